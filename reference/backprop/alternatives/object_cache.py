@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy.special import log_softmax
 
 
-@dataclass
 class _AffineCache:
-    x: np.ndarray
-    W: np.ndarray
+    def __init__(self, x: np.ndarray, W: np.ndarray) -> None:
+        self.x, self.W = x, W
 
 
-@dataclass
 class _ReluCache:
-    mask: np.ndarray
+    def __init__(self, mask: np.ndarray) -> None:
+        self.mask = mask
 
 
 def affine_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, _AffineCache]:
