@@ -1,0 +1,103 @@
+"""Static scan of a student module for banned API calls (``grading.toml`` ``[banned] calls``).
+
+Names are resolved through the module's imports, so ``np.polyfit`` with ``import numpy as np``,
+``from numpy import polyfit`` and ``F.scaled_dot_product_attention`` with
+``import torch.nn.functional as F`` are all found. A pattern bans the name and everything
+under it (``sklearn`` bans ``sklearn.linear_model.Ridge``) and may use shell wildcards
+(``torch.nn.LSTM*``). Each finding names the enclosing top-level function, so only the tests
+that call that function lose their points.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str  # the resolved dotted name, e.g. "numpy.polyfit"
+    line: int
+    function: str | None  # enclosing top-level function; None at module level
+
+
+def matches(name: str, pattern: str) -> bool:
+    """Whether dotted ``name`` falls under ``pattern``."""
+    parts = name.split(".")
+    return any(fnmatch.fnmatchcase(".".join(parts[:i]), pattern) for i in range(1, len(parts) + 1))
+
+
+def scan(source: str, patterns: tuple[str, ...] | list[str]) -> list[Finding]:
+    """Every use of a banned name in ``source`` (imports, attribute chains, calls)."""
+    if not patterns:
+        return []
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []  # reported as a syntax error by the worker
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname:
+                    aliases[a.asname] = a.name
+                else:
+                    top = a.name.split(".")[0]
+                    aliases[top] = top
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+
+    findings: dict[tuple[str, int], Finding] = {}
+
+    def record(name: str, line: int, function: str | None) -> None:
+        if any(matches(name, p) for p in patterns):
+            findings.setdefault((name, line), Finding(name, line, function))
+
+    def visit(node: ast.AST, function: str | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            fn = function
+            if function is None and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                       ast.ClassDef)):
+                fn = child.name
+            if isinstance(child, ast.Import):
+                for a in child.names:
+                    record(a.name, child.lineno, fn)
+            elif isinstance(child, ast.ImportFrom) and child.module and not child.level:
+                for a in child.names:
+                    record(f"{child.module}.{a.name}", child.lineno, fn)
+            elif isinstance(child, (ast.Attribute, ast.Name)):
+                dotted = _dotted(child, aliases)
+                if dotted is not None:
+                    record(dotted, child.lineno, fn)
+                    continue  # the inner names of this chain are prefixes of it
+            elif isinstance(child, ast.Constant) and isinstance(child.value, str) and \
+                    "." in child.value and " " not in child.value:
+                # importlib.import_module("sklearn.linear_model") and getattr tricks by name
+                record(child.value, child.lineno, fn)
+            visit(child, fn)
+
+    visit(tree, None)
+    return sorted(findings.values(), key=lambda f: f.line)
+
+
+def _dotted(node: ast.AST, aliases: dict[str, str]) -> str | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name) or node.id not in aliases:
+        return None
+    return ".".join([aliases[node.id], *reversed(parts)])
+
+
+def affected(findings: list[Finding], called: list[str]) -> list[Finding]:
+    """The findings that make a test calling the functions ``called`` score zero."""
+    return [f for f in findings if f.function is None or f.function in called]
+
+
+def describe(finding: Finding) -> str:
+    where = f"in {finding.function}" if finding.function else "at the top level of your module"
+    return (f"{finding.name} is not allowed in this exercise (line {finding.line}, {where}): "
+            "write it with basic array operations instead")

@@ -1,0 +1,369 @@
+"""The trusted side of a worker: spawning it, calling into it with deadlines, killing it.
+
+Nothing here executes student code. Calls go over the wire as data; replies are decoded with
+bounded limits. Deadlines are enforced from outside: when a call runs past its time the worker's
+whole PID namespace is killed with SIGKILL and a fresh worker serves the next call.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader import wire
+from grader.zygote import send_request
+
+# How much of the student's printed output is kept per test.
+MAX_OUTPUT = 16 * 1024
+
+
+class StudentError(Exception):
+    """The student's code raised an exception during a call."""
+
+    def __init__(self, function: str, type_name: str, message: str, traceback: str,
+                 mro: tuple[str, ...]) -> None:
+        super().__init__(f"{function} raised {type_name}: {message}")
+        self.function = function
+        self.type_name = type_name
+        self.message = message
+        self.traceback = traceback
+        self.mro = mro
+
+
+class ImportFailed(Exception):
+    """The student's module could not be imported; every later call fails the same way at once."""
+
+    def __init__(self, module: str, kind: str, message: str, traceback: str = "") -> None:
+        super().__init__(message)
+        self.module = module
+        self.kind = kind  # not_submitted | syntax | exception | exit | timeout | crash
+        self.message = message
+        self.traceback = traceback
+
+
+class WorkerGone(Exception):
+    """The worker stopped answering: it crashed or ran out of time."""
+
+
+class WorkerCrashed(WorkerGone):
+    pass
+
+
+class WorkerTimeout(WorkerGone):
+    def __init__(self, message: str, seconds: float) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
+class GraderFault(Exception):
+    """Something on the grader's side broke (not the student's fault)."""
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker serves and how it is confined."""
+
+    module_name: str
+    module_path: str | None  # None: the student did not submit this module
+    student_dir: str
+    sandbox: bool
+    read_paths: tuple[str, ...] = ()
+    limits: dict[str, int] = field(default_factory=dict)
+    max_reply_bytes: int = 256 * 1024 * 1024
+
+
+class Zygote:
+    """A running zygote process (see ``grader.zygote``) and the way to reach it."""
+
+    def __init__(self, python: str | None = None) -> None:
+        import subprocess
+        import sys
+
+        self.dir = tempfile.mkdtemp(prefix="grader-zygote-")
+        self.path = os.path.join(self.dir, "zygote.sock")
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OMP_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8", "HOME": self.dir}
+        self.proc = subprocess.Popen(
+            [python or sys.executable, "-m", "grader.zygote", self.path],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=self.dir,
+            start_new_session=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if line.strip() != b"ready":
+            self.close()
+            raise GraderFault("the worker zygote failed to start")
+        self._conn: socket.socket | None = None
+        self._conn_pid = -1
+
+    def connect(self) -> socket.socket:
+        # One connection per process: a forked trusted child must not share its parent's.
+        if self._conn is None or self._conn_pid != os.getpid():
+            self._conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._conn.connect(self.path)
+            self._conn_pid = os.getpid()
+        return self._conn
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Worker:
+    """One live worker process serving one student module."""
+
+    def __init__(self, zygote: Zygote, spec: WorkerSpec, generation: int, deadline: float) -> None:
+        self.spec = spec
+        self.generation = generation
+        self.workdir = tempfile.mkdtemp(prefix="grader-worker-")
+        self.output_path = os.path.join(self.workdir, ".output")
+        self._out_pos = 0
+        self.pid = -1
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock = ours
+        config = {
+            "module_name": spec.module_name, "module_path": spec.module_path,
+            "student_dir": spec.student_dir, "workdir": self.workdir,
+            "output_file": self.output_path, "sandbox": spec.sandbox, "generation": generation,
+            "max_reply_bytes": spec.max_reply_bytes,
+            "policy": {"read_paths": [*spec.read_paths, spec.student_dir],
+                       "write_paths": [self.workdir], "limits": spec.limits},
+        }
+        try:
+            send_request(zygote.connect(), config, theirs.fileno())
+        finally:
+            theirs.close()
+        meta, _ = self._recv(deadline, "starting the worker")
+        if meta.get("op") != "spawned":
+            raise GraderFault(f"the worker could not start: {meta.get('message', meta)}")
+        self.pid = int(meta["pid"])
+
+    # -- I/O with deadlines --------------------------------------------------------------------
+
+    def _read_exact(self, n: int, deadline: float, doing: str) -> bytearray:
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        while got < n:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+                self.kill()
+                raise WorkerTimeout(f"{doing} did not finish within the time limit", left)
+            k = self.sock.recv_into(view[got:])
+            if k == 0:
+                status = self._exit_status()
+                self.kill()
+                raise WorkerCrashed(f"the worker process died while {doing}{status}")
+            got += k
+        return buf
+
+    def _recv(self, deadline: float, doing: str) -> tuple[dict[str, Any], Any]:
+        prefix = self._read_exact(wire.FRAME_HEADER_SIZE, deadline, doing)
+        try:
+            n = wire.frame_length(prefix)
+        except wire.WireError as exc:
+            self.kill()
+            raise WorkerCrashed(f"{doing}: {exc}") from None
+        data = self._read_exact(n, deadline, doing)
+        try:
+            return wire.decode_message(data)
+        except wire.WireError as exc:
+            self.kill()
+            raise WorkerCrashed(f"{doing}: the worker sent a malformed reply ({exc})") from None
+
+    def send(self, meta: dict[str, Any], value: Any = None) -> None:
+        try:
+            self.sock.sendall(wire.frame(wire.encode_message(meta, value)))
+        except OSError:
+            status = self._exit_status()
+            self.kill()
+            raise WorkerCrashed(f"the worker process is gone{status}") from None
+
+    def request(self, meta: dict[str, Any], value: Any, deadline: float,
+                doing: str) -> tuple[dict[str, Any], Any]:
+        self.send(meta, value)
+        return self._recv(deadline, doing)
+
+    def read_output(self) -> str:
+        """What the student printed since the last read (capped)."""
+        try:
+            with open(self.output_path, "rb") as f:
+                f.seek(self._out_pos)
+                data = f.read(MAX_OUTPUT + 1)
+                self._out_pos = f.tell()
+                end = os.fstat(f.fileno()).st_size
+        except OSError:
+            return ""
+        text = data[:MAX_OUTPUT].decode("utf-8", "replace")
+        if len(data) > MAX_OUTPUT or end > self._out_pos:
+            text += f"\n[output cut: {end - self._out_pos + len(data)} more bytes]"
+            self._out_pos = end
+        return text
+
+    def kill(self) -> None:
+        """Kill the worker; sandboxed, it is PID 1 of its namespace, so everything in it dies."""
+        if self.pid > 0:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.pid = -1
+        self.sock.close()
+
+    def _exit_status(self) -> str:
+        # The intermediate process A writes B's wait status to .exit once B is gone.
+        path = os.path.join(self.workdir, ".exit")
+        end = time.monotonic() + 0.5
+        while not os.path.exists(path) and time.monotonic() < end:
+            time.sleep(0.005)
+        try:
+            status = int(open(path).read().strip() or "x")
+        except (OSError, ValueError):
+            return ""
+        if os.WIFSIGNALED(status):
+            return f" (killed by {signal.Signals(os.WTERMSIG(status)).name})"
+        if os.WIFEXITED(status):
+            return f" (exit code {os.WEXITSTATUS(status)})"
+        return ""
+
+    def close(self) -> None:
+        if self.pid > 0:
+            try:
+                self.sock.sendall(wire.frame(wire.encode_message({"op": "bye"})))
+            except OSError:
+                pass
+        self.kill()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+
+class ModuleSession:
+    """A student module in a worker, restarted after a crash or timeout, for one grading run."""
+
+    def __init__(self, zygote: Zygote, spec: WorkerSpec) -> None:
+        self.zygote = zygote
+        self.spec = spec
+        self.worker: Worker | None = None
+        self.generation = 0
+        self.import_failure: ImportFailed | None = None
+        self.import_warnings: list[tuple[str, str]] = []
+        if spec.module_path is None:
+            self.import_failure = ImportFailed(spec.module_name, "not_submitted",
+                                               f"{spec.module_name}.py was not submitted")
+
+    def _ensure(self, deadline: float) -> Worker:
+        if self.import_failure is not None:
+            raise self.import_failure
+        if self.worker is not None:
+            return self.worker
+        self.generation += 1
+        w = Worker(self.zygote, self.spec, self.generation, deadline)
+        try:
+            meta, _ = w._recv(deadline, f"importing {self.spec.module_name}.py")
+        except WorkerTimeout:
+            w.close()
+            self.import_failure = ImportFailed(
+                self.spec.module_name, "timeout",
+                f"importing {self.spec.module_name}.py did not finish within the time limit: "
+                "is there a loop or long computation at the top level of your module?")
+            raise self.import_failure from None
+        except WorkerCrashed as exc:
+            out = w.read_output()
+            w.close()
+            self.import_failure = ImportFailed(
+                self.spec.module_name, "exit",
+                f"the process ended while importing {self.spec.module_name}.py "
+                f"({str(exc).split(' while ')[0].removeprefix('the worker process ')}): does your "
+                "module call exit() or os._exit() at the top level?", out)
+            raise self.import_failure from None
+        if meta.get("op") == "spawn_failed":
+            w.close()
+            raise GraderFault(str(meta.get("message")))
+        if meta.get("op") == "import_error":
+            err = meta["error"]
+            kind = "syntax" if err["type"] in ("SyntaxError", "IndentationError", "TabError") \
+                else "exception"
+            w.close()
+            what = "has a syntax error" if kind == "syntax" else \
+                f"raised {err['type']} while being imported: {err['message']}"
+            self.import_failure = ImportFailed(self.spec.module_name, kind,
+                                               f"{self.spec.module_name}.py {what}", err["traceback"])
+            raise self.import_failure
+        self.import_warnings = [tuple(w_) for w_ in meta.get("warnings", [])]
+        self.worker = w
+        return w
+
+    def request(self, meta: dict[str, Any], value: Any, deadline: float,
+                doing: str) -> tuple[dict[str, Any], Any]:
+        w = self._ensure(deadline)
+        try:
+            return w.request(meta, value, deadline, doing)
+        except WorkerGone:
+            self.worker = None
+            w.close()
+            raise
+
+    def read_output(self) -> str:
+        return self.worker.read_output() if self.worker is not None else ""
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+
+class StudentProxy:
+    """The ``student`` fixture: attribute calls become remote calls into the student's module."""
+
+    def __init__(self, session: ModuleSession, deadline: float) -> None:
+        self._session = session
+        self._deadline = deadline
+        self.called: list[str] = []
+        self.last_warnings: list[tuple[str, str]] = []
+        self.output = ""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def remote(*args: Any, **kwargs: Any) -> Any:
+            return self.call(name, *args, **kwargs)
+
+        remote.__name__ = name
+        return remote
+
+    def call(self, fn: str, *args: Any, keep: tuple[int, ...] = (), **kwargs: Any) -> Any:
+        """Call ``fn`` in the worker; outputs at positions ``keep`` stay there as handles."""
+        return self._do({"op": "call", "fn": fn, "keep": list(keep)}, (list(args), kwargs), fn)
+
+    def batch(self, fn: str, arglist: list[tuple[Any, ...]], select: int | None = None) -> list[Any]:
+        """Many calls of ``fn`` in one round trip; ``select`` keeps only that output of each."""
+        return self._do({"op": "batch", "fn": fn, "select": select},
+                        [list(a) for a in arglist], fn)
+
+    def _do(self, meta: dict[str, Any], value: Any, fn: str) -> Any:
+        if fn not in self.called:
+            self.called.append(fn)
+        try:
+            reply, result = self._session.request(meta, value, self._deadline, f"running {fn}")
+        finally:
+            self.output += self._session.read_output()
+        self.last_warnings = [(str(c), str(m)) for c, m in reply.get("warnings", [])]
+        if not reply.get("ok"):
+            err = reply.get("error", {})
+            raise StudentError(fn, str(err.get("type")), str(err.get("message")),
+                               str(err.get("traceback", "")), tuple(err.get("mro", ())))
+        return result
+

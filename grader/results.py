@@ -1,0 +1,184 @@
+"""The result model: plain frozen dataclasses that round-trip through JSON with a schema version."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Iterator
+
+SCHEMA_VERSION = 1
+OUTCOMES = ("passed", "failed", "error", "timeout", "skipped", "not_graded")
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """One test of one topic, as graded."""
+
+    __test__ = False  # not a pytest test class
+
+    topic: str
+    name: str  # the test's name, e.g. "test_f1_macro[absent-class]"
+    nodeid: str
+    kind: str  # "hidden" | "public"
+    outcome: str  # one of OUTCOMES
+    score: float
+    max_score: float
+    message: str = ""  # what the student reads
+    seed: int | None = None
+    duration: float = 0.0
+    output: str = ""  # what the student's code printed
+    functions: tuple[str, ...] = ()  # student functions the test called
+    flags: tuple[str, ...] = ()  # e.g. "banned", "crash", "timeout"
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {self.outcome!r}")
+
+    @property
+    def counted(self) -> bool:
+        """Whether the test counts towards the maximum (not for GPU tests on a CPU, skips)."""
+        return self.outcome not in ("skipped", "not_graded")
+
+
+@dataclass(frozen=True)
+class TopicResult:
+    topic: str
+    score: float
+    max_score: float
+    submitted: bool
+    flags: tuple[str, ...] = ()
+    note: str = ""  # e.g. "not submitted" or the import error
+
+
+@dataclass(frozen=True)
+class SubmissionResult:
+    """Everything graded for one submission."""
+
+    submission: str  # the student's id or the submission's name
+    topics: tuple[TopicResult, ...]
+    tests: tuple[TestResult, ...]
+    seed: int
+    sandbox: tuple[str, ...]  # layers that were applied, e.g. ("landlock", "network", ...)
+    started: str  # ISO 8601
+    duration: float
+    error: str = ""  # set when grading itself broke for this submission
+    notes: tuple[str, ...] = ()
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def score(self) -> float:
+        return sum(t.score for t in self.topics)
+
+    @property
+    def max_score(self) -> float:
+        return sum(t.max_score for t in self.topics)
+
+    def topic(self, name: str) -> TopicResult:
+        for t in self.topics:
+            if t.topic == name:
+                return t
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SubmissionResult":
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"results schema version {version} is not {SCHEMA_VERSION}")
+        return cls(
+            **{f.name: data[f.name] for f in fields(cls)
+               if f.name not in ("topics", "tests", "sandbox", "notes") and f.name in data},
+            topics=tuple(_build(TopicResult, t) for t in data["topics"]),
+            tests=tuple(_build(TestResult, t) for t in data["tests"]),
+            sandbox=tuple(data.get("sandbox", ())),
+            notes=tuple(data.get("notes", ())),
+        )
+
+
+def _build(cls: Any, data: dict[str, Any]) -> Any:
+    names = {f.name for f in fields(cls)}
+    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names}
+    return cls(**kwargs)
+
+
+def test_from_dict(data: dict[str, Any]) -> TestResult:
+    return _build(TestResult, data)
+
+
+test_from_dict.__test__ = False  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------------------------ streaming
+
+
+class ResultStream:
+    """Append-only JSON-lines file written as each test ends, so a crash loses nothing earlier."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+    def write(self, record: dict[str, Any]) -> None:
+        os.write(self._fd, (json.dumps(record, separators=(",", ":")) + "\n").encode())
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def read_stream(path: Path) -> Iterator[dict[str, Any]]:
+    """Records of a stream; a line cut short by a crash is skipped."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return
+    for line in text.splitlines():
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            continue
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that readers see the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def load_result(path: Path) -> SubmissionResult:
+    return SubmissionResult.from_dict(json.loads(Path(path).read_text()))
+
+
+__all__ = ["OUTCOMES", "SCHEMA_VERSION", "TestResult", "TopicResult", "SubmissionResult",
+           "ResultStream", "read_stream", "write_json_atomic", "write_text_atomic", "load_result",
+           ]

@@ -1,0 +1,200 @@
+"""The zygote: a clean process with NumPy and torch preloaded that forks a sandboxed worker on request.
+
+Started once per grading run by the trusted side (``python -m grader.zygote SOCKET``) with an
+emptied environment. It never imports ``reference/`` or hidden tests, so nothing secret is in
+the memory its workers inherit. Forking it costs milliseconds where a fresh interpreter with
+torch costs over a second.
+
+Per request (a JSON config plus the worker's socket, passed as a file descriptor) it forks A;
+A enters new namespaces and forks B, the worker proper, which is PID 1 of its own PID namespace
+when sandboxed: killing B from outside kills everything the student started. A sends B's pid on
+the worker socket, lets B go, waits for it and exits.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+from typing import Any
+
+_LEN = struct.Struct("<I")
+
+
+def _preload() -> None:
+    import numpy  # noqa: F401
+    import torch
+
+    torch.set_num_threads(1)
+    # Warm up once here so workers do not each read CPU information after Landlock is on.
+    (torch.ones(4, 4) @ torch.ones(4, 4)).sum().item()
+    import grader.sandbox  # noqa: F401
+    import grader.worker  # noqa: F401
+
+
+def recv_request(conn: socket.socket) -> tuple[dict[str, Any], int] | None:
+    """One request: a length-prefixed JSON config with the worker's socket attached."""
+    msg, fds, _flags, _addr = socket.recv_fds(conn, 1 << 20, 1)
+    if not msg:
+        for fd in fds:
+            os.close(fd)
+        return None
+    (n,) = _LEN.unpack_from(msg)
+    config = json.loads(msg[_LEN.size:_LEN.size + n])
+    if len(fds) != 1:
+        raise ValueError("a spawn request must carry exactly one socket")
+    return config, fds[0]
+
+
+def send_request(conn: socket.socket, config: dict[str, Any], fd: int) -> int:
+    """Ask the zygote for a worker on socket ``fd``; returns the pid of the intermediate process A."""
+    body = json.dumps(config).encode()
+    socket.send_fds(conn, [_LEN.pack(len(body)) + body], [fd])
+    reply = b""
+    while not reply.endswith(b"\n"):
+        chunk = conn.recv(64)
+        if not chunk:
+            raise ConnectionError("the zygote closed the connection")
+        reply += chunk
+    return int(json.loads(reply)["pid"])
+
+
+def _spawn(config: dict[str, Any], fd: int, keep_open: set[int]) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    try:
+        _intermediate(config, fd, keep_open)
+    except BaseException as exc:  # report to the trusted side rather than die silently
+        try:
+            from grader import wire
+
+            msg = wire.encode_message({"op": "spawn_failed", "message": f"{type(exc).__name__}: {exc}"})
+            os.write(fd, wire.frame(msg))
+        finally:
+            os._exit(70)
+    os._exit(0)
+
+
+def _intermediate(config: dict[str, Any], fd: int, keep_open: set[int]) -> None:
+    """Process A: namespaces, fork B, report B's pid, wait for B."""
+    from grader import sandbox, wire
+
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for other in keep_open:
+        os.close(other)
+    out = os.open(config["output_file"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+    os.close(null)
+    policy = sandbox_policy(config) if config["sandbox"] else None
+    if policy is not None:
+        sandbox.enter_namespaces(policy)
+    go_r, go_w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(go_w)
+        os.read(go_r, 1)  # wait until A has told the trusted side our pid
+        os.close(go_r)
+        _worker(config, fd, policy)
+        os._exit(0)
+    os.close(go_r)
+    os.write(fd, wire.frame(wire.encode_message({"op": "spawned", "pid": child})))
+    os.write(go_w, b"x")
+    os.close(go_w)
+    os.close(fd)
+    _, status = os.waitpid(child, 0)
+    # The trusted side reads how the worker ended from here to explain a crash.
+    with open(os.path.join(config["workdir"], ".exit"), "w") as f:
+        f.write(str(status))
+
+
+def sandbox_policy(config: dict[str, Any]) -> Any:
+    from grader import sandbox
+
+    p = config["policy"]
+    return sandbox.Policy(read_paths=tuple(p["read_paths"]), write_paths=tuple(p["write_paths"]),
+                          limits=sandbox.Limits(**p["limits"]))
+
+
+def _worker(config: dict[str, Any], fd: int, policy: Any) -> None:
+    """Process B: close everything but the socket, apply the sandbox, serve the student's module."""
+    from grader import sandbox, wire, worker
+
+    os.closerange(3, fd)
+    os.closerange(fd + 1, 1 << 16)
+    os.chdir(config["workdir"])
+    os.environ.clear()
+    os.environ.update({"HOME": config["workdir"], "TMPDIR": config["workdir"], "LANG": "C.UTF-8",
+                       "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0"})
+    import tempfile
+
+    tempfile.tempdir = config["workdir"]
+    import torch
+
+    torch.set_num_threads(1)
+    sock = socket.socket(fileno=fd)
+    if policy is not None:
+        try:
+            sandbox.restrict(policy)
+        except Exception as exc:
+            msg = wire.encode_message({"op": "spawn_failed",
+                                       "message": f"the sandbox could not be applied: {exc}"})
+            sock.sendall(wire.frame(msg))
+            return
+    worker.serve(sock, config["module_name"], config["module_path"], config["student_dir"],
+                 config["generation"], config["max_reply_bytes"])
+    sys.stdout.flush()
+
+
+def serve(path: str) -> None:
+    """Accept connections on the unix socket ``path``; fork a worker per request."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(64)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # A processes are reaped by the kernel
+    conns: list[socket.socket] = []
+    print("ready", flush=True)
+    while True:
+        readable, _, _ = select.select([srv, sys.stdin, *conns], [], [])
+        for r in readable:
+            if r is sys.stdin:
+                if not os.read(0, 1):  # the trusted side went away
+                    return
+            elif r is srv:
+                conns.append(srv.accept()[0])
+            else:
+                try:
+                    req = recv_request(r)
+                except (OSError, ValueError):
+                    req = None
+                if req is None:
+                    conns.remove(r)
+                    r.close()
+                    continue
+                config, fd = req
+                keep = {srv.fileno(), *(c.fileno() for c in conns)}
+                keep.discard(fd)
+                pid = _spawn(config, fd, keep)
+                os.close(fd)
+                r.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+
+
+def main() -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _preload()
+    gc.collect()
+    gc.freeze()  # pytest and the worker no longer walk torch's objects on every collection
+    serve(sys.argv[1])
+
+
+if __name__ == "__main__":
+    main()
