@@ -1,0 +1,218 @@
+"""Hidden tests for regularization: dropout at p = 0.3 and at u == p, Xavier graded statistically."""
+
+import numpy as np
+import pytest
+
+from grader.checks import assert_close, assert_equal, assert_shape, expect_same
+from grader.gradcheck import check_gradient
+
+P = 0.3  # not 0.5, where dividing by p and by 1 − p agree
+
+
+def _uniform_with_ties(rng: np.random.Generator, shape, p: float) -> np.ndarray:
+    """Uniform [0, 1) draws with about a fifth of the entries exactly p (kept: u >= p)."""
+    u = rng.random(shape)
+    u[rng.random(shape) < 0.2] = p
+    return u
+
+
+def _forward(student, reference, x, p: float, train: bool, u) -> None:
+    out, _ = student.call("dropout_forward", x, p, train, u, keep=(1,))
+    expected, _ = reference.dropout_forward(x, p, train, u)
+    assert_close(out, expected, name=f"dropout_forward(x, p={p}, train={train}, u) → out")
+
+
+def _backward(student, reference, x, p: float, train: bool, u, dout) -> None:
+    # The mask stays in the worker: the student's backward gets back exactly what it returned.
+    _, mask = student.call("dropout_forward", x, p, train, u, keep=(1,))
+    dx = student.dropout_backward(dout, mask, p, train)
+    _, ref_mask = reference.dropout_forward(x, p, train, u)
+    expected = reference.dropout_backward(dout, ref_mask, p, train)
+    assert_close(dx, expected, name=f"dropout_backward(dout, mask, p={p}, train={train}) → dx")
+
+
+# --- dropout -----------------------------------------------------------------------------
+
+
+@pytest.mark.points(2)
+def test_dropout_forward_train(student, reference, rng):
+    x = rng.normal(size=(6, 9))
+    _forward(student, reference, x, P, True, _uniform_with_ties(rng, x.shape, P))
+
+
+@pytest.mark.points(1)
+def test_dropout_forward_u_equal_to_p_is_kept(student, reference, rng):
+    x = rng.normal(size=(4, 5))
+    # Only two values of u: exactly p (kept) and the float just below p (dropped).
+    u = np.where(rng.random(x.shape) < 0.5, P, np.nextafter(P, 0.0))
+    _forward(student, reference, x, P, True, u)
+
+
+@pytest.mark.points(1)
+def test_dropout_forward_eval_is_identity(student, reference, rng):
+    x = rng.normal(size=(5, 7))
+    _forward(student, reference, x, P, False, _uniform_with_ties(rng, x.shape, P))
+
+
+@pytest.mark.points(1)
+def test_dropout_forward_p_zero_keeps_everything(student, reference, rng):
+    x = rng.normal(size=(3, 4))
+    _forward(student, reference, x, 0.0, True, rng.random(x.shape))
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("shape", [(1, 5), (7,), (2, 3, 4)], ids=["batch1", "vector", "3d"])
+def test_dropout_forward_any_shape(student, reference, rng, shape):
+    x = rng.normal(size=shape)
+    _forward(student, reference, x, 0.6, True, _uniform_with_ties(rng, shape, 0.6))
+
+
+@pytest.mark.points(2)
+def test_dropout_backward_train(student, reference, rng):
+    x = rng.normal(size=(5, 8))
+    u = _uniform_with_ties(rng, x.shape, P)
+    _backward(student, reference, x, P, True, u, rng.normal(size=x.shape))
+
+
+@pytest.mark.points(1)
+def test_dropout_backward_eval(student, reference, rng):
+    x = rng.normal(size=(4, 6))
+    u = _uniform_with_ties(rng, x.shape, P)
+    _backward(student, reference, x, P, False, u, rng.normal(size=x.shape))
+
+
+@pytest.mark.points(1)
+def test_dropout_backward_batch_of_one(student, reference, rng):
+    x = rng.normal(size=(1, 10))
+    u = _uniform_with_ties(rng, x.shape, 0.45)
+    _backward(student, reference, x, 0.45, True, u, rng.normal(size=x.shape))
+
+
+# --- xavier_uniform ----------------------------------------------------------------------
+
+
+def _xavier(student, fan_in: int, fan_out: int, seed: int) -> np.ndarray:
+    W = student.xavier_uniform(fan_in, fan_out, seed)
+    assert_shape(W, (fan_in, fan_out), name=f"xavier_uniform({fan_in}, {fan_out}, seed)")
+    return W
+
+
+def _bound(fan_in: int, fan_out: int) -> float:
+    return float(np.sqrt(6.0 / (fan_in + fan_out)))
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("fan_in, fan_out", [(3, 7), (7, 3)])
+def test_xavier_shape_and_dtype(student, seed, fan_in, fan_out):
+    W = _xavier(student, fan_in, fan_out, seed)
+    assert W.dtype == np.float64, (
+        f"xavier_uniform({fan_in}, {fan_out}, seed) should return float64, you returned {W.dtype}"
+    )
+
+
+@pytest.mark.points(2)
+def test_xavier_bounds(student, seed):
+    fan_in, fan_out = 400, 300
+    W = _xavier(student, fan_in, fan_out, seed)
+    a = _bound(fan_in, fan_out)
+    name = f"xavier_uniform({fan_in}, {fan_out}, seed={seed})"
+    outside = int(np.sum(np.abs(W) > a))
+    assert outside == 0, (
+        f"{name}: {outside} of {W.size} entries lie outside [−a, a] with a = √(6/(fan_in + fan_out))"
+        f" = {a:.4g}; your largest |w| is {np.abs(W).max():.4g}. Draw from a uniform distribution"
+        " on [−a, a]."
+    )
+    # 120 000 uniform draws come within 0.5 % of both ends with overwhelming probability.
+    assert W.max() > 0.995 * a and W.min() < -0.995 * a, (
+        f"{name}: your entries span [{W.min():.4g}, {W.max():.4g}], but U(−a, a) with"
+        f" a = √(6/(fan_in + fan_out)) = {a:.4g} reaches close to ±a. Check the bound."
+    )
+
+
+@pytest.mark.points(2)
+def test_xavier_mean_and_variance(student, seed):
+    fan_in, fan_out = 300, 500
+    W = _xavier(student, fan_in, fan_out, seed)
+    a = _bound(fan_in, fan_out)
+    target = 2.0 / (fan_in + fan_out)
+    name = f"xavier_uniform({fan_in}, {fan_out}, seed={seed})"
+    # Standard errors over 150 000 draws: mean 0.0015·a, variance 0.25 % relative.
+    assert abs(W.mean()) < 0.01 * a, (
+        f"{name}: the mean of your entries is {W.mean():.4g}; it should be close to 0"
+        f" (within {0.01 * a:.2g}). Centre the distribution on 0."
+    )
+    assert abs(W.var() / target - 1) < 0.03, (
+        f"{name}: the variance of your entries is {W.var():.4g}, expected about"
+        f" 2/(fan_in + fan_out) = {target:.4g} (ratio {W.var() / target:.3f}). Check the bound a."
+    )
+
+
+@pytest.mark.points(1)
+def test_xavier_is_uniform(student, seed):
+    fan_in, fan_out = 250, 400
+    W = _xavier(student, fan_in, fan_out, seed)
+    a = _bound(fan_in, fan_out)
+    inner = float(np.mean(np.abs(W) < a / 2))
+    # For U(−a, a) half the draws fall in (−a/2, a/2); a normal of the same variance puts 61 % there.
+    assert abs(inner - 0.5) < 0.015, (
+        f"xavier_uniform({fan_in}, {fan_out}, seed={seed}): {inner:.1%} of your entries lie in"
+        " (−a/2, a/2); a uniform distribution on [−a, a] puts 50 % there."
+    )
+
+
+@pytest.mark.points(1)
+def test_xavier_same_seed_same_matrix(student, seed):
+    W1 = _xavier(student, 6, 4, seed)
+    W2 = _xavier(student, 6, 4, seed)
+    assert_equal(W2, W1, name=f"xavier_uniform(6, 4, seed={seed}) called twice with the same seed")
+
+
+@pytest.mark.points(1)
+def test_xavier_different_seeds_differ(student, seed):
+    W1 = _xavier(student, 6, 4, seed)
+    W2 = _xavier(student, 6, 4, seed + 1)
+    assert not np.array_equal(W1, W2), (
+        f"xavier_uniform(6, 4, seed) gave the same matrix for seeds {seed} and {seed + 1}:"
+        " draw from a generator seeded with seed, e.g. np.random.default_rng(seed)."
+    )
+
+
+# --- l2_penalty and weight_decay_step -----------------------------------------------------
+
+
+@pytest.mark.points(2)
+def test_l2_penalty_matrix(student, reference, rng):
+    w = rng.normal(size=(4, 3))
+    expect_same(student, reference, "l2_penalty", w, 0.3, outputs=("value", "grad"))
+
+
+@pytest.mark.points(1)
+def test_l2_penalty_vector(student, reference, rng):
+    expect_same(student, reference, "l2_penalty", rng.normal(size=7), 2.5, outputs=("value", "grad"))
+
+
+@pytest.mark.points(1)
+def test_l2_penalty_gradient_matches_value(student, rng):
+    # The grad you return must be the derivative of the value you return.
+    w = rng.normal(size=(3, 5))
+    _, grad = student.l2_penalty(w, 0.7)
+    values = lambda ws: student.batch("l2_penalty", [(wi, 0.7) for wi in ws], select=0)  # noqa: E731
+    check_gradient(grad, values, w, name="l2_penalty(w, lam=0.7) → grad", wrt="w")
+
+
+@pytest.mark.points(2)
+def test_weight_decay_step(student, reference, rng):
+    w, grad = rng.normal(size=(3, 5)), rng.normal(size=(3, 5))
+    expect_same(student, reference, "weight_decay_step", w, grad, 0.1, 0.05)
+
+
+@pytest.mark.points(1)
+def test_weight_decay_step_strong_decay(student, reference, rng):
+    w, grad = rng.normal(size=8), rng.normal(size=8)
+    expect_same(student, reference, "weight_decay_step", w, grad, 0.5, 0.4)
+
+
+@pytest.mark.points(1)
+def test_weight_decay_step_no_decay(student, reference, rng):
+    w, grad = rng.normal(size=(2, 6)), rng.normal(size=(2, 6))
+    expect_same(student, reference, "weight_decay_step", w, grad, 0.2, 0.0)
