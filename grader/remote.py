@@ -23,6 +23,7 @@ from grader.zygote import send_request
 
 # How much of the student's printed output is kept per test.
 MAX_OUTPUT = 16 * 1024
+MAX_TIMEOUTS_PER_FUNCTION = 2
 
 
 class StudentError(Exception):
@@ -91,6 +92,8 @@ class Zygote:
         self.path = os.path.join(self.dir, "zygote.sock")
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OMP_NUM_THREADS": "1",
                "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8", "HOME": self.dir}
+        if "PYTHONPATH" in os.environ:  # how this interpreter found the grader, if not installed
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         self.proc = subprocess.Popen(
             [python or sys.executable, "-m", "grader.zygote", self.path],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=self.dir,
@@ -258,6 +261,9 @@ class ModuleSession:
         self.worker: Worker | None = None
         self.generation = 0
         self.import_failure: ImportFailed | None = None
+        # Functions that ran out of time this often fail at once afterwards, so one infinite loop
+        # does not cost its time limit in every test that calls it.
+        self.timeouts: dict[str, int] = {}
         self.import_warnings: list[tuple[str, str]] = []
         if spec.module_path is None:
             self.import_failure = ImportFailed(spec.module_name, "not_submitted",
@@ -307,10 +313,16 @@ class ModuleSession:
 
     def request(self, meta: dict[str, Any], value: Any, deadline: float,
                 doing: str) -> tuple[dict[str, Any], Any]:
+        fn = str(meta.get("fn"))
+        if self.timeouts.get(fn, 0) >= MAX_TIMEOUTS_PER_FUNCTION:
+            raise WorkerTimeout(f"{fn} ran out of time in {self.timeouts[fn]} earlier tests, so "
+                                "it was not run again", 0.0)
         w = self._ensure(deadline)
         try:
             return w.request(meta, value, deadline, doing)
-        except WorkerGone:
+        except WorkerGone as exc:
+            if isinstance(exc, WorkerTimeout):
+                self.timeouts[fn] = self.timeouts.get(fn, 0) + 1
             self.worker = None
             w.close()
             raise

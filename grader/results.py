@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -66,6 +66,7 @@ class SubmissionResult:
     duration: float
     error: str = ""  # set when grading itself broke for this submission
     notes: tuple[str, ...] = ()
+    hidden_tests: dict[str, int] = field(default_factory=dict)  # counted, not run (grader check)
     schema_version: int = SCHEMA_VERSION
 
     @property

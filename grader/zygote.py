@@ -86,6 +86,7 @@ def _intermediate(config: dict[str, Any], fd: int, keep_open: set[int]) -> None:
     from grader import sandbox, wire
 
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _die_with_parent()
     for other in keep_open:
         os.close(other)
     out = os.open(config["output_file"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -117,6 +118,17 @@ def _intermediate(config: dict[str, Any], fd: int, keep_open: set[int]) -> None:
         f.write(str(status))
 
 
+def _die_with_parent() -> None:
+    """A dies with the zygote (and B, the worker, with A), so closing the zygote ends every worker."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() == 1:  # the zygote was already gone before the line above
+            os._exit(0)
+
+
 def sandbox_policy(config: dict[str, Any]) -> Any:
     from grader import sandbox
 
@@ -129,8 +141,6 @@ def _worker(config: dict[str, Any], fd: int, policy: Any) -> None:
     """Process B: close everything but the socket, apply the sandbox, serve the student's module."""
     from grader import sandbox, wire, worker
 
-    os.closerange(3, fd)
-    os.closerange(fd + 1, 1 << 16)
     os.chdir(config["workdir"])
     os.environ.clear()
     os.environ.update({"HOME": config["workdir"], "TMPDIR": config["workdir"], "LANG": "C.UTF-8",
@@ -150,6 +160,10 @@ def _worker(config: dict[str, Any], fd: int, policy: Any) -> None:
                                        "message": f"the sandbox could not be applied: {exc}"})
             sock.sendall(wire.frame(msg))
             return
+    # Nothing but the socket and stdio stays open for student code (the sandbox has closed
+    # the descriptors it needed by now).
+    os.closerange(3, fd)
+    os.closerange(fd + 1, 1 << 16)
     worker.serve(sock, config["module_name"], config["module_path"], config["student_dir"],
                  config["generation"], config["max_reply_bytes"])
     sys.stdout.flush()

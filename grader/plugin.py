@@ -1,0 +1,254 @@
+"""The pytest plugin that runs hidden and public tests in the trusted process.
+
+It provides the ``student`` (remote proxy), ``reference``, ``seed`` and ``rng`` fixtures, the
+``points``, ``timeout`` and ``gpu`` markers, turns each test's end into a ``TestResult`` with a
+message the student can act on, and streams it to disk at once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+from grader import banned
+from grader.course import TopicConfig
+from grader.remote import (GraderFault, ImportFailed, ModuleSession, StudentError, StudentProxy,
+                           WorkerCrashed, WorkerSpec, WorkerTimeout, Zygote)
+from grader.results import ResultStream, TestResult
+
+NOT_GRADED_GPU = "needs a GPU — not graded here"
+
+
+@dataclass
+class TopicRun:
+    """What the plugin needs to grade one topic of one submission."""
+
+    module_path: str | None  # the staged student module; None when not submitted
+    config: TopicConfig
+    solution: str | None  # reference/<topic>/solution.py (None where the course has no reference)
+    findings: list[banned.Finding] = field(default_factory=list)
+
+
+@dataclass
+class RunConfig:
+    topics: dict[str, TopicRun]
+    zygote: Zygote
+    student_dir: str
+    sandbox: bool
+    read_paths: tuple[str, ...]
+    seed: int
+    stream: ResultStream
+    count_hidden: bool = False  # collect hidden tests only to count them (``grader check``)
+
+
+def topic_of(item: pytest.Item) -> tuple[str, str]:
+    """(topic, kind) of a test from its file: reference/<t>/test_hidden.py or assignments/<t>/..."""
+    path = Path(str(item.path))
+    return path.parent.name, "hidden" if path.name == "test_hidden.py" else "public"
+
+
+class GraderPlugin:
+    def __init__(self, run: RunConfig) -> None:
+        self.run = run
+        self.sessions: dict[str, ModuleSession] = {}
+        self.references: dict[str, ModuleType] = {}
+
+    # -- configuration and collection ---------------------------------------------------------
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.addinivalue_line("markers", "points(n): points the test is worth (default 1)")
+        config.addinivalue_line("markers", "timeout(seconds): time limit of the test")
+        config.addinivalue_line("markers", "gpu: needs CUDA; not graded on a machine without it")
+
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        keep, hidden = [], {}
+        for item in items:
+            topic, kind = topic_of(item)
+            if topic not in self.run.topics:
+                continue
+            if kind == "hidden" and self.run.count_hidden:
+                hidden[topic] = hidden.get(topic, 0) + 1
+                continue
+            keep.append(item)
+        items[:] = keep
+        self.run.stream.write({"type": "collected", "hidden_counts": hidden, "tests": [
+            {"topic": topic_of(i)[0], "kind": topic_of(i)[1], "name": i.name,
+             "nodeid": _nodeid(i), "points": _points(i)} for i in keep]})
+
+    # -- fixtures ------------------------------------------------------------------------------
+
+    def _session(self, topic: str) -> ModuleSession:
+        if topic not in self.sessions:
+            t = self.run.topics[topic]
+            spec = WorkerSpec(
+                module_name=topic, module_path=t.module_path, student_dir=self.run.student_dir,
+                sandbox=self.run.sandbox, read_paths=self.run.read_paths,
+                limits={"memory_mb": t.config.memory_mb})
+            self.sessions[topic] = ModuleSession(self.run.zygote, spec)
+        return self.sessions[topic]
+
+    @pytest.fixture
+    def student(self, request: pytest.FixtureRequest) -> StudentProxy:
+        topic, _ = topic_of(request.node)
+        marker = request.node.get_closest_marker("timeout")
+        limit = float(marker.args[0]) if marker else self.run.topics[topic].config.timeout
+        proxy = StudentProxy(self._session(topic), time.monotonic() + limit)
+        request.node._grader_proxy = proxy
+        request.node._grader_limit = limit
+        return proxy
+
+    @pytest.fixture
+    def reference(self, request: pytest.FixtureRequest) -> ModuleType:
+        topic, _ = topic_of(request.node)
+        if topic not in self.references:
+            path = self.run.topics[topic].solution
+            if path is None:
+                raise GraderFault(f"the reference solution of {topic} is not available here")
+            spec = importlib.util.spec_from_file_location(f"reference_{topic}", path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            self.references[topic] = module
+        return self.references[topic]
+
+    @pytest.fixture
+    def seed(self, request: pytest.FixtureRequest) -> int:
+        s = test_seed(self.run.seed, _nodeid(request.node))
+        request.node._grader_seed = s
+        return s
+
+    @pytest.fixture
+    def rng(self, seed: int) -> np.random.Generator:
+        return np.random.default_rng(seed)
+
+    @pytest.fixture(autouse=True)
+    def _grader_tolerances(self, request: pytest.FixtureRequest) -> Any:
+        from grader import checks
+
+        topic, _ = topic_of(request.node)
+        tols = self.run.topics[topic].config.tolerances
+        with checks.tolerance_overrides({k: checks.Tol(v.rtol, v.atol) for k, v in tols.items()}):
+            yield
+
+    # -- running and reporting -----------------------------------------------------------------
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if item.get_closest_marker("gpu") is not None and not _cuda_available():
+            pytest.skip(NOT_GRADED_GPU)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        outcome = yield
+        rep = outcome.get_result()
+        if call.when == "teardown" or (call.when == "setup" and rep.passed):
+            return
+        result = self.classify(item, call, rep)
+        self.run.stream.write({"type": "test", **asdict(result)})
+
+    def classify(self, item: pytest.Item, call: pytest.CallInfo[None],
+                 rep: pytest.TestReport) -> TestResult:
+        topic, kind = topic_of(item)
+        points = _points(item)
+        proxy: StudentProxy | None = getattr(item, "_grader_proxy", None)
+        called = list(proxy.called) if proxy else []
+        fn = called[-1] if called else topic
+        flags: list[str] = []
+        if rep.skipped:
+            reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+            reason = reason.removeprefix("Skipped: ")
+            outcome = "not_graded" if NOT_GRADED_GPU in reason else "skipped"
+            message = reason
+        elif call.excinfo is None:
+            outcome, message = "passed", ""
+        else:
+            outcome, message, flags = explain(call.excinfo.value, fn,
+                                              getattr(item, "_grader_limit", None),
+                                              when=call.when)
+        findings = banned.affected(self.run.topics[topic].findings, called) if proxy else []
+        if findings and outcome in ("passed", "failed"):
+            outcome = "failed"
+            flags.append("banned")
+            message = "\n".join(banned.describe(f) for f in findings) + \
+                ("\n" + message if message else "")
+        return TestResult(
+            topic=topic, name=item.name, nodeid=_nodeid(item), kind=kind, outcome=outcome,
+            score=float(points) if outcome == "passed" else 0.0,
+            max_score=float(points) if outcome != "not_graded" else 0.0,
+            message=message, seed=getattr(item, "_grader_seed", None),
+            duration=round(rep.duration, 4), output=proxy.output if proxy else "",
+            functions=tuple(called), flags=tuple(flags))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        for s in self.sessions.values():
+            s.close()
+
+
+def explain(exc: BaseException, fn: str, limit: float | None,
+            when: str = "call") -> tuple[str, str, list[str]]:
+    """(outcome, message for the student, flags) for an exception that ended a test."""
+    if isinstance(exc, WorkerTimeout):
+        secs = f"{limit:g} s" if limit else "its time limit"
+        return ("timeout", f"{fn} did not finish within {secs}: look for an infinite loop or a "
+                "computation far slower than it needs to be", ["timeout"])
+    if isinstance(exc, ImportFailed):
+        flag = {"not_submitted": "not_submitted", "timeout": "timeout", "exit": "crash"}.get(
+            exc.kind, "import_error")
+        text = exc.message + (f"\n{exc.traceback.rstrip()}" if exc.traceback.strip() else "")
+        return ("timeout" if exc.kind == "timeout" else "failed", text, [flag])
+    if isinstance(exc, StudentError):
+        if "NotImplementedError" in exc.mro:
+            return "failed", f"{exc.function}: not implemented", ["not_implemented"]
+        text = f"{exc.function} raised {exc.type_name}: {exc.message}"
+        if exc.traceback.strip():
+            text += f"\nin your code:\n{exc.traceback.rstrip()}"
+        return "failed", text, []
+    if isinstance(exc, WorkerCrashed):
+        return ("error", f"{fn} crashed the worker process: {exc}. Look for code that ends the "
+                "process (exit, os._exit, signals) or uses memory without bound", ["crash"])
+    if isinstance(exc, GraderFault):
+        return "error", f"the grader could not run this test: {exc}", ["grader_error"]
+    if isinstance(exc, AssertionError):
+        return "failed", str(exc) or f"a check of {fn} failed", []
+    if isinstance(exc, pytest.fail.Exception):
+        return "failed", str(exc), []
+    if when == "setup":
+        return "error", f"the grader could not set up this test ({type(exc).__name__})", \
+            ["grader_error"]
+    # The test could not use what the student returned (wrong type, wrong number of outputs).
+    return ("failed", f"what {fn} returned could not be checked: {type(exc).__name__}: "
+            f"{str(exc)[:300]}. Check the return type and the number of outputs.", [])
+
+
+def test_seed(base: int, nodeid: str) -> int:
+    """The seed of one test: fixed by the run's seed and the test's id, so a regrade reproduces it."""
+    return zlib.crc32(f"{base}:{nodeid}".encode()) & 0x7FFFFFFF
+
+
+test_seed.__test__ = False  # type: ignore[attr-defined]
+
+
+def _points(item: pytest.Item) -> float:
+    m = item.get_closest_marker("points")
+    return float(m.args[0]) if m and m.args else 1.0
+
+
+def _nodeid(item: pytest.Item) -> str:
+    topic, kind = topic_of(item)
+    return f"{topic}/{kind}::{item.name}"
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())

@@ -1,0 +1,53 @@
+"""The student's HTML report: one self-contained page per submission (Jinja, autoescape on)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from grader.results import SubmissionResult
+from grader.scoring import percentage
+
+OUTCOME_TEXT = {"passed": "passed", "failed": "failed", "error": "error", "timeout": "timeout",
+                "skipped": "skipped", "not_graded": "not graded"}
+
+
+def template_dirs() -> list[str]:
+    """Where templates live: the course's templates/ beside the package, then the package's own."""
+    here = Path(__file__).resolve().parent
+    return [str(p) for p in (here.parent / "templates", here / "templates") if p.is_dir()]
+
+
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(template_dirs()),
+                              autoescape=True, undefined=jinja2.StrictUndefined)
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def report_context(result: SubmissionResult) -> dict[str, Any]:
+    topics = []
+    for t in result.topics:
+        tests = [{"name": x.name, "kind": x.kind, "outcome": x.outcome,
+                  "outcome_text": OUTCOME_TEXT[x.outcome], "score": _num(x.score),
+                  "max_score": _num(x.max_score), "seed": x.seed, "message": x.message,
+                  "output": x.output}
+                 for x in result.tests if x.topic == t.topic]
+        topics.append({"topic": t.topic, "score": _num(t.score), "max_score": _num(t.max_score),
+                       "percent": round(percentage(t.score, t.max_score)), "note": t.note,
+                       "tests": tests})
+    return {
+        "r": result, "topics": topics, "score": _num(result.score),
+        "max_score": _num(result.max_score),
+        "percent": f"{percentage(result.score, result.max_score):.0f}",
+        "sandbox": ", ".join(result.sandbox) or "none (unsandboxed)",
+        "not_graded": sum(1 for x in result.tests if x.outcome == "not_graded"),
+    }
+
+
+def render_report(result: SubmissionResult) -> str:
+    return environment().get_template("report.html.j2").render(**report_context(result))

@@ -1,0 +1,272 @@
+"""Grading a submission: stage it, run the pytest session in a trusted child, assemble the result.
+
+An ``Engine`` is started once per grading run: it starts the worker zygote and preloads pytest,
+NumPy, torch and the references in the trusted process. Each submission is then graded in a
+child forked from it, which runs ``pytest.main`` exactly once; a crash of that child loses only
+the tests that had not finished, and those are recorded as errors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader import banned, sandbox
+from grader.course import Course
+from grader.plugin import GraderPlugin, RunConfig, TopicRun
+from grader.remote import Zygote
+from grader.results import (ResultStream, SubmissionResult, TestResult, read_stream,
+                            test_from_dict)
+from grader.scoring import topic_results
+from grader.submission import SubmissionError, stage
+
+# Margin on top of the sum of test time limits before a stuck grading child is killed.
+SESSION_MARGIN = 60.0
+
+
+class SandboxUnavailable(Exception):
+    """A sandbox layer is missing and running without it was not allowed."""
+
+
+@dataclass(frozen=True)
+class Options:
+    topics: tuple[str, ...] | None = None  # None: every topic of the course
+    kinds: tuple[str, ...] = ("hidden", "public")
+    seed: int | None = None  # None: a fresh one, recorded in the result
+    count_hidden: bool = False  # public tests only, and count the hidden ones
+
+
+class Engine:
+    """A zygote and a preloaded trusted process that grade submissions one after another."""
+
+    def __init__(self, course: Course, *, sandboxed: bool = True,
+                 allow_unsandboxed: bool = False) -> None:
+        self.course = course
+        self.sandboxed = sandboxed
+        self.layers: tuple[str, ...] = ()
+        if sandboxed:
+            statuses = sandbox.probe()
+            missing = sandbox.missing_layers(statuses)
+            if missing and not allow_unsandboxed:
+                names = "; ".join(f"{s.name}: {s.detail}" for s in missing)
+                raise SandboxUnavailable(
+                    f"the sandbox is incomplete on this machine ({names}). Hidden tests only run "
+                    "in a full sandbox; pass --unsafe-no-sandbox to grade anyway")
+            self.layers = tuple(s.name for s in statuses if s.available)
+            self.sandboxed = not missing or bool(self.layers)
+        self.read_paths = (*sandbox.default_read_paths(), str(Path(__file__).resolve().parent))
+        self._preload()
+        self.zygote = Zygote()
+
+    def _preload(self) -> None:
+        import numpy  # noqa: F401
+        import pytest  # noqa: F401
+        import torch
+
+        from grader import checks, gradcheck  # noqa: F401
+
+        torch.set_num_threads(1)  # children are forked from here: no OpenMP pool to hang on
+
+    def close(self) -> None:
+        self.zygote.close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -----------------------------------------------------------------------------------------
+
+    def grade(self, submission: Path, out: Path, options: Options = Options(), *,
+              name: str | None = None, in_process: bool = False) -> SubmissionResult:
+        """Grade one submission into ``out``; never raises for anything the submission does."""
+        return self.start(submission, out, options, name=name, in_process=in_process).wait()
+
+    def start(self, submission: Path, out: Path, options: Options = Options(), *,
+              name: str | None = None, in_process: bool = False) -> "Job":
+        """Start grading one submission in a forked trusted child; ``Job.poll`` collects it."""
+        topics = list(options.topics or self.course.topics())
+        seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
+        job = Job(self, name or Path(submission).name.removesuffix(".zip"), topics, seed)
+        out.mkdir(parents=True, exist_ok=True)
+        try:
+            staged = stage(Path(submission), job.work, topics)
+        except SubmissionError as exc:
+            job.fail(str(exc))
+            return job
+        for t in topics:
+            module = staged.module(t)
+            cfg = self.course.config(t)
+            job.runs[t] = TopicRun(
+                module_path=str(module) if module else None, config=cfg,
+                solution=str(self.course.solution(t)) if self.course.has_reference else None,
+                findings=banned.scan(module.read_text(errors="replace"), cfg.banned)
+                if module else [])
+        files = self._test_files(topics, options.kinds, options.count_hidden)
+        if not files:
+            job.fail("the course has no tests for the chosen topics")
+            return job
+        # A backstop for a stuck grading child; per-call limits do the real work.
+        job.deadline = time.monotonic() + SESSION_MARGIN + sum(
+            20 * r.config.timeout for r in job.runs.values())
+        args = (files, job.runs, str(staged.root), seed, job.stream_path, options.count_hidden)
+        if in_process:
+            job.rc = self._pytest(*args)
+            return job
+        pid = os.fork()
+        if pid == 0:  # the trusted grading child: one pytest session, then exit
+            code = 70
+            try:
+                fd = os.open(out / "grading.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                os.dup2(fd, 1)
+                os.dup2(fd, 2)
+                code = self._pytest(*args)
+            finally:
+                os._exit(code)
+        job.pid = pid
+        return job
+
+    def _test_files(self, topics: list[str], kinds: tuple[str, ...],
+                    count_hidden: bool) -> list[str]:
+        files = []
+        for t in topics:
+            if "hidden" in kinds or count_hidden:
+                if (h := self.course.hidden_tests(t)) is not None:
+                    files.append(str(h))
+            if "public" in kinds and (p := self.course.public_tests(t)) is not None:
+                files.append(str(p))
+        return files
+
+    def _pytest(self, files: list[str], runs: dict[str, TopicRun], student_dir: str, seed: int,
+                stream_path: Path, count_hidden: bool) -> int:
+        import pytest
+
+        stream = ResultStream(stream_path)
+        run = RunConfig(topics=runs, zygote=self.zygote, student_dir=student_dir,
+                        sandbox=self.sandboxed, read_paths=self.read_paths, seed=seed,
+                        stream=stream, count_hidden=count_hidden)
+        ini = Path(stream_path).parent / "pytest.ini"
+        ini.write_text("[pytest]\n")
+        args = [*files, "-c", str(ini), "--rootdir", str(self.course.root), "-q",
+                "-p", "no:cacheprovider", "--assert=plain", "--noconftest",
+                "--import-mode=importlib", "-p", "no:randomly", "-W", "ignore::DeprecationWarning"]
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        try:
+            return int(pytest.main(args, plugins=[GraderPlugin(run)]))
+        finally:
+            stream.close()
+            sys.stdout.flush()
+
+
+class Job:
+    """One submission being graded: a forked trusted child and the stream it writes."""
+
+    def __init__(self, engine: Engine, name: str, topics: list[str], seed: int) -> None:
+        self.engine = engine
+        self.name = name
+        self.topics = topics
+        self.seed = seed
+        self.runs: dict[str, TopicRun] = {}
+        self.started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        self.t0 = time.monotonic()
+        self.work = Path(tempfile.mkdtemp(prefix="grader-sub-"))
+        self.stream_path = self.work / "stream.jsonl"
+        self.pid = -1
+        self.rc: int | None = None
+        self.deadline = float("inf")
+        self.error = ""
+        self.result: SubmissionResult | None = None
+
+    def fail(self, error: str) -> None:
+        self.error = error
+        self.rc = 0
+
+    def poll(self) -> SubmissionResult | None:
+        """The result once grading has ended (killing a child that overran its deadline)."""
+        if self.result is not None:
+            return self.result
+        if self.rc is None:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                self.rc = os.waitstatus_to_exitcode(status)
+            elif time.monotonic() > self.deadline:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+                self.rc = -signal.SIGKILL
+            else:
+                return None
+        layers = self.engine.layers if self.engine.sandboxed else ()
+        if self.error:
+            self.result = SubmissionResult(
+                submission=self.name, topics=topic_results([], self.topics), tests=(),
+                seed=self.seed, sandbox=layers, started=self.started,
+                duration=round(time.monotonic() - self.t0, 3), error=self.error)
+        else:
+            self.result = assemble(self.name, list(read_stream(self.stream_path)), self.topics,
+                                   self.runs, self.seed, layers, self.started,
+                                   time.monotonic() - self.t0, self.rc)
+        shutil.rmtree(self.work, ignore_errors=True)
+        return self.result
+
+    def wait(self) -> SubmissionResult:
+        while (result := self.poll()) is None:
+            time.sleep(0.002)
+        return result
+
+    def kill(self) -> None:
+        if self.pid > 0 and self.rc is None:
+            os.kill(self.pid, signal.SIGKILL)
+
+
+def assemble(name: str, records: list[dict[str, Any]], topics: list[str],
+             runs: dict[str, TopicRun], seed: int, layers: tuple[str, ...], started: str,
+             duration: float, rc: int) -> SubmissionResult:
+    """Build the submission's result from the stream; tests that never reported become errors."""
+    collected: list[dict[str, Any]] = []
+    hidden_counts: dict[str, int] = {}
+    done: dict[str, TestResult] = {}
+    for r in records:
+        if r.get("type") == "collected":
+            collected = r["tests"]
+            hidden_counts = r.get("hidden_counts", {})
+        elif r.get("type") == "test":
+            body = {k: v for k, v in r.items() if k != "type"}
+            done[body["nodeid"]] = test_from_dict(body)
+    tests: list[TestResult] = []
+    crashed = rc not in (0, 1)  # pytest: 0 all passed, 1 some failed
+    for c in collected:
+        if c["nodeid"] in done:
+            tests.append(done[c["nodeid"]])
+        else:
+            tests.append(TestResult(
+                topic=c["topic"], name=c["name"], nodeid=c["nodeid"], kind=c["kind"],
+                outcome="error", score=0.0, max_score=float(c["points"]),
+                message="grading stopped before this test finished (the grader's process "
+                        "ended unexpectedly); it scores 0 here and a regrade will run it",
+                flags=("grader_error",)))
+    notes = {t: ("not submitted" if runs[t].module_path is None else "") for t in topics}
+    submitted = {t: runs[t].module_path is not None for t in topics}
+    for t in tests:  # the first import failure of a topic explains the whole topic
+        if "import_error" in t.flags or "crash" in t.flags and not notes[t.topic]:
+            notes[t.topic] = notes[t.topic] or t.message.splitlines()[0]
+    error = ""
+    if not collected and rc != 0:
+        error = f"the test session could not start (exit status {rc}); see grading.log"
+    elif crashed and len(done) < len(collected):
+        error = f"the grading process ended early (exit status {rc})"
+    result = SubmissionResult(
+        submission=name, topics=topic_results(tests, topics, notes, submitted),
+        tests=tuple(tests), seed=seed, sandbox=layers, started=started,
+        duration=round(duration, 3), error=error,
+        notes=tuple(f"{t}: {n}" for t, n in notes.items() if n), hidden_tests=hidden_counts)
+    return result
