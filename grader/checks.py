@@ -205,10 +205,11 @@ def _fmt_pair(expected: Any, actual: Any) -> tuple[str, str]:
     except (TypeError, ValueError):
         return str(expected), str(actual)
     for digits in range(6, 18):
-        fe, fa = _float_text(e, digits), _float_text(a, digits)
-        if fe != fa:
-            return fe, fa
-    return fe, fa
+        if _float_text(e, digits) != _float_text(a, digits):
+            # One digit past the first difference, so rounding does not hide how far apart they are.
+            digits = min(digits + 1, 17) if digits > 6 else digits
+            return _float_text(e, digits), _float_text(a, digits)
+    return _float_text(e, 17), _float_text(a, 17)
 
 
 def _fmt_shape(shape: Sequence[int]) -> str:
