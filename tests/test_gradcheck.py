@@ -1,0 +1,256 @@
+"""Tests of grader.gradcheck: central differences, batching, and the messages of a failed check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from grader import gradcheck
+from grader.checks import CheckFailed
+from grader.gradcheck import check_gradient, numeric_gradient
+from grader.wire import Handle
+
+
+def failure(*args: Any, **kwargs: Any) -> str:
+    with pytest.raises(CheckFailed) as info:
+        check_gradient(*args, **kwargs)
+    return str(info.value)
+
+
+class Affine:
+    """sum((x @ W + b) · dout) and its gradients, as a student's forward pass is used."""
+
+    def __init__(self, seed: int = 0, n: int = 4, d: int = 3, m: int = 3) -> None:
+        rng = np.random.default_rng(seed)
+        self.x, self.W, self.b = (
+            rng.normal(size=(n, d)),
+            rng.normal(size=(d, m)),
+            rng.normal(size=m),
+        )
+        self.dout = rng.normal(size=(n, m))
+        self.calls: list[int] = []
+
+    def f_batch_W(self, Ws: list[Any]) -> list[float]:
+        self.calls.append(len(Ws))
+        return [float(np.sum((self.x @ W + self.b) * self.dout)) for W in Ws]
+
+    @property
+    def dW(self) -> np.ndarray:
+        return self.x.T @ self.dout
+
+
+# ------------------------------------------------------------------------- numeric_gradient
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    x=hnp.arrays(
+        np.float64,
+        hnp.array_shapes(min_dims=1, max_dims=3, max_side=4),
+        elements=st.floats(-3, 3),
+    ),
+    seed=st.integers(0, 2**16),
+)
+def test_numeric_gradient_of_a_smooth_function(x: np.ndarray, seed: int) -> None:
+    c = np.random.default_rng(seed).normal(size=x.shape)
+
+    def f_batch(xs: list[np.ndarray]) -> list[float]:
+        return [float(np.sum(c * np.sin(v)) + 0.5 * np.sum(v**2)) for v in xs]
+
+    np.testing.assert_allclose(
+        numeric_gradient(f_batch, x), c * np.cos(x) + x, rtol=1e-6, atol=1e-7
+    )
+
+
+def test_one_batch_of_perturbed_float64_copies() -> None:
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    seen: list[list[Any]] = []
+
+    def f_batch(xs: list[Any]) -> list[float]:
+        seen.append(xs)
+        return [float(v.sum()) for v in xs]
+
+    grad = numeric_gradient(f_batch, x, h=1e-3)
+    assert len(seen) == 1 and len(seen[0]) == 12
+    assert all(v.dtype == np.float64 and v.shape == (2, 3) for v in seen[0])
+    # Copy 2i moves element i up, copy 2i + 1 moves it down; x itself is left alone.
+    np.testing.assert_allclose(seen[0][2] - x, [[0, 1e-3, 0], [0, 0, 0]], atol=1e-12)
+    np.testing.assert_allclose(seen[0][3] - x, [[0, -1e-3, 0], [0, 0, 0]], atol=1e-12)
+    np.testing.assert_array_equal(x, np.arange(6).reshape(2, 3))
+    np.testing.assert_allclose(grad, np.ones((2, 3)))
+
+
+def test_large_inputs_are_split_over_several_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gradcheck, "_BATCH_BYTES", 1000)
+    problem = Affine(n=5, d=6, m=7)
+    grad = numeric_gradient(problem.f_batch_W, problem.W)
+    assert len(problem.calls) > 1 and sum(problem.calls) == 2 * problem.W.size
+    np.testing.assert_allclose(grad, problem.dW, rtol=1e-6, atol=1e-8)
+
+
+def test_tensor_inputs_are_perturbed_as_float64_tensors() -> None:
+    x = torch.tensor([[0.5, -1.0], [2.0, 0.25]], dtype=torch.float32)
+    kinds: set[tuple[type, torch.dtype]] = set()
+
+    def f_batch(xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        kinds.update((type(v), v.dtype) for v in xs)
+        return [(v**3).sum() for v in xs]  # 0-d tensors count as numbers
+
+    grad = numeric_gradient(f_batch, x)
+    assert kinds == {(torch.Tensor, torch.float64)}
+    np.testing.assert_allclose(grad, 3 * x.double().numpy() ** 2, rtol=1e-6)
+
+
+def test_scalar_inputs_are_perturbed_as_floats() -> None:
+    def f_batch(bs: list[Any]) -> list[float]:
+        assert all(isinstance(b, float) for b in bs)
+        return [b**2 for b in bs]
+
+    assert numeric_gradient(f_batch, 1.5) == pytest.approx(3.0)
+
+
+def test_f_batch_must_answer_every_input() -> None:
+    with pytest.raises(ValueError, match="2 values for 4 inputs"):
+        numeric_gradient(lambda xs: [0.0, 0.0], np.zeros(2))
+
+
+def test_h_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        numeric_gradient(lambda xs: [0.0] * len(xs), np.zeros(2), h=0.0)
+
+
+# --------------------------------------------------------------------------- check_gradient
+
+
+def test_correct_gradients_pass_and_the_numeric_one_is_returned() -> None:
+    problem = Affine()
+    numeric = check_gradient(
+        problem.dW, problem.f_batch_W, problem.W, name="affine_backward → dW", wrt="W"
+    )
+    np.testing.assert_allclose(numeric, problem.dW, rtol=1e-6)
+
+
+def test_torch_gradients_pass() -> None:
+    problem = Affine(seed=3)
+    x, dout = torch.from_numpy(problem.x), torch.from_numpy(problem.dout)
+
+    def f_batch(Ws: list[torch.Tensor]) -> list[float]:
+        return [float(((x @ W) * dout).sum()) for W in Ws]
+
+    check_gradient(
+        torch.from_numpy(problem.dW), f_batch, torch.from_numpy(problem.W), name="g", wrt="W"
+    )
+
+
+def test_scalar_parameter() -> None:
+    check_gradient(6.0, lambda bs: [3 * b * b for b in bs], 1.0, name="bce_grad → db", wrt="b")
+    msg = failure(5.0, lambda bs: [3 * b * b for b in bs], 1.0, name="bce_grad → db", wrt="b")
+    assert msg.startswith("bce_grad → db: expected 6.0")
+
+
+def test_failure_message_has_the_key_facts() -> None:
+    problem = Affine()
+    dW = problem.dW.copy()
+    dW[2, 0] += 0.5
+    dW[0, 1] -= 0.25
+    msg = failure(dW, problem.f_batch_W, problem.W, name="affine_backward → dW", wrt="W")
+    first = msg.splitlines()[0]
+    assert first.startswith(
+        f"affine_backward → dW: at index (0, 1) expected {problem.dW[0, 1]:.6g} "
+        "(central difference of your forward pass in W), got "
+    )
+    assert first.endswith("; 2 of 9 entries differ")
+    assert "largest absolute error 0.5" in msg and "rtol=1e-05, atol=1e-07" in msg
+
+
+def test_one_dimensional_index() -> None:
+    problem = Affine()
+
+    def f_batch(bs: list[np.ndarray]) -> list[float]:
+        return [float(np.sum((problem.x @ problem.W + b) * problem.dout)) for b in bs]
+
+    db = problem.dout.sum(axis=0)
+    db[2] = 0.0
+    assert "at index 2 expected" in failure(
+        db, f_batch, problem.b, name="affine_backward → db", wrt="b"
+    )
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda g: 2 * g, "factor of 2"),
+        (lambda g: -g, "wrong sign"),
+        (lambda g: g / 4, "factor of 1/4"),
+        (lambda g: g.T.copy(), "transposed"),
+    ],
+    ids=["double", "sign", "divided_by_n", "transposed"],
+)
+def test_failure_hints(wrong: Any, hint: str) -> None:
+    problem = Affine(n=4, d=3, m=3)
+    msg = failure(
+        wrong(problem.dW), problem.f_batch_W, problem.W, name="affine_backward → dW", wrt="W"
+    )
+    assert hint in msg
+
+
+def test_wrong_shape_fails_before_any_forward_call() -> None:
+    problem = Affine(n=4, d=3, m=2)
+    msg = failure(
+        problem.dW.T.copy(), problem.f_batch_W, problem.W, name="affine_backward → dW", wrt="W"
+    )
+    assert "your gradient has shape (2, 3), expected (3, 2) (the shape of W)" in msg
+    assert problem.calls == []
+
+
+def test_opaque_or_missing_gradient() -> None:
+    problem = Affine()
+    msg = failure(
+        Handle(4, "Grad"), problem.f_batch_W, problem.W, name="affine_backward → dW", wrt="W"
+    )
+    assert "Grad" in msg and "gradient with respect to W" in msg and "(3, 3)" in msg
+    assert "None" in failure(None, problem.f_batch_W, problem.W, name="f", wrt="W")
+
+
+def test_nan_in_the_students_gradient() -> None:
+    problem = Affine()
+    dW = problem.dW.copy()
+    dW[1, 2] = np.nan
+    msg = failure(dW, problem.f_batch_W, problem.W, name="affine_backward → dW", wrt="W")
+    assert "your gradient has 1 NaN value, first at [1, 2]" in msg
+    assert problem.calls == []
+
+
+def test_forward_pass_that_is_not_a_number() -> None:
+    msg = failure(
+        np.zeros(2), lambda xs: [np.ones(3)] * len(xs), np.zeros(2), name="bce_grad → dw", wrt="w"
+    )
+    assert msg.startswith(
+        "bce_grad → dw: cannot check your gradient: your forward pass returned a NumPy array"
+    )
+
+
+def test_forward_pass_that_is_not_finite() -> None:
+    with np.errstate(all="ignore"):
+        msg = failure(
+            np.ones(3),
+            lambda ws: [float(np.sum(np.sqrt(w))) for w in ws],  # NaN below 0
+            np.array([1.0, 0.0, 2.0]),
+            name="f → dw",
+            wrt="w",
+        )
+    assert "not finite when w[1] moves by ±1e-06" in msg
+
+
+def test_tolerance_arguments_are_used() -> None:
+    problem = Affine()
+    off = problem.dW * (1 + 1e-3)
+    with pytest.raises(CheckFailed):
+        check_gradient(off, problem.f_batch_W, problem.W, name="g", wrt="W")
+    check_gradient(off, problem.f_batch_W, problem.W, name="g", wrt="W", rtol=1e-2)
