@@ -47,6 +47,7 @@ class RunConfig:
     seed: int
     stream: ResultStream
     count_hidden: bool = False  # collect hidden tests only to count them (``grader check``)
+    references: dict[str, ModuleType] = field(default_factory=dict)  # preloaded solutions
 
 
 def topic_of(item: pytest.Item) -> tuple[str, str]:
@@ -59,7 +60,6 @@ class GraderPlugin:
     def __init__(self, run: RunConfig) -> None:
         self.run = run
         self.sessions: dict[str, ModuleSession] = {}
-        self.references: dict[str, ModuleType] = {}
 
     # -- configuration and collection ---------------------------------------------------------
 
@@ -109,16 +109,13 @@ class GraderPlugin:
     @pytest.fixture
     def reference(self, request: pytest.FixtureRequest) -> ModuleType:
         topic, _ = topic_of(request.node)
-        if topic not in self.references:
-            path = self.run.topics[topic].solution
-            if path is None:
-                raise GraderFault(f"the reference solution of {topic} is not available here")
-            spec = importlib.util.spec_from_file_location(f"reference_{topic}", path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            self.references[topic] = module
-        return self.references[topic]
+        if topic in self.run.references:
+            return self.run.references[topic]
+        path = self.run.topics[topic].solution
+        if path is None:
+            raise GraderFault(f"the reference solution of {topic} is not available here")
+        self.run.references[topic] = load_reference(topic, path)
+        return self.run.references[topic]
 
     @pytest.fixture
     def seed(self, request: pytest.FixtureRequest) -> int:
@@ -226,6 +223,16 @@ def explain(exc: BaseException, fn: str, limit: float | None,
     # The test could not use what the student returned (wrong type, wrong number of outputs).
     return ("failed", f"what {fn} returned could not be checked: {type(exc).__name__}: "
             f"{str(exc)[:300]}. Check the return type and the number of outputs.", [])
+
+
+def load_reference(topic: str, path: str) -> ModuleType:
+    """Import a topic's reference solution (trusted code) under a name of its own."""
+    spec = importlib.util.spec_from_file_location(f"reference_{topic}", path)
+    if spec is None or spec.loader is None:
+        raise GraderFault(f"cannot load the reference solution of {topic}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_seed(base: int, nodeid: str) -> int:

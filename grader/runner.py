@@ -9,6 +9,8 @@ the tests that had not finished, and those are recorded as errors.
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import importlib
 import os
 import random
 import shutil
@@ -22,7 +24,7 @@ from typing import Any
 
 from grader import banned, sandbox
 from grader.course import Course
-from grader.plugin import GraderPlugin, RunConfig, TopicRun
+from grader.plugin import GraderPlugin, RunConfig, TopicRun, load_reference
 from grader.remote import Zygote
 from grader.results import (ResultStream, SubmissionResult, TestResult, read_stream,
                             test_from_dict)
@@ -64,6 +66,7 @@ class Engine:
             self.layers = tuple(s.name for s in statuses if s.available)
             self.sandboxed = not missing or bool(self.layers)
         self.read_paths = (*sandbox.default_read_paths(), str(Path(__file__).resolve().parent))
+        self.references: dict[str, Any] = {}
         self._preload()
         self.zygote = Zygote()
 
@@ -72,9 +75,20 @@ class Engine:
         import pytest  # noqa: F401
         import torch
 
+        from _pytest.config import default_plugins
+
         from grader import checks, gradcheck  # noqa: F401
 
         torch.set_num_threads(1)  # children are forked from here: no OpenMP pool to hang on
+        # Each grading child runs one pytest session; importing pytest's own plugins here once
+        # saves every child from doing it.
+        for name in default_plugins:
+            importlib.import_module(f"_pytest.{name}")
+        if self.course.has_reference:
+            self.references = {t: load_reference(t, str(self.course.solution(t)))
+                               for t in self.course.topics() if self.course.solution(t).is_file()}
+        gc.collect()
+        gc.freeze()  # children's collections no longer walk torch's objects
 
     def close(self) -> None:
         self.zygote.close()
@@ -154,7 +168,8 @@ class Engine:
         stream = ResultStream(stream_path)
         run = RunConfig(topics=runs, zygote=self.zygote, student_dir=student_dir,
                         sandbox=self.sandboxed, read_paths=self.read_paths, seed=seed,
-                        stream=stream, count_hidden=count_hidden)
+                        stream=stream, count_hidden=count_hidden,
+                        references=dict(self.references))
         ini = Path(stream_path).parent / "pytest.ini"
         ini.write_text("[pytest]\n")
         args = [*files, "-c", str(ini), "--rootdir", str(self.course.root), "-q",

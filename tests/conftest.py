@@ -1,0 +1,44 @@
+"""Shared fixtures of the grader's own tests."""
+
+import os
+
+# The engine forks trusted children from this process; an OpenMP pool left by an earlier torch
+# op would hang them (see the sandbox notes). One thread keeps every fork safe.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from grader.course import Course  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_COURSE = Path(__file__).resolve().parent / "fixtures" / "course"
+
+
+@pytest.fixture(scope="session")
+def course() -> Course:
+    return Course(ROOT)
+
+
+@pytest.fixture(scope="session")
+def toy_course() -> Course:
+    return Course(FIXTURE_COURSE)
+
+
+@pytest.fixture(scope="session")
+def engine(course):
+    """One sandboxed engine for the whole session (zygote started once)."""
+    from grader.runner import Engine
+
+    with Engine(course) as e:
+        yield e
+
+
+@pytest.fixture(scope="session")
+def toy_engine(toy_course):
+    from grader.runner import Engine
+
+    with Engine(toy_course) as e:
+        yield e
