@@ -107,7 +107,7 @@ def _encode(x: Any, bufs: list[bytes], make_handle: Callable[[Any], Handle] | No
     if t is Handle:
         return {"h": [x.id, x.type_name]}
     if t is np.ndarray and x.dtype.name in NUMPY_DTYPES:
-        a = np.ascontiguousarray(x)
+        a = x if x.flags.c_contiguous else x.copy(order="C")  # ascontiguousarray makes 0-d 1-d
         bufs.append(a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes())
         return {"nd": [a.dtype.name, list(a.shape), len(bufs) - 1]}
     if isinstance(x, np.generic) and type(x).__module__ == "numpy" and x.dtype.name in NUMPY_DTYPES:

@@ -1,0 +1,78 @@
+"""The static scan for banned APIs: names resolved through imports, findings tied to functions."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.banned import affected, describe, matches, scan
+
+
+@pytest.mark.parametrize(("name", "pattern", "hit"), [
+    ("numpy.polyfit", "numpy.polyfit", True),
+    ("sklearn.linear_model.Ridge", "sklearn", True),
+    ("torch.nn.LSTMCell", "torch.nn.LSTM*", True),
+    ("torch.nn.Linear", "torch.nn.LSTM*", False),
+    ("numpy.linalg.solve", "numpy.polyfit", False),
+    ("torch.nn.functional.linear", "torch.nn.functional.scaled_dot_product_attention", False),
+    ("torchvision", "torch", False),
+])
+def test_patterns(name: str, pattern: str, hit: bool) -> None:
+    assert matches(name, pattern) is hit
+
+
+SOURCE = '''
+import numpy as np
+import torch.nn.functional as F
+from torch import nn
+from sklearn.linear_model import Ridge as R
+import importlib
+
+def fit(x, y):
+    return np.polyfit(x, y, 1)
+
+def attend(q, k, v):
+    return F.scaled_dot_product_attention(q, k, v)
+
+def ok(x):
+    return np.linalg.solve(x, x) + F.linear(x, x).sum() + np.pad(x, 1)
+
+def cells():
+    return nn.LSTMCell(3, 4)
+
+def sneaky():
+    return importlib.import_module("sklearn.linear_model")
+
+model = R()
+'''
+
+PATTERNS = ("numpy.polyfit", "sklearn", "torch.nn.functional.scaled_dot_product_attention",
+            "torch.nn.LSTM*")
+
+
+def test_scan_resolves_aliases_and_names_the_function() -> None:
+    found = {(f.name, f.function) for f in scan(SOURCE, PATTERNS)}
+    assert ("numpy.polyfit", "fit") in found
+    assert ("torch.nn.functional.scaled_dot_product_attention", "attend") in found
+    assert ("torch.nn.LSTMCell", "cells") in found
+    assert ("sklearn.linear_model", "sneaky") in found
+    assert ("sklearn.linear_model.Ridge", None) in found  # the import at module level
+    assert not any(f.function == "ok" for f in scan(SOURCE, PATTERNS))
+
+
+def test_only_tests_calling_an_offending_function_are_affected() -> None:
+    findings = [f for f in scan(SOURCE, PATTERNS) if f.function is not None]
+    assert {f.function for f in affected(findings, ["fit"])} == {"fit"}
+    assert affected(findings, ["ok"]) == []
+    module_level = scan(SOURCE, PATTERNS)
+    assert any(f.function is None for f in affected(module_level, ["ok"]))
+
+
+def test_message_names_call_and_line() -> None:
+    f = next(f for f in scan(SOURCE, PATTERNS) if f.function == "fit")
+    text = describe(f)
+    assert "numpy.polyfit" in text and f"line {f.line}" in text and "fit" in text
+
+
+def test_syntax_errors_and_empty_lists_find_nothing() -> None:
+    assert scan("def f(:\n", PATTERNS) == []
+    assert scan(SOURCE, ()) == []

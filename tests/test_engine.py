@@ -1,0 +1,211 @@
+"""The engine end to end on a tiny course: scoring, messages, timeouts, crashes, warnings, handles,
+banned calls, seeds, and results that survive a crash of the grading process."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from grader.gradescope import results_json
+from grader.outputs import write_outputs
+from grader.results import SubmissionResult, load_result
+from grader.runner import Options, assemble
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "course"
+REFERENCE = (FIX / "reference" / "toy" / "solution.py").read_text()
+OTHER = (FIX / "reference" / "other" / "solution.py").read_text()
+
+
+def grade(engine, tmp_path: Path, toy: str | None, other: str | None = OTHER, **opts):
+    sub = tmp_path / "sub"
+    sub.mkdir(parents=True, exist_ok=True)
+    if toy is not None:
+        (sub / "toy.py").write_text(textwrap.dedent(toy))
+    if other is not None:
+        (sub / "other.py").write_text(other)
+    return engine.grade(sub, tmp_path / "out", Options(**opts))
+
+
+def by_name(result: SubmissionResult) -> dict:
+    return {t.name: t for t in result.tests}
+
+
+def with_function(name: str, body: str) -> str:
+    """The reference toy module with one function replaced."""
+    lines, out, skip = REFERENCE.splitlines(), [], False
+    for line in lines:
+        if line.startswith(f"def {name}("):
+            skip = True
+            out.append(textwrap.dedent(body).strip("\n"))
+            continue
+        if skip and (line.startswith("def ") or line.startswith("class ")):
+            skip = False
+        if not skip:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def test_reference_full_marks_and_stub_zero(toy_engine, tmp_path: Path) -> None:
+    result = grade(toy_engine, tmp_path / "ref", REFERENCE)
+    assert result.score == result.max_score == 8
+    assert result.topic("toy").score == 6 and not result.error
+    assert "landlock" in result.sandbox and "network" in result.sandbox
+    stub = grade(toy_engine, tmp_path / "stub", (FIX / "assignments/toy/toy.py").read_text())
+    assert stub.topic("toy").score == 0
+    assert all("not implemented" in t.message for t in stub.tests if t.topic == "toy")
+
+
+def test_wrong_value_names_function_and_mismatch(toy_engine, tmp_path: Path) -> None:
+    result = grade(toy_engine, tmp_path, with_function("scale", "def scale(x, c):\n    return 2 * c * x\n"))
+    t = by_name(result)["test_scale"]
+    assert t.outcome == "failed" and t.score == 0
+    assert "scale" in t.message and "factor of 2" in t.message
+    assert by_name(result)["test_add"].outcome == "passed"
+
+
+def test_student_exception_shows_only_student_frames(toy_engine, tmp_path: Path) -> None:
+    result = grade(toy_engine, tmp_path, with_function("add", """
+        def add(a, b):
+            return helper(a) + b
+
+        def helper(a):
+            return {}[a]
+        """))
+    t = by_name(result)["test_add"]
+    assert t.outcome == "failed"
+    assert "add raised KeyError" in t.message and "helper" in t.message and "toy.py" in t.message
+    assert "grader/worker.py" not in t.message and "test_hidden" not in t.message
+
+
+def test_timeout_kills_worker_and_fresh_worker_serves_the_rest(toy_engine, tmp_path: Path) -> None:
+    result = grade(toy_engine, tmp_path, with_function("add", """
+        def add(a, b):
+            import signal
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGALRM, signal.SIG_IGN)
+            while True:
+                pass
+        """))
+    tests = by_name(result)
+    assert tests["test_add"].outcome == "timeout" and "add did not finish" in tests["test_add"].message
+    assert tests["test_add_small"].outcome == "timeout"
+    for name in ("test_scale", "test_cache_roundtrip", "test_safe_exp_no_warnings"):
+        assert tests[name].outcome == "passed", tests[name].message
+    assert "timeout" in result.topic("toy").flags
+
+
+def test_crash_is_an_error_and_the_next_test_gets_a_new_worker(toy_engine, tmp_path: Path) -> None:
+    result = grade(toy_engine, tmp_path, with_function("scale", """
+        def scale(x, c):
+            import os
+            os._exit(3)
+        """))
+    tests = by_name(result)
+    assert tests["test_scale"].outcome == "error"
+    assert "crashed" in tests["test_scale"].message and "exit code 3" in tests["test_scale"].message
+    assert tests["test_cache_roundtrip"].outcome == "passed"
+
+
+def test_warnings_travel_back(toy_engine, tmp_path: Path) -> None:
+    result = grade(toy_engine, tmp_path, with_function("safe_exp", """
+        def safe_exp(z):
+            return np.minimum(np.exp(z), np.exp(700.0))
+        """))
+    t = by_name(result)["test_safe_exp_no_warnings"]
+    assert t.outcome == "failed" and "RuntimeWarning" in t.message and "overflow" in t.message
+
+
+def test_caches_stay_in_the_worker_as_handles(toy_engine, tmp_path: Path) -> None:
+    result = grade(toy_engine, tmp_path, with_function("make_cache", """
+        class Box:
+            def __init__(self, x):
+                self.x = x
+
+        def make_cache(x):
+            return 2 * x, Box(x.copy())
+        """).replace('return cache["x"]', "return cache.x"))
+    assert by_name(result)["test_cache_roundtrip"].outcome == "passed"
+
+
+def test_banned_call_zeroes_only_tests_of_that_function(toy_engine, tmp_path: Path) -> None:
+    result = grade(toy_engine, tmp_path, with_function("scale", """
+        def scale(x, c):
+            np.polyfit([0, 1], [0, 1], 1)
+            return c * x
+        """))
+    tests = by_name(result)
+    assert tests["test_scale"].outcome == "failed" and "numpy.polyfit" in tests["test_scale"].message
+    assert "banned" in tests["test_scale"].flags
+    assert tests["test_add"].outcome == "passed"
+
+
+def test_missing_module_and_syntax_error_do_not_touch_other_topics(toy_engine, tmp_path: Path) -> None:
+    missing = grade(toy_engine, tmp_path / "m", None)
+    assert missing.topic("toy").score == 0 and missing.topic("toy").note == "not submitted"
+    assert missing.topic("other").score == missing.topic("other").max_score
+    broken = grade(toy_engine, tmp_path / "s", "def add(a, b)\n    return a + b\n")
+    t = broken.topic("toy")
+    assert t.score == 0 and "syntax error" in t.note
+    assert broken.topic("other").score == broken.topic("other").max_score
+    assert any("line 1" in x.message for x in broken.tests if x.topic == "toy")
+
+
+def test_missing_function_is_named(toy_engine, tmp_path: Path) -> None:
+    source = with_function("scale", "")
+    result = grade(toy_engine, tmp_path, source)
+    assert "no function named 'scale'" in by_name(result)["test_scale"].message
+
+
+def test_seed_is_recorded_and_a_regrade_reproduces_it(toy_engine, tmp_path: Path) -> None:
+    first = grade(toy_engine, tmp_path / "1", REFERENCE, seed=99)
+    again = grade(toy_engine, tmp_path / "2", REFERENCE, seed=99)
+    other = grade(toy_engine, tmp_path / "3", REFERENCE, seed=100)
+    assert first.seed == 99
+    seeds = [t.seed for t in first.tests if t.seed is not None]
+    assert seeds and seeds == [t.seed for t in again.tests if t.seed is not None]
+    assert seeds != [t.seed for t in other.tests if t.seed is not None]
+
+
+def test_outputs_round_trip_and_follow_the_gradescope_format(toy_engine, tmp_path: Path) -> None:
+    result = grade(toy_engine, tmp_path, with_function("add", """
+        def add(a, b):
+            print("<script>alert(1)</script>")
+            return a + b + 1
+        """))
+    write_outputs(result, tmp_path / "files")
+    assert load_result(tmp_path / "files" / "result.json") == result
+    doc = json.loads((tmp_path / "files" / "results.json").read_text())
+    assert doc == results_json(result)
+    assert set(doc) >= {"score", "execution_time", "output", "tests", "extra_data"}
+    for t in doc["tests"]:
+        assert set(t) >= {"name", "score", "max_score", "status", "output", "tags", "visibility"}
+        assert t["status"] in ("passed", "failed") and t["tags"][0] in ("toy", "other")
+    assert doc["extra_data"]["topics"]["toy"] == {"score": 3.0, "max_score": 6.0}
+    html = (tmp_path / "files" / "report.html").read_text()
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)" in html
+
+
+def test_a_crashed_grading_process_keeps_finished_results() -> None:
+    collected = {"type": "collected", "hidden_counts": {}, "tests": [
+        {"topic": "toy", "kind": "hidden", "name": n, "nodeid": f"toy/hidden::{n}", "points": 1.0}
+        for n in ("a", "b", "c")]}
+    done = {"type": "test", "topic": "toy", "name": "a", "nodeid": "toy/hidden::a", "kind": "hidden",
+            "outcome": "passed", "score": 1.0, "max_score": 1.0}
+    from grader.course import TopicConfig
+    from grader.plugin import TopicRun
+
+    runs = {"toy": TopicRun(module_path="x", config=TopicConfig(), solution=None)}
+    result = assemble("s", [collected, done], ["toy"], runs, 1, (), "now", 1.0, -9)
+    assert [t.outcome for t in result.tests] == ["passed", "error", "error"]
+    assert result.topic("toy").score == 1 and result.topic("toy").max_score == 3
+    assert "ended early" in result.error
+
+
+def test_malformed_archive_is_a_result_with_an_error(toy_engine, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"PK\x03\x04garbage")
+    result = toy_engine.grade(bad, tmp_path / "out")
+    assert result.error and result.score == 0

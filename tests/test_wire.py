@@ -1,0 +1,175 @@
+"""The wire codec: values round-trip exactly; malformed, oversized and forbidden input is refused."""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from grader import wire
+from grader.wire import Handle, WireError, decode_message, encode_message
+
+
+def roundtrip(value, **kw):
+    meta, out = decode_message(encode_message({"op": "x"}, value, **kw))
+    assert meta == {"op": "x"}
+    return out
+
+
+def same(a, b) -> bool:
+    if isinstance(a, np.ndarray):
+        return type(b) is np.ndarray and a.dtype == b.dtype and a.shape == b.shape and \
+            np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape and \
+            torch.equal(a.view(torch.uint8) if a.numel() else a, b.view(torch.uint8) if b.numel() else b)
+    if isinstance(a, float) and math.isnan(a):
+        return isinstance(b, float) and math.isnan(b)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return type(b) is dict and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+@pytest.mark.parametrize("value", [
+    None, True, False, 0, -7, 2**80, 1.5, float("inf"), float("-inf"), float("nan"), "héllo", b"\x00\xff",
+    [1, [2, (3, 4)]], (), {"a": 1, 2: [3.0]}, Handle(12, "Cache"),
+])
+def test_plain_values_round_trip(value) -> None:
+    assert same(value, roundtrip(value))
+
+
+@pytest.mark.parametrize("dtype", sorted(wire.NUMPY_DTYPES))
+@pytest.mark.parametrize("shape", [(), (0,), (3,), (2, 3, 4), (1, 0, 5)])
+def test_numpy_arrays_round_trip(dtype: str, shape) -> None:
+    a = (np.arange(int(np.prod(shape))) % 3).astype(dtype).reshape(shape)
+    assert same(a, roundtrip(a))
+
+
+def test_non_contiguous_and_big_endian_arrays_arrive_native_and_equal() -> None:
+    a = np.arange(12.0).reshape(3, 4).T
+    b = np.arange(5, dtype=">i4")
+    out = roundtrip((a, b))
+    np.testing.assert_array_equal(out[0], a)
+    np.testing.assert_array_equal(out[1], b)
+    assert out[1].dtype == np.dtype("int32")
+
+
+def test_numpy_scalars_keep_their_dtype() -> None:
+    out = roundtrip([np.float32(1.5), np.int64(3), np.bool_(True)])
+    assert [type(x) for x in out] == [np.float32, np.int64, np.bool_]
+
+
+@pytest.mark.parametrize("dtype", sorted(wire.TORCH_DTYPES))
+def test_torch_tensors_round_trip(dtype: str) -> None:
+    t = (torch.arange(6) % 2).to(getattr(torch, dtype)).reshape(2, 3)
+    assert same(t, roundtrip(t))
+
+
+def test_tensor_requires_grad_and_views() -> None:
+    t = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+    out = roundtrip(t[:, 1:3].T)
+    assert out.requires_grad is True and out.is_leaf  # arrives as a fresh leaf
+    torch.testing.assert_close(out.detach(), t[:, 1:3].T.detach())
+    assert roundtrip(t.detach()).requires_grad is False
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=20))
+def test_any_nesting_of_plain_values_round_trips(value) -> None:
+    assert same(value, roundtrip(value))
+
+
+def test_objects_without_a_wire_form_need_a_handle_table() -> None:
+    class Cache:
+        pass
+
+    with pytest.raises(WireError, match="cannot send"):
+        encode_message({}, Cache())
+    table = []
+
+    def make(obj):
+        table.append(obj)
+        return Handle(len(table), wire.type_name(obj))
+
+    out = roundtrip([Cache(), np.array([object()])], make_handle=make)
+    assert all(isinstance(h, Handle) for h in out) and len(table) == 2
+    assert "object" in out[1].type_name
+
+
+# --------------------------------------------------------------------------- hostile input
+
+
+def message(header: dict, *buffers: bytes) -> bytes:
+    h = json.dumps(header).encode()
+    return wire.MAGIC + struct.pack("<I", len(h)) + h + b"".join(buffers)
+
+
+@pytest.mark.parametrize(("data", "why"), [
+    (b"", "bad magic"),
+    (b"\x80\x04\x95pickle", "bad magic"),
+    (wire.MAGIC + struct.pack("<I", 10**9), "out of bounds"),
+    (message({"m": {}, "v": 1}), "exactly"),
+    (message({"m": {}, "v": {"nd": ["object", [1], 0]}, "n": [8]}, b"\0" * 8), "not allowed"),
+    (message({"m": {}, "v": {"nd": ["<U4", [1], 0]}, "n": [16]}, b"\0" * 16), "not allowed"),
+    (message({"m": {}, "v": {"nd": ["float64", [2**40], 0]}, "n": [8]}, b"\0" * 8), "size does not match"),
+    (message({"m": {}, "v": {"nd": ["float64", [-1], 0]}, "n": [8]}, b"\0" * 8), "shape"),
+    (message({"m": {}, "v": {"nd": ["float64", [1], 3]}, "n": [8]}, b"\0" * 8), "buffer reference"),
+    (message({"m": {}, "v": [{"b": 0}, {"b": 0}], "n": [1]}, b"x"), "buffer reference"),
+    (message({"m": {}, "v": None, "n": [100]}, b"short"), "add up"),
+    (message({"m": {}, "v": {"tt": ["float64", [3], 0, "cpu", False]}, "n": [8]}, b"\0" * 8), "size"),
+    (message({"m": {}, "v": {"evil": 1}, "n": []}), "unknown value tag"),
+    (message({"m": {}, "v": {"f": "1e999"}, "n": []}), "unknown value tag"),
+    (message({"m": {}, "v": {"t": 1}, "n": []}), "unknown value tag"),
+])
+def test_malformed_messages_are_refused(data: bytes, why: str) -> None:
+    with pytest.raises(WireError, match=why):
+        decode_message(data)
+
+
+def test_a_header_claiming_huge_arrays_allocates_nothing() -> None:
+    # 2**31 float64 would be 16 GB: refused before any allocation because the bytes are absent.
+    data = message({"m": {}, "v": {"nd": ["float64", [2**31], 0]}, "n": [16]}, b"\0" * 16)
+    with pytest.raises(WireError, match="size does not match"):
+        decode_message(data)
+
+
+def test_deep_nesting_is_refused_without_recursion_errors() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    data = wire.MAGIC + struct.pack("<I", len(deep) + 20) + \
+        f'{{"m":{{}},"v":{deep},"n":[]}}'.encode()
+    with pytest.raises(WireError):
+        decode_message(data)
+    nested: list = []
+    for _ in range(200):
+        nested = [nested]
+    with pytest.raises(WireError, match="nested"):
+        encode_message({}, nested)
+
+
+def test_size_limits_are_enforced() -> None:
+    big = encode_message({}, np.zeros(1000))
+    with pytest.raises(WireError, match="exceeds"):
+        decode_message(big, wire.Limits(max_bytes=1000))
+    many = encode_message({}, list(range(5000)))
+    with pytest.raises(WireError, match="more than"):
+        decode_message(many, wire.Limits(max_nodes=100))
+    with pytest.raises(WireError, match="more than the limit"):
+        wire.frame_length(struct.pack("<Q", 2**40))
+
+
+def test_nan_constants_in_the_header_are_refused() -> None:
+    data = message({"m": {}, "v": 1, "n": []}).replace(b'"v": 1', b'"v": NaN')
+    with pytest.raises(WireError):
+        decode_message(data)
