@@ -85,6 +85,9 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+if sys.platform != "win32":
+    import resource  # imported here, not in B: an import there costs a millisecond per worker
+
 __all__ = [
     "LAYERS",
     "WORKER_UID_BASE",
@@ -468,8 +471,6 @@ def _drop_capabilities() -> str:
 
 
 def _set_rlimit(which: int, value: int) -> int:
-    import resource
-
     _soft, hard = resource.getrlimit(which)
     if hard != resource.RLIM_INFINITY:
         value = min(value, hard)
@@ -483,8 +484,6 @@ def _address_space_bytes() -> int:
 
 
 def _apply_rlimits(limits: Limits, address_space: int) -> str:
-    import resource
-
     data = _set_rlimit(resource.RLIMIT_DATA, limits.memory_mb * _MIB)
     # RLIMIT_DATA ignores shared mappings; the address-space cap bounds those too.
     space = _set_rlimit(resource.RLIMIT_AS, address_space + 2 * limits.memory_mb * _MIB)
@@ -499,14 +498,12 @@ def _apply_rlimits(limits: Limits, address_space: int) -> str:
 
 
 def _apply_process_limit(limits: Limits, entered: _Entered | None, strategy: str) -> str:
-    import resource
-
     if strategy == "root":
         parent = entered.parent_pid if entered else os.getpid()
         uid = WORKER_UID_BASE + parent
         _become_worker_uid(uid)
         limit = _set_rlimit(resource.RLIMIT_NPROC, limits.max_processes)
-        return f"RLIMIT_NPROC {limit} for worker uid {uid}"
+        return f"RLIMIT_NPROC {limit} for the worker's own uid ({WORKER_UID_BASE:,} + parent pid)"
     if entered is not None and entered.namespaces:
         # The count is per user namespace and includes A. Whether the kernel enforces it
         # (not for kernel uid 0) is measured by the probe.
@@ -1044,4 +1041,7 @@ def _probe_here() -> dict[str, object]:
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--probe"]:
+    # An ignored SIGCHLD survives exec (the zygote ignores it) and would make the kernel
+    # reap the probe's children before waitpid() sees them.
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     print(json.dumps(_probe_here()))
