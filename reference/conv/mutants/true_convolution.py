@@ -67,7 +67,6 @@ def conv2d_backward(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.ndarra
     _, _, Ho, Wo = dout.shape
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (N, C, H+2p, W+2p)
     dxp = np.zeros_like(xp)
-    w = w[:, :, ::-1, ::-1]
     dw = np.zeros_like(w)
     for i in range(Ho):
         for j in range(Wo):
