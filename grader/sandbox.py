@@ -53,8 +53,9 @@ So there are two strategies, chosen by :func:`probe`:
   and PID namespaces directly; B sets its real, effective and saved uid to
   ``WORKER_UID_BASE + pid of A`` (unique among live workers, owning no files) and keeps a
   filesystem uid of 0, so it can still read the Python installation under ``/root`` (mode
-  700) as its owner; then every capability is dropped. Signals and ptrace are checked
-  against the real and effective uids, so B cannot touch root's processes either.
+  700) as its owner; then every capability is dropped. ``kill()`` is checked against the
+  real and effective uids, so B cannot signal root's processes either (``/proc`` and ptrace
+  use the filesystem uid: Landlock and the PID namespace keep B away from those).
 - ``"user"`` (anyone else): A unshares a new user namespace together with the others and maps
   its own uid and gid; RLIMIT_NPROC is set to ``max_processes + 1`` because A is counted.
 
@@ -302,10 +303,11 @@ def _capget() -> tuple[int, int, int]:
     header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()
     _check(_libc().capget(ctypes.byref(header), data), "capget")
-    return tuple(  # type: ignore[return-value]
+    effective, permitted, inheritable = (
         getattr(data[0], f) | (getattr(data[1], f) << 32)
         for f in ("effective", "permitted", "inheritable")
     )
+    return effective, permitted, inheritable
 
 
 def _capset(effective: int, permitted: int, inheritable: int = 0) -> None:
@@ -846,7 +848,8 @@ def restrict(policy: Policy) -> list[str]:
     Call it in B, single-threaded, after NumPy and torch are imported and before any
     student code runs. Returns the names of the layers in effect (namespace layers count
     when :func:`enter_namespaces` created them for this worker). Raises
-    :class:`SandboxError` if a layer that :func:`probe` reported available fails.
+    :class:`SandboxError` if a layer that :func:`probe` reported available fails, the
+    namespace layers included when :func:`enter_namespaces` was not called in the parent.
     """
     if not _LINUX:
         return []
