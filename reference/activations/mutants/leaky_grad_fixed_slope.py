@@ -1,6 +1,6 @@
 """Mutant: leaky_relu_grad ignores its slope argument and always uses 0.01."""
 
-# expect: leaky_relu_grad
+# expect: leaky_relu_grad: .* differ
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Mutant: leaky_relu_grad is 1 at x = 0 instead of slope."""
 
-# expect: leaky_relu_grad
+# expect: leaky_relu_grad: .* differ
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Mutant: sigmoid is 1/(1 + exp(−x)), which warns about overflow for x below −709."""
 
-# expect: sigmoid
+# expect: sigmoid\(x\).*overflow
 
 from __future__ import annotations
 

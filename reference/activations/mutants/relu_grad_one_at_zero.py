@@ -1,6 +1,6 @@
 """Mutant: relu_grad is 1 at x = 0 (uses x >= 0)."""
 
-# expect: relu_grad
+# expect: relu_grad: .* differ
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Mutant: w is built from μ0 − μ1, so the classifier points the wrong way."""
 
-# expect: linear_form
+# expect: linear_form → w: (.|\n)*wrong sign
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Mutant: the posterior uses 1/(1 + exp(−z)), which overflows for large negative logits."""
 
-# expect: posterior
+# expect: posterior.*overflow
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Mutant: the bias leaves out the prior term ln(n1/n0)."""
 
-# expect: linear_form
+# expect: linear_form → b
 
 from __future__ import annotations
 

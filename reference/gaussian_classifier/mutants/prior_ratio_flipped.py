@@ -1,6 +1,6 @@
 """Mutant: the prior term of the bias is ln(n0/n1) instead of ln(n1/n0)."""
 
-# expect: linear_form
+# expect: linear_form → b
 
 from __future__ import annotations
 

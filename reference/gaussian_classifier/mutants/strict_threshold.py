@@ -1,6 +1,6 @@
 """Mutant: predict labels a point 1 only where the posterior is strictly above 0.5."""
 
-# expect: predict
+# expect: predict: .* differ
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Mutant: the covariance is taken around the overall mean instead of each class mean."""
 
-# expect: fit_gaussian
+# expect: fit_gaussian → sigma
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Mutant: each class covariance divides by nk − 1 instead of nk."""
 
-# expect: fit_gaussian
+# expect: fit_gaussian → sigma
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Mutant: the shared covariance is the plain average (Σ1 + Σ0)/2, not weighted by class size."""
 
-# expect: fit_gaussian
+# expect: fit_gaussian → sigma
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Mutant: bce_loss clips probabilities to [1e-15, 1 − 1e-15], capping a confidently wrong loss near 34.5."""
 
-# expect: bce_loss
+# expect: bce_loss: expected
 
 from __future__ import annotations
 

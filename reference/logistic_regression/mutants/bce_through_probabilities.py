@@ -1,6 +1,6 @@
 """Mutant: bce_loss takes the log of σ(z), which is −inf when a prediction is confidently wrong."""
 
-# expect: bce_loss
+# expect: bce_loss: you returned (nan|inf)
 
 from __future__ import annotations
 

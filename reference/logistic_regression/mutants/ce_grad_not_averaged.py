@@ -1,6 +1,6 @@
 """Mutant: softmax_cross_entropy returns softmax(Z) − onehot(y) without dividing by n."""
 
-# expect: softmax_cross_entropy
+# expect: softmax_cross_entropy → dZ
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Mutant: fit_logistic takes steps + 1 gradient steps."""
 
-# expect: fit_logistic
+# expect: fit_logistic → w
 
 from __future__ import annotations
 

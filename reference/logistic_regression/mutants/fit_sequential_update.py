@@ -1,6 +1,6 @@
 """Mutant: fit_logistic computes the bias gradient after w has already moved."""
 
-# expect: fit_logistic
+# expect: fit_logistic → (w|b)
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Mutant: sigmoid is 1/(1 + exp(−z)), which overflows (with a warning) for large negative z."""
 
-# expect: sigmoid
+# expect: sigmoid.*overflow
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Mutant: softmax normalises over the samples (axis 0) instead of the classes."""
 
-# expect: softmax
+# expect: softmax: (.|\n)*wrong axis
 
 from __future__ import annotations
 

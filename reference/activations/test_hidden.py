@@ -1,0 +1,95 @@
+"""Hidden tests for activations: every function on several shapes with exact zeros, other slopes, huge inputs."""
+
+import numpy as np
+import pytest
+
+from grader.checks import assert_no_warnings, expect_same
+from grader.gradcheck import check_gradient
+
+FUNCTIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "gelu"]
+
+
+def _x(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Values spread over [-6, 6] with exact zeros and a few values just either side of zero."""
+    x = rng.normal(scale=2.5, size=shape).ravel()
+    x[::7] = 0.0
+    x[1::11] = 1e-9 * rng.choice([-1.0, 1.0], size=x[1::11].size)
+    return x.reshape(shape)
+
+
+def _away_from_zero(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    # Central differences need |x| > h away from the kink of ReLU and leaky ReLU.
+    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.1, 3.0, size=shape)
+
+
+# --- forward ------------------------------------------------------------------------------
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("fn", FUNCTIONS)
+@pytest.mark.parametrize("shape", [(3, 5, 4), (17,)])
+def test_forward(student, reference, rng, fn, shape):
+    expect_same(student, reference, fn, _x(rng, shape))
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("slope", [0.2, 1.5])
+def test_leaky_relu_slope(student, reference, rng, slope):
+    expect_same(student, reference, "leaky_relu", _x(rng, (6, 5)), slope=slope)
+
+
+@pytest.mark.points(2)
+def test_sigmoid_huge_inputs(student, reference, rng):
+    x = np.array([[-1e4, -3000.0, -745.0, -710.0, -40.0, 0.0],
+                  [40.0, 710.0, 745.0, 3000.0, 1e4, float(rng.uniform(-1e4, 1e4))]])
+    expect_same(student, reference, "sigmoid", x)
+    assert_no_warnings(student, name="sigmoid(x) with |x| up to 1e4")
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("fn", ["tanh", "gelu"])
+def test_large_inputs(student, reference, fn):
+    expect_same(student, reference, fn, np.array([-1e4, -745.0, -40.0, -8.0, 8.0, 40.0, 745.0, 1e4]))
+
+
+# --- derivatives --------------------------------------------------------------------------
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("fn", FUNCTIONS)
+@pytest.mark.parametrize("shape", [(4, 6), (1, 9, 2)])
+def test_derivative(student, reference, rng, fn, shape):
+    expect_same(student, reference, fn + "_grad", _x(rng, shape))
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("slope", [0.2, 0.05])
+def test_leaky_relu_grad_slope(student, reference, rng, slope):
+    expect_same(student, reference, "leaky_relu_grad", _x(rng, (5, 6)), slope=slope)
+
+
+@pytest.mark.points(2)
+def test_derivatives_at_zero(student, reference):
+    # ReLU'(0) = 0 and leaky ReLU'(0) = slope, as PyTorch; the others are smooth at 0.
+    zeros = np.zeros((2, 3))
+    for fn in ("relu_grad", "sigmoid_grad", "tanh_grad", "gelu_grad"):
+        expect_same(student, reference, fn, zeros)
+    expect_same(student, reference, "leaky_relu_grad", zeros, slope=0.3)
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("fn", ["sigmoid", "tanh", "gelu"])
+def test_derivative_large_inputs(student, reference, fn):
+    expect_same(student, reference, fn + "_grad", np.array([-1e4, -745.0, -40.0, -8.0, 8.0, 40.0, 745.0, 1e4]))
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("fn", FUNCTIONS)
+def test_derivative_matches_your_forward(student, rng, fn):
+    # f'(x)·dout is the gradient of sum(f(x)·dout): checked by central differences of your f.
+    x = _away_from_zero(rng, (3, 4))
+    dout = rng.normal(size=(3, 4))
+    analytic = student.call(fn + "_grad", x) * dout
+    check_gradient(analytic,
+                   lambda xs: [float(np.sum(o * dout)) for o in student.batch(fn, [(xi,) for xi in xs])],
+                   x, name=f"{fn}_grad(x)", wrt="x")
