@@ -138,6 +138,8 @@ def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None
                        err=True)
         result = engine.grade(submission, out, Options(topics=chosen, seed=seed))
     write_outputs(result, out)
+    if result.error and not result.tests:  # nothing could be graded: say why, in one line
+        raise Failure(result.error)
     if result.error:
         click.echo(f"note: {result.error}", err=True)
     click.echo(f"{result.submission}: {result.score:g} / {result.max_score:g}")

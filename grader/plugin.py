@@ -200,7 +200,7 @@ def explain(exc: BaseException, fn: str, limit: float | None,
         flag = {"not_submitted": "not_submitted", "timeout": "timeout", "exit": "crash"}.get(
             exc.kind, "import_error")
         text = exc.message + (f"\n{exc.traceback.rstrip()}" if exc.traceback.strip() else "")
-        return ("timeout" if exc.kind == "timeout" else "failed", text, [flag])
+        return ("timeout" if exc.kind == "timeout" else "failed", text, [flag, "import_failed"])
     if isinstance(exc, StudentError):
         if "NotImplementedError" in exc.mro:
             return "failed", f"{exc.function}: not implemented", ["not_implemented"]

@@ -274,8 +274,8 @@ def assemble(name: str, records: list[dict[str, Any]], topics: list[str],
     notes = {t: ("not submitted" if runs[t].module_path is None else "") for t in topics}
     submitted = {t: runs[t].module_path is not None for t in topics}
     for t in tests:  # the first import failure of a topic explains the whole topic
-        if "import_error" in t.flags or "crash" in t.flags and not notes[t.topic]:
-            notes[t.topic] = notes[t.topic] or t.message.splitlines()[0]
+        if "import_failed" in t.flags and not notes[t.topic]:
+            notes[t.topic] = t.message.splitlines()[0]
     error = ""
     if not collected and rc != 0:
         error = f"the test session could not start (exit status {rc}); see grading.log"

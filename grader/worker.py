@@ -174,10 +174,21 @@ def serve(sock: socket.socket, module_name: str, module_path: str, student_dir: 
                 else:
                     raise ValueError(f"unknown operation {op!r}")
             except BaseException as exc:  # the student's SystemExit is an error like any other
+                _flush_output()
                 _send(sock, {"ok": False, "error": describe_exception(exc, student_dir),
                              "warnings": _warnings(caught)})
                 continue
+        _flush_output()
         _send(sock, {"ok": True, "warnings": _warnings(caught)}, result, handles, max_reply_bytes)
+
+
+def _flush_output() -> None:
+    """Push what the student printed to the output file before the trusted side reads it."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a student may have replaced or closed them; nothing to report
+            pass
 
 
 def _warnings(caught: list[warnings.WarningMessage]) -> list[list[str]]:
