@@ -12,9 +12,10 @@ def _centre(X, y):
 
 
 def fit_univariate(x, y):
-    xc = x - x.mean()
-    a = np.dot(xc, y) / np.dot(xc, x)  # Σ(x − x̄)y / Σ(x − x̄)x equals the textbook ratio
-    return float(a), float(y.mean() - a * x.mean())
+    # Least squares on the centred x: the second coefficient is then ȳ.
+    A = np.column_stack([x - x.mean(), np.ones_like(x)])  # (n, 2)
+    a, c = np.linalg.lstsq(A, y, rcond=None)[0]
+    return float(a), float(c - a * x.mean())
 
 
 def _svd_ridge(X, y, lam):
