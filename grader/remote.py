@@ -106,6 +106,24 @@ class Zygote:
         self._conn: socket.socket | None = None
         self._conn_pid = -1
 
+    def launch(self, config: dict[str, Any]) -> socket.socket:
+        """A new sandboxed worker (forked by the zygote); returns the socket to talk to it."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            send_request(self.connect(), config, theirs.fileno())
+        except OSError as exc:
+            ours.close()
+            raise GraderFault(f"the worker zygote is gone ({exc})") from None
+        finally:
+            theirs.close()
+        return ours
+
+    def kill(self, pid: int) -> None:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
     def connect(self) -> socket.socket:
         # One connection per process: a forked trusted child must not share its parent's.
         if self._conn is None or self._conn_pid != os.getpid():
@@ -124,18 +142,75 @@ class Zygote:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class Spawner:
+    """Workers as fresh interpreters, for platforms without fork (Windows): slower, no sandbox.
+
+    Each worker connects back over loopback TCP and proves itself with a one-time token.
+    """
+
+    def __init__(self, python: str | None = None) -> None:
+        import sys
+
+        self.python = python or sys.executable
+        self.procs: dict[int, Any] = {}
+
+    def launch(self, config: dict[str, Any]) -> socket.socket:
+        import json
+        import secrets
+        import subprocess
+
+        token = secrets.token_hex(16)
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            listener.settimeout(120)
+            port = listener.getsockname()[1]
+            env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+            proc = subprocess.Popen(
+                [self.python, "-m", "grader.zygote", "--spawn", str(port)],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env=env, cwd=config["workdir"])
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps({**config, "token": token}).encode())
+            proc.stdin.close()
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except socket.timeout:
+                    proc.kill()
+                    raise GraderFault("a worker process did not start within 120 s") from None
+                conn.settimeout(10)
+                try:
+                    got = conn.recv(len(token) + 1)
+                except OSError:
+                    got = b""
+                if got == token.encode() + b"\n":
+                    conn.settimeout(None)
+                    self.procs[proc.pid] = proc
+                    return conn
+                conn.close()  # someone else on this machine: ignore
+
+    def kill(self, pid: int) -> None:
+        proc = self.procs.pop(pid, None)
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
+    def close(self) -> None:
+        for pid in list(self.procs):
+            self.kill(pid)
+
+
 class Worker:
     """One live worker process serving one student module."""
 
-    def __init__(self, zygote: Zygote, spec: WorkerSpec, generation: int, deadline: float) -> None:
+    def __init__(self, zygote: "Zygote | Spawner", spec: WorkerSpec, generation: int,
+                 deadline: float) -> None:
+        self.launcher = zygote
         self.spec = spec
         self.generation = generation
         self.workdir = tempfile.mkdtemp(prefix="grader-worker-")
         self.output_path = os.path.join(self.workdir, ".output")
         self._out_pos = 0
         self.pid = -1
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock = ours
         config = {
             "module_name": spec.module_name, "module_path": spec.module_path,
             "student_dir": spec.student_dir, "workdir": self.workdir,
@@ -144,10 +219,7 @@ class Worker:
             "policy": {"read_paths": [*spec.read_paths, spec.student_dir],
                        "write_paths": [self.workdir], "limits": spec.limits},
         }
-        try:
-            send_request(zygote.connect(), config, theirs.fileno())
-        finally:
-            theirs.close()
+        self.sock = zygote.launch(config)
         meta, _ = self._recv(deadline, "starting the worker")
         if meta.get("op") != "spawned":
             raise GraderFault(f"the worker could not start: {meta.get('message', meta)}")
@@ -218,10 +290,7 @@ class Worker:
     def kill(self) -> None:
         """Kill the worker; sandboxed, it is PID 1 of its namespace, so everything in it dies."""
         if self.pid > 0:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            self.launcher.kill(self.pid)
             self.pid = -1
         self.sock.close()
 
@@ -255,7 +324,7 @@ class Worker:
 class ModuleSession:
     """A student module in a worker, restarted after a crash or timeout, for one grading run."""
 
-    def __init__(self, zygote: Zygote, spec: WorkerSpec) -> None:
+    def __init__(self, zygote: "Zygote | Spawner", spec: WorkerSpec) -> None:
         self.zygote = zygote
         self.spec = spec
         self.worker: Worker | None = None

@@ -15,6 +15,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -25,7 +26,7 @@ from typing import Any
 from grader import banned, sandbox
 from grader.course import Course
 from grader.plugin import GraderPlugin, RunConfig, TopicRun, load_reference
-from grader.remote import Zygote
+from grader.remote import Spawner, Zygote
 from grader.results import (ResultStream, SubmissionResult, TestResult, read_stream,
                             test_from_dict)
 from grader.scoring import topic_results
@@ -51,7 +52,7 @@ class Engine:
     """A zygote and a preloaded trusted process that grade submissions one after another."""
 
     def __init__(self, course: Course, *, sandboxed: bool = True,
-                 allow_unsandboxed: bool = False) -> None:
+                 allow_unsandboxed: bool = False, spawn: bool | None = None) -> None:
         self.course = course
         self.sandboxed = sandboxed
         self.layers: tuple[str, ...] = ()
@@ -68,7 +69,15 @@ class Engine:
         self.read_paths = (*sandbox.default_read_paths(), str(Path(__file__).resolve().parent))
         self.references: dict[str, Any] = {}
         self._preload()
-        self.zygote = Zygote()
+        # Without fork (Windows) workers are fresh interpreters and grading runs in this process.
+        self.forking = hasattr(os, "fork") and hasattr(socket, "send_fds")
+        self.zygote: Zygote | Spawner = Spawner() if spawn or not self.forking else Zygote()
+        if isinstance(self.zygote, Spawner):
+            if self.sandboxed and not allow_unsandboxed:
+                self.zygote.close()
+                raise SandboxUnavailable("workers cannot be forked on this platform, so they "
+                                         "cannot be sandboxed; pass --unsafe-no-sandbox")
+            self.sandboxed, self.layers = False, ()
 
     def _preload(self) -> None:
         import numpy  # noqa: F401
@@ -102,12 +111,12 @@ class Engine:
     # -----------------------------------------------------------------------------------------
 
     def grade(self, submission: Path, out: Path, options: Options = Options(), *,
-              name: str | None = None, in_process: bool = False) -> SubmissionResult:
+              name: str | None = None, in_process: bool | None = None) -> SubmissionResult:
         """Grade one submission into ``out``; never raises for anything the submission does."""
         return self.start(submission, out, options, name=name, in_process=in_process).wait()
 
     def start(self, submission: Path, out: Path, options: Options = Options(), *,
-              name: str | None = None, in_process: bool = False) -> "Job":
+              name: str | None = None, in_process: bool | None = None) -> "Job":
         """Start grading one submission in a forked trusted child; ``Job.poll`` collects it."""
         topics = list(options.topics or self.course.topics())
         seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
@@ -134,7 +143,7 @@ class Engine:
         job.deadline = time.monotonic() + SESSION_MARGIN + sum(
             20 * r.config.timeout for r in job.runs.values())
         args = (files, job.runs, str(staged.root), seed, job.stream_path, options.count_hidden)
-        if in_process:
+        if in_process or (in_process is None and not self.forking):
             job.rc = self._pytest(*args)
             return job
         pid = os.fork()

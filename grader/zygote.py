@@ -204,7 +204,29 @@ def serve(path: str) -> None:
                 r.sendall(json.dumps({"pid": pid}).encode() + b"\n")
 
 
+def spawned(port: int) -> None:
+    """A worker started as a fresh interpreter (no fork here): connect back, then serve."""
+    from grader import wire, worker
+
+    config = json.loads(sys.stdin.buffer.read())
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(config["token"].encode() + b"\n")
+    out = os.open(config["output_file"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+    import tempfile
+
+    tempfile.tempdir = config["workdir"]
+    sock.sendall(wire.frame(wire.encode_message({"op": "spawned", "pid": os.getpid()})))
+    worker.serve(sock, config["module_name"], config["module_path"], config["student_dir"],
+                 config["generation"], config["max_reply_bytes"])
+
+
 def main() -> None:
+    if sys.argv[1] == "--spawn":
+        spawned(int(sys.argv[2]))
+        return
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     _preload()
     gc.collect()

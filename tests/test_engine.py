@@ -209,3 +209,19 @@ def test_malformed_archive_is_a_result_with_an_error(toy_engine, tmp_path: Path)
     bad.write_bytes(b"PK\x03\x04garbage")
     result = toy_engine.grade(bad, tmp_path / "out")
     assert result.error and result.score == 0
+
+
+def test_without_fork_workers_are_fresh_interpreters(toy_course, tmp_path: Path) -> None:
+    # The path `grader check` takes on Windows: spawned workers, grading in this process.
+    from grader.runner import Engine
+
+    with Engine(toy_course, sandboxed=False, spawn=True) as engine:
+        good = grade(engine, tmp_path / "good", REFERENCE)
+        looping = grade(engine, tmp_path / "loop", with_function("scale", """
+            def scale(x, c):
+                while True:
+                    pass
+            """))
+    assert good.score == good.max_score and good.sandbox == ()
+    tests = by_name(looping)
+    assert tests["test_scale"].outcome == "timeout" and tests["test_add"].outcome == "passed"
