@@ -13,6 +13,9 @@ import pytest  # noqa: E402
 
 from grader.course import Course  # noqa: E402
 
+# The tiny course's hidden and public tests are run by the engine, never collected directly.
+collect_ignore = ["fixtures"]
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_COURSE = Path(__file__).resolve().parent / "fixtures" / "course"
 
