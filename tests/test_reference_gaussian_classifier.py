@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("sklearn")
 pytest.importorskip("scipy")
-from scipy.stats import multivariate_normal  # noqa: E402
-from sklearn.discriminant_analysis import LinearDiscriminantAnalysis  # noqa: E402
+from scipy.stats import multivariate_normal
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
 ROOT = Path(__file__).resolve().parents[1]
 

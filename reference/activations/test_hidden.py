@@ -33,7 +33,7 @@ def test_forward(student, reference, rng, fn, shape):
 
 
 @pytest.mark.points(1)
-@pytest.mark.parametrize("slope", [0.2, 1.5])
+@pytest.mark.parametrize("slope", [0.2, 0.0])
 def test_leaky_relu_slope(student, reference, rng, slope):
     expect_same(student, reference, "leaky_relu", _x(rng, (6, 5)), slope=slope)
 

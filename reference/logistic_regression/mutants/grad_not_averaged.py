@@ -39,7 +39,6 @@ def bce_grad(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float) -> tuple[np.
     X: (n, d), y: (n,), w: (d,) → dw: (d,), db: float.
     """
     X = np.asarray(X, dtype=np.float64)
-    n = X.shape[0]
     r = sigmoid(X @ w + b) - y  # (n,)
     return X.T @ r, float(np.sum(r))
 
