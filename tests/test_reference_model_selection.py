@@ -43,7 +43,9 @@ def test_standardize_inexact_constant_is_only_centred():
     np.testing.assert_allclose(test_s, 0.2, rtol=1e-12)
 
 
-@pytest.mark.parametrize("n, k", [(2, 2), (5, 2), (10, 3), (11, 4), (12, 4), (23, 5), (6, 6), (100, 7)])
+@pytest.mark.parametrize(
+    "n, k", [(2, 2), (5, 2), (10, 3), (11, 4), (12, 4), (23, 5), (6, 6), (100, 7)]
+)
 def test_kfold_matches_sklearn(n, k):
     ours = solution.kfold_indices(n, k)
     theirs = list(KFold(n_splits=k).split(np.zeros((n, 1))))
@@ -54,12 +56,15 @@ def test_kfold_matches_sklearn(n, k):
         assert tr.dtype.kind == "i" and va.dtype.kind == "i"
 
 
-@pytest.mark.parametrize("seed, n, d, k, lam", [(0, 23, 3, 5, 0.7), (1, 30, 4, 3, 25.0),
-                                                (2, 20, 2, 4, 0.0), (3, 9, 2, 9, 1.5)])
+@pytest.mark.parametrize(
+    "seed, n, d, k, lam",
+    [(0, 23, 3, 5, 0.7), (1, 30, 4, 3, 25.0), (2, 20, 2, 4, 0.0), (3, 9, 2, 9, 1.5)],
+)
 def test_cross_val_mse_matches_sklearn_ridge(seed, n, d, k, lam):
     rng = np.random.default_rng(seed)
     X = rng.normal(loc=2.0, scale=3.0, size=(n, d))
     y = X @ rng.normal(size=d) + 8.0 + 0.5 * rng.normal(size=n)
-    scores = cross_val_score(Ridge(alpha=lam, solver="svd"), X, y, cv=KFold(k),
-                             scoring="neg_mean_squared_error")
+    scores = cross_val_score(
+        Ridge(alpha=lam, solver="svd"), X, y, cv=KFold(k), scoring="neg_mean_squared_error"
+    )
     assert solution.cross_val_mse(X, y, k, lam) == pytest.approx(-scores.mean(), rel=1e-10)

@@ -20,7 +20,12 @@ CASES = [
     ("rmsprop", torch.optim.RMSprop, {"alpha": 0.99, "eps": 1e-8}, {}),
     ("rmsprop", torch.optim.RMSprop, {"alpha": 0.8, "eps": 1e-3}, {"rho": 0.8, "eps": 1e-3}),
     ("adam", torch.optim.Adam, {}, {}),
-    ("adam", torch.optim.Adam, {"betas": (0.8, 0.95), "eps": 1e-6}, {"beta1": 0.8, "beta2": 0.95, "eps": 1e-6}),
+    (
+        "adam",
+        torch.optim.Adam,
+        {"betas": (0.8, 0.95), "eps": 1e-6},
+        {"beta1": 0.8, "beta2": 0.95, "eps": 1e-6},
+    ),
 ]
 
 

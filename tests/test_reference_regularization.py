@@ -46,7 +46,8 @@ def test_xavier_uniform_has_torch_distribution(fan_in, fan_out):
     assert ours.shape == (fan_in, fan_out)
     # torch stores a Linear weight as (out, in): fan_in is its second dimension.
     theirs = torch.nn.init.xavier_uniform_(
-        torch.empty(fan_out, fan_in, dtype=torch.float64), generator=torch.Generator().manual_seed(3)
+        torch.empty(fan_out, fan_in, dtype=torch.float64),
+        generator=torch.Generator().manual_seed(3),
     ).numpy()
     a = np.abs(theirs).max()
     assert np.abs(ours).max() == pytest.approx(a, rel=2e-3)
@@ -55,7 +56,9 @@ def test_xavier_uniform_has_torch_distribution(fan_in, fan_out):
 
 
 def test_xavier_uniform_is_deterministic_per_seed():
-    np.testing.assert_array_equal(solution.xavier_uniform(5, 3, 11), solution.xavier_uniform(5, 3, 11))
+    np.testing.assert_array_equal(
+        solution.xavier_uniform(5, 3, 11), solution.xavier_uniform(5, 3, 11)
+    )
     assert not np.array_equal(solution.xavier_uniform(5, 3, 11), solution.xavier_uniform(5, 3, 12))
 
 

@@ -3,7 +3,9 @@
 import numpy as np
 
 
-def dropout_forward(x: np.ndarray, p: float, train: bool, u: np.ndarray) -> tuple[np.ndarray, object]:
+def dropout_forward(
+    x: np.ndarray, p: float, train: bool, u: np.ndarray
+) -> tuple[np.ndarray, object]:
     """Inverted dropout: drop each entry with probability p, rescale the rest by 1/(1 − p).
 
     train:  keep = (u >= p)                 (an entry with u exactly p is kept)

@@ -3,29 +3,33 @@
 import numpy as np
 import pytest
 
-from grader.checks import assert_close, assert_equal, expect_same
+from grader.checks import assert_equal, expect_same
 
 STD_OUT = ("X_train_s", "X_test_s")
 
 
 def _features(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     """Features with different offsets and spreads per column, so axis and scale mistakes show."""
-    return rng.normal(loc=rng.uniform(-5, 5, size=d), scale=rng.uniform(0.5, 4, size=d), size=(n, d))
+    return rng.normal(
+        loc=rng.uniform(-5, 5, size=d), scale=rng.uniform(0.5, 4, size=d), size=(n, d)
+    )
 
 
-def _folds(student, n: int, k: int) -> list:
-    """Call the student's kfold_indices and check it returned k pairs before comparing values."""
-    folds = student.kfold_indices(n, k)
+def _check_kfold(student, reference, n: int, k: int) -> None:
+    """Compare the student's folds with the reference, fold by fold, train and validation part."""
     name = f"kfold_indices({n}, {k})"
+    folds = student.kfold_indices(n, k)
     assert isinstance(folds, (list, tuple)), (
-        f"{name} should return a list of (train_idx, val_idx) pairs, got {type(folds).__name__}"
+        f"{name} should return a list of (train_idx, val_idx) pairs, you returned"
+        f" {type(folds).__name__}"
     )
     assert len(folds) == k, f"{name} should return {k} folds, you returned {len(folds)}"
-    for i, fold in enumerate(folds):
+    for i, (fold, (train, val)) in enumerate(zip(folds, reference.kfold_indices(n, k))):
         assert isinstance(fold, (list, tuple)) and len(fold) == 2, (
-            f"{name} → fold [{i}] should be a pair (train_idx, val_idx)"
+            f"{name} → fold {i} should be a pair (train_idx, val_idx)"
         )
-    return [tuple(fold) for fold in folds]
+        assert_equal(fold[1], val, name=f"{name} → fold {i} val_idx")
+        assert_equal(fold[0], train, name=f"{name} → fold {i} train_idx")
 
 
 # --- standardize -------------------------------------------------------------------------
@@ -78,22 +82,22 @@ def test_standardize_large_offset(student, reference, rng):
 @pytest.mark.parametrize("n, k", [(10, 3), (11, 4), (23, 5)])
 def test_kfold_uneven_folds(student, reference, n, k):
     # n % k != 0: the extra samples go to the first folds.
-    assert_equal(_folds(student, n, k), reference.kfold_indices(n, k), name=f"kfold_indices({n}, {k})")
+    _check_kfold(student, reference, n, k)
 
 
 @pytest.mark.points(1)
 def test_kfold_even_folds(student, reference):
-    assert_equal(_folds(student, 12, 4), reference.kfold_indices(12, 4), name="kfold_indices(12, 4)")
+    _check_kfold(student, reference, 12, 4)
 
 
 @pytest.mark.points(1)
 def test_kfold_leave_one_out(student, reference):
-    assert_equal(_folds(student, 6, 6), reference.kfold_indices(6, 6), name="kfold_indices(6, 6)")
+    _check_kfold(student, reference, 6, 6)
 
 
 @pytest.mark.points(1)
 def test_kfold_two_folds_odd(student, reference):
-    assert_equal(_folds(student, 7, 2), reference.kfold_indices(7, 2), name="kfold_indices(7, 2)")
+    _check_kfold(student, reference, 7, 2)
 
 
 # --- cross_val_mse -----------------------------------------------------------------------
@@ -115,13 +119,13 @@ def test_cross_val_mse_uneven_folds(student, reference, rng):
 
 @pytest.mark.points(2)
 def test_cross_val_mse_strong_penalty(student, reference, rng):
-    X, y = _regression(rng, 30, 4)
+    X, y = _regression(rng, 31, 4)  # folds of 11, 10, 10
     expect_same(student, reference, "cross_val_mse", X, y, 3, 25.0)
 
 
 @pytest.mark.points(1)
 def test_cross_val_mse_no_penalty(student, reference, rng):
-    X, y = _regression(rng, 20, 2)
+    X, y = _regression(rng, 22, 2)  # folds of 6, 6, 5, 5
     expect_same(student, reference, "cross_val_mse", X, y, 4, 0.0)
 
 

@@ -117,7 +117,7 @@ def test_rmsprop_small_gradients(student, reference, rng):
 
 @pytest.mark.points(1)
 def test_adam_first_step(student, reference, rng):
-    # Without bias correction the first step is about 3x too small (√0.001 / 0.1).
+    # Without bias correction the first step is about 3x too large (0.1 / √0.001).
     w = rng.normal(size=(4, 3))
     _run(student, reference, "adam", w, _grads(rng, 1, (4, 3)), [0.1])
 
@@ -157,4 +157,6 @@ def test_interleaved_states_are_independent(student, reference, rng, fn):
             g = rng.normal(size=ws[i].shape)
             refs[i] = getattr(reference, fn)(refs[i][0], g, refs[i][1], 0.05)
             stus[i] = _call(student, fn, stus[i][0], g, stus[i][1], 0.05, {})
-            assert_close(stus[i][0], refs[i][0], name=f"{fn}(lr=0.05) → parameter {i + 1} after step {t}")
+            assert_close(
+                stus[i][0], refs[i][0], name=f"{fn}(lr=0.05) → parameter {i + 1} after step {t}"
+            )

@@ -93,7 +93,7 @@ def test_dropout_backward_batch_of_one(student, reference, rng):
 
 def _xavier(student, fan_in: int, fan_out: int, seed: int) -> np.ndarray:
     W = student.xavier_uniform(fan_in, fan_out, seed)
-    assert_shape(W, (fan_in, fan_out), name=f"xavier_uniform({fan_in}, {fan_out}, seed)")
+    assert_shape(W, (fan_in, fan_out), name=f"xavier_uniform({fan_in}, {fan_out}, seed={seed})")
     return W
 
 
@@ -188,7 +188,9 @@ def test_l2_penalty_matrix(student, reference, rng):
 
 @pytest.mark.points(1)
 def test_l2_penalty_vector(student, reference, rng):
-    expect_same(student, reference, "l2_penalty", rng.normal(size=7), 2.5, outputs=("value", "grad"))
+    expect_same(
+        student, reference, "l2_penalty", rng.normal(size=7), 2.5, outputs=("value", "grad")
+    )
 
 
 @pytest.mark.points(1)
@@ -196,7 +198,7 @@ def test_l2_penalty_gradient_matches_value(student, rng):
     # The grad you return must be the derivative of the value you return.
     w = rng.normal(size=(3, 5))
     _, grad = student.l2_penalty(w, 0.7)
-    values = lambda ws: student.batch("l2_penalty", [(wi, 0.7) for wi in ws], select=0)  # noqa: E731
+    values = lambda ws: student.batch("l2_penalty", [(wi, 0.7) for wi in ws], select=0)
     check_gradient(grad, values, w, name="l2_penalty(w, lam=0.7) → grad", wrt="w")
 
 

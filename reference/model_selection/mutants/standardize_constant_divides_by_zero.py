@@ -16,9 +16,6 @@ def standardize(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np
     # Two-pass variance from centred values: E[x²] − E[x]² cancels catastrophically when a
     # feature's offset is large compared with its spread.
     std = np.sqrt(np.mean(centred**2, axis=0))  # (d,)
-    # ptp catches constant columns whose mean is inexact (e.g. 0.1 repeated), where the
-    # computed std is a tiny rounding residue instead of 0.
-    constant = (np.ptp(X_train, axis=0) == 0) | (std == 0)  # (d,)
     scale = std  # (d,)
     return centred / scale, (X_test - mean) / scale
 

@@ -36,7 +36,13 @@ def rmsprop(
 
 
 def adam(
-    w: np.ndarray, grad: np.ndarray, state: Any, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+    w: np.ndarray,
+    grad: np.ndarray,
+    state: Any,
+    lr: float,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
 ) -> tuple[np.ndarray, Any]:
     # As torch.optim.Adam writes it: the bias corrections folded into the step size and denominator.
     state["step"] = state.get("step", 0.0) + 1.0

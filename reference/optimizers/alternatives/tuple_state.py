@@ -37,7 +37,13 @@ def rmsprop(
 
 
 def adam(
-    w: np.ndarray, grad: np.ndarray, state: Any, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+    w: np.ndarray,
+    grad: np.ndarray,
+    state: Any,
+    lr: float,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
 ) -> tuple[np.ndarray, Any]:
     t, m, v = _unpack(state, w)
     t += 1

@@ -1,6 +1,6 @@
 """Mutant: adam ignores the beta1 and beta2 it is given and always uses 0.9 and 0.999."""
 
-# expect: adam\(.*beta1=0\.8.*after step 1\b
+# expect: adam\(.*beta1=0\.8.*after step 2\b
 
 import numpy as np
 

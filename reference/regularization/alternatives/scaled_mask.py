@@ -3,7 +3,9 @@
 import numpy as np
 
 
-def dropout_forward(x: np.ndarray, p: float, train: bool, u: np.ndarray) -> tuple[np.ndarray, object]:
+def dropout_forward(
+    x: np.ndarray, p: float, train: bool, u: np.ndarray
+) -> tuple[np.ndarray, object]:
     if not train:
         return x, "eval"
     scale = (u >= p).astype(np.float64) / (1.0 - p)

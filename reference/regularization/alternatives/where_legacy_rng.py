@@ -3,7 +3,9 @@
 import numpy as np
 
 
-def dropout_forward(x: np.ndarray, p: float, train: bool, u: np.ndarray) -> tuple[np.ndarray, object]:
+def dropout_forward(
+    x: np.ndarray, p: float, train: bool, u: np.ndarray
+) -> tuple[np.ndarray, object]:
     mask = np.where(u < p, 0.0, 1.0)
     if train:
         return np.where(mask == 1.0, x / (1 - p), 0.0), mask

@@ -19,7 +19,9 @@ def dropout_forward(
     return x * keep / (1.0 - p), keep
 
 
-def dropout_backward(dout: np.ndarray, mask: np.ndarray | None, p: float, train: bool) -> np.ndarray:
+def dropout_backward(
+    dout: np.ndarray, mask: np.ndarray | None, p: float, train: bool
+) -> np.ndarray:
     """Gradient of dropout_forward: dx = dout·keep/(1 − p) in train, dout in eval. dout: x's shape."""
     if not train:
         return dout.copy()

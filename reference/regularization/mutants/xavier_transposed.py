@@ -1,6 +1,6 @@
 """Mutant: xavier_uniform returns a (fan_out, fan_in) matrix."""
 
-# expect: xavier_uniform\(3, 7, seed\)
+# expect: xavier_uniform\(3, 7, seed=\d+\).*shape
 
 import numpy as np
 
@@ -19,7 +19,9 @@ def dropout_forward(
     return x * keep / (1.0 - p), keep
 
 
-def dropout_backward(dout: np.ndarray, mask: np.ndarray | None, p: float, train: bool) -> np.ndarray:
+def dropout_backward(
+    dout: np.ndarray, mask: np.ndarray | None, p: float, train: bool
+) -> np.ndarray:
     """Gradient of dropout_forward: dx = dout·keep/(1 − p) in train, dout in eval. dout: x's shape."""
     if not train:
         return dout.copy()
