@@ -148,5 +148,15 @@ def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None
     click.echo(f"wrote {out / 'results.json'} and {out / 'report.html'}")
 
 
+# Commands defined beside their logic; those modules import this one's helpers only when run.
+from grader.ci import ci  # noqa: E402
+from grader.export import export  # noqa: E402
+from grader.release import release_command  # noqa: E402
+
+main.add_command(ci)
+main.add_command(release_command)
+main.add_command(export)
+
+
 if __name__ == "__main__":
     main()
