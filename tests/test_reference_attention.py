@@ -1,4 +1,4 @@
-"""Cross-checks the attention reference against F.scaled_dot_product_attention and nn.MultiheadAttention."""
+"""Cross-checks the attention reference against torch's SDPA and nn.MultiheadAttention."""
 
 from __future__ import annotations
 
@@ -25,7 +25,10 @@ def _load_reference() -> ModuleType:
 
 
 ref = _load_reference()
-TOL = {torch.float64: dict(rtol=1e-10, atol=1e-12), torch.float32: dict(rtol=1e-5, atol=1e-6)}
+TOL = {
+    torch.float64: {"rtol": 1e-10, "atol": 1e-12},
+    torch.float32: {"rtol": 1e-5, "atol": 1e-6},
+}
 DTYPES = [torch.float64, torch.float32]
 
 
@@ -46,8 +49,12 @@ def test_sdpa_matches_torch_with_batch_dims_mask_and_unequal_lengths(dtype: torc
     mask = torch.rand(2, 1, 4, 6) > 0.4
     mask[1, 0, 2] = False  # a query that may attend to nothing
     out, weights = ref.scaled_dot_product_attention(q, k, v, mask=mask)
-    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), **TOL[dtype])
-    torch.testing.assert_close(weights, _weights_by_hand(q, k, mask.expand(2, 3, 4, 6)).to(dtype), **TOL[dtype])
+    torch.testing.assert_close(
+        out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), **TOL[dtype]
+    )
+    torch.testing.assert_close(
+        weights, _weights_by_hand(q, k, mask.expand(2, 3, 4, 6)).to(dtype), **TOL[dtype]
+    )
     assert torch.all(out[1, :, 2] == 0) and torch.all(weights[1, :, 2] == 0)
 
 
@@ -55,22 +62,36 @@ def test_sdpa_matches_torch_with_batch_dims_mask_and_unequal_lengths(dtype: torc
 @pytest.mark.parametrize("Lq,Lk", [(5, 5), (3, 6), (6, 3)])
 def test_sdpa_causal_matches_torch(dtype: torch.dtype, Lq: int, Lk: int) -> None:
     torch.manual_seed(1)
-    q, k, v = torch.randn(3, Lq, 4, dtype=dtype), torch.randn(3, Lk, 4, dtype=dtype), torch.randn(3, Lk, 2, dtype=dtype)
+    q, k, v = (
+        torch.randn(3, Lq, 4, dtype=dtype),
+        torch.randn(3, Lk, 4, dtype=dtype),
+        torch.randn(3, Lk, 2, dtype=dtype),
+    )
     out, weights = ref.scaled_dot_product_attention(q, k, v, causal=True)
-    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, is_causal=True), **TOL[dtype])
+    torch.testing.assert_close(
+        out, F.scaled_dot_product_attention(q, k, v, is_causal=True), **TOL[dtype]
+    )
     assert torch.all(weights.triu(1) == 0)
     # causal and a mask together: both must allow the key.
     mask = torch.rand(Lq, Lk) > 0.3
     out, _ = ref.scaled_dot_product_attention(q, k, v, mask=mask, causal=True)
     both = mask & torch.ones(Lq, Lk, dtype=torch.bool).tril()
-    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=both), **TOL[dtype])
+    torch.testing.assert_close(
+        out, F.scaled_dot_product_attention(q, k, v, attn_mask=both), **TOL[dtype]
+    )
 
 
 def test_sdpa_unmasked_weights_are_a_softmax() -> None:
     torch.manual_seed(2)
-    q, k, v = torch.randn(4, 7, dtype=torch.float64), torch.randn(9, 7, dtype=torch.float64), torch.randn(9, 3, dtype=torch.float64)
+    q, k, v = (
+        torch.randn(4, 7, dtype=torch.float64),
+        torch.randn(9, 7, dtype=torch.float64),
+        torch.randn(9, 3, dtype=torch.float64),
+    )
     out, weights = ref.scaled_dot_product_attention(q, k, v)
-    torch.testing.assert_close(weights, torch.softmax(q @ k.T / 7**0.5, dim=-1), **TOL[torch.float64])
+    torch.testing.assert_close(
+        weights, torch.softmax(q @ k.T / 7**0.5, dim=-1), **TOL[torch.float64]
+    )
     torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v), **TOL[torch.float64])
 
 
@@ -91,7 +112,11 @@ def test_mha_matches_torch(dtype: torch.dtype, mask_kind: str) -> None:
     B, Lq, Lk, E, nh = 2, 4, 6, 12, 3
     W = [torch.randn(E, E, dtype=dtype) * 0.4 for _ in range(4)]
     b = [torch.randn(E, dtype=dtype) * 0.3 for _ in range(4)]
-    query, key, value = torch.randn(B, Lq, E, dtype=dtype), torch.randn(B, Lk, E, dtype=dtype), torch.randn(B, Lk, E, dtype=dtype)
+    query, key, value = (
+        torch.randn(B, Lq, E, dtype=dtype),
+        torch.randn(B, Lk, E, dtype=dtype),
+        torch.randn(B, Lk, E, dtype=dtype),
+    )
     mha = _torch_mha(E, nh, W, b, dtype)
     mask = attn_mask = None
     causal = False

@@ -1,4 +1,4 @@
-"""Cross-checks the rnn reference against torch's own RNNCell, LSTMCell, GRUCell and nn.RNN/LSTM/GRU."""
+"""Cross-checks the rnn reference against torch's RNN/LSTM/GRU cells and packed nn modules."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load_reference() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("rnn_reference", ROOT / "reference/rnn/solution.py")
+    spec = importlib.util.spec_from_file_location(
+        "rnn_reference", ROOT / "reference/rnn/solution.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -25,7 +27,10 @@ def _load_reference() -> ModuleType:
 ref = _load_reference()
 
 CELLS = {"rnn": (nn.RNNCell, nn.RNN), "lstm": (nn.LSTMCell, nn.LSTM), "gru": (nn.GRUCell, nn.GRU)}
-TOL = {torch.float64: dict(rtol=1e-10, atol=1e-12), torch.float32: dict(rtol=1e-5, atol=1e-6)}
+TOL = {
+    torch.float64: {"rtol": 1e-10, "atol": 1e-12},
+    torch.float32: {"rtol": 1e-5, "atol": 1e-6},
+}
 
 
 def _cell_params(module: nn.Module, suffix: str = "") -> dict[str, torch.Tensor]:
@@ -110,8 +115,13 @@ def test_bidirectional_matches_packed_torch(cell: str, dtype: torch.dtype) -> No
     for lengths in (torch.tensor([3, 6, 1]), torch.full((B,), T)):
         exp_out, exp_h = _torch_run(module, x, h0, lengths, cell)
         got_out, got_f, got_b = ref.bidirectional_rnn(
-            x, h0[0], h0[1], _cell_params(module, "_l0"), _cell_params(module, "_l0_reverse"),
-            cell, lengths,
+            x,
+            h0[0],
+            h0[1],
+            _cell_params(module, "_l0"),
+            _cell_params(module, "_l0_reverse"),
+            cell,
+            lengths,
         )
         torch.testing.assert_close(got_out, exp_out, **TOL[dtype])
         torch.testing.assert_close(got_f, exp_h[0], **TOL[dtype])

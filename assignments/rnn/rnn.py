@@ -1,4 +1,4 @@
-"""Recurrent networks: RNN, LSTM and GRU cells in PyTorch's layout, and padded (bi)directional runs."""
+"""Recurrent networks: RNN, LSTM and GRU cells in PyTorch's layout, padded (bi)directional runs."""
 
 from __future__ import annotations
 

@@ -50,9 +50,10 @@ def test_rnn_cell(student, reference, seed, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_lstm_cell(student, reference, seed, dtype):
     g = _gen(seed)
-    x, h, c = _randn(g, 4, 3, dtype=dtype), _randn(g, 4, 5, dtype=dtype), _randn(g, 4, 5, dtype=dtype)
-    expect_same(student, reference, "lstm_cell", x, h, c, *_weights(_params(g, "lstm", 3, 5, dtype)),
-                outputs=("h'", "c'"))
+    x, h, c = (_randn(g, 4, 3, dtype=dtype), _randn(g, 4, 5, dtype=dtype),
+               _randn(g, 4, 5, dtype=dtype))
+    expect_same(student, reference, "lstm_cell", x, h, c,
+                *_weights(_params(g, "lstm", 3, 5, dtype)), outputs=("h'", "c'"))
 
 
 @pytest.mark.points(1)

@@ -1,4 +1,4 @@
-"""Alternative: einsum, a hand-written stable softmax with finite fill values, F.linear projections."""
+"""Alternative: einsum, a hand-written stable softmax with finite fill values, F.linear."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ def scaled_dot_product_attention(q, k, v, mask=None, causal=False):
     return torch.einsum("...ij,...jd->...id", weights, v), weights
 
 
-def multi_head_attention(query, key, value, num_heads, W_q, W_k, W_v, W_o, b_q, b_k, b_v, b_o,
-                         mask=None, causal=False):
+def multi_head_attention(
+    query, key, value, num_heads, W_q, W_k, W_v, W_o, b_q, b_k, b_v, b_o, mask=None, causal=False
+):
     B, Lq, E = query.shape
     hd = E // num_heads
     Q = F.linear(query, W_q, b_q).view(B, Lq, num_heads, hd).permute(0, 2, 1, 3)

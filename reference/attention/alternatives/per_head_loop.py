@@ -1,4 +1,4 @@
-"""Alternative: heads in a Python loop over feature slices, masks applied after a softmax by renormalising."""
+"""Alternative: heads in a loop over feature slices; masked keys zeroed after the exponential."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ def scaled_dot_product_attention(q, k, v, mask=None, causal=False):
     if mask is not None:
         keep = keep * mask.to(scores.dtype)
     if causal:
-        keep = keep * torch.tril(torch.ones(scores.shape[-2:], dtype=scores.dtype, device=scores.device))
+        keep = keep * torch.tril(
+            torch.ones(scores.shape[-2:], dtype=scores.dtype, device=scores.device)
+        )
     # Subtract the maximum over the allowed keys only, then zero the hidden ones.
     hidden = torch.tensor(float("-inf"), dtype=scores.dtype, device=scores.device)
     row_max = torch.where(keep > 0, scores, hidden).amax(dim=-1, keepdim=True)
@@ -24,8 +26,9 @@ def scaled_dot_product_attention(q, k, v, mask=None, causal=False):
     return weights @ v, weights
 
 
-def multi_head_attention(query, key, value, num_heads, W_q, W_k, W_v, W_o, b_q, b_k, b_v, b_o,
-                         mask=None, causal=False):
+def multi_head_attention(
+    query, key, value, num_heads, W_q, W_k, W_v, W_o, b_q, b_k, b_v, b_o, mask=None, causal=False
+):
     E = query.shape[-1]
     hd = E // num_heads
     in_w = torch.cat([W_q, W_k, W_v])  # (3E, E), the nn.MultiheadAttention layout
@@ -36,6 +39,8 @@ def multi_head_attention(query, key, value, num_heads, W_q, W_k, W_v, W_o, b_q, 
     heads = []
     for h in range(num_heads):
         cols = slice(h * hd, (h + 1) * hd)
-        out, _ = scaled_dot_product_attention(Q[..., cols], K[..., cols], V[..., cols], mask, causal)
+        out, _ = scaled_dot_product_attention(
+            Q[..., cols], K[..., cols], V[..., cols], mask, causal
+        )
         heads.append(out)  # (B, Lq, hd)
     return torch.cat(heads, dim=-1) @ W_o.T + b_o

@@ -1,4 +1,4 @@
-"""Mutant: the causal mask also hides the query's own position (j < i instead of j ≤ i)."""
+"""Mutant: the causal mask also hides the query's own position (j < i, not j ≤ i)."""
 
 # expect: causal
 

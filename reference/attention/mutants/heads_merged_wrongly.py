@@ -1,4 +1,4 @@
-"""Mutant: heads put back by reshaping (B, nh, Lq, hd) to (B, Lq, E) without the transpose."""
+"""Mutant: heads put back by reshaping (B, nh, Lq, hd) straight to (B, Lq, E)."""
 
 # expect: multi_head_attention
 

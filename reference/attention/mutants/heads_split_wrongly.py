@@ -1,4 +1,4 @@
-"""Mutant: heads split by reshaping (B, L, E) straight to (B, nh, L, hd) without the transpose."""
+"""Mutant: heads split by reshaping (B, L, E) straight to (B, nh, L, hd)."""
 
 # expect: multi_head_attention
 

@@ -1,4 +1,4 @@
-"""Mutant: mask read as True = hidden (nn.MultiheadAttention's convention) instead of True = may attend."""
+"""Mutant: mask read as True = hidden (nn.MultiheadAttention's attn_mask), not True = may attend."""
 
 # expect: scaled_dot_product_attention
 
@@ -16,7 +16,7 @@ def _allowed(
     Lq, Lk = scores.shape[-2], scores.shape[-1]
     allowed = None
     if mask is not None:
-        allowed = ~mask.to(device=scores.device, dtype=torch.bool)
+        allowed = ~mask.to(device=scores.device, dtype=torch.bool)  # True = hidden
     if causal:
         # Key j is visible from query i when j <= i (top-left aligned, as torch's is_causal).
         tril = torch.ones(Lq, Lk, dtype=torch.bool, device=scores.device).tril()  # (Lq, Lk)

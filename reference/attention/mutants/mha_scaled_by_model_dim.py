@@ -1,4 +1,4 @@
-"""Mutant: multi-head scores scaled by 1/√E (model width) instead of 1/√(E/num_heads)."""
+"""Mutant: multi-head scores scaled by 1/√E instead of 1/√(E/num_heads)."""
 
 # expect: multi_head_attention
 

@@ -1,4 +1,4 @@
-"""Mutant: softmax as exp(s) / Σ exp(s) without subtracting the row maximum (overflows)."""
+"""Mutant: softmax as exp(s) / Σ exp(s) without subtracting the row maximum."""
 
 # expect: scaled_dot_product_attention.*NaN
 
@@ -47,7 +47,8 @@ def scaled_dot_product_attention(
     else:
         scores = scores.masked_fill(~allowed, float("-inf"))
         # A row of only -inf makes softmax return NaN; such rows are defined as all zeros.
-        weights = (torch.exp(scores) / torch.exp(scores).sum(-1, keepdim=True)).masked_fill(~allowed, 0.0)
+        e = torch.exp(scores)
+        weights = (e / e.sum(-1, keepdim=True)).masked_fill(~allowed, 0.0)
     return weights @ v, weights  # (..., Lq, dv), (..., Lq, Lk)
 
 

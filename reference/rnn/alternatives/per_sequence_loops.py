@@ -20,16 +20,27 @@ def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
     def gate(k: int) -> torch.Tensor:
         return F.linear(x, *_block(W_ih, b_ih, k, H)) + F.linear(h, *_block(W_hh, b_hh, k, H))
 
-    i, f, g, o = torch.sigmoid(gate(0)), torch.sigmoid(gate(1)), torch.tanh(gate(2)), torch.sigmoid(gate(3))
+    i, f, g, o = (
+        torch.sigmoid(gate(0)),
+        torch.sigmoid(gate(1)),
+        torch.tanh(gate(2)),
+        torch.sigmoid(gate(3)),
+    )
     c_next = f * c + i * g
     return o * torch.tanh(c_next), c_next
 
 
 def gru_cell(x, h, W_ih, W_hh, b_ih, b_hh):
     H = h.shape[1]
-    r = torch.sigmoid(F.linear(x, *_block(W_ih, b_ih, 0, H)) + F.linear(h, *_block(W_hh, b_hh, 0, H)))
-    z = torch.sigmoid(F.linear(x, *_block(W_ih, b_ih, 1, H)) + F.linear(h, *_block(W_hh, b_hh, 1, H)))
-    n = torch.tanh(F.linear(x, *_block(W_ih, b_ih, 2, H)) + r * F.linear(h, *_block(W_hh, b_hh, 2, H)))
+    r = torch.sigmoid(
+        F.linear(x, *_block(W_ih, b_ih, 0, H)) + F.linear(h, *_block(W_hh, b_hh, 0, H))
+    )
+    z = torch.sigmoid(
+        F.linear(x, *_block(W_ih, b_ih, 1, H)) + F.linear(h, *_block(W_hh, b_hh, 1, H))
+    )
+    n = torch.tanh(
+        F.linear(x, *_block(W_ih, b_ih, 2, H)) + r * F.linear(h, *_block(W_hh, b_hh, 2, H))
+    )
     # The lecture's form with z_lecture = 1 − z.
     z_lecture = 1 - z
     return (1 - z_lecture) * h + z_lecture * n

@@ -10,7 +10,9 @@ def _sig(z):
 
 
 def rnn_cell(x, h, W_ih, W_hh, b_ih, b_hh):
-    return torch.tanh(torch.einsum("bi,hi->bh", x, W_ih) + torch.einsum("bk,hk->bh", h, W_hh) + (b_ih + b_hh))
+    return torch.tanh(
+        torch.einsum("bi,hi->bh", x, W_ih) + torch.einsum("bk,hk->bh", h, W_hh) + (b_ih + b_hh)
+    )
 
 
 def _lstm_from_proj(gx, h, c, W_hh, b_hh):

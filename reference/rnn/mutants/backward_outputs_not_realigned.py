@@ -35,7 +35,8 @@ def lstm_cell(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """LSTM cell with gate rows in the order i, f, g, o (torch.nn.LSTMCell).
 
-    x: (B, I), h, c: (B, H), W_ih: (4H, I), W_hh: (4H, H), b_ih, b_hh: (4H,) → (h', c'): (B, H) each.
+    x: (B, I), h, c: (B, H), W_ih: (4H, I), W_hh: (4H, H), b_ih, b_hh: (4H,)
+    → (h', c'): (B, H) each.
     """
     gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh  # (B, 4H)
     i, f, g, o = gates.chunk(4, dim=1)  # (B, H) each

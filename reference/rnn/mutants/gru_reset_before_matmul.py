@@ -35,7 +35,8 @@ def lstm_cell(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """LSTM cell with gate rows in the order i, f, g, o (torch.nn.LSTMCell).
 
-    x: (B, I), h, c: (B, H), W_ih: (4H, I), W_hh: (4H, H), b_ih, b_hh: (4H,) → (h', c'): (B, H) each.
+    x: (B, I), h, c: (B, H), W_ih: (4H, I), W_hh: (4H, H), b_ih, b_hh: (4H,)
+    → (h', c'): (B, H) each.
     """
     gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh  # (B, 4H)
     i, f, g, o = gates.chunk(4, dim=1)  # (B, H) each
@@ -61,7 +62,7 @@ def gru_cell(
     gi = x @ W_ih.T + b_ih  # (B, 3H)
     gh = h @ W_hh.T + b_hh  # (B, 3H)
     i_r, i_z, i_n = gi.chunk(3, dim=1)  # (B, H) each
-    h_r, h_z, h_n = gh.chunk(3, dim=1)  # (B, H) each
+    h_r, h_z, _ = gh.chunk(3, dim=1)  # (B, H) each
     r = torch.sigmoid(i_r + h_r)
     z = torch.sigmoid(i_z + h_z)
     # The reset gate scales the recurrent term after its matmul and bias, as cuDNN and torch do.
