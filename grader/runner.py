@@ -185,7 +185,10 @@ class Engine:
         ini.write_text("[pytest]\n")
         args = [*files, "-c", str(ini), "--rootdir", str(self.course.root), "-q",
                 "-p", "no:cacheprovider", "--assert=plain", "--noconftest",
-                "--import-mode=importlib", "-p", "no:randomly", "-W", "ignore::DeprecationWarning"]
+                "--import-mode=importlib", "-p", "no:randomly", "-W", "ignore::DeprecationWarning",
+                # The plugin writes its own messages; pytest's source-annotated tracebacks of
+                # failures are never shown and cost more than the tests on a failing submission.
+                "--tb=no"]
         os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         try:
             return int(pytest.main(args, plugins=[GraderPlugin(run)]))
