@@ -1,4 +1,4 @@
-"""Cross-checks the batchnorm reference against torch.nn.BatchNorm1d: outputs, running stats, gradients."""
+"""Cross-checks the batchnorm reference against torch.nn.BatchNorm1d: outputs, stats, gradients."""
 
 from __future__ import annotations
 
@@ -34,7 +34,12 @@ def _module(gamma, beta, running_mean, running_var, momentum, eps) -> torch.nn.B
 
 @pytest.mark.parametrize(
     "N,D,std,momentum,eps",
-    [(4, 5, 1e-3, 0.1, 1e-5), (2, 3, 1.0, 0.3, 1e-5), (16, 7, 3.0, 0.01, 1e-3), (5, 1, 1e-2, 0.5, 1e-5)],
+    [
+        (4, 5, 1e-3, 0.1, 1e-5),
+        (2, 3, 1.0, 0.3, 1e-5),
+        (16, 7, 3.0, 0.01, 1e-3),
+        (5, 1, 1e-2, 0.5, 1e-5),
+    ],
 )
 def test_train_steps_then_eval_match_batchnorm1d(N, D, std, momentum, eps) -> None:
     rng = np.random.default_rng(N * D)
@@ -56,7 +61,9 @@ def test_train_steps_then_eval_match_batchnorm1d(N, D, std, momentum, eps) -> No
     out, eval_mean, eval_var, _ = ref.batchnorm_forward(
         x, gamma, beta, running_mean, running_var, False, momentum, eps
     )
-    np.testing.assert_allclose(out, bn(torch.from_numpy(x)).detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        out, bn(torch.from_numpy(x)).detach().numpy(), rtol=1e-12, atol=1e-12
+    )
     np.testing.assert_array_equal(eval_mean, running_mean)
     np.testing.assert_array_equal(eval_var, running_var)
 
@@ -83,4 +90,6 @@ def test_training_on_one_sample_is_refused_like_torch() -> None:
     with pytest.raises(ValueError):
         bn(torch.zeros(1, 3, dtype=torch.float64))
     with pytest.raises(ValueError):
-        ref.batchnorm_forward(np.zeros((1, 3)), np.ones(3), np.zeros(3), np.zeros(3), np.ones(3), True)
+        ref.batchnorm_forward(
+            np.zeros((1, 3)), np.ones(3), np.zeros(3), np.zeros(3), np.ones(3), True
+        )

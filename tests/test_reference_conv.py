@@ -38,8 +38,9 @@ def test_conv_output_size_matches_torch(
     x = torch.zeros(1, 1, n, 1)
     w = torch.zeros(1, 1, kernel, 1)
     try:
-        expected = F.conv2d(x, w, stride=(stride, 1), padding=(padding, 0),
-                            dilation=(dilation, 1)).shape[2]
+        expected = F.conv2d(
+            x, w, stride=(stride, 1), padding=(padding, 0), dilation=(dilation, 1)
+        ).shape[2]
     except RuntimeError:
         expected = None  # torch refuses: the window does not fit
     if expected is None or expected < 1:
@@ -81,7 +82,9 @@ def test_conv2d_matches_torch(N, C, H, W, F_, KH, KW, stride, pad) -> None:
     np.testing.assert_allclose(db, bt.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("H,W,kernel,stride", [(6, 6, 2, 2), (7, 5, 3, 2), (5, 6, 3, 1), (4, 7, 2, 3)])
+@pytest.mark.parametrize(
+    "H,W,kernel,stride", [(6, 6, 2, 2), (7, 5, 3, 2), (5, 6, 3, 1), (4, 7, 2, 3)]
+)
 @pytest.mark.parametrize("ties", [False, True])
 def test_max_pool_matches_torch(H: int, W: int, kernel: int, stride: int, ties: bool) -> None:
     rng = np.random.default_rng(H * 10 + W + ties)
@@ -101,7 +104,9 @@ def test_max_pool_matches_torch(H: int, W: int, kernel: int, stride: int, ties: 
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("H,W,kernel,stride", [(6, 6, 2, 2), (7, 5, 3, 2), (5, 6, 3, 1), (4, 7, 2, 3)])
+@pytest.mark.parametrize(
+    "H,W,kernel,stride", [(6, 6, 2, 2), (7, 5, 3, 2), (5, 6, 3, 1), (4, 7, 2, 3)]
+)
 def test_avg_pool_matches_torch(H: int, W: int, kernel: int, stride: int) -> None:
     rng = np.random.default_rng(H * 10 + W)
     x = rng.normal(size=(2, 3, H, W))

@@ -13,8 +13,9 @@ B = np.array([0.5, 0.0, -0.5])  # (m=3,)
 
 def test_affine_forward_small(student):
     out, _ = student.call("affine_forward", X, W, B, keep=(1,))
-    assert_close(out, np.array([[5.5, 2.0, -1.5], [1.5, -1.0, -3.5]]),
-                 name="affine_forward(x, W, b) → out")
+    assert_close(
+        out, np.array([[5.5, 2.0, -1.5], [1.5, -1.0, -3.5]]), name="affine_forward(x, W, b) → out"
+    )
 
 
 def test_affine_backward_small(student):
@@ -22,8 +23,9 @@ def test_affine_backward_small(student):
     dout = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, -1.0]])
     dx, dW, db = student.affine_backward(dout, cache)
     assert_close(dx, np.array([[-1.0, 2.0], [1.0, 1.0]]), name="affine_backward(dout, cache) → dx")
-    assert_close(dW, np.array([[1.0, 3.0, -1.0], [2.0, -1.0, 5.0]]),
-                 name="affine_backward(dout, cache) → dW")
+    assert_close(
+        dW, np.array([[1.0, 3.0, -1.0], [2.0, -1.0, 5.0]]), name="affine_backward(dout, cache) → dW"
+    )
     assert_close(db, np.array([1.0, 1.0, 1.0]), name="affine_backward(dout, cache) → db")
 
 
@@ -40,6 +42,13 @@ def test_mlp_loss_with_zero_weights(student):
     params = {"W1": np.zeros((2, 4)), "b1": np.zeros(4), "W2": np.zeros((4, 3)), "b2": np.zeros(3)}
     loss, grads = student.mlp_loss(params, X, np.array([0, 2]))
     assert_close(loss, math.log(3.0), name="mlp_loss(params, X, y) → loss")
-    assert_close(grads, {"W1": np.zeros((2, 4)), "b1": np.zeros(4), "W2": np.zeros((4, 3)),
-                         "b2": np.array([-1 / 6, 1 / 3, -1 / 6])},
-                 name="mlp_loss(params, X, y) → grads")
+    assert_close(
+        grads,
+        {
+            "W1": np.zeros((2, 4)),
+            "b1": np.zeros(4),
+            "W2": np.zeros((4, 3)),
+            "b2": np.array([-1 / 6, 1 / 3, -1 / 6]),
+        },
+        name="mlp_loss(params, X, y) → grads",
+    )

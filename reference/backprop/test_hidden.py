@@ -14,11 +14,16 @@ PARAMS = ("W1", "b1", "W2", "b2")
 
 # ------------------------------------------------------------------------------------ helpers
 
+
 def _outputs(got, names: tuple[str, ...], call: str) -> tuple:
     """The student's tuple result, after checking it has one value per expected output."""
     assert isinstance(got, (tuple, list)) and len(got) == len(names), (
         f"{call} should return a tuple ({', '.join(names)}); you returned "
-        + (f"{len(got)} values" if isinstance(got, (tuple, list)) else type(got).__name__)
+        + (
+            f"{len(got)} values"
+            if isinstance(got, (tuple, list))
+            else f"a single {type(got).__name__}"
+        )
     )
     return tuple(got)
 
@@ -42,11 +47,13 @@ def _check_all(got: tuple, expected: tuple, names: tuple[str, ...], call: str) -
 
 def _dot_with(student, fn: str, make_args, dout, call: str):
     """f_batch for a gradient check: values ↦ sum(fn(*make_args(v))[0] · dout), batched."""
+
     def f_batch(values: list) -> list[float]:
         outs = student.batch(fn, [make_args(v) for v in values], select=0)
         for out in outs:
             assert_shape(out, dout.shape, name=f"{call} → out")
         return [float(np.sum(out * dout)) for out in outs]
+
     return f_batch
 
 
@@ -77,6 +84,7 @@ def _mlp(rng: np.random.Generator, n: int, d: int, h: int, k: int, w2_scale: flo
 
 # ------------------------------------------------------------------------------------- affine
 
+
 @pytest.mark.points(1)
 @pytest.mark.parametrize("n,d,m", [(5, 3, 4), (1, 4, 2)], ids=["n5_d3_m4", "batch_one"])
 def test_affine_forward(student, reference, rng, n, d, m):
@@ -100,18 +108,35 @@ def test_affine_backward_matches_reference(student, reference, rng, n, d, m):
 def test_affine_backward_gradient_check(student, rng):
     x, W, b = _affine(rng, 4, 5, 3)
     dout = rng.normal(size=(4, 3))
-    dx, dW, db = _backward(student, "affine_forward", "affine_backward", (x, W, b), dout,
-                           ("dx", "dW", "db"))
+    dx, dW, db = _backward(
+        student, "affine_forward", "affine_backward", (x, W, b), dout, ("dx", "dW", "db")
+    )
     call = "affine_forward(x, W, b)"
-    check_gradient(dx, _dot_with(student, "affine_forward", lambda v: (v, W, b), dout, call), x,
-                   name="affine_backward → dx", wrt="x")
-    check_gradient(dW, _dot_with(student, "affine_forward", lambda v: (x, v, b), dout, call), W,
-                   name="affine_backward → dW", wrt="W")
-    check_gradient(db, _dot_with(student, "affine_forward", lambda v: (x, W, v), dout, call), b,
-                   name="affine_backward → db", wrt="b")
+    check_gradient(
+        dx,
+        _dot_with(student, "affine_forward", lambda v: (v, W, b), dout, call),
+        x,
+        name="affine_backward → dx",
+        wrt="x",
+    )
+    check_gradient(
+        dW,
+        _dot_with(student, "affine_forward", lambda v: (x, v, b), dout, call),
+        W,
+        name="affine_backward → dW",
+        wrt="W",
+    )
+    check_gradient(
+        db,
+        _dot_with(student, "affine_forward", lambda v: (x, W, v), dout, call),
+        b,
+        name="affine_backward → db",
+        wrt="b",
+    )
 
 
 # --------------------------------------------------------------------------------------- relu
+
 
 @pytest.mark.points(1)
 def test_relu_forward_with_exact_zeros(student, reference, rng):
@@ -144,11 +169,17 @@ def test_relu_backward_gradient_check(student, rng):
     x = _away_from_zero(rng, (3, 5))
     dout = rng.normal(size=x.shape)
     (dx,) = _backward(student, "relu_forward", "relu_backward", (x,), dout, ("dx",))
-    check_gradient(dx, _dot_with(student, "relu_forward", lambda v: (v,), dout, "relu_forward(x)"),
-                   x, name="relu_backward → dx", wrt="x")
+    check_gradient(
+        dx,
+        _dot_with(student, "relu_forward", lambda v: (v,), dout, "relu_forward(x)"),
+        x,
+        name="relu_backward → dx",
+        wrt="x",
+    )
 
 
 # ----------------------------------------------------------------------------------- mlp_loss
+
 
 def _mlp_result(student, params, X, y) -> tuple:
     loss, grads = _outputs(student.mlp_loss(params, X, y), ("loss", "grads"), "mlp_loss")

@@ -16,11 +16,16 @@ BACKWARD = ("dx", "dgamma", "dbeta")
 
 # ------------------------------------------------------------------------------------ helpers
 
+
 def _outputs(got, names: tuple[str, ...], call: str) -> tuple:
     """The student's tuple result, after checking it has one value per expected output."""
     assert isinstance(got, (tuple, list)) and len(got) == len(names), (
         f"{call} should return a tuple ({', '.join(names)}); you returned "
-        + (f"{len(got)} values" if isinstance(got, (tuple, list)) else type(got).__name__)
+        + (
+            f"{len(got)} values"
+            if isinstance(got, (tuple, list))
+            else f"a single {type(got).__name__}"
+        )
     )
     return tuple(got)
 
@@ -51,8 +56,12 @@ def _features(rng: np.random.Generator, N: int, D: int, std: float | np.ndarray)
 
 def _layer(rng: np.random.Generator, D: int) -> tuple:
     """gamma, beta and non-trivial running statistics (neither 0 nor 1), so each one matters."""
-    return (rng.uniform(0.5, 2.0, size=D) * rng.choice([-1.0, 1.0], size=D), rng.normal(size=D),
-            rng.normal(size=D), rng.uniform(0.5, 2.0, size=D))
+    return (
+        rng.uniform(0.5, 2.0, size=D) * rng.choice([-1.0, 1.0], size=D),
+        rng.normal(size=D),
+        rng.normal(size=D),
+        rng.uniform(0.5, 2.0, size=D),
+    )
 
 
 def _small_std(rng: np.random.Generator, D: int) -> np.ndarray:
@@ -61,6 +70,7 @@ def _small_std(rng: np.random.Generator, D: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ forward, train
+
 
 @pytest.mark.points(2)
 def test_train_output_small_variance_default_eps(student, reference, rng):
@@ -91,15 +101,17 @@ def test_train_running_statistics_batch_of_four(student, reference, rng):
 def test_train_custom_momentum(student, reference, rng):
     # 0.3, not 0.5: the two momentum conventions give different running statistics.
     x = _features(rng, 5, 4, 1.0)
-    _compare_forward(student, reference, (x, *_layer(rng, 4), True), _mode(True) + " momentum=0.3",
-                     momentum=0.3)
+    _compare_forward(
+        student, reference, (x, *_layer(rng, 4), True), _mode(True) + " momentum=0.3", momentum=0.3
+    )
 
 
 @pytest.mark.points(1)
 def test_train_custom_eps(student, reference, rng):
     x = _features(rng, 4, 3, _small_std(rng, 3))
-    _compare_forward(student, reference, (x, *_layer(rng, 3), True), _mode(True) + " eps=1e-3",
-                     eps=1e-3)
+    _compare_forward(
+        student, reference, (x, *_layer(rng, 3), True), _mode(True) + " eps=1e-3", eps=1e-3
+    )
 
 
 @pytest.mark.points(1)
@@ -111,11 +123,18 @@ def test_train_smallest_batch(student, reference, rng):
 @pytest.mark.points(1)
 def test_train_one_sample_raises(student, rng):
     x = _features(rng, 1, 4, 1.0)
-    assert_raises("ValueError", student.batchnorm_forward, x, *_layer(rng, 4), True,
-                  name="batchnorm_forward in train mode on a batch of one sample")
+    assert_raises(
+        "ValueError",
+        student.batchnorm_forward,
+        x,
+        *_layer(rng, 4),
+        True,
+        name="batchnorm_forward in train mode on a batch of one sample",
+    )
 
 
 # ------------------------------------------------------------------------------- forward, eval
+
 
 @pytest.mark.points(2)
 def test_eval_uses_running_statistics(student, reference, rng):
@@ -140,17 +159,27 @@ def test_several_train_steps_then_eval(student, reference, rng):
     for step, x in enumerate(batches, start=1):
         _, s_mean, s_var, _ = _forward(student, x, gamma, beta, s_mean, s_var, True, 0.2)
         _, r_mean, r_var, _ = reference.batchnorm_forward(x, gamma, beta, r_mean, r_var, True, 0.2)
-        assert_close(s_var, r_var, name=f"batchnorm_forward after train step {step} (momentum=0.2) "
-                                        "→ running_var")
-        assert_close(s_mean, r_mean, name=f"batchnorm_forward after train step {step} "
-                                          "(momentum=0.2) → running_mean")
+        assert_close(
+            s_var,
+            r_var,
+            name=f"batchnorm_forward after train step {step} (momentum=0.2) → running_var",
+        )
+        assert_close(
+            s_mean,
+            r_mean,
+            name=f"batchnorm_forward after train step {step} (momentum=0.2) → running_mean",
+        )
     x = _features(rng, 6, D, 1.0)
     got = _forward(student, x, gamma, beta, s_mean, s_var, False)
-    assert_close(got[0], reference.batchnorm_forward(x, gamma, beta, r_mean, r_var, False)[0],
-                 name=f"batchnorm_forward {_mode(False)} after three train steps → out")
+    assert_close(
+        got[0],
+        reference.batchnorm_forward(x, gamma, beta, r_mean, r_var, False)[0],
+        name=f"batchnorm_forward {_mode(False)} after three train steps → out",
+    )
 
 
 # ------------------------------------------------------------------------------------ backward
+
 
 def _backward(student, x, gamma, beta, dout) -> tuple:
     D = x.shape[1]
@@ -159,8 +188,11 @@ def _backward(student, x, gamma, beta, dout) -> tuple:
 
 
 @pytest.mark.points(2)
-@pytest.mark.parametrize("N,D,std", [(4, 5, "small"), (7, 3, 1.0), (2, 4, 1.0)],
-                         ids=["batch4_small_std", "batch7", "batch2"])
+@pytest.mark.parametrize(
+    "N,D,std",
+    [(4, 5, "small"), (7, 3, 1.0), (2, 4, 1.0)],
+    ids=["batch4_small_std", "batch7", "batch2"],
+)
 def test_backward_matches_reference(student, reference, rng, N, D, std):
     x = _features(rng, N, D, _small_std(rng, D) if std == "small" else std)
     gamma, beta, _, _ = _layer(rng, D)
@@ -179,9 +211,11 @@ def test_backward_gradient_check(student, rng, wrt):
     gamma, beta, rm, rv = _layer(rng, D)
     dout = rng.normal(size=(N, D))
     grads = dict(zip(BACKWARD, _backward(student, x, gamma, beta, dout)))
-    make = {"dx": lambda v: (v, gamma, beta, rm, rv, True),
-            "dgamma": lambda v: (x, v, beta, rm, rv, True),
-            "dbeta": lambda v: (x, gamma, v, rm, rv, True)}[wrt]
+    make = {
+        "dx": lambda v: (v, gamma, beta, rm, rv, True),
+        "dgamma": lambda v: (x, v, beta, rm, rv, True),
+        "dbeta": lambda v: (x, gamma, v, rm, rv, True),
+    }[wrt]
 
     def f_batch(values: list) -> list[float]:
         outs = student.batch("batchnorm_forward", [make(v) for v in values], select=0)

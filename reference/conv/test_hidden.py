@@ -10,14 +10,18 @@ import pytest
 from grader.checks import assert_close, assert_equal, assert_raises, assert_shape
 from grader.gradcheck import check_gradient
 
-
 # ------------------------------------------------------------------------------------ helpers
+
 
 def _outputs(got, names: tuple[str, ...], call: str) -> tuple:
     """The student's tuple result, after checking it has one value per expected output."""
     assert isinstance(got, (tuple, list)) and len(got) == len(names), (
         f"{call} should return a tuple ({', '.join(names)}); you returned "
-        + (f"{len(got)} values" if isinstance(got, (tuple, list)) else type(got).__name__)
+        + (
+            f"{len(got)} values"
+            if isinstance(got, (tuple, list))
+            else f"a single {type(got).__name__}"
+        )
     )
     return tuple(got)
 
@@ -41,11 +45,13 @@ def _check_all(got: tuple, expected: tuple, names: tuple[str, ...], call: str) -
 
 def _dot_with(student, fn: str, make_args, dout, call: str):
     """f_batch for a gradient check: values ↦ sum(fn(*make_args(v))[0] · dout), batched."""
+
     def f_batch(values: list) -> list[float]:
         outs = student.batch(fn, [make_args(v) for v in values], select=0)
         for out in outs:
             assert_shape(out, dout.shape, name=f"{call} → out")
         return [float(np.sum(out * dout)) for out in outs]
+
     return f_batch
 
 
@@ -75,33 +81,61 @@ SIZE_CASES = {
 @pytest.mark.parametrize("group", list(SIZE_CASES))
 def test_conv_output_size(student, reference, group):
     for n, k, s, p, d in SIZE_CASES[group]:
-        assert_equal(student.conv_output_size(n, k, s, p, d), reference.conv_output_size(n, k, s, p, d),
-                     name=f"conv_output_size(n={n}, kernel={k}, stride={s}, padding={p}, dilation={d})")
+        assert_equal(
+            student.conv_output_size(n, k, s, p, d),
+            reference.conv_output_size(n, k, s, p, d),
+            name=f"conv_output_size(n={n}, kernel={k}, stride={s}, padding={p}, dilation={d})",
+        )
 
 
 @pytest.mark.points(1)
 def test_conv_output_size_defaults(student, reference):
-    assert_equal(student.conv_output_size(6, 3), reference.conv_output_size(6, 3),
-                 name="conv_output_size(6, 3) with default stride, padding and dilation")
+    assert_equal(
+        student.conv_output_size(6, 3),
+        reference.conv_output_size(6, 3),
+        name="conv_output_size(6, 3) with default stride, padding and dilation",
+    )
 
 
 @pytest.mark.points(2)
-@pytest.mark.parametrize("args", [(3, 5, 1, 0, 1), (2, 3, 2, 0, 1), (4, 3, 2, 0, 2), (1, 2, 3, 0, 1)],
-                         ids=["kernel_larger", "stride2_short", "dilated_too_wide", "stride3_short"])
+@pytest.mark.parametrize(
+    "args",
+    [(3, 5, 1, 0, 1), (2, 3, 2, 0, 1), (4, 3, 2, 0, 2), (1, 2, 3, 0, 1)],
+    ids=["kernel_larger", "stride2_short", "dilated_too_wide", "stride3_short"],
+)
 def test_conv_output_size_window_does_not_fit(student, args):
     n, k, s, p, d = args
-    assert_raises("ValueError", student.conv_output_size, n, k, s, p, d,
-                  name=f"conv_output_size(n={n}, kernel={k}, stride={s}, padding={p}, dilation={d}) "
-                       "(the window does not fit)")
+    assert_raises(
+        "ValueError",
+        student.conv_output_size,
+        n,
+        k,
+        s,
+        p,
+        d,
+        name=f"conv_output_size(n={n}, kernel={k}, stride={s}, padding={p}, dilation={d}) "
+        "(the window does not fit)",
+    )
 
 
 @pytest.mark.points(1)
-@pytest.mark.parametrize("args", [(5, 3, 0, 0, 1), (5, 0, 1, 0, 1), (5, 3, 1, -1, 1), (5, 3, 1, 0, 0)],
-                         ids=["stride0", "kernel0", "negative_padding", "dilation0"])
+@pytest.mark.parametrize(
+    "args",
+    [(5, 3, 0, 0, 1), (5, 0, 1, 0, 1), (5, 3, 1, -1, 1), (5, 3, 1, 0, 0)],
+    ids=["stride0", "kernel0", "negative_padding", "dilation0"],
+)
 def test_conv_output_size_invalid_arguments(student, args):
     n, k, s, p, d = args
-    assert_raises("ValueError", student.conv_output_size, n, k, s, p, d,
-                  name=f"conv_output_size(n={n}, kernel={k}, stride={s}, padding={p}, dilation={d})")
+    assert_raises(
+        "ValueError",
+        student.conv_output_size,
+        n,
+        k,
+        s,
+        p,
+        d,
+        name=f"conv_output_size(n={n}, kernel={k}, stride={s}, padding={p}, dilation={d})",
+    )
 
 
 # ------------------------------------------------------------------------------------- conv2d
@@ -120,8 +154,11 @@ def test_conv2d_forward(student, reference, rng, case):
     N, C, H, W, F, KH, KW, s, p = CONV_CASES[case]
     x, w, b = _conv_inputs(rng, N, C, H, W, F, KH, KW)
     out, _ = _forward(student, "conv2d_forward", x, w, b, s, p)
-    assert_close(out, reference.conv2d_forward(x, w, b, s, p)[0],
-                 name=f"conv2d_forward(x, w, b, stride={s}, pad={p}) → out")
+    assert_close(
+        out,
+        reference.conv2d_forward(x, w, b, s, p)[0],
+        name=f"conv2d_forward(x, w, b, stride={s}, pad={p}) → out",
+    )
 
 
 @pytest.mark.points(1)
@@ -140,8 +177,12 @@ def test_conv2d_backward_matches_reference(student, reference, rng, case):
     dout = rng.normal(size=out.shape)
     names = ("dx", "dw", "db")
     got = _backward(student, "conv2d_forward", "conv2d_backward", (x, w, b, s, p), dout, names)
-    _check_all(got, reference.conv2d_backward(dout, cache), names,
-               f"conv2d_backward(dout, cache) after stride={s}, pad={p}")
+    _check_all(
+        got,
+        reference.conv2d_backward(dout, cache),
+        names,
+        f"conv2d_backward(dout, cache) after stride={s}, pad={p}",
+    )
 
 
 @pytest.mark.points(1)
@@ -150,14 +191,33 @@ def test_conv2d_backward_gradient_check(student, reference, rng, wrt):
     x, w, b = _conv_inputs(rng, 2, 2, 6, 5, 3, 3, 2)
     s, p = 2, 1
     dout = rng.normal(size=reference.conv2d_forward(x, w, b, s, p)[0].shape)
-    grads = dict(zip(("dx", "dw", "db"), _backward(student, "conv2d_forward", "conv2d_backward",
-                                                   (x, w, b, s, p), dout, ("dx", "dw", "db"))))
-    make = {"dx": lambda v: (v, w, b, s, p), "dw": lambda v: (x, v, b, s, p),
-            "db": lambda v: (x, w, v, s, p)}[wrt]
+    grads = dict(
+        zip(
+            ("dx", "dw", "db"),
+            _backward(
+                student,
+                "conv2d_forward",
+                "conv2d_backward",
+                (x, w, b, s, p),
+                dout,
+                ("dx", "dw", "db"),
+            ),
+        )
+    )
+    make = {
+        "dx": lambda v: (v, w, b, s, p),
+        "dw": lambda v: (x, v, b, s, p),
+        "db": lambda v: (x, w, v, s, p),
+    }[wrt]
     value = {"dx": x, "dw": w, "db": b}[wrt]
     call = f"conv2d_forward(x, w, b, stride={s}, pad={p})"
-    check_gradient(grads[wrt], _dot_with(student, "conv2d_forward", make, dout, call), value,
-                   name=f"conv2d_backward → {wrt}", wrt=wrt[1:])
+    check_gradient(
+        grads[wrt],
+        _dot_with(student, "conv2d_forward", make, dout, call),
+        value,
+        name=f"conv2d_backward → {wrt}",
+        wrt=wrt[1:],
+    )
 
 
 # ------------------------------------------------------------------------------------ pooling
@@ -179,7 +239,9 @@ def test_pool_forward(student, reference, rng, kind, case):
     x = rng.normal(size=(2, 3, H, W))
     fn = f"{kind}_pool_forward"
     out, _ = _forward(student, fn, x, k, s)
-    assert_close(out, getattr(reference, fn)(x, k, s)[0], name=f"{fn}(x, kernel={k}, stride={s}) → out")
+    assert_close(
+        out, getattr(reference, fn)(x, k, s)[0], name=f"{fn}(x, kernel={k}, stride={s}) → out"
+    )
 
 
 @pytest.mark.points(2)
@@ -191,8 +253,11 @@ def test_max_pool_backward_ties_go_to_first_maximum(student, reference, rng, cas
     out, cache = reference.max_pool_forward(x, k, s)
     dout = rng.normal(size=out.shape)
     (dx,) = _backward(student, "max_pool_forward", "max_pool_backward", (x, k, s), dout, ("dx",))
-    assert_close(dx, reference.max_pool_backward(dout, cache),
-                 name=f"max_pool_backward(dout, cache) → dx with tied maxima (kernel={k}, stride={s})")
+    assert_close(
+        dx,
+        reference.max_pool_backward(dout, cache),
+        name=f"max_pool_backward(dout, cache) → dx with tied maxima (kernel={k}, stride={s})",
+    )
 
 
 @pytest.mark.points(1)
@@ -203,8 +268,11 @@ def test_max_pool_backward_matches_reference(student, reference, rng, case):
     out, cache = reference.max_pool_forward(x, k, s)
     dout = rng.normal(size=out.shape)
     (dx,) = _backward(student, "max_pool_forward", "max_pool_backward", (x, k, s), dout, ("dx",))
-    assert_close(dx, reference.max_pool_backward(dout, cache),
-                 name=f"max_pool_backward(dout, cache) → dx (kernel={k}, stride={s})")
+    assert_close(
+        dx,
+        reference.max_pool_backward(dout, cache),
+        name=f"max_pool_backward(dout, cache) → dx (kernel={k}, stride={s})",
+    )
 
 
 @pytest.mark.points(1)
@@ -215,8 +283,11 @@ def test_avg_pool_backward_matches_reference(student, reference, rng, case):
     out, cache = reference.avg_pool_forward(x, k, s)
     dout = rng.normal(size=out.shape)
     (dx,) = _backward(student, "avg_pool_forward", "avg_pool_backward", (x, k, s), dout, ("dx",))
-    assert_close(dx, reference.avg_pool_backward(dout, cache),
-                 name=f"avg_pool_backward(dout, cache) → dx (kernel={k}, stride={s})")
+    assert_close(
+        dx,
+        reference.avg_pool_backward(dout, cache),
+        name=f"avg_pool_backward(dout, cache) → dx (kernel={k}, stride={s})",
+    )
 
 
 @pytest.mark.points(1)
@@ -227,5 +298,10 @@ def test_pool_backward_gradient_check(student, reference, rng, kind):
     fwd, bwd = f"{kind}_pool_forward", f"{kind}_pool_backward"
     dout = rng.normal(size=getattr(reference, fwd)(x, k, s)[0].shape)
     (dx,) = _backward(student, fwd, bwd, (x, k, s), dout, ("dx",))
-    check_gradient(dx, _dot_with(student, fwd, lambda v: (v, k, s), dout, f"{fwd}(x, {k}, {s})"), x,
-                   name=f"{bwd} → dx", wrt="x")
+    check_gradient(
+        dx,
+        _dot_with(student, fwd, lambda v: (v, k, s), dout, f"{fwd}(x, {k}, {s})"),
+        x,
+        name=f"{bwd} → dx",
+        wrt="x",
+    )

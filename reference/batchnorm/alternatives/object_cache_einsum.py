@@ -6,7 +6,7 @@ import numpy as np
 
 
 class _State:
-    __slots__ = ("x_hat", "scale", "n")
+    __slots__ = ("n", "scale", "x_hat")
 
     def __init__(self, x_hat: np.ndarray, scale: np.ndarray, n: int) -> None:
         self.x_hat, self.scale, self.n = x_hat, scale, n

@@ -23,8 +23,16 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, train, momentum
     # torch writes the update as a lerp: running += momentum * (batch - running)
     new_mean = running_mean + momentum * (mu - running_mean)
     new_var = running_var + momentum * (np.var(x, axis=0, ddof=1) - running_var)
-    cache = {"train": True, "xhat": xhat, "gamma": gamma, "xmu": xmu, "ivar": ivar,
-             "sqrtvar": sqrtvar, "var": var, "eps": eps}
+    cache = {
+        "train": True,
+        "xhat": xhat,
+        "gamma": gamma,
+        "xmu": xmu,
+        "ivar": ivar,
+        "sqrtvar": sqrtvar,
+        "var": var,
+        "eps": eps,
+    }
     return out, new_mean, new_var, cache
 
 

@@ -19,7 +19,7 @@ def batchnorm_forward(
     momentum: float = 0.1,
     eps: float = 1e-5,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
-    """Batch normalisation of x (N, D) per feature; returns (out, running_mean, running_var, cache)."""
+    """Normalise x (N, D) per feature; return (out, running_mean, running_var, cache)."""
     if train:
         N = x.shape[0]
         if N < 2:

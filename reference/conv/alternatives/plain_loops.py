@@ -24,7 +24,7 @@ def conv_output_size(
 
 
 class _Cache:
-    __slots__ = ("data", "stride", "extra")
+    __slots__ = ("data", "extra", "stride")
 
     def __init__(self, data: Any, stride: int, extra: Any = None) -> None:
         self.data, self.stride, self.extra = data, stride, extra

@@ -1,4 +1,4 @@
-"""Mutant: max_pool_backward assigns instead of adding, so overlapping windows overwrite each other."""
+"""Mutant: max_pool_backward assigns instead of adding: overlapping windows overwrite."""
 
 # expect: max_pool_backward.*dx
 

@@ -1,4 +1,4 @@
-"""Mutant: conv_output_size truncates towards zero, so a window larger than the input slips through."""
+"""Mutant: conv_output_size truncates towards zero, so some windows too large slip through."""
 
 # expect: conv_output_size.*ValueError
 
