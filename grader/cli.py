@@ -146,6 +146,68 @@ def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None
     for t in result.topics:
         click.echo(f"  {t.topic}: {t.score:g} / {t.max_score:g}" + (f"  ({t.note})" if t.note else ""))
     click.echo(f"wrote {out / 'results.json'} and {out / 'report.html'}")
+    _refresh_batch(out)
+
+
+def _refresh_batch(out: Path) -> None:
+    """A regrade into a batch's students/<id> folder updates that batch's gradebook."""
+    from grader.batch import batch_folder_of, refresh
+
+    folder = batch_folder_of(out)
+    if folder is not None and refresh(folder) is not None:
+        click.echo(f"updated the gradebook and overview of {folder}")
+
+
+@main.command()
+@click.argument("submissions", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the gradebook, the class overview and every student's report.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Submissions graded at once (default: one per core).")
+@click.option("--resume", is_flag=True,
+              help="Keep the results already in --out; grade only new or changed submissions.")
+@click.option("--only", multiple=True, metavar="ID",
+              help="Regrade only this student (repeatable); the others keep their results.")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV with a 'student' column (and name, canvas_id, sis_id, login, section, "
+                   "submission, submitted, deadline). Default: roster.csv in SUBMISSIONS.")
+@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="TOML with the [late] policy and [canvas] assignment name. "
+                   "Default: batch.toml in SUBMISSIONS.")
+@click.option("--deadline", default=None, metavar="ISO-TIME",
+              help="Deadline for the late policy, e.g. 2026-03-01T23:59 (local time) "
+                   "or with an offset; overrides the config's.")
+@click.option("--topic", "topics", multiple=True,
+              help="Grade only this topic (repeatable). Default: every topic of the course.")
+@click.option("--seed", type=int, default=None,
+              help="One seed for every submission (default: a fresh one each, recorded).")
+@click.option("--unsafe-no-sandbox", is_flag=True,
+              help="Run hidden tests even where a sandbox layer is missing.")
+@course_option
+@friendly
+def batch(submissions: Path, out: Path, jobs: int | None, resume: bool, only: tuple[str, ...],
+          roster: Path | None, config: Path | None, deadline: str | None,
+          topics: tuple[str, ...], seed: int | None, unsafe_no_sandbox: bool,
+          course: Path | None) -> None:
+    """Grade a class: a folder (or .zip) with one folder or .zip per student.
+
+    Example: grader batch submissions/ --out grades --jobs 4 --resume
+    """
+    from grader.batch import Batch, BatchError
+
+    c = _course(course)
+    if not c.has_reference:
+        raise CourseError(f"{c.root} has no reference/ folder: hidden tests are needed to grade")
+    chosen = tuple(c.check_topics(list(topics))) if topics else None
+    run = Batch(course=c, submissions=submissions, out=out, jobs=jobs, resume=resume, only=only,
+                roster=roster, config=config, deadline=deadline, topics=chosen, seed=seed,
+                allow_unsandboxed=unsafe_no_sandbox, echo=click.echo)
+    try:
+        summary = run.run()
+    except BatchError as exc:
+        raise Failure(str(exc)) from None
+    for line in summary.lines():
+        click.echo(line)
 
 
 # Commands defined beside their logic; those modules import this one's helpers only when run.
