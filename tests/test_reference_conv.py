@@ -119,3 +119,38 @@ def test_avg_pool_matches_torch(H: int, W: int, kernel: int, stride: int) -> Non
     out_t.backward(torch.from_numpy(dout))
     np.testing.assert_allclose(out, out_t.detach().numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+_TOPIC = Path(__file__).resolve().parents[1] / "reference" / "conv"
+
+
+def test_banned_calls_spare_the_reference_and_alternatives() -> None:
+    from grader.banned import scan
+    from grader.course import load_topic_config
+
+    banned = load_topic_config(_TOPIC / "grading.toml").banned
+    assert {"torch", "scipy.signal"} <= set(banned)
+    for module in [_PATH, *sorted((_TOPIC / "alternatives").glob("*.py"))]:
+        assert scan(module.read_text(), banned) == [], module.name  # np.pad etc. stay allowed
+
+
+@pytest.mark.parametrize(
+    "source,name",
+    [
+        (
+            "import torch.nn.functional as F\ndef conv2d_forward(x):\n    return F.conv2d(x)\n",
+            "torch.nn.functional.conv2d",
+        ),
+        (
+            "def conv2d_forward(x):\n    from scipy.signal import correlate\n    return correlate(x)\n",
+            "scipy.signal.correlate",
+        ),
+    ],
+)
+def test_banned_calls_are_found_and_named(source: str, name: str) -> None:
+    from grader.banned import scan
+    from grader.course import load_topic_config
+
+    findings = scan(source, load_topic_config(_TOPIC / "grading.toml").banned)
+    assert name in {f.name for f in findings}
+    assert all(f.function in (None, "conv2d_forward") for f in findings)
