@@ -37,7 +37,7 @@ class CourseWithHidden(Course):
 @dataclass(frozen=True)
 class CiRun:
     result: SubmissionResult
-    exit_code: int
+    exit_code: int  # see exit_status
     reason: str  # why the exit code is not 0; empty when it is
 
 
@@ -115,12 +115,24 @@ def run_ci(course: Course, out: Path, *, topics: tuple[str, ...] = (),
     echo(f"wrote {out / 'results.json'}, {out / JUNIT}, {out / SUMMARY} and "
          f"{out / 'report.html'}")
 
+    return CiRun(result, *exit_status(result, fail_under))
+
+
+def exit_status(result: SubmissionResult, fail_under: float | None) -> tuple[int, str]:
+    """(exit code, why): 2 when grading broke, 1 when below ``fail_under`` percent, else 0.
+
+    Failing tests alone never fail the job: on a student's repository a red job on every push
+    of unfinished work says nothing the summary does not say better.
+    """
+    from grader.scoring import percentage
+
     broke = grader_broke(result)
     if broke:
-        return CiRun(result, 2, f"grading did not complete: {broke}")
+        return 2, f"grading did not complete: {broke}"
+    pct = percentage(result.score, result.max_score)
     if fail_under is not None and pct < fail_under:
-        return CiRun(result, 1, f"score {pct:.1f} % is below --fail-under {fail_under:g} %")
-    return CiRun(result, 0, "")
+        return 1, f"score {pct:.1f} % is below --fail-under {fail_under:g} %"
+    return 0, ""
 
 
 @click.command("ci")

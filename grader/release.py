@@ -109,11 +109,7 @@ class ReleaseProblem(Exception):
 def build(course: Course, out: Path, topics: Iterable[str], hidden_counts: dict[str, int]) -> None:
     """Copy the public part of the course into ``out`` and write the release's own files."""
     topics = list(topics)
-    if out.exists() and any(out.iterdir()):
-        raise CourseError(f"{out} is not empty: give a new folder for the release")
-    if not (PROJECT / "pyproject.toml").is_file():
-        raise CourseError(f"the grader at {PROJECT} is not a source checkout (no pyproject.toml); "
-                          "install it with `pip install -e` to release a course")
+    _check_target(out)
     out.mkdir(parents=True, exist_ok=True)
     for topic in topics:
         shutil.copytree(course.assignments / topic, out / "assignments" / topic, ignore=IGNORED)
@@ -128,6 +124,14 @@ def build(course: Course, out: Path, topics: Iterable[str], hidden_counts: dict[
     rows = [{"name": t, "public": (course.assignments / t / "test_public.py").is_file(),
              "hidden": hidden_counts.get(t, 0)} for t in topics]
     (out / "README.md").write_text(STUDENT_README.render(topics=rows))
+
+
+def _check_target(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CourseError(f"{out} is not an empty folder: give a new folder for the release")
+    if not (PROJECT / "pyproject.toml").is_file():
+        raise CourseError(f"the grader at {PROJECT} is not a source checkout (no pyproject.toml); "
+                          "install it with `pip install -e` to release a course")
 
 
 def count_hidden(course: Course, topics: list[str]) -> dict[str, int]:
@@ -265,6 +269,7 @@ def release(course: Course, out: Path, topics: Iterable[str] = (), *,
         raise CourseError(f"{course.root} has no reference/ folder: release from the course "
                           "checkout, where the hidden tests can be counted and searched for")
     chosen = course.check_topics(list(topics)) if topics else course.topics()
+    _check_target(out)  # before the slow counting
     counts = count_hidden(course, chosen)
     build(course, out, chosen, counts)
     echo(f"built {out}: {len(chosen)} topics, {sum(counts.values())} hidden tests counted")

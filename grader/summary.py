@@ -166,6 +166,11 @@ def _cap(items: list[Annotation]) -> list[Annotation]:
 # --------------------------------------------------------------------------------- the summary
 
 
+def _plural(n: int, noun: str) -> str:
+    """"1 hidden test", "3 hidden tests"; "" for none."""
+    return "" if n == 0 else f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _cell(text: str) -> str:
     """Text that cannot end a Markdown table cell early."""
     return text.replace("|", "\\|")
@@ -179,12 +184,15 @@ def summary_context(result: SubmissionResult, hidden_counts: Mapping[str, int]) 
         tests = [t for t in result.tests if t.topic == topic.topic and t.counted]
         passed = sum(t.outcome == "passed" for t in tests)
         todo = sorted({culprit(t) or topic.topic for t in tests if _not_implemented(t)})
+        hidden = 0 if hidden_ran else int(hidden_counts.get(topic.topic, 0))
+        notes = [f"not implemented yet: {', '.join(todo)}" if todo else "",
+                 topic.note.splitlines()[0] if topic.note else "",
+                 _plural(hidden, "hidden test")]
         rows.append({
             "topic": topic.topic, "passed": passed, "total": len(tests),
             "score": f"{topic.score:g}", "max_score": f"{topic.max_score:g}",
             "ok": bool(tests) and passed == len(tests),
-            "note": _cell(topic.note.splitlines()[0] if topic.note else ""), "todo": todo,
-            "hidden": 0 if hidden_ran else int(hidden_counts.get(topic.topic, 0)),
+            "notes": _cell("; ".join(n for n in notes if n)),
         })
     failures = [{"topic": t.topic, "name": t.name, "kind": t.kind, "outcome": t.outcome,
                  "message": _shorten(t.message, MAX_MESSAGE),
