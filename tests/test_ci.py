@@ -17,8 +17,13 @@ from grader.course import Course
 from grader.junit import junit_xml
 from grader.results import SubmissionResult, TestResult
 from grader.scoring import topic_results
-from grader.summary import MAX_PER_LEVEL, Annotation, github_annotations, source_map, \
-    summary_markdown
+from grader.summary import (
+    MAX_PER_LEVEL,
+    Annotation,
+    github_annotations,
+    source_map,
+    summary_markdown,
+)
 
 STUB = '''\
 """Vectors: the CI tests' topic."""
@@ -152,7 +157,7 @@ def test_failing_public_tests_do_not_fail_the_job(github_run) -> None:
 
 
 def test_outputs_are_written(github_run) -> None:
-    done, tmp, _ = github_run
+    _, tmp, _ = github_run
     report = tmp / "report"
     results = json.loads((report / "results.json").read_text())
     assert results["score"] == 1 and set(results["extra_data"]["topics"]) == {"vec", "broken"}
