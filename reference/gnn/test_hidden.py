@@ -114,14 +114,13 @@ def _ids(g: torch.Generator, B: int, T: int, used: int) -> torch.Tensor:
 def test_embedding_forward(student, reference, seed, dtype):
     g = _gen(seed)
     weight = _randn(g, 7, 4, dtype=dtype)
-    expect_same(student, reference, "embedding_forward", weight, _ids(g, 3, 5, used=7), exact=True)
+    expect_same(student, reference, "embedding_forward", weight, _ids(g, 3, 5, used=7))
 
 
 @pytest.mark.points(1)
 def test_embedding_forward_single_token(student, reference, seed):
     g = _gen(seed)
-    expect_same(student, reference, "embedding_forward", _randn(g, 5, 3), torch.tensor([[4]]),
-                exact=True)
+    expect_same(student, reference, "embedding_forward", _randn(g, 5, 3), torch.tensor([[4]]))
 
 
 @pytest.mark.points(2)
