@@ -1,0 +1,112 @@
+"""`grader release`: the student repository holds what students need and nothing secret, and its
+three checks (reference text, stubs, a fresh virtual environment) catch what they are for."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from grader.ci import run_ci
+from grader.cli import main
+from grader.course import Course
+from grader.release import check_stubs, find_secrets, release
+
+TOPICS = ("linear_regression", "activations")
+
+
+@pytest.fixture(scope="module")
+def released(course: Course, tmp_path_factory: pytest.TempPathFactory):
+    """One release of two topics, built and verified once for the module."""
+    out = tmp_path_factory.mktemp("release") / "students"
+    lines: list[str] = []
+    release(course, out, TOPICS, echo=lines.append)
+    return out, lines
+
+
+def test_release_passes_its_own_verification(released) -> None:
+    _, lines = released
+    text = "\n".join(lines)
+    assert "no reference or hidden-test text in the release" in text
+    assert "public tests fail on the stubs, each with 'not implemented'" in text
+    assert "`grader check` works in a fresh virtual environment" in text
+
+
+def test_release_holds_the_student_repository(released, course: Course) -> None:
+    out, _ = released
+    for topic in TOPICS:
+        for name in (f"{topic}.py", "README.md", "test_public.py"):
+            assert (out / "assignments" / topic / name).read_bytes() == \
+                (course.assignments / topic / name).read_bytes()
+    assert sorted(p.name for p in (out / "assignments").iterdir()) == \
+        ["activations", "linear_regression", "manifest.json"]
+    assert (out / "grader" / "cli.py").is_file() and (out / "templates" / "report.html.j2").is_file()
+    assert (out / "pyproject.toml").is_file()
+    assert (out / ".github/workflows/grader.yml").read_text() == \
+        (course.root / "templates/ci/student.yml").read_text()
+    readme = (out / "README.md").read_text()
+    assert "grader check" in readme and "pip install -e ." in readme
+    assert "not your grade" in readme
+    assert not list(out.rglob("__pycache__"))
+
+
+def test_release_has_no_reference_but_counts_hidden_tests(released) -> None:
+    out, _ = released
+    names = {p.name for p in out.rglob("*")}
+    assert not names & {"reference", "solution.py", "test_hidden.py", "mutants", "alternatives"}
+    counts = json.loads((out / "assignments/manifest.json").read_text())["hidden_tests"]
+    assert set(counts) == set(TOPICS) and all(n > 0 for n in counts.values())
+    assert Course(out).released_hidden_counts() == counts
+
+
+def test_secret_search_finds_planted_reference_text(released, course: Course,
+                                                    tmp_path: Path) -> None:
+    out, _ = released
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    assert find_secrets(course, copy) == []
+    stub = (course.stub("activations")).read_text()
+    solution = course.solution("activations").read_text().splitlines()
+    number, line = max(((i, s) for i, s in enumerate(solution, 1) if s.strip() not in stub),
+                       key=lambda x: len(x[1].strip()))
+    helper = copy / "grader" / "helpers_leak.py"
+    helper.write_text(f"def f(x):\n{line}\n")
+    (copy / "reference").mkdir()
+    problems = find_secrets(course, copy)
+    assert f"grader/helpers_leak.py:2 repeats reference/activations/solution.py:{number}" \
+        in problems
+    assert "reference must not be released" in problems
+
+
+def test_stub_check_catches_a_stub_that_passes(released, course: Course, tmp_path: Path) -> None:
+    out, _ = released
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    shutil.copy(course.solution("activations"), copy / "assignments/activations/activations.py")
+    n, problems = check_stubs(copy)
+    assert n > 0 and problems
+    assert all(p.startswith("activations/") and "passed" in p for p in problems)
+
+
+def test_the_student_workflow_command_works_in_the_release(released, tmp_path: Path) -> None:
+    out, _ = released
+    done = run_ci(Course(out), tmp_path / "report", environ={}, echo=lambda _: None)
+    assert done.exit_code == 0
+    md = (tmp_path / "report" / "summary.md").read_text()
+    counts = json.loads((out / "assignments/manifest.json").read_text())["hidden_tests"]
+    assert f"Your grade comes from {sum(counts.values())} hidden tests" in md
+
+
+def test_release_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
+    (tmp_path / "old.txt").write_text("keep me")
+    res = CliRunner().invoke(main, ["release", str(tmp_path), "--topic", "activations"])
+    assert res.exit_code == 2 and "is not an empty folder" in res.output
+    assert (tmp_path / "old.txt").read_text() == "keep me"
+
+
+def test_release_names_an_unknown_topic(tmp_path: Path) -> None:
+    res = CliRunner().invoke(main, ["release", str(tmp_path / "x"), "--topic", "nope"])
+    assert res.exit_code == 2 and "unknown topic 'nope'" in res.output
