@@ -1,0 +1,178 @@
+"""`grader export gradescope`: the bundle's contents, `run_autograder` on a simulated /autograder
+tree, what happens without Landlock, and what `setup.sh` installs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from grader import export as export_module
+from grader.cli import main
+from grader.sandbox import LayerStatus
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "course"
+
+
+def gradescope_valid(doc: dict) -> None:
+    """The parts of Gradescope's results.json format that its importer checks."""
+    assert isinstance(doc["score"], (int, float))
+    assert doc["visibility"] in ("hidden", "after_due_date", "after_published", "visible")
+    assert isinstance(doc["output"], str) and isinstance(doc["tests"], list)
+    for t in doc["tests"]:
+        assert {"name", "score", "max_score", "status", "output", "visibility"} <= set(t)
+        assert t["status"] in ("passed", "failed") and 0 <= t["score"] <= t["max_score"]
+        assert all(isinstance(tag, str) for tag in t["tags"])
+    json.dumps(doc, allow_nan=False)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "autograder.zip"
+    res = CliRunner().invoke(main, ["export", "gradescope", str(out), "--course", str(FIX)])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def autograder_tree(bundle: Path, root: Path, files: dict[str, str]) -> Path:
+    """/autograder as Gradescope lays it out: source/ (the bundle), submission/, results/."""
+    with zipfile.ZipFile(bundle) as zf:
+        zf.extractall(root / "source")
+        for info in zf.infolist():  # extractall drops the permission bits
+            os.chmod(root / "source" / info.filename, info.external_attr >> 16 & 0o777)
+    (root / "results").mkdir()
+    (root / "submission").mkdir()
+    for name, text in files.items():
+        (root / "submission" / name).write_text(text)
+    (root / "submission_metadata.json").write_text(json.dumps(
+        {"id": 1, "users": [{"email": "alice@example.edu", "name": "Alice"}]}))
+    return root
+
+
+def test_bundle_contents(bundle: Path) -> None:
+    with zipfile.ZipFile(bundle) as zf:
+        infos = {i.filename: i for i in zf.infolist()}
+        config = json.loads(zf.read("autograder.json"))
+    for script in ("setup.sh", "run_autograder"):
+        assert stat.S_IMODE(infos[script].external_attr >> 16) == 0o755
+    for name in ("grader/cli.py", "templates/report.html.j2", "pyproject.toml", "README.md",
+                 "assignments/toy/toy.py", "reference/toy/solution.py",
+                 "reference/toy/test_hidden.py", "reference/toy/grading.toml"):
+        assert name in infos, name
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in infos)
+    assert config == {"topics": ["other", "toy"], "unsafe_no_sandbox": False,
+                      "visibility": "visible"}
+
+
+def test_bundle_of_a_real_topic_leaves_mutants_out(course, tmp_path: Path) -> None:
+    out = tmp_path / "b.zip"
+    res = CliRunner().invoke(main, ["export", "gradescope", str(out), "--topic", "activations",
+                                    "--visibility", "after_due_date"])
+    assert res.exit_code == 0, res.output
+    names = zipfile.ZipFile(out).namelist()
+    assert "reference/activations/test_hidden.py" in names
+    assert not [n for n in names if "/mutants/" in n or "/alternatives/" in n]
+    assert not [n for n in names if n.startswith(("reference/", "assignments/"))
+                and "/activations/" not in n]
+
+
+def test_run_autograder_grades_the_submission(bundle: Path, tmp_path: Path) -> None:
+    root = autograder_tree(bundle, tmp_path / "autograder", {
+        "toy.py": (FIX / "reference/toy/solution.py").read_text()})
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "GRADER_PYTHON": sys.executable}
+    env.pop("GRADER_COURSE", None)
+    done = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, cwd=tmp_path,
+                          text=True, capture_output=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((root / "results" / "results.json").read_text())
+    gradescope_valid(doc)
+    topics = doc["extra_data"]["topics"]
+    assert topics["toy"]["score"] == topics["toy"]["max_score"] == 6
+    assert topics["other"] == {"score": 0.0, "max_score": 2.0}
+    assert doc["score"] == 6
+    assert {t["name"] for t in doc["tests"] if "hidden" in t["tags"]} >= {"toy: test_add",
+                                                                          "other: test_double"}
+    assert "not submitted" in doc["output"]
+    assert doc["extra_data"]["submission"] == "alice@example.edu"
+    assert "landlock" in doc["extra_data"]["sandbox"]
+
+
+def test_without_landlock_the_submission_is_not_graded(bundle: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    root = autograder_tree(bundle, tmp_path / "autograder", {"toy.py": "x = 1\n"})
+    monkeypatch.setattr("grader.sandbox.probe", lambda: [
+        LayerStatus("landlock", False, "the kernel has no Landlock"),
+        LayerStatus("network", True, "new network namespace")])
+    assert export_module.autograde(root) == 1
+    doc = json.loads((root / "results" / "results.json").read_text())
+    gradescope_valid(doc)
+    assert doc["score"] == 0 and doc["tests"] == [] and doc["extra_data"]["not_graded"]
+    assert "not graded" in doc["output"] and "the kernel has no Landlock" in doc["output"]
+    assert "--unsafe-no-sandbox" in doc["output"]
+
+
+def test_export_refuses_what_gradescope_cannot_use(tmp_path: Path) -> None:
+    runner = CliRunner()
+    res = runner.invoke(main, ["export", "gradescope", str(tmp_path / "b.tar"), "--course",
+                               str(FIX)])
+    assert res.exit_code == 2 and "should end in .zip" in res.output
+    public_only = tmp_path / "course"
+    shutil.copytree(FIX / "assignments", public_only / "assignments")
+    res = runner.invoke(main, ["export", "gradescope", str(tmp_path / "b.zip"), "--course",
+                               str(public_only)])
+    assert res.exit_code == 2 and "no reference/ folder" in res.output
+    assert not (tmp_path / "b.zip").exists()
+
+
+FAKE_PYTHON = """#!/usr/bin/env bash
+# Stands in for python3 in setup.sh: logs each call; `-m venv DIR` makes DIR/bin/python (this
+# script again); `import torch` works once pip has installed torch, or when FAKE_TORCH is set.
+echo "$PWD | $*" >> "$FAKE_LOG"
+if [ "$1 $2" = "-m venv" ]; then
+    dir="${@: -1}"; mkdir -p "$dir/bin"; ln -sf "$0" "$dir/bin/python"; exit 0
+fi
+if [ "$1 $2 $3" = "-m pip install" ]; then
+    case "$*" in *torch==*) touch "$FAKE_STATE/torch" ;; esac
+    exit 0
+fi
+if [ "$1" = "-c" ]; then
+    case "$2" in *"import torch"*) [ -n "${FAKE_TORCH:-}" ] || [ -e "$FAKE_STATE/torch" ]; exit ;; esac
+fi
+exit 0
+"""
+
+
+@pytest.mark.parametrize("has_torch", [False, True])
+def test_setup_sh_installs_pinned_torch_only_when_missing(bundle: Path, tmp_path: Path,
+                                                         has_torch: bool) -> None:
+    source = autograder_tree(bundle, tmp_path / "autograder", {}) / "source"
+    fake = tmp_path / "python3"
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(0o755)
+    (tmp_path / "state").mkdir()
+    log = tmp_path / "calls.log"
+    env = {**os.environ, "PYTHON": str(fake), "GRADER_VENV": str(tmp_path / "venv"),
+           "FAKE_LOG": str(log), "FAKE_STATE": str(tmp_path / "state")}
+    if has_torch:
+        env["FAKE_TORCH"] = "1"
+    done = subprocess.run(["bash", str(source / "setup.sh")], env=env, cwd=tmp_path, text=True,
+                          capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    calls = log.read_text().splitlines()
+    torch = [c for c in calls if "pip install" in c and "torch==" in c]
+    if has_torch:
+        assert torch == []
+    else:
+        assert len(torch) == 1 and "torch==2.13.0" in torch[0]
+        assert "--index-url https://download.pytorch.org/whl/cpu" in torch[0]
+    assert f"{source} | -m pip install --quiet -e ." in calls
+    assert any(c.endswith(f"-m venv --system-site-packages {tmp_path / 'venv'}") for c in calls)
+    assert calls[-1].endswith("-c import torch, grader.runner")
