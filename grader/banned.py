@@ -20,6 +20,7 @@ class Finding:
     name: str  # the resolved dotted name, e.g. "numpy.polyfit"
     line: int
     function: str | None  # enclosing top-level function; None at module level
+    via: str | None = None  # the module's own function through which ``function`` reaches it
 
 
 def matches(name: str, pattern: str) -> bool:
@@ -82,6 +83,42 @@ def scan(source: str, patterns: tuple[str, ...] | list[str]) -> list[Finding]:
     return sorted(findings.values(), key=lambda f: f.line)
 
 
+def calls_between_functions(source: str) -> dict[str, set[str]]:
+    """For each top-level function, the module's other top-level functions it uses, transitively."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    defs = {n.name: n for n in tree.body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    direct = {name: {x.id for x in ast.walk(node) if isinstance(x, ast.Name) and x.id in defs}
+              - {name} for name, node in defs.items()}
+    closure: dict[str, set[str]] = {}
+    for name in defs:
+        seen, todo = set(), list(direct[name])
+        while todo:
+            f = todo.pop()
+            if f not in seen:
+                seen.add(f)
+                todo.extend(direct[f])
+        closure[name] = seen
+    return closure
+
+
+def propagate(findings: list[Finding], source: str) -> list[Finding]:
+    """Add a finding to every function that reaches a banned call through the module's own
+    functions (run_rnn calling an lstm_cell that uses torch.nn.LSTMCell loses its tests too)."""
+    graph = calls_between_functions(source)
+    out = list(findings)
+    for f in findings:
+        if f.function is None:
+            continue
+        for caller, reaches in graph.items():
+            if f.function in reaches:
+                out.append(Finding(f.name, f.line, caller, via=f.function))
+    return out
+
+
 def _dotted(node: ast.AST, aliases: dict[str, str]) -> str | None:
     parts: list[str] = []
     while isinstance(node, ast.Attribute):
@@ -98,6 +135,8 @@ def affected(findings: list[Finding], called: list[str]) -> list[Finding]:
 
 
 def describe(finding: Finding) -> str:
-    where = f"in {finding.function}" if finding.function else "at the top level of your module"
-    return (f"{finding.name} is not allowed in this exercise (line {finding.line}, {where}): "
-            "write it with basic array operations instead")
+    where = f"in {finding.via or finding.function}" if finding.function else \
+        "at the top level of your module"
+    through = f", which {finding.function} calls" if finding.via else ""
+    return (f"{finding.name} is not allowed in this exercise (line {finding.line}, {where}"
+            f"{through}): write it with basic array operations instead")

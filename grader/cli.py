@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -58,7 +59,23 @@ def _course(path: Path | None) -> Any:
     return find_course()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Usage errors in one line, like every other error of the grader."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code if isinstance(exc, Failure) else 2)
+        except click.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(2)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dl-grader")
 def main() -> None:
     """Grade deep-learning exercises: hidden tests in a trusted process, student code in a sandbox."""
@@ -78,11 +95,11 @@ def check(topics: tuple[str, ...], course: Path | None) -> None:
     c = _course(course)
     chosen = c.check_topics(list(topics)) if topics else c.topics()
     click.echo("Running public tests without a sandbox: your own code, on your own machine.")
-    out = Path(".grader-check")
-    with Engine(c, sandboxed=False) as engine:
-        result = engine.grade(c.assignments, out, Options(topics=tuple(chosen), kinds=("public",),
-                                                          count_hidden=c.has_reference),
-                              name="your work")
+    with tempfile.TemporaryDirectory(prefix="grader-check-") as out, \
+            Engine(c, sandboxed=False) as engine:
+        result = engine.grade(c.assignments, Path(out), Options(
+            topics=tuple(chosen), kinds=("public",), count_hidden=c.has_reference),
+            name="your work")
     hidden = result.hidden_tests or c.released_hidden_counts()
     ok = _print_check(result, chosen, hidden)
     sys.exit(0 if ok else 1)

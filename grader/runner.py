@@ -133,8 +133,7 @@ class Engine:
             job.runs[t] = TopicRun(
                 module_path=str(module) if module else None, config=cfg,
                 solution=str(self.course.solution(t)) if self.course.has_reference else None,
-                findings=banned.scan(module.read_text(errors="replace"), cfg.banned)
-                if module else [])
+                findings=_findings(module, cfg.banned) if module else [])
         files = self._test_files(topics, options.kinds, options.count_hidden)
         if not files:
             job.fail("the course has no tests for the chosen topics")
@@ -195,6 +194,11 @@ class Engine:
         finally:
             stream.close()
             sys.stdout.flush()
+
+
+def _findings(module: Path, patterns: tuple[str, ...]) -> list[banned.Finding]:
+    source = module.read_text(errors="replace")
+    return banned.propagate(banned.scan(source, patterns), source)
 
 
 class Job:

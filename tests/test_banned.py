@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.banned import affected, describe, matches, scan
+from grader.banned import affected, describe, matches, propagate, scan
 
 
 @pytest.mark.parametrize(("name", "pattern", "hit"), [
@@ -76,3 +76,26 @@ def test_message_names_call_and_line() -> None:
 def test_syntax_errors_and_empty_lists_find_nothing() -> None:
     assert scan("def f(:\n", PATTERNS) == []
     assert scan(SOURCE, ()) == []
+
+
+def test_functions_reaching_a_banned_call_through_the_module_lose_their_tests_too() -> None:
+    source = """
+import torch
+
+def lstm_cell(x):
+    return torch.nn.LSTMCell(3, 4)(x)
+
+def step(x):
+    return lstm_cell(x)
+
+def run_rnn(xs):
+    return [step(x) for x in xs]
+
+def unrelated(x):
+    return x
+"""
+    found = propagate(scan(source, ("torch.nn.LSTM*",)), source)
+    assert {f.function for f in found} == {"lstm_cell", "step", "run_rnn"}
+    run = [f for f in affected(found, ["run_rnn"])]
+    assert run and "which run_rnn calls" in describe(run[0]) and "in lstm_cell" in describe(run[0])
+    assert affected(found, ["unrelated"]) == []

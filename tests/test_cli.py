@@ -1,0 +1,75 @@
+"""The command line as a user runs it: exit codes, one-line errors, summaries."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "course"
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def student_course(tmp_path_factory) -> Path:
+    """A copy of the tiny course as a student has it, with the toy topic done."""
+    root = tmp_path_factory.mktemp("course")
+    shutil.copytree(FIX, root, dirs_exist_ok=True)
+    shutil.copyfile(FIX / "reference" / "toy" / "solution.py", root / "assignments" / "toy" / "toy.py")
+    return root
+
+
+def test_check_reports_public_results_and_counts_hidden_tests(student_course: Path) -> None:
+    proc = run("check", "toy", cwd=student_course)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "without a sandbox" in proc.stdout
+    assert "toy: 1/1 public tests passed" in proc.stdout
+    assert "public tests passed — 4 more hidden tests will grade this" in proc.stdout
+    stub = run("check", "other", cwd=student_course)
+    assert stub.returncode == 1
+    assert "double: not implemented" in stub.stdout or "0/0" in stub.stdout
+
+
+def test_check_on_a_stub_says_not_implemented(tmp_path: Path) -> None:
+    shutil.copytree(FIX, tmp_path / "c")
+    proc = run("check", "--course", str(tmp_path / "c"), "toy")
+    assert proc.returncode == 1
+    assert "add: not implemented" in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_grade_exits_zero_whatever_the_score(tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    shutil.copyfile(FIX / "assignments" / "toy" / "toy.py", sub / "toy.py")
+    proc = run("grade", str(sub), "--out", str(tmp_path / "out"), "--course", str(FIX))
+    assert proc.returncode == 0, proc.stderr
+    assert "sub: 0 / 8" in proc.stdout
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert doc["score"] == 0 and doc["extra_data"]["topics"]["other"]["max_score"] == 2
+    assert (tmp_path / "out" / "report.html").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["grade", "/nonexistent/sub", "--out", "o"], "does not exist"),
+    (["grade", ".", "--out", "o", "--topic", "nope"], "unknown topic 'nope'"),
+    (["check", "nope"], "unknown topic 'nope'"),
+])
+def test_user_errors_are_one_line(args: list[str], message: str, tmp_path: Path) -> None:
+    proc = run(*args, "--course", str(FIX), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["check", "grade"])
+def test_every_command_has_help_with_an_example(command: str) -> None:
+    proc = run(command, "--help")
+    assert proc.returncode == 0 and "Example:" in proc.stdout
