@@ -225,3 +225,17 @@ def test_without_fork_workers_are_fresh_interpreters(toy_course, tmp_path: Path)
     assert good.score == good.max_score and good.sandbox == ()
     tests = by_name(looping)
     assert tests["test_scale"].outcome == "timeout" and tests["test_add"].outcome == "passed"
+
+
+def test_a_missing_sandbox_layer_is_named_and_refused(toy_course, monkeypatch) -> None:
+    from grader import sandbox
+    from grader.runner import Engine, SandboxUnavailable
+
+    real = sandbox.probe()
+    fake = [s if s.name != "landlock" else sandbox.LayerStatus("landlock", False, "kernel has no Landlock")
+            for s in real]
+    monkeypatch.setattr(sandbox, "probe", lambda: fake)
+    with pytest.raises(SandboxUnavailable, match="landlock: kernel has no Landlock.*--unsafe-no-sandbox"):
+        Engine(toy_course)
+    with Engine(toy_course, allow_unsandboxed=True) as engine:
+        assert "landlock" not in engine.layers and "network" in engine.layers
