@@ -366,13 +366,15 @@ class Progress:
         self.errors += bool(result.error)
         self.timeouts += any(t.outcome == "timeout" for t in result.tests)
         if self.tty:
-            self.draw(force=self.done == self.total)
+            self.draw(force=True)
             return
         width = len(str(self.total))
-        line = (f"[{self.done:>{width}}/{self.total}] {student}: {result.score:g} / "
-                f"{result.max_score:g} in {result.duration:.1f} s")
+        line = f"[{self.done:>{width}}/{self.total}] {student}: "
+        if result.tests:
+            line += f"{result.score:g} / {result.max_score:g} in {result.duration:.1f} s"
         if result.error:
-            line += f" — error: {result.error.splitlines()[0][:120]}"
+            line += (" — " if result.tests else "") + \
+                f"error: {result.error.splitlines()[0][:120]}"
         self.stream.write(f"{line} · ETA {self.eta()}\n")
         self.stream.flush()
 
@@ -579,10 +581,11 @@ class Batch:
         from grader.runner import Options
 
         jobs = max(1, self.jobs or len(os.sched_getaffinity(0)))
+        engine = self._engine()
+        # Started after the engine so the ETA does not count its one-off start.
         progress = Progress(len(todo), self.progress_stream, self.tty)
         pending = deque(todo)
         running: list[_Running] = []
-        engine = self._engine()
         if getattr(engine, "sandboxed", True) and len(getattr(engine, "layers", ())) < 5:
             self.echo(f"warning: sandbox layers in use: "
                       f"{', '.join(getattr(engine, 'layers', ())) or 'none'}")
@@ -751,8 +754,9 @@ def build_outputs(out: Path, state: dict[str, Any]) -> Built:
     notes = []
     blank = sum(1 for r in rows if r["status"] in ("error", "not_graded"))
     if blank:
-        notes.append(f"{blank} students have no grade in {gradebook.CANVAS} because their "
-                     "grading broke or has not run: see the error column of the gradebook")
+        notes.append(f"{blank} student{'s have' if blank > 1 else ' has'} no grade in "
+                     f"{gradebook.CANVAS}: grading broke or has not run (see the error column "
+                     "of the gradebook)")
     if not state.get("roster"):
         notes.append(f"no roster: {gradebook.CANVAS} has no Canvas or SIS ids to match students "
                      "by (give --roster FILE)")

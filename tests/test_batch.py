@@ -1,0 +1,383 @@
+"""``grader batch`` end to end on a small class of the test course: the gradebook against each
+student's results, error rows, zip input, roster and late policy, resume after a real SIGKILL."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader import gradebook
+from grader.batch import (Batch, BatchError, Progress, content_hash, discover, folder_name,
+                          read_roster)
+from grader.course import Course
+from grader.gradescope import results_json
+from grader.results import load_result
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "course"
+TOY = (FIXTURE / "reference" / "toy" / "solution.py").read_text()
+OTHER = (FIXTURE / "reference" / "other" / "solution.py").read_text()
+SCALE_WRONG = TOY.replace("return c * x", "return c * x + 1")
+LOOPING_ADD = TOY + "\n\ndef add(a, b):\n    while True:\n        pass\n"
+
+
+def write(folder: Path, files: dict[str, str]) -> Path:
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def zip_of(path: Path, files: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+    return path
+
+
+def small_class(dest: Path) -> Path:
+    """good (folder), partial (.zip, one mistake, a topic missing), broken (syntax error),
+    malformed (.zip that is not one), zz_loop (an infinite loop: times out)."""
+    subs = dest / "subs"
+    write(subs / "good", {"toy.py": TOY, "other.py": OTHER})
+    subs.mkdir(exist_ok=True)
+    zip_of(subs / "partial.zip", {"toy.py": SCALE_WRONG})
+    write(subs / "broken", {"toy.py": "def add(a, b)\n    return a + b\n", "other.py": OTHER})
+    (subs / "malformed.zip").write_bytes(b"this is not a zip archive")
+    write(subs / "zz_loop", {"toy.py": LOOPING_ADD, "other.py": OTHER})
+    (subs / "notes.txt").write_text("not a submission")
+    return subs
+
+
+class SharedEngine:
+    """The session's engine for every batch of this module: its close() leaves it running."""
+
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    def close(self) -> None:
+        pass
+
+
+def run_batch(subs: Path, out: Path, engine: Any, **kw: Any) -> tuple[Any, str]:
+    said = io.StringIO()
+    batch = Batch(course=Course(FIXTURE), submissions=subs, out=out, jobs=kw.pop("jobs", 2),
+                  echo=lambda s: said.write(s + "\n"), progress_stream=said, tty=False,
+                  engine_factory=kw.pop("engine_factory", lambda *a, **k: SharedEngine(engine)),
+                  **kw)
+    return batch.run(), said.getvalue()
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory, toy_engine: Any) -> dict[str, Any]:
+    base = tmp_path_factory.mktemp("class")
+    subs = small_class(base)
+    summary, said = run_batch(subs, base / "out", toy_engine)
+    return {"subs": subs, "out": base / "out", "summary": summary, "said": said}
+
+
+def book(out: Path) -> Any:
+    return gradebook.read_gradebook(out / "gradebook.csv").set_index("student")
+
+
+# ------------------------------------------------------------------------------ the class run
+
+
+def test_gradebook_equals_each_students_results(graded: dict[str, Any]) -> None:
+    out = graded["out"]
+    table = book(out)
+    assert sorted(table.index) == ["broken", "good", "malformed", "partial", "zz_loop"]
+    for student in ["good", "partial", "broken", "zz_loop"]:
+        result = load_result(out / "students" / student / "result.json")
+        row = table.loc[student]
+        assert row["score"] == pytest.approx(result.score)
+        assert row["max_score"] == pytest.approx(result.max_score)
+        for t in result.topics:
+            assert row[t.topic] == pytest.approx(t.score), (student, t.topic)
+        # results.json is the Gradescope document of the same result
+        gs = json.loads((out / "students" / student / "results.json").read_text())
+        assert gs == json.loads(json.dumps(results_json(result)))
+        assert (out / "students" / student / "report.html").is_file()
+    assert table.loc["good", "percent"] == 100.0
+    assert table.loc["partial", "toy"] == 5.0  # add (2), the cache round trip, safe_exp, public
+    assert table.loc["partial", "missing_topics"] == "other"
+
+
+def test_long_table_has_one_row_per_student_and_test(graded: dict[str, Any]) -> None:
+    out = graded["out"]
+    tests = gradebook.read_gradebook(out / "tests.csv")
+    for student in ["good", "partial", "broken", "zz_loop"]:
+        result = load_result(out / "students" / student / "result.json")
+        mine = tests[tests.student == student]
+        assert len(mine) == len(result.tests)
+        assert mine.score.sum() == pytest.approx(result.score)
+
+
+def test_every_failure_is_a_row_and_the_batch_finishes(graded: dict[str, Any]) -> None:
+    table = book(graded["out"])
+    assert table.loc["malformed", "status"] == "error"
+    assert "neither a folder nor a .zip" in table.loc["malformed", "error"]
+    assert table.loc["broken", "toy"] == 0.0 and table.loc["broken", "other"] == 2.0
+    assert table.loc["zz_loop", "flag_timeout"] and table.loc["zz_loop", "other"] == 2.0
+    assert not table.loc["good", "flag_timeout"]
+    canvas = gradebook.read_gradebook(graded["out"] / "canvas.csv").set_index("Student")
+    assert canvas.loc["malformed"].iloc[-1] == ""  # a broken grade is not posted
+    assert float(canvas.loc["good"].iloc[-1]) == table.loc["good", "final"]
+
+
+def test_summary_and_progress_report_the_run(graded: dict[str, Any]) -> None:
+    summary, said = graded["summary"], graded["said"]
+    assert (summary.students, summary.graded_now, summary.resumed) == (5, 5, 0)
+    text = "\n".join(summary.lines())
+    assert "5 students: 5 graded now" in text and "median" in text
+    assert "error — malformed" in text and "1 timeout" in text
+    assert "ignored (neither a folder nor a .zip): notes.txt" in said
+    assert said.count(" · ETA ") == 5  # one progress line per submission (not a terminal)
+    assert "[5/5]" in said
+    overview = (graded["out"] / "index.html").read_text()
+    assert 'href="students/good/report.html"' in overview
+
+
+def test_resume_with_nothing_changed_grades_nothing(graded: dict[str, Any], toy_engine: Any,
+                                                    tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(graded["out"], out)
+    before = (out / "students" / "good" / "result.json").read_bytes()
+
+    def no_engine(*a: Any, **k: Any) -> Any:
+        raise AssertionError("nothing to grade: the engine should not start")
+
+    summary, said = run_batch(graded["subs"], out, toy_engine, resume=True,
+                              engine_factory=no_engine)
+    assert (summary.graded_now, summary.resumed) == (0, 5)
+    assert (out / "students" / "good" / "result.json").read_bytes() == before
+    assert len(book(out)) == 5
+
+
+def test_resume_regrades_a_changed_submission_only(graded: dict[str, Any], toy_engine: Any,
+                                                   tmp_path: Path) -> None:
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    shutil.copytree(graded["subs"], subs)
+    shutil.copytree(graded["out"], out)
+    (subs / "broken" / "toy.py").write_text(TOY)  # fixed the syntax error
+    summary, said = run_batch(subs, out, toy_engine, resume=True)
+    assert (summary.graded_now, summary.resumed) == (1, 4)
+    assert "resuming: 4 already graded and unchanged, 1 to grade" in said
+    assert book(out).loc["broken", "percent"] == 100.0
+
+
+def test_only_regrades_one_student_and_updates_the_gradebook(graded: dict[str, Any],
+                                                             toy_engine: Any,
+                                                             tmp_path: Path) -> None:
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    shutil.copytree(graded["subs"], subs)
+    shutil.copytree(graded["out"], out)
+    (subs / "partial.zip").unlink()
+    zip_of(subs / "partial.zip", {"toy.py": TOY, "other.py": OTHER})
+    good_before = (out / "students" / "good" / "result.json").read_bytes()
+    summary, _ = run_batch(subs, out, toy_engine, only=("partial",))
+    assert summary.graded_now == 1
+    assert book(out).loc["partial", "percent"] == 100.0
+    assert (out / "students" / "good" / "result.json").read_bytes() == good_before
+    with pytest.raises(BatchError, match="--only nobody: no such student"):
+        run_batch(subs, out, toy_engine, only=("nobody",))
+
+
+# --------------------------------------------------------------------------- inputs and policy
+
+
+def test_a_class_archive_is_graded_like_the_folder(tmp_path: Path, toy_engine: Any) -> None:
+    subs = tmp_path / "subs"
+    write(subs / "good", {"toy.py": TOY, "other.py": OTHER})
+    zip_of(subs / "partial.zip", {"toy.py": SCALE_WRONG})
+    export = tmp_path / "export.zip"
+    with zipfile.ZipFile(export, "w") as zf:  # an LMS export: everything inside one folder
+        zf.writestr("hw1-export/good/toy.py", TOY, )
+        zf.writestr("hw1-export/good/other.py", OTHER)
+        zf.write(subs / "partial.zip", "hw1-export/partial.zip")
+    summary, _ = run_batch(export, tmp_path / "out", toy_engine, seed=5)
+    table = book(tmp_path / "out")
+    assert sorted(table.index) == ["good", "partial"]
+    assert (table.loc["good", "percent"], table.loc["partial", "toy"]) == (100.0, 5.0)
+    # the entries' times come from the archive's own timestamps
+    assert set(table["submitted_source"]) == {"file time"}
+
+
+def test_roster_names_students_and_the_late_policy_sets_final_scores(tmp_path: Path,
+                                                                    toy_engine: Any) -> None:
+    subs = tmp_path / "subs"
+    write(subs / "sub-1234", {"toy.py": TOY, "other.py": OTHER})
+    write(subs / "bo", {"toy.py": TOY, "other.py": OTHER})
+    write(subs / "cat", {"toy.py": TOY, "other.py": OTHER})
+    (subs / "roster.csv").write_text(
+        "student,submission,name,canvas_id,sis_id,login,section,submitted,deadline\n"
+        "al,sub-1234.zip,Al A,101,S1,al@x,A,2026-03-02T10:00:00+00:00,\n"  # 10 h late
+        "bo,,Bo B,102,S2,bo@x,B,2026-03-04T00:05:00+00:00,2026-03-04T00:00:00+00:00\n"
+        "cat,,Cat C,103,S3,cat@x,A,2026-03-01T23:00:00+00:00,\n"
+        "dee,,Dee D,104,S4,dee@x,B,,\n")
+    (subs / "batch.toml").write_text('[late]\nper_day = 25\ncap = 40\ngrace_minutes = 10\n'
+                                     '[canvas]\nassignment = "HW 1 (123)"\n')
+    summary, said = run_batch(subs, tmp_path / "out", toy_engine,
+                              deadline="2026-03-02T00:00:00+00:00")
+    assert "late policy: deadline 2026-03-02T00:00:00+00:00, 25 % of the score per day " \
+           "started, at most 40 %, 10 min grace" in said
+    table = book(tmp_path / "out")
+    assert sorted(table.index) == ["al", "bo", "cat", "dee"]
+    assert (table.loc["al", "name"], table.loc["al", "late_penalty_percent"],
+            table.loc["al", "final"]) == ("Al A", 25.0, 6.0)
+    # bo has an extension to the 4th and is inside its grace period
+    assert (table.loc["bo", "late_penalty_percent"], table.loc["bo", "final"]) == (0.0, 8.0)
+    assert not table.loc["cat", "flag_late"] and table.loc["cat", "final"] == 8.0
+    assert table.loc["dee", "status"] == "not_submitted" and table.loc["dee", "final"] == 0.0
+    assert (tmp_path / "out" / "students" / "al" / "report.html").is_file()
+    canvas = (tmp_path / "out" / "canvas.csv").read_text().splitlines()
+    assert canvas[0] == "Student,ID,SIS User ID,SIS Login ID,Section,HW 1 (123)"
+    assert "Al A,101,S1,al@x,A,6.0" in canvas
+
+
+def test_a_grader_bug_becomes_an_error_row(tmp_path: Path, toy_engine: Any) -> None:
+    subs = tmp_path / "subs"
+    for sid in ("ok", "start_bug", "poll_bug"):
+        write(subs / sid, {"toy.py": TOY, "other.py": OTHER})
+
+    class Buggy(SharedEngine):
+        def start(self, submission: Path, out: Path, options: Any, *, name: str) -> Any:
+            if name == "start_bug":
+                raise RuntimeError("boom at start")
+            job = self._engine.start(submission, out, options, name=name)
+            if name == "poll_bug":
+                def poll() -> None:
+                    raise KeyError("boom at poll")
+                job.poll = poll
+            return job
+
+    summary, _ = run_batch(subs, tmp_path / "out", toy_engine,
+                           engine_factory=lambda *a, **k: Buggy(toy_engine))
+    table = book(tmp_path / "out")
+    assert table.loc["ok", "status"] == "graded" and table.loc["ok", "percent"] == 100.0
+    assert "RuntimeError: boom at start" in table.loc["start_bug", "error"]
+    assert "KeyError: 'boom at poll'" in table.loc["poll_bug", "error"]
+    assert set(summary.errors) == {"start_bug", "poll_bug"}
+    log = (tmp_path / "out" / "batch.log").read_text()
+    assert "boom at start" in log and "Traceback" in log
+
+
+def test_discovery_names_folders_safely_and_refuses_duplicates(tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    write(subs / "<i onclick=x>bo'b", {"toy.py": TOY})
+    write(subs / "plain", {"toy.py": TOY})
+    (subs / ".hidden").mkdir()
+    entries, ignored = discover(subs, {}, tmp_path / "unpacked")
+    assert [e.student for e in entries] == ["<i onclick=x>bo'b", "plain"]
+    assert entries[1].folder == "plain"
+    assert entries[0].folder.startswith("i_onclick_x_bo_b-")
+    assert folder_name("students") != "students"
+    zip_of(subs / "plain.zip", {"toy.py": TOY})
+    with pytest.raises(BatchError, match="two submissions for 'plain'"):
+        discover(subs, {}, tmp_path / "unpacked")
+
+
+def test_roster_errors_say_what_is_wrong(tmp_path: Path) -> None:
+    bad = tmp_path / "roster.csv"
+    bad.write_text("name,email\nAl,al@x\n")
+    with pytest.raises(BatchError, match="no 'student' column"):
+        read_roster(bad)
+    bad.write_text("student,submitted\nal,yesterday\n")
+    with pytest.raises(BatchError, match="roster.csv:2: submitted of al 'yesterday' is not an ISO"):
+        read_roster(bad)
+
+
+def test_content_hash_follows_content_not_timestamps(tmp_path: Path) -> None:
+    a = write(tmp_path / "a", {"toy.py": TOY})
+    h = content_hash(a)
+    os.utime(a / "toy.py", (0, 0))
+    assert content_hash(a) == h
+    (a / "toy.py").write_text(TOY + "\n")
+    assert content_hash(a) != h
+
+
+def test_progress_bar_on_a_terminal_counts_and_estimates() -> None:
+    stream = io.StringIO()
+    p = Progress(4, stream, tty=True)
+    from grader.results import SubmissionResult
+
+    ok = SubmissionResult("a", (), (), 1, (), "", 1.0)
+    p.update("a", ok)
+    p.update("b", SubmissionResult("b", (), (), 1, (), "", 1.0, error="broke"))
+    text = stream.getvalue()
+    assert text.startswith("\r") and "2/4 graded · 1 failed · 0 timed out" in text
+    assert "ETA" in text and "\n" not in text
+
+
+# ------------------------------------------------------------------------ kill -9 and resume
+
+
+def test_sigkill_mid_batch_then_resume_completes_the_class(tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    for sid in ("a1", "a2"):
+        write(subs / sid, {"toy.py": TOY, "other.py": OTHER})
+    write(subs / "zz_loop", {"toy.py": LOOPING_ADD, "other.py": OTHER})  # slow: times out
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "grader", "batch", str(subs), "--out", str(out),
+           "--course", str(FIXTURE), "--jobs", "1"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)
+    state = out / "batch.json"
+    deadline = time.monotonic() + 180
+    done: dict[str, Any] = {}
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            done = json.loads(state.read_text()).get("students", {})
+        except (FileNotFoundError, json.JSONDecodeError):
+            done = {}
+        if done:
+            break
+        time.sleep(0.05)
+    assert done, "no result was written before the deadline"
+    os.killpg(proc.pid, signal.SIGKILL)  # the batch and its grading children, at once
+    proc.wait()
+    proc.stdout.close()  # type: ignore[union-attr]
+    killed_with = set(json.loads(state.read_text())["students"])
+    assert killed_with and "zz_loop" not in killed_with, "the batch was not killed mid-run"
+    seeds = {s: load_result(out / "students" / s / "result.json").seed for s in killed_with}
+
+    rerun = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, env=env,
+                           timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert f"resuming: {len(killed_with)} already graded" in rerun.stdout
+    table = gradebook.read_gradebook(out / "gradebook.csv")
+    assert sorted(table.student) == ["a1", "a2", "zz_loop"]  # no duplicate, none missing
+    assert set(table.status) == {"graded"}
+    for s, seed in seeds.items():  # graded before the kill: kept, not regraded
+        assert load_result(out / "students" / s / "result.json").seed == seed
+    assert table.set_index("student").loc["zz_loop", "flag_timeout"]
+
+
+def test_grade_into_a_batch_folder_updates_its_gradebook(graded: dict[str, Any],
+                                                         tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(graded["out"], out)
+    fixed = write(tmp_path / "fixed", {"toy.py": TOY, "other.py": OTHER})
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-m", "grader", "grade", str(fixed), "--out",
+                          str(out / "students" / "broken"), "--course", str(FIXTURE)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "updated the gradebook and overview" in run.stdout
+    assert book(out).loc["broken", "percent"] == 100.0
+    assert len(book(out)) == 5

@@ -1,0 +1,195 @@
+"""The class tables and the overview page, from hand-made results (no grading here)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from pathlib import Path
+
+import pytest
+
+from grader import gradebook, overview
+from grader.gradebook import ClassEntry
+from grader.late import LatePolicy, parse_time
+from grader.results import SubmissionResult, TestResult
+from grader.scoring import topic_results
+
+TOPICS = ["alpha", "beta"]
+DEADLINE = parse_time("2026-03-01T23:59:00+00:00")
+HOSTILE = "<script>window.pwned = true</script><img src=x onerror=alert(1)>"
+
+
+def test(topic: str, name: str, outcome: str = "passed", points: float = 1.0,
+         message: str = "", flags: tuple[str, ...] = ()) -> TestResult:
+    return TestResult(topic=topic, name=name, nodeid=f"{topic}/hidden::{name}", kind="hidden",
+                      outcome=outcome, score=points if outcome == "passed" else 0.0,
+                      max_score=0.0 if outcome == "not_graded" else points, message=message,
+                      flags=flags)
+
+
+test.__test__ = False  # type: ignore[attr-defined]
+
+
+def result(student: str, tests: list[TestResult], *, missing: tuple[str, ...] = (),
+           error: str = "") -> SubmissionResult:
+    submitted = {t: t not in missing for t in TOPICS}
+    notes = {t: "not submitted" for t in missing}
+    return SubmissionResult(submission=student, topics=topic_results(tests, TOPICS, notes, submitted),
+                            tests=tuple(tests), seed=7, sandbox=("landlock",),
+                            started="2026-03-01T00:00:00+00:00", duration=1.0, error=error)
+
+
+def full_marks(student: str) -> SubmissionResult:
+    return result(student, [test("alpha", "a1", points=2), test("alpha", "a2"),
+                            test("beta", "b1", points=3)])
+
+
+def entries() -> list[ClassEntry]:
+    on_time = DEADLINE - dt.timedelta(hours=1)
+    return [
+        ClassEntry("ada", "graded", full_marks("ada"), {"name": "Ada", "canvas_id": "11",
+                                                          "sis_id": "S1", "login": "ada@x",
+                                                          "section": "A"},
+                   "students/ada/report.html", on_time, "roster", DEADLINE),
+        ClassEntry("ben", "graded", result("ben", [
+            test("alpha", "a1", "failed", 2, "fit_linear → w: 3 of 4 values differ by 0.25"),
+            test("alpha", "a2", "timeout", message="a2 did not finish within 3 s",
+                 flags=("timeout",)),
+            test("beta", "b1", "failed", 3, "beta.py was not submitted",
+                 flags=("not_submitted",)),
+        ], missing=("beta",)), {}, "students/ben/report.html",
+            DEADLINE + dt.timedelta(hours=30), "file time", DEADLINE),
+        ClassEntry("cy", "graded", result("cy", [
+            test("alpha", "a1", "failed", 2, "fit_linear → w: 1 of 4 values differ by 0.5"),
+            test("alpha", "a2", "error", message="a2 crashed the worker", flags=("crash",)),
+            test("beta", "b1", "failed", 3, "uses numpy.polyfit", flags=("banned",)),
+        ]), {}, "students/cy/report.html", on_time, "roster", DEADLINE),
+        ClassEntry("007", "error", result("007", [], error="007.zip is not a readable zip"),
+                   {}, "students/007/report.html", on_time, "roster", DEADLINE),
+        ClassEntry("dee", "not_submitted", None, {"name": "Dee"}, "", None, "", DEADLINE),
+    ]
+
+
+@pytest.fixture
+def rows() -> list[dict]:
+    return gradebook.student_rows(entries(), TOPICS, LatePolicy(per_day=10, cap=50))
+
+
+def by_student(rows: list[dict]) -> dict[str, dict]:
+    return {r["student"]: r for r in rows}
+
+
+def test_row_holds_topic_scores_total_maximum_and_percentage(rows: list[dict]) -> None:
+    ada = by_student(rows)["ada"]
+    assert (ada["alpha"], ada["beta"], ada["score"], ada["max_score"], ada["percent"]) == \
+        (3.0, 3.0, 6.0, 6.0, 100.0)
+    assert (ada["name"], ada["canvas_id"], ada["section"]) == ("Ada", "11", "A")
+    assert ada["final"] == 6.0 and not ada["flag_late"]
+    assert not any(ada[f"flag_{f}"] for f in gradebook.FLAGS)
+
+
+def test_flags_come_from_the_tests(rows: list[dict]) -> None:
+    ben, cy = by_student(rows)["ben"], by_student(rows)["cy"]
+    assert ben["flag_timeout"] and ben["flag_not_submitted"] and ben["missing_topics"] == "beta"
+    assert not ben["flag_crash"] and not ben["flag_banned"]
+    assert cy["flag_crash"] and cy["flag_banned"] and not cy["flag_timeout"]
+    assert not cy["flag_not_submitted"]
+
+
+def test_late_penalty_is_applied_to_the_final_score() -> None:
+    e = entries()[0]
+    late = ClassEntry(e.student, e.status, e.result, e.roster, e.report,
+                      DEADLINE + dt.timedelta(hours=30), "roster", DEADLINE)
+    row = gradebook.student_rows([late], TOPICS, LatePolicy(per_day=10, cap=50))[0]
+    assert row["late_days"] == pytest.approx(1.25)
+    assert (row["late_penalty_percent"], row["final"], row["final_percent"]) == (20.0, 4.8, 80.0)
+    assert row["score"] == 6.0 and row["flag_late"]
+    assert row["submitted_source"] == "roster"
+
+
+def test_error_and_absent_students_are_scored_out_of_the_usual_maximum(rows: list[dict]) -> None:
+    err, absent = by_student(rows)["007"], by_student(rows)["dee"]
+    assert err["status"] == "error" and err["flag_error"] and "not a readable zip" in err["error"]
+    assert err["max_score"] == 6.0 and err["score"] == 0.0
+    assert absent["status"] == "not_submitted" and absent["flag_not_submitted"]
+    assert absent["missing_topics"] == "alpha;beta" and absent["max_score"] == 6.0
+    assert absent["submitted_at"] == "" and absent["final"] == 0.0
+
+
+def test_canvas_rows_use_roster_ids_and_leave_broken_grades_blank(rows: list[dict]) -> None:
+    canvas = {r["Student"]: r for r in gradebook.canvas_rows(rows, "HW 1")}
+    assert canvas["Ada"] == {"Student": "Ada", "ID": "11", "SIS User ID": "S1",
+                             "SIS Login ID": "ada@x", "Section": "A", "HW 1": 6.0}
+    assert canvas["007"]["HW 1"] == ""  # grading broke: not posted
+    assert canvas["Dee"]["HW 1"] == 0.0  # nothing submitted: zero
+
+
+def test_tables_are_written_and_read_back(tmp_path: Path, rows: list[dict]) -> None:
+    tests = gradebook.test_rows(entries())
+    paths = gradebook.write_tables(tmp_path, rows, tests, "HW 1", TOPICS)
+    assert [p.name for p in paths] == ["gradebook.csv", "tests.csv", "canvas.csv"]
+    book = gradebook.read_gradebook(tmp_path / "gradebook.csv")
+    assert list(book["student"]) == ["ada", "ben", "cy", "007", "dee"]  # 007 stays text
+    assert list(book.columns[:9]) == ["student", "name", "canvas_id", "sis_id", "login",
+                                      "section", "status", "alpha", "beta"]
+    assert book.loc[book.student == "ada", "score"].item() == 6.0
+    long = list(csv.DictReader(io.StringIO((tmp_path / "tests.csv").read_text())))
+    assert len(long) == 9  # 3 tests for each of the 3 students with tests
+    assert {r["outcome"] for r in long if r["student"] == "ben"} == {"failed", "timeout"}
+    header = (tmp_path / "canvas.csv").read_text().splitlines()[0]
+    assert header == "Student,ID,SIS User ID,SIS Login ID,Section,HW 1"
+
+
+def test_class_stats_count_graded_students_only(rows: list[dict]) -> None:
+    stats = gradebook.class_stats(rows)
+    assert (stats.students, stats.graded) == (5, 3)
+    assert stats.mean == pytest.approx(100 / 3) and stats.median == 0.0
+    assert stats.counts["error"] == 1 and stats.counts["not_submitted"] == 2
+
+
+def test_not_graded_tests_count_towards_neither_score_nor_maximum() -> None:
+    r = result("gpu", [test("alpha", "a1", points=2), test("alpha", "g", "not_graded"),
+                       test("beta", "b1", points=3)])
+    row = gradebook.student_rows([ClassEntry("gpu", "graded", r)], TOPICS, LatePolicy())[0]
+    assert (row["score"], row["max_score"], row["percent"]) == (5.0, 5.0, 100.0)
+
+
+# ------------------------------------------------------------------------------- the overview
+
+
+def test_histogram_puts_a_perfect_score_in_the_last_bin() -> None:
+    hist = overview.histogram([0.0, 9.9, 10.0, 55.0, 100.0, 100.0])
+    assert [b["count"] for b in hist["bars"]] == [2, 1, 0, 0, 0, 1, 0, 0, 0, 2]
+    tallest = max(hist["bars"], key=lambda b: b["h"])
+    assert tallest["h"] == pytest.approx(hist["axis_y"] - 30)  # the largest bin fills the plot
+
+
+def test_tests_are_sorted_hardest_first_with_grouped_failures() -> None:
+    def graded(sid: str, a1: str, a2: str) -> ClassEntry:
+        tests = [test("alpha", "a1", "failed" if a1 else "passed", 2, a1),
+                 test("alpha", "a2", "failed" if a2 else "passed", 1, a2), test("beta", "b1")]
+        return ClassEntry(sid, "graded", result(sid, tests))
+
+    table = overview.test_table([
+        graded("s1", "fit_linear → w: 3 of 4 values differ by 0.25", ""),
+        graded("s2", "fit_linear → w: 1 of 4 values differ by 0.5", "a2 is wrong"),
+        graded("s3", "", ""),
+    ])
+    assert [(t["name"], t["rate"]) for t in table] == [("a1", 33.3), ("a2", 66.7), ("b1", 100.0)]
+    # Messages that differ only in their numbers are one mistake, shown by its first example.
+    assert table[0]["failures"] == [{"count": 2, "message":
+                                     "fit_linear → w: 3 of 4 values differ by 0.25"}]
+    assert table[2]["failures"] == []
+
+
+def test_overview_escapes_student_text_and_links_reports(rows: list[dict]) -> None:
+    hostile = entries()
+    hostile[1] = ClassEntry(HOSTILE, "graded", result(HOSTILE, [
+        test("alpha", "a1", "failed", 2, HOSTILE)]), {}, f"students/x/report.html")
+    rows = gradebook.student_rows(hostile, TOPICS, LatePolicy())
+    html = overview.render_overview(rows, hostile, TOPICS, gradebook.class_stats(rows))
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;window.pwned = true&lt;/script&gt;" in html
+    assert 'href="students/ada/report.html"' in html
+    assert html.count("<svg") >= 1 + len(TOPICS) + 3  # histogram, topic bars, test bars
