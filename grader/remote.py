@@ -207,14 +207,19 @@ class Worker:
         self.launcher = zygote
         self.spec = spec
         self.generation = generation
+        # The worker may write only in workdir. Its output file and exit status live in a
+        # separate folder it cannot reach (it gets the output as an open descriptor), so it can
+        # neither plant a link there for the trusted side to follow nor fake its exit status.
         self.workdir = tempfile.mkdtemp(prefix="grader-worker-")
-        self.output_path = os.path.join(self.workdir, ".output")
+        self.private = tempfile.mkdtemp(prefix="grader-private-")
+        self.output_path = os.path.join(self.private, "output")
         self._out_pos = 0
         self.pid = -1
         config = {
             "module_name": spec.module_name, "module_path": spec.module_path,
             "student_dir": spec.student_dir, "workdir": self.workdir,
-            "output_file": self.output_path, "sandbox": spec.sandbox, "generation": generation,
+            "output_file": self.output_path, "status_file": os.path.join(self.private, "exit"),
+            "sandbox": spec.sandbox, "generation": generation,
             "max_reply_bytes": spec.max_reply_bytes,
             "policy": {"read_paths": [*spec.read_paths, spec.student_dir],
                        "write_paths": [self.workdir], "limits": spec.limits},
@@ -274,7 +279,8 @@ class Worker:
     def read_output(self) -> str:
         """What the student printed since the last read (capped)."""
         try:
-            with open(self.output_path, "rb") as f:
+            fd = os.open(self.output_path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with open(fd, "rb") as f:
                 f.seek(self._out_pos)
                 data = f.read(MAX_OUTPUT + 1)
                 self._out_pos = f.tell()
@@ -295,8 +301,8 @@ class Worker:
         self.sock.close()
 
     def _exit_status(self) -> str:
-        # The intermediate process A writes B's wait status to .exit once B is gone.
-        path = os.path.join(self.workdir, ".exit")
+        # The intermediate process A writes B's wait status here once B is gone.
+        path = os.path.join(self.private, "exit")
         end = time.monotonic() + 0.5
         while not os.path.exists(path) and time.monotonic() < end:
             time.sleep(0.005)
@@ -318,6 +324,7 @@ class Worker:
                 pass
         self.kill()
         shutil.rmtree(self.workdir, ignore_errors=True)
+        shutil.rmtree(self.private, ignore_errors=True)
 
 
 

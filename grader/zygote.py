@@ -116,8 +116,9 @@ def _intermediate(config: dict[str, Any], fd: int, keep_open: set[int]) -> None:
     os.close(fd)
     _, status = os.waitpid(child, 0)
     # The trusted side reads how the worker ended from here to explain a crash.
-    with open(os.path.join(config["workdir"], ".exit"), "w") as f:
-        f.write(str(status))
+    fd = os.open(config["status_file"], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    os.write(fd, str(status).encode())
+    os.close(fd)
 
 
 def _die_with_parent() -> None:

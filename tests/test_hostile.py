@@ -368,3 +368,26 @@ def test_cli_refuses_a_zip_slip_archive_in_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr + proc.stdout
     assert not (tmp_path.parent / "escaped.py").exists()
 
+
+
+def test_links_planted_in_the_work_dir_lead_nowhere(toy_engine, tmp_path: Path) -> None:
+    marker = "SECRET-REFERENCE-TEXT"
+    secret = tmp_path / "secret.py"
+    secret.write_text(marker)
+    target = tmp_path / "overwritten.txt"
+    target.write_text("intact")
+    result, took = grade(toy_engine, tmp_path, attack_in_add(f"""
+        import os
+        for name in [".output", "output", ".exit", "exit", "results.json"]:
+            for dest in [{str(secret)!r}, {str(target)!r}]:
+                try:
+                    os.symlink(dest, name + str(len(dest)))
+                    os.symlink(dest, name)
+                except OSError:
+                    pass
+        print("printed")
+        contained = True
+        """))
+    assert_contained(result, took)
+    assert marker not in json.dumps(result.to_dict())
+    assert target.read_text() == "intact"
