@@ -1,0 +1,300 @@
+"""The batch's HTML pages in a real headless Chromium: they render without console errors, the
+charts are there, every link resolves, nothing loads from the network, and hostile student text
+is shown as text, never run.
+
+Chromium is driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``: JSON
+messages ending in NUL on file descriptors 3 and 4), so no websocket client is needed.
+Screenshots are kept as test artifacts in ``$GRADER_TEST_ARTIFACTS`` (default: pytest's
+temporary folder), never in the repository.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import io
+import json
+import os
+import select
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from grader.batch import Batch
+from grader.course import Course
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "course"
+TOY = (FIXTURE / "reference" / "toy" / "solution.py").read_text()
+OTHER = (FIXTURE / "reference" / "other" / "solution.py").read_text()
+PAYLOAD = ("</pre></details><script>window.pwned = 1</script>"
+           "<img src=x onerror=\"window.pwned = 2\"><b id=injected>bold</b>")
+HOSTILE_ID = "<img src=x onerror=\"window.pwned=3\">mallory"
+# Prints the payload in every call of scale and raises it as an exception from add.
+HOSTILE_TOY = TOY + f'''
+
+_scale = scale
+
+
+def scale(x, c):
+    print({PAYLOAD!r})
+    return _scale(x, c)
+
+
+def add(a, b):
+    raise ValueError({PAYLOAD!r})
+'''
+# The flags Chromium needs as root in a container (see the project's environment notes).
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--hide-scrollbars", "--window-size=1280,1600"]
+
+
+def chromium_path() -> str | None:
+    for name in (os.environ.get("GRADER_CHROMIUM", ""), "chromium", "chromium-browser",
+                 "google-chrome"):
+        if name and (path := shutil.which(name)):
+            return path
+    return None
+
+
+pytestmark = pytest.mark.skipif(
+    chromium_path() is None,
+    reason="Chromium is not installed (./run tests installs Debian's chromium when run as root)")
+
+
+def _above(fd: int, lowest: int) -> int:
+    """``fd`` moved to a descriptor number of at least ``lowest``."""
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD, lowest)
+    os.close(fd)
+    return moved
+
+
+class Browser:
+    """A headless Chromium and one page, over the DevTools protocol on a pipe."""
+
+    def __init__(self, binary: str, profile: Path) -> None:
+        to_browser_r, self._to_browser = os.pipe()
+        self._from_browser, from_browser_w = os.pipe()
+        # Chromium's ends move to 3 and 4 in the shell below: keep them clear of those numbers
+        # (bash, since dash takes only one-digit descriptors).
+        to_browser_r, from_browser_w = (_above(to_browser_r, 10), _above(from_browser_w, 10))
+        self.proc = subprocess.Popen(
+            ["bash", "-c", f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}', binary,
+             *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
+            pass_fds=(to_browser_r, from_browser_w), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        os.close(to_browser_r)
+        os.close(from_browser_w)
+        self._buffer = b""
+        self._next_id = 0
+        self.events: list[dict[str, Any]] = []
+        target = self.send("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.send("Target.attachToTarget", targetId=target,
+                                 flatten=True)["sessionId"]
+        for domain in ("Runtime", "Log", "Page"):
+            self.send(f"{domain}.enable", session=True)
+
+    def send(self, method: str, *, session: bool = False, timeout: float = 30.0,
+             **params: Any) -> dict[str, Any]:
+        self._next_id += 1
+        msg: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
+        if session:
+            msg["sessionId"] = self.session
+        os.write(self._to_browser, json.dumps(msg).encode() + b"\0")
+        while True:
+            reply = self._read(timeout)
+            if reply.get("id") == self._next_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+            self.events.append(reply)
+
+    def _read(self, timeout: float) -> dict[str, Any]:
+        end = time.monotonic() + timeout
+        while b"\0" not in self._buffer:
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([self._from_browser], [], [], left)[0]:
+                raise TimeoutError("Chromium did not answer")
+            chunk = os.read(self._from_browser, 1 << 20)
+            if not chunk:
+                raise ConnectionError("Chromium closed the DevTools pipe")
+            self._buffer += chunk
+        message, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(message)
+
+    def open(self, path: Path) -> None:
+        """Load a page and wait for its load event; events since then are its own."""
+        self.events.clear()
+        self.send("Page.navigate", session=True, url=path.resolve().as_uri())
+        end = time.monotonic() + 30
+        while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
+            self.events.append(self._read(end - time.monotonic()))
+
+    def evaluate(self, expression: str) -> Any:
+        reply = self.send("Runtime.evaluate", session=True, expression=expression,
+                          returnByValue=True)
+        if "exceptionDetails" in reply:
+            raise RuntimeError(f"{expression}: {reply['exceptionDetails']}")
+        return reply["result"].get("value")
+
+    def problems(self) -> list[str]:
+        """Console errors and warnings, uncaught exceptions and error log entries of the page."""
+        out = []
+        for e in self.events:
+            method, p = e.get("method"), e.get("params", {})
+            if method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "warning",
+                                                                          "assert"):
+                out.append(f"console.{p['type']}: {p.get('args')}")
+            elif method == "Runtime.exceptionThrown":
+                out.append(f"exception: {p.get('exceptionDetails')}")
+            elif method == "Log.entryAdded" and p["entry"]["level"] in ("error", "warning"):
+                out.append(f"log {p['entry']['level']}: {p['entry'].get('text')}")
+        return out
+
+    def screenshot(self, path: Path) -> None:
+        data = self.send("Page.captureScreenshot", session=True, format="png",
+                         captureBeyondViewport=True)["data"]
+        path.write_bytes(base64.b64decode(data))
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close", timeout=10)
+        except (OSError, RuntimeError, TimeoutError, ConnectionError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._to_browser)
+        os.close(self._from_browser)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Any:
+    binary = chromium_path()
+    assert binary is not None
+    with tempfile.TemporaryDirectory(prefix="grader-chromium-") as profile:
+        b = Browser(binary, Path(profile))
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    where = os.environ.get("GRADER_TEST_ARTIFACTS")
+    path = Path(where) if where else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class SharedEngine:
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def batch_out(tmp_path_factory: pytest.TempPathFactory, toy_engine: Any) -> Path:
+    base = tmp_path_factory.mktemp("browser-class")
+    subs = base / "subs"
+    for sid, files in {"good": {"toy.py": TOY, "other.py": OTHER},
+                       HOSTILE_ID: {"toy.py": HOSTILE_TOY, "other.py": OTHER},
+                       "stub": {"toy.py": (FIXTURE / "assignments/toy/toy.py").read_text()}
+                       }.items():
+        (subs / sid).mkdir(parents=True)
+        for name, text in files.items():
+            (subs / sid / name).write_text(text)
+    (subs / "broken.zip").write_bytes(b"not a zip")
+    Batch(course=Course(FIXTURE), submissions=subs, out=base / "out", jobs=2,
+          echo=lambda s: None, progress_stream=io.StringIO(), tty=False,
+          engine_factory=lambda *a, **k: SharedEngine(toy_engine)).run()
+    return base / "out"
+
+
+LINKS = "Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
+
+
+def assert_links_resolve(browser: Browser, page: Path) -> list[str]:
+    links = browser.evaluate(LINKS)
+    for href in links:
+        parts = urlsplit(href)
+        assert parts.scheme == "file", f"{page.name} links off the page's folder: {href}"
+        target = Path(unquote(parts.path))
+        assert target.exists(), f"{page.name}: the link {href} leads nowhere"
+        if parts.fragment and target == page.resolve():
+            assert browser.evaluate(f"document.getElementById({json.dumps(unquote(parts.fragment))}) !== null"), \
+                f"{page.name}: no element for the anchor #{parts.fragment}"
+    return links
+
+
+def assert_nothing_ran(browser: Browser) -> None:
+    assert browser.evaluate("typeof window.pwned") == "undefined", "student markup ran"
+    assert browser.evaluate("document.querySelectorAll('script, img, #injected').length") == 0
+    # Self-contained: the page loaded nothing besides itself.
+    assert browser.evaluate("performance.getEntriesByType('resource').length") == 0
+
+
+def test_overview_renders_its_charts_and_links(browser: Browser, batch_out: Path,
+                                                artifacts: Path) -> None:
+    page = batch_out / "index.html"
+    browser.open(page)
+    browser.screenshot(artifacts / "overview.png")
+    assert browser.problems() == []
+    assert browser.evaluate("document.title") == "Class overview"
+    assert browser.evaluate("document.querySelectorAll('svg.hist rect').length") == 10
+    heights = browser.evaluate(
+        "Array.from(document.querySelectorAll('svg.hist rect')).map(r => r.getBBox().height)")
+    assert sum(1 for h in heights if h > 0) >= 1  # the drawn bars have a size
+    assert browser.evaluate("document.querySelectorAll('#topics ~ table svg').length") >= 2
+    links = assert_links_resolve(browser, page)
+    reports = [h for h in links if h.endswith("/report.html")]
+    assert len(set(reports)) == 4  # every graded student, the broken archive included
+    assert sum(1 for h in links if h.endswith(".csv")) == 3
+    assert_nothing_ran(browser)
+    text = browser.evaluate("document.body.innerText")
+    assert HOSTILE_ID in text  # the id is shown, as text
+    assert "neither a folder nor a .zip" in text  # the error row is flagged
+
+
+def test_hostile_student_report_shows_markup_as_text(browser: Browser, batch_out: Path,
+                                                     artifacts: Path) -> None:
+    link = next(h for h in browser_links(browser, batch_out) if "mallory" in h)
+    page = Path(unquote(urlsplit(link).path))
+    browser.open(page)
+    browser.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    browser.screenshot(artifacts / "hostile-report.png")
+    assert browser.problems() == []
+    assert_nothing_ran(browser)
+    text = browser.evaluate("document.body.innerText")
+    assert "<script>window.pwned = 1</script>" in text  # printed output and the exception
+    assert text.count("<b id=injected>bold</b>") >= 2
+    assert_links_resolve(browser, page)
+
+
+def test_a_plain_student_report_renders_cleanly(browser: Browser, batch_out: Path,
+                                                artifacts: Path) -> None:
+    page = batch_out / "students" / "good" / "report.html"
+    browser.open(page)
+    browser.screenshot(artifacts / "good-report.png")
+    assert browser.problems() == []
+    assert "Score: 8 / 8" in browser.evaluate("document.body.innerText")
+    assert_links_resolve(browser, page)
+
+
+def browser_links(browser: Browser, out: Path) -> list[str]:
+    browser.open(out / "index.html")
+    return browser.evaluate(LINKS)
