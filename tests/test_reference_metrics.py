@@ -71,7 +71,11 @@ def test_averaged_scores_match_sklearn(case, average, score):
 
 
 BINARY = [
-    ("random", np.random.default_rng(3).integers(0, 2, 50), np.random.default_rng(4).integers(0, 2, 50)),
+    (
+        "random",
+        np.random.default_rng(3).integers(0, 2, 50),
+        np.random.default_rng(4).integers(0, 2, 50),
+    ),
     ("no positive prediction", np.array([0, 1, 1, 0]), np.array([0, 0, 0, 0])),
     ("no positive truth", np.array([0, 0, 0]), np.array([1, 0, 1])),
     ("all negative", np.array([0, 0, 0]), np.array([0, 0, 0])),

@@ -15,8 +15,11 @@ B_PRED = np.array([1, 0, 1, 1, 0, 0, 0, 0])
 
 def test_confusion_matrix_rows_are_true_classes(student):
     expected = np.array([[1, 1, 0], [0, 2, 1], [0, 0, 1]])
-    assert_equal(student.confusion_matrix(Y_TRUE, Y_PRED, 3), expected,
-                 name="confusion_matrix(y_true, y_pred, num_classes=3)")
+    assert_equal(
+        student.confusion_matrix(Y_TRUE, Y_PRED, 3),
+        expected,
+        name="confusion_matrix(y_true, y_pred, num_classes=3)",
+    )
 
 
 def test_accuracy_and_error_rate(student):
@@ -31,18 +34,40 @@ def test_binary_scores(student):
 
 
 def test_binary_scores_pos_label_zero(student):
-    assert_close(student.precision(B_TRUE, B_PRED, pos_label=0), 3 / 5, name="precision(..., pos_label=0)")
-    assert_close(student.recall(B_TRUE, B_PRED, pos_label=0), 3 / 4, name="recall(..., pos_label=0)")
-    assert_close(student.f1_score(B_TRUE, B_PRED, pos_label=0), 2 / 3, name="f1_score(..., pos_label=0)")
+    assert_close(
+        student.precision(B_TRUE, B_PRED, pos_label=0), 3 / 5, name="precision(..., pos_label=0)"
+    )
+    assert_close(
+        student.recall(B_TRUE, B_PRED, pos_label=0), 3 / 4, name="recall(..., pos_label=0)"
+    )
+    assert_close(
+        student.f1_score(B_TRUE, B_PRED, pos_label=0), 2 / 3, name="f1_score(..., pos_label=0)"
+    )
 
 
 def test_macro_and_micro(student):
     # Per class P = (1, 2/3, 1/2), R = (1/2, 2/3, 1), F1 = (2/3, 2/3, 2/3); micro = accuracy.
-    assert_close(student.precision(Y_TRUE, Y_PRED, average="macro"), 13 / 18, name="precision(..., average='macro')")
-    assert_close(student.recall(Y_TRUE, Y_PRED, average="macro"), 13 / 18, name="recall(..., average='macro')")
+    assert_close(
+        student.precision(Y_TRUE, Y_PRED, average="macro"),
+        13 / 18,
+        name="precision(..., average='macro')",
+    )
+    assert_close(
+        student.recall(Y_TRUE, Y_PRED, average="macro"),
+        13 / 18,
+        name="recall(..., average='macro')",
+    )
     # The mean of per-class F1, not 2PR/(P + R) of the macro averages (which would be 13/18).
-    assert_close(student.f1_score(Y_TRUE, Y_PRED, average="macro"), 2 / 3, name="f1_score(..., average='macro')")
-    assert_close(student.f1_score(Y_TRUE, Y_PRED, average="micro"), 4 / 6, name="f1_score(..., average='micro')")
+    assert_close(
+        student.f1_score(Y_TRUE, Y_PRED, average="macro"),
+        2 / 3,
+        name="f1_score(..., average='macro')",
+    )
+    assert_close(
+        student.f1_score(Y_TRUE, Y_PRED, average="micro"),
+        4 / 6,
+        name="f1_score(..., average='micro')",
+    )
 
 
 def test_zero_denominator_gives_zero_without_warning(student):

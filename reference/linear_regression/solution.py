@@ -1,4 +1,4 @@
-"""Reference solution of the linear_regression topic: least squares, ridge, MSE and gradient descent."""
+"""Reference solution of linear_regression: least squares, ridge, MSE and gradient descent."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hidden tests for metrics: confusion matrix orientation, absent classes, averaging, pos_label and 0/0."""
+"""Hidden tests for metrics: confusion matrix layout, absent classes, averages, pos_label, 0/0."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,9 @@ from grader.checks import assert_no_warnings, assert_raises, expect_same
 SCORES = ["precision", "recall", "f1_score"]
 
 
-def _labels(rng: np.random.Generator, n: int, classes: list[int], hit: float = 0.6) -> tuple[np.ndarray, np.ndarray]:
+def _labels(
+    rng: np.random.Generator, n: int, classes: list[int], hit: float = 0.6
+) -> tuple[np.ndarray, np.ndarray]:
     """Imbalanced true labels and predictions that are right about `hit` of the time, else random.
 
     Uneven class frequencies make macro and micro averages differ and make a transposed
@@ -21,11 +23,13 @@ def _labels(rng: np.random.Generator, n: int, classes: list[int], hit: float = 0
     return y_true.astype(np.int64), y_pred.astype(np.int64)
 
 
-def _score_without_warning(student, reference, fn: str, y_true, y_pred, **kwargs) -> None:
-    """The score equals the reference's (0.0 on a zero denominator, never NaN) and raised no warning."""
+def _score_without_warning(
+    student, reference, fn: str, case: str, y_true, y_pred, **kwargs
+) -> None:
+    """The score equals the reference's (0.0 on a zero denominator, never NaN) with no warning."""
     expect_same(student, reference, fn, y_true, y_pred, **kwargs)
-    options = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-    assert_no_warnings(student, name=f"{fn}(y_true, y_pred{', ' + options if options else ''})")
+    options = "".join(f", {k}={v!r}" for k, v in kwargs.items())
+    assert_no_warnings(student, name=f"{fn}(y_true, y_pred{options}) when {case}")
 
 
 # --- confusion_matrix --------------------------------------------------------------------------
@@ -93,9 +97,9 @@ def test_binary_zero_denominators(student, reference, rng, fn):
     positives[0] = 1
     none = np.zeros(12, dtype=np.int64)
     # Nothing predicted positive (TP + FP = 0), nothing truly positive (TP + FN = 0), neither.
-    _score_without_warning(student, reference, fn, positives, none)
-    _score_without_warning(student, reference, fn, none, positives)
-    _score_without_warning(student, reference, fn, none, none.copy())
+    _score_without_warning(student, reference, fn, "nothing is predicted positive", positives, none)
+    _score_without_warning(student, reference, fn, "nothing is truly positive", none, positives)
+    _score_without_warning(student, reference, fn, "every label is 0", none, none.copy())
 
 
 @pytest.mark.points(1)
@@ -103,7 +107,16 @@ def test_binary_zero_denominators(student, reference, rng, fn):
 def test_binary_pos_label_absent(student, reference, rng, fn):
     # pos_label=0 on all-positive labels: class 0 is in neither array, every count is 0.
     ones = np.ones(5, dtype=np.int64)
-    _score_without_warning(student, reference, fn, ones, ones.copy(), average="binary", pos_label=0)
+    _score_without_warning(
+        student,
+        reference,
+        fn,
+        "class pos_label appears nowhere",
+        ones,
+        ones.copy(),
+        average="binary",
+        pos_label=0,
+    )
 
 
 # --- macro --------------------------------------------------------------------------------------
@@ -123,7 +136,9 @@ def test_macro_labels_with_gaps_and_predicted_only_class(student, reference, rng
     # {0, 2, 5, 7}: not over 0..7, and not over y_true's classes alone.
     y_true, y_pred = _labels(rng, 40, [0, 2, 5])
     y_pred[rng.choice(40, size=5, replace=False)] = 7
-    _score_without_warning(student, reference, fn, y_true, y_pred, average="macro")
+    _score_without_warning(
+        student, reference, fn, "a class is only predicted", y_true, y_pred, average="macro"
+    )
 
 
 @pytest.mark.points(1)
@@ -133,7 +148,9 @@ def test_macro_class_never_predicted(student, reference, rng, fn):
     y_true, y_pred = _labels(rng, 30, [0, 1, 2, 3])
     y_true[:4] = 3
     y_pred[y_pred == 3] = 0
-    _score_without_warning(student, reference, fn, y_true, y_pred, average="macro")
+    _score_without_warning(
+        student, reference, fn, "a class is never predicted", y_true, y_pred, average="macro"
+    )
 
 
 # --- micro --------------------------------------------------------------------------------------
@@ -151,7 +168,9 @@ def test_micro_random(student, reference, rng, fn):
 def test_micro_labels_with_gaps(student, reference, rng, fn):
     y_true, y_pred = _labels(rng, 40, [1, 4, 6])
     y_pred[rng.choice(40, size=3, replace=False)] = 9
-    _score_without_warning(student, reference, fn, y_true, y_pred, average="micro")
+    _score_without_warning(
+        student, reference, fn, "a class is only predicted", y_true, y_pred, average="micro"
+    )
 
 
 # --- arguments ----------------------------------------------------------------------------------
@@ -161,5 +180,11 @@ def test_micro_labels_with_gaps(student, reference, rng, fn):
 @pytest.mark.parametrize("fn", SCORES)
 def test_unknown_average_raises(student, rng, fn):
     y_true, y_pred = _labels(rng, 10, [0, 1])
-    assert_raises("ValueError", getattr(student, fn), y_true, y_pred, average="weighted",
-                  name=f"{fn}(y_true, y_pred, average='weighted')")
+    assert_raises(
+        "ValueError",
+        getattr(student, fn),
+        y_true,
+        y_pred,
+        average="weighted",
+        name=f"{fn}(y_true, y_pred, average='weighted')",
+    )

@@ -1,4 +1,4 @@
-"""Correct alternative: QR on the design matrix with a ones column, ridge by a centred solve, loops in SGD."""
+"""Correct alternative: QR of [X, 1], ridge by a centred solve, Python loops in SGD."""
 
 from __future__ import annotations
 

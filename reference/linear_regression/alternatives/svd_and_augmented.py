@@ -1,4 +1,4 @@
-"""Correct alternative: SVD of the centred data for OLS and ridge, a stacked [w, b] vector in the gradient steps."""
+"""Correct alternative: SVD of the centred data for OLS and ridge, a stacked [w, b] in the steps."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""fit_linear centres the data but still solves the normal equations X̃ᵀX̃ w = X̃ᵀỹ, squaring the condition number."""
+"""fit_linear centres the data but still solves X̃ᵀX̃ w = X̃ᵀỹ, squaring the condition number."""
 
 # expect: fit_linear.*collinear
 

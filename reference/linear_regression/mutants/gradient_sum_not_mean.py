@@ -73,7 +73,6 @@ def gradient_step(
     X: (n, d), y: (n,), w: (d,) → (w_new: (d,), b_new: float).
     """
     X = np.asarray(X, dtype=np.float64)  # (n, d)
-    n = X.shape[0]
     r = X @ w + b - y  # (n,) residuals
     grad_w = 2.0 * (X.T @ r)  # (d,)
     grad_b = 2.0 * float(np.sum(r))

@@ -1,4 +1,4 @@
-"""fit_linear inverts the uncentred normal-equation matrix AᵀA, A = [X, 1]: digits are lost when X is ill-conditioned."""
+"""fit_linear inverts AᵀA, A = [X, 1] (normal equations): digits are lost for ill-conditioned X."""
 
 # expect: fit_linear.*collinear
 

@@ -14,9 +14,6 @@ def fit_univariate(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """
     x = np.asarray(x, dtype=np.float64)  # (n,)
     y = np.asarray(y, dtype=np.float64)  # (n,)
-    # Centring first avoids the cancellation of Σx² − n·x̄² when x has a large mean.
-    xc = x - x.mean()  # (n,)
-    yc = y - y.mean()  # (n,)
     a = float(np.cov(x, y)[0, 1] / np.var(x))
     b = float(y.mean() - a * x.mean())
     return a, b

@@ -1,4 +1,4 @@
-"""fit_univariate uses the raw-sums formula (nΣxy − ΣxΣy)/(nΣx² − (Σx)²), which cancels catastrophically when x has a large mean."""
+"""fit_univariate uses raw sums (nΣxy − ΣxΣy)/(nΣx² − (Σx)²), which cancel when x̄ is large."""
 
 # expect: fit_univariate → a
 
@@ -14,9 +14,6 @@ def fit_univariate(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """
     x = np.asarray(x, dtype=np.float64)  # (n,)
     y = np.asarray(y, dtype=np.float64)  # (n,)
-    # Centring first avoids the cancellation of Σx² − n·x̄² when x has a large mean.
-    xc = x - x.mean()  # (n,)
-    yc = y - y.mean()  # (n,)
     n = len(x)
     a = float((n * np.sum(x * y) - np.sum(x) * np.sum(y)) / (n * np.sum(x * x) - np.sum(x) ** 2))
     b = float(y.mean() - a * x.mean())

@@ -1,4 +1,4 @@
-"""Correct alternative: every score read off a confusion matrix of the classes present, np.divide with where=."""
+"""Correct alternative: scores from a confusion matrix of the classes present; np.divide(where=)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,11 @@ def _per_class(y_true, y_pred, average, pos_label):
     fn = C.sum(axis=1) - tp  # truly c, predicted as something else
     if average == "binary":
         hit = classes == pos_label
-        tp, fp, fn = tp[hit].sum(keepdims=True), fp[hit].sum(keepdims=True), fn[hit].sum(keepdims=True)
+        tp, fp, fn = (
+            tp[hit].sum(keepdims=True),
+            fp[hit].sum(keepdims=True),
+            fn[hit].sum(keepdims=True),
+        )
     elif average == "micro":
         tp, fp, fn = tp.sum(keepdims=True), fp.sum(keepdims=True), fn.sum(keepdims=True)
     return tp, fp, fn

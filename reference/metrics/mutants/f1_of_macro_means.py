@@ -1,4 +1,4 @@
-"""macro F1 is the harmonic mean of macro precision and macro recall, not the mean of per-class F1."""
+"""Macro F1 is the harmonic mean of macro precision and recall, not the mean of per-class F1s."""
 
 # expect: f1_score
 
@@ -70,7 +70,9 @@ def _score(tp: int, fp: int, fn: int, which: str) -> float:
     return _ratio(2 * tp, 2 * tp + fp + fn)
 
 
-def _average(y_true: np.ndarray, y_pred: np.ndarray, average: str, pos_label: int, which: str) -> float:
+def _average(
+    y_true: np.ndarray, y_pred: np.ndarray, average: str, pos_label: int, which: str
+) -> float:
     tp, fp, fn = _counts(y_true, y_pred, average, pos_label)
     if average == "micro":
         # Pool the counts over classes first, then take one ratio.
