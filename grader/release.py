@@ -158,14 +158,22 @@ def _text_files(root: Path) -> Iterator[tuple[Path, str]]:
 
 
 def secret_lines(course: Course) -> dict[str, str]:
-    """Lines of the course's secret Python files (stripped, long enough to be telling) that no
-    public statement, stub or public test also contains, mapped to where they come from."""
+    """Lines of the course's secret Python files (stripped, long enough to be telling), mapped
+    to where they come from.
+
+    Lines that public files also hold are left out: stubs share signatures and docstrings with
+    the solutions, and an idiom such as ``rng = np.random.default_rng(seed)`` in the grader's
+    own code is public by construction. Any other file, a stray copy in ``assignments/``
+    included, is still searched for every line.
+    """
+    public_files = [p for topic in course.topics()
+                    for p in (course.stub(topic), course.assignments / topic / "README.md",
+                              course.assignments / topic / "test_public.py")]
+    public_files += [p for d in ("grader", "templates") for p in (PROJECT / d).rglob("*")]
     public: set[str] = set()
-    for topic in course.topics():
-        for path in (course.stub(topic), course.assignments / topic / "README.md",
-                     course.assignments / topic / "test_public.py"):
-            if path.is_file():
-                public.update(line.strip() for line in path.read_text().splitlines())
+    for path in public_files:
+        if path.is_file() and path.suffix != ".pyc":
+            public.update(line.strip() for line in path.read_text(errors="replace").splitlines())
     secret: dict[str, str] = {}
     for path in sorted(course.reference.rglob("*.py")):
         for number, line in enumerate(path.read_text().splitlines(), 1):

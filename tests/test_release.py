@@ -4,6 +4,7 @@ three checks (reference text, stubs, a fresh virtual environment) catch what the
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -20,11 +21,27 @@ TOPICS = ("linear_regression", "activations")
 
 @pytest.fixture(scope="module")
 def released(course: Course, tmp_path_factory: pytest.TempPathFactory):
-    """One release of two topics, built and verified once for the module."""
-    out = tmp_path_factory.mktemp("release") / "students"
-    lines: list[str] = []
-    release(course, out, TOPICS, echo=lines.append)
-    return out, lines
+    """One release of two topics, built and verified once per test session.
+
+    Under pytest-xdist each worker process would build its own: the first one builds it in
+    the session's shared temporary folder and the others wait for it and reuse it.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        out = tmp_path_factory.mktemp("release") / "students"
+        lines: list[str] = []
+        release(course, out, TOPICS, echo=lines.append)
+        return out, lines
+    from filelock import FileLock  # a dependency of torch
+
+    shared = tmp_path_factory.getbasetemp().parent  # this session's, common to its workers
+    out, log = shared / "release" / "students", shared / "release" / "lines.json"
+    with FileLock(str(shared / "release.lock")):
+        if not log.exists():
+            shutil.rmtree(out, ignore_errors=True)  # what a worker that failed left
+            lines = []
+            release(course, out, TOPICS, echo=lines.append)
+            log.write_text(json.dumps(lines))
+    return out, json.loads(log.read_text())
 
 
 def test_release_passes_its_own_verification(released) -> None:
