@@ -78,7 +78,7 @@ def test_fit_linear_one_feature_matches_univariate(student, reference, rng):
     assert_close(
         student.fit_linear(X, y),
         (np.array([a]), b),
-        name="fit_linear(X, y) with one feature (should equal fit_univariate) → (w, b)",
+        name="fit_linear(X, y) with one feature (should equal fit_univariate)",
     )
 
 
