@@ -16,9 +16,7 @@ def test_fit_linear_exact_plane(student):
     # y = 1 + 2·x₁ − 3·x₂ exactly, so the fit recovers w = (2, −3), b = 1.
     X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 1.0]])
     y = 1.0 + 2.0 * X[:, 0] - 3.0 * X[:, 1]
-    assert_close(
-        student.fit_linear(X, y), (np.array([2.0, -3.0]), 1.0), name="fit_linear(X, y)"
-    )
+    assert_close(student.fit_linear(X, y), (np.array([2.0, -3.0]), 1.0), name="fit_linear(X, y)")
 
 
 def test_fit_ridge_one_feature(student):
