@@ -20,8 +20,8 @@ import pytest
 
 from grader import banned
 from grader.course import TopicConfig
-from grader.remote import (GraderFault, ImportFailed, ModuleSession, StudentError, StudentProxy,
-                           WorkerCrashed, WorkerSpec, WorkerTimeout, Zygote)
+from grader.remote import (GraderFault, ImportFailed, ModuleSession, Spawner, StudentError,
+                           StudentProxy, WorkerCrashed, WorkerSpec, WorkerTimeout, Zygote)
 from grader.results import ResultStream, TestResult
 
 NOT_GRADED_GPU = "needs a GPU — not graded here"
@@ -40,7 +40,7 @@ class TopicRun:
 @dataclass
 class RunConfig:
     topics: dict[str, TopicRun]
-    zygote: Zygote
+    zygote: Zygote | Spawner
     student_dir: str
     sandbox: bool
     read_paths: tuple[str, ...]
@@ -70,7 +70,8 @@ class GraderPlugin:
 
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
-        keep, hidden = [], {}
+        keep: list[pytest.Item] = []
+        hidden: dict[str, int] = {}
         for item in items:
             topic, kind = topic_of(item)
             if topic not in self.run.topics:

@@ -152,8 +152,8 @@ class Engine:
                 fd = os.open(out / "grading.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
                 os.dup2(fd, 1)
                 os.dup2(fd, 2)
-                sys.stdout = sys.__stdout__ = open(1, "w", closefd=False)  # not a caller's capture
-                sys.stderr = sys.__stderr__ = open(2, "w", closefd=False)
+                sys.stdout = open(1, "w", closefd=False)  # not a caller's capture object
+                sys.stderr = open(2, "w", closefd=False)
                 code = self._pytest(*args)
             finally:
                 os._exit(code)

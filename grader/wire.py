@@ -309,7 +309,7 @@ def frame(message: bytes) -> bytes:
 FRAME_HEADER_SIZE = _FRAME.size
 
 
-def frame_length(prefix: bytes, limits: Limits = DEFAULT_LIMITS) -> int:
+def frame_length(prefix: bytes | bytearray, limits: Limits = DEFAULT_LIMITS) -> int:
     """The length announced by a frame prefix, refused when over the limit."""
     (n,) = _FRAME.unpack(prefix)
     if n > limits.max_bytes:

@@ -91,7 +91,7 @@ def _read_exact(sock: socket.socket, n: int) -> bytearray:
     return buf
 
 
-def _safe_str(exc: BaseException) -> str:
+def _safe_str(exc: object) -> str:
     try:
         return str(exc)
     except Exception:  # a student exception whose __str__ raises

@@ -181,7 +181,7 @@ def serve(path: str) -> None:
     conns: list[socket.socket] = []
     print("ready", flush=True)
     while True:
-        readable, _, _ = select.select([srv, sys.stdin, *conns], [], [])
+        readable: list[Any] = select.select([srv, sys.stdin, *conns], [], [])[0]
         for r in readable:
             if r is sys.stdin:
                 if not os.read(0, 1):  # the trusted side went away
