@@ -1,0 +1,1 @@
+"""Exams: per-student question variants keyed by the reference implementations, graded with tolerances."""
