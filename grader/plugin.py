@@ -1,13 +1,20 @@
 """The pytest plugin that runs hidden and public tests in the trusted process.
 
-It provides the ``student`` (remote proxy), ``reference``, ``seed`` and ``rng`` fixtures, the
-``points``, ``timeout`` and ``gpu`` markers, turns each test's end into a ``TestResult`` with a
-message the student can act on, and streams it to disk at once.
+It provides the ``student`` (remote proxy), ``baseline``, ``reference``, ``seed`` and ``rng``
+fixtures, the ``points``, ``timeout`` and ``gpu`` markers, turns each test's end into a
+``TestResult`` with a message the student can act on, and streams it to disk at once.
+
+A test may record, with pytest's ``record_property``: ``score_fraction`` (the share of its points
+a passing test earns, e.g. speed points on a log scale), ``note`` (the message of a passing
+test) and any JSON value, which goes into the result's ``details``.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import shutil
+import tempfile
 import time
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -60,6 +67,7 @@ class GraderPlugin:
     def __init__(self, run: RunConfig) -> None:
         self.run = run
         self.sessions: dict[str, ModuleSession] = {}
+        self._tmpdirs: list[str] = []
 
     # -- configuration and collection ---------------------------------------------------------
 
@@ -87,15 +95,24 @@ class GraderPlugin:
 
     # -- fixtures ------------------------------------------------------------------------------
 
-    def _session(self, topic: str) -> ModuleSession:
-        if topic not in self.sessions:
+    def _session(self, topic: str, baseline: Path | None = None) -> ModuleSession:
+        key = f"{topic}/baseline" if baseline else topic
+        if key not in self.sessions:
             t = self.run.topics[topic]
+            limits: dict[str, Any] = {"memory_mb": t.config.memory_mb}
+            if t.config.extra.get("device", {}).get("gpu_workers") and _cuda_available():
+                limits["gpu"] = True
+            name, path, folder = topic, t.module_path, self.run.student_dir
+            if baseline is not None:
+                # The public baseline runs in a worker of its own, confined to a copy of it.
+                folder = tempfile.mkdtemp(prefix="grader-baseline-")
+                self._tmpdirs.append(folder)
+                name, path = "baseline", shutil.copy(baseline, folder)
             spec = WorkerSpec(
-                module_name=topic, module_path=t.module_path, student_dir=self.run.student_dir,
-                sandbox=self.run.sandbox, read_paths=self.run.read_paths,
-                limits={"memory_mb": t.config.memory_mb})
-            self.sessions[topic] = ModuleSession(self.run.zygote, spec)
-        return self.sessions[topic]
+                module_name=name, module_path=path, student_dir=folder,
+                sandbox=self.run.sandbox, read_paths=self.run.read_paths, limits=limits)
+            self.sessions[key] = ModuleSession(self.run.zygote, spec)
+        return self.sessions[key]
 
     @pytest.fixture
     def student(self, request: pytest.FixtureRequest) -> StudentProxy:
@@ -106,6 +123,18 @@ class GraderPlugin:
         request.node._grader_proxy = proxy
         request.node._grader_limit = limit
         return proxy
+
+    @pytest.fixture
+    def baseline(self, request: pytest.FixtureRequest) -> StudentProxy:
+        """Proxy of the topic's public baseline, assignments/<topic>/baseline.py, timed like
+        the student's code: a sandboxed worker of the same kind, with the same time limit."""
+        topic, _ = topic_of(request.node)
+        path = Path(str(request.node.path)).parents[2] / "assignments" / topic / "baseline.py"
+        if not path.is_file():
+            raise GraderFault(f"{topic} has no public baseline ({path.name})")
+        marker = request.node.get_closest_marker("timeout")
+        limit = float(marker.args[0]) if marker else self.run.topics[topic].config.timeout
+        return StudentProxy(self._session(topic, baseline=path), time.monotonic() + limit)
 
     @pytest.fixture
     def reference(self, request: pytest.FixtureRequest) -> ModuleType:
@@ -171,6 +200,11 @@ class GraderPlugin:
             outcome, message, flags = explain(call.excinfo.value, fn,
                                               getattr(item, "_grader_limit", None),
                                               when=call.when)
+        recorded: dict[str, Any] = dict(item.user_properties)
+        fraction = min(max(float(recorded.pop("score_fraction", 1.0)), 0.0), 1.0)
+        note = str(recorded.pop("note", ""))
+        if outcome == "passed":
+            message = note
         findings = banned.affected(self.run.topics[topic].findings, called) if proxy else []
         if findings and outcome in ("passed", "failed"):
             outcome = "failed"
@@ -179,15 +213,18 @@ class GraderPlugin:
                 ("\n" + message if message else "")
         return TestResult(
             topic=topic, name=item.name, nodeid=_nodeid(item), kind=kind, outcome=outcome,
-            score=float(points) if outcome == "passed" else 0.0,
+            score=round(float(points) * fraction, 6) if outcome == "passed" else 0.0,
             max_score=float(points) if outcome != "not_graded" else 0.0,
             message=message, seed=getattr(item, "_grader_seed", None),
             duration=round(rep.duration, 4), output=proxy.output if proxy else "",
-            functions=tuple(called), flags=tuple(flags))
+            functions=tuple(called), flags=tuple(flags),
+            details=json.loads(json.dumps(recorded, default=str)))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         for s in self.sessions.values():
             s.close()
+        for folder in self._tmpdirs:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def explain(exc: BaseException, fn: str, limit: float | None,

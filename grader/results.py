@@ -32,6 +32,9 @@ class TestResult:
     output: str = ""  # what the student's code printed
     functions: tuple[str, ...] = ()  # student functions the test called
     flags: tuple[str, ...] = ()  # e.g. "banned", "crash", "timeout"
+    # Figures a test recorded for instructors, e.g. a speed test's device, medians and spread.
+    # Optional: results written before it existed read back with an empty dict.
+    details: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
