@@ -68,6 +68,19 @@ Memory: RLIMIT_DATA does not count shared mappings: with a 256 MB data limit a 2
 ``mmap.mmap(-1, ...)`` and a 1 GB memfd were both filled without error. Hence the seccomp
 rules above and an RLIMIT_AS backstop of the address space in use at :func:`restrict` plus
 twice ``memory_mb``. Rlimits never replace the trusted side's wall-clock timeout.
+
+GPU workers (``Limits.gpu``)
+----------------------------
+CUDA cannot start in the default sandbox: Landlock denies the NVIDIA device files (and the
+ioctls on them, ABI >= 5), and the driver reserves far more address space than RLIMIT_AS
+allows. With ``Limits.gpu`` the worker gets read, write and ioctl rights on the NVIDIA
+device files that exist (:func:`gpu_device_paths`), read-only access to the driver's
+``/proc`` and ``/sys`` entries and to its own ``/proc/<pid>`` directory
+(:func:`gpu_read_paths`; never the rest of ``/proc``), and no RLIMIT_AS; RLIMIT_DATA and every
+other layer stay. CUDA is initialised lazily by the worker itself, after :func:`restrict`, so
+its threads inherit every layer (the zygote never touches CUDA). This has been checked on
+machines without a GPU only (device rules with stand-in device files, the address-space
+limit lifted); what the driver reads during initialisation may need more read paths.
 """
 
 from __future__ import annotations
@@ -99,6 +112,8 @@ __all__ = [
     "applied_layers",
     "default_read_paths",
     "enter_namespaces",
+    "gpu_device_paths",
+    "gpu_read_paths",
     "missing_layers",
     "probe",
     "restrict",
@@ -138,6 +153,7 @@ class Limits:
     max_processes: int = 32  # the worker and its descendants, threads included
     max_file_mb: int = 64  # largest file the worker may write
     max_open_files: int = 256
+    gpu: bool = False  # NVIDIA devices usable and no address-space cap (see "GPU workers")
 
 
 @dataclass(frozen=True)
@@ -147,6 +163,7 @@ class Policy:
     read_paths: tuple[str, ...]  # read-only, files or directories
     write_paths: tuple[str, ...]  # read-write: the worker's private temp dir
     limits: Limits = field(default_factory=Limits)
+    devices: tuple[str, ...] = ()  # device files opened read-write with ioctls (GPU workers)
 
 
 @dataclass(frozen=True)
@@ -232,6 +249,27 @@ def default_read_paths() -> tuple[str, ...]:
         if os.path.exists(real) and not exposes_secret(real):
             paths.setdefault(path, None)
     return tuple(paths)
+
+
+def gpu_device_paths(dev: str = "/dev") -> tuple[str, ...]:
+    """The NVIDIA device files present under ``dev`` that a GPU worker opens (control, GPUs, UVM, caps)."""
+    try:
+        names = sorted(os.listdir(dev))
+    except OSError:
+        return ()
+    return tuple(os.path.join(dev, n) for n in names if n.startswith("nvidia"))
+
+
+def gpu_read_paths() -> tuple[str, ...]:
+    """Read-only paths the CUDA driver consults, those that exist: its /proc and /sys entries.
+
+    ``/proc/self`` is opened when Landlock's rules are made, in the worker, so it names the
+    worker's own directory (PCI device links lead into ``/sys/devices``); the rest of ``/proc``
+    stays out of reach, since it shows other processes.
+    """
+    candidates = ("/proc/driver/nvidia", "/proc/self", "/sys/module/nvidia", "/sys/bus/pci",
+                  "/sys/devices")
+    return tuple(p for p in candidates if os.path.exists(p))
 
 
 # ---------------------------------------------------------------------------------------
@@ -487,14 +525,18 @@ def _address_space_bytes() -> int:
 
 def _apply_rlimits(limits: Limits, address_space: int) -> str:
     data = _set_rlimit(resource.RLIMIT_DATA, limits.memory_mb * _MIB)
-    # RLIMIT_DATA ignores shared mappings; the address-space cap bounds those too.
-    space = _set_rlimit(resource.RLIMIT_AS, address_space + 2 * limits.memory_mb * _MIB)
+    # RLIMIT_DATA ignores shared mappings; the address-space cap bounds those too. CUDA
+    # reserves tens of GB of address space it never touches, so GPU workers go without it.
+    space = 0 if limits.gpu else \
+        _set_rlimit(resource.RLIMIT_AS, address_space + 2 * limits.memory_mb * _MIB)
     cpu = _set_rlimit(resource.RLIMIT_CPU, limits.cpu_seconds)
     fsize = _set_rlimit(resource.RLIMIT_FSIZE, limits.max_file_mb * _MIB)
     nofile = _set_rlimit(resource.RLIMIT_NOFILE, limits.max_open_files)
     _set_rlimit(resource.RLIMIT_CORE, 0)
+    where = "no address-space cap: GPU worker" if limits.gpu else \
+        f"{space // _MIB} MB of address space"
     return (
-        f"memory {data // _MIB} MB of data ({space // _MIB} MB of address space), "
+        f"memory {data // _MIB} MB of data ({where}), "
         f"CPU {cpu} s, files up to {fsize // _MIB} MB, {nofile} open files, no core dumps"
     )
 
@@ -656,6 +698,8 @@ _FS_WRITE = (
     | _FS["refer"]
     | _FS["truncate"]
 )
+# Device files a GPU worker drives: CUDA talks to the driver through ioctls on them.
+_FS_DEVICE = _FS["read_file"] | _FS["write_file"] | _FS["ioctl_dev"]
 _NET_BIND_TCP, _NET_CONNECT_TCP = 1, 2  # ABI 4
 _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1, 2  # ABI 6
 
@@ -702,7 +746,8 @@ def _landlock_description(abi: int) -> str:
     return f"Landlock ABI {abi}: " + "; ".join(parts)
 
 
-def _apply_landlock(read_paths: tuple[str, ...], write_paths: tuple[str, ...]) -> str:
+def _apply_landlock(read_paths: tuple[str, ...], write_paths: tuple[str, ...],
+                    devices: tuple[str, ...] = ()) -> str:
     abi, why = _landlock_abi()
     if not abi:
         raise SandboxError(why)
@@ -724,6 +769,7 @@ def _apply_landlock(read_paths: tuple[str, ...], write_paths: tuple[str, ...]) -
     )
     try:
         rules = [(p, _FS_READ) for p in read_paths] + [(p, _FS_WRITE) for p in write_paths]
+        rules += [(p, _FS_DEVICE) for p in devices]
         for path, rights in rules:
             try:
                 path_fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
@@ -837,7 +883,8 @@ def _apply_all(policy: Policy, wanted: set[str], strategy: str, strict: bool) ->
     step("capabilities", _drop_capabilities)
     step("no_new_privs", _apply_no_new_privs)
     step("seccomp", _apply_seccomp)
-    step("landlock", lambda: _apply_landlock(policy.read_paths, policy.write_paths))
+    step("landlock", lambda: _apply_landlock(policy.read_paths, policy.write_paths,
+                                             policy.devices))
     step("parent_death_signal", lambda: _apply_parent_death_signal(entered))
     return results
 

@@ -37,6 +37,9 @@ def _preload() -> None:
     import grader.worker  # noqa: F401
 
     grader.sandbox.probe()  # measured once here; every worker inherits the answer
+    # A CUDA context does not survive fork: GPU workers must start CUDA themselves.
+    if torch.cuda.is_initialized():
+        raise RuntimeError("the zygote must never initialise CUDA")
 
 
 def recv_request(conn: socket.socket) -> tuple[dict[str, Any], int] | None:
@@ -136,8 +139,14 @@ def sandbox_policy(config: dict[str, Any]) -> Any:
     from grader import sandbox
 
     p = config["policy"]
-    return sandbox.Policy(read_paths=tuple(p["read_paths"]), write_paths=tuple(p["write_paths"]),
-                          limits=sandbox.Limits(**p["limits"]))
+    limits = sandbox.Limits(**p["limits"])
+    if not limits.gpu:
+        return sandbox.Policy(read_paths=tuple(p["read_paths"]),
+                              write_paths=tuple(p["write_paths"]), limits=limits)
+    # A GPU worker drives the NVIDIA devices itself; CUDA starts in it after restrict().
+    return sandbox.Policy(read_paths=(*p["read_paths"], *sandbox.gpu_read_paths()),
+                          write_paths=tuple(p["write_paths"]), limits=limits,
+                          devices=sandbox.gpu_device_paths())
 
 
 def _worker(config: dict[str, Any], fd: int, policy: Any) -> None:
