@@ -1,0 +1,484 @@
+"""Speed tests the grader can trust: the student's code against the public baseline, timed from outside.
+
+Both run in sandboxed workers forked from the same zygote; this module only ever sees their
+proxies. Each sample is one remote round trip (``proxy.batch``: fresh inputs there, every result
+back in host memory) timed with ``time.perf_counter()`` in the trusted process; nothing the worker
+says about time or memory is used. The procedure:
+
+1. warm up each side and calibrate how many calls make a sample of at least ``min_sample_s``;
+2. alternate samples A/B, B/A, … so that a slow phase of the machine hits both sides alike;
+3. check every result the student returned against the reference (correctness gates speed, and
+   a function that notices it is being timed cannot return garbage);
+4. take per-call medians and score ``baseline / student`` on a log scale between two thresholds
+   set per device in ``grading.toml``.
+
+On a CPU each call is charged the CPU time the kernel accounted to the worker process (all its
+threads, read from ``/proc`` by the trusted side), which other load on the machine barely moves
+and which extra threads cannot shrink; the wall-clock times are kept alongside. When a worker's
+calls spend far more wall-clock time off its own threads than the baseline's do (work pushed into
+a child process, a thread that ends before the call returns), the wall clock is used instead.
+On a GPU the wall clock is used: the reply carries the result back to the host, so unfinished
+GPU work cannot be hidden.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Workers decode every tensor they receive onto the CPU (grader/worker.py). Until they can be
+# handed CUDA tensors, speed is graded on the CPU even on a machine with a GPU, and tests that
+# need CUDA are not graded. Set this once GPU workers receive CUDA inputs.
+CUDA_WORKERS = False
+
+NO_GPU_WORKERS = "this grader's workers cannot receive CUDA tensors yet"
+
+# A worker whose calls spend this many times more of their wall-clock time off its own CPU
+# than the baseline's calls do did its work elsewhere: such calls are timed by the wall clock.
+OFF_CPU_FACTOR = 2.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a speed test samples; ``grading.toml`` ``[speed]`` overrides the defaults."""
+
+    min_sample_s: float = 0.01  # a sample lasts at least this long: several calls if needed
+    samples: int = 15  # samples per side, alternated
+    min_samples: int = 5  # fewer than this and the time budget is ignored
+    warmup: int = 2  # untimed batches per side before sampling
+    max_calls: int = 200  # calls per sample at most
+    budget_s: float = 20.0  # stop sampling after this long (at least ``min_samples``)
+
+    @classmethod
+    def from_config(cls, speed: Mapping[str, Any]) -> Settings:
+        names = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: type(getattr(cls(), k))(v) for k, v in speed.items() if k in names})
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Speed points, as a fraction, from the ratio baseline_time / student_time."""
+
+    zero: float  # at or below this ratio: no speed points
+    full: float  # at or above this ratio: all of them
+
+    def __post_init__(self) -> None:
+        if not 0 < self.zero < self.full:
+            raise ValueError(f"speed thresholds need 0 < zero < full, got {self.zero}, {self.full}")
+
+    def fraction(self, ratio: float) -> float:
+        """0 up to ``zero``, 1 from ``full``, linear in log(ratio) between."""
+        if not ratio > self.zero:  # also NaN
+            return 0.0
+        if ratio >= self.full:
+            return 1.0
+        return math.log(ratio / self.zero) / math.log(self.full / self.zero)
+
+
+def thresholds_for(config: Mapping[str, Any], fn: str, device: str) -> Thresholds:
+    """``[speed.<fn>] <device> = {zero = …, full = …}`` from a topic's grading.toml (``extra``)."""
+    device_kind = device.split(":")[0]
+    try:
+        entry = config["speed"][fn][device_kind]
+    except KeyError:
+        raise KeyError(f"grading.toml has no [speed.{fn}] {device_kind} thresholds") from None
+    return Thresholds(float(entry["zero"]), float(entry["full"]))
+
+
+# ------------------------------------------------------------------------------ measuring
+
+Clock = Callable[[], "float | None"]
+
+
+@dataclass(frozen=True)
+class Side:
+    """Per-call times of one side: one value per sample (the sample's time / its calls)."""
+
+    calls_per_sample: int
+    wall: tuple[float, ...]  # seconds per call, perf_counter around the round trip
+    cpu: tuple[float, ...] | None  # CPU seconds of the worker per call, or None if unknown
+
+    def times(self, clock: str) -> tuple[float, ...]:
+        values = self.cpu if clock == "cpu" else self.wall
+        if values is None:
+            raise ValueError("no CPU times were measured")
+        return values
+
+    def median(self, clock: str) -> float:
+        return statistics.median(self.times(clock))
+
+    def spread(self, clock: str) -> float:
+        """Interquartile range relative to the median (0.1: the middle half within 10 %)."""
+        values = self.times(clock)
+        if len(values) < 2:
+            return 0.0
+        q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+        med = statistics.median(values)
+        return (q3 - q1) / med if med > 0 else math.inf
+
+    def summary(self, clock: str) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "median_s": _sig(self.median(clock)),
+            "spread": _sig(self.spread(clock)),
+            "min_s": _sig(min(self.times(clock))),
+            "max_s": _sig(max(self.times(clock))),
+            "samples": len(self.wall),
+            "calls_per_sample": self.calls_per_sample,
+            "wall_median_s": _sig(self.median("wall")),
+        }
+        if self.cpu is not None:
+            out["cpu_median_s"] = _sig(self.median("cpu"))
+        return out
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU time of every live thread of process ``pid`` (the kernel's ``schedstat``), or None."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    total = 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # a thread that ended between the listing and the read
+    return total / 1e9
+
+
+def worker_cpu_clock(proxy: Any) -> Clock | None:
+    """A clock of the CPU time of the worker behind a ``StudentProxy``; None for anything else."""
+    from grader.remote import StudentProxy
+
+    if not isinstance(proxy, StudentProxy) or not os.path.isdir("/proc/self/task"):
+        return None
+    session = proxy._session
+
+    def clock() -> float | None:
+        worker = session.worker
+        return process_cpu_seconds(worker.pid) if worker is not None and worker.pid > 0 else None
+
+    return clock
+
+
+def measure(student: Any, baseline: Any, fn: str, make_args: Callable[[int], tuple[Any, ...]],
+            *, verify: Callable[[tuple[Any, ...], Any], None] | None = None,
+            settings: Settings = Settings(),
+            clocks: tuple[Clock | None, Clock | None] | None = None) -> tuple[Side, Side]:
+    """Time ``fn`` in the student's worker and in the baseline's, alternating; (student, baseline).
+
+    ``make_args(i)`` gives the inputs of call ``i`` (fresh for every call, so nothing can be
+    served from a cache); ``verify(args, result)`` raises ``AssertionError`` when a student's
+    result is wrong, and sees every one of them. ``clocks`` are the two workers' CPU clocks
+    (default: read from ``/proc`` for real proxies).
+    """
+    proxies = (student, baseline)
+    cpu_clocks = clocks if clocks is not None else tuple(worker_cpu_clock(p) for p in proxies)
+    counter = iter(range(1 << 62))
+
+    def run(side: int, calls: int) -> tuple[float, float | None]:
+        args = [make_args(next(counter)) for _ in range(calls)]
+        clock = cpu_clocks[side]
+        c0 = clock() if clock else None
+        t0 = time.perf_counter()
+        outs = proxies[side].batch(fn, args)
+        wall = time.perf_counter() - t0
+        c1 = clock() if clock else None
+        if side == 0 and verify is not None:
+            for a, out in zip(args, outs):
+                verify(a, out)
+        cpu = c1 - c0 if c0 is not None and c1 is not None else None
+        return wall / calls, (cpu / calls if cpu is not None else None)
+
+    calls = []
+    for side in (0, 1):
+        run(side, 1)  # first call: lazy imports, allocator, CUDA context
+        # Calibrated on the worker's CPU time where it is known: on a busy machine the wall
+        # clock runs ahead of it, and a sample must hold enough of the clock that scores it.
+        k = _calls_for(run(side, 1), settings)
+        for _ in range(max(settings.warmup - 1, 0)):
+            k = _calls_for(run(side, k), settings)
+        calls.append(k)
+
+    walls: tuple[list[float], list[float]] = ([], [])
+    cpus: tuple[list[float | None], list[float | None]] = ([], [])
+    start = time.monotonic()
+    for i in range(settings.samples):
+        for side in ((0, 1) if i % 2 == 0 else (1, 0)):
+            wall, cpu = run(side, calls[side])
+            walls[side].append(wall)
+            cpus[side].append(cpu)
+        if i + 1 >= settings.min_samples and time.monotonic() - start > settings.budget_s:
+            break
+    sides = []
+    for side in (0, 1):
+        cpu_values = cpus[side]
+        known = None if any(c is None for c in cpu_values) else tuple(float(c or 0.0) for c in cpu_values)
+        sides.append(Side(calls[side], tuple(walls[side]), known))
+    return sides[0], sides[1]
+
+
+def _calls_for(times: tuple[float, float | None], settings: Settings) -> int:
+    wall, cpu = times
+    per_call = cpu if cpu is not None and cpu > 0 else wall
+    if per_call <= 0:
+        return settings.max_calls
+    return max(1, min(settings.max_calls, math.ceil(settings.min_sample_s / per_call)))
+
+
+# ------------------------------------------------------------------------------ scoring
+
+
+@dataclass(frozen=True)
+class Speed:
+    """A scored speed comparison: what the test records and what the student reads."""
+
+    fn: str
+    device: str  # "cpu" or "cuda:0"
+    device_name: str  # e.g. the CPU model or the GPU's name
+    clock: str  # "cpu": worker CPU time; "wall": perf_counter around the round trip
+    clock_note: str
+    ratio: float  # baseline / student, per call
+    fraction: float  # share of the speed points
+    thresholds: Thresholds
+    student: Side
+    baseline: Side
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def details(self) -> dict[str, Any]:
+        """The figures for the results file: device, clock, medians, spread, ratio."""
+        return {
+            "function": self.fn, "device": self.device, "device_name": self.device_name,
+            "clock": self.clock, "clock_note": self.clock_note, "ratio": _sig(self.ratio),
+            "fraction": round(self.fraction, 4), "thresholds": asdict(self.thresholds),
+            "student": self.student.summary(self.clock),
+            "baseline": self.baseline.summary(self.clock), **self.extra,
+        }
+
+    def message(self, hint: str = "") -> str:
+        """What the student reads: the ratio, the times, the thresholds and, below full, a hint."""
+        s_t, b_t = self.student.median(self.clock), self.baseline.median(self.clock)
+        times = f"{_duration(s_t)} against {_duration(b_t)} per call, {self.clock_label}"
+        where = f"on {self.device_name}"
+        th = self.thresholds
+        if self.fraction >= 1.0:
+            return f"{self.fn} is {self.ratio:.1f}× as fast as the public baseline {where} " \
+                f"({times}): full speed points."
+        text = f"{self.fn} is {self.ratio:.2f}× as fast as the public baseline {where} ({times}); "
+        if self.fraction <= 0.0:
+            text += f"speed points start above {th.zero:g}× and are full from {th.full:g}×."
+        else:
+            text += f"{self.fraction:.0%} of the speed points (full from {th.full:g}×)."
+        return text + (f" {hint}" if hint else "")
+
+    @property
+    def clock_label(self) -> str:
+        return "CPU time of your worker" if self.clock == "cpu" else "wall-clock time"
+
+
+def choose_clock(student: Side, baseline: Side, device: str) -> tuple[str, str]:
+    """("cpu" or "wall", why): the CPU time of the workers on a CPU unless it misses work."""
+    if not device.startswith("cpu"):
+        return "wall", "wall-clock time of each round trip, the result back in host memory"
+    if student.cpu is None or baseline.cpu is None:
+        return "wall", "the workers' CPU time could not be read here"
+    s_cpu, b_cpu = student.median("cpu"), baseline.median("cpu")
+    if s_cpu <= 0 or b_cpu <= 0:
+        return "wall", "a worker's CPU time did not advance"
+    s_off = student.median("wall") / s_cpu
+    b_off = baseline.median("wall") / b_cpu
+    if s_off > OFF_CPU_FACTOR * max(b_off, 1.0):
+        return "wall", (f"the calls ran {s_off:.1f}× longer than the worker's own CPU time "
+                        f"(the baseline's {b_off:.1f}×): work done elsewhere is timed by the wall "
+                        "clock")
+    threads = s_cpu / student.median("wall")
+    note = "CPU time of each worker (all its threads), read by the grader from /proc"
+    if threads > 1.3:
+        note += f"; the student's calls used about {threads:.1f} CPUs at once, all charged"
+    return "cpu", note
+
+
+def score(fn: str, student: Side, baseline: Side, thresholds: Thresholds, device: str,
+          device_name: str | None = None) -> Speed:
+    """The ratio baseline/student per call on the chosen clock and its share of the points."""
+    clock, note = choose_clock(student, baseline, device)
+    s_t, b_t = student.median(clock), baseline.median(clock)
+    ratio = b_t / s_t if s_t > 0 else math.inf
+    return Speed(fn=fn, device=device, device_name=device_name or describe_device(device),
+                 clock=clock, clock_note=note, ratio=ratio, fraction=thresholds.fraction(ratio),
+                 thresholds=thresholds, student=student, baseline=baseline)
+
+
+def grade_speed(student: Any, baseline: Any, fn: str, make_args: Callable[[int], tuple[Any, ...]],
+                *, verify: Callable[[tuple[Any, ...], Any], None], thresholds: Thresholds,
+                device: str, record: Callable[[str, Any], None], hint: str = "",
+                settings: Settings = Settings()) -> Speed:
+    """Measure, score and record a speed test; raises ``AssertionError`` when it earns nothing.
+
+    A wrong result anywhere fails the test before any speed is scored. ``record`` is pytest's
+    ``record_property``: the plugin turns ``score_fraction`` into partial points, ``note`` into
+    the message of a passing test and ``speed`` into the result's details.
+    """
+    s, b = measure(student, baseline, fn, make_args, verify=verify, settings=settings)
+    speed = score(fn, s, b, thresholds, device)
+    record("speed", speed.details())
+    message = speed.message(hint)
+    if speed.fraction <= 0.0:
+        raise AssertionError(message)
+    record("score_fraction", speed.fraction)
+    record("note", message)
+    return speed
+
+
+# ------------------------------------------------------------------------------ devices
+
+
+def grading_device() -> str:
+    """"cuda" where speed can be graded on a GPU, "cpu" elsewhere."""
+    import torch
+
+    return "cuda" if CUDA_WORKERS and torch.cuda.is_available() else "cpu"
+
+
+def describe_device(device: str) -> str:
+    """A readable name: the GPU's, or the CPU model (speed results say which device graded them)."""
+    if device.startswith("cuda"):
+        import torch
+
+        return str(torch.cuda.get_device_name(device))
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"CPU ({model}, one thread)"
+
+
+# ------------------------------------------------------------------------------ GPU memory
+
+
+def gpu_memory_bytes(pid: int) -> int | None:
+    """GPU memory the driver accounts to process ``pid`` (NVML), or None where NVML cannot tell.
+
+    Read from the trusted side: the worker's own figures are never used. Needs the optional
+    ``nvidia-ml-py`` package (module ``pynvml``).
+    """
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:  # no driver or no GPU
+        return None
+    try:
+        total, seen = 0, False
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+                if proc.pid == pid and proc.usedGpuMemory is not None:
+                    total += int(proc.usedGpuMemory)
+                    seen = True
+        return total if seen else None
+    except pynvml.NVMLError:
+        return None
+    finally:
+        pynvml.nvmlShutdown()
+
+
+class MemoryWatch:
+    """Peak of ``read()`` (e.g. a worker's GPU memory) sampled from a thread while a call runs.
+
+    A context manager: ``with MemoryWatch(read) as w: proxy.f(...)``, then ``w.peak``; the first
+    reading is taken before the call (``w.before``) and a last one after it.
+    """
+
+    def __init__(self, read: Callable[[], int | None], interval_s: float = 0.002) -> None:
+        self.read = read
+        self.interval_s = interval_s
+        self.before: int | None = None
+        self.peak: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _sample(self) -> None:
+        value = self.read()
+        if value is not None and (self.peak is None or value > self.peak):
+            self.peak = value
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._sample()
+
+    def __enter__(self) -> MemoryWatch:
+        self.before = self.read()
+        self.peak = self.before
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+
+def worker_pid(proxy: Any) -> int | None:
+    """The pid of the worker behind a ``StudentProxy`` (as this process sees it), once started."""
+    from grader.remote import StudentProxy
+
+    if not isinstance(proxy, StudentProxy):
+        return None
+    worker = proxy._session.worker
+    return worker.pid if worker is not None and worker.pid > 0 else None
+
+
+# ------------------------------------------------------------------------------ formatting
+
+
+def _sig(x: float, digits: int = 4) -> float:
+    """``x`` to a few significant digits, for results files that people read."""
+    if x == 0 or not math.isfinite(x):
+        return x
+    return round(x, digits - 1 - math.floor(math.log10(abs(x))))
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds * 1e6:.3g} µs"
+
+
+__all__ = [
+    "CUDA_WORKERS",
+    "NO_GPU_WORKERS",
+    "MemoryWatch",
+    "Settings",
+    "Side",
+    "Speed",
+    "Thresholds",
+    "choose_clock",
+    "describe_device",
+    "gpu_memory_bytes",
+    "grade_speed",
+    "grading_device",
+    "measure",
+    "process_cpu_seconds",
+    "score",
+    "thresholds_for",
+    "worker_cpu_clock",
+    "worker_pid",
+]

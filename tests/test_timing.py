@@ -1,0 +1,510 @@
+"""The speed-test harness (grader.timing): ratios come out right, the score curve, correctness gates
+speed, the clocks it trusts, partial points through the engine, and GPU workers' sandbox policy."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader import sandbox, timing
+from grader.course import Course
+from grader.remote import ModuleSession, StudentProxy, WorkerSpec, Zygote
+from grader.runner import Engine, Options
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------ fakes
+
+class FakeProxy:
+    """Stands for a worker: each call sleeps ``per_call`` seconds and returns f(args)."""
+
+    def __init__(self, name: str, per_call: float, log: list[tuple[str, int]],
+                 result=lambda args: sum(args)) -> None:
+        self.name, self.per_call, self.log, self.result = name, per_call, log, result
+
+    def batch(self, fn: str, arglist: list[tuple]) -> list[Any]:
+        self.log.append((self.name, len(arglist)))
+        time.sleep(self.per_call * len(arglist))
+        return [self.result(a) for a in arglist]
+
+
+def _settings(**kw: Any) -> timing.Settings:
+    return timing.Settings(**{"min_sample_s": 0.02, "samples": 7, "warmup": 2, **kw})
+
+
+# ------------------------------------------------------------------------------ the score curve
+
+def test_fraction_is_zero_below_full_above_and_log_linear_between() -> None:
+    th = timing.Thresholds(zero=2.0, full=8.0)
+    assert th.fraction(1.0) == th.fraction(2.0) == 0.0
+    assert th.fraction(8.0) == th.fraction(50.0) == 1.0
+    assert th.fraction(4.0) == pytest.approx(0.5)  # the geometric middle
+    assert th.fraction(2.0 * 4 ** 0.25) == pytest.approx(0.25)
+    assert th.fraction(math.nan) == 0.0
+    ratios = [1.5 + 0.25 * i for i in range(30)]
+    fractions = [th.fraction(r) for r in ratios]
+    assert fractions == sorted(fractions)
+
+
+@pytest.mark.parametrize("zero,full", [(2.0, 2.0), (3.0, 2.0), (0.0, 2.0)])
+def test_thresholds_must_increase(zero: float, full: float) -> None:
+    with pytest.raises(ValueError, match="zero < full"):
+        timing.Thresholds(zero, full)
+
+
+def test_thresholds_are_read_per_device() -> None:
+    extra = {"speed": {"f": {"cpu": {"zero": 1.5, "full": 3}, "cuda": {"zero": 2, "full": 10}}}}
+    assert timing.thresholds_for(extra, "f", "cpu") == timing.Thresholds(1.5, 3.0)
+    assert timing.thresholds_for(extra, "f", "cuda:0") == timing.Thresholds(2.0, 10.0)
+    with pytest.raises(KeyError, match=r"\[speed.g\] cpu"):
+        timing.thresholds_for(extra, "g", "cpu")
+
+
+def test_settings_from_config_ignores_function_tables() -> None:
+    s = timing.Settings.from_config({"samples": "9", "budget_s": 5, "f": {"cpu": {}}})
+    assert s.samples == 9 and s.budget_s == 5.0 and s.min_sample_s == timing.Settings().min_sample_s
+
+
+# ------------------------------------------------------------------------------ measuring
+
+def test_ratio_of_known_sleeps_comes_out_right() -> None:
+    log: list[tuple[str, int]] = []
+    student = FakeProxy("student", 0.004, log)
+    baseline = FakeProxy("baseline", 0.016, log)
+    s, b = timing.measure(student, baseline, "f", lambda i: (i, 1), settings=_settings(),
+                          clocks=(None, None))
+    speed = timing.score("f", s, b, timing.Thresholds(2, 8), "cpu", device_name="test")
+    assert speed.clock == "wall"  # no CPU clock here
+    # Sleeps overshoot by a scheduling delay, the same for both sides: 4× within 20 %.
+    assert 3.2 < speed.ratio < 4.6, speed.details()
+    assert speed.fraction == pytest.approx(timing.Thresholds(2, 8).fraction(speed.ratio))
+
+
+def test_samples_alternate_and_batch_calls_to_reach_the_minimum_length() -> None:
+    log: list[tuple[str, int]] = []
+    student = FakeProxy("student", 0.004, log)
+    baseline = FakeProxy("baseline", 0.03, log)
+    s, b = timing.measure(student, baseline, "f", lambda i: (i,), settings=_settings(),
+                          clocks=(None, None))
+    # 20 ms samples: five student calls of 4 ms, one baseline call of 30 ms.
+    assert s.calls_per_sample == 5 and b.calls_per_sample == 1
+    assert len(s.wall) == len(b.wall) == 7
+    timed = log[-14:]
+    order = [name for name, _ in timed]
+    assert order == ["student", "baseline", "baseline", "student"] * 3 + ["student", "baseline"]
+    assert all(n == 5 for name, n in timed if name == "student")
+    assert all(w * 5 >= 0.02 for w in s.wall)
+
+
+def test_every_call_gets_fresh_inputs() -> None:
+    seen: list[int] = []
+
+    def make_args(i: int) -> tuple:
+        seen.append(i)
+        return (i,)
+
+    log: list[tuple[str, int]] = []
+    timing.measure(FakeProxy("s", 0.002, log), FakeProxy("b", 0.004, log), "f", make_args,
+                   settings=_settings(), clocks=(None, None))
+    assert len(seen) == len(set(seen)) == sum(n for _, n in log)
+
+
+def test_budget_stops_sampling_after_the_minimum() -> None:
+    log: list[tuple[str, int]] = []
+    s, _ = timing.measure(FakeProxy("s", 0.02, log), FakeProxy("b", 0.02, log), "f",
+                          lambda i: (i,), settings=_settings(samples=50, min_samples=3,
+                                                             budget_s=0.05),
+                          clocks=(None, None))
+    assert len(s.wall) == 3
+
+
+# ------------------------------------------------------------------------------ correctness gates speed
+
+def _record() -> tuple[dict[str, Any], Any]:
+    recorded: dict[str, Any] = {}
+    return recorded, lambda key, value: recorded.__setitem__(key, value)
+
+
+def _check_sum(args: tuple, got: Any) -> None:
+    assert got == sum(args), f"f{args} should be {sum(args)}, got {got}"
+
+
+def test_a_wrong_result_while_timed_gives_no_speed_points() -> None:
+    log: list[tuple[str, int]] = []
+    calls = {"n": 0}
+
+    def sometimes_wrong(args: tuple) -> int:
+        calls["n"] += 1
+        return sum(args) + (1 if calls["n"] > 3 else 0)  # right while warming up only
+
+    recorded, record = _record()
+    with pytest.raises(AssertionError, match="should be"):
+        timing.grade_speed(FakeProxy("s", 0.001, log, sometimes_wrong),
+                           FakeProxy("b", 0.02, log), "f", lambda i: (i, 2), verify=_check_sum,
+                           thresholds=timing.Thresholds(2, 8), device="cpu", record=record,
+                           settings=_settings())
+    assert "score_fraction" not in recorded and "speed" not in recorded
+
+
+def test_fast_and_right_earns_full_points_with_the_figures_recorded() -> None:
+    log: list[tuple[str, int]] = []
+    recorded, record = _record()
+    speed = timing.grade_speed(FakeProxy("s", 0.002, log), FakeProxy("b", 0.03, log), "f",
+                               lambda i: (i, 2), verify=_check_sum,
+                               thresholds=timing.Thresholds(2, 8), device="cpu", record=record,
+                               settings=_settings())
+    assert speed.fraction == 1.0 and recorded["score_fraction"] == 1.0
+    assert "full speed points" in recorded["note"]
+    details = recorded["speed"]
+    assert details["device"] == "cpu" and details["device_name"].startswith("CPU")
+    assert details["ratio"] > 8
+    for side in ("student", "baseline"):
+        figures = details[side]
+        assert figures["samples"] == 7 and figures["min_s"] <= figures["median_s"] <= figures["max_s"]
+        assert figures["spread"] >= 0
+    json.dumps(details)  # goes into the results file as it is
+
+
+def test_as_slow_as_the_baseline_earns_nothing_and_says_so() -> None:
+    log: list[tuple[str, int]] = []
+    recorded, record = _record()
+    with pytest.raises(AssertionError) as err:
+        timing.grade_speed(FakeProxy("s", 0.01, log), FakeProxy("b", 0.01, log), "f",
+                           lambda i: (i,), verify=_check_sum, thresholds=timing.Thresholds(2, 8),
+                           device="cpu", record=record, hint="Vectorise it.",
+                           settings=_settings())
+    message = str(err.value)
+    assert "f is 1.0" in message or "f is 0.9" in message
+    assert "as fast as the public baseline" in message and "start above 2×" in message
+    assert message.endswith("Vectorise it.")
+    assert recorded["speed"]["fraction"] == 0.0 and "score_fraction" not in recorded
+
+
+def test_partial_speed_points_in_between() -> None:
+    log: list[tuple[str, int]] = []
+    recorded, record = _record()
+    timing.grade_speed(FakeProxy("s", 0.005, log), FakeProxy("b", 0.02, log), "f",
+                       lambda i: (i,), verify=_check_sum, thresholds=timing.Thresholds(2, 16),
+                       device="cpu", record=record, settings=_settings())
+    assert 0.1 < recorded["score_fraction"] < 0.6
+    assert "of the speed points (full from 16×)" in recorded["note"]
+
+
+# ------------------------------------------------------------------------------ clocks
+
+def _side(wall: float, cpu: float | None, n: int = 5) -> timing.Side:
+    return timing.Side(1, (wall,) * n, None if cpu is None else (cpu,) * n)
+
+
+def test_cpu_time_scores_on_a_cpu_and_extra_threads_are_charged() -> None:
+    # The student's calls keep two threads busy; the baseline waited for a CPU half the time.
+    student, baseline = _side(0.010, 0.020), _side(0.040, 0.020)
+    clock, note = timing.choose_clock(student, baseline, "cpu")
+    assert clock == "cpu" and "2.0 CPUs" in note
+    speed = timing.score("f", student, baseline, timing.Thresholds(1.5, 4), "cpu", "test")
+    assert speed.ratio == pytest.approx(1.0)  # not 4.0, what the wall clock would say
+
+
+def test_work_done_outside_the_worker_is_timed_by_the_wall_clock() -> None:
+    # The student's worker hardly used its CPU while its calls ran: a child process did the work.
+    clock, note = timing.choose_clock(_side(0.010, 0.0005), _side(0.040, 0.039), "cpu")
+    assert clock == "wall" and "elsewhere" in note
+    assert timing.score("f", _side(0.010, 0.0005), _side(0.040, 0.039),
+                        timing.Thresholds(1.5, 8), "cpu", "test").ratio == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("device,student,why", [
+    ("cuda:0", _side(0.01, 0.01), "round trip"),
+    ("cpu", _side(0.01, None), "could not be read"),
+])
+def test_wall_clock_on_a_gpu_or_without_cpu_times(device: str, student: timing.Side,
+                                                  why: str) -> None:
+    clock, note = timing.choose_clock(student, _side(0.02, 0.02), device)
+    assert clock == "wall" and why in note
+
+
+def test_process_cpu_seconds_counts_work_not_waiting() -> None:
+    before = timing.process_cpu_seconds(os.getpid())
+    assert before is not None
+    time.sleep(0.05)
+    slept = timing.process_cpu_seconds(os.getpid())
+    end = time.process_time() + 0.05
+    while time.process_time() < end:
+        pass
+    worked = timing.process_cpu_seconds(os.getpid())
+    assert slept - before < 0.03 <= worked - slept  # type: ignore[operator]
+    assert timing.process_cpu_seconds(2**22 + 12345) is None  # no such process
+
+
+def test_worker_cpu_clock_reads_the_worker_from_outside(tmp_path: Path) -> None:
+    (tmp_path / "busy.py").write_text(textwrap.dedent("""
+        import time
+
+        def spin(seconds):
+            end = time.process_time() + seconds
+            while time.process_time() < end:
+                pass
+
+        def nap(seconds):
+            time.sleep(seconds)
+    """))
+    zygote = Zygote()
+    try:
+        spec = WorkerSpec(module_name="busy", module_path=str(tmp_path / "busy.py"),
+                          student_dir=str(tmp_path), sandbox=True,
+                          read_paths=(*sandbox.default_read_paths(), str(ROOT / "grader")))
+        proxy = StudentProxy(ModuleSession(zygote, spec), time.monotonic() + 60)
+        proxy.nap(0)  # start the worker
+        clock = timing.worker_cpu_clock(proxy)
+        assert clock is not None and timing.worker_pid(proxy) is not None
+        c0 = clock()
+        proxy.nap(0.1)
+        c1 = clock()
+        proxy.spin(0.1)
+        c2 = clock()
+        assert c0 is not None and c1 is not None and c2 is not None
+        assert c1 - c0 < 0.05, "sleeping in the worker should cost almost no CPU time"
+        assert 0.09 <= c2 - c1 < 0.5, "the worker's busy loop should show as its CPU time"
+        proxy._session.close()
+    finally:
+        zygote.close()
+    assert timing.worker_cpu_clock(FakeProxy("s", 0, [])) is None
+
+
+# ------------------------------------------------------------------------------ GPU memory watch
+
+def test_memory_watch_keeps_the_peak_seen_during_a_call() -> None:
+    readings = iter([100, 100, 400, 900, 300] + [200] * 10_000)
+    with timing.MemoryWatch(lambda: next(readings), interval_s=0.001) as watch:
+        time.sleep(0.05)
+    assert watch.before == 100 and watch.peak == 900
+
+
+def test_gpu_memory_is_unknown_without_nvml() -> None:
+    try:
+        import pynvml  # noqa: F401
+    except ImportError:
+        assert timing.gpu_memory_bytes(os.getpid()) is None
+    else:  # NVML present: this process holds no GPU memory
+        assert timing.gpu_memory_bytes(os.getpid()) in (None, 0)
+
+
+def test_speed_is_graded_on_the_cpu_until_workers_take_cuda_tensors() -> None:
+    assert timing.grading_device() == "cpu" or timing.CUDA_WORKERS
+
+
+# ------------------------------------------------------------------------------ through the engine
+
+SPEEDY_HIDDEN = '''
+from pathlib import Path
+
+import pytest
+
+from grader import timing
+from grader.course import load_topic_config
+
+CONFIG = load_topic_config(Path(__file__).with_name("grading.toml"))
+
+
+def _verify(args, got):
+    assert got == sum(range(args[0])), f"spin({args[0]}) should be {sum(range(args[0]))}, got {got}"
+
+
+@pytest.mark.points(4)
+@pytest.mark.timeout(60)
+def test_spin_speed(student, baseline, record_property):
+    timing.grade_speed(student, baseline, "spin", lambda i: (20000 + i,), verify=_verify,
+                       thresholds=timing.thresholds_for(CONFIG.extra, "spin", "cpu"),
+                       device="cpu", record=record_property, hint="Use the formula.",
+                       settings=timing.Settings(samples=7))
+
+
+@pytest.mark.points(1)
+def test_spin_small(student):
+    assert student.spin(5) == 10, "spin(5) should be 10"
+'''
+
+SPEEDY_TOML = '''
+[speed.spin]
+cpu = { zero = 1.5, full = 12.0 }
+'''
+
+BASELINE = '''
+def spin(n):
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+'''
+
+
+@pytest.fixture(scope="module")
+def speedy(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    root = tmp_path_factory.mktemp("course")
+    (root / "assignments" / "speedy").mkdir(parents=True)
+    (root / "reference" / "speedy").mkdir(parents=True)
+    (root / "assignments" / "speedy" / "speedy.py").write_text(
+        "def spin(n):\n    raise NotImplementedError('spin: not implemented yet')\n")
+    (root / "assignments" / "speedy" / "baseline.py").write_text(BASELINE)
+    (root / "reference" / "speedy" / "solution.py").write_text(BASELINE)
+    (root / "reference" / "speedy" / "test_hidden.py").write_text(SPEEDY_HIDDEN)
+    (root / "reference" / "speedy" / "grading.toml").write_text(SPEEDY_TOML)
+    with Engine(Course(root)) as engine:
+        yield engine
+
+
+def _grade(engine: Engine, tmp_path: Path, source: str) -> dict[str, Any]:
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "speedy.py").write_text(textwrap.dedent(source))
+    result = engine.grade(sub, tmp_path / "out", Options(seed=1))
+    assert not result.error, result.error
+    return {t.name: t for t in result.tests}
+
+
+def test_engine_partial_speed_points_with_details(speedy: Engine, tmp_path: Path) -> None:
+    # A quarter of the baseline's loop, about 4× (less the cost of a call): part of the points.
+    tests = _grade(speedy, tmp_path, """
+        def spin(n):
+            q = n // 4
+            total = 0
+            for i in range(q):
+                total += i
+            return total + (n * (n - 1) - q * (q - 1)) // 2
+    """)
+    t = tests["test_spin_speed"]
+    assert t.outcome == "passed", t.message
+    details = t.details["speed"]
+    assert 2.2 < details["ratio"] < 5, details
+    assert t.score == pytest.approx(4 * details["fraction"], abs=1e-3) and 0 < t.score < 4
+    assert details["clock"] == "cpu" and details["device"] == "cpu"
+    assert {"median_s", "spread", "cpu_median_s", "wall_median_s"} <= set(details["student"])
+    assert "of the speed points" in t.message and t.message.endswith("Use the formula.")
+
+
+def test_engine_baseline_copy_gets_correctness_points_only(speedy: Engine,
+                                                           tmp_path: Path) -> None:
+    tests = _grade(speedy, tmp_path, BASELINE)
+    assert tests["test_spin_small"].score == 1
+    t = tests["test_spin_speed"]
+    assert t.outcome == "failed" and t.score == 0 and t.max_score == 4
+    assert "as fast as the public baseline" in t.message
+    assert 0.8 < t.details["speed"]["ratio"] < 1.25
+
+
+def test_engine_fast_but_wrong_gets_no_speed_points(speedy: Engine, tmp_path: Path) -> None:
+    tests = _grade(speedy, tmp_path, """
+        def spin(n):
+            return n * (n - 1) // 2 + (n > 100)  # right on small inputs only
+    """)
+    assert tests["test_spin_small"].score == 1
+    t = tests["test_spin_speed"]
+    assert t.outcome == "failed" and t.score == 0 and "should be" in t.message
+    assert "speed" not in t.details
+
+
+def test_engine_formula_earns_full_speed_points(speedy: Engine, tmp_path: Path) -> None:
+    tests = _grade(speedy, tmp_path, "def spin(n):\n    return n * (n - 1) // 2\n")
+    t = tests["test_spin_speed"]
+    assert t.outcome == "passed" and t.score == 4 and "full speed points" in t.message
+
+
+# ------------------------------------------------------------------------------ GPU workers' sandbox
+
+def test_gpu_device_paths_are_the_nvidia_files(tmp_path: Path) -> None:
+    for name in ("nvidia0", "nvidiactl", "nvidia-uvm", "null", "dri"):
+        (tmp_path / name).touch()
+    assert sandbox.gpu_device_paths(str(tmp_path)) == tuple(
+        str(tmp_path / n) for n in ("nvidia-uvm", "nvidia0", "nvidiactl"))
+    assert sandbox.gpu_device_paths(str(tmp_path / "missing")) == ()
+    assert all(os.path.exists(p) for p in sandbox.gpu_read_paths())
+    assert not any(p in ("/proc", "/sys") for p in sandbox.gpu_read_paths())
+
+
+# Runs in a fresh interpreter: A enters the namespaces, B is restricted and reports.
+_POLICY_SCRIPT = '''
+import json, os, resource, sys
+from grader import sandbox
+cfg = json.loads(sys.argv[1])
+policy = sandbox.Policy(read_paths=sandbox.default_read_paths(), write_paths=(cfg["work"],),
+                        limits=sandbox.Limits(memory_mb=512, gpu=cfg["gpu"]),
+                        devices=tuple(cfg["devices"]))
+sandbox.probe()
+r, w = os.pipe()
+a = os.fork()
+if a == 0:
+    sandbox.enter_namespaces(policy)
+    b = os.fork()
+    if b == 0:
+        sandbox.restrict(policy)
+        report = {"as": resource.getrlimit(resource.RLIMIT_AS)[0],
+                  "data": resource.getrlimit(resource.RLIMIT_DATA)[0]}
+        try:
+            with open("/dev/full", "wb", buffering=0) as f:
+                f.write(b"x")
+        except OSError as exc:
+            report["device"] = type(exc).__name__ + ":" + str(exc.errno)
+        os.write(w, json.dumps(report).encode())
+        os._exit(0)
+    os.waitpid(b, 0)
+    os._exit(0)
+os.close(w)
+os.waitpid(a, 0)
+print(os.read(r, 4096).decode())
+'''
+
+
+def _policy_run(tmp_path: Path, gpu: bool, devices: tuple[str, ...]) -> dict[str, Any]:
+    statuses = {s.name: s for s in sandbox.probe()}
+    if not (statuses["landlock"].available and statuses["rlimits"].available):
+        pytest.skip("Landlock or rlimits unavailable here")
+    cfg = json.dumps({"work": str(tmp_path), "gpu": gpu, "devices": list(devices)})
+    proc = subprocess.run([sys.executable, "-c", _POLICY_SCRIPT, cfg], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout.strip(), proc.stderr
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def test_gpu_policy_opens_device_files_and_lifts_the_address_space_cap(tmp_path: Path) -> None:
+    # /dev/full stands in for an NVIDIA device: opening it for writing works, writing says ENOSPC.
+    default = _policy_run(tmp_path, gpu=False, devices=())
+    gpu = _policy_run(tmp_path, gpu=True, devices=("/dev/full",))
+    assert default["device"] == "PermissionError:13", "without a device rule Landlock denies it"
+    assert gpu["device"] == "OSError:28", "a device rule should allow opening it read-write"
+    assert default["as"] != resource.RLIM_INFINITY and gpu["as"] == resource.RLIM_INFINITY
+    assert default["data"] == gpu["data"] == 512 * 2**20  # the data limit stays
+
+
+def test_gpu_limits_travel_from_the_worker_spec_to_the_sandbox(tmp_path: Path) -> None:
+    (tmp_path / "probe_limits.py").write_text(
+        "import resource\n\ndef limits():\n"
+        "    return [resource.getrlimit(resource.RLIMIT_AS)[0],"
+        " resource.getrlimit(resource.RLIMIT_DATA)[0]]\n")
+    zygote = Zygote()
+    try:
+        got = {}
+        for gpu in (False, True):
+            limits: dict[str, Any] = {"memory_mb": 768, **({"gpu": True} if gpu else {})}
+            spec = WorkerSpec(module_name="probe_limits",
+                              module_path=str(tmp_path / "probe_limits.py"),
+                              student_dir=str(tmp_path), sandbox=True,
+                              read_paths=(*sandbox.default_read_paths(), str(ROOT / "grader")),
+                              limits=limits)
+            session = ModuleSession(zygote, spec)
+            got[gpu] = StudentProxy(session, time.monotonic() + 60).limits()
+            session.close()
+    finally:
+        zygote.close()
+    assert got[False][1] == got[True][1] == 768 * 2**20
+    assert got[False][0] != resource.RLIM_INFINITY and got[True][0] == resource.RLIM_INFINITY
