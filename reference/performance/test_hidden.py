@@ -1,0 +1,282 @@
+"""Hidden tests of the performance topic: each function first against the reference (float32 and
+float64, several shapes), then its speed against the public baseline, timed from the trusted side
+(grader.timing), and on a GPU the peak memory of attention_fast for long sequences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from grader import timing
+from grader.checks import assert_close, expect_same
+from grader.course import load_topic_config
+from grader.plugin import NOT_GRADED_GPU
+
+CONFIG = load_topic_config(Path(__file__).with_name("grading.toml"))
+SETTINGS = timing.Settings.from_config(CONFIG.extra.get("speed", {}))
+DTYPES = [pytest.param(torch.float64, id="float64"), pytest.param(torch.float32, id="float32")]
+CONV, LSTM, ATTN = "conv2d_fast", "lstm_sequence_fast", "attention_fast"
+LSTM_OUT = ("outputs", "(h_T, c_T)")
+
+HINTS = {
+    CONV: "Loops over output positions cost a Python step each: turn every window into a column "
+          "(unfold or as_strided) and do one matmul, or loop only over the KH·KW kernel offsets.",
+    LSTM: "Compute every step's input projection x W_ihᵀ in one matmul before the loop, and keep "
+          "the loop itself to a few kernels per step (one matmul, one sigmoid over the gates, "
+          "in-place updates).",
+    ATTN: "Work one block of queries (or of keys, with a running softmax) at a time, and skip "
+          "blocks that the causal mask hides entirely.",
+}
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _randn(g: torch.Generator, *shape: int, dtype: torch.dtype = torch.float64,
+           std: float = 1.0) -> torch.Tensor:
+    return torch.randn(*shape, generator=g, dtype=torch.float64).mul_(std).to(dtype)
+
+
+# ---------------------------------------------------------------------------- conv2d_fast
+
+def _conv_inputs(g, N, C, H, W, F, KH, KW, dtype=torch.float64):
+    # Asymmetric random filters: a flipped kernel gives different outputs.
+    return _randn(g, N, C, H, W, dtype=dtype), _randn(g, F, C, KH, KW, dtype=dtype), \
+        _randn(g, F, dtype=dtype)
+
+
+@pytest.mark.points(2)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conv_no_padding_non_square(student, reference, seed, dtype):
+    x, w, b = _conv_inputs(_gen(seed), 2, 3, 7, 9, 4, 3, 2, dtype)
+    expect_same(student, reference, CONV, x, w, b, 1, 0)
+
+
+@pytest.mark.points(2)
+@pytest.mark.parametrize("pad", [1, 2])
+def test_conv_zero_padding(student, reference, seed, pad):
+    x, w, b = _conv_inputs(_gen(seed), 2, 2, 6, 5, 3, 3, 3)
+    expect_same(student, reference, CONV, x, w, b, 1, pad)
+
+
+@pytest.mark.points(2)
+@pytest.mark.parametrize("stride,pad,H,W", [(2, 1, 8, 7), (3, 0, 10, 11), (2, 2, 5, 9)],
+                         ids=["s2p1", "s3p0", "s2p2"])
+def test_conv_stride_not_dividing(student, reference, seed, stride, pad, H, W):
+    x, w, b = _conv_inputs(_gen(seed), 3, 2, H, W, 4, 3, 2)
+    expect_same(student, reference, CONV, x, w, b, stride, pad)
+
+
+@pytest.mark.points(1)
+def test_conv_batch_one_one_by_one_kernel(student, reference, seed):
+    x, w, b = _conv_inputs(_gen(seed), 1, 5, 4, 6, 3, 1, 1)
+    expect_same(student, reference, CONV, x, w, b, 1, 0)
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conv_kernel_as_large_as_input(student, reference, seed, dtype):
+    x, w, b = _conv_inputs(_gen(seed), 2, 3, 5, 4, 6, 5, 4, dtype)
+    expect_same(student, reference, CONV, x, w, b, 1, 0)
+
+
+# ---------------------------------------------------------------------- lstm_sequence_fast
+
+def _lstm_inputs(g, T, B, I, H, dtype=torch.float64):
+    return (_randn(g, T, B, I, dtype=dtype), _randn(g, B, H, dtype=dtype, std=0.5),
+            _randn(g, B, H, dtype=dtype, std=0.5), _randn(g, 4 * H, I, dtype=dtype, std=0.4),
+            _randn(g, 4 * H, H, dtype=dtype, std=0.4), _randn(g, 4 * H, dtype=dtype, std=0.3),
+            _randn(g, 4 * H, dtype=dtype, std=0.3))
+
+
+@pytest.mark.points(2)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_lstm_sequence(student, reference, seed, dtype):
+    expect_same(student, reference, LSTM, *_lstm_inputs(_gen(seed), 7, 3, 5, 4, dtype),
+                outputs=LSTM_OUT)
+
+
+@pytest.mark.points(1)
+def test_lstm_single_step(student, reference, seed):
+    expect_same(student, reference, LSTM, *_lstm_inputs(_gen(seed), 1, 2, 3, 5), outputs=LSTM_OUT)
+
+
+@pytest.mark.points(1)
+def test_lstm_batch_one_hidden_larger_than_input(student, reference, seed):
+    expect_same(student, reference, LSTM, *_lstm_inputs(_gen(seed), 6, 1, 2, 7), outputs=LSTM_OUT)
+
+
+@pytest.mark.points(1)
+def test_lstm_long_sequence_float32(student, reference, seed):
+    expect_same(student, reference, LSTM, *_lstm_inputs(_gen(seed), 40, 4, 6, 8, torch.float32),
+                outputs=LSTM_OUT)
+
+
+# -------------------------------------------------------------------------- attention_fast
+
+def _qkv(g, lead, Lq, Lk, d, dv, dtype=torch.float64):
+    return (_randn(g, *lead, Lq, d, dtype=dtype), _randn(g, *lead, Lk, d, dtype=dtype),
+            _randn(g, *lead, Lk, dv, dtype=dtype))
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_attention_small(student, reference, seed, dtype):
+    expect_same(student, reference, ATTN, *_qkv(_gen(seed), (2, 3), 5, 7, 8, 4, dtype))
+
+
+@pytest.mark.points(1)
+def test_attention_no_batch_dims_single_query(student, reference, seed):
+    expect_same(student, reference, ATTN, *_qkv(_gen(seed), (), 1, 9, 6, 3))
+
+
+@pytest.mark.points(2)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_attention_long_sequences(student, reference, seed, dtype):
+    # Longer than any reasonable block, and not a multiple of one.
+    expect_same(student, reference, ATTN, *_qkv(_gen(seed), (2,), 700, 650, 16, 8, dtype))
+
+
+@pytest.mark.points(2)
+@pytest.mark.parametrize("Lq,Lk", [(700, 700), (300, 700), (700, 300)],
+                         ids=["square", "Lq<Lk", "Lq>Lk"])
+def test_attention_causal_across_blocks(student, reference, seed, Lq, Lk):
+    expect_same(student, reference, ATTN, *_qkv(_gen(seed), (2,), Lq, Lk, 8, 4), True)
+
+
+@pytest.mark.points(1)
+def test_attention_causal_float32(student, reference, seed):
+    expect_same(student, reference, ATTN,
+                *_qkv(_gen(seed), (2, 2), 600, 600, 16, 16, torch.float32), True)
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+def test_attention_large_scores_stay_finite(student, reference, seed, causal):
+    q, k, v = _qkv(_gen(seed), (2,), 600, 600, 8, 4)
+    # Scores in the thousands: exp without a running row maximum overflows.
+    expect_same(student, reference, ATTN, q * 300, k, v, causal)
+
+
+# ----------------------------------------------------------------------------------- speed
+
+def _verify(reference, fn: str, outputs: tuple[str, ...] | None = None):
+    """Checks each result of a timed call against the reference: correctness gates speed."""
+
+    def verify(args: tuple, got) -> None:
+        expected = getattr(reference, fn)(*args)
+        try:
+            if outputs is not None:
+                assert isinstance(got, (tuple, list)) and len(got) == len(outputs), (
+                    f"{fn} should return ({', '.join(outputs)})")
+            assert_close(got, expected, name=f"{fn} on an input of the speed test")
+        except AssertionError as exc:
+            raise AssertionError(f"speed not graded: {fn} must be correct first. {exc}") from None
+
+    return verify
+
+
+def _speed(student, baseline, reference, record_property, fn, make_args, device,
+           outputs=None) -> timing.Speed:
+    return timing.grade_speed(
+        student, baseline, fn, make_args, verify=_verify(reference, fn, outputs),
+        thresholds=timing.thresholds_for(CONFIG.extra, fn, device), device=device,
+        record=record_property, hint=HINTS[fn], settings=SETTINGS)
+
+
+def _on(device: str, tensors: tuple) -> tuple:
+    return tuple(t.to(device) if isinstance(t, torch.Tensor) else t for t in tensors)
+
+
+@pytest.mark.points(3)
+@pytest.mark.timeout(90)
+def test_conv2d_fast_speed(student, baseline, reference, seed, record_property):
+    device = timing.grading_device()
+
+    def make_args(i: int) -> tuple:
+        g = _gen(seed + 7919 * (i + 1))
+        return _on(device, (*_conv_inputs(g, 2, 3, 20, 20, 8, 3, 3, torch.float32), 1, 1))
+
+    _speed(student, baseline, reference, record_property, CONV, make_args, device)
+
+
+@pytest.mark.points(3)
+@pytest.mark.timeout(90)
+def test_lstm_sequence_fast_speed(student, baseline, reference, seed, record_property):
+    device = timing.grading_device()
+
+    def make_args(i: int) -> tuple:
+        return _on(device, _lstm_inputs(_gen(seed + 7919 * (i + 1)), 256, 2, 64, 32,
+                                        torch.float32))
+
+    _speed(student, baseline, reference, record_property, LSTM, make_args, device, LSTM_OUT)
+
+
+# ------------------------------------------------------------------------------------- GPU
+
+def _cuda() -> str:
+    """The GPU to grade on, or a skip that reports the test as not graded here."""
+    if not torch.cuda.is_available():
+        pytest.skip(NOT_GRADED_GPU)
+    if not timing.CUDA_WORKERS:
+        pytest.skip(f"{NOT_GRADED_GPU} ({timing.NO_GPU_WORKERS})")
+    return "cuda"
+
+
+@pytest.mark.gpu
+@pytest.mark.points(1)
+def test_attention_fast_on_gpu(student, reference, seed):
+    device = _cuda()
+    q, k, v = _qkv(_gen(seed), (2, 2), 1000, 900, 32, 16, torch.float32)
+    got = student.attention_fast(*_on(device, (q, k, v)), True)
+    assert_close(got, reference.attention_fast(q, k, v, True),
+                 name=f"{ATTN}(q, k, v, causal=True) with q, k, v on the GPU")
+
+
+@pytest.mark.gpu
+@pytest.mark.points(2)
+@pytest.mark.timeout(120)
+def test_attention_fast_speed_gpu(student, baseline, reference, seed, record_property):
+    device = _cuda()
+
+    def make_args(i: int) -> tuple:
+        q, k, v = _qkv(_gen(seed + 7919 * (i + 1)), (1, 4), 4096, 4096, 64, 16, torch.float32)
+        return (*_on(device, (q, k, v)), True)
+
+    _speed(student, baseline, reference, record_property, ATTN, make_args, device)
+
+
+@pytest.mark.gpu
+@pytest.mark.points(3)
+@pytest.mark.timeout(120)
+def test_attention_fast_peak_gpu_memory(student, baseline, seed, record_property):
+    device = _cuda()
+    limits = CONFIG.extra["memory"][ATTN]
+    L, heads, d, dv = int(limits["length"]), 4, 64, 16
+    q, k, v = _on(device, _qkv(_gen(seed), (1, heads), L, L, d, dv, torch.float32))
+    small = _on(device, _qkv(_gen(seed + 1), (1, heads), 64, 64, d, dv, torch.float32))
+    peaks = {}
+    for name, proxy in (("student", student), ("baseline", baseline)):
+        proxy.attention_fast(*small, True)  # CUDA context and allocator exist before measuring
+        pid = timing.worker_pid(proxy)
+        if pid is None or timing.gpu_memory_bytes(pid) is None:
+            pytest.skip(f"{NOT_GRADED_GPU} (the grader cannot read the worker's GPU memory: "
+                        "NVML or the nvidia-ml-py package is missing)")
+        with timing.MemoryWatch(lambda p=pid: timing.gpu_memory_bytes(p)) as watch:
+            proxy.attention_fast(q, k, v, True)
+        peaks[name] = (watch.peak or 0) - (watch.before or 0)
+    scores = heads * L * L * 4  # bytes of the whole float32 score matrix
+    allowed = int(float(limits["fraction_of_scores"]) * scores)
+    mb = 2**20
+    record_property("gpu_memory", {"device": timing.describe_device(device), "length": L,
+                                   "student_peak_bytes": peaks["student"],
+                                   "baseline_peak_bytes": peaks["baseline"],
+                                   "score_matrix_bytes": scores, "allowed_bytes": allowed})
+    assert peaks["student"] <= allowed, (
+        f"{ATTN}(q, k, v, causal=True) with L = {L} raised the GPU memory of your worker by "
+        f"{peaks['student'] / mb:.0f} MB at its peak (the baseline's: "
+        f"{peaks['baseline'] / mb:.0f} MB); the whole score matrix takes {scores / mb:.0f} MB and "
+        f"the limit is {allowed / mb:.0f} MB. Never hold every score at once: {HINTS[ATTN]}")
