@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import time
 import traceback
@@ -31,8 +32,7 @@ from grader import gradebook, overview
 from grader.course import Course
 from grader.late import LatePolicy, PolicyError, parse_time, policy_from_mapping
 from grader.outputs import FULL, REPORT, write_outputs
-from grader.results import (SubmissionResult, load_result, write_json_atomic,
-                            write_text_atomic)
+from grader.results import SubmissionResult, load_result, write_json_atomic, write_text_atomic
 from grader.scoring import topic_results
 
 if sys.version_info >= (3, 11):
@@ -247,8 +247,9 @@ def discover(submissions: Path, roster: dict[str, Student], unpack_to: Path
         student = by_entry.get(name)
         sid = student.student if student else name
         if sid in entries:
+            first = entries[sid].path
             raise BatchError(f"two submissions for {sid!r} in {folder}: "
-                             f"{entries[sid].path.name if entries[sid].path else '?'} and {p.name}")
+                             f"{first.name if first else '?'} and {p.name}")
         entries[sid] = Entry(sid, p, folder_name(sid), student, times.get(name) or file_time(p))
     for sid, student in roster.items():
         if sid not in entries:
@@ -331,7 +332,7 @@ def _is_done(record: dict[str, Any] | None, key: dict[str, Any], out: Path) -> b
 
 
 def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds}s"
     if seconds < 3600:
@@ -398,6 +399,18 @@ class Progress:
 # ------------------------------------------------------------------------------------ grading
 
 
+def cores() -> int:
+    """Cores this process may use (all of the machine's where that cannot be asked)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 @dataclass
 class Summary:
     """What a batch did, for the summary printed at its end."""
@@ -413,8 +426,8 @@ class Summary:
 
     def lines(self) -> list[str]:
         s = self.stats
-        out = [f"{self.students} students: {self.graded_now} graded now, "
-               f"{self.resumed} already graded (resumed), in {_duration(self.seconds)}"]
+        out = [(f"{self.students} students: {self.graded_now} graded now, "
+                f"{self.resumed} already graded (resumed), in {_duration(self.seconds)}")]
         if s is not None and s.mean is not None and s.median is not None:
             out.append(f"final score: mean {s.mean:.1f} %, median {s.median:.1f} % "
                        f"over {s.graded} graded students")
@@ -497,7 +510,7 @@ class Batch:
         fingerprint = course_fingerprint(self.course, topics)
         old = read_state(self.out) if (self.resume or self.only) else {}
         records: dict[str, Any] = dict(old.get("students", {}))
-        state = {
+        state: dict[str, Any] = {
             "schema_version": STATE_VERSION, "submissions": str(self.submissions.resolve()),
             "topics": topics, "course": fingerprint,
             "roster": {k: vars(v) for k, v in roster.items()},
@@ -538,8 +551,11 @@ class Batch:
                        resumed)
         write_json_atomic(self.out / STATE, state)
         summary = Summary(out=self.out, students=len(entries), resumed=resumed)
-        if todo:
-            self._grade(todo, topics, summary)
+        try:
+            if todo:
+                self._grade(todo, topics, summary)
+        finally:
+            shutil.rmtree(self.out / UNPACKED, ignore_errors=True)
         summary.seconds = time.monotonic() - t0
         self._finish(summary)
         return summary
@@ -580,7 +596,7 @@ class Batch:
                summary: Summary) -> None:
         from grader.runner import Options
 
-        jobs = max(1, self.jobs or len(os.sched_getaffinity(0)))
+        jobs = max(1, self.jobs or cores())
         engine = self._engine()
         # Started after the engine so the ETA does not count its one-off start.
         progress = Progress(len(todo), self.progress_stream, self.tty)
@@ -591,6 +607,12 @@ class Batch:
                       f"{', '.join(getattr(engine, 'layers', ())) or 'none'}")
         options = Options(topics=tuple(topics), seed=self.seed)
         self.echo(f"grading {len(todo)} submissions, {min(jobs, len(todo))} at a time")
+        # A polite stop (CI cancelling a job) ends the batch like Ctrl-C: in-flight work killed,
+        # the tables written from what is done.
+        try:
+            previous = signal.signal(signal.SIGTERM, _interrupt)
+        except ValueError:  # not the main thread: leave signals alone
+            previous = None
         try:
             while pending or running:
                 while pending and len(running) < jobs:
@@ -617,6 +639,8 @@ class Batch:
             raise BatchError(f"interrupted after grading {summary.graded_now} of {len(todo)}; "
                              "run the same command with --resume to finish") from None
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
             progress.close()
             try:
                 engine.close()
@@ -645,7 +669,7 @@ class Batch:
             result = r.job.poll()
         except Exception as exc:  # noqa: BLE001
             self._log(f"collecting {r.entry.student}", traceback.format_exc())
-            self._kill(r)
+            self._kill(r, reap=False)
             return error_result(r.entry.student, topics, r.seed,
                                 f"the grader failed while collecting this submission's results "
                                 f"({type(exc).__name__}: {exc}); see {LOG}",
@@ -658,12 +682,15 @@ class Batch:
                                            "limit and was stopped; the tests that finished count")
         return result
 
-    def _kill(self, r: _Running) -> None:
+    def _kill(self, r: _Running, *, reap: bool = True) -> None:
+        if isinstance(r.job, SubmissionResult):
+            return
         try:
-            if not isinstance(r.job, SubmissionResult):
-                r.job.kill()
-        except Exception:  # noqa: BLE001
-            pass
+            r.job.kill()
+            if reap:  # collect the child and remove its working folder
+                r.job.wait()
+        except Exception:  # noqa: BLE001 - it may have ended already; the batch goes on
+            self._log(f"stopping {r.entry.student}", traceback.format_exc())
 
     def _save(self, r: _Running, result: SubmissionResult, topics: list[str]) -> None:
         folder = self.out / STUDENTS / r.entry.folder

@@ -161,8 +161,8 @@ def test_resume_with_nothing_changed_grades_nothing(graded: dict[str, Any], toy_
     def no_engine(*a: Any, **k: Any) -> Any:
         raise AssertionError("nothing to grade: the engine should not start")
 
-    summary, said = run_batch(graded["subs"], out, toy_engine, resume=True,
-                              engine_factory=no_engine)
+    summary, _ = run_batch(graded["subs"], out, toy_engine, resume=True,
+                           engine_factory=no_engine)
     assert (summary.graded_now, summary.resumed) == (0, 5)
     assert (out / "students" / "good" / "result.json").read_bytes() == before
     assert len(book(out)) == 5
@@ -206,10 +206,10 @@ def test_a_class_archive_is_graded_like_the_folder(tmp_path: Path, toy_engine: A
     zip_of(subs / "partial.zip", {"toy.py": SCALE_WRONG})
     export = tmp_path / "export.zip"
     with zipfile.ZipFile(export, "w") as zf:  # an LMS export: everything inside one folder
-        zf.writestr("hw1-export/good/toy.py", TOY, )
+        zf.writestr("hw1-export/good/toy.py", TOY)
         zf.writestr("hw1-export/good/other.py", OTHER)
         zf.write(subs / "partial.zip", "hw1-export/partial.zip")
-    summary, _ = run_batch(export, tmp_path / "out", toy_engine, seed=5)
+    run_batch(export, tmp_path / "out", toy_engine, seed=5)
     table = book(tmp_path / "out")
     assert sorted(table.index) == ["good", "partial"]
     assert (table.loc["good", "percent"], table.loc["partial", "toy"]) == (100.0, 5.0)
@@ -231,8 +231,7 @@ def test_roster_names_students_and_the_late_policy_sets_final_scores(tmp_path: P
         "dee,,Dee D,104,S4,dee@x,B,,\n")
     (subs / "batch.toml").write_text('[late]\nper_day = 25\ncap = 40\ngrace_minutes = 10\n'
                                      '[canvas]\nassignment = "HW 1 (123)"\n')
-    summary, said = run_batch(subs, tmp_path / "out", toy_engine,
-                              deadline="2026-03-02T00:00:00+00:00")
+    _, said = run_batch(subs, tmp_path / "out", toy_engine, deadline="2026-03-02T00:00:00+00:00")
     assert "late policy: deadline 2026-03-02T00:00:00+00:00, 25 % of the score per day " \
            "started, at most 40 %, 10 min grace" in said
     table = book(tmp_path / "out")
@@ -281,7 +280,7 @@ def test_discovery_names_folders_safely_and_refuses_duplicates(tmp_path: Path) -
     write(subs / "<i onclick=x>bo'b", {"toy.py": TOY})
     write(subs / "plain", {"toy.py": TOY})
     (subs / ".hidden").mkdir()
-    entries, ignored = discover(subs, {}, tmp_path / "unpacked")
+    entries, _ = discover(subs, {}, tmp_path / "unpacked")
     assert [e.student for e in entries] == ["<i onclick=x>bo'b", "plain"]
     assert entries[1].folder == "plain"
     assert entries[0].folder.startswith("i_onclick_x_bo_b-")
@@ -332,32 +331,16 @@ def test_sigkill_mid_batch_then_resume_completes_the_class(tmp_path: Path) -> No
         write(subs / sid, {"toy.py": TOY, "other.py": OTHER})
     write(subs / "zz_loop", {"toy.py": LOOPING_ADD, "other.py": OTHER})  # slow: times out
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "grader", "batch", str(subs), "--out", str(out),
-           "--course", str(FIXTURE), "--jobs", "1"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
-    state = out / "batch.json"
-    deadline = time.monotonic() + 180
-    done: dict[str, Any] = {}
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            done = json.loads(state.read_text()).get("students", {})
-        except (FileNotFoundError, json.JSONDecodeError):
-            done = {}
-        if done:
-            break
-        time.sleep(0.05)
-    assert done, "no result was written before the deadline"
+    proc, cmd = start_batch(subs, out)
+    wait_for_a_result(proc, out)
     os.killpg(proc.pid, signal.SIGKILL)  # the batch and its grading children, at once
-    proc.wait()
-    proc.stdout.close()  # type: ignore[union-attr]
-    killed_with = set(json.loads(state.read_text())["students"])
+    proc.communicate()
+    killed_with = set(json.loads((out / "batch.json").read_text())["students"])
     assert killed_with and "zz_loop" not in killed_with, "the batch was not killed mid-run"
     seeds = {s: load_result(out / "students" / s / "result.json").seed for s in killed_with}
 
-    rerun = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, env=env,
-                           timeout=300)
+    rerun = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert f"resuming: {len(killed_with)} already graded" in rerun.stdout
     table = gradebook.read_gradebook(out / "gradebook.csv")
@@ -368,6 +351,43 @@ def test_sigkill_mid_batch_then_resume_completes_the_class(tmp_path: Path) -> No
     assert table.set_index("student").loc["zz_loop", "flag_timeout"]
 
 
+def start_batch(subs: Path, out: Path, *extra: str) -> tuple[subprocess.Popen[str], list[str]]:
+    cmd = [sys.executable, "-m", "grader", "batch", str(subs), "--out", str(out),
+           "--course", str(FIXTURE), "--jobs", "1", *extra]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                            text=True, start_new_session=True), cmd
+
+
+def wait_for_a_result(proc: subprocess.Popen[str], out: Path) -> dict[str, Any]:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            done = json.loads((out / "batch.json").read_text()).get("students", {})
+        except (FileNotFoundError, json.JSONDecodeError):
+            done = {}
+        if done:
+            return done
+        time.sleep(0.05)
+    raise AssertionError("no result was written before the deadline")
+
+
+def test_sigterm_stops_cleanly_and_writes_what_is_done(tmp_path: Path) -> None:
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    write(subs / "a1", {"toy.py": TOY, "other.py": OTHER})
+    write(subs / "zz_loop", {"toy.py": LOOPING_ADD, "other.py": OTHER})
+    proc, _ = start_batch(subs, out)
+    wait_for_a_result(proc, out)
+    proc.send_signal(signal.SIGTERM)  # the batch process only, as CI cancelling a job does
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2, output
+    assert "interrupted after grading 1 of 2; run the same command with --resume" in output
+    table = book(out)
+    assert table.loc["a1", "status"] == "graded"
+    assert table.loc["zz_loop", "status"] == "not_graded"
+    assert "rerun the batch with --resume" in table.loc["zz_loop", "error"]
+
+
 def test_grade_into_a_batch_folder_updates_its_gradebook(graded: dict[str, Any],
                                                          tmp_path: Path) -> None:
     out = tmp_path / "out"
@@ -376,7 +396,7 @@ def test_grade_into_a_batch_folder_updates_its_gradebook(graded: dict[str, Any],
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = subprocess.run([sys.executable, "-m", "grader", "grade", str(fixed), "--out",
                           str(out / "students" / "broken"), "--course", str(FIXTURE)],
-                         capture_output=True, text=True, env=env, timeout=300)
+                         capture_output=True, text=True, env=env, timeout=300, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "updated the gradebook and overview" in run.stdout
     assert book(out).loc["broken", "percent"] == 100.0
