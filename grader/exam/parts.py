@@ -7,6 +7,7 @@ points and a message) and ``show`` (value → text). Keys and answers are plain 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -105,7 +106,8 @@ def _split_text(raw: str) -> tuple[list[str], tuple[int, ...]]:
     """Entries and shape of a typed array: rows split by ';' or new lines, entries by ',' or spaces."""
     text = _check_text(raw).strip("[]() \n")
     lines = [ln.strip().strip("[](),") for ln in re.split(r"[;\n]", text)]
-    rows = [[e for e in re.split(r"[,\s]+", ln.strip()) if e] for ln in lines if ln.strip()]
+    rows = [[e.strip("[]()") for e in re.split(r"[,\s]+", ln.strip()) if e.strip("[]()")]
+            for ln in lines if ln.strip()]
     if len(rows) == 1:
         return rows[0], (len(rows[0]),)
     if any(len(r) != len(rows[0]) for r in rows):
@@ -115,6 +117,11 @@ def _split_text(raw: str) -> tuple[list[str], tuple[int, ...]]:
 
 def parse_entries(raw: Any) -> tuple[list[Any], tuple[int, ...]]:
     """Raw entries and the shape of an array answer given as a JSON list or as typed text."""
+    if isinstance(raw, str) and raw.lstrip().startswith("[["):
+        try:  # a table typed as nested lists; read as JSON data, like the file around it
+            raw = json.loads(_check_text(raw))
+        except json.JSONDecodeError:
+            pass
     if isinstance(raw, str):
         entries, shape = _split_text(raw)
     elif isinstance(raw, list):
