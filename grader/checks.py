@@ -377,6 +377,8 @@ class Mismatch:
 def find_mismatch(actual: np.ndarray, expected: np.ndarray, tol: Tol) -> Mismatch | None:
     """Elements with |a - e| > atol + rtol·|e| (NaN equals NaN only); None when every element passes."""
     a, e = np.asarray(actual), np.asarray(expected)
+    if a.dtype.kind not in "biufc" or e.dtype.kind not in "biufc":
+        return _text_mismatch(a, e)
     both_int = a.dtype.kind in "biu" and e.dtype.kind in "biu"
     if both_int and tol.rtol == 0 and tol.atol == 0:
         # Compared as integers: a float64 round trip would blur values beyond 2**53.
@@ -416,6 +418,25 @@ def find_mismatch(actual: np.ndarray, expected: np.ndarray, tol: Tol) -> Mismatc
     )
 
 
+def _text_mismatch(a: np.ndarray, e: np.ndarray) -> Mismatch | None:
+    """Arrays of strings (or anything without arithmetic) match element by element or not at all."""
+    bad = np.asarray(a != e, dtype=bool)
+    if not bad.any():
+        return None
+    first = tuple(int(i) for i in np.argwhere(bad)[0]) if a.ndim else ()
+    return Mismatch(
+        count=int(bad.sum()),
+        total=int(bad.size),
+        first_index=first,
+        expected_at=e[first].item(),
+        actual_at=a[first].item(),
+        max_abs=math.inf,
+        max_abs_index=first,
+        max_rel=math.inf,
+        max_rel_index=first,
+    )
+
+
 def _tol_text(tol: Tol, dtype_name: str | None, exact: bool) -> str:
     if exact or (tol.rtol == 0 and tol.atol == 0):
         return "compared exactly"
@@ -424,6 +445,13 @@ def _tol_text(tol: Tol, dtype_name: str | None, exact: bool) -> str:
 
 
 def _mismatch_lines(m: Mismatch, scalar: bool, tol_text: str) -> tuple[str, list[str]]:
+    if not all(isinstance(v, (int, float, complex)) for v in (m.expected_at, m.actual_at)):
+        shown = f"expected {_short_text(repr(m.expected_at))}, got {_short_text(repr(m.actual_at))}"
+        if scalar:
+            return shown, []
+        return f"{m.count} of {m.total} values differ", [
+            f"first at {_fmt_index(m.first_index)}: {shown}"
+        ]
     e, a = _fmt_pair(m.expected_at, m.actual_at)
     integers = isinstance(m.expected_at, int) and isinstance(m.actual_at, int)
     if integers and scalar:
@@ -485,6 +513,17 @@ def _factor_text(c: float, sizes: Mapping[int, str], scalar: bool, rel: float = 
             return (
                 f"yours = {sign}expected × (n − 1)/n with n = {n} ({where}): "
                 f"did you divide by n instead of n − 1?{tail}"
+            )
+        # A standard deviation with the other ddof differs by the square root of those ratios.
+        if _near(mag, math.sqrt((n - 1) / n)):
+            return (
+                f"yours = {sign}expected × √((n − 1)/n) with n = {n} ({where}): did you use "
+                f"the n − 1 (ddof=1) standard deviation instead of the n one?{tail}"
+            )
+        if _near(mag, math.sqrt(n / (n - 1))):
+            return (
+                f"yours = {sign}expected × √(n/(n − 1)) with n = {n} ({where}): did you use "
+                f"the n (ddof=0) standard deviation instead of the n − 1 one?{tail}"
             )
         if math.isqrt(n) ** 2 != n and _near(mag, math.sqrt(n)):
             return f"off by a factor of {sign}√{n} (yours = {sign}√{n} × expected); {n} is {where}{tail}"
@@ -598,6 +637,8 @@ def _labels_hint(a: np.ndarray, e: np.ndarray) -> str | None:
 def _value_hints(a: np.ndarray, e: np.ndarray, tol: Tol, sizes: Mapping[int, str]) -> list[str]:
     """Hints for same-shape values that differ, most telling first."""
     hints: list[str] = []
+    if a.dtype.kind not in "biufc" or e.dtype.kind not in "biufc":
+        return hints
     if a.size > 1 and a.dtype.kind in "fiu" and not a.any() and e.any():
         hints.append("your output is all zeros: is part of the computation still missing?")
     for hint in (
@@ -829,8 +870,8 @@ def _dtype_failure(
         )
         return failure
     ek, ak = ed.kind, ad.kind
-    if ad == ed or (ek in "iu" and ak in "iu"):
-        return None  # integer widths are interchangeable: the values are what matter
+    if ad == ed or (ek in "iu" and ak in "iu") or (ek == ak and ek in "US"):
+        return None  # integer widths and string lengths are interchangeable: values matter
     failure = _Failure(path, f"your array has dtype {ad}, expected {ed}")
     if ek == "f" and ak == "f":
         failure.hints.append(f"keep the computation in {ed}: something converted it to {ad}")

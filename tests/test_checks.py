@@ -828,3 +828,24 @@ def test_find_mismatch_counts_what_isclose_rejects(value: np.ndarray, data: st.D
     bad = ~np.isclose(other, value, rtol=1e-6, atol=1e-9)
     m = find_mismatch(other, value, Tol(1e-6, 1e-9))
     assert (m.count if m else 0) == int(bad.sum())
+
+
+def test_string_arrays_compare_element_by_element() -> None:
+    assert_equal(np.array(["sum", "mean"]), np.array(["sum", "mean"]), name="f")
+    msg = failure(assert_close, np.array(["sum", "max"]), np.array(["sum", "mean"]), name="f")
+    assert "1 of 2 values differ" in msg and "expected 'mean', got 'max'" in msg
+
+
+def test_expect_same_names_the_standard_deviation_ddof(rng: np.random.Generator) -> None:
+    X = rng.normal(2.0, 3.0, size=(17, 4))
+
+    def ref(X: np.ndarray) -> np.ndarray:
+        return (X - X.mean(axis=0)) / X.std(axis=0)
+
+    def stu(X: np.ndarray) -> np.ndarray:
+        return (X - X.mean(axis=0)) / X.std(axis=0, ddof=1)
+
+    msg = failure(
+        expect_same, types.SimpleNamespace(scale=stu), types.SimpleNamespace(scale=ref), "scale", X
+    )
+    assert "n = 17 (X.shape[0])" in msg and "ddof=1" in msg
