@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 # Queries per block in attention_fast: the scores of one block of queries against every key are
-# the largest thing held at once (Q_BLOCK × Lk instead of Lq × Lk).
-Q_BLOCK = 512
+# the largest thing held at once (twice Q_BLOCK × Lk instead of Lq × Lk).
+Q_BLOCK = 256
 
 
 def conv2d_fast(
@@ -87,11 +87,12 @@ def attention_fast(
         if keys == 0:  # causal with no key at all: every output row is zero
             out[..., start:stop, :] = 0
             continue
-        scores = (q[..., start:stop, :] @ k[..., :keys, :].transpose(-2, -1)) * scale
+        scores = q[..., start:stop, :] @ k[..., :keys, :].transpose(-2, -1)  # (..., block, keys)
+        scores.mul_(scale)  # in place: one block of scores at a time, and no second copy
         if causal:
             rows = torch.arange(start, stop, device=q.device).unsqueeze(1)  # (block, 1)
             cols = torch.arange(keys, device=q.device)  # (keys,)
-            scores = scores.masked_fill(cols > rows, float("-inf"))
+            scores.masked_fill_(cols > rows, float("-inf"))
         weights = torch.softmax(scores, dim=-1)  # (..., block, keys)
         out[..., start:stop, :] = weights @ v[..., :keys, :]
     return out
