@@ -407,8 +407,6 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 @dataclass
@@ -607,14 +605,26 @@ class Batch:
                       f"{', '.join(getattr(engine, 'layers', ())) or 'none'}")
         options = Options(topics=tuple(topics), seed=self.seed)
         self.echo(f"grading {len(todo)} submissions, {min(jobs, len(todo))} at a time")
-        # A polite stop (CI cancelling a job) ends the batch like Ctrl-C: in-flight work killed,
-        # the tables written from what is done.
-        try:
-            previous = signal.signal(signal.SIGTERM, _interrupt)
-        except ValueError:  # not the main thread: leave signals alone
-            previous = None
+        # Ctrl-C or a polite stop (CI cancelling a job) ends the batch between two polls, never
+        # in the middle of writing a file: in-flight work is killed and the tables are written
+        # from what is done. A second signal stops at once.
+        stop: list[int] = []
+
+        def on_signal(signum: int, frame: Any) -> None:
+            if stop:
+                raise KeyboardInterrupt
+            stop.append(signum)
+
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[sig] = signal.signal(sig, on_signal)
+            except ValueError:  # not the main thread: leave signals alone
+                break
         try:
             while pending or running:
+                if stop:
+                    raise KeyboardInterrupt
                 while pending and len(running) < jobs:
                     entry, key = pending.popleft()
                     running.append(self._start(engine, entry, key, options, topics))
@@ -639,8 +649,8 @@ class Batch:
             raise BatchError(f"interrupted after grading {summary.graded_now} of {len(todo)}; "
                              "run the same command with --resume to finish") from None
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             progress.close()
             try:
                 engine.close()
