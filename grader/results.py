@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -162,7 +163,9 @@ def write_json_atomic(path: Path, data: Any) -> None:
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        # An interrupt can land after the rename: the temporary file may be gone already.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 
@@ -178,7 +181,9 @@ def write_text_atomic(path: Path, text: str) -> None:
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        # An interrupt can land after the rename: the temporary file may be gone already.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 
