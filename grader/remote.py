@@ -258,7 +258,7 @@ class Worker:
             raise WorkerCrashed(f"{doing}: {exc}") from None
         data = self._read_exact(n, deadline, doing)
         try:
-            return wire.decode_message(data)
+            return wire.decode_message(data, tensor_device=wire.keep_device)
         except wire.WireError as exc:
             self.kill()
             raise WorkerCrashed(f"{doing}: the worker sent a malformed reply ({exc})") from None

@@ -290,6 +290,24 @@ class _DecodeState:
         return t.requires_grad_(requires_grad) if t.is_floating_point() or t.is_complex() else t
 
 
+_CUDA: bool | None = None
+
+
+def keep_device(device: str) -> str:
+    """Build a received tensor on the device it was on where that device exists here, else the CPU.
+
+    Inputs on the GPU reach a GPU worker on the GPU, and a student's result on the wrong device
+    shows up as such in the checks instead of being moved silently.
+    """
+    global _CUDA
+    if not device.startswith("cuda"):
+        return "cpu"
+    if _CUDA is None:
+        torch = _torch()
+        _CUDA = bool(torch is not None and torch.cuda.is_available())  # does not start CUDA
+    return device if _CUDA else "cpu"
+
+
 def _torch() -> Any:
     try:
         import torch

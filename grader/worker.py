@@ -76,7 +76,8 @@ def _error_meta(meta: dict[str, Any], type_name: str, message: str, tb: str,
 
 def _recv(sock: socket.socket) -> tuple[dict[str, Any], Any]:
     prefix = _read_exact(sock, wire.FRAME_HEADER_SIZE)
-    return wire.decode_message(_read_exact(sock, wire.frame_length(prefix)))
+    return wire.decode_message(_read_exact(sock, wire.frame_length(prefix)),
+                               tensor_device=wire.keep_device)
 
 
 def _read_exact(sock: socket.socket, n: int) -> bytearray:

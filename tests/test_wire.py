@@ -173,3 +173,13 @@ def test_nan_constants_in_the_header_are_refused() -> None:
     data = message({"m": {}, "v": 1, "n": []}).replace(b'"v": 1', b'"v": NaN')
     with pytest.raises(WireError):
         decode_message(data)
+
+
+def test_tensors_land_on_their_device_where_it_exists_else_the_cpu() -> None:
+    t = torch.ones(3)
+    msg = encode_message({}, t).replace(b'"cpu"', b'"cuda:0"')
+    _, out = decode_message(msg, tensor_device=wire.keep_device)
+    expected = "cuda:0" if torch.cuda.is_available() else "cpu"
+    assert str(out.device) == expected
+    _, out = decode_message(msg)
+    assert str(out.device) == "cpu"
