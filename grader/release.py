@@ -29,6 +29,7 @@ from grader.course import Course, CourseError
 PROJECT = Path(__file__).resolve().parent.parent
 STUDENT_WORKFLOW = Path("templates") / "ci" / "student.yml"
 MIN_SECRET_LINE = 30  # shorter lines (imports, `return x`) are too common to mean a leak
+COPY_FRACTION, COPY_MIN_LINES = 0.25, 5  # this much of a solution in one file is a copy of it
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
 VENV_STEP_TIMEOUT = 900  # seconds for each step of the fresh-environment check
 
@@ -158,44 +159,65 @@ def _text_files(root: Path) -> Iterator[tuple[Path, str]]:
                 continue  # binary files cannot hold a copied line of Python
 
 
-def secret_lines(course: Course) -> dict[str, str]:
-    """Lines of the course's secret Python files (stripped, long enough to be telling), mapped
-    to where they come from.
+def _long_lines(text: str) -> dict[str, int]:
+    """Stripped lines long enough to be telling, with the number of their first occurrence."""
+    found: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if len(line.strip()) > MIN_SECRET_LINE:
+            found.setdefault(line.strip(), number)
+    return found
 
-    Lines that public files also hold are left out: stubs share signatures and docstrings with
-    the solutions, and an idiom such as ``rng = np.random.default_rng(seed)`` in the grader's
-    own code is public by construction. Any other file, a stray copy in ``assignments/``
-    included, is still searched for every line.
-    """
-    public_files = [p for topic in course.topics()
-                    for p in (course.stub(topic), course.assignments / topic / "README.md",
-                              course.assignments / topic / "test_public.py")]
-    public_files += [p for d in ("grader", "templates") for p in (PROJECT / d).rglob("*")]
-    public: set[str] = set()
-    for path in public_files:
+
+def _lines_of(paths: Iterable[Path]) -> set[str]:
+    lines: set[str] = set()
+    for path in paths:
         if path.is_file() and path.suffix != ".pyc":
-            public.update(line.strip() for line in path.read_text(errors="replace").splitlines())
-    secret: dict[str, str] = {}
-    for path in sorted(course.reference.rglob("*.py")):
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            text = line.strip()
-            if len(text) > MIN_SECRET_LINE and text not in public:
-                secret.setdefault(text, f"{path.relative_to(course.root)}:{number}")
-    return secret
+            lines.update(line.strip() for line in path.read_text(errors="replace").splitlines())
+    return lines
+
+
+def secret_lines(course: Course) -> dict[Path, dict[str, int]]:
+    """The long lines of every Python file under ``reference/``, by file, less those the
+    topics' stubs, statements and public tests share with them (signatures, docstrings)."""
+    shared = _lines_of(p for topic in course.topics()
+                       for p in (course.stub(topic), course.assignments / topic / "README.md",
+                                 course.assignments / topic / "test_public.py"))
+    return {path: {line: n for line, n in _long_lines(path.read_text()).items()
+                   if line not in shared}
+            for path in sorted(course.reference.rglob("*.py"))}
 
 
 def find_secrets(course: Course, out: Path) -> list[str]:
-    """Where ``out`` holds a secret file or a line of one."""
+    """Where ``out`` holds a secret file, a line of one, or a copy of a solution or hidden test.
+
+    A secret line found in ``out`` is a leak unless the course publishes that line on purpose:
+    somewhere in ``assignments/`` (a public baseline may share a loop with a solution, an exam
+    question an equation) or in the grader's own code and templates (an idiom such as
+    ``rng = np.random.default_rng(seed)``). Such published lines still count towards copies:
+    a file holding a quarter or more of the lines of a ``solution.py`` or ``test_hidden.py``
+    (and at least five) is reported as one, wherever it comes from.
+    """
     problems = [f"{p.relative_to(out)} must not be released"
                 for p in sorted(out.rglob("*"))
                 if p.name in ("reference", "solution.py", "test_hidden.py", "mutants",
                               "alternatives")]
-    secret = secret_lines(course)
+    published = _lines_of([*course.assignments.rglob("*"), *(PROJECT / "grader").rglob("*"),
+                           *(PROJECT / "templates").rglob("*")])
+    secrets = secret_lines(course)
     for path, text in _text_files(out):
-        for number, line in enumerate(text.splitlines(), 1):
-            source = secret.get(line.strip())
-            if source:
-                problems.append(f"{path.relative_to(out)}:{number} repeats {source}")
+        rel = path.relative_to(out)
+        lines = _long_lines(text)
+        leaks: dict[int, str] = {}
+        for source, secret in secrets.items():
+            hits = secret.keys() & lines.keys()
+            origin = source.relative_to(course.root)
+            for line in hits - published:
+                leaks.setdefault(lines[line], f"{origin}:{secret[line]}")
+            if source.name in ("solution.py", "test_hidden.py") and secret and \
+                    len(hits) >= max(COPY_MIN_LINES, COPY_FRACTION * len(secret)):
+                problems.append(f"{rel} holds {len(hits)} of the {len(secret)} lines of "
+                                f"{origin}: a copy of it?")
+        problems += [f"{rel}:{n} repeats {where}" for n, where in sorted(leaks.items())]
     return problems
 
 

@@ -98,6 +98,24 @@ def test_secret_search_finds_planted_reference_text(released, course: Course,
     assert "reference must not be released" in problems
 
 
+def test_secret_search_finds_a_solution_copied_into_the_public_room(course: Course,
+                                                                    tmp_path: Path) -> None:
+    # The public room's lines are published on purpose, so single lines pass; a whole copy
+    # of a solution does not.
+    shifted = tmp_path / "course"
+    shutil.copytree(course.assignments / "activations", shifted / "assignments/activations")
+    shutil.copytree(course.reference / "activations", shifted / "reference/activations")
+    copy = course.solution("activations").read_text()
+    (shifted / "assignments/activations/notes.py").write_text(copy)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.py").write_text(copy)
+    problems = find_secrets(Course(shifted), out)
+    assert [p for p in problems if "repeats" in p] == []
+    assert any(p.startswith("notes.py holds") and "reference/activations/solution.py: a copy" in p
+               for p in problems), problems
+
+
 def test_stub_check_catches_a_stub_that_passes(released, course: Course, tmp_path: Path) -> None:
     out, _ = released
     copy = tmp_path / "copy"
