@@ -176,8 +176,8 @@ def test_nan_constants_in_the_header_are_refused() -> None:
 
 
 def test_tensors_land_on_their_device_where_it_exists_else_the_cpu() -> None:
-    t = torch.ones(3)
-    msg = encode_message({}, t).replace(b'"cpu"', b'"cuda:0"')
+    msg = message({"m": {}, "v": {"tt": ["float32", [3], 0, "cuda:0", False]}, "n": [12]},
+                  bytes(12))
     _, out = decode_message(msg, tensor_device=wire.keep_device)
     expected = "cuda:0" if torch.cuda.is_available() else "cpu"
     assert str(out.device) == expected
