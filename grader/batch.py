@@ -345,7 +345,7 @@ class Progress:
 
     def __init__(self, total: int, stream: TextIO | None = None, tty: bool | None = None) -> None:
         self.total = total
-        self.stream = stream or sys.stderr
+        self.stream: TextIO | None = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.done = self.errors = self.timeouts = 0
         self.t0 = time.monotonic()
@@ -362,6 +362,16 @@ class Progress:
         return (f"{self.done}/{self.total} graded · {self.errors} failed · "
                 f"{self.timeouts} timed out")
 
+    def _write(self, text: str) -> None:
+        # Progress is a courtesy: a closed pipe (the reader went away) must not end the batch.
+        if self.stream is None:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.stream = None
+
     def update(self, student: str, result: SubmissionResult) -> None:
         self.done += 1
         self.errors += bool(result.error)
@@ -376,8 +386,7 @@ class Progress:
         if result.error:
             line += (" — " if result.tests else "") + \
                 f"error: {result.error.splitlines()[0][:120]}"
-        self.stream.write(f"{line} · ETA {self.eta()}\n")
-        self.stream.flush()
+        self._write(f"{line} · ETA {self.eta()}\n")
 
     def draw(self, force: bool = False) -> None:
         if not self.tty or (not force and time.monotonic() - self._drawn < 0.2):
@@ -386,13 +395,11 @@ class Progress:
         filled = int(30 * self.done / max(self.total, 1))
         bar = "█" * filled + "░" * (30 - filled)
         elapsed = _duration(time.monotonic() - self.t0)
-        self.stream.write(f"\r{bar} {self.counts()} · {elapsed} · ETA {self.eta()}  ")
-        self.stream.flush()
+        self._write(f"\r{bar} {self.counts()} · {elapsed} · ETA {self.eta()}  ")
 
     def close(self) -> None:
         if self.tty and self.total and not self._closed:
-            self.stream.write("\n")
-            self.stream.flush()
+            self._write("\n")
         self._closed = True
 
 
@@ -644,11 +651,14 @@ class Batch:
         except KeyboardInterrupt:
             for r in running:
                 self._kill(r)
+            running.clear()
             progress.close()
             self._finish(summary)
             raise BatchError(f"interrupted after grading {summary.graded_now} of {len(todo)}; "
                              "run the same command with --resume to finish") from None
         finally:
+            for r in running:  # whatever ended the loop, no grading child outlives the batch
+                self._kill(r)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             progress.close()
