@@ -1,0 +1,236 @@
+"""Benchmark of ``grader batch``: a synthetic class graded with --jobs 2, against one fresh
+interpreter per submission (``grader grade``), in the same run.
+
+    python bench/bench_batch.py                       # 200 submissions, every topic
+    python bench/bench_batch.py --n 40 --topic metrics --fresh-sample 6
+
+Prints submissions per minute for both designs, the per-submission overhead above the tests'
+own compute (a result's duration minus the sum of its tests' durations), the peak memory of the
+batch (its whole process tree: batch, zygote, grading children and workers, as PSS so that pages
+shared by forked processes count once) and whether memory stays flat from the first 50
+submissions to the last 50. The fresh-interpreter design is timed on a sample of the same
+submissions, also two at a time, and its throughput extrapolated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "examples"))
+
+import make_class  # noqa: E402
+
+from grader.course import Course  # noqa: E402
+from grader.results import load_result  # noqa: E402
+
+
+def make_submissions(dest: Path, n: int, topics: list[str]) -> list[Path]:
+    """n submissions of every chosen topic: perfect, typical, classic mistakes and stubs, mixed."""
+    src = make_class.Sources(Course(ROOT))
+    src.topics = [t for t in src.topics if t in topics]
+    weights = [{"alternative": 1}, {"solution": 5, "mutant": 2, "stub": 1},
+               {"solution": 3, "mutant": 3, "alternative": 2}, {"mutant": 1},
+               {"solution": 6, "stub": 1}]
+    paths = []
+    for i in range(n):
+        modules = make_class.mixed(src, f"bench-{i}", weights[i % len(weights)])
+        if i % 10 == 9:  # one in ten as a .zip, as LMS exports mix them
+            path = dest / f"s{i:03d}.zip"
+            make_class.write_zip(path, make_class.flat(modules))
+        else:
+            path = dest / f"s{i:03d}"
+            make_class.write_folder(path, make_class.flat(modules))
+        paths.append(path)
+    return paths
+
+
+# ----------------------------------------------------------------------------- process memory
+
+
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        kids.setdefault(ppid, []).append(int(entry))
+    return kids
+
+
+def tree(pid: int) -> list[int]:
+    kids, out, todo = _children(), [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def pss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class Sampler(threading.Thread):
+    """Samples the batch's tree memory and how many submissions are done, every 0.25 s."""
+
+    def __init__(self, pid: int, state: Path) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.state = pid, state
+        self.samples: list[tuple[int, float, float]] = []  # (done, tree PSS MB, batch RSS MB)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.25):
+            try:
+                done = len(json.loads(self.state.read_text()).get("students", {}))
+            except (OSError, ValueError):
+                done = 0
+            total = sum(pss_mb(p) for p in tree(self.pid))
+            self.samples.append((done, total, rss_mb(self.pid)))
+
+
+# --------------------------------------------------------------------------------- the designs
+
+
+def run_batch(subs: Path, out: Path, jobs: int, topics: list[str] | None) -> dict[str, float]:
+    cmd = [sys.executable, "-m", "grader", "batch", str(subs), "--out", str(out),
+           "--jobs", str(jobs), "--seed", "1"]
+    for t in topics or ():
+        cmd += ["--topic", t]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    sampler = Sampler(proc.pid, out / "batch.json")
+    sampler.start()
+    output, _ = proc.communicate()
+    wall = time.monotonic() - t0
+    sampler.stop.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"grader batch failed:\n{output[-3000:]}")
+    return {"wall": wall, "samples": sampler.samples, "output": output}  # type: ignore[dict-item]
+
+
+def run_fresh(subs: list[Path], out: Path, jobs: int, topics: list[str] | None) -> float:
+    """One `grader grade` interpreter per submission, ``jobs`` at a time; returns the wall time."""
+    t0 = time.monotonic()
+    running: list[subprocess.Popen[bytes]] = []
+    queue = list(subs)
+    while queue or running:
+        while queue and len(running) < jobs:
+            sub = queue.pop(0)
+            cmd = [sys.executable, "-m", "grader", "grade", str(sub), "--out",
+                   str(out / sub.name), "--seed", "1"]
+            for t in topics or ():
+                cmd += ["--topic", t]
+            running.append(subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL))
+        for p in list(running):
+            if p.poll() is not None:
+                running.remove(p)
+        time.sleep(0.05)
+    return time.monotonic() - t0
+
+
+def window(samples: list[tuple[int, float, float]], lo: int, hi: int) -> list[tuple[float, float]]:
+    return [(tree_mb, rss) for done, tree_mb, rss in samples if lo <= done < hi]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=200, help="submissions in the class")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--topic", action="append", default=None,
+                        help="grade only this topic (repeatable; default: every topic)")
+    parser.add_argument("--fresh-sample", type=int, default=10,
+                        help="submissions timed with one fresh interpreter each")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the class and outputs here")
+    args = parser.parse_args()
+
+    course = Course(ROOT)
+    topics = args.topic or course.topics()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench-batch-"))
+    subs = work / "class"
+    subs.mkdir(parents=True, exist_ok=True)
+    paths = make_submissions(subs, args.n, topics)
+    print(f"{args.n} submissions × {len(topics)} topics, --jobs {args.jobs}, in {work}")
+
+    batch = run_batch(subs, work / "batch", args.jobs, args.topic)
+    results = [load_result(p) for p in sorted((work / "batch" / "students").glob("*/result.json"))]
+    assert len(results) == args.n, f"{len(results)} results for {args.n} submissions"
+    compute = [sum(t.duration for t in r.tests) for r in results]
+    overhead = [r.duration - c for r, c in zip(results, compute)]
+    wall = float(batch["wall"])
+    per_min = 60 * args.n / wall
+
+    sample = paths[: args.fresh_sample]
+    fresh_wall = run_fresh(sample, work / "fresh", args.jobs, args.topic)
+    fresh_per_min = 60 * len(sample) / fresh_wall
+
+    samples = batch["samples"]  # type: ignore[assignment]
+    # From the first completion (the engine is up) to the 50th, against the last 50.
+    span = min(50, max(1, args.n // 4))
+    first = window(samples, 1, 1 + span)  # type: ignore[arg-type]
+    last = window(samples, args.n - span, args.n)  # type: ignore[arg-type]
+    peak_tree = max((s[1] for s in samples), default=0.0)  # type: ignore[union-attr]
+    peak_batch = max((s[2] for s in samples), default=0.0)  # type: ignore[union-attr]
+
+    def mean(xs: list[float]) -> float:
+        return statistics.fmean(xs) if xs else float("nan")
+
+    first_tree, last_tree = mean([t for t, _ in first]), mean([t for t, _ in last])
+    first_rss, last_rss = mean([r for _, r in first]), mean([r for _, r in last])
+    print()
+    print(f"{'':38}{'grader batch':>16}{'fresh per submission':>24}")
+    print(f"{'submissions graded':38}{args.n:>16}{len(sample):>24}")
+    print(f"{'wall time':38}{wall:>15.1f}s{fresh_wall:>23.1f}s")
+    print(f"{'submissions per minute':38}{per_min:>16.1f}{fresh_per_min:>24.1f}")
+    print(f"{'speed-up':38}{per_min / fresh_per_min:>15.1f}×")
+    print()
+    print(f"tests' own compute per submission: mean {statistics.fmean(compute):.2f} s, "
+          f"median {statistics.median(compute):.2f} s")
+    print(f"overhead per submission above it (in its grading child): mean "
+          f"{statistics.fmean(overhead):.2f} s, median {statistics.median(overhead):.2f} s")
+    print(f"wall time per submission × jobs: batch {wall * args.jobs / args.n:.2f} s, "
+          f"fresh {fresh_wall * args.jobs / len(sample):.2f} s")
+    print(f"peak memory: batch tree {peak_tree:.0f} MB PSS, batch process {peak_batch:.0f} MB RSS")
+    drift = last_tree - first_tree
+    flat = abs(drift) <= max(50.0, 0.1 * first_tree) and last_rss - first_rss <= 50.0
+    print(f"memory, first {span} vs last {span} submissions: tree {first_tree:.0f} → {last_tree:.0f} MB PSS, "
+          f"batch process {first_rss:.0f} → {last_rss:.0f} MB RSS: "
+          f"{'flat' if flat else 'GROWING'}")
+
+
+if __name__ == "__main__":
+    main()
