@@ -88,6 +88,8 @@ def read_roster(path: Path) -> dict[str, Student]:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise BatchError(f"cannot read the roster {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise BatchError(f"the roster {path} is not UTF-8 text; save it as CSV UTF-8") from None
     reader = csv.DictReader(text.splitlines())
     header = {(h or "").strip().lower(): h for h in reader.fieldnames or []}
     if "student" not in header:

@@ -298,6 +298,12 @@ def test_roster_errors_say_what_is_wrong(tmp_path: Path) -> None:
     bad.write_text("student,submitted\nal,yesterday\n")
     with pytest.raises(BatchError, match="roster.csv:2: submitted of al 'yesterday' is not an ISO"):
         read_roster(bad)
+    bad.write_bytes("student,name\nzoe,Zo\xe9\n".encode("latin-1"))
+    with pytest.raises(BatchError, match="is not UTF-8 text"):
+        read_roster(bad)
+    bad.write_text("student,name\nal,Al\nal,Al again\n")
+    with pytest.raises(BatchError, match="roster.csv:3: student 'al' appears twice"):
+        read_roster(bad)
 
 
 def test_content_hash_follows_content_not_timestamps(tmp_path: Path) -> None:
