@@ -200,12 +200,16 @@ def _refresh_batch(out: Path) -> None:
               help="One seed for every submission (default: a fresh one each, recorded).")
 @click.option("--unsafe-no-sandbox", is_flag=True,
               help="Run hidden tests even where a sandbox layer is missing.")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Grade on a Dask cluster: its scheduler's address (tcp://host:8786), or "
+                   "'local' to start one of --jobs processes on this machine. Needs the 'dask' "
+                   "extra; see docs/distributed.md.")
 @course_option
 @friendly
 def batch(submissions: Path, out: Path, jobs: int | None, resume: bool, only: tuple[str, ...],
           roster: Path | None, config: Path | None, deadline: str | None,
           topics: tuple[str, ...], seed: int | None, unsafe_no_sandbox: bool,
-          course: Path | None) -> None:
+          scheduler: str | None, course: Path | None) -> None:
     """Grade a class: a folder (or .zip) with one folder or .zip per student.
 
     Example: grader batch submissions/ --out grades --jobs 4 --resume
@@ -216,9 +220,17 @@ def batch(submissions: Path, out: Path, jobs: int | None, resume: bool, only: tu
     if not c.has_reference:
         raise CourseError(f"{c.root} has no reference/ folder: hidden tests are needed to grade")
     chosen = tuple(c.check_topics(list(topics))) if topics else None
+    factory = None
+    if scheduler:
+        try:
+            from grader.distributed import HANDED_OVER, dask_engine
+        except ImportError:
+            raise Failure("--scheduler needs Dask: pip install 'dl-grader[dask]'") from None
+        factory = dask_engine(scheduler, topics=chosen, processes=jobs, echo=click.echo)
+        jobs = HANDED_OVER  # the cluster's workers set the pace, not this machine's cores
     run = Batch(course=c, submissions=submissions, out=out, jobs=jobs, resume=resume, only=only,
                 roster=roster, config=config, deadline=deadline, topics=chosen, seed=seed,
-                allow_unsandboxed=unsafe_no_sandbox, echo=click.echo)
+                allow_unsandboxed=unsafe_no_sandbox, echo=click.echo, engine_factory=factory)
     try:
         summary = run.run()
     except BatchError as exc:
