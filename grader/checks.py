@@ -2,19 +2,49 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
-import inspect
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import torch
+
+from grader.describe import (
+    _describe,
+    _describe_expected,
+    _fmt,
+    _fmt_index,
+    _fmt_pair,
+    _fmt_shape,
+    _inputs_line,
+    _kind,
+    _returned,
+    _scalar_class,
+    _scalar_dtype,
+    _short_text,
+    _to_numpy,
+)
+from grader.hints import (
+    _equals_transposed,
+    _factor_hint,
+    _input_sizes,
+    _shape_hints,
+    _value_hints,
+    _warning_hint,
+)
+
+# Re-exported (see __all__): tests and the plugin import the tolerance API from here.
+from grader.tolerances import (
+    _EXACT,
+    TOLERANCES,
+    Tol,
+    _dtype_name,
+    tolerance_for,
+    tolerance_overrides,
+)
 
 __all__ = [
     "TOLERANCES",
@@ -38,252 +68,7 @@ class CheckFailed(AssertionError):
     """A check found the student's value wrong; `str(err)` is the message the student reads."""
 
 
-@dataclass(frozen=True)
-class Tol:
-    """Elementwise tolerance: |actual - expected| <= atol + rtol * |expected| passes."""
-
-    rtol: float
-    atol: float
-
-    def __post_init__(self) -> None:
-        for field_name in ("rtol", "atol"):
-            value = getattr(self, field_name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"Tol.{field_name} must be a finite number >= 0, got {value!r}")
-
-
-TOLERANCES: dict[str, Tol] = {
-    "float64": Tol(rtol=1e-6, atol=1e-9),
-    "float32": Tol(rtol=1e-4, atol=1e-6),
-    # float16 keeps about 3 significant digits (eps ≈ 1e-3); summing in another order moves the last.
-    "float16": Tol(rtol=1e-2, atol=1e-3),
-    # bfloat16 keeps 8 bits of mantissa (eps ≈ 8e-3), so even one rounding step is visible.
-    "bfloat16": Tol(rtol=5e-2, atol=1e-2),
-}
-
-_EXACT = Tol(rtol=0.0, atol=0.0)
-_OVERRIDES: ContextVar[Mapping[str, Tol]] = ContextVar(
-    "grader_tolerance_overrides", default=MappingProxyType({})
-)
-# Complex values are compared with the tolerance of their real parts' precision.
-_DTYPE_ALIASES = {"complex128": "float64", "complex64": "float32", "complex32": "float16"}
 _MAX_HINTS = 2
-
-
-def _dtype_name(dtype: str | np.dtype[Any] | torch.dtype | type) -> str:
-    if isinstance(dtype, str):
-        return dtype.removeprefix("torch.")
-    if isinstance(dtype, torch.dtype):
-        return str(dtype).removeprefix("torch.")
-    return np.dtype(dtype).name
-
-
-def tolerance_for(dtype: str | np.dtype[Any] | torch.dtype | type) -> Tol:
-    """The tolerance in force for `dtype`: an active override, else TOLERANCES; exact for ints and bools."""
-    name = _dtype_name(dtype)
-    name = _DTYPE_ALIASES.get(name, name)
-    overrides = _OVERRIDES.get()
-    if name in overrides:
-        return overrides[name]
-    if name in TOLERANCES:
-        return TOLERANCES[name]
-    if name.startswith("float"):
-        # float8 variants and other narrow floats: no tighter than the loosest entry.
-        return TOLERANCES["bfloat16"]
-    return _EXACT
-
-
-@contextlib.contextmanager
-def tolerance_overrides(mapping: Mapping[str, Tol | Mapping[str, Any]]) -> Iterator[None]:
-    """Replace TOLERANCES entries inside the block, e.g. with a topic's grading.toml [tolerances].
-
-    Values are `Tol`s or tables such as {"rtol": 1e-5, "reason": "..."}; a missing rtol/atol keeps
-    the entry in force. Nested blocks stack; leaving a block restores what was there before.
-    """
-    merged = dict(_OVERRIDES.get())
-    for key, value in mapping.items():
-        name = _dtype_name(key)
-        if name not in TOLERANCES:
-            raise ValueError(
-                f"unknown dtype {key!r} in tolerance overrides; known: {', '.join(TOLERANCES)}"
-            )
-        base = merged.get(name, TOLERANCES[name])
-        if isinstance(value, Tol):
-            tol = value
-        elif isinstance(value, Mapping):
-            unknown = set(value) - {"rtol", "atol", "reason"}
-            if unknown:
-                raise ValueError(f"unknown keys {sorted(unknown)} in tolerance override {key!r}")
-            tol = Tol(
-                rtol=float(value.get("rtol", base.rtol)), atol=float(value.get("atol", base.atol))
-            )
-        else:
-            raise TypeError(f"tolerance override {key!r} must be a Tol or a table, got {value!r}")
-        merged[name] = tol
-    token = _OVERRIDES.set(merged)
-    try:
-        yield
-    finally:
-        _OVERRIDES.reset(token)
-
-
-# ----------------------------------------------------------------------------------- kinds
-
-
-def _is_handle(value: Any) -> bool:
-    try:
-        from grader.wire import Handle
-    except ImportError:
-        # Before the wire module exists, recognise a handle by its two attributes.
-        return hasattr(value, "type_name") and hasattr(value, "id")
-    return isinstance(value, Handle)
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, torch.Tensor):
-        return "tensor"
-    if isinstance(value, np.ndarray):
-        return "scalar" if value.ndim == 0 else "array"
-    if isinstance(value, (str, bytes)):  # before np.generic: np.str_ is both
-        return "text"
-    if isinstance(value, (bool, int, float, complex, np.generic)):
-        return "scalar"
-    if isinstance(value, (tuple, list)):
-        return "sequence"
-    if isinstance(value, Mapping):
-        return "dict"
-    if _is_handle(value):
-        return "handle"
-    return "other"
-
-
-def _scalar_class(value: Any) -> str:
-    """'bool', 'int', 'float' or 'complex' for anything _kind calls a scalar."""
-    if isinstance(value, (bool, np.bool_)):
-        return "bool"
-    if isinstance(value, int):  # Python ints may exceed int64: no NumPy round trip
-        return "int"
-    kind = np.asarray(value).dtype.kind
-    return {"b": "bool", "i": "int", "u": "int", "f": "float", "c": "complex"}.get(kind, "other")
-
-
-def _scalar_dtype(value: Any) -> str:
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.dtype.name
-    return {bool: "bool", int: "int64", float: "float64", complex: "complex128"}.get(
-        type(value), "float64"
-    )
-
-
-def _fmt(x: Any) -> str:
-    """A number in a short, readable form."""
-    if isinstance(x, (bool, np.bool_)):
-        return str(bool(x))
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    if isinstance(x, (complex, np.complexfloating)):
-        return f"{complex(x):.6g}"
-    return _float_text(float(x), 6)
-
-
-def _float_text(x: float, digits: int) -> str:
-    text = f"{x:.{digits}g}"
-    # "3.0", not "3": a float should not read like an int the student is told to return.
-    return text + ".0" if text.lstrip("-").isdigit() else text
-
-
-def _fmt_pair(expected: Any, actual: Any) -> tuple[str, str]:
-    """Both numbers with just enough digits to show how they differ."""
-    if isinstance(expected, (int, np.integer, bool, np.bool_)) and isinstance(
-        actual, (int, np.integer, bool, np.bool_)
-    ):
-        return _fmt(expected), _fmt(actual)
-    try:
-        e, a = float(expected), float(actual)
-    except (TypeError, ValueError):
-        return str(expected), str(actual)
-    for digits in range(6, 18):
-        if _float_text(e, digits) != _float_text(a, digits):
-            # One digit past the first difference, so rounding does not hide how far apart they are.
-            digits = min(digits + 1, 17) if digits > 6 else digits
-            return _float_text(e, digits), _float_text(a, digits)
-    return _float_text(e, 17), _float_text(a, 17)
-
-
-def _fmt_shape(shape: Sequence[int]) -> str:
-    return str(tuple(int(s) for s in shape))
-
-
-def _fmt_index(index: Sequence[int]) -> str:
-    return "[" + ", ".join(str(int(i)) for i in index) + "]"
-
-
-def _short_text(text: str, limit: int = 60) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _describe(value: Any) -> str:
-    """What the student returned, in words."""
-    kind = _kind(value)
-    if kind == "none":
-        return "None"
-    if kind == "scalar":
-        if isinstance(value, np.ndarray):
-            return f"a 0-d NumPy array ({_fmt(value.item())}, {value.dtype})"
-        if isinstance(value, np.generic):
-            return f"a NumPy {value.dtype} scalar ({_fmt(value.item())})"
-        cls = type(value).__name__
-        return f"{'an' if cls == 'int' else 'a'} {cls} ({_fmt(value)})"
-    if kind == "array":
-        return f"a NumPy array of shape {_fmt_shape(value.shape)} and dtype {value.dtype}"
-    if kind == "tensor":
-        return (
-            f"a torch tensor of shape {_fmt_shape(value.shape)}, dtype {value.dtype}, "
-            f"on {value.device}"
-        )
-    if kind == "sequence":
-        return f"a {type(value).__name__} of {len(value)} values"
-    if kind == "dict":
-        keys = ", ".join(repr(k) for k in list(value)[:6]) + (", …" if len(value) > 6 else "")
-        return f"a dict with keys {keys}" if value else "an empty dict"
-    if kind == "text":
-        return f"a {type(value).__name__} ({_short_text(repr(value), 40)})"
-    if kind == "handle":
-        return f"an object of type {value.type_name} (it cannot be sent back and compared)"
-    return f"a {type(value).__name__}"
-
-
-def _describe_expected(expected: Any, names: Sequence[str] | None = None) -> str:
-    """What was expected, in words; for scalars the kind only (the value appears later)."""
-    kind = _kind(expected)
-    if kind == "scalar":
-        cls = _scalar_class(expected)
-        return {"int": "an int", "bool": "a bool (True or False)"}.get(cls, f"a {cls}")
-    if kind == "sequence":
-        word = "tuple" if isinstance(expected, tuple) else "list"
-        listed = f" ({', '.join(names)})" if names and len(names) == len(expected) else ""
-        return f"a {word} of {len(expected)} values{listed}"
-    return _describe(expected)
-
-
-def _to_numpy(value: Any) -> np.ndarray:
-    """A CPU NumPy copy: floats as float64, complex as complex128, ints and bools as they are."""
-    if isinstance(value, torch.Tensor):
-        t = value.detach().resolve_conj().resolve_neg().cpu()
-        if t.is_complex():
-            return t.to(torch.complex128).numpy()
-        if t.is_floating_point():
-            return t.to(torch.float64).numpy()
-        return t.numpy()
-    arr = np.asarray(value)
-    if arr.dtype.kind == "f":
-        return arr.astype(np.float64)
-    if arr.dtype.kind == "c":
-        return arr.astype(np.complex128)
-    return arr
 
 
 # -------------------------------------------------------------------------------- failures
@@ -475,227 +260,6 @@ def _mismatch_lines(m: Mismatch, scalar: bool, tol_text: str) -> tuple[str, list
         ),
     ]
     return problem, details
-
-
-# ----------------------------------------------------------------------------------- hints
-
-
-def _factor_text(c: float, sizes: Mapping[int, str], scalar: bool, rel: float = 1e-6) -> str | None:
-    """Words for 'yours = c × expected', naming c when it is a size of the inputs."""
-
-    def _near(x: float, target: float) -> bool:
-        return abs(x - target) <= rel * max(1.0, abs(target))
-
-    if _near(c, -1.0):
-        return "wrong sign: your values are the negatives of the expected ones"
-    sign = "" if c > 0 else "-"
-    mag = abs(c)
-    tail = "" if c > 0 else "; the sign is wrong as well"
-    for n, where in sizes.items():
-        if n < 3:
-            continue  # a factor of 2 is more often a ½ in a formula than a length-2 axis
-        if _near(mag, n):
-            return (
-                f"off by a factor of {sign}{n} (yours = {sign}{n} × expected); {n} is {where}: "
-                f"did you forget to divide by it?{tail}"
-            )
-        if _near(mag, 1 / n):
-            return (
-                f"off by a factor of {sign}1/{n} (yours = {sign}expected / {n}); {n} is {where}: "
-                f"did you divide by it where you should not, or twice?{tail}"
-            )
-        if _near(mag, n / (n - 1)):
-            return (
-                f"yours = {sign}expected × n/(n − 1) with n = {n} ({where}): "
-                f"did you divide by n − 1 instead of n?{tail}"
-            )
-        if _near(mag, (n - 1) / n):
-            return (
-                f"yours = {sign}expected × (n − 1)/n with n = {n} ({where}): "
-                f"did you divide by n instead of n − 1?{tail}"
-            )
-        # A standard deviation with the other ddof differs by the square root of those ratios.
-        if _near(mag, math.sqrt((n - 1) / n)):
-            return (
-                f"yours = {sign}expected × √((n − 1)/n) with n = {n} ({where}): did you use "
-                f"the n − 1 (ddof=1) standard deviation instead of the n one?{tail}"
-            )
-        if _near(mag, math.sqrt(n / (n - 1))):
-            return (
-                f"yours = {sign}expected × √(n/(n − 1)) with n = {n} ({where}): did you use "
-                f"the n (ddof=0) standard deviation instead of the n − 1 one?{tail}"
-            )
-        if math.isqrt(n) ** 2 != n and _near(mag, math.sqrt(n)):
-            return f"off by a factor of {sign}√{n} (yours = {sign}√{n} × expected); {n} is {where}{tail}"
-        if math.isqrt(n) ** 2 != n and _near(mag, 1 / math.sqrt(n)):
-            return f"off by a factor of {sign}1/√{n} (yours = {sign}expected / √{n}); {n} is {where}{tail}"
-    k = round(mag)
-    if k >= 2 and _near(mag, k):
-        return f"off by a constant factor of {sign}{k} (yours = {sign}{k} × expected){tail}"
-    k = round(1 / mag)
-    if k >= 2 and _near(1 / mag, k):
-        return f"off by a constant factor of {sign}1/{k} (yours = {sign}expected / {k}){tail}"
-    if scalar:
-        return None  # any two numbers differ by some factor: only name the telling ones
-    return f"off by a constant factor of {c:.4g} (yours ≈ {c:.4g} × expected)"
-
-
-def _factor_hint(a: np.ndarray, e: np.ndarray, tol: Tol, sizes: Mapping[int, str]) -> str | None:
-    if a.dtype.kind == "c" or e.dtype.kind == "c" or e.dtype.kind == "b":
-        return None
-    a64, e64 = a.astype(np.float64), e.astype(np.float64)
-    if not (np.isfinite(a64).all() and np.isfinite(e64).all()):
-        return None
-    ee = float(np.dot(e64.ravel(), e64.ravel()))
-    if ee == 0:
-        return None
-    c = float(np.dot(e64.ravel(), a64.ravel())) / ee
-    if c == 0 or abs(c - 1) < 1e-3:
-        return None
-    rtol = max(tol.rtol, 1e-9)
-    if not np.allclose(a64, c * e64, rtol=rtol, atol=tol.atol * max(1.0, abs(c))):
-        return None
-    # c is fitted from values that carry the tolerance's error: match names just as loosely.
-    return _factor_text(c, sizes, scalar=a.size == 1, rel=max(1e-6, 10 * tol.rtol))
-
-
-def _transpose_hint(a: np.ndarray, e: np.ndarray, tol: Tol) -> str | None:
-    if e.ndim < 2 or e.shape[-1] != e.shape[-2] or e.shape[-1] < 2:
-        return None
-    et = np.swapaxes(e, -1, -2)
-    rtol = max(tol.rtol, 1e-9)
-    if np.allclose(e, et, rtol=rtol, atol=tol.atol, equal_nan=True):
-        return None  # symmetric: a transpose cannot be told apart
-    if np.allclose(a, et, rtol=rtol, atol=tol.atol, equal_nan=True):
-        return "your result equals the expected one transposed (last two axes swapped)"
-    return None
-
-
-def _sums_to(x: np.ndarray, axis: int, target: float) -> bool:
-    # Summing n values gathers n roundings: the allowance grows with the axis length.
-    slack = 1e-6 * x.shape[axis] * max(1.0, float(np.abs(x).max()))
-    return bool(np.allclose(x.sum(axis=axis), target, rtol=0, atol=slack))
-
-
-def _axis_hint(a: np.ndarray, e: np.ndarray) -> str | None:
-    """A normalisation or centring done along the wrong axis: rows vs columns."""
-    if e.ndim < 2 or a.dtype.kind not in "fiu" or e.dtype.kind not in "fiu":
-        return None
-    a64, e64 = a.astype(np.float64), e.astype(np.float64)
-    if not (np.isfinite(a64).all() and np.isfinite(e64).all()):
-        return None
-    lines = {0: "columns", 1: "rows"} if e.ndim == 2 else {}
-    for target, what in ((1.0, "sum to 1"), (0.0, "sum to 0")):
-        e_axes = [ax for ax in range(e.ndim) if e.shape[ax] > 1 and _sums_to(e64, ax, target)]
-        if not e_axes or any(_sums_to(a64, ax, target) for ax in e_axes):
-            continue
-        want = e_axes[-1]
-        a_axes = [ax for ax in range(a.ndim) if a.shape[ax] > 1 and _sums_to(a64, ax, target)]
-        if a_axes and lines:
-            return (
-                f"your {lines[want]} don't {what} but your {lines[a_axes[-1]]} do: "
-                f"you worked along the wrong axis (use axis={want})"
-            )
-        if a_axes:
-            return (
-                f"your values don't {what} along axis {want} but do along axis {a_axes[-1]}: "
-                "you worked along the wrong axis"
-            )
-        if target == 1.0 and abs(float(a64.sum()) - 1.0) < 1e-6 * a64.size:
-            return (
-                f"your values {what} over the whole array; the expected ones do along axis "
-                f"{want}: normalise along axis={want} only"
-            )
-    return None
-
-
-def _offset_hint(a: np.ndarray, e: np.ndarray, tol: Tol) -> str | None:
-    if a.size < 2 or a.dtype.kind not in "fiu" or e.dtype.kind not in "fiu":
-        return None
-    with np.errstate(all="ignore"):
-        d = a.astype(np.float64) - e.astype(np.float64)
-    if not np.isfinite(d).all():
-        return None
-    d0 = float(np.median(d))
-    scale = float(np.abs(e).max()) if e.size else 0.0
-    if abs(d0) <= tol.atol + max(tol.rtol, 1e-9) * scale:
-        return None
-    rtol = max(tol.rtol, 1e-9)
-    if np.allclose(a - d0, e, rtol=rtol, atol=tol.atol + rtol * abs(d0)):
-        return f"all your values are off by the same amount ({d0:+.6g}): a missing or extra constant term?"
-    return None
-
-
-def _labels_hint(a: np.ndarray, e: np.ndarray) -> str | None:
-    if e.dtype.kind not in "biu" or a.dtype.kind not in "biu":
-        return None
-    if np.isin(e, (0, 1)).all() and np.array_equal(a.astype(np.int64), 1 - e.astype(np.int64)):
-        return "your 0s and 1s are swapped everywhere: check which class counts as 1"
-    return None
-
-
-def _value_hints(a: np.ndarray, e: np.ndarray, tol: Tol, sizes: Mapping[int, str]) -> list[str]:
-    """Hints for same-shape values that differ, most telling first."""
-    hints: list[str] = []
-    if a.dtype.kind not in "biufc" or e.dtype.kind not in "biufc":
-        return hints
-    if a.size > 1 and a.dtype.kind in "fiu" and not a.any() and e.any():
-        hints.append("your output is all zeros: is part of the computation still missing?")
-    for hint in (
-        _labels_hint(a, e),
-        _transpose_hint(a, e, tol),
-        _factor_hint(a, e, tol, sizes),
-        _axis_hint(a, e),
-        _offset_hint(a, e, tol),
-    ):
-        if hint:
-            hints.append(hint)
-    return hints
-
-
-def _shape_hints(sa: tuple[int, ...], se: tuple[int, ...], transposed: bool = False) -> list[str]:
-    """Hints for a shape mismatch; `transposed`: the values equal the expected ones transposed."""
-    if len(sa) == len(se) >= 2 and sa[:-2] == se[:-2] and sa[-2:] == se[-2:][::-1]:
-        if transposed:
-            return [
-                (
-                    "your result equals the expected one transposed: check the order of your "
-                    "matrix products, or return its transpose"
-                )
-            ]
-        return ["your last two axes are swapped relative to the expected shape"]
-    if sa == se + (1,) or sa == (1,) + se:
-        return ["you have an extra axis of size 1: flatten or squeeze it away"]
-    if se == sa + (1,) or se == (1,) + sa:
-        return ["you are missing an axis of size 1: keep it (e.g. keepdims=True or x[:, None])"]
-    if len(se) == 1 and sa == (se[0], se[0]):
-        return [
-            (
-                f"a ({se[0]},) array combined with a ({se[0]}, 1) one broadcasts to "
-                f"{_fmt_shape(sa)}: check the shapes of your intermediate arrays"
-            )
-        ]
-    if math.prod(sa) == math.prod(se):
-        return [
-            (
-                "same number of elements in a different arrangement: check your reshape or the "
-                "order of your axes"
-            )
-        ]
-    return []
-
-
-def _equals_transposed(actual: Any, expected: Any, tol: Tol) -> bool:
-    if actual.ndim < 2 or tuple(actual.shape) != tuple(expected.shape[:-2]) + tuple(
-        expected.shape[-2:][::-1]
-    ):
-        return False
-    a, e = _to_numpy(actual), _to_numpy(expected)
-    return bool(
-        np.allclose(
-            a, np.swapaxes(e, -1, -2), rtol=max(tol.rtol, 1e-9), atol=tol.atol, equal_nan=True
-        )
-    )
 
 
 # ------------------------------------------------------------------------------ comparison
@@ -1095,53 +659,6 @@ def assert_equal(actual: Any, expected: Any, *, name: str) -> None:
         _fail(ctx, failure)
 
 
-def _input_sizes(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> dict[int, str]:
-    """Axis lengths of the inputs by name ('X.shape[0]'), to name a factor such as a forgotten 1/n."""
-    try:
-        items = list(inspect.signature(fn).bind(*args, **kwargs).arguments.items())
-    except (TypeError, ValueError):
-        items = [(f"argument {i}", a) for i, a in enumerate(args)] + list(kwargs.items())
-    sizes: dict[int, str] = {}
-    for pname, value in items:
-        values = value.items() if isinstance(value, Mapping) else [(None, value)]
-        for key, v in values:
-            shape = getattr(v, "shape", None)
-            if not isinstance(shape, (tuple, torch.Size)):
-                continue
-            label = pname if key is None else f'{pname}["{key}"]'
-            for ax, n in enumerate(shape):
-                if int(n) >= 2:
-                    sizes.setdefault(int(n), f"{label}.shape[{ax}]")
-    return sizes
-
-
-def _inputs_line(
-    fn_name: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> str:
-    def show(v: Any) -> str:
-        kind = _kind(v)
-        if kind in ("array", "tensor"):
-            return f"{_fmt_shape(v.shape)} {str(v.dtype).removeprefix('torch.')}"
-        if kind == "scalar":
-            return _fmt(v.item() if isinstance(v, (np.ndarray, np.generic)) else v)
-        if kind == "handle":
-            return f"<{v.type_name}>"
-        if kind == "dict":
-            return "{" + ", ".join(str(k) for k in v) + "}"
-        if kind == "sequence":
-            return f"{type(v).__name__} of {len(v)}"
-        return _short_text(repr(v), 20) if kind in ("text", "none") else type(v).__name__
-
-    try:
-        bound = inspect.signature(fn).bind(*args, **kwargs).arguments
-        parts = [f"{k}={show(v)}" for k, v in bound.items()]
-    except (TypeError, ValueError):
-        parts = [show(a) for a in args] + [f"{k}={show(v)}" for k, v in kwargs.items()]
-    return _short_text(f"inputs: {fn_name}({', '.join(parts)})", 160)
-
-
 def expect_same(
     student: Any,
     reference: Any,
@@ -1186,33 +703,6 @@ def expect_same(
     return actual
 
 
-_WARNING_HINTS = (
-    (
-        "overflow encountered in exp",
-        "compute it in a way that never exponentiates a large positive number",
-    ),
-    ("overflow", "a value grew past the largest float: rescale or rearrange the computation"),
-    (
-        "invalid value",
-        (
-            "an operation produced NaN (0/0, inf − inf, 0·inf or the log/sqrt of a negative "
-            "number): rearrange it so that case cannot happen"
-        ),
-    ),
-    ("divide by zero", "you divided by zero or took log(0): handle that case explicitly"),
-    ("underflow", "a value underflowed to 0: work with logarithms or rearrange the computation"),
-)
-
-
-def _warning_hint(category: str, message: str) -> str:
-    for needle, hint in _WARNING_HINTS:
-        if needle in message.lower():
-            return hint
-    if category in ("DeprecationWarning", "FutureWarning", "PendingDeprecationWarning"):
-        return "you use a deprecated feature: switch to the replacement the warning names"
-    return "find the line that triggers it and change the computation so it does not"
-
-
 def assert_no_warnings(student: Any, *, name: str) -> None:
     """Fail if the student's last call raised any warning, with a hint per kind of warning."""
     __tracebackhide__ = True
@@ -1238,15 +728,6 @@ def _exception_names(exc_types: Any) -> tuple[str, ...]:
         text = item.__name__ if isinstance(item, type) else str(item)
         names.append(text.rsplit(".", 1)[-1])
     return tuple(names)
-
-
-def _returned(value: Any) -> str:
-    kind = _kind(value)
-    if kind == "scalar" and not isinstance(value, np.ndarray):
-        return _fmt(value)
-    if kind in ("none", "text"):
-        return _short_text(repr(value), 40)
-    return _describe(value)
 
 
 def assert_raises(

@@ -10,19 +10,10 @@ import numpy as np
 import torch
 
 # The student-facing wording is shared with the value checks, so both read alike.
-from grader.checks import (
-    CheckFailed,
-    Tol,
-    _describe,
-    _fmt_pair,
-    _fmt_shape,
-    _kind,
-    _nonfinite_failure,
-    _shape_hints,
-    _to_numpy,
-    _value_hints,
-    find_mismatch,
-)
+from grader.checks import CheckFailed, _nonfinite_failure, find_mismatch
+from grader.describe import _describe, _fmt_pair, _fmt_shape, _kind, _to_numpy
+from grader.hints import _shape_hints, _value_hints
+from grader.tolerances import Tol
 
 __all__ = ["check_gradient", "numeric_gradient"]
 
