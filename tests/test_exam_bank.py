@@ -84,6 +84,11 @@ def test_multiple_choice_distractors_come_from_mutants(course, papers):
                     from_mutants = [n for n, m in v.mistakes.items()
                                     if part.name in m.values and (v.q.question.topic, n) in mutants]
                     assert len(from_mutants) >= 2, v.q.question.kind
+                    options = [np.asarray(o, dtype=float) for o in v.options[part.name]]
+                    for i, a in enumerate(options):
+                        for b in options[i + 1:]:  # at least 2 % apart: tellable by hand
+                            gap = np.max(np.abs(a - b)) / max(np.abs(a).max(), np.abs(b).max())
+                            assert gap > 0.02, (v.q.question.kind, v.options)
 
 
 # ------------------------------------------------------------------ keys against the oracles

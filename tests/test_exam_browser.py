@@ -30,7 +30,7 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     profile.mkdir()
     return subprocess.run([str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}",
                            "--enable-logging=stderr", "--v=0", *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_the_form_saves_answers_that_grade_in_full(paper, tmp_path):
     done = chromium(tmp_path, "--dump-dom", path.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Uncaught" not in done.stderr, done.stderr[-2000:]
-    found = re.search(r'<pre id="collected">(.*?)</pre>', done.stdout, re.S)
+    found = re.search(r'<pre id="collected">(.*?)</pre>', done.stdout, re.DOTALL)
     assert found, done.stdout[-2000:]
     saved = tmp_path / "saved.json"
     saved.write_text(html.unescape(found.group(1)))

@@ -350,7 +350,8 @@ class Choice(Part):
     """
 
     min_options: int = 3
-    show_option: str = "number"  # how option values are written: "number" or "vector"
+    # Options closer than this (relative to their size) are too alike to tell apart by hand.
+    gap: float = 0.02
     kind: ClassVar[str] = "choice"
 
     def parse(self, raw: Any) -> str:
@@ -381,7 +382,12 @@ class Choice(Part):
         return fmt(value)
 
     def same(self, a: Any, b: Any) -> bool:
-        return self.option_text(a) == self.option_text(b)
+        x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        if x.shape != y.shape:
+            return False
+        scale = max(float(np.max(np.abs(x), initial=0)), float(np.max(np.abs(y), initial=0)))
+        return self.option_text(a) == self.option_text(b) or \
+            bool(np.max(np.abs(x - y), initial=0) <= self.gap * max(scale, 1e-12))
 
     def hint(self) -> str:
         return "the letter of one option"

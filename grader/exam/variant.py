@@ -161,10 +161,11 @@ def _accept(eq: ExamQuestion, answers: dict[str, Any],
         kept[name] = Mistake(values, m.why)
     for p in parts:
         if isinstance(p, Choice):
-            texts = [p.option_text(answers[p.name])] + \
-                [p.option_text(m.values[p.name]) for m in kept.values() if p.name in m.values]
-            if len(set(texts)) != len(texts) or len(texts) < p.min_options:
-                return None
+            options = [answers[p.name]] + [m.values[p.name] for m in kept.values()
+                                           if p.name in m.values]
+            if len(options) < p.min_options or any(
+                    _same(p, a, b) for i, a in enumerate(options) for b in options[i + 1:]):
+                return None  # too few options, or two a student could not tell apart
     return kept
 
 
