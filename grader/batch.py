@@ -418,6 +418,11 @@ def cores() -> int:
 
 
 
+FLAG_LABELS = {"timeout": "with a timeout", "crash": "with a crash",
+               "banned": "using a banned API", "not_submitted": "with a topic not submitted",
+               "late": "late", "error": "with a grading error"}
+
+
 @dataclass
 class Summary:
     """What a batch did, for the summary printed at its end."""
@@ -439,8 +444,8 @@ class Summary:
             out.append(f"final score: mean {s.mean:.1f} %, median {s.median:.1f} % "
                        f"over {s.graded} graded students")
         if s is not None:
-            kinds = [f"{n} {k.replace('_', ' ')}" for k, n in s.counts.items() if n]
-            out.append("flags: " + (", ".join(kinds) if kinds else "none"))
+            kinds = [f"{n} {FLAG_LABELS.get(k, k)}" for k, n in s.counts.items() if n]
+            out.append("students flagged: " + (", ".join(kinds) if kinds else "none"))
         for student, reason in sorted(self.errors.items()):
             out.append(f"  error — {student}: {reason.splitlines()[0][:160]}")
         out.extend(self.notes)

@@ -144,7 +144,7 @@ def test_summary_and_progress_report_the_run(graded: dict[str, Any]) -> None:
     assert (summary.students, summary.graded_now, summary.resumed) == (5, 5, 0)
     text = "\n".join(summary.lines())
     assert "5 students: 5 graded now" in text and "median" in text
-    assert "error — malformed" in text and "1 timeout" in text
+    assert "error — malformed" in text and "1 with a timeout" in text
     assert "ignored (neither a folder nor a .zip): notes.txt" in said
     assert said.count(" · ETA ") == 5  # one progress line per submission (not a terminal)
     assert "[5/5]" in said
