@@ -115,6 +115,10 @@ def build(course: Course, out: Path, topics: Iterable[str], hidden_counts: dict[
     out.mkdir(parents=True, exist_ok=True)
     for topic in topics:
         shutil.copytree(course.assignments / topic, out / "assignments" / topic, ignore=IGNORED)
+        # Limits, banned calls, tolerances and speed thresholds are no secret: with them
+        # ``grader check`` enforces what grading does.
+        if (config := course.reference / topic / "grading.toml").is_file():
+            shutil.copy2(config, out / "assignments" / topic / "grading.toml")
     (out / "assignments" / "manifest.json").write_text(
         json.dumps({"hidden_tests": {t: hidden_counts.get(t, 0) for t in topics}}, indent=1) + "\n")
     shutil.copytree(PROJECT / "grader", out / "grader", ignore=IGNORED)

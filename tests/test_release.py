@@ -62,6 +62,8 @@ def test_release_holds_the_student_repository(released, course: Course) -> None:
         ["activations", "linear_regression", "manifest.json"]
     assert (out / "grader" / "cli.py").is_file() and (out / "templates" / "report.html.j2").is_file()
     assert (out / "pyproject.toml").is_file()
+    for topic in TOPICS:  # the check enforces what grading does: limits, banned calls
+        assert Course(out).config(topic) == course.config(topic)
     assert (out / ".github/workflows/grader.yml").read_text() == \
         (course.root / "templates/ci/student.yml").read_text()
     readme = (out / "README.md").read_text()
