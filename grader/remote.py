@@ -15,7 +15,6 @@ import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from grader import wire
