@@ -90,6 +90,15 @@ class HostLost(Exception):
     """The engine host on a worker ended while grading; the task is tried again."""
 
 
+class SchedulerLost(KeyboardInterrupt):
+    """The client lost its scheduler for good (it could not reconnect).
+
+    Nothing is wrong with the submissions in flight, so none must become an error row: as a
+    KeyboardInterrupt it stops a batch the way Ctrl-C does (in-flight work dropped, tables
+    written from what is done, ``--resume`` to finish), which ``Exception`` handlers let pass.
+    """
+
+
 # ---------------------------------------------------------------------------------- packing
 
 
@@ -467,6 +476,7 @@ class DaskJob:
         self.key = ""
         self.future: Any = None
         self.result: SubmissionResult | None = None
+        self.killed = False
         self.started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         self.t0 = time.monotonic()
 
@@ -493,6 +503,12 @@ class DaskJob:
             self.engine.pump()
         if self.result is not None or self.future is None or not self.future.done():
             return self.result
+        if self.future.status == "cancelled" and not self.killed:
+            # The client lost its scheduler, which forgets every task: send it again once
+            # the client is back (connected() raises if it never comes back).
+            if self.engine.connected():
+                self.submit()
+            return None
         from distributed import KilledWorker
 
         self.engine.finished(self)
@@ -513,9 +529,16 @@ class DaskJob:
         return self.result
 
     def kill(self) -> None:
+        self.killed = True
         self.engine.finished(self)
-        if self.future is not None:
+        if self.future is not None and self.engine.client.status == "running":
             self.future.cancel()
+
+    def wait(self) -> SubmissionResult | None:
+        """The result, once it is back; None at once for a killed job (it will have none)."""
+        while not self.killed and self.poll() is None:
+            time.sleep(0.02)
+        return self.result
 
 
 class DaskEngine:
@@ -544,7 +567,8 @@ class DaskEngine:
         self._waiting: deque[DaskJob] = deque()
         self._in_flight: set[DaskJob] = set()
         self._slots, self._slots_at = 0, -float("inf")
-        echo = echo or (lambda s: None)
+        self.echo = echo or (lambda s: None)
+        self.address = scheduler
         try:
             if scheduler == "local":
                 with dask.config.set({
@@ -560,6 +584,7 @@ class DaskEngine:
                 address = self.cluster.scheduler_address
             else:
                 address = scheduler
+            self.address = address
             try:
                 self.client = Client(address, timeout=connect_timeout)
             except (OSError, TimeoutError) as exc:
@@ -586,7 +611,7 @@ class DaskEngine:
         # unless allowed; with none here yet there is nothing to warn about.
         self.sandboxed = bool(infos) and all(i["sandboxed"] for i in infos)
         threads = sum(self.client.nthreads().values())
-        echo(f"Dask scheduler {address}: {len(infos)} workers, {threads} threads"
+        self.echo(f"Dask scheduler {address}: {len(infos)} workers, {threads} threads"
              + ("" if infos else "; grading starts when workers join"))
 
     # The interface batch uses --------------------------------------------------------------
@@ -615,8 +640,22 @@ class DaskEngine:
 
     # Flow control -------------------------------------------------------------------------
 
+    def connected(self) -> bool:
+        """Whether tasks can be sent now: False while the client reconnects to its scheduler.
+
+        Raises ``SchedulerLost`` once the client has given up reconnecting.
+        """
+        if self.client.status == "running":
+            return True
+        if self.client.status == "connecting":
+            return False
+        self.echo(f"lost the Dask scheduler at {self.address}; stopping")
+        raise SchedulerLost(f"lost the Dask scheduler at {self.address}")
+
     def pump(self) -> None:
         """Send waiting submissions while fewer than the cluster's slots are in flight."""
+        if not self.connected():
+            return
         while self._waiting and len(self._in_flight) < self.slots():
             job = self._waiting.popleft()
             job.submit()

@@ -5,6 +5,7 @@ killing workers, and leaves no process behind."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import threading
@@ -304,3 +305,31 @@ def test_an_unreachable_scheduler_is_a_one_line_error() -> None:
     with pytest.raises(gd.DistributedError, match="cannot reach the Dask scheduler at "
                                                   "tcp://127.0.0.1:9"):
         gd.DaskEngine(Course(FIXTURE), scheduler="tcp://127.0.0.1:9", connect_timeout=1)
+
+
+def test_a_lost_scheduler_stops_the_batch_without_error_rows(tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    from grader.batch import BatchError
+
+    subs = tmp_path / "subs"
+    write(subs / "good", {"toy.py": TOY, "other.py": OTHER})
+    # A scheduler without workers: the submission waits there until the scheduler goes.
+    cluster = LocalCluster(n_workers=0, processes=True, dashboard_address=None)
+    said: list[str] = []
+    try:
+        engine = gd.DaskEngine(Course(FIXTURE), scheduler=cluster.scheduler_address,
+                               connect_timeout=2, echo=said.append)
+        batch = InThread(subs, tmp_path / "out", engine, gd.HANDED_OVER)
+        deadline = time.monotonic() + 60
+        while not cluster.scheduler.tasks:
+            assert time.monotonic() < deadline, "the submission never reached the scheduler"
+            time.sleep(0.05)
+    finally:
+        cluster.close()
+    with pytest.raises(BatchError, match="--resume"):
+        batch.join(timeout=60)
+    engine.close()
+    assert any("lost the Dask scheduler" in s for s in said)
+    state = json.loads((tmp_path / "out" / "batch.json").read_text())
+    assert state["students"] == {}  # not graded, not an error: --resume grades it
