@@ -9,8 +9,10 @@ says about time or memory is used. The procedure:
 2. alternate samples A/B, B/A, … so that a slow phase of the machine hits both sides alike;
 3. check every result the student returned against the reference (correctness gates speed, and
    a function that notices it is being timed cannot return garbage);
-4. take per-call medians and score ``baseline / student`` on a log scale between two thresholds
-   set per device in ``grading.toml``.
+4. score the median over sample pairs of ``baseline / student`` (per call; a pair is the two
+   samples taken back to back, so a busy spell of the machine that slows both cancels out) on a
+   log scale between two thresholds set per device in ``grading.toml``. Per-call medians,
+   extremes, every sample and the spread are recorded alongside.
 
 On a CPU each call is charged the CPU time the kernel accounted to the worker process (all its
 threads, read from ``/proc`` by the trusted side), which other load on the machine barely moves
@@ -29,7 +31,7 @@ import platform
 import statistics
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -116,12 +118,7 @@ class Side:
 
     def spread(self, clock: str) -> float:
         """Interquartile range relative to the median (0.1: the middle half within 10 %)."""
-        values = self.times(clock)
-        if len(values) < 2:
-            return 0.0
-        q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
-        med = statistics.median(values)
-        return (q3 - q1) / med if med > 0 else math.inf
+        return _relative_iqr(self.times(clock))
 
     def summary(self, clock: str) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -135,6 +132,7 @@ class Side:
         }
         if self.cpu is not None:
             out["cpu_median_s"] = _sig(self.median("cpu"))
+        out["per_call_s"] = [_sig(t, 3) for t in self.times(clock)]  # every sample, in order
         return out
 
 
@@ -246,7 +244,7 @@ class Speed:
     device_name: str  # e.g. the CPU model or the GPU's name
     clock: str  # "cpu": worker CPU time; "wall": perf_counter around the round trip
     clock_note: str
-    ratio: float  # baseline / student, per call
+    ratio: float  # median over sample pairs of baseline / student, per call
     fraction: float  # share of the speed points
     thresholds: Thresholds
     student: Side
@@ -258,6 +256,10 @@ class Speed:
         return {
             "function": self.fn, "device": self.device, "device_name": self.device_name,
             "clock": self.clock, "clock_note": self.clock_note, "ratio": _sig(self.ratio),
+            "ratio_of_medians": _sig(self.baseline.median(self.clock)
+                                     / self.student.median(self.clock)),
+            "ratio_spread": _sig(_relative_iqr(pair_ratios(self.student, self.baseline,
+                                                           self.clock))),
             "fraction": round(self.fraction, 4), "thresholds": asdict(self.thresholds),
             "student": self.student.summary(self.clock),
             "baseline": self.baseline.summary(self.clock), **self.extra,
@@ -266,7 +268,7 @@ class Speed:
     def message(self, hint: str = "") -> str:
         """What the student reads: the ratio, the times, the thresholds and, below full, a hint."""
         s_t, b_t = self.student.median(self.clock), self.baseline.median(self.clock)
-        times = f"{_duration(s_t)} against {_duration(b_t)} per call, {self.clock_label}"
+        times = f"median {_duration(s_t)} against {_duration(b_t)} per call, {self.clock_label}"
         where = f"on {self.device_name}"
         th = self.thresholds
         if self.fraction >= 1.0:
@@ -306,12 +308,17 @@ def choose_clock(student: Side, baseline: Side, device: str) -> tuple[str, str]:
     return "cpu", note
 
 
+def pair_ratios(student: Side, baseline: Side, clock: str) -> list[float]:
+    """baseline / student per call for each pair of samples taken back to back."""
+    return [b / s if s > 0 else math.inf
+            for s, b in zip(student.times(clock), baseline.times(clock))]
+
+
 def score(fn: str, student: Side, baseline: Side, thresholds: Thresholds, device: str,
           device_name: str | None = None) -> Speed:
-    """The ratio baseline/student per call on the chosen clock and its share of the points."""
+    """The median pair ratio baseline/student on the chosen clock and its share of the points."""
     clock, note = choose_clock(student, baseline, device)
-    s_t, b_t = student.median(clock), baseline.median(clock)
-    ratio = b_t / s_t if s_t > 0 else math.inf
+    ratio = statistics.median(pair_ratios(student, baseline, clock))
     return Speed(fn=fn, device=device, device_name=device_name or describe_device(device),
                  clock=clock, clock_note=note, ratio=ratio, fraction=thresholds.fraction(ratio),
                  thresholds=thresholds, student=student, baseline=baseline)
@@ -447,6 +454,14 @@ def worker_pid(proxy: Any) -> int | None:
 # ------------------------------------------------------------------------------ formatting
 
 
+def _relative_iqr(values: Sequence[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    med = statistics.median(values)
+    return (q3 - q1) / med if med > 0 else math.inf
+
+
 def _sig(x: float, digits: int = 4) -> float:
     """``x`` to a few significant digits, for results files that people read."""
     if x == 0 or not math.isfinite(x):
@@ -476,6 +491,7 @@ __all__ = [
     "grade_speed",
     "grading_device",
     "measure",
+    "pair_ratios",
     "process_cpu_seconds",
     "score",
     "thresholds_for",
