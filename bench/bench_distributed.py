@@ -10,7 +10,9 @@ results as JSON). Both runs must write the same gradebook.
 
 Prints, for each path: the wall time, the start-up (until the first result is written), the
 steady rate (submissions per minute from the first result to the last), and the distributed
-path's cost per submission over the local one.
+path's cost per submission over the local one. On a shared machine, ``--rounds 2`` or more
+alternates the order of the two paths and reports medians, so that neither always meets the
+busier minutes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -85,6 +88,8 @@ def main() -> None:
     parser.add_argument("--topic", action="append", default=None,
                         help="grade only this topic (repeatable; default: linear_regression "
                              "and metrics)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run both paths this many times, in alternating order")
     parser.add_argument("--keep", type=Path, default=None, help="keep the class and outputs here")
     args = parser.parse_args()
 
@@ -97,12 +102,22 @@ def main() -> None:
     print(f"{args.n} submissions × {len(topics)} topics ({', '.join(topics)}), "
           f"{args.jobs} at a time, {os.cpu_count()} cores, in {work}")
 
-    local = run(subs, work / "local", args.jobs, topics, None)
-    dask = run(subs, work / "dask", args.jobs, topics, "local")
-    same = all((work / "local" / f).read_text() == (work / "dask" / f).read_text()
-               for f in ("gradebook.csv", "canvas.csv"))
+    runs: dict[str, list[dict[str, float]]] = {"local": [], "dask": []}
+    same = True
+    for i in range(args.rounds):
+        order = ["local", "dask"] if i % 2 == 0 else ["dask", "local"]
+        for path in order:
+            runs[path].append(run(subs, work / f"{path}-{i}", args.jobs, topics,
+                                  "local" if path == "dask" else None))
+        same = same and all(
+            (work / f"local-{i}" / f).read_text() == (work / f"dask-{i}" / f).read_text()
+            for f in ("gradebook.csv", "canvas.csv"))
+    local, dask = ({k: statistics.median(r[k] for r in runs[path]) for k in runs[path][0]}
+                   for path in ("local", "dask"))
 
     print()
+    if args.rounds > 1:
+        print(f"medians of {args.rounds} rounds")
     print(f"{'':34}{f'local --jobs {args.jobs}':>18}{f'Dask LocalCluster {args.jobs}×1':>26}")
     print(f"{'wall time':34}{local['wall']:>17.1f}s{dask['wall']:>25.1f}s")
     print(f"{'start-up (to the first result)':34}{local['start']:>17.1f}s{dask['start']:>25.1f}s")

@@ -36,6 +36,7 @@ import random
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -193,7 +194,7 @@ def serve_host(base: Path, allow_unsandboxed: bool) -> int:
             engine = Engine(Course(base / "course"), sandboxed=True,
                             allow_unsandboxed=allow_unsandboxed)
         except Exception as exc:  # noqa: BLE001 - told to the client as the worker's reason
-            send({"error": f"{type(exc).__name__}: {exc}"})
+            send({"error": f"on {socket.gethostname()}: {type(exc).__name__}: {exc}"})
             return 1
         _children_die_with_host()
         send({"ready": True, "layers": list(engine.layers), "sandboxed": engine.sandboxed,
@@ -300,9 +301,12 @@ class EngineHost:
         line = self._stdout.readline() if ready else b""
         hello = json.loads(line) if line.strip() else {}
         if not hello.get("ready"):
+            rc = self.proc.poll()
             self.close()
-            raise DistributedError(hello.get("error") or "the grading engine did not start on "
-                                   f"this worker within {timeout:.0f} s (see the worker's log)")
+            raise DistributedError(
+                hello.get("error") or f"the grading engine on {socket.gethostname()} "
+                + (f"exited with status {rc} while starting" if rc is not None
+                   else f"did not start within {timeout:.0f} s") + " (see the worker's log)")
         self.layers: tuple[str, ...] = tuple(hello["layers"])
         self.sandboxed = bool(hello["sandboxed"])
         self.pid = int(hello["pid"])
@@ -579,7 +583,7 @@ class DaskEngine:
                 }):
                     self.cluster = LocalCluster(
                         n_workers=processes or len(os.sched_getaffinity(0)),
-                        threads_per_worker=1, processes=True, dashboard_address=None,
+                        threads_per_worker=1, processes=True, dashboard_address=":0",
                         silence_logs=logging.ERROR)
                 address = self.cluster.scheduler_address
             else:
@@ -597,8 +601,8 @@ class DaskEngine:
                     GradingPlugin(pack_course(course, self.topics), grader_version(),
                                   allow_unsandboxed), name=self.plugin)
             except Exception as exc:  # noqa: BLE001 - a worker's reason, told in one line
-                raise DistributedError(f"the Dask workers could not start the grader: "
-                                       f"{type(exc).__name__}: {exc}") from None
+                raise DistributedError(f"the Dask workers could not start the grader: {exc}") \
+                    from None
             infos = [i for i in self.client.run(_worker_info, self.plugin).values() if i]
         except BaseException:
             self.close()

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
+import shutil
 import signal
 import threading
 import time
@@ -268,6 +270,19 @@ def test_grader_batch_scheduler_grades_on_the_cluster(tmp_path: Path, cluster: C
     assert "1 students: 1 graded now" in result.output
 
 
+def test_a_worker_that_cannot_start_the_grader_stops_the_batch_with_its_reason(
+        tmp_path: Path, cluster: Cluster) -> None:
+    broken = tmp_path / "course"
+    shutil.copytree(FIXTURE, broken)
+    (broken / "reference" / "toy" / "solution.py").write_text(
+        "raise RuntimeError('the reference cannot be imported')\n")
+    with pytest.raises(gd.DistributedError) as caught:
+        gd.DaskEngine(Course(broken), scheduler=cluster.engine.cluster.scheduler_address)
+    assert str(caught.value).startswith("the Dask workers could not start the grader: on ")
+    assert "RuntimeError: the reference cannot be imported" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
 # ------------------------------------------------------------------------- without a cluster
 
 
@@ -315,7 +330,8 @@ def test_a_lost_scheduler_stops_the_batch_without_error_rows(tmp_path: Path) -> 
     subs = tmp_path / "subs"
     write(subs / "good", {"toy.py": TOY, "other.py": OTHER})
     # A scheduler without workers: the submission waits there until the scheduler goes.
-    cluster = LocalCluster(n_workers=0, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=0, processes=True, dashboard_address=":0",
+                           silence_logs=logging.ERROR)
     said: list[str] = []
     try:
         engine = gd.DaskEngine(Course(FIXTURE), scheduler=cluster.scheduler_address,
