@@ -123,6 +123,7 @@ def graded(class_dir, built) -> tuple[Path, str]:
                              for p, v in parts.items()} for q, parts in typed["answers"].items()}}
     put("midterm-gus.json", typed)
     put("midterm-zed.json", {"student": "zed", "answers": {}})
+    put("final-ada.json", {"exam": "final", "student": "ada", "answers": {}})
     out = class_dir / "graded"
     code, output = run("exam", "grade", "midterm", "--answers", answers, "--out", out,
                        "--roster", class_dir / "roster.csv", "--secret-file",
@@ -165,6 +166,7 @@ def test_every_student_gets_a_grade_or_a_reason(graded):
     assert rows["gus"]["status"] == "graded" and float(rows["gus"]["percent"]) == 100.0
     assert rows["mia"]["status"] == "not_submitted" and rows["mia"]["flag_not_submitted"] == "True"
     assert "zed" not in rows and "midterm-zed.json is for student 'zed'" in output
+    assert "final-ada.json answers the exam 'final'" in output  # not a second file of ada's
     assert "no answers file: mia" in output
     with open(out / "canvas.csv", newline="") as f:
         canvas = {r["Student"]: r for r in csv.DictReader(f)}

@@ -186,6 +186,10 @@ def _match(files: list[Path], exam: Exam, known: set[str] | None
             student = item.student or student_from_name(path, exam.name)
         except AnswersError as exc:
             item, student = exc, student_from_name(path, exam.name)
+        if isinstance(item, AnswersFile) and item.exam and item.exam != exam.name:
+            notes.append(f"{path.name} answers the exam {item.exam!r}, not {exam.name!r}: "
+                         "not graded")
+            continue
         if known is not None and student not in known:
             what = f"could not be read ({item})" if isinstance(item, AnswersError) else \
                 f"is for student {student!r}, who is not on the roster"
@@ -195,11 +199,9 @@ def _match(files: list[Path], exam: Exam, known: set[str] | None
     return by_student, notes
 
 
-def _check_file(item: AnswersFile | AnswersError, paper: Paper, exam: Exam) -> AnswersFile:
+def _check_file(item: AnswersFile | AnswersError, paper: Paper) -> AnswersFile:
     if isinstance(item, AnswersError):
         raise item
-    if item.exam and item.exam != exam.name:
-        raise AnswersError(f"{item.path.name} answers the exam {item.exam!r}, not {exam.name!r}")
     if item.paper and item.paper != paper.code:
         raise AnswersError(
             f"{item.path.name} was made for paper {item.paper}, but {paper.student}'s paper is "
@@ -251,7 +253,7 @@ def grade(course: Course, exam_name: str, answers_dir: Path, out: Path, *,
                 names = ", ".join(p.name for p, _ in items)
                 raise AnswersError(f"{len(items)} answers files for {sid}: {names}; keep one")
             paper = maker.paper(sid)
-            answers = _check_file(items[0][1], paper, exam)
+            answers = _check_file(items[0][1], paper)
             graded = grade_paper(paper, answers)
             result, error = graded.result, ""
         except AnswersError as exc:
