@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import os
 import time
 import traceback
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from typing import Any
 
 import jinja2
 
-from grader import gradebook, overview
+from grader import gradebook, overview, results
 from grader.batch import BatchError, Student, error_result, folder_name, read_roster
 from grader.course import Course
 from grader.exam.answers import (
@@ -57,12 +56,8 @@ LOG = "grade.log"
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Readers see the old file or the new one. No fsync: every file here can be made again,
-    and a build or grade writes thousands of them."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    # Every file here can be made again, and a build or grade writes thousands: no fsync.
+    results.write_text_atomic(path, text, durable=False)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
