@@ -109,9 +109,10 @@ def bench_wire(work: Path, calls: int) -> None:
     folder = work / "echo"
     folder.mkdir()
     (folder / "echo.py").write_text(ECHO)
-    namespace: dict[str, object] = {}
-    exec(compile(ECHO, "echo", "exec"), namespace)  # the direct-call control
-    direct_echo = namespace["echo"]
+    sys.path.insert(0, str(folder))
+    import echo  # the direct-call control: the same module, in this process
+
+    direct_echo = echo.echo
     small = {"none": (), "10 float64": (np.ones(10),), "1000 float64": (np.ones(1000),),
              "10×10 float32 tensor": (torch.ones(10, 10),)}
     large = {"1 MB": 2**20, "16 MB": 16 * 2**20, "64 MB": 64 * 2**20}
@@ -144,8 +145,9 @@ def bench_wire(work: Path, calls: int) -> None:
             reps = max(3, int(256 * 2**20 // nbytes))
             rate = {}
             for k, p in proxies.items():
-                rate[k] = 2 * nbytes / 2**20 / _per_call(lambda p=p: p.echo(x), reps)
-            t_rate = 2 * tx.nbytes / 2**20 / _per_call(lambda: proxies["sandboxed"].echo(tx), reps)
+                rate[k] = 2 * nbytes / 2**20 / _per_call(lambda p=p, x=x: p.echo(x), reps)
+            t_rate = 2 * tx.nbytes / 2**20 / _per_call(
+                lambda tx=tx: proxies["sandboxed"].echo(tx), reps)
             print(f"    {label:<22}{rate['no sandbox']:>12.0f}{rate['sandboxed']:>12.0f}"
                   f"{t_rate:>18.0f}")
         for p in proxies.values():

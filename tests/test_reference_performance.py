@@ -129,7 +129,7 @@ print(json.dumps(hwm() - before))
 
 def _peak_bytes(path: Path) -> int:
     proc = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(path)], capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return int(json.loads(proc.stdout.strip().splitlines()[-1]))
 
@@ -165,11 +165,11 @@ def test_reference_baseline_and_alternatives_use_no_banned_call(path: Path) -> N
     ("import torch\ndef conv2d_fast(x, w, b):\n    return torch.conv3d(x[:, :, None], w, b)",
      "torch.conv3d"),
     ("import torch\ndef lstm_sequence_fast(*a):\n    return torch._VF.lstm(*a)", "torch._VF.lstm"),
-    ("from torch.nn.attention.flex_attention import flex_attention\n"
-     "def attention_fast(q, k, v):\n    return flex_attention(q, k, v)",
+    (("from torch.nn.attention.flex_attention import flex_attention\n"
+      "def attention_fast(q, k, v):\n    return flex_attention(q, k, v)"),
      "torch.nn.attention.flex_attention.flex_attention"),
-    ("import torch\ndef attention_fast(q, k, v):\n"
-     "    return torch.ops.aten._scaled_dot_product_flash_attention(q, k, v)[0]",
+    (("import torch\ndef attention_fast(q, k, v):\n"
+      "    return torch.ops.aten._scaled_dot_product_flash_attention(q, k, v)[0]"),
      "torch.ops.aten._scaled_dot_product_flash_attention"),
 ])
 def test_banned_list_catches_the_shortcuts(source: str, name: str) -> None:
