@@ -167,7 +167,18 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Any:
+def local_run(tmp_path_factory: pytest.TempPathFactory, toy_engine: Any) -> dict[str, Any]:
+    """The class graded by a local batch (before any cluster exists in this process)."""
+    base = tmp_path_factory.mktemp("dask-class")
+    subs = small_class(base)
+    summary, _ = run_batch(subs, base / "local", toy_engine, jobs=2)
+    return {"subs": subs, "base": base, "out": base / "local", "summary": summary}
+
+
+@pytest.fixture(scope="module")
+def cluster(local_run: dict[str, Any]) -> Any:
+    # After the local batch: its engine forks grading children, which must not happen in a
+    # process that runs a cluster's threads.
     before = set(psutil.Process().children(recursive=True))
     # One failure allowed: the second worker that dies under a submission gives it up.
     engine = gd.DaskEngine(Course(FIXTURE), scheduler="local", processes=2, allowed_failures=1)
@@ -184,15 +195,6 @@ def cluster() -> Any:
     left = {p for p in set(psutil.Process().children(recursive=True)) - before
             if "resource_tracker" not in " ".join(p.cmdline())}
     assert not gone(left), "the cluster left processes behind"
-
-
-@pytest.fixture(scope="module")
-def local_run(tmp_path_factory: pytest.TempPathFactory, toy_engine: Any) -> dict[str, Any]:
-    """The class graded by a local batch (before any cluster exists in this process)."""
-    base = tmp_path_factory.mktemp("dask-class")
-    subs = small_class(base)
-    summary, _ = run_batch(subs, base / "local", toy_engine, jobs=2)
-    return {"subs": subs, "base": base, "out": base / "local", "summary": summary}
 
 
 def without_durations(path: Path) -> pd.DataFrame:
