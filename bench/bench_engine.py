@@ -83,7 +83,7 @@ def rng(seed):
 def pytest_runtest_logreport(report):
     if report.when == "call":
         with open(os.environ["COMPUTE_FILE"], "a") as f:
-            f.write(f"{report.duration}\n")
+            f.write(f"{report.duration}\\n")
 
 def pytest_configure(config):
     for m in ("points(n): points", "timeout(s): seconds", "gpu: needs CUDA"):
