@@ -151,7 +151,7 @@ def run_fresh(subs: list[Path], out: Path, jobs: int, topics: list[str] | None) 
         while queue and len(running) < jobs:
             sub = queue.pop(0)
             cmd = [sys.executable, "-m", "grader", "grade", str(sub), "--out",
-                   str(out / sub.name), "--seed", "1"]
+                   str(out / sub.name.removesuffix(".zip")), "--seed", "1"]
             for t in topics or ():
                 cmd += ["--topic", t]
             running.append(subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -165,6 +165,12 @@ def run_fresh(subs: list[Path], out: Path, jobs: int, topics: list[str] | None) 
 
 def window(samples: list[tuple[int, float, float]], lo: int, hi: int) -> list[tuple[float, float]]:
     return [(tree_mb, rss) for done, tree_mb, rss in samples if lo <= done < hi]
+
+
+def compute_of(path: Path) -> tuple[float, float]:
+    """(duration, the tests' own compute) of one graded submission."""
+    r = load_result(path)
+    return r.duration, sum(t.duration for t in r.tests)
 
 
 def main() -> None:
@@ -186,17 +192,32 @@ def main() -> None:
     paths = make_submissions(subs, args.n, topics)
     print(f"{args.n} submissions × {len(topics)} topics, --jobs {args.jobs}, in {work}")
 
-    batch = run_batch(subs, work / "batch", args.jobs, args.topic)
-    results = [load_result(p) for p in sorted((work / "batch" / "students").glob("*/result.json"))]
-    assert len(results) == args.n, f"{len(results)} results for {args.n} submissions"
-    compute = [sum(t.duration for t in r.tests) for r in results]
-    overhead = [r.duration - c for r, c in zip(results, compute)]
-    wall = float(batch["wall"])
-    per_min = 60 * args.n / wall
-
+    # The fresh-interpreter sample runs half before and half after the batch, so that a
+    # machine whose load drifts during the run weighs on both designs alike.
     sample = paths[: args.fresh_sample]
-    fresh_wall = run_fresh(sample, work / "fresh", args.jobs, args.topic)
+    half = len(sample) // 2
+    fresh_wall = run_fresh(sample[:half], work / "fresh", args.jobs, args.topic)
+    batch = run_batch(subs, work / "batch", args.jobs, args.topic)
+    fresh_wall += run_fresh(sample[half:], work / "fresh", args.jobs, args.topic)
+
+    results = sorted((work / "batch" / "students").glob("*/result.json"))
+    assert len(results) == args.n, f"{len(results)} results for {args.n} submissions"
+    timings = [compute_of(p) for p in results]
+    compute = [c for _, c in timings]
+    overhead = [d - c for d, c in timings]
+    wall = float(batch["wall"])  # type: ignore[arg-type]
+    per_min = 60 * args.n / wall
     fresh_per_min = 60 * len(sample) / fresh_wall
+
+    # The same submissions' own compute in both designs measures how loaded the machine was
+    # during each; scaling by it compares the designs as if under the same load.
+    names = [p.name.removesuffix(".zip") for p in sample]
+    fresh_c = [compute_of(work / "fresh" / n / "result.json")[1] for n in names]
+    batch_c = [compute_of(work / "batch" / "students" / n / "result.json")[1] for n in names]
+    load = statistics.fmean(batch_c) / max(statistics.fmean(fresh_c), 1e-9)
+    per_sub_batch = wall * args.jobs / args.n
+    per_sub_fresh = fresh_wall * args.jobs / len(sample)
+    fresh_overhead = per_sub_fresh - statistics.fmean(fresh_c)
 
     samples = batch["samples"]  # type: ignore[assignment]
     # From the first completion (the engine is up) to the 50th, against the last 50.
@@ -212,23 +233,25 @@ def main() -> None:
     first_tree, last_tree = mean([t for t, _ in first]), mean([t for t, _ in last])
     first_rss, last_rss = mean([r for _, r in first]), mean([r for _, r in last])
     print()
-    print(f"{'':38}{'grader batch':>16}{'fresh per submission':>24}")
-    print(f"{'submissions graded':38}{args.n:>16}{len(sample):>24}")
-    print(f"{'wall time':38}{wall:>15.1f}s{fresh_wall:>23.1f}s")
-    print(f"{'submissions per minute':38}{per_min:>16.1f}{fresh_per_min:>24.1f}")
-    print(f"{'speed-up':38}{per_min / fresh_per_min:>15.1f}×")
+    print(f"{'':44}{'grader batch':>14}{'fresh interpreter':>20}")
+    print(f"{'submissions graded':44}{args.n:>14}{len(sample):>20}")
+    print(f"{'wall time':44}{wall:>13.1f}s{fresh_wall:>19.1f}s")
+    print(f"{'submissions per minute':44}{per_min:>14.1f}{fresh_per_min:>20.1f}")
+    print(f"{'wall time per submission × jobs':44}{per_sub_batch:>13.2f}s{per_sub_fresh:>19.2f}s")
+    print(f"{'  of which the tests own compute':44}{statistics.fmean(compute):>13.2f}s"
+          f"{statistics.fmean(fresh_c):>19.2f}s")
+    print(f"{'speed-up, as measured':44}{per_min / fresh_per_min:>13.1f}×")
+    print(f"{'speed-up, at equal machine load':44}{per_sub_fresh * load / per_sub_batch:>13.1f}×"
+          f"   (the sample's tests ran {load:.2f}× slower during the batch)")
     print()
-    print(f"tests' own compute per submission: mean {statistics.fmean(compute):.2f} s, "
-          f"median {statistics.median(compute):.2f} s")
-    print(f"overhead per submission above it (in its grading child): mean "
-          f"{statistics.fmean(overhead):.2f} s, median {statistics.median(overhead):.2f} s")
-    print(f"wall time per submission × jobs: batch {wall * args.jobs / args.n:.2f} s, "
-          f"fresh {fresh_wall * args.jobs / len(sample):.2f} s")
+    print(f"overhead per submission above the tests' compute: batch {statistics.fmean(overhead):.2f} s "
+          f"mean, {statistics.median(overhead):.2f} s median (inside its grading child); "
+          f"fresh interpreter {fresh_overhead:.2f} s")
     print(f"peak memory: batch tree {peak_tree:.0f} MB PSS, batch process {peak_batch:.0f} MB RSS")
     drift = last_tree - first_tree
     flat = abs(drift) <= max(50.0, 0.1 * first_tree) and last_rss - first_rss <= 50.0
-    print(f"memory, first {span} vs last {span} submissions: tree {first_tree:.0f} → {last_tree:.0f} MB PSS, "
-          f"batch process {first_rss:.0f} → {last_rss:.0f} MB RSS: "
+    print(f"memory, first {span} vs last {span} submissions: tree {first_tree:.0f} → "
+          f"{last_tree:.0f} MB PSS, batch process {first_rss:.0f} → {last_rss:.0f} MB RSS: "
           f"{'flat' if flat else 'GROWING'}")
 
 
