@@ -75,6 +75,8 @@ def test_stub_scores_zero(engine, topic: str, tmp_path: Path) -> None:
     result = grade_module(engine, topic, COURSE.stub(topic), tmp_path)
     assert result.topic(topic).score == 0, f"the stub of {topic} scored points"
     for t in result.tests:
+        if t.outcome == "not_graded":  # a GPU test on a machine without one
+            continue
         assert t.outcome == "failed" and "not implemented" in t.message, \
             f"{t.name}: a stub failure should say 'not implemented', got {t.outcome}: {t.message}"
 
