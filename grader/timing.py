@@ -36,12 +36,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# Workers decode every tensor they receive onto the CPU (grader/worker.py). Until they can be
-# handed CUDA tensors, speed is graded on the CPU even on a machine with a GPU, and tests that
-# need CUDA are not graded. Set this once GPU workers receive CUDA inputs.
+# Workers receive CUDA tensors on CUDA where they can use it (wire.keep_device), and GPU
+# workers get the NVIDIA devices through the sandbox (Limits.gpu). Neither has been run on a
+# real GPU yet, so GPU grading stays off: speed is graded on the CPU even on a machine with a
+# GPU, and tests that need CUDA are not graded. Turn this on once verified on a GPU.
 CUDA_WORKERS = False
 
-NO_GPU_WORKERS = "this grader's workers cannot receive CUDA tensors yet"
+NO_GPU_WORKERS = "GPU workers are not yet verified on a real GPU"
 
 # CPU time of a worker's process tree beyond that of its live threads, over the sampling, that
 # is put down to the precision of the kernel's tick counts rather than to work done elsewhere.
