@@ -186,7 +186,7 @@ def test_tests_are_sorted_hardest_first_with_grouped_failures() -> None:
 def test_overview_escapes_student_text_and_links_reports(rows: list[dict]) -> None:
     hostile = entries()
     hostile[1] = ClassEntry(HOSTILE, "graded", result(HOSTILE, [
-        test("alpha", "a1", "failed", 2, HOSTILE)]), {}, f"students/x/report.html")
+        test("alpha", "a1", "failed", 2, HOSTILE)]), {}, "students/x/report.html")
     rows = gradebook.student_rows(hostile, TOPICS, LatePolicy())
     html = overview.render_overview(rows, hostile, TOPICS, gradebook.class_stats(rows))
     assert "<script>" not in html and "<img" not in html
