@@ -493,7 +493,8 @@ class Batch:
     progress_stream: TextIO | None = None
     tty: bool | None = None
     echo: Callable[[str], None] = print
-    # Tests replace the engine to make the grader itself fail; None: the real one.
+    # Another engine with the same start/poll/kill/wait jobs (a Dask cluster, or a test's
+    # failing one); None: the local Engine.
     engine_factory: Callable[..., Any] | None = None
 
     def run(self) -> Summary:
@@ -614,9 +615,9 @@ class Batch:
         progress = Progress(len(todo), self.progress_stream, self.tty)
         pending = deque(todo)
         running: list[_Running] = []
-        if getattr(engine, "sandboxed", True) and len(getattr(engine, "layers", ())) < 5:
-            self.echo(f"warning: sandbox layers in use: "
-                      f"{', '.join(getattr(engine, 'layers', ())) or 'none'}")
+        layers = getattr(engine, "layers", None)  # an engine elsewhere reports its own
+        if layers is not None and getattr(engine, "sandboxed", True) and len(layers) < 5:
+            self.echo(f"warning: sandbox layers in use: {', '.join(layers) or 'none'}")
         options = Options(topics=tuple(topics), seed=self.seed)
         self.echo(f"grading {len(todo)} submissions, {min(jobs, len(todo))} at a time")
         # Ctrl-C or a polite stop (CI cancelling a job) ends the batch between two polls, never
