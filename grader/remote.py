@@ -346,7 +346,8 @@ class ModuleSession:
 
     def _ensure(self, deadline: float) -> Worker:
         if self.import_failure is not None:
-            raise self.import_failure
+            f = self.import_failure  # a fresh exception: re-raising one object grows its traceback
+            raise ImportFailed(f.module, f.kind, f.message, f.traceback) from None
         if self.worker is not None:
             return self.worker
         self.generation += 1
