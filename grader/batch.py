@@ -30,8 +30,9 @@ from typing import Any, TextIO
 
 from grader import gradebook, overview
 from grader.course import Course
-from grader.late import LatePolicy, PolicyError, parse_time, policy_from_mapping
+from grader.late import LatePolicy, PolicyError, assess, parse_time, policy_from_mapping
 from grader.outputs import FULL, REPORT, write_outputs
+from grader.report import render_report
 from grader.results import SubmissionResult, load_result, write_json_atomic, write_text_atomic
 from grader.scoring import topic_results
 
@@ -797,6 +798,11 @@ def build_outputs(out: Path, state: dict[str, Any]) -> Built:
     topics = state.get("topics", [])
     entries = class_entries(out, state)
     rows = gradebook.student_rows(entries, topics, policy)
+    for e in entries:  # the student's own report shows the raw score, the penalty and the final
+        if e.result is not None and e.report and e.submitted and e.deadline:
+            lateness = assess(e.result.score, e.result.max_score, e.submitted, e.deadline, policy)
+            if lateness.penalty:
+                write_text_atomic(out / e.report, render_report(e.result, lateness))
     gradebook.write_tables(out, rows, gradebook.test_rows(entries),
                            state.get("canvas", {}).get("assignment", DEFAULT_ASSIGNMENT), topics)
     stats = gradebook.class_stats(rows)

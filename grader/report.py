@@ -29,7 +29,8 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
-def report_context(result: SubmissionResult) -> dict[str, Any]:
+def report_context(result: SubmissionResult, late: Any = None) -> dict[str, Any]:
+    """What the report template shows; ``late`` is a ``grader.late.Lateness`` or None."""
     topics = []
     for t in result.topics:
         tests = [{"name": x.name, "kind": x.kind, "outcome": x.outcome,
@@ -46,8 +47,11 @@ def report_context(result: SubmissionResult) -> dict[str, Any]:
         "percent": f"{percentage(result.score, result.max_score):.0f}",
         "sandbox": ", ".join(result.sandbox) or "none (unsandboxed)",
         "not_graded": sum(1 for x in result.tests if x.outcome == "not_graded"),
+        "late": None if late is None or not late.penalty else {
+            "days": f"{late.days:.2f}".rstrip("0").rstrip("."), "penalty": _num(late.penalty),
+            "final": _num(round(late.final, 4))},
     }
 
 
-def render_report(result: SubmissionResult) -> str:
-    return environment().get_template("report.html.j2").render(**report_context(result))
+def render_report(result: SubmissionResult, late: Any = None) -> str:
+    return environment().get_template("report.html.j2").render(**report_context(result, late))

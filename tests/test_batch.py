@@ -242,7 +242,11 @@ def test_roster_names_students_and_the_late_policy_sets_final_scores(tmp_path: P
     assert (table.loc["bo", "late_penalty_percent"], table.loc["bo", "final"]) == (0.0, 8.0)
     assert not table.loc["cat", "flag_late"] and table.loc["cat", "final"] == 8.0
     assert table.loc["dee", "status"] == "not_submitted" and table.loc["dee", "final"] == 0.0
-    assert (tmp_path / "out" / "students" / "al" / "report.html").is_file()
+    # the student's own report shows the raw score, the penalty and the final score
+    al_report = (tmp_path / "out" / "students" / "al" / "report.html").read_text()
+    assert "a penalty of 25 % applies" in al_report and "Raw score 8 / 8" in al_report
+    assert "final score <strong>6 / 8</strong>" in al_report
+    assert "penalty" not in (tmp_path / "out" / "students" / "cat" / "report.html").read_text()
     canvas = (tmp_path / "out" / "canvas.csv").read_text().splitlines()
     assert canvas[0] == "Student,ID,SIS User ID,SIS Login ID,Section,HW 1 (123)"
     assert "Al A,101,S1,al@x,A,6.0" in canvas
