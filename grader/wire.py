@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -42,6 +43,15 @@ NUMPY_DTYPES = frozenset(
 TORCH_DTYPES = frozenset(
     "bool uint8 int8 int16 int32 int64 float16 bfloat16 float32 float64 complex64 complex128".split()
 )
+
+
+# Names and little-endian dtypes by dtype, looked up per array (``dtype.name`` is slow to compute).
+_NUMPY_NAMES = {np.dtype(n): n for n in NUMPY_DTYPES}
+_LITTLE = {n: np.dtype(n).newbyteorder("<") for n in NUMPY_DTYPES}
+_NATIVE_LITTLE = sys.byteorder == "little"
+
+# One encoder and decoder for every message: json.dumps/loads with options build new ones per call.
+_JSON_OUT = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
 
 
 class WireError(ValueError):
@@ -85,8 +95,7 @@ def encode_message(meta: dict[str, Any], value: Any = None,
     """
     buffers: list[bytes] = []
     tree = _encode(value, buffers, make_handle, 0)
-    header = json.dumps({"m": meta, "v": tree, "n": [len(b) for b in buffers]},
-                        allow_nan=False, separators=(",", ":")).encode()
+    header = _JSON_OUT.encode({"m": meta, "v": tree, "n": [len(b) for b in buffers]}).encode()
     return b"".join([MAGIC, _HEADER.pack(len(header)), header, *buffers])
 
 
@@ -106,13 +115,16 @@ def _encode(x: Any, bufs: list[bytes], make_handle: Callable[[Any], Handle] | No
         return {"b": len(bufs) - 1}
     if t is Handle:
         return {"h": [x.id, x.type_name]}
-    if t is np.ndarray and x.dtype.name in NUMPY_DTYPES:
+    if t is np.ndarray and (name := _numpy_name(x.dtype)) is not None:
         a = x if x.flags.c_contiguous else x.copy(order="C")  # ascontiguousarray makes 0-d 1-d
-        bufs.append(a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes())
-        return {"nd": [a.dtype.name, list(a.shape), len(bufs) - 1]}
-    if isinstance(x, np.generic) and type(x).__module__ == "numpy" and x.dtype.name in NUMPY_DTYPES:
-        bufs.append(np.asarray(x).astype(x.dtype.newbyteorder("<")).tobytes())
-        return {"ns": [x.dtype.name, len(bufs) - 1]}
+        if not (_NATIVE_LITTLE and a.dtype.isnative):
+            a = a.astype(_LITTLE[name])
+        bufs.append(a.tobytes())
+        return {"nd": [name, list(a.shape), len(bufs) - 1]}
+    if isinstance(x, np.generic) and type(x).__module__ == "numpy" \
+            and (name := _numpy_name(x.dtype)) is not None:
+        bufs.append(np.asarray(x).astype(_LITTLE[name]).tobytes())
+        return {"ns": [name, len(bufs) - 1]}
     if t is list:
         return [_encode(v, bufs, make_handle, depth + 1) for v in x]
     if t is tuple:
@@ -126,6 +138,14 @@ def _encode(x: Any, bufs: list[bytes], make_handle: Callable[[Any], Handle] | No
         h = make_handle(x)
         return {"h": [h.id, h.type_name]}
     raise WireError(f"cannot send a value of type {_type_name(x)}")
+
+
+def _numpy_name(dtype: np.dtype) -> str | None:
+    """The allow-listed name of a NumPy dtype in either byte order, or None."""
+    name = _NUMPY_NAMES.get(dtype)
+    if name is None and dtype.byteorder in "<>":
+        name = _NUMPY_NAMES.get(dtype.newbyteorder("="))
+    return name
 
 
 def _encode_tensor(x: Any, bufs: list[bytes]) -> dict[str, Any] | None:
@@ -174,8 +194,8 @@ def decode_message(data: bytes | bytearray | memoryview, limits: Limits = DEFAUL
     if hlen > limits.max_header or start + hlen > len(view):
         raise WireError("header length out of bounds")
     try:
-        header = json.loads(bytes(view[start:start + hlen]), parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:
+        header = _JSON_IN.decode(str(view[start:start + hlen], "utf-8"))
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise WireError(f"header is not valid JSON: {str(exc)[:100]}") from None
     if not isinstance(header, dict) or set(header) != {"m", "v", "n"}:
         raise WireError("header must hold exactly m, v and n")
@@ -197,6 +217,9 @@ def decode_message(data: bytes | bytearray | memoryview, limits: Limits = DEFAUL
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in a header")
+
+
+_JSON_IN = json.JSONDecoder(parse_constant=_no_constant)
 
 
 class _DecodeState:
@@ -261,12 +284,12 @@ class _DecodeState:
         if dtype not in NUMPY_DTYPES:
             raise WireError(f"dtype {str(dtype)[:40]!r} is not allowed on the wire")
         shp = self.shape(shape)
-        dt = np.dtype(dtype).newbyteorder("<")
+        dt = _LITTLE[dtype]
         buf = self.buffer(i)
         if math.prod(shp) * dt.itemsize != len(buf):
             raise WireError("array size does not match its bytes")
         a = np.frombuffer(buf, dtype=dt).reshape(shp)
-        return a.astype(a.dtype.newbyteorder("="), copy=True)
+        return a.copy() if _NATIVE_LITTLE else a.astype(a.dtype.newbyteorder("="))
 
     def tensor(self, dtype: Any, shape: Any, i: Any, device: Any, requires_grad: Any) -> Any:
         torch = _torch()
