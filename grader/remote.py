@@ -22,6 +22,8 @@ from grader.zygote import send_request
 
 # How much of the student's printed output is kept per test.
 MAX_OUTPUT = 16 * 1024
+# Replies are read in chunks of up to this size; larger ones go straight into their own buffer.
+RECV_CHUNK = 64 * 1024
 MAX_TIMEOUTS_PER_FUNCTION = 2
 
 
@@ -212,7 +214,11 @@ class Worker:
         self.workdir = tempfile.mkdtemp(prefix="grader-worker-")
         self.private = tempfile.mkdtemp(prefix="grader-private-")
         self.output_path = os.path.join(self.private, "output")
+        # Created here and read through this descriptor; the launcher appends to the same file.
+        self._out_fd = os.open(self.output_path, os.O_RDONLY | os.O_CREAT | os.O_EXCL
+                               | getattr(os, "O_NOFOLLOW", 0), 0o600)
         self._out_pos = 0
+        self._pending = bytearray()  # bytes read past the end of the last reply
         self.pid = -1
         config = {
             "module_name": spec.module_name, "module_path": spec.module_path,
@@ -223,18 +229,44 @@ class Worker:
             "policy": {"read_paths": [*spec.read_paths, spec.student_dir],
                        "write_paths": [self.workdir], "limits": spec.limits},
         }
-        self.sock = zygote.launch(config)
-        meta, _ = self._recv(deadline, "starting the worker")
-        if meta.get("op") != "spawned":
-            raise GraderFault(f"the worker could not start: {meta.get('message', meta)}")
-        self.pid = int(meta["pid"])
+        self.sock: Any = None
+        try:
+            self.sock = zygote.launch(config)
+            meta, _ = self._recv(deadline, "starting the worker")
+            if meta.get("op") != "spawned":
+                raise GraderFault(f"the worker could not start: {meta.get('message', meta)}")
+            self.pid = int(meta["pid"])
+        except BaseException:
+            self.close()
+            raise
 
     # -- I/O with deadlines --------------------------------------------------------------------
 
+    def _read_more(self, deadline: float, doing: str) -> None:
+        """Wait for the worker's next bytes and add them to ``_pending``."""
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+            self.kill()
+            raise WorkerTimeout(f"{doing} did not finish within the time limit", left)
+        chunk = self.sock.recv(RECV_CHUNK)
+        if not chunk:
+            status = self._exit_status()
+            self.kill()
+            raise WorkerCrashed(f"the worker process died while {doing}{status}")
+        self._pending += chunk
+
     def _read_exact(self, n: int, deadline: float, doing: str) -> bytearray:
-        buf = bytearray(n)
+        if n <= RECV_CHUNK:
+            while len(self._pending) < n:
+                self._read_more(deadline, doing)
+            data = self._pending[:n]
+            del self._pending[:n]
+            return data
+        buf = bytearray(n)  # a large reply goes straight into its own buffer
+        got = len(self._pending)
+        buf[:got] = self._pending
+        self._pending.clear()
         view = memoryview(buf)
-        got = 0
         while got < n:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([self.sock], [], [], left)[0]:
@@ -276,20 +308,21 @@ class Worker:
         return self._recv(deadline, doing)
 
     def read_output(self) -> str:
-        """What the student printed since the last read (capped)."""
+        """What the student printed since the last read (capped), also after the worker died."""
+        if self._out_fd < 0:
+            return ""
         try:
-            fd = os.open(self.output_path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-            with open(fd, "rb") as f:
-                f.seek(self._out_pos)
-                data = f.read(MAX_OUTPUT + 1)
-                self._out_pos = f.tell()
-                end = os.fstat(f.fileno()).st_size
+            end = os.fstat(self._out_fd).st_size
+            if end <= self._out_pos:
+                return ""
+            data = os.pread(self._out_fd, MAX_OUTPUT, self._out_pos)
         except OSError:
             return ""
-        text = data[:MAX_OUTPUT].decode("utf-8", "replace")
-        if len(data) > MAX_OUTPUT or end > self._out_pos:
-            text += f"\n[output cut: {end - self._out_pos + len(data)} more bytes]"
-            self._out_pos = end
+        text = data.decode("utf-8", "replace")
+        more = end - self._out_pos - len(data)
+        self._out_pos = max(end, self._out_pos + len(data))
+        if more > 0:
+            text += f"\n[output cut: {more} more bytes]"
         return text
 
     def kill(self) -> None:
@@ -297,7 +330,8 @@ class Worker:
         if self.pid > 0:
             self.launcher.kill(self.pid)
             self.pid = -1
-        self.sock.close()
+        if self.sock is not None:
+            self.sock.close()
 
     def _exit_status(self) -> str:
         # The intermediate process A writes B's wait status here once B is gone.
@@ -322,6 +356,9 @@ class Worker:
             except OSError:
                 pass
         self.kill()
+        if self._out_fd >= 0:
+            os.close(self._out_fd)
+            self._out_fd = -1
         shutil.rmtree(self.workdir, ignore_errors=True)
         shutil.rmtree(self.private, ignore_errors=True)
 
@@ -340,6 +377,7 @@ class ModuleSession:
         # does not cost its time limit in every test that calls it.
         self.timeouts: dict[str, int] = {}
         self.import_warnings: list[tuple[str, str]] = []
+        self._last_output = ""
         if spec.module_path is None:
             self.import_failure = ImportFailed(spec.module_name, "not_submitted",
                                                f"{spec.module_name}.py was not submitted")
@@ -400,11 +438,13 @@ class ModuleSession:
             if isinstance(exc, WorkerTimeout):
                 self.timeouts[fn] = self.timeouts.get(fn, 0) + 1
             self.worker = None
+            self._last_output = w.read_output()  # what the call printed before it died
             w.close()
             raise
 
     def read_output(self) -> str:
-        return self.worker.read_output() if self.worker is not None else ""
+        out, self._last_output = self._last_output, ""
+        return out + (self.worker.read_output() if self.worker is not None else "")
 
     def close(self) -> None:
         if self.worker is not None:

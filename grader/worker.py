@@ -74,22 +74,41 @@ def _error_meta(meta: dict[str, Any], type_name: str, message: str, tb: str,
                       "mro": list(mro or (type_name,))}}
 
 
-def _recv(sock: socket.socket) -> tuple[dict[str, Any], Any]:
-    prefix = _read_exact(sock, wire.FRAME_HEADER_SIZE)
-    return wire.decode_message(_read_exact(sock, wire.frame_length(prefix)),
-                               tensor_device=wire.keep_device)
+class _Reader:
+    """Frames from the trusted side: small ones in one read, large ones straight into a buffer."""
 
+    CHUNK = 64 * 1024
 
-def _read_exact(sock: socket.socket, n: int) -> bytearray:
-    buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    while got < n:
-        k = sock.recv_into(view[got:])
-        if k == 0:
-            raise EOFError
-        got += k
-    return buf
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.pending = bytearray()
+
+    def recv(self) -> tuple[dict[str, Any], Any]:
+        prefix = self.read_exact(wire.FRAME_HEADER_SIZE)
+        return wire.decode_message(self.read_exact(wire.frame_length(prefix)),
+                                   tensor_device=wire.keep_device)
+
+    def read_exact(self, n: int) -> bytearray:
+        if n <= self.CHUNK:
+            while len(self.pending) < n:
+                chunk = self.sock.recv(self.CHUNK)
+                if not chunk:
+                    raise EOFError
+                self.pending += chunk
+            data = self.pending[:n]
+            del self.pending[:n]
+            return data
+        buf = bytearray(n)
+        got = len(self.pending)
+        buf[:got] = self.pending
+        self.pending.clear()
+        view = memoryview(buf)
+        while got < n:
+            k = self.sock.recv_into(view[got:])
+            if k == 0:
+                raise EOFError
+            got += k
+        return buf
 
 
 def _safe_str(exc: object) -> str:
@@ -147,9 +166,10 @@ def serve(sock: socket.socket, module_name: str, module_path: str, student_dir: 
         return
     _send(sock, {"op": "ready", "warnings": _warnings(caught)})
 
+    reader = _Reader(sock)
     while True:
         try:
-            meta, value = _recv(sock)
+            meta, value = reader.recv()
         except (EOFError, ConnectionError):
             return
         op = meta.get("op")

@@ -320,6 +320,24 @@ def test_hundreds_of_megabytes_of_output_are_capped(toy_engine, tmp_path: Path) 
     assert took < 60
 
 
+@pytest.mark.parametrize(("ending", "outcome"), [("os._exit(3)", "error"),
+                                              ("while True:\n    pass", "timeout")],
+                         ids=["exit", "loop"])
+def test_what_a_call_printed_before_dying_is_kept(toy_engine, tmp_path: Path, ending: str,
+                                                  outcome: str) -> None:
+    toy = REFERENCE.replace("def add(a, b):\n    return float(a + b)\n", (
+        "def add(a, b):\n"
+        "    import os, sys\n"
+        "    print('adding', a, 'and', b)\n"
+        "    sys.stdout.flush()\n"
+        f"{textwrap.indent(ending, '    ')}\n"))
+    result, took = grade(toy_engine, tmp_path, toy)
+    test = {t.name: t for t in result.tests}["test_add"]
+    assert test.outcome == outcome, test.message
+    assert "adding" in test.output, (test.outcome, test.output)
+    assert_other_topic_unaffected(result)
+
+
 @pytest.mark.parametrize(("returned", "expect"), [
     ("Evil()", "opaque|object"),
     ("nested(5000)", "cannot be sent|nested"),
