@@ -16,6 +16,10 @@ Layers (names as in :data:`LAYERS`)
 - ``pid_namespace``: B is PID 1 of a new PID namespace. It sees no process outside, and when it
   dies the kernel kills everything inside (fork-bomb children included), which ``killpg``
   alone does not do.
+- ``disk_quota``: B's write directory is a private tmpfs in a new mount namespace, at most
+  ``max_disk_mb`` and ``max_files`` files (nosuid, nodev, noexec): RLIMIT_FSIZE bounds one
+  file, this bounds them all, so a submission cannot fill the grader's disk. It disappears
+  with the worker.
 - ``process_limit``: RLIMIT_NPROC, made to count (see below).
 - ``rlimits``: RLIMIT_DATA (``memory_mb``), a looser RLIMIT_AS backstop (see below),
   RLIMIT_CPU (soft = hard, so the kernel sends SIGKILL), RLIMIT_FSIZE (writes fail with EFBIG),
@@ -123,6 +127,7 @@ LAYERS: tuple[str, ...] = (
     "landlock",
     "network",
     "pid_namespace",
+    "disk_quota",
     "process_limit",
     "rlimits",
     "capabilities",
@@ -152,6 +157,8 @@ class Limits:
     cpu_seconds: int = 120  # CPU time of the worker process, not wall-clock time
     max_processes: int = 32  # the worker and its descendants, threads included
     max_file_mb: int = 64  # largest file the worker may write
+    max_disk_mb: int = 256  # all files in its write directory together (a tmpfs)
+    max_files: int = 4096  # files and directories in its write directory
     max_open_files: int = 256
     gpu: bool = False  # NVIDIA devices usable and no address-space cap (see "GPU workers")
 
@@ -286,6 +293,7 @@ _PR_GET_NO_NEW_PRIVS = 39
 _PR_CAP_AMBIENT = 47
 _PR_CAP_AMBIENT_CLEAR_ALL = 4
 
+_CLONE_NEWNS = 0x00020000
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWPID = 0x20000000
 _CLONE_NEWNET = 0x40000000
@@ -293,6 +301,9 @@ _CLONE_NEWNET = 0x40000000
 _CAP_SETUID = 7
 _CAP_SETPCAP = 8
 _CAP_SYS_ADMIN = 21
+
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 0x2, 0x4, 0x8
+_MS_REC, _MS_PRIVATE = 0x4000, 0x40000
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 _libc_handle: ctypes.CDLL | None = None
@@ -309,6 +320,8 @@ def _libc() -> ctypes.CDLL:
         libc.capget.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
         libc.capset.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
         libc.setfsuid.argtypes = [ctypes.c_uint]
+        libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                               ctypes.c_ulong, ctypes.c_char_p]
         _libc_handle = libc
     return _libc_handle
 
@@ -401,10 +414,11 @@ class _Entered:
     """What enter_namespaces did in A; B inherits it through fork."""
 
     strategy: str
-    namespaces: tuple[str, ...]  # subset of ("network", "pid_namespace")
+    namespaces: tuple[str, ...]  # subset of ("network", "pid_namespace", "disk_quota")
     parent_pid: int  # A's pid, outside the new PID namespace
     death_read_fd: int  # B sees EOF here once A has exited
     death_write_fd: int  # held open by A only
+    quota: tuple[str, int, int] | None = None  # the tmpfs: path, MB, files
 
 
 _ENTERED: _Entered | None = None
@@ -416,6 +430,8 @@ def _unshare_namespaces(strategy: str, namespaces: tuple[str, ...]) -> None:
         flags |= _CLONE_NEWNET
     if "pid_namespace" in namespaces:
         flags |= _CLONE_NEWPID
+    if "disk_quota" in namespaces:
+        flags |= _CLONE_NEWNS
     if not flags:
         return
     uid, gid = os.geteuid(), os.getegid()
@@ -434,36 +450,55 @@ def _unshare_namespaces(strategy: str, namespaces: tuple[str, ...]) -> None:
                 f.write(content)
 
 
-def _enter(strategy: str, namespaces: tuple[str, ...]) -> None:
+def _mount_quota(path: str, limits: Limits) -> tuple[str, int, int]:
+    """Mount a size-limited tmpfs on ``path``, seen only in this (new) mount namespace."""
+    libc = _libc()
+    # Private first: with shared propagation the mount would show in the grader's namespace.
+    _check(libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None), "mount (make / private)")
+    options = f"size={limits.max_disk_mb}m,nr_inodes={limits.max_files},mode=0700"
+    _check(libc.mount(b"grader-worker", os.fsencode(path), b"tmpfs",
+                      _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, options.encode()), "mount tmpfs")
+    return path, limits.max_disk_mb, limits.max_files
+
+
+def _enter(strategy: str, namespaces: tuple[str, ...], quota_dir: str | None = None,
+           limits: Limits | None = None) -> None:
+    """Unshare ``namespaces``; with "disk_quota", mount the tmpfs on ``quota_dir``."""
     global _ENTERED
+    if "disk_quota" in namespaces and quota_dir is None:
+        namespaces = tuple(n for n in namespaces if n != "disk_quota")
     read_fd, write_fd = os.pipe()
     try:
         _unshare_namespaces(strategy, namespaces)
+        quota = _mount_quota(quota_dir, limits or Limits()) \
+            if "disk_quota" in namespaces and quota_dir is not None else None
     except BaseException:
         os.close(read_fd)
         os.close(write_fd)
         raise
-    _ENTERED = _Entered(strategy, namespaces, os.getpid(), read_fd, write_fd)
+    _ENTERED = _Entered(strategy, namespaces, os.getpid(), read_fd, write_fd, quota)
 
 
 def enter_namespaces(policy: Policy) -> None:
-    """Put the calling process A into new network and PID namespaces (those available).
+    """Put the calling process A into new network, PID and mount namespaces (those available).
 
     Call it in a single-threaded child, then fork B: B becomes PID 1 of the new PID
     namespace. A must keep running until B exits (B is killed when A dies). Where the
-    process is not root, a new user namespace is created along with them.
+    process is not root, a new user namespace is created along with them. With the
+    ``disk_quota`` layer, the policy's one write directory becomes a size-limited tmpfs.
     """
-    del policy  # the namespaces do not depend on it; kept for a uniform interface
     if not _LINUX:
         return
     found = _probe()
     namespaces = tuple(
-        s.name for s in found.statuses if s.available and s.name in ("network", "pid_namespace")
+        s.name for s in found.statuses
+        if s.available and s.name in ("network", "pid_namespace", "disk_quota")
     )
+    quota_dir = policy.write_paths[0] if len(policy.write_paths) == 1 else None
     if namespaces:
         _require_single_thread("enter_namespaces()")
     try:
-        _enter(found.strategy, namespaces)
+        _enter(found.strategy, namespaces, quota_dir, policy.limits)
     except OSError as exc:
         raise SandboxError(f"could not create the {' and '.join(namespaces)}: {exc}") from exc
 
@@ -874,10 +909,24 @@ def _apply_all(policy: Policy, wanted: set[str], strategy: str, strict: bool) ->
 
         return check
 
+    def disk_quota() -> str:
+        if not policy.write_paths:
+            return "no write directory: nothing can be written"
+        if entered is None or entered.quota is None or \
+                (entered.quota[0],) != tuple(policy.write_paths):
+            raise SandboxError("enter_namespaces() did not mount a tmpfs on this worker's one "
+                               "write directory")
+        path, mb, files = entered.quota
+        st = os.statvfs(path)
+        if st.f_blocks * st.f_frsize > (mb + 1) * _MIB:
+            raise SandboxError(f"{path} is not the {mb} MB tmpfs mounted for it")
+        return f"write directory: a private tmpfs of {mb} MB and {files} files at most"
+
     limits = policy.limits
     step("process_group", process_group)
     step("network", namespace("network"))
     step("pid_namespace", namespace("pid_namespace"))
+    step("disk_quota", disk_quota)
     step("process_limit", lambda: _apply_process_limit(limits, entered, strategy))
     step("rlimits", lambda: _apply_rlimits(limits, address_space))
     step("capabilities", _drop_capabilities)
@@ -1011,7 +1060,9 @@ def _probe_worker(strategy: str) -> dict[str, tuple[bool, str]]:
         if names != ["lo"]:
             entered.namespaces = tuple(n for n in entered.namespaces if n != "network")
             layers["network"] = (False, f"new network namespace still shows {names}")
-    policy = Policy(read_paths=(), write_paths=(), limits=_PROBE_LIMITS)
+    quota_dir = entered.quota[0] if entered is not None and entered.quota else None
+    policy = Policy(read_paths=(), write_paths=(quota_dir,) if quota_dir else (),
+                    limits=_PROBE_LIMITS)
     for status in _apply_all(policy, set(LAYERS), strategy, strict=False):
         layers.setdefault(status.name, (status.available, status.detail))
     if layers.get("process_limit", (False, ""))[0]:
@@ -1068,21 +1119,45 @@ def _probe_here() -> dict[str, object]:
     """The probe proper, run in a fresh interpreter (``python sandbox.py --probe``)."""
     strategy = _choose_strategy()
 
-    def in_a() -> dict[str, object]:
-        try:
-            _enter(strategy, ("network", "pid_namespace"))
-        except OSError as exc:
-            reason = f"cannot create namespaces ({errno.errorcode.get(exc.errno or 0, '')}: {exc})"
-            _enter(strategy, ())
-            return {"namespace_error": reason, **_run_child(lambda: dict(_probe_worker(strategy)))}
-        return _run_child(lambda: dict(_probe_worker(strategy)))
+    import tempfile
 
-    found = _run_child(in_a)
+    quota_dir = tempfile.mkdtemp(prefix="grader-probe-")
+
+    def why(exc: OSError) -> str:
+        return f"{errno.errorcode.get(exc.errno or 0, '')}: {exc}"
+
+    def try_quota() -> dict[str, object]:
+        try:
+            _enter(strategy, ("disk_quota",), quota_dir, _PROBE_LIMITS)
+        except OSError as exc:
+            return {"error": f"cannot mount a tmpfs in a new mount namespace ({why(exc)})"}
+        return {}
+
+    quota_error = _run_child(try_quota).get("error")
+    wanted = ("network", "pid_namespace") + (() if quota_error else ("disk_quota",))
+
+    def in_a() -> dict[str, object]:
+        extra = {"quota_error": quota_error} if quota_error else {}
+        try:
+            _enter(strategy, wanted, quota_dir, _PROBE_LIMITS)
+        except OSError as exc:
+            reason = f"cannot create namespaces ({why(exc)})"
+            _enter(strategy, ())
+            return {"namespace_error": reason, "quota_error": quota_error or reason,
+                    **_run_child(lambda: dict(_probe_worker(strategy)))}
+        return {**extra, **_run_child(lambda: dict(_probe_worker(strategy)))}
+
+    try:
+        found = _run_child(in_a)
+    finally:
+        os.rmdir(quota_dir)
     layers: dict[str, list[object]] = {}
     for name in LAYERS:
         entry = found.get(name)
         if name in ("network", "pid_namespace") and "namespace_error" in found:
             layers[name] = [False, found["namespace_error"]]
+        elif name == "disk_quota" and "quota_error" in found:
+            layers[name] = [False, found["quota_error"]]
         elif isinstance(entry, list) and len(entry) == 2:
             layers[name] = entry
         else:

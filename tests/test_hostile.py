@@ -302,6 +302,22 @@ def test_a_thread_left_running_does_not_hold_up_grading(toy_engine, tmp_path: Pa
     assert_contained(result, took, limit=30)
 
 
+def test_filling_the_disk_is_contained(toy_engine, tmp_path: Path) -> None:
+    result, took = grade(toy_engine, tmp_path, attack_in_add("""
+        import os
+        written = 0
+        block = b"x" * (1 << 20)
+        try:
+            for i in range(2000):  # 2 GB in files each under the size limit
+                with open(f"fill{i}.bin", "wb", buffering=0) as f:
+                    written += f.write(block)
+        except OSError:
+            pass
+        contained = written <= 512 << 20
+        """))
+    assert_contained(result, took)
+
+
 def test_hundreds_of_megabytes_of_output_are_capped(toy_engine, tmp_path: Path) -> None:
     result, took = grade(toy_engine, tmp_path, attack_in_add("""
         import sys

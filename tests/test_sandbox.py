@@ -189,7 +189,8 @@ def test_default_read_paths_cover_python_but_not_the_project() -> None:
 def test_policy_defaults_are_the_course_defaults() -> None:
     policy = sandbox.Policy(read_paths=("/usr/lib",), write_paths=("/tmp/w",))
     assert policy.limits == sandbox.Limits(
-        memory_mb=1024, cpu_seconds=120, max_processes=32, max_file_mb=64, max_open_files=256
+        memory_mb=1024, cpu_seconds=120, max_processes=32, max_file_mb=64, max_open_files=256,
+        max_disk_mb=256, max_files=4096,
     )
 
 
@@ -268,7 +269,10 @@ def test_the_work_dir_the_submission_and_the_stdlib_stay_usable(dirs: Dirs) -> N
         "submission": "def f():\n    return 1\n",
         "fraction": "1/2",
     }
-    assert (dirs.work / "notes.txt").read_text() == "scratch"  # the trusted side can read it
+    if STATUSES["disk_quota"].available:  # the work dir was the worker's own tmpfs
+        assert list(dirs.work.iterdir()) == []
+    else:
+        assert (dirs.work / "notes.txt").read_text() == "scratch"
 
 
 def test_numpy_and_torch_work_after_restrict(dirs: Dirs) -> None:
@@ -430,7 +434,29 @@ def test_writes_beyond_the_file_size_limit_fail(dirs: Dirs) -> None:
         "file_size", target=str(target), cap_mb=8, write=[str(dirs.work)], limits={"max_file_mb": 2}
     )
     assert report.blocked and report.result["errno"] == "EFBIG"
-    assert target.stat().st_size == 2 << 20
+    assert report.result["written_mb"] == 2
+
+
+@needs("disk_quota")
+@pytest.mark.parametrize("layers", ["all", "none"])
+def test_files_together_cannot_fill_the_disk(dirs: Dirs, layers: str) -> None:
+    limits = {"max_disk_mb": 8, "max_file_mb": 2}
+    report = run_attack("fill_disk", layers=layers, target=str(dirs.work), cap_mb=12,
+                        write=[str(dirs.work)], limits=limits)
+    if layers == "none":  # the control: every file fits under the per-file limit alone
+        assert report.result["ok"] and report.result["written_mb"] == 12
+        return
+    assert report.blocked and report.result["errno"] == "ENOSPC", report.result
+    assert 4 <= report.result["written_mb"] <= 8
+    assert list(dirs.work.iterdir()) == []  # gone with the worker; never on the grader's disk
+
+
+@needs("disk_quota")
+def test_the_number_of_files_is_bounded(dirs: Dirs) -> None:
+    report = run_attack("many_files", target=str(dirs.work), cap=1000, write=[str(dirs.work)],
+                        limits={"max_files": 64})
+    assert report.blocked and report.result["errno"] == "ENOSPC", report.result
+    assert report.result["made"] < 64
 
 
 @needs("rlimits")
@@ -604,5 +630,6 @@ def test_an_unprivileged_worker_is_sandboxed_too(unprivileged: tuple[str, Path])
     proc = _as_nobody(python, base, "read_file", target=str(dirs.secret / "solution.py"))
     stdout, stderr = proc.communicate(timeout=60)
     report = Report(_parse(stdout), stderr)
-    assert set(report.lines["applied"]) >= {"network", "pid_namespace", "process_limit", "landlock"}
+    assert set(report.lines["applied"]) >= {"network", "pid_namespace", "process_limit", "landlock",
+                                            "disk_quota"}
     assert report.blocked and report.result["error"] == "PermissionError"

@@ -187,6 +187,39 @@ def file_size(cfg: dict[str, Any], a_pid: int) -> Result:
     return result
 
 
+def fill_disk(cfg: dict[str, Any], a_pid: int) -> Result:
+    """Write 1 MB files (each under the file size limit) into the work dir until refused."""
+    written = files = 0
+
+    def write() -> None:
+        nonlocal written, files
+        block = b"\1" * (1 << 20)
+        for i in range(cfg["cap_mb"]):
+            with open(os.path.join(cfg["target"], f"f{i}.bin"), "wb", buffering=0) as f:
+                files += 1
+                written += f.write(block)
+
+    result = attempt(write)
+    result["written_mb"] = written / (1 << 20)
+    result["files"] = files
+    return result
+
+
+def many_files(cfg: dict[str, Any], a_pid: int) -> Result:
+    """Create empty files in the work dir until refused."""
+    made = 0
+
+    def create() -> None:
+        nonlocal made
+        for i in range(cfg["cap"]):
+            os.close(os.open(os.path.join(cfg["target"], f"e{i}"), os.O_CREAT | os.O_WRONLY, 0o600))
+            made += 1
+
+    result = attempt(create)
+    result["made"] = made
+    return result
+
+
 def open_files(cfg: dict[str, Any], a_pid: int) -> Result:
     fds: list[int] = []
 
@@ -270,6 +303,8 @@ ATTACKS: dict[str, Callable[[dict[str, Any], int], Result]] = {
         memory_shared,
         cpu_burn,
         file_size,
+        fill_disk,
+        many_files,
         open_files,
         fork_bomb,
         sleep,
