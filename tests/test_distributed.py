@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import dask
 import pandas as pd
 import psutil
 import pytest
@@ -147,6 +148,18 @@ class Cluster:
                 self.bases.add(info["base"])
         return pids
 
+    def whole(self, timeout: float = 120.0) -> None:
+        """Wait until both workers are up again with their grader set up: one killed by an
+        earlier test takes seconds to come back, more on a busy machine."""
+        deadline = time.monotonic() + timeout
+        while True:
+            infos = self.client.run(gd._worker_info, self.engine.plugin, on_error="ignore")
+            if len(infos) == 2 and all(infos.values()):
+                self.observe()
+                return
+            assert time.monotonic() < deadline, f"the cluster did not get its workers back: {infos}"
+            time.sleep(0.2)
+
     def kill_when_running(self, student: str, timeout: float = 120.0) -> set[psutil.Process]:
         """SIGKILL the worker process grading ``student`` while it does; its process tree."""
         deadline = time.monotonic() + timeout
@@ -180,15 +193,20 @@ def cluster(local_run: dict[str, Any]) -> Any:
     # After the local batch: its engine forks grading children, which must not happen in a
     # process that runs a cluster's threads.
     before = set(psutil.Process().children(recursive=True))
-    # One failure allowed: the second worker that dies under a submission gives it up.
-    engine = gd.DaskEngine(Course(FIXTURE), scheduler="local", processes=2, allowed_failures=1)
-    c = Cluster(engine)
-    try:
-        c.client.wait_for_workers(2, timeout=120)
-        c.observe()
-        yield c
-    finally:
-        engine.close()
+    # A LocalCluster closes a worker's nanny for good when no worker of that name is back 15 s
+    # after one of its deaths (lost-worker-timeout), even if it came back and was killed again
+    # in between: after the kills below, a busy machine could leave the cluster one worker short.
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": "1h"}):
+        # One failure allowed: the second worker that dies under a submission gives it up.
+        engine = gd.DaskEngine(Course(FIXTURE), scheduler="local", processes=2,
+                               allowed_failures=1)
+        c = Cluster(engine)
+        try:
+            c.client.wait_for_workers(2, timeout=120)
+            c.observe()
+            yield c
+        finally:
+            engine.close()
     assert not gone(c.seen, within=30), "processes of the cluster outlived it"
     assert not [b for b in c.bases if Path(b).exists()], "an engine host left its folder"
     # multiprocessing's resource tracker serves this process until it exits, cluster or not.
@@ -237,7 +255,7 @@ def test_a_submission_that_keeps_killing_workers_becomes_an_error_row(
         tmp_path: Path, cluster: Cluster) -> None:
     subs = tmp_path / "subs"
     write(subs / "killer", {"toy.py": SLOW, "other.py": OTHER})
-    cluster.client.wait_for_workers(2, timeout=120)
+    cluster.whole()
     batch = InThread(subs, tmp_path / "out", cluster.engine, gd.HANDED_OVER)
     for _ in range(2):  # allowed_failures=1: the second death is the last try
         cluster.kill_when_running("killer")
@@ -278,6 +296,7 @@ def test_a_worker_that_cannot_start_the_grader_stops_the_batch_with_its_reason(
     shutil.copytree(FIXTURE, broken)
     (broken / "reference" / "toy" / "solution.py").write_text(
         "raise RuntimeError('the reference cannot be imported')\n")
+    cluster.whole()  # not a worker still restarting after the tests that kill them
     with pytest.raises(gd.DistributedError) as caught:
         gd.DaskEngine(Course(broken), scheduler=cluster.engine.cluster.scheduler_address)
     assert str(caught.value).startswith("the Dask workers could not start the grader: on ")
