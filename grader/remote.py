@@ -242,23 +242,26 @@ class Worker:
 
     # -- I/O with deadlines --------------------------------------------------------------------
 
-    def _read_more(self, deadline: float, doing: str) -> None:
-        """Wait for the worker's next bytes and add them to ``_pending``."""
+    def _wait(self, deadline: float, doing: str) -> None:
+        """Until the worker has bytes for us; a timeout kills it."""
         left = deadline - time.monotonic()
         if left <= 0 or not select.select([self.sock], [], [], left)[0]:
             self.kill()
             raise WorkerTimeout(f"{doing} did not finish within the time limit", left)
-        chunk = self.sock.recv(RECV_CHUNK)
-        if not chunk:
-            status = self._exit_status()
-            self.kill()
-            raise WorkerCrashed(f"the worker process died while {doing}{status}")
-        self._pending += chunk
+
+    def _died(self, doing: str) -> WorkerCrashed:
+        status = self._exit_status()
+        self.kill()
+        return WorkerCrashed(f"the worker process died while {doing}{status}")
 
     def _read_exact(self, n: int, deadline: float, doing: str) -> bytearray:
-        if n <= RECV_CHUNK:
+        if n <= RECV_CHUNK:  # small: whatever has arrived, in chunks
             while len(self._pending) < n:
-                self._read_more(deadline, doing)
+                self._wait(deadline, doing)
+                chunk = self.sock.recv(RECV_CHUNK)
+                if not chunk:
+                    raise self._died(doing)
+                self._pending += chunk
             data = self._pending[:n]
             del self._pending[:n]
             return data
@@ -268,15 +271,10 @@ class Worker:
         self._pending.clear()
         view = memoryview(buf)
         while got < n:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
-                self.kill()
-                raise WorkerTimeout(f"{doing} did not finish within the time limit", left)
+            self._wait(deadline, doing)
             k = self.sock.recv_into(view[got:])
             if k == 0:
-                status = self._exit_status()
-                self.kill()
-                raise WorkerCrashed(f"the worker process died while {doing}{status}")
+                raise self._died(doing)
             got += k
         return buf
 
