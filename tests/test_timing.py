@@ -98,9 +98,10 @@ def test_samples_alternate_and_batch_calls_to_reach_the_minimum_length() -> None
     baseline = FakeProxy("baseline", 0.03, log)
     s, b = timing.measure(student, baseline, "f", lambda i: (i,), settings=_settings(),
                           clocks=(None, None))
-    # 20 ms samples: five student calls of 4 ms (four if a sleep overran by a millisecond while
-    # calibrating), one baseline call of 30 ms.
-    assert s.calls_per_sample in (4, 5) and b.calls_per_sample == 1
+    # 20 ms samples: five student calls of 4 ms, one baseline call of 30 ms. Sleeps overrun on a
+    # busy machine while calibrating (a 4 ms call measured at 7 ms gives three calls), so
+    # only the bounds are exact: several student calls per sample, one baseline call.
+    assert 2 <= s.calls_per_sample <= 5 and b.calls_per_sample == 1
     assert len(s.wall) == len(b.wall) == 7
     timed = log[-14:]
     order = [name for name, _ in timed]
