@@ -377,7 +377,7 @@ def test_spin_speed(student, baseline, record_property):
     timing.grade_speed(student, baseline, "spin", lambda i: (20000 + i,), verify=_verify,
                        thresholds=timing.thresholds_for(CONFIG.extra, "spin", "cpu"),
                        device="cpu", record=record_property, hint="Use the formula.",
-                       settings=timing.Settings(samples=7))
+                       settings=timing.Settings(samples=15))
 
 
 @pytest.mark.points(1)
@@ -425,6 +425,7 @@ def _grade(engine: Engine, tmp_path: Path, source: str) -> dict[str, Any]:
 
 def test_engine_partial_speed_points_with_details(speedy: Engine, tmp_path: Path) -> None:
     # A quarter of the baseline's loop, about 4× (less the cost of a call): part of the points.
+    # CPU time still moves with other load on the machine (caches, a busy sibling core).
     tests = _grade(speedy, tmp_path, """
         def spin(n):
             q = n // 4
@@ -436,7 +437,7 @@ def test_engine_partial_speed_points_with_details(speedy: Engine, tmp_path: Path
     t = tests["test_spin_speed"]
     assert t.outcome == "passed", t.message
     details = t.details["speed"]
-    assert 2.2 < details["ratio"] < 5, details
+    assert 2.2 < details["ratio"] < 6.5, details
     assert t.score == pytest.approx(4 * details["fraction"], abs=1e-3) and 0 < t.score < 4
     assert details["clock"] == "cpu" and details["device"] == "cpu"
     assert {"median_s", "spread", "cpu_median_s", "wall_median_s"} <= set(details["student"])
@@ -450,7 +451,8 @@ def test_engine_baseline_copy_gets_correctness_points_only(speedy: Engine,
     t = tests["test_spin_speed"]
     assert t.outcome == "failed" and t.score == 0 and t.max_score == 4
     assert "as fast as the public baseline" in t.message
-    assert 0.8 < t.details["speed"]["ratio"] < 1.25
+    # The same code on both sides: about 1×, within 1.5× either way on a busy machine.
+    assert 1 / 1.5 < t.details["speed"]["ratio"] <= 1.5, t.details
 
 
 def test_engine_fast_but_wrong_gets_no_speed_points(speedy: Engine, tmp_path: Path) -> None:
@@ -482,7 +484,9 @@ def spin(n):
     t = tests["test_spin_speed"]
     assert t.details["speed"]["clock"] == "cpu_tree", t.details
     assert t.outcome == "failed" and "processes" in t.message, t.details
-    assert 0.7 < t.details["speed"]["ratio"] < 1.3
+    # Charged once, thread start-up included (about 0.8×); an escape would show tens of ×, a
+    # double charge about 0.4×.
+    assert 0.5 < t.details["speed"]["ratio"] < 1.3, t.details
 
 
 def test_engine_formula_earns_full_speed_points(speedy: Engine, tmp_path: Path) -> None:
