@@ -67,6 +67,12 @@ else:
 ALLOWED_FAILURES = 2
 RETRIES = 2  # tries again when the task itself fails (the engine host on that worker died)
 HOST_START_SECONDS = 600.0  # importing torch and the references on a busy node can be slow
+# A LocalCluster closes a worker's nanny for good when no worker of that name is back this long
+# after one of its deaths (distributed.deploy.lost-worker-timeout, 15 s by default), even if it
+# came back and died again in between: a submission that kills workers on a busy machine would
+# leave the rest of the batch fewer workers. 10 minutes, what an engine host is given to start:
+# a slow restart on a loaded machine is not taken for a worker that is gone.
+LOST_WORKER_SECONDS = HOST_START_SECONDS
 HOST_STOP_SECONDS = 10.0
 LOG_BYTES = 1 << 20  # the end of a submission's grading.log that travels back
 # A student's folder travels whole; these bound what a worker unpacks from it.
@@ -558,6 +564,7 @@ class DaskEngine:
                  allowed_failures: int = ALLOWED_FAILURES, connect_timeout: float = 30.0,
                  echo: Callable[[str], None] | None = None) -> None:
         import dask
+        from dask.utils import parse_timedelta
         from distributed import Client, LocalCluster
 
         self.course = course
@@ -573,8 +580,14 @@ class DaskEngine:
         self._slots, self._slots_at = 0, -float("inf")
         self.echo = echo or (lambda s: None)
         self.address = scheduler
+        self._config = contextlib.ExitStack()  # what this engine set in dask's config, until close
         try:
             if scheduler == "local":
+                # Read by the cluster each time a worker dies, so kept for the engine's lifetime;
+                # a longer timeout the user configured is kept.
+                lost = parse_timedelta(dask.config.get("distributed.deploy.lost-worker-timeout"))
+                self._config.enter_context(dask.config.set({
+                    "distributed.deploy.lost-worker-timeout": max(lost, LOST_WORKER_SECONDS)}))
                 with dask.config.set({
                     "distributed.scheduler.allowed-failures": allowed_failures,
                     # A worker holds only the task it runs: a dying worker then costs a try to
@@ -641,6 +654,7 @@ class DaskEngine:
         if self.cluster is not None:
             self.cluster.close()
             self.cluster = None
+        self._config.close()
 
     # Flow control -------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import pandas as pd
 import psutil
 import pytest
 from click.testing import CliRunner
+from dask.utils import parse_timedelta
 
 from grader import distributed as gd
 from grader.batch import Batch
@@ -34,6 +35,7 @@ SCALE_WRONG = TOY.replace("return c * x", "return c * x + 1")
 # Correct, but add() takes long enough for a worker to be killed while grading it.
 SLOW = TOY.replace("def add(a, b):\n", "def add(a, b):\n    import time\n    time.sleep(2.5)\n")
 SEED = 1234
+LOST_WORKER_TIMEOUT = "distributed.deploy.lost-worker-timeout"
 
 
 def write(folder: Path, files: dict[str, str]) -> Path:
@@ -193,20 +195,18 @@ def cluster(local_run: dict[str, Any]) -> Any:
     # After the local batch: its engine forks grading children, which must not happen in a
     # process that runs a cluster's threads.
     before = set(psutil.Process().children(recursive=True))
-    # A LocalCluster closes a worker's nanny for good when no worker of that name is back 15 s
-    # after one of its deaths (lost-worker-timeout), even if it came back and was killed again
-    # in between: after the kills below, a busy machine could leave the cluster one worker short.
-    with dask.config.set({"distributed.deploy.lost-worker-timeout": "1h"}):
-        # One failure allowed: the second worker that dies under a submission gives it up.
-        engine = gd.DaskEngine(Course(FIXTURE), scheduler="local", processes=2,
-                               allowed_failures=1)
-        c = Cluster(engine)
-        try:
-            c.client.wait_for_workers(2, timeout=120)
-            c.observe()
-            yield c
-        finally:
-            engine.close()
+    lost_before = dask.config.get(LOST_WORKER_TIMEOUT)
+    # One failure allowed: the second worker that dies under a submission gives it up.
+    engine = gd.DaskEngine(Course(FIXTURE), scheduler="local", processes=2, allowed_failures=1)
+    c = Cluster(engine)
+    try:
+        c.client.wait_for_workers(2, timeout=120)
+        c.observe()
+        yield c
+    finally:
+        engine.close()
+    assert dask.config.get(LOST_WORKER_TIMEOUT) == lost_before, \
+        "closing the engine did not restore distributed.deploy.lost-worker-timeout"
     assert not gone(c.seen, within=30), "processes of the cluster outlived it"
     assert not [b for b in c.bases if Path(b).exists()], "an engine host left its folder"
     # multiprocessing's resource tracker serves this process until it exits, cluster or not.
@@ -264,6 +264,16 @@ def test_a_submission_that_keeps_killing_workers_becomes_an_error_row(
     assert "died 2 times" in summary.errors["killer"]
     book = pd.read_csv(tmp_path / "out" / "gradebook.csv", keep_default_na=False)
     assert book.loc[0, "status"] == "error" and book.loc[0, "score"] == 0
+
+
+def test_a_local_cluster_waits_minutes_for_a_dead_worker_while_the_engine_lives(
+        cluster: Cluster) -> None:
+    # Read by the LocalCluster at each worker's death: the 15 s default would let a restart
+    # slowed by a loaded machine cost the batch that worker for good (the tests that kill
+    # workers rely on it).
+    waits = parse_timedelta(dask.config.get(LOST_WORKER_TIMEOUT))
+    assert waits >= 600, f"{LOST_WORKER_TIMEOUT} is {waits} s while the engine's local " \
+                         "cluster runs; a worker slow to restart would be closed for good"
 
 
 def test_grader_batch_scheduler_grades_on_the_cluster(tmp_path: Path, cluster: Cluster,
@@ -354,9 +364,12 @@ def test_a_lost_scheduler_stops_the_batch_without_error_rows(tmp_path: Path) -> 
     cluster = LocalCluster(n_workers=0, processes=True, dashboard_address=":0",
                            silence_logs=logging.ERROR)
     said: list[str] = []
+    lost_before = dask.config.get(LOST_WORKER_TIMEOUT)
     try:
         engine = gd.DaskEngine(Course(FIXTURE), scheduler=cluster.scheduler_address,
                                connect_timeout=2, echo=said.append)
+        # Not the engine's cluster: its lost-worker-timeout is the user's business.
+        assert dask.config.get(LOST_WORKER_TIMEOUT) == lost_before
         batch = InThread(subs, tmp_path / "out", engine, gd.HANDED_OVER)
         deadline = time.monotonic() + 60
         while not cluster.scheduler.tasks:
