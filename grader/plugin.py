@@ -59,8 +59,12 @@ class RunConfig:
 
 def topic_of(item: pytest.Item) -> tuple[str, str]:
     """(topic, kind) of a test from its file: reference/<t>/test_hidden.py or assignments/<t>/..."""
-    path = Path(str(item.path))
-    return path.parent.name, "hidden" if path.name == "test_hidden.py" else "public"
+    cached: tuple[str, str] | None = getattr(item, "_grader_topic", None)
+    if cached is None:
+        path = Path(str(item.path))
+        cached = path.parent.name, "hidden" if path.name == "test_hidden.py" else "public"
+        item._grader_topic = cached  # type: ignore[attr-defined]
+    return cached
 
 
 class GraderPlugin:
@@ -168,6 +172,28 @@ class GraderPlugin:
 
     # -- running and reporting -----------------------------------------------------------------
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        """A test of a topic that was not submitted fails without being run: it could only
+        reach the missing module and fail there, so running it would cost time for nothing."""
+        topic, kind = topic_of(item)
+        run = self.run.topics.get(topic)
+        if run is None or run.module_path is not None or not _needs_student(item):
+            return None
+        item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        message = f"{topic}.py was not submitted"
+        rep = pytest.TestReport(item.nodeid, item.location, {}, "failed", message, "call",
+                                user_properties=item.user_properties)
+        item.ihook.pytest_runtest_logreport(report=rep)
+        self.run.stream.write({"type": "test", **asdict(TestResult(
+            topic=topic, name=item.name, nodeid=_nodeid(item), kind=kind, outcome="failed",
+            score=0.0, max_score=_points(item), message=message,
+            seed=test_seed(self.run.seed, _nodeid(item))
+            if {"seed", "rng"} & set(item.fixturenames) else None, duration=0.0,
+            flags=("not_submitted", "import_failed")))})
+        item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        return True
+
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         if item.get_closest_marker("gpu") is not None and not _cuda_available():
             pytest.skip(NOT_GRADED_GPU)
@@ -225,6 +251,27 @@ class GraderPlugin:
             s.close()
         for folder in self._tmpdirs:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+class PlainFailureReports:
+    """Failure reports without pytest's formatted traceback. The grader writes its own message
+    for every failure (``GraderPlugin.classify``) and runs pytest with ``--tb=no``, so filtering
+    and formatting each traceback (about a millisecond per failed test) would be thrown away.
+    Skips, expected failures and pytest's own outcomes keep pytest's report."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item,
+                                  call: pytest.CallInfo[None]) -> pytest.TestReport | None:
+        exc = call.excinfo.value if call.excinfo is not None else None
+        if not isinstance(exc, Exception):  # passed, or a skip/fail/exit outcome
+            return None
+        line = (str(exc).splitlines() or [""])[0][:300]
+        sections = [(f"Captured {key} {when}", content)
+                    for when, key, content in item._report_sections]
+        return pytest.TestReport(
+            item.nodeid, item.location, {x: 1 for x in item.keywords}, "failed",
+            f"{type(exc).__name__}: {line}", call.when, sections, duration=call.duration,
+            start=call.start, stop=call.stop, user_properties=item.user_properties)
 
 
 def explain(exc: BaseException, fn: str, limit: float | None,
@@ -289,6 +336,15 @@ def _points(item: pytest.Item) -> float:
 def _nodeid(item: pytest.Item) -> str:
     topic, kind = topic_of(item)
     return f"{topic}/{kind}::{item.name}"
+
+
+def _needs_student(item: pytest.Item) -> bool:
+    """Whether the test uses the student's module and nothing decides its outcome before that
+    (a skip, an expected failure, a GPU it may not have)."""
+    if "student" not in getattr(item, "fixturenames", ()):
+        return False
+    return all(item.get_closest_marker(name) is None
+               for name in ("skip", "skipif", "xfail", "gpu"))
 
 
 def _cuda_available() -> bool:

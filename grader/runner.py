@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import importlib
+import inspect
 import os
 import random
 import shutil
@@ -19,13 +20,16 @@ import socket
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from grader import banned, sandbox
 from grader.course import Course
-from grader.plugin import GraderPlugin, RunConfig, TopicRun, load_reference
+from grader.plugin import (GraderPlugin, PlainFailureReports, RunConfig, TopicRun,
+                           load_reference)
 from grader.remote import Spawner, Zygote
 from grader.results import (ResultStream, SubmissionResult, TestResult, read_stream,
                             test_from_dict)
@@ -68,6 +72,7 @@ class Engine:
             self.sandboxed = not missing or bool(self.layers)
         self.read_paths = (*sandbox.default_read_paths(), str(Path(__file__).resolve().parent))
         self.references: dict[str, Any] = {}
+        self.test_modules: dict[str, ModuleType] = {}
         self._preload()
         # Without fork (Windows) workers are fresh interpreters and grading runs in this process.
         self.forking = hasattr(os, "fork") and hasattr(socket, "send_fds")
@@ -96,8 +101,46 @@ class Engine:
         if self.course.has_reference:
             self.references = {t: load_reference(t, str(self.course.solution(t)))
                                for t in self.course.topics() if self.course.solution(t).is_file()}
+        self.test_modules = self._preload_tests()
         gc.collect()
         gc.freeze()  # children's collections no longer walk torch's objects
+
+    def _preload_tests(self) -> dict[str, ModuleType]:
+        """Import the course's test modules once, named as pytest's importlib mode names them;
+        each grading child puts them in its ``sys.modules`` so that its collection reuses them
+        instead of compiling and running them again. A module that fails to import is left
+        for the child's collection to report."""
+        import pytest
+        from _pytest.pathlib import import_path
+
+        kwargs: dict[str, Any] = {"mode": "importlib", "root": self.course.root}
+        if "consider_namespace_packages" in inspect.signature(import_path).parameters:
+            kwargs["consider_namespace_packages"] = False
+        modules: dict[str, ModuleType] = {}
+        for topic in self.course.topics():
+            for path in (self.course.hidden_tests(topic), self.course.public_tests(topic)):
+                if path is None:
+                    continue
+                before = set(sys.modules)
+                try:
+                    with warnings.catch_warnings():
+                        # Inside another pytest run (the grader's own tests) that run's config
+                        # does not know the course's markers; the grading session registers them.
+                        warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
+                        module = import_path(path, **kwargs)
+                        if Path(str(module.__file__)).resolve() != path.resolve():
+                            # The same name from another course (several engines in one
+                            # process): import this course's file under it.
+                            del sys.modules[module.__name__]
+                            module = import_path(path, **kwargs)
+                except Exception:  # noqa: BLE001 - reported by the child's own collection
+                    for name in set(sys.modules) - before:  # no half-run module to reuse
+                        file = getattr(sys.modules[name], "__file__", None)
+                        if file and Path(file).resolve() == path.resolve():
+                            del sys.modules[name]
+                    continue
+                modules[module.__name__] = module
+        return modules
 
     def close(self) -> None:
         self.zygote.close()
@@ -175,6 +218,7 @@ class Engine:
                 stream_path: Path, count_hidden: bool) -> int:
         import pytest
 
+        sys.modules.update(self.test_modules)  # this engine's, whatever another left there
         stream = ResultStream(stream_path)
         run = RunConfig(topics=runs, zygote=self.zygote, student_dir=student_dir,
                         sandbox=self.sandboxed, read_paths=self.read_paths, seed=seed,
@@ -187,10 +231,14 @@ class Engine:
                 "--import-mode=importlib", "-p", "no:randomly", "-W", "ignore::DeprecationWarning",
                 # The plugin writes its own messages; pytest's source-annotated tracebacks of
                 # failures are never shown and cost more than the tests on a failing submission.
-                "--tb=no"]
+                "--tb=no",
+                # Trusted tests print nothing worth capturing per test (student output comes
+                # back from the workers), and these plugins have nothing to do in a grading run.
+                "--capture=no", "-p", "no:logging", "-p", "no:pastebin", "-p", "no:doctest",
+                "-p", "no:stepwise", "-p", "no:setuponly", "-p", "no:setupplan"]
         os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         try:
-            return int(pytest.main(args, plugins=[GraderPlugin(run)]))
+            return int(pytest.main(args, plugins=[GraderPlugin(run), PlainFailureReports()]))
         finally:
             stream.close()
             sys.stdout.flush()

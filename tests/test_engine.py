@@ -239,3 +239,95 @@ def test_a_missing_sandbox_layer_is_named_and_refused(toy_course, monkeypatch) -
         Engine(toy_course)
     with Engine(toy_course, allow_unsandboxed=True) as engine:
         assert "landlock" not in engine.layers and "network" in engine.layers
+
+
+# ------------------------------------------------------------------ work a grading child skips
+
+PROBE_TESTS = '''
+
+import os as _os
+from pathlib import Path as _Path
+
+_LOG = _Path({log!r})
+with _LOG.open("a") as _f:  # one line each time this module is imported
+    _f.write("import\\n")
+
+
+def test_probe_runs(student):
+    with _LOG.open("a") as f:
+        f.write("ran\\n")
+    assert student.add(1.0, 2.0) == 3.0
+
+
+def test_probe_without_student():
+    assert True
+
+
+@pytest.mark.skip(reason="kept for later")
+def test_probe_skipped(student):
+    student.add(1.0, 2.0)
+'''
+
+
+@pytest.fixture
+def probe_engine(tmp_path: Path):
+    """An engine on a copy of the tiny course whose toy tests log their imports and runs."""
+    import shutil
+
+    from grader.course import Course
+    from grader.runner import Engine
+
+    root = tmp_path / "course"
+    shutil.copytree(FIX, root)
+    log = tmp_path / "probe.log"
+    hidden = root / "reference" / "toy" / "test_hidden.py"
+    hidden.write_text(hidden.read_text() + PROBE_TESTS.format(log=str(log)))
+    with Engine(Course(root)) as e:
+        yield e, log
+
+
+def test_tests_of_a_topic_not_submitted_fail_without_running(probe_engine, tmp_path: Path) -> None:
+    engine, log = probe_engine
+    result = grade(engine, tmp_path / "m", None)
+    tests = by_name(result)
+    probe = tests["test_probe_runs"]
+    assert probe.outcome == "failed" and probe.message == "toy.py was not submitted"
+    assert set(probe.flags) == {"not_submitted", "import_failed"} and probe.score == 0
+    assert all(t.outcome == "failed" for t in result.tests
+               if t.topic == "toy" and t.name.startswith("test_") and "probe" not in t.name)
+    # Not run at all: the test body never wrote its line.
+    assert "ran" not in log.read_text()
+    # A test that does not use the student's code still runs, and a skip is still a skip.
+    assert tests["test_probe_without_student"].outcome == "passed"
+    assert tests["test_probe_skipped"].outcome == "skipped"
+    assert result.topic("toy").note == "not submitted"
+    assert result.topic("other").score == result.topic("other").max_score
+
+
+def test_test_modules_are_imported_once_per_engine(probe_engine, tmp_path: Path) -> None:
+    engine, log = probe_engine
+    for i in range(3):
+        result = grade(engine, tmp_path / str(i), REFERENCE)
+        assert by_name(result)["test_probe_runs"].outcome == "passed"
+    # Imported by the engine before any submission; each grading child reuses it.
+    assert log.read_text().splitlines() == ["import", "ran", "ran", "ran"]
+
+
+def test_a_test_module_that_fails_to_import_is_left_for_the_session(tmp_path: Path) -> None:
+    import shutil
+    import sys
+    from types import SimpleNamespace
+
+    from grader.course import Course
+    from grader.runner import Engine
+
+    root = tmp_path / "course"
+    shutil.copytree(FIX, root)
+    (root / "reference" / "toy" / "test_hidden.py").write_text(
+        "import helper_for_probe_that_does_not_exist\n")
+    before = set(sys.modules)
+    modules = Engine._preload_tests(SimpleNamespace(course=Course(root)))  # type: ignore[arg-type]
+    assert "reference.toy.test_hidden" not in modules
+    assert "helper_for_probe_that_does_not_exist" not in sys.modules
+    assert not {m for m in set(sys.modules) - before if m.endswith("toy.test_hidden")}
+    assert Path(modules["reference.other.test_hidden"].__file__).parent.parent.parent == root
