@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -55,6 +56,9 @@ class RunConfig:
     stream: ResultStream
     count_hidden: bool = False  # collect hidden tests only to count them (``grader check``)
     references: dict[str, ModuleType] = field(default_factory=dict)  # preloaded solutions
+    # Test files left out of the session because their topic was not submitted, in the order
+    # of all the session's files: file -> its tests as listed by ``Inventory`` ([] if collected).
+    listed: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def topic_of(item: pytest.Item) -> tuple[str, str]:
@@ -67,6 +71,43 @@ def topic_of(item: pytest.Item) -> tuple[str, str]:
     return cached
 
 
+def register_markers(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "points(n): points the test is worth (default 1)")
+    config.addinivalue_line("markers", "timeout(seconds): time limit of the test")
+    config.addinivalue_line("markers", "gpu: needs CUDA; not graded on a machine without it")
+
+
+def listing(item: pytest.Item) -> dict[str, Any]:
+    """What grading a test of a topic that was not submitted needs to know of it."""
+    topic, kind = topic_of(item)
+    return {"file": os.path.realpath(item.path), "topic": topic, "kind": kind, "name": item.name,
+            "nodeid": _nodeid(item), "points": _points(item), "needs_student": _needs_student(item),
+            "seeded": bool({"seed", "rng"} & set(getattr(item, "fixturenames", ())))}
+
+
+def not_submitted(test: dict[str, Any], base_seed: int) -> TestResult:
+    """The result of a listed test whose topic was not submitted: it fails without running."""
+    return TestResult(
+        topic=test["topic"], name=test["name"], nodeid=test["nodeid"], kind=test["kind"],
+        outcome="failed", score=0.0, max_score=float(test["points"]),
+        message=f"{test['topic']}.py was not submitted",
+        seed=test_seed(base_seed, test["nodeid"]) if test["seeded"] else None, duration=0.0,
+        flags=("not_submitted", "import_failed"))
+
+
+class Inventory:
+    """Collects the course's tests once (``--collect-only``) into ``tests``, for ``listing``."""
+
+    def __init__(self) -> None:
+        self.tests: list[dict[str, Any]] = []
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        register_markers(config)
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        self.tests = [listing(i) for i in items]
+
+
 class GraderPlugin:
     def __init__(self, run: RunConfig) -> None:
         self.run = run
@@ -76,9 +117,7 @@ class GraderPlugin:
     # -- configuration and collection ---------------------------------------------------------
 
     def pytest_configure(self, config: pytest.Config) -> None:
-        config.addinivalue_line("markers", "points(n): points the test is worth (default 1)")
-        config.addinivalue_line("markers", "timeout(seconds): time limit of the test")
-        config.addinivalue_line("markers", "gpu: needs CUDA; not graded on a machine without it")
+        register_markers(config)
 
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
@@ -93,9 +132,11 @@ class GraderPlugin:
                 continue
             keep.append(item)
         items[:] = keep
-        self.run.stream.write({"type": "collected", "hidden_counts": hidden, "tests": [
-            {"topic": topic_of(i)[0], "kind": topic_of(i)[1], "name": i.name,
-             "nodeid": _nodeid(i), "points": _points(i)} for i in keep]})
+        self.run.stream.write({"type": "collected", "hidden_counts": hidden,
+                               "tests": collected_tests(keep, self.run.listed)})
+        for tests in self.run.listed.values():
+            for t in tests:
+                self.run.stream.write({"type": "test", **asdict(not_submitted(t, self.run.seed))})
 
     # -- fixtures ------------------------------------------------------------------------------
 
@@ -181,16 +222,11 @@ class GraderPlugin:
         if run is None or run.module_path is not None or not _needs_student(item):
             return None
         item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-        message = f"{topic}.py was not submitted"
-        rep = pytest.TestReport(item.nodeid, item.location, {}, "failed", message, "call",
+        result = not_submitted(listing(item), self.run.seed)
+        rep = pytest.TestReport(item.nodeid, item.location, {}, "failed", result.message, "call",
                                 user_properties=item.user_properties)
         item.ihook.pytest_runtest_logreport(report=rep)
-        self.run.stream.write({"type": "test", **asdict(TestResult(
-            topic=topic, name=item.name, nodeid=_nodeid(item), kind=kind, outcome="failed",
-            score=0.0, max_score=_points(item), message=message,
-            seed=test_seed(self.run.seed, _nodeid(item))
-            if {"seed", "rng"} & set(item.fixturenames) else None, duration=0.0,
-            flags=("not_submitted", "import_failed")))})
+        self.run.stream.write({"type": "test", **asdict(result)})
         item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         return True
 
@@ -336,6 +372,26 @@ def _points(item: pytest.Item) -> float:
 def _nodeid(item: pytest.Item) -> str:
     topic, kind = topic_of(item)
     return f"{topic}/{kind}::{item.name}"
+
+
+def collected_tests(items: list[pytest.Item],
+                    listed: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The session's tests for the stream's ``collected`` record: the collected items, and the
+    listed tests of files left out, each file in its place in the session's order."""
+    def brief(t: dict[str, Any]) -> dict[str, Any]:
+        return {k: t[k] for k in ("topic", "kind", "name", "nodeid", "points")}
+
+    if not listed:
+        return [brief(listing(i)) for i in items]
+    by_file: dict[str, list[dict[str, Any]]] = {}
+    for i in items:
+        by_file.setdefault(os.path.realpath(i.path), []).append(brief(listing(i)))
+    out: list[dict[str, Any]] = []
+    for file in listed:
+        out += [brief(t) for t in listed[file]] or by_file.pop(file, [])
+    for rest in by_file.values():  # files the order does not name
+        out += rest
+    return out
 
 
 def _needs_student(item: pytest.Item) -> bool:

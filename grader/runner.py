@@ -12,6 +12,7 @@ import datetime as dt
 import gc
 import importlib
 import inspect
+import json
 import os
 import random
 import shutil
@@ -28,7 +29,7 @@ from typing import Any
 
 from grader import banned, sandbox
 from grader.course import Course
-from grader.plugin import (GraderPlugin, PlainFailureReports, RunConfig, TopicRun,
+from grader.plugin import (GraderPlugin, Inventory, PlainFailureReports, RunConfig, TopicRun,
                            load_reference)
 from grader.remote import Spawner, Zygote
 from grader.results import (ResultStream, SubmissionResult, TestResult, read_stream,
@@ -73,6 +74,7 @@ class Engine:
         self.read_paths = (*sandbox.default_read_paths(), str(Path(__file__).resolve().parent))
         self.references: dict[str, Any] = {}
         self.test_modules: dict[str, ModuleType] = {}
+        self._inventory: dict[str, list[dict[str, Any]]] | None = None  # collected when needed
         self._preload()
         # Without fork (Windows) workers are fresh interpreters and grading runs in this process.
         self.forking = hasattr(os, "fork") and hasattr(socket, "send_fds")
@@ -184,8 +186,11 @@ class Engine:
         # A backstop for a stuck grading child; per-call limits do the real work.
         job.deadline = time.monotonic() + SESSION_MARGIN + sum(
             20 * r.config.timeout for r in job.runs.values())
-        args = (files, job.runs, str(staged.root), seed, job.stream_path, options.count_hidden)
-        if in_process or (in_process is None and not self.forking):
+        inline = in_process or (in_process is None and not self.forking)
+        listed = {} if inline or options.count_hidden else self._left_out(files, job.runs)
+        args = (files, job.runs, str(staged.root), seed, job.stream_path, options.count_hidden,
+                listed)
+        if inline:
             job.rc = self._pytest(*args)
             return job
         pid = os.fork()
@@ -214,17 +219,76 @@ class Engine:
                 files.append(str(p))
         return files
 
-    def _pytest(self, files: list[str], runs: dict[str, TopicRun], student_dir: str, seed: int,
-                stream_path: Path, count_hidden: bool) -> int:
-        import pytest
+    def _left_out(self, files: list[str],
+                  runs: dict[str, TopicRun]) -> dict[str, list[dict[str, Any]]]:
+        """Session files in order, each with its listed tests where the whole file can be left
+        out (its topic was not submitted and every test needs the student's code); {} when
+        nothing is left out."""
+        missing = {t for t, r in runs.items() if r.module_path is None}
+        if not missing:
+            return {}
+        if self._inventory is None:
+            self._inventory = self._collect_inventory()
+        listed: dict[str, list[dict[str, Any]]] = {}
+        for f in files:
+            tests = self._inventory.get(os.path.realpath(f), [])
+            out = bool(tests) and all(t["topic"] in missing and t["needs_student"] for t in tests)
+            listed[os.path.realpath(f)] = tests if out else []
+        return listed if any(listed.values()) else {}
 
-        sys.modules.update(self.test_modules)  # this engine's, whatever another left there
+    def _collect_inventory(self) -> dict[str, list[dict[str, Any]]]:
+        """The course's tests by file, collected once in a forked child; {} if that fails (every
+        file is then collected in each session, as without the inventory)."""
+        files = self._test_files(self.course.topics(), ("hidden", "public"), False)
+        with tempfile.TemporaryDirectory(prefix="grader-inventory-") as tmp:
+            out = Path(tmp) / "inventory.json"
+            pid = os.fork()
+            if pid == 0:
+                code = 70
+                try:
+                    null = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(null, 1)
+                    os.dup2(null, 2)
+                    inventory = Inventory()
+                    code = self._run_pytest([*files, "--collect-only"], Path(tmp), [inventory])
+                    if code == 0:
+                        out.write_text(json.dumps(inventory.tests))
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            if os.waitstatus_to_exitcode(status) != 0 or not out.is_file():
+                return {}
+            by_file: dict[str, list[dict[str, Any]]] = {}
+            for t in json.loads(out.read_text()):
+                by_file.setdefault(t["file"], []).append(t)
+            return by_file
+
+    def _pytest(self, files: list[str], runs: dict[str, TopicRun], student_dir: str, seed: int,
+                stream_path: Path, count_hidden: bool,
+                listed: dict[str, list[dict[str, Any]]]) -> int:
         stream = ResultStream(stream_path)
         run = RunConfig(topics=runs, zygote=self.zygote, student_dir=student_dir,
                         sandbox=self.sandboxed, read_paths=self.read_paths, seed=seed,
                         stream=stream, count_hidden=count_hidden,
-                        references=dict(self.references))
-        ini = Path(stream_path).parent / "pytest.ini"
+                        references=dict(self.references), listed=listed)
+        left_out = {f for f, tests in listed.items() if tests}
+        run_files = [f for f in files if os.path.realpath(f) not in left_out]
+        try:
+            if not run_files:  # nothing to run: the session's records, without pytest
+                plugin = GraderPlugin(run)
+                plugin.pytest_collection_modifyitems(None, None, [])  # type: ignore[arg-type]
+                return 0
+            return self._run_pytest(run_files, Path(stream_path).parent,
+                                    [GraderPlugin(run), PlainFailureReports()])
+        finally:
+            stream.close()
+            sys.stdout.flush()
+
+    def _run_pytest(self, files: list[str], folder: Path, plugins: list[Any]) -> int:
+        import pytest
+
+        sys.modules.update(self.test_modules)  # this engine's, whatever another left there
+        ini = folder / "pytest.ini"
         ini.write_text("[pytest]\n")
         args = [*files, "-c", str(ini), "--rootdir", str(self.course.root), "-q",
                 "-p", "no:cacheprovider", "--assert=plain", "--noconftest",
@@ -237,11 +301,7 @@ class Engine:
                 "--capture=no", "-p", "no:logging", "-p", "no:pastebin", "-p", "no:doctest",
                 "-p", "no:stepwise", "-p", "no:setuponly", "-p", "no:setupplan"]
         os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-        try:
-            return int(pytest.main(args, plugins=[GraderPlugin(run), PlainFailureReports()]))
-        finally:
-            stream.close()
-            sys.stdout.flush()
+        return int(pytest.main(args, plugins=plugins))
 
 
 def _findings(module: Path, patterns: tuple[str, ...]) -> list[banned.Finding]:

@@ -331,3 +331,33 @@ def test_a_test_module_that_fails_to_import_is_left_for_the_session(tmp_path: Pa
     assert "helper_for_probe_that_does_not_exist" not in sys.modules
     assert not {m for m in set(sys.modules) - before if m.endswith("toy.test_hidden")}
     assert Path(modules["reference.other.test_hidden"].__file__).parent.parent.parent == root
+
+
+def test_files_of_a_topic_not_submitted_are_left_out_with_the_same_results(
+        toy_engine, tmp_path: Path) -> None:
+    left_out = grade(toy_engine, tmp_path / "a", None, seed=11)
+    saved = toy_engine._inventory
+    toy_engine._inventory = {}  # no listing: every file is collected and each test fails alone
+    try:
+        collected = grade(toy_engine, tmp_path / "b", None, seed=11)
+    finally:
+        toy_engine._inventory = saved
+
+    def rows(result: SubmissionResult) -> list[tuple]:
+        return [(t.nodeid, t.outcome, t.score, t.max_score, t.message, t.flags, t.seed)
+                for t in result.tests]
+
+    assert rows(left_out) == rows(collected)
+    assert left_out.topics == collected.topics and left_out.notes == collected.notes
+    assert any(t.topic == "toy" and t.outcome == "failed" for t in left_out.tests)
+    # The toy topic's files were indeed left out of the first session.
+    listed = toy_engine._left_out(toy_engine._test_files(["toy", "other"], ("hidden", "public"),
+                                                         False), left_out_runs(toy_engine))
+    assert {Path(f).parent.name for f, tests in listed.items() if tests} == {"toy"}
+
+
+def left_out_runs(engine) -> dict:
+    from grader.plugin import TopicRun
+
+    return {t: TopicRun(module_path=None if t == "toy" else "x.py", config=engine.course.config(t),
+                        solution=None) for t in ("toy", "other")}
