@@ -644,17 +644,20 @@ class Batch:
                 while pending and len(running) < jobs:
                     entry, key = pending.popleft()
                     running.append(self._start(engine, entry, key, options, topics))
-                finished = False
-                for r in list(running):
-                    result = self._poll(r, topics)
-                    if result is None:
-                        continue
-                    finished = True
+                done = [(r, result) for r in list(running)
+                        if (result := self._poll(r, topics)) is not None]
+                for r, _ in done:
                     running.remove(r)
+                # The next submissions start before these are written, so that no job slot
+                # waits while this process renders and saves reports.
+                while done and pending and len(running) < jobs:
+                    entry, key = pending.popleft()
+                    running.append(self._start(engine, entry, key, options, topics))
+                for r, result in done:
                     self._save(r, result, topics)
                     summary.graded_now += 1
                     progress.update(r.entry.student, result)
-                if not finished:
+                if not done:
                     progress.draw()
                     time.sleep(POLL_SECONDS)
         except KeyboardInterrupt:

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import time
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -136,7 +136,7 @@ class GraderPlugin:
                                "tests": collected_tests(keep, self.run.listed)})
         for tests in self.run.listed.values():
             for t in tests:
-                self.run.stream.write({"type": "test", **asdict(not_submitted(t, self.run.seed))})
+                self.run.stream.write({"type": "test", **not_submitted(t, self.run.seed).to_dict()})
 
     # -- fixtures ------------------------------------------------------------------------------
 
@@ -226,7 +226,7 @@ class GraderPlugin:
         rep = pytest.TestReport(item.nodeid, item.location, {}, "failed", result.message, "call",
                                 user_properties=item.user_properties)
         item.ihook.pytest_runtest_logreport(report=rep)
-        self.run.stream.write({"type": "test", **asdict(result)})
+        self.run.stream.write({"type": "test", **result.to_dict()})
         item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         return True
 
@@ -241,7 +241,7 @@ class GraderPlugin:
         if call.when == "teardown" or (call.when == "setup" and rep.passed):
             return
         result = self.classify(item, call, rep)
-        self.run.stream.write({"type": "test", **asdict(result)})
+        self.run.stream.write({"type": "test", **result.to_dict()})
 
     def classify(self, item: pytest.Item, call: pytest.CallInfo[None],
                  rep: pytest.TestReport) -> TestResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ def template_dirs() -> list[str]:
     return [str(p) for p in (here.parent / "templates", here / "templates") if p.is_dir()]
 
 
+@functools.lru_cache(maxsize=None)
 def environment() -> jinja2.Environment:
+    """One per process: templates are compiled once, not for every report of a batch."""
     return jinja2.Environment(loader=jinja2.FileSystemLoader(template_dirs()),
                               autoescape=True, undefined=jinja2.StrictUndefined)
 

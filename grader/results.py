@@ -41,10 +41,17 @@ class TestResult:
         if self.outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {self.outcome!r}")
 
+    def to_dict(self) -> dict[str, Any]:
+        """asdict's fields and values, without its deep copy (``details`` is shared)."""
+        return {n: getattr(self, n) for n in _TEST_FIELDS}
+
     @property
     def counted(self) -> bool:
         """Whether the test counts towards the maximum (not for GPU tests on a CPU, skips)."""
         return self.outcome not in ("skipped", "not_graded")
+
+
+_TEST_FIELDS = tuple(f.name for f in fields(TestResult))
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,12 @@ class SubmissionResult:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # What asdict gives, without its deep copy of every test (a large share of writing a
+        # result of many tests); the dicts inside tests are shared, not copied.
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["topics"] = tuple(asdict(t) for t in self.topics)
+        out["tests"] = tuple(t.to_dict() for t in self.tests)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SubmissionResult":
