@@ -1,8 +1,13 @@
 """Benchmark of ``grader batch``: a synthetic class graded with --jobs 2, against one fresh
 interpreter per submission (``grader grade``), in the same run.
 
-    python bench/bench_batch.py                       # 200 submissions, every topic
-    python bench/bench_batch.py --n 40 --topic metrics --fresh-sample 6
+    python bench/bench_batch.py                       # 200 submissions, both layouts
+    python bench/bench_batch.py --layout course --n 40 --topic metrics --fresh-sample 6
+
+Two layouts of the class, each covering every topic of the course: ``course``, where each
+submission holds every topic (a whole course handed in at once, so the hidden tests' own compute
+weighs most), and ``assignment``, where each submission is one assignment (one topic's module,
+the topics taking turns across the class); its other topics are not submitted.
 
 Prints submissions per minute for both designs, the per-submission overhead above the tests'
 own compute (a result's duration minus the sum of its tests' durations), the peak memory of the
@@ -35,8 +40,9 @@ from grader.course import Course  # noqa: E402
 from grader.results import load_result  # noqa: E402
 
 
-def make_submissions(dest: Path, n: int, topics: list[str]) -> list[Path]:
-    """n submissions of every chosen topic: perfect, typical, classic mistakes and stubs, mixed."""
+def make_submissions(dest: Path, n: int, topics: list[str], layout: str = "course") -> list[Path]:
+    """n submissions: perfect, typical, classic mistakes and stubs, mixed. In the ``course``
+    layout each holds every chosen topic; in ``assignment`` one topic, the topics in turn."""
     src = make_class.Sources(Course(ROOT))
     src.topics = [t for t in src.topics if t in topics]
     weights = [{"alternative": 1}, {"solution": 5, "mutant": 2, "stub": 1},
@@ -45,6 +51,9 @@ def make_submissions(dest: Path, n: int, topics: list[str]) -> list[Path]:
     paths = []
     for i in range(n):
         modules = make_class.mixed(src, f"bench-{i}", weights[i % len(weights)])
+        if layout == "assignment":
+            topic = src.topics[i % len(src.topics)]
+            modules = {topic: modules[topic]}
         if i % 10 == 9:  # one in ten as a .zip, as LMS exports mix them
             path = dest / f"s{i:03d}.zip"
             make_class.write_zip(path, make_class.flat(modules))
@@ -177,6 +186,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200, help="submissions in the class")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--layout", choices=("course", "assignment", "both"), default="both",
+                        help="each submission the whole course, one assignment, or both in turn")
     parser.add_argument("--topic", action="append", default=None,
                         help="grade only this topic (repeatable; default: every topic)")
     parser.add_argument("--fresh-sample", type=int, default=10,
@@ -184,17 +195,25 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="keep the class and outputs here")
     args = parser.parse_args()
 
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench-batch-"))
+    layouts = ("assignment", "course") if args.layout == "both" else (args.layout,)
+    for layout in layouts:
+        bench_layout(args, layout, work / layout)
+
+
+def bench_layout(args: argparse.Namespace, layout: str, work: Path) -> None:
     course = Course(ROOT)
     topics = args.topic or course.topics()
-    work = args.keep or Path(tempfile.mkdtemp(prefix="bench-batch-"))
     subs = work / "class"
     subs.mkdir(parents=True, exist_ok=True)
-    paths = make_submissions(subs, args.n, topics)
-    print(f"{args.n} submissions × {len(topics)} topics, --jobs {args.jobs}, in {work}")
+    paths = make_submissions(subs, args.n, topics, layout)
+    what = "one topic each" if layout == "assignment" else f"{len(topics)} topics each"
+    print(f"\n== layout {layout}: {args.n} submissions, {what}, --jobs {args.jobs}, in {work}")
 
-    # The fresh-interpreter sample runs half before and half after the batch, so that a
-    # machine whose load drifts during the run weighs on both designs alike.
-    sample = paths[: args.fresh_sample]
+    # The fresh-interpreter sample is spread over the class (every topic and kind of work in
+    # turn) and runs half before and half after the batch, so that a machine whose load drifts
+    # during the run weighs on both designs alike.
+    sample = paths[:: max(1, args.n // args.fresh_sample)][: args.fresh_sample]
     half = len(sample) // 2
     fresh_wall = run_fresh(sample[:half], work / "fresh", args.jobs, args.topic)
     batch = run_batch(subs, work / "batch", args.jobs, args.topic)
@@ -243,6 +262,9 @@ def main() -> None:
     print(f"{'speed-up, as measured':44}{per_min / fresh_per_min:>13.1f}×")
     print(f"{'speed-up, at equal machine load':44}{per_sub_fresh * load / per_sub_batch:>13.1f}×"
           f"   (the sample's tests ran {load:.2f}× slower during the batch)")
+    bound = per_sub_fresh * load / max(statistics.fmean(compute), 1e-9)
+    print(f"{'  (limit with no overhead at all)':44}{bound:>13.1f}×"
+          f"   (the fresh time over the tests' own compute)")
     print()
     print(f"overhead per submission above the tests' compute: batch {statistics.fmean(overhead):.2f} s "
           f"mean, {statistics.median(overhead):.2f} s median (inside its grading child); "

@@ -98,7 +98,7 @@ def main() -> None:
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-distributed-"))
     subs = work / "class"
     subs.mkdir(parents=True, exist_ok=True)
-    make_submissions(subs, args.n, topics)
+    make_submissions(subs, args.n, topics, "course")
     print(f"{args.n} submissions × {len(topics)} topics ({', '.join(topics)}), "
           f"{args.jobs} at a time, {os.cpu_count()} cores, in {work}")
 

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import sys
@@ -455,6 +456,15 @@ class Summary:
         return out
 
 
+def _wait_for_any(running: list[_Running], timeout: float) -> None:
+    """Sleep until a grading child ends (its pidfd turns readable) or ``timeout`` passes."""
+    fds = [fd for r in running if (fd := getattr(r.job, "pidfd", -1)) >= 0]
+    if fds and len(fds) == len(running):
+        select.select(fds, [], [], timeout)
+    else:  # jobs elsewhere (a Dask cluster) or no pidfd on this system
+        time.sleep(timeout)
+
+
 def error_result(student: str, topics: Sequence[str], seed: int, reason: str,
                  duration: float = 0.0) -> SubmissionResult:
     """A result that records only why grading broke (every topic scores 0)."""
@@ -659,7 +669,7 @@ class Batch:
                     progress.update(r.entry.student, result)
                 if not done:
                     progress.draw()
-                    time.sleep(POLL_SECONDS)
+                    _wait_for_any(running, POLL_SECONDS)
         except KeyboardInterrupt:
             for r in running:
                 self._kill(r)

@@ -134,9 +134,8 @@ class GraderPlugin:
         items[:] = keep
         self.run.stream.write({"type": "collected", "hidden_counts": hidden,
                                "tests": collected_tests(keep, self.run.listed)})
-        for tests in self.run.listed.values():
-            for t in tests:
-                self.run.stream.write({"type": "test", **not_submitted(t, self.run.seed).to_dict()})
+        self.run.stream.write_many([{"type": "test", **not_submitted(t, self.run.seed).to_dict()}
+                                    for tests in self.run.listed.values() for t in tests])
 
     # -- fixtures ------------------------------------------------------------------------------
 

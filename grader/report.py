@@ -35,15 +35,21 @@ def _num(x: float) -> str:
 def report_context(result: SubmissionResult, late: Any = None) -> dict[str, Any]:
     """What the report template shows; ``late`` is a ``grader.late.Lateness`` or None."""
     topics = []
+    by_topic: dict[str, list[Any]] = {}
+    for x in result.tests:
+        by_topic.setdefault(x.topic, []).append(x)
     for t in result.topics:
-        tests = [{"name": x.name, "kind": x.kind, "outcome": x.outcome,
-                  "outcome_text": OUTCOME_TEXT[x.outcome], "score": _num(x.score),
-                  "max_score": _num(x.max_score), "seed": x.seed, "message": x.message,
-                  "output": x.output}
-                 for x in result.tests if x.topic == t.topic]
+        own = by_topic.get(t.topic, [])
+        # A topic not submitted says so once instead of once per test.
+        missing = bool(own) and all("not_submitted" in x.flags for x in own)
+        tests = [] if missing else [
+            {"name": x.name, "kind": x.kind, "outcome": x.outcome,
+             "outcome_text": OUTCOME_TEXT[x.outcome], "score": _num(x.score),
+             "max_score": _num(x.max_score), "seed": x.seed, "message": x.message,
+             "output": x.output} for x in own]
         topics.append({"topic": t.topic, "score": _num(t.score), "max_score": _num(t.max_score),
                        "percent": round(percentage(t.score, t.max_score)), "note": t.note,
-                       "tests": tests})
+                       "tests": tests, "missing": len(own) if missing else 0})
     return {
         "r": result, "topics": topics, "score": _num(result.score),
         "max_score": _num(result.max_score),

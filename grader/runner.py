@@ -207,6 +207,10 @@ class Engine:
             finally:
                 os._exit(code)
         job.pid = pid
+        try:  # readable once the child has ended, so a caller can wait without polling
+            job.pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            pass
         return job
 
     def _test_files(self, topics: list[str], kinds: tuple[str, ...],
@@ -326,6 +330,7 @@ class Job:
         self.work = Path(tempfile.mkdtemp(prefix="grader-sub-"))
         self.stream_path = self.work / "stream.jsonl"
         self.pid = -1
+        self.pidfd = -1
         self.rc: int | None = None
         self.deadline = float("inf")
         self.error = ""
@@ -349,6 +354,9 @@ class Job:
                 self.rc = -signal.SIGKILL
             else:
                 return None
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
         layers = self.engine.layers if self.engine.sandboxed else ()
         if self.error:
             self.result = SubmissionResult(

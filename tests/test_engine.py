@@ -361,3 +361,15 @@ def left_out_runs(engine) -> dict:
 
     return {t: TopicRun(module_path=None if t == "toy" else "x.py", config=engine.course.config(t),
                         solution=None) for t in ("toy", "other")}
+
+
+def test_report_says_once_that_a_topic_was_not_submitted(toy_engine, tmp_path: Path) -> None:
+    result = grade(toy_engine, tmp_path, None)
+    write_outputs(result, tmp_path / "files")
+    html = (tmp_path / "files" / "report.html").read_text()
+    n = sum(1 for t in result.tests if t.topic == "toy")
+    assert f"toy.py was not submitted: its {n} test(s) score 0." in html
+    assert html.count("toy.py was not submitted") == 1  # not once per test
+    assert 'id="tests-toy"' in html  # the topic table's link still lands
+    # The submitted topic still lists its tests one by one.
+    assert all(f"<strong>{t.name}</strong>" in html for t in result.tests if t.topic == "other")
