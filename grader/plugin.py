@@ -380,11 +380,20 @@ def collected_tests(items: list[pytest.Item],
     def brief(t: dict[str, Any]) -> dict[str, Any]:
         return {k: t[k] for k in ("topic", "kind", "name", "nodeid", "points")}
 
+    def of_item(i: pytest.Item) -> dict[str, Any]:
+        topic, kind = topic_of(i)
+        return {"topic": topic, "kind": kind, "name": i.name, "nodeid": _nodeid(i),
+                "points": _points(i)}
+
     if not listed:
-        return [brief(listing(i)) for i in items]
+        return [of_item(i) for i in items]
+    real: dict[str, str] = {}  # one realpath per file, not per test
     by_file: dict[str, list[dict[str, Any]]] = {}
     for i in items:
-        by_file.setdefault(os.path.realpath(i.path), []).append(brief(listing(i)))
+        path = str(i.path)
+        if path not in real:
+            real[path] = os.path.realpath(path)
+        by_file.setdefault(real[path], []).append(of_item(i))
     out: list[dict[str, Any]] = []
     for file in listed:
         out += [brief(t) for t in listed[file]] or by_file.pop(file, [])
