@@ -85,7 +85,9 @@ class WorkerSpec:
 class Zygote:
     """A running zygote process (see ``grader.zygote``) and the way to reach it."""
 
-    def __init__(self, python: str | None = None) -> None:
+    def __init__(self, python: str | None = None, *, wait: bool = True) -> None:
+        """Start the zygote; with ``wait=False`` its start overlaps the caller's own work until
+        ``wait_ready`` (it imports torch too, which is most of either start)."""
         import subprocess
         import sys
 
@@ -99,13 +101,21 @@ class Zygote:
             [python or sys.executable, "-m", "grader.zygote", self.path],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=self.dir,
             start_new_session=True)
+        self._conn: socket.socket | None = None
+        self._conn_pid = -1
+        self._ready = False
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        if self._ready:
+            return
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if line.strip() != b"ready":
             self.close()
             raise GraderFault("the worker zygote failed to start")
-        self._conn: socket.socket | None = None
-        self._conn_pid = -1
+        self._ready = True
 
     def launch(self, config: dict[str, Any]) -> socket.socket:
         """A new sandboxed worker (forked by the zygote); returns the socket to talk to it."""

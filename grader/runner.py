@@ -75,10 +75,18 @@ class Engine:
         self.references: dict[str, Any] = {}
         self.test_modules: dict[str, ModuleType] = {}
         self._inventory: dict[str, list[dict[str, Any]]] | None = None  # collected when needed
-        self._preload()
         # Without fork (Windows) workers are fresh interpreters and grading runs in this process.
         self.forking = hasattr(os, "fork") and hasattr(socket, "send_fds")
-        self.zygote: Zygote | Spawner = Spawner() if spawn or not self.forking else Zygote()
+        # The zygote starts first and imports torch while this process preloads its own.
+        self.zygote: Zygote | Spawner = Spawner() if spawn or not self.forking \
+            else Zygote(wait=False)
+        try:
+            self._preload()
+            if isinstance(self.zygote, Zygote):
+                self.zygote.wait_ready()
+        except BaseException:
+            self.zygote.close()
+            raise
         if isinstance(self.zygote, Spawner):
             if self.sandboxed and not allow_unsandboxed:
                 self.zygote.close()

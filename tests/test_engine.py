@@ -373,3 +373,37 @@ def test_report_says_once_that_a_topic_was_not_submitted(toy_engine, tmp_path: P
     assert 'id="tests-toy"' in html  # the topic table's link still lands
     # The submitted topic still lists its tests one by one.
     assert all(f"<strong>{t.name}</strong>" in html for t in result.tests if t.topic == "other")
+
+
+def _zygotes() -> set[int]:
+    """This process's zygote children that are still running."""
+    import os
+
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == os.getpid() and fields[0] != "Z" and b"grader.zygote" in cmd:
+            found.add(int(entry))
+    return found
+
+
+def test_an_engine_that_fails_to_start_leaves_no_zygote(tmp_path: Path) -> None:
+    import shutil
+
+    from grader.course import Course
+    from grader.runner import Engine
+
+    root = tmp_path / "course"
+    shutil.copytree(FIX, root)
+    (root / "reference" / "toy" / "solution.py").write_text("raise RuntimeError('broken')\n")
+    before = _zygotes()
+    with pytest.raises(RuntimeError, match="broken"):
+        Engine(Course(root))  # the zygote was already starting while the references loaded
+    assert _zygotes() <= before
