@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -190,7 +191,7 @@ def main() -> None:
                         help="each submission the whole course, one assignment, or both in turn")
     parser.add_argument("--topic", action="append", default=None,
                         help="grade only this topic (repeatable; default: every topic)")
-    parser.add_argument("--fresh-sample", type=int, default=10,
+    parser.add_argument("--fresh-sample", type=int, default=15,
                         help="submissions timed with one fresh interpreter each")
     parser.add_argument("--keep", type=Path, default=None, help="keep the class and outputs here")
     args = parser.parse_args()
@@ -213,7 +214,12 @@ def bench_layout(args: argparse.Namespace, layout: str, work: Path) -> None:
     # The fresh-interpreter sample is spread over the class (every topic and kind of work in
     # turn) and runs half before and half after the batch, so that a machine whose load drifts
     # during the run weighs on both designs alike.
-    sample = paths[:: max(1, args.n // args.fresh_sample)][: args.fresh_sample]
+    # A stride prime to the number of topics, so that the sample's one-topic submissions are
+    # of as many different topics as it has submissions.
+    stride = max(1, args.n // args.fresh_sample)
+    while stride > 1 and math.gcd(stride, len(topics)) != 1:
+        stride -= 1
+    sample = paths[::stride][: args.fresh_sample]
     half = len(sample) // 2
     fresh_wall = run_fresh(sample[:half], work / "fresh", args.jobs, args.topic)
     batch = run_batch(subs, work / "batch", args.jobs, args.topic)

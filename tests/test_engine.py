@@ -260,10 +260,10 @@ def test_probe_runs(student):
 
 
 def test_probe_without_student():
-    assert True
+    assert sum([1, 2]) == 3  # uses nothing of the student's
 
 
-@pytest.mark.skip(reason="kept for later")
+@pytest.mark.skip(reason="a skip stays a skip when the topic is missing")
 def test_probe_skipped(student):
     student.add(1.0, 2.0)
 '''
