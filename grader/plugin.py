@@ -132,8 +132,12 @@ class GraderPlugin:
                 continue
             keep.append(item)
         items[:] = keep
+        self.write_collected(keep, hidden)
+
+    def write_collected(self, items: list[pytest.Item], hidden: dict[str, int]) -> None:
+        """The stream's ``collected`` record, then the results of the listed tests left out."""
         self.run.stream.write({"type": "collected", "hidden_counts": hidden,
-                               "tests": collected_tests(keep, self.run.listed)})
+                               "tests": collected_tests(items, self.run.listed)})
         self.run.stream.write_many([{"type": "test", **not_submitted(t, self.run.seed).to_dict()}
                                     for tests in self.run.listed.values() for t in tests])
 
