@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -56,9 +55,6 @@ class RunConfig:
     stream: ResultStream
     count_hidden: bool = False  # collect hidden tests only to count them (``grader check``)
     references: dict[str, ModuleType] = field(default_factory=dict)  # preloaded solutions
-    # Test files left out of the session because their topic was not submitted, in the order
-    # of all the session's files: file -> its tests as listed by ``Inventory`` ([] if collected).
-    listed: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def topic_of(item: pytest.Item) -> tuple[str, str]:
@@ -77,42 +73,38 @@ def register_markers(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gpu: needs CUDA; not graded on a machine without it")
 
 
-def listing(item: pytest.Item) -> dict[str, Any]:
-    """What grading a test of a topic that was not submitted needs to know of it."""
+def not_submitted(item: pytest.Item, base_seed: int) -> TestResult:
+    """The result of a test whose topic was not submitted: it fails without running, as it
+    would have failed at its first call of the missing module (with the same seed)."""
     topic, kind = topic_of(item)
-    return {"file": os.path.realpath(item.path), "topic": topic, "kind": kind, "name": item.name,
-            "nodeid": _nodeid(item), "points": _points(item), "needs_student": _needs_student(item),
-            "seeded": bool({"seed", "rng"} & set(getattr(item, "fixturenames", ())))}
-
-
-def not_submitted(test: dict[str, Any], base_seed: int) -> TestResult:
-    """The result of a listed test whose topic was not submitted: it fails without running."""
+    nodeid = _nodeid(item)
+    seeded = bool({"seed", "rng"} & set(getattr(item, "fixturenames", ())))
     return TestResult(
-        topic=test["topic"], name=test["name"], nodeid=test["nodeid"], kind=test["kind"],
-        outcome="failed", score=0.0, max_score=float(test["points"]),
-        message=f"{test['topic']}.py was not submitted",
-        seed=test_seed(base_seed, test["nodeid"]) if test["seeded"] else None, duration=0.0,
+        topic=topic, name=item.name, nodeid=nodeid, kind=kind, outcome="failed", score=0.0,
+        max_score=float(_points(item)), message=f"{topic}.py was not submitted",
+        seed=test_seed(base_seed, nodeid) if seeded else None, duration=0.0,
         flags=("not_submitted", "import_failed"))
 
 
-class Inventory:
-    """Collects the course's tests once (``--collect-only``) into ``tests``, for ``listing``."""
-
-    def __init__(self) -> None:
-        self.tests: list[dict[str, Any]] = []
-
-    def pytest_configure(self, config: pytest.Config) -> None:
-        register_markers(config)
-
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        self.tests = [listing(i) for i in items]
-
-
 class GraderPlugin:
-    def __init__(self, run: RunConfig) -> None:
-        self.run = run
+    """Fixtures, markers and results of a grading session. ``run`` is the submission being
+    graded; None in a session prepared before any submission (``grader.session``), which
+    sets it in each grading child."""
+
+    def __init__(self, run: RunConfig | None) -> None:
+        self._run = run
         self.sessions: dict[str, ModuleSession] = {}
         self._tmpdirs: list[str] = []
+
+    @property
+    def run(self) -> RunConfig:
+        if self._run is None:
+            raise GraderFault("no submission is being graded in this session")
+        return self._run
+
+    @run.setter
+    def run(self, run: RunConfig) -> None:
+        self._run = run
 
     # -- configuration and collection ---------------------------------------------------------
 
@@ -121,25 +113,37 @@ class GraderPlugin:
 
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
-        keep: list[pytest.Item] = []
+        if self._run is not None:  # a prepared session keeps every test until a child chooses
+            items[:] = self.choose(items)
+
+    def choose(self, items: list[pytest.Item]) -> list[pytest.Item]:
+        """The tests to run among ``items``, in their order. Every test of the submission's
+        topics is recorded in the stream as collected; one of a topic that was not submitted
+        gets its result at once and is not run when it needs the student's code (it could only
+        reach the missing module and fail there). Hidden tests are only counted when
+        ``count_hidden``."""
+        collected: list[pytest.Item] = []
+        to_run: list[pytest.Item] = []
+        missing: list[pytest.Item] = []
         hidden: dict[str, int] = {}
         for item in items:
             topic, kind = topic_of(item)
-            if topic not in self.run.topics:
+            run = self.run.topics.get(topic)
+            if run is None:
                 continue
             if kind == "hidden" and self.run.count_hidden:
                 hidden[topic] = hidden.get(topic, 0) + 1
                 continue
-            keep.append(item)
-        items[:] = keep
-        self.write_collected(keep, hidden)
-
-    def write_collected(self, items: list[pytest.Item], hidden: dict[str, int]) -> None:
-        """The stream's ``collected`` record, then the results of the listed tests left out."""
+            collected.append(item)
+            if run.module_path is None and _needs_student(item):
+                missing.append(item)
+            else:
+                to_run.append(item)
         self.run.stream.write({"type": "collected", "hidden_counts": hidden,
-                               "tests": collected_tests(items, self.run.listed)})
+                               "tests": [_brief(i) for i in collected]})
         self.run.stream.write_many([{"type": "test", **not_submitted(t, self.run.seed).to_dict()}
-                                    for tests in self.run.listed.values() for t in tests])
+                                    for t in missing])
+        return to_run
 
     # -- fixtures ------------------------------------------------------------------------------
 
@@ -215,23 +219,6 @@ class GraderPlugin:
             yield
 
     # -- running and reporting -----------------------------------------------------------------
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-        """A test of a topic that was not submitted fails without being run: it could only
-        reach the missing module and fail there, so running it would cost time for nothing."""
-        topic, kind = topic_of(item)
-        run = self.run.topics.get(topic)
-        if run is None or run.module_path is not None or not _needs_student(item):
-            return None
-        item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-        result = not_submitted(listing(item), self.run.seed)
-        rep = pytest.TestReport(item.nodeid, item.location, {}, "failed", result.message, "call",
-                                user_properties=item.user_properties)
-        item.ihook.pytest_runtest_logreport(report=rep)
-        self.run.stream.write({"type": "test", **result.to_dict()})
-        item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
-        return True
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         if item.get_closest_marker("gpu") is not None and not _cuda_available():
@@ -377,33 +364,11 @@ def _nodeid(item: pytest.Item) -> str:
     return f"{topic}/{kind}::{item.name}"
 
 
-def collected_tests(items: list[pytest.Item],
-                    listed: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """The session's tests for the stream's ``collected`` record: the collected items, and the
-    listed tests of files left out, each file in its place in the session's order."""
-    def brief(t: dict[str, Any]) -> dict[str, Any]:
-        return {k: t[k] for k in ("topic", "kind", "name", "nodeid", "points")}
-
-    def of_item(i: pytest.Item) -> dict[str, Any]:
-        topic, kind = topic_of(i)
-        return {"topic": topic, "kind": kind, "name": i.name, "nodeid": _nodeid(i),
-                "points": _points(i)}
-
-    if not listed:
-        return [of_item(i) for i in items]
-    real: dict[str, str] = {}  # one realpath per file, not per test
-    by_file: dict[str, list[dict[str, Any]]] = {}
-    for i in items:
-        path = str(i.path)
-        if path not in real:
-            real[path] = os.path.realpath(path)
-        by_file.setdefault(real[path], []).append(of_item(i))
-    out: list[dict[str, Any]] = []
-    for file in listed:
-        out += [brief(t) for t in listed[file]] or by_file.pop(file, [])
-    for rest in by_file.values():  # files the order does not name
-        out += rest
-    return out
+def _brief(item: pytest.Item) -> dict[str, Any]:
+    """A test as the stream's ``collected`` record lists it."""
+    topic, kind = topic_of(item)
+    return {"topic": topic, "kind": kind, "name": item.name, "nodeid": _nodeid(item),
+            "points": _points(item)}
 
 
 def _needs_student(item: pytest.Item) -> bool:

@@ -8,11 +8,11 @@ the tests that had not finished, and those are recorded as errors.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import importlib
 import inspect
-import json
 import os
 import random
 import shutil
@@ -29,12 +29,13 @@ from typing import Any
 
 from grader import banned, sandbox
 from grader.course import Course
-from grader.plugin import (GraderPlugin, Inventory, PlainFailureReports, RunConfig, TopicRun,
+from grader.plugin import (GraderPlugin, PlainFailureReports, RunConfig, TopicRun,
                            load_reference)
 from grader.remote import Spawner, Zygote
 from grader.results import (ResultStream, SubmissionResult, TestResult, read_stream,
                             test_from_dict)
 from grader.scoring import topic_results
+from grader.session import PreparedSession
 from grader.submission import SubmissionError, stage
 
 # Margin on top of the sum of test time limits before a stuck grading child is killed.
@@ -74,7 +75,11 @@ class Engine:
         self.read_paths = (*sandbox.default_read_paths(), str(Path(__file__).resolve().parent))
         self.references: dict[str, Any] = {}
         self.test_modules: dict[str, ModuleType] = {}
-        self._inventory: dict[str, list[dict[str, Any]]] | None = None  # collected when needed
+        self.unloaded_tests: set[str] = set()  # names of this course's modules that failed
+        # Configured and collected once, over the test files of the first submission forked
+        # (or False where that failed): a child whose files it holds runs from it, any other
+        # runs a pytest session of its own.
+        self.prepared: PreparedSession | None | bool = None
         # Without fork (Windows) workers are fresh interpreters and grading runs in this process.
         self.forking = hasattr(os, "fork") and hasattr(socket, "send_fds")
         # The zygote starts first and imports torch while this process preloads its own.
@@ -121,7 +126,7 @@ class Engine:
         instead of compiling and running them again. A module that fails to import is left
         for the child's collection to report."""
         import pytest
-        from _pytest.pathlib import import_path
+        from _pytest.pathlib import import_path, module_name_from_path
 
         kwargs: dict[str, Any] = {"mode": "importlib", "root": self.course.root}
         if "consider_namespace_packages" in inspect.signature(import_path).parameters:
@@ -148,11 +153,23 @@ class Engine:
                         file = getattr(sys.modules[name], "__file__", None)
                         if file and Path(file).resolve() == path.resolve():
                             del sys.modules[name]
+                    with contextlib.suppress(Exception):  # nor another course's of that name
+                        self.unloaded_tests.add(module_name_from_path(path, self.course.root))
                     continue
                 modules[module.__name__] = module
         return modules
 
+    def _install_test_modules(self) -> None:
+        """This engine's test modules in ``sys.modules``, whatever another engine in this
+        process left there, so that pytest's collection finds them (and not the other's)."""
+        for name in self.unloaded_tests:
+            sys.modules.pop(name, None)
+        sys.modules.update(self.test_modules)
+
     def close(self) -> None:
+        if isinstance(self.prepared, PreparedSession):
+            self.prepared.close()
+        self.prepared = False
         self.zygote.close()
 
     def __enter__(self) -> "Engine":
@@ -195,13 +212,16 @@ class Engine:
         job.deadline = time.monotonic() + SESSION_MARGIN + sum(
             20 * r.config.timeout for r in job.runs.values())
         inline = in_process or (in_process is None and not self.forking)
-        listed = self._left_out(files, job.runs) if self.forking and not options.count_hidden \
-            else {}
-        args = (files, job.runs, str(staged.root), seed, job.stream_path, options.count_hidden,
-                listed)
+        args = (files, job.runs, str(staged.root), seed, job.stream_path, options.count_hidden)
         if inline:
             job.rc = self._pytest(*args)
             return job
+        if self.prepared is None:
+            self.prepared = self._prepare(files) or False
+        prepared = self.prepared if isinstance(self.prepared, PreparedSession) and \
+            self.prepared.holds(files) else None
+        sys.stdout.flush()  # nothing buffered here is written again by the child
+        sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # the trusted grading child: one pytest session, then exit
             code = 70
@@ -211,7 +231,7 @@ class Engine:
                 os.dup2(fd, 2)
                 sys.stdout = open(1, "w", closefd=False)  # not a caller's capture object
                 sys.stderr = open(2, "w", closefd=False)
-                code = self._pytest(*args)
+                code = self._pytest(*args, prepared=prepared)
             finally:
                 os._exit(code)
         job.pid = pid
@@ -232,65 +252,32 @@ class Engine:
                 files.append(str(p))
         return files
 
-    def _left_out(self, files: list[str],
-                  runs: dict[str, TopicRun]) -> dict[str, list[dict[str, Any]]]:
-        """Session files in order, each with its listed tests where the whole file can be left
-        out (its topic was not submitted and every test needs the student's code); {} when
-        nothing is left out."""
-        missing = {t for t, r in runs.items() if r.module_path is None}
-        if not missing:
-            return {}
-        if self._inventory is None:
-            self._inventory = self._collect_inventory()
-        listed: dict[str, list[dict[str, Any]]] = {}
-        for f in files:
-            tests = self._inventory.get(os.path.realpath(f), [])
-            out = bool(tests) and all(t["topic"] in missing and t["needs_student"] for t in tests)
-            listed[os.path.realpath(f)] = tests if out else []
-        return listed if any(listed.values()) else {}
-
-    def _collect_inventory(self) -> dict[str, list[dict[str, Any]]]:
-        """The course's tests by file, collected once in a forked child; {} if that fails (every
-        file is then collected in each session, as without the inventory)."""
-        files = self._test_files(self.course.topics(), ("hidden", "public"), False)
-        with tempfile.TemporaryDirectory(prefix="grader-inventory-") as tmp:
-            out = Path(tmp) / "inventory.json"
-            pid = os.fork()
-            if pid == 0:
-                code = 70
-                try:
-                    null = os.open(os.devnull, os.O_WRONLY)
-                    os.dup2(null, 1)
-                    os.dup2(null, 2)
-                    inventory = Inventory()
-                    code = self._run_pytest([*files, "--collect-only"], Path(tmp), [inventory])
-                    if code == 0:
-                        out.write_text(json.dumps(inventory.tests))
-                finally:
-                    os._exit(code)
-            _, status = os.waitpid(pid, 0)
-            if os.waitstatus_to_exitcode(status) != 0 or not out.is_file():
-                return {}
-            by_file: dict[str, list[dict[str, Any]]] = {}
-            for t in json.loads(out.read_text()):
-                by_file.setdefault(t["file"], []).append(t)
-            return by_file
+    def _prepare(self, files: list[str]) -> PreparedSession | None:
+        """A pytest session over ``files``, configured and collected in this process. A batch
+        asks for the same files for every submission; one topic's `grader grade` collects only
+        that topic's."""
+        self._install_test_modules()
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the course's session, nothing else
+        with tempfile.TemporaryDirectory(prefix="grader-session-") as tmp:
+            prepared = PreparedSession.prepare(
+                files, self._pytest_args([], Path(tmp)) + ["-p", "no:faulthandler"],
+                [GraderPlugin(None), PlainFailureReports()])
+        gc.collect()
+        gc.freeze()  # the session's objects too: children's collections skip them
+        return prepared
 
     def _pytest(self, files: list[str], runs: dict[str, TopicRun], student_dir: str, seed: int,
                 stream_path: Path, count_hidden: bool,
-                listed: dict[str, list[dict[str, Any]]]) -> int:
+                prepared: PreparedSession | None = None) -> int:
         stream = ResultStream(stream_path)
         run = RunConfig(topics=runs, zygote=self.zygote, student_dir=student_dir,
                         sandbox=self.sandboxed, read_paths=self.read_paths, seed=seed,
                         stream=stream, count_hidden=count_hidden,
-                        references=dict(self.references), listed=listed)
-        left_out = {f for f, tests in listed.items() if tests}
-        run_files = [f for f in files if os.path.realpath(f) not in left_out]
+                        references=dict(self.references))
         try:
-            if not run_files:  # nothing to run: the session's records, without pytest
-                GraderPlugin(run).write_collected([], {})
-                return 0
-            return self._run_pytest(run_files, Path(stream_path).parent,
+            if prepared is not None:  # in a grading child forked from this engine
+                return prepared.run(run, files)
+            return self._run_pytest(files, Path(stream_path).parent,
                                     [GraderPlugin(run), PlainFailureReports()])
         finally:
             stream.close()
@@ -299,10 +286,16 @@ class Engine:
     def _run_pytest(self, files: list[str], folder: Path, plugins: list[Any]) -> int:
         import pytest
 
-        sys.modules.update(self.test_modules)  # this engine's, whatever another left there
+        self._install_test_modules()
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        code = int(pytest.main(self._pytest_args(files, folder), plugins=plugins))
+        # Every test chosen out (a topic not submitted): their results are written already.
+        return 0 if code == pytest.ExitCode.NO_TESTS_COLLECTED else code
+
+    def _pytest_args(self, files: list[str], folder: Path) -> list[str]:
         ini = folder / "pytest.ini"
         ini.write_text("[pytest]\n")
-        args = [*files, "-c", str(ini), "--rootdir", str(self.course.root), "-q",
+        return [*files, "-c", str(ini), "--rootdir", str(self.course.root), "-q",
                 "-p", "no:cacheprovider", "--assert=plain", "--noconftest",
                 "--import-mode=importlib", "-p", "no:randomly", "-W", "ignore::DeprecationWarning",
                 # The plugin writes its own messages; pytest's source-annotated tracebacks of
@@ -314,8 +307,6 @@ class Engine:
                 "-p", "no:stepwise", "-p", "no:setuponly", "-p", "no:setupplan",
                 # Their gc.collect() calls at the end of the session cost more than they find.
                 "-p", "no:unraisableexception", "-p", "no:threadexception"]
-        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-        return int(pytest.main(args, plugins=plugins))
 
 
 def _findings(module: Path, patterns: tuple[str, ...]) -> list[banned.Finding]:

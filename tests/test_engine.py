@@ -326,41 +326,104 @@ def test_a_test_module_that_fails_to_import_is_left_for_the_session(tmp_path: Pa
     (root / "reference" / "toy" / "test_hidden.py").write_text(
         "import helper_for_probe_that_does_not_exist\n")
     before = set(sys.modules)
-    modules = Engine._preload_tests(SimpleNamespace(course=Course(root)))  # type: ignore[arg-type]
+    engine = SimpleNamespace(course=Course(root), unloaded_tests=set())
+    modules = Engine._preload_tests(engine)  # type: ignore[arg-type]
     assert "reference.toy.test_hidden" not in modules
+    # Nor will the session find another course's module of that name in its place.
+    assert engine.unloaded_tests == {"reference.toy.test_hidden"}
     assert "helper_for_probe_that_does_not_exist" not in sys.modules
     assert not {m for m in set(sys.modules) - before if m.endswith("toy.test_hidden")}
     assert Path(modules["reference.other.test_hidden"].__file__).parent.parent.parent == root
 
 
-def test_files_of_a_topic_not_submitted_are_left_out_with_the_same_results(
-        toy_engine, tmp_path: Path) -> None:
-    left_out = grade(toy_engine, tmp_path / "a", None, seed=11)
-    saved = toy_engine._inventory
-    toy_engine._inventory = {}  # no listing: every file is collected and each test fails alone
-    try:
-        collected = grade(toy_engine, tmp_path / "b", None, seed=11)
+def rows(result: SubmissionResult) -> list[tuple]:
+    return [(t.nodeid, t.outcome, t.score, t.max_score, t.message, t.flags, t.seed, t.functions)
+            for t in result.tests]
+
+
+@pytest.mark.parametrize("topics", [None, ("other", "toy")], ids=["course_order", "reversed"])
+@pytest.mark.parametrize("toy", [None, REFERENCE, "def add(a, b):\n    return a - b\n"],
+                         ids=["toy_missing", "reference", "mistakes"])
+def test_the_prepared_session_grades_as_a_session_of_its_own(
+        toy_engine, tmp_path: Path, topics, toy) -> None:
+    from grader.session import PreparedSession
+
+    prepared = grade(toy_engine, tmp_path / "a", toy, seed=11, topics=topics)
+    assert isinstance(toy_engine.prepared, PreparedSession)  # configured and collected once
+    saved, toy_engine.prepared = toy_engine.prepared, False
+    try:  # each grading child configures and collects a pytest session of its own
+        own = grade(toy_engine, tmp_path / "b", toy, seed=11, topics=topics)
     finally:
-        toy_engine._inventory = saved
-
-    def rows(result: SubmissionResult) -> list[tuple]:
-        return [(t.nodeid, t.outcome, t.score, t.max_score, t.message, t.flags, t.seed)
-                for t in result.tests]
-
-    assert rows(left_out) == rows(collected)
-    assert left_out.topics == collected.topics and left_out.notes == collected.notes
-    assert any(t.topic == "toy" and t.outcome == "failed" for t in left_out.tests)
-    # The toy topic's files were indeed left out of the first session.
-    listed = toy_engine._left_out(toy_engine._test_files(["toy", "other"], ("hidden", "public"),
-                                                         False), left_out_runs(toy_engine))
-    assert {Path(f).parent.name for f, tests in listed.items() if tests} == {"toy"}
+        toy_engine.prepared = saved
+    assert rows(prepared) == rows(own) and rows(prepared)
+    assert prepared.topics == own.topics and prepared.notes == own.notes
+    assert prepared.hidden_tests == own.hidden_tests and not prepared.error
+    # Tests come in the order of the topics asked for, then hidden before public.
+    order = [t.topic for t in prepared.tests]
+    assert order == sorted(order, key=list(topics or toy_engine.course.topics()).index)
 
 
-def left_out_runs(engine) -> dict:
-    from grader.plugin import TopicRun
+def test_a_submission_with_more_files_than_the_prepared_session_gets_its_own(
+        toy_course, tmp_path: Path) -> None:
+    from grader.runner import Engine
+    from grader.session import PreparedSession
 
-    return {t: TopicRun(module_path=None if t == "toy" else "x.py", config=engine.course.config(t),
-                        solution=None) for t in ("toy", "other")}
+    with Engine(toy_course) as engine:
+        first = grade(engine, tmp_path / "a", REFERENCE, seed=5, topics=("toy",))
+        assert isinstance(engine.prepared, PreparedSession)
+        assert {Path(f).parent.name for f in engine.prepared.files} == {"toy"}
+        whole = grade(engine, tmp_path / "b", REFERENCE, seed=5)
+        assert {t.topic for t in first.tests} == {"toy"}
+        assert {t.topic for t in whole.tests} == {"toy", "other"}
+        assert whole.score == whole.max_score and not whole.error
+        assert rows(first) == [r for r in rows(whole) if r[0].startswith("toy/")]
+
+
+def test_public_tests_only_count_the_hidden_ones_in_a_prepared_session(
+        toy_engine, tmp_path: Path) -> None:
+    result = grade(toy_engine, tmp_path, REFERENCE, kinds=("public",), count_hidden=True)
+    assert {t.kind for t in result.tests} == {"public"} and not result.error
+    assert result.hidden_tests["toy"] > 0
+
+
+def test_a_test_file_that_does_not_collect_leaves_each_child_its_own_session(
+        tmp_path: Path) -> None:
+    import shutil
+
+    from grader.course import Course
+    from grader.runner import Engine
+
+    root = tmp_path / "course"
+    shutil.copytree(FIX, root)
+    (root / "reference" / "other" / "test_hidden.py").write_text(
+        "import helper_for_probe_that_does_not_exist\n")
+    with Engine(Course(root)) as engine:
+        result = grade(engine, tmp_path / "g", REFERENCE)
+        assert engine.prepared is False
+    # The collection error is the child's to report, as before any session was prepared.
+    assert result.error and all(t.score == 0 for t in result.tests)
+    log = (tmp_path / "g" / "out" / "grading.log").read_text()
+    assert "error during collection" in log and "other/test_hidden.py" in log
+
+
+def test_a_prepared_session_leaves_the_engine_quiet(toy_engine, tmp_path: Path, capfd) -> None:
+    import re
+    import time
+
+    from grader.session import PreparedSession
+
+    if isinstance(toy_engine.prepared, PreparedSession):
+        toy_engine.prepared.close()
+    toy_engine.prepared = None  # prepared again, during this test
+    time.sleep(1.0)
+    grade(toy_engine, tmp_path, REFERENCE)
+    assert isinstance(toy_engine.prepared, PreparedSession)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""  # pytest's terminal output goes to the child's log only
+    log = (tmp_path / "out" / "grading.log").read_text()
+    took = re.search(r"(\d+) passed in ([\d.]+)s", log)
+    assert took and int(took[1]) > 0
+    assert float(took[2]) < 1.0  # timed from the child's start, not the session's preparation
 
 
 def test_report_says_once_that_a_topic_was_not_submitted(toy_engine, tmp_path: Path) -> None:
