@@ -483,6 +483,7 @@ class _Running:
         self.job = job  # a runner Job, or already a SubmissionResult when it could not start
         self.seed = seed
         self.t0 = time.monotonic()
+        self.result: SubmissionResult | None = None  # once collected
 
 
 @dataclass
@@ -654,16 +655,19 @@ class Batch:
                 while pending and len(running) < jobs:
                     entry, key = pending.popleft()
                     running.append(self._start(engine, entry, key, options, topics))
-                done = [(r, result) for r in list(running)
-                        if (result := self._poll(r, topics)) is not None]
-                for r, _ in done:
+                done = [r for r in running if self._ended(r, topics)]
+                for r in done:
                     running.remove(r)
-                # The next submissions start before these are written, so that no job slot
-                # waits while this process renders and saves reports.
+                # The next submissions start before these are assembled and written, so that
+                # no job slot waits while this process reads results and saves reports.
                 while done and pending and len(running) < jobs:
                     entry, key = pending.popleft()
                     running.append(self._start(engine, entry, key, options, topics))
-                for r, result in done:
+                for r in done:
+                    result = r.result or self._poll(r, topics)
+                    if result is None:  # not over after all: look again on the next round
+                        running.append(r)
+                        continue
                     self._save(r, result, topics)
                     summary.graded_now += 1
                     progress.update(r.entry.student, result)
@@ -703,6 +707,18 @@ class Batch:
                                f"the grader failed before grading this submission "
                                f"({type(exc).__name__}: {exc}); see {LOG}")
         return _Running(entry, key, job, seed or 0)
+
+    def _ended(self, r: _Running, topics: list[str]) -> bool:
+        """Whether grading ``r`` is over; its result may wait (a job without ``ended``, e.g.
+        one on a Dask cluster, is collected here and then)."""
+        ended = getattr(r.job, "ended", None)
+        if callable(ended) and not isinstance(r.job, SubmissionResult):
+            try:
+                return bool(ended())
+            except Exception:  # noqa: BLE001 - collecting it says what went wrong
+                return True
+        r.result = self._poll(r, topics)
+        return r.result is not None
 
     def _poll(self, r: _Running, topics: list[str]) -> SubmissionResult | None:
         if isinstance(r.job, SubmissionResult):
