@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -28,7 +28,8 @@ import pytest
 from grader import banned
 from grader.course import TopicConfig
 from grader.remote import (GraderFault, ImportFailed, ModuleSession, Spawner, StudentError,
-                           StudentProxy, WorkerCrashed, WorkerSpec, WorkerTimeout, Zygote)
+                           StudentProxy, Worker, WorkerCrashed, WorkerSpec, WorkerTimeout,
+                           Zygote)
 from grader.results import ResultStream, TestResult
 
 NOT_GRADED_GPU = "needs a GPU — not graded here"
@@ -55,6 +56,8 @@ class RunConfig:
     stream: ResultStream
     count_hidden: bool = False  # collect hidden tests only to count them (``grader check``)
     references: dict[str, ModuleType] = field(default_factory=dict)  # preloaded solutions
+    # Workers launched before the session by the engine, by topic (``ModuleSession.prestart``).
+    launched: dict[str, Worker] = field(default_factory=dict)
 
 
 def topic_of(item: pytest.Item) -> tuple[str, str]:
@@ -67,6 +70,16 @@ def topic_of(item: pytest.Item) -> tuple[str, str]:
     return cached
 
 
+def worker_spec(topic: str, run: TopicRun, student_dir: str, sandbox: bool,
+                read_paths: tuple[str, ...]) -> WorkerSpec:
+    """The worker that serves a topic's module for the tests."""
+    limits: dict[str, Any] = {"memory_mb": run.config.memory_mb}
+    if run.config.extra.get("device", {}).get("gpu_workers") and _cuda_available():
+        limits["gpu"] = True
+    return WorkerSpec(module_name=topic, module_path=run.module_path, student_dir=student_dir,
+                      sandbox=sandbox, read_paths=read_paths, limits=limits)
+
+
 def register_markers(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "points(n): points the test is worth (default 1)")
     config.addinivalue_line("markers", "timeout(seconds): time limit of the test")
@@ -76,14 +89,34 @@ def register_markers(config: pytest.Config) -> None:
 def not_submitted(item: pytest.Item, base_seed: int) -> TestResult:
     """The result of a test whose topic was not submitted: it fails without running, as it
     would have failed at its first call of the missing module (with the same seed)."""
-    topic, kind = topic_of(item)
-    nodeid = _nodeid(item)
-    seeded = bool({"seed", "rng"} & set(getattr(item, "fixturenames", ())))
+    brief = _brief(item)
     return TestResult(
-        topic=topic, name=item.name, nodeid=nodeid, kind=kind, outcome="failed", score=0.0,
-        max_score=float(_points(item)), message=f"{topic}.py was not submitted",
-        seed=test_seed(base_seed, nodeid) if seeded else None, duration=0.0,
+        topic=brief["topic"], name=brief["name"], nodeid=brief["nodeid"], kind=brief["kind"],
+        outcome="failed", score=0.0, max_score=float(brief["points"]),
+        message=f"{brief['topic']}.py was not submitted",
+        seed=test_seed(base_seed, brief["nodeid"]) if _seeded(item) else None, duration=0.0,
         flags=("not_submitted", "import_failed"))
+
+
+def describe_items(items: list[pytest.Item]) -> None:
+    """Work out once what choosing and recording each test needs (kept on the items, so that
+    grading children forked from a prepared session find it done)."""
+    for item in items:
+        _brief_json(item)
+        _needs_student(item)
+        _not_submitted_json(item, 0)
+
+
+def _not_submitted_json(item: pytest.Item, base_seed: int) -> str:
+    """The stream's record of ``not_submitted(item, base_seed)``, from a line made once."""
+    line: str | None = getattr(item, "_grader_not_submitted", None)
+    if line is None:
+        record = {"type": "test", **not_submitted(item, 0).to_dict(), "seed": None}
+        line = item._grader_not_submitted = json.dumps(record)  # type: ignore[attr-defined]
+    if not _seeded(item):
+        return line
+    # Inside a JSON string a quote is escaped: only the key itself can read `"seed": null`.
+    return line.replace('"seed": null', f'"seed": {test_seed(base_seed, _nodeid(item))}', 1)
 
 
 class GraderPlugin:
@@ -95,6 +128,7 @@ class GraderPlugin:
         self._run = run
         self.sessions: dict[str, ModuleSession] = {}
         self._tmpdirs: list[str] = []
+        self._upcoming: list[str] = []  # submitted topics in the order their tests run
 
     @property
     def run(self) -> RunConfig:
@@ -139,11 +173,23 @@ class GraderPlugin:
                 missing.append(item)
             else:
                 to_run.append(item)
-        self.run.stream.write({"type": "collected", "hidden_counts": hidden,
-                               "tests": [_brief(i) for i in collected]})
-        self.run.stream.write_many([{"type": "test", **not_submitted(t, self.run.seed).to_dict()}
-                                    for t in missing])
+                if run.module_path is not None and _needs_student(item) and \
+                        topic not in self._upcoming:
+                    self._upcoming.append(topic)
+        # Written from each test's JSON, worked out once per test (describe_items).
+        self.run.stream.write_lines([
+            f'{{"type": "collected", "hidden_counts": {json.dumps(hidden)}, "tests": ['
+            + ", ".join(_brief_json(i) for i in collected) + "]}",
+            *(_not_submitted_json(i, self.run.seed) for i in missing)])
+        if self._upcoming:
+            self._prestart(self._upcoming[0])
         return to_run
+
+    def _prestart(self, topic: str) -> None:
+        """Launch the worker of ``topic`` ahead of its first test: the zygote forks it and the
+        student's module is imported while this process sets up and runs other tests."""
+        if isinstance(self.run.zygote, Zygote):  # a fresh interpreter would only block here
+            self._session(topic).prestart()
 
     # -- fixtures ------------------------------------------------------------------------------
 
@@ -151,19 +197,17 @@ class GraderPlugin:
         key = f"{topic}/baseline" if baseline else topic
         if key not in self.sessions:
             t = self.run.topics[topic]
-            limits: dict[str, Any] = {"memory_mb": t.config.memory_mb}
-            if t.config.extra.get("device", {}).get("gpu_workers") and _cuda_available():
-                limits["gpu"] = True
-            name, path, folder = topic, t.module_path, self.run.student_dir
+            spec = worker_spec(topic, t, self.run.student_dir, self.run.sandbox,
+                               self.run.read_paths)
             if baseline is not None:
                 # The public baseline runs in a worker of its own, confined to a copy of it.
                 folder = tempfile.mkdtemp(prefix="grader-baseline-")
                 self._tmpdirs.append(folder)
-                name, path = "baseline", shutil.copy(baseline, folder)
-            spec = WorkerSpec(
-                module_name=name, module_path=path, student_dir=folder,
-                sandbox=self.run.sandbox, read_paths=self.run.read_paths, limits=limits)
-            self.sessions[key] = ModuleSession(self.run.zygote, spec)
+                spec = replace(spec, module_name="baseline", student_dir=folder,
+                               module_path=shutil.copy(baseline, folder))
+            self.sessions[key] = ModuleSession(
+                self.run.zygote, spec,
+                launched=self.run.launched.pop(topic, None) if baseline is None else None)
         return self.sessions[key]
 
     @pytest.fixture
@@ -172,6 +216,10 @@ class GraderPlugin:
         marker = request.node.get_closest_marker("timeout")
         limit = float(marker.args[0]) if marker else self.run.topics[topic].config.timeout
         proxy = StudentProxy(self._session(topic), time.monotonic() + limit)
+        if topic in self._upcoming:  # the next topic's worker starts while this one's tests run
+            at = self._upcoming.index(topic)
+            if at + 1 < len(self._upcoming):
+                self._prestart(self._upcoming[at + 1])
         request.node._grader_proxy = proxy
         request.node._grader_limit = limit
         return proxy
@@ -275,6 +323,8 @@ class GraderPlugin:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         for s in self.sessions.values():
             s.close()
+        for w in self.run.launched.values():  # launched for a topic whose tests did not run
+            w.close()
         for folder in self._tmpdirs:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -366,18 +416,37 @@ def _nodeid(item: pytest.Item) -> str:
 
 def _brief(item: pytest.Item) -> dict[str, Any]:
     """A test as the stream's ``collected`` record lists it."""
-    topic, kind = topic_of(item)
-    return {"topic": topic, "kind": kind, "name": item.name, "nodeid": _nodeid(item),
-            "points": _points(item)}
+    brief: dict[str, Any] | None = getattr(item, "_grader_brief", None)
+    if brief is None:
+        topic, kind = topic_of(item)
+        brief = {"topic": topic, "kind": kind, "name": item.name, "nodeid": _nodeid(item),
+                 "points": _points(item)}
+        item._grader_brief = brief  # type: ignore[attr-defined]
+    return brief
+
+
+def _brief_json(item: pytest.Item) -> str:
+    line: str | None = getattr(item, "_grader_brief_json", None)
+    if line is None:
+        line = item._grader_brief_json = json.dumps(_brief(item))  # type: ignore[attr-defined]
+    return line
+
+
+def _seeded(item: pytest.Item) -> bool:
+    """Whether the test takes the ``seed`` or ``rng`` fixture (its result records the seed)."""
+    return bool({"seed", "rng"} & set(getattr(item, "fixturenames", ())))
 
 
 def _needs_student(item: pytest.Item) -> bool:
     """Whether the test uses the student's module and nothing decides its outcome before that
     (a skip, an expected failure, a GPU it may not have)."""
-    if "student" not in getattr(item, "fixturenames", ()):
-        return False
-    return all(item.get_closest_marker(name) is None
-               for name in ("skip", "skipif", "xfail", "gpu"))
+    needs: bool | None = getattr(item, "_grader_needs_student", None)
+    if needs is None:
+        needs = "student" in getattr(item, "fixturenames", ()) and all(
+            item.get_closest_marker(name) is None
+            for name in ("skip", "skipif", "xfail", "gpu"))
+        item._grader_needs_student = needs  # type: ignore[attr-defined]
+    return needs
 
 
 def _cuda_available() -> bool:

@@ -7,6 +7,7 @@ whole PID namespace is killed with SIGKILL and a fresh worker serves the next ca
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shutil
@@ -18,13 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader import wire
-from grader.zygote import send_request
+from grader.zygote import drain_replies, send_request
 
 # How much of the student's printed output is kept per test.
 MAX_OUTPUT = 16 * 1024
 # Replies are read in chunks of up to this size; larger ones go straight into their own buffer.
 RECV_CHUNK = 64 * 1024
 MAX_TIMEOUTS_PER_FUNCTION = 2
+# How long closing waits to learn the pid of a worker launched ahead and never used.
+SPAWN_WAIT = 10.0
 
 
 class StudentError(Exception):
@@ -121,7 +124,11 @@ class Zygote:
         """A new sandboxed worker (forked by the zygote); returns the socket to talk to it."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            send_request(self.connect(), config, theirs.fileno())
+            # The reply (the pid of the zygote's child) is not needed: the worker sends its own
+            # pid on its socket, so this process goes on while the zygote forks.
+            conn = self.connect()
+            drain_replies(conn)
+            send_request(conn, config, theirs.fileno(), wait=False)
         except OSError as exc:
             ours.close()
             raise GraderFault(f"the worker zygote is gone ({exc})") from None
@@ -214,7 +221,9 @@ class Worker:
     """One live worker process serving one student module."""
 
     def __init__(self, zygote: "Zygote | Spawner", spec: WorkerSpec, generation: int,
-                 deadline: float) -> None:
+                 deadline: float | None) -> None:
+        """Launch a worker; with a ``deadline``, wait until it has started (``started``), else
+        leave that for later, so that the worker starts while this process does other work."""
         self.launcher = zygote
         self.spec = spec
         self.generation = generation
@@ -240,8 +249,30 @@ class Worker:
                        "write_paths": [self.workdir], "limits": spec.limits},
         }
         self.sock: Any = None
+        self._spawned = False
         try:
             self.sock = zygote.launch(config)
+            if deadline is not None:
+                self.started(deadline)
+        except BaseException:
+            self.close()
+            raise
+
+    def forget(self) -> None:
+        """Close this process's descriptors of a worker that a forked child now owns."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self._out_fd >= 0:
+            os.close(self._out_fd)
+            self._out_fd = -1
+
+    def started(self, deadline: float) -> None:
+        """Wait for the launcher's word that the worker process exists (its pid)."""
+        if self._spawned:
+            return
+        self._spawned = True
+        try:
             meta, _ = self._recv(deadline, "starting the worker")
             if meta.get("op") != "spawned":
                 raise GraderFault(f"the worker could not start: {meta.get('message', meta)}")
@@ -358,6 +389,10 @@ class Worker:
         return ""
 
     def close(self) -> None:
+        if not self._spawned and self.sock is not None:
+            # Launched and never used: learn its pid so that it is killed, not left running.
+            with contextlib.suppress(Exception):
+                self.started(time.monotonic() + SPAWN_WAIT)
         if self.pid > 0:
             try:
                 self.sock.sendall(wire.frame(wire.encode_message({"op": "bye"})))
@@ -375,7 +410,10 @@ class Worker:
 class ModuleSession:
     """A student module in a worker, restarted after a crash or timeout, for one grading run."""
 
-    def __init__(self, zygote: "Zygote | Spawner", spec: WorkerSpec) -> None:
+    def __init__(self, zygote: "Zygote | Spawner", spec: WorkerSpec, *,
+                 launched: "Worker | None" = None) -> None:
+        """``launched``: a worker already launched for ``spec`` (e.g. by the engine before it
+        forked this process), used for the first call."""
         self.zygote = zygote
         self.spec = spec
         self.worker: Worker | None = None
@@ -386,6 +424,9 @@ class ModuleSession:
         self.timeouts: dict[str, int] = {}
         self.import_warnings: list[tuple[str, str]] = []
         self._last_output = ""
+        self._launched: Worker | None = launched  # prestarted, not yet used
+        if launched is not None:
+            self.generation = launched.generation
         if spec.module_path is None:
             self.import_failure = ImportFailed(spec.module_name, "not_submitted",
                                                f"{spec.module_name}.py was not submitted")
@@ -396,8 +437,12 @@ class ModuleSession:
             raise ImportFailed(f.module, f.kind, f.message, f.traceback) from None
         if self.worker is not None:
             return self.worker
-        self.generation += 1
-        w = Worker(self.zygote, self.spec, self.generation, deadline)
+        if self._launched is not None:
+            w, self._launched = self._launched, None
+            w.started(deadline)
+        else:
+            self.generation += 1
+            w = Worker(self.zygote, self.spec, self.generation, deadline)
         try:
             meta, _ = w._recv(deadline, f"importing {self.spec.module_name}.py")
         except WorkerTimeout:
@@ -433,6 +478,14 @@ class ModuleSession:
         self.worker = w
         return w
 
+    def prestart(self) -> None:
+        """Launch the worker now, to be ready by the first call (which waits for it then)."""
+        if self.worker is not None or self._launched is not None or \
+                self.import_failure is not None:
+            return
+        self.generation += 1
+        self._launched = Worker(self.zygote, self.spec, self.generation, None)
+
     def request(self, meta: dict[str, Any], value: Any, deadline: float,
                 doing: str) -> tuple[dict[str, Any], Any]:
         fn = str(meta.get("fn"))
@@ -458,6 +511,9 @@ class ModuleSession:
         if self.worker is not None:
             self.worker.close()
             self.worker = None
+        if self._launched is not None:
+            self._launched.close()
+            self._launched = None
 
 
 class StudentProxy:

@@ -28,10 +28,10 @@ from types import ModuleType
 from typing import Any
 
 from grader import banned, sandbox
-from grader.course import Course
+from grader.course import Course, TopicConfig
 from grader.plugin import (GraderPlugin, PlainFailureReports, RunConfig, TopicRun,
-                           load_reference)
-from grader.remote import Spawner, Zygote
+                           load_reference, worker_spec)
+from grader.remote import Spawner, Worker, Zygote
 from grader.results import (ResultStream, SubmissionResult, TestResult, read_stream,
                             test_from_dict)
 from grader.scoring import topic_results
@@ -76,6 +76,7 @@ class Engine:
         self.references: dict[str, Any] = {}
         self.test_modules: dict[str, ModuleType] = {}
         self.unloaded_tests: set[str] = set()  # names of this course's modules that failed
+        self._configs: dict[str, TopicConfig] = {}
         # Configured and collected once, over the test files of the first submission forked
         # (or False where that failed): a child whose files it holds runs from it, any other
         # runs a pytest session of its own.
@@ -159,6 +160,12 @@ class Engine:
                 modules[module.__name__] = module
         return modules
 
+    def _config(self, topic: str) -> TopicConfig:
+        """A topic's grading.toml, read once per engine."""
+        if topic not in self._configs:
+            self._configs[topic] = self.course.config(topic)
+        return self._configs[topic]
+
     def _install_test_modules(self) -> None:
         """This engine's test modules in ``sys.modules``, whatever another engine in this
         process left there, so that pytest's collection finds them (and not the other's)."""
@@ -197,13 +204,11 @@ class Engine:
         except SubmissionError as exc:
             job.fail(str(exc))
             return job
-        for t in topics:
+        for t in topics:  # banned calls are looked for by the grading child, in parallel
             module = staged.module(t)
-            cfg = self.course.config(t)
             job.runs[t] = TopicRun(
-                module_path=str(module) if module else None, config=cfg,
-                solution=str(self.course.solution(t)) if self.course.has_reference else None,
-                findings=_findings(module, cfg.banned) if module else [])
+                module_path=str(module) if module else None, config=self._config(t),
+                solution=str(self.course.solution(t)) if self.course.has_reference else None)
         files = self._test_files(topics, options.kinds, options.count_hidden)
         if not files:
             job.fail("the course has no tests for the chosen topics")
@@ -215,14 +220,21 @@ class Engine:
         args = (files, job.runs, str(staged.root), seed, job.stream_path, options.count_hidden)
         if inline:
             job.rc = self._pytest(*args)
+            job.duration = time.monotonic() - job.t0
             return job
         if self.prepared is None:
             self.prepared = self._prepare(files) or False
         prepared = self.prepared if isinstance(self.prepared, PreparedSession) and \
             self.prepared.holds(files) else None
+        launched = self._launch_first(job.runs, topics, str(staged.root))
         sys.stdout.flush()  # nothing buffered here is written again by the child
         sys.stderr.flush()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except BaseException:
+            for w in launched.values():
+                w.close()
+            raise
         if pid == 0:  # the trusted grading child: one pytest session, then exit
             code = 70
             try:
@@ -231,15 +243,34 @@ class Engine:
                 os.dup2(fd, 2)
                 sys.stdout = open(1, "w", closefd=False)  # not a caller's capture object
                 sys.stderr = open(2, "w", closefd=False)
-                code = self._pytest(*args, prepared=prepared)
+                code = self._pytest(*args, prepared=prepared, launched=launched)
             finally:
                 os._exit(code)
+        for w in launched.values():  # the child's now
+            w.forget()
         job.pid = pid
         try:  # readable once the child has ended, so a caller can wait without polling
             job.pidfd = os.pidfd_open(pid)
         except (AttributeError, OSError):
             pass
         return job
+
+    def _launch_first(self, runs: dict[str, TopicRun], topics: list[str],
+                      student_dir: str) -> dict[str, Worker]:
+        """The worker of the first submitted topic, launched now: the zygote forks it while this
+        process forks the grading child, which finds it started. {} where workers are fresh
+        interpreters (launching one would only block here) or the launch fails (the child
+        then tries again, and reports)."""
+        if not isinstance(self.zygote, Zygote):
+            return {}
+        for t in topics:
+            if runs[t].module_path is not None:
+                spec = worker_spec(t, runs[t], student_dir, self.sandboxed, self.read_paths)
+                try:
+                    return {t: Worker(self.zygote, spec, 1, None)}
+                except Exception:  # noqa: BLE001
+                    return {}
+        return {}
 
     def _test_files(self, topics: list[str], kinds: tuple[str, ...],
                     count_hidden: bool) -> list[str]:
@@ -268,12 +299,16 @@ class Engine:
 
     def _pytest(self, files: list[str], runs: dict[str, TopicRun], student_dir: str, seed: int,
                 stream_path: Path, count_hidden: bool,
-                prepared: PreparedSession | None = None) -> int:
+                prepared: PreparedSession | None = None,
+                launched: dict[str, Worker] | None = None) -> int:
         stream = ResultStream(stream_path)
+        for r in runs.values():
+            if r.module_path is not None:
+                r.findings = _findings(Path(r.module_path), r.config.banned)
         run = RunConfig(topics=runs, zygote=self.zygote, student_dir=student_dir,
                         sandbox=self.sandboxed, read_paths=self.read_paths, seed=seed,
                         stream=stream, count_hidden=count_hidden,
-                        references=dict(self.references))
+                        references=dict(self.references), launched=dict(launched or {}))
         try:
             if prepared is not None:  # in a grading child forked from this engine
                 return prepared.run(run, files)
@@ -330,6 +365,7 @@ class Job:
         self.pid = -1
         self.pidfd = -1
         self.rc: int | None = None
+        self.duration = 0.0  # from the start to the end of grading, once ended
         self.deadline = float("inf")
         self.error = ""
         self.result: SubmissionResult | None = None
@@ -337,11 +373,11 @@ class Job:
     def fail(self, error: str) -> None:
         self.error = error
         self.rc = 0
+        self.duration = time.monotonic() - self.t0
 
-    def poll(self) -> SubmissionResult | None:
-        """The result once grading has ended (killing a child that overran its deadline)."""
-        if self.result is not None:
-            return self.result
+    def ended(self) -> bool:
+        """Whether grading has ended (killing a child that overran its deadline); the result
+        is assembled by ``poll``, which a caller may put off while it starts other work."""
         if self.rc is None:
             done, status = os.waitpid(self.pid, os.WNOHANG)
             if done:
@@ -351,20 +387,29 @@ class Job:
                 os.waitpid(self.pid, 0)
                 self.rc = -signal.SIGKILL
             else:
-                return None
+                return False
+            self.duration = time.monotonic() - self.t0
         if self.pidfd >= 0:
             os.close(self.pidfd)
             self.pidfd = -1
+        return True
+
+    def poll(self) -> SubmissionResult | None:
+        """The result once grading has ended."""
+        if self.result is not None:
+            return self.result
+        if not self.ended():
+            return None
         layers = self.engine.layers if self.engine.sandboxed else ()
         if self.error:
             self.result = SubmissionResult(
                 submission=self.name, topics=topic_results([], self.topics), tests=(),
                 seed=self.seed, sandbox=layers, started=self.started,
-                duration=round(time.monotonic() - self.t0, 3), error=self.error)
+                duration=round(self.duration, 3), error=self.error)
         else:
             self.result = assemble(self.name, list(read_stream(self.stream_path)), self.topics,
-                                   self.runs, self.seed, layers, self.started,
-                                   time.monotonic() - self.t0, self.rc)
+                                   self.runs, self.seed, layers, self.started, self.duration,
+                                   self.rc)
         shutil.rmtree(self.work, ignore_errors=True)
         return self.result
 

@@ -20,7 +20,7 @@ import sys
 import traceback
 from typing import Any, TextIO
 
-from grader.plugin import GraderPlugin, RunConfig
+from grader.plugin import GraderPlugin, RunConfig, describe_items
 
 # pytest's exit statuses (pytest.ExitCode)
 OK, TESTS_FAILED, INTERRUPTED, INTERNAL_ERROR = 0, 1, 2, 3
@@ -64,6 +64,7 @@ class PreparedSession:
         self.by_file: dict[str, list[Any]] = {}  # real path of a test file -> its items
         for item in session.items:
             self.by_file.setdefault(os.path.realpath(item.path), []).append(item)
+        describe_items(session.items)
 
     @classmethod
     def prepare(cls, files: list[str], options: list[str],

@@ -379,6 +379,20 @@ def test_a_submission_with_more_files_than_the_prepared_session_gets_its_own(
         assert rows(first) == [r for r in rows(whole) if r[0].startswith("toy/")]
 
 
+def test_a_test_not_run_is_recorded_as_its_result_reads(toy_engine, tmp_path: Path) -> None:
+    from grader.plugin import _not_submitted_json, not_submitted
+    from grader.session import PreparedSession
+
+    grade(toy_engine, tmp_path, None)
+    assert isinstance(toy_engine.prepared, PreparedSession)
+    items = toy_engine.prepared.session.items
+    assert any("seed" in i.fixturenames for i in items)
+    for seed in (0, 11, 2**31 - 1):
+        for item in items:
+            expected = {"type": "test", **not_submitted(item, seed).to_dict()}
+            assert json.loads(_not_submitted_json(item, seed)) == json.loads(json.dumps(expected))
+
+
 def test_public_tests_only_count_the_hidden_ones_in_a_prepared_session(
         toy_engine, tmp_path: Path) -> None:
     result = grade(toy_engine, tmp_path, REFERENCE, kinds=("public",), count_hidden=True)
