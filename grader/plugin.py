@@ -129,6 +129,7 @@ class GraderPlugin:
         self.sessions: dict[str, ModuleSession] = {}
         self._tmpdirs: list[str] = []
         self._upcoming: list[str] = []  # submitted topics in the order their tests run
+        self._item: pytest.Item | None = None  # the test being set up or run
 
     @property
     def run(self) -> RunConfig:
@@ -210,35 +211,46 @@ class GraderPlugin:
                 launched=self.run.launched.pop(topic, None) if baseline is None else None)
         return self.sessions[key]
 
+    # The fixtures read the test being set up from ``item`` rather than taking pytest's
+    # ``request``, which pytest builds anew (with a signature lookup) for each fixture and test.
+
+    @property
+    def item(self) -> pytest.Item:
+        if self._item is None:
+            raise GraderFault("no test is being set up")
+        return self._item
+
     @pytest.fixture
-    def student(self, request: pytest.FixtureRequest) -> StudentProxy:
-        topic, _ = topic_of(request.node)
-        marker = request.node.get_closest_marker("timeout")
+    def student(self) -> StudentProxy:
+        item = self.item
+        topic, _ = topic_of(item)
+        marker = item.get_closest_marker("timeout")
         limit = float(marker.args[0]) if marker else self.run.topics[topic].config.timeout
         proxy = StudentProxy(self._session(topic), time.monotonic() + limit)
         if topic in self._upcoming:  # the next topic's worker starts while this one's tests run
             at = self._upcoming.index(topic)
             if at + 1 < len(self._upcoming):
                 self._prestart(self._upcoming[at + 1])
-        request.node._grader_proxy = proxy
-        request.node._grader_limit = limit
+        item._grader_proxy = proxy  # type: ignore[attr-defined]
+        item._grader_limit = limit  # type: ignore[attr-defined]
         return proxy
 
     @pytest.fixture
-    def baseline(self, request: pytest.FixtureRequest) -> StudentProxy:
+    def baseline(self) -> StudentProxy:
         """Proxy of the topic's public baseline, assignments/<topic>/baseline.py, timed like
         the student's code: a sandboxed worker of the same kind, with the same time limit."""
-        topic, _ = topic_of(request.node)
-        path = Path(str(request.node.path)).parents[2] / "assignments" / topic / "baseline.py"
+        item = self.item
+        topic, _ = topic_of(item)
+        path = Path(str(item.path)).parents[2] / "assignments" / topic / "baseline.py"
         if not path.is_file():
             raise GraderFault(f"{topic} has no public baseline ({path.name})")
-        marker = request.node.get_closest_marker("timeout")
+        marker = item.get_closest_marker("timeout")
         limit = float(marker.args[0]) if marker else self.run.topics[topic].config.timeout
         return StudentProxy(self._session(topic, baseline=path), time.monotonic() + limit)
 
     @pytest.fixture
-    def reference(self, request: pytest.FixtureRequest) -> ModuleType:
-        topic, _ = topic_of(request.node)
+    def reference(self) -> ModuleType:
+        topic, _ = topic_of(self.item)
         if topic in self.run.references:
             return self.run.references[topic]
         path = self.run.topics[topic].solution
@@ -248,9 +260,9 @@ class GraderPlugin:
         return self.run.references[topic]
 
     @pytest.fixture
-    def seed(self, request: pytest.FixtureRequest) -> int:
-        s = test_seed(self.run.seed, _nodeid(request.node))
-        request.node._grader_seed = s
+    def seed(self) -> int:
+        s = test_seed(self.run.seed, _nodeid(self.item))
+        self.item._grader_seed = s  # type: ignore[attr-defined]
         return s
 
     @pytest.fixture
@@ -258,17 +270,19 @@ class GraderPlugin:
         return np.random.default_rng(seed)
 
     @pytest.fixture(autouse=True)
-    def _grader_tolerances(self, request: pytest.FixtureRequest) -> Any:
+    def _grader_tolerances(self) -> Any:
         from grader import checks
 
-        topic, _ = topic_of(request.node)
+        topic, _ = topic_of(self.item)
         tols = self.run.topics[topic].config.tolerances
         with checks.tolerance_overrides({k: checks.Tol(v.rtol, v.atol) for k, v in tols.items()}):
             yield
 
     # -- running and reporting -----------------------------------------------------------------
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self._item = item  # before any of its fixtures
         if item.get_closest_marker("gpu") is not None and not _cuda_available():
             pytest.skip(NOT_GRADED_GPU)
 

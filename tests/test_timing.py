@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -188,8 +189,10 @@ def test_as_slow_as_the_baseline_earns_nothing_and_says_so() -> None:
                            device="cpu", record=record, hint="Vectorise it.",
                            settings=_settings())
     message = str(err.value)
-    assert "f is 1.0" in message or "f is 0.9" in message
-    assert "as fast as the public baseline" in message and "start above 2×" in message
+    # Both sides sleep as long per call; a busy machine oversleeps either now and then.
+    ratio = re.search(r"f is ([\d.]+)× as fast as the public baseline", message)
+    assert ratio and 0.5 < float(ratio[1]) < 2, message
+    assert "start above 2×" in message
     assert message.endswith("Vectorise it.")
     assert recorded["speed"]["fraction"] == 0.0 and "score_fraction" not in recorded
 
