@@ -188,12 +188,16 @@ def test_fork_bomb_is_bounded_and_cleaned_up(toy_engine, tmp_path: Path) -> None
         """))
     assert_contained(result, took)
     time.sleep(0.5)
-    left = descendants(toy_engine.zygote.proc.pid)
+    assert_nothing_left_below(toy_engine.zygote.proc.pid)
+
+
+def assert_nothing_left_below(pid: int) -> None:
+    left = descendants(pid)
     for _ in range(20):  # the kernel tears a namespace down asynchronously
         if not left:
             break
         time.sleep(0.25)
-        left = descendants(toy_engine.zygote.proc.pid)
+        left = descendants(pid)
     assert left == set(), [Path(f"/proc/{p}/stat").read_text()[:80] for p in sorted(left)[:5]]
 
 
@@ -441,10 +445,4 @@ def test_a_worker_launched_ahead_and_never_used_is_killed(toy_engine, tmp_path: 
     time.sleep(0.5)  # it is running its endless top level by now
     assert descendants(toy_engine.zygote.proc.pid)
     session.close()
-    left = descendants(toy_engine.zygote.proc.pid)
-    for _ in range(20):  # the kernel tears a namespace down asynchronously
-        if not left:
-            break
-        time.sleep(0.25)
-        left = descendants(toy_engine.zygote.proc.pid)
-    assert left == set()
+    assert_nothing_left_below(toy_engine.zygote.proc.pid)
