@@ -337,8 +337,6 @@ class GraderPlugin:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         for s in self.sessions.values():
             s.close()
-        for w in self.run.launched.values():  # launched for a topic whose tests did not run
-            w.close()
         for folder in self._tmpdirs:
             shutil.rmtree(folder, ignore_errors=True)
 

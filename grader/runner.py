@@ -301,20 +301,23 @@ class Engine:
                 stream_path: Path, count_hidden: bool,
                 prepared: PreparedSession | None = None,
                 launched: dict[str, Worker] | None = None) -> int:
+        launched = dict(launched or {})  # the session takes each one it uses
         stream = ResultStream(stream_path)
-        for r in runs.values():
-            if r.module_path is not None:
-                r.findings = _findings(Path(r.module_path), r.config.banned)
-        run = RunConfig(topics=runs, zygote=self.zygote, student_dir=student_dir,
-                        sandbox=self.sandboxed, read_paths=self.read_paths, seed=seed,
-                        stream=stream, count_hidden=count_hidden,
-                        references=dict(self.references), launched=dict(launched or {}))
         try:
+            for r in runs.values():
+                if r.module_path is not None:
+                    r.findings = _findings(Path(r.module_path), r.config.banned)
+            run = RunConfig(topics=runs, zygote=self.zygote, student_dir=student_dir,
+                            sandbox=self.sandboxed, read_paths=self.read_paths, seed=seed,
+                            stream=stream, count_hidden=count_hidden,
+                            references=dict(self.references), launched=launched)
             if prepared is not None:  # in a grading child forked from this engine
                 return prepared.run(run, files)
             return self._run_pytest(files, Path(stream_path).parent,
                                     [GraderPlugin(run), PlainFailureReports()])
         finally:
+            for w in launched.values():  # launched for a topic none of whose tests ran
+                w.close()
             stream.close()
             sys.stdout.flush()
 
