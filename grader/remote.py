@@ -128,7 +128,7 @@ class Zygote:
             # pid on its socket, so this process goes on while the zygote forks.
             conn = self.connect()
             drain_replies(conn)
-            send_request(conn, config, theirs.fileno(), wait=False)
+            send_request(conn, config, theirs.fileno())
         except OSError as exc:
             ours.close()
             raise GraderFault(f"the worker zygote is gone ({exc})") from None

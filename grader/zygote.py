@@ -56,25 +56,15 @@ def recv_request(conn: socket.socket) -> tuple[dict[str, Any], int] | None:
     return config, fds[0]
 
 
-def send_request(conn: socket.socket, config: dict[str, Any], fd: int, *,
-                 wait: bool = True) -> int:
-    """Ask the zygote for a worker on socket ``fd``; returns the pid of the intermediate process
-    A, or -1 without ``wait`` (the reply is then left for ``drain_replies``)."""
+def send_request(conn: socket.socket, config: dict[str, Any], fd: int) -> None:
+    """Ask the zygote for a worker on socket ``fd``. The zygote answers with the pid of its
+    child, which nobody needs (the worker sends its own): ``drain_replies`` drops them later."""
     body = json.dumps(config).encode()
     socket.send_fds(conn, [_LEN.pack(len(body)) + body], [fd])
-    if not wait:
-        return -1
-    reply = b""
-    while not reply.endswith(b"\n"):
-        chunk = conn.recv(64)
-        if not chunk:
-            raise ConnectionError("the zygote closed the connection")
-        reply += chunk
-    return int(json.loads(reply)["pid"])
 
 
 def drain_replies(conn: socket.socket) -> None:
-    """Read and drop the replies of requests sent without waiting, as far as they have come."""
+    """Read and drop the zygote's replies to earlier requests, as far as they have come."""
     while True:
         try:
             if not conn.recv(4096, socket.MSG_DONTWAIT):
