@@ -21,7 +21,6 @@ import socket
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -35,7 +34,7 @@ from grader.remote import Spawner, Worker, Zygote
 from grader.results import (ResultStream, SubmissionResult, TestResult, read_stream,
                             test_from_dict)
 from grader.scoring import topic_results
-from grader.session import PreparedSession
+from grader.session import PreparedSession, course_markers
 from grader.submission import SubmissionError, stage
 
 # Margin on top of the sum of test time limits before a stuck grading child is killed.
@@ -126,38 +125,34 @@ class Engine:
         each grading child puts them in its ``sys.modules`` so that its collection reuses them
         instead of compiling and running them again. A module that fails to import is left
         for the child's collection to report."""
-        import pytest
         from _pytest.pathlib import import_path, module_name_from_path
 
         kwargs: dict[str, Any] = {"mode": "importlib", "root": self.course.root}
         if "consider_namespace_packages" in inspect.signature(import_path).parameters:
             kwargs["consider_namespace_packages"] = False
         modules: dict[str, ModuleType] = {}
-        for topic in self.course.topics():
-            for path in (self.course.hidden_tests(topic), self.course.public_tests(topic)):
-                if path is None:
-                    continue
-                before = set(sys.modules)
-                try:
-                    with warnings.catch_warnings():
-                        # Inside another pytest run (the grader's own tests) that run's config
-                        # does not know the course's markers; the grading session registers them.
-                        warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
+        with course_markers() as outcomes:
+            for topic in self.course.topics():
+                for path in (self.course.hidden_tests(topic), self.course.public_tests(topic)):
+                    if path is None:
+                        continue
+                    before = set(sys.modules)
+                    try:
                         module = import_path(path, **kwargs)
                         if Path(str(module.__file__)).resolve() != path.resolve():
                             # The same name from another course (several engines in one
                             # process): import this course's file under it.
                             del sys.modules[module.__name__]
                             module = import_path(path, **kwargs)
-                except Exception:  # noqa: BLE001 - reported by the child's own collection
-                    for name in set(sys.modules) - before:  # no half-run module to reuse
-                        file = getattr(sys.modules[name], "__file__", None)
-                        if file and Path(file).resolve() == path.resolve():
-                            del sys.modules[name]
-                    with contextlib.suppress(Exception):  # nor another course's of that name
-                        self.unloaded_tests.add(module_name_from_path(path, self.course.root))
-                    continue
-                modules[module.__name__] = module
+                    except (Exception, *outcomes):  # noqa: BLE001 - the child's collection reports it
+                        for name in set(sys.modules) - before:  # no half-run module to reuse
+                            file = getattr(sys.modules[name], "__file__", None)
+                            if file and Path(file).resolve() == path.resolve():
+                                del sys.modules[name]
+                        with contextlib.suppress(Exception):  # nor another course's of that name
+                            self.unloaded_tests.add(module_name_from_path(path, self.course.root))
+                        continue
+                    modules[module.__name__] = module
         return modules
 
     def _config(self, topic: str) -> TopicConfig:
