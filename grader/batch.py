@@ -421,7 +421,8 @@ def cores() -> int:
 
 
 FLAG_LABELS = {"timeout": "with a timeout", "crash": "with a crash",
-               "banned": "using a banned API", "not_submitted": "with a topic not submitted",
+               "banned": "using a banned API", "import_error": "with a module that did not import",
+               "not_submitted": "with a topic not submitted",
                "late": "late", "error": "with a grading error"}
 
 
@@ -613,9 +614,11 @@ class Batch:
         if self.engine_factory is not None:
             return self.engine_factory(self.course, sandboxed=True,
                                        allow_unsandboxed=self.allow_unsandboxed)
+        from grader.environment import load_environment
         from grader.runner import Engine
 
-        return Engine(self.course, sandboxed=True, allow_unsandboxed=self.allow_unsandboxed)
+        return Engine(self.course, sandboxed=True, allow_unsandboxed=self.allow_unsandboxed,
+                      environment=load_environment(self.course))
 
     def _grade(self, todo: list[tuple[Entry, dict[str, Any]]], topics: list[str],
                summary: Summary) -> None:

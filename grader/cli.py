@@ -27,13 +27,15 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from grader.environment import EnvironmentIncomplete
         from grader.remote import GraderFault
         from grader.runner import SandboxUnavailable
         from grader.submission import SubmissionError
 
         try:
             return func(*args, **kwargs)
-        except (CourseError, SandboxUnavailable, SubmissionError, GraderFault) as exc:
+        except (CourseError, SandboxUnavailable, SubmissionError, GraderFault,
+                EnvironmentIncomplete) as exc:
             raise Failure(str(exc)) from None
         except KeyboardInterrupt:
             raise Failure("interrupted") from None
@@ -142,6 +144,7 @@ def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None
 
     Example: grader grade submissions/alice.zip --out graded/alice
     """
+    from grader.environment import load_environment
     from grader.outputs import write_outputs
     from grader.runner import Engine, Options
 
@@ -149,7 +152,8 @@ def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None
     if not c.has_reference:
         raise CourseError(f"{c.root} has no reference/ folder: hidden tests are needed to grade")
     chosen = tuple(c.check_topics(list(topics))) if topics else None
-    with Engine(c, sandboxed=True, allow_unsandboxed=unsafe_no_sandbox) as engine:
+    with Engine(c, sandboxed=True, allow_unsandboxed=unsafe_no_sandbox,
+                environment=load_environment(c)) as engine:
         if not engine.layers or len(engine.layers) < 5:
             click.echo(f"warning: sandbox layers in use: {', '.join(engine.layers) or 'none'}",
                        err=True)

@@ -52,6 +52,7 @@ from typing import Any
 import grader
 from grader.batch import BatchError
 from grader.course import Course
+from grader.environment import environment_files, load_environment
 from grader.results import SCHEMA_VERSION, SubmissionResult, write_text_atomic
 from grader.scoring import topic_results
 from grader.submission import SubmissionError, safe_extract, stage
@@ -165,6 +166,8 @@ def pack_course(course: Course, topics: Sequence[str] | None = None) -> bytes:
                     if p.is_symlink() or not p.is_file() or COURSE_SKIPPED & set(rel.parts):
                         continue
                     zf.write(p, f"{room.name}/{topic}/{rel.as_posix()}")
+        for rel in environment_files(course):  # each worker checks the same environment
+            zf.write(course.root / rel, rel.as_posix())
     return buf.getvalue()
 
 
@@ -197,8 +200,9 @@ def serve_host(base: Path, allow_unsandboxed: bool) -> int:
     engine: Engine | None = None
     try:
         try:
-            engine = Engine(Course(base / "course"), sandboxed=True,
-                            allow_unsandboxed=allow_unsandboxed)
+            course = Course(base / "course")
+            engine = Engine(course, sandboxed=True, allow_unsandboxed=allow_unsandboxed,
+                            environment=load_environment(course))
         except Exception as exc:  # noqa: BLE001 - told to the client as the worker's reason
             send({"error": f"on {socket.gethostname()}: {type(exc).__name__}: {exc}"})
             return 1

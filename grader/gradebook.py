@@ -29,7 +29,7 @@ STATUSES = {
     "not_submitted": "on the roster, nothing submitted",
     "not_graded": "submitted, not graded yet (rerun the batch with --resume)",
 }
-FLAGS = ("timeout", "crash", "banned", "not_submitted", "late", "error")
+FLAGS = ("timeout", "crash", "banned", "import_error", "not_submitted", "late", "error")
 # Roster fields carried into the tables, in the order of Canvas's import columns.
 ROSTER_FIELDS = ("name", "canvas_id", "sis_id", "login", "section")
 
@@ -86,6 +86,10 @@ def student_row(entry: ClassEntry, topics: Sequence[str], policy: LatePolicy,
     missing = [t for t in topics if t in by_topic and not by_topic[t].submitted]
     if entry.status == "not_submitted":
         missing = list(topics)
+    import_errors: dict[str, str] = {}  # topic -> why its module did not import
+    for t in tests:
+        if "import_error" in t.flags and t.topic not in import_errors:
+            import_errors[t.topic] = first_line(t.message, 200)
     row.update({
         "score": _r(score),
         "max_score": _r(max_score),
@@ -100,10 +104,12 @@ def student_row(entry: ClassEntry, topics: Sequence[str], policy: LatePolicy,
         "flag_timeout": any(t.outcome == "timeout" or "timeout" in t.flags for t in tests),
         "flag_crash": any("crash" in t.flags for t in tests),
         "flag_banned": any("banned" in t.flags for t in tests),
+        "flag_import_error": bool(import_errors),
         "flag_not_submitted": bool(missing),
         "flag_late": late.penalty > 0,
         "flag_error": entry.status in ("error", "not_graded"),
         "missing_topics": ";".join(missing),
+        "import_errors": "; ".join(f"{k}: {v}" for k, v in import_errors.items()),
         "error": (r.error if r is not None and r.error else
                   STATUSES[entry.status] if entry.status == "not_graded" else ""),
         "seed": r.seed if r is not None else "",
@@ -189,7 +195,8 @@ def write_tables(out: Path, rows: Sequence[Mapping[str, Any]], tests: Sequence[M
     columns = ["student", *ROSTER_FIELDS, "status", *topics, "score", "max_score", "percent",
                "submitted_at", "submitted_source", "deadline", "late_days",
                "late_penalty_percent", "final", "final_percent",
-               *(f"flag_{f}" for f in FLAGS), "missing_topics", "error", "seed", "report"]
+               *(f"flag_{f}" for f in FLAGS), "missing_topics", "import_errors", "error", "seed",
+               "report"]
     book = pd.DataFrame(list(rows), columns=columns)
     test_columns = ["student", "topic", "test", "kind", "outcome", "score", "max_score",
                     "duration", "seed", "flags", "functions", "message"]

@@ -109,6 +109,7 @@ test_table.__test__ = False  # type: ignore[attr-defined]
 
 
 FLAG_TEXT = {"timeout": "timeout", "crash": "crash", "banned": "banned API",
+             "import_error": "import error",
              "not_submitted": "not submitted", "late": "late", "error": "error"}
 
 
@@ -120,6 +121,8 @@ def _detail(row: Mapping[str, Any]) -> str:
     parts = []
     if row["error"]:
         parts.append(first_line(str(row["error"]), 200))
+    if row.get("import_errors"):
+        parts.append(str(row["import_errors"]))
     if row["missing_topics"] and row["status"] != "not_submitted":
         parts.append("missing: " + str(row["missing_topics"]).replace(";", ", "))
     if row["flag_late"]:

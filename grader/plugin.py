@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import tempfile
 import time
@@ -58,6 +59,7 @@ class RunConfig:
     references: dict[str, ModuleType] = field(default_factory=dict)  # preloaded solutions
     # Workers launched before the session by the engine, by topic (``ModuleSession.prestart``).
     launched: dict[str, Worker] = field(default_factory=dict)
+    provides: tuple[str, ...] = ()  # what student code may import (course.toml's environment)
 
 
 def topic_of(item: pytest.Item) -> tuple[str, str]:
@@ -313,7 +315,7 @@ class GraderPlugin:
         else:
             outcome, message, flags = explain(call.excinfo.value, fn,
                                               getattr(item, "_grader_limit", None),
-                                              when=call.when)
+                                              when=call.when, provides=self.run.provides)
         recorded: dict[str, Any] = dict(item.user_properties)
         fraction = min(max(float(recorded.pop("score_fraction", 1.0)), 0.0), 1.0)
         note = str(recorded.pop("note", ""))
@@ -362,9 +364,17 @@ class PlainFailureReports:
             start=call.start, stop=call.stop, user_properties=item.user_properties)
 
 
-def explain(exc: BaseException, fn: str, limit: float | None,
-            when: str = "call") -> tuple[str, str, list[str]]:
-    """(outcome, message for the student, flags) for an exception that ended a test."""
+def _missing_package(exc: "ImportFailed") -> str | None:
+    """The top-level package a module failed to import for lack of it, if that is why."""
+    m = re.search(r"raised ModuleNotFoundError while being imported: No module named '([^']+)'",
+                  exc.message)
+    return m.group(1).split(".")[0] if m else None
+
+
+def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call",
+            provides: tuple[str, ...] = ()) -> tuple[str, str, list[str]]:
+    """(outcome, message for the student, flags) for an exception that ended a test.
+    ``provides``: the packages the course lets student code import."""
     if isinstance(exc, WorkerTimeout):
         secs = f"{limit:g} s" if limit else "its time limit"
         return ("timeout", f"{fn} did not finish within {secs}: look for an infinite loop or a "
@@ -373,7 +383,15 @@ def explain(exc: BaseException, fn: str, limit: float | None,
         flag = {"not_submitted": "not_submitted", "timeout": "timeout", "exit": "crash"}.get(
             exc.kind, "import_error")
         text = exc.message + (f"\n{exc.traceback.rstrip()}" if exc.traceback.strip() else "")
-        return ("timeout" if exc.kind == "timeout" else "failed", text, [flag, "import_failed"])
+        flags = [flag, "import_failed"]
+        if (missing := _missing_package(exc)) is not None:
+            flags.append("missing_package")
+            offered = ", ".join(provides) if provides else "no package beyond them"
+            text = (f"{exc.module}.py imports {missing}, which the grading environment does not "
+                    f"have. Student code may use Python's standard library and {offered}: "
+                    f"write this without {missing}, or ask your instructor whether it may be "
+                    "added to the course.\n" + text)
+        return ("timeout" if exc.kind == "timeout" else "failed", text, flags)
     if isinstance(exc, StudentError):
         if "NotImplementedError" in exc.mro:
             return "failed", f"{exc.function}: not implemented", ["not_implemented"]

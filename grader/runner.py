@@ -27,10 +27,12 @@ from types import ModuleType
 from typing import Any
 
 from grader import banned, sandbox
-from grader.course import Course, TopicConfig
+from grader.course import DEFAULT_MEMORY_MB, Course, TopicConfig
+from grader.environment import PROBE, Environment, load_environment
 from grader.plugin import (GraderPlugin, PlainFailureReports, RunConfig, TopicRun,
                            load_reference, worker_spec)
-from grader.remote import Spawner, Worker, Zygote
+from grader.remote import (GraderFault, ImportFailed, ModuleSession, Spawner, StudentError,
+                           StudentProxy, Worker, WorkerGone, WorkerSpec, Zygote)
 from grader.results import (ResultStream, SubmissionResult, TestResult, read_stream,
                             test_from_dict)
 from grader.scoring import topic_results
@@ -57,8 +59,13 @@ class Engine:
     """A zygote and a preloaded trusted process that grade submissions one after another."""
 
     def __init__(self, course: Course, *, sandboxed: bool = True,
-                 allow_unsandboxed: bool = False, spawn: bool | None = None) -> None:
+                 allow_unsandboxed: bool = False, spawn: bool | None = None,
+                 environment: Environment | None = None) -> None:
+        """``environment``: the packages student code may import; given, each must import in a
+        worker before anything is graded (``EnvironmentIncomplete`` otherwise)."""
         self.course = course
+        # What student code may import, for the message of a module that imports anything else.
+        self.provides = tuple((environment or load_environment(course)).import_names())
         self.sandboxed = sandboxed
         self.layers: tuple[str, ...] = ()
         if sandboxed:
@@ -98,6 +105,10 @@ class Engine:
                 raise SandboxUnavailable("workers cannot be forked on this platform, so they "
                                          "cannot be sandboxed; pass --unsafe-no-sandbox")
             self.sandboxed, self.layers = False, ()
+        if environment is not None and \
+                (missing := self.missing_packages(environment.import_names())):
+            self.zygote.close()
+            raise environment.incomplete(missing)
 
     def _preload(self) -> None:
         import numpy  # noqa: F401
@@ -167,6 +178,24 @@ class Engine:
         for name in self.unloaded_tests:
             sys.modules.pop(name, None)
         sys.modules.update(self.test_modules)
+
+    def missing_packages(self, names: list[str], timeout: float = 120.0) -> list[str]:
+        """The packages of ``names`` that do not import in a worker (sandboxed as this engine's
+        are), each with the reason: what a student's module would meet there."""
+        with tempfile.TemporaryDirectory(prefix="grader-environment-") as tmp:
+            probe = Path(tmp) / "environment_probe.py"
+            probe.write_text(PROBE)
+            spec = WorkerSpec(module_name=probe.stem, module_path=str(probe), student_dir=tmp,
+                              sandbox=self.sandboxed, read_paths=self.read_paths,
+                              limits={"memory_mb": DEFAULT_MEMORY_MB * 2})
+            session = ModuleSession(self.zygote, spec)
+            try:
+                return [str(m) for m in
+                        StudentProxy(session, time.monotonic() + timeout).missing(list(names))]
+            except (ImportFailed, StudentError, WorkerGone, GraderFault) as exc:
+                return [f"{', '.join(names)} (the check could not run: {exc})"]
+            finally:
+                session.close()
 
     def close(self) -> None:
         if isinstance(self.prepared, PreparedSession):
@@ -305,7 +334,8 @@ class Engine:
             run = RunConfig(topics=runs, zygote=self.zygote, student_dir=student_dir,
                             sandbox=self.sandboxed, read_paths=self.read_paths, seed=seed,
                             stream=stream, count_hidden=count_hidden,
-                            references=dict(self.references), launched=launched)
+                            references=dict(self.references), launched=launched,
+                            provides=self.provides)
             if prepared is not None:  # in a grading child forked from this engine
                 return prepared.run(run, files)
             return self._run_pytest(files, Path(stream_path).parent,

@@ -1,0 +1,139 @@
+"""The course's grading environment: the packages student code may import, pinned by the lock.
+
+``course.toml`` at the course's root declares them::
+
+    [environment]
+    packages = ["numpy", "scipy", "torch"]
+    lock = "requirements/lock.txt"
+
+``./run``, ``grader export gradescope``'s setup.sh, ``grader release`` and the Dask workers'
+set-up install exactly these, at the lock's versions; ``grader grade`` and ``grader batch``
+check at start, inside a sandboxed worker, that each of them imports.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.course import Course, CourseError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+COURSE_FILE = "course.toml"
+# A course without course.toml lets its students import what the grader itself runs on.
+DEFAULT_PACKAGES = ("numpy", "torch")
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)")
+
+
+class EnvironmentIncomplete(Exception):
+    """A declared package does not import where student code runs; grading would be unfair."""
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What student code may import besides the standard library, and at which versions."""
+
+    packages: tuple[str, ...]  # distribution names, as course.toml lists them
+    versions: dict[str, str]  # canonical name -> version in the lock ({} without a lock)
+    lock: Path | None
+
+    def requirements(self) -> list[str]:
+        """``name==version`` per package (a bare name where the lock has none)."""
+        return [f"{p}=={self.versions[_canonical(p)]}" if _canonical(p) in self.versions else p
+                for p in self.packages]
+
+    def import_names(self) -> list[str]:
+        """The name each package is imported by (its distribution name, ``-`` read as ``_``)."""
+        return [p.replace("-", "_") for p in self.packages]
+
+    def install_hint(self) -> str:
+        """The command that installs the environment at its locked versions."""
+        pins = " ".join(self.requirements())
+        return f"pip install {pins}" if self.lock is None else \
+            f"pip install -c {self.lock} {pins}"
+
+    def incomplete(self, missing: list[str]) -> EnvironmentIncomplete:
+        """The one-line refusal for packages of this environment that did not import."""
+        return EnvironmentIncomplete(
+            f"the grading environment is incomplete: {'; '.join(missing)} did not import in a "
+            f"sandboxed worker. course.toml lets student code import {self.describe()}: install "
+            f"them with `{self.install_hint()}`")
+
+    def describe(self) -> str:
+        """For students: ``numpy, scipy and torch``."""
+        names = list(self.import_names())
+        return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def read_lock(path: Path) -> dict[str, str]:
+    """Canonical name -> version of every ``name==version`` line of a pip-compile'd lock."""
+    versions = {}
+    for line in path.read_text().splitlines():
+        if m := _PIN.match(line.strip()):
+            versions[_canonical(m.group(1))] = m.group(2)
+    return versions
+
+
+def load_environment(course: Course) -> Environment:
+    """The environment ``course.toml`` declares (the default one where there is no such file)."""
+    path = course.root / COURSE_FILE
+    if not path.is_file():
+        return Environment(DEFAULT_PACKAGES, {}, None)
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise CourseError(f"{path}: {exc}") from None
+    env = data.get("environment", {})
+    packages = env.get("packages", list(DEFAULT_PACKAGES))
+    if not isinstance(packages, list) or not all(isinstance(p, str) and p for p in packages):
+        raise CourseError(f"{path}: [environment] packages must be a list of package names")
+    lock = None
+    versions: dict[str, str] = {}
+    if "lock" in env:
+        lock = course.root / str(env["lock"])
+        if not lock.is_file():
+            raise CourseError(f"{path}: the lock file {env['lock']} does not exist")
+        versions = read_lock(lock)
+        unpinned = [p for p in packages if _canonical(p) not in versions]
+        if unpinned:
+            raise CourseError(f"{path}: {', '.join(unpinned)} not in the lock {env['lock']}; "
+                              "add it to pyproject.toml and refresh the lock (./run lock)")
+    return Environment(tuple(packages), versions, lock)
+
+
+def environment_files(course: Course) -> list[Path]:
+    """course.toml and the lock it names, relative to the course's root: what a copy of the
+    course (a Dask worker's, a release, a Gradescope bundle) carries to declare the same
+    environment."""
+    env = load_environment(course)
+    files = [Path(COURSE_FILE)] if (course.root / COURSE_FILE).is_file() else []
+    if env.lock is not None:
+        files.append(env.lock.relative_to(course.root))
+    return files
+
+
+# Run in a sandboxed worker as if it were a student's module: it imports each package there,
+# under the sandbox's read rules, and reports the ones that fail as data.
+PROBE = '''\
+import importlib
+
+
+def missing(names):
+    out = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except BaseException as exc:  # a package that exits or breaks on import is missing too
+            out.append(f"{name} ({type(exc).__name__}: {exc})")
+    return out
+'''
