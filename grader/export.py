@@ -28,6 +28,7 @@ from typing import Any
 import click
 
 from grader.course import Course, CourseError
+from grader.environment import environment_files, load_environment
 from grader.results import write_json_atomic
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -38,11 +39,12 @@ SECRET_SKIPPED = ("mutants", "alternatives", "__pycache__")
 SETUP_SH = """\
 #!/usr/bin/env bash
 # Gradescope runs this once, in /autograder/source, when it builds the autograder image:
-# Python, torch (pinned as the course's ./run pins it) and the grader, in a virtual environment.
+# Python, the course's grading environment (course.toml) at the versions of its lock, and the
+# grader, in a virtual environment that sees nothing else.
 set -euo pipefail
 cd "$(dirname "$0")"
-PY="${PYTHON:-python3}"
-VENV="${GRADER_VENV:-${AUTOGRADER_ROOT:-/autograder}/venv}"
+PY="${{PYTHON:-python3}}"
+VENV="${{GRADER_VENV:-${{AUTOGRADER_ROOT:-/autograder}}/venv}}"
 if ! command -v "$PY" >/dev/null 2>&1 || ! "$PY" -c "import ensurepip, venv" 2>/dev/null; then
     apt-get update -q
     apt-get install -y -q --no-install-recommends python3 python3-venv python3-pip
@@ -51,18 +53,29 @@ if ! "$PY" -c "import sys; sys.exit(sys.version_info < (3, 10))"; then
     echo "setup.sh: the grader needs Python 3.10 or newer; $PY is $("$PY" -V 2>&1)" >&2
     exit 1
 fi
-# --system-site-packages: a torch the image already has is kept, whatever its build.
-"$PY" -m venv --system-site-packages "$VENV"
-if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
-    # Gradescope has no GPU: the CPU wheel, a fraction of the size of the default one.
-    "$VENV/bin/python" -m pip install --quiet "torch==2.13.0" \\
-        --index-url https://download.pytorch.org/whl/cpu
-fi
-# Editable: the grader reads its templates from beside the package.
-"$VENV/bin/python" -m pip install --quiet -e .
+"$PY" -m venv "$VENV"
+{torch_step}# Editable: the grader reads its templates from beside the package.
+"$VENV/bin/python" -m pip install --quiet {install} -e .
 # Fail here, while the image is built, rather than on the first submission.
-"$VENV/bin/python" -c "import torch, grader.runner"
+"$VENV/bin/python" -c "import {imports}, grader.runner"
 """
+
+TORCH_STEP = """\
+# Gradescope has no GPU: the CPU wheel of the locked torch, a fraction of the default's size.
+"$VENV/bin/python" -m pip install --quiet "torch=={version}" \\
+    --index-url https://download.pytorch.org/whl/cpu
+"""
+
+
+def setup_script(course: Course) -> str:
+    """setup.sh for this course: its environment, pinned by its lock."""
+    env = load_environment(course)
+    lock = ["-c", env.lock.relative_to(course.root).as_posix()] if env.lock is not None else []
+    torch = env.versions.get("torch")
+    return SETUP_SH.format(
+        torch_step=TORCH_STEP.format(version=torch) if torch else "",
+        install=" ".join(lock + env.requirements()), imports=", ".join(env.import_names()))
+
 
 RUN_AUTOGRADER = """\
 #!/usr/bin/env bash
@@ -103,6 +116,7 @@ def bundle_files(course: Course, topics: Iterable[str]) -> list[tuple[Path, str]
     add_tree(PROJECT / "grader", "grader")
     add_tree(PROJECT / "templates", "templates")
     files.append((PROJECT / "pyproject.toml", "pyproject.toml"))
+    files += [(course.root / rel, rel.as_posix()) for rel in environment_files(course)]
     for topic in topics:
         add_tree(course.assignments / topic, f"assignments/{topic}")
         add_tree(course.reference / topic, f"reference/{topic}", SECRET_SKIPPED)
@@ -126,7 +140,7 @@ def export_gradescope(course: Course, out: Path, topics: Iterable[str] = (), *,
         raise CourseError(f"no hidden tests for {', '.join(without)} "
                           f"(reference/{without[0]}/test_hidden.py): leave it out with --topic")
     config = {"topics": chosen, "unsafe_no_sandbox": unsafe_no_sandbox, "visibility": visibility}
-    generated = [("setup.sh", SETUP_SH, 0o755), ("run_autograder", RUN_AUTOGRADER, 0o755),
+    generated = [("setup.sh", setup_script(course), 0o755), ("run_autograder", RUN_AUTOGRADER, 0o755),
                  ("README.md", BUNDLE_README, 0o644),
                  (CONFIG, json.dumps(config, indent=1) + "\n", 0o644)]
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -386,7 +386,8 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
         flags = [flag, "import_failed"]
         if (missing := _missing_package(exc)) is not None:
             flags.append("missing_package")
-            offered = ", ".join(provides) if provides else "no package beyond them"
+            offered = (", ".join(provides[:-1]) + " and " + provides[-1] if len(provides) > 1
+                       else provides[0] if provides else "no package beyond it")
             text = (f"{exc.module}.py imports {missing}, which the grading environment does not "
                     f"have. Student code may use Python's standard library and {offered}: "
                     f"write this without {missing}, or ask your instructor whether it may be "

@@ -24,6 +24,7 @@ import click
 import jinja2
 
 from grader.course import Course, CourseError
+from grader.environment import environment_files, load_environment
 
 # Where the grader's own source lives: the package, templates/ and pyproject.toml beside it.
 PROJECT = Path(__file__).resolve().parent.parent
@@ -49,16 +50,18 @@ Each topic of the course is a folder in `assignments/`:
 {% endfor %}
 ## Set up, once
 
-You need Python 3.10 or newer. In this folder:
+You need Python 3.11 (the versions below are locked for it). In this folder:
 
 ```bash
 python -m venv .venv
 source .venv/bin/activate          # Windows: .venv\\Scripts\\activate
-pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu   # skip if you have torch
-pip install -e .
+{% if torch %}pip install torch=={{ torch }} --index-url https://download.pytorch.org/whl/cpu   # a small CPU build; skip if you have torch {{ torch }}
+{% endif %}pip install {{ install }} -e .
 ```
 
-Keep the `-e`: the grader reads its report templates from this folder.
+Keep the `-e`: the grader reads its report templates from this folder. Your code may import
+Python's standard library and {{ packages }}, at the versions above: the grading machine has
+exactly these.
 
 ## Check your work
 
@@ -124,12 +127,19 @@ def build(course: Course, out: Path, topics: Iterable[str], hidden_counts: dict[
     shutil.copytree(PROJECT / "grader", out / "grader", ignore=IGNORED)
     shutil.copytree(PROJECT / "templates", out / "templates", ignore=IGNORED)
     shutil.copy2(PROJECT / "pyproject.toml", out / "pyproject.toml")
+    for rel in environment_files(course):  # what student code may import, at locked versions
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(course.root / rel, out / rel)
     (out / ".github" / "workflows").mkdir(parents=True)
     shutil.copy2(PROJECT / STUDENT_WORKFLOW, out / ".github" / "workflows" / "grader.yml")
     (out / ".gitignore").write_text(STUDENT_GITIGNORE)
     rows = [{"name": t, "public": (course.assignments / t / "test_public.py").is_file(),
              "hidden": hidden_counts.get(t, 0)} for t in topics]
-    (out / "README.md").write_text(STUDENT_README.render(topics=rows))
+    env = load_environment(course)
+    (out / "README.md").write_text(STUDENT_README.render(
+        topics=rows, packages=env.describe(), torch=env.versions.get("torch", ""),
+        install=" ".join((["-c", env.lock.relative_to(course.root).as_posix()]
+                          if env.lock is not None else []) + env.requirements())))
 
 
 def _check_target(out: Path) -> None:
@@ -252,9 +262,9 @@ def check_stubs(out: Path) -> tuple[int, list[str]]:
 def check_fresh_venv(out: Path, topics: list[str]) -> list[str]:
     """Install a copy of ``out`` into a new virtual environment and run ``grader check`` there.
 
-    The environment sees the system's site-packages (``--system-site-packages``) so that torch
-    is not downloaded again; the grader itself is installed from the copy, and the check
-    makes sure that copy is the one imported.
+    The environment is made as a student makes it (README): a venv with its own pip and nothing
+    from this interpreter, the grader and the course's environment installed from the release's
+    lock. The check makes sure the copy is the one imported.
     """
     with tempfile.TemporaryDirectory(prefix="grader-release-venv-") as tmp:
         repo, venv = Path(tmp) / "repo", Path(tmp) / "venv"
@@ -273,15 +283,10 @@ def check_fresh_venv(out: Path, topics: list[str]) -> list[str]:
                 return subprocess.CompletedProcess(
                     argv, -1, "", f"{' '.join(argv)} ran past {VENV_STEP_TIMEOUT} s")
 
-        # --without-pip: the venv module would also install its own, older setuptools, which
-        # would hide the system's; pip and setuptools then come from the system, and nothing
-        # is downloaded.
         steps: list[tuple[str, tuple[str | Path, ...]]] = [
-            ("create the virtual environment",
-             (sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", venv)),
-            ("install the release",
-             (bindir / "python", "-m", "pip", "install", "--quiet", "--no-build-isolation",
-              "-e", repo)),
+            ("create the virtual environment", (_base_python(), "-m", "venv", venv)),
+            ("install the release", (bindir / "python", "-m", "pip", "install", "--quiet",
+                                     *install_args(Course(repo)), "-e", repo)),
         ]
         for what, args in steps:
             done = run(*args)
@@ -302,6 +307,20 @@ def check_fresh_venv(out: Path, topics: list[str]) -> list[str]:
         if missing:
             problems.append(f"`grader check` did not report {', '.join(missing)}: {_tail(text)}")
         return problems
+
+
+def _base_python() -> str:
+    """The interpreter this one's virtual environment (if any) was made from: a venv made from
+    a venv's interpreter is made from its base anyway, and says so more plainly."""
+    base = Path(sys.base_prefix) / ("python.exe" if os.name == "nt" else "bin/python3")
+    return str(base) if base.exists() else sys.executable
+
+
+def install_args(course: Course) -> list[str]:
+    """pip's arguments (before the grader itself) that install the course's environment at the
+    versions of its lock, with the grader's own dependencies held to the lock as well."""
+    env = load_environment(course)
+    return (["-c", str(env.lock)] if env.lock is not None else []) + env.requirements()
 
 
 def _tail(text: str, lines: int = 15) -> str:

@@ -17,6 +17,8 @@ from click.testing import CliRunner
 
 from grader import export as export_module
 from grader.cli import main
+from grader.course import Course
+from grader.environment import load_environment
 from grader.sandbox import LayerStatus
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "course"
@@ -150,9 +152,12 @@ exit 0
 """
 
 
-@pytest.mark.parametrize("has_torch", [False, True])
-def test_setup_sh_installs_pinned_torch_only_when_missing(bundle: Path, tmp_path: Path,
-                                                         has_torch: bool) -> None:
+def test_setup_sh_installs_the_course_environment_at_the_locked_versions(
+        tmp_path: Path, course: Course) -> None:
+    bundle = tmp_path / "autograder.zip"
+    res = CliRunner().invoke(main, ["export", "gradescope", str(bundle), "--course",
+                                    str(course.root), "--topic", "linear_regression"])
+    assert res.exit_code == 0, res.output
     source = autograder_tree(bundle, tmp_path / "autograder", {}) / "source"
     fake = tmp_path / "python3"
     fake.write_text(FAKE_PYTHON)
@@ -160,19 +165,19 @@ def test_setup_sh_installs_pinned_torch_only_when_missing(bundle: Path, tmp_path
     (tmp_path / "state").mkdir()
     log = tmp_path / "calls.log"
     env = {**os.environ, "PYTHON": str(fake), "GRADER_VENV": str(tmp_path / "venv"),
-           "FAKE_LOG": str(log), "FAKE_STATE": str(tmp_path / "state")}
-    if has_torch:
-        env["FAKE_TORCH"] = "1"
+           "FAKE_LOG": str(log), "FAKE_STATE": str(tmp_path / "state"), "FAKE_TORCH": "1"}
     done = subprocess.run(["bash", str(source / "setup.sh")], env=env, cwd=tmp_path, text=True,
                           capture_output=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     calls = log.read_text().splitlines()
-    torch = [c for c in calls if "pip install" in c and "torch==" in c]
-    if has_torch:
-        assert torch == []
-    else:
-        assert len(torch) == 1 and "torch==2.13.0" in torch[0]
-        assert "--index-url https://download.pytorch.org/whl/cpu" in torch[0]
-    assert f"{source} | -m pip install --quiet -e ." in calls
-    assert any(c.endswith(f"-m venv --system-site-packages {tmp_path / 'venv'}") for c in calls)
-    assert calls[-1].endswith("-c import torch, grader.runner")
+    environment = load_environment(course)
+    pins = " ".join(environment.requirements())
+    assert "scipy==" in pins and "torch==" in pins
+    # A venv of its own: nothing the image happens to have takes part in grading.
+    assert any(c.endswith(f"-m venv {tmp_path / 'venv'}") for c in calls)
+    torch = [c for c in calls if "pip install" in c and "--index-url" in c]
+    assert len(torch) == 1 and f"torch=={environment.versions['torch']}" in torch[0]
+    assert "--index-url https://download.pytorch.org/whl/cpu" in torch[0]
+    assert f"{source} | -m pip install --quiet -c requirements/lock.txt {pins} -e ." in calls
+    assert calls[-1].endswith("-c import numpy, scipy, torch, grader.runner")
+    assert (source / "course.toml").is_file() and (source / "requirements/lock.txt").is_file()

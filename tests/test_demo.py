@@ -1,0 +1,102 @@
+"""The demo class, graded as `./run demo` grades it, gives the grades recorded in
+examples/expected_grades.csv: the perfect student full marks, each classic mistake costing its
+own topic, the hostile submissions contained. A change that moves a demo grade must update that
+file on purpose:
+
+    GRADER_UPDATE_DEMO=1 ./run tests tests/test_demo.py
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CLASS = ROOT / "examples" / "class"
+EXPECTED = ROOT / "examples" / "expected_grades.csv"
+# Speed-graded tests score the student's time against the baseline's, measured in the same run
+# on a shared machine: a topic with such tests may move by this many points between runs.
+SPEED_TOPICS = {"performance": 2.0}
+
+
+def _grades(gradebook: Path) -> list[dict[str, str]]:
+    """Per student: status, each topic's points and the flags raised, from a gradebook.csv."""
+    with gradebook.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    topics = [c for c in rows[0] if c not in ("student",) and rows[0][c] and _topic_column(c)]
+    out = []
+    for r in rows:
+        flags = sorted(c.removeprefix("flag_") for c in r if c.startswith("flag_") and
+                       r[c] == "True")
+        out.append({"student": r["student"], "status": r["status"],
+                    **{t: f"{float(r[t]):g}" for t in topics}, "flags": ";".join(flags)})
+    return out
+
+
+def _topic_column(column: str) -> bool:
+    return (ROOT / "assignments" / column / f"{column}.py").is_file()
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, str]]:
+    out = tmp_path_factory.mktemp("demo") / "grades"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    done = subprocess.run([sys.executable, "-m", "grader", "batch", str(CLASS), "--out", str(out),
+                           "--jobs", "2"], cwd=ROOT, env=env, text=True, capture_output=True,
+                          timeout=900, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    grades = _grades(out / "gradebook.csv")
+    if os.environ.get("GRADER_UPDATE_DEMO") == "1":
+        with EXPECTED.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(grades[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(grades)
+    return grades
+
+
+def test_the_demo_class_gets_the_recorded_grades(graded: list[dict[str, str]]) -> None:
+    with EXPECTED.open(newline="") as f:
+        expected = {r["student"]: r for r in csv.DictReader(f)}
+    got = {r["student"]: r for r in graded}
+    assert sorted(got) == sorted(expected)
+    differences = []
+    for student, want in expected.items():
+        for column, value in want.items():
+            have = got[student].get(column)
+            band = SPEED_TOPICS.get(column)
+            if band is not None and have is not None:
+                if abs(float(have) - float(value)) > band:
+                    differences.append(f"{student} {column}: {have}, recorded {value} (±{band})")
+            elif have != value:
+                differences.append(f"{student} {column}: {have}, recorded {value}")
+    assert not differences, (
+        "the demo's grades moved; if that is intended, record them with "
+        "GRADER_UPDATE_DEMO=1 ./run tests tests/test_demo.py\n" + "\n".join(differences))
+
+
+def test_the_perfect_student_gets_full_marks_and_each_mistake_costs_its_topic(
+        graded: list[dict[str, str]]) -> None:
+    with EXPECTED.open(newline="") as f:
+        expected = {r["student"]: r for r in csv.DictReader(f)}
+    topics = [c for c in expected["ada"] if _topic_column(c)]
+    maxima = {t: max(float(r[t]) for r in expected.values()) for t in topics}
+    ada = {r["student"]: r for r in graded}["ada"]
+    assert all(float(ada[t]) == maxima[t] > 0 for t in topics), ada
+    assert ada["flags"] == "" and ada["status"] == "graded"
+    by = {r["student"]: r for r in graded}
+    # finn: a syntax error in one topic costs that topic alone.
+    lost = [t for t in topics if float(by["finn"][t]) < maxima[t]]
+    assert len(lost) == 1 and float(by["finn"][lost[0]]) == 0 and "import_error" in by["finn"]["flags"]
+    # gus: an infinite loop in one function costs only its tests, and is flagged.
+    assert "timeout" in by["gus"]["flags"] and by["gus"]["status"] == "graded"
+    # hana: hostile, contained: graded, with her own mistakes only.
+    assert by["hana"]["status"] == "graded" and "crash" in by["hana"]["flags"]
+    # ivy: a malformed archive is an error row, never the end of the batch.
+    assert by["ivy"]["status"] == "error"
+    assert by["kim"]["status"] == "graded" and all(float(by["kim"][t]) == 0 for t in topics)

@@ -1,0 +1,156 @@
+"""The grading environment: course.toml declares what student code may import, pinned by the lock;
+grading refuses to start where it is incomplete; a module importing anything else is told so and
+flagged; the engine works the same inside another pytest session with --strict-markers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from grader.cli import main
+from grader.course import Course, CourseError
+from grader.environment import environment_files, load_environment, read_lock
+from grader.gradebook import ClassEntry, student_row
+from grader.late import LatePolicy
+from grader.runner import Options
+
+ROOT = Path(__file__).resolve().parent.parent
+FIX = ROOT / "tests" / "fixtures" / "course"
+OTHER = (FIX / "reference" / "other" / "solution.py").read_text()
+TOY = (FIX / "reference" / "toy" / "solution.py").read_text()
+
+
+def toy_course_with(tmp_path: Path, course_toml: str | None, lock: str | None = None) -> Path:
+    root = tmp_path / "course"
+    shutil.copytree(FIX, root)
+    if course_toml is not None:
+        (root / "course.toml").write_text(textwrap.dedent(course_toml))
+    if lock is not None:
+        (root / "lock.txt").write_text(lock)
+    return root
+
+
+def test_the_course_declares_numpy_scipy_and_torch_at_the_locks_versions(course: Course) -> None:
+    env = load_environment(course)
+    assert env.packages == ("numpy", "scipy", "torch")
+    locked = read_lock(ROOT / "requirements" / "lock.txt")
+    assert env.requirements() == [f"{p}=={locked[p]}" for p in ("numpy", "scipy", "torch")]
+    assert [p.as_posix() for p in environment_files(course)] == ["course.toml",
+                                                                  "requirements/lock.txt"]
+
+
+def test_the_lock_pins_every_package_and_torch_without_a_build_label() -> None:
+    lines = [ln for ln in (ROOT / "requirements" / "lock.txt").read_text().splitlines()
+             if ln and not ln.startswith((" ", "#"))]
+    assert lines and all("==" in ln for ln in lines), [ln for ln in lines if "==" not in ln]
+    torch = [ln for ln in lines if ln.startswith("torch==")]
+    assert torch and "+" not in torch[0]
+
+
+@pytest.mark.parametrize("toml, lock, expected", [
+    ("[environment]\npackages = 'numpy'\n", None, "must be a list of package names"),
+    ("[environment\n", None, "course.toml"),
+    ("[environment]\npackages = ['numpy']\nlock = 'missing.txt'\n", None,
+     "the lock file missing.txt does not exist"),
+    ("[environment]\npackages = ['numpy', 'scipy']\nlock = 'lock.txt'\n", "numpy==2.0\n",
+     "scipy not in the lock lock.txt"),
+])
+def test_a_malformed_course_toml_is_one_line_naming_the_problem(
+        tmp_path: Path, toml: str, lock: str | None, expected: str) -> None:
+    root = toy_course_with(tmp_path, toml, lock)
+    with pytest.raises(CourseError, match="course.toml") as err:
+        load_environment(Course(root))
+    assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+def test_grade_refuses_to_start_where_a_declared_package_does_not_import(tmp_path: Path) -> None:
+    root = toy_course_with(tmp_path, """\
+        [environment]
+        packages = ["numpy", "no_such_package_zq"]
+    """)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "toy.py").write_text(TOY)
+    res = CliRunner().invoke(main, ["grade", str(sub), "--out", str(tmp_path / "out"),
+                                    "--course", str(root)])
+    assert res.exit_code == 2
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the grading environment is incomplete")
+    assert "no_such_package_zq (ModuleNotFoundError" in lines[0]
+    assert "numpy, " not in lines[0].split("did not import")[0]  # numpy imports: not named
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_grade_starts_where_every_declared_package_imports(tmp_path: Path) -> None:
+    root = toy_course_with(tmp_path, '[environment]\npackages = ["numpy", "torch"]\n')
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "toy.py").write_text(TOY)
+    (sub / "other.py").write_text(OTHER)
+    res = CliRunner().invoke(main, ["grade", str(sub), "--out", str(tmp_path / "out"),
+                                    "--course", str(root)])
+    assert res.exit_code == 0, res.output
+
+
+def test_a_module_importing_a_package_the_course_lacks_is_told_what_the_course_provides(
+        toy_engine, tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "toy.py").write_text("import no_such_package_zq.linalg\n" + TOY)
+    (sub / "other.py").write_text(OTHER)
+    result = toy_engine.grade(sub, tmp_path / "out", Options())
+    toy = [t for t in result.tests if t.topic == "toy"]
+    assert toy and all(t.score == 0 for t in toy)
+    first = toy[0]
+    assert {"import_error", "missing_package"} <= set(first.flags)
+    assert first.message.startswith("toy.py imports no_such_package_zq, which the grading "
+                                    "environment does not have")
+    assert "standard library and numpy and torch:" in first.message  # the default environment
+    assert any(n.startswith("toy: toy.py imports no_such_package_zq") for n in result.notes)
+    # The gradebook flags the student, with the reason.
+    row = student_row(ClassEntry(student="s", status="graded", result=result),
+                      ["other", "toy"], LatePolicy(), {})
+    assert row["flag_import_error"] is True
+    assert row["import_errors"].startswith("toy: toy.py imports no_such_package_zq")
+    assert all(t.score == t.max_score for t in result.tests if t.topic == "other")
+
+
+OUTER_TEST = """\
+from pathlib import Path
+
+from grader.course import Course
+from grader.runner import Engine, Options
+
+
+def test_engine_grades_inside_a_strict_session(tmp_path):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    fix = Path({fix!r})
+    for topic in ("toy", "other"):
+        (sub / f"{{topic}}.py").write_text((fix / "reference" / topic / "solution.py").read_text())
+    with Engine(Course(fix)) as engine:
+        result = engine.grade(sub, tmp_path / "out", Options())
+    assert result.tests and not result.error
+    assert result.score == result.max_score, [(t.name, t.message) for t in result.tests]
+"""
+
+
+def test_the_engine_grades_the_same_inside_an_outer_pytest_session_with_strict_markers(
+        tmp_path: Path) -> None:
+    (tmp_path / "test_outer.py").write_text(OUTER_TEST.format(fix=str(FIX)))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    env.pop("PYTEST_ADDOPTS", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--strict-markers",
+         "-p", "no:randomly", "--rootdir", str(tmp_path), "-c", os.devnull, "test_outer.py"],
+        cwd=tmp_path, env=env, text=True, capture_output=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "1 passed" in done.stdout
