@@ -201,6 +201,7 @@ def unpack_class(archive: Path, dest: Path) -> tuple[Path, dict[str, dt.datetime
     inner = [p for p in dest.iterdir() if not p.name.startswith((".", "__MACOSX"))]
     prefix = ""
     if len(inner) == 1 and inner[0].is_dir() and not any(inner[0].glob("*.py")) \
+            and not any(inner[0].glob("*.ipynb")) \
             and not (inner[0] / "assignments").is_dir():
         root, prefix = inner[0], inner[0].name + "/"
     times: dict[str, dt.datetime] = {}

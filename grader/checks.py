@@ -45,6 +45,7 @@ from grader.tolerances import (
     tolerance_for,
     tolerance_overrides,
 )
+from grader.topic_hints import topic_hint
 
 __all__ = [
     "TOLERANCES",
@@ -404,7 +405,7 @@ def _compare_scalar(
         tol, source = _tolerance(ctx, _scalar_dtype(actual), _scalar_dtype(expected))
         a_arr, e_arr = _to_numpy(actual), _to_numpy(expected)
         if a_arr.dtype.kind == "f" and e_arr.dtype.kind in "fiub":
-            nonfinite = _nonfinite_failure(a_arr, e_arr, path)
+            nonfinite = _nonfinite_failure(a_arr, e_arr, path, ctx.name)
             if nonfinite:
                 return nonfinite
         m = find_mismatch(a_arr, e_arr, tol)
@@ -454,7 +455,7 @@ def _dtype_failure(
 
 
 def _nonfinite_failure(
-    a: np.ndarray, e: np.ndarray, path: tuple[int | _Key, ...]
+    a: np.ndarray, e: np.ndarray, path: tuple[int | _Key, ...], name: str = ""
 ) -> _Failure | None:
     """NaN or ±inf in the student's value where the expected value has none."""
     e_nan = np.isnan(e) if e.dtype.kind in "fc" else np.zeros(e.shape, dtype=bool)
@@ -478,6 +479,7 @@ def _nonfinite_failure(
     ):
         if not mask.any():
             continue
+        hint = topic_hint(name, "nan" if word == "NaN" else "inf") or hint
         if a.ndim == 0:
             problem = f"you returned {_fmt(a.item())}"
         else:
@@ -515,7 +517,7 @@ def _compare_arrays(
             return early
     a, e = _to_numpy(actual), _to_numpy(expected)
     if a.dtype.kind in "fc":
-        early = _nonfinite_failure(a, e, path)
+        early = _nonfinite_failure(a, e, path, ctx.name)
         if early:
             return early
     tol, source = _tolerance(ctx, _dtype_name(actual.dtype), _dtype_name(expected.dtype))
@@ -714,7 +716,8 @@ def assert_no_warnings(student: Any, *, name: str) -> None:
     if not seen:
         return
     category, message = seen[0]
-    lines = [f"{name} raised {category}: {message} — {_warning_hint(category, message)}"]
+    hint = topic_hint(name, message) or _warning_hint(category, message)
+    lines = [f"{name} raised {category}: {message} — {hint}"]
     lines += [f"  also {c}: {m}" for c, m in seen[1:4]]
     if len(seen) > 4:
         lines.append(f"  and {len(seen) - 4} more")
@@ -761,17 +764,17 @@ def assert_raises(
     raise CheckFailed(f"{name} should raise {wanted}, but returned {_returned(result)}")
 
 
-def _nonfinite_walk(value: Any, path: tuple[int | _Key, ...]) -> _Failure | None:
+def _nonfinite_walk(value: Any, path: tuple[int | _Key, ...], name: str = "") -> _Failure | None:
     kind = _kind(value)
     if kind == "sequence":
         for i, item in enumerate(value):
-            failure = _nonfinite_walk(item, path + (i,))
+            failure = _nonfinite_walk(item, path + (i,), name)
             if failure:
                 return failure
         return None
     if kind == "dict":
         for key, item in value.items():
-            failure = _nonfinite_walk(item, path + (_Key(key),))
+            failure = _nonfinite_walk(item, path + (_Key(key),), name)
             if failure:
                 return failure
         return None
@@ -780,7 +783,7 @@ def _nonfinite_walk(value: Any, path: tuple[int | _Key, ...]) -> _Failure | None
     if kind in ("scalar", "array", "tensor"):
         arr = _to_numpy(value)
         if arr.dtype.kind in "fc":
-            return _nonfinite_failure(arr, np.zeros(arr.shape), path)
+            return _nonfinite_failure(arr, np.zeros(arr.shape), path, name)
     return None
 
 
@@ -788,7 +791,7 @@ def assert_finite(value: Any, *, name: str) -> None:
     """Fail if any number in `value` (scalars, arrays, tensors, nested) is NaN or infinite."""
     __tracebackhide__ = True
     ctx = _Ctx(name=name)
-    failure = _nonfinite_walk(value, ())
+    failure = _nonfinite_walk(value, (), name)
     if failure:
         _fail(ctx, failure)
 

@@ -104,6 +104,9 @@ def check(topics: tuple[str, ...], course: Path | None) -> None:
             name="your work")
     hidden = result.hidden_tests or c.released_hidden_counts()
     ok = _print_check(result, chosen, hidden)
+    for note in result.notes:  # e.g. a notebook read, or left aside for the .py
+        if ".ipynb" in note:
+            click.echo(f"note: {note}")
     sys.exit(0 if ok else 1)
 
 

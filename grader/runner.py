@@ -29,6 +29,7 @@ from typing import Any
 from grader import banned, sandbox
 from grader.course import DEFAULT_MEMORY_MB, Course, TopicConfig
 from grader.environment import PROBE, Environment, load_environment
+from grader.notebook import NotebookModule, annotate
 from grader.plugin import (GraderPlugin, PlainFailureReports, RunConfig, TopicRun,
                            load_reference, worker_spec)
 from grader.remote import (GraderFault, ImportFailed, ModuleSession, Spawner, StudentError,
@@ -228,6 +229,7 @@ class Engine:
         except SubmissionError as exc:
             job.fail(str(exc))
             return job
+        job.notebooks, job.notes = staged.notebooks, staged.notes
         for t in topics:  # banned calls are looked for by the grading child, in parallel
             module = staged.module(t)
             job.runs[t] = TopicRun(
@@ -386,6 +388,8 @@ class Job:
         self.topics = topics
         self.seed = seed
         self.runs: dict[str, TopicRun] = {}
+        self.notebooks: dict[str, NotebookModule] = {}  # topics staged from a notebook
+        self.notes: dict[str, list[str]] = {}  # what staging has to say, by topic
         self.started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         self.t0 = time.monotonic()
         self.work = Path(tempfile.mkdtemp(prefix="grader-sub-"))
@@ -438,6 +442,7 @@ class Job:
             self.result = assemble(self.name, list(read_stream(self.stream_path)), self.topics,
                                    self.runs, self.seed, layers, self.started, self.duration,
                                    self.rc)
+            self.result = annotate(self.result, self.notebooks, self.notes)
         shutil.rmtree(self.work, ignore_errors=True)
         return self.result
 

@@ -2,7 +2,8 @@
 
 A submission is a folder or a .zip holding ``<topic>.py`` files flat, in the
 ``assignments/<topic>/<topic>.py`` layout, or inside one top-level folder. Staging copies the
-Python files into a fresh flat folder that the worker may read, and nothing else.
+Python files into a fresh flat folder that the worker may read, and nothing else. A
+``<topic>.ipynb`` stands for a missing ``<topic>.py``: its code cells are staged as the module.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import os
 import shutil
 import stat
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from grader.notebook import NotebookModule, stage_notebook
 
 MAX_ARCHIVE_BYTES = 64 * 1024 * 1024  # unpacked size of an archive
 MAX_ARCHIVE_FILES = 2000
@@ -31,6 +34,8 @@ class Staged:
 
     root: Path
     modules: dict[str, Path]  # topic -> staged module
+    notebooks: dict[str, NotebookModule] = field(default_factory=dict)  # topics read from one
+    notes: dict[str, list[str]] = field(default_factory=dict)  # topic -> what staging did
 
     def module(self, topic: str) -> Path | None:
         return self.modules.get(topic)
@@ -57,12 +62,36 @@ def stage(submission: Path, dest: Path, topics: list[str]) -> Staged:
         for sibling in path.parent.glob("*.py"):
             _copy_module(sibling, root)
         modules[topic] = root / f"{topic}.py"
+    notebooks, notes = _stage_notebooks(_find_modules(source, topics, ".ipynb"), found, root)
+    modules.update({topic: root / f"{topic}.py" for topic in notebooks})
     if source is not submission:
         shutil.rmtree(source, ignore_errors=True)
-    return Staged(root, modules)
+    return Staged(root, modules, notebooks, notes)
 
 
-def _find_modules(source: Path, topics: list[str]) -> dict[str, Path]:
+def _stage_notebooks(found: dict[str, Path], modules: dict[str, Path], root: Path
+                     ) -> tuple[dict[str, NotebookModule], dict[str, list[str]]]:
+    """Stage the notebook of each topic that has no .py; say which file was graded where both."""
+    staged: dict[str, NotebookModule] = {}
+    notes: dict[str, list[str]] = {}
+    for topic, path in found.items():
+        if topic in modules:
+            notes[topic] = [f"both {topic}.py and {path.name} were submitted: graded {topic}.py "
+                            f"and ignored the notebook (remove {topic}.py to have the notebook "
+                            "graded)"]
+            continue
+        for sibling in path.parent.glob("*.py"):  # helper modules next to the notebook
+            _copy_module(sibling, root)
+        try:
+            staged[topic] = stage_notebook(path, root / f"{topic}.py")
+        except ValueError as exc:
+            notes[topic] = [f"{path.name} was not graded: {exc}"]
+            continue
+        notes[topic] = staged[topic].notes
+    return staged, notes
+
+
+def _find_modules(source: Path, topics: list[str], suffix: str = ".py") -> dict[str, Path]:
     bases = [source]
     entries = [p for p in source.iterdir() if not p.name.startswith((".", "__MACOSX"))]
     if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
@@ -70,8 +99,9 @@ def _find_modules(source: Path, topics: list[str]) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for topic in topics:
         for base in bases:
-            for candidate in (base / f"{topic}.py", base / "assignments" / topic / f"{topic}.py",
-                              base / topic / f"{topic}.py"):
+            for candidate in (base / f"{topic}{suffix}",
+                              base / "assignments" / topic / f"{topic}{suffix}",
+                              base / topic / f"{topic}{suffix}"):
                 if candidate.is_file() and not candidate.is_symlink():
                     found[topic] = candidate
                     break

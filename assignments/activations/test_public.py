@@ -31,9 +31,13 @@ def test_derivatives_small(student):
                  name="gelu_grad")
 
 
-def test_derivatives_at_zero(student):
-    # The course's convention, as PyTorch: ReLU'(0) = 0 and leaky ReLU'(0) = slope.
+def test_relu_derivative_at_zero(student):
+    # The course's convention, as PyTorch: ReLU'(0) = 0.
     assert_close(student.relu_grad(X), np.array([0.0, 0.0, 1.0]), name="relu_grad")
+
+
+def test_leaky_relu_derivative_at_zero(student):
+    # The course's convention, as PyTorch: leaky ReLU'(0) = slope.
     assert_close(student.leaky_relu_grad(X, slope=0.1), np.array([0.1, 0.1, 1.0]),
                  name="leaky_relu_grad")
 

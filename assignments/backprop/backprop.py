@@ -82,7 +82,8 @@ def mlp_loss(
         X: (n, d) inputs
         y: (n,) integer labels in 0 .. k−1
     Returns:
-        loss: float, the mean cross-entropy (finite even for scores around 1e3)
+        loss: float, the mean cross-entropy (finite even for scores around 1e3: compute the
+            log-softmax as s − max − log Σ exp(s − max), never the log of the softmax)
         grads: {"W1", "b1", "W2", "b2"}, each ∂L/∂param with the shape of the parameter
     """
     # TODO: run the forward pass with your layers, then backpropagate through them.

@@ -3,6 +3,7 @@
 import numpy as np
 
 from grader.checks import assert_close
+from grader.steps import adam_factors, assert_step_close
 
 
 def test_sgd_momentum_two_steps(student):
@@ -32,8 +33,10 @@ def test_rmsprop_two_steps(student):
 
 def test_adam_two_steps(student):
     # Step 1 with bias correction: m̂ = g, v̂ = g², so every entry moves by lr·sign(g).
-    w, state = student.adam(np.array([1.0, -1.0]), np.array([0.5, -3.0]), {}, 0.1)
-    assert_close(w, np.array([0.9, -0.9]), name="adam(lr=0.1) → w after step 1")
+    w0 = np.array([1.0, -1.0])
+    w, state = student.adam(w0, np.array([0.5, -3.0]), {}, 0.1)
+    name = "adam(lr=0.1) → w after step 1"
+    assert_step_close(w, np.array([0.9, -0.9]), w0, name=name, step=1, known=adam_factors(1))
     # Step 2, entry 1: m̂ = −0.17/0.19, v̂ = 0.009991/0.001999.
     w, state = student.adam(w, np.array([0.5, 1.0]), state, 0.1)
     assert_close(w, np.array([0.8, -0.8599781428045573]), name="adam(lr=0.1) → w after step 2")

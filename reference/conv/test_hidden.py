@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.checks import assert_close, assert_equal, assert_raises, assert_shape
+from grader.checks import CheckFailed, assert_close, assert_equal, assert_raises, assert_shape
 from grader.gradcheck import check_gradient
 
 # ------------------------------------------------------------------------------------ helpers
@@ -244,10 +244,16 @@ def test_pool_forward(student, reference, rng, kind, case):
     )
 
 
+# Ties and overlap are tested apart, so that a failure names the rule that was broken: the ties
+# on windows that do not overlap, the adding up on overlapping windows without ties.
+DISJOINT_POOL_CASES = [c for c, (_, _, k, s) in POOL_CASES.items() if s >= k]
+OVERLAP_POOL_CASES = [c for c, (_, _, k, s) in POOL_CASES.items() if s < k]
+
+
 @pytest.mark.points(2)
-@pytest.mark.parametrize("case", list(POOL_CASES))
+@pytest.mark.parametrize("case", DISJOINT_POOL_CASES)
 def test_max_pool_backward_ties_go_to_first_maximum(student, reference, rng, case):
-    # Small integers: most windows hold their maximum more than once.
+    # Small integers: most windows hold their maximum more than once; the windows do not overlap.
     H, W, k, s = POOL_CASES[case]
     x = rng.integers(0, 3, size=(2, 2, H, W)).astype(np.float64)
     out, cache = reference.max_pool_forward(x, k, s)
@@ -258,6 +264,30 @@ def test_max_pool_backward_ties_go_to_first_maximum(student, reference, rng, cas
         reference.max_pool_backward(dout, cache),
         name=f"max_pool_backward(dout, cache) → dx with tied maxima (kernel={k}, stride={s})",
     )
+
+
+@pytest.mark.points(2)
+@pytest.mark.parametrize("case", OVERLAP_POOL_CASES)
+def test_max_pool_backward_overlapping_windows_add_up(student, reference, rng, case):
+    # Distinct values, so no tie: an input that is the maximum of several windows gets the sum of
+    # their gradients. Max pooling passes every window's gradient on, so dx sums to what dout does.
+    H, W, k, s = POOL_CASES[case]
+    x = _distinct(rng, (2, 2, H, W))
+    out, cache = reference.max_pool_forward(x, k, s)
+    dout = rng.uniform(0.5, 1.5, size=out.shape)  # positive: lost gradient cannot cancel out
+    (dx,) = _backward(student, "max_pool_forward", "max_pool_backward", (x, k, s), dout, ("dx",))
+    name = f"max_pool_backward(dout, cache) → dx with overlapping windows (kernel={k}, stride={s})"
+    try:
+        assert_close(dx, reference.max_pool_backward(dout, cache), name=name)
+    except CheckFailed as err:
+        got, want = float(np.sum(dx)), float(np.sum(dout))
+        if not np.isclose(got, want, rtol=1e-9):
+            raise CheckFailed(
+                f"{err}\n  Hint: your dx sums to {got:.6g} but dout sums to {want:.6g}: gradient "
+                "is lost where windows overlap. An input that is the maximum of several windows "
+                "gets the sum of their gradients: add (+=), do not assign (=)"
+            ) from None
+        raise
 
 
 @pytest.mark.points(1)

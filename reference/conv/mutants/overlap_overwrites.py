@@ -1,6 +1,6 @@
 """Mutant: max_pool_backward assigns instead of adding: overlapping windows overwrite."""
 
-# expect: max_pool_backward.*dx
+# expect: max_pool_backward.*overlapping windows[\s\S]*add \(\+=\)
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Mutant: adam steps with m and v directly, without the bias correction."""
 
-# expect: adam.*after step 1\b
+# expect: adam.*after step 1\b[\s\S]*3.16× too far[\s\S]*bias correction
 
 import numpy as np
 
