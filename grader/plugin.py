@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader import banned
+from grader import banned, timing
 from grader.course import TopicConfig
 from grader.remote import (GraderFault, ImportFailed, ModuleSession, Spawner, StudentError,
                            StudentProxy, Worker, WorkerCrashed, WorkerSpec, WorkerTimeout,
@@ -76,7 +76,7 @@ def worker_spec(topic: str, run: TopicRun, student_dir: str, sandbox: bool,
                 read_paths: tuple[str, ...]) -> WorkerSpec:
     """The worker that serves a topic's module for the tests."""
     limits: dict[str, Any] = {"memory_mb": run.config.memory_mb}
-    if run.config.extra.get("device", {}).get("gpu_workers") and _cuda_available():
+    if run.config.extra.get("device", {}).get("gpu_workers") and timing.gpu_grading():
         limits["gpu"] = True
     return WorkerSpec(module_name=topic, module_path=run.module_path, student_dir=student_dir,
                       sandbox=sandbox, read_paths=read_paths, limits=limits)
@@ -285,8 +285,8 @@ class GraderPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         self._item = item  # before any of its fixtures
-        if item.get_closest_marker("gpu") is not None and not _cuda_available():
-            pytest.skip(NOT_GRADED_GPU)
+        if item.get_closest_marker("gpu") is not None and not timing.gpu_grading():
+            pytest.skip(f"{NOT_GRADED_GPU} ({timing.gpu_not_graded_reason()})")
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
@@ -478,11 +478,3 @@ def _needs_student(item: pytest.Item) -> bool:
             for name in ("skip", "skipif", "xfail", "gpu"))
         item._grader_needs_student = needs  # type: ignore[attr-defined]
     return needs
-
-
-def _cuda_available() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())

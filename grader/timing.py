@@ -36,10 +36,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# Workers receive CUDA tensors on CUDA where they can use it (wire.keep_device), and GPU
-# workers get the NVIDIA devices through the sandbox (Limits.gpu). Neither has been run on a
-# real GPU yet, so GPU grading stays off: speed is graded on the CPU even on a machine with a
-# GPU, and tests that need CUDA are not graded. Turn this on once verified on a GPU.
+# The one switch of the GPU path. On, where CUDA is present: workers get the NVIDIA devices and
+# no address-space cap from the sandbox (Limits.gpu), receive CUDA tensors (wire.keep_device),
+# speed is graded on the GPU and @pytest.mark.gpu tests run. Off: none of that, anywhere: the
+# sandbox is never relaxed for a GPU, speed is graded on the CPU and GPU tests are reported as
+# not graded. The path has not yet run on a real GPU, so it stays off until it has.
 CUDA_WORKERS = False
 
 NO_GPU_WORKERS = "GPU workers are not yet verified on a real GPU"
@@ -436,11 +437,29 @@ def grade_speed(student: Any, baseline: Any, fn: str, make_args: Callable[[int],
 # ------------------------------------------------------------------------------ devices
 
 
-def grading_device() -> str:
-    """"cuda" where speed can be graded on a GPU, "cpu" elsewhere."""
-    import torch
+def gpu_grading() -> bool:
+    """Whether this machine grades on a GPU: the GPU path is on and CUDA is present."""
+    return CUDA_WORKERS and _cuda_present()
 
-    return "cuda" if CUDA_WORKERS and torch.cuda.is_available() else "cpu"
+
+def gpu_not_graded_reason() -> str:
+    """Why GPU tests are not graded here ("" where they are)."""
+    if gpu_grading():
+        return ""
+    return NO_GPU_WORKERS if _cuda_present() else "no CUDA on this machine"
+
+
+def _cuda_present() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def grading_device() -> str:
+    """"cuda" where speed is graded on a GPU, "cpu" elsewhere."""
+    return "cuda" if gpu_grading() else "cpu"
 
 
 def describe_device(device: str) -> str:
@@ -578,6 +597,8 @@ __all__ = [
     "describe_device",
     "gpu_memory_bytes",
     "grade_speed",
+    "gpu_grading",
+    "gpu_not_graded_reason",
     "grading_device",
     "measure",
     "pair_ratios",

@@ -587,3 +587,34 @@ def test_gpu_limits_travel_from_the_worker_spec_to_the_sandbox(tmp_path: Path) -
         zygote.close()
     assert got[False][1] == got[True][1] == 768 * 2**20
     assert got[False][0] != resource.RLIM_INFINITY and got[True][0] == resource.RLIM_INFINITY
+
+
+# ------------------------------------------------------------------------- the GPU switch
+
+
+@pytest.mark.parametrize("switch, cuda", [(False, False), (False, True), (True, False),
+                                          (True, True)])
+def test_the_gpu_path_is_one_switch(monkeypatch: pytest.MonkeyPatch, switch: bool,
+                                    cuda: bool) -> None:
+    """Off (or without CUDA), no part of the GPU path acts: no sandbox relaxation for a GPU
+    worker, speed graded on the CPU, GPU tests not graded with the reason; on with CUDA, all of
+    it together."""
+    import torch
+
+    from grader.course import TopicConfig
+    from grader.plugin import TopicRun, worker_spec
+
+    monkeypatch.setattr(timing, "CUDA_WORKERS", switch)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    run = TopicRun(module_path="/x/performance.py", solution=None,
+                   config=TopicConfig(extra={"device": {"gpu_workers": True}}))
+    spec = worker_spec("performance", run, "/x", True, ())
+    on = switch and cuda
+    assert timing.gpu_grading() is on
+    assert ("gpu" in spec.limits) is on
+    assert timing.grading_device() == ("cuda" if on else "cpu")
+    reason = timing.gpu_not_graded_reason()
+    if on:
+        assert reason == ""
+    else:
+        assert reason == (timing.NO_GPU_WORKERS if cuda else "no CUDA on this machine")
