@@ -9,14 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+import nbformat
 
 from grader.course import Course
 from grader.notebook import convert
 from grader.runner import Options
 from grader.submission import stage
 
-nbformat = pytest.importorskip("nbformat", reason="nbformat (a runtime dependency) reads notebooks")
 v4 = nbformat.v4
 
 ROOT = Path(__file__).resolve().parent.parent
