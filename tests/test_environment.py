@@ -154,3 +154,10 @@ def test_the_engine_grades_the_same_inside_an_outer_pytest_session_with_strict_m
         cwd=tmp_path, env=env, text=True, capture_output=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "1 passed" in done.stdout
+
+
+def test_the_dask_set_up_in_the_docs_installs_the_declared_environment(course: Course) -> None:
+    text = (ROOT / "docs" / "distributed.md").read_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith("pip install -c requirements/"))
+    assert line.split()[-len(load_environment(course).requirements()):] == \
+        load_environment(course).requirements()
