@@ -33,6 +33,9 @@ from grader.results import write_text_atomic
 CSV_NAME = "similarity.csv"
 PAGES = "similarity"  # folder of the side-by-side pages, inside the batch folder
 DEFAULT_THRESHOLD = 0.8
+# As MOSS's -m: a passage more than this share of the class has (and at least 3 students) is the
+# common way to write it, or code everyone had, and says nothing about two of them.
+COMMON_SHARE = 0.5
 K = 10  # tokens per hashed run: shorter runs match between any two solutions of a topic
 WINDOW = 6  # a run of K + WINDOW - 1 shared tokens is always caught
 MIN_FINGERPRINTS = 8  # below this a module is too small (or too close to the stub) to compare
@@ -160,6 +163,21 @@ def stub_hashes(source: str) -> frozenset[int]:
     return frozenset(h for h, _, _ in fingerprint(source).runs)
 
 
+def common_hashes(prints: Iterable[Fingerprint]) -> frozenset[int]:
+    """Fingerprints held by more than COMMON_SHARE of the modules (and by at least 3)."""
+    prints = list(prints)
+    seen: dict[int, int] = {}
+    for f in prints:
+        for h in f.hashes | {h for h, _, _ in f.runs}:
+            seen[h] = seen.get(h, 0) + 1
+    limit = max(2, COMMON_SHARE * len(prints))
+    return frozenset(h for h, n in seen.items() if n > limit)
+
+
+def without(f: Fingerprint, hashes: frozenset[int]) -> Fingerprint:
+    return Fingerprint(f.hashes - hashes, tuple(r for r in f.runs if r[0] not in hashes))
+
+
 def similarity(a: Fingerprint, b: Fingerprint) -> float:
     """Share of fingerprints in common, in [0, 1]; 0 when either module is too small to judge."""
     if len(a.hashes) < MIN_FINGERPRINTS or len(b.hashes) < MIN_FINGERPRINTS:
@@ -187,6 +205,8 @@ def compare(modules: Mapping[str, Mapping[str, str]], stubs: Mapping[str, str],
     for topic in sorted(modules):
         stub = stub_hashes(stubs.get(topic, ""))
         by_student = {s: fingerprint(src, stub) for s, src in sorted(modules[topic].items())}
+        common = common_hashes(by_student.values())
+        by_student = {s: without(f, common) for s, f in by_student.items()}
         for a, b in itertools.combinations(sorted(by_student), 2):
             value = similarity(by_student[a], by_student[b])
             if value >= threshold:
@@ -293,13 +313,18 @@ def write_outputs(out: Path, pairs: Sequence[Pair], modules: Mapping[str, Mappin
 
     template = environment().get_template("similarity.html.j2")
     written: list[Pair] = []
+    common: dict[str, frozenset[int]] = {}
     for pair in pairs:
         stub = stub_hashes(stubs.get(pair.topic, ""))
+        if pair.topic not in common:
+            common[pair.topic] = common_hashes(fingerprint(src, stub)
+                                               for src in modules[pair.topic].values())
         src_a, src_b = modules[pair.topic][pair.student_a], modules[pair.topic][pair.student_b]
         page = page_path(pair, folder_of)
         depth = "../" * page.count("/")
-        context = side_by_side(pair, src_a, src_b, fingerprint(src_a, stub),
-                               fingerprint(src_b, stub),
+        context = side_by_side(pair, src_a, src_b,
+                               without(fingerprint(src_a, stub), common[pair.topic]),
+                               without(fingerprint(src_b, stub), common[pair.topic]),
                                reports={s: depth + quote(r) for s, r in reports.items() if r})
         write_text_atomic(out / page, template.render(**context), durable=False)
         written.append(Pair(pair.topic, pair.student_a, pair.student_b, pair.similarity, page))
