@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from grader import gradebook, overview
+from grader import gradebook, overrides, overview, similarity
 from grader.course import Course
 from grader.late import LatePolicy, PolicyError, assess, parse_time, policy_from_mapping
 from grader.outputs import FULL, REPORT, write_outputs
@@ -122,6 +122,7 @@ class BatchConfig:
     policy: LatePolicy = field(default_factory=LatePolicy)
     deadline: str = ""
     assignment: str = DEFAULT_ASSIGNMENT
+    similarity: float = similarity.DEFAULT_THRESHOLD  # [similarity] threshold
 
 
 def read_config(path: Path | None) -> BatchConfig:
@@ -131,9 +132,14 @@ def read_config(path: Path | None) -> BatchConfig:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise BatchError(f"cannot read {path}: {exc}") from None
-    unknown = sorted(set(data) - {"late", "canvas"})
+    unknown = sorted(set(data) - {"late", "canvas", "similarity"})
     if unknown:
-        raise BatchError(f"{path}: unknown table [{unknown[0]}]; known: [late], [canvas]")
+        raise BatchError(f"{path}: unknown table [{unknown[0]}]; known: [late], [canvas], "
+                         "[similarity]")
+    try:
+        threshold = similarity.threshold_from_mapping(data.get("similarity", {}))
+    except similarity.SimilarityError as exc:
+        raise BatchError(f"{path}: {exc}") from None
     late = data.get("late", {})
     try:
         policy = policy_from_mapping(late)
@@ -143,7 +149,8 @@ def read_config(path: Path | None) -> BatchConfig:
     except PolicyError as exc:
         raise BatchError(f"{path}: [late] {exc}") from None
     return BatchConfig(policy=policy, deadline=deadline,
-                       assignment=str(data.get("canvas", {}).get("assignment", DEFAULT_ASSIGNMENT)))
+                       assignment=str(data.get("canvas", {}).get("assignment", DEFAULT_ASSIGNMENT)),
+                       similarity=threshold)
 
 
 # ---------------------------------------------------------------------------------- discovery
@@ -424,7 +431,8 @@ def cores() -> int:
 FLAG_LABELS = {"timeout": "with a timeout", "crash": "with a crash",
                "banned": "using a banned API", "import_error": "with a module that did not import",
                "not_submitted": "with a topic not submitted",
-               "late": "late", "error": "with a grading error"}
+               "late": "late", "error": "with a grading error",
+               "similarity": "with a module similar to another student's"}
 
 
 @dataclass
@@ -454,7 +462,8 @@ class Summary:
             out.append(f"  error — {student}: {reason.splitlines()[0][:160]}")
         out.extend(self.notes)
         out.append(f"wrote {self.out / gradebook.GRADEBOOK}, {gradebook.TESTS}, "
-                   f"{gradebook.CANVAS} and {INDEX}; reports in {self.out / STUDENTS}/")
+                   f"{gradebook.CANVAS}, moodle.csv, {similarity.CSV_NAME} and {INDEX}; "
+                   f"reports in {self.out / STUDENTS}/")
         return out
 
 
@@ -510,6 +519,7 @@ class Batch:
     # Another engine with the same start/poll/kill/wait jobs (a Dask cluster, or a test's
     # failing one); None: the local Engine.
     engine_factory: Callable[..., Any] | None = None
+    overrides: Path | None = None  # overrides.csv: manual adjustments, kept in batch.json
 
     def run(self) -> Summary:
         t0 = time.monotonic()
@@ -545,6 +555,7 @@ class Batch:
             "canvas": {"assignment": config.assignment},
             "class": [], "students": records,
         }
+        state.update(self._overrides(entries, topics, old))
         todo: list[tuple[Entry, dict[str, Any]]] = []
         resumed = 0
         for e in entries:
@@ -579,6 +590,7 @@ class Batch:
         write_json_atomic(self.out / STATE, state)
         summary = Summary(out=self.out, students=len(entries), resumed=resumed)
         try:
+            self._similarity(entries, topics, config.similarity)
             if todo:
                 self._grade(todo, topics, summary)
         finally:
@@ -586,6 +598,36 @@ class Batch:
         summary.seconds = time.monotonic() - t0
         self._finish(summary)
         return summary
+
+    def _overrides(self, entries: list[Entry], topics: list[str], old: dict[str, Any]
+                   ) -> dict[str, Any]:
+        """batch.json's overrides: the file's when given, else those of the run resumed."""
+        kept = old.get("overrides", [])
+        if self.overrides is None:
+            return {"overrides": kept, "adjusted": sorted({o["student"] for o in kept})}
+        tests = {t: overrides.test_names(self.course.hidden_tests(t)) |
+                 overrides.test_names(self.course.public_tests(t)) for t in topics}
+        try:
+            rows = overrides.read_overrides(self.overrides, [e.student for e in entries], tests)
+        except overrides.OverrideError as exc:
+            raise BatchError(str(exc)) from None
+        self.echo(f"overrides: {len(rows)} adjustment(s) from {self.overrides}")
+        # Reports that showed the old adjustments are rebuilt too, in case one was removed.
+        return {"overrides": overrides.to_state(rows),
+                "adjusted": sorted({o["student"] for o in kept} | {o.student for o in rows})}
+
+    def _similarity(self, entries: list[Entry], topics: list[str], threshold: float) -> None:
+        try:
+            pairs = similarity.check_class(
+                self.out, self.course, ((e.student, e.path, e.folder) for e in entries if e.path),
+                topics, threshold)
+        except Exception:  # noqa: BLE001 - a comparison that breaks must not stop the grading
+            self._log("comparing submissions", traceback.format_exc())
+            self.echo(f"warning: comparing submissions for similarity failed; see {LOG}")
+            return
+        if pairs:
+            self.echo(f"similarity: {len(pairs)} pair(s) of modules at least {threshold:g} "
+                      f"similar (see {similarity.CSV_NAME})")
 
     def _beside(self, name: str) -> Path | None:
         p = self.submissions / name
@@ -829,13 +871,23 @@ def build_outputs(out: Path, state: dict[str, Any]) -> Built:
     """gradebook.csv, tests.csv, canvas.csv and index.html from batch.json and the results."""
     policy = LatePolicy(**state.get("late", {}).get("policy", {}))
     topics = state.get("topics", [])
-    entries = class_entries(out, state)
+    entries, applied = overrides.apply_to_class(
+        class_entries(out, state), overrides.from_state(state.get("overrides", [])))
     rows = gradebook.student_rows(entries, topics, policy)
+    rerender = set(applied) | set(state.get("adjusted", []))
     for e in entries:  # the student's own report shows the raw score, the penalty and the final
         if e.result is not None and e.report and e.submitted and e.deadline:
             lateness = assess(e.result.score, e.result.max_score, e.submitted, e.deadline, policy)
-            if lateness.penalty:
-                write_text_atomic(out / e.report, render_report(e.result, lateness))
+            if lateness.penalty or e.student in rerender:
+                write_text_atomic(out / e.report, render_report(
+                    e.result, lateness, overrides.report_rows(applied.get(e.student, []))))
+        elif e.result is not None and e.report and e.student in rerender:
+            write_text_atomic(out / e.report, render_report(
+                e.result, None, overrides.report_rows(applied.get(e.student, []))))
+    pairs = similarity.read_pairs(out)
+    similarity.mark_rows(rows, pairs)
+    for row in rows:
+        row["adjustments"] = overrides.describe(applied.get(row["student"], []))
     gradebook.write_tables(out, rows, gradebook.test_rows(entries),
                            state.get("canvas", {}).get("assignment", DEFAULT_ASSIGNMENT), topics)
     stats = gradebook.class_stats(rows)
@@ -843,7 +895,10 @@ def build_outputs(out: Path, state: dict[str, Any]) -> Built:
     write_text_atomic(out / INDEX, overview.render_overview(
         rows, entries, topics, stats,
         late_text=(f"deadline {late['deadline']}, {policy.describe()}"
-                   if late.get("deadline") else "")))
+                   if late.get("deadline") else ""),
+        similar=similarity.overview_pairs(
+            pairs, {c["student"]: c["folder"] for c in state.get("class", [])},
+            {e.student: e.report for e in entries})))
     errors = {r["student"]: r["error"] for r in rows if r["status"] in ("error", "not_graded")}
     notes = []
     blank = sum(1 for r in rows if r["status"] in ("error", "not_graded"))
@@ -851,6 +906,12 @@ def build_outputs(out: Path, state: dict[str, Any]) -> Built:
         notes.append(f"{blank} student{'s have' if blank > 1 else ' has'} no grade in "
                      f"{gradebook.CANVAS}: grading broke or has not run (see the error column "
                      "of the gradebook)")
+    from grader.moodle import moodle_rows
+
+    no_id = [s for s in moodle_rows(rows, "")[1] if s not in errors]
+    if no_id and state.get("roster"):
+        notes.append(f"moodle.csv leaves out {len(no_id)} student(s) with neither an sis_id nor "
+                     f"an email login in the roster: {', '.join(no_id[:5])}")
     if not state.get("roster"):
         notes.append(f"no roster: {gradebook.CANVAS} has no Canvas or SIS ids to match students "
                      "by (give --roster FILE)")

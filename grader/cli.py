@@ -207,6 +207,9 @@ def _refresh_batch(out: Path) -> None:
               help="One seed for every submission (default: a fresh one each, recorded).")
 @click.option("--unsafe-no-sandbox", is_flag=True,
               help="Run hidden tests even where a sandbox layer is missing.")
+@click.option("--overrides", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV of manual adjustments (student, topic, points, reason; topic may be a "
+                   "test); kept on later --resume and --only runs. See docs/instructors.md.")
 @click.option("--scheduler", metavar="ADDRESS", default=None,
               help="Grade on a Dask cluster: its scheduler's address (tcp://host:8786), or "
                    "'local' to start one of --jobs processes on this machine. Needs the 'dask' "
@@ -216,7 +219,7 @@ def _refresh_batch(out: Path) -> None:
 def batch(submissions: Path, out: Path, jobs: int | None, resume: bool, only: tuple[str, ...],
           roster: Path | None, config: Path | None, deadline: str | None,
           topics: tuple[str, ...], seed: int | None, unsafe_no_sandbox: bool,
-          scheduler: str | None, course: Path | None) -> None:
+          overrides: Path | None, scheduler: str | None, course: Path | None) -> None:
     """Grade a class: a folder (or .zip) with one folder or .zip per student.
 
     Example: grader batch submissions/ --out grades --jobs 4 --resume
@@ -237,7 +240,8 @@ def batch(submissions: Path, out: Path, jobs: int | None, resume: bool, only: tu
         jobs = HANDED_OVER  # the cluster's workers set the pace, not this machine's cores
     run = Batch(course=c, submissions=submissions, out=out, jobs=jobs, resume=resume, only=only,
                 roster=roster, config=config, deadline=deadline, topics=chosen, seed=seed,
-                allow_unsandboxed=unsafe_no_sandbox, echo=click.echo, engine_factory=factory)
+                allow_unsandboxed=unsafe_no_sandbox, echo=click.echo, engine_factory=factory,
+                overrides=overrides)
     try:
         summary = run.run()
     except BatchError as exc:

@@ -29,7 +29,8 @@ STATUSES = {
     "not_submitted": "on the roster, nothing submitted",
     "not_graded": "submitted, not graded yet (rerun the batch with --resume)",
 }
-FLAGS = ("timeout", "crash", "banned", "import_error", "not_submitted", "late", "error")
+FLAGS = ("timeout", "crash", "banned", "import_error", "not_submitted", "late", "error",
+         "similarity")
 # Roster fields carried into the tables, in the order of Canvas's import columns.
 ROSTER_FIELDS = ("name", "canvas_id", "sis_id", "login", "section")
 
@@ -108,12 +109,15 @@ def student_row(entry: ClassEntry, topics: Sequence[str], policy: LatePolicy,
         "flag_not_submitted": bool(missing),
         "flag_late": late.penalty > 0,
         "flag_error": entry.status in ("error", "not_graded"),
+        "flag_similarity": False,  # set from the class's comparison (grader.similarity)
         "missing_topics": ";".join(missing),
         "import_errors": "; ".join(f"{k}: {v}" for k, v in import_errors.items()),
         "error": (r.error if r is not None and r.error else
                   STATUSES[entry.status] if entry.status == "not_graded" else ""),
         "seed": r.seed if r is not None else "",
         "report": entry.report,
+        "similar_to": "",  # grader.similarity.mark_rows
+        "adjustments": "",  # grader.overrides: manual adjustments as they counted
     })
     return row
 
@@ -189,14 +193,14 @@ def class_stats(rows: Sequence[Mapping[str, Any]]) -> Stats:
 
 def write_tables(out: Path, rows: Sequence[Mapping[str, Any]], tests: Sequence[Mapping[str, Any]],
                  assignment: str, topics: Sequence[str]) -> list[Path]:
-    """Write gradebook.csv, tests.csv and canvas.csv atomically; returns their paths."""
+    """Write gradebook.csv, tests.csv, canvas.csv and moodle.csv atomically; returns their paths."""
     import pandas as pd
 
     columns = ["student", *ROSTER_FIELDS, "status", *topics, "score", "max_score", "percent",
                "submitted_at", "submitted_source", "deadline", "late_days",
                "late_penalty_percent", "final", "final_percent",
                *(f"flag_{f}" for f in FLAGS), "missing_topics", "import_errors", "error", "seed",
-               "report"]
+               "report", "similar_to", "adjustments"]
     book = pd.DataFrame(list(rows), columns=columns)
     test_columns = ["student", "topic", "test", "kind", "outcome", "score", "max_score",
                     "duration", "seed", "flags", "functions", "message"]
@@ -204,8 +208,13 @@ def write_tables(out: Path, rows: Sequence[Mapping[str, Any]], tests: Sequence[M
     canvas = pd.DataFrame(canvas_rows(rows, assignment),
                           columns=["Student", "ID", "SIS User ID", "SIS Login ID", "Section",
                                    assignment])
+    from grader.moodle import COLUMNS as MOODLE_COLUMNS
+    from grader.moodle import MOODLE, moodle_rows
+
+    moodle = pd.DataFrame(moodle_rows(rows, assignment)[0],
+                          columns=[*MOODLE_COLUMNS, assignment])
     paths = []
-    for name, frame in ((GRADEBOOK, book), (TESTS, long), (CANVAS, canvas)):
+    for name, frame in ((GRADEBOOK, book), (TESTS, long), (CANVAS, canvas), (MOODLE, moodle)):
         path = out / name
         write_text_atomic(path, frame.to_csv(index=False))
         paths.append(path)

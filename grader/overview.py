@@ -110,7 +110,8 @@ test_table.__test__ = False  # type: ignore[attr-defined]
 
 FLAG_TEXT = {"timeout": "timeout", "crash": "crash", "banned": "banned API",
              "import_error": "import error",
-             "not_submitted": "not submitted", "late": "late", "error": "error"}
+             "not_submitted": "not submitted", "late": "late", "error": "error",
+             "similarity": "similarity"}
 
 
 def _flags(row: Mapping[str, Any]) -> list[str]:
@@ -127,6 +128,10 @@ def _detail(row: Mapping[str, Any]) -> str:
         parts.append("missing: " + str(row["missing_topics"]).replace(";", ", "))
     if row["flag_late"]:
         parts.append(f"{row['late_days']:.1f} days late, −{row['late_penalty_percent']:g} %")
+    if row.get("similar_to"):
+        parts.append("similar: " + str(row["similar_to"]))
+    if row.get("adjustments"):
+        parts.append("adjusted: " + str(row["adjustments"]))
     return " · ".join(parts)
 
 
@@ -146,7 +151,8 @@ def student_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def render_overview(rows: Sequence[Mapping[str, Any]], entries: Sequence[ClassEntry],
-                    topics: Sequence[str], stats: Stats, *, late_text: str = "") -> str:
+                    topics: Sequence[str], stats: Stats, *, late_text: str = "",
+                    similar: Sequence[Mapping[str, Any]] = ()) -> str:
     graded = [float(r["final_percent"]) for r in rows if r["status"] == "graded"]
     students = student_table(rows)
     context = {
@@ -161,5 +167,6 @@ def render_overview(rows: Sequence[Mapping[str, Any]], entries: Sequence[ClassEn
         "flagged": [s for s in students if s["flags"]],
         "students": students,
         "late_text": late_text,
+        "similar": similar,  # grader.similarity.overview_pairs
     }
     return environment().get_template("overview.html.j2").render(**context)

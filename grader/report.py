@@ -32,8 +32,10 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
-def report_context(result: SubmissionResult, late: Any = None) -> dict[str, Any]:
-    """What the report template shows; ``late`` is a ``grader.late.Lateness`` or None."""
+def report_context(result: SubmissionResult, late: Any = None,
+                   adjustments: Any = ()) -> dict[str, Any]:
+    """What the report template shows; ``late`` is a ``grader.late.Lateness`` or None;
+    ``adjustments``: the instructor's, from ``grader.overrides.report_rows``."""
     topics = []
     by_topic: dict[str, list[Any]] = {}
     for x in result.tests:
@@ -59,8 +61,10 @@ def report_context(result: SubmissionResult, late: Any = None) -> dict[str, Any]
         "late": None if late is None or not late.penalty else {
             "days": f"{late.days:.2f}".rstrip("0").rstrip("."), "penalty": _num(late.penalty),
             "final": _num(round(late.final, 4))},
+        "adjustments": list(adjustments),
     }
 
 
-def render_report(result: SubmissionResult, late: Any = None) -> str:
-    return environment().get_template("report.html.j2").render(**report_context(result, late))
+def render_report(result: SubmissionResult, late: Any = None, adjustments: Any = ()) -> str:
+    return environment().get_template("report.html.j2").render(
+        **report_context(result, late, adjustments))

@@ -128,7 +128,7 @@ def test_canvas_rows_use_roster_ids_and_leave_broken_grades_blank(rows: list[dic
 def test_tables_are_written_and_read_back(tmp_path: Path, rows: list[dict]) -> None:
     tests = gradebook.test_rows(entries())
     paths = gradebook.write_tables(tmp_path, rows, tests, "HW 1", TOPICS)
-    assert [p.name for p in paths] == ["gradebook.csv", "tests.csv", "canvas.csv"]
+    assert [p.name for p in paths] == ["gradebook.csv", "tests.csv", "canvas.csv", "moodle.csv"]
     book = gradebook.read_gradebook(tmp_path / "gradebook.csv")
     assert list(book["student"]) == ["ada", "ben", "cy", "007", "dee"]  # 007 stays text
     assert list(book.columns[:9]) == ["student", "name", "canvas_id", "sis_id", "login",
@@ -139,6 +139,25 @@ def test_tables_are_written_and_read_back(tmp_path: Path, rows: list[dict]) -> N
     assert {r["outcome"] for r in long if r["student"] == "ben"} == {"failed", "timeout"}
     header = (tmp_path / "canvas.csv").read_text().splitlines()[0]
     assert header == "Student,ID,SIS User ID,SIS Login ID,Section,HW 1"
+
+
+def test_moodle_import_has_an_identifier_and_one_grade_column(tmp_path: Path,
+                                                              rows: list[dict]) -> None:
+    gradebook.write_tables(tmp_path, rows, [], "HW 1", TOPICS)
+    moodle = list(csv.DictReader(io.StringIO((tmp_path / "moodle.csv").read_text())))
+    assert list(moodle[0]) == ["Full name", "ID number", "Email address", "HW 1"]
+    by_id = {r["ID number"]: r for r in moodle}
+    ada = next(r for r in rows if r["student"] == "ada")
+    assert float(by_id[ada["sis_id"]]["HW 1"]) == ada["final"]
+    # Moodle stops the whole import at a row it cannot match, and an empty grade clears the
+    # one it has: rows without an identifier or without a grade are left out, never blank.
+    assert all(r["ID number"] or r["Email address"] for r in moodle)
+    assert all(r["HW 1"] != "" for r in moodle)
+    kept = {r["Full name"] for r in moodle}
+    for r in rows:
+        has_id = bool(r["sis_id"]) or "@" in r["login"]
+        graded = r["status"] not in ("error", "not_graded")
+        assert ((r["name"] or r["student"]) in kept) == (has_id and graded), r["student"]
 
 
 def test_class_stats_count_graded_students_only(rows: list[dict]) -> None:
