@@ -333,17 +333,40 @@ class Worker:
             self.kill()
             raise WorkerCrashed(f"{doing}: the worker sent a malformed reply ({exc})") from None
 
-    def send(self, meta: dict[str, Any], value: Any = None) -> None:
+    def send(self, meta: dict[str, Any], value: Any = None, deadline: float | None = None,
+             doing: str = "sending a call") -> None:
+        data = wire.frame(wire.encode_message(meta, value))
         try:
-            self.sock.sendall(wire.frame(wire.encode_message(meta, value)))
+            if deadline is None:
+                self.sock.sendall(data)
+            else:
+                self._send_within(data, deadline, doing)
         except OSError:
             status = self._exit_status()
             self.kill()
             raise WorkerCrashed(f"the worker process is gone{status}") from None
 
+    def _send_within(self, data: bytes, deadline: float, doing: str) -> None:
+        """Send ``data`` by ``deadline``: a worker that stops reading its socket would hold a
+        blocking send (and the whole grading session) once the socket's buffer is full."""
+        view = memoryview(data)
+        left = 0.0
+        try:
+            while view:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                self.sock.settimeout(left)  # each send waits at most until the deadline
+                view = view[self.sock.send(view):]
+        except TimeoutError:
+            self.kill()
+            raise WorkerTimeout(f"{doing} did not finish within the time limit (the worker "
+                                "stopped reading what it was sent)", left) from None
+        self.sock.settimeout(None)
+
     def request(self, meta: dict[str, Any], value: Any, deadline: float,
                 doing: str) -> tuple[dict[str, Any], Any]:
-        self.send(meta, value)
+        self.send(meta, value, deadline, doing)
         return self._recv(deadline, doing)
 
     def read_output(self) -> str:
@@ -394,8 +417,9 @@ class Worker:
             with contextlib.suppress(Exception):
                 self.started(time.monotonic() + SPAWN_WAIT)
         if self.pid > 0:
-            try:
-                self.sock.sendall(wire.frame(wire.encode_message({"op": "bye"})))
+            try:  # never waits: a worker that stops reading is killed below anyway
+                self.sock.settimeout(0)
+                self.sock.send(wire.frame(wire.encode_message({"op": "bye"})))
             except OSError:
                 pass
         self.kill()

@@ -38,8 +38,13 @@ from grader.scoring import topic_results
 from grader.session import PreparedSession
 from grader.submission import SubmissionError, stage
 
-# Margin on top of the sum of test time limits before a stuck grading child is killed.
+# A grading child that writes no result for this long is stuck and killed: every wait on a
+# worker has the test's deadline, so only a grader bug gets here. SESSION_MARGIN covers starting
+# the session and the first worker; STALL_TIMEOUTS times the longest topic timeout covers the
+# longest single test (a speed test with a limit of up to 6 times its topic's timeout, timing the
+# student's and the baseline's workers, each under that limit), with room to spare.
 SESSION_MARGIN = 60.0
+STALL_TIMEOUTS = 12
 
 
 class SandboxUnavailable(Exception):
@@ -214,8 +219,9 @@ class Engine:
             job.fail("the course has no tests for the chosen topics")
             return job
         # A backstop for a stuck grading child; per-call limits do the real work.
-        job.deadline = time.monotonic() + SESSION_MARGIN + sum(
-            20 * r.config.timeout for r in job.runs.values())
+        job.stall = SESSION_MARGIN + STALL_TIMEOUTS * max(
+            (r.config.timeout for r in job.runs.values()), default=0.0)
+        job.deadline = time.monotonic() + job.stall
         inline = in_process or (in_process is None and not self.forking)
         args = (files, job.runs, str(staged.root), seed, job.stream_path, options.count_hidden)
         if inline:
@@ -369,7 +375,9 @@ class Job:
         self.pidfd = -1
         self.rc: int | None = None
         self.duration = 0.0  # from the start to the end of grading, once ended
-        self.deadline = float("inf")
+        self.deadline = float("inf")  # extended by ``stall`` while results keep coming
+        self.stall = 0.0
+        self._streamed = 0  # the stream's size when the deadline was last extended
         self.error = ""
         self.result: SubmissionResult | None = None
 
@@ -385,6 +393,9 @@ class Job:
             done, status = os.waitpid(self.pid, os.WNOHANG)
             if done:
                 self.rc = os.waitstatus_to_exitcode(status)
+            elif time.monotonic() > self.deadline and self._progressed():
+                self.deadline = time.monotonic() + self.stall
+                return False
             elif time.monotonic() > self.deadline:
                 os.kill(self.pid, signal.SIGKILL)
                 os.waitpid(self.pid, 0)
@@ -396,6 +407,15 @@ class Job:
             os.close(self.pidfd)
             self.pidfd = -1
         return True
+
+    def _progressed(self) -> bool:
+        """Whether a test has ended since the deadline was last set (the stream grew)."""
+        try:
+            size = os.stat(self.stream_path).st_size
+        except OSError:
+            return False
+        grew, self._streamed = size > self._streamed, size
+        return grew
 
     def poll(self) -> SubmissionResult | None:
         """The result once grading has ended."""

@@ -446,3 +446,65 @@ def test_a_worker_launched_ahead_and_never_used_is_killed(toy_engine, tmp_path: 
     assert descendants(toy_engine.zygote.proc.pid)
     session.close()
     assert_nothing_left_below(toy_engine.zygote.proc.pid)
+
+
+STOP_READING = textwrap.dedent("""
+    import sys, time
+
+    def add(a, b):
+        # After this reply the worker never reads its socket again.
+        sys.modules["grader.worker"]._Reader.recv = lambda self: time.sleep(10**6)
+        return float(a + b)
+
+    def scale(x, c):
+        return c * x
+    """)
+
+
+def _stopped_reader(toy_engine, tmp_path: Path, limit: float):
+    """A session whose worker has stopped reading, and a call that sends it 16 MB."""
+    import numpy as np
+
+    from grader.remote import ModuleSession, StudentProxy, WorkerSpec
+
+    (tmp_path / "toy.py").write_text(STOP_READING)
+    spec = WorkerSpec(module_name="toy", module_path=str(tmp_path / "toy.py"),
+                      student_dir=str(tmp_path), sandbox=True, read_paths=toy_engine.read_paths)
+    session = ModuleSession(toy_engine.zygote, spec)
+    proxy = StudentProxy(session, time.monotonic() + limit)
+    assert proxy.add(1.0, 2.0) == 3.0
+    return session, lambda: proxy.scale(np.zeros(2_000_000), 3.0)
+
+
+def test_a_worker_that_stops_reading_times_out_at_the_tests_deadline(toy_engine,
+                                                                     tmp_path: Path) -> None:
+    from grader.remote import WorkerTimeout
+
+    session, big_call = _stopped_reader(toy_engine, tmp_path, limit=3.0)
+    t0 = time.monotonic()
+    with pytest.raises(WorkerTimeout):
+        big_call()
+    assert time.monotonic() - t0 < 5
+    session.close()
+    assert_nothing_left_below(toy_engine.zygote.proc.pid)
+
+
+def test_control_a_blocking_send_waits_for_the_stopped_reader_past_the_deadline(
+        toy_engine, tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    from grader import remote
+
+    # Without the deadline on sends, the same call blocks for as long as the worker lives.
+    monkeypatch.setattr(remote.Worker, "_send_within",
+                        lambda self, data, deadline, doing: self.sock.sendall(data))
+    session, big_call = _stopped_reader(toy_engine, tmp_path, limit=1.0)
+    errors: list[BaseException] = []
+    caller = threading.Thread(target=lambda: errors.append(pytest.raises(Exception, big_call)))
+    caller.start()
+    caller.join(4.0)
+    blocked = caller.is_alive()
+    session.worker.kill()  # unblocks the send
+    caller.join(10)
+    session.close()
+    assert blocked
