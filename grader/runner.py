@@ -27,8 +27,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from grader import banned, sandbox
+from grader import sandbox
 from grader.course import Course, TopicConfig
+from grader.guarded import scan_findings
 from grader.plugin import (GraderPlugin, PlainFailureReports, RunConfig, TopicRun,
                            load_reference, worker_spec)
 from grader.remote import Spawner, Worker, Zygote
@@ -209,6 +210,10 @@ class Engine:
         except SubmissionError as exc:
             job.fail(str(exc))
             return job
+        except Exception as exc:  # noqa: BLE001 - a step of the grader's own, said on this submission
+            job.fail(f"the grader could not stage this submission ({type(exc).__name__}: "
+                     f"{str(exc)[:200]})")
+            return job
         for t in topics:  # banned calls are looked for by the grading child, in parallel
             module = staged.module(t)
             job.runs[t] = TopicRun(
@@ -310,9 +315,11 @@ class Engine:
         launched = dict(launched or {})  # the session takes each one it uses
         stream = ResultStream(stream_path)
         try:
-            for r in runs.values():
+            for topic, r in runs.items():
                 if r.module_path is not None:
-                    r.findings = _findings(Path(r.module_path), r.config.banned)
+                    r.findings, note = scan_findings(Path(r.module_path), r.config.banned)
+                    if note:  # the tests run all the same
+                        stream.write({"type": "note", "topic": topic, "note": note})
             run = RunConfig(topics=runs, zygote=self.zygote, student_dir=student_dir,
                             sandbox=self.sandboxed, read_paths=self.read_paths, seed=seed,
                             stream=stream, count_hidden=count_hidden,
@@ -351,11 +358,6 @@ class Engine:
                 "-p", "no:stepwise", "-p", "no:setuponly", "-p", "no:setupplan",
                 # Their gc.collect() calls at the end of the session cost more than they find.
                 "-p", "no:unraisableexception", "-p", "no:threadexception"]
-
-
-def _findings(module: Path, patterns: tuple[str, ...]) -> list[banned.Finding]:
-    source = module.read_text(errors="replace")
-    return banned.propagate(banned.scan(source, patterns), source)
 
 
 class Job:
@@ -453,6 +455,7 @@ def assemble(name: str, records: list[dict[str, Any]], topics: list[str],
     collected: list[dict[str, Any]] = []
     hidden_counts: dict[str, int] = {}
     done: dict[str, TestResult] = {}
+    step_notes: dict[str, list[str]] = {}  # from the grader's own steps that failed
     for r in records:
         if r.get("type") == "collected":
             collected = r["tests"]
@@ -460,6 +463,8 @@ def assemble(name: str, records: list[dict[str, Any]], topics: list[str],
         elif r.get("type") == "test":
             body = {k: v for k, v in r.items() if k != "type"}
             done[body["nodeid"]] = test_from_dict(body)
+        elif r.get("type") == "note" and r.get("topic") in topics:
+            step_notes.setdefault(r["topic"], []).append(str(r["note"]))
     tests: list[TestResult] = []
     crashed = rc not in (0, 1)  # pytest: 0 all passed, 1 some failed
     for c in collected:
@@ -477,6 +482,8 @@ def assemble(name: str, records: list[dict[str, Any]], topics: list[str],
     for t in tests:  # the first import failure of a topic explains the whole topic
         if "import_failed" in t.flags and not notes[t.topic]:
             notes[t.topic] = t.message.splitlines()[0]
+    for t, extra in step_notes.items():
+        notes[t] = "; ".join([notes[t], *extra] if notes[t] else extra)
     error = ""
     if not collected and rc != 0:
         error = f"the test session could not start (exit status {rc}); see grading.log"

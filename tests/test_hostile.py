@@ -508,3 +508,59 @@ def test_control_a_blocking_send_waits_for_the_stopped_reader_past_the_deadline(
     caller.join(10)
     session.close()
     assert blocked
+
+
+DEEP_SUM = "UNUSED = " + "+".join(["1"] * 1200) + "\n"
+BANNED_ADD = REFERENCE.replace("def add(a, b):\n    return float(a + b)\n",
+                               "def add(a, b):\n    numpy.polyfit\n    return float(a + b)\n")
+
+
+def test_a_deeply_nested_expression_neither_stops_grading_nor_hides_a_banned_call(
+        toy_engine, tmp_path: Path) -> None:
+    result, took = grade(toy_engine, tmp_path, "import numpy\n" + DEEP_SUM + BANNED_ADD)
+    assert not result.error, result.error
+    tests = {t.name: t for t in result.tests}
+    assert tests["test_add"].outcome == "failed" and "banned" in tests["test_add"].flags
+    assert tests["test_scale"].outcome == "passed", tests["test_scale"].message
+    assert_other_topic_unaffected(result)
+
+
+def test_a_scan_that_cannot_read_the_file_is_a_note_and_the_tests_still_run(
+        toy_engine, tmp_path: Path, monkeypatch) -> None:
+    from grader import guarded
+
+    monkeypatch.setattr(guarded, "deep", lambda fn, *args: fn(*args))  # no deeper stack
+    result, _ = grade(toy_engine, tmp_path, DEEP_SUM + REFERENCE)
+    assert not result.error, result.error
+    note = result.topic("toy").note
+    assert "scan could not read toy.py" in note and "by hand" in note, note
+    assert any("scan could not read" in n for n in result.notes)
+    assert result.topic("toy").score == result.topic("toy").max_score > 0
+    assert_other_topic_unaffected(result)
+
+
+def test_control_a_scan_that_raises_ends_the_grading_session(toy_engine, tmp_path: Path,
+                                                             monkeypatch) -> None:
+    from grader import guarded, runner
+
+    monkeypatch.setattr(runner, "scan_findings", lambda m, p: (guarded._findings(m, p), ""))
+    result, _ = grade(toy_engine, tmp_path, DEEP_SUM + REFERENCE)
+    assert "could not start" in result.error and not result.tests
+
+
+def test_a_report_that_cannot_be_rendered_is_a_note(tmp_path: Path, monkeypatch) -> None:
+    from grader import outputs
+    from grader.results import SubmissionResult
+    from grader.scoring import topic_results
+
+    def broken(result):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(outputs, "render_report", broken)
+    result = SubmissionResult(submission="s", topics=topic_results([], ["toy"]), tests=(),
+                              seed=1, sandbox=(), started="2026-01-01T00:00:00", duration=0.0)
+    outputs.write_outputs(result, tmp_path)
+    full = json.loads((tmp_path / "result.json").read_text())
+    assert any("could not be rendered" in n for n in full["notes"])
+    assert "could not be rendered" in (tmp_path / "report.html").read_text()
+    assert json.loads((tmp_path / "results.json").read_text())["score"] == 0
