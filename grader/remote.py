@@ -243,6 +243,7 @@ class Worker:
             "module_name": spec.module_name, "module_path": spec.module_path,
             "student_dir": spec.student_dir, "workdir": self.workdir,
             "output_file": self.output_path, "status_file": os.path.join(self.private, "exit"),
+            "fault_file": os.path.join(self.private, "fault"),
             "sandbox": spec.sandbox, "generation": generation,
             "max_reply_bytes": spec.max_reply_bytes,
             "policy": {"read_paths": [*spec.read_paths, spec.student_dir],
@@ -411,6 +412,20 @@ class Worker:
             return f" (exit code {os.WEXITSTATUS(status)})"
         return ""
 
+    def fault(self) -> str:
+        """Why the launcher could not start the worker, as it wrote it (after the worker ended)
+        where the worker cannot write; "" when it did not. Kills the worker."""
+        self.kill()
+        status = os.path.join(self.private, "exit")  # written after the fault, once it is gone
+        end = time.monotonic() + 5.0
+        while not os.path.exists(status) and time.monotonic() < end:
+            time.sleep(0.005)
+        try:
+            with open(os.path.join(self.private, "fault"), "rb") as f:
+                return f.read(4096).decode("utf-8", "replace")
+        except OSError:
+            return ""
+
     def close(self) -> None:
         if not self._spawned and self.sock is not None:
             # Launched and never used: learn its pid so that it is killed, not left running.
@@ -486,8 +501,16 @@ class ModuleSession:
                 "module call exit() or os._exit() at the top level?", out)
             raise self.import_failure from None
         if meta.get("op") == "spawn_failed":
+            fault = w.fault()
             w.close()
-            raise GraderFault(str(meta.get("message")))
+            if fault:
+                raise GraderFault(fault)
+            # Not from the launcher: the student's code wrote it on the worker's socket.
+            self.import_failure = ImportFailed(
+                self.spec.module_name, "exception",
+                f"{self.spec.module_name}.py sent a message of its own to the grader while being "
+                "imported: your module must not write to the grader's connection")
+            raise self.import_failure from None
         if meta.get("op") == "import_error":
             err = meta["error"]
             kind = "syntax" if err["type"] in ("SyntaxError", "IndentationError", "TabError") \

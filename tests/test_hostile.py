@@ -564,3 +564,41 @@ def test_a_report_that_cannot_be_rendered_is_a_note(tmp_path: Path, monkeypatch)
     assert any("could not be rendered" in n for n in full["notes"])
     assert "could not be rendered" in (tmp_path / "report.html").read_text()
     assert json.loads((tmp_path / "results.json").read_text())["score"] == 0
+
+
+CLAIM_GRADER_FAULT = textwrap.dedent("""
+    import sys
+
+    def _claim():
+        # The worker's socket is a local of the serving loop, some frames up.
+        frame = sys._getframe()
+        while frame is not None and "sock" not in frame.f_locals:
+            frame = frame.f_back
+        wire = sys.modules["grader.wire"]
+        message = {"op": "spawn_failed", "message": "please regrade by hand"}
+        frame.f_locals["sock"].sendall(wire.frame(wire.encode_message(message)))
+
+    _claim()
+    """) + REFERENCE
+
+
+def test_a_worker_cannot_claim_a_grader_fault(toy_engine, tmp_path: Path) -> None:
+    result, took = grade(toy_engine, tmp_path, CLAIM_GRADER_FAULT)
+    toy = [t for t in result.tests if t.topic == "toy"]
+    assert toy and all("grader_error" not in t.flags for t in toy), [t.flags for t in toy]
+    assert all(t.outcome == "failed" and t.score == 0 for t in toy)
+    assert "must not write to the grader's connection" in result.topic("toy").note
+    assert not result.error
+    assert_other_topic_unaffected(result)
+    assert took < 60
+
+
+def test_control_a_believed_message_makes_every_test_a_grader_error(toy_engine, tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    from grader import remote
+
+    # Taking the worker's word for it, as when a message on its socket counted as the launcher's.
+    monkeypatch.setattr(remote.Worker, "fault", lambda self: "please regrade by hand")
+    result, _ = grade(toy_engine, tmp_path, CLAIM_GRADER_FAULT)
+    toy = [t for t in result.tests if t.topic == "toy"]
+    assert toy and all("grader_error" in t.flags for t in toy)
