@@ -31,6 +31,7 @@ from typing import Any, TextIO
 
 from grader import gradebook, overview
 from grader.course import Course
+from grader.inert import terminal
 from grader.late import LatePolicy, PolicyError, assess, parse_time, policy_from_mapping
 from grader.outputs import FULL, REPORT, write_outputs
 from grader.report import render_report
@@ -384,12 +385,12 @@ class Progress:
             self.draw(force=True)
             return
         width = len(str(self.total))
-        line = f"[{self.done:>{width}}/{self.total}] {student}: "
+        line = f"[{self.done:>{width}}/{self.total}] {terminal(student)}: "
         if result.tests:
             line += f"{result.score:g} / {result.max_score:g} in {result.duration:.1f} s"
         if result.error:
             line += (" — " if result.tests else "") + \
-                f"error: {result.error.splitlines()[0][:120]}"
+                f"error: {terminal(result.error.splitlines()[0][:120])}"
         self._write(f"{line} · ETA {self.eta()}\n")
 
     def draw(self, force: bool = False) -> None:
@@ -449,7 +450,7 @@ class Summary:
             kinds = [f"{n} {FLAG_LABELS.get(k, k)}" for k, n in s.counts.items() if n]
             out.append("students flagged: " + (", ".join(kinds) if kinds else "none"))
         for student, reason in sorted(self.errors.items()):
-            out.append(f"  error — {student}: {reason.splitlines()[0][:160]}")
+            out.append(f"  error — {terminal(student)}: {terminal(reason.splitlines()[0][:160])}")
         out.extend(self.notes)
         out.append(f"wrote {self.out / gradebook.GRADEBOOK}, {gradebook.TESTS}, "
                    f"{gradebook.CANVAS} and {INDEX}; reports in {self.out / STUDENTS}/")
@@ -596,7 +597,8 @@ class Batch:
         self.echo(f"{len(entries)} students, {submitted} submissions in {self.submissions}"
                   + (f"; roster {roster}" if roster else ""))
         if ignored:
-            self.echo(f"ignored (neither a folder nor a .zip): {', '.join(ignored[:10])}"
+            self.echo("ignored (neither a folder nor a .zip): "
+                      + terminal(", ".join(ignored[:10]))
                       + (" …" if len(ignored) > 10 else ""))
         if deadline:
             from_roster = sum(1 for e in entries if e.roster and e.roster.submitted)

@@ -602,3 +602,77 @@ def test_control_a_believed_message_makes_every_test_a_grader_error(toy_engine, 
     result, _ = grade(toy_engine, tmp_path, CLAIM_GRADER_FAULT)
     toy = [t for t in result.tests if t.topic == "toy"]
     assert toy and all("grader_error" in t.flags for t in toy)
+
+
+PAINTED = "\x1b[1A\x1b[2K\x1b[G  toy: 36 / 36\x1b]0;title\x07\x08"
+
+
+@pytest.mark.parametrize("defended", [True, False], ids=["inert", "control"])
+def test_escape_sequences_in_an_import_error_do_not_reach_the_terminal(
+        tmp_path: Path, monkeypatch, defended: bool) -> None:
+    from click.testing import CliRunner
+
+    from grader import cli
+
+    if not defended:
+        monkeypatch.setattr(cli, "terminal", lambda text, newlines=False: str(text))
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "toy.py").write_text(f"raise ValueError({PAINTED!r})\n")
+    (sub / "other.py").write_text(OTHER)
+    got = CliRunner().invoke(cli.main, ["grade", str(sub), "--out", str(tmp_path / "out"),
+                                        "--course", str(FIX), "--topic", "toy"],
+                              color=True)  # as on a terminal, where click keeps escapes
+    assert "raised ValueError" in got.output, got.output
+    if defended:
+        assert not any(c in got.output for c in "\x1b\x07\x08\r"), repr(got.output)
+        assert "toy: 36 / 36" in got.output  # shown, as text
+    else:
+        assert "\x1b[1A" in got.output
+
+
+HYPERLINK = '=HYPERLINK("evil.example?id=1","open")'
+ESCAPED_ID = "eve\x1b[2K\r[1/2] mallory: 36 / 36"
+
+
+@pytest.mark.parametrize("defended", [True, False], ids=["inert", "control"])
+def test_student_ids_are_inert_in_batch_progress_and_every_csv(
+        toy_engine, tmp_path: Path, monkeypatch, defended: bool) -> None:
+    import csv
+    import io
+
+    from grader import batch, gradebook
+    from grader.batch import Batch
+    from grader.course import Course
+
+    if not defended:
+        monkeypatch.setattr(batch, "terminal", lambda text, newlines=False: str(text))
+        monkeypatch.setattr(gradebook, "csv_cell", lambda value: value)
+    subs = tmp_path / "subs"
+    for sid in (HYPERLINK, ESCAPED_ID):
+        (subs / sid).mkdir(parents=True)
+        (subs / sid / "toy.py").write_text(REFERENCE)
+
+    class Shared:
+        def __getattr__(self, name):
+            return getattr(toy_engine, name)
+
+        def close(self) -> None:
+            pass
+
+    said = io.StringIO()
+    Batch(course=Course(FIX), submissions=subs, out=tmp_path / "out", jobs=1, topics=("toy",),
+          echo=lambda s: said.write(s + "\n"), progress_stream=said, tty=False,
+          engine_factory=lambda *a, **k: Shared()).run()
+    cells = [cell for name in ("gradebook.csv", "tests.csv", "canvas.csv")
+             for row in csv.reader(io.StringIO((tmp_path / "out" / name).read_text()))
+             for cell in row]
+    live = [c for c in cells if c.startswith(("=", "@", "+", "\t", "\r"))
+            or (c.startswith("-") and not c.lstrip("-").replace(".", "").isdigit())]
+    if defended:
+        assert "\x1b" not in said.getvalue() and "\r" not in said.getvalue()
+        assert live == []
+        assert "'" + HYPERLINK in cells
+    else:
+        assert "\x1b" in said.getvalue()
+        assert HYPERLINK in live
