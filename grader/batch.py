@@ -129,12 +129,18 @@ def read_config(path: Path | None) -> BatchConfig:
     if path is None:
         return BatchConfig()
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise BatchError(f"{path} is not UTF-8 text; save it as UTF-8 TOML") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise BatchError(f"cannot read {path}: {exc}") from None
     unknown = sorted(set(data) - {"late", "canvas"})
     if unknown:
         raise BatchError(f"{path}: unknown table [{unknown[0]}]; known: [late], [canvas]")
+    for table in ("late", "canvas"):
+        if not isinstance(data.get(table, {}), dict):
+            raise BatchError(f"{path}: {table} must be a table ([{table}] and its settings "
+                             f"below it), not {data[table]!r}")
     late = data.get("late", {})
     try:
         policy = policy_from_mapping(late)
