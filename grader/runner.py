@@ -482,8 +482,8 @@ def assemble(name: str, records: list[dict[str, Any]], topics: list[str],
     for t in tests:  # the first import failure of a topic explains the whole topic
         if "import_failed" in t.flags and not notes[t.topic]:
             notes[t.topic] = t.message.splitlines()[0]
-    for t, extra in step_notes.items():
-        notes[t] = "; ".join([notes[t], *extra] if notes[t] else extra)
+    for topic, extra in step_notes.items():
+        notes[topic] = "; ".join([notes[topic], *extra] if notes[topic] else extra)
     error = ""
     if not collected and rc != 0:
         error = f"the test session could not start (exit status {rc}); see grading.log"
