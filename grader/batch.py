@@ -31,6 +31,7 @@ from typing import Any, TextIO
 
 from grader import gradebook, overrides, overview, similarity
 from grader.course import Course
+from grader.inert import terminal
 from grader.late import LatePolicy, PolicyError, assess, parse_time, policy_from_mapping
 from grader.outputs import FULL, REPORT, write_outputs
 from grader.report import render_report
@@ -129,13 +130,19 @@ def read_config(path: Path | None) -> BatchConfig:
     if path is None:
         return BatchConfig()
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise BatchError(f"{path} is not UTF-8 text; save it as UTF-8 TOML") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise BatchError(f"cannot read {path}: {exc}") from None
     unknown = sorted(set(data) - {"late", "canvas", "similarity"})
     if unknown:
         raise BatchError(f"{path}: unknown table [{unknown[0]}]; known: [late], [canvas], "
                          "[similarity]")
+    for table in ("late", "canvas", "similarity"):
+        if not isinstance(data.get(table, {}), dict):
+            raise BatchError(f"{path}: {table} must be a table ([{table}] and its settings "
+                             f"below it), not {data[table]!r}")
     try:
         threshold = similarity.threshold_from_mapping(data.get("similarity", {}))
     except similarity.SimilarityError as exc:
@@ -392,12 +399,12 @@ class Progress:
             self.draw(force=True)
             return
         width = len(str(self.total))
-        line = f"[{self.done:>{width}}/{self.total}] {student}: "
+        line = f"[{self.done:>{width}}/{self.total}] {terminal(student)}: "
         if result.tests:
             line += f"{result.score:g} / {result.max_score:g} in {result.duration:.1f} s"
         if result.error:
             line += (" — " if result.tests else "") + \
-                f"error: {result.error.splitlines()[0][:120]}"
+                f"error: {terminal(result.error.splitlines()[0][:120])}"
         self._write(f"{line} · ETA {self.eta()}\n")
 
     def draw(self, force: bool = False) -> None:
@@ -459,7 +466,7 @@ class Summary:
             kinds = [f"{n} {FLAG_LABELS.get(k, k)}" for k, n in s.counts.items() if n]
             out.append("students flagged: " + (", ".join(kinds) if kinds else "none"))
         for student, reason in sorted(self.errors.items()):
-            out.append(f"  error — {student}: {reason.splitlines()[0][:160]}")
+            out.append(f"  error — {terminal(student)}: {terminal(reason.splitlines()[0][:160])}")
         out.extend(self.notes)
         out.append(f"wrote {self.out / gradebook.GRADEBOOK}, {gradebook.TESTS}, "
                    f"{gradebook.CANVAS}, moodle.csv, {similarity.CSV_NAME} and {INDEX}; "
@@ -640,7 +647,8 @@ class Batch:
         self.echo(f"{len(entries)} students, {submitted} submissions in {self.submissions}"
                   + (f"; roster {roster}" if roster else ""))
         if ignored:
-            self.echo(f"ignored (neither a folder nor a .zip): {', '.join(ignored[:10])}"
+            self.echo("ignored (neither a folder nor a .zip): "
+                      + terminal(", ".join(ignored[:10]))
                       + (" …" if len(ignored) > 10 else ""))
         if deadline:
             from_roster = sum(1 for e in entries if e.roster and e.roster.submitted)

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from grader.course import Course, CourseError
+from grader.inert import terminal
 from grader.results import SubmissionResult
 
 DEFAULT_OUT = "grader-report"
@@ -105,7 +106,7 @@ def run_ci(course: Course, out: Path, *, topics: tuple[str, ...] = (),
     for t in result.topics:
         tests = [x for x in result.tests if x.topic == t.topic and x.counted]
         passed = sum(x.outcome == "passed" for x in tests)
-        extra = f"  ({t.note.splitlines()[0]})" if t.note else ""
+        extra = f"  ({terminal(t.note.splitlines()[0])})" if t.note else ""
         echo(f"  {t.topic}: {passed}/{len(tests)} tests passed, {t.score:g} / {t.max_score:g} "
              f"points{extra}")
     pct = percentage(result.score, result.max_score)
@@ -128,7 +129,7 @@ def exit_status(result: SubmissionResult, fail_under: float | None) -> tuple[int
 
     broke = grader_broke(result)
     if broke:
-        return 2, f"grading did not complete: {broke}"
+        return 2, f"grading did not complete: {terminal(broke)}"
     pct = percentage(result.score, result.max_score)
     if fail_under is not None and pct < fail_under:
         return 1, f"score {pct:.1f} % is below --fail-under {fail_under:g} %"

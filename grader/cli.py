@@ -11,6 +11,7 @@ from typing import Any, Callable
 import click
 
 from grader.course import CourseError, find_course
+from grader.inert import terminal
 
 
 class Failure(click.ClickException):
@@ -121,7 +122,8 @@ def _print_check(result: Any, topics: list[str], hidden: dict[str, int]) -> bool
         click.echo(f"{mark} {topic}: {passed}/{len(tests)} public tests passed")
         for t in tests:
             if t.outcome != "passed":
-                click.echo(f"     {t.name}: " + t.message.replace("\n", "\n       "))
+                click.echo(f"     {t.name}: "
+                           + terminal(t.message, newlines=True).replace("\n", "\n       "))
         n = hidden.get(topic, 0)
         if ok and n:
             click.echo(f"     public tests passed — {n} more hidden tests will grade this")
@@ -163,12 +165,13 @@ def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None
         result = engine.grade(submission, out, Options(topics=chosen, seed=seed))
     write_outputs(result, out)
     if result.error and not result.tests:  # nothing could be graded: say why, in one line
-        raise Failure(result.error)
+        raise Failure(terminal(result.error))
     if result.error:
-        click.echo(f"note: {result.error}", err=True)
-    click.echo(f"{result.submission}: {result.score:g} / {result.max_score:g}")
+        click.echo(f"note: {terminal(result.error)}", err=True)
+    click.echo(f"{terminal(result.submission)}: {result.score:g} / {result.max_score:g}")
     for t in result.topics:
-        click.echo(f"  {t.topic}: {t.score:g} / {t.max_score:g}" + (f"  ({t.note})" if t.note else ""))
+        click.echo(f"  {t.topic}: {t.score:g} / {t.max_score:g}"
+                   + (f"  ({terminal(t.note)})" if t.note else ""))
     click.echo(f"wrote {out / 'results.json'} and {out / 'report.html'}")
     _refresh_batch(out)
 

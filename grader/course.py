@@ -45,9 +45,26 @@ def load_topic_config(path: Path) -> TopicConfig:
     if not path.exists():
         return TopicConfig()
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise CourseError(f"{path} is not UTF-8 text; save it as UTF-8 TOML") from None
     except tomllib.TOMLDecodeError as exc:
         raise CourseError(f"{path}: {exc}") from None
+    try:
+        config = _topic_config(path, data)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise CourseError(f"{path}: a setting has a value of the wrong kind ({exc})") from None
+    calls = config.banned
+    if not all(isinstance(c, str) for c in calls) or \
+            not isinstance(data.get("banned", {}).get("calls", ()), (list, tuple)):
+        raise CourseError(f"{path}: [banned] calls must be a list of names, e.g. "
+                          '["numpy.polyfit"]')
+    if config.timeout <= 0 or config.memory_mb <= 0:
+        raise CourseError(f"{path}: [grading] timeout and memory_mb must be positive numbers")
+    return config
+
+
+def _topic_config(path: Path, data: dict[str, Any]) -> TopicConfig:
     grading = data.get("grading", {})
     tols = {}
     for dtype, spec in data.get("tolerances", {}).items():

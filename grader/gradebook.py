@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grader.inert import csv_cell
 from grader.late import LatePolicy, assess
 from grader.results import SubmissionResult, write_text_atomic
 from grader.scoring import percentage
@@ -216,7 +217,9 @@ def write_tables(out: Path, rows: Sequence[Mapping[str, Any]], tests: Sequence[M
     paths = []
     for name, frame in ((GRADEBOOK, book), (TESTS, long), (CANVAS, canvas), (MOODLE, moodle)):
         path = out / name
-        write_text_atomic(path, frame.to_csv(index=False))
+        # Student ids, names and messages are shown as text, never run as formulas.
+        cells = frame.map if hasattr(frame, "map") else frame.applymap  # pandas < 2.1
+        write_text_atomic(path, cells(csv_cell).to_csv(index=False))
         paths.append(path)
     return paths
 

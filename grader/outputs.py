@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+from dataclasses import replace
 from pathlib import Path
 
 from grader.gradescope import results_json
@@ -16,6 +18,13 @@ REPORT = "report.html"
 def write_outputs(result: SubmissionResult, out: Path) -> None:
     """Write every file of one submission atomically; the full result last, as the 'done' mark."""
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        report = render_report(result)
+    except Exception as exc:  # noqa: BLE001 - the grades stand; the report says what broke
+        note = f"the report could not be rendered ({type(exc).__name__}: {str(exc)[:200]})"
+        result = replace(result, notes=(*result.notes, note))
+        report = f"<!doctype html><meta charset='utf-8'><p>{html.escape(note)}; " \
+                 f"see {RESULTS} for the grades.</p>"
     write_json_atomic(out / RESULTS, results_json(result))
-    write_text_atomic(out / REPORT, render_report(result))
+    write_text_atomic(out / REPORT, report)
     write_json_atomic(out / FULL, result.to_dict())

@@ -243,6 +243,7 @@ class Worker:
             "module_name": spec.module_name, "module_path": spec.module_path,
             "student_dir": spec.student_dir, "workdir": self.workdir,
             "output_file": self.output_path, "status_file": os.path.join(self.private, "exit"),
+            "fault_file": os.path.join(self.private, "fault"),
             "sandbox": spec.sandbox, "generation": generation,
             "max_reply_bytes": spec.max_reply_bytes,
             "policy": {"read_paths": [*spec.read_paths, spec.student_dir],
@@ -333,17 +334,40 @@ class Worker:
             self.kill()
             raise WorkerCrashed(f"{doing}: the worker sent a malformed reply ({exc})") from None
 
-    def send(self, meta: dict[str, Any], value: Any = None) -> None:
+    def send(self, meta: dict[str, Any], value: Any = None, deadline: float | None = None,
+             doing: str = "sending a call") -> None:
+        data = wire.frame(wire.encode_message(meta, value))
         try:
-            self.sock.sendall(wire.frame(wire.encode_message(meta, value)))
+            if deadline is None:
+                self.sock.sendall(data)
+            else:
+                self._send_within(data, deadline, doing)
         except OSError:
             status = self._exit_status()
             self.kill()
             raise WorkerCrashed(f"the worker process is gone{status}") from None
 
+    def _send_within(self, data: bytes, deadline: float, doing: str) -> None:
+        """Send ``data`` by ``deadline``: a worker that stops reading its socket would hold a
+        blocking send (and the whole grading session) once the socket's buffer is full."""
+        view = memoryview(data)
+        left = 0.0
+        try:
+            while view:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                self.sock.settimeout(left)  # each send waits at most until the deadline
+                view = view[self.sock.send(view):]
+        except TimeoutError:
+            self.kill()
+            raise WorkerTimeout(f"{doing} did not finish within the time limit (the worker "
+                                "stopped reading what it was sent)", left) from None
+        self.sock.settimeout(None)
+
     def request(self, meta: dict[str, Any], value: Any, deadline: float,
                 doing: str) -> tuple[dict[str, Any], Any]:
-        self.send(meta, value)
+        self.send(meta, value, deadline, doing)
         return self._recv(deadline, doing)
 
     def read_output(self) -> str:
@@ -388,14 +412,29 @@ class Worker:
             return f" (exit code {os.WEXITSTATUS(status)})"
         return ""
 
+    def fault(self) -> str:
+        """Why the launcher could not start the worker, as it wrote it (after the worker ended)
+        where the worker cannot write; "" when it did not. Kills the worker."""
+        self.kill()
+        status = os.path.join(self.private, "exit")  # written after the fault, once it is gone
+        end = time.monotonic() + 5.0
+        while not os.path.exists(status) and time.monotonic() < end:
+            time.sleep(0.005)
+        try:
+            with open(os.path.join(self.private, "fault"), "rb") as f:
+                return f.read(4096).decode("utf-8", "replace")
+        except OSError:
+            return ""
+
     def close(self) -> None:
         if not self._spawned and self.sock is not None:
             # Launched and never used: learn its pid so that it is killed, not left running.
             with contextlib.suppress(Exception):
                 self.started(time.monotonic() + SPAWN_WAIT)
         if self.pid > 0:
-            try:
-                self.sock.sendall(wire.frame(wire.encode_message({"op": "bye"})))
+            try:  # never waits: a worker that stops reading is killed below anyway
+                self.sock.settimeout(0)
+                self.sock.send(wire.frame(wire.encode_message({"op": "bye"})))
             except OSError:
                 pass
         self.kill()
@@ -462,8 +501,16 @@ class ModuleSession:
                 "module call exit() or os._exit() at the top level?", out)
             raise self.import_failure from None
         if meta.get("op") == "spawn_failed":
+            fault = w.fault()
             w.close()
-            raise GraderFault(str(meta.get("message")))
+            if fault:
+                raise GraderFault(fault)
+            # Not from the launcher: the student's code wrote it on the worker's socket.
+            self.import_failure = ImportFailed(
+                self.spec.module_name, "exception",
+                f"{self.spec.module_name}.py sent a message of its own to the grader while being "
+                "imported: your module must not write to the grader's connection")
+            raise self.import_failure from None
         if meta.get("op") == "import_error":
             err = meta["error"]
             kind = "syntax" if err["type"] in ("SyntaxError", "IndentationError", "TabError") \

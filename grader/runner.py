@@ -26,9 +26,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from grader import banned, sandbox
+from grader import sandbox
 from grader.course import DEFAULT_MEMORY_MB, Course, TopicConfig
 from grader.environment import PROBE, Environment, load_environment
+from grader.guarded import scan_findings
 from grader.notebook import NotebookModule, annotate
 from grader.plugin import (GraderPlugin, PlainFailureReports, RunConfig, TopicRun,
                            load_reference, worker_spec)
@@ -40,8 +41,13 @@ from grader.scoring import topic_results
 from grader.session import PreparedSession, course_markers
 from grader.submission import SubmissionError, stage
 
-# Margin on top of the sum of test time limits before a stuck grading child is killed.
+# A grading child that writes no result for this long is stuck and killed: every wait on a
+# worker has the test's deadline, so only a grader bug gets here. SESSION_MARGIN covers starting
+# the session and the first worker; STALL_TIMEOUTS times the longest topic timeout covers the
+# longest single test (a speed test with a limit of up to 6 times its topic's timeout, timing the
+# student's and the baseline's workers, each under that limit), with room to spare.
 SESSION_MARGIN = 60.0
+STALL_TIMEOUTS = 12
 
 
 class SandboxUnavailable(Exception):
@@ -229,6 +235,10 @@ class Engine:
         except SubmissionError as exc:
             job.fail(str(exc))
             return job
+        except Exception as exc:  # noqa: BLE001 - a step of the grader's own, said on this submission
+            job.fail(f"the grader could not stage this submission ({type(exc).__name__}: "
+                     f"{str(exc)[:200]})")
+            return job
         job.notebooks, job.notes = staged.notebooks, staged.notes
         for t in topics:  # banned calls are looked for by the grading child, in parallel
             module = staged.module(t)
@@ -240,8 +250,9 @@ class Engine:
             job.fail("the course has no tests for the chosen topics")
             return job
         # A backstop for a stuck grading child; per-call limits do the real work.
-        job.deadline = time.monotonic() + SESSION_MARGIN + sum(
-            20 * r.config.timeout for r in job.runs.values())
+        job.stall = SESSION_MARGIN + STALL_TIMEOUTS * max(
+            (r.config.timeout for r in job.runs.values()), default=0.0)
+        job.deadline = time.monotonic() + job.stall
         inline = in_process or (in_process is None and not self.forking)
         args = (files, job.runs, str(staged.root), seed, job.stream_path, options.count_hidden)
         if inline:
@@ -330,9 +341,11 @@ class Engine:
         launched = dict(launched or {})  # the session takes each one it uses
         stream = ResultStream(stream_path)
         try:
-            for r in runs.values():
+            for topic, r in runs.items():
                 if r.module_path is not None:
-                    r.findings = _findings(Path(r.module_path), r.config.banned)
+                    r.findings, note = scan_findings(Path(r.module_path), r.config.banned)
+                    if note:  # the tests run all the same
+                        stream.write({"type": "note", "topic": topic, "note": note})
             run = RunConfig(topics=runs, zygote=self.zygote, student_dir=student_dir,
                             sandbox=self.sandboxed, read_paths=self.read_paths, seed=seed,
                             stream=stream, count_hidden=count_hidden,
@@ -374,11 +387,6 @@ class Engine:
                 "-p", "no:unraisableexception", "-p", "no:threadexception"]
 
 
-def _findings(module: Path, patterns: tuple[str, ...]) -> list[banned.Finding]:
-    source = module.read_text(errors="replace")
-    return banned.propagate(banned.scan(source, patterns), source)
-
-
 class Job:
     """One submission being graded: a forked trusted child and the stream it writes."""
 
@@ -398,7 +406,9 @@ class Job:
         self.pidfd = -1
         self.rc: int | None = None
         self.duration = 0.0  # from the start to the end of grading, once ended
-        self.deadline = float("inf")
+        self.deadline = float("inf")  # extended by ``stall`` while results keep coming
+        self.stall = 0.0
+        self._streamed = 0  # the stream's size when the deadline was last extended
         self.error = ""
         self.result: SubmissionResult | None = None
 
@@ -414,6 +424,9 @@ class Job:
             done, status = os.waitpid(self.pid, os.WNOHANG)
             if done:
                 self.rc = os.waitstatus_to_exitcode(status)
+            elif time.monotonic() > self.deadline and self._progressed():
+                self.deadline = time.monotonic() + self.stall
+                return False
             elif time.monotonic() > self.deadline:
                 os.kill(self.pid, signal.SIGKILL)
                 os.waitpid(self.pid, 0)
@@ -425,6 +438,15 @@ class Job:
             os.close(self.pidfd)
             self.pidfd = -1
         return True
+
+    def _progressed(self) -> bool:
+        """Whether a test has ended since the deadline was last set (the stream grew)."""
+        try:
+            size = os.stat(self.stream_path).st_size
+        except OSError:
+            return False
+        grew, self._streamed = size > self._streamed, size
+        return grew
 
     def poll(self) -> SubmissionResult | None:
         """The result once grading has ended."""
@@ -463,6 +485,7 @@ def assemble(name: str, records: list[dict[str, Any]], topics: list[str],
     collected: list[dict[str, Any]] = []
     hidden_counts: dict[str, int] = {}
     done: dict[str, TestResult] = {}
+    step_notes: dict[str, list[str]] = {}  # from the grader's own steps that failed
     for r in records:
         if r.get("type") == "collected":
             collected = r["tests"]
@@ -470,6 +493,8 @@ def assemble(name: str, records: list[dict[str, Any]], topics: list[str],
         elif r.get("type") == "test":
             body = {k: v for k, v in r.items() if k != "type"}
             done[body["nodeid"]] = test_from_dict(body)
+        elif r.get("type") == "note" and r.get("topic") in topics:
+            step_notes.setdefault(r["topic"], []).append(str(r["note"]))
     tests: list[TestResult] = []
     crashed = rc not in (0, 1)  # pytest: 0 all passed, 1 some failed
     for c in collected:
@@ -487,6 +512,8 @@ def assemble(name: str, records: list[dict[str, Any]], topics: list[str],
     for t in tests:  # the first import failure of a topic explains the whole topic
         if "import_failed" in t.flags and not notes[t.topic]:
             notes[t.topic] = t.message.splitlines()[0]
+    for topic, extra in step_notes.items():
+        notes[topic] = "; ".join([notes[topic], *extra] if notes[topic] else extra)
     error = ""
     if not collected and rc != 0:
         error = f"the test session could not start (exit status {rc}); see grading.log"

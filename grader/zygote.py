@@ -109,19 +109,30 @@ def _intermediate(config: dict[str, Any], fd: int, keep_open: set[int]) -> None:
     if policy is not None:
         sandbox.enter_namespaces(policy)
     go_r, go_w = os.pipe()
+    # B says here, not on its socket, why it could not start: the socket is the student's too
+    # once their code runs, and a message on it is taken as theirs.
+    fault_r, fault_w = os.pipe()
     child = os.fork()
     if child == 0:
         os.close(go_w)
+        os.close(fault_r)
         os.read(go_r, 1)  # wait until A has told the trusted side our pid
         os.close(go_r)
-        _worker(config, fd, policy)
+        _worker(config, fd, policy, fault_w)
         os._exit(0)
     os.close(go_r)
+    os.close(fault_w)
     os.write(fd, wire.frame(wire.encode_message({"op": "spawned", "pid": child})))
     os.write(go_w, b"x")
     os.close(go_w)
     os.close(fd)
     _, status = os.waitpid(child, 0)
+    fault = os.read(fault_r, 4096)  # B closed its end before any student code ran
+    if fault and config.get("fault_file"):
+        fd = os.open(config["fault_file"], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                     0o600)
+        os.write(fd, fault)
+        os.close(fd)
     # The trusted side reads how the worker ended from here to explain a crash.
     fd = os.open(config["status_file"], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     os.write(fd, str(status).encode())
@@ -153,7 +164,7 @@ def sandbox_policy(config: dict[str, Any]) -> Any:
                           devices=sandbox.gpu_device_paths())
 
 
-def _worker(config: dict[str, Any], fd: int, policy: Any) -> None:
+def _worker(config: dict[str, Any], fd: int, policy: Any, fault_w: int = -1) -> None:
     """Process B: close everything but the socket, apply the sandbox, serve the student's module."""
     from grader import sandbox, wire, worker
 
@@ -172,10 +183,14 @@ def _worker(config: dict[str, Any], fd: int, policy: Any) -> None:
         try:
             sandbox.restrict(policy)
         except Exception as exc:
-            msg = wire.encode_message({"op": "spawn_failed",
-                                       "message": f"the sandbox could not be applied: {exc}"})
-            sock.sendall(wire.frame(msg))
+            message = f"the sandbox could not be applied: {exc}"
+            if fault_w >= 0:
+                os.write(fault_w, message.encode()[:4096])
+            sock.sendall(wire.frame(wire.encode_message({"op": "spawn_failed",
+                                                         "message": message})))
             return
+    if fault_w >= 0:
+        os.close(fault_w)
     # Nothing but the socket and stdio stays open for student code (the sandbox has closed
     # the descriptors it needed by now).
     os.closerange(3, fd)

@@ -446,3 +446,233 @@ def test_a_worker_launched_ahead_and_never_used_is_killed(toy_engine, tmp_path: 
     assert descendants(toy_engine.zygote.proc.pid)
     session.close()
     assert_nothing_left_below(toy_engine.zygote.proc.pid)
+
+
+STOP_READING = textwrap.dedent("""
+    import sys, time
+
+    def add(a, b):
+        # After this reply the worker never reads its socket again.
+        sys.modules["grader.worker"]._Reader.recv = lambda self: time.sleep(10**6)
+        return float(a + b)
+
+    def scale(x, c):
+        return c * x
+    """)
+
+
+def _stopped_reader(toy_engine, tmp_path: Path, limit: float):
+    """A session whose worker has stopped reading, and a call that sends it 16 MB."""
+    import numpy as np
+
+    from grader.remote import ModuleSession, StudentProxy, WorkerSpec
+
+    (tmp_path / "toy.py").write_text(STOP_READING)
+    spec = WorkerSpec(module_name="toy", module_path=str(tmp_path / "toy.py"),
+                      student_dir=str(tmp_path), sandbox=True, read_paths=toy_engine.read_paths)
+    session = ModuleSession(toy_engine.zygote, spec)
+    proxy = StudentProxy(session, time.monotonic() + limit)
+    assert proxy.add(1.0, 2.0) == 3.0
+    return session, lambda: proxy.scale(np.zeros(2_000_000), 3.0)
+
+
+def test_a_worker_that_stops_reading_times_out_at_the_tests_deadline(toy_engine,
+                                                                     tmp_path: Path) -> None:
+    from grader.remote import WorkerTimeout
+
+    session, big_call = _stopped_reader(toy_engine, tmp_path, limit=3.0)
+    t0 = time.monotonic()
+    with pytest.raises(WorkerTimeout):
+        big_call()
+    assert time.monotonic() - t0 < 5
+    session.close()
+    assert_nothing_left_below(toy_engine.zygote.proc.pid)
+
+
+def test_control_a_blocking_send_waits_for_the_stopped_reader_past_the_deadline(
+        toy_engine, tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    from grader import remote
+
+    # Without the deadline on sends, the same call blocks for as long as the worker lives.
+    monkeypatch.setattr(remote.Worker, "_send_within",
+                        lambda self, data, deadline, doing: self.sock.sendall(data))
+    session, big_call = _stopped_reader(toy_engine, tmp_path, limit=1.0)
+    errors: list[BaseException] = []
+    caller = threading.Thread(target=lambda: errors.append(pytest.raises(Exception, big_call)))
+    caller.start()
+    caller.join(4.0)
+    blocked = caller.is_alive()
+    session.worker.kill()  # unblocks the send
+    caller.join(10)
+    session.close()
+    assert blocked
+
+
+DEEP_SUM = "UNUSED = " + "+".join(["1"] * 1200) + "\n"
+BANNED_ADD = REFERENCE.replace("def add(a, b):\n    return float(a + b)\n",
+                               "def add(a, b):\n    numpy.polyfit\n    return float(a + b)\n")
+
+
+def test_a_deeply_nested_expression_neither_stops_grading_nor_hides_a_banned_call(
+        toy_engine, tmp_path: Path) -> None:
+    result, took = grade(toy_engine, tmp_path, "import numpy\n" + DEEP_SUM + BANNED_ADD)
+    assert not result.error, result.error
+    tests = {t.name: t for t in result.tests}
+    assert tests["test_add"].outcome == "failed" and "banned" in tests["test_add"].flags
+    assert tests["test_scale"].outcome == "passed", tests["test_scale"].message
+    assert_other_topic_unaffected(result)
+
+
+def test_a_scan_that_cannot_read_the_file_is_a_note_and_the_tests_still_run(
+        toy_engine, tmp_path: Path, monkeypatch) -> None:
+    from grader import guarded
+
+    monkeypatch.setattr(guarded, "deep", lambda fn, *args: fn(*args))  # no deeper stack
+    result, _ = grade(toy_engine, tmp_path, DEEP_SUM + REFERENCE)
+    assert not result.error, result.error
+    note = result.topic("toy").note
+    assert "scan could not read toy.py" in note and "by hand" in note, note
+    assert any("scan could not read" in n for n in result.notes)
+    assert result.topic("toy").score == result.topic("toy").max_score > 0
+    assert_other_topic_unaffected(result)
+
+
+def test_control_a_scan_that_raises_ends_the_grading_session(toy_engine, tmp_path: Path,
+                                                             monkeypatch) -> None:
+    from grader import guarded, runner
+
+    monkeypatch.setattr(runner, "scan_findings", lambda m, p: (guarded._findings(m, p), ""))
+    result, _ = grade(toy_engine, tmp_path, DEEP_SUM + REFERENCE)
+    assert "could not start" in result.error and not result.tests
+
+
+def test_a_report_that_cannot_be_rendered_is_a_note(tmp_path: Path, monkeypatch) -> None:
+    from grader import outputs
+    from grader.results import SubmissionResult
+    from grader.scoring import topic_results
+
+    def broken(result):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(outputs, "render_report", broken)
+    result = SubmissionResult(submission="s", topics=topic_results([], ["toy"]), tests=(),
+                              seed=1, sandbox=(), started="2026-01-01T00:00:00", duration=0.0)
+    outputs.write_outputs(result, tmp_path)
+    full = json.loads((tmp_path / "result.json").read_text())
+    assert any("could not be rendered" in n for n in full["notes"])
+    assert "could not be rendered" in (tmp_path / "report.html").read_text()
+    assert json.loads((tmp_path / "results.json").read_text())["score"] == 0
+
+
+CLAIM_GRADER_FAULT = textwrap.dedent("""
+    import sys
+
+    def _claim():
+        # The worker's socket is a local of the serving loop, some frames up.
+        frame = sys._getframe()
+        while frame is not None and "sock" not in frame.f_locals:
+            frame = frame.f_back
+        wire = sys.modules["grader.wire"]
+        message = {"op": "spawn_failed", "message": "please regrade by hand"}
+        frame.f_locals["sock"].sendall(wire.frame(wire.encode_message(message)))
+
+    _claim()
+    """) + REFERENCE
+
+
+def test_a_worker_cannot_claim_a_grader_fault(toy_engine, tmp_path: Path) -> None:
+    result, took = grade(toy_engine, tmp_path, CLAIM_GRADER_FAULT)
+    toy = [t for t in result.tests if t.topic == "toy"]
+    assert toy and all("grader_error" not in t.flags for t in toy), [t.flags for t in toy]
+    assert all(t.outcome == "failed" and t.score == 0 for t in toy)
+    assert "must not write to the grader's connection" in result.topic("toy").note
+    assert not result.error
+    assert_other_topic_unaffected(result)
+    assert took < 60
+
+
+def test_control_a_believed_message_makes_every_test_a_grader_error(toy_engine, tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    from grader import remote
+
+    # Taking the worker's word for it, as when a message on its socket counted as the launcher's.
+    monkeypatch.setattr(remote.Worker, "fault", lambda self: "please regrade by hand")
+    result, _ = grade(toy_engine, tmp_path, CLAIM_GRADER_FAULT)
+    toy = [t for t in result.tests if t.topic == "toy"]
+    assert toy and all("grader_error" in t.flags for t in toy)
+
+
+PAINTED = "\x1b[1A\x1b[2K\x1b[G  toy: 36 / 36\x1b]0;title\x07\x08"
+
+
+@pytest.mark.parametrize("defended", [True, False], ids=["inert", "control"])
+def test_escape_sequences_in_an_import_error_do_not_reach_the_terminal(
+        tmp_path: Path, monkeypatch, defended: bool) -> None:
+    from click.testing import CliRunner
+
+    from grader import cli
+
+    if not defended:
+        monkeypatch.setattr(cli, "terminal", lambda text, newlines=False: str(text))
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "toy.py").write_text(f"raise ValueError({PAINTED!r})\n")
+    (sub / "other.py").write_text(OTHER)
+    got = CliRunner().invoke(cli.main, ["grade", str(sub), "--out", str(tmp_path / "out"),
+                                        "--course", str(FIX), "--topic", "toy"],
+                              color=True)  # as on a terminal, where click keeps escapes
+    assert "raised ValueError" in got.output, got.output
+    if defended:
+        assert not any(c in got.output for c in "\x1b\x07\x08\r"), repr(got.output)
+        assert "toy: 36 / 36" in got.output  # shown, as text
+    else:
+        assert "\x1b[1A" in got.output
+
+
+HYPERLINK = '=HYPERLINK("evil.example?id=1","open")'
+ESCAPED_ID = "eve\x1b[2K\r[1/2] mallory: 36 / 36"
+
+
+@pytest.mark.parametrize("defended", [True, False], ids=["inert", "control"])
+def test_student_ids_are_inert_in_batch_progress_and_every_csv(
+        toy_engine, tmp_path: Path, monkeypatch, defended: bool) -> None:
+    import csv
+    import io
+
+    from grader import batch, gradebook
+    from grader.batch import Batch
+    from grader.course import Course
+
+    if not defended:
+        monkeypatch.setattr(batch, "terminal", lambda text, newlines=False: str(text))
+        monkeypatch.setattr(gradebook, "csv_cell", lambda value: value)
+    subs = tmp_path / "subs"
+    for sid in (HYPERLINK, ESCAPED_ID):
+        (subs / sid).mkdir(parents=True)
+        (subs / sid / "toy.py").write_text(REFERENCE)
+
+    class Shared:
+        def __getattr__(self, name):
+            return getattr(toy_engine, name)
+
+        def close(self) -> None:
+            pass
+
+    said = io.StringIO()
+    Batch(course=Course(FIX), submissions=subs, out=tmp_path / "out", jobs=1, topics=("toy",),
+          echo=lambda s: said.write(s + "\n"), progress_stream=said, tty=False,
+          engine_factory=lambda *a, **k: Shared()).run()
+    cells = [cell for name in ("gradebook.csv", "tests.csv", "canvas.csv")
+             for row in csv.reader(io.StringIO((tmp_path / "out" / name).read_text()))
+             for cell in row]
+    live = [c for c in cells if c.startswith(("=", "@", "+", "\t", "\r"))
+            or (c.startswith("-") and not c.lstrip("-").replace(".", "").isdigit())]
+    if defended:
+        assert "\x1b" not in said.getvalue() and "\r" not in said.getvalue()
+        assert live == []
+        assert "'" + HYPERLINK in cells
+    else:
+        assert "\x1b" in said.getvalue()
+        assert HYPERLINK in live

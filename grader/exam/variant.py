@@ -48,8 +48,8 @@ def load_secret(course: Course, secret_file: Path | None = None, *,
     (made with a fresh random secret when ``create`` and it does not exist).
     """
     if secret_file is not None:
-        text, source = secret_file.read_text(encoding="utf-8").strip(), str(secret_file)
-    elif os.environ.get(SECRET_ENV):
+        return _checked(read_secret(secret_file), str(secret_file))
+    if os.environ.get(SECRET_ENV):
         text, source = os.environ[SECRET_ENV].strip(), f"${SECRET_ENV}"
     else:
         path = default_secret_path(course)
@@ -65,11 +65,32 @@ def load_secret(course: Course, secret_file: Path | None = None, *,
             source = f"{path} (new)"
         else:
             source = str(path)
-        text = path.read_text(encoding="utf-8").strip()
+        return _checked(read_secret(path), source)
     if len(text) < MIN_SECRET:
         raise ExamError(f"the instructor secret from {source} is {len(text)} characters long; "
                         f"use at least {MIN_SECRET} random characters")
     return text.encode(), source
+
+
+def _checked(secret: bytes, source: str) -> tuple[bytes, str]:
+    if len(secret) < MIN_SECRET:
+        raise ExamError(f"the instructor secret in {source} is {len(secret)} bytes long; "
+                        f"use at least {MIN_SECRET} random bytes or characters")
+    return secret, source
+
+
+def read_secret(path: Path) -> bytes:
+    """A secret file's key: a text file's text without surrounding blanks (as it always was),
+    or the bytes of a binary file (e.g. 32 random bytes) as they are."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ExamError(f"cannot read the instructor secret {path}: {exc.strerror or exc}") \
+            from None
+    try:
+        return data.decode("utf-8").strip().encode()
+    except UnicodeDecodeError:
+        return data
 
 
 def _mac(secret: bytes, *fields: str) -> bytes:

@@ -42,6 +42,7 @@ from grader.exam.render import (
     render_paper_md,
 )
 from grader.exam.variant import Maker, Paper, load_secret, secret_fingerprint
+from grader.inert import terminal
 from grader.late import LatePolicy
 from grader.outputs import FULL, REPORT
 from grader.report import template_dirs
@@ -162,7 +163,7 @@ class GradeSummary:
             shown = ", ".join(self.missing[:15]) + (" …" if len(self.missing) > 15 else "")
             out.append(f"no answers file: {shown}")
         for student, reason in sorted(self.errors.items()):
-            out.append(f"  problem — {student}: {reason}")
+            out.append(f"  problem — {terminal(student)}: {terminal(reason)}")
         out.extend(self.notes)
         out.append(f"wrote {self.out / gradebook.GRADEBOOK}, {gradebook.TESTS}, "
                    f"{gradebook.CANVAS} and {INDEX}; reports in {self.out / STUDENTS}/")

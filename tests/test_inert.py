@@ -1,0 +1,60 @@
+"""Student text is inert on a terminal and in a spreadsheet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grader.inert import csv_cell, terminal
+from grader.results import SubmissionResult, TestResult
+from grader.scoring import topic_results
+
+HOSTILE = "ok\x1b[2A\x1b[2K\x1b]8;;http://x\x07link\x1b]8;;\x07\r36 / 36\x9b1A\x08\u202egnp.exe\ttab"
+
+
+def test_terminal_text_keeps_what_is_printable_and_nothing_that_moves_the_cursor() -> None:
+    shown = terminal(HOSTILE)
+    assert shown == "oklink 36 / 36??gnp.exe tab"
+    assert terminal("a\nb") == "a b" and terminal("a\nb", newlines=True) == "a\nb"
+    assert terminal("naïve — 日本") == "naïve — 日本"
+
+
+@pytest.mark.parametrize(("cell", "shown"), [
+    ("=1+2", "'=1+2"), ("+cmd", "'+cmd"), ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("\tx", "'\tx"), ("\rx", "'\rx"), ("-3", "-3"), ("+1.5", "+1.5"), ("alice", "alice"),
+    ("", ""), (-3.0, -3.0), (True, True),
+])
+def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(cell: object, shown: object) -> None:
+    assert csv_cell(cell) == shown
+
+
+def _result() -> SubmissionResult:
+    test = TestResult(topic="toy", name="test_add", nodeid="toy/hidden::test_add", kind="public",
+                      outcome="failed", score=0.0, max_score=1.0, message=HOSTILE + "\nline two")
+    return SubmissionResult(submission=HOSTILE, topics=topic_results([test], ["toy"]),
+                            tests=(test,), seed=1, sandbox=(), started="2026-01-01T00:00:00",
+                            duration=1.0, error=HOSTILE)
+
+
+def test_check_ci_and_batch_summaries_print_student_text_inertly(capsys) -> None:
+    from grader import batch, ci, cli
+
+    cli._print_check(_result(), ["toy"], {})
+    printed = capsys.readouterr().out
+    assert "line two" in printed
+    lines = [*batch.Summary(out=Path("out"), errors={HOSTILE: HOSTILE}).lines(),
+             ci.exit_status(_result(), None)[1], printed]
+    for line in lines:
+        assert not any(c in line for c in "\x1b\x07\x08\r\x9b\u202e"), repr(line)
+
+
+def test_batch_progress_lines_show_the_student_id_as_text() -> None:
+    import io
+
+    from grader.batch import Progress
+
+    stream = io.StringIO()
+    Progress(1, stream, tty=False).update(HOSTILE, _result())
+    assert stream.getvalue().count("\n") == 1
+    assert not any(c in stream.getvalue() for c in "\x1b\x07\x08\r\x9b\u202e")
