@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader import export as export_module
-from grader.cli import main
-from grader.sandbox import LayerStatus
+from grader.commands import export as export_module
+from grader.commands.main import main
+from grader.isolation.sandbox import LayerStatus
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "course"
 
@@ -63,7 +63,7 @@ def test_bundle_contents(bundle: Path) -> None:
         config = json.loads(zf.read("autograder.json"))
     for script in ("setup.sh", "run_autograder"):
         assert stat.S_IMODE(infos[script].external_attr >> 16) == 0o755
-    for name in ("grader/cli.py", "templates/report.html.j2", "pyproject.toml", "README.md",
+    for name in ("grader/commands/main.py", "templates/report.html.j2", "pyproject.toml", "README.md",
                  "assignments/toy/toy.py", "reference/toy/solution.py",
                  "reference/toy/test_hidden.py", "reference/toy/grading.toml"):
         assert name in infos, name
@@ -108,7 +108,7 @@ def test_run_autograder_grades_the_submission(bundle: Path, tmp_path: Path) -> N
 def test_without_landlock_the_submission_is_not_graded(bundle: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     root = autograder_tree(bundle, tmp_path / "autograder", {"toy.py": "x = 1\n"})
-    monkeypatch.setattr("grader.sandbox.probe", lambda: [
+    monkeypatch.setattr("grader.isolation.sandbox.probe", lambda: [
         LayerStatus("landlock", False, "the kernel has no Landlock"),
         LayerStatus("network", True, "new network namespace")])
     assert export_module.autograde(root) == 1
@@ -175,4 +175,4 @@ def test_setup_sh_installs_pinned_torch_only_when_missing(bundle: Path, tmp_path
         assert "--index-url https://download.pytorch.org/whl/cpu" in torch[0]
     assert f"{source} | -m pip install --quiet -e ." in calls
     assert any(c.endswith(f"-m venv --system-site-packages {tmp_path / 'venv'}") for c in calls)
-    assert calls[-1].endswith("-c import torch, grader.runner")
+    assert calls[-1].endswith("-c import torch, grader.grading.engine")

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from grader import gradebook, overview
-from grader.gradebook import ClassEntry
-from grader.late import LatePolicy, parse_time
-from grader.results import SubmissionResult, TestResult
-from grader.scoring import topic_results
+from grader.classroom import gradebook, overview
+from grader.classroom.gradebook import ClassEntry
+from grader.classroom.late import LatePolicy, parse_time
+from grader.results.model import SubmissionResult, TestResult
+from grader.results.scoring import topic_results
 
 TOPICS = ["alpha", "beta"]
 DEADLINE = parse_time("2026-03-01T23:59:00+00:00")

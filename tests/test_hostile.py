@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.runner import Options
+from grader.grading.engine import Options
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "course"
 REFERENCE = (FIX / "reference" / "toy" / "solution.py").read_text()
@@ -121,7 +121,7 @@ def test_network_is_unreachable(toy_engine, tmp_path: Path) -> None:
 def test_writing_outside_the_sandbox_and_tampering_with_the_grader_fail(toy_engine,
                                                                         tmp_path: Path) -> None:
     target = tmp_path / "planted.txt"
-    plugin = Path(__file__).resolve().parent.parent / "grader" / "plugin.py"
+    plugin = Path(__file__).resolve().parent.parent / "grader" / "grading" / "plugin.py"
     before = plugin.read_bytes()
     result, took = grade(toy_engine, tmp_path, attack_in_add(f"""
         import os
@@ -286,7 +286,7 @@ def test_a_shipped_conftest_and_fake_results_change_nothing(toy_engine, tmp_path
     tests = {t.name: t for t in result.tests}
     assert tests["test_add"].outcome == "failed"
     assert result.score < result.max_score
-    from grader.outputs import write_outputs
+    from grader.results.files import write_outputs
 
     write_outputs(result, tmp_path / "out")
     time.sleep(0.2)
@@ -434,7 +434,7 @@ def test_links_planted_in_the_work_dir_lead_nowhere(toy_engine, tmp_path: Path) 
 def test_a_worker_launched_ahead_and_never_used_is_killed(toy_engine, tmp_path: Path) -> None:
     """A worker started before its first test (while the grading session sets up) that is never
     called, here stuck in its module's top level, does not outlive the session."""
-    from grader.remote import ModuleSession, Worker, WorkerSpec
+    from grader.grading.remote import ModuleSession, Worker, WorkerSpec
 
     (tmp_path / "toy.py").write_text("while True:\n    pass\n")
     spec = WorkerSpec(module_name="toy", module_path=str(tmp_path / "toy.py"),

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from grader import sandbox
+from grader.isolation import sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).parent / "sandbox_scripts" / "attack.py"

@@ -12,8 +12,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader import wire
-from grader.wire import Handle, WireError, decode_message, encode_message
+from grader.isolation import wire
+from grader.isolation.wire import Handle, WireError, decode_message, encode_message
 
 
 def roundtrip(value, **kw):

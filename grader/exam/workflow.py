@@ -22,8 +22,10 @@ from typing import Any
 
 import jinja2
 
-from grader import gradebook, overview, results
-from grader.batch import BatchError, Student, error_result, folder_name, read_roster
+from grader.classroom import gradebook, overview
+
+from grader.results import model as results
+from grader.classroom.batch import BatchError, Student, error_result, folder_name, read_roster
 from grader.course import Course
 from grader.exam.answers import (
     AnswersError,
@@ -42,9 +44,9 @@ from grader.exam.render import (
     render_paper_md,
 )
 from grader.exam.variant import Maker, Paper, load_secret, secret_fingerprint
-from grader.late import LatePolicy
-from grader.outputs import FULL, REPORT
-from grader.report import template_dirs
+from grader.classroom.late import LatePolicy
+from grader.results.files import FULL, REPORT
+from grader.results.report import template_dirs
 
 PAPERS = "papers"
 KEYS = "keys"

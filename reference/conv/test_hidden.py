@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from grader.checks import assert_close, assert_equal, assert_raises, assert_shape
-from grader.gradcheck import check_gradient
+from grader.checks import check_gradient
 
 # ------------------------------------------------------------------------------------ helpers
 

@@ -1,0 +1,469 @@
+"""The pytest plugin that runs hidden and public tests in the trusted process.
+
+It provides the ``student`` (remote proxy), ``baseline``, ``reference``, ``seed`` and ``rng``
+fixtures, the ``points``, ``timeout`` and ``gpu`` markers, turns each test's end into a
+``TestResult`` with a message the student can act on, and streams it to disk at once.
+
+A test may record, with pytest's ``record_property``: ``score_fraction`` (the share of its points
+a passing test earns, e.g. speed points on a log scale), ``note`` (the message of a passing
+test) and any JSON value, which goes into the result's ``details``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import tempfile
+import time
+import zlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+from grader.grading import banned
+from grader.course import TopicConfig
+from grader.grading.remote import (GraderFault, ImportFailed, ModuleSession, Spawner, StudentError,
+                           StudentProxy, Worker, WorkerCrashed, WorkerSpec, WorkerTimeout,
+                           Zygote)
+from grader.results.model import ResultStream, TestResult
+
+NOT_GRADED_GPU = "needs a GPU — not graded here"
+
+
+@dataclass
+class TopicRun:
+    """What the plugin needs to grade one topic of one submission."""
+
+    module_path: str | None  # the staged student module; None when not submitted
+    config: TopicConfig
+    solution: str | None  # reference/<topic>/solution.py (None where the course has no reference)
+    findings: list[banned.Finding] = field(default_factory=list)
+
+
+@dataclass
+class RunConfig:
+    topics: dict[str, TopicRun]
+    zygote: Zygote | Spawner
+    student_dir: str
+    sandbox: bool
+    read_paths: tuple[str, ...]
+    seed: int
+    stream: ResultStream
+    count_hidden: bool = False  # collect hidden tests only to count them (``grader check``)
+    references: dict[str, ModuleType] = field(default_factory=dict)  # preloaded solutions
+    # Workers launched before the session by the engine, by topic (``ModuleSession.prestart``).
+    launched: dict[str, Worker] = field(default_factory=dict)
+
+
+def topic_of(item: pytest.Item) -> tuple[str, str]:
+    """(topic, kind) of a test from its file: reference/<t>/test_hidden.py or assignments/<t>/..."""
+    cached: tuple[str, str] | None = getattr(item, "_grader_topic", None)
+    if cached is None:
+        path = Path(str(item.path))
+        cached = path.parent.name, "hidden" if path.name == "test_hidden.py" else "public"
+        item._grader_topic = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def worker_spec(topic: str, run: TopicRun, student_dir: str, sandbox: bool,
+                read_paths: tuple[str, ...]) -> WorkerSpec:
+    """The worker that serves a topic's module for the tests."""
+    limits: dict[str, Any] = {"memory_mb": run.config.memory_mb}
+    if run.config.extra.get("device", {}).get("gpu_workers") and _cuda_available():
+        limits["gpu"] = True
+    return WorkerSpec(module_name=topic, module_path=run.module_path, student_dir=student_dir,
+                      sandbox=sandbox, read_paths=read_paths, limits=limits)
+
+
+def register_markers(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "points(n): points the test is worth (default 1)")
+    config.addinivalue_line("markers", "timeout(seconds): time limit of the test")
+    config.addinivalue_line("markers", "gpu: needs CUDA; not graded on a machine without it")
+
+
+def not_submitted(item: pytest.Item, base_seed: int) -> TestResult:
+    """The result of a test whose topic was not submitted: it fails without running, as it
+    would have failed at its first call of the missing module (with the same seed)."""
+    brief = _brief(item)
+    return TestResult(
+        topic=brief["topic"], name=brief["name"], nodeid=brief["nodeid"], kind=brief["kind"],
+        outcome="failed", score=0.0, max_score=float(brief["points"]),
+        message=f"{brief['topic']}.py was not submitted",
+        seed=test_seed(base_seed, brief["nodeid"]) if _seeded(item) else None, duration=0.0,
+        flags=("not_submitted", "import_failed"))
+
+
+def describe_items(items: list[pytest.Item]) -> None:
+    """Work out once what choosing and recording each test needs (kept on the items, so that
+    grading children forked from a prepared session find it done)."""
+    for item in items:
+        _brief_json(item)
+        _needs_student(item)
+        _not_submitted_json(item, 0)
+
+
+def _not_submitted_json(item: pytest.Item, base_seed: int) -> str:
+    """The stream's record of ``not_submitted(item, base_seed)``, from a line made once."""
+    line: str | None = getattr(item, "_grader_not_submitted", None)
+    if line is None:
+        record = {"type": "test", **not_submitted(item, 0).to_dict(), "seed": None}
+        line = item._grader_not_submitted = json.dumps(record)  # type: ignore[attr-defined]
+    if not _seeded(item):
+        return line
+    # Inside a JSON string a quote is escaped: only the key itself can read `"seed": null`.
+    return line.replace('"seed": null', f'"seed": {test_seed(base_seed, _nodeid(item))}', 1)
+
+
+class GraderPlugin:
+    """Fixtures, markers and results of a grading session. ``run`` is the submission being
+    graded; None in a session prepared before any submission (``grader.grading.session``), which
+    sets it in each grading child."""
+
+    def __init__(self, run: RunConfig | None) -> None:
+        self._run = run
+        self.sessions: dict[str, ModuleSession] = {}
+        self._tmpdirs: list[str] = []
+        self._upcoming: list[str] = []  # submitted topics in the order their tests run
+        self._item: pytest.Item | None = None  # the test being set up or run
+
+    @property
+    def run(self) -> RunConfig:
+        if self._run is None:
+            raise GraderFault("no submission is being graded in this session")
+        return self._run
+
+    @run.setter
+    def run(self, run: RunConfig) -> None:
+        self._run = run
+
+    # -- configuration and collection ---------------------------------------------------------
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        register_markers(config)
+
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        if self._run is not None:  # a prepared session keeps every test until a child chooses
+            items[:] = self.choose(items)
+
+    def choose(self, items: list[pytest.Item]) -> list[pytest.Item]:
+        """The tests to run among ``items``, in their order. Every test of the submission's
+        topics is recorded in the stream as collected; one of a topic that was not submitted
+        gets its result at once and is not run when it needs the student's code (it could only
+        reach the missing module and fail there). Hidden tests are only counted when
+        ``count_hidden``."""
+        collected: list[pytest.Item] = []
+        to_run: list[pytest.Item] = []
+        missing: list[pytest.Item] = []
+        hidden: dict[str, int] = {}
+        for item in items:
+            topic, kind = topic_of(item)
+            run = self.run.topics.get(topic)
+            if run is None:
+                continue
+            if kind == "hidden" and self.run.count_hidden:
+                hidden[topic] = hidden.get(topic, 0) + 1
+                continue
+            collected.append(item)
+            if run.module_path is None and _needs_student(item):
+                missing.append(item)
+            else:
+                to_run.append(item)
+                if run.module_path is not None and _needs_student(item) and \
+                        topic not in self._upcoming:
+                    self._upcoming.append(topic)
+        # Written from each test's JSON, worked out once per test (describe_items).
+        self.run.stream.write_lines([
+            f'{{"type": "collected", "hidden_counts": {json.dumps(hidden)}, "tests": ['
+            + ", ".join(_brief_json(i) for i in collected) + "]}",
+            *(_not_submitted_json(i, self.run.seed) for i in missing)])
+        if self._upcoming:
+            self._prestart(self._upcoming[0])
+        return to_run
+
+    def _prestart(self, topic: str) -> None:
+        """Launch the worker of ``topic`` ahead of its first test: the zygote forks it and the
+        student's module is imported while this process sets up and runs other tests."""
+        if isinstance(self.run.zygote, Zygote):  # a fresh interpreter would only block here
+            self._session(topic).prestart()
+
+    # -- fixtures ------------------------------------------------------------------------------
+
+    def _session(self, topic: str, baseline: Path | None = None) -> ModuleSession:
+        key = f"{topic}/baseline" if baseline else topic
+        if key not in self.sessions:
+            t = self.run.topics[topic]
+            spec = worker_spec(topic, t, self.run.student_dir, self.run.sandbox,
+                               self.run.read_paths)
+            if baseline is not None:
+                # The public baseline runs in a worker of its own, confined to a copy of it.
+                folder = tempfile.mkdtemp(prefix="grader-baseline-")
+                self._tmpdirs.append(folder)
+                spec = replace(spec, module_name="baseline", student_dir=folder,
+                               module_path=shutil.copy(baseline, folder))
+            self.sessions[key] = ModuleSession(
+                self.run.zygote, spec,
+                launched=self.run.launched.pop(topic, None) if baseline is None else None)
+        return self.sessions[key]
+
+    # The fixtures read the test being set up from ``item`` rather than taking pytest's
+    # ``request``, which pytest builds anew (with a signature lookup) for each fixture and test.
+
+    @property
+    def item(self) -> pytest.Item:
+        if self._item is None:
+            raise GraderFault("no test is being set up")
+        return self._item
+
+    @pytest.fixture
+    def student(self) -> StudentProxy:
+        item = self.item
+        topic, _ = topic_of(item)
+        marker = item.get_closest_marker("timeout")
+        limit = float(marker.args[0]) if marker else self.run.topics[topic].config.timeout
+        proxy = StudentProxy(self._session(topic), time.monotonic() + limit)
+        if topic in self._upcoming:  # the next topic's worker starts while this one's tests run
+            at = self._upcoming.index(topic)
+            if at + 1 < len(self._upcoming):
+                self._prestart(self._upcoming[at + 1])
+        item._grader_proxy = proxy  # type: ignore[attr-defined]
+        item._grader_limit = limit  # type: ignore[attr-defined]
+        return proxy
+
+    @pytest.fixture
+    def baseline(self) -> StudentProxy:
+        """Proxy of the topic's public baseline, assignments/<topic>/baseline.py, timed like
+        the student's code: a sandboxed worker of the same kind, with the same time limit."""
+        item = self.item
+        topic, _ = topic_of(item)
+        path = Path(str(item.path)).parents[2] / "assignments" / topic / "baseline.py"
+        if not path.is_file():
+            raise GraderFault(f"{topic} has no public baseline ({path.name})")
+        marker = item.get_closest_marker("timeout")
+        limit = float(marker.args[0]) if marker else self.run.topics[topic].config.timeout
+        return StudentProxy(self._session(topic, baseline=path), time.monotonic() + limit)
+
+    @pytest.fixture
+    def reference(self) -> ModuleType:
+        topic, _ = topic_of(self.item)
+        if topic in self.run.references:
+            return self.run.references[topic]
+        path = self.run.topics[topic].solution
+        if path is None:
+            raise GraderFault(f"the reference solution of {topic} is not available here")
+        self.run.references[topic] = load_reference(topic, path)
+        return self.run.references[topic]
+
+    @pytest.fixture
+    def seed(self) -> int:
+        s = test_seed(self.run.seed, _nodeid(self.item))
+        self.item._grader_seed = s  # type: ignore[attr-defined]
+        return s
+
+    @pytest.fixture
+    def rng(self, seed: int) -> np.random.Generator:
+        return np.random.default_rng(seed)
+
+    @pytest.fixture(autouse=True)
+    def _grader_tolerances(self) -> Any:
+        from grader.checks import compare as checks
+
+        topic, _ = topic_of(self.item)
+        tols = self.run.topics[topic].config.tolerances
+        with checks.tolerance_overrides({k: checks.Tol(v.rtol, v.atol) for k, v in tols.items()}):
+            yield
+
+    # -- running and reporting -----------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self._item = item  # before any of its fixtures
+        if item.get_closest_marker("gpu") is not None and not _cuda_available():
+            pytest.skip(NOT_GRADED_GPU)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        outcome = yield
+        rep = outcome.get_result()
+        if call.when == "teardown" or (call.when == "setup" and rep.passed):
+            return
+        result = self.classify(item, call, rep)
+        self.run.stream.write({"type": "test", **result.to_dict()})
+
+    def classify(self, item: pytest.Item, call: pytest.CallInfo[None],
+                 rep: pytest.TestReport) -> TestResult:
+        topic, kind = topic_of(item)
+        points = _points(item)
+        proxy: StudentProxy | None = getattr(item, "_grader_proxy", None)
+        called = list(proxy.called) if proxy else []
+        fn = called[-1] if called else topic
+        flags: list[str] = []
+        if rep.skipped:
+            reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+            reason = reason.removeprefix("Skipped: ")
+            outcome = "not_graded" if NOT_GRADED_GPU in reason else "skipped"
+            message = reason
+        elif call.excinfo is None:
+            outcome, message = "passed", ""
+        else:
+            outcome, message, flags = explain(call.excinfo.value, fn,
+                                              getattr(item, "_grader_limit", None),
+                                              when=call.when)
+        recorded: dict[str, Any] = dict(item.user_properties)
+        fraction = min(max(float(recorded.pop("score_fraction", 1.0)), 0.0), 1.0)
+        note = str(recorded.pop("note", ""))
+        if outcome == "passed":
+            message = note
+        findings = banned.affected(self.run.topics[topic].findings, called) if proxy else []
+        if findings and outcome in ("passed", "failed"):
+            outcome = "failed"
+            flags.append("banned")
+            message = "\n".join(banned.describe(f) for f in findings) + \
+                ("\n" + message if message else "")
+        return TestResult(
+            topic=topic, name=item.name, nodeid=_nodeid(item), kind=kind, outcome=outcome,
+            score=round(float(points) * fraction, 6) if outcome == "passed" else 0.0,
+            max_score=float(points) if outcome != "not_graded" else 0.0,
+            message=message, seed=getattr(item, "_grader_seed", None),
+            duration=round(rep.duration, 4), output=proxy.output if proxy else "",
+            functions=tuple(called), flags=tuple(flags),
+            details=json.loads(json.dumps(recorded, default=str)))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        for s in self.sessions.values():
+            s.close()
+        for folder in self._tmpdirs:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+class PlainFailureReports:
+    """Failure reports without pytest's formatted traceback. The grader writes its own message
+    for every failure (``GraderPlugin.classify``) and runs pytest with ``--tb=no``, so filtering
+    and formatting each traceback (about a millisecond per failed test) would be thrown away.
+    Skips, expected failures and pytest's own outcomes keep pytest's report."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item,
+                                  call: pytest.CallInfo[None]) -> pytest.TestReport | None:
+        exc = call.excinfo.value if call.excinfo is not None else None
+        if not isinstance(exc, Exception):  # passed, or a skip/fail/exit outcome
+            return None
+        line = (str(exc).splitlines() or [""])[0][:300]
+        sections = [(f"Captured {key} {when}", content)
+                    for when, key, content in item._report_sections]
+        return pytest.TestReport(
+            item.nodeid, item.location, {x: 1 for x in item.keywords}, "failed",
+            f"{type(exc).__name__}: {line}", call.when, sections, duration=call.duration,
+            start=call.start, stop=call.stop, user_properties=item.user_properties)
+
+
+def explain(exc: BaseException, fn: str, limit: float | None,
+            when: str = "call") -> tuple[str, str, list[str]]:
+    """(outcome, message for the student, flags) for an exception that ended a test."""
+    if isinstance(exc, WorkerTimeout):
+        secs = f"{limit:g} s" if limit else "its time limit"
+        return ("timeout", f"{fn} did not finish within {secs}: look for an infinite loop or a "
+                "computation far slower than it needs to be", ["timeout"])
+    if isinstance(exc, ImportFailed):
+        flag = {"not_submitted": "not_submitted", "timeout": "timeout", "exit": "crash"}.get(
+            exc.kind, "import_error")
+        text = exc.message + (f"\n{exc.traceback.rstrip()}" if exc.traceback.strip() else "")
+        return ("timeout" if exc.kind == "timeout" else "failed", text, [flag, "import_failed"])
+    if isinstance(exc, StudentError):
+        if "NotImplementedError" in exc.mro:
+            return "failed", f"{exc.function}: not implemented", ["not_implemented"]
+        text = f"{exc.function} raised {exc.type_name}: {exc.message}"
+        if exc.traceback.strip():
+            text += f"\nin your code:\n{exc.traceback.rstrip()}"
+        return "failed", text, []
+    if isinstance(exc, WorkerCrashed):
+        return ("error", f"{fn} crashed the worker process: {exc}. Look for code that ends the "
+                "process (exit, os._exit, signals) or uses memory without bound", ["crash"])
+    if isinstance(exc, GraderFault):
+        return "error", f"the grader could not run this test: {exc}", ["grader_error"]
+    if isinstance(exc, AssertionError):
+        return "failed", str(exc) or f"a check of {fn} failed", []
+    if isinstance(exc, pytest.fail.Exception):
+        return "failed", str(exc), []
+    if when == "setup":
+        return "error", f"the grader could not set up this test ({type(exc).__name__})", \
+            ["grader_error"]
+    # The test could not use what the student returned (wrong type, wrong number of outputs).
+    return ("failed", f"what {fn} returned could not be checked: {type(exc).__name__}: "
+            f"{str(exc)[:300]}. Check the return type and the number of outputs.", [])
+
+
+def load_reference(topic: str, path: str) -> ModuleType:
+    """Import a topic's reference solution (trusted code) under a name of its own."""
+    spec = importlib.util.spec_from_file_location(f"reference_{topic}", path)
+    if spec is None or spec.loader is None:
+        raise GraderFault(f"cannot load the reference solution of {topic}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_seed(base: int, nodeid: str) -> int:
+    """The seed of one test: fixed by the run's seed and the test's id, so a regrade reproduces it."""
+    return zlib.crc32(f"{base}:{nodeid}".encode()) & 0x7FFFFFFF
+
+
+test_seed.__test__ = False  # type: ignore[attr-defined]
+
+
+def _points(item: pytest.Item) -> float:
+    m = item.get_closest_marker("points")
+    return float(m.args[0]) if m and m.args else 1.0
+
+
+def _nodeid(item: pytest.Item) -> str:
+    topic, kind = topic_of(item)
+    return f"{topic}/{kind}::{item.name}"
+
+
+def _brief(item: pytest.Item) -> dict[str, Any]:
+    """A test as the stream's ``collected`` record lists it."""
+    brief: dict[str, Any] | None = getattr(item, "_grader_brief", None)
+    if brief is None:
+        topic, kind = topic_of(item)
+        brief = {"topic": topic, "kind": kind, "name": item.name, "nodeid": _nodeid(item),
+                 "points": _points(item)}
+        item._grader_brief = brief  # type: ignore[attr-defined]
+    return brief
+
+
+def _brief_json(item: pytest.Item) -> str:
+    line: str | None = getattr(item, "_grader_brief_json", None)
+    if line is None:
+        line = item._grader_brief_json = json.dumps(_brief(item))  # type: ignore[attr-defined]
+    return line
+
+
+def _seeded(item: pytest.Item) -> bool:
+    """Whether the test takes the ``seed`` or ``rng`` fixture (its result records the seed)."""
+    return bool({"seed", "rng"} & set(getattr(item, "fixturenames", ())))
+
+
+def _needs_student(item: pytest.Item) -> bool:
+    """Whether the test uses the student's module and nothing decides its outcome before that
+    (a skip, an expected failure, a GPU it may not have)."""
+    needs: bool | None = getattr(item, "_grader_needs_student", None)
+    if needs is None:
+        needs = "student" in getattr(item, "fixturenames", ()) and all(
+            item.get_closest_marker(name) is None
+            for name in ("skip", "skipif", "xfail", "gpu"))
+        item._grader_needs_student = needs  # type: ignore[attr-defined]
+    return needs
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
