@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from grader.commands.common import Failure, course_option, friendly, load_course
 from grader.course import Course, CourseError
 from grader.results.model import SubmissionResult
 
@@ -150,20 +151,17 @@ def exit_status(result: SubmissionResult, fail_under: float | None) -> tuple[int
 @click.option("--seed", type=int, default=None, help="Seed of the random inputs (to regrade).")
 @click.option("--unsafe-no-sandbox", is_flag=True,
               help="With --hidden: run hidden tests even where a sandbox layer is missing.")
-@click.option("--course", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Course folder (default: the one containing the current directory).")
+@course_option
 def ci(topics: tuple[str, ...], out: Path, hidden: Path | None, fail_under: float | None,
        seed: int | None, unsafe_no_sandbox: bool, course: Path | None) -> None:
     """Grade this repository in a CI job: JUnit XML, results.json, a job summary, annotations.
 
     Example: grader ci --out grader-report --fail-under 50
     """
-    # The CLI's helpers are imported here, not at the top: grader.commands.main imports this module.
-    from grader.commands.main import Failure, _course, friendly
 
     @friendly
     def go() -> int:
-        done = run_ci(_course(course), out, topics=topics, hidden=hidden, fail_under=fail_under,
+        done = run_ci(load_course(course), out, topics=topics, hidden=hidden, fail_under=fail_under,
                       seed=seed, unsafe_no_sandbox=unsafe_no_sandbox)
         if done.exit_code == 2:
             raise Failure(done.reason)

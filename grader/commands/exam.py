@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
+from grader.commands.common import course_option, friendly, load_course
+
 SECRET_HELP = ("File holding the instructor secret (default: $GRADER_EXAM_SECRET, else "
                "reference/exams/secret.key, created by the first build).")
-COURSE_HELP = "Course folder (default: the one containing the current directory)."
 
 
 @click.group("exam")
@@ -26,21 +27,18 @@ def exam() -> None:
               help="Folder for papers/ (to hand out), keys/ (instructor only) and manifest.json.")
 @click.option("--secret-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help=SECRET_HELP)
-@click.option("--course", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help=COURSE_HELP)
+@course_option
 def build_command(exam_name: str, roster: Path, out: Path, secret_file: Path | None,
                   course: Path | None) -> None:
     """Build every student's paper (HTML with an answer form, Markdown) and answer key.
 
     Example: grader exam build midterm --roster roster.csv --out midterm-papers
     """
-    # The CLI's helpers are imported here, not at the top: grader.commands.main imports this module.
-    from grader.commands.main import _course, friendly
     from grader.exam.workflow import build
 
     @friendly
     def go() -> None:
-        built = build(_course(course), exam_name, roster, out, secret_file=secret_file,
+        built = build(load_course(course), exam_name, roster, out, secret_file=secret_file,
                       echo=click.echo)
         for line in built.lines():
             click.echo(line)
@@ -60,20 +58,18 @@ def build_command(exam_name: str, roster: Path, out: Path, secret_file: Path | N
                                  "answers file too (default: roster.csv in the answers folder).")
 @click.option("--secret-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help=SECRET_HELP)
-@click.option("--course", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help=COURSE_HELP)
+@course_option
 def grade_command(exam_name: str, answers: Path, out: Path, roster: Path | None,
                   secret_file: Path | None, course: Path | None) -> None:
     """Grade every answers file against its student's variant, recomputed from the secret.
 
     Example: grader exam grade midterm --answers collected/ --roster roster.csv --out grades
     """
-    from grader.commands.main import _course, friendly
     from grader.exam.workflow import grade
 
     @friendly
     def go() -> None:
-        summary = grade(_course(course), exam_name, answers, out, roster_path=roster,
+        summary = grade(load_course(course), exam_name, answers, out, roster_path=roster,
                         secret_file=secret_file, echo=click.echo)
         for line in summary.lines():
             click.echo(line)

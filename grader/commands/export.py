@@ -27,6 +27,7 @@ from typing import Any
 
 import click
 
+from grader.commands.common import course_option, friendly, load_course
 from grader.course import Course, CourseError
 from grader.results.model import write_json_atomic
 
@@ -235,20 +236,17 @@ def export() -> None:
                    "code could then read the hidden tests).")
 @click.option("--visibility", type=click.Choice(VISIBILITIES), default="visible",
               show_default=True, help="When students see the test results on Gradescope.")
-@click.option("--course", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Course folder (default: the one containing the current directory).")
+@course_option
 def gradescope(out: Path, topics: tuple[str, ...], unsafe_no_sandbox: bool, visibility: str,
                course: Path | None) -> None:
     """Write a Gradescope autograder bundle (setup.sh, run_autograder) to OUT.zip.
 
     Example: grader export gradescope autograder.zip --topic linear_regression
     """
-    # The CLI's helpers are imported here, not at the top: grader.commands.main imports this module.
-    from grader.commands.main import _course, friendly
 
     @friendly
     def go() -> None:
-        chosen = export_gradescope(_course(course), out, topics,
+        chosen = export_gradescope(load_course(course), out, topics,
                                    unsafe_no_sandbox=unsafe_no_sandbox, visibility=visibility)
         click.echo(f"wrote {out}: {len(chosen)} topics ({', '.join(chosen)}); upload it as the "
                    "autograder of a Gradescope programming assignment")

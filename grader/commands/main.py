@@ -2,61 +2,19 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
-from grader.course import CourseError, find_course
-
-
-class Failure(click.ClickException):
-    """A one-line error for the user; exit status 2."""
-
-    exit_code = 2
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
-
-
-def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the grader's expected failures into one-line errors instead of tracebacks."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from grader.grading.remote import GraderFault
-        from grader.grading.engine import SandboxUnavailable
-        from grader.grading.submission import SubmissionError
-
-        try:
-            return func(*args, **kwargs)
-        except (CourseError, SandboxUnavailable, SubmissionError, GraderFault) as exc:
-            raise Failure(str(exc)) from None
-        except KeyboardInterrupt:
-            raise Failure("interrupted") from None
-        except OSError as exc:
-            raise Failure(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
-
-    return wrapper
-
-
-def course_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--course", type=click.Path(file_okay=False, path_type=Path),
-                        default=None,
-                        help="Course folder (default: the one containing the current directory).")(func)
-
-
-def _course(path: Path | None) -> Any:
-    from grader.course import Course
-
-    if path is not None:
-        if not (path / "assignments").is_dir():
-            raise CourseError(f"{path} has no assignments/ folder")
-        return Course(path.resolve())
-    return find_course()
+from grader.commands.ci import ci
+from grader.commands.common import Failure, course_option, friendly, load_course
+from grader.commands.exam import exam
+from grader.commands.export import export
+from grader.commands.release import release_command
+from grader.course import CourseError
 
 
 class _Group(click.Group):
@@ -92,7 +50,7 @@ def check(topics: tuple[str, ...], course: Path | None) -> None:
     """
     from grader.grading.engine import Engine, Options
 
-    c = _course(course)
+    c = load_course(course)
     chosen = c.check_topics(list(topics)) if topics else c.topics()
     click.echo("Running public tests without a sandbox: your own code, on your own machine.")
     with tempfile.TemporaryDirectory(prefix="grader-check-") as out, \
@@ -145,7 +103,7 @@ def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None
     from grader.results.files import write_outputs
     from grader.grading.engine import Engine, Options
 
-    c = _course(course)
+    c = load_course(course)
     if not c.has_reference:
         raise CourseError(f"{c.root} has no reference/ folder: hidden tests are needed to grade")
     chosen = tuple(c.check_topics(list(topics))) if topics else None
@@ -216,7 +174,7 @@ def batch(submissions: Path, out: Path, jobs: int | None, resume: bool, only: tu
     """
     from grader.classroom.batch import Batch, BatchError
 
-    c = _course(course)
+    c = load_course(course)
     if not c.has_reference:
         raise CourseError(f"{c.root} has no reference/ folder: hidden tests are needed to grade")
     chosen = tuple(c.check_topics(list(topics))) if topics else None
@@ -238,12 +196,6 @@ def batch(submissions: Path, out: Path, jobs: int | None, resume: bool, only: tu
     for line in summary.lines():
         click.echo(line)
 
-
-# Commands defined beside their logic; those modules import this one's helpers only when run.
-from grader.commands.ci import ci  # noqa: E402
-from grader.commands.exam import exam  # noqa: E402
-from grader.commands.export import export  # noqa: E402
-from grader.commands.release import release_command  # noqa: E402
 
 main.add_command(ci)
 main.add_command(release_command)

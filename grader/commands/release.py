@@ -23,6 +23,7 @@ from typing import Any
 import click
 import jinja2
 
+from grader.commands.common import Failure, course_option, friendly, load_course
 from grader.course import Course, CourseError
 
 # Where the grader's own source lives: the package, templates/ and pyproject.toml beside it.
@@ -339,20 +340,17 @@ def release(course: Course, out: Path, topics: Iterable[str] = (), *,
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--topic", "topics", multiple=True,
               help="Release only this topic (repeatable). Default: every topic of the course.")
-@click.option("--course", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Course folder (default: the one containing the current directory).")
+@course_option
 def release_command(out: Path, topics: tuple[str, ...], course: Path | None) -> None:
     """Build the student repository in OUT (never reference/) and verify it.
 
     Example: grader release ../course-2025-students --topic linear_regression
     """
-    # The CLI's helpers are imported here, not at the top: grader.commands.main imports this module.
-    from grader.commands.main import Failure, _course, friendly
 
     @friendly
     def go() -> None:
         try:
-            release(_course(course), out, topics)
+            release(load_course(course), out, topics)
         except ReleaseProblem as exc:
             raise Failure(str(exc)) from None
 
