@@ -18,8 +18,12 @@ from typing import Any
 import pytest
 
 from grader.classroom import gradebook
-from grader.classroom.batch import (Batch, BatchError, Progress, content_hash, discover, folder_name,
-                          read_roster)
+from grader.classroom.batch import Batch
+from grader.classroom.discover import discover
+from grader.classroom.layout import BatchError, folder_name
+from grader.classroom.progress import Progress
+from grader.classroom.roster import read_roster
+from grader.classroom.state import content_hash
 from grader.course import Course
 from grader.results.gradescope import results_json
 from grader.results.model import load_result

@@ -356,7 +356,7 @@ def test_an_unreachable_scheduler_is_a_one_line_error() -> None:
 def test_a_lost_scheduler_stops_the_batch_without_error_rows(tmp_path: Path) -> None:
     from distributed import LocalCluster
 
-    from grader.classroom.batch import BatchError
+    from grader.classroom.layout import BatchError
 
     subs = tmp_path / "subs"
     write(subs / "good", {"toy.py": TOY, "other.py": OTHER})

@@ -32,10 +32,8 @@ import itertools
 import json
 import logging
 import os
-import random
 import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -50,10 +48,11 @@ from pathlib import Path
 from typing import Any
 
 import grader
-from grader.classroom.batch import BatchError
+from grader.classroom.layout import BatchError
 from grader.course import Course
 from grader.results.model import SCHEMA_VERSION, SubmissionResult, write_text_atomic
-from grader.results.scoring import topic_results
+from grader.grading.protocol import choose_seed
+from grader.results.scoring import error_result
 from grader.grading.submission import SubmissionError, safe_extract, stage
 
 if __name__ == "__main__":
@@ -217,11 +216,7 @@ def serve_host(base: Path, allow_unsandboxed: bool) -> int:
                 for line in lines:
                     req = json.loads(line)
                     try:
-                        opts = req["options"]
-                        options = Options(
-                            topics=tuple(opts["topics"]) if opts.get("topics") else None,
-                            kinds=tuple(opts.get("kinds", ("hidden", "public"))),
-                            seed=opts.get("seed"), count_hidden=bool(opts.get("count_hidden")))
+                        options = Options.from_dict(req["options"])
                         job = engine.start(Path(req["submission"]), Path(req["out"]), options,
                                            name=req["name"])
                         jobs[req["id"]] = (job, Path(req["out"]))
@@ -253,13 +248,12 @@ def _children_die_with_host() -> None:
     """The host's grading children get SIGKILL when the host dies (the worker's death ends it)."""
     if not sys.platform.startswith("linux"):
         return
-    import ctypes
+    from grader.isolation import sandbox
 
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
     host = os.getpid()
 
     def arm() -> None:
-        prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        sandbox.die_with_parent()
         if os.getppid() != host:  # the host was gone before the line above
             os._exit(70)
 
@@ -474,6 +468,11 @@ def _worker_info(plugin: str, dask_worker: Any) -> dict[str, Any]:
 class DaskJob:
     """One submission handed to the cluster; ``poll`` returns its result once it is back."""
 
+    # No local grading child to watch: batch polls the job itself (see protocol.Job).
+    pidfd = -1
+    rc: int | None = None
+    deadline = float("inf")
+
     def __init__(self, engine: DaskEngine, submission: Path, out: Path, options: Any,
                  name: str, seed: int, topics: list[str]) -> None:
         self.engine = engine
@@ -496,17 +495,19 @@ class DaskJob:
             with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp:
                 stage(self.submission, Path(tmp), self.topics)
         except SubmissionError as exc:  # the same row a local batch writes, without a trip
-            self.result = SubmissionResult(
-                submission=self.name, topics=topic_results([], self.topics), tests=(),
-                seed=self.seed, sandbox=self.engine.layers, started=self.started,
-                duration=round(time.monotonic() - self.t0, 3), error=str(exc))
+            self.result = error_result(
+                self.name, self.topics, self.seed, str(exc), sandbox=self.engine.layers,
+                started=self.started, duration=time.monotonic() - self.t0)
             return
         data, is_folder = pack_submission(self.submission)
         self.key = f"grade-{self.out.name}-{self.engine.token}-{next(self.engine.counter)}"
         self.future = self.engine.client.submit(
             grade_task, self.engine.plugin, self.name, self.submission.name, data, is_folder,
-            dataclasses.asdict(self.options), key=self.key, retries=self.engine.retries,
+            self.options.to_dict(), key=self.key, retries=self.engine.retries,
             pure=False)
+
+    def ended(self) -> bool:
+        return self.poll() is not None
 
     def poll(self) -> SubmissionResult | None:
         if self.result is None:
@@ -524,12 +525,12 @@ class DaskJob:
         self.engine.finished(self)
         if self.future.status == "error" and isinstance(self.future.exception(), KilledWorker):
             tries = self.future.exception().allowed_failures + 1
-            self.result = SubmissionResult(
-                submission=self.name, topics=topic_results([], self.topics), tests=(),
-                seed=self.seed, sandbox=self.engine.layers, started=self.started,
-                duration=round(time.monotonic() - self.t0, 3),
-                error=f"the Dask workers grading this submission died {tries} times in a row; "
-                      "it was given up (see the workers' logs)")
+            self.result = error_result(
+                self.name, self.topics, self.seed,
+                f"the Dask workers grading this submission died {tries} times in a row; "
+                "it was given up (see the workers' logs)",
+                sandbox=self.engine.layers, started=self.started,
+                duration=time.monotonic() - self.t0)
             return self.result
         reply = json.loads(self.future.result())  # a task's own failure is raised here
         if reply.get("log"):
@@ -635,8 +636,7 @@ class DaskEngine:
 
     def start(self, submission: Path, out: Path, options: Any, *, name: str | None = None
               ) -> DaskJob:
-        seed = options.seed if options.seed is not None else \
-            random.SystemRandom().randrange(2**31)
+        seed = choose_seed(options.seed)
         topics = list(options.topics or self.topics)
         job = DaskJob(self, Path(submission), out,
                       options, name or Path(submission).name.removesuffix(".zip"), seed, topics)

@@ -126,7 +126,7 @@ def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None
 
 def _refresh_batch(out: Path) -> None:
     """A regrade into a batch's students/<id> folder updates that batch's gradebook."""
-    from grader.classroom.batch import batch_folder_of, refresh
+    from grader.classroom.tables import batch_folder_of, refresh
 
     folder = batch_folder_of(out)
     if folder is not None and refresh(folder) is not None:
@@ -172,7 +172,8 @@ def batch(submissions: Path, out: Path, jobs: int | None, resume: bool, only: tu
 
     Example: grader batch submissions/ --out grades --jobs 4 --resume
     """
-    from grader.classroom.batch import Batch, BatchError
+    from grader.classroom.batch import Batch
+    from grader.classroom.layout import BatchError
 
     c = load_course(course)
     if not c.has_reference:

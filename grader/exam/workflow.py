@@ -25,7 +25,9 @@ import jinja2
 from grader.classroom import gradebook, overview
 
 from grader.results import model as results
-from grader.classroom.batch import BatchError, Student, error_result, folder_name, read_roster
+from grader.results.scoring import error_result
+from grader.classroom.layout import INDEX, ROSTER_NAME, STUDENTS, BatchError, folder_name
+from grader.classroom.roster import Student, read_roster
 from grader.course import Course
 from grader.exam.answers import (
     AnswersError,
@@ -51,9 +53,6 @@ from grader.results.report import template_dirs
 PAPERS = "papers"
 KEYS = "keys"
 MANIFEST = "manifest.json"
-STUDENTS = "students"
-INDEX = "index.html"
-ROSTER_NAME = "roster.csv"
 LOG = "grade.log"
 
 

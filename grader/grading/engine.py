@@ -14,7 +14,6 @@ import gc
 import importlib
 import inspect
 import os
-import random
 import shutil
 import signal
 import socket
@@ -22,7 +21,6 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -36,7 +34,8 @@ from grader.grading.plugin import (GraderPlugin, PlainFailureReports, RunConfig,
 from grader.grading.remote import Spawner, Worker, Zygote
 from grader.results.model import (ResultStream, SubmissionResult, TestResult, read_stream,
                             test_from_dict)
-from grader.results.scoring import topic_results
+from grader.results.scoring import error_result, topic_results
+from grader.grading.protocol import Options, choose_seed
 from grader.grading.session import PreparedSession
 from grader.grading.submission import SubmissionError, stage
 
@@ -46,14 +45,6 @@ SESSION_MARGIN = 60.0
 
 class SandboxUnavailable(Exception):
     """A sandbox layer is missing and running without it was not allowed."""
-
-
-@dataclass(frozen=True)
-class Options:
-    topics: tuple[str, ...] | None = None  # None: every topic of the course
-    kinds: tuple[str, ...] = ("hidden", "public")
-    seed: int | None = None  # None: a fresh one, recorded in the result
-    count_hidden: bool = False  # public tests only, and count the hidden ones
 
 
 class Engine:
@@ -198,7 +189,7 @@ class Engine:
               name: str | None = None, in_process: bool | None = None) -> "Job":
         """Start grading one submission in a forked trusted child; ``Job.poll`` collects it."""
         topics = list(options.topics or self.course.topics())
-        seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
+        seed = choose_seed(options.seed)
         job = Job(self, name or Path(submission).name.removesuffix(".zip"), topics, seed)
         out.mkdir(parents=True, exist_ok=True)
         try:
@@ -407,10 +398,9 @@ class Job:
             return None
         layers = self.engine.layers if self.engine.sandboxed else ()
         if self.error:
-            self.result = SubmissionResult(
-                submission=self.name, topics=topic_results([], self.topics), tests=(),
-                seed=self.seed, sandbox=layers, started=self.started,
-                duration=round(self.duration, 3), error=self.error)
+            self.result = error_result(self.name, self.topics, self.seed, self.error,
+                                       sandbox=layers, started=self.started,
+                                       duration=self.duration)
         else:
             self.result = assemble(self.name, list(read_stream(self.stream_path)), self.topics,
                                    self.runs, self.seed, layers, self.started, self.duration,

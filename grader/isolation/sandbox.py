@@ -847,10 +847,19 @@ def _apply_landlock(read_paths: tuple[str, ...], write_paths: tuple[str, ...],
     return _landlock_description(abi)
 
 
+def die_with_parent() -> None:
+    """Have the kernel SIGKILL this process when its parent dies (PR_SET_PDEATHSIG; Linux only).
+
+    The caller checks ``os.getppid()`` afterwards: a parent gone before this call is not caught.
+    """
+    if _LINUX:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _apply_parent_death_signal(entered: _Entered | None) -> str:
     if entered is not None and entered.parent_pid != os.getpid():
         os.close(entered.death_write_fd)
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    die_with_parent()
     value = ctypes.c_int(0)
     _prctl(_PR_GET_PDEATHSIG, ctypes.addressof(value))
     if value.value != signal.SIGKILL:

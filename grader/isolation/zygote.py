@@ -130,11 +130,10 @@ def _intermediate(config: dict[str, Any], fd: int, keep_open: set[int]) -> None:
 
 def _die_with_parent() -> None:
     """A dies with the zygote (and B, the worker, with A), so closing the zygote ends every worker."""
-    if sys.platform.startswith("linux"):
-        import ctypes
+    from grader.isolation import sandbox
 
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if sys.platform.startswith("linux"):
+        sandbox.die_with_parent()
         if os.getppid() == 1:  # the zygote was already gone before the line above
             os._exit(0)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
 
-from grader.results.model import TestResult, TopicResult
+from grader.results.model import SubmissionResult, TestResult, TopicResult
 
 
 def test_score(outcome: str, points: float) -> float:
@@ -41,3 +42,14 @@ def topic_results(tests: Iterable[TestResult], topics: Iterable[str],
 
 def percentage(score: float, max_score: float) -> float:
     return 100.0 * score / max_score if max_score else 0.0
+
+
+def error_result(submission: str, topics: Sequence[str], seed: int, reason: str, *,
+                 duration: float = 0.0, sandbox: Sequence[str] = (),
+                 started: str | None = None) -> SubmissionResult:
+    """A result that records only why grading broke: no tests, every topic scores 0."""
+    return SubmissionResult(
+        submission=submission, topics=topic_results([], topics), tests=(), seed=seed,
+        sandbox=tuple(sandbox),
+        started=started or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        duration=round(duration, 3), error=reason)
