@@ -297,6 +297,7 @@ class Batch:
         assert entry.path is not None
         folder = self.out / STUDENTS / entry.folder
         seed = options.seed
+        job: Job | SubmissionResult
         try:
             job = engine.start(entry.path, folder, options, name=entry.student)
             seed = job.seed

@@ -37,6 +37,28 @@ def scan(source: str, patterns: tuple[str, ...] | list[str]) -> list[Finding]:
         tree = ast.parse(source)
     except SyntaxError:
         return []  # reported as a syntax error by the worker
+    aliases = _aliases(tree)
+    findings: dict[tuple[str, int], Finding] = {}
+
+    def visit(node: ast.AST, function: str | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            fn = function
+            if function is None and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                       ast.ClassDef)):
+                fn = child.name
+            names, descend = _names_used(child, aliases)
+            for name in names:
+                if any(matches(name, p) for p in patterns):
+                    findings.setdefault((name, child.lineno), Finding(name, child.lineno, fn))
+            if descend:
+                visit(child, fn)
+
+    visit(tree, None)
+    return sorted(findings.values(), key=lambda f: f.line)
+
+
+def _aliases(tree: ast.AST) -> dict[str, str]:
+    """What each imported name stands for: ``np`` -> ``numpy``, ``lstsq`` -> ``numpy.linalg.lstsq``."""
     aliases: dict[str, str] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -49,38 +71,25 @@ def scan(source: str, patterns: tuple[str, ...] | list[str]) -> list[Finding]:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             for a in node.names:
                 aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    return aliases
 
-    findings: dict[tuple[str, int], Finding] = {}
 
-    def record(name: str, line: int, function: str | None) -> None:
-        if any(matches(name, p) for p in patterns):
-            findings.setdefault((name, line), Finding(name, line, function))
-
-    def visit(node: ast.AST, function: str | None) -> None:
-        for child in ast.iter_child_nodes(node):
-            fn = function
-            if function is None and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef,
-                                                       ast.ClassDef)):
-                fn = child.name
-            if isinstance(child, ast.Import):
-                for a in child.names:
-                    record(a.name, child.lineno, fn)
-            elif isinstance(child, ast.ImportFrom) and child.module and not child.level:
-                for a in child.names:
-                    record(f"{child.module}.{a.name}", child.lineno, fn)
-            elif isinstance(child, (ast.Attribute, ast.Name)):
-                dotted = _dotted(child, aliases)
-                if dotted is not None:
-                    record(dotted, child.lineno, fn)
-                    continue  # the inner names of this chain are prefixes of it
-            elif isinstance(child, ast.Constant) and isinstance(child.value, str) and \
-                    "." in child.value and " " not in child.value:
-                # importlib.import_module("sklearn.linear_model") and getattr tricks by name
-                record(child.value, child.lineno, fn)
-            visit(child, fn)
-
-    visit(tree, None)
-    return sorted(findings.values(), key=lambda f: f.line)
+def _names_used(node: ast.AST, aliases: dict[str, str]) -> tuple[list[str], bool]:
+    """The dotted names ``node`` itself uses, and whether its children still need a look."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names], True
+    if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+        return [f"{node.module}.{a.name}" for a in node.names], True
+    if isinstance(node, (ast.Attribute, ast.Name)):
+        dotted = _dotted(node, aliases)
+        if dotted is not None:
+            return [dotted], False  # the inner names of this chain are prefixes of it
+        return [], True
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+            "." in node.value and " " not in node.value:
+        # importlib.import_module("sklearn.linear_model") and getattr tricks by name
+        return [node.value], True
+    return [], True
 
 
 def calls_between_functions(source: str) -> dict[str, set[str]]:

@@ -404,7 +404,7 @@ class Job:
         else:
             self.result = assemble(self.name, list(read_stream(self.stream_path)), self.topics,
                                    self.runs, self.seed, layers, self.started, self.duration,
-                                   self.rc)
+                                   self.rc if self.rc is not None else 0)
         shutil.rmtree(self.work, ignore_errors=True)
         return self.result
 

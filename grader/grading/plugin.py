@@ -20,7 +20,7 @@ import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import pytest
@@ -32,6 +32,8 @@ from grader.grading.remote import (GraderFault, ImportFailed, ModuleSession, Spa
                            Zygote)
 from grader.results.model import ResultStream, TestResult
 
+# The phases of running a test; a runtest hook never sees pytest's "collect".
+_When = Literal["setup", "call", "teardown"]
 NOT_GRADED_GPU = "needs a GPU — not graded here"
 
 
@@ -358,7 +360,7 @@ class PlainFailureReports:
                     for when, key, content in item._report_sections]
         return pytest.TestReport(
             item.nodeid, item.location, {x: 1 for x in item.keywords}, "failed",
-            f"{type(exc).__name__}: {line}", call.when, sections, duration=call.duration,
+            f"{type(exc).__name__}: {line}", cast(_When, call.when), sections, duration=call.duration,
             start=call.start, stop=call.stop, user_properties=item.user_properties)
 
 

@@ -33,7 +33,9 @@ class Options:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"unknown grading options: {', '.join(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in data.items()}
+        return cls(**values)
 
 
 def choose_seed(seed: int | None) -> int:
