@@ -553,7 +553,7 @@ class DaskJob:
 
 
 class DaskEngine:
-    """Grades on a Dask cluster with the interface of ``grader.grading.engine.Engine`` that batch uses.
+    """Grades on a Dask cluster implementing ``grader.grading.protocol.Engine``.
 
     ``scheduler`` is an address (``tcp://host:8786``) or ``"local"`` for a ``LocalCluster`` of
     ``processes`` worker processes (default: one per core) with one thread each.
