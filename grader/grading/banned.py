@@ -47,9 +47,10 @@ def scan(source: str, patterns: tuple[str, ...] | list[str]) -> list[Finding]:
                                                        ast.ClassDef)):
                 fn = child.name
             names, descend = _names_used(child, aliases)
+            line: int = getattr(child, "lineno", 0)  # names come only from nodes with a line
             for name in names:
                 if any(matches(name, p) for p in patterns):
-                    findings.setdefault((name, child.lineno), Finding(name, child.lineno, fn))
+                    findings.setdefault((name, line), Finding(name, line, fn))
             if descend:
                 visit(child, fn)
 

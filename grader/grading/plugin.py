@@ -62,13 +62,26 @@ class RunConfig:
     launched: dict[str, Worker] = field(default_factory=dict)
 
 
+# What the plugin keeps on each test. Made once per test and kept (a prepared session's tests
+# serve many submissions): its topic and the stream records that do not change.
+_TOPIC = pytest.StashKey[tuple[str, str]]()
+_BRIEF = pytest.StashKey[dict[str, Any]]()
+_BRIEF_JSON = pytest.StashKey[str]()
+_NOT_SUBMITTED_JSON = pytest.StashKey[str]()
+_NEEDS_STUDENT = pytest.StashKey[bool]()
+# Set while the test runs, in the grading child: its student proxy, time limit and seed.
+_PROXY = pytest.StashKey["StudentProxy"]()
+_LIMIT = pytest.StashKey[float]()
+_SEED = pytest.StashKey[int]()
+
+
 def topic_of(item: pytest.Item) -> tuple[str, str]:
     """(topic, kind) of a test from its file: reference/<t>/test_hidden.py or assignments/<t>/..."""
-    cached: tuple[str, str] | None = getattr(item, "_grader_topic", None)
+    cached = item.stash.get(_TOPIC, None)
     if cached is None:
         path = Path(str(item.path))
-        cached = path.parent.name, "hidden" if path.name == "test_hidden.py" else "public"
-        item._grader_topic = cached  # type: ignore[attr-defined]
+        cached = item.stash[_TOPIC] = (
+            path.parent.name, "hidden" if path.name == "test_hidden.py" else "public")
     return cached
 
 
@@ -111,10 +124,10 @@ def describe_items(items: list[pytest.Item]) -> None:
 
 def _not_submitted_json(item: pytest.Item, base_seed: int) -> str:
     """The stream's record of ``not_submitted(item, base_seed)``, from a line made once."""
-    line: str | None = getattr(item, "_grader_not_submitted", None)
+    line = item.stash.get(_NOT_SUBMITTED_JSON, None)
     if line is None:
         record = {"type": "test", **not_submitted(item, 0).to_dict(), "seed": None}
-        line = item._grader_not_submitted = json.dumps(record)  # type: ignore[attr-defined]
+        line = item.stash[_NOT_SUBMITTED_JSON] = json.dumps(record)
     if not _seeded(item):
         return line
     # Inside a JSON string a quote is escaped: only the key itself can read `"seed": null`.
@@ -233,8 +246,8 @@ class GraderPlugin:
             at = self._upcoming.index(topic)
             if at + 1 < len(self._upcoming):
                 self._prestart(self._upcoming[at + 1])
-        item._grader_proxy = proxy  # type: ignore[attr-defined]
-        item._grader_limit = limit  # type: ignore[attr-defined]
+        item.stash[_PROXY] = proxy
+        item.stash[_LIMIT] = limit
         return proxy
 
     @pytest.fixture
@@ -264,7 +277,7 @@ class GraderPlugin:
     @pytest.fixture
     def seed(self) -> int:
         s = test_seed(self.run.seed, _nodeid(self.item))
-        self.item._grader_seed = s  # type: ignore[attr-defined]
+        self.item.stash[_SEED] = s
         return s
 
     @pytest.fixture
@@ -301,7 +314,7 @@ class GraderPlugin:
                  rep: pytest.TestReport) -> TestResult:
         topic, kind = topic_of(item)
         points = _points(item)
-        proxy: StudentProxy | None = getattr(item, "_grader_proxy", None)
+        proxy = item.stash.get(_PROXY, None)
         called = list(proxy.called) if proxy else []
         fn = called[-1] if called else topic
         flags: list[str] = []
@@ -314,7 +327,7 @@ class GraderPlugin:
             outcome, message = "passed", ""
         else:
             outcome, message, flags = explain(call.excinfo.value, fn,
-                                              getattr(item, "_grader_limit", None),
+                                              item.stash.get(_LIMIT, None),
                                               when=call.when)
         recorded: dict[str, Any] = dict(item.user_properties)
         fraction = min(max(float(recorded.pop("score_fraction", 1.0)), 0.0), 1.0)
@@ -331,7 +344,7 @@ class GraderPlugin:
             topic=topic, name=item.name, nodeid=_nodeid(item), kind=kind, outcome=outcome,
             score=round(float(points) * fraction, 6) if outcome == "passed" else 0.0,
             max_score=float(points) if outcome != "not_graded" else 0.0,
-            message=message, seed=getattr(item, "_grader_seed", None),
+            message=message, seed=item.stash.get(_SEED, None),
             duration=round(rep.duration, 4), output=proxy.output if proxy else "",
             functions=tuple(called), flags=tuple(flags),
             details=json.loads(json.dumps(recorded, default=str)))
@@ -430,19 +443,18 @@ def _nodeid(item: pytest.Item) -> str:
 
 def _brief(item: pytest.Item) -> dict[str, Any]:
     """A test as the stream's ``collected`` record lists it."""
-    brief: dict[str, Any] | None = getattr(item, "_grader_brief", None)
+    brief = item.stash.get(_BRIEF, None)
     if brief is None:
         topic, kind = topic_of(item)
-        brief = {"topic": topic, "kind": kind, "name": item.name, "nodeid": _nodeid(item),
-                 "points": _points(item)}
-        item._grader_brief = brief  # type: ignore[attr-defined]
+        brief = item.stash[_BRIEF] = {"topic": topic, "kind": kind, "name": item.name,
+                                      "nodeid": _nodeid(item), "points": _points(item)}
     return brief
 
 
 def _brief_json(item: pytest.Item) -> str:
-    line: str | None = getattr(item, "_grader_brief_json", None)
+    line = item.stash.get(_BRIEF_JSON, None)
     if line is None:
-        line = item._grader_brief_json = json.dumps(_brief(item))  # type: ignore[attr-defined]
+        line = item.stash[_BRIEF_JSON] = json.dumps(_brief(item))
     return line
 
 
@@ -454,12 +466,11 @@ def _seeded(item: pytest.Item) -> bool:
 def _needs_student(item: pytest.Item) -> bool:
     """Whether the test uses the student's module and nothing decides its outcome before that
     (a skip, an expected failure, a GPU it may not have)."""
-    needs: bool | None = getattr(item, "_grader_needs_student", None)
+    needs = item.stash.get(_NEEDS_STUDENT, None)
     if needs is None:
-        needs = "student" in getattr(item, "fixturenames", ()) and all(
-            item.get_closest_marker(name) is None
-            for name in ("skip", "skipif", "xfail", "gpu"))
-        item._grader_needs_student = needs  # type: ignore[attr-defined]
+        needs = item.stash[_NEEDS_STUDENT] = "student" in getattr(item, "fixturenames", ()) \
+            and all(item.get_closest_marker(name) is None
+                    for name in ("skip", "skipif", "xfail", "gpu"))
     return needs
 
 
