@@ -32,7 +32,7 @@ from grader.course import Course, TopicConfig
 from grader.grading.plugin import (GraderPlugin, PlainFailureReports, RunConfig, TopicRun,
                            load_reference, worker_spec)
 from grader.grading.remote import Spawner, Worker, Zygote
-from grader.results.model import (ResultStream, SubmissionResult, TestResult, read_stream,
+from grader.results.model import (Flag, Outcome, ResultStream, SubmissionResult, TestResult, read_stream,
                             test_from_dict)
 from grader.results.scoring import error_result, topic_results
 from grader.grading.protocol import Options, choose_seed
@@ -440,10 +440,10 @@ def assemble(name: str, records: list[dict[str, Any]], topics: list[str],
         else:
             tests.append(TestResult(
                 topic=c["topic"], name=c["name"], nodeid=c["nodeid"], kind=c["kind"],
-                outcome="error", score=0.0, max_score=float(c["points"]),
+                outcome=Outcome.ERROR, score=0.0, max_score=float(c["points"]),
                 message="grading stopped before this test finished (the grader's process "
                         "ended unexpectedly); it scores 0 here and a regrade will run it",
-                flags=("grader_error",)))
+                flags=(Flag.GRADER_ERROR,)))
     notes = {t: ("not submitted" if runs[t].module_path is None else "") for t in topics}
     submitted = {t: runs[t].module_path is not None for t in topics}
     for t in tests:  # the first import failure of a topic explains the whole topic

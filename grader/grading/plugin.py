@@ -30,7 +30,7 @@ from grader.course import TopicConfig
 from grader.grading.remote import (GraderFault, ImportFailed, ModuleSession, Spawner, StudentError,
                            StudentProxy, Worker, WorkerCrashed, WorkerSpec, WorkerTimeout,
                            Zygote)
-from grader.results.model import ResultStream, TestResult
+from grader.results.model import Flag, Outcome, ResultStream, TestResult
 
 # The phases of running a test; a runtest hook never sees pytest's "collect".
 _When = Literal["setup", "call", "teardown"]
@@ -107,10 +107,10 @@ def not_submitted(item: pytest.Item, base_seed: int) -> TestResult:
     brief = _brief(item)
     return TestResult(
         topic=brief["topic"], name=brief["name"], nodeid=brief["nodeid"], kind=brief["kind"],
-        outcome="failed", score=0.0, max_score=float(brief["points"]),
+        outcome=Outcome.FAILED, score=0.0, max_score=float(brief["points"]),
         message=f"{brief['topic']}.py was not submitted",
         seed=test_seed(base_seed, brief["nodeid"]) if _seeded(item) else None, duration=0.0,
-        flags=("not_submitted", "import_failed"))
+        flags=(Flag.NOT_SUBMITTED, Flag.IMPORT_FAILED))
 
 
 def describe_items(items: list[pytest.Item]) -> None:
@@ -317,14 +317,15 @@ class GraderPlugin:
         proxy = item.stash.get(_PROXY, None)
         called = list(proxy.called) if proxy else []
         fn = called[-1] if called else topic
-        flags: list[str] = []
+        flags: list[Flag] = []
+        outcome: Outcome
         if rep.skipped:
             reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
             reason = reason.removeprefix("Skipped: ")
-            outcome = "not_graded" if NOT_GRADED_GPU in reason else "skipped"
+            outcome = Outcome.NOT_GRADED if NOT_GRADED_GPU in reason else Outcome.SKIPPED
             message = reason
         elif call.excinfo is None:
-            outcome, message = "passed", ""
+            outcome, message = Outcome.PASSED, ""
         else:
             outcome, message, flags = explain(call.excinfo.value, fn,
                                               item.stash.get(_LIMIT, None),
@@ -336,8 +337,8 @@ class GraderPlugin:
             message = note
         findings = banned.affected(self.run.topics[topic].findings, called) if proxy else []
         if findings and outcome in ("passed", "failed"):
-            outcome = "failed"
-            flags.append("banned")
+            outcome = Outcome.FAILED
+            flags.append(Flag.BANNED)
             message = "\n".join(banned.describe(f) for f in findings) + \
                 ("\n" + message if message else "")
         return TestResult(
@@ -378,38 +379,38 @@ class PlainFailureReports:
 
 
 def explain(exc: BaseException, fn: str, limit: float | None,
-            when: str = "call") -> tuple[str, str, list[str]]:
+            when: str = "call") -> tuple[Outcome, str, list[Flag]]:
     """(outcome, message for the student, flags) for an exception that ended a test."""
     if isinstance(exc, WorkerTimeout):
         secs = f"{limit:g} s" if limit else "its time limit"
-        return ("timeout", f"{fn} did not finish within {secs}: look for an infinite loop or a "
-                "computation far slower than it needs to be", ["timeout"])
+        return (Outcome.TIMEOUT, f"{fn} did not finish within {secs}: look for an infinite loop or a "
+                "computation far slower than it needs to be", [Flag.TIMEOUT])
     if isinstance(exc, ImportFailed):
-        flag = {"not_submitted": "not_submitted", "timeout": "timeout", "exit": "crash"}.get(
-            exc.kind, "import_error")
+        flag = {"not_submitted": Flag.NOT_SUBMITTED, "timeout": Flag.TIMEOUT,
+                "exit": Flag.CRASH}.get(exc.kind, Flag.IMPORT_ERROR)
         text = exc.message + (f"\n{exc.traceback.rstrip()}" if exc.traceback.strip() else "")
-        return ("timeout" if exc.kind == "timeout" else "failed", text, [flag, "import_failed"])
+        return (Outcome.TIMEOUT if exc.kind == "timeout" else Outcome.FAILED, text, [flag, Flag.IMPORT_FAILED])
     if isinstance(exc, StudentError):
         if "NotImplementedError" in exc.mro:
-            return "failed", f"{exc.function}: not implemented", ["not_implemented"]
+            return Outcome.FAILED, f"{exc.function}: not implemented", [Flag.NOT_IMPLEMENTED]
         text = f"{exc.function} raised {exc.type_name}: {exc.message}"
         if exc.traceback.strip():
             text += f"\nin your code:\n{exc.traceback.rstrip()}"
-        return "failed", text, []
+        return Outcome.FAILED, text, []
     if isinstance(exc, WorkerCrashed):
-        return ("error", f"{fn} crashed the worker process: {exc}. Look for code that ends the "
-                "process (exit, os._exit, signals) or uses memory without bound", ["crash"])
+        return (Outcome.ERROR, f"{fn} crashed the worker process: {exc}. Look for code that ends the "
+                "process (exit, os._exit, signals) or uses memory without bound", [Flag.CRASH])
     if isinstance(exc, GraderFault):
-        return "error", f"the grader could not run this test: {exc}", ["grader_error"]
+        return Outcome.ERROR, f"the grader could not run this test: {exc}", [Flag.GRADER_ERROR]
     if isinstance(exc, AssertionError):
-        return "failed", str(exc) or f"a check of {fn} failed", []
+        return Outcome.FAILED, str(exc) or f"a check of {fn} failed", []
     if isinstance(exc, pytest.fail.Exception):
-        return "failed", str(exc), []
+        return Outcome.FAILED, str(exc), []
     if when == "setup":
-        return "error", f"the grader could not set up this test ({type(exc).__name__})", \
-            ["grader_error"]
+        return Outcome.ERROR, f"the grader could not set up this test ({type(exc).__name__})", \
+            [Flag.GRADER_ERROR]
     # The test could not use what the student returned (wrong type, wrong number of outputs).
-    return ("failed", f"what {fn} returned could not be checked: {type(exc).__name__}: "
+    return (Outcome.FAILED, f"what {fn} returned could not be checked: {type(exc).__name__}: "
             f"{str(exc)[:300]}. Check the return type and the number of outputs.", [])
 
 

@@ -7,11 +7,49 @@ import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
+from enum import Enum
 from pathlib import Path
 from typing import Any, Iterator
 
 SCHEMA_VERSION = 1
-OUTCOMES = ("passed", "failed", "error", "timeout", "skipped", "not_graded")
+
+
+class _Text(str, Enum):
+    """A name that is its own text: equal to, written and printed as its plain string, so
+    results.json and the CSV tables read exactly as with string literals."""
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __format__(self, spec: str) -> str:
+        return str.__format__(self, spec)
+
+
+class Outcome(_Text):
+    """How a test ended."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"  # the test could not run to its end (a crash, the grader's own fault)
+    TIMEOUT = "timeout"
+    SKIPPED = "skipped"
+    NOT_GRADED = "not_graded"  # e.g. a GPU test on a machine without one: not counted
+
+
+class Flag(_Text):
+    """What else a test's result says about how it went (``TestResult.flags``)."""
+
+    TIMEOUT = "timeout"
+    CRASH = "crash"
+    BANNED = "banned"  # called a banned API
+    NOT_SUBMITTED = "not_submitted"
+    IMPORT_FAILED = "import_failed"  # the student's module could not be imported
+    IMPORT_ERROR = "import_error"  # ... because importing it raised
+    NOT_IMPLEMENTED = "not_implemented"
+    GRADER_ERROR = "grader_error"
+
+
+OUTCOMES = tuple(o.value for o in Outcome)
 
 
 @dataclass(frozen=True)
