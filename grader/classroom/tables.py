@@ -66,7 +66,7 @@ def build_outputs(out: Path, state: dict[str, Any]) -> Built:
             lateness = assess(e.result.score, e.result.max_score, e.submitted, e.deadline, policy)
             if lateness.penalty:
                 write_text_atomic(out / e.report, render_report(e.result, lateness))
-    gradebook.write_tables(out, rows, gradebook.test_rows(entries),
+    gradebook.write_tables(out, rows, gradebook.rows_per_test(entries),
                            state.get("canvas", {}).get("assignment", DEFAULT_ASSIGNMENT), topics)
     stats = gradebook.class_stats(rows)
     late = state.get("late", {})

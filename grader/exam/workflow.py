@@ -276,7 +276,7 @@ def grade(course: Course, exam_name: str, answers_dir: Path, out: Path, *,
                      "secret (and question bank) the papers were built with")
     out.mkdir(parents=True, exist_ok=True)
     rows = gradebook.student_rows(entries, exam.qids, LatePolicy())
-    gradebook.write_tables(out, rows, gradebook.test_rows(entries), exam.title, exam.qids)
+    gradebook.write_tables(out, rows, gradebook.rows_per_test(entries), exam.title, exam.qids)
     summary.stats = gradebook.class_stats(rows)
     write_text_atomic(out / INDEX, render_overview(exam, rows, entries, summary.stats))
     summary.notes = notes
@@ -298,4 +298,4 @@ def render_overview(exam: Exam, rows: list[dict[str, Any]], entries: list[gradeb
         stats=stats, mean=f"{stats.mean:.1f}" if stats.mean is not None else "–",
         median=f"{stats.median:.1f}" if stats.median is not None else "–",
         hist=overview.histogram(graded), questions=bars,
-        parts=overview.test_table(entries), students=overview.student_table(rows))
+        parts=overview.table_per_test(entries), students=overview.student_table(rows))

@@ -33,7 +33,7 @@ from grader.grading.plugin import (GraderPlugin, PlainFailureReports, RunConfig,
                            load_reference, worker_spec)
 from grader.grading.remote import Spawner, Worker, Zygote
 from grader.results.model import (Flag, Outcome, ResultStream, SubmissionResult, TestResult, read_stream,
-                            test_from_dict)
+                            read_test_result)
 from grader.results.scoring import error_result, topic_results
 from grader.grading.protocol import Options, choose_seed
 from grader.grading.session import PreparedSession
@@ -431,7 +431,7 @@ def assemble(name: str, records: list[dict[str, Any]], topics: list[str],
             hidden_counts = r.get("hidden_counts", {})
         elif r.get("type") == "test":
             body = {k: v for k, v in r.items() if k != "type"}
-            done[body["nodeid"]] = test_from_dict(body)
+            done[body["nodeid"]] = read_test_result(body)
     tests: list[TestResult] = []
     crashed = rc not in (0, 1)  # pytest: 0 all passed, 1 some failed
     for c in collected:

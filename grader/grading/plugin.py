@@ -109,7 +109,7 @@ def not_submitted(item: pytest.Item, base_seed: int) -> TestResult:
         topic=brief["topic"], name=brief["name"], nodeid=brief["nodeid"], kind=brief["kind"],
         outcome=Outcome.FAILED, score=0.0, max_score=float(brief["points"]),
         message=f"{brief['topic']}.py was not submitted",
-        seed=test_seed(base_seed, brief["nodeid"]) if _seeded(item) else None, duration=0.0,
+        seed=seed_for_test(base_seed, brief["nodeid"]) if _seeded(item) else None, duration=0.0,
         flags=(Flag.NOT_SUBMITTED, Flag.IMPORT_FAILED))
 
 
@@ -131,7 +131,7 @@ def _not_submitted_json(item: pytest.Item, base_seed: int) -> str:
     if not _seeded(item):
         return line
     # Inside a JSON string a quote is escaped: only the key itself can read `"seed": null`.
-    return line.replace('"seed": null', f'"seed": {test_seed(base_seed, _nodeid(item))}', 1)
+    return line.replace('"seed": null', f'"seed": {seed_for_test(base_seed, _nodeid(item))}', 1)
 
 
 class GraderPlugin:
@@ -276,7 +276,7 @@ class GraderPlugin:
 
     @pytest.fixture
     def seed(self) -> int:
-        s = test_seed(self.run.seed, _nodeid(self.item))
+        s = seed_for_test(self.run.seed, _nodeid(self.item))
         self.item.stash[_SEED] = s
         return s
 
@@ -424,12 +424,9 @@ def load_reference(topic: str, path: str) -> ModuleType:
     return module
 
 
-def test_seed(base: int, nodeid: str) -> int:
+def seed_for_test(base: int, nodeid: str) -> int:
     """The seed of one test: fixed by the run's seed and the test's id, so a regrade reproduces it."""
     return zlib.crc32(f"{base}:{nodeid}".encode()) & 0x7FFFFFFF
-
-
-test_seed.__test__ = False  # type: ignore[attr-defined]
 
 
 def _points(item: pytest.Item) -> float:

@@ -10,7 +10,7 @@ STATUS_TEXT = {"timeout": "ran out of time", "error": "error", "not_graded": "no
                "skipped": "skipped"}
 
 
-def test_entry(t: TestResult, visibility: str) -> dict[str, Any]:
+def gradescope_test(t: TestResult, visibility: str) -> dict[str, Any]:
     output = t.message
     if t.outcome in STATUS_TEXT and not output.startswith(STATUS_TEXT[t.outcome]):
         output = f"[{STATUS_TEXT[t.outcome]}] {output}".rstrip()
@@ -32,9 +32,6 @@ def test_entry(t: TestResult, visibility: str) -> dict[str, Any]:
     return entry
 
 
-test_entry.__test__ = False  # type: ignore[attr-defined]
-
-
 def results_json(result: SubmissionResult, *, visibility: str = "visible") -> dict[str, Any]:
     """The Gradescope document: total score, per-test entries, per-topic totals in extra_data."""
     lines = [f"Score: {result.score:g} / {result.max_score:g}"]
@@ -54,7 +51,7 @@ def results_json(result: SubmissionResult, *, visibility: str = "visible") -> di
         "output": "\n".join(lines),
         "visibility": visibility,
         "stdout_visibility": "hidden",
-        "tests": [test_entry(t, visibility) for t in result.tests],
+        "tests": [gradescope_test(t, visibility) for t in result.tests],
         "extra_data": {
             "topics": {t.topic: {"score": t.score, "max_score": t.max_score}
                        for t in result.topics},

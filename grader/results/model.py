@@ -166,11 +166,8 @@ def _build(cls: Any, data: dict[str, Any]) -> Any:
     return cls(**kwargs)
 
 
-def test_from_dict(data: dict[str, Any]) -> TestResult:
+def read_test_result(data: dict[str, Any]) -> TestResult:
     return _build(TestResult, data)
-
-
-test_from_dict.__test__ = False  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------------------------ streaming
