@@ -350,7 +350,7 @@ def test_the_prepared_session_grades_as_a_session_of_its_own(
 
     prepared = grade(toy_engine, tmp_path / "a", toy, seed=11, topics=topics)
     assert isinstance(toy_engine.prepared, PreparedSession)  # configured and collected once
-    saved, toy_engine.prepared = toy_engine.prepared, False
+    saved, toy_engine.prepared = toy_engine.prepared, None
     try:  # each grading child configures and collects a pytest session of its own
         own = grade(toy_engine, tmp_path / "b", toy, seed=11, topics=topics)
     finally:
@@ -413,7 +413,7 @@ def test_a_test_file_that_does_not_collect_leaves_each_child_its_own_session(
         "import helper_for_probe_that_does_not_exist\n")
     with Engine(Course(root)) as engine:
         result = grade(engine, tmp_path / "g", REFERENCE)
-        assert engine.prepared is False
+        assert engine.prepared is None and engine.prepare_tried
     # The collection error is the child's to report, as before any session was prepared.
     assert result.error and all(t.score == 0 for t in result.tests)
     log = (tmp_path / "g" / "out" / "grading.log").read_text()
@@ -428,7 +428,7 @@ def test_a_prepared_session_leaves_the_engine_quiet(toy_engine, tmp_path: Path, 
 
     if isinstance(toy_engine.prepared, PreparedSession):
         toy_engine.prepared.close()
-    toy_engine.prepared = None  # prepared again, during this test
+    toy_engine.prepared, toy_engine.prepare_tried = None, False  # prepared again, in this test
     time.sleep(1.0)
     grade(toy_engine, tmp_path, REFERENCE)
     assert isinstance(toy_engine.prepared, PreparedSession)

@@ -71,9 +71,10 @@ class Engine:
         self.unloaded_tests: set[str] = set()  # names of this course's modules that failed
         self._configs: dict[str, TopicConfig] = {}
         # Configured and collected once, over the test files of the first submission forked
-        # (or False where that failed): a child whose files it holds runs from it, any other
-        # runs a pytest session of its own.
-        self.prepared: PreparedSession | None | bool = None
+        # (None until then, and where that failed): a child whose files it holds runs from it,
+        # any other runs a pytest session of its own. Tried once.
+        self.prepared: PreparedSession | None = None
+        self.prepare_tried = False
         # Without fork (Windows) workers are fresh interpreters and grading runs in this process.
         self.forking = hasattr(os, "fork") and hasattr(socket, "send_fds")
         # The zygote starts first and imports torch while this process preloads its own.
@@ -167,9 +168,9 @@ class Engine:
         sys.modules.update(self.test_modules)
 
     def close(self) -> None:
-        if isinstance(self.prepared, PreparedSession):
+        if self.prepared is not None:
             self.prepared.close()
-        self.prepared = False
+        self.prepared, self.prepare_tried = None, True
         self.zygote.close()
 
     def __enter__(self) -> "Engine":
@@ -215,9 +216,9 @@ class Engine:
             job.rc = self._pytest(*args)
             job.duration = time.monotonic() - job.t0
             return job
-        if self.prepared is None:
-            self.prepared = self._prepare(files) or False
-        prepared = self.prepared if isinstance(self.prepared, PreparedSession) and \
+        if not self.prepare_tried:
+            self.prepared, self.prepare_tried = self._prepare(files), True
+        prepared = self.prepared if self.prepared is not None and \
             self.prepared.holds(files) else None
         launched = self._launch_first(job.runs, topics, str(staged.root))
         sys.stdout.flush()  # nothing buffered here is written again by the child
