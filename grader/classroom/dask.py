@@ -6,7 +6,7 @@ takes the place of the local ``Engine`` there: ``start`` hands one submission to
 and ``DaskJob.poll`` brings its result back. What travels is data only: the submission as bytes
 (a folder is zipped here), the options as a dict, and the result back as JSON text.
 
-On every Dask worker, ``GradingPlugin`` unpacks the course (tests, references, grading.toml,
+On every Dask worker, ``DaskWorkerSetup`` unpacks the course (tests, references, grading.toml,
 sent once from the client) into a private folder and starts an *engine host*: a plain,
 single-threaded Python process that preloads torch and the references once in an ``Engine``
 (zygote, sandbox, trust split: exactly as ``grader batch`` on one machine) and grades the
@@ -369,7 +369,7 @@ class EngineHost:
 # ------------------------------------------------------------------------ the worker plugin
 
 
-class GradingPlugin(WorkerPlugin):
+class DaskWorkerSetup(WorkerPlugin):
     """Holds the course and one engine host per Dask worker, from setup to teardown."""
 
     def __init__(self, course_zip: bytes, client_version: str, allow_unsandboxed: bool) -> None:
@@ -451,7 +451,7 @@ def grade_task(plugin: str, student: str, filename: str, data: bytes, is_folder:
     from distributed import get_worker
 
     found = get_worker().plugins.get(plugin)
-    if not isinstance(found, GradingPlugin):
+    if not isinstance(found, DaskWorkerSetup):
         raise DistributedError(f"this worker has no grader set up ({plugin}); it joined after "
                                "the batch ended, or its set-up failed (see its log)")
     return found.grade(student, filename, data, is_folder, options)
@@ -459,7 +459,7 @@ def grade_task(plugin: str, student: str, filename: str, data: bytes, is_folder:
 
 def _worker_info(plugin: str, dask_worker: Any) -> dict[str, Any]:
     found = dask_worker.plugins.get(plugin)
-    return found.info() if isinstance(found, GradingPlugin) else {}
+    return found.info() if isinstance(found, DaskWorkerSetup) else {}
 
 
 # ------------------------------------------------------------------------------ the client
@@ -612,7 +612,7 @@ class DaskEngine:
                     from None
             try:
                 self.client.register_plugin(
-                    GradingPlugin(pack_course(course, self.topics), grader_version(),
+                    DaskWorkerSetup(pack_course(course, self.topics), grader_version(),
                                   allow_unsandboxed), name=self.plugin)
             except Exception as exc:  # noqa: BLE001 - a worker's reason, told in one line
                 raise DistributedError(f"the Dask workers could not start the grader: {exc}") \

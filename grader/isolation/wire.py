@@ -59,7 +59,7 @@ class WireError(ValueError):
 
 
 @dataclass(frozen=True)
-class Limits:
+class WireLimits:
     """Bounds the decoder enforces on every message it reads."""
 
     max_bytes: int = 512 * 1024 * 1024  # whole message
@@ -69,7 +69,7 @@ class Limits:
     max_ndim: int = 32
 
 
-DEFAULT_LIMITS = Limits()
+DEFAULT_LIMITS = WireLimits()
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def type_name(x: Any) -> str:
 # ---------------------------------------------------------------------------------------- decode
 
 
-def decode_message(data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS,
+def decode_message(data: bytes | bytearray | memoryview, limits: WireLimits = DEFAULT_LIMITS,
                    tensor_device: Callable[[str], str] | None = None) -> tuple[dict[str, Any], Any]:
     """Decode a message into ``(meta, value)``, refusing anything outside ``limits``.
 
@@ -223,7 +223,7 @@ _JSON_IN = json.JSONDecoder(parse_constant=_no_constant)
 
 
 class _DecodeState:
-    def __init__(self, limits: Limits, buffers: list[memoryview],
+    def __init__(self, limits: WireLimits, buffers: list[memoryview],
                  tensor_device: Callable[[str], str] | None) -> None:
         self.limits = limits
         self.buffers = buffers
@@ -350,7 +350,7 @@ def frame(message: bytes) -> bytes:
 FRAME_HEADER_SIZE = _FRAME.size
 
 
-def frame_length(prefix: bytes | bytearray, limits: Limits = DEFAULT_LIMITS) -> int:
+def frame_length(prefix: bytes | bytearray, limits: WireLimits = DEFAULT_LIMITS) -> int:
     """The length announced by a frame prefix, refused when over the limit."""
     (n,) = _FRAME.unpack(prefix)
     if n > limits.max_bytes:
