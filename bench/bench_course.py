@@ -79,13 +79,13 @@ def bench_course(topics: list[str] | None, work: Path) -> None:
 
 def _proxy(zygote, folder: Path, sandboxed: bool):
     from grader.isolation import sandbox
-    from grader.grading.remote import ModuleSession, StudentProxy, WorkerSpec
+    from grader.grading.remote import StudentModule, StudentProxy, WorkerSpec
 
     spec = WorkerSpec(module_name="echo", module_path=str(folder / "echo.py"),
                       student_dir=str(folder), sandbox=sandboxed,
                       read_paths=(*sandbox.default_read_paths(), str(ROOT / "grader")),
                       limits={"memory_mb": 2048})
-    session = ModuleSession(zygote, spec)
+    session = StudentModule(zygote, spec)
     return StudentProxy(session, time.monotonic() + 3600), session
 
 

@@ -434,13 +434,13 @@ def test_links_planted_in_the_work_dir_lead_nowhere(toy_engine, tmp_path: Path) 
 def test_a_worker_launched_ahead_and_never_used_is_killed(toy_engine, tmp_path: Path) -> None:
     """A worker started before its first test (while the grading session sets up) that is never
     called, here stuck in its module's top level, does not outlive the session."""
-    from grader.grading.remote import ModuleSession, Worker, WorkerSpec
+    from grader.grading.remote import StudentModule, Worker, WorkerSpec
 
     (tmp_path / "toy.py").write_text("while True:\n    pass\n")
     spec = WorkerSpec(module_name="toy", module_path=str(tmp_path / "toy.py"),
                       student_dir=str(tmp_path), sandbox=True,
                       read_paths=toy_engine.read_paths)
-    session = ModuleSession(toy_engine.zygote, spec,
+    session = StudentModule(toy_engine.zygote, spec,
                             launched=Worker(toy_engine.zygote, spec, 1, None))
     time.sleep(0.5)  # it is running its endless top level by now
     assert descendants(toy_engine.zygote.proc.pid)

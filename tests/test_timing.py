@@ -22,7 +22,7 @@ from grader.isolation import sandbox
 
 from grader.checks import timing
 from grader.course import Course
-from grader.grading.remote import ModuleSession, StudentProxy, WorkerSpec, Zygote
+from grader.grading.remote import StudentModule, StudentProxy, WorkerSpec, Zygote
 from grader.grading.engine import Engine, Options
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -304,7 +304,7 @@ def test_worker_cpu_clock_reads_the_worker_from_outside(tmp_path: Path) -> None:
         spec = WorkerSpec(module_name="busy", module_path=str(tmp_path / "busy.py"),
                           student_dir=str(tmp_path), sandbox=True,
                           read_paths=(*sandbox.default_read_paths(), str(ROOT / "grader")))
-        proxy = StudentProxy(ModuleSession(zygote, spec), time.monotonic() + 60)
+        proxy = StudentProxy(StudentModule(zygote, spec), time.monotonic() + 60)
         proxy.nap(0)  # start the worker
         clock = timing.worker_cpu_clock(proxy)
         assert clock is not None and timing.worker_pid(proxy) is not None
@@ -582,7 +582,7 @@ def test_gpu_limits_travel_from_the_worker_spec_to_the_sandbox(tmp_path: Path) -
                               student_dir=str(tmp_path), sandbox=True,
                               read_paths=(*sandbox.default_read_paths(), str(ROOT / "grader")),
                               limits=limits)
-            session = ModuleSession(zygote, spec)
+            session = StudentModule(zygote, spec)
             got[gpu] = StudentProxy(session, time.monotonic() + 60).limits()
             session.close()
     finally:

@@ -27,7 +27,7 @@ import pytest
 
 from grader.grading import banned
 from grader.course import TopicConfig
-from grader.grading.remote import (GraderFault, ImportFailed, ModuleSession, Spawner, StudentError,
+from grader.grading.remote import (GraderFault, ImportFailed, StudentModule, Spawner, StudentError,
                            StudentProxy, Worker, WorkerCrashed, WorkerSpec, WorkerTimeout,
                            Zygote)
 from grader.results.model import Flag, Outcome, ResultStream, TestResult
@@ -58,7 +58,7 @@ class RunConfig:
     stream: ResultStream
     count_hidden: bool = False  # collect hidden tests only to count them (``grader check``)
     references: dict[str, ModuleType] = field(default_factory=dict)  # preloaded solutions
-    # Workers launched before the session by the engine, by topic (``ModuleSession.prestart``).
+    # Workers launched before the session by the engine, by topic (``StudentModule.prestart``).
     launched: dict[str, Worker] = field(default_factory=dict)
 
 
@@ -141,7 +141,7 @@ class GraderPlugin:
 
     def __init__(self, run: RunConfig | None) -> None:
         self._run = run
-        self.sessions: dict[str, ModuleSession] = {}
+        self.sessions: dict[str, StudentModule] = {}
         self._tmpdirs: list[str] = []
         self._upcoming: list[str] = []  # submitted topics in the order their tests run
         self._item: pytest.Item | None = None  # the test being set up or run
@@ -205,11 +205,11 @@ class GraderPlugin:
         """Launch the worker of ``topic`` ahead of its first test: the zygote forks it and the
         student's module is imported while this process sets up and runs other tests."""
         if isinstance(self.run.zygote, Zygote):  # a fresh interpreter would only block here
-            self._session(topic).prestart()
+            self._module(topic).prestart()
 
     # -- fixtures ------------------------------------------------------------------------------
 
-    def _session(self, topic: str, baseline: Path | None = None) -> ModuleSession:
+    def _module(self, topic: str, baseline: Path | None = None) -> StudentModule:
         key = f"{topic}/baseline" if baseline else topic
         if key not in self.sessions:
             t = self.run.topics[topic]
@@ -221,7 +221,7 @@ class GraderPlugin:
                 self._tmpdirs.append(folder)
                 spec = replace(spec, module_name="baseline", student_dir=folder,
                                module_path=shutil.copy(baseline, folder))
-            self.sessions[key] = ModuleSession(
+            self.sessions[key] = StudentModule(
                 self.run.zygote, spec,
                 launched=self.run.launched.pop(topic, None) if baseline is None else None)
         return self.sessions[key]
@@ -241,7 +241,7 @@ class GraderPlugin:
         topic, _ = topic_of(item)
         marker = item.get_closest_marker("timeout")
         limit = float(marker.args[0]) if marker else self.run.topics[topic].config.timeout
-        proxy = StudentProxy(self._session(topic), time.monotonic() + limit)
+        proxy = StudentProxy(self._module(topic), time.monotonic() + limit)
         if topic in self._upcoming:  # the next topic's worker starts while this one's tests run
             at = self._upcoming.index(topic)
             if at + 1 < len(self._upcoming):
@@ -261,7 +261,7 @@ class GraderPlugin:
             raise GraderFault(f"{topic} has no public baseline ({path.name})")
         marker = item.get_closest_marker("timeout")
         limit = float(marker.args[0]) if marker else self.run.topics[topic].config.timeout
-        return StudentProxy(self._session(topic, baseline=path), time.monotonic() + limit)
+        return StudentProxy(self._module(topic, baseline=path), time.monotonic() + limit)
 
     @pytest.fixture
     def reference(self) -> ModuleType:

@@ -407,7 +407,7 @@ class Worker:
 
 
 
-class ModuleSession:
+class StudentModule:
     """A student module in a worker, restarted after a crash or timeout, for one grading run."""
 
     def __init__(self, zygote: "Zygote | Spawner", spec: WorkerSpec, *,
@@ -519,7 +519,7 @@ class ModuleSession:
 class StudentProxy:
     """The ``student`` fixture: attribute calls become remote calls into the student's module."""
 
-    def __init__(self, session: ModuleSession, deadline: float) -> None:
+    def __init__(self, session: StudentModule, deadline: float) -> None:
         self._session = session
         self._deadline = deadline
         self.called: list[str] = []
