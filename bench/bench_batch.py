@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 import make_class  # noqa: E402
 
 from grader.course import Course  # noqa: E402
-from grader.results import load_result  # noqa: E402
+from grader.results.model import load_result  # noqa: E402
 
 
 def make_submissions(dest: Path, n: int, topics: list[str], layout: str = "course") -> list[Path]:

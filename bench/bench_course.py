@@ -45,7 +45,7 @@ def load() -> str:
 
 def bench_course(topics: list[str] | None, work: Path) -> None:
     from grader.course import Course
-    from grader.runner import Engine, Options
+    from grader.grading.engine import Engine, Options
 
     course = Course(ROOT)
     chosen = topics or course.topics()
@@ -78,14 +78,14 @@ def bench_course(topics: list[str] | None, work: Path) -> None:
 
 
 def _proxy(zygote, folder: Path, sandboxed: bool):
-    from grader import sandbox
-    from grader.remote import ModuleSession, StudentProxy, WorkerSpec
+    from grader.isolation import sandbox
+    from grader.grading.remote import StudentModule, StudentProxy, WorkerSpec
 
     spec = WorkerSpec(module_name="echo", module_path=str(folder / "echo.py"),
                       student_dir=str(folder), sandbox=sandboxed,
                       read_paths=(*sandbox.default_read_paths(), str(ROOT / "grader")),
                       limits={"memory_mb": 2048})
-    session = ModuleSession(zygote, spec)
+    session = StudentModule(zygote, spec)
     return StudentProxy(session, time.monotonic() + 3600), session
 
 
@@ -104,7 +104,7 @@ def bench_wire(work: Path, calls: int) -> None:
     import numpy as np
     import torch
 
-    from grader.remote import Zygote
+    from grader.grading.remote import Zygote
 
     folder = work / "echo"
     folder.mkdir()

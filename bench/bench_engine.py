@@ -136,7 +136,7 @@ def run_naive(subs: list[Path], topics: list[str], work: Path) -> tuple[list[flo
 
 def run_engine(subs: list[Path], topics: list[str], work: Path) -> tuple[list[float], float]:
     from grader.course import Course
-    from grader.runner import Engine, Options
+    from grader.grading.engine import Engine, Options
 
     t0 = time.perf_counter()
     walls = []

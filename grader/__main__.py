@@ -1,5 +1,5 @@
 """python -m grader: the command line."""
 
-from grader.cli import main
+from grader.commands.main import main
 
 main()

@@ -33,7 +33,7 @@ def toy_course() -> Course:
 @pytest.fixture(scope="session")
 def engine(course):
     """One sandboxed engine for the whole session (zygote started once)."""
-    from grader.runner import Engine
+    from grader.grading.engine import Engine
 
     with Engine(course) as e:
         yield e
@@ -41,7 +41,7 @@ def engine(course):
 
 @pytest.fixture(scope="session")
 def toy_engine(toy_course):
-    from grader.runner import Engine
+    from grader.grading.engine import Engine
 
     with Engine(toy_course) as e:
         yield e

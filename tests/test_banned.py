@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.banned import affected, describe, matches, propagate, scan
+from grader.grading.banned import affected, describe, matches, propagate, scan
 
 
 @pytest.mark.parametrize(("name", "pattern", "hit"), [

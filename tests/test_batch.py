@@ -17,12 +17,16 @@ from typing import Any
 
 import pytest
 
-from grader import gradebook
-from grader.batch import (Batch, BatchError, Progress, content_hash, discover, folder_name,
-                          read_roster)
+from grader.classroom import gradebook
+from grader.classroom.batch import Batch
+from grader.classroom.discover import discover
+from grader.classroom.layout import BatchError, folder_name
+from grader.classroom.progress import Progress
+from grader.classroom.roster import read_roster
+from grader.classroom.state import content_hash
 from grader.course import Course
-from grader.gradescope import results_json
-from grader.results import load_result
+from grader.results.gradescope import results_json
+from grader.results.model import load_result
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "course"
@@ -322,7 +326,7 @@ def test_content_hash_follows_content_not_timestamps(tmp_path: Path) -> None:
 def test_progress_bar_on_a_terminal_counts_and_estimates() -> None:
     stream = io.StringIO()
     p = Progress(4, stream, tty=True)
-    from grader.results import SubmissionResult
+    from grader.results.model import SubmissionResult
 
     ok = SubmissionResult("a", (), (), 1, (), "", 1.0)
     p.update("a", ok)

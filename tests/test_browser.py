@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from grader.batch import Batch
+from grader.classroom.batch import Batch
 from grader.course import Course
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "course"

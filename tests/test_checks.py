@@ -1,4 +1,4 @@
-"""Tests of grader.checks: what passes, what fails, and what the student reads when it fails."""
+"""Tests of grader.checks.compare: what passes, what fails, and what the student reads when it fails."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from grader.checks import (
+from grader.checks.compare import (
     TOLERANCES,
     CheckFailed,
     Tol,
@@ -28,7 +28,7 @@ from grader.checks import (
     tolerance_for,
     tolerance_overrides,
 )
-from grader.wire import Handle
+from grader.isolation.wire import Handle
 
 
 def failure(check: Any, *args: Any, **kwargs: Any) -> str:
@@ -702,7 +702,7 @@ def test_no_warnings_passes() -> None:
 
 
 class StandInStudentError(Exception):
-    """Same attributes as grader.remote.StudentError: the student's exception, as data."""
+    """Same attributes as grader.grading.remote.StudentError: the student's exception, as data."""
 
     def __init__(self, type_name: str, message: str, mro: tuple[str, ...]) -> None:
         super().__init__(f"{type_name}: {message}")
@@ -714,9 +714,9 @@ class StandInStudentError(Exception):
 
 @pytest.fixture
 def stand_in(monkeypatch: pytest.MonkeyPatch) -> type[StandInStudentError]:
-    module = types.ModuleType("grader.remote")
+    module = types.ModuleType("grader.grading.remote")
     module.StudentError = StandInStudentError  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "grader.remote", module)
+    monkeypatch.setitem(sys.modules, "grader.grading.remote", module)
     return StandInStudentError
 
 

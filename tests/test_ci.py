@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.ci import exit_status, run_ci
-from grader.cli import main
+from grader.commands.ci import exit_status, run_ci
+from grader.commands.main import main
 from grader.course import Course
-from grader.junit import junit_xml
-from grader.results import SubmissionResult, TestResult
-from grader.scoring import topic_results
-from grader.summary import (
+from grader.results.junit import junit_xml
+from grader.results.model import SubmissionResult, TestResult
+from grader.results.scoring import topic_results
+from grader.results.summary import (
     MAX_PER_LEVEL,
     Annotation,
     github_annotations,
@@ -64,7 +64,7 @@ def norm(x):
 PUBLIC = '''\
 import numpy as np
 
-from grader.checks import assert_close
+from grader.checks.compare import assert_close
 
 
 def test_add(student):
@@ -88,7 +88,7 @@ SOLUTION = STUB.replace('raise NotImplementedError("add: not implemented yet")',
 HIDDEN = '''\
 import pytest
 
-from grader.checks import expect_same
+from grader.checks.compare import expect_same
 
 
 @pytest.mark.points(2)

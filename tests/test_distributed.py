@@ -23,10 +23,10 @@ import pytest
 from click.testing import CliRunner
 from dask.utils import parse_timedelta
 
-from grader import distributed as gd
-from grader.batch import Batch
+from grader.classroom import dask as gd
+from grader.classroom.batch import Batch
 from grader.course import Course
-from grader.results import load_result
+from grader.results.model import load_result
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "course"
 TOY = (FIXTURE / "reference" / "toy" / "solution.py").read_text()
@@ -278,7 +278,7 @@ def test_a_local_cluster_waits_minutes_for_a_dead_worker_while_the_engine_lives(
 
 def test_grader_batch_scheduler_grades_on_the_cluster(tmp_path: Path, cluster: Cluster,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from grader.cli import main
+    from grader.commands.main import main
 
     made: list[dict[str, Any]] = []
 
@@ -356,7 +356,7 @@ def test_an_unreachable_scheduler_is_a_one_line_error() -> None:
 def test_a_lost_scheduler_stops_the_batch_without_error_rows(tmp_path: Path) -> None:
     from distributed import LocalCluster
 
-    from grader.batch import BatchError
+    from grader.classroom.layout import BatchError
 
     subs = tmp_path / "subs"
     write(subs / "good", {"toy.py": TOY, "other.py": OTHER})

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from grader.gradescope import results_json
-from grader.outputs import write_outputs
-from grader.results import SubmissionResult, load_result
-from grader.runner import Options, assemble
+from grader.results.gradescope import results_json
+from grader.results.files import write_outputs
+from grader.results.model import SubmissionResult, load_result
+from grader.grading.engine import Options, assemble
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "course"
 REFERENCE = (FIX / "reference" / "toy" / "solution.py").read_text()
@@ -77,7 +77,7 @@ def test_student_exception_shows_only_student_frames(toy_engine, tmp_path: Path)
     t = by_name(result)["test_add"]
     assert t.outcome == "failed"
     assert "add raised KeyError" in t.message and "helper" in t.message and "toy.py" in t.message
-    assert "grader/worker.py" not in t.message and "test_hidden" not in t.message
+    assert "grader/isolation/worker.py" not in t.message and "test_hidden" not in t.message
 
 
 def test_timeout_kills_worker_and_fresh_worker_serves_the_rest(toy_engine, tmp_path: Path) -> None:
@@ -195,7 +195,7 @@ def test_a_crashed_grading_process_keeps_finished_results() -> None:
     done = {"type": "test", "topic": "toy", "name": "a", "nodeid": "toy/hidden::a", "kind": "hidden",
             "outcome": "passed", "score": 1.0, "max_score": 1.0}
     from grader.course import TopicConfig
-    from grader.plugin import TopicRun
+    from grader.grading.plugin import TopicRun
 
     runs = {"toy": TopicRun(module_path="x", config=TopicConfig(), solution=None)}
     result = assemble("s", [collected, done], ["toy"], runs, 1, (), "now", 1.0, -9)
@@ -213,7 +213,7 @@ def test_malformed_archive_is_a_result_with_an_error(toy_engine, tmp_path: Path)
 
 def test_without_fork_workers_are_fresh_interpreters(toy_course, tmp_path: Path) -> None:
     # The path `grader check` takes on Windows: spawned workers, grading in this process.
-    from grader.runner import Engine
+    from grader.grading.engine import Engine
 
     with Engine(toy_course, sandboxed=False, spawn=True) as engine:
         good = grade(engine, tmp_path / "good", REFERENCE)
@@ -228,8 +228,8 @@ def test_without_fork_workers_are_fresh_interpreters(toy_course, tmp_path: Path)
 
 
 def test_a_missing_sandbox_layer_is_named_and_refused(toy_course, monkeypatch) -> None:
-    from grader import sandbox
-    from grader.runner import Engine, SandboxUnavailable
+    from grader.isolation import sandbox
+    from grader.grading.engine import Engine, SandboxUnavailable
 
     real = sandbox.probe()
     fake = [s if s.name != "landlock" else sandbox.LayerStatus("landlock", False, "kernel has no Landlock")
@@ -275,7 +275,7 @@ def probe_engine(tmp_path: Path):
     import shutil
 
     from grader.course import Course
-    from grader.runner import Engine
+    from grader.grading.engine import Engine
 
     root = tmp_path / "course"
     shutil.copytree(FIX, root)
@@ -319,7 +319,7 @@ def test_a_test_module_that_fails_to_import_is_left_for_the_session(tmp_path: Pa
     from types import SimpleNamespace
 
     from grader.course import Course
-    from grader.runner import Engine
+    from grader.grading.engine import Engine
 
     root = tmp_path / "course"
     shutil.copytree(FIX, root)
@@ -346,11 +346,11 @@ def rows(result: SubmissionResult) -> list[tuple]:
                          ids=["toy_missing", "reference", "mistakes"])
 def test_the_prepared_session_grades_as_a_session_of_its_own(
         toy_engine, tmp_path: Path, topics, toy) -> None:
-    from grader.session import PreparedSession
+    from grader.grading.session import PreparedSession
 
     prepared = grade(toy_engine, tmp_path / "a", toy, seed=11, topics=topics)
     assert isinstance(toy_engine.prepared, PreparedSession)  # configured and collected once
-    saved, toy_engine.prepared = toy_engine.prepared, False
+    saved, toy_engine.prepared = toy_engine.prepared, None
     try:  # each grading child configures and collects a pytest session of its own
         own = grade(toy_engine, tmp_path / "b", toy, seed=11, topics=topics)
     finally:
@@ -365,8 +365,8 @@ def test_the_prepared_session_grades_as_a_session_of_its_own(
 
 def test_a_submission_with_more_files_than_the_prepared_session_gets_its_own(
         toy_course, tmp_path: Path) -> None:
-    from grader.runner import Engine
-    from grader.session import PreparedSession
+    from grader.grading.engine import Engine
+    from grader.grading.session import PreparedSession
 
     with Engine(toy_course) as engine:
         first = grade(engine, tmp_path / "a", REFERENCE, seed=5, topics=("toy",))
@@ -380,8 +380,8 @@ def test_a_submission_with_more_files_than_the_prepared_session_gets_its_own(
 
 
 def test_a_test_not_run_is_recorded_as_its_result_reads(toy_engine, tmp_path: Path) -> None:
-    from grader.plugin import _not_submitted_json, not_submitted
-    from grader.session import PreparedSession
+    from grader.grading.plugin import _not_submitted_json, not_submitted
+    from grader.grading.session import PreparedSession
 
     grade(toy_engine, tmp_path, None)
     assert isinstance(toy_engine.prepared, PreparedSession)
@@ -405,7 +405,7 @@ def test_a_test_file_that_does_not_collect_leaves_each_child_its_own_session(
     import shutil
 
     from grader.course import Course
-    from grader.runner import Engine
+    from grader.grading.engine import Engine
 
     root = tmp_path / "course"
     shutil.copytree(FIX, root)
@@ -413,7 +413,7 @@ def test_a_test_file_that_does_not_collect_leaves_each_child_its_own_session(
         "import helper_for_probe_that_does_not_exist\n")
     with Engine(Course(root)) as engine:
         result = grade(engine, tmp_path / "g", REFERENCE)
-        assert engine.prepared is False
+        assert engine.prepared is None and engine.prepare_tried
     # The collection error is the child's to report, as before any session was prepared.
     assert result.error and all(t.score == 0 for t in result.tests)
     log = (tmp_path / "g" / "out" / "grading.log").read_text()
@@ -424,11 +424,11 @@ def test_a_prepared_session_leaves_the_engine_quiet(toy_engine, tmp_path: Path, 
     import re
     import time
 
-    from grader.session import PreparedSession
+    from grader.grading.session import PreparedSession
 
     if isinstance(toy_engine.prepared, PreparedSession):
         toy_engine.prepared.close()
-    toy_engine.prepared = None  # prepared again, during this test
+    toy_engine.prepared, toy_engine.prepare_tried = None, False  # prepared again, in this test
     time.sleep(1.0)
     grade(toy_engine, tmp_path, REFERENCE)
     assert isinstance(toy_engine.prepared, PreparedSession)
@@ -466,7 +466,7 @@ def _zygotes() -> set[int]:
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == os.getpid() and fields[0] != "Z" and b"grader.zygote" in cmd:
+        if int(fields[1]) == os.getpid() and fields[0] != "Z" and b"grader.isolation.zygote" in cmd:
             found.add(int(entry))
     return found
 
@@ -475,7 +475,7 @@ def test_an_engine_that_fails_to_start_leaves_no_zygote(tmp_path: Path) -> None:
     import shutil
 
     from grader.course import Course
-    from grader.runner import Engine
+    from grader.grading.engine import Engine
 
     root = tmp_path / "course"
     shutil.copytree(FIX, root)

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.cli import main
+from grader.commands.main import main
 from grader.course import Course, CourseError
 from grader.environment import environment_files, load_environment, read_lock
-from grader.gradebook import ClassEntry, student_row
-from grader.late import LatePolicy
-from grader.runner import Options
+from grader.classroom.gradebook import ClassEntry, student_row
+from grader.classroom.late import LatePolicy
+from grader.grading.engine import Options
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = ROOT / "tests" / "fixtures" / "course"
@@ -126,7 +126,7 @@ OUTER_TEST = """\
 from pathlib import Path
 
 from grader.course import Course
-from grader.runner import Engine, Options
+from grader.grading.engine import Engine, Options
 
 
 def test_engine_grades_inside_a_strict_session(tmp_path):

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader import gradebook
-from grader.cli import main
+from grader.classroom import gradebook
+from grader.commands.main import main
 from grader.course import Course
 from grader.exam import variant
 from grader.exam.bank import ExamError

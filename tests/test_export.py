@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader import export as export_module
-from grader.cli import main
+from grader.commands import export as export_module
+from grader.commands.main import main
 from grader.course import Course
 from grader.environment import load_environment
-from grader.sandbox import LayerStatus
+from grader.isolation.sandbox import LayerStatus
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "course"
 
@@ -65,7 +65,7 @@ def test_bundle_contents(bundle: Path) -> None:
         config = json.loads(zf.read("autograder.json"))
     for script in ("setup.sh", "run_autograder"):
         assert stat.S_IMODE(infos[script].external_attr >> 16) == 0o755
-    for name in ("grader/cli.py", "templates/report.html.j2", "pyproject.toml", "README.md",
+    for name in ("grader/commands/main.py", "templates/report.html.j2", "pyproject.toml", "README.md",
                  "assignments/toy/toy.py", "reference/toy/solution.py",
                  "reference/toy/test_hidden.py", "reference/toy/grading.toml"):
         assert name in infos, name
@@ -110,7 +110,7 @@ def test_run_autograder_grades_the_submission(bundle: Path, tmp_path: Path) -> N
 def test_without_landlock_the_submission_is_not_graded(bundle: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     root = autograder_tree(bundle, tmp_path / "autograder", {"toy.py": "x = 1\n"})
-    monkeypatch.setattr("grader.sandbox.probe", lambda: [
+    monkeypatch.setattr("grader.isolation.sandbox.probe", lambda: [
         LayerStatus("landlock", False, "the kernel has no Landlock"),
         LayerStatus("network", True, "new network namespace")])
     assert export_module.autograde(root) == 1
@@ -179,5 +179,5 @@ def test_setup_sh_installs_the_course_environment_at_the_locked_versions(
     assert len(torch) == 1 and f"torch=={environment.versions['torch']}" in torch[0]
     assert "--index-url https://download.pytorch.org/whl/cpu" in torch[0]
     assert f"{source} | -m pip install --quiet -c requirements/lock.txt {pins} -e ." in calls
-    assert calls[-1].endswith("-c import numpy, scipy, torch, grader.runner")
+    assert calls[-1].endswith("-c import numpy, scipy, torch, grader.grading.engine")
     assert (source / "course.toml").is_file() and (source / "requirements/lock.txt").is_file()

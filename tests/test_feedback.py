@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from grader.course import Course
-from grader.runner import Options
-from grader.topic_hints import current_topic, topic_hint
+from grader.grading.engine import Options
+from grader.checks.topic_hints import current_topic, topic_hint
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = Course(ROOT)

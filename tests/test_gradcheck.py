@@ -1,4 +1,4 @@
-"""Tests of grader.gradcheck: central differences, batching, and the messages of a failed check."""
+"""Tests of grader.checks.gradcheck: central differences, batching, and the messages of a failed check."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from grader import gradcheck
-from grader.checks import CheckFailed
-from grader.gradcheck import check_gradient, numeric_gradient
-from grader.wire import Handle
+from grader.checks import gradcheck
+from grader.checks.compare import CheckFailed
+from grader.checks.gradcheck import check_gradient, numeric_gradient
+from grader.isolation.wire import Handle
 
 
 def failure(*args: Any, **kwargs: Any) -> str:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from grader import gradebook, overview
-from grader.gradebook import ClassEntry
-from grader.late import LatePolicy, parse_time
-from grader.results import SubmissionResult, TestResult
-from grader.scoring import topic_results
+from grader.classroom import gradebook, overview
+from grader.classroom.gradebook import ClassEntry
+from grader.classroom.late import LatePolicy, parse_time
+from grader.results.model import SubmissionResult, TestResult
+from grader.results.scoring import topic_results
 
 TOPICS = ["alpha", "beta"]
 DEADLINE = parse_time("2026-03-01T23:59:00+00:00")
@@ -126,7 +126,7 @@ def test_canvas_rows_use_roster_ids_and_leave_broken_grades_blank(rows: list[dic
 
 
 def test_tables_are_written_and_read_back(tmp_path: Path, rows: list[dict]) -> None:
-    tests = gradebook.test_rows(entries())
+    tests = gradebook.rows_per_test(entries())
     paths = gradebook.write_tables(tmp_path, rows, tests, "HW 1", TOPICS)
     assert [p.name for p in paths] == ["gradebook.csv", "tests.csv", "canvas.csv", "moodle.csv"]
     book = gradebook.read_gradebook(tmp_path / "gradebook.csv")
@@ -190,7 +190,7 @@ def test_tests_are_sorted_hardest_first_with_grouped_failures() -> None:
                  test("alpha", "a2", "failed" if a2 else "passed", 1, a2), test("beta", "b1")]
         return ClassEntry(sid, "graded", result(sid, tests))
 
-    table = overview.test_table([
+    table = overview.table_per_test([
         graded("s1", "fit_linear → w: 3 of 4 values differ by 0.25", ""),
         graded("s2", "fit_linear → w: 1 of 4 values differ by 0.5", "a2 is wrong"),
         graded("s3", "", ""),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.runner import Options
+from grader.grading.engine import Options
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "course"
 REFERENCE = (FIX / "reference" / "toy" / "solution.py").read_text()
@@ -121,7 +121,7 @@ def test_network_is_unreachable(toy_engine, tmp_path: Path) -> None:
 def test_writing_outside_the_sandbox_and_tampering_with_the_grader_fail(toy_engine,
                                                                         tmp_path: Path) -> None:
     target = tmp_path / "planted.txt"
-    plugin = Path(__file__).resolve().parent.parent / "grader" / "plugin.py"
+    plugin = Path(__file__).resolve().parent.parent / "grader" / "grading" / "plugin.py"
     before = plugin.read_bytes()
     result, took = grade(toy_engine, tmp_path, attack_in_add(f"""
         import os
@@ -286,7 +286,7 @@ def test_a_shipped_conftest_and_fake_results_change_nothing(toy_engine, tmp_path
     tests = {t.name: t for t in result.tests}
     assert tests["test_add"].outcome == "failed"
     assert result.score < result.max_score
-    from grader.outputs import write_outputs
+    from grader.results.files import write_outputs
 
     write_outputs(result, tmp_path / "out")
     time.sleep(0.2)
@@ -434,13 +434,13 @@ def test_links_planted_in_the_work_dir_lead_nowhere(toy_engine, tmp_path: Path) 
 def test_a_worker_launched_ahead_and_never_used_is_killed(toy_engine, tmp_path: Path) -> None:
     """A worker started before its first test (while the grading session sets up) that is never
     called, here stuck in its module's top level, does not outlive the session."""
-    from grader.remote import ModuleSession, Worker, WorkerSpec
+    from grader.grading.remote import StudentModule, Worker, WorkerSpec
 
     (tmp_path / "toy.py").write_text("while True:\n    pass\n")
     spec = WorkerSpec(module_name="toy", module_path=str(tmp_path / "toy.py"),
                       student_dir=str(tmp_path), sandbox=True,
                       read_paths=toy_engine.read_paths)
-    session = ModuleSession(toy_engine.zygote, spec,
+    session = StudentModule(toy_engine.zygote, spec,
                             launched=Worker(toy_engine.zygote, spec, 1, None))
     time.sleep(0.5)  # it is running its endless top level by now
     assert descendants(toy_engine.zygote.proc.pid)
@@ -453,7 +453,7 @@ STOP_READING = textwrap.dedent("""
 
     def add(a, b):
         # After this reply the worker never reads its socket again.
-        sys.modules["grader.worker"]._Reader.recv = lambda self: time.sleep(10**6)
+        sys.modules["grader.isolation.worker"]._Reader.recv = lambda self: time.sleep(10**6)
         return float(a + b)
 
     def scale(x, c):
@@ -465,12 +465,12 @@ def _stopped_reader(toy_engine, tmp_path: Path, limit: float):
     """A session whose worker has stopped reading, and a call that sends it 16 MB."""
     import numpy as np
 
-    from grader.remote import ModuleSession, StudentProxy, WorkerSpec
+    from grader.grading.remote import StudentModule, StudentProxy, WorkerSpec
 
     (tmp_path / "toy.py").write_text(STOP_READING)
     spec = WorkerSpec(module_name="toy", module_path=str(tmp_path / "toy.py"),
                       student_dir=str(tmp_path), sandbox=True, read_paths=toy_engine.read_paths)
-    session = ModuleSession(toy_engine.zygote, spec)
+    session = StudentModule(toy_engine.zygote, spec)
     proxy = StudentProxy(session, time.monotonic() + limit)
     assert proxy.add(1.0, 2.0) == 3.0
     return session, lambda: proxy.scale(np.zeros(2_000_000), 3.0)
@@ -478,7 +478,7 @@ def _stopped_reader(toy_engine, tmp_path: Path, limit: float):
 
 def test_a_worker_that_stops_reading_times_out_at_the_tests_deadline(toy_engine,
                                                                      tmp_path: Path) -> None:
-    from grader.remote import WorkerTimeout
+    from grader.grading.remote import WorkerTimeout
 
     session, big_call = _stopped_reader(toy_engine, tmp_path, limit=3.0)
     t0 = time.monotonic()
@@ -493,7 +493,7 @@ def test_control_a_blocking_send_waits_for_the_stopped_reader_past_the_deadline(
         toy_engine, tmp_path: Path, monkeypatch) -> None:
     import threading
 
-    from grader import remote
+    from grader.grading import remote
 
     # Without the deadline on sends, the same call blocks for as long as the worker lives.
     monkeypatch.setattr(remote.Worker, "_send_within",
@@ -527,7 +527,7 @@ def test_a_deeply_nested_expression_neither_stops_grading_nor_hides_a_banned_cal
 
 def test_a_scan_that_cannot_read_the_file_is_a_note_and_the_tests_still_run(
         toy_engine, tmp_path: Path, monkeypatch) -> None:
-    from grader import guarded
+    from grader.grading import guarded
 
     monkeypatch.setattr(guarded, "deep", lambda fn, *args: fn(*args))  # no deeper stack
     result, _ = grade(toy_engine, tmp_path, DEEP_SUM + REFERENCE)
@@ -541,7 +541,8 @@ def test_a_scan_that_cannot_read_the_file_is_a_note_and_the_tests_still_run(
 
 def test_control_a_scan_that_raises_ends_the_grading_session(toy_engine, tmp_path: Path,
                                                              monkeypatch) -> None:
-    from grader import guarded, runner
+    from grader.grading import guarded
+    from grader.grading import engine as runner
 
     monkeypatch.setattr(runner, "scan_findings", lambda m, p: (guarded._findings(m, p), ""))
     result, _ = grade(toy_engine, tmp_path, DEEP_SUM + REFERENCE)
@@ -549,9 +550,9 @@ def test_control_a_scan_that_raises_ends_the_grading_session(toy_engine, tmp_pat
 
 
 def test_a_report_that_cannot_be_rendered_is_a_note(tmp_path: Path, monkeypatch) -> None:
-    from grader import outputs
-    from grader.results import SubmissionResult
-    from grader.scoring import topic_results
+    from grader.results import files as outputs
+    from grader.results.model import SubmissionResult
+    from grader.results.scoring import topic_results
 
     def broken(result):
         raise RecursionError("maximum recursion depth exceeded")
@@ -574,7 +575,7 @@ CLAIM_GRADER_FAULT = textwrap.dedent("""
         frame = sys._getframe()
         while frame is not None and "sock" not in frame.f_locals:
             frame = frame.f_back
-        wire = sys.modules["grader.wire"]
+        wire = sys.modules["grader.isolation.wire"]
         message = {"op": "spawn_failed", "message": "please regrade by hand"}
         frame.f_locals["sock"].sendall(wire.frame(wire.encode_message(message)))
 
@@ -595,7 +596,7 @@ def test_a_worker_cannot_claim_a_grader_fault(toy_engine, tmp_path: Path) -> Non
 
 def test_control_a_believed_message_makes_every_test_a_grader_error(toy_engine, tmp_path: Path,
                                                                     monkeypatch) -> None:
-    from grader import remote
+    from grader.grading import remote
 
     # Taking the worker's word for it, as when a message on its socket counted as the launcher's.
     monkeypatch.setattr(remote.Worker, "fault", lambda self: "please regrade by hand")
@@ -612,7 +613,7 @@ def test_escape_sequences_in_an_import_error_do_not_reach_the_terminal(
         tmp_path: Path, monkeypatch, defended: bool) -> None:
     from click.testing import CliRunner
 
-    from grader import cli
+    from grader.commands import main as cli
 
     if not defended:
         monkeypatch.setattr(cli, "terminal", lambda text, newlines=False: str(text))
@@ -641,12 +642,13 @@ def test_student_ids_are_inert_in_batch_progress_and_every_csv(
     import csv
     import io
 
-    from grader import batch, gradebook
-    from grader.batch import Batch
+    from grader.classroom import batch, gradebook, progress
+    from grader.classroom.batch import Batch
     from grader.course import Course
 
     if not defended:
-        monkeypatch.setattr(batch, "terminal", lambda text, newlines=False: str(text))
+        for printer in (batch, progress):
+            monkeypatch.setattr(printer, "terminal", lambda text, newlines=False: str(text))
         monkeypatch.setattr(gradebook, "csv_cell", lambda value: value)
     subs = tmp_path / "subs"
     for sid in (HYPERLINK, ESCAPED_ID):

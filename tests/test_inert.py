@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.inert import csv_cell, terminal
-from grader.results import SubmissionResult, TestResult
-from grader.scoring import topic_results
+from grader.results.inert import csv_cell, terminal
+from grader.results.model import SubmissionResult, TestResult
+from grader.results.scoring import topic_results
 
 HOSTILE = "ok\x1b[2A\x1b[2K\x1b]8;;http://x\x07link\x1b]8;;\x07\r36 / 36\x9b1A\x08\u202egnp.exe\ttab"
 
@@ -38,12 +38,14 @@ def _result() -> SubmissionResult:
 
 
 def test_check_ci_and_batch_summaries_print_student_text_inertly(capsys) -> None:
-    from grader import batch, ci, cli
+    from grader.classroom import progress
+    from grader.commands import ci
+    from grader.commands import main as cli
 
     cli._print_check(_result(), ["toy"], {})
     printed = capsys.readouterr().out
     assert "line two" in printed
-    lines = [*batch.Summary(out=Path("out"), errors={HOSTILE: HOSTILE}).lines(),
+    lines = [*progress.Summary(out=Path("out"), errors={HOSTILE: HOSTILE}).lines(),
              ci.exit_status(_result(), None)[1], printed]
     for line in lines:
         assert not any(c in line for c in "\x1b\x07\x08\r\x9b\u202e"), repr(line)
@@ -52,7 +54,7 @@ def test_check_ci_and_batch_summaries_print_student_text_inertly(capsys) -> None
 def test_batch_progress_lines_show_the_student_id_as_text() -> None:
     import io
 
-    from grader.batch import Progress
+    from grader.classroom.progress import Progress
 
     stream = io.StringIO()
     Progress(1, stream, tty=False).update(HOSTILE, _result())

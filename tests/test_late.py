@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader.late import (LatePolicy, PolicyError, apply_penalty, assess, days_late,
+from grader.classroom.late import (LatePolicy, PolicyError, apply_penalty, assess, days_late,
                          parse_time, penalty_percent, policy_from_mapping)
 
 DEADLINE = parse_time("2026-03-01T23:59:00+00:00")

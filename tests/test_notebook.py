@@ -12,9 +12,9 @@ from pathlib import Path
 import nbformat
 
 from grader.course import Course
-from grader.notebook import convert
-from grader.runner import Options
-from grader.submission import stage
+from grader.grading.notebook import convert
+from grader.grading.engine import Options
+from grader.grading.submission import stage
 
 v4 = nbformat.v4
 

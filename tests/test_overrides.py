@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from grader import gradebook, overrides
-from grader.batch import Batch, BatchError
+from grader.classroom import gradebook
+from grader.classroom import overrides
+from grader.classroom.batch import Batch, BatchError
 from grader.course import Course
-from grader.results import TestResult, TopicResult, SubmissionResult
+from grader.results.model import TestResult, TopicResult, SubmissionResult
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "course"

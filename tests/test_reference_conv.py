@@ -125,7 +125,7 @@ _TOPIC = Path(__file__).resolve().parents[1] / "reference" / "conv"
 
 
 def test_banned_calls_spare_the_reference_and_alternatives() -> None:
-    from grader.banned import scan
+    from grader.grading.banned import scan
     from grader.course import load_topic_config
 
     banned = load_topic_config(_TOPIC / "grading.toml").banned
@@ -148,7 +148,7 @@ def test_banned_calls_spare_the_reference_and_alternatives() -> None:
     ],
 )
 def test_banned_calls_are_found_and_named(source: str, name: str) -> None:
-    from grader.banned import scan
+    from grader.grading.banned import scan
     from grader.course import load_topic_config
 
     findings = scan(source, load_topic_config(_TOPIC / "grading.toml").banned)

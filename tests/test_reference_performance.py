@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grader import banned
+from grader.grading import banned
 from grader.course import Course
 
 ROOT = Path(__file__).resolve().parents[1]

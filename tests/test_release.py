@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.ci import run_ci
-from grader.cli import main
+from grader.commands.ci import run_ci
+from grader.commands.main import main
 from grader.course import Course
-from grader.release import check_stubs, find_secrets, release
+from grader.commands.release import check_stubs, find_secrets, release
 
 TOPICS = ("linear_regression", "activations")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader.results import (SubmissionResult, TestResult, dumps_readable, load_result,
+from grader.results.model import (SubmissionResult, TestResult, dumps_readable, load_result,
                             write_json_atomic)
-from grader.scoring import topic_results
+from grader.results.scoring import topic_results
 
 SCALARS = st.none() | st.booleans() | st.integers() | st.text(max_size=8) | \
     st.floats(allow_nan=False)

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from grader import sandbox
+from grader.isolation import sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).parent / "sandbox_scripts" / "attack.py"
@@ -573,9 +573,11 @@ def unprivileged() -> Iterator[tuple[str, Path]]:
         pytest.skip("already running as an ordinary user: the tests above cover that case")
     base = Path(tempfile.mkdtemp(prefix="sandbox-unprivileged-", dir="/tmp"))
     try:
-        (base / "grader").mkdir()
+        (base / "grader" / "isolation").mkdir(parents=True)
         (base / "grader" / "__init__.py").write_text("")
-        shutil.copy(ROOT / "grader" / "sandbox.py", base / "grader" / "sandbox.py")
+        (base / "grader" / "isolation" / "__init__.py").write_text("")
+        shutil.copy(ROOT / "grader" / "isolation" / "sandbox.py",
+                    base / "grader" / "isolation" / "sandbox.py")
         shutil.copy(SCRIPT, base / "attack.py")
         for path in [base, *base.rglob("*")]:
             path.chmod(0o755)

@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from grader import gradebook, similarity
-from grader.batch import Batch, BatchError, read_config
+from grader.classroom import gradebook
+from grader.classroom import similarity
+from grader.classroom.batch import Batch, BatchError, read_config
 from grader.course import Course
-from grader.results import SubmissionResult
-from grader.scoring import topic_results
+from grader.results.model import SubmissionResult
+from grader.results.scoring import topic_results
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = Course(ROOT)
@@ -153,6 +154,9 @@ def test_the_threshold_comes_from_batch_toml(tmp_path: Path) -> None:
 class InstantEngine:
     """Grades nothing: every submission gets an empty result at once (similarity does not
     depend on grading, and this keeps the class test fast)."""
+
+    layers: tuple[str, ...] = ()
+    sandboxed = False
 
     def __init__(self, topics: list[str]) -> None:
         self.topics = topics

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.submission import SubmissionError, stage
+from grader.grading.submission import SubmissionError, stage
 
 
 def make_zip(path: Path, entries: dict[str, bytes], links: dict[str, str] | None = None) -> Path:

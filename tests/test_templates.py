@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import pytest
 
-from grader.cli import main
+from grader.commands.main import main
 
 yaml = pytest.importorskip("yaml", reason="PyYAML reads the workflow files")
 

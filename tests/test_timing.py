@@ -1,4 +1,4 @@
-"""The speed-test harness (grader.timing): ratios come out right, the score curve, correctness gates
+"""The speed-test harness (grader.checks.timing): ratios come out right, the score curve, correctness gates
 speed, the clocks it trusts, partial points through the engine, and GPU workers' sandbox policy."""
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from typing import Any
 
 import pytest
 
-from grader import sandbox, timing
+from grader.isolation import sandbox
+
+from grader.checks import timing
 from grader.course import Course
-from grader.remote import ModuleSession, StudentProxy, WorkerSpec, Zygote
-from grader.runner import Engine, Options
+from grader.grading.remote import StudentModule, StudentProxy, WorkerSpec, Zygote
+from grader.grading.engine import Engine, Options
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -302,7 +304,7 @@ def test_worker_cpu_clock_reads_the_worker_from_outside(tmp_path: Path) -> None:
         spec = WorkerSpec(module_name="busy", module_path=str(tmp_path / "busy.py"),
                           student_dir=str(tmp_path), sandbox=True,
                           read_paths=(*sandbox.default_read_paths(), str(ROOT / "grader")))
-        proxy = StudentProxy(ModuleSession(zygote, spec), time.monotonic() + 60)
+        proxy = StudentProxy(StudentModule(zygote, spec), time.monotonic() + 60)
         proxy.nap(0)  # start the worker
         clock = timing.worker_cpu_clock(proxy)
         assert clock is not None and timing.worker_pid(proxy) is not None
@@ -364,7 +366,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import timing
+from grader.checks import timing
 from grader.course import load_topic_config
 
 CONFIG = load_topic_config(Path(__file__).with_name("grading.toml"))
@@ -513,7 +515,7 @@ def test_gpu_device_paths_are_the_nvidia_files(tmp_path: Path) -> None:
 # Runs in a fresh interpreter: A enters the namespaces, B is restricted and reports.
 _POLICY_SCRIPT = '''
 import json, os, resource, sys
-from grader import sandbox
+from grader.isolation import sandbox
 cfg = json.loads(sys.argv[1])
 policy = sandbox.Policy(read_paths=sandbox.default_read_paths(), write_paths=(cfg["work"],),
                         limits=sandbox.Limits(memory_mb=512, gpu=cfg["gpu"]),
@@ -580,7 +582,7 @@ def test_gpu_limits_travel_from_the_worker_spec_to_the_sandbox(tmp_path: Path) -
                               student_dir=str(tmp_path), sandbox=True,
                               read_paths=(*sandbox.default_read_paths(), str(ROOT / "grader")),
                               limits=limits)
-            session = ModuleSession(zygote, spec)
+            session = StudentModule(zygote, spec)
             got[gpu] = StudentProxy(session, time.monotonic() + 60).limits()
             session.close()
     finally:
@@ -602,7 +604,7 @@ def test_the_gpu_path_is_one_switch(monkeypatch: pytest.MonkeyPatch, switch: boo
     import torch
 
     from grader.course import TopicConfig
-    from grader.plugin import TopicRun, worker_spec
+    from grader.grading.plugin import TopicRun, worker_spec
 
     monkeypatch.setattr(timing, "CUDA_WORKERS", switch)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)

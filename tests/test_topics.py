@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from grader.course import Course
-from grader.runner import Options
+from grader.grading.engine import Options
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = Course(ROOT)

@@ -12,8 +12,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader import wire
-from grader.wire import Handle, WireError, decode_message, encode_message
+from grader.isolation import wire
+from grader.isolation.wire import Handle, WireError, decode_message, encode_message
 
 
 def roundtrip(value, **kw):
@@ -161,10 +161,10 @@ def test_deep_nesting_is_refused_without_recursion_errors() -> None:
 def test_size_limits_are_enforced() -> None:
     big = encode_message({}, np.zeros(1000))
     with pytest.raises(WireError, match="exceeds"):
-        decode_message(big, wire.Limits(max_bytes=1000))
+        decode_message(big, wire.WireLimits(max_bytes=1000))
     many = encode_message({}, list(range(5000)))
     with pytest.raises(WireError, match="more than"):
-        decode_message(many, wire.Limits(max_nodes=100))
+        decode_message(many, wire.WireLimits(max_nodes=100))
     with pytest.raises(WireError, match="more than the limit"):
         wire.frame_length(struct.pack("<Q", 2**40))
 

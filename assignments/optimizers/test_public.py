@@ -3,7 +3,7 @@
 import numpy as np
 
 from grader.checks import assert_close
-from grader.steps import adam_factors, assert_step_close
+from grader.checks.steps import adam_factors, assert_step_close
 
 
 def test_sgd_momentum_two_steps(student):

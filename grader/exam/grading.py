@@ -1,6 +1,6 @@
 """Grading one student's answers against their recomputed variant: parts, partial credit, results.
 
-The result is the grader's ordinary :class:`~grader.results.SubmissionResult` with one "topic"
+The result is the grader's ordinary :class:`~grader.results.model.SubmissionResult` with one "topic"
 per question and one test per part, so the exam's gradebook is written by the same code as a
 batch's. What the report shows (each question's text, the answer given, the answer expected
 and the classic mistake an answer matches) is prepared here as plain data.
@@ -17,8 +17,8 @@ from grader.exam.answers import AnswersFile
 from grader.exam.parts import LETTERS, Choice, Grade, Part, fmt
 from grader.exam.render import render_text
 from grader.exam.variant import Paper, Variant
-from grader.results import SubmissionResult, TestResult
-from grader.scoring import topic_results
+from grader.results.model import SubmissionResult, TestResult
+from grader.results.scoring import topic_results
 
 KIND = "exam"  # the ``kind`` of every part's TestResult
 GIVEN_SHOWN = 200  # characters of an unreadable answer shown back

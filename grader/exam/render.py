@@ -22,7 +22,7 @@ from markupsafe import Markup, escape
 from grader.exam.bank import Params, Question
 from grader.exam.parts import LETTERS, Array, Choice, Part, fmt
 from grader.exam.variant import Paper, Variant
-from grader.report import template_dirs
+from grader.results.report import template_dirs
 
 ANSWERS_FORMAT = "dl-grader-exam-answers/1"
 

@@ -22,8 +22,12 @@ from typing import Any
 
 import jinja2
 
-from grader import gradebook, overview, results
-from grader.batch import BatchError, Student, error_result, folder_name, read_roster
+from grader.classroom import gradebook, overview
+
+from grader.results import model as results
+from grader.results.scoring import error_result
+from grader.classroom.layout import INDEX, ROSTER_NAME, STUDENTS, BatchError, folder_name
+from grader.classroom.roster import Student, read_roster
 from grader.course import Course
 from grader.exam.answers import (
     AnswersError,
@@ -42,17 +46,14 @@ from grader.exam.render import (
     render_paper_md,
 )
 from grader.exam.variant import Maker, Paper, load_secret, secret_fingerprint
-from grader.inert import terminal
-from grader.late import LatePolicy
-from grader.outputs import FULL, REPORT
-from grader.report import template_dirs
+from grader.classroom.late import LatePolicy
+from grader.results.files import FULL, REPORT
+from grader.results.report import template_dirs
+from grader.results.inert import terminal
 
 PAPERS = "papers"
 KEYS = "keys"
 MANIFEST = "manifest.json"
-STUDENTS = "students"
-INDEX = "index.html"
-ROSTER_NAME = "roster.csv"
 LOG = "grade.log"
 
 
@@ -276,7 +277,7 @@ def grade(course: Course, exam_name: str, answers_dir: Path, out: Path, *,
                      "secret (and question bank) the papers were built with")
     out.mkdir(parents=True, exist_ok=True)
     rows = gradebook.student_rows(entries, exam.qids, LatePolicy())
-    gradebook.write_tables(out, rows, gradebook.test_rows(entries), exam.title, exam.qids)
+    gradebook.write_tables(out, rows, gradebook.rows_per_test(entries), exam.title, exam.qids)
     summary.stats = gradebook.class_stats(rows)
     write_text_atomic(out / INDEX, render_overview(exam, rows, entries, summary.stats))
     summary.notes = notes
@@ -298,4 +299,4 @@ def render_overview(exam: Exam, rows: list[dict[str, Any]], entries: list[gradeb
         stats=stats, mean=f"{stats.mean:.1f}" if stats.mean is not None else "–",
         median=f"{stats.median:.1f}" if stats.median is not None else "–",
         hist=overview.histogram(graded), questions=bars,
-        parts=overview.test_table(entries), students=overview.student_table(rows))
+        parts=overview.table_per_test(entries), students=overview.student_table(rows))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from grader.checks import assert_no_warnings, expect_same
-from grader.gradcheck import check_gradient
+from grader.checks import check_gradient
 
 FUNCTIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "gelu"]
 

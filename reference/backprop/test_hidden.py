@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from grader.checks import assert_close, assert_finite, assert_no_warnings, assert_shape
-from grader.gradcheck import check_gradient
+from grader.checks import check_gradient
 
 PARAMS = ("W1", "b1", "W2", "b2")
 

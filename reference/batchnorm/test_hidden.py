@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from grader.checks import assert_close, assert_raises, assert_shape
-from grader.gradcheck import check_gradient
+from grader.checks import check_gradient
 
 FORWARD = ("out", "running_mean", "running_var", "cache")
 BACKWARD = ("dx", "dgamma", "dbeta")

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.checks import CheckFailed, assert_close, assert_equal, assert_raises, assert_shape
-from grader.gradcheck import check_gradient
+from grader.checks import (CheckFailed, assert_close, assert_equal, assert_raises, assert_shape,
+                           check_gradient)
 
 # ------------------------------------------------------------------------------------ helpers
 

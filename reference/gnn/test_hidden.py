@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from grader.checks import assert_close, assert_raises, assert_shape, expect_same
-from grader.gradcheck import check_gradient
+from grader.checks import check_gradient
 
 DTYPES = [pytest.param(torch.float64, id="float64"), pytest.param(torch.float32, id="float32")]
 AGGRS = ["sum", "mean", "max"]

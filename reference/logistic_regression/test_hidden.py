@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from grader.checks import assert_no_warnings, expect_same
-from grader.gradcheck import check_gradient
+from grader.checks import check_gradient
 
 
 def _problem(rng: np.random.Generator, n: int, d: int, scale: float = 1.0):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from grader.steps import adam_factors, assert_step_close
+from grader.checks.steps import adam_factors, assert_step_close
 
 
 def _call(student, fn: str, w, grad, state, lr: float, hyper: dict):

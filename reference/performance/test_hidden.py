@@ -1,6 +1,6 @@
 """Hidden tests of the performance topic: each function first against the reference (float32 and
 float64, several shapes), then its speed against the public baseline, timed from the trusted side
-(grader.timing), and on a GPU the peak memory of attention_fast for long sequences."""
+(grader.checks.timing), and on a GPU the peak memory of attention_fast for long sequences."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader import timing
+from grader.checks import timing
 from grader.checks import assert_close, expect_same
 from grader.course import load_topic_config
-from grader.plugin import NOT_GRADED_GPU
+from grader.grading.plugin import NOT_GRADED_GPU
 
 CONFIG = load_topic_config(Path(__file__).with_name("grading.toml"))
 SETTINGS = timing.Settings.from_config(CONFIG.extra.get("speed", {}))

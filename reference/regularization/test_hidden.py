@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from grader.checks import assert_close, assert_equal, assert_shape, expect_same
-from grader.gradcheck import check_gradient
+from grader.checks import check_gradient
 
 P = 0.3  # not 0.5, where dividing by p and by 1 − p agree
 

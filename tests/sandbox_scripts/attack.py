@@ -363,7 +363,7 @@ def main() -> None:
 
         torch.set_num_threads(1)
         torch.ones(2, 2) @ torch.ones(2, 2)
-    from grader import sandbox
+    from grader.isolation import sandbox
 
     policy = sandbox.Policy(
         read_paths=sandbox.default_read_paths() + tuple(cfg.get("read", ())),

@@ -1,0 +1,43 @@
+"""The test-author API: comparisons, gradient checks and speed tests that hidden tests call.
+
+Hidden and public tests import from here (``from grader.checks import assert_close``); the
+modules behind it are ``compare``, ``gradcheck``, ``timing``, ``tolerances``, ``describe`` and
+``hints``. Runs in the trusted grading process only.
+"""
+
+from grader.checks.compare import (
+    TOLERANCES,
+    CheckFailed,
+    Mismatch,
+    Tol,
+    assert_close,
+    assert_equal,
+    assert_finite,
+    assert_no_warnings,
+    assert_raises,
+    assert_shape,
+    expect_same,
+    find_mismatch,
+    tolerance_for,
+    tolerance_overrides,
+)
+from grader.checks.gradcheck import check_gradient, numeric_gradient
+
+__all__ = [
+    "TOLERANCES",
+    "CheckFailed",
+    "Mismatch",
+    "Tol",
+    "assert_close",
+    "assert_equal",
+    "assert_finite",
+    "assert_no_warnings",
+    "assert_raises",
+    "assert_shape",
+    "check_gradient",
+    "expect_same",
+    "find_mismatch",
+    "numeric_gradient",
+    "tolerance_for",
+    "tolerance_overrides",
+]

@@ -1,0 +1,824 @@
+"""Comparison helpers for tests: a student's values against expected ones, with feedback to act on."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from grader.checks.describe import (
+    _describe,
+    _describe_expected,
+    _fmt,
+    _fmt_index,
+    _fmt_pair,
+    _fmt_shape,
+    _inputs_line,
+    _kind,
+    _returned,
+    _scalar_class,
+    _scalar_dtype,
+    _short_text,
+    _to_numpy,
+)
+from grader.checks.hints import (
+    _equals_transposed,
+    _factor_hint,
+    _input_sizes,
+    _shape_hints,
+    _value_hints,
+    _warning_hint,
+)
+
+# Re-exported (see __all__): tests and the plugin import the tolerance API from here.
+from grader.checks.tolerances import (
+    _EXACT,
+    TOLERANCES,
+    Tol,
+    _dtype_name,
+    tolerance_for,
+    tolerance_overrides,
+)
+from grader.checks.topic_hints import topic_hint
+
+__all__ = [
+    "TOLERANCES",
+    "CheckFailed",
+    "Mismatch",
+    "Tol",
+    "assert_close",
+    "assert_equal",
+    "assert_finite",
+    "assert_no_warnings",
+    "assert_raises",
+    "assert_shape",
+    "expect_same",
+    "find_mismatch",
+    "tolerance_for",
+    "tolerance_overrides",
+]
+
+
+class CheckFailed(AssertionError):
+    """A check found the student's value wrong; `str(err)` is the message the student reads."""
+
+
+_MAX_HINTS = 2
+
+
+# -------------------------------------------------------------------------------- failures
+
+
+@dataclass(frozen=True)
+class _Key:
+    """A dict key in a path, told apart from a sequence index."""
+
+    key: Any
+
+
+@dataclass
+class _Failure:
+    path: tuple[int | _Key, ...]
+    problem: str
+    details: list[str] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    name: str
+    rtol: float | None = None
+    atol: float | None = None
+    check_dtype: bool = True
+    exact: bool = False
+    outputs: tuple[str, ...] | None = None
+    sizes: Mapping[int, str] = field(default_factory=dict)
+    hints: bool = True
+    footer: tuple[str, ...] = ()
+
+
+def _segment(p: int | _Key) -> str:
+    if isinstance(p, _Key):
+        return f'["{p.key}"]' if isinstance(p.key, str) else f"[{p.key!r}]"
+    return f"[{p}]"
+
+
+def _where(ctx: _Ctx, path: tuple[int | _Key, ...]) -> str:
+    """How the student reads a place in their output: 'fit_linear → b', 'mlp_loss → grads["W1"]'."""
+    if not path:
+        return ctx.name
+    head, rest = path[0], path[1:]
+    if isinstance(head, int) and ctx.outputs and head < len(ctx.outputs):
+        text = ctx.outputs[head] + "".join(_segment(p) for p in rest)
+    elif isinstance(head, _Key):
+        return ctx.name + "".join(_segment(p) for p in path)
+    else:
+        text = "output " + "".join(_segment(p) for p in path)
+    return f"{ctx.name} → {text}"
+
+
+def _output_label(ctx: _Ctx, path: tuple[int | _Key, ...], i: int) -> str:
+    if not path and ctx.outputs and i < len(ctx.outputs):
+        return ctx.outputs[i]
+    return f"output [{i}]" if not path else f"item [{i}]"
+
+
+def _message(ctx: _Ctx, failure: _Failure) -> str:
+    lines = [f"{_where(ctx, failure.path)}: {failure.problem}"]
+    lines += ["  " + d for d in failure.details]
+    lines += ["  Hint: " + h for h in failure.hints[:_MAX_HINTS]]
+    lines += ["  " + f for f in ctx.footer]
+    return "\n".join(lines)
+
+
+def _fail(ctx: _Ctx, failure: _Failure) -> None:
+    __tracebackhide__ = True
+    raise CheckFailed(_message(ctx, failure))
+
+
+# ---------------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """Where and by how much two arrays of the same shape differ beyond a tolerance."""
+
+    count: int
+    total: int
+    first_index: tuple[int, ...]
+    expected_at: Any
+    actual_at: Any
+    max_abs: float
+    max_abs_index: tuple[int, ...]
+    max_rel: float
+    max_rel_index: tuple[int, ...]
+
+
+def find_mismatch(actual: np.ndarray, expected: np.ndarray, tol: Tol) -> Mismatch | None:
+    """Elements with |a - e| > atol + rtol·|e| (NaN equals NaN only); None when every element passes."""
+    a, e = np.asarray(actual), np.asarray(expected)
+    if a.dtype.kind not in "biufc" or e.dtype.kind not in "biufc":
+        return _text_mismatch(a, e)
+    both_int = a.dtype.kind in "biu" and e.dtype.kind in "biu"
+    if both_int and tol.rtol == 0 and tol.atol == 0:
+        # Compared as integers: a float64 round trip would blur values beyond 2**53.
+        bad = a != e
+    else:
+        if a.dtype.kind in "biu":
+            a = a.astype(np.float64)
+        if e.dtype.kind in "biu":
+            e = e.astype(np.float64)
+        bad = ~np.isclose(a, e, rtol=tol.rtol, atol=tol.atol, equal_nan=True)
+    if not bad.any():
+        return None
+    with np.errstate(all="ignore"):
+        if both_int:
+            diff = np.abs(a.astype(np.float64) - e.astype(np.float64))
+        else:
+            diff = np.abs(a - e).astype(np.float64)
+            diff = np.where((a == e) | (np.isnan(a) & np.isnan(e)), 0.0, diff)
+            diff = np.where(np.isnan(diff), np.inf, diff)
+        scale = np.abs(e).astype(np.float64)
+        rel = np.where(
+            scale > 0, diff / np.where(scale > 0, scale, 1.0), np.where(diff > 0, np.inf, 0.0)
+        )
+    first = tuple(int(i) for i in np.argwhere(bad)[0]) if a.ndim else ()
+    i_abs = np.unravel_index(int(np.argmax(diff)), diff.shape) if a.ndim else ()
+    i_rel = np.unravel_index(int(np.argmax(rel)), rel.shape) if a.ndim else ()
+    return Mismatch(
+        count=int(bad.sum()),
+        total=int(bad.size),
+        first_index=first,
+        expected_at=e[first].item(),
+        actual_at=a[first].item(),
+        max_abs=float(diff.max()),
+        max_abs_index=tuple(int(i) for i in i_abs),
+        max_rel=float(rel.max()),
+        max_rel_index=tuple(int(i) for i in i_rel),
+    )
+
+
+def _text_mismatch(a: np.ndarray, e: np.ndarray) -> Mismatch | None:
+    """Arrays of strings (or anything without arithmetic) match element by element or not at all."""
+    bad = np.asarray(a != e, dtype=bool)
+    if not bad.any():
+        return None
+    first = tuple(int(i) for i in np.argwhere(bad)[0]) if a.ndim else ()
+    return Mismatch(
+        count=int(bad.sum()),
+        total=int(bad.size),
+        first_index=first,
+        expected_at=e[first].item(),
+        actual_at=a[first].item(),
+        max_abs=math.inf,
+        max_abs_index=first,
+        max_rel=math.inf,
+        max_rel_index=first,
+    )
+
+
+def _tol_text(tol: Tol, dtype_name: str | None, exact: bool) -> str:
+    if exact or (tol.rtol == 0 and tol.atol == 0):
+        return "compared exactly"
+    source = f" for {dtype_name}" if dtype_name else ""
+    return f"tolerance{source}: rtol={tol.rtol:g}, atol={tol.atol:g}"
+
+
+def _mismatch_lines(m: Mismatch, scalar: bool, tol_text: str) -> tuple[str, list[str]]:
+    if not all(isinstance(v, (int, float, complex)) for v in (m.expected_at, m.actual_at)):
+        shown = f"expected {_short_text(repr(m.expected_at))}, got {_short_text(repr(m.actual_at))}"
+        if scalar:
+            return shown, []
+        return f"{m.count} of {m.total} values differ", [
+            f"first at {_fmt_index(m.first_index)}: {shown}"
+        ]
+    e, a = _fmt_pair(m.expected_at, m.actual_at)
+    integers = isinstance(m.expected_at, int) and isinstance(m.actual_at, int)
+    if integers and scalar:
+        return f"expected {e}, got {a}", []
+    if integers:
+        # Relative errors of labels or counts mean nothing: where and how far is enough.
+        return f"{m.count} of {m.total} values differ", [
+            f"first at {_fmt_index(m.first_index)}: expected {e}, got {a}",
+            f"largest difference {_fmt(int(m.max_abs))} at {_fmt_index(m.max_abs_index)}",
+        ]
+    if scalar:
+        problem = f"expected {e}, got {a}"
+        details = [f"absolute error {m.max_abs:.3g}, relative error {m.max_rel:.3g} ({tol_text})"]
+        return problem, details
+    problem = f"{m.count} of {m.total} values differ ({tol_text})"
+    details = [
+        f"first at {_fmt_index(m.first_index)}: expected {e}, got {a}",
+        (
+            f"largest absolute error {m.max_abs:.3g} at {_fmt_index(m.max_abs_index)}, "
+            f"largest relative error {m.max_rel:.3g} at {_fmt_index(m.max_rel_index)}"
+        ),
+    ]
+    return problem, details
+
+
+# ------------------------------------------------------------------------------ comparison
+
+
+def _tolerance(ctx: _Ctx, actual_dtype: str, expected_dtype: str) -> tuple[Tol, str | None]:
+    """The tolerance for this pair and the dtype it came from (None when given explicitly)."""
+    if ctx.exact:
+        return _EXACT, None
+    # With check_dtype=False a lower-precision answer is compared at its own precision.
+    base, source = max(
+        ((tolerance_for(d), d) for d in (expected_dtype, actual_dtype)),
+        key=lambda pair: (pair[0].rtol, pair[0].atol),
+    )
+    if ctx.rtol is None and ctx.atol is None:
+        return base, source
+    rtol = base.rtol if ctx.rtol is None else ctx.rtol
+    atol = base.atol if ctx.atol is None else ctx.atol
+    return Tol(rtol=rtol, atol=atol), None
+
+
+def _compare(
+    actual: Any, expected: Any, path: tuple[int | _Key, ...], ctx: _Ctx
+) -> _Failure | None:
+    ek, ak = _kind(expected), _kind(actual)
+    if ek == "sequence":
+        return _compare_sequence(actual, expected, path, ctx)
+    if ek == "dict":
+        return _compare_dict(actual, expected, path, ctx)
+    if ek == "other":
+        raise TypeError(
+            f"{ctx.name}: cannot compare with an expected value of type {type(expected).__name__}"
+        )
+    if ak != ek:
+        return _kind_failure(actual, expected, path, ctx)
+    if ek == "none":
+        return None
+    if ek == "text":
+        if actual == expected:
+            return None
+        return _Failure(
+            path, f"expected {_short_text(repr(expected))}, got {_short_text(repr(actual))}"
+        )
+    if ek == "handle":
+        if actual.type_name == expected.type_name:
+            return None
+        return _Failure(
+            path,
+            f"you returned an object of type {actual.type_name}, "
+            f"expected one of type {expected.type_name}",
+        )
+    if ek == "scalar":
+        return _compare_scalar(actual, expected, path, ctx)
+    return _compare_arrays(actual, expected, path, ctx)
+
+
+def _kind_failure(actual: Any, expected: Any, path: tuple[int | _Key, ...], ctx: _Ctx) -> _Failure:
+    ek, ak = _kind(expected), _kind(actual)
+    names = ctx.outputs if not path else None
+    failure = _Failure(
+        path, f"you returned {_describe(actual)}; expected {_describe_expected(expected, names)}"
+    )
+    hints = failure.hints
+    if ak == "none":
+        hints.append("did you forget a return statement?")
+    elif ek == "scalar" and ak in ("array", "tensor"):
+        cls = _scalar_class(expected)
+        conv = {"int": "int(x)", "bool": "bool(x)"}.get(cls, "float(x)")
+        if math.prod(actual.shape) == 1:
+            if ak == "tensor":
+                hints.append(f"return a Python {cls}, e.g. x.item()")
+            else:
+                hints.append(f"return a {cls}, e.g. {conv}")
+        else:
+            hints.append(
+                f"return a single number; your result still has shape {_fmt_shape(actual.shape)}"
+            )
+    elif ek == "array" and ak == "tensor":
+        hints.append(
+            "this exercise works with NumPy arrays: return a NumPy array, not a torch tensor"
+        )
+    elif ek == "tensor" and ak in ("array", "scalar"):
+        hints.append(
+            "this exercise works with torch tensors: return a tensor with the input's dtype "
+            "and device"
+        )
+    elif ek in ("array", "tensor") and ak == "sequence":
+        hints.append("return an array, not a Python sequence (np.asarray / torch.stack)")
+    elif ek in ("array", "tensor") and ak == "scalar":
+        hints.append(f"return an array of shape {_fmt_shape(expected.shape)}, not a single number")
+    if ak == "sequence" and ek != "sequence":
+        quiet = dataclasses.replace(ctx, hints=False)
+        for j, item in enumerate(actual):
+            if _compare(item, expected, path, quiet) is None:
+                where = f"output [{j}]" if not path else f"item [{j}]"
+                hints.insert(0, f"your {where} is the expected value: return it alone")
+                break
+    return failure
+
+
+def _compare_scalar(
+    actual: Any, expected: Any, path: tuple[int | _Key, ...], ctx: _Ctx
+) -> _Failure | None:
+    ec, ac = _scalar_class(expected), _scalar_class(actual)
+    strict = ctx.check_dtype or ctx.exact
+    if (
+        strict
+        and ec != ac
+        and not (ec == "float" and ac == "int")
+        and not (ec == "complex" and ac != "bool")
+    ):
+        hint = {
+            "int": "return an int, e.g. int(x)"
+            if ac == "float"
+            else "return an int, e.g. int(x), not a bool",
+            "bool": "return True or False",
+            "float": "return a float, e.g. float(x)",
+        }.get(ec, "")
+        return _Failure(
+            path,
+            f"you returned {_describe(actual)}; expected {_describe_expected(expected)}",
+            hints=[hint] if hint else [],
+        )
+    if strict and ec == ac == "float":
+        ed, ad = _scalar_dtype(expected), _scalar_dtype(actual)
+        if ed != ad:
+            return _Failure(
+                path,
+                f"you returned {_describe(actual)}; expected a {ed} value",
+                hints=["compute in float64 and return a Python float, e.g. float(x)"],
+            )
+    if (
+        ec in ("int", "bool")
+        and ac in ("int", "bool")
+        and (ctx.exact or (ctx.rtol is None and ctx.atol is None))
+    ):
+        if int(actual) == int(expected):
+            return None
+        e, a = _fmt_pair(expected, actual)
+        failure = _Failure(path, f"expected {e}, got {a}")
+    else:
+        tol, source = _tolerance(ctx, _scalar_dtype(actual), _scalar_dtype(expected))
+        a_arr, e_arr = _to_numpy(actual), _to_numpy(expected)
+        if a_arr.dtype.kind == "f" and e_arr.dtype.kind in "fiub":
+            nonfinite = _nonfinite_failure(a_arr, e_arr, path, ctx.name)
+            if nonfinite:
+                return nonfinite
+        m = find_mismatch(a_arr, e_arr, tol)
+        if m is None:
+            return None
+        problem, details = _mismatch_lines(m, True, _tol_text(tol, source, ctx.exact))
+        failure = _Failure(path, problem, details)
+    if ctx.hints:
+        a_arr, e_arr = np.asarray(_to_numpy(actual)), np.asarray(_to_numpy(expected))
+        factor = _factor_hint(a_arr.reshape(1), e_arr.reshape(1), _EXACT, ctx.sizes)
+        if factor:
+            failure.hints.append(factor)
+    return failure
+
+
+def _dtype_failure(
+    actual: Any, expected: Any, path: tuple[int | _Key, ...], ctx: _Ctx
+) -> _Failure | None:
+    ad, ed = actual.dtype, expected.dtype
+    if isinstance(expected, torch.Tensor):
+        if ad == ed:
+            return None
+        failure = _Failure(path, f"your tensor has dtype {ad}, expected {ed}")
+        failure.hints.append(
+            "a torch exercise returns the dtype of its inputs: create new tensors with "
+            "dtype=x.dtype (or torch.zeros_like / x.new_zeros)"
+        )
+        return failure
+    ek, ak = ed.kind, ad.kind
+    if ad == ed or (ek in "iu" and ak in "iu") or (ek == ak and ek in "US"):
+        return None  # integer widths and string lengths are interchangeable: values matter
+    failure = _Failure(path, f"your array has dtype {ad}, expected {ed}")
+    if ek == "f" and ak == "f":
+        failure.hints.append(f"keep the computation in {ed}: something converted it to {ad}")
+    elif ek == "f" and ak in "biu":
+        failure.hints.append(
+            "your array holds integers: build it from floats (e.g. np.zeros(shape) "
+            "rather than np.zeros_like of an integer array, or .astype(float))"
+        )
+    elif ek in "iu" and ak == "b":
+        failure.hints.append("return integers (0/1), not booleans: e.g. .astype(int)")
+    elif ek in "iu":
+        failure.hints.append("return integers, e.g. .astype(int)")
+    elif ek == "b":
+        failure.hints.append("return a boolean array, e.g. the result of a comparison")
+    return failure
+
+
+def _nonfinite_failure(
+    a: np.ndarray, e: np.ndarray, path: tuple[int | _Key, ...], name: str = ""
+) -> _Failure | None:
+    """NaN or ±inf in the student's value where the expected value has none."""
+    e_nan = np.isnan(e) if e.dtype.kind in "fc" else np.zeros(e.shape, dtype=bool)
+    nan = np.isnan(a) & ~e_nan
+    with np.errstate(invalid="ignore"):
+        inf = np.isinf(a) & (a != e)
+    for mask, word, hint in (
+        (
+            nan,
+            "NaN",
+            (
+                "NaN comes from 0/0, inf − inf, 0·inf or the log/sqrt of a negative number, "
+                "often after an overflow in exp: compute it in a stable way"
+            ),
+        ),
+        (
+            inf,
+            "infinite",
+            "an infinity comes from an overflow (e.g. exp of a large number) or a division by zero",
+        ),
+    ):
+        if not mask.any():
+            continue
+        hint = topic_hint(name, "nan" if word == "NaN" else "inf") or hint
+        if a.ndim == 0:
+            problem = f"you returned {_fmt(a.item())}"
+        else:
+            count = int(mask.sum())
+            problem = (
+                f"your output has {count} {word} value{'s' * (count > 1)}, "
+                f"first at {_fmt_index(np.argwhere(mask)[0])}"
+            )
+        return _Failure(path, problem, hints=[hint])
+    return None
+
+
+def _compare_arrays(
+    actual: Any, expected: Any, path: tuple[int | _Key, ...], ctx: _Ctx
+) -> _Failure | None:
+    """Same kind (both arrays or both tensors): shape, device, dtype, NaN/Inf, then values."""
+    sa, se = tuple(actual.shape), tuple(expected.shape)
+    if sa != se:
+        failure = _Failure(
+            path, f"your output has shape {_fmt_shape(sa)}, expected {_fmt_shape(se)}"
+        )
+        if ctx.hints:
+            transposed = _equals_transposed(actual, expected, tolerance_for(expected.dtype))
+            failure.hints = _shape_hints(sa, se, transposed)
+        return failure
+    if isinstance(expected, torch.Tensor) and str(actual.device) != str(expected.device):
+        return _Failure(
+            path,
+            f"your tensor is on {actual.device}, expected {expected.device}",
+            hints=["create new tensors on the input's device, e.g. device=x.device"],
+        )
+    if ctx.check_dtype or ctx.exact:
+        early = _dtype_failure(actual, expected, path, ctx)
+        if early:
+            return early
+    a, e = _to_numpy(actual), _to_numpy(expected)
+    if a.dtype.kind in "fc":
+        early = _nonfinite_failure(a, e, path, ctx.name)
+        if early:
+            return early
+    tol, source = _tolerance(ctx, _dtype_name(actual.dtype), _dtype_name(expected.dtype))
+    m = find_mismatch(a, e, tol)
+    if m is None:
+        return None
+    problem, details = _mismatch_lines(m, False, _tol_text(tol, source, ctx.exact))
+    failure = _Failure(path, problem, details)
+    if ctx.hints:
+        sizes = dict(ctx.sizes)
+        for ax, n in enumerate(e.shape):
+            sizes.setdefault(int(n), f"the size of axis {ax} of the output")
+        failure.hints = _value_hints(a, e, tol, sizes)
+    return failure
+
+
+def _compare_sequence(
+    actual: Any, expected: Sequence[Any], path: tuple[int | _Key, ...], ctx: _Ctx
+) -> _Failure | None:
+    names = ctx.outputs if not path else None
+    word = "outputs" if not path else "values"
+    if _kind(actual) != "sequence":
+        failure = _kind_failure(actual, expected, path, ctx)
+        quiet = dataclasses.replace(ctx, hints=False)
+        for i, item in enumerate(expected):
+            if _compare(actual, item, path + (i,), quiet) is None:
+                failure.hints.insert(
+                    0,
+                    f"it is the expected {_output_label(ctx, path, i)}: return all "
+                    f"{len(expected)} {word} as a tuple",
+                )
+                break
+        return failure
+    quiet = dataclasses.replace(ctx, hints=False)
+    if len(actual) != len(expected):
+        listed = f" ({', '.join(names)})" if names and len(names) == len(expected) else ""
+        failure = _Failure(
+            path,
+            f"you returned {len(actual)} {word[:-1] if len(actual) == 1 else word}, "
+            f"expected {len(expected)}{listed}",
+        )
+        if ctx.hints and len(actual) <= 8 and len(expected) <= 8:
+            matched = []
+            for j, item in enumerate(actual):
+                for i, want in enumerate(expected):
+                    if _compare(item, want, path + (i,), quiet) is None:
+                        mine = "output" if not path else "item"
+                        matched.append(
+                            f"your {mine} [{j}] matches the expected {_output_label(ctx, path, i)}"
+                        )
+                        break
+            if matched:
+                failure.hints.append("; ".join(matched))
+        return failure
+    for i, (item, want) in enumerate(zip(actual, expected)):
+        item_failure = _compare(item, want, path + (i,), ctx)
+        if item_failure is None:
+            continue
+        if ctx.hints:
+            for j in range(len(expected)):
+                if j != i and _compare(item, expected[j], path + (j,), quiet) is None:
+                    mine, theirs = _output_label(ctx, path, i), _output_label(ctx, path, j)
+                    if _compare(actual[j], want, path + (i,), quiet) is None:
+                        item_failure.hints.insert(
+                            0,
+                            f"your {mine} and {theirs} are swapped: return them in "
+                            "the expected order",
+                        )
+                    else:
+                        item_failure.hints.insert(
+                            0,
+                            f"your {mine} is the expected {theirs}: check the order "
+                            "of your outputs",
+                        )
+                    break
+        return item_failure
+    return None
+
+
+def _compare_dict(
+    actual: Any, expected: Mapping[Any, Any], path: tuple[int | _Key, ...], ctx: _Ctx
+) -> _Failure | None:
+    if _kind(actual) != "dict":
+        return _kind_failure(actual, expected, path, ctx)
+    missing = [k for k in expected if k not in actual]
+    extra = [k for k in actual if k not in expected]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(
+                "missing key" + "s" * (len(missing) > 1) + " " + ", ".join(map(repr, missing))
+            )
+        if extra:
+            parts.append(
+                "unexpected key" + "s" * (len(extra) > 1) + " " + ", ".join(map(repr, extra))
+            )
+        failure = _Failure(path, "; ".join(parts))
+        folded = {str(k).lower() for k in missing}
+        if any(str(k).lower() in folded for k in extra):
+            failure.hints.append(
+                "keys are case-sensitive: use exactly " + ", ".join(map(repr, expected))
+            )
+        return failure
+    for key, want in expected.items():
+        value_failure = _compare(actual[key], want, path + (_Key(key),), ctx)
+        if value_failure:
+            return value_failure
+    return None
+
+
+# ------------------------------------------------------------------------------ public API
+
+
+def assert_close(
+    actual: Any,
+    expected: Any,
+    *,
+    name: str,
+    rtol: float | None = None,
+    atol: float | None = None,
+    check_dtype: bool = True,
+) -> None:
+    """Fail with a student-facing message unless `actual` matches `expected` within tolerance.
+
+    Both may be scalars, NumPy arrays, torch tensors, or tuples/lists/dicts of them. Tolerances come
+    from the expected dtype's TOLERANCES entry (or an active override); rtol/atol replace them.
+    """
+    __tracebackhide__ = True
+    ctx = _Ctx(name=name, rtol=rtol, atol=atol, check_dtype=check_dtype)
+    failure = _compare(actual, expected, (), ctx)
+    if failure:
+        _fail(ctx, failure)
+
+
+def assert_equal(actual: Any, expected: Any, *, name: str) -> None:
+    """Like assert_close, but values must be exactly equal (ints, labels, indices); a bool is no int."""
+    __tracebackhide__ = True
+    ctx = _Ctx(name=name, exact=True)
+    failure = _compare(actual, expected, (), ctx)
+    if failure:
+        _fail(ctx, failure)
+
+
+def expect_same(
+    student: Any,
+    reference: Any,
+    fn: str,
+    *args: Any,
+    outputs: Sequence[str] | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    check_dtype: bool = True,
+    exact: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """Call `fn` on the reference (with deep copies of the inputs) and on the student; compare; return
+    the student's value. `outputs` names the elements of a tuple result for the messages."""
+    __tracebackhide__ = True
+    if exact and (rtol is not None or atol is not None):
+        raise ValueError("expect_same: exact=True compares exactly; do not pass rtol/atol with it")
+    ref_fn = getattr(reference, fn)
+    # Deep copies: a reference that modifies its inputs in place must not change the student's.
+    expected = ref_fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+    actual = getattr(student, fn)(*args, **kwargs)
+    if outputs is not None:
+        outputs = tuple(outputs)
+        if not (isinstance(expected, (tuple, list)) and len(expected) == len(outputs)):
+            raise ValueError(
+                f"expect_same({fn!r}): outputs={outputs} does not match the reference's "
+                f"result ({_describe(expected)})"
+            )
+    ctx = _Ctx(
+        name=fn,
+        rtol=rtol,
+        atol=atol,
+        check_dtype=check_dtype,
+        exact=exact,
+        outputs=outputs,
+        sizes=_input_sizes(ref_fn, args, kwargs),
+        footer=(_inputs_line(fn, ref_fn, args, kwargs),),
+    )
+    failure = _compare(actual, expected, (), ctx)
+    if failure:
+        _fail(ctx, failure)
+    return actual
+
+
+def assert_no_warnings(student: Any, *, name: str) -> None:
+    """Fail if the student's last call raised any warning, with a hint per kind of warning."""
+    __tracebackhide__ = True
+    seen: list[tuple[str, str]] = []
+    for category, message in student.last_warnings:
+        item = (str(category), _short_text(str(message), 120))
+        if item not in seen:
+            seen.append(item)
+    if not seen:
+        return
+    category, message = seen[0]
+    hint = topic_hint(name, message) or _warning_hint(category, message)
+    lines = [f"{name} raised {category}: {message} — {hint}"]
+    lines += [f"  also {c}: {m}" for c, m in seen[1:4]]
+    if len(seen) > 4:
+        lines.append(f"  and {len(seen) - 4} more")
+    raise CheckFailed("\n".join(lines))
+
+
+def _exception_names(exc_types: Any) -> tuple[str, ...]:
+    items = exc_types if isinstance(exc_types, tuple) else (exc_types,)
+    names = []
+    for item in items:
+        text = item.__name__ if isinstance(item, type) else str(item)
+        names.append(text.rsplit(".", 1)[-1])
+    return tuple(names)
+
+
+def assert_raises(
+    exc_types: str | type[BaseException] | tuple[str | type[BaseException], ...],
+    func: Callable[..., Any],
+    *args: Any,
+    name: str,
+    **kwargs: Any,
+) -> Any:
+    """Call `func`; pass when the student's code raised one of `exc_types` (or a subclass) and return
+    that error; otherwise fail, saying what happened instead."""
+    __tracebackhide__ = True
+    from grader.grading.remote import StudentError
+
+    names = _exception_names(exc_types)
+    wanted = " or ".join(names)
+    try:
+        result = func(*args, **kwargs)
+    except StudentError as err:
+        mro = tuple(
+            str(n).rsplit(".", 1)[-1] for n in (getattr(err, "mro", None) or (err.type_name,))
+        )
+        if any(n in mro for n in names):
+            return err
+        if "NotImplementedError" in mro:
+            raise  # reported as "not implemented" by the plugin
+        detail = f": {_short_text(err.message, 120)}" if err.message else ""
+        raise CheckFailed(
+            f"{name} should raise {wanted}, but raised {err.type_name} instead{detail}"
+        ) from None
+    raise CheckFailed(f"{name} should raise {wanted}, but returned {_returned(result)}")
+
+
+def _nonfinite_walk(value: Any, path: tuple[int | _Key, ...], name: str = "") -> _Failure | None:
+    kind = _kind(value)
+    if kind == "sequence":
+        for i, item in enumerate(value):
+            failure = _nonfinite_walk(item, path + (i,), name)
+            if failure:
+                return failure
+        return None
+    if kind == "dict":
+        for key, item in value.items():
+            failure = _nonfinite_walk(item, path + (_Key(key),), name)
+            if failure:
+                return failure
+        return None
+    if kind in ("handle", "none"):
+        return _Failure(path, f"you returned {_describe(value)}; expected numbers")
+    if kind in ("scalar", "array", "tensor"):
+        arr = _to_numpy(value)
+        if arr.dtype.kind in "fc":
+            return _nonfinite_failure(arr, np.zeros(arr.shape), path, name)
+    return None
+
+
+def assert_finite(value: Any, *, name: str) -> None:
+    """Fail if any number in `value` (scalars, arrays, tensors, nested) is NaN or infinite."""
+    __tracebackhide__ = True
+    ctx = _Ctx(name=name)
+    failure = _nonfinite_walk(value, (), name)
+    if failure:
+        _fail(ctx, failure)
+
+
+def assert_shape(value: Any, shape: Sequence[int | None], *, name: str) -> None:
+    """Fail unless `value` is an array or tensor of `shape`; None in `shape` matches any length."""
+    __tracebackhide__ = True
+    ctx = _Ctx(name=name)
+    want = tuple(shape)
+    shown = (
+        "("
+        + ", ".join("any" if s is None else str(s) for s in want)
+        + ("," * (len(want) == 1))
+        + ")"
+    )
+    kind = _kind(value)
+    if kind == "scalar" and not want:
+        return
+    if kind not in ("array", "tensor"):
+        _fail(
+            ctx,
+            _Failure((), f"you returned {_describe(value)}; expected an array of shape {shown}"),
+        )
+    got = tuple(int(s) for s in value.shape)
+    if len(got) == len(want) and all(w is None or w == g for w, g in zip(want, got)):
+        return
+    hints = [] if None in want else _shape_hints(got, tuple(int(w) for w in want if w is not None))
+    _fail(
+        ctx, _Failure((), f"your output has shape {_fmt_shape(got)}, expected {shown}", hints=hints)
+    )

@@ -1,0 +1,162 @@
+"""Gradient checks: central differences of the student's own forward pass against their gradient."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+# The student-facing wording is shared with the value checks, so both read alike.
+from grader.checks.compare import CheckFailed, _nonfinite_failure, find_mismatch
+from grader.checks.describe import _describe, _fmt_pair, _fmt_shape, _kind, _to_numpy
+from grader.checks.hints import _shape_hints, _value_hints
+from grader.checks.tolerances import Tol
+
+__all__ = ["check_gradient", "numeric_gradient"]
+
+# The perturbed copies of one call of f_batch travel to the worker together; past this size a
+# large x is split over several calls rather than sent as one huge message.
+_BATCH_BYTES = 32 * 2**20
+
+FBatch = Callable[[list[Any]], Sequence[Any]]
+
+
+def _float64(x: Any) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().to(torch.float64).numpy().copy()
+    return np.array(x, dtype=np.float64)
+
+
+def _like(x: Any, values: np.ndarray) -> Any:
+    """`values` in the form of `x`: a tensor on x's device, an array, or a float for a scalar x."""
+    if isinstance(x, torch.Tensor):
+        return torch.from_numpy(values).to(x.device)
+    if isinstance(x, np.ndarray):
+        return values
+    return float(values)
+
+
+def _as_float(value: Any) -> float:
+    kind = _kind(value)
+    size = math.prod(value.shape) if kind in ("array", "tensor") else 1
+    if kind in ("scalar", "array", "tensor") and size == 1:
+        number = _to_numpy(value).reshape(()).item()
+        if not isinstance(number, complex):
+            return float(number)
+    raise CheckFailed(
+        f"your forward pass returned {_describe(value)} where a single number was expected"
+    )
+
+
+def numeric_gradient(f_batch: FBatch, x: Any, *, h: float = 1e-6) -> np.ndarray:
+    """Central differences of f at x in float64; an array of x's shape.
+
+    `f_batch` receives a list of copies of x in float64 (NumPy arrays, tensors on x's device when x
+    is a tensor, floats when x is a scalar): copy 2i has flat element i moved up by h, copy 2i + 1
+    moved down by h. It returns one number per copy, so a remote forward pass runs as one batch.
+    """
+    if not h > 0:
+        raise ValueError(f"numeric_gradient: h must be > 0, got {h!r}")
+    base = _float64(x)
+    flat = base.reshape(-1)
+    grad = np.empty(flat.size)
+    per_call = max(1, _BATCH_BYTES // max(1, 2 * base.nbytes))
+    for start in range(0, flat.size, per_call):
+        stop = min(flat.size, start + per_call)
+        copies: list[Any] = []
+        steps = np.empty(stop - start)
+        for i in range(start, stop):
+            plus, minus = flat.copy(), flat.copy()
+            plus[i] += h
+            minus[i] -= h
+            # The step float64 can represent around x[i], which is not exactly 2h.
+            steps[i - start] = plus[i] - minus[i]
+            copies += [_like(x, plus.reshape(base.shape)), _like(x, minus.reshape(base.shape))]
+        values = list(f_batch(copies))
+        if len(values) != len(copies):
+            raise ValueError(
+                f"numeric_gradient: f_batch returned {len(values)} values for {len(copies)} inputs"
+            )
+        numbers = np.array([_as_float(v) for v in values])
+        with np.errstate(invalid="ignore"):  # inf - inf: reported as a non-finite difference
+            grad[start:stop] = (numbers[0::2] - numbers[1::2]) / steps
+    return grad.reshape(base.shape)
+
+
+def _index_text(index: Sequence[int]) -> str:
+    if len(index) == 1:
+        return str(index[0])
+    return "(" + ", ".join(str(int(i)) for i in index) + ")"
+
+
+def check_gradient(
+    analytic: Any,
+    f_batch: FBatch,
+    x: Any,
+    *,
+    name: str,
+    wrt: str,
+    h: float = 1e-6,
+    rtol: float = 1e-5,
+    atol: float = 1e-7,
+) -> np.ndarray:
+    """Fail unless `analytic` matches the central differences of f_batch at x; return those.
+
+    `name` is how the student reads the gradient ("affine_backward → dW"), `wrt` the input it
+    is taken with respect to ("W"). Shape and NaN/Inf of `analytic` are checked before f_batch runs.
+    """
+    __tracebackhide__ = True
+    shape = (
+        tuple(int(s) for s in np.shape(x)) if not isinstance(x, torch.Tensor) else tuple(x.shape)
+    )
+    kind = _kind(analytic)
+    if kind not in ("array", "tensor", "scalar") or (kind == "scalar" and shape):
+        raise CheckFailed(
+            f"{name}: you returned {_describe(analytic)}; expected the gradient with respect to "
+            f"{wrt}, an array of shape {_fmt_shape(shape)}"
+        )
+    got = tuple(int(s) for s in np.shape(analytic)) if kind != "tensor" else tuple(analytic.shape)
+    if got != shape:
+        hints = _shape_hints(got, shape)
+        raise CheckFailed(
+            f"{name}: your gradient has shape {_fmt_shape(got)}, expected {_fmt_shape(shape)} "
+            f"(the shape of {wrt})" + "".join(f"\n  Hint: {h_}" for h_ in hints[:2])
+        )
+    a = _to_numpy(analytic).astype(np.float64)
+    bad = _nonfinite_failure(a, np.zeros(shape), ())
+    if bad:
+        problem = bad.problem.replace("your output", "your gradient")
+        raise CheckFailed(f"{name}: {problem}" + "".join(f"\n  Hint: {t}" for t in bad.hints))
+    try:
+        numeric = numeric_gradient(f_batch, x, h=h)
+    except CheckFailed as err:
+        raise CheckFailed(f"{name}: cannot check your gradient: {err}") from None
+    if not np.isfinite(numeric).all():
+        where = np.argwhere(~np.isfinite(numeric))[0] if numeric.ndim else ()
+        moved = f"{wrt}[{', '.join(str(int(i)) for i in where)}]" if len(where) else wrt
+        raise CheckFailed(
+            f"{name}: cannot check your gradient: your forward pass is not finite when {moved} "
+            f"moves by ±{h:g}"
+        )
+    tol = Tol(rtol=rtol, atol=atol)
+    m = find_mismatch(a, numeric, tol)
+    if m is None:
+        return numeric
+    e, g = _fmt_pair(m.expected_at, m.actual_at)
+    at = f"at index {_index_text(m.first_index)} " if m.first_index else ""
+    lines = [
+        (
+            f"{name}: {at}expected {e} (central difference of your forward pass in {wrt}), "
+            f"got {g}; {m.count} of {m.total} entries differ"
+        ),
+        (
+            f"  largest absolute error {m.max_abs:.3g}, largest relative error {m.max_rel:.3g} "
+            f"(tolerance rtol={rtol:g}, atol={atol:g})"
+        ),
+    ]
+    sizes = {n: f"the size of axis {ax} of {wrt}" for ax, n in reversed(list(enumerate(shape)))}
+    lines += [f"  Hint: {t}" for t in _value_hints(a, numeric, tol, sizes)[:2]]
+    raise CheckFailed("\n".join(lines))

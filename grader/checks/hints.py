@@ -1,0 +1,281 @@
+"""Hints for a wrong answer: what its values, shape or warnings suggest the student got wrong."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from grader.checks.describe import _fmt_shape, _to_numpy
+from grader.checks.tolerances import Tol
+
+
+def _factor_text(c: float, sizes: Mapping[int, str], scalar: bool, rel: float = 1e-6) -> str | None:
+    """Words for 'yours = c × expected', naming c when it is a size of the inputs."""
+
+    def _near(x: float, target: float) -> bool:
+        return abs(x - target) <= rel * max(1.0, abs(target))
+
+    if _near(c, -1.0):
+        return "wrong sign: your values are the negatives of the expected ones"
+    sign = "" if c > 0 else "-"
+    mag = abs(c)
+    tail = "" if c > 0 else "; the sign is wrong as well"
+    for n, where in sizes.items():
+        if n < 3:
+            continue  # a factor of 2 is more often a ½ in a formula than a length-2 axis
+        if _near(mag, n):
+            return (
+                f"off by a factor of {sign}{n} (yours = {sign}{n} × expected); {n} is {where}: "
+                f"did you forget to divide by it?{tail}"
+            )
+        if _near(mag, 1 / n):
+            return (
+                f"off by a factor of {sign}1/{n} (yours = {sign}expected / {n}); {n} is {where}: "
+                f"did you divide by it where you should not, or twice?{tail}"
+            )
+        if _near(mag, n / (n - 1)):
+            return (
+                f"yours = {sign}expected × n/(n − 1) with n = {n} ({where}): "
+                f"did you divide by n − 1 instead of n?{tail}"
+            )
+        if _near(mag, (n - 1) / n):
+            return (
+                f"yours = {sign}expected × (n − 1)/n with n = {n} ({where}): "
+                f"did you divide by n instead of n − 1?{tail}"
+            )
+        # A standard deviation with the other ddof differs by the square root of those ratios.
+        if _near(mag, math.sqrt((n - 1) / n)):
+            return (
+                f"yours = {sign}expected × √((n − 1)/n) with n = {n} ({where}): did you use "
+                f"the n − 1 (ddof=1) standard deviation instead of the n one?{tail}"
+            )
+        if _near(mag, math.sqrt(n / (n - 1))):
+            return (
+                f"yours = {sign}expected × √(n/(n − 1)) with n = {n} ({where}): did you use "
+                f"the n (ddof=0) standard deviation instead of the n − 1 one?{tail}"
+            )
+        if math.isqrt(n) ** 2 != n and _near(mag, math.sqrt(n)):
+            return f"off by a factor of {sign}√{n} (yours = {sign}√{n} × expected); {n} is {where}{tail}"
+        if math.isqrt(n) ** 2 != n and _near(mag, 1 / math.sqrt(n)):
+            return f"off by a factor of {sign}1/√{n} (yours = {sign}expected / √{n}); {n} is {where}{tail}"
+    k = round(mag)
+    if k >= 2 and _near(mag, k):
+        return f"off by a constant factor of {sign}{k} (yours = {sign}{k} × expected){tail}"
+    k = round(1 / mag)
+    if k >= 2 and _near(1 / mag, k):
+        return f"off by a constant factor of {sign}1/{k} (yours = {sign}expected / {k}){tail}"
+    if scalar:
+        return None  # any two numbers differ by some factor: only name the telling ones
+    return f"off by a constant factor of {c:.4g} (yours ≈ {c:.4g} × expected)"
+
+
+def _factor_hint(a: np.ndarray, e: np.ndarray, tol: Tol, sizes: Mapping[int, str]) -> str | None:
+    if a.dtype.kind == "c" or e.dtype.kind == "c" or e.dtype.kind == "b":
+        return None
+    a64, e64 = a.astype(np.float64), e.astype(np.float64)
+    if not (np.isfinite(a64).all() and np.isfinite(e64).all()):
+        return None
+    ee = float(np.dot(e64.ravel(), e64.ravel()))
+    if ee == 0:
+        return None
+    c = float(np.dot(e64.ravel(), a64.ravel())) / ee
+    if c == 0 or abs(c - 1) < 1e-3:
+        return None
+    rtol = max(tol.rtol, 1e-9)
+    if not np.allclose(a64, c * e64, rtol=rtol, atol=tol.atol * max(1.0, abs(c))):
+        return None
+    # c is fitted from values that carry the tolerance's error: match names just as loosely.
+    return _factor_text(c, sizes, scalar=a.size == 1, rel=max(1e-6, 10 * tol.rtol))
+
+
+def _transpose_hint(a: np.ndarray, e: np.ndarray, tol: Tol) -> str | None:
+    if e.ndim < 2 or e.shape[-1] != e.shape[-2] or e.shape[-1] < 2:
+        return None
+    et = np.swapaxes(e, -1, -2)
+    rtol = max(tol.rtol, 1e-9)
+    if np.allclose(e, et, rtol=rtol, atol=tol.atol, equal_nan=True):
+        return None  # symmetric: a transpose cannot be told apart
+    if np.allclose(a, et, rtol=rtol, atol=tol.atol, equal_nan=True):
+        return "your result equals the expected one transposed (last two axes swapped)"
+    return None
+
+
+def _sums_to(x: np.ndarray, axis: int, target: float) -> bool:
+    # Summing n values gathers n roundings: the allowance grows with the axis length.
+    slack = 1e-6 * x.shape[axis] * max(1.0, float(np.abs(x).max()))
+    return bool(np.allclose(x.sum(axis=axis), target, rtol=0, atol=slack))
+
+
+def _axis_hint(a: np.ndarray, e: np.ndarray) -> str | None:
+    """A normalisation or centring done along the wrong axis: rows vs columns."""
+    if e.ndim < 2 or a.dtype.kind not in "fiu" or e.dtype.kind not in "fiu":
+        return None
+    a64, e64 = a.astype(np.float64), e.astype(np.float64)
+    if not (np.isfinite(a64).all() and np.isfinite(e64).all()):
+        return None
+    lines = {0: "columns", 1: "rows"} if e.ndim == 2 else {}
+    for target, what in ((1.0, "sum to 1"), (0.0, "sum to 0")):
+        e_axes = [ax for ax in range(e.ndim) if e.shape[ax] > 1 and _sums_to(e64, ax, target)]
+        if not e_axes or any(_sums_to(a64, ax, target) for ax in e_axes):
+            continue
+        want = e_axes[-1]
+        a_axes = [ax for ax in range(a.ndim) if a.shape[ax] > 1 and _sums_to(a64, ax, target)]
+        if a_axes and lines:
+            return (
+                f"your {lines[want]} don't {what} but your {lines[a_axes[-1]]} do: "
+                f"you worked along the wrong axis (use axis={want})"
+            )
+        if a_axes:
+            return (
+                f"your values don't {what} along axis {want} but do along axis {a_axes[-1]}: "
+                "you worked along the wrong axis"
+            )
+        if target == 1.0 and abs(float(a64.sum()) - 1.0) < 1e-6 * a64.size:
+            return (
+                f"your values {what} over the whole array; the expected ones do along axis "
+                f"{want}: normalise along axis={want} only"
+            )
+    return None
+
+
+def _offset_hint(a: np.ndarray, e: np.ndarray, tol: Tol) -> str | None:
+    if a.size < 2 or a.dtype.kind not in "fiu" or e.dtype.kind not in "fiu":
+        return None
+    with np.errstate(all="ignore"):
+        d = a.astype(np.float64) - e.astype(np.float64)
+    if not np.isfinite(d).all():
+        return None
+    d0 = float(np.median(d))
+    scale = float(np.abs(e).max()) if e.size else 0.0
+    if abs(d0) <= tol.atol + max(tol.rtol, 1e-9) * scale:
+        return None
+    rtol = max(tol.rtol, 1e-9)
+    if np.allclose(a - d0, e, rtol=rtol, atol=tol.atol + rtol * abs(d0)):
+        return f"all your values are off by the same amount ({d0:+.6g}): a missing or extra constant term?"
+    return None
+
+
+def _labels_hint(a: np.ndarray, e: np.ndarray) -> str | None:
+    if e.dtype.kind not in "biu" or a.dtype.kind not in "biu":
+        return None
+    if np.isin(e, (0, 1)).all() and np.array_equal(a.astype(np.int64), 1 - e.astype(np.int64)):
+        return "your 0s and 1s are swapped everywhere: check which class counts as 1"
+    return None
+
+
+def _value_hints(a: np.ndarray, e: np.ndarray, tol: Tol, sizes: Mapping[int, str]) -> list[str]:
+    """Hints for same-shape values that differ, most telling first."""
+    hints: list[str] = []
+    if a.dtype.kind not in "biufc" or e.dtype.kind not in "biufc":
+        return hints
+    if a.size > 1 and a.dtype.kind in "fiu" and not a.any() and e.any():
+        hints.append("your output is all zeros: is part of the computation still missing?")
+    for hint in (
+        _labels_hint(a, e),
+        _transpose_hint(a, e, tol),
+        _factor_hint(a, e, tol, sizes),
+        _axis_hint(a, e),
+        _offset_hint(a, e, tol),
+    ):
+        if hint:
+            hints.append(hint)
+    return hints
+
+
+def _shape_hints(sa: tuple[int, ...], se: tuple[int, ...], transposed: bool = False) -> list[str]:
+    """Hints for a shape mismatch; `transposed`: the values equal the expected ones transposed."""
+    if len(sa) == len(se) >= 2 and sa[:-2] == se[:-2] and sa[-2:] == se[-2:][::-1]:
+        if transposed:
+            return [
+                (
+                    "your result equals the expected one transposed: check the order of your "
+                    "matrix products, or return its transpose"
+                )
+            ]
+        return ["your last two axes are swapped relative to the expected shape"]
+    if sa == se + (1,) or sa == (1,) + se:
+        return ["you have an extra axis of size 1: flatten or squeeze it away"]
+    if se == sa + (1,) or se == (1,) + sa:
+        return ["you are missing an axis of size 1: keep it (e.g. keepdims=True or x[:, None])"]
+    if len(se) == 1 and sa == (se[0], se[0]):
+        return [
+            (
+                f"a ({se[0]},) array combined with a ({se[0]}, 1) one broadcasts to "
+                f"{_fmt_shape(sa)}: check the shapes of your intermediate arrays"
+            )
+        ]
+    if math.prod(sa) == math.prod(se):
+        return [
+            (
+                "same number of elements in a different arrangement: check your reshape or the "
+                "order of your axes"
+            )
+        ]
+    return []
+
+
+def _equals_transposed(actual: Any, expected: Any, tol: Tol) -> bool:
+    if actual.ndim < 2 or tuple(actual.shape) != tuple(expected.shape[:-2]) + tuple(
+        expected.shape[-2:][::-1]
+    ):
+        return False
+    a, e = _to_numpy(actual), _to_numpy(expected)
+    return bool(
+        np.allclose(
+            a, np.swapaxes(e, -1, -2), rtol=max(tol.rtol, 1e-9), atol=tol.atol, equal_nan=True
+        )
+    )
+
+
+def _input_sizes(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[int, str]:
+    """Axis lengths of the inputs by name ('X.shape[0]'), to name a factor such as a forgotten 1/n."""
+    try:
+        items = list(inspect.signature(fn).bind(*args, **kwargs).arguments.items())
+    except (TypeError, ValueError):
+        items = [(f"argument {i}", a) for i, a in enumerate(args)] + list(kwargs.items())
+    sizes: dict[int, str] = {}
+    for pname, value in items:
+        values = value.items() if isinstance(value, Mapping) else [(None, value)]
+        for key, v in values:
+            shape = getattr(v, "shape", None)
+            if not isinstance(shape, (tuple, torch.Size)):
+                continue
+            label = pname if key is None else f'{pname}["{key}"]'
+            for ax, n in enumerate(shape):
+                if int(n) >= 2:
+                    sizes.setdefault(int(n), f"{label}.shape[{ax}]")
+    return sizes
+
+
+_WARNING_HINTS = (
+    (
+        "overflow encountered in exp",
+        "compute it in a way that never exponentiates a large positive number",
+    ),
+    ("overflow", "a value grew past the largest float: rescale or rearrange the computation"),
+    (
+        "invalid value",
+        (
+            "an operation produced NaN (0/0, inf − inf, 0·inf or the log/sqrt of a negative "
+            "number): rearrange it so that case cannot happen"
+        ),
+    ),
+    ("divide by zero", "you divided by zero or took log(0): handle that case explicitly"),
+    ("underflow", "a value underflowed to 0: work with logarithms or rearrange the computation"),
+)
+
+
+def _warning_hint(category: str, message: str) -> str:
+    for needle, hint in _WARNING_HINTS:
+        if needle in message.lower():
+            return hint
+    if category in ("DeprecationWarning", "FutureWarning", "PendingDeprecationWarning"):
+        return "you use a deprecated feature: switch to the replacement the warning names"
+    return "find the line that triggers it and change the computation so it does not"

@@ -1,0 +1,611 @@
+"""Speed tests the grader can trust: the student's code against the public baseline, timed from outside.
+
+Both run in sandboxed workers forked from the same zygote; this module only ever sees their
+proxies. Each sample is one remote round trip (``proxy.batch``: fresh inputs there, every result
+back in host memory) timed with ``time.perf_counter()`` in the trusted process; nothing the worker
+says about time or memory is used. The procedure:
+
+1. warm up each side and calibrate how many calls make a sample of at least ``min_sample_s``;
+2. alternate samples A/B, B/A, … so that a slow phase of the machine hits both sides alike;
+3. check every result the student returned against the reference (correctness gates speed, and
+   a function that notices it is being timed cannot return garbage);
+4. score the median over sample pairs of ``baseline / student`` (per call; a pair is the two
+   samples taken back to back, so a busy spell of the machine that slows both cancels out) on a
+   log scale between two thresholds set per device in ``grading.toml``. Per-call medians,
+   extremes, every sample and the spread are recorded alongside.
+
+On a CPU each call is charged the CPU time the kernel accounted to the worker process (all its
+threads, read from ``/proc`` by the trusted side), which other load on the machine barely moves
+and which extra threads cannot shrink; the wall-clock times are kept alongside. Over the whole
+sampling the grader also reads the CPU time of the worker's process tree (threads that ended,
+child processes); when that exceeds what its live threads show, work was done where the
+per-sample reading cannot see it, and the student is charged the tree's CPU time per call.
+On a GPU the wall clock is used: the reply carries the result back to the host, so unfinished
+GPU work cannot be hidden.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# The one switch of the GPU path. On, where CUDA is present: workers get the NVIDIA devices and
+# no address-space cap from the sandbox (Limits.gpu), receive CUDA tensors (wire.keep_device),
+# speed is graded on the GPU and @pytest.mark.gpu tests run. Off: none of that, anywhere: the
+# sandbox is never relaxed for a GPU, speed is graded on the CPU and GPU tests are reported as
+# not graded. The path has not yet run on a real GPU, so it stays off until it has.
+CUDA_WORKERS = False
+
+NO_GPU_WORKERS = "GPU workers are not yet verified on a real GPU"
+
+# CPU time of a worker's process tree beyond that of its live threads, over the sampling, that
+# is put down to the precision of the kernel's tick counts rather than to work done elsewhere.
+ELSEWHERE_SLACK_S = 0.03
+ELSEWHERE_SLACK = 0.2  # and as a share of the live threads' CPU time
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a speed test samples; ``grading.toml`` ``[speed]`` overrides the defaults."""
+
+    min_sample_s: float = 0.01  # a sample lasts at least this long: several calls if needed
+    samples: int = 15  # samples per side, alternated
+    min_samples: int = 5  # fewer than this and the time budget is ignored
+    warmup: int = 2  # untimed batches per side before sampling
+    max_calls: int = 200  # calls per sample at most
+    budget_s: float = 20.0  # stop sampling after this long (at least ``min_samples``)
+
+    @classmethod
+    def from_config(cls, speed: Mapping[str, Any]) -> Settings:
+        names = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: type(getattr(cls(), k))(v) for k, v in speed.items() if k in names})
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Speed points, as a fraction, from the ratio baseline_time / student_time."""
+
+    zero: float  # at or below this ratio: no speed points
+    full: float  # at or above this ratio: all of them
+
+    def __post_init__(self) -> None:
+        if not 0 < self.zero < self.full:
+            raise ValueError(f"speed thresholds need 0 < zero < full, got {self.zero}, {self.full}")
+
+    def fraction(self, ratio: float) -> float:
+        """0 up to ``zero``, 1 from ``full``, linear in log(ratio) between."""
+        if not ratio > self.zero:  # also NaN
+            return 0.0
+        if ratio >= self.full:
+            return 1.0
+        return math.log(ratio / self.zero) / math.log(self.full / self.zero)
+
+
+def thresholds_for(config: Mapping[str, Any], fn: str, device: str) -> Thresholds:
+    """``[speed.<fn>] <device> = {zero = …, full = …}`` from a topic's grading.toml (``extra``)."""
+    device_kind = device.split(":")[0]
+    try:
+        entry = config["speed"][fn][device_kind]
+    except KeyError:
+        raise KeyError(f"grading.toml has no [speed.{fn}] {device_kind} thresholds") from None
+    return Thresholds(float(entry["zero"]), float(entry["full"]))
+
+
+# ------------------------------------------------------------------------------ measuring
+
+@dataclass(frozen=True)
+class Side:
+    """Per-call times of one side: one value per sample (the sample's time / its calls)."""
+
+    calls_per_sample: int
+    wall: tuple[float, ...]  # seconds per call, perf_counter around the round trip
+    cpu: tuple[float, ...] | None  # CPU seconds of the worker per call, or None if unknown
+    # CPU seconds of the worker's whole process tree over the sampling (threads that ended and
+    # child processes included; to the kernel's tick), or None if unknown.
+    tree: float | None = None
+
+    @property
+    def elsewhere(self) -> float | None:
+        """CPU seconds the process tree used beyond what the live threads' readings show."""
+        if self.tree is None or self.cpu is None:
+            return None
+        return max(0.0, self.tree - sum(self.cpu) * self.calls_per_sample)
+
+    def times(self, clock: str) -> tuple[float, ...]:
+        """Per-call times, one per sample; ``cpu_tree`` spreads the tree's total evenly."""
+        if clock == "wall":
+            return self.wall
+        if self.cpu is None or (clock == "cpu_tree" and self.tree is None):
+            raise ValueError("no CPU times were measured")
+        if clock == "cpu_tree":
+            per_call = float(self.tree or 0.0) / (len(self.cpu) * self.calls_per_sample)
+            return (per_call,) * len(self.cpu)
+        return self.cpu
+
+    def median(self, clock: str) -> float:
+        return statistics.median(self.times(clock))
+
+    def spread(self, clock: str) -> float:
+        """Interquartile range relative to the median (0.1: the middle half within 10 %)."""
+        return _relative_iqr(self.times(clock))
+
+    def summary(self, clock: str) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "median_s": _sig(self.median(clock)),
+            "spread": _sig(self.spread(clock)),
+            "min_s": _sig(min(self.times(clock))),
+            "max_s": _sig(max(self.times(clock))),
+            "samples": len(self.wall),
+            "calls_per_sample": self.calls_per_sample,
+            "wall_median_s": _sig(self.median("wall")),
+        }
+        if self.cpu is not None:
+            out["cpu_median_s"] = _sig(self.median("cpu"))
+        if self.elsewhere is not None:
+            out["cpu_elsewhere_s"] = _sig(self.elsewhere, 2)  # ended threads, child processes
+        out["per_call_s"] = [_sig(t, 3) for t in self.times(clock)]  # every sample, in order
+        return out
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU time of every live thread of process ``pid`` (the kernel's ``schedstat``), or None."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    total = 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # a thread that ended between the listing and the read
+    return total / 1e9
+
+
+def process_tree_cpu_seconds(pid: int) -> float | None:
+    """CPU time of process ``pid`` and its descendants, ended threads and reaped children included.
+
+    From ``/proc/<pid>/stat`` (user, system, children's user and system: the kernel's tick
+    counts, so precise to about 10 ms) and the live children found under
+    ``/proc/<pid>/task/*/children``; None where ``pid`` cannot be read.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def tree(p: int, depth: int) -> float | None:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        total = sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
+        if depth < 8:
+            try:
+                tids = os.listdir(f"/proc/{p}/task")
+            except OSError:
+                tids = []
+            for tid in tids:
+                try:
+                    with open(f"/proc/{p}/task/{tid}/children") as f:
+                        kids = [int(k) for k in f.read().split()]
+                except (OSError, ValueError):
+                    continue
+                for kid in kids:
+                    total += tree(kid, depth + 1) or 0.0
+        return total
+
+    return tree(pid, 0)
+
+
+class WorkerClock:
+    """The CPU time of the worker behind a ``StudentProxy``, read from outside it in ``/proc``."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def _pid(self) -> int | None:
+        worker = self.session.worker
+        return worker.pid if worker is not None and worker.pid > 0 else None
+
+    def threads(self) -> float | None:
+        """Live threads, to the nanosecond: read around each sample."""
+        pid = self._pid()
+        return process_cpu_seconds(pid) if pid is not None else None
+
+    def tree(self) -> float | None:
+        """The whole process tree, to the tick: read before and after the sampling."""
+        pid = self._pid()
+        return process_tree_cpu_seconds(pid) if pid is not None else None
+
+
+def worker_cpu_clock(proxy: Any) -> WorkerClock | None:
+    """The CPU clock of the worker behind a ``StudentProxy``; None for anything else."""
+    from grader.grading.remote import StudentProxy
+
+    if not isinstance(proxy, StudentProxy) or not os.path.isdir("/proc/self/task"):
+        return None
+    return WorkerClock(proxy._session)
+
+
+def measure(student: Any, baseline: Any, fn: str, make_args: Callable[[int], tuple[Any, ...]],
+            *, verify: Callable[[tuple[Any, ...], Any], None] | None = None,
+            settings: Settings = Settings(),
+            clocks: tuple[Any, Any] | None = None) -> tuple[Side, Side]:
+    """Time ``fn`` in the student's worker and in the baseline's, alternating; (student, baseline).
+
+    ``make_args(i)`` gives the inputs of call ``i`` (fresh for every call, so nothing can be
+    served from a cache); ``verify(args, result)`` raises ``AssertionError`` when a student's
+    result is wrong, and sees every one of them. ``clocks`` are the two workers' CPU clocks,
+    objects with ``threads()`` and ``tree()`` like :class:`WorkerClock` (default: one for each
+    real proxy).
+    """
+    proxies = (student, baseline)
+    cpu_clocks = clocks if clocks is not None else tuple(worker_cpu_clock(p) for p in proxies)
+    counter = iter(range(1 << 62))
+
+    def run(side: int, calls: int) -> tuple[float, float | None]:
+        args = [make_args(next(counter)) for _ in range(calls)]
+        clock = cpu_clocks[side]
+        c0 = clock.threads() if clock else None
+        t0 = time.perf_counter()
+        outs = proxies[side].batch(fn, args)
+        wall = time.perf_counter() - t0
+        c1 = clock.threads() if clock else None
+        if side == 0 and verify is not None:
+            for a, out in zip(args, outs):
+                verify(a, out)
+        cpu = c1 - c0 if c0 is not None and c1 is not None else None
+        return wall / calls, (cpu / calls if cpu is not None else None)
+
+    calls = []
+    for side in (0, 1):
+        run(side, 1)  # first call: lazy imports, allocator, CUDA context
+        # Calibrated on the worker's CPU time where it is known: on a busy machine the wall
+        # clock runs ahead of it, and a sample must hold enough of the clock that scores it.
+        k = _calls_for(run(side, 1), settings)
+        for _ in range(max(settings.warmup - 1, 0)):
+            k = _calls_for(run(side, k), settings)
+        calls.append(k)
+
+    walls: tuple[list[float], list[float]] = ([], [])
+    cpus: tuple[list[float | None], list[float | None]] = ([], [])
+    trees = [c.tree() if c else None for c in cpu_clocks]
+    start = time.monotonic()
+    for i in range(settings.samples):
+        for side in ((0, 1) if i % 2 == 0 else (1, 0)):
+            wall, cpu = run(side, calls[side])
+            walls[side].append(wall)
+            cpus[side].append(cpu)
+        if i + 1 >= settings.min_samples and time.monotonic() - start > settings.budget_s:
+            break
+    sides = []
+    for side in (0, 1):
+        clock = cpu_clocks[side]
+        tree_end = clock.tree() if clock else None
+        cpu_values = cpus[side]
+        known = None if any(c is None for c in cpu_values) else \
+            tuple(float(c or 0.0) for c in cpu_values)
+        elsewhere: float | None = None
+        tree_start = trees[side]
+        if known is not None and tree_start is not None and tree_end is not None:
+            elsewhere = tree_end - tree_start
+        sides.append(Side(calls[side], tuple(walls[side]), known, elsewhere))
+    return sides[0], sides[1]
+
+
+def _calls_for(times: tuple[float, float | None], settings: Settings) -> int:
+    wall, cpu = times
+    per_call = cpu if cpu is not None and cpu > 0 else wall
+    if per_call <= 0:
+        return settings.max_calls
+    return max(1, min(settings.max_calls, math.ceil(settings.min_sample_s / per_call)))
+
+
+# ------------------------------------------------------------------------------ scoring
+
+
+@dataclass(frozen=True)
+class Speed:
+    """A scored speed comparison: what the test records and what the student reads."""
+
+    fn: str
+    device: str  # "cpu" or "cuda:0"
+    device_name: str  # e.g. the CPU model or the GPU's name
+    clock: str  # "cpu": worker CPU time; "cpu_tree": its process tree's; "wall": perf_counter
+    clock_note: str
+    ratio: float  # median over sample pairs of baseline / student, per call
+    fraction: float  # share of the speed points
+    thresholds: Thresholds
+    student: Side
+    baseline: Side
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def details(self) -> dict[str, Any]:
+        """The figures for the results file: device, clock, medians, spread, ratio."""
+        return {
+            "function": self.fn, "device": self.device, "device_name": self.device_name,
+            "clock": self.clock, "clock_note": self.clock_note, "ratio": _sig(self.ratio),
+            "ratio_of_medians": _sig(self.baseline.median(_baseline_clock(self.clock))
+                                     / self.student.median(self.clock)),
+            "ratio_spread": _sig(_relative_iqr(pair_ratios(self.student, self.baseline,
+                                                           self.clock))),
+            "fraction": round(self.fraction, 4), "thresholds": asdict(self.thresholds),
+            "student": self.student.summary(self.clock),
+            "baseline": self.baseline.summary(_baseline_clock(self.clock)), **self.extra,
+        }
+
+    def message(self, hint: str = "") -> str:
+        """What the student reads: the ratio, the times, the thresholds and, below full, a hint."""
+        s_t = self.student.median(self.clock)
+        b_t = self.baseline.median(_baseline_clock(self.clock))
+        times = f"median {_duration(s_t)} against {_duration(b_t)} per call, {self.clock_label}"
+        where = f"on {self.device_name}"
+        th = self.thresholds
+        if self.fraction >= 1.0:
+            return f"{self.fn} is {self.ratio:.1f}× as fast as the public baseline {where} " \
+                f"({times}): full speed points."
+        text = f"{self.fn} is {self.ratio:.2f}× as fast as the public baseline {where} ({times}); "
+        if self.fraction <= 0.0:
+            text += f"speed points start above {th.zero:g}× and are full from {th.full:g}×."
+        else:
+            text += f"{self.fraction:.0%} of the speed points (full from {th.full:g}×)."
+        return text + (f" {hint}" if hint else "")
+
+    @property
+    def clock_label(self) -> str:
+        return {"cpu": "CPU time of your worker",
+                "cpu_tree": "CPU time of your worker's threads and processes, "
+                            "averaged over the measurement"}.get(self.clock, "wall-clock time")
+
+
+def _baseline_clock(clock: str) -> str:
+    # The baseline does its work in its own thread: its per-sample CPU readings stand.
+    return "cpu" if clock == "cpu_tree" else clock
+
+
+def choose_clock(student: Side, baseline: Side, device: str) -> tuple[str, str]:
+    """("cpu", "cpu_tree" or "wall", why): CPU time on a CPU, wall-clock time on a GPU.
+
+    ``cpu_tree`` when the student's worker did work its live threads do not show (threads that
+    ended, child processes): it is charged its process tree's CPU time per call instead.
+    """
+    if not device.startswith("cpu"):
+        return "wall", "wall-clock time of each round trip, the result back in host memory"
+    if student.cpu is None or baseline.cpu is None:
+        return "wall", "the workers' CPU time could not be read here"
+    s_cpu, b_cpu = student.median("cpu"), baseline.median("cpu")
+    if s_cpu <= 0 or b_cpu <= 0:
+        return "wall", "a worker's CPU time did not advance"
+    threads_total = sum(student.cpu or ()) * student.calls_per_sample
+    if student.elsewhere is not None and \
+            student.elsewhere > max(ELSEWHERE_SLACK_S, ELSEWHERE_SLACK * threads_total):
+        return "cpu_tree", (f"{student.elsewhere:.2f} s of CPU time went to threads that ended "
+                            "or to child processes, which each call's reading cannot see: the "
+                            "student is charged the CPU time of the worker's whole process tree "
+                            "per call")
+    threads = s_cpu / student.median("wall")
+    note = "CPU time of each worker (all its threads), read by the grader from /proc"
+    if threads > 1.3:
+        note += f"; the student's calls used about {threads:.1f} CPUs at once, all charged"
+    return "cpu", note
+
+
+def pair_ratios(student: Side, baseline: Side, clock: str) -> list[float]:
+    """baseline / student per call for each pair of samples taken back to back."""
+    return [b / s if s > 0 else math.inf
+            for s, b in zip(student.times(clock), baseline.times(_baseline_clock(clock)))]
+
+
+def score(fn: str, student: Side, baseline: Side, thresholds: Thresholds, device: str,
+          device_name: str | None = None) -> Speed:
+    """The median pair ratio baseline/student on the chosen clock and its share of the points."""
+    clock, note = choose_clock(student, baseline, device)
+    ratio = statistics.median(pair_ratios(student, baseline, clock))
+    return Speed(fn=fn, device=device, device_name=device_name or describe_device(device),
+                 clock=clock, clock_note=note, ratio=ratio, fraction=thresholds.fraction(ratio),
+                 thresholds=thresholds, student=student, baseline=baseline)
+
+
+def grade_speed(student: Any, baseline: Any, fn: str, make_args: Callable[[int], tuple[Any, ...]],
+                *, verify: Callable[[tuple[Any, ...], Any], None], thresholds: Thresholds,
+                device: str, record: Callable[[str, Any], None], hint: str = "",
+                settings: Settings = Settings()) -> Speed:
+    """Measure, score and record a speed test; raises ``AssertionError`` when it earns nothing.
+
+    A wrong result anywhere fails the test before any speed is scored. ``record`` is pytest's
+    ``record_property``: the plugin turns ``score_fraction`` into partial points, ``note`` into
+    the message of a passing test and ``speed`` into the result's details.
+    """
+    s, b = measure(student, baseline, fn, make_args, verify=verify, settings=settings)
+    speed = score(fn, s, b, thresholds, device)
+    record("speed", speed.details())
+    message = speed.message(hint)
+    if speed.fraction <= 0.0:
+        raise AssertionError(message)
+    record("score_fraction", speed.fraction)
+    record("note", message)
+    return speed
+
+
+# ------------------------------------------------------------------------------ devices
+
+
+def gpu_grading() -> bool:
+    """Whether this machine grades on a GPU: the GPU path is on and CUDA is present."""
+    return CUDA_WORKERS and _cuda_present()
+
+
+def gpu_not_graded_reason() -> str:
+    """Why GPU tests are not graded here ("" where they are)."""
+    if gpu_grading():
+        return ""
+    return NO_GPU_WORKERS if _cuda_present() else "no CUDA on this machine"
+
+
+def _cuda_present() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def grading_device() -> str:
+    """"cuda" where speed is graded on a GPU, "cpu" elsewhere."""
+    return "cuda" if gpu_grading() else "cpu"
+
+
+def describe_device(device: str) -> str:
+    """A readable name: the GPU's, or the CPU model (speed results say which device graded them)."""
+    if device.startswith("cuda"):
+        import torch
+
+        return str(torch.cuda.get_device_name(device))
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"CPU ({model}, one thread)"
+
+
+# ------------------------------------------------------------------------------ GPU memory
+
+
+def gpu_memory_bytes(pid: int) -> int | None:
+    """GPU memory the driver accounts to process ``pid`` (NVML), or None where NVML cannot tell.
+
+    Read from the trusted side: the worker's own figures are never used. Needs the optional
+    ``nvidia-ml-py`` package (module ``pynvml``).
+    """
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:  # no driver or no GPU
+        return None
+    try:
+        total, seen = 0, False
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+                if proc.pid == pid and proc.usedGpuMemory is not None:
+                    total += int(proc.usedGpuMemory)
+                    seen = True
+        return total if seen else None
+    except pynvml.NVMLError:
+        return None
+    finally:
+        pynvml.nvmlShutdown()
+
+
+class MemoryWatch:
+    """Peak of ``read()`` (e.g. a worker's GPU memory) sampled from a thread while a call runs.
+
+    A context manager: ``with MemoryWatch(read) as w: proxy.f(...)``, then ``w.peak``; the first
+    reading is taken before the call (``w.before``) and a last one after it.
+    """
+
+    def __init__(self, read: Callable[[], int | None], interval_s: float = 0.002) -> None:
+        self.read = read
+        self.interval_s = interval_s
+        self.before: int | None = None
+        self.peak: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _sample(self) -> None:
+        value = self.read()
+        if value is not None and (self.peak is None or value > self.peak):
+            self.peak = value
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._sample()
+
+    def __enter__(self) -> MemoryWatch:
+        self.before = self.read()
+        self.peak = self.before
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+
+def worker_pid(proxy: Any) -> int | None:
+    """The pid of the worker behind a ``StudentProxy`` (as this process sees it), once started."""
+    from grader.grading.remote import StudentProxy
+
+    if not isinstance(proxy, StudentProxy):
+        return None
+    worker = proxy._session.worker
+    return worker.pid if worker is not None and worker.pid > 0 else None
+
+
+# ------------------------------------------------------------------------------ formatting
+
+
+def _relative_iqr(values: Sequence[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    med = statistics.median(values)
+    return (q3 - q1) / med if med > 0 else math.inf
+
+
+def _sig(x: float, digits: int = 4) -> float:
+    """``x`` to a few significant digits, for results files that people read."""
+    if x == 0 or not math.isfinite(x):
+        return x
+    return round(x, digits - 1 - math.floor(math.log10(abs(x))))
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds * 1e6:.3g} µs"
+
+
+__all__ = [
+    "CUDA_WORKERS",
+    "NO_GPU_WORKERS",
+    "MemoryWatch",
+    "Settings",
+    "Side",
+    "Speed",
+    "Thresholds",
+    "WorkerClock",
+    "choose_clock",
+    "describe_device",
+    "gpu_memory_bytes",
+    "grade_speed",
+    "gpu_grading",
+    "gpu_not_graded_reason",
+    "grading_device",
+    "measure",
+    "pair_ratios",
+    "process_cpu_seconds",
+    "process_tree_cpu_seconds",
+    "score",
+    "thresholds_for",
+    "worker_cpu_clock",
+    "worker_pid",
+]

@@ -1,0 +1,1 @@
+"""A whole class: roster, discovery, resumable batch grading, gradebook, overview, Dask."""

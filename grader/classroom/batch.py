@@ -1,0 +1,415 @@
+"""Grading a whole class: find the submissions, grade them in parallel, resume, write the tables.
+
+One engine (zygote and preloaded trusted process) serves the whole batch; each submission is a
+forked trusted child, and at most ``jobs`` of them run at once, polled from this one thread
+(forking a multi-threaded process is unsafe). Each student's files are written atomically as
+soon as they are graded and ``batch.json`` records the content hash that produced them, so a
+batch killed at any moment loses only the submissions in flight, and ``--resume`` regrades only
+what is missing or has changed. Every table and page is rebuilt from the files on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import select
+import shutil
+import signal
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from grader.classroom import overrides, similarity
+from grader.classroom.discover import Entry, discover
+from grader.classroom.late import PolicyError, parse_time
+from grader.classroom.layout import (CONFIG_NAME, LOG, ROSTER_NAME, STATE, STUDENTS, UNPACKED,
+                                     BatchError)
+from grader.classroom.progress import Progress, Summary
+from grader.classroom.roster import BatchConfig, read_config, read_roster
+from grader.classroom.state import STATE_VERSION, content_hash, course_fingerprint, is_done, read_state
+from grader.classroom.tables import build_outputs
+from grader.course import Course
+from grader.grading.protocol import Engine, Job, Options
+from grader.results.files import write_outputs
+from grader.results.inert import terminal
+from grader.results.model import SubmissionResult, write_json_atomic
+from grader.results.scoring import error_result
+
+POLL_SECONDS = 0.02
+
+
+def cores() -> int:
+    """Cores this process may use (all of the machine's where that cannot be asked)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _wait_for_any(running: list[_Running], timeout: float) -> None:
+    """Sleep until a grading child ends (its pidfd turns readable) or ``timeout`` passes."""
+    fds = [r.job.pidfd for r in running
+           if not isinstance(r.job, SubmissionResult) and r.job.pidfd >= 0]
+    if fds and len(fds) == len(running):
+        select.select(fds, [], [], timeout)
+    else:  # jobs elsewhere (a Dask cluster) or no pidfd on this system
+        time.sleep(timeout)
+
+
+@contextlib.contextmanager
+def _stop_on_signal() -> Iterator[list[int]]:
+    """Ctrl-C or a polite stop (CI cancelling a job) ends the batch between two polls, never in
+    the middle of writing a file: the list yielded gets the signal, and the loop stops. A second
+    signal stops at once."""
+    stop: list[int] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stop:
+            raise KeyboardInterrupt
+        stop.append(signum)
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, on_signal)
+        except ValueError:  # not the main thread: leave signals alone
+            break
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class _Running:
+    """A submission in flight: the engine's job, guarded so a grader bug becomes an error row."""
+
+    def __init__(self, entry: Entry, key: dict[str, Any], job: Job | SubmissionResult,
+                 seed: int) -> None:
+        self.entry = entry
+        self.key = key  # what batch.json records once it is graded
+        self.job = job  # already a SubmissionResult when it could not start
+        self.seed = seed
+        self.t0 = time.monotonic()
+        self.result: SubmissionResult | None = None  # once collected
+
+
+@dataclass
+class Batch:
+    """One run of ``grader batch``."""
+
+    course: Course
+    submissions: Path
+    out: Path
+    jobs: int | None = None
+    resume: bool = False
+    only: tuple[str, ...] = ()
+    roster: Path | None = None
+    config: Path | None = None
+    deadline: str | None = None
+    topics: tuple[str, ...] | None = None
+    seed: int | None = None
+    allow_unsandboxed: bool = False
+    progress_stream: TextIO | None = None
+    tty: bool | None = None
+    echo: Callable[[str], None] = print
+    # Another engine with the same start/poll/kill/wait jobs (a Dask cluster, or a test's
+    # failing one); None: the local Engine.
+    engine_factory: Callable[..., Engine] | None = None
+    overrides: Path | None = None  # overrides.csv: manual adjustments, kept in batch.json
+
+    def run(self) -> Summary:
+        t0 = time.monotonic()
+        self.out.mkdir(parents=True, exist_ok=True)
+        topics = list(self.topics or self.course.topics())
+        roster_path = self.roster or self._beside(ROSTER_NAME)
+        config_path = self.config or self._beside(CONFIG_NAME)
+        roster = read_roster(roster_path) if roster_path else {}
+        config = read_config(config_path)
+        deadline = self.deadline or config.deadline
+        if deadline:
+            try:
+                parse_time(deadline, what="deadline")
+            except PolicyError as exc:
+                raise BatchError(str(exc)) from None
+        entries, ignored = discover(self.submissions, roster, self.out / UNPACKED)
+        if not entries:
+            raise BatchError(f"no submissions in {self.submissions}: expected one folder or "
+                             ".zip per student")
+        unknown = [s for s in self.only if s not in {e.student for e in entries}]
+        if unknown:
+            raise BatchError(f"--only {unknown[0]}: no such student; the class has "
+                             f"{', '.join(e.student for e in entries[:20])}"
+                             + (", …" if len(entries) > 20 else ""))
+        fingerprint = course_fingerprint(self.course, topics)
+        old = read_state(self.out) if (self.resume or self.only) else {}
+        records: dict[str, Any] = dict(old.get("students", {}))
+        state: dict[str, Any] = {
+            "schema_version": STATE_VERSION, "submissions": str(self.submissions.resolve()),
+            "topics": topics, "course": fingerprint,
+            "roster": {k: vars(v) for k, v in roster.items()},
+            "late": {"deadline": deadline or "", "policy": vars(config.policy)},
+            "canvas": {"assignment": config.assignment},
+            "class": [], "students": records,
+        }
+        state.update(self._overrides(entries, topics, old))
+        todo: list[tuple[Entry, dict[str, Any]]] = []
+        resumed = 0
+        for e in entries:
+            info = {"folder": e.folder, "source": e.path.name if e.path else ""}
+            if e.roster and e.roster.submitted:
+                info.update(submitted=e.roster.submitted, submitted_source="roster")
+            elif e.file_time is not None:
+                info.update(submitted=e.file_time.isoformat(timespec="seconds"),
+                            submitted_source="file time")
+            state["class"].append({"student": e.student, **info,
+                                   "deadline": (e.roster.deadline if e.roster else "") or
+                                   deadline or ""})
+            if e.path is None:
+                records.pop(e.student, None)
+                continue
+            key = {"hash": content_hash(e.path), "course": fingerprint, "topics": topics,
+                   "folder": e.folder}
+            if self.only and e.student not in self.only:
+                continue  # kept as graded before
+            if not self.only and is_done(records.get(e.student), key, self.out):
+                resumed += 1
+                continue
+            # Until it is graded again its old files (if any) no longer count.
+            records.pop(e.student, None)
+            todo.append((e, key))
+        for gone in set(records) - {e.student for e in entries}:
+            del records[gone]
+        self._state = state
+        self._log_path = self.out / LOG
+        self._announce(entries, ignored, roster_path, config_path, config, deadline, len(todo),
+                       resumed)
+        write_json_atomic(self.out / STATE, state)
+        summary = Summary(out=self.out, students=len(entries), resumed=resumed)
+        try:
+            self._similarity(entries, topics, config.similarity)
+            if todo:
+                self._grade(todo, topics, summary)
+        finally:
+            shutil.rmtree(self.out / UNPACKED, ignore_errors=True)
+        summary.seconds = time.monotonic() - t0
+        self._finish(summary)
+        return summary
+
+    def _overrides(self, entries: list[Entry], topics: list[str], old: dict[str, Any]
+                   ) -> dict[str, Any]:
+        """batch.json's overrides: the file's when given, else those of the run resumed."""
+        kept = old.get("overrides", [])
+        if self.overrides is None:
+            return {"overrides": kept, "adjusted": sorted({o["student"] for o in kept})}
+        tests = {t: overrides.test_names(self.course.hidden_tests(t)) |
+                 overrides.test_names(self.course.public_tests(t)) for t in topics}
+        try:
+            rows = overrides.read_overrides(self.overrides, [e.student for e in entries], tests)
+        except overrides.OverrideError as exc:
+            raise BatchError(str(exc)) from None
+        self.echo(f"overrides: {len(rows)} adjustment(s) from {self.overrides}")
+        # Reports that showed the old adjustments are rebuilt too, in case one was removed.
+        return {"overrides": overrides.to_state(rows),
+                "adjusted": sorted({o["student"] for o in kept} | {o.student for o in rows})}
+
+    def _similarity(self, entries: list[Entry], topics: list[str], threshold: float) -> None:
+        try:
+            pairs = similarity.check_class(
+                self.out, self.course, ((e.student, e.path, e.folder) for e in entries if e.path),
+                topics, threshold)
+        except Exception:  # noqa: BLE001 - a comparison that breaks must not stop the grading
+            self._log("comparing submissions", traceback.format_exc())
+            self.echo(f"warning: comparing submissions for similarity failed; see {LOG}")
+            return
+        if pairs:
+            self.echo(f"similarity: {len(pairs)} pair(s) of modules at least {threshold:g} "
+                      f"similar (see {similarity.CSV_NAME})")
+
+    def _beside(self, name: str) -> Path | None:
+        p = self.submissions / name
+        return p if self.submissions.is_dir() and p.is_file() else None
+
+    def _announce(self, entries: list[Entry], ignored: list[str], roster: Path | None,
+                  config_path: Path | None, config: BatchConfig, deadline: str | None,
+                  todo: int, resumed: int) -> None:
+        submitted = sum(1 for e in entries if e.path is not None)
+        self.echo(f"{len(entries)} students, {submitted} submissions in {self.submissions}"
+                  + (f"; roster {roster}" if roster else ""))
+        if ignored:
+            self.echo("ignored (neither a folder nor a .zip): "
+                      + terminal(", ".join(ignored[:10]))
+                      + (" …" if len(ignored) > 10 else ""))
+        if deadline:
+            from_roster = sum(1 for e in entries if e.roster and e.roster.submitted)
+            from_files = submitted - sum(1 for e in entries
+                                         if e.path is not None and e.roster and e.roster.submitted)
+            self.echo(f"late policy: deadline {deadline}, {config.policy.describe()}"
+                      + (f" (from {config_path})" if config_path else ""))
+            self.echo(f"submission times: {from_roster} from the roster, {from_files} from the "
+                      "files' modification times (archive timestamps), which copying can change")
+        if resumed:
+            self.echo(f"resuming: {resumed} already graded and unchanged, {todo} to grade")
+
+    def _engine(self) -> Engine:
+        if self.engine_factory is not None:
+            return self.engine_factory(self.course, sandboxed=True,
+                                       allow_unsandboxed=self.allow_unsandboxed)
+        from grader.environment import load_environment
+        from grader.grading.engine import Engine as LocalEngine
+
+        return LocalEngine(self.course, sandboxed=True, allow_unsandboxed=self.allow_unsandboxed,
+                           environment=load_environment(self.course))
+
+    def _grade(self, todo: list[tuple[Entry, dict[str, Any]]], topics: list[str],
+               summary: Summary) -> None:
+        jobs = max(1, self.jobs or cores())
+        engine = self._engine()
+        # Started after the engine so the ETA does not count its one-off start.
+        progress = Progress(len(todo), self.progress_stream, self.tty)
+        pending = deque(todo)
+        running: list[_Running] = []
+        if engine.sandboxed and len(engine.layers) < 5:
+            self.echo(f"warning: sandbox layers in use: {', '.join(engine.layers) or 'none'}")
+        options = Options(topics=tuple(topics), seed=self.seed)
+        self.echo(f"grading {len(todo)} submissions, {min(jobs, len(todo))} at a time")
+
+        def fill() -> None:
+            while pending and len(running) < jobs:
+                entry, key = pending.popleft()
+                running.append(self._start(engine, entry, key, options, topics))
+
+        try:
+            with _stop_on_signal() as stop:
+                while pending or running:
+                    if stop:
+                        raise KeyboardInterrupt
+                    fill()
+                    done = [r for r in running if self._ended(r, topics)]
+                    for r in done:
+                        running.remove(r)
+                    # The next submissions start before these are assembled and written, so
+                    # that no job slot waits while this process reads results and saves reports.
+                    if done:
+                        fill()
+                    for r in done:
+                        self._collect(r, topics, summary, progress, running)
+                    if not done:
+                        progress.draw()
+                        _wait_for_any(running, POLL_SECONDS)
+        except KeyboardInterrupt:
+            for r in running:
+                self._kill(r)
+            running.clear()
+            progress.close()
+            self._finish(summary)
+            raise BatchError(f"interrupted after grading {summary.graded_now} of {len(todo)}; "
+                             "run the same command with --resume to finish") from None
+        finally:
+            for r in running:  # whatever ended the loop, no grading child outlives the batch
+                self._kill(r)
+            progress.close()
+            try:
+                engine.close()
+            except Exception:  # noqa: BLE001 - the results are written; say it and go on
+                self._log("closing the engine", traceback.format_exc())
+
+    def _collect(self, r: _Running, topics: list[str], summary: Summary, progress: Progress,
+                 running: list[_Running]) -> None:
+        """Save a submission whose grading ended; one not over after all goes back to running."""
+        result = r.result or self._poll(r, topics)
+        if result is None:  # not over after all: look again on the next round
+            running.append(r)
+            return
+        self._save(r, result, topics)
+        summary.graded_now += 1
+        progress.update(r.entry.student, result)
+
+    def _start(self, engine: Engine, entry: Entry, key: dict[str, Any], options: Options,
+               topics: list[str]) -> _Running:
+        assert entry.path is not None
+        folder = self.out / STUDENTS / entry.folder
+        seed = options.seed
+        job: Job | SubmissionResult
+        try:
+            job = engine.start(entry.path, folder, options, name=entry.student)
+            seed = job.seed
+        except Exception as exc:  # noqa: BLE001 - a grader bug must not end the batch
+            self._log(f"starting {entry.student}", traceback.format_exc())
+            job = error_result(entry.student, topics, seed or 0,
+                               f"the grader failed before grading this submission "
+                               f"({type(exc).__name__}: {exc}); see {LOG}")
+        return _Running(entry, key, job, seed or 0)
+
+    def _ended(self, r: _Running, topics: list[str]) -> bool:
+        """Whether grading ``r`` is over; its result is collected later, by ``_poll``."""
+        if isinstance(r.job, SubmissionResult):
+            r.result = r.job
+            return True
+        try:
+            return r.job.ended()
+        except Exception:  # noqa: BLE001 - collecting it says what went wrong
+            return True
+
+    def _poll(self, r: _Running, topics: list[str]) -> SubmissionResult | None:
+        if isinstance(r.job, SubmissionResult):
+            return r.job
+        try:
+            result = r.job.poll()
+        except Exception as exc:  # noqa: BLE001
+            self._log(f"collecting {r.entry.student}", traceback.format_exc())
+            self._kill(r, reap=False)
+            return error_result(r.entry.student, topics, r.seed,
+                                f"the grader failed while collecting this submission's results "
+                                f"({type(exc).__name__}: {exc}); see {LOG}",
+                                duration=time.monotonic() - r.t0)
+        if result is None:
+            return None
+        if result.error and r.job.rc == -9 and time.monotonic() >= r.job.deadline:
+            result = replace(result, error="grading this submission ran past its overall time "
+                                           "limit and was stopped; the tests that finished count")
+        return result
+
+    def _kill(self, r: _Running, *, reap: bool = True) -> None:
+        if isinstance(r.job, SubmissionResult):
+            return
+        try:
+            r.job.kill()
+            if reap:  # collect the child and remove its working folder
+                r.job.wait()
+        except Exception:  # noqa: BLE001 - it may have ended already; the batch goes on
+            self._log(f"stopping {r.entry.student}", traceback.format_exc())
+
+    def _save(self, r: _Running, result: SubmissionResult, topics: list[str]) -> None:
+        folder = self.out / STUDENTS / r.entry.folder
+        try:
+            write_outputs(result, folder)
+        except Exception as exc:  # noqa: BLE001 - e.g. a report that cannot be rendered
+            self._log(f"writing {r.entry.student}", traceback.format_exc())
+            result = error_result(r.entry.student, topics, result.seed,
+                                  f"the grader could not write this submission's report "
+                                  f"({type(exc).__name__}: {exc}); see {LOG}",
+                                  duration=result.duration)
+            write_outputs(result, folder)
+        self._state["students"][r.entry.student] = {
+            **r.key, "seed": result.seed, "status": "error" if result.error else "graded",
+            "graded_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "duration": result.duration}
+        # After the student's files: a kill in between only regrades this one submission.
+        write_json_atomic(self.out / STATE, self._state)
+
+    def _log(self, what: str, text: str) -> None:
+        stamp = dt.datetime.now().isoformat(timespec="seconds")
+        with open(self._log_path, "a") as f:
+            f.write(f"--- {stamp} {what}\n{text}\n")
+
+    def _finish(self, summary: Summary) -> None:
+        built = build_outputs(self.out, self._state)
+        summary.stats = built.stats
+        summary.errors = built.errors
+        summary.notes = built.notes

@@ -1,0 +1,120 @@
+"""Finding the class: the submissions folder or class archive, unpacked safely, and the roster."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.classroom.layout import (CONFIG_NAME, ROSTER_NAME, BatchError, entry_name,
+                                     folder_name)
+from grader.classroom.roster import Student
+
+# A class export is many submissions in one archive: room for a few hundred of them.
+CLASS_ARCHIVE_BYTES = 2 * 1024**3
+CLASS_ARCHIVE_FILES = 200_000
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One student of the class: their submission (None when they have none) and roster row."""
+
+    student: str
+    path: Path | None
+    folder: str  # their folder under DIR/students
+    roster: Student | None = None
+    file_time: dt.datetime | None = None  # when the files say they were last changed
+
+
+def _is_entry(p: Path) -> bool:
+    if p.name.startswith((".", "__MACOSX")) or p.is_symlink():
+        return False
+    return p.is_dir() or p.suffix.lower() == ".zip"
+
+
+def unpack_class(archive: Path, dest: Path) -> tuple[Path, dict[str, dt.datetime]]:
+    """Unpack a class export; returns the folder holding the entries and each entry's time.
+
+    The times come from the archive's own timestamps (the newest file of each entry), read as
+    local time since zip files carry no time zone.
+    """
+    from grader.grading.submission import SubmissionError, safe_extract
+
+    shutil.rmtree(dest, ignore_errors=True)
+    try:
+        safe_extract(archive, dest, max_bytes=CLASS_ARCHIVE_BYTES, max_files=CLASS_ARCHIVE_FILES)
+        with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
+    except SubmissionError as exc:
+        raise BatchError(f"cannot unpack the class archive: {exc}") from None
+    root = dest
+    # LMS exports often wrap everything in one folder: look inside it.
+    inner = [p for p in dest.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    prefix = ""
+    if len(inner) == 1 and inner[0].is_dir() and not any(inner[0].glob("*.py")) \
+            and not any(inner[0].glob("*.ipynb")) \
+            and not (inner[0] / "assignments").is_dir():
+        root, prefix = inner[0], inner[0].name + "/"
+    times: dict[str, dt.datetime] = {}
+    for info in infos:
+        if info.is_dir() or not info.filename.startswith(prefix):
+            continue
+        top = entry_name(info.filename[len(prefix):].split("/", 1)[0])
+        try:
+            when = dt.datetime(*info.date_time).astimezone()
+        except ValueError:
+            continue
+        if top not in times or when > times[top]:
+            times[top] = when
+    return root, times
+
+
+def file_time(path: Path) -> dt.datetime:
+    """When an entry was last changed: the archive's mtime, or the newest file of a folder."""
+    if path.is_dir():
+        stamps = [p.stat().st_mtime for p in path.rglob("*") if p.is_file() and not p.is_symlink()]
+        stamp = max(stamps, default=path.stat().st_mtime)
+    else:
+        stamp = path.stat().st_mtime
+    return dt.datetime.fromtimestamp(stamp).astimezone()
+
+
+def discover(submissions: Path, roster: dict[str, Student], unpack_to: Path
+             ) -> tuple[list[Entry], list[str]]:
+    """The class: every entry of the submissions folder (or class archive) and every roster
+    student. Returns the entries sorted by id and the names that were not entries."""
+    times: dict[str, dt.datetime] = {}
+    if submissions.is_file():
+        if not zipfile.is_zipfile(submissions):
+            raise BatchError(f"{submissions} is neither a folder of submissions nor a .zip "
+                             "holding them")
+        folder, times = unpack_class(submissions, unpack_to)
+    else:
+        folder = submissions
+    by_entry = {s.submission: s for s in roster.values()}
+    entries: dict[str, Entry] = {}
+    ignored: list[str] = []
+    for p in sorted(folder.iterdir()):
+        if not _is_entry(p):
+            if p.name not in (ROSTER_NAME, CONFIG_NAME) and not p.name.startswith("."):
+                ignored.append(p.name)
+            continue
+        name = entry_name(p.name)
+        student = by_entry.get(name)
+        sid = student.student if student else name
+        if sid in entries:
+            first = entries[sid].path
+            raise BatchError(f"two submissions for {sid!r} in {folder}: "
+                             f"{first.name if first else '?'} and {p.name}")
+        entries[sid] = Entry(sid, p, folder_name(sid), student, times.get(name) or file_time(p))
+    for sid, student in roster.items():
+        if sid not in entries:
+            entries[sid] = Entry(sid, None, folder_name(sid), student)
+    seen: set[str] = set()
+    for e in entries.values():
+        if e.folder in seen:
+            raise BatchError(f"two students map to the folder {e.folder!r}; rename one entry")
+        seen.add(e.folder)
+    return sorted(entries.values(), key=lambda e: e.student), ignored

@@ -1,0 +1,230 @@
+"""The class's tables: gradebook.csv (one row per student), tests.csv (student × test), canvas.csv.
+
+Rows are computed by pure functions from each student's result and the late policy; pandas
+only lays them out and writes them (the rest of the grader never imports it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader.classroom.late import LatePolicy, assess
+from grader.results.model import SubmissionResult, write_text_atomic
+from grader.results.scoring import percentage
+from grader.results.inert import csv_cell
+
+GRADEBOOK = "gradebook.csv"
+TESTS = "tests.csv"
+CANVAS = "canvas.csv"
+
+# What a row's status means; "graded" is the only one whose score needs no second look.
+STATUSES = {
+    "graded": "graded",
+    "error": "grading broke for this submission (see the error column)",
+    "not_submitted": "on the roster, nothing submitted",
+    "not_graded": "submitted, not graded yet (rerun the batch with --resume)",
+}
+FLAGS = ("timeout", "crash", "banned", "import_error", "not_submitted", "late", "error",
+         "similarity")
+# Roster fields carried into the tables, in the order of Canvas's import columns.
+ROSTER_FIELDS = ("name", "canvas_id", "sis_id", "login", "section")
+
+
+@dataclass(frozen=True)
+class ClassEntry:
+    """One student of the class as the gradebook sees them."""
+
+    student: str
+    status: str  # a key of STATUSES
+    result: SubmissionResult | None = None
+    roster: Mapping[str, str] = field(default_factory=dict)  # ROSTER_FIELDS, "" where unknown
+    report: str = ""  # report.html relative to the batch folder ("" when there is none)
+    submitted: dt.datetime | None = None  # submission time, when known
+    submitted_source: str = ""  # where that time comes from: "roster" or "file time"
+    deadline: dt.datetime | None = None  # this student's deadline (None: no late policy)
+
+
+def _r(x: float) -> float:
+    return round(float(x), 4)
+
+
+def typical_maxima(entries: Sequence[ClassEntry], topics: Sequence[str]) -> dict[str, float]:
+    """The usual maximum of each topic (and of the total under ``""``) among graded students.
+
+    A student with nothing to grade is scored out of these, so their row reads like the others.
+    """
+    out: dict[str, float] = {}
+    results = [e.result for e in entries if e.result is not None and e.result.topics]
+    for topic in topics:
+        seen = Counter(t.max_score for r in results for t in r.topics if t.topic == topic)
+        out[topic] = seen.most_common(1)[0][0] if seen else 0.0
+    totals = Counter(r.max_score for r in results)
+    out[""] = totals.most_common(1)[0][0] if totals else sum(out.values())
+    return out
+
+
+def student_row(entry: ClassEntry, topics: Sequence[str], policy: LatePolicy,
+                maxima: Mapping[str, float]) -> dict[str, Any]:
+    """One gradebook row: topic scores, total, maximum, percentage, late penalty, final, flags."""
+    r = entry.result
+    row: dict[str, Any] = {"student": entry.student}
+    row.update({k: entry.roster.get(k, "") for k in ROSTER_FIELDS})
+    row["status"] = entry.status
+    by_topic = {t.topic: t for t in r.topics} if r is not None else {}
+    for topic in topics:
+        row[topic] = _r(by_topic[topic].score) if topic in by_topic else 0.0
+    score = r.score if r is not None else 0.0
+    max_score = r.max_score if r is not None and r.topics else maxima.get("", 0.0)
+    if r is not None and not r.tests and r.error:
+        max_score = maxima.get("", max_score)  # nothing ran: out of the usual maximum
+    late = assess(score, max_score, entry.submitted, entry.deadline, policy)
+    tests = r.tests if r is not None else ()
+    missing = [t for t in topics if t in by_topic and not by_topic[t].submitted]
+    if entry.status == "not_submitted":
+        missing = list(topics)
+    import_errors: dict[str, str] = {}  # topic -> why its module did not import
+    for t in tests:
+        if "import_error" in t.flags and t.topic not in import_errors:
+            import_errors[t.topic] = first_line(t.message, 200)
+    row.update({
+        "score": _r(score),
+        "max_score": _r(max_score),
+        "percent": _r(percentage(score, max_score)),
+        "submitted_at": entry.submitted.isoformat(timespec="seconds") if entry.submitted else "",
+        "submitted_source": entry.submitted_source if entry.submitted else "",
+        "deadline": entry.deadline.isoformat(timespec="seconds") if entry.deadline else "",
+        "late_days": _r(late.days),
+        "late_penalty_percent": _r(late.penalty),
+        "final": _r(late.final),
+        "final_percent": _r(percentage(late.final, max_score)),
+        "flag_timeout": any(t.outcome == "timeout" or "timeout" in t.flags for t in tests),
+        "flag_crash": any("crash" in t.flags for t in tests),
+        "flag_banned": any("banned" in t.flags for t in tests),
+        "flag_import_error": bool(import_errors),
+        "flag_not_submitted": bool(missing),
+        "flag_late": late.penalty > 0,
+        "flag_error": entry.status in ("error", "not_graded"),
+        "flag_similarity": False,  # set from the class's comparison (grader.classroom.similarity)
+        "missing_topics": ";".join(missing),
+        "import_errors": "; ".join(f"{k}: {v}" for k, v in import_errors.items()),
+        "error": (r.error if r is not None and r.error else
+                  STATUSES[entry.status] if entry.status == "not_graded" else ""),
+        "seed": r.seed if r is not None else "",
+        "report": entry.report,
+        "similar_to": "",  # grader.classroom.similarity.mark_rows
+        "adjustments": "",  # grader.classroom.overrides: manual adjustments as they counted
+    })
+    return row
+
+
+def student_rows(entries: Sequence[ClassEntry], topics: Sequence[str],
+                 policy: LatePolicy) -> list[dict[str, Any]]:
+    maxima = typical_maxima(entries, topics)
+    return [student_row(e, topics, policy, maxima) for e in entries]
+
+
+def rows_per_test(entries: Sequence[ClassEntry]) -> list[dict[str, Any]]:
+    """The long table: one row per student and test, for analysis."""
+    out = []
+    for e in entries:
+        if e.result is None:
+            continue
+        for t in e.result.tests:
+            out.append({
+                "student": e.student, "topic": t.topic, "test": t.name, "kind": t.kind,
+                "outcome": t.outcome, "score": _r(t.score), "max_score": _r(t.max_score),
+                "duration": t.duration, "seed": t.seed if t.seed is not None else "",
+                "flags": ";".join(t.flags), "functions": ";".join(t.functions),
+                "message": first_line(t.message),
+            })
+    return out
+
+
+def first_line(text: str, limit: int = 300) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def canvas_rows(rows: Sequence[Mapping[str, Any]], assignment: str) -> list[dict[str, Any]]:
+    """Canvas's gradebook import: identity columns from the roster and one assignment column.
+
+    A row whose grading broke is left blank (Canvas then keeps the grade it has) rather than
+    posting a score that may be wrong; the gradebook's error column says why.
+    """
+    out = []
+    for row in rows:
+        blank = row["status"] in ("error", "not_graded")
+        out.append({
+            "Student": row["name"] or row["student"],
+            "ID": row["canvas_id"],
+            "SIS User ID": row["sis_id"],
+            "SIS Login ID": row["login"],
+            "Section": row["section"],
+            assignment: "" if blank else row["final"],
+        })
+    return out
+
+
+@dataclass(frozen=True)
+class Stats:
+    students: int
+    graded: int
+    mean: float | None  # of final percentages of graded students
+    median: float | None
+    counts: dict[str, int]  # flag -> number of students with it
+
+
+def class_stats(rows: Sequence[Mapping[str, Any]]) -> Stats:
+    graded = [r for r in rows if r["status"] == "graded"]
+    finals = [float(r["final_percent"]) for r in graded]
+    counts = {f: sum(1 for r in rows if r[f"flag_{f}"]) for f in FLAGS}
+    return Stats(students=len(rows), graded=len(graded),
+                 mean=statistics.fmean(finals) if finals else None,
+                 median=statistics.median(finals) if finals else None, counts=counts)
+
+
+def write_tables(out: Path, rows: Sequence[Mapping[str, Any]], tests: Sequence[Mapping[str, Any]],
+                 assignment: str, topics: Sequence[str]) -> list[Path]:
+    """Write gradebook.csv, tests.csv, canvas.csv and moodle.csv atomically; returns their paths."""
+    import pandas as pd
+
+    columns = ["student", *ROSTER_FIELDS, "status", *topics, "score", "max_score", "percent",
+               "submitted_at", "submitted_source", "deadline", "late_days",
+               "late_penalty_percent", "final", "final_percent",
+               *(f"flag_{f}" for f in FLAGS), "missing_topics", "import_errors", "error", "seed",
+               "report", "similar_to", "adjustments"]
+    book = pd.DataFrame(list(rows), columns=columns)
+    test_columns = ["student", "topic", "test", "kind", "outcome", "score", "max_score",
+                    "duration", "seed", "flags", "functions", "message"]
+    long = pd.DataFrame(list(tests), columns=test_columns)
+    canvas = pd.DataFrame(canvas_rows(rows, assignment),
+                          columns=["Student", "ID", "SIS User ID", "SIS Login ID", "Section",
+                                   assignment])
+    from grader.classroom.moodle import COLUMNS as MOODLE_COLUMNS
+    from grader.classroom.moodle import MOODLE, moodle_rows
+
+    moodle = pd.DataFrame(moodle_rows(rows, assignment)[0],
+                          columns=[*MOODLE_COLUMNS, assignment])
+    paths = []
+    for name, frame in ((GRADEBOOK, book), (TESTS, long), (CANVAS, canvas), (MOODLE, moodle)):
+        path = out / name
+        # Student ids, names and messages are shown as text, never run as formulas.
+        cells = frame.map if hasattr(frame, "map") else frame.applymap  # pandas < 2.1
+        write_text_atomic(path, cells(csv_cell).to_csv(index=False))
+        paths.append(path)
+    return paths
+
+
+def read_gradebook(path: Path) -> Any:
+    """gradebook.csv as a DataFrame with the student id as text (ids such as 007 stay intact)."""
+    import pandas as pd
+
+    return pd.read_csv(path, dtype={"student": str, "sis_id": str, "canvas_id": str,
+                                    "login": str, "section": str, "name": str},
+                       keep_default_na=False)

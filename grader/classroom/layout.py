@@ -1,0 +1,34 @@
+"""The batch folder's layout: the names batch, regrades and exams share, and the batch's error."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+STATE = "batch.json"
+LOG = "batch.log"
+INDEX = "index.html"
+STUDENTS = "students"
+UNPACKED = ".unpacked"  # where a class archive is unpacked, inside the batch folder
+ROSTER_NAME = "roster.csv"  # used from the submissions folder when --roster is not given
+CONFIG_NAME = "batch.toml"  # likewise for --config
+
+
+class BatchError(Exception):
+    """The batch cannot start or go on; the message says what was found and how to fix it."""
+
+
+def entry_name(name: str) -> str:
+    """A submission's name without its .zip."""
+    return name[:-4] if name.lower().endswith(".zip") else name
+
+
+_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,79}")
+
+
+def folder_name(student: str) -> str:
+    """A folder name for a student id: the id itself when it is plain, else a slug and a hash."""
+    if _SAFE.fullmatch(student) and student not in (STUDENTS, UNPACKED):
+        return student
+    slug = re.sub(r"[^A-Za-z0-9._@+-]+", "_", student).strip("._-")[:40] or "student"
+    return f"{slug}-{hashlib.sha256(student.encode()).hexdigest()[:8]}"

@@ -1,0 +1,398 @@
+"""Similar submissions: token fingerprints (winnowing, as MOSS and JPlag use) compared per topic.
+
+Each topic module is tokenised with the standard library's ``tokenize`` (never imported or run),
+then normalised so that the usual disguises change nothing: comments, docstrings and layout are
+dropped, every name that is not a keyword, a builtin or an attribute becomes ``N``, every number
+``0`` and every string ``S``. Hashes of each run of ``K`` tokens are winnowed (the smallest hash
+of every window of ``WINDOW`` of them is kept) into the module's fingerprint; the stub's own
+runs are removed first, so the code every student received is never evidence. Two modules'
+similarity is the share of fingerprints they have in common (Dice: 2·|A∩B| / (|A|+|B|)), which
+moving functions around or renaming variables hardly changes.
+
+Everything here is data prepared for the CSV and the side-by-side pages; the pages are rendered
+with the same autoescaping Jinja environment as the reports.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import io
+import itertools
+import keyword
+import tempfile
+import tokenize
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from grader.results.model import write_text_atomic
+
+CSV_NAME = "similarity.csv"
+PAGES = "similarity"  # folder of the side-by-side pages, inside the batch folder
+DEFAULT_THRESHOLD = 0.8
+# As MOSS's -m: a passage more than this share of the class has (and at least 3 students) is the
+# common way to write it, or code everyone had, and says nothing about two of them.
+COMMON_SHARE = 0.5
+K = 10  # tokens per hashed run: shorter runs match between any two solutions of a topic
+WINDOW = 6  # a run of K + WINDOW - 1 shared tokens is always caught
+MIN_FINGERPRINTS = 8  # below this a module is too small (or too close to the stub) to compare
+MAX_SOURCE_BYTES = 512 * 1024  # a generated or padded file is not worth tokenising whole
+PASSAGE_COLOURS = 6
+
+_BUILTINS = frozenset(dir(builtins))
+_DROPPED = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+            tokenize.ENCODING, tokenize.ENDMARKER}
+_FSTRING_PARTS = {getattr(tokenize, n) for n in ("FSTRING_MIDDLE", "FSTRING_END") if hasattr(tokenize, n)}
+_FSTRING_START = getattr(tokenize, "FSTRING_START", None)
+
+
+class SimilarityError(ValueError):
+    """batch.toml's [similarity] table is wrong; the message says how."""
+
+
+def threshold_from_mapping(table: Mapping[str, Any]) -> float:
+    """The threshold of batch.toml's ``[similarity]`` table (``threshold = 0.8``)."""
+    unknown = sorted(set(table) - {"threshold"})
+    if unknown:
+        raise SimilarityError(f"[similarity] unknown key {unknown[0]!r}; known: threshold")
+    value = table.get("threshold", DEFAULT_THRESHOLD)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise SimilarityError(f"[similarity] threshold must be a number in (0, 1], not {value!r}")
+    return float(value)
+
+
+# -------------------------------------------------------------------------------- fingerprints
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str  # normalised
+    line: int  # 1-based line of the original source
+    segment: int = 0  # which top-level statement it belongs to
+
+
+def normalised_tokens(source: str) -> list[Token]:
+    """The module's tokens with comments, docstrings, layout, names and literals normalised.
+
+    A module that does not tokenise to the end (a syntax error) keeps the tokens before it.
+    """
+    out: list[Token] = []
+    statement_start = True  # the next token starts a statement (a lone string there is a docstring)
+    previous = ""
+    pending_string: Token | None = None
+    segment = 0
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
+                pending_string = None  # a string alone on its line: a docstring, dropped
+                statement_start = True
+                continue
+            if tok.type in _DROPPED or tok.type in _FSTRING_PARTS:
+                continue
+            if pending_string is not None:
+                out.append(pending_string)
+                pending_string = None
+            if statement_start and tok.start[1] == 0:
+                segment += 1  # a new top-level statement: runs never cross into it
+            if tok.type == tokenize.STRING or tok.type == _FSTRING_START:
+                token = Token("S", tok.start[0], segment)
+                if statement_start:
+                    pending_string = token
+                else:
+                    out.append(token)
+                statement_start = False
+                previous = "S"
+                continue
+            statement_start = False
+            if tok.type == tokenize.NAME:
+                text = tok.string
+                if not (keyword.iskeyword(text) or text in _BUILTINS or previous == "."):
+                    text = "N"
+            elif tok.type == tokenize.NUMBER:
+                text = "0"
+            else:
+                text = tok.string
+            out.append(Token(text, tok.start[0], segment))
+            previous = tok.string
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    if pending_string is not None:
+        out.append(pending_string)
+    return out
+
+
+def _hash(tokens: Sequence[Token]) -> int:
+    text = "\x1f".join(t.text for t in tokens).encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """One module's winnowed fingerprint, and where each of its K-token runs lies."""
+
+    hashes: frozenset[int]  # winnowed, stub removed
+    runs: tuple[tuple[int, int, int], ...]  # (hash, first line, last line) of every run
+
+
+def fingerprint(source: str, stub: frozenset[int] = frozenset()) -> Fingerprint:
+    """The winnowed fingerprint of ``source`` without the runs in ``stub`` (see stub_hashes)."""
+    runs: list[tuple[int, int, int]] = []
+    # Runs stay inside one top-level statement, so moving functions around changes none of them.
+    for _, group in itertools.groupby(normalised_tokens(source[:MAX_SOURCE_BYTES]),
+                                      key=lambda t: t.segment):
+        tokens = list(group)
+        if len(tokens) < K:  # a short statement is one run of its own
+            runs.append((_hash(tokens), tokens[0].line, tokens[-1].line))
+            continue
+        runs.extend((_hash(tokens[i:i + K]), tokens[i].line, tokens[i + K - 1].line)
+                    for i in range(len(tokens) - K + 1))
+    hashes = [h for h, _, _ in runs]
+    kept: set[int] = set()
+    for i in range(max(0, len(hashes) - WINDOW + 1)):
+        kept.add(min(hashes[i:i + WINDOW]))
+    if 0 < len(hashes) < WINDOW:
+        kept.add(min(hashes))
+    return Fingerprint(frozenset(kept - stub), tuple(r for r in runs if r[0] not in stub))
+
+
+def stub_hashes(source: str) -> frozenset[int]:
+    """Every run of the stub (not only the winnowed ones): none of them is evidence."""
+    return frozenset(h for h, _, _ in fingerprint(source).runs)
+
+
+def common_hashes(prints: Iterable[Fingerprint]) -> frozenset[int]:
+    """Fingerprints held by more than COMMON_SHARE of the modules (and by at least 3)."""
+    prints = list(prints)
+    seen: dict[int, int] = {}
+    for f in prints:
+        for h in f.hashes | {h for h, _, _ in f.runs}:
+            seen[h] = seen.get(h, 0) + 1
+    limit = max(2, COMMON_SHARE * len(prints))
+    return frozenset(h for h, n in seen.items() if n > limit)
+
+
+def without(f: Fingerprint, hashes: frozenset[int]) -> Fingerprint:
+    return Fingerprint(f.hashes - hashes, tuple(r for r in f.runs if r[0] not in hashes))
+
+
+def similarity(a: Fingerprint, b: Fingerprint) -> float:
+    """Share of fingerprints in common, in [0, 1]; 0 when either module is too small to judge."""
+    if len(a.hashes) < MIN_FINGERPRINTS or len(b.hashes) < MIN_FINGERPRINTS:
+        return 0.0
+    return 2 * len(a.hashes & b.hashes) / (len(a.hashes) + len(b.hashes))
+
+
+# ------------------------------------------------------------------------------------- pairs
+
+
+@dataclass(frozen=True)
+class Pair:
+    topic: str
+    student_a: str
+    student_b: str
+    similarity: float
+    page: str = ""  # the side-by-side page, relative to the batch folder
+
+
+def compare(modules: Mapping[str, Mapping[str, str]], stubs: Mapping[str, str],
+            threshold: float) -> list[Pair]:
+    """Pairs of students whose modules of a topic are at least ``threshold`` similar, most
+    similar first. ``modules``: topic -> student -> source; ``stubs``: topic -> stub source."""
+    pairs: list[Pair] = []
+    for topic in sorted(modules):
+        stub = stub_hashes(stubs.get(topic, ""))
+        by_student = {s: fingerprint(src, stub) for s, src in sorted(modules[topic].items())}
+        common = common_hashes(by_student.values())
+        by_student = {s: without(f, common) for s, f in by_student.items()}
+        for a, b in itertools.combinations(sorted(by_student), 2):
+            value = similarity(by_student[a], by_student[b])
+            if value >= threshold:
+                pairs.append(Pair(topic, a, b, round(value, 4)))
+    pairs.sort(key=lambda p: (-p.similarity, p.topic, p.student_a, p.student_b))
+    return pairs
+
+
+def read_modules(entries: Iterable[tuple[str, Path]], topics: Sequence[str]
+                 ) -> dict[str, dict[str, str]]:
+    """topic -> student -> source of each submitted module, found as grading finds them
+    (folders, archives, notebooks). Entries that cannot be read are left out: grading says why."""
+    from grader.grading.submission import SubmissionError, stage
+
+    out: dict[str, dict[str, str]] = {t: {} for t in topics}
+    for student, path in entries:
+        with tempfile.TemporaryDirectory(prefix="grader-similarity-") as tmp:
+            try:
+                staged = stage(path, Path(tmp), list(topics))
+            except (SubmissionError, OSError):
+                continue
+            for topic, module in staged.modules.items():
+                try:
+                    out[topic][student] = module.read_bytes()[:MAX_SOURCE_BYTES].decode(
+                        "utf-8", errors="replace")
+                except OSError:
+                    continue
+    return out
+
+
+# -------------------------------------------------------------------------------- side by side
+
+
+@dataclass
+class _Side:
+    student: str
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _passages(a: Fingerprint, b: Fingerprint) -> tuple[dict[int, int], dict[int, int]]:
+    """Line -> passage number in each module: runs of lines made of K-token runs both share,
+    numbered in A's order; B's lines take the number of the passage of A they match."""
+    shared = {h for h, _, _ in a.runs} & {h for h, _, _ in b.runs}
+    lines_a: dict[int, set[int]] = {}
+    for h, first, last in a.runs:
+        if h in shared:
+            for line in range(first, last + 1):
+                lines_a.setdefault(line, set()).add(h)
+    passage_a: dict[int, int] = {}
+    passage_of_hash: dict[int, int] = {}
+    number, previous = -1, -2
+    for line in sorted(lines_a):
+        if line != previous + 1:
+            number += 1
+        previous = line
+        passage_a[line] = number
+        for h in lines_a[line]:
+            passage_of_hash.setdefault(h, number)
+    passage_b: dict[int, int] = {}
+    for h, first, last in b.runs:
+        if h in passage_of_hash:
+            for line in range(first, last + 1):
+                passage_b.setdefault(line, passage_of_hash[h])
+    return passage_a, passage_b
+
+
+def side_by_side(pair: Pair, source_a: str, source_b: str, a: Fingerprint, b: Fingerprint,
+                 *, reports: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What the side-by-side page shows: both modules line by line, shared passages marked."""
+    passage_a, passage_b = _passages(a, b)
+    reports = reports or {}
+    sides = []
+    for student, source, passages in ((pair.student_a, source_a, passage_a),
+                                      (pair.student_b, source_b, passage_b)):
+        side = _Side(student)
+        for number, text in enumerate(source.splitlines(), start=1):
+            p = passages.get(number)
+            side.lines.append({"number": number, "text": text,
+                               "passage": "" if p is None else f"m{p % PASSAGE_COLOURS}"})
+        shared = sum(1 for line in side.lines if line["passage"])
+        sides.append({"student": student, "lines": side.lines, "shared": shared,
+                      "total": len(side.lines),
+                      "report": reports.get(student, "")})
+    return {"topic": pair.topic, "similarity": f"{pair.similarity:.2f}",
+            "percent": f"{100 * pair.similarity:.0f}", "sides": sides}
+
+
+def page_path(pair: Pair, folder_of: Mapping[str, str]) -> str:
+    """The pair's page, relative to the batch folder (student folders are file-name safe)."""
+    return (f"{PAGES}/{pair.topic}/"
+            f"{folder_of.get(pair.student_a, pair.student_a)}--"
+            f"{folder_of.get(pair.student_b, pair.student_b)}.html")
+
+
+def write_outputs(out: Path, pairs: Sequence[Pair], modules: Mapping[str, Mapping[str, str]],
+                  stubs: Mapping[str, str], folder_of: Mapping[str, str],
+                  reports: Mapping[str, str]) -> list[Pair]:
+    """similarity.csv and one side-by-side page per pair; returns the pairs with their pages.
+
+    ``reports``: student -> their report relative to the batch folder (for links back)."""
+    import csv
+
+    from grader.results.report import environment
+
+    template = environment().get_template("similarity.html.j2")
+    written: list[Pair] = []
+    common: dict[str, frozenset[int]] = {}
+    for pair in pairs:
+        stub = stub_hashes(stubs.get(pair.topic, ""))
+        if pair.topic not in common:
+            common[pair.topic] = common_hashes(fingerprint(src, stub)
+                                               for src in modules[pair.topic].values())
+        src_a, src_b = modules[pair.topic][pair.student_a], modules[pair.topic][pair.student_b]
+        page = page_path(pair, folder_of)
+        depth = "../" * page.count("/")
+        context = side_by_side(pair, src_a, src_b,
+                               without(fingerprint(src_a, stub), common[pair.topic]),
+                               without(fingerprint(src_b, stub), common[pair.topic]),
+                               reports={s: depth + quote(r) for s, r in reports.items() if r})
+        write_text_atomic(out / page, template.render(**context), durable=False)
+        written.append(Pair(pair.topic, pair.student_a, pair.student_b, pair.similarity, page))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["topic", "student_a", "student_b", "similarity"])
+    for pair in written:
+        writer.writerow([pair.topic, pair.student_a, pair.student_b, f"{pair.similarity:g}"])
+    write_text_atomic(out / CSV_NAME, buffer.getvalue())
+    return written
+
+
+def read_pairs(out: Path) -> list[Pair]:
+    """The pairs of a batch folder's similarity.csv (none when there is no such file)."""
+    import csv
+
+    try:
+        text = (out / CSV_NAME).read_text(encoding="utf-8")
+    except OSError:
+        return []
+    pairs = []
+    for row in csv.DictReader(text.splitlines()):
+        try:
+            pairs.append(Pair(row["topic"], row["student_a"], row["student_b"],
+                              float(row["similarity"])))
+        except (KeyError, ValueError):
+            continue
+    return pairs
+
+
+def mark_rows(rows: Sequence[dict[str, Any]], pairs: Sequence[Pair]) -> None:
+    """Set each gradebook row's similarity flag and the text saying with whom, where, how much."""
+    with_whom: dict[str, list[str]] = {}
+    for p in pairs:
+        with_whom.setdefault(p.student_a, []).append(
+            f"{p.topic} ~ {p.student_b} ({p.similarity:.2f})")
+        with_whom.setdefault(p.student_b, []).append(
+            f"{p.topic} ~ {p.student_a} ({p.similarity:.2f})")
+    for row in rows:
+        found = with_whom.get(row["student"], [])
+        row["flag_similarity"] = bool(found)
+        row["similar_to"] = "; ".join(found)
+
+
+def overview_pairs(pairs: Sequence[Pair], folder_of: Mapping[str, str],
+                   reports: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The overview's table of similar pairs, with links to the pages and the reports."""
+    return [{"topic": p.topic, "a": p.student_a, "b": p.student_b,
+             "similarity": f"{p.similarity:.2f}",
+             "href": quote(page_path(p, folder_of)),
+             "href_a": quote(reports[p.student_a]) if reports.get(p.student_a) else "",
+             "href_b": quote(reports[p.student_b]) if reports.get(p.student_b) else ""}
+            for p in pairs]
+
+
+def check_class(out: Path, course: Any, entries: Iterable[tuple[str, Path, str]],
+                topics: Sequence[str], threshold: float) -> list[Pair]:
+    """Compare a batch's submissions and write similarity.csv and the side-by-side pages.
+
+    ``entries``: (student, submission, their folder under students/) of each submission."""
+    import shutil
+
+    entries = list(entries)
+    modules = read_modules(((s, p) for s, p, _ in entries), topics)
+    stubs = {t: course.stub(t).read_text(encoding="utf-8") for t in topics
+             if course.stub(t).is_file()}
+    pairs = compare(modules, stubs, threshold)
+    shutil.rmtree(out / PAGES, ignore_errors=True)  # pages of pairs no longer similar go
+    folder_of = {s: f for s, _, f in entries}
+    reports = {s: f"students/{f}/report.html" for s, _, f in entries}
+    return write_outputs(out, pairs, modules, stubs, folder_of, reports)

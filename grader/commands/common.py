@@ -1,0 +1,62 @@
+"""What every command shares: one-line errors, the ``--course`` option and finding the course."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import click
+
+from grader.course import Course, CourseError, find_course
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Failure(click.ClickException):
+    """A one-line error for the user; exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def friendly(func: F) -> F:
+    """Turn the grader's expected failures into one-line errors instead of tracebacks."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # Imported when a command runs, so that `grader --help` does not load torch.
+        from grader.environment import EnvironmentIncomplete
+        from grader.grading.engine import SandboxUnavailable
+        from grader.grading.remote import GraderFault
+        from grader.grading.submission import SubmissionError
+
+        try:
+            return func(*args, **kwargs)
+        except (CourseError, SandboxUnavailable, SubmissionError, GraderFault,
+                EnvironmentIncomplete) as exc:
+            raise Failure(str(exc)) from None
+        except KeyboardInterrupt:
+            raise Failure("interrupted") from None
+        except OSError as exc:
+            raise Failure(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def course_option(func: F) -> F:
+    """``--course FOLDER``: which course a command works on (default: found from the cwd)."""
+    return click.option("--course", type=click.Path(file_okay=False, path_type=Path),
+                        default=None,
+                        help="Course folder (default: the one containing the current directory).")(func)
+
+
+def load_course(path: Path | None) -> Course:
+    """The course in ``path``, or the one containing the current directory."""
+    if path is not None:
+        if not (path / "assignments").is_dir():
+            raise CourseError(f"{path} has no assignments/ folder")
+        return Course(path.resolve())
+    return find_course()

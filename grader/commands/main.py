@@ -1,0 +1,220 @@
+"""The command line: a thin layer over the engine. Every command has a one-line help and an example."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from grader.commands.ci import ci
+from grader.commands.common import Failure, course_option, friendly, load_course
+from grader.commands.exam import exam
+from grader.commands.export import export
+from grader.commands.release import release_command
+from grader.course import CourseError
+from grader.results.inert import terminal
+
+
+class _Group(click.Group):
+    """Usage errors in one line, like every other error of the grader."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code if isinstance(exc, Failure) else 2)
+        except click.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(2)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dl-grader")
+def main() -> None:
+    """Grade deep-learning exercises: hidden tests in a trusted process, student code in a sandbox."""
+
+
+@main.command()
+@click.argument("topics", nargs=-1)
+@course_option
+@friendly
+def check(topics: tuple[str, ...], course: Path | None) -> None:
+    """Run the public tests on your own work in assignments/<topic>/<topic>.py.
+
+    Example: grader check linear_regression metrics
+    """
+    from grader.grading.engine import Engine, Options
+
+    c = load_course(course)
+    chosen = c.check_topics(list(topics)) if topics else c.topics()
+    click.echo("Running public tests without a sandbox: your own code, on your own machine.")
+    with tempfile.TemporaryDirectory(prefix="grader-check-") as out, \
+            Engine(c, sandboxed=False) as engine:
+        result = engine.grade(c.assignments, Path(out), Options(
+            topics=tuple(chosen), kinds=("public",), count_hidden=c.has_reference),
+            name="your work")
+    hidden = result.hidden_tests or c.released_hidden_counts()
+    ok = _print_check(result, chosen, hidden)
+    for note in result.notes:  # e.g. a notebook read, or left aside for the .py
+        if ".ipynb" in note:
+            click.echo(f"note: {note}")
+    sys.exit(0 if ok else 1)
+
+
+def _print_check(result: Any, topics: list[str], hidden: dict[str, int]) -> bool:
+    all_ok = True
+    for topic in topics:
+        tests = [t for t in result.tests if t.topic == topic]
+        passed = sum(t.outcome == "passed" for t in tests)
+        ok = passed == len(tests) and bool(tests)
+        all_ok &= ok
+        mark = click.style("ok  ", fg="green") if ok else click.style("FAIL", fg="red")
+        click.echo(f"{mark} {topic}: {passed}/{len(tests)} public tests passed")
+        for t in tests:
+            if t.outcome != "passed":
+                click.echo(f"     {t.name}: "
+                           + terminal(t.message, newlines=True).replace("\n", "\n       "))
+        n = hidden.get(topic, 0)
+        if ok and n:
+            click.echo(f"     public tests passed — {n} more hidden tests will grade this")
+        elif n:
+            click.echo(f"     {n} hidden tests will grade this topic")
+    return all_ok
+
+
+@main.command()
+@click.argument("submission", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for results.json and report.html.")
+@click.option("--topic", "topics", multiple=True,
+              help="Grade only this topic (repeatable). Default: every topic of the course.")
+@click.option("--seed", type=int, default=None, help="Seed of the random inputs (to regrade).")
+@click.option("--unsafe-no-sandbox", is_flag=True,
+              help="Run hidden tests even where a sandbox layer is missing.")
+@course_option
+@friendly
+def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None,
+          unsafe_no_sandbox: bool, course: Path | None) -> None:
+    """Grade one submission (folder or .zip) with the hidden and public tests.
+
+    Example: grader grade submissions/alice.zip --out graded/alice
+    """
+    from grader.environment import load_environment
+    from grader.results.files import write_outputs
+    from grader.grading.engine import Engine, Options
+
+    c = load_course(course)
+    if not c.has_reference:
+        raise CourseError(f"{c.root} has no reference/ folder: hidden tests are needed to grade")
+    chosen = tuple(c.check_topics(list(topics))) if topics else None
+    with Engine(c, sandboxed=True, allow_unsandboxed=unsafe_no_sandbox,
+                environment=load_environment(c)) as engine:
+        if not engine.layers or len(engine.layers) < 5:
+            click.echo(f"warning: sandbox layers in use: {', '.join(engine.layers) or 'none'}",
+                       err=True)
+        result = engine.grade(submission, out, Options(topics=chosen, seed=seed))
+    write_outputs(result, out)
+    if result.error and not result.tests:  # nothing could be graded: say why, in one line
+        raise Failure(terminal(result.error))
+    if result.error:
+        click.echo(f"note: {terminal(result.error)}", err=True)
+    click.echo(f"{terminal(result.submission)}: {result.score:g} / {result.max_score:g}")
+    for t in result.topics:
+        click.echo(f"  {t.topic}: {t.score:g} / {t.max_score:g}"
+                   + (f"  ({terminal(t.note)})" if t.note else ""))
+    click.echo(f"wrote {out / 'results.json'} and {out / 'report.html'}")
+    _refresh_batch(out)
+
+
+def _refresh_batch(out: Path) -> None:
+    """A regrade into a batch's students/<id> folder updates that batch's gradebook."""
+    from grader.classroom.tables import batch_folder_of, refresh
+
+    folder = batch_folder_of(out)
+    if folder is not None and refresh(folder) is not None:
+        click.echo(f"updated the gradebook and overview of {folder}")
+
+
+@main.command()
+@click.argument("submissions", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the gradebook, the class overview and every student's report.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Submissions graded at once (default: one per core).")
+@click.option("--resume", is_flag=True,
+              help="Keep the results already in --out; grade only new or changed submissions.")
+@click.option("--only", multiple=True, metavar="ID",
+              help="Regrade only this student (repeatable); the others keep their results.")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV with a 'student' column (and name, canvas_id, sis_id, login, section, "
+                   "submission, submitted, deadline). Default: roster.csv in SUBMISSIONS.")
+@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="TOML with the [late] policy and [canvas] assignment name. "
+                   "Default: batch.toml in SUBMISSIONS.")
+@click.option("--deadline", default=None, metavar="ISO-TIME",
+              help="Deadline for the late policy, e.g. 2026-03-01T23:59 (local time) "
+                   "or with an offset; overrides the config's.")
+@click.option("--topic", "topics", multiple=True,
+              help="Grade only this topic (repeatable). Default: every topic of the course.")
+@click.option("--seed", type=int, default=None,
+              help="One seed for every submission (default: a fresh one each, recorded).")
+@click.option("--unsafe-no-sandbox", is_flag=True,
+              help="Run hidden tests even where a sandbox layer is missing.")
+@click.option("--overrides", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV of manual adjustments (student, topic, points, reason; topic may be a "
+                   "test); kept on later --resume and --only runs. See docs/instructors.md.")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Grade on a Dask cluster: its scheduler's address (tcp://host:8786), or "
+                   "'local' to start one of --jobs processes on this machine. Needs the 'dask' "
+                   "extra; see docs/distributed.md.")
+@course_option
+@friendly
+def batch(submissions: Path, out: Path, jobs: int | None, resume: bool, only: tuple[str, ...],
+          roster: Path | None, config: Path | None, deadline: str | None,
+          topics: tuple[str, ...], seed: int | None, unsafe_no_sandbox: bool,
+          overrides: Path | None, scheduler: str | None, course: Path | None) -> None:
+    """Grade a class: a folder (or .zip) with one folder or .zip per student.
+
+    Example: grader batch submissions/ --out grades --jobs 4 --resume
+    """
+    from grader.classroom.batch import Batch
+    from grader.classroom.layout import BatchError
+
+    c = load_course(course)
+    if not c.has_reference:
+        raise CourseError(f"{c.root} has no reference/ folder: hidden tests are needed to grade")
+    chosen = tuple(c.check_topics(list(topics))) if topics else None
+    factory = None
+    if scheduler:
+        try:
+            from grader.classroom.dask import HANDED_OVER, dask_engine
+        except ImportError:
+            raise Failure("--scheduler needs Dask: pip install 'dl-grader[dask]'") from None
+        factory = dask_engine(scheduler, topics=chosen, processes=jobs, echo=click.echo)
+        jobs = HANDED_OVER  # the cluster's workers set the pace, not this machine's cores
+    run = Batch(course=c, submissions=submissions, out=out, jobs=jobs, resume=resume, only=only,
+                roster=roster, config=config, deadline=deadline, topics=chosen, seed=seed,
+                allow_unsandboxed=unsafe_no_sandbox, echo=click.echo, engine_factory=factory,
+                overrides=overrides)
+    try:
+        summary = run.run()
+    except BatchError as exc:
+        raise Failure(str(exc)) from None
+    for line in summary.lines():
+        click.echo(line)
+
+
+main.add_command(ci)
+main.add_command(release_command)
+main.add_command(export)
+main.add_command(exam)
+
+
+if __name__ == "__main__":
+    main()

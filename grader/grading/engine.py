@@ -1,0 +1,520 @@
+"""Grading a submission: stage it, run the pytest session in a trusted child, assemble the result.
+
+An ``Engine`` is started once per grading run: it starts the worker zygote and preloads pytest,
+NumPy, torch and the references in the trusted process. Each submission is then graded in a
+child forked from it, which runs ``pytest.main`` exactly once; a crash of that child loses only
+the tests that had not finished, and those are recorded as errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import gc
+import importlib
+import inspect
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from grader.course import DEFAULT_MEMORY_MB, Course, TopicConfig
+from grader.environment import PROBE, Environment, load_environment
+from grader.grading.guarded import scan_findings
+from grader.grading.notebook import NotebookModule, annotate
+from grader.grading.plugin import (GraderPlugin, PlainFailureReports, RunConfig, TopicRun,
+                                   load_reference, worker_spec)
+from grader.grading.protocol import Options, choose_seed
+from grader.grading.remote import (GraderFault, ImportFailed, Spawner, StudentError,
+                                   StudentModule, StudentProxy, Worker, WorkerGone, WorkerSpec,
+                                   Zygote)
+from grader.grading.session import PreparedSession, course_markers
+from grader.grading.submission import SubmissionError, stage
+from grader.isolation import sandbox
+from grader.results.model import (Flag, Outcome, ResultStream, SubmissionResult, TestResult,
+                                  read_stream, read_test_result)
+from grader.results.scoring import error_result, topic_results
+
+# A grading child that writes no result for this long is stuck and killed: every wait on a
+# worker has the test's deadline, so only a grader bug gets here. SESSION_MARGIN covers starting
+# the session and the first worker; STALL_TIMEOUTS times the longest topic timeout covers the
+# longest single test (a speed test with a limit of up to 6 times its topic's timeout, timing the
+# student's and the baseline's workers, each under that limit), with room to spare.
+SESSION_MARGIN = 60.0
+STALL_TIMEOUTS = 12
+
+
+class SandboxUnavailable(Exception):
+    """A sandbox layer is missing and running without it was not allowed."""
+
+
+class Engine:
+    """A zygote and a preloaded trusted process that grade submissions one after another."""
+
+    def __init__(self, course: Course, *, sandboxed: bool = True,
+                 allow_unsandboxed: bool = False, spawn: bool | None = None,
+                 environment: Environment | None = None) -> None:
+        """``environment``: the packages student code may import; given, each must import in a
+        worker before anything is graded (``EnvironmentIncomplete`` otherwise)."""
+        self.course = course
+        # What student code may import, for the message of a module that imports anything else.
+        self.provides = tuple((environment or load_environment(course)).import_names())
+        self.sandboxed = sandboxed
+        self.layers: tuple[str, ...] = ()
+        if sandboxed:
+            statuses = sandbox.probe()
+            missing = sandbox.missing_layers(statuses)
+            if missing and not allow_unsandboxed:
+                names = "; ".join(f"{s.name}: {s.detail}" for s in missing)
+                raise SandboxUnavailable(
+                    f"the sandbox is incomplete on this machine ({names}). Hidden tests only run "
+                    "in a full sandbox; pass --unsafe-no-sandbox to grade anyway")
+            self.layers = tuple(s.name for s in statuses if s.available)
+            self.sandboxed = not missing or bool(self.layers)
+        self.read_paths = (*sandbox.default_read_paths(), str(Path(__file__).resolve().parent.parent))
+        self.references: dict[str, Any] = {}
+        self.test_modules: dict[str, ModuleType] = {}
+        self.unloaded_tests: set[str] = set()  # names of this course's modules that failed
+        self._configs: dict[str, TopicConfig] = {}
+        # Configured and collected once, over the test files of the first submission forked
+        # (None until then, and where that failed): a child whose files it holds runs from it,
+        # any other runs a pytest session of its own. Tried once.
+        self.prepared: PreparedSession | None = None
+        self.prepare_tried = False
+        # Without fork (Windows) workers are fresh interpreters and grading runs in this process.
+        self.forking = hasattr(os, "fork") and hasattr(socket, "send_fds")
+        # The zygote starts first and imports torch while this process preloads its own.
+        self.zygote: Zygote | Spawner = Spawner() if spawn or not self.forking \
+            else Zygote(wait=False)
+        try:
+            self._preload()
+            if isinstance(self.zygote, Zygote):
+                self.zygote.wait_ready()
+        except BaseException:
+            self.zygote.close()
+            raise
+        if isinstance(self.zygote, Spawner):
+            if self.sandboxed and not allow_unsandboxed:
+                self.zygote.close()
+                raise SandboxUnavailable("workers cannot be forked on this platform, so they "
+                                         "cannot be sandboxed; pass --unsafe-no-sandbox")
+            self.sandboxed, self.layers = False, ()
+        if environment is not None and \
+                (absent := self.missing_packages(environment.import_names())):
+            self.zygote.close()
+            raise environment.incomplete(absent)
+
+    def _preload(self) -> None:
+        import numpy  # noqa: F401
+        import pytest  # noqa: F401
+        import torch
+
+        from _pytest.config import default_plugins
+
+        from grader.checks import compare, gradcheck  # noqa: F401
+
+        torch.set_num_threads(1)  # children are forked from here: no OpenMP pool to hang on
+        # Each grading child runs one pytest session; importing pytest's own plugins here once
+        # saves every child from doing it.
+        for name in default_plugins:
+            importlib.import_module(f"_pytest.{name}")
+        if self.course.has_reference:
+            self.references = {t: load_reference(t, str(self.course.solution(t)))
+                               for t in self.course.topics() if self.course.solution(t).is_file()}
+        self.test_modules = self._preload_tests()
+        gc.collect()
+        gc.freeze()  # children's collections no longer walk torch's objects
+
+    def _preload_tests(self) -> dict[str, ModuleType]:
+        """Import the course's test modules once, named as pytest's importlib mode names them;
+        each grading child puts them in its ``sys.modules`` so that its collection reuses them
+        instead of compiling and running them again. A module that fails to import is left
+        for the child's collection to report."""
+        from _pytest.pathlib import import_path, module_name_from_path
+
+        kwargs: dict[str, Any] = {"mode": "importlib", "root": self.course.root}
+        if "consider_namespace_packages" in inspect.signature(import_path).parameters:
+            kwargs["consider_namespace_packages"] = False
+        modules: dict[str, ModuleType] = {}
+        with course_markers() as outcomes:
+            failures: tuple[type[BaseException], ...] = (Exception, *outcomes)
+            for topic in self.course.topics():
+                for path in (self.course.hidden_tests(topic), self.course.public_tests(topic)):
+                    if path is None:
+                        continue
+                    before = set(sys.modules)
+                    try:
+                        module = import_path(path, **kwargs)
+                        if Path(str(module.__file__)).resolve() != path.resolve():
+                            # The same name from another course (several engines in one
+                            # process): import this course's file under it.
+                            del sys.modules[module.__name__]
+                            module = import_path(path, **kwargs)
+                    except failures:  # the child's collection reports it
+                        for name in set(sys.modules) - before:  # no half-run module to reuse
+                            file = getattr(sys.modules[name], "__file__", None)
+                            if file and Path(file).resolve() == path.resolve():
+                                del sys.modules[name]
+                        with contextlib.suppress(Exception):  # nor another course's of that name
+                            self.unloaded_tests.add(module_name_from_path(path, self.course.root))
+                        continue
+                    modules[module.__name__] = module
+        return modules
+
+    def _config(self, topic: str) -> TopicConfig:
+        """A topic's grading.toml, read once per engine."""
+        if topic not in self._configs:
+            self._configs[topic] = self.course.config(topic)
+        return self._configs[topic]
+
+    def _install_test_modules(self) -> None:
+        """This engine's test modules in ``sys.modules``, whatever another engine in this
+        process left there, so that pytest's collection finds them (and not the other's)."""
+        for name in self.unloaded_tests:
+            sys.modules.pop(name, None)
+        sys.modules.update(self.test_modules)
+
+    def missing_packages(self, names: list[str], timeout: float = 120.0) -> list[str]:
+        """The packages of ``names`` that do not import in a worker (sandboxed as this engine's
+        are), each with the reason: what a student's module would meet there."""
+        with tempfile.TemporaryDirectory(prefix="grader-environment-") as tmp:
+            probe = Path(tmp) / "environment_probe.py"
+            probe.write_text(PROBE)
+            spec = WorkerSpec(module_name=probe.stem, module_path=str(probe), student_dir=tmp,
+                              sandbox=self.sandboxed, read_paths=self.read_paths,
+                              limits={"memory_mb": DEFAULT_MEMORY_MB * 2})
+            session = StudentModule(self.zygote, spec)
+            try:
+                return [str(m) for m in
+                        StudentProxy(session, time.monotonic() + timeout).missing(list(names))]
+            except (ImportFailed, StudentError, WorkerGone, GraderFault) as exc:
+                return [f"{', '.join(names)} (the check could not run: {exc})"]
+            finally:
+                session.close()
+
+    def close(self) -> None:
+        if self.prepared is not None:
+            self.prepared.close()
+        self.prepared, self.prepare_tried = None, True
+        self.zygote.close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -----------------------------------------------------------------------------------------
+
+    def grade(self, submission: Path, out: Path, options: Options = Options(), *,
+              name: str | None = None, in_process: bool | None = None) -> SubmissionResult:
+        """Grade one submission into ``out``; never raises for anything the submission does."""
+        return self.start(submission, out, options, name=name, in_process=in_process).wait()
+
+    def start(self, submission: Path, out: Path, options: Options = Options(), *,
+              name: str | None = None, in_process: bool | None = None) -> "Job":
+        """Start grading one submission in a forked trusted child; ``Job.poll`` collects it."""
+        topics = list(options.topics or self.course.topics())
+        seed = choose_seed(options.seed)
+        job = Job(self, name or Path(submission).name.removesuffix(".zip"), topics, seed)
+        out.mkdir(parents=True, exist_ok=True)
+        try:
+            staged = stage(Path(submission), job.work, topics)
+        except SubmissionError as exc:
+            job.fail(str(exc))
+            return job
+        except Exception as exc:  # noqa: BLE001 - a step of the grader's own, said on this submission
+            job.fail(f"the grader could not stage this submission ({type(exc).__name__}: "
+                     f"{str(exc)[:200]})")
+            return job
+        job.notebooks, job.notes = staged.notebooks, staged.notes
+        for t in topics:  # banned calls are looked for by the grading child, in parallel
+            module = staged.module(t)
+            job.runs[t] = TopicRun(
+                module_path=str(module) if module else None, config=self._config(t),
+                solution=str(self.course.solution(t)) if self.course.has_reference else None)
+        files = self._test_files(topics, options.kinds, options.count_hidden)
+        if not files:
+            job.fail("the course has no tests for the chosen topics")
+            return job
+        # A backstop for a stuck grading child; per-call limits do the real work.
+        job.stall = SESSION_MARGIN + STALL_TIMEOUTS * max(
+            (r.config.timeout for r in job.runs.values()), default=0.0)
+        job.deadline = time.monotonic() + job.stall
+        inline = in_process or (in_process is None and not self.forking)
+        args = (files, job.runs, str(staged.root), seed, job.stream_path, options.count_hidden)
+        if inline:
+            job.rc = self._pytest(*args)
+            job.duration = time.monotonic() - job.t0
+            return job
+        if not self.prepare_tried:
+            self.prepared, self.prepare_tried = self._prepare(files), True
+        prepared = self.prepared if self.prepared is not None and \
+            self.prepared.holds(files) else None
+        launched = self._launch_first(job.runs, topics, str(staged.root))
+        sys.stdout.flush()  # nothing buffered here is written again by the child
+        sys.stderr.flush()
+        try:
+            pid = os.fork()
+        except BaseException:
+            for w in launched.values():
+                w.close()
+            raise
+        if pid == 0:  # the trusted grading child: one pytest session, then exit
+            code = 70
+            try:
+                fd = os.open(out / "grading.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                os.dup2(fd, 1)
+                os.dup2(fd, 2)
+                sys.stdout = open(1, "w", closefd=False)  # not a caller's capture object
+                sys.stderr = open(2, "w", closefd=False)
+                code = self._pytest(*args, prepared=prepared, launched=launched)
+            finally:
+                os._exit(code)
+        for w in launched.values():  # the child's now
+            w.forget()
+        job.pid = pid
+        try:  # readable once the child has ended, so a caller can wait without polling
+            job.pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            pass
+        return job
+
+    def _launch_first(self, runs: dict[str, TopicRun], topics: list[str],
+                      student_dir: str) -> dict[str, Worker]:
+        """The worker of the first submitted topic, launched now: the zygote forks it while this
+        process forks the grading child, which finds it started. {} where workers are fresh
+        interpreters (launching one would only block here) or the launch fails (the child
+        then tries again, and reports)."""
+        if not isinstance(self.zygote, Zygote):
+            return {}
+        for t in topics:
+            if runs[t].module_path is not None:
+                spec = worker_spec(t, runs[t], student_dir, self.sandboxed, self.read_paths)
+                try:
+                    return {t: Worker(self.zygote, spec, 1, None)}
+                except Exception:  # noqa: BLE001
+                    return {}
+        return {}
+
+    def _test_files(self, topics: list[str], kinds: tuple[str, ...],
+                    count_hidden: bool) -> list[str]:
+        files = []
+        for t in topics:
+            if "hidden" in kinds or count_hidden:
+                if (h := self.course.hidden_tests(t)) is not None:
+                    files.append(str(h))
+            if "public" in kinds and (p := self.course.public_tests(t)) is not None:
+                files.append(str(p))
+        return files
+
+    def _prepare(self, files: list[str]) -> PreparedSession | None:
+        """A pytest session over ``files``, configured and collected in this process. A batch
+        asks for the same files for every submission; one topic's `grader grade` collects only
+        that topic's."""
+        self._install_test_modules()
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the course's session, nothing else
+        with tempfile.TemporaryDirectory(prefix="grader-session-") as tmp:
+            prepared = PreparedSession.prepare(
+                files, self._pytest_args([], Path(tmp)) + ["-p", "no:faulthandler"],
+                [GraderPlugin(None), PlainFailureReports()])
+        gc.collect()
+        gc.freeze()  # the session's objects too: children's collections skip them
+        return prepared
+
+    def _pytest(self, files: list[str], runs: dict[str, TopicRun], student_dir: str, seed: int,
+                stream_path: Path, count_hidden: bool,
+                prepared: PreparedSession | None = None,
+                launched: dict[str, Worker] | None = None) -> int:
+        launched = dict(launched or {})  # the session takes each one it uses
+        stream = ResultStream(stream_path)
+        try:
+            for topic, r in runs.items():
+                if r.module_path is not None:
+                    r.findings, note = scan_findings(Path(r.module_path), r.config.banned)
+                    if note:  # the tests run all the same
+                        stream.write({"type": "note", "topic": topic, "note": note})
+            run = RunConfig(topics=runs, zygote=self.zygote, student_dir=student_dir,
+                            sandbox=self.sandboxed, read_paths=self.read_paths, seed=seed,
+                            stream=stream, count_hidden=count_hidden,
+                            references=dict(self.references), launched=launched,
+                            provides=self.provides)
+            if prepared is not None:  # in a grading child forked from this engine
+                return prepared.run(run, files)
+            return self._run_pytest(files, Path(stream_path).parent,
+                                    [GraderPlugin(run), PlainFailureReports()])
+        finally:
+            for w in launched.values():  # launched for a topic none of whose tests ran
+                w.close()
+            stream.close()
+            sys.stdout.flush()
+
+    def _run_pytest(self, files: list[str], folder: Path, plugins: list[Any]) -> int:
+        import pytest
+
+        self._install_test_modules()
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        code = int(pytest.main(self._pytest_args(files, folder), plugins=plugins))
+        # Every test chosen out (a topic not submitted): their results are written already.
+        return 0 if code == pytest.ExitCode.NO_TESTS_COLLECTED else code
+
+    def _pytest_args(self, files: list[str], folder: Path) -> list[str]:
+        ini = folder / "pytest.ini"
+        ini.write_text("[pytest]\n")
+        return [*files, "-c", str(ini), "--rootdir", str(self.course.root), "-q",
+                "-p", "no:cacheprovider", "--assert=plain", "--noconftest",
+                "--import-mode=importlib", "-p", "no:randomly", "-W", "ignore::DeprecationWarning",
+                # The plugin writes its own messages; pytest's source-annotated tracebacks of
+                # failures are never shown and cost more than the tests on a failing submission.
+                "--tb=no",
+                # Trusted tests print nothing worth capturing per test (student output comes
+                # back from the workers), and these plugins have nothing to do in a grading run.
+                "--capture=no", "-p", "no:logging", "-p", "no:pastebin", "-p", "no:doctest",
+                "-p", "no:stepwise", "-p", "no:setuponly", "-p", "no:setupplan",
+                # Their gc.collect() calls at the end of the session cost more than they find.
+                "-p", "no:unraisableexception", "-p", "no:threadexception"]
+
+
+class Job:
+    """One submission being graded: a forked trusted child and the stream it writes."""
+
+    def __init__(self, engine: Engine, name: str, topics: list[str], seed: int) -> None:
+        self.engine = engine
+        self.name = name
+        self.topics = topics
+        self.seed = seed
+        self.runs: dict[str, TopicRun] = {}
+        self.notebooks: dict[str, NotebookModule] = {}  # topics staged from a notebook
+        self.notes: dict[str, list[str]] = {}  # what staging has to say, by topic
+        self.started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        self.t0 = time.monotonic()
+        self.work = Path(tempfile.mkdtemp(prefix="grader-sub-"))
+        self.stream_path = self.work / "stream.jsonl"
+        self.pid = -1
+        self.pidfd = -1
+        self.rc: int | None = None
+        self.duration = 0.0  # from the start to the end of grading, once ended
+        self.deadline = float("inf")  # extended by ``stall`` while results keep coming
+        self.stall = 0.0
+        self._streamed = 0  # the stream's size when the deadline was last extended
+        self.error = ""
+        self.result: SubmissionResult | None = None
+
+    def fail(self, error: str) -> None:
+        self.error = error
+        self.rc = 0
+        self.duration = time.monotonic() - self.t0
+
+    def ended(self) -> bool:
+        """Whether grading has ended (killing a child that overran its deadline); the result
+        is assembled by ``poll``, which a caller may put off while it starts other work."""
+        if self.rc is None:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                self.rc = os.waitstatus_to_exitcode(status)
+            elif time.monotonic() > self.deadline and self._progressed():
+                self.deadline = time.monotonic() + self.stall
+                return False
+            elif time.monotonic() > self.deadline:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+                self.rc = -signal.SIGKILL
+            else:
+                return False
+            self.duration = time.monotonic() - self.t0
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
+        return True
+
+    def _progressed(self) -> bool:
+        """Whether a test has ended since the deadline was last set (the stream grew)."""
+        try:
+            size = os.stat(self.stream_path).st_size
+        except OSError:
+            return False
+        grew, self._streamed = size > self._streamed, size
+        return grew
+
+    def poll(self) -> SubmissionResult | None:
+        """The result once grading has ended."""
+        if self.result is not None:
+            return self.result
+        if not self.ended():
+            return None
+        layers = self.engine.layers if self.engine.sandboxed else ()
+        if self.error:
+            self.result = error_result(self.name, self.topics, self.seed, self.error,
+                                       sandbox=layers, started=self.started,
+                                       duration=self.duration)
+        else:
+            self.result = assemble(self.name, list(read_stream(self.stream_path)), self.topics,
+                                   self.runs, self.seed, layers, self.started, self.duration,
+                                   self.rc if self.rc is not None else 0)
+            self.result = annotate(self.result, self.notebooks, self.notes)
+        shutil.rmtree(self.work, ignore_errors=True)
+        return self.result
+
+    def wait(self) -> SubmissionResult:
+        while (result := self.poll()) is None:
+            time.sleep(0.002)
+        return result
+
+    def kill(self) -> None:
+        if self.pid > 0 and self.rc is None:
+            os.kill(self.pid, signal.SIGKILL)
+
+
+def assemble(name: str, records: list[dict[str, Any]], topics: list[str],
+             runs: dict[str, TopicRun], seed: int, layers: tuple[str, ...], started: str,
+             duration: float, rc: int) -> SubmissionResult:
+    """Build the submission's result from the stream; tests that never reported become errors."""
+    collected: list[dict[str, Any]] = []
+    hidden_counts: dict[str, int] = {}
+    done: dict[str, TestResult] = {}
+    step_notes: dict[str, list[str]] = {}  # from the grader's own steps that failed
+    for r in records:
+        if r.get("type") == "collected":
+            collected = r["tests"]
+            hidden_counts = r.get("hidden_counts", {})
+        elif r.get("type") == "test":
+            body = {k: v for k, v in r.items() if k != "type"}
+            done[body["nodeid"]] = read_test_result(body)
+        elif r.get("type") == "note" and r.get("topic") in topics:
+            step_notes.setdefault(r["topic"], []).append(str(r["note"]))
+    tests: list[TestResult] = []
+    crashed = rc not in (0, 1)  # pytest: 0 all passed, 1 some failed
+    for c in collected:
+        if c["nodeid"] in done:
+            tests.append(done[c["nodeid"]])
+        else:
+            tests.append(TestResult(
+                topic=c["topic"], name=c["name"], nodeid=c["nodeid"], kind=c["kind"],
+                outcome=Outcome.ERROR, score=0.0, max_score=float(c["points"]),
+                message="grading stopped before this test finished (the grader's process "
+                        "ended unexpectedly); it scores 0 here and a regrade will run it",
+                flags=(Flag.GRADER_ERROR,)))
+    notes = {t: ("not submitted" if runs[t].module_path is None else "") for t in topics}
+    submitted = {t: runs[t].module_path is not None for t in topics}
+    for t in tests:  # the first import failure of a topic explains the whole topic
+        if "import_failed" in t.flags and not notes[t.topic]:
+            notes[t.topic] = t.message.splitlines()[0]
+    for topic, extra in step_notes.items():
+        notes[topic] = "; ".join([notes[topic], *extra] if notes[topic] else extra)
+    error = ""
+    if not collected and rc != 0:
+        error = f"the test session could not start (exit status {rc}); see grading.log"
+    elif crashed and len(done) < len(collected):
+        error = f"the grading process ended early (exit status {rc})"
+    result = SubmissionResult(
+        submission=name, topics=topic_results(tests, topics, notes, submitted),
+        tests=tuple(tests), seed=seed, sandbox=layers, started=started,
+        duration=round(duration, 3), error=error,
+        notes=tuple(f"{t}: {n}" for t, n in notes.items() if n), hidden_tests=hidden_counts)
+    return result

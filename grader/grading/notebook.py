@@ -1,0 +1,198 @@
+"""A submitted notebook as a topic module: its code cells in order, IPython-only lines dropped.
+
+Conversion happens on the trusted side while staging and only reads the notebook's JSON (with
+nbformat): nothing in it is executed here. The generated module keeps one line per cell line, so
+a line of the module maps back to "cell N, line M" for the student's messages. Cells are counted
+from 1 at the top of the notebook, Markdown cells included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+import tokenize
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from grader.results.model import SubmissionResult
+
+# A one-line future import (the only kind a cell opens with in practice), names only.
+_FUTURE = re.compile(r"from __future__ import ([A-Za-z_][\w ,]*?)\s*(?:#.*)?$")
+MAX_NOTEBOOK_BYTES = 16 * 1024 * 1024  # outputs (plots) make notebooks much larger than modules
+
+
+@dataclass(frozen=True)
+class NotebookModule:
+    """A notebook turned into a module: where each cell's lines are, and what was dropped."""
+
+    notebook: str  # the notebook's file name, e.g. "linear_regression.ipynb"
+    source: str
+    cells: tuple[tuple[int, int, int], ...]  # (first module line, cell number, lines), in order
+    dropped: tuple[tuple[int, int, str], ...] = ()  # (cell, line in cell, text)
+    syntax_error: str = ""  # "cell 3, line 2: invalid syntax", where a cell does not parse
+    notes: list[str] = field(default_factory=list)
+
+    def locate(self, line: int) -> tuple[int, int] | None:
+        """(cell, line in cell) of a line of the generated module, or None (a marker line)."""
+        for first, cell, count in self.cells:
+            if first <= line < first + count:
+                return cell, line - first + 1
+        return None
+
+
+def _ipython_lines(lines: list[str]) -> set[int]:
+    """Indexes of lines that are IPython syntax (%magic, !shell) rather than Python."""
+    candidates = {i for i, text in enumerate(lines) if text.lstrip().startswith(("%", "!"))}
+    if not candidates:
+        return candidates
+    # A "%" or "!" at the start of a line inside a multi-line string is text, not a magic: find
+    # the strings with the candidates blanked out, and give back the lines they hold.
+    blanked = "".join("\n" if i in candidates else t for i, t in enumerate(lines))
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(blanked).readline):
+            if tok.type == tokenize.STRING and tok.end[0] > tok.start[0]:
+                candidates -= set(range(tok.start[0], tok.end[0]))  # rows are 1-based
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass  # a cell that does not tokenize is reported by the syntax check
+    return candidates
+
+
+def convert(path: Path) -> NotebookModule:
+    """Read the notebook at `path` (never run it) and build the module from its code cells.
+
+    Raises ValueError with a one-line reason when the file is not a readable notebook.
+    """
+    try:
+        import nbformat
+    except ImportError:
+        raise ValueError("this grader cannot read notebooks: install nbformat") from None
+    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        raise ValueError(f"it is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB")
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception as exc:  # nbformat raises many kinds for a file that is not a notebook
+        raise ValueError(f"it is not a readable notebook ({type(exc).__name__})") from None
+    # One piece per line, so that a piece's index + 1 is its line number in the module.
+    out = [f"# Generated from {path.name} by the grader: its code cells, in order.\n", "\n"]
+    futures: list[str] = []  # a cell may open with one; a module only at its top
+    cells: list[tuple[int, int, int]] = []
+    dropped: list[tuple[int, int, str]] = []
+    syntax_error = ""
+    for number, cell in enumerate(nb.get("cells", []), start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        text = cell.get("source", "")
+        text = "".join(text) if isinstance(text, list) else str(text)
+        # Only \n, \r\n and \r end a line for Python (str.splitlines knows more).
+        lines = [t + "\n" for t in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+        if lines[-1] == "\n":
+            lines.pop()  # the text's own last newline
+        if not "".join(lines).strip():
+            continue
+        if lines[0].lstrip().startswith("%%"):  # a cell magic: the whole cell is IPython's
+            dropped.append((number, 1, lines[0].strip()))
+            lines = ["\n" for _ in lines]
+        else:
+            for i in sorted(_ipython_lines(lines)):
+                dropped.append((number, i + 1, lines[i].strip()))
+                indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+                lines[i] = f"{indent}pass  # IPython line dropped by the grader\n"
+        for i, line in enumerate(lines):
+            m = _FUTURE.match(line)
+            if m:
+                futures += [name.strip() for name in m.group(1).split(",")]
+                lines[i] = "pass  # moved to the top of the module by the grader\n"
+        if not syntax_error:
+            syntax_error = _syntax_error("".join(lines), number)
+        out.append(f"# %% cell {number}\n")
+        cells.append((len(out) + 1, number, len(lines)))
+        out.extend(lines)
+        out.append("\n")
+    if futures:  # on the header's blank line, so that no other line moves
+        out[1] = f"from __future__ import {', '.join(dict.fromkeys(futures))}\n"
+    module = NotebookModule(path.name, "".join(out), tuple(cells), tuple(dropped), syntax_error)
+    module.notes.extend(_notes(module))
+    return module
+
+
+def _syntax_error(text: str, cell: int) -> str:
+    try:
+        # Compiled, never run: compiling finds what parsing alone lets through (a misplaced
+        # future import, return outside a function).
+        compile(text, f"cell {cell}", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return f"cell {cell}, line {exc.lineno or 1}: {exc.msg}"
+    except (ValueError, MemoryError, RecursionError) as exc:
+        return f"cell {cell}: {type(exc).__name__}"
+    return ""
+
+
+def _notes(module: NotebookModule) -> list[str]:
+    code = [str(cell) for _, cell, _ in module.cells]
+    notes = [f"graded the code cells of {module.notebook} (cells "
+             f"{', '.join(code) if code else 'none'}; counted from 1 at the top, Markdown "
+             "included)"]
+    if module.dropped:
+        shown = "; ".join(f"cell {c}, line {n}: {text[:60]}" for c, n, text in module.dropped[:8])
+        more = f" and {len(module.dropped) - 8} more" if len(module.dropped) > 8 else ""
+        notes.append(f"dropped IPython magics and shell escapes, which a module cannot run "
+                     f"({shown}{more}); install packages and set options outside your code")
+    return notes  # a syntax error is told by the import failure's message, placed in its cell
+
+
+def stage_notebook(path: Path, target: Path) -> NotebookModule:
+    """Convert the notebook at `path` and write its module to `target` (the staged topic module)."""
+    module = convert(path)
+    target.write_text(module.source, encoding="utf-8")
+    return module
+
+
+# ---------------------------------------------------------------------------- the messages
+
+
+def _relocate(text: str, topic: str, module: NotebookModule) -> str:
+    """Line numbers of the generated module in `text` as cells and lines of the notebook."""
+
+    def where(line: int) -> str:
+        spot = module.locate(line)
+        return f"cell {spot[0]}, line {spot[1]}" if spot else f"line {line}"
+
+    name = re.escape(f"{topic}.py")
+    original = text
+    text = re.sub(rf'File "[^"\n]*?{name}", line (\d+)',
+                  lambda m: f'File "{module.notebook}", {where(int(m.group(1)))}', text)
+    text = re.sub(r"not allowed in this exercise \(line (\d+)",
+                  lambda m: f"not allowed in this exercise ({where(int(m.group(1)))}", text)
+    if f"{topic}.py has a syntax error" in text:
+        # Where staging found the error, its words; else where the worker's traceback puts it.
+        at = re.search(rf'File "[^"\n]*?{name}", line (\d+)', original)
+        spot = module.syntax_error or (where(int(at.group(1))) if at else "")
+        text = text.replace(f"{topic}.py has a syntax error",
+                            f"{module.notebook} has a syntax error" + (f" in {spot}" if spot else ""))
+    return text.replace(f"importing {topic}.py", f"importing {module.notebook}")
+
+
+def annotate(result: SubmissionResult, notebooks: dict[str, NotebookModule],
+             notes: dict[str, list[str]]) -> SubmissionResult:
+    """The result with notebook topics' messages pointing at cells, and the staging notes added.
+
+    `notes`: per topic, what staging has to say (a notebook read, or a notebook left aside for
+    the .py of the same topic).
+    """
+    if not notebooks and not notes:
+        return result
+    tests = tuple(
+        dataclasses.replace(t, message=_relocate(t.message, t.topic, notebooks[t.topic]))
+        if t.topic in notebooks else t
+        for t in result.tests)
+    topics = tuple(
+        dataclasses.replace(t, note=_relocate(t.note, t.topic, notebooks[t.topic]))
+        if t.topic in notebooks and t.note else t
+        for t in result.topics)
+    extra = tuple(f"{topic}: {n}" for topic, items in notes.items() for n in items)
+    kept = tuple(_relocate(n, n.split(":", 1)[0], notebooks[n.split(":", 1)[0]])
+                 if n.split(":", 1)[0] in notebooks else n for n in result.notes)
+    return dataclasses.replace(result, tests=tests, topics=topics, notes=extra + kept)

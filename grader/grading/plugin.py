@@ -1,0 +1,492 @@
+"""The pytest plugin that runs hidden and public tests in the trusted process.
+
+It provides the ``student`` (remote proxy), ``baseline``, ``reference``, ``seed`` and ``rng``
+fixtures, the ``points``, ``timeout`` and ``gpu`` markers, turns each test's end into a
+``TestResult`` with a message the student can act on, and streams it to disk at once.
+
+A test may record, with pytest's ``record_property``: ``score_fraction`` (the share of its points
+a passing test earns, e.g. speed points on a log scale), ``note`` (the message of a passing
+test) and any JSON value, which goes into the result's ``details``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import tempfile
+import time
+import zlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal, cast
+
+import numpy as np
+import pytest
+
+from grader.checks import timing
+from grader.grading import banned
+from grader.course import TopicConfig
+from grader.grading.remote import (GraderFault, ImportFailed, StudentModule, Spawner, StudentError,
+                           StudentProxy, Worker, WorkerCrashed, WorkerSpec, WorkerTimeout,
+                           Zygote)
+from grader.results.model import Flag, Outcome, ResultStream, TestResult
+
+# The phases of running a test; a runtest hook never sees pytest's "collect".
+_When = Literal["setup", "call", "teardown"]
+NOT_GRADED_GPU = "needs a GPU — not graded here"
+
+
+@dataclass
+class TopicRun:
+    """What the plugin needs to grade one topic of one submission."""
+
+    module_path: str | None  # the staged student module; None when not submitted
+    config: TopicConfig
+    solution: str | None  # reference/<topic>/solution.py (None where the course has no reference)
+    findings: list[banned.Finding] = field(default_factory=list)
+
+
+@dataclass
+class RunConfig:
+    topics: dict[str, TopicRun]
+    zygote: Zygote | Spawner
+    student_dir: str
+    sandbox: bool
+    read_paths: tuple[str, ...]
+    seed: int
+    stream: ResultStream
+    count_hidden: bool = False  # collect hidden tests only to count them (``grader check``)
+    references: dict[str, ModuleType] = field(default_factory=dict)  # preloaded solutions
+    # Workers launched before the session by the engine, by topic (``StudentModule.prestart``).
+    launched: dict[str, Worker] = field(default_factory=dict)
+    provides: tuple[str, ...] = ()  # what student code may import (course.toml's environment)
+
+
+# What the plugin keeps on each test. Made once per test and kept (a prepared session's tests
+# serve many submissions): its topic and the stream records that do not change.
+_TOPIC = pytest.StashKey[tuple[str, str]]()
+_BRIEF = pytest.StashKey[dict[str, Any]]()
+_BRIEF_JSON = pytest.StashKey[str]()
+_NOT_SUBMITTED_JSON = pytest.StashKey[str]()
+_NEEDS_STUDENT = pytest.StashKey[bool]()
+# Set while the test runs, in the grading child: its student proxy, time limit and seed.
+_PROXY = pytest.StashKey["StudentProxy"]()
+_LIMIT = pytest.StashKey[float]()
+_SEED = pytest.StashKey[int]()
+
+
+def topic_of(item: pytest.Item) -> tuple[str, str]:
+    """(topic, kind) of a test from its file: reference/<t>/test_hidden.py or assignments/<t>/..."""
+    cached = item.stash.get(_TOPIC, None)
+    if cached is None:
+        path = Path(str(item.path))
+        cached = item.stash[_TOPIC] = (
+            path.parent.name, "hidden" if path.name == "test_hidden.py" else "public")
+    return cached
+
+
+def worker_spec(topic: str, run: TopicRun, student_dir: str, sandbox: bool,
+                read_paths: tuple[str, ...]) -> WorkerSpec:
+    """The worker that serves a topic's module for the tests."""
+    limits: dict[str, Any] = {"memory_mb": run.config.memory_mb}
+    if run.config.extra.get("device", {}).get("gpu_workers") and timing.gpu_grading():
+        limits["gpu"] = True
+    return WorkerSpec(module_name=topic, module_path=run.module_path, student_dir=student_dir,
+                      sandbox=sandbox, read_paths=read_paths, limits=limits)
+
+
+def register_markers(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "points(n): points the test is worth (default 1)")
+    config.addinivalue_line("markers", "timeout(seconds): time limit of the test")
+    config.addinivalue_line("markers", "gpu: needs CUDA; not graded on a machine without it")
+
+
+def not_submitted(item: pytest.Item, base_seed: int) -> TestResult:
+    """The result of a test whose topic was not submitted: it fails without running, as it
+    would have failed at its first call of the missing module (with the same seed)."""
+    brief = _brief(item)
+    return TestResult(
+        topic=brief["topic"], name=brief["name"], nodeid=brief["nodeid"], kind=brief["kind"],
+        outcome=Outcome.FAILED, score=0.0, max_score=float(brief["points"]),
+        message=f"{brief['topic']}.py was not submitted",
+        seed=seed_for_test(base_seed, brief["nodeid"]) if _seeded(item) else None, duration=0.0,
+        flags=(Flag.NOT_SUBMITTED, Flag.IMPORT_FAILED))
+
+
+def describe_items(items: list[pytest.Item]) -> None:
+    """Work out once what choosing and recording each test needs (kept on the items, so that
+    grading children forked from a prepared session find it done)."""
+    for item in items:
+        _brief_json(item)
+        _needs_student(item)
+        _not_submitted_json(item, 0)
+
+
+def _not_submitted_json(item: pytest.Item, base_seed: int) -> str:
+    """The stream's record of ``not_submitted(item, base_seed)``, from a line made once."""
+    line = item.stash.get(_NOT_SUBMITTED_JSON, None)
+    if line is None:
+        record = {"type": "test", **not_submitted(item, 0).to_dict(), "seed": None}
+        line = item.stash[_NOT_SUBMITTED_JSON] = json.dumps(record)
+    if not _seeded(item):
+        return line
+    # Inside a JSON string a quote is escaped: only the key itself can read `"seed": null`.
+    return line.replace('"seed": null', f'"seed": {seed_for_test(base_seed, _nodeid(item))}', 1)
+
+
+class GraderPlugin:
+    """Fixtures, markers and results of a grading session. ``run`` is the submission being
+    graded; None in a session prepared before any submission (``grader.grading.session``), which
+    sets it in each grading child."""
+
+    def __init__(self, run: RunConfig | None) -> None:
+        self._run = run
+        self.sessions: dict[str, StudentModule] = {}
+        self._tmpdirs: list[str] = []
+        self._upcoming: list[str] = []  # submitted topics in the order their tests run
+        self._item: pytest.Item | None = None  # the test being set up or run
+
+    @property
+    def run(self) -> RunConfig:
+        if self._run is None:
+            raise GraderFault("no submission is being graded in this session")
+        return self._run
+
+    @run.setter
+    def run(self, run: RunConfig) -> None:
+        self._run = run
+
+    # -- configuration and collection ---------------------------------------------------------
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        register_markers(config)
+
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        if self._run is not None:  # a prepared session keeps every test until a child chooses
+            items[:] = self.choose(items)
+
+    def choose(self, items: list[pytest.Item]) -> list[pytest.Item]:
+        """The tests to run among ``items``, in their order. Every test of the submission's
+        topics is recorded in the stream as collected; one of a topic that was not submitted
+        gets its result at once and is not run when it needs the student's code (it could only
+        reach the missing module and fail there). Hidden tests are only counted when
+        ``count_hidden``."""
+        collected: list[pytest.Item] = []
+        to_run: list[pytest.Item] = []
+        missing: list[pytest.Item] = []
+        hidden: dict[str, int] = {}
+        for item in items:
+            topic, kind = topic_of(item)
+            run = self.run.topics.get(topic)
+            if run is None:
+                continue
+            if kind == "hidden" and self.run.count_hidden:
+                hidden[topic] = hidden.get(topic, 0) + 1
+                continue
+            collected.append(item)
+            if run.module_path is None and _needs_student(item):
+                missing.append(item)
+            else:
+                to_run.append(item)
+                if run.module_path is not None and _needs_student(item) and \
+                        topic not in self._upcoming:
+                    self._upcoming.append(topic)
+        # Written from each test's JSON, worked out once per test (describe_items).
+        self.run.stream.write_lines([
+            f'{{"type": "collected", "hidden_counts": {json.dumps(hidden)}, "tests": ['
+            + ", ".join(_brief_json(i) for i in collected) + "]}",
+            *(_not_submitted_json(i, self.run.seed) for i in missing)])
+        if self._upcoming:
+            self._prestart(self._upcoming[0])
+        return to_run
+
+    def _prestart(self, topic: str) -> None:
+        """Launch the worker of ``topic`` ahead of its first test: the zygote forks it and the
+        student's module is imported while this process sets up and runs other tests."""
+        if isinstance(self.run.zygote, Zygote):  # a fresh interpreter would only block here
+            self._module(topic).prestart()
+
+    # -- fixtures ------------------------------------------------------------------------------
+
+    def _module(self, topic: str, baseline: Path | None = None) -> StudentModule:
+        key = f"{topic}/baseline" if baseline else topic
+        if key not in self.sessions:
+            t = self.run.topics[topic]
+            spec = worker_spec(topic, t, self.run.student_dir, self.run.sandbox,
+                               self.run.read_paths)
+            if baseline is not None:
+                # The public baseline runs in a worker of its own, confined to a copy of it.
+                folder = tempfile.mkdtemp(prefix="grader-baseline-")
+                self._tmpdirs.append(folder)
+                spec = replace(spec, module_name="baseline", student_dir=folder,
+                               module_path=shutil.copy(baseline, folder))
+            self.sessions[key] = StudentModule(
+                self.run.zygote, spec,
+                launched=self.run.launched.pop(topic, None) if baseline is None else None)
+        return self.sessions[key]
+
+    # The fixtures read the test being set up from ``item`` rather than taking pytest's
+    # ``request``, which pytest builds anew (with a signature lookup) for each fixture and test.
+
+    @property
+    def item(self) -> pytest.Item:
+        if self._item is None:
+            raise GraderFault("no test is being set up")
+        return self._item
+
+    @pytest.fixture
+    def student(self) -> StudentProxy:
+        item = self.item
+        topic, _ = topic_of(item)
+        marker = item.get_closest_marker("timeout")
+        limit = float(marker.args[0]) if marker else self.run.topics[topic].config.timeout
+        proxy = StudentProxy(self._module(topic), time.monotonic() + limit)
+        if topic in self._upcoming:  # the next topic's worker starts while this one's tests run
+            at = self._upcoming.index(topic)
+            if at + 1 < len(self._upcoming):
+                self._prestart(self._upcoming[at + 1])
+        item.stash[_PROXY] = proxy
+        item.stash[_LIMIT] = limit
+        return proxy
+
+    @pytest.fixture
+    def baseline(self) -> StudentProxy:
+        """Proxy of the topic's public baseline, assignments/<topic>/baseline.py, timed like
+        the student's code: a sandboxed worker of the same kind, with the same time limit."""
+        item = self.item
+        topic, _ = topic_of(item)
+        path = Path(str(item.path)).parents[2] / "assignments" / topic / "baseline.py"
+        if not path.is_file():
+            raise GraderFault(f"{topic} has no public baseline ({path.name})")
+        marker = item.get_closest_marker("timeout")
+        limit = float(marker.args[0]) if marker else self.run.topics[topic].config.timeout
+        return StudentProxy(self._module(topic, baseline=path), time.monotonic() + limit)
+
+    @pytest.fixture
+    def reference(self) -> ModuleType:
+        topic, _ = topic_of(self.item)
+        if topic in self.run.references:
+            return self.run.references[topic]
+        path = self.run.topics[topic].solution
+        if path is None:
+            raise GraderFault(f"the reference solution of {topic} is not available here")
+        self.run.references[topic] = load_reference(topic, path)
+        return self.run.references[topic]
+
+    @pytest.fixture
+    def seed(self) -> int:
+        s = seed_for_test(self.run.seed, _nodeid(self.item))
+        self.item.stash[_SEED] = s
+        return s
+
+    @pytest.fixture
+    def rng(self, seed: int) -> np.random.Generator:
+        return np.random.default_rng(seed)
+
+    @pytest.fixture(autouse=True)
+    def _grader_tolerances(self) -> Any:
+        from grader.checks import compare as checks
+
+        topic, _ = topic_of(self.item)
+        tols = self.run.topics[topic].config.tolerances
+        with checks.tolerance_overrides({k: checks.Tol(v.rtol, v.atol) for k, v in tols.items()}):
+            yield
+
+    # -- running and reporting -----------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self._item = item  # before any of its fixtures
+        if item.get_closest_marker("gpu") is not None and not timing.gpu_grading():
+            pytest.skip(f"{NOT_GRADED_GPU} ({timing.gpu_not_graded_reason()})")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        outcome = yield
+        rep = outcome.get_result()
+        if call.when == "teardown" or (call.when == "setup" and rep.passed):
+            return
+        result = self.classify(item, call, rep)
+        self.run.stream.write({"type": "test", **result.to_dict()})
+
+    def classify(self, item: pytest.Item, call: pytest.CallInfo[None],
+                 rep: pytest.TestReport) -> TestResult:
+        topic, kind = topic_of(item)
+        points = _points(item)
+        proxy = item.stash.get(_PROXY, None)
+        called = list(proxy.called) if proxy else []
+        fn = called[-1] if called else topic
+        flags: list[Flag] = []
+        outcome: Outcome
+        if rep.skipped:
+            reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+            reason = reason.removeprefix("Skipped: ")
+            outcome = Outcome.NOT_GRADED if NOT_GRADED_GPU in reason else Outcome.SKIPPED
+            message = reason
+        elif call.excinfo is None:
+            outcome, message = Outcome.PASSED, ""
+        else:
+            outcome, message, flags = explain(call.excinfo.value, fn,
+                                              item.stash.get(_LIMIT, None),
+                                              when=call.when, provides=self.run.provides)
+        recorded: dict[str, Any] = dict(item.user_properties)
+        fraction = min(max(float(recorded.pop("score_fraction", 1.0)), 0.0), 1.0)
+        note = str(recorded.pop("note", ""))
+        if outcome == "passed":
+            message = note
+        findings = banned.affected(self.run.topics[topic].findings, called) if proxy else []
+        if findings and outcome in ("passed", "failed"):
+            outcome = Outcome.FAILED
+            flags.append(Flag.BANNED)
+            message = "\n".join(banned.describe(f) for f in findings) + \
+                ("\n" + message if message else "")
+        return TestResult(
+            topic=topic, name=item.name, nodeid=_nodeid(item), kind=kind, outcome=outcome,
+            score=round(float(points) * fraction, 6) if outcome == "passed" else 0.0,
+            max_score=float(points) if outcome != "not_graded" else 0.0,
+            message=message, seed=item.stash.get(_SEED, None),
+            duration=round(rep.duration, 4), output=proxy.output if proxy else "",
+            functions=tuple(called), flags=tuple(flags),
+            details=json.loads(json.dumps(recorded, default=str)))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        for s in self.sessions.values():
+            s.close()
+        for folder in self._tmpdirs:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+class PlainFailureReports:
+    """Failure reports without pytest's formatted traceback. The grader writes its own message
+    for every failure (``GraderPlugin.classify``) and runs pytest with ``--tb=no``, so filtering
+    and formatting each traceback (about a millisecond per failed test) would be thrown away.
+    Skips, expected failures and pytest's own outcomes keep pytest's report."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item,
+                                  call: pytest.CallInfo[None]) -> pytest.TestReport | None:
+        exc = call.excinfo.value if call.excinfo is not None else None
+        if not isinstance(exc, Exception):  # passed, or a skip/fail/exit outcome
+            return None
+        line = (str(exc).splitlines() or [""])[0][:300]
+        sections = [(f"Captured {key} {when}", content)
+                    for when, key, content in item._report_sections]
+        return pytest.TestReport(
+            item.nodeid, item.location, {x: 1 for x in item.keywords}, "failed",
+            f"{type(exc).__name__}: {line}", cast(_When, call.when), sections, duration=call.duration,
+            start=call.start, stop=call.stop, user_properties=item.user_properties)
+
+
+def _missing_package(exc: "ImportFailed") -> str | None:
+    """The top-level package a module failed to import for lack of it, if that is why."""
+    m = re.search(r"raised ModuleNotFoundError while being imported: No module named '([^']+)'",
+                  exc.message)
+    return m.group(1).split(".")[0] if m else None
+
+
+def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call",
+            provides: tuple[str, ...] = ()) -> tuple[Outcome, str, list[Flag]]:
+    """(outcome, message for the student, flags) for an exception that ended a test.
+    ``provides``: the packages the course lets student code import."""
+    if isinstance(exc, WorkerTimeout):
+        secs = f"{limit:g} s" if limit else "its time limit"
+        return (Outcome.TIMEOUT, f"{fn} did not finish within {secs}: look for an infinite loop or a "
+                "computation far slower than it needs to be", [Flag.TIMEOUT])
+    if isinstance(exc, ImportFailed):
+        flag = {"not_submitted": Flag.NOT_SUBMITTED, "timeout": Flag.TIMEOUT,
+                "exit": Flag.CRASH}.get(exc.kind, Flag.IMPORT_ERROR)
+        text = exc.message + (f"\n{exc.traceback.rstrip()}" if exc.traceback.strip() else "")
+        flags = [flag, Flag.IMPORT_FAILED]
+        if (missing := _missing_package(exc)) is not None:
+            flags.append(Flag.MISSING_PACKAGE)
+            offered = (", ".join(provides[:-1]) + " and " + provides[-1] if len(provides) > 1
+                       else provides[0] if provides else "no package beyond it")
+            text = (f"{exc.module}.py imports {missing}, which the grading environment does not "
+                    f"have. Student code may use Python's standard library and {offered}: "
+                    f"write this without {missing}, or ask your instructor whether it may be "
+                    "added to the course.\n" + text)
+        return (Outcome.TIMEOUT if exc.kind == "timeout" else Outcome.FAILED, text, flags)
+    if isinstance(exc, StudentError):
+        if "NotImplementedError" in exc.mro:
+            return Outcome.FAILED, f"{exc.function}: not implemented", [Flag.NOT_IMPLEMENTED]
+        text = f"{exc.function} raised {exc.type_name}: {exc.message}"
+        if exc.traceback.strip():
+            text += f"\nin your code:\n{exc.traceback.rstrip()}"
+        return Outcome.FAILED, text, []
+    if isinstance(exc, WorkerCrashed):
+        return (Outcome.ERROR, f"{fn} crashed the worker process: {exc}. Look for code that ends the "
+                "process (exit, os._exit, signals) or uses memory without bound", [Flag.CRASH])
+    if isinstance(exc, GraderFault):
+        return Outcome.ERROR, f"the grader could not run this test: {exc}", [Flag.GRADER_ERROR]
+    if isinstance(exc, AssertionError):
+        return Outcome.FAILED, str(exc) or f"a check of {fn} failed", []
+    if isinstance(exc, pytest.fail.Exception):
+        return Outcome.FAILED, str(exc), []
+    if when == "setup":
+        return Outcome.ERROR, f"the grader could not set up this test ({type(exc).__name__})", \
+            [Flag.GRADER_ERROR]
+    # The test could not use what the student returned (wrong type, wrong number of outputs).
+    return (Outcome.FAILED, f"what {fn} returned could not be checked: {type(exc).__name__}: "
+            f"{str(exc)[:300]}. Check the return type and the number of outputs.", [])
+
+
+def load_reference(topic: str, path: str) -> ModuleType:
+    """Import a topic's reference solution (trusted code) under a name of its own."""
+    spec = importlib.util.spec_from_file_location(f"reference_{topic}", path)
+    if spec is None or spec.loader is None:
+        raise GraderFault(f"cannot load the reference solution of {topic}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def seed_for_test(base: int, nodeid: str) -> int:
+    """The seed of one test: fixed by the run's seed and the test's id, so a regrade reproduces it."""
+    return zlib.crc32(f"{base}:{nodeid}".encode()) & 0x7FFFFFFF
+
+
+def _points(item: pytest.Item) -> float:
+    m = item.get_closest_marker("points")
+    return float(m.args[0]) if m and m.args else 1.0
+
+
+def _nodeid(item: pytest.Item) -> str:
+    topic, kind = topic_of(item)
+    return f"{topic}/{kind}::{item.name}"
+
+
+def _brief(item: pytest.Item) -> dict[str, Any]:
+    """A test as the stream's ``collected`` record lists it."""
+    brief = item.stash.get(_BRIEF, None)
+    if brief is None:
+        topic, kind = topic_of(item)
+        brief = item.stash[_BRIEF] = {"topic": topic, "kind": kind, "name": item.name,
+                                      "nodeid": _nodeid(item), "points": _points(item)}
+    return brief
+
+
+def _brief_json(item: pytest.Item) -> str:
+    line = item.stash.get(_BRIEF_JSON, None)
+    if line is None:
+        line = item.stash[_BRIEF_JSON] = json.dumps(_brief(item))
+    return line
+
+
+def _seeded(item: pytest.Item) -> bool:
+    """Whether the test takes the ``seed`` or ``rng`` fixture (its result records the seed)."""
+    return bool({"seed", "rng"} & set(getattr(item, "fixturenames", ())))
+
+
+def _needs_student(item: pytest.Item) -> bool:
+    """Whether the test uses the student's module and nothing decides its outcome before that
+    (a skip, an expected failure, a GPU it may not have)."""
+    needs = item.stash.get(_NEEDS_STUDENT, None)
+    if needs is None:
+        needs = item.stash[_NEEDS_STUDENT] = "student" in getattr(item, "fixturenames", ()) \
+            and all(item.get_closest_marker(name) is None
+                    for name in ("skip", "skipif", "xfail", "gpu"))
+    return needs

@@ -1,0 +1,608 @@
+"""The trusted side of a worker: spawning it, calling into it with deadlines, killing it.
+
+Nothing here executes student code. Calls go over the wire as data; replies are decoded with
+bounded limits. Deadlines are enforced from outside: when a call runs past its time the worker's
+whole PID namespace is killed with SIGKILL and a fresh worker serves the next call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from grader.isolation import wire
+from grader.isolation.zygote import drain_replies, send_request
+
+# How much of the student's printed output is kept per test.
+MAX_OUTPUT = 16 * 1024
+# Replies are read in chunks of up to this size; larger ones go straight into their own buffer.
+RECV_CHUNK = 64 * 1024
+MAX_TIMEOUTS_PER_FUNCTION = 2
+# How long closing waits to learn the pid of a worker launched ahead and never used.
+SPAWN_WAIT = 10.0
+
+
+class StudentError(Exception):
+    """The student's code raised an exception during a call."""
+
+    def __init__(self, function: str, type_name: str, message: str, traceback: str,
+                 mro: tuple[str, ...]) -> None:
+        super().__init__(f"{function} raised {type_name}: {message}")
+        self.function = function
+        self.type_name = type_name
+        self.message = message
+        self.traceback = traceback
+        self.mro = mro
+
+
+class ImportFailed(Exception):
+    """The student's module could not be imported; every later call fails the same way at once."""
+
+    def __init__(self, module: str, kind: str, message: str, traceback: str = "") -> None:
+        super().__init__(message)
+        self.module = module
+        self.kind = kind  # not_submitted | syntax | exception | exit | timeout | crash
+        self.message = message
+        self.traceback = traceback
+
+
+class WorkerGone(Exception):
+    """The worker stopped answering: it crashed or ran out of time."""
+
+
+class WorkerCrashed(WorkerGone):
+    pass
+
+
+class WorkerTimeout(WorkerGone):
+    def __init__(self, message: str, seconds: float) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
+class GraderFault(Exception):
+    """Something on the grader's side broke (not the student's fault)."""
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker serves and how it is confined."""
+
+    module_name: str
+    module_path: str | None  # None: the student did not submit this module
+    student_dir: str
+    sandbox: bool
+    read_paths: tuple[str, ...] = ()
+    limits: dict[str, int] = field(default_factory=dict)
+    max_reply_bytes: int = 256 * 1024 * 1024
+
+
+class Zygote:
+    """A running zygote process (see ``grader.isolation.zygote``) and the way to reach it."""
+
+    def __init__(self, python: str | None = None, *, wait: bool = True) -> None:
+        """Start the zygote; with ``wait=False`` its start overlaps the caller's own work until
+        ``wait_ready`` (it imports torch too, which is most of either start)."""
+        import subprocess
+        import sys
+
+        self.dir = tempfile.mkdtemp(prefix="grader-zygote-")
+        self.path = os.path.join(self.dir, "zygote.sock")
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OMP_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8", "HOME": self.dir}
+        if "PYTHONPATH" in os.environ:  # how this interpreter found the grader, if not installed
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        self.proc = subprocess.Popen(
+            [python or sys.executable, "-m", "grader.isolation.zygote", self.path],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=self.dir,
+            start_new_session=True)
+        self._conn: socket.socket | None = None
+        self._conn_pid = -1
+        self._ready = False
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        if self._ready:
+            return
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if line.strip() != b"ready":
+            self.close()
+            raise GraderFault("the worker zygote failed to start")
+        self._ready = True
+
+    def launch(self, config: dict[str, Any]) -> socket.socket:
+        """A new sandboxed worker (forked by the zygote); returns the socket to talk to it."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            # The reply (the pid of the zygote's child) is not needed: the worker sends its own
+            # pid on its socket, so this process goes on while the zygote forks.
+            conn = self.connect()
+            drain_replies(conn)
+            send_request(conn, config, theirs.fileno())
+        except OSError as exc:
+            ours.close()
+            raise GraderFault(f"the worker zygote is gone ({exc})") from None
+        finally:
+            theirs.close()
+        return ours
+
+    def kill(self, pid: int) -> None:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def connect(self) -> socket.socket:
+        # One connection per process: a forked trusted child must not share its parent's.
+        if self._conn is None or self._conn_pid != os.getpid():
+            self._conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._conn.connect(self.path)
+            self._conn_pid = os.getpid()
+        return self._conn
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Spawner:
+    """Workers as fresh interpreters, for platforms without fork (Windows): slower, no sandbox.
+
+    Each worker connects back over loopback TCP and proves itself with a one-time token.
+    """
+
+    def __init__(self, python: str | None = None) -> None:
+        import sys
+
+        self.python = python or sys.executable
+        self.procs: dict[int, Any] = {}
+
+    def launch(self, config: dict[str, Any]) -> socket.socket:
+        import json
+        import secrets
+        import subprocess
+
+        token = secrets.token_hex(16)
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            listener.settimeout(120)
+            port = listener.getsockname()[1]
+            env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+            proc = subprocess.Popen(
+                [self.python, "-m", "grader.isolation.zygote", "--spawn", str(port)],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env=env, cwd=config["workdir"])
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps({**config, "token": token}).encode())
+            proc.stdin.close()
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except socket.timeout:
+                    proc.kill()
+                    raise GraderFault("a worker process did not start within 120 s") from None
+                conn.settimeout(10)
+                try:
+                    got = conn.recv(len(token) + 1)
+                except OSError:
+                    got = b""
+                if got == token.encode() + b"\n":
+                    conn.settimeout(None)
+                    self.procs[proc.pid] = proc
+                    return conn
+                conn.close()  # someone else on this machine: ignore
+
+    def kill(self, pid: int) -> None:
+        proc = self.procs.pop(pid, None)
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
+    def close(self) -> None:
+        for pid in list(self.procs):
+            self.kill(pid)
+
+
+class Worker:
+    """One live worker process serving one student module."""
+
+    def __init__(self, zygote: "Zygote | Spawner", spec: WorkerSpec, generation: int,
+                 deadline: float | None) -> None:
+        """Launch a worker; with a ``deadline``, wait until it has started (``started``), else
+        leave that for later, so that the worker starts while this process does other work."""
+        self.launcher = zygote
+        self.spec = spec
+        self.generation = generation
+        # The worker may write only in workdir. Its output file and exit status live in a
+        # separate folder it cannot reach (it gets the output as an open descriptor), so it can
+        # neither plant a link there for the trusted side to follow nor fake its exit status.
+        self.workdir = tempfile.mkdtemp(prefix="grader-worker-")
+        self.private = tempfile.mkdtemp(prefix="grader-private-")
+        self.output_path = os.path.join(self.private, "output")
+        # Created here and read through this descriptor; the launcher appends to the same file.
+        self._out_fd = os.open(self.output_path, os.O_RDONLY | os.O_CREAT | os.O_EXCL
+                               | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        self._out_pos = 0
+        self._pending = bytearray()  # bytes read past the end of the last reply
+        self.pid = -1
+        config = {
+            "module_name": spec.module_name, "module_path": spec.module_path,
+            "student_dir": spec.student_dir, "workdir": self.workdir,
+            "output_file": self.output_path, "status_file": os.path.join(self.private, "exit"),
+            "fault_file": os.path.join(self.private, "fault"),
+            "sandbox": spec.sandbox, "generation": generation,
+            "max_reply_bytes": spec.max_reply_bytes,
+            "policy": {"read_paths": [*spec.read_paths, spec.student_dir],
+                       "write_paths": [self.workdir], "limits": spec.limits},
+        }
+        self.sock: Any = None
+        self._spawned = False
+        try:
+            self.sock = zygote.launch(config)
+            if deadline is not None:
+                self.started(deadline)
+        except BaseException:
+            self.close()
+            raise
+
+    def forget(self) -> None:
+        """Close this process's descriptors of a worker that a forked child now owns."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self._out_fd >= 0:
+            os.close(self._out_fd)
+            self._out_fd = -1
+
+    def started(self, deadline: float) -> None:
+        """Wait for the launcher's word that the worker process exists (its pid)."""
+        if self._spawned:
+            return
+        self._spawned = True
+        try:
+            meta, _ = self._recv(deadline, "starting the worker")
+            if meta.get("op") != "spawned":
+                raise GraderFault(f"the worker could not start: {meta.get('message', meta)}")
+            self.pid = int(meta["pid"])
+        except BaseException:
+            self.close()
+            raise
+
+    # -- I/O with deadlines --------------------------------------------------------------------
+
+    def _wait(self, deadline: float, doing: str) -> None:
+        """Until the worker has bytes for us; a timeout kills it."""
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+            self.kill()
+            raise WorkerTimeout(f"{doing} did not finish within the time limit", left)
+
+    def _died(self, doing: str) -> WorkerCrashed:
+        status = self._exit_status()
+        self.kill()
+        return WorkerCrashed(f"the worker process died while {doing}{status}")
+
+    def _read_exact(self, n: int, deadline: float, doing: str) -> bytearray:
+        if n <= RECV_CHUNK:  # small: whatever has arrived, in chunks
+            while len(self._pending) < n:
+                self._wait(deadline, doing)
+                chunk = self.sock.recv(RECV_CHUNK)
+                if not chunk:
+                    raise self._died(doing)
+                self._pending += chunk
+            data = self._pending[:n]
+            del self._pending[:n]
+            return data
+        buf = bytearray(n)  # a large reply goes straight into its own buffer
+        got = len(self._pending)
+        buf[:got] = self._pending
+        self._pending.clear()
+        view = memoryview(buf)
+        while got < n:
+            self._wait(deadline, doing)
+            k = self.sock.recv_into(view[got:])
+            if k == 0:
+                raise self._died(doing)
+            got += k
+        return buf
+
+    def _recv(self, deadline: float, doing: str) -> tuple[dict[str, Any], Any]:
+        prefix = self._read_exact(wire.FRAME_HEADER_SIZE, deadline, doing)
+        try:
+            n = wire.frame_length(prefix)
+        except wire.WireError as exc:
+            self.kill()
+            raise WorkerCrashed(f"{doing}: {exc}") from None
+        data = self._read_exact(n, deadline, doing)
+        try:
+            return wire.decode_message(data, tensor_device=wire.keep_device)
+        except wire.WireError as exc:
+            self.kill()
+            raise WorkerCrashed(f"{doing}: the worker sent a malformed reply ({exc})") from None
+
+    def send(self, meta: dict[str, Any], value: Any = None, deadline: float | None = None,
+             doing: str = "sending a call") -> None:
+        data = wire.frame(wire.encode_message(meta, value))
+        try:
+            if deadline is None:
+                self.sock.sendall(data)
+            else:
+                self._send_within(data, deadline, doing)
+        except OSError:
+            status = self._exit_status()
+            self.kill()
+            raise WorkerCrashed(f"the worker process is gone{status}") from None
+
+    def _send_within(self, data: bytes, deadline: float, doing: str) -> None:
+        """Send ``data`` by ``deadline``: a worker that stops reading its socket would hold a
+        blocking send (and the whole grading session) once the socket's buffer is full."""
+        view = memoryview(data)
+        left = 0.0
+        try:
+            while view:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                self.sock.settimeout(left)  # each send waits at most until the deadline
+                view = view[self.sock.send(view):]
+        except TimeoutError:
+            self.kill()
+            raise WorkerTimeout(f"{doing} did not finish within the time limit (the worker "
+                                "stopped reading what it was sent)", left) from None
+        self.sock.settimeout(None)
+
+    def request(self, meta: dict[str, Any], value: Any, deadline: float,
+                doing: str) -> tuple[dict[str, Any], Any]:
+        self.send(meta, value, deadline, doing)
+        return self._recv(deadline, doing)
+
+    def read_output(self) -> str:
+        """What the student printed since the last read (capped), also after the worker died."""
+        if self._out_fd < 0:
+            return ""
+        try:
+            end = os.fstat(self._out_fd).st_size
+            if end <= self._out_pos:
+                return ""
+            data = os.pread(self._out_fd, MAX_OUTPUT, self._out_pos)
+        except OSError:
+            return ""
+        text = data.decode("utf-8", "replace")
+        more = end - self._out_pos - len(data)
+        self._out_pos = max(end, self._out_pos + len(data))
+        if more > 0:
+            text += f"\n[output cut: {more} more bytes]"
+        return text
+
+    def kill(self) -> None:
+        """Kill the worker; sandboxed, it is PID 1 of its namespace, so everything in it dies."""
+        if self.pid > 0:
+            self.launcher.kill(self.pid)
+            self.pid = -1
+        if self.sock is not None:
+            self.sock.close()
+
+    def _exit_status(self) -> str:
+        # The intermediate process A writes B's wait status here once B is gone.
+        path = os.path.join(self.private, "exit")
+        end = time.monotonic() + 0.5
+        while not os.path.exists(path) and time.monotonic() < end:
+            time.sleep(0.005)
+        try:
+            status = int(open(path).read().strip() or "x")
+        except (OSError, ValueError):
+            return ""
+        if os.WIFSIGNALED(status):
+            return f" (killed by {signal.Signals(os.WTERMSIG(status)).name})"
+        if os.WIFEXITED(status):
+            return f" (exit code {os.WEXITSTATUS(status)})"
+        return ""
+
+    def fault(self) -> str:
+        """Why the launcher could not start the worker, as it wrote it (after the worker ended)
+        where the worker cannot write; "" when it did not. Kills the worker."""
+        self.kill()
+        status = os.path.join(self.private, "exit")  # written after the fault, once it is gone
+        end = time.monotonic() + 5.0
+        while not os.path.exists(status) and time.monotonic() < end:
+            time.sleep(0.005)
+        try:
+            with open(os.path.join(self.private, "fault"), "rb") as f:
+                return f.read(4096).decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        if not self._spawned and self.sock is not None:
+            # Launched and never used: learn its pid so that it is killed, not left running.
+            with contextlib.suppress(Exception):
+                self.started(time.monotonic() + SPAWN_WAIT)
+        if self.pid > 0:
+            try:  # never waits: a worker that stops reading is killed below anyway
+                self.sock.settimeout(0)
+                self.sock.send(wire.frame(wire.encode_message({"op": "bye"})))
+            except OSError:
+                pass
+        self.kill()
+        if self._out_fd >= 0:
+            os.close(self._out_fd)
+            self._out_fd = -1
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        shutil.rmtree(self.private, ignore_errors=True)
+
+
+
+class StudentModule:
+    """A student module in a worker, restarted after a crash or timeout, for one grading run."""
+
+    def __init__(self, zygote: "Zygote | Spawner", spec: WorkerSpec, *,
+                 launched: "Worker | None" = None) -> None:
+        """``launched``: a worker already launched for ``spec`` (e.g. by the engine before it
+        forked this process), used for the first call."""
+        self.zygote = zygote
+        self.spec = spec
+        self.worker: Worker | None = None
+        self.generation = 0
+        self.import_failure: ImportFailed | None = None
+        # Functions that ran out of time this often fail at once afterwards, so one infinite loop
+        # does not cost its time limit in every test that calls it.
+        self.timeouts: dict[str, int] = {}
+        self.import_warnings: list[tuple[str, str]] = []
+        self._last_output = ""
+        self._launched: Worker | None = launched  # prestarted, not yet used
+        if launched is not None:
+            self.generation = launched.generation
+        if spec.module_path is None:
+            self.import_failure = ImportFailed(spec.module_name, "not_submitted",
+                                               f"{spec.module_name}.py was not submitted")
+
+    def _ensure(self, deadline: float) -> Worker:
+        if self.import_failure is not None:
+            f = self.import_failure  # a fresh exception: re-raising one object grows its traceback
+            raise ImportFailed(f.module, f.kind, f.message, f.traceback) from None
+        if self.worker is not None:
+            return self.worker
+        if self._launched is not None:
+            w, self._launched = self._launched, None
+            w.started(deadline)
+        else:
+            self.generation += 1
+            w = Worker(self.zygote, self.spec, self.generation, deadline)
+        try:
+            meta, _ = w._recv(deadline, f"importing {self.spec.module_name}.py")
+        except WorkerTimeout:
+            w.close()
+            self.import_failure = ImportFailed(
+                self.spec.module_name, "timeout",
+                f"importing {self.spec.module_name}.py did not finish within the time limit: "
+                "is there a loop or long computation at the top level of your module?")
+            raise self.import_failure from None
+        except WorkerCrashed as exc:
+            out = w.read_output()
+            w.close()
+            self.import_failure = ImportFailed(
+                self.spec.module_name, "exit",
+                f"the process ended while importing {self.spec.module_name}.py "
+                f"({str(exc).split(' while ')[0].removeprefix('the worker process ')}): does your "
+                "module call exit() or os._exit() at the top level?", out)
+            raise self.import_failure from None
+        if meta.get("op") == "spawn_failed":
+            fault = w.fault()
+            w.close()
+            if fault:
+                raise GraderFault(fault)
+            # Not from the launcher: the student's code wrote it on the worker's socket.
+            self.import_failure = ImportFailed(
+                self.spec.module_name, "exception",
+                f"{self.spec.module_name}.py sent a message of its own to the grader while being "
+                "imported: your module must not write to the grader's connection")
+            raise self.import_failure from None
+        if meta.get("op") == "import_error":
+            err = meta["error"]
+            kind = "syntax" if err["type"] in ("SyntaxError", "IndentationError", "TabError") \
+                else "exception"
+            w.close()
+            what = "has a syntax error" if kind == "syntax" else \
+                f"raised {err['type']} while being imported: {err['message']}"
+            self.import_failure = ImportFailed(self.spec.module_name, kind,
+                                               f"{self.spec.module_name}.py {what}", err["traceback"])
+            raise self.import_failure
+        self.import_warnings = [tuple(w_) for w_ in meta.get("warnings", [])]
+        self.worker = w
+        return w
+
+    def prestart(self) -> None:
+        """Launch the worker now, to be ready by the first call (which waits for it then)."""
+        if self.worker is not None or self._launched is not None or \
+                self.import_failure is not None:
+            return
+        self.generation += 1
+        self._launched = Worker(self.zygote, self.spec, self.generation, None)
+
+    def request(self, meta: dict[str, Any], value: Any, deadline: float,
+                doing: str) -> tuple[dict[str, Any], Any]:
+        fn = str(meta.get("fn"))
+        if self.timeouts.get(fn, 0) >= MAX_TIMEOUTS_PER_FUNCTION:
+            raise WorkerTimeout(f"{fn} ran out of time in {self.timeouts[fn]} earlier tests, so "
+                                "it was not run again", 0.0)
+        w = self._ensure(deadline)
+        try:
+            return w.request(meta, value, deadline, doing)
+        except WorkerGone as exc:
+            if isinstance(exc, WorkerTimeout):
+                self.timeouts[fn] = self.timeouts.get(fn, 0) + 1
+            self.worker = None
+            self._last_output = w.read_output()  # what the call printed before it died
+            w.close()
+            raise
+
+    def read_output(self) -> str:
+        out, self._last_output = self._last_output, ""
+        return out + (self.worker.read_output() if self.worker is not None else "")
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+        if self._launched is not None:
+            self._launched.close()
+            self._launched = None
+
+
+class StudentProxy:
+    """The ``student`` fixture: attribute calls become remote calls into the student's module."""
+
+    def __init__(self, session: StudentModule, deadline: float) -> None:
+        self._session = session
+        self._deadline = deadline
+        self.called: list[str] = []
+        self.last_warnings: list[tuple[str, str]] = []
+        self.output = ""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def remote(*args: Any, **kwargs: Any) -> Any:
+            return self.call(name, *args, **kwargs)
+
+        remote.__name__ = name
+        return remote
+
+    def call(self, fn: str, *args: Any, keep: tuple[int, ...] = (), **kwargs: Any) -> Any:
+        """Call ``fn`` in the worker; outputs at positions ``keep`` stay there as handles."""
+        return self._do({"op": "call", "fn": fn, "keep": list(keep)}, (list(args), kwargs), fn)
+
+    def batch(self, fn: str, arglist: list[tuple[Any, ...]], select: int | None = None) -> list[Any]:
+        """Many calls of ``fn`` in one round trip; ``select`` keeps only that output of each."""
+        return self._do({"op": "batch", "fn": fn, "select": select},
+                        [list(a) for a in arglist], fn)
+
+    def _do(self, meta: dict[str, Any], value: Any, fn: str) -> Any:
+        if fn not in self.called:
+            self.called.append(fn)
+        try:
+            reply, result = self._session.request(meta, value, self._deadline, f"running {fn}")
+        finally:
+            self.output += self._session.read_output()
+        self.last_warnings = [(str(c), str(m)) for c, m in reply.get("warnings", [])]
+        if not reply.get("ok"):
+            err = reply.get("error", {})
+            raise StudentError(fn, str(err.get("type")), str(err.get("message")),
+                               str(err.get("traceback", "")), tuple(err.get("mro", ())))
+        return result
+

@@ -1,0 +1,179 @@
+"""Finding a submission's topic modules and staging them, unpacking archives safely.
+
+A submission is a folder or a .zip holding ``<topic>.py`` files flat, in the
+``assignments/<topic>/<topic>.py`` layout, or inside one top-level folder. Staging copies the
+Python files into a fresh flat folder that the worker may read, and nothing else. A
+``<topic>.ipynb`` stands for a missing ``<topic>.py``: its code cells are staged as the module.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.grading.notebook import NotebookModule, stage_notebook
+
+MAX_ARCHIVE_BYTES = 64 * 1024 * 1024  # unpacked size of an archive
+MAX_ARCHIVE_FILES = 2000
+MAX_RATIO = 200  # compression ratio above which an entry is treated as a zip bomb
+MAX_MODULE_BYTES = 2 * 1024 * 1024  # one Python file
+SKIPPED = {"conftest.py", "setup.py", "__init__.py"}
+
+
+class SubmissionError(Exception):
+    """The submission cannot be read; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A staged submission: ``root`` holds copies of its Python files, flat."""
+
+    root: Path
+    modules: dict[str, Path]  # topic -> staged module
+    notebooks: dict[str, NotebookModule] = field(default_factory=dict)  # topics read from one
+    notes: dict[str, list[str]] = field(default_factory=dict)  # topic -> what staging did
+
+    def module(self, topic: str) -> Path | None:
+        return self.modules.get(topic)
+
+
+def stage(submission: Path, dest: Path, topics: list[str]) -> Staged:
+    """Unpack or copy ``submission`` into ``dest`` and find the modules of ``topics``."""
+    submission = Path(submission)
+    if not submission.exists():
+        raise SubmissionError(f"{submission} does not exist")
+    dest.mkdir(parents=True, exist_ok=True)
+    if submission.is_dir():
+        source = submission
+    elif zipfile.is_zipfile(submission):
+        source = dest / ".unpacked"
+        safe_extract(submission, source)
+    else:
+        raise SubmissionError(f"{submission} is neither a folder nor a .zip archive")
+    root = dest / "student"
+    root.mkdir(exist_ok=True)
+    found = _find_modules(source, topics)
+    modules: dict[str, Path] = {}
+    for topic, path in found.items():
+        for sibling in path.parent.glob("*.py"):
+            _copy_module(sibling, root)
+        modules[topic] = root / f"{topic}.py"
+    notebooks, notes = _stage_notebooks(_find_modules(source, topics, ".ipynb"), found, root)
+    modules.update({topic: root / f"{topic}.py" for topic in notebooks})
+    if source is not submission:
+        shutil.rmtree(source, ignore_errors=True)
+    return Staged(root, modules, notebooks, notes)
+
+
+def _stage_notebooks(found: dict[str, Path], modules: dict[str, Path], root: Path
+                     ) -> tuple[dict[str, NotebookModule], dict[str, list[str]]]:
+    """Stage the notebook of each topic that has no .py; say which file was graded where both."""
+    staged: dict[str, NotebookModule] = {}
+    notes: dict[str, list[str]] = {}
+    for topic, path in found.items():
+        if topic in modules:
+            notes[topic] = [f"both {topic}.py and {path.name} were submitted: graded {topic}.py "
+                            f"and ignored the notebook (remove {topic}.py to have the notebook "
+                            "graded)"]
+            continue
+        for sibling in path.parent.glob("*.py"):  # helper modules next to the notebook
+            _copy_module(sibling, root)
+        try:
+            staged[topic] = stage_notebook(path, root / f"{topic}.py")
+        except ValueError as exc:
+            notes[topic] = [f"{path.name} was not graded: {exc}"]
+            continue
+        notes[topic] = staged[topic].notes
+    return staged, notes
+
+
+def _find_modules(source: Path, topics: list[str], suffix: str = ".py") -> dict[str, Path]:
+    bases = [source]
+    entries = [p for p in source.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
+        bases.append(entries[0])
+    found: dict[str, Path] = {}
+    for topic in topics:
+        for base in bases:
+            for candidate in (base / f"{topic}{suffix}",
+                              base / "assignments" / topic / f"{topic}{suffix}",
+                              base / topic / f"{topic}{suffix}"):
+                if candidate.is_file() and not candidate.is_symlink():
+                    found[topic] = candidate
+                    break
+            if topic in found:
+                break
+    return found
+
+
+def _copy_module(path: Path, root: Path) -> None:
+    name = path.name
+    if name in SKIPPED or name.startswith("test_") or path.is_symlink():
+        return
+    if path.stat().st_size > MAX_MODULE_BYTES:
+        raise SubmissionError(f"{name} is larger than {MAX_MODULE_BYTES // 2**20} MB")
+    target = root / name
+    if not target.exists():
+        shutil.copyfile(path, target)
+
+
+def safe_extract(archive: Path, dest: Path, *, max_bytes: int = MAX_ARCHIVE_BYTES,
+                 max_files: int = MAX_ARCHIVE_FILES) -> None:
+    """Extract a zip refusing traversal, links, bombs and oversized or overfull archives.
+
+    The limits default to one submission's; a whole class's export is unpacked with larger ones.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    base = dest.resolve()
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SubmissionError(f"{archive.name} is not a readable zip archive ({exc})") from None
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > max_files:
+            raise SubmissionError(f"{archive.name} holds {len(infos)} entries, more than "
+                                  f"{max_files}")
+        total = 0
+        for info in infos:
+            name = info.filename
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise SubmissionError(f"{archive.name} contains a symbolic link ({name}); "
+                                      "links are not accepted")
+            target = (base / name).resolve()
+            if name.startswith(("/", "\\")) or ".." in Path(name).parts or \
+                    not (target == base or base in target.parents):
+                raise SubmissionError(f"{archive.name} contains a path outside the archive ({name})")
+            total += info.file_size
+            if total > max_bytes:
+                raise SubmissionError(f"{archive.name} unpacks to more than "
+                                      f"{max_bytes // 2**20} MB")
+            if info.compress_size and info.file_size / info.compress_size > MAX_RATIO \
+                    and info.file_size > 1024 * 1024:
+                raise SubmissionError(f"{archive.name} looks like a zip bomb ({name} expands "
+                                      f"{info.file_size // max(info.compress_size, 1)}×)")
+        for info in infos:
+            target = base / info.filename
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            written = 0
+            try:
+                with zf.open(info) as src, open(target, "wb") as out:
+                    while chunk := src.read(1 << 16):
+                        written += len(chunk)
+                        if written > info.file_size:  # the header lied about the size
+                            raise SubmissionError(f"{archive.name}: {info.filename} is larger "
+                                                  "than its header says")
+                        out.write(chunk)
+            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError,
+                    ValueError) as exc:
+                raise SubmissionError(f"{archive.name}: cannot extract {info.filename} "
+                                      f"({exc})") from None
+            os.chmod(target, 0o644)

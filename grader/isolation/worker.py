@@ -1,0 +1,216 @@
+"""The sandboxed worker: imports one student module and serves calls to it over the wire.
+
+This is the only place student code runs. It holds no secrets: it is forked from the clean
+zygote (NumPy and torch imported, nothing from ``reference/``), its environment is emptied,
+and it talks to the trusted side through one socket using ``grader.isolation.wire`` (data only).
+Objects that cannot travel stay here in a handle table; the trusted side refers to them by id.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import sys
+import traceback
+import warnings
+from typing import Any
+
+from grader.isolation import wire
+
+# How much of an exception message and traceback travels back; the rest is cut.
+MAX_TEXT = 4000
+
+
+class _Handles:
+    """Objects returned by student code that stay in the worker, by id."""
+
+    def __init__(self, generation: int) -> None:
+        # Ids carry the worker's generation so a handle from a dead worker is never confused
+        # with one from its replacement.
+        self.base = generation << 32
+        self.objects: dict[int, Any] = {}
+
+    def make(self, obj: Any) -> wire.Handle:
+        hid = self.base + len(self.objects) + 1
+        self.objects[hid] = obj
+        return wire.Handle(hid, wire.type_name(obj))
+
+    def resolve(self, value: Any) -> Any:
+        if type(value) is wire.Handle:
+            if value.id not in self.objects:
+                raise LookupError("a value from an earlier call is no longer available "
+                                  "(the worker was restarted since)")
+            return self.objects[value.id]
+        if type(value) is list:
+            return [self.resolve(v) for v in value]
+        if type(value) is tuple:
+            return tuple(self.resolve(v) for v in value)
+        if type(value) is dict:
+            return {k: self.resolve(v) for k, v in value.items()}
+        return value
+
+
+def _send(sock: socket.socket, meta: dict[str, Any], value: Any = None,
+          handles: _Handles | None = None, max_bytes: int = wire.DEFAULT_LIMITS.max_bytes) -> None:
+    try:
+        msg = wire.encode_message(meta, value, handles.make if handles else None)
+    except (wire.WireError, RecursionError, ValueError, TypeError, MemoryError) as exc:
+        msg = wire.encode_message(_error_meta(meta, "UnsendableResult",
+                                              f"the value returned cannot be sent back: {exc}", ""))
+    if len(msg) > max_bytes:
+        mb = len(msg) / 2**20
+        msg = wire.encode_message(_error_meta(
+            meta, "ResultTooLarge",
+            f"the value returned is {mb:.0f} MB, more than the grader accepts "
+            f"({max_bytes / 2**20:.0f} MB)", ""))
+    sock.sendall(wire.frame(msg))
+
+
+def _error_meta(meta: dict[str, Any], type_name: str, message: str, tb: str,
+                mro: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {**{k: v for k, v in meta.items() if k == "warnings"}, "ok": False,
+            "error": {"type": type_name, "message": message[:MAX_TEXT], "traceback": tb[-MAX_TEXT:],
+                      "mro": list(mro or (type_name,))}}
+
+
+class _Reader:
+    """Frames from the trusted side: small ones in one read, large ones straight into a buffer."""
+
+    CHUNK = 64 * 1024
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.pending = bytearray()
+
+    def recv(self) -> tuple[dict[str, Any], Any]:
+        prefix = self.read_exact(wire.FRAME_HEADER_SIZE)
+        return wire.decode_message(self.read_exact(wire.frame_length(prefix)),
+                                   tensor_device=wire.keep_device)
+
+    def read_exact(self, n: int) -> bytearray:
+        if n <= self.CHUNK:
+            while len(self.pending) < n:
+                chunk = self.sock.recv(self.CHUNK)
+                if not chunk:
+                    raise EOFError
+                self.pending += chunk
+            data = self.pending[:n]
+            del self.pending[:n]
+            return data
+        buf = bytearray(n)
+        got = len(self.pending)
+        buf[:got] = self.pending
+        self.pending.clear()
+        view = memoryview(buf)
+        while got < n:
+            k = self.sock.recv_into(view[got:])
+            if k == 0:
+                raise EOFError
+            got += k
+        return buf
+
+
+def _safe_str(exc: object) -> str:
+    try:
+        return str(exc)
+    except Exception:  # a student exception whose __str__ raises
+        return "<the exception's message could not be read>"
+
+
+def describe_exception(exc: BaseException, student_dir: str) -> dict[str, Any]:
+    """Type, message, base classes and the student's own traceback frames of ``exc``."""
+    root = os.path.realpath(student_dir) + os.sep
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if os.path.realpath(f.filename).startswith(root)]
+    tb = "".join(traceback.format_list(frames))
+    if isinstance(exc, SyntaxError) and exc.filename and \
+            os.path.realpath(exc.filename).startswith(root):
+        tb += "".join(traceback.format_exception_only(type(exc), exc))
+    mro = tuple(c.__name__ for c in type(exc).__mro__ if c not in (object, BaseException))
+    return {"type": type(exc).__name__, "message": _safe_str(exc)[:MAX_TEXT],
+            "traceback": tb[-MAX_TEXT:], "mro": list(mro)}
+
+
+def _call(module: Any, handles: _Handles, fn: str, args: Any, kwargs: Any) -> Any:
+    func = getattr(module, fn, None)
+    if func is None or not callable(func):
+        raise AttributeError(f"your module has no function named {fn!r}")
+    return func(*handles.resolve(args), **handles.resolve(kwargs))
+
+
+def _keep(result: Any, keep: list[int], handles: _Handles) -> Any:
+    if not keep:
+        return result
+    if type(result) is not tuple:
+        return handles.make(result) if 0 in keep else result
+    return tuple(handles.make(v) if i in keep else v for i, v in enumerate(result))
+
+
+def serve(sock: socket.socket, module_name: str, module_path: str, student_dir: str,
+          generation: int, max_reply_bytes: int) -> None:
+    """Import the student's module, say whether that worked, then answer calls until EOF."""
+    handles = _Handles(generation)
+    sys.path.insert(0, student_dir)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            spec = importlib.util.spec_from_file_location(module_name, module_path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load {module_path}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt at import too
+        _send(sock, {"op": "import_error", "error": describe_exception(exc, student_dir)})
+        return
+    _send(sock, {"op": "ready", "warnings": _warnings(caught)})
+
+    reader = _Reader(sock)
+    while True:
+        try:
+            meta, value = reader.recv()
+        except (EOFError, ConnectionError):
+            return
+        op = meta.get("op")
+        if op == "release":
+            for hid in meta.get("ids", []):
+                handles.objects.pop(hid, None)
+            continue
+        if op == "bye":
+            return
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                if op == "call":
+                    args, kwargs = value
+                    result = _keep(_call(module, handles, meta["fn"], args, kwargs),
+                                   meta.get("keep", []), handles)
+                elif op == "batch":
+                    select = meta.get("select")
+                    result = []
+                    for args in value:
+                        out = _call(module, handles, meta["fn"], args, {})
+                        result.append(out[select] if select is not None else out)
+                else:
+                    raise ValueError(f"unknown operation {op!r}")
+            except BaseException as exc:  # the student's SystemExit is an error like any other
+                _flush_output()
+                _send(sock, {"ok": False, "error": describe_exception(exc, student_dir),
+                             "warnings": _warnings(caught)})
+                continue
+        _flush_output()
+        _send(sock, {"ok": True, "warnings": _warnings(caught)}, result, handles, max_reply_bytes)
+
+
+def _flush_output() -> None:
+    """Push what the student printed to the output file before the trusted side reads it."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a student may have replaced or closed them; nothing to report
+            pass
+
+
+def _warnings(caught: list[warnings.WarningMessage]) -> list[list[str]]:
+    return [[w.category.__name__, _safe_str(w.message)[:500]] for w in caught[:50]]

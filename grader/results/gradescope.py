@@ -1,0 +1,65 @@
+"""``results.json`` in the Gradescope autograder format, from a SubmissionResult."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grader.results.model import SubmissionResult, TestResult
+
+STATUS_TEXT = {"timeout": "ran out of time", "error": "error", "not_graded": "not graded here",
+               "skipped": "skipped"}
+
+
+def gradescope_test(t: TestResult, visibility: str) -> dict[str, Any]:
+    output = t.message
+    if t.outcome in STATUS_TEXT and not output.startswith(STATUS_TEXT[t.outcome]):
+        output = f"[{STATUS_TEXT[t.outcome]}] {output}".rstrip()
+    if t.output:
+        output += f"\n\nYour code printed:\n{t.output}"
+    entry: dict[str, Any] = {
+        "name": f"{t.topic}: {t.name}" + (" (public)" if t.kind == "public" else ""),
+        "score": t.score,
+        "max_score": t.max_score,
+        "status": "passed" if t.outcome == "passed" else "failed",
+        "output": output,
+        "tags": [t.topic, t.kind, t.outcome],
+        "visibility": visibility,
+    }
+    if t.seed is not None:
+        entry["extra_data"] = {"seed": t.seed, "outcome": t.outcome}
+    else:
+        entry["extra_data"] = {"outcome": t.outcome}
+    return entry
+
+
+def results_json(result: SubmissionResult, *, visibility: str = "visible") -> dict[str, Any]:
+    """The Gradescope document: total score, per-test entries, per-topic totals in extra_data."""
+    lines = [f"Score: {result.score:g} / {result.max_score:g}"]
+    for topic in result.topics:
+        line = f"  {topic.topic}: {topic.score:g} / {topic.max_score:g}"
+        if topic.note:
+            line += f" — {topic.note}"
+        lines.append(line)
+    if result.error:
+        lines.append(f"Grading problem: {result.error}")
+    not_graded = sum(1 for t in result.tests if t.outcome == "not_graded")
+    if not_graded:
+        lines.append(f"{not_graded} test(s) need a GPU and were not graded here.")
+    return {
+        "score": round(result.score, 4),
+        "execution_time": round(result.duration, 3),
+        "output": "\n".join(lines),
+        "visibility": visibility,
+        "stdout_visibility": "hidden",
+        "tests": [gradescope_test(t, visibility) for t in result.tests],
+        "extra_data": {
+            "topics": {t.topic: {"score": t.score, "max_score": t.max_score}
+                       for t in result.topics},
+            "max_score": result.max_score,
+            "seed": result.seed,
+            "sandbox": list(result.sandbox),
+            "submission": result.submission,
+            "error": result.error,
+            "schema_version": result.schema_version,
+        },
+    }

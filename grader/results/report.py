@@ -1,0 +1,70 @@
+"""The student's HTML report: one self-contained page per submission (Jinja, autoescape on)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from grader.results.model import SubmissionResult
+from grader.results.scoring import percentage
+
+OUTCOME_TEXT = {"passed": "passed", "failed": "failed", "error": "error", "timeout": "timeout",
+                "skipped": "skipped", "not_graded": "not graded"}
+
+
+def template_dirs() -> list[str]:
+    """Where templates live: the course's templates/ beside the package, then the package's own."""
+    package = Path(__file__).resolve().parent.parent
+    return [str(p) for p in (package.parent / "templates", package / "templates") if p.is_dir()]
+
+
+@functools.lru_cache(maxsize=None)
+def environment() -> jinja2.Environment:
+    """One per process: templates are compiled once, not for every report of a batch."""
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(template_dirs()),
+                              autoescape=True, undefined=jinja2.StrictUndefined)
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def report_context(result: SubmissionResult, late: Any = None,
+                   adjustments: Any = ()) -> dict[str, Any]:
+    """What the report template shows; ``late`` is a ``grader.classroom.late.Lateness`` or None;
+    ``adjustments``: the instructor's, from ``grader.classroom.overrides.report_rows``."""
+    topics = []
+    by_topic: dict[str, list[Any]] = {}
+    for x in result.tests:
+        by_topic.setdefault(x.topic, []).append(x)
+    for t in result.topics:
+        own = by_topic.get(t.topic, [])
+        # A topic not submitted says so once instead of once per test.
+        missing = bool(own) and all("not_submitted" in x.flags for x in own)
+        tests = [] if missing else [
+            {"name": x.name, "kind": x.kind, "outcome": x.outcome,
+             "outcome_text": OUTCOME_TEXT[x.outcome], "score": _num(x.score),
+             "max_score": _num(x.max_score), "seed": x.seed, "message": x.message,
+             "output": x.output} for x in own]
+        topics.append({"topic": t.topic, "score": _num(t.score), "max_score": _num(t.max_score),
+                       "percent": round(percentage(t.score, t.max_score)), "note": t.note,
+                       "tests": tests, "missing": len(own) if missing else 0})
+    return {
+        "r": result, "topics": topics, "score": _num(result.score),
+        "max_score": _num(result.max_score),
+        "percent": f"{percentage(result.score, result.max_score):.0f}",
+        "sandbox": ", ".join(result.sandbox) or "none (unsandboxed)",
+        "not_graded": sum(1 for x in result.tests if x.outcome == "not_graded"),
+        "late": None if late is None or not late.penalty else {
+            "days": f"{late.days:.2f}".rstrip("0").rstrip("."), "penalty": _num(late.penalty),
+            "final": _num(round(late.final, 4))},
+        "adjustments": list(adjustments),
+    }
+
+
+def render_report(result: SubmissionResult, late: Any = None, adjustments: Any = ()) -> str:
+    return environment().get_template("report.html.j2").render(
+        **report_context(result, late, adjustments))
