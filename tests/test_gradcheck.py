@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,9 +18,15 @@ from grader.checks.gradcheck import check_gradient, numeric_gradient
 from grader.isolation.wire import Handle
 
 
+def check(analytic: Any, f_batch: Any, x: Any, **kwargs: Any) -> Any:
+    """check_gradient with the forward pass taken as right (what these tests are not about)."""
+    kwargs.setdefault("expected", lambda v: f_batch([v])[0])
+    return check_gradient(analytic, f_batch, x, **kwargs)
+
+
 def failure(*args: Any, **kwargs: Any) -> str:
     with pytest.raises(CheckFailed) as info:
-        check_gradient(*args, **kwargs)
+        check(*args, **kwargs)
     return str(info.value)
 
 
@@ -130,7 +137,7 @@ def test_h_must_be_positive() -> None:
 
 def test_correct_gradients_pass_and_the_numeric_one_is_returned() -> None:
     problem = Affine()
-    numeric = check_gradient(
+    numeric = check(
         problem.dW, problem.f_batch_W, problem.W, name="affine_backward → dW", wrt="W"
     )
     np.testing.assert_allclose(numeric, problem.dW, rtol=1e-6)
@@ -143,13 +150,13 @@ def test_torch_gradients_pass() -> None:
     def f_batch(Ws: list[torch.Tensor]) -> list[float]:
         return [float(((x @ W) * dout).sum()) for W in Ws]
 
-    check_gradient(
+    check(
         torch.from_numpy(problem.dW), f_batch, torch.from_numpy(problem.W), name="g", wrt="W"
     )
 
 
 def test_scalar_parameter() -> None:
-    check_gradient(6.0, lambda bs: [3 * b * b for b in bs], 1.0, name="bce_grad → db", wrt="b")
+    check(6.0, lambda bs: [3 * b * b for b in bs], 1.0, name="bce_grad → db", wrt="b")
     msg = failure(5.0, lambda bs: [3 * b * b for b in bs], 1.0, name="bce_grad → db", wrt="b")
     assert msg.startswith("bce_grad → db: expected 6.0")
 
@@ -252,5 +259,77 @@ def test_tolerance_arguments_are_used() -> None:
     problem = Affine()
     off = problem.dW * (1 + 1e-3)
     with pytest.raises(CheckFailed):
-        check_gradient(off, problem.f_batch_W, problem.W, name="g", wrt="W")
-    check_gradient(off, problem.f_batch_W, problem.W, name="g", wrt="W", rtol=1e-2)
+        check(off, problem.f_batch_W, problem.W, name="g", wrt="W")
+    check(off, problem.f_batch_W, problem.W, name="g", wrt="W", rtol=1e-2)
+
+
+# ------------------------------------------------------------------ the forward pass comes first
+
+
+def test_a_gradient_check_of_a_wrong_forward_pass_fails_however_well_the_gradient_matches() -> None:
+    problem = Affine()
+    zeros = lambda Ws: [0.0 for _ in Ws]  # a forward pass that returns zeros
+    # Control: its zero gradient matches the central differences of its own zero forward pass.
+    check(np.zeros_like(problem.W), zeros, problem.W, name="affine_backward → dW", wrt="W")
+    expected = lambda W: problem.f_batch_W([W])[0]
+    msg = failure(np.zeros_like(problem.W), zeros, problem.W, name="affine_backward → dW",
+                  wrt="W", expected=expected)
+    assert msg.startswith("affine_backward → dW: cannot check your gradient: your forward pass "
+                          "is wrong at this input (it gives 0 where")
+    assert "fix it first" in msg
+    # A right forward pass with its right gradient passes the gate.
+    check_gradient(problem.dW, problem.f_batch_W, problem.W, name="g", wrt="W", expected=expected)
+
+
+def test_the_forward_gate_tolerates_rounding_but_not_a_small_error() -> None:
+    problem = Affine()
+    right = problem.f_batch_W([problem.W])[0]
+    check_gradient(problem.dW, problem.f_batch_W, problem.W, name="g", wrt="W",
+                   expected=lambda W: right * (1 + 1e-9))
+    with pytest.raises(CheckFailed, match="forward pass is wrong"):
+        check_gradient(problem.dW, problem.f_batch_W, problem.W, name="g", wrt="W",
+                       expected=lambda W: right * 1.01 + 0.01)
+
+
+# ------------------------------------------------------------ through the engine: doing nothing
+
+ZEROS_BACKPROP = '''\
+import numpy as np
+
+
+def affine_forward(x, W, b):
+    return np.zeros((x.shape[0], W.shape[1])), (x, W, b)
+
+
+def affine_backward(dout, cache):
+    x, W, b = cache
+    return np.zeros_like(x), np.zeros_like(W), np.zeros_like(b)
+
+
+def relu_forward(x):
+    return np.zeros_like(x), x
+
+
+def relu_backward(dout, cache):
+    return np.zeros_like(cache)
+
+
+def mlp_loss(params, X, y):
+    return 0.0, {k: np.zeros_like(v) for k, v in params.items()}
+'''
+
+
+def test_a_backprop_module_that_returns_zeros_earns_nothing_from_gradient_checks(
+        engine, tmp_path: Path) -> None:
+    """Zeros of the right shape everywhere: its backward matches the central differences of its
+    own (zero) forward pass, which earned points before the forward pass had to be right."""
+    from grader.grading.engine import Options
+
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "backprop.py").write_text(ZEROS_BACKPROP)
+    result = engine.grade(sub, tmp_path / "out", Options(topics=("backprop",), seed=7))
+    checks = [t for t in result.tests if t.topic == "backprop" and "gradient_check" in t.name]
+    assert checks and all(t.score == 0 for t in checks)
+    assert all("your forward pass is wrong at this input" in t.message for t in checks)
+    assert result.topic("backprop").score == 0

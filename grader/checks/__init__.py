@@ -21,7 +21,7 @@ from grader.checks.compare import (
     tolerance_for,
     tolerance_overrides,
 )
-from grader.checks.gradcheck import check_gradient, numeric_gradient
+from grader.checks.gradcheck import check_gradient, dot_with_output, numeric_gradient
 
 __all__ = [
     "TOLERANCES",
@@ -35,6 +35,7 @@ __all__ = [
     "assert_raises",
     "assert_shape",
     "check_gradient",
+    "dot_with_output",
     "expect_same",
     "find_mismatch",
     "numeric_gradient",

@@ -15,7 +15,7 @@ from grader.checks.describe import _describe, _fmt_pair, _fmt_shape, _kind, _to_
 from grader.checks.hints import _shape_hints, _value_hints
 from grader.checks.tolerances import Tol
 
-__all__ = ["check_gradient", "numeric_gradient"]
+__all__ = ["check_gradient", "dot_with_output", "numeric_gradient"]
 
 # The perturbed copies of one call of f_batch travel to the worker together; past this size a
 # large x is split over several calls rather than sent as one huge message.
@@ -86,6 +86,34 @@ def numeric_gradient(f_batch: FBatch, x: Any, *, h: float = 1e-6) -> np.ndarray:
     return grad.reshape(base.shape)
 
 
+def _check_forward(f_batch: FBatch, x: Any, expected: Callable[[Any], Any], *, name: str,
+                   rtol: float, atol: float) -> None:
+    """Fail unless the student's forward expression at x agrees with the reference's."""
+    got = _as_float(list(f_batch([_like(x, _float64(x))]))[0])
+    want = _as_float(expected(x))
+    if math.isfinite(got) and abs(got - want) <= atol + rtol * abs(want):
+        return
+    raise CheckFailed(
+        f"your forward pass is wrong at this input (it gives {got:.6g} where {want:.6g} is "
+        "expected), and a gradient is checked against changes of your own forward pass, so "
+        "this check counts only once the forward pass is right: fix it first"
+    )
+
+
+def dot_with_output(fn: Callable[..., Any], make_args: Callable[[Any], tuple[Any, ...]],
+                    dout: Any, select: int | None = 0) -> Callable[[Any], float]:
+    """v ↦ sum(fn(*make_args(v))[select] · dout) in float64: the ``expected`` of a gradient
+    check, made from the reference's forward function (``select=None``: fn returns the output
+    itself rather than a tuple holding it)."""
+
+    def value(v: Any) -> float:
+        out = fn(*make_args(v))
+        out = out if select is None else out[select]
+        return float(np.sum(_float64(out) * _float64(dout)))
+
+    return value
+
+
 def _index_text(index: Sequence[int]) -> str:
     if len(index) == 1:
         return str(index[0])
@@ -99,6 +127,7 @@ def check_gradient(
     *,
     name: str,
     wrt: str,
+    expected: Callable[[Any], Any],
     h: float = 1e-6,
     rtol: float = 1e-5,
     atol: float = 1e-7,
@@ -107,6 +136,9 @@ def check_gradient(
 
     `name` is how the student reads the gradient ("affine_backward → dW"), `wrt` the input it
     is taken with respect to ("W"). Shape and NaN/Inf of `analytic` are checked before f_batch runs.
+    `expected(x)` is the reference's value of the same expression f_batch computes with the
+    student's forward pass: the two must agree at x first, because central differences of a
+    wrong forward pass prove nothing (a forward and a backward that both return zeros agree).
     """
     __tracebackhide__ = True
     shape = (
@@ -131,6 +163,7 @@ def check_gradient(
         problem = bad.problem.replace("your output", "your gradient")
         raise CheckFailed(f"{name}: {problem}" + "".join(f"\n  Hint: {t}" for t in bad.hints))
     try:
+        _check_forward(f_batch, x, expected, name=name, rtol=rtol, atol=atol)
         numeric = numeric_gradient(f_batch, x, h=h)
     except CheckFailed as err:
         raise CheckFailed(f"{name}: cannot check your gradient: {err}") from None

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from grader.checks import assert_no_warnings, expect_same
-from grader.checks import check_gradient
+from grader.checks import check_gradient, dot_with_output
 
 FUNCTIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "gelu"]
 
@@ -86,11 +86,13 @@ def test_derivative_large_inputs(student, reference, fn):
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("fn", FUNCTIONS)
-def test_derivative_matches_your_forward(student, rng, fn):
+def test_derivative_matches_your_forward(student, reference, rng, fn):
     # f'(x)·dout is the gradient of sum(f(x)·dout): checked by central differences of your f.
     x = _away_from_zero(rng, (3, 4))
     dout = rng.normal(size=(3, 4))
     analytic = student.call(fn + "_grad", x) * dout
     check_gradient(analytic,
                    lambda xs: [float(np.sum(o * dout)) for o in student.batch(fn, [(xi,) for xi in xs])],
-                   x, name=f"{fn}_grad(x)", wrt="x")
+                   x, name=f"{fn}_grad(x)", wrt="x",
+                   expected=dot_with_output(getattr(reference, fn), lambda v: (v,), dout,
+                                            select=None))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from grader.checks import assert_close, assert_finite, assert_no_warnings, assert_shape
-from grader.checks import check_gradient
+from grader.checks import check_gradient, dot_with_output
 
 PARAMS = ("W1", "b1", "W2", "b2")
 
@@ -105,7 +105,7 @@ def test_affine_backward_matches_reference(student, reference, rng, n, d, m):
 
 
 @pytest.mark.points(2)
-def test_affine_backward_gradient_check(student, rng):
+def test_affine_backward_gradient_check(student, reference, rng):
     x, W, b = _affine(rng, 4, 5, 3)
     dout = rng.normal(size=(4, 3))
     dx, dW, db = _backward(
@@ -118,6 +118,7 @@ def test_affine_backward_gradient_check(student, rng):
         x,
         name="affine_backward → dx",
         wrt="x",
+        expected=dot_with_output(reference.affine_forward, lambda v: (v, W, b), dout),
     )
     check_gradient(
         dW,
@@ -125,6 +126,7 @@ def test_affine_backward_gradient_check(student, rng):
         W,
         name="affine_backward → dW",
         wrt="W",
+        expected=dot_with_output(reference.affine_forward, lambda v: (x, v, b), dout),
     )
     check_gradient(
         db,
@@ -132,6 +134,7 @@ def test_affine_backward_gradient_check(student, rng):
         b,
         name="affine_backward → db",
         wrt="b",
+        expected=dot_with_output(reference.affine_forward, lambda v: (x, W, v), dout),
     )
 
 
@@ -165,7 +168,7 @@ def test_relu_backward_three_dimensional(student, reference, rng):
 
 
 @pytest.mark.points(1)
-def test_relu_backward_gradient_check(student, rng):
+def test_relu_backward_gradient_check(student, reference, rng):
     x = _away_from_zero(rng, (3, 5))
     dout = rng.normal(size=x.shape)
     (dx,) = _backward(student, "relu_forward", "relu_backward", (x,), dout, ("dx",))
@@ -175,6 +178,7 @@ def test_relu_backward_gradient_check(student, rng):
         x,
         name="relu_backward → dx",
         wrt="x",
+        expected=dot_with_output(reference.relu_forward, lambda v: (v,), dout),
     )
 
 
@@ -209,7 +213,7 @@ def test_mlp_loss_batch_one(student, reference, rng):
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("key", PARAMS)
-def test_mlp_loss_gradient_check(student, rng, key):
+def test_mlp_loss_gradient_check(student, reference, rng, key):
     params, X, y = _mlp(rng, 5, 4, 6, 3)
     _, grads = _mlp_result(student, params, X, y)
     assert isinstance(grads, dict) and key in grads, (
@@ -219,7 +223,8 @@ def test_mlp_loss_gradient_check(student, rng, key):
     def f_batch(values: list) -> list[float]:
         return student.batch("mlp_loss", [({**params, key: v}, X, y) for v in values], select=0)
 
-    check_gradient(grads[key], f_batch, params[key], name=f'mlp_loss → grads["{key}"]', wrt=key)
+    check_gradient(grads[key], f_batch, params[key], name=f'mlp_loss → grads["{key}"]', wrt=key,
+                   expected=lambda v: reference.mlp_loss({**params, key: v}, X, y)[0])
 
 
 @pytest.mark.points(2)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from grader.checks import assert_close, assert_raises, assert_shape
-from grader.checks import check_gradient
+from grader.checks import check_gradient, dot_with_output
 
 FORWARD = ("out", "running_mean", "running_var", "cache")
 BACKWARD = ("dx", "dgamma", "dbeta")
@@ -205,7 +205,7 @@ def test_backward_matches_reference(student, reference, rng, N, D, std):
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("wrt", BACKWARD)
-def test_backward_gradient_check(student, rng, wrt):
+def test_backward_gradient_check(student, reference, rng, wrt):
     N, D = 5, 3
     x = _features(rng, N, D, 0.7)
     gamma, beta, rm, rv = _layer(rng, D)
@@ -224,4 +224,5 @@ def test_backward_gradient_check(student, rng, wrt):
         return [float(np.sum(out * dout)) for out in outs]
 
     value = {"dx": x, "dgamma": gamma, "dbeta": beta}[wrt]
-    check_gradient(grads[wrt], f_batch, value, name=f"batchnorm_backward → {wrt}", wrt=wrt[1:])
+    check_gradient(grads[wrt], f_batch, value, name=f"batchnorm_backward → {wrt}", wrt=wrt[1:],
+                   expected=dot_with_output(reference.batchnorm_forward, make, dout))

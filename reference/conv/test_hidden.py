@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from grader.checks import (CheckFailed, assert_close, assert_equal, assert_raises, assert_shape,
-                           check_gradient)
+                           check_gradient, dot_with_output)
 
 # ------------------------------------------------------------------------------------ helpers
 
@@ -217,6 +217,7 @@ def test_conv2d_backward_gradient_check(student, reference, rng, wrt):
         value,
         name=f"conv2d_backward → {wrt}",
         wrt=wrt[1:],
+        expected=dot_with_output(reference.conv2d_forward, make, dout),
     )
 
 
@@ -334,4 +335,5 @@ def test_pool_backward_gradient_check(student, reference, rng, kind):
         x,
         name=f"{bwd} → dx",
         wrt="x",
+        expected=dot_with_output(getattr(reference, fwd), lambda v: (v, k, s), dout),
     )

@@ -79,11 +79,12 @@ def test_bce_grad_large_logits(student, reference, rng):
 
 
 @pytest.mark.points(1)
-def test_bce_grad_matches_your_loss(student, rng):
+def test_bce_grad_matches_your_loss(student, reference, rng):
     X, y, w, b = _problem(rng, 20, 3)
     dw, _ = student.bce_grad(X, y, w, b)
     check_gradient(dw, lambda ws: student.batch("bce_loss", [(X, y, wi, b) for wi in ws]), w,
-                   name="bce_grad(X, y, w, b) → dw", wrt="w")
+                   name="bce_grad(X, y, w, b) → dw", wrt="w",
+                   expected=lambda v: reference.bce_loss(X, y, v, b))
 
 
 # --- fit_logistic -------------------------------------------------------------------------
@@ -139,9 +140,10 @@ def test_softmax_cross_entropy_huge_logits(student, reference, rng):
 
 
 @pytest.mark.points(1)
-def test_softmax_cross_entropy_gradient_matches_your_loss(student, rng):
+def test_softmax_cross_entropy_gradient_matches_your_loss(student, reference, rng):
     Z = rng.normal(size=(3, 4))
     y = np.array([2, 0, 3])
     _, dZ = student.softmax_cross_entropy(Z, y)
     losses = lambda Zs: [out[0] for out in student.batch("softmax_cross_entropy", [(Zi, y) for Zi in Zs])]
-    check_gradient(dZ, losses, Z, name="softmax_cross_entropy(Z, y) → dZ", wrt="Z")
+    check_gradient(dZ, losses, Z, name="softmax_cross_entropy(Z, y) → dZ", wrt="Z",
+                   expected=lambda v: reference.softmax_cross_entropy(v, y)[0])

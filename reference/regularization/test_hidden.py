@@ -194,12 +194,13 @@ def test_l2_penalty_vector(student, reference, rng):
 
 
 @pytest.mark.points(1)
-def test_l2_penalty_gradient_matches_value(student, rng):
+def test_l2_penalty_gradient_matches_value(student, reference, rng):
     # The grad you return must be the derivative of the value you return.
     w = rng.normal(size=(3, 5))
     _, grad = student.l2_penalty(w, 0.7)
     values = lambda ws: student.batch("l2_penalty", [(wi, 0.7) for wi in ws], select=0)
-    check_gradient(grad, values, w, name="l2_penalty(w, lam=0.7) → grad", wrt="w")
+    check_gradient(grad, values, w, name="l2_penalty(w, lam=0.7) → grad", wrt="w",
+                   expected=lambda v: reference.l2_penalty(v, 0.7)[0])
 
 
 @pytest.mark.points(2)
