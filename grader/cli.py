@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -83,51 +82,24 @@ def main() -> None:
     """Grade deep-learning exercises: hidden tests in a trusted process, student code in a sandbox."""
 
 
-@main.command()
-@click.argument("topics", nargs=-1)
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("topics", nargs=-1, type=click.UNPROCESSED)
 @course_option
 @friendly
 def check(topics: tuple[str, ...], course: Path | None) -> None:
     """Run the public tests on your own work in assignments/<topic>/<topic>.py.
 
-    Example: grader check linear_regression metrics
+    Options after the topics go to pytest (-k, -x, --pdb, --tb=short, ...).
+
+    Example: grader check linear_regression -- -k fit -x
     """
-    from grader.runner import Engine, Options
+    from grader.check_report import run_check, split_args
 
     c = _course(course)
-    chosen = c.check_topics(list(topics)) if topics else c.topics()
+    names, pytest_args = split_args(topics)
+    chosen = c.check_topics(names) if names else c.topics()
     click.echo("Running public tests without a sandbox: your own code, on your own machine.")
-    with tempfile.TemporaryDirectory(prefix="grader-check-") as out, \
-            Engine(c, sandboxed=False) as engine:
-        result = engine.grade(c.assignments, Path(out), Options(
-            topics=tuple(chosen), kinds=("public",), count_hidden=c.has_reference),
-            name="your work")
-    hidden = result.hidden_tests or c.released_hidden_counts()
-    ok = _print_check(result, chosen, hidden)
-    for note in result.notes:  # e.g. a notebook read, or left aside for the .py
-        if ".ipynb" in note:
-            click.echo(f"note: {note}")
-    sys.exit(0 if ok else 1)
-
-
-def _print_check(result: Any, topics: list[str], hidden: dict[str, int]) -> bool:
-    all_ok = True
-    for topic in topics:
-        tests = [t for t in result.tests if t.topic == topic]
-        passed = sum(t.outcome == "passed" for t in tests)
-        ok = passed == len(tests) and bool(tests)
-        all_ok &= ok
-        mark = click.style("ok  ", fg="green") if ok else click.style("FAIL", fg="red")
-        click.echo(f"{mark} {topic}: {passed}/{len(tests)} public tests passed")
-        for t in tests:
-            if t.outcome != "passed":
-                click.echo(f"     {t.name}: " + t.message.replace("\n", "\n       "))
-        n = hidden.get(topic, 0)
-        if ok and n:
-            click.echo(f"     public tests passed — {n} more hidden tests will grade this")
-        elif n:
-            click.echo(f"     {n} hidden tests will grade this topic")
-    return all_ok
+    sys.exit(run_check(c, chosen, pytest_args))
 
 
 @main.command()
