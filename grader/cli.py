@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -26,22 +27,31 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from grader.environment import EnvironmentIncomplete
-        from grader.remote import GraderFault
-        from grader.runner import SandboxUnavailable
-        from grader.submission import SubmissionError
-
         try:
             return func(*args, **kwargs)
-        except (CourseError, SandboxUnavailable, SubmissionError, GraderFault,
-                EnvironmentIncomplete) as exc:
-            raise Failure(str(exc)) from None
         except KeyboardInterrupt:
             raise Failure("interrupted") from None
-        except OSError as exc:
-            raise Failure(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
+        except Exception as exc:
+            if isinstance(exc, _expected_errors()):
+                raise Failure(str(exc)) from None
+            if isinstance(exc, OSError):
+                raise Failure(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) \
+                    from None
+            raise
 
     return wrapper
+
+
+# The grader's expected failures, by module. Only a module that was imported can have raised
+# one, so none is imported to be caught (`grader check` never imports the engine).
+_EXPECTED = {"grader.course": "CourseError", "grader.runner": "SandboxUnavailable",
+             "grader.submission": "SubmissionError", "grader.remote": "GraderFault",
+             "grader.environment": "EnvironmentIncomplete"}
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    return tuple(getattr(module, name) for path, name in _EXPECTED.items()
+                 if (module := sys.modules.get(path)) is not None)
 
 
 def course_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -62,6 +72,20 @@ def _course(path: Path | None) -> Any:
 
 class _Group(click.Group):
     """Usage errors in one line, like every other error of the grader."""
+
+    # Commands defined beside their logic, imported when named or listed: `grader check` does
+    # not pay for jinja2 and the exporters. (Those modules import this one's helpers only when run.)
+    lazy = {"ci": "grader.ci:ci", "release": "grader.release:release_command",
+            "export": "grader.export:export", "exam": "grader.exam.commands:exam"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, name = self.lazy[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), name), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
@@ -216,18 +240,6 @@ def batch(submissions: Path, out: Path, jobs: int | None, resume: bool, only: tu
         raise Failure(str(exc)) from None
     for line in summary.lines():
         click.echo(line)
-
-
-# Commands defined beside their logic; those modules import this one's helpers only when run.
-from grader.ci import ci  # noqa: E402
-from grader.exam.commands import exam  # noqa: E402
-from grader.export import export  # noqa: E402
-from grader.release import release_command  # noqa: E402
-
-main.add_command(ci)
-main.add_command(release_command)
-main.add_command(export)
-main.add_command(exam)
 
 
 if __name__ == "__main__":
