@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import torch
+from grader.checks.lazy_torch import torch  # imported at the first tensor: NumPy topics skip it
 
 # The student-facing wording is shared with the value checks, so both read alike.
 from grader.checks.compare import CheckFailed, _nonfinite_failure, find_mismatch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -22,26 +23,34 @@ class Failure(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
+# The grader's expected failures, by module. Only a module that was imported can have raised
+# one, so none is imported to be caught: `grader check` never imports the engine (nor torch).
+_EXPECTED = {"grader.course": "CourseError", "grader.grading.engine": "SandboxUnavailable",
+             "grader.grading.submission": "SubmissionError", "grader.grading.remote": "GraderFault",
+             "grader.environment": "EnvironmentIncomplete"}
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    return tuple(getattr(module, name) for path, name in _EXPECTED.items()
+                 if (module := sys.modules.get(path)) is not None)
+
+
 def friendly(func: F) -> F:
     """Turn the grader's expected failures into one-line errors instead of tracebacks."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        # Imported when a command runs, so that `grader --help` does not load torch.
-        from grader.environment import EnvironmentIncomplete
-        from grader.grading.engine import SandboxUnavailable
-        from grader.grading.remote import GraderFault
-        from grader.grading.submission import SubmissionError
-
         try:
             return func(*args, **kwargs)
-        except (CourseError, SandboxUnavailable, SubmissionError, GraderFault,
-                EnvironmentIncomplete) as exc:
-            raise Failure(str(exc)) from None
         except KeyboardInterrupt:
             raise Failure("interrupted") from None
-        except OSError as exc:
-            raise Failure(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
+        except Exception as exc:
+            if isinstance(exc, _expected_errors()):
+                raise Failure(str(exc)) from None
+            if isinstance(exc, OSError):
+                raise Failure(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) \
+                    from None
+            raise
 
     return wrapper  # type: ignore[return-value]
 

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 
-from grader.commands.ci import ci
 from grader.commands.common import Failure, course_option, friendly, load_course
-from grader.commands.exam import exam
-from grader.commands.export import export
-from grader.commands.release import release_command
 from grader.course import CourseError
 from grader.results.inert import terminal
 
 
 class _Group(click.Group):
     """Usage errors in one line, like every other error of the grader."""
+
+    # Commands defined beside their logic, imported when named or listed: `grader check` does
+    # not pay for jinja2 and the exporters. (Those modules import this one's helpers only when run.)
+    lazy = {"ci": "grader.commands.ci:ci", "release": "grader.commands.release:release_command",
+            "export": "grader.commands.export:export", "exam": "grader.commands.exam:exam"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, name = self.lazy[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), name), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
@@ -40,52 +50,24 @@ def main() -> None:
     """Grade deep-learning exercises: hidden tests in a trusted process, student code in a sandbox."""
 
 
-@main.command()
-@click.argument("topics", nargs=-1)
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("topics", nargs=-1, type=click.UNPROCESSED)
 @course_option
 @friendly
 def check(topics: tuple[str, ...], course: Path | None) -> None:
     """Run the public tests on your own work in assignments/<topic>/<topic>.py.
 
-    Example: grader check linear_regression metrics
+    Options after the topics go to pytest (-k, -x, --pdb, --tb=short, ...).
+
+    Example: grader check linear_regression -- -k fit -x
     """
-    from grader.grading.engine import Engine, Options
+    from grader.student.check import run_check, split_args
 
     c = load_course(course)
-    chosen = c.check_topics(list(topics)) if topics else c.topics()
+    names, pytest_args = split_args(topics)
+    chosen = c.check_topics(names) if names else c.topics()
     click.echo("Running public tests without a sandbox: your own code, on your own machine.")
-    with tempfile.TemporaryDirectory(prefix="grader-check-") as out, \
-            Engine(c, sandboxed=False) as engine:
-        result = engine.grade(c.assignments, Path(out), Options(
-            topics=tuple(chosen), kinds=("public",), count_hidden=c.has_reference),
-            name="your work")
-    hidden = result.hidden_tests or c.released_hidden_counts()
-    ok = _print_check(result, chosen, hidden)
-    for note in result.notes:  # e.g. a notebook read, or left aside for the .py
-        if ".ipynb" in note:
-            click.echo(f"note: {note}")
-    sys.exit(0 if ok else 1)
-
-
-def _print_check(result: Any, topics: list[str], hidden: dict[str, int]) -> bool:
-    all_ok = True
-    for topic in topics:
-        tests = [t for t in result.tests if t.topic == topic]
-        passed = sum(t.outcome == "passed" for t in tests)
-        ok = passed == len(tests) and bool(tests)
-        all_ok &= ok
-        mark = click.style("ok  ", fg="green") if ok else click.style("FAIL", fg="red")
-        click.echo(f"{mark} {topic}: {passed}/{len(tests)} public tests passed")
-        for t in tests:
-            if t.outcome != "passed":
-                click.echo(f"     {t.name}: "
-                           + terminal(t.message, newlines=True).replace("\n", "\n       "))
-        n = hidden.get(topic, 0)
-        if ok and n:
-            click.echo(f"     public tests passed — {n} more hidden tests will grade this")
-        elif n:
-            click.echo(f"     {n} hidden tests will grade this topic")
-    return all_ok
+    sys.exit(run_check(c, chosen, pytest_args))
 
 
 @main.command()
@@ -208,12 +190,6 @@ def batch(submissions: Path, out: Path, jobs: int | None, resume: bool, only: tu
         raise Failure(str(exc)) from None
     for line in summary.lines():
         click.echo(line)
-
-
-main.add_command(ci)
-main.add_command(release_command)
-main.add_command(export)
-main.add_command(exam)
 
 
 if __name__ == "__main__":

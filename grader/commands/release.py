@@ -69,6 +69,8 @@ exactly these.
 ```bash
 grader check                       # public tests of every topic
 grader check linear_regression     # one topic
+grader check linear_regression -- -k fit -x    # with pytest's options
+python -m pytest assignments/linear_regression # or pytest itself: -k, -x, --pdb, your IDE's tests
 ```
 
 `grader check` runs the public tests on your own machine, on the files in `assignments/`.

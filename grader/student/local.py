@@ -1,0 +1,241 @@
+"""The student's own module, imported in-process for the public tests on the student's own machine.
+
+This is the ``student`` fixture of plain pytest (``grader.student.plugin``): the student runs
+their own code on their own laptop, so there is no sandbox and no worker, and a debugger or an
+IDE's breakpoints reach their code directly. Calls behave as they do in grading where that
+matters to the result: arguments and results are copied as the wire copies them (a function
+that changes its inputs in place does not change the test's), warnings are recorded per call,
+and the course's banned calls are looked for in the file. Grading itself never uses this
+module: there, student code runs only in a sandboxed worker.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.util
+import os
+import sys
+import traceback
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from grader.grading import banned
+
+MAX_TEXT = 4000  # characters of an exception message or traceback, as the worker keeps
+
+
+class ModuleDoesNotImport(Exception):
+    """The student's module could not be imported; ``str`` is the message for the student."""
+
+    def __init__(self, topic: str, message: str) -> None:
+        super().__init__(message)
+        self.topic = topic
+
+
+class TopicFinder(importlib.abc.MetaPathFinder):
+    """``import <topic>`` finds ``assignments/<topic>/<topic>.py``, as the flat folder of a
+    staged submission does in grading (model_selection may import linear_regression)."""
+
+    def __init__(self, assignments: Path) -> None:
+        self.assignments = assignments
+
+    def find_spec(self, name: str, path: Sequence[str] | None, target: Any = None) -> Any:
+        if path is not None or "." in name:
+            return None
+        file = self.assignments / name / f"{name}.py"
+        if not file.is_file():
+            return None
+        return importlib.util.spec_from_file_location(name, file)
+
+
+def install_finder(assignments: Path) -> None:
+    """Put a finder for ``assignments`` first on the import path (once per folder)."""
+    for finder in sys.meta_path:
+        if isinstance(finder, TopicFinder) and finder.assignments == assignments:
+            return
+    sys.meta_path.insert(0, TopicFinder(assignments))
+
+
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as the student typed it: relative to the current folder when inside it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def student_frames(tb: Any, file: Path) -> str:
+    """The frames of ``tb`` in the student's ``file``, formatted like Python's traceback."""
+    real = os.path.realpath(file)
+    frames = [f for f in traceback.extract_tb(tb) if os.path.realpath(f.filename) == real]
+    for f in frames:
+        f.filename = shown_path(f.filename)
+    return "".join(traceback.format_list(frames))[-MAX_TEXT:]
+
+
+def _copy(value: Any) -> Any:
+    """A copy of what the wire would carry (arrays, tensors, their containers); anything else
+    (an opaque cache object) is passed as it is, as a worker's handle would be."""
+    import numpy as np
+
+    torch = sys.modules.get("torch")
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if torch is not None and isinstance(value, torch.Tensor):
+        copy = value.detach().clone()
+        return copy.requires_grad_(value.requires_grad) if value.is_floating_point() else copy
+    if type(value) is list:
+        return [_copy(v) for v in value]
+    if type(value) is tuple:
+        return tuple(_copy(v) for v in value)
+    if type(value) is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    return value
+
+
+@dataclass
+class LocalModule:
+    """One topic's module for a session: imported at its first call, once."""
+
+    topic: str
+    file: Path
+    banned_patterns: tuple[str, ...] = ()
+    module: ModuleType | None = None
+    failure: str | None = None  # why it does not import, once known
+    findings: list[banned.Finding] = field(default_factory=list)
+
+    def load(self) -> ModuleType:
+        if self.failure is not None:
+            raise ModuleDoesNotImport(self.topic, self.failure)
+        if self.module is not None:
+            return self.module
+        if not self.file.is_file():
+            self.failure = f"{self.topic}.py was not found in {shown_path(self.file.parent)}"
+            raise ModuleDoesNotImport(self.topic, self.failure)
+        source = self.file.read_text(errors="replace")
+        self.findings = banned.propagate(banned.scan(source, self.banned_patterns), source)
+        sys.modules.pop(self.topic, None)  # a module of that name from elsewhere
+        try:
+            self.module = importlib.import_module(self.topic)
+        except BaseException as exc:  # SystemExit at import too: the student is told, not pytest
+            self.failure = self._import_failure(exc)
+            raise ModuleDoesNotImport(self.topic, self.failure) from None
+        if os.path.realpath(str(getattr(self.module, "__file__", ""))) != \
+                os.path.realpath(self.file):
+            self.failure = (f"`import {self.topic}` found {self.module.__file__}, not your "
+                            f"{shown_path(self.file)}: rename that other module")
+            raise ModuleDoesNotImport(self.topic, self.failure)
+        return self.module
+
+    def _import_failure(self, exc: BaseException) -> str:
+        name = f"{self.topic}.py"
+        if isinstance(exc, SyntaxError):
+            if exc.filename:
+                exc.filename = shown_path(exc.filename)
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+            return f"{name} has a syntax error; fix it and every test runs again:\n{detail}"
+        text = f"{name} raised {type(exc).__name__} while being imported: {_safe_str(exc)}"
+        frames = student_frames(exc.__traceback__, self.file).rstrip()
+        return text + (f"\nin your code:\n{frames}" if frames else "")
+
+
+class LocalStudent:
+    """The ``student`` fixture on the student's machine: ``student.fit_linear(X, y)`` calls
+    their function in this process, with copied arguments, and records what was called."""
+
+    def __init__(self, local: LocalModule) -> None:
+        self._local = local
+        self.called: list[str] = []
+        self.last_warnings: list[tuple[str, str]] = []
+        self.output = ""  # printed output is captured by pytest, per test
+        self.failed_call: str | None = None  # the function whose call raised, if one did
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def local(*args: Any, **kwargs: Any) -> Any:
+            return self.call(name, *args, **kwargs)
+
+        local.__name__ = name
+        return local
+
+    def call(self, fn: str, *args: Any, keep: tuple[int, ...] = (), **kwargs: Any) -> Any:
+        """Call ``fn`` of the student's module (``keep`` is for the grading side's handles:
+        here every value stays in this process anyway)."""
+        if fn not in self.called:
+            self.called.append(fn)
+        self.failed_call = fn
+        module = self._local.load()
+        func = getattr(module, fn, None)
+        if func is None or not callable(func):
+            raise AttributeError(f"your module has no function named {fn!r}")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = func(*_copy(list(args)), **_copy(kwargs))
+        self.failed_call = None
+        self.last_warnings = [(w.category.__name__, _safe_str(w.message)[:500])
+                              for w in caught[:50]]
+        return _copy(result)
+
+    def batch(self, fn: str, arglist: list[tuple[Any, ...]],
+              select: int | None = None) -> list[Any]:
+        out = [self.call(fn, *args) for args in arglist]
+        return [o[select] for o in out] if select is not None else out
+
+
+def explain_local(exc: BaseException, student: LocalStudent | None, file: Path,
+                  when: str) -> tuple[str, list[str]]:
+    """(message for the student, flags) for an exception that ended a public test, with the
+    wording grading uses (``grader.plugin.explain``) and the student's own file and lines."""
+    fn = (student.failed_call or (student.called[-1] if student.called else None)) \
+        if student else None
+    if isinstance(exc, ModuleDoesNotImport):
+        return str(exc), ["import_failed"]
+    in_student = bool(student_frames(exc.__traceback__, file)) if student else False
+    if in_student and isinstance(exc, NotImplementedError):
+        return f"{fn}: not implemented", ["not_implemented"]
+    if in_student or (student is not None and student.failed_call is not None):
+        text = f"{fn} raised {type(exc).__name__}: {_safe_str(exc)[:MAX_TEXT]}"
+        frames = student_frames(exc.__traceback__, file).rstrip()
+        return text + (f"\nin your code:\n{frames}" if frames else ""), []
+    if isinstance(exc, AssertionError):
+        return str(exc) or f"a check of {fn or 'your code'} failed", []
+    if when == "setup":
+        return f"the test could not be set up: {type(exc).__name__}: {_safe_str(exc)}", \
+            ["grader_error"]
+    # The test could not use what the student returned (wrong type, wrong number of outputs).
+    return (f"what {fn} returned could not be checked: {type(exc).__name__}: "
+            f"{_safe_str(exc)[:300]}. Check the return type and the number of outputs.", [])
+
+
+def describe_banned(findings: list[banned.Finding], file: Path) -> list[str]:
+    """One line per banned name, with every place it is used, instead of one per finding."""
+    by_name: dict[str, list[banned.Finding]] = {}
+    for f in findings:
+        by_name.setdefault(f.name, []).append(f)
+    lines = []
+    for name, found in by_name.items():
+        places = []
+        for f in sorted(found, key=lambda f: (f.line, f.via or "")):
+            where = f"in {f.via or f.function}" if f.function else "at the top level"
+            through = f", which {f.function} calls" if f.via else ""
+            place = f"line {f.line} {where}{through}"
+            if place not in places:
+                places.append(place)
+        lines.append(f"{name} is not allowed in this exercise ({shown_path(file)}: "
+                     f"{'; '.join(places)}): write it with basic array operations instead")
+    return lines
+
+
+def _safe_str(exc: object) -> str:
+    try:
+        return str(exc)
+    except Exception:  # a student exception whose __str__ raises
+        return "<the exception's message could not be read>"

@@ -1,0 +1,206 @@
+"""pytest as the student's runner: in a fresh release, `python -m pytest assignments/<topic>` runs
+the public tests on the student's own code with the grader's messages, and the plugin leaves
+every other pytest session alone."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader.student.check import split_args
+from grader.student.report import cap_output
+from grader.course import Course
+from grader.commands.release import build
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+TOPIC = "linear_regression"
+HIDDEN = 22
+
+
+@pytest.fixture(scope="module")
+def release(course: Course, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A student repository as `grader release` builds it (without its slow verification)."""
+    out = tmp_path_factory.mktemp("release") / "students"
+    build(course, out, [TOPIC, "metrics"], {TOPIC: HIDDEN, "metrics": 37})
+    return out
+
+
+def installed(release: Path, tmp_path: Path) -> dict[str, str]:
+    """The environment of a student who ran `pip install -e .` in the release: the release's
+    grader on the path, and the pytest11 entry point its pyproject.toml declares registered
+    (a distribution's metadata, as pip writes it)."""
+    project = tomllib.loads((release / "pyproject.toml").read_text())["project"]
+    points = project["entry-points"]["pytest11"]
+    info = tmp_path / "site" / "dl_grader-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: dl-grader\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[pytest11]\n" + "".join(f"{k} = {v}\n" for k, v in points.items()))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "PYTEST_ADDOPTS", "PYTEST_PLUGINS",
+                        "PYTEST_CURRENT_TEST", "GRADER_COURSE")}
+    env["PYTHONPATH"] = os.pathsep.join([str(release), str(tmp_path / "site")])
+    return env
+
+
+def pytest_in(release: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=release, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def student_copy(release: Path, tmp_path: Path, source: str) -> Path:
+    """The release with the student's ``linear_regression.py``."""
+    repo = tmp_path / "repo"
+    shutil.copytree(release, repo)
+    (repo / "assignments" / TOPIC / f"{TOPIC}.py").write_text(source)
+    return repo
+
+
+def test_correct_code_passes_and_wrong_code_fails_with_the_graders_message(
+        release: Path, course: Course, tmp_path: Path) -> None:
+    solution = course.solution(TOPIC).read_text()
+    repo = student_copy(release, tmp_path, solution)
+    env = installed(repo, tmp_path)
+    done = pytest_in(repo, env, f"assignments/{TOPIC}", "-q")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "6 passed" in done.stdout
+    assert f"public tests passed — {HIDDEN} more hidden tests will grade this" in done.stdout
+
+    # fit_linear without the intercept: the grader's comparison and hint, not a bare assert.
+    wrong = solution.replace("return fit_ridge(X, y, 0.0)",
+                             "return np.linalg.lstsq(X, y, rcond=None)[0], 0.0", 1)
+    assert wrong != solution
+    (repo / "assignments" / TOPIC / f"{TOPIC}.py").write_text(wrong)
+    done = pytest_in(repo, env, f"assignments/{TOPIC}", "-q")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 failed, 5 passed" in done.stdout
+    assert "fit_linear(X, y) → output [0]: 2 of 2 values differ" in done.stdout
+    assert "first at [0]: expected 2.0, got 2.33333" in done.stdout
+    assert f"FAIL {TOPIC}: 5/6 public tests passed" in done.stdout
+    assert f"{HIDDEN} hidden tests will grade this topic" in done.stdout
+    assert "total: 5/6 public tests passed in 1 topic" in done.stdout
+    assert "Traceback" not in done.stdout and "\x1b[" not in done.stdout  # no colour in a pipe
+
+
+def test_a_numpy_topic_runs_without_importing_torch(release: Path, course: Course,
+                                                    tmp_path: Path) -> None:
+    repo = student_copy(release, tmp_path, course.solution(TOPIC).read_text())
+    env = installed(repo, tmp_path)
+    code = ("import sys, pytest\n"
+            f"rc = pytest.main(['assignments/{TOPIC}', '-q', '-p', 'no:hypothesispytest'])\n"
+            "print('torch imported:', 'torch' in sys.modules)\n"
+            "sys.exit(rc)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "torch imported: False" in done.stdout
+
+
+def test_problems_are_told_once_and_point_at_the_students_file(
+        release: Path, course: Course, tmp_path: Path) -> None:
+    source = course.solution(TOPIC).read_text()
+    # numpy.polyfit (banned) reached from two tested functions, one of which prints a lot,
+    # and a crash.
+    source = source.replace("import numpy as np", "import numpy as np\n\n\ndef _line(x, y):\n"
+                            "    return tuple(np.polyfit(x, y, 1))\n", 1)
+    source = re.sub(r"(def fit_univariate\(.*?\n    \"\"\"\n)",
+                    r"\1    _line(x, y)\n    for i in range(500):\n        print('step', i)\n",
+                    source, count=1, flags=re.S)
+    source = re.sub(r"(def fit_ridge\(.*?\n    \"\"\"\n)", r"\1    _line(X[:, 0], y)\n", source,
+                    count=1, flags=re.S)
+    source = re.sub(r"(def gradient_step\(.*?:\n)", r"\1    raise ValueError('oops')\n", source,
+                    count=1, flags=re.S)
+    repo = student_copy(release, tmp_path, source)
+    env = installed(repo, tmp_path)
+    done = pytest_in(repo, env, f"assignments/{TOPIC}", "-q")
+    out = done.stdout
+    assert done.returncode == 1, out + done.stderr
+    stub = f"assignments/{TOPIC}/{TOPIC}.py"
+    # The banned call: explained once, with its lines, then referred to.
+    assert out.count("numpy.polyfit is not allowed") == 1, out
+    assert re.search(rf"{re.escape(stub)}: line \d+ in _line, which fit_univariate calls", out)
+    assert "uses numpy.polyfit, which this exercise does not allow: see " \
+        "test_fit_univariate_small" in out
+    # The crash names the student's file and line, not a copy.
+    assert "gradient_step raised ValueError: oops" in out
+    assert re.search(rf'File "{re.escape(stub)}", line \d+, in gradient_step', out)
+    assert "/tmp/grader-sub-" not in out
+    # Printed output is shown, cut short.
+    assert "step 0" in out and "step 499" not in out and "more lines cut" in out
+
+    # A syntax error: once, not once per test.
+    (repo / stub).write_text(source + "\ndef broken(:\n")
+    done = pytest_in(repo, env, f"assignments/{TOPIC}", "-q")
+    assert done.returncode == 1
+    assert done.stdout.count("has a syntax error") == 1, done.stdout
+    assert f'File "{stub}", line' in done.stdout
+    assert done.stdout.count(f"{TOPIC}.py does not import: see test_fit_univariate_small") == 5
+
+
+def test_grader_check_passes_pytest_options_and_totals_topics(
+        release: Path, course: Course, tmp_path: Path) -> None:
+    repo = student_copy(release, tmp_path, course.solution(TOPIC).read_text())
+    env = installed(repo, tmp_path)
+    done = subprocess.run([sys.executable, "-m", "grader", "check", TOPIC, "metrics", "--",
+                           "-k", "fit_linear or accuracy"], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=600)
+    out = done.stdout
+    assert done.returncode == 1, out + done.stderr  # metrics is still a stub
+    assert "without a sandbox" in out
+    assert f"ok   {TOPIC}: 1/1 public tests passed" in out
+    assert "FAIL metrics: 0/1 public tests passed" in out
+    assert "test_accuracy_and_error_rate: accuracy: not implemented" in out
+    assert "total: 1/2 public tests passed in 2 topics (1 of 2 topics failing)" in out
+
+
+def test_the_plugin_leaves_other_sessions_alone(release: Path, tmp_path: Path) -> None:
+    env = installed(release, tmp_path)
+    # A test file called test_public.py that is not a course's: no student fixture.
+    other = tmp_path / "project" / "tests"
+    other.mkdir(parents=True)
+    (other / "test_public.py").write_text("def test_x(student):\n    pass\n")
+    (other / "test_other.py").write_text("def test_y(student):\n    pass\n")
+    done = pytest_in(release, env, str(other), "-q", "-p", "no:cacheprovider")
+    assert "fixture 'student' not found" in done.stdout and "2 error" in done.stdout, done.stdout
+    assert "grader" not in done.stdout.split("short test summary")[0].split("ERRORS")[0]
+    # Beside a public test file, another file still has no student fixture.
+    mixed = release / "assignments" / TOPIC / "test_mine.py"
+    mixed.write_text("def test_z(student):\n    pass\n")
+    try:
+        done = pytest_in(release, env, f"assignments/{TOPIC}/test_public.py", str(mixed), "-q")
+    finally:
+        mixed.unlink()
+    assert "fixture 'student' not found" in done.stdout, done.stdout
+    assert done.stdout.count("not implemented") == 6  # the public tests did get it
+
+
+def test_the_engine_grading_session_is_not_touched() -> None:
+    from grader.student import plugin as student_plugin
+    from grader.grading.plugin import GraderPlugin
+
+    class Config:
+        def __init__(self, plugins: list[object]) -> None:
+            self.pluginmanager = type("PM", (), {"get_plugins": lambda _: plugins})()
+
+    assert student_plugin.in_grading_session(Config([GraderPlugin(None)]))  # type: ignore[arg-type]
+    assert not student_plugin.in_grading_session(Config([object()]))  # type: ignore[arg-type]
+
+
+def test_split_args_and_cap_output() -> None:
+    assert split_args(["a", "b", "-k", "fit", "-x"]) == (["a", "b"], ["-k", "fit", "-x"])
+    assert split_args(["a"]) == (["a"], [])
+    text = "".join(f"line {i}\n" for i in range(100))
+    capped = cap_output(text)
+    assert capped.startswith("line 0\n") and "line 19\n" in capped and "line 20\n" not in capped
+    assert "80 more lines cut" in capped
+    assert cap_output("short\n") == "short\n"
