@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import dask
+import distributed  # noqa: F401 - registers its settings in dask.config, read below
 import pandas as pd
 import psutil
 import pytest
