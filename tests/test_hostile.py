@@ -698,7 +698,7 @@ BANNED_BY_NAME = {
     "alias-under-another-path": ("import numpy.lib._polynomial_impl as impl\n",
                                  f"impl.polyfit({SCALE_CALL})"),
     "functools-partial": ("import functools\n",
-                          f"functools.partial(getattr(np, 'polyfit'), deg=1)([0.0, 1.0], [0.0, 1.0])"),
+                          "functools.partial(getattr(np, 'polyfit'), deg=1)([0.0, 1.0], [0.0, 1.0])"),
     "lambda-default-arg": ("FIT = (lambda f=getattr(np, 'poly' + 'fit'): f)()\n",
                            f"FIT({SCALE_CALL})"),
     "class-attribute": ("class Fit:\n    run = staticmethod(getattr(np, 'polyfit'))\n",

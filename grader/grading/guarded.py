@@ -77,7 +77,7 @@ def dynamic_note(module: Path) -> list[str]:
     """Where ``module`` and the submitted files it imports reach names dynamically, as
     "exec() (rnn.py, line 4)"; a failure to read says so rather than ending grading."""
     try:
-        out = []
+        out: list[str] = []
         for path in [module, *{p for files in helpers(module).values() for p in files}]:
             out.extend(f"{what} ({path.name}, line {line})"
                        for line, what in banned.dynamic_access(path.read_text(errors="replace")))

@@ -113,7 +113,7 @@ class Tripwire:
 
     def check(self, name: str) -> None:
         """Raise ``BannedCall`` when the wire's caller is the student's code; else return."""
-        frame = sys._getframe(2)
+        frame: types.FrameType | None = sys._getframe(2)
         # Past the wire's own frames; code run by exec/eval of a string has no file: its caller
         # is who ran it.
         while frame is not None and (frame.f_code.co_filename == _HERE or
