@@ -758,6 +758,9 @@ def test_dynamic_access_is_flagged_for_review_without_costing_points(
     toy = result.topic("toy")
     assert toy.score == toy.max_score
     assert "dynamic_access" in toy.flags and "eval() (toy.py, line" in toy.note
+    from grader.results.report import render_report
+
+    assert 'class="alert dynamic"' in render_report(result)
     plain, _ = grade(toy_engine, tmp_path / "plain", REFERENCE)
     assert "dynamic_access" not in plain.topic("toy").flags and not plain.topic("toy").note
 
