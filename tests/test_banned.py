@@ -1,6 +1,10 @@
-"""The static scan for banned APIs: names resolved through imports, findings tied to functions."""
+"""Banned APIs: the static scan (names resolved through imports, findings tied to functions) and
+the worker's trip-wires (a call from the student's code, however its name was reached)."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +103,49 @@ def unrelated(x):
     run = [f for f in affected(found, ["run_rnn"])]
     assert run and "which run_rnn calls" in describe(run[0]) and "in lstm_cell" in describe(run[0])
     assert affected(found, ["unrelated"]) == []
+
+
+TRIPWIRE_SCRIPT = r'''
+import sys, torch
+from grader.isolation import tripwire
+tw = tripwire.install(["torch._VF", "torch.lstm*", "torch.nn.LSTM*"], sys.argv[1])
+sys.path.insert(0, sys.argv[1])
+import student
+out = []
+for name in ("vf", "tanh", "norm", "lstm", "library_lstm"):
+    try:
+        getattr(student, name)()
+        out.append(name + ":ok")
+    except tripwire.BannedCall as exc:
+        out.append(name + ":" + str(exc))
+print("|".join(out))
+'''
+STUDENT = '''import torch
+def vf():
+    return getattr(torch, "_V" + "F").tanh(torch.ones(2))
+def tanh():
+    return torch.tanh(torch.ones(2))  # the same object as _VF.tanh: allowed by its own name
+def norm():
+    return torch.norm(torch.ones(2))  # torch's own code calls _VF.norm
+def lstm():
+    return torch.nn.LSTMCell(2, 3)
+def library_lstm():
+    return torch.nn.Sequential(torch.nn.Linear(2, 2))
+'''
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_trip_wires_fire_for_the_student_only(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "student.py").write_text(STUDENT)
+    out = subprocess.run([sys.executable, "-c", TRIPWIRE_SCRIPT, str(tmp_path)],
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    got = dict(part.split(":", 1) for part in out.stdout.strip().split("|"))
+    assert got["vf"] == "torch._VF.tanh is not allowed here (student.py, line 3)", out.stderr
+    assert got["tanh"] == got["norm"] == got["library_lstm"] == "ok"
+    assert got["lstm"] == "torch.nn.LSTMCell is not allowed here (student.py, line 9)"

@@ -63,7 +63,8 @@ def entries() -> list[ClassEntry]:
         ClassEntry("cy", "graded", result("cy", [
             test("alpha", "a1", "failed", 2, "fit_linear → w: 1 of 4 values differ by 0.5"),
             test("alpha", "a2", "error", message="a2 crashed the worker", flags=("crash",)),
-            test("beta", "b1", "failed", 3, "uses numpy.polyfit", flags=("banned",)),
+            test("beta", "b1", "failed", 3, "uses numpy.polyfit",
+                 flags=("banned", "dynamic_access")),
         ]), {}, "students/cy/report.html", on_time, "roster", DEADLINE),
         ClassEntry("007", "error", result("007", [], error="007.zip is not a readable zip"),
                    {}, "students/007/report.html", on_time, "roster", DEADLINE),
@@ -95,6 +96,7 @@ def test_flags_come_from_the_tests(rows: list[dict]) -> None:
     assert not ben["flag_crash"] and not ben["flag_banned"]
     assert cy["flag_crash"] and cy["flag_banned"] and not cy["flag_timeout"]
     assert not cy["flag_not_submitted"]
+    assert cy["flag_dynamic_access"] and not ben["flag_dynamic_access"]
 
 
 def test_late_penalty_is_applied_to_the_final_score() -> None:

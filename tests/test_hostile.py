@@ -678,3 +678,138 @@ def test_student_ids_are_inert_in_batch_progress_and_every_csv(
     else:
         assert "\x1b" in said.getvalue()
         assert HYPERLINK in live
+
+
+# ------------------------------------------------------------------ banned calls reached by name
+# Each variant reaches numpy.polyfit (banned in the toy topic) in scale(), which still returns
+# the right answer: only the ban can fail test_scale.
+SCALE_CALL = "[0.0, 1.0], [0.0, 1.0], 1"
+BANNED_BY_NAME = {
+    "built-name-getattr": ("", f'getattr(np, "poly" + "fit")({SCALE_CALL})'),
+    "dunder-import": ("", f'__import__("num" + "py").polyfit({SCALE_CALL})'),
+    "importlib": ("import importlib\n",
+                  f'importlib.import_module("num" + "py").polyfit({SCALE_CALL})'),
+    "exec-string": ("", f'exec("import numpy; numpy.polyfit({SCALE_CALL})")'),
+    "eval-string": ("", f'eval("__import__(\'numpy\').poly" + "fit")({SCALE_CALL})'),
+    "sys-modules": ("import sys\n", f'sys.modules["numpy"].polyfit({SCALE_CALL})'),
+    "module-dict": ("", f'np.__dict__["poly" + "fit"]({SCALE_CALL})'),
+    "vars-of-module": ("", f'vars(np)["polyfit"]({SCALE_CALL})'),
+    "star-import": ("from numpy import *\n", f"polyfit({SCALE_CALL})"),
+    "alias-under-another-path": ("import numpy.lib._polynomial_impl as impl\n",
+                                 f"impl.polyfit({SCALE_CALL})"),
+    "functools-partial": ("import functools\n",
+                          "functools.partial(getattr(np, 'polyfit'), deg=1)([0.0, 1.0], [0.0, 1.0])"),
+    "lambda-default-arg": ("FIT = (lambda f=getattr(np, 'poly' + 'fit'): f)()\n",
+                           f"FIT({SCALE_CALL})"),
+    "class-attribute": ("class Fit:\n    run = staticmethod(getattr(np, 'polyfit'))\n",
+                        f"Fit.run({SCALE_CALL})"),
+    "caught-exception": ("", f"try:\n    getattr(np, 'polyfit')({SCALE_CALL})\n"
+                         "except BaseException:\n    pass"),
+    "map-builtin": ("", "list(map(getattr(np, 'polyfit'), [[0.0, 1.0]], [[0.0, 1.0]], [1]))"),
+}
+
+
+def scale_variant(prelude: str, call: str) -> str:
+    body = textwrap.indent(call, "    ")
+    return "import numpy as np\n" + prelude + REFERENCE.replace(
+        "def scale(x, c):\n", f"def scale(x, c):\n{body}\n", 1)
+
+
+@pytest.mark.parametrize("variant", sorted(BANNED_BY_NAME))
+def test_a_banned_call_reached_by_name_loses_the_tests_of_its_function(
+        toy_engine, tmp_path: Path, variant: str) -> None:
+    from grader.grading.guarded import scan_findings
+
+    source = scale_variant(*BANNED_BY_NAME[variant])
+    module = tmp_path / "static" / "toy.py"
+    module.parent.mkdir()
+    module.write_text(source)
+    static, _ = scan_findings(module, ("numpy.polyfit",))
+    result, _ = grade(toy_engine, tmp_path, source)
+    tests = {t.name: t for t in result.tests}
+    scale = tests["test_scale"]
+    assert scale.outcome == "failed" and "banned" in scale.flags, (variant, scale.message)
+    assert "polyfit is not allowed" in scale.message and "toy.py, line" in scale.message
+    assert tests["test_add"].outcome == "passed", tests["test_add"].message
+    assert_other_topic_unaffected(result)
+    if variant not in ("functools-partial", "class-attribute", "caught-exception",
+                       "map-builtin", "lambda-default-arg"):
+        # Control: the static scan of names alone does not see these.
+        assert not [f for f in static if f.function == "scale"], variant
+
+
+def test_a_banned_call_in_a_second_submitted_file_is_found(toy_engine, tmp_path: Path) -> None:
+    helper = "import numpy\n\ndef fit(x, y):\n    return numpy.polyfit(x, y, 1)\n"
+    source = "import helper\n" + REFERENCE.replace(
+        "def scale(x, c):\n", f"def scale(x, c):\n    helper.fit({SCALE_CALL.rsplit(',', 1)[0]})\n", 1)
+    result, _ = grade(toy_engine, tmp_path, source, {"helper.py": helper})
+    tests = {t.name: t for t in result.tests}
+    assert tests["test_scale"].outcome == "failed" and "banned" in tests["test_scale"].flags
+    assert "helper.py" in tests["test_scale"].message, tests["test_scale"].message
+    assert tests["test_add"].outcome == "passed"
+
+
+def test_dynamic_access_is_flagged_for_review_without_costing_points(
+        toy_engine, tmp_path: Path) -> None:
+    source = REFERENCE.replace("def add(a, b):\n    return float(a + b)\n",
+                               "def add(a, b):\n    return float(getattr(a, '__add__')(b))\n"
+                               "\ndef twice(v):\n    return eval('v + v')\n")
+    result, _ = grade(toy_engine, tmp_path, source)
+    toy = result.topic("toy")
+    assert toy.score == toy.max_score
+    assert "dynamic_access" in toy.flags and "eval() (toy.py, line" in toy.note
+    from grader.results.report import render_report
+
+    assert 'class="alert dynamic"' in render_report(result)
+    plain, _ = grade(toy_engine, tmp_path / "plain", REFERENCE)
+    assert "dynamic_access" not in plain.topic("toy").flags and not plain.topic("toy").note
+
+
+def _course_topic(engine, tmp_path: Path, topic: str, source: str):
+    sub = tmp_path / "sub"
+    sub.mkdir(parents=True, exist_ok=True)
+    (sub / f"{topic}.py").write_text(source)
+    return engine.grade(sub, tmp_path / "out", Options(seed=7, topics=(topic,)))
+
+
+RNN = Path(__file__).resolve().parents[1] / "reference" / "rnn" / "solution.py"
+LSTM_BODY = "    gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh  # (B, 4H)\n"
+RNN_VARIANTS = {  # an LSTM cell from torch, reached without its name in the source
+    "module-path-of-the-class": (
+        "    cell = getattr(torch.nn.modules.rnn, 'LSTM' + 'Cell')(x.shape[1], h.shape[1],"
+        " dtype=x.dtype)\n"),
+    "torch-ops-aten": (
+        "    return tuple(getattr(torch.ops.aten, 'lstm' + '_cell')(x, (h, c), W_ih, W_hh,"
+        " b_ih, b_hh))\n"),
+    "torch-vf": (
+        "    return tuple(getattr(torch, '_V' + 'F').lstm_cell(x, (h, c), W_ih, W_hh, b_ih,"
+        " b_hh))\n"),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(RNN_VARIANTS))
+def test_a_torch_lstm_cell_reached_by_name_scores_nothing(engine, tmp_path: Path,
+                                                          variant: str) -> None:
+    source = RNN.read_text().replace(LSTM_BODY, RNN_VARIANTS[variant] + LSTM_BODY, 1)
+    result = _course_topic(engine, tmp_path, "rnn", source)
+    lstm = [t for t in result.tests if t.name.startswith("test_lstm_cell")]
+    assert lstm and all(t.outcome == "failed" and "banned" in t.flags for t in lstm), \
+        [(t.name, t.message) for t in lstm]
+    assert all("is not allowed here (rnn.py, line" in t.message for t in lstm)
+    others = [t for t in result.tests if "lstm" not in t.name and "banned" not in t.flags]
+    assert others and all(t.outcome == "passed" for t in others if t.name.startswith(
+        ("test_rnn_cell", "test_gru_cell")))
+
+
+def test_numpy_polynomial_polyfit_is_banned_with_numpy_polyfit(engine, tmp_path: Path) -> None:
+    source = (Path(__file__).resolve().parents[1] / "reference" / "linear_regression" /
+              "solution.py").read_text().replace(
+        "    x = np.asarray(x, dtype=np.float64)  # (n,)\n",
+        "    import numpy.polynomial.polynomial as P\n"
+        "    getattr(P, 'poly' + 'fit')(x, y, 1)\n"
+        "    x = np.asarray(x, dtype=np.float64)  # (n,)\n", 1)
+    result = _course_topic(engine, tmp_path, "linear_regression", source)
+    uni = [t for t in result.tests if t.name.startswith("test_fit_univariate")]
+    assert uni and all(t.outcome == "failed" and "banned" in t.flags for t in uni)
+    assert "numpy.polynomial" in uni[0].message
+    assert any(t.outcome == "passed" for t in result.tests if t.name.startswith("test_mse"))

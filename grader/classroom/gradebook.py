@@ -30,8 +30,8 @@ STATUSES = {
     "not_submitted": "on the roster, nothing submitted",
     "not_graded": "submitted, not graded yet (rerun the batch with --resume)",
 }
-FLAGS = ("timeout", "crash", "banned", "import_error", "not_submitted", "late", "error",
-         "similarity")
+FLAGS = ("timeout", "crash", "banned", "dynamic_access", "import_error", "not_submitted", "late",
+         "error", "similarity")
 # Roster fields carried into the tables, in the order of Canvas's import columns.
 ROSTER_FIELDS = ("name", "canvas_id", "sis_id", "login", "section")
 
@@ -106,6 +106,7 @@ def student_row(entry: ClassEntry, topics: Sequence[str], policy: LatePolicy,
         "flag_timeout": any(t.outcome == "timeout" or "timeout" in t.flags for t in tests),
         "flag_crash": any("crash" in t.flags for t in tests),
         "flag_banned": any("banned" in t.flags for t in tests),
+        "flag_dynamic_access": any("dynamic_access" in t.flags for t in tests),
         "flag_import_error": bool(import_errors),
         "flag_not_submitted": bool(missing),
         "flag_late": late.penalty > 0,

@@ -106,6 +106,7 @@ def table_per_test(entries: Sequence[ClassEntry]) -> list[dict[str, Any]]:
 
 
 FLAG_TEXT = {"timeout": "timeout", "crash": "crash", "banned": "banned API",
+             "dynamic_access": "dynamic access (review by hand)",
              "import_error": "import error",
              "not_submitted": "not submitted", "late": "late", "error": "error",
              "similarity": "similarity"}

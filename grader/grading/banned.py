@@ -21,6 +21,7 @@ class Finding:
     line: int
     function: str | None  # enclosing top-level function; None at module level
     via: str | None = None  # the module's own function through which ``function`` reaches it
+    file: str | None = None  # another submitted file the topic's module imports; None: the module
 
 
 def matches(name: str, pattern: str) -> bool:
@@ -148,5 +149,106 @@ def describe(finding: Finding) -> str:
     where = f"in {finding.via or finding.function}" if finding.function else \
         "at the top level of your module"
     through = f", which {finding.function} calls" if finding.via else ""
-    return (f"{finding.name} is not allowed in this exercise (line {finding.line}, {where}"
+    line = f"{finding.file}, line {finding.line}" if finding.file else f"line {finding.line}"
+    return (f"{finding.name} is not allowed in this exercise ({line}, {where}"
             f"{through}): write it with basic array operations instead")
+
+
+def local_imports(source: str, available: set[str]) -> set[str]:
+    """The submitted modules (names in ``available``) that ``source`` imports or names in a
+    string (``importlib.import_module("helpers")``)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.module:
+                out.add(node.module.split(".")[0])
+            out.update(a.name for a in node.names)  # from . import helpers
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            out.add(node.value.split(".")[0])
+    return out & available
+
+
+def users_of(source: str, module: str) -> set[str] | None:
+    """The top-level functions of ``source`` that use names imported from the submitted
+    ``module``; None when the module is used outside functions too (or cannot be told)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names
+                         if a.name.split(".")[0] == module)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == module:
+            names.update(a.asname or a.name for a in node.names)
+    if not names or "*" in names:
+        return None  # imported inside a function, by a string or with *: any function may use it
+    users: set[str] = set()
+    for node in tree.body:
+        used = {x.id for x in ast.walk(node) if isinstance(x, ast.Name)} & names
+        if not used:
+            continue
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return None
+        users.add(node.name)
+    return users
+
+
+# Constructs that reach functions or modules by a name built at run time.
+DYNAMIC_CALLS = {"exec", "eval", "compile", "__import__", "vars", "globals"}
+DYNAMIC_ATTRIBUTES = {"__dict__", "__globals__", "__closure__", "__wrapped__", "f_back",
+                      "f_globals", "f_locals", "_getframe"}
+DYNAMIC_MODULES = {"importlib", "sys.modules", "inspect", "gc", "ctypes"}
+
+
+def dynamic_access(source: str) -> list[tuple[int, str]]:
+    """(line, what) for each construct in ``source`` that reaches names dynamically: exec,
+    eval, __import__, importlib, getattr with a name that is not a literal, sys.modules,
+    a module's __dict__, frame walking. Worth a look by the instructor; not a penalty."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    aliases = _aliases(tree)
+    found: dict[int, str] = {}
+    for node in ast.walk(tree):
+        what = _dynamic(node, aliases)
+        if what is not None:
+            found.setdefault(getattr(node, "lineno", 0), what)
+    return sorted(found.items())
+
+
+def _dynamic(node: ast.AST, aliases: dict[str, str]) -> str | None:
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        name = node.func.id
+        if name in DYNAMIC_CALLS and name not in aliases:
+            return f"{name}()"
+        if name in ("getattr", "setattr", "hasattr") and len(node.args) >= 2 and \
+                not isinstance(node.args[1], ast.Constant):
+            return f"{name}() with a computed name"
+    if isinstance(node, ast.Attribute) and node.attr in DYNAMIC_ATTRIBUTES:
+        return node.attr
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module or ""]
+        for m in modules:
+            if m.split(".")[0] in ("importlib", "inspect", "gc", "ctypes"):
+                return f"import {m}"
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            return f"from {node.module} import *"
+        if isinstance(node, ast.ImportFrom) and node.module == "sys" and \
+                any(a.name == "modules" for a in node.names):
+            return "sys.modules"
+    if isinstance(node, (ast.Attribute, ast.Name)):
+        dotted = _dotted(node, aliases)
+        if dotted is not None and dotted in DYNAMIC_MODULES - {"importlib", "inspect", "gc",
+                                                                "ctypes"}:
+            return dotted
+    return None

@@ -26,7 +26,7 @@ from typing import Any
 
 from grader.course import DEFAULT_MEMORY_MB, Course, TopicConfig
 from grader.environment import PROBE, Environment, load_environment
-from grader.grading.guarded import scan_findings
+from grader.grading.guarded import dynamic_note, scan_findings
 from grader.grading.notebook import NotebookModule, annotate
 from grader.grading.plugin import (GraderPlugin, PlainFailureReports, RunConfig, TopicRun,
                                    load_reference, worker_spec)
@@ -340,6 +340,13 @@ class Engine:
                     r.findings, note = scan_findings(Path(r.module_path), r.config.banned)
                     if note:  # the tests run all the same
                         stream.write({"type": "note", "topic": topic, "note": note})
+                    if r.config.banned:  # a way around the banned list, for a look by hand
+                        r.dynamic = dynamic_note(Path(r.module_path))
+                    if r.dynamic:
+                        stream.write({"type": "note", "topic": topic, "note": (
+                            "your code reaches functions or modules by a name built at run time ("
+                            + "; ".join(r.dynamic[:5]) + "): your instructor may review it by "
+                            "hand; this costs no points by itself")})
             run = RunConfig(topics=runs, zygote=self.zygote, student_dir=student_dir,
                             sandbox=self.sandboxed, read_paths=self.read_paths, seed=seed,
                             stream=stream, count_hidden=count_hidden,

@@ -42,9 +42,49 @@ def deep(fn: Callable[..., T], *args: Any) -> T:
     return box["value"]  # type: ignore[no-any-return]
 
 
+def helpers(module: Path) -> dict[str, list[Path]]:
+    """The other submitted files ``module`` imports, by the name it imports directly: each with
+    the files reachable from it (a helper importing another helper)."""
+    available = {p.stem: p for p in module.parent.glob("*.py") if p != module}
+    source = module.read_text(errors="replace")
+    out: dict[str, list[Path]] = {}
+    for name in sorted(banned.local_imports(source, set(available))):
+        seen, todo = [available[name]], [available[name]]
+        while todo:
+            text = todo.pop().read_text(errors="replace")
+            for more in sorted(banned.local_imports(text, set(available))):
+                if available[more] not in seen and available[more] != module:
+                    seen.append(available[more])
+                    todo.append(available[more])
+        out[name] = seen
+    return out
+
+
 def _findings(module: Path, patterns: tuple[str, ...]) -> list[banned.Finding]:
     source = module.read_text(errors="replace")
-    return banned.propagate(banned.scan(source, patterns), source)
+    found = banned.propagate(banned.scan(source, patterns), source)
+    for name, files in helpers(module).items():
+        users = banned.users_of(source, name)
+        for path in files:
+            for f in banned.scan(path.read_text(errors="replace"), patterns):
+                # Charged to the functions of the topic's module that use this helper.
+                found.extend(banned.Finding(f.name, f.line, user, via=None, file=path.name)
+                             for user in (sorted(users) if users is not None else [None]))
+    return found
+
+
+def dynamic_note(module: Path) -> list[str]:
+    """Where ``module`` and the submitted files it imports reach names dynamically, as
+    "exec() (rnn.py, line 4)"; a failure to read says so rather than ending grading."""
+    try:
+        out: list[str] = []
+        for path in [module, *{p for files in helpers(module).values() for p in files}]:
+            out.extend(f"{what} ({path.name}, line {line})"
+                       for line, what in banned.dynamic_access(path.read_text(errors="replace")))
+        return out
+    except (RecursionError, OSError, ValueError) as exc:
+        return [f"the check for dynamic access could not read {module.name} "
+                f"({type(exc).__name__})"]
 
 
 def scan_findings(module: Path, patterns: tuple[str, ...]) -> tuple[list[banned.Finding], str]:

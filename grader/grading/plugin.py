@@ -29,9 +29,9 @@ import pytest
 from grader.checks import timing
 from grader.grading import banned
 from grader.course import TopicConfig
-from grader.grading.remote import (GraderFault, ImportFailed, StudentModule, Spawner, StudentError,
-                           StudentProxy, Worker, WorkerCrashed, WorkerSpec, WorkerTimeout,
-                           Zygote)
+from grader.grading.remote import (BannedCallError, GraderFault, ImportFailed, StudentModule,
+                                   Spawner, StudentError, StudentProxy, Worker, WorkerCrashed,
+                                   WorkerSpec, WorkerTimeout, Zygote, describe_banned_call)
 from grader.results.model import Flag, Outcome, ResultStream, TestResult
 
 # The phases of running a test; a runtest hook never sees pytest's "collect".
@@ -47,6 +47,7 @@ class TopicRun:
     config: TopicConfig
     solution: str | None  # reference/<topic>/solution.py (None where the course has no reference)
     findings: list[banned.Finding] = field(default_factory=list)
+    dynamic: list[str] = field(default_factory=list)  # names reached dynamically (banned.dynamic_access)
 
 
 @dataclass
@@ -95,7 +96,8 @@ def worker_spec(topic: str, run: TopicRun, student_dir: str, sandbox: bool,
     if run.config.extra.get("device", {}).get("gpu_workers") and timing.gpu_grading():
         limits["gpu"] = True
     return WorkerSpec(module_name=topic, module_path=run.module_path, student_dir=student_dir,
-                      sandbox=sandbox, read_paths=read_paths, limits=limits)
+                      sandbox=sandbox, read_paths=read_paths, limits=limits,
+                      banned=tuple(run.config.banned))
 
 
 def register_markers(config: pytest.Config) -> None:
@@ -223,7 +225,7 @@ class GraderPlugin:
                 folder = tempfile.mkdtemp(prefix="grader-baseline-")
                 self._tmpdirs.append(folder)
                 spec = replace(spec, module_name="baseline", student_dir=folder,
-                               module_path=shutil.copy(baseline, folder))
+                               module_path=shutil.copy(baseline, folder), banned=())
             self.sessions[key] = StudentModule(
                 self.run.zygote, spec,
                 launched=self.run.launched.pop(topic, None) if baseline is None else None)
@@ -344,6 +346,14 @@ class GraderPlugin:
             flags.append(Flag.BANNED)
             message = "\n".join(banned.describe(f) for f in findings) + \
                 ("\n" + message if message else "")
+        if proxy is not None and proxy.banned and Flag.BANNED not in flags and \
+                outcome in ("passed", "failed", "error"):  # caught by the test or the student
+            outcome = Outcome.FAILED
+            flags.append(Flag.BANNED)
+            message = "\n".join(describe_banned_call(c) for c in proxy.banned) + \
+                ("\n" + message if message else "")
+        if proxy is not None and self.run.topics[topic].dynamic:
+            flags.append(Flag.DYNAMIC_ACCESS)
         return TestResult(
             topic=topic, name=item.name, nodeid=_nodeid(item), kind=kind, outcome=outcome,
             score=round(float(points) * fraction, 6) if outcome == "passed" else 0.0,
@@ -398,7 +408,7 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
                 "computation far slower than it needs to be", [Flag.TIMEOUT])
     if isinstance(exc, ImportFailed):
         flag = {"not_submitted": Flag.NOT_SUBMITTED, "timeout": Flag.TIMEOUT,
-                "exit": Flag.CRASH}.get(exc.kind, Flag.IMPORT_ERROR)
+                "exit": Flag.CRASH, "banned": Flag.BANNED}.get(exc.kind, Flag.IMPORT_ERROR)
         text = exc.message + (f"\n{exc.traceback.rstrip()}" if exc.traceback.strip() else "")
         flags = [flag, Flag.IMPORT_FAILED]
         if (missing := _missing_package(exc)) is not None:
@@ -410,6 +420,8 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
                     f"write this without {missing}, or ask your instructor whether it may be "
                     "added to the course.\n" + text)
         return (Outcome.TIMEOUT if exc.kind == "timeout" else Outcome.FAILED, text, flags)
+    if isinstance(exc, BannedCallError):
+        return Outcome.FAILED, str(exc), [Flag.BANNED]
     if isinstance(exc, StudentError):
         if "NotImplementedError" in exc.mro:
             return Outcome.FAILED, f"{exc.function}: not implemented", [Flag.NOT_IMPLEMENTED]

@@ -49,9 +49,35 @@ class ImportFailed(Exception):
     def __init__(self, module: str, kind: str, message: str, traceback: str = "") -> None:
         super().__init__(message)
         self.module = module
-        self.kind = kind  # not_submitted | syntax | exception | exit | timeout | crash
+        self.kind = kind  # not_submitted | syntax | exception | banned | exit | timeout | crash
         self.message = message
         self.traceback = traceback
+
+
+class BannedCallError(Exception):
+    """The student's code called a banned API (a trip-wire in the worker fired), whether or not
+    it caught the exception that the call raised there."""
+
+    def __init__(self, function: str, calls: list[dict[str, Any]]) -> None:
+        self.function = function
+        self.calls = calls
+        super().__init__("\n".join(describe_banned_call(c) for c in calls))
+
+
+def describe_banned_call(call: dict[str, Any]) -> str:
+    return (f"{call['name']} is not allowed here ({call['file']}, line {call['line']}): "
+            "write it with basic array operations instead")
+
+
+def banned_calls(reply: dict[str, Any]) -> list[dict[str, Any]]:
+    """The trip-wire firings a worker reported, checked: the reply is the student's to shape."""
+    raw = reply.get("banned")
+    out: list[dict[str, Any]] = []
+    for c in raw if isinstance(raw, list) else []:
+        if isinstance(c, dict) and isinstance(c.get("name"), str) and \
+                isinstance(c.get("file"), str) and type(c.get("line")) is int:
+            out.append({"name": c["name"][:200], "file": c["file"][:200], "line": c["line"]})
+    return out[:20]
 
 
 class WorkerGone(Exception):
@@ -83,6 +109,7 @@ class WorkerSpec:
     read_paths: tuple[str, ...] = ()
     limits: dict[str, int] = field(default_factory=dict)
     max_reply_bytes: int = 256 * 1024 * 1024
+    banned: tuple[str, ...] = ()  # grading.toml's [banned] calls, wired in the worker
 
 
 class Zygote:
@@ -245,7 +272,7 @@ class Worker:
             "output_file": self.output_path, "status_file": os.path.join(self.private, "exit"),
             "fault_file": os.path.join(self.private, "fault"),
             "sandbox": spec.sandbox, "generation": generation,
-            "max_reply_bytes": spec.max_reply_bytes,
+            "max_reply_bytes": spec.max_reply_bytes, "banned": list(spec.banned),
             "policy": {"read_paths": [*spec.read_paths, spec.student_dir],
                        "write_paths": [self.workdir], "limits": spec.limits},
         }
@@ -462,6 +489,7 @@ class StudentModule:
         # does not cost its time limit in every test that calls it.
         self.timeouts: dict[str, int] = {}
         self.import_warnings: list[tuple[str, str]] = []
+        self.import_banned: list[dict[str, Any]] = []  # banned calls made while importing
         self._last_output = ""
         self._launched: Worker | None = launched  # prestarted, not yet used
         if launched is not None:
@@ -511,10 +539,13 @@ class StudentModule:
                 f"{self.spec.module_name}.py sent a message of its own to the grader while being "
                 "imported: your module must not write to the grader's connection")
             raise self.import_failure from None
+        self.import_banned = banned_calls(meta)
         if meta.get("op") == "import_error":
             err = meta["error"]
             kind = "syntax" if err["type"] in ("SyntaxError", "IndentationError", "TabError") \
                 else "exception"
+            if self.import_banned:  # the module called a banned API at its top level
+                kind = "banned"
             w.close()
             what = "has a syntax error" if kind == "syntax" else \
                 f"raised {err['type']} while being imported: {err['message']}"
@@ -572,6 +603,7 @@ class StudentProxy:
         self.called: list[str] = []
         self.last_warnings: list[tuple[str, str]] = []
         self.output = ""
+        self.banned: list[dict[str, Any]] = []  # banned calls made by the student's code
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -600,6 +632,10 @@ class StudentProxy:
         finally:
             self.output += self._session.read_output()
         self.last_warnings = [(str(c), str(m)) for c, m in reply.get("warnings", [])]
+        fired = [*self._session.import_banned, *banned_calls(reply)]
+        if fired:
+            self.banned.extend(c for c in fired if c not in self.banned)
+            raise BannedCallError(fn, fired)
         if not reply.get("ok"):
             err = reply.get("error", {})
             raise StudentError(fn, str(err.get("type")), str(err.get("message")),

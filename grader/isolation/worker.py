@@ -16,7 +16,7 @@ import traceback
 import warnings
 from typing import Any
 
-from grader.isolation import wire
+from grader.isolation import tripwire, wire
 
 # How much of an exception message and traceback travels back; the rest is cut.
 MAX_TEXT = 4000
@@ -69,7 +69,7 @@ def _send(sock: socket.socket, meta: dict[str, Any], value: Any = None,
 
 def _error_meta(meta: dict[str, Any], type_name: str, message: str, tb: str,
                 mro: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {**{k: v for k, v in meta.items() if k == "warnings"}, "ok": False,
+    return {**{k: v for k, v in meta.items() if k in ("warnings", "banned")}, "ok": False,
             "error": {"type": type_name, "message": message[:MAX_TEXT], "traceback": tb[-MAX_TEXT:],
                       "mro": list(mro or (type_name,))}}
 
@@ -148,9 +148,11 @@ def _keep(result: Any, keep: list[int], handles: _Handles) -> Any:
 
 
 def serve(sock: socket.socket, module_name: str, module_path: str, student_dir: str,
-          generation: int, max_reply_bytes: int) -> None:
-    """Import the student's module, say whether that worked, then answer calls until EOF."""
+          generation: int, max_reply_bytes: int, banned: tuple[str, ...] = ()) -> None:
+    """Import the student's module, say whether that worked, then answer calls until EOF.
+    ``banned``: the topic's banned-call patterns, wired before the import (``tripwire``)."""
     handles = _Handles(generation)
+    wires = tripwire.install(banned, student_dir)
     sys.path.insert(0, student_dir)
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -162,9 +164,10 @@ def serve(sock: socket.socket, module_name: str, module_path: str, student_dir: 
             sys.modules[module_name] = module
             spec.loader.exec_module(module)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt at import too
-        _send(sock, {"op": "import_error", "error": describe_exception(exc, student_dir)})
+        _send(sock, {"op": "import_error", "error": describe_exception(exc, student_dir),
+                     "banned": wires.take()})
         return
-    _send(sock, {"op": "ready", "warnings": _warnings(caught)})
+    _send(sock, {"op": "ready", "warnings": _warnings(caught), "banned": wires.take()})
 
     reader = _Reader(sock)
     while True:
@@ -197,10 +200,12 @@ def serve(sock: socket.socket, module_name: str, module_path: str, student_dir: 
             except BaseException as exc:  # the student's SystemExit is an error like any other
                 _flush_output()
                 _send(sock, {"ok": False, "error": describe_exception(exc, student_dir),
-                             "warnings": _warnings(caught)})
+                             "warnings": _warnings(caught), "banned": wires.take()})
                 continue
         _flush_output()
-        _send(sock, {"ok": True, "warnings": _warnings(caught)}, result, handles, max_reply_bytes)
+        # A banned call the student caught still counts: it travels with this reply.
+        _send(sock, {"ok": True, "warnings": _warnings(caught), "banned": wires.take()}, result,
+              handles, max_reply_bytes)
 
 
 def _flush_output() -> None:

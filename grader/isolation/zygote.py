@@ -195,7 +195,8 @@ def _worker(config: dict[str, Any], fd: int, policy: Any, fault_w: int = -1) -> 
     os.closerange(3, fd)
     os.closerange(fd + 1, 1 << 16)
     worker.serve(sock, config["module_name"], config["module_path"], config["student_dir"],
-                 config["generation"], config["max_reply_bytes"])
+                 config["generation"], config["max_reply_bytes"],
+                 tuple(config.get("banned", ())))
     sys.stdout.flush()
 
 
@@ -248,7 +249,8 @@ def spawned(port: int) -> None:
     tempfile.tempdir = config["workdir"]
     sock.sendall(wire.frame(wire.encode_message({"op": "spawned", "pid": os.getpid()})))
     worker.serve(sock, config["module_name"], config["module_path"], config["student_dir"],
-                 config["generation"], config["max_reply_bytes"])
+                 config["generation"], config["max_reply_bytes"],
+                 tuple(config.get("banned", ())))
 
 
 def main() -> None:

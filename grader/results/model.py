@@ -42,6 +42,7 @@ class Flag(_Text):
     TIMEOUT = "timeout"
     CRASH = "crash"
     BANNED = "banned"  # called a banned API
+    DYNAMIC_ACCESS = "dynamic_access"  # reaches names dynamically (exec, getattr by a built name)
     NOT_SUBMITTED = "not_submitted"
     IMPORT_FAILED = "import_failed"  # the student's module could not be imported
     IMPORT_ERROR = "import_error"  # ... because importing it raised

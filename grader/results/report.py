@@ -51,7 +51,8 @@ def report_context(result: SubmissionResult, late: Any = None,
              "output": x.output} for x in own]
         topics.append({"topic": t.topic, "score": _num(t.score), "max_score": _num(t.max_score),
                        "percent": round(percentage(t.score, t.max_score)), "note": t.note,
-                       "tests": tests, "missing": len(own) if missing else 0})
+                       "tests": tests, "missing": len(own) if missing else 0,
+                       "dynamic": "dynamic_access" in t.flags})
     return {
         "r": result, "topics": topics, "score": _num(result.score),
         "max_score": _num(result.max_score),
