@@ -106,9 +106,9 @@ def student_row(entry: ClassEntry, topics: Sequence[str], policy: LatePolicy,
         "final": _r(late.final),
         "final_percent": _r(percentage(late.final, max_score)),
         **{f"flag_{flag}": bool(details[column]) for flag, column in FLAG_DETAILS.items()},
-        # Files were handed in but none was a topic's module: not a silent zero.
-        "flag_no_recognised_file": entry.status != "not_submitted" and r is not None and
-        bool(files) and not any(t.submitted for t in r.topics),
+        # Something was handed in but no file of it is a topic's module: not a silent zero.
+        "flag_no_recognised_file": entry.status == "graded" and r is not None and
+        bool(r.topics) and not any(t.submitted for t in r.topics),
         "flag_not_submitted": bool(missing),
         "flag_late": late.penalty > 0,
         "flag_error": entry.status in ("error", "not_graded"),

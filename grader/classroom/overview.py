@@ -173,7 +173,7 @@ def flag_detail(row: Mapping[str, Any], flag: str) -> str:
     if flag == "dynamic_access":
         return str(row.get("dynamic_access") or row.get("dynamic_access_details") or "")
     if flag == "no_recognised_file":
-        return str(row.get("files") or "")
+        return str(row.get("files") or "the submission holds no file")
     if flag == "not_submitted":
         if row["status"] == "not_submitted":
             return "nothing submitted"

@@ -8,7 +8,7 @@ from typing import Any
 
 import jinja2
 
-from grader.results.model import SubmissionResult
+from grader.results.model import FILES_NOTE, SubmissionResult
 from grader.results.numbers import number
 from grader.results.scoring import percentage
 
@@ -59,6 +59,7 @@ def report_context(result: SubmissionResult, late: Any = None,
             "days": number(late.days), "penalty": number(late.penalty),
             "final": number(late.final)},
         "adjustments": list(adjustments),
+        "files": [n[len(FILES_NOTE) + 2:] for n in result.notes if n.startswith(FILES_NOTE + ": ")],
     }
 
 
