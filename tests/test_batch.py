@@ -253,7 +253,7 @@ def test_roster_names_students_and_the_late_policy_sets_final_scores(tmp_path: P
     assert "penalty" not in (tmp_path / "out" / "students" / "cat" / "report.html").read_text()
     canvas = (tmp_path / "out" / "canvas.csv").read_text().splitlines()
     assert canvas[0] == "Student,ID,SIS User ID,SIS Login ID,Section,HW 1 (123)"
-    assert "Al A,101,S1,al@x,A,6.0" in canvas
+    assert "Al A,101,S1,al@x,A,6" in canvas
 
 
 def test_a_grader_bug_becomes_an_error_row(tmp_path: Path, toy_engine: Any) -> None:

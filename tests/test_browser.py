@@ -241,9 +241,11 @@ def assert_links_resolve(browser: Browser, page: Path) -> list[str]:
     return links
 
 
-def assert_nothing_ran(browser: Browser) -> None:
+def assert_nothing_ran(browser: Browser, scripts: int = 0) -> None:
+    """No student markup ran or became elements; ``scripts``: the page's own scripts."""
     assert browser.evaluate("typeof window.pwned") == "undefined", "student markup ran"
-    assert browser.evaluate("document.querySelectorAll('script, img, #injected').length") == 0
+    assert browser.evaluate("document.querySelectorAll('img, #injected').length") == 0
+    assert browser.evaluate("document.querySelectorAll('script').length") == scripts
     # Self-contained: the page loaded nothing besides itself.
     assert browser.evaluate("performance.getEntriesByType('resource').length") == 0
 
@@ -263,11 +265,78 @@ def test_overview_renders_its_charts_and_links(browser: Browser, batch_out: Path
     links = assert_links_resolve(browser, page)
     reports = [h for h in links if h.endswith("/report.html")]
     assert len(set(reports)) == 4  # every graded student, the broken archive included
-    assert sum(1 for h in links if h.endswith(".csv")) == 3
-    assert_nothing_ran(browser)
+    assert sum(1 for h in links if h.endswith(".csv")) == 5
+    assert_nothing_ran(browser, scripts=1)  # the page's own: sorting the students' table
     text = browser.evaluate("document.body.innerText")
     assert HOSTILE_ID in text  # the id is shown, as text
     assert "neither a folder nor a .zip" in text  # the error row is flagged
+
+
+# Words of the page's visible text that the layout split between two letters or digits
+# ("gaussian_classifie r"): each character is measured as a DOM Range and a line change between
+# two word characters is a broken word. Breaks the Unicode rules allow (after "/" or "-" in a
+# long path, at a space) are not.
+BROKEN_WORDS = r"""(() => {
+  const broken = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const range = document.createRange();
+  const top = (node, i) => {
+    range.setStart(node, i);
+    range.setEnd(node, i + 1);
+    const rects = range.getClientRects();
+    return rects.length ? Math.round(rects[0].top) : null;
+  };
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!el || el.closest('script, style') || !el.getClientRects().length) continue;
+    for (const m of node.data.matchAll(/\S+/g)) {
+      for (let i = m.index + 1; i < m.index + m[0].length; i++) {
+        if (!/\w/.test(node.data[i - 1]) || !/\w/.test(node.data[i])) continue;
+        const a = top(node, i - 1), b = top(node, i);
+        if (a !== null && b !== null && a !== b) { broken.push(m[0]); break; }
+      }
+    }
+  }
+  return broken;
+})()"""
+
+
+@pytest.mark.parametrize("width", [1400, 800])
+def test_overview_puts_flags_and_students_first_and_breaks_no_word(
+        browser: Browser, batch_out: Path, artifacts: Path, width: int) -> None:
+    browser.send("Emulation.setDeviceMetricsOverride", session=True, width=width, height=900,
+                 deviceScaleFactor=1, mobile=False)
+    try:
+        page = batch_out / "index.html"
+        browser.open(page)
+        browser.screenshot(artifacts / f"overview-{width}.png")
+        assert browser.problems() == []
+        assert browser.evaluate(BROKEN_WORDS) == []
+        tops = browser.evaluate("['flags', 'students', 'distribution', 'tests'].map("
+                                "id => document.getElementById(id).getBoundingClientRect().top)")
+        assert tops == sorted(tops)
+        # The flags start on the first screen.
+        assert tops[0] < 900
+        flags = browser.evaluate("document.querySelector('table.flags').innerText")
+        assert "missing: other" in flags and "neither a folder nor a .zip" in flags
+        # Sorting the students by final score, then back.
+        order = "Array.from(document.querySelectorAll('#student-table tbody tr')).map(r => r.cells[0].innerText)"
+        before = browser.evaluate(order)
+        browser.evaluate("document.querySelectorAll('#student-table th')[5].querySelector('button').click()")
+        ascending = browser.evaluate(order)
+        finals = browser.evaluate("Array.from(document.querySelectorAll('#student-table tbody tr'))"
+                                  ".map(r => parseFloat(r.cells[5].dataset.value))")
+        assert finals == sorted(finals) and sorted(ascending) == sorted(before)
+    finally:
+        browser.send("Emulation.clearDeviceMetricsOverride", session=True)
+
+
+def test_a_broken_word_is_detected(browser: Browser, tmp_path: Path) -> None:
+    """Control: the check above finds a word the layout splits."""
+    page = tmp_path / "narrow.html"
+    page.write_text('<p style="width: 3rem; overflow-wrap: anywhere">gaussian_classifier</p>')
+    browser.open(page)
+    assert browser.evaluate(BROKEN_WORDS) == ["gaussian_classifier"]
 
 
 def test_hostile_student_report_shows_markup_as_text(browser: Browser, batch_out: Path,

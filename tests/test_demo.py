@@ -92,7 +92,7 @@ def test_the_perfect_student_gets_full_marks_and_each_mistake_costs_its_topic(
     by = {r["student"]: r for r in graded}
     # finn: a syntax error in one topic costs that topic alone.
     lost = [t for t in topics if float(by["finn"][t]) < maxima[t]]
-    assert len(lost) == 1 and float(by["finn"][lost[0]]) == 0 and "import_error" in by["finn"]["flags"]
+    assert len(lost) == 1 and float(by["finn"][lost[0]]) == 0 and "syntax_error" in by["finn"]["flags"]
     # gus: an infinite loop in one function costs only its tests, and is flagged.
     assert "timeout" in by["gus"]["flags"] and by["gus"]["status"] == "graded"
     # hana: hostile, contained: graded, with her own mistakes only.

@@ -151,6 +151,11 @@ def test_missing_module_and_syntax_error_do_not_touch_other_topics(toy_engine, t
     assert t.score == 0 and "syntax error" in t.note
     assert broken.topic("other").score == broken.topic("other").max_score
     assert any("line 1" in x.message for x in broken.tests if x.topic == "toy")
+    # Flagged as a syntax error, apart from modules that raise while being imported.
+    assert all("syntax_error" in x.flags for x in broken.tests if x.topic == "toy")
+    raising = grade(toy_engine, tmp_path / "r", "raise RuntimeError('at import')\n")
+    assert not any("syntax_error" in x.flags for x in raising.tests)
+    assert any("import_error" in x.flags for x in raising.tests if x.topic == "toy")
 
 
 def test_missing_function_is_named(toy_engine, tmp_path: Path) -> None:

@@ -197,7 +197,7 @@ def test_tests_are_sorted_hardest_first_with_grouped_failures() -> None:
         graded("s2", "fit_linear → w: 1 of 4 values differ by 0.5", "a2 is wrong"),
         graded("s3", "", ""),
     ])
-    assert [(t["name"], t["rate"]) for t in table] == [("a1", 33.3), ("a2", 66.7), ("b1", 100.0)]
+    assert [(t["name"], t["rate"]) for t in table] == [("a1", 33.33), ("a2", 66.67), ("b1", 100.0)]
     # Messages that differ only in their numbers are one mistake, shown by its first example.
     assert table[0]["failures"] == [{"count": 2, "message":
                                      "fit_linear → w: 3 of 4 values differ by 0.25"}]
@@ -210,7 +210,98 @@ def test_overview_escapes_student_text_and_links_reports(rows: list[dict]) -> No
         test("alpha", "a1", "failed", 2, HOSTILE)]), {}, "students/x/report.html")
     rows = gradebook.student_rows(hostile, TOPICS, LatePolicy())
     html = overview.render_overview(rows, hostile, TOPICS, gradebook.class_stats(rows))
-    assert "<script>" not in html and "<img" not in html
+    assert "<script>window" not in html and "<img" not in html
     assert "&lt;script&gt;window.pwned = true&lt;/script&gt;" in html
     assert 'href="students/ada/report.html"' in html
     assert html.count("<svg") >= 1 + len(TOPICS) + 3  # histogram, topic bars, test bars
+
+
+def test_every_flag_says_what_raised_it() -> None:
+    syntax = test("alpha", "a1", "failed", 2, "alpha.py has a syntax error\n  line 3",
+                  flags=("import_error", "import_failed", "syntax_error"))
+    missing = test("beta", "b1", "failed", 3, "beta.py imports sklearn, which the grading "
+                   "environment does not have", flags=("import_error", "import_failed",
+                                                      "missing_package"))
+    rows = gradebook.student_rows([
+        *entries(), ClassEntry("fin", "graded", result("fin", [syntax, missing]))],
+        TOPICS, LatePolicy(per_day=10, cap=50))
+    fin, ben, cy = (by_student(rows)[s] for s in ("fin", "ben", "cy"))
+    # A syntax error is its own flag; the missing package stays an import error.
+    assert fin["flag_syntax_error"] and fin["syntax_errors"] == "alpha: alpha.py has a syntax error"
+    assert fin["flag_import_error"] and fin["import_errors"].startswith("beta: beta.py imports sklearn")
+    assert not ben["flag_syntax_error"] and not ben["flag_import_error"]
+    groups = {g["flag"]: g for g in overview.flag_groups(rows)}
+    details = {(flag, s["student"]): s["detail"] for flag, g in groups.items() for s in g["students"]}
+    assert details[("timeout", "ben")] == "alpha: a2 did not finish within 3 s"
+    assert details[("crash", "cy")] == "alpha: a2 crashed the worker"
+    assert details[("banned", "cy")] == "beta: uses numpy.polyfit"
+    assert details[("syntax_error", "fin")].startswith("alpha: alpha.py has a syntax error")
+    assert details[("not_submitted", "dee")] == "nothing submitted"
+    assert details[("late", "ben")] == "1.25 days late, −20 %"
+    assert all(s["href"] for s in groups["crash"]["students"])
+    # The flags come before the students on the page, the students before the tests.
+    html = overview.render_overview(rows, entries(), TOPICS, gradebook.class_stats(rows))
+    assert html.index('id="flags"') < html.index('id="students"') < html.index('id="tests"')
+    assert "a2 crashed the worker" in html
+
+
+def test_a_dynamic_access_flag_in_a_row_is_shown_with_its_detail(rows: list[dict]) -> None:
+    rows[0]["flag_dynamic_access"] = True
+    rows[0]["dynamic_access"] = "alpha: getattr(np, name)"
+    groups = {g["flag"]: g for g in overview.flag_groups(rows)}
+    assert groups["dynamic_access"]["students"][0]["detail"] == "alpha: getattr(np, name)"
+    assert overview.student_table(rows)[0]["flags"] == [{"text": "dynamic access",
+                                                         "css": "dynamic-access"}]
+
+
+def test_numbers_have_one_format_in_every_table(tmp_path: Path) -> None:
+    from grader.results.numbers import number
+
+    assert [number(x) for x in (447.6245, 36.0, 0.5, -0.001, 2.999)] == \
+        ["447.62", "36", "0.5", "0", "3"]
+    tests = [test("alpha", "a1", points=447.6245), test("alpha", "a2", "failed", 36.0),
+             test("beta", "b1", points=1 / 3)]
+    e = [ClassEntry("ada", "graded", result("ada", tests), {"name": "Ada", "sis_id": "S1"})]
+    rows = gradebook.student_rows(e, TOPICS, LatePolicy())
+    gradebook.write_tables(tmp_path, rows, gradebook.rows_per_test(e), "A1", TOPICS)
+    book = next(csv.DictReader(io.StringIO((tmp_path / "gradebook.csv").read_text())))
+    assert (book["alpha"], book["beta"], book["score"], book["max_score"]) == \
+        ("447.62", "0.33", "447.96", "483.96")
+    long = list(csv.DictReader(io.StringIO((tmp_path / "tests.csv").read_text())))
+    assert [r["max_score"] for r in long] == ["447.62", "36", "0.33"]
+    for name in ("canvas.csv", "moodle.csv"):
+        assert next(csv.DictReader(io.StringIO((tmp_path / name).read_text())))["A1"] == "447.96"
+    html = overview.render_overview(rows, e, TOPICS, gradebook.class_stats(rows))
+    assert "447.96 / 483.96" in html and "447.9578" not in html
+
+
+def test_variants_fold_and_stubs_do_not_make_a_test_hard() -> None:
+    def graded(sid: str, outcomes: list[str], flags: tuple[str, ...] = ()) -> ClassEntry:
+        tests = [test("alpha", f"t_fit[{i}]", o, 1, "" if o == "passed" else "wrong by 0.5",
+                      flags if o != "passed" else ()) for i, o in enumerate(outcomes)]
+        tests += [test("alpha", "t_easy", "failed", 1, "t_easy: not implemented",
+                       ("not_implemented",)) if flags else test("alpha", "t_easy")]
+        return ClassEntry(sid, "graded", result(sid, tests + [test("beta", "b1")]))
+
+    table = overview.table_per_test([
+        graded("s1", ["failed", "failed", "passed"]),  # fails two variants: counts once
+        graded("s2", ["passed", "passed", "passed"]),
+        graded("s3", ["failed"] * 3, ("not_implemented",)),  # a stub: counted apart
+    ])
+    fit = next(t for t in table if t["name"] == "t_fit")
+    assert (fit["variants"], fit["passed"], fit["failed"], fit["not_attempted"]) == (3, 1, 1, 1)
+    assert fit["failures"] == [{"count": 1, "message": "wrong by 0.5"}]
+    easy = next(t for t in table if t["name"] == "t_easy")
+    assert (easy["rate"], easy["not_attempted"]) == (100.0, 1)
+    assert table[0]["name"] == "t_fit"
+
+
+def test_only_the_hardest_tests_of_a_topic_are_shown_before_the_toggle() -> None:
+    tests = [test("alpha", f"t{i:02d}", "failed" if i % 2 else "passed") for i in range(30)]
+    e = [ClassEntry("ada", "graded", result("ada", tests))]
+    (alpha,) = overview.tests_by_topic(e, TOPICS)
+    assert len(alpha["hardest"]) == overview.HARDEST_SHOWN and len(alpha["rest"]) == 10
+    assert all(t["rate"] == 0 for t in alpha["hardest"][:15])
+    rows = gradebook.student_rows(e, TOPICS, LatePolicy())
+    html = overview.render_overview(rows, e, TOPICS, gradebook.class_stats(rows))
+    assert "<summary>The other 10 tests of alpha</summary>" in html

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
+import unicodedata
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from grader.classroom.layout import (CONFIG_NAME, ROSTER_NAME, BatchError, entry_name,
                                      folder_name)
+from grader.classroom.lms import LmsEntry, read_layout
 from grader.classroom.roster import Student
 
 # A class export is many submissions in one archive: room for a few hundred of them.
@@ -26,6 +29,7 @@ class Entry:
     folder: str  # their folder under DIR/students
     roster: Student | None = None
     file_time: dt.datetime | None = None  # when the files say they were last changed
+    layout: str = ""  # the LMS whose download it came from ("canvas", "moodle", "gradescope")
 
 
 def _is_entry(p: Path) -> bool:
@@ -81,6 +85,39 @@ def file_time(path: Path) -> dt.datetime:
     return dt.datetime.fromtimestamp(stamp).astimezone()
 
 
+def _letters(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if c.isalnum())
+
+
+def match_student(le: LmsEntry, roster: dict[str, Student]) -> Student | None:
+    """The roster's student an LMS entry belongs to: by the LMS's id (the roster's lms_id, or
+    canvas_id for Canvas, sis_id or student for Gradescope's sid), then by email, then by name
+    (Canvas writes "lastfirst", Moodle the full name)."""
+    students = list(roster.values())
+    for s in students:
+        if le.key and le.key in (s.lms_id, s.canvas_id if le.layout == "canvas" else None,
+                                 *((s.sis_id, s.student) if le.layout == "gradescope" else ())):
+            return s
+    if le.email:
+        for s in students:
+            if s.login and s.login.lower() == le.email.lower():
+                return s
+    name = _letters(le.name)
+    if name:
+        for s in students:
+            words = s.name.split()
+            if name in (_letters(s.name), _letters(" ".join(words[-1:] + words[:-1]))):
+                return s
+    return None
+
+
+def _lms_id(le: LmsEntry) -> str:
+    """A student the roster does not know: named after the LMS's name and id."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", unicodedata.normalize("NFKD", le.name)
+                  .encode("ascii", "ignore").decode()).strip("_").lower()
+    return f"{slug}_{le.key}" if slug else le.key
+
+
 def discover(submissions: Path, roster: dict[str, Student], unpack_to: Path
              ) -> tuple[list[Entry], list[str]]:
     """The class: every entry of the submissions folder (or class archive) and every roster
@@ -96,7 +133,23 @@ def discover(submissions: Path, roster: dict[str, Student], unpack_to: Path
     by_entry = {s.submission: s for s in roster.values()}
     entries: dict[str, Entry] = {}
     ignored: list[str] = []
+    lms_work = unpack_to / ".lms"  # removed with the unpacked archive when the batch ends
+    shutil.rmtree(lms_work, ignore_errors=True)
+    taken: set[str] = set()  # names of the download read as an LMS's layout
+    for le in read_layout(folder, lms_work):
+        student = match_student(le, roster)
+        sid = student.student if student else _lms_id(le)
+        if sid in entries:
+            first = entries[sid].path
+            raise BatchError(f"two submissions for {sid!r} in {folder}: "
+                             f"{first.name if first else '?'} and {le.sources[0]}")
+        stamps = [times[entry_name(n)] for n in le.sources if entry_name(n) in times]
+        entries[sid] = Entry(sid, le.path, folder_name(sid), student,
+                             max(stamps) if stamps else file_time(le.path), le.layout)
+        taken.update(le.sources)
     for p in sorted(folder.iterdir()):
+        if p.name in taken:
+            continue
         if not _is_entry(p):
             if p.name not in (ROSTER_NAME, CONFIG_NAME) and not p.name.startswith("."):
                 ignored.append(p.name)

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from grader.classroom.late import LatePolicy, assess
-from grader.results.model import SubmissionResult, write_text_atomic
+from grader.results.model import FILES_NOTE, SubmissionResult, TestResult, write_text_atomic
 from grader.results.scoring import percentage
 from grader.results.inert import csv_cell
+from grader.results.numbers import number
 
 GRADEBOOK = "gradebook.csv"
 TESTS = "tests.csv"
@@ -30,8 +31,14 @@ STATUSES = {
     "not_submitted": "on the roster, nothing submitted",
     "not_graded": "submitted, not graded yet (rerun the batch with --resume)",
 }
-FLAGS = ("timeout", "crash", "banned", "dynamic_access", "import_error", "not_submitted", "late",
-         "error", "similarity")
+FLAGS = ("syntax_error", "import_error", "timeout", "crash", "banned", "dynamic_access",
+         "no_recognised_file", "not_submitted", "late", "error", "similarity")
+# How the engine's note on a topic that reaches names at run time begins (grading.engine).
+DYNAMIC_NOTE = "a name built at run time ("
+# Per flag, the gradebook column that says what raised it (topic: first line of the message).
+FLAG_DETAILS = {"syntax_error": "syntax_errors", "import_error": "import_errors",
+                "timeout": "timeouts", "crash": "crashes", "banned": "banned_calls",
+                "dynamic_access": "dynamic_access"}
 # Roster fields carried into the tables, in the order of Canvas's import columns.
 ROSTER_FIELDS = ("name", "canvas_id", "sis_id", "login", "section")
 
@@ -88,10 +95,13 @@ def student_row(entry: ClassEntry, topics: Sequence[str], policy: LatePolicy,
     missing = [t for t in topics if t in by_topic and not by_topic[t].submitted]
     if entry.status == "not_submitted":
         missing = list(topics)
-    import_errors: dict[str, str] = {}  # topic -> why its module did not import
-    for t in tests:
-        if "import_error" in t.flags and t.topic not in import_errors:
-            import_errors[t.topic] = first_line(t.message, 200)
+    details = flag_details(tests)
+    for topic in details["dynamic_access"]:  # what the topic's note says was reached, and how
+        note = next((n for n in (r.notes if r is not None else ())
+                     if n.startswith(f"{topic}: ") and DYNAMIC_NOTE in n), "")
+        details["dynamic_access"][topic] = first_line(
+            note.split(DYNAMIC_NOTE, 1)[1].split("): ")[0] if note else "see the report", 200)
+    files = file_notes(r.notes if r is not None else ())
     row.update({
         "score": _r(score),
         "max_score": _r(max_score),
@@ -103,17 +113,18 @@ def student_row(entry: ClassEntry, topics: Sequence[str], policy: LatePolicy,
         "late_penalty_percent": _r(late.penalty),
         "final": _r(late.final),
         "final_percent": _r(percentage(late.final, max_score)),
-        "flag_timeout": any(t.outcome == "timeout" or "timeout" in t.flags for t in tests),
-        "flag_crash": any("crash" in t.flags for t in tests),
-        "flag_banned": any("banned" in t.flags for t in tests),
-        "flag_dynamic_access": any("dynamic_access" in t.flags for t in tests),
-        "flag_import_error": bool(import_errors),
+        **{f"flag_{flag}": bool(details[column]) for flag, column in FLAG_DETAILS.items()},
+        # Something was handed in but no file of it is a topic's module: not a silent zero.
+        "flag_no_recognised_file": entry.status == "graded" and r is not None and
+        bool(r.topics) and not any(t.submitted for t in r.topics),
         "flag_not_submitted": bool(missing),
         "flag_late": late.penalty > 0,
         "flag_error": entry.status in ("error", "not_graded"),
         "flag_similarity": False,  # set from the class's comparison (grader.classroom.similarity)
         "missing_topics": ";".join(missing),
-        "import_errors": "; ".join(f"{k}: {v}" for k, v in import_errors.items()),
+        **{column: "; ".join(f"{k}: {v}" for k, v in details[column].items())
+           for column in FLAG_DETAILS.values()},
+        "files": "; ".join(files),
         "error": (r.error if r is not None and r.error else
                   STATUSES[entry.status] if entry.status == "not_graded" else ""),
         "seed": r.seed if r is not None else "",
@@ -122,6 +133,31 @@ def student_row(entry: ClassEntry, topics: Sequence[str], policy: LatePolicy,
         "adjustments": "",  # grader.classroom.overrides: manual adjustments as they counted
     })
     return row
+
+
+def flag_details(tests: Sequence[TestResult]) -> dict[str, dict[str, str]]:
+    """Per detail column of FLAG_DETAILS: topic -> the first message that raised the flag there.
+
+    A syntax error is told apart from other import errors (results written before the
+    syntax_error flag existed are recognised by their message)."""
+    out: dict[str, dict[str, str]] = {column: {} for column in FLAG_DETAILS.values()}
+    for t in tests:
+        syntax = "syntax_error" in t.flags or (
+            "import_error" in t.flags and f"{t.topic}.py has a syntax error" in t.message)
+        raised = {"syntax_errors": syntax,
+                  "import_errors": "import_error" in t.flags and not syntax,
+                  "timeouts": t.outcome == "timeout" or "timeout" in t.flags,
+                  "crashes": "crash" in t.flags, "banned_calls": "banned" in t.flags,
+                  "dynamic_access": "dynamic_access" in t.flags}
+        for column, on in raised.items():
+            if on and t.topic not in out[column]:
+                out[column][t.topic] = first_line(t.message, 200) or t.outcome
+    return out
+
+
+def file_notes(notes: Sequence[str]) -> list[str]:
+    """What staging said about the submission's files (unrecognised, or graded as a topic)."""
+    return [n[len(FILES_NOTE) + 2:] for n in notes if n.startswith(FILES_NOTE + ": ")]
 
 
 def student_rows(entries: Sequence[ClassEntry], topics: Sequence[str],
@@ -198,7 +234,8 @@ def write_tables(out: Path, rows: Sequence[Mapping[str, Any]], tests: Sequence[M
     columns = ["student", *ROSTER_FIELDS, "status", *topics, "score", "max_score", "percent",
                "submitted_at", "submitted_source", "deadline", "late_days",
                "late_penalty_percent", "final", "final_percent",
-               *(f"flag_{f}" for f in FLAGS), "missing_topics", "import_errors", "error", "seed",
+               *(f"flag_{f}" for f in FLAGS), "missing_topics", *FLAG_DETAILS.values(), "files",
+               "error", "seed",
                "report", "similar_to", "adjustments"]
     book = pd.DataFrame(list(rows), columns=columns)
     test_columns = ["student", "topic", "test", "kind", "outcome", "score", "max_score",
@@ -217,9 +254,16 @@ def write_tables(out: Path, rows: Sequence[Mapping[str, Any]], tests: Sequence[M
         path = out / name
         # Student ids, names and messages are shown as text, never run as formulas.
         cells = frame.map if hasattr(frame, "map") else frame.applymap  # pandas < 2.1
-        write_text_atomic(path, cells(csv_cell).to_csv(index=False))
+        write_text_atomic(path, cells(_cell).to_csv(index=False))
         paths.append(path)
     return paths
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: numbers in the one format of every table and page, text made inert."""
+    if isinstance(value, float):
+        return number(value)
+    return csv_cell(value)
 
 
 def read_gradebook(path: Path) -> Any:

@@ -1,4 +1,4 @@
-"""The class overview page: distribution, topic averages, hardest tests, flags, links to reports.
+"""The class overview page: flags first, then students, distribution, and each topic's hardest tests.
 
 Everything a chart needs (bar positions, sizes, labels) is computed here; the Jinja template
 only loops over it and draws inline SVG, so the page is one self-contained file that works
@@ -14,11 +14,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from grader.classroom.gradebook import FLAGS, ClassEntry, Stats, first_line
+from grader.classroom.gradebook import FLAG_DETAILS, FLAGS, ClassEntry, Stats, first_line
+from grader.results.numbers import number
 from grader.results.report import environment
 
 HIST_BINS = 10
 FAILURES_SHOWN = 3  # most common failure messages per test
+HARDEST_SHOWN = 20  # tests per topic shown before the rest are folded away
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 # Chart geometry, in SVG user units.
@@ -62,7 +64,7 @@ def topic_bars(entries: Sequence[ClassEntry], topics: Sequence[str]) -> dict[str
     for i, topic in enumerate(topics):
         values = sums.get(topic, [])
         mean = sum(values) / len(values) if values else 0.0
-        bars.append({"topic": topic, "mean": round(mean, 1), "n": len(values),
+        bars.append({"topic": topic, "mean": number(mean), "n": len(values),
                      "y": i * BAR_ROW, "w": round(BAR_W * mean / 100, 1),
                      "text_y": i * BAR_ROW + BAR_ROW * 0.65})
     return {"width": BAR_W, "height": max(1, len(topics)) * BAR_ROW, "bars": bars}
@@ -73,77 +75,153 @@ def normalise(message: str) -> str:
     return _NUMBER.sub("#", first_line(message, 200))
 
 
+def _base_name(name: str) -> str:
+    """A test's name without its parametrisation: "test_f1[absent-class]" → "test_f1"."""
+    return name.split("[", 1)[0]
+
+
+# A student whose function is a stub or whose module did not load fails every test of it: that
+# says nothing about which tests are hard, so such students are counted apart.
+_NOT_ATTEMPTED = ("not_implemented", "import_failed")
+
+
 def table_per_test(entries: Sequence[ClassEntry]) -> list[dict[str, Any]]:
-    """Per test: pass rate over the students who submitted its topic, hardest first, with the
-    most common failure messages. A topic not submitted says nothing about a test's difficulty."""
-    stats: dict[str, dict[str, Any]] = {}
+    """Per test, its parametrised variants folded into one row: how many students passed every
+    variant, failed one or more (once per student), or had not implemented what it calls;
+    hardest first, with the most common failure messages (each counted once per student).
+    A topic not submitted says nothing about a test's difficulty and is left out."""
+    stats: dict[tuple[str, str, str], dict[str, Any]] = {}
     for e in entries:
         if e.result is None:
             continue
+        mine: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
         for t in e.result.tests:
-            if not t.counted or "not_submitted" in t.flags:
-                continue
-            s = stats.setdefault(t.nodeid, {"topic": t.topic, "name": t.name, "kind": t.kind,
-                                             "passed": 0, "total": 0, "groups": Counter(),
-                                             "example": {}})
-            s["total"] += 1
-            if t.outcome == "passed":
+            if t.counted and "not_submitted" not in t.flags:
+                mine[(t.topic, _base_name(t.name), t.kind)].append(t)
+        for key, variants in mine.items():
+            s = stats.setdefault(key, {"variants": set(), "functions": set(), "passed": 0,
+                                       "failed": 0, "not_attempted": 0, "groups": Counter(),
+                                       "example": {}})
+            s["variants"].update(t.name for t in variants)
+            s["functions"].update(f for t in variants for f in t.functions)
+            failing = [t for t in variants if t.outcome != "passed"]
+            if not failing:
                 s["passed"] += 1
-                continue
-            key = f"[{t.outcome}] " + normalise(t.message) if t.message else f"[{t.outcome}]"
-            s["groups"][key] += 1
-            s["example"].setdefault(key, first_line(t.message, 200) or t.outcome)
+            elif any(f in t.flags for t in failing for f in _NOT_ATTEMPTED):
+                s["not_attempted"] += 1
+            else:
+                s["failed"] += 1
+                seen = set()
+                for t in failing:
+                    k = f"[{t.outcome}] " + normalise(t.message) if t.message else f"[{t.outcome}]"
+                    if k not in seen:
+                        seen.add(k)
+                        s["groups"][k] += 1
+                        s["example"].setdefault(k, first_line(t.message, 200) or t.outcome)
     rows = []
-    for s in stats.values():
-        rate = 100.0 * s["passed"] / s["total"] if s["total"] else 0.0
+    for (topic, name, kind), s in stats.items():
+        tried = s["passed"] + s["failed"]
+        rate = 100.0 * s["passed"] / tried if tried else 100.0
         failures = [{"count": n, "message": s["example"][k]}
                     for k, n in s["groups"].most_common(FAILURES_SHOWN)]
-        rows.append({"topic": s["topic"], "name": s["name"], "kind": s["kind"],
-                     "passed": s["passed"], "total": s["total"], "rate": round(rate, 1),
-                     "bar": round(rate, 1), "failures": failures})
-    rows.sort(key=lambda r: (r["rate"], r["topic"], r["name"]))
+        rows.append({"topic": topic, "name": name, "kind": kind, "variants": len(s["variants"]),
+                     "functions": ", ".join(sorted(s["functions"])),
+                     "passed": s["passed"], "failed": s["failed"], "total": tried,
+                     "not_attempted": s["not_attempted"], "rate": round(rate, 2),
+                     "rate_text": number(rate), "bar": round(rate, 1), "failures": failures})
+    rows.sort(key=lambda r: (r["rate"], -r["failed"], r["topic"], r["name"]))
     return rows
 
 
-FLAG_TEXT = {"timeout": "timeout", "crash": "crash", "banned": "banned API",
-             "dynamic_access": "dynamic access (review by hand)",
-             "import_error": "import error",
+def tests_by_topic(entries: Sequence[ClassEntry], topics: Sequence[str]
+                   ) -> list[dict[str, Any]]:
+    """Per topic, its folded tests hardest first: the first HARDEST_SHOWN, then the rest."""
+    rows = table_per_test(entries)
+    out = []
+    for topic in topics:
+        mine = [r for r in rows if r["topic"] == topic]
+        if mine:
+            out.append({"topic": topic, "hardest": mine[:HARDEST_SHOWN],
+                        "rest": mine[HARDEST_SHOWN:], "count": len(mine)})
+    return out
+
+
+FLAG_TEXT = {"syntax_error": "syntax error", "import_error": "import error",
+             "timeout": "timeout", "crash": "crash", "banned": "banned call",
+             "dynamic_access": "dynamic access",
+             "no_recognised_file": "no recognised file",
              "not_submitted": "not submitted", "late": "late", "error": "error",
              "similarity": "similarity"}
+# Flags a row may carry beyond gradebook.FLAGS (set by checks that add their own column).
+EXTRA_FLAGS: tuple[str, ...] = ()
 
 
-def _flags(row: Mapping[str, Any]) -> list[str]:
-    return [FLAG_TEXT[f] for f in FLAGS if row.get(f"flag_{f}")]
+def _all_flags(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    extra = [f for f in EXTRA_FLAGS if f not in FLAGS and any(r.get(f"flag_{f}") for r in rows)]
+    return [*FLAGS, *extra]
 
 
-def _detail(row: Mapping[str, Any]) -> str:
-    parts = []
-    if row["error"]:
-        parts.append(first_line(str(row["error"]), 200))
-    if row.get("import_errors"):
-        parts.append(str(row["import_errors"]))
-    if row["missing_topics"] and row["status"] != "not_submitted":
-        parts.append("missing: " + str(row["missing_topics"]).replace(";", ", "))
-    if row["flag_late"]:
-        parts.append(f"{row['late_days']:.1f} days late, −{row['late_penalty_percent']:g} %")
-    if row.get("similar_to"):
-        parts.append("similar: " + str(row["similar_to"]))
-    if row.get("adjustments"):
-        parts.append("adjusted: " + str(row["adjustments"]))
-    return " · ".join(parts)
+def _flag_text(flag: str) -> str:
+    return FLAG_TEXT.get(flag, flag.replace("_", " "))
+
+
+def flag_detail(row: Mapping[str, Any], flag: str) -> str:
+    """What raised ``flag`` on this row, in one line."""
+    column = FLAG_DETAILS.get(flag)
+    if column:
+        return str(row.get(column) or "")
+    if flag == "no_recognised_file":
+        return str(row.get("files") or "the submission holds no file")
+    if flag == "not_submitted":
+        if row["status"] == "not_submitted":
+            return "nothing submitted"
+        return "missing: " + str(row["missing_topics"]).replace(";", ", ")
+    if flag == "late":
+        return (f"{number(row['late_days'])} days late, "
+                f"−{number(row['late_penalty_percent'])} %")
+    if flag == "error":
+        return first_line(str(row["error"]), 200)
+    if flag == "similarity":
+        return "similar to " + str(row.get("similar_to") or "")
+    return ""
+
+
+def flag_groups(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The flagged students, flag by flag, each with what raised the flag and their report."""
+    groups = []
+    for flag in _all_flags(rows):
+        items = [{"student": r["student"], "name": r["name"], "href": _href(r),
+                  "detail": flag_detail(r, flag)} for r in rows if r.get(f"flag_{flag}")]
+        if items:
+            groups.append({"flag": flag, "text": _flag_text(flag), "css": flag.replace("_", "-"),
+                           "count": len(items), "students": items})
+    return groups
+
+
+def _href(row: Mapping[str, Any]) -> str:
+    # Ids come from file names: quote them so the link is the file, whatever they hold.
+    return quote(row["report"]) if row["report"] else ""
 
 
 def student_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     out = []
+    flags = _all_flags(rows)
     for r in rows:
+        notes = [x for x in (str(r.get("files") or ""),
+                             "adjusted: " + str(r["adjustments"]) if r.get("adjustments") else "")
+                 if x]
         out.append({
             "student": r["student"], "name": r["name"], "status": r["status"],
-            "score": f"{r['score']:g}", "max_score": f"{r['max_score']:g}",
-            "percent": f"{r['percent']:.0f}", "penalty": f"{r['late_penalty_percent']:g}",
-            "final": f"{r['final']:g}", "final_percent": f"{r['final_percent']:.0f}",
-            "flags": _flags(r), "detail": _detail(r),
-            # Ids come from file names: quote them so the link is the file, whatever they hold.
-            "href": quote(r["report"]) if r["report"] else "",
+            "status_text": str(r["status"]).replace("_", " "),
+            "score": number(r["score"]), "max_score": number(r["max_score"]),
+            "score_value": number(r["score"]),
+            "percent": number(r["percent"]), "penalty": number(r["late_penalty_percent"]),
+            "penalty_value": number(r["late_penalty_percent"]),
+            "final": number(r["final"]), "final_value": number(r["final"]),
+            "final_percent": number(r["final_percent"]),
+            "flags": [{"text": _flag_text(f), "css": f.replace("_", "-")}
+                      for f in flags if r.get(f"flag_{f}")],
+            "notes": " · ".join(notes), "href": _href(r),
         })
     return out
 
@@ -152,18 +230,19 @@ def render_overview(rows: Sequence[Mapping[str, Any]], entries: Sequence[ClassEn
                     topics: Sequence[str], stats: Stats, *, late_text: str = "",
                     similar: Sequence[Mapping[str, Any]] = ()) -> str:
     graded = [float(r["final_percent"]) for r in rows if r["status"] == "graded"]
-    students = student_table(rows)
+    flags = flag_groups(rows)
     context = {
         "generated": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "stats": stats,
-        "mean": f"{stats.mean:.1f}" if stats.mean is not None else "–",
-        "median": f"{stats.median:.1f}" if stats.median is not None else "–",
-        "flag_counts": [{"flag": FLAG_TEXT[f], "n": n} for f, n in stats.counts.items()],
+        "mean": number(stats.mean) if stats.mean is not None else "–",
+        "median": number(stats.median) if stats.median is not None else "–",
+        "flagged": sum(1 for r in rows if any(r.get(f"flag_{f}") for f in _all_flags(rows))),
         "hist": histogram(graded),
         "topics": topic_bars(entries, topics),
-        "tests": table_per_test(entries),
-        "flagged": [s for s in students if s["flags"]],
-        "students": students,
+        "tests": tests_by_topic(entries, topics),
+        "hardest_shown": HARDEST_SHOWN,
+        "flags": flags,
+        "students": student_table(rows),
         "late_text": late_text,
         "similar": similar,  # grader.classroom.similarity.overview_pairs
     }

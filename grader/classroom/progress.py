@@ -88,6 +88,8 @@ class Progress:
 
 FLAG_LABELS = {"timeout": "with a timeout", "crash": "with a crash",
                "banned": "using a banned API", "import_error": "with a module that did not import",
+               "syntax_error": "with a syntax error",
+               "no_recognised_file": "with files but none named after a topic",
                "not_submitted": "with a topic not submitted",
                "late": "late", "error": "with a grading error",
                "similarity": "with a module similar to another student's"}

@@ -18,7 +18,7 @@ else:  # pragma: no cover
 
 DEFAULT_ASSIGNMENT = "Deep learning exercises"
 ROSTER_COLUMNS = ("student", "submission", "name", "canvas_id", "sis_id", "login", "section",
-                  "submitted", "deadline")
+                  "submitted", "deadline", "lms_id")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class Student:
     section: str = ""
     submitted: str = ""  # ISO 8601 submission time
     deadline: str = ""  # a deadline of this student's own (an extension)
+    lms_id: str = ""  # the LMS's id in its download: Moodle's participant id, Canvas's user id
 
     def fields(self) -> dict[str, str]:
         return {k: getattr(self, k) for k in gradebook.ROSTER_FIELDS}

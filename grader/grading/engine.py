@@ -37,7 +37,7 @@ from grader.grading.remote import (GraderFault, ImportFailed, Spawner, StudentEr
 from grader.grading.session import PreparedSession, course_markers
 from grader.grading.submission import SubmissionError, stage
 from grader.isolation import sandbox
-from grader.results.model import (Flag, Outcome, ResultStream, SubmissionResult, TestResult,
+from grader.results.model import (FILES_NOTE, Flag, Outcome, ResultStream, SubmissionResult, TestResult,
                                   read_stream, read_test_result)
 from grader.results.scoring import error_result, topic_results
 
@@ -233,7 +233,9 @@ class Engine:
             job.fail(f"the grader could not stage this submission ({type(exc).__name__}: "
                      f"{str(exc)[:200]})")
             return job
-        job.notebooks, job.notes = staged.notebooks, staged.notes
+        job.notebooks, job.notes = staged.notebooks, dict(staged.notes)
+        if staged.files:
+            job.notes[FILES_NOTE] = staged.files
         for t in topics:  # banned calls are looked for by the grading child, in parallel
             module = staged.module(t)
             job.runs[t] = TopicRun(

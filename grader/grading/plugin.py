@@ -411,6 +411,8 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
                 "exit": Flag.CRASH, "banned": Flag.BANNED}.get(exc.kind, Flag.IMPORT_ERROR)
         text = exc.message + (f"\n{exc.traceback.rstrip()}" if exc.traceback.strip() else "")
         flags = [flag, Flag.IMPORT_FAILED]
+        if exc.kind == "syntax":
+            flags.append(Flag.SYNTAX_ERROR)
         if (missing := _missing_package(exc)) is not None:
             flags.append(Flag.MISSING_PACKAGE)
             offered = (", ".join(provides[:-1]) + " and " + provides[-1] if len(provides) > 1

@@ -9,6 +9,7 @@ Python files into a fresh flat folder that the worker may read, and nothing else
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import zipfile
@@ -36,6 +37,9 @@ class Staged:
     modules: dict[str, Path]  # topic -> staged module
     notebooks: dict[str, NotebookModule] = field(default_factory=dict)  # topics read from one
     notes: dict[str, list[str]] = field(default_factory=dict)  # topic -> what staging did
+    # What became of the submission's files beyond the topics' own: "X graded as <topic>.py",
+    # "unrecognised file X".
+    files: list[str] = field(default_factory=list)
 
     def module(self, topic: str) -> Path | None:
         return self.modules.get(topic)
@@ -61,12 +65,58 @@ def stage(submission: Path, dest: Path, topics: list[str]) -> Staged:
     for topic, path in found.items():
         for sibling in path.parent.glob("*.py"):
             _copy_module(sibling, root)
+        if path.name != f"{topic}.py":  # a browser's or an LMS's copy: graded under its name
+            _copy_module(path, root, f"{topic}.py")
         modules[topic] = root / f"{topic}.py"
-    notebooks, notes = _stage_notebooks(_find_modules(source, topics, ".ipynb"), found, root)
+    found_notebooks = _find_modules(source, topics, ".ipynb")
+    notebooks, notes = _stage_notebooks(found_notebooks, found, root)
     modules.update({topic: root / f"{topic}.py" for topic in notebooks})
+    graded = [found[t] for t in found] + [found_notebooks[t] for t in notebooks]
+    files = file_notes(source, graded, topics)
     if source is not submission:
         shutil.rmtree(source, ignore_errors=True)
-    return Staged(root, modules, notebooks, notes)
+    return Staged(root, modules, notebooks, notes, files)
+
+
+FILES_LISTED = 20  # file notes per submission; the rest are counted
+
+
+def file_notes(source: Path, graded: list[Path], topics: list[str]) -> list[str]:
+    """Every file of the submission that is not graded under its own name, said once: graded
+    as a topic under another name, or not recognised as any topic's."""
+    graded_set = {p.resolve() for p in graded}
+    out = [f"{p.relative_to(source).as_posix()} graded as {_topic_of(p, topics)}.py"
+           for p in graded if p.stem not in topics]
+    unrecognised = []
+    for p in sorted(source.rglob("*")):
+        parts = p.relative_to(source).parts
+        if any(x.startswith(".") or x in ("__MACOSX", "__pycache__") for x in parts) or \
+                p.is_symlink() or not p.is_file() or p.resolve() in graded_set:
+            continue
+        rel = p.relative_to(source).as_posix()
+        topic = _topic_of(p, topics)
+        unrecognised.append(f"{rel} not graded: {topic}{p.suffix} was graded instead"
+                            if topic in topics else f"unrecognised file {rel}")
+    out += unrecognised[:FILES_LISTED]
+    if len(unrecognised) > FILES_LISTED:
+        out.append(f"and {len(unrecognised) - FILES_LISTED} more unrecognised files")
+    return out
+
+
+def _topic_of(path: Path, topics: list[str]) -> str:
+    return next((t for t in topics if _copy_number(path.name, t, path.suffix) is not None),
+                path.stem)
+
+
+_COPY = r"(?: \((\d+)\)|-(\d+))"  # "x (1).py" from a browser, "x-1.py" from Canvas or a browser
+
+
+def _copy_number(name: str, topic: str, suffix: str) -> int | None:
+    """0 for ``<topic><suffix>``, n for a copy ``<topic> (n)<suffix>`` or ``<topic>-n<suffix>``."""
+    if name == f"{topic}{suffix}":
+        return 0
+    m = re.fullmatch(re.escape(topic) + _COPY + re.escape(suffix), name)
+    return int(m[1] or m[2]) if m else None
 
 
 def _stage_notebooks(found: dict[str, Path], modules: dict[str, Path], root: Path
@@ -99,19 +149,25 @@ def _find_modules(source: Path, topics: list[str], suffix: str = ".py") -> dict[
     found: dict[str, Path] = {}
     for topic in topics:
         for base in bases:
-            for candidate in (base / f"{topic}{suffix}",
-                              base / "assignments" / topic / f"{topic}{suffix}",
-                              base / topic / f"{topic}{suffix}"):
-                if candidate.is_file() and not candidate.is_symlink():
-                    found[topic] = candidate
+            for folder in (base, base / "assignments" / topic, base / topic):
+                exact = folder / f"{topic}{suffix}"
+                if exact.is_file() and not exact.is_symlink():
+                    found[topic] = exact
+                    break
+                # No file of the topic's own name: its newest copy (the highest number) stands in.
+                copies = sorted(((n, p) for p in (folder.iterdir() if folder.is_dir() else ())
+                                 if (n := _copy_number(p.name, topic, suffix)) and
+                                 p.is_file() and not p.is_symlink()), reverse=True)
+                if copies:
+                    found[topic] = copies[0][1]
                     break
             if topic in found:
                 break
     return found
 
 
-def _copy_module(path: Path, root: Path) -> None:
-    name = path.name
+def _copy_module(path: Path, root: Path, name: str = "") -> None:
+    name = name or path.name
     if name in SKIPPED or name.startswith("test_") or path.is_symlink():
         return
     if path.stat().st_size > MAX_MODULE_BYTES:

@@ -47,11 +47,15 @@ class Flag(_Text):
     IMPORT_FAILED = "import_failed"  # the student's module could not be imported
     IMPORT_ERROR = "import_error"  # ... because importing it raised
     MISSING_PACKAGE = "missing_package"  # ... a package the grading environment does not have
+    SYNTAX_ERROR = "syntax_error"  # ... because it does not parse
     NOT_IMPLEMENTED = "not_implemented"
     GRADER_ERROR = "grader_error"
 
 
 OUTCOMES = tuple(o.value for o in Outcome)
+# SubmissionResult.notes starting "files: " say what became of the submission's files
+# ("notes.txt: unrecognised file", "linear_regression (1).py graded as linear_regression.py").
+FILES_NOTE = "files"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from typing import Any
 
 import jinja2
 
-from grader.results.model import SubmissionResult
+from grader.results.model import FILES_NOTE, SubmissionResult
+from grader.results.numbers import number
 from grader.results.scoring import percentage
 
 OUTCOME_TEXT = {"passed": "passed", "failed": "failed", "error": "error", "timeout": "timeout",
@@ -28,10 +29,6 @@ def environment() -> jinja2.Environment:
                               autoescape=True, undefined=jinja2.StrictUndefined)
 
 
-def _num(x: float) -> str:
-    return f"{x:g}"
-
-
 def report_context(result: SubmissionResult, late: Any = None,
                    adjustments: Any = ()) -> dict[str, Any]:
     """What the report template shows; ``late`` is a ``grader.classroom.late.Lateness`` or None;
@@ -46,23 +43,24 @@ def report_context(result: SubmissionResult, late: Any = None,
         missing = bool(own) and all("not_submitted" in x.flags for x in own)
         tests = [] if missing else [
             {"name": x.name, "kind": x.kind, "outcome": x.outcome,
-             "outcome_text": OUTCOME_TEXT[x.outcome], "score": _num(x.score),
-             "max_score": _num(x.max_score), "seed": x.seed, "message": x.message,
+             "outcome_text": OUTCOME_TEXT[x.outcome], "score": number(x.score),
+             "max_score": number(x.max_score), "seed": x.seed, "message": x.message,
              "output": x.output} for x in own]
-        topics.append({"topic": t.topic, "score": _num(t.score), "max_score": _num(t.max_score),
+        topics.append({"topic": t.topic, "score": number(t.score), "max_score": number(t.max_score),
                        "percent": round(percentage(t.score, t.max_score)), "note": t.note,
                        "tests": tests, "missing": len(own) if missing else 0,
                        "dynamic": "dynamic_access" in t.flags})
     return {
-        "r": result, "topics": topics, "score": _num(result.score),
-        "max_score": _num(result.max_score),
-        "percent": f"{percentage(result.score, result.max_score):.0f}",
+        "r": result, "topics": topics, "score": number(result.score),
+        "max_score": number(result.max_score),
+        "percent": number(percentage(result.score, result.max_score)),
         "sandbox": ", ".join(result.sandbox) or "none (unsandboxed)",
         "not_graded": sum(1 for x in result.tests if x.outcome == "not_graded"),
         "late": None if late is None or not late.penalty else {
-            "days": f"{late.days:.2f}".rstrip("0").rstrip("."), "penalty": _num(late.penalty),
-            "final": _num(round(late.final, 4))},
+            "days": number(late.days), "penalty": number(late.penalty),
+            "final": number(late.final)},
         "adjustments": list(adjustments),
+        "files": [n[len(FILES_NOTE) + 2:] for n in result.notes if n.startswith(FILES_NOTE + ": ")],
     }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from grader.results.report import environment
 from grader.results.model import SubmissionResult, TestResult
+from grader.results.numbers import number
 from grader.results.scoring import percentage
 
 # GitHub shows at most 10 annotations of each level per step; the rest are dropped silently,
@@ -190,7 +191,7 @@ def summary_context(result: SubmissionResult, hidden_counts: Mapping[str, int]) 
                  _plural(hidden, "hidden test")]
         rows.append({
             "topic": topic.topic, "passed": passed, "total": len(tests),
-            "score": f"{topic.score:g}", "max_score": f"{topic.max_score:g}",
+            "score": number(topic.score), "max_score": number(topic.max_score),
             "ok": bool(tests) and passed == len(tests),
             "notes": _cell("; ".join(n for n in notes if n)),
         })
@@ -205,9 +206,9 @@ def summary_context(result: SubmissionResult, hidden_counts: Mapping[str, int]) 
         "rows": rows,
         "passed": sum(r["passed"] for r in rows),
         "total": sum(r["total"] for r in rows),
-        "score": f"{result.score:g}",
-        "max_score": f"{result.max_score:g}",
-        "percent": f"{percentage(result.score, result.max_score):.0f}",
+        "score": number(result.score),
+        "max_score": number(result.max_score),
+        "percent": number(percentage(result.score, result.max_score)),
         "failures": failures[:MAX_LISTED],
         "unlisted": max(0, len(failures) - MAX_LISTED),
         "not_graded": sum(t.outcome == "not_graded" for t in result.tests),

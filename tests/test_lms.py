@@ -1,0 +1,204 @@
+"""Submissions as LMSs deliver them: Canvas's, Moodle's and Gradescope's downloads, browser
+copies of a file, and files that are no topic's, each said on the student's row and report."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader.classroom import gradebook
+from grader.classroom.batch import Batch
+from grader.classroom.discover import discover
+from grader.classroom.lms import read_gradescope_metadata
+from grader.classroom.roster import read_roster
+from grader.course import Course
+from grader.grading.submission import SubmissionError, stage
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "examples" / "class"
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "course"
+TOY = (FIXTURE / "reference" / "toy" / "solution.py").read_text()
+OTHER = (FIXTURE / "reference" / "other" / "solution.py").read_text()
+TOPICS = Course(ROOT).topics()
+
+
+def _write(folder: Path, files: dict[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+# ------------------------------------------------------------------------ one submission's files
+
+def test_a_browser_copy_is_graded_as_its_topic_and_said_so(tmp_path: Path) -> None:
+    sub = _write(tmp_path / "sub", {"toy (1).py": TOY, "other-1.py": "old", "other-2.py": OTHER,
+                                    "notes.txt": "hello"})
+    staged = stage(sub, tmp_path / "work", ["toy", "other"])
+    assert staged.module("toy").read_text() == TOY  # type: ignore[union-attr]
+    assert staged.module("other").read_text() == OTHER  # the newest copy  # type: ignore[union-attr]
+    assert staged.files == ["toy (1).py graded as toy.py", "other-2.py graded as other.py",
+                            "unrecognised file notes.txt",
+                            "other-1.py not graded: other.py was graded instead"]
+
+
+def test_a_file_of_the_topics_own_name_wins_over_a_copy(tmp_path: Path) -> None:
+    sub = _write(tmp_path / "sub", {"toy.py": TOY, "toy (1).py": "broken("})
+    staged = stage(sub, tmp_path / "work", ["toy", "other"])
+    assert staged.module("toy").read_text() == TOY  # type: ignore[union-attr]
+    assert staged.files == ["toy (1).py not graded: toy.py was graded instead"]
+
+
+def test_a_name_that_only_starts_like_a_topic_is_not_taken_for_it(tmp_path: Path) -> None:
+    sub = _write(tmp_path / "sub", {"toy_old.py": TOY, "toy-final.py": TOY})
+    staged = stage(sub, tmp_path / "work", ["toy"])
+    assert staged.module("toy") is None
+    assert staged.files == ["unrecognised file toy-final.py", "unrecognised file toy_old.py"]
+
+
+# ------------------------------------------------------ the demo class, as each LMS delivers it
+
+def _roster() -> dict[str, Any]:
+    return read_roster(DEMO / "roster.csv")
+
+
+def _entries(folder: Path) -> list[Path]:
+    return [p for p in sorted(folder.iterdir())
+            if p.name not in ("roster.csv", "batch.toml") and (p.is_dir() or p.suffix == ".zip")]
+
+
+def _canvas_name(full: str) -> str:
+    """Canvas's "lastfirst": lower case, letters only."""
+    words = unicodedata.normalize("NFKD", full).encode("ascii", "ignore").decode().lower().split()
+    return "".join(words[-1:] + words[:-1])
+
+
+def canvas_download(dest: Path) -> Path:
+    """examples/class as Canvas's "Download Submissions" gives it: flat, renamed files."""
+    roster = _roster()
+    dest.mkdir()
+    n = 9000
+    for p in _entries(DEMO):
+        s = roster[p.stem]
+        late = "LATE_" if s.student == "leo" else ""
+        files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file())
+        for f in files:
+            n += 1
+            shutil.copy2(f, dest / f"{_canvas_name(s.name)}_{late}{s.canvas_id}_{n}_{f.name}")
+    return dest
+
+
+def moodle_download(dest: Path) -> Path:
+    """examples/class as Moodle's "Download all submissions" gives it: a folder per student."""
+    roster = _roster()
+    dest.mkdir()
+    for i, p in enumerate(_entries(DEMO)):
+        folder = dest / f"{roster[p.stem].name}_{70000 + i}_assignsubmission_file_"
+        if p.is_file():
+            folder.mkdir()
+            shutil.copy2(p, folder / p.name)
+        else:
+            shutil.copytree(p, folder)
+    return dest
+
+
+def _staged(entries: list[Any], work: Path) -> dict[str, Any]:
+    """Per student: each topic's staged module, or the reason staging refused the submission."""
+    out: dict[str, Any] = {}
+    for e in entries:
+        if e.path is None:
+            out[e.student] = None
+            continue
+        try:
+            staged = stage(e.path, work / e.folder, TOPICS)
+        except SubmissionError as exc:
+            out[e.student] = f"refused: {str(exc).split(' contains ')[-1]}"
+            continue
+        out[e.student] = {t: staged.module(t).read_bytes() for t in TOPICS  # type: ignore[union-attr]
+                          if staged.module(t) is not None}
+    return out
+
+
+@pytest.mark.parametrize("download", [canvas_download, moodle_download])
+def test_an_lms_download_of_the_demo_class_stages_like_the_plain_folder(
+        tmp_path: Path, download: Any) -> None:
+    plain, _ = discover(DEMO, _roster(), tmp_path / "u1")
+    lms, ignored = discover(download(tmp_path / "download"), _roster(), tmp_path / "u2")
+    assert ignored == []
+    assert [e.student for e in lms] == [e.student for e in plain]  # matched to the roster
+    assert {e.student: e.layout for e in lms if e.path} == \
+        {e.student: download.__name__.split("_")[0] for e in plain if e.path}
+    want = _staged(plain, tmp_path / "s1")
+    assert want["ada"] and len(want["ada"]) == len(TOPICS)  # the comparison compares something
+    assert _staged(lms, tmp_path / "s2") == want
+
+
+def test_gradescope_metadata_names_the_submitters(tmp_path: Path) -> None:
+    (tmp_path / "submission_metadata.yml").write_text(
+        "submission_111:\n  :submitters:\n  - :name: Ada Perfect\n    :sid: 'S2026000'\n"
+        "    :email: ada@example.edu\n  :created_at: 2026-03-01 12:00:00 +0000\n"
+        "submission_222:\n  :submitters:\n  - :name: Pair One\n    :sid: '9'\n"
+        "  - :name: Ben Typical\n    :email: ben@example.edu\n")
+    assert read_gradescope_metadata(tmp_path / "submission_metadata.yml") == {
+        "submission_111": [{"name": "Ada Perfect", "sid": "S2026000", "email": "ada@example.edu"}],
+        "submission_222": [{"name": "Pair One", "sid": "9"},
+                           {"name": "Ben Typical", "email": "ben@example.edu"}]}
+    shutil.copytree(DEMO / "ada", tmp_path / "submission_111")
+    _write(tmp_path / "submission_222", {"notes.txt": "x"})
+    entries, _ = discover(tmp_path, _roster(), tmp_path / ".u")
+    by = {e.student: e for e in entries}
+    assert by["ada"].path == tmp_path / "submission_111"  # by sid = the roster's sis_id
+    assert by["ben"].path == tmp_path / "submission_222"  # by email
+    assert by["pair_one_9"].roster is None  # not on the roster: named after the LMS
+    assert by["mia"].path is None
+
+
+# ------------------------------------------------------------------------ graded end to end
+
+class SharedEngine:
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_canvas_download_grades_like_folders_and_reports_every_file(
+        tmp_path: Path, toy_engine: Any) -> None:
+    roster = "student,name,canvas_id\ngood,Good Student,201\nblank,Blank Student,202\n"
+    plain = tmp_path / "plain"
+    _write(plain / "good", {"toy.py": TOY, "other.py": OTHER})
+    _write(plain / "blank", {"notes.txt": "my notes"})
+    canvas = _write(tmp_path / "canvas", {"studentgood_201_1_toy.py": TOY,
+                                          "studentgood_201_2_other (1).py": OTHER,
+                                          "studentblank_LATE_202_3_notes.txt": "my notes"})
+    books = {}
+    for name, subs in (("plain", plain), ("canvas", canvas)):
+        (subs / "roster.csv").write_text(roster)
+        Batch(course=Course(FIXTURE), submissions=subs, out=tmp_path / f"out-{name}", jobs=2,
+              echo=lambda s: None, progress_stream=io.StringIO(), tty=False,
+              engine_factory=lambda *a, **k: SharedEngine(toy_engine)).run()
+        books[name] = gradebook.read_gradebook(tmp_path / f"out-{name}" / "gradebook.csv") \
+            .set_index("student")
+    plain_book, canvas_book = books["plain"], books["canvas"]
+    assert list(canvas_book.index) == ["blank", "good"]
+    for column in ("toy", "other", "score", "final", "status", "flag_not_submitted"):
+        assert list(canvas_book[column]) == list(plain_book[column]), column
+    assert canvas_book.loc["good", "score"] == canvas_book.loc["good", "max_score"] > 0
+    assert canvas_book.loc["good", "files"] == "other (1).py graded as other.py"
+    # Nothing recognised: flagged, with the file named, in both layouts.
+    for b in (plain_book, canvas_book):
+        assert b.loc["blank", "flag_no_recognised_file"]
+        assert b.loc["blank", "files"] == "unrecognised file notes.txt"
+    report = (tmp_path / "out-canvas" / "students" / "good" / "report.html").read_text()
+    assert "other (1).py graded as other.py" in report
+    overview = (tmp_path / "out-canvas" / "index.html").read_text()
+    assert "no recognised file" in overview and "unrecognised file notes.txt" in overview
