@@ -60,7 +60,8 @@ def test_release_holds_the_student_repository(released, course: Course) -> None:
                 (course.assignments / topic / name).read_bytes()
     assert sorted(p.name for p in (out / "assignments").iterdir()) == \
         ["activations", "linear_regression", "manifest.json"]
-    assert (out / "grader" / "cli.py").is_file() and (out / "templates" / "report.html.j2").is_file()
+    assert (out / "grader" / "commands" / "main.py").is_file() and \
+        (out / "templates" / "report.html.j2").is_file()
     assert (out / "pyproject.toml").is_file()
     for topic in TOPICS:  # the check enforces what grading does: limits, banned calls
         assert Course(out).config(topic) == course.config(topic)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from grader.results.inert import terminal
+
 MAX_OUTPUT_LINES = 20
 MAX_OUTPUT_CHARS = 2000
 
@@ -72,12 +74,15 @@ def summary_lines(lines: dict[str, list[TestLine]], hidden: dict[str, int], *,
 
 
 def _test_lines(t: TestLine) -> Iterator[tuple[str, dict[str, bool]]]:
+    # What the code printed or raised is shown as text: escape sequences in it cannot move the
+    # cursor over the summary.
     if t.outcome not in ("passed", "skipped"):
-        head, *rest = (t.message or t.outcome).splitlines() or [t.outcome]
+        message = terminal(t.message or t.outcome, newlines=True)
+        head, *rest = message.splitlines() or [t.outcome]
         yield f"     {t.name}: {head}", {}
         for line in rest:
             yield f"       {line}", {}
     if t.output:
         yield f"     {t.name} printed:", {"cyan": True}
-        for line in t.output.rstrip("\n").splitlines():
+        for line in terminal(t.output.rstrip("\n"), newlines=True).splitlines():
             yield f"       | {line}", {}
