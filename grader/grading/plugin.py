@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from grader.checks import timing
-from grader.grading import banned
+from grader.grading import banned, bounds
 from grader.course import TopicConfig
 from grader.grading.remote import (GraderFault, ImportFailed, StudentModule, Spawner, StudentError,
                            StudentProxy, Worker, WorkerCrashed, WorkerSpec, WorkerTimeout,
@@ -304,6 +304,13 @@ class GraderPlugin:
         if item.get_closest_marker("gpu") is not None and not timing.gpu_grading():
             pytest.skip(f"{NOT_GRADED_GPU} ({timing.gpu_not_graded_reason()})")
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Any:
+        # The test's deadline covers its own work on the replies too (``grader.grading.bounds``).
+        proxy = item.stash.get(_PROXY, None)
+        with bounds.watchdog(proxy._deadline if proxy else None, item.stash.get(_LIMIT, 0.0)):
+            return (yield)
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         outcome = yield
@@ -392,6 +399,9 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
             provides: tuple[str, ...] = ()) -> tuple[Outcome, str, list[Flag]]:
     """(outcome, message for the student, flags) for an exception that ended a test.
     ``provides``: the packages the course lets student code import."""
+    if isinstance(exc, bounds.TestOverran):
+        return (Outcome.TIMEOUT, f"checking what {fn} returned took past the test's time "
+                f"limit: {exc}. Check the shape and size of what {fn} returns", [Flag.TIMEOUT])
     if isinstance(exc, WorkerTimeout):
         secs = f"{limit:g} s" if limit else "its time limit"
         return (Outcome.TIMEOUT, f"{fn} did not finish within {secs}: look for an infinite loop or a "
