@@ -33,6 +33,7 @@ from grader.grading.remote import (GraderFault, ImportFailed, StudentModule, Spa
                            StudentProxy, Worker, WorkerCrashed, WorkerSpec, WorkerTimeout,
                            Zygote)
 from grader.results.model import Flag, Outcome, ResultStream, TestResult
+from grader.results.visibility import VISIBILITIES
 
 # The phases of running a test; a runtest hook never sees pytest's "collect".
 _When = Literal["setup", "call", "teardown"]
@@ -102,6 +103,8 @@ def register_markers(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "points(n): points the test is worth (default 1)")
     config.addinivalue_line("markers", "timeout(seconds): time limit of the test")
     config.addinivalue_line("markers", "gpu: needs CUDA; not graded on a machine without it")
+    config.addinivalue_line("markers", "visibility(level): who sees the test: visible, hidden, "
+                            "after_due_date or after_published (grader.results.visibility)")
 
 
 def not_submitted(item: pytest.Item, base_seed: int) -> TestResult:
@@ -358,7 +361,8 @@ class GraderPlugin:
             message=message, seed=item.stash.get(_SEED, None),
             duration=round(rep.duration, 4), output=proxy.output if proxy else "",
             functions=tuple(called), flags=tuple(flags),
-            details=json.loads(json.dumps(recorded, default=str)))
+            details=json.loads(json.dumps(recorded, default=str)),
+            visibility=visibility_of(item, self.run.topics[topic].config.visibility))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         for s in self.sessions.values():
@@ -457,6 +461,14 @@ def load_reference(topic: str, path: str) -> ModuleType:
 def seed_for_test(base: int, nodeid: str) -> int:
     """The seed of one test: fixed by the run's seed and the test's id, so a regrade reproduces it."""
     return zlib.crc32(f"{base}:{nodeid}".encode()) & 0x7FFFFFFF
+
+
+def visibility_of(item: pytest.Item, topic_default: str) -> str:
+    """The test's visibility: its marker's, else its topic's; a level Gradescope does not know
+    is taken as the strictest, ``hidden``."""
+    m = item.get_closest_marker("visibility")
+    chosen = str(m.args[0]) if m and m.args else topic_default
+    return chosen if not chosen or chosen in VISIBILITIES else "hidden"
 
 
 def _points(item: pytest.Item) -> float:

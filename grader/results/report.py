@@ -33,7 +33,7 @@ def _num(x: float) -> str:
 
 
 def report_context(result: SubmissionResult, late: Any = None,
-                   adjustments: Any = ()) -> dict[str, Any]:
+                   adjustments: Any = (), instructor: bool = False) -> dict[str, Any]:
     """What the report template shows; ``late`` is a ``grader.classroom.late.Lateness`` or None;
     ``adjustments``: the instructor's, from ``grader.classroom.overrides.report_rows``."""
     topics = []
@@ -62,9 +62,14 @@ def report_context(result: SubmissionResult, late: Any = None,
             "days": f"{late.days:.2f}".rstrip("0").rstrip("."), "penalty": _num(late.penalty),
             "final": _num(round(late.final, 4))},
         "adjustments": list(adjustments),
+        "instructor": instructor,
     }
 
 
-def render_report(result: SubmissionResult, late: Any = None, adjustments: Any = ()) -> str:
+def render_report(result: SubmissionResult, late: Any = None, adjustments: Any = (), *,
+                  instructor: bool = False) -> str:
+    """The report of ``result`` as given: pass the student's copy
+    (``grader.results.visibility.student_copy``) for the student, the full result with
+    ``instructor=True`` for the instructor's view."""
     return environment().get_template("report.html.j2").render(
-        **report_context(result, late, adjustments))
+        **report_context(result, late, adjustments, instructor))
