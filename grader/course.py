@@ -14,6 +14,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from grader.results.visibility import VISIBILITIES
+
 DEFAULT_TIMEOUT = 10.0  # seconds per test, all its remote calls together
 DEFAULT_MEMORY_MB = 1024
 
@@ -38,6 +40,8 @@ class TopicConfig:
     banned: tuple[str, ...] = ()
     tolerances: dict[str, Tolerance] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Who sees the topic's tests ([grading] visibility; grader.results.visibility); "" = default.
+    visibility: str = ""
 
 
 def load_topic_config(path: Path) -> TopicConfig:
@@ -59,6 +63,9 @@ def load_topic_config(path: Path) -> TopicConfig:
             not isinstance(data.get("banned", {}).get("calls", ()), (list, tuple)):
         raise CourseError(f"{path}: [banned] calls must be a list of names, e.g. "
                           '["numpy.polyfit"]')
+    if config.visibility and config.visibility not in VISIBILITIES:
+        raise CourseError(f"{path}: [grading] visibility must be one of "
+                          f"{', '.join(VISIBILITIES)}, not {config.visibility!r}")
     if config.timeout <= 0 or config.memory_mb <= 0:
         raise CourseError(f"{path}: [grading] timeout and memory_mb must be positive numbers")
     return config
@@ -75,6 +82,7 @@ def _topic_config(path: Path, data: dict[str, Any]) -> TopicConfig:
     return TopicConfig(
         timeout=float(grading.get("timeout", DEFAULT_TIMEOUT)),
         memory_mb=int(grading.get("memory_mb", DEFAULT_MEMORY_MB)),
+        visibility=str(grading.get("visibility", "")),
         banned=tuple(data.get("banned", {}).get("calls", ())),
         tolerances=tols,
         extra={k: v for k, v in data.items() if k not in ("grading", "banned", "tolerances")},

@@ -15,6 +15,7 @@ from grader.classroom.state import read_state
 from grader.results.files import FULL, REPORT
 from grader.results.model import SubmissionResult, load_result, write_text_atomic
 from grader.results.report import render_report
+from grader.results.visibility import student_copy
 
 
 @dataclass
@@ -69,10 +70,10 @@ def build_outputs(out: Path, state: dict[str, Any]) -> Built:
             lateness = assess(e.result.score, e.result.max_score, e.submitted, e.deadline, policy)
             if lateness.penalty or e.student in rerender:
                 write_text_atomic(out / e.report, render_report(
-                    e.result, lateness, overrides.report_rows(applied.get(e.student, []))))
+                    student_copy(e.result), lateness, overrides.report_rows(applied.get(e.student, []))))
         elif e.result is not None and e.report and e.student in rerender:
             write_text_atomic(out / e.report, render_report(
-                e.result, None, overrides.report_rows(applied.get(e.student, []))))
+                student_copy(e.result), None, overrides.report_rows(applied.get(e.student, []))))
     pairs = similarity.read_pairs(out)
     similarity.mark_rows(rows, pairs)
     for row in rows:

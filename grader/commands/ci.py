@@ -72,6 +72,7 @@ def run_ci(course: Course, out: Path, *, topics: tuple[str, ...] = (),
     from grader.grading.engine import Engine, Options
     from grader.results.scoring import percentage
     from grader.results.summary import github_annotations, summary_markdown
+    from grader.results.visibility import student_copy
 
     env = dict(os.environ if environ is None else environ)
     chosen = tuple(course.check_topics(list(topics))) if topics else tuple(course.topics())
@@ -92,16 +93,17 @@ def run_ci(course: Course, out: Path, *, topics: tuple[str, ...] = (),
         result = engine.grade(course.assignments, out, options, name=name)
 
     write_outputs(result, out)
-    write_junit(result, out / JUNIT)
+    shown = student_copy(result)  # what the student may see of the hidden tests
+    write_junit(shown, out / JUNIT)
     hidden_counts = result.hidden_tests or course.released_hidden_counts()
-    markdown = summary_markdown(result, hidden_counts)
+    markdown = summary_markdown(shown, hidden_counts)
     write_text_atomic(out / SUMMARY, markdown)
     if env.get("GITHUB_STEP_SUMMARY"):
         with open(env["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as f:
             f.write(markdown + "\n")
     if env.get("GITHUB_ACTIONS") == "true":
         root = Path(env.get("GITHUB_WORKSPACE") or Path.cwd())
-        for note in github_annotations(result, {t: course.stub(t) for t in chosen}, root):
+        for note in github_annotations(shown, {t: course.stub(t) for t in chosen}, root):
             echo(note.command())
 
     for t in result.topics:

@@ -26,6 +26,7 @@ from typing import Any
 
 from grader.course import DEFAULT_MEMORY_MB, Course, TopicConfig
 from grader.environment import PROBE, Environment, load_environment
+from grader.grading import bounds
 from grader.grading.guarded import dynamic_note, scan_findings
 from grader.grading.notebook import NotebookModule, annotate
 from grader.grading.plugin import (GraderPlugin, PlainFailureReports, RunConfig, TopicRun,
@@ -276,6 +277,7 @@ class Engine:
                 os.dup2(fd, 2)
                 sys.stdout = open(1, "w", closefd=False)  # not a caller's capture object
                 sys.stderr = open(2, "w", closefd=False)
+                bounds.limit_memory()  # what checks may allocate on the student's replies
                 code = self._pytest(*args, prepared=prepared, launched=launched)
             finally:
                 os._exit(code)

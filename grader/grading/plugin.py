@@ -27,12 +27,13 @@ import numpy as np
 import pytest
 
 from grader.checks import timing
-from grader.grading import banned
+from grader.grading import banned, bounds
 from grader.course import TopicConfig
 from grader.grading.remote import (BannedCallError, GraderFault, ImportFailed, StudentModule,
                                    Spawner, StudentError, StudentProxy, Worker, WorkerCrashed,
                                    WorkerSpec, WorkerTimeout, Zygote, describe_banned_call)
 from grader.results.model import Flag, Outcome, ResultStream, TestResult
+from grader.results.visibility import VISIBILITIES
 
 # The phases of running a test; a runtest hook never sees pytest's "collect".
 _When = Literal["setup", "call", "teardown"]
@@ -104,6 +105,8 @@ def register_markers(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "points(n): points the test is worth (default 1)")
     config.addinivalue_line("markers", "timeout(seconds): time limit of the test")
     config.addinivalue_line("markers", "gpu: needs CUDA; not graded on a machine without it")
+    config.addinivalue_line("markers", "visibility(level): who sees the test: visible, hidden, "
+                            "after_due_date or after_published (grader.results.visibility)")
 
 
 def not_submitted(item: pytest.Item, base_seed: int) -> TestResult:
@@ -306,6 +309,13 @@ class GraderPlugin:
         if item.get_closest_marker("gpu") is not None and not timing.gpu_grading():
             pytest.skip(f"{NOT_GRADED_GPU} ({timing.gpu_not_graded_reason()})")
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Any:
+        # The test's deadline covers its own work on the replies too (``grader.grading.bounds``).
+        proxy = item.stash.get(_PROXY, None)
+        with bounds.watchdog(proxy._deadline if proxy else None, item.stash.get(_LIMIT, 0.0)):
+            return (yield)
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         outcome = yield
@@ -361,7 +371,8 @@ class GraderPlugin:
             message=message, seed=item.stash.get(_SEED, None),
             duration=round(rep.duration, 4), output=proxy.output if proxy else "",
             functions=tuple(called), flags=tuple(flags),
-            details=json.loads(json.dumps(recorded, default=str)))
+            details=json.loads(json.dumps(recorded, default=str)),
+            visibility=visibility_of(item, self.run.topics[topic].config.visibility))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         for s in self.sessions.values():
@@ -402,6 +413,9 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
             provides: tuple[str, ...] = ()) -> tuple[Outcome, str, list[Flag]]:
     """(outcome, message for the student, flags) for an exception that ended a test.
     ``provides``: the packages the course lets student code import."""
+    if isinstance(exc, bounds.TestOverran):
+        return (Outcome.TIMEOUT, f"checking what {fn} returned took past the test's time "
+                f"limit: {exc}. Check the shape and size of what {fn} returns", [Flag.TIMEOUT])
     if isinstance(exc, WorkerTimeout):
         secs = f"{limit:g} s" if limit else "its time limit"
         return (Outcome.TIMEOUT, f"{fn} did not finish within {secs}: look for an infinite loop or a "
@@ -461,6 +475,14 @@ def load_reference(topic: str, path: str) -> ModuleType:
 def seed_for_test(base: int, nodeid: str) -> int:
     """The seed of one test: fixed by the run's seed and the test's id, so a regrade reproduces it."""
     return zlib.crc32(f"{base}:{nodeid}".encode()) & 0x7FFFFFFF
+
+
+def visibility_of(item: pytest.Item, topic_default: str) -> str:
+    """The test's visibility: its marker's, else its topic's; a level Gradescope does not know
+    is taken as the strictest, ``hidden``."""
+    m = item.get_closest_marker("visibility")
+    chosen = str(m.args[0]) if m and m.args else topic_default
+    return chosen if not chosen or chosen in VISIBILITIES else "hidden"
 
 
 def _points(item: pytest.Item) -> float:

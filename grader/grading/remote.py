@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from grader.grading import replies
 from grader.isolation import wire
 from grader.isolation.zygote import drain_replies, send_request
 
@@ -347,13 +348,19 @@ class Worker:
             got += k
         return buf
 
-    def _recv(self, deadline: float, doing: str) -> tuple[dict[str, Any], Any]:
+    def _recv(self, deadline: float, doing: str,
+              budget: tuple[str, int] | None = None) -> tuple[dict[str, Any], Any]:
+        """The next message; ``budget`` (function, elements): a reply frame too large to hold
+        that many elements is refused before its bytes are read, and the worker killed."""
         prefix = self._read_exact(wire.FRAME_HEADER_SIZE, deadline, doing)
         try:
             n = wire.frame_length(prefix)
         except wire.WireError as exc:
             self.kill()
             raise WorkerCrashed(f"{doing}: {exc}") from None
+        if budget is not None and n > replies.byte_budget(budget[1]):
+            self.kill()
+            raise replies.too_large(budget[0], n, budget[1])
         data = self._read_exact(n, deadline, doing)
         try:
             return wire.decode_message(data, tensor_device=wire.keep_device)
@@ -393,9 +400,9 @@ class Worker:
         self.sock.settimeout(None)
 
     def request(self, meta: dict[str, Any], value: Any, deadline: float,
-                doing: str) -> tuple[dict[str, Any], Any]:
+                doing: str, budget: int | None = None) -> tuple[dict[str, Any], Any]:
         self.send(meta, value, deadline, doing)
-        return self._recv(deadline, doing)
+        return self._recv(deadline, doing, None if budget is None else (str(meta.get("fn")), budget))
 
     def read_output(self) -> str:
         """What the student printed since the last read (capped), also after the worker died."""
@@ -565,15 +572,16 @@ class StudentModule:
         self._launched = Worker(self.zygote, self.spec, self.generation, None)
 
     def request(self, meta: dict[str, Any], value: Any, deadline: float,
-                doing: str) -> tuple[dict[str, Any], Any]:
+                doing: str, budget: int | None = None) -> tuple[dict[str, Any], Any]:
+        """``budget``: the most elements the reply may hold (``grader.grading.replies``)."""
         fn = str(meta.get("fn"))
         if self.timeouts.get(fn, 0) >= MAX_TIMEOUTS_PER_FUNCTION:
             raise WorkerTimeout(f"{fn} ran out of time in {self.timeouts[fn]} earlier tests, so "
                                 "it was not run again", 0.0)
         w = self._ensure(deadline)
         try:
-            return w.request(meta, value, deadline, doing)
-        except WorkerGone as exc:
+            return w.request(meta, value, deadline, doing, budget)
+        except (WorkerGone, replies.ReplyRejected) as exc:  # the worker was killed: a fresh one
             if isinstance(exc, WorkerTimeout):
                 self.timeouts[fn] = self.timeouts.get(fn, 0) + 1
             self.worker = None
@@ -615,22 +623,43 @@ class StudentProxy:
         remote.__name__ = name
         return remote
 
-    def call(self, fn: str, *args: Any, keep: tuple[int, ...] = (), **kwargs: Any) -> Any:
-        """Call ``fn`` in the worker; outputs at positions ``keep`` stay there as handles."""
-        return self._do({"op": "call", "fn": fn, "keep": list(keep)}, (list(args), kwargs), fn)
+    def call(self, fn: str, *args: Any, keep: tuple[int, ...] = (), like: Any = None,
+             max_elements: int | None = None, **kwargs: Any) -> Any:
+        """Call ``fn`` in the worker; outputs at positions ``keep`` stay there as handles.
 
-    def batch(self, fn: str, arglist: list[tuple[Any, ...]], select: int | None = None) -> list[Any]:
-        """Many calls of ``fn`` in one round trip; ``select`` keeps only that output of each."""
-        return self._do({"op": "batch", "fn": fn, "select": select},
-                        [list(a) for a in arglist], fn)
+        The reply is checked before it is returned (``grader.grading.replies``): with ``like``
+        (an example of the expected result) it must have its structure, shapes and dtypes;
+        without, it may hold at most a few times the elements of the largest input, or
+        ``max_elements`` where the test says so."""
+        budget = replies.call_budget(args, kwargs, max_elements, like)
+        result = self._do({"op": "call", "fn": fn, "keep": list(keep)}, (list(args), kwargs), fn,
+                          budget)
+        if like is not None:
+            replies.check_like(fn, result, like)
+        return result
 
-    def _do(self, meta: dict[str, Any], value: Any, fn: str) -> Any:
+    def batch(self, fn: str, arglist: list[tuple[Any, ...]], select: int | None = None, *,
+              like: Any = None, max_elements: int | None = None) -> list[Any]:
+        """Many calls of ``fn`` in one round trip; ``select`` keeps only that output of each.
+        ``like``/``max_elements``: as for :meth:`call`, for each call's (selected) result."""
+        budget = sum(replies.call_budget(a, {}, max_elements, like) for a in arglist)
+        results = self._do({"op": "batch", "fn": fn, "select": select},
+                           [list(a) for a in arglist], fn, budget)
+        if like is not None:
+            for r in results if isinstance(results, list) else [results]:
+                replies.check_like(fn, r, like)
+        return results
+
+    def _do(self, meta: dict[str, Any], value: Any, fn: str, budget: int | None = None) -> Any:
         if fn not in self.called:
             self.called.append(fn)
         try:
-            reply, result = self._session.request(meta, value, self._deadline, f"running {fn}")
+            reply, result = self._session.request(meta, value, self._deadline, f"running {fn}",
+                                                  budget)
         finally:
             self.output += self._session.read_output()
+        if budget is not None and reply.get("ok"):
+            replies.check_size(fn, result, budget)
         self.last_warnings = [(str(c), str(m)) for c, m in reply.get("warnings", [])]
         fired = [*self._session.import_banned, *banned_calls(reply)]
         if fired:

@@ -31,7 +31,7 @@ OK, TESTS_FAILED, INTERRUPTED, INTERNAL_ERROR = 0, 1, 2, 3
 @contextlib.contextmanager
 def course_markers() -> Iterator[tuple[type[BaseException], ...]]:
     """While the course's test modules are imported outside a grading session: the markers they
-    use (``points``, ``timeout``, ``gpu``) are known to whatever pytest configuration is active.
+    use (``points``, ``timeout``, ``gpu``, ``visibility``) are known to whatever pytest configuration is active.
 
     The engine may run inside another pytest session (the grader's own tests, a course's CI),
     whose ``--strict-markers`` makes ``pytest.mark.points`` raise at import time. pytest keeps the
@@ -46,7 +46,7 @@ def course_markers() -> Iterator[tuple[type[BaseException], ...]]:
     config = getattr(pytest.mark, "_config", None)
     if config is not None:
         known = {line.split("(")[0].split(":")[0].strip() for line in config.getini("markers")}
-        if not {"points", "timeout", "gpu"} <= known:
+        if not {"points", "timeout", "gpu", "visibility"} <= known:
             register_markers(config)
     yield (OutcomeException,)
 

@@ -5,16 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from grader.results.model import SubmissionResult, TestResult
+from grader.results.visibility import RELEASED_LATER, combine, level, output_shown
 
 STATUS_TEXT = {"timeout": "ran out of time", "error": "error", "not_graded": "not graded here",
                "skipped": "skipped"}
 
 
 def gradescope_test(t: TestResult, visibility: str) -> dict[str, Any]:
-    output = t.message
+    """One test's entry; ``visibility``: the whole results', combined with the test's own.
+    Gradescope withholds a test until its time; what a student may never see (what the code
+    printed in a hidden test, a ``hidden`` test's message) is not written at all."""
+    hidden = level(t) == "hidden"
+    output = RELEASED_LATER if hidden else t.message
     if t.outcome in STATUS_TEXT and not output.startswith(STATUS_TEXT[t.outcome]):
         output = f"[{STATUS_TEXT[t.outcome]}] {output}".rstrip()
-    if t.output:
+    if t.output and output_shown(t) and not hidden:
         output += f"\n\nYour code printed:\n{t.output}"
     entry: dict[str, Any] = {
         "name": f"{t.topic}: {t.name}" + (" (public)" if t.kind == "public" else ""),
@@ -23,7 +28,7 @@ def gradescope_test(t: TestResult, visibility: str) -> dict[str, Any]:
         "status": "passed" if t.outcome == "passed" else "failed",
         "output": output,
         "tags": [t.topic, t.kind, t.outcome],
-        "visibility": visibility,
+        "visibility": combine(visibility, level(t)),
     }
     if t.seed is not None:
         entry["extra_data"] = {"seed": t.seed, "outcome": t.outcome}

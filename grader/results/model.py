@@ -80,6 +80,9 @@ class TestResult:
     # Figures a test recorded for instructors, e.g. a speed test's device, medians and spread.
     # Optional: results written before it existed read back with an empty dict.
     details: dict[str, Any] = field(default_factory=dict)
+    # Who may see the test (grader.results.visibility): "visible", "hidden", "after_due_date",
+    # "after_published", or "" where the instructor set nothing.
+    visibility: str = ""
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:

@@ -30,7 +30,7 @@ def environment() -> jinja2.Environment:
 
 
 def report_context(result: SubmissionResult, late: Any = None,
-                   adjustments: Any = ()) -> dict[str, Any]:
+                   adjustments: Any = (), instructor: bool = False) -> dict[str, Any]:
     """What the report template shows; ``late`` is a ``grader.classroom.late.Lateness`` or None;
     ``adjustments``: the instructor's, from ``grader.classroom.overrides.report_rows``."""
     topics = []
@@ -61,9 +61,14 @@ def report_context(result: SubmissionResult, late: Any = None,
             "final": number(late.final)},
         "adjustments": list(adjustments),
         "files": [n[len(FILES_NOTE) + 2:] for n in result.notes if n.startswith(FILES_NOTE + ": ")],
+        "instructor": instructor,
     }
 
 
-def render_report(result: SubmissionResult, late: Any = None, adjustments: Any = ()) -> str:
+def render_report(result: SubmissionResult, late: Any = None, adjustments: Any = (), *,
+                  instructor: bool = False) -> str:
+    """The report of ``result`` as given: pass the student's copy
+    (``grader.results.visibility.student_copy``) for the student, the full result with
+    ``instructor=True`` for the instructor's view."""
     return environment().get_template("report.html.j2").render(
-        **report_context(result, late, adjustments))
+        **report_context(result, late, adjustments, instructor))
