@@ -25,7 +25,6 @@ from grader.isolation.zygote import drain_replies, send_request
 # How much of the student's printed output is kept per test.
 MAX_OUTPUT = 16 * 1024
 # Replies are read in chunks of up to this size; larger ones go straight into their own buffer.
-RECV_CHUNK = 64 * 1024
 MAX_TIMEOUTS_PER_FUNCTION = 2
 # How long closing waits to learn the pid of a worker launched ahead and never used.
 SPAWN_WAIT = 10.0
@@ -265,7 +264,6 @@ class Worker:
         self._out_fd = os.open(self.output_path, os.O_RDONLY | os.O_CREAT | os.O_EXCL
                                | getattr(os, "O_NOFOLLOW", 0), 0o600)
         self._out_pos = 0
-        self._pending = bytearray()  # bytes read past the end of the last reply
         self.pid = -1
         config = {
             "module_name": spec.module_name, "module_path": spec.module_path,
@@ -281,6 +279,7 @@ class Worker:
         self._spawned = False
         try:
             self.sock = zygote.launch(config)
+            self._reader = wire.FrameReader(self.sock)
             if deadline is not None:
                 self.started(deadline)
         except BaseException:
@@ -325,28 +324,10 @@ class Worker:
         return WorkerCrashed(f"the worker process died while {doing}{status}")
 
     def _read_exact(self, n: int, deadline: float, doing: str) -> bytearray:
-        if n <= RECV_CHUNK:  # small: whatever has arrived, in chunks
-            while len(self._pending) < n:
-                self._wait(deadline, doing)
-                chunk = self.sock.recv(RECV_CHUNK)
-                if not chunk:
-                    raise self._died(doing)
-                self._pending += chunk
-            data = self._pending[:n]
-            del self._pending[:n]
-            return data
-        buf = bytearray(n)  # a large reply goes straight into its own buffer
-        got = len(self._pending)
-        buf[:got] = self._pending
-        self._pending.clear()
-        view = memoryview(buf)
-        while got < n:
-            self._wait(deadline, doing)
-            k = self.sock.recv_into(view[got:])
-            if k == 0:
-                raise self._died(doing)
-            got += k
-        return buf
+        try:
+            return self._reader.read_exact(n, lambda: self._wait(deadline, doing))
+        except EOFError:
+            raise self._died(doing) from None
 
     def _recv(self, deadline: float, doing: str,
               budget: tuple[str, int] | None = None) -> tuple[dict[str, Any], Any]:

@@ -356,3 +356,44 @@ def frame_length(prefix: bytes | bytearray, limits: WireLimits = DEFAULT_LIMITS)
     if n > limits.max_bytes:
         raise WireError(f"the worker sent {n} bytes, more than the limit of {limits.max_bytes}")
     return n
+
+
+class FrameReader:
+    """The bytes of frames from a socket: small reads from whatever has arrived, a large frame
+    straight into a buffer of its own. Both ends of a worker's socket read through one.
+
+    ``wait``, when given, is called before each read from the socket: the trusted side blocks
+    there until bytes arrive or its deadline passes (raising). A closed socket raises EOFError.
+    """
+
+    CHUNK = 64 * 1024
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.pending = bytearray()  # bytes read past the end of the last frame
+
+    def read_exact(self, n: int, wait: Callable[[], None] | None = None) -> bytearray:
+        if n <= self.CHUNK:
+            while len(self.pending) < n:
+                if wait is not None:
+                    wait()
+                chunk = self.sock.recv(self.CHUNK)
+                if not chunk:
+                    raise EOFError
+                self.pending += chunk
+            data = self.pending[:n]
+            del self.pending[:n]
+            return data
+        buf = bytearray(n)
+        got = len(self.pending)
+        buf[:got] = self.pending
+        self.pending.clear()
+        view = memoryview(buf)
+        while got < n:
+            if wait is not None:
+                wait()
+            k = self.sock.recv_into(view[got:])
+            if k == 0:
+                raise EOFError
+            got += k
+        return buf

@@ -74,43 +74,6 @@ def _error_meta(meta: dict[str, Any], type_name: str, message: str, tb: str,
                       "mro": list(mro or (type_name,))}}
 
 
-class _Reader:
-    """Frames from the trusted side: small ones in one read, large ones straight into a buffer."""
-
-    CHUNK = 64 * 1024
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.pending = bytearray()
-
-    def recv(self) -> tuple[dict[str, Any], Any]:
-        prefix = self.read_exact(wire.FRAME_HEADER_SIZE)
-        return wire.decode_message(self.read_exact(wire.frame_length(prefix)),
-                                   tensor_device=wire.keep_device)
-
-    def read_exact(self, n: int) -> bytearray:
-        if n <= self.CHUNK:
-            while len(self.pending) < n:
-                chunk = self.sock.recv(self.CHUNK)
-                if not chunk:
-                    raise EOFError
-                self.pending += chunk
-            data = self.pending[:n]
-            del self.pending[:n]
-            return data
-        buf = bytearray(n)
-        got = len(self.pending)
-        buf[:got] = self.pending
-        self.pending.clear()
-        view = memoryview(buf)
-        while got < n:
-            k = self.sock.recv_into(view[got:])
-            if k == 0:
-                raise EOFError
-            got += k
-        return buf
-
-
 def _safe_str(exc: object) -> str:
     try:
         return str(exc)
@@ -169,10 +132,11 @@ def serve(sock: socket.socket, module_name: str, module_path: str, student_dir: 
         return
     _send(sock, {"op": "ready", "warnings": _warnings(caught), "banned": wires.take()})
 
-    reader = _Reader(sock)
+    reader = wire.FrameReader(sock)
     while True:
         try:
-            meta, value = reader.recv()
+            frame = reader.read_exact(wire.frame_length(reader.read_exact(wire.FRAME_HEADER_SIZE)))
+            meta, value = wire.decode_message(frame, tensor_device=wire.keep_device)
         except (EOFError, ConnectionError):
             return
         op = meta.get("op")
