@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from grader.classroom.late import LatePolicy, assess
-from grader.results.model import FILES_NOTE, SubmissionResult, TestResult, write_text_atomic
+from grader.results.model import (FILES_NOTE, Flag, Outcome, SubmissionResult, TestResult,
+                                  write_text_atomic)
 from grader.results.scoring import percentage
 from grader.results.inert import csv_cell
 from grader.results.numbers import number
@@ -142,13 +143,13 @@ def flag_details(tests: Sequence[TestResult]) -> dict[str, dict[str, str]]:
     syntax_error flag existed are recognised by their message)."""
     out: dict[str, dict[str, str]] = {column: {} for column in FLAG_DETAILS.values()}
     for t in tests:
-        syntax = "syntax_error" in t.flags or (
-            "import_error" in t.flags and f"{t.topic}.py has a syntax error" in t.message)
+        syntax = Flag.SYNTAX_ERROR in t.flags or (
+            Flag.IMPORT_ERROR in t.flags and f"{t.topic}.py has a syntax error" in t.message)
         raised = {"syntax_errors": syntax,
-                  "import_errors": "import_error" in t.flags and not syntax,
-                  "timeouts": t.outcome == "timeout" or "timeout" in t.flags,
-                  "crashes": "crash" in t.flags, "banned_calls": "banned" in t.flags,
-                  "dynamic_access": "dynamic_access" in t.flags}
+                  "import_errors": Flag.IMPORT_ERROR in t.flags and not syntax,
+                  "timeouts": t.outcome == Outcome.TIMEOUT or Flag.TIMEOUT in t.flags,
+                  "crashes": Flag.CRASH in t.flags, "banned_calls": Flag.BANNED in t.flags,
+                  "dynamic_access": Flag.DYNAMIC_ACCESS in t.flags}
         for column, on in raised.items():
             if on and t.topic not in out[column]:
                 out[column][t.topic] = first_line(t.message, 200) or t.outcome

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from grader.classroom.gradebook import FLAG_DETAILS, FLAGS, ClassEntry, Stats, first_line
 from grader.results.numbers import number
 from grader.results.report import environment
+from grader.results.model import Flag, Outcome
 
 HIST_BINS = 10
 FAILURES_SHOWN = 3  # most common failure messages per test
@@ -96,7 +97,7 @@ def table_per_test(entries: Sequence[ClassEntry]) -> list[dict[str, Any]]:
             continue
         mine: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
         for t in e.result.tests:
-            if t.counted and "not_submitted" not in t.flags:
+            if t.counted and Flag.NOT_SUBMITTED not in t.flags:
                 mine[(t.topic, _base_name(t.name), t.kind)].append(t)
         for key, variants in mine.items():
             s = stats.setdefault(key, {"variants": set(), "functions": set(), "passed": 0,
@@ -104,7 +105,7 @@ def table_per_test(entries: Sequence[ClassEntry]) -> list[dict[str, Any]]:
                                        "example": {}})
             s["variants"].update(t.name for t in variants)
             s["functions"].update(f for t in variants for f in t.functions)
-            failing = [t for t in variants if t.outcome != "passed"]
+            failing = [t for t in variants if t.outcome != Outcome.PASSED]
             if not failing:
                 s["passed"] += 1
             elif any(f in t.flags for t in failing for f in _NOT_ATTEMPTED):

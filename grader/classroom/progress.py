@@ -11,7 +11,7 @@ from typing import TextIO
 from grader.classroom import gradebook, similarity
 from grader.classroom.layout import INDEX, STUDENTS
 from grader.results.inert import terminal
-from grader.results.model import SubmissionResult
+from grader.results.model import Outcome, SubmissionResult
 
 
 def duration(seconds: float) -> str:
@@ -58,7 +58,7 @@ class Progress:
     def update(self, student: str, result: SubmissionResult) -> None:
         self.done += 1
         self.errors += bool(result.error)
-        self.timeouts += any(t.outcome == "timeout" for t in result.tests)
+        self.timeouts += any(t.outcome == Outcome.TIMEOUT for t in result.tests)
         if self.tty:
             self.draw(force=True)
             return

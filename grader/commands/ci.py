@@ -18,7 +18,7 @@ import click
 from grader.commands.common import Failure, course_option, friendly, load_course
 from grader.course import Course, CourseError
 from grader.results.inert import terminal
-from grader.results.model import SubmissionResult
+from grader.results.model import Flag, Outcome, SubmissionResult
 
 DEFAULT_OUT = "grader-report"
 JUNIT = "junit.xml"
@@ -49,7 +49,7 @@ def grader_broke(result: SubmissionResult) -> str:
         return result.error
     if not result.tests:
         return "no test ran"
-    broken = [t for t in result.tests if "grader_error" in t.flags]
+    broken = [t for t in result.tests if Flag.GRADER_ERROR in t.flags]
     if broken:
         return f"the grader could not run {len(broken)} test(s), e.g. {broken[0].name}: " + \
             broken[0].message.splitlines()[0]
@@ -108,7 +108,7 @@ def run_ci(course: Course, out: Path, *, topics: tuple[str, ...] = (),
 
     for t in result.topics:
         tests = [x for x in result.tests if x.topic == t.topic and x.counted]
-        passed = sum(x.outcome == "passed" for x in tests)
+        passed = sum(x.outcome == Outcome.PASSED for x in tests)
         extra = f"  ({terminal(t.note.splitlines()[0])})" if t.note else ""
         echo(f"  {t.topic}: {passed}/{len(tests)} tests passed, {t.score:g} / {t.max_score:g} "
              f"points{extra}")

@@ -26,6 +26,7 @@ import jinja2
 from grader.commands.common import Failure, course_option, friendly, load_course
 from grader.course import Course, CourseError
 from grader.environment import environment_files, load_environment
+from grader.results.model import Flag, Outcome
 
 # Where the grader's own source lives: the package, templates/ and pyproject.toml beside it.
 PROJECT = Path(__file__).resolve().parent.parent.parent
@@ -253,13 +254,13 @@ def check_stubs(out: Path) -> tuple[int, list[str]]:
                               Options(kinds=("public",)), name="stubs")
     problems = [f"grading the stubs failed: {result.error}"] if result.error else []
     for t in result.tests:
-        if t.outcome == "not_graded":  # a GPU test on a machine without one: nothing to check
+        if t.outcome == Outcome.NOT_GRADED:  # a GPU test on a machine without one: nothing to check
             continue
-        if t.outcome != "failed" or "not_implemented" not in t.flags:
+        if t.outcome != Outcome.FAILED or Flag.NOT_IMPLEMENTED not in t.flags:
             first = t.message.splitlines()[0] if t.message else ""
             problems.append(f"{t.topic}/{t.name} on the stub: {t.outcome} ({first}); every "
                             "public test must fail with 'not implemented' on the stubs")
-    return sum(t.outcome != "not_graded" for t in result.tests), problems
+    return sum(t.outcome != Outcome.NOT_GRADED for t in result.tests), problems
 
 
 def check_fresh_venv(out: Path, topics: list[str]) -> list[str]:

@@ -514,7 +514,7 @@ def assemble(name: str, records: list[dict[str, Any]], topics: list[str],
     notes = {t: ("not submitted" if runs[t].module_path is None else "") for t in topics}
     submitted = {t: runs[t].module_path is not None for t in topics}
     for t in tests:  # the first import failure of a topic explains the whole topic
-        if "import_failed" in t.flags and not notes[t.topic]:
+        if Flag.IMPORT_FAILED in t.flags and not notes[t.topic]:
             notes[t.topic] = t.message.splitlines()[0]
     for topic, extra in step_notes.items():
         notes[topic] = "; ".join([notes[topic], *extra] if notes[topic] else extra)

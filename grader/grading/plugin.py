@@ -348,16 +348,16 @@ class GraderPlugin:
         recorded: dict[str, Any] = dict(item.user_properties)
         fraction = min(max(float(recorded.pop("score_fraction", 1.0)), 0.0), 1.0)
         note = str(recorded.pop("note", ""))
-        if outcome == "passed":
+        if outcome == Outcome.PASSED:
             message = note
         findings = banned.affected(self.run.topics[topic].findings, called) if proxy else []
-        if findings and outcome in ("passed", "failed"):
+        if findings and outcome in (Outcome.PASSED, Outcome.FAILED):
             outcome = Outcome.FAILED
             flags.append(Flag.BANNED)
             message = "\n".join(banned.describe(f) for f in findings) + \
                 ("\n" + message if message else "")
         if proxy is not None and proxy.banned and Flag.BANNED not in flags and \
-                outcome in ("passed", "failed", "error"):  # caught by the test or the student
+                outcome in (Outcome.PASSED, Outcome.FAILED, Outcome.ERROR):  # caught by the test or the student
             outcome = Outcome.FAILED
             flags.append(Flag.BANNED)
             message = "\n".join(describe_banned_call(c) for c in proxy.banned) + \
@@ -366,8 +366,8 @@ class GraderPlugin:
             flags.append(Flag.DYNAMIC_ACCESS)
         return TestResult(
             topic=topic, name=item.name, nodeid=_nodeid(item), kind=kind, outcome=outcome,
-            score=round(float(points) * fraction, 6) if outcome == "passed" else 0.0,
-            max_score=float(points) if outcome != "not_graded" else 0.0,
+            score=round(float(points) * fraction, 6) if outcome == Outcome.PASSED else 0.0,
+            max_score=float(points) if outcome != Outcome.NOT_GRADED else 0.0,
             message=message, seed=item.stash.get(_SEED, None),
             duration=round(rep.duration, 4), output=proxy.output if proxy else "",
             functions=tuple(called), flags=tuple(flags),

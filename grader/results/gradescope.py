@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from grader.results.model import SubmissionResult, TestResult
+from grader.results.model import Outcome, SubmissionResult, TestResult
 from grader.results.visibility import RELEASED_LATER, combine, level, output_shown
 
 STATUS_TEXT = {"timeout": "ran out of time", "error": "error", "not_graded": "not graded here",
@@ -25,7 +25,7 @@ def gradescope_test(t: TestResult, visibility: str) -> dict[str, Any]:
         "name": f"{t.topic}: {t.name}" + (" (public)" if t.kind == "public" else ""),
         "score": t.score,
         "max_score": t.max_score,
-        "status": "passed" if t.outcome == "passed" else "failed",
+        "status": "passed" if t.outcome == Outcome.PASSED else "failed",
         "output": output,
         "tags": [t.topic, t.kind, t.outcome],
         "visibility": combine(visibility, level(t)),
@@ -47,7 +47,7 @@ def results_json(result: SubmissionResult, *, visibility: str = "visible") -> di
         lines.append(line)
     if result.error:
         lines.append(f"Grading problem: {result.error}")
-    not_graded = sum(1 for t in result.tests if t.outcome == "not_graded")
+    not_graded = sum(1 for t in result.tests if t.outcome == Outcome.NOT_GRADED)
     if not_graded:
         lines.append(f"{not_graded} test(s) need a GPU and were not graded here.")
     return {

@@ -6,7 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from grader.results.model import SubmissionResult, TestResult, write_text_atomic
+from grader.results.model import Outcome, SubmissionResult, TestResult, write_text_atomic
 
 # XML 1.0 cannot carry most control characters, and a student's print() can produce any of them.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -24,11 +24,11 @@ def _testcase(suite: ET.Element, t: TestResult) -> None:
     case = ET.SubElement(suite, "testcase", name=_clean(t.name), classname=f"{t.topic}.{t.kind}",
                          time=f"{t.duration:.3f}")
     message = _clean(t.message)
-    if t.outcome == "failed":
+    if t.outcome == Outcome.FAILED:
         ET.SubElement(case, "failure", message=_first_line(message), type="failed").text = message
-    elif t.outcome in ("error", "timeout"):
+    elif t.outcome in (Outcome.ERROR, Outcome.TIMEOUT):
         ET.SubElement(case, "error", message=_first_line(message), type=t.outcome).text = message
-    elif t.outcome in ("skipped", "not_graded"):
+    elif t.outcome in (Outcome.SKIPPED, Outcome.NOT_GRADED):
         ET.SubElement(case, "skipped", message=_first_line(message) or t.outcome)
     if t.output:
         ET.SubElement(case, "system-out").text = _clean(t.output)
@@ -42,9 +42,9 @@ def junit_xml(result: SubmissionResult) -> str:
         tests = [t for t in result.tests if t.topic == topic.topic]
         suite = ET.SubElement(
             root, "testsuite", name=topic.topic, tests=str(len(tests)),
-            failures=str(sum(t.outcome == "failed" for t in tests)),
-            errors=str(sum(t.outcome in ("error", "timeout") for t in tests)),
-            skipped=str(sum(t.outcome in ("skipped", "not_graded") for t in tests)),
+            failures=str(sum(t.outcome == Outcome.FAILED for t in tests)),
+            errors=str(sum(t.outcome in (Outcome.ERROR, Outcome.TIMEOUT) for t in tests)),
+            skipped=str(sum(t.outcome in (Outcome.SKIPPED, Outcome.NOT_GRADED) for t in tests)),
             time=f"{sum(t.duration for t in tests):.3f}")
         props = ET.SubElement(suite, "properties")
         for name, value in (("score", f"{topic.score:g}"), ("max_score", f"{topic.max_score:g}"),

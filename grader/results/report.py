@@ -8,7 +8,7 @@ from typing import Any
 
 import jinja2
 
-from grader.results.model import FILES_NOTE, SubmissionResult
+from grader.results.model import FILES_NOTE, Flag, Outcome, SubmissionResult
 from grader.results.numbers import number
 from grader.results.scoring import percentage
 
@@ -40,7 +40,7 @@ def report_context(result: SubmissionResult, late: Any = None,
     for t in result.topics:
         own = by_topic.get(t.topic, [])
         # A topic not submitted says so once instead of once per test.
-        missing = bool(own) and all("not_submitted" in x.flags for x in own)
+        missing = bool(own) and all(Flag.NOT_SUBMITTED in x.flags for x in own)
         tests = [] if missing else [
             {"name": x.name, "kind": x.kind, "outcome": x.outcome,
              "outcome_text": OUTCOME_TEXT[x.outcome], "score": number(x.score),
@@ -49,13 +49,13 @@ def report_context(result: SubmissionResult, late: Any = None,
         topics.append({"topic": t.topic, "score": number(t.score), "max_score": number(t.max_score),
                        "percent": round(percentage(t.score, t.max_score)), "note": t.note,
                        "tests": tests, "missing": len(own) if missing else 0,
-                       "dynamic": "dynamic_access" in t.flags})
+                       "dynamic": Flag.DYNAMIC_ACCESS in t.flags})
     return {
         "r": result, "topics": topics, "score": number(result.score),
         "max_score": number(result.max_score),
         "percent": number(percentage(result.score, result.max_score)),
         "sandbox": ", ".join(result.sandbox) or "none (unsandboxed)",
-        "not_graded": sum(1 for x in result.tests if x.outcome == "not_graded"),
+        "not_graded": sum(1 for x in result.tests if x.outcome == Outcome.NOT_GRADED),
         "late": None if late is None or not late.penalty else {
             "days": number(late.days), "penalty": number(late.penalty),
             "final": number(late.final)},

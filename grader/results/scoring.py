@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 
-from grader.results.model import SubmissionResult, TestResult, TopicResult
+from grader.results.model import Outcome, SubmissionResult, TestResult, TopicResult
 
 
 def points_earned(outcome: str, points: float) -> float:
     """Points a test earns: all of them when it passed, none otherwise."""
-    return float(points) if outcome == "passed" else 0.0
+    return float(points) if outcome == Outcome.PASSED else 0.0
 
 
 def topic_results(tests: Iterable[TestResult], topics: Iterable[str],

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.results.report import environment
-from grader.results.model import SubmissionResult, TestResult
+from grader.results.model import Flag, Outcome, SubmissionResult, TestResult
 from grader.results.numbers import number
 from grader.results.scoring import percentage
 
@@ -100,7 +100,7 @@ def culprit(t: TestResult) -> str | None:
 
 
 def _not_implemented(t: TestResult) -> bool:
-    return "not_implemented" in t.flags
+    return Flag.NOT_IMPLEMENTED in t.flags
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -128,7 +128,7 @@ def github_annotations(result: SubmissionResult, files: Mapping[str, Path],
             continue
         where = Path(os.path.relpath(Path(path).resolve(), base)).as_posix()
         smap = source_map(Path(path))
-        imports = [t for t in failed if "import_failed" in t.flags]
+        imports = [t for t in failed if Flag.IMPORT_FAILED in t.flags]
         if imports:  # the module did not load: one annotation says why, at the syntax error if any
             out.append(Annotation("error", f"{topic.topic}.py could not be imported",
                                   _shorten(imports[0].message, 1500), where,
@@ -183,7 +183,7 @@ def summary_context(result: SubmissionResult, hidden_counts: Mapping[str, int]) 
     rows = []
     for topic in result.topics:
         tests = [t for t in result.tests if t.topic == topic.topic and t.counted]
-        passed = sum(t.outcome == "passed" for t in tests)
+        passed = sum(t.outcome == Outcome.PASSED for t in tests)
         todo = sorted({culprit(t) or topic.topic for t in tests if _not_implemented(t)})
         hidden = 0 if hidden_ran else int(hidden_counts.get(topic.topic, 0))
         notes = [f"not implemented yet: {', '.join(todo)}" if todo else "",
@@ -211,7 +211,7 @@ def summary_context(result: SubmissionResult, hidden_counts: Mapping[str, int]) 
         "percent": number(percentage(result.score, result.max_score)),
         "failures": failures[:MAX_LISTED],
         "unlisted": max(0, len(failures) - MAX_LISTED),
-        "not_graded": sum(t.outcome == "not_graded" for t in result.tests),
+        "not_graded": sum(t.outcome == Outcome.NOT_GRADED for t in result.tests),
         "error": result.error,
         "seed": result.seed,
     }
