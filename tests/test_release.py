@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from grader.commands.ci import run_ci
 from grader.commands.main import main
 from grader.course import Course
+from grader.environment import load_environment
 from grader.commands.release import check_stubs, find_secrets, release
 
 TOPICS = ("linear_regression", "activations")
@@ -68,7 +69,10 @@ def test_release_holds_the_student_repository(released, course: Course) -> None:
     assert (out / ".github/workflows/grader.yml").read_text() == \
         (course.root / "templates/ci/student.yml").read_text()
     readme = (out / "README.md").read_text()
-    assert "grader check" in readme and "pip install -e ." in readme
+    pins = " ".join(load_environment(course).requirements())
+    assert "grader check" in readme
+    assert f"pip install -c requirements/lock.txt {pins} -e ." in readme  # the grading environment
+    assert (out / "course.toml").is_file() and (out / "requirements" / "lock.txt").is_file()
     assert "not your grade" in readme
     assert not list(out.rglob("__pycache__"))
 

@@ -223,6 +223,11 @@ def student_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "flags": [{"text": _flag_text(f), "css": f.replace("_", "-")}
                       for f in flags if r.get(f"flag_{f}")],
             "notes": " · ".join(notes), "href": _href(r),
+            # One line of what raised the row's flags (the exam overview's "Detail" column).
+            "detail": " · ".join(d for d in (str(r.get("error") or ""),
+                                             *(flag_detail(r, f) for f in flags
+                                               if r.get(f"flag_{f}")))
+                                 if d),
         })
     return out
 
