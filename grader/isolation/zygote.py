@@ -122,11 +122,28 @@ def _intermediate(config: dict[str, Any], fd: int, keep_open: set[int]) -> None:
         os._exit(0)
     os.close(go_r)
     os.close(fault_w)
+    if policy is not None:
+        try:
+            sandbox.attach_worker(child)  # B waits above: no student code has run yet
+        except BaseException:
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+            sandbox.leave_namespaces()
+            raise
     os.write(fd, wire.frame(wire.encode_message({"op": "spawned", "pid": child})))
     os.write(go_w, b"x")
     os.close(go_w)
     os.close(fd)
     _, status = os.waitpid(child, 0)
+    # The cgroup goes once the last of B's processes has; the trusted side learns from here
+    # whether the kernel killed any for going over the memory limit of them all.
+    oom_kills = sandbox.leave_namespaces() if policy is not None else 0
+    if oom_kills and config.get("memory_file"):
+        fd = os.open(config["memory_file"], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                     0o600)
+        os.write(fd, json.dumps({"oom_kills": oom_kills,
+                                 "limit_mb": policy.limits.memory_mb}).encode())
+        os.close(fd)
     fault = os.read(fault_r, 4096)  # B closed its end before any student code ran
     if fault and config.get("fault_file"):
         fd = os.open(config["fault_file"], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
