@@ -678,3 +678,158 @@ def test_student_ids_are_inert_in_batch_progress_and_every_csv(
     else:
         assert "\x1b" in said.getvalue()
         assert HYPERLINK in live
+
+
+# ------------------------------------------------------------------ the worker's whole process tree
+
+CHUNK_MB = 100
+FAN_OUT = 8
+
+
+def fan_out(chunk_mb: int = CHUNK_MB, children: int = FAN_OUT, wait_s: float = 2.5) -> str:
+    """Children that each allocate and touch ``chunk_mb`` and hold it until told to exit; sets
+    ``held``: how many held theirs together to the end (those killed on the way do not count)."""
+    return textwrap.dedent(f"""
+        import os, select, time
+        ready_r, ready_w = os.pipe()
+        hold_r, hold_w = os.pipe()
+        kids = []
+        for _ in range({children}):
+            pid = os.fork()
+            if pid == 0:
+                os.close(ready_r)
+                os.close(hold_w)
+                try:
+                    data = b"\\x01" * ({chunk_mb} << 20)
+                    os.write(ready_w, b"x")
+                except MemoryError:
+                    os._exit(1)
+                os.read(hold_r, 1)
+                os._exit(0)
+            kids.append(pid)
+        os.close(ready_w)
+        os.close(hold_r)
+        ready, end = 0, time.monotonic() + {wait_s}
+        while ready < {children} and end > time.monotonic():
+            if not select.select([ready_r], [], [], end - time.monotonic())[0]:
+                break
+            got = os.read(ready_r, 64)
+            if not got:
+                break
+            ready += len(got)
+        os.close(hold_w)
+        os.close(ready_r)
+        held = sum(os.waitpid(pid, 0)[1] == 0 for pid in kids)
+        """)
+
+
+def test_memory_fanned_out_to_children_is_bounded_for_the_whole_tree(toy_engine,
+                                                                     tmp_path: Path) -> None:
+    # Eight children of 100 MB each under the topic's 400 MB: at most 400 MB held at once.
+    result, took = grade(toy_engine, tmp_path, attack_in_add(
+        fan_out() + f"contained = held * {CHUNK_MB} <= 400\n"))
+    assert_contained(result, took)
+    bound = [layer for layer in result.sandbox if layer.startswith("memory: ")]
+    assert bound in (["memory: cgroup v1 (whole tree)"], ["memory: cgroup v2 (whole tree)"],
+                     ["memory: per process (limit ÷ process cap)"]), result.sandbox
+
+
+def test_control_per_process_limits_let_children_fan_memory_out() -> None:
+    # The same children under a per-process limit only (the worker's former memory bound: its
+    # data plus what the limit leaves): all of them hold their 100 MB, twice the topic's 400 MB.
+    import resource
+
+    body = fan_out().replace("\n", "\n    ")
+    script = (f"import resource, sys\n"
+              f"def run():\n    {body}\n    return held\n"
+              f"vmdata = [int(l.split()[1]) * 1024 for l in open('/proc/self/status')"
+              f" if l.startswith('VmData:')][0]\n"
+              f"resource.setrlimit(resource.RLIMIT_DATA, (vmdata + (200 << 20),) * 2)\n"
+              f"print(run())\n")
+    assert resource  # the limit is set in the child interpreter above
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) * CHUNK_MB >= 2 * 400
+
+
+def _needs_a_memory_cgroup() -> None:
+    from grader.isolation import sandbox
+
+    bound = sandbox.memory_bound()
+    if not bound.available:
+        pytest.skip(f"no memory cgroup on this machine ({bound.detail}): the per-process "
+                    "shares apply, and no process is killed for the tree's memory")
+
+
+def test_a_tree_killed_for_its_memory_is_told_so(toy_engine, tmp_path: Path) -> None:
+    _needs_a_memory_cgroup()
+    # The worker touches 350 MB of shared memory (outside RLIMIT_DATA), a child 100 MB more:
+    # over the topic's 400 MB together, and the worker, the larger, is the one killed.
+    result, took = grade(toy_engine, tmp_path, REFERENCE.replace("def scale(x, c):", (
+        "def scale(x, c):\n"
+        "    import mmap, os\n"
+        "    shared = mmap.mmap(-1, 350 << 20)\n"
+        "    for i in range(0, len(shared), 4096):\n"
+        "        shared[i] = 1\n"
+        "    if os.fork() == 0:\n"
+        "        data = b'\\x01' * (100 << 20)\n"
+        "        os._exit(0)\n"
+        "    os.wait()\n")))
+    tests = {t.name: t for t in result.tests}
+    assert tests["test_scale"].outcome == "error", tests["test_scale"].message
+    assert "your code used more than 400 MB in all its processes together" in \
+        tests["test_scale"].message
+    assert tests["test_add"].outcome == "passed"
+    assert_other_topic_unaffected(result)
+
+
+def test_no_worker_cgroup_is_left_behind(toy_course, tmp_path: Path) -> None:
+    _needs_a_memory_cgroup()
+    from grader.grading.engine import Engine
+    from grader.grading.remote import Worker, WorkerSpec
+    from grader.isolation import cgroup
+
+    with Engine(toy_course) as engine:
+        zygote_pid = engine.zygote.proc.pid
+        # Ended normally, by a timeout, by a fork bomb and by the memory limit: each worker's
+        # launcher removes its group.
+        grade(engine, tmp_path / "a", attack_in_add(fan_out() + "contained = True\n"))
+        grade(engine, tmp_path / "b", "while True:\n    pass\n" + REFERENCE)
+        assert cgroup.leftovers(zygote_pid) == []
+        # Workers still running when the zygote is closed: their groups go with it.
+        (tmp_path / "toy.py").write_text("while True:\n    pass\n")
+        spec = WorkerSpec(module_name="toy", module_path=str(tmp_path / "toy.py"),
+                          student_dir=str(tmp_path), sandbox=True, read_paths=engine.read_paths)
+        workers = [Worker(engine.zygote, spec, 1, time.monotonic() + 30) for _ in range(2)]
+        assert len(cgroup.leftovers(zygote_pid)) == 2 * len({cgroup.find_base()[0].memory,
+                                                             cgroup.find_base()[0].cpu})
+    for w in workers:
+        w.forget()
+    assert cgroup.leftovers(zygote_pid) == []
+
+
+def test_control_a_killed_zygote_leaves_groups_that_only_the_sweep_removes(
+        toy_course, tmp_path: Path) -> None:
+    _needs_a_memory_cgroup()
+    import signal
+
+    from grader.grading.remote import Worker, WorkerSpec, Zygote
+    from grader.grading.engine import Engine
+    from grader.isolation import cgroup
+
+    with Engine(toy_course) as engine:
+        read_paths = engine.read_paths
+    zygote = Zygote()
+    (tmp_path / "toy.py").write_text("while True:\n    pass\n")
+    spec = WorkerSpec(module_name="toy", module_path=str(tmp_path / "toy.py"),
+                      student_dir=str(tmp_path), sandbox=True, read_paths=read_paths)
+    worker = Worker(zygote, spec, 1, time.monotonic() + 30)
+    os.killpg(zygote.proc.pid, signal.SIGKILL)  # the launchers die before they can clean up
+    zygote.proc.wait()
+    time.sleep(0.5)
+    left = cgroup.leftovers(zygote.proc.pid)
+    assert left
+    zygote.close()  # sweeps
+    worker.forget()
+    assert cgroup.leftovers(zygote.proc.pid) == []

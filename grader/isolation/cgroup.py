@@ -218,8 +218,8 @@ class Group:
             pass
         return 0
 
-    def remove(self, wait_s: float = 5.0) -> bool:
-        """Remove the group once its processes are gone (those left after ``wait_s`` are killed)."""
+    def wait_empty(self, wait_s: float = 5.0) -> None:
+        """Until the group's processes are gone (those left after ``wait_s`` are killed)."""
         end = time.monotonic() + wait_s
         while (pids := self.pids()) and time.monotonic() < end:
             time.sleep(0.005)
@@ -228,6 +228,10 @@ class Group:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+
+    def remove(self, wait_s: float = 5.0) -> bool:
+        """Remove the group once its processes are gone; whether it is gone."""
+        self.wait_empty(wait_s)
         return _rmdir_when_empty(self.directories, time.monotonic() + 2.0)
 
 
@@ -302,7 +306,20 @@ def leftovers(zygote_pid: int) -> list[str]:
 
 
 def sweep(zygote_pid: int, wait_s: float = 5.0) -> list[str]:
-    """Remove the groups of a zygote that has ended (its workers die with it); those left."""
+    """Remove the groups of a zygote that has ended (its workers die with it); those left.
+
+    Waits first for the zygote's process group (its launchers, killed with it) to be gone: a
+    launcher killed while making its group finishes that ``mkdir`` before it dies.
+    """
+    end = time.monotonic() + wait_s
+    while time.monotonic() < end:
+        try:
+            os.killpg(zygote_pid, 0)
+        except ProcessLookupError:
+            break
+        except OSError:
+            break
+        time.sleep(0.005)
     directories = leftovers(zygote_pid)
     if not directories:
         return []

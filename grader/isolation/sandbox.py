@@ -545,8 +545,10 @@ def leave_namespaces() -> int:
     group = _ENTERED.group if _ENTERED is not None else None
     if group is None:
         return 0
-    group.remove()  # waits until the PID namespace's last processes are gone
-    return group.oom_kills()
+    group.wait_empty()  # the PID namespace's last processes are gone, or killed now
+    kills = group.oom_kills()
+    group.remove()
+    return kills
 
 
 # ---------------------------------------------------------------------------------------
