@@ -833,3 +833,108 @@ def test_control_a_killed_zygote_leaves_groups_that_only_the_sweep_removes(
     zygote.close()  # sweeps
     worker.forget()
     assert cgroup.leftovers(zygote.proc.pid) == []
+
+
+# ------------------------------------------------------------------ speed: work in grandchildren
+
+SPIN_HIDDEN = '''
+from pathlib import Path
+
+import pytest
+
+from grader.checks import timing
+from grader.course import load_topic_config
+
+CONFIG = load_topic_config(Path(__file__).with_name("grading.toml"))
+
+
+def _verify(args, got):
+    assert got == sum(range(args[0])), f"spin({args[0]}) should be {sum(range(args[0]))}"
+
+
+@pytest.mark.points(4)
+@pytest.mark.timeout(60)
+def test_spin_speed(student, baseline, record_property):
+    timing.grade_speed(student, baseline, "spin", lambda i: (2_000_000 + i,), verify=_verify,
+                       thresholds=timing.thresholds_for(CONFIG.extra, "spin", "cpu"),
+                       device="cpu", record=record_property, settings=timing.Settings(samples=9))
+'''
+
+SPIN_BASELINE = '''
+def spin(n):
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+'''
+
+# The baseline's own loop, run in a great-grandchild at the end of a chain of forks whose links
+# exit at once, with SIGCHLD ignored so that the kernel reaps every one of them: no process
+# the worker could be charged through is left when its time is read.
+IN_GRANDCHILDREN = SPIN_BASELINE + '''
+import os, signal
+
+_loop = spin
+
+
+def spin(n):
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    r, w = os.pipe()
+    if os.fork() == 0:
+        os.close(r)
+        for _ in range(3):
+            if os.fork():
+                os._exit(0)
+        os.write(w, str(_loop(n)).encode())
+        os._exit(0)
+    os.close(w)
+    out = b""
+    while chunk := os.read(r, 64):
+        out += chunk
+    os.close(r)
+    return int(out)
+'''
+
+
+@pytest.fixture(scope="module")
+def spin_engine(tmp_path_factory):
+    from grader.course import Course
+    from grader.grading.engine import Engine
+
+    root = tmp_path_factory.mktemp("spin")
+    (root / "assignments" / "spin").mkdir(parents=True)
+    (root / "reference" / "spin").mkdir(parents=True)
+    (root / "assignments" / "spin" / "spin.py").write_text("def spin(n):\n    return 0\n")
+    (root / "assignments" / "spin" / "baseline.py").write_text(SPIN_BASELINE)
+    (root / "reference" / "spin" / "solution.py").write_text(SPIN_BASELINE)
+    (root / "reference" / "spin" / "test_hidden.py").write_text(SPIN_HIDDEN)
+    (root / "reference" / "spin" / "grading.toml").write_text(
+        "[grading]\ntimeout = 10\n\n[speed.spin]\ncpu = { zero = 1.5, full = 12.0 }\n")
+    with Engine(Course(root)) as engine:
+        yield engine
+
+
+@pytest.mark.parametrize("clock", ["cgroup", "wall_floor", "control"])
+def test_work_in_grandchildren_reaped_by_the_kernel_is_charged(spin_engine, tmp_path: Path,
+                                                               monkeypatch, clock: str) -> None:
+    from grader.checks import timing
+
+    if clock == "cgroup":
+        _needs_a_memory_cgroup()
+    else:  # the grading child is forked from this process, so it sees these
+        monkeypatch.setattr(timing.cgroup, "group_of", lambda pid: None)
+    if clock == "control":  # the clock before: live threads, else the process tree over /proc
+        monkeypatch.setattr(timing, "WALL_FLOOR", False)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "spin.py").write_text(IN_GRANDCHILDREN)
+    result = spin_engine.grade(sub, tmp_path / "out", Options(seed=1))
+    t = {t.name: t for t in result.tests}["test_spin_speed"]
+    speed = t.details["speed"]
+    if clock == "control":
+        # Fooled: the loop's CPU time is nowhere it looks, so the copy seems several times faster.
+        assert speed["ratio"] > 2 and t.score > 0, speed
+        return
+    # The copy of the baseline, and the forks on top: no faster than the baseline.
+    assert t.score == 0 and speed["ratio"] < 1.5, speed
+    assert speed["clock"] == ("cpu" if clock == "cgroup" else "cpu_or_wall"), speed
