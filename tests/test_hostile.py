@@ -938,3 +938,65 @@ def test_work_in_grandchildren_reaped_by_the_kernel_is_charged(spin_engine, tmp_
     # The copy of the baseline, and the forks on top: no faster than the baseline.
     assert t.score == 0 and speed["ratio"] < 1.5, speed
     assert speed["clock"] == ("cpu" if clock == "cgroup" else "cpu_or_wall"), speed
+
+
+# ------------------------------------------------------------------ a batch with hostile students
+
+FORK_BOMB = attack_in_add("""
+    import os, time
+    for _ in range(5000):
+        try:
+            if os.fork() == 0:
+                time.sleep(600)
+                os._exit(0)
+        except OSError:
+            break
+    contained = True
+    """)
+
+
+def test_hostile_students_change_nothing_for_an_honest_one_in_a_batch(toy_engine,
+                                                                     tmp_path: Path) -> None:
+    from grader.classroom import gradebook
+    from grader.classroom.batch import Batch
+    from grader.course import Course
+
+    students = {
+        "a_fork_bomb": FORK_BOMB,
+        "b_memory_fan_out": attack_in_add(fan_out() + "contained = True\n"),
+        "c_infinite_loop": REFERENCE.replace("def add(a, b):\n",
+                                             "def add(a, b):\n    while True:\n        pass\n"),
+        "d_exit_at_import": "import os\nos._exit(0)\n" + REFERENCE,
+        "e_stopped_reader": STOP_READING,
+        "honest": REFERENCE,
+    }
+    subs = tmp_path / "subs"
+    for sid, toy in students.items():
+        (subs / sid).mkdir(parents=True)
+        (subs / sid / "toy.py").write_text(toy)
+        (subs / sid / "other.py").write_text(OTHER)
+    alone, alone_s = grade(toy_engine, tmp_path / "alone", REFERENCE)
+
+    class Shared:
+        def __getattr__(self, name):
+            return getattr(toy_engine, name)
+
+        def close(self) -> None:
+            pass
+
+    t0 = time.monotonic()
+    Batch(course=Course(FIX), submissions=subs, out=tmp_path / "out", jobs=2,
+          echo=lambda s: None, progress_stream=open(os.devnull, "w"), tty=False,
+          engine_factory=lambda *a, **k: Shared()).run()
+    took = time.monotonic() - t0
+    table = gradebook.read_gradebook(tmp_path / "out" / "gradebook.csv").set_index("student")
+    row = table.loc["honest"]
+    assert row["score"] == pytest.approx(alone.score) and alone.score == alone.max_score
+    for topic in alone.topics:
+        assert row[topic.topic] == pytest.approx(topic.score), topic.topic
+    assert sorted(table.index) == sorted(students)
+    for sid in students:  # every hostile student is graded too, within its own limits
+        assert table.loc[sid, "max_score"] == pytest.approx(alone.max_score), sid
+    # Each submission on its own finishes well within a minute (5 s a test at most); two at a
+    # time, the six cannot add up to more than their own limits.
+    assert took < 6 * 60 / 2, took

@@ -73,6 +73,14 @@ Memory: RLIMIT_DATA does not count shared mappings: with a 256 MB data limit a 2
 rules above and an RLIMIT_AS backstop of the address space in use at :func:`restrict` plus
 twice ``memory_mb``. Rlimits never replace the trusted side's wall-clock timeout.
 
+Rlimits bound one process each; a worker whose children each allocate just under them holds
+``max_processes`` times ``memory_mb``. Where the probe could make a memory cgroup and see it
+kill a child over its limit (:func:`memory_bound`), :func:`enter_namespaces` makes one per
+worker in A (``grader.isolation.cgroup``), A moves B into it before B runs (:func:`attach_worker`)
+and removes it once B's processes are gone (:func:`leave_namespaces`): ``memory_mb`` is then the
+whole tree's. Elsewhere each process's data limit is what it inherited plus its share of the
+rest (``memory_mb`` divided by ``max_processes``), which bounds the tree as well, more tightly.
+
 GPU workers (``Limits.gpu``)
 ----------------------------
 CUDA cannot start in the default sandbox: Landlock denies the NVIDIA device files (and the
@@ -119,6 +127,7 @@ __all__ = [
     "SandboxError",
     "applied_layers",
     "default_read_paths",
+    "attach_worker",
     "enter_namespaces",
     "leave_namespaces",
     "gpu_device_paths",

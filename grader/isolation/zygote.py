@@ -8,7 +8,8 @@ torch costs over a second.
 Per request (a JSON config plus the worker's socket, passed as a file descriptor) it forks A;
 A enters new namespaces and forks B, the worker proper, which is PID 1 of its own PID namespace
 when sandboxed: killing B from outside kills everything the student started. A sends B's pid on
-the worker socket, lets B go, waits for it and exits.
+the worker socket, lets B go (in its own memory cgroup where the machine has one), waits for it,
+removes the cgroup and exits.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def _intermediate(config: dict[str, Any], fd: int, keep_open: set[int]) -> None:
     # The cgroup goes once the last of B's processes has; the trusted side learns from here
     # whether the kernel killed any for going over the memory limit of them all.
     oom_kills = sandbox.leave_namespaces() if policy is not None else 0
-    if oom_kills and config.get("memory_file"):
+    if oom_kills and policy is not None and config.get("memory_file"):
         fd = os.open(config["memory_file"], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
                      0o600)
         os.write(fd, json.dumps({"oom_kills": oom_kills,
