@@ -309,10 +309,11 @@ def sweep(zygote_pid: int, wait_s: float = 5.0) -> list[str]:
     """Remove the groups of a zygote that has ended (its workers die with it); those left.
 
     Waits first for the zygote's process group (its launchers, killed with it) to be gone: a
-    launcher killed while making its group finishes that ``mkdir`` before it dies.
+    launcher killed while making its group finishes that ``mkdir`` before it dies. The zygote
+    itself calls it on its way out, once it has killed its launchers.
     """
     end = time.monotonic() + wait_s
-    while time.monotonic() < end:
+    while zygote_pid != os.getpid() and time.monotonic() < end:
         try:
             os.killpg(zygote_pid, 0)
         except ProcessLookupError:

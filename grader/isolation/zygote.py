@@ -224,12 +224,14 @@ def serve(path: str) -> None:
     srv.listen(64)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # A processes are reaped by the kernel
     conns: list[socket.socket] = []
+    launchers: list[int] = []
     print("ready", flush=True)
     while True:
         readable: list[Any] = select.select([srv, sys.stdin, *conns], [], [])[0]
         for r in readable:
             if r is sys.stdin:
-                if not os.read(0, 1):  # the trusted side went away
+                if not os.read(0, 1):  # the trusted side went away (it may have been killed)
+                    _end_launchers(launchers)
                     return
             elif r is srv:
                 conns.append(srv.accept()[0])
@@ -246,8 +248,30 @@ def serve(path: str) -> None:
                 keep = {srv.fileno(), *(c.fileno() for c in conns)}
                 keep.discard(fd)
                 pid = _spawn(config, fd, keep)
+                launchers = [p for p in launchers if _alive(p)] + [pid]
                 os.close(fd)
                 r.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def _end_launchers(launchers: list[int]) -> None:
+    """Kill the launchers (their workers die with them) and remove their cgroups: no one else
+    will when the trusted side was killed."""
+    from grader.isolation import cgroup
+
+    for pid in launchers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    cgroup.sweep(os.getpid())
 
 
 def spawned(port: int) -> None:
