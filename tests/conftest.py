@@ -45,3 +45,23 @@ def toy_engine(toy_course):
 
     with Engine(toy_course) as e:
         yield e
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No worker cgroup outlives the test run: a group whose zygote has ended is a leak."""
+    from grader.isolation import cgroup
+
+    base, _ = cgroup.find_base()
+    if base is None:
+        return
+    leaked = []
+    for parent in {base.memory, base.cpu}:
+        for name in os.listdir(parent):
+            if not name.startswith(cgroup.PREFIX):
+                continue
+            zygote = name[len(cgroup.PREFIX):].split("-")[0]
+            if zygote.isdigit() and not Path(f"/proc/{zygote}").exists():
+                leaked.append(os.path.join(parent, name))
+    if leaked:
+        print(f"\nworker cgroups left behind: {sorted(leaked)}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
