@@ -1,6 +1,8 @@
 """Shared fixtures of the grader's own tests."""
 
+import contextlib
 import os
+import time
 
 # The engine forks trusted children from this process; an OpenMP pool left by an earlier torch
 # op would hang them (see the sandbox notes). One thread keeps every fork safe.
@@ -45,3 +47,32 @@ def toy_engine(toy_course):
 
     with Engine(toy_course) as e:
         yield e
+
+
+_STARTED = time.time()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No worker cgroup outlives the test run: a group made during this run whose zygote has
+    ended is a leak. It fails the run and is removed, so that it cannot fail a later one."""
+    from grader.isolation import cgroup
+
+    base, _ = cgroup.find_base()
+    if base is None:
+        return
+    leaked = []
+    for parent in {base.memory, base.cpu}:
+        for name in os.listdir(parent):
+            if not name.startswith(cgroup.PREFIX):
+                continue
+            path = os.path.join(parent, name)
+            zygote = name[len(cgroup.PREFIX):].split("-")[0]
+            if zygote.isdigit() and not Path(f"/proc/{zygote}").exists() and \
+                    os.stat(path).st_mtime >= _STARTED - 1:
+                leaked.append(path)
+    if leaked:
+        print(f"\nworker cgroups left behind: {sorted(leaked)}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        for path in leaked:
+            with contextlib.suppress(OSError):
+                os.rmdir(path)

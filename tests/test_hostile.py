@@ -814,3 +814,325 @@ def test_numpy_polynomial_polyfit_is_banned_with_numpy_polyfit(engine, tmp_path:
     assert uni and all(t.outcome == "failed" and "banned" in t.flags for t in uni)
     assert "numpy.polynomial" in uni[0].message
     assert any(t.outcome == "passed" for t in result.tests if t.name.startswith("test_mse"))
+
+
+# ------------------------------------------------------------------ the worker's whole process tree
+
+CHUNK_MB = 100
+FAN_OUT = 8
+
+
+def fan_out(chunk_mb: int = CHUNK_MB, children: int = FAN_OUT, wait_s: float = 2.5) -> str:
+    """Children that each allocate and touch ``chunk_mb`` and hold it until told to exit; sets
+    ``held``: how many held theirs together to the end (those killed on the way do not count)."""
+    return textwrap.dedent(f"""
+        import os, select, time
+        ready_r, ready_w = os.pipe()
+        hold_r, hold_w = os.pipe()
+        kids = []
+        for _ in range({children}):
+            pid = os.fork()
+            if pid == 0:
+                os.close(ready_r)
+                os.close(hold_w)
+                try:
+                    data = b"\\x01" * ({chunk_mb} << 20)
+                    os.write(ready_w, b"x")
+                except MemoryError:
+                    os._exit(1)
+                os.read(hold_r, 1)
+                os._exit(0)
+            kids.append(pid)
+        os.close(ready_w)
+        os.close(hold_r)
+        ready, end = 0, time.monotonic() + {wait_s}
+        while ready < {children} and end > time.monotonic():
+            if not select.select([ready_r], [], [], end - time.monotonic())[0]:
+                break
+            got = os.read(ready_r, 64)
+            if not got:
+                break
+            ready += len(got)
+        os.close(hold_w)
+        os.close(ready_r)
+        held = sum(os.waitpid(pid, 0)[1] == 0 for pid in kids)
+        """)
+
+
+def test_memory_fanned_out_to_children_is_bounded_for_the_whole_tree(toy_engine,
+                                                                     tmp_path: Path) -> None:
+    # Eight children of 100 MB each under the topic's 400 MB: at most 400 MB held at once.
+    result, took = grade(toy_engine, tmp_path, attack_in_add(
+        fan_out() + f"contained = held * {CHUNK_MB} <= 400\n"))
+    assert_contained(result, took)
+    bound = [layer for layer in result.sandbox if layer.startswith("memory: ")]
+    assert bound in (["memory: cgroup v1 (whole tree)"], ["memory: cgroup v2 (whole tree)"],
+                     ["memory: per process (limit ÷ process cap)"]), result.sandbox
+
+
+def test_control_per_process_limits_let_children_fan_memory_out() -> None:
+    # The same children under a per-process limit only (the worker's former memory bound: its
+    # data plus what the limit leaves): all of them hold their 100 MB, twice the topic's 400 MB.
+    import resource
+
+    body = fan_out().replace("\n", "\n    ")
+    script = (f"import resource, sys\n"
+              f"def run():\n    {body}\n    return held\n"
+              f"vmdata = [int(l.split()[1]) * 1024 for l in open('/proc/self/status')"
+              f" if l.startswith('VmData:')][0]\n"
+              f"resource.setrlimit(resource.RLIMIT_DATA, (vmdata + (200 << 20),) * 2)\n"
+              f"print(run())\n")
+    assert resource  # the limit is set in the child interpreter above
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) * CHUNK_MB >= 2 * 400
+
+
+def _needs_a_memory_cgroup() -> None:
+    from grader.isolation import sandbox
+
+    bound = sandbox.memory_bound()
+    if not bound.available:
+        pytest.skip(f"no memory cgroup on this machine ({bound.detail}): the per-process "
+                    "shares apply, and no process is killed for the tree's memory")
+
+
+def test_a_tree_killed_for_its_memory_is_told_so(toy_engine, tmp_path: Path) -> None:
+    _needs_a_memory_cgroup()
+    # The worker touches 350 MB of shared memory (outside RLIMIT_DATA), a child 100 MB more:
+    # over the topic's 400 MB together, and the worker, the larger, is the one killed.
+    result, took = grade(toy_engine, tmp_path, REFERENCE.replace("def scale(x, c):", (
+        "def scale(x, c):\n"
+        "    import mmap, os\n"
+        "    shared = mmap.mmap(-1, 350 << 20)\n"
+        "    for i in range(0, len(shared), 4096):\n"
+        "        shared[i] = 1\n"
+        "    if os.fork() == 0:\n"
+        "        data = b'\\x01' * (100 << 20)\n"
+        "        os._exit(0)\n"
+        "    os.wait()\n")))
+    tests = {t.name: t for t in result.tests}
+    assert tests["test_scale"].outcome == "error", tests["test_scale"].message
+    assert "your code used more than 400 MB in all its processes together" in \
+        tests["test_scale"].message
+    assert tests["test_add"].outcome == "passed"
+    assert_other_topic_unaffected(result)
+
+
+def test_no_worker_cgroup_is_left_behind(toy_course, tmp_path: Path) -> None:
+    _needs_a_memory_cgroup()
+    from grader.grading.engine import Engine
+    from grader.grading.remote import Worker, WorkerSpec
+    from grader.isolation import cgroup
+
+    with Engine(toy_course) as engine:
+        zygote_pid = engine.zygote.proc.pid
+        # Ended normally, by a timeout, by a fork bomb and by the memory limit: each worker's
+        # launcher removes its group.
+        grade(engine, tmp_path / "a", attack_in_add(fan_out() + "contained = True\n"))
+        grade(engine, tmp_path / "b", "while True:\n    pass\n" + REFERENCE)
+        assert cgroup.leftovers(zygote_pid) == []
+        # Workers still running when the zygote is closed: their groups go with it.
+        (tmp_path / "toy.py").write_text("while True:\n    pass\n")
+        spec = WorkerSpec(module_name="toy", module_path=str(tmp_path / "toy.py"),
+                          student_dir=str(tmp_path), sandbox=True, read_paths=engine.read_paths)
+        workers = [Worker(engine.zygote, spec, 1, time.monotonic() + 30) for _ in range(2)]
+        assert len(cgroup.leftovers(zygote_pid)) == 2 * len({cgroup.find_base()[0].memory,
+                                                             cgroup.find_base()[0].cpu})
+    for w in workers:
+        w.forget()
+    assert cgroup.leftovers(zygote_pid) == []
+
+
+def test_control_a_killed_zygote_leaves_groups_that_only_the_sweep_removes(
+        toy_course, tmp_path: Path) -> None:
+    _needs_a_memory_cgroup()
+    import signal
+
+    from grader.grading.remote import Worker, WorkerSpec, Zygote
+    from grader.grading.engine import Engine
+    from grader.isolation import cgroup
+
+    with Engine(toy_course) as engine:
+        read_paths = engine.read_paths
+    zygote = Zygote()
+    (tmp_path / "toy.py").write_text("while True:\n    pass\n")
+    spec = WorkerSpec(module_name="toy", module_path=str(tmp_path / "toy.py"),
+                      student_dir=str(tmp_path), sandbox=True, read_paths=read_paths)
+    worker = Worker(zygote, spec, 1, time.monotonic() + 30)
+    os.killpg(zygote.proc.pid, signal.SIGKILL)  # the launchers die before they can clean up
+    zygote.proc.wait()
+    time.sleep(0.5)
+    left = cgroup.leftovers(zygote.proc.pid)
+    assert left
+    zygote.close()  # sweeps
+    worker.forget()
+    assert cgroup.leftovers(zygote.proc.pid) == []
+
+
+# ------------------------------------------------------------------ speed: work in grandchildren
+
+SPIN_HIDDEN = '''
+from pathlib import Path
+
+import pytest
+
+from grader.checks import timing
+from grader.course import load_topic_config
+
+CONFIG = load_topic_config(Path(__file__).with_name("grading.toml"))
+
+
+def _verify(args, got):
+    assert got == sum(range(args[0])), f"spin({args[0]}) should be {sum(range(args[0]))}"
+
+
+@pytest.mark.points(4)
+@pytest.mark.timeout(60)
+def test_spin_speed(student, baseline, record_property):
+    timing.grade_speed(student, baseline, "spin", lambda i: (2_000_000 + i,), verify=_verify,
+                       thresholds=timing.thresholds_for(CONFIG.extra, "spin", "cpu"),
+                       device="cpu", record=record_property, settings=timing.Settings(samples=9))
+'''
+
+SPIN_BASELINE = '''
+def spin(n):
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+'''
+
+# The baseline's own loop, run in a great-grandchild at the end of a chain of forks whose links
+# exit at once, with SIGCHLD ignored so that the kernel reaps every one of them: no process
+# the worker could be charged through is left when its time is read.
+IN_GRANDCHILDREN = SPIN_BASELINE + '''
+import os, signal
+
+_loop = spin
+
+
+def spin(n):
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    r, w = os.pipe()
+    if os.fork() == 0:
+        os.close(r)
+        for _ in range(3):
+            if os.fork():
+                os._exit(0)
+        os.write(w, str(_loop(n)).encode())
+        os._exit(0)
+    os.close(w)
+    out = b""
+    while chunk := os.read(r, 64):
+        out += chunk
+    os.close(r)
+    return int(out)
+'''
+
+
+@pytest.fixture(scope="module")
+def spin_engine(tmp_path_factory):
+    from grader.course import Course
+    from grader.grading.engine import Engine
+
+    root = tmp_path_factory.mktemp("spin")
+    (root / "assignments" / "spin").mkdir(parents=True)
+    (root / "reference" / "spin").mkdir(parents=True)
+    (root / "assignments" / "spin" / "spin.py").write_text("def spin(n):\n    return 0\n")
+    (root / "assignments" / "spin" / "baseline.py").write_text(SPIN_BASELINE)
+    (root / "reference" / "spin" / "solution.py").write_text(SPIN_BASELINE)
+    (root / "reference" / "spin" / "test_hidden.py").write_text(SPIN_HIDDEN)
+    (root / "reference" / "spin" / "grading.toml").write_text(
+        "[grading]\ntimeout = 10\n\n[speed.spin]\ncpu = { zero = 1.5, full = 12.0 }\n")
+    with Engine(Course(root)) as engine:
+        yield engine
+
+
+@pytest.mark.parametrize("clock", ["cgroup", "wall_floor", "control"])
+def test_work_in_grandchildren_reaped_by_the_kernel_is_charged(spin_engine, tmp_path: Path,
+                                                               monkeypatch, clock: str) -> None:
+    from grader.checks import timing
+
+    if clock == "cgroup":
+        _needs_a_memory_cgroup()
+    else:  # the grading child is forked from this process, so it sees these
+        monkeypatch.setattr(timing.cgroup, "group_of", lambda pid: None)
+    if clock == "control":  # the clock before: live threads, else the process tree over /proc
+        monkeypatch.setattr(timing, "WALL_FLOOR", False)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "spin.py").write_text(IN_GRANDCHILDREN)
+    result = spin_engine.grade(sub, tmp_path / "out", Options(seed=1))
+    t = {t.name: t for t in result.tests}["test_spin_speed"]
+    speed = t.details["speed"]
+    if clock == "control":
+        # Fooled: the loop's CPU time is nowhere it looks, so the copy seems several times faster.
+        assert speed["ratio"] > 2 and t.score > 0, speed
+        return
+    # The copy of the baseline, and the forks on top: no faster than the baseline.
+    assert t.score == 0 and speed["ratio"] < 1.5, speed
+    assert speed["clock"] == ("cpu" if clock == "cgroup" else "cpu_or_wall"), speed
+
+
+# ------------------------------------------------------------------ a batch with hostile students
+
+FORK_BOMB = attack_in_add("""
+    import os, time
+    for _ in range(5000):
+        try:
+            if os.fork() == 0:
+                time.sleep(600)
+                os._exit(0)
+        except OSError:
+            break
+    contained = True
+    """)
+
+
+def test_hostile_students_change_nothing_for_an_honest_one_in_a_batch(toy_engine,
+                                                                     tmp_path: Path) -> None:
+    from grader.classroom import gradebook
+    from grader.classroom.batch import Batch
+    from grader.course import Course
+
+    students = {
+        "a_fork_bomb": FORK_BOMB,
+        "b_memory_fan_out": attack_in_add(fan_out() + "contained = True\n"),
+        "c_infinite_loop": REFERENCE.replace("def add(a, b):\n",
+                                             "def add(a, b):\n    while True:\n        pass\n"),
+        "d_exit_at_import": "import os\nos._exit(0)\n" + REFERENCE,
+        "e_stopped_reader": STOP_READING,
+        "honest": REFERENCE,
+    }
+    subs = tmp_path / "subs"
+    for sid, toy in students.items():
+        (subs / sid).mkdir(parents=True)
+        (subs / sid / "toy.py").write_text(toy)
+        (subs / sid / "other.py").write_text(OTHER)
+    alone, alone_s = grade(toy_engine, tmp_path / "alone", REFERENCE)
+
+    class Shared:
+        def __getattr__(self, name):
+            return getattr(toy_engine, name)
+
+        def close(self) -> None:
+            pass
+
+    t0 = time.monotonic()
+    Batch(course=Course(FIX), submissions=subs, out=tmp_path / "out", jobs=2,
+          echo=lambda s: None, progress_stream=open(os.devnull, "w"), tty=False,
+          engine_factory=lambda *a, **k: Shared()).run()
+    took = time.monotonic() - t0
+    table = gradebook.read_gradebook(tmp_path / "out" / "gradebook.csv").set_index("student")
+    row = table.loc["honest"]
+    assert row["score"] == pytest.approx(alone.score) and alone.score == alone.max_score
+    for topic in alone.topics:
+        assert row[topic.topic] == pytest.approx(topic.score), topic.topic
+    assert sorted(table.index) == sorted(students)
+    for sid in students:  # every hostile student is graded too, within its own limits
+        assert table.loc[sid, "max_score"] == pytest.approx(alone.max_score), sid
+    # Each submission on its own finishes well within a minute (5 s a test at most); two at a
+    # time, the six cannot add up to more than their own limits.
+    assert took < 6 * 60 / 2, took

@@ -14,12 +14,17 @@ says about time or memory is used. The procedure:
    log scale between two thresholds set per device in ``grading.toml``. Per-call medians,
    extremes, every sample and the spread are recorded alongside.
 
-On a CPU each call is charged the CPU time the kernel accounted to the worker process (all its
-threads, read from ``/proc`` by the trusted side), which other load on the machine barely moves
-and which extra threads cannot shrink; the wall-clock times are kept alongside. Over the whole
-sampling the grader also reads the CPU time of the worker's process tree (threads that ended,
-child processes); when that exceeds what its live threads show, work was done where the
-per-sample reading cannot see it, and the student is charged the tree's CPU time per call.
+On a CPU each call is charged the CPU time the kernel accounted to the worker: where the worker
+has a cgroup of its own (``grader.isolation.cgroup``), that of every process and thread ever in
+it, which no chain of forks and no child reaped by the kernel escapes; elsewhere that of the
+worker process's live threads, read from ``/proc``. Either is barely moved by other load on the
+machine and cannot be shrunk by extra threads; the wall-clock times are kept alongside. Without
+a cgroup the grader also reads the CPU time of the worker's process tree over the whole
+sampling (threads that ended, child processes it reaped); when that exceeds what its live
+threads show, the student is charged the tree's CPU time per call; and when a call's wall time
+is well above that reading (it waited on work the reading cannot see, such as a child the
+kernel reaped), the student is charged the wall time: a clock that cannot see everything
+never favours the student.
 On a GPU the wall clock is used: the reply carries the result back to the host, so unfinished
 GPU work cannot be hidden.
 """
@@ -36,6 +41,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from grader.isolation import cgroup
+
 # The one switch of the GPU path. On, where CUDA is present: workers get the NVIDIA devices and
 # no address-space cap from the sandbox (Limits.gpu), receive CUDA tensors (wire.keep_device),
 # speed is graded on the GPU and @pytest.mark.gpu tests run. Off: none of that, anywhere: the
@@ -49,6 +56,10 @@ NO_GPU_WORKERS = "GPU workers are not yet verified on a real GPU"
 # is put down to the precision of the kernel's tick counts rather than to work done elsewhere.
 ELSEWHERE_SLACK_S = 0.03
 ELSEWHERE_SLACK = 0.2  # and as a share of the live threads' CPU time
+# Without a whole-tree clock, a student whose calls take this much more wall time than the CPU
+# time their live threads show is charged the wall time (see the module docstring).
+WALL_FLOOR_RATIO = 1.3
+WALL_FLOOR = True
 
 
 @dataclass(frozen=True)
@@ -110,6 +121,9 @@ class Side:
     # CPU seconds of the worker's whole process tree over the sampling (threads that ended and
     # child processes included; to the kernel's tick), or None if unknown.
     tree: float | None = None
+    # ``cpu`` covers every process the worker started (its cgroup's CPU time), so nothing is
+    # done where it cannot see.
+    whole_tree: bool = False
 
     @property
     def elsewhere(self) -> float | None:
@@ -127,6 +141,8 @@ class Side:
         if clock == "cpu_tree":
             per_call = float(self.tree or 0.0) / (len(self.cpu) * self.calls_per_sample)
             return (per_call,) * len(self.cpu)
+        if clock == "cpu_or_wall":
+            return tuple(max(c, w) for c, w in zip(self.cpu, self.wall))
         return self.cpu
 
     def median(self, clock: str) -> float:
@@ -205,22 +221,43 @@ def process_tree_cpu_seconds(pid: int) -> float | None:
 
 
 class WorkerClock:
-    """The CPU time of the worker behind a ``StudentProxy``, read from outside it in ``/proc``."""
+    """The CPU time of the worker behind a ``StudentProxy``, read from outside it: its cgroup's
+    where it has one, else ``/proc``."""
 
     def __init__(self, session: Any) -> None:
         self.session = session
+        self._group: tuple[int, Any] | None = None  # (pid, its cgroup or None)
 
     def _pid(self) -> int | None:
         worker = self.session.worker
         return worker.pid if worker is not None and worker.pid > 0 else None
 
+    def group(self) -> Any:
+        """The worker's cgroup (``grader.isolation.cgroup.Group``), or None where it has none."""
+        pid = self._pid()
+        if pid is None:
+            return None
+        if self._group is None or self._group[0] != pid:
+            self._group = (pid, cgroup.group_of(pid))
+        return self._group[1]
+
+    @property
+    def whole_tree(self) -> bool:
+        return self.group() is not None
+
     def threads(self) -> float | None:
-        """Live threads, to the nanosecond: read around each sample."""
+        """Read around each sample, to the nanosecond: the whole cgroup, else the live threads."""
+        group = self.group()
+        if group is not None:
+            return group.cpu_seconds()
         pid = self._pid()
         return process_cpu_seconds(pid) if pid is not None else None
 
     def tree(self) -> float | None:
-        """The whole process tree, to the tick: read before and after the sampling."""
+        """The whole process tree: read before and after the sampling (to the tick from /proc)."""
+        group = self.group()
+        if group is not None:
+            return group.cpu_seconds()
         pid = self._pid()
         return process_tree_cpu_seconds(pid) if pid is not None else None
 
@@ -296,7 +333,8 @@ def measure(student: Any, baseline: Any, fn: str, make_args: Callable[[int], tup
         tree_start = trees[side]
         if known is not None and tree_start is not None and tree_end is not None:
             elsewhere = tree_end - tree_start
-        sides.append(Side(calls[side], tuple(walls[side]), known, elsewhere))
+        sides.append(Side(calls[side], tuple(walls[side]), known, elsewhere,
+                          whole_tree=bool(getattr(clock, "whole_tree", False))))
     return sides[0], sides[1]
 
 
@@ -361,13 +399,14 @@ class Speed:
     @property
     def clock_label(self) -> str:
         return {"cpu": "CPU time of your worker",
+                "cpu_or_wall": "CPU or wall-clock time of your worker, whichever is longer",
                 "cpu_tree": "CPU time of your worker's threads and processes, "
                             "averaged over the measurement"}.get(self.clock, "wall-clock time")
 
 
 def _baseline_clock(clock: str) -> str:
     # The baseline does its work in its own thread: its per-sample CPU readings stand.
-    return "cpu" if clock == "cpu_tree" else clock
+    return "cpu" if clock in ("cpu_tree", "cpu_or_wall") else clock
 
 
 def choose_clock(student: Side, baseline: Side, device: str) -> tuple[str, str]:
@@ -383,6 +422,9 @@ def choose_clock(student: Side, baseline: Side, device: str) -> tuple[str, str]:
     s_cpu, b_cpu = student.median("cpu"), baseline.median("cpu")
     if s_cpu <= 0 or b_cpu <= 0:
         return "wall", "a worker's CPU time did not advance"
+    if student.whole_tree:
+        return "cpu", ("CPU time of each worker's whole process tree (every thread and process "
+                       "it started, from its cgroup), read by the grader")
     threads_total = sum(student.cpu or ()) * student.calls_per_sample
     if student.elsewhere is not None and \
             student.elsewhere > max(ELSEWHERE_SLACK_S, ELSEWHERE_SLACK * threads_total):
@@ -390,6 +432,11 @@ def choose_clock(student: Side, baseline: Side, device: str) -> tuple[str, str]:
                             "or to child processes, which each call's reading cannot see: the "
                             "student is charged the CPU time of the worker's whole process tree "
                             "per call")
+    if WALL_FLOOR and student.median("wall") > WALL_FLOOR_RATIO * s_cpu:
+        return "cpu_or_wall", ("the student's calls took much longer than the CPU time of the "
+                               "worker's threads shows, and work in processes it started cannot "
+                               "all be seen here: each call is charged its wall-clock time where "
+                               "that is longer")
     threads = s_cpu / student.median("wall")
     note = "CPU time of each worker (all its threads), read by the grader from /proc"
     if threads > 1.3:

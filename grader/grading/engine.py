@@ -77,6 +77,8 @@ class Engine:
                     f"the sandbox is incomplete on this machine ({names}). Hidden tests only run "
                     "in a full sandbox; pass --unsafe-no-sandbox to grade anyway")
             self.layers = tuple(s.name for s in statuses if s.available)
+            if self.layers:  # and how the memory of a worker's processes together is bounded
+                self.layers += (sandbox.memory_bound_line(),)
             self.sandboxed = not missing or bool(self.layers)
         self.read_paths = (*sandbox.default_read_paths(), str(Path(__file__).resolve().parent.parent))
         self.references: dict[str, Any] = {}

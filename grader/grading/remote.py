@@ -8,6 +8,7 @@ whole PID namespace is killed with SIGKILL and a fresh worker serves the next ca
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import shutil
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader.grading import replies
-from grader.isolation import wire
+from grader.isolation import cgroup, wire
 from grader.isolation.zygote import drain_replies, send_request
 
 # How much of the student's printed output is kept per test.
@@ -184,6 +185,8 @@ class Zygote:
             except ProcessLookupError:
                 pass
             self.proc.wait()
+        # Workers die with the zygote; the cgroups their launchers had no time to remove go here.
+        cgroup.sweep(self.proc.pid)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -270,6 +273,7 @@ class Worker:
             "student_dir": spec.student_dir, "workdir": self.workdir,
             "output_file": self.output_path, "status_file": os.path.join(self.private, "exit"),
             "fault_file": os.path.join(self.private, "fault"),
+            "memory_file": os.path.join(self.private, "memory"),
             "sandbox": spec.sandbox, "generation": generation,
             "max_reply_bytes": spec.max_reply_bytes, "banned": list(spec.banned),
             "policy": {"read_paths": [*spec.read_paths, spec.student_dir],
@@ -422,10 +426,20 @@ class Worker:
         except (OSError, ValueError):
             return ""
         if os.WIFSIGNALED(status):
-            return f" (killed by {signal.Signals(os.WTERMSIG(status)).name})"
+            return f" (killed by {signal.Signals(os.WTERMSIG(status)).name}{self._memory_note()})"
         if os.WIFEXITED(status):
             return f" (exit code {os.WEXITSTATUS(status)})"
         return ""
+
+    def _memory_note(self) -> str:
+        # Written by the launcher before the exit status when the kernel killed processes of
+        # the worker's cgroup for going over the memory limit of them all.
+        try:
+            with open(os.path.join(self.private, "memory")) as f:
+                limit = int(json.load(f)["limit_mb"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return ""
+        return f": your code used more than {limit} MB in all its processes together"
 
     def fault(self) -> str:
         """Why the launcher could not start the worker, as it wrote it (after the worker ended)

@@ -73,6 +73,14 @@ Memory: RLIMIT_DATA does not count shared mappings: with a 256 MB data limit a 2
 rules above and an RLIMIT_AS backstop of the address space in use at :func:`restrict` plus
 twice ``memory_mb``. Rlimits never replace the trusted side's wall-clock timeout.
 
+Rlimits bound one process each; a worker whose children each allocate just under them holds
+``max_processes`` times ``memory_mb``. Where the probe could make a memory cgroup and see it
+kill a child over its limit (:func:`memory_bound`), :func:`enter_namespaces` makes one per
+worker in A (``grader.isolation.cgroup``), A moves B into it before B runs (:func:`attach_worker`)
+and removes it once B's processes are gone (:func:`leave_namespaces`): ``memory_mb`` is then the
+whole tree's. Elsewhere each process's data limit is what it inherited plus its share of the
+rest (``memory_mb`` divided by ``max_processes``), which bounds the tree as well, more tightly.
+
 GPU workers (``Limits.gpu``)
 ----------------------------
 CUDA cannot start in the default sandbox: Landlock denies the NVIDIA device files (and the
@@ -103,6 +111,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+if __name__ == "__main__":  # the probe runs this file as a script, in isolated mode
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from grader.isolation import cgroup  # noqa: E402
+
 if sys.platform != "win32":
     import resource  # imported here, not in B: an import there costs a millisecond per worker
 
@@ -115,9 +127,12 @@ __all__ = [
     "SandboxError",
     "applied_layers",
     "default_read_paths",
+    "attach_worker",
     "enter_namespaces",
+    "leave_namespaces",
     "gpu_device_paths",
     "gpu_read_paths",
+    "memory_bound",
     "missing_layers",
     "probe",
     "restrict",
@@ -420,6 +435,7 @@ class _Entered:
     death_read_fd: int  # B sees EOF here once A has exited
     death_write_fd: int  # held open by A only
     quota: tuple[str, int, int] | None = None  # the tmpfs: path, MB, files
+    group: cgroup.Group | None = None  # the worker's cgroup, bounding its tree's memory
 
 
 _ENTERED: _Entered | None = None
@@ -498,10 +514,50 @@ def enter_namespaces(policy: Policy) -> None:
     quota_dir = policy.write_paths[0] if len(policy.write_paths) == 1 else None
     if namespaces:
         _require_single_thread("enter_namespaces()")
+    group = _worker_group(found, policy.limits)
     try:
         _enter(found.strategy, namespaces, quota_dir, policy.limits)
     except OSError as exc:
+        if group is not None:
+            group.remove()
         raise SandboxError(f"could not create the {' and '.join(namespaces)}: {exc}") from exc
+    assert _ENTERED is not None
+    _ENTERED.group = group
+
+
+def _worker_group(found: _Probe, limits: Limits) -> cgroup.Group | None:
+    """A's cgroup for B, made before any user namespace (which would take the right away)."""
+    if not found.memory.available:
+        return None
+    base, why = cgroup.find_base()
+    try:
+        if base is None:
+            raise OSError(why)
+        return cgroup.Group.create(base, cgroup.group_name(os.getppid(), os.getpid()),
+                                   limits.memory_mb * _MIB)
+    except OSError as exc:
+        raise SandboxError(f"could not create the worker's memory cgroup: {exc}") from exc
+
+
+def attach_worker(pid: int) -> None:
+    """In A, before B runs: put B (and so all it starts) into the worker's cgroup, if any."""
+    if _ENTERED is not None and _ENTERED.group is not None:
+        try:
+            _ENTERED.group.attach(pid)
+        except OSError as exc:
+            raise SandboxError(f"could not move the worker into its cgroup: {exc}") from exc
+
+
+def leave_namespaces() -> int:
+    """In A, once B has ended: remove the worker's cgroup; how many of its processes the kernel
+    killed for using more memory than the limit (0 without a cgroup)."""
+    group = _ENTERED.group if _ENTERED is not None else None
+    if group is None:
+        return 0
+    group.wait_empty()  # the PID namespace's last processes are gone, or killed now
+    kills = group.oom_kills()
+    group.remove()
+    return kills
 
 
 # ---------------------------------------------------------------------------------------
@@ -559,20 +615,39 @@ def _address_space_bytes() -> int:
         return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _apply_rlimits(limits: Limits, address_space: int) -> str:
-    data = _set_rlimit(resource.RLIMIT_DATA, limits.memory_mb * _MIB)
+def _data_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmData:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _apply_rlimits(limits: Limits, address_space: int, data_in_use: int = 0,
+                   tree_bounded: bool = True) -> str:
+    """``tree_bounded``: a cgroup bounds the memory of the worker's processes together; without
+    one, each process gets the share of ``memory_mb`` that keeps their sum within it: what it
+    inherited (shared with its parent until written) plus the rest divided by the process cap."""
+    memory = limits.memory_mb * _MIB
+    space_headroom = 2 * memory
+    if not tree_bounded:
+        memory = data_in_use + max(memory - data_in_use, 0) // limits.max_processes
+        space_headroom //= limits.max_processes
+    data = _set_rlimit(resource.RLIMIT_DATA, memory)
     # RLIMIT_DATA ignores shared mappings; the address-space cap bounds those too. CUDA
     # reserves tens of GB of address space it never touches, so GPU workers go without it.
     space = 0 if limits.gpu else \
-        _set_rlimit(resource.RLIMIT_AS, address_space + 2 * limits.memory_mb * _MIB)
+        _set_rlimit(resource.RLIMIT_AS, address_space + space_headroom)
     cpu = _set_rlimit(resource.RLIMIT_CPU, limits.cpu_seconds)
     fsize = _set_rlimit(resource.RLIMIT_FSIZE, limits.max_file_mb * _MIB)
     nofile = _set_rlimit(resource.RLIMIT_NOFILE, limits.max_open_files)
     _set_rlimit(resource.RLIMIT_CORE, 0)
     where = "no address-space cap: GPU worker" if limits.gpu else \
         f"{space // _MIB} MB of address space"
+    tree = f"all processes together within {limits.memory_mb} MB (cgroup)" if tree_bounded \
+        else f"{limits.memory_mb} MB shared by up to {limits.max_processes} processes"
     return (
-        f"memory {data // _MIB} MB of data ({where}), "
+        f"memory {data // _MIB} MB of data per process ({where}; {tree}), "
         f"CPU {cpu} s, files up to {fsize // _MIB} MB, {nofile} open files, no core dumps"
     )
 
@@ -886,6 +961,8 @@ def _apply_all(policy: Policy, wanted: set[str], strategy: str, strict: bool) ->
     _require_single_thread("restrict()")
     entered = _ENTERED
     address_space = _address_space_bytes()  # /proc is out of reach once Landlock is on
+    data_in_use = _data_bytes()
+    tree_bounded = entered is not None and entered.group is not None
     results: list[LayerStatus] = []
 
     def step(name: str, apply: Callable[[], str]) -> None:
@@ -938,7 +1015,7 @@ def _apply_all(policy: Policy, wanted: set[str], strategy: str, strict: bool) ->
     step("pid_namespace", namespace("pid_namespace"))
     step("disk_quota", disk_quota)
     step("process_limit", lambda: _apply_process_limit(limits, entered, strategy))
-    step("rlimits", lambda: _apply_rlimits(limits, address_space))
+    step("rlimits", lambda: _apply_rlimits(limits, address_space, data_in_use, tree_bounded))
     step("capabilities", _drop_capabilities)
     step("no_new_privs", _apply_no_new_privs)
     step("seccomp", _apply_seccomp)
@@ -979,11 +1056,32 @@ def applied_layers() -> list[LayerStatus]:
 class _Probe:
     statuses: tuple[LayerStatus, ...]
     strategy: str  # "root" or "user", see the module docstring
+    # How the memory of a worker's processes together is bounded: available, a cgroup per worker.
+    memory: LayerStatus = LayerStatus("memory", False, "not probed")
 
 
 _PROBE_CACHE: _Probe | None = None
 _PROBE_LIMITS = Limits(memory_mb=256, cpu_seconds=10, max_processes=4)
 _PROBE_FORK_ATTEMPTS = 12
+
+
+def memory_bound() -> LayerStatus:
+    """How the memory of all a worker's processes together is bounded here (measured by :func:`probe`).
+
+    Available: a cgroup per worker holds the whole tree to ``memory_mb`` (its detail says
+    which version). Not available: each process gets its share of ``memory_mb`` (what it
+    inherited plus the rest divided by ``max_processes``), and the detail says why. Not one of
+    :data:`LAYERS`: either way the tree is bounded, so neither blocks grading.
+    """
+    return _probe().memory
+
+
+def memory_bound_line(status: LayerStatus | None = None) -> str:
+    """One line for reports: which memory bound applied."""
+    status = status or memory_bound()
+    if status.available:
+        return f"memory: {status.detail.split(':')[0]} (whole tree)"
+    return "memory: per process (limit ÷ process cap)"
 
 
 def missing_layers(statuses: list[LayerStatus]) -> list[LayerStatus]:
@@ -1036,7 +1134,9 @@ def _run_probe() -> _Probe:
         LayerStatus(name, bool(report["layers"][name][0]), str(report["layers"][name][1]))
         for name in LAYERS
     )
-    return _Probe(statuses, report["strategy"])
+    memory = report.get("memory", [False, "not probed"])
+    return _Probe(statuses, report["strategy"], LayerStatus("memory", bool(memory[0]),
+                                                            str(memory[1])))
 
 
 def _count_forks(attempts: int) -> tuple[int, str]:
@@ -1161,6 +1261,7 @@ def _probe_here() -> dict[str, object]:
         found = _run_child(in_a)
     finally:
         os.rmdir(quota_dir)
+    memory = _run_child(_probe_memory_group)
     layers: dict[str, list[object]] = {}
     for name in LAYERS:
         entry = found.get(name)
@@ -1172,7 +1273,50 @@ def _probe_here() -> dict[str, object]:
             layers[name] = entry
         else:
             layers[name] = [False, str(found.get("error", "the probe did not reach this layer"))]
-    return {"strategy": strategy, "layers": layers}
+    return {"strategy": strategy, "layers": layers,
+            "memory": [bool(memory.get("available")), str(memory.get("detail") or
+                                                           memory.get("error", ""))]}
+
+
+_PROBE_GROUP_MB = 64
+
+
+def _probe_memory_group() -> dict[str, object]:
+    """Make a cgroup as A would, and check that it kills a child that goes over its limit."""
+    base, why = cgroup.find_base()
+    if base is None:
+        return {"available": False, "detail": why}
+    try:
+        group = cgroup.Group.create(base, cgroup.group_name(os.getppid(), os.getpid()),
+                                    _PROBE_GROUP_MB * _MIB)
+    except OSError as exc:
+        return {"available": False, "detail": f"cannot create a cgroup in {base.memory} ({exc})"}
+    try:
+        go_r, go_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(go_w)
+            os.read(go_r, 1)
+            _hog = bytearray(4 * _PROBE_GROUP_MB * _MIB)  # touched: zero-filled
+            os._exit(0)
+        os.close(go_r)
+        try:
+            group.attach(pid)
+        finally:
+            os.write(go_w, b"x")
+            os.close(go_w)
+            _, status = os.waitpid(pid, 0)
+        cpu = group.cpu_seconds()
+    finally:
+        group.remove()
+    if not (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL):
+        return {"available": False, "detail": f"a {base.describe()} memory limit of "
+                f"{_PROBE_GROUP_MB} MB did not stop a child allocating {4 * _PROBE_GROUP_MB} MB"}
+    if cpu is None:
+        return {"available": False, "detail": f"no CPU accounting in the {base.describe()}"}
+    return {"available": True, "detail": f"{base.describe()}: one group per worker bounds the "
+            "memory of all its processes together and counts their CPU time; measured: a "
+            f"child allocating {4 * _PROBE_GROUP_MB} MB under {_PROBE_GROUP_MB} MB was killed"}
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--probe"]:

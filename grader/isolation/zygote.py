@@ -8,7 +8,8 @@ torch costs over a second.
 Per request (a JSON config plus the worker's socket, passed as a file descriptor) it forks A;
 A enters new namespaces and forks B, the worker proper, which is PID 1 of its own PID namespace
 when sandboxed: killing B from outside kills everything the student started. A sends B's pid on
-the worker socket, lets B go, waits for it and exits.
+the worker socket, lets B go (in its own memory cgroup where the machine has one), waits for it,
+removes the cgroup and exits.
 """
 
 from __future__ import annotations
@@ -122,11 +123,28 @@ def _intermediate(config: dict[str, Any], fd: int, keep_open: set[int]) -> None:
         os._exit(0)
     os.close(go_r)
     os.close(fault_w)
+    if policy is not None:
+        try:
+            sandbox.attach_worker(child)  # B waits above: no student code has run yet
+        except BaseException:
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+            sandbox.leave_namespaces()
+            raise
     os.write(fd, wire.frame(wire.encode_message({"op": "spawned", "pid": child})))
     os.write(go_w, b"x")
     os.close(go_w)
     os.close(fd)
     _, status = os.waitpid(child, 0)
+    # The cgroup goes once the last of B's processes has; the trusted side learns from here
+    # whether the kernel killed any for going over the memory limit of them all.
+    oom_kills = sandbox.leave_namespaces() if policy is not None else 0
+    if oom_kills and policy is not None and config.get("memory_file"):
+        fd = os.open(config["memory_file"], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                     0o600)
+        os.write(fd, json.dumps({"oom_kills": oom_kills,
+                                 "limit_mb": policy.limits.memory_mb}).encode())
+        os.close(fd)
     fault = os.read(fault_r, 4096)  # B closed its end before any student code ran
     if fault and config.get("fault_file"):
         fd = os.open(config["fault_file"], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
@@ -207,12 +225,14 @@ def serve(path: str) -> None:
     srv.listen(64)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # A processes are reaped by the kernel
     conns: list[socket.socket] = []
+    launchers: list[int] = []
     print("ready", flush=True)
     while True:
         readable: list[Any] = select.select([srv, sys.stdin, *conns], [], [])[0]
         for r in readable:
             if r is sys.stdin:
-                if not os.read(0, 1):  # the trusted side went away
+                if not os.read(0, 1):  # the trusted side went away (it may have been killed)
+                    _end_launchers(launchers)
                     return
             elif r is srv:
                 conns.append(srv.accept()[0])
@@ -229,8 +249,30 @@ def serve(path: str) -> None:
                 keep = {srv.fileno(), *(c.fileno() for c in conns)}
                 keep.discard(fd)
                 pid = _spawn(config, fd, keep)
+                launchers = [p for p in launchers if _alive(p)] + [pid]
                 os.close(fd)
                 r.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def _end_launchers(launchers: list[int]) -> None:
+    """Kill the launchers (their workers die with them) and remove their cgroups: no one else
+    will when the trusted side was killed."""
+    from grader.isolation import cgroup
+
+    for pid in launchers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    cgroup.sweep(os.getpid())
 
 
 def spawned(port: int) -> None:

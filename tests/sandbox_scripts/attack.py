@@ -344,12 +344,22 @@ def run_a(cfg: dict[str, Any], sandbox: Any, policy: Any) -> None:
         sandbox.enter_namespaces(policy)
     a_pid = os.getpid()
     emit({"a_pid": a_pid})
+    go_r, go_w = os.pipe()
     b_pid = os.fork()
     if b_pid == 0:
+        os.close(go_w)
+        os.read(go_r, 1)  # as in the zygote: B waits until A has put it in its cgroup
+        os.close(go_r)
         run_b(cfg, sandbox, policy, a_pid)
+    os.close(go_r)
+    sandbox.attach_worker(b_pid)
+    os.write(go_w, b"x")
+    os.close(go_w)
     emit({"b_pid": b_pid})
     _, status = os.waitpid(b_pid, 0)
-    emit({"b_exit": os.waitstatus_to_exitcode(status), "a_signals": received})
+    oom_kills = sandbox.leave_namespaces()
+    emit({"b_exit": os.waitstatus_to_exitcode(status), "a_signals": received,
+          "oom_kills": oom_kills})
     os._exit(0)
 
 
@@ -372,12 +382,18 @@ def main() -> None:
     )
     if "probe" in cfg:  # the caller's probe, to spare a second interpreter start per attack
         statuses = tuple(sandbox.LayerStatus(*entry) for entry in cfg["probe"]["statuses"])
-        sandbox._PROBE_CACHE = sandbox._Probe(statuses, cfg["probe"]["strategy"])
+        memory = sandbox.LayerStatus(*cfg["probe"].get("memory", ["memory", False, "not given"]))
+        sandbox._PROBE_CACHE = sandbox._Probe(statuses, cfg["probe"]["strategy"], memory)
     sandbox.probe()  # cached here, inherited by A and B, as in the zygote
     a_pid = os.fork()
     if a_pid == 0:
         run_a(cfg, sandbox, policy)
     os.waitpid(a_pid, 0)
+    # As the trusted side does when it closes the zygote: a group A could not remove (an
+    # attack killed it) goes here.
+    from grader.isolation import cgroup
+
+    cgroup.sweep(os.getpid())
 
 
 if __name__ == "__main__":
