@@ -12,6 +12,7 @@ from grader.classroom import gradebook, similarity
 from grader.classroom.layout import INDEX, STUDENTS
 from grader.results.inert import terminal
 from grader.results.model import Outcome, SubmissionResult
+from grader.results.numbers import number
 
 
 def duration(seconds: float) -> str:
@@ -65,7 +66,7 @@ class Progress:
         width = len(str(self.total))
         line = f"[{self.done:>{width}}/{self.total}] {terminal(student)}: "
         if result.tests:
-            line += f"{result.score:g} / {result.max_score:g} in {result.duration:.1f} s"
+            line += f"{number(result.score)} / {number(result.max_score)} in {result.duration:.1f} s"
         if result.error:
             line += (" — " if result.tests else "") + \
                 f"error: {terminal(result.error.splitlines()[0][:120])}"

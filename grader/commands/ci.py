@@ -19,6 +19,7 @@ from grader.commands.common import Failure, course_option, friendly, load_course
 from grader.course import Course, CourseError
 from grader.results.inert import terminal
 from grader.results.model import Flag, Outcome, SubmissionResult
+from grader.results.numbers import number
 
 DEFAULT_OUT = "grader-report"
 JUNIT = "junit.xml"
@@ -110,12 +111,12 @@ def run_ci(course: Course, out: Path, *, topics: tuple[str, ...] = (),
         tests = [x for x in result.tests if x.topic == t.topic and x.counted]
         passed = sum(x.outcome == Outcome.PASSED for x in tests)
         extra = f"  ({terminal(t.note.splitlines()[0])})" if t.note else ""
-        echo(f"  {t.topic}: {passed}/{len(tests)} tests passed, {t.score:g} / {t.max_score:g} "
+        echo(f"  {t.topic}: {passed}/{len(tests)} tests passed, {number(t.score)} / {number(t.max_score)} "
              f"points{extra}")
     pct = percentage(result.score, result.max_score)
     what = "public and hidden tests" if hidden is not None else \
         "public tests only, not your grade"
-    echo(f"Score: {result.score:g} / {result.max_score:g} ({pct:.0f} %, {what})")
+    echo(f"Score: {number(result.score)} / {number(result.max_score)} ({pct:.0f} %, {what})")
     echo(f"wrote {out / 'results.json'}, {out / JUNIT}, {out / SUMMARY} and "
          f"{out / 'report.html'}")
 

@@ -12,6 +12,7 @@ import click
 from grader.commands.common import Failure, course_option, friendly, load_course
 from grader.course import CourseError
 from grader.results.inert import terminal
+from grader.results.numbers import number
 
 
 class _Group(click.Group):
@@ -106,9 +107,9 @@ def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None
         raise Failure(terminal(result.error))
     if result.error:
         click.echo(f"note: {terminal(result.error)}", err=True)
-    click.echo(f"{terminal(result.submission)}: {result.score:g} / {result.max_score:g}")
+    click.echo(f"{terminal(result.submission)}: {number(result.score)} / {number(result.max_score)}")
     for t in result.topics:
-        click.echo(f"  {t.topic}: {t.score:g} / {t.max_score:g}"
+        click.echo(f"  {t.topic}: {number(t.score)} / {number(t.max_score)}"
                    + (f"  ({terminal(t.note)})" if t.note else ""))
     click.echo(f"wrote {out / 'results.json'} and {out / 'report.html'}")
     _refresh_batch(out)
