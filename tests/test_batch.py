@@ -27,6 +27,7 @@ from grader.classroom.state import content_hash
 from grader.course import Course
 from grader.results.gradescope import results_json
 from grader.results.model import load_result
+from shared_engine import SharedEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "course"
@@ -62,19 +63,6 @@ def small_class(dest: Path) -> Path:
     write(subs / "zz_loop", {"toy.py": LOOPING_ADD, "other.py": OTHER})
     (subs / "notes.txt").write_text("not a submission")
     return subs
-
-
-class SharedEngine:
-    """The session's engine for every batch of this module: its close() leaves it running."""
-
-    def __init__(self, engine: Any) -> None:
-        self._engine = engine
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine, name)
-
-    def close(self) -> None:
-        pass
 
 
 def run_batch(subs: Path, out: Path, engine: Any, **kw: Any) -> tuple[Any, str]:

@@ -28,6 +28,7 @@ import pytest
 
 from grader.classroom.batch import Batch
 from grader.course import Course
+from shared_engine import SharedEngine
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "course"
 TOY = (FIXTURE / "reference" / "toy" / "solution.py").read_text()
@@ -194,17 +195,6 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = Path(where) if where else tmp_path_factory.mktemp("screenshots")
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-class SharedEngine:
-    def __init__(self, engine: Any) -> None:
-        self._engine = engine
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine, name)
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ from grader.classroom import dask as gd
 from grader.classroom.batch import Batch
 from grader.course import Course
 from grader.results.model import load_result
+from shared_engine import SharedEngine
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "course"
 TOY = (FIXTURE / "reference" / "toy" / "solution.py").read_text()
@@ -58,24 +59,11 @@ def small_class(dest: Path) -> Path:
     return subs
 
 
-class Shared:
-    """An engine that outlives the batches using it: their close() leaves it running."""
-
-    def __init__(self, engine: Any) -> None:
-        self._engine = engine
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine, name)
-
-    def close(self) -> None:
-        pass
-
-
 def run_batch(subs: Path, out: Path, engine: Any, jobs: int) -> tuple[Any, str]:
     said = io.StringIO()
     batch = Batch(course=Course(FIXTURE), submissions=subs, out=out, jobs=jobs, seed=SEED,
                   echo=lambda s: said.write(s + "\n"), progress_stream=said, tty=False,
-                  engine_factory=lambda *a, **k: Shared(engine))
+                  engine_factory=lambda *a, **k: SharedEngine(engine))
     return batch.run(), said.getvalue()
 
 
@@ -285,7 +273,7 @@ def test_grader_batch_scheduler_grades_on_the_cluster(tmp_path: Path, cluster: C
 
     def factory(scheduler: str, **kwargs: Any) -> Any:
         made.append({"scheduler": scheduler, **kwargs})
-        return lambda *a, **k: Shared(cluster.engine)
+        return lambda *a, **k: SharedEngine(cluster.engine)
 
     monkeypatch.setattr(gd, "dask_engine", factory)
     subs = tmp_path / "subs"

@@ -18,6 +18,7 @@ from grader.classroom.lms import read_gradescope_metadata
 from grader.classroom.roster import read_roster
 from grader.course import Course
 from grader.grading.submission import SubmissionError, stage
+from shared_engine import SharedEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "class"
@@ -159,16 +160,6 @@ def test_gradescope_metadata_names_the_submitters(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------ graded end to end
-
-class SharedEngine:
-    def __init__(self, engine: Any) -> None:
-        self._engine = engine
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine, name)
-
-    def close(self) -> None:
-        pass
 
 
 def test_a_canvas_download_grades_like_folders_and_reports_every_file(

@@ -19,6 +19,7 @@ from grader.classroom import overrides
 from grader.classroom.batch import Batch, BatchError
 from grader.course import Course
 from grader.results.model import TestResult, TopicResult, SubmissionResult
+from shared_engine import SharedEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "course"
@@ -26,17 +27,6 @@ TOY = (FIXTURE / "reference" / "toy" / "solution.py").read_text()
 OTHER = (FIXTURE / "reference" / "other" / "solution.py").read_text()
 SCALE_WRONG = TOY.replace("return c * x", "return c * x + 1")
 TESTS = {"toy": {"test_add", "test_scale", "test_add_small"}, "other": {"test_double"}}
-
-
-class SharedEngine:
-    def __init__(self, engine: Any) -> None:
-        self._engine = engine
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine, name)
-
-    def close(self) -> None:
-        pass
 
 
 def run(subs: Path, out: Path, engine: Any, **kw: Any) -> str:
