@@ -172,3 +172,29 @@ def test_an_unknown_visibility_in_grading_toml_is_one_clear_error(tmp_path: Path
         load_topic_config(path)
     path.write_text('[grading]\nvisibility = "after_published"\n')
     assert load_topic_config(path).visibility == "after_published"
+
+
+RAISING_TOY = (FIX / "reference" / "toy" / "solution.py").read_text().replace(
+    "def add(a, b):\n", "def add(a, b):\n    raise ValueError('VAL' + 'UES ' + repr((a, b)))\n")
+
+
+def test_an_exception_that_quotes_hidden_inputs_reaches_only_the_instructors_copy(
+        toy_engine, tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "toy.py").write_text(RAISING_TOY)
+    (sub / "other.py").write_text(PRINTING_OTHER)
+    result = toy_engine.grade(sub, tmp_path / "out", Options(seed=3))
+    hidden = [t for t in result.tests if t.kind == "hidden" and "add" in t.functions]
+    public = [t for t in result.tests if t.kind == "public" and "add" in t.functions]
+    assert hidden and public
+    # Control: the full result (the instructor's) quotes the inputs the student's code raised.
+    assert all("raised ValueError: VALUES" in t.message for t in hidden)
+    shown = {t.nodeid: t for t in student_copy(result).tests}
+    for t in hidden:
+        mine = shown[t.nodeid].message
+        assert "VALUES" not in mine, mine
+        assert mine.startswith("add raised ValueError (the message of the exception"), mine
+        assert 'File "' in mine and "in add" in mine  # where it was raised still shows
+    for t in public:  # the public tests' inputs are the student's to see
+        assert "VALUES" in shown[t.nodeid].message

@@ -444,7 +444,7 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
         text = f"{exc.function} raised {exc.type_name}: {exc.message}"
         if exc.traceback.strip():
             text += f"\nin your code:\n{exc.traceback.rstrip()}"
-        return Outcome.FAILED, text, []
+        return Outcome.FAILED, text, [Flag.STUDENT_EXCEPTION]
     if isinstance(exc, WorkerCrashed):
         return (Outcome.ERROR, f"{fn} crashed the worker process: {exc}. Look for code that ends the "
                 "process (exit, os._exit, signals) or uses memory without bound", [Flag.CRASH])

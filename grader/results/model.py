@@ -47,6 +47,7 @@ class Flag(_Text):
     IMPORT_FAILED = "import_failed"  # the student's module could not be imported
     IMPORT_ERROR = "import_error"  # ... because importing it raised
     MISSING_PACKAGE = "missing_package"  # ... a package the grading environment does not have
+    STUDENT_EXCEPTION = "student_exception"  # the message quotes an exception the student raised
     SYNTAX_ERROR = "syntax_error"  # ... because it does not parse
     NOT_IMPLEMENTED = "not_implemented"
     GRADER_ERROR = "grader_error"
