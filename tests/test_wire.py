@@ -175,11 +175,58 @@ def test_nan_constants_in_the_header_are_refused() -> None:
         decode_message(data)
 
 
-def test_tensors_land_on_their_device_where_it_exists_else_the_cpu() -> None:
-    msg = message({"m": {}, "v": {"tt": ["float32", [3], 0, "cuda:0", False]}, "n": [12]},
-                  bytes(12))
-    _, out = decode_message(msg, tensor_device=wire.keep_device)
-    expected = "cuda:0" if torch.cuda.is_available() else "cpu"
-    assert str(out.device) == expected
-    _, out = decode_message(msg)
+def _cuda_tensor_message() -> bytes:
+    # A worker grading on a GPU returned a float32 tensor of 3 elements on cuda:0.
+    return message({"m": {}, "v": {"tt": ["float32", [3], 0, "cuda:0", False]}, "n": [12]},
+                   bytes(12))
+
+
+def test_a_tensor_from_the_gpu_is_refused_where_no_gpu_is_in_use() -> None:
+    # Never moved to the CPU in silence: that would hide a result on the wrong device.
+    with pytest.raises(WireError, match="cuda:0.*does not use a GPU"):
+        decode_message(_cuda_tensor_message(), tensor_device=wire.Devices(cuda=False))
+    with pytest.raises(WireError, match="cuda:0"):
+        decode_message(_cuda_tensor_message())  # the default: no GPU
+    _, out = decode_message(encode_message({}, torch.ones(3)), tensor_device=wire.Devices())
     assert str(out.device) == "cpu"
+
+
+def test_a_tensor_is_built_on_the_device_it_was_sent_from() -> None:
+    class StandIn(wire.Devices):
+        """CUDA in use, its device stood in for by torch's meta device (no GPU here)."""
+
+        asked: list[str] = []
+
+        def __call__(self, device: str) -> str:
+            self.asked.append(device)
+            return "meta" if super().__call__(device).startswith("cuda") else "cpu"
+
+    devices = StandIn(cuda=True)
+    _, out = decode_message(_cuda_tensor_message(), tensor_device=devices)
+    assert devices.asked == ["cuda:0"] and out.device.type == "meta" and out.shape == (3,)
+
+
+def test_the_header_carries_each_tensors_device() -> None:
+    data = encode_message({}, (torch.ones(2), np.ones(2)))
+    header = json.loads(_header(data))
+    assert header["v"]["t"][0]["tt"][3] == "cpu"
+
+
+def _header(data: bytes) -> str:
+    (n,) = struct.unpack_from("<I", data, len(wire.MAGIC))
+    start = len(wire.MAGIC) + 4
+    return data[start:start + n].decode()
+
+
+def test_a_tensor_the_receiver_cannot_hold_is_refused_before_sending() -> None:
+    # The trusted side never sends a worker without GPU access a tensor on another device.
+    with pytest.raises(WireError, match="meta"):
+        encode_message({}, [torch.empty(2, device="meta")], devices=wire.Devices(cuda=False))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (CUDA is not available)")
+def test_cuda_tensors_travel_on_cuda_both_ways_on_a_gpu() -> None:
+    data = encode_message({}, torch.ones(3, device="cuda"), devices=wire.Devices(cuda=True))
+    assert json.loads(_header(data))["v"]["tt"][3] == "cuda:0"
+    _, out = decode_message(data, tensor_device=wire.Devices(cuda=True))
+    assert str(out.device) == "cuda:0"

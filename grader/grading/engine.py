@@ -14,19 +14,19 @@ import gc
 import importlib
 import inspect
 import os
-import shutil
 import signal
 import socket
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from grader.course import DEFAULT_MEMORY_MB, Course, TopicConfig
 from grader.environment import PROBE, Environment, load_environment
-from grader.grading import bounds
+from grader.grading import bounds, device
 from grader.grading.guarded import dynamic_note, scan_findings
 from grader.grading.notebook import NotebookModule, annotate
 from grader.grading.plugin import (GraderPlugin, PlainFailureReports, RunConfig, TopicRun,
@@ -34,7 +34,7 @@ from grader.grading.plugin import (GraderPlugin, PlainFailureReports, RunConfig,
 from grader.grading.protocol import Options, choose_seed
 from grader.grading.remote import (GraderFault, ImportFailed, Spawner, StudentError,
                                    StudentModule, StudentProxy, Worker, WorkerGone, WorkerSpec,
-                                   Zygote)
+                                   Zygote, remove_tree)
 from grader.grading.session import PreparedSession, course_markers
 from grader.grading.submission import SubmissionError, stage
 from grader.isolation import sandbox
@@ -81,6 +81,9 @@ class Engine:
                 self.layers += (sandbox.memory_bound_line(),)
             self.sandboxed = not missing or bool(self.layers)
         self.read_paths = (*sandbox.default_read_paths(), str(Path(__file__).resolve().parent.parent))
+        # Whether this run grades on a GPU: decided here, before anything is forked, without
+        # starting CUDA in this process; grading children inherit it, workers are told.
+        self.device = device.decide()
         self.references: dict[str, Any] = {}
         self.test_modules: dict[str, ModuleType] = {}
         self.unloaded_tests: set[str] = set()  # names of this course's modules that failed
@@ -92,25 +95,32 @@ class Engine:
         self.prepare_tried = False
         # Without fork (Windows) workers are fresh interpreters and grading runs in this process.
         self.forking = hasattr(os, "fork") and hasattr(socket, "send_fds")
+        # Every temporary folder of this engine's gradings is made in this one, removed on close
+        # (and by the zygote, should this process be killed).
+        self.tmp = Path(tempfile.mkdtemp(prefix="grader-run-"))
         # The zygote starts first and imports torch while this process preloads its own.
-        self.zygote: Zygote | Spawner = Spawner() if spawn or not self.forking \
-            else Zygote(wait=False)
+        try:
+            self.zygote: Zygote | Spawner = Spawner() if spawn or not self.forking \
+                else Zygote(wait=False, root=str(self.tmp), sandboxed=self.sandboxed)
+        except BaseException:
+            remove_tree(str(self.tmp))
+            raise
         try:
             self._preload()
             if isinstance(self.zygote, Zygote):
                 self.zygote.wait_ready()
         except BaseException:
-            self.zygote.close()
+            self.close()
             raise
         if isinstance(self.zygote, Spawner):
             if self.sandboxed and not allow_unsandboxed:
-                self.zygote.close()
+                self.close()
                 raise SandboxUnavailable("workers cannot be forked on this platform, so they "
                                          "cannot be sandboxed; pass --unsafe-no-sandbox")
             self.sandboxed, self.layers = False, ()
         if environment is not None and \
                 (absent := self.missing_packages(environment.import_names())):
-            self.zygote.close()
+            self.close()
             raise environment.incomplete(absent)
 
     def _preload(self) -> None:
@@ -186,12 +196,12 @@ class Engine:
     def missing_packages(self, names: list[str], timeout: float = 120.0) -> list[str]:
         """The packages of ``names`` that do not import in a worker (sandboxed as this engine's
         are), each with the reason: what a student's module would meet there."""
-        with tempfile.TemporaryDirectory(prefix="grader-environment-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="grader-environment-", dir=self.tmp) as tmp:
             probe = Path(tmp) / "environment_probe.py"
             probe.write_text(PROBE)
             spec = WorkerSpec(module_name=probe.stem, module_path=str(probe), student_dir=tmp,
                               sandbox=self.sandboxed, read_paths=self.read_paths,
-                              limits={"memory_mb": DEFAULT_MEMORY_MB * 2})
+                              limits={"memory_mb": DEFAULT_MEMORY_MB * 2}, tmp_dir=str(self.tmp))
             session = StudentModule(self.zygote, spec)
             try:
                 return [str(m) for m in
@@ -206,6 +216,7 @@ class Engine:
             self.prepared.close()
         self.prepared, self.prepare_tried = None, True
         self.zygote.close()
+        remove_tree(str(self.tmp))
 
     def __enter__(self) -> "Engine":
         return self
@@ -262,7 +273,7 @@ class Engine:
             self.prepared, self.prepare_tried = self._prepare(files), True
         prepared = self.prepared if self.prepared is not None and \
             self.prepared.holds(files) else None
-        launched = self._launch_first(job.runs, topics, str(staged.root))
+        launched = self._launch_first(job.runs, topics, str(staged.root), str(job.work))
         sys.stdout.flush()  # nothing buffered here is written again by the child
         sys.stderr.flush()
         try:
@@ -279,6 +290,7 @@ class Engine:
                 os.dup2(fd, 2)
                 sys.stdout = open(1, "w", closefd=False)  # not a caller's capture object
                 sys.stderr = open(2, "w", closefd=False)
+                tempfile.tempdir = str(job.work)  # removed with it once this child has ended
                 bounds.limit_memory()  # what checks may allocate on the student's replies
                 code = self._pytest(*args, prepared=prepared, launched=launched)
             finally:
@@ -293,7 +305,7 @@ class Engine:
         return job
 
     def _launch_first(self, runs: dict[str, TopicRun], topics: list[str],
-                      student_dir: str) -> dict[str, Worker]:
+                      student_dir: str, tmp_dir: str) -> dict[str, Worker]:
         """The worker of the first submitted topic, launched now: the zygote forks it while this
         process forks the grading child, which finds it started. {} where workers are fresh
         interpreters (launching one would only block here) or the launch fails (the child
@@ -302,7 +314,8 @@ class Engine:
             return {}
         for t in topics:
             if runs[t].module_path is not None:
-                spec = worker_spec(t, runs[t], student_dir, self.sandboxed, self.read_paths)
+                spec = replace(worker_spec(t, runs[t], student_dir, self.sandboxed,
+                                           self.read_paths), tmp_dir=tmp_dir)
                 try:
                     return {t: Worker(self.zygote, spec, 1, None)}
                 except Exception:  # noqa: BLE001
@@ -326,7 +339,7 @@ class Engine:
         that topic's."""
         self._install_test_modules()
         os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the course's session, nothing else
-        with tempfile.TemporaryDirectory(prefix="grader-session-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="grader-session-", dir=self.tmp) as tmp:
             prepared = PreparedSession.prepare(
                 files, self._pytest_args([], Path(tmp)) + ["-p", "no:faulthandler"],
                 [GraderPlugin(None), PlainFailureReports()])
@@ -407,7 +420,7 @@ class Job:
         self.notes: dict[str, list[str]] = {}  # what staging has to say, by topic
         self.started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         self.t0 = time.monotonic()
-        self.work = Path(tempfile.mkdtemp(prefix="grader-sub-"))
+        self.work = Path(tempfile.mkdtemp(prefix="grader-sub-", dir=engine.tmp))
         self.stream_path = self.work / "stream.jsonl"
         self.pid = -1
         self.pidfd = -1
@@ -471,7 +484,7 @@ class Job:
                                    self.runs, self.seed, layers, self.started, self.duration,
                                    self.rc if self.rc is not None else 0)
             self.result = annotate(self.result, self.notebooks, self.notes)
-        shutil.rmtree(self.work, ignore_errors=True)
+        remove_tree(str(self.work))
         return self.result
 
     def wait(self) -> SubmissionResult:

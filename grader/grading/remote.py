@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader.grading import replies
-from grader.isolation import cgroup, wire
-from grader.isolation.zygote import drain_replies, send_request
+from grader.isolation import cgroup, sandbox, wire
+from grader.isolation.zygote import THREAD_ENV, drain_replies, send_request
 
 # How much of the student's printed output is kept per test.
 MAX_OUTPUT = 16 * 1024
@@ -99,6 +99,36 @@ class GraderFault(Exception):
     """Something on the grader's side broke (not the student's fault)."""
 
 
+def connect_unix(path: str) -> socket.socket:
+    """A connection to the unix socket at ``path``, however long the path: one longer than a
+    socket address allows (108 bytes) is reached through its folder's descriptor."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        if len(os.fsencode(path)) < 100 or not os.path.isdir("/proc/self/fd"):
+            conn.connect(path)
+            return conn
+        folder = os.open(os.path.dirname(path), os.O_PATH)
+        try:
+            conn.connect(f"/proc/self/fd/{folder}/{os.path.basename(path)}")
+        finally:
+            os.close(folder)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def remove_tree(path: str, wait_s: float = 2.0) -> bool:
+    """Remove a temporary folder, trying again while processes that are being killed (a
+    worker's children) may still write into it; whether it is gone."""
+    end = time.monotonic() + wait_s
+    while True:
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.lexists(path) or time.monotonic() >= end:
+            return not os.path.lexists(path)
+        time.sleep(0.01)
+
+
 @dataclass(frozen=True)
 class WorkerSpec:
     """What a worker serves and how it is confined."""
@@ -111,27 +141,39 @@ class WorkerSpec:
     limits: dict[str, int] = field(default_factory=dict)
     max_reply_bytes: int = 256 * 1024 * 1024
     banned: tuple[str, ...] = ()  # grading.toml's [banned] calls, wired in the worker
+    tmp_dir: str | None = None  # where the worker's folders go (default: tempfile's)
 
 
 class Zygote:
     """A running zygote process (see ``grader.isolation.zygote``) and the way to reach it."""
 
-    def __init__(self, python: str | None = None, *, wait: bool = True) -> None:
+    def __init__(self, python: str | None = None, *, wait: bool = True,
+                 root: str | None = None, sandboxed: bool = True) -> None:
         """Start the zygote; with ``wait=False`` its start overlaps the caller's own work until
-        ``wait_ready`` (it imports torch too, which is most of either start)."""
+        ``wait_ready`` (it imports torch too, which is most of either start). ``root``: the
+        grading run's temporary folder, which holds the zygote's and which the zygote removes
+        if the trusted side dies without doing so. ``sandboxed``: whether its workers will be;
+        the zygote then takes this process's measure of the sandbox (``sandbox.probe``)."""
         import subprocess
         import sys
 
-        self.dir = tempfile.mkdtemp(prefix="grader-zygote-")
+        # What the zygote is told rather than finds out for itself: decided once, here.
+        facts = {"probe": sandbox.probe_report() if sandboxed else None}
+
+        self.dir = tempfile.mkdtemp(prefix="grader-zygote-", dir=root)
         self.path = os.path.join(self.dir, "zygote.sock")
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OMP_NUM_THREADS": "1",
-               "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8", "HOME": self.dir}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **THREAD_ENV,
+               "LANG": "C.UTF-8", "HOME": self.dir, "TMPDIR": root or self.dir}
         if "PYTHONPATH" in os.environ:  # how this interpreter found the grader, if not installed
             env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         self.proc = subprocess.Popen(
-            [python or sys.executable, "-m", "grader.isolation.zygote", self.path],
+            [python or sys.executable, "-m", "grader.isolation.zygote", self.path,
+             root or self.dir],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=self.dir,
             start_new_session=True)
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(facts).encode() + b"\n")
+        self.proc.stdin.flush()
         self._conn: socket.socket | None = None
         self._conn_pid = -1
         self._ready = False
@@ -173,8 +215,7 @@ class Zygote:
     def connect(self) -> socket.socket:
         # One connection per process: a forked trusted child must not share its parent's.
         if self._conn is None or self._conn_pid != os.getpid():
-            self._conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self._conn.connect(self.path)
+            self._conn = connect_unix(self.path)
             self._conn_pid = os.getpid()
         return self._conn
 
@@ -187,7 +228,7 @@ class Zygote:
             self.proc.wait()
         # Workers die with the zygote; the cgroups their launchers had no time to remove go here.
         cgroup.sweep(self.proc.pid)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        remove_tree(self.dir)
 
 
 class Spawner:
@@ -211,7 +252,7 @@ class Spawner:
         with socket.create_server(("127.0.0.1", 0)) as listener:
             listener.settimeout(120)
             port = listener.getsockname()[1]
-            env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+            env = {**os.environ, **THREAD_ENV}
             proc = subprocess.Popen(
                 [self.python, "-m", "grader.isolation.zygote", "--spawn", str(port)],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -257,24 +298,29 @@ class Worker:
         self.launcher = zygote
         self.spec = spec
         self.generation = generation
+        # Whether this worker grades on the GPU, as the trusted side decided: tensors travel
+        # on ``cuda`` both ways then, and only then.
+        self.gpu = bool(spec.limits.get("gpu"))
+        self.devices = wire.Devices(cuda=self.gpu)
         # The worker may write only in workdir. Its output file and exit status live in a
         # separate folder it cannot reach (it gets the output as an open descriptor), so it can
         # neither plant a link there for the trusted side to follow nor fake its exit status.
-        self.workdir = tempfile.mkdtemp(prefix="grader-worker-")
-        self.private = tempfile.mkdtemp(prefix="grader-private-")
+        self.workdir = tempfile.mkdtemp(prefix="grader-worker-", dir=spec.tmp_dir)
+        self.private = tempfile.mkdtemp(prefix="grader-private-", dir=spec.tmp_dir)
         self.output_path = os.path.join(self.private, "output")
         # Created here and read through this descriptor; the launcher appends to the same file.
         self._out_fd = os.open(self.output_path, os.O_RDONLY | os.O_CREAT | os.O_EXCL
                                | getattr(os, "O_NOFOLLOW", 0), 0o600)
         self._out_pos = 0
         self.pid = -1
+        self.kill_reason = ""  # set where the trusted side kills the worker for a reason
         config = {
             "module_name": spec.module_name, "module_path": spec.module_path,
             "student_dir": spec.student_dir, "workdir": self.workdir,
             "output_file": self.output_path, "status_file": os.path.join(self.private, "exit"),
             "fault_file": os.path.join(self.private, "fault"),
             "memory_file": os.path.join(self.private, "memory"),
-            "sandbox": spec.sandbox, "generation": generation,
+            "sandbox": spec.sandbox, "generation": generation, "gpu": self.gpu,
             "max_reply_bytes": spec.max_reply_bytes, "banned": list(spec.banned),
             "policy": {"read_paths": [*spec.read_paths, spec.student_dir],
                        "write_paths": [self.workdir], "limits": spec.limits},
@@ -325,6 +371,9 @@ class Worker:
     def _died(self, doing: str) -> WorkerCrashed:
         status = self._exit_status()
         self.kill()
+        if self.kill_reason:  # the trusted side ended it, and says why
+            return WorkerCrashed(f"the worker process was stopped while {doing}: "
+                                 f"{self.kill_reason}")
         return WorkerCrashed(f"the worker process died while {doing}{status}")
 
     def _read_exact(self, n: int, deadline: float, doing: str) -> bytearray:
@@ -348,14 +397,18 @@ class Worker:
             raise replies.too_large(budget[0], n, budget[1])
         data = self._read_exact(n, deadline, doing)
         try:
-            return wire.decode_message(data, tensor_device=wire.keep_device)
+            return wire.decode_message(data, tensor_device=self.devices)
         except wire.WireError as exc:
             self.kill()
             raise WorkerCrashed(f"{doing}: the worker sent a malformed reply ({exc})") from None
 
     def send(self, meta: dict[str, Any], value: Any = None, deadline: float | None = None,
              doing: str = "sending a call") -> None:
-        data = wire.frame(wire.encode_message(meta, value))
+        try:
+            data = wire.frame(wire.encode_message(meta, value, devices=self.devices))
+        except wire.WireError as exc:
+            raise GraderFault(f"the grader could not send this call to the worker: {exc}") \
+                from None
         try:
             if deadline is None:
                 self.sock.sendall(data)
@@ -415,15 +468,28 @@ class Worker:
         if self.sock is not None:
             self.sock.close()
 
-    def _exit_status(self) -> str:
-        # The intermediate process A writes B's wait status here once B is gone.
+    def _ended_status(self, wait_s: float) -> int | None:
+        """B's wait status as the launcher wrote it once B was gone (the last thing it writes),
+        waiting up to ``wait_s`` for it; None where it has not come."""
         path = os.path.join(self.private, "exit")
-        end = time.monotonic() + 0.5
-        while not os.path.exists(path) and time.monotonic() < end:
+        end = time.monotonic() + wait_s
+        while True:
+            try:
+                with open(path) as f:
+                    text = f.read().strip()
+            except OSError:
+                text = ""
+            if text or time.monotonic() >= end:
+                break
             time.sleep(0.005)
         try:
-            status = int(open(path).read().strip() or "x")
-        except (OSError, ValueError):
+            return int(text)
+        except ValueError:
+            return None
+
+    def _exit_status(self) -> str:
+        status = self._ended_status(0.5)
+        if status is None:
             return ""
         if os.WIFSIGNALED(status):
             return f" (killed by {signal.Signals(os.WTERMSIG(status)).name}{self._memory_note()})"
@@ -432,8 +498,9 @@ class Worker:
         return ""
 
     def _memory_note(self) -> str:
-        # Written by the launcher before the exit status when the kernel killed processes of
-        # the worker's cgroup for going over the memory limit of them all.
+        # Written by the launcher before the exit status when the kernel (or the launcher's
+        # watch, where there is no cgroup) killed processes of the worker for going over the
+        # memory limit of them all.
         try:
             with open(os.path.join(self.private, "memory")) as f:
                 limit = int(json.load(f)["limit_mb"])
@@ -441,14 +508,12 @@ class Worker:
             return ""
         return f": your code used more than {limit} MB in all its processes together"
 
-    def fault(self) -> str:
-        """Why the launcher could not start the worker, as it wrote it (after the worker ended)
-        where the worker cannot write; "" when it did not. Kills the worker."""
+    def fault(self, wait_s: float = 5.0) -> str:
+        """Why the worker could not start, as the launcher wrote it (after the worker ended)
+        where the worker cannot write; "" when nothing failed before the student's code ran.
+        Kills the worker."""
         self.kill()
-        status = os.path.join(self.private, "exit")  # written after the fault, once it is gone
-        end = time.monotonic() + 5.0
-        while not os.path.exists(status) and time.monotonic() < end:
-            time.sleep(0.005)
+        self._ended_status(wait_s)  # the fault is written before the status
         try:
             with open(os.path.join(self.private, "fault"), "rb") as f:
                 return f.read(4096).decode("utf-8", "replace")
@@ -470,8 +535,8 @@ class Worker:
         if self._out_fd >= 0:
             os.close(self._out_fd)
             self._out_fd = -1
-        shutil.rmtree(self.workdir, ignore_errors=True)
-        shutil.rmtree(self.private, ignore_errors=True)
+        remove_tree(self.workdir)
+        remove_tree(self.private)
 
 
 
@@ -522,8 +587,11 @@ class StudentModule:
                 "is there a loop or long computation at the top level of your module?")
             raise self.import_failure from None
         except WorkerCrashed as exc:
+            fault = w.fault(1.0)
             out = w.read_output()
             w.close()
+            if fault:  # the worker failed before the student's code ran
+                raise GraderFault(fault) from None
             self.import_failure = ImportFailed(
                 self.spec.module_name, "exit",
                 f"the process ended while importing {self.spec.module_name}.py "
@@ -587,6 +655,13 @@ class StudentModule:
     def read_output(self) -> str:
         out, self._last_output = self._last_output, ""
         return out + (self.worker.read_output() if self.worker is not None else "")
+
+    def kill(self, reason: str) -> None:
+        """End the running worker from another thread (its call then fails, saying ``reason``)."""
+        worker = self.worker
+        if worker is not None and worker.pid > 0:
+            worker.kill_reason = reason
+            worker.launcher.kill(worker.pid)
 
     def close(self) -> None:
         if self.worker is not None:

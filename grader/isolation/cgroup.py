@@ -14,6 +14,7 @@ are gone; the trusted side removes what is left of a zygote's groups when it clo
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import time
@@ -86,24 +87,61 @@ def _directory(controller: str, path: str) -> str | None:
     return None
 
 
-def _v2_base(paths: dict[str, str]) -> Base | None:
-    if "" not in paths:
-        return None
-    directory = _directory("", paths[""])
-    if directory is None:
-        return None
-    control = os.path.join(directory, "cgroup.subtree_control")
+# The leaf a grader moves the processes of its own cgroup v2 group into, so that the group may
+# enable controllers for its children (v2's "no internal processes" rule); worker groups are
+# made beside it.
+LEAF = "grader.engine"  # not PREFIX: never taken for a worker's group
+
+
+def _words(path: str) -> list[str]:
     try:
-        with open(control) as f:
-            enabled = f.read().split()
-        if "memory" not in enabled:
-            # Fails where this cgroup holds processes itself ("no internal processes"); then
-            # the memory controller is not delegated to groups below it.
-            with open(control, "w") as f:
-                f.write("+memory")
+        with open(path) as f:
+            return f.read().split()
     except OSError:
-        return None
-    return Base(2, directory, directory)
+        return []
+
+
+def delegate_v2(own: str, attempts: int = 5) -> tuple[Base | None, str]:
+    """Make the cgroup v2 group ``own`` (this process's) one whose children may have a memory
+    limit; (where to make worker groups, "") or (None, why not).
+
+    A v2 group that holds processes cannot enable controllers for its children (writing
+    ``+memory`` to its ``cgroup.subtree_control`` fails with EBUSY). As container runtimes do,
+    the grader then moves every process of its group into a leaf child (:data:`LEAF`), enables
+    the memory controller on the group, and makes worker groups beside the leaf. A grader that
+    is already in such a leaf (an earlier one moved it there) works beside it. CPU time is read
+    from each group's ``cpu.stat``, which v2 keeps without the cpu controller.
+    """
+    if os.path.basename(own) == LEAF:
+        parent = os.path.dirname(own)
+        if "memory" in _words(os.path.join(parent, "cgroup.subtree_control")):
+            return Base(2, parent, parent), ""
+        own = parent  # moved there, but the controller was not enabled (yet): try again
+    if "memory" not in _words(os.path.join(own, "cgroup.controllers")):
+        return None, f"cgroup v2: the memory controller is not delegated to {own}"
+    control = os.path.join(own, "cgroup.subtree_control")
+    for _ in range(attempts):
+        if "memory" in _words(control):
+            return Base(2, own, own), ""
+        try:
+            _write(control, "+memory")
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                return None, f"cgroup v2: cannot enable memory for the children of {own} ({exc})"
+        else:
+            continue
+        # "No internal processes": move this group's processes (ours) into a leaf of their own.
+        leaf = os.path.join(own, LEAF)
+        try:
+            os.makedirs(leaf, exist_ok=True)
+            for pid in _words(os.path.join(own, "cgroup.procs")):
+                try:
+                    _write(os.path.join(leaf, "cgroup.procs"), pid)
+                except ProcessLookupError:  # gone since the listing
+                    continue
+        except OSError as exc:
+            return None, f"cgroup v2: cannot move this group's processes into {leaf} ({exc})"
+    return None, f"cgroup v2: {own} kept gaining processes while they were being moved"
 
 
 def _v1_base(paths: dict[str, str]) -> Base | None:
@@ -116,15 +154,29 @@ def _v1_base(paths: dict[str, str]) -> Base | None:
     return Base(1, memory, cpu)
 
 
+# Set (to anything) to grade without worker cgroups where the machine has them: each worker's
+# tree is then watched by its launcher instead (``grader.isolation.treewatch``).
+NO_CGROUP_VARIABLE = "GRADER_NO_CGROUP"
+
+
 def find_base() -> tuple[Base | None, str]:
-    """The hierarchy to make worker groups in, or (None, why there is none)."""
+    """The hierarchy to make worker groups in, or (None, why there is none): cgroup v2 with
+    the memory controller (delegated to the grader's group as :func:`delegate_v2` does), else
+    v1's memory and cpuacct."""
+    if os.environ.get(NO_CGROUP_VARIABLE):
+        return None, f"worker cgroups are turned off ({NO_CGROUP_VARIABLE} is set)"
     if not os.path.isdir(_ROOT) and not _mounts():
         return None, "no cgroup file system is mounted"
     paths = _own_paths()
-    base = _v2_base(paths) or _v1_base(paths)
+    v2_why = ""
+    if "" in paths and (directory := _directory("", paths[""])) is not None:
+        base, v2_why = delegate_v2(directory)
+        if base is not None:
+            return base, ""
+    base = _v1_base(paths)
     if base is None:
-        return None, "no memory controller to use (neither cgroup v2 with memory nor v1's " \
-                     "memory and cpuacct)"
+        return None, (v2_why or "no memory controller to use (neither cgroup v2 with memory "
+                      "nor v1's memory and cpuacct)")
     return base, ""
 
 
@@ -157,6 +209,8 @@ class Group:
             else:
                 _write(os.path.join(group.memory, "memory.max"), str(memory_bytes))
                 _write(os.path.join(group.memory, "memory.swap.max"), "0", optional=True)
+                # Over the limit, the kernel kills the whole group, not its largest process.
+                _write(os.path.join(group.memory, "memory.oom.group"), "1", optional=True)
         except OSError:
             for d in reversed(made):
                 try:

@@ -73,13 +73,18 @@ Memory: RLIMIT_DATA does not count shared mappings: with a 256 MB data limit a 2
 rules above and an RLIMIT_AS backstop of the address space in use at :func:`restrict` plus
 twice ``memory_mb``. Rlimits never replace the trusted side's wall-clock timeout.
 
-Rlimits bound one process each; a worker whose children each allocate just under them holds
-``max_processes`` times ``memory_mb``. Where the probe could make a memory cgroup and see it
-kill a child over its limit (:func:`memory_bound`), :func:`enter_namespaces` makes one per
-worker in A (``grader.isolation.cgroup``), A moves B into it before B runs (:func:`attach_worker`)
-and removes it once B's processes are gone (:func:`leave_namespaces`): ``memory_mb`` is then the
-whole tree's. Elsewhere each process's data limit is what it inherited plus its share of the
-rest (``memory_mb`` divided by ``max_processes``), which bounds the tree as well, more tightly.
+Each process's data limit is what it inherited at fork plus the whole ``memory_mb``
+(:func:`data_limit_bytes`): never a share that depends on what the zygote allocated or on
+the host's cores, so correct code gets the same room everywhere. Rlimits bound one process
+each, though; a worker whose children each allocate just under them would hold
+``max_processes`` times ``memory_mb``. The whole tree is bounded apart from them: where the
+probe could make a memory cgroup and see it kill a child over its limit
+(:func:`memory_bound`), :func:`enter_namespaces` makes one per worker in A
+(``grader.isolation.cgroup``), A moves B into it before B runs (:func:`attach_worker`) and
+removes it once B's processes are gone (:func:`leave_namespaces`): ``memory_mb`` is then the
+whole tree's, counted by the kernel. Elsewhere A watches the tree while it waits for B
+(``grader.isolation.treewatch``): the memory its processes hold privately, polled, and the
+whole worker killed once that is over ``memory_mb``.
 
 GPU workers (``Limits.gpu``)
 ----------------------------
@@ -132,8 +137,11 @@ __all__ = [
     "leave_namespaces",
     "gpu_device_paths",
     "gpu_read_paths",
+    "adopt_probe",
     "memory_bound",
     "missing_layers",
+    "probe_report",
+    "tree_bounded",
     "probe",
     "restrict",
 ]
@@ -436,6 +444,7 @@ class _Entered:
     death_write_fd: int  # held open by A only
     quota: tuple[str, int, int] | None = None  # the tmpfs: path, MB, files
     group: cgroup.Group | None = None  # the worker's cgroup, bounding its tree's memory
+    memory_mb: int = Limits().memory_mb  # the limit of the worker's tree
 
 
 _ENTERED: _Entered | None = None
@@ -523,6 +532,7 @@ def enter_namespaces(policy: Policy) -> None:
         raise SandboxError(f"could not create the {' and '.join(namespaces)}: {exc}") from exc
     assert _ENTERED is not None
     _ENTERED.group = group
+    _ENTERED.memory_mb = policy.limits.memory_mb
 
 
 def _worker_group(found: _Probe, limits: Limits) -> cgroup.Group | None:
@@ -537,6 +547,25 @@ def _worker_group(found: _Probe, limits: Limits) -> cgroup.Group | None:
                                    limits.memory_mb * _MIB)
     except OSError as exc:
         raise SandboxError(f"could not create the worker's memory cgroup: {exc}") from exc
+
+
+def tree_bounded() -> bool:
+    """In A, after :func:`enter_namespaces`: whether a cgroup bounds the worker's tree (else the
+    launcher watches it, ``grader.isolation.treewatch``)."""
+    return _ENTERED is not None and _ENTERED.group is not None
+
+
+def memory_check(worker: int) -> Callable[[], int]:
+    """In A: what tells, while it waits for B, that B's tree went over its memory limit (a
+    non-zero figure): the kernel's count of processes it killed in B's cgroup, else the tree's
+    private memory over ``memory_mb`` (``grader.isolation.treewatch``)."""
+    from grader.isolation import treewatch
+
+    group = _ENTERED.group if _ENTERED is not None else None
+    if group is not None:
+        return group.oom_kills
+    limit = (_ENTERED.memory_mb if _ENTERED is not None else Limits().memory_mb) * _MIB
+    return lambda: treewatch.tree_over(worker, limit)
 
 
 def attach_worker(pid: int) -> None:
@@ -623,31 +652,49 @@ def _data_bytes() -> int:
     return 0
 
 
+# A CUDA context reserves about 1.5 GB of private data (VmData) that it mostly never touches:
+# CUDA fails to start under a data limit of 1 GB and starts under 2 GB (measured on an H100 with
+# torch 2.11). GPU workers get this much data on top of their memory limit; what they touch is
+# bounded by the memory cgroup or the tree watch, not by this.
+CUDA_DATA_MB = 2048
+
+
+def data_limit_bytes(inherited: int, limits: Limits) -> int:
+    """RLIMIT_DATA of a worker's process: what it inherited at fork plus the whole ``memory_mb``
+    (plus room for a CUDA context in a GPU worker).
+
+    Relative to what the process inherited, so the same code gets the same room whatever the
+    zygote happened to allocate (a CUDA build of torch holds hundreds of MB more than the CPU
+    build) and however many cores or processes the host has. The whole tree's memory is bounded
+    apart from this: by the worker's cgroup, or else by the tree watch
+    (``grader.isolation.treewatch``).
+    """
+    return inherited + limits.memory_mb * _MIB + (CUDA_DATA_MB * _MIB if limits.gpu else 0)
+
+
+def address_space_limit_bytes(in_use: int, limits: Limits) -> int:
+    """RLIMIT_AS backstop (shared mappings escape RLIMIT_DATA): what is mapped plus twice the
+    memory limit; 0 (none) for a GPU worker, whose driver reserves tens of GB it never touches."""
+    return 0 if limits.gpu else in_use + 2 * limits.memory_mb * _MIB
+
+
 def _apply_rlimits(limits: Limits, address_space: int, data_in_use: int = 0,
                    tree_bounded: bool = True) -> str:
     """``tree_bounded``: a cgroup bounds the memory of the worker's processes together; without
-    one, each process gets the share of ``memory_mb`` that keeps their sum within it: what it
-    inherited (shared with its parent until written) plus the rest divided by the process cap."""
-    memory = limits.memory_mb * _MIB
-    space_headroom = 2 * memory
-    if not tree_bounded:
-        memory = data_in_use + max(memory - data_in_use, 0) // limits.max_processes
-        space_headroom //= limits.max_processes
-    data = _set_rlimit(resource.RLIMIT_DATA, memory)
-    # RLIMIT_DATA ignores shared mappings; the address-space cap bounds those too. CUDA
-    # reserves tens of GB of address space it never touches, so GPU workers go without it.
-    space = 0 if limits.gpu else \
-        _set_rlimit(resource.RLIMIT_AS, address_space + space_headroom)
+    one, the tree watch in the launcher does (``grader.isolation.treewatch``)."""
+    data = _set_rlimit(resource.RLIMIT_DATA, data_limit_bytes(data_in_use, limits))
+    space_limit = address_space_limit_bytes(address_space, limits)
+    space = _set_rlimit(resource.RLIMIT_AS, space_limit) if space_limit else 0
     cpu = _set_rlimit(resource.RLIMIT_CPU, limits.cpu_seconds)
     fsize = _set_rlimit(resource.RLIMIT_FSIZE, limits.max_file_mb * _MIB)
     nofile = _set_rlimit(resource.RLIMIT_NOFILE, limits.max_open_files)
     _set_rlimit(resource.RLIMIT_CORE, 0)
     where = "no address-space cap: GPU worker" if limits.gpu else \
         f"{space // _MIB} MB of address space"
-    tree = f"all processes together within {limits.memory_mb} MB (cgroup)" if tree_bounded \
-        else f"{limits.memory_mb} MB shared by up to {limits.max_processes} processes"
+    tree = "cgroup" if tree_bounded else "watched by the launcher"
     return (
-        f"memory {data // _MIB} MB of data per process ({where}; {tree}), "
+        f"memory {(data - data_in_use) // _MIB} MB of data per process beyond what it "
+        f"inherited ({where}; all processes together within {limits.memory_mb} MB, {tree}), "
         f"CPU {cpu} s, files up to {fsize // _MIB} MB, {nofile} open files, no core dumps"
     )
 
@@ -1069,8 +1116,8 @@ def memory_bound() -> LayerStatus:
     """How the memory of all a worker's processes together is bounded here (measured by :func:`probe`).
 
     Available: a cgroup per worker holds the whole tree to ``memory_mb`` (its detail says
-    which version). Not available: each process gets its share of ``memory_mb`` (what it
-    inherited plus the rest divided by ``max_processes``), and the detail says why. Not one of
+    which version). Not available: the worker's launcher watches the tree's memory instead
+    (``grader.isolation.treewatch``), and the detail says why there is no cgroup. Not one of
     :data:`LAYERS`: either way the tree is bounded, so neither blocks grading.
     """
     return _probe().memory
@@ -1081,7 +1128,7 @@ def memory_bound_line(status: LayerStatus | None = None) -> str:
     status = status or memory_bound()
     if status.available:
         return f"memory: {status.detail.split(':')[0]} (whole tree)"
-    return "memory: per process (limit ÷ process cap)"
+    return "memory: watched by the launcher (whole tree, no cgroup)"
 
 
 def missing_layers(statuses: list[LayerStatus]) -> list[LayerStatus]:
@@ -1104,6 +1151,21 @@ def _probe() -> _Probe:
     if _PROBE_CACHE is None:
         _PROBE_CACHE = _run_probe()
     return _PROBE_CACHE
+
+
+def probe_report() -> dict[str, object]:
+    """What :func:`probe` found, as JSON-ready data: the trusted side measures once and hands
+    this to the zygote (:func:`adopt_probe`), so both agree on the layers and the memory bound."""
+    found = _probe()
+    return {"strategy": found.strategy,
+            "layers": {s.name: [s.available, s.detail] for s in found.statuses},
+            "memory": [found.memory.available, found.memory.detail]}
+
+
+def adopt_probe(report: dict[str, object]) -> None:
+    """Take the trusted side's :func:`probe_report` as this process's probe."""
+    global _PROBE_CACHE
+    _PROBE_CACHE = _read_report(report)
 
 
 def _unavailable(reason: str, strategy: str = "user") -> _Probe:
@@ -1130,13 +1192,18 @@ def _run_probe() -> _Probe:
     except (ValueError, IndexError):
         tail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
         return _unavailable(f"the sandbox probe failed (exit {proc.returncode}): {tail[0]}")
+    return _read_report(report)
+
+
+def _read_report(report: dict[str, object]) -> _Probe:
+    layers = report["layers"]
+    assert isinstance(layers, dict)
     statuses = tuple(
-        LayerStatus(name, bool(report["layers"][name][0]), str(report["layers"][name][1]))
-        for name in LAYERS
-    )
+        LayerStatus(name, bool(layers[name][0]), str(layers[name][1])) for name in LAYERS)
     memory = report.get("memory", [False, "not probed"])
-    return _Probe(statuses, report["strategy"], LayerStatus("memory", bool(memory[0]),
-                                                            str(memory[1])))
+    assert isinstance(memory, (list, tuple))
+    return _Probe(statuses, str(report["strategy"]), LayerStatus("memory", bool(memory[0]),
+                                                                 str(memory[1])))
 
 
 def _count_forks(attempts: int) -> tuple[int, str]:

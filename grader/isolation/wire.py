@@ -87,20 +87,23 @@ class Handle:
 
 
 def encode_message(meta: dict[str, Any], value: Any = None,
-                   make_handle: Callable[[Any], Handle] | None = None) -> bytes:
+                   make_handle: Callable[[Any], Handle] | None = None,
+                   devices: Callable[[str], str] | None = None) -> bytes:
     """Encode ``meta`` (plain JSON) and ``value`` into one message.
 
     ``make_handle`` turns a value the wire cannot carry into a Handle (the worker passes its handle
-    table here); without it such a value is an error.
+    table here); without it such a value is an error. ``devices`` (the receiver's
+    :class:`Devices`): a tensor on a device the receiver cannot build it on is an error here,
+    before anything is sent.
     """
     buffers: list[bytes] = []
-    tree = _encode(value, buffers, make_handle, 0)
+    tree = _encode(value, buffers, make_handle, 0, devices)
     header = _JSON_OUT.encode({"m": meta, "v": tree, "n": [len(b) for b in buffers]}).encode()
     return b"".join([MAGIC, _HEADER.pack(len(header)), header, *buffers])
 
 
 def _encode(x: Any, bufs: list[bytes], make_handle: Callable[[Any], Handle] | None,
-            depth: int) -> Any:
+            depth: int, devices: Callable[[str], str] | None = None) -> Any:
     if depth > DEFAULT_LIMITS.max_depth:
         raise WireError(f"value nested more than {DEFAULT_LIMITS.max_depth} levels deep")
     t = type(x)
@@ -126,12 +129,13 @@ def _encode(x: Any, bufs: list[bytes], make_handle: Callable[[Any], Handle] | No
         bufs.append(np.asarray(x).astype(_LITTLE[name]).tobytes())
         return {"ns": [name, len(bufs) - 1]}
     if t is list:
-        return [_encode(v, bufs, make_handle, depth + 1) for v in x]
+        return [_encode(v, bufs, make_handle, depth + 1, devices) for v in x]
     if t is tuple:
-        return {"t": [_encode(v, bufs, make_handle, depth + 1) for v in x]}
+        return {"t": [_encode(v, bufs, make_handle, depth + 1, devices) for v in x]}
     if t is dict and all(type(k) in (str, int) for k in x):
-        return {"d": [[k, _encode(v, bufs, make_handle, depth + 1)] for k, v in x.items()]}
-    tensor = _encode_tensor(x, bufs)
+        return {"d": [[k, _encode(v, bufs, make_handle, depth + 1, devices)]
+                      for k, v in x.items()]}
+    tensor = _encode_tensor(x, bufs, devices)
     if tensor is not None:
         return tensor
     if make_handle is not None:
@@ -148,13 +152,16 @@ def _numpy_name(dtype: np.dtype) -> str | None:
     return name
 
 
-def _encode_tensor(x: Any, bufs: list[bytes]) -> dict[str, Any] | None:
+def _encode_tensor(x: Any, bufs: list[bytes],
+                   devices: Callable[[str], str] | None = None) -> dict[str, Any] | None:
     torch = _torch()
     if torch is None or type(x) not in (torch.Tensor, torch.nn.Parameter):
         return None
     name = str(x.dtype).removeprefix("torch.")
     if name not in TORCH_DTYPES or x.layout != torch.strided:
         return None
+    if devices is not None:
+        devices(str(x.device))  # raises where the receiver cannot hold it
     t = x.detach().to("cpu").contiguous()
     raw = t.reshape(-1).view(torch.uint8) if t.numel() and t.element_size() > 0 else None
     bufs.append(raw.numpy().tobytes() if raw is not None else b"")
@@ -182,7 +189,7 @@ def decode_message(data: bytes | bytearray | memoryview, limits: WireLimits = DE
     """Decode a message into ``(meta, value)``, refusing anything outside ``limits``.
 
     ``tensor_device`` maps the device a tensor was on in the sender to the device to build it on
-    here (default: CPU).
+    here, or raises :class:`WireError` (default: ``Devices(cuda=False)``, CPU tensors only).
     """
     view = memoryview(data)
     if len(view) > limits.max_bytes:
@@ -307,28 +314,35 @@ class _DecodeState:
             t = torch.empty(shp, dtype=tdt)
         else:
             t = torch.frombuffer(bytearray(buf), dtype=torch.uint8).view(tdt).reshape(shp)
-        target = self.tensor_device(device[:40]) if self.tensor_device else "cpu"
+        target = (self.tensor_device or _CPU_ONLY)(device[:40])
         if target != "cpu":
             t = t.to(target)
         return t.requires_grad_(requires_grad) if t.is_floating_point() or t.is_complex() else t
 
 
-_CUDA: bool | None = None
+class Devices:
+    """Where a process builds the tensors it receives: on the device they were sent from.
 
-
-def keep_device(device: str) -> str:
-    """Build a received tensor on the device it was on where that device exists here, else the CPU.
-
-    Inputs on the GPU reach a GPU worker on the GPU, and a student's result on the wrong device
-    shows up as such in the checks instead of being moved silently.
+    ``cuda``: whether this process grades on a GPU, decided once by the trusted side and handed
+    down as data (never by asking CUDA here: asking starts CUDA's runtime in a process that may
+    fork, or fails under the sandbox's limits). A tensor sent from ``cuda:N`` is built on
+    ``cuda:N`` where CUDA is in use, so a result on the wrong device shows up as such in the
+    checks instead of being moved silently; where it is not, the tensor is refused.
     """
-    global _CUDA
-    if not device.startswith("cuda"):
-        return "cpu"
-    if _CUDA is None:
-        torch = _torch()
-        _CUDA = bool(torch is not None and torch.cuda.is_available())  # does not start CUDA
-    return device if _CUDA else "cpu"
+
+    def __init__(self, cuda: bool = False) -> None:
+        self.cuda = cuda
+
+    def __call__(self, device: str) -> str:
+        if device == "cpu":
+            return "cpu"
+        if device.startswith("cuda") and self.cuda:
+            return device
+        raise WireError(f"a tensor on {device!r} arrived in a process that does not use "
+                        f"{'that device' if self.cuda else 'a GPU'}")
+
+
+_CPU_ONLY = Devices(cuda=False)
 
 
 def _torch() -> Any:

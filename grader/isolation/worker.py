@@ -14,7 +14,7 @@ import socket
 import sys
 import traceback
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 from grader.isolation import tripwire, wire
 
@@ -111,12 +111,21 @@ def _keep(result: Any, keep: list[int], handles: _Handles) -> Any:
 
 
 def serve(sock: socket.socket, module_name: str, module_path: str, student_dir: str,
-          generation: int, max_reply_bytes: int, banned: tuple[str, ...] = ()) -> None:
+          generation: int, max_reply_bytes: int, banned: tuple[str, ...] = (), *,
+          gpu: bool = False, before_student_code: Callable[[], None] | None = None) -> None:
     """Import the student's module, say whether that worked, then answer calls until EOF.
-    ``banned``: the topic's banned-call patterns, wired before the import (``tripwire``)."""
+
+    ``banned``: the topic's banned-call patterns, wired before the import (``tripwire``).
+    ``gpu``: whether this worker grades on the GPU (tensors sent from ``cuda`` are built there),
+    as the trusted side decided. ``before_student_code`` is called just before the student's
+    module starts running: what fails before that is the grader's failure.
+    """
     handles = _Handles(generation)
+    devices = wire.Devices(cuda=gpu)
     wires = tripwire.install(banned, student_dir)
     sys.path.insert(0, student_dir)
+    if before_student_code is not None:
+        before_student_code()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -136,7 +145,7 @@ def serve(sock: socket.socket, module_name: str, module_path: str, student_dir: 
     while True:
         try:
             frame = reader.read_exact(wire.frame_length(reader.read_exact(wire.FRAME_HEADER_SIZE)))
-            meta, value = wire.decode_message(frame, tensor_device=wire.keep_device)
+            meta, value = wire.decode_message(frame, tensor_device=devices)
         except (EOFError, ConnectionError):
             return
         op = meta.get("op")

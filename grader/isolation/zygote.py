@@ -18,6 +18,7 @@ import gc
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -26,18 +27,30 @@ from typing import Any
 
 _LEN = struct.Struct("<I")
 
+# Every thread pool a worker could start, sized to the one thread grading promises, whatever the
+# host has: set before NumPy and torch are first imported (the pools are sized then), in the
+# zygote and again in each worker. A pool sized to a many-core host also reserves memory per
+# thread (OpenBLAS: a buffer each), which a worker's memory limit would have to pay for.
+THREAD_ENV = {name: "1" for name in (
+    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "GOTO_NUM_THREADS")}
 
-def _preload() -> None:
+
+def _preload(facts: dict[str, Any]) -> None:
+    """Import what every worker needs; ``facts``: what the trusted side decided for this run
+    (its measure of the sandbox), taken as given rather than found out again here."""
     import numpy  # noqa: F401
     import torch
 
     torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
     # Warm up once here so workers do not each read CPU information after Landlock is on.
     (torch.ones(4, 4) @ torch.ones(4, 4)).sum().item()
     import grader.isolation.sandbox
     import grader.isolation.worker  # noqa: F401
 
-    grader.isolation.sandbox.probe()  # measured once here; every worker inherits the answer
+    if facts.get("probe") is not None:  # every worker inherits it
+        grader.isolation.sandbox.adopt_probe(facts["probe"])
     # A CUDA context does not survive fork: GPU workers must start CUDA themselves.
     if torch.cuda.is_initialized():
         raise RuntimeError("the zygote must never initialise CUDA")
@@ -78,23 +91,88 @@ def _spawn(config: dict[str, Any], fd: int, keep_open: set[int]) -> int:
     pid = os.fork()
     if pid:
         return pid
+    launch = _Launch(fd)
+    code = 0
     try:
-        _intermediate(config, fd, keep_open)
+        _intermediate(config, launch, keep_open)
     except BaseException as exc:  # report to the trusted side rather than die silently
+        code = 70
         try:
+            launch.fail(f"{type(exc).__name__}: {exc}")
+        finally:
+            os._exit(code)
+    os._exit(code)
+
+
+class _Launch:
+    """What process A has told the trusted side, and where it reports a failure of its own.
+
+    Before A has sent the worker's pid, a failure goes on the worker's socket (nothing of the
+    student's has run yet, so it cannot be forged there); after, it goes to the fault file,
+    which only the launcher can write.
+    """
+
+    def __init__(self, sock_fd: int) -> None:
+        self.sock_fd = sock_fd
+        self.spawned = False
+        self.files: dict[str, int] = {}  # status, fault, memory: opened before the worker runs
+
+    def open_files(self, config: dict[str, Any]) -> None:
+        # Made now, before the worker runs, and written through these descriptors later: the
+        # trusted side may remove the folder as soon as it is done with the worker, and a file
+        # made after that would leave the folder behind.
+        for name in ("status", "fault", "memory"):
+            path = config.get(f"{name}_file")
+            if path:
+                self.files[name] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                                           | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+
+    def write(self, name: str, data: bytes) -> None:
+        fd = self.files.pop(name, -1)
+        if fd >= 0:
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+
+    def fail(self, message: str) -> None:
+        if not self.spawned:
             from grader.isolation import wire
 
-            msg = wire.encode_message({"op": "spawn_failed", "message": f"{type(exc).__name__}: {exc}"})
-            os.write(fd, wire.frame(msg))
-        finally:
-            os._exit(70)
-    os._exit(0)
+            msg = wire.encode_message({"op": "spawn_failed", "message": message})
+            os.write(self.sock_fd, wire.frame(msg))
+        else:
+            self.write("fault", message.encode()[:4096])
+            self.write("status", str(70 << 8).encode())
 
 
-def _intermediate(config: dict[str, Any], fd: int, keep_open: set[int]) -> None:
-    """Process A: namespaces, fork B, report B's pid, wait for B."""
-    from grader.isolation import sandbox, wire
+# B's exit code when it could not start (the launcher writes why to the fault file).
+WORKER_SETUP_FAILED = 71
+# What B writes on its fault pipe just before the student's code first runs: a worker that
+# ends without having written it (or a reason) ended before, through no doing of the student's.
+STUDENT_CODE_STARTED = b"\0"
 
+
+def _read_all(fd: int, limit: int = 4096) -> bytes:
+    data = b""
+    while len(data) < limit and (chunk := os.read(fd, limit)):
+        data += chunk
+    return data[:limit]
+
+
+def _status_text(status: int, memory: int) -> str:
+    if os.WIFSIGNALED(status):
+        name = signal.Signals(os.WTERMSIG(status)).name
+        return f"killed by {name}" + (", over its memory limit" if memory else "")
+    return f"exit code {os.WEXITSTATUS(status)}" if os.WIFEXITED(status) else f"status {status}"
+
+
+def _intermediate(config: dict[str, Any], launch: _Launch, keep_open: set[int]) -> None:
+    """Process A: namespaces, fork B, report B's pid, wait for B (watching its memory where no
+    cgroup bounds it), then report how B ended."""
+    from grader.isolation import sandbox, treewatch, wire
+
+    fd = launch.sock_fd
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     _die_with_parent()
     for other in keep_open:
@@ -106,6 +184,7 @@ def _intermediate(config: dict[str, Any], fd: int, keep_open: set[int]) -> None:
     os.dup2(out, 2)
     os.close(out)
     os.close(null)
+    launch.open_files(config)
     policy = sandbox_policy(config) if config["sandbox"] else None
     if policy is not None:
         sandbox.enter_namespaces(policy)
@@ -115,12 +194,7 @@ def _intermediate(config: dict[str, Any], fd: int, keep_open: set[int]) -> None:
     fault_r, fault_w = os.pipe()
     child = os.fork()
     if child == 0:
-        os.close(go_w)
-        os.close(fault_r)
-        os.read(go_r, 1)  # wait until A has told the trusted side our pid
-        os.close(go_r)
-        _worker(config, fd, policy, fault_w)
-        os._exit(0)
+        _run_worker(config, fd, policy, go_r, go_w, fault_r, fault_w, launch)
     os.close(go_r)
     os.close(fault_w)
     if policy is not None:
@@ -132,29 +206,53 @@ def _intermediate(config: dict[str, Any], fd: int, keep_open: set[int]) -> None:
             sandbox.leave_namespaces()
             raise
     os.write(fd, wire.frame(wire.encode_message({"op": "spawned", "pid": child})))
+    launch.spawned = True
     os.write(go_w, b"x")
     os.close(go_w)
     os.close(fd)
-    _, status = os.waitpid(child, 0)
+    if policy is not None:
+        verdict = treewatch.wait_watching(child, sandbox.memory_check(child))
+        status, over = verdict.status, verdict.over
+    else:
+        _, status = os.waitpid(child, 0)
+        over = 0
     # The cgroup goes once the last of B's processes has; the trusted side learns from here
-    # whether the kernel killed any for going over the memory limit of them all.
+    # whether the kernel (or the watch) killed any for going over the memory limit of them all.
     oom_kills = sandbox.leave_namespaces() if policy is not None else 0
-    if oom_kills and policy is not None and config.get("memory_file"):
-        fd = os.open(config["memory_file"], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                     0o600)
-        os.write(fd, json.dumps({"oom_kills": oom_kills,
-                                 "limit_mb": policy.limits.memory_mb}).encode())
-        os.close(fd)
-    fault = os.read(fault_r, 4096)  # B closed its end before any student code ran
-    if fault and config.get("fault_file"):
-        fd = os.open(config["fault_file"], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                     0o600)
-        os.write(fd, fault)
-        os.close(fd)
-    # The trusted side reads how the worker ended from here to explain a crash.
-    fd = os.open(config["status_file"], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    os.write(fd, str(status).encode())
-    os.close(fd)
+    if (oom_kills or over) and policy is not None:
+        launch.write("memory", json.dumps({"oom_kills": oom_kills, "over": over,
+                                           "limit_mb": policy.limits.memory_mb}).encode())
+    said = _read_all(fault_r)
+    if said != STUDENT_CODE_STARTED:  # B failed before any student code ran: the grader's fault
+        launch.write("fault", said or f"the worker ended before running the student's code "
+                     f"({_status_text(status, over or oom_kills)})".encode())
+    # The trusted side reads how the worker ended from here to explain a crash; written last.
+    launch.write("status", str(status).encode())
+
+
+def _run_worker(config: dict[str, Any], fd: int, policy: Any, go_r: int, go_w: int,
+                fault_r: int, fault_w: int, launch: _Launch) -> None:
+    """Process B, from its fork to its exit: never returns into the launcher's code."""
+    code = 0
+    fault = [fault_w]
+    try:
+        os.close(go_w)
+        os.close(fault_r)
+        for other in launch.files.values():
+            os.close(other)
+        os.read(go_r, 1)  # wait until A has told the trusted side our pid
+        os.close(go_r)
+        _worker(config, fd, policy, fault)
+    except BaseException as exc:
+        code = WORKER_SETUP_FAILED
+        if fault[0] >= 0:  # before any student code: the grader's own failure, said as such
+            try:
+                os.write(fault[0], f"the worker could not start: {type(exc).__name__}: "
+                                   f"{exc}".encode()[:4096])
+            except BaseException:
+                pass
+    finally:
+        os._exit(code)
 
 
 def _die_with_parent() -> None:
@@ -181,14 +279,18 @@ def sandbox_policy(config: dict[str, Any]) -> Any:
                           devices=sandbox.gpu_device_paths())
 
 
-def _worker(config: dict[str, Any], fd: int, policy: Any, fault_w: int = -1) -> None:
-    """Process B: close everything but the socket, apply the sandbox, serve the student's module."""
-    from grader.isolation import sandbox, wire, worker
+def _worker(config: dict[str, Any], fd: int, policy: Any, fault: list[int]) -> None:
+    """Process B: close everything but the socket, apply the sandbox, serve the student's module.
+
+    ``fault``: the pipe to the launcher, open until just before the student's code first runs;
+    an exception raised while it is open is the grader's failure, not the student's.
+    """
+    from grader.isolation import sandbox, worker
 
     os.chdir(config["workdir"])
     os.environ.clear()
     os.environ.update({"HOME": config["workdir"], "TMPDIR": config["workdir"], "LANG": "C.UTF-8",
-                       "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0"})
+                       **THREAD_ENV, "PYTHONHASHSEED": "0"})
     import tempfile
 
     tempfile.tempdir = config["workdir"]
@@ -200,28 +302,36 @@ def _worker(config: dict[str, Any], fd: int, policy: Any, fault_w: int = -1) -> 
         try:
             sandbox.restrict(policy)
         except Exception as exc:
-            message = f"the sandbox could not be applied: {exc}"
-            if fault_w >= 0:
-                os.write(fault_w, message.encode()[:4096])
-            sock.sendall(wire.frame(wire.encode_message({"op": "spawn_failed",
-                                                         "message": message})))
-            return
-    if fault_w >= 0:
-        os.close(fault_w)
-    # Nothing but the socket and stdio stays open for student code (the sandbox has closed
-    # the descriptors it needed by now).
-    os.closerange(3, fd)
-    os.closerange(fd + 1, 1 << 16)
+            raise RuntimeError(f"the sandbox could not be applied: {exc}") from None
+    # Nothing but the socket, the fault pipe and stdio stays open for student code (the
+    # sandbox has closed the descriptors it needed by now); the worker closes the pipe itself.
+    keep = sorted({fd, fault[0]} - {-1})
+    low = 3
+    for k in keep:
+        os.closerange(low, k)
+        low = k + 1
+    os.closerange(low, 1 << 16)
+
+    def student_code_starts() -> None:
+        os.write(fault[0], STUDENT_CODE_STARTED)
+        os.close(fault[0])
+        fault[0] = -1
+
     worker.serve(sock, config["module_name"], config["module_path"], config["student_dir"],
                  config["generation"], config["max_reply_bytes"],
-                 tuple(config.get("banned", ())))
+                 tuple(config.get("banned", ())), gpu=bool(config.get("gpu")),
+                 before_student_code=student_code_starts)
     sys.stdout.flush()
 
 
-def serve(path: str) -> None:
-    """Accept connections on the unix socket ``path``; fork a worker per request."""
+def serve(path: str, root: str | None = None) -> None:
+    """Accept connections on the unix socket ``path``; fork a worker per request. ``root``: the
+    grading run's temporary folder, removed here if the trusted side goes away first."""
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
+    # Bound relative to the folder the zygote runs in: a path under a long TMPDIR can be longer
+    # than a unix socket's address allows (108 bytes).
+    os.chdir(os.path.dirname(path) or ".")
+    srv.bind(os.path.basename(path))
     srv.listen(64)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # A processes are reaped by the kernel
     conns: list[socket.socket] = []
@@ -233,6 +343,8 @@ def serve(path: str) -> None:
             if r is sys.stdin:
                 if not os.read(0, 1):  # the trusted side went away (it may have been killed)
                     _end_launchers(launchers)
+                    if root:
+                        shutil.rmtree(root, ignore_errors=True)
                     return
             elif r is srv:
                 conns.append(srv.accept()[0])
@@ -299,11 +411,11 @@ def main() -> None:
     if sys.argv[1] == "--spawn":
         spawned(int(sys.argv[2]))
         return
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _preload()
+    os.environ.update(THREAD_ENV)
+    _preload(json.loads(sys.stdin.buffer.readline() or b"{}"))
     gc.collect()
     gc.freeze()  # pytest and the worker no longer walk torch's objects on every collection
-    serve(sys.argv[1])
+    serve(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)
 
 
 if __name__ == "__main__":

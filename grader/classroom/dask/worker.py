@@ -27,6 +27,7 @@ from grader.classroom.dask.shared import (FOLDER_BYTES, FOLDER_FILES, HOST_START
                                           DistributedError, HostLost, grader_version,
                                           unpack_submission)
 from grader.grading.submission import safe_extract
+from grader.isolation.zygote import THREAD_ENV
 
 HOST_STOP_SECONDS = 10.0
 
@@ -38,8 +39,7 @@ class EngineHost:
                  timeout: float = HOST_START_SECONDS) -> None:
         self.base = base
         (base / "tmp").mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-                   TMPDIR=str(base / "tmp"))
+        env = dict(os.environ, **THREAD_ENV, TMPDIR=str(base / "tmp"))
         root = Path(grader.__file__).resolve().parent.parent
         if root.name not in ("site-packages", "dist-packages"):  # a checkout, not installed
             env["PYTHONPATH"] = os.pathsep.join(
