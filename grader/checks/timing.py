@@ -35,22 +35,13 @@ import math
 import os
 import platform
 import statistics
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from grader.grading import device as run_device
 from grader.isolation import cgroup
-
-# The one switch of the GPU path. On, where CUDA is present: workers get the NVIDIA devices and
-# no address-space cap from the sandbox (Limits.gpu), receive CUDA tensors (wire.keep_device),
-# speed is graded on the GPU and @pytest.mark.gpu tests run. Off: none of that, anywhere: the
-# sandbox is never relaxed for a GPU, speed is graded on the CPU and GPU tests are reported as
-# not graded. The path has not yet run on a real GPU, so it stays off until it has.
-CUDA_WORKERS = False
-
-NO_GPU_WORKERS = "GPU workers are not yet verified on a real GPU"
 
 # CPU time of a worker's process tree beyond that of its live threads, over the sampling, that
 # is put down to the precision of the kernel's tick counts rather than to work done elsewhere.
@@ -485,23 +476,14 @@ def grade_speed(student: Any, baseline: Any, fn: str, make_args: Callable[[int],
 
 
 def gpu_grading() -> bool:
-    """Whether this machine grades on a GPU: the GPU path is on and CUDA is present."""
-    return CUDA_WORKERS and _cuda_present()
+    """Whether this run grades on a GPU (``grader.grading.device``: the GPU path is on and CUDA
+    is present), as the engine decided before it forked anything."""
+    return run_device.current().cuda
 
 
 def gpu_not_graded_reason() -> str:
     """Why GPU tests are not graded here ("" where they are)."""
-    if gpu_grading():
-        return ""
-    return NO_GPU_WORKERS if _cuda_present() else "no CUDA on this machine"
-
-
-def _cuda_present() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
+    return run_device.current().reason
 
 
 def grading_device() -> str:
@@ -509,12 +491,12 @@ def grading_device() -> str:
     return "cuda" if gpu_grading() else "cpu"
 
 
-def describe_device(device: str) -> str:
+def describe_device(where: str) -> str:
     """A readable name: the GPU's, or the CPU model (speed results say which device graded them)."""
-    if device.startswith("cuda"):
-        import torch
-
-        return str(torch.cuda.get_device_name(device))
+    if where.startswith("cuda"):
+        names = run_device.current().names
+        index = int(where.partition(":")[2] or 0)
+        return names[index] if index < len(names) else "a GPU"
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -527,72 +509,7 @@ def describe_device(device: str) -> str:
     return f"CPU ({model}, one thread)"
 
 
-# ------------------------------------------------------------------------------ GPU memory
-
-
-def gpu_memory_bytes(pid: int) -> int | None:
-    """GPU memory the driver accounts to process ``pid`` (NVML), or None where NVML cannot tell.
-
-    Read from the trusted side: the worker's own figures are never used. Needs the optional
-    ``nvidia-ml-py`` package (module ``pynvml``).
-    """
-    try:
-        import pynvml
-    except ImportError:
-        return None
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:  # no driver or no GPU
-        return None
-    try:
-        total, seen = 0, False
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
-            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
-                if proc.pid == pid and proc.usedGpuMemory is not None:
-                    total += int(proc.usedGpuMemory)
-                    seen = True
-        return total if seen else None
-    except pynvml.NVMLError:
-        return None
-    finally:
-        pynvml.nvmlShutdown()
-
-
-class MemoryWatch:
-    """Peak of ``read()`` (e.g. a worker's GPU memory) sampled from a thread while a call runs.
-
-    A context manager: ``with MemoryWatch(read) as w: proxy.f(...)``, then ``w.peak``; the first
-    reading is taken before the call (``w.before``) and a last one after it.
-    """
-
-    def __init__(self, read: Callable[[], int | None], interval_s: float = 0.002) -> None:
-        self.read = read
-        self.interval_s = interval_s
-        self.before: int | None = None
-        self.peak: int | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _sample(self) -> None:
-        value = self.read()
-        if value is not None and (self.peak is None or value > self.peak):
-            self.peak = value
-
-    def _poll(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self._sample()
-
-    def __enter__(self) -> MemoryWatch:
-        self.before = self.read()
-        self.peak = self.before
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
+# ------------------------------------------------------------------------------ workers
 
 
 def worker_pid(proxy: Any) -> int | None:
@@ -632,9 +549,6 @@ def _duration(seconds: float) -> str:
 
 
 __all__ = [
-    "CUDA_WORKERS",
-    "NO_GPU_WORKERS",
-    "MemoryWatch",
     "Settings",
     "Side",
     "Speed",
@@ -642,7 +556,6 @@ __all__ = [
     "WorkerClock",
     "choose_clock",
     "describe_device",
-    "gpu_memory_bytes",
     "grade_speed",
     "gpu_grading",
     "gpu_not_graded_reason",

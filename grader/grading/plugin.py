@@ -11,6 +11,7 @@ test) and any JSON value, which goes into the result's ``details``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import re
@@ -26,7 +27,7 @@ from typing import Any, Literal, cast
 import numpy as np
 import pytest
 
-from grader.checks import timing
+from grader.checks import gpu, timing
 from grader.grading import banned, bounds
 from grader.course import TopicConfig
 from grader.grading.remote import (BannedCallError, GraderFault, ImportFailed, StudentModule,
@@ -38,6 +39,7 @@ from grader.results.visibility import VISIBILITIES
 # The phases of running a test; a runtest hook never sees pytest's "collect".
 _When = Literal["setup", "call", "teardown"]
 NOT_GRADED_GPU = "needs a GPU — not graded here"
+DEFAULT_GPU_MEMORY_MB = 8192
 
 
 @dataclass
@@ -78,6 +80,7 @@ _NEEDS_STUDENT = pytest.StashKey[bool]()
 _PROXY = pytest.StashKey["StudentProxy"]()
 _LIMIT = pytest.StashKey[float]()
 _SEED = pytest.StashKey[int]()
+_GPU_HOLD = pytest.StashKey[contextlib.ExitStack]()  # the GPU, held by a test of a GPU topic
 
 
 def topic_of(item: pytest.Item) -> tuple[str, str]:
@@ -90,11 +93,22 @@ def topic_of(item: pytest.Item) -> tuple[str, str]:
     return cached
 
 
+def on_gpu(config: TopicConfig) -> bool:
+    """Whether a topic's workers grade on the GPU in this run: its grading.toml asks for GPU
+    workers (``[device] gpu_workers``) and this run grades on a GPU (``grader.grading.device``)."""
+    return bool(config.extra.get("device", {}).get("gpu_workers")) and timing.gpu_grading()
+
+
+def gpu_memory_limit_mb(config: TopicConfig) -> int:
+    """How much GPU memory a topic's worker may take during a test (``[device] gpu_memory_mb``)."""
+    return int(config.extra.get("device", {}).get("gpu_memory_mb", DEFAULT_GPU_MEMORY_MB))
+
+
 def worker_spec(topic: str, run: TopicRun, student_dir: str, sandbox: bool,
                 read_paths: tuple[str, ...]) -> WorkerSpec:
     """The worker that serves a topic's module for the tests."""
     limits: dict[str, Any] = {"memory_mb": run.config.memory_mb}
-    if run.config.extra.get("device", {}).get("gpu_workers") and timing.gpu_grading():
+    if on_gpu(run.config):
         limits["gpu"] = True
     return WorkerSpec(module_name=topic, module_path=run.module_path, student_dir=student_dir,
                       sandbox=sandbox, read_paths=read_paths, limits=limits,
@@ -211,8 +225,9 @@ class GraderPlugin:
 
     def _prestart(self, topic: str) -> None:
         """Launch the worker of ``topic`` ahead of its first test: the zygote forks it and the
-        student's module is imported while this process sets up and runs other tests."""
-        if isinstance(self.run.zygote, Zygote):  # a fresh interpreter would only block here
+        student's module is imported while this process sets up and runs other tests. Not for a
+        GPU worker: it starts while its test holds the GPU, whose memory that test measures."""
+        if isinstance(self.run.zygote, Zygote) and not on_gpu(self.run.topics[topic].config):
             self._module(topic).prestart()
 
     # -- fixtures ------------------------------------------------------------------------------
@@ -308,13 +323,43 @@ class GraderPlugin:
         self._item = item  # before any of its fixtures
         if item.get_closest_marker("gpu") is not None and not timing.gpu_grading():
             pytest.skip(f"{NOT_GRADED_GPU} ({timing.gpu_not_graded_reason()})")
+        topic, _ = topic_of(item)
+        if topic in self.run.topics and on_gpu(self.run.topics[topic].config):
+            # Before the fixtures, so that the test's time limit starts once it has the GPU.
+            hold = contextlib.ExitStack()
+            hold.enter_context(gpu.exclusive())
+            item.stash[_GPU_HOLD] = hold
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Any:
         # The test's deadline covers its own work on the replies too (``grader.grading.bounds``).
         proxy = item.stash.get(_PROXY, None)
-        with bounds.watchdog(proxy._deadline if proxy else None, item.stash.get(_LIMIT, 0.0)):
+        with bounds.watchdog(proxy._deadline if proxy else None, item.stash.get(_LIMIT, 0.0)), \
+                self._gpu_guard(item, proxy):
             return (yield)
+
+    def _gpu_guard(self, item: pytest.Item, proxy: StudentProxy | None) -> Any:
+        """While a test holds the GPU: a watch on the device's memory that ends the student's
+        worker once it takes more than the topic allows (the worker's own settings could be
+        undone by its code; this cannot)."""
+        if _GPU_HOLD not in item.stash or proxy is None or gpu.device_used_bytes() is None:
+            return contextlib.nullcontext()
+        topic, _ = topic_of(item)
+        limit_mb = gpu_memory_limit_mb(self.run.topics[topic].config)
+
+        def over(_used: int) -> None:
+            proxy._session.kill(f"your code took more than {limit_mb} MB of GPU memory")
+
+        return gpu.MemoryWatch(gpu.device_used_bytes, interval_s=0.01, limit=limit_mb << 20,
+                               on_over=over)
+
+    @pytest.hookimpl(hookwrapper=True, trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Any:
+        yield
+        hold = item.stash.get(_GPU_HOLD, None)
+        if hold is not None:
+            del item.stash[_GPU_HOLD]
+            hold.close()
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
@@ -344,7 +389,8 @@ class GraderPlugin:
         else:
             outcome, message, flags = explain(call.excinfo.value, fn,
                                               item.stash.get(_LIMIT, None),
-                                              when=call.when, provides=self.run.provides)
+                                              when=call.when, provides=self.run.provides,
+                                              student_called=bool(called))
         recorded: dict[str, Any] = dict(item.user_properties)
         fraction = min(max(float(recorded.pop("score_fraction", 1.0)), 0.0), 1.0)
         note = str(recorded.pop("note", ""))
@@ -410,9 +456,12 @@ def _missing_package(exc: "ImportFailed") -> str | None:
 
 
 def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call",
-            provides: tuple[str, ...] = ()) -> tuple[Outcome, str, list[Flag]]:
+            provides: tuple[str, ...] = (),
+            student_called: bool = True) -> tuple[Outcome, str, list[Flag]]:
     """(outcome, message for the student, flags) for an exception that ended a test.
-    ``provides``: the packages the course lets student code import."""
+    ``provides``: the packages the course lets student code import. ``student_called``: whether
+    the test had called the student's code yet; an unexpected exception before it did is the
+    grader's (preparing inputs, say), never the student's failure."""
     if isinstance(exc, bounds.TestOverran):
         return (Outcome.TIMEOUT, f"checking what {fn} returned took past the test's time "
                 f"limit: {exc}. Check the shape and size of what {fn} returns", [Flag.TIMEOUT])
@@ -457,6 +506,10 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
     if when == "setup":
         return Outcome.ERROR, f"the grader could not set up this test ({type(exc).__name__})", \
             [Flag.GRADER_ERROR]
+    if not student_called:
+        return (Outcome.ERROR, f"the grader could not run this test before calling your code "
+                f"({type(exc).__name__}: {str(exc)[:300]}); this is not your mistake",
+                [Flag.GRADER_ERROR])
     # The test could not use what the student returned (wrong type, wrong number of outputs).
     return (Outcome.FAILED, f"what {fn} returned could not be checked: {type(exc).__name__}: "
             f"{str(exc)[:300]}. Check the return type and the number of outputs.", [])

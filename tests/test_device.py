@@ -1,0 +1,200 @@
+"""The GPU path: decided once without asking CUDA where workers are forked from, handed down as
+data, measured from the trusted side. Without a GPU, stand-ins show each part acts as it should;
+the tests marked for a GPU run where CUDA is."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import torch
+
+from grader.checks import gpu, timing
+from grader.course import TopicConfig
+from grader.grading import device
+from grader.grading.plugin import TopicRun, on_gpu, worker_spec
+
+# Asked in a fresh interpreter: this process forks engines, and a CUDA it had asked would be
+# lost to every child.
+CUDA_HERE = device._decide(True, 120).cuda
+NEEDS_GPU = pytest.mark.skipif(not CUDA_HERE, reason="needs a GPU (CUDA is not available)")
+
+
+@pytest.fixture
+def undecided(monkeypatch: pytest.MonkeyPatch):
+    """A process that has not decided yet; restored afterwards."""
+    monkeypatch.setattr(device, "_DECIDED", None)
+    yield
+    device._DECIDED = None
+
+
+def _never_ask_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    def asked(*_: Any, **__: Any) -> Any:
+        raise AssertionError("CUDA was asked in the grading process: no fork of it could use it")
+
+    for name in ("is_available", "device_count", "init", "_lazy_init", "get_device_name",
+                 "get_device_properties"):
+        monkeypatch.setattr(torch.cuda, name, asked)
+
+
+def _stand_in_machine(monkeypatch: pytest.MonkeyPatch, answer: dict[str, Any]) -> list[Any]:
+    """A CUDA build of torch and NVIDIA devices, and a fresh interpreter that answers ``answer``."""
+    runs: list[Any] = []
+    monkeypatch.setattr(device, "_absent", lambda: "")
+
+    def run(cmd: list[str], **kwargs: Any) -> Any:
+        runs.append(cmd)
+        return SimpleNamespace(stdout=json.dumps(answer) + "\n", returncode=0)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    return runs
+
+
+def test_the_decision_asks_cuda_only_in_a_fresh_interpreter(undecided, monkeypatch) -> None:
+    _never_ask_cuda(monkeypatch)
+    runs = _stand_in_machine(monkeypatch, {"available": True, "names": ["NVIDIA H100 80GB HBM3"],
+                                           "memory": [85 << 30], "l2": [50 << 20]})
+    decided = device.decide(enabled=True)
+    assert decided == device.Device(True, "", ("NVIDIA H100 80GB HBM3",), 85 << 30, 50 << 20)
+    assert len(runs) == 1 and "is_available" in runs[0][-1]
+    # Decided once: asking again (a grading child forked from here, say) asks nothing.
+    assert device.current() is decided and timing.gpu_grading() and len(runs) == 1
+    assert timing.grading_device() == "cuda"
+    assert timing.describe_device("cuda:0") == "NVIDIA H100 80GB HBM3"
+
+
+def test_off_or_absent_nothing_is_asked_and_the_reason_is_given(undecided, monkeypatch) -> None:
+    _never_ask_cuda(monkeypatch)
+    runs = _stand_in_machine(monkeypatch, {"available": True, "names": ["x"], "memory": [1],
+                                           "l2": [1]})
+    assert device.decide(enabled=False) == device.Device(False, device.NO_GPU_WORKERS)
+    assert runs == []  # off: not even the fresh interpreter
+    device._DECIDED = None
+    monkeypatch.setattr(device, "_absent", lambda: "no NVIDIA GPU device")
+    assert device.decide(enabled=True).reason == "no CUDA on this machine (no NVIDIA GPU device)"
+    assert runs == [] and timing.grading_device() == "cpu"
+
+
+def test_cuda_that_answers_no_gpu_is_no_gpu(undecided, monkeypatch) -> None:
+    _stand_in_machine(monkeypatch, {"available": False})
+    decided = device.decide(enabled=True)
+    assert not decided.cuda and "reports no usable GPU" in decided.reason
+
+
+def test_this_machine_is_decided_without_cuda(undecided) -> None:
+    # The real decision here: a CPU build of torch, or no NVIDIA device, says so.
+    decided = device.decide()
+    if not CUDA_HERE:
+        assert not decided.cuda and decided.reason.startswith("no CUDA on this machine (")
+    else:  # on a GPU machine the switch decides
+        assert decided.cuda is device.CUDA_WORKERS
+    assert not torch.cuda.is_initialized()
+
+
+@pytest.mark.parametrize("switch", [False, True])
+@pytest.mark.parametrize("cuda", [False, True])
+def test_the_gpu_path_follows_the_one_decision(undecided, monkeypatch, switch: bool,
+                                               cuda: bool) -> None:
+    """Off (or without CUDA), no part of the GPU path acts: no sandbox relaxation for a GPU
+    worker, speed graded on the CPU, GPU tests not graded with the reason; on with CUDA, all of
+    it together."""
+    _stand_in_machine(monkeypatch, {"available": cuda, "names": ["GPU"] if cuda else [],
+                                    "memory": [1], "l2": [1]})
+    monkeypatch.setattr(device, "CUDA_WORKERS", switch)
+    run = TopicRun(module_path="/x/performance.py", solution=None,
+                   config=TopicConfig(extra={"device": {"gpu_workers": True}}))
+    spec = worker_spec("performance", run, "/x", True, ())
+    on = switch and cuda
+    assert timing.gpu_grading() is on and on_gpu(run.config) is on
+    assert ("gpu" in spec.limits) is on
+    assert timing.grading_device() == ("cuda" if on else "cpu")
+    assert (timing.gpu_not_graded_reason() == "") is on
+    plain = TopicRun(module_path="/x/metrics.py", solution=None, config=TopicConfig())
+    assert "gpu" not in worker_spec("metrics", plain, "/x", True, ()).limits
+
+
+def test_the_worker_is_told_whether_it_grades_on_the_gpu(toy_engine, tmp_path: Path) -> None:
+    # The decision reaches the worker as data in its start-up configuration (``gpu``); a worker
+    # without it refuses a tensor from the GPU rather than moving it to the CPU in silence.
+    from grader.grading.remote import GraderFault, StudentModule, StudentProxy, WorkerSpec
+
+    (tmp_path / "echo.py").write_text("def echo(x):\n    return x\n")
+    spec = WorkerSpec(module_name="echo", module_path=str(tmp_path / "echo.py"),
+                      student_dir=str(tmp_path), sandbox=True,
+                      read_paths=toy_engine.read_paths, limits={"memory_mb": 1024})
+    session = StudentModule(toy_engine.zygote, spec)
+    try:
+        proxy = StudentProxy(session, time.monotonic() + 60)
+        assert str(proxy.echo(torch.ones(2)).device) == "cpu"
+        with pytest.raises(GraderFault, match="meta"):
+            proxy.echo(torch.empty(2, device="meta"))  # stands in for a GPU tensor
+    finally:
+        session.close()
+
+
+# ------------------------------------------------------------------- GPU memory, from outside
+
+def test_a_memory_watch_keeps_the_peak_seen_during_a_call() -> None:
+    readings = iter([100, 100, 400, 900, 300] + [200] * 10_000)
+    with gpu.MemoryWatch(lambda: next(readings), interval_s=0.001) as watch:
+        time.sleep(0.05)
+    assert watch.before == 100 and watch.peak == 900 and watch.rise == 800
+
+
+def test_a_memory_watch_acts_once_when_a_reading_passes_its_limit() -> None:
+    readings = iter([1000, 1100, 1600, 3000, 3500] + [900] * 10_000)
+    seen: list[int] = []
+    with gpu.MemoryWatch(lambda: next(readings), interval_s=0.001, limit=500,
+                         on_over=seen.append) as watch:
+        time.sleep(0.05)
+    assert seen == [1600] and watch.over == 1600
+
+
+def test_gpu_memory_is_unknown_without_nvml() -> None:
+    try:
+        import pynvml  # noqa: F401
+    except ImportError:
+        assert gpu.process_used_bytes(1) is None and gpu.device_used_bytes() is None
+        assert gpu.memory_reader(1) is None
+
+
+def test_a_device_is_held_by_one_test_at_a_time() -> None:
+    order: list[str] = []
+    with gpu.exclusive(index=99):
+        with pytest.raises(OSError):  # a second holder waits; with no time to wait, it fails
+            with gpu.exclusive(index=99, timeout_s=0.1):
+                order.append("second inside")
+        order.append("first inside")
+    with gpu.exclusive(index=99, timeout_s=0.1):  # released with the first
+        order.append("second inside")
+    assert order == ["first inside", "second inside"]
+
+
+# ------------------------------------------------------------------------------ on a real GPU
+
+@NEEDS_GPU
+def test_a_worker_can_use_cuda_after_the_trusted_side_decided(undecided, toy_course,
+                                                              tmp_path: Path) -> None:
+    from grader.grading.engine import Engine
+    from grader.grading.remote import StudentModule, StudentProxy, WorkerSpec
+
+    decided = device.decide(enabled=True)
+    assert decided.cuda and not torch.cuda.is_initialized()
+    (tmp_path / "on_gpu.py").write_text(
+        "import torch\n\ndef double(x):\n    return (x * 2).to(x.device)\n")
+    with Engine(toy_course) as engine:
+        spec = WorkerSpec(module_name="on_gpu", module_path=str(tmp_path / "on_gpu.py"),
+                          student_dir=str(tmp_path), sandbox=True, read_paths=engine.read_paths,
+                          limits={"memory_mb": 2048, "gpu": True})
+        session = StudentModule(engine.zygote, spec)
+        try:
+            got = StudentProxy(session, time.monotonic() + 120).double(
+                torch.ones(3, device="cuda"))
+        finally:
+            session.close()
+    assert str(got.device) == "cuda:0" and got.sum().item() == 6.0
