@@ -8,7 +8,6 @@ file on purpose:
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
@@ -18,28 +17,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CLASS = ROOT / "examples" / "class"
-EXPECTED = ROOT / "examples" / "expected_grades.csv"
-# Speed-graded tests score the student's time against the baseline's, measured in the same run
-# on a shared machine: a topic with such tests may move by this many points between runs.
-SPEED_TOPICS = {"performance": 2.0}
+sys.path.insert(0, str(ROOT / "examples"))
 
-
-def _grades(gradebook: Path) -> list[dict[str, str]]:
-    """Per student: status, each topic's points and the flags raised, from a gradebook.csv."""
-    with gradebook.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    topics = [c for c in rows[0] if c not in ("student",) and rows[0][c] and _topic_column(c)]
-    out = []
-    for r in rows:
-        flags = sorted(c.removeprefix("flag_") for c in r if c.startswith("flag_") and
-                       r[c] == "True")
-        out.append({"student": r["student"], "status": r["status"],
-                    **{t: f"{float(r[t]):g}" for t in topics}, "flags": ";".join(flags)})
-    return out
-
-
-def _topic_column(column: str) -> bool:
-    return (ROOT / "assignments" / column / f"{column}.py").is_file()
+import golden  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -51,30 +31,14 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, str]]:
                            "--jobs", "2"], cwd=ROOT, env=env, text=True, capture_output=True,
                           timeout=900, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    grades = _grades(out / "gradebook.csv")
+    grades = golden.grades(out / "gradebook.csv")
     if os.environ.get("GRADER_UPDATE_DEMO") == "1":
-        with EXPECTED.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(grades[0]), lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(grades)
+        golden.record(grades)
     return grades
 
 
 def test_the_demo_class_gets_the_recorded_grades(graded: list[dict[str, str]]) -> None:
-    with EXPECTED.open(newline="") as f:
-        expected = {r["student"]: r for r in csv.DictReader(f)}
-    got = {r["student"]: r for r in graded}
-    assert sorted(got) == sorted(expected)
-    differences = []
-    for student, want in expected.items():
-        for column, value in want.items():
-            have = got[student].get(column)
-            band = SPEED_TOPICS.get(column)
-            if band is not None and have is not None:
-                if abs(float(have) - float(value)) > band:
-                    differences.append(f"{student} {column}: {have}, recorded {value} (±{band})")
-            elif have != value:
-                differences.append(f"{student} {column}: {have}, recorded {value}")
+    differences = golden.differences(graded)
     assert not differences, (
         "the demo's grades moved; if that is intended, record them with "
         "GRADER_UPDATE_DEMO=1 ./run tests tests/test_demo.py\n" + "\n".join(differences))
@@ -82,9 +46,8 @@ def test_the_demo_class_gets_the_recorded_grades(graded: list[dict[str, str]]) -
 
 def test_the_perfect_student_gets_full_marks_and_each_mistake_costs_its_topic(
         graded: list[dict[str, str]]) -> None:
-    with EXPECTED.open(newline="") as f:
-        expected = {r["student"]: r for r in csv.DictReader(f)}
-    topics = [c for c in expected["ada"] if _topic_column(c)]
+    expected = golden.expected()
+    topics = [c for c in expected["ada"] if golden.is_topic(c)]
     maxima = {t: max(float(r[t]) for r in expected.values()) for t in topics}
     ada = {r["student"]: r for r in graded}["ada"]
     assert all(float(ada[t]) == maxima[t] > 0 for t in topics), ada

@@ -1055,11 +1055,34 @@ def spin_engine(tmp_path_factory):
         yield engine
 
 
+def test_a_speed_graded_worker_cannot_start_processes(spin_engine, tmp_path: Path) -> None:
+    # Speed-graded topics: threads yes, processes no, on every host, so that no work can hide
+    # where the grader's clock does not look.
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "spin.py").write_text(IN_GRANDCHILDREN)
+    result = spin_engine.grade(sub, tmp_path / "out", Options(seed=1))
+    t = {t.name: t for t in result.tests}["test_spin_speed"]
+    assert t.score == 0 and t.outcome == "failed", t
+    assert "spin raised PermissionError" in t.message, t.message
+
+
 @pytest.mark.parametrize("clock", ["cgroup", "wall_floor", "control"])
 def test_work_in_grandchildren_reaped_by_the_kernel_is_charged(spin_engine, tmp_path: Path,
                                                                monkeypatch, clock: str) -> None:
-    from grader.checks import timing
+    # Where a worker may start processes after all, the clock still sees their work.
+    from dataclasses import replace
 
+    from grader.checks import timing
+    from grader.grading import engine, plugin
+
+    def processes_allowed(*args, **kwargs):
+        spec = worker_spec(*args, **kwargs)
+        return replace(spec, limits={**spec.limits, "new_processes": True})
+
+    worker_spec = plugin.worker_spec
+    for module in (plugin, engine):  # the engine launches the first worker itself
+        monkeypatch.setattr(module, "worker_spec", processes_allowed)
     if clock == "cgroup":
         _needs_a_memory_cgroup()
     else:  # the grading child is forked from this process, so it sees these

@@ -92,7 +92,55 @@ def test_ratio_of_known_sleeps_comes_out_right() -> None:
     assert speed.clock == "wall"  # no CPU clock here
     # Sleeps overshoot by a scheduling delay, the same for both sides: 4× within 20 %.
     assert 3.2 < speed.ratio < 4.6, speed.details()
-    assert speed.fraction == pytest.approx(timing.Thresholds(2, 8).fraction(speed.ratio))
+    lo, hi = speed.interval
+    assert lo <= speed.ratio <= hi and speed.scored == lo
+    assert speed.fraction == pytest.approx(timing.Thresholds(2, 8).fraction(lo))
+
+
+@pytest.mark.parametrize(("n", "confidence", "expected"), [
+    (10, 0.9, (2, 9)),  # [x3, x8] covers only 89 %
+    (10, 0.8, (3, 8)),
+    (5, 0.9, (1, 5)),  # too few for anything narrower than the whole range
+    (40, 0.9, (15, 26)),
+    (1, 0.9, (1, 1)),
+])
+def test_the_interval_of_the_median_is_the_binomial_order_statistics(
+        n: int, confidence: float, expected: tuple[int, int]) -> None:
+    values = [float(v) for v in range(n, 0, -1)]  # unsorted on purpose
+    assert timing.median_interval(values, confidence) == expected
+
+
+def test_sampling_stops_once_the_ratio_is_pinned_down() -> None:
+    # Steady sides: the interval is narrow at the minimum number of samples. A side whose
+    # calls vary by a factor of two keeps it wide: sampling goes on to the most allowed.
+    log: list[tuple[str, int]] = []
+    steady = timing.measure(FakeProxy("s", 0.004, log), FakeProxy("b", 0.008, log), "f",
+                            lambda i: (i,), settings=_settings(samples=30, min_samples=6),
+                            clocks=(StepClock([0.002] * 200), StepClock([0.004] * 200)))
+    noisy = timing.measure(FakeProxy("s", 0.004, log), FakeProxy("b", 0.008, log), "f",
+                           lambda i: (i,), settings=_settings(samples=30, min_samples=6),
+                           clocks=(StepClock([0.002, 0.004] * 100), StepClock([0.004] * 200)))
+    assert len(steady[0].wall) == 6 and len(noisy[0].wall) == 30
+
+
+class StepClock:
+    """A worker CPU clock that advances by the given amounts, one per reading pair."""
+
+    whole_tree = True
+
+    def __init__(self, steps: list[float]) -> None:
+        self.steps = iter(steps)
+        self.now = 0.0
+        self.odd = False
+
+    def threads(self) -> float:
+        self.odd = not self.odd
+        if not self.odd:
+            self.now += next(self.steps)
+        return self.now
+
+    def tree(self) -> float:
+        return self.now
 
 
 def test_samples_alternate_and_batch_calls_to_reach_the_minimum_length() -> None:
@@ -215,6 +263,17 @@ def _side(wall: float, cpu: float | None, n: int = 5) -> timing.Side:
     return timing.Side(1, (wall,) * n, None if cpu is None else (cpu,) * n)
 
 
+def test_a_busy_machine_costs_nothing_where_the_worker_cannot_hide_work() -> None:
+    # Calls that wait three times as long as they compute: a busy machine, or a child process
+    # the kernel reaped. A worker that could start processes is charged the wall time; one that
+    # could not (every speed-graded worker) its CPU time, however loaded the machine.
+    waiting = timing.Side(1, (0.030,) * 5, (0.010,) * 5)
+    alone = timing.Side(1, (0.030,) * 5, (0.010,) * 5, single_process=True)
+    baseline = _side(0.020, 0.020)
+    assert timing.choose_clock(waiting, baseline, "cpu")[0] == "cpu_or_wall"
+    assert timing.choose_clock(alone, baseline, "cpu")[0] == "cpu"
+
+
 def test_cpu_time_scores_on_a_cpu_and_extra_threads_are_charged() -> None:
     # The student's calls keep two threads busy; the baseline waited for a CPU half the time.
     student, baseline = _side(0.010, 0.020), _side(0.040, 0.020)
@@ -240,16 +299,21 @@ def test_work_outside_the_worker_threads_is_charged_from_the_process_tree() -> N
 
 
 def test_the_ratio_pairs_samples_taken_back_to_back() -> None:
-    # A busy spell slows everything fourfold from the middle of the third pair on (its baseline
-    # sample ran first): the median over pairs still says 2×, the ratio of medians 0.55×.
-    student = timing.Side(1, (1.0, 1.1, 4.0, 4.2, 4.1), None)
-    baseline = timing.Side(1, (2.0, 2.2, 2.1, 8.4, 8.2), None)
-    assert timing.pair_ratios(student, baseline, "wall") == pytest.approx([2, 2, 0.525, 2, 2])
+    # A busy spell slows everything fourfold from the middle of the fifth pair on (its baseline
+    # sample ran first): the median over pairs still says 2×, and the lower end of its interval
+    # about as much; the ratio of medians would say 1.3×.
+    student = timing.Side(1, (1.0, 1.1, 1.0, 1.05, 4.0, 4.2, 4.1, 4.0, 4.1, 4.2), None)
+    baseline = timing.Side(1, (2.0, 2.2, 2.1, 2.0, 2.2, 8.4, 8.2, 8.0, 8.2, 8.4), None)
+    assert timing.pair_ratios(student, baseline, "wall") == pytest.approx(
+        [2, 2, 2.1, 1.905, 0.55, 2, 2, 2, 2, 2], rel=1e-3)
     speed = timing.score("f", student, baseline, timing.Thresholds(1.5, 4), "cpu", "test")
-    assert speed.ratio == pytest.approx(2.0) and speed.fraction > 0
+    assert speed.ratio == pytest.approx(2.0) and speed.scored == pytest.approx(1.905, rel=1e-3)
+    assert speed.fraction == pytest.approx(timing.Thresholds(1.5, 4).fraction(speed.scored))
     details = speed.details()
-    assert details["ratio_of_medians"] == pytest.approx(0.55)
-    assert details["student"]["per_call_s"] == [1.0, 1.1, 4.0, 4.2, 4.1]
+    assert details["ratio_of_medians"] == pytest.approx(1.275, rel=1e-3)
+    assert details["ratio_interval"] == pytest.approx([1.905, 2.0], rel=1e-3)
+    assert details["student"]["per_call_s"] == [1.0, 1.1, 1.0, 1.05, 4.0, 4.2, 4.1, 4.0, 4.1,
+                                                4.2]
 
 
 @pytest.mark.parametrize("device,student,why", [

@@ -1,5 +1,9 @@
-"""Public sanity tests for the performance topic: tiny hand-sized inputs with known answers."""
+"""Public sanity tests for the performance topic: tiny hand-sized inputs with known answers.
 
+The test marked ``gpu`` runs where your machine has a GPU (and is shown as "needs a GPU — not
+graded here" where it has none)."""
+
+import pytest
 import torch
 
 from grader.checks import assert_close
@@ -44,3 +48,14 @@ def test_attention_fast_causal(student):
     assert_close(student.attention_fast(q, k, v, True), t([[1.0, 2.0],
                                                            [2.608859365014, 3.608859365014]]),
                  name="attention_fast(q, k, v, causal=True)")
+
+
+@pytest.mark.gpu
+def test_attention_fast_on_the_gpu(student):
+    # Inputs on the GPU: your result must be there too (make new tensors with device=q.device).
+    q = t([[1.0, 0.0], [0.0, 2.0]]).cuda()
+    k = t([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]).cuda()
+    v = t([[1.0, 2.0], [3.0, 4.0], [-1.0, 0.5]]).cuda()
+    assert_close(student.attention_fast(q, k, v, True),
+                 t([[1.0, 2.0], [2.608859365014, 3.608859365014]]).cuda(),
+                 name="attention_fast(q, k, v, causal=True) with q, k, v on the GPU")

@@ -21,10 +21,11 @@ worker process's live threads, read from ``/proc``. Either is barely moved by ot
 machine and cannot be shrunk by extra threads; the wall-clock times are kept alongside. Without
 a cgroup the grader also reads the CPU time of the worker's process tree over the whole
 sampling (threads that ended, child processes it reaped); when that exceeds what its live
-threads show, the student is charged the tree's CPU time per call; and when a call's wall time
-is well above that reading (it waited on work the reading cannot see, such as a child the
-kernel reaped), the student is charged the wall time: a clock that cannot see everything
-never favours the student.
+threads show, the student is charged the tree's CPU time per call. Workers of speed-graded
+topics may start threads but no process (``Limits.new_processes``), so /proc sees all their
+work; a worker that could start processes and whose calls take far more wall time than that
+reading shows (it may have waited on a child the kernel reaped) is charged the wall time: a
+clock that cannot see everything never favours the student.
 On a GPU the wall clock is used: the reply carries the result back to the host, so unfinished
 GPU work cannot be hidden.
 """
@@ -58,11 +59,15 @@ class Settings:
     """How a speed test samples; ``grading.toml`` ``[speed]`` overrides the defaults."""
 
     min_sample_s: float = 0.01  # a sample lasts at least this long: several calls if needed
-    samples: int = 15  # samples per side, alternated
-    min_samples: int = 5  # fewer than this and the time budget is ignored
+    samples: int = 40  # samples per side at most, alternated
+    min_samples: int = 8  # at least this many, whatever the interval or the time budget
     warmup: int = 2  # untimed batches per side before sampling
     max_calls: int = 200  # calls per sample at most
     budget_s: float = 20.0  # stop sampling after this long (at least ``min_samples``)
+    # Sampling stops once the interval of the ratio is this narrow (its upper end at most this
+    # much above its lower end); the ratio is scored on the interval's lower end.
+    interval_width: float = 0.08
+    confidence: float = 0.9  # of that interval
 
     @classmethod
     def from_config(cls, speed: Mapping[str, Any]) -> Settings:
@@ -115,6 +120,8 @@ class Side:
     # ``cpu`` covers every process the worker started (its cgroup's CPU time), so nothing is
     # done where it cannot see.
     whole_tree: bool = False
+    # The worker could start no process (only threads): everything it did shows in ``tree``.
+    single_process: bool = False
 
     @property
     def elsewhere(self) -> float | None:
@@ -236,6 +243,13 @@ class WorkerClock:
     def whole_tree(self) -> bool:
         return self.group() is not None
 
+    @property
+    def single_process(self) -> bool:
+        """Whether the worker was barred from starting processes (``Limits.new_processes``), so
+        that /proc sees all of its work."""
+        spec = self.session.spec
+        return bool(spec.sandbox and spec.limits.get("new_processes") is False)
+
     def threads(self) -> float | None:
         """Read around each sample, to the nanosecond: the whole cgroup, else the live threads."""
         group = self.group()
@@ -265,14 +279,18 @@ def worker_cpu_clock(proxy: Any) -> WorkerClock | None:
 def measure(student: Any, baseline: Any, fn: str, make_args: Callable[[int], tuple[Any, ...]],
             *, verify: Callable[[tuple[Any, ...], Any], None] | None = None,
             settings: Settings = Settings(),
-            clocks: tuple[Any, Any] | None = None) -> tuple[Side, Side]:
+            clocks: tuple[Any, Any] | None = None,
+            before_sample: Callable[[], None] | None = None) -> tuple[Side, Side]:
     """Time ``fn`` in the student's worker and in the baseline's, alternating; (student, baseline).
 
     ``make_args(i)`` gives the inputs of call ``i`` (fresh for every call, so nothing can be
     served from a cache); ``verify(args, result)`` raises ``AssertionError`` when a student's
     result is wrong, and sees every one of them. ``clocks`` are the two workers' CPU clocks,
     objects with ``threads()`` and ``tree()`` like :class:`WorkerClock` (default: one for each
-    real proxy).
+    real proxy). ``before_sample`` runs before each timed sample, untimed (the GPU's L2 cache
+    flushed, :class:`grader.checks.gpu.L2Flush`). Samples are taken until the interval of the
+    ratio is ``settings.interval_width`` narrow, ``settings.samples`` were taken or the time
+    budget is spent, whichever comes first (never fewer than ``settings.min_samples``).
     """
     proxies = (student, baseline)
     cpu_clocks = clocks if clocks is not None else tuple(worker_cpu_clock(p) for p in proxies)
@@ -308,10 +326,15 @@ def measure(student: Any, baseline: Any, fn: str, make_args: Callable[[int], tup
     start = time.monotonic()
     for i in range(settings.samples):
         for side in ((0, 1) if i % 2 == 0 else (1, 0)):
+            if before_sample is not None:
+                before_sample()  # outside the timed window
             wall, cpu = run(side, calls[side])
             walls[side].append(wall)
             cpus[side].append(cpu)
-        if i + 1 >= settings.min_samples and time.monotonic() - start > settings.budget_s:
+        if i + 1 < settings.min_samples:
+            continue
+        if time.monotonic() - start > settings.budget_s or \
+                _narrow(walls, cpus, settings.interval_width, settings.confidence):
             break
     sides = []
     for side in (0, 1):
@@ -325,8 +348,42 @@ def measure(student: Any, baseline: Any, fn: str, make_args: Callable[[int], tup
         if known is not None and tree_start is not None and tree_end is not None:
             elsewhere = tree_end - tree_start
         sides.append(Side(calls[side], tuple(walls[side]), known, elsewhere,
-                          whole_tree=bool(getattr(clock, "whole_tree", False))))
+                          whole_tree=bool(getattr(clock, "whole_tree", False)),
+                          single_process=bool(getattr(clock, "single_process", False))))
     return sides[0], sides[1]
+
+
+def median_interval(values: Sequence[float], confidence: float = 0.9) -> tuple[float, float]:
+    """A distribution-free interval of the median of ``values``: the order statistics
+    ``x(j)`` and ``x(n+1-j)``, with the largest ``j`` whose coverage, 1 - 2·P(Bin(n, ½) < j), is
+    at least ``confidence`` (the whole range where no narrower pair reaches it)."""
+    xs = sorted(values)
+    n = len(xs)
+    if n == 0:
+        return math.nan, math.nan
+    j = 1
+    while j < (n + 1) // 2:
+        # The next pair, x(j+1) and x(n-j), leaves out P(Bin(n, ½) <= j) on each side.
+        tail = sum(math.comb(n, i) for i in range(j + 1)) / 2**n
+        if 1 - 2 * tail < confidence:
+            break
+        j += 1
+    return xs[j - 1], xs[n - j]
+
+
+def _narrow(walls: tuple[list[float], list[float]],
+            cpus: tuple[list[float | None], list[float | None]], width: float,
+            confidence: float) -> bool:
+    """Whether the pair ratios so far pin the ratio down to ``width`` (on the CPU clock where
+    every reading has one, else the wall clock)."""
+    use_cpu = all(c is not None and c > 0 for side in cpus for c in side)
+    s_t = cpus[0] if use_cpu else walls[0]
+    b_t = cpus[1] if use_cpu else walls[1]
+    ratios = [b / s for s, b in zip(s_t, b_t) if s and b]  # type: ignore[operator]
+    if len(ratios) < 2:
+        return False
+    lo, hi = median_interval(ratios, confidence)
+    return lo > 0 and hi / lo - 1 <= width
 
 
 def _calls_for(times: tuple[float, float | None], settings: Settings) -> int:
@@ -350,11 +407,19 @@ class Speed:
     clock: str  # "cpu": worker CPU time; "cpu_tree": its process tree's; "wall": perf_counter
     clock_note: str
     ratio: float  # median over sample pairs of baseline / student, per call
-    fraction: float  # share of the speed points
+    fraction: float  # share of the speed points, from the interval's lower end
     thresholds: Thresholds
     student: Side
     baseline: Side
     extra: dict[str, Any] = field(default_factory=dict)
+    interval: tuple[float, float] = (math.nan, math.nan)  # of the ratio (``median_interval``)
+    confidence: float = 0.9
+
+    @property
+    def scored(self) -> float:
+        """The ratio the points are given for: the lower end of its interval (a regrade lands
+        within the interval, and never earns more than what was measured for sure)."""
+        return self.interval[0] if math.isfinite(self.interval[0]) else self.ratio
 
     def details(self) -> dict[str, Any]:
         """The figures for the results file: device, clock, medians, spread, ratio."""
@@ -365,6 +430,8 @@ class Speed:
                                      / self.student.median(self.clock)),
             "ratio_spread": _sig(_relative_iqr(pair_ratios(self.student, self.baseline,
                                                            self.clock))),
+            "ratio_interval": [_sig(self.interval[0]), _sig(self.interval[1])],
+            "interval_confidence": self.confidence, "scored_ratio": _sig(self.scored),
             "fraction": round(self.fraction, 4), "thresholds": asdict(self.thresholds),
             "student": self.student.summary(self.clock),
             "baseline": self.baseline.summary(_baseline_clock(self.clock)), **self.extra,
@@ -377,10 +444,12 @@ class Speed:
         times = f"median {_duration(s_t)} against {_duration(b_t)} per call, {self.clock_label}"
         where = f"on {self.device_name}"
         th = self.thresholds
+        lo, hi = self.interval
         if self.fraction >= 1.0:
             return f"{self.fn} is {self.ratio:.1f}× as fast as the public baseline {where} " \
-                f"({times}): full speed points."
-        text = f"{self.fn} is {self.ratio:.2f}× as fast as the public baseline {where} ({times}); "
+                f"({lo:.1f}–{hi:.1f}×; {times}): full speed points."
+        text = (f"{self.fn} is {self.ratio:.2f}× as fast as the public baseline {where} "
+                f"({lo:.2f}–{hi:.2f}×, scored on {self.scored:.2f}×; {times}); ")
         if self.fraction <= 0.0:
             text += f"speed points start above {th.zero:g}× and are full from {th.full:g}×."
         else:
@@ -423,7 +492,8 @@ def choose_clock(student: Side, baseline: Side, device: str) -> tuple[str, str]:
                             "or to child processes, which each call's reading cannot see: the "
                             "student is charged the CPU time of the worker's whole process tree "
                             "per call")
-    if WALL_FLOOR and student.median("wall") > WALL_FLOOR_RATIO * s_cpu:
+    if WALL_FLOOR and not student.single_process and \
+            student.median("wall") > WALL_FLOOR_RATIO * s_cpu:
         return "cpu_or_wall", ("the student's calls took much longer than the CPU time of the "
                                "worker's threads shows, and work in processes it started cannot "
                                "all be seen here: each call is charged its wall-clock time where "
@@ -442,13 +512,16 @@ def pair_ratios(student: Side, baseline: Side, clock: str) -> list[float]:
 
 
 def score(fn: str, student: Side, baseline: Side, thresholds: Thresholds, device: str,
-          device_name: str | None = None) -> Speed:
-    """The median pair ratio baseline/student on the chosen clock and its share of the points."""
+          device_name: str | None = None, confidence: float = 0.9) -> Speed:
+    """The median pair ratio baseline/student on the chosen clock, its interval, and the share
+    of the points the interval's lower end earns."""
     clock, note = choose_clock(student, baseline, device)
-    ratio = statistics.median(pair_ratios(student, baseline, clock))
+    ratios = pair_ratios(student, baseline, clock)
+    interval = median_interval(ratios, confidence)
     return Speed(fn=fn, device=device, device_name=device_name or describe_device(device),
-                 clock=clock, clock_note=note, ratio=ratio, fraction=thresholds.fraction(ratio),
-                 thresholds=thresholds, student=student, baseline=baseline)
+                 clock=clock, clock_note=note, ratio=statistics.median(ratios),
+                 fraction=thresholds.fraction(interval[0]), thresholds=thresholds,
+                 student=student, baseline=baseline, interval=interval, confidence=confidence)
 
 
 def grade_speed(student: Any, baseline: Any, fn: str, make_args: Callable[[int], tuple[Any, ...]],
@@ -461,8 +534,14 @@ def grade_speed(student: Any, baseline: Any, fn: str, make_args: Callable[[int],
     ``record_property``: the plugin turns ``score_fraction`` into partial points, ``note`` into
     the message of a passing test and ``speed`` into the result's details.
     """
-    s, b = measure(student, baseline, fn, make_args, verify=verify, settings=settings)
-    speed = score(fn, s, b, thresholds, device)
+    flush = None
+    if device.startswith("cuda"):
+        from grader.checks.gpu import L2Flush
+
+        flush = L2Flush(run_device.current().l2_bytes, int(device.partition(":")[2] or 0))
+    s, b = measure(student, baseline, fn, make_args, verify=verify, settings=settings,
+                   before_sample=flush)
+    speed = score(fn, s, b, thresholds, device, confidence=settings.confidence)
     record("speed", speed.details())
     message = speed.message(hint)
     if speed.fraction <= 0.0:
@@ -561,6 +640,7 @@ __all__ = [
     "gpu_not_graded_reason",
     "grading_device",
     "measure",
+    "median_interval",
     "pair_ratios",
     "process_cpu_seconds",
     "process_tree_cpu_seconds",

@@ -110,6 +110,10 @@ def worker_spec(topic: str, run: TopicRun, student_dir: str, sandbox: bool,
     limits: dict[str, Any] = {"memory_mb": run.config.memory_mb}
     if on_gpu(run.config):
         limits["gpu"] = True
+    if run.config.extra.get("speed"):
+        # Speed-graded: every call's work stays in the worker's one process, whose CPU time
+        # the grader reads whole on any host, with a cgroup or without.
+        limits["new_processes"] = False
     return WorkerSpec(module_name=topic, module_path=run.module_path, student_dir=student_dir,
                       sandbox=sandbox, read_paths=read_paths, limits=limits,
                       banned=tuple(run.config.banned))

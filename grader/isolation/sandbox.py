@@ -184,6 +184,9 @@ class Limits:
     max_files: int = 4096  # files and directories in its write directory
     max_open_files: int = 256
     gpu: bool = False  # NVIDIA devices usable and no address-space cap (see "GPU workers")
+    # False: the worker may start threads but no process (seccomp). Speed-graded topics: all
+    # their work is then in one process, whose CPU time the grader reads whole.
+    new_processes: bool = True
 
 
 @dataclass(frozen=True)
@@ -737,9 +740,13 @@ _IO_URING_SYSCALLS = (425, 426, 427)  # setup, enter, register: same number ever
 
 # machine -> (audit arch, {syscall: number}, has the x32 ABI to refuse)
 _SECCOMP_TABLES: dict[str, tuple[int, dict[str, int], bool]] = {
-    "x86_64": (0xC000003E, {"socket": 41, "shmget": 29, "memfd_create": 319}, True),
-    "aarch64": (0xC00000B7, {"socket": 198, "shmget": 194, "memfd_create": 279}, False),
+    "x86_64": (0xC000003E, {"socket": 41, "shmget": 29, "memfd_create": 319, "clone": 56,
+                            "fork": 57, "vfork": 58, "clone3": 435}, True),
+    "aarch64": (0xC00000B7, {"socket": 198, "shmget": 194, "memfd_create": 279, "clone": 220,
+                             "clone3": 435}, False),
 }
+_CLONE_THREAD = 0x00010000
+_BPF_JSET_K = 0x45
 
 
 class _SockFilter(ctypes.Structure):
@@ -755,8 +762,9 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
 
 
-def _seccomp_program() -> list[tuple[int, int, int, int]]:
-    """The BPF filter as (code, jt, jf, k); refuses what is listed in the module docstring."""
+def _seccomp_program(new_processes: bool = True) -> list[tuple[int, int, int, int]]:
+    """The BPF filter as (code, jt, jf, k); refuses what is listed in the module docstring, and
+    with ``new_processes`` false any new process (threads stay allowed)."""
     machine = os.uname().machine
     if machine not in _SECCOMP_TABLES or struct.calcsize("P") != 8:
         raise SandboxError(
@@ -776,6 +784,14 @@ def _seccomp_program() -> list[tuple[int, int, int, int]]:
     code.append((_BPF_JEQ_K, "family", 0, numbers["socket"]))
     for nr in (numbers["shmget"], numbers["memfd_create"], *_IO_URING_SYSCALLS):
         code.append((_BPF_JEQ_K, "deny", 0, nr))
+    if not new_processes:
+        # clone3 passes its flags in memory the filter cannot read: ENOSYS makes the C library
+        # fall back to clone, whose flags it can (a thread has CLONE_THREAD, a process not).
+        code.append((_BPF_JEQ_K, "nosys", 0, numbers["clone3"]))
+        for name in ("fork", "vfork"):
+            if name in numbers:
+                code.append((_BPF_JEQ_K, "deny", 0, numbers[name]))
+        code.append((_BPF_JEQ_K, "clone", 0, numbers["clone"]))
     code.append((_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW))
     labels = {"family": len(code)}
     code += [
@@ -783,6 +799,12 @@ def _seccomp_program() -> list[tuple[int, int, int, int]]:
         (_BPF_JEQ_K, "allow", 0, socket.AF_INET),
         (_BPF_JEQ_K, "allow", "deny", socket.AF_INET6),
     ]
+    if not new_processes:
+        labels["clone"] = len(code)
+        code += [
+            (_BPF_LD_W_ABS, 0, 0, 16),  # low word of args[0]: clone's flags
+            (_BPF_JSET_K, "allow", "deny", _CLONE_THREAD),
+        ]
     labels["allow"] = len(code)
     code.append((_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW))
     labels["deny"] = len(code)
@@ -796,16 +818,20 @@ def _seccomp_program() -> list[tuple[int, int, int, int]]:
     return [(c, offset(i, jt), offset(i, jf), k) for i, (c, jt, jf, k) in enumerate(code)]
 
 
-def _apply_seccomp() -> str:
-    program = _seccomp_program()
+def _apply_seccomp(limits: Limits | None = None) -> str:
+    new_processes = limits is None or limits.new_processes
+    program = _seccomp_program(new_processes)
     filters = (_SockFilter * len(program))(*[_SockFilter(*ins) for ins in program])
     fprog = _SockFprog(len(program), filters)
     _prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
     try:
         socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()
     except PermissionError:
-        return "socket() only for AF_INET/AF_INET6; no memfd_create, shmget or io_uring"
-    raise SandboxError("seccomp filter installed but AF_UNIX sockets can still be created")
+        pass
+    else:
+        raise SandboxError("seccomp filter installed but AF_UNIX sockets can still be created")
+    detail = "socket() only for AF_INET/AF_INET6; no memfd_create, shmget or io_uring"
+    return detail + ("" if new_processes else "; no new processes (threads allowed)")
 
 
 # Landlock ------------------------------------------------------------------------------
@@ -1065,7 +1091,7 @@ def _apply_all(policy: Policy, wanted: set[str], strategy: str, strict: bool) ->
     step("rlimits", lambda: _apply_rlimits(limits, address_space, data_in_use, tree_bounded))
     step("capabilities", _drop_capabilities)
     step("no_new_privs", _apply_no_new_privs)
-    step("seccomp", _apply_seccomp)
+    step("seccomp", lambda: _apply_seccomp(limits))
     step("landlock", lambda: _apply_landlock(policy.read_paths, policy.write_paths,
                                              policy.devices))
     step("parent_death_signal", lambda: _apply_parent_death_signal(entered))
