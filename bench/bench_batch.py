@@ -111,23 +111,59 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time of process ``pid`` itself (not its children)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def zygote_of(pid: int) -> int | None:
+    """The worker zygote the batch process ``pid`` started, once it has."""
+    for kid in _children().get(pid, []):
+        try:
+            if b"grader.isolation.zygote" in Path(f"/proc/{kid}/cmdline").read_bytes():
+                return kid
+        except OSError:
+            continue
+    return None
+
+
 class Sampler(threading.Thread):
-    """Samples the batch's tree memory and how many submissions are done, every 0.25 s."""
+    """Samples the batch's tree memory, how many submissions are done, and the CPU time of the
+    batch process and of its zygote (the two processes every submission passes through), every
+    0.25 s."""
 
     def __init__(self, pid: int, state: Path) -> None:
         super().__init__(daemon=True)
         self.pid, self.state = pid, state
         self.samples: list[tuple[int, float, float]] = []  # (done, tree PSS MB, batch RSS MB)
+        self.cpu: dict[str, float] = {}  # last reading: "batch", "zygote"
+        self.cpu_at_first: dict[str, float] = {}  # the reading when the first result came
+        self.first_done: float | None = None  # seconds from the start to the first result
+        self.t0 = time.monotonic()
         self.stop = threading.Event()
 
     def run(self) -> None:
+        zygote = None
         while not self.stop.wait(0.25):
             try:
                 done = len(json.loads(self.state.read_text()).get("students", {}))
             except (OSError, ValueError):
                 done = 0
+            if done and self.first_done is None:
+                self.first_done = time.monotonic() - self.t0
             total = sum(pss_mb(p) for p in tree(self.pid))
             self.samples.append((done, total, rss_mb(self.pid)))
+            zygote = zygote or zygote_of(self.pid)
+            for name, pid in (("batch", self.pid), ("zygote", zygote)):
+                value = cpu_seconds(pid) if pid else None
+                if value is not None:
+                    self.cpu[name] = value
+                    if done == 0 or name not in self.cpu_at_first:
+                        self.cpu_at_first[name] = value
 
 
 # --------------------------------------------------------------------------------- the designs
@@ -149,7 +185,9 @@ def run_batch(subs: Path, out: Path, jobs: int, topics: list[str] | None) -> dic
     sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"grader batch failed:\n{output[-3000:]}")
-    return {"wall": wall, "samples": sampler.samples, "output": output}  # type: ignore[dict-item]
+    return {"wall": wall, "samples": sampler.samples, "output": output,  # type: ignore[dict-item]
+            "cpu": sampler.cpu, "cpu_at_first": sampler.cpu_at_first,
+            "first_done": sampler.first_done}
 
 
 def run_fresh(subs: list[Path], out: Path, jobs: int, topics: list[str] | None) -> float:
@@ -194,12 +232,61 @@ def main() -> None:
     parser.add_argument("--fresh-sample", type=int, default=15,
                         help="submissions timed with one fresh interpreter each")
     parser.add_argument("--keep", type=Path, default=None, help="keep the class and outputs here")
+    parser.add_argument("--scaling", default="",
+                        help="comma-separated --jobs values: grade the same class with each "
+                             "and print a jobs-scaling table (e.g. 1,2,4,8,14)")
     args = parser.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-batch-"))
     layouts = ("assignment", "course") if args.layout == "both" else (args.layout,)
     for layout in layouts:
-        bench_layout(args, layout, work / layout)
+        if args.scaling:
+            bench_scaling(args, layout, work / layout)
+        else:
+            bench_layout(args, layout, work / layout)
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def bench_scaling(args: argparse.Namespace, layout: str, work: Path) -> None:
+    """The same class graded with each --jobs value: throughput against jobs, and where the
+    time goes that more jobs cannot share (the start before the first result; the CPU time of
+    the batch process and of the zygote, which every submission passes through)."""
+    topics = args.topic or Course(ROOT).topics()
+    subs = work / "class"
+    subs.mkdir(parents=True, exist_ok=True)
+    make_submissions(subs, args.n, topics, layout)
+    jobs_list = [int(j) for j in args.scaling.split(",")]
+    print(f"\n== layout {layout}: {args.n} submissions, jobs {jobs_list}, {os.cpu_count()} cores, "
+          f"load average {load()} before")
+    header = ("jobs", "wall s", "per min", "speed-up", "start s", "grading s", "per min graded",
+              "batch CPU ms/sub", "zygote CPU ms/sub")
+    rows = []
+    base = None
+    for jobs in jobs_list:
+        out = work / f"jobs{jobs}"
+        got = run_batch(subs, out, jobs, args.topic)
+        wall = float(got["wall"])  # type: ignore[arg-type]
+        start = float(got["first_done"] or 0.0)  # type: ignore[arg-type]
+        cpu: dict[str, float] = got["cpu"]  # type: ignore[assignment]
+        at_first: dict[str, float] = got["cpu_at_first"]  # type: ignore[assignment]
+        graded = max(args.n - 1, 1)  # after the first result: the engine is up
+        per_sub = {k: 1000 * (cpu.get(k, 0.0) - at_first.get(k, 0.0)) / graded for k in cpu}
+        per_min = 60 * args.n / wall
+        graded_per_min = 60 * args.n / max(wall - start, 1e-9)
+        base = base or per_min
+        rows.append((jobs, f"{wall:.1f}", f"{per_min:.1f}", f"{per_min / base:.2f}×",
+                     f"{start:.1f}", f"{wall - start:.1f}", f"{graded_per_min:.1f}",
+                     f"{per_sub.get('batch', 0):.0f}", f"{per_sub.get('zygote', 0):.0f}"))
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    for row in (header, *rows):
+        print("  ".join(str(x).rjust(w) for x, w in zip(row, widths)))
+    print(f"load average {load()} after. 'start' runs from the command to the first graded "
+          "submission (the engine's start included); 'per min graded' leaves it out. CPU per "
+          "submission is counted after the first result: the batch process's bounds the "
+          "throughput at 60000 / that many per minute, whatever the jobs.")
 
 
 def bench_layout(args: argparse.Namespace, layout: str, work: Path) -> None:

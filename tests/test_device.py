@@ -198,3 +198,21 @@ def test_a_worker_can_use_cuda_after_the_trusted_side_decided(undecided, toy_cou
         finally:
             session.close()
     assert str(got.device) == "cuda:0" and got.sum().item() == 6.0
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("__version__ = '2.13.0+cpu'\ncuda: Optional[str] = None\n", (None, "2.13.0+cpu")),
+    ("__version__ = '2.14.1+cu130'\ncuda: Optional[str] = '13.0'\n", ("13.0", "2.14.1+cu130")),
+    ("__version__ = '2.11.0'\ncuda = '12.8'\n", ("12.8", "2.11.0")),
+])
+def test_torch_is_known_for_a_cuda_build_without_being_imported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, expected: tuple) -> None:
+    import importlib.machinery
+    import importlib.util
+
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "version.py").write_text(text)
+    spec = importlib.machinery.ModuleSpec("torch", None, is_package=True)
+    spec.submodule_search_locations = [str(tmp_path / "torch")]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: spec)
+    assert device._torch_build() == expected

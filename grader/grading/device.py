@@ -13,7 +13,10 @@ decision; each worker is told in its start-up configuration whether it grades on
 from __future__ import annotations
 
 import glob
+import importlib.util
 import json
+import os
+import re
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
@@ -107,13 +110,33 @@ def _decide(enabled: bool, timeout: float) -> Device:
 
 
 def _absent() -> str:
-    """Why there can be no CUDA here, found without asking CUDA; "" where there may be."""
-    try:
-        import torch
-    except ImportError:
-        return "torch is not installed"
-    if not getattr(torch.version, "cuda", None):
-        return f"torch {torch.__version__} is built without CUDA"
+    """Why there can be no CUDA here, found without asking CUDA, or importing torch (which the
+    engine imports meanwhile, in parallel with the zygote); "" where there may be."""
     if not glob.glob("/dev/nvidia[0-9]*"):
         return "no NVIDIA GPU device"
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        built, version = getattr(torch.version, "cuda", None), torch.__version__
+    else:
+        built, version = _torch_build()
+    if version is None:
+        return "torch is not installed"
+    if not built:
+        return f"torch {version} is built without CUDA"
     return ""
+
+
+def _torch_build() -> tuple[str | None, str | None]:
+    """(CUDA version torch was built with, torch's version) read from torch/version.py."""
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return None, None
+    path = os.path.join(list(spec.submodule_search_locations)[0], "version.py")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return None, None
+    version = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)", text, re.M)
+    cuda = re.search(r"^cuda\s*(?::[^=]*)?=\s*['\"]([^'\"]+)", text, re.M)
+    return (cuda.group(1) if cuda else None), (version.group(1) if version else "unknown")
