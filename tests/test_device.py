@@ -146,13 +146,13 @@ def test_a_memory_watch_keeps_the_peak_seen_during_a_call() -> None:
     assert watch.before == 100 and watch.peak == 900 and watch.rise == 800
 
 
-def test_a_memory_watch_acts_once_when_a_reading_passes_its_limit() -> None:
-    readings = iter([1000, 1100, 1600, 3000, 3500] + [900] * 10_000)
+def test_a_memory_watch_acts_on_each_reading_past_its_limit() -> None:
+    readings = iter([1000, 1100, 1600, 3000, 1500, 900] + [900] * 10_000)
     seen: list[int] = []
     with gpu.MemoryWatch(lambda: next(readings), interval_s=0.001, limit=500,
                          on_over=seen.append) as watch:
         time.sleep(0.05)
-    assert seen == [1600] and watch.over == 1600
+    assert seen == [1600, 3000] and watch.over == 1600
 
 
 def test_gpu_memory_is_unknown_without_nvml() -> None:
@@ -216,3 +216,114 @@ def test_torch_is_known_for_a_cuda_build_without_being_imported(
     spec.submodule_search_locations = [str(tmp_path / "torch")]
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: spec)
     assert device._torch_build() == expected
+
+
+class FakeNvml:
+    """Stands in for ``pynvml`` on a machine with no NVIDIA driver: one GPU whose used memory
+    is what ``used`` says, and whose driver lists ``processes`` (pid → bytes), or none at all as
+    in many VMs and containers."""
+
+    class NVMLError(Exception):
+        pass
+
+    def __init__(self, used: int, processes: dict[int, int]) -> None:
+        self.used, self.processes = used, processes
+
+    def nvmlInit(self) -> None:
+        pass
+
+    def nvmlDeviceGetCount(self) -> int:
+        return 1
+
+    def nvmlDeviceGetHandleByIndex(self, i: int) -> str:
+        return f"gpu{i}"
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: str) -> list[Any]:
+        return [SimpleNamespace(pid=p, usedGpuMemory=b) for p, b in self.processes.items()]
+
+    def nvmlDeviceGetMemoryInfo(self, handle: str) -> Any:
+        return SimpleNamespace(used=self.used, total=80 << 30)
+
+
+@pytest.fixture
+def nvml(monkeypatch: pytest.MonkeyPatch):
+    def install(used: int, processes: dict[int, int]) -> FakeNvml:
+        fake = FakeNvml(used, processes)
+        monkeypatch.setitem(gpu._NVML, __import__("os").getpid(), fake)
+        return fake
+
+    return install
+
+
+def test_gpu_memory_is_the_drivers_figure_for_the_worker_where_it_keeps_one(nvml) -> None:
+    fake = nvml(used=5 << 30, processes={4321: 700 << 20, 99: 3 << 30})
+    read, what = gpu.memory_reader(4321)
+    assert read() == 700 << 20 and "the worker's process" in what
+    fake.processes[4321] = 900 << 20
+    assert read() == 900 << 20
+
+
+def test_gpu_memory_is_the_devices_where_the_driver_lists_no_process(nvml) -> None:
+    # As in many VMs: no per-process figures. The test holds the GPU alone, so the device's
+    # used memory is its workers'.
+    fake = nvml(used=2 << 30, processes={})
+    read, what = gpu.memory_reader(4321)
+    assert read() == 2 << 30 and "had the GPU to itself" in what
+    fake.used = 3 << 30
+    with gpu.MemoryWatch(read, interval_s=0.001) as watch:
+        fake.used = 4 << 30
+        time.sleep(0.02)
+        fake.used = 3 << 30
+    assert watch.rise == 1 << 30
+
+
+GPU_TOPIC_TEST = '''
+import pytest
+
+
+@pytest.mark.timeout(20)
+def test_hog(student):
+    assert student.hog() == 1.0
+
+
+def test_plain(student):
+    assert student.plain() == 2.0
+'''
+
+
+def test_a_gpu_test_holds_the_device_and_a_worker_taking_too_much_is_stopped(
+        undecided, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # GPU grading decided on (a stand-in GPU); the device's memory read through a stand-in that
+    # rises past the topic's limit once the student's call has run for a moment.
+    import shutil
+
+    from grader.course import Course
+    from grader.grading.engine import Engine, Options
+
+    monkeypatch.setattr(device, "_DECIDED", device.Device(True, "", ("Stand-in GPU",), 1, 1))
+    start: list[float] = []
+
+    def used() -> int:
+        start.append(start[0] if start else time.monotonic())
+        return (1 << 30) + ((600 << 20) if time.monotonic() - start[0] > 0.5 else 0)
+
+    monkeypatch.setattr(gpu, "device_used_bytes", used)
+    root = tmp_path / "course"
+    for folder in ("assignments/hog", "reference/hog"):
+        (root / folder).mkdir(parents=True)
+    (root / "assignments" / "hog" / "hog.py").write_text("def hog():\n    return 0.0\n")
+    (root / "reference" / "hog" / "test_hidden.py").write_text(GPU_TOPIC_TEST)
+    (root / "reference" / "hog" / "grading.toml").write_text(
+        "[device]\ngpu_workers = true\ngpu_memory_mb = 512\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "hog.py").write_text(
+        "import time\n\ndef hog():\n    time.sleep(10)\n    return 1.0\n\n"
+        "def plain():\n    return 2.0\n")
+    with Engine(Course(root)) as engine:
+        result = engine.grade(sub, tmp_path / "out", Options(seed=1))
+    shutil.rmtree(root)
+    tests = {t.name: t for t in result.tests}
+    hog = tests["test_hog"]
+    assert hog.outcome == "error" and "took more than 512 MB of GPU memory" in hog.message, hog
+    assert tests["test_plain"].outcome == "passed"  # a fresh worker serves the next test

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import socket
 import threading
 import time
@@ -22,17 +23,23 @@ __all__ = ["L2Flush", "MemoryWatch", "device_used_bytes", "exclusive", "memory_r
            "process_used_bytes"]
 
 
+_NVML: dict[int, Any] = {}  # by pid: initialised once per process, kept for its readings
+
+
 def _nvml() -> Any:
-    """The ``pynvml`` module, initialised; None where there is no NVML (or no driver)."""
-    try:
-        import pynvml
-    except ImportError:
-        return None
-    try:
-        pynvml.nvmlInit()
-    except Exception:  # pynvml.NVMLError: no driver or no GPU
-        return None
-    return pynvml
+    """The ``pynvml`` module, initialised in this process; None where there is no NVML (the
+    optional ``nvidia-ml-py`` package, or a driver)."""
+    pid = os.getpid()
+    if pid not in _NVML:
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+        except Exception:  # ImportError, or pynvml.NVMLError: no driver or no GPU
+            _NVML[pid] = None
+        else:
+            _NVML[pid] = pynvml
+    return _NVML[pid]
 
 
 def process_used_bytes(pid: int) -> int | None:
@@ -52,8 +59,6 @@ def process_used_bytes(pid: int) -> int | None:
         return total if seen else None
     except Exception:  # pynvml.NVMLError
         return None
-    finally:
-        nvml.nvmlShutdown()
 
 
 def device_used_bytes(index: int = 0) -> int | None:
@@ -65,8 +70,6 @@ def device_used_bytes(index: int = 0) -> int | None:
         return int(nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(index)).used)
     except Exception:  # pynvml.NVMLError
         return None
-    finally:
-        nvml.nvmlShutdown()
 
 
 def memory_reader(pid: int, index: int = 0) -> tuple[Callable[[], int | None], str] | None:
@@ -85,8 +88,9 @@ class MemoryWatch:
     """Peak of ``read()`` (e.g. a worker's GPU memory) sampled from a thread while a call runs.
 
     A context manager: ``with MemoryWatch(read) as w: proxy.f(...)``, then ``w.peak``; the first
-    reading is taken before the call (``w.before``) and a last one after it. ``limit``: once a
-    reading is more than ``limit`` above ``before``, ``on_over`` is called (once) with it.
+    reading is taken before the call (``w.before``) and a last one after it. ``limit``: each
+    reading more than ``limit`` above ``before`` is passed to ``on_over`` (which may act on it
+    more than once: a worker that is still starting at the first is stopped at a later one).
     """
 
     def __init__(self, read: Callable[[], int | None], interval_s: float = 0.002, *,
@@ -107,9 +111,9 @@ class MemoryWatch:
             return
         if self.peak is None or value > self.peak:
             self.peak = value
-        if self.limit is not None and self.over is None and self.before is not None and \
+        if self.limit is not None and self.before is not None and \
                 value - self.before > self.limit:
-            self.over = value
+            self.over = self.over or value
             if self.on_over is not None:
                 self.on_over(value)
 
