@@ -122,6 +122,19 @@ def test_unknown_combine_is_refused(student, rng):
 # --------------------------------------------------------------------------------- nearest
 
 
+def _with_decoy(rng: np.random.Generator, E: np.ndarray, word_id: int, twin: int,
+                long: int) -> np.ndarray:
+    """E with word `twin` pointing almost like word_id and word `long` 100 times longer at a
+    wide angle: the cosine ranks `twin` first, the dot product `long`."""
+    E = E.copy()
+    w = E[word_id]
+    E[twin] = 0.5 * w + 0.01 * np.linalg.norm(w) * rng.normal(size=w.shape)
+    side = rng.normal(size=w.shape)
+    side -= side @ w / (w @ w) * w  # orthogonal to w
+    E[long] = 100.0 * (w / np.linalg.norm(w) + side / np.linalg.norm(side))
+    return E
+
+
 def _check_nearest(student, reference, E: np.ndarray, word_id: int, k: int, what: str) -> None:
     call = f"nearest(E, word_id={word_id}, k={k}) {what}"
     got = student.nearest(E, word_id, k)
@@ -135,6 +148,7 @@ def _check_nearest(student, reference, E: np.ndarray, word_id: int, k: int, what
 def test_nearest_by_cosine(student, reference, rng, k):
     # Rows of very different lengths: the dot product and the cosine rank them differently.
     E = rng.normal(size=(12, 5)) * rng.uniform(0.1, 10.0, size=(12, 1))
+    E = _with_decoy(rng, E, 3, twin=8, long=10)
     _check_nearest(student, reference, E, 3, k,
                    "with vectors of very different lengths (the cosine decides, not the dot "
                    "product)")
@@ -142,7 +156,7 @@ def test_nearest_by_cosine(student, reference, rng, k):
 
 @pytest.mark.points(1)
 def test_nearest_with_a_zero_vector_and_ties(student, reference, rng):
-    E = rng.normal(size=(8, 4))
+    E = _with_decoy(rng, rng.normal(size=(8, 4)), 2, twin=0, long=7)
     E[5] = 0.0  # similarity 0 with every word, not NaN
     E[6] = E[4]  # two words with the same vector tie: the smaller id first
     _check_nearest(student, reference, E, 2, 7,
@@ -169,11 +183,22 @@ def _check_masking(student, reference, ids, u, rate: float, what: str) -> None:
                  "masked, replaced or kept, is labelled with its original id; −100 elsewhere)")
 
 
+def _every_case(ids: np.ndarray, u: np.ndarray, rate: float) -> np.ndarray:
+    """u with, in row 0, a special token that would be chosen and a chosen word masked, one
+    replaced by another id and one kept: whatever the draw, each rule is put to work."""
+    u = u.copy()
+    u[0, 0, 0] = u[0, 1:4, 0] = rate / 2  # [CLS] and words 1, 2, 3 fall under the rate
+    u[0, 1:4, 1] = [0.4, 0.85, 0.95]  # masked, replaced, kept
+    u[0, 2, 2] = ((ids[0, 2] + 1) % 30 + 0.5) / 30  # a replacement that differs from the word
+    u[0, 3, 2] = ((ids[0, 3] + 1) % 30 + 0.5) / 30  # (and would, were the word not kept)
+    return u
+
+
 @pytest.mark.points(2)
 @pytest.mark.parametrize("rate", [0.15, 0.6])
 def test_mask_tokens_random(student, reference, rng, rate):
     ids = _sentences(rng, 4, 12, 30)
-    u = rng.random(size=(4, 12, 3))
+    u = _every_case(ids, rng.random(size=(4, 12, 3)), rate)
     _check_masking(student, reference, ids, u, rate, f"with rate={rate}")
 
 
@@ -183,7 +208,7 @@ def test_mask_tokens_every_branch(student, reference, rng):
     ids = rng.integers(4, 30, size=(1, 10))
     u = np.zeros((1, 10, 3))
     u[0, :, 1] = [0.0, 0.5, 0.79, 0.8, 0.85, 0.8999, 0.9, 0.95, 0.999, 0.3]
-    u[0, :, 2] = rng.random(10)
+    u[0, :, 2] = ((ids[0] + 1 + rng.integers(0, 25, size=10)) % 30 + 0.5) / 30  # never the word
     _check_masking(student, reference, ids, u, 0.15,
                    "with u[..., 1] at 0.79, 0.8, 0.85, 0.9, … (mask below 0.8, a random id "
                    "from 0.8 to 0.9, the id kept from 0.9)")
@@ -193,7 +218,7 @@ def test_mask_tokens_every_branch(student, reference, rng):
 def test_mask_tokens_never_chooses_special_tokens(student, reference, rng):
     ids = _sentences(rng, 3, 8, 30)
     ids[1, 2:5] = [MASK, PAD, CLS]
-    u = rng.random(size=(3, 8, 3))
+    u = _every_case(ids, rng.random(size=(3, 8, 3)), 0.15)
     u[..., 0] = 0.01  # everything would be chosen but for the special tokens
     _check_masking(student, reference, ids, u, 0.15,
                    f"where special ids {SPECIAL} would be chosen (they never are)")
@@ -204,4 +229,5 @@ def test_mask_tokens_rate_is_a_strict_bound(student, reference, rng):
     ids = rng.integers(4, 30, size=(6,))
     u = rng.random(size=(6, 3))
     u[:, 0] = [0.15, 0.1499, 0.15, 0.2, 0.0, 0.16]  # chosen only where u0 < rate
+    u[:, 1] = 0.5  # and masked
     _check_masking(student, reference, ids, u, 0.15, "with u[..., 0] equal to rate")

@@ -34,16 +34,27 @@ def _weights(g: torch.Generator, V: int = 7, Vs: int = 5, H: int = 6) -> dict[st
          "dec_U": r(H, H, std=0.5), "dec_b": r(H, std=0.1), "out_W": r(H, V, std=1.5),
          "out_b": r(V, std=0.5)}
     w["out_b"][BOS] -= 4.0  # the decoder rarely emits bos again
+    w["out_b"][EOS] += 1.0  # and stops now and then
     return w
 
 
-def _rnn(student, reference, g: torch.Generator, **sizes: int) -> tuple[Any, Any]:
-    """(the student's step handle, the reference's step) for one random model and source."""
-    weights = _weights(g, **sizes)
-    source = torch.randint(2, 5, (int(torch.randint(2, 6, (1,), generator=g)),),
-                           generator=g).tolist()
-    return (student.call("make_rnn_step", weights, source, keep=(0,)),
-            reference.make_rnn_step(weights, source))
+def _rnn(student, reference, g: torch.Generator, max_len: int, beam: int = 1,
+         alpha: float = 0.0) -> tuple[Any, Any]:
+    """(the student's step handle, the reference's step) for a random model and source on which
+    decoding stops at eos before max_len (after two tokens or more): a model that never stops
+    would hide every mistake about stopping. Drawn again until it does (at most 50 times), from
+    the test's own generator, so the same seed gives the same model."""
+    for _ in range(50):
+        weights = _weights(g)
+        source = torch.randint(2, 5, (int(torch.randint(2, 6, (1,), generator=g)),),
+                               generator=g).tolist()
+        step = reference.make_rnn_step(weights, source)
+        tokens, _ = reference.greedy_decode(step, BOS, EOS, max_len)
+        stops = [t for t, _ in reference.beam_search(step, BOS, EOS, beam, max_len, alpha)
+                 if len(t) < max_len]
+        if 2 <= len(tokens) < max_len and tokens[-1] == EOS and stops:
+            break
+    return student.call("make_rnn_step", weights, source, keep=(0,)), step
 
 
 def _table(student, reference, rows: list, default: torch.Tensor) -> tuple[Any, Any]:
@@ -107,7 +118,7 @@ def test_length_penalty(student, reference, length, alpha):
 @pytest.mark.points(2)
 @pytest.mark.parametrize("max_len", [4, 9])
 def test_greedy_on_a_recurrent_model(student, reference, seed, max_len):
-    steps = _rnn(student, reference, _gen(seed))
+    steps = _rnn(student, reference, _gen(seed), max_len)
     _check_greedy(student, reference, steps, max_len, "on a random encoder–decoder")
 
 
@@ -139,13 +150,13 @@ def test_greedy_ties_go_to_the_smallest_id(student, reference):
 @pytest.mark.points(2)
 @pytest.mark.parametrize("beam,alpha", [(2, 0.0), (3, 0.6), (5, 1.0)])
 def test_beam_on_a_recurrent_model(student, reference, seed, beam, alpha):
-    steps = _rnn(student, reference, _gen(seed))
+    steps = _rnn(student, reference, _gen(seed), 8, beam, alpha)
     _check_beam(student, reference, steps, beam, 8, alpha, "on a random encoder–decoder")
 
 
 @pytest.mark.points(1)
 def test_beam_of_one_is_greedy(student, reference, seed):
-    steps = _rnn(student, reference, _gen(seed))
+    steps = _rnn(student, reference, _gen(seed), 7)
     _check_beam(student, reference, steps, 1, 7, 0.0, "on a random encoder–decoder")
 
 
