@@ -9,6 +9,7 @@ file on purpose:
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import subprocess
 import sys
@@ -36,6 +37,15 @@ def _grades(gradebook: Path) -> list[dict[str, str]]:
         out.append({"student": r["student"], "status": r["status"],
                     **{t: f"{float(r[t]):g}" for t in topics}, "flags": ";".join(flags)})
     return out
+
+
+def _classic_students() -> dict[str, str]:
+    """The students of examples/make_class.py who make one classic mistake: student → topic."""
+    spec = importlib.util.spec_from_file_location("make_class", ROOT / "examples" / "make_class.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {sid: topic for sid, _, topic, _, _ in module.CLASSIC}
 
 
 def _topic_column(column: str) -> bool:
@@ -102,3 +112,9 @@ def test_the_perfect_student_gets_full_marks_and_each_mistake_costs_its_topic(
     # ivy: a malformed archive is an error row, never the end of the batch.
     assert by["ivy"]["status"] == "error"
     assert by["kim"]["status"] == "graded" and all(float(by["kim"][t]) == 0 for t in topics)
+    # nora, omar, pia, quinn: one classic mistake each, which costs its own topic alone.
+    classic = _classic_students()
+    assert classic and all(topic in topics for topic in classic.values())
+    for student, topic in classic.items():
+        lost = [t for t in topics if float(by[student][t]) < maxima[t] - SPEED_TOPICS.get(t, 0.0)]
+        assert lost == [topic] and float(by[student][topic]) > 0, (student, lost)

@@ -1,4 +1,6 @@
-"""Reference solution of the conv topic: output sizes, naive 2-D convolution and pooling."""
+"""Mutant: max_pool_backward assigns instead of adding: overlapping windows overwrite."""
+
+# expect: max_pool_backward.*overlapping windows[\s\S]*add \(\+=\)
 
 from __future__ import annotations
 
@@ -106,7 +108,7 @@ def max_pool_backward(dout: np.ndarray, cache: Any) -> np.ndarray:
         for j in range(Wo):
             di, dj = np.divmod(argmax[:, :, i, j], kernel)  # (N, C) each
             # One (n, c) pair per entry, so += does not lose repeated indices within a window.
-            dx[n_idx, c_idx, i * stride + di, j * stride + dj] += dout[:, :, i, j]
+            dx[n_idx, c_idx, i * stride + di, j * stride + dj] = dout[:, :, i, j]
     return dx
 
 
