@@ -1,6 +1,6 @@
 """Mutant: the teacher-forcing loss takes the log of the softmax, which gives −∞ (and an infinite loss) for large logits."""
 
-# expect: teacher_forcing_loss.*(1e3|inf|finite)
+# expect: teacher_forcing_loss: you returned inf[\s\S]*log-softmax
 
 
 from __future__ import annotations
