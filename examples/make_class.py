@@ -8,14 +8,16 @@ from the reference), typical partial work, a classic mistake in every topic, mis
 syntax error, an infinite loop, a hostile submission, a malformed archive, an empty folder, the
 unchanged stubs, a late submission, one classic mistake that costs its topic alone, and a student
 on the roster who submitted nothing. The output is deterministic: the same topics give the same
-bytes (zip timestamps are fixed), and the draws of the typical students are made topic by topic,
-so a topic added to the course leaves every other topic's draw as it was.
+bytes (zip timestamps are fixed), and the draws of the typical students are made topic by topic
+(and their mutants by a hash of each mutant's name), so a topic or a mutant added to the course
+leaves every other draw as it was.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import random
 import shutil
 import sys
@@ -52,6 +54,15 @@ class Sources:
         muts = self.course.mutants(topic)
         return muts[index % len(muts)].read_text() if muts else self.stub(topic)
 
+    def drawn_mutant(self, topic: str, key: str) -> str:
+        """The mutant that ranks first for `key` by a hash of its name (rendezvous hashing): a
+        mutant added later changes the draw only where it ranks first itself."""
+        muts = self.course.mutants(topic)
+        if not muts:
+            return self.stub(topic)
+        first = min(muts, key=lambda p: hashlib.sha256(f"{key}/{p.stem}".encode()).digest())
+        return first.read_text()
+
     def named_mutant(self, topic: str, name: str) -> str:
         """The mutant of that name, else the topic's first one."""
         path = self.course.reference / topic / "mutants" / f"{name}.py"
@@ -87,7 +98,7 @@ def mixed(src: Sources, seed: str, weights: dict[str, float]) -> dict[str, str]:
         rng = random.Random(f"{seed}/{topic}")
         kind = rng.choices(kinds, weights=[weights[k] for k in kinds])[0]
         if kind == "mutant":
-            out[topic] = src.mutant(topic, rng.randrange(1000))
+            out[topic] = src.drawn_mutant(topic, f"{seed}/{topic}")
         else:
             out[topic] = {"solution": src.solution, "alternative": src.alternative,
                           "stub": src.stub}[kind](topic)

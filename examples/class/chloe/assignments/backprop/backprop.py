@@ -1,6 +1,6 @@
-"""Mutant: affine_backward computes dW as doutᵀ x, the transpose of the right shape."""
+"""Mutant: mlp_loss exponentiates the scores without subtracting the row maximum."""
 
-# expect: affine_backward.*dW
+# expect: mlp_loss.*(nan|inf|finite|overflow|warning)
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def affine_backward(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.ndarra
     """Gradients of an affine layer: dx (n, d), dW (d, m), db (m,) from dout (n, m)."""
     x, W = cache
     dx = dout @ W.T  # (n, d)
-    dW = dout.T @ x  # (m, d)
+    dW = x.T @ dout  # (d, m)
     db = dout.sum(axis=0)  # (m,)
     return dx, dW, db
 
@@ -46,7 +46,7 @@ def mlp_loss(
     scores, cache2 = affine_forward(h, params["W2"], params["b2"])  # (n, k)
 
     # Log-softmax with the row maximum subtracted, so logits of 1e3 neither overflow nor give NaN.
-    shifted = scores - scores.max(axis=1, keepdims=True)  # (n, k)
+    shifted = scores  # (n, k)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # (n, k)
     loss = -log_probs[np.arange(n), y].mean()
 

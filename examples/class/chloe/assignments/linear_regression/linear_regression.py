@@ -1,6 +1,6 @@
-"""gradient_step drops the factor 2 of the derivative of the square."""
+"""minibatch_sgd skips a last batch that is shorter than the others (like drop_last=True)."""
 
-# expect: gradient_step
+# expect: minibatch_sgd
 
 from __future__ import annotations
 
@@ -75,8 +75,8 @@ def gradient_step(
     X = np.asarray(X, dtype=np.float64)  # (n, d)
     n = X.shape[0]
     r = X @ w + b - y  # (n,) residuals
-    grad_w = 1.0 / n * (X.T @ r)  # (d,)
-    grad_b = float(np.mean(r))
+    grad_w = 2.0 / n * (X.T @ r)  # (d,)
+    grad_b = 2.0 * float(np.mean(r))
     return w - lr * grad_w, float(b - lr * grad_b)
 
 
@@ -101,6 +101,8 @@ def minibatch_sgd(
     w = np.array(w, dtype=np.float64)  # (d,) a copy: the caller's array is not changed
     b = float(b)
     for idx in batches:
+        if len(idx) < len(batches[0]):
+            continue
         Xb, yb = X[idx], y[idx]  # (m, d), (m,)
         r = Xb @ w + b - yb  # (m,)
         grad_w = Xb.T @ r / len(idx)  # (d,)

@@ -1,6 +1,6 @@
-"""Mutant: encoder_layer does pre-norm when asked for post-norm and post-norm when asked for pre-norm."""
+"""Mutant: causal_mask follows nn.Transformer's attn_mask convention (True = hidden) instead of True = may attend."""
 
-# expect: encoder_layer.*norm_first
+# expect: causal_mask
 
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def add_positional_encoding(x: torch.Tensor) -> torch.Tensor:
 
 def causal_mask(L: int, device: Any = None) -> torch.Tensor:
     """(L, L) bool, True where query i may attend to key j, i.e. j ≤ i."""
-    return torch.ones(L, L, dtype=torch.bool, device=device).tril()
+    return torch.ones(L, L, dtype=torch.bool, device=device).triu(1)
 
 
 def layer_norm_forward(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,
@@ -110,7 +110,7 @@ def encoder_layer(x: torch.Tensor, params: dict[str, torch.Tensor], num_heads: i
         return feed_forward(h, params["linear1.weight"], params["linear1.bias"],
                             params["linear2.weight"], params["linear2.bias"], activation)
 
-    if not norm_first:
+    if norm_first:  # pre-norm: the residual path carries x itself
         x = x + sa(norm(x, 1))
         return x + ff(norm(x, 2))
     x = norm(x + sa(x), 1)  # post-norm, as the original paper
