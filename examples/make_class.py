@@ -6,14 +6,18 @@
 Each student shows one thing a batch must cope with: a perfect submission (written differently
 from the reference), typical partial work, a classic mistake in every topic, missing topics, a
 syntax error, an infinite loop, a hostile submission, a malformed archive, an empty folder, the
-unchanged stubs, a late submission, and a student on the roster who submitted nothing. The
-output is deterministic: the same topics give the same bytes (zip timestamps are fixed).
+unchanged stubs, a late submission, one classic mistake that costs its topic alone, and a student
+on the roster who submitted nothing. The output is deterministic: the same topics give the same
+bytes (zip timestamps are fixed), and the draws of the typical students are made topic by topic
+(and their mutants by a hash of each mutant's name), so a topic or a mutant added to the course
+leaves every other draw as it was.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import random
 import shutil
 import sys
@@ -50,6 +54,20 @@ class Sources:
         muts = self.course.mutants(topic)
         return muts[index % len(muts)].read_text() if muts else self.stub(topic)
 
+    def drawn_mutant(self, topic: str, key: str) -> str:
+        """The mutant that ranks first for `key` by a hash of its name (rendezvous hashing): a
+        mutant added later changes the draw only where it ranks first itself."""
+        muts = self.course.mutants(topic)
+        if not muts:
+            return self.stub(topic)
+        first = min(muts, key=lambda p: hashlib.sha256(f"{key}/{p.stem}".encode()).digest())
+        return first.read_text()
+
+    def named_mutant(self, topic: str, name: str) -> str:
+        """The mutant of that name, else the topic's first one."""
+        path = self.course.reference / topic / "mutants" / f"{name}.py"
+        return path.read_text() if path.is_file() else self.mutant(topic)
+
     def stub(self, topic: str) -> str:
         return self.course.stub(topic).read_text()
 
@@ -72,14 +90,15 @@ def assignments_layout(modules: dict[str, str]) -> Files:
 
 
 def mixed(src: Sources, seed: str, weights: dict[str, float]) -> dict[str, str]:
-    """Typical partial work: each topic drawn as solution, alternative, mutant or stub."""
-    rng = random.Random(seed)
+    """Typical partial work: each topic drawn as solution, alternative, mutant or stub, from a
+    generator of its own (student and topic), so that adding a topic moves no other draw."""
     kinds = list(weights)
     out = {}
-    for i, topic in enumerate(src.topics):
+    for topic in src.topics:
+        rng = random.Random(f"{seed}/{topic}")
         kind = rng.choices(kinds, weights=[weights[k] for k in kinds])[0]
         if kind == "mutant":
-            out[topic] = src.mutant(topic, i)
+            out[topic] = src.drawn_mutant(topic, f"{seed}/{topic}")
         else:
             out[topic] = {"solution": src.solution, "alternative": src.alternative,
                           "stub": src.stub}[kind](topic)
@@ -112,6 +131,25 @@ def looping(src: Sources) -> dict[str, str]:
     fn = "accuracy" if "accuracy" in names else names[0]
     return {t: with_infinite_loop(src.solution(t), fn) if t == topic else src.solution(t)
             for t in src.topics}
+
+
+def one_mistake(src: Sources, topic: str, mutant: str) -> dict[str, str]:
+    """Every topic right (the second alternative) but one, which has the named classic mistake."""
+    return {t: src.named_mutant(t, mutant) if t == topic else src.alternative(t, 1)
+            for t in src.topics}
+
+
+# (student, name, topic, mutant): the classic mistake each of these students makes
+CLASSIC = [
+    ("nora", "Nora Embedding", "embeddings", "dE_buffered_add",
+     "dE[ids] += g, so repeated words lose gradient"),
+    ("omar", "Omar Norm", "transformer", "post_and_pre_norm_swapped",
+     "post-norm and pre-norm swapped"),
+    ("pia", "Pia Beam", "seq2seq", "beam_extends_finished",
+     "beam search that keeps extending finished hypotheses"),
+    ("quinn", "Quinn Graph", "autograd", "grad_assigned_not_added",
+     "gradients assigned, not added, so a tensor used twice loses one"),
+]
 
 
 def _params(source: str, function: str) -> str:
@@ -276,7 +314,14 @@ def students() -> list[Student]:
          lambda s, d: write_folder(d / "leo", flat(mixed(
              s, "leo", {"solution": 8, "mutant": 1}))),
          "good work submitted a day and a half late: the late penalty applies"),
+        *[(sid, name, on_time, _classic_writer(sid, topic, mutant),
+           f"one classic mistake in {topic}, {what}: that topic alone loses points")
+          for sid, name, topic, mutant, what in CLASSIC],
     ]
+
+
+def _classic_writer(sid: str, topic: str, mutant: str) -> Callable[[Sources, Path], None]:
+    return lambda s, d: write_folder(d / sid, flat(one_mistake(s, topic, mutant)))
 
 
 ABSENT = ("mia", "Mia Absent", "on the roster, nothing submitted")

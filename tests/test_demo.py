@@ -8,6 +8,7 @@ file on purpose:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -20,6 +21,15 @@ CLASS = ROOT / "examples" / "class"
 sys.path.insert(0, str(ROOT / "examples"))
 
 import golden  # noqa: E402
+
+
+def _classic_students() -> dict[str, str]:
+    """The students of examples/make_class.py who make one classic mistake: student → topic."""
+    spec = importlib.util.spec_from_file_location("make_class", ROOT / "examples" / "make_class.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {sid: topic for sid, _, topic, _, _ in module.CLASSIC}
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +75,10 @@ def test_the_perfect_student_gets_full_marks_and_each_mistake_costs_its_topic(
     # ivy: a malformed archive is an error row, never the end of the batch.
     assert by["ivy"]["status"] == "error"
     assert by["kim"]["status"] == "graded" and all(float(by["kim"][t]) == 0 for t in topics)
+    # nora, omar, pia, quinn: one classic mistake each, which costs its own topic alone.
+    classic = _classic_students()
+    assert classic and all(topic in topics for topic in classic.values())
+    for student, topic in classic.items():
+        lost = [t for t in topics
+                if float(by[student][t]) < maxima[t] - golden.SPEED_TOPICS.get(t, 0.0)]
+        assert lost == [topic] and float(by[student][topic]) > 0, (student, lost)

@@ -285,6 +285,43 @@ def _message_passing(p: dict) -> dict:
             "mean": [float(np.mean(m)) if m else 0.0 for m in msgs.values()]}
 
 
+def _shared_node(p: dict) -> dict:
+    x, y = _t(float(p["x"])).requires_grad_(), _t(float(p["y"])).requires_grad_()
+    u = x * y
+    f = u * (u + x)
+    f.backward()
+    return {"f": f.item(), "dx": x.grad.item(), "dy": y.grad.item()}
+
+
+def _bert_mask(p: dict) -> dict:
+    inputs, labels = list(p["ids"]), [-100] * len(p["ids"])
+    for i, (token, (u0, u1, u2)) in enumerate(zip(p["ids"], p["u"])):
+        if token in (p["cls"], p["sep"], p["mask"]) or u0 >= p["rate"]:
+            continue
+        labels[i] = token
+        inputs[i] = p["mask"] if u1 < 0.8 else int(u2 * p["vocab"]) if u1 < 0.9 else token
+    return {"inputs": inputs, "labels": labels}
+
+
+def _sinusoids(p: dict) -> dict:
+    def pe(pos: int, j: int) -> float:
+        angle = pos / 10000 ** ((j - j % 2) / p["d"])
+        return float(np.sin(angle) if j % 2 == 0 else np.cos(angle))
+
+    return {"values": [pe(pos, j) for pos, j in zip(p["p"], p["j"])]}
+
+
+def _encoder_params(p: dict) -> dict:
+    layer = torch.nn.TransformerEncoderLayer(p["E"], p["heads"], p["F"])
+    return {"count": sum(t.numel() for t in layer.parameters())}
+
+
+def _gnmt(p: dict) -> dict:
+    rows = np.array(p["rows"], dtype=float)
+    scores = rows[:, 1] / ((5 + rows[:, 0]) / 6) ** p["alpha"]
+    return {"scores": scores, "best": int(np.argmax(scores)) + 1}
+
+
 ORACLES: dict[str, Callable[[dict], dict]] = {
     "conv.output_size": _conv_size,
     "conv.conv2d_forward": lambda p: {"out": F.conv2d(
@@ -317,6 +354,11 @@ ORACLES: dict[str, Callable[[dict], dict]] = {
     "activations.derivatives": _activations,
     "backprop.affine_backward": _affine,
     "gnn.message_passing": _message_passing,
+    "autograd.shared_node": _shared_node,
+    "embeddings.mask_tokens": _bert_mask,
+    "transformer.positional_encoding": _sinusoids,
+    "transformer.param_count": _encoder_params,
+    "seq2seq.length_penalty": _gnmt,
 }
 
 
@@ -399,7 +441,28 @@ def _sane(kind: str, p: dict) -> bool:
         return p["b_hh"][2] != 0
     if kind == "activations.derivatives":
         return 0 in p["x"] and min(p["x"]) < 0 < max(p["x"])
-    return True
+    return SANE_SEQUENCES.get(kind, lambda p, a: True)(p, a)
+
+
+def _sane_mask(p: dict, a: dict) -> bool:
+    """Words chosen for each of the three actions, and a special token that would be chosen."""
+    u, ids = a["u"], a["ids"]
+    words = (u[:, 0] < p["rate"]) & (ids != p["cls"]) & (ids != p["sep"])
+    special = (u[:, 0] < p["rate"]) & ((ids == p["cls"]) | (ids == p["sep"]))
+    acts = u[words, 1]
+    return bool(special.any() and (acts < 0.8).any() and ((acts >= 0.8) & (acts < 0.9)).any()
+                and (acts >= 0.9).any())
+
+
+# Sanity of the kinds on embeddings, the Transformer, decoding and autodiff.
+SANE_SEQUENCES: dict[str, Callable[[dict, dict], bool]] = {
+    "autograd.shared_node": lambda p, a: p["x"] != 0 and p["y"] != 0,
+    "embeddings.mask_tokens": _sane_mask,
+    "transformer.positional_encoding":
+        lambda p, a: {j % 2 for j in p["j"]} == {0, 1} and min(p["j"]) >= 2,
+    "seq2seq.length_penalty": lambda p, a: len(set(a["rows"][:, 0])) == 3
+        and int(np.argmax(a["rows"][:, 1])) + 1 != _gnmt(p)["best"],
+}
 
 
 @pytest.mark.parametrize("kind", sorted(ORACLES))

@@ -58,8 +58,11 @@ _METRIC = {
 
 HINTS: dict[tuple[str, str, str], str] = {
     **{("backprop", "mlp_loss", what): hint for what, hint in _MLP_LOSS.items()},
+    **{("embeddings", "predict_next_loss", what): hint for what, hint in _MLP_LOSS.items()},
+    **{("seq2seq", "teacher_forcing_loss", what): hint for what, hint in _MLP_LOSS.items()},
     ("attention", "scaled_dot_product_attention", "nan"): _MASKED_ROW,
     ("attention", "multi_head_attention", "nan"): _MASKED_ROW,
+    ("transformer", "encoder_layer", "nan"): _MASKED_ROW,
     **{("metrics", fn, what): hint for fn in ("precision", "recall", "f1_score")
        for what, hint in _METRIC.items()},
 }

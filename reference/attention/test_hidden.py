@@ -109,7 +109,10 @@ def test_sdpa_large_scores_stay_finite(student, reference, seed, dtype):
     g = _gen(seed)
     q, k, v = _qkv(g, (2,), 4, 6, 8, 3, dtype)
     q = q * 300  # scores in the thousands: exp without the row maximum overflows
-    expect_same(student, reference, SDPA, q, k, v, outputs=OUT_W)
+    # In float32 a score of a few thousand is rounded by a few 1e-4, which moves the weights by
+    # as much whatever the order of the operations: a correct softmax differs by that.
+    rtol = 1e-3 if dtype == torch.float32 else None
+    expect_same(student, reference, SDPA, q, k, v, outputs=OUT_W, rtol=rtol)
 
 
 # ---------------------------------------------------------------------------- multi-head

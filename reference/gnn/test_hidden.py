@@ -23,12 +23,20 @@ def _randn(g: torch.Generator, *shape: int, dtype: torch.dtype = torch.float64) 
 
 
 def _graph(g: torch.Generator, N: int, E: int, isolated: int = 2) -> torch.Tensor:
-    """E random edges in random order, none into node `isolated`, plus three duplicated edges."""
+    """About E random edges in random order, none into node `isolated`, each listed once, and
+    then one edge listed twice into each of three nodes that receive another edge as well: a
+    duplicate counted once changes their sum and their mean at any seed."""
     receivers = torch.tensor([i for i in range(N) if i != isolated])
     src = torch.randint(0, N, (E,), generator=g)  # the isolated node may still send
     dst = receivers[torch.randint(0, N - 1, (E,), generator=g)]
-    edges = torch.stack([src, dst])  # (2, E)
-    edges = torch.cat([edges, edges[:, :3]], dim=1)  # duplicates: count twice
+    edges = torch.unique(torch.stack([src, dst]), dim=1)  # (2, ≤ E), no edge twice
+    indegree = torch.bincount(edges[1], minlength=N)
+    shared = torch.nonzero(indegree[edges[1]] >= 2).flatten()  # edges into a busy node
+    firsts = {}  # one edge per such node
+    for e in shared[torch.randperm(len(shared), generator=g)].tolist():
+        firsts.setdefault(int(edges[1, e]), e)
+    twice = edges[:, sorted(firsts.values())[:3]]
+    edges = torch.cat([edges, twice], dim=1)  # duplicates: count twice
     return edges[:, torch.randperm(edges.shape[1], generator=g)]
 
 

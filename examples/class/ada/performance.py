@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-CHUNK = 300  # queries per chunk
+CHUNK = 200  # queries per chunk: the scores held at once are CHUNK × Lk
 
 
 def conv2d_fast(x, w, b, stride=1, pad=0):

@@ -1,4 +1,6 @@
-"""Reference solution of the conv topic: output sizes, naive 2-D convolution and pooling."""
+"""Mutant: conv2d flips the filters (a true convolution, not torch's cross-correlation)."""
+
+# expect: conv2d_forward.*out
 
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ def conv2d_forward(
     Ho = conv_output_size(H, KH, stride, pad)
     Wo = conv_output_size(W, KW, stride, pad)
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (N, C, H+2p, W+2p)
+    w = w[:, :, ::-1, ::-1]  # flipped, as in the textbook convolution
     out = np.empty((N, F, Ho, Wo), dtype=np.result_type(x, w, b))
     for i in range(Ho):
         for j in range(Wo):
@@ -75,7 +78,7 @@ def conv2d_backward(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.ndarra
     # Input rows/columns that no window reaches (stride not dividing) keep a zero gradient.
     dx = dxp[:, :, pad : pad + H, pad : pad + W]
     db = dout.sum(axis=(0, 2, 3))  # (F,)
-    return dx, dw, db
+    return dx, dw[:, :, ::-1, ::-1], db
 
 
 def max_pool_forward(x: np.ndarray, kernel: int, stride: int) -> tuple[np.ndarray, Any]:

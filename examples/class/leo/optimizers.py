@@ -1,6 +1,4 @@
-"""Mutant: rmsprop accumulates s = ρ·s + g², without the (1 − ρ) factor."""
-
-# expect: rmsprop.*after step 1\b
+"""Reference solution for optimizers: momentum, AdaGrad, RMSProp and Adam as functional updates."""
 
 import numpy as np
 
@@ -30,7 +28,7 @@ def rmsprop(
     eps: float = 1e-8,
 ) -> tuple[np.ndarray, dict]:
     """s ← ρ·s + (1 − ρ)·g²;  w ← w − lr·g/(√s + eps)  (s starts at 0). w, grad: any shape."""
-    s = rho * state.get("s", np.zeros_like(w)) + grad**2  # (w.shape)
+    s = rho * state.get("s", np.zeros_like(w)) + (1 - rho) * grad**2  # (w.shape)
     return w - lr * grad / (np.sqrt(s) + eps), {"s": s}
 
 

@@ -1,55 +1,39 @@
-"""Mutant: the mean divides by the raw in-degree, so an isolated node gets 0/0 = NaN."""
-
-# expect: message_passing.*NaN
+"""Alternative: a dense count matrix for sum/mean, a masked (N, E, F') tensor for max."""
 
 from __future__ import annotations
 
 import torch
 
-AGGREGATIONS = ("sum", "mean", "max")
 
-
-def message_passing(
-    x: torch.Tensor, edge_index: torch.Tensor, W: torch.Tensor, aggr: str
-) -> torch.Tensor:
-    """out_i = AGG over edges j → i of x_j W.
-
-    x: (N, F), edge_index: (2, E) long with rows [src; dst], W: (F, F'), aggr in
-    {"sum", "mean", "max"} → (N, F'). A node with no incoming edge gets zeros; a duplicate edge
-    is a second message.
-    """
-    if aggr not in AGGREGATIONS:
-        raise ValueError(f"message_passing: aggr must be one of {AGGREGATIONS}, got {aggr!r}")
+def message_passing(x, edge_index, W, aggr):
     N = x.shape[0]
-    src, dst = edge_index[0], edge_index[1]  # (E,), (E,)
-    messages = (x @ W)[src]  # (E, F'): transform first, so max sees x_j W and not x_j
-    out = messages.new_zeros(N, messages.shape[1])  # (N, F')
+    src, dst = edge_index
+    E = src.shape[0]
+    if aggr in ("sum", "mean"):
+        A = torch.zeros(N, N, dtype=x.dtype, device=x.device)  # A[i, j] = edges j → i
+        A.index_put_((dst, src), torch.ones(E, dtype=x.dtype, device=x.device), accumulate=True)
+        if aggr == "mean":
+            A = A / A.sum(dim=1, keepdim=True).clamp(min=1)
+        return A @ (x @ W)
     if aggr == "max":
-        # include_self=False: a receiving node's row is the max of its messages alone, and a
-        # node without messages keeps its zeros.
-        index = dst.unsqueeze(1).expand_as(messages)  # (E, F')
-        return out.scatter_reduce(0, index, messages, reduce="amax", include_self=False)
-    out = out.index_add(0, dst, messages)  # (N, F'): sums, duplicates counted twice
-    if aggr == "mean":
-        count = torch.bincount(dst, minlength=N).to(out.dtype)  # (N,) in-degree
-        out = out / count.unsqueeze(1)  # isolated nodes: 0 / 1 = 0
-    return out
+        msg = (x @ W)[src]  # (E, F')
+        hit = dst[None, :] == torch.arange(N, device=x.device)[:, None]  # (N, E)
+        cand = torch.where(hit[..., None], msg[None], torch.full_like(msg[None], float("-inf")))
+        best = (
+            cand.amax(dim=1)
+            if E
+            else torch.full((N, msg.shape[1]), float("-inf"), dtype=x.dtype, device=x.device)
+        )
+        return torch.where(torch.isinf(best), torch.zeros_like(best), best)
+    raise ValueError(f"unknown aggregation {aggr!r}")
 
 
-def embedding_forward(weight: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """Rows of weight by id: out[b, t] = weight[ids[b, t]].
-
-    weight: (V, D), ids: (B, T) long → (B, T, D).
-    """
-    return weight[ids]  # (B, T, D)
+def embedding_forward(weight, ids):
+    return weight.index_select(0, ids.reshape(-1)).reshape(*ids.shape, weight.shape[1])
 
 
-def embedding_backward(dout: torch.Tensor, ids: torch.Tensor, num_embeddings: int) -> torch.Tensor:
-    """Gradient of the lookup with respect to weight: dweight[v] = Σ_{ids[b,t] = v} dout[b, t].
-
-    dout: (B, T, D), ids: (B, T) long, num_embeddings: V → dweight: (V, D).
-    """
+def embedding_backward(dout, ids, num_embeddings):
     D = dout.shape[-1]
-    dweight = dout.new_zeros(num_embeddings, D)  # (V, D)
-    # index_add accumulates repeated ids; dweight[ids] = dout would keep only one of them.
-    return dweight.index_add(0, ids.reshape(-1), dout.reshape(-1, D))
+    dweight = torch.zeros(num_embeddings, D, dtype=dout.dtype, device=dout.device)
+    dweight.index_put_((ids.reshape(-1),), dout.reshape(-1, D), accumulate=True)
+    return dweight
