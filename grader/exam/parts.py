@@ -391,8 +391,3 @@ class Choice(Part):
 
     def hint(self) -> str:
         return "the letter of one option"
-
-
-PART_KINDS: dict[str, type[Part]] = {
-    cls.kind: cls for cls in (Number, Array, Integer, Integers, Choice)
-}

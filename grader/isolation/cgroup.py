@@ -250,15 +250,6 @@ class Group:
             return None
         return None
 
-    def peak_bytes(self) -> int | None:
-        """The most memory the group's processes held together at any time."""
-        name = "memory.max_usage_in_bytes" if self.version == 1 else "memory.peak"
-        try:
-            with open(os.path.join(self.memory, name)) as f:
-                return int(f.read())
-        except (OSError, ValueError):
-            return None
-
     def oom_kills(self) -> int:
         """How many of the group's processes the kernel killed for exceeding its memory limit."""
         name = "memory.oom_control" if self.version == 1 else "memory.events"
