@@ -1,11 +1,37 @@
-"""The package layout holds: no import cycles, and the isolation package imports nothing trusted."""
+"""The package layout holds: each package imports only what docs/design.md's map allows, every
+module is on the map, no import cycles, and the isolation package imports nothing trusted."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "grader"
+DESIGN = PACKAGE.parent / "docs" / "design.md"
+
+# Package (or top-level module) -> the packages it may import, as docs/design.md's map says.
+ALL = {"isolation", "grading", "checks", "results", "classroom", "exam", "student", "commands",
+       "course", "environment"}
+ALLOWED: dict[str, set[str]] = {
+    "isolation": set(),  # the zygote and the worker: nothing trusted is ever loaded there
+    "results": set(),
+    "course": {"results"},
+    "environment": {"course"},
+    "checks": {"isolation", "grading"},
+    "grading": {"isolation", "checks", "results", "course", "environment"},
+    "classroom": {"grading", "results", "isolation", "course", "environment"},
+    "exam": {"classroom", "results", "course"},
+    "student": {"checks", "course", "results"},
+    "commands": ALL - {"commands"},
+    "__main__": {"commands"},
+}
+# Single imports across those lines, each with its reason.
+EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("grader.student.local", "grader.grading.banned"):
+        "the static scan for banned calls reads source text only; the student's runner tells "
+        "them of a banned call as grading would",
+}
 
 
 def module_name(path: Path) -> str:
@@ -63,6 +89,89 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         if v not in index:
             visit(v)
     return found
+
+
+def package_of(module: str) -> str:
+    """grader.classroom.dask.client -> classroom; grader.course -> course."""
+    return module.split(".")[1] if module.count(".") >= 1 else "grader"
+
+
+def forbidden(graph: dict[str, set[str]]) -> list[str]:
+    """Imports that cross into a package their package's row does not allow."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        here = package_of(module)
+        for target in sorted(targets):
+            there = package_of(target)
+            if there in (here, "grader") or there in ALLOWED.get(here, set()) or \
+                    (module, target) in EXCEPTIONS:
+                continue
+            found.append(f"{module} imports {target} ({here} may import "
+                         f"{', '.join(sorted(ALLOWED.get(here, set()))) or 'nothing of grader'})")
+    return found
+
+
+def test_each_package_imports_only_what_the_map_allows() -> None:
+    assert forbidden(import_graph()) == []
+
+
+def test_a_planted_forbidden_import_is_found() -> None:
+    graph = import_graph()
+    graph["grader.isolation.worker"] = graph["grader.isolation.worker"] | {"grader.grading.plugin"}
+    graph["grader.results.model"] = graph["grader.results.model"] | {"grader.classroom.batch"}
+    found = forbidden(graph)
+    assert len(found) == 2 and "grader.isolation.worker imports grader.grading.plugin" in found[0]
+
+
+def test_the_exceptions_are_still_needed() -> None:
+    graph = import_graph()
+    assert [pair for pair in EXCEPTIONS if pair[1] not in graph.get(pair[0], set())] == []
+
+
+def map_rows() -> dict[str, str]:
+    """docs/design.md's map: the text of each package's (or top-level module's) row."""
+    text = DESIGN.read_text()
+    block = text.split("## Map", 1)[1].split("```", 2)[1]
+    rows: dict[str, str] = {}
+    current = ""
+    for line in block.splitlines():
+        m = re.match(r"grader/(\w+)(?:/|\.py)", line)
+        if m:
+            current = m.group(1)
+        if current:
+            rows[current] = rows.get(current, "") + " " + line
+    return rows
+
+
+def unmapped(rows: dict[str, str]) -> list[str]:
+    """The modules of grader/ that the map's rows do not name."""
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = module_name(path)
+        if path.stem == "__init__" and name.count(".") > 1:  # a subpackage: named by its folder
+            stem = name.rsplit(".", 1)[1]
+        elif path.stem == "__init__":
+            continue
+        else:
+            stem = path.stem
+        row = rows.get(package_of(name) if name.count(".") >= 1 else "", "")
+        if name.count(".") == 1 and path.parent == PACKAGE:  # grader/course.py: a row of its own
+            row = rows.get(stem, "")
+        if not re.search(rf"\b{re.escape(stem)}\b", row):
+            missing.append(name)
+    return missing
+
+
+def test_every_module_is_on_the_map() -> None:
+    rows = map_rows()
+    assert unmapped(rows) == [], "not named in docs/design.md's map"
+    assert set(ALLOWED) - {"__main__"} <= set(rows), "a package of the table has no row"
+
+
+def test_a_module_missing_from_the_map_is_found() -> None:
+    rows = map_rows()
+    rows["isolation"] = rows["isolation"].replace("treewatch", "")
+    assert unmapped(rows) == ["grader.isolation.treewatch"]
 
 
 def test_the_graph_sees_imports_inside_functions() -> None:

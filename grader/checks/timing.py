@@ -269,11 +269,11 @@ class WorkerClock:
 
 def worker_cpu_clock(proxy: Any) -> WorkerClock | None:
     """The CPU clock of the worker behind a ``StudentProxy``; None for anything else."""
-    from grader.grading.remote import StudentProxy
+    from grader.grading.remote import StudentProxy, module_of
 
     if not isinstance(proxy, StudentProxy) or not os.path.isdir("/proc/self/task"):
         return None
-    return WorkerClock(proxy._session)
+    return WorkerClock(module_of(proxy))
 
 
 def measure(student: Any, baseline: Any, fn: str, make_args: Callable[[int], tuple[Any, ...]],
@@ -593,11 +593,11 @@ def describe_device(where: str) -> str:
 
 def worker_pid(proxy: Any) -> int | None:
     """The pid of the worker behind a ``StudentProxy`` (as this process sees it), once started."""
-    from grader.grading.remote import StudentProxy
+    from grader.grading.remote import StudentProxy, module_of
 
     if not isinstance(proxy, StudentProxy):
         return None
-    worker = proxy._session.worker
+    worker = module_of(proxy).worker
     return worker.pid if worker is not None and worker.pid > 0 else None
 
 

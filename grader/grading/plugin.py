@@ -33,12 +33,11 @@ from grader.course import TopicConfig
 from grader.grading.remote import (BannedCallError, GraderFault, ImportFailed, StudentModule,
                                    Spawner, StudentError, StudentProxy, Worker, WorkerCrashed,
                                    WorkerSpec, WorkerTimeout, Zygote, describe_banned_call)
-from grader.results.model import Flag, Outcome, ResultStream, TestResult
+from grader.results.model import NOT_GRADED_GPU, Flag, Outcome, ResultStream, TestResult
 from grader.results.visibility import VISIBILITIES
 
 # The phases of running a test; a runtest hook never sees pytest's "collect".
 _When = Literal["setup", "call", "teardown"]
-NOT_GRADED_GPU = "needs a GPU — not graded here"
 DEFAULT_GPU_MEMORY_MB = 8192
 
 

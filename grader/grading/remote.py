@@ -741,3 +741,15 @@ class StudentProxy:
                                str(err.get("traceback", "")), tuple(err.get("mro", ())))
         return result
 
+
+# The proxy's attributes are the student's functions, so what the trusted side needs to know of
+# a proxy is asked through these, not through attributes of its own.
+
+def module_of(proxy: StudentProxy) -> StudentModule:
+    """The student module (and its worker) behind ``proxy``."""
+    return proxy._session
+
+
+def deadline_of(proxy: StudentProxy) -> float:
+    """When ``proxy``'s calls run out of time (``time.monotonic()``)."""
+    return proxy._deadline

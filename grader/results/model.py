@@ -36,6 +36,11 @@ class Outcome(_Text):
     NOT_GRADED = "not_graded"  # e.g. a GPU test on a machine without one: not counted
 
 
+# The reason a GPU test gives where it is not graded (after it, in brackets, why not); grading
+# and the student's runner both say it, and a skip that says it is ``Outcome.NOT_GRADED``.
+NOT_GRADED_GPU = "needs a GPU — not graded here"
+
+
 class Flag(_Text):
     """What else a test's result says about how it went (``TestResult.flags``)."""
 

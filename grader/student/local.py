@@ -193,7 +193,7 @@ class LocalStudent:
 def explain_local(exc: BaseException, student: LocalStudent | None, file: Path,
                   when: str) -> tuple[str, list[str]]:
     """(message for the student, flags) for an exception that ended a public test, with the
-    wording grading uses (``grader.plugin.explain``) and the student's own file and lines."""
+    wording grading uses (``grader.grading.plugin.explain``) and the student's own file and lines."""
     fn = (student.failed_call or (student.called[-1] if student.called else None)) \
         if student else None
     if isinstance(exc, ModuleDoesNotImport):

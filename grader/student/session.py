@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
+from grader.results.model import NOT_GRADED_GPU
 from grader.student.report import TestLine, cap_output, summary_lines
 from grader.student.local import (LocalModule, LocalStudent, ModuleDoesNotImport,
                                   describe_banned, explain_local, install_finder)
 
-NOT_GRADED_GPU = "needs a GPU — not graded here"  # as grading says (grader.plugin)
 
 
 @dataclass

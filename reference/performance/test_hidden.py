@@ -11,7 +11,7 @@ import torch
 
 from grader.checks import assert_close, expect_same, gpu, timing
 from grader.course import load_topic_config
-from grader.grading.plugin import NOT_GRADED_GPU
+from grader.results.model import NOT_GRADED_GPU
 
 CONFIG = load_topic_config(Path(__file__).with_name("grading.toml"))
 SETTINGS = timing.Settings.from_config(CONFIG.extra.get("speed", {}))
