@@ -490,7 +490,9 @@ def test_engine_partial_speed_points_with_details(speedy: Engine, tmp_path: Path
     t = tests["test_spin_speed"]
     assert t.outcome == "passed", t.message
     details = t.details["speed"]
-    assert 2.2 < details["ratio"] < 6.5, details
+    # About 4× on a quiet machine; CPU time still moves with other load (caches, a busy sibling
+    # core), so only what the points need is asserted: strictly between the thresholds.
+    assert 1.5 < details["scored_ratio"] < 12, details
     assert t.score == pytest.approx(4 * details["fraction"], abs=1e-3) and 0 < t.score < 4
     assert details["clock"] == "cpu" and details["device"] == "cpu"
     assert {"median_s", "spread", "cpu_median_s", "wall_median_s"} <= set(details["student"])
@@ -504,8 +506,9 @@ def test_engine_baseline_copy_gets_correctness_points_only(speedy: Engine,
     t = tests["test_spin_speed"]
     assert t.outcome == "failed" and t.score == 0 and t.max_score == 4
     assert "as fast as the public baseline" in t.message
-    # The same code on both sides: about 1×, within 1.5× either way on a busy machine.
-    assert 1 / 1.5 < t.details["speed"]["ratio"] <= 1.5, t.details
+    # The same code on both sides: about 1× (less on a busy machine), below the 1.5× where
+    # speed points start.
+    assert t.details["speed"]["scored_ratio"] <= 1.5, t.details
 
 
 def test_engine_fast_but_wrong_gets_no_speed_points(speedy: Engine, tmp_path: Path) -> None:
