@@ -580,7 +580,10 @@ class StudentModule:
         try:
             meta, _ = w._recv(deadline, f"importing {self.spec.module_name}.py")
         except WorkerTimeout:
+            fault = w.fault(1.0)  # the worker is killed: did the student's code ever start?
             w.close()
+            if fault:  # still starting when time ran out (a machine far too busy): not theirs
+                raise GraderFault(f"the worker did not start in time: {fault}") from None
             self.import_failure = ImportFailed(
                 self.spec.module_name, "timeout",
                 f"importing {self.spec.module_name}.py did not finish within the time limit: "
