@@ -177,6 +177,17 @@ def test_missing_layers_keeps_only_the_unavailable_ones() -> None:
     assert sandbox.missing_layers(statuses) == [statuses[1]]
 
 
+def test_the_layers_warning_names_what_is_missing_and_nothing_when_all_are_in_use() -> None:
+    memory_line = "memory: bounded by the worker's cgroup"
+    assert sandbox.layers_warning((*sandbox.LAYERS, memory_line)) is None
+    without = tuple(n for n in sandbox.LAYERS if n not in ("seccomp", "landlock"))
+    warning = sandbox.layers_warning((*without, memory_line))
+    assert warning is not None and warning.endswith("missing: landlock, seccomp")
+    assert memory_line not in warning
+    assert sandbox.layers_warning(()) == ("warning: sandbox layers in use: none; missing: "
+                                          + ", ".join(sandbox.LAYERS))
+
+
 def test_default_read_paths_cover_python_but_not_the_project() -> None:
     paths = [os.path.realpath(p) for p in sandbox.default_read_paths()]
     assert all(os.path.exists(p) for p in paths)

@@ -35,6 +35,7 @@ from grader.classroom.state import STATE_VERSION, content_hash, course_fingerpri
 from grader.classroom.tables import build_outputs
 from grader.course import Course
 from grader.grading.protocol import Engine, Job, Options
+from grader.isolation.sandbox import layers_warning
 from grader.results.files import write_outputs
 from grader.results.inert import terminal
 from grader.results.model import SubmissionResult, write_json_atomic
@@ -274,8 +275,8 @@ class Batch:
         progress = Progress(len(todo), self.progress_stream, self.tty)
         pending = deque(todo)
         running: list[_Running] = []
-        if engine.sandboxed and len(engine.layers) < 5:
-            self.echo(f"warning: sandbox layers in use: {', '.join(engine.layers) or 'none'}")
+        if warning := layers_warning(engine.layers):
+            self.echo(warning)
         options = Options(topics=tuple(topics), seed=self.seed)
         self.echo(f"grading {len(todo)} submissions, {min(jobs, len(todo))} at a time")
 

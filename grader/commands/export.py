@@ -31,10 +31,10 @@ from grader.commands.common import course_option, friendly, load_course
 from grader.course import Course, CourseError
 from grader.environment import environment_files, load_environment
 from grader.results.model import write_json_atomic
+from grader.results.visibility import VISIBILITIES
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
 CONFIG = "autograder.json"
-VISIBILITIES = ("visible", "after_due_date", "after_published", "hidden")
 SECRET_SKIPPED = ("mutants", "alternatives", "__pycache__")
 
 SETUP_SH = """\

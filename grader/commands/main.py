@@ -89,6 +89,7 @@ def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None
     Example: grader grade submissions/alice.zip --out graded/alice
     """
     from grader.environment import load_environment
+    from grader.isolation.sandbox import layers_warning
     from grader.results.files import write_outputs
     from grader.grading.engine import Engine, Options
 
@@ -98,9 +99,8 @@ def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None
     chosen = tuple(c.check_topics(list(topics))) if topics else None
     with Engine(c, sandboxed=True, allow_unsandboxed=unsafe_no_sandbox,
                 environment=load_environment(c)) as engine:
-        if not engine.layers or len(engine.layers) < 5:
-            click.echo(f"warning: sandbox layers in use: {', '.join(engine.layers) or 'none'}",
-                       err=True)
+        if warning := layers_warning(engine.layers):
+            click.echo(warning, err=True)
         result = engine.grade(submission, out, Options(topics=chosen, seed=seed))
     write_outputs(result, out)
     if result.error and not result.tests:  # nothing could be graded: say why, in one line

@@ -113,7 +113,7 @@ import stat
 import struct
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 if __name__ == "__main__":  # the probe runs this file as a script, in isolated mode
@@ -142,6 +142,7 @@ __all__ = [
     "missing_layers",
     "probe_report",
     "tree_bounded",
+    "layers_warning",
     "probe",
     "restrict",
 ]
@@ -1155,6 +1156,16 @@ def memory_bound_line(status: LayerStatus | None = None) -> str:
     if status.available:
         return f"memory: {status.detail.split(':')[0]} (whole tree)"
     return "memory: watched by the launcher (whole tree, no cgroup)"
+
+
+def layers_warning(layers: Sequence[str]) -> str | None:
+    """The one-line warning for a run whose sandbox lacks some of :data:`LAYERS` (``layers``:
+    those in use, as an engine reports them), or None when every layer is in use."""
+    missing = [name for name in LAYERS if name not in layers]
+    if not missing:
+        return None
+    in_use = ", ".join(name for name in layers if name in LAYERS) or "none"
+    return f"warning: sandbox layers in use: {in_use}; missing: {', '.join(missing)}"
 
 
 def missing_layers(statuses: list[LayerStatus]) -> list[LayerStatus]:
