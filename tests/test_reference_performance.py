@@ -141,7 +141,11 @@ def test_attention_fast_never_holds_the_whole_score_matrix() -> None:
     reference_peak = _peak_bytes(ROOT / "reference/performance/solution.py")
     baseline_peak = _peak_bytes(ROOT / "assignments/performance/baseline.py")
     assert baseline_peak >= scores, "the baseline should hold the whole score matrix"
-    assert reference_peak <= scores / 4, (reference_peak, scores)
+    # A factor of two below the whole matrix on both counts: the reference's blocks of scores
+    # take a quarter of it, and the resident figure moves by a few MB with what the interpreter
+    # pages in, so the bound is not drawn at the quarter itself.
+    assert reference_peak <= scores / 2 and reference_peak <= baseline_peak / 2, \
+        (reference_peak, baseline_peak, scores)
 
 
 # ------------------------------------------------------------------------------ banned calls
