@@ -250,10 +250,11 @@ def test_a_grader_bug_becomes_an_error_row(tmp_path: Path, toy_engine: Any) -> N
         write(subs / sid, {"toy.py": TOY, "other.py": OTHER})
 
     class Buggy(SharedEngine):
-        def start(self, submission: Path, out: Path, options: Any, *, name: str) -> Any:
+        def start(self, submission: Path, out: Path, options: Any, *, name: str,
+                  finish: Any = None) -> Any:
             if name == "start_bug":
                 raise RuntimeError("boom at start")
-            job = self._engine.start(submission, out, options, name=name)
+            job = self._engine.start(submission, out, options, name=name, finish=finish)
             if name == "poll_bug":
                 def poll() -> None:
                     raise KeyError("boom at poll")
@@ -403,3 +404,42 @@ def test_grade_into_a_batch_folder_updates_its_gradebook(graded: dict[str, Any],
     assert "updated the gradebook and overview" in run.stdout
     assert book(out).loc["broken", "percent"] == 100.0
     assert len(book(out)) == 5
+
+
+def test_files_a_grading_process_could_not_write_are_written_by_the_batch(
+        tmp_path: Path, toy_engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each grading process writes its submission's files; where that fails, the batch's own
+    process writes them from the result it collected: nothing is lost."""
+    from grader.classroom import batch as batch_module
+    from grader.results.files import write_outputs
+
+    me = os.getpid()
+    writers: list[int] = []
+
+    def only_here(result: Any, folder: Path) -> None:
+        if os.getpid() != me:
+            raise OSError("no space left on device")
+        writers.append(os.getpid())
+        write_outputs(result, folder)
+
+    monkeypatch.setattr(batch_module, "write_outputs", only_here)
+    subs = tmp_path / "subs"
+    write(subs / "good", {"toy.py": TOY, "other.py": OTHER})
+    write(subs / "partial", {"toy.py": SCALE_WRONG})
+    run_batch(subs, tmp_path / "out", toy_engine)
+    assert writers == [me, me]
+    table = book(tmp_path / "out")
+    for student in ("good", "partial"):
+        result = load_result(tmp_path / "out" / "students" / student / "result.json")
+        assert table.loc[student, "score"] == pytest.approx(result.score)
+    assert table.loc["good", "percent"] == 100.0
+
+
+def test_a_batchs_files_are_written_by_the_grading_processes(graded: dict[str, Any]) -> None:
+    """In the class run above, every submission that was graded has its files from its own
+    grading process (the log of each says nothing went wrong writing them)."""
+    out = graded["out"]
+    for student in ["good", "partial", "broken", "zz_loop"]:
+        log = (out / "students" / student / "grading.log").read_text()
+        assert "Traceback" not in log, log[-2000:]
+        assert (out / "students" / student / "report.html").is_file()

@@ -504,3 +504,51 @@ def test_an_engine_that_fails_to_start_leaves_no_zygote(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="broken"):
         Engine(Course(root))  # the zygote was already starting while the references loaded
     assert _zygotes() <= before
+
+
+# ------------------------------------------------------------- finishing in the grading child
+
+def _start_with(engine, tmp_path: Path, finish):
+    sub = tmp_path / "sub"
+    sub.mkdir(parents=True, exist_ok=True)
+    (sub / "toy.py").write_text(REFERENCE)
+    (sub / "other.py").write_text(OTHER)
+    return engine.start(sub, tmp_path / "out", Options(seed=3), finish=finish)
+
+
+def test_the_grading_child_finishes_with_the_result_the_caller_gets(toy_engine,
+                                                                   tmp_path: Path) -> None:
+    """A batch's files are written by each grading process, in parallel: the result they were
+    written from is the one the batch records, and the batch's process did not write them."""
+    import os
+
+    from grader.results.files import write_outputs
+    from grader.results.model import load_result
+
+    out = tmp_path / "out"
+
+    def finish(result: SubmissionResult) -> None:
+        write_outputs(result, out)
+        (out / "written-by").write_text(str(os.getpid()))
+
+    job = _start_with(toy_engine, tmp_path, finish)
+    result = job.wait()
+    assert job.finished
+    assert int((out / "written-by").read_text()) != os.getpid()
+    assert load_result(out / "result.json") == result
+    assert result.score == result.max_score > 0
+    alone = grade(toy_engine, tmp_path / "alone", REFERENCE, seed=3)
+    assert [(t.nodeid, t.outcome, t.score) for t in alone.tests] == \
+        [(t.nodeid, t.outcome, t.score) for t in result.tests]
+
+
+def test_a_finish_that_fails_in_the_child_is_left_to_the_caller(toy_engine,
+                                                                tmp_path: Path) -> None:
+    def finish(result: SubmissionResult) -> None:
+        raise OSError("disk full")
+
+    job = _start_with(toy_engine, tmp_path, finish)
+    result = job.wait()
+    assert not job.finished
+    assert result.score == result.max_score > 0 and not result.error
+    assert "disk full" in (tmp_path / "out" / "grading.log").read_text()

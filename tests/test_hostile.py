@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from grader.grading.engine import Options
+from shared_engine import SharedEngine
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "course"
 REFERENCE = (FIX / "reference" / "toy" / "solution.py").read_text()
@@ -661,17 +662,10 @@ def test_student_ids_are_inert_in_batch_progress_and_every_csv(
         (subs / sid).mkdir(parents=True)
         (subs / sid / "toy.py").write_text(REFERENCE)
 
-    class Shared:
-        def __getattr__(self, name):
-            return getattr(toy_engine, name)
-
-        def close(self) -> None:
-            pass
-
     said = io.StringIO()
     Batch(course=Course(FIX), submissions=subs, out=tmp_path / "out", jobs=1, topics=("toy",),
           echo=lambda s: said.write(s + "\n"), progress_stream=said, tty=False,
-          engine_factory=lambda *a, **k: Shared()).run()
+          engine_factory=lambda *a, **k: SharedEngine(toy_engine)).run()
     cells = [cell for name in ("gradebook.csv", "tests.csv", "canvas.csv")
              for row in csv.reader(io.StringIO((tmp_path / "out" / name).read_text()))
              for cell in row]
@@ -1145,17 +1139,10 @@ def test_hostile_students_change_nothing_for_an_honest_one_in_a_batch(toy_engine
         (subs / sid / "other.py").write_text(OTHER)
     alone, alone_s = grade(toy_engine, tmp_path / "alone", REFERENCE)
 
-    class Shared:
-        def __getattr__(self, name):
-            return getattr(toy_engine, name)
-
-        def close(self) -> None:
-            pass
-
     t0 = time.monotonic()
     Batch(course=Course(FIX), submissions=subs, out=tmp_path / "out", jobs=2,
           echo=lambda s: None, progress_stream=open(os.devnull, "w"), tty=False,
-          engine_factory=lambda *a, **k: Shared()).run()
+          engine_factory=lambda *a, **k: SharedEngine(toy_engine)).run()
     took = time.monotonic() - t0
     table = gradebook.read_gradebook(tmp_path / "out" / "gradebook.csv").set_index("student")
     row = table.loc["honest"]

@@ -338,7 +338,10 @@ class Batch:
         seed = options.seed
         job: Job | SubmissionResult
         try:
-            job = engine.start(entry.path, folder, options, name=entry.student)
+            # The submission's files are written by its own grading process where the engine
+            # can: rendering them here, one after another, would bound a many-core batch.
+            job = engine.start(entry.path, folder, options, name=entry.student,
+                               finish=lambda result: write_outputs(result, folder))
             seed = job.seed
         except Exception as exc:  # noqa: BLE001 - a grader bug must not end the batch
             self._log(f"starting {entry.student}", traceback.format_exc())
@@ -388,8 +391,10 @@ class Batch:
 
     def _save(self, r: _Running, result: SubmissionResult, topics: list[str]) -> None:
         folder = self.out / STUDENTS / r.entry.folder
+        written = not isinstance(r.job, SubmissionResult) and r.job.finished
         try:
-            write_outputs(result, folder)
+            if not written:
+                write_outputs(result, folder)
         except Exception as exc:  # noqa: BLE001 - e.g. a report that cannot be rendered
             self._log(f"writing {r.entry.student}", traceback.format_exc())
             result = error_result(r.entry.student, topics, result.seed,

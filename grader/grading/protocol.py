@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from grader.results.model import SubmissionResult
+
+# What a grading does with its result once the tests have run (writing the submission's files):
+# where the engine can, the grading's own process does it, in parallel with the others.
+Finish = Callable[[SubmissionResult], object]
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class Job(Protocol):
     pidfd: int  # a descriptor readable when a local grading child ends; -1 for none
     rc: int | None  # the grading child's exit status once it ended; None elsewhere
     deadline: float  # time.monotonic() past which the engine stops it; inf for none
+    finished: bool  # whether ``start``'s finish was done with the result ``poll`` gives
 
     def ended(self) -> bool:
         """Whether grading is over (its result may still need collecting with ``poll``)."""
@@ -71,8 +76,9 @@ class Engine(Protocol):
     sandboxed: bool
 
     def start(self, submission: Path, out: Path, options: Options, *,
-              name: str | None = None) -> Job:
-        """Start grading ``submission`` (folder or .zip), writing its files into ``out``."""
+              name: str | None = None, finish: Finish | None = None) -> Job:
+        """Start grading ``submission`` (folder or .zip), writing its files into ``out``;
+        ``finish`` is done with the result where the engine can (``Job.finished`` says)."""
 
     def close(self) -> None:
         """Stop what the engine started (zygote, cluster client)."""

@@ -23,7 +23,7 @@ from grader.classroom.dask.shared import (HOST_START_SECONDS, DistributedError, 
                                           pack_course, pack_submission)
 from grader.classroom.dask.worker import DaskWorkerSetup, _worker_info, grade_task
 from grader.course import Course
-from grader.grading.protocol import choose_seed
+from grader.grading.protocol import Finish, choose_seed
 from grader.grading.submission import SubmissionError, stage
 from grader.results.model import SubmissionResult, write_text_atomic
 from grader.results.scoring import error_result
@@ -80,6 +80,7 @@ class DaskJob:
         self.future: Any = None
         self.result: SubmissionResult | None = None
         self.killed = False
+        self.finished = False  # the caller writes the files, from the result sent back
         self.started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         self.t0 = time.monotonic()
 
@@ -228,8 +229,9 @@ class DaskEngine:
 
     # The interface batch uses --------------------------------------------------------------
 
-    def start(self, submission: Path, out: Path, options: Any, *, name: str | None = None
-              ) -> DaskJob:
+    def start(self, submission: Path, out: Path, options: Any, *, name: str | None = None,
+              finish: Finish | None = None) -> DaskJob:
+        """``finish`` is left to the caller: the result is made on another machine."""
         seed = choose_seed(options.seed)
         topics = list(options.topics or self.topics)
         job = DaskJob(self, Path(submission), out,
