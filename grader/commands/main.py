@@ -90,6 +90,7 @@ def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None
     """
     from grader.environment import load_environment
     from grader.results.files import write_outputs
+    from grader.results.report import topic_notes
     from grader.grading.engine import Engine, Options
 
     c = load_course(course)
@@ -111,6 +112,8 @@ def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None
     for t in result.topics:
         click.echo(f"  {t.topic}: {number(t.score)} / {number(t.max_score)}"
                    + (f"  ({terminal(t.note)})" if t.note else ""))
+        for n in topic_notes(result, t.topic):  # a notebook's cells graded, magics dropped
+            click.echo(f"    note: {terminal(n)}")
     click.echo(f"wrote {out / 'results.json'} and {out / 'report.html'}")
     _refresh_batch(out)
 

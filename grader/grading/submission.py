@@ -16,7 +16,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.grading.notebook import NotebookModule, stage_notebook
+from grader.grading.notebook import NotebookModule, stage_notebook, unreadable
 
 MAX_ARCHIVE_BYTES = 64 * 1024 * 1024  # unpacked size of an archive
 MAX_ARCHIVE_FILES = 2000
@@ -70,7 +70,9 @@ def stage(submission: Path, dest: Path, topics: list[str]) -> Staged:
         modules[topic] = root / f"{topic}.py"
     found_notebooks = _find_modules(source, topics, ".ipynb")
     notebooks, notes = _stage_notebooks(found_notebooks, found, root)
-    modules.update({topic: root / f"{topic}.py" for topic in notebooks})
+    modules.update({topic: root / f"{topic}.py" for topic, m in notebooks.items()
+                    if not m.unreadable})
+    # An unreadable notebook is its topic's file all the same: told once, as unreadable.
     graded = [found[t] for t in found] + [found_notebooks[t] for t in notebooks]
     files = file_notes(source, graded, topics)
     if source is not submission:
@@ -135,7 +137,8 @@ def _stage_notebooks(found: dict[str, Path], modules: dict[str, Path], root: Pat
         try:
             staged[topic] = stage_notebook(path, root / f"{topic}.py")
         except ValueError as exc:
-            notes[topic] = [f"{path.name} was not graded: {exc}"]
+            staged[topic] = NotebookModule(path.name, "", (), unreadable=str(exc))
+            notes[topic] = [unreadable(str(exc))]
             continue
         notes[topic] = staged[topic].notes
     return staged, notes
