@@ -18,7 +18,7 @@ from grader.classroom.late import LatePolicy
 from grader.classroom.overview import flag_detail
 from grader.course import Course
 from grader.grading.engine import Options
-from grader.grading.notebook import NotebookModule, _relocate, read_notebook
+from grader.grading.notebook import NotebookModule, relocate, read_notebook
 from grader.grading.submission import stage
 from grader.results.files import write_outputs
 
@@ -165,7 +165,7 @@ def test_every_mention_of_the_generated_module_names_the_notebook() -> None:
     module = NotebookModule(f"{TOPIC}.ipynb", "", ((4, 2, 3),))
     text = (f"{TOPIC}.py imports scipy, which ...\nFile \"/w/student/{TOPIC}.py\", line 5, in f\n"
             f"see {TOPIC}.py; other_{TOPIC}.py and model_selection.py stay")
-    out = _relocate(text, TOPIC, module)
+    out = relocate(text, TOPIC, module)
     assert out == (f"{TOPIC}.ipynb imports scipy, which ...\nFile \"{TOPIC}.ipynb\", cell 2, "
                    f"line 2, in f\nsee {TOPIC}.ipynb; other_{TOPIC}.py and model_selection.py "
                    "stay")

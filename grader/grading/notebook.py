@@ -198,7 +198,7 @@ def stage_notebook(path: Path, target: Path) -> NotebookModule:
 # ---------------------------------------------------------------------------- the messages
 
 
-def _relocate(text: str, topic: str, module: NotebookModule) -> str:
+def relocate(text: str, topic: str, module: NotebookModule) -> str:
     """Line numbers of the generated module in `text` as cells and lines of the notebook."""
 
     def where(line: int) -> str:
@@ -236,16 +236,16 @@ def annotate(result: SubmissionResult, notebooks: dict[str, NotebookModule],
         result = _unreadable(result, broken)
         notebooks = {topic: m for topic, m in notebooks.items() if topic not in broken}
     tests = tuple(
-        dataclasses.replace(t, message=_relocate(t.message, t.topic, notebooks[t.topic]))
+        dataclasses.replace(t, message=relocate(t.message, t.topic, notebooks[t.topic]))
         if t.topic in notebooks else t
         for t in result.tests)
     topics = tuple(
-        dataclasses.replace(t, note=_relocate(t.note, t.topic, notebooks[t.topic]))
+        dataclasses.replace(t, note=relocate(t.note, t.topic, notebooks[t.topic]))
         if t.topic in notebooks and t.note else t
         for t in result.topics)
     extra = tuple(f"{topic}: {n}" for topic, items in notes.items() for n in items
                   if f"{topic}: {n}" not in result.notes)
-    kept = tuple(_relocate(n, n.split(":", 1)[0], notebooks[n.split(":", 1)[0]])
+    kept = tuple(relocate(n, n.split(":", 1)[0], notebooks[n.split(":", 1)[0]])
                  if n.split(":", 1)[0] in notebooks else n for n in result.notes)
     return dataclasses.replace(result, tests=tests, topics=topics, notes=extra + kept)
 
