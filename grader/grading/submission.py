@@ -61,8 +61,8 @@ def stage(submission: Path, dest: Path, topics: list[str]) -> Staged:
         source.mkdir()
         shutil.copyfile(submission, source / submission.name)
     else:
-        raise SubmissionError(f"{submission} is neither a folder, a .zip archive nor a file "
-                              f"named after a topic (<topic>.py or <topic>.ipynb)")
+        raise SubmissionError(f"{submission} is neither a folder nor a .zip archive, nor a "
+                              "file named after a topic (<topic>.py or <topic>.ipynb)")
     root = dest / "student"
     root.mkdir(exist_ok=True)
     found = _find_modules(source, topics)
