@@ -169,3 +169,20 @@ def test_every_mention_of_the_generated_module_names_the_notebook() -> None:
     assert out == (f"{TOPIC}.ipynb imports scipy, which ...\nFile \"{TOPIC}.ipynb\", cell 2, "
                    f"line 2, in f\nsee {TOPIC}.ipynb; other_{TOPIC}.py and model_selection.py "
                    "stay")
+
+
+def test_a_ci_annotation_names_an_unreadable_notebook(tmp_path: Path) -> None:
+    from grader.commands.ci import run_ci
+
+    repo = tmp_path / "repo"
+    (repo / "assignments" / "vec").mkdir(parents=True)
+    (repo / "assignments" / "vec" / "vec.ipynb").write_text("{ not json")
+    (repo / "assignments" / "vec" / "test_public.py").write_text(
+        "def test_one(student):\n    assert student.one() == 1\n")
+    lines: list[str] = []
+    run_ci(Course(repo), tmp_path / "report", environ={"GITHUB_ACTIONS": "true",
+                                                       "GITHUB_WORKSPACE": str(repo)},
+           echo=lines.append)
+    notes = [n for n in lines if n.startswith("::error")]
+    assert len(notes) == 1 and "title=vec%3A unreadable notebook (not valid JSON" in notes[0], lines
+    assert "not submitted" not in notes[0]

@@ -147,7 +147,9 @@ def github_annotations(result: SubmissionResult, files: Mapping[str, Path],
             continue
         path = files.get(topic.topic)
         if path is None or not Path(path).is_file():
-            out.append(Annotation("error", f"{topic.topic}: not submitted",
+            # A topic handed in as a notebook has no .py to point at: its note says what happened.
+            title = "not submitted" if not topic.submitted else topic.note or "graded"
+            out.append(Annotation("error", f"{topic.topic}: {title}",
                                   topic.note or f"no {topic.topic}.py was found"))
             continue
         where = Path(os.path.relpath(Path(path).resolve(), base)).as_posix()
