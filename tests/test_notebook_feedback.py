@@ -186,3 +186,21 @@ def test_a_ci_annotation_names_an_unreadable_notebook(tmp_path: Path) -> None:
     notes = [n for n in lines if n.startswith("::error")]
     assert len(notes) == 1 and "title=vec%3A unreadable notebook (not valid JSON" in notes[0], lines
     assert "not submitted" not in notes[0]
+
+
+def test_a_ci_annotation_for_a_notebook_says_which_tests_failed(tmp_path: Path) -> None:
+    from grader.commands.ci import run_ci
+
+    repo = tmp_path / "repo"
+    (repo / "assignments" / "vec").mkdir(parents=True)
+    _notebook(repo / "assignments" / "vec" / "vec.ipynb", [v4.new_code_cell(
+        "def one():\n    return 2")])
+    (repo / "assignments" / "vec" / "test_public.py").write_text(
+        "def test_one(student):\n    assert student.one() == 1, 'one() should be 1'\n")
+    lines: list[str] = []
+    run_ci(Course(repo), tmp_path / "report", environ={"GITHUB_ACTIONS": "true",
+                                                       "GITHUB_WORKSPACE": str(repo)},
+           echo=lines.append)
+    notes = [n for n in lines if n.startswith("::error")]
+    assert len(notes) == 1 and "title=vec%3A 1 test failed::test_one: " in notes[0], lines
+    assert "one() should be 1" in notes[0] and "not submitted" not in notes[0]

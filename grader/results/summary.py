@@ -147,10 +147,15 @@ def github_annotations(result: SubmissionResult, files: Mapping[str, Path],
             continue
         path = files.get(topic.topic)
         if path is None or not Path(path).is_file():
-            # A topic handed in as a notebook has no .py to point at: its note says what happened.
-            title = "not submitted" if not topic.submitted else topic.note or "graded"
-            out.append(Annotation("error", f"{topic.topic}: {title}",
-                                  topic.note or f"no {topic.topic}.py was found"))
+            if topic.submitted:  # handed in as a notebook: no lines of a .py to point at
+                kind = "test" if len(failed) == 1 else "tests"
+                body = "\n\n".join(f"{t.name}: {_shorten(t.message, 800)}" for t in failed[:5])
+                out.append(Annotation("error", f"{topic.topic}: " + (
+                    topic.note.splitlines()[0][:200] if topic.note else
+                    f"{len(failed)} {kind} failed"), _shorten(body, 4000)))
+            else:
+                out.append(Annotation("error", f"{topic.topic}: not submitted",
+                                      topic.note or f"no {topic.topic}.py was found"))
             continue
         where = Path(os.path.relpath(Path(path).resolve(), base)).as_posix()
         smap = source_map(Path(path))
