@@ -111,8 +111,9 @@ class Course:
         """Every topic of the course, in a stable order."""
         if not self.assignments.is_dir():
             raise CourseError(f"no assignments/ folder in {self.root}")
+        # A student who works in the topic's notebook may have no .py left: still a topic.
         return sorted(p.name for p in self.assignments.iterdir()
-                      if (p / f"{p.name}.py").is_file())
+                      if (p / f"{p.name}.py").is_file() or (p / f"{p.name}.ipynb").is_file())
 
     def check_topics(self, topics: list[str] | tuple[str, ...]) -> list[str]:
         known = self.topics()

@@ -31,6 +31,9 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("grader.student.local", "grader.grading.banned"):
         "the static scan for banned calls reads source text only; the student's runner tells "
         "them of a banned call as grading would",
+    ("grader.student.local", "grader.grading.notebook"):
+        "a notebook is read as grading reads it (its JSON only, never run by the grader), so "
+        "the student's tests run the same code cells and point at the same cells",
 }
 
 

@@ -15,7 +15,7 @@ from grader.commands.ci import run_ci
 from grader.commands.main import main
 from grader.course import Course
 from grader.environment import load_environment
-from grader.commands.release import check_stubs, find_secrets, release
+from grader.commands.release import check_stubs, find_secrets, release, student_workflow
 
 TOPICS = ("linear_regression", "activations")
 
@@ -66,8 +66,7 @@ def test_release_holds_the_student_repository(released, course: Course) -> None:
     assert (out / "pyproject.toml").is_file()
     for topic in TOPICS:  # the check enforces what grading does: limits, banned calls
         assert Course(out).config(topic) == course.config(topic)
-    assert (out / ".github/workflows/grader.yml").read_text() == \
-        (course.root / "templates/ci/student.yml").read_text()
+    assert (out / ".github/workflows/grader.yml").read_text() == student_workflow(course)
     readme = (out / "README.md").read_text()
     pins = " ".join(load_environment(course).requirements())
     assert "grader check" in readme

@@ -84,19 +84,24 @@ def check(topics: tuple[str, ...], course: Path | None) -> None:
 @friendly
 def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None,
           unsafe_no_sandbox: bool, course: Path | None) -> None:
-    """Grade one submission (folder or .zip) with the hidden and public tests.
+    """Grade one submission (a folder, a .zip, or one <topic>.py or <topic>.ipynb) with the
+    hidden and public tests.
 
     Example: grader grade submissions/alice.zip --out graded/alice
     """
     from grader.environment import load_environment
     from grader.isolation.sandbox import layers_warning
     from grader.results.files import write_outputs
+    from grader.results.report import topic_notes
     from grader.grading.engine import Engine, Options
+    from grader.grading.submission import single_file_topic
 
     c = load_course(course)
     if not c.has_reference:
         raise CourseError(f"{c.root} has no reference/ folder: hidden tests are needed to grade")
     chosen = tuple(c.check_topics(list(topics))) if topics else None
+    if chosen is None and (single := single_file_topic(submission, c.topics())):
+        chosen = (single,)  # one topic's file: that topic, not every other one as missing
     with Engine(c, sandboxed=True, allow_unsandboxed=unsafe_no_sandbox,
                 environment=load_environment(c)) as engine:
         if warning := layers_warning(engine.layers):
@@ -111,6 +116,8 @@ def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None
     for t in result.topics:
         click.echo(f"  {t.topic}: {number(t.score)} / {number(t.max_score)}"
                    + (f"  ({terminal(t.note)})" if t.note else ""))
+        for n in topic_notes(result, t.topic):  # a notebook's cells graded, magics dropped
+            click.echo(f"    note: {terminal(n)}")
     click.echo(f"wrote {out / 'results.json'} and {out / 'report.html'}")
     _refresh_batch(out)
 

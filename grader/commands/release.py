@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -42,7 +44,9 @@ STUDENT_README = jinja2.Template("""\
 Each topic of the course is a folder in `assignments/`:
 
 - `README.md` — the statement: the math, the shapes, the conventions and the banned APIs;
-- `<topic>.py` — your code: replace every `raise NotImplementedError(...)` with your solution;
+- `<topic>.py` — your code: replace every `raise NotImplementedError(...)` with your solution
+  (or work in a notebook `<topic>.ipynb` in the same folder and delete `<topic>.py`: `grader
+  check`, `pytest` and grading then run its code cells; `%` magics and `!` lines are skipped);
 - `test_public.py` — a few public tests you can run and read.
 
 | Topic | Public tests | Hidden tests |
@@ -135,7 +139,7 @@ def build(course: Course, out: Path, topics: Iterable[str], hidden_counts: dict[
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(course.root / rel, out / rel)
     (out / ".github" / "workflows").mkdir(parents=True)
-    shutil.copy2(PROJECT / STUDENT_WORKFLOW, out / ".github" / "workflows" / "grader.yml")
+    (out / ".github" / "workflows" / "grader.yml").write_text(student_workflow(course))
     (out / ".gitignore").write_text(STUDENT_GITIGNORE)
     rows = [{"name": t, "public": (course.assignments / t / "test_public.py").is_file(),
              "hidden": hidden_counts.get(t, 0)} for t in topics]
@@ -144,6 +148,29 @@ def build(course: Course, out: Path, topics: Iterable[str], hidden_counts: dict[
         topics=rows, packages=env.describe(), torch=env.versions.get("torch", ""),
         install=" ".join((["-c", env.lock.relative_to(course.root).as_posix()]
                           if env.lock is not None else []) + env.requirements())))
+
+
+# The install step's pip lines in templates/ci/student.yml, which the release writes anew.
+_PIP_LINES = re.compile(r"(?m)^( +)python -m pip install .*\n(?:\1python -m pip install .*\n)*")
+
+
+def student_workflow(course: Course) -> str:
+    """The student CI workflow for this course: it installs exactly the course's environment
+    (course.toml, pinned by its lock), as the README's set-up and Gradescope's setup.sh do."""
+    template = (PROJECT / STUDENT_WORKFLOW).read_text()
+    env = load_environment(course)
+    lock = ["-c", env.lock.relative_to(course.root).as_posix()] if env.lock is not None else []
+    torch = env.versions.get("torch")
+    lines = ([f'python -m pip install "torch=={torch}" --index-url '
+              "https://download.pytorch.org/whl/cpu"] if torch else [])
+    lines.append("python -m pip install " +
+                 " ".join(shlex.quote(a) for a in [*lock, *env.requirements(), "-e", "."]))
+    found = _PIP_LINES.search(template)
+    if found is None:
+        raise CourseError(f"{STUDENT_WORKFLOW} has no `python -m pip install` step to fill in")
+    indent = found.group(1)
+    return template[:found.start()] + "".join(f"{indent}{line}\n" for line in lines) + \
+        template[found.end():]
 
 
 def _check_target(out: Path) -> None:

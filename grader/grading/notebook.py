@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import re
 import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from grader.results.model import SubmissionResult
@@ -34,6 +35,8 @@ class NotebookModule:
     dropped: tuple[tuple[int, int, str], ...] = ()  # (cell, line in cell, text)
     syntax_error: str = ""  # "cell 3, line 2: invalid syntax", where a cell does not parse
     notes: list[str] = field(default_factory=list)
+    # Why the notebook could not be read ("not valid JSON: ..."); then nothing of it is staged.
+    unreadable: str = ""
 
     def locate(self, line: int) -> tuple[int, int] | None:
         """(cell, line in cell) of a line of the generated module, or None (a marker line)."""
@@ -65,16 +68,7 @@ def convert(path: Path) -> NotebookModule:
 
     Raises ValueError with a one-line reason when the file is not a readable notebook.
     """
-    try:
-        import nbformat
-    except ImportError:
-        raise ValueError("this grader cannot read notebooks: install nbformat") from None
-    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
-        raise ValueError(f"it is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB")
-    try:
-        nb = nbformat.read(str(path), as_version=4)
-    except Exception as exc:  # nbformat raises many kinds for a file that is not a notebook
-        raise ValueError(f"it is not a readable notebook ({type(exc).__name__})") from None
+    nb = read_notebook(path)
     # One piece per line, so that a piece's index + 1 is its line number in the module.
     out = [f"# Generated from {path.name} by the grader: its code cells, in order.\n", "\n"]
     futures: list[str] = []  # a cell may open with one; a module only at its top
@@ -118,6 +112,57 @@ def convert(path: Path) -> NotebookModule:
     return module
 
 
+def read_notebook(path: Path) -> dict[str, Any]:
+    """The notebook at ``path`` as nbformat 4 (read, never run).
+
+    Raises ValueError with the reason in a few words ("not valid JSON: Expecting value at line
+    1, column 1") when it is not a notebook this grader can read.
+    """
+    try:
+        import nbformat
+    except ImportError:
+        raise ValueError("this grader cannot read notebooks: install nbformat") from None
+    size = path.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        raise ValueError(f"larger than {MAX_NOTEBOOK_BYTES // 2**20} MB")
+    if size == 0:
+        raise ValueError("the file is empty")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    if not text.strip():
+        raise ValueError("the file is empty")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc.msg} at line {exc.lineno}, column "
+                         f"{exc.colno}") from None
+    except RecursionError:
+        raise ValueError("not valid JSON: nested too deeply") from None
+    if not isinstance(data, dict) or "nbformat" not in data:
+        raise ValueError("JSON, but not a notebook: it has no nbformat version")
+    version = data.get("nbformat")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= 4:
+        raise ValueError(f"nbformat version {str(version)[:20]} is not one this grader reads "
+                         "(1 to 4)")
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as exc:  # nbformat raises many kinds for a file that is not a notebook
+        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        raise ValueError(f"nbformat cannot read it ({type(exc).__name__}"
+                         + (f": {detail}" if detail else "") + ")") from None
+    cells = nb.get("cells", [])
+    if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
+        raise ValueError("its cells are not a list of cells")
+    return dict(nb)
+
+
+def unreadable(reason: str) -> str:
+    """How every page and line names a notebook that could not be read."""
+    return f"unreadable notebook ({reason})"
+
+
 def _syntax_error(text: str, cell: int) -> str:
     try:
         # Compiled, never run: compiling finds what parsing alone lets through (a misplaced
@@ -153,14 +198,15 @@ def stage_notebook(path: Path, target: Path) -> NotebookModule:
 # ---------------------------------------------------------------------------- the messages
 
 
-def _relocate(text: str, topic: str, module: NotebookModule) -> str:
+def relocate(text: str, topic: str, module: NotebookModule) -> str:
     """Line numbers of the generated module in `text` as cells and lines of the notebook."""
 
     def where(line: int) -> str:
         spot = module.locate(line)
         return f"cell {spot[0]}, line {spot[1]}" if spot else f"line {line}"
 
-    name = re.escape(f"{topic}.py")
+    # The generated module in grading, the notebook itself on the student's machine.
+    name = f"(?:{re.escape(f'{topic}.py')}|{re.escape(module.notebook)})"
     original = text
     text = re.sub(rf'File "[^"\n]*?{name}", line (\d+)',
                   lambda m: f'File "{module.notebook}", {where(int(m.group(1)))}', text)
@@ -172,7 +218,8 @@ def _relocate(text: str, topic: str, module: NotebookModule) -> str:
         spot = module.syntax_error or (where(int(at.group(1))) if at else "")
         text = text.replace(f"{topic}.py has a syntax error",
                             f"{module.notebook} has a syntax error" + (f" in {spot}" if spot else ""))
-    return text.replace(f"importing {topic}.py", f"importing {module.notebook}")
+    # Any other mention of the module is of the file the student never wrote: their notebook.
+    return re.sub(rf"(?<![\w.-]){re.escape(topic)}\.py\b", module.notebook, text)
 
 
 def annotate(result: SubmissionResult, notebooks: dict[str, NotebookModule],
@@ -184,15 +231,48 @@ def annotate(result: SubmissionResult, notebooks: dict[str, NotebookModule],
     """
     if not notebooks and not notes:
         return result
+    broken = {topic: m for topic, m in notebooks.items() if m.unreadable}
+    if broken:
+        result = _unreadable(result, broken)
+        notebooks = {topic: m for topic, m in notebooks.items() if topic not in broken}
     tests = tuple(
-        dataclasses.replace(t, message=_relocate(t.message, t.topic, notebooks[t.topic]))
+        dataclasses.replace(t, message=relocate(t.message, t.topic, notebooks[t.topic]))
         if t.topic in notebooks else t
         for t in result.tests)
     topics = tuple(
-        dataclasses.replace(t, note=_relocate(t.note, t.topic, notebooks[t.topic]))
+        dataclasses.replace(t, note=relocate(t.note, t.topic, notebooks[t.topic]))
         if t.topic in notebooks and t.note else t
         for t in result.topics)
-    extra = tuple(f"{topic}: {n}" for topic, items in notes.items() for n in items)
-    kept = tuple(_relocate(n, n.split(":", 1)[0], notebooks[n.split(":", 1)[0]])
+    extra = tuple(f"{topic}: {n}" for topic, items in notes.items() for n in items
+                  if f"{topic}: {n}" not in result.notes)
+    kept = tuple(relocate(n, n.split(":", 1)[0], notebooks[n.split(":", 1)[0]])
                  if n.split(":", 1)[0] in notebooks else n for n in result.notes)
     return dataclasses.replace(result, tests=tests, topics=topics, notes=extra + kept)
+
+
+def _unreadable(result: SubmissionResult, broken: dict[str, NotebookModule]) -> SubmissionResult:
+    """A topic whose only file is a notebook that cannot be read was handed in, not missing:
+    its tests, its note and the submission's notes say "unreadable notebook (why)"."""
+    from grader.results.model import Flag
+
+    def flags(old: tuple[str, ...]) -> tuple[str, ...]:
+        kept = [f for f in old if f != Flag.NOT_SUBMITTED]
+        return tuple(dict.fromkeys([*kept, Flag.IMPORT_FAILED, Flag.IMPORT_ERROR]))
+
+    tests = tuple(
+        dataclasses.replace(
+            t, flags=flags(t.flags),
+            message=f"{unreadable(broken[t.topic].unreadable)}: {broken[t.topic].notebook} "
+                    "could not be read, so none of its code ran; open it in Jupyter and save "
+                    "it again (or hand in the topic's .py)")
+        if t.topic in broken and Flag.NOT_SUBMITTED in t.flags else t
+        for t in result.tests)
+    topics = tuple(
+        dataclasses.replace(t, submitted=True, flags=flags(t.flags),
+                            note=unreadable(broken[t.topic].unreadable))
+        if t.topic in broken else t
+        for t in result.topics)
+    notes = tuple(f"{topic}: {unreadable(broken[topic].unreadable)}"
+                  if (topic := n.split(": ", 1)[0]) in broken and n == f"{topic}: not submitted"
+                  else n for n in result.notes)
+    return dataclasses.replace(result, tests=tests, topics=topics, notes=notes)

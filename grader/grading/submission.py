@@ -16,7 +16,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.grading.notebook import NotebookModule, stage_notebook
+from grader.grading.notebook import NotebookModule, stage_notebook, unreadable
 
 MAX_ARCHIVE_BYTES = 64 * 1024 * 1024  # unpacked size of an archive
 MAX_ARCHIVE_FILES = 2000
@@ -56,8 +56,13 @@ def stage(submission: Path, dest: Path, topics: list[str]) -> Staged:
     elif zipfile.is_zipfile(submission):
         source = dest / ".unpacked"
         safe_extract(submission, source)
+    elif single_file_topic(submission, topics):  # one module or notebook named after a topic
+        source = dest / ".single"
+        source.mkdir()
+        shutil.copyfile(submission, source / submission.name)
     else:
-        raise SubmissionError(f"{submission} is neither a folder nor a .zip archive")
+        raise SubmissionError(f"{submission} is neither a folder nor a .zip archive, nor a "
+                              "file named after a topic (<topic>.py or <topic>.ipynb)")
     root = dest / "student"
     root.mkdir(exist_ok=True)
     found = _find_modules(source, topics)
@@ -70,12 +75,50 @@ def stage(submission: Path, dest: Path, topics: list[str]) -> Staged:
         modules[topic] = root / f"{topic}.py"
     found_notebooks = _find_modules(source, topics, ".ipynb")
     notebooks, notes = _stage_notebooks(found_notebooks, found, root)
-    modules.update({topic: root / f"{topic}.py" for topic in notebooks})
+    modules.update({topic: root / f"{topic}.py" for topic, m in notebooks.items()
+                    if not m.unreadable})
+    # An unreadable notebook is its topic's file all the same: told once, as unreadable.
     graded = [found[t] for t in found] + [found_notebooks[t] for t in notebooks]
     files = file_notes(source, graded, topics)
     if source is not submission:
         shutil.rmtree(source, ignore_errors=True)
     return Staged(root, modules, notebooks, notes, files)
+
+
+def single_file_topic(path: Path, topics: list[str]) -> str | None:
+    """The topic a lone ``<topic>.py`` or ``<topic>.ipynb`` (or a browser's copy of one) is."""
+    if path.suffix not in (".py", ".ipynb") or not path.is_file() or path.is_symlink():
+        return None
+    topic = _topic_of(path, topics)
+    return topic if topic in topics else None
+
+
+# A student repository as ``grader release`` writes it: the files it ships, beside the topics'
+# own, and what working in it leaves behind (its .gitignore's). Relative to the repository.
+RELEASE_FILES = ("pyproject.toml", "README.md", "course.toml", "assignments/manifest.json")
+RELEASE_FOLDERS = ("grader", "templates", "requirements", "grader-report")
+RELEASE_TOPIC_FILES = ("README.md", "test_public.py", "grading.toml")
+
+
+def _release_roots(source: Path) -> list[Path]:
+    """The folders of ``source`` (it, or its one top folder) laid out as a released repository."""
+    entries = [p for p in source.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    bases = [source] + ([entries[0]] if len(entries) == 1 and entries[0].is_dir() and
+                        not entries[0].is_symlink() else [])
+    return [b for b in bases if (b / "assignments" / "manifest.json").is_file() or
+            (b / "assignments").is_dir() and (b / "grader").is_dir()]
+
+
+def _release_own(parts: tuple[str, ...]) -> bool:
+    """Whether a file at ``parts`` of a released repository is the release's own (or another
+    topic's module, with a topic's name in its own folder)."""
+    rel = "/".join(parts)
+    if rel in RELEASE_FILES or parts[0] in RELEASE_FOLDERS or parts[0].endswith(".egg-info"):
+        return len(parts) > 1 or rel in RELEASE_FILES
+    if len(parts) == 3 and parts[0] == "assignments":
+        return parts[2] in RELEASE_TOPIC_FILES or parts[2] in (f"{parts[1]}.py",
+                                                               f"{parts[1]}.ipynb")
+    return False
 
 
 FILES_LISTED = 20  # file notes per submission; the rest are counted
@@ -88,11 +131,14 @@ def file_notes(source: Path, graded: list[Path], topics: list[str]) -> list[str]
     out = [f"{p.relative_to(source).as_posix()} graded as {_topic_of(p, topics)}.py"
            for p in graded if p.stem not in topics]
     unrecognised = []
+    releases = _release_roots(source)
     for p in sorted(source.rglob("*")):
         parts = p.relative_to(source).parts
         if any(x.startswith(".") or x in ("__MACOSX", "__pycache__") for x in parts) or \
                 p.is_symlink() or not p.is_file() or p.resolve() in graded_set:
             continue
+        if any(r in p.parents and _release_own(p.relative_to(r).parts) for r in releases):
+            continue  # the released repository's own files: nothing to say about them
         rel = p.relative_to(source).as_posix()
         topic = _topic_of(p, topics)
         unrecognised.append(f"{rel} not graded: {topic}{p.suffix} was graded instead"
@@ -135,7 +181,8 @@ def _stage_notebooks(found: dict[str, Path], modules: dict[str, Path], root: Pat
         try:
             staged[topic] = stage_notebook(path, root / f"{topic}.py")
         except ValueError as exc:
-            notes[topic] = [f"{path.name} was not graded: {exc}"]
+            staged[topic] = NotebookModule(path.name, "", (), unreadable=str(exc))
+            notes[topic] = [unreadable(str(exc))]
             continue
         notes[topic] = staged[topic].notes
     return staged, notes

@@ -29,6 +29,15 @@ def environment() -> jinja2.Environment:
                               autoescape=True, undefined=jinja2.StrictUndefined)
 
 
+def topic_notes(result: SubmissionResult, topic: str) -> list[str]:
+    """What grading noted about a topic beyond its note (a notebook's cells graded, its magics
+    dropped, a notebook left aside for the .py), in the order noted."""
+    note = next((t.note for t in result.topics if t.topic == topic), "")
+    prefix = f"{topic}: "
+    return [n[len(prefix):] for n in result.notes
+            if n.startswith(prefix) and n[len(prefix):] != note]
+
+
 def report_context(result: SubmissionResult, late: Any = None,
                    adjustments: Any = (), instructor: bool = False) -> dict[str, Any]:
     """What the report template shows; ``late`` is a ``grader.classroom.late.Lateness`` or None;
@@ -49,7 +58,8 @@ def report_context(result: SubmissionResult, late: Any = None,
         topics.append({"topic": t.topic, "score": number(t.score), "max_score": number(t.max_score),
                        "percent": round(percentage(t.score, t.max_score)), "note": t.note,
                        "tests": tests, "missing": len(own) if missing else 0,
-                       "dynamic": Flag.DYNAMIC_ACCESS in t.flags})
+                       "dynamic": Flag.DYNAMIC_ACCESS in t.flags,
+                       "notes": topic_notes(result, t.topic)})
     return {
         "r": result, "topics": topics, "score": number(result.score),
         "max_score": number(result.max_score),

@@ -11,7 +11,7 @@ import ast
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ class SourceMap:
 
     definitions: dict[str, int]
     syntax_error: int | None = None
+    imports: dict[str, int] = field(default_factory=dict)  # top-level package -> first line
 
     def line_of(self, name: str | None) -> int:
         if self.syntax_error is not None:
@@ -86,7 +87,30 @@ def source_map(path: Path) -> SourceMap:
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             defs.setdefault(node.name, node.lineno)
-    return SourceMap(defs)
+    imports: dict[str, int] = {}
+    for found in ast.walk(tree):
+        if isinstance(found, ast.Import):
+            names = [a.name for a in found.names]
+        elif isinstance(found, ast.ImportFrom) and found.module and not found.level:
+            names = [found.module]
+        else:
+            continue
+        for name in names:
+            top = name.split(".")[0]
+            imports[top] = min(imports.get(top, found.lineno), found.lineno)
+    return SourceMap(defs, imports=imports)
+
+
+def import_failure_line(message: str, topic: str, smap: SourceMap) -> int:
+    """The line of the student's file where importing it failed: its syntax error, else the last
+    frame of the traceback in the file, else the import of a package the environment lacks."""
+    if smap.syntax_error is not None:
+        return smap.syntax_error
+    frames = re.findall(rf'File "[^"\n]*?(?<![\w.-]){re.escape(topic)}\.py", line (\d+)', message)
+    if frames:
+        return int(frames[-1])
+    missing = re.search(r"\bimports ([\w.]+), which", message)
+    return smap.imports.get(missing.group(1).split(".")[0], 1) if missing else 1
 
 
 def culprit(t: TestResult) -> str | None:
@@ -123,8 +147,15 @@ def github_annotations(result: SubmissionResult, files: Mapping[str, Path],
             continue
         path = files.get(topic.topic)
         if path is None or not Path(path).is_file():
-            out.append(Annotation("error", f"{topic.topic}: not submitted",
-                                  topic.note or f"no {topic.topic}.py was found"))
+            if topic.submitted:  # handed in as a notebook: no lines of a .py to point at
+                kind = "test" if len(failed) == 1 else "tests"
+                body = "\n\n".join(f"{t.name}: {_shorten(t.message, 800)}" for t in failed[:5])
+                out.append(Annotation("error", f"{topic.topic}: " + (
+                    topic.note.splitlines()[0][:200] if topic.note else
+                    f"{len(failed)} {kind} failed"), _shorten(body, 4000)))
+            else:
+                out.append(Annotation("error", f"{topic.topic}: not submitted",
+                                      topic.note or f"no {topic.topic}.py was found"))
             continue
         where = Path(os.path.relpath(Path(path).resolve(), base)).as_posix()
         smap = source_map(Path(path))
@@ -132,7 +163,7 @@ def github_annotations(result: SubmissionResult, files: Mapping[str, Path],
         if imports:  # the module did not load: one annotation says why, at the syntax error if any
             out.append(Annotation("error", f"{topic.topic}.py could not be imported",
                                   _shorten(imports[0].message, 1500), where,
-                                  smap.line_of(None) if smap.syntax_error else 1))
+                                  import_failure_line(imports[0].message, topic.topic, smap)))
             continue
         todo = sorted({culprit(t) or topic.topic for t in failed if _not_implemented(t)},
                       key=smap.line_of)

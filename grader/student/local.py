@@ -14,17 +14,19 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.util
+import linecache
 import os
 import sys
 import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from grader.grading import banned
+from grader.grading.notebook import NotebookModule, convert, relocate, unreadable
 
 MAX_TEXT = 4000  # characters of an exception message or traceback, as the worker keeps
 
@@ -37,9 +39,45 @@ class ModuleDoesNotImport(Exception):
         self.topic = topic
 
 
+def topic_file(folder: Path, topic: str) -> Path:
+    """The student's file of ``topic`` in ``folder``: ``<topic>.py``, else ``<topic>.ipynb``
+    (as grading chooses), else the ``.py`` that is missing."""
+    module = folder / f"{topic}.py"
+    notebook = folder / f"{topic}.ipynb"
+    return notebook if not module.is_file() and notebook.is_file() else module
+
+
+def read_notebook_module(path: Path) -> NotebookModule:
+    """The notebook at ``path`` as grading stages it (its code cells, IPython lines dropped),
+    its source registered for tracebacks. Raises ValueError when it cannot be read."""
+    module = convert(path)
+    linecache.cache[str(path)] = (len(module.source), None, module.source.splitlines(True),
+                                  str(path))
+    return module
+
+
+class NotebookLoader(importlib.abc.Loader):
+    """Imports a notebook's code cells as a module whose ``__file__`` is the notebook."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def create_module(self, spec: Any) -> None:
+        return None  # the default module
+
+    def exec_module(self, module: ModuleType) -> None:
+        try:
+            converted = read_notebook_module(self.path)
+        except ValueError as exc:
+            raise ImportError(f"{self.path.name}: {unreadable(str(exc))}") from None
+        code = compile(converted.source, str(self.path), "exec", dont_inherit=True)
+        exec(code, module.__dict__)  # the student's own code, on their own machine
+
+
 class TopicFinder(importlib.abc.MetaPathFinder):
-    """``import <topic>`` finds ``assignments/<topic>/<topic>.py``, as the flat folder of a
-    staged submission does in grading (model_selection may import linear_regression)."""
+    """``import <topic>`` finds ``assignments/<topic>/<topic>.py`` (or, where there is none,
+    the code cells of ``<topic>.ipynb``), as the flat folder of a staged submission does in
+    grading (model_selection may import linear_regression)."""
 
     def __init__(self, assignments: Path) -> None:
         self.assignments = assignments
@@ -47,9 +85,12 @@ class TopicFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, name: str, path: Sequence[str] | None, target: Any = None) -> Any:
         if path is not None or "." in name:
             return None
-        file = self.assignments / name / f"{name}.py"
+        file = topic_file(self.assignments / name, name)
         if not file.is_file():
             return None
+        if file.suffix == ".ipynb":
+            return importlib.util.spec_from_file_location(name, file,
+                                                          loader=NotebookLoader(file))
         return importlib.util.spec_from_file_location(name, file)
 
 
@@ -109,6 +150,27 @@ class LocalModule:
     module: ModuleType | None = None
     failure: str | None = None  # why it does not import, once known
     findings: list[banned.Finding] = field(default_factory=list)
+    notebook: NotebookModule | None = None  # where ``file`` is the topic's notebook, once read
+
+    @property
+    def is_notebook(self) -> bool:
+        return self.file.suffix == ".ipynb"
+
+    def tell(self, text: str) -> str:
+        """``text`` as the student reads it: for a notebook, with cells and lines of the
+        notebook for lines of the module made from it, and the notebook's name for the module's."""
+        if not self.is_notebook:
+            return text
+        return relocate(text, self.topic, self.notebook or NotebookModule(self.file.name, "", ()))
+
+    def where(self, line: int) -> str:
+        """``line N`` of the student's file; for a notebook, ``cell C, line L``."""
+        spot = self.notebook.locate(line) if self.notebook else None
+        return f"cell {spot[0]}, line {spot[1]}" if spot else f"line {line}"
+
+    def notes(self) -> list[str]:
+        """What the student is told about how their file was read (a notebook's cells)."""
+        return list(self.notebook.notes) if self.notebook else []
 
     def load(self) -> ModuleType:
         if self.failure is not None:
@@ -116,15 +178,26 @@ class LocalModule:
         if self.module is not None:
             return self.module
         if not self.file.is_file():
-            self.failure = f"{self.topic}.py was not found in {shown_path(self.file.parent)}"
+            self.failure = (f"{self.topic}.py (or {self.topic}.ipynb) was not found in "
+                            f"{shown_path(self.file.parent)}")
             raise ModuleDoesNotImport(self.topic, self.failure)
-        source = self.file.read_text(errors="replace")
+        if self.is_notebook:
+            try:
+                self.notebook = read_notebook_module(self.file)
+            except ValueError as exc:
+                self.failure = (f"{unreadable(str(exc))}: {shown_path(self.file)} could "
+                                "not be read, so none of its code ran; open it in Jupyter and "
+                                "save it again")
+                raise ModuleDoesNotImport(self.topic, self.failure) from None
+            source = self.notebook.source
+        else:
+            source = self.file.read_text(errors="replace")
         self.findings = banned.propagate(banned.scan(source, self.banned_patterns), source)
         sys.modules.pop(self.topic, None)  # a module of that name from elsewhere
         try:
             self.module = importlib.import_module(self.topic)
         except BaseException as exc:  # SystemExit at import too: the student is told, not pytest
-            self.failure = self._import_failure(exc)
+            self.failure = self.tell(self._import_failure(exc))
             raise ModuleDoesNotImport(self.topic, self.failure) from None
         if os.path.realpath(str(getattr(self.module, "__file__", ""))) != \
                 os.path.realpath(self.file):
@@ -215,8 +288,11 @@ def explain_local(exc: BaseException, student: LocalStudent | None, file: Path,
             f"{_safe_str(exc)[:300]}. Check the return type and the number of outputs.", [])
 
 
-def describe_banned(findings: list[banned.Finding], file: Path) -> list[str]:
-    """One line per banned name, with every place it is used, instead of one per finding."""
+def describe_banned(findings: list[banned.Finding], file: Path,
+                    where: Callable[[int], str] | None = None) -> list[str]:
+    """One line per banned name, with every place it is used, instead of one per finding.
+    ``where`` names a line of the scanned source (a notebook's cell and line)."""
+    where = where or (lambda line: f"line {line}")
     by_name: dict[str, list[banned.Finding]] = {}
     for f in findings:
         by_name.setdefault(f.name, []).append(f)
@@ -224,9 +300,9 @@ def describe_banned(findings: list[banned.Finding], file: Path) -> list[str]:
     for name, found in by_name.items():
         places = []
         for f in sorted(found, key=lambda f: (f.line, f.via or "")):
-            where = f"in {f.via or f.function}" if f.function else "at the top level"
+            scope = f"in {f.via or f.function}" if f.function else "at the top level"
             through = f", which {f.function} calls" if f.via else ""
-            place = f"line {f.line} {where}{through}"
+            place = f"{where(f.line)} {scope}{through}"
             if place not in places:
                 places.append(place)
         lines.append(f"{name} is not allowed in this exercise ({shown_path(file)}: "

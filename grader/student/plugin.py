@@ -8,7 +8,8 @@ file and lines; the end of the run has a line per topic with the number of hidde
 will grade it (``assignments/manifest.json``) and a total.
 
 In any other pytest session it does nothing: it only acts on a file that is the
-``test_public.py`` of an ``assignments/<topic>/`` folder holding ``<topic>.py``, and never in a
+``test_public.py`` of an ``assignments/<topic>/`` folder holding ``<topic>.py`` (or the
+student's ``<topic>.ipynb``, whose code cells are read as grading reads them), and never in a
 grading session of the engine (which loads no plugins by entry point and runs the course's tests
 with its own ``GraderPlugin``). This module imports nothing heavy; the rest is imported the
 first time a public test file is collected.
@@ -30,7 +31,7 @@ def public_topic(path: Path) -> tuple[Path, str] | None:
     """(course root, topic) when ``path`` is a course's ``assignments/<topic>/test_public.py``."""
     folder = path.parent
     if path.name != PUBLIC_TESTS or folder.parent.name != "assignments" or \
-            not (folder / f"{folder.name}.py").is_file():
+            not any((folder / f"{folder.name}{suffix}").is_file() for suffix in (".py", ".ipynb")):
         return None
     return folder.parent.parent, folder.name
 

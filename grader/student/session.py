@@ -19,7 +19,7 @@ import pytest
 from grader.results.model import NOT_GRADED_GPU
 from grader.student.report import TestLine, cap_output, summary_lines
 from grader.student.local import (LocalModule, LocalStudent, ModuleDoesNotImport,
-                                  describe_banned, explain_local, install_finder)
+                                  describe_banned, explain_local, install_finder, topic_file)
 
 
 
@@ -101,8 +101,9 @@ class StudentSession:
 
             course = Course(root)
             config = course.config(name)
+            file = topic_file(course.assignments / name, name)  # <topic>.py, or its notebook
             self.topics[key] = Topic(root, name, LocalModule(
-                name, course.stub(name), banned_patterns=config.banned), config.tolerances)
+                name, file, banned_patterns=config.banned), config.tolerances)
             install_finder(course.assignments)
             self._register_markers()
             if root not in self.released:
@@ -202,6 +203,7 @@ class StudentSession:
         if rep.failed and call.excinfo is not None:
             exc = call.excinfo.value
             message, flags = explain_local(exc, proxy, topic.local.file, call.when)
+            message = topic.local.tell(message)
             if isinstance(exc, ModuleDoesNotImport):
                 message = self._once(("import", topic.name), item.name, message)
         affected = [f for f in topic.local.findings
@@ -209,7 +211,8 @@ class StudentSession:
         if affected and call.when == "call":
             problem = ("banned", topic.name, tuple(sorted({f.name for f in affected})))
             text = self._once(problem, item.name,
-                              "\n".join(describe_banned(affected, topic.local.file)))
+                              "\n".join(describe_banned(affected, topic.local.file,
+                                                         topic.local.where)))
             message = text + ("\n" + message if message else "")
             rep.outcome = "failed"
         if rep.failed:
@@ -227,7 +230,8 @@ class StudentSession:
         if first == test:
             return message
         if problem[0] == "import":
-            return f"{problem[1]}.py does not import: see {first}"
+            topic = next(t for t in self.topics.values() if t.name == problem[1])
+            return topic.local.tell(f"{problem[1]}.py does not import: see {first}")
         names = ", ".join(problem[2])
         return f"uses {names}, which this exercise does not allow: see {first}"
 
@@ -249,7 +253,10 @@ class StudentSession:
         notes = [f"both {t.name}.py and {t.name}.ipynb are here: the tests ran {t.name}.py "
                  f"(grading does the same; remove {t.name}.py to be graded on the notebook)"
                  for t in self.topics.values()
-                 if t.name in self.lines and (t.local.file.with_suffix(".ipynb")).is_file()]
+                 if t.name in self.lines and not t.local.is_notebook and
+                 (t.local.file.with_suffix(".ipynb")).is_file()]
+        notes += [f"{t.name}: {n}" for t in self.topics.values() if t.name in self.lines
+                  for n in t.local.notes()]  # a notebook's cells run, its magics dropped
         terminalreporter.write_sep("-", "grader")
         for text, markup in summary_lines(self.lines, hidden, detailed=detailed, notes=notes):
             terminalreporter.write_line(text, **markup)
