@@ -161,3 +161,15 @@ def test_the_dask_set_up_in_the_docs_installs_the_declared_environment(course: C
     line = next(ln for ln in text.splitlines() if ln.startswith("pip install -c requirements/"))
     assert line.split()[-len(load_environment(course).requirements()):] == \
         load_environment(course).requirements()
+
+
+def test_the_instructors_workflow_installs_the_declared_environment(course: Course) -> None:
+    """The grading workflow of docs/ci.md installs what course.toml declares, at the lock's
+    versions, with the CPU build of torch (a correct scipy call must not score 0 there)."""
+    text = (ROOT / "templates" / "ci" / "instructor.yml").read_text()
+    wanted = load_environment(course).requirements()
+    line = next(ln.strip() for ln in text.splitlines()
+                if "pip install -c requirements/lock.txt" in ln)
+    assert line.split()[-len(wanted):] == wanted
+    torch = next(r for r in wanted if r.startswith("torch=="))
+    assert f'pip install "{torch}" --index-url https://download.pytorch.org/whl/cpu' in text
