@@ -124,7 +124,7 @@ def test_the_worker_is_told_whether_it_grades_on_the_gpu(toy_engine, tmp_path: P
     from grader.grading.remote import GraderFault, StudentModule, StudentProxy, WorkerSpec
 
     (tmp_path / "echo.py").write_text("def echo(x):\n    return x\n")
-    spec = WorkerSpec(module_name="echo", module_path=str(tmp_path / "echo.py"),
+    spec = WorkerSpec(tmp_dir=str(tmp_path), module_name="echo", module_path=str(tmp_path / "echo.py"),
                       student_dir=str(tmp_path), sandbox=True,
                       read_paths=toy_engine.read_paths, limits={"memory_mb": 1024})
     session = StudentModule(toy_engine.zygote, spec)
@@ -188,7 +188,7 @@ def test_a_worker_can_use_cuda_after_the_trusted_side_decided(undecided, toy_cou
     (tmp_path / "on_gpu.py").write_text(
         "import torch\n\ndef double(x):\n    return (x * 2).to(x.device)\n")
     with Engine(toy_course) as engine:
-        spec = WorkerSpec(module_name="on_gpu", module_path=str(tmp_path / "on_gpu.py"),
+        spec = WorkerSpec(tmp_dir=str(tmp_path), module_name="on_gpu", module_path=str(tmp_path / "on_gpu.py"),
                           student_dir=str(tmp_path), sandbox=True, read_paths=engine.read_paths,
                           limits={"memory_mb": 2048, "gpu": True})
         session = StudentModule(engine.zygote, spec)

@@ -199,7 +199,7 @@ def test_every_thread_pool_of_a_worker_is_one_thread(toy_engine, tmp_path: Path)
             torch.ones(300, 300) @ torch.ones(300, 300)
             return float((a @ a).sum() + scipy.linalg.lu_factor(a + np.eye(300))[0].sum())
         """))
-    spec = WorkerSpec(module_name="pools", module_path=str(tmp_path / "pools.py"),
+    spec = WorkerSpec(tmp_dir=str(tmp_path), module_name="pools", module_path=str(tmp_path / "pools.py"),
                       student_dir=str(tmp_path), sandbox=True,
                       read_paths=toy_engine.read_paths, limits={"memory_mb": 1024})
     session = StudentModule(toy_engine.zygote, spec)
@@ -283,7 +283,7 @@ def _start(engine, tmp_path: Path, **changes: Any):
     from grader.grading.remote import StudentModule, StudentProxy, WorkerSpec
 
     (tmp_path / "toy.py").write_text(REFERENCE)
-    spec = WorkerSpec(**{"module_name": "toy", "module_path": str(tmp_path / "toy.py"),
+    spec = WorkerSpec(tmp_dir=str(tmp_path), **{"module_name": "toy", "module_path": str(tmp_path / "toy.py"),
                          "student_dir": str(tmp_path), "sandbox": True,
                          "read_paths": engine.read_paths, "limits": {"memory_mb": 400},
                          "banned": ("numpy.polyfit",), **changes})

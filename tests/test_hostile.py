@@ -444,7 +444,7 @@ def test_a_worker_launched_ahead_and_never_used_is_killed(toy_engine, tmp_path: 
     from grader.grading.remote import StudentModule, Worker, WorkerSpec
 
     (tmp_path / "toy.py").write_text("while True:\n    pass\n")
-    spec = WorkerSpec(module_name="toy", module_path=str(tmp_path / "toy.py"),
+    spec = WorkerSpec(tmp_dir=str(tmp_path), module_name="toy", module_path=str(tmp_path / "toy.py"),
                       student_dir=str(tmp_path), sandbox=True,
                       read_paths=toy_engine.read_paths)
     session = StudentModule(toy_engine.zygote, spec,
@@ -475,7 +475,7 @@ def _stopped_reader(toy_engine, tmp_path: Path, limit: float):
     from grader.grading.remote import StudentModule, StudentProxy, WorkerSpec
 
     (tmp_path / "toy.py").write_text(STOP_READING)
-    spec = WorkerSpec(module_name="toy", module_path=str(tmp_path / "toy.py"),
+    spec = WorkerSpec(tmp_dir=str(tmp_path), module_name="toy", module_path=str(tmp_path / "toy.py"),
                       student_dir=str(tmp_path), sandbox=True, read_paths=toy_engine.read_paths)
     session = StudentModule(toy_engine.zygote, spec)
     proxy = StudentProxy(session, time.monotonic() + limit)
@@ -940,7 +940,7 @@ def test_no_worker_cgroup_is_left_behind(toy_course, tmp_path: Path) -> None:
         assert _settles(lambda: cgroup.leftovers(zygote_pid) == [])
         # Workers still running when the zygote is closed: their groups go with it.
         (tmp_path / "toy.py").write_text("while True:\n    pass\n")
-        spec = WorkerSpec(module_name="toy", module_path=str(tmp_path / "toy.py"),
+        spec = WorkerSpec(tmp_dir=str(tmp_path), module_name="toy", module_path=str(tmp_path / "toy.py"),
                           student_dir=str(tmp_path), sandbox=True, read_paths=engine.read_paths)
         workers = [Worker(engine.zygote, spec, 1, time.monotonic() + 30) for _ in range(2)]
         assert len(cgroup.leftovers(zygote_pid)) == 2 * len({cgroup.find_base()[0].memory,
@@ -963,7 +963,7 @@ def test_control_a_killed_zygote_leaves_groups_that_only_the_sweep_removes(
         read_paths = engine.read_paths
     zygote = Zygote()
     (tmp_path / "toy.py").write_text("while True:\n    pass\n")
-    spec = WorkerSpec(module_name="toy", module_path=str(tmp_path / "toy.py"),
+    spec = WorkerSpec(tmp_dir=str(tmp_path), module_name="toy", module_path=str(tmp_path / "toy.py"),
                       student_dir=str(tmp_path), sandbox=True, read_paths=read_paths)
     worker = Worker(zygote, spec, 1, time.monotonic() + 30)
     os.killpg(zygote.proc.pid, signal.SIGKILL)  # the launchers die before they can clean up

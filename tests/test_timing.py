@@ -365,7 +365,7 @@ def test_worker_cpu_clock_reads_the_worker_from_outside(tmp_path: Path) -> None:
     """))
     zygote = Zygote()
     try:
-        spec = WorkerSpec(module_name="busy", module_path=str(tmp_path / "busy.py"),
+        spec = WorkerSpec(tmp_dir=str(tmp_path), module_name="busy", module_path=str(tmp_path / "busy.py"),
                           student_dir=str(tmp_path), sandbox=True,
                           read_paths=(*sandbox.default_read_paths(), str(ROOT / "grader")))
         proxy = StudentProxy(StudentModule(zygote, spec), time.monotonic() + 60)
@@ -637,7 +637,7 @@ def test_gpu_limits_travel_from_the_worker_spec_to_the_sandbox(tmp_path: Path) -
         got = {}
         for gpu in (False, True):
             limits: dict[str, Any] = {"memory_mb": 768, **({"gpu": True} if gpu else {})}
-            spec = WorkerSpec(module_name="probe_limits",
+            spec = WorkerSpec(tmp_dir=str(tmp_path), module_name="probe_limits",
                               module_path=str(tmp_path / "probe_limits.py"),
                               student_dir=str(tmp_path), sandbox=True,
                               read_paths=(*sandbox.default_read_paths(), str(ROOT / "grader")),
