@@ -193,3 +193,79 @@ def test_a_canvas_download_grades_like_folders_and_reports_every_file(
     assert "other (1).py graded as other.py" in report
     overview = (tmp_path / "out-canvas" / "index.html").read_text()
     assert "no recognised file" in overview and "unrecognised file notes.txt" in overview
+
+
+# ------------------------------------------------ when a download was submitted, and when not
+
+LATE_POLICY = ('[late]\ndeadline = "2026-03-01T23:59:00+00:00"\nper_day = 10\ncap = 50\n')
+
+
+def _graded_book(subs: Path, out: Path, toy_engine: Any, said: list[str] | None = None) -> Any:
+    summary = Batch(course=Course(FIXTURE), submissions=subs, out=out, jobs=2,
+                    echo=(said.append if said is not None else lambda s: None),
+                    progress_stream=io.StringIO(), tty=False,
+                    engine_factory=lambda *a, **k: SharedEngine(toy_engine)).run()
+    if said is not None:  # what the command prints at its end
+        said.extend(summary.notes)
+    return gradebook.read_gradebook(out / "gradebook.csv").set_index("student")
+
+
+def test_a_fresh_canvas_download_is_never_charged_from_its_file_times(
+        tmp_path: Path, toy_engine: Any) -> None:
+    # Every file was written now, months after the deadline: that is when it was downloaded.
+    canvas = _write(tmp_path / "canvas", {"studentgood_201_1_toy.py": TOY,
+                                          "studentgood_201_2_other.py": OTHER,
+                                          "studentlate_LATE_202_3_toy.py": TOY,
+                                          "studentlate_LATE_202_4_other.py": OTHER})
+    (canvas / "roster.csv").write_text("student,name,canvas_id\ngood,Good Student,201\n"
+                                       "late,Late Student,202\n")
+    (canvas / "batch.toml").write_text(LATE_POLICY)
+    said: list[str] = []
+    book = _graded_book(canvas, tmp_path / "out", toy_engine, said)
+    full = book.loc["good", "max_score"]
+    # No LATE marker and no time: no penalty, and one line says why.
+    assert (book.loc["good", "late_penalty_percent"], book.loc["good", "final"]) == (0.0, full)
+    assert not book.loc["good", "flag_late"] and book.loc["good", "submitted_at"] == ""
+    lines = [s for s in said if s.startswith("late policy not applied")]
+    assert len(lines) == 1 and "1 submission(s) with no submission time (good)" in lines[0]
+    assert "times.csv" in lines[0]
+    # Canvas's LATE marker: late by an unknown time, charged one day (10 %) as the policy says.
+    assert book.loc["late", "flag_late"] and book.loc["late", "submitted_source"] == "marked late"
+    assert (book.loc["late", "late_penalty_percent"], book.loc["late", "final"]) == \
+        (10.0, 0.9 * full)
+    assert "late policy not applied" in (tmp_path / "out" / "index.html").read_text()
+
+
+def test_a_timestamp_file_gives_the_submission_times(tmp_path: Path, toy_engine: Any) -> None:
+    subs = tmp_path / "subs"
+    for who in ("early", "late"):
+        _write(subs / who, {"toy.py": TOY, "other.py": OTHER})
+    (subs / "batch.toml").write_text(LATE_POLICY)
+    (subs / "times.csv").write_text("student,submitted_at\nearly,2026-03-01T20:00:00+00:00\n"
+                                    "late,2026-03-03T10:00:00+00:00\n")
+    said: list[str] = []
+    book = _graded_book(subs, tmp_path / "out", toy_engine, said)
+    assert book.loc["early", "late_penalty_percent"] == 0.0
+    assert book.loc["late", "late_penalty_percent"] == 20.0  # two days started
+    assert set(book["submitted_source"]) == {"times.csv"}
+    assert not any(s.startswith("late policy not applied") for s in said)
+    assert "submission times: 2 from times.csv" in said
+
+
+def test_gradescope_metadata_gives_the_submission_time(tmp_path: Path, toy_engine: Any) -> None:
+    subs = tmp_path / "gs"
+    (subs / "submission_1").mkdir(parents=True)
+    (subs / "submission_2").mkdir()
+    for sub in ("submission_1", "submission_2"):
+        _write(subs / sub, {"toy.py": TOY, "other.py": OTHER})
+    (subs / "submission_metadata.yml").write_text(
+        "submission_1:\n  :submitters:\n  - :name: On Time\n    :sid: '1'\n"
+        "  :created_at: 2026-03-01 20:00:00.123456000 -08:00\n"  # 04:00 UTC on the 2nd
+        "submission_2:\n  :submitters:\n  - :name: Very Late\n    :sid: '2'\n"
+        "  :created_at: 2026-03-05 12:00:00 +0000\n")
+    (subs / "batch.toml").write_text(LATE_POLICY)
+    book = _graded_book(subs, tmp_path / "out", toy_engine)
+    assert book.loc["on_time_1", "submitted_at"] == "2026-03-01T20:00:00-08:00"
+    assert book.loc["on_time_1", "late_penalty_percent"] == 10.0
+    assert book.loc["very_late_2", "late_penalty_percent"] == 40.0
+    assert set(book["submitted_source"]) == {"gradescope"}

@@ -18,7 +18,7 @@ import shutil
 import signal
 import time
 import traceback
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,9 +26,9 @@ from typing import Any, TextIO
 
 from grader.classroom import overrides, similarity
 from grader.classroom.discover import Entry, discover
-from grader.classroom.late import PolicyError, parse_time
-from grader.classroom.layout import (CONFIG_NAME, LOG, ROSTER_NAME, STATE, STUDENTS, UNPACKED,
-                                     BatchError)
+from grader.classroom.late import PolicyError, parse_time, read_times
+from grader.classroom.layout import (CONFIG_NAME, LOG, ROSTER_NAME, STATE, STUDENTS, TIMES_NAME,
+                                     UNPACKED, BatchError)
 from grader.classroom.progress import Progress, Summary
 from grader.classroom.roster import BatchConfig, read_config, read_roster
 from grader.classroom.state import STATE_VERSION, content_hash, course_fingerprint, is_done, read_state
@@ -42,6 +42,28 @@ from grader.results.model import SubmissionResult, write_json_atomic
 from grader.results.scoring import error_result
 
 POLL_SECONDS = 0.02
+TIME_SOURCES = {"roster": "from the roster", TIMES_NAME: f"from {TIMES_NAME}",
+                "gradescope": "from Gradescope's metadata",
+                "marked late": "marked late by the LMS (no time)",
+                "none": "with no submission time (never taken from file times)"}
+
+
+def submission_time(e: Entry, times: dict[str, str]) -> dict[str, Any]:
+    """batch.json's record of when ``e`` was submitted, from the first source that says so: the
+    roster, times.csv (by student id or submission name), the LMS's metadata, or the LMS's late
+    marker (no time). The files' modification times are never used: a download sets them."""
+    if e.path is None:
+        return {}
+    if e.roster and e.roster.submitted:
+        return {"submitted": e.roster.submitted, "submitted_source": "roster"}
+    for key in (e.student, e.path.name, e.path.stem):
+        if key in times:
+            return {"submitted": times[key], "submitted_source": TIMES_NAME}
+    if e.lms_submitted:
+        return {"submitted": e.lms_submitted, "submitted_source": e.layout}
+    if e.lms_late:
+        return {"submitted_source": "marked late", "marked_late": True}
+    return {}
 
 
 def cores() -> int:
@@ -123,6 +145,7 @@ class Batch:
     # failing one); None: the local Engine.
     engine_factory: Callable[..., Engine] | None = None
     overrides: Path | None = None  # overrides.csv: manual adjustments, kept in batch.json
+    times: Path | None = None  # times.csv: submission times (default: beside the submissions)
 
     def run(self) -> Summary:
         t0 = time.monotonic()
@@ -161,13 +184,10 @@ class Batch:
         state.update(self._overrides(entries, topics, old))
         todo: list[tuple[Entry, dict[str, Any]]] = []
         resumed = 0
+        times = self._times()
         for e in entries:
             info = {"folder": e.folder, "source": e.path.name if e.path else ""}
-            if e.roster and e.roster.submitted:
-                info.update(submitted=e.roster.submitted, submitted_source="roster")
-            elif e.file_time is not None:
-                info.update(submitted=e.file_time.isoformat(timespec="seconds"),
-                            submitted_source="file time")
+            info.update(submission_time(e, times))
             state["class"].append({"student": e.student, **info,
                                    "deadline": (e.roster.deadline if e.roster else "") or
                                    deadline or ""})
@@ -232,6 +252,16 @@ class Batch:
             self.echo(f"similarity: {len(pairs)} pair(s) of modules at least {threshold:g} "
                       f"similar (see {similarity.CSV_NAME})")
 
+    def _times(self) -> dict[str, str]:
+        """times.csv (student,submitted_at): the given file, else the one beside the submissions."""
+        path = self.times or self._beside(TIMES_NAME)
+        if path is None:
+            return {}
+        try:
+            return read_times(path)
+        except PolicyError as exc:
+            raise BatchError(str(exc)) from None
+
     def _beside(self, name: str) -> Path | None:
         p = self.submissions / name
         return p if self.submissions.is_dir() and p.is_file() else None
@@ -247,13 +277,12 @@ class Batch:
                       + terminal(", ".join(ignored[:10]))
                       + (" …" if len(ignored) > 10 else ""))
         if deadline:
-            from_roster = sum(1 for e in entries if e.roster and e.roster.submitted)
-            from_files = submitted - sum(1 for e in entries
-                                         if e.path is not None and e.roster and e.roster.submitted)
+            sources = Counter(c.get("submitted_source") or "none" for c in self._state["class"]
+                              if c["source"])
             self.echo(f"late policy: deadline {deadline}, {config.policy.describe()}"
                       + (f" (from {config_path})" if config_path else ""))
-            self.echo(f"submission times: {from_roster} from the roster, {from_files} from the "
-                      "files' modification times (archive timestamps), which copying can change")
+            self.echo("submission times: " + ", ".join(
+                f"{n} {TIME_SOURCES.get(k, 'from ' + k)}" for k, n in sorted(sources.items())))
         if resumed:
             self.echo(f"resuming: {resumed} already graded and unchanged, {todo} to grade")
 

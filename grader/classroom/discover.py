@@ -10,8 +10,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.classroom.layout import (CONFIG_NAME, ROSTER_NAME, BatchError, entry_name,
-                                     folder_name)
+from grader.classroom.layout import (CONFIG_NAME, ROSTER_NAME, TIMES_NAME, BatchError,
+                                     entry_name, folder_name)
 from grader.classroom.lms import LmsEntry, read_layout
 from grader.classroom.roster import Student
 
@@ -28,8 +28,11 @@ class Entry:
     path: Path | None
     folder: str  # their folder under DIR/students
     roster: Student | None = None
-    file_time: dt.datetime | None = None  # when the files say they were last changed
+    file_time: dt.datetime | None = None  # when the files say they were last changed (never a
+    # submission time: copying and downloading set it)
     layout: str = ""  # the LMS whose download it came from ("canvas", "moodle", "gradescope")
+    lms_submitted: str = ""  # the submission time the LMS's metadata gives (ISO 8601)
+    lms_late: bool = False  # the LMS marked it late without saying when (Canvas's LATE)
 
 
 def _is_entry(p: Path) -> bool:
@@ -145,13 +148,14 @@ def discover(submissions: Path, roster: dict[str, Student], unpack_to: Path
                              f"{first.name if first else '?'} and {le.sources[0]}")
         stamps = [times[entry_name(n)] for n in le.sources if entry_name(n) in times]
         entries[sid] = Entry(sid, le.path, folder_name(sid), student,
-                             max(stamps) if stamps else file_time(le.path), le.layout)
+                             max(stamps) if stamps else file_time(le.path), le.layout,
+                             le.submitted, le.late)
         taken.update(le.sources)
     for p in sorted(folder.iterdir()):
         if p.name in taken:
             continue
         if not _is_entry(p):
-            if p.name not in (ROSTER_NAME, CONFIG_NAME) and not p.name.startswith("."):
+            if p.name not in (ROSTER_NAME, CONFIG_NAME, TIMES_NAME) and not p.name.startswith("."):
                 ignored.append(p.name)
             continue
         name = entry_name(p.name)

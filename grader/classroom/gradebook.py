@@ -54,8 +54,11 @@ class ClassEntry:
     roster: Mapping[str, str] = field(default_factory=dict)  # ROSTER_FIELDS, "" where unknown
     report: str = ""  # report.html relative to the batch folder ("" when there is none)
     submitted: dt.datetime | None = None  # submission time, when known
-    submitted_source: str = ""  # where that time comes from: "roster" or "file time"
+    # Where that time comes from: "roster", "times.csv", the LMS ("gradescope"), or "marked late"
+    # (the LMS marked it late without a time); never the files' modification times.
+    submitted_source: str = ""
     deadline: dt.datetime | None = None  # this student's deadline (None: no late policy)
+    marked_late: bool = False  # the LMS marked it late and gave no time
 
 
 def _r(x: float) -> float:
@@ -91,7 +94,8 @@ def student_row(entry: ClassEntry, topics: Sequence[str], policy: LatePolicy,
     max_score = r.max_score if r is not None and r.topics else maxima.get("", 0.0)
     if r is not None and not r.tests and r.error:
         max_score = maxima.get("", max_score)  # nothing ran: out of the usual maximum
-    late = assess(score, max_score, entry.submitted, entry.deadline, policy)
+    late = assess(score, max_score, entry.submitted, entry.deadline, policy,
+                  marked_late=entry.marked_late)
     tests = r.tests if r is not None else ()
     missing = [t for t in topics if t in by_topic and not by_topic[t].submitted]
     if entry.status == "not_submitted":
@@ -108,7 +112,7 @@ def student_row(entry: ClassEntry, topics: Sequence[str], policy: LatePolicy,
         "max_score": _r(max_score),
         "percent": _r(percentage(score, max_score)),
         "submitted_at": entry.submitted.isoformat(timespec="seconds") if entry.submitted else "",
-        "submitted_source": entry.submitted_source if entry.submitted else "",
+        "submitted_source": entry.submitted_source if entry.status != "not_submitted" else "",
         "deadline": entry.deadline.isoformat(timespec="seconds") if entry.deadline else "",
         "late_days": _r(late.days),
         "late_penalty_percent": _r(late.penalty),

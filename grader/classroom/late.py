@@ -1,11 +1,21 @@
-"""The late-submission policy: pure functions from a submission time and a deadline to a penalty."""
+"""The late-submission policy: pure functions from a submission time and a deadline to a penalty.
+
+A submission time is taken only from where a submission time is written: the roster's
+``submitted`` column, a timestamp file (times.csv), or the LMS's metadata (Gradescope's
+``created_at``). A file's modification time never is one (a download sets it), so a student
+with none of these is not charged, and the batch says so. Canvas's ``LATE`` marker says that a
+submission was late but not when: it is charged as one day late, the least a late submission
+loses under a per-day policy.
+"""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -119,13 +129,59 @@ class Lateness:
     days: float  # 0 when on time
     penalty: float  # per cent
     final: float  # the score after the penalty
+    note: str = ""  # why the penalty is what it is, when no time said it (a marker, no time)
+
+
+MARKED_LATE = "marked late by the LMS without a time: charged as one day late"
+NO_TIME = "no submission time: no late penalty applied"
 
 
 def assess(score: float, max_score: float, submitted: dt.datetime | None,
-           deadline: dt.datetime | None, policy: LatePolicy) -> Lateness:
-    """Days late, penalty and final score; no submission time or no deadline means no penalty."""
-    if submitted is None or deadline is None:
+           deadline: dt.datetime | None, policy: LatePolicy, *,
+           marked_late: bool = False) -> Lateness:
+    """Days late, penalty and final score. No deadline means no penalty; no submission time
+    means none either, except for a submission the LMS marked late (``marked_late``): one day."""
+    if deadline is None:
         return Lateness(0.0, 0.0, score)
+    if submitted is None:
+        if not marked_late:
+            return Lateness(0.0, 0.0, score, NO_TIME)
+        pct = penalty_percent(1.0, policy)
+        return Lateness(1.0, pct, apply_penalty(score, max_score, pct, policy), MARKED_LATE)
     days = days_late(submitted, deadline, policy)
     pct = penalty_percent(days, policy)
     return Lateness(days, pct, apply_penalty(score, max_score, pct, policy))
+
+
+TIMES_COLUMNS = ("student", "submitted_at")
+
+
+def read_times(path: Path) -> dict[str, str]:
+    """A timestamp file: per student id (or submission name), an ISO 8601 submission time.
+
+    Columns ``student`` (or ``id``) and ``submitted_at`` (or ``submitted``); a row without a time
+    is skipped. Raises PolicyError naming the line of a time that cannot be read."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise PolicyError(f"cannot read the submission times {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise PolicyError(f"the submission times {path} are not UTF-8 text") from None
+    reader = csv.DictReader(text.splitlines())
+    header = {(h or "").strip().lower(): h for h in reader.fieldnames or []}
+    who = header.get("student") or header.get("id")
+    when = header.get("submitted_at") or header.get("submitted")
+    if who is None or when is None:
+        raise PolicyError(f"{path} needs the columns student,submitted_at (one row per "
+                          f"student, the time in ISO 8601); it has {', '.join(header) or 'none'}")
+    out: dict[str, str] = {}
+    for line, row in enumerate(reader, start=2):
+        student, time = (row.get(who) or "").strip(), (row.get(when) or "").strip()
+        if not student or not time:
+            continue
+        try:
+            parse_time(time, what=f"submitted_at of {student}")
+        except PolicyError as exc:
+            raise PolicyError(f"{path}:{line}: {exc}") from None
+        out[student] = time
+    return out

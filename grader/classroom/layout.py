@@ -12,6 +12,7 @@ STUDENTS = "students"
 UNPACKED = ".unpacked"  # where a class archive is unpacked, inside the batch folder
 ROSTER_NAME = "roster.csv"  # used from the submissions folder when --roster is not given
 CONFIG_NAME = "batch.toml"  # likewise for --config
+TIMES_NAME = "times.csv"  # submission times (student,submitted_at), read from the same folder
 
 
 class BatchError(Exception):

@@ -10,7 +10,12 @@ to discovery. A folder that holds none of these layouts is read as one entry per
 - Moodle ("Download all submissions"): a folder per student and plugin,
   ``<Full Name>_<participant id>_assignsubmission_file_/`` (``_onlinetext_`` for online text).
 - Gradescope ("Export Submissions"): ``submission_metadata.yml`` beside a folder
-  ``submission_<id>/`` per submission; the metadata names its submitters (name, sid, email).
+  ``submission_<id>/`` per submission; the metadata names its submitters (name, sid, email)
+  and when it was submitted (``:created_at:``).
+
+The files' own modification times are never a submission time: a download writes them when it
+is made. Only the LMS's metadata says when (Gradescope) or whether (Canvas's ``LATE``) a
+submission was late; Moodle's download says neither.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class LmsEntry:
     path: Path  # the folder or .zip to grade
     email: str = ""
     late: bool = False  # the LMS marked it late (Canvas)
+    submitted: str = ""  # ISO 8601 submission time from the LMS's metadata (Gradescope)
     sources: tuple[str, ...] = ()  # the names in the download it was made from
 
 
@@ -99,6 +105,7 @@ def _moodle(folders: list[Path], work: Path) -> list[LmsEntry]:
 
 def _gradescope(folder: Path) -> list[LmsEntry]:
     out = []
+    times = read_gradescope_times(folder / GRADESCOPE_METADATA)
     for sub, submitters in read_gradescope_metadata(folder / GRADESCOPE_METADATA).items():
         path = folder / sub
         if not path.is_dir() or path.is_symlink():
@@ -106,7 +113,8 @@ def _gradescope(folder: Path) -> list[LmsEntry]:
         for s in submitters:  # each member of a group submission is graded on it
             out.append(LmsEntry("gradescope", s.get("sid") or s.get("email") or sub,
                                 s.get("name", ""), _single_archive(path),
-                                email=s.get("email", ""), sources=(sub,)))
+                                email=s.get("email", ""), sources=(sub,),
+                                submitted=times.get(sub, "")))
     return out
 
 
@@ -129,4 +137,32 @@ def read_gradescope_metadata(path: Path) -> dict[str, list[dict[str, str]]]:
         if m[1] or not current:
             current.append({})
         current[-1][m[2]] = m[3].strip().strip("'\"")
+    return out
+
+
+_GRADESCOPE_TIME = re.compile(r"^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:\.\d+)?\s*"
+                              r"(Z|UTC|[+-]\d\d:?\d\d)?$")
+
+
+def read_gradescope_times(path: Path) -> dict[str, str]:
+    """submission_metadata.yml: per submission folder, its ``:created_at:`` as ISO 8601 text
+    (Gradescope writes ``2026-03-01 12:00:00.123456000 -08:00``); a time that cannot be read
+    is left out, never guessed."""
+    out: dict[str, str] = {}
+    current = ""
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if raw and not raw[0].isspace() and raw.rstrip().endswith(":"):
+            current = raw.rstrip()[:-1].strip("'\"")
+            continue
+        m = re.match(r"^\s+:created_at:\s*(.*)$", raw)
+        if not current or not m:
+            continue
+        t = _GRADESCOPE_TIME.match(m[1].strip().strip("'\""))
+        if t:
+            offset = t[3] or ""
+            if offset in ("Z", "UTC"):
+                offset = "+00:00"
+            elif offset and ":" not in offset:
+                offset = offset[:3] + ":" + offset[3:]
+            out[current] = f"{t[1]}T{t[2]}{offset}"
     return out

@@ -9,7 +9,7 @@ from typing import Any
 from grader.classroom import gradebook, overrides, overview, similarity
 from grader.classroom.moodle import moodle_rows
 from grader.classroom.late import LatePolicy, assess, parse_time
-from grader.classroom.layout import INDEX, STATE, STUDENTS
+from grader.classroom.layout import INDEX, STATE, STUDENTS, TIMES_NAME
 from grader.classroom.roster import DEFAULT_ASSIGNMENT
 from grader.classroom.state import read_state
 from grader.results.files import FULL, REPORT
@@ -53,7 +53,8 @@ def class_entries(out: Path, state: dict[str, Any]) -> list[gradebook.ClassEntry
             report=f"{STUDENTS}/{c['folder']}/{REPORT}"
             if result is not None and (folder / REPORT).is_file() else "",
             submitted=submitted if c["source"] else None,
-            submitted_source=c.get("submitted_source", ""), deadline=deadline))
+            submitted_source=c.get("submitted_source", ""), deadline=deadline,
+            marked_late=bool(c.get("marked_late")) and bool(c["source"])))
     return entries
 
 
@@ -64,10 +65,12 @@ def build_outputs(out: Path, state: dict[str, Any]) -> Built:
     entries, applied = overrides.apply_to_class(
         class_entries(out, state), overrides.from_state(state.get("overrides", [])))
     rows = gradebook.student_rows(entries, topics, policy)
+    untimed = untimed_students(entries)
     rerender = set(applied) | set(state.get("adjusted", []))
     for e in entries:  # the student's own report shows the raw score, the penalty and the final
-        if e.result is not None and e.report and e.submitted and e.deadline:
-            lateness = assess(e.result.score, e.result.max_score, e.submitted, e.deadline, policy)
+        if e.result is not None and e.report and (e.submitted or e.marked_late) and e.deadline:
+            lateness = assess(e.result.score, e.result.max_score, e.submitted, e.deadline, policy,
+                              marked_late=e.marked_late)
             if lateness.penalty or e.student in rerender:
                 write_text_atomic(out / e.report, render_report(
                     student_copy(e.result), lateness, overrides.report_rows(applied.get(e.student, []))))
@@ -85,12 +88,15 @@ def build_outputs(out: Path, state: dict[str, Any]) -> Built:
     write_text_atomic(out / INDEX, overview.render_overview(
         rows, entries, topics, stats,
         late_text=(f"deadline {late['deadline']}, {policy.describe()}"
+                   + (f" · {untimed_line(untimed)}" if untimed else "")
                    if late.get("deadline") else ""),
         similar=similarity.overview_pairs(
             pairs, {c["student"]: c["folder"] for c in state.get("class", [])},
             {e.student: e.report for e in entries})))
     errors = {r["student"]: r["error"] for r in rows if r["status"] in ("error", "not_graded")}
     notes = []
+    if untimed:
+        notes.append(untimed_line(untimed))
     blank = sum(1 for r in rows if r["status"] in ("error", "not_graded"))
     if blank:
         notes.append(f"{blank} student{'s have' if blank > 1 else ' has'} no grade in "
@@ -104,6 +110,19 @@ def build_outputs(out: Path, state: dict[str, Any]) -> Built:
         notes.append(f"no roster: {gradebook.CANVAS} has no Canvas or SIS ids to match students "
                      "by (give --roster FILE)")
     return Built(stats, errors, notes)
+
+
+def untimed_students(entries: list[gradebook.ClassEntry]) -> list[str]:
+    """Students under a deadline whose submission has no trustworthy time (and no LMS marker)."""
+    return [e.student for e in entries if e.deadline is not None and e.status != "not_submitted"
+            and e.submitted is None and not e.marked_late]
+
+
+def untimed_line(students: list[str]) -> str:
+    return (f"late policy not applied to {len(students)} submission(s) with no submission time "
+            f"({', '.join(students[:5])}{', …' if len(students) > 5 else ''}): the files' "
+            f"times are when they were downloaded, not submitted; give {TIMES_NAME} "
+            "(student,submitted_at) beside the submissions or a 'submitted' column in the roster")
 
 
 def refresh(out: Path) -> Built | None:
