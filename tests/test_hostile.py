@@ -758,6 +758,13 @@ def test_dynamic_access_is_flagged_for_review_without_costing_points(
     toy = result.topic("toy")
     assert toy.score == toy.max_score
     assert "dynamic_access" in toy.flags and "eval() (toy.py, line" in toy.note
+    # carried as a field, so the gradebook never has to parse the note
+    assert any(d.startswith("eval() (toy.py, line") for d in toy.dynamic), toy.dynamic
+    from grader.classroom.gradebook import ClassEntry, student_row
+    from grader.classroom.late import LatePolicy
+
+    row = student_row(ClassEntry("s", "graded", result), ["toy"], LatePolicy(), {})
+    assert "eval() (toy.py, line" in row["dynamic_access"]
     from grader.results.report import render_report
 
     assert 'class="alert dynamic"' in render_report(result)

@@ -179,3 +179,48 @@ def test_batch_refuses_unknown_names_before_grading(tmp_path: Path) -> None:
         Batch(course=Course(FIXTURE), submissions=subs, out=tmp_path / "out",
               echo=lambda s: None, engine_factory=no_engine,
               overrides=write_csv(tmp_path / "o.csv", "good,toy::test_nope,1,x\n")).run()
+
+
+def test_one_grade_reaches_every_page_and_table_and_each_page_is_written_once(
+        tmp_path: Path, toy_engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from grader.results import files
+
+    rendered: list[str] = []
+    real = files.render_report
+
+    def counting(result: SubmissionResult, *a: Any, **k: Any) -> str:
+        rendered.append(result.submission + (" instructor" if k.get("instructor") else ""))
+        return real(result, *a, **k)
+
+    monkeypatch.setattr(files, "render_report", counting)
+    subs = tmp_path / "subs"
+    (subs / "late").mkdir(parents=True)
+    (subs / "late" / "toy.py").write_text(SCALE_WRONG)
+    (subs / "late" / "other.py").write_text(OTHER)
+    (subs / "roster.csv").write_text("student,submitted\nlate,2026-03-02T10:00:00+00:00\n")
+    (subs / "batch.toml").write_text('[late]\ndeadline = "2026-03-01T23:59:00+00:00"\n'
+                                     "per_day = 25\n")
+    fixes = write_csv(tmp_path / "overrides.csv", "late,toy,1,the scale convention\n")
+    run(subs, tmp_path / "out", toy_engine, overrides=fixes)
+    assert sorted(rendered) == ["late", "late instructor"]  # each page once
+    # raw 7 of 8, +1 by hand = 8, one day late at 25 % of the score: 6
+    row = gradebook.read_gradebook(tmp_path / "out" / "gradebook.csv").set_index("student") \
+        .loc["late"]
+    assert (row["raw_score"], row["adjustment_points"], row["score"],
+            row["late_penalty_percent"], row["final"]) == (7.0, 1.0, 8.0, 25.0, 6.0)
+    folder = tmp_path / "out" / "students" / "late"
+    for page in ("report.html", "instructor.html"):
+        html = (folder / page).read_text()
+        assert "Raw score 7 / 8, adjustments +1, late penalty 25 %, final score " \
+               "<strong>6 / 8</strong>" in html, page
+        assert "Score: 6 / 8" in html and 'id="adjustments"' in html, page
+    gs = json.loads((folder / "results.json").read_text())
+    assert gs["score"] == 6.0 and gs["extra_data"]["grade"]["raw"] == 7.0
+    # Tables rebuilt with nothing changed write no page again.
+    from grader.classroom.tables import refresh
+
+    rendered.clear()
+    refresh(tmp_path / "out")
+    assert rendered == []

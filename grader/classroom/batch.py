@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from grader.classroom import overrides, similarity
+from grader.classroom import grades, overrides, similarity
 from grader.classroom.discover import Entry, discover
 from grader.classroom.late import PolicyError, parse_time, read_times
 from grader.classroom.layout import (CONFIG_NAME, LOG, ROSTER_NAME, STATE, STUDENTS, TIMES_NAME,
@@ -370,7 +370,7 @@ class Batch:
             # The submission's files are written by its own grading process where the engine
             # can: rendering them here, one after another, would bound a many-core batch.
             job = engine.start(entry.path, folder, options, name=entry.student,
-                               finish=lambda result: write_outputs(result, folder))
+                               finish=lambda result: self._write(entry.student, result, folder))
             seed = job.seed
         except Exception as exc:  # noqa: BLE001 - a grader bug must not end the batch
             self._log(f"starting {entry.student}", traceback.format_exc())
@@ -423,7 +423,7 @@ class Batch:
         written = not isinstance(r.job, SubmissionResult) and r.job.finished
         try:
             if not written:
-                write_outputs(result, folder)
+                self._write(r.entry.student, result, folder)
         except Exception as exc:  # noqa: BLE001 - e.g. a report that cannot be rendered
             self._log(f"writing {r.entry.student}", traceback.format_exc())
             result = error_result(r.entry.student, topics, result.seed,
@@ -437,6 +437,13 @@ class Batch:
             "duration": result.duration}
         # After the student's files: a kill in between only regrades this one submission.
         write_json_atomic(self.out / STATE, self._state)
+
+    def _write(self, student: str, result: SubmissionResult, folder: Path) -> None:
+        """The student's files, each written once with their grade (adjustments, late penalty),
+        which is computed first: by the grading process where the engine can, else here."""
+        record = next(c for c in self._state["class"] if c["student"] == student)
+        graded = grades.grade_of(result, grades.terms(self._state, record))
+        write_outputs(result, folder, graded.grade, shown=graded.result)
 
     def _log(self, what: str, text: str) -> None:
         stamp = dt.datetime.now().isoformat(timespec="seconds")

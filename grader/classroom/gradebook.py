@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from grader.classroom.late import LatePolicy, assess
-from grader.results.model import (FILES_NOTE, Flag, Outcome, SubmissionResult, TestResult,
-                                  write_text_atomic)
-from grader.results.scoring import percentage
+from grader.results.model import Flag, Outcome, SubmissionResult, TestResult, write_text_atomic
+from grader.results.scoring import Grade, percentage
 from grader.results.inert import csv_cell
 from grader.results.numbers import number
 
@@ -34,8 +33,6 @@ STATUSES = {
 }
 FLAGS = ("syntax_error", "import_error", "timeout", "crash", "banned", "dynamic_access",
          "no_recognised_file", "not_submitted", "late", "error", "similarity")
-# How the engine's note on a topic that reaches names at run time begins (grading.engine).
-DYNAMIC_NOTE = "a name built at run time ("
 # Per flag, the gradebook column that says what raised it (topic: first line of the message).
 FLAG_DETAILS = {"syntax_error": "syntax_errors", "import_error": "import_errors",
                 "timeout": "timeouts", "crash": "crashes", "banned": "banned_calls",
@@ -59,6 +56,10 @@ class ClassEntry:
     submitted_source: str = ""
     deadline: dt.datetime | None = None  # this student's deadline (None: no late policy)
     marked_late: bool = False  # the LMS marked it late and gave no time
+    # The grade computed once (grader.classroom.grades), with ``result`` already adjusted; None:
+    # the row computes the late penalty itself (no adjustments).
+    grade: Grade | None = None
+    adjustments: str = ""  # the adjustments as they counted, one line
 
 
 def _r(x: float) -> float:
@@ -94,36 +95,42 @@ def student_row(entry: ClassEntry, topics: Sequence[str], policy: LatePolicy,
     max_score = r.max_score if r is not None and r.topics else maxima.get("", 0.0)
     if r is not None and not r.tests and r.error:
         max_score = maxima.get("", max_score)  # nothing ran: out of the usual maximum
-    late = assess(score, max_score, entry.submitted, entry.deadline, policy,
-                  marked_late=entry.marked_late)
+    grade = entry.grade
+    if grade is None:
+        late = assess(score, max_score, entry.submitted, entry.deadline, policy,
+                      marked_late=entry.marked_late)
+        raw, days, penalty, final = score, late.days, late.penalty, late.final
+    else:
+        raw, days, penalty, final = (grade.raw, grade.late_days, grade.penalty_percent,
+                                     grade.final)
     tests = r.tests if r is not None else ()
     missing = [t for t in topics if t in by_topic and not by_topic[t].submitted]
     if entry.status == "not_submitted":
         missing = list(topics)
     details = flag_details(tests)
-    for topic in details["dynamic_access"]:  # what the topic's note says was reached, and how
-        note = next((n for n in (r.notes if r is not None else ())
-                     if n.startswith(f"{topic}: ") and DYNAMIC_NOTE in n), "")
+    for topic in details["dynamic_access"]:  # what the scan found reached, and how
+        found = by_topic[topic].dynamic if topic in by_topic else ()
         details["dynamic_access"][topic] = first_line(
-            note.split(DYNAMIC_NOTE, 1)[1].split("): ")[0] if note else "see the report", 200)
-    files = file_notes(r.notes if r is not None else ())
+            "; ".join(found) if found else "see the report", 200)
+    files = list(r.files) if r is not None else []
     row.update({
+        "raw_score": _r(raw),
         "score": _r(score),
         "max_score": _r(max_score),
         "percent": _r(percentage(score, max_score)),
         "submitted_at": entry.submitted.isoformat(timespec="seconds") if entry.submitted else "",
         "submitted_source": entry.submitted_source if entry.status != "not_submitted" else "",
         "deadline": entry.deadline.isoformat(timespec="seconds") if entry.deadline else "",
-        "late_days": _r(late.days),
-        "late_penalty_percent": _r(late.penalty),
-        "final": _r(late.final),
-        "final_percent": _r(percentage(late.final, max_score)),
+        "late_days": _r(days),
+        "late_penalty_percent": _r(penalty),
+        "final": _r(final),
+        "final_percent": _r(percentage(final, max_score)),
         **{f"flag_{flag}": bool(details[column]) for flag, column in FLAG_DETAILS.items()},
         # Something was handed in but no file of it is a topic's module: not a silent zero.
         "flag_no_recognised_file": entry.status == "graded" and r is not None and
         bool(r.topics) and not any(t.submitted for t in r.topics),
         "flag_not_submitted": bool(missing),
-        "flag_late": late.penalty > 0,
+        "flag_late": penalty > 0,
         "flag_error": entry.status in ("error", "not_graded"),
         "flag_similarity": False,  # set from the class's comparison (grader.classroom.similarity)
         "missing_topics": ";".join(missing),
@@ -135,7 +142,8 @@ def student_row(entry: ClassEntry, topics: Sequence[str], policy: LatePolicy,
         "seed": r.seed if r is not None else "",
         "report": entry.report,
         "similar_to": "",  # grader.classroom.similarity.mark_rows
-        "adjustments": "",  # grader.classroom.overrides: manual adjustments as they counted
+        "adjustment_points": _r(grade.adjustment_points) if grade is not None else 0.0,
+        "adjustments": entry.adjustments,  # manual adjustments as they counted
     })
     return row
 
@@ -158,11 +166,6 @@ def flag_details(tests: Sequence[TestResult]) -> dict[str, dict[str, str]]:
             if on and t.topic not in out[column]:
                 out[column][t.topic] = first_line(t.message, 200) or t.outcome
     return out
-
-
-def file_notes(notes: Sequence[str]) -> list[str]:
-    """What staging said about the submission's files (unrecognised, or graded as a topic)."""
-    return [n[len(FILES_NOTE) + 2:] for n in notes if n.startswith(FILES_NOTE + ": ")]
 
 
 def student_rows(entries: Sequence[ClassEntry], topics: Sequence[str],
@@ -236,12 +239,13 @@ def write_tables(out: Path, rows: Sequence[Mapping[str, Any]], tests: Sequence[M
     """Write gradebook.csv, tests.csv, canvas.csv and moodle.csv atomically; returns their paths."""
     import pandas as pd
 
-    columns = ["student", *ROSTER_FIELDS, "status", *topics, "score", "max_score", "percent",
+    columns = ["student", *ROSTER_FIELDS, "status", *topics, "raw_score", "score", "max_score",
+               "percent",
                "submitted_at", "submitted_source", "deadline", "late_days",
                "late_penalty_percent", "final", "final_percent",
                *(f"flag_{f}" for f in FLAGS), "missing_topics", *FLAG_DETAILS.values(), "files",
                "error", "seed",
-               "report", "similar_to", "adjustments"]
+               "report", "similar_to", "adjustment_points", "adjustments"]
     book = pd.DataFrame(list(rows), columns=columns)
     test_columns = ["student", "topic", "test", "kind", "outcome", "score", "max_score",
                     "duration", "seed", "flags", "functions", "message"]

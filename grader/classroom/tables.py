@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from grader.classroom import gradebook, overrides, overview, similarity
+from grader.classroom import gradebook, grades, overrides, overview, similarity
 from grader.classroom.moodle import moodle_rows
-from grader.classroom.late import LatePolicy, assess, parse_time
+from grader.classroom.late import LatePolicy, parse_time
 from grader.classroom.layout import INDEX, STATE, STUDENTS, TIMES_NAME
 from grader.classroom.roster import DEFAULT_ASSIGNMENT
 from grader.classroom.state import read_state
-from grader.results.files import FULL, REPORT
+from grader.results.files import FULL, REPORT, read_grade, write_pages
 from grader.results.model import SubmissionResult, load_result, write_text_atomic
-from grader.results.report import render_report
-from grader.results.visibility import student_copy
 
 
 @dataclass
@@ -58,29 +56,36 @@ def class_entries(out: Path, state: dict[str, Any]) -> list[gradebook.ClassEntry
     return entries
 
 
+def graded_entries(out: Path, state: dict[str, Any]) -> list[gradebook.ClassEntry]:
+    """The class with each student's grade computed once (adjustments, then the late penalty).
+
+    A student whose pages show another grade than this one (adjustments or a policy changed
+    since they were written) has them written again, from the same grade the tables use."""
+    records = {c["student"]: c for c in state.get("class", [])}
+    out_entries = []
+    for e in class_entries(out, state):
+        if e.result is None:
+            out_entries.append(e)
+            continue
+        g = grades.grade_of(e.result, grades.terms(state, records[e.student]))
+        if e.report:
+            folder = (out / e.report).parent
+            if read_grade(folder) != g.grade.to_dict():
+                write_pages(g.result, folder, g.grade, raw=e.result)
+        out_entries.append(replace(e, result=g.result, grade=g.grade,
+                                   adjustments=overrides.describe(g.applied)))
+    return out_entries
+
+
 def build_outputs(out: Path, state: dict[str, Any]) -> Built:
     """gradebook.csv, tests.csv, canvas.csv and index.html from batch.json and the results."""
     policy = LatePolicy(**state.get("late", {}).get("policy", {}))
     topics = state.get("topics", [])
-    entries, applied = overrides.apply_to_class(
-        class_entries(out, state), overrides.from_state(state.get("overrides", [])))
+    entries = graded_entries(out, state)
     rows = gradebook.student_rows(entries, topics, policy)
     untimed = untimed_students(entries)
-    rerender = set(applied) | set(state.get("adjusted", []))
-    for e in entries:  # the student's own report shows the raw score, the penalty and the final
-        if e.result is not None and e.report and (e.submitted or e.marked_late) and e.deadline:
-            lateness = assess(e.result.score, e.result.max_score, e.submitted, e.deadline, policy,
-                              marked_late=e.marked_late)
-            if lateness.penalty or e.student in rerender:
-                write_text_atomic(out / e.report, render_report(
-                    student_copy(e.result), lateness, overrides.report_rows(applied.get(e.student, []))))
-        elif e.result is not None and e.report and e.student in rerender:
-            write_text_atomic(out / e.report, render_report(
-                student_copy(e.result), None, overrides.report_rows(applied.get(e.student, []))))
     pairs = similarity.read_pairs(out)
     similarity.mark_rows(rows, pairs)
-    for row in rows:
-        row["adjustments"] = overrides.describe(applied.get(row["student"], []))
     gradebook.write_tables(out, rows, gradebook.rows_per_test(entries),
                            state.get("canvas", {}).get("assignment", DEFAULT_ASSIGNMENT), topics)
     stats = gradebook.class_stats(rows)

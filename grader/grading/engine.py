@@ -375,7 +375,7 @@ class Engine:
                         stream.write({"type": "note", "topic": topic, "note": (
                             "your code reaches functions or modules by a name built at run time ("
                             + "; ".join(r.dynamic[:5]) + "): your instructor may review it by "
-                            "hand; this costs no points by itself")})
+                            "hand; this costs no points by itself"), "dynamic": r.dynamic[:5]})
             run = RunConfig(topics=runs, zygote=self.zygote, student_dir=student_dir,
                             sandbox=self.sandboxed, read_paths=self.read_paths, seed=seed,
                             stream=stream, count_hidden=count_hidden,
@@ -462,7 +462,8 @@ class Job:
         layers = self.engine.layers if self.engine.sandboxed else ()
         result = assemble(self.name, list(read_stream(self.stream_path)), self.topics,
                           self.runs, self.seed, layers, self.started, duration, rc)
-        return annotate(result, self.notebooks, self.notes)
+        result = annotate(result, self.notebooks, self.notes)
+        return replace(result, files=tuple(self.notes.get(FILES_NOTE, ())))
 
     def fail(self, error: str) -> None:
         self.error = error
@@ -540,6 +541,7 @@ def assemble(name: str, records: list[dict[str, Any]], topics: list[str],
     hidden_counts: dict[str, int] = {}
     done: dict[str, TestResult] = {}
     step_notes: dict[str, list[str]] = {}  # from the grader's own steps that failed
+    dynamic: dict[str, tuple[str, ...]] = {}  # per topic, the names built at run time
     for r in records:
         if r.get("type") == "collected":
             collected = r["tests"]
@@ -549,6 +551,8 @@ def assemble(name: str, records: list[dict[str, Any]], topics: list[str],
             done[body["nodeid"]] = read_test_result(body)
         elif r.get("type") == "note" and r.get("topic") in topics:
             step_notes.setdefault(r["topic"], []).append(str(r["note"]))
+            if r.get("dynamic"):
+                dynamic[r["topic"]] = tuple(str(d) for d in r["dynamic"])
     tests: list[TestResult] = []
     crashed = rc not in (0, 1)  # pytest: 0 all passed, 1 some failed
     for c in collected:
@@ -574,7 +578,9 @@ def assemble(name: str, records: list[dict[str, Any]], topics: list[str],
     elif crashed and len(done) < len(collected):
         error = f"the grading process ended early (exit status {rc})"
     result = SubmissionResult(
-        submission=name, topics=topic_results(tests, topics, notes, submitted),
+        submission=name, topics=tuple(
+            replace(t, dynamic=dynamic.get(t.topic, ()))
+            for t in topic_results(tests, topics, notes, submitted)),
         tests=tuple(tests), seed=seed, sandbox=layers, started=started,
         duration=round(duration, 3), error=error,
         notes=tuple(f"{t}: {n}" for t, n in notes.items() if n), hidden_tests=hidden_counts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from grader.results.model import Outcome, SubmissionResult, TestResult
+from grader.results.scoring import Grade
 from grader.results.visibility import RELEASED_LATER, combine, level, output_shown
 
 STATUS_TEXT = {"timeout": "ran out of time", "error": "error", "not_graded": "not graded here",
@@ -37,9 +38,19 @@ def gradescope_test(t: TestResult, visibility: str) -> dict[str, Any]:
     return entry
 
 
-def results_json(result: SubmissionResult, *, visibility: str = "visible") -> dict[str, Any]:
-    """The Gradescope document: total score, per-test entries, per-topic totals in extra_data."""
-    lines = [f"Score: {result.score:g} / {result.max_score:g}"]
+def results_json(result: SubmissionResult, *, visibility: str = "visible",
+                 grade: Grade | None = None) -> dict[str, Any]:
+    """The Gradescope document: total score, per-test entries, per-topic totals in extra_data.
+    With a ``grade`` (adjustments, late penalty) the score is its final score."""
+    score = grade.final if grade is not None else result.score
+    lines = [f"Score: {score:g} / {result.max_score:g}"]
+    if grade is not None and not grade.plain:
+        parts = [f"raw score {grade.raw:g}"]
+        if grade.adjustments:
+            parts.append(f"adjustments {grade.adjustment_points:+g}")
+        if grade.penalty_percent:
+            parts.append(f"late penalty {grade.penalty_percent:g} %")
+        lines.append("  (" + ", ".join(parts) + f", final {grade.final:g})")
     for topic in result.topics:
         line = f"  {topic.topic}: {topic.score:g} / {topic.max_score:g}"
         if topic.note:
@@ -51,7 +62,7 @@ def results_json(result: SubmissionResult, *, visibility: str = "visible") -> di
     if not_graded:
         lines.append(f"{not_graded} test(s) need a GPU and were not graded here.")
     return {
-        "score": round(result.score, 4),
+        "score": round(score, 4),
         "execution_time": round(result.duration, 3),
         "output": "\n".join(lines),
         "visibility": visibility,
@@ -66,5 +77,6 @@ def results_json(result: SubmissionResult, *, visibility: str = "visible") -> di
             "submission": result.submission,
             "error": result.error,
             "schema_version": result.schema_version,
+            **({"grade": grade.to_dict()} if grade is not None and not grade.plain else {}),
         },
     }

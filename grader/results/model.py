@@ -115,6 +115,9 @@ class TopicResult:
     submitted: bool
     flags: tuple[str, ...] = ()
     note: str = ""  # e.g. "not submitted" or the import error
+    # Where the module reaches names built at run time: what the scan found (``exec(...)``,
+    # ``getattr with a computed name``), at most a few; empty when it found none.
+    dynamic: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,9 @@ class SubmissionResult:
     error: str = ""  # set when grading itself broke for this submission
     notes: tuple[str, ...] = ()
     hidden_tests: dict[str, int] = field(default_factory=dict)  # counted, not run (grader check)
+    # What staging said about the submission's files: "unrecognised file notes.txt",
+    # "linear_regression (1).py graded as linear_regression.py" (also in ``notes``, as prose).
+    files: tuple[str, ...] = ()
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -162,11 +168,12 @@ class SubmissionResult:
             raise ValueError(f"results schema version {version} is not {SCHEMA_VERSION}")
         return cls(
             **{f.name: data[f.name] for f in fields(cls)
-               if f.name not in ("topics", "tests", "sandbox", "notes") and f.name in data},
+               if f.name not in ("topics", "tests", "sandbox", "notes", "files") and f.name in data},
             topics=tuple(_build(TopicResult, t) for t in data["topics"]),
             tests=tuple(_build(TestResult, t) for t in data["tests"]),
             sandbox=tuple(data.get("sandbox", ())),
             notes=tuple(data.get("notes", ())),
+            files=tuple(data.get("files", ())),
         )
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import jinja2
 
-from grader.results.model import FILES_NOTE, Flag, Outcome, SubmissionResult
+from grader.results.model import Flag, Outcome, SubmissionResult
 from grader.results.numbers import number
-from grader.results.scoring import percentage
+from grader.results.scoring import Grade, percentage
 
 OUTCOME_TEXT = {"passed": "passed", "failed": "failed", "error": "error", "timeout": "timeout",
                 "skipped": "skipped", "not_graded": "not graded"}
@@ -38,10 +38,10 @@ def topic_notes(result: SubmissionResult, topic: str) -> list[str]:
             if n.startswith(prefix) and n[len(prefix):] != note]
 
 
-def report_context(result: SubmissionResult, late: Any = None,
-                   adjustments: Any = (), instructor: bool = False) -> dict[str, Any]:
-    """What the report template shows; ``late`` is a ``grader.classroom.late.Lateness`` or None;
-    ``adjustments``: the instructor's, from ``grader.classroom.overrides.report_rows``."""
+def report_context(result: SubmissionResult, grade: Grade | None = None,
+                   instructor: bool = False) -> dict[str, Any]:
+    """What the report template shows; ``grade``: raw score, adjustments, late penalty and final
+    (``grader.classroom.grades``), None where there is no policy and nothing was adjusted."""
     topics = []
     by_topic: dict[str, list[Any]] = {}
     for x in result.tests:
@@ -66,19 +66,28 @@ def report_context(result: SubmissionResult, late: Any = None,
         "percent": number(percentage(result.score, result.max_score)),
         "sandbox": ", ".join(result.sandbox) or "none (unsandboxed)",
         "not_graded": sum(1 for x in result.tests if x.outcome == Outcome.NOT_GRADED),
-        "late": None if late is None or not late.penalty else {
-            "days": number(late.days), "penalty": number(late.penalty),
-            "final": number(late.final)},
-        "adjustments": list(adjustments),
-        "files": [n[len(FILES_NOTE) + 2:] for n in result.notes if n.startswith(FILES_NOTE + ": ")],
+        # The student sees the grade's parts when something changed it; the instructor also
+        # why nothing did (no submission time under a late policy).
+        "grade": None if grade is None or grade.plain
+        or not (grade.adjustments or grade.penalty_percent or instructor) else {
+            "raw": number(grade.raw), "adjustments": f"{grade.adjustment_points:+g}",
+            "adjusted": number(grade.adjusted), "final": number(grade.final),
+            "max_score": number(grade.max_score), "days": number(grade.late_days),
+            "penalty": number(grade.penalty_percent), "note": grade.late_note,
+            "final_percent": number(percentage(grade.final, grade.max_score))},
+        "late": None if grade is None or not grade.penalty_percent else {
+            "days": number(grade.late_days), "penalty": number(grade.penalty_percent),
+            "final": number(grade.final), "note": grade.late_note},
+        "adjustments": list(grade.adjustments) if grade is not None else [],
+        "files": list(result.files),
         "instructor": instructor,
     }
 
 
-def render_report(result: SubmissionResult, late: Any = None, adjustments: Any = (), *,
+def render_report(result: SubmissionResult, grade: Grade | None = None, *,
                   instructor: bool = False) -> str:
     """The report of ``result`` as given: pass the student's copy
     (``grader.results.visibility.student_copy``) for the student, the full result with
     ``instructor=True`` for the instructor's view."""
     return environment().get_template("report.html.j2").render(
-        **report_context(result, late, adjustments, instructor))
+        **report_context(result, grade, instructor))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from grader.results.model import Outcome, SubmissionResult, TestResult, TopicResult
 
@@ -50,3 +52,41 @@ def error_result(submission: str, topics: Sequence[str], seed: int, reason: str,
         sandbox=tuple(sandbox),
         started=started or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         duration=round(duration, 3), error=reason)
+
+
+@dataclass(frozen=True)
+class Grade:
+    """One submission's grade, computed once before any of its files is written: the score as
+    graded, the instructor's adjustments, the late penalty, and the final score that every file
+    (report, instructor's page, results.json, gradebook, LMS imports) shows."""
+
+    raw: float  # the score as graded
+    max_score: float
+    adjusted: float  # raw plus the adjustments, each kept within its topic's limits
+    final: float  # after the late penalty
+    late_days: float = 0.0
+    penalty_percent: float = 0.0
+    late_note: str = ""  # why the penalty is what it is when no time said it
+    # Each adjustment as it counted: target, points (as counted), asked (when it differs), reason.
+    adjustments: tuple[dict[str, str], ...] = ()
+
+    @property
+    def adjustment_points(self) -> float:
+        return round(self.adjusted - self.raw, 6)
+
+    @property
+    def plain(self) -> bool:
+        """Nothing between the score as graded and the final score."""
+        return not (self.adjustments or self.penalty_percent or self.late_note)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"raw": self.raw, "max_score": self.max_score, "adjusted": self.adjusted,
+                "final": self.final, "late_days": self.late_days,
+                "penalty_percent": self.penalty_percent, "late_note": self.late_note,
+                "adjustments": [dict(a) for a in self.adjustments]}
+
+
+def plain_grade(result: SubmissionResult) -> Grade:
+    """The grade of a result with no adjustments and no late policy: its score."""
+    return Grade(raw=result.score, max_score=result.max_score, adjusted=result.score,
+                 final=result.score)
