@@ -39,3 +39,39 @@ def test_a_result_file_has_one_test_per_line(tmp_path: Path) -> None:
     assert sum(1 for line in lines if '"nodeid": "toy/hidden::test_' in line) == 3
     assert lines[0] == "{" and lines[-1] == "}"
     assert load_result(path) == result
+
+
+def test_a_test_not_graded_here_counts_as_failed_in_no_output() -> None:
+    import xml.etree.ElementTree as ET
+
+    from grader.results.gradescope import results_json
+    from grader.results.junit import junit_xml
+    from grader.results.model import NOT_GRADED_GPU
+    from grader.results.report import render_report
+
+    tests = (TestResult(topic="conv", name="test_fast", nodeid="conv/hidden::test_fast",
+                        kind="hidden", outcome="not_graded", score=0.0, max_score=0.0,
+                        message=f"{NOT_GRADED_GPU} (no CUDA device)"),
+             TestResult(topic="conv", name="test_skip", nodeid="conv/hidden::test_skip",
+                        kind="hidden", outcome="skipped", score=0.0, max_score=2.0),
+             TestResult(topic="conv", name="test_ok", nodeid="conv/hidden::test_ok",
+                        kind="hidden", outcome="passed", score=1.0, max_score=1.0),
+             TestResult(topic="conv", name="test_bad", nodeid="conv/hidden::test_bad",
+                        kind="hidden", outcome="failed", score=0.0, max_score=1.0))
+    result = SubmissionResult(submission="ada", topics=topic_results(list(tests), ["conv"]),
+                              tests=tests, seed=1, sandbox=(), started="", duration=1.0)
+    doc = {t["name"]: t for t in results_json(result)["tests"]}
+    # Gradescope: "status" is optional, and a test worth nothing without one is shown neutrally.
+    for name in ("conv: test_fast", "conv: test_skip"):
+        assert "status" not in doc[name] and doc[name]["max_score"] == 0.0, doc[name]
+    assert doc["conv: test_ok"]["status"] == "passed"
+    assert doc["conv: test_bad"]["status"] == "failed"
+    suite = ET.fromstring(junit_xml(result)).find("testsuite")
+    assert suite is not None
+    assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("1", "0", "2")
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert cases["test_fast"].find("skipped") is not None
+    assert cases["test_fast"].find("failure") is None
+    html = render_report(result)
+    assert '<span class="badge not_graded">not graded</span>' in html
+    assert "1 test(s) need a GPU" in html and "Score: 1 / 2" in html

@@ -25,12 +25,16 @@ def gradescope_test(t: TestResult, visibility: str) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "name": f"{t.topic}: {t.name}" + (" (public)" if t.kind == "public" else ""),
         "score": t.score,
-        "max_score": t.max_score,
-        "status": "passed" if t.outcome == Outcome.PASSED else "failed",
+        "max_score": t.max_score if t.counted else 0.0,
         "output": output,
         "tags": [t.topic, t.kind, t.outcome],
         "visibility": combine(visibility, level(t)),
     }
+    if t.counted:
+        entry["status"] = "passed" if t.outcome == Outcome.PASSED else "failed"
+    # else (a GPU test not graded here, a skip): no status and 0 / 0. Gradescope's spec makes
+    # "status" optional and shows a test worth no points as neither passed nor failed, which
+    # is what such a test is: it counts towards neither the score nor the maximum.
     if t.seed is not None:
         entry["extra_data"] = {"seed": t.seed, "outcome": t.outcome}
     else:
