@@ -242,3 +242,24 @@ def test_a_lowered_threshold_flags_more_and_a_raised_one_fewer(tmp_path: Path) -
               engine_factory=lambda *a, **k: InstantEngine(topics)).run()
         counts.append(len(similarity.read_pairs(out)))
     assert counts[0] >= counts[1] >= counts[2] and counts[1] == 2
+
+
+def test_a_copy_shared_by_three_of_a_section_of_four_is_flagged(tmp_path: Path) -> None:
+    topic = TOPICS[0]
+    reference = COURSE.solution(topic).read_text()
+    section = {"ann": reference, "bob": reference, "cai": disguise(reference),
+               "dia": COURSE.alternatives(topic)[0].read_text()}
+    stubs = {topic: COURSE.stub(topic).read_text()}
+    pairs = similarity.compare({topic: section}, stubs, 0.8)
+    assert {(p.student_a, p.student_b) for p in pairs} == \
+        {("ann", "bob"), ("ann", "cai"), ("bob", "cai")}
+    # The rule is a count of modules (MOSS's -m), set in batch.toml: with common = 2, a passage
+    # three modules hold is the common way to write it.
+    assert similarity.compare({topic: section}, stubs, 0.8, common=2) == []
+    assert read_config(None).similarity_common == similarity.DEFAULT_COMMON == 10
+    cfg = tmp_path / "batch.toml"
+    cfg.write_text("[similarity]\nthreshold = 0.7\ncommon = 4\n")
+    assert (read_config(cfg).similarity, read_config(cfg).similarity_common) == (0.7, 4)
+    cfg.write_text("[similarity]\ncommon = 0.5\n")
+    with pytest.raises(BatchError, match="common must be a whole number of modules"):
+        read_config(cfg)

@@ -213,7 +213,7 @@ class Batch:
         write_json_atomic(self.out / STATE, state)
         summary = Summary(out=self.out, students=len(entries), resumed=resumed)
         try:
-            self._similarity(entries, topics, config.similarity)
+            self._similarity(entries, topics, config.similarity, config.similarity_common)
             if todo:
                 self._grade(todo, topics, summary)
         finally:
@@ -239,11 +239,12 @@ class Batch:
         return {"overrides": overrides.to_state(rows),
                 "adjusted": sorted({o["student"] for o in kept} | {o.student for o in rows})}
 
-    def _similarity(self, entries: list[Entry], topics: list[str], threshold: float) -> None:
+    def _similarity(self, entries: list[Entry], topics: list[str], threshold: float,
+                    common: int = similarity.DEFAULT_COMMON) -> None:
         try:
             pairs = similarity.check_class(
                 self.out, self.course, ((e.student, e.path, e.folder) for e in entries if e.path),
-                topics, threshold)
+                topics, threshold, common)
         except Exception:  # noqa: BLE001 - a comparison that breaks must not stop the grading
             self._log("comparing submissions", traceback.format_exc())
             self.echo(f"warning: comparing submissions for similarity failed; see {LOG}")

@@ -78,6 +78,8 @@ class BatchConfig:
     policy: LatePolicy = field(default_factory=LatePolicy)
     deadline: str = ""
     assignment: str = DEFAULT_ASSIGNMENT
+    # [similarity] common (before ``similarity``, which names the module until then)
+    similarity_common: int = similarity.DEFAULT_COMMON
     similarity: float = similarity.DEFAULT_THRESHOLD  # [similarity] threshold
 
 
@@ -100,6 +102,7 @@ def read_config(path: Path | None) -> BatchConfig:
                              f"below it), not {data[table]!r}")
     try:
         threshold = similarity.threshold_from_mapping(data.get("similarity", {}))
+        common = similarity.common_from_mapping(data.get("similarity", {}))
     except similarity.SimilarityError as exc:
         raise BatchError(f"{path}: {exc}") from None
     late = data.get("late", {})
@@ -112,4 +115,4 @@ def read_config(path: Path | None) -> BatchConfig:
         raise BatchError(f"{path}: [late] {exc}") from None
     return BatchConfig(policy=policy, deadline=deadline,
                        assignment=str(data.get("canvas", {}).get("assignment", DEFAULT_ASSIGNMENT)),
-                       similarity=threshold)
+                       similarity=threshold, similarity_common=common)

@@ -5,7 +5,10 @@ then normalised so that the usual disguises change nothing: comments, docstrings
 dropped, every name that is not a keyword, a builtin or an attribute becomes ``N``, every number
 ``0`` and every string ``S``. Hashes of each run of ``K`` tokens are winnowed (the smallest hash
 of every window of ``WINDOW`` of them is kept) into the module's fingerprint; the stub's own
-runs are removed first, so the code every student received is never evidence. Two modules'
+runs are removed first, so the code every student received is never evidence, and so is a
+passage that more than ``common`` modules of the topic hold (MOSS's ``-m``; 10 by default, set
+in batch.toml's ``[similarity]``): a count, not a share, so that a copy shared by half of a small
+section is still evidence. Two modules'
 similarity is the share of fingerprints they have in common (Dice: 2·|A∩B| / (|A|+|B|)), which
 moving functions around or renaming variables hardly changes.
 
@@ -33,9 +36,11 @@ from grader.results.model import write_text_atomic
 CSV_NAME = "similarity.csv"
 PAGES = "similarity"  # folder of the side-by-side pages, inside the batch folder
 DEFAULT_THRESHOLD = 0.8
-# As MOSS's -m: a passage more than this share of the class has (and at least 3 students) is the
-# common way to write it, or code everyone had, and says nothing about two of them.
-COMMON_SHARE = 0.5
+# As MOSS's -m (whose default is 10): a passage more than this many modules hold is the common
+# way to write it, or code everyone had, and says nothing about two of them. A count, not a
+# share of the class: in a section of 4, three copies of one file are half the class and still
+# copies.
+DEFAULT_COMMON = 10
 K = 10  # tokens per hashed run: shorter runs match between any two solutions of a topic
 WINDOW = 6  # a run of K + WINDOW - 1 shared tokens is always caught
 MIN_FINGERPRINTS = 8  # below this a module is too small (or too close to the stub) to compare
@@ -55,13 +60,24 @@ class SimilarityError(ValueError):
 
 def threshold_from_mapping(table: Mapping[str, Any]) -> float:
     """The threshold of batch.toml's ``[similarity]`` table (``threshold = 0.8``)."""
-    unknown = sorted(set(table) - {"threshold"})
+    unknown = sorted(set(table) - {"threshold", "common"})
     if unknown:
-        raise SimilarityError(f"[similarity] unknown key {unknown[0]!r}; known: threshold")
+        raise SimilarityError(f"[similarity] unknown key {unknown[0]!r}; known: threshold, "
+                              "common")
     value = table.get("threshold", DEFAULT_THRESHOLD)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
         raise SimilarityError(f"[similarity] threshold must be a number in (0, 1], not {value!r}")
     return float(value)
+
+
+def common_from_mapping(table: Mapping[str, Any]) -> int:
+    """batch.toml's ``[similarity] common = 10``: a passage more than this many modules of a
+    topic hold is not evidence."""
+    value = table.get("common", DEFAULT_COMMON)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise SimilarityError(f"[similarity] common must be a whole number of modules, at least "
+                              f"2, not {value!r}")
+    return value
 
 
 # -------------------------------------------------------------------------------- fingerprints
@@ -163,14 +179,12 @@ def stub_hashes(source: str) -> frozenset[int]:
     return frozenset(h for h, _, _ in fingerprint(source).runs)
 
 
-def common_hashes(prints: Iterable[Fingerprint]) -> frozenset[int]:
-    """Fingerprints held by more than COMMON_SHARE of the modules (and by at least 3)."""
-    prints = list(prints)
+def common_hashes(prints: Iterable[Fingerprint], limit: int = DEFAULT_COMMON) -> frozenset[int]:
+    """Fingerprints held by more than ``limit`` of the modules."""
     seen: dict[int, int] = {}
     for f in prints:
         for h in f.hashes | {h for h, _, _ in f.runs}:
             seen[h] = seen.get(h, 0) + 1
-    limit = max(2, COMMON_SHARE * len(prints))
     return frozenset(h for h, n in seen.items() if n > limit)
 
 
@@ -198,15 +212,16 @@ class Pair:
 
 
 def compare(modules: Mapping[str, Mapping[str, str]], stubs: Mapping[str, str],
-            threshold: float) -> list[Pair]:
+            threshold: float, common: int = DEFAULT_COMMON) -> list[Pair]:
     """Pairs of students whose modules of a topic are at least ``threshold`` similar, most
-    similar first. ``modules``: topic -> student -> source; ``stubs``: topic -> stub source."""
+    similar first. ``modules``: topic -> student -> source; ``stubs``: topic -> stub source;
+    ``common``: a passage more than this many modules hold is no evidence."""
     pairs: list[Pair] = []
     for topic in sorted(modules):
         stub = stub_hashes(stubs.get(topic, ""))
         by_student = {s: fingerprint(src, stub) for s, src in sorted(modules[topic].items())}
-        common = common_hashes(by_student.values())
-        by_student = {s: without(f, common) for s, f in by_student.items()}
+        held = common_hashes(by_student.values(), common)
+        by_student = {s: without(f, held) for s, f in by_student.items()}
         for a, b in itertools.combinations(sorted(by_student), 2):
             value = similarity(by_student[a], by_student[b])
             if value >= threshold:
@@ -303,7 +318,7 @@ def page_path(pair: Pair, folder_of: Mapping[str, str]) -> str:
 
 def write_outputs(out: Path, pairs: Sequence[Pair], modules: Mapping[str, Mapping[str, str]],
                   stubs: Mapping[str, str], folder_of: Mapping[str, str],
-                  reports: Mapping[str, str]) -> list[Pair]:
+                  reports: Mapping[str, str], common_limit: int = DEFAULT_COMMON) -> list[Pair]:
     """similarity.csv and one side-by-side page per pair; returns the pairs with their pages.
 
     ``reports``: student -> their report relative to the batch folder (for links back)."""
@@ -317,8 +332,9 @@ def write_outputs(out: Path, pairs: Sequence[Pair], modules: Mapping[str, Mappin
     for pair in pairs:
         stub = stub_hashes(stubs.get(pair.topic, ""))
         if pair.topic not in common:
-            common[pair.topic] = common_hashes(fingerprint(src, stub)
-                                               for src in modules[pair.topic].values())
+            common[pair.topic] = common_hashes((fingerprint(src, stub)
+                                                for src in modules[pair.topic].values()),
+                                               common_limit)
         src_a, src_b = modules[pair.topic][pair.student_a], modules[pair.topic][pair.student_b]
         page = page_path(pair, folder_of)
         depth = "../" * page.count("/")
@@ -381,7 +397,8 @@ def overview_pairs(pairs: Sequence[Pair], folder_of: Mapping[str, str],
 
 
 def check_class(out: Path, course: Any, entries: Iterable[tuple[str, Path, str]],
-                topics: Sequence[str], threshold: float) -> list[Pair]:
+                topics: Sequence[str], threshold: float,
+                common: int = DEFAULT_COMMON) -> list[Pair]:
     """Compare a batch's submissions and write similarity.csv and the side-by-side pages.
 
     ``entries``: (student, submission, their folder under students/) of each submission."""
@@ -391,8 +408,8 @@ def check_class(out: Path, course: Any, entries: Iterable[tuple[str, Path, str]]
     modules = read_modules(((s, p) for s, p, _ in entries), topics)
     stubs = {t: course.stub(t).read_text(encoding="utf-8") for t in topics
              if course.stub(t).is_file()}
-    pairs = compare(modules, stubs, threshold)
+    pairs = compare(modules, stubs, threshold, common)
     shutil.rmtree(out / PAGES, ignore_errors=True)  # pages of pairs no longer similar go
     folder_of = {s: f for s, _, f in entries}
     reports = {s: f"students/{f}/report.html" for s, _, f in entries}
-    return write_outputs(out, pairs, modules, stubs, folder_of, reports)
+    return write_outputs(out, pairs, modules, stubs, folder_of, reports, common)
