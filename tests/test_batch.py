@@ -416,11 +416,11 @@ def test_files_a_grading_process_could_not_write_are_written_by_the_batch(
     me = os.getpid()
     writers: list[int] = []
 
-    def only_here(result: Any, folder: Path) -> None:
+    def only_here(result: Any, folder: Path, *args: Any, **kwargs: Any) -> None:
         if os.getpid() != me:
             raise OSError("no space left on device")
         writers.append(os.getpid())
-        write_outputs(result, folder)
+        write_outputs(result, folder, *args, **kwargs)
 
     monkeypatch.setattr(batch_module, "write_outputs", only_here)
     subs = tmp_path / "subs"
@@ -443,3 +443,21 @@ def test_a_batchs_files_are_written_by_the_grading_processes(graded: dict[str, A
         log = (out / "students" / student / "grading.log").read_text()
         assert "Traceback" not in log, log[-2000:]
         assert (out / "students" / student / "report.html").is_file()
+
+
+def test_an_untouched_stub_is_flagged_not_started(tmp_path: Path, toy_engine: Any) -> None:
+    subs = tmp_path / "subs"
+    stub = (FIXTURE / "assignments" / "toy" / "toy.py").read_text()
+    write(subs / "kim", {"toy.py": stub.replace("\n", "\r\n") + "\n\n", "other.py": OTHER})
+    write(subs / "ola", {"toy.py": stub.replace("raise NotImplementedError", "return 0  # ", 1)
+                         if "raise NotImplementedError" in stub else stub + "\nx = 1\n",
+                         "other.py": OTHER})
+    run_batch(subs, tmp_path / "out", toy_engine)
+    table = book(tmp_path / "out")
+    assert table.loc["kim", "flag_stub"] and table.loc["kim", "stub_topics"] == "toy"
+    assert table.loc["kim", "toy"] == 0.0
+    assert not table.loc["ola", "flag_stub"]  # started, even if it still scores 0
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert "not started" in index and "the stub as released: toy" in index
+    report = (tmp_path / "out" / "students" / "kim" / "report.html").read_text()
+    assert "toy.py is the stub as it was handed out: not started" in report

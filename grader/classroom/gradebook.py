@@ -32,7 +32,7 @@ STATUSES = {
     "not_graded": "submitted, not graded yet (rerun the batch with --resume)",
 }
 FLAGS = ("syntax_error", "import_error", "timeout", "crash", "banned", "dynamic_access",
-         "no_recognised_file", "not_submitted", "late", "error", "similarity")
+         "no_recognised_file", "not_submitted", "stub", "late", "error", "similarity")
 # Per flag, the gradebook column that says what raised it (topic: first line of the message).
 FLAG_DETAILS = {"syntax_error": "syntax_errors", "import_error": "import_errors",
                 "timeout": "timeouts", "crash": "crashes", "banned": "banned_calls",
@@ -107,6 +107,8 @@ def student_row(entry: ClassEntry, topics: Sequence[str], policy: LatePolicy,
     missing = [t for t in topics if t in by_topic and not by_topic[t].submitted]
     if entry.status == "not_submitted":
         missing = list(topics)
+    # Handed in as released: not started (a 0 that is no wrong answer), said apart from a 0.
+    stubs = [t for t in topics if t in by_topic and by_topic[t].untouched_stub]
     details = flag_details(tests)
     for topic in details["dynamic_access"]:  # what the scan found reached, and how
         found = by_topic[topic].dynamic if topic in by_topic else ()
@@ -130,10 +132,12 @@ def student_row(entry: ClassEntry, topics: Sequence[str], policy: LatePolicy,
         "flag_no_recognised_file": entry.status == "graded" and r is not None and
         bool(r.topics) and not any(t.submitted for t in r.topics),
         "flag_not_submitted": bool(missing),
+        "flag_stub": bool(stubs),
         "flag_late": penalty > 0,
         "flag_error": entry.status in ("error", "not_graded"),
         "flag_similarity": False,  # set from the class's comparison (grader.classroom.similarity)
         "missing_topics": ";".join(missing),
+        "stub_topics": ";".join(stubs),
         **{column: "; ".join(f"{k}: {v}" for k, v in details[column].items())
            for column in FLAG_DETAILS.values()},
         "files": "; ".join(files),
@@ -243,7 +247,8 @@ def write_tables(out: Path, rows: Sequence[Mapping[str, Any]], tests: Sequence[M
                "percent",
                "submitted_at", "submitted_source", "deadline", "late_days",
                "late_penalty_percent", "final", "final_percent",
-               *(f"flag_{f}" for f in FLAGS), "missing_topics", *FLAG_DETAILS.values(), "files",
+               *(f"flag_{f}" for f in FLAGS), "missing_topics", "stub_topics",
+               *FLAG_DETAILS.values(), "files",
                "error", "seed",
                "report", "similar_to", "adjustment_points", "adjustments"]
     book = pd.DataFrame(list(rows), columns=columns)

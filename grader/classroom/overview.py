@@ -151,7 +151,8 @@ FLAG_TEXT = {"syntax_error": "syntax error", "import_error": "import error",
              "timeout": "timeout", "crash": "crash", "banned": "banned call",
              "dynamic_access": "dynamic access",
              "no_recognised_file": "no recognised file",
-             "not_submitted": "not submitted", "late": "late", "error": "error",
+             "not_submitted": "not submitted", "stub": "not started",
+             "late": "late", "error": "error",
              "similarity": "similarity"}
 # Flags a row may carry beyond gradebook.FLAGS (set by checks that add their own column).
 EXTRA_FLAGS: tuple[str, ...] = ()
@@ -177,6 +178,8 @@ def flag_detail(row: Mapping[str, Any], flag: str) -> str:
         if row["status"] == "not_submitted":
             return "nothing submitted"
         return "missing: " + str(row["missing_topics"]).replace(";", ", ")
+    if flag == "stub":
+        return "the stub as released: " + str(row.get("stub_topics") or "").replace(";", ", ")
     if flag == "late":
         return (f"{number(row['late_days'])} days late, "
                 f"−{number(row['late_penalty_percent'])} %")

@@ -258,6 +258,7 @@ class Engine:
         job.notebooks, job.notes = staged.notebooks, dict(staged.notes)
         if staged.files:
             job.notes[FILES_NOTE] = staged.files
+        job.stubs = {t for t in topics if is_untouched_stub(staged.module(t), self.course.stub(t))}
         for t in topics:  # banned calls are looked for by the grading child, in parallel
             module = staged.module(t)
             job.runs[t] = TopicRun(
@@ -428,6 +429,7 @@ class Job:
         self.runs: dict[str, TopicRun] = {}
         self.notebooks: dict[str, NotebookModule] = {}  # topics staged from a notebook
         self.notes: dict[str, list[str]] = {}  # what staging has to say, by topic
+        self.stubs: set[str] = set()  # topics whose module is the stub as released, untouched
         self.started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         self.t0 = time.monotonic()
         self.work = Path(tempfile.mkdtemp(prefix="grader-sub-", dir=engine.tmp))
@@ -463,7 +465,9 @@ class Job:
         result = assemble(self.name, list(read_stream(self.stream_path)), self.topics,
                           self.runs, self.seed, layers, self.started, duration, rc)
         result = annotate(result, self.notebooks, self.notes)
-        return replace(result, files=tuple(self.notes.get(FILES_NOTE, ())))
+        return replace(result, files=tuple(self.notes.get(FILES_NOTE, ())),
+                       topics=tuple(replace(t, untouched_stub=t.topic in self.stubs)
+                                    for t in result.topics))
 
     def fail(self, error: str) -> None:
         self.error = error
@@ -531,6 +535,27 @@ class Job:
     def kill(self) -> None:
         if self.pid > 0 and self.rc is None:
             os.kill(self.pid, signal.SIGKILL)
+
+
+def is_untouched_stub(module: Path | None, stub: Path) -> bool:
+    """Whether a handed-in module is the topic's stub as released (line endings and trailing
+    blanks aside): the student has not started, which a score of 0 alone does not say."""
+    if module is None or not stub.is_file():
+        return False
+
+    def lines(p: Path) -> list[str]:
+        text = p.read_bytes()[:1_000_000].decode("utf-8", errors="replace")
+        return [line.rstrip() for line in text.splitlines()]
+
+    try:
+        mine, given = lines(module), lines(stub)
+    except OSError:
+        return False
+    while mine and not mine[-1]:
+        mine.pop()
+    while given and not given[-1]:
+        given.pop()
+    return mine == given
 
 
 def assemble(name: str, records: list[dict[str, Any]], topics: list[str],

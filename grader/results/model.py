@@ -118,6 +118,7 @@ class TopicResult:
     # Where the module reaches names built at run time: what the scan found (``exec(...)``,
     # ``getattr with a computed name``), at most a few; empty when it found none.
     dynamic: tuple[str, ...] = ()
+    untouched_stub: bool = False  # the module handed in is the stub as released: not started
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ def report_context(result: SubmissionResult, grade: Grade | None = None,
         topics.append({"topic": t.topic, "score": number(t.score), "max_score": number(t.max_score),
                        "percent": round(percentage(t.score, t.max_score)), "note": t.note,
                        "tests": tests, "missing": len(own) if missing else 0,
-                       "dynamic": Flag.DYNAMIC_ACCESS in t.flags,
+                       "dynamic": Flag.DYNAMIC_ACCESS in t.flags, "stub": t.untouched_stub,
                        "notes": topic_notes(result, t.topic)})
     return {
         "r": result, "topics": topics, "score": number(result.score),
