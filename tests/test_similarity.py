@@ -263,3 +263,37 @@ def test_a_copy_shared_by_three_of_a_section_of_four_is_flagged(tmp_path: Path) 
     cfg.write_text("[similarity]\ncommon = 0.5\n")
     with pytest.raises(BatchError, match="common must be a whole number of modules"):
         read_config(cfg)
+
+
+def _colours_by_function(source: str, colours: list[str]) -> dict[str, list[str]]:
+    """Each top-level function's lines' colours on a side-by-side page, by function name; a
+    function that normalises to the same tokens as another (``f1`` and ``precision`` both one
+    call with another number) is a copy of either, and left out."""
+    out: dict[str, list[str]] = {}
+    lines = source.splitlines()
+    seen: dict[tuple[str, ...], list[str]] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef):
+            body = "\n".join(lines[node.lineno - 1:node.end_lineno])
+            key = tuple(t.text for t in similarity.normalised_tokens(body))
+            seen.setdefault(key, []).append(node.name)
+            out[node.name] = colours[node.lineno - 1:node.end_lineno]
+    twins = {n for names in seen.values() if len(names) > 1 for n in names}
+    return {n: c for n, c in out.items() if n not in twins}
+
+
+@pytest.mark.parametrize("topic", [t for t in COURSE.topics() if COURSE.alternatives(t)])
+def test_a_line_and_its_copy_have_the_same_colour(topic: str) -> None:
+    stub = similarity.stub_hashes(COURSE.stub(topic).read_text())
+    for original in [COURSE.solution(topic), *COURSE.alternatives(topic)]:
+        src = original.read_text()
+        # The very same module, and the same functions in another order: code that occurs more
+        # than once (a repeated block) must still be coloured as the copy it is.
+        for copy in (src, reorder_functions(src)):
+            pair = similarity.Pair(topic, "a", "b", 1.0)
+            page = similarity.side_by_side(pair, src, copy, similarity.fingerprint(src, stub),
+                                           similarity.fingerprint(copy, stub))
+            colours = [[line["passage"] for line in side["lines"]] for side in page["sides"]]
+            assert any(colours[0]), (topic, original.name)
+            assert _colours_by_function(src, colours[0]) == \
+                _colours_by_function(copy, colours[1]), (topic, original.name)

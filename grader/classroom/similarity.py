@@ -153,18 +153,25 @@ class Fingerprint:
     runs: tuple[tuple[int, int, int], ...]  # (hash, first line, last line) of every run
 
 
-def fingerprint(source: str, stub: frozenset[int] = frozenset()) -> Fingerprint:
-    """The winnowed fingerprint of ``source`` without the runs in ``stub`` (see stub_hashes)."""
-    runs: list[tuple[int, int, int]] = []
-    # Runs stay inside one top-level statement, so moving functions around changes none of them.
-    for _, group in itertools.groupby(normalised_tokens(source[:MAX_SOURCE_BYTES]),
-                                      key=lambda t: t.segment):
+def token_runs(source: str) -> list[tuple[int, tuple[int, ...], int]]:
+    """Every K-token run of ``source`` in order: its hash, the line of each of its tokens and
+    its top-level statement. Runs stay inside one top-level statement, so moving functions
+    around changes none of them."""
+    out: list[tuple[int, tuple[int, ...], int]] = []
+    for segment, group in itertools.groupby(normalised_tokens(source[:MAX_SOURCE_BYTES]),
+                                            key=lambda t: t.segment):
         tokens = list(group)
         if len(tokens) < K:  # a short statement is one run of its own
-            runs.append((_hash(tokens), tokens[0].line, tokens[-1].line))
+            out.append((_hash(tokens), tuple(t.line for t in tokens), segment))
             continue
-        runs.extend((_hash(tokens[i:i + K]), tokens[i].line, tokens[i + K - 1].line)
-                    for i in range(len(tokens) - K + 1))
+        out.extend((_hash(tokens[i:i + K]), tuple(t.line for t in tokens[i:i + K]), segment)
+                   for i in range(len(tokens) - K + 1))
+    return out
+
+
+def fingerprint(source: str, stub: frozenset[int] = frozenset()) -> Fingerprint:
+    """The winnowed fingerprint of ``source`` without the runs in ``stub`` (see stub_hashes)."""
+    runs = [(h, lines[0], lines[-1]) for h, lines, _ in token_runs(source)]
     hashes = [h for h, _, _ in runs]
     kept: set[int] = set()
     for i in range(max(0, len(hashes) - WINDOW + 1)):
@@ -261,37 +268,81 @@ class _Side:
     lines: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _passages(a: Fingerprint, b: Fingerprint) -> tuple[dict[int, int], dict[int, int]]:
-    """Line -> passage number in each module: runs of lines made of K-token runs both share,
-    numbered in A's order; B's lines take the number of the passage of A they match."""
-    shared = {h for h, _, _ in a.runs} & {h for h, _, _ in b.runs}
-    lines_a: dict[int, set[int]] = {}
-    for h, first, last in a.runs:
+def _match_runs(runs_a: Sequence[tuple[int, tuple[int, ...], int]],
+                runs_b: Sequence[tuple[int, tuple[int, ...], int]],
+                shared: set[int]) -> dict[int, int]:
+    """For each of B's shared runs (by position), the position of the run of A it copies.
+
+    A run that occurs once in A is its own anchor. A run that occurs several times (a line
+    that every function starts with, a repeated block) takes the occurrence its nearest anchor
+    in the same statement points at (the same distance away, in one statement of A), else the
+    occurrence of the same rank."""
+    where: dict[int, list[int]] = {}  # hash -> its positions in A
+    for i, (h, _, _) in enumerate(runs_a):
         if h in shared:
-            for line in range(first, last + 1):
-                lines_a.setdefault(line, set()).add(h)
+            where.setdefault(h, []).append(i)
+    mine = [j for j, (h, _, _) in enumerate(runs_b) if h in shared]
+    anchors = {j: where[runs_b[j][0]][0] for j in mine if len(where[runs_b[j][0]]) == 1}
+    out: dict[int, int] = {}
+    seen: dict[int, int] = {}
+    for j in mine:
+        h, _, segment = runs_b[j]
+        rank = seen.get(h, 0)
+        seen[h] = rank + 1
+        if j in anchors:
+            out[j] = anchors[j]
+            continue
+        candidates = where[h]
+        choice = candidates[min(rank, len(candidates) - 1)]
+        for d in range(1, len(runs_b)):
+            near = [k for k in (j - d, j + d) if 0 <= k < len(runs_b)
+                    and runs_b[k][2] == segment and k in anchors]
+            inside = [k for k in (j - d, j + d) if 0 <= k < len(runs_b)
+                      and runs_b[k][2] == segment]
+            fits = [anchors[k] + j - k for k in near if anchors[k] + j - k in candidates
+                    and runs_a[anchors[k] + j - k][2] == runs_a[anchors[k]][2]]
+            if fits:
+                choice = fits[0]
+            if near or not inside:
+                break
+        out[j] = choice
+    return out
+
+
+def _passages(a: Fingerprint, b: Fingerprint, source_a: str, source_b: str
+              ) -> tuple[dict[int, int], dict[int, int]]:
+    """Line -> passage number in each module: runs of lines made of K-token runs both share,
+    numbered in A's order. Each of B's lines takes the passage of the line of A its tokens copy
+    (``_match_runs``), so a line and its copy have the same colour, even where the same code
+    occurs more than once."""
+    shared = {h for h, _, _ in a.runs} & {h for h, _, _ in b.runs}
+    runs_a, runs_b = token_runs(source_a), token_runs(source_b)
+    covered: set[int] = set()
+    for h, lines, _ in runs_a:
+        if h in shared:
+            covered.update(range(lines[0], lines[-1] + 1))
     passage_a: dict[int, int] = {}
-    passage_of_hash: dict[int, int] = {}
     number, previous = -1, -2
-    for line in sorted(lines_a):
+    for line in sorted(covered):
         if line != previous + 1:
             number += 1
         previous = line
         passage_a[line] = number
-        for h in lines_a[line]:
-            passage_of_hash.setdefault(h, number)
     passage_b: dict[int, int] = {}
-    for h, first, last in b.runs:
-        if h in passage_of_hash:
-            for line in range(first, last + 1):
-                passage_b.setdefault(line, passage_of_hash[h])
+    for j, i in sorted(_match_runs(runs_a, runs_b, shared).items()):
+        lines_b, lines_a = runs_b[j][1], runs_a[i][1]
+        for line_b, line_a in zip(lines_b, lines_a):
+            passage_b.setdefault(line_b, passage_a[line_a])
+        # Lines inside the run without tokens (a comment, a blank line) go with the run.
+        for line_b in range(lines_b[0], lines_b[-1] + 1):
+            passage_b.setdefault(line_b, passage_a[lines_a[0]])
     return passage_a, passage_b
 
 
 def side_by_side(pair: Pair, source_a: str, source_b: str, a: Fingerprint, b: Fingerprint,
                  *, reports: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What the side-by-side page shows: both modules line by line, shared passages marked."""
-    passage_a, passage_b = _passages(a, b)
+    passage_a, passage_b = _passages(a, b, source_a, source_b)
     reports = reports or {}
     sides = []
     for student, source, passages in ((pair.student_a, source_a, passage_a),
