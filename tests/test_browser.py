@@ -264,8 +264,9 @@ def test_overview_renders_its_charts_and_links(browser: Browser, batch_out: Path
 
 # Words of the page's visible text that the layout split between two letters or digits
 # ("gaussian_classifie r"): each character is measured as a DOM Range and a line change between
-# two word characters is a broken word. Breaks the Unicode rules allow (after "/" or "-" in a
-# long path, at a space) are not.
+# two letters or digits is a broken word. Breaks the Unicode rules allow (after "/" or "-" in a
+# long path, at a space) are not, nor one after the underscore of an identifier, nor one in a
+# token longer than a column can be asked to hold (a hostile 30-character id).
 BROKEN_WORDS = r"""(() => {
   const broken = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -280,8 +281,9 @@ BROKEN_WORDS = r"""(() => {
     const el = node.parentElement;
     if (!el || el.closest('script, style') || !el.getClientRects().length) continue;
     for (const m of node.data.matchAll(/\S+/g)) {
+      if (m[0].length > 24) continue;
       for (let i = m.index + 1; i < m.index + m[0].length; i++) {
-        if (!/\w/.test(node.data[i - 1]) || !/\w/.test(node.data[i])) continue;
+        if (!/[^\W_]/.test(node.data[i - 1]) || !/[^\W_]/.test(node.data[i])) continue;
         const a = top(node, i - 1), b = top(node, i);
         if (a !== null && b !== null && a !== b) { broken.push(m[0]); break; }
       }
@@ -357,3 +359,143 @@ def test_a_plain_student_report_renders_cleanly(browser: Browser, batch_out: Pat
 def browser_links(browser: Browser, out: Path) -> list[str]:
     browser.open(out / "index.html")
     return browser.evaluate(LINKS)
+
+
+# ------------------------------------------------------------ every page, at both widths
+
+# Elements that stick out of their container (the page itself, a table wider than its box, a
+# cell's content wider than the cell) or hide content behind a sideways scroll bar. Code in a
+# <pre> may scroll sideways: its lines are kept as written.
+OVERFLOW = r"""(() => {
+  const out = [];
+  const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+    (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\s+/).join('.') : '') +
+    ' "' + (el.innerText || '').trim().slice(0, 40) + '"';
+  const root = document.documentElement;
+  if (root.scrollWidth > root.clientWidth + 1)
+    out.push(`the page is ${root.scrollWidth}px wide in a ${root.clientWidth}px window`);
+  for (const el of document.body.querySelectorAll('*')) {
+    if (el.closest('pre') || (el.closest('svg') && el.tagName.toLowerCase() !== 'svg')) continue;
+    if (!el.getClientRects().length) continue;
+    const style = getComputedStyle(el);
+    if (style.overflowX !== 'visible' && el.scrollWidth > el.clientWidth + 1)
+      out.push(`${name(el)} hides ${el.scrollWidth - el.clientWidth}px behind a scroll bar`);
+    const parent = el.parentElement;
+    if (!parent || getComputedStyle(parent).display.startsWith('inline')) continue;
+    const r = el.getBoundingClientRect(), p = parent.getBoundingClientRect();
+    if (r.right > p.right + 1 || r.left < p.left - 1)
+      out.push(`${name(el)} sticks out of ${name(parent)} by ${Math.round(Math.max(r.right - p.right, p.left - r.left))}px`);
+  }
+  return out;
+})()"""
+
+# BROKEN_WORDS, for the text of the header cells only.
+BROKEN_IN_HEADERS = BROKEN_WORDS.replace(
+    "const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);",
+    "const cells = Array.from(document.querySelectorAll('th'));"
+    " const texts = cells.flatMap(c => { const w = document.createTreeWalker(c, NodeFilter.SHOW_TEXT);"
+    " const all = []; for (let n = w.nextNode(); n; n = w.nextNode()) all.push(n); return all; });"
+    " let at = 0; const walker = {nextNode: () => texts[at++] || null};")
+
+
+@pytest.fixture(scope="module")
+def similarity_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Side-by-side pages of a pair of copies of one of the course's own modules."""
+    from grader.classroom import similarity
+
+    root = Path(__file__).resolve().parent.parent
+    course = Course(root)
+    topic = next(t for t in course.topics() if course.alternatives(t))
+    base = tmp_path_factory.mktemp("browser-similarity")
+    source = course.solution(topic).read_text()
+    entries = []
+    for sid, text in (("ann", source), ("bob", "# " + "a long comment line " * 12 + "\n" + source)):
+        (base / "subs" / sid).mkdir(parents=True)
+        (base / "subs" / sid / f"{topic}.py").write_text(text)
+        entries.append((sid, base / "subs" / sid, sid))
+    out = base / "out"
+    pairs = similarity.check_class(out, course, entries, [topic], 0.8)
+    assert pairs
+    return out / pairs[0].page
+
+
+@pytest.fixture(scope="module")
+def exam_out(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """An exam built and graded for a class of three, as `grader exam` writes it."""
+    import json
+
+    from click.testing import CliRunner
+
+    from grader.commands.main import main
+
+    root = Path(__file__).resolve().parent.parent
+    d = tmp_path_factory.mktemp("browser-exam")
+    (d / "roster.csv").write_text("student,name\nada,Ada Lovelace\nben,Ben Typical\n"
+                                  "chloe,Chloé Long-Named-Student\n")
+    (d / "secret.txt").write_text("a-test-secret-of-enough-length-42\n")
+
+    def run(*args: Any) -> None:
+        done = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+        assert done.exit_code == 0, done.output
+
+    run("exam", "build", "midterm", "--roster", d / "roster.csv", "--out", d / "built",
+        "--secret-file", d / "secret.txt", "--course", root)
+    (d / "answers").mkdir()
+    (d / "answers" / "midterm-chloe.json").write_text('{"answers": {"q1": ')  # unreadable
+    for sid in ("ada", "ben"):
+        key = json.loads((d / "built" / "keys" / f"{sid}.json").read_text())
+        answers = {q["id"]: dict(q["answers"]) for q in key["questions"]}
+        if sid == "ben":  # a classic mistake in every question that has one
+            for q in key["questions"]:
+                if q["mistakes"]:
+                    answers[q["id"]].update(next(iter(q["mistakes"].values()))["values"])
+        (d / "answers" / f"midterm-{sid}.json").write_text(json.dumps(
+            {"exam": key["exam"], "student": sid, "paper": key["paper"], "answers": answers}))
+    run("exam", "grade", "midterm", "--answers", d / "answers", "--out", d / "graded",
+        "--roster", d / "roster.csv", "--secret-file", d / "secret.txt", "--course", root)
+    return {"overview": d / "graded" / "index.html",
+            "report": d / "graded" / "students" / "ben" / "report.html",
+            "paper": d / "built" / "papers" / "ben" / "paper.html"}
+
+
+def _page(kind: str, request: pytest.FixtureRequest) -> Path:
+    if kind.startswith("exam "):
+        return request.getfixturevalue("exam_out")[kind.split()[1]]
+    if kind == "similarity":
+        return request.getfixturevalue("similarity_out")
+    out = request.getfixturevalue("batch_out")
+    return {"overview": out / "index.html",
+            "report": next(out.glob("students/*mallory*/report.html")),
+            "instructor": next(out.glob("students/*mallory*/instructor.html")),
+            "stub report": out / "students" / "stub" / "report.html"}[kind]
+
+
+@pytest.mark.parametrize("width", [1400, 800])
+@pytest.mark.parametrize("kind", ["overview", "report", "instructor", "stub report", "similarity",
+                                  "exam overview", "exam report", "exam paper"])
+def test_every_page_fits_its_width_and_breaks_no_header(
+        browser: Browser, request: pytest.FixtureRequest, artifacts: Path, kind: str,
+        width: int) -> None:
+    page = _page(kind, request)
+    browser.send("Emulation.setDeviceMetricsOverride", session=True, width=width, height=900,
+                 deviceScaleFactor=1, mobile=False)
+    try:
+        browser.open(page)
+        browser.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        browser.screenshot(artifacts / f"{kind.replace(' ', '-')}-{width}.png")
+        assert browser.problems() == []
+        assert browser.evaluate(OVERFLOW) == [], (kind, width)
+        assert browser.evaluate(BROKEN_IN_HEADERS) == [], (kind, width)
+    finally:
+        browser.send("Emulation.clearDeviceMetricsOverride", session=True)
+
+
+def test_an_overflow_and_a_broken_header_are_detected(browser: Browser, tmp_path: Path) -> None:
+    """Control: the checks above find a cut column and a header split letter by letter."""
+    page = tmp_path / "cut.html"
+    page.write_text('<div style="width: 20rem"><table style="width: 40rem"><tr>'
+                    '<th style="width: 1px; overflow-wrap: anywhere">Student</th>'
+                    '<td>x</td></tr></table></div>')
+    browser.open(page)
+    assert any("sticks out" in p for p in browser.evaluate(OVERFLOW))
+    assert browser.evaluate(BROKEN_IN_HEADERS) == ["Student"]
