@@ -75,3 +75,12 @@ def test_a_test_not_graded_here_counts_as_failed_in_no_output() -> None:
     html = render_report(result)
     assert '<span class="badge not_graded">not graded</span>' in html
     assert "1 test(s) need a GPU" in html and "Score: 1 / 2" in html
+
+
+def test_long_names_wrap_after_underscores_and_stay_escaped() -> None:
+    from grader.results.report import breakable
+
+    assert str(breakable("test_conv[stride_one]")) == \
+        "test_<wbr>conv[<wbr>stride_<wbr>one]"
+    assert str(breakable("<b>x</b> y")) == "&lt;<wbr>b&gt;<wbr>x&lt;<wbr>/<wbr>b&gt; y"
+    assert "<wbr>" not in str(breakable("plain words only"))

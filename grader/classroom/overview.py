@@ -126,8 +126,6 @@ def table_per_test(entries: Sequence[ClassEntry]) -> list[dict[str, Any]]:
         failures = [{"count": n, "message": s["example"][k]}
                     for k, n in s["groups"].most_common(FAILURES_SHOWN)]
         rows.append({"topic": topic, "name": name, "kind": kind, "variants": len(s["variants"]),
-                     # Where a long test name may wrap: after each underscore, never mid-word.
-                     "name_parts": re.split(r"(?<=_)", name),
                      "functions": ", ".join(sorted(s["functions"])),
                      "passed": s["passed"], "failed": s["failed"], "total": tried,
                      "not_attempted": s["not_attempted"], "rate": round(rate, 2),

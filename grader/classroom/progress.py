@@ -92,6 +92,7 @@ FLAG_LABELS = {"timeout": "with a timeout", "crash": "with a crash",
                "syntax_error": "with a syntax error",
                "no_recognised_file": "with files but none named after a topic",
                "not_submitted": "with a topic not submitted",
+               "stub": "with a topic handed in as the untouched stub",
                "late": "late", "error": "with a grading error",
                "similarity": "with a module similar to another student's"}
 

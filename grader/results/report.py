@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup, escape
 
 from grader.results.model import Flag, Outcome, SubmissionResult
 from grader.results.numbers import number
@@ -25,8 +27,35 @@ def template_dirs() -> list[str]:
 @functools.lru_cache(maxsize=None)
 def environment() -> jinja2.Environment:
     """One per process: templates are compiled once, not for every report of a batch."""
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(template_dirs()),
-                              autoescape=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(template_dirs()),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters["breakable"] = breakable
+    return env
+
+
+# Where an identifier or a message may wrap besides its spaces: after these characters.
+_BREAK_AFTER = re.compile(r"(?<=[_./,(=<>;:\[\]])(?=\S)")
+_LONG_RUN = 24  # a run of letters longer than this (no word) may break every 16 of them
+
+
+def breakable(text: object) -> Markup:
+    """``text`` escaped, with a break opportunity (``<wbr>``) after each underscore, dot,
+    slash, comma, bracket… so that a long test name, function list or message wraps there
+    rather than push its table off the page or break mid-word."""
+    pieces: list[str] = []
+    for part in _BREAK_AFTER.split(str(text)):
+        for word in re.split(r"(\s+)", part):
+            while len(word) > _LONG_RUN and not word.isspace():
+                pieces.append(word[:16])
+                word = word[16:]
+            pieces.append(word)
+    out, previous = Markup(""), " "
+    for piece in (p for p in pieces if p):
+        if not (piece[0].isspace() or previous[-1].isspace()):
+            out += Markup("<wbr>")
+        out += escape(piece)
+        previous = piece
+    return out
 
 
 def topic_notes(result: SubmissionResult, topic: str) -> list[str]:
