@@ -229,3 +229,11 @@ def test_one_grade_reaches_every_page_and_table_and_each_page_is_written_once(
     log.unlink()
     refresh(tmp_path / "out")
     assert rendered() == []
+    # A regrade into the batch's folder (grader grade --out DIR/students/late) writes pages
+    # without the grade; rebuilding the tables writes them again, with it.
+    from grader.results.model import load_result
+
+    files.write_outputs(load_result(folder / "result.json"), folder)
+    assert "late penalty" not in (folder / "instructor.html").read_text()
+    refresh(tmp_path / "out")
+    assert "late penalty 25 %" in (folder / "instructor.html").read_text()

@@ -55,7 +55,10 @@ def write_pages(shown: SubmissionResult, out: Path, grade: Grade | None = None, 
     write_json_atomic(out / RESULTS, results_json(shown, grade=grade))
     write_text_atomic(out / REPORT, report)
     write_text_atomic(out / INSTRUCTOR_REPORT, full)
-    write_json_atomic(out / GRADE, grade.to_dict() if grade is not None else None)
+    if grade is not None:  # a batch's: what its tables compare when they are rebuilt
+        write_json_atomic(out / GRADE, grade.to_dict())
+    else:  # pages without a grade: a batch rebuilding its tables writes them again with one
+        (out / GRADE).unlink(missing_ok=True)
     return raw
 
 
