@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import shutil
 import unicodedata
@@ -28,8 +27,6 @@ class Entry:
     path: Path | None
     folder: str  # their folder under DIR/students
     roster: Student | None = None
-    file_time: dt.datetime | None = None  # when the files say they were last changed (never a
-    # submission time: copying and downloading set it)
     layout: str = ""  # the LMS whose download it came from ("canvas", "moodle", "gradescope")
     lms_submitted: str = ""  # the submission time the LMS's metadata gives (ISO 8601)
     lms_late: bool = False  # the LMS marked it late without saying when (Canvas's LATE)
@@ -41,51 +38,27 @@ def _is_entry(p: Path) -> bool:
     return p.is_dir() or p.suffix.lower() == ".zip"
 
 
-def unpack_class(archive: Path, dest: Path) -> tuple[Path, dict[str, dt.datetime]]:
-    """Unpack a class export; returns the folder holding the entries and each entry's time.
+def unpack_class(archive: Path, dest: Path) -> Path:
+    """Unpack a class export; returns the folder holding the entries.
 
-    The times come from the archive's own timestamps (the newest file of each entry), read as
-    local time since zip files carry no time zone.
+    Its files' timestamps are not read: they say when the export was made, not when each
+    student submitted (``grader.classroom.late`` says where submission times come from).
     """
     from grader.grading.submission import SubmissionError, safe_extract
 
     shutil.rmtree(dest, ignore_errors=True)
     try:
         safe_extract(archive, dest, max_bytes=CLASS_ARCHIVE_BYTES, max_files=CLASS_ARCHIVE_FILES)
-        with zipfile.ZipFile(archive) as zf:
-            infos = zf.infolist()
     except SubmissionError as exc:
         raise BatchError(f"cannot unpack the class archive: {exc}") from None
     root = dest
     # LMS exports often wrap everything in one folder: look inside it.
     inner = [p for p in dest.iterdir() if not p.name.startswith((".", "__MACOSX"))]
-    prefix = ""
     if len(inner) == 1 and inner[0].is_dir() and not any(inner[0].glob("*.py")) \
             and not any(inner[0].glob("*.ipynb")) \
             and not (inner[0] / "assignments").is_dir():
-        root, prefix = inner[0], inner[0].name + "/"
-    times: dict[str, dt.datetime] = {}
-    for info in infos:
-        if info.is_dir() or not info.filename.startswith(prefix):
-            continue
-        top = entry_name(info.filename[len(prefix):].split("/", 1)[0])
-        try:
-            when = dt.datetime(*info.date_time).astimezone()
-        except ValueError:
-            continue
-        if top not in times or when > times[top]:
-            times[top] = when
-    return root, times
-
-
-def file_time(path: Path) -> dt.datetime:
-    """When an entry was last changed: the archive's mtime, or the newest file of a folder."""
-    if path.is_dir():
-        stamps = [p.stat().st_mtime for p in path.rglob("*") if p.is_file() and not p.is_symlink()]
-        stamp = max(stamps, default=path.stat().st_mtime)
-    else:
-        stamp = path.stat().st_mtime
-    return dt.datetime.fromtimestamp(stamp).astimezone()
+        root = inner[0]
+    return root
 
 
 def _letters(text: str) -> str:
@@ -125,12 +98,11 @@ def discover(submissions: Path, roster: dict[str, Student], unpack_to: Path
              ) -> tuple[list[Entry], list[str]]:
     """The class: every entry of the submissions folder (or class archive) and every roster
     student. Returns the entries sorted by id and the names that were not entries."""
-    times: dict[str, dt.datetime] = {}
     if submissions.is_file():
         if not zipfile.is_zipfile(submissions):
             raise BatchError(f"{submissions} is neither a folder of submissions nor a .zip "
                              "holding them")
-        folder, times = unpack_class(submissions, unpack_to)
+        folder = unpack_class(submissions, unpack_to)
     else:
         folder = submissions
     by_entry = {s.submission: s for s in roster.values()}
@@ -146,9 +118,7 @@ def discover(submissions: Path, roster: dict[str, Student], unpack_to: Path
             first = entries[sid].path
             raise BatchError(f"two submissions for {sid!r} in {folder}: "
                              f"{first.name if first else '?'} and {le.sources[0]}")
-        stamps = [times[entry_name(n)] for n in le.sources if entry_name(n) in times]
-        entries[sid] = Entry(sid, le.path, folder_name(sid), student,
-                             max(stamps) if stamps else file_time(le.path), le.layout,
+        entries[sid] = Entry(sid, le.path, folder_name(sid), student, le.layout,
                              le.submitted, le.late)
         taken.update(le.sources)
     for p in sorted(folder.iterdir()):
@@ -165,7 +135,7 @@ def discover(submissions: Path, roster: dict[str, Student], unpack_to: Path
             first = entries[sid].path
             raise BatchError(f"two submissions for {sid!r} in {folder}: "
                              f"{first.name if first else '?'} and {p.name}")
-        entries[sid] = Entry(sid, p, folder_name(sid), student, times.get(name) or file_time(p))
+        entries[sid] = Entry(sid, p, folder_name(sid), student)
     for sid, student in roster.items():
         if sid not in entries:
             entries[sid] = Entry(sid, None, folder_name(sid), student)
