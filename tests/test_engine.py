@@ -469,7 +469,8 @@ def test_report_says_once_that_a_topic_was_not_submitted(toy_engine, tmp_path: P
     assert html.count("toy.py was not submitted") == 1  # not once per test
     assert 'id="tests-toy"' in html  # the topic table's link still lands
     # The submitted topic still lists its tests one by one.
-    assert all(f"<strong>{t.name}</strong>" in html for t in result.tests if t.topic == "other")
+    shown = html.replace("<wbr>", "")  # long names may wrap after an underscore
+    assert all(f"<strong>{t.name}</strong>" in shown for t in result.tests if t.topic == "other")
 
 
 def _zygotes() -> set[int]:

@@ -84,3 +84,12 @@ def test_long_names_wrap_after_underscores_and_stay_escaped() -> None:
         "test_<wbr>conv[<wbr>stride_<wbr>one]"
     assert str(breakable("<b>x</b> y")) == "&lt;<wbr>b&gt;<wbr>x&lt;<wbr>/<wbr>b&gt; y"
     assert "<wbr>" not in str(breakable("plain words only"))
+
+
+def test_a_tests_points_come_from_one_scoring_function() -> None:
+    from grader.results.scoring import points_earned, points_possible
+
+    assert points_earned("passed", 4, 0.25) == 1.0
+    assert points_earned("passed", 4, 1.7) == 4.0 and points_earned("passed", 4, -1) == 0.0
+    assert points_earned("failed", 4, 1.0) == 0.0 == points_earned("timeout", 4)
+    assert points_possible("not_graded", 4) == 0.0 and points_possible("failed", 4) == 4.0

@@ -34,6 +34,7 @@ from grader.grading.remote import (BannedCallError, GraderFault, ImportFailed, S
                                    Spawner, StudentError, StudentProxy, Worker, WorkerCrashed,
                                    WorkerSpec, WorkerTimeout, Zygote, describe_banned_call)
 from grader.results.model import NOT_GRADED_GPU, Flag, Outcome, ResultStream, TestResult
+from grader.results.scoring import points_earned, points_possible
 from grader.results.visibility import VISIBILITIES
 
 # The phases of running a test; a runtest hook never sees pytest's "collect".
@@ -395,7 +396,7 @@ class GraderPlugin:
                                               when=call.when, provides=self.run.provides,
                                               student_called=bool(called))
         recorded: dict[str, Any] = dict(item.user_properties)
-        fraction = min(max(float(recorded.pop("score_fraction", 1.0)), 0.0), 1.0)
+        fraction = float(recorded.pop("score_fraction", 1.0))
         note = str(recorded.pop("note", ""))
         if outcome == Outcome.PASSED:
             message = note
@@ -415,8 +416,8 @@ class GraderPlugin:
             flags.append(Flag.DYNAMIC_ACCESS)
         return TestResult(
             topic=topic, name=item.name, nodeid=_nodeid(item), kind=kind, outcome=outcome,
-            score=round(float(points) * fraction, 6) if outcome == Outcome.PASSED else 0.0,
-            max_score=float(points) if outcome != Outcome.NOT_GRADED else 0.0,
+            score=points_earned(outcome, points, fraction),
+            max_score=points_possible(outcome, points),
             message=message, seed=item.stash.get(_SEED, None),
             duration=round(rep.duration, 4), output=proxy.output if proxy else "",
             functions=tuple(called), flags=tuple(flags),

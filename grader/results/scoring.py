@@ -10,9 +10,18 @@ from typing import Any
 from grader.results.model import Outcome, SubmissionResult, TestResult, TopicResult
 
 
-def points_earned(outcome: str, points: float) -> float:
-    """Points a test earns: all of them when it passed, none otherwise."""
-    return float(points) if outcome == Outcome.PASSED else 0.0
+def points_earned(outcome: str, points: float, fraction: float = 1.0) -> float:
+    """Points a test earns: ``fraction`` of them (its recorded ``score_fraction``, e.g. speed
+    points on a log scale; clipped to [0, 1]) when it passed, none otherwise."""
+    if outcome != Outcome.PASSED:
+        return 0.0
+    return round(float(points) * min(max(float(fraction), 0.0), 1.0), 6)
+
+
+def points_possible(outcome: str, points: float) -> float:
+    """A test's maximum: its points, or none for a test not graded here (a GPU test on a CPU),
+    which counts towards neither the score nor the maximum."""
+    return 0.0 if outcome == Outcome.NOT_GRADED else float(points)
 
 
 def topic_results(tests: Iterable[TestResult], topics: Iterable[str],
