@@ -211,7 +211,8 @@ def test_overview_escapes_student_text_and_links_reports(rows: list[dict]) -> No
     rows = gradebook.student_rows(hostile, TOPICS, LatePolicy())
     html = overview.render_overview(rows, hostile, TOPICS, gradebook.class_stats(rows))
     assert "<script>window" not in html and "<img" not in html
-    assert "&lt;script&gt;window.pwned = true&lt;/script&gt;" in html
+    # Long text may wrap after some punctuation (a <wbr> there), and stays escaped.
+    assert "&lt;script&gt;window.pwned = true&lt;/script&gt;" in html.replace("<wbr>", "")
     assert 'href="students/ada/report.html"' in html
     assert html.count("<svg") >= 1 + len(TOPICS) + 3  # histogram, topic bars, test bars
 
