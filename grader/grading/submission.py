@@ -51,11 +51,13 @@ def stage(submission: Path, dest: Path, topics: list[str]) -> Staged:
     if not submission.exists():
         raise SubmissionError(f"{submission} does not exist")
     dest.mkdir(parents=True, exist_ok=True)
+    links: list[str] = []
     if submission.is_dir():
         source = submission
+        links = links_in(source)
     elif zipfile.is_zipfile(submission):
         source = dest / ".unpacked"
-        safe_extract(submission, source)
+        links = safe_extract(submission, source)
     elif single_file_topic(submission, topics):  # one module or notebook named after a topic
         source = dest / ".single"
         source.mkdir()
@@ -79,10 +81,46 @@ def stage(submission: Path, dest: Path, topics: list[str]) -> Staged:
                     if not m.unreadable})
     # An unreadable notebook is its topic's file all the same: told once, as unreadable.
     graded = [found[t] for t in found] + [found_notebooks[t] for t in notebooks]
-    files = file_notes(source, graded, topics)
+    files = links_note(links) + file_notes(source, graded, topics)
     if source is not submission:
         shutil.rmtree(source, ignore_errors=True)
     return Staged(root, modules, notebooks, notes, files)
+
+
+def links_in(source: Path) -> list[str]:
+    """The symbolic links inside ``source`` (files or folders, at any depth, never followed),
+    relative to it: staging reads none of them, and says so."""
+    found = []
+    for top, dirs, files in os.walk(source):  # os.walk does not enter linked folders
+        for name in sorted(dirs + files):
+            p = Path(top) / name
+            if p.is_symlink():
+                found.append(p.relative_to(source).as_posix())
+        dirs[:] = sorted(d for d in dirs if not (Path(top) / d).is_symlink())
+    return found
+
+
+def _through_link(path: Path, source: Path) -> bool:
+    """Whether ``path`` (inside ``source``) is a link or is reached through one."""
+    try:
+        parts = path.relative_to(source).parts
+    except ValueError:
+        return True
+    current = source
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            return True
+    return False
+
+
+def links_note(links: list[str]) -> list[str]:
+    """The note of a submission holding links (one line, the first few named)."""
+    if not links:
+        return []
+    shown = ", ".join(links[:FILES_LISTED]) + (f" and {len(links) - FILES_LISTED} more"
+                                               if len(links) > FILES_LISTED else "")
+    return [f"symbolic links are not followed: {shown} (submit the files themselves)"]
 
 
 def single_file_topic(path: Path, topics: list[str]) -> str | None:
@@ -197,6 +235,8 @@ def _find_modules(source: Path, topics: list[str], suffix: str = ".py") -> dict[
     for topic in topics:
         for base in bases:
             for folder in (base, base / "assignments" / topic, base / topic):
+                if _through_link(folder, source):  # a linked folder is someone else's files
+                    continue
                 exact = folder / f"{topic}{suffix}"
                 if exact.is_file() and not exact.is_symlink():
                     found[topic] = exact
@@ -225,8 +265,9 @@ def _copy_module(path: Path, root: Path, name: str = "") -> None:
 
 
 def safe_extract(archive: Path, dest: Path, *, max_bytes: int = MAX_ARCHIVE_BYTES,
-                 max_files: int = MAX_ARCHIVE_FILES) -> None:
-    """Extract a zip refusing traversal, links, bombs and oversized or overfull archives.
+                 max_files: int = MAX_ARCHIVE_FILES) -> list[str]:
+    """Extract a zip refusing traversal, bombs and oversized or overfull archives; symbolic links
+    are left out, and returned (their names in the archive) for the submission's note.
 
     The limits default to one submission's; a whole class's export is unpacked with larger ones.
     """
@@ -242,12 +283,10 @@ def safe_extract(archive: Path, dest: Path, *, max_bytes: int = MAX_ARCHIVE_BYTE
             raise SubmissionError(f"{archive.name} holds {len(infos)} entries, more than "
                                   f"{max_files}")
         total = 0
+        links = [i.filename for i in infos if stat.S_ISLNK(i.external_attr >> 16)]
+        infos = [i for i in infos if not stat.S_ISLNK(i.external_attr >> 16)]
         for info in infos:
             name = info.filename
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                raise SubmissionError(f"{archive.name} contains a symbolic link ({name}); "
-                                      "links are not accepted")
             target = (base / name).resolve()
             if name.startswith(("/", "\\")) or ".." in Path(name).parts or \
                     not (target == base or base in target.parents):
@@ -280,3 +319,4 @@ def safe_extract(archive: Path, dest: Path, *, max_bytes: int = MAX_ARCHIVE_BYTE
                 raise SubmissionError(f"{archive.name}: cannot extract {info.filename} "
                                       f"({exc})") from None
             os.chmod(target, 0o644)
+    return links

@@ -1,0 +1,124 @@
+"""Staging never follows a symbolic link, for files or folders, at any depth, in folders and in
+archives: a link could hand in somebody else's work (a classmate's folder, the course's own
+examples) as the student's. A submission holding links is told which, in one note."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from grader.grading.engine import Options
+from grader.grading.submission import stage
+from test_submission import make_zip
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "course"
+TOY = (FIX / "reference" / "toy" / "solution.py").read_text()
+OTHER = (FIX / "reference" / "other" / "solution.py").read_text()
+TOPICS = ["metrics", "conv"]
+
+
+def _classmate(tmp_path: Path) -> Path:
+    """Somebody else's work, in every layout a link could point into."""
+    mate = tmp_path / "classmate"
+    for rel in ("metrics.py", "assignments/metrics/metrics.py", "metrics/metrics.py"):
+        (mate / rel).parent.mkdir(parents=True, exist_ok=True)
+        (mate / rel).write_text("STOLEN = 1\n")
+    return mate
+
+
+def _link(at: Path, target: Path | str) -> None:
+    at.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(target, at)
+
+
+@pytest.mark.parametrize("where,target", [
+    ("metrics", "classmate/metrics"),  # a topic folder that is a link
+    ("assignments", "classmate/assignments"),  # the assignments folder
+    ("assignments/metrics", "classmate/assignments/metrics"),  # one level deeper
+    ("metrics.py", "classmate/metrics.py"),  # the module itself
+    ("assignments/metrics/metrics.py", "classmate/metrics.py"),  # deep, a file
+    ("alice", "classmate"),  # the one top folder of a submission
+])
+@pytest.mark.parametrize("relative", [True, False], ids=["relative", "absolute"])
+def test_a_link_in_a_folder_is_never_followed(tmp_path: Path, where: str, target: str,
+                                             relative: bool) -> None:
+    _classmate(tmp_path)
+    sub = tmp_path / "student"
+    sub.mkdir()
+    (sub / "notes.txt").write_text("my own\n")
+    absolute = tmp_path / target
+    _link(sub / where, os.path.relpath(absolute, (sub / where).parent) if relative else absolute)
+    staged = stage(sub, tmp_path / "staged", TOPICS)
+    assert staged.module("metrics") is None
+    assert not any("STOLEN" in p.read_text() for p in staged.root.glob("*.py"))
+    assert any("symbolic links are not followed" in f and where in f for f in staged.files), \
+        staged.files
+
+
+def test_a_link_within_the_submission_is_not_followed_either(tmp_path: Path) -> None:
+    """A link to the student's own file would be harmless, but a link is never read: one rule,
+    with no path arithmetic that a crafted target could get wrong."""
+    sub = tmp_path / "student"
+    (sub / "work").mkdir(parents=True)
+    (sub / "work" / "mine.py").write_text("X = 1\n")
+    _link(sub / "metrics.py", "work/mine.py")
+    staged = stage(sub, tmp_path / "staged", TOPICS)
+    assert staged.module("metrics") is None
+    assert any("metrics.py" in f and "not followed" in f for f in staged.files)
+
+
+def test_a_helper_module_that_is_a_link_is_not_copied(tmp_path: Path) -> None:
+    sub = tmp_path / "student"
+    sub.mkdir()
+    (sub / "metrics.py").write_text("from helpers import X\n")
+    (tmp_path / "elsewhere.py").write_text("X = 'not mine'\n")
+    _link(sub / "helpers.py", tmp_path / "elsewhere.py")
+    staged = stage(sub, tmp_path / "staged", TOPICS)
+    assert staged.module("metrics") is not None
+    assert not (staged.root / "helpers.py").exists()
+    assert any("helpers.py" in f for f in staged.files)
+
+
+def test_links_in_an_archive_are_left_out_and_named(tmp_path: Path) -> None:
+    archive = make_zip(tmp_path / "s.zip", {"conv.py": b"Y = 2\n"},
+                       {"metrics.py": "/etc/passwd", "assignments/metrics": "../../classmate"})
+    staged = stage(archive, tmp_path / "staged", TOPICS)
+    assert staged.module("metrics") is None
+    assert staged.module("conv") is not None  # the rest of the archive is graded
+    note = next(f for f in staged.files if "not followed" in f)
+    assert "metrics.py" in note and "assignments/metrics" in note
+
+
+def test_a_linked_topic_is_not_graded_and_an_honest_neighbour_keeps_its_grade(
+        toy_engine, tmp_path: Path) -> None:
+    honest = tmp_path / "honest"
+    honest.mkdir()
+    (honest / "toy.py").write_text(TOY)
+    (honest / "other.py").write_text(OTHER)
+    thief = tmp_path / "thief"
+    thief.mkdir()
+    (thief / "other.py").write_text(OTHER)
+    _link(thief / "toy.py", honest / "toy.py")
+    alone = toy_engine.grade(honest, tmp_path / "out-alone", Options(seed=1))
+    stolen = toy_engine.grade(thief, tmp_path / "out-thief", Options(seed=1))
+    again = toy_engine.grade(honest, tmp_path / "out-honest", Options(seed=1))
+    assert again.score == alone.score == alone.max_score
+    assert stolen.topic("toy").score == 0 and not stolen.topic("toy").submitted
+    assert stolen.topic("other").score == stolen.topic("other").max_score
+    assert any("symbolic links are not followed: toy.py" in n for n in
+               [*stolen.notes, *(str(x) for x in stolen.to_dict().values())]), stolen.notes
+
+
+def test_a_class_member_folder_that_is_a_link_is_not_graded_as_its_target(tmp_path: Path) -> None:
+    from grader.classroom.discover import discover
+
+    subs = tmp_path / "subs"
+    (subs / "ada").mkdir(parents=True)
+    (subs / "ada" / "toy.py").write_text(textwrap.dedent(TOY))
+    _link(subs / "bob", subs / "ada")
+    entries, ignored = discover(subs, {}, tmp_path / "unpacked")
+    assert [e.student for e in entries if e.path is not None] == ["ada"]
+    assert "bob" in ignored
