@@ -13,6 +13,7 @@ from grader.classroom.layout import (CONFIG_NAME, ROSTER_NAME, TIMES_NAME, Batch
                                      entry_name, folder_name)
 from grader.classroom.lms import LmsEntry, read_layout
 from grader.classroom.roster import Student
+from grader.results.inert import file_name
 
 # A class export is many submissions in one archive: room for a few hundred of them.
 CLASS_ARCHIVE_BYTES = 2 * 1024**3
@@ -128,7 +129,7 @@ def discover(submissions: Path, roster: dict[str, Student], unpack_to: Path
             if p.name not in (ROSTER_NAME, CONFIG_NAME, TIMES_NAME) and not p.name.startswith("."):
                 ignored.append(p.name)
             continue
-        name = entry_name(p.name)
+        name = file_name(entry_name(p.name))  # an id is text: a name's stray bytes as \xNN
         student = by_entry.get(name)
         sid = student.student if student else name
         if sid in entries:

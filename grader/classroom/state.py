@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ def content_hash(path: Path) -> str:
         for p in sorted(path.rglob("*"), key=lambda q: q.relative_to(path).as_posix()):
             if p.is_symlink() or not p.is_file() or "__pycache__" in p.parts:
                 continue
-            rel = p.relative_to(path).as_posix().encode()
+            rel = os.fsencode(p.relative_to(path).as_posix())  # the name's bytes, UTF-8 or not
             h.update(len(rel).to_bytes(4, "little") + rel)
             h.update(p.stat().st_size.to_bytes(8, "little"))
             _hash_file(h, p)

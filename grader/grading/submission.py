@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.grading.notebook import NotebookModule, stage_notebook, unreadable
+from grader.results.inert import file_name
 
 MAX_ARCHIVE_BYTES = 64 * 1024 * 1024  # unpacked size of an archive
 MAX_ARCHIVE_FILES = 2000
@@ -84,7 +85,10 @@ def stage(submission: Path, dest: Path, topics: list[str]) -> Staged:
     files = links_note(links) + file_notes(source, graded, topics)
     if source is not submission:
         shutil.rmtree(source, ignore_errors=True)
-    return Staged(root, modules, notebooks, notes, files)
+    # File names need not be UTF-8: every line that quotes one is made writable here, once.
+    return Staged(root, modules, notebooks,
+                  {t: [file_name(n) for n in ns] for t, ns in notes.items()},
+                  [file_name(f) for f in files])
 
 
 def links_in(source: Path) -> list[str]:

@@ -37,6 +37,21 @@ def terminal(text: Any, *, newlines: bool = False) -> str:
     return "".join(_shown(ch, newlines) for ch in text)
 
 
+def file_name(text: str) -> str:
+    """``text`` (a file name, or a line quoting one) with the bytes that are not UTF-8 shown as
+    ``\\xNN``: Python holds such bytes of a name as lone surrogates, which no UTF-8 file, page
+    or terminal can take."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no byte stands for
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

@@ -263,7 +263,9 @@ def write_text_atomic(path: Path, text: str, *, durable: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        # A stray surrogate (a file name's byte that is not UTF-8) is written as \udcNN
+        # rather than lose the whole file.
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
             f.write(text)
             if durable:
                 f.flush()

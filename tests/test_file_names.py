@@ -1,0 +1,77 @@
+"""A file name that is not valid UTF-8 (Linux allows any bytes) fails nothing: the submission
+holding it is graded, the others too, and every page, table and line shows it as \\xNN."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader.classroom.state import content_hash
+from grader.grading.submission import stage
+from grader.results.inert import file_name
+
+ROOT = Path(__file__).resolve().parent.parent
+FIX = Path(__file__).resolve().parent / "fixtures" / "course"
+TOY = (FIX / "reference" / "toy" / "solution.py").read_text()
+
+
+def _path(base: Path, raw: bytes) -> Path:
+    return Path(os.fsdecode(os.fsencode(base) + b"/" + raw))
+
+
+def _make(base: Path, files: dict[bytes, str]) -> Path:
+    for raw, text in files.items():
+        p = _path(base, raw)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    return base
+
+
+@pytest.mark.parametrize("name", [b"\xffbad\xfe.txt", b"d\xe9j\xe0/notes.txt", b"\xe9.py"])
+def test_staging_names_a_stray_file_in_writable_text(tmp_path: Path, name: bytes) -> None:
+    sub = _make(tmp_path / "sub", {b"toy.py": TOY, name: "x"})
+    staged = stage(sub, tmp_path / "staged", ["toy"])
+    assert staged.module("toy") is not None
+    line = next(f for f in staged.files if "\\x" in f)
+    line.encode("utf-8")  # writable anywhere
+    assert os.fsencode(_path(Path(""), name).name).hex() not in line
+    assert content_hash(sub)  # the batch's change detection reads the same names
+
+
+def test_file_name_shows_each_stray_byte_and_leaves_good_names_alone() -> None:
+    assert file_name("plain-ü.py") == "plain-ü.py"
+    assert file_name(os.fsdecode(b"a\xffb")) == "a\\xffb"
+    assert file_name("\ud800x") == "\\ud800x"  # a surrogate that stands for no byte
+
+
+def _grader(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "grader", *args, "--course", str(FIX)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_a_class_with_stray_names_is_graded_whole(tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    _make(subs, {b"ada/toy.py": TOY, b"bob/toy.py": TOY, b"bob/\xffbad\xfe.txt": "x",
+                 b"bob/d\xe9j\xe0/toy.py": "x = 1", b"\xe9ve/toy.py": TOY})
+    done = _grader("batch", str(subs), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    book = (tmp_path / "out" / "gradebook.csv").read_text(encoding="utf-8")
+    rows = {line.split(",")[0]: line for line in book.splitlines()[1:]}
+    assert set(rows) == {"ada", "bob", "\\xe9ve"}
+    assert all(",graded," in r for r in rows.values())
+    result = json.loads((tmp_path / "out" / "students" / "bob" / "result.json").read_text())
+    assert json.dumps("\\xffbad\\xfe.txt")[1:-1] in json.dumps(result)
+    assert (tmp_path / "out" / "students" / "bob" / "report.html").is_file()
+
+
+def test_grade_writes_its_report_for_a_submission_with_a_stray_name(tmp_path: Path) -> None:
+    sub = _make(tmp_path / "sub", {b"toy.py": TOY, b"\xffbad\xfe.txt": "x"})
+    done = _grader("grade", str(sub), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "\\xffbad\\xfe.txt" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
