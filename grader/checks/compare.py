@@ -640,16 +640,20 @@ def assert_close(
     rtol: float | None = None,
     atol: float | None = None,
     check_dtype: bool = True,
+    hint: str | None = None,
 ) -> None:
     """Fail with a student-facing message unless `actual` matches `expected` within tolerance.
 
     Both may be scalars, NumPy arrays, torch tensors, or tuples/lists/dicts of them. Tolerances come
     from the expected dtype's TOLERANCES entry (or an active override); rtol/atol replace them.
+    `hint`, what the test is about, comes first among the hints when it fails.
     """
     __tracebackhide__ = True
     ctx = _Ctx(name=name, rtol=rtol, atol=atol, check_dtype=check_dtype)
     failure = _compare(actual, expected, (), ctx)
     if failure:
+        if hint:
+            failure.hints.insert(0, hint)
         _fail(ctx, failure)
 
 
@@ -672,10 +676,12 @@ def expect_same(
     atol: float | None = None,
     check_dtype: bool = True,
     exact: bool = False,
+    hint: str | None = None,
     **kwargs: Any,
 ) -> Any:
     """Call `fn` on the reference (with deep copies of the inputs) and on the student; compare; return
-    the student's value. `outputs` names the elements of a tuple result for the messages."""
+    the student's value. `outputs` names the elements of a tuple result for the messages; `hint`,
+    what this test is about, comes first among the hints when it fails."""
     __tracebackhide__ = True
     if exact and (rtol is not None or atol is not None):
         raise ValueError("expect_same: exact=True compares exactly; do not pass rtol/atol with it")
@@ -702,6 +708,8 @@ def expect_same(
     )
     failure = _compare(actual, expected, (), ctx)
     if failure:
+        if hint:
+            failure.hints.insert(0, hint)
         _fail(ctx, failure)
     return actual
 
