@@ -472,6 +472,22 @@ def test_scalar_factor_only_when_telling() -> None:
     assert "factor" not in failure(assert_close, 0.7, 0.5, name="mse")
 
 
+@pytest.mark.parametrize("got, want", [
+    (-0.8 / 5333089, 0.8),  # a slope lost to cancellation: any two numbers differ by a factor
+    (0.8 * 5333089, 0.8),
+    (3.2e-9, 1.7),
+])
+def test_scalar_factor_is_never_an_absurd_one(got: float, want: float) -> None:
+    msg = failure(assert_close, got, want, name="fit_univariate → a")
+    assert "factor" not in msg and "sign is wrong" not in msg
+
+
+def test_array_factor_only_when_plausible(M: np.ndarray) -> None:
+    assert "factor" not in failure(assert_close, -M / 5333089, M, name="f")
+    assert "factor" not in failure(assert_close, 1e-7 * M, M, name="f")
+    assert "factor of 1/250 " in failure(assert_close, M / 250, M, name="f")
+
+
 def test_hint_rows_versus_columns(rng: np.random.Generator) -> None:
     Z = rng.normal(size=(5, 3))
     rows = np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)

@@ -71,3 +71,50 @@ def test_relu_grad_of_one_at_zero_loses_only_the_test_at_zero(engine, tmp_path: 
 def test_leaky_grad_at_zero_loses_only_the_test_at_zero(engine, tmp_path: Path) -> None:
     _check(engine, tmp_path, "activations", _mutant("activations", "leaky_grad_one_at_zero"),
            {"test_leaky_relu_derivative_at_zero"}, says=r"leaky_relu_grad\(0, slope\) = slope")
+
+
+# ------------------------------------------------------------------- numerical failures named
+
+PINV_NORMAL_EQUATIONS = '''
+
+def fit_univariate(x, y):
+    A = np.stack([x, np.ones_like(x)], axis=1)  # (n, 2)
+    a, b = np.linalg.pinv(A.T @ A) @ A.T @ y
+    return float(a), float(b)
+'''
+
+
+def test_cancellation_at_a_large_mean_is_named_not_a_constant_factor(engine,
+                                                                    tmp_path: Path) -> None:
+    source = COURSE.solution("linear_regression").read_text() + PINV_NORMAL_EQUATIONS
+    _check(engine, tmp_path, "linear_regression", source, {"test_fit_univariate_large_mean"},
+           says=r"x ≈ 10⁶.*cancellation.*Centre x",
+           never=("constant factor", "sign is wrong"))
+
+
+# --------------------------------------------------------------------- classic mistakes named
+
+
+def test_a_forgotten_intercept_is_named_with_b_and_no_conditioning_advice(engine,
+                                                                          tmp_path: Path) -> None:
+    result = _grade(engine, "linear_regression", _mutant("linear_regression", "no_intercept"),
+                    tmp_path, SEEDS[0])
+    failed = _failed(result)
+    assert {"test_fit_linear_random", "test_fit_linear_ill_conditioned"} <= set(failed)
+    random = failed["test_fit_linear_random"]
+    assert "classic mistake: fit_linear forgets the intercept" in random, random
+    assert re.search(r"Also wrong: fit_linear → b: expected -?[\d.]+, got 0", random), random
+    ill = failed["test_fit_linear_ill_conditioned"]
+    assert "→ b: expected" in ill and "XᵀX" not in ill, ill
+    assert "classic mistake: fit_linear forgets the intercept" in ill, ill
+
+
+def test_normal_equations_on_ill_conditioned_data_get_the_conditioning_advice(
+        engine, tmp_path: Path) -> None:
+    for seed in SEEDS:
+        result = _grade(engine, "linear_regression",
+                        _mutant("linear_regression", "normal_equation_inv"), tmp_path, seed)
+        failed = _failed(result)
+        assert set(failed) == {"test_fit_linear_ill_conditioned"}, sorted(failed)
+        message = failed["test_fit_linear_ill_conditioned"]
+        assert "right when the columns are well apart" in message and "lstsq" in message, message
