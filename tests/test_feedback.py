@@ -117,11 +117,12 @@ def test_missing_gelu_costs_only_the_gelu_point_at_zero(engine, tmp_path: Path) 
     assert "NotImplementedError" in source
     result = _grade(engine, "activations", source, tmp_path)
     at_zero = {t.name: t for t in result.tests if t.name.startswith("test_derivative_at_zero[")}
-    assert set(at_zero) == {f"test_derivative_at_zero[{fn}]" for fn in ("sigmoid", "tanh", "gelu")}
+    assert set(at_zero) == {f"test_derivative_at_zero[{fn}]"
+                            for fn in ("relu", "leaky_relu", "sigmoid", "tanh", "gelu")}
     assert at_zero["test_derivative_at_zero[gelu]"].outcome == "failed"
-    for fn in ("sigmoid", "tanh"):
+    for fn in ("relu", "leaky_relu", "sigmoid", "tanh"):
         assert at_zero[f"test_derivative_at_zero[{fn}]"].outcome == "passed"
-    assert sum(t.max_score for t in at_zero.values()) == 3
+    assert sum(t.max_score for t in at_zero.values()) == 5
 
 
 # ------------------------------------------------------------------------------ the table

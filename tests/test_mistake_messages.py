@@ -63,14 +63,16 @@ def test_dropout_that_drops_ties_loses_only_the_tie_test(engine, tmp_path: Path)
            says=r"u == p.*u >= p", never=("all zeros", "still missing"))
 
 
-def test_relu_grad_of_one_at_zero_loses_only_the_test_at_zero(engine, tmp_path: Path) -> None:
+# The public test about a convention is the student's own check of the hidden one: both grade it.
+def test_relu_grad_of_one_at_zero_loses_only_the_tests_at_zero(engine, tmp_path: Path) -> None:
     _check(engine, tmp_path, "activations", _mutant("activations", "relu_grad_one_at_zero"),
-           {"test_relu_derivative_at_zero"}, says=r"relu_grad\(0\) = 0")
+           {"test_relu_derivative_at_zero", "test_derivative_at_zero[relu]"}, says=r"relu_grad\(0\) = 0")
 
 
-def test_leaky_grad_at_zero_loses_only_the_test_at_zero(engine, tmp_path: Path) -> None:
+def test_leaky_grad_at_zero_loses_only_the_tests_at_zero(engine, tmp_path: Path) -> None:
     _check(engine, tmp_path, "activations", _mutant("activations", "leaky_grad_one_at_zero"),
-           {"test_leaky_relu_derivative_at_zero"}, says=r"leaky_relu_grad\(0, slope\) = slope")
+           {"test_leaky_relu_derivative_at_zero",
+            "test_derivative_at_zero[leaky_relu]"}, says=r"leaky_relu_grad\(0, slope\) = slope")
 
 
 # ------------------------------------------------------------------- numerical failures named

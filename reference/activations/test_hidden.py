@@ -72,13 +72,23 @@ def test_leaky_relu_grad_slope(student, reference, rng, slope):
     expect_same(student, reference, "leaky_relu_grad", _x(rng, (5, 6), zeros=False), slope=slope)
 
 
+_AT_ZERO = {
+    "relu": "at x = 0 the course uses PyTorch's convention, relu_grad(0) = 0: the gradient is 1"
+            " only where x > 0",
+    "leaky_relu": "at x = 0 the course uses PyTorch's convention, leaky_relu_grad(0, slope) ="
+                  " slope: the gradient is 1 only where x > 0",
+}
+
+
 @pytest.mark.points(1)
-@pytest.mark.parametrize("fn", ["sigmoid", "tanh", "gelu"])
+@pytest.mark.parametrize("fn", ["relu", "leaky_relu", "sigmoid", "tanh", "gelu"])
 def test_derivative_at_zero(student, reference, fn):
-    # The smooth ones at 0. ReLU'(0) = 0 and leaky ReLU'(0) = slope are conventions, graded once
-    # each, by the public tests about them. One function per test, so that a missing or wrong
-    # one costs only its own point.
-    expect_same(student, reference, f"{fn}_grad", np.zeros((2, 3)))
+    # ReLU'(0) = 0 and leaky ReLU'(0) = slope, as PyTorch; the others are smooth at 0. The
+    # conventions are graded here only (the other derivative tests avoid exact zeros). One
+    # function per test, so that a missing or wrong one costs only its own point.
+    zeros = np.zeros((2, 3))
+    options = {"slope": 0.3} if fn == "leaky_relu" else {}
+    expect_same(student, reference, f"{fn}_grad", zeros, hint=_AT_ZERO.get(fn), **options)
 
 
 @pytest.mark.points(1)
