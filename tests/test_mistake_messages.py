@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 
 from grader.course import Course
 from grader.grading.engine import Options
@@ -120,3 +122,34 @@ def test_normal_equations_on_ill_conditioned_data_get_the_conditioning_advice(
         assert set(failed) == {"test_fit_linear_ill_conditioned"}, sorted(failed)
         message = failed["test_fit_linear_ill_conditioned"]
         assert "right when the columns are well apart" in message and "lstsq" in message, message
+
+
+# ------------------------------------------------------------------- one mistake, one charge
+
+CLIPPED_POSTERIOR = '''
+
+def posterior(X, w, b):
+    z = np.asarray(X, dtype=np.float64) @ w + b  # (n,)
+    p = np.exp(-np.logaddexp(0.0, -z))  # σ(z) without overflow
+    return np.clip(p, 1e-8, 1 - 1e-8)
+'''
+
+
+def test_a_clipped_posterior_is_charged_by_the_tests_about_saturation_only(
+        engine, tmp_path: Path) -> None:
+    source = COURSE.solution("gaussian_classifier").read_text() + CLIPPED_POSTERIOR
+    _check(engine, tmp_path, "gaussian_classifier", source,
+           {"test_posterior_huge_logits", "test_posterior_stable"},
+           says=r"clip")
+
+
+def _mutants(*topics: str) -> list:
+    return [pytest.param(t, p.stem, id=f"{t}-{p.stem}") for t in topics for p in COURSE.mutants(t)]
+
+
+@pytest.mark.parametrize(("topic", "name"), _mutants("gaussian_classifier", "regularization"))
+def test_a_mistake_fails_the_same_tests_whatever_the_seed(engine, tmp_path: Path, topic: str,
+                                                          name: str) -> None:
+    seen = {seed: sorted(_failed(_grade(engine, topic, _mutant(topic, name), tmp_path, seed)))
+            for seed in SEEDS}
+    assert len({tuple(v) for v in seen.values()}) == 1, seen
