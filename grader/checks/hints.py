@@ -393,11 +393,17 @@ def _reachable(module: ModuleType, name: str) -> set[str]:
     return seen
 
 
+_CHANGES: dict[tuple[str, str, str], bool] = {}
+
+
 def _changes(mutant: ModuleType, reference: ModuleType, fn: str) -> bool:
     """Whether the mutant computes `fn` differently from the reference (its code or a helper's)."""
-    names = _reachable(mutant, fn) | _reachable(reference, fn)
-    return any(_body(getattr(mutant, n, None)) != _body(getattr(reference, n, None))
-               for n in names)
+    key = (mutant.__name__, reference.__name__, fn)
+    if key not in _CHANGES:
+        names = _reachable(mutant, fn) | _reachable(reference, fn)
+        _CHANGES[key] = any(_body(getattr(mutant, n, None)) != _body(getattr(reference, n, None))
+                            for n in names)
+    return _CHANGES[key]
 
 
 def mistake_of(path: Path) -> str:
