@@ -933,3 +933,14 @@ def test_classic_mistakes_run_only_mutants_that_change_the_function(tmp_path) ->
                              lambda v: ran.append(v) or True)
     assert found == ["the centring is forgotten in the helper"]
     assert len(ran) == 1
+
+
+def test_a_hint_that_finds_the_student_failing_gives_no_hint() -> None:
+    from grader.grading.remote import StudentError
+
+    def evidence() -> str:
+        raise StudentError("f", "ZeroDivisionError", "division by zero", "", ("ZeroDivisionError",))
+
+    msg = failure(assert_close, 1.0, 2.0, name="f", hint=evidence)
+    assert msg.startswith("f: expected 2.0, got 1.0") and "Hint: off by a constant factor" in msg
+    assert "Hint: centre x" in failure(assert_close, 1.0, 2.0, name="f", hint=lambda: "centre x")

@@ -147,7 +147,14 @@ Hint = str | Callable[[], "str | None"] | None
 
 
 def _lead_hint(failure: _Failure, hint: Hint) -> None:
-    text = hint() if callable(hint) else hint
+    from grader.grading.remote import StudentError
+
+    try:
+        text = hint() if callable(hint) else hint
+    except (StudentError, CheckFailed):
+        # The student's code failed while the hint looked for evidence: no evidence, no hint;
+        # the failure already found is what the student reads.
+        text = None
     if text:
         failure.hints.insert(0, text)
 
