@@ -167,7 +167,7 @@ def test_interleaved_states_are_independent(student, reference, rng, fn):
     stus = [(w, {}) for w in ws]
     for t in range(1, 4):
         for i in range(2):
-            g = rng.normal(size=ws[i].shape)
+            (g,) = _grads(rng, 1, ws[i].shape)
             w_before = refs[i][0]
             refs[i] = getattr(reference, fn)(refs[i][0], g, refs[i][1], 0.05)
             stus[i] = _call(student, fn, stus[i][0], g, stus[i][1], 0.05, {})
