@@ -472,6 +472,22 @@ def test_scalar_factor_only_when_telling() -> None:
     assert "factor" not in failure(assert_close, 0.7, 0.5, name="mse")
 
 
+@pytest.mark.parametrize("got, want", [
+    (-0.8 / 5333089, 0.8),  # a slope lost to cancellation: any two numbers differ by a factor
+    (0.8 * 5333089, 0.8),
+    (3.2e-9, 1.7),
+])
+def test_scalar_factor_is_never_an_absurd_one(got: float, want: float) -> None:
+    msg = failure(assert_close, got, want, name="fit_univariate → a")
+    assert "factor" not in msg and "sign is wrong" not in msg
+
+
+def test_array_factor_only_when_plausible(M: np.ndarray) -> None:
+    assert "factor" not in failure(assert_close, -M / 5333089, M, name="f")
+    assert "factor" not in failure(assert_close, 1e-7 * M, M, name="f")
+    assert "factor of 1/250 " in failure(assert_close, M / 250, M, name="f")
+
+
 def test_hint_rows_versus_columns(rng: np.random.Generator) -> None:
     Z = rng.normal(size=(5, 3))
     rows = np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)
@@ -849,3 +865,82 @@ def test_expect_same_names_the_standard_deviation_ddof(rng: np.random.Generator)
         expect_same, types.SimpleNamespace(scale=stu), types.SimpleNamespace(scale=ref), "scale", X
     )
     assert "n = 17 (X.shape[0])" in msg and "ddof=1" in msg
+
+
+# ------------------------------------------------------------- every wrong output, classic mistakes
+
+
+def test_every_wrong_output_of_a_tuple_is_reported() -> None:
+    msg = failure(assert_close, (np.array([1.0, 2.0]), 0.0), (np.array([1.5, 2.0]), 1.0),
+                  name="fit_linear", outputs=("w", "b"))
+    assert msg.startswith("fit_linear → w: 1 of 2 values differ")
+    assert "Also wrong: fit_linear → b: expected 1.0, got 0.0" in msg
+
+
+def _course_topic(tmp_path, mutants: dict[str, str]) -> types.ModuleType:
+    import importlib.util
+
+    topic = tmp_path / "reference" / "toy"
+    (topic / "mutants").mkdir(parents=True)
+    (topic / "solution.py").write_text(
+        "def _centre(x):\n    return x - x.mean()\n\n\n"
+        "def fit(x):\n    \"\"\"Doc.\"\"\"\n    return float(_centre(x).std()), float(x.mean())\n")
+    for name, source in mutants.items():
+        (topic / "mutants" / f"{name}.py").write_text(source)
+    spec = importlib.util.spec_from_file_location("toy_reference", topic / "solution.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_mutant_that_gives_the_students_value_is_named(tmp_path) -> None:
+    reference = _course_topic(tmp_path, {
+        "no_mean": '"""Mutant: fit forgets the mean and returns b = 0."""\n'
+                   "def fit(x):\n    return float((x - x.mean()).std()), 0.0\n",
+        "helper_changed": '"""Mutant: the centring is forgotten in the helper."""\n'
+                          "def _centre(x):\n    return x\n\n\n"
+                          "def fit(x):\n    return float(_centre(x).std()), float(x.mean())\n",
+        "imports_a_module": '"""Mutant: never loaded."""\nimport toy\n'
+                            "def fit(x):\n    return toy.fit(x)\n",
+    })
+    x = np.array([1.0, 2.0, 4.0])
+    student = types.SimpleNamespace(fit=lambda v: (float((v - v.mean()).std()), 0.0))
+    msg = failure(expect_same, student, reference, "fit", x, outputs=("s", "b"))
+    assert "classic mistake: fit forgets the mean and returns b = 0" in msg, msg
+    # A value no mutant gives names none.
+    student = types.SimpleNamespace(fit=lambda v: (1.0, 2.0))
+    assert "classic mistake" not in failure(expect_same, student, reference, "fit", x)
+    # A mutant importing a module by name is never loaded: that name could be a student's module.
+    from grader.checks.hints import _load_mutant
+
+    assert _load_mutant(tmp_path / "reference" / "toy" / "mutants" / "imports_a_module.py") is None
+
+
+def test_classic_mistakes_run_only_mutants_that_change_the_function(tmp_path) -> None:
+    from grader.checks.hints import classic_mistakes
+
+    reference = _course_topic(tmp_path, {
+        "same": '"""Mutant: another function only."""\n'
+                "def _centre(x):\n    return x - x.mean()\n\n\n"
+                "def fit(x):\n    \"\"\"Other doc.\"\"\"\n    return float(_centre(x).std()), float(x.mean())\n\n\n"
+                "def other():\n    return 1\n",
+        "helper_changed": '"""Mutant: the centring is forgotten in the helper."""\n'
+                          "def _centre(x):\n    return x\n\n\n"
+                          "def fit(x):\n    return float(_centre(x).std()), float(x.mean())\n",
+    })
+    ran: list[Any] = []
+    found = classic_mistakes(reference, "fit", (np.array([1.0, 5.0]),), {},
+                             lambda v: ran.append(v) or True)
+    assert found == ["the centring is forgotten in the helper"]
+    assert len(ran) == 1
+
+
+def test_a_hint_that_finds_the_student_failing_gives_no_hint() -> None:
+    from grader.grading.remote import StudentError
+
+    def evidence() -> str:
+        raise StudentError("f", "ZeroDivisionError", "division by zero", "", ("ZeroDivisionError",))
+
+    msg = failure(assert_close, 1.0, 2.0, name="f", hint=evidence)
+    assert msg.startswith("f: expected 2.0, got 1.0") and "Hint: off by a constant factor" in msg
+    assert "Hint: centre x" in failure(assert_close, 1.0, 2.0, name="f", hint=lambda: "centre x")

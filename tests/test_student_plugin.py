@@ -90,7 +90,7 @@ def test_correct_code_passes_and_wrong_code_fails_with_the_graders_message(
     done = pytest_in(repo, env, f"assignments/{TOPIC}", "-q")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 failed, 5 passed" in done.stdout
-    assert "fit_linear(X, y) → output [0]: 2 of 2 values differ" in done.stdout
+    assert "fit_linear(X, y) → w: 2 of 2 values differ" in done.stdout
     assert "first at [0]: expected 2.0, got 2.33333" in done.stdout
     assert f"FAIL {TOPIC}: 5/6 public tests passed" in done.stdout
     assert f"{HIDDEN} hidden tests will grade this topic" in done.stdout

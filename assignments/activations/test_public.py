@@ -33,13 +33,17 @@ def test_derivatives_small(student):
 
 def test_relu_derivative_at_zero(student):
     # The course's convention, as PyTorch: ReLU'(0) = 0.
-    assert_close(student.relu_grad(X), np.array([0.0, 0.0, 1.0]), name="relu_grad")
+    assert_close(student.relu_grad(X), np.array([0.0, 0.0, 1.0]), name="relu_grad",
+                 hint="at x = 0 the course uses PyTorch's convention, relu_grad(0) = 0: "
+                      "the gradient is 1 only where x > 0")
 
 
 def test_leaky_relu_derivative_at_zero(student):
     # The course's convention, as PyTorch: leaky ReLU'(0) = slope.
     assert_close(student.leaky_relu_grad(X, slope=0.1), np.array([0.1, 0.1, 1.0]),
-                 name="leaky_relu_grad")
+                 name="leaky_relu_grad",
+                 hint="at x = 0 the course uses PyTorch's convention, leaky_relu_grad(0, slope) "
+                      "= slope: the gradient is 1 only where x > 0")
 
 
 def test_sigmoid_no_overflow(student):

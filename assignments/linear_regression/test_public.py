@@ -9,14 +9,16 @@ def test_fit_univariate_small(student):
     # x̄ = 2.5, ȳ = 4: a = Σ(x − x̄)(y − ȳ) / Σ(x − x̄)² = 7 / 5, b = 4 − 1.4·2.5.
     x = np.array([1.0, 2.0, 3.0, 4.0])
     y = np.array([2.0, 3.0, 5.0, 6.0])
-    assert_close(student.fit_univariate(x, y), (1.4, 0.5), name="fit_univariate(x, y)")
+    assert_close(student.fit_univariate(x, y), (1.4, 0.5), name="fit_univariate(x, y)",
+                 outputs=("a", "b"))
 
 
 def test_fit_linear_exact_plane(student):
     # y = 1 + 2·x₁ − 3·x₂ exactly, so the fit recovers w = (2, −3), b = 1.
     X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 1.0]])
     y = 1.0 + 2.0 * X[:, 0] - 3.0 * X[:, 1]
-    assert_close(student.fit_linear(X, y), (np.array([2.0, -3.0]), 1.0), name="fit_linear(X, y)")
+    assert_close(student.fit_linear(X, y), (np.array([2.0, -3.0]), 1.0), name="fit_linear(X, y)",
+                 outputs=("w", "b"))
 
 
 def test_fit_ridge_one_feature(student):
@@ -24,7 +26,8 @@ def test_fit_ridge_one_feature(student):
     X = np.array([[0.0], [1.0], [2.0], [3.0]])
     y = np.array([1.0, 3.0, 5.0, 7.0])
     assert_close(
-        student.fit_ridge(X, y, 5.0), (np.array([1.0]), 2.5), name="fit_ridge(X, y, lam=5)"
+        student.fit_ridge(X, y, 5.0), (np.array([1.0]), 2.5), name="fit_ridge(X, y, lam=5)",
+        outputs=("w", "b"),
     )
 
 
@@ -51,6 +54,7 @@ def test_gradient_step_small(student):
         student.gradient_step(X, y, np.array([0.0]), 0.0, 0.1),
         (np.array([0.5]), 0.3),
         name="gradient_step(X, y, w, b, lr=0.1)",
+        outputs=("w", "b"),
     )
 
 
@@ -65,4 +69,5 @@ def test_minibatch_sgd_two_batches(student):
         got,
         (np.array([-1.0625]), 0.0),
         name="minibatch_sgd(..., lr=0.5, weight_decay=0.1)",
+        outputs=("w", "b"),
     )

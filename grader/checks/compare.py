@@ -30,6 +30,7 @@ from grader.checks.describe import (
 )
 from grader.checks.hints import (
     _equals_transposed,
+    classic_mistakes,
     _factor_hint,
     _input_sizes,
     _shape_hints,
@@ -71,6 +72,7 @@ class CheckFailed(AssertionError):
 
 
 _MAX_HINTS = 2
+_MAX_ALSO = 3
 
 
 # -------------------------------------------------------------------------------- failures
@@ -89,6 +91,7 @@ class _Failure:
     problem: str
     details: list[str] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
+    also: list[str] = field(default_factory=list)  # the other outputs that are wrong, one line each
 
 
 @dataclass(frozen=True)
@@ -133,9 +136,27 @@ def _output_label(ctx: _Ctx, path: tuple[int | _Key, ...], i: int) -> str:
 def _message(ctx: _Ctx, failure: _Failure) -> str:
     lines = [f"{_where(ctx, failure.path)}: {failure.problem}"]
     lines += ["  " + d for d in failure.details]
+    lines += ["  Also wrong: " + a for a in failure.also]
     lines += ["  Hint: " + h for h in failure.hints[:_MAX_HINTS]]
     lines += ["  " + f for f in ctx.footer]
     return "\n".join(lines)
+
+
+# A hint a test gives for its own subject: text, or a function asked only when the check fails.
+Hint = str | Callable[[], "str | None"] | None
+
+
+def _lead_hint(failure: _Failure, hint: Hint) -> None:
+    from grader.grading.remote import StudentError
+
+    try:
+        text = hint() if callable(hint) else hint
+    except (StudentError, CheckFailed):
+        # The student's code failed while the hint looked for evidence: no evidence, no hint;
+        # the failure already found is what the student reads.
+        text = None
+    if text:
+        failure.hints.insert(0, text)
 
 
 def _fail(ctx: _Ctx, failure: _Failure) -> None:
@@ -578,23 +599,28 @@ def _compare_sequence(
         if item_failure is None:
             continue
         if ctx.hints:
-            for j in range(len(expected)):
-                if j != i and _compare(item, expected[j], path + (j,), quiet) is None:
-                    mine, theirs = _output_label(ctx, path, i), _output_label(ctx, path, j)
-                    if _compare(actual[j], want, path + (i,), quiet) is None:
-                        item_failure.hints.insert(
-                            0,
-                            f"your {mine} and {theirs} are swapped: return them in "
-                            "the expected order",
-                        )
-                    else:
-                        item_failure.hints.insert(
-                            0,
-                            f"your {mine} is the expected {theirs}: check the order "
-                            "of your outputs",
-                        )
-                    break
+            order = _order_hint(actual, expected, i, path, ctx)
+            if order:
+                item_failure.hints.insert(0, order)
+        # Every wrong output is named, not only the first: a lost intercept shows in w and in b.
+        for j in range(i + 1, len(expected)):
+            other = _compare(actual[j], expected[j], path + (j,), quiet)
+            if other is not None and len(item_failure.also) < _MAX_ALSO:
+                item_failure.also.append(f"{_where(ctx, other.path)}: {other.problem}")
         return item_failure
+    return None
+
+
+def _order_hint(actual: Any, expected: Sequence[Any], i: int, path: tuple[int | _Key, ...],
+                ctx: _Ctx) -> str | None:
+    """Whether the student's wrong output [i] is another expected output: swapped or misplaced."""
+    quiet = dataclasses.replace(ctx, hints=False)
+    for j in range(len(expected)):
+        if j != i and _compare(actual[i], expected[j], path + (j,), quiet) is None:
+            mine, theirs = _output_label(ctx, path, i), _output_label(ctx, path, j)
+            if _compare(actual[j], expected[i], path + (i,), quiet) is None:
+                return f"your {mine} and {theirs} are swapped: return them in the expected order"
+            return f"your {mine} is the expected {theirs}: check the order of your outputs"
     return None
 
 
@@ -640,16 +666,23 @@ def assert_close(
     rtol: float | None = None,
     atol: float | None = None,
     check_dtype: bool = True,
+    outputs: Sequence[str] | None = None,
+    hint: Hint = None,
 ) -> None:
     """Fail with a student-facing message unless `actual` matches `expected` within tolerance.
 
     Both may be scalars, NumPy arrays, torch tensors, or tuples/lists/dicts of them. Tolerances come
     from the expected dtype's TOLERANCES entry (or an active override); rtol/atol replace them.
+    `outputs` names the elements of a tuple for the messages, as in expect_same.
+    `hint`, what the test is about, comes first among the hints when it fails; a callable is
+    asked only then (it may look for evidence, e.g. call the student again) and may give None.
     """
     __tracebackhide__ = True
-    ctx = _Ctx(name=name, rtol=rtol, atol=atol, check_dtype=check_dtype)
+    ctx = _Ctx(name=name, rtol=rtol, atol=atol, check_dtype=check_dtype,
+               outputs=tuple(outputs) if outputs is not None else None)
     failure = _compare(actual, expected, (), ctx)
     if failure:
+        _lead_hint(failure, hint)
         _fail(ctx, failure)
 
 
@@ -672,10 +705,16 @@ def expect_same(
     atol: float | None = None,
     check_dtype: bool = True,
     exact: bool = False,
+    hint: Hint = None,
+    label: str | None = None,
     **kwargs: Any,
 ) -> Any:
     """Call `fn` on the reference (with deep copies of the inputs) and on the student; compare; return
-    the student's value. `outputs` names the elements of a tuple result for the messages."""
+    the student's value. `outputs` names the elements of a tuple result for the messages; `hint`,
+    what this test is about, comes first among the hints when it fails (see assert_close);
+    `label` names the call in the messages in place of `fn` ("fit_linear with collinear columns").
+    Where the student's value is what one of the topic's mutants gives, the hint names that
+    classic mistake."""
     __tracebackhide__ = True
     if exact and (rtol is not None or atol is not None):
         raise ValueError("expect_same: exact=True compares exactly; do not pass rtol/atol with it")
@@ -691,7 +730,7 @@ def expect_same(
                 f"result ({_describe(expected)})"
             )
     ctx = _Ctx(
-        name=fn,
+        name=label or fn,
         rtol=rtol,
         atol=atol,
         check_dtype=check_dtype,
@@ -702,8 +741,20 @@ def expect_same(
     )
     failure = _compare(actual, expected, (), ctx)
     if failure:
+        _lead_hint(failure, hint)
+        for mistake in classic_mistakes(reference, fn, args, kwargs,
+                                        lambda value: _matches(actual, value, ctx))[:1]:
+            failure.hints.insert(0, f"your result matches a classic mistake: {mistake}")
         _fail(ctx, failure)
     return actual
+
+
+def _matches(actual: Any, value: Any, ctx: _Ctx) -> bool:
+    """Whether the student's value equals `value` (a classic mistake's) under the test's rules."""
+    try:
+        return _compare(actual, value, (), dataclasses.replace(ctx, hints=False)) is None
+    except TypeError:  # a value of a kind that cannot be compared matches nothing
+        return False
 
 
 def assert_no_warnings(student: Any, *, name: str) -> None:

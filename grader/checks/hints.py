@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import copy
+import importlib.util
 import inspect
 import math
+import sys
+import textwrap
+import warnings
 from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -15,11 +23,35 @@ from grader.checks.describe import _fmt_shape, _to_numpy
 from grader.checks.tolerances import Tol
 
 
+# The largest whole factor (or its reciprocal) worth naming: past it, "off by 5333089" says only
+# that two numbers differ, which the message already says.
+_MAX_FACTOR = 1000
+# The arbitrary factor stated for several values must be plausible as a slip in a formula.
+_PLAUSIBLE = (1e-3, 1e3)
+
+
+def _whole(x: float, rel: float) -> int | None:
+    """x as a whole number from 2 to _MAX_FACTOR when it is one within rel, else None.
+
+    A whole number is telling only while the window rel·k is far narrower than the gap between
+    neighbours: for a large k every x is "near" some integer.
+    """
+    k = round(x)
+    if 2 <= k <= _MAX_FACTOR and rel * k < 0.01 and abs(x - k) <= rel * k:
+        return k
+    return None
+
+
 def _factor_text(c: float, sizes: Mapping[int, str], scalar: bool, rel: float = 1e-6) -> str | None:
-    """Words for 'yours = c × expected', naming c when it is a size of the inputs."""
+    """Words for 'yours = c × expected', naming c when it is a size of the inputs.
+
+    A factor is named only where it means something: a size of the inputs, a small whole number
+    or its reciprocal, or (several values only) a plausible factor. Between two single numbers
+    some factor always exists, so an arbitrary one is never named for a scalar.
+    """
 
     def _near(x: float, target: float) -> bool:
-        return abs(x - target) <= rel * max(1.0, abs(target))
+        return abs(x - target) <= rel * abs(target)
 
     if _near(c, -1.0):
         return "wrong sign: your values are the negatives of the expected ones"
@@ -64,13 +96,13 @@ def _factor_text(c: float, sizes: Mapping[int, str], scalar: bool, rel: float = 
             return f"off by a factor of {sign}√{n} (yours = {sign}√{n} × expected); {n} is {where}{tail}"
         if math.isqrt(n) ** 2 != n and _near(mag, 1 / math.sqrt(n)):
             return f"off by a factor of {sign}1/√{n} (yours = {sign}expected / √{n}); {n} is {where}{tail}"
-    k = round(mag)
-    if k >= 2 and _near(mag, k):
+    k = _whole(mag, rel)
+    if k is not None:
         return f"off by a constant factor of {sign}{k} (yours = {sign}{k} × expected){tail}"
-    k = round(1 / mag)
-    if k >= 2 and _near(1 / mag, k):
+    k = _whole(1 / mag, rel)
+    if k is not None:
         return f"off by a constant factor of {sign}1/{k} (yours = {sign}expected / {k}){tail}"
-    if scalar:
+    if scalar or not _PLAUSIBLE[0] <= mag <= _PLAUSIBLE[1]:
         return None  # any two numbers differ by some factor: only name the telling ones
     return f"off by a constant factor of {c:.4g} (yours ≈ {c:.4g} × expected)"
 
@@ -85,7 +117,7 @@ def _factor_hint(a: np.ndarray, e: np.ndarray, tol: Tol, sizes: Mapping[int, str
     if ee == 0:
         return None
     c = float(np.dot(e64.ravel(), a64.ravel())) / ee
-    if c == 0 or abs(c - 1) < 1e-3:
+    if c == 0 or not math.isfinite(c) or abs(c - 1) < 1e-3:
         return None
     rtol = max(tol.rtol, 1e-9)
     if not np.allclose(a64, c * e64, rtol=rtol, atol=tol.atol * max(1.0, abs(c))):
@@ -280,3 +312,131 @@ def _warning_hint(category: str, message: str) -> str:
     if category in ("DeprecationWarning", "FutureWarning", "PendingDeprecationWarning"):
         return "you use a deprecated feature: switch to the replacement the warning names"
     return "find the line that triggers it and change the computation so it does not"
+
+
+# ------------------------------------------------------------------------- classic mistakes
+
+# Mutants by file, loaded once per grading process: course code, as trusted as the reference.
+_MUTANTS: dict[str, ModuleType | None] = {}
+
+
+_MUTANT_IMPORTS = frozenset(sys.stdlib_module_names) | {"numpy", "torch", "scipy"}
+
+
+def _imports_only_libraries(path: Path) -> bool:
+    """A mutant that imports anything but the standard library, NumPy, torch or SciPy is not
+    loaded: a module found by name could be a student's, and no student code runs here."""
+    try:
+        tree = ast.parse(path.read_text())
+    except (OSError, SyntaxError, ValueError):
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            tops = [a.name.split(".")[0] for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            tops = [(node.module or "").split(".")[0]] if node.level == 0 else [""]
+        else:
+            continue
+        if any(t not in _MUTANT_IMPORTS for t in tops):
+            return False
+    return True
+
+
+def _load_mutant(path: Path) -> ModuleType | None:
+    key = str(path)
+    if key not in _MUTANTS:
+        module: ModuleType | None = None
+        if not _imports_only_libraries(path):
+            _MUTANTS[key] = None
+            return None
+        spec = importlib.util.spec_from_file_location(f"grader_mutant_{path.parent.parent.name}_"
+                                                      f"{path.stem}", path)
+        if spec is not None and spec.loader is not None:
+            module = importlib.util.module_from_spec(spec)
+            try:
+                spec.loader.exec_module(module)
+            except Exception:  # noqa: BLE001 - a mutant that cannot load names no mistake
+                module = None
+        _MUTANTS[key] = module
+    return _MUTANTS[key]
+
+
+def _body(fn: Any) -> str | None:
+    """A function's code without its docstring, comparable between two modules."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    node = tree.body[0]
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.body and \
+            isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant):
+        node.body = node.body[1:]
+    return ast.dump(node)
+
+
+def _reachable(module: ModuleType, name: str) -> set[str]:
+    """`name` and the module-level functions it calls, directly or through each other."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        n = todo.pop()
+        f = getattr(module, n, None)
+        if n in seen or not inspect.isfunction(f):
+            continue
+        seen.add(n)
+        code = f.__code__
+        names = set(code.co_names)
+        for const in code.co_consts:  # nested functions and lambdas
+            if inspect.iscode(const):
+                names |= set(const.co_names)
+        todo += [m for m in names if m not in seen]
+    return seen
+
+
+_CHANGES: dict[tuple[str, str, str], bool] = {}
+
+
+def _changes(mutant: ModuleType, reference: ModuleType, fn: str) -> bool:
+    """Whether the mutant computes `fn` differently from the reference (its code or a helper's)."""
+    key = (mutant.__name__, reference.__name__, fn)
+    if key not in _CHANGES:
+        names = _reachable(mutant, fn) | _reachable(reference, fn)
+        _CHANGES[key] = any(_body(getattr(mutant, n, None)) != _body(getattr(reference, n, None))
+                            for n in names)
+    return _CHANGES[key]
+
+
+def mistake_of(path: Path) -> str:
+    """What a mutant gets wrong: the first line of its docstring, without 'Mutant:'."""
+    module = _load_mutant(path)
+    doc = ((module.__doc__ if module else None) or path.stem.replace("_", " ")).strip()
+    return doc.splitlines()[0].removeprefix("Mutant:").strip().rstrip(".")
+
+
+def classic_mistakes(reference: Any, fn: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                     matches: Callable[[Any], bool]) -> list[str]:
+    """The classic mistakes (the topic's mutants, reference/<topic>/mutants/) whose `fn` gives,
+    on these inputs, what `matches` accepts: the student's own value.
+
+    Only mutants that compute `fn` differently from the reference are run. Where the course has
+    no mutants (an exported bundle), there are none to name.
+    """
+    file = getattr(reference, "__file__", None)
+    if not isinstance(reference, ModuleType) or not file:
+        return []
+    folder = Path(file).parent / "mutants"
+    found: list[str] = []
+    for path in sorted(folder.glob("*.py")) if folder.is_dir() else []:
+        mutant = _load_mutant(path)
+        f = getattr(mutant, fn, None)
+        if mutant is None or not callable(f) or not _changes(mutant, reference, fn):
+            continue
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                value = f(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+        except Exception:  # noqa: BLE001 - a mutant that fails on these inputs matches nothing
+            continue
+        if matches(value):
+            found.append(mistake_of(path))
+    return found

@@ -9,10 +9,14 @@ from grader.checks import check_gradient, dot_with_output
 FUNCTIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "gelu"]
 
 
-def _x(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """Values spread over [-6, 6] with exact zeros and a few values just either side of zero."""
+def _x(rng: np.random.Generator, shape: tuple[int, ...], zeros: bool = True) -> np.ndarray:
+    """Values spread over [-6, 6] with exact zeros and a few values just either side of zero.
+
+    zeros=False leaves the exact zeros out: a derivative's value at 0 is a convention, graded
+    once in test_derivative_at_zero rather than in every derivative test.
+    """
     x = rng.normal(scale=2.5, size=shape).ravel()
-    x[::7] = 0.0
+    x[::7] = 0.0 if zeros else 1e-9 * rng.choice([-1.0, 1.0], size=x[::7].size)
     x[1::11] = 1e-9 * rng.choice([-1.0, 1.0], size=x[1::11].size)
     return x.reshape(shape)
 
@@ -59,23 +63,32 @@ def test_large_inputs(student, reference, fn):
 @pytest.mark.parametrize("fn", FUNCTIONS)
 @pytest.mark.parametrize("shape", [(4, 6), (1, 9, 2)])
 def test_derivative(student, reference, rng, fn, shape):
-    expect_same(student, reference, fn + "_grad", _x(rng, shape))
+    expect_same(student, reference, fn + "_grad", _x(rng, shape, zeros=False))
 
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("slope", [0.2, 0.05])
 def test_leaky_relu_grad_slope(student, reference, rng, slope):
-    expect_same(student, reference, "leaky_relu_grad", _x(rng, (5, 6)), slope=slope)
+    expect_same(student, reference, "leaky_relu_grad", _x(rng, (5, 6), zeros=False), slope=slope)
+
+
+_AT_ZERO = {
+    "relu": "at x = 0 the course uses PyTorch's convention, relu_grad(0) = 0: the gradient is 1"
+            " only where x > 0",
+    "leaky_relu": "at x = 0 the course uses PyTorch's convention, leaky_relu_grad(0, slope) ="
+                  " slope: the gradient is 1 only where x > 0",
+}
 
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("fn", ["relu", "leaky_relu", "sigmoid", "tanh", "gelu"])
 def test_derivative_at_zero(student, reference, fn):
-    # ReLU'(0) = 0 and leaky ReLU'(0) = slope, as PyTorch; the others are smooth at 0. One
+    # ReLU'(0) = 0 and leaky ReLU'(0) = slope, as PyTorch; the others are smooth at 0. The
+    # conventions are graded here only (the other derivative tests avoid exact zeros). One
     # function per test, so that a missing or wrong one costs only its own point.
     zeros = np.zeros((2, 3))
     options = {"slope": 0.3} if fn == "leaky_relu" else {}
-    expect_same(student, reference, f"{fn}_grad", zeros, **options)
+    expect_same(student, reference, f"{fn}_grad", zeros, hint=_AT_ZERO.get(fn), **options)
 
 
 @pytest.mark.points(1)

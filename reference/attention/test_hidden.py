@@ -100,6 +100,7 @@ def test_sdpa_causal_and_mask_together(student, reference, seed):
     g = _gen(seed)
     q, k, v = _qkv(g, (3,), 5, 5, 4, 4, torch.float64)
     mask = _mask(g, 3, 5, 5, keep=0.7)
+    mask[..., 0] = True  # key 0 is before every query: no row is empty (they have their own test)
     expect_same(student, reference, SDPA, q, k, v, mask=mask, causal=True, outputs=OUT_W)
 
 
@@ -108,7 +109,14 @@ def test_sdpa_causal_and_mask_together(student, reference, seed):
 def test_sdpa_large_scores_stay_finite(student, reference, seed, dtype):
     g = _gen(seed)
     q, k, v = _qkv(g, (2,), 4, 6, 8, 3, dtype)
-    q = q * 300  # scores in the thousands: exp without the row maximum overflows
+    # Every key shares a large part, so each row's scores are in the thousands in float64 and
+    # the hundreds in float32 (of either sign: exp without the row maximum overflows, or
+    # underflows to 0/0), while they differ from each other by a few units: the weights stay
+    # spread out, and a wrong scale shows whatever the draw. (Larger float32 scores would round
+    # by more than the tolerance whatever the order of the operations.)
+    std = 40.0 if dtype == torch.float64 else 4.0
+    shared = _randn(g, 2, 1, 8, dtype=dtype, std=std)  # (B, 1, d): the same for every key
+    q, k = 30 * q, shared + 0.1 * k
     # In float32 a score of a few thousand is rounded by a few 1e-4, which moves the weights by
     # as much whatever the order of the operations: a correct softmax differs by that.
     rtol = 1e-3 if dtype == torch.float32 else None

@@ -40,12 +40,15 @@ def _mode(train: bool) -> str:
     return "in train mode (train=True)" if train else "in eval mode (train=False)"
 
 
-def _compare_forward(student, reference, args: tuple, label: str, **kwargs) -> tuple:
-    """Compare out and both running statistics; return the student's (out, mean, var, cache)."""
+def _compare_forward(student, reference, args: tuple, label: str, only: tuple[str, ...] = FORWARD,
+                     **kwargs) -> tuple:
+    """Compare out and both running statistics (or the `only` ones); return the student's
+    (out, mean, var, cache)."""
     got = _forward(student, *args, **kwargs)
     expected = reference.batchnorm_forward(*args, **kwargs)
     for name, g, e in zip(FORWARD[:3], got, expected):
-        assert_close(g, e, name=f"batchnorm_forward {label} → {name}")
+        if name in only:
+            assert_close(g, e, name=f"batchnorm_forward {label} → {name}")
     return got
 
 
@@ -109,8 +112,11 @@ def test_train_custom_momentum(student, reference, rng):
 @pytest.mark.points(1)
 def test_train_custom_eps(student, reference, rng):
     x = _features(rng, 4, 3, _small_std(rng, 3))
+    # eps moves only out: the running statistics are graded by the tests about them, where a
+    # wrong variance shows whatever the draw (here the variance is too small for that).
     _compare_forward(
-        student, reference, (x, *_layer(rng, 3), True), _mode(True) + " eps=1e-3", eps=1e-3
+        student, reference, (x, *_layer(rng, 3), True), _mode(True) + " eps=1e-3", only=("out",),
+        eps=1e-3,
     )
 
 
@@ -207,7 +213,9 @@ def test_backward_matches_reference(student, reference, rng, N, D, std):
 @pytest.mark.parametrize("wrt", BACKWARD)
 def test_backward_gradient_check(student, reference, rng, wrt):
     N, D = 5, 3
-    x = _features(rng, N, D, 0.7)
+    # A spread of 100: where eps goes (its own tests, with tiny variances) moves the forward
+    # pass by about 1e-7 here, far inside the check's tolerance, whatever the draw.
+    x = _features(rng, N, D, 100.0)
     gamma, beta, rm, rv = _layer(rng, D)
     dout = rng.normal(size=(N, D))
     grads = dict(zip(BACKWARD, _backward(student, x, gamma, beta, dout)))

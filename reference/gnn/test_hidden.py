@@ -85,6 +85,12 @@ def test_message_passing_max_transforms_before_aggregating(student, reference, s
     x = _randn(g, 4, 2)
     W = torch.tensor([[1.0, -1.0], [-1.0, 1.0]], dtype=torch.float64)
     edges = torch.tensor([[0, 1, 2, 3, 1], [3, 3, 3, 0, 0]])
+    # Messages are ±(x0 − x1): nodes 0 and 3 send one sign and node 1 the other, so every
+    # receiver gets a positive message in each feature and a maximum that starts from 0 cannot
+    # fail here (it has its own test), whatever the draw.
+    for i, sign in ((0, 1.0), (1, -1.0), (3, 1.0)):
+        if sign * (x[i, 0] - x[i, 1]) < 0:
+            x[i] = x[i].flip(0)
     expect_same(student, reference, MP, x, edges, W, "max")
 
 

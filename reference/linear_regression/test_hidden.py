@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from grader.checks import assert_close, expect_same
+from grader.checks import CheckFailed, assert_close, expect_same
 
 WB = ("w", "b")
 
@@ -47,12 +47,34 @@ def test_fit_univariate_two_points(student, reference, rng):
     expect_same(student, reference, "fit_univariate", x, y, outputs=("a", "b"))
 
 
+def _right(student_value, expected) -> bool:
+    """Whether a fit the student returned matches the expected one (no message: evidence only)."""
+    try:
+        assert_close(student_value, expected, name="evidence")
+    except CheckFailed:
+        return False
+    return True
+
+
 @pytest.mark.points(2)
 def test_fit_univariate_large_mean(student, reference, rng):
     # x ≈ 1e6 ± 1: nΣx² − (Σx)² cancels catastrophically; centring first does not.
     x = 1e6 + rng.normal(size=40)
     y = 0.8 * x - 8e5 + 0.1 * rng.normal(size=40)
-    expect_same(student, reference, "fit_univariate", x, y, outputs=("a", "b"))
+
+    def cancellation() -> str | None:
+        # The same points moved to x̄ ≈ 0: right there and wrong here is a numerical failure.
+        if not _right(student.fit_univariate(x - 1e6, y), reference.fit_univariate(x - 1e6, y)):
+            return None
+        return (
+            "your fit is right for the same points moved to x − 10⁶ but not here, where x ≈ 10⁶:"
+            " with a mean this large, nΣx² − (Σx)² (or the matrix XᵀX) loses every digit to"
+            " cancellation. Centre x first, a = Σ(x − x̄)(y − ȳ) / Σ(x − x̄)² and b = ȳ − a·x̄,"
+            " or use np.linalg.lstsq"
+        )
+
+    expect_same(student, reference, "fit_univariate", x, y, outputs=("a", "b"),
+                hint=cancellation)
 
 
 # --- fit_linear ---------------------------------------------------------------------------------
@@ -79,6 +101,7 @@ def test_fit_linear_one_feature_matches_univariate(student, reference, rng):
         student.fit_linear(X, y),
         (np.array([a]), b),
         name="fit_linear(X, y) with one feature (should equal fit_univariate)",
+        outputs=WB,
     )
 
 
@@ -90,11 +113,24 @@ def test_fit_linear_ill_conditioned(student, reference, rng):
     X[:, 3] = X[:, 2] + 1e-7 * rng.normal(size=40)
     w = rng.uniform(0.5, 2.0, size=4) * rng.choice([-1.0, 1.0], size=4)
     y = X @ w + 1.5 + 1e-9 * rng.normal(size=40)
-    assert_close(
-        student.fit_linear(X, y),
-        reference.fit_linear(X, y),
-        name="fit_linear with two nearly collinear columns (cond(X) ≈ 1e7: do not form XᵀX)",
-    )
+
+    def conditioning() -> str | None:
+        # The same data with column 3 well apart from column 2: right there and wrong here is
+        # the conditioning, not the formula.
+        X2 = X.copy()
+        X2[:, 3] = X[:, 2] + np.random.default_rng(3).normal(size=40)
+        y2 = X2 @ w + 1.5
+        if not _right(student.fit_linear(X2, y2), reference.fit_linear(X2, y2)):
+            return None
+        return (
+            "your fit is right when the columns are well apart but not here, where columns 2"
+            " and 3 differ by 1e-7 (cond(X) ≈ 1e7): forming XᵀX (normal equations, inv, pinv"
+            " or solve on it) squares that to 1e14 and loses most digits. Solve the"
+            " least-squares problem itself: np.linalg.lstsq on [X, 1] (or QR), never XᵀX"
+        )
+
+    expect_same(student, reference, "fit_linear", X, y, outputs=WB, hint=conditioning,
+                label="fit_linear with two nearly collinear columns (cond(X) ≈ 1e7)")
 
 
 # --- fit_ridge ----------------------------------------------------------------------------------

@@ -1,19 +1,18 @@
-"""Hidden tests for regularization: dropout at p = 0.3 and at u == p, Xavier graded statistically."""
+"""Hidden tests for regularization: dropout at p = 0.3, the u == p rule in one test, Xavier graded statistically."""
 
 import numpy as np
 import pytest
 
-from grader.checks import assert_close, assert_equal, assert_shape, expect_same
+from grader.checks import CheckFailed, assert_close, assert_equal, assert_shape, expect_same
 from grader.checks import check_gradient
 
 P = 0.3  # not 0.5, where dividing by p and by 1 − p agree
 
 
-def _uniform_with_ties(rng: np.random.Generator, shape, p: float) -> np.ndarray:
-    """Uniform [0, 1) draws with about a fifth of the entries exactly p (kept: u >= p)."""
+def _uniform(rng: np.random.Generator, shape, p: float) -> np.ndarray:
+    """Uniform [0, 1) draws with no entry exactly p: the tie rule is graded once, in its own test."""
     u = rng.random(shape)
-    u[rng.random(shape) < 0.2] = p
-    return u
+    return np.where(u == p, np.nextafter(p, 1.0), u)
 
 
 def _forward(student, reference, x, p: float, train: bool, u) -> None:
@@ -37,21 +36,33 @@ def _backward(student, reference, x, p: float, train: bool, u, dout) -> None:
 @pytest.mark.points(2)
 def test_dropout_forward_train(student, reference, rng):
     x = rng.normal(size=(6, 9))
-    _forward(student, reference, x, P, True, _uniform_with_ties(rng, x.shape, P))
+    _forward(student, reference, x, P, True, _uniform(rng, x.shape, P))
 
 
 @pytest.mark.points(1)
 def test_dropout_forward_u_equal_to_p_is_kept(student, reference, rng):
     x = rng.normal(size=(4, 5))
     # Only two values of u: exactly p (kept) and the float just below p (dropped).
-    u = np.where(rng.random(x.shape) < 0.5, P, np.nextafter(P, 0.0))
-    _forward(student, reference, x, P, True, u)
+    tie = rng.random(x.shape) < 0.5
+    u = np.where(tie, P, np.nextafter(P, 0.0))
+    out, _ = student.call("dropout_forward", x, P, True, u, keep=(1,))
+    expected, _ = reference.dropout_forward(x, P, True, u)
+    name = f"dropout_forward(x, p={P}, train=True, u) with entries of u exactly equal to p"
+    if isinstance(out, np.ndarray) and out.shape == x.shape:
+        dropped_ties = np.all(out[tie] == 0) and not np.all(expected[tie] == 0)
+        if dropped_ties and np.allclose(out[~tie], expected[~tie], rtol=1e-6, atol=1e-9):
+            raise CheckFailed(
+                f"{name}: you drop the entries with u == p. The statement keeps an entry when"
+                " u >= p (keep = (u >= p): an entry with u exactly equal to p is kept), so"
+                " write u >= p, not u > p. Everything else about your dropout matches here."
+            )
+    assert_close(out, expected, name=name)
 
 
 @pytest.mark.points(1)
 def test_dropout_forward_eval_is_identity(student, reference, rng):
     x = rng.normal(size=(5, 7))
-    _forward(student, reference, x, P, False, _uniform_with_ties(rng, x.shape, P))
+    _forward(student, reference, x, P, False, _uniform(rng, x.shape, P))
 
 
 @pytest.mark.points(1)
@@ -64,27 +75,27 @@ def test_dropout_forward_p_zero_keeps_everything(student, reference, rng):
 @pytest.mark.parametrize("shape", [(1, 5), (7,), (2, 3, 4)], ids=["batch1", "vector", "3d"])
 def test_dropout_forward_any_shape(student, reference, rng, shape):
     x = rng.normal(size=shape)
-    _forward(student, reference, x, 0.6, True, _uniform_with_ties(rng, shape, 0.6))
+    _forward(student, reference, x, 0.6, True, _uniform(rng, shape, 0.6))
 
 
 @pytest.mark.points(2)
 def test_dropout_backward_train(student, reference, rng):
     x = rng.normal(size=(5, 8))
-    u = _uniform_with_ties(rng, x.shape, P)
+    u = _uniform(rng, x.shape, P)
     _backward(student, reference, x, P, True, u, rng.normal(size=x.shape))
 
 
 @pytest.mark.points(1)
 def test_dropout_backward_eval(student, reference, rng):
     x = rng.normal(size=(4, 6))
-    u = _uniform_with_ties(rng, x.shape, P)
+    u = _uniform(rng, x.shape, P)
     _backward(student, reference, x, P, False, u, rng.normal(size=x.shape))
 
 
 @pytest.mark.points(1)
 def test_dropout_backward_batch_of_one(student, reference, rng):
     x = rng.normal(size=(1, 10))
-    u = _uniform_with_ties(rng, x.shape, 0.45)
+    u = _uniform(rng, x.shape, 0.45)
     _backward(student, reference, x, 0.45, True, u, rng.normal(size=x.shape))
 
 

@@ -1,0 +1,160 @@
+"""One mistake, charged once, with a message that names it: real code graded by the hidden tests.
+
+Each case is a classic mistake (a mutant, or a known piece of course or textbook code) graded on
+several seeds: it must fail exactly the tests listed, whatever the seed, and the failure must
+say what is wrong rather than what a generic hint guesses.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+
+from grader.course import Course
+from grader.grading.engine import Options
+
+ROOT = Path(__file__).resolve().parent.parent
+COURSE = Course(ROOT)
+SEEDS = (20261121, 7, 424242)
+
+
+def _grade(engine, topic: str, source: str, tmp_path: Path, seed: int):
+    sub = tmp_path / f"submission-{seed}"
+    sub.mkdir()
+    (sub / f"{topic}.py").write_text(source)
+    result = engine.grade(sub, tmp_path / f"out-{seed}", Options(topics=(topic,), seed=seed))
+    assert not result.error, result.error
+    return result
+
+
+def _failed(result) -> dict[str, str]:
+    return {t.name: t.message for t in result.tests if t.outcome != "passed"}
+
+
+def _mutant(topic: str, name: str) -> str:
+    return (ROOT / "reference" / topic / "mutants" / f"{name}.py").read_text()
+
+
+def _solution_with(topic: str, old: str, new: str) -> str:
+    source = COURSE.solution(topic).read_text()
+    assert old in source, f"{old!r} is not in the {topic} solution"
+    return source.replace(old, new)
+
+
+def _check(engine, tmp_path: Path, topic: str, source: str, fails: set[str],
+           says: str, never: tuple[str, ...] = ()) -> None:
+    for seed in SEEDS:
+        failed = _failed(_grade(engine, topic, source, tmp_path, seed))
+        assert set(failed) == fails, f"seed {seed}: failed {sorted(failed)}, expected {sorted(fails)}"
+        text = "\n".join(failed.values())
+        assert re.search(says, text, re.IGNORECASE), f"seed {seed}: no {says!r} in\n{text}"
+        for phrase in never:
+            assert phrase not in text, f"seed {seed}: {phrase!r} in\n{text}"
+
+
+# ------------------------------------------------------------------------- conventions, once
+
+
+def test_dropout_that_drops_ties_loses_only_the_tie_test(engine, tmp_path: Path) -> None:
+    # d2l's dropout keeps u > p: right everywhere except at u == p.
+    _check(engine, tmp_path, "regularization", _mutant("regularization", "dropout_strict_inequality"),
+           {"test_dropout_forward_u_equal_to_p_is_kept"},
+           says=r"u == p.*u >= p", never=("all zeros", "still missing"))
+
+
+# The public test about a convention is the student's own check of the hidden one: both grade it.
+def test_relu_grad_of_one_at_zero_loses_only_the_tests_at_zero(engine, tmp_path: Path) -> None:
+    _check(engine, tmp_path, "activations", _mutant("activations", "relu_grad_one_at_zero"),
+           {"test_relu_derivative_at_zero", "test_derivative_at_zero[relu]"}, says=r"relu_grad\(0\) = 0")
+
+
+def test_leaky_grad_at_zero_loses_only_the_tests_at_zero(engine, tmp_path: Path) -> None:
+    _check(engine, tmp_path, "activations", _mutant("activations", "leaky_grad_one_at_zero"),
+           {"test_leaky_relu_derivative_at_zero",
+            "test_derivative_at_zero[leaky_relu]"}, says=r"leaky_relu_grad\(0, slope\) = slope")
+
+
+# ------------------------------------------------------------------- numerical failures named
+
+PINV_NORMAL_EQUATIONS = '''
+
+def fit_univariate(x, y):
+    A = np.stack([x, np.ones_like(x)], axis=1)  # (n, 2)
+    a, b = np.linalg.pinv(A.T @ A) @ A.T @ y
+    return float(a), float(b)
+'''
+
+
+def test_cancellation_at_a_large_mean_is_named_not_a_constant_factor(engine,
+                                                                    tmp_path: Path) -> None:
+    source = COURSE.solution("linear_regression").read_text() + PINV_NORMAL_EQUATIONS
+    _check(engine, tmp_path, "linear_regression", source, {"test_fit_univariate_large_mean"},
+           says=r"x ≈ 10⁶.*cancellation.*Centre x",
+           never=("constant factor", "sign is wrong"))
+
+
+# --------------------------------------------------------------------- classic mistakes named
+
+
+def test_a_forgotten_intercept_is_named_with_b_and_no_conditioning_advice(engine,
+                                                                          tmp_path: Path) -> None:
+    result = _grade(engine, "linear_regression", _mutant("linear_regression", "no_intercept"),
+                    tmp_path, SEEDS[0])
+    failed = _failed(result)
+    assert {"test_fit_linear_random", "test_fit_linear_ill_conditioned"} <= set(failed)
+    random = failed["test_fit_linear_random"]
+    assert "classic mistake: fit_linear forgets the intercept" in random, random
+    assert re.search(r"Also wrong: fit_linear → b: expected -?[\d.]+, got 0", random), random
+    ill = failed["test_fit_linear_ill_conditioned"]
+    assert "→ b: expected" in ill and "XᵀX" not in ill, ill
+    assert "classic mistake: fit_linear forgets the intercept" in ill, ill
+
+
+def test_normal_equations_on_ill_conditioned_data_get_the_conditioning_advice(
+        engine, tmp_path: Path) -> None:
+    for seed in SEEDS:
+        result = _grade(engine, "linear_regression",
+                        _mutant("linear_regression", "normal_equation_inv"), tmp_path, seed)
+        failed = _failed(result)
+        assert set(failed) == {"test_fit_linear_ill_conditioned"}, sorted(failed)
+        message = failed["test_fit_linear_ill_conditioned"]
+        assert "right when the columns are well apart" in message and "lstsq" in message, message
+
+
+# ------------------------------------------------------------------- one mistake, one charge
+
+CLIPPED_POSTERIOR = '''
+
+def posterior(X, w, b):
+    z = np.asarray(X, dtype=np.float64) @ w + b  # (n,)
+    p = np.exp(-np.logaddexp(0.0, -z))  # σ(z) without overflow
+    return np.clip(p, 1e-8, 1 - 1e-8)
+'''
+
+
+def test_a_clipped_posterior_is_charged_by_the_tests_about_saturation_only(
+        engine, tmp_path: Path) -> None:
+    source = COURSE.solution("gaussian_classifier").read_text() + CLIPPED_POSTERIOR
+    _check(engine, tmp_path, "gaussian_classifier", source,
+           {"test_posterior_huge_logits", "test_posterior_stable"},
+           says=r"clip")
+
+
+def _mutants(*topics: str) -> list:
+    return [pytest.param(t, p.stem, id=f"{t}-{p.stem}") for t in topics for p in COURSE.mutants(t)]
+
+
+# The topics whose tests were made seed-independent; each mistake fails the same tests on each seed.
+SEED_CHECKED = ("gaussian_classifier", "regularization", "attention", "batchnorm", "gnn",
+                "optimizers")
+
+
+@pytest.mark.parametrize(("topic", "name"), _mutants(*SEED_CHECKED))
+def test_a_mistake_fails_the_same_tests_whatever_the_seed(engine, tmp_path: Path, topic: str,
+                                                          name: str) -> None:
+    seen = {seed: sorted(_failed(_grade(engine, topic, _mutant(topic, name), tmp_path, seed)))
+            for seed in SEEDS}
+    assert len({tuple(v) for v in seen.values()}) == 1, seen
