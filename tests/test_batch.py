@@ -283,8 +283,37 @@ def test_discovery_names_folders_safely_and_refuses_duplicates(tmp_path: Path) -
     assert entries[0].folder.startswith("i_onclick_x_bo_b-")
     assert folder_name("students") != "students"
     zip_of(subs / "plain.zip", {"toy.py": TOY})
-    with pytest.raises(BatchError, match="two submissions for 'plain'"):
-        discover(subs, {}, tmp_path / "unpacked")
+    entries, _ = discover(subs, {}, tmp_path / "unpacked")  # both kept, both marked
+    claims = {e.student: e for e in entries if e.student.startswith("plain")}
+    assert set(claims) == {"plain", "plain#2"}
+    assert {e.path.name for e in claims.values() if e.path} == {"plain", "plain.zip"}
+    assert all("2 submissions claim student 'plain'" in e.duplicate for e in claims.values())
+    assert not entries[0].duplicate
+
+
+def test_submissions_claiming_one_student_are_all_graded_and_marked(
+        tmp_path: Path, toy_engine: Any) -> None:
+    """Two submissions for one student (a folder and an archive of the same name, or two LMS
+    entries matched to one roster student) stop nobody: every submission is graded, both claims
+    carry the duplicate flag with what to decide, and neither posts a grade to the LMS files."""
+    subs = tmp_path / "subs"
+    write(subs / "ada", {"toy.py": TOY, "other.py": OTHER})
+    zip_of(subs / "ada.zip", {"toy.py": SCALE_WRONG})
+    write(subs / "bob", {"toy.py": TOY, "other.py": OTHER})
+    summary, said = run_batch(subs, tmp_path / "out", toy_engine)
+    table = book(tmp_path / "out")
+    assert set(table.index) == {"ada", "ada#2", "bob"}
+    assert (table["status"] == "graded").all()
+    assert table.loc["bob", "percent"] == 100.0 and not table.loc["bob", "flag_duplicate"]
+    for sid in ("ada", "ada#2"):
+        assert table.loc[sid, "flag_duplicate"]
+        assert "2 submissions claim student 'ada' (ada, ada#2)" in table.loc[sid, "duplicate"]
+    canvas = (tmp_path / "out" / "canvas.csv").read_text().splitlines()
+    assert not any(line.startswith("ada") and line.rstrip(",").count(",") >= 5 and
+                   not line.endswith(",") for line in canvas), canvas
+    overview = (tmp_path / "out" / "index.html").read_text()
+    assert "claims a student twice" in overview and "decide which one counts" in overview
+    assert summary.stats.counts["duplicate"] == 2
 
 
 def test_roster_errors_say_what_is_wrong(tmp_path: Path) -> None:

@@ -269,3 +269,23 @@ def test_gradescope_metadata_gives_the_submission_time(tmp_path: Path, toy_engin
     assert book.loc["on_time_1", "late_penalty_percent"] == 10.0
     assert book.loc["very_late_2", "late_penalty_percent"] == 40.0
     assert set(book["submitted_source"]) == {"gradescope"}
+
+
+def test_two_gradescope_submissions_for_one_student_stop_nobody(tmp_path: Path,
+                                                                toy_engine: Any) -> None:
+    """A Gradescope export where two submissions name the same submitter: every submission is
+    graded, both claims are flagged with what to decide, the rest of the class as alone."""
+    subs = tmp_path / "gs"
+    for sub, module in (("submission_1", TOY), ("submission_2", TOY.replace("a + b", "a - b")),
+                        ("submission_3", TOY)):
+        _write(subs / sub, {"toy.py": module, "other.py": OTHER})
+    (subs / "submission_metadata.yml").write_text(
+        "submission_1:\n  :submitters:\n  - :name: Ada\n    :sid: '7'\n"
+        "submission_2:\n  :submitters:\n  - :name: Ada\n    :sid: '7'\n"
+        "submission_3:\n  :submitters:\n  - :name: Bob\n    :sid: '8'\n")
+    book = _graded_book(subs, tmp_path / "out", toy_engine)
+    assert set(book.index) == {"ada_7", "ada_7#2", "bob_8"}
+    assert (book["status"] == "graded").all()
+    assert book.loc["bob_8", "percent"] == 100.0 and not book.loc["bob_8", "flag_duplicate"]
+    assert book.loc["ada_7", "flag_duplicate"] and book.loc["ada_7#2", "flag_duplicate"]
+    assert "submissions claim student 'ada_7'" in book.loc["ada_7#2", "duplicate"]

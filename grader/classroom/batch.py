@@ -187,6 +187,8 @@ class Batch:
         times = self._times()
         for e in entries:
             info = {"folder": e.folder, "source": e.path.name if e.path else ""}
+            if e.duplicate:
+                info["duplicate"] = e.duplicate
             info.update(submission_time(e, times))
             state["class"].append({"student": e.student, **info,
                                    "deadline": (e.roster.deadline if e.roster else "") or

@@ -6,7 +6,7 @@ import re
 import shutil
 import unicodedata
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader.classroom.layout import (CONFIG_NAME, ROSTER_NAME, TIMES_NAME, BatchError,
@@ -31,6 +31,9 @@ class Entry:
     layout: str = ""  # the LMS whose download it came from ("canvas", "moodle", "gradescope")
     lms_submitted: str = ""  # the submission time the LMS's metadata gives (ISO 8601)
     lms_late: bool = False  # the LMS marked it late without saying when (Canvas's LATE)
+    # Another submission claims the same student: both are graded, under ids of their own, and
+    # this says which (the instructor decides which one counts).
+    duplicate: str = ""
 
 
 def _is_entry(p: Path) -> bool:
@@ -95,6 +98,35 @@ def _lms_id(le: LmsEntry) -> str:
     return f"{slug}_{le.key}" if slug else le.key
 
 
+_CLAIMS = "#"  # ada, ada#2, ada#3: submissions claiming the same student
+
+
+def _claim(entries: dict[str, Entry], sid: str, source: str) -> str:
+    """The id a submission is graded under: ``sid``, or where another submission already
+    claims that student, ``sid#n`` (both are then marked; neither is refused)."""
+    if sid not in entries:
+        return sid
+    n = 2
+    while f"{sid}{_CLAIMS}{n}" in entries:
+        n += 1
+    return f"{sid}{_CLAIMS}{n}"
+
+
+def _duplicate(entries: dict[str, Entry], sid: str) -> str:
+    """The note of a submission whose student another one claims too; the earlier claims are
+    marked as well (``entries`` holds them)."""
+    base = sid.split(_CLAIMS)[0]
+    if sid == base:
+        return ""
+    claims = sorted([k for k in entries if k.split(_CLAIMS)[0] == base] + [sid])
+    note = (f"{len(claims)} submissions claim student {base!r} ({', '.join(claims)}): "
+            "each is graded under its own id; decide which one counts")
+    for k in claims:
+        if k != sid:
+            entries[k] = replace(entries[k], duplicate=note)
+    return note
+
+
 def discover(submissions: Path, roster: dict[str, Student], unpack_to: Path
              ) -> tuple[list[Entry], list[str]]:
     """The class: every entry of the submissions folder (or class archive) and every roster
@@ -114,13 +146,9 @@ def discover(submissions: Path, roster: dict[str, Student], unpack_to: Path
     taken: set[str] = set()  # names of the download read as an LMS's layout
     for le in read_layout(folder, lms_work):
         student = match_student(le, roster)
-        sid = student.student if student else _lms_id(le)
-        if sid in entries:
-            first = entries[sid].path
-            raise BatchError(f"two submissions for {sid!r} in {folder}: "
-                             f"{first.name if first else '?'} and {le.sources[0]}")
+        sid = _claim(entries, student.student if student else _lms_id(le), le.sources[0])
         entries[sid] = Entry(sid, le.path, folder_name(sid), student, le.layout,
-                             le.submitted, le.late)
+                             le.submitted, le.late, duplicate=_duplicate(entries, sid))
         taken.update(le.sources)
     for p in sorted(folder.iterdir()):
         if p.name in taken:
@@ -131,12 +159,9 @@ def discover(submissions: Path, roster: dict[str, Student], unpack_to: Path
             continue
         name = file_name(entry_name(p.name))  # an id is text: a name's stray bytes as \xNN
         student = by_entry.get(name)
-        sid = student.student if student else name
-        if sid in entries:
-            first = entries[sid].path
-            raise BatchError(f"two submissions for {sid!r} in {folder}: "
-                             f"{first.name if first else '?'} and {p.name}")
-        entries[sid] = Entry(sid, p, folder_name(sid), student)
+        sid = _claim(entries, student.student if student else name, p.name)
+        entries[sid] = Entry(sid, p, folder_name(sid), student,
+                             duplicate=_duplicate(entries, sid))
     for sid, student in roster.items():
         if sid not in entries:
             entries[sid] = Entry(sid, None, folder_name(sid), student)

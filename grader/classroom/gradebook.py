@@ -32,7 +32,8 @@ STATUSES = {
     "not_graded": "submitted, not graded yet (rerun the batch with --resume)",
 }
 FLAGS = ("syntax_error", "import_error", "timeout", "crash", "banned", "dynamic_access",
-         "no_recognised_file", "not_submitted", "stub", "late", "error", "similarity")
+         "no_recognised_file", "not_submitted", "stub", "late", "error", "similarity",
+         "duplicate")
 # Per flag, the gradebook column that says what raised it (topic: first line of the message).
 FLAG_DETAILS = {"syntax_error": "syntax_errors", "import_error": "import_errors",
                 "timeout": "timeouts", "crash": "crashes", "banned": "banned_calls",
@@ -56,6 +57,7 @@ class ClassEntry:
     submitted_source: str = ""
     deadline: dt.datetime | None = None  # this student's deadline (None: no late policy)
     marked_late: bool = False  # the LMS marked it late and gave no time
+    duplicate: str = ""  # other submissions claim the same student (which, and what to do)
     # The grade computed once (grader.classroom.grades), with ``result`` already adjusted; None:
     # the row computes the late penalty itself (no adjustments).
     grade: Grade | None = None
@@ -136,6 +138,8 @@ def student_row(entry: ClassEntry, topics: Sequence[str], policy: LatePolicy,
         "flag_late": penalty > 0,
         "flag_error": entry.status in ("error", "not_graded"),
         "flag_similarity": False,  # set from the class's comparison (grader.classroom.similarity)
+        "flag_duplicate": bool(entry.duplicate),
+        "duplicate": entry.duplicate,
         "missing_topics": ";".join(missing),
         "stub_topics": ";".join(stubs),
         **{column: "; ".join(f"{k}: {v}" for k, v in details[column].items())
@@ -203,12 +207,13 @@ def first_line(text: str, limit: int = 300) -> str:
 def canvas_rows(rows: Sequence[Mapping[str, Any]], assignment: str) -> list[dict[str, Any]]:
     """Canvas's gradebook import: identity columns from the roster and one assignment column.
 
-    A row whose grading broke is left blank (Canvas then keeps the grade it has) rather than
-    posting a score that may be wrong; the gradebook's error column says why.
+    A row whose grading broke, or one of several submissions claiming the same student, is left
+    blank (Canvas then keeps the grade it has) rather than posting a score that may be wrong;
+    the gradebook's error and duplicate columns say why.
     """
     out = []
     for row in rows:
-        blank = row["status"] in ("error", "not_graded")
+        blank = row["status"] in ("error", "not_graded") or bool(row.get("flag_duplicate"))
         out.append({
             "Student": row["name"] or row["student"],
             "ID": row["canvas_id"],
@@ -250,7 +255,7 @@ def write_tables(out: Path, rows: Sequence[Mapping[str, Any]], tests: Sequence[M
                *(f"flag_{f}" for f in FLAGS), "missing_topics", "stub_topics",
                *FLAG_DETAILS.values(), "files",
                "error", "seed",
-               "report", "similar_to", "adjustment_points", "adjustments"]
+               "report", "similar_to", "duplicate", "adjustment_points", "adjustments"]
     book = pd.DataFrame(list(rows), columns=columns)
     test_columns = ["student", "topic", "test", "kind", "outcome", "score", "max_score",
                     "duration", "seed", "flags", "functions", "message"]

@@ -25,7 +25,8 @@ def moodle_rows(rows: Sequence[Mapping[str, Any]], assignment: str
     left_out: list[str] = []
     for row in rows:
         email = row["login"] if "@" in str(row["login"]) else ""
-        if row["status"] in ("error", "not_graded") or not (row["sis_id"] or email):
+        if row["status"] in ("error", "not_graded") or row.get("flag_duplicate") or \
+                not (row["sis_id"] or email):
             left_out.append(row["student"])
             continue
         out.append({"Full name": row["name"] or row["student"], ID_NUMBER: row["sis_id"],

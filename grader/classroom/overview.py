@@ -153,7 +153,7 @@ FLAG_TEXT = {"syntax_error": "syntax error", "import_error": "import error",
              "no_recognised_file": "no recognised file",
              "not_submitted": "not submitted", "stub": "not started",
              "late": "late", "error": "error",
-             "similarity": "similarity"}
+             "similarity": "similarity", "duplicate": "claims a student twice"}
 # Flags a row may carry beyond gradebook.FLAGS (set by checks that add their own column).
 EXTRA_FLAGS: tuple[str, ...] = ()
 
@@ -187,6 +187,8 @@ def flag_detail(row: Mapping[str, Any], flag: str) -> str:
         return first_line(str(row["error"]), 200)
     if flag == "similarity":
         return "similar to " + str(row.get("similar_to") or "")
+    if flag == "duplicate":
+        return str(row.get("duplicate") or "")
     return ""
 
 

@@ -94,7 +94,8 @@ FLAG_LABELS = {"timeout": "with a timeout", "crash": "with a crash",
                "not_submitted": "with a topic not submitted",
                "stub": "with a topic handed in as the untouched stub",
                "late": "late", "error": "with a grading error",
-               "similarity": "with a module similar to another student's"}
+               "similarity": "with a module similar to another student's",
+               "duplicate": "claiming a student another submission claims too"}
 
 
 @dataclass

@@ -52,7 +52,8 @@ def class_entries(out: Path, state: dict[str, Any]) -> list[gradebook.ClassEntry
             if result is not None and (folder / REPORT).is_file() else "",
             submitted=submitted if c["source"] else None,
             submitted_source=c.get("submitted_source", ""), deadline=deadline,
-            marked_late=bool(c.get("marked_late")) and bool(c["source"])))
+            marked_late=bool(c.get("marked_late")) and bool(c["source"]),
+            duplicate=str(c.get("duplicate", ""))))
     return entries
 
 
