@@ -344,3 +344,44 @@ def test_source_map_parses_without_running(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("x = 1\n\ndef f(:\n")
     assert source_map(bad).line_of("f") == 3
+
+
+HOSTILE_PUBLIC = """
+import os, pathlib
+pathlib.Path({marker!r}).write_text("\\n".join(os.listdir({hidden!r})))
+
+def test_all_good(student):
+    assert True
+"""
+
+
+def test_with_hidden_tests_nothing_of_the_repository_runs_on_the_trusted_side(
+        hidden: Path, tmp_path: Path) -> None:
+    """In a student's repository the student writes test_public.py, conftest.py and
+    grading.toml: with hidden tests handed to the job, none of them is read; the public tests
+    come from the hidden folder (when it has them), the student's module runs in the sandbox."""
+    marker = tmp_path / "ran-on-the-trusted-side"
+    repo = write(tmp_path / "repo", {
+        "assignments/vec/vec.py": STUB,
+        "assignments/vec/test_public.py": HOSTILE_PUBLIC.format(marker=str(marker),
+                                                                hidden=str(hidden / "vec")),
+        "assignments/vec/conftest.py": HOSTILE_PUBLIC.format(marker=str(marker),
+                                                             hidden=str(hidden / "vec")),
+        "assignments/vec/grading.toml": "[grading]\ntimeout = 1000\n[banned]\ncalls = []\n",
+        "conftest.py": HOSTILE_PUBLIC.format(marker=str(marker), hidden=str(hidden / "vec")),
+    })
+    done = run_ci(Course(repo), tmp_path / "out", topics=("vec",), hidden=hidden, environ={},
+                  echo=lambda _: None)
+    assert not marker.exists()
+    names = {t.name for t in done.result.tests}
+    assert "test_all_good" not in names
+    assert all(t.kind == "hidden" for t in done.result.tests)
+    assert done.result.topic("vec").score == 0  # the untouched stub, whatever its tests say
+    # Public tests handed with the hidden ones run, from there.
+    public_too = write(tmp_path / "hidden2", {
+        "vec/solution.py": SOLUTION, "vec/test_hidden.py": HIDDEN,
+        "vec/test_public.py": PUBLIC})
+    done = run_ci(Course(repo), tmp_path / "out2", topics=("vec",), hidden=public_too,
+                  environ={}, echo=lambda _: None)
+    assert not marker.exists()
+    assert {t.kind for t in done.result.tests} == {"hidden", "public"}

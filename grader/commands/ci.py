@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from grader.commands.common import Failure, course_option, friendly, load_course
-from grader.course import Course, CourseError
+from grader.course import Course, CourseError, TopicConfig, load_topic_config
 from grader.results.inert import terminal
 from grader.results.model import Flag, Outcome, SubmissionResult
 from grader.results.numbers import number
@@ -28,13 +28,23 @@ SUMMARY = "summary.md"
 
 @dataclass(frozen=True)
 class CourseWithHidden(Course):
-    """A course whose secret half lives elsewhere, e.g. a folder the CI job was handed."""
+    """A student's repository graded with a secret half handed to the job (a folder laid out like
+    reference/). The repository is the student's: the trusted side takes from it only the topic
+    modules, which run in the sandbox. Tests (public ones included) and grading.toml come from
+    the hidden folder alone; a test file or grading.toml in the repository is never read."""
 
     hidden: Path = Path("reference")
 
     @property
     def reference(self) -> Path:
         return self.hidden
+
+    def public_tests(self, topic: str) -> Path | None:
+        p = self.hidden / topic / "test_public.py"
+        return p if p.is_file() else None
+
+    def config(self, topic: str) -> TopicConfig:
+        return load_topic_config(self.hidden / topic / "grading.toml")
 
 
 @dataclass(frozen=True)
