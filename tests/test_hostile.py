@@ -649,14 +649,15 @@ def test_student_ids_are_inert_in_batch_progress_and_every_csv(
     import csv
     import io
 
-    from grader.classroom import batch, gradebook, progress
+    from grader.classroom import batch, progress
     from grader.classroom.batch import Batch
     from grader.course import Course
+    from grader.results import model
 
     if not defended:
         for printer in (batch, progress):
             monkeypatch.setattr(printer, "terminal", lambda text, newlines=False: str(text))
-        monkeypatch.setattr(gradebook, "csv_cell", lambda value: value)
+        monkeypatch.setattr(model, "csv_cell", lambda value: value)
     subs = tmp_path / "subs"
     for sid in (HYPERLINK, ESCAPED_ID):
         (subs / sid).mkdir(parents=True)
@@ -666,7 +667,9 @@ def test_student_ids_are_inert_in_batch_progress_and_every_csv(
     Batch(course=Course(FIX), submissions=subs, out=tmp_path / "out", jobs=1, topics=("toy",),
           echo=lambda s: said.write(s + "\n"), progress_stream=said, tty=False,
           engine_factory=lambda *a, **k: SharedEngine(toy_engine)).run()
-    cells = [cell for name in ("gradebook.csv", "tests.csv", "canvas.csv")
+    written = sorted(p.name for p in (tmp_path / "out").glob("*.csv"))
+    assert written == ["canvas.csv", "gradebook.csv", "moodle.csv", "similarity.csv", "tests.csv"]
+    cells = [cell for name in written
              for row in csv.reader(io.StringIO((tmp_path / "out" / name).read_text()))
              for cell in row]
     live = [c for c in cells if c.startswith(("=", "@", "+", "\t", "\r"))

@@ -61,3 +61,29 @@ def test_batch_progress_lines_show_the_student_id_as_text() -> None:
     Progress(1, stream, tty=False).update(HOSTILE, _result())
     assert stream.getvalue().count("\n") == 1
     assert not any(c in stream.getvalue() for c in "\x1b\x07\x08\r\x9b\u202e")
+
+
+def test_every_csv_is_written_by_the_one_writer() -> None:
+    """A CSV written any other way would skip the formula guard: the source holds no other."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "grader"
+    writers = re.compile(r"csv\.writer\(|DictWriter\(|\.to_csv\(|csv\.writer\b")
+    found = [f"{p.relative_to(root)}:{n}" for p in sorted(root.rglob("*.py"))
+             for n, line in enumerate(p.read_text().splitlines(), 1) if writers.search(line)]
+    assert found == ["results/model.py:" + str(next(
+        n for n, line in enumerate((root / "results/model.py").read_text().splitlines(), 1)
+        if "csv.writer(" in line))]
+
+
+def test_the_csv_writer_neutralises_formulas_in_every_cell(tmp_path) -> None:
+    import csv
+
+    from grader.results.model import write_csv_atomic
+
+    write_csv_atomic(tmp_path / "t.csv", ["=id", "score"],
+                     [["=SUM(1+1)", 1.5], ["@SUM(1+1)", -3.0], ["+cmd", None], ["-x", 2]])
+    rows = list(csv.reader((tmp_path / "t.csv").open()))
+    assert rows == [["'=id", "score"], ["'=SUM(1+1)", "1.5"], ["'@SUM(1+1)", "-3"],
+                    ["'+cmd", ""], ["'-x", "2"]]

@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from grader.classroom.late import LatePolicy, assess
-from grader.results.model import Flag, Outcome, SubmissionResult, TestResult, write_text_atomic
+from grader.results.model import Flag, Outcome, SubmissionResult, TestResult, write_csv_atomic
 from grader.results.scoring import Grade, percentage
-from grader.results.inert import csv_cell
-from grader.results.numbers import number
 
 GRADEBOOK = "gradebook.csv"
 TESTS = "tests.csv"
@@ -271,18 +269,9 @@ def write_tables(out: Path, rows: Sequence[Mapping[str, Any]], tests: Sequence[M
     paths = []
     for name, frame in ((GRADEBOOK, book), (TESTS, long), (CANVAS, canvas), (MOODLE, moodle)):
         path = out / name
-        # Student ids, names and messages are shown as text, never run as formulas.
-        cells = frame.map if hasattr(frame, "map") else frame.applymap  # pandas < 2.1
-        write_text_atomic(path, cells(_cell).to_csv(index=False))
+        write_csv_atomic(path, list(frame.columns), frame.itertuples(index=False, name=None))
         paths.append(path)
     return paths
-
-
-def _cell(value: Any) -> Any:
-    """A CSV cell: numbers in the one format of every table and page, text made inert."""
-    if isinstance(value, float):
-        return number(value)
-    return csv_cell(value)
 
 
 def read_gradebook(path: Path) -> Any:

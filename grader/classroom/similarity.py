@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from grader.results.model import write_text_atomic
+from grader.results.model import write_csv_atomic, write_text_atomic
 
 CSV_NAME = "similarity.csv"
 PAGES = "similarity"  # folder of the side-by-side pages, inside the batch folder
@@ -373,7 +373,6 @@ def write_outputs(out: Path, pairs: Sequence[Pair], modules: Mapping[str, Mappin
     """similarity.csv and one side-by-side page per pair; returns the pairs with their pages.
 
     ``reports``: student -> their report relative to the batch folder (for links back)."""
-    import csv
 
     from grader.results.report import environment
 
@@ -395,12 +394,8 @@ def write_outputs(out: Path, pairs: Sequence[Pair], modules: Mapping[str, Mappin
                                reports={s: depth + quote(r) for s, r in reports.items() if r})
         write_text_atomic(out / page, template.render(**context), durable=False)
         written.append(Pair(pair.topic, pair.student_a, pair.student_b, pair.similarity, page))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["topic", "student_a", "student_b", "similarity"])
-    for pair in written:
-        writer.writerow([pair.topic, pair.student_a, pair.student_b, f"{pair.similarity:g}"])
-    write_text_atomic(out / CSV_NAME, buffer.getvalue())
+    write_csv_atomic(out / CSV_NAME, ["topic", "student_a", "student_b", "similarity"],
+                     ([p.topic, p.student_a, p.student_b, f"{p.similarity:g}"] for p in written))
     return written
 
 

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from pathlib import Path
 from typing import Any, Iterator
+
+from grader.results.inert import csv_cell
+from grader.results.numbers import number
 
 SCHEMA_VERSION = 1
 
@@ -254,6 +260,27 @@ def dumps_readable(data: Any, depth: int = 2) -> str:
         return json.dumps(value)
 
     return dump(data, depth, "")
+
+
+def write_csv_atomic(path: Path, columns: Sequence[Any], rows: Iterable[Sequence[Any]], *,
+                     durable: bool = True) -> None:
+    """Every CSV the project writes is written here: each cell that a spreadsheet would run as a
+    formula (a student's id, name, file or message starting with =, +, -, @) is made text,
+    numbers take the one number format of every table and page, None is an empty cell."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([csv_cell(c) for c in columns])
+    for row in rows:
+        writer.writerow([_csv_value(v) for v in row])
+    write_text_atomic(path, buffer.getvalue(), durable=durable)
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return number(value)
+    return csv_cell(value)
 
 
 def write_text_atomic(path: Path, text: str, *, durable: bool = True) -> None:
