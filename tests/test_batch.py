@@ -3,6 +3,7 @@ student's results, error rows, zip input, roster and late policy, resume after a
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -490,3 +491,32 @@ def test_an_untouched_stub_is_flagged_not_started(tmp_path: Path, toy_engine: An
     assert "not started" in index and "the stub as released: toy" in index
     report = (tmp_path / "out" / "students" / "kim" / "report.html").read_text()
     assert "toy.py is the stub as it was handed out: not started" in report
+
+
+def test_a_new_output_format_is_one_writer_in_the_one_list(
+        tmp_path: Path, toy_engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every class file comes from grader.classroom.writers.WRITERS: a writer added there is
+    written by the batch, with its note, and named in the summary's list of files."""
+    from dataclasses import dataclass
+
+    from grader.classroom import writers
+    from grader.classroom.writers.table import Context, Table
+
+    @dataclass(frozen=True)
+    class Blackboard:
+        name: str = "blackboard.csv"
+
+        def table(self, context: Context) -> Table:
+            return Table(self.name, ["Username", context.assignment],
+                         [[r["student"], r["final"]] for r in context.rows],
+                         notes=["blackboard.csv: check the column's name before importing"])
+
+    monkeypatch.setattr(writers, "WRITERS", (*writers.WRITERS, Blackboard()))
+    subs = tmp_path / "subs"
+    write(subs / "=ada", {"toy.py": TOY, "other.py": OTHER})
+    summary, _ = run_batch(subs, tmp_path / "out", toy_engine)
+    rows = list(csv.reader((tmp_path / "out" / "blackboard.csv").open()))
+    assert rows[1][0] == "'=ada" and float(rows[1][1]) == 8.0  # the one writer's guard too
+    assert "blackboard.csv: check the column's name before importing" in summary.notes
+    assert any(line.startswith("wrote ") and "moodle.csv, blackboard.csv, similarity.csv" in line
+               for line in summary.lines())

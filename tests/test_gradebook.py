@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.classroom import gradebook, overview
+from grader.classroom import gradebook, overview, writers
 from grader.classroom.gradebook import ClassEntry
+from grader.classroom.writers.canvas import canvas_rows
 from grader.classroom.late import LatePolicy, parse_time
 from grader.results.model import SubmissionResult, TestResult
 from grader.results.scoring import topic_results
@@ -119,8 +120,12 @@ def test_error_and_absent_students_are_scored_out_of_the_usual_maximum(rows: lis
     assert absent["submitted_at"] == "" and absent["final"] == 0.0
 
 
+def write_tables(out: Path, rows: list[dict], tests: list[dict], assignment: str) -> list[Path]:
+    return writers.write_all(out, writers.Context(rows, tests, assignment, TOPICS))[0]
+
+
 def test_canvas_rows_use_roster_ids_and_leave_broken_grades_blank(rows: list[dict]) -> None:
-    canvas = {r["Student"]: r for r in gradebook.canvas_rows(rows, "HW 1")}
+    canvas = {r["Student"]: r for r in canvas_rows(rows, "HW 1")}
     assert canvas["Ada"] == {"Student": "Ada", "ID": "11", "SIS User ID": "S1",
                              "SIS Login ID": "ada@x", "Section": "A", "HW 1": 6.0}
     assert canvas["007"]["HW 1"] == ""  # grading broke: not posted
@@ -129,7 +134,7 @@ def test_canvas_rows_use_roster_ids_and_leave_broken_grades_blank(rows: list[dic
 
 def test_tables_are_written_and_read_back(tmp_path: Path, rows: list[dict]) -> None:
     tests = gradebook.rows_per_test(entries())
-    paths = gradebook.write_tables(tmp_path, rows, tests, "HW 1", TOPICS)
+    paths = write_tables(tmp_path, rows, tests, "HW 1")
     assert [p.name for p in paths] == ["gradebook.csv", "tests.csv", "canvas.csv", "moodle.csv"]
     book = gradebook.read_gradebook(tmp_path / "gradebook.csv")
     assert list(book["student"]) == ["ada", "ben", "cy", "007", "dee"]  # 007 stays text
@@ -145,7 +150,7 @@ def test_tables_are_written_and_read_back(tmp_path: Path, rows: list[dict]) -> N
 
 def test_moodle_import_has_an_identifier_and_one_grade_column(tmp_path: Path,
                                                               rows: list[dict]) -> None:
-    gradebook.write_tables(tmp_path, rows, [], "HW 1", TOPICS)
+    write_tables(tmp_path, rows, [], "HW 1")
     moodle = list(csv.DictReader(io.StringIO((tmp_path / "moodle.csv").read_text())))
     assert list(moodle[0]) == ["Full name", "ID number", "Email address", "HW 1"]
     by_id = {r["ID number"]: r for r in moodle}
@@ -264,7 +269,7 @@ def test_numbers_have_one_format_in_every_table(tmp_path: Path) -> None:
              test("beta", "b1", points=1 / 3)]
     e = [ClassEntry("ada", "graded", result("ada", tests), {"name": "Ada", "sis_id": "S1"})]
     rows = gradebook.student_rows(e, TOPICS, LatePolicy())
-    gradebook.write_tables(tmp_path, rows, gradebook.rows_per_test(e), "A1", TOPICS)
+    write_tables(tmp_path, rows, gradebook.rows_per_test(e), "A1")
     book = next(csv.DictReader(io.StringIO((tmp_path / "gradebook.csv").read_text())))
     assert (book["alpha"], book["beta"], book["score"], book["max_score"]) == \
         ("447.62", "0.33", "447.96", "483.96")

@@ -1,7 +1,7 @@
-"""The class's tables: gradebook.csv (one row per student), tests.csv (student × test), canvas.csv.
+"""The class's rows: one per student (gradebook.csv's), one per student and test (tests.csv's).
 
-Rows are computed by pure functions from each student's result and the late policy; pandas
-only lays them out and writes them (the rest of the grader never imports it).
+Rows are computed by pure functions from each student's result and the late policy; the files
+are written by ``grader.classroom.writers``. pandas only reads a gradebook back.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from grader.classroom.late import LatePolicy, assess
-from grader.results.model import Flag, Outcome, SubmissionResult, TestResult, write_csv_atomic
+from grader.results.model import Flag, Outcome, SubmissionResult, TestResult
 from grader.results.scoring import Grade, percentage
 
 GRADEBOOK = "gradebook.csv"
 TESTS = "tests.csv"
-CANVAS = "canvas.csv"
 
 # What a row's status means; "graded" is the only one whose score needs no second look.
 STATUSES = {
@@ -202,27 +201,6 @@ def first_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
-def canvas_rows(rows: Sequence[Mapping[str, Any]], assignment: str) -> list[dict[str, Any]]:
-    """Canvas's gradebook import: identity columns from the roster and one assignment column.
-
-    A row whose grading broke, or one of several submissions claiming the same student, is left
-    blank (Canvas then keeps the grade it has) rather than posting a score that may be wrong;
-    the gradebook's error and duplicate columns say why.
-    """
-    out = []
-    for row in rows:
-        blank = row["status"] in ("error", "not_graded") or bool(row.get("flag_duplicate"))
-        out.append({
-            "Student": row["name"] or row["student"],
-            "ID": row["canvas_id"],
-            "SIS User ID": row["sis_id"],
-            "SIS Login ID": row["login"],
-            "Section": row["section"],
-            assignment: "" if blank else row["final"],
-        })
-    return out
-
-
 @dataclass(frozen=True)
 class Stats:
     students: int
@@ -241,37 +219,14 @@ def class_stats(rows: Sequence[Mapping[str, Any]]) -> Stats:
                  median=statistics.median(finals) if finals else None, counts=counts)
 
 
-def write_tables(out: Path, rows: Sequence[Mapping[str, Any]], tests: Sequence[Mapping[str, Any]],
-                 assignment: str, topics: Sequence[str]) -> list[Path]:
-    """Write gradebook.csv, tests.csv, canvas.csv and moodle.csv atomically; returns their paths."""
-    import pandas as pd
-
-    columns = ["student", *ROSTER_FIELDS, "status", *topics, "raw_score", "score", "max_score",
-               "percent",
-               "submitted_at", "submitted_source", "deadline", "late_days",
-               "late_penalty_percent", "final", "final_percent",
-               *(f"flag_{f}" for f in FLAGS), "missing_topics", "stub_topics",
-               *FLAG_DETAILS.values(), "files",
-               "error", "seed",
-               "report", "similar_to", "duplicate", "adjustment_points", "adjustments"]
-    book = pd.DataFrame(list(rows), columns=columns)
-    test_columns = ["student", "topic", "test", "kind", "outcome", "score", "max_score",
-                    "duration", "seed", "flags", "functions", "message"]
-    long = pd.DataFrame(list(tests), columns=test_columns)
-    canvas = pd.DataFrame(canvas_rows(rows, assignment),
-                          columns=["Student", "ID", "SIS User ID", "SIS Login ID", "Section",
-                                   assignment])
-    from grader.classroom.moodle import COLUMNS as MOODLE_COLUMNS
-    from grader.classroom.moodle import MOODLE, moodle_rows
-
-    moodle = pd.DataFrame(moodle_rows(rows, assignment)[0],
-                          columns=[*MOODLE_COLUMNS, assignment])
-    paths = []
-    for name, frame in ((GRADEBOOK, book), (TESTS, long), (CANVAS, canvas), (MOODLE, moodle)):
-        path = out / name
-        write_csv_atomic(path, list(frame.columns), frame.itertuples(index=False, name=None))
-        paths.append(path)
-    return paths
+def columns(topics: Sequence[str]) -> list[str]:
+    """gradebook.csv's columns, in order."""
+    return ["student", *ROSTER_FIELDS, "status", *topics, "raw_score", "score", "max_score",
+            "percent", "submitted_at", "submitted_source", "deadline", "late_days",
+            "late_penalty_percent", "final", "final_percent",
+            *(f"flag_{f}" for f in FLAGS), "missing_topics", "stub_topics",
+            *FLAG_DETAILS.values(), "files", "error", "seed",
+            "report", "similar_to", "duplicate", "adjustment_points", "adjustments"]
 
 
 def read_gradebook(path: Path) -> Any:

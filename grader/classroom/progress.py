@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from grader.classroom import gradebook, similarity
+from grader.classroom import gradebook, similarity, writers
 from grader.classroom.layout import INDEX, STUDENTS
 from grader.results.inert import terminal
 from grader.results.model import Outcome, SubmissionResult
@@ -124,7 +124,7 @@ class Summary:
         for student, reason in sorted(self.errors.items()):
             out.append(f"  error — {terminal(student)}: {terminal(reason.splitlines()[0][:160])}")
         out.extend(self.notes)
-        out.append(f"wrote {self.out / gradebook.GRADEBOOK}, {gradebook.TESTS}, "
-                   f"{gradebook.CANVAS}, moodle.csv, {similarity.CSV_NAME} and {INDEX}; "
+        first, *rest = [*writers.names(), similarity.CSV_NAME]
+        out.append(f"wrote {self.out / first}, {', '.join(rest)} and {INDEX}; "
                    f"reports in {self.out / STUDENTS}/")
         return out

@@ -6,8 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from grader.classroom import gradebook, grades, overrides, overview, similarity
-from grader.classroom.moodle import moodle_rows
+from grader.classroom import gradebook, grades, overrides, overview, similarity, writers
 from grader.classroom.late import LatePolicy, parse_time
 from grader.classroom.layout import INDEX, STATE, STUDENTS, TIMES_NAME
 from grader.classroom.roster import DEFAULT_ASSIGNMENT
@@ -79,7 +78,7 @@ def graded_entries(out: Path, state: dict[str, Any]) -> list[gradebook.ClassEntr
 
 
 def build_outputs(out: Path, state: dict[str, Any]) -> Built:
-    """gradebook.csv, tests.csv, canvas.csv and index.html from batch.json and the results."""
+    """The writers' files (gradebook.csv, …) and index.html from batch.json and the results."""
     policy = LatePolicy(**state.get("late", {}).get("policy", {}))
     topics = state.get("topics", [])
     entries = graded_entries(out, state)
@@ -87,8 +86,10 @@ def build_outputs(out: Path, state: dict[str, Any]) -> Built:
     untimed = untimed_students(entries)
     pairs = similarity.read_pairs(out)
     similarity.mark_rows(rows, pairs)
-    gradebook.write_tables(out, rows, gradebook.rows_per_test(entries),
-                           state.get("canvas", {}).get("assignment", DEFAULT_ASSIGNMENT), topics)
+    _, written_notes = writers.write_all(out, writers.Context(
+        rows, gradebook.rows_per_test(entries),
+        state.get("canvas", {}).get("assignment", DEFAULT_ASSIGNMENT), topics,
+        roster=bool(state.get("roster"))))
     stats = gradebook.class_stats(rows)
     late = state.get("late", {})
     write_text_atomic(out / INDEX, overview.render_overview(
@@ -100,22 +101,8 @@ def build_outputs(out: Path, state: dict[str, Any]) -> Built:
             pairs, {c["student"]: c["folder"] for c in state.get("class", [])},
             {e.student: e.report for e in entries})))
     errors = {r["student"]: r["error"] for r in rows if r["status"] in ("error", "not_graded")}
-    notes = []
-    if untimed:
-        notes.append(untimed_line(untimed))
-    blank = sum(1 for r in rows if r["status"] in ("error", "not_graded"))
-    if blank:
-        notes.append(f"{blank} student{'s have' if blank > 1 else ' has'} no grade in "
-                     f"{gradebook.CANVAS}: grading broke or has not run (see the error column "
-                     "of the gradebook)")
-    no_id = [s for s in moodle_rows(rows, "")[1] if s not in errors]
-    if no_id and state.get("roster"):
-        notes.append(f"moodle.csv leaves out {len(no_id)} student(s) with neither an sis_id nor "
-                     f"an email login in the roster: {', '.join(no_id[:5])}")
-    if not state.get("roster"):
-        notes.append(f"no roster: {gradebook.CANVAS} has no Canvas or SIS ids to match students "
-                     "by (give --roster FILE)")
-    return Built(stats, errors, notes)
+    notes = [untimed_line(untimed)] if untimed else []
+    return Built(stats, errors, notes + written_notes)
 
 
 def untimed_students(entries: list[gradebook.ClassEntry]) -> list[str]:

@@ -3,7 +3,7 @@
 ``build`` writes ``papers/`` (to hand out: HTML with the answer form, Markdown for print, a
 blank answers file), ``keys/`` (instructor only) and ``manifest.json`` (no keys). ``grade``
 recomputes each student's variant from the secret, grades their answers file and writes the
-same tables as ``grader batch`` (gradebook.csv, tests.csv, canvas.csv), one report per student
+same tables as ``grader batch`` (``grader.classroom.writers``), one report per student
 and a class overview. A missing, unreadable or mismatched answers file is one student's error
 row, never the end of the run.
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 import jinja2
 
-from grader.classroom import gradebook, overview
+from grader.classroom import gradebook, overview, writers
 
 from grader.results import model as results
 from grader.results.scoring import error_result
@@ -166,8 +166,9 @@ class GradeSummary:
         for student, reason in sorted(self.errors.items()):
             out.append(f"  problem — {terminal(student)}: {terminal(reason)}")
         out.extend(self.notes)
-        out.append(f"wrote {self.out / gradebook.GRADEBOOK}, {gradebook.TESTS}, "
-                   f"{gradebook.CANVAS} and {INDEX}; reports in {self.out / STUDENTS}/")
+        first, *rest = writers.names()
+        out.append(f"wrote {self.out / first}, {', '.join(rest)} and {INDEX}; "
+                   f"reports in {self.out / STUDENTS}/")
         return out
 
 
@@ -277,7 +278,9 @@ def grade(course: Course, exam_name: str, answers_dir: Path, out: Path, *,
                      "secret (and question bank) the papers were built with")
     out.mkdir(parents=True, exist_ok=True)
     rows = gradebook.student_rows(entries, exam.qids, LatePolicy())
-    gradebook.write_tables(out, rows, gradebook.rows_per_test(entries), exam.title, exam.qids)
+    _, written_notes = writers.write_all(out, writers.Context(
+        rows, gradebook.rows_per_test(entries), exam.title, exam.qids, roster=roster is not None))
+    notes.extend(written_notes)
     summary.stats = gradebook.class_stats(rows)
     write_text_atomic(out / INDEX, render_overview(exam, rows, entries, summary.stats))
     summary.notes = notes

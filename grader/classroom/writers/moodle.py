@@ -10,7 +10,11 @@ and so is one whose grading broke (their grade in Moodle stays as it is).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from grader.classroom.writers.table import Context, Table, records
+from grader.classroom.writers.canvas import blank
 
 MOODLE = "moodle.csv"
 ID_NUMBER = "ID number"  # Moodle's user field "idnumber": the roster's sis_id
@@ -25,10 +29,27 @@ def moodle_rows(rows: Sequence[Mapping[str, Any]], assignment: str
     left_out: list[str] = []
     for row in rows:
         email = row["login"] if "@" in str(row["login"]) else ""
-        if row["status"] in ("error", "not_graded") or row.get("flag_duplicate") or \
-                not (row["sis_id"] or email):
+        if blank(row) or not (row["sis_id"] or email):
             left_out.append(row["student"])
             continue
         out.append({"Full name": row["name"] or row["student"], ID_NUMBER: row["sis_id"],
                     EMAIL: email, assignment: row["final"]})
     return out, left_out
+
+
+@dataclass(frozen=True)
+class Moodle:
+    name: str = MOODLE
+
+    def table(self, context: Context) -> Table:
+        columns = [*COLUMNS, context.assignment]
+        rows, _ = moodle_rows(context.rows, context.assignment)
+        no_id = [r["student"] for r in context.rows if not blank(r) and not
+                 (r["sis_id"] or "@" in str(r["login"]))]
+        notes = [f"{self.name} leaves out {len(no_id)} student(s) with neither an sis_id nor an "
+                 f"email login in the roster: {', '.join(no_id[:5])}"] \
+            if no_id and context.roster else []
+        return Table(self.name, columns, records(rows, columns), notes)
+
+
+WRITER = Moodle()
