@@ -132,6 +132,18 @@ def test_a_planted_forbidden_import_is_found() -> None:
     assert len(found) == 2 and "grader.isolation.worker imports grader.grading.plugin" in found[0]
 
 
+def test_the_engine_side_modules_may_not_import_the_command_line() -> None:
+    graph = import_graph()
+    assert "grader.errors" in graph["grader.course"]  # control: the root may be imported there
+    graph["grader.publish.release"] = graph["grader.publish.release"] | {"grader.commands.common"}
+    graph["grader.ci"] = graph["grader.ci"] | {"grader.commands.common"}
+    graph["grader.results.model"] = graph["grader.results.model"] | {"grader.errors"}
+    assert [line.split(" (")[0] for line in forbidden(graph)] == [
+        "grader.ci imports grader.commands.common",
+        "grader.publish.release imports grader.commands.common",
+        "grader.results.model imports grader.errors"]
+
+
 def test_the_exceptions_are_still_needed() -> None:
     graph = import_graph()
     assert [pair for pair in EXCEPTIONS if pair[1] not in graph.get(pair[0], set())] == []
