@@ -86,32 +86,33 @@ def _module(body: str) -> str:
 
 
 # Each variant leaks the hidden inputs of test_add or test_scale through a string the worker sends.
+# The marker is built at run time: the source's own lines may show in a traceback.
 LEAKS = {
     "qualname-of-returned-object": '''
         def add(a, b):
             R = type("R", (), {})
-            R.__qualname__ = "LEAK_" + repr(a).replace(".", "_").replace("-", "m")
+            R.__qualname__ = "LE" + "AK_" + repr(a).replace(".", "_").replace("-", "m")
             return R()
         ''',
     "class-name-of-a-handle": '''
         def make_cache(x):
-            C = type("LEAK_" + "_".join(str(int(v * 1000)) for v in x), (), {})
+            C = type("LE" + "AK_" + "_".join(str(int(v * 1000)) for v in x), (), {})
             return 2 * x, C()
         def use_cache(cache):
             return 0
         ''',
     "returned-string": '''
         def scale(x, c):
-            return "LEAK " + repr(list(x))
+            return "LE" + "AK " + repr(list(x))
         ''',
     "exception-class-name": '''
         def add(a, b):
-            raise type("LEAK_" + repr(a).replace(".", "_").replace("-", "m"), (ValueError,), {})()
+            raise type("LE" + "AK_" + repr(a).replace(".", "_").replace("-", "m"), (ValueError,), {})()
         ''',
     "warning-text": '''
         import warnings
         def safe_exp(z):
-            warnings.warn("LEAK " + repr(list(z)))
+            warnings.warn("LE" + "AK " + repr(list(z)))
             return np.exp(np.minimum(z, 700.0))
         ''',
     "forged-trip-wire-record": '''
@@ -121,9 +122,9 @@ LEAKS = {
             while f is not None:
                 w = f.f_locals.get("wires")
                 if w is not None and hasattr(w, "fired"):
-                    w.fired.append({"name": "numpy.polyfit", "file": "LEAK " + repr(a) + ".py",
+                    w.fired.append({"name": "numpy.polyfit", "file": "LE" + "AK " + repr(a) + ".py",
                                     "line": 1})
-                    w.fired.append({"name": "LEAK " + repr(b), "file": "toy.py", "line": 1})
+                    w.fired.append({"name": "LE" + "AK " + repr(b), "file": "toy.py", "line": 1})
                 f = f.f_back
             return float(a + b)
         ''',
