@@ -833,6 +833,11 @@ RNN_VARIANTS = {  # an LSTM cell from torch, reached without its name in the sou
     "torch-vf": (
         "    return tuple(getattr(torch, '_V' + 'F').lstm_cell(x, (h, c), W_ih, W_hh, b_ih,"
         " b_hh))\n"),
+    "torch-vf-in-a-thread-pool": (
+        "    from concurrent.futures import ThreadPoolExecutor\n"
+        "    with ThreadPoolExecutor(2) as pool:\n"
+        "        return tuple(pool.submit(getattr(torch, '_V' + 'F').lstm_cell, x, (h, c), W_ih,"
+        " W_hh, b_ih, b_hh).result())\n"),
 }
 
 
