@@ -709,7 +709,34 @@ BANNED_BY_NAME = {
     "caught-exception": ("", f"try:\n    getattr(np, 'polyfit')({SCALE_CALL})\n"
                          "except BaseException:\n    pass"),
     "map-builtin": ("", "list(map(getattr(np, 'polyfit'), [[0.0, 1.0]], [[0.0, 1.0]], [1]))"),
+    # handed to library frames and to threads the student starts
+    "apply-along-axis": ("", "np.apply_along_axis(getattr(np, 'polyfit'), 1, np.array([[0.0, 1.0]]),"
+                             " [0.0, 1.0], 1)"),
+    "vectorize": ("", "np.vectorize(lambda d: 0)(1)\n"
+                      "np.vectorize(getattr(np, 'polyfit'), excluded={0, 1})([0.0, 1.0], [0.0, 1.0], 1)"),
+    "functools-reduce": ("import functools\n",
+                         "functools.reduce(functools.partial(getattr(np, 'polyfit'), deg=1),"
+                         " [[0.0, 1.0], [0.0, 1.0]])"),
+    "sorted-key": ("import functools\n",
+                   "sorted([[0.0, 1.0], [1.0, 0.0]], key=functools.partial(getattr(np, 'polyfit'),"
+                   " [0.0, 1.0], deg=1))"),
+    "thread-pool": ("from concurrent.futures import ThreadPoolExecutor\n",
+                    "with ThreadPoolExecutor(2) as pool:\n"
+                    f"    pool.submit(getattr(np, 'polyfit'), {SCALE_CALL}).result()"),
+    "thread-pool-caught": ("from concurrent.futures import ThreadPoolExecutor\n",
+                           "with ThreadPoolExecutor(2) as pool:\n"
+                           f"    pool.submit(getattr(np, 'polyfit'), {SCALE_CALL}).exception()"),
+    "thread": ("import threading\n",
+               f"t = threading.Thread(target=getattr(np, 'polyfit'), args=({SCALE_CALL},))\n"
+               "t.start()\nt.join()"),
+    "class-call-handed": ("class Fit:\n    def __call__(self, f):\n"
+                          f"        return f({SCALE_CALL})\n",
+                          "np.apply_along_axis(lambda r: Fit()(getattr(np, 'polyfit')), 0, np.ones(1))"),
 }
+# Variants whose getattr names the function in a constant: the static scan sees those.
+STATICALLY_SEEN = {"functools-partial", "class-attribute", "caught-exception", "map-builtin",
+                   "lambda-default-arg", "apply-along-axis", "vectorize", "functools-reduce",
+                   "sorted-key", "thread-pool", "thread-pool-caught", "thread", "class-call-handed"}
 
 
 def scale_variant(prelude: str, call: str) -> str:
@@ -735,10 +762,25 @@ def test_a_banned_call_reached_by_name_loses_the_tests_of_its_function(
     assert "polyfit is not allowed" in scale.message and "toy.py, line" in scale.message
     assert tests["test_add"].outcome == "passed", tests["test_add"].message
     assert_other_topic_unaffected(result)
-    if variant not in ("functools-partial", "class-attribute", "caught-exception",
-                       "map-builtin", "lambda-default-arg"):
+    if variant not in STATICALLY_SEEN:
         # Control: the static scan of names alone does not see these.
         assert not [f for f in static if f.function == "scale"], variant
+
+
+@pytest.mark.parametrize("route", ["w._tw_target", "w.__wrapped__", "w.__self__",
+                                   "w._tw_call.__closure__[0].cell_contents.__self__._keep[0]"])
+def test_a_wire_cannot_be_unwrapped_to_reach_the_original(toy_engine, tmp_path: Path,
+                                                         route: str) -> None:
+    """scale() passes its tests only if the route reached an unguarded polyfit."""
+    source = scale_variant("", f"w = getattr(np, 'polyfit')\nfit = {route}\n"
+                               "if fit is w or getattr(fit, '__name__', '') != 'polyfit':\n"
+                               "    raise AttributeError('no original here')\n"
+                               f"fit({SCALE_CALL})")
+    result, _ = grade(toy_engine, tmp_path, source)
+    tests = {t.name: t for t in result.tests}
+    assert tests["test_scale"].outcome != "passed", (route, tests["test_scale"].message)
+    assert tests["test_add"].outcome == "passed", tests["test_add"].message
+    assert_other_topic_unaffected(result)
 
 
 def test_a_banned_call_in_a_second_submitted_file_is_found(toy_engine, tmp_path: Path) -> None:
@@ -794,6 +836,11 @@ RNN_VARIANTS = {  # an LSTM cell from torch, reached without its name in the sou
     "torch-vf": (
         "    return tuple(getattr(torch, '_V' + 'F').lstm_cell(x, (h, c), W_ih, W_hh, b_ih,"
         " b_hh))\n"),
+    "torch-vf-in-a-thread-pool": (
+        "    from concurrent.futures import ThreadPoolExecutor\n"
+        "    with ThreadPoolExecutor(2) as pool:\n"
+        "        return tuple(pool.submit(getattr(torch, '_V' + 'F').lstm_cell, x, (h, c), W_ih,"
+        " W_hh, b_ih, b_hh).result())\n"),
 }
 
 

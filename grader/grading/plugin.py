@@ -35,7 +35,7 @@ from grader.grading.remote import (BannedCallError, GraderFault, ImportFailed, S
                                    WorkerSpec, WorkerTimeout, Zygote, describe_banned_call)
 from grader.results.model import NOT_GRADED_GPU, Flag, Outcome, ResultStream, TestResult
 from grader.results.scoring import points_earned, points_possible
-from grader.results.visibility import VISIBILITIES
+from grader.results.visibility import VISIBILITIES, WORKER_TEXT
 
 # The phases of running a test; a runtest hook never sees pytest's "collect".
 _When = Literal["setup", "call", "teardown"]
@@ -414,6 +414,9 @@ class GraderPlugin:
                 ("\n" + message if message else "")
         if proxy is not None and self.run.topics[topic].dynamic:
             flags.append(Flag.DYNAMIC_ACCESS)
+        details = json.loads(json.dumps(recorded, default=str))
+        if proxy is not None and proxy.worker_text:  # withheld from hidden tests' student copies
+            details[WORKER_TEXT] = sorted(proxy.worker_text, key=len, reverse=True)[:500]
         return TestResult(
             topic=topic, name=item.name, nodeid=_nodeid(item), kind=kind, outcome=outcome,
             score=points_earned(outcome, points, fraction),
@@ -421,7 +424,7 @@ class GraderPlugin:
             message=message, seed=item.stash.get(_SEED, None),
             duration=round(rep.duration, 4), output=proxy.output if proxy else "",
             functions=tuple(called), flags=tuple(flags),
-            details=json.loads(json.dumps(recorded, default=str)),
+            details=details,
             visibility=visibility_of(item, self.run.topics[topic].config.visibility))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

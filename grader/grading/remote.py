@@ -71,15 +71,54 @@ def describe_banned_call(call: dict[str, Any]) -> str:
             "write it with basic array operations instead")
 
 
-def banned_calls(reply: dict[str, Any]) -> list[dict[str, Any]]:
-    """The trip-wire firings a worker reported, checked: the reply is the student's to shape."""
+def banned_calls(reply: dict[str, Any], spec: "WorkerSpec | None" = None) -> list[dict[str, Any]]:
+    """The trip-wire firings a worker reported, checked: the reply is the student's to shape.
+    With ``spec``, a name that no banned pattern covers and a file that is not one of the
+    submission's are told as "a banned function" and "your code": their text is not carried."""
+    from grader.isolation.tripwire import matches
+
     raw = reply.get("banned")
     out: list[dict[str, Any]] = []
     for c in raw if isinstance(raw, list) else []:
         if isinstance(c, dict) and isinstance(c.get("name"), str) and \
                 isinstance(c.get("file"), str) and type(c.get("line")) is int:
-            out.append({"name": c["name"][:200], "file": c["file"][:200], "line": c["line"]})
+            name, file = c["name"][:200], c["file"][:200]
+            if spec is not None:
+                if not any(matches(name, p) for p in spec.banned):
+                    name = "a banned function"
+                if file != THREAD_ORIGIN and not _submitted_file(spec.student_dir, file):
+                    file = "your code"
+            out.append({"name": name, "file": file, "line": c["line"]})
     return out[:20]
+
+
+THREAD_ORIGIN = "a thread your code started"  # the trip-wire's place for a thread's call
+
+
+def _submitted_file(folder: str, name: str) -> bool:
+    return os.path.basename(name) == name and name.endswith(".py") and \
+        os.path.isfile(os.path.join(folder, name))
+
+
+def worker_strings(value: Any, depth: int = 0, limit: int = 2000) -> set[str]:
+    """The strings in ``value``, as sent by a worker: str values and dict keys, and the type
+    names of handles (a class's name is the student's to choose)."""
+    out: set[str] = set()
+    todo: list[tuple[Any, int]] = [(value, depth)]
+    seen = 0
+    while todo and len(out) < limit and seen < 100_000:
+        v, d = todo.pop()
+        seen += 1
+        if isinstance(v, str):
+            if v:
+                out.add(v)
+        elif isinstance(v, wire.Handle):
+            out.add(v.type_name)
+        elif d < 8 and isinstance(v, dict):
+            todo.extend((x, d + 1) for kv in v.items() for x in kv)
+        elif d < 8 and isinstance(v, (list, tuple)) and len(v) <= 10_000:
+            todo.extend((x, d + 1) for x in v)
+    return out
 
 
 class WorkerGone(Exception):
@@ -613,7 +652,7 @@ class StudentModule:
                 f"{self.spec.module_name}.py sent a message of its own to the grader while being "
                 "imported: your module must not write to the grader's connection")
             raise self.import_failure from None
-        self.import_banned = banned_calls(meta)
+        self.import_banned = banned_calls(meta, self.spec)
         if meta.get("op") == "import_error":
             err = meta["error"]
             kind = "syntax" if err["type"] in ("SyntaxError", "IndentationError", "TabError") \
@@ -686,6 +725,9 @@ class StudentProxy:
         self.last_warnings: list[tuple[str, str]] = []
         self.output = ""
         self.banned: list[dict[str, Any]] = []  # banned calls made by the student's code
+        # Text the worker sent (names of returned types, strings returned, warnings, errors,
+        # trip-wire records): a student copy of a hidden test withholds it wherever it shows.
+        self.worker_text: set[str] = set()
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -732,10 +774,16 @@ class StudentProxy:
                                                   budget)
         finally:
             self.output += self._session.read_output()
+        # Of an error, its type, message and base classes (the traceback's file and line entries
+        # stay in a hidden test, see grader.results.visibility); trip-wire records are checked by
+        # banned_calls instead.
+        err = reply.get("error")
+        err = [err.get(k) for k in ("type", "message", "mro")] if isinstance(err, dict) else None
+        self.worker_text.update(worker_strings([err, reply.get("warnings"), result]))
         if budget is not None and reply.get("ok"):
             replies.check_size(fn, result, budget)
         self.last_warnings = [(str(c), str(m)) for c, m in reply.get("warnings", [])]
-        fired = [*self._session.import_banned, *banned_calls(reply)]
+        fired = [*self._session.import_banned, *banned_calls(reply, self._session.spec)]
         if fired:
             self.banned.extend(c for c in fired if c not in self.banned)
             raise BannedCallError(fn, fired)

@@ -9,6 +9,36 @@ called from library code (torch's own modules call some of these legitimately) i
 through to the original. The worker sends what fired with the reply of the current call, so a
 student who catches the exception still loses the test.
 
+**Whose call is it.** A banned function is often called by a library frame on the student's
+behalf: ``np.apply_along_axis(getattr(np, "polyfit"), ...)``, ``map``-like helpers,
+``functools.partial``, a ``ThreadPoolExecutor`` worker, ``threading.Thread.run``. The rule, from
+the wire's caller up the stack (frames of the trip-wire itself and of code without a file, run
+by ``exec``/``eval``, are skipped):
+
+- a frame of the student's files: the call is the student's, it fires there;
+- a library frame whose code *names* the function (a global, an attribute or an import of that
+  name: ``_VF.lstm(...)``, ``F.conv2d(...)``, ``lstsq(...)``): the library's own use, it passes;
+- a library frame that calls it without naming it (``func1d(...)``, ``self.fn(...)``,
+  ``dispatch(cls)(...)``) was handed the callable by someone: look at its caller, and so on;
+- the top of the stack: in a thread started after the trip-wire was installed (only student
+  code runs then, so the student started it, directly or through a library) it fires, naming
+  where the thread was started when a student frame started it; in the worker's own threads it
+  passes.
+
+So a banned callable the student fetched and handed to any chain of library frames, in any
+thread, fires; an allowed function that uses a banned one internally names it and passes. The
+cost: a library that stored a banned function under another name and calls it without naming
+it, inside an allowed call, is taken for the student's (none in the course's bans).
+
+**Nothing leads back to the original.** A wire holds no reference to the callable it guards:
+not as an attribute, ``__wrapped__``, ``__dict__``, closure cell, default, ``__self__``, pickled
+state or garbage-collector referent. The trip-wire keeps the originals alive by their reference
+count and holds only their addresses; the one function that turns an address back into the
+object (``Tripwire.gate``) runs the check first, and only when called from a wire's own code, so
+a function rebuilt from a wire's code object is checked like the wire. Reading raw memory
+(``ctypes``, ``gc``, frames) can still find anything in the process: the static scan notes such
+access for review.
+
 A pattern that names a module (``sklearn``, ``torch.nn.modules.rnn``) bans what is defined
 under it, not every name it imports (``torch.nn.modules.rnn.Module`` stays allowed). Forwarding
 namespaces (``torch._VF``, ``torch._C._VariableFunctions``) hold the same objects as ``torch``:
@@ -19,15 +49,18 @@ in place, so library subclasses and ``isinstance`` keep working. Packages import
 
 from __future__ import annotations
 
+import ctypes
 import fnmatch
 import functools
 import gc
+import threading
 import importlib.abc
 import importlib.machinery
 import os
 import re
 import sys
 import types
+import _ctypes
 from typing import Any, Callable, Iterator, Sequence
 
 _HERE = __file__
@@ -51,44 +84,45 @@ def _compiled(*patterns: str) -> "re.Pattern[str]":
     return re.compile("(?:" + "|".join(cores) + r")(?:\..*)?", re.S)
 
 
+_SHOWN = frozenset({"__name__", "__qualname__", "__doc__", "__module__", "__text_signature__"})
+_PLAIN = (str, int, float, bool, type(None))
+
+
 class _Wire:
     """A wire around a callable that does not bind as a method (a builtin, an op packet)."""
 
-    __slots__ = ("_tw_guard", "_tw_call", "_tw_target", "_tw_name")
+    __slots__ = ("_tw_tw", "_tw_key", "_tw_call", "_tw_name")
 
-    def __init__(self, guard: "_Guard", target: Any, name: str) -> None:
-        object.__setattr__(self, "_tw_guard", guard)
-        object.__setattr__(self, "_tw_call", guard.guard(target, name))
-        object.__setattr__(self, "_tw_target", target)
+    def __init__(self, tw: "Tripwire", key: int, call: Any, name: str) -> None:
+        object.__setattr__(self, "_tw_tw", tw)
+        object.__setattr__(self, "_tw_key", key)
+        object.__setattr__(self, "_tw_call", call)
         object.__setattr__(self, "_tw_name", name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._tw_call(*args, **kwargs)
 
     def __getattr__(self, attr: str) -> Any:
-        value = getattr(self._tw_target, attr)
-        if callable(value) and not attr.startswith("__") and not isinstance(value, type):
-            # aten.conv2d.default: the overloads of a banned op are banned too
-            return _Wire(self._tw_guard, value, self._tw_name)
-        return value
+        return self._tw_tw.attribute(self._tw_key, attr, self._tw_name)
+
+    def __setattr__(self, attr: str, value: Any) -> None:
+        raise AttributeError(f"{self._tw_name} is read-only here")
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError(f"{self._tw_name} cannot be copied or pickled here")
 
     def __repr__(self) -> str:
-        return repr(self._tw_target)
+        return self._tw_tw.describe(self._tw_key)
 
 
-class _Guard:
-    """Makes the checking callable of a wire; bound to the trip-wire that records."""
+def _make_call(gate: Callable[[int], Any], key: int) -> Callable[..., Any]:
+    """A wire's function: its closure holds the gate and a number, never the original."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return gate(key)(*args, **kwargs)
+    return call
 
-    def __init__(self, tw: "Tripwire") -> None:
-        self.tw = tw
 
-    def guard(self, original: Any, name: str) -> Callable[..., Any]:
-        tw = self.tw
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            tw.check(name)
-            return original(*args, **kwargs)
-        return call
+_CALL_CODE = _make_call(lambda key: None, 0).__code__
 
 
 class Tripwire:
@@ -100,10 +134,14 @@ class Tripwire:
         self._any = _compiled(*self.patterns)
         self.root = os.path.realpath(student_dir) + os.sep
         self.fired: list[dict[str, Any]] = []
-        self._guards = _Guard(self)
         self._student: dict[str, bool] = {}
         self._banned: dict[int, str] = {}  # id(original) -> the name a student is told
-        self._keep: list[Any] = []  # originals, so that their ids stay theirs
+        self._keep: list[Any] = []  # wires (never originals: those are kept by their count)
+        self._kept: set[int] = set()  # addresses of the originals kept alive
+        # a wire's number -> (its original's address, the name told, the names a library uses)
+        self._info: dict[int, tuple[int, str, frozenset[str]]] = {}
+        self._attr_wires: dict[int, Any] = {}  # address of an original's attribute -> its wire
+        self._own_threads = {threading.get_ident()}  # the worker's; any later one is the student's
         self._wired: set[int] = set()  # ids of wires and of classes already wired
         self._wires: dict[int, Any] = {}  # id(original) -> its wire
         self._modules: list[Any] = []  # swept, in order
@@ -111,21 +149,72 @@ class Tripwire:
 
     # -- recording ------------------------------------------------------------------------------
 
-    def check(self, name: str) -> None:
-        """Raise ``BannedCall`` when the wire's caller is the student's code; else return."""
-        frame: types.FrameType | None = sys._getframe(2)
-        # Past the wire's own frames; code run by exec/eval of a string has no file: its caller
-        # is who ran it.
-        while frame is not None and (frame.f_code.co_filename == _HERE or
-                                     frame.f_code.co_filename.startswith("<")):
-            frame = frame.f_back
-        if frame is None or not self._is_student(frame.f_code.co_filename):
+    def gate(self, key: int) -> Any:
+        """The original of wire number ``key``, for a wire's code to call, after ``check``."""
+        caller = sys._getframe(1)
+        info = self._info.get(key)
+        if caller.f_code is not _CALL_CODE or info is None:
+            raise BannedCall("the trip-wire's gate opens only for its wires")
+        self.check(key, caller.f_back)
+        return _ctypes.PyObj_FromPtr(info[0])
+
+    def check(self, key: int, frame: types.FrameType | None) -> None:
+        """Raise ``BannedCall`` when the call that reached ``frame`` is the student's (see the
+        module's docstring for whose call it is); else return."""
+        _, name, names = self._info[key]
+        frame = _skip(frame)
+        while frame is not None:
+            if self._is_student(frame.f_code.co_filename):
+                self._fire(name, os.path.basename(frame.f_code.co_filename), frame.f_lineno)
+            if not names.isdisjoint(frame.f_code.co_names):
+                return  # the library names it: its own use
+            frame = _skip(frame.f_back)  # handed to this frame: whose call was it?
+        if threading.get_ident() in self._own_threads:
             return
-        where = f"{os.path.basename(frame.f_code.co_filename)}, line {frame.f_lineno}"
+        origin = getattr(threading.current_thread(), "_tw_origin", None)
+        file, line = origin if origin else ("a thread your code started", 0)
+        self._fire(name, file, line)
+
+    def _fire(self, name: str, file: str, line: int) -> None:
         if len(self.fired) < MAX_FIRINGS:
-            self.fired.append({"name": name, "file": os.path.basename(frame.f_code.co_filename),
-                               "line": frame.f_lineno})
-        raise BannedCall(f"{name} is not allowed here ({where})")
+            self.fired.append({"name": name, "file": file, "line": line})
+        raise BannedCall(f"{name} is not allowed here ({file}, line {line})")
+
+    def attribute(self, key: int, attr: str, name: str) -> Any:
+        """An attribute of wire ``key``'s original, as the wire shows it: callables wired
+        (``aten.conv2d.default``: the overloads of a banned op are banned too), other values as
+        they are, and never what may hold a callable (``__self__``, ``__wrapped__``,
+        ``__dict__``, ``__closure__``, a table of overloads...)."""
+        value = getattr(_ctypes.PyObj_FromPtr(self._info[key][0]), attr)
+        if attr.startswith("__"):
+            if attr in _SHOWN and isinstance(value, _PLAIN):
+                return value
+        elif callable(value) and not isinstance(value, type):
+            if id(value) not in self._attr_wires:
+                self._attr_wires[id(value)] = self.wire(value, name)
+            return self._attr_wires[id(value)]
+        elif not isinstance(value, (dict, list, tuple, set, frozenset)) or not any(
+                callable(v) for v in (value.values() if isinstance(value, dict) else value)):
+            return value
+        raise AttributeError(f"{name} shows no attribute {attr!r} here")
+
+    def describe(self, key: int) -> str:
+        return repr(_ctypes.PyObj_FromPtr(self._info[key][0]))
+
+    def _started(self) -> None:
+        """Wrap ``threading.Thread.start`` so that a thread knows where the student started it."""
+        original = threading.Thread.start
+        tw = self
+
+        def start(thread: threading.Thread) -> None:
+            frame: types.FrameType | None = sys._getframe(1)
+            while frame is not None and not tw._is_student(frame.f_code.co_filename):
+                frame = frame.f_back
+            if frame is not None:
+                thread._tw_origin = (  # type: ignore[attr-defined]
+                    os.path.basename(frame.f_code.co_filename), frame.f_lineno)
+            original(thread)
+        threading.Thread.start = start  # type: ignore[method-assign, assignment]
 
     def take(self) -> list[dict[str, Any]]:
         """What fired since the last call of ``take``."""
@@ -144,6 +233,8 @@ class Tripwire:
         """Wire what is loaded now, and what loads later under a banned pattern's package."""
         if not self.patterns:
             return
+        self._own_threads.update(t.ident for t in threading.enumerate() if t.ident is not None)
+        self._started()
         # The index is tens of thousands of small objects: collections during it would walk all
         # of torch's objects again and again.
         enabled = gc.isenabled()
@@ -164,25 +255,26 @@ class Tripwire:
     def sweep(self, modules: list[tuple[str, Any]]) -> None:
         """Find the banned callables of ``modules`` and wire them in every module swept."""
         found: list[tuple[Any, str]] = []
+        new: list[Any] = []
         for modname, module in modules:
             if id(module) in self._seen:
                 continue
             self._seen.add(id(module))
             self._modules.append(module)
+            new.append(module)
             for attr, value in _items(module):
                 if callable(value) and id(value) not in self._wired and \
                         id(value) not in self._banned and self._names(f"{modname}.{attr}", value):
                     found.append((value, f"{modname}.{attr}"))
-        if not found:
-            return
         found.sort(key=lambda vn: len(vn[1]))  # torch.nn.LSTM rather than torch.nn.modules.rnn.LSTM
         for value, name in found:
             if id(value) not in self._banned:
                 self._banned[id(value)] = name
-                self._keep.append(value)
                 if isinstance(value, type):
                     self._wire_class(value)
-        for module in self._modules:  # a second pass: every place that holds one of them
+        # A second pass: every place that holds one of them (a module loaded later may hold
+        # what an earlier one defined: torch.conv2d is torch.nn.functional.conv2d).
+        for module in self._modules if found else new:
             for attr, value in _items(module):
                 key = id(value)
                 if key in self._banned and not isinstance(value, type):
@@ -211,12 +303,23 @@ class Tripwire:
 
     def wire(self, value: Any, name: str) -> Any:
         """A wire around ``value``: a function where it would bind as a method, else a _Wire."""
+        if id(value) not in self._kept:  # kept alive by its count, so that no object refers to it
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(value))
+            self._kept.add(id(value))
+        own = getattr(value, "__name__", None)
+        key = len(self._info) + 1
+        self._info[key] = (id(value), name, frozenset(
+            {name.rsplit(".", 1)[-1]} | ({own} if isinstance(own, str) else set())))
+        call = _make_call(self.gate, key)
         w: Any
         if isinstance(value, types.FunctionType):
-            w = functools.wraps(value)(self._guards.guard(value, name))
-            del w.__wrapped__  # the original stays out of easy reach
+            for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+                got = getattr(value, attr, None)
+                if isinstance(got, str):
+                    setattr(call, attr, got)
+            w = call
         else:
-            w = _Wire(self._guards, value, name)
+            w = _Wire(self, key, call, name)
         self._wired.add(id(w))
         self._keep.append(w)
         return w
@@ -313,6 +416,15 @@ class Tripwire:
             object.__setattr__(ns, op, wired)  # cached like the packet was
             return wired
         _OpNamespace.__getattr__ = lookup  # type: ignore[method-assign]
+
+
+def _skip(frame: types.FrameType | None) -> types.FrameType | None:
+    """``frame`` or its nearest caller that is not the trip-wire's own code nor code without a
+    file (run by exec/eval of a string: its caller is who ran it)."""
+    while frame is not None and (frame.f_code.co_filename == _HERE or
+                                 frame.f_code.co_filename.startswith("<")):
+        frame = frame.f_back
+    return frame
 
 
 def _items(module: Any) -> Iterator[tuple[str, Any]]:

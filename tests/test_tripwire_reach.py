@@ -1,0 +1,325 @@
+"""Trip-wires reach banned calls made on the student's behalf, and cannot be unwrapped.
+
+Each check runs a small student module in a fresh interpreter with the trip-wires installed, as
+the worker does, and prints what each of its functions met: ``ok`` or the ``BannedCall``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BANS = ["numpy.polyfit", "numpy.linalg.lstsq", "torch.nn.functional.conv2d", "torch.conv2d",
+        "torch._VF", "torch.nn.functional.relu", "torch.nn.LSTMCell"]
+
+RUNNER = r'''
+import json, sys, threading
+import numpy, torch  # loaded before the trip-wire, as in the worker
+from grader.isolation import tripwire
+tw = tripwire.install(json.loads(sys.argv[2]), sys.argv[1])
+sys.path.insert(0, sys.argv[1])
+import student
+out = {}
+for name in sorted(n for n in dir(student) if n.startswith(("attack_", "honest_", "unwrap_"))):
+    try:
+        got = getattr(student, name)()
+        out[name] = "ok" if got is None else "ok:" + str(got)
+    except tripwire.BannedCall as exc:
+        out[name] = "banned:" + str(exc)
+    except Exception as exc:
+        out[name] = "error:" + type(exc).__name__ + ":" + str(exc)[:200]
+    fired = tw.take()
+    if fired and out[name].startswith("ok"):
+        out[name] = "banned(caught):" + fired[0]["name"]
+print(json.dumps(out))
+'''
+
+
+def run_student(tmp_path: Path, source: str, bans: list[str] = BANS) -> dict[str, str]:
+    import json
+
+    (tmp_path / "student.py").write_text(source)
+    out = subprocess.run([sys.executable, "-c", RUNNER, str(tmp_path), json.dumps(bans)],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -------------------------------------------------------------- banned calls through library frames
+
+REACH = '''
+import functools, threading
+from concurrent.futures import ThreadPoolExecutor
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+X = np.array([[0.0, 1.0, 2.0], [0.0, 2.0, 4.0]])
+IMG = torch.ones(1, 1, 4, 4)
+K = torch.ones(1, 1, 2, 2)
+
+def fit(row):
+    return getattr(np, "poly" + "fit")(np.arange(3.0), row, 1)
+
+def attack_apply_along_axis():
+    np.apply_along_axis(getattr(np, "polyfit"), 1, X, X[0], 1)
+
+def attack_apply_along_axis_lambda():
+    # the lambda is the student's: its frame calls the banned function
+    np.apply_along_axis(lambda r: getattr(np, "polyfit")(np.arange(3.0), r, 1), 1, X)
+
+def attack_vectorize():
+    np.vectorize(getattr(F, "conv2d"), signature="(a,b,c,d),(e,f,g,h)->(i,j,k,l)")(IMG, K)
+
+def attack_map():
+    list(map(getattr(np, "polyfit"), [X[0]], [X[1]], [1]))
+
+def attack_reduce():
+    functools.reduce(getattr(F, "conv2d"), [IMG, K])
+
+def attack_sorted_key():
+    sorted([X[0], X[1]], key=functools.partial(getattr(np, "polyfit"), np.arange(3.0), deg=1))
+
+def attack_partial():
+    functools.partial(getattr(np, "polyfit"), deg=1)(X[0], X[1])
+
+def attack_singledispatch():
+    f = functools.singledispatch(lambda a, b: None)
+    f.register(torch.Tensor, getattr(torch, "conv2d"))
+    f(IMG, K)
+
+class Apply:
+    def __call__(self, row):
+        return getattr(np, "polyfit")(np.arange(3.0), row, 1)
+
+def attack_class_call():
+    np.apply_along_axis(Apply(), 1, X)
+
+def attack_thread_pool():
+    with ThreadPoolExecutor(2) as pool:
+        return pool.submit(getattr(F, "conv2d"), IMG, K).result().shape
+
+def attack_thread_pool_map():
+    with ThreadPoolExecutor(2) as pool:
+        return len(list(pool.map(getattr(torch, "_V" + "F").lstm_cell,
+                                 [torch.ones(1, 2)], [(torch.ones(1, 3), torch.ones(1, 3))],
+                                 [torch.ones(12, 2)], [torch.ones(12, 3)])))
+
+def attack_thread():
+    done = []
+    t = threading.Thread(target=lambda: done.append(getattr(np, "polyfit")))
+    t.start(); t.join()
+    box = []
+    t = threading.Thread(target=getattr(F, "conv2d"), args=(IMG, K))
+    t.start(); t.join()
+
+def attack_thread_caught():
+    # the thread swallows the exception: the call still counts
+    box = []
+    def work():
+        try:
+            getattr(F, "conv2d")(IMG, K)
+        except BaseException:
+            box.append(1)
+    t = threading.Thread(target=work)
+    t.start(); t.join()
+    return len(box)
+
+def honest_conv_module():
+    return tuple(torch.nn.Conv2d(1, 1, 2)(IMG).shape)
+
+def honest_norm_uses_vf():
+    return float(torch.norm(torch.ones(4)))
+
+def honest_conv_module_in_a_thread():
+    with ThreadPoolExecutor(2) as pool:
+        return tuple(pool.submit(torch.nn.Conv2d(1, 1, 2), IMG).result().shape)
+
+def honest_lstm_layer_in_a_thread():
+    out = []
+    t = threading.Thread(target=lambda: out.append(torch.nn.LSTM(2, 3)(torch.ones(4, 1, 2))[0].shape))
+    t.start(); t.join()
+    return tuple(out[0])
+
+def honest_apply_along_axis():
+    return np.apply_along_axis(np.sum, 1, X).tolist()
+'''
+
+
+def test_banned_calls_handed_to_library_frames_and_threads_fire(tmp_path: Path) -> None:
+    got = run_student(tmp_path, REACH)
+    attacks = {k: v for k, v in got.items() if k.startswith("attack_")}
+    assert len(attacks) == 13
+    for name, outcome in attacks.items():
+        assert outcome.startswith(("banned", "error:BannedCall")) or "not allowed" in outcome, \
+            (name, outcome)
+    assert "numpy.polyfit is not allowed here (student.py, line" in got["attack_apply_along_axis"]
+    lambda_line = next(i for i, line in enumerate(REACH.splitlines(), 1) if "(lambda r:" in line)
+    assert f"student.py, line {lambda_line})" in got["attack_apply_along_axis_lambda"]
+    # a thread's firing names where the student started it
+    assert "student.py, line" in got["attack_thread_pool"], got["attack_thread_pool"]
+    for name in ("honest_conv_module", "honest_norm_uses_vf", "honest_conv_module_in_a_thread",
+                 "honest_lstm_layer_in_a_thread", "honest_apply_along_axis"):
+        assert got[name].startswith("ok"), (name, got[name])
+
+
+def test_an_allowed_function_using_a_banned_one_inside_passes(tmp_path: Path) -> None:
+    source = '''
+import numpy as np
+from concurrent.futures import ThreadPoolExecutor
+def honest_polyfit():
+    return len(np.polyfit([0.0, 1.0, 2.0], [0.0, 1.0, 2.0], 1))   # calls lstsq inside
+def honest_polyfit_in_a_thread():
+    with ThreadPoolExecutor(1) as pool:
+        return len(pool.submit(np.polyfit, [0.0, 1.0], [0.0, 1.0], 1).result())
+def attack_lstsq():
+    np.apply_along_axis(lambda c: 0, 0, np.ones(2))
+    return np.linalg.lstsq(np.eye(2), np.ones(2))
+def attack_lstsq_in_a_thread():
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(getattr(np.linalg, "lstsq"), np.eye(2), np.ones(2)).result()
+'''
+    got = run_student(tmp_path, source, ["numpy.linalg.lstsq"])
+    assert got["honest_polyfit"] == got["honest_polyfit_in_a_thread"] == "ok:2", got
+    assert "numpy.linalg.lstsq is not allowed" in got["attack_lstsq"]
+    assert "numpy.linalg.lstsq is not allowed" in got["attack_lstsq_in_a_thread"]
+
+
+# ------------------------------------------------------------------------------- unwrapping a wire
+
+UNWRAP = '''
+import copy, functools, gc, pickle, types
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+TARGETS = {"polyfit": ("numpy", "polyfit"), "conv2d": ("torch.nn.functional", "conv2d"),
+           "relu": ("torch.nn.functional", "relu"), "vf": ("torch._VF", "lstm_cell")}
+
+def wires():
+    import importlib
+    return {k: getattr(importlib.import_module(m), a) for k, (m, a) in TARGETS.items()}
+
+def reachable(start, limit=20000):
+    """Everything reachable from ``start`` through referents, attributes and closures, short
+    of modules (and their namespaces) and classes, which lead everywhere."""
+    namespaces = {id(vars(m)) for m in list(__import__("sys").modules.values())
+                  if isinstance(m, types.ModuleType)}
+    seen, todo, out = set(), [start], []
+    while todo and len(seen) < limit:
+        obj = todo.pop()
+        if id(obj) in seen or isinstance(obj, (types.ModuleType, type)) or id(obj) in namespaces:
+            continue
+        seen.add(id(obj))
+        out.append(obj)
+        todo.extend(gc.get_referents(obj))
+        for attr in ("__wrapped__", "__self__", "__func__", "_tw_target", "__closure__",
+                     "__defaults__", "__kwdefaults__", "__dict__", "func", "args"):
+            try:
+                todo.append(getattr(obj, attr))
+            except BaseException:
+                pass
+    return out
+
+def unwrap_by_attributes():
+    found = []
+    for key, w in wires().items():
+        for attr in ("_tw_target", "__wrapped__", "__self__", "__func__", "__dict__",
+                     "__closure__", "__defaults__", "_tw_tw", "_tw_call"):
+            try:
+                value = getattr(w, attr)
+            except BaseException:
+                continue
+            if callable(value) and getattr(value, "__name__", "") == getattr(w, "__name__", "?") \\
+                    and value is not w:
+                found.append(f"{key}.{attr}")
+    return ",".join(found) or None
+
+def unwrap_by_reference_walk():
+    import numpy, torch
+    originals = {id(np.polyfit)}  # the wire: what the original is, by its implementation
+    impl = []
+    for key, w in wires().items():
+        for obj in reachable(w):
+            name = getattr(obj, "__name__", None) if not isinstance(obj, str) else None
+            if callable(obj) and name in ("polyfit", "conv2d", "relu", "lstm_cell", "_polyfit") \\
+                    and not _is_wire(obj):
+                impl.append(f"{key}->{type(obj).__name__}:{name}")
+    return ",".join(sorted(set(impl))) or None
+
+def _is_wire(obj):
+    return type(obj).__name__ == "_Wire" or getattr(getattr(obj, "__code__", None),
+                                                    "co_filename", "").endswith("tripwire.py")
+
+def unwrap_by_reduce_and_copy():
+    out = []
+    for key, w in wires().items():
+        for how in (lambda: w.__reduce_ex__(2), lambda: pickle.dumps(w), lambda: copy.copy(w)):
+            try:
+                got = how()
+            except BaseException:
+                continue
+            if not _is_wire(got) and not isinstance(got, bytes):
+                out.append(key)
+    return ",".join(out) or None
+
+def unwrap_by_calling_the_gate():
+    w = F.relu
+    gate = w.__closure__[0].cell_contents if w.__closure__ else None
+    key = [c.cell_contents for c in w.__closure__ if isinstance(c.cell_contents, int)][0]
+    return gate(key)  # not called from a wire's code: refused
+
+def unwrap_by_rebuilding_from_code():
+    w = F.relu
+    rebuilt = types.FunctionType(w.__code__, {}, "again", None, w.__closure__)
+    return rebuilt(torch.ones(2))  # the gate checks the rebuilt function's caller: the student
+
+def unwrap_by_overload_attribute():
+    w = getattr(torch.ops.aten, "conv2d")
+    for attr in ("__self__", "__wrapped__", "__dict__", "_overloads", "__func__"):
+        try:
+            getattr(w, attr)
+            return attr
+        except AttributeError:
+            pass
+    return w.default(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 2, 2)).shape  # wired too
+
+def honest_relu_name_and_repr():
+    return F.relu.__name__ + "|" + F.conv2d.__name__ + "|" + repr(np.polyfit)[:9]
+'''
+
+
+def test_nothing_reachable_from_a_wire_leads_back_to_the_original(tmp_path: Path) -> None:
+    got = run_student(tmp_path, UNWRAP, [*BANS, "torch.ops.aten.conv2d*"])
+    assert got["unwrap_by_attributes"] == "ok", got["unwrap_by_attributes"]
+    assert got["unwrap_by_reference_walk"] == "ok", got["unwrap_by_reference_walk"]
+    assert got["unwrap_by_reduce_and_copy"] == "ok", got["unwrap_by_reduce_and_copy"]
+    assert got["unwrap_by_calling_the_gate"].startswith("banned:"), got
+    assert got["unwrap_by_rebuilding_from_code"].startswith("banned:torch.nn.functional.relu"), got
+    assert got["unwrap_by_overload_attribute"].startswith("banned:"), got
+    assert got["honest_relu_name_and_repr"] == "ok:relu|conv2d|<function", got
+
+
+@pytest.mark.parametrize("route", ["getattr(w, '_tw_target')", "w.__wrapped__",
+                                   "w.__closure__[1].cell_contents", "vars(w)['__wrapped__']"])
+def test_the_old_unwrap_routes_are_closed(tmp_path: Path, route: str) -> None:
+    source = f'''
+import torch.nn.functional as F
+import numpy as np
+def attack_route():
+    for w in (F.conv2d, F.relu, np.polyfit):
+        try:
+            got = {route}
+        except (AttributeError, IndexError, TypeError, KeyError):
+            continue
+        if callable(got) and got is not w and getattr(got, "__name__", "") in ("conv2d", "relu", "polyfit"):
+            return "unwrapped"
+'''
+    got = run_student(tmp_path, source)
+    assert got["attack_route"] == "ok", got
