@@ -323,3 +323,46 @@ def attack_route():
 '''
     got = run_student(tmp_path, source)
     assert got["attack_route"] == "ok", got
+
+
+# ------------------------------------------------------------------- a method of a class banned
+
+METHOD = '''
+import torch
+import torch.nn.functional as F
+
+def attack_method_call():
+    x = torch.ones(3, requires_grad=True)
+    (x * 2).sum().backward()
+
+def attack_method_by_name():
+    x = torch.ones(3, requires_grad=True)
+    getattr((x * 2).sum(), "back" + "ward")()
+
+def attack_method_through_the_class():
+    x = torch.ones(3, requires_grad=True)
+    torch.Tensor.backward((x * 2).sum())
+
+def attack_method_in_a_thread_pool():
+    from concurrent.futures import ThreadPoolExecutor
+    x = torch.ones(3, requires_grad=True)
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit((x * 2).sum().backward).result()
+
+def honest_other_methods_of_the_class():
+    x = torch.ones(3)
+    return float(x.sum().item() + F.relu(-x).sum().item())
+'''
+
+
+def test_a_banned_method_fires_on_every_instance_and_leaves_the_rest_of_its_class(
+        tmp_path: Path) -> None:
+    """A pattern naming a method of a class (the transformer topic bans torch.Tensor.backward,
+    so a hand-written backward cannot hand its work to autograd) is wired on the class: a call
+    through an instance, by name, through the class or in a thread meets it."""
+    got = run_student(tmp_path, METHOD, ["torch.Tensor.backward"])
+    for name in ("attack_method_call", "attack_method_by_name", "attack_method_through_the_class",
+                 "attack_method_in_a_thread_pool"):
+        assert got[name].startswith(("banned:", "banned(caught)")), (name, got[name])
+        assert "torch.Tensor.backward" in got[name]
+    assert got["honest_other_methods_of_the_class"] == "ok:3.0"

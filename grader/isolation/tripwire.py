@@ -241,6 +241,7 @@ class Tripwire:
         gc.disable()
         try:
             self.sweep(self._loaded())
+            self._wire_methods()
             sys.meta_path.insert(0, _Finder(self))
             if "torch" in self.roots and "torch" in sys.modules:
                 self._wire_torch_namespaces()
@@ -279,6 +280,26 @@ class Tripwire:
                 key = id(value)
                 if key in self._banned and not isinstance(value, type):
                     self._set(module, attr, self._wire_of(key, value))
+
+    def _wire_methods(self) -> None:
+        """A pattern naming a method of a class (``torch.Tensor.backward``) is wired on the class
+        itself: a sweep sees what modules hold, and ``out.backward()`` reaches the method through
+        its instance, never through a module."""
+        for pattern in self.patterns:
+            if any(ch in pattern for ch in "*?["):
+                continue
+            parts = pattern.split(".")
+            for i in range(len(parts) - 2, 0, -1):  # the longest loaded module, then attributes
+                owner: Any = sys.modules.get(".".join(parts[:i]))
+                if owner is None:
+                    continue
+                for attr in parts[i:-1]:
+                    owner = getattr(owner, attr, None)
+                value = owner.__dict__.get(parts[-1]) if isinstance(owner, type) else None
+                if isinstance(value, types.FunctionType) and id(value) not in self._wired:
+                    self._banned.setdefault(id(value), pattern)
+                    self._set(owner, parts[-1], self._wire_of(id(value), value))
+                break
 
     def _names(self, path: str, value: Any) -> bool:
         """Whether ``path`` to ``value`` is banned: the path names it, or it is defined under a
