@@ -140,7 +140,9 @@ def discover(submissions: Path, roster: dict[str, Student], unpack_to: Path
         folder, links = unpack_class(submissions, unpack_to)
     else:
         folder, links = submissions, []
-    by_entry = {s.submission: s for s in roster.values()}
+    by_entry: dict[str, list[Student]] = {}
+    for s in roster.values():
+        by_entry.setdefault(s.submission, []).append(s)
     entries: dict[str, Entry] = {}
     # A link is someone else's files (a classmate's folder, the course's examples): never read.
     ignored: list[str] = [f"{file_name(n)} (a symbolic link, not followed)" for n in links]
@@ -164,16 +166,23 @@ def discover(submissions: Path, roster: dict[str, Student], unpack_to: Path
                 ignored.append(file_name(p.name))
             continue
         name = file_name(entry_name(p.name))  # an id is text: a name's stray bytes as \xNN
-        student = by_entry.get(name)
-        sid = _claim(entries, student.student if student else name, p.name)
-        entries[sid] = Entry(sid, p, folder_name(sid), student,
-                             duplicate=_duplicate(entries, sid))
+        # Roster rows naming the same entry (a pair's one submission): each is graded on it.
+        claimants: list[Student | None] = [*by_entry.get(name, [])] or [None]
+        for student in claimants:
+            sid = _claim(entries, student.student if student else name, p.name)
+            entries[sid] = Entry(sid, p, folder_name(sid), student,
+                                 duplicate=_duplicate(entries, sid))
     for sid, student in roster.items():
         if sid not in entries:
             entries[sid] = Entry(sid, None, folder_name(sid), student)
+    # Two ids sharing an output folder (a plain id spelled like another's slug and hash): the
+    # later one takes a folder of its own; nobody's outputs are refused or overwritten.
     seen: set[str] = set()
-    for e in entries.values():
-        if e.folder in seen:
-            raise BatchError(f"two students map to the folder {e.folder!r}; rename one entry")
-        seen.add(e.folder)
+    for sid, e in sorted(entries.items()):
+        own, n = e.folder, 2
+        while own in seen:
+            own, n = f"{e.folder}-{n}", n + 1
+        if own != e.folder:
+            entries[sid] = replace(e, folder=own)
+        seen.add(own)
     return sorted(entries.values(), key=lambda e: e.student), ignored
