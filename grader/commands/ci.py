@@ -8,6 +8,7 @@ only when grading itself broke, unless ``--fail-under`` asks for a minimum score
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,35 @@ class CourseWithHidden(Course):
         return load_topic_config(self.hidden / topic / "grading.toml")
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _nothing_of_the_repository(course: CourseWithHidden, topics: tuple[str, ...]) -> None:
+    """With hidden tests, the trusted side runs only files of the hidden folder: refuse a hidden
+    folder inside the student's repository (the student could have put files where its own
+    land: an __init__.py, a test_public.py it lacks), a file of it that leads into the
+    repository (a link), and an import path reaching into the repository (PYTHONPATH,
+    ``python -m`` run from it, a virtual environment inside it), from which Python would import
+    the student's files before the library's."""
+    repo = course.root.resolve()
+    if _inside(course.hidden, repo):
+        raise CourseError(f"the hidden folder {course.hidden} is inside the student's repository "
+                          f"{repo}; copy it to a folder outside the repository")
+    for t in topics:
+        for p in (course.hidden_tests(t), course.public_tests(t), course.solution(t),
+                  course.hidden / t / "grading.toml", *course.mutants(t),
+                  *course.alternatives(t)):
+            if p is not None and p.exists() and _inside(p.resolve(), repo):
+                raise CourseError(f"{p} leads into the student's repository {repo}; the hidden "
+                                  "folder must hold its own files")
+    reach = [p for p in sys.path if _inside(Path(p or os.curdir).resolve(), repo)]
+    if reach:
+        raise CourseError(f"Python's import path reaches into the student's repository "
+                          f"({reach[0] or os.curdir}); run the installed `grader` command from "
+                          "an environment outside the repository, with no PYTHONPATH into it")
+
+
 @dataclass(frozen=True)
 class CiRun:
     result: SubmissionResult
@@ -77,6 +107,14 @@ def run_ci(course: Course, out: Path, *, topics: tuple[str, ...] = (),
     (``GITHUB_ACTIONS=true``) also appends the summary to ``$GITHUB_STEP_SUMMARY`` and prints
     ``::error`` annotations at the student's functions.
     """
+    chosen = tuple(course.check_topics(list(topics))) if topics else tuple(course.topics())
+    if hidden is not None:  # checked before the grading modules (and numpy, pytest) are imported
+        secret = CourseWithHidden(course.root, Path(hidden).resolve())
+        if not any(secret.hidden_tests(t) for t in chosen):
+            raise CourseError(f"{hidden} holds no <topic>/test_hidden.py for "
+                              f"{', '.join(chosen)}; it must be laid out like reference/")
+        _nothing_of_the_repository(secret, chosen)
+
     from grader.results.junit import write_junit
     from grader.results.files import write_outputs
     from grader.results.model import write_text_atomic
@@ -86,12 +124,8 @@ def run_ci(course: Course, out: Path, *, topics: tuple[str, ...] = (),
     from grader.results.visibility import student_copy
 
     env = dict(os.environ if environ is None else environ)
-    chosen = tuple(course.check_topics(list(topics))) if topics else tuple(course.topics())
     if hidden is not None:
-        graded: Course = CourseWithHidden(course.root, Path(hidden).resolve())
-        if not any(graded.hidden_tests(t) for t in chosen):
-            raise CourseError(f"{hidden} holds no <topic>/test_hidden.py for "
-                              f"{', '.join(chosen)}; it must be laid out like reference/")
+        graded: Course = secret
         options = Options(topics=chosen, kinds=("hidden", "public"), seed=seed)
     else:
         graded = course
