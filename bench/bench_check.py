@@ -49,7 +49,7 @@ def make_release(topic: str, out: Path) -> tuple[Path, Path]:
     """(student repository, plain copy): the release of ``topic`` with its solution in place,
     and the same test file and module beside a plain conftest."""
     from grader.course import Course
-    from grader.commands.release import build
+    from grader.publish.release import build
 
     course = Course(ROOT)
     repo = out / "release"

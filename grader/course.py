@@ -14,13 +14,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from grader.errors import GraderError
 from grader.results.visibility import VISIBILITIES
 
 DEFAULT_TIMEOUT = 10.0  # seconds per test, all its remote calls together
 DEFAULT_MEMORY_MB = 1024
 
 
-class CourseError(Exception):
+class CourseError(GraderError):
     """The course folder is missing or malformed."""
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.course import Course, CourseError
+from grader.errors import GraderError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -31,7 +32,7 @@ DEFAULT_PACKAGES = ("numpy", "torch")
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)")
 
 
-class EnvironmentIncomplete(Exception):
+class EnvironmentIncomplete(GraderError):
     """A declared package does not import where student code runs; grading would be unfair."""
 
 

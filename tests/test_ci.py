@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.commands.ci import exit_status, run_ci
+from grader.ci import exit_status, run_ci
 from grader.commands.main import main
 from grader.course import Course
 from grader.results.junit import junit_xml

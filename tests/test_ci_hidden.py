@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.commands.ci import run_ci
+from grader.ci import run_ci
 from grader.course import Course, CourseError
 from test_ci import HIDDEN, PUBLIC, SOLUTION, STUB, write
 

@@ -73,3 +73,48 @@ def test_user_errors_are_one_line(args: list[str], message: str, tmp_path: Path)
 def test_every_command_has_help_with_an_example(command: str) -> None:
     proc = run(command, "--help")
     assert proc.returncode == 0 and "Example:" in proc.stdout
+
+
+EXPECTED_FAILURES = [
+    "grader.course:CourseError", "grader.environment:EnvironmentIncomplete",
+    "grader.grading.submission:SubmissionError", "grader.grading.engine:SandboxUnavailable",
+    "grader.grading.remote:GraderFault", "grader.classroom.layout:BatchError",
+    "grader.classroom.late:PolicyError", "grader.classroom.overrides:OverrideError",
+    "grader.classroom.similarity:SimilarityError", "grader.classroom.dask.shared:DistributedError",
+    "grader.exam.bank:ExamError", "grader.exam.answers:AnswersError",
+    "grader.publish.release:ReleaseProblem",
+]
+
+
+@pytest.mark.parametrize("where", EXPECTED_FAILURES)
+def test_every_expected_failure_derives_from_the_one_root(where: str) -> None:
+    import importlib
+
+    from grader.errors import GraderError
+
+    module, name = where.split(":")
+    assert issubclass(getattr(importlib.import_module(module), name), GraderError)
+
+
+def test_a_grader_error_is_one_line_and_exit_2_a_bug_keeps_its_traceback() -> None:
+    import click
+    from click.testing import CliRunner
+
+    from grader.commands.common import friendly
+    from grader.errors import GraderError
+
+    class Expected(GraderError):
+        pass
+
+    @click.command()
+    @click.argument("what")
+    @friendly
+    def command(what: str) -> None:
+        raise Expected("roster.csv has no 'student' column") if what == "expected" else \
+            RuntimeError("a bug")
+
+    expected = CliRunner().invoke(command, ["expected"])
+    assert expected.exit_code == 2
+    assert expected.output.strip() == "error: roster.csv has no 'student' column"
+    bug = CliRunner().invoke(command, ["bug"])  # control: not an expected failure
+    assert isinstance(bug.exception, RuntimeError) and bug.exit_code == 1

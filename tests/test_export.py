@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.commands import export as export_module
+from grader.publish import autograder
 from grader.commands.main import main
 from grader.course import Course
 from grader.environment import load_environment
@@ -113,7 +113,7 @@ def test_without_landlock_the_submission_is_not_graded(bundle: Path, tmp_path: P
     monkeypatch.setattr("grader.isolation.sandbox.probe", lambda: [
         LayerStatus("landlock", False, "the kernel has no Landlock"),
         LayerStatus("network", True, "new network namespace")])
-    assert export_module.autograde(root) == 1
+    assert autograder.autograde(root) == 1
     doc = json.loads((root / "results" / "results.json").read_text())
     gradescope_valid(doc)
     assert doc["score"] == 0 and doc["tests"] == [] and doc["extra_data"]["not_graded"]

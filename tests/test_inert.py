@@ -39,7 +39,7 @@ def _result() -> SubmissionResult:
 
 def test_check_ci_and_batch_summaries_print_student_text_inertly(capsys) -> None:
     from grader.classroom import progress
-    from grader.commands import ci
+    from grader import ci
     from grader.student.report import TestLine, summary_lines
 
     check = [TestLine(name="test_add", outcome="failed", message=HOSTILE + "\nline two",

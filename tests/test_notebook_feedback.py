@@ -172,7 +172,7 @@ def test_every_mention_of_the_generated_module_names_the_notebook() -> None:
 
 
 def test_a_ci_annotation_names_an_unreadable_notebook(tmp_path: Path) -> None:
-    from grader.commands.ci import run_ci
+    from grader.ci import run_ci
 
     repo = tmp_path / "repo"
     (repo / "assignments" / "vec").mkdir(parents=True)
@@ -189,7 +189,7 @@ def test_a_ci_annotation_names_an_unreadable_notebook(tmp_path: Path) -> None:
 
 
 def test_a_ci_annotation_for_a_notebook_says_which_tests_failed(tmp_path: Path) -> None:
-    from grader.commands.ci import run_ci
+    from grader.ci import run_ci
 
     repo = tmp_path / "repo"
     (repo / "assignments" / "vec").mkdir(parents=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.commands.release import build
+from grader.publish.release import build
 from grader.course import Course
 
 from test_student_plugin import before_short_summary, installed, pytest_in

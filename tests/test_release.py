@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.commands.ci import run_ci
+from grader.ci import run_ci
 from grader.commands.main import main
 from grader.course import Course
 from grader.environment import load_environment
-from grader.commands.release import check_stubs, find_secrets, release, student_workflow
+from grader.publish.release import check_stubs, find_secrets, release, student_workflow
 
 TOPICS = ("linear_regression", "activations")
 
@@ -30,7 +30,7 @@ def released(course: Course, tmp_path_factory: pytest.TempPathFactory):
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         out = tmp_path_factory.mktemp("release") / "students"
         lines: list[str] = []
-        release(course, out, TOPICS, echo=lines.append)
+        release(course, out, topics=TOPICS, echo=lines.append)
         return out, lines
     from filelock import FileLock  # a dependency of torch
 
@@ -40,7 +40,7 @@ def released(course: Course, tmp_path_factory: pytest.TempPathFactory):
         if not log.exists():
             shutil.rmtree(out, ignore_errors=True)  # what a worker that failed left
             lines = []
-            release(course, out, TOPICS, echo=lines.append)
+            release(course, out, topics=TOPICS, echo=lines.append)
             log.write_text(json.dumps(lines))
     return out, json.loads(log.read_text())
 

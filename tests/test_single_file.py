@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.commands.release import build
+from grader.publish.release import build
 from grader.course import Course
 from grader.grading.submission import SubmissionError, single_file_topic, stage
 

@@ -16,7 +16,7 @@ import pytest
 from grader.student.check import split_args
 from grader.student.report import cap_output
 from grader.course import Course
-from grader.commands.release import build
+from grader.publish.release import build
 
 if sys.version_info >= (3, 11):
     import tomllib

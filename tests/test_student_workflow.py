@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.commands.ci import run_ci
-from grader.commands.release import STUDENT_WORKFLOW, build, student_workflow
+from grader.ci import run_ci
+from grader.publish.release import STUDENT_WORKFLOW, build, student_workflow
 from grader.course import Course
 from grader.environment import load_environment
 from grader.results.summary import import_failure_line, source_map

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grader.errors import GraderError
 
-class PolicyError(ValueError):
+
+class PolicyError(GraderError, ValueError):
     """A late policy or a time that cannot be used; the message says which value and why."""
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from grader.errors import GraderError
+
 STATE = "batch.json"
 LOG = "batch.log"
 INDEX = "index.html"
@@ -15,7 +17,7 @@ CONFIG_NAME = "batch.toml"  # likewise for --config
 TIMES_NAME = "times.csv"  # submission times (student,submitted_at), read from the same folder
 
 
-class BatchError(Exception):
+class BatchError(GraderError):
     """The batch cannot start or go on; the message says what was found and how to fix it."""
 
 

@@ -17,12 +17,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from grader.errors import GraderError
 from grader.results.model import SubmissionResult
 
 COLUMNS = ("student", "topic", "points", "reason")
 
 
-class OverrideError(ValueError):
+class OverrideError(GraderError, ValueError):
     """overrides.csv cannot be used; the message names the file, the line and the fix."""
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from grader.errors import GraderError
 from grader.results.model import write_csv_atomic, write_text_atomic
 
 CSV_NAME = "similarity.csv"
@@ -54,7 +55,7 @@ _FSTRING_PARTS = {getattr(tokenize, n) for n in ("FSTRING_MIDDLE", "FSTRING_END"
 _FSTRING_START = getattr(tokenize, "FSTRING_START", None)
 
 
-class SimilarityError(ValueError):
+class SimilarityError(GraderError, ValueError):
     """batch.toml's [similarity] table is wrong; the message says how."""
 
 

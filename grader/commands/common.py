@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import click
 
 from grader.course import Course, CourseError, find_course
+from grader.errors import GraderError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,20 +23,9 @@ class Failure(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
-# The grader's expected failures, by module. Only a module that was imported can have raised
-# one, so none is imported to be caught: `grader check` never imports the engine (nor torch).
-_EXPECTED = {"grader.course": "CourseError", "grader.grading.engine": "SandboxUnavailable",
-             "grader.grading.submission": "SubmissionError", "grader.grading.remote": "GraderFault",
-             "grader.environment": "EnvironmentIncomplete"}
-
-
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    return tuple(getattr(module, name) for path, name in _EXPECTED.items()
-                 if (module := sys.modules.get(path)) is not None)
-
-
 def friendly(func: F) -> F:
-    """Turn the grader's expected failures into one-line errors instead of tracebacks."""
+    """Turn the grader's expected failures (``GraderError``, and the system's own ``OSError``)
+    into one-line errors and exit status 2, instead of tracebacks."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -44,13 +33,10 @@ def friendly(func: F) -> F:
             return func(*args, **kwargs)
         except KeyboardInterrupt:
             raise Failure("interrupted") from None
-        except Exception as exc:
-            if isinstance(exc, _expected_errors()):
-                raise Failure(str(exc)) from None
-            if isinstance(exc, OSError):
-                raise Failure(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) \
-                    from None
-            raise
+        except GraderError as exc:
+            raise Failure(str(exc)) from None
+        except OSError as exc:
+            raise Failure(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grader.errors import GraderError
+
 MAX_BYTES = 256 * 1024  # a full paper's answers take a few KiB
 MAX_FILES = 20_000
 MAX_ID = 200  # characters of a student id, exam name or paper code
 
 
-class AnswersError(Exception):
+class AnswersError(GraderError):
     """An answers file that cannot be graded; the message names the file and the problem."""
 
 

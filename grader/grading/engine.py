@@ -28,6 +28,7 @@ from typing import Any
 
 from grader.course import DEFAULT_MEMORY_MB, Course, TopicConfig
 from grader.environment import PROBE, Environment, load_environment
+from grader.errors import GraderError
 from grader.grading import bounds, device
 from grader.grading.guarded import dynamic_note, scan_findings
 from grader.grading.notebook import NotebookModule, annotate
@@ -54,7 +55,7 @@ SESSION_MARGIN = 60.0
 STALL_TIMEOUTS = 12
 
 
-class SandboxUnavailable(Exception):
+class SandboxUnavailable(GraderError):
     """A sandbox layer is missing and running without it was not allowed."""
 
 

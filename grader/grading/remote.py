@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from grader.errors import GraderError
 from grader.grading import replies
 from grader.isolation import cgroup, sandbox, wire
 from grader.isolation.zygote import THREAD_ENV, drain_replies, send_request
@@ -95,7 +96,7 @@ class WorkerTimeout(WorkerGone):
         self.seconds = seconds
 
 
-class GraderFault(Exception):
+class GraderFault(GraderError):
     """Something on the grader's side broke (not the student's fault)."""
 
 

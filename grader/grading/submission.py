@@ -16,6 +16,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.errors import GraderError
 from grader.grading.notebook import NotebookModule, stage_notebook, unreadable
 from grader.results.inert import file_name
 
@@ -26,7 +27,7 @@ MAX_MODULE_BYTES = 2 * 1024 * 1024  # one Python file
 SKIPPED = {"conftest.py", "setup.py", "__init__.py"}
 
 
-class SubmissionError(Exception):
+class SubmissionError(GraderError):
     """The submission cannot be read; the message says why in one line."""
 
 
