@@ -221,3 +221,43 @@ def test_a_class_archive_holding_links_grades_none_of_them(tmp_path: Path) -> No
            if e.path is not None}
     assert set(got) == {"honest"}  # the links were never unpacked: thief has no file at all
     assert got["honest"].module("conv") is not None
+
+
+def test_a_batch_names_the_links_in_the_gradebook_and_the_report_and_grades_the_rest(
+        toy_engine, tmp_path: Path) -> None:
+    """Links into a classmate's folder, the course's examples and the student's own files, in a
+    class graded as a batch: the note reaches the gradebook, result.json and report.html, the
+    honest student's grade is the grade alone."""
+    import io
+    import json
+
+    from grader.classroom import gradebook
+    from grader.classroom.batch import Batch
+    from grader.course import Course
+    from shared_engine import SharedEngine
+
+    subs = tmp_path / "subs"
+    (subs / "honest").mkdir(parents=True)
+    (subs / "honest" / "toy.py").write_text(TOY)
+    (subs / "honest" / "other.py").write_text(OTHER)
+    (subs / "linker" / "assignments").mkdir(parents=True)
+    (subs / "linker" / "other.py").write_text(OTHER)
+    _link(subs / "linker" / "assignments" / "toy", FIX / "reference" / "toy")  # absolute
+    (subs / "mine" / "work").mkdir(parents=True)
+    (subs / "mine" / "work" / "toy.py").write_text(TOY)
+    _link(subs / "mine" / "toy.py", "work/toy.py")  # inside its own folder: refused all the same
+    _link(subs / "copycat", "honest")  # the whole folder
+    alone = toy_engine.grade(subs / "honest", tmp_path / "alone", Options(seed=1))
+    Batch(course=Course(FIX), submissions=subs, out=tmp_path / "out", jobs=1,
+          echo=lambda s: None, progress_stream=io.StringIO(), tty=False,
+          engine_factory=lambda *a, **k: SharedEngine(toy_engine)).run()
+    book = gradebook.read_gradebook(tmp_path / "out" / "gradebook.csv").set_index("student")
+    assert set(book.index) == {"honest", "linker", "mine"}
+    assert book.loc["honest", "score"] == alone.score == alone.max_score
+    for sid, link in (("linker", "assignments/toy"), ("mine", "toy.py")):
+        assert book.loc[sid, "toy"] == 0
+        assert f"symbolic links are not followed: {link}" in book.loc[sid, "files"]
+        folder = tmp_path / "out" / "students" / sid
+        assert f"not followed: {link}" in json.dumps(json.loads(
+            (folder / "result.json").read_text()))
+        assert f"not followed: {link}" in (folder / "report.html").read_text()
