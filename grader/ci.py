@@ -8,6 +8,7 @@ only when grading itself broke, unless ``--fail-under`` asks for a minimum score
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,11 +78,11 @@ def run_ci(course: Course, out: Path, *, topics: tuple[str, ...] = (),
     (``GITHUB_ACTIONS=true``) also appends the summary to ``$GITHUB_STEP_SUMMARY`` and prints
     ``::error`` annotations at the student's functions.
     """
-    from grader.grading.engine import Engine
-
     env = dict(os.environ if environ is None else environ)
     chosen = tuple(course.check_topics(list(topics))) if topics else tuple(course.topics())
     graded, options = _plan(course, chosen, hidden, seed)
+    from grader.grading.engine import Engine  # after _plan's checks: it imports numpy, pytest
+
     if hidden is None:
         echo("Running the public tests (no sandbox: your own code on your own CI machine).")
     name = env.get("GITHUB_REPOSITORY") or course.root.name
@@ -95,17 +96,50 @@ def run_ci(course: Course, out: Path, *, topics: tuple[str, ...] = (),
 
 def _plan(course: Course, chosen: tuple[str, ...], hidden: Path | None,
           seed: int | None) -> tuple[Course, Options]:
-    """The course to grade with (the repository's, or it with the hidden folder) and the options."""
-    from grader.grading.engine import Options
-
+    """The course to grade with (the repository's, or it with the hidden folder) and the options.
+    The hidden folder is checked before the grading modules (and numpy, pytest) are imported."""
     if hidden is None:
+        from grader.grading.engine import Options
+
         return course, Options(topics=chosen, kinds=("public",), seed=seed,
                                count_hidden=course.has_reference)
     graded = CourseWithHidden(course.root, Path(hidden).resolve())
     if not any(graded.hidden_tests(t) for t in chosen):
         raise CourseError(f"{hidden} holds no <topic>/test_hidden.py for "
                           f"{', '.join(chosen)}; it must be laid out like reference/")
+    _nothing_of_the_repository(graded, chosen)
+    from grader.grading.engine import Options
+
     return graded, Options(topics=chosen, kinds=("hidden", "public"), seed=seed)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _nothing_of_the_repository(course: CourseWithHidden, topics: tuple[str, ...]) -> None:
+    """With hidden tests, the trusted side runs only files of the hidden folder: refuse a hidden
+    folder inside the student's repository (the student could have put files where its own
+    land: an __init__.py, a test_public.py it lacks), a file of it that leads into the
+    repository (a link), and an import path reaching into the repository (PYTHONPATH,
+    ``python -m`` run from it, a virtual environment inside it), from which Python would import
+    the student's files before the library's."""
+    repo = course.root.resolve()
+    if _inside(course.hidden, repo):
+        raise CourseError(f"the hidden folder {course.hidden} is inside the student's repository "
+                          f"{repo}; copy it to a folder outside the repository")
+    for t in topics:
+        for p in (course.hidden_tests(t), course.public_tests(t), course.solution(t),
+                  course.hidden / t / "grading.toml", *course.mutants(t),
+                  *course.alternatives(t)):
+            if p is not None and p.exists() and _inside(p.resolve(), repo):
+                raise CourseError(f"{p} leads into the student's repository {repo}; the hidden "
+                                  "folder must hold its own files")
+    reach = [p for p in sys.path if _inside(Path(p or os.curdir).resolve(), repo)]
+    if reach:
+        raise CourseError(f"Python's import path reaches into the student's repository "
+                          f"({reach[0] or os.curdir}); run the installed `grader` command from "
+                          "an environment outside the repository, with no PYTHONPATH into it")
 
 
 def _write_reports(course: Course, result: SubmissionResult, out: Path, chosen: tuple[str, ...],

@@ -75,3 +75,39 @@ def test_grade_writes_its_report_for_a_submission_with_a_stray_name(tmp_path: Pa
     done = _grader("grade", str(sub), "--out", str(tmp_path / "out"))
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "\\xffbad\\xfe.txt" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+
+
+def test_stray_names_at_the_top_of_the_class_and_in_lms_downloads_fail_nothing(
+        tmp_path: Path) -> None:
+    """Top-level stray names (a file, a .zip, a Moodle folder, a Canvas file), each graded or
+    ignored on its own; the honest student keeps a full grade."""
+    from test_submission import make_zip
+
+    subs = tmp_path / "subs"
+    _make(subs, {b"ada/toy.py": TOY, b"\xff-stray.txt": "x",
+                 b"M\xf6ller_7_assignsubmission_file_/toy.py": TOY,
+                 b"m\xfcller_8_900_toy.py": TOY})
+    make_zip(_path(subs, b"z\xe9d.zip"), {"toy.py": TOY.encode(), "notes.txt": b"x"})
+    done = _grader("batch", str(subs), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and "\\xff-stray.txt" in done.stdout
+    book = (tmp_path / "out" / "gradebook.csv").read_text(encoding="utf-8")
+    rows = {line.split(",")[0]: line for line in book.splitlines()[1:]}
+    assert "ada" in rows and "z\\xe9d" in rows and len(rows) == 4, rows
+    assert all(",graded," in r for r in rows.values()), rows
+    import csv
+
+    percents = {r["student"]: r["percent"] for r in csv.DictReader(book.splitlines())}
+    assert len(set(percents.values())) == 1, percents  # each as the honest one alone
+    for page in (tmp_path / "out").rglob("*.html"):
+        page.read_text(encoding="utf-8")  # every page is valid text
+
+
+def test_grade_of_a_folder_whose_own_name_is_not_utf8(tmp_path: Path) -> None:
+    sub = _make(_path(tmp_path, b"\xe9l\xe8ve"), {b"toy.py": TOY, b"\xfe.txt": "x"})
+    out = tmp_path / "out"
+    done = _grader("grade", str(sub), "--out", str(out))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    result = json.loads((out / "result.json").read_text(encoding="utf-8"))
+    assert result and "\\xfe.txt" in (out / "report.html").read_text(encoding="utf-8")

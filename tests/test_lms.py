@@ -289,3 +289,26 @@ def test_two_gradescope_submissions_for_one_student_stop_nobody(tmp_path: Path,
     assert book.loc["bob_8", "percent"] == 100.0 and not book.loc["bob_8", "flag_duplicate"]
     assert book.loc["ada_7", "flag_duplicate"] and book.loc["ada_7#2", "flag_duplicate"]
     assert "submissions claim student 'ada_7'" in book.loc["ada_7#2", "duplicate"]
+
+
+def test_no_clash_of_ids_or_folders_refuses_the_class(tmp_path: Path) -> None:
+    """Every way two entries can meet (one student claimed twice in a Canvas download, a plain
+    folder and an LMS download naming one student, two roster rows sharing a submission, an id
+    spelled like another's output folder) grades them all, each in a folder of its own."""
+    from grader.classroom.layout import folder_name
+    from grader.classroom.roster import Student
+
+    subs = tmp_path / "subs"
+    _write(subs, {"perfectada_1_100_toy.py": TOY, "perfectada_2_101_toy.py": TOY})
+    _write(subs / "pair", {"toy.py": TOY})
+    _write(subs / "odd id", {"toy.py": TOY})
+    _write(subs / folder_name("odd id"), {"toy.py": TOY})
+    roster = {"ada": Student("ada", name="Ada Perfect"),
+              "p1": Student("p1", submission="pair"), "p2": Student("p2", submission="pair")}
+    entries, _ = discover(subs, roster, tmp_path / "u")
+    by = {e.student: e for e in entries}
+    assert set(by) == {"ada", "ada#2", "p1", "p2", "odd id", folder_name("odd id")}
+    assert all(e.path is not None for e in entries)
+    assert by["ada"].duplicate and by["ada"].duplicate == by["ada#2"].duplicate
+    assert by["p1"].path == by["p2"].path == subs / "pair" and not by["p1"].duplicate
+    assert len({e.folder for e in entries}) == len(entries)

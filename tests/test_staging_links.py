@@ -121,4 +121,143 @@ def test_a_class_member_folder_that_is_a_link_is_not_graded_as_its_target(tmp_pa
     _link(subs / "bob", subs / "ada")
     entries, ignored = discover(subs, {}, tmp_path / "unpacked")
     assert [e.student for e in entries if e.path is not None] == ["ada"]
-    assert "bob" in ignored
+    assert "bob (a symbolic link, not followed)" in ignored
+
+
+def _staged_class(subs: Path, tmp_path: Path) -> dict[str, list[str]]:
+    """Discover an LMS download and stage every entry: each student's staged file texts and
+    notes, keyed by id."""
+    from grader.classroom.discover import discover
+
+    entries, _ = discover(subs, {}, tmp_path / "unpacked")
+    out: dict[str, list[str]] = {}
+    for e in entries:
+        assert e.path is not None
+        staged = stage(e.path, tmp_path / "staged" / e.folder, TOPICS)
+        out[e.student] = [p.read_text() for p in sorted(staged.root.glob("*.py"))] + staged.files
+    return out
+
+
+def _moodle_dir(subs: Path, name: str, pid: int) -> Path:
+    return subs / f"{name}_{pid}_assignsubmission_file_"
+
+
+@pytest.mark.parametrize("relative", [True, False], ids=["relative", "absolute"])
+def test_links_in_a_moodle_download_are_never_followed(tmp_path: Path, relative: bool) -> None:
+    mate = _classmate(tmp_path)
+    subs = tmp_path / "subs"
+
+    def target(at: Path, t: Path) -> Path | str:
+        return os.path.relpath(t, at.parent) if relative else t
+
+    honest = _moodle_dir(subs, "Honest One", 1)
+    honest.mkdir(parents=True)
+    (honest / "conv.py").write_text("Y = 2\n")
+    filed = _moodle_dir(subs, "File Link", 2)  # the module is a link
+    filed.mkdir()
+    _link(filed / "metrics.py", target(filed / "metrics.py", mate / "metrics.py"))
+    deep = _moodle_dir(subs, "Deep Link", 3)  # a folder deeper down is a link
+    (deep / "assignments").mkdir(parents=True)
+    _link(deep / "assignments" / "metrics",
+          target(deep / "assignments" / "metrics", mate / "assignments" / "metrics"))
+    zipped = _moodle_dir(subs, "Zip Link", 4)  # its one file, a .zip, is a link to another's
+    zipped.mkdir()
+    make_zip(tmp_path / "mate.zip", {"metrics.py": b"STOLEN = 1\n"})
+    _link(zipped / "work.zip", target(zipped / "work.zip", tmp_path / "mate.zip"))
+    _link(_moodle_dir(subs, "Whole Folder", 5),  # the student's folder itself is a link
+          target(_moodle_dir(subs, "Whole Folder", 5), honest))
+    staged = _staged_class(subs, tmp_path)
+    assert not any("STOLEN" in t for texts in staged.values() for t in texts), staged
+    assert staged["honest_one_1"] == ["Y = 2\n"]
+    for sid, link in (("file_link_2", "metrics.py"), ("deep_link_3", "assignments/metrics"),
+                      ("zip_link_4", "work.zip")):
+        assert any("symbolic links are not followed" in t and link in t
+                   for t in staged[sid]), staged[sid]
+    assert not any(sid.startswith("whole_folder") for sid in staged)
+
+
+def test_links_in_a_canvas_download_are_never_followed(tmp_path: Path) -> None:
+    mate = _classmate(tmp_path)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "honestone_11_100_conv.py").write_text("Y = 2\n")
+    _link(subs / "thief_12_101_metrics.py", mate / "metrics.py")
+    _link(subs / "thief2_13_102_metrics.py", "../classmate/metrics.py")
+    staged = _staged_class(subs, tmp_path)
+    assert staged == {"honestone_11": ["Y = 2\n"]}
+
+
+def test_links_in_a_gradescope_export_are_never_followed(tmp_path: Path) -> None:
+    mate = _classmate(tmp_path)
+    subs = tmp_path / "subs"
+    (subs / "submission_1").mkdir(parents=True)
+    (subs / "submission_1" / "conv.py").write_text("Y = 2\n")
+    _link(subs / "submission_2", mate)  # the submission folder is a link
+    (subs / "submission_3").mkdir()
+    _link(subs / "submission_3" / "metrics", "../../classmate/metrics")
+    (subs / "submission_4").mkdir()
+    make_zip(tmp_path / "mate.zip", {"metrics.py": b"STOLEN = 1\n"})
+    _link(subs / "submission_4" / "sub.zip", tmp_path / "mate.zip")
+    (subs / "submission_metadata.yml").write_text("".join(
+        f"submission_{i}:\n  :submitters:\n  - :name: S{i}\n    :sid: '{i}'\n"
+        for i in range(1, 5)))
+    staged = _staged_class(subs, tmp_path)
+    assert not any("STOLEN" in t for texts in staged.values() for t in texts), staged
+    assert set(staged) == {"s1_1", "s3_3", "s4_4"}
+    assert staged["s1_1"] == ["Y = 2\n"]
+    assert any("not followed: metrics" in t for t in staged["s3_3"])
+    assert any("not followed: sub.zip" in t for t in staged["s4_4"])
+
+
+def test_a_class_archive_holding_links_grades_none_of_them(tmp_path: Path) -> None:
+    from grader.classroom.discover import discover
+
+    archive = make_zip(tmp_path / "class.zip", {"honest/conv.py": b"Y = 2\n"},
+                       {"thief/metrics.py": "../honest/conv.py", "copycat": "honest"})
+    entries, ignored = discover(archive, {}, tmp_path / "unpacked")
+    assert {"thief/metrics.py (a symbolic link, not followed)",
+            "copycat (a symbolic link, not followed)"} <= set(ignored)
+    got = {e.student: stage(e.path, tmp_path / "st" / e.folder, TOPICS) for e in entries
+           if e.path is not None}
+    assert set(got) == {"honest"}  # the links were never unpacked: thief has no file at all
+    assert got["honest"].module("conv") is not None
+
+
+def test_a_batch_names_the_links_in_the_gradebook_and_the_report_and_grades_the_rest(
+        toy_engine, tmp_path: Path) -> None:
+    """Links into a classmate's folder, the course's examples and the student's own files, in a
+    class graded as a batch: the note reaches the gradebook, result.json and report.html, the
+    honest student's grade is the grade alone."""
+    import io
+    import json
+
+    from grader.classroom import gradebook
+    from grader.classroom.batch import Batch
+    from grader.course import Course
+    from shared_engine import SharedEngine
+
+    subs = tmp_path / "subs"
+    (subs / "honest").mkdir(parents=True)
+    (subs / "honest" / "toy.py").write_text(TOY)
+    (subs / "honest" / "other.py").write_text(OTHER)
+    (subs / "linker" / "assignments").mkdir(parents=True)
+    (subs / "linker" / "other.py").write_text(OTHER)
+    _link(subs / "linker" / "assignments" / "toy", FIX / "reference" / "toy")  # absolute
+    (subs / "mine" / "work").mkdir(parents=True)
+    (subs / "mine" / "work" / "toy.py").write_text(TOY)
+    _link(subs / "mine" / "toy.py", "work/toy.py")  # inside its own folder: refused all the same
+    _link(subs / "copycat", "honest")  # the whole folder
+    alone = toy_engine.grade(subs / "honest", tmp_path / "alone", Options(seed=1))
+    Batch(course=Course(FIX), submissions=subs, out=tmp_path / "out", jobs=1,
+          echo=lambda s: None, progress_stream=io.StringIO(), tty=False,
+          engine_factory=lambda *a, **k: SharedEngine(toy_engine)).run()
+    book = gradebook.read_gradebook(tmp_path / "out" / "gradebook.csv").set_index("student")
+    assert set(book.index) == {"honest", "linker", "mine"}
+    assert book.loc["honest", "score"] == alone.score == alone.max_score
+    for sid, link in (("linker", "assignments/toy"), ("mine", "toy.py")):
+        assert book.loc[sid, "toy"] == 0
+        assert f"symbolic links are not followed: {link}" in book.loc[sid, "files"]
+        folder = tmp_path / "out" / "students" / sid
+        assert f"not followed: {link}" in json.dumps(json.loads(
+            (folder / "result.json").read_text()))
+        assert f"not followed: {link}" in (folder / "report.html").read_text()

@@ -42,8 +42,9 @@ def _is_entry(p: Path) -> bool:
     return p.is_dir() or p.suffix.lower() == ".zip"
 
 
-def unpack_class(archive: Path, dest: Path) -> Path:
-    """Unpack a class export; returns the folder holding the entries.
+def unpack_class(archive: Path, dest: Path) -> tuple[Path, list[str]]:
+    """Unpack a class export; returns the folder holding the entries, and the symbolic links the
+    archive held (never unpacked).
 
     Its files' timestamps are not read: they say when the export was made, not when each
     student submitted (``grader.classroom.late`` says where submission times come from).
@@ -52,7 +53,8 @@ def unpack_class(archive: Path, dest: Path) -> Path:
 
     shutil.rmtree(dest, ignore_errors=True)
     try:
-        safe_extract(archive, dest, max_bytes=CLASS_ARCHIVE_BYTES, max_files=CLASS_ARCHIVE_FILES)
+        links = safe_extract(archive, dest, max_bytes=CLASS_ARCHIVE_BYTES,
+                             max_files=CLASS_ARCHIVE_FILES)
     except SubmissionError as exc:
         raise BatchError(f"cannot unpack the class archive: {exc}") from None
     root = dest
@@ -62,7 +64,7 @@ def unpack_class(archive: Path, dest: Path) -> Path:
             and not any(inner[0].glob("*.ipynb")) \
             and not (inner[0] / "assignments").is_dir():
         root = inner[0]
-    return root
+    return root, links
 
 
 def _letters(text: str) -> str:
@@ -135,12 +137,15 @@ def discover(submissions: Path, roster: dict[str, Student], unpack_to: Path
         if not zipfile.is_zipfile(submissions):
             raise BatchError(f"{submissions} is neither a folder of submissions nor a .zip "
                              "holding them")
-        folder = unpack_class(submissions, unpack_to)
+        folder, links = unpack_class(submissions, unpack_to)
     else:
-        folder = submissions
-    by_entry = {s.submission: s for s in roster.values()}
+        folder, links = submissions, []
+    by_entry: dict[str, list[Student]] = {}
+    for s in roster.values():
+        by_entry.setdefault(s.submission, []).append(s)
     entries: dict[str, Entry] = {}
-    ignored: list[str] = []
+    # A link is someone else's files (a classmate's folder, the course's examples): never read.
+    ignored: list[str] = [f"{file_name(n)} (a symbolic link, not followed)" for n in links]
     lms_work = unpack_to / ".lms"  # removed with the unpacked archive when the batch ends
     shutil.rmtree(lms_work, ignore_errors=True)
     taken: set[str] = set()  # names of the download read as an LMS's layout
@@ -153,21 +158,31 @@ def discover(submissions: Path, roster: dict[str, Student], unpack_to: Path
     for p in sorted(folder.iterdir()):
         if p.name in taken:
             continue
+        if p.is_symlink():
+            ignored.append(f"{file_name(p.name)} (a symbolic link, not followed)")
+            continue
         if not _is_entry(p):
             if p.name not in (ROSTER_NAME, CONFIG_NAME, TIMES_NAME) and not p.name.startswith("."):
-                ignored.append(p.name)
+                ignored.append(file_name(p.name))
             continue
         name = file_name(entry_name(p.name))  # an id is text: a name's stray bytes as \xNN
-        student = by_entry.get(name)
-        sid = _claim(entries, student.student if student else name, p.name)
-        entries[sid] = Entry(sid, p, folder_name(sid), student,
-                             duplicate=_duplicate(entries, sid))
+        # Roster rows naming the same entry (a pair's one submission): each is graded on it.
+        claimants: list[Student | None] = [*by_entry.get(name, [])] or [None]
+        for student in claimants:
+            sid = _claim(entries, student.student if student else name, p.name)
+            entries[sid] = Entry(sid, p, folder_name(sid), student,
+                                 duplicate=_duplicate(entries, sid))
     for sid, student in roster.items():
         if sid not in entries:
             entries[sid] = Entry(sid, None, folder_name(sid), student)
+    # Two ids sharing an output folder (a plain id spelled like another's slug and hash): the
+    # later one takes a folder of its own; nobody's outputs are refused or overwritten.
     seen: set[str] = set()
-    for e in entries.values():
-        if e.folder in seen:
-            raise BatchError(f"two students map to the folder {e.folder!r}; rename one entry")
-        seen.add(e.folder)
+    for sid, e in sorted(entries.items()):
+        own, n = e.folder, 2
+        while own in seen:
+            own, n = f"{e.folder}-{n}", n + 1
+        if own != e.folder:
+            entries[sid] = replace(e, folder=own)
+        seen.add(own)
     return sorted(entries.values(), key=lambda e: e.student), ignored

@@ -41,6 +41,7 @@ from grader.grading.remote import (GraderFault, ImportFailed, Spawner, StudentEr
 from grader.grading.session import PreparedSession, course_markers
 from grader.grading.submission import SubmissionError, stage
 from grader.isolation import sandbox
+from grader.results.inert import file_name
 from grader.results.model import (FILES_NOTE, Flag, Outcome, ResultStream, SubmissionResult, TestResult,
                                   read_stream, read_test_result, write_json_atomic)
 from grader.results.scoring import error_result, topic_results
@@ -245,7 +246,9 @@ class Engine:
         """
         topics = list(options.topics or self.course.topics())
         seed = choose_seed(options.seed)
-        job = Job(self, name or Path(submission).name.removesuffix(".zip"), topics, seed)
+        # A folder's name is any bytes: the student is named in text (stray bytes as \xNN).
+        job = Job(self, name or file_name(Path(submission).name.removesuffix(".zip")), topics,
+                  seed)
         out.mkdir(parents=True, exist_ok=True)
         try:
             staged = stage(Path(submission), job.work, topics)
