@@ -318,7 +318,9 @@ def test_a_folder_travels_as_bytes_and_is_rebuilt_whole(tmp_path: Path) -> None:
     assert rebuilt.name == "ada"
     files = sorted(p.relative_to(rebuilt).as_posix() for p in rebuilt.rglob("*"))
     assert files == ["assignments", "assignments/other", "assignments/other/other.py", "empty",
-                     "notes.txt", "toy.py"]
+                     "link.py", "notes.txt", "toy.py"]
+    # The link travels as a link to nothing, for the worker's staging to name it.
+    assert (rebuilt / "link.py").is_symlink() and not (rebuilt / "link.py").exists()
     assert (rebuilt / "notes.txt").read_text() == "x" * (2 << 20)  # stored, not refused as a bomb
     archive = tmp_path / "bob.zip"
     archive.write_bytes(b"PK not really")

@@ -111,3 +111,40 @@ def test_grade_of_a_folder_whose_own_name_is_not_utf8(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     result = json.loads((out / "result.json").read_text(encoding="utf-8"))
     assert result and "\\xfe.txt" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def _strict(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """The grader where the terminal takes UTF-8 only (a UTF-8 locale other than C's): one
+    unescaped stray byte in a line it prints would stop it."""
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    return subprocess.run([sys.executable, "-m", "grader", *args, "--course", str(FIX)],
+                          cwd=ROOT, capture_output=True, timeout=300, check=False, env=env)
+
+
+def test_stray_names_at_the_top_of_a_class_print_as_text_on_a_strict_terminal(
+        tmp_path: Path) -> None:
+    import zipfile
+
+    subs = _make(tmp_path / "subs", {b"ada/toy.py": TOY, b"\xff.txt": "x"})
+    with zipfile.ZipFile(_path(subs, b"b\xfeb.zip"), "w") as z:
+        z.writestr("toy.py", TOY)
+    os.symlink(subs / "ada", _path(subs, b"l\xffnk"))
+    done = _strict("batch", str(subs), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    done.stdout.decode("utf-8")  # every line printed is UTF-8
+    done.stderr.decode("utf-8")
+    assert b"l\\xffnk" in done.stdout and b"\\xff.txt" in done.stdout
+    book = (tmp_path / "out" / "gradebook.csv").read_text(encoding="utf-8")
+    assert {line.split(",")[0] for line in book.splitlines()[1:]} == {"ada", "b\\xfeb"}
+    overview = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    assert "b\\xfeb" in overview
+
+
+def test_grade_prints_a_stray_name_as_text_on_a_strict_terminal(tmp_path: Path) -> None:
+    sub = _make(tmp_path / "sub", {b"toy.py": TOY, b"\xffbad\xfe.txt": "x",
+                                   b"d\xe9j\xe0/toy.py": "x = 1"})
+    done = _strict("grade", str(sub), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    done.stdout.decode("utf-8")
+    done.stderr.decode("utf-8")
+    assert "\\xffbad\\xfe.txt" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")

@@ -261,3 +261,43 @@ def test_a_batch_names_the_links_in_the_gradebook_and_the_report_and_grades_the_
         assert f"not followed: {link}" in json.dumps(json.loads(
             (folder / "result.json").read_text()))
         assert f"not followed: {link}" in (folder / "report.html").read_text()
+
+
+def test_adding_or_removing_a_link_changes_the_submission_for_resume(tmp_path: Path) -> None:
+    """A resumed batch regrades a submission whose links changed: its note would be stale."""
+    from grader.classroom.state import content_hash
+
+    mate = _classmate(tmp_path)
+    sub = tmp_path / "student"
+    sub.mkdir()
+    (sub / "conv.py").write_text("Y = 2\n")
+    before = content_hash(sub)
+    _link(sub / "metrics", mate / "metrics")
+    linked = content_hash(sub)
+    assert linked != before
+    (mate / "metrics" / "metrics.py").write_text("CHANGED = 1\n")  # never read through the link
+    assert content_hash(sub) == linked
+    (sub / "metrics").unlink()
+    assert content_hash(sub) == before
+
+
+def test_a_submission_sent_to_another_machine_stages_as_it_does_here(tmp_path: Path) -> None:
+    """A folder travels to a Dask worker zipped: its links as links to nothing, a name's stray
+    bytes as \\xNN; the worker's staging grades and notes it as a local one does."""
+    from grader.classroom.dask.shared import pack_submission, unpack_submission
+
+    mate = _classmate(tmp_path)
+    sub = tmp_path / "student"
+    (sub / "work").mkdir(parents=True)
+    (sub / "conv.py").write_text("Y = 2\n")
+    Path(os.fsdecode(os.fsencode(sub) + b"/work/\xffnotes.txt")).write_text("x")
+    _link(sub / "metrics", mate / "metrics")
+    _link(sub / "work" / "helper.py", mate / "metrics.py")
+    here = stage(sub, tmp_path / "here", TOPICS)
+    data, is_folder = pack_submission(sub)
+    there = stage(unpack_submission(sub.name, data, is_folder, tmp_path / "worker"),
+                  tmp_path / "there", TOPICS)
+    assert there.files == here.files
+    assert any("not followed: metrics, work/helper.py" in f for f in there.files), there.files
+    assert any("\\xffnotes.txt" in f for f in there.files)
+    assert there.module("conv") is not None and there.module("metrics") is None

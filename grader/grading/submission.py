@@ -14,7 +14,7 @@ import shutil
 import stat
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from grader.errors import GraderError
 from grader.grading.notebook import NotebookModule, stage_notebook, unreadable
@@ -117,6 +117,26 @@ def _through_link(path: Path, source: Path) -> bool:
         if current.is_symlink():
             return True
     return False
+
+
+LEFT_OUT = ".link-left-out"  # what a link put back points at: nothing
+
+
+def put_back_links(dest: Path, names: list[str]) -> None:
+    """Links an archive held (``safe_extract`` leaves them out), put back under ``dest`` where
+    they were as links to nothing: where that folder is staged later (a submission sent to
+    another machine), staging names them in the note as it does any link. A name that would
+    leave ``dest`` is dropped; nothing is ever created through a link."""
+    for name in names:
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        if not parts or parts[0] == "/" or ".." in parts:
+            continue
+        at = dest.joinpath(*parts)
+        try:
+            at.parent.mkdir(parents=True, exist_ok=True)  # a link there is no folder: refused
+            os.symlink(LEFT_OUT, at)
+        except OSError:
+            continue
 
 
 def links_note(links: list[str]) -> list[str]:

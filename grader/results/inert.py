@@ -30,8 +30,9 @@ def terminal(text: Any, *, newlines: bool = False) -> str:
     """``text`` with every control character made harmless for a terminal: escape sequences
     removed, other control characters (and carriage returns, tabs and, unless ``newlines``,
     line breaks) shown as ``?`` or a space, so that it cannot move the cursor, rewrite lines
-    already printed or change colours."""
-    text = _SEQUENCE.sub("", str(text))
+    already printed or change colours; a file name's bytes that are not UTF-8 are shown as
+    ``\\xNN`` (a terminal that takes only UTF-8 would stop the command at them)."""
+    text = file_name(_SEQUENCE.sub("", str(text)))
     if text.isprintable() and "\n" not in text:
         return text
     return "".join(_shown(ch, newlines) for ch in text)

@@ -4,6 +4,7 @@ travel (as zipped bytes, unpacked within limits), the version both ends must run
 from __future__ import annotations
 
 import io
+import stat
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,7 +13,8 @@ import grader
 from grader.classroom.layout import BatchError
 from grader.course import Course
 from grader.environment import environment_files
-from grader.grading.submission import safe_extract
+from grader.grading.submission import LEFT_OUT, put_back_links, safe_extract
+from grader.results.inert import file_name
 from grader.results.model import SCHEMA_VERSION
 
 HOST_START_SECONDS = 600.0  # importing torch and the references on a busy node can be slow
@@ -38,7 +40,8 @@ class HostLost(Exception):
 def pack_submission(path: Path) -> tuple[bytes, bool]:
     """A submission as bytes: a .zip (or any file) as it is, a folder zipped here.
 
-    Returns ``(data, is_folder)``. Links are left out of a folder (staging skips them too).
+    Returns ``(data, is_folder)``. A folder's links travel as links to nothing, so that the
+    worker's staging names them as a local one does (it never reads what they point at).
     Files over 1 MiB are stored rather than deflated so that the unpacking side's zip-bomb
     check (a ratio on files of that size) never refuses a folder that grades locally.
     """
@@ -47,9 +50,13 @@ def pack_submission(path: Path) -> tuple[bytes, bool]:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", strict_timestamps=False) as zf:
         for p in sorted(path.rglob("*")):  # rglob does not enter linked folders
-            if p.is_symlink():
+            # A zip's names are UTF-8: a name's stray bytes travel as \xNN, as notes show them.
+            rel = file_name(p.relative_to(path).as_posix())
+            if p.is_symlink():  # sent as a link to nothing: the worker's staging names it
+                info = zipfile.ZipInfo(rel)
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+                zf.writestr(info, LEFT_OUT)
                 continue
-            rel = p.relative_to(path).as_posix()
             if p.is_dir():
                 zf.writestr(rel + "/", b"")
             elif p.is_file():
@@ -71,9 +78,10 @@ def unpack_submission(filename: str, data: bytes, is_folder: bool, dest: Path) -
     archive = dest / ".transfer.zip"
     archive.write_bytes(data)
     try:
-        safe_extract(archive, target, max_bytes=FOLDER_BYTES, max_files=FOLDER_FILES)
+        links = safe_extract(archive, target, max_bytes=FOLDER_BYTES, max_files=FOLDER_FILES)
     finally:
         archive.unlink()
+    put_back_links(target, links)
     return target
 
 
