@@ -10,7 +10,6 @@ loses under a per-day policy.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import math
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grader.classroom.layout import read_table
 from grader.errors import GraderError
 
 
@@ -163,14 +163,7 @@ def read_times(path: Path) -> dict[str, str]:
 
     Columns ``student`` (or ``id``) and ``submitted_at`` (or ``submitted``); a row without a time
     is skipped. Raises PolicyError naming the line of a time that cannot be read."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise PolicyError(f"cannot read the submission times {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise PolicyError(f"the submission times {path} are not UTF-8 text") from None
-    reader = csv.DictReader(text.splitlines())
-    header = {(h or "").strip().lower(): h for h in reader.fieldnames or []}
+    reader, header = read_table(path, "submission times", PolicyError)
     who = header.get("student") or header.get("id")
     when = header.get("submitted_at") or header.get("submitted")
     if who is None or when is None:

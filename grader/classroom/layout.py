@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import re
+from pathlib import Path
 
 from grader.errors import GraderError
 
@@ -35,3 +37,18 @@ def folder_name(student: str) -> str:
         return student
     slug = re.sub(r"[^A-Za-z0-9._@+-]+", "_", student).strip("._-")[:40] or "student"
     return f"{slug}-{hashlib.sha256(student.encode()).hexdigest()[:8]}"
+
+
+def read_table(path: Path, what: str, error: type[Exception]
+               ) -> tuple[csv.DictReader[str], dict[str, str]]:
+    """An instructor's CSV file (roster, times, overrides): its rows and its header, lower-cased
+    and stripped, mapped to the header as written. A file that cannot be read, or is not UTF-8
+    (a spreadsheet's BOM is fine), raises ``error`` naming ``what`` it is."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise error(f"cannot read the {what} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise error(f"the {what} {path} is not UTF-8 text; save it as CSV UTF-8") from None
+    reader = csv.DictReader(text.splitlines())
+    return reader, {(h or "").strip().lower(): h for h in reader.fieldnames or []}

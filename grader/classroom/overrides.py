@@ -10,13 +10,13 @@ tables and reports are built, so a regrade keeps them.
 from __future__ import annotations
 
 import ast
-import csv
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from grader.classroom.layout import read_table
 from grader.errors import GraderError
 from grader.results.model import SubmissionResult
 
@@ -58,15 +58,7 @@ def read_overrides(path: Path, students: Iterable[str], tests: Mapping[str, set[
 
     Raises OverrideError on the first unknown student, topic or test, or a bad number.
     """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise OverrideError(f"cannot read the overrides {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise OverrideError(f"the overrides {path} are not UTF-8 text; save them as CSV UTF-8") \
-            from None
-    reader = csv.DictReader(text.splitlines())
-    header = {(h or "").strip().lower(): h for h in reader.fieldnames or []}
+    reader, header = read_table(path, "overrides", OverrideError)
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise OverrideError(f"{path} has no '{missing[0]}' column; its columns must be: "

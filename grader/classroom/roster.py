@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.classroom import gradebook, similarity
 from grader.classroom.late import LatePolicy, PolicyError, parse_time, policy_from_mapping
-from grader.classroom.layout import BatchError, entry_name
+from grader.classroom.layout import BatchError, entry_name, read_table
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -42,14 +41,7 @@ class Student:
 
 def read_roster(path: Path) -> dict[str, Student]:
     """Students by id from a CSV with a header (columns: ROSTER_COLUMNS; only student needed)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise BatchError(f"cannot read the roster {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise BatchError(f"the roster {path} is not UTF-8 text; save it as CSV UTF-8") from None
-    reader = csv.DictReader(text.splitlines())
-    header = {(h or "").strip().lower(): h for h in reader.fieldnames or []}
+    reader, header = read_table(path, "roster", BatchError)
     if "student" not in header:
         raise BatchError(f"the roster {path} has no 'student' column; its columns can be: "
                          f"{', '.join(ROSTER_COLUMNS)}")
