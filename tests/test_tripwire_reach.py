@@ -366,3 +366,21 @@ def test_a_banned_method_fires_on_every_instance_and_leaves_the_rest_of_its_clas
         assert got[name].startswith(("banned:", "banned(caught)")), (name, got[name])
         assert "torch.Tensor.backward" in got[name]
     assert got["honest_other_methods_of_the_class"] == "ok:3.0"
+
+
+@pytest.mark.parametrize("served", [
+    "scale = getattr(__import__('num' + 'py'), 'poly' + 'fit')",
+    "import functools\nscale = functools.partial(getattr(__import__('numpy'), 'poly' + 'fit'))",
+], ids=["the-function-itself", "a-partial-of-it"])
+def test_a_banned_function_served_as_the_students_own_fires(toy_engine, tmp_path: Path,
+                                                            served: str) -> None:
+    """The module's attribute is the banned function (or a library wrapper of it): the worker
+    calls it directly, with no student frame on the stack, and it still fires."""
+    from test_hostile import REFERENCE, grade
+
+    result, _ = grade(toy_engine, tmp_path, REFERENCE + "\n" + served + "\n")
+    tests = {t.name: t for t in result.tests}
+    scale = tests["test_scale"]
+    assert scale.outcome == "failed" and "banned" in scale.flags, (scale.flags, scale.message)
+    assert "polyfit is not allowed here (a function of your module)" in scale.message
+    assert tests["test_add"].outcome == "passed", tests["test_add"].message

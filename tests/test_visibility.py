@@ -7,6 +7,8 @@ number, so finding it in a file means the file leaks it.
 
 from __future__ import annotations
 
+import re
+
 import json
 import shutil
 import textwrap
@@ -195,6 +197,6 @@ def test_an_exception_that_quotes_hidden_inputs_reaches_only_the_instructors_cop
         mine = shown[t.nodeid].message
         assert "VALUES" not in mine, mine
         assert mine.startswith("add raised ValueError (the message of the exception"), mine
-        assert 'File "' in mine and "in add" in mine  # where it was raised still shows
+        assert re.search(r"toy\.py, line \d+", mine)  # where it was raised still shows
     for t in public:  # the public tests' inputs are the student's to see
         assert "VALUES" in shown[t.nodeid].message

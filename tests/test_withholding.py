@@ -164,3 +164,29 @@ def test_hidden_inputs_do_not_leak_through_names_into_the_students_copy(
     honest = _grade(toy_engine, tmp_path / "honest", REFERENCE)
     assert honest.topic("toy").score == honest.topic("toy").max_score
     assert student_copy(honest).topic("toy").score == honest.topic("toy").score
+
+
+def test_a_short_text_is_withheld_as_a_word_and_leaves_the_graders_words_whole() -> None:
+    from grader.results.visibility import withhold_text
+
+    message = "add raised ValueError: no (its text is not shown), at line 12; got 1"
+    shown = withhold_text(message, ["no", "1"])
+    assert "not shown" in shown and "line 12" in shown
+    assert "ValueError: (withheld)" in shown and shown.endswith("got (withheld)")
+    long = withhold_text("add returned an object of class Leak0123456789abc_", ["Leak0123456789abc"])
+    assert "Leak0123456789abc" not in long
+
+
+def test_a_traceback_forged_at_run_time_shows_only_lines_in_a_hidden_test() -> None:
+    """A function renamed at run time (``__code__.replace(co_name=…)``), a file named at run
+    time (``compile(…, filename)``) and a source line fed to linecache all spell text of the
+    student's choosing: a hidden test's student copy keeps only line numbers, and the file's
+    name where it is the topic's module."""
+    from grader.results.visibility import _exception_withheld
+
+    message = ("add raised ValueError: x\nin your code:\n"
+               '  File "/w/student/toy.py", line 3, in add\n    inner()\n'
+               '  File "/tmp/LEAK_0.25.py", line 1, in LEAK_0_25\n    LEAK 0.25\n')
+    shown = _exception_withheld(message, "toy")
+    assert "LEAK" not in shown and "0.25" not in shown and "0_25" not in shown
+    assert "toy.py, line 3" in shown and "a file of yours, line 1" in shown

@@ -67,7 +67,9 @@ class BannedCallError(Exception):
 
 
 def describe_banned_call(call: dict[str, Any]) -> str:
-    return (f"{call['name']} is not allowed here ({call['file']}, line {call['line']}): "
+    where = f"{call['file']}, line {call['line']}" if call.get("line") else \
+        "a function of your module" if call["file"] == "your code" else str(call["file"])
+    return (f"{call['name']} is not allowed here ({where}): "
             "write it with basic array operations instead")
 
 

@@ -142,6 +142,10 @@ class Tripwire:
         self._info: dict[int, tuple[int, str, frozenset[str]]] = {}
         self._attr_wires: dict[int, Any] = {}  # address of an original's attribute -> its wire
         self._own_threads = {threading.get_ident()}  # the worker's; any later one is the student's
+        # The worker's code that calls an attribute of the student's module: a wire reached from
+        # there through frames that only passed it on was the attribute itself (``scale =
+        # numpy.polyfit``, or a partial of it), so the student's choice.
+        self.serving: set[types.CodeType] = set()
         self._wired: set[int] = set()  # ids of wires and of classes already wired
         self._wires: dict[int, Any] = {}  # id(original) -> its wire
         self._modules: list[Any] = []  # swept, in order
@@ -166,6 +170,9 @@ class Tripwire:
         while frame is not None:
             if self._is_student(frame.f_code.co_filename):
                 self._fire(name, os.path.basename(frame.f_code.co_filename), frame.f_lineno)
+            if frame.f_code in self.serving:  # the worker called the module's attribute: that
+                self._fire(name, "a function of your module", 0)  # attribute is the student's
+
             if not names.isdisjoint(frame.f_code.co_names):
                 return  # the library names it: its own use
             frame = _skip(frame.f_back)  # handed to this frame: whose call was it?
@@ -178,7 +185,8 @@ class Tripwire:
     def _fire(self, name: str, file: str, line: int) -> None:
         if len(self.fired) < MAX_FIRINGS:
             self.fired.append({"name": name, "file": file, "line": line})
-        raise BannedCall(f"{name} is not allowed here ({file}, line {line})")
+        raise BannedCall(f"{name} is not allowed here ({file}, line {line})" if line else
+                         f"{name} is not allowed here ({file})")
 
     def attribute(self, key: int, attr: str, name: str) -> Any:
         """An attribute of wire ``key``'s original, as the wire shows it: callables wired

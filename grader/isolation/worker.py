@@ -123,6 +123,7 @@ def serve(sock: socket.socket, module_name: str, module_path: str, student_dir: 
     handles = _Handles(generation)
     devices = wire.Devices(cuda=gpu)
     wires = tripwire.install(banned, student_dir)
+    wires.serving.add(_call.__code__)
     sys.path.insert(0, student_dir)
     if before_student_code is not None:
         before_student_code()

@@ -80,7 +80,7 @@ def student_test(t: TestResult) -> TestResult:
     if output_shown(t):
         return t
     if Flag.STUDENT_EXCEPTION in t.flags:  # its text is the student's: it may quote the inputs
-        t = replace(t, message=_exception_withheld(t.message))
+        t = replace(t, message=_exception_withheld(t.message, t.topic))
     if sent:
         t = replace(t, message=withhold_text(t.message, sent))
     return replace(t, output=WITHHELD_OUTPUT) if t.output else t
@@ -97,8 +97,13 @@ def withhold_text(message: str, sent: object) -> str:
     for text in texts:
         for form in dict.fromkeys((text, repr(text)[1:-1])):
             if form in message:
+                # Whole words only: a short text ("no", "1") also stands inside the grader's
+                # own words ("not shown", "line 12"), which must stay readable; a longer one is
+                # withheld wherever it stands.
                 message = re.sub(r"(?<![\w])" + re.escape(form) + r"(?![\w])", WITHHELD_TEXT,
-                                 message).replace(form, WITHHELD_TEXT)
+                                 message)
+                if len(form) >= _MIN_CUT:
+                    message = message.replace(form, WITHHELD_TEXT)
             elif len(form) > _MIN_CUT:
                 cut = _longest_prefix_in(form, message)
                 if cut >= _MIN_CUT:
@@ -139,21 +144,30 @@ def _known_name(text: str) -> bool:
                                  "fractions", "datetime")
 
 
-def _exception_withheld(message: str) -> str:
-    """"f raised ValueError: <the student's text>" and its traceback, with the student's text
-    (the exception's message, in the first line and the traceback's last) left out; the
-    traceback's file and line entries stay."""
+def _exception_withheld(message: str, topic: str = "") -> str:
+    """"f raised ValueError: <the student's text>" and where it was raised, with the student's
+    text left out. The traceback is the worker's text too: a function's name, a file's name and
+    a source line can all be set at run time (``__code__.replace(co_name=…)``, ``compile(…,
+    filename)``, ``linecache``), so of each frame only its line number stays, and its file's
+    name where it is the topic's module."""
     found = _RAISED.match(message)
     head = f"{found.group(1)} raised {found.group(2)}" if found else "your code raised an exception"
     lines = [f"{head} {WITHHELD_EXCEPTION}"]
     if "\nin your code:\n" in message:
         trace = message.split("\nin your code:\n", 1)[1].splitlines()
-        kept = [line for i, line in enumerate(trace)
-                if line.startswith('  File "') or (i and trace[i - 1].startswith('  File "')
-                                                   and line.startswith("    "))]
+        kept = []
+        for line in trace:
+            frame = _FRAME.match(line)
+            if frame:
+                name = frame.group(1).replace("\\", "/").rsplit("/", 1)[-1]
+                shown = name if topic and name == f"{topic}.py" else "a file of yours"
+                kept.append(f"  {shown}, line {frame.group(2)}")
         if kept:
             lines += ["in your code:", *kept]
     return "\n".join(lines)
+
+
+_FRAME = re.compile(r'^  File "(.*)", line (\d+)')
 
 
 def student_copy(result: SubmissionResult) -> SubmissionResult:
