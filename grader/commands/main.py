@@ -21,7 +21,8 @@ class _Group(click.Group):
     # Commands imported when named or listed: `grader check` does not pay for their options'
     # imports, nor their engine-side modules (imported when the command runs).
     lazy = {"ci": "grader.commands.ci:ci", "release": "grader.commands.release:release_command",
-            "export": "grader.commands.export:export", "exam": "grader.commands.exam:exam"}
+            "export": "grader.commands.export:export", "exam": "grader.commands.exam:exam",
+            "serve": "grader.commands.serve:serve_command"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})

@@ -94,6 +94,11 @@ class Grade:
                 "penalty_percent": self.penalty_percent, "late_note": self.late_note,
                 "adjustments": [dict(a) for a in self.adjustments]}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Grade":
+        """The inverse of ``to_dict`` (grade.json)."""
+        return cls(**{**data, "adjustments": tuple(dict(a) for a in data.get("adjustments", ()))})
+
 
 def plain_grade(result: SubmissionResult) -> Grade:
     """The grade of a result with no adjustments and no late policy: its score."""

@@ -60,9 +60,11 @@ def output_shown(t: TestResult) -> bool:
     return t.kind != "hidden"
 
 
-def shown_now(t: TestResult) -> bool:
-    """Whether a copy written at grading time may show the test's message."""
-    return level(t) == "visible"
+def shown_now(t: TestResult, released: frozenset[str] = frozenset()) -> bool:
+    """Whether a copy written at grading time may show the test's message; ``released``: the
+    levels whose time has come (``after_due_date`` once the student's deadline has passed, for
+    a copy made when it is read, as the submission service makes them)."""
+    return level(t) == "visible" or level(t) in released
 
 
 def combine(bundle: str, test: str) -> str:
@@ -70,12 +72,12 @@ def combine(bundle: str, test: str) -> str:
     return min(bundle, test, key=lambda v: _ORDER.get(v, 0))
 
 
-def student_test(t: TestResult) -> TestResult:
+def student_test(t: TestResult, released: frozenset[str] = frozenset()) -> TestResult:
     """The test as a copy written at grading time shows it to the student."""
     sent = t.details.get(WORKER_TEXT) if isinstance(t.details, dict) else None
     if sent is not None:
         t = replace(t, details={k: v for k, v in t.details.items() if k != WORKER_TEXT})
-    if not shown_now(t):
+    if not shown_now(t, released):
         return replace(t, message=RELEASED_LATER, output="", details={})
     if output_shown(t):
         return t
@@ -170,9 +172,10 @@ def _exception_withheld(message: str, topic: str = "") -> str:
 _FRAME = re.compile(r'^  File "(.*)", line (\d+)')
 
 
-def student_copy(result: SubmissionResult) -> SubmissionResult:
+def student_copy(result: SubmissionResult, released: frozenset[str] = frozenset()
+                 ) -> SubmissionResult:
     """``result`` with what the student may not see yet taken out (scores unchanged)."""
-    return replace(result, tests=tuple(student_test(t) for t in result.tests))
+    return replace(result, tests=tuple(student_test(t, released) for t in result.tests))
 
 
 __all__ = ["VISIBILITIES", "WITHHELD_OUTPUT", "WITHHELD_EXCEPTION", "RELEASED_LATER", "WORKER_TEXT",

@@ -1,0 +1,143 @@
+"""The instructor's live class pages: for each assignment, a batch folder (batch.json and each
+student's counted submission under students/) from which the batch's own tables and overview
+are built, so the service's gradebook, canvas.csv, moodle.csv and index.html are the batch's."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from grader.classroom import similarity
+from grader.classroom.layout import STATE, STUDENTS, folder_name
+from grader.classroom.overrides import Override, to_state
+from grader.classroom.state import STATE_VERSION
+from grader.classroom.tables import build_outputs
+from grader.results.model import write_json_atomic
+from grader.serve import db, store
+from grader.serve.config import Assignment
+
+CLASS = "class"
+PAGE_FILES = ("result.json", "results.json", "report.html", "instructor.html", "grade.json")
+
+
+@dataclass(frozen=True)
+class Counted:
+    """The submission that counts for a student, and where its latest grading's files are."""
+
+    submission_id: int
+    folder: Path
+    received_at: str
+    sha256: str
+    name: str
+
+
+def class_folder(state: Path, assignment: str) -> Path:
+    return state / CLASS / assignment
+
+
+def counted(c: sa.Connection, assignment_id: int, counts: str, state: Path
+            ) -> dict[str, Counted]:
+    """login -> the submission that counts (the last graded, or the best), with its files."""
+    s, g, a = db.submissions, db.gradings, db.accounts
+    latest = sa.select(g.c.submission_id, sa.func.max(g.c.attempt).label("attempt")) \
+        .group_by(g.c.submission_id).subquery()
+    rows = c.execute(
+        sa.select(a.c.login, s.c.id, s.c.received_at, s.c.upload_sha256, s.c.graded_name,
+                  g.c.folder, g.c.final)
+        .join(a, a.c.id == s.c.account_id)
+        .join(latest, latest.c.submission_id == s.c.id)
+        .join(g, sa.and_(g.c.submission_id == s.c.id, g.c.attempt == latest.c.attempt))
+        .where(s.c.assignment_id == assignment_id, a.c.role == "student")
+        .order_by(s.c.id)).all()
+    out: dict[str, Counted] = {}
+    best: dict[str, float] = {}
+    for r in rows:
+        if counts == "best" and r.login in best and r.final <= best[r.login]:
+            continue
+        best[r.login] = r.final
+        received = db.aware(r.received_at)
+        out[r.login] = Counted(r.id, state / r.folder,
+                               received.isoformat() if received else "", r.upload_sha256,
+                               r.graded_name)
+    return out
+
+
+def rebuild(engine: sa.Engine, state: Path, course: Any, assignment: Assignment,
+            assignment_id: int, roster: Mapping[str, Any], topics: list[str],
+            extensions: Mapping[str, str], overrides: list[Override]) -> None:
+    """Write the class folder of ``assignment`` anew from the database and the gradings' files."""
+    with db.transaction(engine) as c:
+        chosen = counted(c, assignment_id, assignment.counts, state)
+        students = c.execute(sa.select(db.accounts.c.login).where(
+            db.accounts.c.role == "student", db.accounts.c.active.is_(True))
+            .order_by(db.accounts.c.login)).scalars().all()
+    out = class_folder(state, assignment.name)
+    (out / STUDENTS).mkdir(parents=True, exist_ok=True)
+    entries, records = [], {}
+    for login in students:
+        folder = folder_name(login)
+        target = out / STUDENTS / folder
+        got = chosen.get(login)
+        entries.append({"student": login, "folder": folder,
+                        "source": f"submission {got.submission_id}" if got else "",
+                        "submitted": got.received_at if got else "",
+                        "submitted_source": "server" if got else "",
+                        "deadline": extensions.get(login, assignment.deadline)})
+        if got is None:
+            shutil.rmtree(target, ignore_errors=True)
+            continue
+        _copy_pages(got.folder, target)
+        records[login] = {"submission": got.submission_id, "status": "graded"}
+    state_doc = {
+        "schema_version": STATE_VERSION, "submissions": "", "topics": topics,
+        "course": "", "roster": {k: v for k, v in roster.items() if k in students},
+        "late": {"deadline": assignment.deadline, "policy": vars(assignment.policy)},
+        "canvas": {"assignment": assignment.title}, "class": entries, "students": records,
+        "overrides": to_state(overrides), "adjusted": sorted({o.student for o in overrides})}
+    write_json_atomic(out / STATE, state_doc)
+    _similarity(out, state, course, chosen, topics)
+    build_outputs(out, state_doc)
+
+
+def _copy_pages(source: Path, target: Path) -> None:
+    """The grading's files, where they differ from the copy already there (the tables rewrite
+    the pages whose grade changed)."""
+    target.mkdir(parents=True, exist_ok=True)
+    stamp = target / ".source"
+    if stamp.is_file() and stamp.read_text() == str(source):
+        return
+    for name in PAGE_FILES:
+        if (source / name).is_file():
+            shutil.copyfile(source / name, target / name)
+        else:
+            (target / name).unlink(missing_ok=True)
+    stamp.write_text(str(source))
+
+
+def _similarity(out: Path, state: Path, course: Any, chosen: Mapping[str, Counted],
+                topics: list[str]) -> None:
+    """similarity.csv and its pages over the counted submissions, as a batch writes them."""
+    work = out / ".uploads"
+    shutil.rmtree(work, ignore_errors=True)
+    entries = []
+    for login, got in chosen.items():
+        path = store.materialise(state, got.sha256, got.name, work / folder_name(login))
+        entries.append((login, path, folder_name(login)))
+    try:
+        similarity.check_class(out, course, entries, topics, similarity.DEFAULT_THRESHOLD)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def topic_scores(result: Any) -> dict[str, list[float]]:
+    return {t.topic: [t.score, t.max_score] for t in result.topics}
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)

@@ -1,0 +1,198 @@
+"""The service's database: its tables (SQLAlchemy Core), connecting to SQLite or PostgreSQL,
+and bringing the schema up to date with the Alembic migrations beside this module.
+
+SQLite is one file in WAL mode, so that pages are read while the dispatcher writes; every
+connection waits up to 30 s for a lock rather than failing. PostgreSQL takes the same
+migrations and the same queries (``FOR UPDATE SKIP LOCKED``, which SQLite ignores, where its
+single dispatcher needs none)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from grader.errors import GraderError
+
+metadata = sa.MetaData()
+
+accounts = sa.Table(
+    "accounts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("login", sa.String(200), nullable=False, unique=True),  # the roster's student id
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+    sa.Column("role", sa.String(20), nullable=False),  # student | instructor
+    sa.Column("password_hash", sa.String(200), nullable=True),  # argon2; None until first login
+    sa.Column("generation", sa.Integer, nullable=False, default=0),  # bumped to end sessions
+    sa.Column("external_id", sa.String(200), nullable=False, default=""),  # the LMS's user id
+    sa.Column("section", sa.String(100), nullable=False, default=""),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),  # still on the roster
+)
+
+assignments = sa.Table(
+    "assignments", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("external_id", sa.String(200), nullable=False, default=""),  # the LMS's id
+)
+
+uploads = sa.Table(  # every upload's bytes, by content (the file is uploads/<sha256[:2]>/<sha256>)
+    "uploads", metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+submissions = sa.Table(
+    "submissions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("assignment_id", sa.Integer, sa.ForeignKey("assignments.id"), nullable=False),
+    sa.Column("upload_sha256", sa.String(64), sa.ForeignKey("uploads.sha256"), nullable=False),
+    sa.Column("filename", sa.String(300), nullable=False),  # as uploaded, made printable
+    sa.Column("graded_name", sa.String(200), nullable=False),  # <topic>.py, submission.zip…
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),  # the submission time
+    sa.Column("seed", sa.Integer, nullable=False),  # every grading of it uses this seed
+    # queued -> running -> graded | error; a regrade puts it back to queued
+    sa.Column("status", sa.String(20), nullable=False, default="queued"),
+    sa.Column("priority", sa.Integer, nullable=False, default=0),  # 0 new uploads, 1 regrades
+    sa.Column("attempt", sa.Integer, nullable=False, default=0),  # bumped by every claim
+    sa.Column("claimed_by", sa.String(100), nullable=False, default=""),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("score", sa.Float, nullable=True),  # the latest grading's final score
+    sa.Column("max_score", sa.Float, nullable=True),
+    sa.Column("error", sa.Text, nullable=False, default=""),
+    sa.Index("ix_submissions_queue", "status", "priority", "id"),
+    sa.Index("ix_submissions_owner", "account_id", "assignment_id", "received_at"),
+)
+
+gradings = sa.Table(  # one row per grading that finished: exactly one per attempt that counted
+    "gradings", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("submission_id", sa.Integer, sa.ForeignKey("submissions.id"), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("folder", sa.String(300), nullable=False),  # its files, under the state folder
+    sa.Column("raw", sa.Float, nullable=False),
+    sa.Column("final", sa.Float, nullable=False),
+    sa.Column("max_score", sa.Float, nullable=False),
+    sa.Column("penalty_percent", sa.Float, nullable=False, default=0.0),
+    sa.Column("topics", sa.Text, nullable=False, default="{}"),  # JSON {topic: [score, max]}
+    sa.Column("error", sa.Text, nullable=False, default=""),
+    sa.Column("graded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("submission_id", "attempt", name="uq_gradings_attempt"),
+)
+
+extensions = sa.Table(
+    "extensions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("assignment_id", sa.Integer, sa.ForeignKey("assignments.id"), nullable=False),
+    sa.Column("deadline", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("account_id", "assignment_id", name="uq_extensions_student"),
+)
+
+regrade_requests = sa.Table(
+    "regrade_requests", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("submission_id", sa.Integer, sa.ForeignKey("submissions.id"), nullable=False),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("topic", sa.String(100), nullable=False),
+    sa.Column("test", sa.String(300), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, default="open"),  # open|accepted|declined
+    sa.Column("reply", sa.Text, nullable=False, default=""),
+    sa.Column("points", sa.Float, nullable=True),  # an accepted request's adjustment
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+class_requests = sa.Table(  # the instructor's "regrade the class" asks, done by the dispatcher
+    "class_requests", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),  # rebuild (tables only) | reload (tests)
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+
+class DatabaseError(GraderError):
+    """The database cannot be reached or brought up to date; the message says which and how."""
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def aware(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite gives back naive datetimes: they were stored in UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value
+
+
+def sqlite_url(state: Path) -> str:
+    return f"sqlite:///{(state / 'serve.db').resolve()}"
+
+
+def connect(url: str) -> sa.Engine:
+    """An engine for ``url`` (sqlite:///FILE or postgresql://…, driven by psycopg 3)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    try:
+        if url.startswith("sqlite"):
+            engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+            sa.event.listen(engine, "begin", _sqlite_begin)
+        else:
+            engine = sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise DatabaseError(f"cannot use the database {url!r}: {exc}") from None
+    return engine
+
+
+def _sqlite_pragmas(connection: Any, record: Any) -> None:
+    connection.isolation_level = None  # transactions are begun by _sqlite_begin, not the driver
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    immediate = connection.get_execution_options().get("immediate")
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the schema to the newest migration (creating it in an empty database)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).resolve().parent / "migrations"))
+    try:
+        with engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "head")
+    except sa.exc.OperationalError as exc:
+        raise DatabaseError(f"cannot reach the database: {str(exc.orig).strip()[:300]}") from None
+
+
+@contextlib.contextmanager
+def transaction(engine: sa.Engine, *, write: bool = False) -> Iterator[sa.Connection]:
+    """A transaction, committed at the end of the block. ``write``: one that reads and then
+    writes what it read (count, then insert): on SQLite it takes the write lock at its start
+    (BEGIN IMMEDIATE), so that no other writer comes in between; PostgreSQL callers lock the
+    rows they read instead (``FOR UPDATE``)."""
+    with engine.connect() as connection:
+        if write:
+            connection = connection.execution_options(immediate=True)
+        with connection.begin():
+            yield connection

@@ -1,0 +1,174 @@
+"""The instructor's pages: the live class (the batch's overview and tables, rebuilt by the
+dispatcher as submissions are graded), regrades, extensions and regrade requests."""
+
+from __future__ import annotations
+
+import mimetypes
+from typing import Any
+
+import sqlalchemy as sa
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from grader.classroom.late import PolicyError, parse_time
+from grader.classroom.layout import INDEX
+from grader.results.numbers import number
+from grader.serve import classview, db, queue
+from grader.serve.web import HEADERS, Account, Refusal, page, redirect, render, service
+
+DOWNLOADS = ("gradebook.csv", "canvas.csv", "moodle.csv", "tests.csv")
+
+
+@page(role="instructor")
+def dashboard(request: Request, me: Account | None, form: FormData | None) -> Response:
+    svc = service(request)
+    s, acc, r = db.submissions, db.accounts, db.regrade_requests
+    with db.transaction(svc.database) as c:
+        counts: dict[str, int] = dict(c.execute(sa.select(s.c.status, sa.func.count()).group_by(s.c.status)).all())
+        recent = c.execute(sa.select(s.c.id, s.c.status, s.c.score, s.c.max_score,
+                                     s.c.received_at, s.c.filename, acc.c.login,
+                                     s.c.assignment_id)
+                           .join(acc, acc.c.id == s.c.account_id)
+                           .order_by(s.c.id.desc()).limit(30)).all()
+        asks = c.execute(sa.select(r, acc.c.login).join(acc, acc.c.id == r.c.account_id)
+                         .where(r.c.status == "open").order_by(r.c.id)).all()
+        students = c.execute(sa.select(acc.c.login).where(
+            acc.c.role == "student", acc.c.active.is_(True)).order_by(acc.c.login)
+        ).scalars().all()
+        exts = c.execute(sa.select(db.extensions.c.deadline, acc.c.login,
+                                   db.assignments.c.name)
+                         .join(acc, acc.c.id == db.extensions.c.account_id)
+                         .join(db.assignments,
+                               db.assignments.c.id == db.extensions.c.assignment_id)).all()
+    names = {i: n for n, i in svc.assignment_ids.items()}
+    return render(request, "instructor.html", counts=counts, students=students,
+                  assignments=svc.config.assignments, topics=svc.course.topics(),
+                  recent=[{"id": x.id, "status": x.status, "login": x.login,
+                           "assignment": names.get(x.assignment_id, ""), "filename": x.filename,
+                           "score": number(x.score) if x.score is not None else "",
+                           "max_score": number(x.max_score) if x.max_score is not None else "",
+                           "received": str(db.aware(x.received_at))[:19]}
+                          for x in recent],
+                  asks=asks, extensions=exts, downloads=DOWNLOADS,
+                  built={a.name: (classview.class_folder(svc.state, a.name) / INDEX).is_file()
+                         for a in svc.config.assignments})
+
+
+@page(role="instructor")
+def class_file(request: Request, me: Account | None, form: FormData | None) -> Response:
+    """A file of an assignment's class folder: its overview, a student's pages, a table."""
+    svc = service(request)
+    name = request.path_params["name"]
+    if svc.config.assignment(name) is None:
+        raise Refusal(404, "no such assignment")
+    base = classview.class_folder(svc.state, name).resolve()
+    rel = request.path_params.get("path") or INDEX
+    target = (base / rel).resolve()
+    if base not in target.parents or not target.is_file() or \
+            any(p.startswith(".") for p in target.relative_to(base).parts):
+        raise Refusal(404, "not there (yet): the class pages are written once a submission "
+                           "of this assignment has been graded")
+    kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+    headers = dict(HEADERS)
+    if target.suffix == ".csv":
+        headers["Content-Disposition"] = f'attachment; filename="{name}-{target.name}"'
+    return FileResponse(target, media_type=kind, headers=headers)
+
+
+def _scope(svc: Any, form: FormData) -> tuple[Any, str]:
+    """The submissions a regrade covers, and how to say it."""
+    s, acc = db.submissions, db.accounts
+    student = str(form.get("student", "")).strip()
+    assignment = str(form.get("assignment", "")).strip()
+    topic = str(form.get("topic", "")).strip()
+    cond: Any = sa.true()
+    said = []
+    if student:
+        cond = sa.and_(cond, s.c.account_id.in_(
+            sa.select(acc.c.id).where(acc.c.login == student).scalar_subquery()))
+        said.append(f"of {student}")
+    if assignment:
+        if assignment not in svc.assignment_ids:
+            raise Refusal(400, f"no assignment {assignment!r}")
+        cond = sa.and_(cond, s.c.assignment_id == svc.assignment_ids[assignment])
+        said.append(f"for {assignment}")
+    if topic:
+        if topic not in svc.course.topics():
+            raise Refusal(400, f"no topic {topic!r}")
+        ids = [svc.assignment_ids[a.name] for a in svc.config.assignments
+               if not a.topics or topic in a.topics]
+        cond = sa.and_(cond, s.c.assignment_id.in_(ids))
+        said.append(f"of assignments with {topic}")
+    return cond, " ".join(said) or "of the whole class"
+
+
+@page(role="instructor", form=True)
+def regrade(request: Request, me: Account | None, form: FormData | None) -> Response:
+    """Grade submissions again with their seeds; "tests changed" loads the course's tests anew
+    (once the gradings in flight are done) before any of them is graded."""
+    assert form is not None
+    svc = service(request)
+    cond, said = _scope(svc, form)
+    if form.get("reload"):
+        with db.transaction(svc.database, write=True) as c:
+            c.execute(db.class_requests.insert().values(kind="reload", created_at=db.now()))
+    n = queue.requeue(svc.database, cond)
+    return render(request, "message.html", message=f"{n} submission(s) {said} queued for "
+                  "regrading", back="/instructor")
+
+
+@page(role="instructor", form=True)
+def extension(request: Request, me: Account | None, form: FormData | None) -> Response:
+    assert form is not None
+    svc = service(request)
+    login, name = str(form.get("student", "")).strip(), str(form.get("assignment", ""))
+    if name not in svc.assignment_ids:
+        raise Refusal(400, "choose an assignment")
+    try:
+        deadline = parse_time(str(form.get("deadline", "")), what="the new deadline")
+    except PolicyError as exc:
+        raise Refusal(400, str(exc)) from None
+    aid = svc.assignment_ids[name]
+    with db.transaction(svc.database, write=True) as c:
+        acc = c.execute(sa.select(db.accounts.c.id).where(
+            db.accounts.c.login == login, db.accounts.c.role == "student")).scalar()
+        if acc is None:
+            raise Refusal(400, f"no student {login!r}")
+        e = db.extensions
+        c.execute(e.delete().where(e.c.account_id == acc, e.c.assignment_id == aid))
+        c.execute(e.insert().values(account_id=acc, assignment_id=aid, deadline=deadline,
+                                    granted_at=db.now()))
+        c.execute(db.class_requests.insert().values(kind="rebuild", created_at=db.now()))
+    # The student's grades are recomputed with the new deadline: regrade their submissions.
+    queue.requeue(svc.database, sa.and_(db.submissions.c.account_id == acc,
+                                        db.submissions.c.assignment_id == aid))
+    return redirect("/instructor")
+
+
+@page(role="instructor", form=True)
+def answer(request: Request, me: Account | None, form: FormData | None) -> Response:
+    """Accept a regrade request with an adjustment of the test's points, or decline it."""
+    assert form is not None
+    svc = service(request)
+    rid = int(request.path_params["rid"])
+    decision, reply = str(form.get("decision", "")), str(form.get("reply", "")).strip()[:4000]
+    points = None
+    if decision == "accept":
+        try:
+            points = float(str(form.get("points", "")))
+        except ValueError:
+            raise Refusal(400, "give the points to add (e.g. 1.5, or -1)") from None
+    elif decision != "decline":
+        raise Refusal(400, "accept or decline")
+    r = db.regrade_requests
+    with db.transaction(svc.database, write=True) as c:
+        row = c.execute(sa.select(r).where(r.c.id == rid)).first()
+        if row is None or row.status != "open":
+            raise Refusal(404, "no such open request")
+        c.execute(r.update().where(r.c.id == rid).values(
+            status="accepted" if points is not None else "declined", reply=reply,
+            points=points, answered_at=db.now()))
+    if points is not None:  # the adjustment counts in this student's grades from now on
+        queue.requeue(svc.database, db.submissions.c.account_id == row.account_id)
+    return redirect("/instructor")

@@ -1,0 +1,117 @@
+"""Uploads: checked as ``grader grade`` stages them, then kept byte for byte by their content
+(uploads/<sha256[:2]>/<sha256> under the state folder), so every grade can be recomputed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.errors import GraderError
+from grader.grading.submission import SubmissionError, single_file_topic, stage
+from grader.results.inert import file_name
+
+SUFFIXES = (".py", ".ipynb", ".zip")
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_ .()-]{0,150}")
+UPLOADS = "uploads"
+
+
+class UploadRefused(GraderError):
+    """An upload that cannot be graded; the message tells the student what to change."""
+
+
+@dataclass(frozen=True)
+class Checked:
+    """An upload that can be graded: its bytes' hash and the name it is graded under."""
+
+    sha256: str
+    name: str  # <topic>.py, <topic>.ipynb or submission.zip: what the engine is handed
+    filename: str  # as the student named it, printable
+    topics: tuple[str, ...]  # the assignment's topics found in it
+
+
+def display_name(raw: str) -> str:
+    """The uploaded file's own name (no folders), printable, at most 200 characters."""
+    base = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(c if c.isprintable() else "?" for c in file_name(base))
+    return base[:200] or "upload"
+
+
+def check(data: bytes, raw_name: str, topics: list[str]) -> Checked:
+    """Whether ``data``, uploaded as ``raw_name`` for an assignment of ``topics``, can be graded:
+    staged exactly as the engine will stage it (a zip's limits, links, bombs; notebooks read,
+    never run), in a folder of its own that is removed afterwards."""
+    shown = display_name(raw_name)
+    suffix = Path(shown).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UploadRefused(f"{shown}: upload a .py, .ipynb or .zip file")
+    with tempfile.TemporaryDirectory(prefix="grader-upload-") as tmp:
+        if suffix == ".zip":
+            name = "submission.zip"
+        else:
+            # Only a plain name can be a topic's (or a browser's copy of one, "x (1).py").
+            plain = shown if SAFE_NAME.fullmatch(shown) else f"upload{suffix}"
+            topic = single_file_topic(_written(Path(tmp) / plain, data), topics)
+            if topic is None:
+                raise UploadRefused(f"{shown} is not named after a topic of this assignment: "
+                                    f"name it {' or '.join(t + suffix for t in topics[:3])}"
+                                    + (" …" if len(topics) > 3 else ""))
+            name = f"{topic}{suffix}"
+        path = _written(Path(tmp) / "in" / name, data)
+        try:
+            staged = stage(path, Path(tmp) / "staged", topics)
+        except SubmissionError as exc:
+            raise UploadRefused(str(exc).replace(str(path), shown)) from None
+        found = tuple(t for t in topics if staged.module(t) is not None)
+        unreadable = {t: nb.unreadable for t, nb in staged.notebooks.items() if nb.unreadable}
+        if not found:
+            if unreadable:
+                topic, why = next(iter(unreadable.items()))
+                raise UploadRefused(f"unreadable notebook {topic}.ipynb ({why}): save it again "
+                                    "from Jupyter and upload it once more")
+            raise UploadRefused(f"{shown} holds no module of this assignment (expected "
+                                f"{', '.join(t + '.py' for t in topics[:5])}"
+                                + (" …" if len(topics) > 5 else "") + ")")
+    return Checked(hashlib.sha256(data).hexdigest(), name, shown, found)
+
+
+def _written(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def stored_path(state: Path, sha256: str) -> Path:
+    return state / UPLOADS / sha256[:2] / sha256
+
+
+def keep(state: Path, data: bytes, sha256: str) -> Path:
+    """Write the bytes under their hash (once: the same bytes uploaded twice are one file),
+    synced to disk before the upload is recorded as accepted."""
+    target = stored_path(state, sha256)
+    if target.is_file() and target.stat().st_size == len(data):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def materialise(state: Path, sha256: str, name: str, folder: Path) -> Path:
+    """A copy of an upload named as the engine must see it (``name``), in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    shutil.copyfile(stored_path(state, sha256), target)
+    return target

@@ -1,0 +1,307 @@
+"""The student's pages: sign in (and the first login), the assignments, uploading, the queue,
+the feedback, the history and regrade requests. Every query is by the signed-in account: a
+submission of someone else's is "not found", whatever its id."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from grader.classroom.late import parse_time
+from grader.results.files import FULL, read_grade
+from grader.results.model import load_result
+from grader.results.numbers import number
+from grader.results.report import render_report
+from grader.results.scoring import Grade
+from grader.results.visibility import student_copy
+from grader.serve import auth, db, queue, store
+from grader.serve.config import Assignment
+from grader.serve.web import HEADERS, Account, Refusal, page, redirect, render, service
+
+
+def _local_next(url: str | None) -> str:
+    """Where to go after signing in: a path of this site only."""
+    if not url or not url.startswith("/") or url.startswith("//") or urlsplit(url).netloc:
+        return "/"
+    return url
+
+
+@page(role=None)
+def home(request: Request, me: Account | None, form: FormData | None) -> Response:
+    if me is None:
+        return redirect("/sign-in")
+    return redirect("/instructor" if me.instructor else "/assignments")
+
+
+@page(role=None, form=True)
+def sign_in(request: Request, me: Account | None, form: FormData | None) -> Response:
+    nxt = _local_next(request.query_params.get("next")
+                      or (str(form.get("next", "")) if form is not None else None))
+    if form is None:
+        return render(request, "sign_in.html", next=nxt, error="")
+    login = str(form.get("login", "")).strip()
+    password = str(form.get("password", ""))
+    with db.transaction(service(request).database) as c:
+        row = c.execute(sa.select(db.accounts).where(db.accounts.c.login == login,
+                                                     db.accounts.c.active.is_(True))).first()
+    if not auth.check_password(row.password_hash if row else None, password) or row is None:
+        return render(request, "sign_in.html", 401, next=nxt,
+                      error="unknown login or wrong password (a first sign-in needs the link "
+                            "your instructor gave you)")
+    request.session.clear()
+    request.session.update(account=row.id, generation=row.generation, csrf=auth.new_csrf())
+    return redirect(nxt if nxt != "/" else ("/instructor" if row.role == "instructor"
+                                            else "/assignments"))
+
+
+@page(role=None, form=True)
+def sign_out(request: Request, me: Account | None, form: FormData | None) -> Response:
+    request.session.clear()
+    return redirect("/sign-in")
+
+
+@page(role=None, form=True)
+def first_login(request: Request, me: Account | None, form: FormData | None) -> Response:
+    svc = service(request)
+    login, token = request.path_params["login"], request.path_params["token"]
+    with db.transaction(svc.database) as c:
+        row = c.execute(sa.select(db.accounts).where(db.accounts.c.login == login,
+                                                     db.accounts.c.active.is_(True))).first()
+    key = request.app.state.key
+    if row is None or row.password_hash is not None or \
+            not auth.token_matches(key, row.login, row.generation, token):
+        raise Refusal(404, "this first-login link is not valid (already used, or mistyped): "
+                           "sign in with your password, or ask your instructor for a new link")
+    if form is None:
+        return render(request, "first_login.html", login=row.login, name=row.name, error="")
+    password, again = str(form.get("password", "")), str(form.get("again", ""))
+    problem = auth.password_problem(password, again, row.login)
+    if problem:
+        return render(request, "first_login.html", 400, login=row.login, name=row.name,
+                      error=problem)
+    hashed = auth.hash_password(password)
+    with db.transaction(svc.database, write=True) as c:
+        done = c.execute(db.accounts.update().where(
+            db.accounts.c.id == row.id, db.accounts.c.password_hash.is_(None),
+            db.accounts.c.generation == row.generation).values(
+            password_hash=hashed, generation=row.generation + 1)).rowcount
+    if not done:
+        raise Refusal(409, "this link was used a moment ago: sign in with your password")
+    request.session.clear()
+    request.session.update(account=row.id, generation=row.generation + 1, csrf=auth.new_csrf())
+    return redirect("/instructor" if row.role == "instructor" else "/assignments")
+
+
+# ------------------------------------------------------------------------------ assignments
+
+
+def _assignment(request: Request) -> Assignment:
+    a = service(request).config.assignment(request.path_params["name"])
+    if a is None:
+        raise Refusal(404, "no such assignment")
+    return a
+
+
+def _when(value: Any) -> str:
+    t = db.aware(value) if isinstance(value, dt.datetime) else value
+    return t.strftime("%Y-%m-%d %H:%M UTC") if isinstance(t, dt.datetime) else ""
+
+
+def _deadline_text(deadline: str) -> str:
+    return _when(parse_time(deadline).astimezone(dt.timezone.utc)) if deadline else "none"
+
+
+def _history(c: sa.Connection, me: Account, assignment_id: int, counts: str
+             ) -> list[dict[str, Any]]:
+    s = db.submissions
+    rows = c.execute(sa.select(s).where(s.c.account_id == me.id,
+                                        s.c.assignment_id == assignment_id)
+                     .order_by(s.c.id.desc())).all()
+    graded = [r for r in rows if r.status == "graded"]
+    counting = None
+    if graded:
+        counting = (max(graded, key=lambda r: (r.score or 0.0, r.id)) if counts == "best"
+                    else graded[0]).id
+    return [{"id": r.id, "filename": r.filename, "received": _when(r.received_at),
+             "status": r.status, "score": number(r.score) if r.score is not None else "",
+             "max_score": number(r.max_score) if r.max_score is not None else "",
+             "counts": r.id == counting} for r in rows]
+
+
+@page()
+def assignments(request: Request, me: Account | None, form: FormData | None) -> Response:
+    assert me is not None
+    svc = service(request)
+    rows = []
+    with db.transaction(svc.database) as c:
+        for a in svc.config.assignments:
+            aid = svc.assignment_ids[a.name]
+            history = _history(c, me, aid, a.counts)
+            counted = next((h for h in history if h["counts"]), None)
+            rows.append({"name": a.name, "title": a.title,
+                         "deadline": _deadline_text(svc.deadline(c, a, me.id)),
+                         "submissions": len(history), "counted": counted,
+                         "left": max(0, a.per_day - queue.used_today(c, me.id, aid, db.now()))})
+    return render(request, "assignments.html", assignments=rows)
+
+
+@page()
+def assignment(request: Request, me: Account | None, form: FormData | None) -> Response:
+    assert me is not None
+    svc, a = service(request), _assignment(request)
+    aid = svc.assignment_ids[a.name]
+    with db.transaction(svc.database) as c:
+        history = _history(c, me, aid, a.counts)
+        used = queue.used_today(c, me.id, aid, db.now())
+        deadline = svc.deadline(c, a, me.id)
+    return render(request, "assignment.html", a=a, topics=svc.topics(a), history=history,
+                  left=max(0, a.per_day - used), deadline=_deadline_text(deadline),
+                  extended=deadline != a.deadline, late=a.policy.describe() if deadline else "",
+                  max_mb=svc.config.max_upload_mb, error="")
+
+
+def upload_limit(request: Request) -> int:
+    return service(request).config.max_upload_mb * 2**20 + 64 * 1024
+
+
+async def submit(request: Request) -> Response:
+    """The upload endpoint, whose form may be as large as serve.toml's max_upload_mb."""
+    return await page(max_bytes=upload_limit(request))(_submit)(request)
+
+
+def _submit(request: Request, me: Account | None, form: FormData | None) -> Response:
+    assert me is not None and form is not None
+    svc, a = service(request), _assignment(request)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        raise Refusal(400, "choose a file to upload (.py, .ipynb or .zip)")
+    data = upload.file.read(svc.config.max_upload_mb * 2**20 + 1)
+    if len(data) > svc.config.max_upload_mb * 2**20:
+        raise Refusal(413, f"{store.display_name(upload.filename)} is larger than "
+                           f"{svc.config.max_upload_mb} MB")
+    try:
+        checked = store.check(data, upload.filename, svc.topics(a))
+    except store.UploadRefused as exc:
+        raise Refusal(400, str(exc)) from None
+    store.keep(svc.state, data, checked.sha256)
+    try:
+        sid = queue.enqueue(svc.database, account_id=me.id, assignment_id=svc.assignment_ids[a.name],
+                            sha256=checked.sha256, size=len(data), filename=checked.filename,
+                            graded_name=checked.name, limit=a.per_day)
+    except queue.RateLimited:
+        raise Refusal(429, f"you have used today's {a.per_day} graded submissions for "
+                           f"{a.title}; more from 00:00 UTC") from None
+    return redirect(f"/submissions/{sid}")
+
+
+# ------------------------------------------------------------------------------- submissions
+
+
+def own_submission(request: Request, me: Account) -> Any:
+    """The submission of the URL, if it is ``me``'s (an instructor's: anyone's)."""
+    try:
+        sid = int(request.path_params["sid"])
+    except ValueError:
+        raise Refusal(404, "no such submission") from None
+    s = db.submissions
+    q = sa.select(s).where(s.c.id == sid)
+    if not me.instructor:
+        q = q.where(s.c.account_id == me.id)
+    with db.transaction(service(request).database) as c:
+        row = c.execute(q).first()
+        if row is None:
+            raise Refusal(404, "no such submission")
+        pos = queue.position(c, sid) if row.status == "queued" else None
+        g = c.execute(sa.select(db.gradings).where(db.gradings.c.submission_id == sid)
+                      .order_by(db.gradings.c.attempt.desc()).limit(1)).first()
+    return row, pos, g
+
+
+def released(request: Request, me: Account, row: Any) -> frozenset[str]:
+    """after_due_date tests are shown once the student's deadline has passed."""
+    svc = service(request)
+    a = svc.assignment_of(row.assignment_id)
+    with db.transaction(svc.database) as c:
+        deadline = svc.deadline(c, a, row.account_id)
+    if deadline and parse_time(deadline) <= db.now():
+        return frozenset({"after_due_date"})
+    return frozenset()
+
+
+@page()
+def submission(request: Request, me: Account | None, form: FormData | None) -> Response:
+    assert me is not None
+    svc = service(request)
+    row, pos, g = own_submission(request, me)
+    a = svc.assignment_of(row.assignment_id)
+    topics = json.loads(g.topics) if g is not None else {}
+    with db.transaction(svc.database) as c:
+        asks = c.execute(sa.select(db.regrade_requests).where(
+            db.regrade_requests.c.submission_id == row.id)
+            .order_by(db.regrade_requests.c.id)).all()
+    tests = _test_names(svc.state / g.folder) if g is not None else []
+    return render(request, "submission.html", s=row, a=a, position=pos, g=g,
+                  topics=[{"topic": t, "score": number(v[0]), "max_score": number(v[1])}
+                          for t, v in topics.items()],
+                  final=number(g.final) if g else "", max_score=number(g.max_score) if g else "",
+                  penalty=number(g.penalty_percent) if g else "", received=_when(row.received_at),
+                  asks=asks, tests=tests, waiting=row.status in ("queued", "running"))
+
+
+def _test_names(folder: Path) -> list[str]:
+    try:
+        result = load_result(folder / FULL)
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [f"{t.topic}::{t.name}" for t in result.tests if t.max_score > 0]
+
+
+@page()
+def report(request: Request, me: Account | None, form: FormData | None) -> Response:
+    """The report as the student may see it now (the instructor's report for instructors)."""
+    assert me is not None
+    svc = service(request)
+    row, _, g = own_submission(request, me)
+    if g is None:
+        raise Refusal(404, "this submission has not been graded yet")
+    folder = svc.state / g.folder
+    try:
+        result = load_result(folder / FULL)
+    except (OSError, ValueError, KeyError, TypeError):
+        raise Refusal(404, "this submission's report is missing; ask your instructor") from None
+    grade_doc = read_grade(folder)
+    grade = Grade.from_dict(grade_doc) if grade_doc else None
+    if me.instructor:
+        html = render_report(result, grade, instructor=True)
+    else:
+        html = render_report(student_copy(result, released(request, me, row)), grade)
+    return HTMLResponse(html, headers={**HEADERS, "Content-Security-Policy":
+                                       HEADERS["Content-Security-Policy"] + "; sandbox"})
+
+
+@page(form=True)
+def ask_regrade(request: Request, me: Account | None, form: FormData | None) -> Response:
+    assert me is not None and form is not None
+    row, _, g = own_submission(request, me)
+    if me.instructor or row.account_id != me.id:
+        raise Refusal(403, "only the student who submitted can ask for a regrade")
+    test, comment = str(form.get("test", "")), str(form.get("comment", "")).strip()
+    valid = _test_names(service(request).state / g.folder) if g is not None else []
+    if test not in valid:
+        raise Refusal(400, "choose one of this submission's tests")
+    if not comment or len(comment) > 4000:
+        raise Refusal(400, "say why in a comment (at most 4000 characters)")
+    topic, name = test.split("::", 1)
+    with db.transaction(service(request).database, write=True) as c:
+        c.execute(db.regrade_requests.insert().values(
+            submission_id=row.id, account_id=me.id, topic=topic, test=name, comment=comment,
+            status="open", reply="", created_at=db.now()))
+    return redirect(f"/submissions/{row.id}")

@@ -1,0 +1,203 @@
+"""A real ``grader serve`` for the service's tests: started as a user starts it (a process of its
+own, the toy course, a roster, SQLite or the PostgreSQL database given), on a free port, and
+signed into over HTTP as students and the instructor do."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TOY = ROOT / "tests" / "fixtures" / "course"
+PASSWORD = "a long password 1"
+CORRECT = (TOY / "reference" / "toy" / "solution.py").read_text()
+STUB = (TOY / "assignments" / "toy" / "toy.py").read_text()
+CONFIG = """
+instructors = ["prof"]
+max_upload_mb = 1
+
+[[assignment]]
+name = "toy"
+title = "Toy exercises"
+topics = ["toy"]
+per_day = {per_day}
+counts = "{counts}"
+{deadline}
+
+[[assignment]]
+name = "both"
+title = "Both topics"
+topics = ["toy", "other"]
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Served:
+    """One service: its folder (roster, serve.toml, state) and its process."""
+
+    folder: Path
+    students: tuple[str, ...] = ("ada", "ben", "cy")
+    per_day: int = 5
+    counts: str = "last"
+    deadline: str = ""
+    database: str | None = None
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "roster.csv").write_text(
+            "student,name,section\n" + "".join(f"{s},{s.title()} Student,A\n"
+                                               for s in self.students))
+        (self.folder / "serve.toml").write_text(CONFIG.format(
+            per_day=self.per_day, counts=self.counts,
+            deadline=f'deadline = "{self.deadline}"' if self.deadline else ""))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def state(self) -> Path:
+        return self.folder / "state"
+
+    def command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "grader", "serve", "--course", str(TOY),
+               "--roster", str(self.folder / "roster.csv"),
+               "--config", str(self.folder / "serve.toml"), "--state", str(self.state),
+               "--port", str(self.port), "--jobs", "1"]
+        return cmd + (["--database", self.database] if self.database else [])
+
+    def start(self, timeout: float = 60.0) -> "Served":
+        log = open(self.folder / "serve.log", "ab")
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                     cwd=self.folder, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"grader serve ended ({self.proc.returncode}):\n{self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"grader serve did not listen within {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        try:
+            return (self.folder / "serve.log").read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def kill9(self) -> None:
+        """kill -9 the server: the web process and, through its death, the dispatcher."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self._wait_dispatcher_gone()
+
+    def _wait_dispatcher_gone(self, timeout: float = 30.0) -> None:
+        """The dispatcher holds dispatcher.lock while it lives (SQLite)."""
+        import fcntl
+
+        lock = self.state / "dispatcher.lock"
+        deadline = time.monotonic() + timeout
+        while lock.exists() and time.monotonic() < deadline:
+            with open(lock) as f:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return
+                except OSError:
+                    time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._wait_dispatcher_gone()
+
+    def links(self) -> dict[str, str]:
+        with open(self.state / "first-login.csv", newline="") as f:
+            return {r["login"]: r["link"] for r in csv.DictReader(f)}
+
+    def client(self) -> "Client":
+        return Client(self)
+
+
+class Client:
+    """One browser's worth of cookies, over httpx."""
+
+    def __init__(self, served: Served) -> None:
+        import httpx
+
+        self.served = served
+        self.http = httpx.Client(base_url=served.url, follow_redirects=True, timeout=60)
+        self.csrf = ""
+
+    def get(self, path: str) -> Any:
+        r = self.http.get(path)
+        m = re.search(r'name="csrf" value="([^"]+)"', r.text)
+        if m:
+            self.csrf = m[1]
+        return r
+
+    def post(self, path: str, data: dict[str, Any] | None = None, **kw: Any) -> Any:
+        if not self.csrf:
+            self.get("/sign-in")
+        return self.http.post(path, data={"csrf": self.csrf, **(data or {})}, **kw)
+
+    def first_login(self, login: str, password: str = PASSWORD) -> Any:
+        link = self.served.links()[login].split("://", 1)[1].split("/", 1)[1]
+        self.get("/" + link)
+        return self.post("/" + link, {"password": password, "again": password})
+
+    def sign_in(self, login: str, password: str = PASSWORD) -> Any:
+        self.get("/sign-in")
+        return self.post("/sign-in", {"login": login, "password": password})
+
+    def upload(self, assignment: str, name: str, content: bytes | str) -> Any:
+        self.get(f"/assignments/{assignment}")
+        data = content.encode() if isinstance(content, str) else content
+        return self.post(f"/assignments/{assignment}/submit",
+                         files={"file": (name, data, "application/octet-stream")})
+
+    def wait_graded(self, sid: int, timeout: float = 120.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = self.get(f"/submissions/{sid}")
+            if 'id="score"' in r.text:
+                return str(r.text)
+            time.sleep(0.3)
+        raise AssertionError(f"submission {sid} not graded within {timeout} s:\n"
+                             f"{self.served.log()}")
+
+
+def submission_id(response: Any) -> int:
+    m = re.search(r"/submissions/(\d+)$", str(response.url))
+    assert m, f"not a submission page: {response.url} {response.status_code} {response.text[-500:]}"
+    return int(m[1])
+
+
+def score_of(page: str) -> str:
+    m = re.search(r'id="score">([^<]+)<', page)
+    assert m, page[-1500:]
+    return m[1].strip()
