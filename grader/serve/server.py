@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -60,7 +61,7 @@ def dispatcher_command(svc: Service, *, course: Path, config: Path | None, roste
     return cmd
 
 
-def serve(app: object, *, host: str, port: int, dispatcher: list[str],
+def serve(app: Any, *, host: str, port: int, dispatcher: list[str],
           echo: Callable[[str], None]) -> int:
     """Serve until interrupted, or until the dispatcher ends (its reason is on stderr); the
     exit status: 0, or 1 when the dispatcher failed."""
