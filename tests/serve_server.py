@@ -154,16 +154,19 @@ class Client:
         self.csrf = ""
 
     def get(self, path: str) -> Any:
-        r = self.http.get(path)
-        m = re.search(r'name="csrf" value="([^"]+)"', r.text)
-        if m:
-            self.csrf = m[1]
-        return r
+        return self._token(self.http.get(path))
 
     def post(self, path: str, data: dict[str, Any] | None = None, **kw: Any) -> Any:
         if not self.csrf:
             self.get("/sign-in")
-        return self.http.post(path, data={"csrf": self.csrf, **(data or {})}, **kw)
+        return self._token(self.http.post(path, data={"csrf": self.csrf, **(data or {})}, **kw))
+
+    def _token(self, r: Any) -> Any:
+        """The page's CSRF token (a new session has a new one) for the next form."""
+        m = re.search(r'name="csrf" value="([^"]+)"', r.text)
+        if m:
+            self.csrf = m[1]
+        return r
 
     def first_login(self, login: str, password: str = PASSWORD) -> Any:
         link = self.served.links()[login].split("://", 1)[1].split("/", 1)[1]

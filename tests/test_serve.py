@@ -93,7 +93,7 @@ def test_a_student_signs_in_uploads_and_reads_full_marks(served: Served) -> None
     assert got == top > 0
     assert "toy" in page
     report = ada.get(f"/submissions/{sid}/report")
-    assert report.status_code == 200 and "test_add" in report.text
+    assert report.status_code == 200 and "test_add" in report.text.replace("<wbr>", "")
     assert "sandbox" in report.headers["content-security-policy"]
     # The assignment page lists it as the one that counts, and the rate limit's count.
     listing = ada.get("/assignments/toy").text
@@ -158,12 +158,13 @@ def test_an_upload_over_the_size_limit_is_refused(served: Served) -> None:
 def test_a_non_utf8_file_name_and_markup_in_names_are_shown_as_text(served: Served) -> None:
     ada = served.client()
     ada.first_login("ada")
+    ada.get("/assignments/toy")
     r = ada.http.post("/assignments/toy/submit", data={"csrf": ada.csrf},
-                      files={"file": ("<b>x</b>\udcff.zip".encode("utf-8", "surrogateescape")
+                      files={"file": ("<img src=x onerror=alert(1)>\udcff.zip".encode("utf-8", "surrogateescape")
                                       .decode("latin-1"), zipped({"toy.py": CORRECT}))})
     sid = submission_id(r)
     page = ada.wait_graded(sid)
-    assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
 
 
 def test_a_form_without_its_csrf_token_is_refused(served: Served) -> None:
@@ -199,7 +200,7 @@ def test_no_student_reaches_another_students_work_or_the_instructors_pages(
     for path in (f"/submissions/{sid}", f"/submissions/{sid}/report"):
         r = ben.get(path)
         assert r.status_code == 404, path
-        assert "test_add" not in r.text and "ada" not in r.text
+        assert "test_add" not in r.text.replace("<wbr>", "") and "ada" not in r.text
     r = ben.post(f"/submissions/{sid}/regrade-request",
                  {"test": "toy::test_add", "comment": "mine now"})
     assert r.status_code == 404
@@ -244,7 +245,7 @@ def test_parallel_uploads_cannot_pass_the_daily_limit(tmp_path: Path, database: 
             t.join()
         assert sorted(codes) == [200] * 3 + [429] * 5, codes
         assert len(gradings_of(served)) == 3
-        assert "today's 3 graded submissions" in clients[0].upload("toy", "toy.py", CORRECT).text
+        assert "3 graded submissions for Toy exercises" in clients[0].upload("toy", "toy.py", CORRECT).text
     finally:
         served.stop()
 

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +54,9 @@ def check(data: bytes, raw_name: str, topics: list[str]) -> Checked:
     with tempfile.TemporaryDirectory(prefix="grader-upload-") as tmp:
         if suffix == ".zip":
             name = "submission.zip"
+            if not zipfile.is_zipfile(io.BytesIO(data)):
+                raise UploadRefused(f"{shown} is not a readable zip archive: make it again "
+                                    "(zip your files, or upload one <topic>.py)")
         else:
             # Only a plain name can be a topic's (or a browser's copy of one, "x (1).py").
             plain = shown if SAFE_NAME.fullmatch(shown) else f"upload{suffix}"
