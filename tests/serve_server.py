@@ -37,6 +37,12 @@ counts = "{counts}"
 name = "both"
 title = "Both topics"
 topics = ["toy", "other"]
+
+[[assignment]]
+name = "late"
+title = "Past its deadline"
+topics = ["toy"]
+deadline = "2020-01-01T00:00:00+00:00"
 """
 
 

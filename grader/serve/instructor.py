@@ -15,7 +15,8 @@ from grader.classroom.late import PolicyError, parse_time
 from grader.classroom.layout import INDEX
 from grader.results.numbers import number
 from grader.serve import classview, db, queue
-from grader.serve.web import HEADERS, Account, Refusal, page, redirect, render, service
+from grader.serve.web import (HEADERS, Account, Refusal, own_scripts_csp, page,
+                              redirect, render, service)
 
 DOWNLOADS = ("gradebook.csv", "canvas.csv", "moodle.csv", "tests.csv")
 
@@ -71,6 +72,8 @@ def class_file(request: Request, me: Account | None, form: FormData | None) -> R
                            "of this assignment has been graded")
     kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
     headers = dict(HEADERS)
+    if target.suffix == ".html":
+        headers["Content-Security-Policy"] = own_scripts_csp()
     if target.suffix == ".csv":
         headers["Content-Disposition"] = f'attachment; filename="{name}-{target.name}"'
     return FileResponse(target, media_type=kind, headers=headers)
