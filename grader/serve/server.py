@@ -3,8 +3,6 @@ dispatcher started beside the web process (and ended with it), uvicorn serving t
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import subprocess
 import sys
@@ -16,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from grader.results.model import write_text_atomic
+from grader.results.model import write_csv_atomic
 from grader.serve import auth, db
 from grader.serve.service import Service
 
@@ -37,12 +35,8 @@ def first_login_links(svc: Service, base_url: str) -> list[tuple[str, str, str]]
 
 def write_links(svc: Service, links: list[tuple[str, str, str]]) -> Path:
     """first-login.csv in the state folder, readable by this user only (it opens accounts)."""
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["login", "role", "link"])
-    w.writerows(links)
     path = svc.state / LINKS
-    write_text_atomic(path, buf.getvalue())
+    write_csv_atomic(path, ["login", "role", "link"], links)
     os.chmod(path, 0o600)
     return path
 
