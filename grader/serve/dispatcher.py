@@ -61,8 +61,7 @@ class Dispatcher:
         self.echo = echo
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.running: dict[int, Running] = {}
-        self.dirty: set[str] = set(svc.config.assignment(n).name  # type: ignore[union-attr]
-                                   for n in svc.assignment_ids)
+        self.dirty: set[str] = set(svc.assignment_ids)  # assignments whose class pages are due
         self.last_rebuild = 0.0
         self.last_beat = time.monotonic()
         self.stop = False
