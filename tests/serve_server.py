@@ -189,7 +189,7 @@ class Client:
         return self.post(f"/assignments/{assignment}/submit",
                          files={"file": (name, data, "application/octet-stream")})
 
-    def wait_graded(self, sid: int, timeout: float = 120.0) -> str:
+    def wait_graded(self, sid: int, timeout: float = 300.0) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             r = self.get(f"/submissions/{sid}")

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -24,6 +25,9 @@ MIN_PASSWORD = 10
 _hasher = PasswordHasher(time_cost=3, memory_cost=19 * 1024, parallelism=1)
 # Hashed once, so that an unknown login takes as long to refuse as a wrong password.
 _DUMMY = _hasher.hash("not a password of anyone's")
+# Each hash holds 19 MiB while it runs: a class signing in at once waits its turn here rather
+# than have every one of the server's threads hold that at the same time.
+_HASHING = threading.BoundedSemaphore(max(2, 2 * (os.cpu_count() or 1)))
 
 
 def secret_key(state: Path) -> bytes:
@@ -42,13 +46,15 @@ def secret_key(state: Path) -> bytes:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _HASHING:
+        return _hasher.hash(password)
 
 
 def check_password(stored: str | None, password: str) -> bool:
     """Whether ``password`` is the account's; an account without one never matches."""
     try:
-        return _hasher.verify(stored or _DUMMY, password) and stored is not None
+        with _HASHING:
+            return _hasher.verify(stored or _DUMMY, password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -68,40 +68,63 @@ def counted(c: sa.Connection, assignment_id: int, counts: str, state: Path
     return out
 
 
-def rebuild(engine: sa.Engine, state: Path, course: Any, assignment: Assignment,
-            assignment_id: int, roster: Mapping[str, Any], topics: list[str],
-            extensions: Mapping[str, str], overrides: list[Override]) -> None:
-    """Write the class folder of ``assignment`` anew from the database and the gradings' files."""
-    with db.transaction(engine) as c:
-        chosen = counted(c, assignment_id, assignment.counts, state)
-        students = c.execute(sa.select(db.accounts.c.login).where(
-            db.accounts.c.role == "student", db.accounts.c.active.is_(True))
-            .order_by(db.accounts.c.login)).scalars().all()
-    out = class_folder(state, assignment.name)
+@dataclass(frozen=True)
+class Snapshot:
+    """What an assignment's class pages are made of, read from the database at one moment."""
+
+    assignment: Assignment
+    topics: list[str]
+    students: list[str]
+    chosen: dict[str, Counted]
+    roster: dict[str, Any]
+    extensions: dict[str, str]
+    overrides: list[Override]
+
+
+def snapshot(c: sa.Connection, state: Path, assignment: Assignment, assignment_id: int,
+             roster: Mapping[str, Any], topics: list[str], extensions: Mapping[str, str],
+             overrides: list[Override]) -> Snapshot:
+    students = list(c.execute(sa.select(db.accounts.c.login).where(
+        db.accounts.c.role == "student", db.accounts.c.active.is_(True))
+        .order_by(db.accounts.c.login)).scalars())
+    return Snapshot(assignment, topics, students,
+                    counted(c, assignment_id, assignment.counts, state),
+                    {k: v for k, v in roster.items() if k in students}, dict(extensions),
+                    list(overrides))
+
+
+def write(snap: Snapshot, state: Path, course: Any, *, compare: bool) -> None:
+    """Write the class folder of an assignment anew from ``snap`` and the gradings' files;
+    ``compare``: compare the submissions for similarity again (else the last comparison's
+    pairs stay: it is the slow part, done when the queue is empty)."""
+    a = snap.assignment
+    out = class_folder(state, a.name)
     (out / STUDENTS).mkdir(parents=True, exist_ok=True)
     entries, records = [], {}
-    for login in students:
+    for login in snap.students:
         folder = folder_name(login)
         target = out / STUDENTS / folder
-        got = chosen.get(login)
+        got = snap.chosen.get(login)
         entries.append({"student": login, "folder": folder,
                         "source": f"submission {got.submission_id}" if got else "",
                         "submitted": got.received_at if got else "",
                         "submitted_source": "server" if got else "",
-                        "deadline": extensions.get(login, assignment.deadline)})
+                        "deadline": snap.extensions.get(login, a.deadline)})
         if got is None:
             shutil.rmtree(target, ignore_errors=True)
             continue
         _copy_pages(got.folder, target)
         records[login] = {"submission": got.submission_id, "status": "graded"}
     state_doc = {
-        "schema_version": STATE_VERSION, "submissions": "", "topics": topics,
-        "course": "", "roster": {k: v for k, v in roster.items() if k in students},
-        "late": {"deadline": assignment.deadline, "policy": vars(assignment.policy)},
-        "canvas": {"assignment": assignment.title}, "class": entries, "students": records,
-        "overrides": to_state(overrides), "adjusted": sorted({o.student for o in overrides})}
+        "schema_version": STATE_VERSION, "submissions": "", "topics": snap.topics,
+        "course": "", "roster": snap.roster,
+        "late": {"deadline": a.deadline, "policy": vars(a.policy)},
+        "canvas": {"assignment": a.title}, "class": entries, "students": records,
+        "overrides": to_state(snap.overrides),
+        "adjusted": sorted({o.student for o in snap.overrides})}
     write_json_atomic(out / STATE, state_doc)
-    _similarity(out, state, course, chosen, topics)
+    if compare:
+        _similarity(out, state, course, snap.chosen, snap.topics)
     build_outputs(out, state_doc)
 
 

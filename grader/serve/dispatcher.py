@@ -63,6 +63,9 @@ class Dispatcher:
         self.running: dict[int, Running] = {}
         self.dirty: set[str] = set(svc.assignment_ids)  # assignments whose class pages are due
         self.last_rebuild = 0.0
+        self.rebuild_seconds = 0.0  # how long the last rebuild took
+        self.rebuilding: tuple[int, float] | None = None  # its child: pid, start
+        self.uncompared: set[str] = set()  # rebuilt without comparing for similarity
         self.last_beat = time.monotonic()
         self.stop = False
 
@@ -83,6 +86,8 @@ class Dispatcher:
             for r in self.running.values():
                 if not isinstance(r.job, SubmissionResult):
                     r.job.kill()
+            if self.rebuilding is not None:
+                os.waitpid(self.rebuilding[0], 0)
             engine.close()
 
     def _fill(self, engine: Engine) -> None:
@@ -201,25 +206,61 @@ class Dispatcher:
         return engine
 
     def _rebuild_if_due(self) -> None:
-        if not self.dirty or (self.running and
-                              time.monotonic() - self.last_rebuild < REBUILD_SECONDS):
+        """The class pages of the assignments graded since the last rebuild, written by a forked
+        child so that grading goes on meanwhile: at once when nothing is being graded (with the
+        similarity comparison), else at most every REBUILD_SECONDS, or four times as long as
+        the last rebuild took, so that a large class costs its grading little."""
+        if self.rebuilding is not None:
+            pid, started = self.rebuilding
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if not done:
+                return
+            self.rebuilding = None
+            self.rebuild_seconds = time.monotonic() - started
+        idle = not self.running
+        names = self.dirty | (self.uncompared if idle else set())
+        pause = max(REBUILD_SECONDS, 4 * self.rebuild_seconds)
+        if not names or (not idle and time.monotonic() - self.last_rebuild < pause):
             return
-        for name in sorted(self.dirty):
-            a = self.svc.config.assignment(name)
-            if a is None:
-                continue
-            try:
-                with db.transaction(self.svc.database) as c:
-                    ext = self.svc.extensions(c, a)
-                    adj = self.svc.overrides(c, a)
-                classview.rebuild(self.svc.database, self.svc.state, self.svc.course, a,
-                                  self.svc.assignment_ids[name],
-                                  {k: vars(v) for k, v in self.svc.roster.items()},
-                                  self.svc.topics(a), ext, adj)
-            except Exception:  # noqa: BLE001 - the grades are in the database; say it
-                self._log(f"rebuilding the class pages of {name}", traceback.format_exc())
+        try:
+            snaps = self._snapshots(sorted(names))
+        except Exception:  # noqa: BLE001 - the grades are in the database; say it
+            self._log("reading the class for its pages", traceback.format_exc())
+            return
         self.dirty.clear()
+        if idle:
+            self.uncompared.clear()
+        else:
+            self.uncompared.update(names)
         self.last_rebuild = time.monotonic()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the rebuilding child: files only, never the database
+            code = 0
+            try:
+                for snap in snaps:
+                    try:
+                        classview.write(snap, self.svc.state, self.svc.course, compare=idle)
+                    except Exception:  # noqa: BLE001
+                        self._log(f"rebuilding the class pages of {snap.assignment.name}",
+                                  traceback.format_exc())
+                        code = 1
+            finally:
+                os._exit(code)
+        self.rebuilding = (pid, self.last_rebuild)
+
+    def _snapshots(self, names: list[str]) -> list[classview.Snapshot]:
+        out = []
+        roster = {k: vars(v) for k, v in self.svc.roster.items()}
+        with db.transaction(self.svc.database) as c:
+            for name in names:
+                a = self.svc.config.assignment(name)
+                if a is not None:
+                    out.append(classview.snapshot(
+                        c, self.svc.state, a, self.svc.assignment_ids[name], roster,
+                        self.svc.topics(a), self.svc.extensions(c, a), self.svc.overrides(c, a)))
+        return out
 
     def _log(self, what: str, text: str) -> None:
         with open(self.svc.state / LOG, "a") as f:
