@@ -62,11 +62,19 @@ class Served:
     counts: str = "last"
     deadline: str = ""
     database: str | None = None
+    course: Path = TOY
+    roster: Path | None = None  # default: one written for ``students``
+    config: Path | None = None  # default: CONFIG, filled in
+    scheduler: str | None = None  # a Dask scheduler's address, or "local"
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        if self.roster is not None:
+            return
+        self.roster = self.folder / "roster.csv"
+        self.config = self.folder / "serve.toml"
         (self.folder / "roster.csv").write_text(
             "student,name,section\n" + "".join(f"{s},{s.title()} Student,A\n"
                                                for s in self.students))
@@ -83,10 +91,11 @@ class Served:
         return self.folder / "state"
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "grader", "serve", "--course", str(TOY),
-               "--roster", str(self.folder / "roster.csv"),
-               "--config", str(self.folder / "serve.toml"), "--state", str(self.state),
+        cmd = [sys.executable, "-m", "grader", "serve", "--course", str(self.course),
+               "--roster", str(self.roster), "--state", str(self.state),
                "--port", str(self.port), "--jobs", "1"]
+        cmd += ["--config", str(self.config)] if self.config else []
+        cmd += ["--scheduler", self.scheduler] if self.scheduler else []
         return cmd + (["--database", self.database] if self.database else [])
 
     def start(self, timeout: float = 60.0) -> "Served":

@@ -131,6 +131,32 @@ def zipped(files: dict[str, bytes | str]) -> bytes:
 # --------------------------------------------------------------------------------- students
 
 
+def test_the_demo_course_served_gives_the_demo_perfect_submission_full_marks(
+        tmp_path: Path) -> None:
+    """What ./run serve starts: the course, the demo roster and examples/serve.toml."""
+    root = Path(__file__).resolve().parent.parent
+    served = Served(tmp_path / "serve", course=root, roster=root / "examples/class/roster.csv",
+                    config=root / "examples/serve.toml").start()
+    try:
+        ada = served.client()
+        ada.first_login("ada")
+        perfect = root / "examples" / "class" / "ada"
+        data = zipped({p.relative_to(perfect.parent).as_posix(): p.read_bytes()
+                       for p in sorted(perfect.rglob("*")) if p.is_file()})
+        sid = submission_id(ada.upload("exercises", "ada.zip", data))
+        got, top = (float(x) for x in score_of(ada.wait_graded(sid)).split("/"))
+        assert got == top > 0
+        # Kept byte for byte, under its hash.
+        import hashlib
+        digest = hashlib.sha256(data).hexdigest()
+        assert (served.state / "uploads" / digest[:2] / digest).read_bytes() == data
+        prof = served.client()
+        prof.first_login("instructor")
+        assert f"/submissions/{sid}" in prof.get("/instructor").text
+    finally:
+        served.stop()
+
+
 def test_a_student_signs_in_uploads_and_reads_full_marks(served: Served) -> None:
     login = next(_taken)
     ada = served.client()
@@ -345,6 +371,22 @@ def test_an_extension_lifts_the_late_penalty(served: Served) -> None:
         time.sleep(0.3)
     assert score_of(page) == f"{top:g} / {top:g}"
     assert "your extension" in me.get("/assignments/late").text
+
+
+def test_a_service_grading_on_a_dask_cluster_gives_the_same_grades(tmp_path: Path) -> None:
+    pytest.importorskip("distributed", reason="grading on Dask needs the 'dask' extra")
+    served = Served(tmp_path / "serve", scheduler="local").start()
+    try:
+        [me] = [served.client()]
+        me.first_login("ada")
+        right = me.wait_graded(submission_id(me.upload("toy", "toy.py", CORRECT)))
+        got, top = (float(x) for x in score_of(right).split("/"))
+        assert got == top > 0
+        stub = me.wait_graded(submission_id(me.upload("toy", "toy.py", STUB)))
+        assert score_of(stub).startswith("0 /")
+        assert "Dask scheduler" in served.log()
+    finally:
+        served.stop()
 
 
 # ------------------------------------------------------------------------------ nothing lost

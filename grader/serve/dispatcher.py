@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from grader.classroom import grades
 from grader.course import Course
+from grader.errors import GraderError
 from grader.grading.protocol import Engine, Job, Options
 from grader.results.files import write_outputs
 from grader.results.model import SubmissionResult
@@ -38,7 +39,7 @@ WORK = "work"
 LOCK = "dispatcher.lock"
 IDLE_SECONDS = 0.2  # how often an idle dispatcher looks at the queue
 HEARTBEAT_SECONDS = 10.0
-REBUILD_SECONDS = 5.0  # the class pages are rebuilt at most this often while grading goes on
+REBUILD_SECONDS = 10.0  # the class pages are rebuilt at most this often while grading goes on
 LOG = "dispatcher.log"
 
 
@@ -208,7 +209,7 @@ class Dispatcher:
     def _rebuild_if_due(self) -> None:
         """The class pages of the assignments graded since the last rebuild, written by a forked
         child so that grading goes on meanwhile: at once when nothing is being graded (with the
-        similarity comparison), else at most every REBUILD_SECONDS, or four times as long as
+        similarity comparison), else at most every REBUILD_SECONDS, or five times as long as
         the last rebuild took, so that a large class costs its grading little."""
         if self.rebuilding is not None:
             pid, started = self.rebuilding
@@ -219,7 +220,7 @@ class Dispatcher:
             self.rebuild_seconds = time.monotonic() - started
         idle = not self.running
         names = self.dirty | (self.uncompared if idle else set())
-        pause = max(REBUILD_SECONDS, 4 * self.rebuild_seconds)
+        pause = max(REBUILD_SECONDS, 5 * self.rebuild_seconds)
         if not names or (not idle and time.monotonic() - self.last_rebuild < pause):
             return
         try:
@@ -325,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
         dispatcher.run()
     except KeyboardInterrupt:
         pass
+    except GraderError as exc:  # the sandbox incomplete, the environment missing: one line
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
     finally:
         if lock is not None:
             lock.close()
