@@ -113,3 +113,11 @@ def test_links_lists_every_account_without_a_password(tmp_path: Path) -> None:
     lines = r.stdout.splitlines()
     assert [x.split(" ")[0] for x in lines] == ["instructor", "ada", "ben"]
     assert all("https://g.example/first-login/" in x for x in lines)
+
+
+def test_a_waiting_page_reloads_less_often_far_back_in_the_queue() -> None:
+    from grader.serve.student import refresh_seconds
+
+    assert [refresh_seconds("queued", p) for p in (0, 4, 5, 49, 50, 190)] == [2, 2, 5, 5, 10, 10]
+    assert refresh_seconds("running", None) == 2
+    assert refresh_seconds("graded", None) == refresh_seconds("error", None) == 0

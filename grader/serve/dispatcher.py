@@ -39,7 +39,7 @@ WORK = "work"
 LOCK = "dispatcher.lock"
 IDLE_SECONDS = 0.2  # how often an idle dispatcher looks at the queue
 HEARTBEAT_SECONDS = 10.0
-REBUILD_SECONDS = 10.0  # the class pages are rebuilt at most this often while grading goes on
+REBUILD_SECONDS = 30.0  # the class pages are rebuilt at most this often while grading goes on
 LOG = "dispatcher.log"
 
 
@@ -78,7 +78,7 @@ class Dispatcher:
             while not self.stop:
                 engine = self._reload_if_asked(engine)
                 self._fill(engine)
-                ended = self._collect()
+                ended = self._collect(engine)
                 self._beat()
                 self._rebuild_if_due()
                 if not ended:
@@ -92,7 +92,9 @@ class Dispatcher:
             engine.close()
 
     def _fill(self, engine: Engine) -> None:
-        while len(self.running) < self.jobs and not self._reload_pending():
+        if len(self.running) >= self.jobs or self._reload_pending():
+            return
+        while len(self.running) < self.jobs:
             claim = queue.claim(self.svc.database, self.name)
             if claim is None:
                 return
@@ -124,16 +126,20 @@ class Dispatcher:
         self.dirty.add(a.name)
         return Running(claim, job, terms, folder, topics)
 
-    def _collect(self) -> bool:
-        ended = False
+    def _collect(self, engine: Engine) -> bool:
+        """Record the gradings that ended; the next submissions start first, so that no
+        grading slot waits while this process records results."""
+        ended = []
         for sid, r in list(self.running.items()):
             result = r.job if isinstance(r.job, SubmissionResult) else self._poll(r)
-            if result is None:
-                continue
-            ended = True
-            del self.running[sid]
+            if result is not None:
+                ended.append((r, result))
+                del self.running[sid]
+        if ended:
+            self._fill(engine)
+        for r, result in ended:
             self._record(r, result)
-        return ended
+        return bool(ended)
 
     def _poll(self, r: Running) -> SubmissionResult | None:
         assert not isinstance(r.job, SubmissionResult)

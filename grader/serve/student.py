@@ -253,7 +253,18 @@ def submission(request: Request, me: Account | None, form: FormData | None) -> R
                           for t, v in topics.items()],
                   final=number(g.final) if g else "", max_score=number(g.max_score) if g else "",
                   penalty=number(g.penalty_percent) if g else "", received=_when(row.received_at),
-                  asks=asks, tests=tests, waiting=row.status in ("queued", "running"))
+                  asks=asks, tests=tests, refresh=refresh_seconds(row.status, pos))
+
+
+def refresh_seconds(status: str, position: int | None) -> int:
+    """How often a waiting page reloads itself: every 2 s once it is near, less often far back
+    in a long queue (a class uploading at once would otherwise ask for pages faster than the
+    queue moves); 0 once graded."""
+    if status == "running" or (status == "queued" and (position or 0) < 5):
+        return 2
+    if status == "queued":
+        return 5 if (position or 0) < 50 else 10
+    return 0
 
 
 def _test_names(folder: Path) -> list[str]:
