@@ -67,6 +67,7 @@ import httpx  # noqa: E402
 import psutil  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
+from bench_batch import pss_mb  # noqa: E402
 from grader.results.model import load_result  # noqa: E402
 from grader.serve import db  # noqa: E402
 
@@ -338,16 +339,6 @@ class Student:
 
 
 # -------------------------------------------------------------------------- memory and queue
-
-
-def pss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 class Sample(NamedTuple):
