@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import sqlite3
 import threading
 import time
@@ -21,7 +22,7 @@ import pytest
 pytest.importorskip("starlette", reason="grader serve needs the 'serve' extra")
 pytest.importorskip("httpx", reason="the service's tests talk HTTP with httpx")
 
-from serve_server import CORRECT, STUB, Served, score_of, submission_id  # noqa: E402
+from serve_server import CORRECT, STUB, TOY, Served, score_of, submission_id  # noqa: E402
 
 PG = "postgresql://postgres@127.0.0.1:5432/"
 
@@ -371,6 +372,34 @@ def test_an_extension_lifts_the_late_penalty(served: Served) -> None:
         time.sleep(0.3)
     assert score_of(page) == f"{top:g} / {top:g}"
     assert "your extension" in me.get("/assignments/late").text
+
+
+def test_a_regrade_after_the_tests_changed_grades_with_the_new_tests(
+        tmp_path: Path, database: str | None) -> None:
+    course = tmp_path / "course"
+    shutil.copytree(TOY, course)
+    served = Served(tmp_path / "serve", course=course, database=database).start()
+    try:
+        me, prof = served.client(), served.client()
+        me.first_login("ada")
+        prof.first_login("prof")
+        sid = submission_id(me.upload("toy", "toy.py", CORRECT))
+        got, top = (float(x) for x in score_of(me.wait_graded(sid)).split("/"))
+        assert got == top > 0
+        hidden = course / "reference" / "toy" / "test_hidden.py"
+        assert "@pytest.mark.points(2)" in hidden.read_text()
+        hidden.write_text(hidden.read_text().replace("@pytest.mark.points(2)",
+                                                     "@pytest.mark.points(5)"))
+        said = prof.post("/instructor/regrade", {"reload": "on"}).text
+        assert "queued for regrading" in said
+        deadline = time.monotonic() + 300
+        while score_of(me.wait_graded(sid)) != f"{top + 3:g} / {top + 3:g}":
+            assert time.monotonic() < deadline, served.log()
+            time.sleep(0.3)
+        assert "reloading the course's tests" in served.log()
+        assert dict(gradings_of(served))[sid] == 2
+    finally:
+        served.stop()
 
 
 def test_a_service_grading_on_a_dask_cluster_gives_the_same_grades(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ in the queue by the next dispatcher, and graded from the start with the same see
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import fcntl
 import os
@@ -38,9 +39,14 @@ RESULTS = "results"  # results/<submission>/<attempt>/: one grading's files
 WORK = "work"
 LOCK = "dispatcher.lock"
 IDLE_SECONDS = 0.2  # how often an idle dispatcher looks at the queue
+ASKS_SECONDS = 1.0  # how often it looks for the instructor's asks (reload the tests, rebuild)
 HEARTBEAT_SECONDS = 10.0
 REBUILD_SECONDS = 30.0  # the class pages are rebuilt at most this often while grading goes on
 LOG = "dispatcher.log"
+
+
+class Reload(Exception):
+    """The course's tests changed and nothing is being graded: start the dispatcher anew."""
 
 
 @dataclass
@@ -68,6 +74,8 @@ class Dispatcher:
         self.rebuilding: tuple[int, float] | None = None  # its child: pid, start
         self.uncompared: set[str] = set()  # rebuilt without comparing for similarity
         self.last_beat = time.monotonic()
+        self.last_asks = -ASKS_SECONDS  # when the instructor's asks were last read
+        self.reload_asked = False  # the tests are to be reloaded once what runs has ended
         self.stop = False
 
     # ------------------------------------------------------------------------------- the loop
@@ -76,7 +84,7 @@ class Dispatcher:
         engine = self.make_engine()
         try:
             while not self.stop:
-                engine = self._reload_if_asked(engine)
+                self._asks()
                 self._fill(engine)
                 ended = self._collect(engine)
                 self._beat()
@@ -92,21 +100,16 @@ class Dispatcher:
             engine.close()
 
     def _fill(self, engine: Engine) -> None:
-        if len(self.running) >= self.jobs or self._reload_pending():
-            return
-        while len(self.running) < self.jobs:
-            claim = queue.claim(self.svc.database, self.name)
-            if claim is None:
-                return
-            self.running[claim.submission_id] = self._start(engine, claim)
+        while len(self.running) < self.jobs and not self.reload_asked:
+            with db.transaction(self.svc.database, write=True) as c:
+                claim = queue.claim(c, self.name)
+                if claim is None:
+                    return
+                terms = self.svc.terms(c, claim.submission_id)
+            self.running[claim.submission_id] = self._start(engine, claim, terms)
 
-    def _start(self, engine: Engine, claim: queue.Claim) -> Running:
-        s = db.submissions
-        with db.transaction(self.svc.database) as c:
-            row = c.execute(sa.select(s.c.assignment_id, s.c.upload_sha256, s.c.graded_name)
-                            .where(s.c.id == claim.submission_id)).one()
-            terms = self.svc.terms(c, claim.submission_id)
-        a = self.svc.assignment_of(row.assignment_id)
+    def _start(self, engine: Engine, claim: queue.Claim, terms: grades.Terms) -> Running:
+        a = self.svc.assignment_of(claim.assignment_id)
         topics = self.svc.topics(a)
         rel = Path(RESULTS) / str(claim.submission_id) / str(claim.attempt)
         folder = self.svc.state / rel
@@ -114,7 +117,8 @@ class Dispatcher:
         work = self.svc.state / WORK / f"{claim.submission_id}-{claim.attempt}"
         job: Job | SubmissionResult
         try:
-            path = store.materialise(self.svc.state, row.upload_sha256, row.graded_name, work)
+            path = store.materialise(self.svc.state, claim.upload_sha256, claim.graded_name,
+                                     work)
             job = engine.start(path, folder, Options(topics=tuple(topics), seed=claim.seed),
                                name=f"submission {claim.submission_id}",
                                finish=lambda result: _write(result, terms, folder))
@@ -127,28 +131,39 @@ class Dispatcher:
         return Running(claim, job, terms, folder, topics)
 
     def _collect(self, engine: Engine) -> bool:
-        """Record the gradings that ended; the next submissions start first, so that no
-        grading slot waits while this process records results."""
-        ended = []
-        for sid, r in list(self.running.items()):
-            result = r.job if isinstance(r.job, SubmissionResult) else self._poll(r)
-            if result is not None:
-                ended.append((r, result))
-                del self.running[sid]
+        """Record the gradings that ended. The next submissions start first, before a result
+        is read or a working folder removed, so that no grading slot waits while this process
+        does either."""
+        ended = [r for r in self.running.values() if self._ended(r)]
+        for r in ended:
+            del self.running[r.claim.submission_id]
         if ended:
             self._fill(engine)
-        for r, result in ended:
-            self._record(r, result)
+        for r in ended:
+            result = self._result(r)
+            if result is None:  # not over after all: looked at again on the next round
+                self.running[r.claim.submission_id] = r
+            else:
+                self._record(r, result)
         return bool(ended)
 
-    def _poll(self, r: Running) -> SubmissionResult | None:
-        assert not isinstance(r.job, SubmissionResult)
+    def _ended(self, r: Running) -> bool:
+        if isinstance(r.job, SubmissionResult):
+            return True
         try:
-            if not r.job.ended():
-                return None
+            return r.job.ended()
+        except Exception:  # noqa: BLE001 - reading its result says what went wrong
+            return True
+
+    def _result(self, r: Running) -> SubmissionResult | None:
+        if isinstance(r.job, SubmissionResult):
+            return r.job
+        try:
             return r.job.poll()
         except Exception as exc:  # noqa: BLE001
             self._log(f"collecting submission {r.claim.submission_id}", traceback.format_exc())
+            with contextlib.suppress(OSError):
+                r.job.kill()
             return error_result(f"submission {r.claim.submission_id}", r.topics, r.claim.seed,
                                 f"the grader failed while collecting this submission's results "
                                 f"({type(exc).__name__}: {exc})")
@@ -187,30 +202,30 @@ class Dispatcher:
 
     # ---------------------------------------------------------------- the instructor's asks
 
-    def _reload_pending(self) -> bool:
-        with db.transaction(self.svc.database) as c:
-            return c.execute(sa.select(sa.func.count()).select_from(db.class_requests).where(
-                db.class_requests.c.done_at.is_(None),
-                db.class_requests.c.kind == "reload")).scalar_one() > 0
-
-    def _reload_if_asked(self, engine: Engine) -> Engine:
-        """The tests changed: once what runs has finished, a new engine loads them again."""
+    def _asks(self) -> None:
+        """The instructor's asks, read at most every ASKS_SECONDS; either has the class pages
+        rebuilt. "The tests changed": nothing more is started (the queue holds its claims too),
+        and once what runs has ended, Reload: the engine has imported the tests into this
+        process, so only a fresh process loads them anew."""
+        if time.monotonic() - self.last_asks < ASKS_SECONDS:
+            return
+        self.last_asks = time.monotonic()
         with db.transaction(self.svc.database) as c:
             asks = c.execute(sa.select(db.class_requests).where(
                 db.class_requests.c.done_at.is_(None))).all()
         if not asks:
-            return engine
-        if any(a.kind == "reload" for a in asks):
+            return
+        reload = any(a.kind == "reload" for a in asks)
+        if reload:
+            self.reload_asked = True
             if self.running:
-                return engine
-            engine.close()
-            engine = self.make_engine()
-            self.echo("reloaded the course's tests")
+                return
         self.dirty.update(self.svc.assignment_ids)
         with db.transaction(self.svc.database) as c:
             c.execute(db.class_requests.update().where(
                 db.class_requests.c.id.in_([a.id for a in asks])).values(done_at=db.now()))
-        return engine
+        if reload:
+            raise Reload()
 
     def _rebuild_if_due(self) -> None:
         """The class pages of the assignments graded since the last rebuild, written by a forked
@@ -330,6 +345,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *a: setattr(dispatcher, "stop", True))
     try:
         dispatcher.run()
+    except Reload:
+        print("reloading the course's tests: the dispatcher starts again", flush=True)
+        if lock is not None:
+            lock.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "grader.serve.dispatcher",
+                                  *(sys.argv[1:] if argv is None else argv)])
     except KeyboardInterrupt:
         pass
     except GraderError as exc:  # the sandbox incomplete, the environment missing: one line

@@ -29,9 +29,14 @@ class RateLimited(Exception):
 
 @dataclass(frozen=True)
 class Claim:
+    """A submission taken from the queue, with what grading it needs."""
+
     submission_id: int
     attempt: int
     seed: int
+    assignment_id: int
+    upload_sha256: str
+    graded_name: str
 
 
 def day_start(at: dt.datetime) -> dt.datetime:
@@ -69,19 +74,25 @@ def enqueue(engine: sa.Engine, *, account_id: int, assignment_id: int, sha256: s
             .returning(submissions.c.id)).scalar_one())
 
 
-def claim(engine: sa.Engine, worker: str) -> Claim | None:
-    """The next queued submission, now running under ``worker``; None when the queue is empty."""
-    with db.transaction(engine, write=True) as c:
-        row = c.execute(sa.select(submissions.c.id, submissions.c.attempt, submissions.c.seed)
-                        .where(submissions.c.status == "queued")
-                        .order_by(submissions.c.priority, submissions.c.id).limit(1)
-                        .with_for_update(skip_locked=True)).first()
-        if row is None:
-            return None
-        c.execute(submissions.update().where(submissions.c.id == row.id).values(
-            status="running", attempt=row.attempt + 1, claimed_by=worker,
-            heartbeat_at=db.now()))
-        return Claim(row.id, row.attempt + 1, row.seed)
+def claim(c: sa.Connection, worker: str) -> Claim | None:
+    """The next queued submission, now running under ``worker``; None when the queue is empty,
+    or held: while the instructor's "the tests changed" waits to be done, nothing is claimed
+    (one statement sees both, so a regrade queued after that ask is never graded before it).
+    ``c``: a writing transaction (``db.transaction(engine, write=True)``), which the caller may
+    go on using to read what grading the claim needs."""
+    s, asks = submissions, db.class_requests
+    reload_waits = sa.exists().where(asks.c.kind == "reload", asks.c.done_at.is_(None))
+    row = c.execute(sa.select(s.c.id, s.c.attempt, s.c.seed, s.c.assignment_id,
+                              s.c.upload_sha256, s.c.graded_name)
+                    .where(s.c.status == "queued", ~reload_waits)
+                    .order_by(s.c.priority, s.c.id).limit(1)
+                    .with_for_update(skip_locked=True)).first()
+    if row is None:
+        return None
+    c.execute(s.update().where(s.c.id == row.id).values(
+        status="running", attempt=row.attempt + 1, claimed_by=worker, heartbeat_at=db.now()))
+    return Claim(row.id, row.attempt + 1, row.seed, row.assignment_id, row.upload_sha256,
+                 row.graded_name)
 
 
 def heartbeat(engine: sa.Engine, worker: str, ids: list[int]) -> None:
