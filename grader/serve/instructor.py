@@ -106,7 +106,7 @@ def _scope(svc: Any, form: FormData) -> tuple[Any, str]:
     return cond, " ".join(said) or "of the whole class"
 
 
-@page(role="instructor", form=True)
+@page(role="instructor")
 def regrade(request: Request, me: Account | None, form: FormData | None) -> Response:
     """Grade submissions again with their seeds; "tests changed" loads the course's tests anew
     (once the gradings in flight are done) before any of them is graded."""
@@ -121,7 +121,7 @@ def regrade(request: Request, me: Account | None, form: FormData | None) -> Resp
                   "regrading", back="/instructor")
 
 
-@page(role="instructor", form=True)
+@page(role="instructor")
 def extension(request: Request, me: Account | None, form: FormData | None) -> Response:
     assert form is not None
     svc = service(request)
@@ -149,7 +149,7 @@ def extension(request: Request, me: Account | None, form: FormData | None) -> Re
     return redirect("/instructor")
 
 
-@page(role="instructor", form=True)
+@page(role="instructor")
 def answer(request: Request, me: Account | None, form: FormData | None) -> Response:
     """Accept a regrade request with an adjustment of the test's points, or decline it."""
     assert form is not None

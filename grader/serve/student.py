@@ -41,7 +41,7 @@ def home(request: Request, me: Account | None, form: FormData | None) -> Respons
     return redirect("/instructor" if me.instructor else "/assignments")
 
 
-@page(role=None, form=True)
+@page(role=None)
 def sign_in(request: Request, me: Account | None, form: FormData | None) -> Response:
     nxt = _local_next(request.query_params.get("next")
                       or (str(form.get("next", "")) if form is not None else None))
@@ -62,13 +62,13 @@ def sign_in(request: Request, me: Account | None, form: FormData | None) -> Resp
                                             else "/assignments"))
 
 
-@page(role=None, form=True)
+@page(role=None)
 def sign_out(request: Request, me: Account | None, form: FormData | None) -> Response:
     request.session.clear()
     return redirect("/sign-in")
 
 
-@page(role=None, form=True)
+@page(role=None)
 def first_login(request: Request, me: Account | None, form: FormData | None) -> Response:
     svc = service(request)
     login, token = request.path_params["login"], request.path_params["token"]
@@ -298,7 +298,7 @@ def report(request: Request, me: Account | None, form: FormData | None) -> Respo
                                        HEADERS["Content-Security-Policy"] + "; sandbox"})
 
 
-@page(form=True)
+@page()
 def ask_regrade(request: Request, me: Account | None, form: FormData | None) -> Response:
     assert me is not None and form is not None
     row, _, g = own_submission(request, me)

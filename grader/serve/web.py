@@ -104,39 +104,52 @@ def redirect(url: str) -> RedirectResponse:
 Handler = Callable[[Request, Account | None, FormData | None], Response]
 
 
-def page(*, role: str | None = "student", form: bool = False, max_bytes: int = MAX_FORM_BYTES
+def page(*, role: str | None = "student", max_bytes: int = MAX_FORM_BYTES
          ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """A page: ``role`` who may see it (None: anyone; "student": any account signed in;
     "instructor": instructors only). A POST's form is read (within ``max_bytes``) and its CSRF
-    token checked before the handler runs, in a worker thread (database, hashing, staging)."""
+    token checked before the handler runs. The session's account is looked up and the handler
+    run in a worker thread (database, hashing, staging): a GET in one trip to it."""
+
+    def admit(request: Request) -> Account | None:
+        """The account signed in, if it may see the page; Refusal where it may not."""
+        me = request.state.account = signed_in(request)
+        if role is not None and me is None:
+            raise Refusal(401, "your session has ended: sign in again")
+        if role == "instructor" and not (me and me.instructor):
+            raise Refusal(403, "this page is for instructors")
+        return me
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        def get(request: Request) -> Response:
+            try:
+                me = admit(request)
+            except Refusal as exc:
+                if exc.status == 401:
+                    return redirect(f"/sign-in?next={request.url.path}")
+                raise
+            return handler(request, me, None)
+
         @functools.wraps(handler)
         async def endpoint(request: Request) -> Response:
+            request.state.account = None
             data: FormData | None = None
             try:
-                me = await run_in_threadpool(signed_in, request)
-                request.state.account = me
-                if role is not None and me is None:
-                    if request.method == "GET":
-                        return redirect(f"/sign-in?next={request.url.path}")
-                    raise Refusal(401, "your session has ended: sign in again")
-                if role == "instructor" and not (me and me.instructor):
-                    raise Refusal(403, "this page is for instructors")
-                if request.method == "POST":
-                    size = request.headers.get("content-length")
-                    if size is None or not size.isdigit():
-                        raise Refusal(411, "the upload has no length; send it from the form")
-                    if int(size) > max_bytes:
-                        raise Refusal(413, f"too large: at most {max_bytes // 2**20 or 1} MB "
-                                           "may be sent at once")
-                    data = await request.form(max_files=1, max_fields=20)
-                    if not auth.csrf_matches(request.session.get("csrf"), data.get("csrf")):
-                        raise Refusal(403, "this form has expired: reload the page and send it "
-                                           "again")
+                if request.method != "POST":
+                    return await run_in_threadpool(get, request)
+                me = await run_in_threadpool(admit, request)
+                size = request.headers.get("content-length")
+                if size is None or not size.isdigit():
+                    raise Refusal(411, "the upload has no length; send it from the form")
+                if int(size) > max_bytes:
+                    raise Refusal(413, f"too large: at most {max_bytes // 2**20 or 1} MB "
+                                       "may be sent at once")
+                data = await request.form(max_files=1, max_fields=20)
+                if not auth.csrf_matches(request.session.get("csrf"), data.get("csrf")):
+                    raise Refusal(403, "this form has expired: reload the page and send it "
+                                       "again")
                 return await run_in_threadpool(handler, request, me, data)
             except Refusal as exc:
-                request.state.account = getattr(request.state, "account", None)
                 return render(request, "message.html", exc.status, message=exc.message)
             finally:
                 if data is not None:
