@@ -352,9 +352,14 @@ class Sample(NamedTuple):
     dispatcher_cpu: float
 
 
+PSS_EVERY = 5  # samples: reading a process's PSS costs this one several ms of CPU
+
+
 class Sampler(threading.Thread):
-    """Every second: RSS of the web process and of the dispatcher, PSS of the whole service,
-    and how many submissions are graded (from the database)."""
+    """Every second: RSS of the web process and of the dispatcher, and how many submissions are
+    graded (from the database); every PSS_EVERY seconds the PSS of the whole service, which
+    costs more to read (the other samples repeat the last value). So that this benchmark takes
+    little of the CPU the service is measured on, as it takes little from the batch."""
 
     def __init__(self, svc: Service, engine: sa.Engine) -> None:
         super().__init__(daemon=True)
@@ -379,14 +384,18 @@ class Sampler(threading.Thread):
             except psutil.Error:
                 pass
         received, graded = queue_counts(self.engine)
-        self.samples.append(Sample(time.monotonic(), web, disp, sum(pss_mb(p) for p in pids),
-                                   received, graded, cpu_of(self.web),
-                                   cpu_of(self.dispatcher)))
+        if len(self.samples) % PSS_EVERY == 0 or self.stop.is_set():
+            tree = sum(pss_mb(p) for p in pids)
+        else:
+            tree = self.samples[-1].tree
+        self.samples.append(Sample(time.monotonic(), web, disp, tree, received, graded,
+                                   cpu_of(self.web), cpu_of(self.dispatcher)))
 
     def run(self) -> None:
         while True:
             self.sample()
             if self.stop.wait(1.0):
+                self.sample()  # the end, its PSS read
                 return
 
 
@@ -472,11 +481,14 @@ def upload_all(students: list[Student], uploads: list[Upload], window: float, se
     return time.monotonic() - t0, t0, accepted
 
 
-def wait_drained(engine: sa.Engine, expected: int, timeout: float) -> bool:
+def wait_drained(svc: Service, engine: sa.Engine, expected: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if queue_counts(engine)[1] >= expected:
             return True
+        if svc.proc is not None and svc.proc.poll() is not None:
+            raise SystemExit(f"grader serve ended ({svc.proc.returncode}) before the queue "
+                             f"drained:\n{svc.log()}")
         time.sleep(0.5)
     return False
 
@@ -682,7 +694,7 @@ def run_service(args: argparse.Namespace, work: Path, uploads: list[Upload],
             t.start()
         run.upload_span_s, _, run.accepted = upload_all(students, uploads, args.window,
                                                         args.seed)
-        run.drained = wait_drained(engine, run.accepted, args.drain_timeout)
+        run.drained = wait_drained(svc, engine, run.accepted, args.drain_timeout)
         stop.set()
         for s in students:
             s.uploaded.set()  # a poller whose student's upload failed ends too
