@@ -25,21 +25,27 @@ What it does, in this order:
    /assignments every --poll-interval seconds, each request timed;
 6. measures the drain from the database (the first upload received, the first and last
    grading recorded) and samples every second the RSS of the web process and of the
-   dispatcher (the child running ``grader.serve.dispatcher``), and the PSS of the whole
-   service (web, dispatcher, zygote and gradings);
+   dispatcher (the child running ``grader.serve.dispatcher``), and every 5 s the PSS of the
+   whole service (web, dispatcher, zygote and gradings);
 7. once graded, reads every student's submission page for its score;
 8. stops the service and grades the same submissions with ``grader batch`` (one entry per
    student, the same topics, the same --jobs, --seed fixed), for the rate the service is to
-   match (the goal: no more than 10 % slower).
+   match (the goal: no more than 10 % slower);
+9. does all that --rounds times (3 by default), each on a fresh class and state (with
+   --database, its tables are dropped between rounds), since the same gradings' speed drifts
+   from one minute to the next on a shared machine.
 
-Prints one table of every figure, with the load average at the start and at the end: the
-machine may be busy with other work.
+The students' side is as light as can be (http.client, one kept-alive connection each), since it
+shares the machine with the service it measures. Prints every figure of the median round (by
+its grading rate against the batch's), then each round's rates and their medians, with the load
+average: the machine may be busy with other work.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import http.client
 import io
 import os
 import random
@@ -53,6 +59,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
+import uuid
 import zipfile
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -63,7 +71,6 @@ from typing import Any, NamedTuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
 import psutil  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
@@ -258,18 +265,79 @@ class Timings:
                 self.failures.append(f"{kind}: {why}")
 
 
-def message_of(r: httpx.Response) -> str:
+class Page(NamedTuple):
+    status: int
+    headers: http.client.HTTPMessage
+    text: str
+
+
+class Browser:
+    """What a student's browser does here, at as little CPU as can be, since this benchmark
+    shares the machine with the service it measures: one kept-alive HTTP/1.1 connection
+    (http.client), the cookies the service sets, form and multipart bodies."""
+
+    IDLE = 4.0  # seconds: uvicorn closes a connection idle for 5 s, so a new one before then
+
+    def __init__(self, url: str) -> None:
+        u = urllib.parse.urlsplit(url)
+        self.host, self.port = u.hostname or "127.0.0.1", u.port or 80
+        self.conn: http.client.HTTPConnection | None = None
+        self.used = 0.0
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, *, data: dict[str, str] | None = None,
+                files: dict[str, tuple[str, bytes, str]] | None = None) -> Page:
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        body: bytes | None = None
+        if files:
+            boundary = uuid.uuid4().hex
+            parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n'
+                     f"{v}\r\n".encode() for k, v in (data or {}).items()]
+            parts += [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"; '
+                      f'filename="{name}"\r\nContent-Type: {kind}\r\n\r\n'.encode()
+                      + content + b"\r\n" for k, (name, content, kind) in files.items()]
+            body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+            headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+        elif data is not None:
+            body = urllib.parse.urlencode(data).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if self.conn is None or time.monotonic() - self.used > self.IDLE:
+            self.close()
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT)
+        try:
+            self.conn.request(method, path, body=body, headers=headers)
+            r = self.conn.getresponse()
+            text = r.read().decode("utf-8", errors="replace")
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            self.used = time.monotonic()
+        for cookie in r.headers.get_all("Set-Cookie") or []:
+            name, _, rest = cookie.partition("=")
+            self.cookies[name.strip()] = rest.split(";", 1)[0]
+        if r.will_close:
+            self.close()
+        return Page(r.status, r.headers, text)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def message_of(r: Page) -> str:
     """A refusal's one line (the service's message page), or the status alone."""
     m = re.search(r'<p id="message">(.*?)</p>', r.text, re.S)
     text = re.sub(r"<[^>]+>", " ", m[1]) if m else r.text[:200]
-    return f"HTTP {r.status_code} {' '.join(text.split())[:200]}"
+    return f"HTTP {r.status} {' '.join(text.split())[:200]}"
 
 
 class Student:
     """One browser: its cookies, the form token of the last page, its submission."""
 
     def __init__(self, url: str, login: str, timings: Timings) -> None:
-        self.http = httpx.Client(base_url=url, timeout=TIMEOUT, follow_redirects=False)
+        self.http = Browser(url)
         self.login = login
         self.timings = timings
         self.csrf = ""
@@ -277,15 +345,15 @@ class Student:
         self.uploaded = threading.Event()
 
     def request(self, kind: str, method: str, path: str, expect: int, **kw: Any
-                ) -> httpx.Response | None:
+                ) -> Page | None:
         t0 = time.perf_counter()
         try:
             r = self.http.request(method, path, **kw)
-        except httpx.HTTPError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             self.timings.add(kind, time.perf_counter() - t0, False,
                              f"{self.login} {type(exc).__name__}: {exc}")
             return None
-        ok = r.status_code == expect
+        ok = r.status == expect
         self.timings.add(kind, time.perf_counter() - t0, ok,
                          "" if ok else f"{self.login} {method} {path}: {message_of(r)}")
         m = re.search(r'name="csrf" value="([^"]+)"', r.text)
@@ -310,7 +378,7 @@ class Student:
                          files={"file": (u.filename, u.data, "application/octet-stream")})
         if r is None:
             return False
-        m = re.fullmatch(r"/submissions/(\d+)", r.headers.get("location", ""))
+        m = re.fullmatch(r"/submissions/(\d+)", r.headers.get("location") or "")
         if not m:
             self.timings.failures.append(f"upload: {self.login} redirected to "
                                          f"{r.headers.get('location')!r}")
@@ -620,11 +688,16 @@ def parse() -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1, help="the batch's --seed; upload times")
     p.add_argument("--drain-timeout", type=float, default=3600.0)
     p.add_argument("--no-batch", action="store_true", help="skip the grader batch comparison")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="rounds of the service then the batch, each on a fresh class and "
+                        "state (the rates' medians are given: one round alone is noisy)")
     p.add_argument("--keep", type=Path, default=None, help="work here, and keep it")
     args = p.parse_args()
     args.topic = args.topic or ["linear_regression"]
     if not 0 <= args.window <= 60:
         p.error("--window must be from 0 to 60 seconds")
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
     return args
 
 
@@ -718,20 +791,58 @@ def run_service(args: argparse.Namespace, work: Path, uploads: list[Upload],
     return run
 
 
-def report(args: argparse.Namespace, uploads: list[Upload], run: Run, batch: dict[str, Any],
-           timings: Timings, loads: dict[str, str]) -> None:
+@dataclass
+class Round:
+    """One round: the service's run, then the batch on the same submissions."""
+
+    run: Run
+    batch: dict[str, Any]
+    timings: Timings
+    loads: dict[str, str]
+
+    def seconds(self, a: str, b: str) -> float:
+        d = self.run.drain
+        return (d[b] - d[a]).total_seconds() if d.get(a) and d.get(b) else float("nan")
+
+    @property
+    def graded(self) -> int:
+        status = self.run.drain.get("status", {})
+        return int(status.get("graded", 0) + status.get("error", 0))
+
+    @property
+    def rate(self) -> float:
+        """Per minute, from the first upload received to the last graded."""
+        span = self.seconds("first_in", "last_out")
+        return 60 * self.graded / span if span > 0 else float("nan")
+
+    @property
+    def busy_rate(self) -> float:
+        """Per minute, from the first graded to the last."""
+        busy = self.seconds("first_out", "last_out")
+        return 60 * (self.graded - 1) / busy if busy > 0 else float("nan")
+
+    @property
+    def batch_rate(self) -> float:
+        b = self.batch
+        return 60 * b["results"] / b["wall"] if b else float("nan")
+
+    @property
+    def batch_busy_rate(self) -> float:
+        b = self.batch
+        busy = b["last"] - b["first"] if b else float("nan")
+        return 60 * (b["results"] - 1) / busy if busy > 0 else float("nan")
+
+
+def report(args: argparse.Namespace, uploads: list[Upload], rnd: Round) -> None:
+    run, batch, timings, loads = rnd.run, rnd.batch, rnd.timings, rnd.loads
     n = len(uploads)
     d = run.drain
     status = d.get("status", {})
-    graded = status.get("graded", 0) + status.get("error", 0)
-    span = ((d["last_out"] - d["first_in"]).total_seconds()
-            if d.get("last_out") and d.get("first_in") else float("nan"))
-    busy = ((d["last_out"] - d["first_out"]).total_seconds()
-            if d.get("last_out") and d.get("first_out") else float("nan"))
-    arrivals = ((d["last_in"] - d["first_in"]).total_seconds()
-                if d.get("last_in") and d.get("first_in") else float("nan"))
-    rate = 60 * graded / span if span > 0 else float("nan")
-    busy_rate = 60 * (graded - 1) / busy if busy > 0 else float("nan")
+    graded = rnd.graded
+    span = rnd.seconds("first_in", "last_out")
+    busy = rnd.seconds("first_out", "last_out")
+    arrivals = rnd.seconds("first_in", "last_in")
+    rate, busy_rate = rnd.rate, rnd.busy_rate
     sources = sorted({u.source for u in uploads})
     print(f"\n== grader serve under load: {n} students, topic(s) {', '.join(args.topic)}, "
           f"--jobs {args.jobs}, {'PostgreSQL' if args.database else 'SQLite'}, "
@@ -780,9 +891,8 @@ def report(args: argparse.Namespace, uploads: list[Upload], run: Run, batch: dic
          f"web process: {cpu_per_submission(run.samples, 'web'):.0f} ms (pages, pollers)"),
     ]
     if batch:
-        b_rate = 60 * batch["results"] / batch["wall"]
+        b_rate, b_busy_rate = rnd.batch_rate, rnd.batch_busy_rate
         b_busy = batch["last"] - batch["first"]
-        b_busy_rate = 60 * (batch["results"] - 1) / b_busy if b_busy > 0 else float("nan")
         slower = 100 * (1 - rate / b_rate)
         rows += [
             ("grader batch: command → done", f"{batch['wall']:.1f} s",
@@ -815,22 +925,76 @@ def report(args: argparse.Namespace, uploads: list[Upload], run: Run, batch: dic
           + (f" (before the batch: {loads['batch']})" if "batch" in loads else ""))
 
 
+def empty_database(url: str) -> None:
+    """The service's tables dropped, for the next round (--database is the bench's own)."""
+    engine = db.connect(url)
+    try:
+        db.metadata.drop_all(engine)
+        with engine.begin() as c:
+            c.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+    finally:
+        engine.dispose()
+
+
+def rounds_table(rounds: list[Round]) -> None:
+    """Each round's rates and the medians: the machine's speed drifts from one minute to the
+    next (the same gradings' CPU time varies by a tenth), so one round alone says little."""
+    def pct(a: float, b: float) -> str:
+        return f"{100 * a / b:.0f} %" if b == b and b > 0 and a == a else "nan"
+
+    rows = [(str(k + 1), f"{r.rate:.1f}", f"{r.batch_rate:.1f}", pct(r.rate, r.batch_rate),
+             f"{r.busy_rate:.1f}", f"{r.batch_busy_rate:.1f}",
+             pct(r.busy_rate, r.batch_busy_rate), r.loads["start"])
+            for k, r in enumerate(rounds)]
+    med = statistics.median
+    rows.append(("median", f"{med(r.rate for r in rounds):.1f}",
+                 f"{med(r.batch_rate for r in rounds):.1f}",
+                 f"{med(100 * r.rate / r.batch_rate for r in rounds):.0f} %",
+                 f"{med(r.busy_rate for r in rounds):.1f}",
+                 f"{med(r.batch_busy_rate for r in rounds):.1f}",
+                 f"{med(100 * r.busy_rate / r.batch_busy_rate for r in rounds):.0f} %", ""))
+    print(f"\n{len(rounds)} rounds, each the service and then the batch (submissions per "
+          "minute; drain: first upload → last graded, against the batch's command → done; "
+          "grading: first graded → last graded, both)")
+    table(("round", "drain", "batch", "drain / batch", "grading", "batch grading",
+           "grading / batch", "load at the start"), rows)
+
+
 def main() -> None:
     args = parse()
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-serve-"))
     work.mkdir(parents=True, exist_ok=True)
     if any(work.iterdir()):
         raise SystemExit(f"{work} is not empty")
-    loads = {"start": load()}
-    uploads = make_class(work, args.students, args.topic)
-    timings = Timings()
-    run = run_service(args, work, uploads, timings)
-    batch: dict[str, Any] = {}
-    if not args.no_batch:
-        loads["batch"] = load()
-        batch = run_batch(work, args.jobs, args.topic, args.seed)
-    loads["end"] = load()
-    report(args, uploads, run, batch, timings, loads)
+    rounds: list[Round] = []
+    uploads: list[Upload] = []
+    for k in range(args.rounds):
+        folder = work / f"round-{k + 1}"
+        folder.mkdir()
+        if args.database and k:
+            empty_database(args.database)
+        loads = {"start": load()}
+        uploads = make_class(folder, args.students, args.topic)
+        timings = Timings()
+        run = run_service(args, folder, uploads, timings)
+        batch: dict[str, Any] = {}
+        if not args.no_batch:
+            loads["batch"] = load()
+            batch = run_batch(folder, args.jobs, args.topic, args.seed)
+        loads["end"] = load()
+        rounds.append(Round(run, batch, timings, loads))
+        if args.keep is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    # The round whose grading rate against the batch's is the median, in full.
+    ranked = sorted(range(len(rounds)), key=lambda k: rounds[k].busy_rate / rounds[k].batch_busy_rate
+                    if not args.no_batch else rounds[k].busy_rate)
+    middle = ranked[(len(ranked) - 1) // 2]
+    if len(rounds) > 1:
+        print(f"\n== round {middle + 1} of {len(rounds)}, the median one by its grading rate "
+              "against the batch's")
+    report(args, uploads, rounds[middle])
+    if len(rounds) > 1 and not args.no_batch:
+        rounds_table(rounds)
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
     else:
