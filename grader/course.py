@@ -38,7 +38,9 @@ class TopicConfig:
 
     timeout: float = DEFAULT_TIMEOUT
     memory_mb: int = DEFAULT_MEMORY_MB
-    banned: tuple[str, ...] = ()
+    banned: tuple[str, ...] = ()  # [banned] calls: library functions, wired in the worker
+    banned_ops: tuple[str, ...] = ()  # [banned] ops: torch operators, refused in its dispatcher
+    banned_libraries: tuple[str, ...] = ()  # [banned] libraries: not importable in the worker
     tolerances: dict[str, Tolerance] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     # Who sees the topic's tests ([grading] visibility; grader.results.visibility); "" = default.
@@ -59,11 +61,11 @@ def load_topic_config(path: Path) -> TopicConfig:
         config = _topic_config(path, data)
     except (AttributeError, TypeError, ValueError) as exc:
         raise CourseError(f"{path}: a setting has a value of the wrong kind ({exc})") from None
-    calls = config.banned
-    if not all(isinstance(c, str) for c in calls) or \
-            not isinstance(data.get("banned", {}).get("calls", ()), (list, tuple)):
-        raise CourseError(f"{path}: [banned] calls must be a list of names, e.g. "
-                          '["numpy.polyfit"]')
+    for key, example in (("calls", '["numpy.polyfit"]'), ("ops", '["aten::*convolution*"]'),
+                         ("libraries", '["sklearn"]')):
+        given = data.get("banned", {}).get(key, ())
+        if not isinstance(given, (list, tuple)) or not all(isinstance(c, str) for c in given):
+            raise CourseError(f"{path}: [banned] {key} must be a list of names, e.g. {example}")
     if config.visibility and config.visibility not in VISIBILITIES:
         raise CourseError(f"{path}: [grading] visibility must be one of "
                           f"{', '.join(VISIBILITIES)}, not {config.visibility!r}")
@@ -85,6 +87,8 @@ def _topic_config(path: Path, data: dict[str, Any]) -> TopicConfig:
         memory_mb=int(grading.get("memory_mb", DEFAULT_MEMORY_MB)),
         visibility=str(grading.get("visibility", "")),
         banned=tuple(data.get("banned", {}).get("calls", ())),
+        banned_ops=tuple(data.get("banned", {}).get("ops", ())),
+        banned_libraries=tuple(data.get("banned", {}).get("libraries", ())),
         tolerances=tols,
         extra={k: v for k, v in data.items() if k not in ("grading", "banned", "tolerances")},
     )

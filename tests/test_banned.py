@@ -107,18 +107,23 @@ def unrelated(x):
 
 TRIPWIRE_SCRIPT = r'''
 import sys, torch
-from grader.isolation import tripwire
-tw = tripwire.install(["torch._VF", "torch.lstm*", "torch.nn.LSTM*"], sys.argv[1])
+from grader.isolation import audit, tripwire, worker
+
+def run_all(student):  # library code: defined before the audit hook notes what is whose
+    out = []
+    for name in ("vf", "tanh", "norm", "lstm", "library_lstm"):
+        try:
+            getattr(student, name)()
+            out.append(name + ":ok")
+        except tripwire.BannedCall as exc:
+            out.append(name + ":" + str(exc))
+    return out
+
+audit.record_library()
+worker.arm(sys.argv[1], ("torch._VF", "torch.lstm*", "torch.nn.LSTM*"))
 sys.path.insert(0, sys.argv[1])
 import student
-out = []
-for name in ("vf", "tanh", "norm", "lstm", "library_lstm"):
-    try:
-        getattr(student, name)()
-        out.append(name + ":ok")
-    except tripwire.BannedCall as exc:
-        out.append(name + ":" + str(exc))
-print("|".join(out))
+print("|".join(run_all(student)))
 '''
 STUDENT = '''import torch
 def vf():

@@ -244,7 +244,7 @@ def test_exit_at_import_and_infinite_loop_at_import(toy_engine, tmp_path: Path) 
 
 def test_segfault_is_an_error_for_one_test_only(toy_engine, tmp_path: Path) -> None:
     result, took = grade(toy_engine, tmp_path, REFERENCE.replace(
-        "def scale(x, c):", "def scale(x, c):\n    import ctypes\n    ctypes.string_at(0)"))
+        "def scale(x, c):", "def scale(x, c):\n    import ctypes\n    ctypes.cast(8, ctypes.POINTER(ctypes.c_int))[0]"))
     tests = {t.name: t for t in result.tests}
     assert tests["test_scale"].outcome == "error" and "SIGSEGV" in tests["test_scale"].message
     assert tests["test_cache_roundtrip"].outcome == "passed"

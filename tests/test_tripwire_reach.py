@@ -19,32 +19,41 @@ BANS = ["numpy.polyfit", "numpy.linalg.lstsq", "torch.nn.functional.conv2d", "to
 
 RUNNER = r'''
 import json, sys, threading
-import numpy, torch  # loaded before the trip-wire, as in the worker
-from grader.isolation import tripwire
-tw = tripwire.install(json.loads(sys.argv[2]), sys.argv[1])
+import numpy, torch  # loaded before the bans, as in the worker
+from grader.isolation import audit, tripwire, worker
+
+def run_all(student):  # library code: defined before the audit hook notes what is whose
+    out = {}
+    for name in sorted(n for n in dir(student) if n.startswith(("attack_", "honest_", "unwrap_"))):
+        try:
+            got = getattr(student, name)()
+            out[name] = "ok" if got is None else "ok:" + str(got)
+        except tripwire.BannedCall as exc:
+            out[name] = "banned:" + str(exc)
+        except audit.AuditRefused as exc:
+            out[name] = "refused:" + str(exc)
+        except BaseException as exc:
+            out[name] = "error:" + type(exc).__name__ + ":" + str(exc)[:200]
+        fired = tripwire.fired()[0]
+        if fired and out[name].startswith("ok"):
+            out[name] = "banned(caught):" + fired[0]["name"]
+    return out
+
+audit.record_library()
+worker.arm(sys.argv[1], tuple(json.loads(sys.argv[2])), tuple(json.loads(sys.argv[3])))
 sys.path.insert(0, sys.argv[1])
 import student
-out = {}
-for name in sorted(n for n in dir(student) if n.startswith(("attack_", "honest_", "unwrap_"))):
-    try:
-        got = getattr(student, name)()
-        out[name] = "ok" if got is None else "ok:" + str(got)
-    except tripwire.BannedCall as exc:
-        out[name] = "banned:" + str(exc)
-    except Exception as exc:
-        out[name] = "error:" + type(exc).__name__ + ":" + str(exc)[:200]
-    fired = tw.take()
-    if fired and out[name].startswith("ok"):
-        out[name] = "banned(caught):" + fired[0]["name"]
-print(json.dumps(out))
+print(json.dumps(run_all(student)))
 '''
 
 
-def run_student(tmp_path: Path, source: str, bans: list[str] = BANS) -> dict[str, str]:
+def run_student(tmp_path: Path, source: str, bans: list[str] = BANS,
+                ops: list[str] = ()) -> dict[str, str]:  # type: ignore[assignment]
     import json
 
     (tmp_path / "student.py").write_text(source)
-    out = subprocess.run([sys.executable, "-c", RUNNER, str(tmp_path), json.dumps(bans)],
+    out = subprocess.run([sys.executable, "-c", RUNNER, str(tmp_path), json.dumps(bans),
+                          json.dumps(list(ops))],
                          capture_output=True, text=True, timeout=300,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr
@@ -254,8 +263,11 @@ def unwrap_by_reference_walk():
     return ",".join(sorted(set(impl))) or None
 
 def _is_wire(obj):
-    return type(obj).__name__ == "_Wire" or getattr(getattr(obj, "__code__", None),
-                                                    "co_filename", "").endswith("tripwire.py")
+    # a wire is a _Wire, or a function whose closure holds its number alone (its code is not
+    # for reading: the audit hook refuses that)
+    cells = getattr(obj, "__closure__", None) or ()
+    return type(obj).__name__ == "_Wire" or (
+        len(cells) == 1 and isinstance(cells[0].cell_contents, int))
 
 def unwrap_by_reduce_and_copy():
     out = []
@@ -270,10 +282,32 @@ def unwrap_by_reduce_and_copy():
     return ",".join(out) or None
 
 def unwrap_by_calling_the_gate():
+    import sys
     w = F.relu
-    gate = w.__closure__[0].cell_contents if w.__closure__ else None
-    key = [c.cell_contents for c in w.__closure__ if isinstance(c.cell_contents, int)][0]
-    return gate(key)  # not called from a wire's code: refused
+    held = [c.cell_contents for c in w.__closure__]
+    assert all(isinstance(h, int) for h in held), held  # a number, nothing else
+    box = []
+    sys.audit("grader.gate", held[0], box)  # not raised by a wire's code: refused
+    return box
+
+def unwrap_by_the_trip_wire_state():
+    # the wire holds no trip-wire: no attribute, slot or closure leads to one
+    import sys
+    for w in (F.relu, F.conv2d, np.polyfit):
+        for attr in ("_tw_tw", "_tw_call", "__closure__", "__self__"):
+            try:
+                value = getattr(w, attr)
+            except BaseException:
+                continue
+            for v in (value if isinstance(value, tuple) else (value,)):
+                v = getattr(v, "cell_contents", v)
+                if type(v).__name__ == "Tripwire" or hasattr(v, "check"):
+                    return "reached:" + attr
+    return sys.modules["grader.isolation.tripwire"].fired()
+
+def unwrap_by_raw_memory():
+    import _ctypes
+    return _ctypes.PyObj_FromPtr(id(F.relu))
 
 def unwrap_by_rebuilding_from_code():
     w = F.relu
@@ -282,13 +316,14 @@ def unwrap_by_rebuilding_from_code():
 
 def unwrap_by_overload_attribute():
     w = getattr(torch.ops.aten, "conv2d")
-    for attr in ("__self__", "__wrapped__", "__dict__", "_overloads", "__func__"):
+    for attr in ("default", "padding", "__call__"):  # every overload meets the dispatcher
         try:
-            getattr(w, attr)
+            getattr(w, attr)(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 2, 2))
             return attr
-        except AttributeError:
-            pass
-    return w.default(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 2, 2)).shape  # wired too
+        except BaseException as exc:
+            if "not allowed" not in str(exc):
+                return attr + ":" + str(exc)
+    return None
 
 def honest_relu_name_and_repr():
     return F.relu.__name__ + "|" + F.conv2d.__name__ + "|" + repr(np.polyfit)[:9]
@@ -296,13 +331,18 @@ def honest_relu_name_and_repr():
 
 
 def test_nothing_reachable_from_a_wire_leads_back_to_the_original(tmp_path: Path) -> None:
-    got = run_student(tmp_path, UNWRAP, [*BANS, "torch.ops.aten.conv2d*"])
+    got = run_student(tmp_path, UNWRAP, BANS, ["aten::conv2d"])
     assert got["unwrap_by_attributes"] == "ok", got["unwrap_by_attributes"]
-    assert got["unwrap_by_reference_walk"] == "ok", got["unwrap_by_reference_walk"]
+    # the walk itself is refused (gc.get_referents): nothing to find either way
+    assert got["unwrap_by_reference_walk"] in ("ok", "refused:gc.get_referents is not available "
+                                               "while grading"), got["unwrap_by_reference_walk"]
     assert got["unwrap_by_reduce_and_copy"] == "ok", got["unwrap_by_reduce_and_copy"]
-    assert got["unwrap_by_calling_the_gate"].startswith("banned:"), got
-    assert got["unwrap_by_rebuilding_from_code"].startswith("banned:torch.nn.functional.relu"), got
-    assert got["unwrap_by_overload_attribute"].startswith("banned:"), got
+    assert got["unwrap_by_calling_the_gate"].startswith("refused:"), got
+    assert got["unwrap_by_the_trip_wire_state"].startswith("banned:what the grader recorded"), got
+    assert got["unwrap_by_raw_memory"].startswith("refused:ctypes.PyObj_FromPtr"), got
+    # reading a wire's code is refused; so is a function made of it
+    assert got["unwrap_by_rebuilding_from_code"].startswith("refused:"), got
+    assert got["unwrap_by_overload_attribute"] == "banned(caught):aten::conv2d", got
     assert got["honest_relu_name_and_repr"] == "ok:relu|conv2d|<function", got
 
 

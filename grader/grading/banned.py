@@ -204,7 +204,8 @@ def users_of(source: str, module: str) -> set[str] | None:
 # Constructs that reach functions or modules by a name built at run time.
 DYNAMIC_CALLS = {"exec", "eval", "compile", "__import__", "vars", "globals"}
 DYNAMIC_ATTRIBUTES = {"__dict__", "__globals__", "__closure__", "__wrapped__", "f_back",
-                      "f_globals", "f_locals", "_getframe"}
+                      "f_globals", "f_locals", "_getframe", "__subclasses__", "__code__",
+                      "_fields_", "tb_frame", "gi_frame"}
 DYNAMIC_MODULES = {"importlib", "sys.modules", "inspect", "gc", "ctypes"}
 
 

@@ -105,7 +105,8 @@ class Engine:
         # The zygote starts first and imports torch while this process preloads its own.
         try:
             self.zygote: Zygote | Spawner = Spawner() if spawn or not self.forking \
-                else Zygote(wait=False, root=str(self.tmp), sandboxed=self.sandboxed)
+                else Zygote(wait=False, root=str(self.tmp), sandboxed=self.sandboxed,
+                            ops=self._banned_ops())
         except BaseException:
             remove_tree(str(self.tmp))
             raise
@@ -126,6 +127,20 @@ class Engine:
                 (absent := self.missing_packages(environment.import_names())):
             self.close()
             raise environment.incomplete(absent)
+
+    def _banned_ops(self) -> tuple[str, ...]:
+        """Every topic's ``[banned] ops`` patterns, for the zygote to work out once."""
+        patterns: set[str] = set()
+        try:
+            topics = self.course.topics()
+        except GraderError:
+            return ()  # reported where the course is read
+        for topic in topics:
+            try:
+                patterns.update(self.course.config(topic).banned_ops)
+            except GraderError:
+                pass  # reported where the topic is graded
+        return tuple(sorted(patterns))
 
     def _preload(self) -> None:
         import numpy  # noqa: F401
@@ -371,10 +386,12 @@ class Engine:
         try:
             for topic, r in runs.items():
                 if r.module_path is not None:
-                    r.findings, note = scan_findings(Path(r.module_path), r.config.banned)
+                    r.findings, note = scan_findings(
+                        Path(r.module_path), r.config.banned + r.config.banned_libraries)
                     if note:  # the tests run all the same
                         stream.write({"type": "note", "topic": topic, "note": note})
-                    if r.config.banned:  # a way around the banned list, for a look by hand
+                    if r.config.banned or r.config.banned_libraries or r.config.banned_ops:
+                        # a way around the banned list, for a look by hand
                         r.dynamic = dynamic_note(Path(r.module_path))
                     if r.dynamic:
                         stream.write({"type": "note", "topic": topic, "note": (

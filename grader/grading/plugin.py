@@ -116,7 +116,8 @@ def worker_spec(topic: str, run: TopicRun, student_dir: str, sandbox: bool,
         limits["new_processes"] = False
     return WorkerSpec(module_name=topic, module_path=run.module_path, student_dir=student_dir,
                       sandbox=sandbox, read_paths=read_paths, limits=limits,
-                      banned=tuple(run.config.banned))
+                      banned=tuple(run.config.banned), ops=tuple(run.config.banned_ops),
+                      libraries=tuple(run.config.banned_libraries))
 
 
 def register_markers(config: pytest.Config) -> None:
@@ -412,6 +413,8 @@ class GraderPlugin:
             flags.append(Flag.BANNED)
             message = "\n".join(describe_banned_call(c) for c in proxy.banned) + \
                 ("\n" + message if message else "")
+        if proxy is not None and proxy.executed:
+            self._note_executed(topic, proxy.executed)
         if proxy is not None and self.run.topics[topic].dynamic:
             flags.append(Flag.DYNAMIC_ACCESS)
         details = json.loads(json.dumps(recorded, default=str))
@@ -426,6 +429,19 @@ class GraderPlugin:
             functions=tuple(called), flags=tuple(flags),
             details=details,
             visibility=visibility_of(item, self.run.topics[topic].config.visibility))
+
+    def _note_executed(self, topic: str, executed: list[str]) -> None:
+        """The student's code ran exec/compile at run time (the worker's audit hook saw it):
+        a note for a look by hand, once per new place, beside the static scan's."""
+        run = self.run.topics[topic]
+        new = [e for e in executed if e not in run.dynamic]
+        if not new:
+            return
+        run.dynamic.extend(new)
+        self.run.stream.write({"type": "note", "topic": topic, "note": (
+            "your code ran code built at run time (" + "; ".join(new[:5]) + "): your "
+            "instructor may review it by hand; this costs no points by itself"),
+            "dynamic": run.dynamic[:5]})
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         for s in self.sessions.values():

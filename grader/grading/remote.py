@@ -77,6 +77,7 @@ def banned_calls(reply: dict[str, Any], spec: "WorkerSpec | None" = None) -> lis
     """The trip-wire firings a worker reported, checked: the reply is the student's to shape.
     With ``spec``, a name that no banned pattern covers and a file that is not one of the
     submission's are told as "a banned function" and "your code": their text is not carried."""
+    from grader.isolation.dispatch import matches as operator_matches
     from grader.isolation.tripwire import matches
 
     raw = reply.get("banned")
@@ -86,12 +87,25 @@ def banned_calls(reply: dict[str, Any], spec: "WorkerSpec | None" = None) -> lis
                 isinstance(c.get("file"), str) and type(c.get("line")) is int:
             name, file = c["name"][:200], c["file"][:200]
             if spec is not None:
-                if not any(matches(name, p) for p in spec.banned):
+                if not any(matches(name, p) for p in spec.banned) and \
+                        not any(operator_matches(name, p) for p in spec.ops):
                     name = "a banned function"
                 if file != THREAD_ORIGIN and not _submitted_file(spec.student_dir, file):
                     file = "your code"
             out.append({"name": name, "file": file, "line": c["line"]})
     return out[:20]
+
+
+def executed_at(reply: dict[str, Any]) -> list[str]:
+    """The student's run-time exec/compile the worker's audit hook saw, checked and told as
+    "exec() at run time, line N" (the reply is the student's to shape: only those two words)."""
+    raw = reply.get("executed")
+    out = []
+    for item in raw[:20] if isinstance(raw, list) else []:
+        if isinstance(item, list) and len(item) == 2 and item[0] in ("exec()", "compile()") \
+                and type(item[1]) is int:
+            out.append(f"{item[0]} at run time, line {item[1]}")
+    return out
 
 
 THREAD_ORIGIN = "a thread your code started"  # the trip-wire's place for a thread's call
@@ -183,6 +197,8 @@ class WorkerSpec:
     limits: dict[str, int] = field(default_factory=dict)
     max_reply_bytes: int = 256 * 1024 * 1024
     banned: tuple[str, ...] = ()  # grading.toml's [banned] calls, wired in the worker
+    ops: tuple[str, ...] = ()  # [banned] ops: operators refused in torch's dispatcher
+    libraries: tuple[str, ...] = ()  # [banned] libraries: not importable in the worker
     tmp_dir: str | None = None  # where the worker's folders go (default: tempfile's)
 
 
@@ -190,17 +206,19 @@ class Zygote:
     """A running zygote process (see ``grader.isolation.zygote``) and the way to reach it."""
 
     def __init__(self, python: str | None = None, *, wait: bool = True,
-                 root: str | None = None, sandboxed: bool = True) -> None:
+                 root: str | None = None, sandboxed: bool = True,
+                 ops: tuple[str, ...] = ()) -> None:
         """Start the zygote; with ``wait=False`` its start overlaps the caller's own work until
         ``wait_ready`` (it imports torch too, which is most of either start). ``root``: the
         grading run's temporary folder, which holds the zygote's and which the zygote removes
         if the trusted side dies without doing so. ``sandboxed``: whether its workers will be;
-        the zygote then takes this process's measure of the sandbox (``sandbox.probe``)."""
+        the zygote then takes this process's measure of the sandbox (``sandbox.probe``).
+        ``ops``: every ``[banned] ops`` pattern of the course, worked out once by the zygote."""
         import subprocess
         import sys
 
         # What the zygote is told rather than finds out for itself: decided once, here.
-        facts = {"probe": sandbox.probe_report() if sandboxed else None}
+        facts = {"probe": sandbox.probe_report() if sandboxed else None, "ops": list(ops)}
 
         self.dir = tempfile.mkdtemp(prefix="grader-zygote-", dir=root)
         self.path = os.path.join(self.dir, "zygote.sock")
@@ -364,6 +382,7 @@ class Worker:
             "memory_file": os.path.join(self.private, "memory"),
             "sandbox": spec.sandbox, "generation": generation, "gpu": self.gpu,
             "max_reply_bytes": spec.max_reply_bytes, "banned": list(spec.banned),
+            "ops": list(spec.ops), "libraries": list(spec.libraries),
             "policy": {"read_paths": [*spec.read_paths, spec.student_dir],
                        "write_paths": [self.workdir], "limits": spec.limits},
         }
@@ -727,6 +746,7 @@ class StudentProxy:
         self.last_warnings: list[tuple[str, str]] = []
         self.output = ""
         self.banned: list[dict[str, Any]] = []  # banned calls made by the student's code
+        self.executed: list[str] = []  # the student's run-time exec/compile, "exec() at line N"
         # Text the worker sent (names of returned types, strings returned, warnings, errors,
         # trip-wire records): a student copy of a hidden test withholds it wherever it shows.
         self.worker_text: set[str] = set()
@@ -785,6 +805,9 @@ class StudentProxy:
         if budget is not None and reply.get("ok"):
             replies.check_size(fn, result, budget)
         self.last_warnings = [(str(c), str(m)) for c, m in reply.get("warnings", [])]
+        for what in executed_at(reply):
+            if what not in self.executed:
+                self.executed.append(what)
         fired = [*self._session.import_banned, *banned_calls(reply, self._session.spec)]
         if fired:
             self.banned.extend(c for c in fired if c not in self.banned)

@@ -30,14 +30,19 @@ thread, fires; an allowed function that uses a banned one internally names it an
 cost: a library that stored a banned function under another name and calls it without naming
 it, inside an allowed call, is taken for the student's (none in the course's bans).
 
-**Nothing leads back to the original.** A wire holds no reference to the callable it guards:
-not as an attribute, ``__wrapped__``, ``__dict__``, closure cell, default, ``__self__``, pickled
-state or garbage-collector referent. The trip-wire keeps the originals alive by their reference
-count and holds only their addresses; the one function that turns an address back into the
-object (``Tripwire.gate``) runs the check first, and only when called from a wire's own code, so
-a function rebuilt from a wire's code object is checked like the wire. Reading raw memory
-(``ctypes``, ``gc``, frames) can still find anything in the process: the static scan notes such
-access for review.
+**Nothing leads back to the original, nor to the trip-wire.** A wire holds its number and its
+name, nothing else: not the callable it guards, not the ``Tripwire``. It asks for the original
+through an audit event (``grader.gate``), which only the worker's audit hook answers
+(``grader.isolation.audit``); the ``Tripwire`` lives in that hook's closure, which no Python call
+reaches, and the hook answers only the trip-wire's own code, after the check. The same goes for
+what a wire shows of its original's attributes, for the import hook that wires packages loaded
+later and for the record of threads the student starts. Raw-memory routes (``ctypes``, ``gc``)
+are refused by the same hook.
+
+**Whose code is it** is decided by code objects, never by a file name: the audit hook knows
+every function's code that existed before the student's module was imported, and the code of
+library modules imported since; any other code is the student's (``is_student``). Code run by
+``exec`` is the student's when the student ran it.
 
 A pattern that names a module (``sklearn``, ``torch.nn.modules.rnn``) bans what is defined
 under it, not every name it imports (``torch.nn.modules.rnn.Module`` stays allowed). Forwarding
@@ -49,7 +54,6 @@ in place, so library subclasses and ``isinstance`` keep working. Packages import
 
 from __future__ import annotations
 
-import ctypes
 import fnmatch
 import functools
 import gc
@@ -60,10 +64,8 @@ import os
 import re
 import sys
 import types
-import _ctypes
 from typing import Any, Callable, Iterator, Sequence
 
-_HERE = __file__
 MAX_FIRINGS = 20  # recorded per call; one is enough to fail the test
 
 
@@ -91,10 +93,9 @@ _PLAIN = (str, int, float, bool, type(None))
 class _Wire:
     """A wire around a callable that does not bind as a method (a builtin, an op packet)."""
 
-    __slots__ = ("_tw_tw", "_tw_key", "_tw_call", "_tw_name")
+    __slots__ = ("_tw_key", "_tw_call", "_tw_name")
 
-    def __init__(self, tw: "Tripwire", key: int, call: Any, name: str) -> None:
-        object.__setattr__(self, "_tw_tw", tw)
+    def __init__(self, key: int, call: Any, name: str) -> None:
         object.__setattr__(self, "_tw_key", key)
         object.__setattr__(self, "_tw_call", call)
         object.__setattr__(self, "_tw_name", name)
@@ -103,7 +104,9 @@ class _Wire:
         return self._tw_call(*args, **kwargs)
 
     def __getattr__(self, attr: str) -> Any:
-        return self._tw_tw.attribute(self._tw_key, attr, self._tw_name)
+        box: list[Any] = []
+        sys.audit("grader.attribute", self._tw_key, attr, box)
+        return box[0]
 
     def __setattr__(self, attr: str, value: Any) -> None:
         raise AttributeError(f"{self._tw_name} is read-only here")
@@ -112,17 +115,30 @@ class _Wire:
         raise TypeError(f"{self._tw_name} cannot be copied or pickled here")
 
     def __repr__(self) -> str:
-        return self._tw_tw.describe(self._tw_key)
+        box: list[str] = []
+        sys.audit("grader.describe", self._tw_key, box)
+        return box[0]
 
 
-def _make_call(gate: Callable[[int], Any], key: int) -> Callable[..., Any]:
-    """A wire's function: its closure holds the gate and a number, never the original."""
+def _make_call(key: int) -> Callable[..., Any]:
+    """A wire's function: its closure holds a number, never the original."""
     def call(*args: Any, **kwargs: Any) -> Any:
-        return gate(key)(*args, **kwargs)
+        box: list[Any] = []
+        sys.audit("grader.gate", key, box)
+        return box[0](*args, **kwargs)
     return call
 
 
-_CALL_CODE = _make_call(lambda key: None, 0).__code__
+_CALL_CODE = _make_call(0).__code__
+
+
+def fired() -> tuple[list[dict[str, Any]], list[list[Any]]]:
+    """What fired since the last call (trip-wires and refused operators), and the student's
+    run-time exec/compile ([what, line]), from the audit hook."""
+    box: list[dict[str, Any]] = []
+    executed: list[list[Any]] = []
+    sys.audit("grader.take", box, executed)
+    return box, executed
 
 
 class Tripwire:
@@ -134,12 +150,15 @@ class Tripwire:
         self._any = _compiled(*self.patterns)
         self.root = os.path.realpath(student_dir) + os.sep
         self.fired: list[dict[str, Any]] = []
-        self._student: dict[str, bool] = {}
+        self.executed: list[list[Any]] = []  # [what, line] of the student's run-time exec/compile
+        # Set by the worker once the audit hook is armed: whose code a frame runs (by code object) and whether it is the grader's.
+        self.is_student: Callable[[types.CodeType], bool] = lambda code: True
+        self.is_ours: Callable[[types.CodeType], bool] = lambda code: False
+        self._originals: dict[int, Any] = {}  # a wire's number -> its original
         self._banned: dict[int, str] = {}  # id(original) -> the name a student is told
-        self._keep: list[Any] = []  # wires (never originals: those are kept by their count)
-        self._kept: set[int] = set()  # addresses of the originals kept alive
-        # a wire's number -> (its original's address, the name told, the names a library uses)
-        self._info: dict[int, tuple[int, str, frozenset[str]]] = {}
+        self._keep: list[Any] = []  # the wires
+        # a wire's number -> (the name told, the names a library uses)
+        self._info: dict[int, tuple[str, frozenset[str]]] = {}
         self._attr_wires: dict[int, Any] = {}  # address of an original's attribute -> its wire
         self._own_threads = {threading.get_ident()}  # the worker's; any later one is the student's
         # The worker's code that calls an attribute of the student's module: a wire reached from
@@ -153,29 +172,97 @@ class Tripwire:
 
     # -- recording ------------------------------------------------------------------------------
 
-    def gate(self, key: int) -> Any:
-        """The original of wire number ``key``, for a wire's code to call, after ``check``."""
-        caller = sys._getframe(1)
-        info = self._info.get(key)
-        if caller.f_code is not _CALL_CODE or info is None:
+    def handlers(self) -> dict[str, Callable[..., None]]:
+        """The handlers of the trip-wire's events, for the audit hook to hold: once the worker
+        has handed them over, nothing but the hook refers to this object."""
+        return {"grader.gate": self._on_gate, "grader.attribute": self._on_attribute,
+                "grader.describe": self._on_describe, "grader.take": self._on_take,
+                "grader.sweep": self._on_sweep, "grader.thread": self._on_thread}
+
+    def record(self, name: str) -> None:
+        """A refused operator (``dispatch``): recorded where the student's nearest frame is."""
+        frame = _skip(sys._getframe(1), self)
+        while frame is not None and not self.is_student(frame.f_code):
+            frame = frame.f_back
+        if len(self.fired) < MAX_FIRINGS:
+            file, line = self._place(frame)
+            self.fired.append({"name": name, "file": file, "line": line})
+
+    def _place(self, frame: types.FrameType | None) -> tuple[str, int]:
+        """Where to tell the student a call was made from: the nearest frame of one of their
+        files at or above ``frame`` (code run by exec has no file: its runner's line), else
+        where the thread was started. Only a place to show: whose call it is was decided by
+        code objects."""
+        f = frame
+        while f is not None:
+            name = f.f_code.co_filename
+            if not name.startswith("<") and os.path.realpath(name).startswith(self.root):
+                return os.path.basename(name), f.f_lineno
+            f = f.f_back
+        origin = getattr(threading.current_thread(), "_tw_origin", None)
+        if origin:
+            return origin
+        if frame is not None:
+            return os.path.basename(frame.f_code.co_filename), frame.f_lineno
+        return "a thread your code started", 0
+
+    def _on_gate(self, frame: types.FrameType, args: tuple[Any, ...]) -> None:
+        key, box = args
+        if frame.f_code is not _CALL_CODE or key not in self._info:
             raise BannedCall("the trip-wire's gate opens only for its wires")
-        self.check(key, caller.f_back)
-        return _ctypes.PyObj_FromPtr(info[0])
+        self.check(key, frame.f_back)
+        box.append(self._originals[key])
+
+    def _on_attribute(self, frame: types.FrameType, args: tuple[Any, ...]) -> None:
+        key, attr, box = args
+        if key in self._info:
+            box.append(self.attribute(key, attr, self._info[key][0]))
+
+    def _on_describe(self, frame: types.FrameType, args: tuple[Any, ...]) -> None:
+        key, box = args
+        if key in self._originals:
+            box.append(repr(self._originals[key]))
+
+    def _on_take(self, frame: types.FrameType, args: tuple[Any, ...]) -> None:
+        caller = frame.f_back
+        if caller is None or self.is_student(caller.f_code):
+            raise BannedCall("what the grader recorded is not for your code to read")
+        args[0].extend(self.take())
+        args[1].extend(self.executed[:MAX_FIRINGS])
+        self.executed.clear()
+
+    def note_exec(self, what: str, line: int) -> None:
+        """Student code ran ``what`` (exec, compile) at ``line``: for the dynamic-access note."""
+        if len(self.executed) < MAX_FIRINGS and [what, line] not in self.executed:
+            self.executed.append([what, line])
+
+    def _on_sweep(self, frame: types.FrameType, args: tuple[Any, ...]) -> None:
+        module = args[0]
+        if isinstance(module, types.ModuleType) and isinstance(module.__name__, str):
+            self.sweep([(module.__name__, module)])
+
+    def _on_thread(self, frame: types.FrameType, args: tuple[Any, ...]) -> None:
+        thread, = args
+        caller: types.FrameType | None = frame.f_back
+        while caller is not None and not self.is_student(caller.f_code):
+            caller = caller.f_back
+        if caller is not None:
+            thread._tw_origin = (os.path.basename(caller.f_code.co_filename), caller.f_lineno)
 
     def check(self, key: int, frame: types.FrameType | None) -> None:
         """Raise ``BannedCall`` when the call that reached ``frame`` is the student's (see the
         module's docstring for whose call it is); else return."""
-        _, name, names = self._info[key]
-        frame = _skip(frame)
+        name, names = self._info[key]
+        frame = _skip(frame, self)
         while frame is not None:
-            if self._is_student(frame.f_code.co_filename):
-                self._fire(name, os.path.basename(frame.f_code.co_filename), frame.f_lineno)
+            if self.is_student(frame.f_code):
+                self._fire(name, *self._place(frame))
             if frame.f_code in self.serving:  # the worker called the module's attribute: that
                 self._fire(name, "a function of your module", 0)  # attribute is the student's
 
             if not names.isdisjoint(frame.f_code.co_names):
                 return  # the library names it: its own use
-            frame = _skip(frame.f_back)  # handed to this frame: whose call was it?
+            frame = _skip(frame.f_back, self)  # handed to this frame: whose call was it?
         if threading.get_ident() in self._own_threads:
             return
         origin = getattr(threading.current_thread(), "_tw_origin", None)
@@ -193,7 +280,7 @@ class Tripwire:
         (``aten.conv2d.default``: the overloads of a banned op are banned too), other values as
         they are, and never what may hold a callable (``__self__``, ``__wrapped__``,
         ``__dict__``, ``__closure__``, a table of overloads...)."""
-        value = getattr(_ctypes.PyObj_FromPtr(self._info[key][0]), attr)
+        value = getattr(self._originals[key], attr)
         if attr.startswith("__"):
             if attr in _SHOWN and isinstance(value, _PLAIN):
                 return value
@@ -206,34 +293,16 @@ class Tripwire:
             return value
         raise AttributeError(f"{name} shows no attribute {attr!r} here")
 
-    def describe(self, key: int) -> str:
-        return repr(_ctypes.PyObj_FromPtr(self._info[key][0]))
-
     def _started(self) -> None:
-        """Wrap ``threading.Thread.start`` so that a thread knows where the student started it."""
-        original = threading.Thread.start
-        tw = self
-
-        def start(thread: threading.Thread) -> None:
-            frame: types.FrameType | None = sys._getframe(1)
-            while frame is not None and not tw._is_student(frame.f_code.co_filename):
-                frame = frame.f_back
-            if frame is not None:
-                thread._tw_origin = (  # type: ignore[attr-defined]
-                    os.path.basename(frame.f_code.co_filename), frame.f_lineno)
-            original(thread)
-        threading.Thread.start = start  # type: ignore[method-assign, assignment]
+        """Wrap ``threading.Thread.start`` so that a thread knows where the student started it
+        (through the audit hook: the wrapper holds nothing of the trip-wire)."""
+        threading.Thread.start = _thread_start(threading.Thread.start)  # type: ignore
 
     def take(self) -> list[dict[str, Any]]:
         """What fired since the last call of ``take``."""
         fired, self.fired = self.fired, []
         return fired
 
-    def _is_student(self, filename: str) -> bool:
-        known = self._student.get(filename)
-        if known is None:
-            known = self._student[filename] = os.path.realpath(filename).startswith(self.root)
-        return known
 
     # -- wiring ---------------------------------------------------------------------------------
 
@@ -250,7 +319,7 @@ class Tripwire:
         try:
             self.sweep(self._loaded())
             self._wire_methods()
-            sys.meta_path.insert(0, _Finder(self))
+            sys.meta_path.insert(0, _Finder(frozenset(self.roots)))
             if "torch" in self.roots and "torch" in sys.modules:
                 self._wire_torch_namespaces()
         finally:
@@ -332,14 +401,12 @@ class Tripwire:
 
     def wire(self, value: Any, name: str) -> Any:
         """A wire around ``value``: a function where it would bind as a method, else a _Wire."""
-        if id(value) not in self._kept:  # kept alive by its count, so that no object refers to it
-            ctypes.pythonapi.Py_IncRef(ctypes.py_object(value))
-            self._kept.add(id(value))
         own = getattr(value, "__name__", None)
         key = len(self._info) + 1
-        self._info[key] = (id(value), name, frozenset(
+        self._originals[key] = value
+        self._info[key] = (name, frozenset(
             {name.rsplit(".", 1)[-1]} | ({own} if isinstance(own, str) else set())))
-        call = _make_call(self.gate, key)
+        call = _make_call(key)
         w: Any
         if isinstance(value, types.FunctionType):
             for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
@@ -348,7 +415,7 @@ class Tripwire:
                     setattr(call, attr, got)
             w = call
         else:
-            w = _Wire(self, key, call, name)
+            w = _Wire(key, call, name)
         self._wired.add(id(w))
         self._keep.append(w)
         return w
@@ -388,7 +455,8 @@ class Tripwire:
             if self._wire_forwarding(proxy, "torch._C._VariableFunctions", functions, names):
                 proxy.__getattr__ = functools.partial(getattr, functions)  # type: ignore
                 self._set(torch._C, "_VariableFunctions", proxy)
-        self._wire_ops(torch)
+        # torch.ops.aten.* and every other route to an operator: refused in the dispatcher
+        # (grader.isolation.dispatch, a topic's [banned] ops), not here.
 
     def _wire_forwarding(self, target: Any, path: str, source: Any, names: list[str]) -> bool:
         """Set a wire on ``target`` for each of ``names`` (forwarded from ``source``) that is
@@ -406,54 +474,20 @@ class Tripwire:
                 any_wired = True
         return any_wired
 
-    def _wire_ops(self, torch: Any) -> None:
-        """``torch.ops.aten.X`` is banned with ``torch.X`` / ``torch.nn.functional.X``, or by its
-        own path; the namespaces create their op packets on first use, so the lookup is wired."""
-        try:
-            from torch._ops import _OpNamespace
-        except ImportError:
-            return
-        tw = self
-        functional = sys.modules.get("torch.nn.functional")
-        nn_c = getattr(torch._C, "_nn", None)
 
-        def banned_op(namespace: str, op: str, packet: Any) -> str | None:
-            path = f"torch.ops.{namespace}.{op}"
-            if any(matches(path, p) for p in tw.patterns):
-                return path
-            if namespace == "aten":
-                for home in (torch, functional, nn_c):
-                    twin = home.__dict__.get(op) if home is not None else None
-                    if twin is not None and (id(twin) in tw._wired or id(twin) in tw._banned):
-                        return tw._banned.get(id(twin), path)
-            return None
-
-        for ns in list(vars(torch.ops).values()):
-            if isinstance(ns, _OpNamespace):
-                for op, packet in list(vars(ns).items()):
-                    if callable(packet) and id(packet) not in self._wired and \
-                            (name := banned_op(ns.name, op, packet)) is not None:
-                        self._set(ns, op, self.wire(packet, name))
-        original = _OpNamespace.__getattr__
-
-        def lookup(ns: Any, op: str) -> Any:
-            packet = original(ns, op)
-            name = banned_op(ns.name, op, packet)
-            if name is None:
-                return packet
-            wired = tw.wire(packet, name)
-            object.__setattr__(ns, op, wired)  # cached like the packet was
-            return wired
-        _OpNamespace.__getattr__ = lookup  # type: ignore[method-assign]
-
-
-def _skip(frame: types.FrameType | None) -> types.FrameType | None:
-    """``frame`` or its nearest caller that is not the trip-wire's own code nor code without a
-    file (run by exec/eval of a string: its caller is who ran it)."""
-    while frame is not None and (frame.f_code.co_filename == _HERE or
-                                 frame.f_code.co_filename.startswith("<")):
+def _skip(frame: types.FrameType | None, tw: Tripwire) -> types.FrameType | None:
+    """``frame`` or its nearest caller that is not the grader's own code (the wire, the hook),
+    but for the worker's code that calls the module's attributes (``serving``)."""
+    while frame is not None and tw.is_ours(frame.f_code) and frame.f_code not in tw.serving:
         frame = frame.f_back
     return frame
+
+
+def _thread_start(original: Callable[[threading.Thread], None]) -> Callable[..., None]:
+    def start(thread: threading.Thread) -> None:
+        sys.audit("grader.thread", thread)
+        original(thread)
+    return start
 
 
 def _items(module: Any) -> Iterator[tuple[str, Any]]:
@@ -466,16 +500,15 @@ def _items(module: Any) -> Iterator[tuple[str, Any]]:
 class _PatchingLoader(importlib.abc.Loader):
     """Runs a module's loader, then wires what it defined."""
 
-    def __init__(self, loader: Any, tw: Tripwire) -> None:
+    def __init__(self, loader: Any) -> None:
         self.loader = loader
-        self.tw = tw
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> Any:
         return self.loader.create_module(spec)
 
     def exec_module(self, module: types.ModuleType) -> None:
         self.loader.exec_module(module)
-        self.tw.sweep([(module.__name__, module)])
+        sys.audit("grader.sweep", module)
 
     def __getattr__(self, attr: str) -> Any:  # get_resource_reader, is_package, ...
         return getattr(self.loader, attr)
@@ -484,12 +517,12 @@ class _PatchingLoader(importlib.abc.Loader):
 class _Finder(importlib.abc.MetaPathFinder):
     """Finds modules of the banned packages with the other finders and wraps their loaders."""
 
-    def __init__(self, tw: Tripwire) -> None:
-        self.tw = tw
+    def __init__(self, roots: frozenset[str]) -> None:
+        self.roots = roots
         self.busy = False
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if self.busy or fullname.split(".")[0] not in self.tw.roots:
+        if self.busy or fullname.split(".")[0] not in self.roots:
             return None
         self.busy = True
         try:
@@ -499,7 +532,7 @@ class _Finder(importlib.abc.MetaPathFinder):
                 spec = finder.find_spec(fullname, path, target)
                 if spec is not None:
                     if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                        spec.loader = _PatchingLoader(spec.loader, self.tw)
+                        spec.loader = _PatchingLoader(spec.loader)
                     return spec
             return None
         finally:

@@ -16,7 +16,7 @@ import traceback
 import warnings
 from typing import Any, Callable
 
-from grader.isolation import tripwire, wire
+from grader.isolation import audit, dispatch, tripwire, wire
 
 # How much of an exception message and traceback travels back; the rest is cut.
 MAX_TEXT = 4000
@@ -69,7 +69,7 @@ def _send(sock: socket.socket, meta: dict[str, Any], value: Any = None,
 
 def _error_meta(meta: dict[str, Any], type_name: str, message: str, tb: str,
                 mro: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {**{k: v for k, v in meta.items() if k in ("warnings", "banned")}, "ok": False,
+    return {**{k: v for k, v in meta.items() if k in ("warnings", "banned", "executed")}, "ok": False,
             "error": {"type": type_name, "message": message[:MAX_TEXT], "traceback": tb[-MAX_TEXT:],
                       "mro": list(mro or (type_name,))}}
 
@@ -110,20 +110,56 @@ def _keep(result: Any, keep: list[int], handles: _Handles) -> Any:
     return tuple(handles.make(v) if i in keep else v for i, v in enumerate(result))
 
 
+def arm(student_dir: str, banned: tuple[str, ...] = (), ops: tuple[str, ...] = (),
+        libraries: tuple[str, ...] = ()) -> None:
+    """Put the topic's bans in place, below the student's reach, before their module runs:
+    the trip-wires on banned library functions (``tripwire``), banned operators refused in
+    torch's dispatcher (``dispatch``), banned libraries forgotten and their import refused,
+    and the audit hook (``audit``) that holds the trip-wire's state from now on."""
+    wires = tripwire.install(banned, student_dir)
+    wires.serving.add(_call.__code__)
+    dispatch.refuse(ops, wires.record, lambda op: f"{op} is not allowed in this exercise")
+    forget(libraries)
+    wires.is_student, wires.is_ours = audit.arm(
+        student_dir=student_dir, libraries=libraries, on_exec=wires.note_exec,
+        gates=wires.handlers())
+
+
+def forget(libraries: tuple[str, ...]) -> None:
+    """Drop the already imported modules of ``libraries`` (the zygote preloads torch), and
+    every module's attribute that holds one, so that no name leads to them."""
+    gone = {id(sys.modules[n]) for n in list(sys.modules)
+            if audit.banned_library(n, libraries)}
+    if not gone:
+        return  # none of them is loaded (the import hook keeps them out)
+    for name in [n for n in sys.modules if audit.banned_library(n, libraries)]:
+        del sys.modules[name]
+    module_type = type(sys)
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None) if type(module) is module_type else None
+        if namespace is None:
+            continue
+        held = [attr for attr, value in namespace.items()
+                if type(value) is module_type and id(value) in gone]
+        for attr in held:
+            del namespace[attr]
+
+
 def serve(sock: socket.socket, module_name: str, module_path: str, student_dir: str,
           generation: int, max_reply_bytes: int, banned: tuple[str, ...] = (), *,
+          ops: tuple[str, ...] = (), libraries: tuple[str, ...] = (),
           gpu: bool = False, before_student_code: Callable[[], None] | None = None) -> None:
     """Import the student's module, say whether that worked, then answer calls until EOF.
 
-    ``banned``: the topic's banned-call patterns, wired before the import (``tripwire``).
+    ``banned``, ``ops``, ``libraries``: the topic's bans, put in place before the import
+    (``arm``).
     ``gpu``: whether this worker grades on the GPU (tensors sent from ``cuda`` are built there),
     as the trusted side decided. ``before_student_code`` is called just before the student's
     module starts running: what fails before that is the grader's failure.
     """
     handles = _Handles(generation)
     devices = wire.Devices(cuda=gpu)
-    wires = tripwire.install(banned, student_dir)
-    wires.serving.add(_call.__code__)
+    arm(student_dir, banned, ops, libraries)
     sys.path.insert(0, student_dir)
     if before_student_code is not None:
         before_student_code()
@@ -138,9 +174,9 @@ def serve(sock: socket.socket, module_name: str, module_path: str, student_dir: 
             spec.loader.exec_module(module)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt at import too
         _send(sock, {"op": "import_error", "error": describe_exception(exc, student_dir),
-                     "banned": wires.take()})
+                     **_fired()})
         return
-    _send(sock, {"op": "ready", "warnings": _warnings(caught), "banned": wires.take()})
+    _send(sock, {"op": "ready", "warnings": _warnings(caught), **_fired()})
 
     reader = wire.FrameReader(sock)
     while True:
@@ -174,12 +210,18 @@ def serve(sock: socket.socket, module_name: str, module_path: str, student_dir: 
             except BaseException as exc:  # the student's SystemExit is an error like any other
                 _flush_output()
                 _send(sock, {"ok": False, "error": describe_exception(exc, student_dir),
-                             "warnings": _warnings(caught), "banned": wires.take()})
+                             "warnings": _warnings(caught), **_fired()})
                 continue
         _flush_output()
         # A banned call the student caught still counts: it travels with this reply.
-        _send(sock, {"ok": True, "warnings": _warnings(caught), "banned": wires.take()}, result,
+        _send(sock, {"ok": True, "warnings": _warnings(caught), **_fired()}, result,
               handles, max_reply_bytes)
+
+
+def _fired() -> dict[str, Any]:
+    """What fired since the last reply, and the student's run-time exec/compile, for the reply."""
+    banned, executed = tripwire.fired()
+    return {"banned": banned, "executed": executed} if executed else {"banned": banned}
 
 
 def _flush_output() -> None:

@@ -54,6 +54,11 @@ def _preload(facts: dict[str, Any]) -> None:
     # A CUDA context does not survive fork: GPU workers must start CUDA themselves.
     if torch.cuda.is_initialized():
         raise RuntimeError("the zygote must never initialise CUDA")
+    # What workers will refuse in torch's dispatcher, worked out once for the course's topics.
+    from grader.isolation import audit, dispatch
+    dispatch.prepare(facts.get("ops") or ())
+    # What code is the libraries' and the grader's, noted before any student code exists.
+    audit.record_library()
 
 
 def recv_request(conn: socket.socket) -> tuple[dict[str, Any], int] | None:
@@ -319,7 +324,8 @@ def _worker(config: dict[str, Any], fd: int, policy: Any, fault: list[int]) -> N
 
     worker.serve(sock, config["module_name"], config["module_path"], config["student_dir"],
                  config["generation"], config["max_reply_bytes"],
-                 tuple(config.get("banned", ())), gpu=bool(config.get("gpu")),
+                 tuple(config.get("banned", ())), ops=tuple(config.get("ops", ())),
+                 libraries=tuple(config.get("libraries", ())), gpu=bool(config.get("gpu")),
                  before_student_code=student_code_starts)
     sys.stdout.flush()
 
@@ -402,9 +408,12 @@ def spawned(port: int) -> None:
 
     tempfile.tempdir = config["workdir"]
     sock.sendall(wire.frame(wire.encode_message({"op": "spawned", "pid": os.getpid()})))
+    from grader.isolation import audit
+    audit.record_library()
     worker.serve(sock, config["module_name"], config["module_path"], config["student_dir"],
                  config["generation"], config["max_reply_bytes"],
-                 tuple(config.get("banned", ())))
+                 tuple(config.get("banned", ())), ops=tuple(config.get("ops", ())),
+                 libraries=tuple(config.get("libraries", ())))
 
 
 def main() -> None:

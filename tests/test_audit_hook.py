@@ -1,0 +1,219 @@
+"""The worker's audit hook: libraries a topic bans are not importable, raw-memory and
+introspection routes are refused, run-time exec is noted, and honest code keeps its grade.
+
+Each case is a submission graded by the real engine: the reference solution of a topic with one
+function replaced by what the case tries.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from grader.course import Course
+from grader.grading.engine import Options
+
+ROOT = Path(__file__).resolve().parent.parent
+COURSE = Course(ROOT)
+SEED = 20261121
+
+
+def _grade(engine, topic: str, source: str, tmp_path: Path):
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    (sub / f"{topic}.py").write_text(source)
+    result = engine.grade(sub, tmp_path / "out", Options(topics=(topic,), seed=SEED))
+    assert not result.error, result.error
+    return result
+
+
+def _with(topic: str, override: str) -> str:
+    return COURSE.solution(topic).read_text() + "\n\n" + textwrap.dedent(override)
+
+
+def _failed(result, function: str) -> list:
+    return [t for t in result.tests if t.outcome != "passed" and
+            (function in t.functions or function in t.name)]
+
+
+# ------------------------------------------------------------- a library banned altogether
+
+TORCH_ROUTES = {
+    "import_in_the_function": """
+        def relu(x):
+            import torch
+            return torch.relu(torch.from_numpy(x)).numpy()
+        """,
+    "dunder_import_of_a_built_name": """
+        def relu(x):
+            t = __import__("to" + "rch")
+            return t.relu(t.from_numpy(x)).numpy()
+        """,
+    "importlib": """
+        def relu(x):
+            import importlib
+            t = importlib.import_module("torch.nn.functional")
+            return t.relu(__import__("torch").from_numpy(x)).numpy()
+        """,
+    "sys_modules": """
+        def relu(x):
+            import sys
+            t = sys.modules["torch"]
+            return t.relu(t.from_numpy(x)).numpy()
+        """,
+    "any_module_that_holds_it": """
+        def relu(x):
+            import sys, types
+            for m in list(sys.modules.values()):
+                for v in list(vars(m).values()) if isinstance(m, types.ModuleType) else ():
+                    if isinstance(v, types.ModuleType) and v.__name__.split(".")[0] == "torch":
+                        return v.relu(v.from_numpy(x)).numpy()
+            raise LookupError("no torch anywhere")
+        """,
+}
+
+
+@pytest.mark.parametrize("route", sorted(TORCH_ROUTES))
+def test_a_topic_that_bans_torch_has_no_torch_to_reach(engine, route: str,
+                                                        tmp_path: Path) -> None:
+    result = _grade(engine, "activations", _with("activations", TORCH_ROUTES[route]), tmp_path)
+    hit = _failed(result, "relu")
+    assert hit, f"{route}: relu kept its points"
+    assert not [t for t in result.tests if t.outcome == "error"]
+    others = [t for t in result.tests if "relu" not in t.functions and "relu" not in t.name]
+    assert others and all(t.outcome == "passed" for t in others), \
+        [(t.name, t.message[:200]) for t in others if t.outcome != "passed"]
+
+
+def test_importing_a_banned_library_at_the_top_says_it_is_not_available(engine,
+                                                                       tmp_path: Path) -> None:
+    source = "from scipy.signal import correlate2d\n" + COURSE.solution("conv").read_text()
+    result = _grade(engine, "conv", source, tmp_path)
+    assert result.topic("conv").score == 0
+    assert any("scipy.signal is not available in this exercise" in t.message or
+               "scipy.signal" in t.message for t in result.tests)
+
+
+def test_the_autograd_topic_cannot_borrow_torchs_engine(engine, tmp_path: Path) -> None:
+    source = _with("autograd", """
+        def run_program(program, inputs, *args, **kwargs):
+            import torch
+            engine = torch._C._ImperativeEngine()
+            raise RuntimeError(str(engine))
+        """)
+    result = _grade(engine, "autograd", source, tmp_path)
+    hit = _failed(result, "")
+    assert hit and any("torch is not available in this exercise" in t.message for t in hit), \
+        [t.message[:200] for t in hit][:3]
+
+
+# --------------------------------------------------------------- introspection and raw memory
+
+INTROSPECTION = {
+    "gc_walk": """
+        def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
+            import gc
+            gc.get_objects()
+            return _reference_lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh)
+        """,
+    "gc_referrers": """
+        def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
+            import gc
+            gc.get_referrers(x)
+            return _reference_lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh)
+        """,
+    "object_from_an_address": """
+        def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
+            import _ctypes
+            _ctypes.PyObj_FromPtr(id(x))
+            return _reference_lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh)
+        """,
+    "ctypes_from_address": """
+        def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
+            import ctypes
+            ctypes.py_object.from_address(id(x))
+            return _reference_lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh)
+        """,
+    "code_object_forged": """
+        def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
+            import torch
+            f = lambda: None
+            f.__code__ = f.__code__.replace(co_filename=torch.__file__)
+            return _reference_lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh)
+        """,
+    "frames_of_other_threads": """
+        def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
+            import sys
+            sys._current_frames()
+            return _reference_lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh)
+        """,
+    "the_workers_frame": """
+        def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
+            import sys
+            sys._getframe(1)
+            return _reference_lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh)
+        """,
+    "a_trace_function": """
+        def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
+            import sys
+            sys.settrace(lambda *a: None)
+            return _reference_lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh)
+        """,
+}
+
+
+@pytest.mark.parametrize("route", sorted(INTROSPECTION))
+def test_raw_memory_and_introspection_routes_are_refused(engine, route: str,
+                                                         tmp_path: Path) -> None:
+    source = COURSE.solution("rnn").read_text() + "\n_reference_lstm_cell = lstm_cell\n" + \
+        textwrap.dedent(INTROSPECTION[route])
+    result = _grade(engine, "rnn", source, tmp_path)
+    hit = _failed(result, "lstm_cell")
+    assert hit, f"{route}: lstm_cell kept its points"
+    assert any("not available while grading" in t.message for t in hit), \
+        [t.message[:300] for t in hit][:2]
+
+
+def test_honest_uses_of_the_same_modules_keep_full_marks(engine, tmp_path: Path) -> None:
+    """Frames of one's own, a dataclass and a namedtuple (exec inside the standard library),
+    sys._getframe(0), inspect of one's own function: none is refused."""
+    source = COURSE.solution("rnn").read_text() + textwrap.dedent("""
+        import collections, dataclasses, inspect, sys
+        _reference_lstm_cell = lstm_cell
+        Pair = collections.namedtuple("Pair", "h c")
+        @dataclasses.dataclass
+        class _State:
+            h: object
+            c: object
+        def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
+            assert sys._getframe(0).f_code.co_name == "lstm_cell"
+            assert inspect.signature(_reference_lstm_cell).parameters
+            s = _State(*_reference_lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh))
+            return tuple(Pair(s.h, s.c))
+        """)
+    result = _grade(engine, "rnn", source, tmp_path)
+    t = result.topic("rnn")
+    assert t.score == t.max_score, [(x.name, x.message[:200]) for x in result.tests
+                                    if x.outcome != "passed"]
+
+
+# ------------------------------------------------------------------------ run-time exec noted
+
+def test_code_run_from_an_encoded_string_is_noted_for_review(engine, tmp_path: Path) -> None:
+    import base64
+
+    hidden = base64.b64encode(textwrap.dedent("""
+        def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
+            return _reference_lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh)
+        """).encode()).decode()
+    source = COURSE.solution("rnn").read_text() + "\n_reference_lstm_cell = lstm_cell\n" + \
+        f"import base64 as _b\n_src = _b.b64decode({hidden!r})\n" + \
+        "def lstm_cell(*args):\n    ns = dict(globals())\n    exec(_src, ns)\n" + \
+        "    return ns['lstm_cell'](*args)\n"
+    result = _grade(engine, "rnn", source, tmp_path)
+    t = result.topic("rnn")
+    assert t.score == t.max_score  # no points lost for it by itself
+    assert any("exec() at run time" in d for d in t.dynamic), (t.dynamic, t.note)
+    assert "exec() at run time" in t.note
