@@ -21,7 +21,7 @@ from grader.results.model import load_result
 from grader.results.numbers import number
 from grader.results.report import render_report
 from grader.results.scoring import Grade
-from grader.results.visibility import student_copy
+from grader.results.visibility import student_view
 from grader.serve import auth, db, queue, store
 from grader.serve.config import Assignment
 from grader.serve.web import HEADERS, Account, Refusal, page, redirect, render, service
@@ -293,7 +293,7 @@ def report(request: Request, me: Account | None, form: FormData | None) -> Respo
     if me.instructor:
         html = render_report(result, grade, instructor=True)
     else:
-        html = render_report(student_copy(result, released(request, me, row)), grade)
+        html = render_report(student_view(result, released(request, me, row)), grade)
     return HTMLResponse(html, headers={**HEADERS, "Content-Security-Policy":
                                        HEADERS["Content-Security-Policy"] + "; sandbox"})
 
