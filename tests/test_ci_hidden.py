@@ -194,3 +194,17 @@ def test_grader_ci_hidden_runs_from_an_editable_install_and_shows_the_students_v
     assert "LEAK" in full  # the instructor's copy: the attack ran
     for name in ("results.json", "report.html", "junit.xml", "summary.md"):
         assert_nothing_leaks((out / name).read_text(), toy, f"grader ci --hidden: {name}")
+
+
+def test_a_grader_imported_from_the_repository_is_refused(tmp_path: Path, secret: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The student's repository holds a copy of the grader: installed editable from there, the
+    trusted side would be the student's code."""
+    import grader.ci
+    from grader.ci import CourseWithHidden, _nothing_of_the_repository
+
+    repo, _ = _repo(tmp_path, STUB, secret)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p])
+    monkeypatch.setattr(grader.ci, "__file__", str(repo / "grader" / "ci.py"))
+    with pytest.raises(CourseError, match="grader itself is imported from the student's"):
+        _nothing_of_the_repository(CourseWithHidden(repo, secret), ("vec",))
