@@ -135,11 +135,30 @@ def _nothing_of_the_repository(course: CourseWithHidden, topics: tuple[str, ...]
             if p is not None and p.exists() and _inside(p.resolve(), repo):
                 raise CourseError(f"{p} leads into the student's repository {repo}; the hidden "
                                   "folder must hold its own files")
-    reach = [p for p in sys.path if _inside(Path(p or os.curdir).resolve(), repo)]
+    reach = [p for p in sys.path if _import_folder(p) and _inside(Path(p or os.curdir).resolve(),
+                                                                   repo)]
     if reach:
         raise CourseError(f"Python's import path reaches into the student's repository "
                           f"({reach[0] or os.curdir}); run the installed `grader` command from "
                           "an environment outside the repository, with no PYTHONPATH into it")
+    package = Path(__file__).resolve().parent
+    if _inside(package, repo):
+        raise CourseError(f"the grader itself is imported from the student's repository "
+                          f"({package}): install it from the course, outside the repository")
+
+
+def _import_folder(entry: str) -> bool:
+    """Whether Python imports files from a ``sys.path`` entry: ``""`` (the current folder), or
+    a file or folder that exists (a relative one, from the current folder). Other entries are
+    keys for import hooks, not paths: an editable install (``pip install -e .``) adds
+    ``__editable__.<name>.finder.__path_hook__``, which names no file, wherever the command
+    runs from."""
+    if not entry:
+        return True
+    try:
+        return Path(entry).exists()
+    except (OSError, ValueError):  # a name too long for the system, a NUL byte: no file
+        return False
 
 
 def _write_reports(course: Course, result: SubmissionResult, out: Path, chosen: tuple[str, ...],
@@ -150,10 +169,10 @@ def _write_reports(course: Course, result: SubmissionResult, out: Path, chosen: 
     from grader.results.junit import write_junit
     from grader.results.model import write_text_atomic
     from grader.results.summary import github_annotations, summary_markdown
-    from grader.results.visibility import student_copy
+    from grader.results.visibility import student_view
 
     write_outputs(result, out)
-    shown = student_copy(result)
+    shown = student_view(result)
     write_junit(shown, out / JUNIT)
     hidden_counts = result.hidden_tests or course.released_hidden_counts()
     markdown = summary_markdown(shown, hidden_counts)

@@ -15,6 +15,7 @@ from grader.ci import exit_status, run_ci
 from grader.commands.main import main
 from grader.course import Course
 from grader.results.junit import junit_xml
+from grader.results.visibility import student_view
 from grader.results.model import SubmissionResult, TestResult
 from grader.results.scoring import topic_results
 from grader.results.summary import (
@@ -279,7 +280,7 @@ def test_junit_survives_what_student_code_prints() -> None:
                   case("u", "timeout", "scale did not finish within 2 s"),
                   case("v", "not_graded", "needs a GPU — not graded here"),
                   error="the grading process ended early")
-    root = ET.fromstring(junit_xml(result).split("?>", 1)[1])
+    root = ET.fromstring(junit_xml(student_view(result)).split("?>", 1)[1])
     vec = root.find("testsuite[@name='vec']")
     assert (vec.get("failures"), vec.get("errors"), vec.get("skipped")) == ("1", "1", "1")
     failure = vec.find("testcase[@name='t[a|b]']/failure")
@@ -290,13 +291,13 @@ def test_junit_survives_what_student_code_prints() -> None:
 def test_summary_escapes_student_text_and_caps_the_list() -> None:
     tests = [case(f"t{i}", "failed", "<script>alert(1)</script> | x", functions=("scale",))
              for i in range(70)]
-    md = summary_markdown(made(*tests), {"vec": 5})
+    md = summary_markdown(student_view(made(*tests)), {"vec": 5})
     assert "<script>" not in md and "&lt;script&gt;" in md
     assert md.count("<details>") == 60 and "10 more failing tests" in md
 
 
 def test_summary_with_no_hidden_counts_still_warns() -> None:
-    md = summary_markdown(made(case("a", "passed")), {})
+    md = summary_markdown(student_view(made(case("a", "passed"))), {})
     assert "not your grade" in md and "hidden tests that your instructor runs" in md
 
 
@@ -307,7 +308,7 @@ def test_annotation_escaping_and_cap(tmp_path: Path) -> None:
     src.write_text("".join(f"def f{i}(x):\n    return x\n\n" for i in range(15)))
     tests = [case(f"t{i}", "failed", f"f{i} returned the wrong value", functions=(f"f{i}",))
              for i in range(15)]
-    notes = github_annotations(made(*tests), {"vec": src}, tmp_path)
+    notes = github_annotations(student_view(made(*tests)), {"vec": src}, tmp_path)
     assert len(notes) == MAX_PER_LEVEL
     assert notes[0].line == 1 and notes[1].line == 4 and notes[-1].title == "6 more"
 
@@ -317,7 +318,7 @@ def test_culprit_is_the_function_the_message_names(tmp_path: Path) -> None:
     src.write_text("def forward(x):\n    return x\n\n\ndef backward(d):\n    return d\n")
     t = case("t", "failed", "forward(x) → out: 3 of 4 elements differ",
              functions=("forward", "backward"))
-    [note] = github_annotations(made(t), {"vec": src}, tmp_path)
+    [note] = github_annotations(student_view(made(t)), {"vec": src}, tmp_path)
     assert (note.title, note.line) == ("forward: 1 test failed", 1)
 
 

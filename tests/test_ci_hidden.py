@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,81 @@ def test_python_m_grader_run_from_the_repository_is_refused(tmp_path: Path,
     assert "import path reaches into the student's repository" in done.stdout + done.stderr
     assert not (tmp_path / "out" / "results.json").exists()
     assert os.listdir(marker) == []
+
+
+EDITABLE = "__editable__.dl_grader-0.1.0.finder.__path_hook__"
+
+
+@pytest.mark.parametrize("entry", [EDITABLE, "__editable__.other-2.finder.__path_hook__",
+                                   "not/a/folder", "nul\x00byte", "x" * 5000])
+def test_an_import_path_entry_naming_no_file_is_no_path(tmp_path: Path, secret: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        entry: str) -> None:
+    """An editable install (``pip install -e .``) puts a path hook's key on ``sys.path``; from
+    inside the repository it would read as a folder of it, but it names no file: no refusal."""
+    from grader.ci import CourseWithHidden, _nothing_of_the_repository
+
+    repo, _ = _repo(tmp_path, STUB, secret)
+    monkeypatch.chdir(repo)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p and not p.startswith(
+        str(repo))] + [entry])
+    _nothing_of_the_repository(CourseWithHidden(repo, secret), ("vec",))
+
+
+@pytest.mark.parametrize("entry", ["", ".", "assignments", EDITABLE])
+def test_an_import_path_entry_naming_a_folder_of_the_repository_is_refused(
+        tmp_path: Path, secret: Path, monkeypatch: pytest.MonkeyPatch, entry: str) -> None:
+    """A relative entry that names a folder is one, from the current folder: a folder the student
+    made with an editable install's key for a name is refused like any other."""
+    from grader.ci import CourseWithHidden, _nothing_of_the_repository
+
+    repo, _ = _repo(tmp_path, STUB, secret)
+    (repo / EDITABLE).mkdir()
+    monkeypatch.chdir(repo)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p] + [entry])
+    with pytest.raises(CourseError, match="import path reaches into the student's repository"):
+        _nothing_of_the_repository(CourseWithHidden(repo, secret), ("vec",))
+
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "course"
+
+
+def test_grader_ci_hidden_runs_from_an_editable_install_and_shows_the_students_view(
+        tmp_path: Path) -> None:
+    """The installed command (a script outside the repository, the package found by an editable
+    install's hook) run from the student's repository grades it; its files keep a hidden test's
+    exception text and returned strings out."""
+    if not any(p.startswith("__editable__") for p in sys.path):
+        pytest.skip("the grader is not installed editable in this environment")
+    from test_student_view import ATTACKS, OTHER, assert_nothing_leaks, attack_module
+
+    toy = attack_module("exception-text") + "\n" + textwrap.dedent(ATTACKS["returned-string"])
+    repo = write(tmp_path / "repo", {"assignments/toy/toy.py": toy,
+                                     "assignments/other/other.py": OTHER})
+    script = write(tmp_path / "bin", {"grader": "from grader.commands.main import main\n"
+                                                "main()\n"}) / "grader"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GITHUB_ACTIONS")}
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, str(script), "ci", "--course", str(repo), "--hidden",
+                           str(FIXTURE / "reference"), "--out", str(out)], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "import path reaches" not in done.stdout + done.stderr
+    full = (out / "result.json").read_text()
+    assert "LEAK" in full  # the instructor's copy: the attack ran
+    for name in ("results.json", "report.html", "junit.xml", "summary.md"):
+        assert_nothing_leaks((out / name).read_text(), toy, f"grader ci --hidden: {name}")
+
+
+def test_a_grader_imported_from_the_repository_is_refused(tmp_path: Path, secret: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The student's repository holds a copy of the grader: installed editable from there, the
+    trusted side would be the student's code."""
+    import grader.ci
+    from grader.ci import CourseWithHidden, _nothing_of_the_repository
+
+    repo, _ = _repo(tmp_path, STUB, secret)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p])
+    monkeypatch.setattr(grader.ci, "__file__", str(repo / "grader" / "ci.py"))
+    with pytest.raises(CourseError, match="grader itself is imported from the student's"):
+        _nothing_of_the_repository(CourseWithHidden(repo, secret), ("vec",))

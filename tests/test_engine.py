@@ -11,6 +11,7 @@ import pytest
 
 from grader.results.gradescope import results_json
 from grader.results.files import write_outputs
+from grader.results.visibility import GATED, student_view
 from grader.results.model import SubmissionResult, load_result
 from grader.grading.engine import Options, assemble
 
@@ -183,7 +184,7 @@ def test_outputs_round_trip_and_follow_the_gradescope_format(toy_engine, tmp_pat
     write_outputs(result, tmp_path / "files")
     assert load_result(tmp_path / "files" / "result.json") == result
     doc = json.loads((tmp_path / "files" / "results.json").read_text())
-    assert doc == results_json(result)
+    assert doc == results_json(student_view(result, GATED))
     assert set(doc) >= {"score", "execution_time", "output", "tests", "extra_data"}
     for t in doc["tests"]:
         assert set(t) >= {"name", "score", "max_score", "status", "output", "tags", "visibility"}

@@ -9,6 +9,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -181,3 +182,31 @@ def test_setup_sh_installs_the_course_environment_at_the_locked_versions(
     assert f"{source} | -m pip install --quiet -c requirements/lock.txt {pins} -e ." in calls
     assert calls[-1].endswith("-c import numpy, scipy, torch, grader.grading.engine")
     assert (source / "course.toml").is_file() and (source / "requirements/lock.txt").is_file()
+
+
+@pytest.mark.parametrize("variants", [("exception-text", "returned-string"),
+                                      ("line-from-compile", "returned-strings-in-a-dict"),
+                                      ("line-from-codetype-replace",),
+                                      ("line-of-another-file",)])
+def test_the_bundles_results_json_is_the_students_view(bundle: Path, tmp_path: Path,
+                                                       variants: tuple[str, ...]) -> None:
+    """results.json is exactly what Gradescope shows the student: a hidden test's exception
+    text, returned strings and forged line numbers stay out of it."""
+    from test_student_view import ATTACKS, assert_nothing_leaks, attack_module
+
+    toy = attack_module(variants[0]) + "".join(
+        "\n" + textwrap.dedent(ATTACKS[v]) for v in variants[1:])
+    root = autograder_tree(bundle, tmp_path / "autograder", {"toy.py": toy})
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "GRADER_PYTHON": sys.executable}
+    env.pop("GRADER_COURSE", None)
+    done = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, cwd=tmp_path,
+                          text=True, capture_output=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    text = (root / "results" / "results.json").read_text()
+    doc = json.loads(text)
+    gradescope_valid(doc)
+    tests = {t["name"]: t for t in doc["tests"]}
+    assert tests["toy: test_add_small (public)"]["status"] == "passed"
+    assert tests["toy: test_scale" if variants[-1].startswith("returned") else "toy: test_add"][
+        "status"] == "failed"  # the attack ran
+    assert_nothing_leaks(text, toy, f"bundle results.json {variants}")

@@ -811,8 +811,9 @@ def test_dynamic_access_is_flagged_for_review_without_costing_points(
     row = student_row(ClassEntry("s", "graded", result), ["toy"], LatePolicy(), {})
     assert "eval() (toy.py, line" in row["dynamic_access"]
     from grader.results.report import render_report
+    from grader.results.visibility import student_view
 
-    assert 'class="alert dynamic"' in render_report(result)
+    assert 'class="alert dynamic"' in render_report(student_view(result))
     plain, _ = grade(toy_engine, tmp_path / "plain", REFERENCE)
     assert "dynamic_access" not in plain.topic("toy").flags and not plain.topic("toy").note
 

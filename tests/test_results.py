@@ -48,6 +48,7 @@ def test_a_test_not_graded_here_counts_as_failed_in_no_output() -> None:
     from grader.results.junit import junit_xml
     from grader.results.model import NOT_GRADED_GPU
     from grader.results.report import render_report
+    from grader.results.visibility import student_view
 
     tests = (TestResult(topic="conv", name="test_fast", nodeid="conv/hidden::test_fast",
                         kind="hidden", outcome="not_graded", score=0.0, max_score=0.0,
@@ -60,19 +61,19 @@ def test_a_test_not_graded_here_counts_as_failed_in_no_output() -> None:
                         kind="hidden", outcome="failed", score=0.0, max_score=1.0))
     result = SubmissionResult(submission="ada", topics=topic_results(list(tests), ["conv"]),
                               tests=tests, seed=1, sandbox=(), started="", duration=1.0)
-    doc = {t["name"]: t for t in results_json(result)["tests"]}
+    doc = {t["name"]: t for t in results_json(student_view(result))["tests"]}
     # Gradescope: "status" is optional, and a test worth nothing without one is shown neutrally.
     for name in ("conv: test_fast", "conv: test_skip"):
         assert "status" not in doc[name] and doc[name]["max_score"] == 0.0, doc[name]
     assert doc["conv: test_ok"]["status"] == "passed"
     assert doc["conv: test_bad"]["status"] == "failed"
-    suite = ET.fromstring(junit_xml(result)).find("testsuite")
+    suite = ET.fromstring(junit_xml(student_view(result))).find("testsuite")
     assert suite is not None
     assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("1", "0", "2")
     cases = {c.get("name"): c for c in suite.iter("testcase")}
     assert cases["test_fast"].find("skipped") is not None
     assert cases["test_fast"].find("failure") is None
-    html = render_report(result)
+    html = render_report(student_view(result))
     assert '<span class="badge not_graded">not graded</span>' in html
     assert "1 test(s) need a GPU" in html and "Score: 1 / 2" in html
 

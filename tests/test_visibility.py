@@ -22,7 +22,7 @@ from grader.results.gradescope import results_json
 from grader.results.junit import write_junit
 from grader.results.model import SubmissionResult, TestResult, TopicResult
 from grader.results.summary import summary_markdown
-from grader.results.visibility import RELEASED_LATER, WITHHELD_OUTPUT, student_copy
+from grader.results.visibility import GATED, RELEASED_LATER, WITHHELD_OUTPUT, student_view
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "course"
 
@@ -122,14 +122,15 @@ def _input_of(result: SubmissionResult, name: str) -> str:
 
 def test_ci_outputs_keep_hidden_inputs_out(graded, tmp_path: Path) -> None:
     result, _ = graded
-    shown = student_copy(result)
+    shown = student_view(result)
     write_junit(shown, tmp_path / "junit.xml")
     markdown = summary_markdown(shown)
     for text in ((tmp_path / "junit.xml").read_text(), markdown):
         assert "3.3125" not in text and _input_of(result, "test_add") not in text
-    # control: the full result would leak it
-    write_junit(result, tmp_path / "full.xml")
-    assert "3.3125" in (tmp_path / "full.xml").read_text()
+    # control: the full result holds it, and a student-facing writer refuses the full result
+    assert "3.3125" in json.dumps([t.to_dict() for t in result.tests])
+    with pytest.raises(TypeError, match="student_view"):
+        write_junit(result, tmp_path / "full.xml")  # type: ignore[arg-type]
 
 
 def _one(kind: str, visibility: str = "") -> SubmissionResult:
@@ -151,19 +152,19 @@ def _one(kind: str, visibility: str = "") -> SubmissionResult:
 ])
 def test_gradescope_entries_follow_the_settings(kind, setting, bundle, entry, output_shown,
                                                 message_shown) -> None:
-    doc = results_json(_one(kind, setting), visibility=bundle)
+    doc = results_json(student_view(_one(kind, setting), GATED), visibility=bundle)
     test = doc["tests"][0]
     assert test["visibility"] == entry
     assert ("SECRET 42" in test["output"]) == (output_shown and setting != "hidden")
     assert ("expected 1, got 2" in test["output"]) == message_shown
 
 
-def test_student_copy_withholds_and_keeps_scores() -> None:
-    copy = student_copy(_one("hidden"))
+def test_student_view_withholds_and_keeps_scores() -> None:
+    copy = student_view(_one("hidden")).result
     assert copy.tests[0].output == WITHHELD_OUTPUT and copy.tests[0].message
-    later = student_copy(_one("hidden", "after_published")).tests[0]
+    later = student_view(_one("hidden", "after_published")).result.tests[0]
     assert later.message == RELEASED_LATER and later.output == ""
-    assert student_copy(_one("hidden", "visible")).tests[0].output == "SECRET 42"
+    assert student_view(_one("hidden", "visible")).result.tests[0].output == "SECRET 42"
     assert copy.score == _one("hidden").score
 
 
@@ -192,7 +193,7 @@ def test_an_exception_that_quotes_hidden_inputs_reaches_only_the_instructors_cop
     assert hidden and public
     # Control: the full result (the instructor's) quotes the inputs the student's code raised.
     assert all("raised ValueError: VALUES" in t.message for t in hidden)
-    shown = {t.nodeid: t for t in student_copy(result).tests}
+    shown = {t.nodeid: t for t in student_view(result).result.tests}
     for t in hidden:
         mine = shown[t.nodeid].message
         assert "VALUES" not in mine, mine

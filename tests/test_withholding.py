@@ -143,7 +143,7 @@ def _grade(engine, folder: Path, toy: str):
 def test_hidden_inputs_do_not_leak_through_names_into_the_students_copy(
         toy_engine, tmp_path: Path, variant: str) -> None:
     from grader.results.report import render_report
-    from grader.results.visibility import student_copy
+    from grader.results.visibility import student_view
 
     result = _grade(toy_engine, tmp_path / "attack", _module(LEAKS[variant]))
     full = json.dumps([t.to_dict() for t in result.tests])
@@ -154,16 +154,17 @@ def test_hidden_inputs_do_not_leak_through_names_into_the_students_copy(
         assert "LEAK" not in full
     else:
         assert "LEAK" in full, variant  # the channel is real: the instructor's copy shows it
-    shown = student_copy(result)
+    shown = student_view(result).result
     hidden = [t for t in shown.tests if t.kind == "hidden"]
     assert hidden and "LEAK" not in json.dumps([t.to_dict() for t in hidden]), variant
     # public tests' inputs are public: what shows there is no leak
-    html = render_report(replace(shown, tests=tuple(hidden)))
+    html = render_report(student_view(replace(result, tests=tuple(
+        t for t in result.tests if t.kind == "hidden"))))
     assert "LEAK" not in html, variant
     # an honest submission beside it keeps its grade
     honest = _grade(toy_engine, tmp_path / "honest", REFERENCE)
     assert honest.topic("toy").score == honest.topic("toy").max_score
-    assert student_copy(honest).topic("toy").score == honest.topic("toy").score
+    assert student_view(honest).result.topic("toy").score == honest.topic("toy").score
 
 
 def test_a_short_text_is_withheld_as_a_word_and_leaves_the_graders_words_whole() -> None:
@@ -182,11 +183,12 @@ def test_a_traceback_forged_at_run_time_shows_only_lines_in_a_hidden_test() -> N
     time (``compile(…, filename)``) and a source line fed to linecache all spell text of the
     student's choosing: a hidden test's student copy keeps only line numbers, and the file's
     name where it is the topic's module."""
-    from grader.results.visibility import _exception_withheld
+    from grader.results.visibility import LineRanges, _exception_withheld
 
     message = ("add raised ValueError: x\nin your code:\n"
                '  File "/w/student/toy.py", line 3, in add\n    inner()\n'
                '  File "/tmp/LEAK_0.25.py", line 1, in LEAK_0_25\n    LEAK 0.25\n')
-    shown = _exception_withheld(message, "toy")
+    shown = _exception_withheld(message, "toy", LineRanges("1-5"))
     assert "LEAK" not in shown and "0.25" not in shown and "0_25" not in shown
-    assert "toy.py, line 3" in shown and "a file of yours, line 1" in shown
+    assert "toy.py, line 3" in shown and "another file of yours" in shown
+    assert "line 1" not in shown  # another file's line numbers are the student's to choose

@@ -56,6 +56,7 @@ def autograde(root: Path) -> int:
     """
     from grader.isolation import sandbox
     from grader.results.gradescope import results_json
+    from grader.results.visibility import GATED, student_view
     from grader.grading.engine import Engine, Options
 
     results = root / "results" / "results.json"
@@ -84,7 +85,9 @@ def autograde(root: Path) -> int:
         reason = f"the grader failed: {type(exc).__name__}: {exc}"
         write_json_atomic(results, not_graded(reason, visibility=visibility))
         return 1
-    doc = results_json(result, visibility=visibility)
+    # What Gradescope shows the student: their view, with the tests it holds back until their
+    # time written in full, for it to show then.
+    doc = results_json(student_view(result, GATED), visibility=visibility)
     doc["extra_data"]["missing_sandbox_layers"] = [s.name for s in missing]
     write_json_atomic(results, doc)
     print(f"graded {result.submission}: {result.score:g} / {result.max_score:g}"

@@ -1,5 +1,6 @@
-"""Writing a graded submission's files: results.json (Gradescope), result.json (full), report.html
-(the student's: what they may see, ``grader.results.visibility``) and instructor.html (everything).
+"""Writing a graded submission's files: results.json (Gradescope) and report.html, the student's,
+written from their view of the result (``grader.results.visibility.student_view``), and
+result.json and instructor.html, with everything.
 
 Each file is rendered once, from the result and its grade (``grader.results.scoring.Grade``:
 raw, adjustments, late penalty, final), which is computed before any of them is written;
@@ -18,7 +19,7 @@ from grader.results.gradescope import results_json
 from grader.results.report import render_report
 from grader.results.model import SubmissionResult, write_json_atomic, write_text_atomic
 from grader.results.scoring import Grade
-from grader.results.visibility import student_copy
+from grader.results.visibility import GATED, student_view
 
 RESULTS = "results.json"  # Gradescope's format
 FULL = "result.json"  # our schema, round-trips into SubmissionResult
@@ -44,7 +45,7 @@ def write_pages(shown: SubmissionResult, out: Path, grade: Grade | None = None, 
     ``shown``) with a note added when the pages could not be rendered."""
     raw = raw or shown
     try:
-        report = render_report(student_copy(shown), grade)
+        report = render_report(student_view(shown), grade)
         full = render_report(shown, grade, instructor=True)
     except Exception as exc:  # noqa: BLE001 - the grades stand; the report says what broke
         note = f"the report could not be rendered ({type(exc).__name__}: {str(exc)[:200]})"
@@ -52,7 +53,9 @@ def write_pages(shown: SubmissionResult, out: Path, grade: Grade | None = None, 
         shown = replace(shown, notes=(*shown.notes, note))
         report = full = f"<!doctype html><meta charset='utf-8'><p>{html.escape(note)}; " \
             f"see {RESULTS} for the grades.</p>"
-    write_json_atomic(out / RESULTS, results_json(shown, grade=grade))
+    # Gradescope (or an LMS reading the file) shows a test marked after_due_date from then on:
+    # its details are written, for it to show then.
+    write_json_atomic(out / RESULTS, results_json(student_view(shown, GATED), grade=grade))
     write_text_atomic(out / REPORT, report)
     write_text_atomic(out / INSTRUCTOR_REPORT, full)
     if grade is not None:  # a batch's: what its tables compare when they are rebuilt

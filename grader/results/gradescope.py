@@ -1,18 +1,20 @@
-"""``results.json`` in the Gradescope autograder format, from a SubmissionResult."""
+"""``results.json`` in the Gradescope autograder format, from a student view of a result: it is
+what Gradescope shows the student (``grader.results.visibility``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from grader.results.model import Outcome, SubmissionResult, TestResult
+from grader.results.model import Outcome, TestResult
 from grader.results.scoring import Grade
-from grader.results.visibility import RELEASED_LATER, combine, level, output_shown
+from grader.results.visibility import (RELEASED_LATER, StudentView, combine, level,
+                                       output_shown, seen)
 
 STATUS_TEXT = {"timeout": "ran out of time", "error": "error", "not_graded": "not graded here",
                "skipped": "skipped"}
 
 
-def gradescope_test(t: TestResult, visibility: str) -> dict[str, Any]:
+def _gradescope_test(t: TestResult, visibility: str) -> dict[str, Any]:
     """One test's entry; ``visibility``: the whole results', combined with the test's own.
     Gradescope withholds a test until its time; what a student may never see (what the code
     printed in a hidden test, a ``hidden`` test's message) is not written at all."""
@@ -42,10 +44,13 @@ def gradescope_test(t: TestResult, visibility: str) -> dict[str, Any]:
     return entry
 
 
-def results_json(result: SubmissionResult, *, visibility: str = "visible",
+def results_json(view: StudentView, *, visibility: str = "visible",
                  grade: Grade | None = None) -> dict[str, Any]:
     """The Gradescope document: total score, per-test entries, per-topic totals in extra_data.
-    With a ``grade`` (adjustments, late penalty) the score is its final score."""
+    With a ``grade`` (adjustments, late penalty) the score is its final score. ``view``: the
+    student's view of the result, made with ``released=visibility.GATED`` so that a test Gradescope shows
+    after the due date is written in full, for Gradescope to show then."""
+    result = seen(view)
     score = grade.final if grade is not None else result.score
     lines = [f"Score: {score:g} / {result.max_score:g}"]
     if grade is not None and not grade.plain:
@@ -71,7 +76,7 @@ def results_json(result: SubmissionResult, *, visibility: str = "visible",
         "output": "\n".join(lines),
         "visibility": visibility,
         "stdout_visibility": "hidden",
-        "tests": [gradescope_test(t, visibility) for t in result.tests],
+        "tests": [_gradescope_test(t, visibility) for t in result.tests],
         "extra_data": {
             "topics": {t.topic: {"score": t.score, "max_score": t.max_score}
                        for t in result.topics},

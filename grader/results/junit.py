@@ -1,4 +1,4 @@
-"""JUnit XML from a SubmissionResult: one testsuite per topic, for CI systems to render."""
+"""JUnit XML from a student's view of a result: one testsuite per topic, for CI systems to render."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from grader.results.model import Outcome, SubmissionResult, TestResult, write_text_atomic
+from grader.results.model import Outcome, TestResult, write_text_atomic
+from grader.results.visibility import StudentView, seen
 
 # XML 1.0 cannot carry most control characters, and a student's print() can produce any of them.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -34,8 +35,9 @@ def _testcase(suite: ET.Element, t: TestResult) -> None:
         ET.SubElement(case, "system-out").text = _clean(t.output)
 
 
-def junit_xml(result: SubmissionResult) -> str:
+def junit_xml(view: StudentView) -> str:
     """The whole document; suites are named ``<topic>`` and cases ``<topic>.<kind>``/``<test>``."""
+    result = seen(view)
     root = ET.Element("testsuites", name=_clean(result.submission),
                       time=f"{result.duration:.3f}")
     for topic in result.topics:
@@ -63,5 +65,5 @@ def junit_xml(result: SubmissionResult) -> str:
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def write_junit(result: SubmissionResult, path: Path) -> None:
-    write_text_atomic(path, junit_xml(result))
+def write_junit(view: StudentView, path: Path) -> None:
+    write_text_atomic(path, junit_xml(view))

@@ -125,6 +125,9 @@ class TopicResult:
     # ``getattr with a computed name``), at most a few; empty when it found none.
     dynamic: tuple[str, ...] = ()
     untouched_stub: bool = False  # the module handed in is the stub as released: not started
+    # The lines of the module as graded that hold code, as ranges ("1-5,7,9-20"): the only line
+    # numbers of it that a hidden test's student copy shows (grader.results.visibility).
+    code_lines: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
-"""The student's HTML report: one self-contained page per submission (Jinja, autoescape on)."""
+"""The student's HTML report: one self-contained page per submission (Jinja, autoescape on), from
+the student's view of the result; the instructor's report, from the full result."""
 
 from __future__ import annotations
 
 import functools
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import jinja2
 from markupsafe import Markup, escape
@@ -13,6 +14,7 @@ from markupsafe import Markup, escape
 from grader.results.model import Flag, Outcome, SubmissionResult
 from grader.results.numbers import number
 from grader.results.scoring import Grade, percentage
+from grader.results.visibility import StudentView
 
 OUTCOME_TEXT = {"passed": "passed", "failed": "failed", "error": "error", "timeout": "timeout",
                 "skipped": "skipped", "not_graded": "not graded"}
@@ -67,7 +69,7 @@ def topic_notes(result: SubmissionResult, topic: str) -> list[str]:
             if n.startswith(prefix) and n[len(prefix):] != note]
 
 
-def report_context(result: SubmissionResult, grade: Grade | None = None,
+def _report_context(result: SubmissionResult, grade: Grade | None = None,
                    instructor: bool = False) -> dict[str, Any]:
     """What the report template shows; ``grade``: raw score, adjustments, late penalty and final
     (``grader.classroom.grades``), None where there is no policy and nothing was adjusted."""
@@ -113,10 +115,27 @@ def report_context(result: SubmissionResult, grade: Grade | None = None,
     }
 
 
+@overload
+def render_report(result: StudentView, grade: Grade | None = None, *,
+                  instructor: Literal[False] = False) -> str: ...
+
+
+@overload
 def render_report(result: SubmissionResult, grade: Grade | None = None, *,
+                  instructor: Literal[True]) -> str: ...
+
+
+def render_report(result: StudentView | SubmissionResult, grade: Grade | None = None, *,
                   instructor: bool = False) -> str:
-    """The report of ``result`` as given: pass the student's copy
-    (``grader.results.visibility.student_copy``) for the student, the full result with
-    ``instructor=True`` for the instructor's view."""
+    """The student's report of their view (``grader.results.visibility.student_view``), or with
+    ``instructor=True`` the instructor's report of the full result. The full result without
+    ``instructor=True`` does not type-check, and is refused at run time."""
+    if instructor and isinstance(result, SubmissionResult):
+        shown = result
+    elif not instructor and isinstance(result, StudentView):
+        shown = result.result
+    else:  # checked for callers that are not type-checked too
+        raise TypeError("the student's report is written from student_view(result), the "
+                        "instructor's from the full result with instructor=True")
     return environment().get_template("report.html.j2").render(
-        **report_context(result, grade, instructor))
+        **_report_context(shown, grade, instructor))

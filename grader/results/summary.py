@@ -1,4 +1,5 @@
-"""The CI view of a result: a Markdown summary for $GITHUB_STEP_SUMMARY and ``::error`` annotations.
+"""The CI view of a result: a Markdown summary for $GITHUB_STEP_SUMMARY and ``::error`` annotations,
+both from the student's view of the result (``grader.results.visibility.student_view``).
 
 Annotations point at the ``def`` line of the student's function. The line is found by parsing
 the student's file with ``ast`` in the trusted process: the file is read as text, never
@@ -19,6 +20,7 @@ from grader.results.report import environment
 from grader.results.model import Flag, Outcome, SubmissionResult, TestResult
 from grader.results.numbers import number
 from grader.results.scoring import percentage
+from grader.results.visibility import StudentView, seen
 
 # GitHub shows at most 10 annotations of each level per step; the rest are dropped silently,
 # so the last slot says how many more there are.
@@ -132,13 +134,14 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit].rstrip() + " …"
 
 
-def github_annotations(result: SubmissionResult, files: Mapping[str, Path],
-                root: Path | None = None) -> list[Annotation]:
+def github_annotations(view: StudentView, files: Mapping[str, Path],
+                       root: Path | None = None) -> list[Annotation]:
     """Annotations for the failed tests, one per student function (GitHub caps how many show).
 
     ``files`` maps each topic to the student's file; ``root`` is the repository root that the
     annotation paths are relative to (default: the current directory).
     """
+    result = seen(view)
     base = Path(root or Path.cwd()).resolve()
     out: list[Annotation] = []
     for topic in result.topics:
@@ -208,7 +211,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def summary_context(result: SubmissionResult, hidden_counts: Mapping[str, int]) -> dict[str, Any]:
+def _summary_context(result: SubmissionResult, hidden_counts: Mapping[str, int]) -> dict[str, Any]:
     """Everything the template shows, prepared here so the template only loops and branches."""
     hidden_ran = any(t.kind == "hidden" for t in result.tests)
     rows = []
@@ -248,7 +251,8 @@ def summary_context(result: SubmissionResult, hidden_counts: Mapping[str, int]) 
     }
 
 
-def summary_markdown(result: SubmissionResult, hidden_counts: Mapping[str, int] | None = None) -> str:
+def summary_markdown(view: StudentView, hidden_counts: Mapping[str, int] | None = None) -> str:
     """The Markdown summary. ``hidden_counts``: hidden tests per topic, when they did not run."""
-    context = summary_context(result, hidden_counts or result.hidden_tests)
+    result = seen(view)
+    context = _summary_context(result, hidden_counts or result.hidden_tests)
     return environment().get_template("summary.md.j2").render(**context)

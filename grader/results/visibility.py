@@ -20,16 +20,33 @@ names of the types it returned (a class's ``__qualname__`` is the student's to c
 it returned, warnings, errors. Wherever one shows in such a test's message, the student's copy
 says ``(withheld)`` instead, unless it is the name of a type the grader itself knows (``float``,
 ``numpy.float64``, ``torch.Tensor``): those carry nothing of the student's choosing. Trip-wire
-records are checked where they arrive (``grader.grading.remote.banned_calls``). The
-instructor's copies (result.json, the instructor's report) keep everything.
+records are checked where they arrive (``grader.grading.remote.banned_calls``).
+
+Numbers in such a test's message that the student's code chooses are withheld too: a frame's line
+number can be set at run time (``compile`` with padding lines, ``exec``,
+``__code__.replace(co_firstlineno=…)``), so a traceback keeps only the lines of the topic's own
+module that hold code as it was handed in (``TopicResult.code_lines``), each once, at most
+``MAX_FRAMES`` of them; the same goes for the places of banned calls, and a crashed worker's exit
+code or signal is not given. Recursing to a chosen depth, or calling a banned function a chosen
+number of times, shows the same lines as doing it once.
+
+Every student-facing writer (report.html, results.json, the Gradescope bundle's results.json,
+``grader ci``'s files and annotations, the service's student pages) takes a ``StudentView``,
+which only ``student_view`` makes: handing one the full ``SubmissionResult`` does not type-check
+(and fails at run time for code that is not type-checked). The instructor's copies (result.json,
+the instructor's report, the gradebook and the class pages) keep everything.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextvars
+import io
 import re
 import sys
-from dataclasses import replace
+import tokenize
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from grader.results.model import Flag, SubmissionResult, TestResult
 
@@ -44,6 +61,13 @@ WORKER_TEXT = "worker_text"  # the key of TestResult.details that lists what the
 WITHHELD_TEXT = "(withheld)"
 _NDARRAY = re.compile(r"numpy\.ndarray\(dtype=(\w+)\)")
 _RAISED = re.compile(r"^([A-Za-z_]\w*) raised ([A-Za-z_][\w.]{0,60})(?=:|$)")
+# The levels that a Gradescope results.json leaves to Gradescope, which shows such a test only
+# from its time on: a view for that file releases them.
+GATED = frozenset({"after_due_date", "after_published"})
+MAX_FRAMES = 6  # traceback lines a hidden test's student copy keeps, the innermost
+WITHHELD_FRAMES = "  (earlier lines left out)"
+RUNTIME_CODE = "code your module made at run time"  # a frame of it at a line that holds no code
+OTHER_FILE = "another file of yours"
 # Stricter first: combining two levels keeps the stricter one.
 _ORDER = {"hidden": 0, "after_published": 1, "after_due_date": 2, "visible": 3}
 
@@ -72,8 +96,11 @@ def combine(bundle: str, test: str) -> str:
     return min(bundle, test, key=lambda v: _ORDER.get(v, 0))
 
 
-def student_test(t: TestResult, released: frozenset[str] = frozenset()) -> TestResult:
-    """The test as a copy written at grading time shows it to the student."""
+def student_test(t: TestResult, released: frozenset[str] = frozenset(),
+                 code_lines: str = "") -> TestResult:
+    """The test as a copy written at grading time shows it to the student; ``code_lines``: the
+    lines of the topic's module that hold code (``TopicResult.code_lines``; none known: no line
+    number of the student's code shows in a hidden test)."""
     sent = t.details.get(WORKER_TEXT) if isinstance(t.details, dict) else None
     if sent is not None:
         t = replace(t, details={k: v for k, v in t.details.items() if k != WORKER_TEXT})
@@ -81,8 +108,13 @@ def student_test(t: TestResult, released: frozenset[str] = frozenset()) -> TestR
         return replace(t, message=RELEASED_LATER, output="", details={})
     if output_shown(t):
         return t
+    lines = LineRanges(code_lines)
     if Flag.STUDENT_EXCEPTION in t.flags:  # its text is the student's: it may quote the inputs
-        t = replace(t, message=_exception_withheld(t.message, t.topic))
+        t = replace(t, message=_exception_withheld(t.message, t.topic, lines))
+    if Flag.BANNED in t.flags:
+        t = replace(t, message=_places_withheld(t.message, t.topic, lines))
+    if Flag.CRASH in t.flags:
+        t = replace(t, message=_exit_withheld(t.message))
     if sent:
         t = replace(t, message=withhold_text(t.message, sent))
     return replace(t, output=WITHHELD_OUTPUT) if t.output else t
@@ -146,12 +178,15 @@ def _known_name(text: str) -> bool:
                                  "fractions", "datetime")
 
 
-def _exception_withheld(message: str, topic: str = "") -> str:
+def _exception_withheld(message: str, topic: str = "",
+                        code: "LineRanges | None" = None) -> str:
     """"f raised ValueError: <the student's text>" and where it was raised, with the student's
-    text left out. The traceback is the worker's text too: a function's name, a file's name and
-    a source line can all be set at run time (``__code__.replace(co_name=…)``, ``compile(…,
-    filename)``, ``linecache``), so of each frame only its line number stays, and its file's
-    name where it is the topic's module."""
+    text left out. The traceback is the worker's text too: a function's name, a file's name, a
+    source line and a line number can all be set at run time (``__code__.replace(co_name=…,
+    co_firstlineno=…)``, ``compile(…, filename)``, ``linecache``), so of each frame only its line
+    number stays, where it is a line of the topic's module that holds code (``code``), and its
+    file's name where it is that module; the same line twice in a row shows once, and at most
+    the innermost ``MAX_FRAMES`` lines show."""
     found = _RAISED.match(message)
     head = f"{found.group(1)} raised {found.group(2)}" if found else "your code raised an exception"
     lines = [f"{head} {WITHHELD_EXCEPTION}"]
@@ -162,22 +197,146 @@ def _exception_withheld(message: str, topic: str = "") -> str:
             frame = _FRAME.match(line)
             if frame:
                 name = frame.group(1).replace("\\", "/").rsplit("/", 1)[-1]
-                shown = name if topic and name == f"{topic}.py" else "a file of yours"
-                kept.append(f"  {shown}, line {frame.group(2)}")
+                kept.append("  " + _place(name, int(frame.group(2)), topic, code))
         if kept:
-            lines += ["in your code:", *kept]
+            lines += ["in your code:", *_few(kept)]
     return "\n".join(lines)
 
 
-_FRAME = re.compile(r'^  File "(.*)", line (\d+)')
+_FRAME = re.compile(r'^  File "(.*)", line (\d{1,12})')
 
 
-def student_copy(result: SubmissionResult, released: frozenset[str] = frozenset()
-                 ) -> SubmissionResult:
-    """``result`` with what the student may not see yet taken out (scores unchanged)."""
-    return replace(result, tests=tuple(student_test(t, released) for t in result.tests))
+def _place(name: str, line: int, topic: str, code: "LineRanges | None") -> str:
+    """Where a frame or a call was, as a hidden test's student copy says it: the topic module's
+    line where it holds code, else no number."""
+    if not topic or name != f"{topic}.py":
+        return OTHER_FILE
+    if code is None or not code.ranges:  # which lines hold code is not known: no number
+        return name
+    return f"{name}, line {line}" if line in code else f"{name}, {RUNTIME_CODE}"
+
+
+def _few(lines: list[str]) -> list[str]:
+    """``lines`` with each run of one line kept once, and at most the last ``MAX_FRAMES``."""
+    kept = [x for i, x in enumerate(lines) if i == 0 or x != lines[i - 1]]
+    return [WITHHELD_FRAMES, *kept[-MAX_FRAMES:]] if len(kept) > MAX_FRAMES else kept
+
+
+# A banned call's place as grader.grading.remote.describe_banned_call writes it.
+_CALL_PLACE = re.compile(r"\(([^()\n]{1,200}), line (\d{1,12})\)")
+
+
+def _places_withheld(message: str, topic: str, code: "LineRanges") -> str:
+    """The banned calls' descriptions with their places said as ``_place`` says them; the same
+    description twice shows once."""
+    out: list[str] = []
+    for line in message.splitlines():
+        line = _CALL_PLACE.sub(lambda m: f"({_place(m.group(1), int(m.group(2)), topic, code)})"
+                               if m.group(1) == f"{topic}.py" else f"({m.group(1)})", line)
+        if line not in out:
+            out.append(line)
+    return "\n".join(out)
+
+
+_EXIT = re.compile(r" \((?:exit code \d+|killed by SIG\w+)\)")
+
+
+def _exit_withheld(message: str) -> str:
+    """A crashed worker's message without its exit code or signal, which the student's code
+    chooses (``os._exit(n)``, ``os.kill``); a kill for going over the memory limit (the
+    grader's, and said as such) stays."""
+    return _EXIT.sub("", message)
+
+
+class LineRanges:
+    """Line numbers given as ranges, ``"1-5,7,9-20"`` (``TopicResult.code_lines``)."""
+
+    def __init__(self, spec: str) -> None:
+        self.ranges: list[tuple[int, int]] = []
+        for part in spec.split(","):
+            first, _, last = part.strip().partition("-")
+            if first.isdigit() and (not last or last.isdigit()):
+                self.ranges.append((int(first), int(last or first)))
+
+    def __contains__(self, line: object) -> bool:
+        return isinstance(line, int) and any(a <= line <= b for a, b in self.ranges)
+
+
+_NOT_CODE = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+             tokenize.ENCODING, tokenize.ENDMARKER}
+
+
+def code_lines(path: Path | None) -> str:
+    """The lines of a student's module that hold code (a token other than a comment), as
+    ranges ``"1-5,7,9-20"``: where a traceback frame of that module can truly be. Read as text
+    in the trusted process, never run; empty for a missing file, or one that does not tokenize
+    (nothing of it ran then)."""
+    if path is None:
+        return ""
+    try:
+        source = Path(path).read_bytes()
+        marked: set[int] = set()
+        for tok in tokenize.tokenize(io.BytesIO(source).readline):
+            if tok.type not in _NOT_CODE:
+                marked.update(range(tok.start[0], tok.end[0] + 1))
+    except (OSError, SyntaxError, tokenize.TokenError, UnicodeDecodeError):
+        return ""
+    parts: list[str] = []
+    for line in sorted(marked):
+        if parts and line == _last(parts) + 1:
+            parts[-1] = f"{parts[-1].split('-')[0]}-{line}"
+        else:
+            parts.append(str(line))
+    return ",".join(parts)
+
+
+def _last(parts: list[str]) -> int:
+    return int(parts[-1].rsplit("-", 1)[-1])
+
+
+_MAKING = contextvars.ContextVar("making_a_student_view", default=False)
+
+
+@dataclass(frozen=True)
+class StudentView:
+    """What a student may see of one result (``result``: the result with what the student may
+    not see taken out, scores unchanged), as of ``released`` (the visibility levels whose time
+    has come). Made only by ``student_view``; every student-facing writer takes this type."""
+
+    result: SubmissionResult
+    released: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not _MAKING.get():  # dataclasses.replace and direct construction come here too
+            raise TypeError("a StudentView is made only by "
+                            "grader.results.visibility.student_view(result)")
+
+
+def student_view(result: SubmissionResult, released: frozenset[str] = frozenset()
+                 ) -> StudentView:
+    """The one student view of ``result``: each test as ``student_test`` shows it."""
+    if not isinstance(result, SubmissionResult):
+        raise TypeError(f"student_view takes a SubmissionResult, not {type(result).__name__}")
+    code = {t.topic: t.code_lines for t in result.topics}
+    shown = replace(result, tests=tuple(student_test(t, released, code.get(t.topic, ""))
+                                        for t in result.tests))
+    token = _MAKING.set(True)
+    try:
+        return StudentView(shown, frozenset(released))
+    finally:
+        _MAKING.reset(token)
+
+
+def seen(view: StudentView) -> SubmissionResult:
+    """The result a student-facing writer shows: ``view``'s, checked to be a view at run time
+    too (for callers that are not type-checked)."""
+    if not isinstance(view, StudentView):
+        raise TypeError("a student-facing file is written from student_view(result), not from "
+                        f"{type(view).__name__}")
+    return view.result
 
 
 __all__ = ["VISIBILITIES", "WITHHELD_OUTPUT", "WITHHELD_EXCEPTION", "RELEASED_LATER", "WORKER_TEXT",
-           "WITHHELD_TEXT", "level", "output_shown", "shown_now", "combine", "student_test",
-           "student_copy", "withhold_text"]
+           "WITHHELD_TEXT", "GATED", "MAX_FRAMES", "StudentView", "level", "output_shown",
+           "shown_now", "combine", "student_test", "student_view", "seen", "code_lines",
+           "withhold_text"]

@@ -17,11 +17,11 @@ from starlette.responses import HTMLResponse, Response
 
 from grader.classroom.late import parse_time
 from grader.results.files import FULL, read_grade
-from grader.results.model import load_result
+from grader.results.model import SubmissionResult, load_result
 from grader.results.numbers import number
 from grader.results.report import render_report
 from grader.results.scoring import Grade
-from grader.results.visibility import student_copy
+from grader.results.visibility import student_view
 from grader.serve import auth, db, queue, store
 from grader.serve.config import Assignment
 from grader.serve.web import HEADERS, Account, Refusal, page, redirect, render, service
@@ -290,12 +290,19 @@ def report(request: Request, me: Account | None, form: FormData | None) -> Respo
         raise Refusal(404, "this submission's report is missing; ask your instructor") from None
     grade_doc = read_grade(folder)
     grade = Grade.from_dict(grade_doc) if grade_doc else None
-    if me.instructor:
-        html = render_report(result, grade, instructor=True)
-    else:
-        html = render_report(student_copy(result, released(request, me, row)), grade)
+    html = report_page(result, grade, instructor=me.instructor,
+                       released=frozenset() if me.instructor else released(request, me, row))
     return HTMLResponse(html, headers={**HEADERS, "Content-Security-Policy":
                                        HEADERS["Content-Security-Policy"] + "; sandbox"})
+
+
+def report_page(result: SubmissionResult, grade: Grade | None, *, instructor: bool,
+                released: frozenset[str]) -> str:
+    """The report page: the instructor's of the full result, or the student's of their view as
+    of ``released`` (the visibility levels whose time has come)."""
+    if instructor:
+        return render_report(result, grade, instructor=True)
+    return render_report(student_view(result, released), grade)
 
 
 @page()
