@@ -131,7 +131,9 @@ ATTACKS: dict[str, str] = {
 CHANNEL = {
     "exception-text": "LEAK", "exception-args": "LEAK", "returned-string": "LEAK",
     "returned-strings-in-a-dict": "LEAK", "line-from-compile": r"line 100\d{3}",
-    "line-from-exec": r"line 100\d{3}", "line-from-codetype-replace": r"line 100\d{3}",
+    # forging a code object is refused in the worker (its audit hook): the refusal, or the line
+    "line-from-exec": r"line 100\d{3}|code\.__new__ is not available while grading",
+    "line-from-codetype-replace": r"line 100\d{3}|code\.__new__ is not available while grading",
     "line-of-another-file": r"helper\.py\", line \d", "recursion-depth": r"(?s)(, in add\n.*){3,}",
     "banned-call-places": r"toy\.py, line 100\d{3}", "exit-code": r"exit code \d+",
 }
@@ -220,6 +222,12 @@ def test_no_student_file_shows_what_a_hidden_test_keeps_back(
     result = grade(toy_engine, tmp_path, toy)
     hidden = [t for t in result.tests if t.kind == "hidden" and t.topic == "toy"]
     full = "\n".join(t.message + "\n" + t.output for t in hidden)
+    if variant == "banned-call-places":
+        # The worker's frames hold no trip-wire record to forge (the audit hook holds it): the
+        # channel is closed before it reaches any copy.
+        assert not re.search(CHANNEL[variant], full) and not any(
+            "banned" in t.flags for t in hidden if t.name == "test_add"), full
+        return
     assert re.search(CHANNEL[variant], full), (variant, full)  # the instructor's copy has it
     for where, text in student_files(result, tmp_path).items():
         assert_nothing_leaks(text, toy, f"{variant}: {where}")
@@ -234,8 +242,7 @@ def test_a_recursions_depth_and_a_crashs_code_do_not_change_what_the_student_rea
         toy_engine: Any, tmp_path: Path) -> None:
     """Two seeds give the recursion other depths and the crash other exit codes: what the
     student reads of those tests is the same text."""
-    for variant, name in (("recursion-depth", "test_add"), ("exit-code", "test_add"),
-                          ("banned-call-places", "test_add")):
+    for variant, name in (("recursion-depth", "test_add"), ("exit-code", "test_add")):
         seen = set()
         for seed in (7, 8):
             result = grade(toy_engine, tmp_path / f"{variant}-{seed}", attack_module(variant),

@@ -147,10 +147,12 @@ def test_hidden_inputs_do_not_leak_through_names_into_the_students_copy(
 
     result = _grade(toy_engine, tmp_path / "attack", _module(LEAKS[variant]))
     full = json.dumps([t.to_dict() for t in result.tests])
-    if variant == "forged-trip-wire-record":  # checked where it arrives: no copy has its text
+    if variant == "forged-trip-wire-record":
+        # No frame of the worker holds the trip-wire (the audit hook does): nothing is forged,
+        # and no copy has the text.
+        # (The static scan still reads the name in the module's source.)
         add = next(t for t in result.tests if t.name == "test_add")
-        assert "banned" in add.flags and "a banned function is not allowed here (toy.py" in \
-            add.message and "(your code, line 1)" in add.message, add.message
+        assert "is not allowed here (" not in add.message, add.message
         assert "LEAK" not in full
     else:
         assert "LEAK" in full, variant  # the channel is real: the instructor's copy shows it

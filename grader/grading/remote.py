@@ -97,14 +97,16 @@ def banned_calls(reply: dict[str, Any], spec: "WorkerSpec | None" = None) -> lis
 
 
 def executed_at(reply: dict[str, Any]) -> list[str]:
-    """The student's run-time exec/compile the worker's audit hook saw, checked and told as
-    "exec() at run time, line N" (the reply is the student's to shape: only those two words)."""
+    """The student's run-time exec/compile the worker's audit hook saw, told as "exec() at run
+    time". The reply is the student's to shape, so only those words are taken, and no line: code
+    built at run time can say it runs at any line it likes."""
     raw = reply.get("executed")
     out = []
     for item in raw[:20] if isinstance(raw, list) else []:
-        if isinstance(item, list) and len(item) == 2 and item[0] in ("exec()", "compile()") \
-                and type(item[1]) is int:
-            out.append(f"{item[0]} at run time, line {item[1]}")
+        if isinstance(item, list) and item and item[0] in ("exec()", "compile()"):
+            what = f"{item[0]} at run time"
+            if what not in out:
+                out.append(what)
     return out
 
 
