@@ -124,7 +124,7 @@ def refuse(patterns: Sequence[str], record: Callable[[str], None],
             kernel = _refusal(op, record, describe)
             for key in keys_of(op):
                 try:
-                    lib.impl(name, key, kernel, False)
+                    lib.impl(name, key, kernel)
                 except (RuntimeError, ValueError):
                     pass  # a key this build has no use for
     for lib in libraries.values():
