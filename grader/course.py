@@ -46,6 +46,17 @@ class TopicConfig:
     # Who sees the topic's tests ([grading] visibility; grader.results.visibility); "" = default.
     visibility: str = ""
 
+    @property
+    def banned_names(self) -> tuple[str, ...]:
+        """Every dotted name the static scan looks for: ``[banned] calls`` and ``libraries``,
+        and torch's Python names of the banned operators (``"*::*conv[0-9]d*"`` gives
+        ``torch.conv2d``, ``torch.nn.functional.conv2d``, ``torch.ops.aten.conv2d``...)."""
+        derived: list[str] = []
+        for op in self.banned_ops:
+            name = op.split("::", 1)[-1]
+            derived += [f"torch.{name}", f"torch.*.{name}"]
+        return tuple(dict.fromkeys((*self.banned, *self.banned_libraries, *derived)))
+
 
 def load_topic_config(path: Path) -> TopicConfig:
     """Read ``grading.toml``; a missing file means all defaults."""

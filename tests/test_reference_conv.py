@@ -128,7 +128,7 @@ def test_banned_calls_spare_the_reference_and_alternatives() -> None:
     from grader.grading.banned import scan
     from grader.course import load_topic_config
 
-    banned = load_topic_config(_TOPIC / "grading.toml").banned
+    banned = load_topic_config(_TOPIC / "grading.toml").banned_names
     assert {"torch", "scipy.signal"} <= set(banned)
     for module in [_PATH, *sorted((_TOPIC / "alternatives").glob("*.py"))]:
         assert scan(module.read_text(), banned) == [], module.name  # np.pad etc. stay allowed
@@ -151,6 +151,6 @@ def test_banned_calls_are_found_and_named(source: str, name: str) -> None:
     from grader.grading.banned import scan
     from grader.course import load_topic_config
 
-    findings = scan(source, load_topic_config(_TOPIC / "grading.toml").banned)
+    findings = scan(source, load_topic_config(_TOPIC / "grading.toml").banned_names)
     assert name in {f.name for f in findings}
     assert all(f.function in (None, "conv2d_forward") for f in findings)

@@ -151,7 +151,7 @@ def test_attention_fast_never_holds_the_whole_score_matrix() -> None:
 # ------------------------------------------------------------------------------ banned calls
 
 def _banned() -> tuple[str, ...]:
-    return COURSE.config("performance").banned
+    return COURSE.config("performance").banned_names
 
 
 @pytest.mark.parametrize("path", [

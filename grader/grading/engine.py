@@ -389,7 +389,7 @@ class Engine:
             for topic, r in runs.items():
                 if r.module_path is not None:
                     r.findings, note = scan_findings(
-                        Path(r.module_path), r.config.banned + r.config.banned_libraries)
+                        Path(r.module_path), r.config.banned_names)
                     if note:  # the tests run all the same
                         stream.write({"type": "note", "topic": topic, "note": note})
                     if r.config.banned or r.config.banned_libraries or r.config.banned_ops:

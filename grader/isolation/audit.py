@@ -106,8 +106,11 @@ class _Hook:
         self.banned = frozenset(libraries)
         self.on_exec = on_exec
         self.gates = dict(gates)
+        # Where library code is read from: the Python installation, its site-packages and the
+        # grader's own package (an editable install keeps it outside both).
+        grader_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         self.prefixes = tuple(sorted({os.path.realpath(p) + os.sep for p in (
-            sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+            sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, grader_root,
             *(p for p in sys.path if "site-packages" in p or "dist-packages" in p))}))
         self.student_root = os.path.realpath(student_dir) + os.sep
         self.busy = threading.local()

@@ -103,7 +103,7 @@ class StudentSession:
             config = course.config(name)
             file = topic_file(course.assignments / name, name)  # <topic>.py, or its notebook
             self.topics[key] = Topic(root, name, LocalModule(
-                name, file, banned_patterns=config.banned), config.tolerances)
+                name, file, banned_patterns=config.banned_names), config.tolerances)
             install_finder(course.assignments)
             self._register_markers()
             if root not in self.released:
