@@ -944,3 +944,121 @@ def test_a_hint_that_finds_the_student_failing_gives_no_hint() -> None:
     msg = failure(assert_close, 1.0, 2.0, name="f", hint=evidence)
     assert msg.startswith("f: expected 2.0, got 1.0") and "Hint: off by a constant factor" in msg
     assert "Hint: centre x" in failure(assert_close, 1.0, 2.0, name="f", hint=lambda: "centre x")
+
+
+# ------------------------------------------- classic mistakes from any check, hints that agree
+
+
+def _class_topic(tmp_path) -> types.ModuleType:
+    """A toy topic whose function builds its result with a class of the module, as autograd's
+    run_program does with Tensor: a mutant that changes only the class changes the function."""
+    import importlib.util
+
+    topic = tmp_path / "reference" / "cls"
+    (topic / "mutants").mkdir(parents=True)
+    solution = ("import numpy as np\n\n\nclass Scaler:\n    def apply(self, x):\n"
+                "        return x / len(x)\n\n\n"
+                "def run(x, step):\n    return Scaler().apply(x), step(x)\n")
+    (topic / "solution.py").write_text(solution)
+    (topic / "mutants" / "not_divided.py").write_text(
+        '"""Mutant: apply forgets to divide by len(x)."""\n'
+        + solution.replace("return x / len(x)", "return x"))
+    spec = importlib.util.spec_from_file_location("cls_reference", topic / "solution.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("check", [assert_close, assert_equal])
+def test_any_check_names_the_classic_mistake_of_the_call_it_is_given(tmp_path, check) -> None:
+    from grader.checks.compare import Mistakes
+
+    reference = _class_topic(tmp_path)
+    x = np.array([3.0, 6.0, 9.0])
+    # The student's step is a handle in the worker; the mutants run with the reference's own.
+    got = (x.copy(), 1.0)  # what the mutant gives: the whole result is compared
+    mistakes = Mistakes(reference, "run", got, (x, lambda v: 1.0))
+    msg = failure(check, got[0], x / 3, name="run → scaled", mistakes=mistakes)
+    assert "classic mistake: apply forgets to divide by len(x)" in msg, msg
+    # A guess from the values' pattern would only repeat it, or contradict it: left out.
+    assert "factor" not in msg, msg
+    # Part of the result matches, the rest does not: no mistake is named.
+    other = Mistakes(reference, "run", (x.copy(), 2.0), (x, lambda v: 1.0))
+    assert "classic mistake" not in failure(check, got[0], x / 3, name="run", mistakes=other)
+    # select: only that item of the mutant's result is compared (the rest stays in the worker).
+    picked = Mistakes(reference, "run", x.copy(), (x, lambda v: 1.0), select=0)
+    assert "classic mistake" in failure(check, x.copy(), x / 3, name="run", mistakes=picked)
+
+
+def test_a_specific_hint_leaves_out_the_guesses_that_contradict_it(rng) -> None:
+    y = rng.normal(size=8)
+    # Alone, the pattern of the values is worth a guess.
+    assert "n − 1" in failure(assert_close, y * 8 / 7, y, name="loss")
+    # With the test's own hint, or a classic mistake, the guess would contradict it: left out.
+    msg = failure(assert_close, y * 8 / 7, y, name="loss", hint="average over the real tokens")
+    assert "average over the real tokens" in msg and "n − 1" not in msg and "factor" not in msg
+    msg = failure(assert_close, 8 / 7, 1.0, name="loss", hint="average over the real tokens")
+    assert "factor" not in msg and "n − 1" not in msg
+    # Hints about the kind of value are not guesses: they stay with the test's hint.
+    msg = failure(assert_close, None, y, name="loss", hint="average over the real tokens")
+    assert "return statement" in msg
+
+
+def test_a_factor_is_named_as_a_size_only_where_one_axis_has_that_length() -> None:
+    from grader.checks.hints import size_names
+
+    # One axis: named.
+    assert size_names([("X.shape[0]", 0, (5, 3)), ("X.shape[1]", 1, (5, 3))]) == \
+        {5: "X.shape[0]", 3: "X.shape[1]"}
+    # The same axis of arrays of one shape is one dimension: named once.
+    assert size_names([("y_true.shape[0]", 0, (50,)), ("y_pred.shape[0]", 0, (50,))]) == \
+        {50: "y_true.shape[0]"}
+    # Two different axes of one length: which one the factor is cannot be told.
+    names = size_names([("E.shape[0]", 0, (7, 3)), ("E.shape[1]", 1, (7, 3)),
+                        ("contexts.shape[0]", 0, (5, 3)), ("contexts.shape[1]", 1, (5, 3))])
+    assert names[7] == "E.shape[0]" and names[5] == "contexts.shape[0]"
+    assert names[3].startswith("the length of more than one axis")
+    assert "E.shape[1]" in names[3] and "contexts.shape[1]" in names[3]
+    square = size_names([("the size of axis 0 of W", 0, (4, 4)),
+                         ("the size of axis 1 of W", 1, (4, 4))])
+    assert square[4].startswith("the length of more than one axis")
+
+
+@pytest.mark.parametrize("D,n,named", [(3, 3, False), (4, 3, True), (3, 4, True)],
+                         ids=["D_equals_n", "D_above_n", "D_below_n"])
+def test_expect_same_names_a_factor_only_when_its_size_is_unambiguous(D, n, named) -> None:
+    rng = np.random.default_rng(0)
+    E, contexts = rng.normal(size=(7, D)), rng.integers(0, 7, size=(5, n))
+
+    def ref(E: np.ndarray, contexts: np.ndarray) -> np.ndarray:
+        return E[contexts].mean(axis=1)  # (N, D)
+
+    def stu(E: np.ndarray, contexts: np.ndarray) -> np.ndarray:
+        return E[contexts].sum(axis=1)  # not divided by n
+
+    msg = failure(expect_same, types.SimpleNamespace(f=stu), types.SimpleNamespace(f=ref), "f",
+                  E, contexts)
+    assert f"factor of {n}" in msg, msg
+    assert (f"{n} is contexts.shape[1]" in msg) == named, msg
+    assert f"{n} is E.shape[1]" not in msg and f"{n} is the size of axis" not in msg, msg
+
+
+@pytest.mark.parametrize(("called", "innermost", "message", "text"), [
+    ("run_program", "sum", "Tensor.sum: not implemented yet",
+     "Tensor.sum: not implemented (run_program calls it)"),
+    ("run_program", "sum", "", "sum: not implemented (run_program calls it)"),
+    ("run_program", "sum", "TODO", "sum: not implemented (run_program calls it)"),
+    ("run_program", "helper", "Tensor.sum: not implemented yet",
+     "helper: not implemented (run_program calls it)"),
+    ("add", "add", "add: not implemented yet", "add: not implemented"),
+    ("add", None, "add: not implemented yet", "add: not implemented"),
+    ("fit", None, "", "fit: not implemented"),
+    ("Model.fit", "fit", "", "Model.fit: not implemented"),
+], ids=["named_by_its_message", "no_message", "message_names_nothing",
+        "message_names_another_function", "the_called_function", "no_frames",
+        "nothing_known", "method_called"])
+def test_not_implemented_names_the_function_left_as_a_stub(called, innermost, message,
+                                                           text) -> None:
+    from grader.checks.describe import not_implemented
+
+    assert not_implemented(called, innermost, message) == text

@@ -149,7 +149,7 @@ def _mutants(*topics: str) -> list:
 
 # The topics whose tests were made seed-independent; each mistake fails the same tests on each seed.
 SEED_CHECKED = ("gaussian_classifier", "regularization", "attention", "batchnorm", "gnn",
-                "optimizers")
+                "optimizers", "embeddings")
 
 
 @pytest.mark.parametrize(("topic", "name"), _mutants(*SEED_CHECKED))
@@ -158,3 +158,86 @@ def test_a_mistake_fails_the_same_tests_whatever_the_seed(engine, tmp_path: Path
     seen = {seed: sorted(_failed(_grade(engine, topic, _mutant(topic, name), tmp_path, seed)))
             for seed in SEEDS}
     assert len({tuple(v) for v in seen.values()}) == 1, seen
+
+
+# ------------------------------------------------------------------------- nearest neighbours
+
+# d2l's get_similar_tokens in NumPy: the k + 1 best, the first dropped as the word itself.
+NEAREST_D2L = '''
+
+def nearest(E, word_id, k):
+    x = E[word_id]
+    cos = E @ x / np.sqrt(np.sum(E * E, axis=1) * np.sum(x * x) + 1e-9)
+    return np.argsort(-cos, kind="stable")[1:k + 1].astype(np.int64)
+'''
+
+
+def test_dropping_the_top_ranked_word_is_caught_at_every_seed(engine, tmp_path: Path) -> None:
+    source = COURSE.solution("embeddings").read_text() + NEAREST_D2L
+    _check(engine, tmp_path, "embeddings", source,
+           {"test_nearest_with_the_words_vector_at_a_smaller_id", "test_nearest_of_a_zero_vector"},
+           says=r"classic mistake: nearest drops the top-ranked word instead of word_id")
+
+
+@pytest.mark.parametrize(("sims", "fails", "says"), [
+    # 0/0 for a zero query: every similarity NaN, which sorts into the right order.
+    ("sims = unit @ E[word_id] / norms[word_id]", {"test_nearest_of_a_zero_vector"},
+     r"zero vector.*invalid value.*similarity 0"),
+    # 0/0 for a zero candidate: its NaN sorts last, below the similarities under 0.
+    ("sims = E @ E[word_id] / (norms * norms[word_id])",
+     {"test_nearest_with_a_zero_vector_and_ties", "test_nearest_of_a_zero_vector"},
+     r"classic mistake: nearest computes u·v / \(‖u‖ ‖v‖\) unguarded"),
+], ids=["zero_query", "zero_candidate"])
+def test_a_nan_similarity_for_a_zero_vector_is_caught_at_every_seed(engine, tmp_path: Path,
+                                                                     sims, fails, says) -> None:
+    source = _solution_with("embeddings", "sims = unit @ unit[word_id]", sims)
+    _check(engine, tmp_path, "embeddings", source, fails, says=says)
+
+
+# --------------------------------------------------------------- what the statements promise
+
+
+def test_a_fully_masked_query_is_charged_only_where_the_statement_is_not_followed(
+        engine, tmp_path: Path) -> None:
+    # The statement: zero heads, then the output projection, so SA(x) = out_proj.bias there.
+    _check(engine, tmp_path, "transformer",
+           _mutant("transformer", "fully_masked_query_without_bias"),
+           {"test_encoder_layer_fully_masked_query"},
+           says=r"classic mistake: a query that may attend to no key gets SA\(x\) = 0")
+
+
+def test_a_loss_averaged_over_padding_gets_one_hint_that_agrees(engine, tmp_path: Path) -> None:
+    _check(engine, tmp_path, "seq2seq", _mutant("seq2seq", "loss_averaged_over_padding"),
+           {"test_teacher_forcing_loss_ignores_padding[float64]",
+            "test_teacher_forcing_loss_ignores_padding[float32]",
+            "test_teacher_forcing_loss_pad_id_not_zero",
+            "test_teacher_forcing_loss_stable_for_large_logits",
+            "test_teacher_forcing_loss_ignores_padding"},
+           says=r"classic mistake: the teacher-forcing loss divides by every position",
+           never=("n − 1", "ddof"))
+
+
+# ---------------------------------------------------------------------- what went wrong named
+
+
+def test_a_stub_left_in_a_class_is_named_not_the_function_the_test_called(
+        engine, tmp_path: Path) -> None:
+    source = _solution_with(
+        "autograd", "    def sum(self, axis: int | None = None) -> Tensor:\n",
+        "    def sum(self, axis: int | None = None) -> Tensor:\n"
+        "        raise NotImplementedError(\"Tensor.sum: not implemented yet\")\n")
+    failed = _failed(_grade(engine, "autograd", source, tmp_path, SEEDS[0]))
+    assert failed
+    for name, message in failed.items():
+        assert message.startswith("Tensor.sum: not implemented (run_program calls it)"), \
+            f"{name}: {message}"
+
+
+def test_a_broadcast_gradient_not_summed_back_is_named_not_a_numpy_traceback(
+        engine, tmp_path: Path) -> None:
+    failed = _failed(_grade(engine, "autograd", _mutant("autograd", "no_unbroadcast_in_place"),
+                            tmp_path, SEEDS[0]))
+    for name in ("test_broadcasting[row_vector]", "test_broadcasting[leading_axis]"):
+        message = failed[name]
+        assert "your backward raised ValueError: non-broadcastable output operand" in message
+        assert "sum it over the axes broadcasting added or stretched" in message, message

@@ -143,3 +143,12 @@ def test_a_fully_masked_query_gets_a_zero_attention_output() -> None:
                           params["linear2.weight"], params["linear2.bias"])
     want = ref.layer_norm_forward(h + ff, params["norm2.weight"], params["norm2.bias"])[0]
     torch.testing.assert_close(got[0, 1], want, **TOL[torch.float64])
+
+
+def test_the_statement_says_what_the_reference_gives_a_fully_masked_query() -> None:
+    # The attention topic says it too: zero heads, then the output projection (b_o alone).
+    text = " ".join((ROOT / "assignments/transformer/README.md").read_text().split())
+    assert "no allowed key** gets all-zero weights" in text
+    assert "that query's `SA(x)` is the projection's bias `out_proj.bias`" in text
+    attention = " ".join((ROOT / "assignments/attention/README.md").read_text().split())
+    assert "its final output is `b_o`" in attention

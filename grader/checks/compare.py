@@ -34,6 +34,7 @@ from grader.checks.hints import (
     _factor_hint,
     _input_sizes,
     _shape_hints,
+    size_names,
     _value_hints,
     _warning_hint,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "TOLERANCES",
     "CheckFailed",
     "Mismatch",
+    "Mistakes",
     "Tol",
     "assert_close",
     "assert_equal",
@@ -91,6 +93,10 @@ class _Failure:
     problem: str
     details: list[str] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
+    # What the values look like (a factor, an offset, an axis): guesses, shown only where no
+    # specific hint (the test's own, a classic mistake matched) says what went wrong.
+    guesses: list[str] = field(default_factory=list)
+    specific: list[str] = field(default_factory=list)
     also: list[str] = field(default_factory=list)  # the other outputs that are wrong, one line each
 
 
@@ -137,7 +143,8 @@ def _message(ctx: _Ctx, failure: _Failure) -> str:
     lines = [f"{_where(ctx, failure.path)}: {failure.problem}"]
     lines += ["  " + d for d in failure.details]
     lines += ["  Also wrong: " + a for a in failure.also]
-    lines += ["  Hint: " + h for h in failure.hints[:_MAX_HINTS]]
+    hints = failure.specific + failure.hints + ([] if failure.specific else failure.guesses)
+    lines += ["  Hint: " + h for h in hints[:_MAX_HINTS]]
     lines += ["  " + f for f in ctx.footer]
     return "\n".join(lines)
 
@@ -156,7 +163,7 @@ def _lead_hint(failure: _Failure, hint: Hint) -> None:
         # the failure already found is what the student reads.
         text = None
     if text:
-        failure.hints.insert(0, text)
+        failure.specific.insert(0, text)
 
 
 def _fail(ctx: _Ctx, failure: _Failure) -> None:
@@ -439,7 +446,7 @@ def _compare_scalar(
         a_arr, e_arr = np.asarray(_to_numpy(actual)), np.asarray(_to_numpy(expected))
         factor = _factor_hint(a_arr.reshape(1), e_arr.reshape(1), _EXACT, ctx.sizes)
         if factor:
-            failure.hints.append(factor)
+            failure.guesses.append(factor)
     return failure
 
 
@@ -549,10 +556,10 @@ def _compare_arrays(
     problem, details = _mismatch_lines(m, False, _tol_text(tol, source, ctx.exact))
     failure = _Failure(path, problem, details)
     if ctx.hints:
-        sizes = dict(ctx.sizes)
-        for ax, n in enumerate(e.shape):
-            sizes.setdefault(int(n), f"the size of axis {ax} of the output")
-        failure.hints = _value_hints(a, e, tol, sizes)
+        output = size_names([(f"the size of axis {ax} of the output", ax, tuple(e.shape))
+                             for ax in range(e.ndim)])
+        sizes = {**output, **ctx.sizes}  # the inputs' names first: the output's axes come from them
+        failure.guesses = _value_hints(a, e, tol, sizes)
     return failure
 
 
@@ -655,6 +662,49 @@ def _compare_dict(
     return None
 
 
+# ---------------------------------------------------------------------------- classic mistakes
+
+
+@dataclass(frozen=True)
+class Mistakes:
+    """Where a failing check looks for the classic mistake the student made.
+
+    Each of the topic's mutants (reference/<topic>/mutants/) whose `fn` differs from the
+    reference's runs on `args` and `kwargs`, the trusted side's inputs (the reference's own step
+    function where the student's is a handle in the worker, say); one whose result equals
+    `actual`, the student's whole result, is named in the hint. A check of one part of a result
+    (the tokens of a beam, one gradient) passes the student's whole result, so that a mistake is
+    named only when everything the student returned is what it gives; `select` picks one item
+    of the result instead, where the rest cannot be compared (a cache kept in the worker).
+    """
+
+    reference: Any
+    fn: str
+    actual: Any
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    select: int | None = None
+
+
+def _name_mistake(failure: _Failure, mistakes: Mistakes | None, ctx: _Ctx) -> None:
+    """Put the classic mistake the student's result matches, if any, first among the hints."""
+    if mistakes is None:
+        return
+    # Matched with the tolerance of the dtype, never bit for bit: a mutant sums in its own order.
+    rules = _Ctx(name=ctx.name, rtol=ctx.rtol, atol=ctx.atol, check_dtype=False, hints=False)
+    def matches(value: Any) -> bool:
+        if mistakes.select is not None:
+            if not isinstance(value, (tuple, list)) or len(value) <= mistakes.select:
+                return False
+            value = value[mistakes.select]
+        return _matches(mistakes.actual, value, rules)
+
+    found = classic_mistakes(mistakes.reference, mistakes.fn, tuple(mistakes.args),
+                             dict(mistakes.kwargs), matches)
+    if found:
+        failure.specific.insert(0, f"your result matches a classic mistake: {found[0]}")
+
+
 # ------------------------------------------------------------------------------ public API
 
 
@@ -668,6 +718,7 @@ def assert_close(
     check_dtype: bool = True,
     outputs: Sequence[str] | None = None,
     hint: Hint = None,
+    mistakes: Mistakes | None = None,
 ) -> None:
     """Fail with a student-facing message unless `actual` matches `expected` within tolerance.
 
@@ -676,6 +727,8 @@ def assert_close(
     `outputs` names the elements of a tuple for the messages, as in expect_same.
     `hint`, what the test is about, comes first among the hints when it fails; a callable is
     asked only then (it may look for evidence, e.g. call the student again) and may give None.
+    `mistakes`: where to look for the classic mistake the student made (see Mistakes); one
+    found is named first, and the guesses from the values' pattern are left out.
     """
     __tracebackhide__ = True
     ctx = _Ctx(name=name, rtol=rtol, atol=atol, check_dtype=check_dtype,
@@ -683,15 +736,20 @@ def assert_close(
     failure = _compare(actual, expected, (), ctx)
     if failure:
         _lead_hint(failure, hint)
+        _name_mistake(failure, mistakes, ctx)
         _fail(ctx, failure)
 
 
-def assert_equal(actual: Any, expected: Any, *, name: str) -> None:
-    """Like assert_close, but values must be exactly equal (ints, labels, indices); a bool is no int."""
+def assert_equal(actual: Any, expected: Any, *, name: str, hint: Hint = None,
+                 mistakes: Mistakes | None = None) -> None:
+    """Like assert_close, but values must be exactly equal (ints, labels, indices); a bool is no int.
+    `hint` and `mistakes` as in assert_close."""
     __tracebackhide__ = True
     ctx = _Ctx(name=name, exact=True)
     failure = _compare(actual, expected, (), ctx)
     if failure:
+        _lead_hint(failure, hint)
+        _name_mistake(failure, mistakes, ctx)
         _fail(ctx, failure)
 
 
@@ -742,9 +800,7 @@ def expect_same(
     failure = _compare(actual, expected, (), ctx)
     if failure:
         _lead_hint(failure, hint)
-        for mistake in classic_mistakes(reference, fn, args, kwargs,
-                                        lambda value: _matches(actual, value, ctx))[:1]:
-            failure.hints.insert(0, f"your result matches a classic mistake: {mistake}")
+        _name_mistake(failure, Mistakes(reference, fn, actual, args, kwargs), ctx)
         _fail(ctx, failure)
     return actual
 

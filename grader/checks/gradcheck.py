@@ -12,7 +12,7 @@ from grader.checks.lazy_torch import torch  # imported at the first tensor: NumP
 # The student-facing wording is shared with the value checks, so both read alike.
 from grader.checks.compare import CheckFailed, _nonfinite_failure, find_mismatch
 from grader.checks.describe import _describe, _fmt_pair, _fmt_shape, _kind, _to_numpy
-from grader.checks.hints import _shape_hints, _value_hints
+from grader.checks.hints import _shape_hints, _value_hints, size_names
 from grader.checks.tolerances import Tol
 
 __all__ = ["check_gradient", "dot_with_output", "numeric_gradient"]
@@ -190,6 +190,6 @@ def check_gradient(
             f"(tolerance rtol={rtol:g}, atol={atol:g})"
         ),
     ]
-    sizes = {n: f"the size of axis {ax} of {wrt}" for ax, n in reversed(list(enumerate(shape)))}
+    sizes = size_names([(f"the size of axis {ax} of {wrt}", ax, shape) for ax in range(len(shape))])
     lines += [f"  Hint: {t}" for t in _value_hints(a, numeric, tol, sizes)[:2]]
     raise CheckFailed("\n".join(lines))

@@ -265,6 +265,28 @@ def _equals_transposed(actual: Any, expected: Any, tol: Tol) -> bool:
     )
 
 
+def size_names(places: list[tuple[str, int, tuple[int, ...]]]) -> dict[int, str]:
+    """What each length of 2 or more is, from (what, axis, shape) of some arrays' axes: the words
+    a hint uses to name a factor ('X.shape[0]').
+
+    A length is named only where it is one dimension: the axes that have it are the same axis of
+    arrays of the same shape (y_true.shape[0] and y_pred.shape[0]). Where two different axes have
+    it (E.shape[1] is D, contexts.shape[1] is n), the hint cannot tell which one the factor is and
+    lists them all rather than name one.
+    """
+    found: dict[int, list[tuple[str, tuple[int, tuple[int, ...]]]]] = {}
+    for what, ax, shape in places:
+        n = int(shape[ax])
+        if n < 2:
+            continue
+        seen = found.setdefault(n, [])
+        if all(key != (ax, shape) for _, key in seen):
+            seen.append((what, (ax, shape)))
+    return {n: seen[0][0] if len(seen) == 1 else
+            f"the length of more than one axis ({', '.join(w for w, _ in seen)})"
+            for n, seen in found.items()}
+
+
 def _input_sizes(
     fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> dict[int, str]:
@@ -273,7 +295,7 @@ def _input_sizes(
         items = list(inspect.signature(fn).bind(*args, **kwargs).arguments.items())
     except (TypeError, ValueError):
         items = [(f"argument {i}", a) for i, a in enumerate(args)] + list(kwargs.items())
-    sizes: dict[int, str] = {}
+    places: list[tuple[str, int, tuple[int, ...]]] = []
     for pname, value in items:
         values = value.items() if isinstance(value, Mapping) else [(None, value)]
         for key, v in values:
@@ -281,10 +303,9 @@ def _input_sizes(
             if not isinstance(shape, (tuple, torch.Size)):
                 continue
             label = pname if key is None else f'{pname}["{key}"]'
-            for ax, n in enumerate(shape):
-                if int(n) >= 2:
-                    sizes.setdefault(int(n), f"{label}.shape[{ax}]")
-    return sizes
+            dims = tuple(int(n) for n in shape)
+            places += [(f"{label}.shape[{ax}]", ax, dims) for ax in range(len(dims))]
+    return size_names(places)
 
 
 _WARNING_HINTS = (
@@ -361,35 +382,57 @@ def _load_mutant(path: Path) -> ModuleType | None:
     return _MUTANTS[key]
 
 
-def _body(fn: Any) -> str | None:
-    """A function's code without its docstring, comparable between two modules."""
+def _source(obj: Any, module: ModuleType) -> str:
+    """The source of a module's function or class. A class's is read from the module's file:
+    inspect finds it through sys.modules, where a mutant or a reference loaded by path is not."""
+    if not inspect.isclass(obj):
+        return inspect.getsource(obj)
+    tree = ast.parse(Path(str(module.__file__)).read_text())
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == obj.__name__:
+            return ast.unparse(node)
+    raise OSError(f"class {obj.__name__} not found in {module.__file__}")
+
+
+def _body(fn: Any, module: ModuleType) -> str | None:
+    """A function's or class's code without its docstring, comparable between two modules."""
     try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+        tree = ast.parse(textwrap.dedent(_source(fn, module)))
     except (OSError, TypeError, SyntaxError):
         return None
     node = tree.body[0]
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.body and \
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body and \
             isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant):
         node.body = node.body[1:]
     return ast.dump(node)
 
 
+def _names_used(code: Any) -> set[str]:
+    """The global names a function's code reads, its nested functions and lambdas included."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            names |= _names_used(const)
+    return names
+
+
 def _reachable(module: ModuleType, name: str) -> set[str]:
-    """`name` and the module-level functions it calls, directly or through each other."""
+    """`name` and the module-level functions and classes it uses, directly or through each
+    other (a class through its methods: run_program builds the graph with the module's Tensor)."""
     seen: set[str] = set()
     todo = [name]
     while todo:
         n = todo.pop()
         f = getattr(module, n, None)
-        if n in seen or not inspect.isfunction(f):
+        if n in seen or not (inspect.isfunction(f) or inspect.isclass(f)):
             continue
+        if inspect.isclass(f) and f.__module__ != module.__name__:
+            continue  # a class imported from a library is the same in both
         seen.add(n)
-        code = f.__code__
-        names = set(code.co_names)
-        for const in code.co_consts:  # nested functions and lambdas
-            if inspect.iscode(const):
-                names |= set(const.co_names)
-        todo += [m for m in names if m not in seen]
+        codes = [f.__code__] if inspect.isfunction(f) else [
+            m.__code__ for m in vars(f).values() if inspect.isfunction(m)]
+        for code in codes:
+            todo += [m for m in _names_used(code) if m not in seen]
     return seen
 
 
@@ -401,8 +444,8 @@ def _changes(mutant: ModuleType, reference: ModuleType, fn: str) -> bool:
     key = (mutant.__name__, reference.__name__, fn)
     if key not in _CHANGES:
         names = _reachable(mutant, fn) | _reachable(reference, fn)
-        _CHANGES[key] = any(_body(getattr(mutant, n, None)) != _body(getattr(reference, n, None))
-                            for n in names)
+        _CHANGES[key] = any(_body(getattr(mutant, n, None), mutant)
+                            != _body(getattr(reference, n, None), reference) for n in names)
     return _CHANGES[key]
 
 

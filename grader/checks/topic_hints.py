@@ -56,6 +56,11 @@ _METRIC = {
     "divide by zero": _ZERO_DIVISION,
 }
 
+_ZERO_NORM = (
+    "a 0/0: the statement gives a zero vector similarity 0 with every word (itself included), "
+    "never NaN; divide by a norm only where it is not 0, e.g. np.where(norms > 0, norms, 1.0)"
+)
+
 HINTS: dict[tuple[str, str, str], str] = {
     **{("backprop", "mlp_loss", what): hint for what, hint in _MLP_LOSS.items()},
     **{("embeddings", "predict_next_loss", what): hint for what, hint in _MLP_LOSS.items()},
@@ -63,6 +68,8 @@ HINTS: dict[tuple[str, str, str], str] = {
     ("attention", "scaled_dot_product_attention", "nan"): _MASKED_ROW,
     ("attention", "multi_head_attention", "nan"): _MASKED_ROW,
     ("transformer", "encoder_layer", "nan"): _MASKED_ROW,
+    ("embeddings", "nearest", "invalid value"): _ZERO_NORM,
+    ("embeddings", "nearest", "divide by zero"): _ZERO_NORM,
     **{("metrics", fn, what): hint for fn in ("precision", "recall", "f1_score")
        for what, hint in _METRIC.items()},
 }

@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 from grader.checks import gpu, timing
+from grader.checks.describe import not_implemented
 from grader.grading import banned, bounds
 from grader.course import TopicConfig
 from grader.grading.remote import (BannedCallError, GraderFault, ImportFailed, StudentModule,
@@ -512,7 +513,9 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
         return Outcome.FAILED, str(exc), [Flag.BANNED]
     if isinstance(exc, StudentError):
         if "NotImplementedError" in exc.mro:
-            return Outcome.FAILED, f"{exc.function}: not implemented", [Flag.NOT_IMPLEMENTED]
+            frames = re.findall(r'^\s*File ".*", line \d+, in (\S+)\s*$', exc.traceback, re.M)
+            text = not_implemented(exc.function, frames[-1] if frames else None, exc.message)
+            return Outcome.FAILED, text, [Flag.NOT_IMPLEMENTED]
         text = f"{exc.function} raised {exc.type_name}: {exc.message}"
         if exc.traceback.strip():
             text += f"\nin your code:\n{exc.traceback.rstrip()}"

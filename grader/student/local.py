@@ -25,6 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from grader.checks.describe import not_implemented
 from grader.grading import banned
 from grader.grading.notebook import NotebookModule, convert, relocate, unreadable
 
@@ -273,7 +274,11 @@ def explain_local(exc: BaseException, student: LocalStudent | None, file: Path,
         return str(exc), ["import_failed"]
     in_student = bool(student_frames(exc.__traceback__, file)) if student else False
     if in_student and isinstance(exc, NotImplementedError):
-        return f"{fn}: not implemented", ["not_implemented"]
+        innermost = None  # the function of the student's own innermost frame: their stub
+        for frame, _ in traceback.walk_tb(exc.__traceback__):
+            if os.path.realpath(frame.f_code.co_filename) == os.path.realpath(file):
+                innermost = frame.f_code.co_name
+        return not_implemented(fn or "your code", innermost, _safe_str(exc)), ["not_implemented"]
     if in_student or (student is not None and student.failed_call is not None):
         text = f"{fn} raised {type(exc).__name__}: {_safe_str(exc)[:MAX_TEXT]}"
         frames = student_frames(exc.__traceback__, file).rstrip()

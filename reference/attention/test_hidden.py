@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grader.checks import assert_close, assert_finite, expect_same
+from grader.checks import Mistakes, assert_close, assert_finite, expect_same
 
 DTYPES = [pytest.param(torch.float64, id="float64"), pytest.param(torch.float32, id="float32")]
 SDPA = "scaled_dot_product_attention"
@@ -78,8 +78,9 @@ def test_sdpa_fully_masked_query_gives_zeros(student, reference, seed, dtype):
     assert_finite(out, name=f"{SDPA}(q, k, v, mask) → out with a fully masked query row")
     assert_finite(weights, name=f"{SDPA}(q, k, v, mask) → weights with a fully masked query row")
     exp_out, exp_w = reference.scaled_dot_product_attention(q, k, v, mask=mask)
-    assert_close(weights, exp_w, name=f"{SDPA}(q, k, v, mask) → weights")
-    assert_close(out, exp_out, name=f"{SDPA}(q, k, v, mask) → out")
+    mistakes = Mistakes(reference, SDPA, (out, weights), (q, k, v), {"mask": mask})
+    assert_close(weights, exp_w, name=f"{SDPA}(q, k, v, mask) → weights", mistakes=mistakes)
+    assert_close(out, exp_out, name=f"{SDPA}(q, k, v, mask) → out", mistakes=mistakes)
 
 
 @pytest.mark.points(2)

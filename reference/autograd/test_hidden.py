@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader.checks import CheckFailed, assert_close
+from grader.checks import CheckFailed, Mistakes, assert_close
 from grader.grading.remote import StudentError
 
 TORCH_OPS = {
@@ -45,8 +45,13 @@ def _torch_program(program: list, inputs: list, backward_calls: int = 1,
     return out.detach().numpy(), [g.numpy() for g in grads]
 
 
-def _run(student, program: list, inputs: list, **kw: Any) -> tuple:
-    """The student's (value, grads) from run_program; a RecursionError is told for what it is."""
+# NumPy's words when a gradient of a broadcast shape is added into a smaller operand's grad.
+BROADCAST_ERRORS = ("non-broadcastable output operand", "could not be broadcast together")
+
+
+def _run(student, program: list, inputs: list, what: str = "", **kw: Any) -> tuple:
+    """The student's (value, grads) from run_program; a RecursionError, or NumPy refusing to add
+    a broadcast gradient into a smaller grad, is told for what it is."""
     try:
         got = student.run_program(program, inputs, **kw)
     except StudentError as err:
@@ -56,22 +61,33 @@ def _run(student, program: list, inputs: list, **kw: Any) -> tuple:
                 "deep: a recursive walk (building the topological order by recursion) cannot go "
                 "that deep in Python. Build the order with a loop and an explicit stack."
             ) from None
+        if err.type_name == "ValueError" and any(e in err.message for e in BROADCAST_ERRORS):
+            where = f"\nin your code:\n{err.traceback.rstrip()}" if err.traceback.strip() else ""
+            raise CheckFailed(
+                f"{what or 'run_program'}: your backward raised ValueError: {err.message}\n"
+                "  Hint: an operand that was broadcast (a (4,) vector added to a (3, 4) matrix, "
+                "a scalar times an array) receives a gradient of the result's shape: sum it over "
+                "the axes broadcasting added or stretched, back to the operand's own shape, "
+                "before adding it into the operand's grad" + where
+            ) from None
         raise
     assert isinstance(got, (tuple, list)) and len(got) == 2, \
         "run_program should return (value, grads): do not change the provided run_program"
     return tuple(got)
 
 
-def _check(student, program: list, inputs: list, what: str, names: str = "abcdefgh",
+def _check(student, reference, program: list, inputs: list, what: str, names: str = "abcdefgh",
            **kw: Any) -> None:
     """One program: the value and every input's gradient against torch.autograd."""
-    value, grads = _run(student, program, inputs, **kw)
+    value, grads = _run(student, program, inputs, what, **kw)
     expected_value, expected_grads = _torch_program(program, inputs, **kw)
-    assert_close(value, expected_value, name=f"{what} → value")
+    # The mutants run their own Tensor through the same program: a match names the mistake.
+    mistakes = Mistakes(reference, "run_program", (value, grads), (program, inputs), kw)
+    assert_close(value, expected_value, name=f"{what} → value", mistakes=mistakes)
     assert isinstance(grads, (list, tuple)) and len(grads) == len(inputs), \
         f"{what}: run_program should return one gradient per input"
     for name, g, e in zip(names, grads, expected_grads):
-        assert_close(g, e, name=f"{what} → grad of {name}")
+        assert_close(g, e, name=f"{what} → grad of {name}", mistakes=mistakes)
 
 
 def _away_from_zero(rng: np.random.Generator, *shape: int) -> np.ndarray:
@@ -86,11 +102,11 @@ BINARY = {"__add__": "add", "__sub__": "sub", "__mul__": "mul", "__truediv__": "
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("op", list(BINARY))
-def test_binary_op(student, rng, op):
+def test_binary_op(student, reference, rng, op):
     # Weighting the result by w makes every element's gradient different.
     a, b, w = rng.normal(size=(3, 4)), _away_from_zero(rng, 3, 4), rng.normal(size=(3, 4))
     program = [[BINARY[op], 0, 1], ["mul", 3, 2], ["sum", 4]]
-    _check(student, program, [a, b, w], f"Tensor.{op}: sum({op}(a, b) · w)", names="abw")
+    _check(student, reference, program, [a, b, w], f"Tensor.{op}: sum({op}(a, b) · w)", names="abw")
 
 
 NUMBER = {
@@ -105,10 +121,11 @@ NUMBER = {
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("case", list(NUMBER))
-def test_op_with_a_python_number(student, rng, case):
+def test_op_with_a_python_number(student, reference, rng, case):
     instr, text = NUMBER[case]
     a, w = _away_from_zero(rng, 4), rng.normal(size=4)
-    _check(student, [instr, ["mul", 2, 1], ["sum", 3]], [a, w], f"Tensor: sum(({text}) · w)",
+    _check(student, reference,
+           [instr, ["mul", 2, 1], ["sum", 3]], [a, w], f"Tensor: sum(({text}) · w)",
            names="aw")
 
 
@@ -126,20 +143,20 @@ UNARY = {
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("op", list(UNARY))
-def test_unary_op(student, rng, op):
+def test_unary_op(student, reference, rng, op):
     body, method, text = UNARY[op]
     a, w = _away_from_zero(rng, 2, 5), rng.normal(size=(2, 5))
     if op == "relu":
         a[0, :2] = 0.0  # relu's derivative at 0 is 0, as torch's
     last = 1 + len(body)
     program = [*body, ["mul", last, 1], ["sum", last + 1]]
-    _check(student, program, [a, w], f"Tensor.{method}: sum({text} · w)", names="aw")
+    _check(student, reference, program, [a, w], f"Tensor.{method}: sum({text} · w)", names="aw")
 
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("axis,shape", [(None, (3, 4)), (0, (3, 4)), (1, (4, 4)), (-1, (2, 3))],
                          ids=["all", "axis0", "axis1_square", "axis_minus1"])
-def test_sum(student, rng, axis, shape):
+def test_sum(student, reference, rng, axis, shape):
     # Weights on the sum's result make the gradient that comes back to it differ per position:
     # sent back along the wrong axis, it lands on the wrong elements.
     a = rng.normal(size=shape)
@@ -147,16 +164,18 @@ def test_sum(student, rng, axis, shape):
     w = rng.normal(size=kept)
     kw = {} if axis is None else {"axis": axis}
     program = [["sum", 0, kw], ["mul", 2, 1], ["sum", 3]]
-    _check(student, program, [a, w], f"Tensor.sum(axis={axis}) on a {shape} input, weighted",
+    _check(student, reference,
+           program, [a, w], f"Tensor.sum(axis={axis}) on a {shape} input, weighted",
            names="aw")
 
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("n,m,p", [(3, 4, 2), (3, 3, 3)], ids=["rectangular", "square"])
-def test_matmul(student, rng, n, m, p):
+def test_matmul(student, reference, rng, n, m, p):
     A, B, W = rng.normal(size=(n, m)), rng.normal(size=(m, p)), rng.normal(size=(n, p))
     program = [["matmul", 0, 1], ["mul", 3, 2], ["sum", 4]]
-    _check(student, program, [A, B, W], f"Tensor.__matmul__: sum((A @ B) · W), A {n}×{m}, "
+    _check(student, reference,
+           program, [A, B, W], f"Tensor.__matmul__: sum((A @ B) · W), A {n}×{m}, "
            f"B {m}×{p}", names="ABW")
 
 
@@ -172,13 +191,13 @@ BROADCAST = {
 
 @pytest.mark.points(2)
 @pytest.mark.parametrize("case", list(BROADCAST))
-def test_broadcasting(student, rng, case):
+def test_broadcasting(student, reference, rng, case):
     sa, sb, op = BROADCAST[case]
     a, b = rng.normal(size=sa), _away_from_zero(rng, *sb)
     w = rng.normal(size=np.broadcast_shapes(sa, sb))
     program = [[op, 0, 1], ["mul", 3, 2], ["sum", 4]]
     symbol = {"add": "+", "mul": "*", "div": "/"}[op]
-    _check(student, program, [a, b, w], f"a {symbol} b broadcasting {sa} with {sb} (the "
+    _check(student, reference, program, [a, b, w], f"a {symbol} b broadcasting {sa} with {sb} (the "
            "gradient of a broadcast operand is summed back to its shape)", names="abw")
 
 
@@ -198,10 +217,10 @@ SHARED = {
 
 @pytest.mark.points(2)
 @pytest.mark.parametrize("case", list(SHARED))
-def test_shared_subexpression(student, rng, case):
+def test_shared_subexpression(student, reference, rng, case):
     program, text = SHARED[case]
     a, b = rng.normal(size=(2, 3)), rng.normal(size=(2, 3))
-    _check(student, program, [a, b], f"a result used twice: {text}", names="ab")
+    _check(student, reference, program, [a, b], f"a result used twice: {text}", names="ab")
 
 
 # -------------------------------------------------------------------------- random expressions
@@ -266,22 +285,22 @@ def _random_program(steps: int) -> list:
 
 @pytest.mark.points(2)
 @pytest.mark.parametrize("steps", [12, 30, 60])
-def test_random_expression(student, rng, steps):
+def test_random_expression(student, reference, rng, steps):
     program = _random_program(steps)
     inputs = [rng.normal(size=s) for s in SHAPES]
-    _check(student, program, inputs, f"a random expression of {len(program)} operations "
+    _check(student, reference, program, inputs, f"a random expression of {len(program)} operations "
            "(inputs a (3, 4), b (4,), c (3, 1), d ())", names="abcd")
 
 
 @pytest.mark.points(2)
-def test_two_layer_network(student, rng):
+def test_two_layer_network(student, reference, rng):
     # sum((tanh(X W1 + b1) W2 + b2 − Y)²) / n: matmul, broadcasting and the ops together.
     X, Y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
     W1, b1, W2, b2 = (rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=(4, 2)),
                       rng.normal(size=2))
     program = [["matmul", 0, 2], ["add", 6, 3], ["tanh", 7], ["matmul", 8, 4], ["add", 9, 5],
                ["sub", 10, 1], ["pow", 11, 2.0], ["sum", 12], ["div", 13, 5.0]]
-    _check(student, program, [X, Y, W1, b1, W2, b2],
+    _check(student, reference, program, [X, Y, W1, b1, W2, b2],
            "a two-layer network's squared error", names=["X", "Y", "W1", "b1", "W2", "b2"])
 
 
@@ -289,7 +308,7 @@ def test_two_layer_network(student, rng):
 
 
 @pytest.mark.points(3)
-def test_chain_of_ten_thousand_operations(student, rng):
+def test_chain_of_ten_thousand_operations(student, reference, rng):
     # x ← 0.5·tanh(x) + 0.3·x, 2,500 times: 10,000 operations, each result used twice.
     program: list = []
     last = 0
@@ -299,7 +318,7 @@ def test_chain_of_ten_thousand_operations(student, rng):
                                                                              base + 2]]
         last = base + 3
     program.append(["sum", last])
-    _check(student, program, [rng.normal(size=3)], "a chain of 10,000 operations")
+    _check(student, reference, program, [rng.normal(size=3)], "a chain of 10,000 operations")
 
 
 # ----------------------------------------------------------------- repeated backward, zero_grad
@@ -308,21 +327,24 @@ REUSED = [["mul", 0, 1], ["tanh", 2], ["mul", 3, 3], ["add", 4, 2], ["sum", 5]]
 
 
 @pytest.mark.points(2)
-def test_backward_twice_accumulates_in_the_inputs(student, rng):
+def test_backward_twice_accumulates_in_the_inputs(student, reference, rng):
     a, b = rng.normal(size=3), rng.normal(size=3)
-    _check(student, REUSED, [a, b], "two backward() calls without zero_grad (the inputs' grads "
+    _check(student, reference,
+           REUSED, [a, b], "two backward() calls without zero_grad (the inputs' grads "
            "add up, as torch's; intermediate results start from zero on each call)",
            names="ab", backward_calls=2)
 
 
 @pytest.mark.points(1)
-def test_zero_grad_between_calls(student, rng):
+def test_zero_grad_between_calls(student, reference, rng):
     a, b = rng.normal(size=(2, 2)), rng.normal(size=(2, 2))
-    _check(student, REUSED, [a, b], "three backward() calls with zero_grad() on the inputs "
+    _check(student, reference,
+           REUSED, [a, b], "three backward() calls with zero_grad() on the inputs "
            "before each", names="ab", backward_calls=3, zero_grad=True)
 
 
 @pytest.mark.points(1)
-def test_an_input_not_used_keeps_a_zero_gradient(student, rng):
+def test_an_input_not_used_keeps_a_zero_gradient(student, reference, rng):
     a, b = rng.normal(size=(2, 3)), rng.normal(size=(4,))
-    _check(student, [["exp", 0], ["sum", 2]], [a, b], "sum(exp(a)) with b not used", names="ab")
+    _check(student, reference,
+           [["exp", 0], ["sum", 2]], [a, b], "sum(exp(a)) with b not used", names="ab")

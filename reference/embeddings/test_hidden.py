@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.checks import assert_close, assert_equal, assert_finite, assert_no_warnings
-from grader.checks import assert_raises, check_gradient, expect_same
+from grader.checks import Mistakes, assert_close, assert_equal, assert_finite
+from grader.checks import assert_no_warnings, assert_raises, check_gradient, expect_same
 
 MASK, CLS, SEP, PAD = 1, 2, 3, 0
 SPECIAL = [PAD, MASK, CLS, SEP]
@@ -58,9 +58,10 @@ def _contexts(rng: np.random.Generator, N: int, n: int, V: int) -> tuple[np.ndar
 def test_loss_value(student, reference, rng, combine):
     E, W, b = _model(rng, 11, 4, 3, combine)
     contexts, targets = _contexts(rng, 6, 3, 11)
-    loss, _ = student.call(PNL, E, W, b, contexts, targets, combine)
-    assert_close(loss, reference.predict_next_loss(E, W, b, contexts, targets, combine)[0],
-                 name=f'{PNL}(..., combine="{combine}") → loss')
+    got = student.call(PNL, E, W, b, contexts, targets, combine)
+    assert_close(got[0], reference.predict_next_loss(E, W, b, contexts, targets, combine)[0],
+                 name=f'{PNL}(..., combine="{combine}") → loss',
+                 mistakes=Mistakes(reference, PNL, got, (E, W, b, contexts, targets, combine)))
 
 
 @pytest.mark.points(2)
@@ -68,25 +69,29 @@ def test_loss_value(student, reference, rng, combine):
 def test_gradients_with_repeated_words(student, reference, rng, combine):
     E, W, b = _model(rng, 10, 4, 3, combine)
     contexts, targets = _contexts(rng, 7, 3, 10)
-    _, grads = student.call(PNL, E, W, b, contexts, targets, combine)
-    assert_close(grads, reference.predict_next_loss(E, W, b, contexts, targets, combine)[1],
+    got = student.call(PNL, E, W, b, contexts, targets, combine)
+    assert_close(got[1], reference.predict_next_loss(E, W, b, contexts, targets, combine)[1],
                  name=f'{PNL}(..., combine="{combine}") with words repeated in the contexts '
-                      "(each occurrence adds its gradient to its row of E) → grads")
+                      "(each occurrence adds its gradient to its row of E) → grads",
+                 mistakes=Mistakes(reference, PNL, got, (E, W, b, contexts, targets, combine)))
 
 
 @pytest.mark.points(1)
 def test_gradients_one_example(student, reference, rng):
-    E, W, b = _model(rng, 6, 3, 2, "concat")
+    # V = 6, D = 4, n = 2, K = 8: every size its own, so a factor names one of them.
+    E, W, b = _model(rng, 6, 4, 2, "concat")
     contexts, targets = np.array([[4, 2]]), np.array([5])
-    _, grads = student.call(PNL, E, W, b, contexts, targets, "concat")
-    assert_close(grads, reference.predict_next_loss(E, W, b, contexts, targets, "concat")[1],
-                 name=f'{PNL}(..., combine="concat") on one example → grads')
+    got = student.call(PNL, E, W, b, contexts, targets, "concat")
+    assert_close(got[1], reference.predict_next_loss(E, W, b, contexts, targets, "concat")[1],
+                 name=f'{PNL}(..., combine="concat") on one example → grads',
+                 mistakes=Mistakes(reference, PNL, got, (E, W, b, contexts, targets, "concat")))
 
 
 @pytest.mark.points(2)
 @pytest.mark.parametrize("combine", ["mean", "concat"])
 def test_gradient_of_E_against_central_differences(student, reference, rng, combine):
-    E, W, b = _model(rng, 7, 3, 3, combine)
+    # V = 7, D = 4, n = 3, N = 5: a gradient off by n is not "off by the size of an axis of E".
+    E, W, b = _model(rng, 7, 4, 3, combine)
     contexts, targets = _contexts(rng, 5, 3, 7)
     _, grads = student.call(PNL, E, W, b, contexts, targets, combine)
     assert isinstance(grads, dict) and "E" in grads, \
@@ -139,9 +144,14 @@ def _with_decoy(rng: np.random.Generator, E: np.ndarray, word_id: int, twin: int
 def _check_nearest(student, reference, E: np.ndarray, word_id: int, k: int, what: str) -> None:
     call = f"nearest(E, word_id={word_id}, k={k}) {what}"
     got = student.nearest(E, word_id, k)
-    assert word_id not in np.asarray(got).ravel().tolist(), \
-        f"{call} returned word {word_id} itself: leave the word out of its own neighbours"
-    assert_equal(got, reference.nearest(E, word_id, k), name=call)
+    itself = word_id in np.asarray(got).ravel().tolist()
+    assert_equal(got, reference.nearest(E, word_id, k), name=call,
+                 hint=f"you returned word {word_id} itself: leave word_id out of its own "
+                      "neighbours, wherever it ranks" if itself else None,
+                 mistakes=Mistakes(reference, "nearest", got, (E, word_id, k)))
+    # The statement gives a zero vector similarity 0, never NaN: a 0/0 on the way is a mistake
+    # even where the NaN happens to sort into the right place.
+    assert_no_warnings(student, name=call)
 
 
 @pytest.mark.points(2)
@@ -160,8 +170,32 @@ def test_nearest_with_a_zero_vector_and_ties(student, reference, rng):
     E = _with_decoy(rng, rng.normal(size=(8, 4)), 2, twin=0, long=7)
     E[5] = 0.0  # similarity 0 with every word, not NaN
     E[6] = E[4]  # two words with the same vector tie: the smaller id first
+    E[1] = -E[2]  # similarity −1: the zero vector (0) ranks above it, whatever the draw
     _check_nearest(student, reference, E, 2, 7,
-                   "with a zero vector (similarity 0) and two equal vectors (the smaller id first)")
+                   "with a zero vector (similarity 0, above word 1's −1) and two equal vectors "
+                   "(the smaller id first)")
+
+
+@pytest.mark.points(1)
+def test_nearest_with_the_words_vector_at_a_smaller_id(student, reference, rng):
+    # Word 2 has word 6's exact vector: both have similarity 1 and 2, the smaller id, ranks
+    # first; dropping the first-ranked word rather than word 6 itself keeps 6. Rows of one
+    # length: the dot product ranks as the cosine here (it has its own test) at every seed.
+    E = rng.normal(size=(10, 4))
+    E /= np.linalg.norm(E, axis=1, keepdims=True)
+    E[2] = E[6]
+    _check_nearest(student, reference, E, 6, 3,
+                   "where word 2 has word 6's vector (2 ranks first; leave out 6 itself)")
+
+
+@pytest.mark.points(1)
+def test_nearest_of_a_zero_vector(student, reference, rng):
+    # Every similarity with a zero vector is 0: the k smallest ids other than word_id.
+    E = rng.normal(size=(9, 4))
+    E[5] = 0.0
+    _check_nearest(student, reference, E, 5, 6,
+                   "where E[5] is the zero vector (similarity 0 with every word: the smallest "
+                   "ids other than 5 first)")
 
 
 # ---------------------------------------------------------------------------- mask_tokens

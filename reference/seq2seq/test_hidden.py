@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import torch
 
-from grader.checks import assert_close, assert_equal, expect_same
+from grader.checks import Mistakes, assert_close, assert_equal, expect_same
 
 BOS, EOS = 0, 1
 DTYPES = [pytest.param(torch.float64, id="float64"), pytest.param(torch.float32, id="float32")]
@@ -78,8 +78,11 @@ def _check_greedy(student, reference, steps: tuple, max_len: int, what: str) -> 
     tokens, logp = reference.greedy_decode(steps[1], BOS, EOS, max_len)
     assert isinstance(got, (tuple, list)) and len(got) == 2, \
         "greedy_decode should return (tokens, log_prob)"
-    assert_equal(_tokens(got[0]), _tokens(tokens), name=f"greedy_decode {what} → tokens")
-    assert_close(got[1], logp, name=f"greedy_decode {what} → log_prob")
+    # The classic mistakes run on the reference's own step function, built from the same data.
+    mistakes = Mistakes(reference, "greedy_decode", got, (steps[1], BOS, EOS, max_len))
+    assert_equal(_tokens(got[0]), _tokens(tokens), name=f"greedy_decode {what} → tokens",
+                 mistakes=mistakes)
+    assert_close(got[1], logp, name=f"greedy_decode {what} → log_prob", mistakes=mistakes)
 
 
 def _check_beam(student, reference, steps: tuple, beam: int, max_len: int, alpha: float,
@@ -95,12 +98,14 @@ def _check_beam(student, reference, steps: tuple, beam: int, max_len: int, alpha
     assert twice is None, (
         f"{call} returned the hypothesis {twice} more than once: start from the one hypothesis "
         "[bos] (not beam copies of it) and keep each candidate once")
+    mistakes = Mistakes(reference, "beam_search", got, (steps[1], BOS, EOS, beam, max_len, alpha))
     assert_equal(len(got), len(expected), name=f"{call} → the number of finished hypotheses "
-                 "(each one that finishes narrows the beam by one, so there are `beam` of them)")
+                 "(each one that finishes narrows the beam by one, so there are `beam` of them)",
+                 mistakes=mistakes)
     assert_equal(texts, [_tokens(h[0]) for h in expected],
-                 name=f"{call} → the hypotheses' tokens, best first")
+                 name=f"{call} → the hypotheses' tokens, best first", mistakes=mistakes)
     assert_close([h[1] for h in got], [h[1] for h in expected],
-                 name=f"{call} → the hypotheses' scores, best first")
+                 name=f"{call} → the hypotheses' scores, best first", mistakes=mistakes)
 
 
 # --------------------------------------------------------------------------- length penalty

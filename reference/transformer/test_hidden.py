@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grader.checks import assert_close, assert_equal, assert_raises, assert_shape
+from grader.checks import Mistakes, assert_close, assert_equal, assert_raises, assert_shape
 from grader.checks import check_gradient, expect_same
 
 DTYPES = [pytest.param(torch.float64, id="float64"), pytest.param(torch.float32, id="float32")]
@@ -31,9 +31,8 @@ def _randn(g: torch.Generator, *shape: int, dtype: torch.dtype = torch.float64,
 def test_positional_encoding_alone(student, reference, L, d):
     # On zeros, what comes back is the encoding itself.
     x = torch.zeros(L, d, dtype=torch.float64)
-    got = student.add_positional_encoding(x)
-    assert_close(got, reference.add_positional_encoding(x),
-                 name=f"add_positional_encoding(zeros ({L}, {d})), i.e. PE itself (sines in the "
+    expect_same(student, reference, "add_positional_encoding", x,
+                label=f"add_positional_encoding(zeros ({L}, {d})), i.e. PE itself (sines in the "
                       "even dimensions, cosines in the odd ones, pair i at frequency "
                       "1/10000^(2i/d))")
 
@@ -73,23 +72,28 @@ def _forward(student, x, gamma, beta, eps=1e-5):
     return got
 
 
+def _check_out(student, reference, x, gamma, beta, eps: float, name: str) -> None:
+    out, _ = _forward(student, x, gamma, beta, eps)
+    assert_close(out, reference.layer_norm_forward(x, gamma, beta, eps)[0], name=name,
+                 mistakes=Mistakes(reference, "layer_norm_forward", out, (x, gamma, beta, eps),
+                                   select=0))
+
+
 @pytest.mark.points(1)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(2, 5, 8), (4, 6)], ids=["B2_L5_D8", "N4_D6"])
 def test_layer_norm_forward(student, reference, seed, dtype, shape):
     x, gamma, beta = _layer_norm_inputs(_gen(seed), shape, dtype)
-    out, _ = _forward(student, x, gamma, beta)
-    assert_close(out, reference.layer_norm_forward(x, gamma, beta)[0],
-                 name=f"layer_norm_forward(x {tuple(shape)}, gamma, beta) → out")
+    _check_out(student, reference, x, gamma, beta, 1e-5,
+               f"layer_norm_forward(x {tuple(shape)}, gamma, beta) → out")
 
 
 @pytest.mark.points(1)
 def test_layer_norm_forward_eps(student, reference, seed):
     x, gamma, beta = _layer_norm_inputs(_gen(seed), (3, 4), torch.float64)
     x = x * 1e-2  # a variance near eps: where it is added shows
-    out, _ = _forward(student, x, gamma, beta, 1e-3)
-    assert_close(out, reference.layer_norm_forward(x, gamma, beta, 1e-3)[0],
-                 name="layer_norm_forward(x, gamma, beta, eps=1e-3) → out")
+    _check_out(student, reference, x, gamma, beta, 1e-3,
+               "layer_norm_forward(x, gamma, beta, eps=1e-3) → out")
 
 
 @pytest.mark.points(2)
@@ -178,12 +182,10 @@ def _check_layer(student, reference, g, *, B=2, L=5, E=12, F=20, heads=3, dtype=
                  mask=None, mask_text="None", norm_first=False, activation="relu") -> None:
     x = _randn(g, B, L, E, dtype=dtype)
     params = _params(g, E, F, dtype)
-    got = student.encoder_layer(x, params, heads, mask=mask, norm_first=norm_first,
-                                activation=activation)
-    expected = reference.encoder_layer(x, params, heads, mask=mask, norm_first=norm_first,
-                                       activation=activation)
-    assert_close(got, expected, name=f"encoder_layer(x {(B, L, E)}, params, num_heads={heads}, "
-                 f"mask={mask_text}, norm_first={norm_first}, activation=\"{activation}\")")
+    expect_same(student, reference, "encoder_layer", x, params, heads, mask=mask,
+                norm_first=norm_first, activation=activation,
+                label=f"encoder_layer(x {(B, L, E)}, params, num_heads={heads}, "
+                      f"mask={mask_text}, norm_first={norm_first}, activation=\"{activation}\")")
 
 
 @pytest.mark.points(2)
@@ -217,9 +219,10 @@ def test_encoder_layer_padding_mask_per_sequence(student, reference, seed, norm_
 def test_encoder_layer_fully_masked_query(student, reference, seed):
     L = 4
     mask = torch.ones(L, L, dtype=torch.bool).tril()
-    mask[2] = False  # query 2 may attend to nothing: its attention output is zero
+    mask[2] = False  # query 2 may attend to nothing: zero heads, so SA(x) there is b_o
     _check_layer(student, reference, _gen(seed), L=L, mask=mask,
-                 mask_text="with a query that may attend to no key")
+                 mask_text="with a query that may attend to no key (zero weights and zero heads, "
+                           "so its attention output is out_proj.bias)")
 
 
 @pytest.mark.points(1)

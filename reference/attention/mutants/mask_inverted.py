@@ -1,6 +1,6 @@
 """Mutant: mask read as True = hidden (nn.MultiheadAttention's attn_mask), not True = may attend."""
 
-# expect: scaled_dot_product_attention
+# expect: classic mistake: mask read as True = hidden
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Mutant: multi-head scores scaled by 1/√E instead of 1/√(E/num_heads)."""
 
-# expect: multi_head_attention
+# expect: classic mistake: multi-head scores scaled by 1/√E instead of 1/√\(E/num_heads\)
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Mutant: tanh's derivative is computed as 1 − x² from its input instead of 1 − tanh(x)² from its output."""
 
-# expect: tanh
+# expect: classic mistake: tanh.s derivative is computed as 1 − x² from its input
 
 
 from __future__ import annotations

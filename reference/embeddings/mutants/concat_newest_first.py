@@ -1,6 +1,6 @@
 """Mutant: with combine="concat" the context vectors are concatenated newest first."""
 
-# expect: concat
+# expect: classic mistake: with combine="concat" the context vectors are concatenated newest first
 
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Mutant: with combine="mean" the gradient of each context word is not divided by n."""
 
-# expect: mean.*\[\"E\"\]
+# expect: classic mistake: with combine="mean" the gradient of each context word is not divided by n
 
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Mutant: beam search has no finished-hypothesis handling: a hypothesis that emitted eos stays in the beam and keeps being extended."""
 
-# expect: beam_search.*(eos|finish)
+# expect: classic mistake: beam search has no finished-hypothesis handling
 
 
 from __future__ import annotations

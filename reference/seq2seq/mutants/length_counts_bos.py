@@ -1,6 +1,6 @@
 """Mutant: the length penalty counts bos as a token of the hypothesis."""
 
-# expect: length penalty|alpha=(0\.6|1\.0|1\.5)
+# expect: classic mistake: the length penalty counts bos
 
 
 from __future__ import annotations

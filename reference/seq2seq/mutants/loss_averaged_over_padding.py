@@ -1,6 +1,6 @@
 """Mutant: the teacher-forcing loss divides by every position, padding included."""
 
-# expect: teacher_forcing_loss
+# expect: classic mistake: the teacher-forcing loss divides by every position
 
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Mutant: causal_mask follows nn.Transformer's attn_mask convention (True = hidden) instead of True = may attend."""
 
-# expect: causal_mask
+# expect: classic mistake: causal_mask follows nn.Transformer.s attn_mask convention
 
 
 from __future__ import annotations

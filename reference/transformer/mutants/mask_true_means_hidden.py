@@ -1,6 +1,6 @@
 """Mutant: encoder_layer reads the mask as nn.Transformer's src_mask (True = hidden) instead of True = may attend."""
 
-# expect: encoder_layer.*mask
+# expect: classic mistake: encoder_layer reads the mask as nn.Transformer.s src_mask \(True = hidden\)
 
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Mutant: in pre-norm, the residual connection adds the normalised input instead of x itself."""
 
-# expect: encoder_layer.*norm_first=True
+# expect: norm_first=True[\s\S]*classic mistake: in pre-norm, the residual connection adds the normalised input
 
 
 from __future__ import annotations

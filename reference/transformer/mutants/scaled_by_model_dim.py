@@ -1,6 +1,6 @@
 """Mutant: the encoder's attention scales the scores by 1/√E (the model size) instead of 1/√(E/num_heads)."""
 
-# expect: encoder_layer
+# expect: classic mistake: the encoder.s attention scales the scores by 1/√E \(the model size\)
 
 
 from __future__ import annotations
