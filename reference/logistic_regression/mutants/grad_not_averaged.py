@@ -1,6 +1,6 @@
 """Mutant: bce_grad sums over samples instead of averaging (forgets to divide by n)."""
 
-# expect: bce_grad → dw: (.|\n)*forget to divide
+# expect: bce_grad → dw: (.|\n)*forgets? to divide
 
 from __future__ import annotations
 
