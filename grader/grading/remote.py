@@ -748,7 +748,7 @@ class StudentProxy:
         self.last_warnings: list[tuple[str, str]] = []
         self.output = ""
         self.banned: list[dict[str, Any]] = []  # banned calls made by the student's code
-        self.executed: list[str] = []  # the student's run-time exec/compile, "exec() at line N"
+        self.executed: list[str] = []  # the student's run-time exec/compile: "exec() at run time"
         # Text the worker sent (names of returned types, strings returned, warnings, errors,
         # trip-wire records): a student copy of a hidden test withholds it wherever it shows.
         self.worker_text: set[str] = set()
