@@ -183,6 +183,87 @@ def test_budget_stops_sampling_after_the_minimum() -> None:
     assert len(s.wall) == 3
 
 
+class SeqClock:
+    """A worker CPU clock whose k-th timed run takes ``seconds(k)`` of CPU time (warm-up runs
+    included), so a busy spell can be placed on exact samples; no real time is involved."""
+
+    whole_tree = True
+
+    def __init__(self, seconds: Any) -> None:
+        self.seconds, self.runs, self.now, self.odd = seconds, 0, 0.0, False
+
+    def threads(self) -> float:
+        self.odd = not self.odd
+        if not self.odd:  # the reading after a run
+            self.now += self.seconds(self.runs)
+            self.runs += 1
+        return self.now
+
+    def tree(self) -> float:
+        return self.now
+
+
+WARMUP_RUNS = 3  # run(side, 1) twice and warmup - 1 = 1 more, per side (see measure)
+FAST_CLEAR = timing.Thresholds(1.1, 1.3)
+
+
+def _rounds_settings(**kw: Any) -> timing.Settings:
+    # Calls are never slept through (FakeProxy of 0 s) and rounds follow each other at once:
+    # what is measured is decided by the clocks alone.
+    return timing.Settings(**{"min_sample_s": 1e-9, "warmup": 2, "samples": 10,
+                              "min_samples": 8, "round_pause_s": 0.0, **kw})
+
+
+def _measure_rounds(student_cpu: Any, settings: timing.Settings,
+                    thresholds: timing.Thresholds | None = FAST_CLEAR
+                    ) -> tuple[timing.Side, timing.Side]:
+    log: list[tuple[str, int]] = []
+    return timing.measure(FakeProxy("s", 0, log), FakeProxy("b", 0, log), "f", lambda i: (i,),
+                          settings=settings, thresholds=thresholds,
+                          clocks=(SeqClock(student_cpu), SeqClock(lambda k: 0.004)))
+
+
+def _busy_first_round(k: int) -> float:
+    # The student's calls take 2 ms (2× the baseline's 4 ms), but during the first round every
+    # other sample is caught in a busy spell that costs it 5 ms (0.8×).
+    sample = k - WARMUP_RUNS
+    return 0.005 if 0 <= sample < 10 and sample % 2 == 1 else 0.002
+
+
+def test_a_busy_spell_that_leaves_a_threshold_inside_the_interval_is_measured_again() -> None:
+    # One round alone: the interval of the ratio spans 0.8–2×, its lower end earns nothing.
+    s, b = _measure_rounds(_busy_first_round, _rounds_settings(rounds=1))
+    one = timing.score("f", s, b, FAST_CLEAR, "cpu", "test")
+    assert s.rounds == 1 and one.interval[0] < 1.1 and one.fraction == 0.0
+    # With rounds, the second one is sampled until the pooled interval clears full: the busy
+    # spell costs nothing.
+    s, b = _measure_rounds(_busy_first_round, _rounds_settings())
+    pooled = timing.score("f", s, b, FAST_CLEAR, "cpu", "test")
+    assert s.rounds == 2 and 10 < len(s.wall) <= 20
+    assert pooled.scored == pytest.approx(2.0) and pooled.fraction == 1.0
+    assert "in 2 rounds" in pooled.message() and pooled.details()["student"]["rounds"] == 2
+
+
+def test_an_interval_clear_of_the_thresholds_stops_at_the_minimum() -> None:
+    for student in (lambda k: 0.002, lambda k: 0.004):  # 2×: all points; 1×: none
+        s, _ = _measure_rounds(student, _rounds_settings())
+        assert s.rounds == 1 and len(s.wall) == 8
+
+
+def test_a_ratio_truly_at_a_threshold_takes_every_round_and_no_more() -> None:
+    # 1.3× give or take 10 %, alternately: the interval holds the full threshold for good.
+    s, b = _measure_rounds(lambda k: 0.004 / (1.3 * (1.1 if k % 2 else 0.9)),
+                           _rounds_settings(rounds=3))
+    assert s.rounds == 3 and len(s.wall) == 30
+    speed = timing.score("f", s, b, FAST_CLEAR, "cpu", "test")
+    assert 0 < speed.fraction < 1  # scored on the lower end, as always
+
+
+def test_without_thresholds_sampling_is_one_round_as_before() -> None:
+    s, _ = _measure_rounds(_busy_first_round, _rounds_settings(), thresholds=None)
+    assert s.rounds == 1 and len(s.wall) == 10
+
+
 # ------------------------------------------------------------------------------ correctness gates speed
 
 def _record() -> tuple[dict[str, Any], Any]:

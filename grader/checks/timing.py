@@ -7,9 +7,13 @@ says about time or memory is used. The procedure:
 
 1. warm up each side and calibrate how many calls make a sample of at least ``min_sample_s``;
 2. alternate samples A/B, B/A, … so that a slow phase of the machine hits both sides alike;
-3. check every result the student returned against the reference (correctness gates speed, and
+3. stop once the ratio's interval is narrow or lies wholly beyond a threshold; while it holds
+   a threshold (the points would depend on where in it the ratio truly is), keep sampling, and
+   when a round's samples or time are spent, pause and sample another round (a busy spell of
+   the machine passes), up to ``Settings.rounds``, pooling every round's pairs;
+4. check every result the student returned against the reference (correctness gates speed, and
    a function that notices it is being timed cannot return garbage);
-4. score the median over sample pairs of ``baseline / student`` (per call; a pair is the two
+5. score the median over sample pairs of ``baseline / student`` (per call; a pair is the two
    samples taken back to back, so a busy spell of the machine that slows both cancels out) on a
    log scale between two thresholds set per device in ``grading.toml``. Per-call medians,
    extremes, every sample and the spread are recorded alongside.
@@ -68,6 +72,11 @@ class Settings:
     # much above its lower end); the ratio is scored on the interval's lower end.
     interval_width: float = 0.08
     confidence: float = 0.9  # of that interval
+    # An interval that still holds a threshold when a round's samples or budget are spent
+    # (its points would depend on a busy moment of the machine) is measured further, after a
+    # pause, for up to this many rounds in all; the samples of every round are pooled.
+    rounds: int = 3
+    round_pause_s: float = 1.0
 
     @classmethod
     def from_config(cls, speed: Mapping[str, Any]) -> Settings:
@@ -85,6 +94,16 @@ class Thresholds:
     def __post_init__(self) -> None:
         if not 0 < self.zero < self.full:
             raise ValueError(f"speed thresholds need 0 < zero < full, got {self.zero}, {self.full}")
+
+    def inside(self, lo: float, hi: float) -> bool:
+        """Whether a threshold lies inside the interval [lo, hi] of a ratio, so that where in
+        it the ratio truly is decides the points: full points need ``lo >= full``, none
+        ``hi <= zero``."""
+        return lo < self.full <= hi or lo <= self.zero < hi
+
+    def settled(self, lo: float, hi: float) -> bool:
+        """Whether the points are the same wherever in [lo, hi] the ratio is: all or none."""
+        return lo >= self.full or (0 < hi <= self.zero)
 
     def fraction(self, ratio: float) -> float:
         """0 up to ``zero``, 1 from ``full``, linear in log(ratio) between."""
@@ -122,6 +141,7 @@ class Side:
     whole_tree: bool = False
     # The worker could start no process (only threads): everything it did shows in ``tree``.
     single_process: bool = False
+    rounds: int = 1  # rounds of sampling (``Settings.rounds``), pooled into these samples
 
     @property
     def elsewhere(self) -> float | None:
@@ -158,6 +178,7 @@ class Side:
             "max_s": _sig(max(self.times(clock))),
             "samples": len(self.wall),
             "calls_per_sample": self.calls_per_sample,
+            "rounds": self.rounds,
             "wall_median_s": _sig(self.median("wall")),
         }
         if self.cpu is not None:
@@ -280,7 +301,8 @@ def measure(student: Any, baseline: Any, fn: str, make_args: Callable[[int], tup
             *, verify: Callable[[tuple[Any, ...], Any], None] | None = None,
             settings: Settings = Settings(),
             clocks: tuple[Any, Any] | None = None,
-            before_sample: Callable[[], None] | None = None) -> tuple[Side, Side]:
+            before_sample: Callable[[], None] | None = None,
+            thresholds: Thresholds | None = None) -> tuple[Side, Side]:
     """Time ``fn`` in the student's worker and in the baseline's, alternating; (student, baseline).
 
     ``make_args(i)`` gives the inputs of call ``i`` (fresh for every call, so nothing can be
@@ -291,6 +313,12 @@ def measure(student: Any, baseline: Any, fn: str, make_args: Callable[[int], tup
     flushed, :class:`grader.checks.gpu.L2Flush`). Samples are taken until the interval of the
     ratio is ``settings.interval_width`` narrow, ``settings.samples`` were taken or the time
     budget is spent, whichever comes first (never fewer than ``settings.min_samples``).
+
+    With ``thresholds``, sampling also stops as soon as the interval lies wholly at or above
+    ``full`` or at or below ``zero`` (more samples could not change the points), and it does not
+    stop while the interval holds a threshold: when a round's samples or budget are spent with
+    a threshold inside, it pauses ``settings.round_pause_s`` (a busy spell of the machine may
+    pass) and samples another round, up to ``settings.rounds``; the rounds are one measurement.
     """
     proxies = (student, baseline)
     cpu_clocks = clocks if clocks is not None else tuple(worker_cpu_clock(p) for p in proxies)
@@ -324,18 +352,36 @@ def measure(student: Any, baseline: Any, fn: str, make_args: Callable[[int], tup
     cpus: tuple[list[float | None], list[float | None]] = ([], [])
     trees = [c.tree() if c else None for c in cpu_clocks]
     start = time.monotonic()
-    for i in range(settings.samples):
+    rounds = 1
+    in_round = 0
+    i = 0
+    while True:
         for side in ((0, 1) if i % 2 == 0 else (1, 0)):
             if before_sample is not None:
                 before_sample()  # outside the timed window
             wall, cpu = run(side, calls[side])
             walls[side].append(wall)
             cpus[side].append(cpu)
-        if i + 1 < settings.min_samples:
+        i += 1
+        in_round += 1
+        enough = i >= settings.min_samples
+        spent = in_round >= settings.samples or \
+            (enough and time.monotonic() - start > settings.budget_s)
+        if not (enough or spent):
             continue
-        if time.monotonic() - start > settings.budget_s or \
-                _narrow(walls, cpus, settings.interval_width, settings.confidence):
+        lo, hi = median_interval(_ratios_so_far(walls, cpus), settings.confidence)
+        straddles = thresholds is not None and thresholds.inside(lo, hi)
+        if enough and thresholds is not None and thresholds.settled(lo, hi):
             break
+        if enough and not straddles and lo > 0 and hi / lo - 1 <= settings.interval_width:
+            break
+        if spent:
+            if not straddles or rounds >= settings.rounds:
+                break
+            rounds += 1
+            in_round = 0
+            time.sleep(settings.round_pause_s)
+            start = time.monotonic()
     sides = []
     for side in (0, 1):
         clock = cpu_clocks[side]
@@ -349,7 +395,8 @@ def measure(student: Any, baseline: Any, fn: str, make_args: Callable[[int], tup
             elsewhere = tree_end - tree_start
         sides.append(Side(calls[side], tuple(walls[side]), known, elsewhere,
                           whole_tree=bool(getattr(clock, "whole_tree", False)),
-                          single_process=bool(getattr(clock, "single_process", False))))
+                          single_process=bool(getattr(clock, "single_process", False)),
+                          rounds=rounds))
     return sides[0], sides[1]
 
 
@@ -371,19 +418,14 @@ def median_interval(values: Sequence[float], confidence: float = 0.9) -> tuple[f
     return xs[j - 1], xs[n - j]
 
 
-def _narrow(walls: tuple[list[float], list[float]],
-            cpus: tuple[list[float | None], list[float | None]], width: float,
-            confidence: float) -> bool:
-    """Whether the pair ratios so far pin the ratio down to ``width`` (on the CPU clock where
-    every reading has one, else the wall clock)."""
+def _ratios_so_far(walls: tuple[list[float], list[float]],
+                   cpus: tuple[list[float | None], list[float | None]]) -> list[float]:
+    """The pair ratios baseline / student so far, on the CPU clock where every reading has
+    one, else the wall clock."""
     use_cpu = all(c is not None and c > 0 for side in cpus for c in side)
     s_t = cpus[0] if use_cpu else walls[0]
     b_t = cpus[1] if use_cpu else walls[1]
-    ratios = [b / s for s, b in zip(s_t, b_t) if s and b]  # type: ignore[operator]
-    if len(ratios) < 2:
-        return False
-    lo, hi = median_interval(ratios, confidence)
-    return lo > 0 and hi / lo - 1 <= width
+    return [b / s for s, b in zip(s_t, b_t) if s and b]  # type: ignore[operator]
 
 
 def _calls_for(times: tuple[float, float | None], settings: Settings) -> int:
@@ -442,6 +484,9 @@ class Speed:
         s_t = self.student.median(self.clock)
         b_t = self.baseline.median(_baseline_clock(self.clock))
         times = f"median {_duration(s_t)} against {_duration(b_t)} per call, {self.clock_label}"
+        if self.student.rounds > 1:
+            times += (f"; {len(self.student.wall)} sample pairs in {self.student.rounds} rounds, "
+                      "as a threshold lay inside the interval")
         where = f"on {self.device_name}"
         th = self.thresholds
         lo, hi = self.interval
@@ -540,7 +585,7 @@ def grade_speed(student: Any, baseline: Any, fn: str, make_args: Callable[[int],
 
         flush = L2Flush(run_device.current().l2_bytes, int(device.partition(":")[2] or 0))
     s, b = measure(student, baseline, fn, make_args, verify=verify, settings=settings,
-                   before_sample=flush)
+                   before_sample=flush, thresholds=thresholds)
     speed = score(fn, s, b, thresholds, device, confidence=settings.confidence)
     record("speed", speed.details())
     message = speed.message(hint)
