@@ -4,6 +4,7 @@ cores (every core busy with other gradings, as on a grading server), several tim
 
     python bench/bench_speed_fairness.py                 # 10 runs, --jobs = cores x 2
     python bench/bench_speed_fairness.py --runs 3 --jobs 6 --class-size 12
+    python bench/bench_speed_fairness.py --background 4   # and 4 processes streaming memory
 
 Prints, per run, each solution's speed points for conv2d_fast and lstm_sequence_fast (the CPU's
 speed tests) with the lowest ratio it was scored on, then a summary: a correct, fast solution
@@ -54,8 +55,12 @@ def make_class(dest: Path, size: int) -> dict[str, str]:
     return who
 
 
-def speed_points(out: Path, student: str) -> dict[str, tuple[float, float, float | None]]:
-    """test -> (points, max points, scored ratio) of the student's speed tests."""
+Value = tuple[float, float, "float | None", int]
+
+
+def speed_points(out: Path, student: str) -> dict[str, Value]:
+    """test -> (points, max points, scored ratio, rounds of sampling) of the student's speed
+    tests."""
     result = json.loads((out / "students" / student / "result.json").read_text())
     found = {}
     for test in result["tests"]:
@@ -63,8 +68,19 @@ def speed_points(out: Path, student: str) -> dict[str, tuple[float, float, float
         if name in SPEED_TESTS:
             speed = (test.get("details") or {}).get("speed") or {}
             found[name] = (float(test["score"]), float(test["max_score"]),
-                           speed.get("scored_ratio"))
+                           speed.get("scored_ratio"),
+                           int((speed.get("student") or {}).get("rounds", 1)))
     return found
+
+
+BACKGROUND = """
+import numpy as np
+a = np.ones(6_250_000)  # 50 MB: far more than any cache
+b = np.empty_like(a)
+while True:
+    np.copyto(b, a)
+    a += 1.0
+"""
 
 
 def load() -> str:
@@ -77,15 +93,28 @@ def main() -> None:
     parser.add_argument("--class-size", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=(os.cpu_count() or 1) * 2)
     parser.add_argument("--keep", action="store_true", help="keep the batch folders")
+    parser.add_argument("--background", type=int, default=0, metavar="N",
+                        help="also run N processes that stream memory, beside the batch")
     args = parser.parse_args()
+    burners = [subprocess.Popen([sys.executable, "-c", BACKGROUND])
+               for _ in range(args.background)]
+    try:
+        bench(args)
+    finally:
+        for p in burners:
+            p.kill()
+            p.wait()
+
+
+def bench(args: argparse.Namespace) -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-speed-"))
     who = make_class(tmp / "class", args.class_size)
     print(f"class of {len(who)} ({', '.join(sorted(set(who.values())))}), "
-          f"--jobs {args.jobs} on {os.cpu_count()} cores, {args.runs} runs")
-    # kind -> test -> list of (points, max, ratio) over every run and student
-    seen: dict[str, dict[str, list[tuple[float, float, float | None]]]] = \
-        defaultdict(lambda: defaultdict(list))
+          f"--jobs {args.jobs} on {os.cpu_count()} cores, {args.runs} runs, "
+          f"{args.background} background processes streaming memory")
+    # kind -> test -> list of (points, max, ratio, rounds) over every run and student
+    seen: dict[str, dict[str, list[Value]]] = defaultdict(lambda: defaultdict(list))
     for run in range(1, args.runs + 1):
         out = tmp / f"run{run}"
         before = load()
@@ -98,8 +127,7 @@ def main() -> None:
         if proc.returncode not in (0, 1):
             print(proc.stdout[-2000:], proc.stderr[-2000:])
             raise SystemExit(f"run {run}: grader batch exited {proc.returncode}")
-        per_kind: dict[str, dict[str, list[tuple[float, float, float | None]]]] = \
-            defaultdict(lambda: defaultdict(list))
+        per_kind: dict[str, dict[str, list[Value]]] = defaultdict(lambda: defaultdict(list))
         for student, kind in who.items():
             for test, value in speed_points(out, student).items():
                 per_kind[kind][test].append(value)
@@ -115,8 +143,9 @@ def main() -> None:
                 points = min(v[0] for v in values)
                 ratios = [v[2] for v in values if v[2] is not None]
                 low = f"{min(ratios):.2f}" if ratios else "-"
+                again = sum(1 for v in values if v[3] > 1)
                 cells.append(f"{test.split('_fast')[0][5:]}: min {points:g}/{values[0][1]:g} "
-                             f"(lowest ratio {low})")
+                             f"(lowest ratio {low}, {again} measured again)")
             print(f"  {kind:34s} " + "   ".join(cells))
         if not args.keep:
             shutil.rmtree(out, ignore_errors=True)
@@ -127,8 +156,9 @@ def main() -> None:
             values = seen[kind][test]
             full = sum(1 for v in values if v[0] >= v[1])
             none = sum(1 for v in values if v[0] <= 0)
+            again = sum(1 for v in values if v[3] > 1)
             cells.append(f"{test.split('_fast')[0][5:]}: full {full}/{len(values)}, "
-                         f"none {none}/{len(values)}")
+                         f"none {none}/{len(values)}, measured again {again}")
         print(f"  {kind:34s} " + "   ".join(cells))
     if not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
