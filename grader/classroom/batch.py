@@ -109,6 +109,22 @@ def _stop_on_signal() -> Iterator[list[int]]:
             signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (CI cancelling a job, a service stopping) unwinds the batch as Ctrl-C does, so
+    that every ``finally`` runs: no engine folder, unpacked submission or child is left behind.
+    While gradings run, ``_stop_on_signal`` makes it a polite stop instead."""
+    try:
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class _Running:
     """A submission in flight: the engine's job, guarded so a grader bug becomes an error row."""
 
@@ -215,9 +231,19 @@ class Batch:
         write_json_atomic(self.out / STATE, state)
         summary = Summary(out=self.out, students=len(entries), resumed=resumed)
         try:
-            self._similarity(entries, topics, config.similarity, config.similarity_common)
-            if todo:
-                self._grade(todo, topics, summary)
+            with _terminate_as_interrupt():
+                if todo:
+                    self._grade(todo, topics, summary)
+                # After the gradings, bounded, in a child: a class-wide step never holds up or
+                # ends anyone's grading.
+                try:
+                    self._similarity(entries, topics, config.similarity,
+                                     config.similarity_common)
+                except KeyboardInterrupt:
+                    self._finish(summary)  # every grade is in: the class's files say so
+                    raise BatchError("interrupted while comparing the submissions for "
+                                     "similarity; every grade is written, run the same command "
+                                     "with --resume to compare them") from None
         finally:
             shutil.rmtree(self.out / UNPACKED, ignore_errors=True)
         summary.seconds = time.monotonic() - t0
@@ -244,16 +270,26 @@ class Batch:
     def _similarity(self, entries: list[Entry], topics: list[str], threshold: float,
                     common: int = similarity.DEFAULT_COMMON) -> None:
         try:
-            pairs = similarity.check_class(
+            outcome = similarity.compare_class(
                 self.out, self.course, ((e.student, e.path, e.folder) for e in entries if e.path),
                 topics, threshold, common)
-        except Exception:  # noqa: BLE001 - a comparison that breaks must not stop the grading
+        except Exception:  # noqa: BLE001 - a comparison that breaks must not stop the batch
             self._log("comparing submissions", traceback.format_exc())
-            self.echo(f"warning: comparing submissions for similarity failed; see {LOG}")
+            self.echo(f"warning: submissions could not be compared for similarity; see {LOG}")
             return
-        if pairs:
-            self.echo(f"similarity: {len(pairs)} pair(s) of modules at least {threshold:g} "
-                      f"similar (see {similarity.CSV_NAME})")
+        if outcome.error:
+            self._log("comparing submissions", outcome.error)
+            self.echo(f"warning: submissions could not be compared for similarity: "
+                      f"{outcome.error}")
+            return
+        if outcome.left_out:
+            for student, note in sorted(outcome.left_out.items()):
+                self._log(f"comparing {student}", note)
+            self.echo(f"similarity: {len(outcome.left_out)} submission(s) could not be read "
+                      f"and were left out (see {similarity.NOTES_NAME})")
+        if outcome.pairs:
+            self.echo(f"similarity: {len(outcome.pairs)} pair(s) of modules at least "
+                      f"{threshold:g} similar (see {similarity.CSV_NAME})")
 
     def _times(self) -> dict[str, str]:
         """times.csv (student,submitted_at): the given file, else the one beside the submissions."""

@@ -18,23 +18,30 @@ with the same autoescaping Jinja environment as the reports.
 
 from __future__ import annotations
 
-import builtins
+import collections
 import hashlib
 import io
 import itertools
 import keyword
+import os
+import shutil
+import signal
 import tempfile
+import time
 import tokenize
+import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from grader.classroom import payloads
 from grader.errors import GraderError
 from grader.results.model import write_csv_atomic, write_text_atomic
 
 CSV_NAME = "similarity.csv"
+NOTES_NAME = "similarity-notes.csv"  # modules left out of the comparison, and why
 PAGES = "similarity"  # folder of the side-by-side pages, inside the batch folder
 DEFAULT_THRESHOLD = 0.8
 # As MOSS's -m (whose default is 10): a passage more than this many modules hold is the common
@@ -46,9 +53,14 @@ K = 10  # tokens per hashed run: shorter runs match between any two solutions of
 WINDOW = 6  # a run of K + WINDOW - 1 shared tokens is always caught
 MIN_FINGERPRINTS = 8  # below this a module is too small (or too close to the stub) to compare
 MAX_SOURCE_BYTES = 512 * 1024  # a generated or padded file is not worth tokenising whole
+# with the code it hides in exec() payloads (grader.classroom.payloads) appended
+MAX_TEXT = MAX_SOURCE_BYTES + payloads.MAX_BYTES + 4096
+# The comparison of a class runs in a child process with these bounds (see compare_class).
+SECONDS = 120.0
+SECONDS_PER_MODULE = 0.25
+MEMORY_MB = 2048
 PASSAGE_COLOURS = 6
 
-_BUILTINS = frozenset(dir(builtins))
 _DROPPED = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
             tokenize.ENCODING, tokenize.ENDMARKER}
 _FSTRING_PARTS = {getattr(tokenize, n) for n in ("FSTRING_MIDDLE", "FSTRING_END") if hasattr(tokenize, n)}
@@ -126,7 +138,9 @@ def normalised_tokens(source: str) -> list[Token]:
             statement_start = False
             if tok.type == tokenize.NAME:
                 text = tok.string
-                if not (keyword.iskeyword(text) or text in _BUILTINS or previous == "."):
+                # Every name but keywords and attributes: a local may be renamed to anything,
+                # a builtin's name included (``sum``, ``input``), and still be the same code.
+                if not (keyword.iskeyword(text) or previous == "."):
                     text = "N"
             elif tok.type == tokenize.NUMBER:
                 text = "0"
@@ -159,7 +173,7 @@ def token_runs(source: str) -> list[tuple[int, tuple[int, ...], int]]:
     its top-level statement. Runs stay inside one top-level statement, so moving functions
     around changes none of them."""
     out: list[tuple[int, tuple[int, ...], int]] = []
-    for segment, group in itertools.groupby(normalised_tokens(source[:MAX_SOURCE_BYTES]),
+    for segment, group in itertools.groupby(normalised_tokens(source[:MAX_TEXT]),
                                             key=lambda t: t.segment):
         tokens = list(group)
         if len(tokens) < K:  # a short statement is one run of its own
@@ -172,14 +186,32 @@ def token_runs(source: str) -> list[tuple[int, tuple[int, ...], int]]:
 
 def fingerprint(source: str, stub: frozenset[int] = frozenset()) -> Fingerprint:
     """The winnowed fingerprint of ``source`` without the runs in ``stub`` (see stub_hashes)."""
-    runs = [(h, lines[0], lines[-1]) for h, lines, _ in token_runs(source)]
-    hashes = [h for h, _, _ in runs]
+    all_runs = token_runs(source)
     kept: set[int] = set()
-    for i in range(max(0, len(hashes) - WINDOW + 1)):
-        kept.add(min(hashes[i:i + WINDOW]))
-    if 0 < len(hashes) < WINDOW:
-        kept.add(min(hashes))
+    # Winnowed per top-level statement: a window never spans two functions, so the order in
+    # which a module defines its functions changes nothing.
+    for _, group in itertools.groupby(all_runs, key=lambda r: r[2]):
+        kept |= winnow([h for h, _, _ in group])
+    runs = [(h, lines[0], lines[-1]) for h, lines, _ in all_runs]
     return Fingerprint(frozenset(kept - stub), tuple(r for r in runs if r[0] not in stub))
+
+
+def winnow(hashes: Sequence[int], window: int = WINDOW) -> set[int]:
+    """The smallest hash of every ``window`` consecutive ones (all of them for fewer), in one
+    pass: a deque of candidates, each pushed and popped once (linear in ``len(hashes)``)."""
+    if len(hashes) <= window:
+        return {min(hashes)} if hashes else set()
+    kept: set[int] = set()
+    candidates: collections.deque[int] = collections.deque()  # positions, values increasing
+    for i, h in enumerate(hashes):
+        while candidates and hashes[candidates[-1]] >= h:
+            candidates.pop()
+        candidates.append(i)
+        if candidates[0] <= i - window:
+            candidates.popleft()
+        if i >= window - 1:
+            kept.add(hashes[candidates[0]])
+    return kept
 
 
 def stub_hashes(source: str) -> frozenset[int]:
@@ -223,41 +255,57 @@ def compare(modules: Mapping[str, Mapping[str, str]], stubs: Mapping[str, str],
             threshold: float, common: int = DEFAULT_COMMON) -> list[Pair]:
     """Pairs of students whose modules of a topic are at least ``threshold`` similar, most
     similar first. ``modules``: topic -> student -> source; ``stubs``: topic -> stub source;
-    ``common``: a passage more than this many modules hold is no evidence."""
+    ``common``: a passage more than this many modules hold is no evidence.
+
+    Pairs are counted from an index of who holds each fingerprint: every fingerprint left is
+    held by at most ``common`` modules, so the work grows with the size of the modules, not
+    with the square of the class."""
     pairs: list[Pair] = []
     for topic in sorted(modules):
         stub = stub_hashes(stubs.get(topic, ""))
         by_student = {s: fingerprint(src, stub) for s, src in sorted(modules[topic].items())}
         held = common_hashes(by_student.values(), common)
         by_student = {s: without(f, held) for s, f in by_student.items()}
-        for a, b in itertools.combinations(sorted(by_student), 2):
-            value = similarity(by_student[a], by_student[b])
+        holders: dict[int, list[str]] = {}
+        for student, f in by_student.items():
+            if len(f.hashes) >= MIN_FINGERPRINTS:
+                for h in f.hashes:
+                    holders.setdefault(h, []).append(student)
+        shared: collections.Counter[tuple[str, str]] = collections.Counter()
+        for students in holders.values():
+            shared.update(itertools.combinations(sorted(students), 2))
+        for (a, b), n in shared.items():
+            value = 2 * n / (len(by_student[a].hashes) + len(by_student[b].hashes))
             if value >= threshold:
                 pairs.append(Pair(topic, a, b, round(value, 4)))
     pairs.sort(key=lambda p: (-p.similarity, p.topic, p.student_a, p.student_b))
     return pairs
 
 
-def read_modules(entries: Iterable[tuple[str, Path]], topics: Sequence[str]
-                 ) -> dict[str, dict[str, str]]:
-    """topic -> student -> source of each submitted module, found as grading finds them
-    (folders, archives, notebooks). Entries that cannot be read are left out: grading says why."""
-    from grader.grading.submission import SubmissionError, stage
+def read_modules(entries: Iterable[tuple[str, Path]], topics: Sequence[str],
+                 work: Path | None = None) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """(topic -> student -> source of each submitted module, student -> why their submission
+    could not be read). Modules are found as grading finds them (folders, archives, notebooks),
+    each followed by the code it hides in exec() payloads (``payloads.with_hidden_code``). A
+    submission that cannot be read is left out, with its reason: never the class's failure.
+    ``work``: where to unpack (a temporary folder by default)."""
+    from grader.grading.submission import stage
 
     out: dict[str, dict[str, str]] = {t: {} for t in topics}
+    left_out: dict[str, str] = {}
     for student, path in entries:
-        with tempfile.TemporaryDirectory(prefix="grader-similarity-") as tmp:
-            try:
+        try:
+            with tempfile.TemporaryDirectory(prefix="grader-similarity-", dir=work) as tmp:
                 staged = stage(path, Path(tmp), list(topics))
-            except (SubmissionError, OSError):
-                continue
-            for topic, module in staged.modules.items():
-                try:
-                    out[topic][student] = module.read_bytes()[:MAX_SOURCE_BYTES].decode(
-                        "utf-8", errors="replace")
-                except OSError:
-                    continue
-    return out
+                for topic, module in staged.modules.items():
+                    source = module.read_bytes()[:MAX_SOURCE_BYTES].decode("utf-8",
+                                                                           errors="replace")
+                    out[topic][student] = payloads.with_hidden_code(source)
+        except Exception as exc:  # noqa: BLE001 - one student's file, never the class's step
+            left_out[student] = f"{type(exc).__name__}: {exc}"[:500]
+            for modules in out.values():
+                modules.pop(student, None)
+    return out, left_out
 
 
 # -------------------------------------------------------------------------------- side by side
@@ -277,17 +325,36 @@ def _match_runs(runs_a: Sequence[tuple[int, tuple[int, ...], int]],
     A run that occurs once in A is its own anchor. A run that occurs several times (a line
     that every function starts with, a repeated block) takes the occurrence its nearest anchor
     in the same statement points at (the same distance away, in one statement of A), else the
-    occurrence of the same rank."""
+    occurrence of the same rank. Linear in the number of runs: the nearest anchors on either
+    side are found in one pass each way."""
     where: dict[int, list[int]] = {}  # hash -> its positions in A
     for i, (h, _, _) in enumerate(runs_a):
         if h in shared:
             where.setdefault(h, []).append(i)
+    places = {h: set(p) for h, p in where.items()}
     mine = [j for j, (h, _, _) in enumerate(runs_b) if h in shared]
     anchors = {j: where[runs_b[j][0]][0] for j in mine if len(where[runs_b[j][0]]) == 1}
+    n = len(runs_b)
+    before: list[int | None] = [None] * n  # the nearest anchor before j in j's statement
+    after: list[int | None] = [None] * n
+    last: int | None = None
+    for j in range(n):
+        if j and runs_b[j][2] != runs_b[j - 1][2]:
+            last = None
+        before[j] = last
+        if j in anchors:
+            last = j
+    last = None
+    for j in range(n - 1, -1, -1):
+        if j + 1 < n and runs_b[j][2] != runs_b[j + 1][2]:
+            last = None
+        after[j] = last
+        if j in anchors:
+            last = j
     out: dict[int, int] = {}
     seen: dict[int, int] = {}
     for j in mine:
-        h, _, segment = runs_b[j]
+        h = runs_b[j][0]
         rank = seen.get(h, 0)
         seen[h] = rank + 1
         if j in anchors:
@@ -295,17 +362,14 @@ def _match_runs(runs_a: Sequence[tuple[int, tuple[int, ...], int]],
             continue
         candidates = where[h]
         choice = candidates[min(rank, len(candidates) - 1)]
-        for d in range(1, len(runs_b)):
-            near = [k for k in (j - d, j + d) if 0 <= k < len(runs_b)
-                    and runs_b[k][2] == segment and k in anchors]
-            inside = [k for k in (j - d, j + d) if 0 <= k < len(runs_b)
-                      and runs_b[k][2] == segment]
-            fits = [anchors[k] + j - k for k in near if anchors[k] + j - k in candidates
-                    and runs_a[anchors[k] + j - k][2] == runs_a[anchors[k]][2]]
-            if fits:
-                choice = fits[0]
-            if near or not inside:
-                break
+        near = [k for k in (before[j], after[j]) if k is not None]
+        if near:
+            d = min(abs(j - k) for k in near)
+            for k in sorted(k for k in near if abs(j - k) == d):  # j - d first, as in A
+                at = anchors[k] + j - k
+                if at in places[h] and runs_a[at][2] == runs_a[anchors[k]][2]:
+                    choice = at
+                    break
         out[j] = choice
     return out
 
@@ -445,14 +509,15 @@ def overview_pairs(pairs: Sequence[Pair], folder_of: Mapping[str, str],
 
 def check_class(out: Path, course: Any, entries: Iterable[tuple[str, Path, str]],
                 topics: Sequence[str], threshold: float,
-                common: int = DEFAULT_COMMON) -> list[Pair]:
-    """Compare a batch's submissions and write similarity.csv and the side-by-side pages.
+                common: int = DEFAULT_COMMON, work: Path | None = None) -> list[Pair]:
+    """Compare a batch's submissions and write similarity.csv, the side-by-side pages and
+    similarity-notes.csv (the submissions that could not be read, and why).
 
-    ``entries``: (student, submission, their folder under students/) of each submission."""
-    import shutil
-
+    ``entries``: (student, submission, their folder under students/) of each submission.
+    In the grader's own process prefer :func:`compare_class`, which bounds it."""
     entries = list(entries)
-    modules = read_modules(((s, p) for s, p, _ in entries), topics)
+    modules, left_out = read_modules(((s, p) for s, p, _ in entries), topics, work)
+    write_notes(out, left_out)
     stubs = {t: course.stub(t).read_text(encoding="utf-8") for t in topics
              if course.stub(t).is_file()}
     pairs = compare(modules, stubs, threshold, common)
@@ -460,3 +525,155 @@ def check_class(out: Path, course: Any, entries: Iterable[tuple[str, Path, str]]
     folder_of = {s: f for s, _, f in entries}
     reports = {s: f"students/{f}/report.html" for s, _, f in entries}
     return write_outputs(out, pairs, modules, stubs, folder_of, reports, common)
+
+
+def write_notes(out: Path, notes: Mapping[str, str]) -> None:
+    """similarity-notes.csv: one row per student left out of the comparison (none: no file)."""
+    if not notes:
+        (out / NOTES_NAME).unlink(missing_ok=True)
+        return
+    write_csv_atomic(out / NOTES_NAME, ["student", "note"],
+                     ([s, n] for s, n in sorted(notes.items())))
+
+
+def read_notes(out: Path) -> dict[str, str]:
+    """student -> note of a batch folder's similarity-notes.csv."""
+    import csv
+
+    try:
+        text = (out / NOTES_NAME).read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    return {row.get("student", ""): row.get("note", "") for row in csv.DictReader(text.splitlines())}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a bounded comparison of a class gave."""
+
+    pairs: list[Pair]
+    left_out: dict[str, str]  # student -> why their submission was not compared
+    error: str = ""  # why the comparison did not finish ("" when it did)
+
+
+def compare_class(out: Path, course: Any, entries: Iterable[tuple[str, Path, str]],
+                  topics: Sequence[str], threshold: float, common: int = DEFAULT_COMMON, *,
+                  seconds: float | None = None, memory_mb: int = MEMORY_MB) -> Outcome:
+    """:func:`check_class` in a child process, bounded: at most ``seconds`` (by default
+    ``SECONDS`` and ``SECONDS_PER_MODULE`` for each submission and topic) and ``memory_mb`` of
+    memory beyond what it starts with. Whatever happens there (a runaway module, a grader bug, a
+    signal) it is one note: this process, its gradings and its files go on. Its unpacked files
+    live in a folder this process removes, also when the child had to be killed; a stop of this
+    process (KeyboardInterrupt, or SIGTERM turned into one) stops the child first."""
+    entries = list(entries)
+    if seconds is None:
+        seconds = SECONDS + SECONDS_PER_MODULE * len(entries) * max(1, len(topics))
+    work = Path(tempfile.mkdtemp(prefix="grader-similarity-"))
+    read_end, write_end = os.pipe()
+    stops = {signal.SIGINT, signal.SIGTERM}
+    try:
+        # A stop that arrives while forking would be raised inside an at-fork hook, which
+        # swallows it: held until the child exists, then raised here (or in the child, once its
+        # own handler is set).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+        pid = os.fork()
+        if pid == 0:  # the child: report a failure on the pipe, then end without cleanup
+            os.close(read_end)
+            _child(write_end, out, course, entries, topics, threshold, common, work, memory_mb,
+                   mask)
+        os.close(write_end)
+        write_end = -1
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        except BaseException:
+            _stop(pid)
+            raise
+        error = _wait(pid, read_end, seconds)
+    finally:
+        for fd in (read_end, write_end):
+            if fd >= 0:
+                os.close(fd)
+        shutil.rmtree(work, ignore_errors=True)
+    if error:
+        # Nothing half-written stays: no pair of an earlier comparison passes for this one's.
+        (out / CSV_NAME).unlink(missing_ok=True)
+        shutil.rmtree(out / PAGES, ignore_errors=True)
+        return Outcome([], read_notes(out), error)
+    return Outcome(read_pairs(out), read_notes(out))
+
+
+def _child(pipe: int, out: Path, course: Any, entries: list[tuple[str, Path, str]],
+           topics: Sequence[str], threshold: float, common: int, work: Path,
+           memory_mb: int, mask: Iterable[int]) -> None:
+    code = 1
+    try:
+        # SIGTERM (from the batch, or to its process group) unwinds, as Ctrl-C does.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        from grader.grading import bounds
+
+        bounds.limit_memory(memory_mb)
+        check_class(out, course, entries, topics, threshold, common, work)
+        code = 0
+    except MemoryError:
+        _say(pipe, f"it needed more than {memory_mb} MB of memory")
+    except BaseException as exc:  # noqa: BLE001 - everything becomes the note
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" ({frames[-1].name}, line {frames[-1].lineno})" if frames else ""
+        _say(pipe, f"{type(exc).__name__}: {exc}{where}"[:1000])
+    finally:
+        os._exit(code)
+
+
+def _say(pipe: int, text: str) -> None:
+    try:
+        os.write(pipe, text.encode("utf-8", "replace")[:4000])
+    except OSError:
+        pass
+
+
+def _wait(pid: int, pipe: int, seconds: float) -> str:
+    """Wait for the child: "" when it finished, else why not. Killed past ``seconds``."""
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return f"it ran past its time limit ({seconds:.0f} s) and was stopped"
+            time.sleep(0.05)
+    except BaseException:
+        _stop(pid)
+        raise
+    said = b""
+    os.set_blocking(pipe, False)
+    try:
+        said = os.read(pipe, 4000)
+    except (BlockingIOError, OSError):
+        pass
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        return ""
+    if said:
+        return said.decode("utf-8", "replace")
+    if os.WIFSIGNALED(status):
+        return f"it was ended by signal {os.WTERMSIG(status)}"
+    return f"it exited with status {os.WEXITSTATUS(status)}"
+
+
+def _stop(pid: int) -> None:
+    """End the child: politely first (it removes what it unpacked), then for good."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return
+            time.sleep(0.02)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass

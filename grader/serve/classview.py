@@ -5,6 +5,7 @@ are built, so the service's gradebook, canvas.csv, moodle.csv and index.html are
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from grader.serve.config import Assignment
 
 CLASS = "class"
 PAGE_FILES = ("result.json", "results.json", "report.html", "instructor.html", "grade.json")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -145,15 +148,29 @@ def _copy_pages(source: Path, target: Path) -> None:
 
 def _similarity(out: Path, state: Path, course: Any, chosen: Mapping[str, Counted],
                 topics: list[str]) -> None:
-    """similarity.csv and its pages over the counted submissions, as a batch writes them."""
+    """similarity.csv and its pages over the counted submissions, as a batch writes them:
+    bounded, in a child (``similarity.compare_class``); an upload that cannot be read is one
+    student's note, a comparison that fails or runs out is logged, never the class pages'
+    failure."""
     work = out / ".uploads"
     shutil.rmtree(work, ignore_errors=True)
     entries = []
-    for login, got in chosen.items():
-        path = store.materialise(state, got.sha256, got.name, work / folder_name(login))
-        entries.append((login, path, folder_name(login)))
+    unread: dict[str, str] = {}
     try:
-        similarity.check_class(out, course, entries, topics, similarity.DEFAULT_THRESHOLD)
+        for login, got in chosen.items():
+            try:
+                path = store.materialise(state, got.sha256, got.name, work / folder_name(login))
+            except Exception as exc:  # noqa: BLE001 - one student's upload, not the class's
+                unread[login] = f"{type(exc).__name__}: {exc}"[:500]
+                continue
+            entries.append((login, path, folder_name(login)))
+        outcome = similarity.compare_class(out, course, entries, topics,
+                                           similarity.DEFAULT_THRESHOLD)
+        if unread:
+            similarity.write_notes(out, {**outcome.left_out, **unread})
+        if outcome.error:
+            log.warning("class view %s: submissions could not be compared for similarity: %s",
+                        out.name, outcome.error)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
