@@ -174,7 +174,11 @@ def sweep(course: Course, todo: list[Solution], seeds: list[int], jobs: int,
                 running.remove(item)
                 done += 1
                 graded[s.topic] += 1
-                failures += [Failure(s, seed, test, message) for test, message in lost(result)]
+                found = [Failure(s, seed, test, message) for test, message in lost(result)]
+                for f in found:  # as they come: a long sweep shows its findings early
+                    print(f"  FAIL {f.solution.topic} | {f.solution.name} | seed {f.seed} | "
+                          f"{f.test} | {f.message}", file=sys.stderr, flush=True)
+                failures += found
                 shutil.rmtree(work / "out", ignore_errors=True)
                 if done % 50 == 0:
                     rate = done / (time.monotonic() - t0)

@@ -1,0 +1,61 @@
+"""Correct code never loses a point by the draw: the budgeted version of bench/seed_sweep.py.
+
+Each topic's reference is graded by the engine at the first seeds of the full sweep (which grades
+every correct solution, alternatives and the demo's included, at 200 seeds; docs/authoring.md), so
+this test fails exactly when a change to a test, a tolerance or a reference makes a correct
+solution lose a point at one of those draws. The seeds are fixed: nothing here depends on chance.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader.course import Course
+from grader.grading.engine import Options
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+import seed_sweep  # noqa: E402
+
+COURSE = Course(ROOT)
+SEEDS = 24  # per topic; the speed-graded topic, whose gradings take seconds, fewer
+SEEDS_SPEED = 6
+
+
+@pytest.mark.parametrize("topic", COURSE.topics())
+def test_the_reference_keeps_every_point_at_each_seed(engine: Any, topic: str,
+                                                      tmp_path: Path) -> None:
+    solution = seed_sweep.Solution(topic, "reference", COURSE.solution(topic))
+    folder = seed_sweep.submission_of(solution, tmp_path, COURSE)
+    seeds = SEEDS_SPEED if topic == "performance" else SEEDS
+    failures = []
+    for seed in range(1, seeds + 1):
+        result = engine.grade(folder, tmp_path / "out", Options(topics=(topic,), seed=seed))
+        failures += [f"seed {seed}: {test}: {message}"
+                     for test, message in seed_sweep.lost(result)]
+    assert not failures, f"the reference of {topic} lost points:\n" + "\n".join(failures)
+
+
+def test_the_sweep_counts_a_lost_point_and_not_a_slow_machine() -> None:
+    class T:
+        def __init__(self, name: str, outcome: str, score: float, message: str) -> None:
+            self.name, self.outcome, self.score, self.max_score = name, outcome, score, 2.0
+            self.message = message
+
+    class R:
+        error = ""
+        tests = [
+            T("test_ok", "passed", 2, ""),
+            T("test_close[float32]", "failed", 0, "1 of 120 values differ"),
+            T("test_speed", "passed", 1.2, "f is 1.2× as fast as the public baseline on …"),
+            T("test_slow", "failed", 0, "f is 0.9× as fast as the public baseline on …"),
+            T("test_wrong_speed", "failed", 0, "speed not graded: f must be correct first. …"),
+            T("test_gpu", "not_graded", 0, "needs a GPU"),
+        ]
+
+    assert [t for t, _ in seed_sweep.lost(R())] == ["test_close[float32]", "test_wrong_speed"]
