@@ -153,19 +153,19 @@ def sweep(course: Course, todo: list[Solution], seeds: list[int], jobs: int,
     failures: list[Failure] = []
     graded: collections.Counter[str] = collections.Counter()
     pending = [(s, seed) for seed in seeds for s in todo]
-    running: list[tuple[Solution, int, Any]] = []
+    running: list[tuple[Solution, int, Any, Path]] = []
     done = 0
     t0 = time.monotonic()
     with Engine(course) as engine:
         while pending or running:
             while pending and len(running) < jobs:
                 s, seed = pending.pop(0)
-                out = work / "out" / f"{done + len(running)}"
+                out = work / "out" / f"{s.topic}-{seed}-{len(pending)}"
                 job = engine.start(submission_of(s, work, course), out,
                                    Options(topics=(s.topic,), seed=seed), name=s.name)
-                running.append((s, seed, job))
+                running.append((s, seed, job, out))
             for item in list(running):
-                s, seed, job = item
+                s, seed, job, out = item
                 if not job.ended():
                     continue
                 result = job.poll()
@@ -179,7 +179,7 @@ def sweep(course: Course, todo: list[Solution], seeds: list[int], jobs: int,
                     print(f"  FAIL {f.solution.topic} | {f.solution.name} | seed {f.seed} | "
                           f"{f.test} | {f.message}", file=sys.stderr, flush=True)
                 failures += found
-                shutil.rmtree(work / "out", ignore_errors=True)
+                shutil.rmtree(out, ignore_errors=True)  # this grading's only: others still run
                 if done % 50 == 0:
                     rate = done / (time.monotonic() - t0)
                     print(f"  {done} gradings, {len(failures)} failures, "

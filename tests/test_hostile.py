@@ -554,6 +554,9 @@ def test_control_a_scan_that_raises_ends_the_grading_session(toy_engine, tmp_pat
     monkeypatch.setattr(runner, "scan_findings", lambda m, p: (guarded._findings(m, p), ""))
     result, _ = grade(toy_engine, tmp_path, DEEP_SUM + REFERENCE)
     assert "could not start" in result.error and not result.tests
+    # "see grading.log": the grading child wrote there what ended it, with the traceback.
+    log = (tmp_path / "out" / "grading.log").read_text()
+    assert "Traceback" in log and "RecursionError" in log, log[-2000:]
 
 
 def test_a_report_that_cannot_be_rendered_is_a_note(tmp_path: Path, monkeypatch) -> None:

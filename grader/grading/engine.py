@@ -325,6 +325,9 @@ class Engine:
                 code = self._pytest(*args, prepared=prepared, launched=launched)
                 if finish is not None:
                     job.finish_here(finish, code)
+            except BaseException:  # the grading's own failure: grading.log says where
+                traceback.print_exc()
+                sys.stderr.flush()
             finally:
                 os._exit(code)
         for w in launched.values():  # the child's now
