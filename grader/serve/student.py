@@ -87,6 +87,7 @@ def first_login(request: Request, me: Account | None, form: FormData | None) -> 
         row = c.execute(sa.select(db.accounts).where(db.accounts.c.login == login,
                                                      db.accounts.c.active.is_(True))).first()
     key = request.app.state.key
+    # No sign-in limit here: the token is a 160-bit HMAC, which no number of tries finds.
     if row is None or row.password_hash is not None or \
             not auth.token_matches(key, row.login, row.generation, token):
         raise Refusal(404, "this first-login link is not valid (already used, or mistyped): "
