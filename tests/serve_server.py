@@ -1,6 +1,7 @@
 """A real ``grader serve`` for the service's tests: started as a user starts it (a process of its
 own, the toy course, a roster, SQLite or the PostgreSQL database given), on a free port, and
-signed into over HTTP as students and the instructor do."""
+signed into over HTTP as students and the instructor do; and the databases every service test
+runs on (SQLite, and a PostgreSQL database of its own where a server answers)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY = ROOT / "tests" / "fixtures" / "course"
@@ -44,6 +49,52 @@ title = "Past its deadline"
 topics = ["toy"]
 deadline = "2020-01-01T00:00:00+00:00"
 """
+
+
+PG = "postgresql://postgres@127.0.0.1:5432/"
+DATABASES = ["sqlite", "postgresql"]  # what the service's fixtures are parametrised over
+
+
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards; skipped where no server answers."""
+    try:
+        import psycopg
+        admin = psycopg.connect(PG + "postgres", autocommit=True, connect_timeout=3)
+    except Exception as exc:  # noqa: BLE001 - any failure to connect: no server here
+        pytest.skip(f"no PostgreSQL server on 127.0.0.1:5432 ({type(exc).__name__})")
+    name = f"grader_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG + name
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def yield_database(kind: str) -> Iterator[str | None]:
+    """The database URL for ``kind`` (None: the service's own SQLite file), while it lasts."""
+    if kind == "sqlite":
+        yield None
+    else:
+        yield from postgres_database()
+
+
+@pytest.fixture(params=DATABASES)
+def database(request: Any) -> Iterator[str | None]:
+    """Each database in turn, for a test that starts its own service."""
+    yield from yield_database(request.param)
+
+
+def serve_on(kind: str, folder: Path, **options: Any) -> Iterator["Served"]:
+    """A started service on a database of ``kind``, stopped (and its database dropped) after:
+    the body of a module's ``served`` fixture."""
+    databases = yield_database(kind)
+    s = Served(folder, database=next(databases), **options).start()
+    try:
+        yield s
+    finally:
+        s.stop()
+        next(databases, None)
 
 
 def free_port() -> int:
@@ -156,6 +207,21 @@ class Served:
 
     def client(self) -> "Client":
         return Client(self)
+
+    def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Rows from the service's database itself (``?`` for parameters)."""
+        if self.database is None:
+            import sqlite3
+
+            c = sqlite3.connect(self.state / "serve.db")
+            try:
+                return [tuple(r) for r in c.execute(sql, args)]
+            finally:
+                c.close()
+        import psycopg
+
+        with psycopg.connect(self.database) as c:
+            return [tuple(r) for r in c.execute(sql.replace("?", "%s"), args)]  # type: ignore[arg-type]
 
 
 class Client:

@@ -12,7 +12,6 @@ import shutil
 import sqlite3
 import threading
 import time
-import uuid
 import zipfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -22,44 +21,15 @@ import pytest
 pytest.importorskip("starlette", reason="grader serve needs the 'serve' extra")
 pytest.importorskip("httpx", reason="the service's tests talk HTTP with httpx")
 
-from serve_server import CORRECT, STUB, TOY, Served, score_of, submission_id  # noqa: E402
-
-PG = "postgresql://postgres@127.0.0.1:5432/"
-
-
-def _postgres() -> Iterator[str | None]:
-    """A fresh PostgreSQL database, dropped afterwards; skipped where no server answers."""
-    try:
-        import psycopg
-        admin = psycopg.connect(PG + "postgres", autocommit=True, connect_timeout=3)
-    except Exception as exc:  # noqa: BLE001 - any failure to connect: no server here
-        pytest.skip(f"no PostgreSQL server on 127.0.0.1:5432 ({type(exc).__name__})")
-    name = f"grader_test_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG + name
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+from serve_server import (CORRECT, DATABASES, STUB, TOY, Served, database,  # noqa: E402,F401
+                          score_of, serve_on, submission_id)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: Any) -> Iterator[str | None]:
-    yield from yield_database(request.param)
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=DATABASES)
 def served(request: Any, tmp_path_factory: Any) -> Iterator[Served]:
     """One service per database for the tests that need nothing of their own: each of them
     signs in students no other test uses."""
-    database = yield_database(request.param)
-    s = Served(tmp_path_factory.mktemp("serve"), students=STUDENTS,
-               database=next(database)).start()
-    try:
-        yield s
-    finally:
-        s.stop()
-        next(database, None)
+    yield from serve_on(request.param, tmp_path_factory.mktemp("serve"), students=STUDENTS)
 
 
 STUDENTS = tuple(f"s{i:02d}" for i in range(40)) + ("ada", "ben", "cy")
@@ -85,13 +55,6 @@ def instructor(served: Served) -> Any:
         c.first_login("prof")
         served.instructor_ready = True  # type: ignore[attr-defined]
     return c
-
-
-def yield_database(kind: str) -> Iterator[str | None]:
-    if kind == "sqlite":
-        yield None
-    else:
-        yield from _postgres()
 
 
 def gradings_of(served: Served) -> list[tuple[int, int]]:
@@ -375,7 +338,7 @@ def test_an_extension_lifts_the_late_penalty(served: Served) -> None:
 
 
 def test_a_regrade_after_the_tests_changed_grades_with_the_new_tests(
-        tmp_path: Path, database: str | None) -> None:
+        tmp_path: Path, database: str | None) -> None:  # noqa: F811 - the imported fixture
     course = tmp_path / "course"
     shutil.copytree(TOY, course)
     served = Served(tmp_path / "serve", course=course, database=database).start()
@@ -422,7 +385,7 @@ def test_a_service_grading_on_a_dask_cluster_gives_the_same_grades(tmp_path: Pat
 
 
 def test_a_server_killed_while_grading_grades_every_upload_exactly_once_after_restart(
-        tmp_path: Path, database: str | None) -> None:
+        tmp_path: Path, database: str | None) -> None:  # noqa: F811 - the imported fixture
     served = Served(tmp_path / "serve", per_day=10, database=database).start()
     try:
         clients = {s: served.client() for s in ("ada", "ben", "cy")}

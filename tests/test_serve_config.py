@@ -71,9 +71,9 @@ def test_the_migrations_make_the_tables_the_code_uses_on_sqlite(tmp_path: Path) 
 
 
 def test_the_migrations_make_the_tables_the_code_uses_on_postgresql() -> None:
-    from test_serve import _postgres
+    from serve_server import postgres_database
 
-    databases = _postgres()
+    databases = postgres_database()
     url = next(databases)
     try:
         assert _schema_differences(url) == []

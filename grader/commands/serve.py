@@ -33,6 +33,9 @@ DEFAULT_STATE = Path(".grader") / "serve"
               help="Grade on a Dask cluster (tcp://host:8786); see docs/distributed.md.")
 @click.option("--links", is_flag=True,
               help="Print the first-login link of every account without a password, and exit.")
+@click.option("--reset", metavar="LOGIN", default=None,
+              help="Give LOGIN a new first-login link (their password and sessions end), print "
+                   "it, and exit; the server need not be stopped.")
 @click.option("--base-url", default=None,
               help="The address students use, for the first-login links "
                    "(default: http://HOST:PORT).")
@@ -44,15 +47,17 @@ DEFAULT_STATE = Path(".grader") / "serve"
 @friendly
 def serve_command(roster: Path | None, config: Path | None, state: Path | None,
                   database: str | None, host: str, port: int, jobs: int | None,
-                  scheduler: str | None, links: bool, base_url: str | None,
+                  scheduler: str | None, links: bool, reset: str | None, base_url: str | None,
                   secure_cookies: bool, unsafe_no_sandbox: bool, course: Path | None) -> None:
     """Run the submission service: students upload and read their feedback, the instructor
     follows the class live.
 
     Example: grader serve --roster roster.csv --config serve.toml --port 8000
+    A forgotten password: grader serve --reset ada (a new first-login link for ada)
     """
     try:
         from grader.serve import server
+        from grader.serve.accounts import reset as reset_account
         from grader.serve.app import make_app
         from grader.serve.service import open_service
     except ImportError as exc:
@@ -64,8 +69,16 @@ def serve_command(roster: Path | None, config: Path | None, state: Path | None,
     if not c.has_reference:
         raise Failure(f"{c.root} has no reference/ folder: hidden tests are needed to grade")
     state = (state or c.root / DEFAULT_STATE).resolve()
-    svc = open_service(c, config=config, roster=roster, state=state, database=database)
+    # A reset changes one account: the roster's accounts are left as they are.
+    svc = open_service(c, config=config, roster=roster, state=state, database=database,
+                       sync_accounts=reset is None)
     url = (base_url or f"http://{host}:{port}").rstrip("/")
+    if reset is not None:
+        link = reset_account(svc, reset, url)
+        click.echo(f"{reset}: {link}")
+        click.echo(f"{reset}'s password and sessions have ended; {state / server.LINKS} "
+                   "lists the new link")
+        return
     found = server.first_login_links(svc, url)
     if links:
         for login, role, link in found:
@@ -81,7 +94,7 @@ def serve_command(roster: Path | None, config: Path | None, state: Path | None,
                    f"links are in {path}")
     click.echo(f"state in {state}; database {svc.database.url.render_as_string()}")
     click.echo(f"serving {c.root.name} on {url} (Ctrl-C stops)")
-    app = make_app(svc, secure_cookies=secure_cookies)
+    app = make_app(svc, secure_cookies=secure_cookies, base_url=url)
     cmd = server.dispatcher_command(svc, course=c.root, config=config, roster=roster,
                                     database=database, jobs=jobs or cores(),
                                     scheduler=scheduler, unsafe_no_sandbox=unsafe_no_sandbox)

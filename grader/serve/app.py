@@ -1,52 +1,62 @@
 """The ASGI application: the routes of the student's and the instructor's pages over one
-``Service``, with signed, HttpOnly, SameSite=Strict session cookies."""
+``Service``, their path parameters checked where they match (``paths``), and the session cookie
+(a token of a server-side session: HttpOnly, SameSite=Strict)."""
 
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from grader.serve import auth, instructor, student
+from grader.serve import accounts, auth, instructor, paths, student
 from grader.serve.service import Service
+from grader.serve.web import SessionCookies, not_routed
 
-SESSION_SECONDS = 12 * 3600
+paths.register()
 
 
 async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-def make_app(svc: Service, *, secure_cookies: bool = False) -> Starlette:
-    """The application; ``secure_cookies``: send the session cookie over HTTPS only (behind a
-    TLS proxy)."""
-    key = auth.secret_key(svc.state)
+def routes() -> list[BaseRoute]:
+    """Every route of the service (the tests walk them all with hostile parameters)."""
     get, both = ["GET"], ["GET", "POST"]
-    routes = [
+    return [
         Route("/", student.home, methods=get),
         Route("/healthz", healthz, methods=get),
         Route("/sign-in", student.sign_in, methods=both),
         Route("/sign-out", student.sign_out, methods=["POST"]),
-        Route("/first-login/{login}/{token}", student.first_login, methods=both),
+        Route("/first-login/{login:login}/{token:token}", student.first_login, methods=both),
+        Route("/account/password", accounts.password, methods=both),
         Route("/assignments", student.assignments, methods=get),
-        Route("/assignments/{name}", student.assignment, methods=get),
-        Route("/assignments/{name}/submit", student.submit, methods=["POST"]),
-        Route("/submissions/{sid}", student.submission, methods=get),
-        Route("/submissions/{sid}/report", student.report, methods=get),
-        Route("/submissions/{sid}/regrade-request", student.ask_regrade, methods=["POST"]),
+        Route("/assignments/{name:name}", student.assignment, methods=get),
+        Route("/assignments/{name:name}/submit", student.submit, methods=["POST"]),
+        Route("/submissions/{sid:id}", student.submission, methods=get),
+        Route("/submissions/{sid:id}/report", student.report, methods=get),
+        Route("/submissions/{sid:id}/regrade-request", student.ask_regrade, methods=["POST"]),
         Route("/instructor", instructor.dashboard, methods=get),
+        Route("/instructor/accounts", accounts.accounts, methods=both),
         Route("/instructor/regrade", instructor.regrade, methods=["POST"]),
         Route("/instructor/extension", instructor.extension, methods=["POST"]),
-        Route("/instructor/requests/{rid:int}", instructor.answer, methods=["POST"]),
-        Route("/instructor/class/{name}/", instructor.class_file, methods=get),
-        Route("/instructor/class/{name}/{path:path}", instructor.class_file, methods=get),
+        Route("/instructor/requests/{rid:id}", instructor.answer, methods=["POST"]),
+        Route("/instructor/class/{name:name}/", instructor.class_file, methods=get),
+        Route("/instructor/class/{name:name}/{path:path}", instructor.class_file, methods=get),
     ]
-    app = Starlette(routes=routes, middleware=[
-        Middleware(SessionMiddleware, secret_key=key.hex(), session_cookie="grader_session",
-                   max_age=SESSION_SECONDS, same_site="strict", https_only=secure_cookies)])
+
+
+def make_app(svc: Service, *, secure_cookies: bool = False, base_url: str | None = None
+             ) -> Starlette:
+    """The application; ``secure_cookies``: send the session cookie over HTTPS only (behind a
+    TLS proxy); ``base_url``: the address students use, for the first-login links the
+    instructor makes (default: the address a request came to)."""
+    app = Starlette(routes=routes(),
+                    middleware=[Middleware(SessionCookies, secure=secure_cookies)],
+                    exception_handlers={HTTPException: not_routed})
     app.state.service = svc
-    app.state.key = key
+    app.state.key = auth.secret_key(svc.state)
+    app.state.base_url = base_url
     return app

@@ -2,9 +2,9 @@
 the service's secret key, and CSRF tokens for every form.
 
 A first-login token is an HMAC of the account and its generation under the service's secret:
-the instructor can print it again at any time (``grader serve --links``), it works until the
-password is set, and setting a password (which bumps the generation) ends every session of the
-account signed with the one before."""
+the instructor can print it again at any time (``grader serve --links``), and it works until
+the password is set; setting a password, or the instructor's reset, bumps the generation, so
+the link of the generation before stops working."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ _HASHING = threading.BoundedSemaphore(max(2, 2 * (os.cpu_count() or 1)))
 
 
 def secret_key(state: Path) -> bytes:
-    """The service's secret (cookies, first-login tokens), made once and kept in the state
+    """The service's secret (the first-login tokens' key), made once and kept in the state
     folder, readable by this user only."""
     path = state / SECRET_FILE
     try:
@@ -68,6 +68,12 @@ def password_problem(password: str, again: str, login: str) -> str:
     if password.strip().lower() == login.lower():
         return "do not use your login as your password"
     return ""
+
+
+def possible_login(login: str) -> bool:
+    """Whether ``login`` could be an account's (no control character, within the column):
+    anything else is not looked up (PostgreSQL refuses a NUL in a query)."""
+    return 0 < len(login) <= 200 and login.isprintable()
 
 
 def first_login_token(key: bytes, login: str, generation: int) -> str:

@@ -27,10 +27,11 @@ accounts = sa.Table(
     sa.Column("name", sa.String(200), nullable=False, default=""),
     sa.Column("role", sa.String(20), nullable=False),  # student | instructor
     sa.Column("password_hash", sa.String(200), nullable=True),  # argon2; None until first login
-    sa.Column("generation", sa.Integer, nullable=False, default=0),  # bumped to end sessions
+    sa.Column("generation", sa.Integer, nullable=False, default=0),  # bumped: old links die
     sa.Column("external_id", sa.String(200), nullable=False, default=""),  # the LMS's user id
     sa.Column("section", sa.String(100), nullable=False, default=""),
     sa.Column("active", sa.Boolean, nullable=False, default=True),  # still on the roster
+    sa.Column("last_sign_in_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 assignments = sa.Table(
@@ -117,6 +118,28 @@ class_requests = sa.Table(  # the instructor's "regrade the class" asks, done by
     sa.Column("kind", sa.String(20), nullable=False),  # rebuild (tables only) | reload (tests)
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+sessions = sa.Table(  # who is signed in: one row per session, ended by deleting it
+    "sessions", metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),  # SHA-256 of the cookie's token
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),  # the token every form of it carries
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_sessions_account", "account_id"),
+    sa.Index("ix_sessions_expiry", "expires_at"),
+)
+
+sign_in_attempts = sa.Table(  # password checks not (yet) successful, for the rate limits
+    "sign_in_attempts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("login", sa.String(200), nullable=False),  # as typed: unknown logins count too
+    sa.Column("address", sa.String(100), nullable=False),  # the client's address
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_sign_in_attempts_login", "login", "at"),
+    sa.Index("ix_sign_in_attempts_address", "address", "at"),
 )
 
 

@@ -65,9 +65,13 @@ def class_file(request: Request, me: Account | None, form: FormData | None) -> R
         raise Refusal(404, "no such assignment")
     base = classview.class_folder(svc.state, name).resolve()
     rel = request.path_params.get("path") or INDEX
-    target = (base / rel).resolve()
-    if base not in target.parents or not target.is_file() or \
-            any(p.startswith(".") for p in target.relative_to(base).parts):
+    try:  # a NUL or an overlong name is no file of the folder, not an error of the server
+        target = (base / rel).resolve()
+        found = base in target.parents and target.is_file() and \
+            not any(p.startswith(".") for p in target.relative_to(base).parts)
+    except (OSError, ValueError):
+        found = False
+    if not found:
         raise Refusal(404, "not there (yet): the class pages are written once a submission "
                            "of this assignment has been graded")
     kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
@@ -154,7 +158,7 @@ def answer(request: Request, me: Account | None, form: FormData | None) -> Respo
     """Accept a regrade request with an adjustment of the test's points, or decline it."""
     assert form is not None
     svc = service(request)
-    rid = int(request.path_params["rid"])
+    rid: int = request.path_params["rid"]  # 1 to 2**31-1: the route's convertor
     decision, reply = str(form.get("decision", "")), str(form.get("reply", "")).strip()[:4000]
     points = None
     if decision == "accept":

@@ -77,16 +77,18 @@ class Service:
 
 
 def open_service(course: Course, *, config: Path | None, roster: Path | None, state: Path,
-                 database: str | None) -> Service:
+                 database: str | None, sync_accounts: bool = True) -> Service:
     """The service's parts, the database migrated and its accounts and assignments in step with
-    the roster and serve.toml (no one is deleted: a student gone from the roster is inactive)."""
+    the roster and serve.toml (no one is deleted: a student gone from the roster is inactive).
+    ``sync_accounts=False``: the accounts as they are (a command that changes one account)."""
     cfg = read_config(config, course.topics())
     state.mkdir(parents=True, exist_ok=True)
     engine = db.connect(database or db.sqlite_url(state))
     db.migrate(engine)
     students = read_roster(roster) if roster else {}
     svc = Service(course, cfg, state, engine, students)
-    sync(svc)
+    if sync_accounts:
+        sync(svc)
     return svc
 
 

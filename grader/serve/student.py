@@ -22,9 +22,10 @@ from grader.results.numbers import number
 from grader.results.report import render_report
 from grader.results.scoring import Grade
 from grader.results.visibility import student_view
-from grader.serve import auth, db, queue, store
+from grader.serve import auth, db, limits, queue, store
 from grader.serve.config import Assignment
-from grader.serve.web import HEADERS, Account, Refusal, page, redirect, render, service
+from grader.serve.web import (HEADERS, Account, Refusal, client_address, end_session, page,
+                              redirect, render, render_locked, service, start_session)
 
 
 def _local_next(url: str | None) -> str:
@@ -47,24 +48,34 @@ def sign_in(request: Request, me: Account | None, form: FormData | None) -> Resp
                       or (str(form.get("next", "")) if form is not None else None))
     if form is None:
         return render(request, "sign_in.html", next=nxt, error="")
+    svc = service(request)
     login = str(form.get("login", "")).strip()
     password = str(form.get("password", ""))
-    with db.transaction(service(request).database) as c:
-        row = c.execute(sa.select(db.accounts).where(db.accounts.c.login == login,
-                                                     db.accounts.c.active.is_(True))).first()
+    if not login or not password:
+        return render(request, "sign_in.html", 400, next=nxt,
+                      error="give your login and your password")
+    try:
+        limits.begin(svc.database, login, client_address(request))
+    except limits.Locked as exc:
+        return render_locked(request, "sign_in.html", exc, login, next=nxt)
+    row = None
+    if auth.possible_login(login):
+        with db.transaction(svc.database) as c:
+            row = c.execute(sa.select(db.accounts).where(
+                db.accounts.c.login == login, db.accounts.c.active.is_(True))).first()
     if not auth.check_password(row.password_hash if row else None, password) or row is None:
         return render(request, "sign_in.html", 401, next=nxt,
                       error="unknown login or wrong password (a first sign-in needs the link "
                             "your instructor gave you)")
-    request.session.clear()
-    request.session.update(account=row.id, generation=row.generation, csrf=auth.new_csrf())
+    limits.succeeded(svc.database, login)
+    start_session(request, row.id)
     return redirect(nxt if nxt != "/" else ("/instructor" if row.role == "instructor"
                                             else "/assignments"))
 
 
 @page(role=None)
 def sign_out(request: Request, me: Account | None, form: FormData | None) -> Response:
-    request.session.clear()
+    end_session(request)
     return redirect("/sign-in")
 
 
@@ -76,6 +87,7 @@ def first_login(request: Request, me: Account | None, form: FormData | None) -> 
         row = c.execute(sa.select(db.accounts).where(db.accounts.c.login == login,
                                                      db.accounts.c.active.is_(True))).first()
     key = request.app.state.key
+    # No sign-in limit here: the token is a 160-bit HMAC, which no number of tries finds.
     if row is None or row.password_hash is not None or \
             not auth.token_matches(key, row.login, row.generation, token):
         raise Refusal(404, "this first-login link is not valid (already used, or mistyped): "
@@ -95,8 +107,8 @@ def first_login(request: Request, me: Account | None, form: FormData | None) -> 
             password_hash=hashed, generation=row.generation + 1)).rowcount
     if not done:
         raise Refusal(409, "this link was used a moment ago: sign in with your password")
-    request.session.clear()
-    request.session.update(account=row.id, generation=row.generation + 1, csrf=auth.new_csrf())
+    limits.succeeded(svc.database, row.login)
+    start_session(request, row.id)
     return redirect("/instructor" if row.role == "instructor" else "/assignments")
 
 
@@ -207,10 +219,7 @@ def _submit(request: Request, me: Account | None, form: FormData | None) -> Resp
 
 def own_submission(request: Request, me: Account) -> Any:
     """The submission of the URL, if it is ``me``'s (an instructor's: anyone's)."""
-    try:
-        sid = int(request.path_params["sid"])
-    except ValueError:
-        raise Refusal(404, "no such submission") from None
+    sid: int = request.path_params["sid"]  # 1 to 2**31-1: the route's convertor
     s = db.submissions
     q = sa.select(s).where(s.c.id == sid)
     if not me.instructor:

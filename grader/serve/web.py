@@ -1,5 +1,6 @@
-"""What every page of the service shares: the session (who is signed in), CSRF on every form,
-security headers, rendering a template, and one-line refusals."""
+"""What every page of the service shares: the session (who is signed in: ``start_session`` and
+``end_session`` are the only ways in and out), CSRF on every form, security headers, rendering a
+template, and one-line refusals."""
 
 from __future__ import annotations
 
@@ -11,15 +12,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from grader.results.report import environment, template_dirs
-from grader.serve import auth, db
+from grader.serve import auth, limits, sessions
 from grader.serve.service import Service
 
 # Pages are self-contained: inline styles, no scripts at all, forms to this site only.
@@ -28,6 +31,12 @@ CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
            "Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
 MAX_FORM_BYTES = 64 * 1024  # a form without a file
+COOKIE = "grader_session"  # the session's token, nothing else
+CSRF_COOKIE = "grader_csrf"  # the token of the forms of a visitor not signed in (sign-in)
+_COOKIES = "grader.cookies"  # in the request's scope: the cookies its response sets
+_SESSION = "grader.session"  # the session looked up for this request
+_CSRF = "grader.csrf"  # the CSRF token of this request's pages
+_CSRF_FORM = re.compile(r"[A-Za-z0-9_-]{32}")  # auth.new_csrf()
 _SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 
 
@@ -60,41 +69,152 @@ class Account:
 
 
 class Refusal(Exception):
-    """A request that cannot be done: shown to the user as one line with the status."""
+    """A request that cannot be done: shown to the user as one line with the status (and any
+    ``headers``, such as Retry-After)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
 
 
 def service(request: Request) -> Service:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
+class SessionCookies:
+    """ASGI middleware: the cookies that ``start_session``, ``end_session`` and ``csrf_token``
+    chose during a request go out with its response, whichever endpoint answered. HttpOnly,
+    SameSite=Strict, and Secure with ``secure``."""
+
+    def __init__(self, app: ASGIApp, secure: bool = False) -> None:
+        self.app = app
+        self.secure = secure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chosen: dict[str, tuple[str, int]] = {}
+        scope[_COOKIES] = chosen
+
+        async def send_with_cookies(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, (value, max_age) in chosen.items():
+                    headers.append("set-cookie", f"{name}={value}; Path=/; Max-Age={max_age}; "
+                                   "HttpOnly; SameSite=Strict" + ("; Secure" if self.secure else ""))
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookies)
+
+
+def _set_cookie(request: Request, name: str, value: str, max_age: int) -> None:
+    chosen = request.scope.get(_COOKIES)
+    if chosen is None:
+        raise RuntimeError("the application has no SessionCookies middleware (make_app adds it)")
+    chosen[name] = (value, max_age)
+
+
 def signed_in(request: Request) -> Account | None:
-    """The account of the session, if it is still valid (the password not changed since)."""
-    sid, gen = request.session.get("account"), request.session.get("generation")
-    if not isinstance(sid, int):
-        return None
-    with db.transaction(service(request).database) as c:
-        row = c.execute(sa.select(db.accounts).where(db.accounts.c.id == sid)).first()
-    if row is None or row.generation != gen or not row.active or row.password_hash is None:
-        return None
-    return Account(row.id, row.login, row.name or row.login, row.role)
+    """The account of the request's session, if the session is live (not signed out, not
+    ended, not expired) and the account still on the roster. Looked up once per request."""
+    if _SESSION not in request.scope:
+        found = sessions.lookup(service(request).database, request.cookies.get(COOKIE))
+        request.scope[_SESSION] = found
+        if found is not None:
+            request.scope[_CSRF] = found.csrf
+    found = request.scope[_SESSION]
+    return None if found is None else Account(found.account_id, found.login, found.name,
+                                              found.role)
+
+
+def session_hash(request: Request) -> str | None:
+    """The hash of the request's live session (after ``signed_in``), to keep it when ending
+    the account's others."""
+    found = request.scope.get(_SESSION)
+    return None if found is None else str(found.token_hash)
+
+
+def start_session(request: Request, account_id: int) -> None:
+    """Sign ``account_id`` in on this browser: a new server-side session (the one the browser
+    had, if any, ends), its cookie on the response, and a new CSRF token for its forms. Every
+    way of signing in comes through here."""
+    token, csrf = sessions.create(service(request).database, account_id,
+                                  replacing=request.cookies.get(COOKIE))
+    _set_cookie(request, COOKIE, token, int(sessions.LONGEST.total_seconds()))
+    request.scope.pop(_SESSION, None)  # looked up anew if this request needs it again
+    request.scope[_CSRF] = csrf
+
+
+def end_session(request: Request) -> None:
+    """Sign this browser out: its session is deleted on the server (a copy of the cookie dies
+    with it) and the cookie cleared."""
+    sessions.end(service(request).database, request.cookies.get(COOKIE))
+    _set_cookie(request, COOKIE, "", 0)
+    request.scope[_SESSION] = None
+    request.scope.pop(_CSRF, None)
+
+
+def client_address(request: Request) -> str:
+    """The client's address (behind a proxy: as uvicorn's proxy headers handling gives it)."""
+    return request.client.host if request.client else "unknown"
 
 
 def csrf_token(request: Request) -> str:
-    token = request.session.get("csrf")
-    if not isinstance(token, str):
-        token = request.session["csrf"] = auth.new_csrf()
+    """The CSRF token of the forms on this request's page: the session's, or for a visitor not
+    signed in, one kept in a cookie of its own (no session is stored for visitors)."""
+    token = request.scope.get(_CSRF) or request.cookies.get(CSRF_COOKIE)
+    if not isinstance(token, str) or not _CSRF_FORM.fullmatch(token):
+        token = auth.new_csrf()
+        _set_cookie(request, CSRF_COOKIE, token, int(sessions.IDLE.total_seconds()))
+    request.scope[_CSRF] = token
     return token
+
+
+def _expected_csrf(request: Request) -> str | None:
+    if request.scope.get(_SESSION) is not None:
+        return str(request.scope[_CSRF])
+    return request.cookies.get(CSRF_COOKIE)
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     html = environment().get_template(f"serve/{template}").render(
-        csrf=csrf_token(request), me=request.state.account, **context)
+        csrf=csrf_token(request), me=getattr(request.state, "account", None), **context)
     return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+
+def render_locked(request: Request, template: str, exc: limits.Locked, login: str,
+                  **context: Any) -> HTMLResponse:
+    """A form whose password was not checked, a sign-in limit holding: 429, Retry-After, and
+    the form again with when to try again as its error."""
+    if exc.what == "account":
+        error = (f"too many wrong passwords for {login}: try again in {exc.wait}, or ask your "
+                 "instructor for a new first-login link")
+    else:
+        error = f"too many failed sign-ins from your address: try again in {exc.wait}"
+    response = render(request, template, 429, error=error, **context)
+    response.headers["Retry-After"] = str(exc.seconds)
+    return response
+
+
+def refuse(request: Request, exc: Refusal) -> HTMLResponse:
+    response = render(request, "message.html", exc.status, message=exc.message)
+    response.headers.update(exc.headers)
+    return response
+
+
+NOT_ROUTED = {404: "there is no such page: check the address", 405: "this page does not take "
+              "that kind of request"}
+
+
+async def not_routed(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no route, a method the route does not take, a form it cannot
+    read) as the service's one-line page; no session is looked up for them."""
+    assert isinstance(exc, HTTPException)
+    return refuse(request, Refusal(exc.status_code, NOT_ROUTED.get(exc.status_code, exc.detail),
+                                   dict(exc.headers or {})))
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -126,7 +246,7 @@ def page(*, role: str | None = "student", max_bytes: int = MAX_FORM_BYTES
                 me = admit(request)
             except Refusal as exc:
                 if exc.status == 401:
-                    return redirect(f"/sign-in?next={request.url.path}")
+                    return redirect(f"/sign-in?next={quote(request.url.path)}")
                 raise
             return handler(request, me, None)
 
@@ -145,12 +265,15 @@ def page(*, role: str | None = "student", max_bytes: int = MAX_FORM_BYTES
                     raise Refusal(413, f"too large: at most {max_bytes // 2**20 or 1} MB "
                                        "may be sent at once")
                 data = await request.form(max_files=1, max_fields=20)
-                if not auth.csrf_matches(request.session.get("csrf"), data.get("csrf")):
+                if not auth.csrf_matches(_expected_csrf(request), data.get("csrf")):
                     raise Refusal(403, "this form has expired: reload the page and send it "
                                        "again")
+                if any(isinstance(v, str) and "\0" in v for _, v in data.multi_items()):
+                    # No text a person types holds one, and PostgreSQL's text cannot.
+                    raise Refusal(400, "the form holds a NUL character: type it again")
                 return await run_in_threadpool(handler, request, me, data)
             except Refusal as exc:
-                return render(request, "message.html", exc.status, message=exc.message)
+                return refuse(request, exc)
             finally:
                 if data is not None:
                     await data.close()
