@@ -251,6 +251,18 @@ def test_grader_serve_reset_gives_a_new_link_from_the_command_line(served: Serve
     assert "Traceback" not in said
 
 
+def test_a_command_without_the_roster_leaves_the_students_accounts_open(
+        served: Served) -> None:
+    login, me = student(served)
+    cmd = [sys.executable, "-m", "grader", "serve", "--course", str(TOY), "--state",
+           str(served.state), "--port", str(served.port), "--links"]
+    cmd += ["--database", served.database] if served.database else []
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert not signed_out(me)
+    assert "/assignments" in str(client(served).sign_in(login).url)
+
+
 # ------------------------------------------------------------------------------ rate limits
 
 

@@ -27,6 +27,7 @@ class Service:
     database: sa.Engine
     roster: dict[str, Student] = field(default_factory=dict)
     assignment_ids: dict[str, int] = field(default_factory=dict)
+    roster_given: bool = False  # a roster file was read: students not on it are inactive
 
     def topics(self, a: Assignment) -> list[str]:
         return list(a.topics or self.course.topics())
@@ -86,7 +87,7 @@ def open_service(course: Course, *, config: Path | None, roster: Path | None, st
     engine = db.connect(database or db.sqlite_url(state))
     db.migrate(engine)
     students = read_roster(roster) if roster else {}
-    svc = Service(course, cfg, state, engine, students)
+    svc = Service(course, cfg, state, engine, students, roster_given=roster is not None)
     if sync_accounts:
         sync(svc)
     return svc
@@ -109,7 +110,10 @@ def sync(svc: Service) -> None:
             else:
                 c.execute(db.accounts.insert().values(login=login, generation=0, active=True,
                                                       **values))
-        gone = [login for login in have if login not in wanted]
+        # Without a roster file the students stay as they are: a command run without --roster
+        # (--links, a restart) must not close every student's account.
+        gone = [login for login, row in have.items() if login not in wanted
+                and (svc.roster_given or row.role == "instructor")]
         if gone:
             c.execute(db.accounts.update().where(db.accounts.c.login.in_(gone))
                       .values(active=False))
