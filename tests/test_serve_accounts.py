@@ -32,7 +32,7 @@ from serve_server import (DATABASES, PASSWORD, TOY, Client, Served, database,  #
                           serve_on)
 
 NEW = "another long password 2"
-STUDENTS = tuple(f"u{i:02d}" for i in range(14))
+STUDENTS = tuple(f"u{i:02d}" for i in range(40))
 
 
 @pytest.fixture(scope="module", params=DATABASES)

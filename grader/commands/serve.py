@@ -69,9 +69,10 @@ def serve_command(roster: Path | None, config: Path | None, state: Path | None,
     if not c.has_reference:
         raise Failure(f"{c.root} has no reference/ folder: hidden tests are needed to grade")
     state = (state or c.root / DEFAULT_STATE).resolve()
-    # A reset changes one account: the roster's accounts are left as they are.
+    # A reset changes one account, and --links without a roster prints the accounts: both leave
+    # the accounts as they are (serve.toml's instructors included).
     svc = open_service(c, config=config, roster=roster, state=state, database=database,
-                       sync_accounts=reset is None)
+                       sync_accounts=reset is None and not (links and roster is None))
     url = (base_url or f"http://{host}:{port}").rstrip("/")
     if reset is not None:
         link = reset_account(svc, reset, url)
