@@ -49,6 +49,24 @@ def toy_engine(toy_course):
         yield e
 
 
+# The slowest modules, slowest first. ./run hands whole modules to its test processes (pytest-xdist
+# --dist loadscope, so that a module's fixtures, a served instance or the demo class's grading,
+# are made once) in collection order: started first, none of them is left running alone at the
+# end. A module not named here keeps its place after them.
+SLOWEST_FIRST = (
+    "test_serve.py", "test_seed_sweep.py", "test_demo.py", "test_hostile.py", "test_topics.py",
+    "test_serve_accounts.py", "test_mistake_messages.py", "test_release.py", "test_batch.py",
+    "test_distributed.py", "test_serve_browser.py", "test_engine.py", "test_similarity_bounds.py",
+    "test_export.py", "test_file_names.py", "test_dispatch_bans.py", "test_timing.py",
+    "test_bad_input.py", "test_replies.py", "test_host.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: modules stay whole
+
+
 _STARTED = time.time()
 
 
