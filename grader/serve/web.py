@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
@@ -97,6 +98,16 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     return HTMLResponse(html, status_code=status, headers=HEADERS)
 
 
+def came_from(request: Request) -> str:
+    """The page of this site a request came from (its Referer, which browsers send within a
+    site under our Referrer-Policy), for a refusal's way back; else the home page."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path.startswith("/") and \
+            not referer.path.startswith("//") and referer.path != request.url.path:
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return "/"
+
+
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers=HEADERS)
 
@@ -150,7 +161,8 @@ def page(*, role: str | None = "student", max_bytes: int = MAX_FORM_BYTES
                                        "again")
                 return await run_in_threadpool(handler, request, me, data)
             except Refusal as exc:
-                return render(request, "message.html", exc.status, message=exc.message)
+                return render(request, "message.html", exc.status, message=exc.message,
+                              error=True, back=came_from(request))
             finally:
                 if data is not None:
                     await data.close()
