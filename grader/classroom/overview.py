@@ -192,17 +192,9 @@ def flag_detail(row: Mapping[str, Any], flag: str) -> str:
     return ""
 
 
-def topic_list(row: Mapping[str, Any], flag: str) -> tuple[str, list[str]] | None:
-    """What raised ``flag`` where it is a list of topics (missing, not started): its words
-    before the list, and the topics, which the page keeps whole (a topic's name is one word,
-    its underscores included)."""
-    column = {"not_submitted": "missing_topics", "stub": "stub_topics"}.get(flag)
-    if column is None or (flag == "not_submitted" and row["status"] == "not_submitted"):
-        return None
-    topics = [t for t in str(row.get(column) or "").split(";") if t]
-    if not topics:
-        return None
-    return ("missing: " if flag == "not_submitted" else "the stub as released: ", topics)
+# Flags whose detail is a list of topics: a topic's name is one word, its underscores
+# included, so the list wraps between topics only (no break is offered inside a name).
+TOPIC_LISTS = ("not_submitted", "stub")
 
 
 def flag_groups(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -210,7 +202,7 @@ def flag_groups(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     groups = []
     for flag in _all_flags(rows):
         items = [{"student": r["student"], "name": r["name"], "href": _href(r),
-                  "detail": flag_detail(r, flag), "topics": topic_list(r, flag)}
+                  "detail": flag_detail(r, flag), "topic_list": flag in TOPIC_LISTS}
                  for r in rows if r.get(f"flag_{flag}")]
         if items:
             groups.append({"flag": flag, "text": _flag_text(flag), "css": flag.replace("_", "-"),

@@ -259,7 +259,7 @@ def submission(request: Request, me: Account | None, form: FormData | None) -> R
                   final=number(g.final) if g else "", max_score=number(g.max_score) if g else "",
                   penalty=number(g.penalty_percent) if g else "", received=when(row.received_at),
                   asks=[{"r": r, "granted": granted_text(r.points, r.asked)} for r in asks],
-                  groups=test_choices(result, svc.topics(a)) if result else [],
+                  groups=regrade_choices(result, svc.topics(a)) if result else [],
                   refresh=refresh_seconds(row.status, pos))
 
 
@@ -311,7 +311,7 @@ def _result(folder: Path) -> SubmissionResult | None:
         return None
 
 
-def test_choices(result: SubmissionResult, topics: list[str]) -> list[dict[str, Any]]:
+def regrade_choices(result: SubmissionResult, topics: list[str]) -> list[dict[str, Any]]:
     """The tests a regrade request may name: the assignment's, topic by topic, the ones that
     lost points first; each as {"topic", "tests": [{"value", "label"}]}."""
     groups = []
@@ -376,7 +376,7 @@ def ask_regrade(request: Request, me: Account | None, form: FormData | None) -> 
     test, comment = str(form.get("test", "")), str(form.get("comment", "")).strip()
     result = _result(service(request).state / g.folder) if g is not None else None
     topics = service(request).topics(service(request).assignment_of(row.assignment_id))
-    valid = {t["value"] for group in (test_choices(result, topics) if result else [])
+    valid = {t["value"] for group in (regrade_choices(result, topics) if result else [])
              for t in group["tests"]}
     if test not in valid:
         raise Refusal(400, "choose one of this submission's tests")
