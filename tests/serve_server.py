@@ -26,6 +26,7 @@ TOY = ROOT / "tests" / "fixtures" / "course"
 PASSWORD = "a long password 1"
 CORRECT = (TOY / "reference" / "toy" / "solution.py").read_text()
 STUB = (TOY / "assignments" / "toy" / "toy.py").read_text()
+OTHER = (TOY / "reference" / "other" / "solution.py").read_text()
 CONFIG = """
 instructors = ["prof"]
 max_upload_mb = 1
@@ -42,6 +43,7 @@ counts = "{counts}"
 name = "both"
 title = "Both topics"
 topics = ["toy", "other"]
+deadline = "2099-12-31T23:59:00+00:00"
 
 [[assignment]]
 name = "late"
@@ -233,6 +235,7 @@ class Client:
         self.served = served
         self.http = httpx.Client(base_url=served.url, follow_redirects=True, timeout=60)
         self.csrf = ""
+        self.login = ""
 
     def get(self, path: str) -> Any:
         return self._token(self.http.get(path))
@@ -250,11 +253,13 @@ class Client:
         return r
 
     def first_login(self, login: str, password: str = PASSWORD) -> Any:
+        self.login = login
         link = self.served.links()[login].split("://", 1)[1].split("/", 1)[1]
         self.get("/" + link)
         return self.post("/" + link, {"password": password, "again": password})
 
     def sign_in(self, login: str, password: str = PASSWORD) -> Any:
+        self.login = login
         self.get("/sign-in")
         return self.post("/sign-in", {"login": login, "password": password})
 

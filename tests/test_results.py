@@ -76,6 +76,13 @@ def test_a_test_not_graded_here_counts_as_failed_in_no_output() -> None:
     html = render_report(student_view(result))
     assert '<span class="badge not_graded">not graded</span>' in html
     assert "1 test(s) need a GPU" in html and "Score: 1 / 2" in html
+    # The student reads it where it lowers their maximum, the topic; the grading's own details
+    # (the machine, the sandbox, the seeds) are the instructor's.
+    assert html.index("1 test(s) need a GPU") > html.index('id="tests-conv"')
+    assert "on this machine" not in html and "sandbox:" not in html and "seed" not in html
+    theirs = render_report(result, instructor=True)
+    assert "1 test(s) need a GPU and were not graded on this machine" in theirs
+    assert "sandbox: none (unsandboxed)" in theirs and "· seed 1" in theirs
 
 
 def test_long_names_wrap_after_underscores_and_stay_escaped() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import sqlite3
 import threading
@@ -21,8 +22,8 @@ import pytest
 pytest.importorskip("starlette", reason="grader serve needs the 'serve' extra")
 pytest.importorskip("httpx", reason="the service's tests talk HTTP with httpx")
 
-from serve_server import (CORRECT, DATABASES, STUB, TOY, Served, database,  # noqa: E402,F401
-                          score_of, serve_on, submission_id)
+from serve_server import (CORRECT, DATABASES, OTHER, STUB, TOY, Served,  # noqa: E402,F401
+                          database, score_of, serve_on, submission_id)
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -168,7 +169,7 @@ def test_the_stub_scores_zero_and_a_correct_notebook_full_marks(served: Served) 
 REFUSED = [
     ("notes.txt", b"hello", "upload a .py, .ipynb or .zip"),
     ("solution.py", CORRECT.encode(), "not named after a topic"),
-    ("toy.ipynb", b"{not json", "unreadable notebook"),
+    ("toy (2).ipynb", b"{not json", "unreadable notebook"),
     ("work.zip", b"PK\x03\x04 not really", "not a readable zip"),
     ("work.zip", zipped({"../../escape.py": "x = 1"}), "outside the archive"),
     ("work.zip", zipped({"readme.md": "nothing here"}), "holds no module"),
@@ -184,6 +185,9 @@ def test_uploads_that_cannot_be_graded_are_refused_with_a_reason(served: Served)
         assert r.status_code == 400, (name, r.text[-800:])
         assert expected in r.text, name
         assert "Traceback" not in r.text
+        # Named as the student named it, never as the grader's own copy.
+        said = r.text.split('id="message">', 1)[1].split("<", 1)[0]
+        assert name in said and "submission.zip" not in said, (name, said)
     assert gradings_of(served) == before  # nothing was queued
     assert 'id="left">5<' in me.get("/assignments/toy").text  # nor counted
 
@@ -223,6 +227,141 @@ def test_sign_in_with_a_wrong_password_or_a_used_link_fails(served: Served) -> N
     assert again.sign_in(login, "wrong password!").status_code == 401
     assert again.sign_in("nobody", "wrong password!").status_code == 401
     assert "/assignments" in str(again.sign_in(login).url)
+
+
+# ------------------------------------------------------------ an upload of some topics only
+
+SCALE_WRONG = CORRECT.replace("return c * x", "return c + x")  # loses test_scale only
+
+
+def query(served: Served, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    """Rows of the service's own database (``?`` placeholders)."""
+    if served.database is None:
+        with sqlite3.connect(served.state / "serve.db") as c:
+            return [tuple(r) for r in c.execute(sql, args)]
+    import psycopg
+    with psycopg.connect(served.database) as c:
+        cursor = c.execute(sql.replace("?", "%s"), args)
+        return [tuple(r) for r in cursor] if cursor.description else []
+
+
+def topic_row(page: str, topic: str) -> str:
+    """The text of a topic's row in the submission page's table."""
+    row = page.split(f'id="topic-{topic}"', 1)[1].split("</tr>", 1)[0]
+    return " ".join(re.sub(r"<[^>]+>", "", row).split())
+
+
+def test_one_file_replaces_its_topic_and_the_others_are_carried_over(served: Served) -> None:
+    [me] = fresh(served)
+    prof = instructor(served)
+    # Before any upload, the assignment's page says what an upload of some topics does.
+    rule = me.get("/assignments/both").text
+    said = " ".join(re.sub(r"<[^>]+>", "", rule.split('id="partial-rule"')[1]
+                           .split("</div>")[0]).split())
+    assert "replaces those topics only" in said and "carried over" in said, said
+    assert "your last graded one" in said
+    assert "the late penalty applies to the whole submission" in said, said
+
+    whole = submission_id(me.upload("both", "course.zip",
+                                    zipped({"work/toy.py": CORRECT, "work/other.py": OTHER})))
+    full = score_of(me.wait_graded(whole))
+    got, top = (float(x) for x in full.split("/"))
+    assert got == top > 0
+    one = submission_id(me.upload("both", "toy.py", SCALE_WRONG))
+    page = me.wait_graded(one)
+    got, _ = (float(x) for x in score_of(page).split("/"))
+    assert got == top - 1  # test_scale lost; other.py's points kept
+    toy, other = topic_row(page, "toy"), topic_row(page, "other")
+    assert "toy.py · uploaded now" in toy and "/" in toy, toy
+    assert f"work/other.py in course.zip · carried over from submission {whole}" in other, other
+    other_score = other.rsplit(" ", 3)[-3:]
+    assert other_score[0] == other_score[2] != "0", other
+    # The composition is recorded: which upload holds each file, uploaded with which submission.
+    zip_sha = query(served, "select upload_sha256 from submissions where id = ?", whole)[0][0]
+    files = query(served, "select topic, name, upload_sha256, member, source_id from "
+                          "submission_files where submission_id = ? order by topic", one)
+    toy_sha = query(served, "select upload_sha256 from submissions where id = ?", one)[0][0]
+    assert files == [("other", "other.py", zip_sha, "work/other.py", whole),
+                     ("toy", "toy.py", toy_sha, "", one)]
+    # The instructor sees the same.
+    seen = prof.get(f"/submissions/{one}").text
+    assert topic_row(seen, "other") == other and topic_row(seen, "toy") == toy
+    # A regrade grades the same files with the same seed: the same grade, test by test.
+    said = prof.post("/instructor/regrade", {"student": me.login, "assignment": "both"}).text
+    assert "2 submission(s)" in said
+    deadline = time.monotonic() + 300
+    while dict(gradings_of(served)).get(one, 0) < 2 or statuses(served)[one] != "graded":
+        assert time.monotonic() < deadline, served.log()
+        time.sleep(0.3)
+    assert score_of(me.wait_graded(one)) == score_of(page)
+    first, again = (json.loads((served.state / "results" / str(one) / str(n) / "result.json")
+                               .read_text()) for n in (1, 2))
+    assert [(t["name"], t["outcome"], t["score"]) for t in first["tests"]] == \
+        [(t["name"], t["outcome"], t["score"]) for t in again["tests"]]
+    assert again["tests"] and again["seed"] == first["seed"]
+
+
+def test_topics_are_carried_over_from_a_submission_recorded_before_its_files_were(
+        served: Served) -> None:
+    [me] = fresh(served)
+    whole = submission_id(me.upload("both", "course.zip",
+                                    zipped({"work/toy.py": CORRECT, "work/other.py": OTHER})))
+    me.wait_graded(whole)
+    query(served, "delete from submission_files where submission_id = ?", whole)
+    page = me.wait_graded(submission_id(me.upload("both", "toy.py", SCALE_WRONG)))
+    assert f"work/other.py in course.zip · carried over from submission {whole}" in \
+        topic_row(page, "other")
+
+
+def test_a_regrade_request_offers_this_assignments_tests_by_topic_failed_first(
+        served: Served) -> None:
+    [me] = fresh(served)
+    sid = submission_id(me.upload("both", "both.zip",
+                                  zipped({"toy.py": SCALE_WRONG, "other.py": OTHER})))
+    page = me.wait_graded(sid)
+    form = page.split('id="test"', 1)[1].split("</select>", 1)[0]
+    groups = re.findall(r'<optgroup label="([^"]+)">(.*?)</optgroup>', form)
+    assert [g for g, _ in groups] == ["toy", "other"]
+    toy = re.findall(r'<option value="([^"]+)">([^<]+)<', groups[0][1])
+    assert toy[0][0] == "toy::test_scale" and "failed" in toy[0][1], toy
+    assert all("passed" in label for _, label in toy[1:]), toy
+    assert all(v.startswith("other::") for v, _ in
+               re.findall(r'<option value="([^"]+)">([^<]+)<', groups[1][1]))
+    # The toy assignment's submission offers no test of another topic.
+    lone = me.wait_graded(submission_id(me.upload("toy", "toy.py", CORRECT)))
+    assert "other::" not in lone and '<optgroup label="toy">' in lone
+    r = me.post(f"/submissions/{sid}/regrade-request", {"test": "toy::nope", "comment": "x"})
+    assert r.status_code == 400
+
+
+def test_a_refusal_leads_back_to_the_page_it_came_from(served: Served) -> None:
+    [me] = fresh(served)
+    me.get("/assignments/toy")
+    r = me.http.post("/assignments/toy/submit", data={"csrf": me.csrf},
+                     headers={"Referer": served.url + "/assignments/toy"},
+                     files={"file": ("notes.txt", b"hello")})
+    assert r.status_code == 400 and 'id="back" href="/assignments/toy"' in r.text
+    r = me.get("/submissions/999999")  # no page led here: home
+    assert r.status_code == 404 and 'id="back" href="/"' in r.text
+
+
+def test_the_students_report_leaves_the_grading_internals_to_the_instructor(
+        served: Served) -> None:
+    [me] = fresh(served)
+    sid = submission_id(me.upload("toy", "toy.py", CORRECT))
+    me.wait_graded(sid)
+    mine = me.get(f"/submissions/{sid}/report").text
+    assert "sandbox:" not in mine and "· seed" not in mine and "test_add" in mine.replace(
+        "<wbr>", "")
+    theirs = instructor(served).get(f"/submissions/{sid}/report").text
+    assert "sandbox:" in theirs and "· seed" in theirs
+    # On its own page it leads back to the submission; in the submission's page (a frame)
+    # it leaves the topics' table to the page, which shows it once.
+    assert f'href="/submissions/{sid}"' in mine and "<h2>Topics</h2>" in mine
+    framed = me.get(f"/submissions/{sid}/report?framed=1").text
+    assert f'href="/submissions/{sid}"' not in framed and "<h2>Topics</h2>" not in framed
+    page = me.get(f"/submissions/{sid}").text
+    assert page.count('id="topic-toy"') == 1 and f"/submissions/{sid}/report?framed=1" in page
 
 
 # --------------------------------------------------------------------------- who sees what
@@ -306,6 +445,39 @@ def test_a_regrade_request_accepted_with_points_changes_the_grade(served: Served
             break
         time.sleep(0.3)
     assert 'id="score">2 /' in page and "accepted" in page and "fair" in page
+
+
+def test_a_regrade_request_says_what_was_granted_within_the_tests_points(
+        served: Served) -> None:
+    [me] = fresh(served)
+    prof = instructor(served)
+    sid = submission_id(me.upload("toy", "toy.py", STUB))
+    assert score_of(me.wait_graded(sid)).startswith("0 /")
+    me.post(f"/submissions/{sid}/regrade-request", {"test": "toy::test_scale",
+                                                   "comment": "scale is right"})
+    rid = _request_id(prof.get("/instructor").text, sid)
+    reply = prof.post(f"/instructor/requests/{rid}", {"decision": "accept", "points": "1.5",
+                                                     "reply": "ok"})
+    said = reply.text.split('id="message">', 1)[1].split("<", 1)[0]
+    assert "+1 (the test&#39;s maximum)" in said and "you entered +1.5" in said, said
+    deadline = time.monotonic() + 300
+    while True:
+        page = me.get(f"/submissions/{sid}").text
+        if 'id="score">1 /' in page:
+            break
+        assert time.monotonic() < deadline, served.log()
+        time.sleep(0.3)
+    granted = page.split('class="granted">', 1)[1].split("</td>", 1)[0]
+    assert granted == "accepted: +1 (the test&#39;s maximum)", granted
+    assert "+1.5" not in page
+    answered = prof.get("/instructor").text.split('id="answered"', 1)[1].split("</table>")[0]
+    assert "accepted: +1 (the test&#39;s maximum)" in answered and "+1.5" not in answered
+    # Nothing more can be given where the test has all its points.
+    me.post(f"/submissions/{sid}/regrade-request", {"test": "toy::test_scale",
+                                                   "comment": "and again"})
+    again = _request_id(prof.get("/instructor").text, sid)
+    r = prof.post(f"/instructor/requests/{again}", {"decision": "accept", "points": "1"})
+    assert r.status_code == 400 and "already has all its points" in r.text
 
 
 def _request_id(dash: str, sid: int) -> int:

@@ -32,7 +32,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from grader.classroom.layout import folder_name  # noqa: E402
 from grader.serve.web import CSP  # noqa: E402
-from serve_server import CORRECT, PASSWORD, Client, Served, score_of, submission_id  # noqa: E402
+from serve_server import (CORRECT, OTHER, PASSWORD, Client, Served,  # noqa: E402
+                          score_of, submission_id)
 
 CHROMIUM = shutil.which("chromium")
 if CHROMIUM is None:
@@ -65,6 +66,7 @@ ZIP_MEMBER = "<img src=x onerror=alert(1)>.py"
 ZIP_NAME = "<img src=x onerror=alert(2)>work.zip"
 NOTEBOOK_MARK = "<script>window.__pwned=5</script>"
 COMMENT = "<script>window.__pwned=3</script><img src=x onerror=alert(3)> please look again"
+SCALE_WRONG = CORRECT.replace("return c * x", "return c + x")  # loses test_scale only
 
 
 def notebook(source: str) -> str:
@@ -131,10 +133,29 @@ class Site:
             self.graded[login] = sid
         return self.graded[login]
 
+    def partial_submission(self, login: str) -> tuple[int, int]:
+        """(the whole, the partial): a zip of both topics of the assignment "both", graded, then
+        a toy.py with a mistake in scale, which carries other.py over from the zip (made once
+        per module, over HTTP)."""
+        key = f"{login}:both"
+        if key not in self.graded:
+            c = self.client(login)
+            whole = submission_id(c.upload("both", "course.zip",
+                                           zipped({"work/toy.py": CORRECT,
+                                                   "work/other.py": OTHER})))
+            c.wait_graded(whole, timeout=GRADED_MS / 1000)
+            self.graded[f"{login}:whole"] = whole
+            sid = submission_id(c.upload("both", "toy.py", SCALE_WRONG))
+            c.wait_graded(sid, timeout=GRADED_MS / 1000)
+            self.graded[key] = sid
+        return self.graded[f"{login}:whole"], self.graded[key]
+
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    served = Served(tmp_path_factory.mktemp("serve-browser") / "serve").start()
+    # dee never signs in: her first-login page is one of the pages checked for layout.
+    served = Served(tmp_path_factory.mktemp("serve-browser") / "serve",
+                    students=("ada", "ben", "cy", "dee")).start()
     try:
         yield Site(served)
     finally:
@@ -261,7 +282,7 @@ def test_a_student_signs_in_uploads_waits_and_reads_full_marks_in_the_browser(
     assert page.locator('meta[http-equiv="refresh"]').count() == 0  # it stops refreshing
 
     # The report in its frame names the tests and the score.
-    report = page.frame_locator(f'iframe[src="/submissions/{sid}/report"]').locator("body")
+    report = page.frame_locator(f'iframe[src="/submissions/{sid}/report?framed=1"]').locator("body")
     expect(report).to_contain_text("test_add")
     expect(report).to_contain_text("test_scale")
     expect(report).to_contain_text(f"Score: {got:g} / {top:g}")
@@ -297,6 +318,94 @@ def test_a_student_signs_in_uploads_waits_and_reads_full_marks_in_the_browser(
     assert [re.sub(r".*status of (\d+).*", r"\1", e) for e in watch.errors] == ["404", "401"], \
         watch.errors
     assert watch.dialogs == []
+
+
+# -------------------------------------------------------- an upload of one topic, and around
+
+
+def test_an_upload_of_one_topic_keeps_the_others_and_every_page_says_so(
+        site: Site, new_page: Any) -> None:
+    page, watch = new_page()
+    site.sign_in(page, "ada")
+    url = site.served.url
+    # Before any upload to it, the assignment's page says what an upload of some topics does.
+    page.goto(url + "/assignments/both")
+    rule = page.locator("#partial-rule")
+    expect(rule).to_be_visible()
+    expect(rule).to_contain_text("replaces those topics only")
+    expect(rule).to_contain_text("carried over, file for file, from the submission of yours "
+                                 "that counts when you upload")
+    expect(rule).to_contain_text("the late penalty applies to the whole submission")
+    # A refusal leads back to the assignment.
+    page.set_input_files("#file", files=[{"name": "notes.txt", "mimeType": "text/plain",
+                                          "buffer": b"hello"}])
+    page.get_by_role("button", name="Submit for grading").click()
+    expect(page.locator("#message")).to_contain_text("notes.txt")
+    page.get_by_role("link", name="Back").click()
+    expect(page).to_have_url(url + "/assignments/both")
+
+    for name, data in (("course.zip", zipped({"work/toy.py": CORRECT,
+                                              "work/other.py": OTHER})),
+                       ("toy.py", SCALE_WRONG.encode())):
+        page.goto(url + "/assignments/both")
+        page.set_input_files("#file", files=[{"name": name, "mimeType": "application/zip",
+                                              "buffer": data}])
+        page.get_by_role("button", name="Submit for grading").click()
+        page.locator("#score").wait_for(timeout=GRADED_MS)
+    whole = int(page.locator("#topic-other a").inner_text().split()[-1])
+    partial = submission_id(page)
+    got, top = score_parts(page.locator("#score").inner_text())
+    assert got == top - 1  # test_scale lost, other.py's points kept
+    expect(page.locator("#topic-toy")).to_contain_text("toy.py · uploaded now")
+    expect(page.locator("#topic-other")).to_contain_text(
+        f"work/other.py in course.zip · carried over from submission {whole} (")
+    # The topics' table once: the page's; the report in its frame shows the tests.
+    frame = page.frame_locator("iframe")
+    expect(frame.locator("body")).to_contain_text("test_scale")
+    expect(frame.locator("h2", has_text="Topics")).to_have_count(0)
+    expect(page.locator("table", has_text="Graded from")).to_have_count(1)
+    shown = frame.locator("body").inner_text()
+    assert "sandbox" not in shown and "seed" not in shown, shown[:600]
+    # The regrade request offers this assignment's tests, by topic, the lost ones first.
+    assert page.locator("#test optgroup").evaluate_all("gs => gs.map(g => g.label)") == \
+        ["toy", "other"]
+    first = page.locator("#test optgroup").first.locator("option").first
+    assert first.get_attribute("value") == "toy::test_scale" and "failed" in first.inner_text()
+    # The report on its own page leads back, still signed in.
+    page.get_by_role("link", name="Open the report on its own page").click()
+    expect(page.locator("h2", has_text="Topics")).to_have_count(1)
+    page.get_by_role("link", name=f"Submission {partial}").click()
+    expect(page).to_have_url(url + f"/submissions/{partial}")
+    page.get_by_role("link", name=f"submission {whole}").click()
+    expect(page).to_have_url(url + f"/submissions/{whole}")
+    page.goto(url + f"/submissions/{partial}")
+    page.select_option("#test", "toy::test_scale")
+    page.fill("#comment", "c + x is what the statement says")
+    page.get_by_role("button", name="Send the request").click()
+    expect(page.locator("#requests")).to_contain_text("open")
+
+    # The instructor grants +1.5 on a 1-point test: +1 is what counts, and is what is said.
+    prof, watch2 = new_page()
+    site.sign_in(prof, "prof")
+    expect(prof.locator("#assignments tr", has_text="Both topics")).to_contain_text(
+        "2099-12-31 23:59 UTC")
+    ask = prof.locator(".request", has_text="c + x is what the statement says")
+    ask.locator("input[type=number]").fill("1.5")
+    ask.get_by_role("button", name="Accept").click()
+    expect(prof.locator("#message")).to_contain_text("Accepted: +1 (the test's maximum) on "
+                                                     "toy::test_scale of ada (you entered +1.5)")
+    prof.get_by_role("link", name="Back").click()
+    expect(prof.locator("#answered")).to_contain_text("accepted: +1 (the test's maximum)")
+    # The served class overview leads back to the dashboard.
+    goto_until(prof, watch2, url + "/instructor/class/both/",
+               lambda p: "ada" in p.locator("#student-table").inner_text())
+    prof.get_by_role("link", name="← The class").click()
+    expect(prof).to_have_url(url + "/instructor")
+
+    page.goto(url + f"/submissions/{partial}")
+    expect(page.locator("#requests")).to_contain_text("accepted: +1 (the test's maximum)")
+    assert "1.5" not in page.locator("#requests").inner_text()
+    assert [e for e in watch.errors if "status of 400" not in e] == []
 
 
 # ------------------------------------------------------------------ the instructor's regrade
@@ -473,8 +582,12 @@ def test_the_inert_check_finds_markup_that_became_elements(new_page: Any) -> Non
 
 # ------------------------------------------------------------------------------- layout
 
-# The page is no wider than its window, and no table cell is squeezed narrower than a few
-# characters of its own text (a word set one letter per line).
+# The page is no wider than its window; no table cell is squeezed narrower than a few
+# characters of its own text (a word set one letter per line); no word is broken between two
+# letters or digits (as in test_browser.py: a break after an identifier's underscore, or in a
+# token longer than a column can be asked to hold, is not one); a score ("3 / 5") or a time
+# ("2027-06-30 23:59 UTC") is never split over two lines; and every button of a form is next
+# to the field before it: on its line, or just below it.
 LAYOUT = r"""() => {
   const out = [];
   const root = document.scrollingElement;
@@ -493,39 +606,127 @@ LAYOUT = r"""() => {
     if (inner + 1 < needed)
       out.push(`the cell "${text.slice(0, 40)}" is ${Math.round(inner)}px wide`);
   }
+  const range = document.createRange();
+  const top = (node, i) => {
+    range.setStart(node, i);
+    range.setEnd(node, i + 1);
+    const rects = range.getClientRects();
+    return rects.length ? Math.round(rects[0].top) : null;
+  };
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!el || el.closest('script, style, pre, option, textarea') || !el.getClientRects().length)
+      continue;
+    for (const m of node.data.matchAll(/\S+/g)) {
+      if (m[0].length > 24) continue;
+      for (let i = m.index + 1; i < m.index + m[0].length; i++) {
+        if (!/[^\W_]/.test(node.data[i - 1]) || !/[^\W_]/.test(node.data[i])) continue;
+        const a = top(node, i - 1), b = top(node, i);
+        if (a !== null && b !== null && a !== b) {
+          out.push(`the word "${m[0]}" is broken inside`);
+          break;
+        }
+      }
+    }
+    const whole = /\d+(?:\.\d+)? \/ \d+(?:\.\d+)?|\d{4}-\d\d-\d\d[ T]\d\d:\d\d(?::\d\d)?(?: UTC|[+-]\d\d:\d\d)?/g;
+    for (const m of node.data.matchAll(whole)) {
+      const tops = new Set();
+      for (let i = m.index; i < m.index + m[0].length; i++) {
+        const t = node.data[i] === ' ' ? null : top(node, i);
+        if (t !== null) tops.add(t);
+      }
+      if (tops.size > 1) out.push(`"${m[0]}" is split over two lines`);
+    }
+  }
+  for (const form of document.forms) {
+    const controls = Array.from(form.querySelectorAll(
+      'input:not([type=hidden]), select, textarea, button')).filter(c => c.getClientRects().length);
+    controls.forEach((c, k) => {
+      if (k === 0 || !(c.tagName === 'BUTTON' || c.type === 'submit')) return;
+      const prev = controls[k - 1];
+      const f = (prev.closest('label') || prev).getBoundingClientRect();
+      const b = c.getBoundingClientRect();
+      const sameLine = b.top < f.bottom && f.top < b.bottom;
+      const gap = sameLine ? b.left - f.right : b.top - f.bottom;
+      if (gap > 24 || gap < -1 || (!sameLine && Math.abs(b.left - f.left) > 24))
+        out.push(`the button "${c.innerText.trim()}" is ${Math.round(gap)}px from its field`);
+    });
+  }
   return out;
 }"""
+
+
+def layout(page: Page, what: str) -> list[str]:
+    """LAYOUT's findings on the page and in its frames (the report in a submission's page)."""
+    return [f"{what} ({'frame ' + f.url if f is not page.main_frame else 'page'}): {p}"
+            for f in page.frames for p in f.evaluate(LAYOUT)]
 
 
 @pytest.mark.parametrize("width", [1400, 800])
 def test_the_student_and_instructor_pages_fit_their_width(
         site: Site, new_page: Any, width: int) -> None:
     sid = site.graded_submission("ben")
+    whole, partial = site.partial_submission("ben")
     page, watch = new_page(width)
+    problems = []
+    page.goto(site.served.links()["dee"])
+    expect(page.locator("h1")).to_contain_text("Welcome")
     page.goto(site.served.url + "/sign-in")
-    assert page.evaluate(LAYOUT) == [], ("/sign-in", width)
+    problems += layout(page, "/first-login, /sign-in")
     site.sign_in(page, "ben")
-    for path in ("/assignments", "/assignments/toy", f"/submissions/{sid}"):
+    student = ("/assignments", "/assignments/toy", "/assignments/both", f"/submissions/{sid}",
+               f"/submissions/{partial}", f"/submissions/{sid}/report")
+    for path in student:
         page.goto(site.served.url + path)
-        if path.startswith("/submissions/"):
+        if path.startswith("/submissions/") and not path.endswith("/report"):
             expect(page.locator("#score")).to_be_visible()
             expect(page.frame_locator("iframe").locator("body")).to_contain_text("test_add")
-        assert page.evaluate(LAYOUT) == [], (path, width)
+        problems += layout(page, path)
+    page.goto(site.served.url + "/assignments/toy")
+    page.set_input_files("#file", files=[{"name": "notes.txt", "mimeType": "text/plain",
+                                          "buffer": b"hello"}])
+    page.get_by_role("button", name="Submit for grading").click()
+    expect(page.locator("#message")).to_contain_text("notes.txt")
+    problems += layout(page, "a refusal")
     page, watch2 = new_page(width)
     site.sign_in(page, "prof")
     expect(page.locator("#recent")).to_contain_text("ben")
-    assert page.evaluate(LAYOUT) == [], ("/instructor", width)
-    assert watch.errors == [] and watch2.errors == []
+    problems += layout(page, "/instructor")
+    for path in (f"/submissions/{partial}", f"/submissions/{sid}/report"):
+        page.goto(site.served.url + path)
+        problems += layout(page, f"{path} (instructor)")
+    goto_until(page, watch2, site.served.url + "/instructor/class/both/",
+               lambda p: "ben" in p.locator("#student-table").inner_text())
+    problems += layout(page, "/instructor/class/both/")
+    page.goto(site.served.url + f"/instructor/class/both/students/{folder_name('ben')}"
+              "/instructor.html")
+    expect(page.locator("body")).to_contain_text("test_add")
+    problems += layout(page, "a student's page in the class folder")
+    assert problems == [], "\n".join([f"at {width} px:", *problems])
+    assert [e for e in watch.errors if "status of 400" not in e] == []  # the refusal's
+    assert [e for e in watch2.errors if "404" not in e] == []  # the class pages not written yet
 
 
-def test_the_layout_check_finds_an_overflow_and_a_squeezed_cell(new_page: Any) -> None:
-    """Control: the check above reports a page too wide and a column one letter wide."""
+def test_the_layout_check_finds_an_overflow_a_squeezed_cell_a_broken_word_and_a_far_button(
+        new_page: Any) -> None:
+    """Control: the check above reports a page too wide, a column one letter wide, a word and
+    a score split over lines, and a button far from its field."""
     page, _ = new_page(800)
     page.set_content('<table><tr><td style="width: 1px; overflow-wrap: anywhere">Student</td>'
-                     '<td><div style="width: 1200px">wide</div></td></tr></table>')
+                     '<td><div style="width: 1200px">wide</div></td></tr></table>'
+                     '<p style="width: 3rem; overflow-wrap: anywhere">Counts</p>'
+                     '<p style="width: 1rem">3 / 5</p>'
+                     '<form style="display: flex; gap: 1em"><div><label for="d" style="display: '
+                     'block">New deadline (ISO, e.g. 2026-12-01T23:59+00:00)</label><input id="d">'
+                     '</div>'
+                     '<div><button>Grant</button></div></form>')
     problems = page.evaluate(LAYOUT)
     assert any("wide in a" in p for p in problems), problems
     assert any('the cell "Student"' in p for p in problems), problems
+    assert any('the word "Counts"' in p for p in problems), problems
+    assert any('"3 / 5" is split' in p for p in problems), problems
+    assert any('the button "Grant"' in p for p in problems), problems
 
 
 # ------------------------------------------------------------------- the served overview

@@ -126,6 +126,16 @@ def _matches(name: str, wanted: str) -> bool:
     return name == wanted or ("[" not in wanted and name.split("[", 1)[0] == wanted)
 
 
+def within_test(result: SubmissionResult, topic: str, test: str, points: float) -> float:
+    """``points`` as an adjustment of one test can count: each matching test (a parametrised
+    family: all of them in turn) moves within [0, its points], so at most what it missed can
+    be added, and at most what it scored taken away."""
+    mine = [x for x in result.tests if x.topic == topic and x.counted and _matches(x.name, test)]
+    if points >= 0:
+        return min(points, sum(x.max_score - x.score for x in mine))
+    return max(points, -sum(x.score for x in mine))
+
+
 def apply(result: SubmissionResult, overrides: Sequence[Override]
           ) -> tuple[SubmissionResult, list[Applied]]:
     """The result with its topic scores adjusted, and each adjustment as it counted."""
@@ -139,15 +149,13 @@ def apply(result: SubmissionResult, overrides: Sequence[Override]
             topics.append(t)
             continue
         score = t.score
+        given: dict[str, float] = {}  # test -> the adjustments of it so far, as they counted
         for o in mine:
             if o.test:
-                # A test's share: each matching test (a parametrised family: all of them in turn)
-                # moves within [0, its points].
-                room_up = sum(x.max_score - x.score for x in result.tests
-                              if x.topic == t.topic and x.counted and _matches(x.name, o.test))
-                room_down = sum(x.score for x in result.tests
-                                if x.topic == t.topic and x.counted and _matches(x.name, o.test))
-                delta = min(o.points, room_up) if o.points >= 0 else max(o.points, -room_down)
+                # Several adjustments of one test move it within its points together.
+                before = given.get(o.test, 0.0)
+                given[o.test] = within_test(result, t.topic, o.test, before + o.points)
+                delta = given[o.test] - before
             else:
                 delta = o.points
             before = score

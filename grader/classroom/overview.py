@@ -192,12 +192,18 @@ def flag_detail(row: Mapping[str, Any], flag: str) -> str:
     return ""
 
 
+# Flags whose detail is a list of topics: a topic's name is one word, its underscores
+# included, so the list wraps between topics only (no break is offered inside a name).
+TOPIC_LISTS = ("not_submitted", "stub")
+
+
 def flag_groups(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The flagged students, flag by flag, each with what raised the flag and their report."""
     groups = []
     for flag in _all_flags(rows):
         items = [{"student": r["student"], "name": r["name"], "href": _href(r),
-                  "detail": flag_detail(r, flag)} for r in rows if r.get(f"flag_{flag}")]
+                  "detail": flag_detail(r, flag), "topic_list": flag in TOPIC_LISTS}
+                 for r in rows if r.get(f"flag_{flag}")]
         if items:
             groups.append({"flag": flag, "text": _flag_text(flag), "css": flag.replace("_", "-"),
                            "count": len(items), "students": items})
@@ -239,7 +245,9 @@ def student_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def render_overview(rows: Sequence[Mapping[str, Any]], entries: Sequence[ClassEntry],
                     topics: Sequence[str], stats: Stats, *, late_text: str = "",
-                    similar: Sequence[Mapping[str, Any]] = ()) -> str:
+                    similar: Sequence[Mapping[str, Any]] = (), back: str = "") -> str:
+    """The class overview; ``back``: the address of the page it is reached from, where it is
+    served (a batch's own file, opened from disk, has none)."""
     graded = [float(r["final_percent"]) for r in rows if r["status"] == "graded"]
     flags = flag_groups(rows)
     context = {
@@ -256,5 +264,6 @@ def render_overview(rows: Sequence[Mapping[str, Any]], entries: Sequence[ClassEn
         "students": student_table(rows),
         "late_text": late_text,
         "similar": similar,  # grader.classroom.similarity.overview_pairs
+        "back": back,
     }
     return environment().get_template("overview.html.j2").render(**context)

@@ -99,7 +99,8 @@ def build_outputs(out: Path, state: dict[str, Any]) -> Built:
                    if late.get("deadline") else ""),
         similar=similarity.overview_pairs(
             pairs, {c["student"]: c["folder"] for c in state.get("class", [])},
-            {e.student: e.report for e in entries})))
+            {e.student: e.report for e in entries}),
+        back=str(state.get("back") or "")))
     errors = {r["student"]: r["error"] for r in rows if r["status"] in ("error", "not_graded")}
     notes = [untimed_line(untimed)] if untimed else []
     return Built(stats, errors, notes + written_notes)

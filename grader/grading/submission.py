@@ -42,6 +42,9 @@ class Staged:
     # What became of the submission's files beyond the topics' own: "X graded as <topic>.py",
     # "unrecognised file X".
     files: list[str] = field(default_factory=list)
+    # topic -> the file graded as it (a module, or a notebook), relative to the submission
+    # (inside an archive: its path there; a lone file: its name).
+    sources: dict[str, str] = field(default_factory=dict)
 
     def module(self, topic: str) -> Path | None:
         return self.modules.get(topic)
@@ -84,12 +87,14 @@ def stage(submission: Path, dest: Path, topics: list[str]) -> Staged:
     # An unreadable notebook is its topic's file all the same: told once, as unreadable.
     graded = [found[t] for t in found] + [found_notebooks[t] for t in notebooks]
     files = links_note(links) + file_notes(source, graded, topics)
+    sources = {t: p.relative_to(source).as_posix()
+               for t, p in [*found.items(), *((t, found_notebooks[t]) for t in notebooks)]}
     if source is not submission:
         shutil.rmtree(source, ignore_errors=True)
     # File names need not be UTF-8: every line that quotes one is made writable here, once.
     return Staged(root, modules, notebooks,
                   {t: [file_name(n) for n in ns] for t, ns in notes.items()},
-                  [file_name(f) for f in files])
+                  [file_name(f) for f in files], sources)
 
 
 def links_in(source: Path) -> list[str]:

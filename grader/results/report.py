@@ -3,6 +3,7 @@ the student's view of the result; the instructor's report, from the full result.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 from pathlib import Path
@@ -72,7 +73,10 @@ def topic_notes(result: SubmissionResult, topic: str) -> list[str]:
 def _report_context(result: SubmissionResult, grade: Grade | None = None,
                    instructor: bool = False) -> dict[str, Any]:
     """What the report template shows; ``grade``: raw score, adjustments, late penalty and final
-    (``grader.classroom.grades``), None where there is no policy and nothing was adjusted."""
+    (``grader.classroom.grades``), None where there is no policy and nothing was adjusted.
+    The student's report leaves out what concerns the grading rather than their work (the
+    sandbox, the seeds, the machine's lack of a GPU): each not-graded test says so in its
+    topic, which is where it changes their maximum."""
     topics = []
     by_topic: dict[str, list[Any]] = {}
     for x in result.tests:
@@ -90,9 +94,11 @@ def _report_context(result: SubmissionResult, grade: Grade | None = None,
                        "percent": round(percentage(t.score, t.max_score)), "note": t.note,
                        "tests": tests, "missing": len(own) if missing else 0,
                        "dynamic": Flag.DYNAMIC_ACCESS in t.flags, "stub": t.untouched_stub,
-                       "notes": topic_notes(result, t.topic)})
+                       "notes": topic_notes(result, t.topic),
+                       "not_graded": sum(1 for x in own if x.outcome == Outcome.NOT_GRADED)})
     return {
         "r": result, "topics": topics, "score": number(result.score),
+        "started": _time_text(result.started),
         "max_score": number(result.max_score),
         "percent": number(percentage(result.score, result.max_score)),
         "sandbox": ", ".join(result.sandbox) or "none (unsandboxed)",
@@ -115,21 +121,39 @@ def _report_context(result: SubmissionResult, grade: Grade | None = None,
     }
 
 
+def _time_text(iso: str) -> str:
+    """An ISO 8601 time as the reports and the service's pages show one: 2027-06-30 23:59 UTC."""
+    try:
+        t = dt.datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return iso
+    if t.tzinfo is None:
+        return t.strftime("%Y-%m-%d %H:%M")
+    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
 @overload
 def render_report(result: StudentView, grade: Grade | None = None, *,
-                  instructor: Literal[False] = False) -> str: ...
+                  instructor: Literal[False] = False, back: tuple[str, str] | None = None,
+                  summary: bool = True) -> str: ...
 
 
 @overload
 def render_report(result: SubmissionResult, grade: Grade | None = None, *,
-                  instructor: Literal[True]) -> str: ...
+                  instructor: Literal[True], back: tuple[str, str] | None = None,
+                  summary: bool = True) -> str: ...
 
 
 def render_report(result: StudentView | SubmissionResult, grade: Grade | None = None, *,
-                  instructor: bool = False) -> str:
+                  instructor: bool = False, back: tuple[str, str] | None = None,
+                  summary: bool = True) -> str:
     """The student's report of their view (``grader.results.visibility.student_view``), or with
     ``instructor=True`` the instructor's report of the full result. The full result without
-    ``instructor=True`` does not type-check, and is refused at run time."""
+    ``instructor=True`` does not type-check, and is refused at run time.
+
+    ``back``: (address, text) of a link back to where the report was opened from, for a report
+    served on its own page; ``summary``: the table of topics' scores (False where the page
+    around the report shows it)."""
     if instructor and isinstance(result, SubmissionResult):
         shown = result
     elif not instructor and isinstance(result, StudentView):
@@ -138,4 +162,4 @@ def render_report(result: StudentView | SubmissionResult, grade: Grade | None = 
         raise TypeError("the student's report is written from student_view(result), the "
                         "instructor's from the full result with instructor=True")
     return environment().get_template("report.html.j2").render(
-        **_report_context(shown, grade, instructor))
+        **_report_context(shown, grade, instructor), back=back, summary=summary)

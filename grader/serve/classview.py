@@ -124,7 +124,8 @@ def write(snap: Snapshot, state: Path, course: Any, *, compare: bool) -> None:
         "late": {"deadline": a.deadline, "policy": vars(a.policy)},
         "canvas": {"assignment": a.title}, "class": entries, "students": records,
         "overrides": to_state(snap.overrides),
-        "adjusted": sorted({o.student for o in snap.overrides})}
+        "adjusted": sorted({o.student for o in snap.overrides}),
+        "back": "/instructor"}  # the overview's way back, shown where the service serves it
     write_json_atomic(out / STATE, state_doc)
     if compare:
         _similarity(out, state, course, snap.chosen, snap.topics)

@@ -71,6 +71,20 @@ submissions = sa.Table(
     sa.Index("ix_submissions_owner", "account_id", "assignment_id", "received_at"),
 )
 
+submission_files = sa.Table(  # each topic's file of a submission, and where it came from
+    "submission_files", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("submission_id", sa.Integer, sa.ForeignKey("submissions.id"), nullable=False),
+    sa.Column("topic", sa.String(100), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),  # graded as: <topic>.py, <topic>.ipynb
+    # The upload that holds the file, and its path in that zip ("": the upload is the file).
+    sa.Column("upload_sha256", sa.String(64), sa.ForeignKey("uploads.sha256"), nullable=False),
+    sa.Column("member", sa.String(500), nullable=False, default=""),
+    # The submission it was uploaded with: this one, or an earlier one it is carried over from.
+    sa.Column("source_id", sa.Integer, sa.ForeignKey("submissions.id"), nullable=False),
+    sa.UniqueConstraint("submission_id", "topic", name="uq_submission_files_topic"),
+)
+
 gradings = sa.Table(  # one row per grading that finished: exactly one per attempt that counted
     "gradings", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
@@ -108,6 +122,8 @@ regrade_requests = sa.Table(
     sa.Column("status", sa.String(20), nullable=False, default="open"),  # open|accepted|declined
     sa.Column("reply", sa.Text, nullable=False, default=""),
     sa.Column("points", sa.Float, nullable=True),  # an accepted request's adjustment
+    # What the instructor entered, where the test allowed less (points: what was granted).
+    sa.Column("asked", sa.Float, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
 )

@@ -32,7 +32,7 @@ from grader.grading.protocol import Engine, Job, Options
 from grader.results.files import write_outputs
 from grader.results.model import SubmissionResult
 from grader.results.scoring import error_result
-from grader.serve import classview, db, queue, store
+from grader.serve import classview, compose, db, queue, store
 from grader.serve.service import Service, open_service
 
 RESULTS = "results"  # results/<submission>/<attempt>/: one grading's files
@@ -118,7 +118,7 @@ class Dispatcher:
         job: Job | SubmissionResult
         try:
             path = store.materialise(self.svc.state, claim.upload_sha256, claim.graded_name,
-                                     work)
+                                     work, compose.parts(self.svc.database, claim.submission_id))
             job = engine.start(path, folder, Options(topics=tuple(topics), seed=claim.seed),
                                name=f"submission {claim.submission_id}",
                                finish=lambda result: _write(result, terms, folder))

@@ -3,6 +3,7 @@ dispatcher as submissions are graded), regrades, extensions and regrade requests
 
 from __future__ import annotations
 
+import math
 import mimetypes
 from typing import Any
 
@@ -13,12 +14,17 @@ from starlette.responses import FileResponse, Response
 
 from grader.classroom.late import PolicyError, parse_time
 from grader.classroom.layout import INDEX
+from grader.classroom.overrides import within_test
+from grader.results.files import FULL
+from grader.results.model import load_result
 from grader.results.numbers import number
 from grader.serve import classview, db, queue
+from grader.serve.student import deadline_text, granted_text, when
 from grader.serve.web import (HEADERS, Account, Refusal, own_scripts_csp, page,
                               redirect, render, service)
 
 DOWNLOADS = ("gradebook.csv", "canvas.csv", "moodle.csv", "tests.csv")
+ANSWERED_SHOWN = 20  # the latest answered regrade requests the dashboard lists
 
 
 @page(role="instructor")
@@ -34,6 +40,10 @@ def dashboard(request: Request, me: Account | None, form: FormData | None) -> Re
                            .order_by(s.c.id.desc()).limit(30)).all()
         asks = c.execute(sa.select(r, acc.c.login).join(acc, acc.c.id == r.c.account_id)
                          .where(r.c.status == "open").order_by(r.c.id)).all()
+        answered = c.execute(sa.select(r, acc.c.login).join(acc, acc.c.id == r.c.account_id)
+                             .where(r.c.status != "open").order_by(r.c.answered_at.desc(),
+                                                                   r.c.id.desc())
+                             .limit(ANSWERED_SHOWN)).all()
         students = c.execute(sa.select(acc.c.login).where(
             acc.c.role == "student", acc.c.active.is_(True)).order_by(acc.c.login)
         ).scalars().all()
@@ -44,14 +54,20 @@ def dashboard(request: Request, me: Account | None, form: FormData | None) -> Re
                                db.assignments.c.id == db.extensions.c.assignment_id)).all()
     names = {i: n for n, i in svc.assignment_ids.items()}
     return render(request, "instructor.html", counts=counts, students=students,
-                  assignments=svc.config.assignments, topics=svc.course.topics(),
+                  assignments=[{"a": a, "deadline": deadline_text(a.deadline)}
+                               for a in svc.config.assignments],
+                  topics=svc.course.topics(),
                   recent=[{"id": x.id, "status": x.status, "login": x.login,
                            "assignment": names.get(x.assignment_id, ""), "filename": x.filename,
                            "score": number(x.score) if x.score is not None else "",
                            "max_score": number(x.max_score) if x.max_score is not None else "",
-                           "received": str(db.aware(x.received_at))[:19]}
+                           "received": when(x.received_at)}
                           for x in recent],
-                  asks=asks, extensions=exts, downloads=DOWNLOADS,
+                  asks=asks, downloads=DOWNLOADS,
+                  answered=[{"r": x, "granted": granted_text(x.points, x.asked)}
+                            for x in answered],
+                  extensions=[{"login": e.login, "name": e.name, "deadline": when(e.deadline)}
+                              for e in exts],
                   built={a.name: (classview.class_folder(svc.state, a.name) / INDEX).is_file()
                          for a in svc.config.assignments})
 
@@ -155,27 +171,69 @@ def extension(request: Request, me: Account | None, form: FormData | None) -> Re
 
 @page(role="instructor")
 def answer(request: Request, me: Account | None, form: FormData | None) -> Response:
-    """Accept a regrade request with an adjustment of the test's points, or decline it."""
+    """Accept a regrade request with an adjustment of the test's points, or decline it. An
+    adjustment counts within the test's points (``grader.classroom.overrides``): what is
+    granted is what the test allows of what was entered, and every page says that."""
     assert form is not None
     svc = service(request)
     rid: int = request.path_params["rid"]  # 1 to 2**31-1: the route's convertor
     decision, reply = str(form.get("decision", "")), str(form.get("reply", "")).strip()[:4000]
-    points = None
+    asked = None
     if decision == "accept":
         try:
-            points = float(str(form.get("points", "")))
+            asked = float(str(form.get("points", "")))
         except ValueError:
             raise Refusal(400, "give the points to add (e.g. 1.5, or -1)") from None
+        if not math.isfinite(asked) or asked == 0:
+            raise Refusal(400, "give the points to add (e.g. 1.5, or -1), not 0")
     elif decision != "decline":
         raise Refusal(400, "accept or decline")
-    r = db.regrade_requests
-    with db.transaction(svc.database, write=True) as c:
-        row = c.execute(sa.select(r).where(r.c.id == rid)).first()
+    r, g, s = db.regrade_requests, db.gradings, db.submissions
+    with db.transaction(svc.database) as c:
+        row = c.execute(sa.select(r, s.c.assignment_id).join(s, s.c.id == r.c.submission_id)
+                        .where(r.c.id == rid)).first()
         if row is None or row.status != "open":
             raise Refusal(404, "no such open request")
-        c.execute(r.update().where(r.c.id == rid).values(
+        folder = c.execute(sa.select(g.c.folder).where(g.c.submission_id == row.submission_id)
+                           .order_by(g.c.attempt.desc()).limit(1)).scalar()
+        # What this student's accepted requests on the test already add.
+        already = float(c.execute(sa.select(sa.func.coalesce(sa.func.sum(r.c.points), 0.0))
+                                  .join(s, s.c.id == r.c.submission_id).where(
+            r.c.status == "accepted", r.c.account_id == row.account_id,
+            s.c.assignment_id == row.assignment_id, r.c.topic == row.topic,
+            r.c.test == row.test)).scalar_one())
+    points = None
+    test = f"{row.topic}::{row.test}"
+    if asked is not None:
+        try:
+            result = load_result(svc.state / str(folder) / FULL)
+        except (OSError, ValueError, KeyError, TypeError):
+            raise Refusal(409, f"the result of submission {row.submission_id} cannot be read: "
+                               "regrade it, then answer") from None
+        points = round(within_test(result, row.topic, row.test, already + asked) - already, 6)
+        if points == 0:
+            raise Refusal(400, f"{test} " + ("already has all its points: there is nothing to "
+                                             "add" if asked > 0 else "scored nothing: there is "
+                                             "nothing to take away"))
+    with db.transaction(svc.database, write=True) as c:
+        done = c.execute(r.update().where(r.c.id == rid, r.c.status == "open").values(
             status="accepted" if points is not None else "declined", reply=reply,
-            points=points, answered_at=db.now()))
-    if points is not None:  # the adjustment counts in this student's grades from now on
+            points=points, asked=asked if asked != points else None,
+            answered_at=db.now())).rowcount
+    if not done:
+        raise Refusal(409, "this request was answered a moment ago")
+    if points is None:
+        said = f"Declined the request on {test} of {_login(svc, row.account_id)}."
+    else:  # the adjustment counts in this student's grades from now on
         queue.requeue(svc.database, db.submissions.c.account_id == row.account_id)
-    return redirect("/instructor")
+        said = (f"Accepted: {granted_text(points, asked)} on {test} of "
+                f"{_login(svc, row.account_id)}"
+                + (f" (you entered {asked:+g})" if asked != points else "")
+                + "; their submissions are being graded again with it.")
+    return render(request, "message.html", message=said, back="/instructor")
+
+
+def _login(svc: Any, account_id: int) -> str:
+    with db.transaction(svc.database) as c:
+        return str(c.execute(sa.select(db.accounts.c.login)
+                             .where(db.accounts.c.id == account_id)).scalar())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,8 +52,10 @@ def used_today(c: sa.Connection, account_id: int, assignment_id: int, at: dt.dat
 
 
 def enqueue(engine: sa.Engine, *, account_id: int, assignment_id: int, sha256: str, size: int,
-            filename: str, graded_name: str, limit: int) -> int:
+            filename: str, graded_name: str, limit: int,
+            then: Callable[[sa.Connection, int], None] | None = None) -> int:
     """Record an accepted upload as a queued submission; RateLimited past ``limit`` a day.
+    ``then(c, submission_id)``: what else to record of it in the same transaction (its files).
 
     The count and the insert are one transaction that holds the student's lock (SQLite: the
     write lock from its start; PostgreSQL: the account's row), so parallel uploads cannot both
@@ -67,11 +70,14 @@ def enqueue(engine: sa.Engine, *, account_id: int, assignment_id: int, sha256: s
                            .where(db.uploads.c.sha256 == sha256)).first()
         if exists is None:
             c.execute(db.uploads.insert().values(sha256=sha256, size=size, created_at=received))
-        return int(c.execute(submissions.insert().values(
+        sid = int(c.execute(submissions.insert().values(
             account_id=account_id, assignment_id=assignment_id, upload_sha256=sha256,
             filename=filename, graded_name=graded_name, received_at=received, seed=secrets.randbelow(2**31),
             status="queued", priority=NEW, attempt=0, claimed_by="", error="")
             .returning(submissions.c.id)).scalar_one())
+        if then is not None:
+            then(c, sid)
+        return sid
 
 
 def claim(c: sa.Connection, worker: str) -> Claim | None:

@@ -10,11 +10,13 @@ import re
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 from grader.errors import GraderError
-from grader.grading.submission import SubmissionError, single_file_topic, stage
+from grader.grading.submission import (MAX_ARCHIVE_BYTES, SKIPPED, SubmissionError,
+                                       single_file_topic, stage)
 from grader.results.inert import file_name
 
 SUFFIXES = (".py", ".ipynb", ".zip")
@@ -34,6 +36,20 @@ class Checked:
     name: str  # <topic>.py, <topic>.ipynb or submission.zip: what the engine is handed
     filename: str  # as the student named it, printable
     topics: tuple[str, ...]  # the assignment's topics found in it
+    # topic -> the path in the zip of the file graded as it ("" for a lone file): each topic
+    # the upload holds, an unreadable notebook's included
+    members: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One topic's file of a submission made of several uploads: the upload that holds it, and
+    where in it (``member``: its path in that zip; "" where the upload is the file)."""
+
+    topic: str
+    name: str  # as the engine sees it: <topic>.py or <topic>.ipynb
+    sha256: str
+    member: str
 
 
 def display_name(raw: str) -> str:
@@ -70,18 +86,29 @@ def check(data: bytes, raw_name: str, topics: list[str]) -> Checked:
         try:
             staged = stage(path, Path(tmp) / "staged", topics)
         except SubmissionError as exc:
-            raise UploadRefused(str(exc).replace(str(path), shown)) from None
+            raise UploadRefused(_named(str(exc), path, shown)) from None
         found = tuple(t for t in topics if staged.module(t) is not None)
         unreadable = {t: nb.unreadable for t, nb in staged.notebooks.items() if nb.unreadable}
         if not found:
             if unreadable:
                 topic, why = next(iter(unreadable.items()))
-                raise UploadRefused(f"unreadable notebook {topic}.ipynb ({why}): save it again "
+                where = (f"{topic}.ipynb in {shown}" if suffix == ".zip" else shown)
+                raise UploadRefused(f"unreadable notebook {where} ({why}): save it again "
                                     "from Jupyter and upload it once more")
             raise UploadRefused(f"{shown} holds no module of this assignment (expected "
                                 f"{', '.join(t + '.py' for t in topics[:5])}"
                                 + (" …" if len(topics) > 5 else "") + ")")
-    return Checked(hashlib.sha256(data).hexdigest(), name, shown, found)
+        members = {t: ("" if suffix != ".zip" else m) for t, m in staged.sources.items()}
+    return Checked(hashlib.sha256(data).hexdigest(), name, shown, found, members)
+
+
+def _named(message: str, path: Path, shown: str) -> str:
+    """Staging's message about the file it was handed, naming it as the student did: the
+    engine's copy is named after the topic or submission.zip, which the student never chose."""
+    message = message.replace(str(path), shown)
+    if message.startswith(path.name):
+        message = shown + message[len(path.name):]
+    return message
 
 
 def _written(path: Path, data: bytes) -> Path:
@@ -114,9 +141,48 @@ def keep(state: Path, data: bytes, sha256: str) -> Path:
     return target
 
 
-def materialise(state: Path, sha256: str, name: str, folder: Path) -> Path:
-    """A copy of an upload named as the engine must see it (``name``), in ``folder``."""
+def materialise(state: Path, sha256: str, name: str, folder: Path,
+                parts: Sequence[Part] = ()) -> Path:
+    """A copy of an upload named as the engine must see it (``name``), in ``folder``; or, given
+    ``parts`` (a submission made of several uploads), a folder of them that the engine stages
+    as it stages any: each topic's file, byte for byte from its upload, in a folder of the
+    topic's name, with the Python files beside it in its zip (the helpers staging takes along;
+    never another topic's module)."""
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / name
-    shutil.copyfile(stored_path(state, sha256), target)
-    return target
+    if not parts:
+        target = folder / name
+        shutil.copyfile(stored_path(state, sha256), target)
+        return target
+    root = folder / "submission"
+    modules = {f"{p.topic}.py" for p in parts}
+    for p in parts:
+        into = root / p.topic
+        into.mkdir(parents=True, exist_ok=True)
+        if not p.member:
+            shutil.copyfile(stored_path(state, p.sha256), into / p.name)
+            continue
+        with zipfile.ZipFile(stored_path(state, p.sha256)) as z:
+            entries = {PurePosixPath(i.filename).as_posix(): i for i in z.infolist()
+                       if not i.is_dir()}
+            wanted = PurePosixPath(p.member)
+            _extract(z, entries[wanted.as_posix()], into / p.name)
+            for key, info in entries.items():
+                at = PurePosixPath(key)
+                if at.parent == wanted.parent and at.suffix == ".py" and at != wanted and \
+                        at.name not in modules and at.name not in SKIPPED and \
+                        not at.name.startswith("test_"):
+                    _extract(z, info, into / at.name)
+    return root
+
+
+def _extract(z: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
+    """One file of a zip that was checked when it was uploaded, read within the archive limit
+    all the same (the zip's header is not trusted for the size)."""
+    written = 0
+    with z.open(info) as src, open(target, "wb") as out:
+        while chunk := src.read(1 << 16):
+            written += len(chunk)
+            if written > MAX_ARCHIVE_BYTES:
+                raise UploadRefused(f"{info.filename} unpacks to more than "
+                                    f"{MAX_ARCHIVE_BYTES // 2**20} MB")
+            out.write(chunk)

@@ -22,7 +22,7 @@ from grader.results.numbers import number
 from grader.results.report import render_report
 from grader.results.scoring import Grade
 from grader.results.visibility import student_view
-from grader.serve import auth, db, limits, queue, store
+from grader.serve import auth, compose, db, limits, queue, store
 from grader.serve.config import Assignment
 from grader.serve.web import (HEADERS, Account, Refusal, client_address, end_session, page,
                               redirect, render, render_locked, service, start_session)
@@ -122,13 +122,16 @@ def _assignment(request: Request) -> Assignment:
     return a
 
 
-def _when(value: Any) -> str:
+def when(value: Any) -> str:
+    """A time as every page shows it: "2027-06-30 23:59 UTC" ("" for none)."""
     t = db.aware(value) if isinstance(value, dt.datetime) else value
-    return t.strftime("%Y-%m-%d %H:%M UTC") if isinstance(t, dt.datetime) else ""
+    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC") \
+        if isinstance(t, dt.datetime) else ""
 
 
-def _deadline_text(deadline: str) -> str:
-    return _when(parse_time(deadline).astimezone(dt.timezone.utc)) if deadline else "none"
+def deadline_text(deadline: str) -> str:
+    """A deadline (ISO 8601, "" for none) as every page shows it."""
+    return when(parse_time(deadline)) if deadline else "none"
 
 
 def _history(c: sa.Connection, me: Account, assignment_id: int, counts: str
@@ -137,12 +140,10 @@ def _history(c: sa.Connection, me: Account, assignment_id: int, counts: str
     rows = c.execute(sa.select(s).where(s.c.account_id == me.id,
                                         s.c.assignment_id == assignment_id)
                      .order_by(s.c.id.desc())).all()
-    graded = [r for r in rows if r.status == "graded"]
-    counting = None
-    if graded:
-        counting = (max(graded, key=lambda r: (r.score or 0.0, r.id)) if counts == "best"
-                    else graded[0]).id
-    return [{"id": r.id, "filename": r.filename, "received": _when(r.received_at),
+    counting = compose.counting(rows, counts)
+    carried = compose.carried_counts(c, [r.id for r in rows])
+    return [{"id": r.id, "filename": r.filename, "received": when(r.received_at),
+             "carried": carried.get(r.id, 0),
              "status": r.status, "score": number(r.score) if r.score is not None else "",
              "max_score": number(r.max_score) if r.max_score is not None else "",
              "counts": r.id == counting} for r in rows]
@@ -159,7 +160,7 @@ def assignments(request: Request, me: Account | None, form: FormData | None) -> 
             history = _history(c, me, aid, a.counts)
             counted = next((h for h in history if h["counts"]), None)
             rows.append({"name": a.name, "title": a.title,
-                         "deadline": _deadline_text(svc.deadline(c, a, me.id)),
+                         "deadline": deadline_text(svc.deadline(c, a, me.id)),
                          "submissions": len(history), "counted": counted,
                          "left": max(0, a.per_day - queue.used_today(c, me.id, aid, db.now()))})
     return render(request, "assignments.html", assignments=rows)
@@ -175,7 +176,7 @@ def assignment(request: Request, me: Account | None, form: FormData | None) -> R
         used = queue.used_today(c, me.id, aid, db.now())
         deadline = svc.deadline(c, a, me.id)
     return render(request, "assignment.html", a=a, topics=svc.topics(a), history=history,
-                  left=max(0, a.per_day - used), deadline=_deadline_text(deadline),
+                  left=max(0, a.per_day - used), deadline=deadline_text(deadline),
                   extended=deadline != a.deadline, late=a.policy.describe() if deadline else "",
                   max_mb=svc.config.max_upload_mb, error="")
 
@@ -204,10 +205,14 @@ def _submit(request: Request, me: Account | None, form: FormData | None) -> Resp
     except store.UploadRefused as exc:
         raise Refusal(400, str(exc)) from None
     store.keep(svc.state, data, checked.sha256)
+    aid = svc.assignment_ids[a.name]
     try:
-        sid = queue.enqueue(svc.database, account_id=me.id, assignment_id=svc.assignment_ids[a.name],
+        sid = queue.enqueue(svc.database, account_id=me.id, assignment_id=aid,
                             sha256=checked.sha256, size=len(data), filename=checked.filename,
-                            graded_name=checked.name, limit=a.per_day)
+                            graded_name=checked.name, limit=a.per_day,
+                            then=lambda c, sid: compose.record(c, svc.state, sid, me.id, aid,
+                                                               a.counts, checked,
+                                                               svc.topics(a)))
     except queue.RateLimited:
         raise Refusal(429, f"you have used today's {a.per_day} graded submissions for "
                            f"{a.title}; more from 00:00 UTC") from None
@@ -251,18 +256,50 @@ def submission(request: Request, me: Account | None, form: FormData | None) -> R
     svc = service(request)
     row, pos, g = own_submission(request, me)
     a = svc.assignment_of(row.assignment_id)
-    topics = json.loads(g.topics) if g is not None else {}
+    scores = json.loads(g.topics) if g is not None else {}
     with db.transaction(svc.database) as c:
         asks = c.execute(sa.select(db.regrade_requests).where(
             db.regrade_requests.c.submission_id == row.id)
             .order_by(db.regrade_requests.c.id)).all()
-    tests = _test_names(svc.state / g.folder) if g is not None else []
+        sources = compose.sources(c, row.id)
+    result = _result(svc.state / g.folder) if g is not None else None
     return render(request, "submission.html", s=row, a=a, position=pos, g=g,
-                  topics=[{"topic": t, "score": number(v[0]), "max_score": number(v[1])}
-                          for t, v in topics.items()],
+                  topics=_topic_rows(svc.topics(a), scores, sources, row),
                   final=number(g.final) if g else "", max_score=number(g.max_score) if g else "",
-                  penalty=number(g.penalty_percent) if g else "", received=_when(row.received_at),
-                  asks=asks, tests=tests, refresh=refresh_seconds(row.status, pos))
+                  penalty=number(g.penalty_percent) if g else "", received=when(row.received_at),
+                  asks=[{"r": r, "granted": granted_text(r.points, r.asked)} for r in asks],
+                  groups=regrade_choices(result, svc.topics(a)) if result else [],
+                  refresh=refresh_seconds(row.status, pos))
+
+
+def _topic_rows(topics: list[str], scores: dict[str, Any], sources: dict[str, compose.Source],
+                row: Any) -> list[dict[str, Any]]:
+    """Each topic of the assignment: its score (once graded) and which file it was graded from,
+    uploaded with this submission or carried over from an earlier one."""
+    out = []
+    for t in topics:
+        src = sources.get(t)
+        if src is not None:
+            file, carried, origin, date = src.file, src.carried, src.source_id, when(src.received)
+        else:  # not in this submission (or recorded before files were)
+            file, carried, origin, date = ("" if sources else row.filename), False, 0, ""
+        score = scores.get(t)
+        out.append({"topic": t, "file": file, "carried": carried, "origin": origin,
+                    "date": date, "missing": bool(sources) and src is None,
+                    "score": number(score[0]) if score else "",
+                    "max_score": number(score[1]) if score else ""})
+    return out
+
+
+def granted_text(points: float | None, asked: float | None) -> str:
+    """What an accepted regrade request added, as counted: "+1", or "+1 (the test's maximum)"
+    where more was asked than the test allowed."""
+    if points is None:
+        return ""
+    text = f"{points:+g}".replace("-", "−")
+    if asked is not None and asked != points:
+        text += " (the test's maximum)" if asked > points else " (all the test's points)"
+    return text
 
 
 def refresh_seconds(status: str, position: int | None) -> int:
@@ -276,17 +313,33 @@ def refresh_seconds(status: str, position: int | None) -> int:
     return 0
 
 
-def _test_names(folder: Path) -> list[str]:
+def _result(folder: Path) -> SubmissionResult | None:
     try:
-        result = load_result(folder / FULL)
+        return load_result(folder / FULL)
     except (OSError, ValueError, KeyError, TypeError):
-        return []
-    return [f"{t.topic}::{t.name}" for t in result.tests if t.max_score > 0]
+        return None
+
+
+def regrade_choices(result: SubmissionResult, topics: list[str]) -> list[dict[str, Any]]:
+    """The tests a regrade request may name: the assignment's, topic by topic, the ones that
+    lost points first; each as {"topic", "tests": [{"value", "label"}]}."""
+    groups = []
+    for topic in topics:
+        mine = [t for t in result.tests if t.topic == topic and t.max_score > 0]
+        mine.sort(key=lambda t: t.score >= t.max_score)  # stable: in the report's order
+        if mine:
+            groups.append({"topic": topic, "tests": [
+                {"value": f"{t.topic}::{t.name}",
+                 "label": f"{t.name} · {t.outcome.replace('_', ' ')}, "
+                          f"{number(t.score)} / {number(t.max_score)}"} for t in mine]})
+    return groups
 
 
 @page()
 def report(request: Request, me: Account | None, form: FormData | None) -> Response:
-    """The report as the student may see it now (the instructor's report for instructors)."""
+    """The report as the student may see it now (the instructor's report for instructors):
+    on its own page with a link back to the submission, or (``?framed=1``) in the submission's
+    page, which shows the topics' scores itself."""
     assert me is not None
     svc = service(request)
     row, _, g = own_submission(request, me)
@@ -299,19 +352,28 @@ def report(request: Request, me: Account | None, form: FormData | None) -> Respo
         raise Refusal(404, "this submission's report is missing; ask your instructor") from None
     grade_doc = read_grade(folder)
     grade = Grade.from_dict(grade_doc) if grade_doc else None
+    framed = request.query_params.get("framed") == "1"
     html = report_page(result, grade, instructor=me.instructor,
-                       released=frozenset() if me.instructor else released(request, me, row))
+                       released=frozenset() if me.instructor else released(request, me, row),
+                       back=None if framed else (f"/submissions/{row.id}",
+                                                 f"Submission {row.id}"),
+                       summary=not framed)
+    # Sandboxed: no script, form or popup of any kind. On its own page the report keeps the
+    # site's origin (and nothing more), so that its link back carries the session's cookie,
+    # which is sent to the site's own pages only.
+    sandbox = "sandbox" if framed else "sandbox allow-same-origin"
     return HTMLResponse(html, headers={**HEADERS, "Content-Security-Policy":
-                                       HEADERS["Content-Security-Policy"] + "; sandbox"})
+                                       HEADERS["Content-Security-Policy"] + f"; {sandbox}"})
 
 
 def report_page(result: SubmissionResult, grade: Grade | None, *, instructor: bool,
-                released: frozenset[str]) -> str:
+                released: frozenset[str], back: tuple[str, str] | None = None,
+                summary: bool = True) -> str:
     """The report page: the instructor's of the full result, or the student's of their view as
     of ``released`` (the visibility levels whose time has come)."""
     if instructor:
-        return render_report(result, grade, instructor=True)
-    return render_report(student_view(result, released), grade)
+        return render_report(result, grade, instructor=True, back=back, summary=summary)
+    return render_report(student_view(result, released), grade, back=back, summary=summary)
 
 
 @page()
@@ -321,7 +383,10 @@ def ask_regrade(request: Request, me: Account | None, form: FormData | None) -> 
     if me.instructor or row.account_id != me.id:
         raise Refusal(403, "only the student who submitted can ask for a regrade")
     test, comment = str(form.get("test", "")), str(form.get("comment", "")).strip()
-    valid = _test_names(service(request).state / g.folder) if g is not None else []
+    result = _result(service(request).state / g.folder) if g is not None else None
+    topics = service(request).topics(service(request).assignment_of(row.assignment_id))
+    valid = {t["value"] for group in (regrade_choices(result, topics) if result else [])
+             for t in group["tests"]}
     if test not in valid:
         raise Refusal(400, "choose one of this submission's tests")
     if not comment or len(comment) > 4000:

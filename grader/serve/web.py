@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, MutableHeaders
@@ -200,7 +200,8 @@ def render_locked(request: Request, template: str, exc: limits.Locked, login: st
 
 
 def refuse(request: Request, exc: Refusal) -> HTMLResponse:
-    response = render(request, "message.html", exc.status, message=exc.message)
+    response = render(request, "message.html", exc.status, message=exc.message, error=True,
+                      back=came_from(request))
     response.headers.update(exc.headers)
     return response
 
@@ -215,6 +216,16 @@ async def not_routed(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     return refuse(request, Refusal(exc.status_code, NOT_ROUTED.get(exc.status_code, exc.detail),
                                    dict(exc.headers or {})))
+
+
+def came_from(request: Request) -> str:
+    """The page of this site a request came from (its Referer, which browsers send within a
+    site under our Referrer-Policy), for a refusal's way back; else the home page."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path.startswith("/") and \
+            not referer.path.startswith("//") and referer.path != request.url.path:
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return "/"
 
 
 def redirect(url: str) -> RedirectResponse:
