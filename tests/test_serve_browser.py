@@ -676,7 +676,7 @@ def test_the_student_and_instructor_pages_fit_their_width(
     problems += layout(page, "/first-login, /sign-in")
     site.sign_in(page, "ben")
     student = ("/assignments", "/assignments/toy", "/assignments/both", f"/submissions/{sid}",
-               f"/submissions/{partial}", f"/submissions/{sid}/report")
+               f"/submissions/{partial}", f"/submissions/{sid}/report", "/account/password")
     for path in student:
         page.goto(site.served.url + path)
         if path.startswith("/submissions/") and not path.endswith("/report"):
@@ -693,7 +693,7 @@ def test_the_student_and_instructor_pages_fit_their_width(
     site.sign_in(page, "prof")
     expect(page.locator("#recent")).to_contain_text("ben")
     problems += layout(page, "/instructor")
-    for path in (f"/submissions/{partial}", f"/submissions/{sid}/report"):
+    for path in ("/instructor/accounts", f"/submissions/{partial}", f"/submissions/{sid}/report"):
         page.goto(site.served.url + path)
         problems += layout(page, f"{path} (instructor)")
     goto_until(page, watch2, site.served.url + "/instructor/class/both/",
