@@ -86,6 +86,7 @@ class Dispatcher:
         self.last_rebuild = 0.0
         self.rebuild_seconds = 0.0  # how long the last rebuild took
         self.rebuilding: tuple[int, float] | None = None  # its child: pid, start
+        self.failed = False  # whether the last rebuild failed
         self.busy = True  # the whole queue, as last seen by the duties' holder
         self.last_sweep = 0.0
         self.last_beat = time.monotonic()
@@ -235,6 +236,8 @@ class Dispatcher:
         self.last_recover = time.monotonic()
         if not self.presence.alive():
             raise Lost()
+        if not self.presence.postgres:  # SQLite's one dispatcher put back all at its start
+            return
         for name, n in self.presence.recover():
             if n:
                 self.echo(f"dispatcher: put back {n} submission(s) of "
@@ -303,12 +306,12 @@ class Dispatcher:
         with db.transaction(self.svc.database) as c:
             asks = c.execute(sa.select(r.c.id).where(r.c.kind == "rebuild",
                                                      r.c.done_at.is_(None))).scalars().all()
-            if asks:
-                c.execute(r.update().where(r.c.id.in_(asks)).values(done_at=db.now()))
             counts = classview.gradings_count(c)
             waiting = c.execute(sa.select(sa.func.count()).select_from(db.submissions).where(
                 db.submissions.c.status.in_(("queued", "running")))).scalar_one()
         if asks:
+            with db.transaction(self.svc.database) as c:
+                c.execute(r.update().where(r.c.id.in_(asks)).values(done_at=db.now()))
             self.forced.update(self.svc.assignment_ids)
         idle = not waiting and not self.running
         self._rebuild_if_due(counts, idle)
@@ -335,11 +338,14 @@ class Dispatcher:
         little."""
         if self.rebuilding is not None:
             pid, started = self.rebuilding
-            done, _ = os.waitpid(pid, os.WNOHANG)
+            done, status = os.waitpid(pid, os.WNOHANG)
             if not done:
                 return
             self.rebuilding = None
             self.rebuild_seconds = time.monotonic() - started
+            # A rebuild that failed (dispatcher.log says why) is tried again after a pause,
+            # not at once, however idle.
+            self.failed = os.waitstatus_to_exitcode(status) != 0
         names = set()
         for name, aid in self.svc.assignment_ids.items():
             v = versions.current(classview.class_folder(self.svc.state, name))
@@ -347,7 +353,8 @@ class Dispatcher:
                     (idle and not v.compared):
                 names.add(name)
         pause = max(REBUILD_SECONDS, 5 * self.rebuild_seconds)
-        if not names or (not idle and time.monotonic() - self.last_rebuild < pause):
+        if not names or ((not idle or self.failed)
+                         and time.monotonic() - self.last_rebuild < pause):
             return
         try:
             snaps = self._snapshots(sorted(names))
@@ -358,11 +365,14 @@ class Dispatcher:
         self.last_rebuild = time.monotonic()
         sys.stdout.flush()
         sys.stderr.flush()
+        me = os.getpid()
         pid = os.fork()
         if pid == 0:  # the rebuilding child: files only, never the database; dies with this one
             code = 0
             try:
                 die_with_parent(signal.SIGKILL)
+                if os.getppid() != me:
+                    return  # (os._exit below)
                 for snap in snaps:
                     try:
                         classview.write(snap, self.svc.state, self.svc.course, compare=idle)
