@@ -239,10 +239,7 @@ class Dispatcher:
         if not self.presence.postgres:  # SQLite's one dispatcher put back all at its start
             return
         for name, n in self.presence.recover():
-            if n:
-                self.echo(f"dispatcher: put back {n} submission(s) of "
-                          f"{'a stopped dispatcher' if not name else name}: its process is "
-                          "gone")
+            self.echo(said_gone(name, n))
 
     def lost(self) -> None:
         """Start again after Lost: what runs is stopped (its claims are others' to put back),
@@ -420,6 +417,13 @@ def hold_lock(state: Path) -> Any:
     return f
 
 
+def said_gone(name: str, n: int) -> str:
+    """What a dispatcher says of a dead one it found ("": claims of no registered one)."""
+    if not name:
+        return f"dispatcher: {n} submission(s) of stopped dispatchers put back in the queue"
+    return f"dispatcher: {name}: its process is gone; {n} submission(s) put back in the queue"
+
+
 def release_lock(f: Any) -> None:
     if f is not None:
         presence.forget(f.fileno())
@@ -462,9 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         generation = queue.tests_generation(svc.database)  # read before the tests are loaded
         me.register(generation)
         for name, n in me.recover():
-            if n:
-                print(f"dispatcher: put back {n} submission(s) of "
-                      f"{name or 'a stopped dispatcher'}: its process is gone", flush=True)
+            print(said_gone(name, n), flush=True)
         queue.put_back(svc.database)  # one that hangs, past the lease
         dispatcher = Dispatcher(svc, jobs=args.jobs, make_engine=_engine_maker(svc.course, args),
                                 presence=me, generation=generation,
