@@ -108,6 +108,40 @@ def test_a_dispatcher_with_older_tests_claims_nothing(tmp_path: Path) -> None:
     assert got is not None and got.submission_id == sid and got.attempt == 1
 
 
+def test_two_students_uploading_the_same_bytes_at_once_are_both_accepted(
+        tmp_path: Path, postgres: str) -> None:
+    """Two web processes record the same upload (by content) at the same moment: the second
+    waits for the first's row and uses it, rather than failing on it."""
+    svc = service(tmp_path, ["ada", "ben"], postgres)
+    other = db.connect(postgres)
+    try:
+        with other.connect() as c:
+            first = c.begin()  # ada's upload, recorded and not yet committed
+            c.execute(db.uploads.insert().values(sha256="ab" * 32, size=1, created_at=db.now()))
+            got: list[Any] = []
+
+            def ben() -> None:
+                try:
+                    got.append(enqueue(svc, "ben"))
+                except Exception as exc:  # noqa: BLE001 - the assertion below shows it
+                    got.append(exc)
+
+            t = threading.Thread(target=ben)
+            t.start()
+            deadline = time.monotonic() + 30
+            while not c.execute(sa.text(  # ben's insert waits on ada's row
+                    "select 1 from pg_stat_activity where wait_event_type = 'Lock' and "
+                    "datname = current_database()")).first():
+                assert time.monotonic() < deadline and t.is_alive(), got
+                time.sleep(0.02)
+            first.commit()
+            t.join(30)
+        assert len(got) == 1 and isinstance(got[0], int), got
+    finally:
+        other.dispose()
+        svc.database.dispose()
+
+
 def test_a_dead_dispatchers_claims_go_back_at_once_and_a_live_ones_stay(
         tmp_path: Path, postgres: str) -> None:
     svc = service(tmp_path, ["ada", "ben"], postgres)

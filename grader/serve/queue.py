@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from grader.serve import db
 from grader.serve.db import gradings, submissions
@@ -65,10 +66,11 @@ def enqueue(engine: sa.Engine, *, account_id: int, assignment_id: int, sha256: s
                   .with_for_update())
         if used_today(c, account_id, assignment_id, received) >= limit:
             raise RateLimited()
-        exists = c.execute(sa.select(db.uploads.c.sha256)
-                           .where(db.uploads.c.sha256 == sha256)).first()
-        if exists is None:
-            c.execute(db.uploads.insert().values(sha256=sha256, size=size, created_at=received))
+        # The same bytes may be recorded by another student's upload at this very moment
+        # (another web process): the row is made once, whoever comes second uses it.
+        insert = (postgresql.insert if c.dialect.name == "postgresql" else sqlite.insert)
+        c.execute(insert(db.uploads).values(sha256=sha256, size=size, created_at=received)
+                  .on_conflict_do_nothing(index_elements=["sha256"]))
         return int(c.execute(submissions.insert().values(
             account_id=account_id, assignment_id=assignment_id, upload_sha256=sha256,
             filename=filename, graded_name=graded_name, received_at=received, seed=secrets.randbelow(2**31),
