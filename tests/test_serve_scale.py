@@ -110,8 +110,8 @@ def test_a_dispatcher_with_older_tests_claims_nothing(tmp_path: Path) -> None:
 
 def test_two_students_uploading_the_same_bytes_at_once_are_both_accepted(
         tmp_path: Path, postgres: str) -> None:
-    """Two web processes record the same upload (by content) at the same moment: the second
-    waits for the first's row and uses it, rather than failing on it."""
+    """Two requests (of one web process or two) record the same upload (by content) at once:
+    the second waits for the first's row and uses it, rather than failing on it."""
     svc = service(tmp_path, ["ada", "ben"], postgres)
     other = db.connect(postgres)
     try:
