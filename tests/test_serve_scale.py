@@ -2,7 +2,8 @@
 one PostgreSQL database and one state folder, a class uploading through both web processes while
 a web process and a dispatcher are killed (kill -9); a dead dispatcher's claims put back at once
 (never by waiting for the lease), a live one's never; a dispatcher with older tests claiming
-nothing; the class pages read whole while they are rebuilt in a loop; and what SQLite refuses.
+nothing; the same bytes uploaded twice at once; the class pages read whole while they are
+rebuilt in a loop; and what SQLite refuses.
 The PostgreSQL tests skip, saying why, where no server answers on 127.0.0.1:5432."""
 
 from __future__ import annotations
