@@ -7,6 +7,7 @@ then graded by ``grader batch`` for comparison.
     python bench/bench_serve.py --students 20              # a quick check
     python bench/bench_serve.py --topic metrics --topic linear_regression --jobs 2
     python bench/bench_serve.py --database postgresql://postgres@127.0.0.1:5432/bench_serve
+    python bench/bench_serve.py --students 1000 --web 2 --dispatchers 2 --database postgresql://…
 
 What it does, in this order:
 
@@ -15,7 +16,10 @@ What it does, in this order:
    (examples/class: folders, .zip, the assignments/ layout), so that grades vary: with one
    topic, that student's ``<topic>.py``; with several, a .zip of their modules of those topics;
 2. starts ``grader serve`` on a free port (SQLite in its state folder, or --database, which
-   must be an empty database) with --jobs;
+   must be an empty database) with --jobs; with --web N or --dispatchers M above 1 (PostgreSQL
+   only), ``grader serve --web-only --workers N`` and then M ``grader serve --dispatcher-only``
+   on the same state folder, --jobs split across them (so the gradings at once are the
+   batch's);
 3. signs every student in through their first-login link (choosing a password), --concurrency
    at a time;
 4. has every student open the assignment's page and upload, at times spread uniformly over
@@ -24,9 +28,9 @@ What it does, in this order:
 5. while the queue drains, --pollers students keep reloading their submission's page and
    /assignments every --poll-interval seconds, each request timed;
 6. measures the drain from the database (the first upload received, the first and last
-   grading recorded) and samples every second the RSS of the web process and of the
-   dispatcher (the child running ``grader.serve.dispatcher``), and every 5 s the PSS of the
-   whole service (web, dispatcher, zygote and gradings);
+   grading recorded) and samples every second the RSS of each web process and of each
+   dispatcher (its own process, not its zygote and gradings), and every 5 s the PSS of the
+   whole service (web, dispatchers, zygotes and gradings);
 7. once graded, reads every student's submission page for its score;
 8. stops the service and grades the same submissions with ``grader batch`` (one entry per
    student, the same topics, the same --jobs, --seed fixed), for the rate the service is to
@@ -172,13 +176,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def shares(jobs: int, dispatchers: int) -> list[int]:
+    """--jobs (gradings at once in all, as the batch's) split across the dispatchers."""
+    return [max(1, jobs // dispatchers + (k < jobs % dispatchers)) for k in range(dispatchers)]
+
+
 @dataclass
 class Service:
+    """The service under test: one ``grader serve`` (its web process and its dispatcher), or,
+    with several web processes or dispatchers, ``grader serve --web-only --workers N`` and M
+    ``grader serve --dispatcher-only`` on the same state folder and database."""
+
     work: Path
     jobs: int
     database: str | None
+    web: int = 1  # web processes
+    dispatchers: int = 1
     port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)  # the web command first
+
+    @property
+    def split(self) -> bool:
+        return self.web > 1 or self.dispatchers > 1
 
     @property
     def url(self) -> str:
@@ -192,59 +211,95 @@ class Service:
     def database_url(self) -> str:
         return self.database or db.sqlite_url(self.state)
 
-    def start(self, timeout: float = 120.0) -> None:
+    def _command(self, *flags: str) -> list[str]:
         cmd = [sys.executable, "-m", "grader", "serve", "--course", str(ROOT),
                "--roster", str(self.work / "roster.csv"),
-               "--config", str(self.work / "serve.toml"), "--state", str(self.state),
-               "--port", str(self.port), "--jobs", str(self.jobs)]
-        if self.database:
-            cmd += ["--database", self.database]
-        log = open(self.work / "serve.log", "ab")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.work,
-                                     start_new_session=True)
+               "--config", str(self.work / "serve.toml"), "--state", str(self.state), *flags]
+        return cmd + (["--database", self.database] if self.database else [])
+
+    def _spawn(self, cmd: list[str], log: str) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(cmd, stdout=open(self.work / log, "ab"),
+                                stderr=subprocess.STDOUT, cwd=self.work, start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def start(self, timeout: float = 120.0) -> None:
+        if not self.split:
+            self._spawn(self._command("--port", str(self.port), "--jobs", str(self.jobs)),
+                        "serve.log")
+        else:
+            self._spawn(self._command("--port", str(self.port), "--web-only",
+                                      "--workers", str(self.web)), "serve.log")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"grader serve ended ({self.proc.returncode}):\n{self.log()}")
+            if self.procs[0].poll() is not None:
+                raise SystemExit(f"grader serve ended ({self.procs[0].returncode}):\n{self.log()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
+                    break
             except OSError:
                 time.sleep(0.2)
-        raise SystemExit(f"grader serve did not listen within {timeout:.0f} s:\n{self.log()}")
+        else:
+            raise SystemExit(f"grader serve did not listen within {timeout:.0f} s:\n{self.log()}")
+        if self.split:  # the schema and accounts are there: the dispatchers start
+            for k, jobs in enumerate(shares(self.jobs, self.dispatchers), 1):
+                self._spawn(self._command("--dispatcher-only", "--jobs", str(jobs)),
+                            f"dispatcher-{k}.log")
 
-    def dispatcher(self) -> psutil.Process | None:
-        assert self.proc is not None
+    def web_processes(self) -> list[psutil.Process]:
+        """The processes serving pages: the command's own, and its workers (the command then
+        only watches them)."""
         try:
-            for kid in psutil.Process(self.proc.pid).children():
-                try:
-                    if "grader.serve.dispatcher" in " ".join(kid.cmdline()):
-                        return kid
-                except psutil.Error:
-                    continue
+            main = psutil.Process(self.procs[0].pid)
+            if self.web == 1:
+                return [main]
+            return [main] + [kid for kid in main.children() if "spawn_main" in _cmdline(kid)]
         except psutil.Error:
-            pass
-        return None
+            return []
+
+    def dispatcher_processes(self) -> list[psutil.Process]:
+        """Each dispatcher's own process (not its zygote and gradings)."""
+        try:
+            if self.split:
+                return [psutil.Process(p.pid) for p in self.procs[1:]]
+            return [kid for kid in psutil.Process(self.procs[0].pid).children()
+                    if "grader.serve.dispatcher" in _cmdline(kid)]
+        except psutil.Error:
+            return []
 
     def log(self) -> str:
-        try:
-            return (self.work / "serve.log").read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
+        out = []
+        for path in sorted(self.work.glob("*.log")):
+            try:
+                out.append(f"--- {path.name}\n" + path.read_text(errors="replace")[-3000:])
+            except OSError:
+                pass
+        return "\n".join(out)
+
+    def ended(self) -> subprocess.Popen[bytes] | None:
+        return next((p for p in self.procs if p.poll() is not None), None)
 
     def links(self) -> dict[str, str]:
         with open(self.state / "first-login.csv", newline="") as f:
             return {r["login"]: r["link"] for r in csv.DictReader(f)}
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        for proc in reversed(self.procs):
+            if proc.poll() is not None:
+                continue
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _cmdline(p: psutil.Process) -> str:
+    try:
+        return " ".join(p.cmdline())
+    except psutil.Error:
+        return ""
 
 
 # ------------------------------------------------------------------------ timing the requests
@@ -411,20 +466,18 @@ class Student:
 
 class Sample(NamedTuple):
     t: float  # monotonic
-    web: float  # RSS MB
-    dispatcher: float  # RSS MB
+    rss: dict[str, float]  # RSS MB of each process of the service, by its label
     tree: float  # PSS MB of the whole service
     received: int
     graded: int  # or ended in an error row
-    web_cpu: float  # CPU seconds so far
-    dispatcher_cpu: float
+    cpu: dict[str, float]  # CPU seconds so far of the web processes, of the dispatchers
 
 
 PSS_EVERY = 5  # samples: reading a process's PSS costs this one several ms of CPU
 
 
 class Sampler(threading.Thread):
-    """Every second: RSS of the web process and of the dispatcher, and how many submissions are
+    """Every second: RSS of each web process and each dispatcher, and how many submissions are
     graded (from the database); every PSS_EVERY seconds the PSS of the whole service, which
     costs more to read (the other samples repeat the last value). So that this benchmark takes
     little of the CPU the service is measured on, as it takes little from the batch."""
@@ -432,32 +485,49 @@ class Sampler(threading.Thread):
     def __init__(self, svc: Service, engine: sa.Engine) -> None:
         super().__init__(daemon=True)
         self.svc, self.engine = svc, engine
-        assert svc.proc is not None
-        self.web = psutil.Process(svc.proc.pid)
         self.samples: list[Sample] = []
-        self.dispatcher: psutil.Process | None = None
+        self.webs: list[psutil.Process] = []
+        self.dispatchers: list[psutil.Process] = []
         self.stop = threading.Event()
 
+    def labelled(self) -> list[tuple[str, str, psutil.Process]]:
+        """(label, role, process) of each process measured."""
+        if len(self.webs) < 1 + (self.svc.web if self.svc.web > 1 else 0):
+            self.webs = self.svc.web_processes()
+        if len(self.dispatchers) < self.svc.dispatchers:
+            self.dispatchers = self.svc.dispatcher_processes()
+        out = []
+        for i, p in enumerate(self.webs):
+            label = ("web process" if len(self.webs) == 1 else
+                     "web command (watches its workers)" if i == 0 else f"web worker {i}")
+            out.append((label, "web", p))
+        for i, p in enumerate(self.dispatchers, 1):
+            out.append(("dispatcher" if len(self.dispatchers) == 1 else f"dispatcher {i}",
+                        "dispatcher", p))
+        return out
+
     def sample(self) -> None:
-        self.dispatcher = self.dispatcher or self.svc.dispatcher()
-        try:
-            web = self.web.memory_info().rss / 2**20
-            pids = [self.web.pid] + [p.pid for p in self.web.children(recursive=True)]
-        except psutil.Error:
-            return
-        disp = 0.0
-        if self.dispatcher is not None:
+        rss: dict[str, float] = {}
+        cpu = {"web": 0.0, "dispatcher": 0.0}
+        for label, role, p in self.labelled():
             try:
-                disp = self.dispatcher.memory_info().rss / 2**20
+                rss[label] = p.memory_info().rss / 2**20
             except psutil.Error:
-                pass
+                continue
+            cpu[role] += cpu_of(p)
         received, graded = queue_counts(self.engine)
         if len(self.samples) % PSS_EVERY == 0 or self.stop.is_set():
+            pids = []
+            for proc in self.svc.procs:
+                try:
+                    top = psutil.Process(proc.pid)
+                    pids += [top.pid] + [k.pid for k in top.children(recursive=True)]
+                except psutil.Error:
+                    continue
             tree = sum(pss_mb(p) for p in pids)
         else:
             tree = self.samples[-1].tree
-        self.samples.append(Sample(time.monotonic(), web, disp, tree, received, graded,
-                                   cpu_of(self.web), cpu_of(self.dispatcher)))
+        self.samples.append(Sample(time.monotonic(), rss, tree, received, graded, cpu))
 
     def run(self) -> None:
         while True:
@@ -554,8 +624,9 @@ def wait_drained(svc: Service, engine: sa.Engine, expected: int, timeout: float)
     while time.monotonic() < deadline:
         if queue_counts(engine)[1] >= expected:
             return True
-        if svc.proc is not None and svc.proc.poll() is not None:
-            raise SystemExit(f"grader serve ended ({svc.proc.returncode}) before the queue "
+        ended = svc.ended()
+        if ended is not None:
+            raise SystemExit(f"grader serve ended ({ended.returncode}) before the queue "
                              f"drained:\n{svc.log()}")
         time.sleep(0.5)
     return False
@@ -633,14 +704,20 @@ def memory_rows(samples: list[Sample], warm: int) -> list[tuple[str, ...]]:
         return []
     before = [s for s in samples if s.received == 0] or samples[:1]
     warm_at = next((s for s in samples if s.graded >= warm), samples[-1])
+    labels = list(dict.fromkeys(k for s in samples for k in s.rss))
+    series = [(label, [s.rss.get(label, float("nan")) for s in samples],
+               before[-1].rss.get(label, float("nan")), warm_at.rss.get(label, float("nan")))
+              for label in labels]
+    series.append(("service tree PSS (web, dispatchers, gradings)", [s.tree for s in samples],
+                   before[-1].tree, warm_at.tree))
     rows = []
-    for i, name in ((1, "web process RSS"), (2, "dispatcher RSS"),
-                    (3, "service tree PSS (web, dispatcher, gradings)")):
-        start, w, end = samples[0][i], warm_at[i], samples[-1][i]
-        peak = max(s[i] for s in samples)
-        flat = end - w <= max(30.0, 0.1 * w)
-        rows.append((name, f"{start:.0f}", f"{before[-1][i]:.0f}", f"{w:.0f}", f"{peak:.0f}",
-                     f"{end:.0f}", "flat" if flat else "GROWING"))
+    for name, values, signed_in, w in series:
+        seen = [v for v in values if v == v]
+        if not seen:
+            continue
+        flat = seen[-1] - w <= max(30.0, 0.1 * w) if w == w else True
+        rows.append((name, f"{seen[0]:.0f}", f"{signed_in:.0f}", f"{w:.0f}", f"{max(seen):.0f}",
+                     f"{seen[-1]:.0f}", "flat" if flat else "GROWING"))
     return rows
 
 
@@ -652,13 +729,13 @@ def idle_seconds(samples: list[Sample]) -> int:
 
 
 def cpu_per_submission(samples: list[Sample], which: str) -> float:
-    """CPU ms per graded submission of the web process or the dispatcher, from the first
+    """CPU ms per graded submission of the web processes or the dispatchers, from the first
     sample with a submission graded to the last sample."""
     first = next((s for s in samples if s.graded >= 1), None)
     last = samples[-1] if samples else None
     if first is None or last is None or last.graded <= first.graded:
         return float("nan")
-    used = getattr(last, f"{which}_cpu") - getattr(first, f"{which}_cpu")
+    used = last.cpu[which] - first.cpu[which]
     return 1000 * used / (last.graded - first.graded)
 
 
@@ -672,7 +749,13 @@ def mean_percent(pairs: list[tuple[float, float]]) -> float:
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--students", type=int, default=200, help="students in the class")
-    p.add_argument("--jobs", type=int, default=2, help="gradings at once, service and batch")
+    p.add_argument("--jobs", type=int, default=2,
+                   help="gradings at once, service (in all, split across its dispatchers) and "
+                        "batch")
+    p.add_argument("--web", type=int, default=1, metavar="N",
+                   help="web processes (grader serve --web-only --workers N; PostgreSQL)")
+    p.add_argument("--dispatchers", type=int, default=1, metavar="M",
+                   help="dispatchers (M × grader serve --dispatcher-only; PostgreSQL)")
     p.add_argument("--topic", action="append", default=None,
                    help="the assignment's topic (repeatable; default linear_regression)")
     p.add_argument("--window", type=float, default=30.0,
@@ -698,6 +781,13 @@ def parse() -> argparse.Namespace:
         p.error("--window must be from 0 to 60 seconds")
     if args.rounds < 1:
         p.error("--rounds must be at least 1")
+    if args.web < 1 or args.dispatchers < 1:
+        p.error("--web and --dispatchers must be at least 1")
+    if (args.web > 1 or args.dispatchers > 1) and not args.database:
+        p.error("several web processes or dispatchers need --database postgresql://… "
+                "(SQLite's queue has one dispatcher, beside one command's web processes)")
+    if args.dispatchers > args.jobs:
+        p.error("--jobs counts the gradings at once in all: give at least one per dispatcher")
     return args
 
 
@@ -725,29 +815,30 @@ def cpu_of(proc: psutil.Process | None) -> float:
 
 
 def wait_ready(svc: Service, timeout: float = 300.0) -> None:
-    """Until the dispatcher has started its engine (the zygote, the preloaded tests) and waits
-    for uploads: it and its children used under 0.1 s of CPU over 2 s."""
+    """Until every dispatcher has started its engine (the zygote, the preloaded tests) and waits
+    for uploads: they and their children used under 0.1 s of CPU over 2 s."""
     deadline = time.monotonic() + timeout
     before: float | None = None
     while time.monotonic() < deadline:
-        disp = svc.dispatcher()
-        if disp is not None:
+        disps = svc.dispatcher_processes()
+        if len(disps) == svc.dispatchers:
             try:
-                used = sum(cpu_of(p) for p in [disp, *disp.children(recursive=True)])
+                used = sum(cpu_of(p) for d in disps for p in [d, *d.children(recursive=True)])
             except psutil.Error:
                 used = float("nan")
             if before is not None and used - before < 0.1:
                 return
             before = used if used == used else None
-        elif svc.proc is not None and svc.proc.poll() is not None:
-            raise SystemExit(f"grader serve ended ({svc.proc.returncode}):\n{svc.log()}")
+        ended = svc.ended()
+        if ended is not None:
+            raise SystemExit(f"grader serve ended ({ended.returncode}):\n{svc.log()}")
         time.sleep(2.0)
-    raise SystemExit(f"the dispatcher was not ready within {timeout:.0f} s:\n{svc.log()}")
+    raise SystemExit(f"the dispatchers were not ready within {timeout:.0f} s:\n{svc.log()}")
 
 
 def run_service(args: argparse.Namespace, work: Path, uploads: list[Upload],
                 timings: Timings) -> Run:
-    svc = Service(work, args.jobs, args.database)
+    svc = Service(work, args.jobs, args.database, args.web, args.dispatchers)
     run = Run()
     t0 = time.monotonic()
     svc.start()
@@ -777,7 +868,7 @@ def run_service(args: argparse.Namespace, work: Path, uploads: list[Upload],
         sampler.join()
         run.samples = sampler.samples
         run.drain = drain_times(engine, svc.state)
-        run.cpu = {"web": cpu_of(sampler.web), "dispatcher": cpu_of(sampler.dispatcher)}
+        run.cpu = dict(run.samples[-1].cpu) if run.samples else {}
         with ThreadPoolExecutor(8) as pool:
             run.scores = list(pool.map(Student.score, students))
         for s in students:
@@ -845,7 +936,10 @@ def report(args: argparse.Namespace, uploads: list[Upload], rnd: Round) -> None:
     rate, busy_rate = rnd.rate, rnd.busy_rate
     sources = sorted({u.source for u in uploads})
     print(f"\n== grader serve under load: {n} students, topic(s) {', '.join(args.topic)}, "
-          f"--jobs {args.jobs}, {'PostgreSQL' if args.database else 'SQLite'}, "
+          f"--jobs {args.jobs}, {args.web} web process(es), {args.dispatchers} dispatcher(s)"
+          + (f" (--jobs {'+'.join(map(str, shares(args.jobs, args.dispatchers)))})"
+             if args.dispatchers > 1 else "") + ", "
+          f"{'PostgreSQL' if args.database else 'SQLite'}, "
           f"{os.cpu_count()} cores")
     print(f"submissions taken round-robin from {len(sources)} demo students "
           f"({', '.join(sources)}); uploads spread over {args.window:.0f} s; "
@@ -862,7 +956,7 @@ def report(args: argparse.Namespace, uploads: list[Upload], rnd: Round) -> None:
 
     scored = [s for s in run.scores if s]
     rows = [
-        ("grader serve: command → dispatcher idle", f"{run.ready_s:.1f} s",
+        ("grader serve: command → dispatchers idle", f"{run.ready_s:.1f} s",
          "its engine started; the figures below begin here"),
         ("first logins (all students)", f"{run.sign_in_s:.1f} s",
          f"{args.concurrency} at a time"),
@@ -884,11 +978,11 @@ def report(args: argparse.Namespace, uploads: list[Upload], rnd: Round) -> None:
          f"the gradings' own durations, {d.get('graded_s', 0):.1f} s, over --jobs × that time"),
         ("pages showing a score afterwards", f"{len(scored)} / {n}",
          f"{len(set(scored))} distinct scores; mean {mean_percent(d.get('scores', [])):.1f} %"),
-        ("CPU seconds: web process, dispatcher", f"{run.cpu.get('web', 0):.1f} s",
-         f"{run.cpu.get('dispatcher', 0):.1f} s (the dispatcher alone, not its gradings)"),
-        ("dispatcher CPU per graded submission",
+        ("CPU seconds: web processes, dispatchers", f"{run.cpu.get('web', 0):.1f} s",
+         f"{run.cpu.get('dispatcher', 0):.1f} s (the dispatchers alone, not their gradings)"),
+        ("dispatchers' CPU per graded submission",
          f"{cpu_per_submission(run.samples, 'dispatcher'):.0f} ms",
-         f"web process: {cpu_per_submission(run.samples, 'web'):.0f} ms (pages, pollers)"),
+         f"web processes: {cpu_per_submission(run.samples, 'web'):.0f} ms (pages, pollers)"),
     ]
     if batch:
         b_rate, b_busy_rate = rnd.batch_rate, rnd.batch_busy_rate

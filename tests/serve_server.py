@@ -119,6 +119,8 @@ class Served:
     roster: Path | None = None  # default: one written for ``students``
     config: Path | None = None  # default: CONFIG, filled in
     scheduler: str | None = None  # a Dask scheduler's address, or "local"
+    flags: tuple[str, ...] = ()  # more of grader serve's options (--web-only, --workers 2…)
+    name: str = "serve"  # of its log, <name>.log in the folder
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -149,26 +151,31 @@ class Served:
                "--port", str(self.port), "--jobs", "1"]
         cmd += ["--config", str(self.config)] if self.config else []
         cmd += ["--scheduler", self.scheduler] if self.scheduler else []
-        return cmd + (["--database", self.database] if self.database else [])
+        return cmd + (["--database", self.database] if self.database else []) + list(self.flags)
 
     def start(self, timeout: float = 60.0) -> "Served":
-        log = open(self.folder / "serve.log", "ab")
+        log = open(self.folder / f"{self.name}.log", "ab")
         self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
                                      cwd=self.folder, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"grader serve ended ({self.proc.returncode}):\n{self.log()}")
+            if "--dispatcher-only" in self.flags:  # ready once its engine has started
+                if "grading up to" in self.log():
+                    return self
+                time.sleep(0.2)
+                continue
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1):
                     return self
             except OSError:
                 time.sleep(0.2)
-        raise RuntimeError(f"grader serve did not listen within {timeout} s:\n{self.log()}")
+        raise RuntimeError(f"grader serve was not ready within {timeout} s:\n{self.log()}")
 
     def log(self) -> str:
         try:
-            return (self.folder / "serve.log").read_text(errors="replace")[-4000:]
+            return (self.folder / f"{self.name}.log").read_text(errors="replace")[-4000:]
         except OSError:
             return ""
 

@@ -30,7 +30,9 @@ from serve_server import (CORRECT, DATABASES, OTHER, STUB, TOY, Served,  # noqa:
 def served(request: Any, tmp_path_factory: Any) -> Iterator[Served]:
     """One service per database for the tests that need nothing of their own: each of them
     signs in students no other test uses."""
-    yield from serve_on(request.param, tmp_path_factory.mktemp("serve"), students=STUDENTS)
+    # SQLite's with two web processes (WAL): the pages, sessions and limits hold across them.
+    yield from serve_on(request.param, tmp_path_factory.mktemp("serve"), students=STUDENTS,
+                        flags=("--workers", "2") if request.param == "sqlite" else ())
 
 
 STUDENTS = tuple(f"s{i:02d}" for i in range(40)) + ("ada", "ben", "cy")
@@ -73,6 +75,17 @@ def gradings_of(served: Served) -> list[tuple[int, int]]:
 SLOW = CORRECT.replace("import numpy as np", "import time\n\nimport numpy as np").replace(
     "def add(a, b):\n", "def add(a, b):\n    time.sleep(1)\n").replace(
     "def scale(x, c):\n", "def scale(x, c):\n    time.sleep(1)\n")
+
+
+def attempts_of(served: Served) -> list[tuple[int, int]]:
+    """(submission, attempt) of every recorded grading."""
+    sql = "select submission_id, attempt from gradings"
+    if served.database is None:
+        with sqlite3.connect(served.state / "serve.db") as c:
+            return [tuple(r) for r in c.execute(sql)]  # type: ignore[misc]
+    import psycopg
+    with psycopg.connect(served.database) as c:
+        return [tuple(r) for r in c.execute(sql)]  # type: ignore[misc]
 
 
 def statuses(served: Served) -> dict[int, str]:
@@ -576,6 +589,9 @@ def test_a_server_killed_while_grading_grades_every_upload_exactly_once_after_re
         served.kill9()
         running = ids[0]
         assert statuses(served)[running] == "running"  # the dispatcher died with the server
+        # What the abandoned attempt left: its copy of the upload, its results so far.
+        assert (served.state / "work" / f"{running}-1").is_dir()
+        assert (served.state / "results" / str(running) / "1").is_dir()
         served.start()
         for login, c in clients.items():
             for sid in ids:
@@ -584,5 +600,17 @@ def test_a_server_killed_while_grading_grades_every_upload_exactly_once_after_re
         counts = dict(gradings_of(served))
         assert sorted(counts) == sorted(ids)
         assert set(counts.values()) == {1}, counts
+        # Swept by the next dispatcher: what remains is what the recorded gradings point to.
+        recorded = {f"results/{sid}/{attempt}" for sid, attempt in attempts_of(served)}
+        deadline = time.monotonic() + 120
+        while True:
+            left = {p.relative_to(served.state).as_posix()
+                    for p in served.state.glob("results/*/*")}
+            work = list((served.state / "work").iterdir())
+            if left == recorded and not work:
+                break
+            assert time.monotonic() < deadline, (left, recorded, work, served.log())
+            time.sleep(0.2)
+        assert f"results/{running}/1" not in recorded  # the abandoned attempt was swept
     finally:
         served.stop()

@@ -43,32 +43,56 @@ DEFAULT_STATE = Path(".grader") / "serve"
               help="Send the session cookie over HTTPS only (behind a TLS proxy).")
 @click.option("--unsafe-no-sandbox", is_flag=True,
               help="Grade even where a sandbox layer is missing.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Web processes serving the one address (sessions, forms and limits hold "
+                   "across them).")
+@click.option("--web-only", is_flag=True,
+              help="Serve the pages, with no dispatcher here: dispatchers run with "
+                   "--dispatcher-only, on this machine or others (PostgreSQL only).")
+@click.option("--dispatcher-only", is_flag=True,
+              help="Run a dispatcher in the foreground, with no web process: on another machine "
+                   "sharing the state folder and the database, say (PostgreSQL only).")
 @course_option
 @friendly
 def serve_command(roster: Path | None, config: Path | None, state: Path | None,
                   database: str | None, host: str, port: int, jobs: int | None,
                   scheduler: str | None, links: bool, reset: str | None, base_url: str | None,
-                  secure_cookies: bool, unsafe_no_sandbox: bool, course: Path | None) -> None:
+                  secure_cookies: bool, unsafe_no_sandbox: bool, workers: int, web_only: bool,
+                  dispatcher_only: bool, course: Path | None) -> None:
     """Run the submission service: students upload and read their feedback, the instructor
     follows the class live.
 
     Example: grader serve --roster roster.csv --config serve.toml --port 8000
     A forgotten password: grader serve --reset ada (a new first-login link for ada)
+
+    On several machines (PostgreSQL, one state folder shared by all of them):
+    grader serve --web-only --workers 4 --database postgresql://… on one,
+    grader serve --dispatcher-only --database postgresql://… on each of the others.
     """
     try:
+        from grader.serve import links as links_file
         from grader.serve import server
         from grader.serve.accounts import reset as reset_account
-        from grader.serve.app import make_app
         from grader.serve.service import open_service
     except ImportError as exc:
         raise Failure(f"grader serve needs the 'serve' extra ({exc.name} is missing): "
                       "pip install 'dl-grader[serve]'") from None
     from grader.classroom.batch import cores
 
+    _check_modes(database, workers=workers, web_only=web_only, dispatcher_only=dispatcher_only)
     c = load_course(course)
     if not c.has_reference:
         raise Failure(f"{c.root} has no reference/ folder: hidden tests are needed to grade")
     state = (state or c.root / DEFAULT_STATE).resolve()
+    if dispatcher_only and not links and reset is None:
+        from grader.serve import dispatcher
+
+        state.mkdir(parents=True, exist_ok=True)
+        cmd = server.dispatcher_command(
+            state=state, course=c.root, config=config, roster=roster, database=database,
+            jobs=jobs or cores(), scheduler=scheduler, unsafe_no_sandbox=unsafe_no_sandbox,
+            parent=False)
+        sys.exit(dispatcher.main(cmd[3:]))
     # A reset changes one account, and --links without a roster prints the accounts: both leave
     # the accounts as they are (serve.toml's instructors included).
     svc = open_service(c, config=config, roster=roster, state=state, database=database,
@@ -77,15 +101,15 @@ def serve_command(roster: Path | None, config: Path | None, state: Path | None,
     if reset is not None:
         link = reset_account(svc, reset, url)
         click.echo(f"{reset}: {link}")
-        click.echo(f"{reset}'s password and sessions have ended; {state / server.LINKS} "
+        click.echo(f"{reset}'s password and sessions have ended; {state / links_file.LINKS} "
                    "lists the new link")
         return
-    found = server.first_login_links(svc, url)
+    found = links_file.first_login_links(svc, url)
     if links:
         for login, role, link in found:
             click.echo(f"{login} ({role}): {link}")
         return
-    path = server.write_links(svc, found)
+    path = links_file.write_links(svc, found)
     students = [x for x in found if x[1] == "student"]
     for login, role, link in found:
         if role == "instructor":
@@ -94,9 +118,36 @@ def serve_command(roster: Path | None, config: Path | None, state: Path | None,
         click.echo(f"{len(students)} student(s) have not signed in yet: their first-login "
                    f"links are in {path}")
     click.echo(f"state in {state}; database {svc.database.url.render_as_string()}")
-    click.echo(f"serving {c.root.name} on {url} (Ctrl-C stops)")
-    app = make_app(svc, secure_cookies=secure_cookies, base_url=url)
-    cmd = server.dispatcher_command(svc, course=c.root, config=config, roster=roster,
-                                    database=database, jobs=jobs or cores(),
-                                    scheduler=scheduler, unsafe_no_sandbox=unsafe_no_sandbox)
-    sys.exit(server.serve(app, host=host, port=port, dispatcher=cmd, echo=click.echo))
+    click.echo(f"serving {c.root.name} on {url} with {workers} web process(es)"
+               + (", no dispatcher here (grader serve --dispatcher-only grades)" if web_only
+                  else "") + " (Ctrl-C stops)")
+    web = server.Web(str(c.root), str(config) if config else None,
+                     str(roster) if roster else None, str(state), database, secure_cookies, url)
+    beside = None if web_only else server.dispatcher_command(
+        state=state, course=c.root, config=config, roster=roster, database=database,
+        jobs=jobs or cores(), scheduler=scheduler, unsafe_no_sandbox=unsafe_no_sandbox)
+    sys.exit(server.serve(web, svc, host=host, port=port, workers=workers, dispatcher=beside,
+                          echo=click.echo))
+
+
+def _check_modes(database: str | None, *, workers: int, web_only: bool,
+                 dispatcher_only: bool) -> None:
+    """What SQLite allows: several web processes of one command (--workers; WAL lets them read
+    and write beside the one dispatcher), never a second dispatcher or a web process without
+    its own."""
+    if web_only and dispatcher_only:
+        raise Failure("--web-only and --dispatcher-only exclude each other: give one of them, "
+                      "or neither for both in one command")
+    if dispatcher_only and workers > 1:
+        raise Failure("--workers counts web processes, and --dispatcher-only runs none: start "
+                      "the command again for another dispatcher")
+    sqlite = database is None or database.startswith("sqlite")
+    if sqlite and dispatcher_only:
+        raise Failure("--dispatcher-only needs PostgreSQL (--database postgresql://…): SQLite's "
+                      "queue has one dispatcher, the one grader serve starts beside its web "
+                      "processes (it holds dispatcher.lock in the state folder)")
+    if sqlite and web_only:
+        raise Failure("--web-only needs PostgreSQL (--database postgresql://…): with SQLite the "
+                      "one dispatcher runs beside the web processes of one grader serve on one "
+                      "machine; for more web processes there, give --workers N")
+

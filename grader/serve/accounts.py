@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from grader.errors import GraderError
 from grader.serve import auth, db, limits, sessions
-from grader.serve.server import first_login_links, write_links
+from grader.serve.links import first_login_links, write_links
 from grader.serve.service import Service
 from grader.serve.web import (Account, Refusal, client_address, page, render, render_locked,
                               service, session_hash)

@@ -38,11 +38,24 @@ def secret_key(state: Path) -> bytes:
         return bytes.fromhex(path.read_text().strip())
     except (OSError, ValueError):
         pass
+    # Written whole under another name, then linked in place: of several processes starting at
+    # once on a new state folder, one key wins and every process reads that one, never a file
+    # half written.
     key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(key.hex())
-    return key
+    tmp = state / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(key.hex())
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return bytes.fromhex(path.read_text().strip())
+        return key
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def hash_password(password: str) -> str:

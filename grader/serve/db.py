@@ -159,6 +159,16 @@ sign_in_attempts = sa.Table(  # password checks not (yet) successful, for the ra
 )
 
 
+dispatchers = sa.Table(  # the dispatchers alive (each holds a lock while it lives, PostgreSQL)
+    "dispatchers", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),  # submissions.claimed_by
+    sa.Column("generation", sa.Integer, nullable=False, default=0),  # the tests it has loaded
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 class DatabaseError(GraderError):
     """The database cannot be reached or brought up to date; the message says which and how."""
 
@@ -209,6 +219,17 @@ def _sqlite_begin(connection: sa.Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+SETUP_LOCK = 0x67726400  # PostgreSQL advisory lock of the start's steps (migrations, accounts)
+
+
+def one_at_a_time(c: sa.Connection) -> None:
+    """Processes starting at once (several machines, several dispatchers) take the start's
+    steps one by one: this transaction waits for any other's on PostgreSQL (SQLite's writing
+    transactions are one at a time already)."""
+    if c.dialect.name == "postgresql":
+        c.execute(sa.text("SELECT pg_advisory_xact_lock(:k, 0)"), {"k": SETUP_LOCK})
+
+
 def migrate(engine: sa.Engine) -> None:
     """Bring the schema to the newest migration (creating it in an empty database)."""
     from alembic import command
@@ -218,6 +239,7 @@ def migrate(engine: sa.Engine) -> None:
     cfg.set_main_option("script_location", str(Path(__file__).resolve().parent / "migrations"))
     try:
         with engine.begin() as connection:
+            one_at_a_time(connection)
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
     except sa.exc.OperationalError as exc:

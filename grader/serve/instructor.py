@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 import mimetypes
+import os
 from typing import Any
 
 import sqlalchemy as sa
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from grader.classroom.late import PolicyError, parse_time
 from grader.classroom.layout import INDEX
@@ -18,7 +19,7 @@ from grader.classroom.overrides import within_test
 from grader.results.files import FULL
 from grader.results.model import load_result
 from grader.results.numbers import number
-from grader.serve import classview, db, queue
+from grader.serve import classview, db, queue, versions
 from grader.serve.student import deadline_text, granted_text, when
 from grader.serve.web import (HEADERS, Account, Refusal, own_scripts_csp, page,
                               redirect, render, service)
@@ -74,29 +75,29 @@ def dashboard(request: Request, me: Account | None, form: FormData | None) -> Re
 
 @page(role="instructor")
 def class_file(request: Request, me: Account | None, form: FormData | None) -> Response:
-    """A file of an assignment's class folder: its overview, a student's pages, a table."""
+    """A file of an assignment's class folder: its overview, a student's pages, a table; of the
+    version current when the request came, read whole through one descriptor."""
     svc = service(request)
     name = request.path_params["name"]
     if svc.config.assignment(name) is None:
         raise Refusal(404, "no such assignment")
-    base = classview.class_folder(svc.state, name).resolve()
-    rel = request.path_params.get("path") or INDEX
-    try:  # a NUL or an overlong name is no file of the folder, not an error of the server
-        target = (base / rel).resolve()
-        found = base in target.parents and target.is_file() and \
-            not any(p.startswith(".") for p in target.relative_to(base).parts)
-    except (OSError, ValueError):
-        found = False
-    if not found:
+    opened = versions.open_file(classview.class_folder(svc.state, name),
+                                request.path_params.get("path") or INDEX)
+    if opened is None:
         raise Refusal(404, "not there (yet): the class pages are written once a submission "
                            "of this assignment has been graded")
-    kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-    headers = dict(HEADERS)
-    if target.suffix == ".html":
-        headers["Content-Security-Policy"] = own_scripts_csp()
-    if target.suffix == ".csv":
-        headers["Content-Disposition"] = f'attachment; filename="{name}-{target.name}"'
-    return FileResponse(target, media_type=kind, headers=headers)
+    fd, target = opened
+    try:
+        kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        headers = dict(HEADERS)
+        if target.suffix == ".html":
+            headers["Content-Security-Policy"] = own_scripts_csp()
+        if target.suffix == ".csv":
+            headers["Content-Disposition"] = f'attachment; filename="{name}-{target.name}"'
+        return versions.DescriptorResponse(fd, media_type=kind, headers=headers)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _scope(svc: Any, form: FormData) -> tuple[Any, str]:

@@ -3,8 +3,10 @@ dispatcher claims it, and a grading counts only once it is recorded with the att
 claimed it, so a server killed at any moment loses nothing and grades nothing twice.
 
 A dispatcher claims with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL: several dispatchers never take
-the same row; SQLite ignores it and has one dispatcher, held by a lock file), keeps a heartbeat
-on what it runs, and puts back what a dead dispatcher left running."""
+the same row; SQLite ignores it and has one dispatcher, held by a lock file), and only while it
+has loaded the course's newest tests (their generation: the instructor's latest "the tests
+changed"); it keeps a heartbeat on what it runs. What a dead dispatcher left running is put back
+(``grader.serve.presence`` tells the dead from the living; the lease catches one that hangs)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from grader.serve import db
 from grader.serve.db import gradings, submissions
@@ -66,10 +69,11 @@ def enqueue(engine: sa.Engine, *, account_id: int, assignment_id: int, sha256: s
                   .with_for_update())
         if used_today(c, account_id, assignment_id, received) >= limit:
             raise RateLimited()
-        exists = c.execute(sa.select(db.uploads.c.sha256)
-                           .where(db.uploads.c.sha256 == sha256)).first()
-        if exists is None:
-            c.execute(db.uploads.insert().values(sha256=sha256, size=size, created_at=received))
+        # The same bytes may be recorded by another student's upload at this very moment
+        # (another web process): the row is made once, whoever comes second uses it.
+        insert = (postgresql.insert if c.dialect.name == "postgresql" else sqlite.insert)
+        c.execute(insert(db.uploads).values(sha256=sha256, size=size, created_at=received)
+                  .on_conflict_do_nothing(index_elements=["sha256"]))
         sid = int(c.execute(submissions.insert().values(
             account_id=account_id, assignment_id=assignment_id, upload_sha256=sha256,
             filename=filename, graded_name=graded_name, received_at=received, seed=secrets.randbelow(2**31),
@@ -80,17 +84,19 @@ def enqueue(engine: sa.Engine, *, account_id: int, assignment_id: int, sha256: s
         return sid
 
 
-def claim(c: sa.Connection, worker: str) -> Claim | None:
+def claim(c: sa.Connection, worker: str, generation: int) -> Claim | None:
     """The next queued submission, now running under ``worker``; None when the queue is empty,
-    or held: while the instructor's "the tests changed" waits to be done, nothing is claimed
-    (one statement sees both, so a regrade queued after that ask is never graded before it).
+    or when ``generation`` (the tests the dispatcher has loaded) is older than the newest: a
+    dispatcher loads the new tests before it claims again, and one statement sees both, so a
+    regrade queued with "the tests changed" is never graded with the tests before it.
     ``c``: a writing transaction (``db.transaction(engine, write=True)``), which the caller may
     go on using to read what grading the claim needs."""
-    s, asks = submissions, db.class_requests
-    reload_waits = sa.exists().where(asks.c.kind == "reload", asks.c.done_at.is_(None))
+    s = submissions
+    newest = sa.select(sa.func.coalesce(sa.func.max(db.class_requests.c.id), 0)).where(
+        db.class_requests.c.kind == "reload").scalar_subquery()
     row = c.execute(sa.select(s.c.id, s.c.attempt, s.c.seed, s.c.assignment_id,
                               s.c.upload_sha256, s.c.graded_name)
-                    .where(s.c.status == "queued", ~reload_waits)
+                    .where(s.c.status == "queued", sa.literal(generation) >= newest)
                     .order_by(s.c.priority, s.c.id).limit(1)
                     .with_for_update(skip_locked=True)).first()
     if row is None:
@@ -99,6 +105,23 @@ def claim(c: sa.Connection, worker: str) -> Claim | None:
         status="running", attempt=row.attempt + 1, claimed_by=worker, heartbeat_at=db.now()))
     return Claim(row.id, row.attempt + 1, row.seed, row.assignment_id, row.upload_sha256,
                  row.graded_name)
+
+
+def tests_generation(engine: sa.Engine) -> int:
+    """The generation of the course's tests: the instructor's latest "the tests changed" (0 for
+    none). A dispatcher reads it before it loads the tests, and claims only while it is the
+    newest."""
+    with db.transaction(engine) as c:
+        return int(c.execute(sa.select(sa.func.coalesce(sa.func.max(db.class_requests.c.id), 0))
+                             .where(db.class_requests.c.kind == "reload")).scalar_one())
+
+
+def tests_loaded(engine: sa.Engine, generation: int) -> None:
+    """The instructor's "the tests changed" up to ``generation`` done: a dispatcher loaded them."""
+    r = db.class_requests
+    with db.transaction(engine) as c:
+        c.execute(r.update().where(r.c.kind == "reload", r.c.id <= generation,
+                                   r.c.done_at.is_(None)).values(done_at=db.now()))
 
 
 def heartbeat(engine: sa.Engine, worker: str, ids: list[int]) -> None:
@@ -110,7 +133,7 @@ def heartbeat(engine: sa.Engine, worker: str, ids: list[int]) -> None:
 
 
 def put_back(engine: sa.Engine, *, everything: bool = False) -> int:
-    """Running submissions whose dispatcher is gone back to the queue: those whose heartbeat is
+    """Running submissions whose dispatcher hangs back to the queue: those whose heartbeat is
     older than the lease, or (``everything``: SQLite's one dispatcher starting) all of them."""
     with db.transaction(engine, write=True) as c:
         cond = submissions.c.status == "running"
@@ -118,6 +141,17 @@ def put_back(engine: sa.Engine, *, everything: bool = False) -> int:
             cond = sa.and_(cond, submissions.c.heartbeat_at < db.now() - LEASE)
         return c.execute(submissions.update().where(cond).values(
             status="queued", claimed_by="")).rowcount
+
+
+def put_back_claims(c: sa.Connection, worker: str | None) -> int:
+    """The running submissions of ``worker``, a dispatcher known dead, back to the queue; with
+    None, those of no registered dispatcher (one that stopped, or was found dead). One statement:
+    a claim it sees was made by a dispatcher whose registration it sees too."""
+    s = submissions
+    cond = (s.c.claimed_by == worker if worker is not None
+            else s.c.claimed_by.not_in(sa.select(db.dispatchers.c.name)))
+    return c.execute(s.update().where(s.c.status == "running", cond).values(
+        status="queued", claimed_by="")).rowcount
 
 
 def complete(engine: sa.Engine, claim: Claim, worker: str, *, folder: str, raw: float,
@@ -152,8 +186,12 @@ def position(c: sa.Connection, submission_id: int) -> int:
 
 
 def requeue(engine: sa.Engine, where: Any) -> int:
-    """Put the submissions matching ``where`` back in the queue (a regrade; same seed)."""
+    """Put the submissions matching ``where`` back in the queue (a regrade; same seed). One being
+    graded goes back too: that grading was under the terms or the tests before the ask, and its
+    result is no longer recorded (its attempt is not the submission's once claimed again)."""
+    s = submissions
     with db.transaction(engine, write=True) as c:
-        return c.execute(submissions.update().where(
-            where, submissions.c.status.in_(("graded", "error"))).values(
-            status="queued", priority=REGRADE, claimed_by="")).rowcount
+        return c.execute(s.update().where(
+            where, s.c.status.in_(("graded", "error", "running"))).values(
+            status="queued", claimed_by="",  # a new upload being graded keeps its place
+            priority=sa.case((s.c.status == "running", s.c.priority), else_=REGRADE))).rowcount

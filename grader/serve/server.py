@@ -1,51 +1,36 @@
-"""Running the service: the database brought up to date, first-login links written, the
-dispatcher started beside the web process (and ended with it), uvicorn serving the app."""
+"""Running the service: the database brought up to date, first-login links written, the web
+processes (one, or ``--workers`` of them behind one address) and the dispatcher beside them
+(ended with them), or either alone (``--web-only``, ``--dispatcher-only``, PostgreSQL only)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from grader.results.model import write_csv_atomic
-from grader.serve import auth, db
+from grader.classroom.roster import read_roster
+from grader.course import Course
+from grader.serve import db
+from grader.serve.config import read_config
 from grader.serve.service import Service
 
-LINKS = "first-login.csv"
-
-
-def first_login_links(svc: Service, base_url: str) -> list[tuple[str, str, str]]:
-    """(login, role, link) of every active account without a password yet."""
-    key = auth.secret_key(svc.state)
-    with db.transaction(svc.database) as c:
-        rows = c.execute(sa.select(db.accounts).where(
-            db.accounts.c.password_hash.is_(None), db.accounts.c.active.is_(True))
-            .order_by(db.accounts.c.role, db.accounts.c.login)).all()
-    return [(r.login, r.role,
-             f"{base_url}/first-login/{r.login}/{auth.first_login_token(key, r.login, r.generation)}")
-            for r in rows]
-
-
-def write_links(svc: Service, links: list[tuple[str, str, str]]) -> Path:
-    """first-login.csv in the state folder, readable by this user only (it opens accounts)."""
-    path = svc.state / LINKS
-    write_csv_atomic(path, ["login", "role", "link"], links)
-    os.chmod(path, 0o600)
-    return path
-
-
-def dispatcher_command(svc: Service, *, course: Path, config: Path | None, roster: Path | None,
+def dispatcher_command(*, state: Path, course: Path, config: Path | None, roster: Path | None,
                        database: str | None, jobs: int, scheduler: str | None,
-                       unsafe_no_sandbox: bool) -> list[str]:
+                       unsafe_no_sandbox: bool, parent: bool = True) -> list[str]:
+    """The dispatcher's command line; ``parent``: it ends when this process ends."""
     cmd = [sys.executable, "-m", "grader.serve.dispatcher", "--course", str(course),
-           "--state", str(svc.state), "--jobs", str(jobs), "--parent", str(os.getpid())]
+           "--state", str(state), "--jobs", str(jobs)]
+    if parent:
+        cmd += ["--parent", str(os.getpid())]
     for flag, value in (("--config", config), ("--roster", roster), ("--database", database),
                         ("--scheduler", scheduler)):
         if value:
@@ -55,33 +40,102 @@ def dispatcher_command(svc: Service, *, course: Path, config: Path | None, roste
     return cmd
 
 
-def serve(app: Any, *, host: str, port: int, dispatcher: list[str],
-          echo: Callable[[str], None]) -> int:
-    """Serve until interrupted, or until the dispatcher ends (its reason is on stderr); the
-    exit status: 0, or 1 when the dispatcher failed."""
+@dataclass(frozen=True)
+class Web:
+    """What a web process needs to make the application: in this process, or in each of the
+    ``--workers`` processes, which attach to the service this one opened."""
+
+    course: str
+    config: str | None
+    roster: str | None
+    state: str
+    database: str | None
+    secure_cookies: bool
+    base_url: str | None = None  # the address students use, for the links made on the pages
+
+    def make(self, svc: Service | None = None) -> Any:
+        from grader.serve.app import make_app
+
+        return make_app(svc or self.attach(), secure_cookies=self.secure_cookies,
+                        base_url=self.base_url)
+
+    def attach(self) -> Service:
+        """The service as the command opened it: nothing migrated or written."""
+        course = Course(Path(self.course))
+        cfg = read_config(Path(self.config) if self.config else None, course.topics())
+        engine = db.connect(self.database or db.sqlite_url(Path(self.state)))
+        svc = Service(course, cfg, Path(self.state), engine,
+                      read_roster(Path(self.roster)) if self.roster else {},
+                      roster_given=self.roster is not None)
+        with db.transaction(engine) as c:
+            ids = dict(c.execute(sa.select(db.assignments.c.name, db.assignments.c.id)).all())
+        svc.assignment_ids = {a.name: int(ids[a.name]) for a in cfg.assignments}
+        return svc
+
+
+WEB = "GRADER_SERVE_WEB"  # the environment variable that hands ``Web`` to the workers
+
+
+def app_from_environment() -> Any:
+    """uvicorn's application factory in each ``--workers`` process; the process ends with the
+    command that started it, however that ends."""
+    from grader.serve.dispatcher import die_with_parent
+
+    spec = json.loads(os.environ[WEB])
+    die_with_parent()
+    if os.getppid() != spec.pop("parent"):  # it died before the signal was asked for
+        raise SystemExit(0)
+    return Web(**spec).make()
+
+
+def serve(web: Web, svc: Service, *, host: str, port: int, workers: int,
+          dispatcher: list[str] | None, echo: Callable[[str], None]) -> int:
+    """Serve until interrupted, or until the dispatcher (None: none here) ends (its reason is on
+    stderr); the exit status: 0, or 1 when the dispatcher failed. ``workers`` web processes:
+    one is this process; more are processes of their own sharing its socket (uvicorn's), each
+    started anew if it dies."""
     import uvicorn
 
-    proc = subprocess.Popen(dispatcher)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning",
-                            timeout_graceful_shutdown=5, limit_concurrency=1000, backlog=2048)
-    server = uvicorn.Server(config)
+    settings: dict[str, Any] = {"host": host, "port": port, "log_level": "warning",
+                                "timeout_graceful_shutdown": 5, "limit_concurrency": 1000,
+                                "backlog": 2048}
+    run: Callable[[], None]
+    if workers == 1:
+        server = uvicorn.Server(uvicorn.Config(web.make(svc), **settings))
+        run = server.run
+
+        def stop() -> None:
+            server.should_exit = True
+
+        def stopping() -> bool:
+            return bool(server.should_exit)
+    else:
+        from uvicorn.supervisors import Multiprocess
+
+        os.environ[WEB] = json.dumps({**asdict(web), "parent": os.getpid()})
+        config = uvicorn.Config(f"{__name__}:app_from_environment", factory=True,
+                                workers=workers, **settings)
+        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        run, stop, stopping = supervisor.run, supervisor.should_exit.set, \
+            supervisor.should_exit.is_set
+    proc = subprocess.Popen(dispatcher) if dispatcher else None
     failed: list[int] = []
 
     def watch() -> None:
-        while not server.should_exit:
+        while proc is not None and not stopping():
             if proc.poll() is not None:
                 failed.append(proc.returncode)
                 echo(f"error: the dispatcher stopped (exit status {proc.returncode}): "
                      "nothing can be graded; stopping the service")
-                server.should_exit = True
+                stop()
                 return
             time.sleep(0.5)
 
     threading.Thread(target=watch, daemon=True).start()
     try:
-        server.run()
+        run()
     finally:
-        if proc.poll() is None:
+        if proc is not None and proc.poll() is None:
             proc.terminate()
             try:
                 proc.wait(30)

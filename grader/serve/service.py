@@ -95,6 +95,7 @@ def open_service(course: Course, *, config: Path | None, roster: Path | None, st
 
 def sync(svc: Service) -> None:
     with db.transaction(svc.database, write=True) as c:
+        db.one_at_a_time(c)
         have = {r.login: r for r in c.execute(sa.select(db.accounts))}
         wanted: dict[str, dict[str, Any]] = {
             s.student: {"name": s.name, "role": "student", "section": s.section,
