@@ -510,3 +510,51 @@ def test_processes_starting_at_once_on_a_new_state_folder_share_one_secret(
         assert all(p.returncode == 0 for p in procs)
         assert len(keys) == 1 and len(keys.pop()) == 64
         assert [p.name for p in state.iterdir()] == ["secret.key"]
+
+
+def _upload(svc: Service, login: str, name: str, data: bytes) -> int:
+    """An upload accepted as the upload page accepts it (checked, kept, its files recorded),
+    then claimed and recorded as graded with full marks."""
+    from grader.serve import compose, store
+
+    a = svc.config.assignments[0]
+    aid, me = svc.assignment_ids[a.name], account(svc, login)
+    checked = store.check(data, name, svc.topics(a))
+    store.keep(svc.state, data, checked.sha256)
+    sid = queue.enqueue(svc.database, account_id=me, assignment_id=aid, sha256=checked.sha256,
+                        size=len(data), filename=checked.filename, graded_name=checked.name,
+                        limit=a.per_day,
+                        then=lambda c, sid: compose.record(c, svc.state, sid, me, aid, a.counts,
+                                                           checked, svc.topics(a)))
+    with db.transaction(svc.database, write=True) as c:
+        got = queue.claim(c, "dispatcher", queue.tests_generation(svc.database))
+    assert got is not None and got.submission_id == sid
+    assert queue.complete(svc.database, got, "dispatcher", folder=f"results/{sid}/1", raw=2,
+                          final=2, max_score=2, penalty=0, topics={"toy": [1, 1]}, error="")
+    return sid
+
+
+def test_the_class_pages_compare_a_composed_submission_with_its_carried_over_files(
+        tmp_path: Path) -> None:
+    """The similarity comparison (in the rebuilding child, which reads no database) is handed
+    the files a composed submission was graded from, carried-over ones included."""
+    import io
+    import zipfile
+
+    from grader.serve import store
+    from serve_server import OTHER
+
+    svc = service(tmp_path, ["ada"])
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("work/toy.py", CORRECT)
+        z.writestr("work/other.py", OTHER)
+    whole = _upload(svc, "ada", "course.zip", buf.getvalue())
+    one = _upload(svc, "ada", "toy.py", STUB.encode())
+    with db.transaction(svc.database) as c:
+        got = classview.counted(c, svc.assignment_ids["exercises"], "last", svc.state)["ada"]
+    assert got.submission_id == one and {p.topic for p in got.parts} == {"toy", "other"}
+    folder = store.materialise(svc.state, got.sha256, got.name, tmp_path / "compared", got.parts)
+    assert (folder / "other" / "other.py").read_text() == OTHER  # from submission ``whole``
+    assert (folder / "toy" / "toy.py").read_text() == STUB
+    assert whole != one

@@ -9,6 +9,7 @@ costs little more than its tables."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ from grader.classroom.overrides import Override, to_state
 from grader.classroom.state import STATE_VERSION
 from grader.classroom.tables import build_outputs
 from grader.results.model import write_json_atomic
-from grader.serve import db, store, versions
+from grader.serve import compose, db, store, versions
 from grader.serve.config import Assignment
 
 CLASS = "class"
@@ -44,6 +45,7 @@ class Counted:
     received_at: str
     sha256: str
     name: str
+    parts: tuple[store.Part, ...] = ()  # its files, where some were carried over (compose)
 
 
 def class_folder(state: Path, assignment: str) -> Path:
@@ -84,7 +86,10 @@ def counted(c: sa.Connection, assignment_id: int, counts: str, state: Path
         out[r.login] = Counted(r.id, state / r.folder,
                                received.isoformat() if received else "", r.upload_sha256,
                                r.graded_name)
-    return out
+    # The rebuilding child reads no database: what a composed submission is made of comes along.
+    composed = compose.parts_of(c, [got.submission_id for got in out.values()])
+    return {login: dataclasses.replace(got, parts=tuple(composed.get(got.submission_id, ())))
+            for login, got in out.items()}
 
 
 @dataclass(frozen=True)
@@ -221,7 +226,8 @@ def _similarity(out: Path, state: Path, course: Any, chosen: Mapping[str, Counte
     try:
         for login, got in chosen.items():
             try:
-                path = store.materialise(state, got.sha256, got.name, work / folder_name(login))
+                path = store.materialise(state, got.sha256, got.name, work / folder_name(login),
+                                         got.parts)
             except Exception as exc:  # noqa: BLE001 - one student's upload, not the class's
                 unread[login] = f"{type(exc).__name__}: {exc}"[:500]
                 continue

@@ -92,13 +92,25 @@ def _graded_name(topic: str, checked: Checked, member: str) -> str:
 def parts(engine: sa.Engine, submission_id: int) -> list[Part]:
     """The files of a submission made of several uploads, for the engine; [] for one graded
     as it was uploaded (nothing carried over)."""
-    f = db.submission_files
     with db.transaction(engine) as c:
-        rows = c.execute(sa.select(f).where(f.c.submission_id == submission_id)
-                         .order_by(f.c.topic)).all()
-    if all(r.source_id == submission_id for r in rows):
-        return []
-    return [Part(r.topic, r.name, r.upload_sha256, r.member) for r in rows]
+        return parts_in(c, submission_id)
+
+
+def parts_in(c: sa.Connection, submission_id: int) -> list[Part]:
+    """``parts``, read in the transaction ``c``."""
+    return parts_of(c, [submission_id]).get(submission_id, [])
+
+
+def parts_of(c: sa.Connection, ids: Sequence[int]) -> dict[int, list[Part]]:
+    """``parts`` of several submissions in one query: those made of several uploads only."""
+    f = db.submission_files
+    found: dict[int, list[Any]] = {}
+    for chunk in range(0, len(ids), 500):
+        for r in c.execute(sa.select(f).where(f.c.submission_id.in_(list(ids[chunk:chunk + 500])))
+                           .order_by(f.c.submission_id, f.c.topic)):
+            found.setdefault(r.submission_id, []).append(r)
+    return {sid: [Part(r.topic, r.name, r.upload_sha256, r.member) for r in rows]
+            for sid, rows in found.items() if any(r.source_id != sid for r in rows)}
 
 
 def sources(c: sa.Connection, submission_id: int) -> dict[str, Source]:
