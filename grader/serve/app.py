@@ -11,6 +11,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from grader.serve import auth, instructor, student
+from grader.serve.lti import frames as lti_frames
+from grader.serve.lti import routes as lti
 from grader.serve.service import Service
 
 SESSION_SECONDS = 12 * 3600
@@ -43,10 +45,18 @@ def make_app(svc: Service, *, secure_cookies: bool = False) -> Starlette:
         Route("/instructor/requests/{rid:int}", instructor.answer, methods=["POST"]),
         Route("/instructor/class/{name}/", instructor.class_file, methods=get),
         Route("/instructor/class/{name}/{path:path}", instructor.class_file, methods=get),
+        *lti.routes(),
     ]
-    app = Starlette(routes=routes, middleware=[
+    # Inside an LMS's frame the session cookie is a third-party one: SameSite=None, and so
+    # Secure (docs/lti.md).
+    framed = svc.config.lti.enabled
+    app = Starlette(routes=routes, lifespan=lti.lifespan, middleware=[
+        *([Middleware(lti_frames.PlatformFrames, origins=svc.config.lti.origins())]
+          if framed else []),
         Middleware(SessionMiddleware, secret_key=key.hex(), session_cookie="grader_session",
-                   max_age=SESSION_SECONDS, same_site="strict", https_only=secure_cookies)])
+                   max_age=SESSION_SECONDS, same_site="none" if framed else "strict",
+                   https_only=secure_cookies or framed)])
     app.state.service = svc
     app.state.key = key
+    lti.setup(app, svc)
     return app

@@ -17,6 +17,7 @@ from grader.classroom.roster import Student, read_roster
 from grader.course import Course
 from grader.serve import db
 from grader.serve.config import Assignment, ServeConfig, read_config
+from grader.serve.lti import accounts
 
 
 @dataclass
@@ -107,7 +108,8 @@ def sync(svc: Service) -> None:
             else:
                 c.execute(db.accounts.insert().values(login=login, generation=0, active=True,
                                                       **values))
-        gone = [login for login in have if login not in wanted]
+        linked = accounts.lms_linked(c)  # the LMS, not the roster, keeps these
+        gone = [login for login in have if login not in wanted and login not in linked]
         if gone:
             c.execute(db.accounts.update().where(db.accounts.c.login.in_(gone))
                       .values(active=False))

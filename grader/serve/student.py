@@ -24,7 +24,8 @@ from grader.results.scoring import Grade
 from grader.results.visibility import student_view
 from grader.serve import auth, db, queue, store
 from grader.serve.config import Assignment
-from grader.serve.web import HEADERS, Account, Refusal, page, redirect, render, service
+from grader.serve.web import (HEADERS, Account, Refusal, page, redirect, render, service,
+                              start_session)
 
 
 def _local_next(url: str | None) -> str:
@@ -56,8 +57,7 @@ def sign_in(request: Request, me: Account | None, form: FormData | None) -> Resp
         return render(request, "sign_in.html", 401, next=nxt,
                       error="unknown login or wrong password (a first sign-in needs the link "
                             "your instructor gave you)")
-    request.session.clear()
-    request.session.update(account=row.id, generation=row.generation, csrf=auth.new_csrf())
+    start_session(request, row.id)
     return redirect(nxt if nxt != "/" else ("/instructor" if row.role == "instructor"
                                             else "/assignments"))
 
@@ -95,8 +95,7 @@ def first_login(request: Request, me: Account | None, form: FormData | None) -> 
             password_hash=hashed, generation=row.generation + 1)).rowcount
     if not done:
         raise Refusal(409, "this link was used a moment ago: sign in with your password")
-    request.session.clear()
-    request.session.update(account=row.id, generation=row.generation + 1, csrf=auth.new_csrf())
+    start_session(request, row.id)
     return redirect("/instructor" if row.role == "instructor" else "/assignments")
 
 
