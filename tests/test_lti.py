@@ -13,7 +13,6 @@ import re
 import stat
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -38,6 +38,9 @@ DEFAULT_STATE = Path(".grader") / "serve"
                    "(default: http://HOST:PORT).")
 @click.option("--secure-cookies", is_flag=True,
               help="Send the session cookie over HTTPS only (behind a TLS proxy).")
+@click.option("--rotate-lti-key", is_flag=True,
+              help="Add a new LTI signing key (published at once, signing an hour later; the "
+                   "old one stays published a week), and exit. See docs/lti.md.")
 @click.option("--unsafe-no-sandbox", is_flag=True,
               help="Grade even where a sandbox layer is missing.")
 @course_option
@@ -45,7 +48,8 @@ DEFAULT_STATE = Path(".grader") / "serve"
 def serve_command(roster: Path | None, config: Path | None, state: Path | None,
                   database: str | None, host: str, port: int, jobs: int | None,
                   scheduler: str | None, links: bool, base_url: str | None,
-                  secure_cookies: bool, unsafe_no_sandbox: bool, course: Path | None) -> None:
+                  secure_cookies: bool, rotate_lti_key: bool, unsafe_no_sandbox: bool,
+                  course: Path | None) -> None:
     """Run the submission service: students upload and read their feedback, the instructor
     follows the class live.
 
@@ -65,6 +69,14 @@ def serve_command(roster: Path | None, config: Path | None, state: Path | None,
         raise Failure(f"{c.root} has no reference/ folder: hidden tests are needed to grade")
     state = (state or c.root / DEFAULT_STATE).resolve()
     svc = open_service(c, config=config, roster=roster, state=state, database=database)
+    if rotate_lti_key:
+        from grader.serve.lti import keys
+
+        keys.ensure(svc.state)
+        made = keys.add(svc.state)
+        click.echo(f"new LTI key {made.kid}: published now, signing from "
+                   f"{made.created + keys.AHEAD:%Y-%m-%d %H:%M} UTC")
+        return
     url = (base_url or f"http://{host}:{port}").rstrip("/")
     found = server.first_login_links(svc, url)
     if links:

@@ -237,6 +237,7 @@ def setup(app: Any, svc: Any) -> None:
     """The tool's keys (made at the first start), the platforms' keys and the tokens, kept
     on the app."""
     keys.ensure(svc.state)
+    keys.retire(svc.state)
     app.state.lti_keys = launch.PlatformKeys()
     app.state.lti_tokens = Tokens(svc.state)
 
