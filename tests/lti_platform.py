@@ -155,6 +155,7 @@ class Platform:
         self.deep_link_items: list[dict[str, Any]] = []
         self.registrations: list[dict[str, Any]] = []
         self.nrps_page = 2  # members per page, so that paging is used
+        self.scores_after_drain = float("nan")  # bench/bench_lti.py's measure
         self.server: uvicorn.Server | None = None
 
     # ---------------------------------------------------------------------------- set-up
