@@ -333,7 +333,7 @@ def test_with_the_score_endpoint_down_every_score_arrives_once_afterwards(lms: L
     """The LMS's score endpoint down (503) while grades change: the scores wait, retried with
     backoff (0.2 s doubling to 1 s here; serve.toml's retry_seconds), and each arrives exactly
     once, in order, once it is back."""
-    down_for = float(os.environ.get("GRADER_LTI_DOWN_SECONDS", "4"))
+    down_for = float(os.environ.get("GRADER_LTI_DOWN_SECONDS", "2"))
     students = ["u-ben", "u-cy"]
     clients = {s: lms.launch(s, "l-toy")[0] for s in students}
     before = {s: len(lms.scores_for(s)) for s in students}
@@ -358,7 +358,7 @@ def test_with_the_score_endpoint_down_every_score_arrives_once_afterwards(lms: L
     lms.wait_scores(lambda: all(lms.scores_for(s)[before[s]:] and
                                 lms.scores_for(s)[-1]["scoreGiven"] == finals[s]
                                 for s in students), "the scores after the LMS came back")
-    time.sleep(1.5)  # longer than the longest backoff: a duplicate would have come by now
+    time.sleep(1.2)  # longer than the longest backoff: a duplicate would have come by now
     for s in students:
         sent = lms.scores_for(s)[before[s]:]
         stamps = [x["timestamp"] for x in sent]

@@ -49,8 +49,11 @@ async def jwks(request: Request) -> Response:
 async def login(request: Request) -> Response:
     """OIDC login initiation (GET or POST), then off to the platform's authorisation."""
     params = dict(request.query_params)
-    if request.method == "POST":
-        params.update({k: str(v) for k, v in (await _form(request)).items()})
+    try:
+        if request.method == "POST":
+            params.update({k: str(v) for k, v in (await _form(request)).items()})
+    except Refusal as exc:
+        return _refused(request, LaunchError(exc.status, exc.message))
     svc = service(request)
     try:
         state, url = await run_in_threadpool(
@@ -67,7 +70,10 @@ async def login(request: Request) -> Response:
 
 async def finish(request: Request) -> Response:
     """The launch: the id_token POSTed by the platform."""
-    form = {k: str(v) for k, v in (await _form(request)).items()}
+    try:
+        form = {k: str(v) for k, v in (await _form(request)).items()}
+    except Refusal as exc:
+        return _refused(request, LaunchError(exc.status, exc.message))
     return await run_in_threadpool(_finish, request, form)
 
 
