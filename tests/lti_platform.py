@@ -41,6 +41,7 @@ SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/"
 NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
+LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 ALL_SCOPES = [SCOPE + "lineitem", SCOPE + "lineitem.readonly", SCOPE + "score",
               SCOPE + "result.readonly", NRPS_SCOPE]
 
@@ -247,7 +248,7 @@ class Platform:
             LTI + "deployment_id": self.deployment_id, LTI + "version": "1.3.0",
             LTI + "roles": user.roles, LTI + "target_link_uri": self.tool_url + "/lti/launch",
             LTI + "context": {"id": course.id, "title": course.title, "label": course.id,
-                              "type": ["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"]},
+                              "type": [LIS + "course#CourseOffering"]},
             LTI + "launch_presentation": {"document_target": "iframe"},
             LTI + "custom": dict(link.custom),
             NRPS_CLAIM: {"context_memberships_url": f"{self.url}/nrps/{course.id}",
@@ -388,7 +389,8 @@ class Platform:
             want = request.query_params.get("resource_id")
             items = [i for i in course.lineitems.values()
                      if want is None or i.get("resourceId") == want]
-            return JSONResponse(items, media_type="application/vnd.ims.lis.v2.lineitemcontainer+json")
+            return JSONResponse(
+                items, media_type="application/vnd.ims.lis.v2.lineitemcontainer+json")
         if not self._authorised(request, SCOPE + "lineitem"):
             return Response(status_code=401)
         body = await request.json()

@@ -71,13 +71,11 @@ def grade_changed(c: sa.Connection, submission_id: int, counts: str) -> int:
     """Queue the student's counted grade for every course line item of the submission's
     assignment, inside the transaction that recorded its grading (so a grade is never recorded
     without its Score queued); how many were queued. ``counts``: the assignment's "last" or
-    "best"."""
-    s = db.submissions
-    row = c.execute(sa.select(s.c.account_id, s.c.assignment_id)
-                    .where(s.c.id == submission_id)).first()
-    if row is None:
-        return 0
-    return queue_current(c, row.account_id, row.assignment_id, counts)
+    "best". One query where the student launched from no course."""
+    s, m, li = db.submissions, db.lti_members, db.lti_lineitems
+    mine = sa.and_(s.c.account_id == m.c.account_id, s.c.assignment_id == li.c.assignment_id)
+    return _queue(c, _targets(c).join(s, mine).add_columns(s.c.account_id, s.c.assignment_id)
+                  .where(s.c.id == submission_id), counts)
 
 
 def queue_current(c: sa.Connection, account_id: int, assignment_id: int, counts: str,
@@ -85,23 +83,33 @@ def queue_current(c: sa.Connection, account_id: int, assignment_id: int, counts:
     """Queue the counted grade of the student for the assignment's line items in each course
     they are a student of. ``only_new``: not where the same grade was queued already (a
     launch, looking for grades the LMS has not had)."""
+    m, li = db.lti_members, db.lti_lineitems
+    return _queue(c, _targets(c).add_columns(m.c.account_id, li.c.assignment_id)
+                  .where(m.c.account_id == account_id, li.c.assignment_id == assignment_id),
+                  counts, only_new)
+
+
+def _targets(c: sa.Connection) -> Any:
+    """The line items of the courses where an account is a student, with its id there."""
     m, li, ctx = db.lti_members, db.lti_lineitems, db.lti_contexts
-    targets = c.execute(
-        sa.select(li.c.id, m.c.sub, ctx.c.tool_url)
-        .join(m, m.c.context_id == li.c.context_id).join(ctx, ctx.c.id == li.c.context_id)
-        .where(m.c.account_id == account_id, m.c.role == "student",
-               li.c.assignment_id == assignment_id)).all()
+    return (sa.select(li.c.id, m.c.sub, ctx.c.tool_url)
+            .select_from(li).join(m, m.c.context_id == li.c.context_id)
+            .join(ctx, ctx.c.id == li.c.context_id).where(m.c.role == "student"))
+
+
+def _queue(c: sa.Connection, query: Any, counts: str, only_new: bool = False) -> int:
+    targets = c.execute(query).all()
     if not targets:
         return 0
-    grade = counted_grade(c, account_id, assignment_id, counts)
+    grade = counted_grade(c, targets[0].account_id, targets[0].assignment_id, counts)
     if grade is None:
         return 0
     n = 0
     for t in targets:
         body = score_body(t.sub, grade, t.tool_url)
-        if only_new and _same_as_last(c, t.id, account_id, body):
+        if only_new and _same_as_last(c, t.id, t.account_id, body):
             continue
-        enqueue(c, t.id, account_id, t.sub, body)
+        enqueue(c, t.id, t.account_id, t.sub, body)
         n += 1
     return n
 
@@ -127,7 +135,8 @@ def enqueue(c: sa.Connection, lineitem: int, account_id: int, sub: str, body: di
     now = db.now()
     c.execute(sc.update().where(
         sc.c.lineitem_id == lineitem, sc.c.account_id == account_id,
-        sc.c.status.in_(("pending", "failed")), sa.or_(sc.c.claimed_until.is_(None), sc.c.claimed_until < now))
+        sc.c.status.in_(("pending", "failed")),
+        sa.or_(sc.c.claimed_until.is_(None), sc.c.claimed_until < now))
         .values(status="superseded"))
     c.execute(sc.insert().values(lineitem_id=lineitem, account_id=account_id, sub=sub,
                                  body=json.dumps(body), status="pending", tries=0,

@@ -111,7 +111,8 @@ class Launch:
 
 def is_instructor(roles: Any) -> bool:
     return isinstance(roles, list) and any(
-        isinstance(r, str) and (r.endswith(INSTRUCTOR_ROLES) or r in ("Instructor", "Administrator"))
+        isinstance(r, str)
+        and (r.endswith(INSTRUCTOR_ROLES) or r in ("Instructor", "Administrator"))
         for r in roles)
 
 

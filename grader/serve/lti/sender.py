@@ -21,6 +21,7 @@ from grader.serve.lti.tokens import TokenRefused, Tokens
 
 LEASE = dt.timedelta(seconds=60)  # a claimed score whose sender died is taken again after this
 IDLE_SECONDS = 0.5
+BATCH = 20  # scores claimed at once (the oldest of each student and line item)
 
 log = logging.getLogger("grader.serve.lti")
 
@@ -34,6 +35,7 @@ class Sender:
         self.tokens = tokens
         self.titles = titles
         self.name = f"{socket.gethostname()}:{os.getpid()}:lti"
+        self.session = client.Session()
 
     # ------------------------------------------------------------------------------ the loop
 
@@ -48,11 +50,21 @@ class Sender:
                 stop.wait(IDLE_SECONDS)
 
     def run_once(self) -> bool:
-        """Send the next score that is due; whether there was one."""
-        job = self._claim()
-        if job is None:
-            return False
-        score, lineitem, context = job
+        """Send the scores that are due; whether there were any."""
+        jobs = self._claim() if self._due() else []
+        down: dict[str, Exception] = {}  # a platform found down is not tried again this round
+        for score, lineitem, context in jobs:
+            if context.issuer in down:
+                self._failed(score, self.settings.find(context.issuer, context.client_id),
+                             down[context.issuer])
+            else:
+                failure = self._send(score, lineitem, context)
+                if failure is not None:
+                    down[context.issuer] = failure
+        return bool(jobs)
+
+    def _send(self, score: Any, lineitem: Any, context: Any) -> Exception | None:
+        """Send one score; the failure when the platform is down (to try again later)."""
         platform = self.settings.find(context.issuer, context.client_id)
         try:
             if platform is None:
@@ -64,31 +76,49 @@ class Sender:
             self._done(score, "failed", str(exc))
         except (client.Unreachable, client.Refused, TokenRefused) as exc:
             self._failed(score, platform, exc)
+            if isinstance(exc, client.Unreachable) or (isinstance(exc, client.Refused)
+                                                       and exc.retry and exc.status != 401):
+                return exc
         else:
             self._done(score, "sent", "")
-        return True
+        return None
 
-    def _claim(self) -> tuple[Any, Any, Any] | None:
+    def _due(self) -> bool:
+        """Whether a score is due: a read, so that an idle sender never takes the write lock."""
+        sc = db.lti_scores
+        now = db.now()
+        with db.transaction(self.engine) as c:
+            return c.execute(sa.select(sc.c.id).where(
+                sc.c.status == "pending", sc.c.next_try_at <= now,
+                sa.or_(sc.c.claimed_until.is_(None), sc.c.claimed_until < now)).limit(1)
+            ).first() is not None
+
+    def _claim(self) -> list[tuple[Any, Any, Any]]:
+        """Up to BATCH due scores, each the oldest unsent one of its student and line item
+        (so that none overtakes an older one), held for LEASE."""
         sc, li, ctx = db.lti_scores, db.lti_lineitems, db.lti_contexts
         older = sc.alias("older")
         now = db.now()
         with db.transaction(self.engine, write=True) as c:
-            row = c.execute(
+            rows = c.execute(
                 sa.select(sc).where(
                     sc.c.status == "pending", sc.c.next_try_at <= now,
                     sa.or_(sc.c.claimed_until.is_(None), sc.c.claimed_until < now),
                     ~sa.exists().where(older.c.lineitem_id == sc.c.lineitem_id,
                                        older.c.account_id == sc.c.account_id,
                                        older.c.status == "pending", older.c.id < sc.c.id))
-                .order_by(sc.c.next_try_at, sc.c.id).limit(1)
-                .with_for_update(skip_locked=True)).first()
-            if row is None:
-                return None
-            c.execute(sc.update().where(sc.c.id == row.id).values(
+                .order_by(sc.c.next_try_at, sc.c.id).limit(BATCH)
+                .with_for_update(skip_locked=True)).all()
+            if not rows:
+                return []
+            c.execute(sc.update().where(sc.c.id.in_([r.id for r in rows])).values(
                 claimed_by=self.name, claimed_until=now + LEASE))
-            lineitem = c.execute(sa.select(li).where(li.c.id == row.lineitem_id)).one()
-            context = c.execute(sa.select(ctx).where(ctx.c.id == lineitem.context_id)).one()
-        return row, lineitem, context
+            items = {r.id: r for r in c.execute(sa.select(li).where(
+                li.c.id.in_({r.lineitem_id for r in rows})))}
+            contexts = {r.id: r for r in c.execute(sa.select(ctx).where(
+                ctx.c.id.in_({i.context_id for i in items.values()})))}
+        return [(r, items[r.lineitem_id], contexts[items[r.lineitem_id].context_id])
+                for r in rows]
 
     # --------------------------------------------------------------------- talking to the LMS
 
@@ -132,7 +162,8 @@ class Sender:
         token = self.tokens.get(platform, [ags.SCORE_SCOPE])
         base, _, query = lineitem_url.partition("?")
         url = base.rstrip("/") + "/scores" + (f"?{query}" if query else "")
-        client.post_json(url, body, token=token, content_type=ags.SCORE_TYPE)
+        client.post_json(url, body, token=token, content_type=ags.SCORE_TYPE,
+                         session=self.session)
 
     # ----------------------------------------------------------------------------- recording
 
