@@ -47,11 +47,19 @@ class Member:
 def sign_in(engine: sa.Engine, launch: Launch, roster: dict[str, Any], tool_url: str) -> Member:
     """The account of ``launch``'s user (linked, found on the roster, or made), and its place in
     the course it launched from."""
-    with db.transaction(engine, write=True) as c:
-        account = ensure(c, launch.platform.issuer, Person.of(launch), roster)
-        context = upsert_context(c, launch, tool_url)
-        join(c, context, account.id, launch.sub, account.role)
-    return Member(account.id, account.login, account.role, context)
+    for attempt in range(3):
+        try:
+            with db.transaction(engine, write=True) as c:
+                account = ensure(c, launch.platform.issuer, Person.of(launch), roster)
+                context = upsert_context(c, launch, tool_url)
+                join(c, context, account.id, launch.sub, account.role)
+            return Member(account.id, account.login, account.role, context)
+        except sa.exc.IntegrityError:
+            # A class launching a new course at once (PostgreSQL, where these transactions run
+            # side by side): another launch made the same row first; it is there now.
+            if attempt == 2:
+                raise
+    raise AssertionError("not reached")
 
 
 def ensure(c: sa.Connection, issuer: str, person: Person, roster: dict[str, Any]) -> Any:

@@ -102,6 +102,23 @@ def open_resource(request: Request, got: Launch, member: accounts.Member) -> Res
     instructor launching an unlinked one chooses it now."""
     svc = service(request)
     wanted = str(got.custom.get("assignment", ""))
+    try:
+        aid, link = _resolve(svc, got, member, wanted)
+    except sa.exc.IntegrityError:  # another launch of the same new link made it first
+        aid, link = _resolve(svc, got, member, wanted)
+    if aid is None:
+        if member.role != "instructor":
+            return render(request, "message.html", 409,
+                          message="your instructor has not chosen the assignment of this link "
+                                  "yet: try again later, or tell them")
+        return render(request, "lti_pick.html", link=link.id, title=got.resource_link_title,
+                      assignments=svc.config.assignments)
+    return redirect(f"/assignments/{svc.assignment_of(aid).name}")
+
+
+def _resolve(svc: Any, got: Launch, member: accounts.Member, wanted: str) -> tuple[Any, Any]:
+    """(the link's assignment id or None, the link's row), its line item linked, and the
+    student's grade queued where the LMS has not had it."""
     with db.transaction(svc.database, write=True) as c:
         link = _link(c, member.context_row, got)
         aid = link.assignment_id
@@ -115,14 +132,7 @@ def open_resource(request: Request, got: Launch, member: accounts.Member) -> Res
             if member.role == "student":
                 ags.queue_current(c, member.account_id, aid, svc.assignment_of(aid).counts,
                                   only_new=True)
-    if aid is None:
-        if member.role != "instructor":
-            return render(request, "message.html", 409,
-                          message="your instructor has not chosen the assignment of this link "
-                                  "yet: try again later, or tell them")
-        return render(request, "lti_pick.html", link=link.id, title=got.resource_link_title,
-                      assignments=svc.config.assignments)
-    return redirect(f"/assignments/{svc.assignment_of(aid).name}")
+    return aid, link
 
 
 def _link(c: sa.Connection, context: int, got: Launch) -> Any:
