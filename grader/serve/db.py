@@ -210,6 +210,7 @@ lti_scores = sa.Table(  # the outbox: each counted grade that changed, to post a
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
     sa.Index("ix_lti_scores_due", "status", "next_try_at"),
+    sa.Index("ix_lti_scores_student", "lineitem_id", "account_id", "status"),
 )
 
 

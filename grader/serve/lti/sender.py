@@ -36,32 +36,43 @@ class Sender:
         self.titles = titles
         self.name = f"{socket.gethostname()}:{os.getpid()}:lti"
         self.session = client.Session()
+        self.outcomes: list[tuple[Any, dict[str, Any]]] = []  # (score, its row's new values)
+        self.made: dict[int, str] = {}  # line items this sender made: id -> URL
 
     # ------------------------------------------------------------------------------ the loop
 
     def loop(self, stop: threading.Event) -> None:
+        """Rounds every IDLE_SECONDS (scores recorded meanwhile go together: a class's gradings
+        cost the web process two transactions a round, not two a score), at once after a full
+        batch; an idle round only reads."""
+        idle = True
         while not stop.is_set():
             try:
-                busy = self.run_once()
+                sent = self.run_once(look_first=idle)
             except Exception:  # noqa: BLE001 - a bug here must not end the sending for good
                 log.exception("LTI score sender")
-                busy = False
-            if not busy:
+                sent = 0
+            idle = sent == 0
+            if sent < BATCH:
                 stop.wait(IDLE_SECONDS)
 
-    def run_once(self) -> bool:
-        """Send the scores that are due; whether there were any."""
-        jobs = self._claim() if self._due() else []
+    def run_once(self, look_first: bool = True) -> int:
+        """Send the scores that are due (``look_first``: after a read that finds any); how
+        many were tried."""
+        jobs = self._claim() if not look_first or self._due() else []
         down: dict[str, Exception] = {}  # a platform found down is not tried again this round
-        for score, lineitem, context in jobs:
-            if context.issuer in down:
-                self._failed(score, self.settings.find(context.issuer, context.client_id),
-                             down[context.issuer])
-            else:
-                failure = self._send(score, lineitem, context)
-                if failure is not None:
-                    down[context.issuer] = failure
-        return bool(jobs)
+        try:
+            for score, lineitem, context in jobs:
+                if context.issuer in down:
+                    self._failed(score, self.settings.find(context.issuer, context.client_id),
+                                 down[context.issuer])
+                else:
+                    failure = self._send(score, lineitem, context)
+                    if failure is not None:
+                        down[context.issuer] = failure
+        finally:
+            self._record()
+        return len(jobs)
 
     def _send(self, score: Any, lineitem: Any, context: Any) -> Exception | None:
         """Send one score; the failure when the platform is down (to try again later)."""
@@ -70,7 +81,8 @@ class Sender:
             if platform is None:
                 raise Permanent(f"serve.toml no longer has the platform {context.issuer!r} "
                                 f"(client {context.client_id!r}): add its [[lti.platform]] back")
-            url = lineitem.url or self._make_lineitem(platform, context, lineitem, score)
+            url = lineitem.url or self.made.get(lineitem.id) or \
+                self._make_lineitem(platform, context, lineitem, score)
             self._post(platform, context, url, json.loads(score.body))
         except Permanent as exc:
             self._done(score, "failed", str(exc))
@@ -150,6 +162,7 @@ class Sender:
         with db.transaction(self.engine) as c:
             c.execute(db.lti_lineitems.update().where(db.lti_lineitems.c.id == lineitem.id)
                       .values(url=str(url)))
+        self.made[lineitem.id] = str(url)
         return str(url)
 
     def _post(self, platform: Platform, context: Any, lineitem_url: str, body: Any) -> None:
@@ -168,13 +181,23 @@ class Sender:
     # ----------------------------------------------------------------------------- recording
 
     def _done(self, score: Any, status: str, error: str) -> None:
-        sc = db.lti_scores
         if error:
             log.warning("LTI score %s for %s not sent: %s", score.id, score.sub, error)
+        self.outcomes.append((score, {
+            "status": status, "error": error[:2000], "tries": score.tries + 1,
+            "claimed_until": None, "sent_at": db.now() if status == "sent" else None}))
+
+    def _record(self) -> None:
+        """The round's outcomes, in one transaction (a score whose outcome is lost with a
+        killed process is sent again once its claim runs out, with the same timestamp)."""
+        if not self.outcomes:
+            return
+        sc = db.lti_scores
         with db.transaction(self.engine) as c:
-            c.execute(sc.update().where(sc.c.id == score.id, sc.c.claimed_by == self.name)
-                      .values(status=status, error=error[:2000], tries=score.tries + 1,
-                              claimed_until=None, sent_at=db.now() if status == "sent" else None))
+            for score, values in self.outcomes:
+                c.execute(sc.update().where(sc.c.id == score.id, sc.c.claimed_by == self.name)
+                          .values(**values))
+        self.outcomes.clear()
 
     def _failed(self, score: Any, platform: Platform | None, exc: Exception) -> None:
         """Retried later, unless the platform refused it in a way retrying cannot mend."""
@@ -192,11 +215,9 @@ class Sender:
                    self.settings.retry_seconds * 2 ** min(tries - 1, 30))
         log.warning("LTI score %s for %s: %s; trying again in %.0f s", score.id, score.sub, exc,
                     wait)
-        sc = db.lti_scores
-        with db.transaction(self.engine) as c:
-            c.execute(sc.update().where(sc.c.id == score.id, sc.c.claimed_by == self.name)
-                      .values(tries=tries, error=str(exc)[:2000], claimed_until=None,
-                              next_try_at=db.now() + dt.timedelta(seconds=wait)))
+        self.outcomes.append((score, {"tries": tries, "error": str(exc)[:2000],
+                                      "claimed_until": None,
+                                      "next_try_at": db.now() + dt.timedelta(seconds=wait)}))
 
 
 class Permanent(Exception):

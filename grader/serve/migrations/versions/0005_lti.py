@@ -106,9 +106,12 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["lineitem_id"], ["lti_lineitems.id"]),
         sa.PrimaryKeyConstraint("id"))
     op.create_index("ix_lti_scores_due", "lti_scores", ["status", "next_try_at"], unique=False)
+    op.create_index("ix_lti_scores_student", "lti_scores", ["lineitem_id", "account_id", "status"],
+                    unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_lti_scores_student", table_name="lti_scores")
     op.drop_index("ix_lti_scores_due", table_name="lti_scores")
     for table in ("lti_scores", "lti_lineitems", "lti_links", "lti_members", "lti_contexts",
                   "lti_users", "lti_logins"):
