@@ -101,6 +101,15 @@ class Lms:
         with self.platform.lock:
             return [s for s in self.platform.scores if s["userId"] == sub and s["course"] == course]
 
+    def settle(self) -> None:
+        """Until the tool's outbox holds no score waiting (each sent, or failed for good): no
+        score can reach the platform after this."""
+        prof, _ = self.launch("u-prof", "l-toy")
+        deadline = time.monotonic() + WAIT
+        while "waiting: <strong>0</strong>" not in (page := prof.get("/instructor/lti").text):
+            assert time.monotonic() < deadline, page[-1500:]
+            time.sleep(0.3)
+
     def wait_scores(self, done: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
         deadline = time.monotonic() + timeout
         while not done():
@@ -307,7 +316,7 @@ def test_scores_go_only_to_the_students_own_line_items(lms: Lms) -> None:
     sid = submission_id(c.upload("toy", "toy.py", CORRECT))
     c.wait_graded(sid)
     lms.wait_scores(lambda: lms.scores_for("u-ada"), "ada's score")
-    time.sleep(1.0)  # the sender is idle by now: anything else would have been sent
+    lms.settle()
     assert lms.scores_for("u-ada", "c2") == []
     with lms.platform.lock:
         mine = [s for s in lms.platform.scores if s["comment"].endswith(f"/submissions/{sid}")]
@@ -359,7 +368,7 @@ def test_with_the_score_endpoint_down_every_score_arrives_once_afterwards(lms: L
     lms.wait_scores(lambda: all(lms.scores_for(s)[before[s]:] and
                                 lms.scores_for(s)[-1]["scoreGiven"] == finals[s]
                                 for s in students), "the scores after the LMS came back")
-    time.sleep(1.2)  # longer than the longest backoff: a duplicate would have come by now
+    lms.settle()
     for s in students:
         sent = lms.scores_for(s)[before[s]:]
         stamps = [x["timestamp"] for x in sent]

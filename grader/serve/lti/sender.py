@@ -20,8 +20,8 @@ from grader.serve.lti.platforms import LtiSettings, Platform
 from grader.serve.lti.tokens import TokenRefused, Tokens
 
 LEASE = dt.timedelta(seconds=60)  # a claimed score whose sender died is taken again after this
-IDLE_SECONDS = 0.5
-BATCH = 20  # scores claimed at once (the oldest of each student and line item)
+ROUND_SECONDS = 2.0  # between rounds: a grade reaches the LMS within about this
+BATCH = 50  # scores claimed at once (the oldest of each student and line item)
 
 log = logging.getLogger("grader.serve.lti")
 
@@ -42,9 +42,9 @@ class Sender:
     # ------------------------------------------------------------------------------ the loop
 
     def loop(self, stop: threading.Event) -> None:
-        """Rounds every IDLE_SECONDS (scores recorded meanwhile go together: a class's gradings
-        cost the web process two transactions a round, not two a score), at once after a full
-        batch; an idle round only reads."""
+        """Rounds every ROUND_SECONDS (the scores queued meanwhile go together: a class's
+        gradings cost the web process two transactions a round, not two a score), at once
+        after a full batch; an idle round only reads."""
         idle = True
         while not stop.is_set():
             try:
@@ -54,7 +54,7 @@ class Sender:
                 sent = 0
             idle = sent == 0
             if sent < BATCH:
-                stop.wait(IDLE_SECONDS)
+                stop.wait(ROUND_SECONDS)
 
     def run_once(self, look_first: bool = True) -> int:
         """Send the scores that are due (``look_first``: after a read that finds any); how
@@ -185,7 +185,8 @@ class Sender:
             log.warning("LTI score %s for %s not sent: %s", score.id, score.sub, error)
         self.outcomes.append((score, {
             "status": status, "error": error[:2000], "tries": score.tries + 1,
-            "claimed_until": None, "sent_at": db.now() if status == "sent" else None}))
+            "sent_at": db.now() if status == "sent" else None,
+            "next_try_at": db.aware(score.next_try_at)}))
 
     def _record(self) -> None:
         """The round's outcomes, in one transaction (a score whose outcome is lost with a
@@ -193,10 +194,14 @@ class Sender:
         if not self.outcomes:
             return
         sc = db.lti_scores
+        rows = [{"score_id": score.id, **values} for score, values in self.outcomes]
         with db.transaction(self.engine) as c:
-            for score, values in self.outcomes:
-                c.execute(sc.update().where(sc.c.id == score.id, sc.c.claimed_by == self.name)
-                          .values(**values))
+            c.execute(sc.update().where(sc.c.id == sa.bindparam("score_id"),
+                                        sc.c.claimed_by == self.name)
+                      .values(status=sa.bindparam("status"), error=sa.bindparam("error"),
+                              tries=sa.bindparam("tries"), sent_at=sa.bindparam("sent_at"),
+                              next_try_at=sa.bindparam("next_try_at"), claimed_until=None),
+                      rows)
         self.outcomes.clear()
 
     def _failed(self, score: Any, platform: Platform | None, exc: Exception) -> None:
@@ -215,8 +220,8 @@ class Sender:
                    self.settings.retry_seconds * 2 ** min(tries - 1, 30))
         log.warning("LTI score %s for %s: %s; trying again in %.0f s", score.id, score.sub, exc,
                     wait)
-        self.outcomes.append((score, {"tries": tries, "error": str(exc)[:2000],
-                                      "claimed_until": None,
+        self.outcomes.append((score, {"status": "pending", "error": str(exc)[:2000],
+                                      "tries": tries, "sent_at": None,
                                       "next_try_at": db.now() + dt.timedelta(seconds=wait)}))
 
 
