@@ -7,12 +7,14 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from grader.serve import db
-from grader.serve.lti.launch import Launch
+
+if TYPE_CHECKING:  # the dispatcher imports this module (through the service) without JOSE
+    from grader.serve.lti.launch import Launch
 
 # The password hash of an account that signs in through the LMS only: never a valid argon2
 # hash, so no password matches it, and it is not an account waiting for its first login.
