@@ -775,6 +775,8 @@ def parse() -> argparse.Namespace:
                    help="rounds of the service then the batch, each on a fresh class and "
                         "state (the rates' medians are given: one round alone is noisy)")
     p.add_argument("--keep", type=Path, default=None, help="work here, and keep it")
+    p.add_argument("--lti", action="store_true",
+                   help="sign in by LTI 1.3 launches against first-login links (bench_lti.py)")
     args = p.parse_args()
     args.topic = args.topic or ["linear_regression"]
     if not 0 <= args.window <= 60:
@@ -1056,6 +1058,10 @@ def rounds_table(rounds: list[Round]) -> None:
 
 def main() -> None:
     args = parse()
+    if args.lti:
+        import bench_lti
+
+        return bench_lti.main(args)
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-serve-"))
     work.mkdir(parents=True, exist_ok=True)
     if any(work.iterdir()):

@@ -26,8 +26,8 @@ import sqlalchemy as sa  # noqa: E402
 
 from grader.serve import db, limits, sessions  # noqa: E402
 from grader.serve.app import routes  # noqa: E402
-from grader.serve.paths import (IdConvertor, LoginConvertor, NameConvertor,  # noqa: E402
-                                TokenConvertor)
+from grader.serve.paths import (Hex32Convertor, IdConvertor, LoginConvertor,  # noqa: E402
+                                NameConvertor, TokenConvertor)
 from serve_server import (DATABASES, PASSWORD, TOY, Client, Served, database,  # noqa: E402,F401
                           serve_on)
 
@@ -347,7 +347,8 @@ def test_failed_sign_ins_from_one_address_are_limited_whatever_the_logins(
 HOSTILE = ["99999999999999999999", "2147483648", "2147483647", "-1", "0", "007", "1.5", "0x1f",
            "abc", "%D9%A1", "%EF%BC%91", "%C3%A9t%C3%A9", "x" * 3000, "%2F", "1%2F2",
            "..%2F..%2Fsecret.key", "%00", "1%0A", "%20", "toy%00"]
-VALID = {IdConvertor: "1", NameConvertor: "toy", LoginConvertor: "u00", TokenConvertor: "0" * 40}
+VALID = {IdConvertor: "1", NameConvertor: "toy", LoginConvertor: "u00", TokenConvertor: "0" * 40,
+         Hex32Convertor: "0" * 32}
 FIELDS = {"login": "\0", "password": "\0", "student": "\0", "comment": "\0", "reply": "\0"}
 
 

@@ -41,6 +41,9 @@ DEFAULT_STATE = Path(".grader") / "serve"
                    "(default: http://HOST:PORT).")
 @click.option("--secure-cookies", is_flag=True,
               help="Send the session cookie over HTTPS only (behind a TLS proxy).")
+@click.option("--rotate-lti-key", is_flag=True,
+              help="Add a new LTI signing key (published at once, signing an hour later; the "
+                   "old one stays published a week), and exit. See docs/lti.md.")
 @click.option("--unsafe-no-sandbox", is_flag=True,
               help="Grade even where a sandbox layer is missing.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
@@ -57,8 +60,9 @@ DEFAULT_STATE = Path(".grader") / "serve"
 def serve_command(roster: Path | None, config: Path | None, state: Path | None,
                   database: str | None, host: str, port: int, jobs: int | None,
                   scheduler: str | None, links: bool, reset: str | None, base_url: str | None,
-                  secure_cookies: bool, unsafe_no_sandbox: bool, workers: int, web_only: bool,
-                  dispatcher_only: bool, course: Path | None) -> None:
+                  secure_cookies: bool, rotate_lti_key: bool, unsafe_no_sandbox: bool,
+                  workers: int, web_only: bool, dispatcher_only: bool,
+                  course: Path | None) -> None:
     """Run the submission service: students upload and read their feedback, the instructor
     follows the class live.
 
@@ -84,7 +88,7 @@ def serve_command(roster: Path | None, config: Path | None, state: Path | None,
     if not c.has_reference:
         raise Failure(f"{c.root} has no reference/ folder: hidden tests are needed to grade")
     state = (state or c.root / DEFAULT_STATE).resolve()
-    if dispatcher_only and not links and reset is None:
+    if dispatcher_only and not links and reset is None and not rotate_lti_key:
         from grader.serve import dispatcher
 
         state.mkdir(parents=True, exist_ok=True)
@@ -96,7 +100,16 @@ def serve_command(roster: Path | None, config: Path | None, state: Path | None,
     # A reset changes one account, and --links without a roster prints the accounts: both leave
     # the accounts as they are (serve.toml's instructors included).
     svc = open_service(c, config=config, roster=roster, state=state, database=database,
-                       sync_accounts=reset is None and not (links and roster is None))
+                       sync_accounts=reset is None and not rotate_lti_key
+                       and not (links and roster is None))
+    if rotate_lti_key:
+        from grader.serve.lti import keys
+
+        keys.ensure(svc.state)
+        made = keys.add(svc.state)
+        click.echo(f"new LTI key {made.kid}: published now, signing from "
+                   f"{made.created + keys.AHEAD:%Y-%m-%d %H:%M} UTC")
+        return
     url = (base_url or f"http://{host}:{port}").rstrip("/")
     if reset is not None:
         link = reset_account(svc, reset, url)

@@ -12,6 +12,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from grader.serve import accounts, auth, instructor, paths, student
+from grader.serve.lti import frames as lti_frames
+from grader.serve.lti import routes as lti
 from grader.serve.service import Service
 from grader.serve.web import SessionCookies, not_routed
 
@@ -45,6 +47,7 @@ def routes() -> list[BaseRoute]:
         Route("/instructor/requests/{rid:id}", instructor.answer, methods=["POST"]),
         Route("/instructor/class/{name:name}/", instructor.class_file, methods=get),
         Route("/instructor/class/{name:name}/{path:path}", instructor.class_file, methods=get),
+        *lti.routes(),
     ]
 
 
@@ -53,10 +56,16 @@ def make_app(svc: Service, *, secure_cookies: bool = False, base_url: str | None
     """The application; ``secure_cookies``: send the session cookie over HTTPS only (behind a
     TLS proxy); ``base_url``: the address students use, for the first-login links the
     instructor makes (default: the address a request came to)."""
-    app = Starlette(routes=routes(),
-                    middleware=[Middleware(SessionCookies, secure=secure_cookies)],
-                    exception_handlers={HTTPException: not_routed})
+    # Inside an LMS's frame the session cookie is a third-party one: SameSite=None, and so
+    # Secure (docs/lti.md).
+    framed = svc.config.lti.enabled
+    app = Starlette(routes=routes(), lifespan=lti.lifespan, middleware=[
+        *([Middleware(lti_frames.PlatformFrames, origins=svc.config.lti.origins())]
+          if framed else []),
+        Middleware(SessionCookies, secure=secure_cookies or framed, framed=framed)],
+        exception_handlers={HTTPException: not_routed})
     app.state.service = svc
     app.state.key = auth.secret_key(svc.state)
     app.state.base_url = base_url
+    lti.setup(app, svc)
     return app

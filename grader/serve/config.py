@@ -10,6 +10,7 @@ from typing import Any
 
 from grader.classroom.late import LatePolicy, PolicyError, parse_time, policy_from_mapping
 from grader.errors import GraderError
+from grader.serve.lti.platforms import LtiSettings, read_settings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,6 +46,7 @@ class ServeConfig:
     assignments: tuple[Assignment, ...]
     instructors: tuple[str, ...] = ("instructor",)
     max_upload_mb: int = DEFAULT_UPLOAD_MB
+    lti: LtiSettings = field(default_factory=LtiSettings)  # [lti]: the LMSs (docs/lti.md)
 
     def assignment(self, name: str) -> Assignment | None:
         return next((a for a in self.assignments if a.name == name), None)
@@ -63,10 +65,10 @@ def read_config(path: Path | None, topics: list[str]) -> ServeConfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
-    unknown = sorted(set(data) - {"assignment", "instructors", "max_upload_mb"})
+    unknown = sorted(set(data) - {"assignment", "instructors", "max_upload_mb", "lti"})
     if unknown:
         raise ConfigError(f"{path}: unknown setting {unknown[0]!r}; known: [[assignment]], "
-                          "instructors, max_upload_mb")
+                          "instructors, max_upload_mb, [lti]")
     rows = data.get("assignment", [])
     if not isinstance(rows, list) or not rows:
         raise ConfigError(f"{path}: no [[assignment]] table; give at least one (name, topics)")
@@ -83,7 +85,11 @@ def read_config(path: Path | None, topics: list[str]) -> ServeConfig:
     size = data.get("max_upload_mb", DEFAULT_UPLOAD_MB)
     if not isinstance(size, int) or not 1 <= size <= 1024:
         raise ConfigError(f"{path}: max_upload_mb must be a whole number of MB from 1 to 1024")
-    return ServeConfig(assignments, tuple(i.strip() for i in instructors), size)
+    try:
+        lti = read_settings(data.get("lti", {}))
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return ServeConfig(assignments, tuple(i.strip() for i in instructors), size, lti)
 
 
 def _assignment(path: Path, i: int, row: Any, topics: list[str]) -> Assignment:

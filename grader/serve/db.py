@@ -169,6 +169,100 @@ dispatchers = sa.Table(  # the dispatchers alive (each holds a lock while it liv
 )
 
 
+# LTI 1.3 (grader/serve/lti/, docs/lti.md): launches, the accounts and courses of each platform,
+# line items, and the scores sent back, an outbox that lives here like the grading queue.
+
+lti_logins = sa.Table(  # one OIDC login initiation: its state and nonce, each usable once
+    "lti_logins", metadata,
+    sa.Column("state", sa.String(64), primary_key=True),
+    sa.Column("nonce", sa.String(64), nullable=False, unique=True),
+    sa.Column("issuer", sa.String(300), nullable=False),
+    sa.Column("client_id", sa.String(200), nullable=False),
+    sa.Column("params", sa.Text, nullable=False, default="{}"),  # JSON: the login's parameters
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+lti_users = sa.Table(  # a platform's user (iss, sub) is this account
+    "lti_users", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("issuer", sa.String(300), nullable=False),
+    sa.Column("sub", sa.String(255), nullable=False),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("email", sa.String(300), nullable=False, default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("issuer", "sub", name="uq_lti_users_sub"),
+)
+
+lti_contexts = sa.Table(  # a course of a platform's deployment, with its service endpoints
+    "lti_contexts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("issuer", sa.String(300), nullable=False),
+    sa.Column("client_id", sa.String(200), nullable=False),
+    sa.Column("deployment_id", sa.String(255), nullable=False),
+    sa.Column("context_id", sa.String(255), nullable=False),
+    sa.Column("title", sa.String(300), nullable=False, default=""),
+    sa.Column("lineitems_url", sa.Text, nullable=False, default=""),  # AGS; "" when not granted
+    sa.Column("ags_scopes", sa.Text, nullable=False, default=""),  # space-separated
+    sa.Column("memberships_url", sa.Text, nullable=False, default=""),  # NRPS
+    sa.Column("tool_url", sa.String(300), nullable=False, default=""),  # for report links
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("issuer", "client_id", "deployment_id", "context_id",
+                        name="uq_lti_contexts"),
+)
+
+lti_members = sa.Table(  # an account launched from (or was synced into) a course
+    "lti_members", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("context_id", sa.Integer, sa.ForeignKey("lti_contexts.id"), nullable=False),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("sub", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),  # student | instructor
+    sa.UniqueConstraint("context_id", "account_id", name="uq_lti_members"),
+)
+
+lti_links = sa.Table(  # a resource link of a course, and the assignment it opens
+    "lti_links", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("context_id", sa.Integer, sa.ForeignKey("lti_contexts.id"), nullable=False),
+    sa.Column("resource_link_id", sa.String(255), nullable=False),
+    sa.Column("assignment_id", sa.Integer, sa.ForeignKey("assignments.id"), nullable=True),
+    sa.Column("lineitem_url", sa.Text, nullable=False, default=""),  # given by the platform
+    sa.Column("title", sa.String(300), nullable=False, default=""),
+    sa.UniqueConstraint("context_id", "resource_link_id", name="uq_lti_links"),
+)
+
+lti_lineitems = sa.Table(  # the platform's line item of an assignment in a course
+    "lti_lineitems", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("context_id", sa.Integer, sa.ForeignKey("lti_contexts.id"), nullable=False),
+    sa.Column("assignment_id", sa.Integer, sa.ForeignKey("assignments.id"), nullable=False),
+    sa.Column("url", sa.Text, nullable=False, default=""),  # "" until the tool has made it
+    sa.Column("resource_link_id", sa.String(255), nullable=False, default=""),
+    sa.UniqueConstraint("context_id", "assignment_id", name="uq_lti_lineitems"),
+)
+
+lti_scores = sa.Table(  # the outbox: each counted grade that changed, to post as an AGS Score
+    "lti_scores", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("lineitem_id", sa.Integer, sa.ForeignKey("lti_lineitems.id"), nullable=False),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("sub", sa.String(255), nullable=False),  # the platform's user id
+    sa.Column("body", sa.Text, nullable=False),  # the Score, as JSON
+    # pending -> sent | failed (gave up: a refusal retrying cannot mend) | superseded
+    sa.Column("status", sa.String(20), nullable=False, default="pending"),
+    sa.Column("tries", sa.Integer, nullable=False, default=0),
+    sa.Column("next_try_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("claimed_by", sa.String(100), nullable=False, default=""),
+    sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("error", sa.Text, nullable=False, default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_lti_scores_due", "status", "next_try_at"),
+    sa.Index("ix_lti_scores_student", "lineitem_id", "account_id", "status"),
+)
+
+
 class DatabaseError(GraderError):
     """The database cannot be reached or brought up to date; the message says which and how."""
 

@@ -214,7 +214,8 @@ class Dispatcher:
             self.svc.database, r.claim, self.name,
             folder=str(r.folder.relative_to(self.svc.state)), raw=g.raw, final=g.final,
             max_score=g.max_score, penalty=g.penalty_percent,
-            topics=classview.topic_scores(graded.result), error=result.error or "")
+            topics=classview.topic_scores(graded.result), error=result.error or "",
+            counts=self.svc.assignment_of(r.claim.assignment_id).counts)
         if not recorded:  # regraded meanwhile, or put back: another attempt counts
             shutil.rmtree(r.folder, ignore_errors=True)
         shutil.rmtree(self.svc.state / WORK / f"{r.claim.submission_id}-{r.claim.attempt}",

@@ -1,7 +1,7 @@
 """Path parameters checked where the route matches, so that a value no page can use is no route
 (a plain 404) and never reaches a handler or the database: an id is 1 to 2**31-1 in plain
 digits (the 32-bit ids of PostgreSQL's columns), a name is serve.toml's, a login has no slash
-or control character, a first-login token is 40 hex digits."""
+or control character, a first-login token is 40 hex digits (a registration link's, 32)."""
 
 from __future__ import annotations
 
@@ -60,9 +60,14 @@ class TokenConvertor(_Matched):
     regex = "[0-9a-f]{40}" + _NO_NEWLINE
 
 
+class Hex32Convertor(_Matched):
+    regex = "[0-9a-f]{32}" + _NO_NEWLINE  # the LTI dynamic registration link's secret
+
+
 def register() -> None:
-    """Make ``{x:id}``, ``{x:name}``, ``{x:login}`` and ``{x:token}`` known to Starlette's
-    routes."""
+    """Make ``{x:id}``, ``{x:name}``, ``{x:login}``, ``{x:token}`` and ``{x:hex32}`` known to
+    Starlette's routes."""
     for key, convertor in (("id", IdConvertor()), ("name", NameConvertor()),
-                           ("login", LoginConvertor()), ("token", TokenConvertor())):
+                           ("login", LoginConvertor()), ("token", TokenConvertor()),
+                           ("hex32", Hex32Convertor())):
         register_url_convertor(key, convertor)

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from grader.serve import db
 from grader.serve.db import gradings, submissions
+from grader.serve.lti import ags
 
 LEASE = dt.timedelta(seconds=60)  # a running submission whose heartbeat is older is put back
 NEW, REGRADE = 0, 1  # priorities: a new upload before a regrade of the class
@@ -156,9 +157,10 @@ def put_back_claims(c: sa.Connection, worker: str | None) -> int:
 
 def complete(engine: sa.Engine, claim: Claim, worker: str, *, folder: str, raw: float,
              final: float, max_score: float, penalty: float, topics: dict[str, Any],
-             error: str) -> bool:
+             error: str, counts: str = "last") -> bool:
     """Record a finished grading, if its attempt is still the submission's (a dispatcher that
-    lost its lease has its late result ignored); whether it was recorded."""
+    lost its lease has its late result ignored); whether it was recorded. The student's counted
+    grade (``counts``: the assignment's "last" or "best") is queued for the LMS with it."""
     with db.transaction(engine, write=True) as c:
         updated = c.execute(submissions.update().where(
             submissions.c.id == claim.submission_id, submissions.c.attempt == claim.attempt,
@@ -171,6 +173,7 @@ def complete(engine: sa.Engine, claim: Claim, worker: str, *, folder: str, raw: 
             submission_id=claim.submission_id, attempt=claim.attempt, folder=folder, raw=raw,
             final=final, max_score=max_score, penalty_percent=penalty,
             topics=json.dumps(topics), error=error, graded_at=db.now()))
+        ags.grade_changed(c, claim.submission_id, counts)
         return True
 
 

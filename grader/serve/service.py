@@ -17,6 +17,7 @@ from grader.classroom.roster import Student, read_roster
 from grader.course import Course
 from grader.serve import db
 from grader.serve.config import Assignment, ServeConfig, read_config
+from grader.serve.lti import accounts
 
 
 @dataclass
@@ -112,9 +113,11 @@ def sync(svc: Service) -> None:
                 c.execute(db.accounts.insert().values(login=login, generation=0, active=True,
                                                       **values))
         # Without a roster file the students stay as they are: a command run without --roster
-        # (--links, a restart) must not close every student's account.
+        # (--links, a restart) must not close every student's account. Accounts linked to an
+        # LMS user are kept by the LMS, not the roster.
+        linked = accounts.lms_linked(c)
         gone = [login for login, row in have.items() if login not in wanted
-                and (svc.roster_given or row.role == "instructor")]
+                and login not in linked and (svc.roster_given or row.role == "instructor")]
         if gone:
             c.execute(db.accounts.update().where(db.accounts.c.login.in_(gone))
                       .values(active=False))

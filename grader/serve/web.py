@@ -86,11 +86,14 @@ def service(request: Request) -> Service:
 class SessionCookies:
     """ASGI middleware: the cookies that ``start_session``, ``end_session`` and ``csrf_token``
     chose during a request go out with its response, whichever endpoint answered. HttpOnly,
-    SameSite=Strict, and Secure with ``secure``."""
+    SameSite=Strict, and Secure with ``secure``; ``framed`` (LTI: the pages open inside an
+    LMS's frame, where the cookie is a third-party one): SameSite=None, which browsers take
+    only with Secure. Every form still carries its CSRF token either way."""
 
-    def __init__(self, app: ASGIApp, secure: bool = False) -> None:
+    def __init__(self, app: ASGIApp, secure: bool = False, framed: bool = False) -> None:
         self.app = app
-        self.secure = secure
+        self.secure = secure or framed
+        self.same_site = "None" if framed else "Strict"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -104,7 +107,8 @@ class SessionCookies:
                 headers = MutableHeaders(scope=message)
                 for name, (value, max_age) in chosen.items():
                     headers.append("set-cookie", f"{name}={value}; Path=/; Max-Age={max_age}; "
-                                   "HttpOnly; SameSite=Strict" + ("; Secure" if self.secure else ""))
+                                   f"HttpOnly; SameSite={self.same_site}"
+                                   + ("; Secure" if self.secure else ""))
             await send(message)
 
         await self.app(scope, receive, send_with_cookies)
