@@ -377,8 +377,9 @@ def _children(pid: int) -> list[int]:
 
 
 def _one_session_and_one_limit_across(web1: Served, web2: Served, lim: Client) -> None:
-    """A session and a form's token from one web process hold on the other, and the daily
-    limit (3) holds across both. ``lim``: a student signed in on web2."""
+    """A session and a form's token from one web process hold on the other, the daily limit
+    (3) and the sign-in limit hold across both, and a sign-out on one ends the session on the
+    other. ``lim``: a student signed in on web2."""
     other = web1.client()
     other.http.cookies = lim.http.cookies
     page = other.http.get("/assignments/toy")
@@ -403,6 +404,18 @@ def _one_session_and_one_limit_across(web1: Served, web2: Served, lim: Client) -
     for t in senders:
         t.join()
     assert sorted(codes) == [200] * 2 + [429] * 3, codes
+    # The sign-in limit counts the wrong passwords given to both: the right one is then refused
+    # by either.
+    from grader.serve import limits
+
+    for i in range(limits.ACCOUNT_LIMIT):
+        assert (web1, web2)[i % 2].client().sign_in("lim", "wrong password!").status_code == 401
+    for served in (web1, web2):
+        assert served.client().sign_in("lim", PASSWORD).status_code == 429
+    # Signing out through one ends the session on the other: a copy of the cookie is refused.
+    r = lim.http.post("/sign-out", data={"csrf": token})
+    assert r.status_code == 200 and "/sign-in" in str(r.url)
+    assert "/sign-in" in str(other.http.get("/assignments/toy").url)
 
 
 def test_two_web_processes_and_two_dispatchers_grade_every_upload_once_through_kills(
