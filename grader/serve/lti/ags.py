@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,18 +38,27 @@ def link_lineitem(c: sa.Connection, context: int, assignment_id: int, resource_l
     return int(row.id)
 
 
-def counted_grade(c: sa.Connection, account_id: int, assignment_id: int, counts: str
-                  ) -> Any:
-    """(submission id, final, max_score, graded_at) of the grading that counts, or None."""
+def _counted_query() -> Any:
     s, g = db.submissions, db.gradings
     latest = sa.select(g.c.submission_id, sa.func.max(g.c.attempt).label("attempt")) \
         .group_by(g.c.submission_id).subquery()
-    rows = c.execute(
-        sa.select(s.c.id, g.c.final, g.c.max_score, g.c.graded_at)
-        .join(latest, latest.c.submission_id == s.c.id)
-        .join(g, sa.and_(g.c.submission_id == s.c.id, g.c.attempt == latest.c.attempt))
-        .where(s.c.account_id == account_id, s.c.assignment_id == assignment_id)
-        .order_by(s.c.id)).all()
+    return (sa.select(s.c.id, g.c.final, g.c.max_score, g.c.graded_at)
+            .join(latest, latest.c.submission_id == s.c.id)
+            .join(g, sa.and_(g.c.submission_id == s.c.id, g.c.attempt == latest.c.attempt))
+            .where(s.c.account_id == sa.bindparam("account_id"),
+                   s.c.assignment_id == sa.bindparam("assignment_id"))
+            .order_by(s.c.id))
+
+
+# Built once: a grading's transaction runs these for every submission graded, and building a
+# statement costs the dispatcher more than SQLite takes to run it.
+_COUNTED = _counted_query()
+
+
+def counted_grade(c: sa.Connection, account_id: int, assignment_id: int, counts: str
+                  ) -> Any:
+    """(submission id, final, max_score, graded_at) of the grading that counts, or None."""
+    rows = c.execute(_COUNTED, {"account_id": account_id, "assignment_id": assignment_id}).all()
     chosen = None
     for r in rows:  # as classview.counted: the last, or the first of the best
         if counts == "best" and chosen is not None and r.final <= chosen.final:
@@ -67,29 +77,7 @@ def score_body(sub: str, grade: Any, tool_url: str) -> dict[str, Any]:
             "comment": f"Report: {tool_url}/submissions/{grade.id}" if tool_url else ""}
 
 
-def grade_changed(c: sa.Connection, submission_id: int, counts: str) -> int:
-    """Queue the student's counted grade for every course line item of the submission's
-    assignment, inside the transaction that recorded its grading (so a grade is never recorded
-    without its Score queued); how many were queued. ``counts``: the assignment's "last" or
-    "best". One query where the student launched from no course."""
-    s, m, li = db.submissions, db.lti_members, db.lti_lineitems
-    mine = sa.and_(s.c.account_id == m.c.account_id, s.c.assignment_id == li.c.assignment_id)
-    return _queue(c, _targets(c).join(s, mine).add_columns(s.c.account_id, s.c.assignment_id)
-                  .where(s.c.id == submission_id), counts)
-
-
-def queue_current(c: sa.Connection, account_id: int, assignment_id: int, counts: str,
-                  only_new: bool = False) -> int:
-    """Queue the counted grade of the student for the assignment's line items in each course
-    they are a student of. ``only_new``: not where the same grade was queued already (a
-    launch, looking for grades the LMS has not had)."""
-    m, li = db.lti_members, db.lti_lineitems
-    return _queue(c, _targets(c).add_columns(m.c.account_id, li.c.assignment_id)
-                  .where(m.c.account_id == account_id, li.c.assignment_id == assignment_id),
-                  counts, only_new)
-
-
-def _targets(c: sa.Connection) -> Any:
+def _targets() -> Any:
     """The line items of the courses where an account is a student, with its id there."""
     m, li, ctx = db.lti_members, db.lti_lineitems, db.lti_contexts
     return (sa.select(li.c.id, m.c.sub, ctx.c.tool_url)
@@ -97,8 +85,44 @@ def _targets(c: sa.Connection) -> Any:
             .join(ctx, ctx.c.id == li.c.context_id).where(m.c.role == "student"))
 
 
-def _queue(c: sa.Connection, query: Any, counts: str, only_new: bool = False) -> int:
-    targets = c.execute(query).all()
+def _targets_of_submission() -> Any:
+    s, m, li = db.submissions, db.lti_members, db.lti_lineitems
+    mine = sa.and_(s.c.account_id == m.c.account_id, s.c.assignment_id == li.c.assignment_id)
+    return _targets().join(s, mine).add_columns(s.c.account_id, s.c.assignment_id) \
+        .where(s.c.id == sa.bindparam("submission_id"))
+
+
+def _targets_of_student() -> Any:
+    m, li = db.lti_members, db.lti_lineitems
+    return _targets().add_columns(m.c.account_id, li.c.assignment_id).where(
+        m.c.account_id == sa.bindparam("account_id"),
+        li.c.assignment_id == sa.bindparam("assignment_id"))
+
+
+_OF_SUBMISSION = _targets_of_submission()
+_OF_STUDENT = _targets_of_student()
+
+
+def grade_changed(c: sa.Connection, submission_id: int, counts: str) -> int:
+    """Queue the student's counted grade for every course line item of the submission's
+    assignment, inside the transaction that recorded its grading (so a grade is never recorded
+    without its Score queued); how many were queued. ``counts``: the assignment's "last" or
+    "best". One query where the student launched from no course."""
+    return _queue(c, c.execute(_OF_SUBMISSION, {"submission_id": submission_id}).all(),
+                  counts)
+
+
+def queue_current(c: sa.Connection, account_id: int, assignment_id: int, counts: str,
+                  only_new: bool = False) -> int:
+    """Queue the counted grade of the student for the assignment's line items in each course
+    they are a student of. ``only_new``: not where the same grade was queued already (a
+    launch, looking for grades the LMS has not had)."""
+    targets = c.execute(_OF_STUDENT, {"account_id": account_id,
+                                      "assignment_id": assignment_id}).all()
+    return _queue(c, targets, counts, only_new)
+
+
+def _queue(c: sa.Connection, targets: Sequence[Any], counts: str, only_new: bool = False) -> int:
     if not targets:
         return 0
     grade = counted_grade(c, targets[0].account_id, targets[0].assignment_id, counts)
@@ -126,21 +150,29 @@ def _same_as_last(c: sa.Connection, lineitem: int, account_id: int, body: dict[s
     return all(old.get(k) == body[k] for k in ("scoreGiven", "scoreMaximum", "comment"))
 
 
+def _supersede() -> Any:
+    sc = db.lti_scores
+    return sc.update().where(
+        sc.c.lineitem_id == sa.bindparam("lineitem"), sc.c.account_id == sa.bindparam("account"),
+        sc.c.status.in_(("pending", "failed")),
+        sa.or_(sc.c.claimed_until.is_(None), sc.c.claimed_until < sa.bindparam("now"))
+    ).values(status="superseded")
+
+
+_SUPERSEDE = _supersede()
+_INSERT = db.lti_scores.insert()
+
+
 def enqueue(c: sa.Connection, lineitem: int, account_id: int, sub: str, body: dict[str, Any]
             ) -> None:
     """A new Score in the outbox; an older one of the same student and line item that no
     sender holds is superseded (scores are whole values: only the newest matters, and it is
     never overtaken by an older one)."""
-    sc = db.lti_scores
     now = db.now()
-    c.execute(sc.update().where(
-        sc.c.lineitem_id == lineitem, sc.c.account_id == account_id,
-        sc.c.status.in_(("pending", "failed")),
-        sa.or_(sc.c.claimed_until.is_(None), sc.c.claimed_until < now))
-        .values(status="superseded"))
-    c.execute(sc.insert().values(lineitem_id=lineitem, account_id=account_id, sub=sub,
-                                 body=json.dumps(body), status="pending", tries=0,
-                                 next_try_at=now, claimed_by="", error="", created_at=now))
+    c.execute(_SUPERSEDE, {"lineitem": lineitem, "account": account_id, "now": now})
+    c.execute(_INSERT, {"lineitem_id": lineitem, "account_id": account_id, "sub": sub,
+                        "body": json.dumps(body), "status": "pending", "tries": 0,
+                        "next_try_at": now, "claimed_by": "", "error": "", "created_at": now})
 
 
 def outbox(c: sa.Connection) -> dict[str, Any]:
