@@ -230,15 +230,15 @@ def _class(tmp_path: Path) -> list[tuple[str, Path, str]]:
     return entries
 
 
-def _leftover(before: set[str]) -> set[str]:
+def _own_tmpdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary folder for this test alone (the comparison's child inherits it): what other
+    test processes compare meanwhile cannot appear in it, nor be mistaken for a leftover."""
     import tempfile
 
-    return {p for p in os.listdir(tempfile.gettempdir()) if p.startswith("grader-similarity-")} \
-        - before
-
-
-def _similarity_folders() -> set[str]:
-    return _leftover(set())
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    return tmp
 
 
 def test_a_comparison_that_finishes_writes_its_files(tmp_path: Path) -> None:
@@ -257,7 +257,7 @@ def test_a_runaway_comparison_is_stopped_and_becomes_a_note(
     out.mkdir()
     (out / similarity.CSV_NAME).write_text("topic,student_a,student_b,similarity\nx,a,b,1\n")
     (out / similarity.PAGES).mkdir()
-    before = _similarity_folders()
+    tmp = _own_tmpdir(tmp_path, monkeypatch)
 
     def broken(out: Path, course: Any, entries: Any, *args: Any) -> None:
         list(entries)
@@ -281,7 +281,7 @@ def test_a_runaway_comparison_is_stopped_and_becomes_a_note(
     assert outcome.pairs == []
     # Nothing of an earlier comparison passes for this one's, and nothing is left in /tmp.
     assert not (out / similarity.CSV_NAME).exists() and not (out / similarity.PAGES).exists()
-    assert _leftover(before) == set()
+    assert list(tmp.iterdir()) == []
 
 
 def _zip_with_undecodable_name(path: Path, module: str) -> Path:
