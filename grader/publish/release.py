@@ -311,8 +311,10 @@ def check_fresh_venv(out: Path, topics: list[str]) -> list[str]:
 
         steps: list[tuple[str, tuple[str | Path, ...]]] = [
             ("create the virtual environment", (_base_python(), "-m", "venv", venv)),
+            # --no-compile: what is imported is compiled when first imported, as anywhere;
+            # compiling all of torch ahead would double the install's time and prove nothing.
             ("install the release", (bindir / "python", "-m", "pip", "install", "--quiet",
-                                     *install_args(Course(repo)), "-e", repo)),
+                                     "--no-compile", *install_args(Course(repo)), "-e", repo)),
         ]
         for what, args in steps:
             done = run(*args)
