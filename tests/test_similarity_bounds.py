@@ -279,7 +279,7 @@ def test_a_runaway_comparison_is_stopped_and_becomes_a_note(
                 "raises": "RuntimeError: a bug in the comparison", "dies": "signal 9"}[runaway]
     assert expected in outcome.error
     assert outcome.pairs == []
-    # Nothing of an earlier comparison passes for this one's, and nothing is left in /tmp.
+    # Nothing of an earlier comparison passes for this one's, and nothing is left behind.
     assert not (out / similarity.CSV_NAME).exists() and not (out / similarity.PAGES).exists()
     assert list(tmp.iterdir()) == []
 
