@@ -119,7 +119,9 @@ def figures(rnd: bs.Round) -> dict[str, float]:
             "web CPU per submission (ms)": bs.cpu_per_submission(rnd.run.samples, "web"),
             "dispatcher CPU per submission (ms)": bs.cpu_per_submission(rnd.run.samples,
                                                                         "dispatcher"),
-            "web process peak RSS (MB)": max((x.web for x in rnd.run.samples), default=0.0)}
+            "web process peak RSS (MB)": max((mb for x in rnd.run.samples
+                                              for label, mb in x.rss.items()
+                                              if label.startswith("web")), default=0.0)}
 
 
 def main(args: argparse.Namespace) -> None:
@@ -174,6 +176,10 @@ def main(args: argparse.Namespace) -> None:
               f"{sent:.1f} s after the queue drained; {len(uploads) - missing} / {len(uploads)} "
               f"students have one, {wrong} differing from their page's score"
               + ("" if missing == 0 else f"; {missing} MISSING"))
+        # Each round's figures as it ends: a run stopped later keeps what it measured.
+        fa, fb = figures(runs["first-login"]), figures(runs["lti"])
+        print("  first-login / LTI: " + "; ".join(f"{name} {fa[name]:.1f} / {fb[name]:.1f}"
+                                                 for name in fa), flush=True)
     report(args, pairs)
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
