@@ -15,6 +15,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from grader.errors import GraderError
+from grader.isolation.profiles import CAPABILITIES
 from grader.results.visibility import VISIBILITIES
 
 DEFAULT_TIMEOUT = 10.0  # seconds per test, all its remote calls together
@@ -40,7 +41,9 @@ class TopicConfig:
     memory_mb: int = DEFAULT_MEMORY_MB
     banned: tuple[str, ...] = ()  # [banned] calls: library functions, wired in the worker
     banned_ops: tuple[str, ...] = ()  # [banned] ops: torch operators, refused in its dispatcher
-    banned_libraries: tuple[str, ...] = ()  # [banned] libraries: not importable in the worker
+    banned_libraries: tuple[str, ...] = ()  # [banned] libraries: never loaded in the worker
+    # [banned] capabilities: what the worker cannot do at all ("autograd": no graph recorded)
+    banned_capabilities: tuple[str, ...] = ()
     tolerances: dict[str, Tolerance] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     # Who sees the topic's tests ([grading] visibility; grader.results.visibility); "" = default.
@@ -73,10 +76,14 @@ def load_topic_config(path: Path) -> TopicConfig:
     except (AttributeError, TypeError, ValueError) as exc:
         raise CourseError(f"{path}: a setting has a value of the wrong kind ({exc})") from None
     for key, example in (("calls", '["numpy.polyfit"]'), ("ops", '["aten::*convolution*"]'),
-                         ("libraries", '["sklearn"]')):
+                         ("libraries", '["sklearn"]'), ("capabilities", '["autograd"]')):
         given = data.get("banned", {}).get(key, ())
         if not isinstance(given, (list, tuple)) or not all(isinstance(c, str) for c in given):
             raise CourseError(f"{path}: [banned] {key} must be a list of names, e.g. {example}")
+    unknown = sorted(set(config.banned_capabilities) - set(CAPABILITIES))
+    if unknown:
+        raise CourseError(f"{path}: [banned] capabilities: {unknown[0]!r} is not one the grader "
+                          f"can take away; known: {', '.join(CAPABILITIES)}")
     if config.visibility and config.visibility not in VISIBILITIES:
         raise CourseError(f"{path}: [grading] visibility must be one of "
                           f"{', '.join(VISIBILITIES)}, not {config.visibility!r}")
@@ -100,6 +107,7 @@ def _topic_config(path: Path, data: dict[str, Any]) -> TopicConfig:
         banned=tuple(data.get("banned", {}).get("calls", ())),
         banned_ops=tuple(data.get("banned", {}).get("ops", ())),
         banned_libraries=tuple(data.get("banned", {}).get("libraries", ())),
+        banned_capabilities=tuple(data.get("banned", {}).get("capabilities", ())),
         tolerances=tols,
         extra={k: v for k, v in data.items() if k not in ("grading", "banned", "tolerances")},
     )

@@ -149,12 +149,6 @@ INTROSPECTION = {
             sys._current_frames()
             return _reference_lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh)
         """,
-    "the_workers_frame": """
-        def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
-            import sys
-            sys._getframe(1)
-            return _reference_lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh)
-        """,
     "a_trace_function": """
         def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
             import sys
@@ -215,5 +209,7 @@ def test_code_run_from_an_encoded_string_is_noted_for_review(engine, tmp_path: P
     result = _grade(engine, "rnn", source, tmp_path)
     t = result.topic("rnn")
     assert t.score == t.max_score  # no points lost for it by itself
-    assert any("exec() at run time" in d for d in t.dynamic), (t.dynamic, t.note)
-    assert "exec() at run time" in t.note
+    assert any("a string run as code" in d for d in t.dynamic), (t.dynamic, t.note)
+    assert any("return _reference_lstm_cell(" in code for code in t.runtime_code), \
+        t.runtime_code  # the decoded source, for the similarity comparison
+    assert "a string run as code" in t.note

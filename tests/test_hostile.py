@@ -188,7 +188,7 @@ def test_fork_bomb_is_bounded_and_cleaned_up(toy_engine, tmp_path: Path) -> None
         contained = made < 100
         """))
     assert_contained(result, took)
-    assert_nothing_left_below(toy_engine.zygote.proc.pid)
+    assert_nothing_left_below(toy_engine.zygote)
 
 
 def _settles(condition, limit_s: float = 30.0) -> bool:
@@ -201,10 +201,16 @@ def _settles(condition, limit_s: float = 30.0) -> bool:
     return True
 
 
-def assert_nothing_left_below(pid: int) -> None:
+def workers_below(zygote) -> set[int]:
+    """The processes below ``zygote`` but the zygotes of its other ban profiles (which live as
+    long as it does): its workers and their launchers."""
+    return descendants(zygote.proc.pid) - set(zygote.profile_pids)
+
+
+def assert_nothing_left_below(zygote) -> None:
     # The kernel tears a namespace down asynchronously: wait for it, up to a generous limit.
-    if not _settles(lambda: not descendants(pid)):
-        left = descendants(pid)
+    if not _settles(lambda: not workers_below(zygote)):
+        left = workers_below(zygote)
         assert left == set(), [Path(f"/proc/{p}/stat").read_text()[:80] for p in sorted(left)[:5]]
 
 
@@ -296,7 +302,7 @@ def test_a_shipped_conftest_and_fake_results_change_nothing(toy_engine, tmp_path
     from grader.results.files import write_outputs
 
     write_outputs(result, tmp_path / "out")
-    assert_nothing_left_below(toy_engine.zygote.proc.pid)  # no worker left to write late
+    assert_nothing_left_below(toy_engine.zygote)  # no worker left to write late
     doc = json.loads((tmp_path / "out" / "results.json").read_text())
     assert doc["score"] == result.score < 1000
 
@@ -449,9 +455,9 @@ def test_a_worker_launched_ahead_and_never_used_is_killed(toy_engine, tmp_path: 
                       read_paths=toy_engine.read_paths)
     session = StudentModule(toy_engine.zygote, spec,
                             launched=Worker(toy_engine.zygote, spec, 1, None))
-    assert _settles(lambda: bool(descendants(toy_engine.zygote.proc.pid)))  # it has started
+    assert _settles(lambda: bool(workers_below(toy_engine.zygote)))  # it has started
     session.close()
-    assert_nothing_left_below(toy_engine.zygote.proc.pid)
+    assert_nothing_left_below(toy_engine.zygote)
 
 
 STOP_READING = textwrap.dedent("""
@@ -493,7 +499,7 @@ def test_a_worker_that_stops_reading_times_out_at_the_tests_deadline(toy_engine,
         big_call()
     assert time.monotonic() - t0 < 5
     session.close()
-    assert_nothing_left_below(toy_engine.zygote.proc.pid)
+    assert_nothing_left_below(toy_engine.zygote)
 
 
 def test_control_a_blocking_send_waits_for_the_stopped_reader_past_the_deadline(
@@ -801,18 +807,19 @@ def test_dynamic_access_is_flagged_for_review_without_costing_points(
         toy_engine, tmp_path: Path) -> None:
     source = REFERENCE.replace("def add(a, b):\n    return float(a + b)\n",
                                "def add(a, b):\n    return float(getattr(a, '__add__')(b))\n"
-                               "\ndef twice(v):\n    return eval('v + v')\n")
+                               "\ndef twice(v):\n    return getattr(v, '__' + 'add__')(v)\n")
     result, _ = grade(toy_engine, tmp_path, source)
     toy = result.topic("toy")
     assert toy.score == toy.max_score
-    assert "dynamic_access" in toy.flags and "eval() (toy.py, line" in toy.note
+    said = "getattr() with a computed name (toy.py, line"
+    assert "dynamic_access" in toy.flags and said in toy.note
     # carried as a field, so the gradebook never has to parse the note
-    assert any(d.startswith("eval() (toy.py, line") for d in toy.dynamic), toy.dynamic
+    assert any(d.startswith(said) for d in toy.dynamic), toy.dynamic
     from grader.classroom.gradebook import ClassEntry, student_row
     from grader.classroom.late import LatePolicy
 
     row = student_row(ClassEntry("s", "graded", result), ["toy"], LatePolicy(), {})
-    assert "eval() (toy.py, line" in row["dynamic_access"]
+    assert said in row["dynamic_access"]
     from grader.results.report import render_report
     from grader.results.visibility import student_view
 

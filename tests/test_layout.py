@@ -17,7 +17,7 @@ ALLOWED: dict[str, set[str]] = {
     "isolation": set(),  # the zygote and the worker: nothing trusted is ever loaded there
     "results": set(),
     "errors": set(),
-    "course": {"results"},
+    "course": {"results", "isolation"},
     "environment": {"course"},
     "checks": {"isolation", "grading"},
     "grading": {"isolation", "checks", "results", "course", "environment"},

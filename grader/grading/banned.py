@@ -202,7 +202,9 @@ def users_of(source: str, module: str) -> set[str] | None:
 
 
 # Constructs that reach functions or modules by a name built at run time.
-DYNAMIC_CALLS = {"exec", "eval", "compile", "__import__", "vars", "globals"}
+# exec, eval and compile are not here: what they run is seen when it runs, by the worker's audit
+# hook, which tells code built at run time from a literal of the module (grader.isolation.audit).
+DYNAMIC_CALLS = {"__import__", "vars", "globals"}
 DYNAMIC_ATTRIBUTES = {"__dict__", "__globals__", "__closure__", "__wrapped__", "f_back",
                       "f_globals", "f_locals", "_getframe", "__subclasses__", "__code__",
                       "_fields_", "tb_frame", "gi_frame"}
@@ -210,9 +212,9 @@ DYNAMIC_MODULES = {"importlib", "sys.modules", "inspect", "gc", "ctypes"}
 
 
 def dynamic_access(source: str) -> list[tuple[int, str]]:
-    """(line, what) for each construct in ``source`` that reaches names dynamically: exec,
-    eval, __import__, importlib, getattr with a name that is not a literal, sys.modules,
-    a module's __dict__, frame walking. Worth a look by the instructor; not a penalty."""
+    """(line, what) for each construct in ``source`` that reaches names dynamically:
+    __import__, importlib, getattr with a name that is not a literal, sys.modules, a module's
+    __dict__, frame walking. Worth a look by the instructor; not a penalty."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -253,3 +255,23 @@ def _dynamic(node: ast.AST, aliases: dict[str, str]) -> str | None:
                                                                 "ctypes"}:
             return dotted
     return None
+
+
+def string_literals(source: str, limit: int = 4 * 1024 * 1024) -> frozenset[str]:
+    """The text of every string (and UTF-8 bytes) literal of ``source``, stripped: code that a
+    module runs from one of these is in its source for all to see, not built at run time."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return frozenset()
+    out: set[str] = set()
+    size = 0
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+            text = node.value if isinstance(node.value, str) else \
+                node.value.decode("utf-8", "replace")
+            out.add(text.strip())
+            size += len(text)
+            if size > limit:
+                break
+    return frozenset(out)

@@ -40,7 +40,7 @@ from grader.grading.remote import (GraderFault, ImportFailed, Spawner, StudentEr
                                    Zygote, remove_tree)
 from grader.grading.session import PreparedSession, course_markers
 from grader.grading.submission import SubmissionError, stage
-from grader.isolation import sandbox
+from grader.isolation import profiles, sandbox
 from grader.results.inert import file_name
 from grader.results.model import (FILES_NOTE, Flag, Outcome, ResultStream, SubmissionResult, TestResult,
                                   read_stream, read_test_result, write_json_atomic)
@@ -53,6 +53,8 @@ from grader.results.visibility import code_lines
 # longest single test (a speed test with a limit of up to 6 times its topic's timeout, timing the
 # student's and the baseline's workers, each under that limit), with room to spare.
 SESSION_MARGIN = 60.0
+# Of the code a topic's module built and ran at run time, this much text is kept in its result.
+MAX_RUNTIME_CODE = 512 * 1024
 STALL_TIMEOUTS = 12
 
 
@@ -105,9 +107,11 @@ class Engine:
         self.tmp = Path(tempfile.mkdtemp(prefix="grader-run-"))
         # The zygote starts first and imports torch while this process preloads its own.
         try:
+            bans = self._zygote_bans()
             self.zygote: Zygote | Spawner = Spawner() if spawn or not self.forking \
                 else Zygote(wait=False, root=str(self.tmp), sandboxed=self.sandboxed,
-                            ops=self._banned_ops())
+                            ops=bans["ops"], profiles=bans["profiles"], modules=bans["modules"],
+                            absent=bans["absent"])
         except BaseException:
             remove_tree(str(self.tmp))
             raise
@@ -129,19 +133,32 @@ class Engine:
             self.close()
             raise environment.incomplete(absent)
 
-    def _banned_ops(self) -> tuple[str, ...]:
-        """Every topic's ``[banned] ops`` patterns, for the zygote to work out once."""
-        patterns: set[str] = set()
+    def _zygote_bans(self) -> dict[str, tuple[str, ...]]:
+        """What the zygotes prepare for the course's topics: every ``[banned] ops`` pattern,
+        worked out once; the ban profiles of the topics (and the ``torch`` one, where the
+        environment check runs); the modules that banned calls name, loaded before any worker
+        (``profiles.modules_named``); and every banned library, which none may load."""
+        ops: set[str] = set()
+        names = {profiles.TORCH}
+        calls: set[str] = set()
+        absent: set[str] = set()
         try:
             topics = self.course.topics()
         except GraderError:
-            return ()  # reported where the course is read
+            topics = []  # reported where the course is read
         for topic in topics:
             try:
-                patterns.update(self.course.config(topic).banned_ops)
+                c = self.course.config(topic)
             except GraderError:
-                pass  # reported where the topic is graded
-        return tuple(sorted(patterns))
+                continue  # reported where the topic is graded
+            ops.update(c.banned_ops)
+            names.add(profiles.profile(c.banned_libraries, c.banned_capabilities))
+            calls.update(profiles.calls(c.banned, c.banned_libraries, c.banned_ops,
+                                        c.banned_capabilities))
+            absent.update(c.banned_libraries)
+        return {"ops": tuple(sorted(ops)), "profiles": tuple(sorted(names)),
+                "modules": tuple(profiles.modules_named(sorted(calls))),
+                "absent": tuple(sorted(absent))}
 
     def _preload(self) -> None:
         import numpy  # noqa: F401
@@ -595,6 +612,7 @@ def assemble(name: str, records: list[dict[str, Any]], topics: list[str],
     done: dict[str, TestResult] = {}
     step_notes: dict[str, list[str]] = {}  # from the grader's own steps that failed
     dynamic: dict[str, tuple[str, ...]] = {}  # per topic, the names built at run time
+    runtime: dict[str, list[str]] = {}  # per topic, the code built and run at run time
     for r in records:
         if r.get("type") == "collected":
             collected = r["tests"]
@@ -606,6 +624,12 @@ def assemble(name: str, records: list[dict[str, Any]], topics: list[str],
             step_notes.setdefault(r["topic"], []).append(str(r["note"]))
             if r.get("dynamic"):
                 dynamic[r["topic"]] = tuple(str(d) for d in r["dynamic"])
+        elif r.get("type") == "runtime_code" and r.get("topic") in topics:
+            kept = runtime.setdefault(r["topic"], [])
+            for text in r.get("code", ()):
+                if isinstance(text, str) and text not in kept and \
+                        sum(map(len, kept)) + len(text) <= MAX_RUNTIME_CODE:
+                    kept.append(text)
     tests: list[TestResult] = []
     crashed = rc not in (0, 1)  # pytest: 0 all passed, 1 some failed
     for c in collected:
@@ -632,7 +656,8 @@ def assemble(name: str, records: list[dict[str, Any]], topics: list[str],
         error = f"the grading process ended early (exit status {rc})"
     result = SubmissionResult(
         submission=name, topics=tuple(
-            replace(t, dynamic=dynamic.get(t.topic, ()))
+            replace(t, dynamic=dynamic.get(t.topic, ()),
+                    runtime_code=tuple(runtime.get(t.topic, ())))
             for t in topic_results(tests, topics, notes, submitted)),
         tests=tuple(tests), seed=seed, sandbox=layers, started=started,
         duration=round(duration, 3), error=error,

@@ -87,6 +87,18 @@ def dynamic_note(module: Path) -> list[str]:
                 f"({type(exc).__name__})"]
 
 
+def literals(module: Path) -> frozenset[str]:
+    """The string literals of ``module`` and of the submitted files it imports
+    (``banned.string_literals``); none where they cannot be read."""
+    try:
+        out: set[str] = set()
+        for path in [module, *{p for files in helpers(module).values() for p in files}]:
+            out |= banned.string_literals(path.read_text(errors="replace"))
+        return frozenset(out)
+    except (RecursionError, OSError, ValueError, MemoryError):
+        return frozenset()
+
+
 def scan_findings(module: Path, patterns: tuple[str, ...]) -> tuple[list[banned.Finding], str]:
     """The banned calls in ``module`` and a note for the instructor when the scan could not
     read it (the tests run either way; the note says that nothing was enforced statically)."""

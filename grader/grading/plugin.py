@@ -29,11 +29,13 @@ import pytest
 
 from grader.checks import gpu, timing
 from grader.checks.describe import not_implemented
-from grader.grading import banned, bounds
+from grader.grading import banned, bounds, guarded
 from grader.course import TopicConfig
-from grader.grading.remote import (BannedCallError, GraderFault, ImportFailed, StudentModule,
-                                   Spawner, StudentError, StudentProxy, Worker, WorkerCrashed,
-                                   WorkerSpec, WorkerTimeout, Zygote, describe_banned_call)
+from grader.grading.remote import (RUNTIME_ROUTES, BannedCallError, GraderFault, ImportFailed,
+                                   RuntimeCode, Spawner, StudentError, StudentModule,
+                                   StudentProxy, Worker, WorkerCrashed, WorkerSpec,
+                                   WorkerTimeout, Zygote, describe_banned_call)
+from grader.isolation import profiles
 from grader.results.model import NOT_GRADED_GPU, Flag, Outcome, ResultStream, TestResult
 from grader.results.scoring import points_earned, points_possible
 from grader.results.visibility import VISIBILITIES, WORKER_TEXT
@@ -52,6 +54,8 @@ class TopicRun:
     solution: str | None  # reference/<topic>/solution.py (None where the course has no reference)
     findings: list[banned.Finding] = field(default_factory=list)
     dynamic: list[str] = field(default_factory=list)  # names reached dynamically (banned.dynamic_access)
+    runtime: list[RuntimeCode] = field(default_factory=list)  # run-time code reported so far
+    literals: frozenset[str] | None = None  # the module's string literals, read when needed
 
 
 @dataclass
@@ -115,10 +119,15 @@ def worker_spec(topic: str, run: TopicRun, student_dir: str, sandbox: bool,
         # Speed-graded: every call's work stays in the worker's one process, whose CPU time
         # the grader reads whole on any host, with a cgroup or without.
         limits["new_processes"] = False
+    config = run.config
+    profile = profiles.profile(config.banned_libraries, config.banned_capabilities)
     return WorkerSpec(module_name=topic, module_path=run.module_path, student_dir=student_dir,
                       sandbox=sandbox, read_paths=read_paths, limits=limits,
-                      banned=tuple(run.config.banned), ops=tuple(run.config.banned_ops),
-                      libraries=tuple(run.config.banned_libraries))
+                      banned=profiles.calls(config.banned, config.banned_libraries,
+                                            config.banned_ops, config.banned_capabilities),
+                      # a worker without torch has no dispatcher: its ban is torch's absence
+                      ops=() if profile == profiles.NUMPY else tuple(config.banned_ops),
+                      libraries=tuple(config.banned_libraries), profile=profile)
 
 
 def register_markers(config: pytest.Config) -> None:
@@ -431,16 +440,31 @@ class GraderPlugin:
             details=details,
             visibility=visibility_of(item, self.run.topics[topic].config.visibility))
 
-    def _note_executed(self, topic: str, executed: list[str]) -> None:
-        """The student's code ran exec/compile at run time (the worker's audit hook saw it):
-        a note for a look by hand, once per new place, beside the static scan's."""
+    def _note_executed(self, topic: str, executed: list[RuntimeCode]) -> None:
+        """The student's module built code and ran it (the worker's audit hook saw it, by what
+        was done, not by the name that reached it): a note for a look by hand, once per new
+        route and place, beside the static scan's, and the code itself for the similarity
+        comparison. Code run from a string literal of the module is in its source already."""
         run = self.run.topics[topic]
-        new = [e for e in executed if e not in run.dynamic]
+        if run.literals is None:
+            run.literals = guarded.literals(Path(run.module_path)) if run.module_path else \
+                frozenset()
+        fresh = [c for c in executed if c not in run.runtime and not (
+            c.route == "string" and c.text.strip() in run.literals)]
+        if not fresh:
+            return
+        run.runtime.extend(fresh)
+        texts = [c.text for c in fresh if c.text]
+        if texts:
+            self.run.stream.write({"type": "runtime_code", "topic": topic, "code": texts})
+        places = [RUNTIME_ROUTES[c.route] + (f" (line {c.line})" if c.line else "")
+                  for c in fresh]
+        new = [p for p in dict.fromkeys(places) if p not in run.dynamic]
         if not new:
             return
         run.dynamic.extend(new)
         self.run.stream.write({"type": "note", "topic": topic, "note": (
-            "your code ran code built at run time (" + "; ".join(new[:5]) + "): your "
+            "your code ran code it built at run time (" + "; ".join(new[:5]) + "): your "
             "instructor may review it by hand; this costs no points by itself"),
             "dynamic": run.dynamic[:5]})
 

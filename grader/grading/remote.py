@@ -22,6 +22,7 @@ from typing import Any
 from grader.errors import GraderError
 from grader.grading import replies
 from grader.isolation import cgroup, sandbox, wire
+from grader.isolation import profiles as isolation_profiles
 from grader.isolation.zygote import THREAD_ENV, drain_replies, send_request
 
 # How much of the student's printed output is kept per test.
@@ -78,7 +79,7 @@ def banned_calls(reply: dict[str, Any], spec: "WorkerSpec | None" = None) -> lis
     With ``spec``, a name that no banned pattern covers and a file that is not one of the
     submission's are told as "a banned function" and "your code": their text is not carried."""
     from grader.isolation.dispatch import matches as operator_matches
-    from grader.isolation.tripwire import matches
+    from grader.isolation.tripwire import ALWAYS, matches
 
     raw = reply.get("banned")
     out: list[dict[str, Any]] = []
@@ -87,7 +88,7 @@ def banned_calls(reply: dict[str, Any], spec: "WorkerSpec | None" = None) -> lis
                 isinstance(c.get("file"), str) and type(c.get("line")) is int:
             name, file = c["name"][:200], c["file"][:200]
             if spec is not None:
-                if not any(matches(name, p) for p in spec.banned) and \
+                if not any(matches(name, p) for p in (*spec.banned, *ALWAYS)) and \
                         not any(operator_matches(name, p) for p in spec.ops):
                     name = "a banned function"
                 if file != THREAD_ORIGIN and not _submitted_file(spec.student_dir, file):
@@ -96,17 +97,35 @@ def banned_calls(reply: dict[str, Any], spec: "WorkerSpec | None" = None) -> lis
     return out[:20]
 
 
-def executed_at(reply: dict[str, Any]) -> list[str]:
-    """The student's run-time exec/compile the worker's audit hook saw, told as "exec() at run
-    time". The reply is the student's to shape, so only those words are taken, and no line: code
-    built at run time can say it runs at any line it likes."""
+# How the trusted side tells each route of run-time code (``grader.isolation.audit.ROUTES``).
+RUNTIME_ROUTES = {
+    "string": "a string run as code (exec, eval or compile)",
+    "tree": "a syntax tree compiled at run time",
+    "code": "a code object run at run time (marshal, or code taken from elsewhere)",
+    "function": "a function made from a code object (types.FunctionType)",
+    "module": "a module made at run time (importlib, from something other than a file)",
+}
+MAX_RUNTIME_TEXT = 128 * 1024  # of one piece of run-time code, as kept
+
+
+@dataclass(frozen=True)
+class RuntimeCode:
+    """Code the student's module built and ran at run time, as the worker reported it."""
+
+    route: str  # a key of RUNTIME_ROUTES
+    line: int  # in the student's module, 0 where not known
+    text: str  # its source, or its listing (grader.isolation.codelisting), or ""
+
+
+def executed_at(reply: dict[str, Any]) -> list[RuntimeCode]:
+    """The code the worker's audit hook saw the student's module build and run. The reply is
+    the student's to shape: a route is one of ours or dropped, text is bounded."""
     raw = reply.get("executed")
-    out = []
-    for item in raw[:20] if isinstance(raw, list) else []:
-        if isinstance(item, list) and item and item[0] in ("exec()", "compile()"):
-            what = f"{item[0]} at run time"
-            if what not in out:
-                out.append(what)
+    out: list[RuntimeCode] = []
+    for item in raw[:80] if isinstance(raw, list) else []:
+        if isinstance(item, list) and len(item) == 3 and item[0] in RUNTIME_ROUTES and \
+                type(item[1]) is int and isinstance(item[2], str):
+            out.append(RuntimeCode(item[0], max(item[1], 0), item[2][:MAX_RUNTIME_TEXT]))
     return out
 
 
@@ -200,7 +219,10 @@ class WorkerSpec:
     max_reply_bytes: int = 256 * 1024 * 1024
     banned: tuple[str, ...] = ()  # grading.toml's [banned] calls, wired in the worker
     ops: tuple[str, ...] = ()  # [banned] ops: operators refused in torch's dispatcher
-    libraries: tuple[str, ...] = ()  # [banned] libraries: not importable in the worker
+    # The modules the worker goes without: not importable, their files not readable
+    # (the topic's [banned] libraries and what its profile leaves out).
+    libraries: tuple[str, ...] = ()
+    profile: str = isolation_profiles.TORCH  # the zygote it is forked from
     tmp_dir: str | None = None  # where the worker's folders go (default: tempfile's)
 
 
@@ -209,18 +231,25 @@ class Zygote:
 
     def __init__(self, python: str | None = None, *, wait: bool = True,
                  root: str | None = None, sandboxed: bool = True,
-                 ops: tuple[str, ...] = ()) -> None:
+                 ops: tuple[str, ...] = (),
+                 profiles: tuple[str, ...] = (isolation_profiles.TORCH,),
+                 modules: tuple[str, ...] = (), absent: tuple[str, ...] = ()) -> None:
         """Start the zygote; with ``wait=False`` its start overlaps the caller's own work until
         ``wait_ready`` (it imports torch too, which is most of either start). ``root``: the
         grading run's temporary folder, which holds the zygote's and which the zygote removes
         if the trusted side dies without doing so. ``sandboxed``: whether its workers will be;
         the zygote then takes this process's measure of the sandbox (``sandbox.probe``).
-        ``ops``: every ``[banned] ops`` pattern of the course, worked out once by the zygote."""
+        ``ops``: every ``[banned] ops`` pattern of the course, worked out once by the zygote.
+        ``profiles``: the ban profiles whose zygotes to start (``grader.isolation.profiles``);
+        a worker of another profile cannot be had from it. ``modules``: what the zygotes load
+        for the course's banned calls (``profiles.modules_named``); ``absent``: every library a
+        topic bans, which no zygote may load."""
         import subprocess
         import sys
 
         # What the zygote is told rather than finds out for itself: decided once, here.
-        facts = {"probe": sandbox.probe_report() if sandboxed else None, "ops": list(ops)}
+        facts = {"probe": sandbox.probe_report() if sandboxed else None, "ops": list(ops),
+                 "profiles": list(profiles), "modules": list(modules), "absent": list(absent)}
 
         self.dir = tempfile.mkdtemp(prefix="grader-zygote-", dir=root)
         self.path = os.path.join(self.dir, "zygote.sock")
@@ -239,6 +268,7 @@ class Zygote:
         self._conn: socket.socket | None = None
         self._conn_pid = -1
         self._ready = False
+        self.profile_pids: tuple[int, ...] = ()
         if wait:
             self.wait_ready()
 
@@ -246,10 +276,12 @@ class Zygote:
         if self._ready:
             return
         assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if line.strip() != b"ready":
+        words = self.proc.stdout.readline().split()
+        if not words or words[0] != b"ready":
             self.close()
             raise GraderFault("the worker zygote failed to start")
+        # The zygotes of the other ban profiles, forked by this one: they live as long as it.
+        self.profile_pids = tuple(int(w) for w in words[1:])
         self._ready = True
 
     def launch(self, config: dict[str, Any]) -> socket.socket:
@@ -384,8 +416,9 @@ class Worker:
             "memory_file": os.path.join(self.private, "memory"),
             "sandbox": spec.sandbox, "generation": generation, "gpu": self.gpu,
             "max_reply_bytes": spec.max_reply_bytes, "banned": list(spec.banned),
-            "ops": list(spec.ops), "libraries": list(spec.libraries),
-            "policy": {"read_paths": [*spec.read_paths, spec.student_dir],
+            "ops": list(spec.ops), "libraries": list(spec.libraries), "profile": spec.profile,
+            "policy": {"read_paths": [*sandbox.readable(spec.read_paths, spec.libraries),
+                                      spec.student_dir],
                        "write_paths": [self.workdir], "limits": spec.limits},
         }
         self.sock: Any = None
@@ -620,6 +653,7 @@ class StudentModule:
         self.timeouts: dict[str, int] = {}
         self.import_warnings: list[tuple[str, str]] = []
         self.import_banned: list[dict[str, Any]] = []  # banned calls made while importing
+        self.import_executed: list[RuntimeCode] = []  # code built and run while importing
         self._last_output = ""
         self._launched: Worker | None = launched  # prestarted, not yet used
         if launched is not None:
@@ -676,6 +710,7 @@ class StudentModule:
                 "imported: your module must not write to the grader's connection")
             raise self.import_failure from None
         self.import_banned = banned_calls(meta, self.spec)
+        self.import_executed = executed_at(meta)
         if meta.get("op") == "import_error":
             err = meta["error"]
             kind = "syntax" if err["type"] in ("SyntaxError", "IndentationError", "TabError") \
@@ -748,7 +783,7 @@ class StudentProxy:
         self.last_warnings: list[tuple[str, str]] = []
         self.output = ""
         self.banned: list[dict[str, Any]] = []  # banned calls made by the student's code
-        self.executed: list[str] = []  # the student's run-time exec/compile: "exec() at run time"
+        self.executed: list[RuntimeCode] = []  # code the student's module built and ran
         # Text the worker sent (names of returned types, strings returned, warnings, errors,
         # trip-wire records): a student copy of a hidden test withholds it wherever it shows.
         self.worker_text: set[str] = set()
@@ -807,9 +842,9 @@ class StudentProxy:
         if budget is not None and reply.get("ok"):
             replies.check_size(fn, result, budget)
         self.last_warnings = [(str(c), str(m)) for c, m in reply.get("warnings", [])]
-        for what in executed_at(reply):
-            if what not in self.executed:
-                self.executed.append(what)
+        for code in [*self._session.import_executed, *executed_at(reply)]:
+            if code not in self.executed:
+                self.executed.append(code)
         fired = [*self._session.import_banned, *banned_calls(reply, self._session.spec)]
         if fired:
             self.banned.extend(c for c in fired if c not in self.banned)

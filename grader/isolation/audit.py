@@ -1,50 +1,90 @@
-"""The worker's audit hook: the part of the bans that student code can neither reach nor remove.
+"""The worker's audit hook: the part of the bans that student code can neither reach, remove nor run inside.
 
 ``sys.addaudithook`` installs a hook for the rest of the process's life; no Python call lists,
 replaces or removes it. The worker installs one just before the student's module is imported
 (``arm``), and it does four things:
 
-- **Refuses raw-memory and introspection routes**: every ``ctypes`` event (``PyObj_FromPtr``,
-  ``from_address``, ``dlsym``...), ``gc.get_objects``/``get_referrers``/``get_referents``,
-  ``sys._current_frames``, building code objects (``CodeType(...)``, ``code.replace``),
-  assigning ``__code__``, reading the code of the grader's own functions or making a function
-  of it, and ``sys._getframe`` into the grader's own frames from student code.
-- **Keeps the libraries a topic bans altogether out**: importing one (``[banned] libraries``)
-  is refused, whoever asks.
-- **Records run-time ``exec``/``compile`` by student code** for the dynamic-access note.
+- **Refuses raw-memory and introspection routes**: every ``ctypes`` event, ``gc.get_objects``/
+  ``get_referrers``/``get_referents``, ``sys._current_frames``, tracing and profiling, building
+  code objects (``CodeType(...)``, ``code.replace``), assigning ``__code__``, making a function
+  or running ``exec`` of the grader's own code.
+- **Keeps the modules a topic bans out**: importing one (``[banned] libraries``, and the
+  modules its worker's profile leaves out) is refused, whoever asks.
+- **Reports code the student's module builds and runs at run time** (``exec``, ``eval``,
+  ``compile``, a function made from a code object, ``marshal``, a module made by importlib from
+  something other than a file), with its source or its code, for the dynamic-access note and
+  the similarity comparison (``on_exec``).
 - **Holds the trip-wire's state**: the worker's ``tripwire`` asks for an original through an
-  audit event (``grader.gate``), and the hook answers only the trip-wire's own code. The
-  ``Tripwire`` object lives in the hook's closure, so no student object leads to it.
+  audit event (``grader.gate``), which the hook answers only for the trip-wire's own code.
+
+**The hook never runs student code.** It reads an event's arguments only where they are of an
+exact built-in type (``type(x) is str``: never ``isinstance``, ``==``, ``str()`` or an attribute
+read on anything else), so a spoofed event (``sys.audit("import", obj)``) whose arguments are the
+student's objects cannot call their methods; an event it cannot read that way is refused. While
+it works it keeps the garbage collector off (so no student finaliser or ``gc.callbacks`` entry
+runs inside it), and any event raised meanwhile is refused but for its own frame reads
+(``sys._getframe``, ``f_code``). Student code cannot install a signal handler (the trip-wire bans
+``signal.signal`` in every worker), which is the one other way into a running Python frame.
+
+**Nothing leads to its state.** The state lives in closures: the hook proper is a function that
+only the interpreter's list of audit hooks refers to, and it refers to its checker through a
+default argument that it deletes, with the event and its arguments, before it raises a refusal.
+So the frame a refusal's traceback holds shows nothing but the refusal itself.
 
 "Whose code is this" is decided by code objects, never by file names (``co_filename`` can be
 forged): :func:`record_library` notes, in the zygote before any student code exists, the code
 of every function then alive (and the code nested in it); modules imported later count as
-library code when importlib executes them from a file under the Python installation.
-Everything else (the student's files, code they exec, functions they build) is the student's.
+library code when importlib's own file loaders execute them from a file under the Python
+installation. Everything else (the student's files, code they exec, functions they build) is
+the student's.
 
-What an audit hook cannot stop in-process is listed in docs/design.md: attribute reads that
-raise no event (``__globals__``, ``__closure__``, ``f_back``, ``f_locals``) and ctypes'
-classes, which stay reachable through ``object.__subclasses__()`` once any library has loaded
-ctypes (NumPy and torch do).
+What an audit hook cannot stop in-process is said in docs/design.md: raw memory. NumPy reads
+and writes any address handed to it as an ``__array_interface__``, with no audited call, so
+in-process state is a wall against every Python-level route, not against raw memory. Walls that
+hold whatever happens inside the process are outside it: Landlock (a banned library's files are
+not readable), the namespaces, seccomp and the limits.
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import pathlib
 import sys
 import threading
 import types
 from typing import Any, Callable, Iterable, Sequence
 
-# Filled by record_library() in the zygote; emptied by arm() in the worker, whose hook keeps them.
+# Filled by record_library() in the zygotes; emptied by arm() in the worker, whose hook keeps them.
 _LIBRARY: set[int] = set()
 _OURS: set[int] = set()
 _KEEP: list[types.CodeType] = []
+# The classes alive in the zygote (never freed: their modules hold them): an object of one of
+# them, or of a built-in type, has no method of the student's (``tripwire`` reads only those).
+LIBRARY_TYPES: set[int] = set()
 
 _REFUSED = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents",
                       "sys._current_frames", "code.__new__", "sys.setprofile", "sys.settrace",
-                      "sys._setprofileallthreads", "sys._settraceallthreads"})
+                      "sys._setprofileallthreads", "sys._settraceallthreads",
+                      "cpython.PyInterpreterState_Clear", "cpython._PySys_ClearAuditHooks",
+                      "sys.addaudithook"})
+# What the hook itself raises while it works (frames read, ids taken): the only events it lets
+# pass while busy.
+_OWN_EVENTS = frozenset({"sys._getframe", "builtins.id"})
+_OWN_READS = frozenset({"f_code", "tb_frame", "__code__"})
+_VERIFYING = frozenset({"open", "compile"})
+# How much of the source of one piece of run-time code is reported.
+MAX_SOURCE = 128 * 1024
+# Routes of run-time code, as the worker reports them (the trusted side words them).
+ROUTES = ("string", "tree", "code", "function", "module")
+# The names of the functions that run code: a library frame that names one runs code of its own.
+_RUNNERS = frozenset({"exec", "eval", "compile"})
+_BUILDERS = frozenset({"FunctionType", "LambdaType"})  # likewise for making a function of code
+
+
+# The path types the hook reads in an ``open`` event (a student's own PathLike runs their code).
+_PATHS = frozenset({pathlib.PurePosixPath, pathlib.PosixPath, pathlib.PureWindowsPath,
+                    pathlib.WindowsPath})
 
 
 class AuditRefused(BaseException):
@@ -54,58 +94,81 @@ class AuditRefused(BaseException):
 def _codes(code: types.CodeType) -> Iterable[types.CodeType]:
     yield code
     for const in code.co_consts:
-        if isinstance(const, types.CodeType):
+        if type(const) is types.CodeType:
             yield from _codes(const)
 
 
-def _add(codes: set[int], code: types.CodeType) -> None:
+def _add(codes: set[int], keep: list[types.CodeType], code: types.CodeType) -> None:
     for c in _codes(code):
         if id(c) not in codes:
             codes.add(id(c))
-            _KEEP.append(c)  # alive as long as the process: an id is never reused
+            keep.append(c)  # alive as long as the process: an id is never reused
 
 
 def record_library() -> None:
-    """Note every function's code alive now as library code, and the grader's own apart.
-    Called once in the zygote, after its imports and before any worker is forked."""
+    """Note every function's code alive now as library code, and the grader's own apart, and
+    every class alive (``LIBRARY_TYPES``). Called in each zygote after its imports (again in a
+    zygote forked from another, for what it imported since), before any worker is forked."""
     for obj in gc.get_objects():
-        if type(obj) is types.FunctionType:
+        if issubclass(type(obj), type):  # not isinstance: it would read __class__
+            LIBRARY_TYPES.add(id(obj))
+        elif type(obj) is types.FunctionType:
             code = obj.__code__
-            _add(_LIBRARY, code)
+            if id(code) in _LIBRARY:
+                continue
+            _add(_LIBRARY, _KEEP, code)
             module = obj.__module__
             if isinstance(module, str) and module.startswith("grader."):
-                _add(_OURS, code)
+                _add(_OURS, _KEEP, code)
 
 
-def arm(*, student_dir: str, libraries: Sequence[str] = (),
-        on_exec: Callable[[str, int], None] | None = None,
-        gates: dict[str, Callable[[types.FrameType, tuple[Any, ...]], None]] | None = None,
+Gate = Callable[..., "BaseException | None"]
+OnExec = Callable[[str, int, Any], None]
+
+
+def arm(*, student_dir: str, libraries: Sequence[str] = (), files: Sequence[str] = (),
+        on_exec: OnExec | None = None, gates: dict[str, Gate] | None = None,
         ) -> tuple[Callable[[types.CodeType], bool], Callable[[types.CodeType], bool]]:
-    """Install the hook (once per process). ``libraries``: roots of the packages this topic
-    bans altogether. ``on_exec(what, line)``: student code ran exec/compile at ``line`` of its
-    file. ``gates``: handlers of the grader's own events (``grader.*``), each called with the
-    frame that raised the event and the event's arguments, and only when the grader's own
-    code raised it. Returns ``is_student(code)`` and ``is_ours(code)`` for the grader's use."""
+    """Install the hook (once per process). ``libraries``: modules (and the packages under them)
+    that may not be imported in this worker; ``files``: the files and folders that hold them
+    (``sandbox.module_files``), which may not be opened however the import is made (importlib
+    raises no import event of its own). ``on_exec(route, line, payload)``: student code
+    built and ran code at run time (``route`` one of ``ROUTES``; ``line`` in the student's
+    module, or 0; ``payload`` the source text, or the code object to list). ``gates``: handlers
+    of the grader's own events (``grader.*``), each called with the frame that raised the event
+    and the event's arguments, only when the grader's own code raised it; a handler returns
+    the exception to raise in its caller, or None. Returns ``is_student(code)`` and
+    ``is_ours(code)`` for the grader's use."""
     global _LIBRARY, _OURS, _KEEP
-    hook = _Hook(student_dir, libraries, on_exec, gates or {})
     # The hook takes the zygote's records as they are (copying them would write to every page
     # they and the code objects sit on: memory the worker would be charged for), and the module
     # keeps none.
+    checker = _Checker(student_dir=student_dir, banned=frozenset(libraries), files=tuple(files),
+                       on_exec=on_exec, gates=dict(gates or {}), library=_LIBRARY, ours=_OURS,
+                       keep=_KEEP)
     _LIBRARY, _OURS, _KEEP = set(), set(), []
+
+    def hook(event: str, args: tuple[Any, ...], _check: Any = checker.check) -> None:
+        refusal = _check(event, args)
+        if refusal is not None:
+            del _check, event, args  # the traceback's frame shows the refusal alone
+            raise refusal
+
     sys.addaudithook(hook)
-    return hook.is_student, hook.is_ours
+    return checker.is_student, checker.is_ours
 
 
-class _Hook:
-    """The hook proper; only the interpreter's list of audit hooks refers to it."""
+class _Checker:
+    """The hook's state and its reading of events. Only the hook's default argument (which the
+    hook deletes before it raises) refers to it; its methods never run while student code can."""
 
-    def __init__(self, student_dir: str, libraries: Sequence[str],
-                 on_exec: Callable[[str, int], None] | None,
-                 gates: dict[str, Callable[[types.FrameType, tuple[Any, ...]], None]]) -> None:
-        self.library, self.ours, self.keep = _LIBRARY, _OURS, _KEEP
-        self.banned = frozenset(libraries)
-        self.on_exec = on_exec
-        self.gates = dict(gates)
+    def __init__(self, *, student_dir: str, banned: frozenset[str], files: tuple[str, ...],
+                 on_exec: OnExec | None, gates: dict[str, Gate], library: set[int],
+                 ours: set[int], keep: list[types.CodeType]) -> None:
+        self.banned, self.on_exec, self.gates = banned, on_exec, gates
+        # The files of the banned modules, each with its module's name (the folder's last parts)
+        self.files = tuple((os.path.realpath(f), _module_of(f, banned)) for f in files)
+        self.library, self.ours, self.keep = library, ours, keep
         # Where library code is read from: the Python installation, its site-packages and the
         # grader's own package (an editable install keeps it outside both).
         grader_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -113,8 +176,20 @@ class _Hook:
             sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, grader_root,
             *(p for p in sys.path if "site-packages" in p or "dist-packages" in p))}))
         self.student_root = os.path.realpath(student_dir) + os.sep
-        self.busy = threading.local()
-        self.importlib = {id(c) for c in _importlib_codes()}
+        self.local = threading.local()
+        self.machinery = frozenset(id(c) for c in _importlib_codes())
+        self.machinery_types = _importlib_types()
+        self.file_loaders = _file_loaders()
+        self.student_codes: set[int] = set()  # the code of the student's own module files
+        self.compiled: set[str] = set()  # file names given to compile() of code reported
+        self.own_threads = frozenset(t.ident for t in threading.enumerate()
+                                     if t.ident is not None)
+        self.handlers = {"import": self.on_import, "object.__setattr__": self.on_setattr,
+                         "object.__delattr__": self.on_setattr,
+                         "function.__new__": self.on_function, "exec": self.on_exec_event,
+                         "compile": self.on_compile}
+        if self.files:
+            self.handlers["open"] = self.on_open
 
     def is_student(self, code: types.CodeType) -> bool:
         return id(code) not in self.library
@@ -122,106 +197,227 @@ class _Hook:
     def is_ours(self, code: types.CodeType) -> bool:
         return id(code) in self.ours
 
-    def __call__(self, event: str, args: tuple[Any, ...]) -> None:
-        if getattr(self.busy, "on", False):
-            return  # an event raised by the hook's own work
-        self.busy.on = True
+    def check(self, event: str, args: tuple[Any, ...]) -> BaseException | None:
+        """The refusal to raise for ``event``, or None. Never raises."""
+        local = self.local
+        if getattr(local, "busy", False):
+            if event in _OWN_EVENTS or (
+                    event == "object.__getattr__" and len(args) > 1 and type(args[1]) is str
+                    and args[1] in _OWN_READS) or (
+                    event in _VERIFYING and getattr(local, "verifying", False)):
+                return None  # the hook reading frames, or a library file (``genuine``)
+            return AuditRefused(f"{event} is not available while grading")
+        local.busy = True
+        collecting = gc.isenabled()
+        gc.disable()  # no finaliser or gc callback of the student's runs in here
         try:
-            self.check(event, args)
+            return self.inspect(event, args, _frame(2))  # 0 this, 1 the hook, 2 the raiser
+        except RecursionError:  # the student's code was at the limit: theirs to be told
+            return RecursionError("maximum recursion depth exceeded")
+        except MemoryError:
+            return MemoryError()
+        except BaseException:  # anything else the hook could not read is refused
+            return AuditRefused(f"{event} is not available while grading")
         finally:
-            self.busy.on = False
+            if collecting:
+                gc.enable()
+            local.busy = False
 
-    @staticmethod
-    def raiser() -> types.FrameType | None:
-        """The frame that raised the event (0: this, 1: check, 2: __call__, 3: it; a C
-        function's event has no frame of its own, so it is its Python caller's)."""
-        try:
-            return sys._getframe(3)
-        except ValueError:
+    def inspect(self, event: str, args: tuple[Any, ...],
+                raiser: types.FrameType | None) -> BaseException | None:
+        if event in _REFUSED or event.startswith("ctypes."):
+            return AuditRefused(f"{event} is not available while grading")
+        handler = self.handlers.get(event)
+        if handler is not None:
+            return handler(args, raiser)
+        if event.startswith("grader."):
+            gate = self.gates.get(event)
+            if gate is None or raiser is None or id(raiser.f_code) not in self.ours:
+                return AuditRefused(f"{event} is the grader's own event")
+            return gate(raiser, args)
+        return None
+
+    # -- one method per event the hook reads; ``args`` are read only where of an exact type ----
+
+    def on_import(self, args: tuple[Any, ...], raiser: types.FrameType | None,
+                  ) -> BaseException | None:
+        name = args[0] if args else None
+        if type(name) is not str:
+            return AuditRefused("an import of something that is not a module's name")
+        library = banned_library(name, self.banned)
+        if library is None:
             return None
+        return ModuleNotFoundError(f"{library} is not available in this exercise: write it "
+                                   f"without {library}", name=name)
 
-    def check(self, event: str, args: tuple[Any, ...]) -> None:
-        if event.startswith("ctypes.") or event in _REFUSED:
-            raise AuditRefused(f"{event} is not available while grading")
-        if event == "import":
-            library = banned_library(str(args[0]), self.banned)
-            if library is not None:
-                raise ModuleNotFoundError(
-                    f"{library} is not available in this exercise: write it without {library}",
-                    name=str(args[0]))
-        elif event == "object.__setattr__" and args[1] == "__code__":
-            raise AuditRefused("assigning a function's __code__ is not available while grading")
-        elif event == "object.__getattr__" and args[1] == "__code__":
-            code = getattr(args[0], "__code__", None)  # the hook is busy: no event again
-            if isinstance(code, types.CodeType) and id(code) in self.ours:
-                self.own_code_only()
-        elif event == "function.__new__":
-            if id(args[0]) in self.ours:
-                raise AuditRefused("the grader's own code is not available while grading")
-        elif event == "sys._getframe":
-            if args[0] is not None and id(args[0].f_code) in self.ours:
-                self.own_code_only()
-        elif event == "exec":
-            self.executed(args[0])
-        elif event == "compile":
-            self.note(self.raiser(), "compile()")
-        elif event.startswith("grader."):
-            handler = self.gates.get(event)
-            frame = self.raiser()
-            if handler is None or frame is None or id(frame.f_code) not in self.ours:
-                raise AuditRefused(f"{event} is the grader's own event")
-            handler(frame, args)
+    def on_open(self, args: tuple[Any, ...], raiser: types.FrameType | None,
+                ) -> BaseException | None:
+        path = args[0] if args else None
+        if type(path) is int:
+            return None  # a descriptor already open
+        if type(path) is bytes:
+            path = os.fsdecode(path)
+        elif type(path) in _PATHS:
+            path = str(path)
+        if type(path) is not str:
+            return AuditRefused("opening something that is not a path is not available while "
+                                "grading")
+        real = os.path.realpath(path)
+        for folder, library in self.files:
+            if real == folder or real.startswith(folder + os.sep):
+                return ModuleNotFoundError(f"{library} is not available in this exercise: "
+                                           f"write it without {library}", name=library)
+        return None
 
-    def own_code_only(self) -> None:
-        """Refuse unless the grader's own code raised the event."""
-        try:
-            frame = sys._getframe(3)  # 0 this, 1 check, 2 __call__, 3 the raiser
-        except ValueError:
-            return
-        if id(frame.f_code) not in self.ours:
-            raise AuditRefused("the grader's own code and frames are not available while "
-                               "grading")
+    def on_setattr(self, args: tuple[Any, ...], raiser: types.FrameType | None,
+                   ) -> BaseException | None:
+        name = args[1] if len(args) > 1 else None
+        if type(name) is not str:
+            return AuditRefused("setting an attribute whose name is not a string is not "
+                                "available while grading")
+        if name == "__code__":
+            return AuditRefused("assigning a function's __code__ is not available while grading")
+        return None
 
-    def executed(self, code: Any) -> None:
-        if not isinstance(code, types.CodeType):
-            return
+    def on_function(self, args: tuple[Any, ...], raiser: types.FrameType | None,
+                    ) -> BaseException | None:
+        code = args[0] if args else None
         if id(code) in self.ours:
-            raise AuditRefused("the grader's own code is not available while grading")
-        frame = self.raiser_of_executed()
-        if id(code) not in self.library and self.library_module(frame, code):
-            for c in _codes(code):
-                if id(c) not in self.library:
-                    self.library.add(id(c))
-                    self.keep.append(c)
-            return
-        self.note(frame, "exec()")
+            return AuditRefused("the grader's own code is not available while grading")
+        if type(code) is not types.CodeType:
+            return AuditRefused("a function made of something that is not code")
+        if id(code) not in self.library and id(code) not in self.student_codes:
+            self.report("function", raiser, code, _BUILDERS)
+        return None
 
-    @staticmethod
-    def raiser_of_executed() -> types.FrameType | None:
-        try:
-            return sys._getframe(4)  # 0 this, 1 executed, 2 check, 3 __call__, 4 the raiser
-        except ValueError:
+    def on_compile(self, args: tuple[Any, ...], raiser: types.FrameType | None,
+                   ) -> BaseException | None:
+        source = args[0] if args else None
+        if type(source) is bytes:
+            source = source[:MAX_SOURCE].decode("utf-8", "replace")
+        name = args[1] if len(args) > 1 else None
+        text = source[:MAX_SOURCE] if type(source) is str else ""
+        if self.report("string" if type(source) is str else "tree", raiser, text, _RUNNERS) \
+                and type(name) is str:
+            self.compiled.add(name)
+        return None
+
+    def on_exec_event(self, args: tuple[Any, ...], raiser: types.FrameType | None,
+                      ) -> BaseException | None:
+        code = args[0] if args else None
+        if type(code) is not types.CodeType:
+            return AuditRefused("running something that is not code")
+        if id(code) in self.ours:
+            return AuditRefused("the grader's own code is not available while grading")
+        if id(code) in self.library or id(code) in self.student_codes:
             return None
+        kind = self.module_body(raiser, code)
+        if kind == "library" and self.genuine(code):
+            _add(self.library, self.keep, code)
+        elif kind == "library":  # importlib was made to run other code under a library's name
+            self.report("module", raiser, code, _RUNNERS)
+        elif kind == "student":
+            _add(self.student_codes, self.keep, code)
+        elif code.co_filename not in self.compiled:  # else its source was reported already
+            self.report("module" if kind == "made" else "code", raiser, code, _RUNNERS)
+        return None
 
-    def library_module(self, frame: types.FrameType | None, code: types.CodeType) -> bool:
-        """Whether ``code``, about to be executed by ``frame``, is a module's body that
-        importlib read from a file of the Python installation."""
-        while frame is not None and id(frame.f_code) in self.importlib:
+    # -- whose code ---------------------------------------------------------------------------
+
+    def genuine(self, code: types.CodeType) -> bool:
+        """Whether ``code`` is what its library file compiles to. A student can patch
+        importlib's loaders (their classes, their module's functions) to run code of their own
+        under a library file's name, which would then count as library code; compiling the
+        file again here tells the two apart. Costs a compilation per module imported after the
+        student's (a few, at most a few dozen, per worker)."""
+        path = code.co_filename
+        self.local.verifying = True
+        try:
+            with open(path, "rb") as f:  # the read and the compilation are the hook's own
+                source = f.read()
+            return bool(compile(source, path, "exec", dont_inherit=True) == code)
+        except (OSError, SyntaxError, ValueError):
+            return False
+        finally:
+            self.local.verifying = False
+
+    def module_body(self, frame: types.FrameType | None, code: types.CodeType) -> str:
+        """Whether ``code``, about to be run by ``frame``, is the body of a module that
+        importlib runs: "library" (read by one of its file loaders from a file of the Python
+        installation), "student" (from a file of the submission), "made" (by another loader:
+        a module made at run time), or "" (not a module's body)."""
+        while frame is not None and id(frame.f_code) in self.machinery:
             loader = frame.f_locals.get("self")
-            if type(loader).__name__ in ("SourceFileLoader", "SourcelessFileLoader") and \
-                    type(loader).__module__.startswith("importlib") and \
-                    isinstance(frame.f_locals.get("module"), types.ModuleType):
-                path = getattr(loader, "path", None)
-                real = os.path.realpath(str(path))
-                return real.startswith(self.prefixes) and \
-                    not real.startswith(self.student_root) and code.co_filename == path
+            if loader is not None and type(frame.f_locals.get("module")) is types.ModuleType:
+                path = loader.__dict__.get("path") if type(loader) in self.file_loaders \
+                    else None
+                if type(path) is not str:
+                    return "made"
+                real = os.path.realpath(path)
+                if real.startswith(self.student_root):
+                    return "student"
+                if real.startswith(self.prefixes) and code.co_filename == path:
+                    return "library"
+                return "made"
             frame = frame.f_back
-        return False
+        return ""
 
-    def note(self, frame: types.FrameType | None, what: str) -> None:
-        if self.on_exec is None or frame is None or id(frame.f_code) in self.library:
-            return  # a library's own exec (dataclasses, namedtuple): not the student's
-        self.on_exec(what, frame.f_lineno)
+    def report(self, route: str, raiser: types.FrameType | None, payload: Any,
+               runners: frozenset[str]) -> bool:
+        """Tell ``on_exec`` of run-time code when the student's code ran it; whether it did."""
+        made = self.whose(raiser, runners)
+        if self.on_exec is None or made is None:
+            return False
+        self.on_exec("module" if made == "module" else route, self.line(raiser), payload)
+        return True
+
+    def whose(self, frame: types.FrameType | None, runners: frozenset[str]) -> str | None:
+        """Whether the code being built or run at ``frame`` is the student's doing: "module"
+        when a loader of theirs made a module, "yes" when their frame ran it or handed the
+        runner to library code that does not name it, None when library code runs code of its
+        own (it names one of ``runners``, or importlib reads a file: a library's or the
+        student's own module)."""
+        while frame is not None:
+            code = frame.f_code
+            if id(code) in self.machinery:
+                loader = frame.f_locals.get("self")
+                if type(loader) in self.file_loaders:
+                    return None
+                if loader is not None and type(loader) not in self.machinery_types:
+                    return "module"  # a loader of the student's: a module made at run time
+            elif id(code) in self.ours:
+                return None
+            elif id(code) not in self.library:
+                return "yes"
+            elif not runners.isdisjoint(code.co_names):
+                return None
+            frame = frame.f_back
+        return None if threading.get_ident() in self.own_threads else "yes"
+
+    def line(self, frame: types.FrameType | None) -> int:
+        """The line of the student's own module file nearest ``frame``, or 0."""
+        while frame is not None:
+            if id(frame.f_code) in self.student_codes:
+                return frame.f_lineno
+            frame = frame.f_back
+        return 0
+
+
+def _module_of(path: str, libraries: Iterable[str]) -> str:
+    """Which of ``libraries`` the file or folder ``path`` holds (its name's dotted end)."""
+    parts = os.path.realpath(path).split(os.sep)
+    parts[-1] = parts[-1].split(".")[0]  # rnn.py, rnn.cpython-311-x86_64-linux-gnu.so: rnn
+    for library in sorted(libraries, key=len, reverse=True):
+        names = library.split(".")
+        if parts[-len(names):] == names:
+            return library
+    return "this module"
+
+
+def _file_loaders() -> frozenset[type]:
+    import importlib.machinery as machinery
+
+    return frozenset({machinery.SourceFileLoader, machinery.SourcelessFileLoader})
 
 
 def banned_library(module: str, libraries: Iterable[str]) -> str | None:
@@ -233,10 +429,33 @@ def banned_library(module: str, libraries: Iterable[str]) -> str | None:
     return None
 
 
-def _importlib_codes() -> list[types.CodeType]:
-    """The code of importlib's steps between an import and the module's body."""
+def _frame(depth: int) -> types.FrameType | None:
+    try:
+        return sys._getframe(depth + 1)
+    except ValueError:  # an event raised with fewer frames above it
+        return None
+
+
+def _importlib_types() -> frozenset[type]:
+    """The classes importlib's machinery defines (a loader of the student's is none of them)."""
     import importlib._bootstrap as bootstrap
     import importlib._bootstrap_external as external
 
-    return [getattr(bootstrap, "_call_with_frames_removed").__code__,
-            getattr(external, "_LoaderBasics").exec_module.__code__]
+    return frozenset(v for m in (bootstrap, external) for v in vars(m).values()
+                     if isinstance(v, type))
+
+
+def _importlib_codes() -> list[types.CodeType]:
+    """The code of importlib's machinery: every function of its bootstrap modules."""
+    import importlib._bootstrap as bootstrap
+    import importlib._bootstrap_external as external
+
+    out: list[types.CodeType] = []
+    for module in (bootstrap, external):
+        for value in list(vars(module).values()):
+            members = list(vars(value).values()) if isinstance(value, type) else [value]
+            for member in members:
+                member = getattr(member, "__func__", member)
+                if type(member) is types.FunctionType:
+                    out.extend(_codes(member.__code__))
+    return out

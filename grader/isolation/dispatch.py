@@ -11,20 +11,32 @@ call at every dispatch key where the operator has a kernel of its own: its compo
 where it has one (that covers every backend), else its backend, autograd and meta kernels.
 
 The registrations cannot be undone from Python: the dispatcher's registration handles (what a
-``torch.library.Library`` wraps) are kept alive by their reference count alone (nothing refers to them, so nothing leads to
-them), a later registration by student code only hides the refusal behind a kernel of its own,
-never the original one, and the refusing kernels are held by the dispatcher, not by any Python
-object. What fired is told through ``record``, which the worker gives (see ``audit``).
+``torch.library.Library`` wraps) are kept alive by their reference count alone (nothing refers
+to them and the garbage collector does not track them, so nothing leads to them), a later
+registration by student code only hides the refusal behind a kernel of its own, never the
+original one, and the refusing kernels are held by the dispatcher, not by any Python object. A
+refusing kernel holds the operator's name and its message, nothing else: it tells the worker's
+trip-wire what fired through an audit event (``grader.refused``) that only the audit hook
+answers, so that even the frame a refusal's traceback shows leads nowhere.
+
+**Autograd as a capability** (``no_autograd``): in a topic whose exercise is a gradient written
+by hand, no graph is recorded for any operator. Every kernel at torch's autograd keys is replaced
+by a fallthrough (the call goes straight on to the operator's computation, recording nothing),
+in the zygote of that profile, before any worker exists; so ``grad_fn`` nodes never exist to be
+called, and ``torch.autograd.grad``, ``Tensor.backward``, ``torch.func`` and forward-mode AD have
+nothing to work on, whatever ``torch.enable_grad`` says and in every thread. The operators that
+exist only to compute gradients (``*_backward*``: ``threshold_backward`` is ReLU's) are refused.
 """
 
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import fnmatch
 import functools
 import re
+import sys
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 # Keys at which an operator may have a kernel of its own. A composite kernel serves every
 # backend, so where an operator has one, overriding it is enough (and a backend kernel beside a
@@ -99,42 +111,94 @@ def keys_of(op: str) -> list[str]:
         [] if composite else ["CPU", "CUDA", "Meta"])
 
 
-def refuse(patterns: Sequence[str], record: Callable[[str], None],
-           describe: Callable[[str], str]) -> int:
+def refuse(patterns: Sequence[str], describe: Callable[[str], str]) -> int:
     """Register a refusing kernel for every operator ``patterns`` ban; how many operators.
-
-    ``record(op)`` is called first on every refused call (the worker reports it with the
-    reply); ``describe(op)`` makes the refusal's message."""
+    ``describe(op)`` makes the refusal's message. Each refused call raises the audit event
+    ``grader.refused`` with the operator's name before it raises (see the module's docstring)."""
     ops = operators(patterns)
     if not ops:
         return 0
-    import torch
-
-    # The dispatcher's own registration handles (what torch.library.Library wraps), one per
-    # namespace, are kept alive by their count alone: no object leads to them.
-    libraries: dict[str, Any] = {}
-    with warnings.catch_warnings():  # "overriding a previously registered kernel": on purpose
-        warnings.simplefilter("ignore")
+    with _registrations() as library:
         for op in ops:
-            namespace, name = op.split("::", 1)
-            lib = libraries.get(namespace)
-            if lib is None:
-                lib = libraries[namespace] = torch._C._dispatch_library(
-                    "IMPL", namespace, "", __file__, 0)
-            kernel = _refusal(op, record, describe)
+            kernel = _refusal(op, describe(op))
             for key in keys_of(op):
                 try:
-                    lib.impl(name, key, kernel)
+                    library(op).impl(op.split("::", 1)[1], key, kernel)
                 except (RuntimeError, ValueError):
                     pass  # a key this build has no use for
-    for lib in libraries.values():
-        ctypes.pythonapi.Py_IncRef(ctypes.py_object(lib))
     return len(ops)
 
 
-def _refusal(op: str, record: Callable[[str], None],
-             describe: Callable[[str], str]) -> Callable[..., Any]:
+def _refusal(op: str, message: str) -> Callable[..., Any]:
     def refused(*args: Any, **kwargs: Any) -> Any:
-        record(op)
-        raise OperatorRefused(describe(op))
+        sys.audit("grader.refused", op)
+        raise OperatorRefused(message)
     return refused
+
+
+# Torch's autograd keys: a kernel there records the graph, then calls on below.
+AUTOGRAD_KEYS = ("Autograd", "AutogradCPU", "AutogradCUDA", "AutogradXPU", "AutogradMPS",
+                 "AutogradMeta", "AutogradOther", "AutogradNestedTensor", "AutogradFunctionality")
+GRADIENT_OPERATORS = ("*::*_backward*",)
+
+
+def no_autograd() -> int:
+    """Record no autograd graph in this process, whoever asks, and refuse the operators that
+    only compute gradients (see the module's docstring); how many kernels were replaced.
+    Called once in the zygote of a profile that bans autograd."""
+    import torch
+
+    fallthrough = getattr(torch.library, "fallthrough_kernel")
+    count = 0
+    with _registrations() as library:
+        for op in torch._C._dispatch_get_all_op_names():
+            for key in AUTOGRAD_KEYS:
+                if _has(torch, op, key):
+                    try:
+                        library(op).impl(op.split("::", 1)[1], key, fallthrough)
+                        count += 1
+                    except (RuntimeError, ValueError):
+                        pass
+        for key in AUTOGRAD_KEYS:  # operators with no kernel of their own there
+            try:
+                library("_::", key=key).fallback(key, fallthrough, False)
+            except (RuntimeError, ValueError):
+                pass
+    refuse(GRADIENT_OPERATORS, lambda op: f"{op} computes a gradient for you: write the "
+                                          "gradient yourself, with basic operations")
+    return count
+
+
+def _has(torch: Any, op: str, key: str) -> bool:
+    try:
+        return bool(torch._C._dispatch_has_kernel_for_dispatch_key(op, key))
+    except RuntimeError:  # a key this build of torch does not know
+        return False
+
+
+@contextlib.contextmanager
+def _registrations() -> Iterator[Callable[..., Any]]:
+    """``library(op)``: the dispatcher's registration handle for ``op``'s namespace (what
+    torch.library.Library wraps), made once; on leaving, every handle made is kept alive by its
+    reference count alone, so that nothing leads to it and no registration is ever undone."""
+    import torch
+
+    handles: dict[tuple[str, str], Any] = {}
+
+    def library(op: str, key: str = "") -> Any:
+        namespace = op.split("::", 1)[0]
+        handle = handles.get((namespace, key))
+        if handle is None:
+            handle = handles[(namespace, key)] = torch._C._dispatch_library(
+                "IMPL", namespace, key, __file__, 0)
+        return handle
+
+    with warnings.catch_warnings():  # "overriding a previously registered kernel": on purpose
+        warnings.simplefilter("ignore")
+        try:
+            yield library
+        finally:
+            import ctypes
+
+            for handle in handles.values():
+                ctypes.pythonapi.Py_IncRef(ctypes.py_object(handle))

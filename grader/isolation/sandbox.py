@@ -103,6 +103,7 @@ limit lifted); what the driver reads during initialisation may need more read pa
 from __future__ import annotations
 
 import ctypes
+import functools
 import errno
 import json
 import os
@@ -164,6 +165,9 @@ LAYERS: tuple[str, ...] = (
 # Above the ranges that container tools hand out (systemd-nspawn stops at 0x6FFF0000) and
 # below 2**31, which some tools still treat as signed.
 WORKER_UID_BASE = 2_000_000_000
+# The root zygote's pid, set there and inherited by every zygote forked from it: each
+# launcher's cgroup is named after it, so that the trusted side sweeps every zygote's at once.
+GROUP_OWNER: int | None = None
 
 _LINUX = sys.platform.startswith("linux")
 _MIB = 1024 * 1024
@@ -547,7 +551,8 @@ def _worker_group(found: _Probe, limits: Limits) -> cgroup.Group | None:
     try:
         if base is None:
             raise OSError(why)
-        return cgroup.Group.create(base, cgroup.group_name(os.getppid(), os.getpid()),
+        return cgroup.Group.create(base, cgroup.group_name(GROUP_OWNER or os.getppid(),
+                                                            os.getpid()),
                                    limits.memory_mb * _MIB)
     except OSError as exc:
         raise SandboxError(f"could not create the worker's memory cgroup: {exc}") from exc
@@ -1428,3 +1433,61 @@ if __name__ == "__main__" and sys.argv[1:] == ["--probe"]:
     # reap the probe's children before waitpid() sees them.
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     print(json.dumps(_probe_here()))
+
+
+# ---------------------------------------------------------------------------------------
+# What a worker may not read: the files of the modules it goes without
+
+
+def module_files(names: Sequence[str]) -> tuple[str, ...]:
+    """The folders and files that hold the modules ``names`` (``scipy.signal``: its package
+    folder; a module: its source, bytecode and extension files), found along ``sys.path``
+    without importing anything."""
+    out: dict[str, None] = {}
+    for name in names:
+        parts = name.split(".")
+        for base in sys.path:
+            if not base or not os.path.isdir(base):
+                continue
+            folder = os.path.join(base, *parts[:-1])
+            package = os.path.join(folder, parts[-1])
+            if os.path.isdir(package):
+                out.setdefault(os.path.realpath(package), None)
+            try:
+                entries = os.listdir(folder)
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.split(".", 1)[0] == parts[-1] and entry != parts[-1] and \
+                        entry.endswith((".py", ".pyc", ".so", ".pyd")):
+                    out.setdefault(os.path.realpath(os.path.join(folder, entry)), None)
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=64)
+def readable(read_paths: tuple[str, ...], without: tuple[str, ...]) -> tuple[str, ...]:
+    """``read_paths`` with the files of the modules ``without`` cut out (Landlock's rules only
+    grant: a read path holding one of them is replaced by its entries, down to the one left
+    out)."""
+    excluded = module_files(without)
+    if not excluded:
+        return read_paths
+    out: list[str] = []
+
+    def add(path: str) -> None:
+        real = os.path.realpath(path)
+        if real in excluded:
+            return
+        if not any(_contains(real, e) for e in excluded) or not os.path.isdir(real):
+            out.append(path)
+            return
+        try:
+            entries = sorted(os.listdir(real))
+        except OSError:
+            return
+        for entry in entries:
+            add(os.path.join(real, entry))
+
+    for path in read_paths:
+        add(path)
+    return tuple(dict.fromkeys(out))

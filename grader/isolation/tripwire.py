@@ -54,6 +54,7 @@ in place, so library subclasses and ``isinstance`` keep working. Packages import
 
 from __future__ import annotations
 
+import collections
 import fnmatch
 import functools
 import gc
@@ -62,11 +63,16 @@ import importlib.abc
 import importlib.machinery
 import os
 import re
+import signal
 import sys
 import types
 from typing import Any, Callable, Iterator, Sequence
 
 MAX_FIRINGS = 20  # recorded per call; one is enough to fail the test
+# Banned in every worker, with a Python handler: a Python signal handler is the one way for
+# student code to run in the middle of the grader's own code in the worker (the audit hook's,
+# say). Ignoring a signal or restoring its default (SIG_IGN, SIG_DFL) stays allowed.
+ALWAYS = ("signal.signal", "_signal.signal")
 
 
 class BannedCall(BaseException):
@@ -121,20 +127,38 @@ class _Wire:
 
 
 def _make_call(key: int) -> Callable[..., Any]:
-    """A wire's function: its closure holds a number, never the original."""
+    """A wire's function: its closure holds a number, never the original (which it takes out of
+    the box before calling it, so that no frame holds it while it runs)."""
     def call(*args: Any, **kwargs: Any) -> Any:
         box: list[Any] = []
         sys.audit("grader.gate", key, box)
-        return box[0](*args, **kwargs)
+        return box.pop()(*args, **kwargs)
+    return call
+
+
+def _make_signal_call(key: int) -> Callable[..., Any]:
+    """The wire of ``signal.signal``: as ``_make_call``'s, telling the gate the handler."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        box: list[Any] = []
+        sys.audit("grader.gate", key, box, args[1] if len(args) > 1 else kwargs.get("handler"))
+        return box.pop()(*args, **kwargs)
     return call
 
 
 _CALL_CODE = _make_call(0).__code__
+_SIGNAL_CALL_CODE = _make_signal_call(0).__code__
+
+
+def _harmless_handler(handler: Any) -> bool:
+    """SIG_IGN or SIG_DFL, read by exact type (never a comparison that runs student code)."""
+    return (type(handler) is signal.Handlers or type(handler) is int) and \
+        int(handler) in (signal.SIG_IGN, signal.SIG_DFL)
 
 
 def fired() -> tuple[list[dict[str, Any]], list[list[Any]]]:
-    """What fired since the last call (trip-wires and refused operators), and the student's
-    run-time exec/compile ([what, line]), from the audit hook."""
+    """What fired since the last call (trip-wires and refused operators), and the code the
+    student's module built and ran at run time ([route, line, source or code object]), from
+    the audit hook."""
     box: list[dict[str, Any]] = []
     executed: list[list[Any]] = []
     sys.audit("grader.take", box, executed)
@@ -150,7 +174,9 @@ class Tripwire:
         self._any = _compiled(*self.patterns)
         self.root = os.path.realpath(student_dir) + os.sep
         self.fired: list[dict[str, Any]] = []
-        self.executed: list[list[Any]] = []  # [what, line] of the student's run-time exec/compile
+        # [route, line, source or code] of code the student's module built and ran at run time
+        self.executed: list[list[Any]] = []
+        self._executed_seen: set[Any] = set()  # what was reported: sources, ids of code
         # Set by the worker once the audit hook is armed: whose code a frame runs (by code object) and whether it is the grader's.
         self.is_student: Callable[[types.CodeType], bool] = lambda code: True
         self.is_ours: Callable[[types.CodeType], bool] = lambda code: False
@@ -161,6 +187,9 @@ class Tripwire:
         self._info: dict[int, tuple[str, frozenset[str]]] = {}
         self._attr_wires: dict[int, Any] = {}  # address of an original's attribute -> its wire
         self._own_threads = {threading.get_ident()}  # the worker's; any later one is the student's
+        # Where the student started a thread (id of the thread object -> file, line).
+        self._origins: dict[int, tuple[str, int]] = {}
+        self._threads: list[Any] = []  # those threads, kept so that their ids stay theirs
         # The worker's code that calls an attribute of the student's module: a wire reached from
         # there through frames that only passed it on was the attribute itself (``scale =
         # numpy.polyfit``, or a partial of it), so the student's choice.
@@ -169,19 +198,27 @@ class Tripwire:
         self._wires: dict[int, Any] = {}  # id(original) -> its wire
         self._modules: list[Any] = []  # swept, in order
         self._seen: set[int] = set()  # namespaces swept
+        self._types: set[int] | frozenset[int] = frozenset()  # classes of the zygote (inspectable)
 
     # -- recording ------------------------------------------------------------------------------
 
-    def handlers(self) -> dict[str, Callable[..., None]]:
+    def handlers(self) -> dict[str, Callable[..., "BaseException | None"]]:
         """The handlers of the trip-wire's events, for the audit hook to hold: once the worker
         has handed them over, nothing but the hook refers to this object."""
         return {"grader.gate": self._on_gate, "grader.attribute": self._on_attribute,
                 "grader.describe": self._on_describe, "grader.take": self._on_take,
-                "grader.sweep": self._on_sweep, "grader.thread": self._on_thread}
+                "grader.sweep": self._on_sweep, "grader.thread": self._on_thread,
+                "grader.refused": self._on_refused}
 
-    def record(self, name: str) -> None:
-        """A refused operator (``dispatch``): recorded where the student's nearest frame is."""
-        frame = _skip(sys._getframe(1), self)
+    def _on_refused(self, frame: types.FrameType, args: tuple[Any, ...]) -> None:
+        """A refused operator (``dispatch``): its kernel raised the event with the operator's
+        name, in ``frame``."""
+        if type(args[0]) is str:
+            self.record(args[0], frame)
+
+    def record(self, name: str, frame: types.FrameType | None) -> None:
+        """A refused operator: recorded where the student's nearest frame above ``frame`` is."""
+        frame = _skip(frame, self)
         while frame is not None and not self.is_student(frame.f_code):
             frame = frame.f_back
         if len(self.fired) < MAX_FIRINGS:
@@ -199,47 +236,67 @@ class Tripwire:
             if not name.startswith("<") and os.path.realpath(name).startswith(self.root):
                 return os.path.basename(name), f.f_lineno
             f = f.f_back
-        origin = getattr(threading.current_thread(), "_tw_origin", None)
+        origin = self._origins.get(id(threading.current_thread()))
         if origin:
             return origin
         if frame is not None:
             return os.path.basename(frame.f_code.co_filename), frame.f_lineno
         return "a thread your code started", 0
 
-    def _on_gate(self, frame: types.FrameType, args: tuple[Any, ...]) -> None:
-        key, box = args
-        if frame.f_code is not _CALL_CODE or key not in self._info:
-            raise BannedCall("the trip-wire's gate opens only for its wires")
-        self.check(key, frame.f_back)
-        box.append(self._originals[key])
+    # Each handler runs inside the audit hook, which raises what a handler returns; none of them
+    # reads anything of the student's objects but their identity (see ``audit``).
 
-    def _on_attribute(self, frame: types.FrameType, args: tuple[Any, ...]) -> None:
+    def _on_gate(self, frame: types.FrameType, args: tuple[Any, ...]) -> BaseException | None:
+        key, box = args[:2]
+        code = frame.f_code
+        if code is not _CALL_CODE and code is not _SIGNAL_CALL_CODE or type(key) is not int \
+                or key not in self._info or type(box) is not list:
+            return BannedCall("the trip-wire's gate opens only for its wires")
+        harmless = code is _SIGNAL_CALL_CODE and len(args) == 3 and _harmless_handler(args[2])
+        refusal = None if harmless else self.check(key, frame.f_back)
+        if refusal is not None:
+            return refusal
+        box.append(self._originals[key])
+        return None
+
+    def _on_attribute(self, frame: types.FrameType, args: tuple[Any, ...]) -> BaseException | None:
         key, attr, box = args
-        if key in self._info:
-            box.append(self.attribute(key, attr, self._info[key][0]))
+        if type(key) is int and key in self._info and type(attr) is str and type(box) is list:
+            try:
+                box.append(self.attribute(key, attr, self._info[key][0]))
+            except AttributeError as exc:
+                return AttributeError(str(exc))
+        return None
 
     def _on_describe(self, frame: types.FrameType, args: tuple[Any, ...]) -> None:
         key, box = args
-        if key in self._originals:
+        if type(key) is int and key in self._originals and type(box) is list:
             box.append(repr(self._originals[key]))
 
-    def _on_take(self, frame: types.FrameType, args: tuple[Any, ...]) -> None:
+    def _on_take(self, frame: types.FrameType, args: tuple[Any, ...]) -> BaseException | None:
         caller = frame.f_back
-        if caller is None or self.is_student(caller.f_code):
-            raise BannedCall("what the grader recorded is not for your code to read")
+        if caller is None or self.is_student(caller.f_code) or type(args[0]) is not list or \
+                type(args[1]) is not list:
+            return BannedCall("what the grader recorded is not for your code to read")
         args[0].extend(self.take())
-        args[1].extend(self.executed[:MAX_FIRINGS])
+        args[1].extend(self.executed)
         self.executed.clear()
+        return None
 
-    def note_exec(self, what: str, line: int) -> None:
-        """Student code ran ``what`` (exec, compile) at ``line``: for the dynamic-access note."""
-        if len(self.executed) < MAX_FIRINGS and [what, line] not in self.executed:
-            self.executed.append([what, line])
+    def note_exec(self, route: str, line: int, payload: Any) -> None:
+        """The student's code built and ran code at run time (``audit``'s ``on_exec``): kept
+        for the reply, each source or code object once."""
+        seen = payload if type(payload) is str else id(payload)
+        if len(self._executed_seen) < 4 * MAX_FIRINGS and seen not in self._executed_seen:
+            self._executed_seen.add(seen)
+            if type(payload) is not str:
+                self._keep.append(payload)  # an id is never reused while it is remembered
+            self.executed.append([route, line, payload])
 
     def _on_sweep(self, frame: types.FrameType, args: tuple[Any, ...]) -> None:
         module = args[0]
-        if isinstance(module, types.ModuleType) and isinstance(module.__name__, str):
-            self.sweep([(module.__name__, module)])
+        if type(module) is types.ModuleType and type(vars(module).get("__name__")) is str:
+            self.sweep([(vars(module)["__name__"], module)])
 
     def _on_thread(self, frame: types.FrameType, args: tuple[Any, ...]) -> None:
         thread, = args
@@ -247,33 +304,34 @@ class Tripwire:
         while caller is not None and not self.is_student(caller.f_code):
             caller = caller.f_back
         if caller is not None:
-            thread._tw_origin = (os.path.basename(caller.f_code.co_filename), caller.f_lineno)
+            self._origins[id(thread)] = (os.path.basename(caller.f_code.co_filename),
+                                         caller.f_lineno)
+            self._threads.append(thread)
 
-    def check(self, key: int, frame: types.FrameType | None) -> None:
-        """Raise ``BannedCall`` when the call that reached ``frame`` is the student's (see the
-        module's docstring for whose call it is); else return."""
+    def check(self, key: int, frame: types.FrameType | None) -> BaseException | None:
+        """The refusal when the call that reached ``frame`` is the student's (see the module's
+        docstring for whose call it is), else None."""
         name, names = self._info[key]
         frame = _skip(frame, self)
         while frame is not None:
             if self.is_student(frame.f_code):
-                self._fire(name, *self._place(frame))
+                return self._fire(name, *self._place(frame))
             if frame.f_code in self.serving:  # the worker called the module's attribute: that
-                self._fire(name, "a function of your module", 0)  # attribute is the student's
-
+                return self._fire(name, "a function of your module", 0)  # is the student's
             if not names.isdisjoint(frame.f_code.co_names):
-                return  # the library names it: its own use
+                return None  # the library names it: its own use
             frame = _skip(frame.f_back, self)  # handed to this frame: whose call was it?
         if threading.get_ident() in self._own_threads:
-            return
-        origin = getattr(threading.current_thread(), "_tw_origin", None)
+            return None
+        origin = self._origins.get(id(threading.current_thread()))
         file, line = origin if origin else ("a thread your code started", 0)
-        self._fire(name, file, line)
+        return self._fire(name, file, line)
 
-    def _fire(self, name: str, file: str, line: int) -> None:
+    def _fire(self, name: str, file: str, line: int) -> BannedCall:
         if len(self.fired) < MAX_FIRINGS:
             self.fired.append({"name": name, "file": file, "line": line})
-        raise BannedCall(f"{name} is not allowed here ({file}, line {line})" if line else
-                         f"{name} is not allowed here ({file})")
+        return BannedCall(f"{name} is not allowed here ({file}, line {line})" if line else
+                          f"{name} is not allowed here ({file})")
 
     def attribute(self, key: int, attr: str, name: str) -> Any:
         """An attribute of wire ``key``'s original, as the wire shows it: callables wired
@@ -341,8 +399,9 @@ class Tripwire:
             self._modules.append(module)
             new.append(module)
             for attr, value in _items(module):
-                if callable(value) and id(value) not in self._wired and \
-                        id(value) not in self._banned and self._names(f"{modname}.{attr}", value):
+                if type(attr) is str and self.inspectable(value) and callable(value) and \
+                        id(value) not in self._wired and id(value) not in self._banned and \
+                        self._names(f"{modname}.{attr}", value):
                     found.append((value, f"{modname}.{attr}"))
         found.sort(key=lambda vn: len(vn[1]))  # torch.nn.LSTM rather than torch.nn.modules.rnn.LSTM
         for value, name in found:
@@ -353,10 +412,46 @@ class Tripwire:
         # A second pass: every place that holds one of them (a module loaded later may hold
         # what an earlier one defined: torch.conv2d is torch.nn.functional.conv2d).
         for module in self._modules if found else new:
+            tables = self._defined_under_ban(vars(module).get("__name__"))
             for attr, value in _items(module):
                 key = id(value)
                 if key in self._banned and not isinstance(value, type):
                     self._set(module, attr, self._wire_of(key, value))
+                elif tables and type(value) in (dict, collections.defaultdict):
+                    self._wire_table(value, 2)
+
+    def inspectable(self, value: Any) -> bool:
+        """Whether ``value``'s type is a built-in one or a class the zygote had: reading its
+        attributes, ``isinstance`` and ``callable`` on it then run no code of the student's (the
+        sweep of a module loaded later runs inside the audit hook, where none may run)."""
+        kind = type(value)
+        return not _FLAGS(kind) & _HEAPTYPE or id(kind) in self._types
+
+    def _defined_under_ban(self, name: Any) -> bool:
+        """Whether what module ``name`` defines is banned (a pattern names the module or a
+        package above it, ``torch._decomp``)."""
+        return type(name) is str and any(
+            matches(name, p) for p in self.patterns if p.split(".")[0] in sys.modules
+            and not any(ch in p for ch in "*?[") and p in sys.modules)
+
+    def _wire_table(self, table: dict[Any, Any], depth: int) -> None:
+        """Wire the banned callables a banned module's table holds (torch's decomposition
+        tables: an operator -> its Python implementation), and those it defined that no module
+        holds by name (a wrapper made when it was registered)."""
+        for k, v in list(table.items()):
+            if not self.inspectable(v):
+                continue
+            if type(v) in (dict, collections.defaultdict):
+                if depth > 1:
+                    self._wire_table(v, depth - 1)
+                continue
+            if not callable(v) or isinstance(v, type) or id(v) in self._wired:
+                continue
+            if id(v) not in self._banned and \
+                    self._defined_under_ban(getattr(v, "__module__", None)):
+                self._banned[id(v)] = f"{getattr(v, '__module__')}.{getattr(v, '__name__', k)}"
+            if id(v) in self._banned:
+                table[k] = self._wire_of(id(v), v)
 
     def _wire_methods(self) -> None:
         """A pattern naming a method of a class (``torch.Tensor.backward``) is wired on the class
@@ -390,7 +485,7 @@ class Tripwire:
             module_path = path.rsplit(".", 1)[0]
             if not matches(module_path, p):  # the pattern names this attribute itself
                 return True
-            if not isinstance(defined, str) or matches(defined, p):
+            if type(defined) is not str or matches(defined, p):
                 return True
         return False
 
@@ -405,13 +500,13 @@ class Tripwire:
         key = len(self._info) + 1
         self._originals[key] = value
         self._info[key] = (name, frozenset(
-            {name.rsplit(".", 1)[-1]} | ({own} if isinstance(own, str) else set())))
-        call = _make_call(key)
+            {name.rsplit(".", 1)[-1]} | ({own} if type(own) is str else set())))
+        call = (_make_signal_call if name in ALWAYS else _make_call)(key)
         w: Any
         if isinstance(value, types.FunctionType):
             for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
                 got = getattr(value, attr, None)
-                if isinstance(got, str):
+                if type(got) is str:
                     setattr(call, attr, got)
             w = call
         else:
@@ -424,10 +519,12 @@ class Tripwire:
         if id(cls) in self._wired:
             return
         self._wired.add(id(cls))
-        init = cls.__dict__.get("__init__")
-        if not isinstance(init, types.FunctionType):
+        init = vars(cls).get("__init__")
+        if type(init) is not types.FunctionType:
             return  # a C type or an inherited __init__: the static scan covers its name
-        name = self._banned.get(id(cls), f"{cls.__module__}.{cls.__qualname__}")
+        module = vars(cls).get("__module__")
+        name = self._banned.get(id(cls)) or (f"{module if type(module) is str else '?'}."
+                                             f"{type.__dict__['__qualname__'].__get__(cls)}")
         wired = self.wire(init, name)
         try:
             cls.__init__ = wired  # type: ignore[misc]
@@ -490,6 +587,10 @@ def _thread_start(original: Callable[[threading.Thread], None]) -> Callable[...,
     return start
 
 
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement, not built in
+_FLAGS = type.__dict__["__flags__"].__get__  # read from the type itself, never a metaclass's
+
+
 def _items(module: Any) -> Iterator[tuple[str, Any]]:
     try:
         return iter(list(vars(module).items()))
@@ -539,8 +640,12 @@ class _Finder(importlib.abc.MetaPathFinder):
             self.busy = False
 
 
-def install(patterns: Sequence[str], student_dir: str) -> Tripwire:
-    """Wire every callable ``patterns`` ban; call before the student's module is imported."""
-    tw = Tripwire(patterns, student_dir)
+def install(patterns: Sequence[str], student_dir: str,
+            library_types: set[int] | frozenset[int] = frozenset()) -> Tripwire:
+    """Wire every callable ``patterns`` ban, and those banned everywhere (``ALWAYS``); call
+    before the student's module is imported. ``library_types``: the ids of the classes that
+    existed before any student code (``audit.LIBRARY_TYPES``)."""
+    tw = Tripwire((*patterns, *ALWAYS), student_dir)
+    tw._types = library_types
     tw.install()
     return tw

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import socket
 import sys
 import traceback
 import warnings
 from typing import Any, Callable
 
-from grader.isolation import audit, dispatch, tripwire, wire
+from grader.isolation import audit, codelisting, dispatch, sandbox, tripwire, wire
 
 # How much of an exception message and traceback travels back; the rest is cut.
 MAX_TEXT = 4000
@@ -114,20 +115,25 @@ def arm(student_dir: str, banned: tuple[str, ...] = (), ops: tuple[str, ...] = (
         libraries: tuple[str, ...] = ()) -> None:
     """Put the topic's bans in place, below the student's reach, before their module runs:
     the trip-wires on banned library functions (``tripwire``), banned operators refused in
-    torch's dispatcher (``dispatch``), banned libraries forgotten and their import refused,
-    and the audit hook (``audit``) that holds the trip-wire's state from now on."""
-    wires = tripwire.install(banned, student_dir)
+    torch's dispatcher (``dispatch``), the import of the modules this worker goes without
+    (``libraries``: never loaded by its zygote, ``grader.isolation.profiles``) refused, and the
+    audit hook (``audit``) that holds the trip-wire's state from now on."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # no Python-level handler runs, ever
+    wires = tripwire.install(banned, student_dir, audit.LIBRARY_TYPES)
     wires.serving.add(_call.__code__)
-    dispatch.refuse(ops, wires.record, lambda op: f"{op} is not allowed in this exercise")
+    dispatch.refuse(ops, lambda op: f"{op} is not allowed in this exercise")
     forget(libraries)
     wires.is_student, wires.is_ours = audit.arm(
-        student_dir=student_dir, libraries=libraries, on_exec=wires.note_exec,
+        student_dir=student_dir, libraries=libraries,
+        files=sandbox.module_files(libraries) if libraries else (), on_exec=wires.note_exec,
         gates=wires.handlers())
 
 
 def forget(libraries: tuple[str, ...]) -> None:
-    """Drop the already imported modules of ``libraries`` (the zygote preloads torch), and
-    every module's attribute that holds one, so that no name leads to them."""
+    """Drop the already imported modules of ``libraries``, and every module's attribute that
+    holds one. A worker's zygote never loads them (``grader.isolation.profiles``); this is for
+    a worker started as a fresh interpreter, where nothing is preloaded but what the grader's own
+    start-up imported."""
     gone = {id(sys.modules[n]) for n in list(sys.modules)
             if audit.banned_library(n, libraries)}
     if not gone:
@@ -219,9 +225,21 @@ def serve(sock: socket.socket, module_name: str, module_path: str, student_dir: 
 
 
 def _fired() -> dict[str, Any]:
-    """What fired since the last reply, and the student's run-time exec/compile, for the reply."""
+    """What fired since the last reply, and the code the student's module built and ran at run
+    time ([route, line, source or listing]), for the reply."""
     banned, executed = tripwire.fired()
-    return {"banned": banned, "executed": executed} if executed else {"banned": banned}
+    if not executed:
+        return {"banned": banned}
+    return {"banned": banned, "executed": [
+        [route, line, payload if type(payload) is str else _listing(payload)]
+        for route, line, payload in executed]}
+
+
+def _listing(code: Any) -> str:
+    try:
+        return codelisting.listing(code)
+    except Exception:  # code the listing cannot read: the route is still told
+        return ""
 
 
 def _flush_output() -> None:

@@ -5,6 +5,12 @@ emptied environment. It never imports ``reference/`` or hidden tests, so nothing
 the memory its workers inherit. Forking it costs milliseconds where a fresh interpreter with
 torch costs over a second.
 
+There is one zygote per ban profile the run needs (``grader.isolation.profiles``): the root,
+which has imported NumPy and never torch (for topics that ban torch), forks the ``torch`` zygote
+before it listens, which imports torch and forks the ``torch-no-autograd`` zygote; each of those
+shares with its parent the pages it has not changed. The trusted side talks to the root alone:
+a request for another profile's worker is passed on, socket and all, to that profile's zygote.
+
 Per request (a JSON config plus the worker's socket, passed as a file descriptor) it forks A;
 A enters new namespaces and forks B, the worker proper, which is PID 1 of its own PID namespace
 when sandboxed: killing B from outside kills everything the student started. A sends B's pid on
@@ -25,6 +31,8 @@ import struct
 import sys
 from typing import Any
 
+from grader.isolation import profiles
+
 _LEN = struct.Struct("<I")
 
 # Every thread pool a worker could start, sized to the one thread grading promises, whatever the
@@ -37,28 +45,116 @@ THREAD_ENV = {name: "1" for name in (
 
 
 def _preload(facts: dict[str, Any]) -> None:
-    """Import what every worker needs; ``facts``: what the trusted side decided for this run
-    (its measure of the sandbox), taken as given rather than found out again here."""
+    """Import what every worker needs, torch apart; ``facts``: what the trusted side decided
+    for this run (its measure of the sandbox), taken as given rather than found out again."""
     import numpy  # noqa: F401
-    import torch
 
-    torch.set_num_threads(1)
-    torch.set_num_interop_threads(1)
-    # Warm up once here so workers do not each read CPU information after Landlock is on.
-    (torch.ones(4, 4) @ torch.ones(4, 4)).sum().item()
     import grader.isolation.sandbox
     import grader.isolation.worker  # noqa: F401
 
     if facts.get("probe") is not None:  # every worker inherits it
         grader.isolation.sandbox.adopt_probe(facts["probe"])
-    # A CUDA context does not survive fork: GPU workers must start CUDA themselves.
-    if torch.cuda.is_initialized():
-        raise RuntimeError("the zygote must never initialise CUDA")
-    # What workers will refuse in torch's dispatcher, worked out once for the course's topics.
-    from grader.isolation import audit, dispatch
-    dispatch.prepare(facts.get("ops") or ())
-    # What code is the libraries' and the grader's, noted before any student code exists.
+    grader.isolation.sandbox.GROUP_OWNER = os.getpid()  # workers' cgroups are named after it
+    profiles.preload_modules([m for m in facts.get("modules") or () if m.split(".")[0] != "torch"],
+                             facts.get("absent") or ())
+    _settle()
+
+
+def _settle() -> None:
+    """Note what code is the libraries' and the grader's, before any student code exists, and
+    freeze the garbage collector's view of it (workers then never walk it)."""
+    from grader.isolation import audit
+
     audit.record_library()
+    gc.collect()
+    gc.freeze()
+
+
+def _profile_zygotes(wanted: list[str], facts: dict[str, Any],
+                     ) -> tuple[dict[str, socket.socket], list[int]]:
+    """Fork the zygotes of the profiles ``wanted`` that are not the root's; a connection to
+    each, once it is ready (see the module's docstring), and their pids."""
+    need = [p for p in profiles.ALL if p != profiles.NUMPY and
+            any(p in profiles.lineage(w) for w in wanted)]
+    ends = {p: socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for p in need}
+    ours = {p: pair[0] for p, pair in ends.items()}
+    theirs = {p: pair[1] for p, pair in ends.items()}
+    for name in need:
+        if profiles.PARENT[name] == profiles.NUMPY and os.fork() == 0:
+            for sock in ours.values():
+                sock.close()
+            _profile_zygote(name, theirs, facts)
+    for sock in theirs.values():
+        sock.close()
+    pids = []
+    for name, sock in ours.items():
+        said = _read_exact(sock, _READY.size)
+        if len(said) != _READY.size or said[:1] != b"r":
+            raise RuntimeError(f"the {name} zygote failed to start")
+        pids.append(_READY.unpack(said)[1])
+    return ours, pids
+
+
+_READY = struct.Struct("<cI")  # what a profile's zygote says once ready: b"r" and its pid
+
+
+def _read_exact(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n and (chunk := sock.recv(n - len(data))):
+        data += chunk
+    return data
+
+
+def _profile_zygote(name: str, ends: dict[str, socket.socket], facts: dict[str, Any]) -> None:
+    """A profile's zygote, from its fork to its exit: never returns. ``ends``: the sockets
+    toward the root of this profile and of the profiles forked from it, and maybe others'."""
+    code = 0
+    try:
+        _die_with_parent()
+        mine = ends[name]
+        below = {p: s for p, s in ends.items() if name in profiles.lineage(p) and p != name}
+        for p, sock in ends.items():
+            if p != name and p not in below:
+                sock.close()
+        profiles.preload(name)
+        if name == profiles.TORCH:
+            from grader.isolation import dispatch
+
+            # What workers will refuse in torch's dispatcher, worked out once for the course.
+            dispatch.prepare(facts.get("ops") or ())
+            profiles.preload_modules(facts.get("modules") or (), ())
+        _settle()
+        for child, sock in below.items():
+            if profiles.PARENT[child] == name and os.fork() == 0:
+                mine.close()
+                _profile_zygote(child, below, facts)
+        for sock in below.values():
+            sock.close()
+        mine.sendall(_READY.pack(b"r", os.getpid()))
+        _serve_requests(mine)
+    except BaseException:
+        code = 70
+    finally:
+        os._exit(code)
+
+
+def _serve_requests(conn: socket.socket) -> None:
+    """A profile zygote's loop: fork a worker per request passed on by the root, until the root
+    goes away (then its launchers go too)."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # A processes are reaped by the kernel
+    launchers: list[int] = []
+    while True:
+        try:
+            req = recv_request(conn)
+        except (OSError, ValueError):
+            req = None
+        if req is None:
+            _end_launchers(launchers, sweep=False)
+            return
+        config, fd = req
+        pid = _spawn(config, fd, {conn.fileno()})
+        launchers = [p for p in launchers if _alive(p)] + [pid]
+        os.close(fd)
 
 
 def recv_request(conn: socket.socket) -> tuple[dict[str, Any], int] | None:
@@ -299,9 +395,9 @@ def _worker(config: dict[str, Any], fd: int, policy: Any, fault: list[int]) -> N
     import tempfile
 
     tempfile.tempdir = config["workdir"]
-    import torch
-
-    torch.set_num_threads(1)
+    torch = sys.modules.get("torch")  # not in a zygote of the numpy profile
+    if torch is not None:
+        torch.set_num_threads(1)
     sock = socket.socket(fileno=fd)
     if policy is not None:
         try:
@@ -330,9 +426,12 @@ def _worker(config: dict[str, Any], fd: int, policy: Any, fault: list[int]) -> N
     sys.stdout.flush()
 
 
-def serve(path: str, root: str | None = None) -> None:
-    """Accept connections on the unix socket ``path``; fork a worker per request. ``root``: the
-    grading run's temporary folder, removed here if the trusted side goes away first."""
+def serve(path: str, root: str | None = None,
+          zygotes: dict[str, socket.socket] | None = None, pids: tuple[int, ...] = ()) -> None:
+    """Accept connections on the unix socket ``path``; fork a worker per request, or pass it on
+    to the zygote of its profile (``zygotes``). ``root``: the grading run's temporary folder,
+    removed here if the trusted side goes away first."""
+    zygotes = zygotes or {}
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     # Bound relative to the folder the zygote runs in: a path under a long TMPDIR can be longer
     # than a unix socket's address allows (108 bytes).
@@ -342,12 +441,14 @@ def serve(path: str, root: str | None = None) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # A processes are reaped by the kernel
     conns: list[socket.socket] = []
     launchers: list[int] = []
-    print("ready", flush=True)
+    print("ready", *pids, flush=True)  # the profile zygotes' pids: processes that stay
     while True:
         readable: list[Any] = select.select([srv, sys.stdin, *conns], [], [])[0]
         for r in readable:
             if r is sys.stdin:
                 if not os.read(0, 1):  # the trusted side went away (it may have been killed)
+                    for conn in zygotes.values():
+                        conn.close()  # each ends its launchers and exits
                     _end_launchers(launchers)
                     if root:
                         shutil.rmtree(root, ignore_errors=True)
@@ -364,10 +465,19 @@ def serve(path: str, root: str | None = None) -> None:
                     r.close()
                     continue
                 config, fd = req
-                keep = {srv.fileno(), *(c.fileno() for c in conns)}
-                keep.discard(fd)
-                pid = _spawn(config, fd, keep)
-                launchers = [p for p in launchers if _alive(p)] + [pid]
+                zygote = zygotes.get(config.get("profile", profiles.NUMPY))
+                if zygote is not None:
+                    try:
+                        send_request(zygote, config, fd)
+                        pid = 0
+                    except OSError:  # that zygote is gone: the worker never starts
+                        pid = -1
+                else:
+                    keep = {srv.fileno(), *(c.fileno() for c in conns),
+                            *(c.fileno() for c in zygotes.values())}
+                    keep.discard(fd)
+                    pid = _spawn(config, fd, keep)
+                    launchers = [p for p in launchers if _alive(p)] + [pid]
                 os.close(fd)
                 r.sendall(json.dumps({"pid": pid}).encode() + b"\n")
 
@@ -380,17 +490,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _end_launchers(launchers: list[int]) -> None:
-    """Kill the launchers (their workers die with them) and remove their cgroups: no one else
-    will when the trusted side was killed."""
-    from grader.isolation import cgroup
+def _end_launchers(launchers: list[int], sweep: bool = True) -> None:
+    """Kill the launchers (their workers die with them) and, in the root zygote, remove the
+    cgroups of every zygote's launchers: no one else will when the trusted side was killed."""
+    from grader.isolation import cgroup, sandbox
 
     for pid in launchers:
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
-    cgroup.sweep(os.getpid())
+    if sweep:
+        cgroup.sweep(sandbox.GROUP_OWNER or os.getpid())
 
 
 def spawned(port: int) -> None:
@@ -409,6 +520,10 @@ def spawned(port: int) -> None:
     tempfile.tempdir = config["workdir"]
     sock.sendall(wire.frame(wire.encode_message({"op": "spawned", "pid": os.getpid()})))
     from grader.isolation import audit
+    # Nothing is preloaded in a fresh interpreter; what a profile takes away must be taken now.
+    if config.get("profile") == profiles.NO_AUTOGRAD:
+        for name in profiles.lineage(profiles.NO_AUTOGRAD)[1:]:
+            profiles.preload(name)
     audit.record_library()
     worker.serve(sock, config["module_name"], config["module_path"], config["student_dir"],
                  config["generation"], config["max_reply_bytes"],
@@ -421,10 +536,10 @@ def main() -> None:
         spawned(int(sys.argv[2]))
         return
     os.environ.update(THREAD_ENV)
-    _preload(json.loads(sys.stdin.buffer.readline() or b"{}"))
-    gc.collect()
-    gc.freeze()  # pytest and the worker no longer walk torch's objects on every collection
-    serve(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)
+    facts = json.loads(sys.stdin.buffer.readline() or b"{}")
+    _preload(facts)
+    zygotes, pids = _profile_zygotes(list(facts.get("profiles") or [profiles.TORCH]), facts)
+    serve(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None, zygotes, tuple(pids))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,126 @@
+"""Ban profiles: which zygote forks a topic's workers, what it has loaded, and what they may not load.
+
+A library a topic bans is absent from its workers, not removed from them: a module dropped from
+``sys.modules`` after loading stays reachable (its classes through ``object.__subclasses__()``,
+its functions' ``__globals__``), so only a process that never imported it is free of it. So
+workers are forked from one of a few zygotes, each preloaded for a profile:
+
+- ``numpy``: NumPy only; torch was never imported. For the topics that ban torch.
+- ``torch``: NumPy and torch. For the topics that may use torch.
+- ``torch-no-autograd``: forked from the ``torch`` zygote, then autograd taken away as a
+  capability (``dispatch.no_autograd``: no graph is ever recorded, the gradient-only operators
+  are refused). For the topics whose exercise is a gradient written by hand.
+
+Beside its profile, each worker is told the modules it goes without, the topic's banned
+libraries: none of them is loaded in any zygote, the audit hook refuses importing them and
+opening their files, and Landlock leaves their files out of what the worker may read
+(``sandbox.readable``), so no route, however it gets past the hook, can load them later.
+
+Torch's Python decompositions and references of operators (``torch._decomp``, ``torch._refs``,
+``torch._prims``: Python implementations of the operators a topic bans, and of their gradients,
+in tables looked up by an operator's name) cannot be absent from a torch worker: ``import torch``
+loads them. In every torch worker whose topic bans an operator or autograd they are banned
+calls instead (:func:`calls`): the trip-wire wires every function they define wherever a module
+or one of their tables holds it, so student code that reaches one, by any name, is refused.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from typing import Iterable, Sequence
+
+NUMPY = "numpy"
+TORCH = "torch"
+NO_AUTOGRAD = "torch-no-autograd"
+ALL = (NUMPY, TORCH, NO_AUTOGRAD)
+# Which profile each zygote is forked from (the root zygote is NUMPY).
+PARENT = {TORCH: NUMPY, NO_AUTOGRAD: TORCH}
+
+CAPABILITIES = ("autograd",)  # what ``[banned] capabilities`` may name
+DECOMPOSITIONS = ("torch._decomp", "torch._refs", "torch._prims")
+
+
+def profile(libraries: Iterable[str], capabilities: Iterable[str] = ()) -> str:
+    """The profile of a topic that bans ``libraries`` and ``capabilities``."""
+    if "torch" in libraries:
+        return NUMPY
+    return NO_AUTOGRAD if "autograd" in capabilities else TORCH
+
+
+def calls(calls: Sequence[str], libraries: Sequence[str] = (), ops: Sequence[str] = (),
+          capabilities: Sequence[str] = ()) -> tuple[str, ...]:
+    """The library functions a topic's worker refuses to student code (its trip-wires): the
+    topic's ``[banned] calls``, and torch's Python decompositions and references where the topic
+    bans an operator or autograd."""
+    extra: tuple[str, ...] = ()
+    if profile(libraries, capabilities) != NUMPY and (ops or "autograd" in capabilities):
+        extra = DECOMPOSITIONS
+    return tuple(dict.fromkeys((*calls, *extra)))
+
+
+def lineage(name: str) -> list[str]:
+    """The profiles a zygote of ``name`` is forked through, root first."""
+    chain = [name]
+    while chain[0] in PARENT:
+        chain.insert(0, PARENT[chain[0]])
+    return chain
+
+
+def preload(name: str) -> None:
+    """Import, in a zygote of profile ``name`` forked from its parent's, what that profile adds."""
+    if name == TORCH:
+        import torch
+
+        torch.set_num_threads(1)
+        torch.set_num_interop_threads(1)
+        # Warm up once here so workers do not each read CPU information after Landlock is on.
+        (torch.ones(4, 4) @ torch.ones(4, 4)).sum().item()
+        # A CUDA context does not survive fork: GPU workers must start CUDA themselves.
+        if torch.cuda.is_initialized():
+            raise RuntimeError("the zygote must never initialise CUDA")
+    elif name == NO_AUTOGRAD:
+        from grader.isolation import dispatch
+
+        dispatch.no_autograd()
+
+
+def modules_named(patterns: Iterable[str]) -> list[str]:
+    """The modules that banned-call ``patterns`` name or lie in (``scipy.special.softmax``:
+    ``scipy.special``), that are installed. A zygote loads them before any worker exists, so
+    that the trip-wire wires their functions before any student code runs, however the student
+    imports them later (an import the trip-wire's own finder does not see included)."""
+    out: list[str] = []
+    for pattern in patterns:
+        parts = pattern.split(".")
+        for n in range(len(parts), 0, -1):
+            name = ".".join(parts[:n])
+            if any(ch in name for ch in "*?["):
+                continue
+            try:
+                found = importlib.util.find_spec(name) is not None
+            except (ImportError, ValueError, AttributeError):
+                found = False
+            if found:
+                if name not in out:
+                    out.append(name)
+                break
+    return out
+
+
+def preload_modules(names: Iterable[str], absent: Sequence[str]) -> None:
+    """Import ``names`` (see :func:`modules_named`) in a zygote; a module that is not installed
+    is left out, and one whose import would load a module of ``absent`` (what a topic bans
+    altogether) is an error of the course's configuration, said as such."""
+    from grader.isolation.audit import banned_library
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+        loaded = sorted(m for m in sys.modules if banned_library(m, absent))
+        if loaded:
+            raise RuntimeError(f"loading {name}, which a topic's [banned] calls name, loads "
+                               f"{loaded[0]}, which a topic bans altogether")

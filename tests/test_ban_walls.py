@@ -1,0 +1,704 @@
+"""Bans by what they are: the audit hook never runs student code, banned libraries are absent from
+their topics' workers, decompositions go with the operators they decompose, and autograd is taken
+away where the exercise is a gradient written by hand.
+
+Each case is student code run in a real worker of its topic (forked from the zygote of the
+topic's ban profile, sandboxed as grading is, with the topic's bans), called the way a hidden
+test calls it; a few cases are graded whole, beside an honest submission that keeps its grade.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from grader.course import Course
+from grader.grading.engine import Options
+from grader.grading.plugin import TopicRun, worker_spec
+from grader.grading.remote import (BannedCallError, StudentError, StudentModule, StudentProxy)
+from grader.isolation import profiles
+
+ROOT = Path(__file__).resolve().parent.parent
+COURSE = Course(ROOT)
+SEED = 20261125
+
+
+def run(engine: Any, topic: str, source: str, fn: str, *args: Any, tmp: Path,
+        before: str | None = None) -> Any:
+    """Call ``fn`` of ``source``, handed in as the module of ``topic``, in a worker of that
+    topic (after ``before()``, whatever it does); what ``fn`` returned, or the StudentError /
+    BannedCallError it raised."""
+    folder = tmp / f"{topic}-{fn}-{time.monotonic_ns()}"
+    folder.mkdir()
+    path = folder / f"{topic}.py"
+    path.write_text(textwrap.dedent(source))
+    spec = worker_spec(topic, TopicRun(module_path=str(path), config=COURSE.config(topic),
+                                       solution=None),
+                       str(folder), engine.sandboxed, engine.read_paths)
+    session = StudentModule(engine.zygote, spec)
+    try:
+        if before is not None:
+            try:
+                StudentProxy(session, time.monotonic() + 60).call(before)
+            except (StudentError, BannedCallError):
+                pass
+        return StudentProxy(session, time.monotonic() + 60).call(fn, *args)
+    except (StudentError, BannedCallError) as exc:
+        return exc
+    finally:
+        session.close()
+
+
+def _grade(engine: Any, topic: str, source: str, tmp: Path) -> Any:
+    sub = tmp / "submission"
+    sub.mkdir(parents=True)
+    (sub / f"{topic}.py").write_text(source)
+    result = engine.grade(sub, tmp / "out", Options(topics=(topic,), seed=SEED))
+    assert not result.error, result.error
+    return result
+
+
+def _with(topic: str, override: str) -> str:
+    return COURSE.solution(topic).read_text() + "\n\n" + textwrap.dedent(override)
+
+
+# ------------------------------------------------------------- the hook never runs student code
+
+# Objects whose every method that the old hook called (str(), ==, hash, a property read,
+# isinstance's __class__) records that it ran. A spoofed event hands them to the hook.
+SPOOF = '''
+import gc, sys
+RAN = []
+
+class Name(str):
+    def __str__(self):
+        RAN.append("__str__"); return "numpy"
+    def __eq__(self, other):
+        RAN.append("__eq__"); return True
+    def __hash__(self):
+        RAN.append("__hash__"); return 0
+    def startswith(self, *args):
+        RAN.append("startswith"); return False
+    def split(self, *args):
+        RAN.append("split"); return ["numpy"]
+
+class Thing:
+    @property
+    def __code__(self):
+        RAN.append("__code__"); return None
+    @property
+    def f_code(self):
+        RAN.append("f_code"); return None
+    @property
+    def __class__(self):
+        RAN.append("__class__"); return type
+    @property
+    def __dict__(self):
+        RAN.append("__dict__"); return {}
+    def __getattr__(self, name):
+        RAN.append(name); return None
+    def __eq__(self, other):
+        RAN.append("__eq__"); return True
+    def __hash__(self):
+        RAN.append("__hash__"); return 0
+    def __len__(self):
+        RAN.append("__len__"); return 0
+    def __iter__(self):
+        RAN.append("__iter__"); return iter(())
+
+EVENTS = ["import", "object.__setattr__", "object.__delattr__", "object.__getattr__",
+          "sys._getframe", "exec", "compile", "function.__new__", "marshal.loads", "open",
+          "grader.gate", "grader.take", "grader.refused", "grader.attribute", "grader.describe",
+          "grader.sweep", "grader.thread", "builtins.id", "ctypes.dlsym"]
+
+def spoof(x):
+    for event in EVENTS:
+        for args in ((Name("torch"),), (Thing(), Name("__code__")), (Thing(), "__code__"),
+                     (Thing(),), (Name("x"), Name("y"), Thing()), (1, [], Thing()),
+                     (Thing(), Thing(), Thing(), Thing(), Thing())):
+            try:
+                sys.audit(event, *args)
+            except BaseException:
+                pass
+    refused = []
+    for name, attempt in (("gc", lambda: gc.get_objects()),
+                          ("settrace", lambda: sys.settrace(lambda *a: None)),
+                          ("frames", lambda: sys._current_frames()),
+                          # a hook of the student's would see every event after the grader's
+                          # own, the trip-wire's box with an original in it included
+                          ("a hook of its own", lambda: sys.addaudithook(lambda *a: None))):
+        try:
+            attempt()
+        except BaseException as exc:
+            refused.append(name)
+    return {"ran": sorted(set(RAN)), "refused": refused}
+'''
+
+
+@pytest.mark.parametrize("topic", ["activations", "performance", "transformer"])
+def test_spoofed_events_never_run_student_code_and_the_hook_keeps_working(
+        engine, topic: str, tmp_path: Path) -> None:
+    got = run(engine, topic, SPOOF, "spoof", 0, tmp=tmp_path)
+    assert not isinstance(got, Exception), got
+    assert got["ran"] == [], f"the hook ran the student's {got['ran']}"
+    assert got["refused"] == ["gc", "settrace", "frames", "a hook of its own"]
+
+
+FINALISERS = '''
+import gc, sys
+SEEN = []
+
+class Cycle:
+    def __init__(self):
+        self.me = self
+    def __del__(self):
+        frame = sys._getframe(1)
+        while frame is not None:
+            SEEN.append(frame.f_code.co_name)
+            frame = frame.f_back
+
+def collect_inside(x):
+    gc.set_threshold(1, 1, 1)
+    for _ in range(200):
+        Cycle()
+        sys.audit("import", "numpy")  # the hook allocates: a collection would run here
+        id(x)
+    gc.set_threshold(700, 10, 10)
+    gc.collect()
+    return sorted(set(SEEN) & {"check", "inspect", "hook", "on_import"})
+'''
+
+
+# The trip-wire sweeps a module of a banned package loaded after the student's (inside the hook):
+# a module of the student's own, handed to the trip-wire's loader, holds objects whose every
+# attribute read would run the student's code there.
+SWEEP = '''
+import sys, types
+RAN = []
+
+class Lure:
+    @property
+    def __module__(self):
+        RAN.append("__module__")
+        frame = sys._getframe()
+        while frame is not None:
+            RAN.append(frame.f_code.co_name)
+            frame = frame.f_back
+        return "numpy"
+    @property
+    def __class__(self):
+        RAN.append("__class__"); return types.FunctionType
+    def __call__(self, *args):
+        return 0
+
+class Name(str):
+    def __str__(self):
+        RAN.append("__str__"); return "x"
+    def __format__(self, spec):
+        RAN.append("__format__"); return "x"
+
+def lure(x):
+    import torch
+    finder = next(f for f in sys.meta_path if type(f).__name__ == "_Finder")
+    spec = finder.find_spec("torch.func._random", torch.func.__path__)
+    module = types.ModuleType("torch.func._random")
+    module.__dict__.update({"polyfit": Lure(), Name("lure"): Lure(), "fit": Lure(),
+                            "__package__": "torch.func"})
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:
+        RAN.append("raised " + type(exc).__name__)
+    return sorted(set(RAN))
+'''
+
+
+def test_a_module_handed_to_the_sweep_runs_none_of_its_objects_code(engine,
+                                                                   tmp_path: Path) -> None:
+    got = run(engine, "transformer", SWEEP, "lure", 0, tmp=tmp_path)  # it bans torch.func
+    assert not isinstance(got, Exception), got
+    assert [r for r in got if not r.startswith("raised")] == [], got
+
+
+def test_no_finaliser_of_the_students_runs_inside_the_hook(engine, tmp_path: Path) -> None:
+    assert run(engine, "performance", FINALISERS, "collect_inside", 0, tmp=tmp_path) == []
+
+
+SIGNALS = '''
+import _signal, signal
+def ignore(x):
+    signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    _signal.signal(signal.SIGTERM, _signal.SIG_DFL)
+    return "ignored"
+
+def handler_installed(route):
+    install = signal.signal if route == "signal" else _signal.signal
+    install(signal.SIGALRM, lambda *a: None)
+    return "installed"
+'''
+
+
+@pytest.mark.parametrize("route", ["signal", "_signal"])
+def test_student_code_cannot_install_a_signal_handler(engine, route: str, tmp_path: Path) -> None:
+    got = run(engine, "transformer", SIGNALS, "handler_installed", route, tmp=tmp_path)
+    assert isinstance(got, BannedCallError) and "signal.signal" in str(got), got
+    assert run(engine, "transformer", SIGNALS, "ignore", 0, tmp=tmp_path) == "ignored"
+
+
+# What any frame or traceback of the student's holds, one level down: the types of the values
+# of every frame's locals and globals up the stack, and of the attributes of those values.
+REACHABLE = '''
+import sys
+
+def _types(frame, seen):
+    while frame is not None:
+        for scope in (frame.f_locals, frame.f_globals):
+            for value in list(scope.values()):
+                seen.add(type(value).__qualname__)
+                for inner in list(getattr(value, "__dict__", {}).values())[:200]:
+                    seen.add(type(inner).__qualname__)
+                for inner in (getattr(value, "__self__", None), getattr(value, "__closure__", None)):
+                    if inner is not None:
+                        seen.add(type(inner).__qualname__)
+        frame = frame.f_back
+    return seen
+
+def _traceback_types(exc, seen):
+    tb = exc.__traceback__
+    while tb is not None:
+        _types(tb.tb_frame, seen)
+        tb = tb.tb_next
+    return seen
+
+CAUGHT = []
+
+def attempt():
+    for route in (lambda: __import__("sklearn"), lambda: __import__("gc").get_objects(),
+                  lambda: sys.audit("grader.gate", 1, []), ATTEMPT):
+        try:
+            route()
+        except BaseException as exc:
+            CAUGHT.append(exc)
+
+def reach(x):
+    seen = _types(sys._getframe(), set())
+    for exc in CAUGHT:
+        _traceback_types(exc, seen)
+    return sorted(seen) if len(CAUGHT) == 4 else CAUGHT
+'''
+GRADER_STATE = {"Tripwire", "_Checker", "_Hook", "_Finder", "_PatchingLoader"}
+
+
+@pytest.mark.parametrize("topic,attempt", [
+    ("linear_regression", "lambda: __import__('numpy').polyfit([0, 1, 2], [0, 1, 2], 1)"),
+    ("performance", "lambda: __import__('torch').ops.aten.conv2d(__import__('torch').ones(1, 1, "
+                    "3, 3), __import__('torch').ones(1, 1, 2, 2))"),
+    ("activations", "lambda: __import__('torch')"),
+])
+def test_no_frame_or_traceback_leads_to_the_graders_state(engine, topic: str, attempt: str,
+                                                          tmp_path: Path) -> None:
+    got = run(engine, topic, REACHABLE.replace("ATTEMPT", attempt), "reach", 0, tmp=tmp_path,
+              before="attempt")
+    assert isinstance(got, list), got
+    assert not GRADER_STATE & set(got), GRADER_STATE & set(got)
+
+
+FORGED_LIBRARY = '''
+import importlib.machinery, importlib.util, os
+import numpy
+
+def through_a_forged_library_module(x):
+    # importlib made to run the student's code under a library file's name, so that the code
+    # would count as the library's and its banned call pass as the library's own
+    path = os.path.join(os.path.dirname(numpy.__file__), "_helpers_of_mine.py")
+    source = "import numpy\\ndef fit(x, y):\\n    return numpy.polyfit(x, y, 1)\\n"
+    loader = importlib.machinery.SourceFileLoader("numpy._helpers_of_mine", path)
+    loader.get_code = lambda name: compile(source, path, "exec")
+    spec = importlib.util.spec_from_loader("numpy._helpers_of_mine", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module.fit([0.0, 1.0, 2.0], [1.0, 3.0, 5.0])
+'''
+
+
+def test_importlib_made_to_run_student_code_as_a_library_gains_nothing(engine,
+                                                                       tmp_path: Path) -> None:
+    got = run(engine, "linear_regression", FORGED_LIBRARY, "through_a_forged_library_module", 0,
+              tmp=tmp_path)
+    assert isinstance(got, BannedCallError) and "numpy.polyfit" in str(got), got
+
+
+# ---------------------------------------------------------------- a banned library is absent
+
+ABSENT = '''
+import os, sys
+import numpy as np
+
+def _classes():
+    todo, seen = [object], set()
+    while todo:
+        cls = todo.pop()
+        try:
+            subs = type.__subclasses__(cls)
+        except TypeError:
+            continue
+        for sub in subs:
+            if sub not in seen:
+                seen.add(sub)
+                todo.append(sub)
+    return seen
+
+def where_is_torch(x):
+    found = []
+    if any(str(getattr(c, "__module__", "")).split(".")[0] == "torch" for c in _classes()):
+        found.append("a class")
+    for fn in (np.mean, np.linalg.solve, os.path.join, _classes):
+        g = getattr(fn, "__globals__", {})
+        if any(getattr(v, "__name__", "").split(".")[0] == "torch" for v in list(g.values())):
+            found.append("globals")
+    if any(name.split(".")[0] == "torch" for name in sys.modules):
+        found.append("sys.modules")
+    frame = sys._getframe()
+    while frame is not None:
+        if any(getattr(v, "__name__", "") == "torch" for v in list(frame.f_globals.values())):
+            found.append("a frame")
+        frame = frame.f_back
+    site = os.path.dirname(os.path.dirname(np.__file__))
+    for path in (os.path.join(site, "torch", "__init__.py"), os.path.join(site, "torch")):
+        try:
+            with open(path, "rb") as f:
+                f.read(1)
+            found.append("its files")
+        except IsADirectoryError:
+            try:
+                os.listdir(path)
+                found.append("its files")
+            except OSError:
+                pass
+        except BaseException:  # refused by the hook, or unreadable (Landlock)
+            pass
+    import importlib.util, pickle
+    spec = importlib.util.spec_from_file_location("torch", os.path.join(site, "torch", "__init__.py"))
+    for route in (lambda: __import__("torch"),
+                  lambda: __import__("importlib").import_module("torch.nn"),
+                  lambda: pickle.loads(b"ctorch.nn.functional\\nconv2d\\n."),
+                  lambda: spec.loader.exec_module(importlib.util.module_from_spec(spec))):
+        try:
+            route()
+            found.append("an import")
+        except ImportError:
+            pass
+    return found
+'''
+
+
+@pytest.mark.parametrize("topic", ["activations", "conv", "autograd", "logistic_regression",
+                                   "embeddings"])
+def test_a_topic_that_bans_torch_never_has_it_in_its_worker(engine, topic: str,
+                                                            tmp_path: Path) -> None:
+    got = run(engine, topic, ABSENT, "where_is_torch", 0, tmp=tmp_path)
+    assert got == [], f"torch found in a {topic} worker through: {got}"
+
+
+def test_the_classic_subclasses_route_to_conv2d_scores_nothing(engine, tmp_path: Path) -> None:
+    source = _with("conv", """
+        def conv2d_forward(x, w, b, stride=1, pad=0):
+            for cls in object.__subclasses__():
+                for sub in [cls, *type.__subclasses__(cls)]:
+                    if str(getattr(sub, "__module__", "")).startswith("torch"):
+                        for value in vars(sub).values():
+                            g = getattr(value, "__globals__", None)
+                            if g and "torch" in g:
+                                t = g["torch"]
+                                out = t.nn.functional.conv2d(t.from_numpy(x), t.from_numpy(w),
+                                                             t.from_numpy(b), stride, pad)
+                                return out.numpy(), (x, w, b, stride, pad)
+            raise LookupError("no torch here")
+        """)
+    result = _grade(engine, "conv", source, tmp_path)
+    forward = [t for t in result.tests if "conv2d_forward" in t.functions]
+    assert forward and all(t.outcome != "passed" for t in forward)
+    others = [t for t in result.tests if not t.functions or
+              not {"conv2d_forward", "conv2d_backward"} & set(t.functions)]
+    assert others and all(t.outcome == "passed" for t in others), \
+        [(t.name, t.message[:120]) for t in others if t.outcome != "passed"]
+
+
+# -------------------------------------------------------- decompositions go with their operators
+
+# torch loads its Python decompositions when it is imported, so they cannot be absent: each route
+# to one of them (a table looked up by an operator's name, a helper by a built name) is refused.
+DECOMPOSITION = '''
+import importlib
+import torch
+
+def _table():
+    return importlib.import_module("torch._meta_registrations").global_decomposition_table
+
+def by_table(x):
+    table = _table()["post_autograd"]
+    fn = next(f for op, f in table.items() if str(op) == "aten.lstm.input")
+    h = (torch.zeros(1, 2, 3), torch.zeros(1, 2, 3))
+    out = fn(torch.ones(5, 2, 4), h, [torch.ones(12, 4), torch.ones(12, 3)], False, 1, 0.0,
+             False, False, False)
+    return float(out[0].sum())
+
+def by_name(x):
+    module = importlib.import_module("torch._decomp." + "decompositions")
+    cell = getattr(module, "lstm" + "_cell")
+    h, c = cell(torch.ones(2, 12), torch.zeros(2, 3), torch.zeros(2, 3), torch.ones(12, 3),
+                None, None, 1)
+    return float(h.sum())
+
+def by_reference(x):
+    refs = importlib.import_module("torch._refs")
+    out, mean, rstd = getattr(refs, "native_layer_norm")(torch.ones(2, 4), [4], None, None, 1e-5)
+    return float(out.sum())
+'''
+
+
+@pytest.mark.parametrize("route", ["by_table", "by_name", "by_reference"])
+@pytest.mark.parametrize("topic", ["rnn", "transformer", "seq2seq", "gnn", "backprop"])
+def test_decompositions_are_refused_where_operators_or_autograd_are_banned(
+        engine, topic: str, route: str, tmp_path: Path) -> None:
+    got = run(engine, topic, DECOMPOSITION, route, 0, tmp=tmp_path)
+    assert isinstance(got, BannedCallError) and "torch._" in str(got), got
+
+
+@pytest.mark.parametrize("route", ["by_table", "by_name", "by_reference"])
+def test_each_decomposition_route_is_real_where_nothing_is_banned(engine, route: str,
+                                                                 tmp_path: Path) -> None:
+    got = run(engine, "metrics", DECOMPOSITION, route, 0, tmp=tmp_path)
+    assert isinstance(got, float), got
+
+
+def test_a_decomposition_found_by_a_built_name_scores_nothing_in_rnn(engine, tmp_path: Path) -> None:
+    source = _with("rnn", """
+        def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
+            import importlib
+            module = importlib.import_module("torch._decomp." + "decompositions")
+            return getattr(module, "lstm" + "_cell")(x @ W_ih.T + b_ih, h, c, W_hh, b_hh, None, 1)
+        """)
+    result = _grade(engine, "rnn", source, tmp_path)
+    cells = [t for t in result.tests if t.functions == ("lstm_cell",)]
+    assert cells and all(t.outcome != "passed" for t in cells)
+    assert any("torch._decomp" in t.message and "not allowed" in t.message for t in cells), \
+        cells[0].message
+
+
+# ------------------------------------------------------------------ autograd as a capability
+
+# Each computes d/dx sum(x * x * w) = 2 x w with torch's autograd by one route (each does, where
+# autograd is there: see the control test).
+AUTOGRAD_ROUTES = {
+    "autograd.grad": "torch.autograd.grad(f(x), x)[0]",
+    "backward": "(lambda: (f(x).backward(), x.grad)[1])()",
+    "graph_nodes": "_walk(f(x), x)",
+    "enable_grad": "(lambda: [torch.set_grad_enabled(True), torch.autograd.grad(f(x), x)[0]][1])()",
+    "func.grad": "torch.func.grad(f)(x.detach())",
+    "func.vjp": "torch.func.vjp(f, x.detach())[1](torch.ones((), dtype=x.dtype))[0]",
+    "jacobian": "torch.autograd.functional.jacobian(f, x.detach())",
+    "forward_mode": "torch.func.jacfwd(f)(x.detach())",
+    "a_thread": "_in_a_thread(lambda: torch.autograd.grad(f(x), x)[0])",
+    "backward_kernel": "torch.ops.aten.threshold_backward(2 * x.detach() * w, x.detach(), -1e9)",
+}
+AUTOGRAD = '''
+import threading
+import torch
+
+def _walk(out, leaf):
+    """The recorded nodes called one by one, as autograd's engine would call them."""
+    grads, todo = {}, [(out.grad_fn, torch.ones_like(out))]
+    while todo:
+        node, g = todo.pop()
+        outs = node(g)
+        for (nxt, nr), go in zip(node.next_functions, outs if isinstance(outs, tuple) else (outs,)):
+            if nxt is None or go is None:
+                continue
+            if hasattr(nxt, "variable"):
+                v = nxt.variable
+                grads[id(v)] = grads.get(id(v), 0) + go.sum_to_size(v.shape)
+            else:
+                todo.append((nxt, go.sum_to_size(nxt._input_metadata[nr].shape)))
+    return grads[id(leaf)]
+
+def _in_a_thread(work):
+    box = []
+    t = threading.Thread(target=lambda: box.append(work()))
+    t.start()
+    t.join()
+    return box[0]
+
+def gradient(x_np, w_np):
+    x = torch.tensor(x_np, requires_grad=True)
+    w = torch.tensor(w_np)
+    f = lambda t: (t * t * w).sum()
+    g = ROUTE
+    return torch.as_tensor(g).detach().numpy()
+'''
+X, W = np.linspace(-1.0, 2.0, 5), np.linspace(0.5, 1.5, 5)
+
+
+@pytest.mark.parametrize("route", sorted(AUTOGRAD_ROUTES))
+@pytest.mark.parametrize("topic", ["backprop", "transformer"])
+def test_no_autograd_route_computes_a_gradient_where_gradients_are_the_exercise(
+        engine, topic: str, route: str, tmp_path: Path) -> None:
+    got = run(engine, topic, AUTOGRAD.replace("ROUTE", AUTOGRAD_ROUTES[route]), "gradient",
+              X, W, tmp=tmp_path)
+    assert isinstance(got, Exception) or not np.allclose(got, 2 * X * W), \
+        f"{route} computed the gradient in {topic}"
+
+
+@pytest.mark.parametrize("route", sorted(AUTOGRAD_ROUTES))
+def test_every_route_works_where_nothing_is_banned(engine, route: str, tmp_path: Path) -> None:
+    got = run(engine, "metrics", AUTOGRAD.replace("ROUTE", AUTOGRAD_ROUTES[route]),
+              "gradient", X, W, tmp=tmp_path)
+    assert not isinstance(got, Exception) and np.allclose(got, 2 * X * W), (route, got)
+
+
+@pytest.mark.parametrize("route", ["autograd.grad", "backward", "graph_nodes", "func.grad"])
+def test_forward_only_topics_keep_autograd(engine, route: str, tmp_path: Path) -> None:
+    got = run(engine, "attention", AUTOGRAD.replace("ROUTE", AUTOGRAD_ROUTES[route]),
+              "gradient", X, W, tmp=tmp_path)
+    assert not isinstance(got, Exception) and np.allclose(got, 2 * X * W), (route, got)
+
+
+def test_every_hand_written_gradient_topic_takes_autograd_away() -> None:
+    """The topics whose statement asks for a gradient by hand, and only those (the forward-only
+    topics keep autograd); a topic that bans torch has none to take away."""
+    by_hand = {"activations", "autograd", "backprop", "batchnorm", "conv", "embeddings", "gnn",
+               "linear_regression", "logistic_regression", "regularization", "transformer"}
+    for topic in COURSE.topics():
+        config = COURSE.config(topic)
+        profile = profiles.profile(config.banned_libraries, config.banned_capabilities)
+        if topic in by_hand:
+            assert profile in (profiles.NUMPY, profiles.NO_AUTOGRAD), topic
+        else:
+            assert profile == profiles.TORCH, topic
+
+
+# Per topic: its hand-written gradient function, done by autograd over a torch re-run of the
+# forward pass (torch is a course package, so a NumPy topic's module may import it).
+BY_AUTOGRAD = {
+    "backprop": """
+        def affine_forward(x, W, b):
+            return x.reshape(x.shape[0], -1) @ W + b, (x, W, b)
+
+        def affine_backward(dout, cache):
+            import torch
+            x, W, b = (torch.tensor(a, requires_grad=True) for a in cache)
+            out = x.reshape(x.shape[0], -1) @ W + b
+            dx, dW, db = torch.autograd.grad(out, (x, W, b), torch.tensor(dout))
+            return dx.numpy(), dW.numpy(), db.numpy()
+        """,
+    "batchnorm": """
+        _forward = batchnorm_forward
+
+        def batchnorm_forward(x, gamma, beta, running_mean, running_var, train, momentum=0.1,
+                              eps=1e-5):
+            out, mean, var, _ = _forward(x, gamma, beta, running_mean, running_var, train,
+                                         momentum, eps)
+            return out, mean, var, (x, gamma, beta, eps)
+
+        def batchnorm_backward(dout, cache):
+            import torch
+            x, gamma, beta = (torch.tensor(a, requires_grad=True) for a in cache[:3])
+            mu, var = x.mean(0), x.var(0, unbiased=False)
+            out = gamma * (x - mu) / torch.sqrt(var + cache[3]) + beta
+            out.backward(torch.tensor(dout))
+            return x.grad.numpy(), gamma.grad.numpy(), beta.grad.numpy()
+        """,
+    "linear_regression": """
+        def gradient_step(X, y, w, b, lr):
+            import torch
+            Xt, yt = torch.tensor(X), torch.tensor(y)
+            wt = torch.tensor(w, requires_grad=True)
+            bt = torch.tensor(float(b), dtype=torch.float64, requires_grad=True)
+            loss = ((Xt @ wt + bt - yt) ** 2).mean()
+            gw, gb = torch.autograd.grad(loss, (wt, bt))
+            return (wt - lr * gw).detach().numpy(), float(bt - lr * gb)
+        """,
+    "regularization": """
+        def dropout_backward(dout, mask, p, train):
+            import torch
+            d = torch.tensor(dout)
+            x = torch.zeros_like(d, requires_grad=True)
+            (x * (torch.tensor(mask) / (1.0 - p) if train else 1.0)).backward(d)
+            return x.grad.numpy()
+        """,
+    "transformer": """
+        _ln_forward = layer_norm_forward
+
+        def layer_norm_forward(x, gamma, beta, eps=1e-5):
+            out, _ = _ln_forward(x, gamma, beta, eps)
+            return out, (x, gamma, beta, eps)
+
+        def layer_norm_backward(dout, cache):
+            # the recorded graph's nodes called by hand: no name of autograd's is ever used
+            x, gamma, beta, eps = cache
+            leaves = [t.detach().requires_grad_() for t in (x, gamma, beta)]
+            with torch.enable_grad():
+                out, _ = _ln_forward(*leaves, eps)
+            grads, todo = {}, [(out.grad_fn, dout)]
+            while todo:
+                node, g = todo.pop()
+                outs = node(g)
+                outs = outs if isinstance(outs, tuple) else (outs,)
+                for (nxt, nr), go in zip(node.next_functions, outs):
+                    if nxt is None or go is None:
+                        continue
+                    if hasattr(nxt, "variable"):
+                        v = nxt.variable
+                        grads[id(v)] = grads.get(id(v), 0) + go.sum_to_size(v.shape)
+                    else:
+                        todo.append((nxt, go.sum_to_size(nxt._input_metadata[nr].shape)))
+            return tuple(grads[id(t)] for t in leaves)
+        """,
+    "gnn": """
+        def embedding_backward(dout, ids, num_embeddings):
+            import torch
+            weight = torch.zeros(num_embeddings, dout.shape[-1], dtype=dout.dtype,
+                                 requires_grad=True)
+            weight[ids].backward(dout)
+            return weight.grad
+        """,
+}
+GRADIENT_FUNCTION = {"backprop": "affine_backward", "batchnorm": "batchnorm_backward",
+                     "gnn": "embedding_backward", "linear_regression": "gradient_step",
+                     "regularization": "dropout_backward", "transformer": "layer_norm_backward"}
+
+
+@pytest.mark.parametrize("topic", sorted(BY_AUTOGRAD))
+def test_a_gradient_by_autograd_scores_nothing_and_honest_work_keeps_its_grade(
+        engine, topic: str, tmp_path: Path) -> None:
+    fn = GRADIENT_FUNCTION[topic]
+    result = _grade(engine, topic, _with(topic, BY_AUTOGRAD[topic]), tmp_path / "autograd")
+    own = [t for t in result.tests if fn in t.functions]
+    assert own and all(t.outcome != "passed" for t in own), \
+        [(t.name, t.outcome) for t in own]
+    honest = _grade(engine, topic, COURSE.solution(topic).read_text(), tmp_path / "honest")
+    assert honest.topic(topic).score == honest.topic(topic).max_score
+
+
+FINDER_REMOVED = '''
+import sys
+import numpy as np
+
+def softmax_without_the_finder(z):
+    for finder in list(sys.meta_path):
+        if type(finder).__name__ == "_Finder":
+            sys.meta_path.remove(finder)
+    import scipy.special
+    return scipy.special.softmax(z, axis=1)
+'''
+
+
+def test_a_banned_function_of_a_library_loaded_later_is_wired_whatever_the_import_path(
+        engine, tmp_path: Path) -> None:
+    got = run(engine, "logistic_regression", FINDER_REMOVED, "softmax_without_the_finder",
+              np.ones((2, 3)), tmp=tmp_path)
+    assert isinstance(got, BannedCallError) and "scipy.special.softmax" in str(got), got
