@@ -22,7 +22,8 @@ class _Group(click.Group):
     # imports, nor their engine-side modules (imported when the command runs).
     lazy = {"ci": "grader.commands.ci:ci", "release": "grader.commands.release:release_command",
             "export": "grader.commands.export:export", "exam": "grader.commands.exam:exam",
-            "serve": "grader.commands.serve:serve_command"}
+            "serve": "grader.commands.serve:serve_command",
+            "statements": "grader.commands.release:statements_command"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})

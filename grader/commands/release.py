@@ -27,3 +27,36 @@ def release_command(out: Path, topics: tuple[str, ...], course: Path | None) -> 
         release(load_course(course), out, topics=topics, echo=click.echo)
 
     go()
+
+
+@click.command("statements")
+@click.argument("topics", nargs=-1)
+@click.option("--write", is_flag=True,
+              help="Rewrite the lists that are out of date instead of only naming them.")
+@course_option
+def statements_command(topics: tuple[str, ...], write: bool, course: Path | None) -> None:
+    """Check that each topic's statement (assignments/<topic>/README.md) says what its
+    grading.toml bans: the "Not allowed" list is written from the [banned] table. Exits 1 when a
+    list is out of date (and --write is not given).
+
+    Example: grader statements --write transformer
+    """
+    from grader.publish.statement import drifts, write as rewrite
+
+    @friendly
+    def go() -> None:
+        found = drifts(load_course(course), list(topics) or None)
+        for drift in found:
+            if write:
+                rewrite(drift)
+                click.echo(f"rewrote the list of {drift.path}")
+            else:
+                click.echo(f"{drift.path}: the list of what is not allowed is not what "
+                           f"{drift.topic}'s grading.toml bans")
+        if found and not write:
+            click.echo("run `grader statements --write` to rewrite them")
+            raise SystemExit(1)
+        if not found:
+            click.echo("every statement says what its grading.toml bans")
+
+    go()

@@ -27,6 +27,7 @@ import jinja2
 from grader.course import Course, CourseError
 from grader.environment import environment_files, load_environment
 from grader.errors import GraderError
+from grader.publish import statement
 from grader.results.model import Flag, Outcome
 
 # Where the grader's own source lives: the package, templates/ and pyproject.toml beside it.
@@ -362,6 +363,11 @@ def release(course: Course, out: Path, *, topics: Iterable[str] = (),
         raise CourseError(f"{course.root} has no reference/ folder: release from the course "
                           "checkout, where the hidden tests can be counted and searched for")
     chosen = course.check_topics(list(topics)) if topics else course.topics()
+    stale = statement.drifts(course, chosen)
+    if stale:  # a student would read one list and be graded by another
+        raise ReleaseProblem(
+            "these statements do not say what their grading.toml bans: " +
+            ", ".join(str(d.path) for d in stale) + "; run `grader statements --write`")
     _check_target(out)  # before the slow counting
     counts = count_hidden(course, chosen)
     build(course, out, chosen, counts)
