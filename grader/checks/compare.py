@@ -5,12 +5,15 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from grader.checks import charges
 from grader.checks.lazy_torch import torch  # imported at the first tensor: NumPy topics skip it
 
 from grader.checks.describe import (
@@ -483,6 +486,28 @@ def _dtype_failure(
     return failure
 
 
+def _charged_before(failure: _Failure, actual: Any, expected: Any,
+                    path: tuple[int | _Key, ...], ctx: _Ctx) -> bool:
+    """Whether this wrong dtype, with right values, was charged already in this grading: once
+    per function, output and pair of dtypes (docs/charging.md). Then the check goes on to the
+    values, and the test notes the dtype without charging it again."""
+    loose = dataclasses.replace(ctx, check_dtype=False, exact=False, hints=False,
+                                rtol=0.0 if ctx.exact else ctx.rtol,
+                                atol=0.0 if ctx.exact else ctx.atol)
+    if _compare(actual, expected, path, loose) is not None:
+        return False  # the values are wrong too: the failure says the dtype first, as ever
+    where = _where(ctx, path)
+    # "confusion_matrix(y_true, y_pred, num_classes=3)" and "confusion_matrix" are one function.
+    function = re.sub(r"[^\w.].*", "", ctx.name, flags=re.S)
+    output = ctx.name.rpartition("→")[2].strip() if "→" in ctx.name else ""
+    defect = ("dtype", function, output, tuple(path), str(actual.dtype), str(expected.dtype))
+    test = charges.charge(defect)
+    if test is None:
+        return False
+    charges.note(f"{where}: {failure.problem} (charged once, in {test})")
+    return True
+
+
 def _nonfinite_failure(
     a: np.ndarray, e: np.ndarray, path: tuple[int | _Key, ...], name: str = ""
 ) -> _Failure | None:
@@ -542,7 +567,7 @@ def _compare_arrays(
         )
     if ctx.check_dtype or ctx.exact:
         early = _dtype_failure(actual, expected, path, ctx)
-        if early:
+        if early and not _charged_before(early, actual, expected, path, ctx):
             return early
     a, e = _to_numpy(actual), _to_numpy(expected)
     if a.dtype.kind in "fc":
@@ -672,10 +697,12 @@ class Mistakes:
     Each of the topic's mutants (reference/<topic>/mutants/) whose `fn` differs from the
     reference's runs on `args` and `kwargs`, the trusted side's inputs (the reference's own step
     function where the student's is a handle in the worker, say); one whose result equals
-    `actual`, the student's whole result, is named in the hint. A check of one part of a result
-    (the tokens of a beam, one gradient) passes the student's whole result, so that a mistake is
-    named only when everything the student returned is what it gives; `select` picks one item
-    of the result instead, where the rest cannot be compared (a cache kept in the worker).
+    `actual`, the student's whole result, and differs from the reference's result on the same
+    inputs, is named in the hint. A check of one part of a result (the tokens of a beam, one
+    gradient) passes the student's whole result, so that a mistake is named only when
+    everything the student returned is what it gives; `select` picks one output of the result
+    instead (an index, or a key of a dict), where the rest cannot be compared (a cache kept in
+    the worker) or is not what the check is about: `actual` is then that output alone.
     """
 
     reference: Any
@@ -683,26 +710,86 @@ class Mistakes:
     actual: Any
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
-    select: int | None = None
+    select: Any = None
+
+
+def _output(value: Any, select: Any) -> tuple[bool, Any]:
+    """(found, value[select]): one output of a tuple, list or dict result."""
+    if select is None:
+        return True, value
+    if isinstance(value, (tuple, list)) and isinstance(select, int) and 0 <= select < len(value):
+        return True, value[select]
+    if isinstance(value, Mapping) and select in value:
+        return True, value[select]
+    return False, None
+
+
+def _flat(value: Any) -> Any:
+    """`value` with every array and tensor made one-dimensional: shapes left out of a comparison."""
+    kind = _kind(value)
+    if kind == "sequence":
+        return tuple(_flat(v) for v in value) if isinstance(value, tuple) else \
+            [_flat(v) for v in value]
+    if kind == "dict":
+        return {k: _flat(v) for k, v in value.items()}
+    if kind in ("array", "tensor"):
+        return value.reshape(-1)
+    return value
+
+
+def only_dtype_or_shape(actual: Any, expected: Any, ctx: _Ctx) -> bool:
+    """Whether the student's values are right and only their dtype or their shape is wrong
+    (the same values in the same order): such a failure says so, and names no mistake about
+    values, whether a classic one or the one a test's hint is about."""
+    loose = dataclasses.replace(ctx, check_dtype=False, exact=False, hints=False)
+    try:
+        return _compare(_flat(actual), _flat(expected), (), loose) is None
+    except (TypeError, ValueError, AttributeError):  # a kind that cannot be compared
+        return False
 
 
 def _name_mistake(failure: _Failure, mistakes: Mistakes | None, ctx: _Ctx) -> None:
-    """Put the classic mistake the student's result matches, if any, first among the hints."""
+    """Put the classic mistake the student's result matches, if any, first among the hints: a
+    mutant whose value differs from the reference's on the same inputs and equals the
+    student's (the selected output only, where `select` picks one)."""
     if mistakes is None:
         return
     # Matched with the tolerance of the dtype, never bit for bit: a mutant sums in its own order.
     rules = _Ctx(name=ctx.name, rtol=ctx.rtol, atol=ctx.atol, check_dtype=False, hints=False)
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref_fn = getattr(mistakes.reference, mistakes.fn)
+            right = ref_fn(*copy.deepcopy(tuple(mistakes.args)),
+                           **copy.deepcopy(dict(mistakes.kwargs)))
+    except Exception:  # noqa: BLE001 - without the reference's value no mutant can be judged
+        return
+    found_right, right = _output(right, mistakes.select)
+    if not found_right:
+        return
+
     def matches(value: Any) -> bool:
-        if mistakes.select is not None:
-            if not isinstance(value, (tuple, list)) or len(value) <= mistakes.select:
-                return False
-            value = value[mistakes.select]
-        return _matches(mistakes.actual, value, rules)
+        found, value = _output(value, mistakes.select)
+        return found and _matches(mistakes.actual, value, rules)
+
+    def differs(value: Any) -> bool:
+        found, value = _output(value, mistakes.select)
+        return found and not _matches(value, right, rules)
 
     found = classic_mistakes(mistakes.reference, mistakes.fn, tuple(mistakes.args),
-                             dict(mistakes.kwargs), matches)
+                             dict(mistakes.kwargs), matches, differs)
     if found:
         failure.specific.insert(0, f"your result matches a classic mistake: {found[0]}")
+
+
+def _explain(failure: _Failure, actual: Any, expected: Any, ctx: _Ctx, hint: Hint,
+             mistakes: Mistakes | None) -> None:
+    """The hints of a failed check: the test's own and the classic mistake matched, unless only
+    the dtype or the shape is wrong, which the failure's own words say."""
+    if only_dtype_or_shape(actual, expected, ctx):
+        return
+    _lead_hint(failure, hint)
+    _name_mistake(failure, mistakes, ctx)
 
 
 # ------------------------------------------------------------------------------ public API
@@ -735,8 +822,7 @@ def assert_close(
                outputs=tuple(outputs) if outputs is not None else None)
     failure = _compare(actual, expected, (), ctx)
     if failure:
-        _lead_hint(failure, hint)
-        _name_mistake(failure, mistakes, ctx)
+        _explain(failure, actual, expected, ctx, hint, mistakes)
         _fail(ctx, failure)
 
 
@@ -748,8 +834,7 @@ def assert_equal(actual: Any, expected: Any, *, name: str, hint: Hint = None,
     ctx = _Ctx(name=name, exact=True)
     failure = _compare(actual, expected, (), ctx)
     if failure:
-        _lead_hint(failure, hint)
-        _name_mistake(failure, mistakes, ctx)
+        _explain(failure, actual, expected, ctx, hint, mistakes)
         _fail(ctx, failure)
 
 
@@ -799,8 +884,12 @@ def expect_same(
     )
     failure = _compare(actual, expected, (), ctx)
     if failure:
-        _lead_hint(failure, hint)
-        _name_mistake(failure, Mistakes(reference, fn, actual, args, kwargs), ctx)
+        # A result of several outputs is matched output by output: the first wrong one.
+        head = failure.path[0] if failure.path else None
+        select = head.key if isinstance(head, _Key) else head
+        found, part = _output(actual, select)
+        mistakes = Mistakes(reference, fn, part, args, kwargs, select=select if found else None)
+        _explain(failure, actual, expected, ctx, hint, mistakes if found else None)
         _fail(ctx, failure)
     return actual
 

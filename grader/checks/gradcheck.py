@@ -86,18 +86,19 @@ def numeric_gradient(f_batch: FBatch, x: Any, *, h: float = 1e-6) -> np.ndarray:
     return grad.reshape(base.shape)
 
 
-def _check_forward(f_batch: FBatch, x: Any, expected: Callable[[Any], Any], *, name: str,
-                   rtol: float, atol: float) -> None:
-    """Fail unless the student's forward expression at x agrees with the reference's."""
+def _forward_error(f_batch: FBatch, x: Any, expected: Callable[[Any], Any], *,
+                   rtol: float, atol: float) -> str | None:
+    """None when the student's forward expression at x agrees with the reference's; else
+    what it gives, for the message."""
     got = _as_float(list(f_batch([_like(x, _float64(x))]))[0])
     want = _as_float(expected(x))
     if math.isfinite(got) and abs(got - want) <= atol + rtol * abs(want):
-        return
-    raise CheckFailed(
-        f"your forward pass is wrong at this input (it gives {got:.6g} where {want:.6g} is "
-        "expected), and a gradient is checked against changes of your own forward pass, so "
-        "this check counts only once the forward pass is right: fix it first"
-    )
+        return None
+    return f"it gives {got:.6g} where {want:.6g} is expected"
+
+
+def _numeric_of_reference(expected: Callable[[Any], Any], x: Any, h: float) -> np.ndarray:
+    return numeric_gradient(lambda values: [expected(v) for v in values], x, h=h)
 
 
 def dot_with_output(fn: Callable[..., Any], make_args: Callable[[Any], tuple[Any, ...]],
@@ -138,7 +139,9 @@ def check_gradient(
     is taken with respect to ("W"). Shape and NaN/Inf of `analytic` are checked before f_batch runs.
     `expected(x)` is the reference's value of the same expression f_batch computes with the
     student's forward pass: the two must agree at x first, because central differences of a
-    wrong forward pass prove nothing (a forward and a backward that both return zeros agree).
+    wrong forward pass prove nothing (a forward and a backward that both return zeros agree) —
+    unless the central differences of both agree, where the gradient in x does not depend on
+    what is wrong.
     """
     __tracebackhide__ = True
     shape = (
@@ -163,10 +166,20 @@ def check_gradient(
         problem = bad.problem.replace("your output", "your gradient")
         raise CheckFailed(f"{name}: {problem}" + "".join(f"\n  Hint: {t}" for t in bad.hints))
     try:
-        _check_forward(f_batch, x, expected, name=name, rtol=rtol, atol=atol)
+        wrong = _forward_error(f_batch, x, expected, rtol=rtol, atol=atol)
         numeric = numeric_gradient(f_batch, x, h=h)
     except CheckFailed as err:
         raise CheckFailed(f"{name}: cannot check your gradient: {err}") from None
+    # A wrong forward pass gates the check only where the gradient depends on what is wrong:
+    # where your forward pass changes with x as the right one does (beta's gradient is the same
+    # whatever the variance), its central differences are the right ones (docs/charging.md).
+    if wrong is not None and (not np.isfinite(numeric).all() or not np.allclose(
+            numeric, _numeric_of_reference(expected, x, h), rtol=rtol, atol=atol)):
+        raise CheckFailed(
+            f"{name}: cannot check your gradient: your forward pass is wrong at this input "
+            f"({wrong}) in a way that changes its gradient in {wrt}, and a gradient is checked "
+            "against changes of your own forward pass, so this check counts only once the "
+            "forward pass is right: fix it first")
     if not np.isfinite(numeric).all():
         where = np.argwhere(~np.isfinite(numeric))[0] if numeric.ndim else ()
         moved = f"{wrt}[{', '.join(str(int(i)) for i in where)}]" if len(where) else wrt

@@ -457,12 +457,16 @@ def mistake_of(path: Path) -> str:
 
 
 def classic_mistakes(reference: Any, fn: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-                     matches: Callable[[Any], bool]) -> list[str]:
+                     matches: Callable[[Any], bool],
+                     differs: Callable[[Any], bool] | None = None) -> list[str]:
     """The classic mistakes (the topic's mutants, reference/<topic>/mutants/) whose `fn` gives,
     on these inputs, what `matches` accepts: the student's own value.
 
-    Only mutants that compute `fn` differently from the reference are run. Where the course has
-    no mutants (an exported bundle), there are none to name.
+    Only mutants that compute `fn` differently from the reference are run, and only those whose
+    value on these very inputs `differs` accepts (differs from the reference's) are named: a
+    mistake that changes nothing here (relu_grad at 0, on inputs that hold no 0) cannot be the
+    student's, whatever else is wrong. Where the course has no mutants (an exported bundle),
+    there are none to name.
     """
     file = getattr(reference, "__file__", None)
     if not isinstance(reference, ModuleType) or not file:
@@ -480,6 +484,6 @@ def classic_mistakes(reference: Any, fn: str, args: tuple[Any, ...], kwargs: dic
                 value = f(*copy.deepcopy(args), **copy.deepcopy(kwargs))
         except Exception:  # noqa: BLE001 - a mutant that fails on these inputs matches nothing
             continue
-        if matches(value):
+        if (differs is None or differs(value)) and matches(value):
             found.append(mistake_of(path))
     return found

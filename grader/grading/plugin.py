@@ -27,7 +27,7 @@ from typing import Any, Literal, cast
 import numpy as np
 import pytest
 
-from grader.checks import gpu, timing
+from grader.checks import charges, gpu, timing
 from grader.checks.describe import not_implemented
 from grader.grading import banned, bounds, guarded
 from grader.course import TopicConfig
@@ -178,6 +178,8 @@ class GraderPlugin:
 
     def __init__(self, run: RunConfig | None) -> None:
         self._run = run
+        if run is not None:
+            charges.open_book()  # one defect, one charge: per submission (docs/charging.md)
         self.sessions: dict[str, StudentModule] = {}
         self._tmpdirs: list[str] = []
         self._upcoming: list[str] = []  # submitted topics in the order their tests run
@@ -192,6 +194,7 @@ class GraderPlugin:
     @run.setter
     def run(self, run: RunConfig) -> None:
         self._run = run
+        charges.open_book()
 
     # -- configuration and collection ---------------------------------------------------------
 
@@ -336,6 +339,7 @@ class GraderPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         self._item = item  # before any of its fixtures
+        charges.start_test(item.name)
         if item.get_closest_marker("gpu") is not None and not timing.gpu_grading():
             pytest.skip(f"{NOT_GRADED_GPU} ({timing.gpu_not_graded_reason()})")
         topic, _ = topic_of(item)
@@ -410,7 +414,7 @@ class GraderPlugin:
         fraction = float(recorded.pop("score_fraction", 1.0))
         note = str(recorded.pop("note", ""))
         if outcome == Outcome.PASSED:
-            message = note
+            message = "\n".join([*charges.take_notes(), *([note] if note else [])])
         findings = banned.affected(self.run.topics[topic].findings, called) if proxy else []
         if findings and outcome in (Outcome.PASSED, Outcome.FAILED):
             outcome = Outcome.FAILED

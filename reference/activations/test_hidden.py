@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from grader.checks import assert_no_warnings, expect_same
+from grader.checks import assert_no_warnings, assert_shape, expect_same
 from grader.checks import check_gradient, dot_with_output
 
 FUNCTIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "gelu"]
@@ -24,6 +24,12 @@ def _x(rng: np.random.Generator, shape: tuple[int, ...], zeros: bool = True) -> 
 def _away_from_zero(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     # Central differences need |x| > h away from the kink of ReLU and leaky ReLU.
     return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.1, 3.0, size=shape)
+
+
+def _shaped(value, x: np.ndarray, name: str) -> np.ndarray:
+    """The student's reply as float64 values, after checking it has x's shape."""
+    assert_shape(value, x.shape, name=name)
+    return np.asarray(value, dtype=np.float64)
 
 
 # --- forward ------------------------------------------------------------------------------
@@ -103,12 +109,14 @@ def test_derivative_matches_your_forward(student, reference, rng, fn):
     # f'(x)·dout is the gradient of sum(f(x)·dout): checked by central differences of your f.
     x = _away_from_zero(rng, (3, 4))
     dout = rng.normal(size=(3, 4))
-    # like=x: the replies' shapes and dtypes are checked before they are multiplied, so a reply
-    # of another shape cannot broadcast into a huge array here.
-    analytic = student.call(fn + "_grad", x, like=x) * dout
+    # At most x.size values come back, and their shape is checked before they are multiplied,
+    # so a reply of another shape cannot broadcast into a huge array here. Their dtype is not
+    # this test's subject: a gradient check compares values (docs/charging.md).
+    analytic = _shaped(student.call(fn + "_grad", x, max_elements=x.size), x, f"{fn}_grad") * dout
     check_gradient(analytic,
                    lambda xs: [float(np.sum(o * dout))
-                               for o in student.batch(fn, [(xi,) for xi in xs], like=x)],
+                               for o in student.batch(fn, [(xi,) for xi in xs],
+                                                      max_elements=x.size)],
                    x, name=f"{fn}_grad(x)", wrt="x",
                    expected=dot_with_output(getattr(reference, fn), lambda v: (v,), dout,
                                             select=None))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.checks import assert_close, assert_raises, assert_shape
+from grader.checks import Mistakes, assert_close, assert_raises, assert_shape
 from grader.checks import check_gradient, dot_with_output
 
 FORWARD = ("out", "running_mean", "running_var", "cache")
@@ -46,10 +46,17 @@ def _compare_forward(student, reference, args: tuple, label: str, only: tuple[st
     (out, mean, var, cache)."""
     got = _forward(student, *args, **kwargs)
     expected = reference.batchnorm_forward(*args, **kwargs)
-    for name, g, e in zip(FORWARD[:3], got, expected):
+    for i, (name, g, e) in enumerate(zip(FORWARD[:3], got, expected)):
         if name in only:
-            assert_close(g, e, name=f"batchnorm_forward {label} → {name}")
+            assert_close(g, e, name=f"batchnorm_forward {label} → {name}",
+                         mistakes=_mistakes(reference, g, i, args, kwargs))
     return got
+
+
+def _mistakes(reference, got, i: int, args: tuple, kwargs: dict) -> Mistakes:
+    """Where to look for the classic mistake behind output i alone: the others (the cache stays
+    in the worker) need not match the mutant's."""
+    return Mistakes(reference, "batchnorm_forward", got, args, kwargs, select=i)
 
 
 def _features(rng: np.random.Generator, N: int, D: int, std: float | np.ndarray) -> np.ndarray:
@@ -79,18 +86,22 @@ def _small_std(rng: np.random.Generator, D: int) -> np.ndarray:
 def test_train_output_small_variance_default_eps(student, reference, rng):
     x = _features(rng, 4, 5, _small_std(rng, 5))
     gamma, beta, rm, rv = _layer(rng, 5)
-    got = _forward(student, x, gamma, beta, rm, rv, True)
-    expected = reference.batchnorm_forward(x, gamma, beta, rm, rv, True)
-    assert_close(got[0], expected[0], name=f"batchnorm_forward {_mode(True)} → out")
+    args = (x, gamma, beta, rm, rv, True)
+    got = _forward(student, *args)
+    expected = reference.batchnorm_forward(*args)
+    assert_close(got[0], expected[0], name=f"batchnorm_forward {_mode(True)} → out",
+                 mistakes=_mistakes(reference, got[0], 0, args, {}))
 
 
 @pytest.mark.points(1)
 def test_train_output_unit_scale(student, reference, rng):
     x = _features(rng, 6, 3, 1.0)
     gamma, beta, rm, rv = _layer(rng, 3)
-    got = _forward(student, x, gamma, beta, rm, rv, True)
-    expected = reference.batchnorm_forward(x, gamma, beta, rm, rv, True)
-    assert_close(got[0], expected[0], name=f"batchnorm_forward {_mode(True)} → out")
+    args = (x, gamma, beta, rm, rv, True)
+    got = _forward(student, *args)
+    expected = reference.batchnorm_forward(*args)
+    assert_close(got[0], expected[0], name=f"batchnorm_forward {_mode(True)} → out",
+                 mistakes=_mistakes(reference, got[0], 0, args, {}))
 
 
 @pytest.mark.points(2)
