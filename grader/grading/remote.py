@@ -74,6 +74,21 @@ def describe_banned_call(call: dict[str, Any]) -> str:
             "write it with basic array operations instead")
 
 
+def refusal_texts(calls: list[dict[str, Any]]) -> set[str]:
+    """The texts with which a worker refuses the checked banned ``calls``, as
+    ``grader.isolation.tripwire`` (a function, class or module) and the dispatcher (an
+    operator) word them: made here from the checked name and place, so that none of them
+    carries anything the student's code chose beyond what the description shows anyway."""
+    out: set[str] = set()
+    for c in calls:
+        name, file, line = c["name"], c["file"], c["line"]
+        if name == "a banned function":
+            continue
+        out |= {f"{name} is not allowed here ({file}, line {line})",
+                f"{name} is not allowed here ({file})", f"{name} is not allowed in this exercise"}
+    return out
+
+
 def banned_calls(reply: dict[str, Any], spec: "WorkerSpec | None" = None) -> list[dict[str, Any]]:
     """The trip-wire firings a worker reported, checked: the reply is the student's to shape.
     With ``spec``, a name that no banned pattern covers and a file that is not one of the
@@ -838,14 +853,17 @@ class StudentProxy:
         # banned_calls instead.
         err = reply.get("error")
         err = [err.get(k) for k in ("type", "message", "mro")] if isinstance(err, dict) else None
-        self.worker_text.update(worker_strings([err, reply.get("warnings"), result]))
+        fired = [*self._session.import_banned, *banned_calls(reply, self._session.spec)]
+        # A refusal's text that the trusted side writes itself from a checked record is the
+        # grader's own words (what is banned, and where), not something the code chose.
+        self.worker_text.update(worker_strings([err, reply.get("warnings"), result])
+                                - refusal_texts(fired))
         if budget is not None and reply.get("ok"):
             replies.check_size(fn, result, budget)
         self.last_warnings = [(str(c), str(m)) for c, m in reply.get("warnings", [])]
         for code in [*self._session.import_executed, *executed_at(reply)]:
             if code not in self.executed:
                 self.executed.append(code)
-        fired = [*self._session.import_banned, *banned_calls(reply, self._session.spec)]
         if fired:
             self.banned.extend(c for c in fired if c not in self.banned)
             raise BannedCallError(fn, fired)

@@ -109,14 +109,20 @@ def student_test(t: TestResult, released: frozenset[str] = frozenset(),
     if output_shown(t):
         return t
     lines = LineRanges(code_lines)
+    # The descriptions of banned calls come first (the grader's own words: what is banned and
+    # where); what follows them may be the student's exception.
+    bans, rest = _ban_lines(t.message) if Flag.BANNED in t.flags else ("", t.message)
     if Flag.STUDENT_EXCEPTION in t.flags:  # its text is the student's: it may quote the inputs
-        t = replace(t, message=_exception_withheld(t.message, t.topic, lines))
-    if Flag.BANNED in t.flags:
-        t = replace(t, message=_places_withheld(t.message, t.topic, lines))
+        rest = _exception_withheld(rest, t.topic, lines)
+    if bans:
+        bans = _places_withheld(bans, t.topic, lines)
+    if Flag.BANNED in t.flags and Flag.STUDENT_EXCEPTION not in t.flags:
+        rest = _places_withheld(rest, t.topic, lines)
     if Flag.CRASH in t.flags:
-        t = replace(t, message=_exit_withheld(t.message))
-    if sent:
-        t = replace(t, message=withhold_text(t.message, sent))
+        rest = _exit_withheld(rest)
+    if sent:  # not in the descriptions of banned calls: names checked against the ban, places
+        rest = withhold_text(rest, sent)  # said as _places_withheld says them
+    t = replace(t, message="\n".join(part for part in (bans, rest) if part))
     return replace(t, output=WITHHELD_OUTPUT) if t.output else t
 
 
@@ -236,6 +242,20 @@ def _places_withheld(message: str, topic: str, code: "LineRanges") -> str:
         if line not in out:
             out.append(line)
     return "\n".join(out)
+
+
+# A banned call as grader.grading.banned.describe or remote.describe_banned_call writes it.
+_BAN_LINE = re.compile(r"^(\S{1,200}|a banned function) is not allowed (in this exercise|here) "
+                       r"\([^\n]{0,300}\): write it with basic array operations instead$")
+
+
+def _ban_lines(message: str) -> tuple[str, str]:
+    """(the leading descriptions of banned calls, the rest of the message)."""
+    lines = message.split("\n")
+    n = 0
+    while n < len(lines) and _BAN_LINE.match(lines[n]):
+        n += 1
+    return "\n".join(lines[:n]), "\n".join(lines[n:])
 
 
 _EXIT = re.compile(r" \((?:exit code \d+|killed by SIG\w+)\)")
