@@ -241,3 +241,38 @@ def test_a_broadcast_gradient_not_summed_back_is_named_not_a_numpy_traceback(
         message = failed[name]
         assert "your backward raised ValueError: non-broadcastable output operand" in message
         assert "sum it over the axes broadcasting added or stretched" in message, message
+
+
+# ----------------------------------------------------------- what a message may claim
+
+def test_an_accuracy_averaged_one_vs_rest_is_named(engine, tmp_path: Path) -> None:
+    source = _solution_with(
+        "metrics", "    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))\n",
+        "    classes = np.union1d(y_true, y_pred)\n"
+        "    return float(np.mean([np.mean((np.asarray(y_true) == c) == (np.asarray(y_pred) == c))"
+        " for c in classes]))\n")
+    _check(engine, tmp_path, "metrics", source,
+           {"test_accuracy_and_error_rate_random[accuracy]", "test_accuracy_and_error_rate"},
+           says=r"classic mistake: accuracy is the mean of each class's one-vs-rest accuracy")
+
+
+def test_a_dropout_without_the_scaling_is_not_told_the_rest_matches(engine, tmp_path: Path) -> None:
+    # No 1/(1 − p), and u > p: in the tie test, the entries that are not ties are kept unscaled.
+    source = _solution_with("regularization",
+                            "    keep = u >= p  # (x.shape) bool\n    return x * keep / (1.0 - p), keep",
+                            "    keep = u > p  # (x.shape) bool\n    return x * keep, keep")
+    for seed in SEEDS:
+        failed = _failed(_grade(engine, "regularization", source, tmp_path, seed))
+        tie = failed["test_dropout_forward_u_equal_to_p_is_kept"]
+        assert "matches" not in tie and "u >= p" not in tie, tie
+        assert "test_dropout_forward_train" in failed
+
+
+def test_a_beam_that_finishes_at_max_len_only_for_one_penalty_is_caught(engine,
+                                                                         tmp_path: Path) -> None:
+    source = _solution_with("seq2seq", "if token == eos or t == max_len:",
+                            "if token == eos or (t == max_len and alpha == 0.5):")
+    for seed in SEEDS:  # a random model may reach max_len too: the test about it always does
+        failed = _failed(_grade(engine, "seq2seq", source, tmp_path, seed))
+        message = failed["test_beam_when_nothing_finishes_before_max_len"]
+        assert re.search(r"alpha=0\.0\) where eos never wins.*expected 2, got 0", message), message

@@ -42,9 +42,15 @@ def test_dropout_forward_train(student, reference, rng):
 @pytest.mark.points(1)
 def test_dropout_forward_u_equal_to_p_is_kept(student, reference, rng):
     x = rng.normal(size=(4, 5))
-    # Only two values of u: exactly p (kept) and the float just below p (dropped).
-    tie = rng.random(x.shape) < 0.5
-    u = np.where(tie, P, np.nextafter(P, 0.0))
+    # u is exactly p (kept), the float just below p (dropped) or well above p (kept and scaled):
+    # "everything else matches" is then said of entries both dropped and kept, never of
+    # dropped entries alone, which a dropout without the 1/(1 − p) scaling gets right too.
+    tie = rng.random(x.shape) < 0.4
+    above = rng.random(x.shape) < 0.5
+    tie.flat[0], tie.flat[1], above.flat[1], above.flat[2] = True, False, True, False
+    tie.flat[2] = False
+    u = np.where(tie, P, np.where(above, rng.uniform(P + 0.1, 1.0, size=x.shape),
+                                  np.nextafter(P, 0.0)))
     out, _ = student.call("dropout_forward", x, P, True, u, keep=(1,))
     expected, _ = reference.dropout_forward(x, P, True, u)
     name = f"dropout_forward(x, p={P}, train=True, u) with entries of u exactly equal to p"
@@ -54,7 +60,8 @@ def test_dropout_forward_u_equal_to_p_is_kept(student, reference, rng):
             raise CheckFailed(
                 f"{name}: you drop the entries with u == p. The statement keeps an entry when"
                 " u >= p (keep = (u >= p): an entry with u exactly equal to p is kept), so"
-                " write u >= p, not u > p. Everything else about your dropout matches here."
+                " write u >= p, not u > p. Everything else about your dropout matches here"
+                " (the entries with u above p, kept and scaled, and just below p, dropped)."
             )
     assert_close(out, expected, name=name)
 

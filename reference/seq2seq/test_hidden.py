@@ -203,8 +203,11 @@ def test_beam_ties_go_to_the_earlier_hypothesis_then_the_smaller_id(student, ref
 @pytest.mark.points(1)
 def test_beam_when_nothing_finishes_before_max_len(student, reference):
     steps = _table(student, reference, [], _logp(0, 1, 3, 4, 2))
-    _check_beam(student, reference, steps, 2, 3, 0.5,
-                "where eos never wins (every hypothesis stops at max_len)")
+    # Several penalties, none of them special: the hypotheses that reach max_len are finished
+    # whatever alpha is (0 is no penalty at all).
+    for alpha in (0.5, 0.0, 1.5):
+        _check_beam(student, reference, steps, 2, 3, alpha,
+                    "where eos never wins (every hypothesis stops at max_len)")
 
 
 # ------------------------------------------------------------------------- teacher forcing
