@@ -131,6 +131,16 @@ def test_a_wrong_dtype_with_right_values_is_charged_once_per_function(book) -> N
         assert_close(wrong_dtype, (x > 0).astype(float), name="leaky_relu_grad")
 
 
+def test_a_single_number_in_another_precision_is_charged_once(book) -> None:
+    value = np.float32(0.25)
+    assert "expected a float64 value" in _message(assert_close, value, 0.25, name="Tensor.exp")
+    charges.start_test("test_second")
+    assert_close(value, 0.25, name="Tensor.exp: another input")
+    assert charges.take_notes() == [
+        "Tensor.exp: another input: you returned a NumPy float32 scalar (0.25); expected a "
+        "float64 value (charged once, in test_first)"]
+
+
 def test_without_a_grading_every_check_charges_what_it_finds() -> None:
     x = np.array([1.0, -2.0])
     for _ in range(2):
@@ -172,6 +182,24 @@ def test_a_wrong_forward_gates_only_the_gradients_that_depend_on_it(wrt: str, ga
         assert "fix it first" in _message(check)
     else:
         check()  # dbeta = sum(dout) whatever the variance: exact, and its check counts
+
+
+def test_a_right_gradient_is_not_charged_for_a_forward_too_coarse_to_difference() -> None:
+    # A float32 forward pass: right at x within the check's tolerance, but its central
+    # differences with h = 1e-6 are noise. The gradient is the right one: the check counts.
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(3, 4))
+    dout = rng.normal(size=(3, 4))
+
+    def f_batch(values):
+        return [float(np.sum(np.tanh(v.astype(np.float32)) * dout)) for v in values]
+
+    expected = dot_with_output(np.tanh, lambda v: (v,), dout, select=None)
+    check_gradient((1 - np.tanh(x) ** 2) * dout, f_batch, x, name="tanh_grad(x)", wrt="x",
+                   expected=expected)
+    # A wrong gradient is still charged.
+    assert "central difference" in _message(check_gradient, (1 - np.tanh(x)) * dout, f_batch, x,
+                                            name="tanh_grad(x)", wrt="x", expected=expected)
 
 
 # ------------------------------------------------------------ whole gradings, one defect

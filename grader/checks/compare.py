@@ -419,11 +419,13 @@ def _compare_scalar(
     if strict and ec == ac == "float":
         ed, ad = _scalar_dtype(expected), _scalar_dtype(actual)
         if ed != ad:
-            return _Failure(
+            early = _Failure(
                 path,
                 f"you returned {_describe(actual)}; expected a {ed} value",
                 hints=["compute in float64 and return a Python float, e.g. float(x)"],
             )
+            if not _charged_before(early, actual, expected, path, ctx, (str(ad), str(ed))):
+                return early
     if (
         ec in ("int", "bool")
         and ac in ("int", "bool")
@@ -487,7 +489,7 @@ def _dtype_failure(
 
 
 def _charged_before(failure: _Failure, actual: Any, expected: Any,
-                    path: tuple[int | _Key, ...], ctx: _Ctx) -> bool:
+                    path: tuple[int | _Key, ...], ctx: _Ctx, dtypes: tuple[str, str]) -> bool:
     """Whether this wrong dtype, with right values, was charged already in this grading: once
     per function, output and pair of dtypes (docs/charging.md). Then the check goes on to the
     values, and the test notes the dtype without charging it again."""
@@ -500,7 +502,7 @@ def _charged_before(failure: _Failure, actual: Any, expected: Any,
     # "confusion_matrix(y_true, y_pred, num_classes=3)" and "confusion_matrix" are one function.
     function = re.sub(r"[^\w.].*", "", ctx.name, flags=re.S)
     output = ctx.name.rpartition("→")[2].strip() if "→" in ctx.name else ""
-    defect = ("dtype", function, output, tuple(path), str(actual.dtype), str(expected.dtype))
+    defect = ("dtype", function, output, tuple(path), *dtypes)
     test = charges.charge(defect)
     if test is None:
         return False
@@ -567,7 +569,8 @@ def _compare_arrays(
         )
     if ctx.check_dtype or ctx.exact:
         early = _dtype_failure(actual, expected, path, ctx)
-        if early and not _charged_before(early, actual, expected, path, ctx):
+        if early and not _charged_before(early, actual, expected, path, ctx,
+                                         (str(actual.dtype), str(expected.dtype))):
             return early
     a, e = _to_numpy(actual), _to_numpy(expected)
     if a.dtype.kind in "fc":

@@ -191,6 +191,10 @@ def check_gradient(
     m = find_mismatch(a, numeric, tol)
     if m is None:
         return numeric
+    # Right at x but too coarse to difference (a float32 forward pass, say): a gradient that is
+    # the right one is not charged here; the forward pass's own tests charge its defect.
+    if wrong is None and find_mismatch(a, _numeric_of_reference(expected, x, h), tol) is None:
+        return numeric
     e, g = _fmt_pair(m.expected_at, m.actual_at)
     at = f"at index {_index_text(m.first_index)} " if m.first_index else ""
     lines = [
