@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from grader.results.report import environment, template_dirs
 from grader.serve import auth, limits, sessions
 from grader.serve.service import Service
+
+log = logging.getLogger("grader.serve")
 
 # Pages are self-contained: inline styles, no scripts at all, forms to this site only.
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
@@ -218,6 +221,9 @@ async def not_routed(request: Request, exc: Exception) -> Response:
     """Starlette's own refusals (no route, a method the route does not take, a form it cannot
     read) as the service's one-line page; no session is looked up for them."""
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:  # a client (an LMS, say) misconfigured: worth the log
+        log.warning("refused %s %s (405): the route takes %s", request.method,
+                    request.url.path, (exc.headers or {}).get("Allow", "other methods"))
     return refuse(request, Refusal(exc.status_code, NOT_ROUTED.get(exc.status_code, exc.detail),
                                    dict(exc.headers or {})))
 

@@ -82,7 +82,7 @@ def _finish(request: Request, form: dict[str, str]) -> Response:
     request.state.account = None
     try:
         got = launch.finish(svc.database, svc.config.lti, request.app.state.lti_keys, form,
-                            dict(request.cookies))
+                            dict(request.cookies), tool_url(request) + "/lti/launch")
     except CookiesBlocked as blocked:
         return render(request, "lti_new_window.html", 200,
                       url="/lti/login?" + urlencode(blocked.login))
