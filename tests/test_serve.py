@@ -22,8 +22,8 @@ import pytest
 pytest.importorskip("starlette", reason="grader serve needs the 'serve' extra")
 pytest.importorskip("httpx", reason="the service's tests talk HTTP with httpx")
 
-from serve_server import (CORRECT, DATABASES, OTHER, STUB, TOY, Served,  # noqa: E402,F401
-                          database, score_of, serve_on, submission_id)
+from serve_server import (CORRECT, DATABASES, HANDED_OUT, OTHER, STUB, TOY,  # noqa: E402,F401
+                          Served, database, score_of, serve_on, submission_id)
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -165,6 +165,11 @@ def test_a_student_signs_in_uploads_and_reads_full_marks(served: Served) -> None
     book = prof.get("/instructor/class/toy/gradebook.csv")
     assert book.status_code == 200 and login in book.text
     assert "attachment" in book.headers["content-disposition"]
+    # A file the built pages do not have is the site's 404, not "not built yet".
+    for path in ("nope", "index.html%00", "students/nobody/report.html"):
+        r = prof.get(f"/instructor/class/toy/{path}")
+        assert r.status_code == 404 and "there is no such page" in r.text, path
+        assert "not there (yet)" not in r.text, path
 
 
 def test_the_stub_scores_zero_and_a_correct_notebook_full_marks(served: Served) -> None:
@@ -187,6 +192,13 @@ REFUSED = [
     ("work.zip", zipped({"../../escape.py": "x = 1"}), "outside the archive"),
     ("work.zip", zipped({"readme.md": "nothing here"}), "holds no module"),
     ("work.zip", zipped({"toy.py": "#" * (3 * 2**20)}), "zip bomb"),
+    # Nothing to grade: refused before it is stored, and not counted.
+    ("toy.py", b"", "toy.py is empty"),
+    ("toy.py", b"\n  \n", "toy.py is empty"),
+    ("toy.py", b"\x89PNG\r\n\x1a\n\x00\x00binary", "toy.py is not a text file"),
+    ("toy.py", HANDED_OUT.encode(), "toy.py is the stub as it was handed out, unchanged"),
+    ("toy.py", HANDED_OUT.replace("\n", "\r\n").encode() + b"\n\n", "the stub as it was"),
+    ("work.zip", zipped({"work/toy.py": HANDED_OUT}), "toy.py in work.zip is the stub"),
 ]
 
 
@@ -203,6 +215,23 @@ def test_uploads_that_cannot_be_graded_are_refused_with_a_reason(served: Served)
         assert name in said and "submission.zip" not in said, (name, said)
     assert gradings_of(served) == before  # nothing was queued
     assert 'id="left">5<' in me.get("/assignments/toy").text  # nor counted
+
+
+def test_a_file_name_too_long_is_refused_for_its_length(served: Served) -> None:
+    [me] = fresh(served)
+    before = gradings_of(served)
+    r = me.upload("toy", "t" * 3000 + ".py", CORRECT)
+    said = r.text.split('id="message">', 1)[1].split("</p>", 1)[0]
+    assert r.status_code == 400, said
+    assert "3003 characters long, more than the 200 allowed" in said and "rename it" in said
+    assert "toy.py" in said and ".py, .ipynb or .zip" not in said, said
+    assert gradings_of(served) == before
+
+
+def test_a_refusal_names_every_file_the_assignment_takes(served: Served) -> None:
+    [me] = fresh(served)
+    said = me.upload("both", "solution.py", CORRECT).text
+    assert "name it toy.py or other.py" in said and "…" not in said
 
 
 def test_an_upload_over_the_size_limit_is_refused(served: Served) -> None:
@@ -272,7 +301,7 @@ def test_one_file_replaces_its_topic_and_the_others_are_carried_over(served: Ser
     said = " ".join(re.sub(r"<[^>]+>", "", rule.split('id="partial-rule"')[1]
                            .split("</div>")[0]).split())
     assert "replaces those topics only" in said and "carried over" in said, said
-    assert "your last graded one" in said
+    assert "from your newest submission (graded or still waiting)" in said
     assert "the late penalty applies to the whole submission" in said, said
 
     whole = submission_id(me.upload("both", "course.zip",
@@ -312,6 +341,26 @@ def test_one_file_replaces_its_topic_and_the_others_are_carried_over(served: Ser
     assert [(t["name"], t["outcome"], t["score"]) for t in first["tests"]] == \
         [(t["name"], t["outcome"], t["score"]) for t in again["tests"]]
     assert again["tests"] and again["seed"] == first["seed"]
+
+
+def test_two_single_file_uploads_a_moment_apart_are_both_in_the_newest_submission(
+        served: Served) -> None:
+    """The second upload carries the first's file over although the first is not graded yet:
+    topics come from the newest submission, whatever its state, not from the one that counts."""
+    [me] = fresh(served)
+    first = submission_id(me.upload("both", "toy.py", CORRECT))
+    time.sleep(0.1)
+    second = submission_id(me.upload("both", "other.py", OTHER))
+    page = me.wait_graded(second)
+    got, top = (float(x) for x in score_of(page).split("/"))
+    assert got == top > 0, page[-1500:]
+    assert f"toy.py · carried over from submission {first}" in topic_row(page, "toy")
+    assert "other.py · uploaded now" in topic_row(page, "other")
+    files = query(served, "select topic, source_id from submission_files where "
+                          "submission_id = ? order by topic", second)
+    assert files == [("other", second), ("toy", first)]
+    first_page = me.wait_graded(first)  # graded too, on its own file (other.py missing)
+    assert "toy.py · uploaded now" in topic_row(first_page, "toy")
 
 
 def test_topics_are_carried_over_from_a_submission_recorded_before_its_files_were(

@@ -333,8 +333,7 @@ def test_an_upload_of_one_topic_keeps_the_others_and_every_page_says_so(
     rule = page.locator("#partial-rule")
     expect(rule).to_be_visible()
     expect(rule).to_contain_text("replaces those topics only")
-    expect(rule).to_contain_text("carried over, file for file, from the submission of yours "
-                                 "that counts when you upload")
+    expect(rule).to_contain_text("carried over, file for file, from your newest submission")
     expect(rule).to_contain_text("the late penalty applies to the whole submission")
     # A refusal leads back to the assignment.
     page.set_input_files("#file", files=[{"name": "notes.txt", "mimeType": "text/plain",

@@ -21,7 +21,7 @@ from grader.results.model import load_result
 from grader.results.numbers import number
 from grader.serve import classview, db, queue, versions
 from grader.serve.student import deadline_text, granted_text, when
-from grader.serve.web import (HEADERS, Account, Refusal, own_scripts_csp, page,
+from grader.serve.web import (HEADERS, NOT_ROUTED, Account, Refusal, own_scripts_csp, page,
                               redirect, render, service)
 
 DOWNLOADS = ("gradebook.csv", "canvas.csv", "moodle.csv", "tests.csv")
@@ -81,9 +81,11 @@ def class_file(request: Request, me: Account | None, form: FormData | None) -> R
     name = request.path_params["name"]
     if svc.config.assignment(name) is None:
         raise Refusal(404, "no such assignment")
-    opened = versions.open_file(classview.class_folder(svc.state, name),
-                                request.path_params.get("path") or INDEX)
+    folder = classview.class_folder(svc.state, name)
+    opened = versions.open_file(folder, request.path_params.get("path") or INDEX)
     if opened is None:
+        if (folder / INDEX).is_file():  # the pages are built: this file is not among them
+            raise Refusal(404, NOT_ROUTED[404])
         raise Refusal(404, "not there (yet): the class pages are written once a submission "
                            "of this assignment has been graded")
     fd, target = opened

@@ -201,7 +201,7 @@ def _submit(request: Request, me: Account | None, form: FormData | None) -> Resp
         raise Refusal(413, f"{store.display_name(upload.filename)} is larger than "
                            f"{svc.config.max_upload_mb} MB")
     try:
-        checked = store.check(data, upload.filename, svc.topics(a))
+        checked = store.check(data, upload.filename, svc.topics(a), stub=svc.course.stub)
     except store.UploadRefused as exc:
         raise Refusal(400, str(exc)) from None
     store.keep(svc.state, data, checked.sha256)
@@ -211,8 +211,7 @@ def _submit(request: Request, me: Account | None, form: FormData | None) -> Resp
                             sha256=checked.sha256, size=len(data), filename=checked.filename,
                             graded_name=checked.name, limit=a.per_day,
                             then=lambda c, sid: compose.record(c, svc.state, sid, me.id, aid,
-                                                               a.counts, checked,
-                                                               svc.topics(a)))
+                                                               checked, svc.topics(a)))
     except queue.RateLimited:
         raise Refusal(429, f"you have used today's {a.per_day} graded submissions for "
                            f"{a.title}; more from 00:00 UTC") from None
