@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import re
-import shutil
 import sqlite3
 import time
 import zipfile
@@ -32,17 +31,13 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from grader.classroom.layout import folder_name  # noqa: E402
 from grader.serve.web import CSP  # noqa: E402
+import chromium  # noqa: E402
+from chromium import FLAGS, skip_without_chromium  # noqa: E402,F401
 from serve_server import (CORRECT, OTHER, PASSWORD, Client, Served,  # noqa: E402
                           score_of, submission_id)
 
-CHROMIUM = shutil.which("chromium")
-if CHROMIUM is None:
-    pytest.skip("chromium is not installed: ./run tests installs it", allow_module_level=True)
+skip_without_chromium()
 
-# What Chromium needs as root in a container (as in test_browser.py); Playwright adds headless.
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage"]
 TIMEOUT_MS = 60_000  # any one step, on a loaded machine
 GRADED_MS = 180_000  # a grading, behind whatever else is queued
 
@@ -165,7 +160,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        b = chromium.launch(p)
         try:
             yield b
         finally:
@@ -710,22 +705,56 @@ def test_the_student_and_instructor_pages_fit_their_width(
 def test_the_layout_check_finds_an_overflow_a_squeezed_cell_a_broken_word_and_a_far_button(
         new_page: Any) -> None:
     """Control: the check above reports a page too wide, a column one letter wide, a word and
-    a score split over lines, and a button far from its field."""
+    a score split over lines, and a button far from its field. Each control is built from the
+    widths measured in the page (half of what its text needs; a label wider than its field by
+    its own measure), so it holds in any font."""
     page, _ = new_page(800)
     page.set_content('<table><tr><td style="width: 1px; overflow-wrap: anywhere">Student</td>'
                      '<td><div style="width: 1200px">wide</div></td></tr></table>'
-                     '<p style="width: 3rem; overflow-wrap: anywhere">Counts</p>'
-                     '<p style="width: 1rem">3 / 5</p>'
-                     '<form style="display: flex; gap: 1em"><div><label for="d" style="display: '
-                     'block">New deadline (ISO, e.g. 2026-12-01T23:59+00:00)</label><input id="d">'
-                     '</div>'
+                     '<p class="half" style="overflow-wrap: anywhere">Counts</p>'
+                     '<p class="half">3 / 5</p>'
+                     '<form style="display: flex; gap: 1em"><div><label for="d" class="wide" '
+                     'style="display: block">New deadline (ISO, e.g. 2026-12-01T23:59+00:00)'
+                     '</label><input id="d" style="width: 4em"></div>'
                      '<div><button>Grant</button></div></form>')
+    page.evaluate("""() => {
+      const width = el => {  // what the element's text needs on one line
+        const s = document.createElement('span');
+        s.style.whiteSpace = 'nowrap';
+        s.textContent = el.textContent;
+        el.after(s);
+        const w = s.getBoundingClientRect().width;
+        s.remove();
+        return w;
+      };
+      for (const el of document.querySelectorAll('.half')) el.style.width = width(el) / 2 + 'px';
+      for (const el of document.querySelectorAll('.wide'))
+        el.style.width = (width(el) + 200) + 'px';  // the button ends up 200 px past the field
+    }""")
     problems = page.evaluate(LAYOUT)
     assert any("wide in a" in p for p in problems), problems
     assert any('the cell "Student"' in p for p in problems), problems
     assert any('the word "Counts"' in p for p in problems), problems
     assert any('"3 / 5" is split' in p for p in problems), problems
     assert any('the button "Grant"' in p for p in problems), problems
+
+
+def test_the_browser_renders_with_the_known_fonts_only(new_page: Any) -> None:
+    """Every family the pages ask for (system-ui, sans-serif, a font the machine may have)
+    renders in DejaVu Sans (tests/chromium.py's fontconfig), monospace in DejaVu Sans Mono: the
+    layout checks measure the same on any machine."""
+    page, _ = new_page(800)
+    families = ["'DejaVu Sans'", "system-ui, sans-serif", "'Segoe UI', Arial, Helvetica",
+                "-apple-system, Roboto, 'Liberation Sans'", "'DejaVu Sans Mono'", "monospace"]
+    page.set_content("".join(f'<p style="font: 100px {f}; white-space: nowrap">Counts 3 / 5</p>'
+                             for f in families))
+    widths = page.evaluate("""() => Array.from(document.querySelectorAll('p'), p => {
+      const r = document.createRange();
+      r.selectNodeContents(p);
+      return r.getBoundingClientRect().width;
+    })""")
+    sans, mono = widths[0], widths[4]
+    assert widths[:4] == [sans] * 4 and widths[4:] == [mono] * 2 and sans != mono, widths
 
 
 # ------------------------------------------------------------------- the served overview
