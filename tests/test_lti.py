@@ -456,6 +456,7 @@ def test_an_instructor_adds_an_assignment_by_deep_linking(lms: Lms) -> None:
 def test_the_instructor_syncs_the_courses_members_from_the_lms(lms: Lms) -> None:
     prof, _ = lms.launch("u-prof", "l-c2")
     page = prof.get("/instructor/lti").text
+    assert 'id="lti-off"' not in page  # configured: not said to be off
     course = re.search(r'name="course" value="(\d+)"><button type="submit">Sync', page)
     ids = re.findall(r'<td>Deep Learning 102</td>.*?name="course" value="(\d+)"', page, re.S)
     assert course and ids

@@ -141,13 +141,24 @@ def test_a_student_signs_in_uploads_and_reads_full_marks(served: Served) -> None
     assert "/assignments" in str(ada.first_login(login).url)
     r = ada.upload("toy", "toy.py", CORRECT)
     sid = submission_id(r)
+    # Waiting, the page says what happens next, never "0 ahead", and shows no empty scores.
+    if 'id="score"' not in r.text:
+        said = r.text.split('id="waiting">', 1)[1].split("</p>", 1)[0]
+        assert re.match(r"Waiting to be graded: [1-9]\d* submission\(s\) ahead of yours|"
+                        r"Next to be graded: grading starts as soon as a grader is free|"
+                        r"Being graded now: the scores appear here", said), said
+        assert 'class="num">Score<' not in r.text
     page = ada.wait_graded(sid)
+    assert 'id="owner"' not in page  # the student's own page does not name them
     got, top = (float(x) for x in score_of(page).split("/"))
     assert got == top > 0
     assert "toy" in page
     report = ada.get(f"/submissions/{sid}/report")
     assert report.status_code == 200 and "test_add" in report.text.replace("<wbr>", "")
     assert "sandbox" in report.headers["content-security-policy"]
+    # A test the report shows is labelled by what it is, never "hidden".
+    assert "hidden · " not in report.text and "grader&#39;s test · " in report.text
+    assert "public test · " in report.text
     # The assignment page lists it as the one that counts, and the rate limit's count.
     listing = ada.get("/assignments/toy").text
     assert "counts" in listing and 'id="left">4<' in listing
@@ -155,6 +166,10 @@ def test_a_student_signs_in_uploads_and_reads_full_marks(served: Served) -> None
     prof = instructor(served)
     dash = prof.get("/instructor").text
     assert f"/submissions/{sid}" in dash and login in dash
+    # The instructor's view of the submission says whose it is.
+    owner = prof.get(f"/submissions/{sid}").text.split('id="owner">', 1)[1].split("</p>", 1)[0]
+    assert owner == (f"Student: <strong>{login.title()} Student</strong> "
+                     f'<span class="muted">({login})</span>'), owner
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         overview = prof.get("/instructor/class/toy/")
@@ -232,6 +247,10 @@ def test_a_refusal_names_every_file_the_assignment_takes(served: Served) -> None
     [me] = fresh(served)
     said = me.upload("both", "solution.py", CORRECT).text
     assert "name it toy.py or other.py" in said and "…" not in said
+    # Below the refusal, under a heading, what the assignment takes, in full.
+    assert 'id="expected-heading">What Both topics takes</h2>' in said
+    listed = said.split('id="expected">', 1)[1].split("</ul>", 1)[0]
+    assert "named after it: toy.py, other.py (or" in listed and "at most 1 MB" in listed
 
 
 def test_an_upload_over_the_size_limit_is_refused(served: Served) -> None:
@@ -383,17 +402,16 @@ def test_a_regrade_request_offers_this_assignments_tests_by_topic_failed_first(
     page = me.wait_graded(sid)
     form = page.split('id="test"', 1)[1].split("</select>", 1)[0]
     groups = re.findall(r'<optgroup label="([^"]+)">(.*?)</optgroup>', form)
-    assert [g for g, _ in groups] == ["toy", "other"]
+    assert [g for g, _ in groups] == ["toy"]  # other.py has all its points: nothing to ask
     toy = re.findall(r'<option value="([^"]+)">([^<]+)<', groups[0][1])
-    assert toy[0][0] == "toy::test_scale" and "failed" in toy[0][1], toy
-    assert all("passed" in label for _, label in toy[1:]), toy
-    assert all(v.startswith("other::") for v, _ in
-               re.findall(r'<option value="([^"]+)">([^<]+)<', groups[1][1]))
-    # The toy assignment's submission offers no test of another topic.
+    assert [v for v, _ in toy] == ["toy::test_scale"] and "failed" in toy[0][1], toy
+    # A passed test cannot be asked about, nor a test of another topic or none at all.
+    for test in ("toy::test_add", "toy::nope"):
+        r = me.post(f"/submissions/{sid}/regrade-request", {"test": test, "comment": "x"})
+        assert r.status_code == 400, test
+    # A submission with full marks offers no form, and says why.
     lone = me.wait_graded(submission_id(me.upload("toy", "toy.py", CORRECT)))
-    assert "other::" not in lone and '<optgroup label="toy">' in lone
-    r = me.post(f"/submissions/{sid}/regrade-request", {"test": "toy::nope", "comment": "x"})
-    assert r.status_code == 400
+    assert 'id="test"' not in lone and "nothing to ask a regrade for" in lone
 
 
 def test_a_refusal_leads_back_to_the_page_it_came_from(served: Served) -> None:
@@ -457,6 +475,14 @@ def test_no_student_reaches_another_students_work_or_the_instructors_pages(
     for path in ("/instructor/class/toy/..%2F..%2Fsecret.key", "/instructor/class/toy/.uploads",
                  "/instructor/class/toy/../../serve.db", "/instructor/class/nope/"):
         assert prof.get(path).status_code == 404, path
+
+
+def test_the_lti_page_says_lti_is_off_and_how_to_turn_it_on(served: Served) -> None:
+    page = instructor(served).get("/instructor/lti").text
+    said = " ".join(re.sub(r"<[^>]+>", "", page.split('id="lti-off">', 1)[1]
+                           .split("</div>", 1)[0]).split())
+    assert said.startswith("LTI is off: serve.toml has no [lti] section"), said
+    assert "[[lti.platform]]" in said and "docs/lti.md" in said
 
 
 def test_parallel_uploads_cannot_pass_the_daily_limit(served: Served) -> None:
@@ -534,12 +560,11 @@ def test_a_regrade_request_says_what_was_granted_within_the_tests_points(
     assert "+1.5" not in page
     answered = prof.get("/instructor").text.split('id="answered"', 1)[1].split("</table>")[0]
     assert "accepted: +1 (the test&#39;s maximum)" in answered and "+1.5" not in answered
-    # Nothing more can be given where the test has all its points.
-    me.post(f"/submissions/{sid}/regrade-request", {"test": "toy::test_scale",
-                                                   "comment": "and again"})
-    again = _request_id(prof.get("/instructor").text, sid)
-    r = prof.post(f"/instructor/requests/{again}", {"decision": "accept", "points": "1"})
-    assert r.status_code == 400 and "already has all its points" in r.text
+    # Nothing more can be asked where the test has all its points now.
+    assert 'value="toy::test_scale"' not in page
+    r = me.post(f"/submissions/{sid}/regrade-request", {"test": "toy::test_scale",
+                                                       "comment": "and again"})
+    assert r.status_code == 400 and "choose one of this submission" in r.text
 
 
 def _request_id(dash: str, sid: int) -> int:
@@ -559,8 +584,14 @@ def test_an_extension_lifts_the_late_penalty(served: Served) -> None:
     late = me.wait_graded(sid)
     got, top = (float(x) for x in score_of(late).split("/"))
     assert got < top and "Late" in late
+    # The form's date-time field: the course's time zone (UTC here), said back in words.
+    form = prof.get("/instructor").text
+    assert '<input type="datetime-local" id="ext-deadline"' in form
+    assert "In the course's time zone, <span class=\"nowrap\">UTC</span>" in form
     prof.post("/instructor/extension", {"student": login, "assignment": "late",
-                                        "deadline": "2099-01-01T00:00:00+00:00"})
+                                        "deadline": "2099-01-01T00:00"})
+    granted = prof.get("/instructor").text.split('id="extensions"', 1)[1].split("</table>")[0]
+    assert "1 Jan 2099, 00:00 UTC" in granted, granted
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         page = me.get(f"/submissions/{sid}").text

@@ -75,11 +75,14 @@ class Refusal(Exception):
     """A request that cannot be done: shown to the user as one line with the status (and any
     ``headers``, such as Retry-After)."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, *,
+                 heading: str = "", details: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.heading = heading  # over ``details``: what was expected, said in full
+        self.details = details
 
 
 def service(request: Request) -> Service:
@@ -208,7 +211,7 @@ def render_locked(request: Request, template: str, exc: limits.Locked, login: st
 
 def refuse(request: Request, exc: Refusal) -> HTMLResponse:
     response = render(request, "message.html", exc.status, message=exc.message, error=True,
-                      back=came_from(request))
+                      back=came_from(request), heading=exc.heading, details=exc.details)
     response.headers.update(exc.headers)
     return response
 

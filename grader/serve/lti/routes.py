@@ -202,7 +202,7 @@ def overview(request: Request, me: Account | None, form: FormData | None) -> Res
         courses = c.execute(sa.select(db.lti_contexts).order_by(db.lti_contexts.c.id)).all()
     tool = {**toolconfig.urls(tool_url(request)), "register": f"{tool_url(request)}/lti/register/"
             f"{toolconfig.registration_token(request.app.state.key)}"}
-    return render(request, "lti.html", tool=tool,
+    return render(request, "lti.html", tool=tool, enabled=svc.config.lti.enabled,
                   platforms=svc.config.lti.platforms, courses=courses, outbox=box,
                   moodle=toolconfig.moodle_fields(tool_url(request), svc.config.lti))
 
