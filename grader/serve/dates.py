@@ -9,7 +9,7 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from grader.classroom.late import PolicyError, parse_time
+from grader.classroom.late import PolicyError, in_words, parse_time
 from grader.serve import db
 
 UTC = ZoneInfo("UTC")
@@ -30,8 +30,7 @@ def say(value: Any, tz: dt.tzinfo = UTC) -> str:
     t = db.aware(value) if isinstance(value, dt.datetime) else value
     if not isinstance(t, dt.datetime):
         return ""
-    t = t.astimezone(tz)
-    return f"{t.day} {t:%b %Y, %H:%M} {t.tzname() or ''}".rstrip()
+    return in_words(t.astimezone(tz))
 
 
 def say_deadline(deadline: str, tz: dt.tzinfo = UTC) -> str:
