@@ -759,6 +759,37 @@ def test_the_browser_renders_with_the_known_fonts_only(new_page: Any) -> None:
     assert widths[:4] == [sans] * 4 and widths[4:] == [mono] * 2 and sans != mono, widths
 
 
+def test_the_instructor_grants_an_extension_by_date_and_time_and_sees_a_link_before_renewing_it(
+        site: Site, new_page: Any) -> None:
+    """The extension's deadline is picked in a date-time field (the course's time zone, UTC
+    here) and said back in words; "New link…" asks before it acts, and Cancel changes nothing;
+    an unused first-login link is shown as it stands."""
+    page, watch = new_page(800)
+    site.sign_in(page, "prof")
+    url = site.served.url
+    page.goto(url + "/instructor")
+    expect(page.locator("#ext-deadline")).to_have_attribute("type", "datetime-local")
+    expect(page.locator("#ext-hint")).to_contain_text("In the course's time zone, UTC")
+    page.select_option("#ext-student", "ben")
+    page.select_option("#ext-assignment", "late")
+    page.fill("#ext-deadline", "2099-06-30T23:59")
+    page.get_by_role("button", name="Grant").click()
+    expect(page.locator("#extensions")).to_contain_text("30 Jun 2099, 23:59 UTC")
+    page.goto(url + "/instructor/accounts")
+    dee = page.locator("#accounts tr", has_text="dee")
+    link = site.served.links()["dee"]
+    dee.get_by_role("button", name="Show link").click()
+    expect(page.locator("#link")).to_have_text(link)
+    dee = page.locator("#accounts tr", has_text="dee")
+    dee.get_by_role("button", name="New link…").click()
+    expect(page.locator("#confirm")).to_contain_text("Give dee")
+    expect(page.locator("#link")).to_have_count(0)
+    page.locator("#confirm").get_by_role("link", name="Cancel").click()
+    expect(page.locator("#confirm")).to_have_count(0)
+    assert site.served.links()["dee"] == link  # nothing changed
+    assert layout(page, "accounts") == [] and watch.errors == []
+
+
 # ------------------------------------------------------------------- the served overview
 
 
