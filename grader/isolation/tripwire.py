@@ -400,6 +400,8 @@ class Tripwire:
             self._seen.add(id(module))
             self._modules.append(module)
             new.append(module)
+            if not self._may_name(modname):
+                continue
             for attr, value in _items(module):
                 if type(attr) is str and self.inspectable(value) and callable(value) and \
                         id(value) not in self._wired and id(value) not in self._banned and \
@@ -421,6 +423,17 @@ class Tripwire:
                     self._set(module, attr, self._wire_of(key, value))
                 elif tables and type(value) in (dict, collections.defaultdict):
                     self._wire_table(value, 2)
+
+    def _may_name(self, modname: Any) -> bool:
+        """Whether a pattern can name something of module ``modname`` by a path through it: a
+        wildcard pattern may; a plain one where it names the module, a package above it, or
+        something below it."""
+        if type(modname) is not str:
+            return False
+        if len(self._plain) < len(self.patterns):
+            return True
+        return any(modname == p or modname.startswith(p + ".") or p.startswith(modname + ".")
+                   for p in self._plain)
 
     def inspectable(self, value: Any) -> bool:
         """Whether ``value``'s type is a built-in one or a class the zygote had: reading its
