@@ -7,6 +7,7 @@ say why."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -57,6 +58,7 @@ def font_env() -> dict[str, str]:
     (linked into a folder of their own, with its own cache), made once per test process."""
     if not _env:
         root = Path(tempfile.mkdtemp(prefix="grader-fonts-"))
+        atexit.register(shutil.rmtree, root, True)  # gone with the test process
         (root / "fonts").mkdir()
         for f in FONT_FILES:
             (root / "fonts" / f).symlink_to(FONT_DIR / f)
