@@ -152,6 +152,9 @@ class Platform:
         self.tokens_issued = 0
         self.jtis: set[str] = set()
         self.score_down = False  # the score endpoint answers 503 (the LMS down)
+        self.token_page = False  # the token endpoint answers 200 with an HTML page (a proxy)
+        self.token_pages_served = 0
+        self.revoked: set[str] = set()  # tokens revoked by the platform: 401, no violation
         self.refused_while_down = 0
         self.deep_link_items: list[dict[str, Any]] = []
         self.registrations: list[dict[str, Any]] = []
@@ -192,7 +195,8 @@ class Platform:
             Route("/nrps/{course}", self.memberships),
             Route("/dl/return", self.deep_link_return, methods=["POST"]),
             Route("/.well-known/openid-configuration", self.openid_configuration),
-            Route("/register", self.register, methods=["POST"])])
+            Route("/register", self.register, methods=["POST"]),
+            Route("/register-dialog", self.register_dialog)])
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
                                                    log_level="warning"))
         threading.Thread(target=self.server.run, daemon=True).start()
@@ -273,7 +277,8 @@ class Platform:
             claims[LTI + "resource_link"] = {"id": link.id, "title": link.title}
         for k, v in changes.items():
             k = {"deployment_id": LTI + "deployment_id", "message_type": LTI + "message_type",
-                 "version": LTI + "version"}.get(k, k)
+                 "version": LTI + "version",
+                 "target_link_uri": LTI + "target_link_uri"}.get(k, k)
             if v is None:
                 claims.pop(k, None)
             else:
@@ -321,6 +326,10 @@ class Platform:
 
     async def token(self, request: Request) -> Response:
         form = await request.form()
+        if self.token_page:  # a login proxy or captive portal in front of the LMS
+            self.token_pages_served += 1
+            return HTMLResponse("<!doctype html><title>Sign in</title><form>Sign in to the "
+                                "campus network</form>")
         problems = []
         if form.get("grant_type") != "client_credentials":
             problems.append("grant_type must be client_credentials (SEC §4.1)")
@@ -361,10 +370,18 @@ class Platform:
         return JSONResponse({"access_token": token, "token_type": "Bearer", "expires_in": 3600,
                              "scope": " ".join(granted)})
 
+    def revoke_tokens(self) -> None:
+        """Every access token issued so far stops working (the tool must ask for a new one)."""
+        with self.lock:
+            self.revoked |= set(self.tokens)
+            self.tokens.clear()
+
     def _authorised(self, request: Request, scope: str) -> bool:
         auth = request.headers.get("authorization", "")
         held = self.tokens.get(auth.removeprefix("Bearer ").strip()) if auth.startswith(
             "Bearer ") else None
+        if auth.removeprefix("Bearer ").strip() in self.revoked:
+            return False
         if held is None or held[1] < time.time() or scope not in held[0]:
             self.violations.append(f"{request.url.path}: no valid token with {scope}")
             return False
@@ -514,6 +531,22 @@ class Platform:
             ["RS256"], "https://purl.imsglobal.org/spec/lti-platform-configuration": {
                 "product_family_code": "tests", "version": "1", "messages_supported": [
                     {"type": "LtiResourceLinkRequest"}, {"type": "LtiDeepLinkingRequest"}]}})
+
+    async def register_dialog(self, request: Request) -> Response:
+        """The LMS's registration dialog (REG §3.3): the tool's registration URL in a frame,
+        closed when the tool posts {subject: "org.imsglobal.lti.close"} (REG §3.6.3); the
+        messages received are kept in window.received."""
+        src = request.query_params["url"] + "?" + urlencode({
+            "openid_configuration": self.url + "/.well-known/openid-configuration",
+            "registration_token": "reg-token-1"})
+        return HTMLResponse(
+            "<!doctype html><title>Register a tool</title><h1>Register a tool</h1>"
+            "<script>window.received = []; window.addEventListener('message', function (e) {"
+            " window.received.push(e.data);"
+            " if (e.data && e.data.subject === 'org.imsglobal.lti.close')"
+            " document.getElementById('dialog').remove(); });</script>"
+            f"<iframe id='dialog' style='width:100%;height:600px' src='{html.escape(src)}'>"
+            "</iframe>")
 
     async def register(self, request: Request) -> Response:
         """The registration endpoint (REG §3.5, §3.6)."""

@@ -25,7 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TOY = ROOT / "tests" / "fixtures" / "course"
 PASSWORD = "a long password 1"
 CORRECT = (TOY / "reference" / "toy" / "solution.py").read_text()
-STUB = (TOY / "assignments" / "toy" / "toy.py").read_text()
+HANDED_OUT = (TOY / "assignments" / "toy" / "toy.py").read_text()  # the stub as released
+# Work begun but nothing done yet: graded 0 (the stub itself is refused before it is stored).
+STUB = HANDED_OUT + "\n\n# started: nothing works yet\n"
 OTHER = (TOY / "reference" / "other" / "solution.py").read_text()
 CONFIG = """
 instructors = ["prof"]

@@ -311,3 +311,37 @@ def test_only_the_hardest_tests_of_a_topic_are_shown_before_the_toggle() -> None
     rows = gradebook.student_rows(e, TOPICS, LatePolicy())
     html = overview.render_overview(rows, e, TOPICS, gradebook.class_stats(rows))
     assert "<summary>The other 10 tests of alpha</summary>" in html
+
+
+def _alpha_only(student: str) -> ClassEntry:
+    """A student who handed in alpha and not (yet) beta."""
+    return ClassEntry(student, "graded", result(student, [
+        test("alpha", "a1", points=2), test("alpha", "a2"),
+        test("beta", "b1", "failed", 3, "beta.py was not submitted", flags=("not_submitted",)),
+    ], missing=("beta",)), {}, f"students/{student}/report.html")
+
+
+def test_a_class_handing_in_topic_by_topic_is_flagged_only_for_what_needs_the_instructor(
+        ) -> None:
+    """Three students handed in alpha and none beta yet (a class uploading one topic at a time),
+    one handed in nothing: only the one with nothing is flagged; the overview says how many
+    handed in what. Once most have handed beta in, the one without it is flagged."""
+    nothing = ClassEntry("dee", "not_submitted", None, {"name": "Dee"})
+    rows = gradebook.student_rows([*(_alpha_only(s) for s in ("al", "bo", "cy")), nothing],
+                                  TOPICS, LatePolicy())
+    groups = {g["flag"]: [s["student"] for s in g["students"]]
+              for g in overview.flag_groups(rows)}
+    assert groups == {"not_submitted": ["dee"]}
+    table = {r["student"]: r for r in overview.student_table(rows)}
+    assert table["al"]["flags"] == [] and "missing: beta" in table["al"]["notes"]
+    html = overview.render_overview(rows, [], TOPICS, gradebook.class_stats(rows))
+    assert "<b>1</b>flagged" in html
+    assert ('<strong>Handed in</strong>, of 4 students: <span class="nowrap">alpha 3</span> · '
+            '<span class="nowrap">beta 0</span> · <span class="nowrap">nothing yet: 1</span>'
+            ) in html
+    # Most of the graded students have beta now: cy, without it, needs the instructor.
+    rows = gradebook.student_rows([*entries()[:1], ClassEntry("bo", "graded", full_marks("bo")),
+                                   _alpha_only("cy"), nothing], TOPICS, LatePolicy())
+    groups = {g["flag"]: {s["student"]: s["detail"] for s in g["students"]}
+              for g in overview.flag_groups(rows)}
+    assert groups["not_submitted"] == {"cy": "missing: beta", "dee": "nothing submitted"}

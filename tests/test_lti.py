@@ -169,6 +169,7 @@ def test_the_tool_publishes_its_jwks_and_keeps_its_private_keys_to_itself(lms: L
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     files = list(folder.glob("*.json"))
     assert files and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
+    assert stat.S_IMODE((folder / ".lock").stat().st_mode) == 0o600  # like the keys beside it
     assert {json.loads(f.read_text())["kid"] for f in files} == {k["kid"] for k in keys}
 
 
@@ -221,18 +222,31 @@ def test_an_instructor_links_an_unlinked_resource_and_students_land_there(lms: L
     ({"aud": ["grader-client-1", "other"], "azp": "other"}, 401, "azp"),
     ({"iss": "https://evil.example"}, 401, "issuer"),
     ({"deployment_id": "deployment-9"}, 403, "deployment_ids"),
-    ({"exp": int(time.time()) - 3600, "iat": int(time.time()) - 3900}, 401, "expired"),
-    ({"iat": int(time.time()) + 600, "exp": int(time.time()) + 900}, 401, "clock"),
+    # times as offsets from the moment the launch is made, not from when the tests were collected
+    ({"exp": -3600, "iat": -3900}, 401, "expired"),
+    ({"iat": 600, "exp": 900}, 401, "clock"),
     ({"version": "1.1"}, 400, "LTI 1.3"),
     ({"message_type": "LtiSubmissionReviewRequest"}, 400, "messages"),
+    # A claim missing is named as missing, never as the word None.
+    ({"version": None}, 400, "names no version"),
+    ({"message_type": None}, 400, "names no message_type"),
+    ({"iss": None}, 401, "names no issuer"),
+    # A launch the platform meant for another tool, replayed here (LTI Core §5.3.4).
+    ({"target_link_uri": "https://other-tool.example/lti/launch"}, 400,
+     "target_link_uri 'https://other-tool.example/lti/launch' is not this tool's launch URL"),
+    ({"target_link_uri": None}, 400, "names no target_link_uri"),
 ])
 def test_a_launch_the_specifications_forbid_is_refused_and_says_what_to_fix(
         lms: Lms, changes: dict[str, Any], status: int, says: str) -> None:
+    now = int(time.time())
+    changes = {k: now + v if k in ("iat", "exp") else v for k, v in changes.items()}
     c, r, _ = lms.forged("u-new4", "l-toy", **changes)
-    assert r.status_code == status and says in html.unescape(r.text), r.text[-600:]
-    assert "Traceback" not in r.text
+    message = html.unescape(re.search(r'<p id="message">(.*?)</p>', r.text, re.S)[1])  # type: ignore[index]
+    assert r.status_code == status and says in message, r.text[-600:]
+    assert "None" not in message and "Traceback" not in r.text
     assert "/sign-in" in str(c.get("/assignments").url)  # not signed in
     assert says in lms.served.log() or status == 400
+    assert "LTI launch refused" in lms.served.log()
 
 
 def test_a_forged_or_replayed_id_token_and_a_nonce_used_twice_are_refused(lms: Lms) -> None:
@@ -272,6 +286,13 @@ def test_a_launch_from_another_browser_is_refused(lms: Lms) -> None:
     assert "/sign-in" in str(other.get("/assignments").url)
     href = html.unescape(re.search(r'id="open" href="([^"]+)"', r.text)[1])  # type: ignore[index]
     assert query_of(href)["login_hint"] == "u-new4" and href.startswith("/lti/login?")
+
+
+def test_a_launch_sent_by_get_is_refused_and_logged(lms: Lms) -> None:
+    """An LMS misconfigured to launch by GET gets a 405, and the service's log says so."""
+    r = lms.client().http.get("/lti/launch", params={"id_token": "x", "state": "y"})
+    assert r.status_code == 405 and "POST" in r.headers["allow"]
+    assert "refused GET /lti/launch (405)" in lms.served.log()
 
 
 def test_an_unknown_platform_is_told_what_to_add_to_serve_toml(lms: Lms) -> None:
@@ -384,6 +405,35 @@ def test_the_service_token_is_reused_until_it_expires(lms: Lms) -> None:
     assert sent >= 4 and issued <= 3, (issued, sent)
 
 
+def test_a_token_endpoint_answering_with_a_web_page_is_retried_not_given_up(lms: Lms) -> None:
+    """docs/lti.md §7: a 200 from the token endpoint that is not a token response (a login
+    proxy's page) is a transient fault: the score waits, its reason on the instructor's page,
+    tried again with backoff, and sent once the endpoint gives tokens again."""
+    c, _ = lms.launch("u-new3", "l-toy")
+    before = len(lms.scores_for("u-new3"))
+    lms.platform.token_page = True
+    lms.platform.revoke_tokens()  # the tool's token stops working: it must ask for another
+    try:
+        sid = submission_id(c.upload("toy", "toy.py", CORRECT))
+        c.wait_graded(sid)
+        prof, _ = lms.launch("u-prof", "l-toy")
+        deadline = time.monotonic() + WAIT
+        while lms.platform.token_pages_served < 3 or "not a token response (text/html)" \
+                not in (page := prof.get("/instructor/lti").text):
+            assert time.monotonic() < deadline, lms.served.log()
+            time.sleep(0.2)
+        row = re.search(r"<tr><td>\d+</td><td>new3@example.edu</td>.*?</tr>", page, re.S)
+        assert row and "<td>pending</td>" in row[0], page[-2000:]
+        assert "answered 200" in row[0]
+        assert lms.scores_for("u-new3")[before:] == []
+    finally:
+        lms.platform.token_page = False
+    lms.wait_scores(lambda: len(lms.scores_for("u-new3")) > before, "the score after the proxy")
+    lms.settle()
+    assert len(lms.scores_for("u-new3")) == before + 1
+    assert lms.platform.violations == []
+
+
 # ------------------------------------------------------- deep linking, members, registration
 
 
@@ -409,6 +459,7 @@ def test_an_instructor_adds_an_assignment_by_deep_linking(lms: Lms) -> None:
 def test_the_instructor_syncs_the_courses_members_from_the_lms(lms: Lms) -> None:
     prof, _ = lms.launch("u-prof", "l-c2")
     page = prof.get("/instructor/lti").text
+    assert 'id="lti-off"' not in page  # configured: not said to be off
     course = re.search(r'name="course" value="(\d+)"><button type="submit">Sync', page)
     ids = re.findall(r'<td>Deep Learning 102</td>.*?name="course" value="(\d+)"', page, re.S)
     assert course and ids

@@ -7,7 +7,6 @@ platform receives the score."""
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -23,11 +22,10 @@ from lti_platform import Platform  # noqa: E402
 from serve_server import CORRECT, Served  # noqa: E402
 from test_lti import CONFIG, ROSTER, setup_platform  # noqa: E402
 from serve_server import yield_database  # noqa: E402
-from test_serve_browser import FLAGS, GRADED_MS, TIMEOUT_MS  # noqa: E402
+import chromium  # noqa: E402
+from test_serve_browser import GRADED_MS, TIMEOUT_MS  # noqa: E402
 
-CHROMIUM = shutil.which("chromium")
-if CHROMIUM is None:
-    pytest.skip("chromium is not installed: ./run tests installs it", allow_module_level=True)
+chromium.skip_without_chromium()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -60,7 +58,7 @@ def test_a_student_launches_from_the_lms_uploads_and_the_lms_receives_the_score(
         lms: tuple[Platform, Served]) -> None:
     platform, served = lms
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        browser = chromium.launch(p)
         try:
             context = browser.new_context(viewport={"width": 1300, "height": 900})
             context.set_default_timeout(TIMEOUT_MS)
@@ -103,3 +101,39 @@ def test_a_student_launches_from_the_lms_uploads_and_the_lms_receives_the_score(
             assert platform.violations == [] and errors == []
         finally:
             browser.close()
+
+
+def test_dynamic_registration_tells_the_lms_dialog_to_close(
+        lms: tuple[Platform, Served]) -> None:
+    """LTI Dynamic Registration §3.6.3: the tool's page, in the LMS's dialog, posts
+    {subject: "org.imsglobal.lti.close"} to it once registered; the dialog closes."""
+    platform, served = lms
+    token = re.search(r"/lti/register/([0-9a-f]+)", _instructor_lti_page(platform, served))
+    assert token, "the instructor's LTI page shows the registration URL"
+    with sync_playwright() as p:
+        browser = chromium.launch(p)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(f"{platform.url}/register-dialog?url=" +
+                      f"{platform.tool_url}/lti/register/{token[1]}")
+            page.wait_for_function("window.received.length > 0")
+            assert page.evaluate("window.received") == [{"subject": "org.imsglobal.lti.close"}]
+            expect(page.locator("#dialog")).to_have_count(0)
+            assert not [e for e in errors if "Content Security Policy" in e], errors
+        finally:
+            browser.close()
+    assert platform.registrations
+
+
+def _instructor_lti_page(platform: Platform, served: Served) -> str:
+    """The instructor's LTI page, reached by a launch over HTTP."""
+    from test_lti import Lms
+
+    lms = Lms(platform, served)
+    c = lms.client()
+    c.http.base_url = platform.tool_url  # the tool's own site here (its cookies are for it)
+    prof, _ = lms.launch("u-prof", "l-toy", c)
+    return str(prof.get("/instructor/lti").text)

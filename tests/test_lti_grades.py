@@ -83,3 +83,36 @@ def test_a_newer_grade_supersedes_the_one_not_yet_sent(engine: Any) -> None:
         rows = c.execute(db.lti_scores.select().order_by(db.lti_scores.c.id)).all()
     assert [(r.status, json.loads(r.body)["scoreGiven"]) for r in rows] == \
         [("superseded", 3.0), ("pending", 8.0)]
+
+
+@pytest.mark.parametrize("fault", ["not a token response", "unreachable", "503"])
+def test_a_transient_fault_is_retried_until_the_attempts_run_out_then_failed_with_its_reason(
+        fault: str) -> None:
+    """docs/lti.md §7: a fault retrying may mend (a token endpoint answering with a web page,
+    the LMS unreachable or busy) keeps the score waiting with backoff; after retry_attempts
+    attempts it is failed, the last fault named for the instructor."""
+    from types import SimpleNamespace
+
+    from grader.serve.lti import client
+    from grader.serve.lti.platforms import LtiSettings
+    from grader.serve.lti.sender import Sender
+    from grader.serve.lti.tokens import TokenUnusable
+
+    exc = {"not a token response": TokenUnusable("answered 200 with not a token response"),
+           "unreachable": client.Unreachable("https://lms/token: connection refused"),
+           "503": client.Refused(503, "down for maintenance")}[fault]
+    settings = LtiSettings(retry_seconds=1.0, retry_max_seconds=8.0, retry_attempts=4)
+    sender = Sender(None, settings, None, {})  # type: ignore[arg-type]
+    waits = []
+    for tries in range(4):
+        score = SimpleNamespace(id=1, sub="u-ada", tries=tries, next_try_at=T)
+        sender._failed(score, None, exc)
+        _, values = sender.outcomes.pop()
+        if tries < 3:
+            assert values["status"] == "pending" and values["tries"] == tries + 1
+            waits.append((values["next_try_at"] - db.now()).total_seconds())
+        else:
+            assert values["status"] == "failed"
+            assert values["error"].startswith("given up after 4 attempts; the last: ")
+            assert str(exc) in values["error"]
+    assert [round(w) for w in waits] == [1, 2, 4]  # backoff, doubling

@@ -22,8 +22,8 @@ import pytest
 pytest.importorskip("starlette", reason="grader serve needs the 'serve' extra")
 pytest.importorskip("httpx", reason="the service's tests talk HTTP with httpx")
 
-from serve_server import (CORRECT, DATABASES, OTHER, STUB, TOY, Served,  # noqa: E402,F401
-                          database, score_of, serve_on, submission_id)
+from serve_server import (CORRECT, DATABASES, HANDED_OUT, OTHER, STUB, TOY,  # noqa: E402,F401
+                          Served, database, score_of, serve_on, submission_id)
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -141,13 +141,24 @@ def test_a_student_signs_in_uploads_and_reads_full_marks(served: Served) -> None
     assert "/assignments" in str(ada.first_login(login).url)
     r = ada.upload("toy", "toy.py", CORRECT)
     sid = submission_id(r)
+    # Waiting, the page says what happens next, never "0 ahead", and shows no empty scores.
+    if 'id="score"' not in r.text:
+        said = r.text.split('id="waiting">', 1)[1].split("</p>", 1)[0]
+        assert re.match(r"Waiting to be graded: [1-9]\d* submission\(s\) ahead of yours|"
+                        r"Next to be graded: grading starts as soon as a grader is free|"
+                        r"Being graded now: the scores appear here", said), said
+        assert 'class="num">Score<' not in r.text
     page = ada.wait_graded(sid)
+    assert 'id="owner"' not in page  # the student's own page does not name them
     got, top = (float(x) for x in score_of(page).split("/"))
     assert got == top > 0
     assert "toy" in page
     report = ada.get(f"/submissions/{sid}/report")
     assert report.status_code == 200 and "test_add" in report.text.replace("<wbr>", "")
     assert "sandbox" in report.headers["content-security-policy"]
+    # A test the report shows is labelled by what it is, never "hidden".
+    assert "hidden · " not in report.text and "grader&#39;s test · " in report.text
+    assert "public test · " in report.text
     # The assignment page lists it as the one that counts, and the rate limit's count.
     listing = ada.get("/assignments/toy").text
     assert "counts" in listing and 'id="left">4<' in listing
@@ -155,6 +166,10 @@ def test_a_student_signs_in_uploads_and_reads_full_marks(served: Served) -> None
     prof = instructor(served)
     dash = prof.get("/instructor").text
     assert f"/submissions/{sid}" in dash and login in dash
+    # The instructor's view of the submission says whose it is.
+    owner = prof.get(f"/submissions/{sid}").text.split('id="owner">', 1)[1].split("</p>", 1)[0]
+    assert owner == (f"Student: <strong>{login.title()} Student</strong> "
+                     f'<span class="muted">({login})</span>'), owner
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         overview = prof.get("/instructor/class/toy/")
@@ -165,6 +180,11 @@ def test_a_student_signs_in_uploads_and_reads_full_marks(served: Served) -> None
     book = prof.get("/instructor/class/toy/gradebook.csv")
     assert book.status_code == 200 and login in book.text
     assert "attachment" in book.headers["content-disposition"]
+    # A file the built pages do not have is the site's 404, not "not built yet".
+    for path in ("nope", "index.html%00", "students/nobody/report.html"):
+        r = prof.get(f"/instructor/class/toy/{path}")
+        assert r.status_code == 404 and "there is no such page" in r.text, path
+        assert "not there (yet)" not in r.text, path
 
 
 def test_the_stub_scores_zero_and_a_correct_notebook_full_marks(served: Served) -> None:
@@ -187,6 +207,13 @@ REFUSED = [
     ("work.zip", zipped({"../../escape.py": "x = 1"}), "outside the archive"),
     ("work.zip", zipped({"readme.md": "nothing here"}), "holds no module"),
     ("work.zip", zipped({"toy.py": "#" * (3 * 2**20)}), "zip bomb"),
+    # Nothing to grade: refused before it is stored, and not counted.
+    ("toy.py", b"", "toy.py is empty"),
+    ("toy.py", b"\n  \n", "toy.py is empty"),
+    ("toy.py", b"\x89PNG\r\n\x1a\n\x00\x00binary", "toy.py is not a text file"),
+    ("toy.py", HANDED_OUT.encode(), "toy.py is the stub as it was handed out, unchanged"),
+    ("toy.py", HANDED_OUT.replace("\n", "\r\n").encode() + b"\n\n", "the stub as it was"),
+    ("work.zip", zipped({"work/toy.py": HANDED_OUT}), "toy.py in work.zip is the stub"),
 ]
 
 
@@ -203,6 +230,27 @@ def test_uploads_that_cannot_be_graded_are_refused_with_a_reason(served: Served)
         assert name in said and "submission.zip" not in said, (name, said)
     assert gradings_of(served) == before  # nothing was queued
     assert 'id="left">5<' in me.get("/assignments/toy").text  # nor counted
+
+
+def test_a_file_name_too_long_is_refused_for_its_length(served: Served) -> None:
+    [me] = fresh(served)
+    before = gradings_of(served)
+    r = me.upload("toy", "t" * 3000 + ".py", CORRECT)
+    said = r.text.split('id="message">', 1)[1].split("</p>", 1)[0]
+    assert r.status_code == 400, said
+    assert "3003 characters long, more than the 200 allowed" in said and "rename it" in said
+    assert "toy.py" in said and ".py, .ipynb or .zip" not in said, said
+    assert gradings_of(served) == before
+
+
+def test_a_refusal_names_every_file_the_assignment_takes(served: Served) -> None:
+    [me] = fresh(served)
+    said = me.upload("both", "solution.py", CORRECT).text
+    assert "name it toy.py or other.py" in said and "…" not in said
+    # Below the refusal, under a heading, what the assignment takes, in full.
+    assert 'id="expected-heading">What Both topics takes</h2>' in said
+    listed = said.split('id="expected">', 1)[1].split("</ul>", 1)[0]
+    assert "named after it: toy.py, other.py (or" in listed and "at most 1 MB" in listed
 
 
 def test_an_upload_over_the_size_limit_is_refused(served: Served) -> None:
@@ -272,7 +320,7 @@ def test_one_file_replaces_its_topic_and_the_others_are_carried_over(served: Ser
     said = " ".join(re.sub(r"<[^>]+>", "", rule.split('id="partial-rule"')[1]
                            .split("</div>")[0]).split())
     assert "replaces those topics only" in said and "carried over" in said, said
-    assert "your last graded one" in said
+    assert "from your newest submission (graded or still waiting)" in said
     assert "the late penalty applies to the whole submission" in said, said
 
     whole = submission_id(me.upload("both", "course.zip",
@@ -314,6 +362,26 @@ def test_one_file_replaces_its_topic_and_the_others_are_carried_over(served: Ser
     assert again["tests"] and again["seed"] == first["seed"]
 
 
+def test_two_single_file_uploads_a_moment_apart_are_both_in_the_newest_submission(
+        served: Served) -> None:
+    """The second upload carries the first's file over although the first is not graded yet:
+    topics come from the newest submission, whatever its state, not from the one that counts."""
+    [me] = fresh(served)
+    first = submission_id(me.upload("both", "toy.py", CORRECT))
+    time.sleep(0.1)
+    second = submission_id(me.upload("both", "other.py", OTHER))
+    page = me.wait_graded(second)
+    got, top = (float(x) for x in score_of(page).split("/"))
+    assert got == top > 0, page[-1500:]
+    assert f"toy.py · carried over from submission {first}" in topic_row(page, "toy")
+    assert "other.py · uploaded now" in topic_row(page, "other")
+    files = query(served, "select topic, source_id from submission_files where "
+                          "submission_id = ? order by topic", second)
+    assert files == [("other", second), ("toy", first)]
+    first_page = me.wait_graded(first)  # graded too, on its own file (other.py missing)
+    assert "toy.py · uploaded now" in topic_row(first_page, "toy")
+
+
 def test_topics_are_carried_over_from_a_submission_recorded_before_its_files_were(
         served: Served) -> None:
     [me] = fresh(served)
@@ -334,17 +402,16 @@ def test_a_regrade_request_offers_this_assignments_tests_by_topic_failed_first(
     page = me.wait_graded(sid)
     form = page.split('id="test"', 1)[1].split("</select>", 1)[0]
     groups = re.findall(r'<optgroup label="([^"]+)">(.*?)</optgroup>', form)
-    assert [g for g, _ in groups] == ["toy", "other"]
+    assert [g for g, _ in groups] == ["toy"]  # other.py has all its points: nothing to ask
     toy = re.findall(r'<option value="([^"]+)">([^<]+)<', groups[0][1])
-    assert toy[0][0] == "toy::test_scale" and "failed" in toy[0][1], toy
-    assert all("passed" in label for _, label in toy[1:]), toy
-    assert all(v.startswith("other::") for v, _ in
-               re.findall(r'<option value="([^"]+)">([^<]+)<', groups[1][1]))
-    # The toy assignment's submission offers no test of another topic.
+    assert [v for v, _ in toy] == ["toy::test_scale"] and "failed" in toy[0][1], toy
+    # A passed test cannot be asked about, nor a test of another topic or none at all.
+    for test in ("toy::test_add", "toy::nope"):
+        r = me.post(f"/submissions/{sid}/regrade-request", {"test": test, "comment": "x"})
+        assert r.status_code == 400, test
+    # A submission with full marks offers no form, and says why.
     lone = me.wait_graded(submission_id(me.upload("toy", "toy.py", CORRECT)))
-    assert "other::" not in lone and '<optgroup label="toy">' in lone
-    r = me.post(f"/submissions/{sid}/regrade-request", {"test": "toy::nope", "comment": "x"})
-    assert r.status_code == 400
+    assert 'id="test"' not in lone and "nothing to ask a regrade for" in lone
 
 
 def test_a_refusal_leads_back_to_the_page_it_came_from(served: Served) -> None:
@@ -408,6 +475,14 @@ def test_no_student_reaches_another_students_work_or_the_instructors_pages(
     for path in ("/instructor/class/toy/..%2F..%2Fsecret.key", "/instructor/class/toy/.uploads",
                  "/instructor/class/toy/../../serve.db", "/instructor/class/nope/"):
         assert prof.get(path).status_code == 404, path
+
+
+def test_the_lti_page_says_lti_is_off_and_how_to_turn_it_on(served: Served) -> None:
+    page = instructor(served).get("/instructor/lti").text
+    said = " ".join(re.sub(r"<[^>]+>", "", page.split('id="lti-off">', 1)[1]
+                           .split("</div>", 1)[0]).split())
+    assert said.startswith("LTI is off: serve.toml has no [lti] section"), said
+    assert "[[lti.platform]]" in said and "docs/lti.md" in said
 
 
 def test_parallel_uploads_cannot_pass_the_daily_limit(served: Served) -> None:
@@ -485,12 +560,11 @@ def test_a_regrade_request_says_what_was_granted_within_the_tests_points(
     assert "+1.5" not in page
     answered = prof.get("/instructor").text.split('id="answered"', 1)[1].split("</table>")[0]
     assert "accepted: +1 (the test&#39;s maximum)" in answered and "+1.5" not in answered
-    # Nothing more can be given where the test has all its points.
-    me.post(f"/submissions/{sid}/regrade-request", {"test": "toy::test_scale",
-                                                   "comment": "and again"})
-    again = _request_id(prof.get("/instructor").text, sid)
-    r = prof.post(f"/instructor/requests/{again}", {"decision": "accept", "points": "1"})
-    assert r.status_code == 400 and "already has all its points" in r.text
+    # Nothing more can be asked where the test has all its points now.
+    assert 'value="toy::test_scale"' not in page
+    r = me.post(f"/submissions/{sid}/regrade-request", {"test": "toy::test_scale",
+                                                       "comment": "and again"})
+    assert r.status_code == 400 and "choose one of this submission" in r.text
 
 
 def _request_id(dash: str, sid: int) -> int:
@@ -510,8 +584,14 @@ def test_an_extension_lifts_the_late_penalty(served: Served) -> None:
     late = me.wait_graded(sid)
     got, top = (float(x) for x in score_of(late).split("/"))
     assert got < top and "Late" in late
+    # The form's date-time field: the course's time zone (UTC here), said back in words.
+    form = prof.get("/instructor").text
+    assert '<input type="datetime-local" id="ext-deadline"' in form
+    assert "In the course's time zone, <span class=\"nowrap\">UTC</span>" in form
     prof.post("/instructor/extension", {"student": login, "assignment": "late",
-                                        "deadline": "2099-01-01T00:00:00+00:00"})
+                                        "deadline": "2099-01-01T00:00"})
+    granted = prof.get("/instructor").text.split('id="extensions"', 1)[1].split("</table>")[0]
+    assert "1 Jan 2099, 00:00 UTC" in granted, granted
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         page = me.get(f"/submissions/{sid}").text

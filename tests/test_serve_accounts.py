@@ -202,12 +202,21 @@ def test_a_new_first_login_link_from_the_accounts_page(served: Served) -> None:
     old_link = served.first_links[login]  # type: ignore[attr-defined]
     prof = instructor(served)
     assert "/instructor/accounts" in prof.get("/instructor").text
-    r = prof.post("/instructor/accounts", {"login": login, "action": "link"})
+    # "New link…" only asks: nothing changes until the instructor confirms.
+    asked = prof.post("/instructor/accounts", {"login": login, "action": "link"})
+    assert asked.status_code == 200 and 'id="confirm"' in asked.text
+    assert "Their password is cleared" in asked.text and 'id="link"' not in asked.text
+    assert not signed_out(me) and client(served).sign_in(login).status_code != 401
+    r = prof.post("/instructor/accounts", {"login": login, "action": "link-confirmed"})
     shown = re.search(r'<code id="link">([^<]+)</code>', r.text)
     assert r.status_code == 200 and shown, r.text[-800:]
     # first-login.csv, written anew: the account again, and no account with a password.
     assert served.links()[login] == shown[1] and "prof" not in served.links()
-    assert shown[1] not in prof.get("/instructor/accounts").text  # shown once
+    assert shown[1] not in prof.get("/instructor/accounts").text  # not on the list itself
+    # Unused, it can be seen again without changing it.
+    seen = prof.post("/instructor/accounts", {"login": login, "action": "show"})
+    assert re.search(r'<code id="link">([^<]+)</code>', seen.text)[1] == shown[1]  # type: ignore[index]
+    assert "not used yet (nothing was changed)" in seen.text
     assert signed_out(me)
     assert client(served).sign_in(login).status_code == 401  # the old password is gone
     assert client(served).get(path_of(old_link)).status_code == 404
@@ -215,13 +224,16 @@ def test_a_new_first_login_link_from_the_accounts_page(served: Served) -> None:
     assert "/assignments" in str(again.first_login(login, NEW).url)
     assert client(served).get(path_of(shown[1])).status_code == 404  # it worked once
     assert "/assignments" in str(client(served).sign_in(login, NEW).url)
+    # Used, it is not shown any more.
+    r = prof.post("/instructor/accounts", {"login": login, "action": "show"})
+    assert r.status_code == 400 and "has set a password" in r.text
 
 
 def test_no_student_reaches_the_accounts_page(served: Served) -> None:
     login, me = student(served)
     target, victim = student(served)
     assert me.get("/instructor/accounts").status_code == 403
-    for action in ("link", "end"):
+    for action in ("link", "link-confirmed", "show", "end"):
         r = me.post("/instructor/accounts", {"login": target, "action": action})
         assert r.status_code == 403, action
     assert not signed_out(victim)
@@ -287,7 +299,7 @@ def test_five_wrong_passwords_lock_the_account_even_against_the_right_one(
     assert re.search(rf"<td>{login}</td>.*?locked for 15 minutes",
                      prof.get("/instructor/accounts").text, re.S)
     # The way out: a new first-login link (no password, so no limit), then the new password.
-    prof.post("/instructor/accounts", {"login": login, "action": "link"})
+    prof.post("/instructor/accounts", {"login": login, "action": "link-confirmed"})
     assert "/assignments" in str(client(served, "10.0.1.1").first_login(login, NEW).url)
     assert "/assignments" in str(client(served, "10.0.1.1").sign_in(login, NEW).url)
 

@@ -35,6 +35,7 @@ TOPICS = ["toy", "other"]
     ("instructors = []\n[[assignment]]\nname = 'w1'", "instructors must be a list"),
     ("max_upload_mb = 0\n[[assignment]]\nname = 'w1'", "max_upload_mb"),
     ("[[assignment", "cannot read"),
+    ("time_zone = 'Mars/Olympus'\n[[assignment]]\nname = 'w1'", "no IANA time zone"),
 ])
 def test_a_bad_serve_toml_says_what_to_fix(tmp_path: Path, text: str, says: str) -> None:
     path = tmp_path / "serve.toml"
@@ -121,3 +122,27 @@ def test_a_waiting_page_reloads_less_often_far_back_in_the_queue() -> None:
     assert [refresh_seconds("queued", p) for p in (0, 4, 5, 49, 50, 190)] == [2, 2, 5, 5, 10, 10]
     assert refresh_seconds("running", None) == 2
     assert refresh_seconds("graded", None) == refresh_seconds("error", None) == 0
+
+
+def test_times_are_said_in_words_and_read_in_the_courses_time_zone(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from grader.serve import dates
+
+    path = tmp_path / "serve.toml"
+    path.write_text("time_zone = 'Europe/Paris'\n[[assignment]]\nname = 'w1'\n"
+                    "deadline = '2099-12-31T22:59:00+00:00'\n")
+    config = read_config(path, TOPICS)
+    paris = dates.zone(config.time_zone)
+    assert dates.say_deadline(config.assignments[0].deadline, paris) == \
+        "31 Dec 2099, 23:59 CET"
+    summer = dt.datetime(2099, 7, 1, 10, 0, tzinfo=dt.timezone.utc)
+    assert dates.say(summer, paris) == "1 Jul 2099, 12:00 CEST"
+    assert dates.say(summer) == "1 Jul 2099, 10:00 UTC"
+    # A date-time field's value is the course's time; an ISO time keeps its own offset.
+    assert dates.read_deadline("2099-07-01T12:00", paris) == summer
+    assert dates.read_deadline("2099-07-01T10:00+00:00", paris) == summer
+    assert dates.local_input(summer, paris) == "2099-07-01T12:00"
+    with pytest.raises(dates.PolicyError, match="new deadline"):
+        dates.read_deadline("next friday", paris)
+    assert read_config(None, TOPICS).time_zone == "UTC"

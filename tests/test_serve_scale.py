@@ -537,7 +537,7 @@ def _upload(svc: Service, login: str, name: str, data: bytes) -> int:
     sid = queue.enqueue(svc.database, account_id=me, assignment_id=aid, sha256=checked.sha256,
                         size=len(data), filename=checked.filename, graded_name=checked.name,
                         limit=a.per_day,
-                        then=lambda c, sid: compose.record(c, svc.state, sid, me, aid, a.counts,
+                        then=lambda c, sid: compose.record(c, svc.state, sid, me, aid,
                                                            checked, svc.topics(a)))
     with db.transaction(svc.database, write=True) as c:
         got = queue.claim(c, "dispatcher", queue.tests_generation(svc.database))

@@ -101,6 +101,11 @@ def parse_time(value: str | dt.datetime, *, what: str = "time") -> dt.datetime:
     return parsed if parsed.tzinfo is not None else parsed.astimezone()
 
 
+def in_words(t: dt.datetime) -> str:
+    """A time as the pages say it, in its own time zone: "2 Mar 2026, 00:00 UTC"."""
+    return f"{t.day} {t:%b %Y, %H:%M} {t.tzname() or ''}".rstrip()
+
+
 def days_late(submitted: dt.datetime, deadline: dt.datetime, policy: LatePolicy) -> float:
     """Days after the deadline (0 when on time or within the grace period)."""
     seconds = (submitted - deadline).total_seconds()

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from grader.classroom.gradebook import FLAG_DETAILS, FLAGS, ClassEntry, Stats, first_line
+from grader.classroom.late import in_words
 from grader.results.numbers import number
 from grader.results.report import environment
 from grader.results.model import Flag, Outcome
@@ -167,8 +168,44 @@ def _flag_text(flag: str) -> str:
     return FLAG_TEXT.get(flag, flag.replace("_", " "))
 
 
-def flag_detail(row: Mapping[str, Any], flag: str) -> str:
-    """What raised ``flag`` on this row, in one line."""
+def _missing(row: Mapping[str, Any]) -> list[str]:
+    return [t for t in str(row.get("missing_topics") or "").split(";") if t]
+
+
+def usual_topics(rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """The topics most of the graded students handed in. A topic missing from a student's work
+    needs the instructor only then: in a class handing in one topic at a time, a topic few have
+    handed in yet is no student's omission."""
+    graded = [r for r in rows if r.get("status") == "graded"]
+    missed: dict[str, int] = {}
+    for r in graded:
+        for t in _missing(r):
+            missed[t] = missed.get(t, 0) + 1
+    every = {t for r in rows for t in _missing(r)}
+    return {t for t in every if 2 * (len(graded) - missed.get(t, 0)) > len(graded)}
+
+
+def flagged(row: Mapping[str, Any], flag: str, usual: set[str] | None = None) -> bool:
+    """Whether ``flag`` on this row needs the instructor: every flag the row has, except a
+    "not submitted" of some topics only, which counts where one of them is ``usual`` (None:
+    every topic is)."""
+    if not row.get(f"flag_{flag}"):
+        return False
+    if flag == "not_submitted" and row.get("status") != "not_submitted" and usual is not None:
+        return any(t in usual for t in _missing(row))
+    return True
+
+
+def handed_in(rows: Sequence[Mapping[str, Any]], topics: Sequence[str]) -> dict[str, Any]:
+    """How many students handed in what: each topic's count, and those with nothing yet."""
+    nothing = sum(1 for r in rows if r.get("status") == "not_submitted")
+    counts = [{"topic": t, "count": sum(1 for r in rows if r.get("status") != "not_submitted"
+                                        and t not in _missing(r))} for t in topics]
+    return {"students": len(rows), "nothing": nothing, "topics": counts}
+
+
+def flag_detail(row: Mapping[str, Any], flag: str, usual: set[str] | None = None) -> str:
+    """What raised ``flag`` on this row, in one line (``usual``: see ``flagged``)."""
     column = FLAG_DETAILS.get(flag)
     if column:
         return str(row.get(column) or "")
@@ -177,7 +214,7 @@ def flag_detail(row: Mapping[str, Any], flag: str) -> str:
     if flag == "not_submitted":
         if row["status"] == "not_submitted":
             return "nothing submitted"
-        return "missing: " + str(row["missing_topics"]).replace(";", ", ")
+        return "missing: " + ", ".join(t for t in _missing(row) if usual is None or t in usual)
     if flag == "stub":
         return "the stub as released: " + str(row.get("stub_topics") or "").replace(";", ", ")
     if flag == "late":
@@ -200,10 +237,11 @@ TOPIC_LISTS = ("not_submitted", "stub")
 def flag_groups(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The flagged students, flag by flag, each with what raised the flag and their report."""
     groups = []
+    usual = usual_topics(rows)
     for flag in _all_flags(rows):
         items = [{"student": r["student"], "name": r["name"], "href": _href(r),
-                  "detail": flag_detail(r, flag), "topic_list": flag in TOPIC_LISTS}
-                 for r in rows if r.get(f"flag_{flag}")]
+                  "detail": flag_detail(r, flag, usual), "topic_list": flag in TOPIC_LISTS}
+                 for r in rows if flagged(r, flag, usual)]
         if items:
             groups.append({"flag": flag, "text": _flag_text(flag), "css": flag.replace("_", "-"),
                            "count": len(items), "students": items})
@@ -218,9 +256,14 @@ def _href(row: Mapping[str, Any]) -> str:
 def student_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     out = []
     flags = _all_flags(rows)
+    usual = usual_topics(rows)
     for r in rows:
+        # What is missing shows in the notes, flagged or not.
         notes = [x for x in (str(r.get("files") or ""),
-                             "adjusted: " + str(r["adjustments"]) if r.get("adjustments") else "")
+                             "adjusted: " + str(r["adjustments"]) if r.get("adjustments") else "",
+                             "missing: " + ", ".join(_missing(r))
+                             if _missing(r) and r.get("status") != "not_submitted"
+                             and not flagged(r, "not_submitted", usual) else "")
                  if x]
         out.append({
             "student": r["student"], "name": r["name"], "status": r["status"],
@@ -232,12 +275,12 @@ def student_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "final": number(r["final"]), "final_value": number(r["final"]),
             "final_percent": number(r["final_percent"]),
             "flags": [{"text": _flag_text(f), "css": f.replace("_", "-")}
-                      for f in flags if r.get(f"flag_{f}")],
+                      for f in flags if flagged(r, f, usual)],
             "notes": " · ".join(notes), "href": _href(r),
             # One line of what raised the row's flags (the exam overview's "Detail" column).
             "detail": " · ".join(d for d in (str(r.get("error") or ""),
-                                             *(flag_detail(r, f) for f in flags
-                                               if r.get(f"flag_{f}")))
+                                             *(flag_detail(r, f, usual) for f in flags
+                                               if flagged(r, f, usual)))
                                  if d),
         })
     return out
@@ -250,12 +293,14 @@ def render_overview(rows: Sequence[Mapping[str, Any]], entries: Sequence[ClassEn
     served (a batch's own file, opened from disk, has none)."""
     graded = [float(r["final_percent"]) for r in rows if r["status"] == "graded"]
     flags = flag_groups(rows)
+    usual = usual_topics(rows)
     context = {
-        "generated": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "generated": in_words(dt.datetime.now().astimezone()),
         "stats": stats,
         "mean": number(stats.mean) if stats.mean is not None else "–",
         "median": number(stats.median) if stats.median is not None else "–",
-        "flagged": sum(1 for r in rows if any(r.get(f"flag_{f}") for f in _all_flags(rows))),
+        "flagged": sum(1 for r in rows if any(flagged(r, f, usual) for f in _all_flags(rows))),
+        "handed_in": handed_in(rows, topics),
         "hist": histogram(graded),
         "topics": topic_bars(entries, topics),
         "tests": tests_by_topic(entries, topics),

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.classroom import gradebook, grades, overrides, overview, similarity, writers
-from grader.classroom.late import LatePolicy, parse_time
+from grader.classroom.late import LatePolicy, in_words, parse_time
 from grader.classroom.layout import INDEX, STATE, STUDENTS, TIMES_NAME
 from grader.classroom.roster import DEFAULT_ASSIGNMENT
 from grader.classroom.state import read_state
@@ -94,7 +94,7 @@ def build_outputs(out: Path, state: dict[str, Any]) -> Built:
     late = state.get("late", {})
     write_text_atomic(out / INDEX, overview.render_overview(
         rows, entries, topics, stats,
-        late_text=(f"deadline {late['deadline']}, {policy.describe()}"
+        late_text=(f"deadline {in_words(parse_time(late['deadline']))}, {policy.describe()}"
                    + (f" · {untimed_line(untimed)}" if untimed else "")
                    if late.get("deadline") else ""),
         similar=similarity.overview_pairs(

@@ -39,7 +39,7 @@ from grader.grading.remote import (GraderFault, ImportFailed, Spawner, StudentEr
                                    StudentModule, StudentProxy, Worker, WorkerGone, WorkerSpec,
                                    Zygote, remove_tree)
 from grader.grading.session import PreparedSession, course_markers
-from grader.grading.submission import SubmissionError, stage
+from grader.grading.submission import SubmissionError, is_untouched_stub, stage
 from grader.isolation import profiles, sandbox
 from grader.results.inert import file_name
 from grader.results.model import (FILES_NOTE, Flag, Outcome, ResultStream, SubmissionResult, TestResult,
@@ -580,27 +580,6 @@ class Job:
     def kill(self) -> None:
         if self.pid > 0 and self.rc is None:
             os.kill(self.pid, signal.SIGKILL)
-
-
-def is_untouched_stub(module: Path | None, stub: Path) -> bool:
-    """Whether a handed-in module is the topic's stub as released (line endings and trailing
-    blanks aside): the student has not started, which a score of 0 alone does not say."""
-    if module is None or not stub.is_file():
-        return False
-
-    def lines(p: Path) -> list[str]:
-        text = p.read_bytes()[:1_000_000].decode("utf-8", errors="replace")
-        return [line.rstrip() for line in text.splitlines()]
-
-    try:
-        mine, given = lines(module), lines(stub)
-    except OSError:
-        return False
-    while mine and not mine[-1]:
-        mine.pop()
-    while given and not given[-1]:
-        given.pop()
-    return mine == given
 
 
 def assemble(name: str, records: list[dict[str, Any]], topics: list[str],

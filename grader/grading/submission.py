@@ -350,3 +350,24 @@ def safe_extract(archive: Path, dest: Path, *, max_bytes: int = MAX_ARCHIVE_BYTE
                                       f"({exc})") from None
             os.chmod(target, 0o644)
     return links
+
+
+def is_untouched_stub(module: Path | None, stub: Path) -> bool:
+    """Whether a handed-in module is the topic's stub as released (line endings and trailing
+    blanks aside): the student has not started, which a score of 0 alone does not say."""
+    if module is None or not stub.is_file():
+        return False
+
+    def lines(p: Path) -> list[str]:
+        text = p.read_bytes()[:1_000_000].decode("utf-8", errors="replace")
+        return [line.rstrip() for line in text.splitlines()]
+
+    try:
+        mine, given = lines(module), lines(stub)
+    except OSError:
+        return False
+    while mine and not mine[-1]:
+        mine.pop()
+    while given and not given[-1]:
+        given.pop()
+    return mine == given

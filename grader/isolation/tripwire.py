@@ -172,6 +172,8 @@ class Tripwire:
         self.patterns = tuple(patterns)
         self.roots = {p.split(".")[0] for p in self.patterns}
         self._any = _compiled(*self.patterns)
+        self._plain = tuple(p for p in self.patterns if not any(ch in p for ch in "*?["))
+        self._under: tuple[int, Any] = (-1, None)  # (len(sys.modules), regex) when computed
         self.root = os.path.realpath(student_dir) + os.sep
         self.fired: list[dict[str, Any]] = []
         # [route, line, source or code] of code the student's module built and ran at run time
@@ -398,6 +400,8 @@ class Tripwire:
             self._seen.add(id(module))
             self._modules.append(module)
             new.append(module)
+            if not self._may_name(modname):
+                continue
             for attr, value in _items(module):
                 if type(attr) is str and self.inspectable(value) and callable(value) and \
                         id(value) not in self._wired and id(value) not in self._banned and \
@@ -420,6 +424,17 @@ class Tripwire:
                 elif tables and type(value) in (dict, collections.defaultdict):
                     self._wire_table(value, 2)
 
+    def _may_name(self, modname: Any) -> bool:
+        """Whether a pattern can name something of module ``modname`` by a path through it: a
+        wildcard pattern may; a plain one where it names the module, a package above it, or
+        something below it."""
+        if type(modname) is not str:
+            return False
+        if len(self._plain) < len(self.patterns):
+            return True
+        return any(modname == p or modname.startswith(p + ".") or p.startswith(modname + ".")
+                   for p in self._plain)
+
     def inspectable(self, value: Any) -> bool:
         """Whether ``value``'s type is a built-in one or a class the zygote had: reading its
         attributes, ``isinstance`` and ``callable`` on it then run no code of the student's (the
@@ -430,9 +445,13 @@ class Tripwire:
     def _defined_under_ban(self, name: Any) -> bool:
         """Whether what module ``name`` defines is banned (a pattern names the module or a
         package above it, ``torch._decomp``)."""
-        return type(name) is str and any(
-            matches(name, p) for p in self.patterns if p.split(".")[0] in sys.modules
-            and not any(ch in p for ch in "*?[") and p in sys.modules)
+        if type(name) is not str:
+            return False
+        if self._under[0] != len(sys.modules):  # a module loaded since: patterns may name it
+            loaded = tuple(p for p in self._plain if p in sys.modules)
+            self._under = (len(sys.modules), _compiled(*loaded) if loaded else None)
+        under = self._under[1]
+        return under is not None and under.fullmatch(name) is not None
 
     def _wire_table(self, table: dict[Any, Any], depth: int) -> None:
         """Wire the banned callables a banned module's table holds (torch's decomposition
@@ -564,7 +583,7 @@ class Tripwire:
             if value is None or not callable(value):
                 continue
             name = self._banned.get(id(value))
-            if name is None and any(matches(f"{path}.{attr}", p) for p in self.patterns):
+            if name is None and self._any.fullmatch(f"{path}.{attr}") is not None:
                 name = f"{path}.{attr}"
             if name is not None:
                 self._set(target, attr, self.wire(value, name))

@@ -21,6 +21,10 @@ OUTCOME_TEXT = {"passed": "passed", "failed": "failed", "error": "error", "timeo
                 "skipped": "skipped", "not_graded": "not graded"}
 
 
+# What a test is, as its line says: a test the report shows is never called "hidden" (its
+# source stays with the grader; the test itself is shown).
+KIND_TEXT = {"public": "public test", "hidden": "grader's test"}
+
 def template_dirs() -> list[str]:
     """Where templates live: the course's templates/ beside the package, then the package's own."""
     package = Path(__file__).resolve().parent.parent
@@ -86,7 +90,7 @@ def _report_context(result: SubmissionResult, grade: Grade | None = None,
         # A topic not submitted says so once instead of once per test.
         missing = bool(own) and all(Flag.NOT_SUBMITTED in x.flags for x in own)
         tests = [] if missing else [
-            {"name": x.name, "kind": x.kind, "outcome": x.outcome,
+            {"name": x.name, "kind": KIND_TEXT.get(x.kind, x.kind), "outcome": x.outcome,
              "outcome_text": OUTCOME_TEXT[x.outcome], "score": number(x.score),
              "max_score": number(x.max_score), "seed": x.seed, "message": x.message,
              "output": x.output} for x in own]

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from grader.errors import GraderError
-from grader.serve import auth, db, limits, sessions
+from grader.serve import auth, dates, db, limits, sessions
 from grader.serve.links import first_login_links, write_links
 from grader.serve.service import Service
 from grader.serve.web import (Account, Refusal, client_address, page, render, render_locked,
@@ -101,6 +101,7 @@ def accounts(request: Request, me: Account | None, form: FormData | None) -> Res
     assert me is not None
     svc = service(request)
     link: dict[str, str] | None = None
+    confirm: dict[str, Any] | None = None
     notice = ""
     if form is not None:
         login, action = str(form.get("login", "")), str(form.get("action", ""))
@@ -109,8 +110,17 @@ def accounts(request: Request, me: Account | None, form: FormData | None) -> Res
                                "page (which ends your other sessions), or run grader serve "
                                "--reset")
         try:
-            if action == "link":
-                link = {"login": login, "url": reset(svc, login, _base_url(request))}
+            if action == "link":  # a click only asks: the link ends the account's password
+                confirm = _account(svc, login)
+            elif action == "link-confirmed":
+                link = {"login": login, "url": reset(svc, login, _base_url(request)),
+                        "new": "yes"}
+            elif action == "show":
+                url = unused_link(svc, login, _base_url(request))
+                if url is None:
+                    raise Refusal(400, f"{login} has set a password: their first-login link "
+                                       "is used; give them a new one if they need it")
+                link = {"login": login, "url": url, "new": ""}
             elif action == "end":
                 ended = end_sessions(svc, login)
                 notice = f"{ended} session{'s' if ended != 1 else ''} of {login} ended"
@@ -118,7 +128,25 @@ def accounts(request: Request, me: Account | None, form: FormData | None) -> Res
                 raise Refusal(400, "choose a new first-login link or ending the sessions")
         except UnknownAccount as exc:
             raise Refusal(400, str(exc)) from None
-    return render(request, "accounts.html", accounts=_rows(svc), link=link, notice=notice)
+    return render(request, "accounts.html", accounts=_rows(svc), link=link, notice=notice,
+                  confirm=confirm)
+
+
+def _account(svc: Service, login: str) -> dict[str, Any]:
+    """The active account ``login``, as the confirmation shows it; UnknownAccount if none."""
+    a = db.accounts
+    with db.transaction(svc.database) as c:
+        row = c.execute(sa.select(a).where(a.c.login == login, a.c.active.is_(True))).first() \
+            if auth.possible_login(login) else None
+    if row is None:
+        raise UnknownAccount(f"no account {login!r}")
+    return {"login": row.login, "name": row.name, "password": row.password_hash is not None}
+
+
+def unused_link(svc: Service, login: str, base_url: str) -> str | None:
+    """The first-login link of ``login`` as it stands (nothing changed), None once used."""
+    return next((link for who, _, link in first_login_links(svc, base_url) if who == login),
+                None)
 
 
 def _rows(svc: Service) -> list[dict[str, Any]]:
@@ -133,6 +161,6 @@ def _rows(svc: Service) -> list[dict[str, Any]]:
         left = locked.get(r.login)
         out.append({"login": r.login, "name": r.name, "role": r.role, "active": r.active,
                     "password": r.password_hash is not None, "sessions": live.get(r.id, 0),
-                    "last": last.strftime("%Y-%m-%d %H:%M") if last else "",
+                    "last": dates.say(last, svc.tz) if last else "",
                     "locked": limits.Locked(left, "account").wait if left else ""})
     return out

@@ -1,6 +1,6 @@
 """A submission's files, topic by topic: an upload that holds only some of an assignment's topics
-replaces those; the others are carried over from the student's submission that counts at the
-moment of the upload. What each topic's file is (which upload, where in it, uploaded with which
+replaces those; the others are carried over from the student's newest submission of the
+assignment, whatever its state (two uploads a moment apart each keep the other's file). What each topic's file is (which upload, where in it, uploaded with which
 submission) is recorded with the submission, so a regrade grades the same files."""
 
 from __future__ import annotations
@@ -44,21 +44,21 @@ def counting(rows: Iterable[Any], counts: str) -> int | None:
 
 
 def record(c: sa.Connection, state: Path, submission_id: int, account_id: int,
-           assignment_id: int, counts: str, checked: Checked, topics: Sequence[str]) -> None:
+           assignment_id: int, checked: Checked, topics: Sequence[str]) -> None:
     """Record the files of a new submission: the upload's own topics, and every other topic
-    of the assignment that the submission counting now holds (if any).
+    of the assignment that the student's newest earlier submission holds (if any), graded or
+    not: the newest work, not the grade that counts, is what the student builds on.
     ``c``: the transaction that inserts the submission, which holds the student's lock."""
     s, f = db.submissions, db.submission_files
     rows = [{"topic": t, "name": _graded_name(t, checked, m), "upload_sha256": checked.sha256,
              "member": m, "source_id": submission_id} for t, m in checked.members.items()]
     missing = [t for t in topics if t not in checked.members]
     if missing:
-        earlier = c.execute(sa.select(s.c.id, s.c.score).where(
+        newest = c.execute(sa.select(sa.func.max(s.c.id)).where(
             s.c.account_id == account_id, s.c.assignment_id == assignment_id,
-            s.c.id != submission_id)).all()
-        counted = counting(earlier, counts)
-        if counted is not None:
-            rows += [r for r in _files(c, state, counted, topics) if r["topic"] in missing]
+            s.c.id < submission_id)).scalar()
+        if newest is not None:
+            rows += [r for r in _files(c, state, newest, topics) if r["topic"] in missing]
     if rows:
         c.execute(f.insert(), [{"submission_id": submission_id, **r} for r in rows])
 

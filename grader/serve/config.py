@@ -10,6 +10,7 @@ from typing import Any
 
 from grader.classroom.late import LatePolicy, PolicyError, parse_time, policy_from_mapping
 from grader.errors import GraderError
+from grader.serve import dates
 from grader.serve.lti.platforms import LtiSettings, read_settings
 
 if sys.version_info >= (3, 11):
@@ -47,6 +48,7 @@ class ServeConfig:
     instructors: tuple[str, ...] = ("instructor",)
     max_upload_mb: int = DEFAULT_UPLOAD_MB
     lti: LtiSettings = field(default_factory=LtiSettings)  # [lti]: the LMSs (docs/lti.md)
+    time_zone: str = "UTC"  # IANA: the pages say times, and read typed deadlines, in it
 
     def assignment(self, name: str) -> Assignment | None:
         return next((a for a in self.assignments if a.name == name), None)
@@ -65,10 +67,11 @@ def read_config(path: Path | None, topics: list[str]) -> ServeConfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
-    unknown = sorted(set(data) - {"assignment", "instructors", "max_upload_mb", "lti"})
+    unknown = sorted(set(data) - {"assignment", "instructors", "max_upload_mb", "time_zone",
+                                  "lti"})
     if unknown:
         raise ConfigError(f"{path}: unknown setting {unknown[0]!r}; known: [[assignment]], "
-                          "instructors, max_upload_mb, [lti]")
+                          "instructors, max_upload_mb, time_zone, [lti]")
     rows = data.get("assignment", [])
     if not isinstance(rows, list) or not rows:
         raise ConfigError(f"{path}: no [[assignment]] table; give at least one (name, topics)")
@@ -89,7 +92,13 @@ def read_config(path: Path | None, topics: list[str]) -> ServeConfig:
         lti = read_settings(data.get("lti", {}))
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    return ServeConfig(assignments, tuple(i.strip() for i in instructors), size, lti)
+    time_zone = data.get("time_zone", "UTC")
+    try:
+        dates.zone(str(time_zone))
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return ServeConfig(assignments, tuple(i.strip() for i in instructors), size, lti,
+                       str(time_zone))
 
 
 def _assignment(path: Path, i: int, row: Any, topics: list[str]) -> Assignment:

@@ -13,15 +13,15 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from grader.classroom.late import PolicyError, parse_time
+from grader.classroom.late import PolicyError
 from grader.classroom.layout import INDEX
 from grader.classroom.overrides import within_test
 from grader.results.files import FULL
 from grader.results.model import load_result
 from grader.results.numbers import number
-from grader.serve import classview, db, queue, versions
-from grader.serve.student import deadline_text, granted_text, when
-from grader.serve.web import (HEADERS, Account, Refusal, own_scripts_csp, page,
+from grader.serve import classview, dates, db, queue, versions
+from grader.serve.student import granted_text
+from grader.serve.web import (HEADERS, NOT_ROUTED, Account, Refusal, own_scripts_csp, page,
                               redirect, render, service)
 
 DOWNLOADS = ("gradebook.csv", "canvas.csv", "moodle.csv", "tests.csv")
@@ -55,19 +55,21 @@ def dashboard(request: Request, me: Account | None, form: FormData | None) -> Re
                                db.assignments.c.id == db.extensions.c.assignment_id)).all()
     names = {i: n for n, i in svc.assignment_ids.items()}
     return render(request, "instructor.html", counts=counts, students=students,
-                  assignments=[{"a": a, "deadline": deadline_text(a.deadline)}
+                  assignments=[{"a": a, "deadline": dates.say_deadline(a.deadline, svc.tz)}
                                for a in svc.config.assignments],
                   topics=svc.course.topics(),
                   recent=[{"id": x.id, "status": x.status, "login": x.login,
                            "assignment": names.get(x.assignment_id, ""), "filename": x.filename,
                            "score": number(x.score) if x.score is not None else "",
                            "max_score": number(x.max_score) if x.max_score is not None else "",
-                           "received": when(x.received_at)}
+                           "received": dates.say(x.received_at, svc.tz)}
                           for x in recent],
                   asks=asks, downloads=DOWNLOADS,
                   answered=[{"r": x, "granted": granted_text(x.points, x.asked)}
                             for x in answered],
-                  extensions=[{"login": e.login, "name": e.name, "deadline": when(e.deadline)}
+                  time_zone=svc.config.time_zone,
+                  extensions=[{"login": e.login, "name": e.name,
+                               "deadline": dates.say(e.deadline, svc.tz)}
                               for e in exts],
                   built={a.name: (classview.class_folder(svc.state, a.name) / INDEX).is_file()
                          for a in svc.config.assignments})
@@ -81,9 +83,11 @@ def class_file(request: Request, me: Account | None, form: FormData | None) -> R
     name = request.path_params["name"]
     if svc.config.assignment(name) is None:
         raise Refusal(404, "no such assignment")
-    opened = versions.open_file(classview.class_folder(svc.state, name),
-                                request.path_params.get("path") or INDEX)
+    folder = classview.class_folder(svc.state, name)
+    opened = versions.open_file(folder, request.path_params.get("path") or INDEX)
     if opened is None:
+        if (folder / INDEX).is_file():  # the pages are built: this file is not among them
+            raise Refusal(404, NOT_ROUTED[404])
         raise Refusal(404, "not there (yet): the class pages are written once a submission "
                            "of this assignment has been graded")
     fd, target = opened
@@ -150,7 +154,7 @@ def extension(request: Request, me: Account | None, form: FormData | None) -> Re
     if name not in svc.assignment_ids:
         raise Refusal(400, "choose an assignment")
     try:
-        deadline = parse_time(str(form.get("deadline", "")), what="the new deadline")
+        deadline = dates.read_deadline(str(form.get("deadline", "")), svc.tz)
     except PolicyError as exc:
         raise Refusal(400, str(exc)) from None
     aid = svc.assignment_ids[name]

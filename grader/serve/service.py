@@ -4,6 +4,7 @@ student's extension, the late policy, the instructor's adjustments)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from grader.classroom.late import parse_time
 from grader.classroom.overrides import Override
 from grader.classroom.roster import Student, read_roster
 from grader.course import Course
-from grader.serve import db
+from grader.serve import dates, db
 from grader.serve.config import Assignment, ServeConfig, read_config
 from grader.serve.lti import accounts
 
@@ -32,6 +33,11 @@ class Service:
 
     def topics(self, a: Assignment) -> list[str]:
         return list(a.topics or self.course.topics())
+
+    @property
+    def tz(self) -> dt.tzinfo:
+        """The course's time zone, in which the pages say and read times."""
+        return dates.zone(self.config.time_zone)
 
     def assignment_of(self, assignment_id: int) -> Assignment:
         name = next(n for n, i in self.assignment_ids.items() if i == assignment_id)

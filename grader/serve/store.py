@@ -10,13 +10,14 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from grader.errors import GraderError
 from grader.grading.submission import (MAX_ARCHIVE_BYTES, SKIPPED, SubmissionError,
-                                       single_file_topic, stage)
+                                       is_untouched_stub, single_file_topic, stage)
 from grader.results.inert import file_name
 
 SUFFIXES = (".py", ".ipynb", ".zip")
@@ -52,19 +53,35 @@ class Part:
     member: str
 
 
+MAX_NAME = 200  # characters of an uploaded file's name
+
+
+def _base(raw: str) -> str:
+    return raw.replace("\\", "/").rsplit("/", 1)[-1]
+
+
 def display_name(raw: str) -> str:
-    """The uploaded file's own name (no folders), printable, at most 200 characters."""
-    base = raw.replace("\\", "/").rsplit("/", 1)[-1]
-    base = "".join(c if c.isprintable() else "?" for c in file_name(base))
-    return base[:200] or "upload"
+    """The uploaded file's own name (no folders), printable, at most MAX_NAME characters (a
+    longer one shortened in the middle, so that its end and suffix still show)."""
+    base = "".join(c if c.isprintable() else "?" for c in file_name(_base(raw)))
+    if len(base) > MAX_NAME:
+        base = base[:MAX_NAME - 41] + "…" + base[-40:]
+    return base or "upload"
 
 
-def check(data: bytes, raw_name: str, topics: list[str]) -> Checked:
+def check(data: bytes, raw_name: str, topics: list[str],
+          stub: Callable[[str], Path] | None = None) -> Checked:
     """Whether ``data``, uploaded as ``raw_name`` for an assignment of ``topics``, can be graded:
     staged exactly as the engine will stage it (a zip's limits, links, bombs; notebooks read,
-    never run), in a folder of its own that is removed afterwards."""
+    never run), in a folder of its own that is removed afterwards; with ``stub`` (a topic's
+    handed-out stub), refused where it holds nothing to grade (``_refuse_nothing_to_grade``)."""
     shown = display_name(raw_name)
     suffix = Path(shown).suffix.lower()
+    if len(_base(raw_name)) > MAX_NAME:
+        raise UploadRefused(f"{shown}: the file's name is {len(_base(raw_name))} characters long, "
+                            f"more than the {MAX_NAME} allowed: rename it "
+                            f"({_expected(topics, suffix if suffix in SUFFIXES else '.py')}, or "
+                            "a short name ending in .zip)")
     if suffix not in SUFFIXES:
         raise UploadRefused(f"{shown}: upload a .py, .ipynb or .zip file")
     with tempfile.TemporaryDirectory(prefix="grader-upload-") as tmp:
@@ -79,8 +96,7 @@ def check(data: bytes, raw_name: str, topics: list[str]) -> Checked:
             topic = single_file_topic(_written(Path(tmp) / plain, data), topics)
             if topic is None:
                 raise UploadRefused(f"{shown} is not named after a topic of this assignment: "
-                                    f"name it {' or '.join(t + suffix for t in topics[:3])}"
-                                    + (" …" if len(topics) > 3 else ""))
+                                    f"name it {_expected(topics, suffix)}")
             name = f"{topic}{suffix}"
         path = _written(Path(tmp) / "in" / name, data)
         try:
@@ -96,10 +112,46 @@ def check(data: bytes, raw_name: str, topics: list[str]) -> Checked:
                 raise UploadRefused(f"unreadable notebook {where} ({why}): save it again "
                                     "from Jupyter and upload it once more")
             raise UploadRefused(f"{shown} holds no module of this assignment (expected "
-                                f"{', '.join(t + '.py' for t in topics[:5])}"
-                                + (" …" if len(topics) > 5 else "") + ")")
+                                f"{_expected(topics, '.py')})")
         members = {t: ("" if suffix != ".zip" else m) for t, m in staged.sources.items()}
+        if stub is not None:
+            _refuse_nothing_to_grade(shown, suffix, staged, found, stub)
     return Checked(hashlib.sha256(data).hexdigest(), name, shown, found, members)
+
+
+def _expected(topics: Sequence[str], suffix: str) -> str:
+    """Every name the assignment takes, in full: 'a.py', 'a.py or b.py', 'a.py, b.py or c.py'."""
+    names = [t + suffix for t in topics]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _refuse_nothing_to_grade(shown: str, suffix: str, staged: Any, found: Sequence[str],
+                             stub: Callable[[str], Path]) -> None:
+    """Refuse an upload whose every topic file is empty, not text, or the handed-out stub as
+    it was released (grading it would cost a grading of the day for a 0), saying which."""
+    why = {}
+    for t in found:
+        module = staged.module(t)
+        data = module.read_bytes() if module is not None else b""
+        where = shown if suffix != ".zip" else f"{t}.py in {shown}"
+        if not data.strip():
+            why[t] = f"{where} is empty: upload the file with your work in it"
+        elif b"\0" in data or not _utf8(data):
+            why[t] = (f"{where} is not a text file (Python source in UTF-8): upload the .py "
+                      "file itself")
+        elif is_untouched_stub(module, stub(t)):
+            why[t] = (f"{where} is the stub as it was handed out, unchanged: write your "
+                      "solution in it first")
+    if why and len(why) == len(found):
+        raise UploadRefused("; ".join(why.values()) + " (this upload was not counted)")
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _named(message: str, path: Path, shown: str) -> str:

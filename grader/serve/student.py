@@ -22,7 +22,7 @@ from grader.results.numbers import number
 from grader.results.report import render_report
 from grader.results.scoring import Grade
 from grader.results.visibility import student_view
-from grader.serve import auth, compose, db, limits, queue, store
+from grader.serve import auth, compose, dates, db, limits, queue, store
 from grader.serve.config import Assignment
 from grader.serve.web import (HEADERS, Account, Refusal, client_address, end_session, page,
                               redirect, render, render_locked, service, start_session)
@@ -122,27 +122,15 @@ def _assignment(request: Request) -> Assignment:
     return a
 
 
-def when(value: Any) -> str:
-    """A time as every page shows it: "2027-06-30 23:59 UTC" ("" for none)."""
-    t = db.aware(value) if isinstance(value, dt.datetime) else value
-    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC") \
-        if isinstance(t, dt.datetime) else ""
-
-
-def deadline_text(deadline: str) -> str:
-    """A deadline (ISO 8601, "" for none) as every page shows it."""
-    return when(parse_time(deadline)) if deadline else "none"
-
-
-def _history(c: sa.Connection, me: Account, assignment_id: int, counts: str
-             ) -> list[dict[str, Any]]:
+def _history(c: sa.Connection, me: Account, assignment_id: int, counts: str,
+             tz: dt.tzinfo) -> list[dict[str, Any]]:
     s = db.submissions
     rows = c.execute(sa.select(s).where(s.c.account_id == me.id,
                                         s.c.assignment_id == assignment_id)
                      .order_by(s.c.id.desc())).all()
     counting = compose.counting(rows, counts)
     carried = compose.carried_counts(c, [r.id for r in rows])
-    return [{"id": r.id, "filename": r.filename, "received": when(r.received_at),
+    return [{"id": r.id, "filename": r.filename, "received": dates.say(r.received_at, tz),
              "carried": carried.get(r.id, 0),
              "status": r.status, "score": number(r.score) if r.score is not None else "",
              "max_score": number(r.max_score) if r.max_score is not None else "",
@@ -157,10 +145,10 @@ def assignments(request: Request, me: Account | None, form: FormData | None) -> 
     with db.transaction(svc.database) as c:
         for a in svc.config.assignments:
             aid = svc.assignment_ids[a.name]
-            history = _history(c, me, aid, a.counts)
+            history = _history(c, me, aid, a.counts, svc.tz)
             counted = next((h for h in history if h["counts"]), None)
             rows.append({"name": a.name, "title": a.title,
-                         "deadline": deadline_text(svc.deadline(c, a, me.id)),
+                         "deadline": dates.say_deadline(svc.deadline(c, a, me.id), svc.tz),
                          "submissions": len(history), "counted": counted,
                          "left": max(0, a.per_day - queue.used_today(c, me.id, aid, db.now()))})
     return render(request, "assignments.html", assignments=rows)
@@ -172,13 +160,22 @@ def assignment(request: Request, me: Account | None, form: FormData | None) -> R
     svc, a = service(request), _assignment(request)
     aid = svc.assignment_ids[a.name]
     with db.transaction(svc.database) as c:
-        history = _history(c, me, aid, a.counts)
+        history = _history(c, me, aid, a.counts, svc.tz)
         used = queue.used_today(c, me.id, aid, db.now())
         deadline = svc.deadline(c, a, me.id)
     return render(request, "assignment.html", a=a, topics=svc.topics(a), history=history,
-                  left=max(0, a.per_day - used), deadline=deadline_text(deadline),
+                  left=max(0, a.per_day - used), deadline=dates.say_deadline(deadline, svc.tz),
                   extended=deadline != a.deadline, late=a.policy.describe() if deadline else "",
                   max_mb=svc.config.max_upload_mb, error="")
+
+
+def expected_files(topics: list[str], max_mb: int) -> tuple[str, ...]:
+    """What an upload of an assignment of ``topics`` may be, every name in full."""
+    names = ", ".join(f"{t}.py" for t in topics)
+    return (f"one file of a topic, named after it: {names} (or the same names ending .ipynb)",
+            "or a .zip of several of them (folders inside it are fine)",
+            f"a file with your work in it (not empty, not the stub as handed out), at most "
+            f"{max_mb} MB")
 
 
 def upload_limit(request: Request) -> int:
@@ -201,9 +198,10 @@ def _submit(request: Request, me: Account | None, form: FormData | None) -> Resp
         raise Refusal(413, f"{store.display_name(upload.filename)} is larger than "
                            f"{svc.config.max_upload_mb} MB")
     try:
-        checked = store.check(data, upload.filename, svc.topics(a))
+        checked = store.check(data, upload.filename, svc.topics(a), stub=svc.course.stub)
     except store.UploadRefused as exc:
-        raise Refusal(400, str(exc)) from None
+        raise Refusal(400, str(exc), heading=f"What {a.title} takes",
+                      details=expected_files(svc.topics(a), svc.config.max_upload_mb)) from None
     store.keep(svc.state, data, checked.sha256)
     aid = svc.assignment_ids[a.name]
     try:
@@ -211,8 +209,7 @@ def _submit(request: Request, me: Account | None, form: FormData | None) -> Resp
                             sha256=checked.sha256, size=len(data), filename=checked.filename,
                             graded_name=checked.name, limit=a.per_day,
                             then=lambda c, sid: compose.record(c, svc.state, sid, me.id, aid,
-                                                               a.counts, checked,
-                                                               svc.topics(a)))
+                                                               checked, svc.topics(a)))
     except queue.RateLimited:
         raise Refusal(429, f"you have used today's {a.per_day} graded submissions for "
                            f"{a.title}; more from 00:00 UTC") from None
@@ -262,25 +259,29 @@ def submission(request: Request, me: Account | None, form: FormData | None) -> R
             db.regrade_requests.c.submission_id == row.id)
             .order_by(db.regrade_requests.c.id)).all()
         sources = compose.sources(c, row.id)
+        added = granted(c, row.account_id, row.assignment_id)
+        owner = c.execute(sa.select(db.accounts.c.login, db.accounts.c.name).where(
+            db.accounts.c.id == row.account_id)).first() if me.instructor else None
     result = _result(svc.state / g.folder) if g is not None else None
-    return render(request, "submission.html", s=row, a=a, position=pos, g=g,
-                  topics=_topic_rows(svc.topics(a), scores, sources, row),
+    return render(request, "submission.html", s=row, a=a, position=pos, g=g, owner=owner,
+                  topics=_topic_rows(svc.topics(a), scores, sources, row, svc.tz),
                   final=number(g.final) if g else "", max_score=number(g.max_score) if g else "",
-                  penalty=number(g.penalty_percent) if g else "", received=when(row.received_at),
+                  penalty=number(g.penalty_percent) if g else "", received=dates.say(row.received_at, svc.tz),
                   asks=[{"r": r, "granted": granted_text(r.points, r.asked)} for r in asks],
-                  groups=regrade_choices(result, svc.topics(a)) if result else [],
+                  groups=regrade_choices(result, svc.topics(a), added) if result else [],
                   refresh=refresh_seconds(row.status, pos))
 
 
 def _topic_rows(topics: list[str], scores: dict[str, Any], sources: dict[str, compose.Source],
-                row: Any) -> list[dict[str, Any]]:
+                row: Any, tz: dt.tzinfo) -> list[dict[str, Any]]:
     """Each topic of the assignment: its score (once graded) and which file it was graded from,
     uploaded with this submission or carried over from an earlier one."""
     out = []
     for t in topics:
         src = sources.get(t)
         if src is not None:
-            file, carried, origin, date = src.file, src.carried, src.source_id, when(src.received)
+            file, carried, origin, date = src.file, src.carried, src.source_id, \
+                dates.say(src.received, tz)
         else:  # not in this submission (or recorded before files were)
             file, carried, origin, date = ("" if sources else row.filename), False, 0, ""
         score = scores.get(t)
@@ -320,13 +321,29 @@ def _result(folder: Path) -> SubmissionResult | None:
         return None
 
 
-def regrade_choices(result: SubmissionResult, topics: list[str]) -> list[dict[str, Any]]:
-    """The tests a regrade request may name: the assignment's, topic by topic, the ones that
-    lost points first; each as {"topic", "tests": [{"value", "label"}]}."""
+def granted(c: sa.Connection, account_id: int, assignment_id: int) -> dict[str, float]:
+    """"topic::test" -> the points the student's accepted regrade requests on the assignment
+    add to it."""
+    r, s = db.regrade_requests, db.submissions
+    rows = c.execute(sa.select(r.c.topic, r.c.test, sa.func.sum(r.c.points))
+                     .join(s, s.c.id == r.c.submission_id)
+                     .where(r.c.status == "accepted", r.c.account_id == account_id,
+                            s.c.assignment_id == assignment_id)
+                     .group_by(r.c.topic, r.c.test)).all()
+    return {f"{t}::{n}": float(p or 0.0) for t, n, p in rows}
+
+
+def regrade_choices(result: SubmissionResult, topics: list[str],
+                    added: dict[str, float] | None = None) -> list[dict[str, Any]]:
+    """The tests a regrade request may name: those of the assignment that lost points (what
+    accepted requests ``added`` counted), topic by topic; none where every test has its full
+    points, since there is nothing to ask about. Each as {"topic", "tests": [{"value",
+    "label"}]}."""
+    added = added or {}
     groups = []
     for topic in topics:
-        mine = [t for t in result.tests if t.topic == topic and t.max_score > 0]
-        mine.sort(key=lambda t: t.score >= t.max_score)  # stable: in the report's order
+        mine = [t for t in result.tests if t.topic == topic and t.max_score > 0
+                and t.score + added.get(f"{t.topic}::{t.name}", 0.0) < t.max_score]
         if mine:
             groups.append({"topic": topic, "tests": [
                 {"value": f"{t.topic}::{t.name}",
@@ -385,7 +402,9 @@ def ask_regrade(request: Request, me: Account | None, form: FormData | None) -> 
     test, comment = str(form.get("test", "")), str(form.get("comment", "")).strip()
     result = _result(service(request).state / g.folder) if g is not None else None
     topics = service(request).topics(service(request).assignment_of(row.assignment_id))
-    valid = {t["value"] for group in (regrade_choices(result, topics) if result else [])
+    with db.transaction(service(request).database) as c:
+        added = granted(c, row.account_id, row.assignment_id)
+    valid = {t["value"] for group in (regrade_choices(result, topics, added) if result else [])
              for t in group["tests"]}
     if test not in valid:
         raise Refusal(400, "choose one of this submission's tests")

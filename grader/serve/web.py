@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from grader.results.report import environment, template_dirs
 from grader.serve import auth, limits, sessions
 from grader.serve.service import Service
+
+log = logging.getLogger("grader.serve")
 
 # Pages are self-contained: inline styles, no scripts at all, forms to this site only.
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
@@ -72,11 +75,14 @@ class Refusal(Exception):
     """A request that cannot be done: shown to the user as one line with the status (and any
     ``headers``, such as Retry-After)."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, *,
+                 heading: str = "", details: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.heading = heading  # over ``details``: what was expected, said in full
+        self.details = details
 
 
 def service(request: Request) -> Service:
@@ -205,7 +211,7 @@ def render_locked(request: Request, template: str, exc: limits.Locked, login: st
 
 def refuse(request: Request, exc: Refusal) -> HTMLResponse:
     response = render(request, "message.html", exc.status, message=exc.message, error=True,
-                      back=came_from(request))
+                      back=came_from(request), heading=exc.heading, details=exc.details)
     response.headers.update(exc.headers)
     return response
 
@@ -218,6 +224,9 @@ async def not_routed(request: Request, exc: Exception) -> Response:
     """Starlette's own refusals (no route, a method the route does not take, a form it cannot
     read) as the service's one-line page; no session is looked up for them."""
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:  # a client (an LMS, say) misconfigured: worth the log
+        log.warning("refused %s %s (405): the route takes %s", request.method,
+                    request.url.path, (exc.headers or {}).get("Allow", "other methods"))
     return refuse(request, Refusal(exc.status_code, NOT_ROUTED.get(exc.status_code, exc.detail),
                                    dict(exc.headers or {})))
 

@@ -71,7 +71,9 @@ def ensure(state: Path) -> list[Key]:
     the others wait for it and read that one)."""
     import fcntl
 
-    with open(_folder(state) / ".lock", "w") as lock:
+    # The lock file holds nothing, but is made 0600 like the keys beside it.
+    fd = os.open(_folder(state) / ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return load(state) or [add(state)]
 

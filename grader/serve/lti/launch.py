@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import sqlalchemy as sa
 from joserfc import jws, jwt
@@ -192,9 +192,9 @@ class PlatformKeys:
 
 
 def finish(engine: sa.Engine, settings: LtiSettings, keys: PlatformKeys, form: dict[str, str],
-           cookies: dict[str, str], now: float | None = None) -> Launch:
-    """The id_token POSTed to the launch URL, checked; LaunchError says what is wrong,
-    CookiesBlocked where only the browser's state cookie is missing."""
+           cookies: dict[str, str], launch_url: str, now: float | None = None) -> Launch:
+    """The id_token POSTed to ``launch_url`` (the tool's launch address), checked; LaunchError
+    says what is wrong, CookiesBlocked where only the browser's state cookie is missing."""
     if form.get("error"):
         raise LaunchError(400, f"the LMS refused the login: {form['error']} "
                                f"{form.get('error_description', '')}".strip())
@@ -223,6 +223,7 @@ def finish(engine: sa.Engine, settings: LtiSettings, keys: PlatformKeys, form: d
         raise LaunchError(400, "the launch's nonce is not the one this login sent: launch the "
                                "tool again from the LMS")
     launch = _checked(platform, claims)
+    _check_target(platform, claims, launch_url)
     # The nonce and the state are used now, once: a replay of this id_token finds them used.
     with db.transaction(engine) as c:
         used = c.execute(db.lti_logins.update().where(
@@ -252,16 +253,16 @@ def _verified(platform: Platform, keys: PlatformKeys, token: str, leeway: int, a
                                f"at {platform.jwks_url} (a forged launch, or jwks_url in "
                                "serve.toml is another platform's)") from None
     if claims.get("iss") != platform.issuer:
-        raise LaunchError(401, f"the launch names the issuer {claims.get('iss')!r}, not "
-                               f"{platform.issuer!r} that began the login")
+        raise LaunchError(401, f"the launch names {_said('the issuer', claims.get('iss'))}, "
+                               f"not {platform.issuer!r} that began the login")
     aud = claims.get("aud")
     auds = aud if isinstance(aud, list) else [aud]
     if platform.client_id not in auds:
-        raise LaunchError(401, f"the launch is for the client {aud!r}, not this tool's "
-                               f"{platform.client_id!r}: check client_id in serve.toml")
+        raise LaunchError(401, f"the launch is for {_said('the client', aud)}, not this "
+                               f"tool's {platform.client_id!r}: check client_id in serve.toml")
     if (len(auds) > 1 or "azp" in claims) and claims.get("azp") != platform.client_id:
-        raise LaunchError(401, f"the launch's azp {claims.get('azp')!r} is not this tool's "
-                               f"client id {platform.client_id!r}")
+        raise LaunchError(401, f"the launch names {_said('the azp', claims.get('azp'))}, not "
+                               f"this tool's client id {platform.client_id!r}")
     exp, iat = claims.get("exp"), claims.get("iat")
     if not isinstance(exp, (int, float)) or not isinstance(iat, (int, float)):
         raise LaunchError(401, "the launch's id_token has no exp or iat")
@@ -279,15 +280,56 @@ def _verified(platform: Platform, keys: PlatformKeys, token: str, leeway: int, a
     return claims
 
 
+def _said(what: str, value: Any) -> str:
+    """A claim's value as a refusal names it: 'the version '1.1'', or 'no version' where the
+    token has none (never the word None)."""
+    if value is None or value == "" or value == []:
+        return "no " + what.removeprefix("the ")
+    return f"{what} {str(value)[:200]!r}" if isinstance(value, str) else f"{what} {value!r:.200}"
+
+
+def _same_address(a: str, b: str) -> bool:
+    """Whether two URLs name the same address (scheme and host case-blind, a trailing slash
+    and the default port aside)."""
+    x, y = urlsplit(a.strip()), urlsplit(b.strip())
+    default = {"http": 80, "https": 443}
+    try:
+        ports = (x.port or default.get(x.scheme.lower()), y.port or default.get(y.scheme.lower()))
+    except ValueError:
+        return False
+    return (x.scheme.lower(), (x.hostname or "").lower(), ports[0], x.path.rstrip("/") or "/",
+            x.query) == (y.scheme.lower(), (y.hostname or "").lower(), ports[1],
+                         y.path.rstrip("/") or "/", y.query)
+
+
+def _check_target(platform: Platform, claims: dict[str, Any], launch_url: str) -> None:
+    """The target_link_uri claim (LTI Core §5.3.4): where the platform meant the launch to go.
+    This tool registers one launch URL and puts it in every resource link it issues (deep
+    linking), so anything else is a launch meant for another tool, replayed here: refused."""
+    target = claims.get(CLAIM + "target_link_uri")
+    if not isinstance(target, str) or not target.strip():
+        log.warning("LTI launch from %s refused: no target_link_uri", platform.issuer)
+        raise LaunchError(400, f"the launch from {platform.title} names no target_link_uri: "
+                               f"register the tool's launch URL {launch_url} in the LMS")
+    if not _same_address(target, launch_url):
+        log.warning("LTI launch from %s refused: target_link_uri %r is not %r", platform.issuer,
+                    target, launch_url)
+        raise LaunchError(400, f"the launch's target_link_uri {target[:300]!r} is not this "
+                               f"tool's launch URL {launch_url!r}: a launch meant for another "
+                               "tool is not taken here (if the LMS has this tool registered with "
+                               "another address, set [lti] url in serve.toml to the one it uses)")
+
+
 def _checked(platform: Platform, claims: dict[str, Any]) -> Launch:
     """The LTI claims (LTI Core §5.3, §5.4; Deep Linking 2.0 §4.4)."""
     kind = claims.get(CLAIM + "message_type")
     if kind not in (RESOURCE_LINK, DEEP_LINK):
-        raise LaunchError(400, f"this tool takes resource links and deep linking, not "
-                               f"{kind!r} messages")
+        raise LaunchError(400, f"the launch names {_said('the message_type', kind)}: this "
+                               f"tool takes {RESOURCE_LINK} and {DEEP_LINK} messages")
     if claims.get(CLAIM + "version") != "1.3.0":
-        raise LaunchError(400, f"the launch is LTI {claims.get(CLAIM + 'version')!r}: this tool "
-                               "takes LTI 1.3.0; register it in the LMS as an LTI 1.3 tool")
+        version = _said("the version", claims.get(CLAIM + "version"))
+        raise LaunchError(400, f"the launch names {version}: this tool takes LTI 1.3.0; "
+                               "register it in the LMS as an LTI 1.3 tool")
     deployment = str(claims.get(CLAIM + "deployment_id", ""))
     if deployment not in platform.deployment_ids:
         log.warning("LTI launch from %s refused: unknown deployment %r", platform.issuer,

@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 
 PLATFORM_KEYS = {"name", "issuer", "client_id", "deployment_ids", "jwks_url", "auth_url",
                  "token_url", "token_audience"}
-SETTINGS_KEYS = {"platform", "url", "retry_seconds", "retry_max_seconds", "leeway_seconds"}
+SETTINGS_KEYS = {"platform", "url", "retry_seconds", "retry_max_seconds", "retry_attempts",
+                 "leeway_seconds"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class LtiSettings:
     retry_seconds: float = 30.0  # the first retry of a score the LMS did not take
     retry_max_seconds: float = 3600.0  # retries back off to at most this
     leeway_seconds: int = 60  # clock skew allowed on a launch's iat and exp
+    # A score the LMS does not take is marked failed after this many attempts (with the
+    # defaults above, about two days of the LMS down or behind a proxy); "send again" on the
+    # instructor's LTI page queues it once more.
+    retry_attempts: int = 48
 
     @property
     def enabled(self) -> bool:
@@ -91,8 +96,12 @@ def read_settings(data: Any) -> LtiSettings:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
             raise ValueError(f"[lti] {key} must be a number of seconds ≥ {low}")
         numbers[key] = value
+    attempts = data.get("retry_attempts", 48)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+        raise ValueError("[lti] retry_attempts must be a whole number ≥ 1")
     return LtiSettings(platforms, url, float(numbers["retry_seconds"]),
-                       float(numbers["retry_max_seconds"]), int(numbers["leeway_seconds"]))
+                       float(numbers["retry_max_seconds"]), int(numbers["leeway_seconds"]),
+                       attempts)
 
 
 def _platform(i: int, row: Any) -> Platform:

@@ -82,7 +82,7 @@ def _finish(request: Request, form: dict[str, str]) -> Response:
     request.state.account = None
     try:
         got = launch.finish(svc.database, svc.config.lti, request.app.state.lti_keys, form,
-                            dict(request.cookies))
+                            dict(request.cookies), tool_url(request) + "/lti/launch")
     except CookiesBlocked as blocked:
         return render(request, "lti_new_window.html", 200,
                       url="/lti/login?" + urlencode(blocked.login))
@@ -202,7 +202,7 @@ def overview(request: Request, me: Account | None, form: FormData | None) -> Res
         courses = c.execute(sa.select(db.lti_contexts).order_by(db.lti_contexts.c.id)).all()
     tool = {**toolconfig.urls(tool_url(request)), "register": f"{tool_url(request)}/lti/register/"
             f"{toolconfig.registration_token(request.app.state.key)}"}
-    return render(request, "lti.html", tool=tool,
+    return render(request, "lti.html", tool=tool, enabled=svc.config.lti.enabled,
                   platforms=svc.config.lti.platforms, courses=courses, outbox=box,
                   moodle=toolconfig.moodle_fields(tool_url(request), svc.config.lti))
 

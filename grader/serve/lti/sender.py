@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from grader.serve import db
 from grader.serve.lti import ags, client
 from grader.serve.lti.platforms import LtiSettings, Platform
-from grader.serve.lti.tokens import TokenRefused, Tokens
+from grader.serve.lti.tokens import TokenRefused, Tokens, TokenUnusable
 
 LEASE = dt.timedelta(seconds=60)  # a claimed score whose sender died is taken again after this
 ROUND_SECONDS = 2.0  # between rounds: a grade reaches the LMS within about this
@@ -86,10 +86,10 @@ class Sender:
             self._post(platform, context, url, json.loads(score.body))
         except Permanent as exc:
             self._done(score, "failed", str(exc))
-        except (client.Unreachable, client.Refused, TokenRefused) as exc:
+        except (client.Unreachable, client.Refused, TokenRefused, TokenUnusable) as exc:
             self._failed(score, platform, exc)
-            if isinstance(exc, client.Unreachable) or (isinstance(exc, client.Refused)
-                                                       and exc.retry and exc.status != 401):
+            if isinstance(exc, (client.Unreachable, TokenUnusable)) or (
+                    isinstance(exc, client.Refused) and exc.retry and exc.status != 401):
                 return exc
         else:
             self._done(score, "sent", "")
@@ -181,6 +181,8 @@ class Sender:
     # ----------------------------------------------------------------------------- recording
 
     def _done(self, score: Any, status: str, error: str) -> None:
+        if status == "failed" and not error:
+            error = "failed for no reason given"
         if error:
             log.warning("LTI score %s for %s not sent: %s", score.id, score.sub, error)
         self.outcomes.append((score, {
@@ -216,6 +218,9 @@ class Sender:
         if isinstance(exc, client.Refused) and exc.status == 401 and platform is not None:
             self.tokens.forget(platform)
         tries = score.tries + 1
+        if tries >= self.settings.retry_attempts:
+            self._done(score, "failed", f"given up after {tries} attempts; the last: {exc}")
+            return
         wait = min(self.settings.retry_max_seconds,
                    self.settings.retry_seconds * 2 ** min(tries - 1, 30))
         log.warning("LTI score %s for %s: %s; trying again in %.0f s", score.id, score.sub, exc,

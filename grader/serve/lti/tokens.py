@@ -22,6 +22,12 @@ class TokenRefused(Exception):
     """The platform's token endpoint refused the tool; the message says what to fix."""
 
 
+class TokenUnusable(Exception):
+    """The token endpoint answered, but not with a token response (an HTML page from a login
+    proxy or a captive portal, JSON without an access_token): a transient fault, tried again
+    like the LMS being down."""
+
+
 def assertion(platform: Platform, state: Path) -> str:
     """The signed JWT the tool proves itself with (iss = sub = its client id, aud = the
     platform's token endpoint or the audience it names)."""
@@ -60,8 +66,12 @@ class Tokens:
                                "has the tool's JWKS URL") from None
         body = reply.body if isinstance(reply.body, dict) else {}
         token = body.get("access_token")
-        if not isinstance(token, str):
-            raise TokenRefused(f"{platform.title}'s token endpoint gave no access_token")
+        if not isinstance(token, str) or not token:
+            kind = reply.headers.get("content-type", "no content type").split(";")[0]
+            what = "JSON without an access_token" if body else f"not a token response ({kind})"
+            raise TokenUnusable(f"{platform.title}'s token endpoint {platform.token_url} "
+                                f"answered {reply.status} with {what}: a proxy or a login page "
+                                "in front of the LMS? check token_url in serve.toml")
         granted = set(str(body.get("scope", key[2])).split())
         missing = sorted(set(scopes) - granted)
         if missing:

@@ -4,6 +4,7 @@ Moodle's "External tool" fields in the order Moodle asks for them, and LTI Dynam
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -23,6 +24,14 @@ SCOPES = [ags.LINEITEM_SCOPE, "https://purl.imsglobal.org/spec/lti-ags/scope/lin
           NRPS_SCOPE]
 TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 TITLE = "Grader"
+# LTI Dynamic Registration 1.0 §3.6.3: once registered, the tool tells the LMS's dialog (its
+# opener, or the frame's parent) to close. The message holds nothing secret, and the LMS's
+# page may be on another origin than its openid_configuration, so it goes to any origin. The
+# one script of the service: its CSP allows this text alone, by its hash.
+CLOSE_SCRIPT = ('(window.opener || window.parent).postMessage('
+                '{subject: "org.imsglobal.lti.close"}, "*");')
+CLOSE_HASH = "'sha256-" + base64.b64encode(hashlib.sha256(CLOSE_SCRIPT.encode()).digest()
+                                           ).decode() + "'"
 
 
 def urls(tool: str) -> dict[str, str]:
@@ -133,7 +142,16 @@ def _register(request: Request) -> Response:
         return render(request, "message.html", 502, message=f"the registration failed: {exc}")
     toml = "[[lti.platform]]\n" + "".join(
         f"{k} = {_toml(v)}\n" for k, v in entry.items())
-    return render(request, "lti_registered.html", toml=toml)
+    response = render(request, "lti_registered.html", toml=toml, close_script=CLOSE_SCRIPT)
+    response.headers["Content-Security-Policy"] = _dialog_csp(
+        response.headers["Content-Security-Policy"]) + f"; script-src {CLOSE_HASH}"
+    return response
+
+
+def _dialog_csp(csp: str) -> str:
+    """The registration's pages open in the LMS's dialog, an LMS not configured yet: any site
+    may frame them (they act on nothing a click could be tricked into)."""
+    return csp.replace("frame-ancestors 'self'", "frame-ancestors *")
 
 
 def _toml(value: Any) -> str:
