@@ -28,15 +28,14 @@ KINDS = {
                  "    per = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets,"
                  " reduction='none')\n" + PER_ROW,
                  "torch.nn.functional.cross_entropy"),
-    # The Annotated Transformer's loss: KLDivLoss against one-hot targets.
     "class": ("seq2seq", LOSS,
-              "    per = torch.nn.KLDivLoss(reduction='none')(logp, torch.nn.functional.one_hot("
-              "targets, logits.shape[-1]).to(logits.dtype)).sum(-1)\n" + PER_ROW,
-              "KLDivLoss"),
-    "module": ("seq2seq", LOSS,
-               "    import torch.nn.modules.loss as losses; per = losses.NLLLoss("
-               "reduction='none')(logp.transpose(1, 2), targets)\n" + PER_ROW,
-               "torch.nn.modules.loss"),
+              "    per = torch.nn.NLLLoss(reduction='none')(logp.transpose(1, 2), targets)\n"
+              + PER_ROW,
+              "torch.nn.NLLLoss"),
+    "module": ("gnn", "    return weight[ids]  # (B, T, D)\n",
+               "    import torch.nn.modules.sparse as sparse; return sparse.Embedding"
+               ".from_pretrained(weight).forward(ids)\n",
+               "torch.nn.modules.sparse"),
     "operator": ("seq2seq", LOSS,
                  "    per = torch.ops.aten.nll_loss_nd(logp.reshape(-1, logp.shape[-1]), "
                  "targets.reshape(-1), None, 0, -100).reshape(targets.shape)\n" + PER_ROW,
