@@ -177,9 +177,18 @@ def main(argv: list[str] | None = None) -> int:
                         metavar="FN:K=V,...")
     parser.add_argument("--thresholds", action="append", default=[], type=parse_thresholds,
                         metavar="FN:ZERO,FULL")
+    parser.add_argument("--measure", action="store_true",
+                        help="thresholds no interval settles at, so that every rung is sampled "
+                             "until its interval is narrow (figures to design thresholds from; "
+                             "its points mean nothing)")
+    parser.add_argument("--rungs", nargs="+", metavar="TEXT",
+                        help="only the rungs whose name contains one of these")
     parser.add_argument("--keep", action="store_true", help="keep the batch folders")
     args = parser.parse_args(argv)
-    todo = rungs(args.functions)
+    if args.measure:
+        args.thresholds = [(fn, (0.001, 1e6)) for fn in ("conv2d_fast", "lstm_sequence_fast")]
+    todo = [r for r in rungs(args.functions)
+            if not args.rungs or any(t in r.name for t in args.rungs)]
     work = Path(tempfile.mkdtemp(prefix="bench-ladder-"))
     course = course_copy(work, dict(args.shape), dict(args.thresholds))
     make_class(work / "class", todo)
