@@ -31,9 +31,9 @@ LSTM_OUT = ("outputs", "(h_T, c_T)")
 HINTS = {
     CONV: "Loops over output positions cost a Python step each: turn every window into a column "
           "(unfold or as_strided) and do one matmul, or loop only over the KH·KW kernel offsets.",
-    LSTM: "Compute every step's input projection x W_ihᵀ in one matmul before the loop, and keep "
-          "the loop itself to a few kernels per step (one matmul, one sigmoid over the gates, "
-          "in-place updates).",
+    LSTM: "Hoist the input projection: every step's x[t] W_ihᵀ + b_ih in one matrix product "
+          "before the loop; then keep each step to one matrix product (h W_hhᵀ added to that "
+          "step's projection, e.g. with addmm), the gates split, and their sigmoids and tanh.",
     ATTN: "Work one block of queries (or of keys, with a running softmax) at a time, and skip "
           "blocks that the causal mask hides entirely.",
 }
