@@ -12,8 +12,9 @@ other functions stay the baseline's (and their speed tests settle at once). ``--
 copy of the course whose speed test of that function times other inputs (grading.toml's
 ``[speed.<function>] shape``); ``--thresholds fn:zero,full`` likewise, to try a design before
 writing it down. Prints, per run and function, each rung's ratio interval, the ratio it was
-scored on and its speed points (``-`` where no speed is graded on this device), then per rung the
-lowest and highest over every run, the load average before and after each run.
+scored on and its speed points (``-`` where no speed is graded on this device) and how its time
+grows against the baseline's over the report's sweep of sizes (fitted exponents, ratio per size),
+then per rung the lowest and highest over every run, the load average before and after each run.
 """
 
 from __future__ import annotations
@@ -103,13 +104,14 @@ class Graded:
     interval: tuple[float, float] | None
     scored: float | None
     rounds: int
+    scaling: dict | None = None  # the report's sweep of sizes (timing.Scaling.details)
 
 
 def read(out: Path, rung: Rung) -> Graded:
     result = json.loads((out / "students" / rung.student / "result.json").read_text())
     short = {"conv2d_fast": "conv", "lstm_sequence_fast": "lstm", "attention_fast": "attention"}
     correct = [0.0, 0.0]
-    speed = interval = scored = None
+    speed = interval = scored = scaling = None
     rounds = 0
     for test in result["tests"]:
         name = test["name"].split("[")[0]
@@ -122,10 +124,12 @@ def read(out: Path, rung: Rung) -> Graded:
                 interval = tuple(details["ratio_interval"])
                 scored = details.get("scored_ratio")
                 rounds = int(details["student"].get("rounds", 1))
+                scaling = details.get("scaling")
         elif name.startswith(f"test_{short[rung.fn]}_") or name.startswith(f"test_{rung.fn}"):
             correct[0] += float(test["score"])
             correct[1] += float(test["max_score"])
-    return Graded((correct[0], correct[1]), speed, interval, scored, rounds)  # type: ignore[arg-type]
+    return Graded((correct[0], correct[1]), speed, interval, scored, rounds,  # type: ignore[arg-type]
+                  scaling)
 
 
 def load() -> str:
@@ -140,8 +144,14 @@ def cell(g: Graded) -> str:
         return f"correct {ok:7s} speed {g.speed[0]:.2f}/{g.speed[1]:g} (not timed)"
     lo, hi = g.interval
     again = f", {g.rounds} rounds" if g.rounds > 1 else ""
+    grown = ""
+    if g.scaling and "ratios" in g.scaling:
+        d = g.scaling["dimension"]
+        grown = (f"  {d}^{g.scaling['student_exponent']:.2f} vs {d}^"
+                 f"{g.scaling['baseline_exponent']:.2f}, ratio "
+                 + "/".join(f"{r:.2f}" for r in g.scaling["ratios"]))
     return (f"correct {ok:7s} {lo:6.2f}–{hi:<6.2f}× speed {g.speed[0]:.2f}/{g.speed[1]:g}"
-            f"{again}")
+            f"{again}{grown}")
 
 
 def grade_run(course: Path, klass: Path, out: Path, jobs: int) -> float:
