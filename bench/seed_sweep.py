@@ -4,9 +4,12 @@ path, and report every test that any of them ever failed, with the draw.
     python bench/seed_sweep.py                          # every topic, 200 seeds, 2 at a time
     python bench/seed_sweep.py --topics transformer attention --seeds 400 --jobs 2
     python bench/seed_sweep.py --seeds 30 --first-seed 1000 --solutions reference
+    python bench/seed_sweep.py --topics performance --solutions ladder --seeds 10
 
 A topic's correct solutions: its reference (``reference/<topic>/solution.py``), each alternative
-(``reference/<topic>/alternatives/*.py``) and the modules of the demo class's students
+(``reference/<topic>/alternatives/*.py``), each rung of its ladder of solutions
+(``reference/<topic>/ladder/``, the performance topic's: slow or fast, each is correct) and the
+modules of the demo class's students
 (``examples/class``) whose recorded grade for the topic is full marks; the same file handed in
 twice is graded once. Each is graded by the engine (sandboxed workers, the hidden and public
 tests, float32 and float64 parametrisations alike) at seeds ``first_seed .. first_seed + seeds
@@ -98,6 +101,26 @@ def demo_correct(course: Course, topics: list[str], work: Path) -> list[Solution
     return out
 
 
+def ladder(topic: str, work: Path) -> list[Solution]:
+    """The correct rungs of a topic's ladder (``reference/<topic>/ladder/<function>/*.py``), each
+    handed in as bench/bench_ladder.py hands it in: the public baseline with the rung's
+    function after it."""
+    folder = ROOT / "reference" / topic / "ladder"
+    if not folder.is_dir():
+        return []
+    from bench_ladder import rungs, submission_source
+
+    out = []
+    for rung in rungs([f.name for f in sorted(folder.iterdir()) if f.is_dir()]):
+        if rung.path.parent.parent != folder:
+            continue  # the reference and the alternatives: graded as such
+        module = work / "ladder" / topic / f"{rung.student}.py"
+        module.parent.mkdir(parents=True, exist_ok=True)
+        module.write_text(submission_source(rung))
+        out.append(Solution(topic, f"ladder {rung.fn} {rung.name}", module))
+    return out
+
+
 def solutions(course: Course, topics: list[str], kinds: set[str], work: Path) -> list[Solution]:
     found: list[Solution] = []
     for topic in topics:
@@ -106,6 +129,8 @@ def solutions(course: Course, topics: list[str], kinds: set[str], work: Path) ->
         if "alternatives" in kinds:
             found += [Solution(topic, f"alternative {p.stem}", p)
                       for p in course.alternatives(topic)]
+        if "ladder" in kinds:
+            found += ladder(topic, work)
     if "demo" in kinds:
         found += demo_correct(course, topics, work)
     seen: set[tuple[str, str]] = set()
@@ -195,7 +220,8 @@ QUICK_SPEED = {"samples": "2", "min_samples": "2", "warmup": "1", "min_sample_s"
 
 
 def quick_speed_course(work: Path) -> Course:
-    """A copy of the course whose speed tests take the fewest samples (``QUICK_SPEED``)."""
+    """A copy of the course whose speed tests take the fewest samples (``QUICK_SPEED``) and
+    time no sweep of sizes."""
     root = work / "course"
     for name in ("assignments", "reference", "requirements"):
         shutil.copytree(ROOT / name, root / name)
@@ -204,6 +230,7 @@ def quick_speed_course(work: Path) -> Course:
         text = toml.read_text()
         for key, value in QUICK_SPEED.items():
             text = re.sub(rf"(?m)^{key}\s*=\s*[^#\n]*", f"{key} = {value} ", text)
+        text = re.sub(r"(?m)^sweep\s*=.*$", "", text)  # no scaling sweep: it is never scored
         toml.write_text(text)
     return Course(root)
 
@@ -214,8 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=200, help="seeds per solution")
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--solutions", nargs="+", default=["reference", "alternatives", "demo"],
-                        choices=["reference", "alternatives", "demo"])
+    parser.add_argument("--solutions", nargs="+",
+                        default=["reference", "alternatives", "demo", "ladder"],
+                        choices=["reference", "alternatives", "demo", "ladder"])
     parser.add_argument("--full-speed", action="store_true",
                         help="speed tests sample as the course says (slow; by default they take "
                              "the fewest samples, their correctness checks unchanged)")

@@ -59,3 +59,19 @@ def test_the_sweep_counts_a_lost_point_and_not_a_slow_machine() -> None:
         ]
 
     assert [t for t, _ in seed_sweep.lost(R())] == ["test_close[float32]", "test_wrong_speed"]
+
+
+def test_the_sweep_grades_every_rung_of_the_ladder_as_the_ladder_bench_hands_it_in(
+        tmp_path: Path) -> None:
+    found = seed_sweep.solutions(COURSE, ["performance"], {"ladder"}, tmp_path)
+    rung_files = sorted((ROOT / "reference" / "performance" / "ladder").glob("*/*.py"))
+    assert len(rung_files) >= 12 and len(found) == len(rung_files)
+    baseline = (ROOT / "assignments" / "performance" / "baseline.py").read_text()
+    for solution in found:
+        source = solution.path.read_text()
+        fn, rung = solution.name.split()[1:]
+        path = ROOT / "reference" / "performance" / "ladder" / fn / f"{rung}.py"
+        # The baseline first, then the rung's definitions, which replace the baseline's.
+        rung_body = path.read_text().split("from __future__ import annotations")[-1].strip()
+        assert source.startswith(baseline) and source.rstrip().endswith(rung_body), solution.name
+        compile(source, str(solution.path), "exec")

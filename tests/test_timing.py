@@ -364,6 +364,67 @@ def test_partial_speed_points_in_between(fake_time: FakeTime) -> None:
     assert "of the speed points (full from 16×)" in recorded["note"]
 
 
+class SizedProxy(FakeProxy):
+    """A fake worker whose call on (n,) takes ``cost(n)`` seconds of the fake clock."""
+
+    def __init__(self, name: str, cost: Any, log: list[tuple[str, int]]) -> None:
+        super().__init__(name, 0.0, log)
+        self.cost = cost
+
+    def batch(self, fn: str, arglist: list[tuple]) -> list[Any]:
+        self.log.append((self.name, len(arglist)))
+        timing.time.sleep(sum(self.cost(a[0]) for a in arglist))
+        return [self.result(a) for a in arglist]
+
+
+@pytest.mark.parametrize("slope", [0.5, 1.0, 2.0, 3.0])
+def test_the_fitted_exponent_of_a_power_law_is_its_power(slope: float) -> None:
+    sizes = [16, 32, 64, 128]
+    assert timing.fit_exponent(sizes, [3e-4 * n**slope for n in sizes]) == pytest.approx(slope)
+
+
+def test_a_solution_quadratic_where_the_baseline_is_linear_is_shown_so_and_scored_alike(
+        fake_time: FakeTime) -> None:
+    log: list[tuple[str, int]] = []
+    student = SizedProxy("s", lambda n: 1e-5 * n * n, log)  # fast at n = 4, quadratic beyond
+    baseline = SizedProxy("b", lambda n: 1e-3 * n, log)
+    scored = []
+    for plan in (None, timing.Sweep("T", (4, 8, 16, 32), lambda n, i: (n,))):
+        recorded, record = _record()
+        timing.grade_speed(student, baseline, "f", lambda i: (4,), verify=_check_sum,
+                           thresholds=timing.Thresholds(2, 16), device="cpu", record=record,
+                           settings=_settings(), scaling=plan)
+        scored.append(recorded["score_fraction"])
+    assert scored[0] == scored[1]  # the sweep is shown, never scored
+    grown = recorded["speed"]["scaling"]
+    assert grown["sizes"] == [4, 8, 16, 32]
+    assert grown["student_exponent"] == pytest.approx(2.0, abs=0.01)
+    assert grown["baseline_exponent"] == pytest.approx(1.0, abs=0.01)
+    assert grown["ratios"] == pytest.approx([25, 12.5, 6.25, 3.125], rel=0.01)
+    assert "your time grows as T^2.00 and the baseline's as T^1.00" in recorded["note"]
+    assert "(ratio 25.00×, 12.50×, 6.25×, 3.12×; not scored)" in recorded["note"]
+
+
+def test_a_sweep_that_fails_is_reported_and_costs_no_points(fake_time: FakeTime) -> None:
+    log: list[tuple[str, int]] = []
+
+    def only_small(args: tuple) -> int:
+        if args[0] > 4:
+            raise RuntimeError("too big")
+        return sum(args)
+
+    student = SizedProxy("s", lambda n: 1e-4, log)
+    student.result = only_small
+    recorded, record = _record()
+    timing.grade_speed(student, SizedProxy("b", lambda n: 1e-2, log), "f", lambda i: (4,),
+                       verify=_check_sum, thresholds=timing.Thresholds(2, 8), device="cpu",
+                       record=record, settings=_settings(),
+                       scaling=timing.Sweep("T", (4, 8), lambda n, i: (n,)))
+    assert recorded["score_fraction"] == 1.0
+    assert recorded["speed"]["scaling"]["error"] == "too big"
+    assert "How your time grows with T was not measured: RuntimeError." in recorded["note"]
+
+
 # ------------------------------------------------------------------------------ clocks
 
 def _side(wall: float, cpu: float | None, n: int = 5) -> timing.Side:
@@ -444,6 +505,47 @@ def test_process_cpu_seconds_counts_work_not_waiting() -> None:
     worked = timing.process_cpu_seconds(os.getpid())
     assert slept - before < 0.03 <= worked - slept  # type: ignore[operator]
     assert timing.process_cpu_seconds(2**22 + 12345) is None  # no such process
+
+
+def _minor_faults(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_a_fresh_worker_reuses_its_memory_for_the_inputs_of_each_call(tmp_path: Path) -> None:
+    """Page faults (a count, not a time) of a worker taking calls whose inputs are 4 MB: after
+    the first calls, far fewer than a block's pages per call, as in a worker that once held a
+    larger block. The
+    zygote fixes the allocator's thresholds for every worker
+    (grader.isolation.zygote.steady_allocator); without that a fresh worker maps and faults in
+    every page of each call's inputs (a thousand per 4 MB) where an older one reuses its heap,
+    and the same code was timed as 1.3× as fast in the student's worker as in the public
+    baseline's fresh one."""
+    import torch
+
+    (tmp_path / "mem.py").write_text("def first(x):\n    return x[:1].clone()\n")
+    zygote = Zygote()
+    try:
+        spec = WorkerSpec(tmp_dir=str(tmp_path), module_name="mem",
+                          module_path=str(tmp_path / "mem.py"), student_dir=str(tmp_path),
+                          sandbox=True,
+                          read_paths=(*sandbox.default_read_paths(), str(ROOT / "grader")))
+        proxy = StudentProxy(StudentModule(zygote, spec), time.monotonic() + 60)
+        block = torch.ones(2**20)  # 4 MB
+        for _ in range(5):
+            proxy.first(block)
+        pid = timing.worker_pid(proxy)
+        assert pid is not None
+        before = _minor_faults(pid)
+        for _ in range(5):
+            proxy.first(block)
+        faults = _minor_faults(pid) - before
+        proxy._session.close()
+    finally:
+        zygote.close()
+    pages = 4 * 2**20 // 4096  # of one call's inputs
+    assert faults < 2 * pages, f"{faults} page faults over five calls of 4 MB each"
 
 
 def test_worker_cpu_clock_reads_the_worker_from_outside(tmp_path: Path) -> None:

@@ -572,12 +572,14 @@ def score(fn: str, student: Side, baseline: Side, thresholds: Thresholds, device
 def grade_speed(student: Any, baseline: Any, fn: str, make_args: Callable[[int], tuple[Any, ...]],
                 *, verify: Callable[[tuple[Any, ...], Any], None], thresholds: Thresholds,
                 device: str, record: Callable[[str, Any], None], hint: str = "",
-                settings: Settings = Settings()) -> Speed:
+                settings: Settings = Settings(), scaling: Sweep | None = None) -> Speed:
     """Measure, score and record a speed test; raises ``AssertionError`` when it earns nothing.
 
     A wrong result anywhere fails the test before any speed is scored. ``record`` is pytest's
     ``record_property``: the plugin turns ``score_fraction`` into partial points, ``note`` into
-    the message of a passing test and ``speed`` into the result's details.
+    the message of a passing test and ``speed`` into the result's details. ``scaling``: a sweep
+    of sizes timed after the points are decided, for the report only (:func:`sweep`); its
+    figures go into the details and a sentence of them into the message.
     """
     flush = None
     if device.startswith("cuda"):
@@ -587,13 +589,98 @@ def grade_speed(student: Any, baseline: Any, fn: str, make_args: Callable[[int],
     s, b = measure(student, baseline, fn, make_args, verify=verify, settings=settings,
                    before_sample=flush, thresholds=thresholds)
     speed = score(fn, s, b, thresholds, device, confidence=settings.confidence)
-    record("speed", speed.details())
+    details = speed.details()
     message = speed.message(hint)
+    if scaling is not None:
+        try:
+            grown = sweep(student, baseline, fn, scaling, device, before_sample=flush)
+        except Exception as exc:  # noqa: BLE001 - report only: the points are decided above
+            details["scaling"] = {"dimension": scaling.dimension, "error": str(exc)[:300]}
+            message += f" (How your time grows with {scaling.dimension} was not measured: " \
+                f"{type(exc).__name__}.)"
+        else:
+            details["scaling"] = grown.details()
+            message += " " + grown.message()
+    record("speed", details)
     if speed.fraction <= 0.0:
         raise AssertionError(message)
     record("score_fraction", speed.fraction)
     record("note", message)
     return speed
+
+
+# ------------------------------------------------------------------------------ scaling
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Sizes to time a function at, beyond the one its points are given for: ``make_args(size,
+    i)`` gives the inputs of call ``i`` at ``size`` of ``dimension`` (e.g. "T")."""
+
+    dimension: str
+    sizes: tuple[int, ...]
+    make_args: Callable[[int, int], tuple[Any, ...]]
+
+
+# Few short samples per size: the sweep is shown to the student, never scored.
+SWEEP_SETTINGS = Settings(min_sample_s=0.005, samples=3, min_samples=3, warmup=1, budget_s=3.0,
+                          rounds=1)
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Per-call times of the student and the baseline over a sweep of sizes."""
+
+    dimension: str
+    sizes: tuple[int, ...]
+    student_s: tuple[float, ...]
+    baseline_s: tuple[float, ...]
+
+    @property
+    def ratios(self) -> tuple[float, ...]:
+        return tuple(b / s if s > 0 else math.inf for s, b in zip(self.student_s, self.baseline_s))
+
+    def details(self) -> dict[str, Any]:
+        return {"dimension": self.dimension, "sizes": list(self.sizes),
+                "student_s": [_sig(t, 3) for t in self.student_s],
+                "baseline_s": [_sig(t, 3) for t in self.baseline_s],
+                "ratios": [_sig(r, 3) for r in self.ratios],
+                "student_exponent": _sig(fit_exponent(self.sizes, self.student_s), 3),
+                "baseline_exponent": _sig(fit_exponent(self.sizes, self.baseline_s), 3)}
+
+    def message(self) -> str:
+        d = self.dimension
+        sizes = ", ".join(str(n) for n in self.sizes)
+        ratios = ", ".join(f"{r:.2f}×" for r in self.ratios)
+        return (f"Over {d} = {sizes}, your time grows as {d}^"
+                f"{fit_exponent(self.sizes, self.student_s):.2f} and the baseline's as {d}^"
+                f"{fit_exponent(self.sizes, self.baseline_s):.2f} (ratio {ratios}; not scored).")
+
+
+def fit_exponent(sizes: Sequence[float], times: Sequence[float]) -> float:
+    """The least-squares slope of log(time) against log(size): time grows as size^slope."""
+    xs = [math.log(n) for n in sizes]
+    ys = [math.log(t) for t in times]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    var = sum((x - mx) ** 2 for x in xs)
+    if var == 0:
+        return math.nan
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var
+
+
+def sweep(student: Any, baseline: Any, fn: str, plan: Sweep, device: str, *,
+          settings: Settings = SWEEP_SETTINGS, clocks: tuple[Any, Any] | None = None,
+          before_sample: Callable[[], None] | None = None) -> Scaling:
+    """Time ``fn`` of both sides at every size of ``plan`` (alternated samples, as
+    :func:`measure`, a few each); the results are not checked: nothing here is scored."""
+    student_s, baseline_s = [], []
+    for size in plan.sizes:
+        s, b = measure(student, baseline, fn, lambda i, n=size: plan.make_args(n, i),
+                       settings=settings, clocks=clocks, before_sample=before_sample)
+        clock, _ = choose_clock(s, b, device)
+        student_s.append(s.median(clock))
+        baseline_s.append(b.median(_baseline_clock(clock)))
+    return Scaling(plan.dimension, tuple(plan.sizes), tuple(student_s), tuple(baseline_s))
 
 
 # ------------------------------------------------------------------------------ devices
@@ -674,12 +761,15 @@ def _duration(seconds: float) -> str:
 
 __all__ = [
     "Settings",
+    "Scaling",
     "Side",
     "Speed",
+    "Sweep",
     "Thresholds",
     "WorkerClock",
     "choose_clock",
     "describe_device",
+    "fit_exponent",
     "grade_speed",
     "gpu_grading",
     "gpu_not_graded_reason",
@@ -690,6 +780,7 @@ __all__ = [
     "process_cpu_seconds",
     "process_tree_cpu_seconds",
     "score",
+    "sweep",
     "thresholds_for",
     "worker_cpu_clock",
     "worker_pid",

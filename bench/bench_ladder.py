@@ -1,0 +1,248 @@
+"""The ladder of the performance topic, graded: every rung of every speed exercise
+(``reference/performance/ladder/<function>/``, the reference as the tuned rung, the alternatives
+beside them) handed in and graded by ``grader batch``, quiet (one grading at a time) and saturated
+(``--jobs`` gradings at once, twice the cores by default), several runs each.
+
+    python bench/bench_ladder.py                              # 2 quiet runs, 5 saturated
+    python bench/bench_ladder.py --quiet 1 --saturated 0 --functions lstm_sequence_fast
+    python bench/bench_ladder.py --shape lstm_sequence_fast:T=64,B=4,I=1024,H=32
+
+A rung is handed in as the public baseline with the rung's function defined after it, so the
+other functions stay the baseline's (and their speed tests settle at once). ``--shape`` grades a
+copy of the course whose speed test of that function times other inputs (grading.toml's
+``[speed.<function>] shape``); ``--thresholds fn:zero,full`` likewise, to try a design before
+writing it down. Prints, per run and function, each rung's ratio interval, the ratio it was
+scored on and its speed points (``-`` where no speed is graded on this device) and how its time
+grows against the baseline's over the report's sweep of sizes (fitted exponents, ratio per size),
+then per rung the lowest and highest over every run, the load average before and after each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TOPIC = "performance"
+LADDER = ROOT / "reference" / TOPIC / "ladder"
+FUNCTIONS = ("conv2d_fast", "lstm_sequence_fast", "attention_fast")
+FUTURE = re.compile(r"(?m)^from __future__ import annotations\s*$")
+
+
+@dataclass(frozen=True)
+class Rung:
+    fn: str
+    name: str  # "1_baseline", …, "tuned_reference", "alt <stem>"
+    path: Path
+
+    @property
+    def student(self) -> str:
+        return re.sub(r"\W+", "_", f"{self.fn}-{self.name}")
+
+
+def rungs(functions: list[str]) -> list[Rung]:
+    out = []
+    for fn in functions:
+        out += [Rung(fn, p.stem, p) for p in sorted((LADDER / fn).glob("*.py"))]
+        out.append(Rung(fn, "tuned_reference", ROOT / "reference" / TOPIC / "solution.py"))
+        out += [Rung(fn, f"alt {p.stem}", p)
+                for p in sorted((ROOT / "reference" / TOPIC / "alternatives").glob("*.py"))]
+    return out
+
+
+def submission_source(rung: Rung) -> str:
+    """The public baseline with the rung's definitions after it: they replace the baseline's."""
+    baseline = (ROOT / "assignments" / TOPIC / "baseline.py").read_text()
+    return baseline + "\n\n" + FUTURE.sub("", rung.path.read_text())
+
+
+def make_class(dest: Path, todo: list[Rung]) -> None:
+    for rung in todo:
+        folder = dest / rung.student
+        folder.mkdir(parents=True)
+        (folder / f"{TOPIC}.py").write_text(submission_source(rung))
+
+
+def course_copy(work: Path, shapes: dict[str, dict[str, int]],
+                thresholds: dict[str, tuple[float, float]]) -> Path:
+    """The course as it is, with the speed tests' shapes and CPU thresholds overridden."""
+    root = work / "course"
+    for name in ("assignments", "reference", "requirements"):
+        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copyfile(ROOT / "course.toml", root / "course.toml")
+    toml = root / "reference" / TOPIC / "grading.toml"
+    text = toml.read_text()
+    for fn, shape in shapes.items():
+        inline = ", ".join(f"{k} = {v}" for k, v in shape.items())
+        text, n = re.subn(rf"(?ms)^(\[speed\.{fn}\].*?^shape = \{{)[^}}]*", rf"\g<1> {inline} ",
+                          text, count=1)
+        if not n:
+            raise SystemExit(f"grading.toml has no [speed.{fn}] shape")
+    for fn, (zero, full) in thresholds.items():
+        text, n = re.subn(rf"(?ms)^(\[speed\.{fn}\].*?^cpu = )\{{[^}}]*\}}",
+                          rf"\g<1>{{ zero = {zero}, full = {full} }}", text, count=1)
+        if not n:
+            raise SystemExit(f"grading.toml has no [speed.{fn}] cpu thresholds")
+    toml.write_text(text)
+    return root
+
+
+@dataclass(frozen=True)
+class Graded:
+    correct: tuple[float, float]  # points, max of the function's tests other than speed
+    speed: tuple[float, float] | None  # points, max of its CPU speed test
+    interval: tuple[float, float] | None
+    scored: float | None
+    rounds: int
+    scaling: dict | None = None  # the report's sweep of sizes (timing.Scaling.details)
+
+
+def read(out: Path, rung: Rung) -> Graded:
+    result = json.loads((out / "students" / rung.student / "result.json").read_text())
+    short = {"conv2d_fast": "conv", "lstm_sequence_fast": "lstm", "attention_fast": "attention"}
+    correct = [0.0, 0.0]
+    speed = interval = scored = scaling = None
+    rounds = 0
+    for test in result["tests"]:
+        name = test["name"].split("[")[0]
+        if test["outcome"] == "not_graded":
+            continue
+        if name == f"test_{rung.fn}_speed":
+            details = (test.get("details") or {}).get("speed") or {}
+            speed = (float(test["score"]), float(test["max_score"]))
+            if details:
+                interval = tuple(details["ratio_interval"])
+                scored = details.get("scored_ratio")
+                rounds = int(details["student"].get("rounds", 1))
+                scaling = details.get("scaling")
+        elif name.startswith(f"test_{short[rung.fn]}_") or name.startswith(f"test_{rung.fn}"):
+            correct[0] += float(test["score"])
+            correct[1] += float(test["max_score"])
+    return Graded((correct[0], correct[1]), speed, interval, scored, rounds,  # type: ignore[arg-type]
+                  scaling)
+
+
+def load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def cell(g: Graded) -> str:
+    ok = f"{g.correct[0]:g}/{g.correct[1]:g}"
+    if g.speed is None:
+        return f"correct {ok:7s} speed -"
+    if g.interval is None:
+        return f"correct {ok:7s} speed {g.speed[0]:.2f}/{g.speed[1]:g} (not timed)"
+    lo, hi = g.interval
+    again = f", {g.rounds} rounds" if g.rounds > 1 else ""
+    grown = ""
+    if g.scaling and "ratios" in g.scaling:
+        d = g.scaling["dimension"]
+        grown = (f"  {d}^{g.scaling['student_exponent']:.2f} vs {d}^"
+                 f"{g.scaling['baseline_exponent']:.2f}, ratio "
+                 + "/".join(f"{r:.2f}" for r in g.scaling["ratios"]))
+    return (f"correct {ok:7s} {lo:6.2f}–{hi:<6.2f}× speed {g.speed[0]:.2f}/{g.speed[1]:g}"
+            f"{again}{grown}")
+
+
+def grade_run(course: Path, klass: Path, out: Path, jobs: int) -> float:
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader", "batch", str(klass), "--out", str(out), "--topic", TOPIC,
+         "--jobs", str(jobs), "--course", str(course)],
+        cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode not in (0, 1):
+        print(proc.stdout[-2000:], proc.stderr[-2000:])
+        raise SystemExit(f"grader batch exited {proc.returncode}")
+    return time.monotonic() - t0
+
+
+def parse_shape(text: str) -> tuple[str, dict[str, int]]:
+    fn, _, rest = text.partition(":")
+    return fn, {k: int(v) for k, v in (kv.split("=") for kv in rest.split(","))}
+
+
+def parse_thresholds(text: str) -> tuple[str, tuple[float, float]]:
+    fn, _, rest = text.partition(":")
+    zero, full = (float(x) for x in rest.split(","))
+    return fn, (zero, full)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--functions", nargs="+", default=list(FUNCTIONS), choices=FUNCTIONS)
+    parser.add_argument("--quiet", type=int, default=2, help="runs one grading at a time")
+    parser.add_argument("--saturated", type=int, default=5, help="runs with --jobs at once")
+    parser.add_argument("--jobs", type=int, default=(os.cpu_count() or 1) * 2)
+    parser.add_argument("--shape", action="append", default=[], type=parse_shape,
+                        metavar="FN:K=V,...")
+    parser.add_argument("--thresholds", action="append", default=[], type=parse_thresholds,
+                        metavar="FN:ZERO,FULL")
+    parser.add_argument("--measure", action="store_true",
+                        help="thresholds no interval settles at, so that every rung is sampled "
+                             "until its interval is narrow (figures to design thresholds from; "
+                             "its points mean nothing)")
+    parser.add_argument("--rungs", nargs="+", metavar="TEXT",
+                        help="only the rungs whose name contains one of these")
+    parser.add_argument("--keep", action="store_true", help="keep the batch folders")
+    args = parser.parse_args(argv)
+    if args.measure:
+        args.thresholds = [(fn, (0.001, 1e6)) for fn in ("conv2d_fast", "lstm_sequence_fast")]
+    todo = [r for r in rungs(args.functions)
+            if not args.rungs or any(t in r.name for t in args.rungs)]
+    work = Path(tempfile.mkdtemp(prefix="bench-ladder-"))
+    course = course_copy(work, dict(args.shape), dict(args.thresholds))
+    make_class(work / "class", todo)
+    print(f"{len(todo)} rungs of {', '.join(args.functions)}; {args.quiet} quiet runs, "
+          f"{args.saturated} saturated (--jobs {args.jobs} on {os.cpu_count()} cores)"
+          + "".join(f"; {fn} shape {s}" for fn, s in args.shape)
+          + "".join(f"; {fn} cpu thresholds {t}" for fn, t in args.thresholds), flush=True)
+    seen: dict[Rung, list[tuple[str, Graded]]] = defaultdict(list)
+    plan = [("quiet", 1)] * args.quiet + [("saturated", args.jobs)] * args.saturated
+    try:
+        for run, (kind, jobs) in enumerate(plan, 1):
+            out = work / f"run{run}"
+            before = load()
+            took = grade_run(course, work / "class", out, jobs)
+            print(f"\nrun {run}, {kind} (--jobs {jobs}): {took:.0f} s, load {before} -> "
+                  f"{load()}", flush=True)
+            for rung in todo:
+                g = read(out, rung)
+                seen[rung].append((kind, g))
+                print(f"  {rung.fn:19s} {rung.name:34s} {cell(g)}", flush=True)
+            if not args.keep:
+                shutil.rmtree(out, ignore_errors=True)
+        print("\nover every run: scored ratio (lower end of the interval) and speed points, "
+              "lowest–highest")
+        for rung in todo:
+            parts = []
+            for kind in ("quiet", "saturated"):
+                got = [g for k, g in seen[rung] if k == kind]
+                timed = [g for g in got if g.scored is not None and g.speed is not None]
+                if not timed:
+                    continue
+                lows = [g.scored for g in timed]
+                pts = [g.speed[0] for g in timed]  # type: ignore[index]
+                ok = min(g.correct[0] / g.correct[1] if g.correct[1] else 1.0 for g in got)
+                parts.append(f"{kind} {min(lows):.2f}–{max(lows):.2f}× "  # type: ignore[type-var]
+                             f"points {min(pts):.2f}–{max(pts):.2f} (correct {ok:.0%})")
+            print(f"  {rung.fn:19s} {rung.name:34s} " + ("   ".join(parts) or "not timed"))
+    finally:
+        if args.keep:
+            print(f"\nbatch folders in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
