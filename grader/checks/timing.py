@@ -36,6 +36,7 @@ GPU work cannot be hidden.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import platform
@@ -675,7 +676,7 @@ def sweep(student: Any, baseline: Any, fn: str, plan: Sweep, device: str, *,
     :func:`measure`, a few each); the results are not checked: nothing here is scored."""
     student_s, baseline_s = [], []
     for size in plan.sizes:
-        s, b = measure(student, baseline, fn, lambda i, n=size: plan.make_args(n, i),
+        s, b = measure(student, baseline, fn, functools.partial(plan.make_args, size),
                        settings=settings, clocks=clocks, before_sample=before_sample)
         clock, _ = choose_clock(s, b, device)
         student_s.append(s.median(clock))
