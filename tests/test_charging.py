@@ -40,8 +40,7 @@ def book():
     charges.open_book()
     charges.start_test("test_first")
     yield
-    charges._book = None
-    charges.take_notes()
+    charges.close_book()
 
 
 # ------------------------------------------------------------------ which mistake is named

@@ -1,8 +1,9 @@
 """The test-author API: comparisons, gradient checks and speed tests that hidden tests call.
 
 Hidden and public tests import from here (``from grader.checks import assert_close``); the
-modules behind it are ``compare``, ``gradcheck``, ``timing``, ``tolerances``, ``describe`` and
-``hints``. Runs in the trusted grading process only.
+modules behind it are ``compare``, ``gradcheck``, ``timing``, ``tolerances``, ``describe``,
+``hints`` and ``charges`` (what a grading charged already). Runs in the trusted grading process
+only.
 """
 
 from grader.checks.compare import (
