@@ -30,6 +30,7 @@ import ast
 import copy
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 _COMMUTATIVE = (ast.Add, ast.Mult, ast.BitAnd, ast.BitOr, ast.BitXor)
 _SWAPPED = {ast.Gt: ast.Lt, ast.GtE: ast.LtE}
@@ -75,16 +76,18 @@ def _walk(node: ast.AST) -> Iterator[ast.AST]:
     """Every node under ``node`` (itself included), in no particular order; faster than
     ``ast.walk``."""
     stack = [node]
-    pop, push = stack.pop, stack.extend
+    pop, push, AST = stack.pop, stack.append, ast.AST
     while stack:
         n = pop()
         yield n
         for f in n._fields:
             v = getattr(n, f, None)
             if type(v) is list:
-                push(x for x in v if isinstance(x, ast.AST))
-            elif isinstance(v, ast.AST):
-                push((v,))
+                for x in v:
+                    if isinstance(x, AST):
+                        push(x)
+            elif isinstance(v, AST):
+                push(v)
 
 
 @dataclass
@@ -93,42 +96,59 @@ class _Names:
     stored: set[str] = field(default_factory=set)
     params: set[str] = field(default_factory=set)
     declared: set[str] = field(default_factory=set)  # global, nonlocal
+    first_stores: list[str] = field(default_factory=list)  # in the order of first binding
+    blocks: list[tuple[ast.AST, str]] = field(default_factory=list)  # statement lists
+
+
+_BLOCKS = ("body", "orelse", "finalbody")
+_VALUE_FIRST = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.NamedExpr)
 
 
 def _names(node: ast.AST) -> _Names:
-    """The names ``node`` reads, binds, takes as parameters and declares global, in one pass."""
+    """What ``node`` reads, binds (and in which order), takes as parameters, declares global,
+    and its statement lists: one pass in source order."""
     out = _Names()
-    for n in _walk(node):
+    loaded, stored, params = out.loaded, out.stored, out.params
+    first: dict[str, None] = {}
+    stack = [node]
+    pop, AST, Name, Load, Store = stack.pop, ast.AST, ast.Name, ast.Load, ast.Store
+    while stack:
+        n = pop()
         t = type(n)
-        if t is ast.Name:
-            (out.loaded if type(n.ctx) is ast.Load else out.stored).add(n.id)  # type: ignore
-        elif t is ast.arg:
-            out.params.add(n.arg)  # type: ignore[attr-defined]
-        elif t is ast.Constant:
+        if t is Name:
+            if type(n.ctx) is Load:  # type: ignore[attr-defined]
+                loaded.add(n.id)  # type: ignore[attr-defined]
+            else:
+                stored.add(n.id)  # type: ignore[attr-defined]
+                if type(n.ctx) is Store:  # type: ignore[attr-defined]
+                    first.setdefault(n.id, None)  # type: ignore[attr-defined]
+            continue
+        if t is ast.Constant:
             v = n.value  # type: ignore[attr-defined]
             if type(v) is str and v.isidentifier():
-                out.loaded.add(v)  # __all__, getattr(module, "name")
+                loaded.add(v)  # __all__, getattr(module, "name")
+            continue
+        if t is ast.arg:
+            params.add(n.arg)  # type: ignore[attr-defined]
         elif t in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
-            out.stored.add(n.name)  # type: ignore[attr-defined]
-        elif t in (ast.Global, ast.Nonlocal):
+            stored.add(n.name)  # type: ignore[attr-defined]
+        elif t is ast.Global or t is ast.Nonlocal:
             out.declared.update(n.names)  # type: ignore[attr-defined]
-            out.loaded.update(n.names)  # type: ignore[attr-defined]
+            loaded.update(n.names)  # type: ignore[attr-defined]
+        children: list[ast.AST] = []
+        for f in n._fields:
+            v = getattr(n, f, None)
+            if type(v) is list:
+                if v and f in _BLOCKS and isinstance(v[0], ast.stmt):
+                    out.blocks.append((n, f))
+                children.extend(x for x in v if isinstance(x, AST))
+            elif isinstance(v, AST):
+                children.append(v)
+        if not isinstance(n, _VALUE_FIRST):  # else the value is computed before the target
+            children.reverse()
+        stack.extend(children)
+    out.first_stores = list(first)
     return out
-
-
-def _first_stores(node: ast.AST) -> list[str]:
-    """The names ``node`` binds, in the order of their first binding (source order)."""
-    seen: dict[str, None] = {}
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if type(n) is ast.Name and type(n.ctx) is ast.Store:  # type: ignore[attr-defined]
-            seen.setdefault(n.id, None)  # type: ignore[attr-defined]
-        children = list(_children(n))
-        if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.NamedExpr)):
-            children.reverse()  # the value is computed before the target is bound
-        stack.extend(reversed(children))
-    return list(seen)
 
 
 def _loaded(node: ast.AST) -> set[str]:
@@ -138,7 +158,60 @@ def _loaded(node: ast.AST) -> set[str]:
 # ------------------------------------------------------------------------ rewriting statements
 
 
-class _Rewriter(ast.NodeTransformer):
+_LEAVES = (ast.Name, ast.Constant, ast.Load, ast.Store, ast.Del, ast.alias, ast.Pass,
+           ast.Break, ast.Continue, ast.Global, ast.Nonlocal, ast.operator, ast.unaryop,
+           ast.cmpop, ast.boolop)
+
+
+class _Transformer:
+    """``ast.NodeTransformer``'s contract (``visit_X`` returns the node, a list of nodes or
+    None), about twice as fast: methods looked up once per class, leaves not entered, and each
+    statement list cleaned (``_block``) once its statements are visited."""
+
+    def __init__(self) -> None:
+        self._methods: dict[type, Any] = {}
+
+    def visit(self, node: ast.AST) -> Any:
+        t = type(node)
+        method = self._methods.get(t)
+        if method is None:
+            method = self._methods[t] = getattr(self, "visit_" + t.__name__, self.generic_visit)
+        return method(node)
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        if isinstance(node, _LEAVES):
+            return node
+        AST = ast.AST
+        for f in node._fields:
+            v = getattr(node, f, None)
+            if type(v) is list:
+                new: list[Any] = []
+                changed = False
+                for x in v:
+                    if isinstance(x, AST):
+                        r = self.visit(x)
+                        if r is not x:
+                            changed = True
+                            if r is None:
+                                continue
+                            if type(r) is list:
+                                new.extend(r)
+                                continue
+                        new.append(r)
+                    else:
+                        new.append(x)
+                if new and f in _BLOCKS and isinstance(new[0], ast.stmt):
+                    new, changed = _block(new), True
+                if changed:
+                    setattr(node, f, new)
+            elif isinstance(v, AST):
+                r = self.visit(v)
+                if r is not v:
+                    setattr(node, f, r)
+        return node
+
+
+class _Rewriter(_Transformer):
     """Rewrites inside one definition: augmented assignments, loops, comprehensions, order."""
 
     def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
@@ -178,13 +251,6 @@ class _Rewriter(ast.NodeTransformer):
             return node.body if node.test.value else node.orelse
         return node
 
-    def generic_visit(self, node: ast.AST) -> ast.AST:
-        super().generic_visit(node)
-        for name in ("body", "orelse", "finalbody"):
-            body = getattr(node, name, None)
-            if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
-                setattr(node, name, _block(body))
-        return node
 
 
 def _block(body: list[ast.stmt]) -> list[ast.stmt]:
@@ -300,25 +366,20 @@ def _filled(body: list[ast.stmt], i: int) -> ast.stmt | None:
     return ast.copy_location(ast.Assign([init.targets[0]], value), init)
 
 
-def _drop_dead_stores(fn: ast.AST) -> bool:
-    """Remove assignments to names nothing in ``fn`` reads, until there are none; whether any
-    was removed."""
-    any_removed = False
+def _drop_dead_stores(fn: ast.AST) -> _Names:
+    """Remove assignments to names nothing in ``fn`` reads, until there are none; the names of
+    what is left."""
     while True:
-        loaded = _loaded(fn)
+        names = _names(fn)
         removed = False
-        for node in _walk(fn):
-            for name in ("body", "orelse", "finalbody"):
-                body = getattr(node, name, None)
-                if not (type(body) is list and body and isinstance(body[0], ast.stmt)):
-                    continue
-                kept = [s for s in body if not _dead(s, loaded)]
-                if len(kept) != len(body):
-                    removed = True
-                    setattr(node, name, kept or [ast.copy_location(ast.Pass(), body[0])])
+        for node, name in names.blocks:
+            body = getattr(node, name)
+            kept = [s for s in body if not _dead(s, names.loaded)]
+            if len(kept) != len(body):
+                removed = True
+                setattr(node, name, kept or [ast.copy_location(ast.Pass(), body[0])])
         if not removed:
-            return any_removed
-        any_removed = True
+            return names
 
 
 def _dead(stmt: ast.stmt, loaded: set[str]) -> bool:
@@ -441,6 +502,7 @@ class _Orderer(_Rewriter):
     """Operands of commutative operators in one order: by their text with names as roles."""
 
     def __init__(self, serialiser: _Serialiser) -> None:
+        super().__init__()
         self.s = serialiser
 
     def key(self, node: ast.AST) -> str:
@@ -621,8 +683,7 @@ def _unit(node: ast.AST, name: str, module: set[str], imports: dict[str, str],
         if not is_def:  # a class's body or the module's rest: only lambdas have parameters
             params = _names(node).params
         if is_def:
-            _drop_dead_stores(node)
-            names = _names(node)
+            names = _drop_dead_stores(node)
             params = names.params
             local = names.stored - params - names.declared
             order = [a.arg for a in (*node.args.posonlyargs, *node.args.args,  # type: ignore
@@ -630,7 +691,7 @@ def _unit(node: ast.AST, name: str, module: set[str], imports: dict[str, str],
                                      *node.args.kwonlyargs,  # type: ignore
                                      *([node.args.kwarg] if node.args.kwarg else []))]  # type: ignore
             numbers = {f"a:{p}": f"a{i}" for i, p in enumerate(order, 1)}
-            ordered = [n for n in _first_stores(node) if n in local]
+            ordered = [n for n in names.first_stores if n in local]
             numbers.update({f"v:{n}": f"v{i}" for i, n in enumerate(ordered, 1)})
         s = _Serialiser(params, local, module, imports, keep_nodes, numbers)
         # The block cleaner runs again (a dead store removed may have joined a loop to its
