@@ -145,11 +145,16 @@ def fingerprint(source: str, stub: Stub = EMPTY_STUB, runtime: Iterable[str] = (
 
 
 def listing_hashes(text: str) -> frozenset[int]:
-    """Winnowed runs of a bytecode listing's instructions (each ``code NAME`` starts a part)."""
+    """Winnowed runs of a bytecode listing's instructions (each ``code NAME`` starts a part).
+    The module's own code is left out: it defines the functions (and evaluates their
+    annotations, or not, by the compiler's flags); their code is what is compared."""
     out: set[int] = set()
     parts = text.split("\ncode ")
-    for part in parts:
-        lines = part.splitlines()[1:]
+    for part in parts[1:]:
+        lines = part.splitlines()
+        if lines[0] == "<module>":
+            continue
+        lines = lines[1:]
         if lines:
             out.update(winnow(runs(token_ids(lines), LISTING_K)).tolist())
     return frozenset(out)
