@@ -293,7 +293,11 @@ def function_type(source: str) -> str:
             "_g = globals()\n"
             "exec(_c, _g)\n"
             "for _k in [k for k in _c.co_consts if isinstance(k, _t.CodeType)]:\n"
-            "    _g[_k.co_name] = _t.FunctionType(_k, _g)\n")
+            "    _old = _g.get(_k.co_name)\n"
+            "    if isinstance(_old, _t.FunctionType):\n"
+            "        _new = _t.FunctionType(_k, _g, _k.co_name, _old.__defaults__)\n"
+            "        _new.__kwdefaults__ = _old.__kwdefaults__\n"
+            "        _g[_k.co_name] = _new\n")
 
 
 ROUTES: dict[str, Callable[[str], str]] = {
