@@ -711,14 +711,14 @@ def normalised_lines(units: list[Unit]) -> tuple[str, list[list[int]]]:
     offset = 0
     for u in units:
         try:
-            text = ast.unparse(ast.fix_missing_locations(u.node)) if not \
+            text = ast.unparse(u.node) if not \
                 isinstance(u.node, ast.Module) or u.node.body else ""
             twin = ast.parse(text)
         except (SyntaxError, ValueError, RecursionError, AttributeError, TypeError):
             text, twin = "", ast.Module([], [])
         where: dict[int, int] = {}
         ours = u.node.body if isinstance(u.node, ast.Module) else [u.node]
-        for a, b in zip(_walk_all(ours), ast.walk(twin)):
+        for a, b in zip(_walk(ast.Module(list(ours), [])), _walk(twin)):
             if type(a) is not type(b) and not isinstance(b, ast.Module):
                 break
             if hasattr(b, "lineno"):
@@ -727,8 +727,3 @@ def normalised_lines(units: list[Unit]) -> tuple[str, list[list[int]]]:
         texts.append(text)
         offset += text.count("\n") + 3
     return "\n\n\n".join(texts) + "\n", per_unit
-
-
-def _walk_all(body: list[ast.AST]) -> Iterator[ast.AST]:
-    """ast.walk of a Module holding ``body`` (its twin from ast.parse starts with the Module)."""
-    return ast.walk(ast.Module(list(body), []))

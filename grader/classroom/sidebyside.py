@@ -33,6 +33,11 @@ def shown_text(source: str, runtime: Sequence[str] = ()) -> str:
     return "\n".join(parts) + "\n"
 
 
+def side(source: str, stub: fingerprints.Stub) -> _Side:
+    """A module as its pages need it (normalised with each token's lines); made once."""
+    return _Side(source, stub)
+
+
 class _Side:
     def __init__(self, source: str, stub: fingerprints.Stub) -> None:
         self.source = source
@@ -149,13 +154,16 @@ def _lines(text: str, marks: Mapping[int, int]) -> list[dict[str, Any]]:
 
 
 def side_by_side(topic: str, student_a: str, student_b: str, similarity: float,
-                 source_a: str, source_b: str, stub: fingerprints.Stub = fingerprints.EMPTY_STUB,
+                 source_a: str | _Side, source_b: str | _Side,
+                 stub: fingerprints.Stub = fingerprints.EMPTY_STUB,
                  *, common: frozenset[int] = frozenset(), functions: Sequence[str] = (),
                  reports: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What the page shows: both modules line by line, original and normalised, shared
     passages marked with the same colour on both sides. ``source_*``: the text shown
-    (``shown_text``); ``common``: runs too common in the class to be evidence."""
-    a, b = _Side(source_a, stub), _Side(source_b, stub)
+    (``shown_text``), or its ``side`` made once for all the module's pages; ``common``: runs too
+    common in the class to be evidence."""
+    a = source_a if isinstance(source_a, _Side) else _Side(source_a, stub)
+    b = source_b if isinstance(source_b, _Side) else _Side(source_b, stub)
     shared = ({h for r in a.runs for h in r} & {h for r in b.runs for h in r}) - \
         stub.hashes - common
     original_a, original_b, norm_a, norm_b = passages(a, b, shared)

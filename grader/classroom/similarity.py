@@ -22,14 +22,15 @@ environment as the reports.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import shutil
 import signal
 import tempfile
 import time
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -269,6 +270,21 @@ def write_outputs(out: Path, pairs: Sequence[Pair], modules: Mapping[str, Mappin
     """similarity.csv and one side-by-side page per pair; returns the pairs with their pages.
 
     ``reports``: student -> their report relative to the batch folder (for links back)."""
+    written = write_pages(out, pairs, modules, stubs, folder_of, reports, common_limit, runtime)
+    write_csv(out, written)
+    return written
+
+
+def write_csv(out: Path, pairs: Sequence[Pair]) -> None:
+    write_csv_atomic(out / CSV_NAME, ["topic", "student_a", "student_b", "similarity"],
+                     ([p.topic, p.student_a, p.student_b, f"{p.similarity:g}"] for p in pairs))
+
+
+def write_pages(out: Path, pairs: Sequence[Pair], modules: Mapping[str, Mapping[str, str]],
+                stubs: Mapping[str, str], folder_of: Mapping[str, str],
+                reports: Mapping[str, str], common_limit: int = DEFAULT_COMMON,
+                runtime: Mapping[str, Mapping[str, Sequence[str]]] | None = None) -> list[Pair]:
+    """One side-by-side page per pair; the pairs with their pages."""
 
     from grader.results.report import environment
 
@@ -276,16 +292,24 @@ def write_outputs(out: Path, pairs: Sequence[Pair], modules: Mapping[str, Mappin
     template = environment().get_template("similarity.html.j2")
     written: list[Pair] = []
     common: dict[str, frozenset[int]] = {}
+    stub_of: dict[str, Stub] = {}
+    sides: dict[tuple[str, str], Any] = {}  # each module made ready for its pages once
     for pair in pairs:
-        stub = stub_hashes(stubs.get(pair.topic, ""))
+        if pair.topic not in stub_of:
+            stub_of[pair.topic] = stub_hashes(stubs.get(pair.topic, ""))
+        stub = stub_of[pair.topic]
         ran = runtime.get(pair.topic, {})
         if pair.topic not in common:
             topic = modules[pair.topic]
             common[pair.topic] = _common(
                 (fingerprint(src, stub, ran.get(s, ())) for s, src in topic.items()),
                 common_limit) if len(topic) > common_limit else frozenset()
-        shown = [sidebyside.shown_text(modules[pair.topic][s], ran.get(s, ()))
-                 for s in (pair.student_a, pair.student_b)]
+        shown = []
+        for s in (pair.student_a, pair.student_b):
+            if (pair.topic, s) not in sides:
+                sides[(pair.topic, s)] = sidebyside.side(
+                    sidebyside.shown_text(modules[pair.topic][s], ran.get(s, ())), stub)
+            shown.append(sides[(pair.topic, s)])
         page = page_path(pair, folder_of)
         depth = "../" * page.count("/")
         context = sidebyside.side_by_side(
@@ -294,8 +318,6 @@ def write_outputs(out: Path, pairs: Sequence[Pair], modules: Mapping[str, Mappin
             reports={s: depth + quote(r) for s, r in reports.items() if r})
         write_text_atomic(out / page, template.render(**context), durable=False)
         written.append(replace(pair, page=page))
-    write_csv_atomic(out / CSV_NAME, ["topic", "student_a", "student_b", "similarity"],
-                     ([p.topic, p.student_a, p.student_b, f"{p.similarity:g}"] for p in written))
     return written
 
 
@@ -351,16 +373,72 @@ def check_class(out: Path, course: Any, entries: Iterable[tuple[str, Path, str]]
     ``entries``: (student, submission, their folder under students/) of each submission.
     In the grader's own process prefer :func:`compare_class`, which bounds it."""
     entries = list(entries)
-    modules, left_out = read_modules(((s, p) for s, p, _ in entries), topics, work)
+    read = in_two(lambda part: read_modules(part, topics, work),
+                  [(s, p) for s, p, _ in entries])
+    modules: dict[str, dict[str, str]] = {t: {} for t in topics}
+    left_out: dict[str, str] = {}
+    for got, unread in read:
+        for t, by_student in got.items():
+            modules.setdefault(t, {}).update(by_student)
+        left_out.update(unread)
     write_notes(out, left_out)
     stubs = {t: course.stub(t).read_text(encoding="utf-8") for t in topics
              if course.stub(t).is_file()}
     runtime = read_runtime(out, ((s, f) for s, _, f in entries), topics)
-    found = compare(modules, stubs, threshold, common, runtime)
     shutil.rmtree(out / PAGES, ignore_errors=True)  # pages of pairs no longer similar go
     folder_of = {s: f for s, _, f in entries}
     reports = {s: f"students/{f}/report.html" for s, _, f in entries}
-    return write_outputs(out, found, modules, stubs, folder_of, reports, common, runtime)
+
+    def topics_pairs(part: list[str]) -> list[dict[str, Any]]:
+        found = compare({t: modules[t] for t in part}, stubs, threshold, common, runtime)
+        return [asdict(p) for p in write_pages(out, found, modules, stubs, folder_of, reports,
+                                               common, runtime)]
+
+    # The largest topics first, dealt to the two halves in turn.
+    by_size = sorted(modules, key=lambda t: -sum(len(s) for s in modules[t].values()))
+    written = [Pair(**{**d, "functions": tuple(d["functions"])})
+               for half in in_two(topics_pairs, by_size) for d in half]
+    written.sort(key=lambda p: (-p.similarity, p.topic, p.student_a, p.student_b))
+    write_csv(out, written)
+    return written
+
+
+def in_two(work: Callable[[list[Any]], Any], items: Sequence[Any]) -> list[Any]:
+    """``work`` over the items at even places here and over those at odd places in a child
+    process at the same time (where this process may use two cores): the results, as JSON
+    carries them. The child dies with this process; if it fails, its half is done here."""
+    items = list(items)
+    if len(items) < 2 or len(os.sched_getaffinity(0)) < 2:
+        return [work(items)]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(read_end)
+            from grader.isolation.sandbox import die_with_parent
+
+            die_with_parent()
+            data = json.dumps(work(items[1::2])).encode()
+            with os.fdopen(write_end, "wb") as f:
+                f.write(data)
+            code = 0
+        except BaseException:  # noqa: BLE001 - the parent does this half again
+            pass
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    try:
+        mine = json.loads(json.dumps(work(items[0::2])))
+        with os.fdopen(read_end, "rb") as f:
+            data = f.read()
+        _, status = os.waitpid(pid, 0)
+    except BaseException:
+        _stop(pid)
+        raise
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and data:
+        return [mine, json.loads(data)]
+    return [mine, json.loads(json.dumps(work(items[1::2])))]
 
 
 def read_runtime(out: Path, students: Iterable[tuple[str, str]], topics: Sequence[str]
