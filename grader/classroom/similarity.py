@@ -51,7 +51,7 @@ DEFAULT_THRESHOLD = 0.8
 # share of the class: in a section of 4, three copies of one file are half the class and still
 # copies.
 DEFAULT_COMMON = 10
-MIN_FINGERPRINTS = 8  # below this a module is too small (or too close to the stub) to compare
+MIN_FINGERPRINTS = 5  # below this a module is too small (or too close to the stub) to compare
 # A function is compared on its own from this many fingerprints (about 15 lines of code): a
 # shorter one is written the same way by many who never met.
 MIN_UNIT_FINGERPRINTS = 16
