@@ -379,3 +379,20 @@ def test_sigterm_during_the_comparison_leaves_nothing_behind(tmp_path: Path) -> 
     assert os.listdir(tmp) == [], "left behind: " + ", ".join(os.listdir(tmp))
     # Every grade was written before the comparison started.
     assert (tmp_path / "out" / "gradebook.csv").is_file()
+
+
+@pytest.mark.parametrize("bad", [
+    "X = " + "+".join(["1"] * 20000) + "\n",  # too deep for the parser
+    "Y = " + "(" * 150 + "1" + ")" * 150 + "\n",  # deep, but parsed
+    "def broken(:\n    pass\n",  # a syntax error
+    "".join(f"def pad{i}(a, b):\n    return (a + b) * {i}\n" for i in range(3000)),
+])
+def test_a_statement_that_cannot_be_read_leaves_the_rest_compared(bad: str) -> None:
+    # Whatever stands before or after the original code, the copy is still found: one
+    # statement the parser or the normaliser cannot take never costs the module its comparison.
+    topic = "metrics"
+    original = COURSE.solution(topic).read_text()
+    for copy in (bad + "\n" + disguise(original), disguise(original) + "\n" + bad):
+        pairs = similarity.compare({topic: {"ana": original, "bob": copy}},
+                                   {topic: COURSE.stub(topic).read_text()}, 0.5)
+        assert [(p.student_a, p.student_b) for p in pairs] == [("ana", "bob")], bad[:40]

@@ -583,24 +583,35 @@ def top_level_names(tree: ast.Module) -> frozenset[str]:
 
 
 def parse(source: str) -> ast.Module:
-    """The module's tree; what does not parse is cut at the first bad line (what comes before
-    is still compared), and a module too large is cut to its first statements."""
+    """The module's tree. A module that does not parse whole (a syntax error, an expression
+    nested too deep for the parser) is parsed top-level statement by statement, and what does
+    not parse is left out: the rest is still compared."""
     try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        line = getattr(exc, "lineno", None) or 1
-        lines = source.splitlines()[:max(0, line - 1)]
-        while lines:
-            try:
-                tree = ast.parse("\n".join(lines))
-                break
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
-                lines = lines[:-1]  # a block cut in its middle: step back to its start
-                if len(lines) % 64 == 0:  # cheap bound on the retries
-                    lines = lines[:len(lines) // 2]
-        else:
-            tree = ast.Module([], [])
-    return tree
+        return ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        pass
+    body: list[ast.stmt] = []
+    for start, chunk in _chunks(source.splitlines()):
+        try:
+            tree = ast.parse("\n" * start + chunk)  # the lines keep their numbers
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        body += tree.body
+    return ast.Module(body, [])
+
+
+def _chunks(lines: list[str]) -> Iterator[tuple[int, str]]:
+    """(first line index, text) of each run of lines that starts at column 0 (a top-level
+    statement with its decorators, a comment or a blank line going with the next one)."""
+    start, pending = 0, False
+    for i, line in enumerate(lines):
+        top = line[:1] not in ("", " ", "\t", "#", ")", "]", "}")
+        if top and pending and not lines[i - 1].startswith("@"):
+            yield start, "\n".join(lines[start:i])
+            start = i
+        pending = pending or top
+    if start < len(lines):
+        yield start, "\n".join(lines[start:])
 
 
 def normalise(source: str, api: Iterable[str] = (), *, keep_nodes: bool = False) -> list[Unit]:
@@ -616,11 +627,14 @@ def normalise(source: str, api: Iterable[str] = (), *, keep_nodes: bool = False)
 def normalise_tree(tree: ast.Module, api: frozenset[str], *, keep_nodes: bool = False
                    ) -> list[Unit]:
     imports = _imports(tree)
-    body = [s for s in tree.body if not isinstance(s, (ast.Import, ast.ImportFrom))]
-    try:
-        body = _Rewriter().visit(ast.Module(body, [])).body
-    except RecursionError:
-        body = []
+    body = []
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            continue
+        try:  # statement by statement: one too deep to rewrite leaves the others compared
+            body += _Rewriter().visit(ast.Module([stmt], [])).body
+        except RecursionError:
+            continue
     if api:
         # Unused helpers and module-level dead stores go (until none is left).
         loads = [_loaded(s) for s in body]

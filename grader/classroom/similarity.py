@@ -176,9 +176,10 @@ def _topic_pairs(topic: str, prints: Mapping[str, Fingerprint], sources: Mapping
             best[(i, j)] = v
     # Function level: a copied function inside an otherwise original module.
     unit_sets, unit_module, unit_names = [], [], []
+    held_set = frozenset(held.tolist())
     for m, s in enumerate(students):
         for u in prints[s].units:
-            kept = u.hashes.difference(held.tolist()) if len(held) else u.hashes
+            kept = u.hashes - held_set if held_set else u.hashes
             if len(kept) >= MIN_UNIT_FINGERPRINTS:
                 unit_sets.append(kept)
                 unit_module.append(m)
