@@ -513,7 +513,7 @@ class _Orderer(_Rewriter):
             return self.s.numbers.get(role + ":" + ident, role) if role else \
                 probe.imports.get(ident, ident)
 
-        probe.name = name  # type: ignore[method-assign]
+        probe.name = name  # type: ignore[method-assign,assignment]
         probe.emit(node)
         return " ".join(probe.tokens)
 
@@ -731,8 +731,9 @@ def normalised_lines(units: list[Unit]) -> tuple[str, list[list[int]]]:
         except (SyntaxError, ValueError, RecursionError, AttributeError, TypeError):
             text, twin = "", ast.Module([], [])
         where: dict[int, int] = {}
-        ours = u.node.body if isinstance(u.node, ast.Module) else [u.node]
-        for a, b in zip(_walk(ast.Module(list(ours), [])), _walk(twin)):
+        ours: list[ast.stmt] = u.node.body if isinstance(u.node, ast.Module) else \
+            [u.node]  # type: ignore[list-item]
+        for a, b in zip(_walk(ast.Module(ours, [])), _walk(twin)):
             if type(a) is not type(b) and not isinstance(b, ast.Module):
                 break
             if hasattr(b, "lineno"):

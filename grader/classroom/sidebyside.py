@@ -77,11 +77,11 @@ def _match(a: _Side, b: _Side, shared: set[int]) -> dict[tuple[int, int], tuple[
         for j, h in enumerate(runs):
             if h not in shared:
                 continue
-            places = where[partner].get(h)
-            if places:
+            found = where[partner].get(h)
+            if found:
                 r = rank.get(h, 0)
                 rank[h] = r + 1
-                ua, i = partner, places[min(r, len(places) - 1)]
+                ua, i = partner, found[min(r, len(found) - 1)]
             else:
                 ua, i = anywhere[h]
             for t in range(min(b.widths[ub], a.widths[ua])):

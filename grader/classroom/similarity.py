@@ -173,7 +173,7 @@ def _topic_pairs(topic: str, prints: Mapping[str, Fingerprint], sources: Mapping
     value = np.where(ok, 2 * shared / np.maximum(sizes[a] + sizes[b], 1), 0.0)
     for i, j, v in zip(a.tolist(), b.tolist(), value.tolist()):
         if v >= threshold:
-            best[(i, j)] = v
+            best[(i, j)] = float(v)
     # Function level: a copied function inside an otherwise original module.
     unit_sets, unit_module, unit_names = [], [], []
     held_set = frozenset(held.tolist())
@@ -203,7 +203,7 @@ def _topic_pairs(topic: str, prints: Mapping[str, Fingerprint], sources: Mapping
         listings = [(prints[s].listing | fingerprints.source_listing(sources[s])) - stub_listing
                     for s in students]
         la, lb, l_shared = pairs.shared_counts(*pairs.flatten(listings), n, common)
-        l_sizes = np.array([len(x) for x in listings])
+        l_sizes = [len(x) for x in listings]
         for i, j, c in zip(la.tolist(), lb.tolist(), l_shared.tolist()):
             if min(l_sizes[i], l_sizes[j]) < MIN_FINGERPRINTS:
                 continue
@@ -213,9 +213,9 @@ def _topic_pairs(topic: str, prints: Mapping[str, Fingerprint], sources: Mapping
     out = []
     for key in set(best) | set(functions):
         matched = sorted(functions.get(key, []), reverse=True)
-        value = max(best.get(key, 0.0), matched[0][0] if matched else 0.0)
+        score = max(best.get(key, 0.0), matched[0][0] if matched else 0.0)
         named = tuple(text for _, text in matched) if key not in best else ()
-        out.append(Pair(topic, students[key[0]], students[key[1]], round(value, 4),
+        out.append(Pair(topic, students[key[0]], students[key[1]], round(score, 4),
                         functions=named))
     return out
 
@@ -314,7 +314,7 @@ def write_pages(out: Path, pairs: Sequence[Pair], modules: Mapping[str, Mapping[
         page = page_path(pair, folder_of)
         depth = "../" * page.count("/")
         context = sidebyside.side_by_side(
-            pair.topic, pair.student_a, pair.student_b, pair.similarity, *shown, stub,
+            pair.topic, pair.student_a, pair.student_b, pair.similarity, shown[0], shown[1], stub,
             common=common[pair.topic], functions=pair.functions,
             reports={s: depth + quote(r) for s, r in reports.items() if r})
         write_text_atomic(out / page, template.render(**context), durable=False)
