@@ -29,6 +29,7 @@ K = 12  # tokens per hashed run of the normalised tree (about a line and a half 
 WINDOW = 8  # a run of K + WINDOW - 1 shared tokens is always caught
 LISTING_K = 8  # instructions per hashed run of a bytecode listing
 MAX_RUNTIME_TEXTS = 64  # pieces of run-time code compared per module
+MAX_RUNTIME_CHARS = 512 * 1024  # of run-time code compared per module, in all
 _MIX1, _MIX2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
 _BASE = np.uint64(0x100000001B3)
 _ids: dict[str, int] = {}
@@ -126,7 +127,11 @@ def fingerprint(source: str, stub: Stub = EMPTY_STUB, runtime: Iterable[str] = (
     texts or bytecode listings), without the stub's runs."""
     units = [(u.name, u) for u in _units_of(source, stub)]
     listings: list[str] = []
+    total = 0
     for i, text in enumerate(list(runtime)[:MAX_RUNTIME_TEXTS]):
+        total += len(text)
+        if total > MAX_RUNTIME_CHARS:  # as the engine keeps it; a result edited by hand too
+            break
         if text.startswith(codelisting.MARK):
             listings.append(text)
         else:
