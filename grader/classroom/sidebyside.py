@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from markupsafe import Markup, escape
+
 from grader.classroom import fingerprint as fingerprints
 from grader.classroom import normalise
 
@@ -44,6 +46,9 @@ class _Side:
         self.units = normalise.normalise(source, stub.names, keep_nodes=True)
         self.normalised, self.norm_lines = normalise.normalised_lines(self.units)
         self.runs = [fingerprints.unit_runs(u).tolist() for u in self.units]
+        # Each line escaped once for all the module's pages (only its colour changes).
+        self.escaped = [str(escape(line)) for line in source.splitlines()]
+        self.escaped_normalised = [str(escape(line)) for line in self.normalised.splitlines()]
         self.widths = [min(fingerprints.K, len(u.tokens)) for u in self.units]
 
 
@@ -144,6 +149,17 @@ def passages(a: _Side, b: _Side, shared: set[int]) -> tuple[dict[int, int], dict
     return original_a, original_b, norm_a, norm_b
 
 
+def _pre(escaped: Sequence[str], marks: Mapping[int, int]) -> Markup:
+    """The lines of a ``<pre>``, each a span with its number and its passage's colour; the
+    text was escaped when the side was made."""
+    out = []
+    for number, text in enumerate(escaped, start=1):
+        p = marks.get(number)
+        colour = "" if p is None else f' class="m{p % PASSAGE_COLOURS}"'
+        out.append(f"<span{colour}><i>{number}</i>{text}</span>")
+    return Markup("".join(out))  # noqa: S704 - made of escaped text and our own numbers
+
+
 def _lines(text: str, marks: Mapping[int, int]) -> list[dict[str, Any]]:
     out = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -176,6 +192,8 @@ def side_by_side(topic: str, student_a: str, student_b: str, similarity: float,
         sides.append({"student": student, "lines": lines,
                       "shared": sum(1 for line in lines if line["passage"]),
                       "total": len(lines), "normalised": normalised,
+                      "pre": _pre(side.escaped, original),
+                      "pre_normalised": _pre(side.escaped_normalised, norm),
                       "report": reports.get(student, "")})
     return {"topic": topic, "similarity": f"{similarity:.2f}",
             "percent": f"{100 * similarity:.0f}", "sides": sides,
