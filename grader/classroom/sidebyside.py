@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from markupsafe import Markup, escape
 
 from grader.classroom import fingerprint as fingerprints
@@ -50,6 +51,15 @@ class _Side:
         self.escaped = [str(escape(line)) for line in source.splitlines()]
         self.escaped_normalised = [str(escape(line)) for line in self.normalised.splitlines()]
         self.widths = [min(fingerprints.K, len(u.tokens)) for u in self.units]
+        # The first and last original line of each run (tokens are in tree order, not in line
+        # order), computed at once per unit.
+        self.spans: list[tuple[list[int], list[int]]] = []
+        for u, width in zip(self.units, self.widths):
+            if not u.lines:
+                self.spans.append(([], []))
+                continue
+            view = np.lib.stride_tricks.sliding_window_view(np.asarray(u.lines), width)
+            self.spans.append((view.min(axis=1).tolist(), view.max(axis=1).tolist()))
 
 
 def _match(a: _Side, b: _Side, shared: set[int]) -> dict[tuple[int, int], tuple[int, int]]:
@@ -79,6 +89,7 @@ def _match(a: _Side, b: _Side, shared: set[int]) -> dict[tuple[int, int], tuple[
             continue
         partner = max(counts, key=lambda u: (counts[u], -u))
         rank: dict[int, int] = {}
+        previous = (-1, -2, -2)  # (unit of A, its run, B's run) of the last match
         for j, h in enumerate(runs):
             if h not in shared:
                 continue
@@ -89,8 +100,12 @@ def _match(a: _Side, b: _Side, shared: set[int]) -> dict[tuple[int, int], tuple[
                 ua, i = partner, found[min(r, len(found) - 1)]
             else:
                 ua, i = anywhere[h]
-            for t in range(min(b.widths[ub], a.widths[ua])):
+            width = min(b.widths[ub], a.widths[ua])
+            # A run that continues the last match adds only its last token.
+            first = width - 1 if previous == (ua, i - 1, j - 1) else 0
+            for t in range(first, width):
                 out.setdefault((ub, j + t), (ua, i + t))
+            previous = (ua, i, j)
     return out
 
 
@@ -111,11 +126,10 @@ def passages(a: _Side, b: _Side, shared: set[int]) -> tuple[dict[int, int], dict
     matched = _match(a, b, shared)
     covered: set[int] = set()
     for ua, runs in enumerate(a.runs):
-        lines = a.units[ua].lines
+        low, high = a.spans[ua]
         for i, h in enumerate(runs):
             if h in shared:
-                span = lines[i:i + a.widths[ua]]
-                covered.update(range(min(span), max(span) + 1))
+                covered.update(range(low[i], high[i] + 1))
     original_a = _numbered(covered)
     original_b: dict[int, int] = {}
     norm_a: dict[int, int] = {}
@@ -128,21 +142,23 @@ def passages(a: _Side, b: _Side, shared: set[int]) -> tuple[dict[int, int], dict
         original_b.setdefault(b.units[ub].lines[tb], p)
         norm_b.setdefault(b.norm_lines[ub][tb], p)
     for ua, runs in enumerate(a.runs):
-        lines = a.units[ua].lines
+        lines, norm, width = a.units[ua].lines, a.norm_lines[ua], a.widths[ua]
+        last = -2
         for i, h in enumerate(runs):
             if h in shared:
-                for t in range(i, i + a.widths[ua]):
-                    norm_a.setdefault(a.norm_lines[ua][t], original_a[lines[t]])
+                for t in range(i + width - 1 if last == i - 1 else i, i + width):
+                    norm_a.setdefault(norm[t], original_a[lines[t]])
+                last = i
     # Lines of B inside a shared run without tokens of their own (a comment, a docstring, a
     # blank line) go with the run, as they do in A.
     for ub, runs in enumerate(b.runs):
         lines = b.units[ub].lines
+        low, high = b.spans[ub]
         for j, h in enumerate(runs):
             if h in shared:
-                span = lines[j:j + b.widths[ub]]
-                first = original_b.get(span[0])
+                first = original_b.get(lines[j])
                 if first is not None:
-                    for line in range(min(span), max(span) + 1):
+                    for line in range(low[j], high[j] + 1):
                         original_b.setdefault(line, first)
     for d in (norm_a, norm_b):
         d.pop(0, None)
