@@ -52,7 +52,7 @@ DEFAULT_THRESHOLD = 0.8
 # copies.
 DEFAULT_COMMON = 10
 MIN_FINGERPRINTS = 5  # below this a module is too small (or too close to the stub) to compare
-# A function is compared on its own from this many fingerprints (about 15 lines of code): a
+# A function is compared on its own from this many fingerprints (about ten lines of code): a
 # shorter one is written the same way by many who never met.
 MIN_UNIT_FINGERPRINTS = 16
 MAX_SOURCE_BYTES = 512 * 1024  # a generated or padded file is not worth tokenising whole
