@@ -396,3 +396,18 @@ def test_a_statement_that_cannot_be_read_leaves_the_rest_compared(bad: str) -> N
         pairs = similarity.compare({topic: {"ana": original, "bob": copy}},
                                    {topic: COURSE.stub(topic).read_text()}, 0.5)
         assert [(p.student_a, p.student_b) for p in pairs] == [("ana", "bob")], bad[:40]
+
+
+def test_the_two_halves_of_a_comparison_give_what_one_process_gives() -> None:
+    items = list(range(7))
+    halves = similarity.in_two(lambda part: [x * 2 for x in part], items)
+    assert sorted(x for half in halves for x in half) == [x * 2 for x in items]
+    # A half that fails in the child process is done again here: nothing is lost.
+    parent = os.getpid()
+
+    def work(part: list[int]) -> list[int]:
+        if os.getpid() != parent:
+            os._exit(3)
+        return part
+
+    assert sorted(x for half in similarity.in_two(work, items) for x in half) == items

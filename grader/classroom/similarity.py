@@ -409,7 +409,9 @@ def in_two(work: Callable[[list[Any]], Any], items: Sequence[Any]) -> list[Any]:
     process at the same time (where this process may use two cores): the results, as JSON
     carries them. The child dies with this process; if it fails, its half is done here."""
     items = list(items)
-    if len(items) < 2 or len(os.sched_getaffinity(0)) < 2:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        (os.cpu_count() or 1)
+    if len(items) < 2 or cores < 2:
         return [work(items)]
     read_end, write_end = os.pipe()
     pid = os.fork()
