@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from grader.classroom import gradebook
-from grader.classroom import similarity
+from grader.classroom import normalise, sidebyside, similarity
 from grader.classroom.batch import Batch, BatchError, read_config
 from grader.course import Course
 from grader.results.model import SubmissionResult
@@ -126,19 +126,25 @@ def test_the_stubs_code_is_no_evidence() -> None:
     assert similarity.fingerprint(stub_src).hashes
 
 
+def _tokens(source: str) -> list[str]:
+    return [t for u in normalise.normalise(source) for t in u.tokens]
+
+
 def test_normalising_ignores_names_literals_comments_docstrings_and_layout() -> None:
     a = 'def f(x, n=3):\n    """Doc."""\n    total = x * 2  # twice\n    return total + n\n'
     b = 'def g(y,k=7):\n\n    """Another doc, longer."""\n    t=y*5\n\n    return t+k\n'
-    assert [t.text for t in similarity.normalised_tokens(a)] == \
-        [t.text for t in similarity.normalised_tokens(b)]
-    # attributes are kept: np.sum is not np.mean; a builtin's name is a name like any other,
-    # since a local renamed to ``len`` or ``input`` is still the same code
-    assert [t.text for t in similarity.normalised_tokens("np.sum(len(x))")] == \
-        ["N", ".", "sum", "(", "N", "(", "N", ")", ")"]
-    assert [t.text for t in similarity.normalised_tokens("sum = input + len")] == \
-        [t.text for t in similarity.normalised_tokens("total = a + b")]
-    # a syntax error keeps the tokens before it rather than failing
-    assert similarity.normalised_tokens("x = (1,\n") != []
+    assert _tokens(a) == _tokens(b)
+    # attributes are kept: np.sum is not np.mean, and neither is what an import alias stands
+    # for (np and xp both numpy); a name the module does not bind (a builtin) is kept, while a
+    # local is a local whatever its name, a builtin's included
+    assert _tokens("import numpy as np\nnp.sum(len(x))") != \
+        _tokens("import numpy as np\nnp.mean(len(x))")
+    assert _tokens("import numpy as np\nnp.sum(x)") == _tokens("import numpy as xp\nxp.sum(x)")
+    assert _tokens("import numpy as np\nnp.sum(x)") != _tokens("import torch as np\nnp.sum(x)")
+    assert _tokens("def f(a):\n    sum = a + 1\n    return sum * len(a)\n") == \
+        _tokens("def f(b):\n    total = b + 1\n    return total * len(b)\n")
+    # a syntax error keeps the statements before it rather than failing
+    assert _tokens("def f(a):\n    return a + 1\nx = (1,\n") != []
 
 
 def test_the_threshold_comes_from_batch_toml(tmp_path: Path) -> None:
@@ -278,7 +284,7 @@ def _colours_by_function(source: str, colours: list[str]) -> dict[str, list[str]
     for node in ast.parse(source).body:
         if isinstance(node, ast.FunctionDef):
             body = "\n".join(lines[node.lineno - 1:node.end_lineno])
-            key = tuple(t.text for t in similarity.normalised_tokens(body))
+            key = tuple(_tokens(body))
             seen.setdefault(key, []).append(node.name)
             out[node.name] = colours[node.lineno - 1:node.end_lineno]
     twins = {n for names in seen.values() if len(names) > 1 for n in names}
@@ -293,10 +299,14 @@ def test_a_line_and_its_copy_have_the_same_colour(topic: str) -> None:
         # The very same module, and the same functions in another order: code that occurs more
         # than once (a repeated block) must still be coloured as the copy it is.
         for copy in (src, reorder_functions(src)):
-            pair = similarity.Pair(topic, "a", "b", 1.0)
-            page = similarity.side_by_side(pair, src, copy, similarity.fingerprint(src, stub),
-                                           similarity.fingerprint(copy, stub))
+            page = sidebyside.side_by_side(topic, "a", "b", 1.0, src, copy, stub)
             colours = [[line["passage"] for line in side["lines"]] for side in page["sides"]]
             assert any(colours[0]), (topic, original.name)
             assert _colours_by_function(src, colours[0]) == \
                 _colours_by_function(copy, colours[1]), (topic, original.name)
+            # The normalised forms of a module and of its reordered copy are the same text, with
+            # the same lines in shared passages (their colours may differ between functions that
+            # are twins, as above).
+            normalised = [[(line["text"], bool(line["passage"])) for line in side["normalised"]]
+                          for side in page["sides"]]
+            assert normalised[0] == normalised[1] and any(p for _, p in normalised[0])

@@ -24,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from grader.classroom import payloads, similarity
+from grader.classroom import fingerprint as fingerprints
+from grader.classroom import normalise, payloads, sidebyside, similarity
 from grader.course import Course
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,9 +94,9 @@ def test_the_classic_disguise_is_caught(topic: str) -> None:
 
 def test_a_local_renamed_to_a_builtins_name_is_still_the_same_code() -> None:
     a = "def f(x, n):\n    total = x * n\n    return total + len(x)\n"
-    b = "def f(input, sum):\n    len_ = input * sum\n    return len_ + max(input)\n"
-    assert [t.text for t in similarity.normalised_tokens(a)] == \
-        [t.text for t in similarity.normalised_tokens(b)]
+    b = "def f(input, sum):\n    max = input * sum\n    return max + len(input)\n"
+    assert [t for u in normalise.normalise(a) for t in u.tokens] == \
+        [t for u in normalise.normalise(b) for t in u.tokens]
 
 
 @pytest.mark.parametrize("topic", COURSE.topics())
@@ -171,13 +172,18 @@ def test_payloads_are_decoded_without_running_anything_and_within_bounds() -> No
 
 
 class Counting(list):  # type: ignore[type-arg]
-    """A list that counts how often it is read by index."""
+    """A list that counts how many of its items are read."""
 
     reads = 0
 
     def __getitem__(self, i: Any) -> Any:
         Counting.reads += 1
         return super().__getitem__(i)
+
+    def __iter__(self) -> Any:
+        for item in super().__iter__():
+            Counting.reads += 1
+            yield item
 
 
 def _repetitive(kilobytes: int) -> str:
@@ -195,11 +201,16 @@ def test_matching_passages_reads_each_run_a_bounded_number_of_times(make: Any) -
     reads = {}
     for kb in (16, 64):
         source = make(kb)
-        runs = similarity.token_runs(source)
-        shared = {h for h, _, _ in runs}
+        a, b = sidebyside._Side(source, fingerprints.EMPTY_STUB), \
+            sidebyside._Side(source, fingerprints.EMPTY_STUB)
+        shared = {h for r in a.runs for h in r}
+        for side in (a, b):
+            side.runs = [Counting(r) for r in side.runs]
         Counting.reads = 0
-        similarity._match_runs(Counting(runs), Counting(runs), shared)
-        reads[kb] = Counting.reads / len(runs)
+        matched = sidebyside._match(a, b, shared)
+        total = sum(len(r) for r in a.runs)
+        assert len(matched) >= total  # every token of the copy is matched
+        reads[kb] = Counting.reads / total
     assert reads[64] <= 1.2 * reads[16] + 1, reads
 
 
@@ -368,3 +379,35 @@ def test_sigterm_during_the_comparison_leaves_nothing_behind(tmp_path: Path) -> 
     assert os.listdir(tmp) == [], "left behind: " + ", ".join(os.listdir(tmp))
     # Every grade was written before the comparison started.
     assert (tmp_path / "out" / "gradebook.csv").is_file()
+
+
+@pytest.mark.parametrize("bad", [
+    "X = " + "+".join(["1"] * 20000) + "\n",  # too deep for the parser
+    "Y = " + "(" * 150 + "1" + ")" * 150 + "\n",  # deep, but parsed
+    "def broken(:\n    pass\n",  # a syntax error
+    "".join(f"def pad{i}(a, b):\n    return (a + b) * {i}\n" for i in range(3000)),
+])
+def test_a_statement_that_cannot_be_read_leaves_the_rest_compared(bad: str) -> None:
+    # Whatever stands before or after the original code, the copy is still found: one
+    # statement the parser or the normaliser cannot take never costs the module its comparison.
+    topic = "metrics"
+    original = COURSE.solution(topic).read_text()
+    for copy in (bad + "\n" + disguise(original), disguise(original) + "\n" + bad):
+        pairs = similarity.compare({topic: {"ana": original, "bob": copy}},
+                                   {topic: COURSE.stub(topic).read_text()}, 0.5)
+        assert [(p.student_a, p.student_b) for p in pairs] == [("ana", "bob")], bad[:40]
+
+
+def test_the_two_halves_of_a_comparison_give_what_one_process_gives() -> None:
+    items = list(range(7))
+    halves = similarity.in_two(lambda part: [x * 2 for x in part], items)
+    assert sorted(x for half in halves for x in half) == [x * 2 for x in items]
+    # A half that fails in the child process is done again here: nothing is lost.
+    parent = os.getpid()
+
+    def work(part: list[int]) -> list[int]:
+        if os.getpid() != parent:
+            os._exit(3)
+        return part
+
+    assert sorted(x for half in similarity.in_two(work, items) for x in half) == items

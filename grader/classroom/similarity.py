@@ -1,42 +1,44 @@
-"""Similar submissions: token fingerprints (winnowing, as MOSS and JPlag use) compared per topic.
+"""Similar submissions: fingerprints of normalised syntax trees, and of the code modules ran at run
+time, compared per topic, per module and per function.
 
-Each topic module is tokenised with the standard library's ``tokenize`` (never imported or run),
-then normalised so that the usual disguises change nothing: comments, docstrings and layout are
-dropped, every name that is not a keyword, a builtin or an attribute becomes ``N``, every number
-``0`` and every string ``S``. Hashes of each run of ``K`` tokens are winnowed (the smallest hash
-of every window of ``WINDOW`` of them is kept) into the module's fingerprint; the stub's own
-runs are removed first, so the code every student received is never evidence, and so is a
-passage that more than ``common`` modules of the topic hold (MOSS's ``-m``; 10 by default, set
-in batch.toml's ``[similarity]``): a count, not a share, so that a copy shared by half of a small
-section is still evidence. Two modules'
-similarity is the share of fingerprints they have in common (Dice: 2·|A∩B| / (|A|+|B|)), which
-moving functions around or renaming variables hardly changes.
+Each topic module is parsed (never imported or run) and normalised (``grader.classroom.normalise``)
+so that layout, comments, docstrings, names, literals, the order of definitions and of commutative
+operands, dead code and the common equivalent rewrites change nothing; the hashes of its runs of
+tokens are winnowed into its fingerprint (``grader.classroom.fingerprint``), together with the
+code it built and ran at run time as the worker reported it (``TopicResult.runtime_code``: data,
+never run here) and the code it hides in decodable ``exec`` payloads (``payloads``). The stub's
+runs are removed first, so the code every student received is never evidence, and so is a passage
+that more than ``common`` modules of the topic hold (MOSS's ``-m``; 10 by default, set in
+batch.toml's ``[similarity]``): a count, not a share, so that a copy shared by half of a small
+section is still evidence. Two modules' similarity is the share of fingerprints they have in
+common (Dice: 2·|A∩B| / (|A|+|B|)), or that of a function of one copied in the other; pairs are
+found from an index of who holds each fingerprint (``grader.classroom.pairs``).
 
-Everything here is data prepared for the CSV and the side-by-side pages; the pages are rendered
-with the same autoescaping Jinja environment as the reports.
+Everything here is data prepared for the CSV and the side-by-side pages
+(``grader.classroom.sidebyside``); the pages are rendered with the same autoescaping Jinja
+environment as the reports.
 """
 
 from __future__ import annotations
 
 import collections
-import hashlib
-import io
-import itertools
-import keyword
+import json
 import os
 import shutil
 import signal
 import tempfile
 import time
-import tokenize
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from grader.classroom import payloads
+import numpy as np
+
+from grader.classroom import fingerprint as fingerprints
+from grader.classroom import pairs, payloads, sidebyside
 from grader.errors import GraderError
 from grader.results.model import write_csv_atomic, write_text_atomic
 
@@ -49,9 +51,10 @@ DEFAULT_THRESHOLD = 0.8
 # share of the class: in a section of 4, three copies of one file are half the class and still
 # copies.
 DEFAULT_COMMON = 10
-K = 10  # tokens per hashed run: shorter runs match between any two solutions of a topic
-WINDOW = 6  # a run of K + WINDOW - 1 shared tokens is always caught
-MIN_FINGERPRINTS = 8  # below this a module is too small (or too close to the stub) to compare
+MIN_FINGERPRINTS = 5  # below this a module is too small (or too close to the stub) to compare
+# A function is compared on its own from this many fingerprints (about ten lines of code): a
+# shorter one is written the same way by many who never met.
+MIN_UNIT_FINGERPRINTS = 16
 MAX_SOURCE_BYTES = 512 * 1024  # a generated or padded file is not worth tokenising whole
 # with the code it hides in exec() payloads (grader.classroom.payloads) appended
 MAX_TEXT = MAX_SOURCE_BYTES + payloads.MAX_BYTES + 4096
@@ -59,12 +62,6 @@ MAX_TEXT = MAX_SOURCE_BYTES + payloads.MAX_BYTES + 4096
 SECONDS = 120.0
 SECONDS_PER_MODULE = 0.25
 MEMORY_MB = 2048
-PASSAGE_COLOURS = 6
-
-_DROPPED = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
-            tokenize.ENCODING, tokenize.ENDMARKER}
-_FSTRING_PARTS = {getattr(tokenize, n) for n in ("FSTRING_MIDDLE", "FSTRING_END") if hasattr(tokenize, n)}
-_FSTRING_START = getattr(tokenize, "FSTRING_START", None)
 
 
 class SimilarityError(GraderError, ValueError):
@@ -95,148 +92,23 @@ def common_from_mapping(table: Mapping[str, Any]) -> int:
 
 # -------------------------------------------------------------------------------- fingerprints
 
-
-@dataclass(frozen=True)
-class Token:
-    text: str  # normalised
-    line: int  # 1-based line of the original source
-    segment: int = 0  # which top-level statement it belongs to
+Stub = fingerprints.Stub
+Fingerprint = fingerprints.Fingerprint
+fingerprint = fingerprints.fingerprint
 
 
-def normalised_tokens(source: str) -> list[Token]:
-    """The module's tokens with comments, docstrings, layout, names and literals normalised.
-
-    A module that does not tokenise to the end (a syntax error) keeps the tokens before it.
-    """
-    out: list[Token] = []
-    statement_start = True  # the next token starts a statement (a lone string there is a docstring)
-    previous = ""
-    pending_string: Token | None = None
-    segment = 0
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-            if tok.type in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
-                pending_string = None  # a string alone on its line: a docstring, dropped
-                statement_start = True
-                continue
-            if tok.type in _DROPPED or tok.type in _FSTRING_PARTS:
-                continue
-            if pending_string is not None:
-                out.append(pending_string)
-                pending_string = None
-            if statement_start and tok.start[1] == 0:
-                segment += 1  # a new top-level statement: runs never cross into it
-            if tok.type == tokenize.STRING or tok.type == _FSTRING_START:
-                token = Token("S", tok.start[0], segment)
-                if statement_start:
-                    pending_string = token
-                else:
-                    out.append(token)
-                statement_start = False
-                previous = "S"
-                continue
-            statement_start = False
-            if tok.type == tokenize.NAME:
-                text = tok.string
-                # Every name but keywords and attributes: a local may be renamed to anything,
-                # a builtin's name included (``sum``, ``input``), and still be the same code.
-                if not (keyword.iskeyword(text) or previous == "."):
-                    text = "N"
-            elif tok.type == tokenize.NUMBER:
-                text = "0"
-            else:
-                text = tok.string
-            out.append(Token(text, tok.start[0], segment))
-            previous = tok.string
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        pass
-    if pending_string is not None:
-        out.append(pending_string)
-    return out
-
-
-def _hash(tokens: Sequence[Token]) -> int:
-    text = "\x1f".join(t.text for t in tokens).encode()
-    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
-
-
-@dataclass(frozen=True)
-class Fingerprint:
-    """One module's winnowed fingerprint, and where each of its K-token runs lies."""
-
-    hashes: frozenset[int]  # winnowed, stub removed
-    runs: tuple[tuple[int, int, int], ...]  # (hash, first line, last line) of every run
-
-
-def token_runs(source: str) -> list[tuple[int, tuple[int, ...], int]]:
-    """Every K-token run of ``source`` in order: its hash, the line of each of its tokens and
-    its top-level statement. Runs stay inside one top-level statement, so moving functions
-    around changes none of them."""
-    out: list[tuple[int, tuple[int, ...], int]] = []
-    for segment, group in itertools.groupby(normalised_tokens(source[:MAX_TEXT]),
-                                            key=lambda t: t.segment):
-        tokens = list(group)
-        if len(tokens) < K:  # a short statement is one run of its own
-            out.append((_hash(tokens), tuple(t.line for t in tokens), segment))
-            continue
-        out.extend((_hash(tokens[i:i + K]), tuple(t.line for t in tokens[i:i + K]), segment)
-                   for i in range(len(tokens) - K + 1))
-    return out
-
-
-def fingerprint(source: str, stub: frozenset[int] = frozenset()) -> Fingerprint:
-    """The winnowed fingerprint of ``source`` without the runs in ``stub`` (see stub_hashes)."""
-    all_runs = token_runs(source)
-    kept: set[int] = set()
-    # Winnowed per top-level statement: a window never spans two functions, so the order in
-    # which a module defines its functions changes nothing.
-    for _, group in itertools.groupby(all_runs, key=lambda r: r[2]):
-        kept |= winnow([h for h, _, _ in group])
-    runs = [(h, lines[0], lines[-1]) for h, lines, _ in all_runs]
-    return Fingerprint(frozenset(kept - stub), tuple(r for r in runs if r[0] not in stub))
-
-
-def winnow(hashes: Sequence[int], window: int = WINDOW) -> set[int]:
-    """The smallest hash of every ``window`` consecutive ones (all of them for fewer), in one
-    pass: a deque of candidates, each pushed and popped once (linear in ``len(hashes)``)."""
-    if len(hashes) <= window:
-        return {min(hashes)} if hashes else set()
-    kept: set[int] = set()
-    candidates: collections.deque[int] = collections.deque()  # positions, values increasing
-    for i, h in enumerate(hashes):
-        while candidates and hashes[candidates[-1]] >= h:
-            candidates.pop()
-        candidates.append(i)
-        if candidates[0] <= i - window:
-            candidates.popleft()
-        if i >= window - 1:
-            kept.add(hashes[candidates[0]])
-    return kept
-
-
-def stub_hashes(source: str) -> frozenset[int]:
-    """Every run of the stub (not only the winnowed ones): none of them is evidence."""
-    return frozenset(h for h, _, _ in fingerprint(source).runs)
-
-
-def common_hashes(prints: Iterable[Fingerprint], limit: int = DEFAULT_COMMON) -> frozenset[int]:
-    """Fingerprints held by more than ``limit`` of the modules."""
-    seen: dict[int, int] = {}
-    for f in prints:
-        for h in f.hashes | {h for h, _, _ in f.runs}:
-            seen[h] = seen.get(h, 0) + 1
-    return frozenset(h for h, n in seen.items() if n > limit)
-
-
-def without(f: Fingerprint, hashes: frozenset[int]) -> Fingerprint:
-    return Fingerprint(f.hashes - hashes, tuple(r for r in f.runs if r[0] not in hashes))
+def stub_hashes(source: str) -> Stub:
+    """The stub's runs (none of them is evidence) and the names it defines."""
+    return fingerprints.stub_of(source)
 
 
 def similarity(a: Fingerprint, b: Fingerprint) -> float:
-    """Share of fingerprints in common, in [0, 1]; 0 when either module is too small to judge."""
-    if len(a.hashes) < MIN_FINGERPRINTS or len(b.hashes) < MIN_FINGERPRINTS:
-        return 0.0
-    return 2 * len(a.hashes & b.hashes) / (len(a.hashes) + len(b.hashes))
+    """Share of the modules' fingerprints in common (Dice), in [0, 1]; 0 when either module is
+    too small to judge. Code known only as a bytecode listing is compared as listings."""
+    value = 0.0
+    if len(a.hashes) >= MIN_FINGERPRINTS and len(b.hashes) >= MIN_FINGERPRINTS:
+        value = fingerprints.dice(a.hashes, b.hashes)
+    return value
 
 
 # ------------------------------------------------------------------------------------- pairs
@@ -249,37 +121,103 @@ class Pair:
     student_b: str
     similarity: float
     page: str = ""  # the side-by-side page, relative to the batch folder
+    # The functions that are copies of each other where the modules as wholes are less similar
+    # ("softmax ~ soft_max (0.95)"); empty when the modules are.
+    functions: tuple[str, ...] = ()
+
+
+def _prints(topic_modules: Mapping[str, str], stub: Stub,
+            runtime: Mapping[str, Sequence[str]]) -> dict[str, Fingerprint]:
+    return {s: fingerprint(src, stub, runtime.get(s, ())) for s, src in
+            sorted(topic_modules.items())}
 
 
 def compare(modules: Mapping[str, Mapping[str, str]], stubs: Mapping[str, str],
-            threshold: float, common: int = DEFAULT_COMMON) -> list[Pair]:
+            threshold: float, common: int = DEFAULT_COMMON,
+            runtime: Mapping[str, Mapping[str, Sequence[str]]] | None = None) -> list[Pair]:
     """Pairs of students whose modules of a topic are at least ``threshold`` similar, most
     similar first. ``modules``: topic -> student -> source; ``stubs``: topic -> stub source;
-    ``common``: a passage more than this many modules hold is no evidence.
+    ``common``: a passage more than this many modules hold is no evidence; ``runtime``: topic ->
+    student -> the code their module built and ran at run time (``TopicResult.runtime_code``).
 
-    Pairs are counted from an index of who holds each fingerprint: every fingerprint left is
-    held by at most ``common`` modules, so the work grows with the size of the modules, not
-    with the square of the class."""
-    pairs: list[Pair] = []
+    Two modules are similar as wholes (the share of fingerprints they hold in common), or by a
+    function of one that is a copy of a function of the other (each large enough to judge).
+    Pairs are counted from an index of who holds each fingerprint (``grader.classroom.pairs``):
+    the work grows with the size of the modules, not with the square of the class."""
+    runtime = runtime or {}
+    found: list[Pair] = []
     for topic in sorted(modules):
         stub = stub_hashes(stubs.get(topic, ""))
-        by_student = {s: fingerprint(src, stub) for s, src in sorted(modules[topic].items())}
-        held = common_hashes(by_student.values(), common)
-        by_student = {s: without(f, held) for s, f in by_student.items()}
-        holders: dict[int, list[str]] = {}
-        for student, f in by_student.items():
-            if len(f.hashes) >= MIN_FINGERPRINTS:
-                for h in f.hashes:
-                    holders.setdefault(h, []).append(student)
-        shared: collections.Counter[tuple[str, str]] = collections.Counter()
-        for students in holders.values():
-            shared.update(itertools.combinations(sorted(students), 2))
-        for (a, b), n in shared.items():
-            value = 2 * n / (len(by_student[a].hashes) + len(by_student[b].hashes))
-            if value >= threshold:
-                pairs.append(Pair(topic, a, b, round(value, 4)))
-    pairs.sort(key=lambda p: (-p.similarity, p.topic, p.student_a, p.student_b))
-    return pairs
+        prints = _prints(modules[topic], stub, runtime.get(topic, {}))
+        found += _topic_pairs(topic, prints, modules[topic], stubs.get(topic, ""), threshold,
+                              common)
+    found.sort(key=lambda p: (-p.similarity, p.topic, p.student_a, p.student_b))
+    return found
+
+
+def _topic_pairs(topic: str, prints: Mapping[str, Fingerprint], sources: Mapping[str, str],
+                 stub_source: str, threshold: float, common: int) -> list[Pair]:
+    students = list(prints)
+    n = len(students)
+    if n < 2:
+        return []
+    # Module level.
+    owners, hashes = pairs.flatten([prints[s].hashes for s in students])
+    held = pairs.held_by_many(owners, hashes, common)
+    keep = ~np.isin(hashes, held)
+    owners, hashes = owners[keep], hashes[keep]
+    sizes = np.bincount(owners, minlength=n)
+    best: dict[tuple[int, int], float] = {}
+    a, b, shared = pairs.shared_counts(owners, hashes, n, common)
+    ok = (sizes[a] >= MIN_FINGERPRINTS) & (sizes[b] >= MIN_FINGERPRINTS)
+    value = np.where(ok, 2 * shared / np.maximum(sizes[a] + sizes[b], 1), 0.0)
+    for i, j, v in zip(a.tolist(), b.tolist(), value.tolist()):
+        if v >= threshold:
+            best[(i, j)] = float(v)
+    # Function level: a copied function inside an otherwise original module.
+    unit_sets, unit_module, unit_names = [], [], []
+    held_set = frozenset(held.tolist())
+    for m, s in enumerate(students):
+        for u in prints[s].units:
+            kept = u.hashes - held_set if held_set else u.hashes
+            if len(kept) >= MIN_UNIT_FINGERPRINTS:
+                unit_sets.append(kept)
+                unit_module.append(m)
+                unit_names.append(u.name)
+    functions: dict[tuple[int, int], list[tuple[float, str]]] = {}
+    if len(unit_sets) > 1:
+        u_owners, u_hashes = pairs.flatten(unit_sets)
+        u_sizes = np.bincount(u_owners, minlength=len(unit_sets))
+        ua, ub, u_shared = pairs.shared_counts(u_owners, u_hashes, len(unit_sets), 2 * common)
+        module = np.asarray(unit_module)
+        u_value = 2 * u_shared / np.maximum(u_sizes[ua] + u_sizes[ub], 1)
+        hit = (u_value >= threshold) & (module[ua] != module[ub])
+        for i, j, v in zip(ua[hit].tolist(), ub[hit].tolist(), u_value[hit].tolist()):
+            mi, mj = unit_module[i], unit_module[j]
+            key, names = ((mi, mj), (unit_names[i], unit_names[j])) if mi < mj else \
+                ((mj, mi), (unit_names[j], unit_names[i]))
+            functions.setdefault(key, []).append((v, f"{names[0]} ~ {names[1]} ({v:.2f})"))
+    # Code known only as a bytecode listing: compared with the listings of the others' source.
+    if any(prints[s].listing for s in students):
+        stub_listing = fingerprints.source_listing(stub_source)
+        listings = [(prints[s].listing | fingerprints.source_listing(sources[s])) - stub_listing
+                    for s in students]
+        la, lb, l_shared = pairs.shared_counts(*pairs.flatten(listings), n, common)
+        l_sizes = [len(x) for x in listings]
+        for i, j, c in zip(la.tolist(), lb.tolist(), l_shared.tolist()):
+            if min(l_sizes[i], l_sizes[j]) < MIN_FINGERPRINTS:
+                continue
+            v = 2 * c / (l_sizes[i] + l_sizes[j])
+            if v >= threshold and v > best.get((i, j), 0.0):
+                best[(i, j)] = v
+    out = []
+    for key in set(best) | set(functions):
+        matched = sorted(functions.get(key, []), reverse=True)
+        score = max(best.get(key, 0.0), matched[0][0] if matched else 0.0)
+        named = tuple(text for _, text in matched) if key not in best else ()
+        out.append(Pair(topic, students[key[0]], students[key[1]], round(score, 4),
+                        functions=named))
+    return out
 
 
 def read_modules(entries: Iterable[tuple[str, Path]], topics: Sequence[str],
@@ -311,120 +249,6 @@ def read_modules(entries: Iterable[tuple[str, Path]], topics: Sequence[str],
 # -------------------------------------------------------------------------------- side by side
 
 
-@dataclass
-class _Side:
-    student: str
-    lines: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _match_runs(runs_a: Sequence[tuple[int, tuple[int, ...], int]],
-                runs_b: Sequence[tuple[int, tuple[int, ...], int]],
-                shared: set[int]) -> dict[int, int]:
-    """For each of B's shared runs (by position), the position of the run of A it copies.
-
-    A run that occurs once in A is its own anchor. A run that occurs several times (a line
-    that every function starts with, a repeated block) takes the occurrence its nearest anchor
-    in the same statement points at (the same distance away, in one statement of A), else the
-    occurrence of the same rank. Linear in the number of runs: the nearest anchors on either
-    side are found in one pass each way."""
-    where: dict[int, list[int]] = {}  # hash -> its positions in A
-    for i, (h, _, _) in enumerate(runs_a):
-        if h in shared:
-            where.setdefault(h, []).append(i)
-    places = {h: set(p) for h, p in where.items()}
-    mine = [j for j, (h, _, _) in enumerate(runs_b) if h in shared]
-    anchors = {j: where[runs_b[j][0]][0] for j in mine if len(where[runs_b[j][0]]) == 1}
-    n = len(runs_b)
-    before: list[int | None] = [None] * n  # the nearest anchor before j in j's statement
-    after: list[int | None] = [None] * n
-    last: int | None = None
-    for j in range(n):
-        if j and runs_b[j][2] != runs_b[j - 1][2]:
-            last = None
-        before[j] = last
-        if j in anchors:
-            last = j
-    last = None
-    for j in range(n - 1, -1, -1):
-        if j + 1 < n and runs_b[j][2] != runs_b[j + 1][2]:
-            last = None
-        after[j] = last
-        if j in anchors:
-            last = j
-    out: dict[int, int] = {}
-    seen: dict[int, int] = {}
-    for j in mine:
-        h = runs_b[j][0]
-        rank = seen.get(h, 0)
-        seen[h] = rank + 1
-        if j in anchors:
-            out[j] = anchors[j]
-            continue
-        candidates = where[h]
-        choice = candidates[min(rank, len(candidates) - 1)]
-        near = [k for k in (before[j], after[j]) if k is not None]
-        if near:
-            d = min(abs(j - k) for k in near)
-            for k in sorted(k for k in near if abs(j - k) == d):  # j - d first, as in A
-                at = anchors[k] + j - k
-                if at in places[h] and runs_a[at][2] == runs_a[anchors[k]][2]:
-                    choice = at
-                    break
-        out[j] = choice
-    return out
-
-
-def _passages(a: Fingerprint, b: Fingerprint, source_a: str, source_b: str
-              ) -> tuple[dict[int, int], dict[int, int]]:
-    """Line -> passage number in each module: runs of lines made of K-token runs both share,
-    numbered in A's order. Each of B's lines takes the passage of the line of A its tokens copy
-    (``_match_runs``), so a line and its copy have the same colour, even where the same code
-    occurs more than once."""
-    shared = {h for h, _, _ in a.runs} & {h for h, _, _ in b.runs}
-    runs_a, runs_b = token_runs(source_a), token_runs(source_b)
-    covered: set[int] = set()
-    for h, lines, _ in runs_a:
-        if h in shared:
-            covered.update(range(lines[0], lines[-1] + 1))
-    passage_a: dict[int, int] = {}
-    number, previous = -1, -2
-    for line in sorted(covered):
-        if line != previous + 1:
-            number += 1
-        previous = line
-        passage_a[line] = number
-    passage_b: dict[int, int] = {}
-    for j, i in sorted(_match_runs(runs_a, runs_b, shared).items()):
-        lines_b, lines_a = runs_b[j][1], runs_a[i][1]
-        for line_b, line_a in zip(lines_b, lines_a):
-            passage_b.setdefault(line_b, passage_a[line_a])
-        # Lines inside the run without tokens (a comment, a blank line) go with the run.
-        for line_b in range(lines_b[0], lines_b[-1] + 1):
-            passage_b.setdefault(line_b, passage_a[lines_a[0]])
-    return passage_a, passage_b
-
-
-def side_by_side(pair: Pair, source_a: str, source_b: str, a: Fingerprint, b: Fingerprint,
-                 *, reports: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """What the side-by-side page shows: both modules line by line, shared passages marked."""
-    passage_a, passage_b = _passages(a, b, source_a, source_b)
-    reports = reports or {}
-    sides = []
-    for student, source, passages in ((pair.student_a, source_a, passage_a),
-                                      (pair.student_b, source_b, passage_b)):
-        side = _Side(student)
-        for number, text in enumerate(source.splitlines(), start=1):
-            p = passages.get(number)
-            side.lines.append({"number": number, "text": text,
-                               "passage": "" if p is None else f"m{p % PASSAGE_COLOURS}"})
-        shared = sum(1 for line in side.lines if line["passage"])
-        sides.append({"student": student, "lines": side.lines, "shared": shared,
-                      "total": len(side.lines),
-                      "report": reports.get(student, "")})
-    return {"topic": pair.topic, "similarity": f"{pair.similarity:.2f}",
-            "percent": f"{100 * pair.similarity:.0f}", "sides": sides}
-
-
 def page_path(pair: Pair, folder_of: Mapping[str, str]) -> str:
     """The pair's page, relative to the batch folder (student folders are file-name safe)."""
     return (f"{PAGES}/{pair.topic}/"
@@ -432,35 +256,69 @@ def page_path(pair: Pair, folder_of: Mapping[str, str]) -> str:
             f"{folder_of.get(pair.student_b, pair.student_b)}.html")
 
 
+def _common(prints: Iterable[Fingerprint], limit: int) -> frozenset[int]:
+    """Fingerprints held by more than ``limit`` of the modules."""
+    seen: collections.Counter[int] = collections.Counter()
+    for f in prints:
+        seen.update(f.hashes)
+    return frozenset(h for h, n in seen.items() if n > limit)
+
+
 def write_outputs(out: Path, pairs: Sequence[Pair], modules: Mapping[str, Mapping[str, str]],
                   stubs: Mapping[str, str], folder_of: Mapping[str, str],
-                  reports: Mapping[str, str], common_limit: int = DEFAULT_COMMON) -> list[Pair]:
+                  reports: Mapping[str, str], common_limit: int = DEFAULT_COMMON,
+                  runtime: Mapping[str, Mapping[str, Sequence[str]]] | None = None) -> list[Pair]:
     """similarity.csv and one side-by-side page per pair; returns the pairs with their pages.
 
     ``reports``: student -> their report relative to the batch folder (for links back)."""
+    written = write_pages(out, pairs, modules, stubs, folder_of, reports, common_limit, runtime)
+    write_csv(out, written)
+    return written
+
+
+def write_csv(out: Path, pairs: Sequence[Pair]) -> None:
+    write_csv_atomic(out / CSV_NAME, ["topic", "student_a", "student_b", "similarity"],
+                     ([p.topic, p.student_a, p.student_b, f"{p.similarity:g}"] for p in pairs))
+
+
+def write_pages(out: Path, pairs: Sequence[Pair], modules: Mapping[str, Mapping[str, str]],
+                stubs: Mapping[str, str], folder_of: Mapping[str, str],
+                reports: Mapping[str, str], common_limit: int = DEFAULT_COMMON,
+                runtime: Mapping[str, Mapping[str, Sequence[str]]] | None = None) -> list[Pair]:
+    """One side-by-side page per pair; the pairs with their pages."""
 
     from grader.results.report import environment
 
+    runtime = runtime or {}
     template = environment().get_template("similarity.html.j2")
     written: list[Pair] = []
     common: dict[str, frozenset[int]] = {}
+    stub_of: dict[str, Stub] = {}
+    sides: dict[tuple[str, str], Any] = {}  # each module made ready for its pages once
     for pair in pairs:
-        stub = stub_hashes(stubs.get(pair.topic, ""))
+        if pair.topic not in stub_of:
+            stub_of[pair.topic] = stub_hashes(stubs.get(pair.topic, ""))
+        stub = stub_of[pair.topic]
+        ran = runtime.get(pair.topic, {})
         if pair.topic not in common:
-            common[pair.topic] = common_hashes((fingerprint(src, stub)
-                                                for src in modules[pair.topic].values()),
-                                               common_limit)
-        src_a, src_b = modules[pair.topic][pair.student_a], modules[pair.topic][pair.student_b]
+            topic = modules[pair.topic]
+            common[pair.topic] = _common(
+                (fingerprint(src, stub, ran.get(s, ())) for s, src in topic.items()),
+                common_limit) if len(topic) > common_limit else frozenset()
+        shown = []
+        for s in (pair.student_a, pair.student_b):
+            if (pair.topic, s) not in sides:
+                sides[(pair.topic, s)] = sidebyside.side(
+                    sidebyside.shown_text(modules[pair.topic][s], ran.get(s, ())), stub)
+            shown.append(sides[(pair.topic, s)])
         page = page_path(pair, folder_of)
         depth = "../" * page.count("/")
-        context = side_by_side(pair, src_a, src_b,
-                               without(fingerprint(src_a, stub), common[pair.topic]),
-                               without(fingerprint(src_b, stub), common[pair.topic]),
-                               reports={s: depth + quote(r) for s, r in reports.items() if r})
+        context = sidebyside.side_by_side(
+            pair.topic, pair.student_a, pair.student_b, pair.similarity, shown[0], shown[1], stub,
+            common=common[pair.topic], functions=pair.functions,
+            reports={s: depth + quote(r) for s, r in reports.items() if r})
         write_text_atomic(out / page, template.render(**context), durable=False)
-        written.append(Pair(pair.topic, pair.student_a, pair.student_b, pair.similarity, page))
-    write_csv_atomic(out / CSV_NAME, ["topic", "student_a", "student_b", "similarity"],
-                     ([p.topic, p.student_a, p.student_b, f"{p.similarity:g}"] for p in written))
+        written.append(replace(pair, page=page))
     return written
 
 
@@ -516,15 +374,95 @@ def check_class(out: Path, course: Any, entries: Iterable[tuple[str, Path, str]]
     ``entries``: (student, submission, their folder under students/) of each submission.
     In the grader's own process prefer :func:`compare_class`, which bounds it."""
     entries = list(entries)
-    modules, left_out = read_modules(((s, p) for s, p, _ in entries), topics, work)
+    read = in_two(lambda part: read_modules(part, topics, work),
+                  [(s, p) for s, p, _ in entries])
+    modules: dict[str, dict[str, str]] = {t: {} for t in topics}
+    left_out: dict[str, str] = {}
+    for got, unread in read:
+        for t, by_student in got.items():
+            modules.setdefault(t, {}).update(by_student)
+        left_out.update(unread)
     write_notes(out, left_out)
     stubs = {t: course.stub(t).read_text(encoding="utf-8") for t in topics
              if course.stub(t).is_file()}
-    pairs = compare(modules, stubs, threshold, common)
+    runtime = read_runtime(out, ((s, f) for s, _, f in entries), topics)
     shutil.rmtree(out / PAGES, ignore_errors=True)  # pages of pairs no longer similar go
     folder_of = {s: f for s, _, f in entries}
     reports = {s: f"students/{f}/report.html" for s, _, f in entries}
-    return write_outputs(out, pairs, modules, stubs, folder_of, reports, common)
+
+    def topics_pairs(part: list[str]) -> list[dict[str, Any]]:
+        found = compare({t: modules[t] for t in part}, stubs, threshold, common, runtime)
+        return [asdict(p) for p in write_pages(out, found, modules, stubs, folder_of, reports,
+                                               common, runtime)]
+
+    # The largest topics first, dealt to the two halves in turn.
+    by_size = sorted(modules, key=lambda t: -sum(len(s) for s in modules[t].values()))
+    written = [Pair(**{**d, "functions": tuple(d["functions"])})
+               for half in in_two(topics_pairs, by_size) for d in half]
+    written.sort(key=lambda p: (-p.similarity, p.topic, p.student_a, p.student_b))
+    write_csv(out, written)
+    return written
+
+
+def in_two(work: Callable[[list[Any]], Any], items: Sequence[Any]) -> list[Any]:
+    """``work`` over the items at even places here and over those at odd places in a child
+    process at the same time (where this process may use two cores): the results, as JSON
+    carries them. The child dies with this process; if it fails, its half is done here."""
+    items = list(items)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        (os.cpu_count() or 1)
+    if len(items) < 2 or cores < 2:
+        return [work(items)]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(read_end)
+            from grader.isolation.sandbox import die_with_parent
+
+            die_with_parent()
+            data = json.dumps(work(items[1::2])).encode()
+            with os.fdopen(write_end, "wb") as f:
+                f.write(data)
+            code = 0
+        except BaseException:  # noqa: BLE001 - the parent does this half again
+            pass
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    try:
+        mine = json.loads(json.dumps(work(items[0::2])))
+        with os.fdopen(read_end, "rb") as f:
+            data = f.read()
+        _, status = os.waitpid(pid, 0)
+    except BaseException:
+        _stop(pid)
+        raise
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and data:
+        return [mine, json.loads(data)]
+    return [mine, json.loads(json.dumps(work(items[1::2])))]
+
+
+def read_runtime(out: Path, students: Iterable[tuple[str, str]], topics: Sequence[str]
+                 ) -> dict[str, dict[str, tuple[str, ...]]]:
+    """topic -> student -> the code their module built and ran at run time, from each student's
+    full result in the batch folder (``students/<folder>/``); nothing for a student not graded
+    there. Texts only: nothing of it is run here."""
+    from grader.classroom.layout import STUDENTS
+    from grader.results.files import FULL
+    from grader.results.model import load_result
+
+    out_map: dict[str, dict[str, tuple[str, ...]]] = {t: {} for t in topics}
+    for student, folder in students:
+        try:
+            result = load_result(out / STUDENTS / folder / FULL)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        for t in result.topics:
+            if t.topic in out_map and t.runtime_code:
+                out_map[t.topic][student] = tuple(str(c) for c in t.runtime_code)
+    return out_map
 
 
 def write_notes(out: Path, notes: Mapping[str, str]) -> None:
