@@ -1,11 +1,15 @@
 """What putting a topic's bans in place costs a worker, and what the audit hook costs a call.
 
-As the zygote does: one process imports NumPy and torch, notes the library code
-(``audit.record_library``, once), then forks a child per sample that puts one topic's bans in
-place exactly as a worker does (``worker.arm``: trip-wires, operators refused in the
-dispatcher, banned libraries forgotten, the audit hook) and reports how long that took. Then,
-in one child with the hook armed, a student-like loop of torch operations, with and without
-the hook, to show what the hook adds to code that raises no audit event.
+As the zygotes do: one process imports NumPy and torch, notes the library code
+(``audit.record_library``, once) and works out the course's banned operators
+(``dispatch.prepare``); per topic, a child stands for the topic's zygote (autograd taken away
+where the topic's profile bans it) and plans the topic's trip-wires (``tripwire.plan``, once per
+zygote for all the topic's workers), then forks a worker per sample that puts the bans in place
+exactly as a worker does (``worker.arm``: trip-wires, operators refused in the dispatcher,
+banned libraries forgotten, the audit hook) and reports how long that took; beside it, the same
+with no plan (the worker sweeps for itself, as every worker did before plans). Then, in one
+child with the hook armed, a student-like loop of torch operations, with and without the hook,
+to show what the hook adds to code that raises no audit event.
 
     python bench/bench_bans.py [--n 15] [--topics performance transformer ...]
 """
@@ -13,6 +17,7 @@ the hook, to show what the hook adds to code that raises no audit event.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -54,35 +59,63 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=15, help="forked samples per topic")
     ap.add_argument("--topics", nargs="+", default=[
         t for t in course.topics() if any((course.config(t).banned, course.config(t).banned_ops,
-                                           course.config(t).banned_libraries))])
+                                           course.config(t).banned_libraries,
+                                           course.config(t).banned_capabilities))])
     args = ap.parse_args()
 
     import numpy  # noqa: F401
     import torch
 
     torch.set_num_threads(1)
-    from grader.isolation import audit, worker
+    from grader.isolation import audit, dispatch, profiles, tripwire, worker
 
     t0 = time.perf_counter()
     audit.record_library()
     noted = time.perf_counter() - t0
+    dispatch.prepare(sorted({op for t in args.topics for op in course.config(t).banned_ops}))
     print(f"noting the library code (once per zygote): {noted * 1000:.0f} ms")
     student = tempfile.mkdtemp(prefix="bench-bans-")
 
-    print(f"\n{'topic':22} {'calls':>5} {'ops':>5} {'libs':>4}   arm, median (min-max) of {args.n}")
+    print(f"\n{'topic':22} {'profile':17} {'calls':>5} {'ops':>4}   plan (once)   "
+          f"arm with the plan, median (min-max) of {args.n}   arm sweeping for itself")
     for topic in args.topics:
         cfg = course.config(topic)
+        profile = profiles.profile(cfg.banned_libraries, cfg.banned_capabilities)
+        calls = profiles.calls(cfg.banned, cfg.banned_libraries, cfg.banned_ops,
+                               cfg.banned_capabilities)
+        ops = () if profile == profiles.NUMPY else tuple(cfg.banned_ops)
 
-        def arm(cfg=cfg) -> dict:
+        def zygote(calls=calls, ops=ops, profile=profile, cfg=cfg) -> dict:
+            if profile == profiles.NO_AUTOGRAD:
+                dispatch.no_autograd()
+                audit.record_library()
+
+            def arm(planned: bool) -> dict:
+                if not planned:
+                    tripwire._PLANS.clear()
+                t = time.perf_counter()
+                worker.arm(student, calls, ops, tuple(cfg.banned_libraries))
+                return {"s": time.perf_counter() - t}
+
             t = time.perf_counter()
-            worker.arm(student, tuple(cfg.banned), tuple(cfg.banned_ops),
-                       tuple(cfg.banned_libraries))
-            return {"s": time.perf_counter() - t}
+            tripwire.plan(calls, audit.LIBRARY_TYPES)
+            planning = time.perf_counter() - t
+            gc.freeze()
+            return {"plan": planning,
+                    "planned": [_in_child(lambda: arm(True))["s"] for _ in range(args.n)],
+                    "swept": [_in_child(lambda: arm(False))["s"] for _ in range(args.n)]}
 
-        times = [_in_child(arm)["s"] for _ in range(args.n)]
-        print(f"{topic:22} {len(cfg.banned):5} {len(cfg.banned_ops):5} "
-              f"{len(cfg.banned_libraries):4}   {statistics.median(times) * 1000:6.1f} ms "
-              f"({min(times) * 1000:.1f}-{max(times) * 1000:.1f})")
+        got = _in_child(zygote)
+        if "error" in got:
+            print(f"{topic:22} {got['error']}")
+            continue
+        planned, swept = got["planned"], got["swept"]
+        print(f"{topic:22} {profile:17} {len(calls):5} {len(ops):4}   "
+              f"{got['plan'] * 1000:8.1f} ms   "
+              f"{statistics.median(planned) * 1000:6.1f} ms ({min(planned) * 1000:.1f}-"
+              f"{max(planned) * 1000:.1f}){'':22}"
+              f"{statistics.median(swept) * 1000:6.1f} ms ({min(swept) * 1000:.1f}-"
+              f"{max(swept) * 1000:.1f})")
 
     def loop() -> float:
         x = torch.randn(64, 64)
@@ -96,8 +129,9 @@ def main() -> None:
     cfg = course.config("transformer")
 
     def armed() -> dict:
-        worker.arm(student, tuple(cfg.banned), tuple(cfg.banned_ops),
-                   tuple(cfg.banned_libraries))
+        worker.arm(student, profiles.calls(cfg.banned, cfg.banned_libraries, cfg.banned_ops,
+                                           cfg.banned_capabilities),
+                   tuple(cfg.banned_ops), tuple(cfg.banned_libraries))
         return {"s": loop()}
 
     hooked = statistics.median(_in_child(armed)["s"] for _ in range(5))

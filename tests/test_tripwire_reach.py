@@ -40,6 +40,9 @@ def run_all(student):  # library code: defined before the audit hook notes what 
     return out
 
 audit.record_library()
+if sys.argv[4] == "planned":  # as a zygote does: the wires planned before the worker, with others
+    tripwire.plan(["numpy.fft"], audit.LIBRARY_TYPES)
+    tripwire.plan(tuple(json.loads(sys.argv[2])), audit.LIBRARY_TYPES)
 worker.arm(sys.argv[1], tuple(json.loads(sys.argv[2])), tuple(json.loads(sys.argv[3])))
 sys.path.insert(0, sys.argv[1])
 import student
@@ -48,12 +51,15 @@ print(json.dumps(run_all(student)))
 
 
 def run_student(tmp_path: Path, source: str, bans: list[str] = BANS,
-                ops: list[str] = ()) -> dict[str, str]:  # type: ignore[assignment]
+                ops: list[str] = (),  # type: ignore[assignment]
+                planned: bool = False) -> dict[str, str]:
+    """``planned``: the wires planned before the worker arms, as a zygote plans them for the
+    workers it forks (``tripwire.plan``), rather than swept by the worker itself."""
     import json
 
     (tmp_path / "student.py").write_text(source)
     out = subprocess.run([sys.executable, "-c", RUNNER, str(tmp_path), json.dumps(bans),
-                          json.dumps(list(ops))],
+                          json.dumps(list(ops)), "planned" if planned else "swept"],
                          capture_output=True, text=True, timeout=300,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr
@@ -161,8 +167,10 @@ def honest_apply_along_axis():
 '''
 
 
-def test_banned_calls_handed_to_library_frames_and_threads_fire(tmp_path: Path) -> None:
-    got = run_student(tmp_path, REACH)
+@pytest.mark.parametrize("planned", [False, True], ids=["swept", "planned"])
+def test_banned_calls_handed_to_library_frames_and_threads_fire(tmp_path: Path,
+                                                                planned: bool) -> None:
+    got = run_student(tmp_path, REACH, planned=planned)
     attacks = {k: v for k, v in got.items() if k.startswith("attack_")}
     assert len(attacks) == 13
     for name, outcome in attacks.items():
@@ -305,6 +313,22 @@ def unwrap_by_the_trip_wire_state():
                     return "reached:" + attr
     return sys.modules["grader.isolation.tripwire"].fired()
 
+def unwrap_by_module_state():
+    """A trip-wire (or a table of them) held by any module, a level of containers down."""
+    import sys
+    for name, module in list(sys.modules.items()):
+        try:
+            items = list(vars(module).items())
+        except TypeError:
+            continue
+        for attr, value in items:
+            inner = list(value.values()) if type(value) is dict else \
+                list(value) if type(value) in (list, tuple, set) else []
+            for v in [value, *inner]:
+                if type(v).__name__ == "Tripwire":
+                    return "reached:" + name + "." + attr
+    return None
+
 def unwrap_by_raw_memory():
     import _ctypes
     return _ctypes.PyObj_FromPtr(id(F.relu))
@@ -330,8 +354,12 @@ def honest_relu_name_and_repr():
 '''
 
 
-def test_nothing_reachable_from_a_wire_leads_back_to_the_original(tmp_path: Path) -> None:
-    got = run_student(tmp_path, UNWRAP, BANS, ["aten::conv2d"])
+@pytest.mark.parametrize("planned", [False, True], ids=["swept", "planned"])
+def test_nothing_reachable_from_a_wire_leads_back_to_the_original(tmp_path: Path,
+                                                                   planned: bool) -> None:
+    got = run_student(tmp_path, UNWRAP, BANS, ["aten::conv2d"], planned=planned)
+    # no module holds a trip-wire, its own or one its zygote planned for other workers
+    assert got["unwrap_by_module_state"] == "ok", got["unwrap_by_module_state"]
     assert got["unwrap_by_attributes"] == "ok", got["unwrap_by_attributes"]
     # the walk itself is refused (gc.get_referents): nothing to find either way
     assert got["unwrap_by_reference_walk"] in ("ok", "refused:gc.get_referents is not available "
@@ -424,3 +452,94 @@ def test_a_banned_function_served_as_the_students_own_fires(toy_engine, tmp_path
     assert scale.outcome == "failed" and "banned" in scale.flags, (scale.flags, scale.message)
     assert "polyfit is not allowed here (a function of your module)" in scale.message
     assert tests["test_add"].outcome == "passed", tests["test_add"].message
+
+
+# --------------------------------------------------------- wires planned in the zygote, put in place
+
+SAME_WIRES = r'''
+import json, os, sys, types
+from pathlib import Path
+import numpy, torch  # loaded before the bans, as in the zygote
+from grader.course import Course
+from grader.isolation import audit, profiles, tripwire
+
+course = Course(Path(sys.argv[1]))
+bans = {}
+for topic in course.topics():
+    c = course.config(topic)
+    bans[topic] = profiles.calls(c.banned, c.banned_libraries, c.banned_ops, c.banned_capabilities)
+profiles.preload_modules(profiles.modules_named(sorted({p for b in bans.values() for p in b})), ())
+audit.record_library()
+
+def key_of(value):
+    if type(value) is tripwire._Wire:
+        return object.__getattribute__(value, "_tw_key")
+    if type(value) is types.FunctionType and \
+            value.__code__ in (tripwire._CALL_CODE, tripwire._SIGNAL_CALL_CODE):
+        return value.__closure__[0].cell_contents
+    return None
+
+def placed(tw):
+    """Where each wire is, and the name it tells: module attributes, classes' __init__, tables."""
+    out = []
+    for name, module in sorted(sys.modules.items()):
+        if name.split(".")[0] not in tw.roots:
+            continue
+        for attr, value in list(vars(module).items()):
+            for where, v in [(attr, value)] + (
+                    [(f"{attr}.__init__", vars(value).get("__init__"))] if isinstance(value, type)
+                    else [(f"{attr}[{k!r}]", x) for k, x in list(value.items())]
+                    if type(value) is dict else []):
+                key = key_of(v)
+                if key is not None:
+                    out.append(f"{name}.{where} -> {tw._info[key][0]}")
+    return sorted(set(out))
+
+def in_child(work):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            got = work()
+        except BaseException:
+            import traceback
+            got = {"error": traceback.format_exc()}
+        os.write(w, json.dumps(got).encode())
+        os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 1 << 20):
+        data += chunk
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+for pats in bans.values():
+    tripwire.plan(pats, audit.LIBRARY_TYPES)
+result = {}
+for topic, pats in bans.items():
+    planned = in_child(lambda: placed(tripwire.install(pats, "/tmp", audit.LIBRARY_TYPES)))
+    def swept():
+        tripwire._PLANS.clear()
+        return placed(tripwire.install(pats, "/tmp", audit.LIBRARY_TYPES))
+    result[topic] = {"planned": planned, "swept": in_child(swept)}
+print(json.dumps(result))
+'''
+
+
+def test_a_worker_forked_with_its_zygotes_plan_has_the_wires_it_would_have_swept() -> None:
+    """A zygote plans each topic's wires once (``tripwire.plan``) and every worker it forks puts
+    them in place: each topic's worker has the same wires, in the same places, telling the same
+    names, as a worker that swept for itself, with every topic's plan made in the zygote."""
+    import json
+
+    out = subprocess.run([sys.executable, "-c", SAME_WIRES, str(ROOT)], capture_output=True,
+                         text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(result) == 19
+    for topic, got in result.items():
+        assert got["planned"] == got["swept"], (topic, set(got["planned"]) ^ set(got["swept"]))
+        assert any(line.startswith("signal.signal ->") for line in got["planned"]), topic
+    # decompositions wired where a topic bans operators (rnn) or autograd (backprop)
+    for topic in ("rnn", "backprop", "transformer"):
+        assert sum("torch._decomp" in line for line in result[topic]["planned"]) > 100, topic

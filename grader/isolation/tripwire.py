@@ -55,6 +55,7 @@ in place, so library subclasses and ``isinstance`` keep working. Packages import
 from __future__ import annotations
 
 import collections
+import contextlib
 import fnmatch
 import functools
 import gc
@@ -201,6 +202,10 @@ class Tripwire:
         self._modules: list[Any] = []  # swept, in order
         self._seen: set[int] = set()  # namespaces swept
         self._types: set[int] | frozenset[int] = frozenset()  # classes of the zygote (inspectable)
+        # While preparing (``prepare``): the wires to put in place, (namespace or table, attribute
+        # or key, wire, whether it is a table's item); None once they are in place.
+        self._changes: list[tuple[Any, Any, Any, bool]] | None = None
+        self._prepared: dict[str, int] = {}  # the modules loaded when prepared: name -> id
 
     # -- recording ------------------------------------------------------------------------------
 
@@ -368,23 +373,42 @@ class Tripwire:
 
     def install(self) -> None:
         """Wire what is loaded now, and what loads later under a banned pattern's package."""
-        if not self.patterns:
-            return
-        self._own_threads.update(t.ident for t in threading.enumerate() if t.ident is not None)
-        self._started()
-        # The index is tens of thousands of small objects: collections during it would walk all
-        # of torch's objects again and again.
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
+        if self.patterns:
+            self.prepare()
+            self.apply()
+
+    def prepare(self) -> None:
+        """Find what to wire in what is loaded now and make the wires, changing nothing yet:
+        where each wire goes is noted, for ``apply`` to put it there. A zygote prepares once for
+        every worker it forks with these patterns (``plan``): objects keep their identities
+        across a fork, so the plan holds in each of them."""
+        self._changes = []
+        self._prepared = {name: id(m) for name, m in list(sys.modules.items())}
+        with _no_collection():
             self.sweep(self._loaded())
             self._wire_methods()
-            sys.meta_path.insert(0, _Finder(frozenset(self.roots)))
             if "torch" in self.roots and "torch" in sys.modules:
                 self._wire_torch_namespaces()
-        finally:
-            if enabled:
-                gc.enable()
+
+    def apply(self) -> None:
+        """Put the prepared wires in place, then wire what loads from now on: modules loaded
+        since ``prepare`` at once, later ones as they load."""
+        changes, self._changes = self._changes or [], None
+        for target, attr, value, item in changes:
+            if item:
+                target[attr] = value
+            else:
+                self._set(target, attr, value)
+        self._own_threads = {threading.get_ident()} | {
+            t.ident for t in threading.enumerate() if t.ident is not None}
+        self._started()
+        sys.meta_path.insert(0, _Finder(frozenset(self.roots)))
+        prepared, self._prepared = self._prepared, {}
+        since = [(name, m) for name, m in list(sys.modules.items()) if prepared.get(name) != id(m)
+                 and isinstance(m, types.ModuleType) and name.split(".")[0] in self.roots]
+        if since:
+            with _no_collection():
+                self.sweep(since)
 
     def _loaded(self) -> list[tuple[str, Any]]:
         return [(name, m) for name, m in list(sys.modules.items())
@@ -470,7 +494,7 @@ class Tripwire:
                     self._defined_under_ban(getattr(v, "__module__", None)):
                 self._banned[id(v)] = f"{getattr(v, '__module__')}.{getattr(v, '__name__', k)}"
             if id(v) in self._banned:
-                table[k] = self._wire_of(id(v), v)
+                self._set_item(table, k, self._wire_of(id(v), v))
 
     def _wire_methods(self) -> None:
         """A pattern naming a method of a class (``torch.Tensor.backward``) is wired on the class
@@ -544,18 +568,22 @@ class Tripwire:
         module = vars(cls).get("__module__")
         name = self._banned.get(id(cls)) or (f"{module if type(module) is str else '?'}."
                                              f"{type.__dict__['__qualname__'].__get__(cls)}")
-        wired = self.wire(init, name)
-        try:
-            cls.__init__ = wired  # type: ignore[misc]
-        except (TypeError, AttributeError):
-            pass
+        self._set(cls, "__init__", self.wire(init, name))
 
-    @staticmethod
-    def _set(namespace: Any, attr: str, value: Any) -> None:
+    def _set(self, namespace: Any, attr: str, value: Any) -> None:
+        if self._changes is not None:  # preparing: noted for ``apply``
+            self._changes.append((namespace, attr, value, False))
+            return
         try:
             setattr(namespace, attr, value)
         except (TypeError, AttributeError):
             pass
+
+    def _set_item(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        if self._changes is not None:
+            self._changes.append((table, key, value, True))
+        else:
+            table[key] = value
 
     # -- torch's forwarding namespaces -----------------------------------------------------------
 
@@ -610,6 +638,19 @@ _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement, no
 _FLAGS = type.__dict__["__flags__"].__get__  # read from the type itself, never a metaclass's
 
 
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """No garbage collection meanwhile: a sweep makes tens of thousands of small objects, and
+    collections during it would walk all of torch's objects again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _items(module: Any) -> Iterator[tuple[str, Any]]:
     try:
         return iter(list(vars(module).items()))
@@ -659,12 +700,53 @@ class _Finder(importlib.abc.MetaPathFinder):
             self.busy = False
 
 
+# The trip-wires a zygote prepared (``plan``), by the patterns they ban: what each worker it
+# forks takes its own from, and then forgets (``install``).
+_PLANS: dict[tuple[str, ...], Tripwire] = {}
+
+
+def plan(patterns: Sequence[str], library_types: set[int] | frozenset[int]) -> bool:
+    """In a zygote, before forking a worker whose trip-wires ban ``patterns``: find what to wire
+    and make the wires once (``Tripwire.prepare``), for this worker and every later one of the
+    same patterns, which then only put them in place. Whether a plan was made now (False: one
+    was made before). ``library_types``: as for ``install``."""
+    key = tuple(patterns)
+    if key in _PLANS:
+        return False
+    tw = Tripwire((*key, *ALWAYS), "/")
+    tw._types = library_types
+    tw.prepare()
+    _PLANS[key] = tw
+    return True
+
+
+def _forget_plans() -> None:
+    """Let go of the other plans without freeing them (freeing their thousands of objects would
+    cost a worker more than its plan saved): the last reference to them is a count, which no
+    object holds, as for the dispatcher's registration handles; what could still find them
+    (``gc``'s introspection, ``ctypes``) the audit hook refuses."""
+    global _PLANS
+    if _PLANS:
+        import ctypes
+
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(_PLANS))
+    _PLANS = {}
+
+
 def install(patterns: Sequence[str], student_dir: str,
             library_types: set[int] | frozenset[int] = frozenset()) -> Tripwire:
     """Wire every callable ``patterns`` ban, and those banned everywhere (``ALWAYS``); call
     before the student's module is imported. ``library_types``: the ids of the classes that
-    existed before any student code (``audit.LIBRARY_TYPES``)."""
-    tw = Tripwire((*patterns, *ALWAYS), student_dir)
-    tw._types = library_types
-    tw.install()
+    existed before any student code (``audit.LIBRARY_TYPES``). A plan its zygote made for the
+    same patterns (``plan``) is put in place rather than made again; the other plans are
+    forgotten (``_forget_plans``): nothing leads to them from the worker."""
+    tw = _PLANS.pop(tuple(patterns), None)
+    _forget_plans()
+    if tw is None or tw._types is not library_types:
+        tw = Tripwire((*patterns, *ALWAYS), student_dir)
+        tw._types = library_types
+        tw.install()
+        return tw
+    tw.root = os.path.realpath(student_dir) + os.sep
+    tw.apply()
     return tw

@@ -215,7 +215,22 @@ def drain_replies(conn: socket.socket) -> None:
             return
 
 
+def _plan_wires(config: dict[str, Any]) -> None:
+    """Work out this worker's trip-wires here, once for every worker of the same bans
+    (``tripwire.plan``), so that each only puts them in place. A plan that cannot be made is
+    left to the worker, which then makes its own."""
+    from grader.isolation import audit, tripwire
+
+    try:
+        made = tripwire.plan(tuple(config.get("banned") or ()), audit.LIBRARY_TYPES)
+    except Exception:  # noqa: BLE001 - the worker sweeps for itself, with the same result
+        return
+    if made:
+        gc.freeze()  # kept by every worker forked from here: their collections never walk it
+
+
 def _spawn(config: dict[str, Any], fd: int, keep_open: set[int]) -> int:
+    _plan_wires(config)
     pid = os.fork()
     if pid:
         return pid
