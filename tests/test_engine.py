@@ -4,6 +4,8 @@ banned calls, seeds, and results that survive a crash of the grading process."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -506,6 +508,27 @@ def test_an_engine_that_fails_to_start_leaves_no_zygote(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="broken"):
         Engine(Course(root))  # the zygote was already starting while the references loaded
     assert _zygotes() <= before
+
+
+def test_the_zygote_is_started_before_this_process_imports_torch() -> None:
+    """The zygote imports torch while the trusted side preloads its own: what the engine tells
+    it about the course's bans (the modules a banned call names included) is worked out without
+    importing torch or what a banned call names, which would hold the zygote's start back."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from grader.course import Course\n"
+        "from grader.grading.engine import Engine\n"
+        "engine = Engine.__new__(Engine)\n"
+        "engine.course = Course(Path(sys.argv[1]))\n"
+        "bans = engine._zygote_bans()\n"
+        "assert 'torch._decomp' in bans['calls'] and 'numpy.polyfit' in bans['calls'], bans\n"
+        "print(sorted(m for m in ('torch', 'scipy', 'sklearn') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).resolve().parents[1])],
+                         capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
 
 
 # ------------------------------------------------------------- finishing in the grading child

@@ -110,7 +110,7 @@ class Engine:
             bans = self._zygote_bans()
             self.zygote: Zygote | Spawner = Spawner() if spawn or not self.forking \
                 else Zygote(wait=False, root=str(self.tmp), sandboxed=self.sandboxed,
-                            ops=bans["ops"], profiles=bans["profiles"], modules=bans["modules"],
+                            ops=bans["ops"], profiles=bans["profiles"], calls=bans["calls"],
                             absent=bans["absent"])
         except BaseException:
             remove_tree(str(self.tmp))
@@ -136,8 +136,10 @@ class Engine:
     def _zygote_bans(self) -> dict[str, tuple[str, ...]]:
         """What the zygotes prepare for the course's topics: every ``[banned] ops`` pattern,
         worked out once; the ban profiles of the topics (and the ``torch`` one, where the
-        environment check runs); the modules that banned calls name, loaded before any worker
-        (``profiles.modules_named``); and every banned library, which none may load."""
+        environment check runs); the banned calls, whose modules the zygotes load before any
+        worker (``profiles.modules_named``: found there, not here, where finding a module under
+        torch would import torch before the zygote starts); and every banned library, which
+        none may load."""
         ops: set[str] = set()
         names = {profiles.TORCH}
         calls: set[str] = set()
@@ -157,7 +159,7 @@ class Engine:
                                         c.banned_capabilities))
             absent.update(c.banned_libraries)
         return {"ops": tuple(sorted(ops)), "profiles": tuple(sorted(names)),
-                "modules": tuple(profiles.modules_named(sorted(calls))),
+                "calls": tuple(sorted(calls)),
                 "absent": tuple(sorted(absent))}
 
     def _preload(self) -> None:

@@ -248,7 +248,7 @@ class Zygote:
                  root: str | None = None, sandboxed: bool = True,
                  ops: tuple[str, ...] = (),
                  profiles: tuple[str, ...] = (isolation_profiles.TORCH,),
-                 modules: tuple[str, ...] = (), absent: tuple[str, ...] = ()) -> None:
+                 calls: tuple[str, ...] = (), absent: tuple[str, ...] = ()) -> None:
         """Start the zygote; with ``wait=False`` its start overlaps the caller's own work until
         ``wait_ready`` (it imports torch too, which is most of either start). ``root``: the
         grading run's temporary folder, which holds the zygote's and which the zygote removes
@@ -256,15 +256,15 @@ class Zygote:
         the zygote then takes this process's measure of the sandbox (``sandbox.probe``).
         ``ops``: every ``[banned] ops`` pattern of the course, worked out once by the zygote.
         ``profiles``: the ban profiles whose zygotes to start (``grader.isolation.profiles``);
-        a worker of another profile cannot be had from it. ``modules``: what the zygotes load
-        for the course's banned calls (``profiles.modules_named``); ``absent``: every library a
-        topic bans, which no zygote may load."""
+        a worker of another profile cannot be had from it. ``calls``: the course's banned calls,
+        whose modules the zygotes load (``profiles.modules_named``); ``absent``: every library
+        a topic bans, which no zygote may load."""
         import subprocess
         import sys
 
         # What the zygote is told rather than finds out for itself: decided once, here.
         facts = {"probe": sandbox.probe_report() if sandboxed else None, "ops": list(ops),
-                 "profiles": list(profiles), "modules": list(modules), "absent": list(absent)}
+                 "profiles": list(profiles), "calls": list(calls), "absent": list(absent)}
 
         self.dir = tempfile.mkdtemp(prefix="grader-zygote-", dir=root)
         self.path = os.path.join(self.dir, "zygote.sock")

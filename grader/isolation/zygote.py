@@ -82,8 +82,9 @@ def _preload(facts: dict[str, Any]) -> None:
     if facts.get("probe") is not None:  # every worker inherits it
         grader.isolation.sandbox.adopt_probe(facts["probe"])
     grader.isolation.sandbox.GROUP_OWNER = os.getpid()  # workers' cgroups are named after it
-    profiles.preload_modules([m for m in facts.get("modules") or () if m.split(".")[0] != "torch"],
-                             facts.get("absent") or ())
+    # Finding a module imports the packages above it: torch's are left to the torch zygote.
+    calls = [p for p in facts.get("calls") or () if p.split(".")[0] != "torch"]
+    profiles.preload_modules(profiles.modules_named(calls), facts.get("absent") or ())
     _settle()
 
 
@@ -149,7 +150,7 @@ def _profile_zygote(name: str, ends: dict[str, socket.socket], facts: dict[str, 
 
             # What workers will refuse in torch's dispatcher, worked out once for the course.
             dispatch.prepare(facts.get("ops") or ())
-            profiles.preload_modules(facts.get("modules") or (), ())
+            profiles.preload_modules(profiles.modules_named(facts.get("calls") or ()), ())
         _settle()
         for child, sock in below.items():
             if profiles.PARENT[child] == name and os.fork() == 0:
