@@ -51,6 +51,18 @@ def _in_child(work) -> dict:
     return json.loads(data)
 
 
+def _private_dirty() -> float:
+    """This process's private dirty memory, in MB: what it has written since its fork."""
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Private_Dirty:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def main() -> None:
     from grader.course import Course
 
@@ -77,7 +89,8 @@ def main() -> None:
     student = tempfile.mkdtemp(prefix="bench-bans-")
 
     print(f"\n{'topic':22} {'profile':17} {'calls':>5} {'ops':>4}   plan (once)   "
-          f"arm with the plan, median (min-max) of {args.n}   arm sweeping for itself")
+          f"arm with the plan, median (min-max) of {args.n}   arm sweeping for itself   "
+          "memory the worker's arming dirtied, planned / swept")
     for topic in args.topics:
         cfg = course.config(topic)
         profile = profiles.profile(cfg.banned_libraries, cfg.banned_capabilities)
@@ -93,17 +106,20 @@ def main() -> None:
             def arm(planned: bool) -> dict:
                 if not planned:
                     tripwire._PLANS.clear()
+                before = _private_dirty()
                 t = time.perf_counter()
                 worker.arm(student, calls, ops, tuple(cfg.banned_libraries))
-                return {"s": time.perf_counter() - t}
+                return {"s": time.perf_counter() - t, "mb": _private_dirty() - before}
 
             t = time.perf_counter()
             tripwire.plan(calls, audit.LIBRARY_TYPES)
             planning = time.perf_counter() - t
             gc.freeze()
-            return {"plan": planning,
-                    "planned": [_in_child(lambda: arm(True))["s"] for _ in range(args.n)],
-                    "swept": [_in_child(lambda: arm(False))["s"] for _ in range(args.n)]}
+            planned = [_in_child(lambda: arm(True)) for _ in range(args.n)]
+            swept = [_in_child(lambda: arm(False)) for _ in range(args.n)]
+            return {"plan": planning, "planned": [r["s"] for r in planned],
+                    "swept": [r["s"] for r in swept],
+                    "mb": [statistics.median(r["mb"] for r in rs) for rs in (planned, swept)]}
 
         got = _in_child(zygote)
         if "error" in got:
@@ -115,7 +131,7 @@ def main() -> None:
               f"{statistics.median(planned) * 1000:6.1f} ms ({min(planned) * 1000:.1f}-"
               f"{max(planned) * 1000:.1f}){'':22}"
               f"{statistics.median(swept) * 1000:6.1f} ms ({min(swept) * 1000:.1f}-"
-              f"{max(swept) * 1000:.1f})")
+              f"{max(swept) * 1000:.1f}){'':10}{got['mb'][0]:5.1f} / {got['mb'][1]:5.1f} MB")
 
     def loop() -> float:
         x = torch.randn(64, 64)
