@@ -54,7 +54,7 @@ def toy_engine(toy_course):
 # are made once) in collection order: started first, none of them is left running alone at the
 # end. A module not named here keeps its place after them.
 SLOWEST_FIRST = (
-    "test_serve.py", "test_seed_sweep.py", "test_demo.py", "test_hostile.py", "test_topics.py",
+    "test_demo.py", "test_serve.py", "test_seed_sweep.py", "test_hostile.py", "test_topics.py",
     "test_serve_accounts.py", "test_mistake_messages.py", "test_release.py", "test_batch.py",
     "test_distributed.py", "test_serve_browser.py", "test_engine.py", "test_similarity_bounds.py",
     "test_export.py", "test_file_names.py", "test_dispatch_bans.py", "test_timing.py",

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from grader.course import Course
 from grader.grading.engine import Options
@@ -27,18 +26,31 @@ SEEDS = 24  # per topic; the speed-graded topic, whose gradings take seconds, fe
 SEEDS_SPEED = 6
 
 
-@pytest.mark.parametrize("topic", COURSE.topics())
-def test_the_reference_keeps_every_point_at_each_seed(engine: Any, topic: str,
-                                                      tmp_path: Path) -> None:
-    solution = seed_sweep.Solution(topic, "reference", COURSE.solution(topic))
-    folder = seed_sweep.submission_of(solution, tmp_path, COURSE)
-    seeds = SEEDS_SPEED if topic == "performance" else SEEDS
-    failures = []
-    for seed in range(1, seeds + 1):
-        result = engine.grade(folder, tmp_path / "out", Options(topics=(topic,), seed=seed))
-        failures += [f"seed {seed}: {test}: {message}"
-                     for test, message in seed_sweep.lost(result)]
-    assert not failures, f"the reference of {topic} lost points:\n" + "\n".join(failures)
+class _Seeds:
+    """The sweep of one topic; a class per topic (below), so that the test processes share the
+    topics out (``--dist loadscope`` keeps a class together, a module's functions too)."""
+
+    topic = ""
+
+    def test_the_reference_keeps_every_point_at_each_seed(self, engine: Any,
+                                                           tmp_path: Path) -> None:
+        topic = self.topic
+        solution = seed_sweep.Solution(topic, "reference", COURSE.solution(topic))
+        folder = seed_sweep.submission_of(solution, tmp_path, COURSE)
+        seeds = SEEDS_SPEED if topic == "performance" else SEEDS
+        failures = []
+        for seed in range(1, seeds + 1):
+            result = engine.grade(folder, tmp_path / "out", Options(topics=(topic,), seed=seed))
+            failures += [f"seed {seed}: {test}: {message}"
+                         for test, message in seed_sweep.lost(result)]
+        assert not failures, f"the reference of {topic} lost points:\n" + "\n".join(failures)
+
+
+# The slowest first (seconds per seed, measured), so that no process is left with one at the end.
+_SLOWEST = ("autograd", "performance", "transformer", "conv", "attention", "activations", "rnn")
+for _topic in sorted(COURSE.topics(), key=lambda t: (t not in _SLOWEST, _SLOWEST.index(t)
+                                                     if t in _SLOWEST else 0, t)):
+    globals()[f"TestSeeds_{_topic}"] = type(f"TestSeeds_{_topic}", (_Seeds,), {"topic": _topic})
 
 
 def test_the_sweep_counts_a_lost_point_and_not_a_slow_machine() -> None:

@@ -355,7 +355,7 @@ def test_sigterm_during_the_comparison_leaves_nothing_behind(tmp_path: Path) -> 
     topic = "metrics"
     original = COURSE.solution(topic).read_text()
     padding = "\n".join(f"def pad_{i}(a, b):\n    return (a + b) * {i} - a // (b + {i})\n"
-                        for i in range(6000))
+                        for i in range(3000))
     subs = tmp_path / "subs"
     for i in range(6):
         (subs / f"s{i}").mkdir(parents=True)
