@@ -531,6 +531,71 @@ def test_the_zygote_is_started_before_this_process_imports_torch() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_the_zygotes_plan_every_kind_of_worker_the_course_asks_for() -> None:
+    """What the engine announces to the zygotes names, for each topic, the worker it will ask
+    for (its profile and banned calls, as the worker's own config gives them), planned in a
+    zygote the worker is forked from: none is left to plan at a first request, which would copy
+    the pages its sweep touches in a zygote that shares them."""
+    from grader.course import Course
+    from grader.grading.engine import Engine
+    from grader.grading.plugin import TopicRun, worker_spec
+    from grader.isolation import profiles
+
+    course = Course(Path(__file__).resolve().parents[1])
+    engine = Engine.__new__(Engine)
+    engine.course = course
+    bans = engine._zygote_bans()
+    for topic in course.topics():
+        spec = worker_spec(topic, TopicRun(module_path="/x.py", config=course.config(topic),
+                                           solution=None), "/x", True, ())
+        assert (spec.profile, *spec.banned) in bans["plans"], topic
+        assert profiles.PLANNED_IN[spec.profile] in profiles.lineage(spec.profile)
+        assert spec.profile in bans["profiles"]
+
+
+def test_closing_ends_the_zygotes_in_order_with_a_forked_trusted_child_alive(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Closing ends every zygote in order, the profiles' zygotes before the root: none is left
+    as an orphan for the machine's init to reap (which may take seconds, or never happen in a
+    container), and a grading child forked from the trusted side, still running, does not hold
+    the root open (it let go of it: ``Zygote.leave``)."""
+    import os
+
+    from grader.grading import remote
+    from grader.grading.remote import Zygote
+    from grader.isolation import profiles
+
+    monkeypatch.setattr(Zygote, "CLOSE_WAIT_S", 120.0)  # in order, however loaded the machine
+    zygote = Zygote(profiles=profiles.ALL, sandboxed=False)
+    below = zygote.profile_pids
+    assert len(below) == 2
+    hold_r, hold_w = os.pipe()
+    child = os.fork()
+    if child == 0:  # a trusted grading child: lets go of the root, then runs on
+        try:
+            os.close(hold_w)
+            zygote.leave()
+            os.read(hold_r, 1)
+        finally:
+            os._exit(0)
+    os.close(hold_r)
+    left: list[int] = []
+    sweep = remote.cgroup.sweep
+
+    def sweep_once_ended(pid: int, *args: object) -> list[str]:  # called once the root has ended
+        left.extend(p for p in below if os.path.exists(f"/proc/{p}"))  # a zombie included
+        return sweep(pid, *args)
+
+    monkeypatch.setattr(remote.cgroup, "sweep", sweep_once_ended)
+    try:
+        zygote.close()
+        assert zygote.proc.returncode == 0  # it ended on its own, not killed
+        assert left == []
+    finally:
+        os.close(hold_w)
+        os.waitpid(child, 0)
+
+
 # ------------------------------------------------------------- finishing in the grading child
 
 def _start_with(engine, tmp_path: Path, finish):

@@ -111,7 +111,7 @@ class Engine:
             self.zygote: Zygote | Spawner = Spawner() if spawn or not self.forking \
                 else Zygote(wait=False, root=str(self.tmp), sandboxed=self.sandboxed,
                             ops=bans["ops"], profiles=bans["profiles"], calls=bans["calls"],
-                            absent=bans["absent"])
+                            absent=bans["absent"], plans=bans["plans"])
         except BaseException:
             remove_tree(str(self.tmp))
             raise
@@ -138,12 +138,14 @@ class Engine:
         worked out once; the ban profiles of the topics (and the ``torch`` one, where the
         environment check runs); the banned calls, whose modules the zygotes load before any
         worker (``profiles.modules_named``: found there, not here, where finding a module under
-        torch would import torch before the zygote starts); and every banned library, which
-        none may load."""
+        torch would import torch before the zygote starts); every banned library, which none
+        may load; and each topic's profile with its banned calls, whose trip-wires the zygotes
+        plan before they fork anything (``tripwire.plan``)."""
         ops: set[str] = set()
         names = {profiles.TORCH}
         calls: set[str] = set()
         absent: set[str] = set()
+        plans: set[tuple[str, ...]] = set()
         try:
             topics = self.course.topics()
         except GraderError:
@@ -154,13 +156,16 @@ class Engine:
             except GraderError:
                 continue  # reported where the topic is graded
             ops.update(c.banned_ops)
-            names.add(profiles.profile(c.banned_libraries, c.banned_capabilities))
-            calls.update(profiles.calls(c.banned, c.banned_libraries, c.banned_ops,
-                                        c.banned_capabilities))
+            name = profiles.profile(c.banned_libraries, c.banned_capabilities)
+            names.add(name)
+            banned = profiles.calls(c.banned, c.banned_libraries, c.banned_ops,
+                                    c.banned_capabilities)
+            calls.update(banned)
+            plans.add((name, *banned))
             absent.update(c.banned_libraries)
         return {"ops": tuple(sorted(ops)), "profiles": tuple(sorted(names)),
-                "calls": tuple(sorted(calls)),
-                "absent": tuple(sorted(absent))}
+                "calls": tuple(sorted(calls)), "absent": tuple(sorted(absent)),
+                "plans": tuple(sorted(plans))}
 
     def _preload(self) -> None:
         import numpy  # noqa: F401
@@ -334,6 +339,8 @@ class Engine:
         if pid == 0:  # the trusted grading child: one pytest session, then exit
             code = 70
             try:
+                if isinstance(self.zygote, Zygote):
+                    self.zygote.leave()
                 fd = os.open(out / "grading.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
                 os.dup2(fd, 1)
                 os.dup2(fd, 2)

@@ -14,6 +14,7 @@ import select
 import shutil
 import signal
 import socket
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -248,7 +249,8 @@ class Zygote:
                  root: str | None = None, sandboxed: bool = True,
                  ops: tuple[str, ...] = (),
                  profiles: tuple[str, ...] = (isolation_profiles.TORCH,),
-                 calls: tuple[str, ...] = (), absent: tuple[str, ...] = ()) -> None:
+                 calls: tuple[str, ...] = (), absent: tuple[str, ...] = (),
+                 plans: tuple[tuple[str, ...], ...] = ()) -> None:
         """Start the zygote; with ``wait=False`` its start overlaps the caller's own work until
         ``wait_ready`` (it imports torch too, which is most of either start). ``root``: the
         grading run's temporary folder, which holds the zygote's and which the zygote removes
@@ -258,13 +260,16 @@ class Zygote:
         ``profiles``: the ban profiles whose zygotes to start (``grader.isolation.profiles``);
         a worker of another profile cannot be had from it. ``calls``: the course's banned calls,
         whose modules the zygotes load (``profiles.modules_named``); ``absent``: every library
-        a topic bans, which no zygote may load."""
+        a topic bans, which no zygote may load. ``plans``: a profile followed by the banned
+        calls of a worker of that profile, for each kind of worker the run will ask for: the
+        zygotes plan their trip-wires at start (``tripwire.plan``)."""
         import subprocess
         import sys
 
         # What the zygote is told rather than finds out for itself: decided once, here.
         facts = {"probe": sandbox.probe_report() if sandboxed else None, "ops": list(ops),
-                 "profiles": list(profiles), "calls": list(calls), "absent": list(absent)}
+                 "profiles": list(profiles), "calls": list(calls), "absent": list(absent),
+                 "plans": [list(p) for p in plans]}
 
         self.dir = tempfile.mkdtemp(prefix="grader-zygote-", dir=root)
         self.path = os.path.join(self.dir, "zygote.sock")
@@ -280,6 +285,7 @@ class Zygote:
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(facts).encode() + b"\n")
         self.proc.stdin.flush()
+        self._owner = os.getpid()  # the process whose close ends the zygote
         self._conn: socket.socket | None = None
         self._conn_pid = -1
         self._ready = False
@@ -321,6 +327,15 @@ class Zygote:
         except ProcessLookupError:
             pass
 
+    def leave(self) -> None:
+        """In a process forked from the one that started the zygote: let go of the root's stdin,
+        so that the starter's ``close`` ends the zygotes in order without waiting for this one."""
+        if self.proc.stdin is not None and self._owner != os.getpid():
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+
     def connect(self) -> socket.socket:
         # One connection per process: a forked trusted child must not share its parent's.
         if self._conn is None or self._conn_pid != os.getpid():
@@ -328,7 +343,22 @@ class Zygote:
             self._conn_pid = os.getpid()
         return self._conn
 
+    # How long ``close`` lets the zygotes end in order before it kills them all.
+    CLOSE_WAIT_S = 5.0
+
     def close(self) -> None:
+        """End the zygotes and every worker: in order where they can (closing the root's stdin,
+        each zygote ends its launchers and waits for the zygotes it forked), else killed. Killed
+        at once, the zygotes forked by the root would be orphans left for the machine's init to
+        reap, which can take a second or more (or forever, in a container whose PID 1 reaps
+        nothing), and ``cgroup.sweep`` waits for the process group to be gone."""
+        if self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()
+                self.proc.wait(timeout=self.CLOSE_WAIT_S)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)

@@ -37,6 +37,9 @@ NO_AUTOGRAD = "torch-no-autograd"
 ALL = (NUMPY, TORCH, NO_AUTOGRAD)
 # Which profile each zygote is forked from (the root zygote is NUMPY).
 PARENT = {TORCH: NUMPY, NO_AUTOGRAD: TORCH}
+# The zygote whose modules a profile's workers have: where their trip-wires are planned, before
+# it forks the zygotes below it (NO_AUTOGRAD changes torch's dispatcher, not its modules).
+PLANNED_IN = {NUMPY: NUMPY, TORCH: TORCH, NO_AUTOGRAD: TORCH}
 
 CAPABILITIES = ("autograd",)  # what ``[banned] capabilities`` may name
 DECOMPOSITIONS = ("torch._decomp", "torch._refs", "torch._prims")

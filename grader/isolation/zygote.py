@@ -85,15 +85,20 @@ def _preload(facts: dict[str, Any]) -> None:
     # Finding a module imports the packages above it: torch's are left to the torch zygote.
     calls = [p for p in facts.get("calls") or () if p.split(".")[0] != "torch"]
     profiles.preload_modules(profiles.modules_named(calls), facts.get("absent") or ())
-    _settle()
+    _settle(profiles.NUMPY, facts)
 
 
-def _settle() -> None:
-    """Note what code is the libraries' and the grader's, before any student code exists, and
-    freeze the garbage collector's view of it (workers then never walk it)."""
+def _settle(name: str, facts: dict[str, Any]) -> None:
+    """In the zygote of profile ``name``: note what code is the libraries' and the grader's,
+    before any student code exists; plan the trip-wires of the workers whose modules are this
+    zygote's (``profiles.PLANNED_IN``, ``_plan_wires``); then freeze the garbage collector's view
+    of it all (workers then never walk it)."""
     from grader.isolation import audit
 
     audit.record_library()
+    for plan in facts.get("plans") or ():
+        if plan and profiles.PLANNED_IN.get(plan[0]) == name:
+            _plan_wires({"banned": plan[1:]}, freeze=False)
     gc.collect()
     gc.freeze()
 
@@ -151,7 +156,7 @@ def _profile_zygote(name: str, ends: dict[str, socket.socket], facts: dict[str, 
             # What workers will refuse in torch's dispatcher, worked out once for the course.
             dispatch.prepare(facts.get("ops") or ())
             profiles.preload_modules(profiles.modules_named(facts.get("calls") or ()), ())
-        _settle()
+        _settle(name, facts)
         for child, sock in below.items():
             if profiles.PARENT[child] == name and os.fork() == 0:
                 mine.close()
@@ -178,6 +183,7 @@ def _serve_requests(conn: socket.socket) -> None:
             req = None
         if req is None:
             _end_launchers(launchers, sweep=False)
+            _wait_children()
             return
         config, fd = req
         pid = _spawn(config, fd, {conn.fileno()})
@@ -216,17 +222,23 @@ def drain_replies(conn: socket.socket) -> None:
             return
 
 
-def _plan_wires(config: dict[str, Any]) -> None:
+def _plan_wires(config: dict[str, Any], freeze: bool = True) -> None:
     """Work out this worker's trip-wires here, once for every worker of the same bans
     (``tripwire.plan``), so that each only puts them in place. A plan that cannot be made is
-    left to the worker, which then makes its own."""
+    left to the worker, which then makes its own.
+
+    The zygotes plan every kind of worker the run announced at start (``_settle``), before
+    they fork one another: a plan's sweep reads every object of the modules it walks, which
+    writes their reference counts, so a sweep made later would copy those pages in each zygote
+    that shares them (some 20 MB a profile). Made here, at the first request, are only the
+    plans of workers no one announced."""
     from grader.isolation import audit, tripwire
 
     try:
         made = tripwire.plan(tuple(config.get("banned") or ()), audit.LIBRARY_TYPES)
     except Exception:  # noqa: BLE001 - the worker sweeps for itself, with the same result
         return
-    if made:
+    if made and freeze:
         gc.freeze()  # kept by every worker forked from here: their collections never walk it
 
 
@@ -489,10 +501,11 @@ def serve(path: str, root: str | None = None,
         readable: list[Any] = select.select([srv, sys.stdin, *conns], [], [])[0]
         for r in readable:
             if r is sys.stdin:
-                if not os.read(0, 1):  # the trusted side went away (it may have been killed)
+                if not os.read(0, 1):  # the trusted side is done, or went away (killed)
                     for conn in zygotes.values():
                         conn.close()  # each ends its launchers and exits
                     _end_launchers(launchers)
+                    _wait_children()
                     if root:
                         shutil.rmtree(root, ignore_errors=True)
                     return
@@ -531,6 +544,21 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def _wait_children() -> None:
+    """Return once every child of this zygote has ended: its launchers (killed) and the zygotes
+    it forked (each ends when the root closes its connection). A zygote that left them behind
+    would leave them to whatever process adopts orphans here, which may reap them late or
+    never: the trusted side waits for the whole process group to be gone before it removes the
+    cgroups (``cgroup.sweep``). SIGCHLD is ignored, so the kernel reaps each one."""
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
 
 
 def _end_launchers(launchers: list[int], sweep: bool = True) -> None:
@@ -584,6 +612,7 @@ def main() -> None:
     _preload(facts)
     zygotes, pids = _profile_zygotes(list(facts.get("profiles") or [profiles.TORCH]), facts)
     serve(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None, zygotes, tuple(pids))
+    os._exit(0)  # nothing left to flush or finalise: the trusted side waits for this exit
 
 
 if __name__ == "__main__":
