@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import functools
 from dataclasses import dataclass
 
 
@@ -22,6 +23,21 @@ class Finding:
     function: str | None  # enclosing top-level function; None at module level
     via: str | None = None  # the module's own function through which ``function`` reaches it
     file: str | None = None  # another submitted file the topic's module imports; None: the module
+
+
+@functools.lru_cache(maxsize=4)
+def parse(source: str) -> ast.Module:
+    """``source``'s syntax tree, parsed once for the several scans of the same file in a grading
+    (banned calls, the calls between functions, local imports, dynamic access, literals); the
+    scans only read it. Raises as ``ast.parse`` does (a failure is not kept)."""
+    return ast.parse(source)
+
+
+@functools.lru_cache(maxsize=4)
+def every_node(tree: ast.AST) -> tuple[ast.AST, ...]:
+    """Every node of ``tree`` (``ast.walk``'s order), listed once for the scans that each go
+    through a whole module: ``tree`` is one ``parse`` keeps, so the list is found again."""
+    return tuple(ast.walk(tree))
 
 
 def matches(name: str, pattern: str) -> bool:
@@ -35,7 +51,7 @@ def scan(source: str, patterns: tuple[str, ...] | list[str]) -> list[Finding]:
     if not patterns:
         return []
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except SyntaxError:
         return []  # reported as a syntax error by the worker
     aliases = _aliases(tree)
@@ -62,7 +78,7 @@ def scan(source: str, patterns: tuple[str, ...] | list[str]) -> list[Finding]:
 def _aliases(tree: ast.AST) -> dict[str, str]:
     """What each imported name stands for: ``np`` -> ``numpy``, ``lstsq`` -> ``numpy.linalg.lstsq``."""
     aliases: dict[str, str] = {}
-    for node in ast.walk(tree):
+    for node in every_node(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
                 if a.asname:
@@ -97,7 +113,7 @@ def _names_used(node: ast.AST, aliases: dict[str, str]) -> tuple[list[str], bool
 def calls_between_functions(source: str) -> dict[str, set[str]]:
     """For each top-level function, the module's other top-level functions it uses, transitively."""
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except SyntaxError:
         return {}
     defs = {n.name: n for n in tree.body
@@ -158,11 +174,11 @@ def local_imports(source: str, available: set[str]) -> set[str]:
     """The submitted modules (names in ``available``) that ``source`` imports or names in a
     string (``importlib.import_module("helpers")``)."""
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except SyntaxError:
         return set()
     out: set[str] = set()
-    for node in ast.walk(tree):
+    for node in every_node(tree):
         if isinstance(node, ast.Import):
             out.update(a.name.split(".")[0] for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -178,7 +194,7 @@ def users_of(source: str, module: str) -> set[str] | None:
     """The top-level functions of ``source`` that use names imported from the submitted
     ``module``; None when the module is used outside functions too (or cannot be told)."""
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except SyntaxError:
         return None
     names: set[str] = set()
@@ -216,12 +232,12 @@ def dynamic_access(source: str) -> list[tuple[int, str]]:
     __import__, importlib, getattr with a name that is not a literal, sys.modules, a module's
     __dict__, frame walking. Worth a look by the instructor; not a penalty."""
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except SyntaxError:
         return []
     aliases = _aliases(tree)
     found: dict[int, str] = {}
-    for node in ast.walk(tree):
+    for node in every_node(tree):
         what = _dynamic(node, aliases)
         if what is not None:
             found.setdefault(getattr(node, "lineno", 0), what)
@@ -261,12 +277,12 @@ def string_literals(source: str, limit: int = 4 * 1024 * 1024) -> frozenset[str]
     """The text of every string (and UTF-8 bytes) literal of ``source``, stripped: code that a
     module runs from one of these is in its source for all to see, not built at run time."""
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except SyntaxError:
         return frozenset()
     out: set[str] = set()
     size = 0
-    for node in ast.walk(tree):
+    for node in every_node(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
             text = node.value if isinstance(node.value, str) else \
                 node.value.decode("utf-8", "replace")
