@@ -24,7 +24,7 @@ import traceback
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypedDict
 
 from grader.course import DEFAULT_MEMORY_MB, Course, TopicConfig
 from grader.environment import PROBE, Environment, load_environment
@@ -60,6 +60,16 @@ STALL_TIMEOUTS = 12
 
 class SandboxUnavailable(GraderError):
     """A sandbox layer is missing and running without it was not allowed."""
+
+
+class ZygoteBans(TypedDict):
+    """What the engine tells the zygotes about its course's bans (``Engine._zygote_bans``)."""
+
+    ops: tuple[str, ...]
+    profiles: tuple[str, ...]
+    calls: tuple[str, ...]
+    absent: tuple[str, ...]
+    plans: tuple[tuple[str, ...], ...]
 
 
 class Engine:
@@ -133,7 +143,7 @@ class Engine:
             self.close()
             raise environment.incomplete(absent)
 
-    def _zygote_bans(self) -> dict[str, tuple[str, ...]]:
+    def _zygote_bans(self) -> ZygoteBans:
         """What the zygotes prepare for the course's topics: every ``[banned] ops`` pattern,
         worked out once; the ban profiles of the topics (and the ``torch`` one, where the
         environment check runs); the banned calls, whose modules the zygotes load before any
