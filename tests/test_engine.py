@@ -18,6 +18,7 @@ from grader.results.model import SubmissionResult, load_result
 from grader.grading.engine import Options, assemble
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "course"
+ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = (FIX / "reference" / "toy" / "solution.py").read_text()
 OTHER = (FIX / "reference" / "other" / "solution.py").read_text()
 
@@ -594,6 +595,44 @@ def test_closing_ends_the_zygotes_in_order_with_a_forked_trusted_child_alive(
     finally:
         os.close(hold_w)
         os.waitpid(child, 0)
+
+
+def test_a_grading_child_imports_only_the_tests_it_runs(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Grading every topic's reference imports nothing in the grading child that the engine
+    could have imported once before forking it (a module a test or NumPy reaches lazily, sympy
+    through torch's symbolic shapes): each child would pay its time and its memory again."""
+    import os
+
+    from grader.course import Course
+    from grader.grading import engine as engine_module
+
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        import make_class
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+    course = Course(ROOT)
+    modules = make_class.mixed(make_class.Sources(course), "lazy", {"solution": 1})
+    make_class.write_folder(tmp_path / "sub", make_class.flat(modules))
+    record = tmp_path / "new-modules"
+    run = engine_module.Engine._pytest
+
+    def recording(self, *args, **kwargs):  # in the grading child
+        before = set(sys.modules)
+        try:
+            return run(self, *args, **kwargs)
+        finally:
+            record.with_name(f"{record.name}-{os.getpid()}").write_text(
+                "\n".join(sorted(set(sys.modules) - before)))
+
+    monkeypatch.setattr(engine_module.Engine, "_pytest", recording)
+    with engine_module.Engine(course) as engine:
+        result = engine.grade(tmp_path / "sub", tmp_path / "out", Options(seed=1))
+    assert not result.error and result.score == result.max_score, result.error
+    [written] = list(tmp_path.glob("new-modules-*"))
+    new = [m for m in written.read_text().split() if not m.startswith(("reference", "assignments"))]
+    assert new == []
 
 
 # ------------------------------------------------------------- finishing in the grading child

@@ -62,6 +62,11 @@ class SandboxUnavailable(GraderError):
     """A sandbox layer is missing and running without it was not allowed."""
 
 
+# Imported by the engine before it forks a grading child (see ``Engine._preload``).
+LAZY_IN_CHILDREN = ("numpy.random", "numpy.ma", "grader.isolation.dispatch",
+                    "grader.isolation.tripwire")
+
+
 class ZygoteBans(TypedDict):
     """What the engine tells the zygotes about its course's bans (``Engine._zygote_bans``)."""
 
@@ -186,6 +191,11 @@ class Engine:
 
         from grader.checks import compare, gradcheck  # noqa: F401
 
+        # What grading children would otherwise each import, lazily: NumPy's submodules that its
+        # own functions and the tests reach (np.unique reaches numpy.ma; seeded inputs,
+        # numpy.random), and what reading a worker's trip-wire reports needs.
+        for name in LAZY_IN_CHILDREN:
+            importlib.import_module(name)
         torch.set_num_threads(1)  # children are forked from here: no OpenMP pool to hang on
         # Each grading child runs one pytest session; importing pytest's own plugins here once
         # saves every child from doing it.

@@ -40,7 +40,9 @@ def _torch_program(program: list, inputs: list, backward_calls: int = 1,
         if zero_grad and call > 0:
             for leaf in leaves:
                 leaf.grad = None
-        out.backward(torch.ones_like(out), retain_graph=True)
+        # sum(out) weights every element by one, as a gradient of ones would; a gradient passed
+        # to backward() makes torch import its symbolic shapes (and sympy) in every grading.
+        out.sum().backward(retain_graph=True)
     grads = [leaf.grad if leaf.grad is not None else torch.zeros_like(leaf) for leaf in leaves]
     return out.detach().numpy(), [g.numpy() for g in grads]
 
