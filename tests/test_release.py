@@ -3,9 +3,11 @@ three checks (reference text, stubs, a fresh virtual environment) catch what the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,17 @@ from grader.publish.release import check_stubs, find_secrets, release, student_w
 TOPICS = ("linear_regression", "activations")
 
 
+@contextlib.contextmanager
+def _writing_bytecode():
+    """Python writes bytecode beside what it imports, as it does for a user (whatever
+    PYTHONDONTWRITEBYTECODE says where the suite runs): a release must hold none of it."""
+    before, sys.dont_write_bytecode = sys.dont_write_bytecode, False
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode = before
+
+
 @pytest.fixture(scope="module")
 def released(course: Course, tmp_path_factory: pytest.TempPathFactory):
     """One release of two topics, built and verified once per test session.
@@ -30,7 +43,8 @@ def released(course: Course, tmp_path_factory: pytest.TempPathFactory):
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         out = tmp_path_factory.mktemp("release") / "students"
         lines: list[str] = []
-        release(course, out, topics=TOPICS, echo=lines.append)
+        with _writing_bytecode():
+            release(course, out, topics=TOPICS, echo=lines.append)
         return out, lines
     from filelock import FileLock  # a dependency of torch
 
@@ -40,7 +54,8 @@ def released(course: Course, tmp_path_factory: pytest.TempPathFactory):
         if not log.exists():
             shutil.rmtree(out, ignore_errors=True)  # what a worker that failed left
             lines = []
-            release(course, out, topics=TOPICS, echo=lines.append)
+            with _writing_bytecode():
+                release(course, out, topics=TOPICS, echo=lines.append)
             log.write_text(json.dumps(lines))
     return out, json.loads(log.read_text())
 

@@ -271,10 +271,16 @@ def check_stubs(out: Path) -> tuple[int, list[str]]:
     from grader.grading.engine import Engine, Options
 
     released = Course(out)
-    with tempfile.TemporaryDirectory(prefix="grader-release-") as tmp, \
-            Engine(released, sandboxed=False) as engine:
-        result = engine.grade(released.assignments, Path(tmp),
-                              Options(kinds=("public",)), name="stubs")
+    try:
+        with tempfile.TemporaryDirectory(prefix="grader-release-") as tmp, \
+                Engine(released, sandboxed=False) as engine:
+            result = engine.grade(released.assignments, Path(tmp),
+                                  Options(kinds=("public",)), name="stubs")
+    finally:
+        # Importing the release's tests and stubs to grade them wrote their bytecode beside
+        # them (wherever Python writes it): the release ships none.
+        for cache in sorted(out.rglob("__pycache__"), reverse=True):
+            shutil.rmtree(cache, ignore_errors=True)
     problems = [f"grading the stubs failed: {result.error}"] if result.error else []
     for t in result.tests:
         if t.outcome == Outcome.NOT_GRADED:  # a GPU test on a machine without one: nothing to check
