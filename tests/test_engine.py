@@ -632,7 +632,12 @@ def test_a_grading_child_imports_only_the_tests_it_runs(tmp_path: Path,
         # On a GPU the performance topic's tests start CUDA in the child, which loads its own.
         own = ("reference", "assignments") + (("torch.cuda", "torch.backends")
                                               if engine.device.cuda else ())
-    assert not result.error and result.score == result.max_score, result.error
+    assert not result.error, result.error
+    # Every test ran and passed (the GPU's not graded without one); speed points depend on how busy
+    # the machine is, not counted.
+    failed = [t.nodeid for t in result.tests if "speed" not in t.details and t.outcome != "not_graded"
+              and (t.outcome != "passed" or t.score < t.max_score)]
+    assert result.tests and failed == []
     [written] = list(tmp_path.glob("new-modules-*"))
     new = [m for m in written.read_text().split() if not m.startswith(own)]
     assert new == []
