@@ -178,3 +178,30 @@ def test_reference_baseline_and_alternatives_use_no_banned_call(path: Path) -> N
 ])
 def test_banned_list_catches_the_shortcuts(source: str, name: str) -> None:
     assert name in [f.name for f in banned.scan(source, _banned())]
+
+
+def test_the_speed_report_says_how_time_grows_over_the_configured_sizes(
+        engine, tmp_path: Path) -> None:
+    """Each speed test with a sweep of sizes reports the student's and the baseline's time at
+    every size of it, the graded size taken from the scored measurement, and says so."""
+    import shutil
+
+    from grader.grading.engine import Options
+
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    shutil.copyfile(COURSE.solution("performance"), sub / "performance.py")
+    result = engine.grade(sub, tmp_path / "out", Options(topics=("performance",), seed=3))
+    assert not result.error, result.error
+    speed = COURSE.config("performance").extra["speed"]
+    swept = {fn: spec["sweep"] for fn, spec in speed.items()
+             if isinstance(spec, dict) and spec.get("sweep")}
+    assert swept
+    for fn, sweep in swept.items():
+        [test] = [t for t in result.tests if t.name == f"test_{fn}_speed"]
+        [(dimension, sizes)] = sweep.items()
+        grown = test.details["speed"]["scaling"]
+        assert grown["dimension"] == dimension and grown["sizes"] == sizes, grown
+        assert all(t > 0 for t in grown["student_s"] + grown["baseline_s"]), grown
+        where = ", ".join(str(n) for n in sizes)
+        assert f"Over {dimension} = {where}, your time grows as {dimension}^" in test.message

@@ -405,6 +405,28 @@ def test_a_solution_quadratic_where_the_baseline_is_linear_is_shown_so_and_score
     assert "(ratio 25.00×, 12.50×, 6.25×, 3.12×; not scored)" in recorded["note"]
 
 
+def test_the_sweep_takes_the_scored_size_from_the_scored_measurement(
+        fake_time: FakeTime) -> None:
+    sizes: list[int] = []
+
+    def cost(n: int) -> float:
+        sizes.append(n)
+        return 1e-4 * n
+
+    log: list[tuple[str, int]] = []
+    recorded, record = _record()
+    timing.grade_speed(SizedProxy("s", cost, log), SizedProxy("b", lambda n: 1e-3 * n, log), "f",
+                       lambda i: (8,), verify=_check_sum, thresholds=timing.Thresholds(2, 16),
+                       device="cpu", record=record, settings=_settings(),
+                       scaling=timing.Sweep("T", (4, 8, 16), lambda n, i: (n,), graded=8))
+    grown = recorded["speed"]["scaling"]
+    assert grown["sizes"] == [4, 8, 16]
+    assert grown["ratios"] == pytest.approx([10, 10, 10], rel=0.01)
+    swept = sizes.index(4)  # the scored measurement (all at 8), then the sweep
+    assert set(sizes[:swept]) == {8}
+    assert set(sizes[swept:]) == {4, 16}  # 8 not timed again
+
+
 def test_a_sweep_that_fails_is_reported_and_costs_no_points(fake_time: FakeTime) -> None:
     log: list[tuple[str, int]] = []
 

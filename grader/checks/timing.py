@@ -594,7 +594,8 @@ def grade_speed(student: Any, baseline: Any, fn: str, make_args: Callable[[int],
     message = speed.message(hint)
     if scaling is not None:
         try:
-            grown = sweep(student, baseline, fn, scaling, device, before_sample=flush)
+            grown = sweep(student, baseline, fn, scaling, device, before_sample=flush,
+                          graded=(s, b))
         except Exception as exc:  # noqa: BLE001 - report only: the points are decided above
             details["scaling"] = {"dimension": scaling.dimension, "error": str(exc)[:300]}
             message += f" (How your time grows with {scaling.dimension} was not measured: " \
@@ -616,11 +617,14 @@ def grade_speed(student: Any, baseline: Any, fn: str, make_args: Callable[[int],
 @dataclass(frozen=True)
 class Sweep:
     """Sizes to time a function at, beyond the one its points are given for: ``make_args(size,
-    i)`` gives the inputs of call ``i`` at ``size`` of ``dimension`` (e.g. "T")."""
+    i)`` gives the inputs of call ``i`` at ``size`` of ``dimension`` (e.g. "T"). ``graded``:
+    the size of the inputs the points are given for, where it is one of ``sizes``; that size is
+    not timed again, its times are the scored measurement's."""
 
     dimension: str
     sizes: tuple[int, ...]
     make_args: Callable[[int, int], tuple[Any, ...]]
+    graded: int | None = None
 
 
 # Few short samples per size: the sweep is shown to the student, never scored.
@@ -671,13 +675,19 @@ def fit_exponent(sizes: Sequence[float], times: Sequence[float]) -> float:
 
 def sweep(student: Any, baseline: Any, fn: str, plan: Sweep, device: str, *,
           settings: Settings = SWEEP_SETTINGS, clocks: tuple[Any, Any] | None = None,
-          before_sample: Callable[[], None] | None = None) -> Scaling:
+          before_sample: Callable[[], None] | None = None,
+          graded: tuple[Side, Side] | None = None) -> Scaling:
     """Time ``fn`` of both sides at every size of ``plan`` (alternated samples, as
-    :func:`measure`, a few each); the results are not checked: nothing here is scored."""
+    :func:`measure`, a few each); the results are not checked: nothing here is scored.
+    ``graded``: the scored measurement (student, baseline), taken as the times at
+    ``plan.graded``, which is then not timed again."""
     student_s, baseline_s = [], []
     for size in plan.sizes:
-        s, b = measure(student, baseline, fn, functools.partial(plan.make_args, size),
-                       settings=settings, clocks=clocks, before_sample=before_sample)
+        if graded is not None and size == plan.graded:
+            s, b = graded
+        else:
+            s, b = measure(student, baseline, fn, functools.partial(plan.make_args, size),
+                           settings=settings, clocks=clocks, before_sample=before_sample)
         clock, _ = choose_clock(s, b, device)
         student_s.append(s.median(clock))
         baseline_s.append(b.median(_baseline_clock(clock)))

@@ -190,12 +190,13 @@ def _verify(reference, fn: str, outputs: tuple[str, ...] | None = None):
 
 
 def _speed(student, baseline, reference, record_property, fn, make_args, device,
-           outputs=None, sized=None) -> timing.Speed:
-    """``sized(size, i)``: the inputs of call ``i`` with the sweep's dimension at ``size``."""
+           outputs=None, sized=None, graded=None) -> timing.Speed:
+    """``sized(size, i)``: the inputs of call ``i`` with the sweep's dimension at ``size``;
+    ``graded``: that dimension's size in the scored inputs (timed once, not again)."""
     scaling = None
     if sized is not None and fn in SWEEP:
         dimension, sizes = SWEEP[fn]
-        scaling = timing.Sweep(dimension, tuple(int(n) for n in sizes), sized)
+        scaling = timing.Sweep(dimension, tuple(int(n) for n in sizes), sized, graded)
     return timing.grade_speed(
         student, baseline, fn, make_args, verify=_verify(reference, fn, outputs),
         thresholds=timing.thresholds_for(CONFIG.extra, fn, device), device=device,
@@ -218,8 +219,9 @@ def test_conv2d_fast_speed(student, baseline, reference, seed, record_property):
         return _on(device, (*_conv_inputs(g, s["N"], s["C"], H, W, s["F"], s["KH"], s["KW"],
                                           torch.float32), s["stride"], s["pad"]))
 
+    s = SHAPE[CONV]
     _speed(student, baseline, reference, record_property, CONV, lambda i: sized(None, i), device,
-           sized=sized)
+           sized=sized, graded=s["H"] if s["H"] == s["W"] else None)
 
 
 @pytest.mark.points(3)
@@ -237,7 +239,7 @@ def test_lstm_sequence_fast_speed(student, baseline, reference, seed, record_pro
                                         s["H"], torch.float32, ih_std=s["I"] ** -0.5))
 
     _speed(student, baseline, reference, record_property, LSTM, lambda i: sized(None, i), device,
-           LSTM_OUT, sized=sized)
+           LSTM_OUT, sized=sized, graded=SHAPE[LSTM]["T"])
 
 
 # ------------------------------------------------------------------------------------- GPU
