@@ -90,3 +90,27 @@ def test_a_statement_without_a_place_for_its_list_says_how_to_add_one(copy: Cour
     drift, = statement.drifts(copy, ["metrics"])
     with pytest.raises(statement.StatementError, match="add a line"):
         statement.write(drift)
+
+
+def test_the_performance_statement_gives_the_speed_thresholds_the_grader_uses(
+        course: Course) -> None:
+    """The statement's table of speed thresholds is the one grading.toml holds: a threshold
+    changed in one place only tells students one thing and grades them by another."""
+    import re
+
+    from grader.checks.timing import thresholds_for
+
+    config = course.config("performance").extra
+    text = (course.assignments / "performance" / "README.md").read_text()
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"(?m)^\s*\| `(\w+)` \| (.*)$", text)}
+    checked = 0
+    for fn, spec in config["speed"].items():
+        if not isinstance(spec, dict) or "cpu" not in spec:
+            continue
+        t = thresholds_for(config, fn, "cpu")
+        cpu_cell = rows[fn].split("|")[0]
+        said = re.search(r"from ([0-9.]+)× \(none\) to ([0-9.]+)× \(full\)", cpu_cell)
+        assert said is not None, cpu_cell
+        assert (float(said.group(1)), float(said.group(2))) == (t.zero, t.full), (fn, cpu_cell)
+        checked += 1
+    assert checked >= 2
