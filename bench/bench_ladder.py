@@ -6,12 +6,16 @@ beside them) handed in and graded by ``grader batch``, quiet (one grading at a t
     python bench/bench_ladder.py                              # 2 quiet runs, 5 saturated
     python bench/bench_ladder.py --quiet 1 --saturated 0 --functions lstm_sequence_fast
     python bench/bench_ladder.py --shape lstm_sequence_fast:T=64,B=4,I=1024,H=32
+    python bench/bench_ladder.py --gpu --quiet 3 --saturated 1     # on a GPU host
 
 A rung is handed in as the public baseline with the rung's function defined after it, so the
 other functions stay the baseline's (and their speed tests settle at once). ``--shape`` grades a
 copy of the course whose speed test of that function times other inputs (grading.toml's
 ``[speed.<function>] shape``); ``--thresholds fn:zero,full`` likewise, to try a design before
-writing it down. Prints, per run and function, each rung's ratio interval, the ratio it was
+writing it down. ``--gpu`` grades with GPU grading turned on for these runs only (as
+``bench/gpu_check.py`` does): where CUDA is present speed is timed on the GPU, against the
+``cuda`` thresholds (which ``--thresholds`` and ``--measure`` then replace), and the attention
+exercise's GPU speed and peak-memory tests are graded too. Prints, per run and function, each rung's ratio interval, the ratio it was
 scored on and its speed points (``-`` where no speed is graded on this device) and how its time
 grows against the baseline's over the report's sweep of sizes (fitted exponents, ratio per size),
 then per rung the lowest and highest over every run, the load average before and after each run.
@@ -74,8 +78,9 @@ def make_class(dest: Path, todo: list[Rung]) -> None:
 
 
 def course_copy(work: Path, shapes: dict[str, dict[str, int]],
-                thresholds: dict[str, tuple[float, float]]) -> Path:
-    """The course as it is, with the speed tests' shapes and CPU thresholds overridden."""
+                thresholds: dict[str, tuple[float, float]], kind: str = "cpu") -> Path:
+    """The course as it is, with the speed tests' shapes and ``kind``'s thresholds ("cpu" or
+    "cuda") overridden."""
     root = work / "course"
     for name in ("assignments", "reference", "requirements"):
         shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -89,10 +94,10 @@ def course_copy(work: Path, shapes: dict[str, dict[str, int]],
         if not n:
             raise SystemExit(f"grading.toml has no [speed.{fn}] shape")
     for fn, (zero, full) in thresholds.items():
-        text, n = re.subn(rf"(?ms)^(\[speed\.{fn}\].*?^cpu = )\{{[^}}]*\}}",
+        text, n = re.subn(rf"(?ms)^(\[speed\.{fn}\].*?^{kind} = )\{{[^}}]*\}}",
                           rf"\g<1>{{ zero = {zero}, full = {full} }}", text, count=1)
         if not n:
-            raise SystemExit(f"grading.toml has no [speed.{fn}] cpu thresholds")
+            raise SystemExit(f"grading.toml has no [speed.{fn}] {kind} thresholds")
     toml.write_text(text)
     return root
 
@@ -100,24 +105,27 @@ def course_copy(work: Path, shapes: dict[str, dict[str, int]],
 @dataclass(frozen=True)
 class Graded:
     correct: tuple[float, float]  # points, max of the function's tests other than speed
-    speed: tuple[float, float] | None  # points, max of its CPU speed test
+    speed: tuple[float, float] | None  # points, max of its speed test (CPU or GPU)
     interval: tuple[float, float] | None
     scored: float | None
     rounds: int
     scaling: dict | None = None  # the report's sweep of sizes (timing.Scaling.details)
+    memory: tuple[float, float, float] | None = None  # points, max, peak MB (GPU memory test)
+    device: str = ""  # what the speed was timed on
 
 
 def read(out: Path, rung: Rung) -> Graded:
     result = json.loads((out / "students" / rung.student / "result.json").read_text())
     short = {"conv2d_fast": "conv", "lstm_sequence_fast": "lstm", "attention_fast": "attention"}
     correct = [0.0, 0.0]
-    speed = interval = scored = scaling = None
+    speed = interval = scored = scaling = memory = None
     rounds = 0
+    timed_on = ""
     for test in result["tests"]:
         name = test["name"].split("[")[0]
         if test["outcome"] == "not_graded":
             continue
-        if name == f"test_{rung.fn}_speed":
+        if name in (f"test_{rung.fn}_speed", f"test_{rung.fn}_speed_gpu"):
             details = (test.get("details") or {}).get("speed") or {}
             speed = (float(test["score"]), float(test["max_score"]))
             if details:
@@ -125,11 +133,16 @@ def read(out: Path, rung: Rung) -> Graded:
                 scored = details.get("scored_ratio")
                 rounds = int(details["student"].get("rounds", 1))
                 scaling = details.get("scaling")
+                timed_on = str(details.get("device_name") or details.get("device") or "")
+        elif name == f"test_{rung.fn}_peak_gpu_memory":
+            peak = ((test.get("details") or {}).get("gpu_memory") or {}).get("student_peak_bytes")
+            memory = (float(test["score"]), float(test["max_score"]),
+                      float(peak) / 2**20 if peak is not None else float("nan"))
         elif name.startswith(f"test_{short[rung.fn]}_") or name.startswith(f"test_{rung.fn}"):
             correct[0] += float(test["score"])
             correct[1] += float(test["max_score"])
     return Graded((correct[0], correct[1]), speed, interval, scored, rounds,  # type: ignore[arg-type]
-                  scaling)
+                  scaling, memory, timed_on)
 
 
 def load() -> str:
@@ -138,6 +151,8 @@ def load() -> str:
 
 def cell(g: Graded) -> str:
     ok = f"{g.correct[0]:g}/{g.correct[1]:g}"
+    if g.memory is not None:
+        ok += f", memory {g.memory[0]:g}/{g.memory[1]:g} ({g.memory[2]:.0f} MB)"
     if g.speed is None:
         return f"correct {ok:7s} speed -"
     if g.interval is None:
@@ -154,10 +169,17 @@ def cell(g: Graded) -> str:
             f"{again}{grown}")
 
 
-def grade_run(course: Path, klass: Path, out: Path, jobs: int) -> float:
+# `grader batch` with GPU grading on for that run alone: the decision is made before the engine
+# is, and its grading children inherit it.
+GPU_ON = ("import sys; from grader.grading import device; device.decide(enabled=True); "
+          "sys.argv[0] = 'grader'; from grader.commands.main import main; main()")
+
+
+def grade_run(course: Path, klass: Path, out: Path, jobs: int, gpu: bool = False) -> float:
     t0 = time.monotonic()
+    start = ["-c", GPU_ON] if gpu else ["-m", "grader"]
     proc = subprocess.run(
-        [sys.executable, "-m", "grader", "batch", str(klass), "--out", str(out), "--topic", TOPIC,
+        [sys.executable, *start, "batch", str(klass), "--out", str(out), "--topic", TOPIC,
          "--jobs", str(jobs), "--course", str(course)],
         cwd=ROOT, capture_output=True, text=True)
     if proc.returncode not in (0, 1):
@@ -194,25 +216,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rungs", nargs="+", metavar="TEXT",
                         help="only the rungs whose name contains one of these")
     parser.add_argument("--keep", action="store_true", help="keep the batch folders")
+    parser.add_argument("--gpu", action="store_true",
+                        help="GPU grading on for these runs: speed timed on the GPU where CUDA "
+                             "is present, against the cuda thresholds")
     args = parser.parse_args(argv)
+    timed_on = "cpu"  # the thresholds' device
+    if args.gpu:
+        sys.path.insert(0, str(ROOT))
+        from grader.grading import device
+        decided = device.decide(enabled=True)
+        timed_on = "cuda" if decided.cuda else "cpu"
+        print(f"GPU grading on: {', '.join(decided.names)}" if decided.cuda
+              else f"GPU grading asked for, none here ({decided.reason}): graded on the CPU")
     if args.measure:
-        args.thresholds = [(fn, (0.001, 1e6)) for fn in ("conv2d_fast", "lstm_sequence_fast")]
+        timed = FUNCTIONS if timed_on == "cuda" else ("conv2d_fast", "lstm_sequence_fast")
+        args.thresholds = [(fn, (0.001, 1e6)) for fn in timed]
     todo = [r for r in rungs(args.functions)
             if not args.rungs or any(t in r.name for t in args.rungs)]
     work = Path(tempfile.mkdtemp(prefix="bench-ladder-"))
-    course = course_copy(work, dict(args.shape), dict(args.thresholds))
+    course = course_copy(work, dict(args.shape), dict(args.thresholds), timed_on)
     make_class(work / "class", todo)
     print(f"{len(todo)} rungs of {', '.join(args.functions)}; {args.quiet} quiet runs, "
           f"{args.saturated} saturated (--jobs {args.jobs} on {os.cpu_count()} cores)"
           + "".join(f"; {fn} shape {s}" for fn, s in args.shape)
-          + "".join(f"; {fn} cpu thresholds {t}" for fn, t in args.thresholds), flush=True)
+          + "".join(f"; {fn} {timed_on} thresholds {t}" for fn, t in args.thresholds), flush=True)
     seen: dict[Rung, list[tuple[str, Graded]]] = defaultdict(list)
     plan = [("quiet", 1)] * args.quiet + [("saturated", args.jobs)] * args.saturated
     try:
         for run, (kind, jobs) in enumerate(plan, 1):
             out = work / f"run{run}"
             before = load()
-            took = grade_run(course, work / "class", out, jobs)
+            took = grade_run(course, work / "class", out, jobs, timed_on == "cuda")
             print(f"\nrun {run}, {kind} (--jobs {jobs}): {took:.0f} s, load {before} -> "
                   f"{load()}", flush=True)
             for rung in todo:
