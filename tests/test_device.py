@@ -137,6 +137,48 @@ def test_the_worker_is_told_whether_it_grades_on_the_gpu(toy_engine, tmp_path: P
         session.close()
 
 
+def test_a_cuda_that_cannot_start_in_a_worker_is_said_with_cudas_words(monkeypatch) -> None:
+    # What a GPU worker runs before the student's code: CUDA's failure becomes the worker's
+    # start-up failure (the grader's), with CUDA's own message; a CPU build is left alone.
+    from grader.isolation import worker
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("Unexpected error from cudaGetDeviceCount(). Error 304: OS call failed")
+
+    monkeypatch.setattr(torch, "zeros", refuse)
+    monkeypatch.setattr(torch.version, "cuda", None)
+    worker.start_cuda()  # a CPU build: nothing to start
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    with pytest.raises(RuntimeError, match=r"CUDA could not start in the sandboxed worker: "
+                                           r"RuntimeError: .*Error 304"):
+        worker.start_cuda()
+
+
+def test_a_gpu_worker_whose_cuda_cannot_start_is_the_graders_failure(toy_engine,
+                                                                       tmp_path: Path) -> None:
+    # A GPU worker starts CUDA before the student's module runs: where CUDA cannot start there
+    # (no GPU, or a sandbox it cannot work under), grading says so as its own failure, with
+    # CUDA's words, instead of a worker that dies at the first tensor sent to the GPU and reads
+    # as the student's crash ("exit code 71 ... Look for code that ends the process").
+    if CUDA_HERE or not torch.version.cuda:
+        pytest.skip("needs a CUDA build of torch where CUDA cannot start (here: "
+                    f"{'CUDA starts' if CUDA_HERE else 'a CPU build'}); start_cuda's own test "
+                    "covers the message")
+    from grader.grading.remote import GraderFault, StudentModule, StudentProxy, WorkerSpec
+
+    (tmp_path / "echo.py").write_text("def echo(x):\n    return x\n")
+    spec = WorkerSpec(tmp_dir=str(tmp_path), module_name="echo", module_path=str(tmp_path / "echo.py"),
+                      student_dir=str(tmp_path), sandbox=True, read_paths=toy_engine.read_paths,
+                      limits={"memory_mb": 1024, "gpu": True})
+    session = StudentModule(toy_engine.zygote, spec)
+    try:
+        proxy = StudentProxy(session, time.monotonic() + 60)
+        with pytest.raises(GraderFault, match="CUDA could not start in the sandboxed worker"):
+            proxy.echo(1)
+    finally:
+        session.close()
+
+
 # ------------------------------------------------------------------- GPU memory, from outside
 
 def test_a_memory_watch_keeps_the_peak_seen_during_a_call() -> None:

@@ -151,6 +151,21 @@ def forget(libraries: tuple[str, ...]) -> None:
             del namespace[attr]
 
 
+def start_cuda() -> None:
+    """Start CUDA in this (sandboxed) GPU worker before any student code runs, so that a CUDA the
+    sandbox keeps from starting is the grader's failure, said as such, rather than a worker that
+    dies at the first tensor sent to the GPU and reads as the student's crash."""
+    import torch
+
+    if not torch.version.cuda:  # a CPU build: only a stand-in decision sends it GPU work
+        return
+    try:
+        torch.zeros(1, device="cuda")
+    except Exception as exc:  # noqa: BLE001 (CUDA's errors have no common type)
+        raise RuntimeError(f"CUDA could not start in the sandboxed worker: "
+                           f"{type(exc).__name__}: {str(exc)[-300:]}") from None
+
+
 def serve(sock: socket.socket, module_name: str, module_path: str, student_dir: str,
           generation: int, max_reply_bytes: int, banned: tuple[str, ...] = (), *,
           ops: tuple[str, ...] = (), libraries: tuple[str, ...] = (),
@@ -165,6 +180,8 @@ def serve(sock: socket.socket, module_name: str, module_path: str, student_dir: 
     """
     handles = _Handles(generation)
     devices = wire.Devices(cuda=gpu)
+    if gpu:
+        start_cuda()
     arm(student_dir, banned, ops, libraries)
     sys.path.insert(0, student_dir)
     if before_student_code is not None:
