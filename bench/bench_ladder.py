@@ -229,8 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"GPU grading on: {', '.join(decided.names)}" if decided.cuda
               else f"GPU grading asked for, none here ({decided.reason}): graded on the CPU")
     if args.measure:
-        timed = FUNCTIONS if timed_on == "cuda" else ("conv2d_fast", "lstm_sequence_fast")
-        args.thresholds = [(fn, (0.001, 1e6)) for fn in timed]
+        measured = FUNCTIONS if timed_on == "cuda" else ("conv2d_fast", "lstm_sequence_fast")
+        args.thresholds = [(fn, (0.001, 1e6)) for fn in measured]
     todo = [r for r in rungs(args.functions)
             if not args.rungs or any(t in r.name for t in args.rungs)]
     work = Path(tempfile.mkdtemp(prefix="bench-ladder-"))
