@@ -227,7 +227,10 @@ def test_conv2d_fast_speed(student, baseline, reference, seed, record_property):
 @pytest.mark.points(3)
 @pytest.mark.timeout(120)  # sampling: up to 3 rounds of 20 s; then the sweep of sizes
 def test_lstm_sequence_fast_speed(student, baseline, reference, seed, record_property):
-    device = timing.grading_device()
+    # Timed on the CPU on every host, a GPU one too: on a GPU each step's few small kernels cost
+    # their launch whatever they compute, so the count of kernels per step decides the ratio and
+    # hoisting the input projection, what the statement teaches, barely shows (grading.toml).
+    device = "cpu"
 
     def sized(T: int | None, i: int) -> tuple:
         s = {**SHAPE[LSTM], **({} if T is None else {"T": T})}
