@@ -369,3 +369,29 @@ def test_a_gpu_test_holds_the_device_and_a_worker_taking_too_much_is_stopped(
     hog = tests["test_hog"]
     assert hog.outcome == "error" and "took more than 512 MB of GPU memory" in hog.message, hog
     assert tests["test_plain"].outcome == "passed"  # a fresh worker serves the next test
+
+
+def test_the_lstm_speed_is_timed_on_the_cpu_where_speed_is_graded_on_a_gpu(
+        undecided, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # GPU grading decided on (a stand-in GPU, so what goes to the GPU fails here): the LSTM's
+    # speed test still times on the CPU, with the CPU thresholds, since on a GPU the count of
+    # kernels per step decides its ratio (reference/performance/grading.toml).
+    from grader.course import Course
+    from grader.grading.engine import Engine, Options
+
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.setattr(device, "_DECIDED", device.Device(True, "", ("Stand-in GPU",), 1, 1))
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "performance.py").write_text(
+        (root / "reference" / "performance" / "solution.py").read_text())
+    with Engine(Course(root)) as engine:
+        result = engine.grade(sub, tmp_path / "out", Options(topics=("performance",), seed=1))
+    tests = {t.name: t for t in result.tests}
+    lstm = tests["test_lstm_sequence_fast_speed"]
+    assert lstm.outcome == "passed", lstm.message
+    assert lstm.details["speed"]["device"] == "cpu"
+    cpu = timing.thresholds_for(Course(root).config("performance").extra, "lstm_sequence_fast",
+                                "cpu")
+    assert lstm.details["speed"]["thresholds"] == {"zero": cpu.zero, "full": cpu.full}
+    assert tests["test_conv2d_fast_speed"].outcome != "passed"  # sent to the stand-in GPU
