@@ -13,10 +13,11 @@ other functions stay the baseline's (and their speed tests settle at once). ``--
 copy of the course whose speed test of that function times other inputs (grading.toml's
 ``[speed.<function>] shape``); ``--thresholds fn:zero,full`` likewise, to try a design before
 writing it down. ``--gpu`` grades with GPU grading turned on for these runs only (as
-``bench/gpu_check.py`` does): where CUDA is present speed is timed on the GPU, against the
-``cuda`` thresholds (which ``--thresholds`` and ``--measure`` then replace), and the attention
-exercise's GPU speed and peak-memory tests are graded too. Prints, per run and function, each rung's ratio interval, the ratio it was
-scored on and its speed points (``-`` where no speed is graded on this device) and how its time
+``bench/gpu_check.py`` does): where CUDA is present speed is timed on the GPU against the
+``cuda`` thresholds (which ``--thresholds`` and ``--measure`` then replace; a function timed on
+the CPU on every host keeps its ``cpu`` ones), and the attention exercise's GPU speed and
+peak-memory tests are graded too. Prints, per run and function, each rung's ratio interval,
+the ratio it was scored on and its speed points (``-`` where no speed is graded on this device) and how its time
 grows against the baseline's over the report's sweep of sizes (fitted exponents, ratio per size),
 then per rung the lowest and highest over every run, the load average before and after each run.
 """
@@ -94,8 +95,13 @@ def course_copy(work: Path, shapes: dict[str, dict[str, int]],
         if not n:
             raise SystemExit(f"grading.toml has no [speed.{fn}] shape")
     for fn, (zero, full) in thresholds.items():
-        text, n = re.subn(rf"(?ms)^(\[speed\.{fn}\].*?^{kind} = )\{{[^}}]*\}}",
-                          rf"\g<1>{{ zero = {zero}, full = {full} }}", text, count=1)
+        n = 0
+        # Within the function's own section; one with no cuda line is timed on the CPU anywhere.
+        for on in dict.fromkeys((kind, "cpu")):
+            text, n = re.subn(rf"(?ms)^(\[speed\.{fn}\](?:(?!^\[).)*?^{on} = )\{{[^}}]*\}}",
+                              rf"\g<1>{{ zero = {zero}, full = {full} }}", text, count=1)
+            if n:
+                break
         if not n:
             raise SystemExit(f"grading.toml has no [speed.{fn}] {kind} thresholds")
     toml.write_text(text)
@@ -111,7 +117,6 @@ class Graded:
     rounds: int
     scaling: dict | None = None  # the report's sweep of sizes (timing.Scaling.details)
     memory: tuple[float, float, float] | None = None  # points, max, peak MB (GPU memory test)
-    device: str = ""  # what the speed was timed on
 
 
 def read(out: Path, rung: Rung) -> Graded:
@@ -120,7 +125,6 @@ def read(out: Path, rung: Rung) -> Graded:
     correct = [0.0, 0.0]
     speed = interval = scored = scaling = memory = None
     rounds = 0
-    timed_on = ""
     for test in result["tests"]:
         name = test["name"].split("[")[0]
         if test["outcome"] == "not_graded":
@@ -133,7 +137,6 @@ def read(out: Path, rung: Rung) -> Graded:
                 scored = details.get("scored_ratio")
                 rounds = int(details["student"].get("rounds", 1))
                 scaling = details.get("scaling")
-                timed_on = str(details.get("device_name") or details.get("device") or "")
         elif name == f"test_{rung.fn}_peak_gpu_memory":
             peak = ((test.get("details") or {}).get("gpu_memory") or {}).get("student_peak_bytes")
             memory = (float(test["score"]), float(test["max_score"]),
@@ -142,7 +145,7 @@ def read(out: Path, rung: Rung) -> Graded:
             correct[0] += float(test["score"])
             correct[1] += float(test["max_score"])
     return Graded((correct[0], correct[1]), speed, interval, scored, rounds,  # type: ignore[arg-type]
-                  scaling, memory, timed_on)
+                  scaling, memory)
 
 
 def load() -> str:
