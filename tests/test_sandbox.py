@@ -318,7 +318,8 @@ def tcp_listener() -> Iterator[socket.socket]:
 
 def _was_contacted(server: socket.socket) -> bool:
     try:
-        conn, _ = server.accept() if server.type == socket.SOCK_STREAM else server.recvfrom(64)
+        conn, _ = (server.accept() if server.type in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET)
+                   else server.recvfrom(64))
     except BlockingIOError:
         return False
     if isinstance(conn, socket.socket):
@@ -372,6 +373,58 @@ def test_connecting_to_a_unix_socket_outside(tmp_path: Path, layers: str) -> Non
     assert report.blocked is (layers != "none")
     if layers == "all":
         assert report.result["errno"] == "EPERM"
+
+
+@needs("seccomp", "landlock")
+@pytest.mark.parametrize("gpu", [False, True])
+def test_unix_sockets_reach_nothing_outside_even_in_a_gpu_worker(dirs: Dirs, gpu: bool) -> None:
+    # A GPU worker may make the one kind of unix socket CUDA needs (SOCK_SEQPACKET, on which it
+    # listens under an abstract name), but connects to nothing: not to a daemon's socket, not to
+    # an abstract name outside, and it cannot make a pathname socket for others to connect to.
+    stream, seqpacket = str(dirs.outside / "daemon.sock"), str(dirs.outside / "seq.sock")
+    abstract = f"\0grader-test-{os.getpid()}"
+    servers = []
+    for kind, address in ((socket.SOCK_STREAM, stream), (socket.SOCK_SEQPACKET, seqpacket),
+                          (socket.SOCK_SEQPACKET, abstract)):
+        server = socket.socket(socket.AF_UNIX, kind)
+        server.bind(address)
+        server.listen(1)
+        server.setblocking(False)
+        servers.append(server)
+    try:
+        report = run_attack("unix_reach", limits={"gpu": gpu}, write=[str(dirs.work)],
+                            targets=[stream, seqpacket, abstract])
+        assert all(not _was_contacted(server) for server in servers)
+    finally:
+        for server in servers:
+            server.close()
+    assert "landlock" in report.lines["applied"] and "seccomp" in report.lines["applied"]
+    got = report.result["value"]
+    assert got["make_stream"] == got["make_dgram"] == "EPERM"
+    if not gpu:
+        assert got["make_seqpacket"] == "EPERM"
+        return
+    assert got["make_seqpacket"] == got["make_seqpacket_cloexec"] == "ok"
+    for target in (stream, seqpacket, abstract):
+        assert got[f"connect {target}"] == "EPERM", got
+        assert got[f"send {target}"] == "ENOTCONN", got
+    assert got["listen_abstract"] == "ok"  # what CUDA does; scoped to the worker (Landlock ABI 6)
+    assert got["bind_pathname"] == "EACCES"
+
+
+@needs("landlock", "pid_namespace")
+@pytest.mark.parametrize("gpu", [False, True])
+def test_only_a_gpu_worker_names_its_own_threads(gpu: bool) -> None:
+    # CUDA names the threads it starts through /proc/self/task/<tid>/comm, by their ids in the
+    # worker's PID namespace: a GPU worker has a /proc of that namespace, and may write there.
+    report = run_attack("name_thread", limits={"gpu": gpu})
+    if gpu:
+        assert report.result == {"ok": True, "value": "renamed"}, report
+        assert "a /proc of its own" in report.lines["applied_detail"]["pid_namespace"]
+    else:
+        assert report.blocked, report
+    # Another process's memory stays out of reach either way.
+    assert run_attack("proc_parent_mem", limits={"gpu": gpu}).blocked
 
 
 @pytest.mark.parametrize(
@@ -651,3 +704,13 @@ def test_an_unprivileged_worker_is_sandboxed_too(unprivileged: tuple[str, Path])
     assert set(report.lines["applied"]) >= {"network", "pid_namespace", "process_limit", "landlock",
                                             "disk_quota"}
     assert report.blocked and report.result["error"] == "PermissionError"
+
+
+def test_an_unprivileged_gpu_worker_names_its_threads_too(unprivileged: tuple[str, Path]) -> None:
+    # Inside a user namespace, B mounts the /proc of its PID namespace as root does.
+    python, base = unprivileged
+    proc = _as_nobody(python, base, "name_thread", limits={"gpu": True})
+    stdout, stderr = proc.communicate(timeout=60)
+    report = Report(_parse(stdout), stderr)
+    assert "inside a new user namespace" in report.lines["applied_detail"]["pid_namespace"]
+    assert report.result == {"ok": True, "value": "renamed"}, report

@@ -29,7 +29,8 @@ Layers (names as in :data:`LAYERS`)
 - ``seccomp``: a small filter: ``socket()`` only for AF_INET/AF_INET6 (pathname unix sockets
   such as ``/var/run/docker.sock`` are outside both Landlock ABI 7 and the network namespace),
   and no ``memfd_create``, ``shmget`` or io_uring (memory that RLIMIT_DATA does not count and
-  that can outlive the worker; io_uring would bypass the filter).
+  that can outlive the worker; io_uring would bypass the filter). A GPU worker's filter differs
+  (see "GPU workers").
 - ``landlock``: read-only ``policy.read_paths``, read-write ``policy.write_paths``, nothing
   else (no listing ``/``, no ``/proc``, no execute); with ABI >= 4 TCP bind and connect are
   denied, with ABI >= 6 abstract unix sockets and signals to processes outside the sandbox.
@@ -88,16 +89,30 @@ whole worker killed once that is over ``memory_mb``.
 
 GPU workers (``Limits.gpu``)
 ----------------------------
-CUDA cannot start in the default sandbox: Landlock denies the NVIDIA device files (and the
-ioctls on them, ABI >= 5), and the driver reserves far more address space than RLIMIT_AS
-allows. With ``Limits.gpu`` the worker gets read, write and ioctl rights on the NVIDIA
-device files that exist (:func:`gpu_device_paths`), read-only access to the driver's
-``/proc`` and ``/sys`` entries and to its own ``/proc/<pid>`` directory
-(:func:`gpu_read_paths`; never the rest of ``/proc``), and no RLIMIT_AS; RLIMIT_DATA and every
-other layer stay. CUDA is initialised lazily by the worker itself, after :func:`restrict`, so
-its threads inherit every layer (the zygote never touches CUDA). This has been checked on
-machines without a GPU only (device rules with stand-in device files, the address-space
-limit lifted); what the driver reads during initialisation may need more read paths.
+CUDA cannot start in the default sandbox. With ``Limits.gpu`` the worker gets, besides every
+other layer (measured on an H100 host, kernel 6.18, torch 2.11 built for CUDA 13, by taking the
+layers away one at a time):
+
+- read, write and ioctl rights on the NVIDIA device files that exist
+  (:func:`gpu_device_paths`; Landlock denies them, and ioctls on them from ABI 5), read-only
+  access to the driver's ``/proc`` and ``/sys`` entries and to its own ``/proc/self``
+  (:func:`gpu_read_paths`; never the rest of ``/proc``);
+- a ``/proc`` of its own PID namespace, in a mount namespace of its own
+  (:func:`_mount_own_proc`), and the right to write its threads' entries there: CUDA names the
+  threads it starts through ``/proc/self/task/<tid>/comm``, by their ids in the namespace, which
+  the host's ``/proc`` does not have;
+- unix sockets of type SOCK_SEQPACKET (CUDA will not start without the one it listens on,
+  under an abstract name) and no ``connect()`` at all: such a socket sends nothing before it is
+  connected, and the abstract name is scoped to the worker's network namespace and Landlock
+  domain, so no unix socket the worker makes reaches anything outside;
+- no RLIMIT_AS (the driver reserves tens of GB it never touches) and room for a CUDA context in
+  RLIMIT_DATA (:data:`CUDA_DATA_MB`).
+
+CUDA is started by the worker itself, after :func:`restrict` and before the student's code
+(``grader.isolation.worker.start_cuda``), so its threads inherit every layer; the zygote never
+touches CUDA. Writing its threads' ``/proc`` entries lets the worker write its own memory
+through ``/proc/self/task/<tid>/mem``, which adds nothing to what raw memory already gives
+in-process (docs/design.md).
 """
 
 from __future__ import annotations
@@ -495,6 +510,30 @@ def _mount_quota(path: str, limits: Limits) -> tuple[str, int, int]:
     return path, limits.max_disk_mb, limits.max_files
 
 
+def _mount_own_proc() -> None:
+    """In B, PID 1 of its PID namespace: a /proc of that namespace, in a mount namespace of B's
+    own (A's stays as it is: A reads B's tree in the host's /proc).
+
+    The host's /proc names B's threads by their ids outside the namespace, so a thread that
+    names another by its id (``/proc/self/task/<tid>/comm``, as CUDA does) finds no such
+    entry. In this /proc, B is 1 and sees no process but its own.
+    """
+    libc = _libc()
+    _check(libc.unshare(_CLONE_NEWNS), "unshare (mount namespace)")
+    # Private first: with shared propagation the mount would show in the grader's namespace.
+    _check(libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None), "mount (make / private)")
+    _check(libc.mount(b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None),
+           "mount /proc")
+
+
+def _own_proc(limits: Limits) -> str:
+    """In B, in its PID namespace: a GPU worker's own /proc (:func:`_mount_own_proc`)."""
+    if not limits.gpu:
+        return ""
+    _mount_own_proc()
+    return "; a /proc of its own (GPU worker)"
+
+
 def _enter(strategy: str, namespaces: tuple[str, ...], quota_dir: str | None = None,
            limits: Limits | None = None) -> None:
     """Unshare ``namespaces``; with "disk_quota", mount the tmpfs on ``quota_dir``."""
@@ -746,13 +785,15 @@ _IO_URING_SYSCALLS = (425, 426, 427)  # setup, enter, register: same number ever
 
 # machine -> (audit arch, {syscall: number}, has the x32 ABI to refuse)
 _SECCOMP_TABLES: dict[str, tuple[int, dict[str, int], bool]] = {
-    "x86_64": (0xC000003E, {"socket": 41, "shmget": 29, "memfd_create": 319, "clone": 56,
-                            "fork": 57, "vfork": 58, "clone3": 435}, True),
-    "aarch64": (0xC00000B7, {"socket": 198, "shmget": 194, "memfd_create": 279, "clone": 220,
-                             "clone3": 435}, False),
+    "x86_64": (0xC000003E, {"socket": 41, "connect": 42, "shmget": 29, "memfd_create": 319,
+                            "clone": 56, "fork": 57, "vfork": 58, "clone3": 435}, True),
+    "aarch64": (0xC00000B7, {"socket": 198, "connect": 203, "shmget": 194, "memfd_create": 279,
+                             "clone": 220, "clone3": 435}, False),
 }
 _CLONE_THREAD = 0x00010000
 _BPF_JSET_K = 0x45
+_BPF_AND_K = 0x54  # BPF_ALU | BPF_AND | BPF_K: A &= k
+_SOCK_TYPE_MASK = 0xF  # socket()'s type without SOCK_NONBLOCK and SOCK_CLOEXEC
 
 
 class _SockFilter(ctypes.Structure):
@@ -768,9 +809,17 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
 
 
-def _seccomp_program(new_processes: bool = True) -> list[tuple[int, int, int, int]]:
+def _seccomp_program(new_processes: bool = True,
+                     gpu: bool = False) -> list[tuple[int, int, int, int]]:
     """The BPF filter as (code, jt, jf, k); refuses what is listed in the module docstring, and
-    with ``new_processes`` false any new process (threads stay allowed)."""
+    with ``new_processes`` false any new process (threads stay allowed).
+
+    With ``gpu``, unix sockets of type SOCK_SEQPACKET are allowed too (CUDA cannot start
+    without the one it listens on, under an abstract name) and ``connect()`` is refused
+    whatever the socket: a SOCK_SEQPACKET socket sends nothing before it is connected and
+    ignores an address given to ``sendmsg``, so no new unix socket reaches anything, pathname
+    sockets such as ``/var/run/docker.sock`` included.
+    """
     machine = os.uname().machine
     if machine not in _SECCOMP_TABLES or struct.calcsize("P") != 8:
         raise SandboxError(
@@ -788,6 +837,8 @@ def _seccomp_program(new_processes: bool = True) -> list[tuple[int, int, int, in
     if x32:
         code.append((_BPF_JGE_K, "nosys", 0, 0x40000000))
     code.append((_BPF_JEQ_K, "family", 0, numbers["socket"]))
+    if gpu:
+        code.append((_BPF_JEQ_K, "deny", 0, numbers["connect"]))
     for nr in (numbers["shmget"], numbers["memfd_create"], *_IO_URING_SYSCALLS):
         code.append((_BPF_JEQ_K, "deny", 0, nr))
     if not new_processes:
@@ -803,8 +854,16 @@ def _seccomp_program(new_processes: bool = True) -> list[tuple[int, int, int, in
     code += [
         (_BPF_LD_W_ABS, 0, 0, 16),  # low word of args[0] (little-endian): the family
         (_BPF_JEQ_K, "allow", 0, socket.AF_INET),
-        (_BPF_JEQ_K, "allow", "deny", socket.AF_INET6),
+        (_BPF_JEQ_K, "allow", "unix" if gpu else "deny", socket.AF_INET6),
     ]
+    if gpu:
+        labels["unix"] = len(code)
+        code += [
+            (_BPF_JEQ_K, 0, "deny", socket.AF_UNIX),
+            (_BPF_LD_W_ABS, 0, 0, 24),  # low word of args[1]: the type, with its flags
+            (_BPF_AND_K, 0, 0, _SOCK_TYPE_MASK),
+            (_BPF_JEQ_K, "allow", "deny", socket.SOCK_SEQPACKET),
+        ]
     if not new_processes:
         labels["clone"] = len(code)
         code += [
@@ -826,7 +885,8 @@ def _seccomp_program(new_processes: bool = True) -> list[tuple[int, int, int, in
 
 def _apply_seccomp(limits: Limits | None = None) -> str:
     new_processes = limits is None or limits.new_processes
-    program = _seccomp_program(new_processes)
+    gpu = limits is not None and limits.gpu
+    program = _seccomp_program(new_processes, gpu)
     filters = (_SockFilter * len(program))(*[_SockFilter(*ins) for ins in program])
     fprog = _SockFprog(len(program), filters)
     _prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
@@ -836,7 +896,19 @@ def _apply_seccomp(limits: Limits | None = None) -> str:
         pass
     else:
         raise SandboxError("seccomp filter installed but AF_UNIX sockets can still be created")
-    detail = "socket() only for AF_INET/AF_INET6; no memfd_create, shmget or io_uring"
+    if gpu:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+            try:
+                sock.connect("\0grader-seccomp-check")
+            except PermissionError:
+                pass
+            else:
+                raise SandboxError("seccomp filter installed but connect() still works")
+        detail = ("socket() only for AF_INET/AF_INET6 and unix SOCK_SEQPACKET, no connect() "
+                  "(GPU worker: CUDA listens on such a socket)")
+    else:
+        detail = "socket() only for AF_INET/AF_INET6"
+    detail += "; no memfd_create, shmget or io_uring"
     return detail + ("" if new_processes else "; no new processes (threads allowed)")
 
 
@@ -890,6 +962,9 @@ _FS_WRITE = (
 )
 # Device files a GPU worker drives: CUDA talks to the driver through ioctls on them.
 _FS_DEVICE = _FS["read_file"] | _FS["write_file"] | _FS["ioctl_dev"]
+# A GPU worker's own threads' /proc entries: CUDA names the threads it starts by writing their
+# comm files (opened with O_TRUNC).
+_FS_OWN_THREADS = _FS_READ | _FS["write_file"] | _FS["truncate"]
 _NET_BIND_TCP, _NET_CONNECT_TCP = 1, 2  # ABI 4
 _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1, 2  # ABI 6
 
@@ -937,7 +1012,9 @@ def _landlock_description(abi: int) -> str:
 
 
 def _apply_landlock(read_paths: tuple[str, ...], write_paths: tuple[str, ...],
-                    devices: tuple[str, ...] = ()) -> str:
+                    devices: tuple[str, ...] = (), own_threads: bool = False) -> str:
+    """``own_threads``: the calling process may write its threads' entries beneath
+    ``/proc/self/task`` (a GPU worker: CUDA names its threads there)."""
     abi, why = _landlock_abi()
     if not abi:
         raise SandboxError(why)
@@ -960,6 +1037,8 @@ def _apply_landlock(read_paths: tuple[str, ...], write_paths: tuple[str, ...],
     try:
         rules = [(p, _FS_READ) for p in read_paths] + [(p, _FS_WRITE) for p in write_paths]
         rules += [(p, _FS_DEVICE) for p in devices]
+        if own_threads:
+            rules.append(("/proc/self/task", _FS_OWN_THREADS))  # opened here: this process's
         for path, rights in rules:
             try:
                 path_fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
@@ -998,7 +1077,8 @@ def _apply_landlock(read_paths: tuple[str, ...], write_paths: tuple[str, ...],
             pass
         else:
             raise SandboxError("Landlock was applied but '/' can still be listed")
-    return _landlock_description(abi)
+    own = "; its own threads' /proc entries writable (GPU worker)" if own_threads else ""
+    return _landlock_description(abi) + own
 
 
 def die_with_parent() -> None:
@@ -1061,13 +1141,14 @@ def _apply_all(policy: Policy, wanted: set[str], strategy: str, strict: bool) ->
             os.setsid()
         return "own session and process group"
 
-    def namespace(name: str) -> Callable[[], str]:
+    def namespace(name: str, then: Callable[[], str] = lambda: "") -> Callable[[], str]:
         def check() -> str:
             if entered is None or name not in entered.namespaces:
                 raise SandboxError("enter_namespaces() did not create it for this worker")
             if name == "pid_namespace" and os.getpid() != 1:
                 raise SandboxError(f"the worker is pid {os.getpid()}, not PID 1 of the namespace")
             where = "inside a new user namespace" if entered.strategy == "user" else "as root"
+            where += then()
             return {
                 "network": f"new network namespace, only 'lo', down ({where})",
                 "pid_namespace": f"the worker is PID 1 of a new PID namespace ({where})",
@@ -1091,7 +1172,7 @@ def _apply_all(policy: Policy, wanted: set[str], strategy: str, strict: bool) ->
     limits = policy.limits
     step("process_group", process_group)
     step("network", namespace("network"))
-    step("pid_namespace", namespace("pid_namespace"))
+    step("pid_namespace", namespace("pid_namespace", lambda: _own_proc(limits)))
     step("disk_quota", disk_quota)
     step("process_limit", lambda: _apply_process_limit(limits, entered, strategy))
     step("rlimits", lambda: _apply_rlimits(limits, address_space, data_in_use, tree_bounded))
@@ -1099,7 +1180,7 @@ def _apply_all(policy: Policy, wanted: set[str], strategy: str, strict: bool) ->
     step("no_new_privs", _apply_no_new_privs)
     step("seccomp", lambda: _apply_seccomp(limits))
     step("landlock", lambda: _apply_landlock(policy.read_paths, policy.write_paths,
-                                             policy.devices))
+                                             policy.devices, own_threads=limits.gpu))
     step("parent_death_signal", lambda: _apply_parent_death_signal(entered))
     return results
 

@@ -98,6 +98,61 @@ def unix_connect(cfg: dict[str, Any], a_pid: int) -> Result:
     return attempt(connect)
 
 
+def unix_reach(cfg: dict[str, Any], a_pid: int) -> Result:
+    """Every way a new unix socket could reach a process outside: which types can be made, then
+    with a SOCK_SEQPACKET one connect to the pathname listeners and the abstract name given,
+    a send to an address, and a pathname socket made in the write directory."""
+    def code(action: Callable[[], Any]) -> str:
+        result = attempt(action)
+        return "ok" if result["ok"] else str(result.get("errno") or result["error"])
+
+    def make(kind: int) -> Callable[[], None]:
+        return lambda: socket.socket(socket.AF_UNIX, kind).close()
+
+    report = {f"make_{name}": code(make(kind)) for name, kind in
+              (("stream", socket.SOCK_STREAM), ("dgram", socket.SOCK_DGRAM),
+               ("seqpacket", socket.SOCK_SEQPACKET),
+               ("seqpacket_cloexec", socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC))}
+    if report["make_seqpacket"] != "ok":
+        return {"ok": True, "value": report}
+
+    def with_socket(action: Callable[[socket.socket], Any]) -> Callable[[], None]:
+        def run() -> None:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+                action(s)
+        return run
+
+    for target in cfg["targets"]:
+        report[f"connect {target}"] = code(with_socket(lambda s: s.connect(target)))
+        report[f"send {target}"] = code(with_socket(lambda s: s.sendto(b"hi", target)))
+    report["listen_abstract"] = code(with_socket(
+        lambda s: (s.bind("\0grader-test-listener"), s.listen(1))))
+    report["bind_pathname"] = code(with_socket(
+        lambda s: s.bind(os.path.join(cfg["write"][0], "made.sock"))))
+    return {"ok": True, "value": report}
+
+
+def name_thread(cfg: dict[str, Any], a_pid: int) -> Result:
+    """Name a second thread through its /proc comm file, as CUDA does with the threads it starts."""
+    import threading
+
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    thread.start()
+
+    def rename() -> str:
+        # By the thread's id as the C library knows it: its id in the worker's PID namespace.
+        with open(f"/proc/self/task/{thread.native_id}/comm", "w") as f:
+            f.write("renamed")
+        with open(f"/proc/self/task/{thread.native_id}/comm") as f:
+            return f.read().strip()
+
+    try:
+        return attempt(rename)
+    finally:
+        stop.set()
+
+
 def signal_parent(cfg: dict[str, Any], a_pid: int) -> Result:
     return attempt(lambda: os.kill(a_pid, signal.SIGUSR1))
 
@@ -293,6 +348,8 @@ ATTACKS: dict[str, Callable[[dict[str, Any], int], Result]] = {
         tcp_connect,
         udp_send,
         unix_connect,
+        unix_reach,
+        name_thread,
         signal_parent,
         exec_shell,
         regain_root,
@@ -329,7 +386,8 @@ def run_b(cfg: dict[str, Any], sandbox: Any, policy: Any, a_pid: int) -> None:
             applied = sandbox.restrict(policy)
         else:  # "namespaces" (entered by A) or "none"
             applied = []
-        emit({"applied": applied})
+        emit({"applied": applied,
+              "applied_detail": {s.name: s.detail for s in sandbox.applied_layers()}})
         result = ATTACKS[cfg["attack"]](cfg, a_pid)
     except BaseException as exc:  # noqa: BLE001 - report, never fall back into A's code
         result = {"ok": False, "crash": f"{type(exc).__name__}: {exc}"}
