@@ -197,6 +197,49 @@ def test_a_memory_watch_acts_on_each_reading_past_its_limit() -> None:
     assert seen == [1600, 3000] and watch.over == 1600
 
 
+COUNTER = "import os\n\nN = {start}\n\ndef bump():\n    global N\n    N += 1\n    return N\n"
+FRESH_HIDDEN = """
+from grader.checks import timing
+
+
+def test_fresh_workers_have_no_history(student, fresh_worker):
+    assert student.bump() == 1 and student.bump() == 2
+    fresh = fresh_worker("student")
+    assert fresh.bump() == 1, "a fresh worker imports the module anew"
+    assert timing.worker_pid(fresh) != timing.worker_pid(student)
+    assert fresh_worker("baseline").bump() == 101
+
+
+def test_the_topics_own_worker_kept_its_state(student):
+    assert student.bump() == 3
+"""
+
+
+def test_a_fresh_worker_serves_one_test_and_ends_with_it(tmp_path: Path) -> None:
+    # The GPU memory test measures in workers started for it: memory reserved by an earlier call
+    # (PyTorch's allocator keeps it) would hide a call's own. A fresh worker imports the module
+    # anew and runs beside the topic's own worker without touching its state.
+    from grader.course import Course
+    from grader.grading.engine import Engine, Options
+
+    root = tmp_path / "course"
+    for folder in ("assignments/count", "reference/count"):
+        (root / folder).mkdir(parents=True)
+    (root / "assignments/count/count.py").write_text(COUNTER.format(start=0))
+    (root / "assignments/count/baseline.py").write_text(COUNTER.format(start=100))
+    (root / "reference/count/solution.py").write_text(COUNTER.format(start=0))
+    (root / "reference/count/test_hidden.py").write_text(FRESH_HIDDEN)
+    (root / "reference/count/grading.toml").write_text("[grading]\ntimeout = 30\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "count.py").write_text(COUNTER.format(start=0))
+    with Engine(Course(root)) as engine:
+        result = engine.grade(sub, tmp_path / "out", Options(seed=1))
+    assert [(t.name, t.outcome) for t in result.tests] == [
+        ("test_fresh_workers_have_no_history", "passed"),
+        ("test_the_topics_own_worker_kept_its_state", "passed")], result.tests
+
+
 def test_gpu_memory_is_unknown_without_nvml() -> None:
     try:
         import pynvml  # noqa: F401

@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import time
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
@@ -253,19 +254,20 @@ class GraderPlugin:
     def _module(self, topic: str, baseline: Path | None = None) -> StudentModule:
         key = f"{topic}/baseline" if baseline else topic
         if key not in self.sessions:
-            t = self.run.topics[topic]
-            spec = worker_spec(topic, t, self.run.student_dir, self.run.sandbox,
-                               self.run.read_paths)
-            if baseline is not None:
-                # The public baseline runs in a worker of its own, confined to a copy of it.
-                folder = tempfile.mkdtemp(prefix="grader-baseline-")
-                self._tmpdirs.append(folder)
-                spec = replace(spec, module_name="baseline", student_dir=folder,
-                               module_path=shutil.copy(baseline, folder), banned=())
-            self.sessions[key] = StudentModule(
-                self.run.zygote, spec,
-                launched=self.run.launched.pop(topic, None) if baseline is None else None)
+            self.sessions[key] = self._new_module(topic, baseline, launched=(
+                self.run.launched.pop(topic, None) if baseline is None else None))
         return self.sessions[key]
+
+    def _new_module(self, topic: str, baseline: Path | None = None, **kw: Any) -> StudentModule:
+        spec = worker_spec(topic, self.run.topics[topic], self.run.student_dir, self.run.sandbox,
+                           self.run.read_paths)
+        if baseline is not None:
+            # The public baseline runs in a worker of its own, confined to a copy of it.
+            folder = tempfile.mkdtemp(prefix="grader-baseline-")
+            self._tmpdirs.append(folder)
+            spec = replace(spec, module_name="baseline", student_dir=folder,
+                           module_path=shutil.copy(baseline, folder), banned=())
+        return StudentModule(self.run.zygote, spec, **kw)
 
     # The fixtures read the test being set up from ``item`` rather than taking pytest's
     # ``request``, which pytest builds anew (with a signature lookup) for each fixture and test.
@@ -297,12 +299,40 @@ class GraderPlugin:
         the student's code: a sandboxed worker of the same kind, with the same time limit."""
         item = self.item
         topic, _ = topic_of(item)
-        path = Path(str(item.path)).parents[2] / "assignments" / topic / "baseline.py"
-        if not path.is_file():
-            raise GraderFault(f"{topic} has no public baseline ({path.name})")
+        path = self._baseline_path(topic)
         marker = item.get_closest_marker("timeout")
         limit = float(marker.args[0]) if marker else self.run.topics[topic].config.timeout
         return StudentProxy(self._module(topic, baseline=path), time.monotonic() + limit)
+
+    def _baseline_path(self, topic: str) -> Path:
+        path = Path(str(self.item.path)).parents[2] / "assignments" / topic / "baseline.py"
+        if not path.is_file():
+            raise GraderFault(f"{topic} has no public baseline ({path.name})")
+        return path
+
+    @pytest.fixture
+    def fresh_worker(self) -> Iterator[Callable[[str], StudentProxy]]:
+        """Start a worker that serves this test alone and ends with it: ``fresh_worker("student")``
+        or ``fresh_worker("baseline")``, a proxy like the fixture of that name. For what must be
+        measured in a worker with no history: the GPU memory a call raises, which memory that an
+        earlier call (or the module's import) reserved and kept would hide."""
+        item = self.item
+        topic, _ = topic_of(item)
+        marker = item.get_closest_marker("timeout")
+        limit = float(marker.args[0]) if marker else self.run.topics[topic].config.timeout
+        started: list[StudentModule] = []
+
+        def start(which: str) -> StudentProxy:
+            module = self._new_module(
+                topic, self._baseline_path(topic) if which == "baseline" else None)
+            started.append(module)
+            return StudentProxy(module, time.monotonic() + limit)
+
+        try:
+            yield start
+        finally:
+            for module in started:
+                module.close()
 
     @pytest.fixture
     def reference(self) -> ModuleType:

@@ -267,23 +267,39 @@ def test_attention_fast_on_gpu(student, reference, seed):
                  name=f"{ATTN}(q, k, v, causal=True) with q, k, v on the GPU")
 
 
-def _peak_memory(proxy, seed: int, device: str) -> tuple[int, str]:
-    """How far one causal call at the memory test's length raises the GPU memory of ``proxy``'s
-    worker, read from the grader's side (the driver's figure for the worker, or the device's
-    while this test holds it), and what that figure is; a skip where neither can be read."""
+def _fresh_peaks(fresh_worker, which: str, seed: int, device: str) -> tuple[int, int, str]:
+    """One causal call at the memory test's length in a worker started for it (``which``: the
+    student's module or the baseline), its GPU memory read from the grader's side: (the reading
+    once CUDA and the allocator are up, the peak during the call), both above what was there
+    before the worker, and what the figure is. A worker that served earlier calls would hide what
+    it reserved then (PyTorch's allocator keeps it), so would memory its module's import reserved
+    and freed: here both count. A skip where the GPU's memory cannot be read."""
     L = int(MEMORY["length"])
     q, k, v = _on(device, _qkv(_gen(seed), (1, HEADS), L, L, 64, 16, torch.float32))
     small = _on(device, _qkv(_gen(seed + 1), (1, HEADS), 64, 64, 64, 16, torch.float32))
-    proxy.attention_fast(*small, True)  # CUDA context and allocator exist before measuring
+    before_worker = gpu.device_used_bytes()
+    proxy = fresh_worker(which)
+    proxy.attention_fast(*small, True)  # the worker starts; CUDA context and allocator exist
     pid = timing.worker_pid(proxy)
     reader = gpu.memory_reader(pid) if pid is not None else None
     if reader is None:
         pytest.skip(f"{NOT_GRADED_GPU} (the grader cannot read the GPU's memory here: NVML or "
                     "the nvidia-ml-py package is missing)")
     read, what = reader
+    # The driver's figure for the worker counts from nothing; the device's, from what it held.
+    start = 0 if gpu.process_used_bytes(pid) is not None else (before_worker or 0)
     with gpu.MemoryWatch(read) as watch:
         proxy.attention_fast(q, k, v, True)
-    return watch.rise, what
+    return (watch.before or 0) - start, (watch.peak or 0) - start, what
+
+
+def _memory_rises(fresh_worker, seed: int, device: str) -> tuple[dict[str, int], str]:
+    """How far the student's code and the baseline raise the GPU memory above a worker that has
+    CUDA started and one small call made (the baseline's, which reserves nothing at import):
+    each in a worker of its own, started for this test."""
+    ready, baseline_peak, what = _fresh_peaks(fresh_worker, "baseline", seed, device)
+    _, student_peak, _ = _fresh_peaks(fresh_worker, "student", seed, device)
+    return {"student": max(0, student_peak - ready), "baseline": max(0, baseline_peak - ready)}, what
 
 
 def _memory_limit() -> tuple[int, int]:
@@ -296,11 +312,13 @@ def _memory_limit() -> tuple[int, int]:
 @pytest.mark.gpu
 @pytest.mark.points(2)
 @pytest.mark.timeout(120)
-def test_attention_fast_speed_gpu(student, baseline, reference, seed, record_property):
+def test_attention_fast_speed_gpu(student, baseline, reference, seed, record_property,
+                                  fresh_worker):
     device = _cuda()
     # On a GPU the baseline's whole score matrix fits and is fast: speed counts only for a call
     # that keeps within the memory limit, as the exercise teaches.
-    rise, what = _peak_memory(student, seed, device)
+    rises, what = _memory_rises(fresh_worker, seed, device)
+    rise = rises["student"]
     scores, allowed = _memory_limit()
     if rise > allowed:
         mb = 2**20
@@ -321,20 +339,19 @@ def test_attention_fast_speed_gpu(student, baseline, reference, seed, record_pro
 @pytest.mark.gpu
 @pytest.mark.points(3)
 @pytest.mark.timeout(120)
-def test_attention_fast_peak_gpu_memory(student, baseline, seed, record_property):
+def test_attention_fast_peak_gpu_memory(student, seed, record_property, fresh_worker):
     device = _cuda()
-    peaks = {name: _peak_memory(proxy, seed, device)
-             for name, proxy in (("student", student), ("baseline", baseline))}
+    rises, what = _memory_rises(fresh_worker, seed, device)
     scores, allowed = _memory_limit()
     mb = 2**20
     record_property("gpu_memory", {"device": timing.describe_device(device),
-                                   "length": int(MEMORY["length"]), "measured": peaks["student"][1],
-                                   "student_peak_bytes": peaks["student"][0],
-                                   "baseline_peak_bytes": peaks["baseline"][0],
+                                   "length": int(MEMORY["length"]), "measured": what,
+                                   "student_peak_bytes": rises["student"],
+                                   "baseline_peak_bytes": rises["baseline"],
                                    "score_matrix_bytes": scores, "allowed_bytes": allowed})
-    rise = peaks["student"][0]
+    rise = rises["student"]
     assert rise <= allowed, (
         f"{ATTN}(q, k, v, causal=True) with L = {MEMORY['length']} raised the GPU memory of "
         f"your worker by {rise / mb:.0f} MB at its peak (the baseline's: "
-        f"{peaks['baseline'][0] / mb:.0f} MB); the whole score matrix takes {scores / mb:.0f} MB "
+        f"{rises['baseline'] / mb:.0f} MB); the whole score matrix takes {scores / mb:.0f} MB "
         f"and the limit is {allowed / mb:.0f} MB. Never hold every score at once: {HINTS[ATTN]}")
