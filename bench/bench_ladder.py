@@ -9,7 +9,9 @@ beside them) handed in and graded by ``grader batch``, quiet (one grading at a t
     python bench/bench_ladder.py --gpu --quiet 3 --saturated 1     # on a GPU host
 
 A rung is handed in as the public baseline with the rung's function defined after it, so the
-other functions stay the baseline's (and their speed tests settle at once). ``--shape`` grades a
+other functions stay the baseline's; the course graded is a copy holding only the hidden tests
+of the ``--functions`` chosen, so that ``--functions attention_fast`` on a GPU host grades each
+rung's attention tests alone. ``--shape`` grades a
 copy of the course whose speed test of that function times other inputs (grading.toml's
 ``[speed.<function>] shape``); ``--thresholds fn:zero,full`` likewise, to try a design before
 writing it down. ``--gpu`` grades with GPU grading turned on for these runs only (as
@@ -25,6 +27,7 @@ then per rung the lowest and highest over every run, the load average before and
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import re
@@ -78,14 +81,36 @@ def make_class(dest: Path, todo: list[Rung]) -> None:
         (folder / f"{TOPIC}.py").write_text(submission_source(rung))
 
 
+SHORT = {"conv2d_fast": "conv", "lstm_sequence_fast": "lstm", "attention_fast": "attention"}
+
+
+def tests_of(source: str, functions: list[str] | tuple[str, ...]) -> str:
+    """The hidden tests' ``source`` without the tests of the functions not in ``functions``
+    (each test, its decorators included, is named after its function: ``test_conv_...``,
+    ``test_conv2d_fast_speed``); helpers and everything else stay."""
+    others = [SHORT[fn] for fn in FUNCTIONS if fn not in functions]
+    lines = source.splitlines(keepends=True)
+    for node in reversed(ast.parse(source).body):
+        if isinstance(node, ast.FunctionDef) and any(
+                node.name.startswith(f"test_{short}") for short in others):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            del lines[first - 1:node.end_lineno]
+    return "".join(lines)
+
+
 def course_copy(work: Path, shapes: dict[str, dict[str, int]],
-                thresholds: dict[str, tuple[float, float]], kind: str = "cpu") -> Path:
+                thresholds: dict[str, tuple[float, float]], kind: str = "cpu",
+                functions: list[str] | tuple[str, ...] = FUNCTIONS) -> Path:
     """The course as it is, with the speed tests' shapes and ``kind``'s thresholds ("cpu" or
-    "cuda") overridden."""
+    "cuda") overridden, and only the hidden tests of ``functions`` (a rung's grading then runs
+    no other function's tests: on a GPU host each attention rung would otherwise pay the conv
+    and LSTM speed tests, and the other way round)."""
     root = work / "course"
     for name in ("assignments", "reference", "requirements"):
         shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copyfile(ROOT / "course.toml", root / "course.toml")
+    hidden = root / "reference" / TOPIC / "test_hidden.py"
+    hidden.write_text(tests_of(hidden.read_text(), functions))
     toml = root / "reference" / TOPIC / "grading.toml"
     text = toml.read_text()
     for fn, shape in shapes.items():
@@ -121,7 +146,6 @@ class Graded:
 
 def read(out: Path, rung: Rung) -> Graded:
     result = json.loads((out / "students" / rung.student / "result.json").read_text())
-    short = {"conv2d_fast": "conv", "lstm_sequence_fast": "lstm", "attention_fast": "attention"}
     correct = [0.0, 0.0]
     speed = interval = scored = scaling = memory = None
     rounds = 0
@@ -141,7 +165,7 @@ def read(out: Path, rung: Rung) -> Graded:
             peak = ((test.get("details") or {}).get("gpu_memory") or {}).get("student_peak_bytes")
             memory = (float(test["score"]), float(test["max_score"]),
                       float(peak) / 2**20 if peak is not None else float("nan"))
-        elif name.startswith(f"test_{short[rung.fn]}_") or name.startswith(f"test_{rung.fn}"):
+        elif name.startswith(f"test_{SHORT[rung.fn]}_") or name.startswith(f"test_{rung.fn}"):
             correct[0] += float(test["score"])
             correct[1] += float(test["max_score"])
     return Graded((correct[0], correct[1]), speed, interval, scored, rounds,  # type: ignore[arg-type]
@@ -237,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     todo = [r for r in rungs(args.functions)
             if not args.rungs or any(t in r.name for t in args.rungs)]
     work = Path(tempfile.mkdtemp(prefix="bench-ladder-"))
-    course = course_copy(work, dict(args.shape), dict(args.thresholds), timed_on)
+    course = course_copy(work, dict(args.shape), dict(args.thresholds), timed_on, args.functions)
     make_class(work / "class", todo)
     print(f"{len(todo)} rungs of {', '.join(args.functions)}; {args.quiet} quiet runs, "
           f"{args.saturated} saturated (--jobs {args.jobs} on {os.cpu_count()} cores)"

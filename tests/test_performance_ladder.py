@@ -5,6 +5,7 @@ and attention compute in float32 and float64, and uses no banned call."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -95,3 +96,39 @@ CHECKS = {"conv2d_fast": _conv, "lstm_sequence_fast": _lstm, "attention_fast": _
 @pytest.mark.parametrize(("fn", "path"), RUNGS)
 def test_every_rung_is_correct(fn: str, path: Path, dtype: torch.dtype) -> None:
     CHECKS[fn](_load(path), dtype)
+
+
+def _bench_ladder() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_ladder", ROOT / "bench" / "bench_ladder.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("bench_ladder", module)  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("chosen", [["attention_fast"], ["conv2d_fast", "lstm_sequence_fast"]])
+def test_the_ladder_grades_only_the_chosen_functions_tests(chosen: list[str]) -> None:
+    # A rung's grading runs only its function's hidden tests (on a GPU host each attention rung
+    # would otherwise pay the conv and LSTM speed tests); the tests kept are whole, decorators
+    # and all, and the helpers stay.
+    import ast
+
+    ladder = _bench_ladder()
+    source = (ROOT / "reference" / "performance" / "test_hidden.py").read_text()
+    kept = ladder.tests_of(source, chosen)
+
+    def tests(text: str) -> dict[str, str]:
+        tree = ast.parse(text)
+        return {n.name: ast.unparse(n) for n in tree.body
+                if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")}
+
+    shorts = {ladder.SHORT[fn] for fn in chosen}
+    before, after = tests(source), tests(kept)
+    assert after == {name: code for name, code in before.items()
+                     if any(name.startswith(f"test_{s}") for s in shorts)}
+    assert after and all(any(name.startswith(f"test_{s}") for s in shorts) for name in after)
+    helpers = {n.name for n in ast.parse(source).body
+               if isinstance(n, ast.FunctionDef) and not n.name.startswith("test_")}
+    assert helpers <= {n.name for n in ast.parse(kept).body if isinstance(n, ast.FunctionDef)}
+    assert ladder.tests_of(source, list(ladder.FUNCTIONS)) == source
