@@ -282,8 +282,7 @@ class GraderPlugin:
     def student(self) -> StudentProxy:
         item = self.item
         topic, _ = topic_of(item)
-        marker = item.get_closest_marker("timeout")
-        limit = float(marker.args[0]) if marker else self.run.topics[topic].config.timeout
+        limit = self._time_limit(item, topic)
         proxy = StudentProxy(self._module(topic), time.monotonic() + limit)
         if topic in self._upcoming:  # the next topic's worker starts while this one's tests run
             at = self._upcoming.index(topic)
@@ -300,9 +299,13 @@ class GraderPlugin:
         item = self.item
         topic, _ = topic_of(item)
         path = self._baseline_path(topic)
-        marker = item.get_closest_marker("timeout")
-        limit = float(marker.args[0]) if marker else self.run.topics[topic].config.timeout
+        limit = self._time_limit(item, topic)
         return StudentProxy(self._module(topic, baseline=path), time.monotonic() + limit)
+
+    def _time_limit(self, item: pytest.Item, topic: str) -> float:
+        """Seconds a test's remote calls may take together: its timeout mark, else the topic's."""
+        marker = item.get_closest_marker("timeout")
+        return float(marker.args[0]) if marker else self.run.topics[topic].config.timeout
 
     def _baseline_path(self, topic: str) -> Path:
         path = Path(str(self.item.path)).parents[2] / "assignments" / topic / "baseline.py"
@@ -318,8 +321,7 @@ class GraderPlugin:
         earlier call (or the module's import) reserved and kept would hide."""
         item = self.item
         topic, _ = topic_of(item)
-        marker = item.get_closest_marker("timeout")
-        limit = float(marker.args[0]) if marker else self.run.topics[topic].config.timeout
+        limit = self._time_limit(item, topic)
         started: list[StudentModule] = []
 
         def start(which: str) -> StudentProxy:
