@@ -16,7 +16,6 @@ else:  # pragma: no cover
 
 from grader.errors import GraderError
 from grader.isolation.profiles import CAPABILITIES
-from grader.results.visibility import VISIBILITIES
 
 DEFAULT_TIMEOUT = 10.0  # seconds per test, all its remote calls together
 DEFAULT_MEMORY_MB = 1024
@@ -84,9 +83,12 @@ def load_topic_config(path: Path) -> TopicConfig:
     if unknown:
         raise CourseError(f"{path}: [banned] capabilities: {unknown[0]!r} is not one the grader "
                           f"can take away; known: {', '.join(CAPABILITIES)}")
-    if config.visibility and config.visibility not in VISIBILITIES:
-        raise CourseError(f"{path}: [grading] visibility must be one of "
-                          f"{', '.join(VISIBILITIES)}, not {config.visibility!r}")
+    if config.visibility:
+        from grader.results.visibility import VISIBILITIES  # its rules: only where a topic sets one
+
+        if config.visibility not in VISIBILITIES:
+            raise CourseError(f"{path}: [grading] visibility must be one of "
+                              f"{', '.join(VISIBILITIES)}, not {config.visibility!r}")
     if config.timeout <= 0 or config.memory_mb <= 0:
         raise CourseError(f"{path}: [grading] timeout and memory_mb must be positive numbers")
     return config

@@ -23,11 +23,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grader.checks.describe import not_implemented
 from grader.grading import banned
-from grader.grading.notebook import NotebookModule, convert, relocate, unreadable
+
+if TYPE_CHECKING:  # imported where a notebook is read: most sessions hold none
+    from grader.grading.notebook import NotebookModule
 
 MAX_TEXT = 4000  # characters of an exception message or traceback, as the worker keeps
 
@@ -51,6 +53,8 @@ def topic_file(folder: Path, topic: str) -> Path:
 def read_notebook_module(path: Path) -> NotebookModule:
     """The notebook at ``path`` as grading stages it (its code cells, IPython lines dropped),
     its source registered for tracebacks. Raises ValueError when it cannot be read."""
+    from grader.grading.notebook import convert
+
     module = convert(path)
     linecache.cache[str(path)] = (len(module.source), None, module.source.splitlines(True),
                                   str(path))
@@ -70,6 +74,8 @@ class NotebookLoader(importlib.abc.Loader):
         try:
             converted = read_notebook_module(self.path)
         except ValueError as exc:
+            from grader.grading.notebook import unreadable
+
             raise ImportError(f"{self.path.name}: {unreadable(str(exc))}") from None
         code = compile(converted.source, str(self.path), "exec", dont_inherit=True)
         exec(code, module.__dict__)  # the student's own code, on their own machine
@@ -162,6 +168,8 @@ class LocalModule:
         notebook for lines of the module made from it, and the notebook's name for the module's."""
         if not self.is_notebook:
             return text
+        from grader.grading.notebook import NotebookModule, relocate
+
         return relocate(text, self.topic, self.notebook or NotebookModule(self.file.name, "", ()))
 
     def where(self, line: int) -> str:
@@ -186,6 +194,8 @@ class LocalModule:
             try:
                 self.notebook = read_notebook_module(self.file)
             except ValueError as exc:
+                from grader.grading.notebook import unreadable
+
                 self.failure = (f"{unreadable(str(exc))}: {shown_path(self.file)} could "
                                 "not be read, so none of its code ran; open it in Jupyter and "
                                 "save it again")

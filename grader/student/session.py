@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from grader.results.model import NOT_GRADED_GPU
 from grader.student.report import TestLine, cap_output, summary_lines
 from grader.student.local import (LocalModule, LocalStudent, ModuleDoesNotImport,
                                   describe_banned, explain_local, install_finder, topic_file)
@@ -182,6 +181,8 @@ class StudentSession:
             import torch
 
             if not torch.cuda.is_available():
+                from grader.results.model import NOT_GRADED_GPU
+
                 pytest.skip(NOT_GRADED_GPU)
 
     @pytest.hookimpl(wrapper=True)
