@@ -546,7 +546,7 @@ class Worker:
     def send(self, meta: dict[str, Any], value: Any = None, deadline: float | None = None,
              doing: str = "sending a call") -> None:
         try:
-            data = wire.frame(wire.encode_message(meta, value, devices=self.devices))
+            data = wire.encode_message(meta, value, devices=self.devices, framed=True)
         except wire.WireError as exc:
             raise GraderFault(f"the grader could not send this call to the worker: {exc}") \
                 from None

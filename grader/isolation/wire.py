@@ -33,6 +33,7 @@ import numpy as np
 MAGIC = b"GW1\n"
 _HEADER = struct.Struct("<I")
 _FRAME = struct.Struct("<Q")
+Buffer = bytes | memoryview  # a message's part: bytes, or a view of an array's memory
 
 # NumPy dtypes allowed on the wire (object, void, string and datetime dtypes never are).
 NUMPY_DTYPES = frozenset(
@@ -88,21 +89,28 @@ class Handle:
 
 def encode_message(meta: dict[str, Any], value: Any = None,
                    make_handle: Callable[[Any], Handle] | None = None,
-                   devices: Callable[[str], str] | None = None) -> bytes:
-    """Encode ``meta`` (plain JSON) and ``value`` into one message.
+                   devices: Callable[[str], str] | None = None, *, framed: bool = False) -> bytes:
+    """Encode ``meta`` (plain JSON) and ``value`` into one message; ``framed``: with the length
+    prefix of a stream socket (``frame``), in the same copy.
 
     ``make_handle`` turns a value the wire cannot carry into a Handle (the worker passes its handle
     table here); without it such a value is an error. ``devices`` (the receiver's
     :class:`Devices`): a tensor on a device the receiver cannot build it on is an error here,
     before anything is sent.
     """
-    buffers: list[bytes] = []
+    # Arrays' and tensors' bytes are views of their memory until this one join copies them:
+    # a message of large arrays costs their size once more, not three times.
+    buffers: list[Buffer] = []
     tree = _encode(value, buffers, make_handle, 0, devices)
-    header = _JSON_OUT.encode({"m": meta, "v": tree, "n": [len(b) for b in buffers]}).encode()
-    return b"".join([MAGIC, _HEADER.pack(len(header)), header, *buffers])
+    sizes = [len(b) for b in buffers]
+    header = _JSON_OUT.encode({"m": meta, "v": tree, "n": sizes}).encode()
+    parts: list[Buffer] = [MAGIC, _HEADER.pack(len(header)), header, *buffers]
+    if framed:
+        parts.insert(0, _FRAME.pack(len(MAGIC) + _HEADER.size + len(header) + sum(sizes)))
+    return b"".join(parts)
 
 
-def _encode(x: Any, bufs: list[bytes], make_handle: Callable[[Any], Handle] | None,
+def _encode(x: Any, bufs: list[Buffer], make_handle: Callable[[Any], Handle] | None,
             depth: int, devices: Callable[[str], str] | None = None) -> Any:
     if depth > DEFAULT_LIMITS.max_depth:
         raise WireError(f"value nested more than {DEFAULT_LIMITS.max_depth} levels deep")
@@ -122,7 +130,7 @@ def _encode(x: Any, bufs: list[bytes], make_handle: Callable[[Any], Handle] | No
         a = x if x.flags.c_contiguous else x.copy(order="C")  # ascontiguousarray makes 0-d 1-d
         if not (_NATIVE_LITTLE and a.dtype.isnative):
             a = a.astype(_LITTLE[name])
-        bufs.append(a.tobytes())
+        bufs.append(memoryview(a.reshape(-1).view(np.uint8)))  # copied once, into the message
         return {"nd": [name, list(a.shape), len(bufs) - 1]}
     if isinstance(x, np.generic) and type(x).__module__ == "numpy" \
             and (name := _numpy_name(x.dtype)) is not None:
@@ -152,7 +160,7 @@ def _numpy_name(dtype: np.dtype) -> str | None:
     return name
 
 
-def _encode_tensor(x: Any, bufs: list[bytes],
+def _encode_tensor(x: Any, bufs: list[Buffer],
                    devices: Callable[[str], str] | None = None) -> dict[str, Any] | None:
     torch = _torch()
     if torch is None or type(x) not in (torch.Tensor, torch.nn.Parameter):
@@ -164,7 +172,7 @@ def _encode_tensor(x: Any, bufs: list[bytes],
         devices(str(x.device))  # raises where the receiver cannot hold it
     t = x.detach().to("cpu").contiguous()
     raw = t.reshape(-1).view(torch.uint8) if t.numel() and t.element_size() > 0 else None
-    bufs.append(raw.numpy().tobytes() if raw is not None else b"")
+    bufs.append(memoryview(raw.numpy()) if raw is not None else b"")  # a view, as for arrays
     return {"tt": [name, list(t.shape), len(bufs) - 1, str(x.device), bool(x.requires_grad)]}
 
 

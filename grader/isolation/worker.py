@@ -55,17 +55,18 @@ class _Handles:
 def _send(sock: socket.socket, meta: dict[str, Any], value: Any = None,
           handles: _Handles | None = None, max_bytes: int = wire.DEFAULT_LIMITS.max_bytes) -> None:
     try:
-        msg = wire.encode_message(meta, value, handles.make if handles else None)
+        msg = wire.encode_message(meta, value, handles.make if handles else None, framed=True)
     except (wire.WireError, RecursionError, ValueError, TypeError, MemoryError) as exc:
         msg = wire.encode_message(_error_meta(meta, "UnsendableResult",
-                                              f"the value returned cannot be sent back: {exc}", ""))
-    if len(msg) > max_bytes:
-        mb = len(msg) / 2**20
+                                              f"the value returned cannot be sent back: {exc}", ""),
+                                  framed=True)
+    if len(msg) - wire.FRAME_HEADER_SIZE > max_bytes:
+        mb = (len(msg) - wire.FRAME_HEADER_SIZE) / 2**20
         msg = wire.encode_message(_error_meta(
             meta, "ResultTooLarge",
             f"the value returned is {mb:.0f} MB, more than the grader accepts "
-            f"({max_bytes / 2**20:.0f} MB)", ""))
-    sock.sendall(wire.frame(msg))
+            f"({max_bytes / 2**20:.0f} MB)", ""), framed=True)
+    sock.sendall(msg)
 
 
 def _error_meta(meta: dict[str, Any], type_name: str, message: str, tb: str,
@@ -203,9 +204,10 @@ def serve(sock: socket.socket, module_name: str, module_path: str, student_dir: 
 
     reader = wire.FrameReader(sock)
     while True:
-        try:
-            frame = reader.read_exact(wire.frame_length(reader.read_exact(wire.FRAME_HEADER_SIZE)))
-            meta, value = wire.decode_message(frame, tensor_device=devices)
+        try:  # the frame is let go once decoded: the call runs beside its values, not two copies
+            meta, value = wire.decode_message(
+                reader.read_exact(wire.frame_length(reader.read_exact(wire.FRAME_HEADER_SIZE))),
+                tensor_device=devices)
         except (EOFError, ConnectionError):
             return
         op = meta.get("op")
