@@ -21,7 +21,8 @@ the CPU on every host keeps its ``cpu`` ones), and the attention exercise's GPU 
 peak-memory tests are graded too. Prints, per run and function, each rung's ratio interval,
 the ratio it was scored on and its speed points (``-`` where no speed is graded on this device) and how its time
 grows against the baseline's over the report's sweep of sizes (fitted exponents, ratio per size),
-then per rung the lowest and highest over every run, the load average before and after each run.
+then per rung the lowest and highest over every run (and the highest upper end of an interval,
+against which a rung that must earn nothing is held), the load average before and after each run.
 """
 
 from __future__ import annotations
@@ -283,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.keep:
                 shutil.rmtree(out, ignore_errors=True)
         print("\nover every run: scored ratio (lower end of the interval) and speed points, "
-              "lowest–highest")
+              "lowest–highest, and the interval's highest upper end")
         for rung in todo:
             parts = []
             for kind in ("quiet", "saturated"):
@@ -294,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
                 lows = [g.scored for g in timed]
                 pts = [g.speed[0] for g in timed]  # type: ignore[index]
                 ok = min(g.correct[0] / g.correct[1] if g.correct[1] else 1.0 for g in got)
-                parts.append(f"{kind} {min(lows):.2f}–{max(lows):.2f}× "  # type: ignore[type-var]
+                highs = [g.interval[1] for g in timed if g.interval is not None]
+                top = f", up to {max(highs):.2f}" if highs else ""
+                parts.append(f"{kind} {min(lows):.2f}–{max(lows):.2f}×{top} "  # type: ignore[type-var]
                              f"points {min(pts):.2f}–{max(pts):.2f} (correct {ok:.0%})")
             print(f"  {rung.fn:19s} {rung.name:34s} " + ("   ".join(parts) or "not timed"))
     finally:
