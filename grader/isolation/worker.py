@@ -60,8 +60,9 @@ def _send(sock: socket.socket, meta: dict[str, Any], value: Any = None,
         msg = wire.encode_message(_error_meta(meta, "UnsendableResult",
                                               f"the value returned cannot be sent back: {exc}", ""),
                                   framed=True)
-    if len(msg) - wire.FRAME_HEADER_SIZE > max_bytes:
-        mb = (len(msg) - wire.FRAME_HEADER_SIZE) / 2**20
+    size = len(msg) - wire.FRAME_HEADER_SIZE  # the message, as the trusted side limits it
+    if size > max_bytes:
+        mb = size / 2**20
         msg = wire.encode_message(_error_meta(
             meta, "ResultTooLarge",
             f"the value returned is {mb:.0f} MB, more than the grader accepts "
