@@ -102,6 +102,18 @@ def test_refusal_keys_leave_other_layouts_working() -> None:
     assert "CompositeImplicitAutograd" not in dispatch.keys_of("aten::convolution_backward")
 
 
+def test_the_autograd_kernels_taken_away_are_every_one_the_dispatcher_has(monkeypatch) -> None:
+    """``no_autograd`` asks the dispatcher once per key for the operators with a kernel there;
+    on a torch that cannot list them it asks operator by operator: the same operators either
+    way, for every autograd key (one this torch does not know has none)."""
+    listed = {key: sorted(dispatch._kernels_at(torch, key)) for key in dispatch.AUTOGRAD_KEYS}
+    assert len(listed["Autograd"]) > 1000
+    monkeypatch.delattr(torch._C, "_dispatch_get_registrations_for_dispatch_key")
+    assert {key: sorted(dispatch._kernels_at(torch, key))
+            for key in dispatch.AUTOGRAD_KEYS} == listed
+    assert dispatch._kernels_at(torch, "NoSuchKey") == []
+
+
 # ---------------------------------------------------------------------------------------- routes
 
 def _with(topic: str, override: str) -> str:

@@ -151,14 +151,13 @@ def no_autograd() -> int:
     fallthrough = getattr(torch.library, "fallthrough_kernel")
     count = 0
     with _registrations() as library:
-        for op in torch._C._dispatch_get_all_op_names():
-            for key in AUTOGRAD_KEYS:
-                if _has(torch, op, key):
-                    try:
-                        library(op).impl(op.split("::", 1)[1], key, fallthrough)
-                        count += 1
-                    except (RuntimeError, ValueError):
-                        pass
+        for key in AUTOGRAD_KEYS:
+            for op in _kernels_at(torch, key):
+                try:
+                    library(op).impl(op.split("::", 1)[1], key, fallthrough)
+                    count += 1
+                except (RuntimeError, ValueError):
+                    pass
         for key in AUTOGRAD_KEYS:  # operators with no kernel of their own there
             try:
                 library("_::", key=key).fallback(key, fallthrough, False)
@@ -167,6 +166,18 @@ def no_autograd() -> int:
     refuse(GRADIENT_OPERATORS, lambda op: f"{op} computes a gradient for you: write the "
                                           "gradient yourself, with basic operations")
     return count
+
+
+def _kernels_at(torch: Any, key: str) -> list[str]:
+    """The operators with a kernel of their own at dispatch key ``key``: asked of the
+    dispatcher once, where this build of torch can say, rather than operator by operator."""
+    listing = getattr(torch._C, "_dispatch_get_registrations_for_dispatch_key", None)
+    if listing is not None:
+        try:
+            return list(listing(key))
+        except RuntimeError:  # a key this build of torch does not know
+            return []
+    return [op for op in torch._C._dispatch_get_all_op_names() if _has(torch, op, key)]
 
 
 def _has(torch: Any, op: str, key: str) -> bool:
