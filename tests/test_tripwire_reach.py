@@ -543,3 +543,40 @@ def test_a_worker_forked_with_its_zygotes_plan_has_the_wires_it_would_have_swept
     # decompositions wired where a topic bans operators (rnn) or autograd (backprop)
     for topic in ("rnn", "backprop", "transformer"):
         assert sum("torch._decomp" in line for line in result[topic]["planned"]) > 100, topic
+
+
+EVERY_MODULE = SAME_WIRES.split("for pats in bans.values():")[0] + r'''
+# Beside each topic's bans, wildcards before, inside and after a module's name.
+bans.update({"wild1": ("*.softmax", "numpy.poly*"), "wild2": ("torch.nn.functional.conv*",),
+             "wild3": ("torch.*.lstm*", "scipy.spec?al.log_softmax"), "wild4": ("torch.n[n].Conv*",)})
+profiles.preload_modules(profiles.modules_named(["scipy.special"]), ())
+result = {}
+for topic, pats in bans.items():
+    skipping = in_child(lambda: placed(tripwire.install(pats, "/tmp", audit.LIBRARY_TYPES)))
+    def everywhere():
+        tripwire.Tripwire._may_name = lambda self, name: type(name) is str
+        return placed(tripwire.install(pats, "/tmp", audit.LIBRARY_TYPES))
+    result[topic] = {"skipping": skipping, "everywhere": in_child(everywhere)}
+print(json.dumps(result))
+'''
+
+
+def test_a_sweep_walks_only_modules_a_pattern_can_name_and_finds_all_it_would_find() -> None:
+    """A sweep reads only the modules through which a pattern can name something (its name and
+    a dot start with the pattern's text before any wildcard, or are the start of it): what it
+    wires, and where, is what a sweep of every loaded module wires, for every topic's bans and
+    for wildcards at the start, inside and at the end of a module's name."""
+    import json
+
+    out = subprocess.run([sys.executable, "-c", EVERY_MODULE, str(ROOT)], capture_output=True,
+                         text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(result) == 23
+    for topic, got in result.items():
+        assert "error" not in got["skipping"], got["skipping"]
+        assert got["skipping"] == got["everywhere"], (
+            topic, set(got["skipping"]) ^ set(got["everywhere"]))
+    assert any("conv2d" in line for line in result["wild2"]["skipping"])
+    assert any("numpy.polyfit" in line for line in result["wild1"]["skipping"])
+    assert any(line.endswith("-> scipy.special.log_softmax") for line in result["wild3"]["skipping"])

@@ -174,6 +174,11 @@ class Tripwire:
         self.roots = {p.split(".")[0] for p in self.patterns}
         self._any = _compiled(*self.patterns)
         self._plain = tuple(p for p in self.patterns if not any(ch in p for ch in "*?["))
+        # What a module's name and a dot must start with, or be the start of, for a pattern to
+        # name something through it: a plain pattern and a dot, or a wildcard's text before
+        # its first wildcard (every path through a module starts with its name and a dot).
+        self._prefixes = tuple(p + "." if p in self._plain else re.split(r"[*?\[]", p, 1)[0]
+                               for p in self.patterns)
         self._under: tuple[int, Any] = (-1, None)  # (len(sys.modules), regex) when computed
         self.root = os.path.realpath(student_dir) + os.sep
         self.fired: list[dict[str, Any]] = []
@@ -449,15 +454,13 @@ class Tripwire:
                     self._wire_table(value, 2)
 
     def _may_name(self, modname: Any) -> bool:
-        """Whether a pattern can name something of module ``modname`` by a path through it: a
-        wildcard pattern may; a plain one where it names the module, a package above it, or
-        something below it."""
+        """Whether a pattern can name something of module ``modname`` by a path through it:
+        where it names the module, a package above it or something below it, or, for a
+        wildcard, where the module's paths can start with the text before its wildcard."""
         if type(modname) is not str:
             return False
-        if len(self._plain) < len(self.patterns):
-            return True
-        return any(modname == p or modname.startswith(p + ".") or p.startswith(modname + ".")
-                   for p in self._plain)
+        through = modname + "."
+        return any(through.startswith(p) or p.startswith(through) for p in self._prefixes)
 
     def inspectable(self, value: Any) -> bool:
         """Whether ``value``'s type is a built-in one or a class the zygote had: reading its
