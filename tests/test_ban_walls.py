@@ -702,3 +702,28 @@ def test_a_banned_function_of_a_library_loaded_later_is_wired_whatever_the_impor
     got = run(engine, "logistic_regression", FINDER_REMOVED, "softmax_without_the_finder",
               np.ones((2, 3)), tmp=tmp_path)
     assert isinstance(got, BannedCallError) and "scipy.special.softmax" in str(got), got
+
+
+LOADED = '''
+import sys
+
+def loaded(prefixes):
+    return sorted(m for m in list(sys.modules) if m.split(".")[0] in prefixes)
+'''
+
+
+def test_a_zygote_loads_the_modules_its_own_workers_bans_name_and_no_others(
+        engine, tmp_path: Path) -> None:
+    """The modules named by banned calls are loaded before any worker (so that their functions
+    are wired however the student imports them later), each in the zygote whose workers ban
+    them: scipy's in the root (the NumPy topics' bans), numpy.polynomial under torch (a topic
+    that bans autograd bans it). A torch topic's worker has none of scipy's, which it neither
+    bans nor needs; the NumPy topics' workers have what their bans name, and never torch."""
+    numpy_topic = run(engine, "logistic_regression", LOADED, "loaded", ["scipy", "torch"],
+                      tmp=tmp_path)
+    assert "scipy.special" in numpy_topic and "scipy.spatial.distance" in numpy_topic
+    assert not [m for m in numpy_topic if m.split(".")[0] == "torch"], numpy_topic
+    torch_topic = run(engine, "optimizers", LOADED, "loaded", ["scipy"], tmp=tmp_path)
+    assert torch_topic == [], torch_topic
+    assert "numpy.polynomial" in run(engine, "linear_regression", LOADED, "loaded", ["numpy"],
+                                     tmp=tmp_path)

@@ -554,6 +554,27 @@ def test_the_zygotes_plan_every_kind_of_worker_the_course_asks_for() -> None:
         assert spec.profile in bans["profiles"]
 
 
+def test_a_banned_calls_module_that_loads_a_banned_library_is_a_course_error() -> None:
+    """A zygote loads the modules named by banned calls before any worker; one whose import
+    loads a library that a topic bans altogether is an error of the course, naming both. What
+    was loaded before that import (as NumPy is, in every zygote) is not its doing."""
+    script = textwrap.dedent("""
+        import sys, types
+        from grader.isolation import profiles
+        sys.modules["loaded_before"] = types.ModuleType("loaded_before")
+        profiles.preload_modules(["scipy.special"], ["loaded_before", "sklearn"])
+        try:
+            profiles.preload_modules(["scipy.spatial.distance"], ["scipy.sparse"])
+        except RuntimeError as exc:
+            print(exc)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "loading scipy.spatial.distance" in out.stdout and "scipy.sparse" in out.stdout, \
+        out.stdout
+
+
 def test_closing_ends_the_zygotes_in_order_with_a_forked_trusted_child_alive(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Closing ends every zygote in order, the profiles' zygotes before the root: none is left

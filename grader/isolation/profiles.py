@@ -119,11 +119,12 @@ def preload_modules(names: Iterable[str], absent: Sequence[str]) -> None:
     from grader.isolation.audit import banned_library
 
     for name in names:
+        before = set(sys.modules)
         try:
             importlib.import_module(name)
         except ImportError:
             continue
-        loaded = sorted(m for m in sys.modules if banned_library(m, absent))
+        loaded = sorted(m for m in set(sys.modules) - before if banned_library(m, absent))
         if loaded:
             raise RuntimeError(f"loading {name}, which a topic's [banned] calls name, loads "
                                f"{loaded[0]}, which a topic bans altogether")
