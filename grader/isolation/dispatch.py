@@ -84,12 +84,17 @@ def operators(patterns: Sequence[str]) -> list[str]:
     import torch
 
     one = re.compile("|".join(fnmatch.translate(p) for p in patterns))
-    return sorted(op for op in _all_operators(torch) if one.match(op.split(".", 1)[0]))
+    return sorted(op for base, ops in _all_operators(torch).items() if one.match(base)
+                  for op in ops)
 
 
 @functools.lru_cache(maxsize=1)
-def _all_operators(torch: Any) -> tuple[str, ...]:
-    return tuple(torch._C._dispatch_get_all_op_names())
+def _all_operators(torch: Any) -> dict[str, tuple[str, ...]]:
+    """Every operator, by its name without the overload (what patterns match)."""
+    by_name: dict[str, list[str]] = {}
+    for op in torch._C._dispatch_get_all_op_names():
+        by_name.setdefault(op.split(".", 1)[0], []).append(op)
+    return {name: tuple(ops) for name, ops in by_name.items()}
 
 
 def keys_of(op: str) -> list[str]:
@@ -99,10 +104,7 @@ def keys_of(op: str) -> list[str]:
     import torch
 
     def has(op: str, key: str) -> bool:
-        try:
-            return bool(torch._C._dispatch_has_kernel_for_dispatch_key(op, key))
-        except RuntimeError:  # a key this build of torch does not know
-            return False
+        return op in _kernels(torch, key)
 
     composite = [k for k in _COMPOSITE if has(op, k)]
     if "CompositeImplicitAutograd" in composite:
@@ -166,6 +168,13 @@ def no_autograd() -> int:
     refuse(GRADIENT_OPERATORS, lambda op: f"{op} computes a gradient for you: write the "
                                           "gradient yourself, with basic operations")
     return count
+
+
+@functools.lru_cache(maxsize=None)
+def _kernels(torch: Any, key: str) -> frozenset[str]:
+    """The operators with a kernel of their own at ``key`` when first asked: in the zygote,
+    before any refusal is registered, so the kernels the operators came with."""
+    return frozenset(_kernels_at(torch, key))
 
 
 def _kernels_at(torch: Any, key: str) -> list[str]:
