@@ -73,9 +73,7 @@ def steady_allocator() -> bool:
 
 def _preload(facts: dict[str, Any]) -> None:
     """Import what every worker needs, torch apart; ``facts``: what the trusted side decided
-    for this run (its measure of the sandbox), taken as given rather than found out again.
-    What only the root's own workers need (``_settle_root``) waits until the zygotes of the
-    other profiles are forked, which then load only what theirs need, meanwhile."""
+    for this run (its measure of the sandbox), taken as given rather than found out again."""
     import numpy  # noqa: F401
 
     import grader.isolation.sandbox
@@ -84,24 +82,11 @@ def _preload(facts: dict[str, Any]) -> None:
     if facts.get("probe") is not None:  # every worker inherits it
         grader.isolation.sandbox.adopt_probe(facts["probe"])
     grader.isolation.sandbox.GROUP_OWNER = os.getpid()  # workers' cgroups are named after it
-
-
-def _calls(name: str, facts: dict[str, Any]) -> list[str]:
-    """The banned calls whose modules the zygote of profile ``name`` loads: those of the
-    workers planned in it (``profiles.PLANNED_IN``); every banned call of the run where it
-    announced no plans."""
-    plans = facts.get("plans")
-    if not plans:
-        return list(facts.get("calls") or ())
-    return list(dict.fromkeys(c for plan in plans if plan and
-                              profiles.PLANNED_IN.get(plan[0]) == name for c in plan[1:]))
-
-
-def _settle_root(facts: dict[str, Any]) -> None:
-    """The root's own preparation, once the other profiles' zygotes are forked: the modules
-    its workers' banned calls name (never torch's: finding a module imports the packages above
-    it), checked against what topics ban altogether; then ``_settle``."""
-    calls = [p for p in _calls(profiles.NUMPY, facts) if p.split(".")[0] != "torch"]
+    # Loaded here, before the other zygotes are forked, whichever topic's bans name them:
+    # every worker then shares them (scipy.special, which a student of any topic may import,
+    # costs a worker that imports it some 0.1 s and 20 MB of its own). Finding a module imports
+    # the packages above it: torch's are left to the torch zygote.
+    calls = [p for p in facts.get("calls") or () if p.split(".")[0] != "torch"]
     profiles.preload_modules(profiles.modules_named(calls), facts.get("absent") or ())
     _settle(profiles.NUMPY, facts)
 
@@ -126,9 +111,10 @@ def _settle(name: str, facts: dict[str, Any]) -> None:
     gc.freeze()
 
 
-def _profile_zygotes(wanted: list[str], facts: dict[str, Any]) -> dict[str, socket.socket]:
+def _profile_zygotes(wanted: list[str], facts: dict[str, Any],
+                     ) -> tuple[dict[str, socket.socket], list[int]]:
     """Fork the zygotes of the profiles ``wanted`` that are not the root's; a connection to
-    each, on which it says when it is ready (``_await_ready``; see the module's docstring)."""
+    each, once it is ready (see the module's docstring), and their pids."""
     need = [p for p in profiles.ALL if p != profiles.NUMPY and
             any(p in profiles.lineage(w) for w in wanted)]
     ends = {p: socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for p in need}
@@ -141,18 +127,13 @@ def _profile_zygotes(wanted: list[str], facts: dict[str, Any]) -> dict[str, sock
             _profile_zygote(name, theirs, facts)
     for sock in theirs.values():
         sock.close()
-    return ours
-
-
-def _await_ready(zygotes: dict[str, socket.socket]) -> list[int]:
-    """Wait until every profile zygote has said it is ready; their pids."""
     pids = []
-    for name, sock in zygotes.items():
+    for name, sock in ours.items():
         said = _read_exact(sock, _READY.size)
         if len(said) != _READY.size or said[:1] != b"r":
             raise RuntimeError(f"the {name} zygote failed to start")
         pids.append(_READY.unpack(said)[1])
-    return pids
+    return ours, pids
 
 
 _READY = struct.Struct("<cI")  # what a profile's zygote says once ready: b"r" and its pid
@@ -182,7 +163,8 @@ def _profile_zygote(name: str, ends: dict[str, socket.socket], facts: dict[str, 
 
             # What workers will refuse in torch's dispatcher, worked out once for the course.
             dispatch.prepare(facts.get("ops") or ())
-            profiles.preload_modules(profiles.modules_named(_calls(name, facts)),
+            # Torch's own, the rest being the root's; checked as the root's were (torch apart).
+            profiles.preload_modules(profiles.modules_named(facts.get("calls") or ()),
                                      [a for a in facts.get("absent") or ()
                                       if a.split(".")[0] != "torch"])
         _settle(name, facts)
@@ -639,9 +621,7 @@ def main() -> None:
     os.environ.update(THREAD_ENV)
     facts = json.loads(sys.stdin.buffer.readline() or b"{}")
     _preload(facts)
-    zygotes = _profile_zygotes(list(facts.get("profiles") or [profiles.TORCH]), facts)
-    _settle_root(facts)
-    pids = _await_ready(zygotes)
+    zygotes, pids = _profile_zygotes(list(facts.get("profiles") or [profiles.TORCH]), facts)
     serve(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None, zygotes, tuple(pids))
     os._exit(0)  # nothing left to flush or finalise: the trusted side waits for this exit
 
