@@ -102,6 +102,18 @@ def test_refusal_keys_leave_other_layouts_working() -> None:
     assert "CompositeImplicitAutograd" not in dispatch.keys_of("aten::convolution_backward")
 
 
+def test_an_operator_is_refused_once_at_each_of_its_keys() -> None:
+    """Every key where an operator is refused is named once: a second registration at the same
+    key would only stack another kernel behind the first, in every worker."""
+    patterns = sorted({p for t in COURSE.topics() for p in COURSE.config(t).banned_ops})
+    for op in dispatch.operators([*patterns, *dispatch.GRADIENT_OPERATORS]):
+        keys = dispatch.keys_of(op)
+        assert len(keys) == len(set(keys)), (op, keys)
+        assert "CPU" in keys or "CompositeImplicitAutograd" in keys or \
+            "CompositeExplicitAutograd" in keys or \
+            "CompositeExplicitAutogradNonFunctional" in keys, (op, keys)
+
+
 def test_the_autograd_kernels_taken_away_are_every_one_the_dispatcher_has(monkeypatch) -> None:
     """``no_autograd`` asks the dispatcher once per key for the operators with a kernel there;
     on a torch that cannot list them it asks operator by operator: the same operators either

@@ -109,8 +109,8 @@ def keys_of(op: str) -> list[str]:
     composite = [k for k in _COMPOSITE if has(op, k)]
     if "CompositeImplicitAutograd" in composite:
         return ["CompositeImplicitAutograd"]
-    return composite + [k for k in _KEYS if has(op, k)] + (
-        [] if composite else ["CPU", "CUDA", "Meta"])
+    backends = [] if composite else [k for k in ("CPU", "CUDA", "Meta") if not has(op, k)]
+    return composite + [k for k in _KEYS if has(op, k)] + backends
 
 
 def refuse(patterns: Sequence[str], describe: Callable[[str], str]) -> int:
