@@ -526,16 +526,21 @@ print(json.dumps(result))
 '''
 
 
+def _wires_by_topic(script: str) -> dict:
+    """What ``script`` (run in a fresh interpreter over this course) printed last, as JSON."""
+    import json
+
+    out = subprocess.run([sys.executable, "-c", script, str(ROOT)], capture_output=True,
+                         text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def test_a_worker_forked_with_its_zygotes_plan_has_the_wires_it_would_have_swept() -> None:
     """A zygote plans each topic's wires once (``tripwire.plan``) and every worker it forks puts
     them in place: each topic's worker has the same wires, in the same places, telling the same
     names, as a worker that swept for itself, with every topic's plan made in the zygote."""
-    import json
-
-    out = subprocess.run([sys.executable, "-c", SAME_WIRES, str(ROOT)], capture_output=True,
-                         text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = _wires_by_topic(SAME_WIRES)
     assert len(result) == 19
     for topic, got in result.items():
         assert got["planned"] == got["swept"], (topic, set(got["planned"]) ^ set(got["swept"]))
@@ -566,12 +571,7 @@ def test_a_sweep_walks_only_modules_a_pattern_can_name_and_finds_all_it_would_fi
     a dot start with the pattern's text before any wildcard, or are the start of it): what it
     wires, and where, is what a sweep of every loaded module wires, for every topic's bans and
     for wildcards at the start, inside and at the end of a module's name."""
-    import json
-
-    out = subprocess.run([sys.executable, "-c", EVERY_MODULE, str(ROOT)], capture_output=True,
-                         text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = _wires_by_topic(EVERY_MODULE)
     assert len(result) == 23
     for topic, got in result.items():
         assert "error" not in got["skipping"], got["skipping"]
