@@ -727,3 +727,33 @@ def test_the_modules_banned_calls_name_are_loaded_once_for_every_worker(
     assert "scipy.special" in torch_topic, torch_topic
     no_autograd = run(engine, "backprop", LOADED, "loaded", ["scipy", "numpy"], tmp=tmp_path)
     assert "scipy.special" in no_autograd and "numpy.polynomial" in no_autograd
+
+
+# An operator of the student's own with no autograd kernel: torch's fallback for such operators
+# (the one ``no_autograd`` leaves in place) runs its kernel on, whose operations record the graph
+# where autograd is there (the control), and record nothing where it has been taken away.
+OWN_OPERATOR = '''
+import torch
+
+_lib = torch.library.Library("student", "DEF")
+_lib.define("cube(Tensor t, Tensor w) -> Tensor")
+_lib.impl("cube", lambda t, w: t * t * w, "CPU")
+
+def gradient(x_np, w_np, mode):
+    if mode:
+        torch._C._set_autograd_fallback_mode(mode)
+    x = torch.tensor(x_np, requires_grad=True)
+    y = torch.ops.student.cube(x, torch.tensor(w_np)).sum()
+    return torch.autograd.grad(y, x)[0].numpy()
+'''
+
+
+@pytest.mark.parametrize("mode", ["", "nothing", "warn"])
+@pytest.mark.parametrize("topic", ["backprop", "transformer", "metrics"])
+def test_an_operator_without_an_autograd_kernel_records_nothing_where_autograd_is_banned(
+        engine, topic: str, mode: str, tmp_path: Path) -> None:
+    got = run(engine, topic, OWN_OPERATOR, "gradient", X, W, mode, tmp=tmp_path)
+    if topic == "metrics":
+        assert not isinstance(got, Exception) and np.allclose(got, 2 * X * W), (mode, got)
+    else:
+        assert isinstance(got, Exception) or not np.allclose(got, 2 * X * W), (mode, got)

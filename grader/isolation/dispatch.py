@@ -26,6 +26,10 @@ in the zygote of that profile, before any worker exists; so ``grad_fn`` nodes ne
 called, and ``torch.autograd.grad``, ``Tensor.backward``, ``torch.func`` and forward-mode AD have
 nothing to work on, whatever ``torch.enable_grad`` says and in every thread. The operators that
 exist only to compute gradients (``*_backward*``: ``threshold_backward`` is ReLU's) are refused.
+An operator with no autograd kernel of its own (quantized, sparse and distributed ones, a few
+``out=`` forms) is left to torch's fallback for such operators, which computes no gradient: at
+most it records a node that gives none. Replacing that fallback too would rewrite the dispatch
+table of every operator once more (some 7 MB of the zygote's memory) for nothing more.
 """
 
 from __future__ import annotations
@@ -160,11 +164,6 @@ def no_autograd() -> int:
                     count += 1
                 except (RuntimeError, ValueError):
                     pass
-        for key in AUTOGRAD_KEYS:  # operators with no kernel of their own there
-            try:
-                library("_::", key=key).fallback(key, fallthrough, False)
-            except (RuntimeError, ValueError):
-                pass
     refuse(GRADIENT_OPERATORS, lambda op: f"{op} computes a gradient for you: write the "
                                           "gradient yourself, with basic operations")
     return count
