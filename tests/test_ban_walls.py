@@ -729,6 +729,60 @@ def test_the_modules_banned_calls_name_are_loaded_once_for_every_worker(
     assert "scipy.special" in no_autograd and "numpy.polynomial" in no_autograd
 
 
+# ------------------------------------------ an engine started for some topics grades the others
+
+@pytest.fixture(scope="module")
+def attention_engine():
+    """An engine told it grades the attention topic alone (as ``grader grade --topic``): its
+    zygotes prepare that topic only, so no zygote of the no-autograd profile is started."""
+    from grader.grading.engine import Engine
+
+    with Engine(COURSE, topics=("attention",)) as e:
+        yield e
+
+
+def test_an_engine_for_some_topics_starts_only_their_zygotes(attention_engine) -> None:
+    bans = attention_engine._zygote_bans(("attention",))
+    assert bans["profiles"] == (profiles.TORCH,)
+    assert [p[0] for p in bans["plans"]] == [profiles.TORCH]
+    assert len(attention_engine.zygote.profile_pids) == 1  # the torch zygote; no other
+    assert profiles.NO_AUTOGRAD in attention_engine._zygote_bans(("backprop",))["profiles"]
+
+
+@pytest.mark.parametrize("route", ["autograd.grad", "graph_nodes", "a_thread", "enable_grad",
+                                   "backward_kernel"])
+def test_a_topic_the_engine_was_not_started_for_keeps_its_bans(attention_engine, route: str,
+                                                                tmp_path: Path) -> None:
+    """Its workers catch up on what their zygote would have done (``zygote._catch_up``):
+    autograd taken away, decompositions and banned calls wired, torch absent where banned."""
+    got = run(attention_engine, "backprop", AUTOGRAD.replace("ROUTE", AUTOGRAD_ROUTES[route]),
+              "gradient", X, W, tmp=tmp_path)
+    assert isinstance(got, Exception) or not np.allclose(got, 2 * X * W), route
+    kept = run(attention_engine, "attention", AUTOGRAD.replace("ROUTE", AUTOGRAD_ROUTES[route]),
+               "gradient", X, W, tmp=tmp_path)
+    if route != "backward_kernel":
+        assert not isinstance(kept, Exception) and np.allclose(kept, 2 * X * W), (route, kept)
+
+
+def test_the_other_walls_hold_in_topics_the_engine_was_not_started_for(
+        attention_engine, tmp_path: Path) -> None:
+    got = run(attention_engine, "rnn", DECOMPOSITION, "by_table", 0, tmp=tmp_path)
+    assert isinstance(got, BannedCallError) and "torch._" in str(got), got
+    got = run(attention_engine, "conv", ABSENT, "where_is_torch", 0, tmp=tmp_path)
+    assert got == [], f"torch found in a conv worker through: {got}"
+    got = run(attention_engine, "logistic_regression", FINDER_REMOVED,
+              "softmax_without_the_finder", np.ones((2, 3)), tmp=tmp_path)
+    assert isinstance(got, BannedCallError) and "scipy.special.softmax" in str(got), got
+
+
+def test_honest_work_in_a_topic_the_engine_was_not_started_for_keeps_its_grade(
+        attention_engine, tmp_path: Path) -> None:
+    for topic in ("backprop", "conv"):
+        result = _grade(attention_engine, topic, COURSE.solution(topic).read_text(),
+                        tmp_path / topic)
+        assert result.topic(topic).score == result.topic(topic).max_score, topic
+
+
 # An operator of the student's own with no autograd kernel: torch's fallback for such operators
 # (the one ``no_autograd`` leaves in place) runs its kernel on, whose operations record the graph
 # where autograd is there (the control), and record nothing where it has been taken away.

@@ -333,7 +333,7 @@ class Batch:
         from grader.grading.engine import Engine as LocalEngine
 
         return LocalEngine(self.course, sandboxed=True, allow_unsandboxed=self.allow_unsandboxed,
-                           environment=load_environment(self.course))
+                           environment=load_environment(self.course), topics=self.topics)
 
     def _grade(self, todo: list[tuple[Entry, dict[str, Any]]], topics: list[str],
                summary: Summary) -> None:

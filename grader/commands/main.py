@@ -105,7 +105,7 @@ def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None
     if chosen is None and (single := single_file_topic(submission, c.topics())):
         chosen = (single,)  # one topic's file: that topic, not every other one as missing
     with Engine(c, sandboxed=True, allow_unsandboxed=unsafe_no_sandbox,
-                environment=load_environment(c)) as engine:
+                environment=load_environment(c), topics=chosen) as engine:
         if warning := layers_warning(engine.layers):
             click.echo(warning, err=True)
         result = engine.grade(submission, out, Options(topics=chosen, seed=seed))

@@ -24,7 +24,7 @@ import traceback
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypedDict
+from typing import Any, Sequence, TypedDict
 
 from grader.course import DEFAULT_MEMORY_MB, Course, TopicConfig
 from grader.environment import PROBE, Environment, load_environment
@@ -82,9 +82,14 @@ class Engine:
 
     def __init__(self, course: Course, *, sandboxed: bool = True,
                  allow_unsandboxed: bool = False, spawn: bool | None = None,
-                 environment: Environment | None = None) -> None:
+                 environment: Environment | None = None,
+                 topics: Sequence[str] | None = None) -> None:
         """``environment``: the packages student code may import; given, each must import in a
-        worker before anything is graded (``EnvironmentIncomplete`` otherwise)."""
+        worker before anything is graded (``EnvironmentIncomplete`` otherwise). ``topics``: the
+        topics this engine will grade, where the caller knows (default: every topic of the
+        course); the zygotes then prepare only theirs: a topic of no other profile starts no
+        zygote of its own, and its trip-wires are planned alone. Another topic is still graded,
+        its workers started the slow way (``zygote._spawn``)."""
         self.course = course
         # What student code may import, for the message of a module that imports anything else.
         self.provides = tuple((environment or load_environment(course)).import_names())
@@ -122,7 +127,7 @@ class Engine:
         self.tmp = Path(tempfile.mkdtemp(prefix="grader-run-"))
         # The zygote starts first and imports torch while this process preloads its own.
         try:
-            bans = self._zygote_bans()
+            bans = self._zygote_bans(topics)
             self.zygote: Zygote | Spawner = Spawner() if spawn or not self.forking \
                 else Zygote(wait=False, root=str(self.tmp), sandboxed=self.sandboxed,
                             ops=bans["ops"], profiles=bans["profiles"], calls=bans["calls"],
@@ -148,8 +153,8 @@ class Engine:
             self.close()
             raise environment.incomplete(absent)
 
-    def _zygote_bans(self) -> ZygoteBans:
-        """What the zygotes prepare for the course's topics: every ``[banned] ops`` pattern,
+    def _zygote_bans(self, chosen: Sequence[str] | None = None) -> ZygoteBans:
+        """What the zygotes prepare for the topics ``chosen`` (default: the course's): every ``[banned] ops`` pattern,
         worked out once; the ban profiles of the topics (and the ``torch`` one, where the
         environment check runs); the banned calls, whose modules the zygotes load before any
         worker (``profiles.modules_named``: found there, not here, where finding a module under
@@ -162,7 +167,7 @@ class Engine:
         absent: set[str] = set()
         plans: set[tuple[str, ...]] = set()
         try:
-            topics = self.course.topics()
+            topics = list(chosen) if chosen is not None else self.course.topics()
         except GraderError:
             topics = []  # reported where the course is read
         for topic in topics:

@@ -723,6 +723,11 @@ def plan(patterns: Sequence[str], library_types: set[int] | frozenset[int]) -> b
     return True
 
 
+def planned(patterns: Sequence[str]) -> bool:
+    """Whether this process holds a plan for ``patterns`` (``plan``)."""
+    return tuple(patterns) in _PLANS
+
+
 def _forget_plans() -> None:
     """Let go of the other plans without freeing them (freeing their thousands of objects would
     cost a worker more than its plan saved): the last reference to them is a count, which no

@@ -34,6 +34,8 @@ from typing import Any
 from grader.isolation import profiles
 
 _LEN = struct.Struct("<I")
+# The profile of this zygote: the root's until a profile's zygote is forked from it.
+_PROFILE = profiles.NUMPY
 
 # Every thread pool a worker could start, sized to the one thread grading promises, whatever the
 # host has: set before NumPy and torch are first imported (the pools are sized then), in the
@@ -104,7 +106,7 @@ def _settle(name: str, facts: dict[str, Any]) -> None:
         audit.record_library()
         for plan in facts.get("plans") or ():
             if plan and profiles.PLANNED_IN.get(plan[0]) == name:
-                _plan_wires({"banned": plan[1:]}, freeze=False)
+                _plan_wires({"banned": plan[1:]})
     finally:
         gc.enable()
     gc.collect()
@@ -149,6 +151,7 @@ def _read_exact(sock: socket.socket, n: int) -> bytes:
 def _profile_zygote(name: str, ends: dict[str, socket.socket], facts: dict[str, Any]) -> None:
     """A profile's zygote, from its fork to its exit: never returns. ``ends``: the sockets
     toward the root of this profile and of the profiles forked from it, and maybe others'."""
+    global _PROFILE
     code = 0
     try:
         _die_with_parent()
@@ -158,6 +161,7 @@ def _profile_zygote(name: str, ends: dict[str, socket.socket], facts: dict[str, 
             if p != name and p not in below:
                 sock.close()
         profiles.preload(name)
+        _PROFILE = name
         if name == profiles.TORCH:
             from grader.isolation import dispatch
 
@@ -233,28 +237,25 @@ def drain_replies(conn: socket.socket) -> None:
             return
 
 
-def _plan_wires(config: dict[str, Any], freeze: bool = True) -> None:
-    """Work out this worker's trip-wires here, once for every worker of the same bans
-    (``tripwire.plan``), so that each only puts them in place. A plan that cannot be made is
+def _plan_wires(config: dict[str, Any]) -> None:
+    """Work out the trip-wires of workers of these bans here, once for every worker of the same
+    bans (``tripwire.plan``), so that each only puts them in place. A plan that cannot be made is
     left to the worker, which then makes its own.
 
     The zygotes plan every kind of worker the run announced at start (``_settle``), before
     they fork one another: a plan's sweep reads every object of the modules it walks, which
     writes their reference counts, so a sweep made later would copy those pages in each zygote
-    that shares them (some 20 MB a profile). Made here, at the first request, are only the
-    plans of workers no one announced."""
+    that shares them (some 20 MB a profile). A worker of bans no one announced plans its own
+    (``_catch_up``)."""
     from grader.isolation import audit, tripwire
 
     try:
-        made = tripwire.plan(tuple(config.get("banned") or ()), audit.LIBRARY_TYPES)
+        tripwire.plan(tuple(config.get("banned") or ()), audit.LIBRARY_TYPES)
     except Exception:  # noqa: BLE001 - the worker sweeps for itself, with the same result
-        return
-    if made and freeze:
-        gc.freeze()  # kept by every worker forked from here: their collections never walk it
+        pass
 
 
 def _spawn(config: dict[str, Any], fd: int, keep_open: set[int]) -> int:
-    _plan_wires(config)
     pid = os.fork()
     if pid:
         return pid
@@ -461,6 +462,7 @@ def _worker(config: dict[str, Any], fd: int, policy: Any, fault: list[int]) -> N
     import tempfile
 
     tempfile.tempdir = config["workdir"]
+    _catch_up(config)
     torch = sys.modules.get("torch")  # not in a zygote of the numpy profile
     if torch is not None:
         torch.set_num_threads(1)
@@ -490,6 +492,25 @@ def _worker(config: dict[str, Any], fd: int, policy: Any, fault: list[int]) -> N
                  libraries=tuple(config.get("libraries", ())), gpu=bool(config.get("gpu")),
                  before_student_code=student_code_starts)
     sys.stdout.flush()
+
+
+def _catch_up(config: dict[str, Any]) -> None:
+    """In a worker whose topic the run did not announce at start (``_settle``), before the
+    sandbox and any student code: do what its zygote would have done. Where its profile's zygote
+    was not started, it is forked from the nearest zygote above: import what the zygotes between
+    add. Then load the modules its banned calls name (``profiles.modules_named``), and note all
+    of it as the libraries'; its trip-wires it plans itself, once these are loaded."""
+    from grader.isolation import audit, tripwire
+
+    chain = profiles.lineage(config.get("profile", profiles.NUMPY))
+    behind = chain[chain.index(_PROFILE) + 1:] if _PROFILE in chain else []
+    banned = tuple(config.get("banned") or ())
+    if not behind and tripwire.planned(banned):
+        return  # announced: its zygote did all this
+    for name in behind:
+        profiles.preload(name)
+    profiles.preload_modules(profiles.modules_named(banned), config.get("libraries") or ())
+    audit.record_library()
 
 
 def serve(path: str, root: str | None = None,
@@ -532,7 +553,10 @@ def serve(path: str, root: str | None = None,
                     r.close()
                     continue
                 config, fd = req
-                zygote = zygotes.get(config.get("profile", profiles.NUMPY))
+                # Its profile's zygote; where the run did not start that one, the nearest
+                # above it, whose worker then catches up (``_catch_up``).
+                zygote = next((zygotes[p] for p in reversed(profiles.lineage(
+                    config.get("profile", profiles.NUMPY))) if p in zygotes), None)
                 if zygote is not None:
                     try:
                         send_request(zygote, config, fd)
