@@ -723,9 +723,10 @@ def plan(patterns: Sequence[str], library_types: set[int] | frozenset[int]) -> b
     return True
 
 
-def planned(patterns: Sequence[str]) -> bool:
-    """Whether this process holds a plan for ``patterns`` (``plan``)."""
-    return tuple(patterns) in _PLANS
+def drop_plan(patterns: Sequence[str]) -> None:
+    """Let go of the plan for ``patterns``, made before modules it should have swept were loaded:
+    the worker then makes its own (``install``)."""
+    _PLANS.pop(tuple(patterns), None)
 
 
 def _forget_plans() -> None:

@@ -36,6 +36,8 @@ from grader.isolation import profiles
 _LEN = struct.Struct("<I")
 # The profile of this zygote: the root's until a profile's zygote is forked from it.
 _PROFILE = profiles.NUMPY
+# The bans of the workers the run announced at start, planned with every module they name loaded.
+_ANNOUNCED: set[tuple[str, ...]] = set()
 
 # Every thread pool a worker could start, sized to the one thread grading promises, whatever the
 # host has: set before NumPy and torch are first imported (the pools are sized then), in the
@@ -107,6 +109,7 @@ def _settle(name: str, facts: dict[str, Any]) -> None:
         for plan in facts.get("plans") or ():
             if plan and profiles.PLANNED_IN.get(plan[0]) == name:
                 _plan_wires({"banned": plan[1:]})
+                _ANNOUNCED.add(tuple(plan[1:]))
     finally:
         gc.enable()
     gc.collect()
@@ -245,8 +248,8 @@ def _plan_wires(config: dict[str, Any]) -> None:
     The zygotes plan every kind of worker the run announced at start (``_settle``), before
     they fork one another: a plan's sweep reads every object of the modules it walks, which
     writes their reference counts, so a sweep made later would copy those pages in each zygote
-    that shares them (some 20 MB a profile). A worker of bans no one announced plans its own
-    (``_catch_up``)."""
+    that shares them (some 20 MB a profile). Made here, at the first request, are only the
+    plans of workers no one announced (which a worker drops if it has to load more: ``_catch_up``)."""
     from grader.isolation import audit, tripwire
 
     try:
@@ -256,6 +259,8 @@ def _plan_wires(config: dict[str, Any]) -> None:
 
 
 def _spawn(config: dict[str, Any], fd: int, keep_open: set[int]) -> int:
+    if config.get("profile", profiles.NUMPY) == _PROFILE:
+        _plan_wires(config)
     pid = os.fork()
     if pid:
         return pid
@@ -495,22 +500,26 @@ def _worker(config: dict[str, Any], fd: int, policy: Any, fault: list[int]) -> N
 
 
 def _catch_up(config: dict[str, Any]) -> None:
-    """In a worker whose topic the run did not announce at start (``_settle``), before the
-    sandbox and any student code: do what its zygote would have done. Where its profile's zygote
-    was not started, it is forked from the nearest zygote above: import what the zygotes between
-    add. Then load the modules its banned calls name (``profiles.modules_named``), and note all
-    of it as the libraries'; its trip-wires it plans itself, once these are loaded."""
+    """In a worker whose bans the run did not announce at start (``_settle``), before the sandbox
+    and any student code: do what its zygote would have done. Where its profile's zygote was not
+    started, it is forked from the nearest zygote above: import what the zygotes between add.
+    Then load the modules its banned calls name (``profiles.modules_named``). What that loads is
+    noted as the libraries', and a plan its zygote made without it is dropped: the worker then
+    plans its own trip-wires, with everything loaded."""
     from grader.isolation import audit, tripwire
 
     chain = profiles.lineage(config.get("profile", profiles.NUMPY))
     behind = chain[chain.index(_PROFILE) + 1:] if _PROFILE in chain else []
     banned = tuple(config.get("banned") or ())
-    if not behind and tripwire.planned(banned):
-        return  # announced: its zygote did all this
+    if not behind and banned in _ANNOUNCED:
+        return  # its zygote did all this
+    loaded = len(sys.modules)
     for name in behind:
         profiles.preload(name)
     profiles.preload_modules(profiles.modules_named(banned), config.get("libraries") or ())
-    audit.record_library()
+    if len(sys.modules) != loaded:
+        audit.record_library()
+        tripwire.drop_plan(banned)
 
 
 def serve(path: str, root: str | None = None,
