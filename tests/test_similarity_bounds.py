@@ -295,6 +295,55 @@ def test_a_runaway_comparison_is_stopped_and_becomes_a_note(
     assert list(tmp.iterdir()) == []
 
 
+class _Stopped(BaseException):
+    pass
+
+
+@pytest.mark.parametrize("when", ["the folder is made", "the pipe is open", "the child exists"])
+def test_a_stop_at_any_point_of_the_comparisons_start_leaves_nothing_behind(
+        when: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM (turned into an exception, as ``grader batch`` does) sent at each step between
+    making the comparison's folder and waiting for its child: the comparison stops, and neither
+    the folder nor the child is left. Sent by the process to itself, the signal arrives at once
+    wherever it is not held, so each step is tried every time, not by chance."""
+    out = tmp_path / "out"
+    out.mkdir()
+    tmp = _own_tmpdir(tmp_path, monkeypatch)
+    children: list[int] = []
+
+    def stop_after(make: Any, step: str) -> Any:
+        def made(*args: Any, **kwargs: Any) -> Any:
+            got = make(*args, **kwargs)
+            if step == "the folder is made" and not str(args[0].name).startswith("grader-simil"):
+                return got
+            if step == "the child exists" and got == 0:
+                return got  # the child: its own handler decides
+            if step == "the child exists":
+                children.append(got)
+            if step == when:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return got
+        return made
+
+    def stop(*args: Any) -> None:
+        raise _Stopped()
+
+    monkeypatch.setattr(Path, "mkdir", stop_after(Path.mkdir, "the folder is made"))
+    monkeypatch.setattr(os, "pipe", stop_after(os.pipe, "the pipe is open"))
+    monkeypatch.setattr(os, "fork", stop_after(os.fork, "the child exists"))
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        with pytest.raises(_Stopped):
+            similarity.compare_class(out, COURSE, _class(tmp_path), ["metrics"], THRESHOLD,
+                                     seconds=30)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert list(tmp.iterdir()) == [], "left behind"
+    for pid in children:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reaped: nothing left running
+
+
 def _zip_with_undecodable_name(path: Path, module: str) -> Path:
     """A zip whose member names claim UTF-8 (flag bit 11) while one is not valid UTF-8."""
     placeholder = "PLACEHOLDER_NAME.py"

@@ -22,14 +22,16 @@ environment as the reports.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -506,27 +508,29 @@ def compare_class(out: Path, course: Any, entries: Iterable[tuple[str, Path, str
     entries = list(entries)
     if seconds is None:
         seconds = SECONDS + SECONDS_PER_MODULE * len(entries) * max(1, len(topics))
-    work = Path(tempfile.mkdtemp(prefix="grader-similarity-"))
-    read_end, write_end = os.pipe()
-    stops = {signal.SIGINT, signal.SIGTERM}
+    # Every step up to the child's start is undone by the ``finally`` below wherever a stop
+    # lands: the folder is named before it is made. A stop is held meanwhile (its handler runs
+    # once the child exists): raised while forking, inside an at-fork hook, it would be
+    # swallowed, and raised between the fork and ``pid``, the child would run on unattended.
+    work = Path(tempfile.gettempdir()) / f"grader-similarity-{secrets.token_hex(8)}"
+    read_end = write_end = -1
+    pid = 0
     try:
-        # A stop that arrives while forking would be raised inside an at-fork hook, which
-        # swallows it: held until the child exists, then raised here (or in the child, once its
-        # own handler is set).
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
-        pid = os.fork()
-        if pid == 0:  # the child: report a failure on the pipe, then end without cleanup
-            os.close(read_end)
-            _child(write_end, out, course, entries, topics, threshold, common, work, memory_mb,
-                   mask)
+        with _held((signal.SIGINT, signal.SIGTERM)):
+            work.mkdir(mode=0o700)
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: report a failure on the pipe, then end without cleanup
+                os.close(read_end)
+                _child(write_end, out, course, entries, topics, threshold, common, work,
+                       memory_mb)
         os.close(write_end)
         write_end = -1
-        try:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        except BaseException:
-            _stop(pid)
-            raise
         error = _wait(pid, read_end, seconds)
+    except BaseException:
+        if pid > 0:
+            _stop(pid)
+        raise
     finally:
         for fd in (read_end, write_end):
             if fd >= 0:
@@ -540,15 +544,36 @@ def compare_class(out: Path, course: Any, entries: Iterable[tuple[str, Path, str
     return Outcome(read_pairs(out), read_notes(out))
 
 
+@contextlib.contextmanager
+def _held(signals: Sequence[int]) -> Iterator[None]:
+    """Hold ``signals`` inside: their handlers run once it is left, whatever thread the signal
+    was delivered to (a mask would hold it only in this thread, and torch starts threads of
+    its own). Nothing is held where this is not the main thread (no handler can be set there)."""
+    got: list[int] = []
+    previous: dict[int, Any] = {}
+    try:
+        for sig in signals:
+            previous[sig] = signal.signal(sig, lambda signum, frame: got.append(signum))
+    except ValueError:  # not the main thread
+        pass
+    try:
+        yield
+    finally:
+        if previous:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            for sig in dict.fromkeys(got):
+                signal.raise_signal(sig)
+
+
 def _child(pipe: int, out: Path, course: Any, entries: list[tuple[str, Path, str]],
            topics: Sequence[str], threshold: float, common: int, work: Path,
-           memory_mb: int, mask: Iterable[int]) -> None:
+           memory_mb: int) -> None:
     code = 1
     try:
         # SIGTERM (from the batch, or to its process group) unwinds, as Ctrl-C does.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         from grader.grading import bounds
 
         bounds.limit_memory(memory_mb)
