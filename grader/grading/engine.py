@@ -89,7 +89,7 @@ class Engine:
         topics this engine will grade, where the caller knows (default: every topic of the
         course); the zygotes then prepare only theirs: a topic of no other profile starts no
         zygote of its own, and its trip-wires are planned alone. Another topic is still graded,
-        its workers started the slow way (``zygote._spawn``)."""
+        with the same walls, its workers slower to start (``zygote._catch_up``)."""
         self.course = course
         # What student code may import, for the message of a module that imports anything else.
         self.provides = tuple((environment or load_environment(course)).import_names())
@@ -154,13 +154,13 @@ class Engine:
             raise environment.incomplete(absent)
 
     def _zygote_bans(self, chosen: Sequence[str] | None = None) -> ZygoteBans:
-        """What the zygotes prepare for the topics ``chosen`` (default: the course's): every ``[banned] ops`` pattern,
-        worked out once; the ban profiles of the topics (and the ``torch`` one, where the
-        environment check runs); the banned calls, whose modules the zygotes load before any
-        worker (``profiles.modules_named``: found there, not here, where finding a module under
-        torch would import torch before the zygote starts); every banned library, which none
-        may load; and each topic's profile with its banned calls, whose trip-wires the zygotes
-        plan before they fork anything (``tripwire.plan``)."""
+        """What the zygotes prepare for the topics ``chosen`` (default: the course's): every
+        ``[banned] ops`` pattern, worked out once; the ban profiles of the topics (and the ``torch``
+        one, where the environment check runs); the banned calls, whose modules the zygotes load
+        before any worker (``profiles.modules_named``: found there, not here, where finding a module
+        under torch would import torch before the zygote starts); every banned library, which none
+        may load; and each topic's profile with its banned calls, whose trip-wires the zygotes plan
+        before they fork anything (``tripwire.plan``)."""
         ops: set[str] = set()
         names = {profiles.TORCH}
         calls: set[str] = set()

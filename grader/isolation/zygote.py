@@ -108,7 +108,7 @@ def _settle(name: str, facts: dict[str, Any]) -> None:
         audit.record_library()
         for plan in facts.get("plans") or ():
             if plan and profiles.PLANNED_IN.get(plan[0]) == name:
-                _plan_wires({"banned": plan[1:]})
+                _plan_wires({"banned": plan[1:]}, freeze=False)
                 _ANNOUNCED.add(tuple(plan[1:]))
     finally:
         gc.enable()
@@ -240,7 +240,7 @@ def drain_replies(conn: socket.socket) -> None:
             return
 
 
-def _plan_wires(config: dict[str, Any]) -> None:
+def _plan_wires(config: dict[str, Any], freeze: bool = True) -> None:
     """Work out the trip-wires of workers of these bans here, once for every worker of the same
     bans (``tripwire.plan``), so that each only puts them in place. A plan that cannot be made is
     left to the worker, which then makes its own.
@@ -249,13 +249,15 @@ def _plan_wires(config: dict[str, Any]) -> None:
     they fork one another: a plan's sweep reads every object of the modules it walks, which
     writes their reference counts, so a sweep made later would copy those pages in each zygote
     that shares them (some 20 MB a profile). Made here, at the first request, are only the
-    plans of workers no one announced (which a worker drops if it has to load more: ``_catch_up``)."""
+    plans of workers no one announced (a worker that has to load more drops it: ``_catch_up``)."""
     from grader.isolation import audit, tripwire
 
     try:
-        tripwire.plan(tuple(config.get("banned") or ()), audit.LIBRARY_TYPES)
+        made = tripwire.plan(tuple(config.get("banned") or ()), audit.LIBRARY_TYPES)
     except Exception:  # noqa: BLE001 - the worker sweeps for itself, with the same result
-        pass
+        return
+    if made and freeze:
+        gc.freeze()  # kept by every worker forked from here: their collections never walk it
 
 
 def _spawn(config: dict[str, Any], fd: int, keep_open: set[int]) -> int:
