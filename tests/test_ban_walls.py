@@ -729,6 +729,206 @@ def test_the_modules_banned_calls_name_are_loaded_once_for_every_worker(
     assert "scipy.special" in no_autograd and "numpy.polynomial" in no_autograd
 
 
+# ---------------------------------------------------------------------- a module runs once
+# A library module's body run again makes new objects of everything it defines, none of them
+# wired, and code that counts as the library's (so a call it makes passes as the library's own):
+# reload it, load its file under another name or by a loader called by hand, run it with
+# runpy, or make a built-in or extension module again.
+ONCE = '''
+import importlib, importlib.machinery, importlib.util, os, runpy, sys
+import numpy as np
+
+def _as(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+def _polyfit(fit):
+    return fit([0.0, 1.0, 2.0], [1.0, 3.0, 5.0], 1).tolist()
+
+def _polynomial():
+    return next(m for n, m in sys.modules.items() if n.endswith("._polynomial_impl"))
+
+def polyfit_reloaded(x):
+    return _polyfit(importlib.reload(_polynomial()).polyfit)
+
+def polyfit_under_another_name(x):
+    return _polyfit(_as("mine", _polynomial().__file__).polyfit)
+
+def the_graders_own_module_reloaded(x):
+    # the class of a wire names the grader's module that made it
+    return [str(importlib.reload(sys.modules[type(np.polyfit).__module__]))]
+
+def _logsumexp():
+    import scipy.special
+    return sys.modules["scipy.special._logsumexp"]
+
+def softmax_reloaded(z):
+    return importlib.reload(_logsumexp()).softmax(np.asarray(z), axis=1).tolist()
+
+def softmax_under_another_name(z):
+    return _as("scipy.special._mine", _logsumexp().__file__).softmax(np.asarray(z), axis=1).tolist()
+
+def softmax_by_run_path(z):
+    return runpy.run_path(_logsumexp().__file__)["softmax"](np.asarray(z), axis=1).tolist()
+
+def softmax_by_run_module(z):
+    return runpy.run_module("scipy.special._logsumexp")["softmax"](np.asarray(z), axis=1).tolist()
+
+def softmax_by_its_code(z):
+    spec = importlib.util.find_spec("scipy.special._logsumexp")
+    namespace = {"__name__": "mine"}
+    exec(spec.loader.get_code(spec.name), namespace)
+    return namespace["softmax"](np.asarray(z), axis=1).tolist()
+
+def cdist_reloaded(z):
+    import scipy.spatial.distance as distance
+    fresh = importlib.reload(distance)
+    return fresh.cdist(np.asarray(z), np.asarray(z)).tolist()
+
+def adam_reloaded(x):
+    import torch
+    import torch.optim.adam as adam
+    fresh = importlib.reload(adam)
+    w = torch.zeros(3)
+    opt = fresh.Adam([w], lr=0.1)
+    w.grad = torch.ones(3)
+    opt.step()
+    return w.tolist()
+
+def _handler(*args):
+    pass
+
+def signal_module_reloaded(x):
+    import signal
+    importlib.reload(signal).signal(signal.SIGUSR1, _handler)
+    return ["installed"]
+
+def signal_builtin_made_again(x):
+    import signal
+    spec = importlib.machinery.BuiltinImporter.find_spec("_signal")
+    importlib.util.module_from_spec(spec).signal(signal.SIGUSR1, _handler)
+    return ["installed"]
+
+def extension_made_again(x):
+    name = next(m for m in sys.modules if m.endswith("._multiarray_umath"))
+    return [str(importlib.util.module_from_spec(importlib.util.find_spec(name)))]
+'''
+
+
+@pytest.mark.parametrize("topic,fn,says", [
+    ("linear_regression", "polyfit_reloaded", "loaded once"),
+    ("linear_regression", "polyfit_under_another_name", "loaded once"),
+    ("linear_regression", "the_graders_own_module_reloaded", "loaded once"),
+    ("logistic_regression", "softmax_reloaded", "loaded once"),
+    ("logistic_regression", "softmax_under_another_name", "loaded once"),
+    ("logistic_regression", "softmax_by_run_path", "only by an import"),
+    ("logistic_regression", "softmax_by_run_module", "only by an import"),
+    ("logistic_regression", "softmax_by_its_code", "only by an import"),
+    ("embeddings", "cdist_reloaded", "loaded once"),
+    ("optimizers", "adam_reloaded", "loaded once"),
+    ("activations", "signal_module_reloaded", "loaded once"),
+    ("transformer", "signal_module_reloaded", "loaded once"),
+    ("activations", "signal_builtin_made_again", "loaded once"),
+    ("backprop", "signal_builtin_made_again", "loaded once"),
+    ("linear_regression", "extension_made_again", "loaded once"),
+])
+def test_a_library_module_runs_once_and_only_by_an_import(engine, topic: str, fn: str, says: str,
+                                                           tmp_path: Path) -> None:
+    got = run(engine, topic, ONCE, fn, np.ones((2, 3)), tmp=tmp_path)
+    assert isinstance(got, StudentError) and "ImportError" in str(got) and says in str(got), got
+
+
+LATER = '''
+import importlib.util, os, sys
+
+def _path():
+    import torch._decomp
+    return os.path.join(os.path.dirname(torch._decomp.__file__), "decompositions_for_rng.py")
+
+def under_another_name(x):
+    spec = importlib.util.spec_from_file_location("mine", _path())
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [str(module.throw_on_non_cuda)]
+
+def past_a_changed_meta_path(x):
+    sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_Finder"]
+    import torch._decomp.decompositions_for_rng as rng
+    return [str(rng.throw_on_non_cuda)]
+
+def imported(x):
+    import torch
+    import torch._decomp.decompositions_for_rng as rng
+    return [str(rng.throw_on_non_cuda(torch.ones(1)))]
+
+def honest_first_loads(x):
+    import _lsprof, _statistics, csv, json
+    return [json.dumps([1]), str(_statistics._normal_dist_inv_cdf(0.5, 0.0, 1.0))]
+'''
+
+
+@pytest.mark.parametrize("fn,says", [
+    ("under_another_name", "under its own name"),
+    ("past_a_changed_meta_path", "only by an import"),
+])
+def test_a_module_of_a_banned_package_loaded_later_runs_only_under_its_name_by_an_import(
+        engine, fn: str, says: str, tmp_path: Path) -> None:
+    """A module no zygote loaded (torch._decomp.decompositions_for_rng, banned where operators
+    are): loaded by an import it is wired as it loads; any other way, it is refused."""
+    got = run(engine, "rnn", LATER, fn, 0, tmp=tmp_path)
+    assert isinstance(got, StudentError) and says in str(got), got
+    imported = run(engine, "rnn", LATER, "imported", 0, tmp=tmp_path)
+    assert isinstance(imported, BannedCallError) and "throw_on_non_cuda" in str(imported), imported
+
+
+@pytest.mark.parametrize("topic", ["rnn", "logistic_regression", "activations"])
+def test_modules_loaded_for_the_first_time_load_as_usual(engine, topic: str,
+                                                         tmp_path: Path) -> None:
+    assert run(engine, topic, LATER, "honest_first_loads", 0, tmp=tmp_path) == ["[1]", "0.0"]
+
+
+BY_A_RELOADED_LIBRARY = {
+    "optimizers": ("adam", """
+        def adam(w, grad, state, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+            # torch.optim's own Adam, from a fresh run of its module: no wire on it
+            import importlib
+            import sys
+            import torch
+            fresh = importlib.reload(next(m for n, m in sys.modules.items()
+                                          if n.endswith("m.adam")))
+            p, g = torch.tensor(w, dtype=torch.float64), torch.tensor(grad, dtype=torch.float64)
+            m = torch.tensor(state.get("m", np.zeros_like(w)), dtype=torch.float64)
+            v = torch.tensor(state.get("v", np.zeros_like(w)), dtype=torch.float64)
+            t = torch.tensor(float(state.get("t", 0)))
+            fresh.adam([p], [g], [m], [v], [], [t], foreach=False, capturable=False,
+                       differentiable=False, fused=None, grad_scale=None, found_inf=None,
+                       has_complex=False, amsgrad=False, beta1=beta1, beta2=beta2, lr=lr,
+                       weight_decay=0.0, eps=eps, maximize=False)
+            return p.numpy(), {"m": m.numpy(), "v": v.numpy(), "t": int(t.item())}
+        """),
+    "linear_regression": ("fit_univariate", """
+        def fit_univariate(x, y):
+            import importlib, sys
+            fresh = importlib.reload(next(m for n, m in sys.modules.items()
+                                          if n.endswith("._polynomial_impl")))
+            a, b = fresh.polyfit(np.asarray(x, dtype=float), np.asarray(y, dtype=float), 1)
+            return float(a), float(b)
+        """),
+}
+
+
+@pytest.mark.parametrize("topic", sorted(BY_A_RELOADED_LIBRARY))
+def test_a_banned_function_from_a_reloaded_module_scores_nothing(engine, topic: str,
+                                                                  tmp_path: Path) -> None:
+    fn, source = BY_A_RELOADED_LIBRARY[topic]
+    result = _grade(engine, topic, _with(topic, source), tmp_path / "reloaded")
+    own = [t for t in result.tests if fn in t.functions]
+    assert own and all(t.outcome != "passed" for t in own), \
+        [(t.name, t.outcome) for t in own]
+
+
 # ------------------------------------------ an engine started for some topics grades the others
 
 @pytest.fixture(scope="module")

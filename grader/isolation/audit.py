@@ -2,7 +2,7 @@
 
 ``sys.addaudithook`` installs a hook for the rest of the process's life; no Python call lists,
 replaces or removes it. The worker installs one just before the student's module is imported
-(``arm``), and it does four things:
+(``arm``), and it does five things:
 
 - **Refuses raw-memory and introspection routes**: every ``ctypes`` event, ``gc.get_objects``/
   ``get_referrers``/``get_referents``, ``sys._current_frames``, tracing and profiling, building
@@ -10,6 +10,11 @@ replaces or removes it. The worker installs one just before the student's module
   or running ``exec`` of the grader's own code.
 - **Keeps the modules a topic bans out**: importing one (``[banned] libraries``, and the
   modules its worker's profile leaves out) is refused, whoever asks.
+- **Lets a module run once**: a library file's body runs once in the process, a module of the
+  trip-wire's packages only under its own name and through the trip-wire's loader, and a module
+  of compiled code is made once (``_maker``): run again, a module would make new, unwired twins
+  of the functions the trip-wire guards (``importlib.reload``, a file loaded under another name,
+  ``runpy``, ``_signal`` made again).
 - **Reports code the student's module builds and runs at run time** (``exec``, ``eval``,
   ``compile``, a function made from a code object, ``marshal``, a module made by importlib from
   something other than a file), with its source or its code, for the dynamic-access note and
@@ -62,6 +67,12 @@ _KEEP: list[types.CodeType] = []
 # The classes alive in the zygote (never freed: their modules hold them): an object of one of
 # them, or of a built-in type, has no method of the student's (``tripwire`` reads only those).
 LIBRARY_TYPES: set[int] = set()
+# The modules loaded so far (``note_modules``): the files whose bodies ran, by identity (device,
+# inode: however the path is spelt), and the names of the modules made of compiled code (built
+# in, or an extension's). Noted in the zygotes, handed to the worker's hook by ``arm``.
+_RAN: set[tuple[int, int]] = set()
+_MADE: set[str] = set()
+_NOTED: set[str] = set()
 
 _REFUSED = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents",
                       "sys._current_frames", "code.__new__", "sys.setprofile", "sys.settrace",
@@ -107,8 +118,10 @@ def _add(codes: set[int], keep: list[types.CodeType], code: types.CodeType) -> N
 
 def record_library() -> None:
     """Note every function's code alive now as library code, and the grader's own apart, and
-    every class alive (``LIBRARY_TYPES``). Called in each zygote after its imports (again in a
-    zygote forked from another, for what it imported since), before any worker is forked."""
+    every class alive (``LIBRARY_TYPES``), and the modules loaded (``note_modules``). Called in
+    each zygote after its imports (again in a zygote forked from another, for what it imported
+    since), before any worker is forked."""
+    note_modules()
     for obj in gc.get_objects():
         if issubclass(type(obj), type):  # not isinstance: it would read __class__
             LIBRARY_TYPES.add(id(obj))
@@ -122,12 +135,63 @@ def record_library() -> None:
                 _add(_OURS, _KEEP, code)
 
 
+def note_modules() -> None:
+    """Note the modules loaded since the last call: each one's file, and the names of those made
+    of compiled code (see ``_RAN``). Before any student code: it reads their attributes."""
+    for name, module in list(sys.modules.items()):
+        if name in _NOTED:
+            continue
+        _NOTED.add(name)
+        path = getattr(module, "__file__", None)
+        if type(path) is str:
+            ran = _identity(path)
+            if ran is not None:
+                _RAN.add(ran)
+            if not path.endswith((".py", ".pyc")):
+                _MADE.add(name)
+        elif name in sys.builtin_module_names:
+            _MADE.add(name)
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _maker(kind: str) -> Callable[..., Any]:
+    """What importlib calls in a worker in place of ``_imp.create_builtin`` (``kind``
+    "builtin") or ``_imp.create_dynamic`` ("dynamic"), which make a module of compiled code and
+    raise no audit event: it asks the hook (``grader.create``), which hands over the original only
+    for a module not made before in this process. Made again, a module's functions would be new
+    objects, none of them wired (``_signal.signal`` with them)."""
+    def create(spec: Any, *file: Any) -> Any:
+        name, origin = getattr(spec, "name", None), getattr(spec, "origin", None)
+        box: list[Any] = []
+        sys.audit("grader.create", kind, name, origin, box)
+        # what the hook read, not the spec, which could answer differently a second time
+        return box.pop()(_Spec(name, origin))
+    return create
+
+
+class _Spec:
+    """The two attributes of a module's spec that making it of compiled code reads."""
+
+    __slots__ = ("name", "origin")
+
+    def __init__(self, name: Any, origin: Any) -> None:
+        self.name, self.origin = name, origin
+
+
 Gate = Callable[..., "BaseException | None"]
 OnExec = Callable[[str, int, Any], None]
 
 
 def arm(*, student_dir: str, libraries: Sequence[str] = (), files: Sequence[str] = (),
         on_exec: OnExec | None = None, gates: dict[str, Gate] | None = None,
+        roots: Iterable[str] = (), wiring: types.CodeType | None = None,
         ) -> tuple[Callable[[types.CodeType], bool], Callable[[types.CodeType], bool]]:
     """Install the hook (once per process). ``libraries``: modules (and the packages under them)
     that may not be imported in this worker; ``files``: the files and folders that hold them
@@ -137,16 +201,29 @@ def arm(*, student_dir: str, libraries: Sequence[str] = (), files: Sequence[str]
     module, or 0; ``payload`` the source text, or the code object to list). ``gates``: handlers
     of the grader's own events (``grader.*``), each called with the frame that raised the event
     and the event's arguments, only when the grader's own code raised it; a handler returns
-    the exception to raise in its caller, or None. Returns ``is_student(code)`` and
-    ``is_ours(code)`` for the grader's use."""
-    global _LIBRARY, _OURS, _KEEP
+    the exception to raise in its caller, or None. ``roots``: the packages whose modules the
+    trip-wire wires as they load, by running them through the loader whose ``exec_module``
+    has the code ``wiring``. Returns ``is_student(code)`` and ``is_ours(code)`` for the
+    grader's use.
+
+    From then on a module's body runs once in this process (see ``_Checker.on_library``), and
+    a module of compiled code is made once (``_maker``)."""
+    global _LIBRARY, _OURS, _KEEP, _RAN, _MADE
+    import _imp
+
+    note_modules()
     # The hook takes the zygote's records as they are (copying them would write to every page
     # they and the code objects sit on: memory the worker would be charged for), and the module
     # keeps none.
     checker = _Checker(student_dir=student_dir, banned=frozenset(libraries), files=tuple(files),
                        on_exec=on_exec, gates=dict(gates or {}), library=_LIBRARY, ours=_OURS,
                        keep=_KEEP)
-    _LIBRARY, _OURS, _KEEP = set(), set(), []
+    checker.ran, checker.made, checker.roots = _RAN, _MADE, frozenset(roots)
+    checker.wiring = id(wiring) if wiring is not None else None
+    _LIBRARY, _OURS, _KEEP, _RAN, _MADE = set(), set(), [], set(), set()
+    checker.makers = {"builtin": _imp.create_builtin, "dynamic": _imp.create_dynamic}
+    checker.gates["grader.create"] = checker.on_create
+    _imp.create_builtin, _imp.create_dynamic = _maker("builtin"), _maker("dynamic")
 
     def hook(event: str, args: tuple[Any, ...], _check: Any = checker.check) -> None:
         refusal = _check(event, args)
@@ -184,6 +261,19 @@ class _Checker:
         self.compiled: set[str] = set()  # file names given to compile() of code reported
         self.own_threads = frozenset(t.ident for t in threading.enumerate()
                                      if t.ident is not None)
+        # Set by ``arm``: the modules loaded (``_RAN``, ``_MADE``), the originals of ``_maker``,
+        # the trip-wire's packages and the code of the loader that wires them.
+        self.ran: set[tuple[int, int]] = set()
+        self.made: set[str] = set()
+        self.makers: dict[str, Any] = {}
+        self.roots: frozenset[str] = frozenset()
+        self.wiring: int | None = None
+        # Where modules are found, longest first: a library file's own name is its path below
+        # one of them (the search path as it was before any student code).
+        self.search = tuple(sorted({os.path.realpath(p) + os.sep for p in sys.path
+                                    if type(p) is str and p and
+                                    os.path.realpath(p).startswith(self.prefixes)},
+                                   key=len, reverse=True))
         self.handlers = {"import": self.on_import, "object.__setattr__": self.on_setattr,
                          "object.__delattr__": self.on_setattr,
                          "function.__new__": self.on_function, "exec": self.on_exec_event,
@@ -312,7 +402,17 @@ class _Checker:
         if id(code) in self.library or id(code) in self.student_codes:
             return None
         kind = self.module_body(raiser, code)
+        if kind == "" and code.co_name == "<module>" and self.library_file(code.co_filename) \
+                and self.genuine(code):
+            # a library file's body run by hand (``runpy``, ``exec(loader.get_code(...))``):
+            # its functions would be new, unwired, and no import system would see it
+            name = _dotted(os.path.realpath(code.co_filename), self.search) or "a library module"
+            return ImportError(f"{name} runs only by an import while grading, not by hand",
+                               name=name)
         if kind == "library" and self.genuine(code):
+            refusal = self.on_library(raiser)
+            if refusal is not None:
+                return refusal
             _add(self.library, self.keep, code)
         elif kind == "library":  # importlib was made to run other code under a library's name
             self.report("module", raiser, code, _RUNNERS)
@@ -323,6 +423,13 @@ class _Checker:
         return None
 
     # -- whose code ---------------------------------------------------------------------------
+
+    def library_file(self, path: Any) -> bool:
+        """Whether ``path`` is a file of the libraries (not the student's)."""
+        if type(path) is not str or not path.endswith((".py", ".pyc")):
+            return False
+        real = os.path.realpath(path)
+        return real.startswith(self.prefixes) and not real.startswith(self.student_root)
 
     def genuine(self, code: types.CodeType) -> bool:
         """Whether ``code`` is what its library file compiles to. A student can patch
@@ -341,26 +448,90 @@ class _Checker:
         finally:
             self.local.verifying = False
 
+    def on_create(self, raiser: types.FrameType, args: tuple[Any, ...]) -> BaseException | None:
+        """``_maker``'s question: may a module of compiled code named ``name`` (from the file
+        ``origin``, for an extension) be made? Once per name, and per file."""
+        kind, name, origin, box = args
+        if type(name) is not str or type(box) is not list or kind not in self.makers or \
+                (kind == "dynamic" and type(origin) is not str):
+            return AuditRefused("making a module of something that is not a module's spec is "
+                                "not available while grading")
+        if name in self.made:
+            return _again(name)
+        if kind == "dynamic":
+            ran = _identity(origin)
+            if ran is None or ran in self.ran:
+                return _again(name)
+            self.ran.add(ran)
+        self.made.add(name)
+        box.append(self.makers[kind])
+        return None
+
+    def on_library(self, frame: types.FrameType | None) -> BaseException | None:
+        """A library file's body about to be run by importlib's file loader (``frame``): it runs
+        once in this process, and a module of the trip-wire's packages runs under its own name,
+        through the loader that wires it (``arm``'s ``wiring``). Else the functions it defines
+        would be new objects that no wire guards, whose code counts as the library's:
+        ``importlib.reload(numpy.lib._polynomial_impl).polyfit``, a banned module's file run
+        under another name, ``signal.py`` run again for a ``signal.signal`` that passes its wire
+        as library code. (The student's own copy of a library's code is theirs: its calls fire.)"""
+        found = self.loading(frame)
+        if found is None:
+            return None
+        above, loader, module = found
+        path = loader.__dict__.get("path")
+        if type(path) is not str:
+            return None
+        real = os.path.realpath(path)
+        name = vars(module).get("__name__")
+        own = _dotted(real, self.search)
+        ran = _identity(real)
+        if ran is not None and ran in self.ran:
+            return _again(own or (name if type(name) is str else path))
+        if own is not None and own.split(".")[0] in self.roots:
+            if name != own or type(name) is not str:
+                return ImportError(f"{own} runs under its own name while grading, not as "
+                                   f"another module", name=own)
+            caller = above.f_back if above is not None else None
+            if caller is None or id(caller.f_code) != self.wiring or \
+                    caller.f_locals.get("module") is not module:
+                return ImportError(f"{own} loads only by an import while grading (not by a "
+                                   f"loader called by hand, nor past a changed sys.meta_path)",
+                                   name=own)
+        if ran is not None:
+            self.ran.add(ran)
+        return None
+
+    def loading(self, frame: types.FrameType | None,
+                ) -> tuple[types.FrameType, Any, types.ModuleType] | None:
+        """The frame of the importlib loader that runs a module's body from ``frame`` (the
+        loader's ``exec_module``), the loader and the module; None where importlib runs none."""
+        while frame is not None and id(frame.f_code) in self.machinery:
+            loader = frame.f_locals.get("self")
+            module = frame.f_locals.get("module")
+            if loader is not None and type(module) is types.ModuleType:
+                return frame, loader, module
+            frame = frame.f_back
+        return None
+
     def module_body(self, frame: types.FrameType | None, code: types.CodeType) -> str:
         """Whether ``code``, about to be run by ``frame``, is the body of a module that
         importlib runs: "library" (read by one of its file loaders from a file of the Python
         installation), "student" (from a file of the submission), "made" (by another loader:
         a module made at run time), or "" (not a module's body)."""
-        while frame is not None and id(frame.f_code) in self.machinery:
-            loader = frame.f_locals.get("self")
-            if loader is not None and type(frame.f_locals.get("module")) is types.ModuleType:
-                path = loader.__dict__.get("path") if type(loader) in self.file_loaders \
-                    else None
-                if type(path) is not str:
-                    return "made"
-                real = os.path.realpath(path)
-                if real.startswith(self.student_root):
-                    return "student"
-                if real.startswith(self.prefixes) and code.co_filename == path:
-                    return "library"
-                return "made"
-            frame = frame.f_back
-        return ""
+        found = self.loading(frame)
+        if found is None:
+            return ""
+        loader = found[1]
+        path = loader.__dict__.get("path") if type(loader) in self.file_loaders else None
+        if type(path) is not str:
+            return "made"
+        real = os.path.realpath(path)
+        if real.startswith(self.student_root):
+            return "student"
+        if real.startswith(self.prefixes) and code.co_filename == path:
+            return "library"
+        return "made"
 
     def report(self, route: str, raiser: types.FrameType | None, payload: Any,
                runners: frozenset[str]) -> bool:
@@ -401,6 +572,25 @@ class _Checker:
                 return frame.f_lineno
             frame = frame.f_back
         return 0
+
+
+def _again(name: str) -> ImportError:
+    return ImportError(f"{name} is loaded already: a module is loaded once while grading "
+                       f"(importlib.reload and loading its file again are not available)",
+                       name=name)
+
+
+def _dotted(real: str, search: Sequence[str]) -> str | None:
+    """The module a file's real path names below the first folder of ``search`` that holds it
+    (``.../site-packages/scipy/special/_logsumexp.py``: ``scipy.special._logsumexp``)."""
+    for folder in search:
+        if real.startswith(folder):
+            parts = real[len(folder):].split(os.sep)
+            parts[-1] = parts[-1].split(".")[0]
+            if parts[-1] == "__init__":
+                parts.pop()
+            return ".".join(parts) if parts and all(parts) else None
+    return None
 
 
 def _module_of(path: str, libraries: Iterable[str]) -> str:

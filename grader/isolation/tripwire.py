@@ -671,11 +671,18 @@ class _PatchingLoader(importlib.abc.Loader):
         return self.loader.create_module(spec)
 
     def exec_module(self, module: types.ModuleType) -> None:
-        self.loader.exec_module(module)
-        sys.audit("grader.sweep", module)
+        try:
+            self.loader.exec_module(module)
+        finally:  # what it defined before failing is wired too
+            sys.audit("grader.sweep", module)
 
     def __getattr__(self, attr: str) -> Any:  # get_resource_reader, is_package, ...
         return getattr(self.loader, attr)
+
+
+# The code that runs a module of the banned packages and then wires it: the audit hook lets such
+# a module's body run only from there (``audit.arm``'s ``wiring``).
+WIRING = _PatchingLoader.exec_module.__code__
 
 
 class _Finder(importlib.abc.MetaPathFinder):

@@ -128,7 +128,7 @@ def arm(student_dir: str, banned: tuple[str, ...] = (), ops: tuple[str, ...] = (
     wires.is_student, wires.is_ours = audit.arm(
         student_dir=student_dir, libraries=libraries,
         files=sandbox.module_files(libraries) if libraries else (), on_exec=wires.note_exec,
-        gates=wires.handlers())
+        gates=wires.handlers(), roots=wires.roots, wiring=tripwire.WIRING)
 
 
 def forget(libraries: tuple[str, ...]) -> None:
