@@ -550,6 +550,31 @@ def test_a_worker_forked_with_its_zygotes_plan_has_the_wires_it_would_have_swept
         assert sum("torch._decomp" in line for line in result[topic]["planned"]) > 100, topic
 
 
+SHARED_WIRES = SAME_WIRES.split("for pats in bans.values():")[0] + r'''
+for pats in bans.values():
+    tripwire.plan(pats, audit.LIBRARY_TYPES)
+plans = {topic: tripwire._PLANS[tuple(pats)] for topic, pats in bans.items()}
+decomposition = sys.modules["torch._decomp"].decomposition_table
+def shown(topic):
+    tw = plans[topic]
+    return {repr(k): id(tw._wires[id(v)]) for k, v in list(decomposition.items())
+            if id(v) in tw._wires}
+rnn, backprop = shown("rnn"), shown("backprop")
+print(json.dumps({"rnn": len(rnn), "backprop": len(backprop),
+                  "same": sum(rnn[k] == backprop.get(k) for k in rnn),
+                  "keys": len({k for tw in plans.values() for k in tw._originals}),
+                  "wires": sum(len(tw._originals) for tw in plans.values())}))
+'''
+
+
+def test_the_plans_share_the_wires_they_have_in_common() -> None:
+    """Torch's decompositions are banned in most of the torch zygote's plans: each is wired once,
+    the same wire (one number, one object) in every plan that bans it."""
+    got = _wires_by_topic(SHARED_WIRES)
+    assert got["rnn"] > 100 and got["same"] == got["rnn"] == got["backprop"], got
+    assert got["keys"] < got["wires"] / 3, got
+
+
 EVERY_MODULE = SAME_WIRES.split("for pats in bans.values():")[0] + r'''
 # Beside each topic's bans, wildcards before, inside and after a module's name.
 bans.update({"wild1": ("*.softmax", "numpy.poly*"), "wild2": ("torch.nn.functional.conv*",),

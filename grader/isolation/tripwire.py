@@ -59,6 +59,7 @@ import contextlib
 import fnmatch
 import functools
 import gc
+import itertools
 import threading
 import importlib.abc
 import importlib.machinery
@@ -210,6 +211,9 @@ class Tripwire:
         # While preparing (``prepare``): the wires to put in place, (namespace or table, attribute
         # or key, wire, whether it is a table's item); None once they are in place.
         self._changes: list[tuple[Any, Any, Any, bool]] | None = None
+        # While a zygote plans (``plan``): the wires its plans share; the next wire's number.
+        self._shared: dict[tuple[Any, ...], Any] | None = None
+        self._next = 1
         self._prepared: dict[str, int] = {}  # the modules loaded when prepared: name -> id
 
     # -- recording ------------------------------------------------------------------------------
@@ -439,7 +443,7 @@ class Tripwire:
         found.sort(key=lambda vn: len(vn[1]))  # torch.nn.LSTM rather than torch.nn.modules.rnn.LSTM
         for value, name in found:
             if id(value) not in self._banned:
-                self._banned[id(value)] = name
+                self._banned[id(value)] = sys.intern(name)
                 if isinstance(value, type):
                     self._wire_class(value)
         # A second pass: every place that holds one of them (a module loaded later may hold
@@ -495,7 +499,8 @@ class Tripwire:
                 continue
             if id(v) not in self._banned and \
                     self._defined_under_ban(getattr(v, "__module__", None)):
-                self._banned[id(v)] = f"{getattr(v, '__module__')}.{getattr(v, '__name__', k)}"
+                self._banned[id(v)] = sys.intern(
+                    f"{getattr(v, '__module__')}.{getattr(v, '__name__', k)}")
             if id(v) in self._banned:
                 self._set_item(table, k, self._wire_of(id(v), v))
 
@@ -541,22 +546,30 @@ class Tripwire:
         return self._wires[key]
 
     def wire(self, value: Any, name: str) -> Any:
-        """A wire around ``value``: a function where it would bind as a method, else a _Wire."""
-        own = getattr(value, "__name__", None)
-        key = len(self._info) + 1
-        self._originals[key] = value
-        self._info[key] = (name, frozenset(
-            {name.rsplit(".", 1)[-1]} | ({own} if type(own) is str else set())))
-        call = (_make_signal_call if name in ALWAYS else _make_call)(key)
-        w: Any
-        if isinstance(value, types.FunctionType):
-            for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
-                got = getattr(value, attr, None)
-                if type(got) is str:
-                    setattr(call, attr, got)
-            w = call
+        """A wire around ``value``: a function where it would bind as a method, else a _Wire.
+        While a zygote plans, the wire another plan made for the same object and name."""
+        shared = self._shared.get((id(value), name)) if self._shared is not None else None
+        if shared is not None and shared[0] is value:
+            _, key, w, info = shared
         else:
-            w = _Wire(key, call, name)
+            key = next(_NUMBERS) if self._shared is not None else self._next
+            own = getattr(value, "__name__", None)
+            info = (name, frozenset(
+                {name.rsplit(".", 1)[-1]} | ({own} if type(own) is str else set())))
+            call = (_make_signal_call if name in ALWAYS else _make_call)(key)
+            if isinstance(value, types.FunctionType):
+                for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+                    got = getattr(value, attr, None)
+                    if type(got) is str:
+                        setattr(call, attr, got)
+                w = call
+            else:
+                w = _Wire(key, call, name)
+            if self._shared is not None:
+                self._shared[(id(value), name)] = (value, key, w, info)
+        self._next = max(self._next, key + 1)
+        self._originals[key] = value
+        self._info[key] = info
         self._wired.add(id(w))
         self._keep.append(w)
         return w
@@ -573,9 +586,23 @@ class Tripwire:
                                              f"{type.__dict__['__qualname__'].__get__(cls)}")
         self._set(cls, "__init__", self.wire(init, name))
 
+    def _change(self, target: Any, attr: Any, value: Any, item: bool,
+                ) -> tuple[Any, Any, Any, bool]:
+        """A change to note, the very one another plan noted where it is the same (a shared
+        wire in the same place)."""
+        change = (target, attr, value, item)
+        if self._shared is None:
+            return change
+        key = (id(target), attr if type(attr) is str else id(attr), id(value), item)
+        noted: tuple[Any, Any, Any, bool] | None = self._shared.get(key)
+        if noted is not None and noted[0] is target and noted[1] is attr and noted[2] is value:
+            return noted
+        self._shared[key] = change
+        return change
+
     def _set(self, namespace: Any, attr: str, value: Any) -> None:
         if self._changes is not None:  # preparing: noted for ``apply``
-            self._changes.append((namespace, attr, value, False))
+            self._changes.append(self._change(namespace, attr, value, False))
             return
         try:
             setattr(namespace, attr, value)
@@ -584,7 +611,7 @@ class Tripwire:
 
     def _set_item(self, table: dict[Any, Any], key: Any, value: Any) -> None:
         if self._changes is not None:
-            self._changes.append((table, key, value, True))
+            self._changes.append(self._change(table, key, value, True))
         else:
             table[key] = value
 
@@ -713,6 +740,12 @@ class _Finder(importlib.abc.MetaPathFinder):
 # The trip-wires a zygote prepared (``plan``), by the patterns they ban: what each worker it
 # forks takes its own from, and then forgets (``install``).
 _PLANS: dict[tuple[str, ...], Tripwire] = {}
+# What a zygote's plans share: the wires, by the object and the name they guard (with each: the
+# object, as an id is only its while it lives, the wire's number, the wire, its ``_info``), and
+# the changes that put them in place. Torch's decompositions, banned in most of the torch
+# zygote's plans, are wired once rather than once a plan.
+_SHARED: dict[tuple[Any, ...], Any] = {}
+_NUMBERS = itertools.count(1)  # the numbers of the wires the plans make: one sequence for all
 
 
 def plan(patterns: Sequence[str], library_types: set[int] | frozenset[int]) -> bool:
@@ -725,7 +758,11 @@ def plan(patterns: Sequence[str], library_types: set[int] | frozenset[int]) -> b
         return False
     tw = Tripwire((*key, *ALWAYS), "/")
     tw._types = library_types
-    tw.prepare()
+    tw._shared = _SHARED
+    try:
+        tw.prepare()
+    finally:
+        tw._shared = None
     _PLANS[key] = tw
     return True
 
@@ -737,16 +774,17 @@ def drop_plan(patterns: Sequence[str]) -> None:
 
 
 def _forget_plans() -> None:
-    """Let go of the other plans without freeing them (freeing their thousands of objects would
-    cost a worker more than its plan saved): the last reference to them is a count, which no
-    object holds, as for the dispatcher's registration handles; what could still find them
-    (``gc``'s introspection, ``ctypes``) the audit hook refuses."""
-    global _PLANS
-    if _PLANS:
+    """Let go of the other plans, and of the wires they share, without freeing them (freeing
+    their thousands of objects would cost a worker more than its plan saved): the last reference
+    to them is a count, which no object holds, as for the dispatcher's registration handles;
+    what could still find them (``gc``'s introspection, ``ctypes``) the audit hook refuses."""
+    global _PLANS, _SHARED
+    if _PLANS or _SHARED:
         import ctypes
 
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(_PLANS))
-    _PLANS = {}
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(_SHARED))
+    _PLANS, _SHARED = {}, {}
 
 
 def install(patterns: Sequence[str], student_dir: str,
