@@ -67,7 +67,7 @@ _KEEP: list[types.CodeType] = []
 # The classes alive in the zygote (never freed: their modules hold them): an object of one of
 # them, or of a built-in type, has no method of the student's (``tripwire`` reads only those).
 LIBRARY_TYPES: set[int] = set()
-# The modules loaded so far (``note_modules``): the files whose bodies ran, by identity (device,
+# The modules loaded so far (``record_library``): the files whose bodies ran, by identity (device,
 # inode: however the path is spelt), and the names of the modules made of compiled code (built
 # in, or an extension's). Noted in the zygotes, handed to the worker's hook by ``arm``.
 _RAN: set[tuple[int, int]] = set()
@@ -117,11 +117,11 @@ def _add(codes: set[int], keep: list[types.CodeType], code: types.CodeType) -> N
 
 
 def record_library() -> None:
-    """Note every function's code alive now as library code, and the grader's own apart, and
-    every class alive (``LIBRARY_TYPES``), and the modules loaded (``note_modules``). Called in
-    each zygote after its imports (again in a zygote forked from another, for what it imported
-    since), before any worker is forked."""
-    note_modules()
+    """Note every function's code alive now as library code, and the grader's own apart, every
+    class alive (``LIBRARY_TYPES``), and every module (``_note``). Called in each zygote after
+    its imports (again in a zygote forked from another, for what it imported since), before any
+    worker is forked. What a zygote above froze (``gc.freeze``) is not walked again: it was
+    noted there, and reading it here would copy its pages into this zygote."""
     for obj in gc.get_objects():
         if issubclass(type(obj), type):  # not isinstance: it would read __class__
             LIBRARY_TYPES.add(id(obj))
@@ -133,24 +133,43 @@ def record_library() -> None:
             module = obj.__module__
             if isinstance(module, str) and module.startswith("grader."):
                 _add(_OURS, _KEEP, code)
+        elif type(obj) is types.ModuleType:
+            _note(obj)
 
 
-def note_modules() -> None:
-    """Note the modules loaded since the last call: each one's file, and the names of those made
-    of compiled code (see ``_RAN``). Before any student code: it reads their attributes."""
-    for name, module in list(sys.modules.items()):
-        if name in _NOTED:
-            continue
-        _NOTED.add(name)
-        path = getattr(module, "__file__", None)
-        if type(path) is str:
-            ran = _identity(path)
-            if ran is not None:
-                _RAN.add(ran)
-            if not path.endswith((".py", ".pyc")):
-                _MADE.add(name)
-        elif name in sys.builtin_module_names:
+def _note(module: types.ModuleType, name: Any = None) -> None:
+    """Note ``module`` (see ``_RAN``): the file it ran, or its name if made of compiled code."""
+    namespace = vars(module)
+    if name is None:
+        name = namespace.get("__name__")
+    if type(name) is not str:
+        return
+    _NOTED.add(name)
+    path = namespace.get("__file__")
+    if type(path) is str:
+        ran = _identity(path)
+        if ran is not None:
+            _RAN.add(ran)
+        if not path.endswith((".py", ".pyc")):
             _MADE.add(name)
+    elif name in sys.builtin_module_names:
+        _MADE.add(name)
+
+
+def _note_since() -> None:
+    """Note the modules loaded since the zygote noted its own: the newest entries of
+    ``sys.modules``, read from its end (reading every entry would copy the pages of all the
+    zygote's modules into the worker), up to a run of entries already noted."""
+    noted = 0
+    for name, module in reversed(sys.modules.items()):
+        if name in _NOTED:
+            noted += 1
+            if noted == 32:
+                return
+            continue
+        noted = 0
+        if type(module) is types.ModuleType:
+            _note(module, name)
 
 
 def _identity(path: str) -> tuple[int, int] | None:
@@ -211,7 +230,7 @@ def arm(*, student_dir: str, libraries: Sequence[str] = (), files: Sequence[str]
     global _LIBRARY, _OURS, _KEEP, _RAN, _MADE
     import _imp
 
-    note_modules()
+    _note_since()
     # The hook takes the zygote's records as they are (copying them would write to every page
     # they and the code objects sit on: memory the worker would be charged for), and the module
     # keeps none.
