@@ -770,6 +770,13 @@ def softmax_reloaded(z):
 def softmax_under_another_name(z):
     return _as("scipy.special._mine", _logsumexp().__file__).softmax(np.asarray(z), axis=1).tolist()
 
+def softmax_imported_again(z):
+    _logsumexp()
+    for name in [n for n in sys.modules if n.startswith("scipy.special")]:
+        del sys.modules[name]
+    import scipy.special
+    return scipy.special.softmax(np.asarray(z), axis=1).tolist()
+
 def softmax_by_run_path(z):
     return runpy.run_path(_logsumexp().__file__)["softmax"](np.asarray(z), axis=1).tolist()
 
@@ -823,6 +830,7 @@ def extension_made_again(x):
     ("linear_regression", "the_graders_own_module_reloaded", "loaded once"),
     ("logistic_regression", "softmax_reloaded", "loaded once"),
     ("logistic_regression", "softmax_under_another_name", "loaded once"),
+    ("logistic_regression", "softmax_imported_again", "loaded once"),
     ("logistic_regression", "softmax_by_run_path", "only by an import"),
     ("logistic_regression", "softmax_by_run_module", "only by an import"),
     ("logistic_regression", "softmax_by_its_code", "only by an import"),
