@@ -114,7 +114,7 @@ class Thing:
 EVENTS = ["import", "object.__setattr__", "object.__delattr__", "object.__getattr__",
           "sys._getframe", "exec", "compile", "function.__new__", "marshal.loads", "open",
           "grader.gate", "grader.take", "grader.refused", "grader.attribute", "grader.describe",
-          "grader.sweep", "grader.thread", "builtins.id", "ctypes.dlsym"]
+          "grader.sweep", "grader.thread", "grader.create", "builtins.id", "ctypes.dlsym"]
 
 def spoof(x):
     for event in EVENTS:
@@ -818,6 +818,15 @@ def signal_builtin_made_again(x):
     importlib.util.module_from_spec(spec).signal(signal.SIGUSR1, _handler)
     return ["installed"]
 
+def the_makers_question_asked_by_hand(x):
+    # the question the grader's own _imp.create_builtin asks the hook, asked by student code
+    box = []
+    try:
+        sys.audit("grader.create", "builtin", "_signal", None, box)
+    except BaseException as exc:
+        return [type(exc).__name__, len(box)]
+    return ["answered", len(box)]
+
 def extension_made_again(x):
     name = next(m for m in sys.modules if m.endswith("._multiarray_umath"))
     return [str(importlib.util.module_from_spec(importlib.util.find_spec(name)))]
@@ -846,6 +855,12 @@ def test_a_library_module_runs_once_and_only_by_an_import(engine, topic: str, fn
                                                            tmp_path: Path) -> None:
     got = run(engine, topic, ONCE, fn, np.ones((2, 3)), tmp=tmp_path)
     assert isinstance(got, StudentError) and "ImportError" in str(got) and says in str(got), got
+
+
+def test_only_the_graders_own_code_is_answered_whether_a_module_may_be_made(
+        engine, tmp_path: Path) -> None:
+    got = run(engine, "activations", ONCE, "the_makers_question_asked_by_hand", 0, tmp=tmp_path)
+    assert got == ["AuditRefused", 0], got
 
 
 LATER = '''
