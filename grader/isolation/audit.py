@@ -205,6 +205,8 @@ class _Spec:
 
 
 Gate = Callable[..., "BaseException | None"]
+# The frame of the importlib loader running a module's body, the loader and the module.
+_Loading = tuple[types.FrameType, Any, types.ModuleType]
 OnExec = Callable[[str, int, Any], None]
 
 
@@ -420,7 +422,8 @@ class _Checker:
             return AuditRefused("the grader's own code is not available while grading")
         if id(code) in self.library or id(code) in self.student_codes:
             return None
-        kind = self.module_body(raiser, code)
+        found = self.loading(raiser)
+        kind = self.module_body(found, code)
         if kind == "" and code.co_name == "<module>" and self.library_file(code.co_filename) \
                 and self.genuine(code):
             # a library file's body run by hand (``runpy``, ``exec(loader.get_code(...))``):
@@ -429,7 +432,7 @@ class _Checker:
             return ImportError(f"{name} runs only by an import while grading, not by hand",
                                name=name)
         if kind == "library" and self.genuine(code):
-            refusal = self.on_library(raiser)
+            refusal = self.on_library(found)
             if refusal is not None:
                 return refusal
             _add(self.library, self.keep, code)
@@ -486,15 +489,15 @@ class _Checker:
         box.append(self.makers[kind])
         return None
 
-    def on_library(self, frame: types.FrameType | None) -> BaseException | None:
-        """A library file's body about to be run by importlib's file loader (``frame``): it runs
+    def on_library(self, found: _Loading | None) -> BaseException | None:
+        """A library file's body about to be run by importlib's file loader (``found``, see
+        ``loading``): it runs
         once in this process, and a module of the trip-wire's packages runs under its own name,
         through the loader that wires it (``arm``'s ``wiring``). Else the functions it defines
         would be new objects that no wire guards, whose code counts as the library's:
         ``importlib.reload(numpy.lib._polynomial_impl).polyfit``, a banned module's file run
         under another name, ``signal.py`` run again for a ``signal.signal`` that passes its wire
         as library code. (The student's own copy of a library's code is theirs: its calls fire.)"""
-        found = self.loading(frame)
         if found is None:
             return None
         above, loader, module = found
@@ -521,8 +524,7 @@ class _Checker:
             self.ran.add(ran)
         return None
 
-    def loading(self, frame: types.FrameType | None,
-                ) -> tuple[types.FrameType, Any, types.ModuleType] | None:
+    def loading(self, frame: types.FrameType | None) -> _Loading | None:
         """The frame of the importlib loader that runs a module's body from ``frame`` (the
         loader's ``exec_module``), the loader and the module; None where importlib runs none."""
         while frame is not None and id(frame.f_code) in self.machinery:
@@ -533,12 +535,11 @@ class _Checker:
             frame = frame.f_back
         return None
 
-    def module_body(self, frame: types.FrameType | None, code: types.CodeType) -> str:
-        """Whether ``code``, about to be run by ``frame``, is the body of a module that
-        importlib runs: "library" (read by one of its file loaders from a file of the Python
-        installation), "student" (from a file of the submission), "made" (by another loader:
-        a module made at run time), or "" (not a module's body)."""
-        found = self.loading(frame)
+    def module_body(self, found: _Loading | None, code: types.CodeType) -> str:
+        """Whether ``code``, about to be run by the loader ``found`` (see ``loading``), is the
+        body of a module that importlib runs: "library" (read by one of its file loaders from a
+        file of the Python installation), "student" (from a file of the submission), "made" (by
+        another loader: a module made at run time), or "" (not a module's body)."""
         if found is None:
             return ""
         loader = found[1]
