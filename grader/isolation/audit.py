@@ -25,11 +25,16 @@ replaces or removes it. The worker installs one just before the student's module
 **The hook never runs student code.** It reads an event's arguments only where they are of an
 exact built-in type (``type(x) is str``: never ``isinstance``, ``==``, ``str()`` or an attribute
 read on anything else), so a spoofed event (``sys.audit("import", obj)``) whose arguments are the
-student's objects cannot call their methods; an event it cannot read that way is refused. While
-it works it keeps the garbage collector off (so no student finaliser or ``gc.callbacks`` entry
-runs inside it), and any event raised meanwhile is refused but for its own frame reads
-(``sys._getframe``, ``f_code``). Student code cannot install a signal handler (the trip-wire bans
-``signal.signal`` in every worker), which is the one other way into a running Python frame.
+student's objects cannot call their methods; an event it cannot read that way is refused. Any
+event raised while it works is refused but for its own frame reads (``sys._getframe``,
+``f_code``). Nor can student code start running while a frame of the grader's is in the middle
+of its work, by any of the ways Python has of running code there unasked: the automatic garbage
+collector is off in a worker (``grader.isolation.collector``: the worker collects between
+calls), a signal handler cannot be installed (the trip-wire bans ``signal.signal`` in every
+worker), ``sys.monitoring`` callbacks, tracing and profiling are refused, and so are the modules
+that run code at the interpreter's next check (``_testcapi``'s pending calls) or in another
+interpreter (``UNSAFE_MODULES``). Another thread of the student's cannot read the grader's
+frames either: ``sys._current_frames`` and ``sys._current_exceptions`` are refused.
 
 **Nothing leads to its state.** The state lives in closures: the hook proper is a function that
 only the interpreter's list of audit hooks refers to, and it refers to its checker through a
@@ -60,6 +65,8 @@ import threading
 import types
 from typing import Any, Callable, Iterable, Sequence
 
+from grader.isolation import collector
+
 # Filled by record_library() in the zygotes; emptied by arm() in the worker, whose hook keeps them.
 _LIBRARY: set[int] = set()
 _OURS: set[int] = set()
@@ -75,10 +82,20 @@ _MADE: set[str] = set()
 _NOTED: set[str] = set()
 
 _REFUSED = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents",
-                      "sys._current_frames", "code.__new__", "sys.setprofile", "sys.settrace",
-                      "sys._setprofileallthreads", "sys._settraceallthreads",
-                      "cpython.PyInterpreterState_Clear", "cpython._PySys_ClearAuditHooks",
-                      "sys.addaudithook"})
+                      "sys._current_frames", "sys._current_exceptions", "code.__new__",
+                      "sys.setprofile", "sys.settrace", "sys._setprofileallthreads",
+                      "sys._settraceallthreads", "sys.monitoring.register_callback",
+                      "cpython.PyInterpreterState_New", "cpython.PyInterpreterState_Clear",
+                      "cpython._PySys_ClearAuditHooks", "sys.addaudithook"})
+# Modules of CPython's that no worker loads, whatever its topic: its own test helpers (pending
+# calls that run a function at the interpreter's next check, from inside any frame; reads and
+# writes of freed memory; the C API at large) and the interpreters beside this one (whose
+# imports and calls no hook of this interpreter sees). Refused however they are loaded.
+UNSAFE_MODULES = frozenset({
+    "_testcapi", "_testinternalcapi", "_testlimitedcapi", "_testbuffer", "_testclinic",
+    "_testclinic_limited", "_testimportmultiple", "_testmultiphase", "_testsinglephase",
+    "_testexternalinspection", "_xxtestfuzz", "_ctypes_test", "_xxsubinterpreters",
+    "_xxinterpchannels", "_xxinterpqueues", "_interpreters", "_interpchannels", "_interpqueues"})
 # What the hook itself raises while it works (frames read, ids taken): the only events it lets
 # pass while busy.
 _OWN_EVENTS = frozenset({"sys._getframe", "builtins.id"})
@@ -232,11 +249,13 @@ def arm(*, student_dir: str, libraries: Sequence[str] = (), files: Sequence[str]
     global _LIBRARY, _OURS, _KEEP, _RAN, _MADE
     import _imp
 
+    collector.take_over()  # no collection starts by itself inside the hook, or anywhere
     _note_since()
     # The hook takes the zygote's records as they are (copying them would write to every page
     # they and the code objects sit on: memory the worker would be charged for), and the module
     # keeps none.
-    checker = _Checker(student_dir=student_dir, banned=frozenset(libraries), files=tuple(files),
+    checker = _Checker(student_dir=student_dir, banned=frozenset(libraries) | UNSAFE_MODULES,
+                       files=tuple(files),
                        on_exec=on_exec, gates=dict(gates or {}), library=_LIBRARY, ours=_OURS,
                        keep=_KEEP)
     checker.ran, checker.made, checker.roots = _RAN, _MADE, frozenset(roots)
@@ -319,8 +338,6 @@ class _Checker:
                 return None  # the hook reading frames, or a library file (``genuine``)
             return AuditRefused(f"{event} is not available while grading")
         local.busy = True
-        collecting = gc.isenabled()
-        gc.disable()  # no finaliser or gc callback of the student's runs in here
         try:
             return self.inspect(event, args, _frame(2))  # 0 this, 1 the hook, 2 the raiser
         except RecursionError:  # the student's code was at the limit: theirs to be told
@@ -330,8 +347,6 @@ class _Checker:
         except BaseException:  # anything else the hook could not read is refused
             return AuditRefused(f"{event} is not available while grading")
         finally:
-            if collecting:
-                gc.enable()
             local.busy = False
 
     def inspect(self, event: str, args: tuple[Any, ...],
@@ -478,6 +493,11 @@ class _Checker:
                 (kind == "dynamic" and type(origin) is not str):
             return AuditRefused("making a module of something that is not a module's spec is "
                                 "not available while grading")
+        library = banned_library(name, self.banned) or \
+            banned_library(name.rpartition(".")[2], UNSAFE_MODULES)
+        if library is not None:  # under another name, its init function is still its own
+            return ModuleNotFoundError(f"{library} is not available in this exercise: write it "
+                                       f"without {library}", name=name)
         if name in self.made:
             return _again(name)
         if kind == "dynamic":

@@ -17,7 +17,7 @@ import traceback
 import warnings
 from typing import Any, Callable
 
-from grader.isolation import audit, codelisting, dispatch, sandbox, tripwire, wire
+from grader.isolation import audit, codelisting, collector, dispatch, sandbox, tripwire, wire
 
 # How much of an exception message and traceback travels back; the rest is cut.
 MAX_TEXT = 4000
@@ -124,7 +124,7 @@ def arm(student_dir: str, banned: tuple[str, ...] = (), ops: tuple[str, ...] = (
     wires = tripwire.install(banned, student_dir, audit.LIBRARY_TYPES)
     wires.serving.add(_call.__code__)
     dispatch.refuse(ops, lambda op: f"{op} is not allowed in this exercise")
-    forget(libraries)
+    forget((*libraries, *audit.UNSAFE_MODULES))
     wires.is_student, wires.is_ours = audit.arm(
         student_dir=student_dir, libraries=libraries,
         files=sandbox.module_files(libraries) if libraries else (), on_exec=wires.note_exec,
@@ -205,6 +205,7 @@ def serve(sock: socket.socket, module_name: str, module_path: str, student_dir: 
 
     reader = wire.FrameReader(sock)
     while True:
+        collector.collect()  # between calls: the only place a collection runs (see collector)
         try:  # the frame is let go once decoded: the call runs beside its values, not two copies
             meta, value = wire.decode_message(
                 reader.read_exact(wire.frame_length(reader.read_exact(wire.FRAME_HEADER_SIZE))),
