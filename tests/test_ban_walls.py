@@ -318,6 +318,24 @@ def test_garbage_is_collected_between_calls_and_when_the_student_asks(engine,
         session.close()
 
 
+USER = '''
+import getpass, os
+
+def user(x):
+    return getpass.getuser(), os.getuid()
+'''
+
+
+@pytest.mark.parametrize("topic", ["activations", "transformer"])
+def test_a_library_asking_for_the_users_name_gets_one(engine, topic: str,
+                                                      tmp_path: Path) -> None:
+    """``getpass.getuser()`` (torch's caches ask it) answers in a worker, whose uid no
+    /etc/passwd names where the grader runs as root."""
+    got = run(engine, topic, USER, "user", 0, tmp=tmp_path)
+    assert not isinstance(got, Exception), got
+    assert got[0] == "student", got
+
+
 # A name the hook looks up at run time, rebound by the student to a function of theirs.
 REBIND = '''
 import builtins, sys

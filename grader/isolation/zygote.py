@@ -464,8 +464,11 @@ def _worker(config: dict[str, Any], fd: int, policy: Any, fault: list[int]) -> N
 
     os.chdir(config["workdir"])
     os.environ.clear()
+    # A user's name for getpass.getuser(), which libraries call (torch's caches): the worker's
+    # uid is one no /etc/passwd names, and without LOGNAME it raises instead.
     os.environ.update({"HOME": config["workdir"], "TMPDIR": config["workdir"], "LANG": "C.UTF-8",
-                       **THREAD_ENV, "PYTHONHASHSEED": "0"})
+                       "LOGNAME": "student", "USER": "student", **THREAD_ENV,
+                       "PYTHONHASHSEED": "0"})
     import tempfile
 
     tempfile.tempdir = config["workdir"]
