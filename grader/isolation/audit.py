@@ -373,8 +373,7 @@ class _Checker:
         library = banned_library(name, self.banned)
         if library is None:
             return None
-        return ModuleNotFoundError(f"{library} is not available in this exercise: write it "
-                                   f"without {library}", name=name)
+        return _absent(library, name)
 
     def on_open(self, args: tuple[Any, ...], raiser: types.FrameType | None,
                 ) -> BaseException | None:
@@ -391,8 +390,7 @@ class _Checker:
         real = os.path.realpath(path)
         for folder, library in self.files:
             if real == folder or real.startswith(folder + os.sep):
-                return ModuleNotFoundError(f"{library} is not available in this exercise: "
-                                           f"write it without {library}", name=library)
+                return _absent(library, library)
         return None
 
     def on_setattr(self, args: tuple[Any, ...], raiser: types.FrameType | None,
@@ -496,8 +494,7 @@ class _Checker:
         library = banned_library(name, self.banned) or \
             banned_library(name.rpartition(".")[2], UNSAFE_MODULES)
         if library is not None:  # under another name, its init function is still its own
-            return ModuleNotFoundError(f"{library} is not available in this exercise: write it "
-                                       f"without {library}", name=name)
+            return _absent(library, name)
         if name in self.made:
             return _again(name)
         if kind == "dynamic":
@@ -612,6 +609,12 @@ class _Checker:
                 return frame.f_lineno
             frame = frame.f_back
         return 0
+
+
+def _absent(library: str, name: str) -> ModuleNotFoundError:
+    """The refusal of module ``name``, which belongs to ``library``, absent from this worker."""
+    return ModuleNotFoundError(f"{library} is not available in this exercise: write it without "
+                               f"{library}", name=name)
 
 
 def _again(name: str) -> ImportError:
