@@ -36,10 +36,19 @@ that run code at the interpreter's next check (``_testcapi``'s pending calls) or
 interpreter (``UNSAFE_MODULES``). Another thread of the student's cannot read the grader's
 frames either: ``sys._current_frames`` and ``sys._current_exceptions`` are refused.
 
+**It looks nothing up where student code can write.** The builtins, every module's globals
+and attributes, every class's methods are the student's to change, without an audit event; so
+the hook runs private copies of its code, of the trip-wire's handlers and of the library code
+they call, over copies of those namespaces made when it is armed
+(``grader.isolation.private``). What copying cannot cover it avoids: it makes its refusals with
+``BaseException.__new__`` (no class's ``__init__`` runs), compares classes by ``id`` (a
+metaclass answers ``hash`` and ``==``), and reads a loader's ``__dict__`` with
+``object.__getattribute__``.
+
 **Nothing leads to its state.** The state lives in closures: the hook proper is a function that
-only the interpreter's list of audit hooks refers to, and it refers to its checker through a
-default argument that it deletes, with the event and its arguments, before it raises a refusal.
-So the frame a refusal's traceback holds shows nothing but the refusal itself.
+only the interpreter's list of audit hooks refers to, and it refers to its checker (the private
+copy) through a default argument that it deletes, with the event and its arguments, before it
+raises a refusal. So the frame a refusal's traceback holds shows nothing but the refusal itself.
 
 "Whose code is this" is decided by code objects, never by file names (``co_filename`` can be
 forged): :func:`record_library` notes, in the zygote before any student code exists, the code
@@ -59,13 +68,12 @@ from __future__ import annotations
 
 import gc
 import os
-import pathlib
 import sys
 import threading
 import types
 from typing import Any, Callable, Iterable, Sequence
 
-from grader.isolation import collector
+from grader.isolation import collector, private
 
 # Filled by record_library() in the zygotes; emptied by arm() in the worker, whose hook keeps them.
 _LIBRARY: set[int] = set()
@@ -110,13 +118,18 @@ _RUNNERS = frozenset({"exec", "eval", "compile"})
 _BUILDERS = frozenset({"FunctionType", "LambdaType"})  # likewise for making a function of code
 
 
-# The path types the hook reads in an ``open`` event (a student's own PathLike runs their code).
-_PATHS = frozenset({pathlib.PurePosixPath, pathlib.PosixPath, pathlib.PureWindowsPath,
-                    pathlib.WindowsPath})
-
-
 class AuditRefused(BaseException):
     """Raised by the hook in place of a refused operation. Not an ``Exception``."""
+
+
+_NEW = BaseException.__new__
+
+
+def _refused(message: str) -> AuditRefused:
+    """A refusal, made without running any code of its class: a class's namespace is the
+    student's to write (``AuditRefused.__init__ = f``), and the hook calls none of it."""
+    refusal: AuditRefused = _NEW(AuditRefused, message)
+    return refusal
 
 
 def _codes(code: types.CodeType) -> Iterable[types.CodeType]:
@@ -229,7 +242,7 @@ OnExec = Callable[[str, int, Any], None]
 
 def arm(*, student_dir: str, libraries: Sequence[str] = (), files: Sequence[str] = (),
         on_exec: OnExec | None = None, gates: dict[str, Gate] | None = None,
-        roots: Iterable[str] = (), wiring: types.CodeType | None = None,
+        roots: Iterable[str] = (), wiring: types.CodeType | None = None, told: Any = None,
         ) -> tuple[Callable[[types.CodeType], bool], Callable[[types.CodeType], bool]]:
     """Install the hook (once per process). ``libraries``: modules (and the packages under them)
     that may not be imported in this worker; ``files``: the files and folders that hold them
@@ -241,8 +254,12 @@ def arm(*, student_dir: str, libraries: Sequence[str] = (), files: Sequence[str]
     and the event's arguments, only when the grader's own code raised it; a handler returns
     the exception to raise in its caller, or None. ``roots``: the packages whose modules the
     trip-wire wires as they load, by running them through the loader whose ``exec_module``
-    has the code ``wiring``. Returns ``is_student(code)`` and ``is_ours(code)`` for the
-    grader's use.
+    has the code ``wiring``. ``told``: an object (the trip-wire) whose ``is_student(code)`` and
+    ``is_ours(code)`` become the hook's, which are also returned.
+
+    The hook runs private copies of all that code (``grader.isolation.private``): the
+    checker's methods, the handlers of ``gates`` and ``on_exec`` with the objects they are
+    bound to, and whatever they call by name, over namespaces no student code reaches.
 
     From then on a module's body runs once in this process (see ``_Checker.on_library``), and
     a module of compiled code is made once (``_maker``)."""
@@ -263,21 +280,25 @@ def arm(*, student_dir: str, libraries: Sequence[str] = (), files: Sequence[str]
     _LIBRARY, _OURS, _KEEP, _RAN, _MADE = set(), set(), [], set(), set()
     checker.makers = {"builtin": _imp.create_builtin, "dynamic": _imp.create_dynamic}
     checker.gates["grader.create"] = checker.on_create
+    if told is not None:
+        told.is_student, told.is_ours = checker.is_student, checker.is_ours
+    copy = private.Copier().object(checker)  # the trip-wire's handlers with it
     _imp.create_builtin, _imp.create_dynamic = _maker("builtin"), _maker("dynamic")
 
-    def hook(event: str, args: tuple[Any, ...], _check: Any = checker.check) -> None:
+    def hook(event: str, args: tuple[Any, ...], _check: Any = copy.check) -> None:
         refusal = _check(event, args)
         if refusal is not None:
             del _check, event, args  # the traceback's frame shows the refusal alone
             raise refusal
 
     sys.addaudithook(hook)
-    return checker.is_student, checker.is_ours
+    return copy.is_student, copy.is_ours
 
 
 class _Checker:
-    """The hook's state and its reading of events. Only the hook's default argument (which the
-    hook deletes before it raises) refers to it; its methods never run while student code can."""
+    """The hook's state and its reading of events. The hook runs a private copy of it
+    (``arm``), to which only the hook's default argument refers (the hook deletes it before it
+    raises); its methods never run while student code can."""
 
     def __init__(self, *, student_dir: str, banned: frozenset[str], files: tuple[str, ...],
                  on_exec: OnExec | None, gates: dict[str, Gate], library: set[int],
@@ -295,8 +316,9 @@ class _Checker:
         self.student_root = os.path.realpath(student_dir) + os.sep
         self.local = threading.local()
         self.machinery = frozenset(id(c) for c in _importlib_codes())
-        self.machinery_types = _importlib_types()
-        self.file_loaders = _file_loaders()
+        # by identity: ``type(x) in {...}`` would hash ``type(x)`` (a student's metaclass can)
+        self.machinery_types = frozenset(id(t) for t in _importlib_types())
+        self.file_loaders = frozenset(id(t) for t in _file_loaders())
         self.student_codes: set[int] = set()  # the code of the student's own module files
         self.compiled: set[str] = set()  # file names given to compile() of code reported
         self.own_threads = frozenset(t.ident for t in threading.enumerate()
@@ -336,7 +358,7 @@ class _Checker:
                     and args[1] in _OWN_READS) or (
                     event in _VERIFYING and getattr(local, "verifying", False)):
                 return None  # the hook reading frames, or a library file (``genuine``)
-            return AuditRefused(f"{event} is not available while grading")
+            return _refused(f"{event} is not available while grading")
         local.busy = True
         try:
             return self.inspect(event, args, _frame(2))  # 0 this, 1 the hook, 2 the raiser
@@ -345,21 +367,21 @@ class _Checker:
         except MemoryError:
             return MemoryError()
         except BaseException:  # anything else the hook could not read is refused
-            return AuditRefused(f"{event} is not available while grading")
+            return _refused(f"{event} is not available while grading")
         finally:
             local.busy = False
 
     def inspect(self, event: str, args: tuple[Any, ...],
                 raiser: types.FrameType | None) -> BaseException | None:
         if event in _REFUSED or event.startswith("ctypes."):
-            return AuditRefused(f"{event} is not available while grading")
+            return _refused(f"{event} is not available while grading")
         handler = self.handlers.get(event)
         if handler is not None:
             return handler(args, raiser)
         if event.startswith("grader."):
             gate = self.gates.get(event)
             if gate is None or raiser is None or id(raiser.f_code) not in self.ours:
-                return AuditRefused(f"{event} is the grader's own event")
+                return _refused(f"{event} is the grader's own event")
             return gate(raiser, args)
         return None
 
@@ -369,7 +391,7 @@ class _Checker:
                   ) -> BaseException | None:
         name = args[0] if args else None
         if type(name) is not str:
-            return AuditRefused("an import of something that is not a module's name")
+            return _refused("an import of something that is not a module's name")
         library = banned_library(name, self.banned)
         if library is None:
             return None
@@ -382,11 +404,11 @@ class _Checker:
             return None  # a descriptor already open
         if type(path) is bytes:
             path = os.fsdecode(path)
-        elif type(path) in _PATHS:
-            path = str(path)
         if type(path) is not str:
-            return AuditRefused("opening something that is not a path is not available while "
-                                "grading")
+            # a path object converts itself with its class's code, which the student can change
+            # (and which would run in here): open(str(path)) says what will be opened
+            return _refused("open() takes a path as a str or bytes in this exercise: "
+                            "open(str(path))")
         real = os.path.realpath(path)
         for folder, library in self.files:
             if real == folder or real.startswith(folder + os.sep):
@@ -397,19 +419,19 @@ class _Checker:
                    ) -> BaseException | None:
         name = args[1] if len(args) > 1 else None
         if type(name) is not str:
-            return AuditRefused("setting an attribute whose name is not a string is not "
+            return _refused("setting an attribute whose name is not a string is not "
                                 "available while grading")
         if name == "__code__":
-            return AuditRefused("assigning a function's __code__ is not available while grading")
+            return _refused("assigning a function's __code__ is not available while grading")
         return None
 
     def on_function(self, args: tuple[Any, ...], raiser: types.FrameType | None,
                     ) -> BaseException | None:
         code = args[0] if args else None
         if id(code) in self.ours:
-            return AuditRefused("the grader's own code is not available while grading")
+            return _refused("the grader's own code is not available while grading")
         if type(code) is not types.CodeType:
-            return AuditRefused("a function made of something that is not code")
+            return _refused("a function made of something that is not code")
         if id(code) not in self.library and id(code) not in self.student_codes:
             self.report("function", raiser, code, _BUILDERS)
         return None
@@ -430,9 +452,9 @@ class _Checker:
                       ) -> BaseException | None:
         code = args[0] if args else None
         if type(code) is not types.CodeType:
-            return AuditRefused("running something that is not code")
+            return _refused("running something that is not code")
         if id(code) in self.ours:
-            return AuditRefused("the grader's own code is not available while grading")
+            return _refused("the grader's own code is not available while grading")
         if id(code) in self.library or id(code) in self.student_codes:
             return None
         found = self.loading(raiser)
@@ -453,7 +475,8 @@ class _Checker:
             self.report("module", raiser, code, _RUNNERS)
         elif kind == "student":
             _add(self.student_codes, self.keep, code)
-        elif code.co_filename not in self.compiled:  # else its source was reported already
+        elif type(code.co_filename) is not str or code.co_filename not in self.compiled:
+            # (else its source was reported already)
             self.report("module" if kind == "made" else "code", raiser, code, _RUNNERS)
         return None
 
@@ -487,9 +510,10 @@ class _Checker:
         """``_maker``'s question: may a module of compiled code named ``name`` (from the file
         ``origin``, for an extension) be made? Once per name, and per file."""
         kind, name, origin, box = args
-        if type(name) is not str or type(box) is not list or kind not in self.makers or \
+        if type(name) is not str or type(box) is not list or type(kind) is not str or \
+                kind not in self.makers or \
                 (kind == "dynamic" and type(origin) is not str):
-            return AuditRefused("making a module of something that is not a module's spec is "
+            return _refused("making a module of something that is not a module's spec is "
                                 "not available while grading")
         library = banned_library(name, self.banned) or \
             banned_library(name.rpartition(".")[2], UNSAFE_MODULES)
@@ -518,11 +542,11 @@ class _Checker:
         if found is None:
             return None
         above, loader, module = found
-        path = loader.__dict__.get("path")
+        path = _attributes(loader).get("path")
         if type(path) is not str:
             return None
         real = os.path.realpath(path)
-        name = vars(module).get("__name__")
+        name = _attributes(module).get("__name__")
         own = _dotted(real, self.search)
         ran = _identity(real)
         if ran is not None and ran in self.ran:
@@ -560,7 +584,8 @@ class _Checker:
         if found is None:
             return ""
         loader = found[1]
-        path = loader.__dict__.get("path") if type(loader) in self.file_loaders else None
+        path = _attributes(loader).get("path") if id(type(loader)) in self.file_loaders \
+            else None
         if type(path) is not str:
             return "made"
         real = os.path.realpath(path)
@@ -589,9 +614,9 @@ class _Checker:
             code = frame.f_code
             if id(code) in self.machinery:
                 loader = frame.f_locals.get("self")
-                if type(loader) in self.file_loaders:
+                if id(type(loader)) in self.file_loaders:
                     return None
-                if loader is not None and type(loader) not in self.machinery_types:
+                if loader is not None and id(type(loader)) not in self.machinery_types:
                     return "module"  # a loader of the student's: a module made at run time
             elif id(code) in self.ours:
                 return None
@@ -645,6 +670,19 @@ def _module_of(path: str, libraries: Iterable[str]) -> str:
         if parts[-len(names):] == names:
             return library
     return "this module"
+
+
+_ATTRIBUTES = object.__getattribute__
+
+
+def _attributes(obj: Any) -> dict[str, Any]:
+    """``obj.__dict__`` read by the built-in lookup, never by its class's ``__getattribute__``
+    (which student code can set); an empty dict where it has none."""
+    try:
+        found = _ATTRIBUTES(obj, "__dict__")
+    except AttributeError:
+        return {}
+    return found if type(found) is dict else {}
 
 
 def _file_loaders() -> frozenset[type]:

@@ -82,6 +82,16 @@ class BannedCall(BaseException):
     hide it (and the call is recorded whether or not it is caught)."""
 
 
+_NEW = BaseException.__new__
+
+
+def _banned_call(message: str) -> BannedCall:
+    """A refusal made inside the audit hook without running code of its class (whose namespace
+    the student can write: ``BannedCall.__init__ = f``)."""
+    refusal: BannedCall = _NEW(BannedCall, message)
+    return refusal
+
+
 def matches(name: str, pattern: str) -> bool:
     """Whether dotted ``name`` falls under ``pattern`` (the rule of ``grader.grading.banned``)."""
     return _compiled(pattern).fullmatch(name) is not None
@@ -96,6 +106,7 @@ def _compiled(*patterns: str) -> "re.Pattern[str]":
 
 _SHOWN = frozenset({"__name__", "__qualname__", "__doc__", "__module__", "__text_signature__"})
 _PLAIN = (str, int, float, bool, type(None))
+_CONTAINERS = (dict, list, tuple, set, frozenset)
 
 
 class _Wire:
@@ -128,6 +139,19 @@ class _Wire:
         return box[0]
 
 
+_OBJECT_NEW = object.__new__
+_WIRE_SLOTS = tuple(_Wire.__dict__[name] for name in _Wire.__slots__)
+
+
+def _new_wire(key: int, call: Any, name: str) -> _Wire:
+    """A ``_Wire``, made (inside the audit hook, for a module loaded later) without running code
+    of its class: its slots are set through their descriptors, taken from the class now."""
+    wire: _Wire = _OBJECT_NEW(_Wire)
+    for slot, value in zip(_WIRE_SLOTS, (key, call, name)):
+        slot.__set__(wire, value)
+    return wire
+
+
 def _make_call(key: int) -> Callable[..., Any]:
     """A wire's function: its closure holds a number, never the original (which it takes out of
     the box before calling it, so that no frame holds it while it runs)."""
@@ -151,10 +175,14 @@ _CALL_CODE = _make_call(0).__code__
 _SIGNAL_CALL_CODE = _make_signal_call(0).__code__
 
 
+_HARMLESS = frozenset({int(signal.SIG_IGN), int(signal.SIG_DFL)})
+_INT = int.__int__  # the built-in conversion: never a method of the Handlers enum's class
+
+
 def _harmless_handler(handler: Any) -> bool:
     """SIG_IGN or SIG_DFL, read by exact type (never a comparison that runs student code)."""
     return (type(handler) is signal.Handlers or type(handler) is int) and \
-        int(handler) in (signal.SIG_IGN, signal.SIG_DFL)
+        _INT(handler) in _HARMLESS
 
 
 def fired() -> tuple[list[dict[str, Any]], list[list[Any]]]:
@@ -248,14 +276,15 @@ class Tripwire:
         code objects."""
         f = frame
         while f is not None:
-            name = f.f_code.co_filename
-            if not name.startswith("<") and os.path.realpath(name).startswith(self.root):
+            name = f.f_code.co_filename  # a str subclass's methods would be the student's
+            if type(name) is str and not name.startswith("<") and \
+                    os.path.realpath(name).startswith(self.root):
                 return os.path.basename(name), f.f_lineno
             f = f.f_back
         origin = self._origins.get(id(threading.current_thread()))
         if origin:
             return origin
-        if frame is not None:
+        if frame is not None and type(frame.f_code.co_filename) is str:
             return os.path.basename(frame.f_code.co_filename), frame.f_lineno
         return "a thread your code started", 0
 
@@ -267,7 +296,7 @@ class Tripwire:
         code = frame.f_code
         if code is not _CALL_CODE and code is not _SIGNAL_CALL_CODE or type(key) is not int \
                 or key not in self._info or type(box) is not list:
-            return BannedCall("the trip-wire's gate opens only for its wires")
+            return _banned_call("the trip-wire's gate opens only for its wires")
         harmless = code is _SIGNAL_CALL_CODE and len(args) == 3 and _harmless_handler(args[2])
         refusal = None if harmless else self.check(key, frame.f_back)
         if refusal is not None:
@@ -287,13 +316,16 @@ class Tripwire:
     def _on_describe(self, frame: types.FrameType, args: tuple[Any, ...]) -> None:
         key, box = args
         if type(key) is int and key in self._originals and type(box) is list:
-            box.append(repr(self._originals[key]))
+            original = self._originals[key]
+            # a class statement's repr is code its class holds now, which the student can change
+            box.append(f"<{self._info[key][0]}>" if _FLAGS(type(original)) & _HEAPTYPE else
+                       repr(original))
 
     def _on_take(self, frame: types.FrameType, args: tuple[Any, ...]) -> BaseException | None:
         caller = frame.f_back
         if caller is None or self.is_student(caller.f_code) or type(args[0]) is not list or \
                 type(args[1]) is not list:
-            return BannedCall("what the grader recorded is not for your code to read")
+            return _banned_call("what the grader recorded is not for your code to read")
         args[0].extend(self.take())
         args[1].extend(self.executed)
         self.executed.clear()
@@ -320,8 +352,9 @@ class Tripwire:
         while caller is not None and not self.is_student(caller.f_code):
             caller = caller.f_back
         if caller is not None:
-            self._origins[id(thread)] = (os.path.basename(caller.f_code.co_filename),
-                                         caller.f_lineno)
+            file = caller.f_code.co_filename
+            self._origins[id(thread)] = (os.path.basename(file) if type(file) is str else
+                                         "your code", caller.f_lineno)
             self._threads.append(thread)
 
     def check(self, key: int, frame: types.FrameType | None) -> BaseException | None:
@@ -346,24 +379,32 @@ class Tripwire:
     def _fire(self, name: str, file: str, line: int) -> BannedCall:
         if len(self.fired) < MAX_FIRINGS:
             self.fired.append({"name": name, "file": file, "line": line})
-        return BannedCall(f"{name} is not allowed here ({file}, line {line})" if line else
-                          f"{name} is not allowed here ({file})")
+        return _banned_call(f"{name} is not allowed here ({file}, line {line})" if line else
+                            f"{name} is not allowed here ({file})")
 
     def attribute(self, key: int, attr: str, name: str) -> Any:
         """An attribute of wire ``key``'s original, as the wire shows it: callables wired
         (``aten.conv2d.default``: the overloads of a banned op are banned too), other values as
         they are, and never what may hold a callable (``__self__``, ``__wrapped__``,
         ``__dict__``, ``__closure__``, a table of overloads...)."""
-        value = getattr(self._originals[key], attr)
+        original = self._originals[key]
+        if _FLAGS(type(original)) & _HEAPTYPE:  # its class's lookup is code the student can set
+            raise AttributeError(f"{name} shows no attribute {attr!r} here")
+        value = getattr(original, attr)
+        # what ``value`` is, read by exact type: isinstance would read its __class__, a method
+        # of the student's where they put the value there (``numpy.polyfit.x = theirs``)
+        kind = type(value)
         if attr.startswith("__"):
-            if attr in _SHOWN and isinstance(value, _PLAIN):
+            if attr in _SHOWN and any(kind is plain for plain in _PLAIN):
                 return value
-        elif callable(value) and not isinstance(value, type):
+        elif callable(value) and not issubclass(kind, type):
             if id(value) not in self._attr_wires:
                 self._attr_wires[id(value)] = self.wire(value, name)
             return self._attr_wires[id(value)]
-        elif not isinstance(value, (dict, list, tuple, set, frozenset)) or not any(
-                callable(v) for v in (value.values() if isinstance(value, dict) else value)):
+        elif not issubclass(kind, _CONTAINERS):
+            return value
+        elif any(kind is plain for plain in _CONTAINERS) and not any(
+                callable(v) for v in (dict.values(value) if kind is dict else value)):
             return value
         raise AttributeError(f"{name} shows no attribute {attr!r} here")
 
@@ -498,9 +539,10 @@ class Tripwire:
             if not callable(v) or isinstance(v, type) or id(v) in self._wired:
                 continue
             if id(v) not in self._banned and \
-                    self._defined_under_ban(getattr(v, "__module__", None)):
+                    self._defined_under_ban(_read(v, "__module__")):
+                own = _read(v, "__name__")
                 self._banned[id(v)] = sys.intern(
-                    f"{getattr(v, '__module__')}.{getattr(v, '__name__', k)}")
+                    f"{_read(v, '__module__')}.{own if type(own) is str else k}")
             if id(v) in self._banned:
                 self._set_item(table, k, self._wire_of(id(v), v))
 
@@ -529,7 +571,7 @@ class Tripwire:
         banned module the path goes through."""
         if self._any.fullmatch(path) is None:  # most paths: one regex
             return False
-        defined = getattr(value, "__module__", None)
+        defined = _read(value, "__module__")
         for p in self.patterns:
             if not matches(path, p):
                 continue
@@ -553,18 +595,18 @@ class Tripwire:
             _, key, w, info = shared
         else:
             key = next(_NUMBERS) if self._shared is not None else self._next
-            own = getattr(value, "__name__", None)
+            own = _read(value, "__name__")
             info = (name, frozenset(
                 {name.rsplit(".", 1)[-1]} | ({own} if type(own) is str else set())))
             call = (_make_signal_call if name in ALWAYS else _make_call)(key)
-            if isinstance(value, types.FunctionType):
+            if type(value) is types.FunctionType:
                 for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
                     got = getattr(value, attr, None)
                     if type(got) is str:
                         setattr(call, attr, got)
                 w = call
             else:
-                w = _Wire(key, call, name)
+                w = _new_wire(key, call, name)
             if self._shared is not None:
                 self._shared[(id(value), name)] = (value, key, w, info)
         self._next = max(self._next, key + 1)
@@ -666,6 +708,29 @@ def _thread_start(original: Callable[[threading.Thread], None]) -> Callable[...,
 
 _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement, not built in
 _FLAGS = type.__dict__["__flags__"].__get__  # read from the type itself, never a metaclass's
+_OF_CLASS = {"__module__": type.__dict__["__module__"].__get__,
+             "__name__": type.__dict__["__name__"].__get__}
+_OWN = object.__getattribute__
+
+
+def _read(value: Any, attr: str) -> Any:
+    """``value``'s ``__module__`` or ``__name__`` (``attr``), or None, read without running code
+    that a class statement's class holds (student code can change any such class: its
+    ``__getattribute__``, a property, its metaclass's): a class's from the class itself, by
+    ``type``'s own descriptor; an object of a built-in type's by its own lookup; an instance of
+    a class statement's from its own ``__dict__`` (its ``__module__``: its class's)."""
+    kind = type(value)
+    if issubclass(kind, type):
+        return _OF_CLASS[attr](value)
+    if not _FLAGS(kind) & _HEAPTYPE:
+        return getattr(value, attr, None)
+    try:
+        own = _OWN(value, "__dict__")
+    except AttributeError:
+        own = None
+    if type(own) is dict and attr in own:
+        return own[attr]
+    return _OF_CLASS[attr](kind) if attr == "__module__" else None
 
 
 @contextlib.contextmanager

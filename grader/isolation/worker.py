@@ -125,10 +125,9 @@ def arm(student_dir: str, banned: tuple[str, ...] = (), ops: tuple[str, ...] = (
     wires.serving.add(_call.__code__)
     dispatch.refuse(ops, lambda op: f"{op} is not allowed in this exercise")
     forget((*libraries, *audit.UNSAFE_MODULES))
-    wires.is_student, wires.is_ours = audit.arm(
-        student_dir=student_dir, libraries=libraries,
-        files=sandbox.module_files(libraries) if libraries else (), on_exec=wires.note_exec,
-        gates=wires.handlers(), roots=wires.roots, wiring=tripwire.WIRING)
+    audit.arm(student_dir=student_dir, libraries=libraries,
+              files=sandbox.module_files(libraries) if libraries else (), on_exec=wires.note_exec,
+              gates=wires.handlers(), roots=wires.roots, wiring=tripwire.WIRING, told=wires)
 
 
 def forget(libraries: tuple[str, ...]) -> None:
