@@ -485,17 +485,17 @@ class Tripwire:
         for value, name in found:
             if id(value) not in self._banned:
                 self._banned[id(value)] = sys.intern(name)
-                if isinstance(value, type):
+                if issubclass(type(value), type):  # never its __class__
                     self._wire_class(value)
         # A second pass: every place that holds one of them (a module loaded later may hold
         # what an earlier one defined: torch.conv2d is torch.nn.functional.conv2d).
         for module in self._modules if found else new:
-            tables = self._defined_under_ban(vars(module).get("__name__"))
+            tables = self._defined_under_ban(_namespace(module).get("__name__"))
             for attr, value in _items(module):
                 key = id(value)
-                if key in self._banned and not isinstance(value, type):
+                if key in self._banned and not issubclass(type(value), type):
                     self._set(module, attr, self._wire_of(key, value))
-                elif tables and type(value) in (dict, collections.defaultdict):
+                elif tables and (type(value) is dict or type(value) is collections.defaultdict):
                     self._wire_table(value, 2)
 
     def _may_name(self, modname: Any) -> bool:
@@ -532,11 +532,11 @@ class Tripwire:
         for k, v in list(table.items()):
             if not self.inspectable(v):
                 continue
-            if type(v) in (dict, collections.defaultdict):
+            if type(v) is dict or type(v) is collections.defaultdict:
                 if depth > 1:
                     self._wire_table(v, depth - 1)
                 continue
-            if not callable(v) or isinstance(v, type) or id(v) in self._wired:
+            if not callable(v) or issubclass(type(v), type) or id(v) in self._wired:
                 continue
             if id(v) not in self._banned and \
                     self._defined_under_ban(_read(v, "__module__")):
@@ -620,10 +620,11 @@ class Tripwire:
         if id(cls) in self._wired:
             return
         self._wired.add(id(cls))
-        init = vars(cls).get("__init__")
+        own = _CLASS_DICT(cls)  # not vars(): a metaclass's lookup is code the student can set
+        init = own.get("__init__")
         if type(init) is not types.FunctionType:
             return  # a C type or an inherited __init__: the static scan covers its name
-        module = vars(cls).get("__module__")
+        module = own.get("__module__")
         name = self._banned.get(id(cls)) or (f"{module if type(module) is str else '?'}."
                                              f"{type.__dict__['__qualname__'].__get__(cls)}")
         self._set(cls, "__init__", self.wire(init, name))
@@ -646,8 +647,16 @@ class Tripwire:
         if self._changes is not None:  # preparing: noted for ``apply``
             self._changes.append(self._change(namespace, attr, value, False))
             return
+        # (inside the audit hook, for a module loaded later: by the built-in setters, never a
+        # module's or a metaclass's __setattr__, which student code can set)
+        kind = type(namespace)
         try:
-            setattr(namespace, attr, value)
+            if issubclass(kind, type):
+                _SET_ON_CLASS(namespace, attr, value)
+            elif issubclass(kind, types.ModuleType):
+                _OWN(namespace, "__dict__")[attr] = value
+            else:
+                setattr(namespace, attr, value)
         except (TypeError, AttributeError):
             pass
 
@@ -711,6 +720,8 @@ _FLAGS = type.__dict__["__flags__"].__get__  # read from the type itself, never 
 _OF_CLASS = {"__module__": type.__dict__["__module__"].__get__,
              "__name__": type.__dict__["__name__"].__get__}
 _OWN = object.__getattribute__
+_CLASS_DICT = type.__dict__["__dict__"].__get__
+_SET_ON_CLASS = type.__setattr__
 
 
 def _read(value: Any, attr: str) -> Any:
@@ -746,11 +757,18 @@ def _no_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _items(module: Any) -> Iterator[tuple[str, Any]]:
+def _namespace(module: Any) -> dict[str, Any]:
+    """A module's own ``__dict__`` (``vars`` would run a module class's ``__getattribute__``:
+    torch has modules of classes of their own, whose methods student code can set), or {}."""
     try:
-        return iter(list(vars(module).items()))
-    except TypeError:
-        return iter(())
+        namespace = _OWN(module, "__dict__")
+    except AttributeError:
+        return {}
+    return namespace if type(namespace) is dict else {}
+
+
+def _items(module: Any) -> Iterator[tuple[str, Any]]:
+    return iter(list(_namespace(module).items()))
 
 
 class _PatchingLoader(importlib.abc.Loader):
