@@ -473,6 +473,18 @@ def hostile_loader():
     Mine("mine", __file__).source_to_code(b"w = 4", "<mine>")  # compile, with it in a frame
 
 
+def raw_thread():
+    import _thread, numpy, threading
+    ended, hook = threading.Event(), sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: ended.set()  # the thread's refusal ends up here
+    try:
+        # no frame of the student's in that thread: list() calls polyfit through map()
+        _thread.start_new_thread(list, (map(numpy.polyfit, [[0, 1]], [[0, 1]], [1]),))
+        ended.wait(60)
+    finally:
+        sys.unraisablehook = hook
+
+
 def work(topic):
     import gc, threading
     tried = []
@@ -497,6 +509,7 @@ def work(topic):
     if topic == "linear_regression":
         import numpy
         attempt("a banned call", lambda: numpy.polyfit([0, 1], [0, 1], 1))
+        attempt("a banned call at the top of a thread threading did not start", raw_thread)
     if topic == "logistic_regression":
         attempt("a module of a banned package, swept as it loads",
                 lambda: __import__("scipy.special"))

@@ -281,7 +281,7 @@ class Tripwire:
                     os.path.realpath(name).startswith(self.root):
                 return os.path.basename(name), f.f_lineno
             f = f.f_back
-        origin = self._origins.get(id(threading.current_thread()))
+        origin = self._origins.get(id(_thread_now()))
         if origin:
             return origin
         if frame is not None and type(frame.f_code.co_filename) is str:
@@ -372,7 +372,7 @@ class Tripwire:
             frame = _skip(frame.f_back, self)  # handed to this frame: whose call was it?
         if threading.get_ident() in self._own_threads:
             return None
-        origin = self._origins.get(id(threading.current_thread()))
+        origin = self._origins.get(id(_thread_now()))
         file, line = origin if origin else ("a thread your code started", 0)
         return self._fire(name, file, line)
 
@@ -706,6 +706,13 @@ def _skip(frame: types.FrameType | None, tw: Tripwire) -> types.FrameType | None
     while frame is not None and tw.is_ours(frame.f_code) and frame.f_code not in tw.serving:
         frame = frame.f_back
     return frame
+
+
+def _thread_now() -> Any:
+    """The running thread's ``Thread``, or None for a thread ``threading`` did not start
+    (``threading.current_thread()`` would make a ``_DummyThread`` there, running code its class
+    holds now: student code can change it, and this runs inside the audit hook)."""
+    return threading._active.get(threading.get_ident())  # type: ignore[attr-defined]
 
 
 def _thread_start(original: Callable[[threading.Thread], None]) -> Callable[..., None]:
