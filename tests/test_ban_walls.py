@@ -496,6 +496,8 @@ def work(topic):
                 pass
         tried.append(what)
     attempt("import event", lambda: sys.audit("import", "numpy"))
+    if topic == "logistic_regression" and "scipy.fft" in sys.modules:
+        tried.append("scipy.fft was loaded already: no sweep")
     attempt("import a library module", lambda: __import__("colorsys"))
     attempt("open a file", lambda: open(__file__).close())
     attempt("run-time code", lambda: exec(compile("x = 1", "<mine>", "exec"), {}))
@@ -511,8 +513,8 @@ def work(topic):
         attempt("a banned call", lambda: numpy.polyfit([0, 1], [0, 1], 1))
         attempt("a banned call at the top of a thread threading did not start", raw_thread)
     if topic == "logistic_regression":
-        attempt("a module of a banned package, swept as it loads",
-                lambda: __import__("scipy.special"))
+        attempt("a module of a banned package, swept as it loads",  # (scipy.special is
+                lambda: __import__("scipy.fft"))  # loaded by the zygote, scipy.fft is not)
         attempt("a banned call", lambda: sys.modules["scipy.special"].softmax([0.0, 1.0]))
     return tried
 
@@ -582,6 +584,7 @@ def test_no_name_the_hook_looks_up_is_the_students_to_rebind(engine, topic: str,
     (*_, by_type), (_, functions, tried, found), (_, everything, failed, found_too) = got
     assert functions > 1000 and everything > 100, got
     assert "open a file" in tried and "a thread" in tried and "a refused call" in tried, got
+    assert not any(t.endswith("no sweep") for t in tried), got
     assert found == [] and found_too == [] and by_type == [], got
     # spoofed events with the builtins rebound: read as ever (assigning __code__ refused)
     assert failed == ["object.__setattr__: AuditRefused"], got
