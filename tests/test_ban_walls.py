@@ -598,6 +598,147 @@ def test_a_handler_read_by_the_hook_runs_nothing_of_its_class(engine, tmp_path: 
     assert got == (6, []), got
 
 
+# What the hook reads by a name, in a namespace the student can write, or through a class of a
+# library's: a key of the student's with the name's hash placed before the name's own (the name
+# taken out and put back after it), a library class's ``__hash__`` and ``__eq__`` changed. Each
+# spy notes when it runs inside the hook; the worker then does what makes the hook read there.
+TWINS = """
+import importlib.util, sys, threading, types
+
+FOUND = []
+
+
+def inside_hook():
+    frame = sys._getframe(2)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "hook" and code.co_filename.endswith("audit.py"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+class Twin:
+    def __init__(self, of):
+        self.of, self.hashed = of, hash(of)
+
+    def __hash__(self):
+        return self.hashed
+
+    def __eq__(self, other):
+        if inside_hook():
+            FOUND.append(f"a key with the hash of {self.of!r}")
+        return NotImplemented
+
+
+def before(namespace, name):
+    # the name's own entry moved after a twin of it: a lookup meets the twin first
+    value = namespace.pop(name)
+    namespace[Twin(name)] = None
+    namespace[name] = value
+
+
+def a_module_handed_over(candidates):
+    # a module of the trip-wire's packages, loaded through its finder into a module object of
+    # the student's: the hook reads the module's name and its loader's path
+    name = next(n for n in candidates if n not in sys.modules)
+    finder = next(f for f in sys.meta_path if type(f).__name__ == "_Finder")
+    parent = sys.modules[name.rpartition(".")[0]]
+    spec = finder.find_spec(name, parent.__path__)
+    module = importlib.util.module_from_spec(spec)
+    before(vars(module), "__name__")
+    before(vars(spec.loader.loader), "path")
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:
+        return [name, "raised " + type(exc).__name__, sorted(set(FOUND))]
+    return [name, "loaded", sorted(set(FOUND))]
+
+
+def numpy_module(x):
+    return a_module_handed_over(["numpy._configtool", "numpy.matlib", "numpy.rec"])
+
+
+def torch_module(x):
+    return a_module_handed_over(["torch.utils.show_pickle", "torch.utils.file_baton",
+                                 "torch.utils.model_zoo"])
+
+
+OUTCOME = []
+# code whose file is none of the student's, called by the worker itself: a banned call there is
+# placed by the thread it ran in, looked up in threading._active (the student's key first)
+exec(compile('''
+def elsewhere(x=None):
+    before(threading._active, threading.get_ident())
+    import numpy
+    try:
+        return numpy.polyfit([0, 1], [0, 1], 1)
+    except BaseException as exc:
+        OUTCOME.append(type(exc).__name__)
+        raise
+''', "/elsewhere/code.py", "exec"))
+
+
+def found(x):
+    return [OUTCOME, sorted(set(FOUND))]
+
+
+def decompositions_loaded_later(x):
+    import torch._ops
+    kind = torch._ops.OpOverload
+    real = kind.__hash__
+
+    def spy(self):
+        if inside_hook():
+            FOUND.append("OpOverload.__hash__")
+        return real(self)
+    kind.__hash__ = spy
+    kind.__eq__ = lambda self, other: (FOUND.append("OpOverload.__eq__") if inside_hook()
+                                       else None) or self is other
+    try:
+        import torch._decomp.decompositions_for_jvp
+    except BaseException as exc:
+        return ["raised " + type(exc).__name__ + ": " + str(exc), sorted(set(FOUND))]
+    finally:
+        kind.__hash__ = real
+        del kind.__eq__
+    return ["loaded", sorted(set(FOUND))]
+"""
+
+
+@pytest.mark.parametrize("topic, fn", [("linear_regression", "numpy_module"),
+                                       ("rnn", "torch_module")])
+def test_a_name_the_hook_reads_in_a_namespace_of_the_students_compares_no_key_of_theirs(
+        engine, topic: str, fn: str, tmp_path: Path) -> None:
+    """The hook reads a module's ``__name__`` and its loader's ``path`` from their namespaces,
+    which the student can hand over with a key of theirs of the same hash before the name's own
+    (a dict lookup would call its ``__eq__``): read key by key, it compares none of theirs. The
+    module still loads, wired as it loads."""
+    got = run(engine, topic, TWINS, fn, 0, tmp=tmp_path)
+    assert isinstance(got, list) and got[1:] == ["loaded", []], got
+
+
+def test_the_running_thread_is_looked_up_comparing_no_key_of_the_students(
+        engine, tmp_path: Path) -> None:
+    """A banned call from code whose file is none of the student's is placed by the thread it ran
+    in, looked up in ``threading._active``, where the student put a key of the thread's hash."""
+    got = run(engine, "linear_regression", TWINS, "found", 0, before="elsewhere", tmp=tmp_path)
+    assert got == [["BannedCall"], []], got
+
+
+@pytest.mark.parametrize("topic", ["rnn", "transformer"])
+def test_a_module_of_torchs_decompositions_no_zygote_loaded_is_absent(engine, topic: str,
+                                                                      tmp_path: Path) -> None:
+    """Where torch's decompositions are banned, a module of theirs that no zygote loaded would
+    register what it defines in tables keyed by operators, whose ``__hash__`` and ``__eq__``
+    student code can change: wiring those entries would run them inside the hook. It does not
+    load: refused before its body runs, and nothing of the student's runs in the hook."""
+    got = run(engine, topic, TWINS, "decompositions_loaded_later", 0, tmp=tmp_path)
+    assert isinstance(got, list) and got[1] == [], got
+    assert got[0].startswith("raised ImportError") and "not available in this exercise" in got[0]
+
+
 PATHS = """
 import pathlib, sys
 
@@ -1047,6 +1188,35 @@ def test_forward_only_topics_keep_autograd(engine, route: str, tmp_path: Path) -
     assert not isinstance(got, Exception) and np.allclose(got, 2 * X * W), (route, got)
 
 
+FORWARD_MODE = '''
+import torch
+
+def jacfwd(x_np, w_np):
+    x, w = torch.tensor(x_np), torch.tensor(w_np)
+    return torch.func.jacfwd(lambda t: (t * t * w).sum())(x).numpy()
+
+def dual(x_np, w_np):
+    import torch.autograd.forward_ad as fwAD
+    x, w = torch.tensor(x_np), torch.tensor(w_np)
+    with fwAD.dual_level():
+        out = fwAD.make_dual(x, torch.ones_like(x)) ** 2 * w
+        return fwAD.unpack_dual(out).tangent.numpy()
+'''
+
+
+@pytest.mark.parametrize("fn", ["jacfwd", "dual"])
+def test_forward_mode_runs_where_nothing_is_banned_and_is_refused_where_decompositions_are(
+        engine, fn: str, tmp_path: Path) -> None:
+    """Forward-mode AD runs torch's decompositions (``torch._decomp.decompositions_for_jvp``,
+    which no zygote loads): absent where they are banned (attention bans operators), as the
+    statement says; where nothing is banned it computes the derivative."""
+    got = run(engine, "metrics", FORWARD_MODE, fn, X, W, tmp=tmp_path)
+    assert not isinstance(got, Exception) and np.allclose(got, 2 * X * W), got
+    refused = run(engine, "attention", FORWARD_MODE, fn, X, W, tmp=tmp_path)
+    assert isinstance(refused, StudentError) and "not available in this exercise" in str(refused), \
+        refused
+
+
 def test_every_hand_written_gradient_topic_takes_autograd_away() -> None:
     """The topics whose statement asks for a gradient by hand, and only those (the forward-only
     topics keep autograd); a topic that bans torch has none to take away."""
@@ -1347,24 +1517,23 @@ LATER = '''
 import importlib.util, os, sys
 
 def _path():
-    import torch._decomp
-    return os.path.join(os.path.dirname(torch._decomp.__file__), "decompositions_for_rng.py")
+    import torch.func
+    return os.path.join(os.path.dirname(torch.func.__file__), "_random.py")
 
 def under_another_name(x):
     spec = importlib.util.spec_from_file_location("mine", _path())
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return [str(module.throw_on_non_cuda)]
+    return [str(module.key)]
 
 def past_a_changed_meta_path(x):
     sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_Finder"]
-    import torch._decomp.decompositions_for_rng as rng
-    return [str(rng.throw_on_non_cuda)]
+    import torch.func._random as random
+    return [str(random.key)]
 
 def imported(x):
-    import torch
-    import torch._decomp.decompositions_for_rng as rng
-    return [str(rng.throw_on_non_cuda(torch.ones(1)))]
+    import torch.func._random as random
+    return [str(random.key(0))]
 
 def honest_first_loads(x):
     import _lsprof, _statistics, csv, json
@@ -1378,12 +1547,13 @@ def honest_first_loads(x):
 ])
 def test_a_module_of_a_banned_package_loaded_later_runs_only_under_its_name_by_an_import(
         engine, fn: str, says: str, tmp_path: Path) -> None:
-    """A module no zygote loaded (torch._decomp.decompositions_for_rng, banned where operators
-    are): loaded by an import it is wired as it loads; any other way, it is refused."""
-    got = run(engine, "rnn", LATER, fn, 0, tmp=tmp_path)
+    """A module no zygote loaded (torch.func._random, whose definitions the transformer topic
+    bans): loaded by an import it is wired as it loads; any other way, it is refused."""
+    got = run(engine, "transformer", LATER, fn, 0, tmp=tmp_path)
     assert isinstance(got, StudentError) and says in str(got), got
-    imported = run(engine, "rnn", LATER, "imported", 0, tmp=tmp_path)
-    assert isinstance(imported, BannedCallError) and "throw_on_non_cuda" in str(imported), imported
+    imported = run(engine, "transformer", LATER, "imported", 0, tmp=tmp_path)
+    assert isinstance(imported, BannedCallError) and "torch.func._random.key" in str(imported), \
+        imported
 
 
 @pytest.mark.parametrize("topic", ["rnn", "logistic_regression", "activations"])

@@ -11,7 +11,8 @@ replaces or removes it. The worker installs one just before the student's module
 - **Keeps the modules a topic bans out**: importing one (``[banned] libraries``, and the
   modules its worker's profile leaves out) is refused, whoever asks.
 - **Lets a module run once**: a library file's body runs once in the process, a module of the
-  trip-wire's packages only under its own name and through the trip-wire's loader, and a module
+  trip-wire's packages only under its own name and through the trip-wire's loader, none that
+  would join a sealed package (``profiles.sealed``: torch's decompositions), and a module
   of compiled code is made once (``_maker``): run again, a module would make new, unwired twins
   of the functions the trip-wire guards (``importlib.reload``, a file loaded under another name,
   ``runpy``, ``_signal`` made again).
@@ -42,8 +43,9 @@ the hook runs private copies of its code, of the trip-wire's handlers and of the
 they call, over copies of those namespaces made when it is armed
 (``grader.isolation.private``). What copying cannot cover it avoids: it makes its refusals with
 ``BaseException.__new__`` (no class's ``__init__`` runs), compares classes by ``id`` (a
-metaclass answers ``hash`` and ``==``), and reads a loader's ``__dict__`` with
-``object.__getattribute__``.
+metaclass answers ``hash`` and ``==``), and reads a loader's or a module's namespace by the
+built-in lookup, key by key (``grader.isolation.bare``: a key of the student's with a name's
+hash would have its ``__eq__`` called by a dict lookup).
 
 **Nothing leads to its state.** The state lives in closures: the hook proper is a function that
 only the interpreter's list of audit hooks refers to, and it refers to its checker (the private
@@ -73,7 +75,7 @@ import threading
 import types
 from typing import Any, Callable, Iterable, Sequence
 
-from grader.isolation import collector, private
+from grader.isolation import bare, collector, private
 
 # Filled by record_library() in the zygotes; emptied by arm() in the worker, whose hook keeps them.
 _LIBRARY: set[int] = set()
@@ -122,14 +124,9 @@ class AuditRefused(BaseException):
     """Raised by the hook in place of a refused operation. Not an ``Exception``."""
 
 
-_NEW = BaseException.__new__
-
-
 def _refused(message: str) -> AuditRefused:
-    """A refusal, made without running any code of its class: a class's namespace is the
-    student's to write (``AuditRefused.__init__ = f``), and the hook calls none of it."""
-    refusal: AuditRefused = _NEW(AuditRefused, message)
-    return refusal
+    """A refusal, made without running any code of its class (``bare.refusal``)."""
+    return bare.refusal(AuditRefused, message)
 
 
 def _codes(code: types.CodeType) -> Iterable[types.CodeType]:
@@ -243,7 +240,7 @@ OnExec = Callable[[str, int, Any], None]
 def arm(*, student_dir: str, libraries: Sequence[str] = (), files: Sequence[str] = (),
         on_exec: OnExec | None = None, gates: dict[str, Gate] | None = None,
         roots: Iterable[str] = (), wiring: types.CodeType | None = None, told: Any = None,
-        ) -> tuple[Callable[[types.CodeType], bool], Callable[[types.CodeType], bool]]:
+        sealed: Iterable[str] = ()) -> tuple[Callable[[types.CodeType], bool], Callable[[types.CodeType], bool]]:
     """Install the hook (once per process). ``libraries``: modules (and the packages under them)
     that may not be imported in this worker; ``files``: the files and folders that hold them
     (``sandbox.module_files``), which may not be opened however the import is made (importlib
@@ -254,7 +251,8 @@ def arm(*, student_dir: str, libraries: Sequence[str] = (), files: Sequence[str]
     and the event's arguments, only when the grader's own code raised it; a handler returns
     the exception to raise in its caller, or None. ``roots``: the packages whose modules the
     trip-wire wires as they load, by running them through the loader whose ``exec_module``
-    has the code ``wiring``. ``told``: an object (the trip-wire) whose ``is_student(code)`` and
+    has the code ``wiring``; ``sealed``: packages of theirs that no module may join from now on
+    (``profiles.sealed``). ``told``: an object (the trip-wire) whose ``is_student(code)`` and
     ``is_ours(code)`` become the hook's, which are also returned.
 
     The hook runs private copies of all that code (``grader.isolation.private``): the
@@ -276,6 +274,7 @@ def arm(*, student_dir: str, libraries: Sequence[str] = (), files: Sequence[str]
                        on_exec=on_exec, gates=dict(gates or {}), library=_LIBRARY, ours=_OURS,
                        keep=_KEEP)
     checker.ran, checker.made, checker.roots = _RAN, _MADE, frozenset(roots)
+    checker.sealed = frozenset(sealed)
     checker.wiring = id(wiring) if wiring is not None else None
     _LIBRARY, _OURS, _KEEP, _RAN, _MADE = set(), set(), [], set(), set()
     checker.makers = {"builtin": _imp.create_builtin, "dynamic": _imp.create_dynamic}
@@ -329,6 +328,7 @@ class _Checker:
         self.made: set[str] = set()
         self.makers: dict[str, Any] = {}
         self.roots: frozenset[str] = frozenset()
+        self.sealed: frozenset[str] = frozenset()
         self.wiring: int | None = None
         # Where modules are found, longest first: a library file's own name is its path below
         # one of them (the search path as it was before any student code).
@@ -542,15 +542,19 @@ class _Checker:
         if found is None:
             return None
         above, loader, module = found
-        path = _attributes(loader).get("path")
+        path = bare.get(bare.own_dict(loader), "path")
         if type(path) is not str:
             return None
         real = os.path.realpath(path)
-        name = _attributes(module).get("__name__")
+        name = bare.get(bare.own_dict(module), "__name__")
         own = _dotted(real, self.search)
         ran = _identity(real)
         if ran is not None and ran in self.ran:
             return _again(own or (name if type(name) is str else path))
+        package = banned_library(own, self.sealed) if own is not None else None
+        if package is not None:  # (before its body runs: nothing of it exists yet)
+            return ImportError(f"{own} is not available in this exercise: what {package} "
+                               f"defines is banned here", name=own)
         if own is not None and own.split(".")[0] in self.roots:
             if name != own or type(name) is not str:
                 return ImportError(f"{own} runs under its own name while grading, not as "
@@ -584,7 +588,7 @@ class _Checker:
         if found is None:
             return ""
         loader = found[1]
-        path = _attributes(loader).get("path") if id(type(loader)) in self.file_loaders \
+        path = bare.get(bare.own_dict(loader), "path") if id(type(loader)) in self.file_loaders \
             else None
         if type(path) is not str:
             return "made"
@@ -670,19 +674,6 @@ def _module_of(path: str, libraries: Iterable[str]) -> str:
         if parts[-len(names):] == names:
             return library
     return "this module"
-
-
-_ATTRIBUTES = object.__getattribute__
-
-
-def _attributes(obj: Any) -> dict[str, Any]:
-    """``obj.__dict__`` read by the built-in lookup, never by its class's ``__getattribute__``
-    (which student code can set); an empty dict where it has none."""
-    try:
-        found = _ATTRIBUTES(obj, "__dict__")
-    except AttributeError:
-        return {}
-    return found if type(found) is dict else {}
 
 
 def _file_loaders() -> frozenset[type]:

@@ -38,10 +38,10 @@ import functools
 import types
 from typing import Any, Iterable
 
+from grader.isolation import bare
+
 # functools.lru_cache's wrapper: it calls a function with globals of its own, so it is copied
 _CACHED = type(functools.lru_cache(maxsize=None)(lambda: None))
-_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement
-_FLAGS = type.__dict__["__flags__"].__get__
 
 
 class Copier:
@@ -136,7 +136,7 @@ class Copier:
         if made is not None:
             return made
         cls = type(obj)
-        if not _FLAGS(cls) & _HEAPTYPE:
+        if bare.built_in(cls):
             return obj  # a built-in type's: its methods are C and its class cannot change
         made = types.SimpleNamespace()
         self._remember(obj, made)

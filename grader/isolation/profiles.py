@@ -21,13 +21,16 @@ Torch's Python decompositions and references of operators (``torch._decomp``, ``
 in tables looked up by an operator's name) cannot be absent from a torch worker: ``import torch``
 loads them. In every torch worker whose topic bans an operator or autograd they are banned
 calls instead (:func:`calls`): the trip-wire wires every function they define wherever a module
-or one of their tables holds it, so student code that reaches one, by any name, is refused.
+or one of their tables holds it, so student code that reaches one, by any name, is refused. Their
+modules are loaded by the zygote, and no other module may join them in the worker
+(:func:`sealed`).
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import pkgutil
 import sys
 from typing import Iterable, Sequence
 
@@ -43,6 +46,10 @@ PLANNED_IN = {NUMPY: NUMPY, TORCH: TORCH, NO_AUTOGRAD: TORCH}
 
 CAPABILITIES = ("autograd",)  # what ``[banned] capabilities`` may name
 DECOMPOSITIONS = ("torch._decomp", "torch._refs", "torch._prims")
+# The one module of theirs that zygotes do not load, absent from the workers that ban them: only
+# forward-mode AD loads it (scripting its decompositions costs a zygote 0.3 s and 9 MB), and
+# forward-mode AD is refused there anyway (it runs those banned decompositions).
+LEFT_OUT = ("torch._decomp.decompositions_for_jvp",)
 
 
 def profile(libraries: Iterable[str], capabilities: Iterable[str] = ()) -> str:
@@ -61,6 +68,16 @@ def calls(calls: Sequence[str], libraries: Sequence[str] = (), ops: Sequence[str
     if profile(libraries, capabilities) != NUMPY and (ops or "autograd" in capabilities):
         extra = DECOMPOSITIONS
     return tuple(dict.fromkeys((*calls, *extra)))
+
+
+def sealed(calls: Iterable[str]) -> tuple[str, ...]:
+    """The packages of ``calls`` (a worker's banned calls) that no module may join once student
+    code runs: torch's decompositions. A module of theirs that no zygote loaded (``import
+    torch`` leaves out a few: ``torch._decomp.decompositions_for_rng``) would register what it
+    defines in their tables, keyed by operators whose hash and ``==`` are Python code that
+    student code can change, so the trip-wire could not wire those entries without running it;
+    such a module is absent from the worker instead (``audit``)."""
+    return tuple(p for p in calls if p in DECOMPOSITIONS)
 
 
 def lineage(name: str) -> list[str]:
@@ -93,9 +110,15 @@ def modules_named(patterns: Iterable[str]) -> list[str]:
     """The modules that banned-call ``patterns`` name or lie in (``scipy.special.softmax``:
     ``scipy.special``), that are installed. A zygote loads them before any worker exists, so
     that the trip-wire wires their functions before any student code runs, however the student
-    imports them later (an import the trip-wire's own finder does not see included)."""
+    imports them later (an import the trip-wire's own finder does not see included). For a
+    package no module may join once student code runs (:func:`sealed`), every module of it but
+    ``LEFT_OUT``: torch imports some of them lazily (``torch._decomp.decompositions_for_rng``,
+    from its compiler)."""
     out: list[str] = []
     for pattern in patterns:
+        if pattern in DECOMPOSITIONS:
+            out.extend(n for n in _package(pattern) if n not in out and n not in LEFT_OUT)
+            continue
         parts = pattern.split(".")
         for n in range(len(parts), 0, -1):
             name = ".".join(parts[:n])
@@ -112,9 +135,25 @@ def modules_named(patterns: Iterable[str]) -> list[str]:
     return out
 
 
+def _package(name: str) -> list[str]:
+    """``name`` and every module below it, where it is an installed package."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError, AttributeError):
+        return []
+    if spec is None:
+        return []
+    found = [name]
+    for folder in spec.submodule_search_locations or ():
+        for _, sub, is_package in pkgutil.iter_modules([folder], name + "."):
+            found.extend(_package(sub) if is_package else [sub])
+    return found
+
+
 def preload_modules(names: Iterable[str], absent: Sequence[str]) -> None:
     """Import ``names`` (see :func:`modules_named`) in a zygote; a module that is not installed
-    is left out, and one whose import would load a module of ``absent`` (what a topic bans
+    is left out (as is a module of a sealed package that fails to load: it is absent then), and
+    one whose import would load a module of ``absent`` (what a topic bans
     altogether) is an error of the course's configuration, said as such."""
     from grader.isolation.audit import banned_library
 
@@ -124,6 +163,10 @@ def preload_modules(names: Iterable[str], absent: Sequence[str]) -> None:
             importlib.import_module(name)
         except ImportError:
             continue
+        except Exception:  # noqa: BLE001 (a module of torch's that cannot load here)
+            if banned_library(name, DECOMPOSITIONS):
+                continue
+            raise
         loaded = sorted(m for m in set(sys.modules) - before if banned_library(m, absent))
         if loaded:
             raise RuntimeError(f"loading {name}, which a topic's [banned] calls name, loads "

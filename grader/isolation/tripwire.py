@@ -70,6 +70,8 @@ import sys
 import types
 from typing import Any, Callable, Iterator, Sequence
 
+from grader.isolation import bare
+
 MAX_FIRINGS = 20  # recorded per call; one is enough to fail the test
 # Banned in every worker, with a Python handler: a Python signal handler is the one way for
 # student code to run in the middle of the grader's own code in the worker (the audit hook's,
@@ -82,14 +84,10 @@ class BannedCall(BaseException):
     hide it (and the call is recorded whether or not it is caught)."""
 
 
-_NEW = BaseException.__new__
-
-
 def _banned_call(message: str) -> BannedCall:
-    """A refusal made inside the audit hook without running code of its class (whose namespace
-    the student can write: ``BannedCall.__init__ = f``)."""
-    refusal: BannedCall = _NEW(BannedCall, message)
-    return refusal
+    """A refusal made inside the audit hook without running code of its class
+    (``bare.refusal``)."""
+    return bare.refusal(BannedCall, message)
 
 
 def matches(name: str, pattern: str) -> bool:
@@ -243,6 +241,7 @@ class Tripwire:
         self._shared: dict[tuple[Any, ...], Any] | None = None
         self._next = 1
         self._prepared: dict[str, int] = {}  # the modules loaded when prepared: name -> id
+        self._failed: list[str] = []  # what a sweep could not wire (``_set``), by name
 
     # -- recording ------------------------------------------------------------------------------
 
@@ -318,7 +317,7 @@ class Tripwire:
         if type(key) is int and key in self._originals and type(box) is list:
             original = self._originals[key]
             # a class statement's repr is code its class holds now, which the student can change
-            box.append(f"<{self._info[key][0]}>" if _FLAGS(type(original)) & _HEAPTYPE else
+            box.append(f"<{self._info[key][0]}>" if not bare.built_in(type(original)) else
                        repr(original))
 
     def _on_take(self, frame: types.FrameType, args: tuple[Any, ...]) -> BaseException | None:
@@ -341,10 +340,16 @@ class Tripwire:
                 self._keep.append(payload)  # an id is never reused while it is remembered
             self.executed.append([route, line, payload])
 
-    def _on_sweep(self, frame: types.FrameType, args: tuple[Any, ...]) -> None:
+    def _on_sweep(self, frame: types.FrameType, args: tuple[Any, ...]) -> BaseException | None:
         module = args[0]
-        if type(module) is types.ModuleType and type(vars(module).get("__name__")) is str:
-            self.sweep([(vars(module)["__name__"], module)])
+        name = bare.get(bare.own_dict(module), "__name__") if type(module) is types.ModuleType \
+            else None
+        if type(name) is str:
+            unwired = self.sweep([(name, module)])
+            if unwired:  # the import fails: what the student could reach is refused
+                return ImportError(f"{name} cannot be loaded while grading: {unwired[0]} is "
+                                   f"kept where your code made it unsafe to guard", name=name)
+        return None
 
     def _on_thread(self, frame: types.FrameType, args: tuple[Any, ...]) -> None:
         thread, = args
@@ -388,7 +393,7 @@ class Tripwire:
         they are, and never what may hold a callable (``__self__``, ``__wrapped__``,
         ``__dict__``, ``__closure__``, a table of overloads...)."""
         original = self._originals[key]
-        if _FLAGS(type(original)) & _HEAPTYPE:  # its class's lookup is code the student can set
+        if not bare.built_in(type(original)):  # its class's lookup is code the student can set
             raise AttributeError(f"{name} shows no attribute {attr!r} here")
         value = getattr(original, attr)
         # what ``value`` is, read by exact type: isinstance would read its __class__, a method
@@ -464,8 +469,10 @@ class Tripwire:
         return [(name, m) for name, m in list(sys.modules.items())
                 if isinstance(m, types.ModuleType) and name.split(".")[0] in self.roots]
 
-    def sweep(self, modules: list[tuple[str, Any]]) -> None:
-        """Find the banned callables of ``modules`` and wire them in every module swept."""
+    def sweep(self, modules: list[tuple[str, Any]]) -> list[str]:
+        """Find the banned callables of ``modules`` and wire them in every module swept; the
+        names of those that could not be wired (``_set``), if any."""
+        self._failed = []
         found: list[tuple[Any, str]] = []
         new: list[Any] = []
         for modname, module in modules:
@@ -490,13 +497,15 @@ class Tripwire:
         # A second pass: every place that holds one of them (a module loaded later may hold
         # what an earlier one defined: torch.conv2d is torch.nn.functional.conv2d).
         for module in self._modules if found else new:
-            tables = self._defined_under_ban(_namespace(module).get("__name__"))
+            tables = self._defined_under_ban(bare.get(bare.own_dict(module), "__name__"))
             for attr, value in _items(module):
                 key = id(value)
                 if key in self._banned and not issubclass(type(value), type):
                     self._set(module, attr, self._wire_of(key, value))
                 elif tables and (type(value) is dict or type(value) is collections.defaultdict):
                     self._wire_table(value, 2)
+        failed, self._failed = self._failed, []
+        return failed
 
     def _may_name(self, modname: Any) -> bool:
         """Whether a pattern can name something of module ``modname`` by a path through it:
@@ -512,7 +521,7 @@ class Tripwire:
         attributes, ``isinstance`` and ``callable`` on it then run no code of the student's (the
         sweep of a module loaded later runs inside the audit hook, where none may run)."""
         kind = type(value)
-        return not _FLAGS(kind) & _HEAPTYPE or id(kind) in self._types
+        return bare.built_in(kind) or id(kind) in self._types
 
     def _defined_under_ban(self, name: Any) -> bool:
         """Whether what module ``name`` defines is banned (a pattern names the module or a
@@ -620,11 +629,11 @@ class Tripwire:
         if id(cls) in self._wired:
             return
         self._wired.add(id(cls))
-        own = _CLASS_DICT(cls)  # not vars(): a metaclass's lookup is code the student can set
-        init = own.get("__init__")
+        own = bare.class_dict(cls)  # not vars(): a metaclass's lookup is code the student can set
+        init = bare.get(own, "__init__")
         if type(init) is not types.FunctionType:
             return  # a C type or an inherited __init__: the static scan covers its name
-        module = own.get("__module__")
+        module = bare.get(own, "__module__")
         name = self._banned.get(id(cls)) or (f"{module if type(module) is str else '?'}."
                                              f"{type.__dict__['__qualname__'].__get__(cls)}")
         self._set(cls, "__init__", self.wire(init, name))
@@ -648,13 +657,18 @@ class Tripwire:
             self._changes.append(self._change(namespace, attr, value, False))
             return
         # (inside the audit hook, for a module loaded later: by the built-in setters, never a
-        # module's or a metaclass's __setattr__, which student code can set)
+        # module's or a metaclass's __setattr__ or descriptor, nor a dict lookup that compares
+        # a key of the student's: ``bare``), else noted as not wired
         kind = type(namespace)
+        if type(attr) is not str:
+            self._failed.append(_label(value))
+            return
         try:
             if issubclass(kind, type):
-                _SET_ON_CLASS(namespace, attr, value)
+                if not bare.set_on_class(namespace, attr, value):
+                    self._failed.append(f"{_label(namespace)}.{attr}")
             elif issubclass(kind, types.ModuleType):
-                _OWN(namespace, "__dict__")[attr] = value
+                bare.put(bare.own_dict(namespace), attr, value, self._keep)
             else:
                 setattr(namespace, attr, value)
         except (TypeError, AttributeError):
@@ -663,8 +677,10 @@ class Tripwire:
     def _set_item(self, table: dict[Any, Any], key: Any, value: Any) -> None:
         if self._changes is not None:
             self._changes.append(self._change(table, key, value, True))
-        else:
+        elif bare.writable(table):
             table[key] = value
+        else:  # its keys' classes would hash and compare them: code the student can set
+            self._failed.append(_label(value))
 
     # -- torch's forwarding namespaces -----------------------------------------------------------
 
@@ -712,7 +728,7 @@ def _thread_now() -> Any:
     """The running thread's ``Thread``, or None for a thread ``threading`` did not start
     (``threading.current_thread()`` would make a ``_DummyThread`` there, running code its class
     holds now: student code can change it, and this runs inside the audit hook)."""
-    return threading._active.get(threading.get_ident())  # type: ignore[attr-defined]
+    return bare.get(threading._active, threading.get_ident())  # type: ignore[attr-defined]
 
 
 def _thread_start(original: Callable[[threading.Thread], None]) -> Callable[..., None]:
@@ -722,13 +738,9 @@ def _thread_start(original: Callable[[threading.Thread], None]) -> Callable[...,
     return start
 
 
-_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement, not built in
-_FLAGS = type.__dict__["__flags__"].__get__  # read from the type itself, never a metaclass's
+_MISSING = object()
 _OF_CLASS = {"__module__": type.__dict__["__module__"].__get__,
              "__name__": type.__dict__["__name__"].__get__}
-_OWN = object.__getattribute__
-_CLASS_DICT = type.__dict__["__dict__"].__get__
-_SET_ON_CLASS = type.__setattr__
 
 
 def _read(value: Any, attr: str) -> Any:
@@ -740,15 +752,18 @@ def _read(value: Any, attr: str) -> Any:
     kind = type(value)
     if issubclass(kind, type):
         return _OF_CLASS[attr](value)
-    if not _FLAGS(kind) & _HEAPTYPE:
+    if bare.built_in(kind):
         return getattr(value, attr, None)
-    try:
-        own = _OWN(value, "__dict__")
-    except AttributeError:
-        own = None
-    if type(own) is dict and attr in own:
-        return own[attr]
+    own = bare.get(bare.own_dict(value), attr, _MISSING)
+    if own is not _MISSING:
+        return own
     return _OF_CLASS[attr](kind) if attr == "__module__" else None
+
+
+def _label(value: Any) -> str:
+    """What to call ``value`` in a message: its ``__name__`` where that is a str (``_read``)."""
+    name = _read(value, "__name__")
+    return name if type(name) is str else "a banned function"
 
 
 @contextlib.contextmanager
@@ -764,18 +779,10 @@ def _no_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _namespace(module: Any) -> dict[str, Any]:
-    """A module's own ``__dict__`` (``vars`` would run a module class's ``__getattribute__``:
-    torch has modules of classes of their own, whose methods student code can set), or {}."""
-    try:
-        namespace = _OWN(module, "__dict__")
-    except AttributeError:
-        return {}
-    return namespace if type(namespace) is dict else {}
-
-
 def _items(module: Any) -> Iterator[tuple[str, Any]]:
-    return iter(list(_namespace(module).items()))
+    """A module's own namespace, item by item (``bare.own_dict``: ``vars`` would run a module
+    class's ``__getattribute__``; torch has modules of classes of their own)."""
+    return iter(list(bare.own_dict(module).items()))
 
 
 class _PatchingLoader(importlib.abc.Loader):

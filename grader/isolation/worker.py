@@ -17,7 +17,8 @@ import traceback
 import warnings
 from typing import Any, Callable
 
-from grader.isolation import audit, codelisting, collector, dispatch, sandbox, tripwire, wire
+from grader.isolation import (audit, codelisting, collector, dispatch, profiles, sandbox, tripwire,
+                              wire)
 
 # How much of an exception message and traceback travels back; the rest is cut.
 MAX_TEXT = 4000
@@ -127,7 +128,8 @@ def arm(student_dir: str, banned: tuple[str, ...] = (), ops: tuple[str, ...] = (
     forget((*libraries, *audit.UNSAFE_MODULES))
     audit.arm(student_dir=student_dir, libraries=libraries,
               files=sandbox.module_files(libraries) if libraries else (), on_exec=wires.note_exec,
-              gates=wires.handlers(), roots=wires.roots, wiring=tripwire.WIRING, told=wires)
+              gates=wires.handlers(), roots=wires.roots, wiring=tripwire.WIRING, told=wires,
+              sealed=profiles.sealed(banned))
 
 
 def forget(libraries: tuple[str, ...]) -> None:
