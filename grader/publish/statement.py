@@ -67,8 +67,9 @@ def section(config: TopicConfig) -> str:
             "- **Torch's Python decompositions of operators**: everything in " +
             _join(f"`{m}`" for m in decompositions) + ", and their tables. They would hand "
             "you torch's own Python implementation of what is banned here; a call of one from "
-            "your code is refused like the functions above (`torch.func`'s forward-mode "
-            "transforms, `jvp` and `jacfwd`, use them: they are refused here too).")
+            "your code is refused like the functions above. Forward-mode differentiation "
+            "(`torch.func`'s `jvp` and `jacfwd`, `torch.autograd.forward_ad`) runs them: it "
+            "is refused here too.")
     if "autograd" in config.banned_capabilities:
         items.append(
             "- **Automatic differentiation**: no autograd graph is recorded for your code in "
