@@ -640,8 +640,12 @@ def before(namespace, name):
 
 def a_module_handed_over(candidates):
     # a module of the trip-wire's packages, loaded through its finder into a module object of
-    # the student's: the hook reads the module's name and its loader's path
+    # the student's: the hook reads the module's name and its loader's path, and which of the
+    # modules its package's patterns name are loaded
     name = next(n for n in candidates if n not in sys.modules)
+    root = name.split(".")[0]
+    for loaded in [n for n in sys.modules if n.split(".")[0] == root]:
+        before(sys.modules, loaded)
     finder = next(f for f in sys.meta_path if type(f).__name__ == "_Finder")
     parent = sys.modules[name.rpartition(".")[0]]
     spec = finder.find_spec(name, parent.__path__)
@@ -684,6 +688,35 @@ def found(x):
     return [OUTCOME, sorted(set(FOUND))]
 
 
+class Name(str):
+    def __eq__(self, other):
+        if inside_hook():
+            FOUND.append("a str subclass's __eq__")
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+def a_file_name_of_their_class(x):
+    # importlib's own loader, its get_code changed to compile the file under a str subclass
+    import importlib.machinery
+    if "colorsys" in sys.modules:
+        return ["colorsys was loaded already: no file compiled"]
+    kind = importlib.machinery.SourceFileLoader
+    real = kind.get_code
+
+    def get_code(self, fullname):
+        path = self.get_filename(fullname)
+        with open(path, "rb") as f:
+            return compile(f.read(), Name(path), "exec", dont_inherit=True)
+    kind.get_code = get_code
+    try:
+        import colorsys
+    finally:
+        kind.get_code = real
+    return [colorsys.rgb_to_hsv(1.0, 0.0, 0.0), sorted(set(FOUND))]
+
+
 def decompositions_loaded_later(x):
     import torch._ops
     kind = torch._ops.OpOverload
@@ -711,12 +744,19 @@ def decompositions_loaded_later(x):
                                        ("rnn", "torch_module")])
 def test_a_name_the_hook_reads_in_a_namespace_of_the_students_compares_no_key_of_theirs(
         engine, topic: str, fn: str, tmp_path: Path) -> None:
-    """The hook reads a module's ``__name__`` and its loader's ``path`` from their namespaces,
-    which the student can hand over with a key of theirs of the same hash before the name's own
-    (a dict lookup would call its ``__eq__``): read key by key, it compares none of theirs. The
-    module still loads, wired as it loads."""
+    """The hook reads a module's ``__name__`` and its loader's ``path`` from their namespaces, and
+    names in ``sys.modules``, where the student can put a key of theirs of the same hash before
+    the name's own (a dict lookup would call its ``__eq__``): read key by key, it compares none
+    of theirs. The module still loads, wired as it loads."""
     got = run(engine, topic, TWINS, fn, 0, tmp=tmp_path)
     assert isinstance(got, list) and got[1:] == ["loaded", []], got
+
+
+def test_a_modules_file_name_is_compared_only_as_a_str(engine, tmp_path: Path) -> None:
+    """Which file a module's code came from: ``compile`` keeps a str subclass as the file name,
+    which importlib's loader, changed by the student, hands to the hook with the code."""
+    got = run(engine, "activations", TWINS, "a_file_name_of_their_class", 0, tmp=tmp_path)
+    assert got == [(0.0, 1.0, 1.0), []], got
 
 
 def test_the_running_thread_is_looked_up_comparing_no_key_of_the_students(

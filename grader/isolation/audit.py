@@ -556,7 +556,7 @@ class _Checker:
             return ImportError(f"{own} is not available in this exercise: what {package} "
                                f"defines is banned here", name=own)
         if own is not None and own.split(".")[0] in self.roots:
-            if name != own or type(name) is not str:
+            if type(name) is not str or name != own:  # (a str's == only)
                 return ImportError(f"{own} runs under its own name while grading, not as "
                                    f"another module", name=own)
             caller = above.f_back if above is not None else None
@@ -595,7 +595,9 @@ class _Checker:
         real = os.path.realpath(path)
         if real.startswith(self.student_root):
             return "student"
-        if real.startswith(self.prefixes) and code.co_filename == path:
+        # (compile keeps a str subclass as the file name: its == would be the student's)
+        if real.startswith(self.prefixes) and type(code.co_filename) is str and \
+                code.co_filename == path:
             return "library"
         return "made"
 

@@ -529,7 +529,10 @@ class Tripwire:
         if type(name) is not str:
             return False
         if self._under[0] != len(sys.modules):  # a module loaded since: patterns may name it
-            loaded = tuple(p for p in self._plain if p in sys.modules)
+            # (sys.modules read key by key: a key of the student's of a pattern's hash, put
+            # before the module's own, would be compared by ``p in sys.modules``)
+            plain = frozenset(self._plain)
+            loaded = tuple(k for k in dict.keys(sys.modules) if type(k) is str and k in plain)
             self._under = (len(sys.modules), _compiled(*loaded) if loaded else None)
         under = self._under[1]
         return under is not None and under.fullmatch(name) is not None
@@ -549,9 +552,8 @@ class Tripwire:
                 continue
             if id(v) not in self._banned and \
                     self._defined_under_ban(_read(v, "__module__")):
-                own = _read(v, "__name__")
-                self._banned[id(v)] = sys.intern(
-                    f"{_read(v, '__module__')}.{own if type(own) is str else k}")
+                # (formatted from strs only: a key's or an attribute's class formats itself)
+                self._banned[id(v)] = sys.intern(f"{_read(v, '__module__')}.{_label(v)}")
             if id(v) in self._banned:
                 self._set_item(table, k, self._wire_of(id(v), v))
 
