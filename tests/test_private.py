@@ -7,8 +7,9 @@ import builtins
 import contextlib
 import functools
 import os
+import string
 import types
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -81,7 +82,7 @@ def test_a_copied_function_looks_up_what_was_there_when_copied() -> None:
 
 def test_a_copied_object_shares_its_state_and_calls_its_own_methods() -> None:
     counter = Counter()
-    copy = private.Copier().object(counter)
+    copy = private.Copier(own=(__name__,)).object(counter)
     with rebound():
         got = copy.add(4), copy.handlers["add"](1), counter.add(2)
     assert type(copy) is types.SimpleNamespace
@@ -114,3 +115,22 @@ def test_what_looks_nothing_up_is_shared() -> None:
     copier = private.Copier()
     for value in (len, os.stat, 3, "text", [1], Counter, types.SimpleNamespace()):
         assert copier.copy(value) is value
+
+
+class Holder:
+    def __init__(self, held: Any) -> None:
+        self.originals = {1: held, 2: len}  # what it hands back: state
+        self.handlers = {"look": self.look}  # code the hook runs
+
+    def look(self) -> int:
+        return 1
+
+
+def test_a_libraries_bound_method_in_the_state_is_state_as_it_is() -> None:
+    """A method of the package's own is copied with its object; a library's bound method held
+    as state (a trip-wire's original) is handed back as it is, bound to its own object."""
+    method = string.Formatter().format
+    holder = Holder(method)
+    copy = private.Copier(own=(__name__,)).object(holder)
+    assert copy.originals is holder.originals and copy.originals[1] is method
+    assert copy.handlers["look"].__self__ is copy

@@ -6,6 +6,7 @@ the worker does, and prints what each of its functions met: ``ok`` or the ``Bann
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -605,3 +606,72 @@ def test_a_sweep_walks_only_modules_a_pattern_can_name_and_finds_all_it_would_fi
     assert any("conv2d" in line for line in result["wild2"]["skipping"])
     assert any("numpy.polyfit" in line for line in result["wild1"]["skipping"])
     assert any(line.endswith("-> scipy.special.log_softmax") for line in result["wild3"]["skipping"])
+
+
+# ------------------------------------------------------ what a wire shows of an original it guards
+
+SHOWN_RUNNER = r'''
+import json, sys
+sys.path.insert(0, sys.argv[2])
+import shown  # a library module, loaded before the bans
+from grader.isolation import audit, worker
+audit.record_library()
+worker.arm(sys.argv[1], ("shown.fit", "shown.bound"), ())
+sys.path.insert(0, sys.argv[1])
+import student
+print(json.dumps(student.look()))
+'''
+SHOWN_LIBRARY = '''
+import functools
+
+class Model:
+    def __repr__(self):
+        return "Model()"
+
+    def fit(self, x):
+        return type(self).__name__
+
+def _fit(model, x):
+    return x
+
+fit = functools.partial(_fit, Model())  # a banned callable whose repr shows what it holds
+bound = Model().fit
+
+def use(x):
+    return bound(x)  # the library's own use: the original, bound to its own object
+'''
+SHOWN_STUDENT = '''
+import sys
+RAN = []
+
+def spy(self):
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "hook":
+            RAN.append("inside the hook")
+        frame = frame.f_back
+    return "Theirs()"
+
+def look():
+    import shown
+    shown.Model.__repr__ = spy  # a library class's repr: the student's
+    return [repr(shown.fit), repr(shown.bound), RAN, shown.use(1)]
+'''
+
+
+def test_a_wire_shows_its_original_running_nothing_of_the_students(tmp_path: Path) -> None:
+    """A wire's repr is told inside the hook: a partial's repr (and a bound method's) would show
+    the object it holds by that object's class's repr, which student code can change; only a
+    built-in function's is told as it is, the rest by the name banned. The library's own call
+    of a banned bound method reaches the method bound to its own object."""
+    library, student = tmp_path / "library", tmp_path / "student"
+    library.mkdir()
+    student.mkdir()
+    (library / "shown.py").write_text(SHOWN_LIBRARY)
+    (student / "student.py").write_text(SHOWN_STUDENT)
+    out = subprocess.run([sys.executable, "-c", SHOWN_RUNNER, str(student), str(library)],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got == ["<shown.fit>", "<shown.bound>", [], "Model"], got

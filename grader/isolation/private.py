@@ -48,7 +48,10 @@ class Copier:
     """Makes private copies (see the module's docstring); one per worker, used before any student
     code runs, then dropped. Copies of the same original are the same object."""
 
-    def __init__(self) -> None:
+    def __init__(self, own: tuple[str, ...] = ("grader.",)) -> None:
+        """``own``: the packages whose methods are code the hook runs (a dict of them is a
+        table of handlers, copied); any other bound method in an object's state is state."""
+        self._own = own
         self._copies: dict[int, Any] = {}
         self._originals: list[Any] = []  # alive while copying: an id is not reused meanwhile
         self._names: set[str] = set()  # every name the copied code can look up
@@ -164,16 +167,23 @@ class Copier:
         return made
 
     def _state(self, value: Any) -> Any:
-        """An attribute of an object copied: code is copied; a dict of bound methods (handlers
-        by event) is made again with copies; state is shared as it is (a dict of library
-        functions, the trip-wire's originals, is state: those are what it hands back)."""
+        """An attribute of an object copied: code is copied; a dict holding methods of the
+        grader's own (handlers by event) is made again with copies of them; state is shared as
+        it is (a dict of library callables, the trip-wire's originals, is state: those are what
+        it hands back, a library's bound method among them, as they are)."""
         kind = type(value)
         if kind in (types.FunctionType, types.MethodType, _CACHED, functools.partial):
             return self._copy(value)
-        if kind is dict and any(type(v) is types.MethodType for v in value.values()):
-            return {k: self._copy(v) if type(v) is types.MethodType else v
-                    for k, v in value.items()}
+        if kind is dict and any(self._ours(v) for v in value.values()):
+            return {k: self._copy(v) if self._ours(v) else v for k, v in value.items()}
         return value
+
+    def _ours(self, value: Any) -> bool:
+        """Whether ``value`` is a method of code the hook runs (read before any student code)."""
+        if type(value) is not types.MethodType:
+            return False
+        module = getattr(value.__func__, "__module__", None)
+        return type(module) is str and module.startswith(self._own)
 
     def _remember(self, original: Any, made: Any) -> None:
         self._copies[id(original)] = made
