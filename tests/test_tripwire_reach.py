@@ -661,9 +661,9 @@ def look():
 
 def test_a_wire_shows_its_original_running_nothing_of_the_students(tmp_path: Path) -> None:
     """A wire's repr is told inside the hook: a partial's repr (and a bound method's) would show
-    the object it holds by that object's class's repr, which student code can change; only a
-    built-in function's is told as it is, the rest by the name banned. The library's own call
-    of a banned bound method reaches the method bound to its own object."""
+    the object it holds by that object's class's repr, which student code can change; a wire is
+    told by the name banned. The library's own call of a banned bound method reaches the
+    method bound to its own object."""
     library, student = tmp_path / "library", tmp_path / "student"
     library.mkdir()
     student.mkdir()
@@ -674,4 +674,4 @@ def test_a_wire_shows_its_original_running_nothing_of_the_students(tmp_path: Pat
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout.strip().splitlines()[-1])
-    assert got == ["<shown.fit>", "<shown.bound>", [], "Model"], got
+    assert got == ["<function shown.fit>", "<function shown.bound>", [], "Model"], got

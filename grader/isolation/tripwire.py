@@ -102,9 +102,6 @@ def _compiled(*patterns: str) -> "re.Pattern[str]":
     return re.compile("(?:" + "|".join(cores) + r")(?:\..*)?", re.S)
 
 
-# The kinds of callable whose repr is the interpreter's own and reads nothing it holds.
-_OWN_REPR = (types.BuiltinFunctionType, types.MethodDescriptorType, types.WrapperDescriptorType,
-             types.MethodWrapperType, types.ClassMethodDescriptorType)
 _SHOWN = frozenset({"__name__", "__qualname__", "__doc__", "__module__", "__text_signature__"})
 _PLAIN = (str, int, float, bool, type(None))
 _CONTAINERS = (dict, list, tuple, set, frozenset)
@@ -318,13 +315,10 @@ class Tripwire:
     def _on_describe(self, frame: types.FrameType, args: tuple[Any, ...]) -> None:
         key, box = args
         if type(key) is int and key in self._originals and type(box) is list:
-            original = self._originals[key]
-            # only a built-in function's repr is told as it is: a class statement's repr is code
-            # its class holds now, and other built-in kinds show what they hold (a partial's
-            # arguments, a bound method's object) by its class's repr; the student can change both
-            kind = type(original)
-            box.append(repr(original) if any(kind is plain for plain in _OWN_REPR) else
-                       f"<{self._info[key][0]}>")
+            # by the name banned, never the original's repr: a class statement's is code its
+            # class holds now, and other kinds show what they hold (a partial's arguments, a
+            # bound method's object) by their classes' reprs; the student can change both
+            box.append(f"<function {self._info[key][0]}>")
 
     def _on_take(self, frame: types.FrameType, args: tuple[Any, ...]) -> BaseException | None:
         caller = frame.f_back
