@@ -336,6 +336,23 @@ def test_a_library_asking_for_the_users_name_gets_one(engine, topic: str,
     assert got[0] == "student", got
 
 
+# What a student module's spy asks: whether it runs inside the audit hook (the hook's frame
+# below it). ``sys`` is imported and ``SHALLOW`` taken (``ValueError``) before it.
+INSIDE_HOOK = """
+def inside_hook():
+    try:
+        frame = sys._getframe(2)
+    except SHALLOW:  # the top of a thread
+        return False
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "hook" and code.co_filename.endswith("audit.py"):
+            return True
+        frame = frame.f_back
+    return False
+"""
+
+
 # A name the hook looks up at run time, rebound by the student to a function of theirs.
 # Every name the hook's code could look up where student code can write it, rebound to a spy
 # that notes when it runs inside the hook: every builtin function, every function and method of
@@ -355,19 +372,7 @@ MODULES = ("grader.isolation.", "os", "posixpath", "genericpath", "stat", "threa
            "re._compiler", "re._parser", "fnmatch", "functools", "types", "signal", "enum",
            "importlib._bootstrap", "importlib._bootstrap_external", "contextlib", "io")
 
-
-def inside_hook():
-    try:
-        frame = sys._getframe(2)
-    except SHALLOW:  # the top of a thread
-        return False
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name == "hook" and code.co_filename.endswith("audit.py"):
-            return True
-        frame = frame.f_back
-    return False
-
+""" + INSIDE_HOOK + """
 
 def spying(name, real):
     def spy(*args, **kwargs):
@@ -605,17 +610,9 @@ def test_a_handler_read_by_the_hook_runs_nothing_of_its_class(engine, tmp_path: 
 TWINS = """
 import importlib.util, sys, threading, types
 
+SHALLOW = ValueError
 FOUND = []
-
-
-def inside_hook():
-    frame = sys._getframe(2)
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name == "hook" and code.co_filename.endswith("audit.py"):
-            return True
-        frame = frame.f_back
-    return False
+""" + INSIDE_HOOK + """
 
 
 class Twin:
