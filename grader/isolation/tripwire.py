@@ -449,11 +449,19 @@ class Tripwire:
         """Put the prepared wires in place, then wire what loads from now on: modules loaded
         since ``prepare`` at once, later ones as they load."""
         changes, self._changes = self._changes or [], None
-        for target, attr, value, item in changes:
+        for target, attr, value, item in changes:  # (no student code exists yet: as they are)
             if item:
                 target[attr] = value
-            else:
-                self._set(target, attr, value)
+                continue
+            try:
+                if issubclass(type(target), type):
+                    type.__setattr__(target, attr, value)
+                elif issubclass(type(target), types.ModuleType):
+                    bare.own_dict(target)[attr] = value
+                else:
+                    setattr(target, attr, value)
+            except (TypeError, AttributeError):
+                pass
         self._own_threads = {threading.get_ident()} | {
             t.ident for t in threading.enumerate() if t.ident is not None}
         self._started()
