@@ -714,6 +714,44 @@ def a_file_name_of_their_class(x):
     return [colorsys.rgb_to_hsv(1.0, 0.0, 0.0), sorted(set(FOUND))]
 
 
+def planted_in_the_loaders_frames(candidates):
+    # importlib's loader changed to put, in the namespace of every frame of importlib's and of
+    # the trip-wire's loader above it, a key of theirs before each name there: reading a frame's
+    # variables (``f_locals``) writes them into that namespace by name, comparing its keys
+    import importlib.machinery
+    name = next(n for n in candidates if n not in sys.modules)
+    kind = importlib.machinery.SourceFileLoader
+    real = kind.get_code
+
+    def get_code(self, fullname):
+        frame = sys._getframe(1)
+        while frame is not None:
+            file = frame.f_code.co_filename
+            if file.startswith("<frozen importlib") or file.endswith("tripwire.py"):
+                namespace = frame.f_locals
+                for key in [k for k in namespace if type(k) is str]:
+                    before(namespace, key)
+            frame = frame.f_back
+        return real(self, fullname)
+    kind.get_code = get_code
+    try:
+        __import__(name)
+    except BaseException as exc:
+        return [name, "raised " + type(exc).__name__ + ": " + str(exc), sorted(set(FOUND))]
+    finally:
+        kind.get_code = real
+    return [name, "loaded", sorted(set(FOUND))]
+
+
+def a_library_module_planted(x):
+    return planted_in_the_loaders_frames(["colorsys", "netrc", "fractions", "wave"])
+
+
+def a_torch_module_planted(x):
+    return planted_in_the_loaders_frames(["torch.utils.show_pickle", "torch.utils.file_baton",
+                                          "torch.utils.model_zoo"])
+
+
 def decompositions_loaded_later(x):
     import torch._ops
     kind = torch._ops.OpOverload
@@ -762,6 +800,18 @@ def test_the_running_thread_is_looked_up_comparing_no_key_of_the_students(
     in, looked up in ``threading._active``, where the student put a key of the thread's hash."""
     got = run(engine, "linear_regression", TWINS, "found", 0, before="elsewhere", tmp=tmp_path)
     assert got == [["BannedCall"], []], got
+
+
+@pytest.mark.parametrize("topic, fn", [("activations", "a_library_module_planted"),
+                                       ("linear_regression", "a_library_module_planted"),
+                                       ("rnn", "a_torch_module_planted")])
+def test_the_frames_of_a_modules_loading_are_read_comparing_no_key_of_the_students(
+        engine, topic: str, fn: str, tmp_path: Path) -> None:
+    """Which module importlib is running, and by which loader, the hook learns without reading
+    the variables of importlib's frames: ``f_locals`` writes them by name into the frame's
+    namespace, where the student's changed loader put a key of theirs before each name."""
+    got = run(engine, topic, TWINS, fn, 0, tmp=tmp_path)
+    assert isinstance(got, list) and got[1:] == ["loaded", []], got
 
 
 @pytest.mark.parametrize("topic", ["rnn", "transformer"])
@@ -1551,46 +1601,104 @@ def test_only_the_graders_own_code_is_answered_whether_a_module_may_be_made(
 
 
 LATER = '''
-import importlib.util, os, sys
+import importlib.util, os, sys, types
 
-def _path():
-    import torch.func
-    return os.path.join(os.path.dirname(torch.func.__file__), "_random.py")
+def _path(name):
+    import torch
+    path = os.path.join(os.path.dirname(torch.__file__), *name.split(".")[1:])
+    return os.path.join(path, "__init__.py") if os.path.isdir(path) else path + ".py"
 
-def under_another_name(x):
-    spec = importlib.util.spec_from_file_location("mine", _path())
+def under_another_name(name):
+    spec = importlib.util.spec_from_file_location("mine", _path(name))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return [str(module.key)]
+    return sorted(vars(module))
 
-def past_a_changed_meta_path(x):
+def past_a_changed_meta_path(name):
     sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_Finder"]
-    import torch.func._random as random
-    return [str(random.key)]
+    return sorted(vars(importlib.import_module(name)))
 
-def imported(x):
-    import torch.func._random as random
-    return [str(random.key(0))]
+def by_the_wiring_loader_as_another_module(name):
+    finder = next(f for f in sys.meta_path if type(f).__name__ == "_Finder")
+    parent = sys.modules[name.rpartition(".")[0]]
+    spec = finder.find_spec(name, parent.__path__)
+    module = types.ModuleType(name + "_mine")
+    spec.loader.loader.name = module.__name__  # (else its get_code refuses the other name)
+    spec.loader.exec_module(module)
+    return sorted(vars(module))
+
+def imported(name):
+    return sorted(vars(importlib.import_module(name)))
+
+def handed_by_its_body(name):
+    # a library function its body calls, changed to keep what the body hands it
+    import torch.library
+    real, caught = torch.library.custom_op, []
+
+    def custom_op(*args, **kwargs):
+        def take(fn):
+            caught.append(fn)
+            return real(*args, **kwargs)(fn)
+        return take
+    torch.library.custom_op = custom_op
+    try:
+        importlib.import_module(name)
+        outcome = "loaded"
+    except BaseException as exc:
+        outcome = type(exc).__name__
+    finally:
+        torch.library.custom_op = real
+    return [outcome, [f"{f.__module__}.{f.__name__}" for f in caught]]
 
 def honest_first_loads(x):
     import _lsprof, _statistics, csv, json
     return [json.dumps([1]), str(_statistics._normal_dist_inv_cdf(0.5, 0.0, 1.0))]
 '''
 
+# Modules under a banned call that no zygote loads (a package's __init__ does not import them)
+UNDER = [("transformer", "torch.func._random", "torch.func"),
+         ("performance", "torch.nn.attention.varlen", "torch.nn.attention"),
+         ("performance", "torch.nn.attention.bias", "torch.nn.attention"),
+         ("optimizers", "torch.optim._multi_tensor", "torch.optim")]
+
+
+@pytest.mark.parametrize("topic, name, call", UNDER)
+@pytest.mark.parametrize("fn", ["imported", "under_another_name", "past_a_changed_meta_path"])
+def test_a_module_under_a_banned_call_that_no_zygote_loaded_is_absent(
+        engine, topic: str, name: str, call: str, fn: str, tmp_path: Path) -> None:
+    """Its body would define banned functions, and could hand them to code of the student's (a
+    library function they changed, that the body calls) before they are wired: it is refused
+    before its body runs, by its file's own name, however it is loaded."""
+    got = run(engine, topic, LATER, fn, name, tmp=tmp_path)
+    assert isinstance(got, StudentError) and "ImportError" in str(got) and \
+        f"{name} is not available in this exercise: what {call} defines is banned here" \
+        in str(got), got
+
+
+def test_a_module_under_a_banned_call_hands_nothing_it_defines_to_the_students_code(
+        engine, tmp_path: Path) -> None:
+    """``torch.nn.attention.varlen``'s body hands the functions it defines to
+    ``torch.library.custom_op``, changed by the student to keep them: loaded, its body would
+    hand them over before the trip-wire could wire them. It does not run."""
+    got = run(engine, "performance", LATER, "handed_by_its_body", "torch.nn.attention.varlen",
+              tmp=tmp_path)
+    assert got == ["ImportError", []], got
+
 
 @pytest.mark.parametrize("fn,says", [
-    ("under_another_name", "under its own name"),
+    ("under_another_name", "only by an import"),
     ("past_a_changed_meta_path", "only by an import"),
+    ("by_the_wiring_loader_as_another_module", "under its own name"),
 ])
 def test_a_module_of_a_banned_package_loaded_later_runs_only_under_its_name_by_an_import(
         engine, fn: str, says: str, tmp_path: Path) -> None:
-    """A module no zygote loaded (torch.func._random, whose definitions the transformer topic
-    bans): loaded by an import it is wired as it loads; any other way, it is refused."""
-    got = run(engine, "transformer", LATER, fn, 0, tmp=tmp_path)
+    """A module of torch's that no zygote loaded and no ban names (torch.utils.file_baton, in a
+    topic whose trip-wire guards torch): by an import, it loads; any other way, it is refused."""
+    name = "torch.utils.file_baton"
+    got = run(engine, "transformer", LATER, fn, name, tmp=tmp_path)
     assert isinstance(got, StudentError) and says in str(got), got
-    imported = run(engine, "transformer", LATER, "imported", 0, tmp=tmp_path)
-    assert isinstance(imported, BannedCallError) and "torch.func._random.key" in str(imported), \
-        imported
+    imported = run(engine, "transformer", LATER, "imported", name, tmp=tmp_path)
+    assert isinstance(imported, list) and "FileBaton" in imported, imported
 
 
 @pytest.mark.parametrize("topic", ["rnn", "logistic_regression", "activations"])

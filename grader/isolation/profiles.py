@@ -22,8 +22,8 @@ in tables looked up by an operator's name) cannot be absent from a torch worker:
 loads them. In every torch worker whose topic bans an operator or autograd they are banned
 calls instead (:func:`calls`): the trip-wire wires every function they define wherever a module
 or one of their tables holds it, so student code that reaches one, by any name, is refused. Their
-modules are loaded by the zygote, and no other module may join them in the worker
-(:func:`sealed`).
+modules are loaded by the zygote. No module under a banned call, theirs or any other, may join
+the worker once student code runs (:func:`sealed`).
 """
 
 from __future__ import annotations
@@ -71,13 +71,18 @@ def calls(calls: Sequence[str], libraries: Sequence[str] = (), ops: Sequence[str
 
 
 def sealed(calls: Iterable[str]) -> tuple[str, ...]:
-    """The packages of ``calls`` (a worker's banned calls) that no module may join once student
-    code runs: torch's decompositions. A module of theirs that no zygote loaded (``import
-    torch`` leaves out a few: ``torch._decomp.decompositions_for_rng``) would register what it
-    defines in their tables, keyed by operators whose hash and ``==`` are Python code that
-    student code can change, so the trip-wire could not wire those entries without running it;
-    such a module is absent from the worker instead (``audit``)."""
-    return tuple(p for p in calls if p in DECOMPOSITIONS)
+    """What no module may fall under once student code runs: every pattern of ``calls`` (a
+    worker's banned calls). A module loaded later under one (``torch.nn.attention.bias`` where
+    ``torch.nn.attention`` is banned, ``torch.func._random`` where ``torch.func`` is) would define
+    banned functions, which its body could hand to code of the student's (a library function
+    they changed, that the body calls) before the trip-wire wires them; and in torch's
+    decompositions it would register them in tables keyed by operators, whose hash and ``==``
+    are Python code that student code can change, so that the trip-wire could not wire those
+    entries without running it. So such a module is absent from the worker: the audit hook
+    refuses it before its body runs (by the file's own name, under any other). What a pattern
+    names is loaded before any worker exists (:func:`modules_named`), so only what no zygote
+    loaded is refused: modules that a package's own ``__init__`` does not import."""
+    return tuple(calls)
 
 
 def lineage(name: str) -> list[str]:
@@ -110,10 +115,10 @@ def modules_named(patterns: Iterable[str]) -> list[str]:
     """The modules that banned-call ``patterns`` name or lie in (``scipy.special.softmax``:
     ``scipy.special``), that are installed. A zygote loads them before any worker exists, so
     that the trip-wire wires their functions before any student code runs, however the student
-    imports them later (an import the trip-wire's own finder does not see included). For a
-    package no module may join once student code runs (:func:`sealed`), every module of it but
-    ``LEFT_OUT``: torch imports some of them lazily (``torch._decomp.decompositions_for_rng``,
-    from its compiler)."""
+    imports them later (an import the trip-wire's own finder does not see included); a module
+    under one that they do not load is absent from the worker (:func:`sealed`). For torch's
+    decompositions, every module of theirs but ``LEFT_OUT``: torch itself imports some of them
+    lazily (``torch._decomp.decompositions_for_rng``, from its compiler)."""
     out: list[str] = []
     for pattern in patterns:
         if pattern in DECOMPOSITIONS:
@@ -152,7 +157,8 @@ def _package(name: str) -> list[str]:
 
 def preload_modules(names: Iterable[str], absent: Sequence[str]) -> None:
     """Import ``names`` (see :func:`modules_named`) in a zygote; a module that is not installed
-    is left out (as is a module of a sealed package that fails to load: it is absent then), and
+    is left out (as is a module of torch's decompositions that fails to load: it is absent
+    then, :func:`sealed`), and
     one whose import would load a module of ``absent`` (what a topic bans
     altogether) is an error of the course's configuration, said as such."""
     from grader.isolation.audit import banned_library

@@ -92,11 +92,11 @@ def _banned_call(message: str) -> BannedCall:
 
 def matches(name: str, pattern: str) -> bool:
     """Whether dotted ``name`` falls under ``pattern`` (the rule of ``grader.grading.banned``)."""
-    return _compiled(pattern).fullmatch(name) is not None
+    return compiled(pattern).fullmatch(name) is not None
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled(*patterns: str) -> "re.Pattern[str]":
+def compiled(*patterns: str) -> "re.Pattern[str]":
     """One regex for "some dotted prefix of the name matches one of ``patterns``"."""
     cores = [fnmatch.translate(p).removesuffix("\\Z") for p in patterns]
     return re.compile("(?:" + "|".join(cores) + r")(?:\..*)?", re.S)
@@ -199,7 +199,7 @@ class Tripwire:
     def __init__(self, patterns: Sequence[str], student_dir: str) -> None:
         self.patterns = tuple(patterns)
         self.roots = {p.split(".")[0] for p in self.patterns}
-        self._any = _compiled(*self.patterns)
+        self._any = compiled(*self.patterns)
         self._plain = tuple(p for p in self.patterns if not any(ch in p for ch in "*?["))
         # What a module's name and a dot must start with, or be the start of, for a pattern to
         # name something through it: a plain pattern and a dot, or a wildcard's text before
@@ -541,7 +541,7 @@ class Tripwire:
             # before the module's own, would be compared by ``p in sys.modules``)
             plain = frozenset(self._plain)
             loaded = tuple(k for k in dict.keys(sys.modules) if type(k) is str and k in plain)
-            self._under = (len(sys.modules), _compiled(*loaded) if loaded else None)
+            self._under = (len(sys.modules), compiled(*loaded) if loaded else None)
         under = self._under[1]
         return under is not None and under.fullmatch(name) is not None
 
@@ -805,6 +805,7 @@ class _PatchingLoader(importlib.abc.Loader):
         return self.loader.create_module(spec)
 
     def exec_module(self, module: types.ModuleType) -> None:
+        sys.audit("grader.loading", module)  # the module this frame runs, for the audit hook
         try:
             self.loader.exec_module(module)
         finally:  # what it defined before failing is wired too

@@ -129,7 +129,7 @@ def arm(student_dir: str, banned: tuple[str, ...] = (), ops: tuple[str, ...] = (
     audit.arm(student_dir=student_dir, libraries=libraries,
               files=sandbox.module_files(libraries) if libraries else (), on_exec=wires.note_exec,
               gates=wires.handlers(), roots=wires.roots, wiring=tripwire.WIRING, told=wires,
-              sealed=profiles.sealed(banned))
+              sealed=[(p, tripwire.compiled(p)) for p in profiles.sealed(banned)])
 
 
 def forget(libraries: tuple[str, ...]) -> None:
