@@ -114,7 +114,8 @@ class Thing:
 EVENTS = ["import", "object.__setattr__", "object.__delattr__", "object.__getattr__",
           "sys._getframe", "exec", "compile", "function.__new__", "marshal.loads", "open",
           "grader.gate", "grader.take", "grader.refused", "grader.attribute", "grader.describe",
-          "grader.sweep", "grader.thread", "grader.create", "builtins.id", "ctypes.dlsym"]
+          "grader.sweep", "grader.thread", "grader.create", "grader.loading", "builtins.id",
+          "ctypes.dlsym"]
 
 def spoof(x):
     for event in EVENTS:
