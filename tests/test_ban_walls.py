@@ -728,8 +728,9 @@ def planted_in_the_loaders_frames(candidates):
         frame = sys._getframe(1)
         while frame is not None:
             file = frame.f_code.co_filename
-            if file.startswith("<frozen importlib") or file.endswith("tripwire.py"):
-                namespace = frame.f_locals
+            namespace = frame.f_locals  # (from Python 3.13 a function's is a view, not a dict)
+            if type(namespace) is dict and (file.startswith("<frozen importlib") or
+                                            file.endswith("tripwire.py")):
                 for key in [k for k in namespace if type(k) is str]:
                     before(namespace, key)
             frame = frame.f_back
