@@ -48,7 +48,9 @@ def rename_variables(source: str) -> str:
     previous = ""
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
         text = tok.string
-        if tok.type == tokenize.NAME and previous != "." and not keyword.iskeyword(text):
+        # (from Python 3.12, the conversion of an f-string's field, !r, is a name token)
+        if tok.type == tokenize.NAME and previous not in (".", "!") and \
+                not keyword.iskeyword(text):
             text = mapping.get(text, text)
         out.append((tok.type, text))
         if tok.type not in (tokenize.NL, tokenize.COMMENT):
