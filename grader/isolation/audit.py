@@ -318,7 +318,8 @@ class _Checker:
         self.student_root = os.path.realpath(student_dir) + os.sep
         self.local = threading.local()
         self.machinery = frozenset(id(c) for c in _importlib_codes())
-        # importlib running a module's body: ``_LoaderBasics.exec_module`` calls exec through
+        # importlib running a module's body, or compiling its source: ``_LoaderBasics.
+        # exec_module`` and ``SourceLoader.source_to_code`` call exec and compile through
         # ``_call_with_frames_removed`` (known by their code: which module and loader a frame
         # runs is never read from its variables, see ``running``)
         self.runs_body = _body_runner_codes()
@@ -449,7 +450,7 @@ class _Checker:
         if type(source) is bytes:
             source = source[:MAX_SOURCE].decode("utf-8", "replace")
         name = args[1] if len(args) > 1 else None
-        if raiser is not None and id(raiser.f_code) in self.machinery:
+        if self.running(raiser, self.runs_body[2]) is not None:
             # importlib compiling a module's source for a loader: a file's, as it is on disk,
             # or one made at run time (a loader's of the student's, or one they changed)
             if type(name) is str and type(args[0]) is bytes and self.as_on_disk(name, args[0]):
@@ -600,16 +601,19 @@ class _Checker:
             self.ran.add(ran)
         return None
 
-    def running(self, raiser: types.FrameType | None) -> types.FrameType | None:
+    def running(self, raiser: types.FrameType | None, caller: int | None = None,
+                ) -> types.FrameType | None:
         """The frame of importlib's ``exec_module`` that runs a module's body by the exec that
-        raised the event at ``raiser``, or None. Known by the frames' code alone: a frame's
-        variables (``f_locals``) are read by writing them, by name, into the frame's own
-        namespace, where code of the student's run by a loader they changed can put a key of
-        theirs whose ``__eq__`` that write would call."""
+        raised the event at ``raiser`` (``caller``: the id of another function's code that calls
+        ``_call_with_frames_removed``, ``source_to_code``'s for a compilation), or None. Known
+        by the frames' code alone: a frame's variables (``f_locals``) are read by writing them,
+        by name, into the frame's own namespace, where code of the student's run by a loader
+        they changed can put a key of theirs whose ``__eq__`` that write would call."""
         if raiser is None or id(raiser.f_code) != self.runs_body[0]:
             return None
         above = raiser.f_back
-        return above if above is not None and id(above.f_code) == self.runs_body[1] else None
+        wanted = self.runs_body[1] if caller is None else caller
+        return above if above is not None and id(above.f_code) == wanted else None
 
     def module_body(self, above: types.FrameType | None, code: types.CodeType) -> str:
         """Whether ``code``, about to be run by importlib's loader at ``above`` (see
@@ -648,7 +652,7 @@ class _Checker:
         while frame is not None:
             code = frame.f_code
             if id(code) in self.machinery:
-                if not through_importlib:
+                if not through_importlib and self.running(frame) is not None:
                     return None  # importlib running a module's body, its file's: library code
             elif id(code) in self.ours:
                 return None
@@ -720,14 +724,16 @@ def _frame(depth: int) -> types.FrameType | None:
         return None
 
 
-def _body_runner_codes() -> tuple[int, int]:
-    """The ids of the code of ``_call_with_frames_removed`` and of ``_LoaderBasics.exec_module``:
-    the frames of importlib's loaders that run a module's body."""
+def _body_runner_codes() -> tuple[int, int, int]:
+    """The ids of the code of ``_call_with_frames_removed``, ``_LoaderBasics.exec_module`` and
+    ``SourceLoader.source_to_code``: the frames of importlib's loaders that run a module's body
+    and compile its source."""
     import importlib._bootstrap as bootstrap
     import importlib._bootstrap_external as external
 
     return (id(bootstrap._call_with_frames_removed.__code__),  # type: ignore[attr-defined]
-            id(external._LoaderBasics.exec_module.__code__))  # type: ignore[attr-defined]
+            id(external._LoaderBasics.exec_module.__code__),  # type: ignore[attr-defined]
+            id(external.SourceLoader.source_to_code.__code__))  # type: ignore[attr-defined]
 
 
 def _importlib_codes() -> list[types.CodeType]:
