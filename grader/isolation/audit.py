@@ -453,7 +453,7 @@ class _Checker:
         if self.running(raiser, self.runs_body[2]) is not None:
             # importlib compiling a module's source for a loader: a file's, as it is on disk,
             # or one made at run time (a loader's of the student's, or one they changed)
-            if type(name) is str and type(args[0]) is bytes and self.as_on_disk(name, args[0]):
+            if type(name) is str and type(args[0]) is bytes and self.on_disk(name) == args[0]:
                 return None
             route, through = "module", True
         else:
@@ -514,24 +514,25 @@ class _Checker:
         file again here tells the two apart. Costs a compilation per module imported after the
         student's (a few, at most a few dozen, per worker)."""
         path = code.co_filename
+        source = self.on_disk(path)
+        if source is None:
+            return False
         self.local.verifying = True
-        try:
-            with open(path, "rb") as f:  # the read and the compilation are the hook's own
-                source = f.read()
+        try:  # the compilation is the hook's own
             return bool(compile(source, path, "exec", dont_inherit=True) == code)
-        except (OSError, SyntaxError, ValueError):
+        except (SyntaxError, ValueError):
             return False
         finally:
             self.local.verifying = False
 
-    def as_on_disk(self, path: str, source: bytes) -> bool:
-        """Whether ``source`` is what the file ``path`` holds."""
+    def on_disk(self, path: str) -> bytes | None:
+        """What the file ``path`` holds (the hook's own read), or None."""
         self.local.verifying = True
         try:
-            with open(path, "rb") as f:  # the hook's own read
-                return f.read() == source
+            with open(path, "rb") as f:
+                return f.read()
         except (OSError, ValueError):
-            return False
+            return None
         finally:
             self.local.verifying = False
 
