@@ -675,3 +675,66 @@ def test_a_wire_shows_its_original_running_nothing_of_the_students(tmp_path: Pat
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got == ["<function shown.fit>", "<function shown.bound>", [], "Model"], got
+
+
+LOADED_SINCE = SAME_WIRES.split("for pats in bans.values():")[0] + r'''
+pkg = Path(sys.argv[2])
+(pkg / "fakelib").mkdir()
+(pkg / "fakelib" / "__init__.py").write_text("def banned():\n    return 1\n")
+(pkg / "fakelib" / "later.py").write_text("from fakelib import banned as again\n")
+sys.path.insert(0, str(pkg))
+import fakelib
+pats = ("fakelib.banned",)
+result = {"first": tripwire.plan(pats, audit.LIBRARY_TYPES),
+          "same": tripwire.plan(pats, audit.LIBRARY_TYPES)}
+import fakelib.later  # loaded after the plan, as a zygote below the planning one loads its own
+install = lambda: placed(tripwire.install(pats, "/tmp", audit.LIBRARY_TYPES))
+result["applied"] = in_child(install)
+result["again"] = tripwire.plan(pats, audit.LIBRARY_TYPES)
+result["replanned"] = in_child(install)
+print(json.dumps(result))
+'''
+
+
+def test_a_module_loaded_after_a_plan_is_wired_whether_the_plan_is_made_again_or_not(
+        tmp_path: Path) -> None:
+    """A plan is made again by a zygote that loaded modules since it was made (a zygote below
+    the one that made it), so that its workers read nothing of sys.modules to catch up; a worker
+    that puts a plan in place with a module loaded since still wires it; nothing loaded since,
+    the plan is the same."""
+    import json
+
+    out = subprocess.run([sys.executable, "-c", LOADED_SINCE, str(ROOT), str(tmp_path)],
+                         capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (got["first"], got["same"], got["again"]) == (True, False, True), got
+    assert "fakelib.later.again -> fakelib.banned" in got["applied"], got
+    assert got["replanned"] == got["applied"], got
+
+
+FORGET = r'''
+import sys
+import grader.isolation.worker as worker
+import json.decoder, email.message
+holder = type(sys)("holder")
+holder.json, holder.decoder = json, json.decoder
+sys.modules["holder"] = holder
+worker.forget(("json", "not_loaded"))
+worker.forget(("not_loaded_either",))  # nothing of it loaded: nothing changes
+print(sorted(n for n in sys.modules if n == "json" or n.startswith(("json.", "email"))))
+print(sorted(vars(holder)))
+'''
+
+
+def test_a_fresh_interpreters_banned_library_is_forgotten_with_what_holds_it() -> None:
+    """A worker started as a fresh interpreter drops what the grader's start-up loaded of a
+    library its topic goes without: the package, the modules under it, and every module's
+    attribute holding one of them; other libraries stay."""
+    out = subprocess.run([sys.executable, "-c", FORGET], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    modules, attrs = out.stdout.strip().splitlines()[-2:]
+    assert "json" not in modules and "email.message" in modules, modules
+    assert "json" not in attrs and "decoder" not in attrs and "__name__" in attrs, attrs

@@ -241,6 +241,8 @@ class Tripwire:
         self._shared: dict[tuple[Any, ...], Any] | None = None
         self._next = 1
         self._prepared: dict[str, int] = {}  # the modules loaded when prepared: name -> id
+        self._mark: tuple[int, str, int] | None = None  # sys.modules then (``_modules_mark``)
+        self._kept: tuple[Any, ...] = ()  # what ``apply`` put in place from a plan
         self._failed: list[str] = []  # what a sweep could not wire (``_set``), by name
 
     # -- recording ------------------------------------------------------------------------------
@@ -439,6 +441,7 @@ class Tripwire:
         across a fork, so the plan holds in each of them."""
         self._changes = []
         self._prepared = {name: id(m) for name, m in list(sys.modules.items())}
+        self._mark = _modules_mark()
         with _no_collection():
             self.sweep(self._loaded())
             self._wire_methods()
@@ -449,6 +452,9 @@ class Tripwire:
         """Put the prepared wires in place, then wire what loads from now on: modules loaded
         since ``prepare`` at once, later ones as they load."""
         changes, self._changes = self._changes or [], None
+        # What the plan noted stays (``_kept``) rather than being freed: freeing its thousands of
+        # objects would write to every page they sit on, which each worker would copy (3 MB).
+        self._kept = (changes, self._prepared)
         for target, attr, value, item in changes:  # (no student code exists yet: as they are)
             if item:
                 target[attr] = value
@@ -466,9 +472,14 @@ class Tripwire:
             t.ident for t in threading.enumerate() if t.ident is not None}
         self._started()
         sys.meta_path.insert(0, _Finder(frozenset(self.roots)))
-        prepared, self._prepared = self._prepared, {}
-        since = [(name, m) for name, m in list(sys.modules.items()) if prepared.get(name) != id(m)
-                 and isinstance(m, types.ModuleType) and name.split(".")[0] in self.roots]
+        prepared, mark = self._prepared, self._mark
+        # Reading every entry of sys.modules would write the reference count of every module
+        # the zygote loaded, copying their pages into each worker (5 MB in a torch worker): where
+        # nothing was loaded since (a worker of the zygote that planned, with nothing to catch
+        # up), its count and newest entry say so.
+        since = [] if mark is not None and mark == _modules_mark() else [
+            (name, m) for name, m in list(sys.modules.items()) if prepared.get(name) != id(m)
+            and isinstance(m, types.ModuleType) and name.split(".")[0] in self.roots]
         if since:
             with _no_collection():
                 self.sweep(since)
@@ -862,8 +873,11 @@ def plan(patterns: Sequence[str], library_types: set[int] | frozenset[int]) -> b
     same patterns, which then only put them in place. Whether a plan was made now (False: one
     was made before). ``library_types``: as for ``install``."""
     key = tuple(patterns)
-    if key in _PLANS:
+    made = _PLANS.get(key)
+    if made is not None and made._mark == _modules_mark():
         return False
+    # Made in a zygote above, before this one loaded its modules: made again here, so that a
+    # worker of this zygote has none of them to sweep (nor all of sys.modules to read).
     tw = Tripwire((*key, *ALWAYS), "/")
     tw._types = library_types
     tw._shared = _SHARED
@@ -879,6 +893,16 @@ def drop_plan(patterns: Sequence[str]) -> None:
     """Let go of the plan for ``patterns``, made before modules it should have swept were loaded:
     the worker then makes its own (``install``)."""
     _PLANS.pop(tuple(patterns), None)
+
+
+def _modules_mark() -> tuple[int, str, int]:
+    """What tells whether a module was loaded since: the number of entries of ``sys.modules``
+    and its newest entry (name and module). A module loaded later is entered last, so one loaded
+    since changes the newest entry, or the count where it was dropped again. Only a module put in
+    place of another under the same name goes unseen, which no code does between a plan and its
+    ``apply`` (the zygote's and the worker's own, before any student code)."""
+    newest = next(reversed(sys.modules))
+    return len(sys.modules), newest, id(sys.modules[newest])
 
 
 def _forget_plans() -> None:

@@ -137,6 +137,11 @@ def forget(libraries: tuple[str, ...]) -> None:
     holds one. A worker's zygote never loads them (``grader.isolation.profiles``); this is for
     a worker started as a fresh interpreter, where nothing is preloaded but what the grader's own
     start-up imported."""
+    # A package is loaded before any module under it: where none of ``libraries`` is loaded
+    # (a forked worker), reading every entry of sys.modules to be sure would write the reference
+    # counts of all the zygote's module names, copying their pages into the worker (3 MB).
+    if not any(library in sys.modules for library in libraries):
+        return
     gone = {id(sys.modules[n]) for n in list(sys.modules)
             if audit.banned_library(n, libraries)}
     if not gone:

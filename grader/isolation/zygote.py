@@ -81,6 +81,7 @@ def _preload(facts: dict[str, Any]) -> None:
     import numpy  # noqa: F401
 
     import grader.isolation.sandbox
+    import grader.isolation.treewatch  # noqa: F401 - every launcher's (``_intermediate``)
     import grader.isolation.worker  # noqa: F401
 
     if facts.get("probe") is not None:  # every worker inherits it
