@@ -374,6 +374,47 @@ def test_code_lines_are_the_lines_holding_code(tmp_path: Path) -> None:
     assert code_lines(tmp_path / "bad.py") == ""
 
 
+TOKENIZING = [
+    "x = (1,\n     # inside\n\n     2)\n",
+    "s = '''a\n\nb'''  # a string over lines\n",
+    'f"{x!r:>{width}}"\nf"""{\n  x\n}"""\n',
+    "x = 1 + \\\n    2\n",
+    "\ufeffx = 1\n",  # a byte-order mark
+    "# -*- coding: latin-1 -*-\nname = 'caf\xe9'\n",
+    "if x:\r\n    y = 2\r\n\x0c\r\nz = 3",  # CRLF, a form feed, no final newline
+    "def f():\n\tif x:\n\t\treturn 1\n    # dedented comment\n\treturn 2\n",
+    "x = $y\n",  # a character the interpreter's tokenizer rejects
+    "async def f():\n    await g()\n    return [i async for i in h()]\n",
+    "def f(:\n  '''open",
+]
+
+
+@pytest.mark.parametrize("source", TOKENIZING + sorted(
+    str(p) for p in [*ROOT.glob("reference/*/*.py"), *ROOT.glob("assignments/*/*.py")]))
+def test_code_lines_are_those_tokenize_finds(source: str, tmp_path: Path) -> None:
+    """The lines holding code are those ``tokenize``'s own tokenizer finds, whichever tokenizer
+    read them: on tricky sources and on every module of the course."""
+    import io
+    import tokenize
+
+    from grader.results import visibility
+
+    if source in TOKENIZING:
+        path = tmp_path / "m.py"
+        path.write_bytes(source.encode("latin-1" if "latin-1" in source else "utf-8"))
+    else:
+        path = Path(source)
+    data = path.read_bytes()
+    try:
+        marked = sorted({line for tok in tokenize.tokenize(io.BytesIO(data).readline)
+                         if tok.type not in visibility._NOT_CODE
+                         for line in range(tok.start[0], tok.end[0] + 1)})
+    except (SyntaxError, tokenize.TokenError):
+        marked = []
+    ranges = LineRanges(code_lines(path))
+    assert [n for n in range(0, 2000) if n in ranges] == marked
+
+
 def test_results_written_before_code_lines_show_no_line_number_of_a_hidden_test() -> None:
     from grader.results.model import TopicResult
 

@@ -89,6 +89,9 @@ class PreparedSession:
         self.by_file: dict[str, list[Any]] = {}  # real path of a test file -> its items
         for item in session.items:
             self.by_file.setdefault(os.path.realpath(item.path), []).append(item)
+            # Worked out once here rather than in every child (pytest caches it on the item):
+            # each test's start and report read it.
+            item.location  # noqa: B018
         describe_items(session.items)
 
     @classmethod
