@@ -101,3 +101,44 @@ def test_a_tests_points_come_from_one_scoring_function() -> None:
     assert points_earned("passed", 4, 1.7) == 4.0 and points_earned("passed", 4, -1) == 0.0
     assert points_earned("failed", 4, 1.0) == 0.0 == points_earned("timeout", 4)
     assert points_possible("not_graded", 4) == 0.0 and points_possible("failed", 4) == 4.0
+
+
+def test_a_process_that_prepared_the_report_renders_it_in_its_children_without_reading_it(
+        ) -> None:
+    """A batch and the service's dispatcher compile the report's template before they fork the
+    grading children that write the pages: each child renders from that, reading no template."""
+    import os
+    import subprocess
+    import sys
+
+    script = r'''
+import os, sys, jinja2
+from grader.results import report
+from grader.results.model import SubmissionResult, TestResult
+from grader.results.scoring import topic_results
+from grader.results.visibility import student_view
+if sys.argv[1] == "prepared":
+    report.prepare()
+read = []
+original = jinja2.FileSystemLoader.get_source
+jinja2.FileSystemLoader.get_source = lambda self, env, name: (read.append(name),
+                                                             original(self, env, name))[1]
+tests = (TestResult(topic="toy", name="test_a", nodeid="toy/hidden::test_a", kind="hidden",
+                    outcome="passed", score=1.0, max_score=1.0),)
+result = SubmissionResult(submission="ada", topics=topic_results(list(tests), ["toy"]),
+                          tests=tests, seed=1, sandbox=(), started="", duration=1.0)
+r, w = os.pipe()
+if os.fork() == 0:  # a grading child
+    html = report.render_report(student_view(result))
+    os.write(w, f"{'ada' in html} {read}".encode())
+    os._exit(0)
+os.close(w)
+os.wait()
+print(os.read(r, 1000).decode())
+'''
+    root = Path(__file__).resolve().parent.parent
+    got = {how: subprocess.run([sys.executable, "-c", script, how], capture_output=True,
+                               text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(root)})
+           for how in ("prepared", "not")}
+    assert got["prepared"].stdout.strip() == "True []", got["prepared"].stderr[-2000:]
+    assert got["not"].stdout.strip() == "True ['report.html.j2']", got["not"].stderr[-2000:]
