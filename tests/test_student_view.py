@@ -383,7 +383,7 @@ TOKENIZING = [
     "# -*- coding: latin-1 -*-\nname = 'caf\xe9'\n",
     "if x:\r\n    y = 2\r\n\x0c\r\nz = 3",  # CRLF, a form feed, no final newline
     "def f():\n\tif x:\n\t\treturn 1\n    # dedented comment\n\treturn 2\n",
-    "x = $y\n",  # a character the interpreter's tokenizer rejects
+    "x = $y\n",  # a character no token starts with
     "async def f():\n    await g()\n    return [i async for i in h()]\n",
     "def f(:\n  '''open",
 ]
