@@ -1105,6 +1105,49 @@ def spin(n):
 '''
 
 
+# A tenth of the loop in a child the worker reaps itself (its CPU time shows in the worker's
+# process tree), then the rest in a great-grandchild the kernel reaps (it shows nowhere): the
+# tree sees a small part of the work, and charging it alone would make the copy several times
+# as fast as the baseline.
+PARTLY_IN_GRANDCHILDREN = SPIN_BASELINE + '''
+import os, signal
+
+
+def _sum(lo, hi):
+    total = 0
+    for i in range(lo, hi):
+        total += i
+    return total
+
+
+def _in_child(lo, hi, chain):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        for _ in range(chain):
+            if os.fork():
+                os._exit(0)
+        os.write(w, str(_sum(lo, hi)).encode())
+        os._exit(0)
+    os.close(w)
+    out = b""
+    while chunk := os.read(r, 64):
+        out += chunk
+    os.close(r)
+    return pid, int(out)
+
+
+def spin(n):
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    pid, first = _in_child(0, n // 10, 0)
+    os.waitpid(pid, 0)  # reaped here: its CPU time is the worker's children's
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    _, second = _in_child(n // 10, n, 3)  # reaped by the kernel: seen nowhere
+    return first + second
+'''
+
+
 @pytest.fixture(scope="module")
 def spin_engine(tmp_path_factory):
     from grader.course import Course
@@ -1135,7 +1178,7 @@ def test_a_speed_graded_worker_cannot_start_processes(spin_engine, tmp_path: Pat
     assert "spin raised PermissionError" in t.message, t.message
 
 
-@pytest.mark.parametrize("clock", ["cgroup", "wall_floor", "control"])
+@pytest.mark.parametrize("clock", ["cgroup", "wall_floor", "wall_floor_partly", "control"])
 def test_work_in_grandchildren_reaped_by_the_kernel_is_charged(spin_engine, tmp_path: Path,
                                                                monkeypatch, clock: str) -> None:
     # Where a worker may start processes after all, the clock still sees their work.
@@ -1159,17 +1202,27 @@ def test_work_in_grandchildren_reaped_by_the_kernel_is_charged(spin_engine, tmp_
         monkeypatch.setattr(timing, "WALL_FLOOR", False)
     sub = tmp_path / "sub"
     sub.mkdir()
-    (sub / "spin.py").write_text(IN_GRANDCHILDREN)
+    (sub / "spin.py").write_text(PARTLY_IN_GRANDCHILDREN if clock == "wall_floor_partly"
+                                 else IN_GRANDCHILDREN)
     result = spin_engine.grade(sub, tmp_path / "out", Options(seed=1))
     t = {t.name: t for t in result.tests}["test_spin_speed"]
     speed = t.details["speed"]
+    if clock == "wall_floor_partly":  # the tree's CPU time is charged, floored by the wall's
+        assert t.score == 0 and speed["ratio"] < 1.5, speed
+        assert speed["clock"] == "cpu_tree_or_wall", speed
+        return
     if clock == "control":
         # Fooled: the loop's CPU time is nowhere it looks, so the copy seems several times faster.
         assert speed["ratio"] > 2 and t.score > 0, speed
         return
     # The copy of the baseline, and the forks on top: no faster than the baseline.
     assert t.score == 0 and speed["ratio"] < 1.5, speed
-    assert speed["clock"] == ("cpu" if clock == "cgroup" else "cpu_or_wall"), speed
+    # Without a cgroup: floored by the wall clock, whether the tree showed part of the work
+    # (``cpu_tree_or_wall``, as on a loaded machine) or none of it.
+    if clock == "cgroup":
+        assert speed["clock"] == "cpu", speed
+    else:
+        assert speed["clock"] in ("cpu_or_wall", "cpu_tree_or_wall"), speed
 
 
 # ------------------------------------------------------------------ a batch with hostile students

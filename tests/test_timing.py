@@ -464,6 +464,27 @@ def test_a_busy_machine_costs_nothing_where_the_worker_cannot_hide_work() -> Non
     assert timing.choose_clock(alone, baseline, "cpu")[0] == "cpu"
 
 
+def test_work_the_process_tree_shows_only_in_part_is_floored_by_the_wall_clock() -> None:
+    # Some of the work shows in the process tree (a child reaped by the worker), the rest ran in
+    # processes the kernel reaped: 10 ms a call seen, 30 ms waited. Charging the tree's CPU time
+    # alone would make the call three times as fast as it is.
+    partly = timing.Side(1, (0.030,) * 5, (0.001,) * 5, tree=0.05)
+    baseline = _side(0.030, 0.030)
+    clock, note = timing.choose_clock(partly, baseline, "cpu")
+    assert clock == "cpu_tree_or_wall", note
+    assert "child processes" in note and "wall-clock time where that is longer" in note
+    assert partly.times(clock) == pytest.approx((0.030,) * 5)
+    speed = timing.score("f", partly, baseline, timing.Thresholds(1.5, 8), "cpu", "t")
+    assert speed.ratio == pytest.approx(1.0) and speed.fraction == 0
+    assert "processes" in speed.message() and "whichever is longer" in speed.message()
+    # All the work shows in the tree: its CPU time is charged, however the calls waited.
+    seen = timing.Side(1, (0.030,) * 5, (0.001,) * 5, tree=0.15)
+    assert timing.choose_clock(seen, baseline, "cpu")[0] == "cpu_tree"
+    # A worker that could start no process has nothing to hide: no floor, however loaded.
+    alone = timing.Side(1, (0.030,) * 5, (0.001,) * 5, tree=0.05, single_process=True)
+    assert timing.choose_clock(alone, baseline, "cpu")[0] == "cpu_tree"
+
+
 def test_cpu_time_scores_on_a_cpu_and_extra_threads_are_charged() -> None:
     # The student's calls keep two threads busy; the baseline waited for a CPU half the time.
     student, baseline = _side(0.010, 0.020), _side(0.040, 0.020)

@@ -27,8 +27,9 @@ a cgroup the grader also reads the CPU time of the worker's process tree over th
 sampling (threads that ended, child processes it reaped); when that exceeds what its live
 threads show, the student is charged the tree's CPU time per call. Workers of speed-graded
 topics may start threads but no process (``Limits.new_processes``), so /proc sees all their
-work; a worker that could start processes and whose calls take far more wall time than that
-reading shows (it may have waited on a child the kernel reaped) is charged the wall time: a
+work; a worker that could start processes and whose calls take far more wall time than the
+CPU clock it is charged on shows, live threads or whole tree alike (it may have waited on a
+child the kernel reaped, whose time the tree shows only in part), is charged the wall time: a
 clock that cannot see everything never favours the student.
 On a GPU the wall clock is used: the reply carries the result back to the host, so unfinished
 GPU work cannot be hidden.
@@ -155,13 +156,14 @@ class Side:
         """Per-call times, one per sample; ``cpu_tree`` spreads the tree's total evenly."""
         if clock == "wall":
             return self.wall
-        if self.cpu is None or (clock == "cpu_tree" and self.tree is None):
+        if self.cpu is None or (clock.startswith("cpu_tree") and self.tree is None):
             raise ValueError("no CPU times were measured")
+        if clock.endswith("_or_wall"):  # the CPU clock, floored by each sample's wall time
+            return tuple(max(c, w) for c, w in zip(self.times(clock[:-len("_or_wall")]),
+                                                   self.wall))
         if clock == "cpu_tree":
             per_call = float(self.tree or 0.0) / (len(self.cpu) * self.calls_per_sample)
             return (per_call,) * len(self.cpu)
-        if clock == "cpu_or_wall":
-            return tuple(max(c, w) for c, w in zip(self.cpu, self.wall))
         return self.cpu
 
     def median(self, clock: str) -> float:
@@ -447,7 +449,9 @@ class Speed:
     fn: str
     device: str  # "cpu" or "cuda:0"
     device_name: str  # e.g. the CPU model or the GPU's name
-    clock: str  # "cpu": worker CPU time; "cpu_tree": its process tree's; "wall": perf_counter
+    # "cpu": worker CPU time; "cpu_tree": its process tree's; "wall": perf_counter; "…_or_wall":
+    # that CPU clock or the wall clock, whichever is longer, per sample
+    clock: str
     clock_note: str
     ratio: float  # median over sample pairs of baseline / student, per call
     fraction: float  # share of the speed points, from the interval's lower end
@@ -507,19 +511,26 @@ class Speed:
         return {"cpu": "CPU time of your worker",
                 "cpu_or_wall": "CPU or wall-clock time of your worker, whichever is longer",
                 "cpu_tree": "CPU time of your worker's threads and processes, "
-                            "averaged over the measurement"}.get(self.clock, "wall-clock time")
+                            "averaged over the measurement",
+                "cpu_tree_or_wall": "CPU time of your worker's threads and processes, averaged "
+                                    "over the measurement, or wall-clock time of each call, "
+                                    "whichever is longer"}.get(self.clock, "wall-clock time")
 
 
 def _baseline_clock(clock: str) -> str:
     # The baseline does its work in its own thread: its per-sample CPU readings stand.
-    return "cpu" if clock in ("cpu_tree", "cpu_or_wall") else clock
+    return "cpu" if clock.startswith("cpu") else clock
 
 
 def choose_clock(student: Side, baseline: Side, device: str) -> tuple[str, str]:
-    """("cpu", "cpu_tree" or "wall", why): CPU time on a CPU, wall-clock time on a GPU.
+    """(clock, why): CPU time on a CPU, wall-clock time on a GPU.
 
     ``cpu_tree`` when the student's worker did work its live threads do not show (threads that
-    ended, child processes): it is charged its process tree's CPU time per call instead.
+    ended, child processes): it is charged its process tree's CPU time per call instead. Where
+    the worker could start processes and no cgroup sees them all, a call taking far longer than
+    the chosen CPU clock shows may have waited on work nothing here can see (a process the
+    kernel reaped): each call is then charged its wall time where that is longer
+    (``cpu_or_wall``, ``cpu_tree_or_wall``), whichever CPU clock was chosen.
     """
     if not device.startswith("cpu"):
         return "wall", "wall-clock time of each round trip, the result back in host memory"
@@ -532,18 +543,22 @@ def choose_clock(student: Side, baseline: Side, device: str) -> tuple[str, str]:
         return "cpu", ("CPU time of each worker's whole process tree (every thread and process "
                        "it started, from its cgroup), read by the grader")
     threads_total = sum(student.cpu or ()) * student.calls_per_sample
+    clock, why = "cpu", ""
     if student.elsewhere is not None and \
             student.elsewhere > max(ELSEWHERE_SLACK_S, ELSEWHERE_SLACK * threads_total):
-        return "cpu_tree", (f"{student.elsewhere:.2f} s of CPU time went to threads that ended "
-                            "or to child processes, which each call's reading cannot see: the "
-                            "student is charged the CPU time of the worker's whole process tree "
-                            "per call")
+        clock, why = "cpu_tree", (f"{student.elsewhere:.2f} s of CPU time went to threads that "
+                                  "ended or to child processes, which each call's reading cannot "
+                                  "see: the student is charged the CPU time of the worker's whole "
+                                  "process tree per call")
     if WALL_FLOOR and not student.single_process and \
-            student.median("wall") > WALL_FLOOR_RATIO * s_cpu:
-        return "cpu_or_wall", ("the student's calls took much longer than the CPU time of the "
-                               "worker's threads shows, and work in processes it started cannot "
-                               "all be seen here: each call is charged its wall-clock time where "
-                               "that is longer")
+            student.median("wall") > WALL_FLOOR_RATIO * student.median(clock):
+        floor = ("the student's calls took much longer than the CPU time of the worker's "
+                 f"{'process tree' if why else 'threads'} shows, and work in processes it started "
+                 "cannot all be seen here: each call is charged its wall-clock time where that is "
+                 "longer")
+        return clock + "_or_wall", (f"{why}; {floor}" if why else floor)
+    if why:
+        return clock, why
     threads = s_cpu / student.median("wall")
     note = "CPU time of each worker (all its threads), read by the grader from /proc"
     if threads > 1.3:
