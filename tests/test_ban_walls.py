@@ -1214,6 +1214,14 @@ AUTOGRAD_ROUTES = {
     "jacobian": "torch.autograd.functional.jacobian(f, x.detach())",
     "forward_mode": "torch.func.jacfwd(f)(x.detach())",
     "a_thread": "_in_a_thread(lambda: torch.autograd.grad(f(x), x)[0])",
+    # functorch's transforms: the package torch ships beside itself, and their home in torch
+    "functorch.grad": "__import__('functorch').grad(f)(x.detach())",
+    "functorch.vjp": "__import__('functorch').vjp(f, x.detach())[1](torch.ones((), dtype=x.dtype))[0]",
+    "functorch_apis": "__import__('torch._functorch.apis', fromlist=['grad']).grad(f)(x.detach())",
+    "functional.vjp": "torch.autograd.functional.vjp(f, x.detach())[1]",
+    # every mode switched back on that a library could have switched off
+    "modes_on": "(lambda: [torch.autograd.grad_mode.set_grad_enabled(True), "
+                "torch.inference_mode(False).__enter__(), torch.autograd.grad(f(x), x)[0]][2])()",
     "backward_kernel": "torch.ops.aten.threshold_backward(2 * x.detach() * w, x.detach(), -1e9)",
 }
 AUTOGRAD = '''
