@@ -136,16 +136,20 @@ def run_naive(subs: list[Path], topics: list[str], work: Path) -> tuple[list[flo
     return walls, compute
 
 
-def run_engine(subs: list[Path], topics: list[str],
-               work: Path) -> tuple[list[float], float, list[float]]:
+def run_engine(subs: list[Path], topics: list[str], work: Path,
+               prepare: bool = True) -> tuple[list[float], float, list[float]]:
     """Wall time per submission, the engine's start, and per submission its wall time minus
-    the durations of its own tests (what the engine adds, measured within one grading)."""
+    the durations of its own tests (what the engine adds, measured within one grading).
+    ``prepare``: the engine prepares its grading children first, as a batch and the service
+    do (``Engine.prepare_children``: counted in its start)."""
     from grader.course import Course
     from grader.grading.engine import Engine, Options
 
     t0 = time.perf_counter()
     walls, own = [], []
     with Engine(Course(ROOT)) as engine:
+        if prepare:
+            engine.prepare_children()
         start = time.perf_counter() - t0
         for i, sub in enumerate(subs):
             t = time.perf_counter()
@@ -160,19 +164,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--topics", nargs="+", default=["linear_regression", "metrics"])
     ap.add_argument("--n", type=int, default=12, help="submissions to grade with each design")
+    ap.add_argument("--unprepared", action="store_true",
+                    help="the engine does not prepare its grading children first (as one "
+                         "`grader grade` does not)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-engine-"))
     try:
         subs = make_submissions(args.topics, args.n, work / "subs")
         naive, compute = run_naive(subs, args.topics, work / "naive")
-        engine, start, own = run_engine(subs, args.topics, work / "engine")
+        engine, start, own = run_engine(subs, args.topics, work / "engine",
+                                        prepare=not args.unprepared)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     med = statistics.median
     print(f"submissions: {args.n}, topics: {', '.join(args.topics)}, cores: {os.cpu_count()}")
     print(f"common design (fresh pytest per submission): {med(naive):.3f} s per submission")
     print(f"this engine (sandboxed, forked):             {med(engine):.3f} s per submission "
-          f"(+ {start:.2f} s once to start)")
+          f"(+ {start:.2f} s once to start{', children unprepared' if args.unprepared else ''})")
     print(f"ratio common / engine:                       {med(naive) / med(engine):.1f}x")
     print(f"tests' own compute (sum of test calls):       {med(compute):.3f} s per submission")
     print(f"engine overhead above that compute:          {med(engine) - med(compute):.3f} s "

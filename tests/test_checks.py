@@ -935,6 +935,122 @@ def test_classic_mistakes_run_only_mutants_that_change_the_function(tmp_path) ->
     assert len(ran) == 1
 
 
+def test_classic_mistakes_prepared_ahead_are_named_without_loading_or_reading_anything(
+        tmp_path, monkeypatch) -> None:
+    """A batch and the service prepare every topic's mutants before they fork grading children
+    (``Engine.prepare_children``): a child then names the same mistakes, loading no mutant and
+    parsing no source."""
+    import ast
+
+    from grader.checks import hints
+
+    reference = _course_topic(tmp_path, {
+        "same": '"""Mutant: another function only."""\n'
+                "def _centre(x):\n    return x - x.mean()\n\n\n"
+                "def fit(x):\n    \"\"\"Other doc.\"\"\"\n    return float(_centre(x).std()), float(x.mean())\n\n\n"
+                "def other():\n    return 1\n",
+        "helper_changed": '"""Mutant: the centring is forgotten in the helper."""\n'
+                          "def _centre(x):\n    return x\n\n\n"
+                          "def fit(x):\n    return float(_centre(x).std()), float(x.mean())\n",
+        "no_mean": '"""Mutant: fit forgets the mean and returns b = 0."""\n'
+                   "def fit(x):\n    return float((x - x.mean()).std()), 0.0\n",
+    })
+    hints.prepare(reference)
+    read: list[Any] = []
+    parse = ast.parse
+    monkeypatch.setattr(ast, "parse", lambda *a, **k: (read.append(a[0]), parse(*a, **k))[1])
+    monkeypatch.setattr(hints.importlib.util, "spec_from_file_location",
+                        lambda *a, **k: read.append(a) or None)
+    x = np.array([1.0, 5.0])
+    for fn, student, named in (("fit", (2.0, 3.0), ["the centring is forgotten in the helper"]),
+                               ("fit", (2.0, 0.0), ["fit forgets the mean and returns b = 0"]),
+                               ("fit", (9.0, 9.0), [])):
+        found = hints.classic_mistakes(reference, fn, (x,), {}, lambda v, s=student: v == s)
+        assert found == named
+    assert read == []
+    # Unprepared, the first failing comparison loads and reads them (what each child did).
+    monkeypatch.undo()
+    other = _course_topic(tmp_path / "unprepared", {
+        "no_mean": '"""Mutant: fit forgets the mean and returns b = 0."""\n'
+                   "def fit(x):\n    return float((x - x.mean()).std()), 0.0\n"})
+    monkeypatch.setattr(ast, "parse", lambda *a, **k: (read.append(a[0]), parse(*a, **k))[1])
+    assert hints.classic_mistakes(other, "fit", (x,), {}, lambda v: v == (2.0, 0.0)) == \
+        ["fit forgets the mean and returns b = 0"]
+    assert read
+
+
+def _toy_module(folder, name: str, source: str) -> types.ModuleType:
+    import importlib.util
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.py").write_text(source)
+    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("change", ["moved", "comment", "const", "default", "wrapped",
+                                    "closure"])
+def test_the_bytecode_shortcut_says_same_only_where_the_sources_agree(tmp_path,
+                                                                      change: str) -> None:
+    """Whether a mutant changes a function is first asked of the bytecode (no source parsed);
+    it says "the same" only where it can tell, and never where the sources differ."""
+    from grader.checks import hints
+
+    base = ("import functools\n\n\ndef wrap(f):\n    @functools.wraps(f)\n"
+            "    def inner(*a):\n        return f(*a)\n    return inner\n\n\n"
+            "def make(k):\n    def f(x):\n        return x * k\n    return f\n\n\n"
+            "def fit(x, eps=1e-5):\n    return x * 2 + eps\n\n\n"
+            "@wrap\ndef g(x):\n    return x + 1\n\n\nh = make(2)\n")
+    other, changed = {
+        "moved": ("\n\n\n" + base, None),  # the same code further down its file
+        "comment": (base.replace("    return x * 2", "    # twice\n    return (x * 2)"), None),
+        "const": (base.replace("x * 2 + eps", "x * 2.0 + eps"), "fit"),  # 1.0 is not 1
+        "default": (base.replace("eps=1e-5", "eps=1e-8"), "fit"),  # not in the code object
+        "wrapped": (base.replace("return x + 1", "return x - 1"), "g"),  # the wrapper is the same
+        "closure": (base.replace("h = make(2)", "h = make(3)"), None),  # its cell, not its code
+    }[change]
+    one = _toy_module(tmp_path / "one", f"toy_one_{change}", base)
+    two = _toy_module(tmp_path / "two", f"toy_two_{change}", other)
+    for name in ("fit", "g", "h"):
+        shortcut = hints._same_code(two, one, name)
+        sources = hints._body_of(two, name) == hints._body_of(one, name)
+        assert not shortcut or sources, name  # never "the same" where the sources differ
+        assert sources == (name != changed), name
+        # Only plain functions are told apart by their bytecode; wrappers and closures by
+        # their sources.
+        assert shortcut == (name == "fit" and changed != "fit"), name
+        assert hints._changes(two, one, name) == (name == changed), name
+
+
+def test_the_bytecode_shortcut_agrees_with_the_sources_on_every_mutant_of_the_course() -> None:
+    """Where a mutant's function runs the same bytecode as the reference's, their sources are
+    the same (without docstrings): the shortcut never hides a change that comparing sources sees."""
+    import inspect
+    from pathlib import Path
+
+    from grader.checks import hints
+    from grader.course import Course
+    from grader.grading.plugin import load_reference
+
+    course = Course(Path(__file__).resolve().parent.parent)
+    compared = 0
+    for topic in course.topics():
+        reference = load_reference(topic, str(course.solution(topic)))
+        for path in sorted((course.solution(topic).parent / "mutants").glob("*.py")):
+            mutant = hints._load_mutant(path)
+            assert mutant is not None, path
+            for name, value in vars(mutant).items():
+                if (inspect.isfunction(value) or inspect.isclass(value)) and \
+                        value.__module__ == mutant.__name__ and \
+                        hints._same_code(mutant, reference, name):
+                    assert hints._body_of(mutant, name) == hints._body_of(reference, name), \
+                        (topic, path.stem, name)
+                    compared += 1
+    assert compared > 500  # most of a mutant is the reference's code
+
+
 def test_a_hint_that_finds_the_student_failing_gives_no_hint() -> None:
     from grader.grading.remote import StudentError
 

@@ -178,6 +178,9 @@ class InstantEngine:
                                 seed=1, sandbox=(), duration=0.0,
                                 started=dt.datetime.now(dt.timezone.utc).isoformat())
 
+    def prepare_children(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

@@ -36,7 +36,6 @@ from grader.classroom.tables import build_outputs
 from grader.course import Course
 from grader.grading.protocol import Engine, Job, Options
 from grader.isolation.sandbox import layers_warning
-from grader.results import report
 from grader.results.files import write_outputs
 from grader.results.inert import terminal
 from grader.results.model import SubmissionResult, write_json_atomic
@@ -340,7 +339,7 @@ class Batch:
                summary: Summary) -> None:
         jobs = max(1, self.jobs or cores())
         engine = self._engine()
-        report.prepare()  # each grading child writes its student's pages
+        engine.prepare_children()  # what each grading child would do for itself, done once
         # Started after the engine so the ETA does not count its one-off start.
         progress = Progress(len(todo), self.progress_stream, self.tty)
         pending = deque(todo)

@@ -112,6 +112,7 @@ class Engine:
         # starting CUDA in this process; grading children inherit it, workers are told.
         self.device = device.decide()
         self.references: dict[str, Any] = {}
+        self.chosen = tuple(topics) if topics else None  # the topics it will grade, if known
         self.test_modules: dict[str, ModuleType] = {}
         self.unloaded_tests: set[str] = set()  # names of this course's modules that failed
         self._configs: dict[str, TopicConfig] = {}
@@ -279,6 +280,21 @@ class Engine:
                 return [f"{', '.join(names)} (the check could not run: {exc})"]
             finally:
                 session.close()
+
+    def prepare_children(self) -> None:
+        """Before grading many submissions (a class, the service): what every grading child
+        would otherwise do for itself, done once here for all of them to share: the report's
+        template compiled, and each topic's classic mistakes (its mutants) loaded and compared
+        with its reference."""
+        from grader.checks import hints
+        from grader.results import report
+
+        report.prepare()
+        for topic, reference in self.references.items():
+            if self.chosen is None or topic in self.chosen:
+                hints.prepare(reference)
+        gc.collect()
+        gc.freeze()  # as the rest of what children share
 
     def close(self) -> None:
         if self.prepared is not None:

@@ -80,5 +80,9 @@ class Engine(Protocol):
         """Start grading ``submission`` (folder or .zip), writing its files into ``out``;
         ``finish`` is done with the result where the engine can (``Job.finished`` says)."""
 
+    def prepare_children(self) -> None:
+        """Before grading many submissions: what each grading child would otherwise do for
+        itself, done once where they can share it."""
+
     def close(self) -> None:
         """Stop what the engine started (zygote, cluster client)."""

@@ -34,7 +34,6 @@ from grader.classroom import grades
 from grader.course import Course
 from grader.errors import GraderError
 from grader.grading.protocol import Engine, Job, Options
-from grader.results import report
 from grader.results.files import write_outputs
 from grader.results.model import SubmissionResult
 from grader.results.scoring import error_result
@@ -105,7 +104,7 @@ class Dispatcher:
 
     def run(self) -> None:
         engine = self.make_engine()
-        report.prepare()  # each grading child writes its submission's pages
+        engine.prepare_children()  # what each grading child would do for itself, done once
         queue.tests_loaded(self.svc.database, self.generation)
         self.echo(f"dispatcher {self.name}: grading up to {self.jobs} submission(s) at once")
         try:

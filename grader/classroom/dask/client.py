@@ -284,6 +284,13 @@ class DaskEngine:
             self._slots_at = time.monotonic()
         return self._slots
 
+    def prepare_children(self) -> None:
+        """The report's template compiled here, where the files are written from the results
+        sent back; each host prepares its own grading children (``host.serve_host``)."""
+        from grader.results import report
+
+        report.prepare()
+
     def finished(self, job: DaskJob) -> None:
         self._in_flight.discard(job)
         try:

@@ -52,6 +52,7 @@ def serve_host(base: Path, allow_unsandboxed: bool) -> int:
         except Exception as exc:  # noqa: BLE001 - told to the client as the worker's reason
             send({"error": f"on {socket.gethostname()}: {type(exc).__name__}: {exc}"})
             return 1
+        engine.prepare_children()  # it grades job after job
         _children_die_with_host()
         send({"ready": True, "layers": list(engine.layers), "sandboxed": engine.sandboxed,
               "pid": os.getpid()})
