@@ -141,7 +141,7 @@ def run_engine(subs: list[Path], topics: list[str], work: Path,
     """Wall time per submission, the engine's start, and per submission its wall time minus
     the durations of its own tests (what the engine adds, measured within one grading).
     ``prepare``: the engine prepares its grading children first, as a batch and the service
-    do (``Engine.prepare_children``: counted in its start)."""
+    do (``Engine.prepare_children``)."""
     from grader.course import Course
     from grader.grading.engine import Engine, Options
 

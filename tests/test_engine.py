@@ -197,6 +197,36 @@ def test_outputs_round_trip_and_follow_the_gradescope_format(toy_engine, tmp_pat
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)" in html
 
 
+def test_an_engine_grading_many_prepares_the_classic_mistakes_of_each_topic_handed_in_once(
+        engine, course, tmp_path: Path) -> None:
+    """A batch and the service (``prepare_children``) load a topic's mutants and compare them
+    with its reference in the engine, before the first grading of that topic is forked, so that
+    no grading child does it again; the messages are the same as a lone grading's."""
+    from grader.checks import hints
+
+    mutant = course.reference / "metrics" / "mutants" / "confusion_transposed.py"
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "metrics.py").write_text(mutant.read_text())
+    options = Options(topics=("metrics", "linear_regression"), seed=1)
+    alone = engine.grade(sub, tmp_path / "alone", options)
+    assert "metrics" not in engine.mistakes_prepared  # one grading: its child does it
+    engine.prepare_children()
+    try:
+        graded = [engine.grade(sub, tmp_path / f"many{i}", options) for i in range(2)]
+        # the topic handed in, not the other one
+        assert engine.mistakes_prepared == {"metrics"}
+        assert any(k.endswith("confusion_transposed.py") for k in hints._MUTANTS)
+    finally:
+        engine.grades_many = False
+        engine.mistakes_prepared.clear()
+    said = "your result matches a classic mistake: " + hints.mistake_of(mutant)
+    assert any(said in t.message for t in alone.tests), [t.message for t in alone.tests]
+    for result in graded:
+        assert [(t.name, t.score, t.message) for t in result.tests] == \
+            [(t.name, t.score, t.message) for t in alone.tests]
+
+
 def test_a_crashed_grading_process_keeps_finished_results() -> None:
     collected = {"type": "collected", "hidden_counts": {}, "tests": [
         {"topic": "toy", "kind": "hidden", "name": n, "nodeid": f"toy/hidden::{n}", "points": 1.0}

@@ -507,10 +507,10 @@ def _changes(mutant: ModuleType, reference: ModuleType, fn: str) -> bool:
 
 
 def prepare(reference: ModuleType) -> None:
-    """Load a reference's mutants and work out which of its functions each one changes, now: a
-    process that forks grading children (a batch, the service) calls it before the first of
-    them, which all then find this done rather than each doing it again at its first failed
-    comparison of the topic (measured on bench_engine's two topics: 0.04-0.18 s of each child's
+    """Load a reference's mutants and work out which of its functions each one changes, now: an
+    engine that forks grading children for many submissions (a batch, the service) calls it
+    before the first grading of the topic, and every child then finds this done rather than
+    doing it again at its first failed comparison of the topic (measured on bench_engine's two topics: 0.04-0.18 s of each child's
     time, 0.002-0.02 s once prepared)."""
     file = getattr(reference, "__file__", None)
     folder = Path(file).parent / "mutants" if file else None

@@ -112,7 +112,10 @@ class Engine:
         # starting CUDA in this process; grading children inherit it, workers are told.
         self.device = device.decide()
         self.references: dict[str, Any] = {}
-        self.chosen = tuple(topics) if topics else None  # the topics it will grade, if known
+        # Whether it grades many submissions (``prepare_children``), and the topics whose
+        # classic mistakes it has prepared for its grading children since.
+        self.grades_many = False
+        self.mistakes_prepared: set[str] = set()
         self.test_modules: dict[str, ModuleType] = {}
         self.unloaded_tests: set[str] = set()  # names of this course's modules that failed
         self._configs: dict[str, TopicConfig] = {}
@@ -284,17 +287,27 @@ class Engine:
     def prepare_children(self) -> None:
         """Before grading many submissions (a class, the service): what every grading child
         would otherwise do for itself, done once here for all of them to share: the report's
-        template compiled, and each topic's classic mistakes (its mutants) loaded and compared
-        with its reference."""
-        from grader.checks import hints
+        template compiled now, and each topic's classic mistakes (its mutants loaded and
+        compared with its reference) before the first grading of that topic is forked."""
         from grader.results import report
 
         report.prepare()
-        for topic, reference in self.references.items():
-            if self.chosen is None or topic in self.chosen:
-                hints.prepare(reference)
-        gc.collect()
-        gc.freeze()  # as the rest of what children share
+        self.grades_many = True
+
+    def _prepare_mistakes(self, runs: dict[str, TopicRun]) -> None:
+        """The classic mistakes of the topics a submission hands in, prepared here once each,
+        where this engine grades many submissions (``prepare_children``)."""
+        if not self.grades_many:
+            return
+        from grader.checks import hints
+
+        new = [t for t, r in runs.items() if r.module_path is not None and t in self.references
+               and t not in self.mistakes_prepared]
+        for topic in new:
+            hints.prepare(self.references[topic])
+            self.mistakes_prepared.add(topic)
+        if new:
+            gc.freeze()  # as the rest of what children share: their collections skip it
 
     def close(self) -> None:
         if self.prepared is not None:
@@ -366,6 +379,7 @@ class Engine:
             return job
         if not self.prepare_tried:
             self.prepared, self.prepare_tried = self._prepare(files), True
+        self._prepare_mistakes(job.runs)
         prepared = self.prepared if self.prepared is not None and \
             self.prepared.holds(files) else None
         launched = self._launch_first(job.runs, topics, str(staged.root), str(job.work))
