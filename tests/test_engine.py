@@ -227,6 +227,27 @@ def test_an_engine_grading_many_prepares_the_classic_mistakes_of_each_topic_hand
             [(t.name, t.score, t.message) for t in alone.tests]
 
 
+def test_classic_mistakes_that_cannot_be_prepared_leave_the_grading_as_it_was(
+        toy_engine, tmp_path: Path, monkeypatch) -> None:
+    """A mutant that fails in the engine (course code) costs the batch nothing: the grading
+    goes on, and each child tries it again as an unprepared engine's would."""
+    from grader.checks import hints
+
+    def broken(reference):
+        raise RuntimeError("a mutant that cannot load")
+
+    alone = grade(toy_engine, tmp_path / "alone", REFERENCE)
+    monkeypatch.setattr(hints, "prepare", broken)
+    toy_engine.prepare_children()
+    try:
+        again = grade(toy_engine, tmp_path / "again", REFERENCE)
+        assert toy_engine.mistakes_prepared == {"toy", "other"}
+    finally:
+        toy_engine.grades_many = False
+        toy_engine.mistakes_prepared.clear()
+    assert not again.error and again.score == alone.score == alone.max_score
+
+
 def test_a_crashed_grading_process_keeps_finished_results() -> None:
     collected = {"type": "collected", "hidden_counts": {}, "tests": [
         {"topic": "toy", "kind": "hidden", "name": n, "nodeid": f"toy/hidden::{n}", "points": 1.0}

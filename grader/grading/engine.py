@@ -304,8 +304,11 @@ class Engine:
         new = [t for t, r in runs.items() if r.module_path is not None and t in self.references
                and t not in self.mistakes_prepared]
         for topic in new:
-            hints.prepare(self.references[topic])
             self.mistakes_prepared.add(topic)
+            try:
+                hints.prepare(self.references[topic])
+            except Exception:  # noqa: BLE001 - course code: each child tries it again, as unprepared
+                pass
         if new:
             gc.freeze()  # as the rest of what children share: their collections skip it
 
