@@ -877,6 +877,20 @@ def test_every_wrong_output_of_a_tuple_is_reported() -> None:
     assert "Also wrong: fit_linear → b: expected 1.0, got 0.0" in msg
 
 
+# Mutants of the toy topic of ``_course_topic``, by file name.
+TOY_MUTANTS = {
+    "same": '"""Mutant: another function only."""\n'
+            "def _centre(x):\n    return x - x.mean()\n\n\n"
+            "def fit(x):\n    \"\"\"Other doc.\"\"\"\n    return float(_centre(x).std()), float(x.mean())\n\n\n"
+            "def other():\n    return 1\n",
+    "helper_changed": '"""Mutant: the centring is forgotten in the helper."""\n'
+                      "def _centre(x):\n    return x\n\n\n"
+                      "def fit(x):\n    return float(_centre(x).std()), float(x.mean())\n",
+    "no_mean": '"""Mutant: fit forgets the mean and returns b = 0."""\n'
+               "def fit(x):\n    return float((x - x.mean()).std()), 0.0\n",
+}
+
+
 def _course_topic(tmp_path, mutants: dict[str, str]) -> types.ModuleType:
     import importlib.util
 
@@ -895,11 +909,8 @@ def _course_topic(tmp_path, mutants: dict[str, str]) -> types.ModuleType:
 
 def test_a_mutant_that_gives_the_students_value_is_named(tmp_path) -> None:
     reference = _course_topic(tmp_path, {
-        "no_mean": '"""Mutant: fit forgets the mean and returns b = 0."""\n'
-                   "def fit(x):\n    return float((x - x.mean()).std()), 0.0\n",
-        "helper_changed": '"""Mutant: the centring is forgotten in the helper."""\n'
-                          "def _centre(x):\n    return x\n\n\n"
-                          "def fit(x):\n    return float(_centre(x).std()), float(x.mean())\n",
+        "no_mean": TOY_MUTANTS["no_mean"],
+        "helper_changed": TOY_MUTANTS["helper_changed"],
         "imports_a_module": '"""Mutant: never loaded."""\nimport toy\n'
                             "def fit(x):\n    return toy.fit(x)\n",
     })
@@ -920,13 +931,8 @@ def test_classic_mistakes_run_only_mutants_that_change_the_function(tmp_path) ->
     from grader.checks.hints import classic_mistakes
 
     reference = _course_topic(tmp_path, {
-        "same": '"""Mutant: another function only."""\n'
-                "def _centre(x):\n    return x - x.mean()\n\n\n"
-                "def fit(x):\n    \"\"\"Other doc.\"\"\"\n    return float(_centre(x).std()), float(x.mean())\n\n\n"
-                "def other():\n    return 1\n",
-        "helper_changed": '"""Mutant: the centring is forgotten in the helper."""\n'
-                          "def _centre(x):\n    return x\n\n\n"
-                          "def fit(x):\n    return float(_centre(x).std()), float(x.mean())\n",
+        "same": TOY_MUTANTS["same"],
+        "helper_changed": TOY_MUTANTS["helper_changed"],
     })
     ran: list[Any] = []
     found = classic_mistakes(reference, "fit", (np.array([1.0, 5.0]),), {},
@@ -944,17 +950,7 @@ def test_classic_mistakes_prepared_ahead_are_named_without_loading_or_reading_an
 
     from grader.checks import hints
 
-    reference = _course_topic(tmp_path, {
-        "same": '"""Mutant: another function only."""\n'
-                "def _centre(x):\n    return x - x.mean()\n\n\n"
-                "def fit(x):\n    \"\"\"Other doc.\"\"\"\n    return float(_centre(x).std()), float(x.mean())\n\n\n"
-                "def other():\n    return 1\n",
-        "helper_changed": '"""Mutant: the centring is forgotten in the helper."""\n'
-                          "def _centre(x):\n    return x\n\n\n"
-                          "def fit(x):\n    return float(_centre(x).std()), float(x.mean())\n",
-        "no_mean": '"""Mutant: fit forgets the mean and returns b = 0."""\n'
-                   "def fit(x):\n    return float((x - x.mean()).std()), 0.0\n",
-    })
+    reference = _course_topic(tmp_path, TOY_MUTANTS)
     hints.prepare(reference)
     read: list[Any] = []
     parse = ast.parse
@@ -971,8 +967,7 @@ def test_classic_mistakes_prepared_ahead_are_named_without_loading_or_reading_an
     # Unprepared, the first failing comparison loads and reads them (what each child did).
     monkeypatch.undo()
     other = _course_topic(tmp_path / "unprepared", {
-        "no_mean": '"""Mutant: fit forgets the mean and returns b = 0."""\n'
-                   "def fit(x):\n    return float((x - x.mean()).std()), 0.0\n"})
+        "no_mean": TOY_MUTANTS["no_mean"]})
     monkeypatch.setattr(ast, "parse", lambda *a, **k: (read.append(a[0]), parse(*a, **k))[1])
     assert hints.classic_mistakes(other, "fit", (x,), {}, lambda v: v == (2.0, 0.0)) == \
         ["fit forgets the mean and returns b = 0"]

@@ -1077,39 +1077,9 @@ def spin(n):
     return total
 '''
 
-# The baseline's own loop, run in a great-grandchild at the end of a chain of forks whose links
-# exit at once, with SIGCHLD ignored so that the kernel reaps every one of them: no process
-# the worker could be charged through is left when its time is read.
-IN_GRANDCHILDREN = SPIN_BASELINE + '''
-import os, signal
-
-_loop = spin
-
-
-def spin(n):
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    r, w = os.pipe()
-    if os.fork() == 0:
-        os.close(r)
-        for _ in range(3):
-            if os.fork():
-                os._exit(0)
-        os.write(w, str(_loop(n)).encode())
-        os._exit(0)
-    os.close(w)
-    out = b""
-    while chunk := os.read(r, 64):
-        out += chunk
-    os.close(r)
-    return int(out)
-'''
-
-
-# A tenth of the loop in a child the worker reaps itself (its CPU time shows in the worker's
-# process tree), then the rest in a great-grandchild the kernel reaps (it shows nowhere): the
-# tree sees a small part of the work, and charging it alone would make the copy several times
-# as fast as the baseline.
-PARTLY_IN_GRANDCHILDREN = SPIN_BASELINE + '''
+# The sum of range(lo, hi), as the baseline computes it, in a child process at the end of a
+# chain of ``chain`` forks whose links exit at once; its pid and the sum, read from a pipe.
+IN_A_CHILD = SPIN_BASELINE + '''
 import os, signal
 
 
@@ -1136,7 +1106,23 @@ def _in_child(lo, hi, chain):
         out += chunk
     os.close(r)
     return pid, int(out)
+'''
 
+# The whole loop in a great-grandchild, with SIGCHLD ignored so that the kernel reaps every
+# link of the chain: no process the worker could be charged through is left when its time is
+# read.
+IN_GRANDCHILDREN = IN_A_CHILD + '''
+
+def spin(n):
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    return _in_child(0, n, 3)[1]
+'''
+
+# A tenth of the loop in a child the worker reaps itself (its CPU time shows in the worker's
+# process tree), then the rest in a great-grandchild the kernel reaps (it shows nowhere): the
+# tree sees a small part of the work, and charging it alone would make the copy several times
+# as fast as the baseline.
+PARTLY_IN_GRANDCHILDREN = IN_A_CHILD + '''
 
 def spin(n):
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
