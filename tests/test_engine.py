@@ -761,3 +761,64 @@ def test_a_finish_that_fails_in_the_child_is_left_to_the_caller(toy_engine,
     assert not job.finished
     assert result.score == result.max_score > 0 and not result.error
     assert "disk full" in (tmp_path / "out" / "grading.log").read_text()
+
+
+# ------------------------------------------------------------------- a worker's request, any size
+
+def test_a_spawn_request_of_any_size_reaches_the_zygote_whole_with_its_socket() -> None:
+    # A unix socket hands a large message over in pieces, the worker's socket with the first:
+    # a config far above one read (and above the socket's buffer, so that the sender waits for
+    # the reader) is read whole, and the request after it on the same connection is intact.
+    import socket
+    import threading
+
+    from grader.isolation.zygote import recv_request, send_request
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    ours.settimeout(30)  # a reader that stops early fails the test rather than hang it
+    big = {"read_paths": [f"/usr/lib/python3/dist-packages/package{i}/module.py"
+                          for i in range(60_000)]}
+    sockets = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(2)]
+    sender = threading.Thread(target=lambda: [send_request(ours, c, s[1].fileno()) for c, s in
+                                              zip((big, {"small": True}), sockets)])
+    sender.start()
+    try:
+        got = [recv_request(theirs), recv_request(theirs)]
+    finally:
+        sender.join()
+    assert got[0] is not None and got[0][0] == big and len(json.dumps(big)) > 2 << 20
+    assert got[1] is not None and got[1][0] == {"small": True}
+    for (_, fd), (mine, _) in zip(got, sockets):  # each request carried its own socket
+        with socket.socket(fileno=fd) as received:
+            received.sendall(b"x")
+        assert mine.recv(1) == b"x"
+    ours.close()
+    assert recv_request(theirs) is None  # the other side closed: no request
+    for pair in sockets:
+        for s in pair:
+            s.close()
+    theirs.close()
+
+
+def test_a_worker_whose_read_paths_are_many_starts_and_answers(toy_engine, tmp_path: Path) -> None:
+    # A topic that bans a library lying deep in a large folder (a system Python's site-packages,
+    # where a virtual environment sees it) gives its workers one read path per entry around it:
+    # a start-up configuration of hundreds of KB, which reached the zygote cut short.
+    import os
+    import time
+
+    from grader.grading.remote import StudentModule, StudentProxy, WorkerSpec
+
+    stdlib = Path(os.__file__).parent
+    extra = tuple(str(p) for p in sorted(stdlib.rglob("*.py"))[:4000])
+    assert len(json.dumps(extra)) > 200_000
+    (tmp_path / "echo.py").write_text("def echo(x):\n    return x\n")
+    spec = WorkerSpec(tmp_dir=str(tmp_path), module_name="echo",
+                      module_path=str(tmp_path / "echo.py"), student_dir=str(tmp_path),
+                      sandbox=toy_engine.sandboxed, read_paths=toy_engine.read_paths + extra,
+                      limits={"memory_mb": 1024})
+    session = StudentModule(toy_engine.zygote, spec)
+    try:
+        assert StudentProxy(session, time.monotonic() + 60).echo(41) == 41
+    finally:
+        session.close()

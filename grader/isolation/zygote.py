@@ -211,24 +211,52 @@ def _serve_requests(conn: socket.socket) -> None:
 
 
 def recv_request(conn: socket.socket) -> tuple[dict[str, Any], int] | None:
-    """One request: a length-prefixed JSON config with the worker's socket attached."""
+    """One request: a length-prefixed JSON config with the worker's socket attached; None
+    where the other side has closed the connection. The socket comes with the request's first
+    bytes; the kernel may hand the rest over in later reads (a config of more than some 32 KB:
+    a worker's read paths, where a banned library lies deep in a large folder), which are read
+    here up to the request's length, and no further."""
     msg, fds, _flags, _addr = socket.recv_fds(conn, 1 << 20, 1)
     if not msg:
         for fd in fds:
             os.close(fd)
         return None
-    (n,) = _LEN.unpack_from(msg)
-    config = json.loads(msg[_LEN.size:_LEN.size + n])
-    if len(fds) != 1:
-        raise ValueError("a spawn request must carry exactly one socket")
+    try:
+        msg = _more(conn, msg, _LEN.size)
+        (n,) = _LEN.unpack_from(msg)
+        if n > MAX_REQUEST:
+            raise ValueError(f"a spawn request of {n} bytes")
+        msg = _more(conn, msg, _LEN.size + n)
+        config = json.loads(msg[_LEN.size:_LEN.size + n])
+        if len(fds) != 1:
+            raise ValueError("a spawn request must carry exactly one socket")
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
     return config, fds[0]
 
 
+MAX_REQUEST = 64 << 20  # bytes of a request's config: far above any worker's
+
+
+def _more(conn: socket.socket, msg: bytes, size: int) -> bytes:
+    """``msg`` read on to ``size`` bytes; ValueError where the connection ends first."""
+    msg += _read_exact(conn, size - len(msg)) if size > len(msg) else b""
+    if len(msg) < size:
+        raise ValueError("a spawn request cut short")
+    return msg
+
+
 def send_request(conn: socket.socket, config: dict[str, Any], fd: int) -> None:
-    """Ask the zygote for a worker on socket ``fd``. The zygote answers with the pid of its
-    child, which nobody needs (the worker sends its own): ``drain_replies`` drops them later."""
+    """Ask the zygote for a worker on socket ``fd``, whatever the size of ``config``. The zygote
+    answers with the pid of its child, which nobody needs (the worker sends its own):
+    ``drain_replies`` drops them later."""
     body = json.dumps(config).encode()
-    socket.send_fds(conn, [_LEN.pack(len(body)) + body], [fd])
+    data = _LEN.pack(len(body)) + body
+    sent = socket.send_fds(conn, [data], [fd])  # the socket goes with the first bytes sent
+    if sent < len(data):
+        conn.sendall(data[sent:])
 
 
 def drain_replies(conn: socket.socket) -> None:
