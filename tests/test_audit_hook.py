@@ -219,3 +219,26 @@ def test_code_run_from_an_encoded_string_is_noted_for_review(engine, run: str,
     assert any("return _reference_lstm_cell(" in code for code in t.runtime_code), \
         t.runtime_code  # the decoded source, for the similarity comparison
     assert "a string run as code" in t.note
+
+
+def test_a_library_in_site_packages_outside_the_installation_keeps_its_module_names(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Torch in the user's site-packages, or in another environment's that a .pth file adds (as
+    # `GRADER_KEEP_TORCH=1 ./run` does for an interpreter that is a virtual environment): its
+    # files are the library's, named by their path below that folder. Unnamed, a module under
+    # a banned call (torch.optim._multi_tensor where torch.optim is banned) loaded in the worker.
+    import os
+
+    from grader.isolation import audit
+
+    site = tmp_path / "elsewhere" / "site-packages"
+    (site / "pkgx").mkdir(parents=True)
+    for name in ("__init__.py", "sub.py"):
+        (site / "pkgx" / name).write_text("")
+    monkeypatch.syspath_prepend(str(site))
+    checker = audit._Checker(student_dir=str(tmp_path / "student"), banned=frozenset(), files=(),
+                             on_exec=None, gates={}, library=set(), ours=set(), keep=[])
+    sub = os.path.realpath(site / "pkgx" / "sub.py")
+    assert checker.library_file(sub)
+    assert audit._dotted(sub, checker.search) == "pkgx.sub"
+    assert audit._dotted(os.path.realpath(site / "pkgx" / "__init__.py"), checker.search) == "pkgx"

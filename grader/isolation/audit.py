@@ -339,10 +339,12 @@ class _Checker:
         # running it (``on_loading``), by the frame's id (a frame that reuses an id says again)
         self.announced: dict[int, Any] = {}
         # Where modules are found, longest first: a library file's own name is its path below
-        # one of them (the search path as it was before any student code).
+        # one of them (the search path as it was before any student code). A folder of the
+        # search path that is itself one of the prefixes counts (site-packages outside the
+        # installation: the user's, or one a .pth file adds), not only those below them.
         self.search = tuple(sorted({os.path.realpath(p) + os.sep for p in sys.path
                                     if type(p) is str and p and
-                                    os.path.realpath(p).startswith(self.prefixes)},
+                                    (os.path.realpath(p) + os.sep).startswith(self.prefixes)},
                                    key=len, reverse=True))
         self.handlers = {"import": self.on_import, "object.__setattr__": self.on_setattr,
                          "object.__delattr__": self.on_setattr,
