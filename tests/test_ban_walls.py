@@ -9,6 +9,7 @@ test calls it; a few cases are graded whole, beside an honest submission that ke
 
 from __future__ import annotations
 
+import importlib.util
 import textwrap
 import time
 from pathlib import Path
@@ -1062,7 +1063,9 @@ def _classes():
                 todo.append(sub)
     return seen
 
-def where_is_torch(x):
+def where_is_torch(site):
+    # site: the folder that holds torch where the grader runs (told by the trusted side: not
+    # always numpy's, as in a virtual environment that sees another one's torch)
     found = []
     if any(str(getattr(c, "__module__", "")).split(".")[0] == "torch" for c in _classes()):
         found.append("a class")
@@ -1077,7 +1080,6 @@ def where_is_torch(x):
         if any(getattr(v, "__name__", "") == "torch" for v in list(frame.f_globals.values())):
             found.append("a frame")
         frame = frame.f_back
-    site = os.path.dirname(os.path.dirname(np.__file__))
     for path in (os.path.join(site, "torch", "__init__.py"), os.path.join(site, "torch")):
         try:
             with open(path, "rb") as f:
@@ -1106,11 +1108,14 @@ def where_is_torch(x):
 '''
 
 
+TORCH_SITE = str(Path(str(importlib.util.find_spec("torch").origin)).resolve().parent.parent)
+
+
 @pytest.mark.parametrize("topic", ["activations", "conv", "autograd", "logistic_regression",
                                    "embeddings"])
 def test_a_topic_that_bans_torch_never_has_it_in_its_worker(engine, topic: str,
                                                             tmp_path: Path) -> None:
-    got = run(engine, topic, ABSENT, "where_is_torch", 0, tmp=tmp_path)
+    got = run(engine, topic, ABSENT, "where_is_torch", TORCH_SITE, tmp=tmp_path)
     assert got == [], f"torch found in a {topic} worker through: {got}"
 
 
@@ -1796,7 +1801,7 @@ def test_the_other_walls_hold_in_topics_the_engine_was_not_started_for(
         attention_engine, tmp_path: Path) -> None:
     got = run(attention_engine, "rnn", DECOMPOSITION, "by_table", 0, tmp=tmp_path)
     assert isinstance(got, BannedCallError) and "torch._" in str(got), got
-    got = run(attention_engine, "conv", ABSENT, "where_is_torch", 0, tmp=tmp_path)
+    got = run(attention_engine, "conv", ABSENT, "where_is_torch", TORCH_SITE, tmp=tmp_path)
     assert got == [], f"torch found in a conv worker through: {got}"
     got = run(attention_engine, "logistic_regression", FINDER_REMOVED,
               "softmax_without_the_finder", np.ones((2, 3)), tmp=tmp_path)
