@@ -1119,6 +1119,62 @@ def test_a_topic_that_bans_torch_never_has_it_in_its_worker(engine, topic: str,
     assert got == [], f"torch found in a {topic} worker through: {got}"
 
 
+# Another copy of a banned library, in an installation the worker can read but whose packages are
+# not on its import path (a virtual environment's base Python, the system's): an extension module
+# of it, loaded by its path under another name, would compute what the ban forbids.
+OTHER_COPY = '''
+import glob, importlib.util, os
+
+def load_the_other_copy(folder):
+    found = sorted(glob.glob(os.path.join(folder, "_sigtools*.so")))
+    out = [len(found)]
+    for path in [*found, os.path.join(folder, "_sigtools.cpython-311-x86_64-linux-gnu.so")][:1]:
+        try:
+            spec = importlib.util.spec_from_file_location("mine._sigtools", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            out.append(sorted(n for n in vars(module) if not n.startswith("__")))
+        except BaseException as exc:
+            out.append(type(exc).__name__)
+    return out
+'''
+
+
+def test_module_files_finds_every_copy_of_a_library_in_the_installations(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import sys
+
+    from grader.isolation import sandbox
+
+    base = tmp_path / "base"
+    copy = base / "lib" / "python3.11" / "site-packages" / "scipy" / "signal"
+    copy.mkdir(parents=True)
+    (copy / "__init__.py").write_text("")
+    monkeypatch.setattr(sys, "base_prefix", str(base))
+    found = sandbox.module_files(["scipy.signal"])
+    assert os.path.realpath(copy) in found
+    assert found[0] == os.path.realpath(Path(importlib.util.find_spec("scipy").origin).parent
+                                        / "signal")  # the one on the import path, first
+
+
+def test_another_copy_of_a_banned_library_in_the_installation_is_as_absent(
+        engine, tmp_path: Path) -> None:
+    import glob
+    import sys
+
+    ours = str(Path(str(importlib.util.find_spec("scipy").origin)).resolve().parent / "signal")
+    others = sorted({str(Path(f).resolve()) for root in (sys.base_prefix, "/usr", "/usr/local")
+                     for layout in ("lib/python3*/site-packages", "lib/python3*/dist-packages",
+                                    "lib/python3/dist-packages")
+                     for f in glob.glob(f"{root}/{layout}/scipy/signal")} - {ours})
+    if not others:
+        pytest.skip("no other copy of scipy.signal in this machine's Python installations")
+    for folder in others:
+        got = run(engine, "conv", OTHER_COPY, "load_the_other_copy", folder, tmp=tmp_path)
+        assert got[0] == 0 and isinstance(got[1], str), (folder, got)  # unreadable: not loaded
+
+
 def test_the_classic_subclasses_route_to_conv2d_scores_nothing(engine, tmp_path: Path) -> None:
     source = _with("conv", """
         def conv2d_forward(x, w, b, stride=1, pad=0):

@@ -1520,14 +1520,39 @@ if __name__ == "__main__" and sys.argv[1:] == ["--probe"]:
 # What a worker may not read: the files of the modules it goes without
 
 
+# Where a Python installation keeps its packages, below its prefix (or its lib folder).
+_SITE_LAYOUTS = ("lib/python3*/site-packages", "lib/python3*/dist-packages",
+                 "lib/python3/dist-packages", "lib64/python3*/site-packages",
+                 "lib64/python3*/dist-packages", "python3*/site-packages",
+                 "python3*/dist-packages", "python3/dist-packages")
+
+
+def _package_folders() -> list[str]:
+    """The folders modules are found in: ``sys.path``, and the package folders of the Python
+    installations a worker can read, whether or not they are on this ``sys.path`` (the base
+    installation of a virtual environment, the system's ``/usr`` and ``/usr/local``): a copy of
+    a banned library there is loadable by path (an extension module under another name)."""
+    import glob
+
+    roots = dict.fromkeys(os.path.realpath(p) for p in (
+        sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, "/usr", "/usr/local"))
+    found = [p for p in sys.path if p]
+    for root in roots:
+        for layout in _SITE_LAYOUTS:
+            found += sorted(glob.glob(os.path.join(glob.escape(root), layout)))
+    return list(dict.fromkeys(found))
+
+
 def module_files(names: Sequence[str]) -> tuple[str, ...]:
     """The folders and files that hold the modules ``names`` (``scipy.signal``: its package
-    folder; a module: its source, bytecode and extension files), found along ``sys.path``
-    without importing anything."""
+    folder; a module: its source, bytecode and extension files), every copy found along
+    ``sys.path`` and in the installations' package folders (``_package_folders``), without
+    importing anything."""
     out: dict[str, None] = {}
+    folders = _package_folders() if names else []
     for name in names:
         parts = name.split(".")
-        for base in sys.path:
+        for base in folders:
             if not base or not os.path.isdir(base):
                 continue
             folder = os.path.join(base, *parts[:-1])
