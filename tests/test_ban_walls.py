@@ -1175,6 +1175,68 @@ def test_another_copy_of_a_banned_library_in_the_installation_is_as_absent(
         assert got[0] == 0 and isinstance(got[1], str), (folder, got)  # unreadable: not loaded
 
 
+# Another installation's copy of a library the worker does have (a virtual environment's base
+# Python, the system's): its modules, run from their files under another name, define functions
+# that no trip-wire guards (numpy.polyfit where it is banned), and its extension modules compute
+# what a banned call would (scipy.spatial.distance's).
+ELSEWHERE = '''
+import importlib.util
+
+def load_from(path, name):
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return sorted(n for n in vars(module) if not n.startswith("__"))
+    except BaseException as exc:
+        return f"{type(exc).__name__}: {exc}"
+'''
+
+
+def _other_copies(package: str, pattern: str) -> list[str]:
+    """Files of ``package`` matching ``pattern`` in the package folders of installations other
+    than this environment's (found here by the test, not by the grader)."""
+    import glob
+    import sys
+
+    ours = Path(str(importlib.util.find_spec(package).origin)).resolve().parent
+    return sorted({str(Path(f).resolve()) for root in (sys.base_prefix, "/usr", "/usr/local")
+                   for layout in ("lib/python3*/site-packages", "lib/python3*/dist-packages",
+                                  "lib/python3/dist-packages")
+                   for f in glob.glob(f"{root}/{layout}/{package}/{pattern}")
+                   if not Path(f).resolve().is_relative_to(ours)})
+
+
+@pytest.mark.parametrize("topic, package, pattern, name", [
+    ("linear_regression", "numpy", "lib/_polynomial_impl.py", "mine_polynomial"),
+    ("linear_regression", "numpy", "polynomial/polynomial.py", "mine_polynomial"),
+    ("embeddings", "scipy", "spatial/_distance_wrap*.so", "mine._distance_wrap"),
+])
+def test_another_installations_copy_of_a_library_runs_nothing_in_a_worker(
+        engine, topic: str, package: str, pattern: str, name: str, tmp_path: Path) -> None:
+    copies = _other_copies(package, pattern)
+    if not copies:
+        pytest.skip(f"no other installation's copy of {package}/{pattern} on this machine")
+    got = run(engine, topic, ELSEWHERE, "load_from", copies[0], name, tmp=tmp_path)
+    assert isinstance(got, str) and "ImportError" in got and \
+        f"another Python installation's copy of {package}" in got, got
+
+
+def test_this_environments_own_library_still_loads_by_an_import(engine, tmp_path: Path) -> None:
+    # (a module of its that no zygote loads: loaded now, from this environment's package folder)
+    source = textwrap.dedent("""
+        import importlib, sys
+
+        def f(x):
+            for name in ("scipy.odr", "scipy.cluster.vq", "scipy.io.arff", "scipy.constants"):
+                if name not in sys.modules:
+                    return [name, importlib.import_module(name).__name__ == name]
+            return None
+        """)
+    got = run(engine, "gaussian_classifier", source, "f", 0, tmp=tmp_path)
+    assert got is not None and got[1] is True, got
+
+
 def test_the_classic_subclasses_route_to_conv2d_scores_nothing(engine, tmp_path: Path) -> None:
     source = _with("conv", """
         def conv2d_forward(x, w, b, stride=1, pad=0):

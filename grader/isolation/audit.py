@@ -346,6 +346,16 @@ class _Checker:
                                     if type(p) is str and p and
                                     (os.path.realpath(p) + os.sep).startswith(self.prefixes)},
                                    key=len, reverse=True))
+        # The package folders of the installations a worker can read that are not on the search
+        # path (a virtual environment's base installation, the system's): a library file there
+        # is another installation's copy, not this environment's, and neither its body nor its
+        # extension modules run in a worker (``elsewhere``). With the search path, longest first.
+        from grader.isolation import sandbox
+
+        others = {os.path.realpath(p) + os.sep for p in sandbox.package_folders()
+                  if os.path.isabs(p)} - set(self.search)
+        self.places = tuple(sorted((*self.search, *others), key=len, reverse=True))
+        self.others = frozenset(others)
         self.handlers = {"import": self.on_import, "object.__setattr__": self.on_setattr,
                          "object.__delattr__": self.on_setattr,
                          "function.__new__": self.on_function, "exec": self.on_exec_event,
@@ -485,7 +495,8 @@ class _Checker:
             return ImportError(f"{name} runs only by an import while grading, not by hand",
                                name=name)
         if kind == "library" and above is not None and self.genuine(code):
-            refusal = self.on_library(above, code)
+            refusal = self.elsewhere(os.path.realpath(code.co_filename)) or \
+                self.on_library(above, code)
             if refusal is not None:
                 return refusal
             _add(self.library, self.keep, code)
@@ -501,6 +512,20 @@ class _Checker:
         return None
 
     # -- whose code ---------------------------------------------------------------------------
+
+    def elsewhere(self, real: str) -> BaseException | None:
+        """The refusal of a file (its real path) of another installation's packages (see
+        ``places``), or None: where the folder nearest above it is on the search path, or none
+        holds it."""
+        for folder in self.places:
+            if real.startswith(folder):
+                if folder not in self.others:
+                    return None
+                name = real[len(folder):].split(os.sep)[0]
+                return ImportError(f"{real} is another Python installation's copy of {name}: "
+                                   f"only this environment's libraries load while grading",
+                                   name=name)
+        return None
 
     def library_file(self, path: Any) -> bool:
         """Whether ``path`` is a file of the libraries (not the student's)."""
@@ -563,6 +588,9 @@ class _Checker:
         if name in self.made:
             return _again(name)
         if kind == "dynamic":
+            refusal = self.elsewhere(os.path.realpath(origin))
+            if refusal is not None:
+                return refusal
             ran = _identity(origin)
             if ran is None or ran in self.ran:
                 return _again(name)

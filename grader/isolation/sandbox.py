@@ -1527,7 +1527,7 @@ _SITE_LAYOUTS = ("lib/python3*/site-packages", "lib/python3*/dist-packages",
                  "python3*/dist-packages", "python3/dist-packages")
 
 
-def _package_folders() -> list[str]:
+def package_folders() -> list[str]:
     """The folders modules are found in: ``sys.path``, and the package folders of the Python
     installations a worker can read, whether or not they are on this ``sys.path`` (the base
     installation of a virtual environment, the system's ``/usr`` and ``/usr/local``): a copy of
@@ -1546,10 +1546,10 @@ def _package_folders() -> list[str]:
 def module_files(names: Sequence[str]) -> tuple[str, ...]:
     """The folders and files that hold the modules ``names`` (``scipy.signal``: its package
     folder; a module: its source, bytecode and extension files), every copy found along
-    ``sys.path`` and in the installations' package folders (``_package_folders``), without
+    ``sys.path`` and in the installations' package folders (``package_folders``), without
     importing anything."""
     out: dict[str, None] = {}
-    folders = _package_folders() if names else []
+    folders = package_folders() if names else []
     for name in names:
         parts = name.split(".")
         for base in folders:
