@@ -1237,6 +1237,66 @@ def test_this_environments_own_library_still_loads_by_an_import(engine, tmp_path
     assert got is not None and got[1] is True, got
 
 
+def test_a_folder_on_the_search_path_outside_the_installation_is_this_environments(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # PYTHONPATH, a project folder a .pth file adds, the grader's checkout run without installing
+    # it: none lies below the installation, all are where this environment finds its modules.
+    # Only a package folder off the search path is another installation's.
+    import os
+
+    from grader.isolation import audit, sandbox
+
+    checkout = tmp_path / "checkout"
+    other = tmp_path / "base" / "lib" / "python3.11" / "site-packages"
+    for folder in (checkout / "pkgy", other / "pkgy"):
+        folder.mkdir(parents=True)
+        (folder / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(checkout))
+    listed = sandbox.package_folders()
+    monkeypatch.setattr(sandbox, "package_folders", lambda: [*listed, str(other)])
+    checker = audit._Checker(student_dir=str(tmp_path / "student"), banned=frozenset(), files=(),
+                             on_exec=None, gates={}, library=set(), ours=set(), keep=[])
+    assert checker.elsewhere(os.path.realpath(checkout / "pkgy" / "__init__.py")) is None
+    refused = checker.elsewhere(os.path.realpath(other / "pkgy" / "__init__.py"))
+    assert isinstance(refused, ImportError) and \
+        "another Python installation's copy of pkgy" in str(refused)
+
+
+@pytest.fixture(scope="module")
+def checkout_engine():
+    """An engine whose zygotes find the grader through ``PYTHONPATH`` (a checkout run without
+    installing it), as on a host where the grader is not installed in the environment."""
+    import os
+
+    from grader.grading.engine import Engine
+
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(ROOT)
+    try:
+        with Engine(COURSE, topics=("linear_regression",)) as e:
+            yield e
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = before
+
+
+def test_the_grader_found_through_pythonpath_is_this_environments(
+        checkout_engine, tmp_path: Path) -> None:
+    # Its own folder on the worker's search path lies outside the installation: its modules
+    # are the grader's, reloading one is refused as any library's, and grading is unchanged.
+    got = run(checkout_engine, "linear_regression", ONCE, "the_graders_own_module_reloaded",
+              np.ones((2, 3)), tmp=tmp_path)
+    assert isinstance(got, StudentError) and "loaded once" in str(got) and \
+        "another Python installation" not in str(got), got
+    result = _grade(checkout_engine, "linear_regression",
+                    COURSE.solution("linear_regression").read_text(), tmp_path)
+    topic = result.topic("linear_regression")
+    assert topic.score == topic.max_score, \
+        [(t.name, t.message[:160]) for t in result.tests if t.outcome != "passed"]
+
+
 def test_the_classic_subclasses_route_to_conv2d_scores_nothing(engine, tmp_path: Path) -> None:
     source = _with("conv", """
         def conv2d_forward(x, w, b, stride=1, pad=0):

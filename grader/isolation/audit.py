@@ -349,12 +349,16 @@ class _Checker:
         # The package folders of the installations a worker can read that are not on the search
         # path (a virtual environment's base installation, the system's): a library file there
         # is another installation's copy, not this environment's, and neither its body nor its
-        # extension modules run in a worker (``elsewhere``). With the search path, longest first.
+        # extension modules run in a worker (``elsewhere``). With every folder of the search
+        # path, longest first: one outside the installation (``PYTHONPATH``, a project folder a
+        # .pth file adds, the grader's checkout) is this environment's, never another's.
         from grader.isolation import sandbox
 
+        on_path = {os.path.realpath(p) + os.sep for p in sys.path
+                   if type(p) is str and os.path.isabs(p)}
         others = {os.path.realpath(p) + os.sep for p in sandbox.package_folders()
-                  if os.path.isabs(p)} - set(self.search)
-        self.places = tuple(sorted((*self.search, *others), key=len, reverse=True))
+                  if os.path.isabs(p)} - on_path
+        self.places = tuple(sorted(on_path | others, key=len, reverse=True))
         self.others = frozenset(others)
         self.handlers = {"import": self.on_import, "object.__setattr__": self.on_setattr,
                          "object.__delattr__": self.on_setattr,
