@@ -1862,6 +1862,10 @@ def test_a_module_under_a_banned_call_that_no_zygote_loaded_is_absent(
     """Its body would define banned functions, and could hand them to code of the student's (a
     library function they changed, that the body calls) before they are wired: it is refused
     before its body runs, by its file's own name, however it is loaded."""
+    import torch
+
+    if importlib.util.find_spec(name) is None:  # (torch.func._random is not in torch 2.11)
+        pytest.skip(f"this torch ({torch.__version__}) has no {name}: nothing to load")
     got = run(engine, topic, LATER, fn, name, tmp=tmp_path)
     assert isinstance(got, StudentError) and "ImportError" in str(got) and \
         f"{name} is not available in this exercise: what {call} defines is banned here" \
