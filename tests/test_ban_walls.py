@@ -1268,10 +1268,12 @@ def checkout_engine():
     installing it), as on a host where the grader is not installed in the environment."""
     import os
 
+    import grader
     from grader.grading.engine import Engine
 
     before = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = str(ROOT)
+    # (the folder of the grader this process runs: the checkout where it is installed editable)
+    os.environ["PYTHONPATH"] = str(Path(grader.__file__).resolve().parent.parent)
     try:
         with Engine(COURSE, topics=("linear_regression",)) as e:
             yield e
