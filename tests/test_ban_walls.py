@@ -1408,6 +1408,9 @@ AUTOGRAD_ROUTES = {
     "modes_on": "(lambda: [torch.autograd.grad_mode.set_grad_enabled(True), "
                 "torch.inference_mode(False).__enter__(), torch.autograd.grad(f(x), x)[0]][2])()",
     "backward_kernel": "torch.ops.aten.threshold_backward(2 * x.detach() * w, x.detach(), -1e9)",
+    # TorchScript's own differentiation: the graph executor's autodiff, and the pass by itself
+    "jit_autodiff": "_jit_autodiff(x, w)",
+    "jit_differentiate": "_jit_differentiate(x.detach(), w)",
 }
 AUTOGRAD = '''
 import threading
@@ -1435,6 +1438,38 @@ def _in_a_thread(work):
     t.start()
     t.join()
     return box[0]
+
+def _square_times(t, v):
+    return t * t * v
+
+def _jit_autodiff(x, w):
+    """The legacy graph executor differentiates a scripted function's graph itself."""
+    torch._C._jit_set_profiling_executor(False)
+    scripted = torch.jit.script(_square_times)
+    for _ in range(3):
+        out = scripted(x, w)
+    return torch.autograd.grad(out, x, torch.ones_like(out))[0]
+
+def _jit_differentiate(x, w):
+    """The gradient graph TorchScript derives from a forward graph, run as a function."""
+    grads = torch._C._jit_differentiate(torch.jit.script(_square_times).graph.copy())
+    outs = _as_function("forward", grads.f)(x, w)
+    vjps = [torch.ones_like(outs[0])] + [None] * (len(grads.df_input_vjps) - 1)
+    captured = [(x, w)[i] for i in grads.df_input_captured_inputs] + \
+        [outs[i] for i in grads.df_input_captured_outputs]
+    return _as_function("backward", grads.df)(*vjps, *captured)[0]
+
+def _as_function(name, graph):
+    """A function of ``graph``, its outputs made one tuple (a function returns one value)."""
+    outputs = list(graph.outputs())
+    if len(outputs) > 1:
+        node = graph.create("prim::TupleConstruct", outputs)
+        node.output().setType(torch._C.TupleType([o.type() for o in outputs]))
+        graph.appendNode(node)
+        for i in reversed(range(len(outputs))):
+            graph.eraseOutput(i)
+        graph.registerOutput(node.output())
+    return torch._C._create_function_from_graph(name, graph)
 
 def gradient(x_np, w_np):
     x = torch.tensor(x_np, requires_grad=True)
@@ -1614,6 +1649,41 @@ def test_a_gradient_by_autograd_scores_nothing_and_honest_work_keeps_its_grade(
         [(t.name, t.outcome) for t in own]
     honest = _grade(engine, topic, COURSE.solution(topic).read_text(), tmp_path / "honest")
     assert honest.topic(topic).score == honest.topic(topic).max_score
+
+
+@pytest.mark.parametrize("route", ["jit_autodiff", "jit_differentiate"])
+@pytest.mark.parametrize("topic", sorted(GRADIENT_FUNCTION))
+def test_torchscript_differentiates_nothing_where_gradients_are_the_exercise(
+        engine, topic: str, route: str, tmp_path: Path) -> None:
+    got = run(engine, topic, AUTOGRAD.replace("ROUTE", AUTOGRAD_ROUTES[route]), "gradient",
+              X, W, tmp=tmp_path)
+    assert isinstance(got, BannedCallError) and "torch." in str(got), (route, got)
+
+
+BY_TORCHSCRIPT = """
+    def _affine(x, W, b):
+        return x.reshape([x.shape[0], -1]) @ W + b
+
+    def affine_backward(dout, cache):
+        # the legacy graph executor differentiates the scripted forward by its own rules
+        import torch
+        torch._C._jit_set_profiling_executor(False)
+        scripted = torch.jit.script(_affine)
+        x, W, b = (torch.tensor(a, requires_grad=True) for a in cache)
+        for _ in range(3):
+            out = scripted(x, W, b)
+        dx, dW, db = torch.autograd.grad(out, (x, W, b), torch.tensor(dout))
+        return dx.numpy(), dW.numpy(), db.numpy()
+    """
+
+
+def test_a_gradient_by_torchscript_scores_nothing(engine, tmp_path: Path) -> None:
+    result = _grade(engine, "backprop", _with("backprop", BY_TORCHSCRIPT), tmp_path)
+    own = [t for t in result.tests if "affine_backward" in t.functions]
+    assert own and all(t.outcome != "passed" for t in own), \
+        [(t.name, t.outcome) for t in own]
+    assert any("torch." in (t.message or "") and "not allowed" in (t.message or "")
+               for t in own), [t.message for t in own]
 
 
 FINDER_REMOVED = '''

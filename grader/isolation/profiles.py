@@ -46,6 +46,17 @@ PLANNED_IN = {NUMPY: NUMPY, TORCH: TORCH, NO_AUTOGRAD: TORCH}
 
 CAPABILITIES = ("autograd",)  # what ``[banned] capabilities`` may name
 DECOMPOSITIONS = ("torch._decomp", "torch._refs", "torch._prims")
+# TorchScript, where autograd is banned: its compiler differentiates what it compiles by rules of
+# its own (the graph executor's autodiff, ``torch._C._jit_differentiate``), with no autograd graph
+# and no gradient operator. Banned at every way in: the compiler, tracer and loaders of
+# ``torch.jit``, and torch._C's own doors to them (the graph passes and executor settings, a
+# graph made into a function, IR parsed or loaded). No TorchScript function exists for student
+# code to make, load or differentiate; torch's own code calls them by name, which stays allowed.
+TORCHSCRIPT = ("torch.jit", "torch._C._jit_*", "torch._C._create_function_from_*",
+               "torch._C.CompilationUnit", "torch._C.parse_ir", "torch._C.import_ir_module*",
+               "torch._C._import_ir_module_from_package", "torch._C._load_*",
+               "torch._C._debug_set_autodiff_subgraph_inlining",
+               "torch._C._set_graph_executor_optimize", "torch._C._get_graph_executor_optimize")
 # The one module of theirs that zygotes do not load, absent from the workers that ban them: only
 # forward-mode AD loads it (scripting its decompositions costs a zygote 0.3 s and 9 MB), and
 # forward-mode AD is refused there anyway (it runs those banned decompositions).
@@ -62,11 +73,13 @@ def profile(libraries: Iterable[str], capabilities: Iterable[str] = ()) -> str:
 def calls(calls: Sequence[str], libraries: Sequence[str] = (), ops: Sequence[str] = (),
           capabilities: Sequence[str] = ()) -> tuple[str, ...]:
     """The library functions a topic's worker refuses to student code (its trip-wires): the
-    topic's ``[banned] calls``, and torch's Python decompositions and references where the topic
-    bans an operator or autograd."""
+    topic's ``[banned] calls``, torch's Python decompositions and references where the topic
+    bans an operator or autograd, and TorchScript where it bans autograd."""
     extra: tuple[str, ...] = ()
     if profile(libraries, capabilities) != NUMPY and (ops or "autograd" in capabilities):
         extra = DECOMPOSITIONS
+    if profile(libraries, capabilities) == NO_AUTOGRAD:
+        extra += TORCHSCRIPT
     return tuple(dict.fromkeys((*calls, *extra)))
 
 

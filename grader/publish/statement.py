@@ -62,7 +62,7 @@ def section(config: TopicConfig) -> str:
             "- **Libraries**: " + _join(f"`{lib}`" for lib in config.banned_libraries) +
             ". They are not in the process that runs your code at all: importing one fails "
             "(\"not available in this exercise\"), and no other route finds them.")
-    decompositions = [m for m in calls if m not in config.banned]
+    decompositions = [m for m in calls if m in profiles.DECOMPOSITIONS and m not in config.banned]
     if decompositions:
         items.append(
             "- **Torch's Python decompositions of operators**: everything in " +
@@ -77,8 +77,11 @@ def section(config: TopicConfig) -> str:
             "this exercise, even under `torch.enable_grad()`, so `torch.autograd.grad`, "
             "`Tensor.backward`, `torch.func` and a result's `grad_fn` have nothing to compute "
             "with, and torch's gradient operators (`*_backward*`, such as `threshold_backward`) "
-            "are refused. Write the gradients yourself with basic operations; "
-            "`torch.no_grad()` and `requires_grad` are harmless.")
+            "are refused. TorchScript differentiates what it compiles by rules of its own, so it "
+            "is not available either: a call from your code into `torch.jit` (scripting, "
+            "tracing, loading) or into its doors in `torch._C` is refused, and the tests of the "
+            "function that made it score 0. Write the gradients yourself with basic "
+            "operations; `torch.no_grad()` and `requires_grad` are harmless.")
     if not items:
         return "Nothing is banned in this exercise."
     return "\n".join(textwrap.fill(item, width=100, subsequent_indent="  ",
