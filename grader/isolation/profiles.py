@@ -50,8 +50,9 @@ DECOMPOSITIONS = ("torch._decomp", "torch._refs", "torch._prims")
 # its own (the graph executor's autodiff, ``torch._C._jit_differentiate``), with no autograd graph
 # and no gradient operator. Banned at every way in: the compiler, tracer and loaders of
 # ``torch.jit``, and torch._C's own doors to them (the graph passes and executor settings, a
-# graph made into a function, IR parsed or loaded). No TorchScript function exists for student
-# code to make, load or differentiate; torch's own code calls them by name, which stays allowed.
+# graph made into a function, IR parsed or loaded); torch's own code calls them by name, which
+# stays allowed. ``torch._C.CompilationUnit`` is a C class, whose constructor no trip-wire
+# guards: what it compiles runs under the profiling executor, which records no gradient here.
 TORCHSCRIPT = ("torch.jit", "torch._C._jit_*", "torch._C._create_function_from_*",
                "torch._C.CompilationUnit", "torch._C.parse_ir", "torch._C.import_ir_module*",
                "torch._C._import_ir_module_from_package", "torch._C._load_*",
