@@ -795,9 +795,13 @@ def spin(n):
     assert speed["clock"] == "cpu_tree" or "whole process tree" in speed["clock_note"], speed
     assert t.outcome == "failed", t.details
     assert speed["clock"] != "cpu_tree" or "processes" in t.message, t.details
-    # Charged once, thread start-up included (about 0.8×); an escape would show tens of ×, a
-    # double charge about 0.4×.
-    assert 0.5 < t.details["speed"]["ratio"] < 1.3, t.details
+    # Charged, thread start-up included: about 0.8× on a quiet machine, an escape tens of ×.
+    # Only that is asserted here. Whether the thread is charged once rather than twice is a
+    # question of arithmetic, asserted on known readings without timing anything
+    # (test_work_outside_the_worker_threads_is_charged_from_the_process_tree): through the
+    # engine, other load moves this ratio by as much as a double charge would (0.46 seen on a
+    # busy 2-core machine).
+    assert t.details["speed"]["ratio"] < 3, t.details
 
 
 def test_engine_formula_earns_full_speed_points(speedy: Engine, tmp_path: Path) -> None:
