@@ -1385,6 +1385,99 @@ def test_a_decomposition_found_by_a_built_name_scores_nothing_in_rnn(engine, tmp
         cells[0].message
 
 
+# --------------------------------------------------------------- a kernel called by its key
+
+# A banned operator's kernel at a key that no call of it reaches by itself, called by that key
+# (``OpOverload._op_dk``) or redispatched to it: functorch's decompositions, which compute from
+# operators that are not banned, and the nested-tensor kernels registered for another backend.
+BY_KEY = '''
+import torch
+
+DK = torch._C.DispatchKey
+SDPA = torch.ops.aten._scaled_dot_product_attention_math.default
+
+
+def _qkv():
+    g = torch.Generator().manual_seed(0)
+    return [torch.randn(1, 2, 3, 4, generator=g) for _ in range(3)]
+
+
+def attention_by_key(x):
+    return float(SDPA._op_dk(DK.FuncTorchBatchedDecomposition, *_qkv())[0].abs().sum())
+
+
+def attention_by_redispatch(x):
+    keys = torch._C.DispatchKeySet(DK.FuncTorchBatched)
+    return float(SDPA.redispatch(keys, *_qkv())[0].abs().sum())
+
+
+def dropout_by_key(x):
+    op = torch.ops.aten.dropout.default
+    return float(op._op_dk(DK.FuncTorchBatchedDecomposition, torch.ones(4, 4), 0.5, True).sum())
+
+
+def layer_norm_by_a_nested_kernel(x):
+    nested = torch.nested.nested_tensor([torch.arange(12.0).reshape(3, 4)])
+    out = torch.ops.aten.native_layer_norm.default._op_dk(
+        DK.NestedTensorHPU, nested, [4], torch.ones(4), torch.zeros(4), 1e-5)[0]
+    return float(out.to_padded_tensor(0.0).abs().sum())
+
+
+def relu_gradient_by_a_nested_kernel(x):
+    nested = torch.nested.nested_tensor([torch.arange(-1.0, 2.0)])
+    out = torch.ops.aten.threshold_backward.default._op_dk(DK.NestedTensorHPU, nested, nested,
+                                                            0.0)
+    return float(out.to_padded_tensor(0.0).sum())
+'''
+NO_AUTOGRAD_TOPICS = ["backprop", "batchnorm", "gnn", "linear_regression", "regularization",
+                      "transformer"]
+# route -> (the operator it calls, the topics that ban it)
+BY_KEY_ROUTES = {
+    "attention_by_key": ("aten::_scaled_dot_product_attention_math",
+                         ["attention", "transformer", "performance"]),
+    "attention_by_redispatch": ("aten::_scaled_dot_product_attention_math", ["attention"]),
+    "dropout_by_key": ("aten::dropout", ["regularization"]),
+    "layer_norm_by_a_nested_kernel": ("aten::native_layer_norm", ["transformer"]),
+    "relu_gradient_by_a_nested_kernel": ("aten::threshold_backward", NO_AUTOGRAD_TOPICS),
+}
+
+
+@pytest.mark.parametrize(("route", "topic"),
+                         [(r, t) for r, (_, topics) in BY_KEY_ROUTES.items() for t in topics])
+def test_a_banned_operators_kernel_called_by_its_key_is_refused(engine, route: str, topic: str,
+                                                               tmp_path: Path) -> None:
+    got = run(engine, topic, BY_KEY, route, 0, tmp=tmp_path)
+    assert isinstance(got, BannedCallError), (route, topic, got)
+    assert f"{BY_KEY_ROUTES[route][0]} is not allowed" in str(got), got
+
+
+@pytest.mark.parametrize("route", sorted(BY_KEY_ROUTES))
+def test_each_route_by_key_computes_where_nothing_is_banned(engine, route: str,
+                                                           tmp_path: Path) -> None:
+    got = run(engine, "metrics", BY_KEY, route, 0, tmp=tmp_path)
+    assert isinstance(got, float) and got > 0, got
+
+
+ATTENTION_BY_KEY = """
+    def scaled_dot_product_attention(q, k, v, mask=None, causal=False):
+        # torch's own attention, by the kernel functorch registered for it
+        op = torch.ops.aten._scaled_dot_product_attention_math.default
+        return op._op_dk(torch._C.DispatchKey.FuncTorchBatchedDecomposition, q, k, v, mask, 0.0,
+                         causal)
+    """
+
+
+def test_attention_by_a_kernel_called_by_its_key_scores_nothing(engine, tmp_path: Path) -> None:
+    result = _grade(engine, "attention", _with("attention", ATTENTION_BY_KEY), tmp_path / "key")
+    own = [t for t in result.tests if t.functions == ("scaled_dot_product_attention",)]
+    assert own and all(t.outcome != "passed" for t in own), [(t.name, t.outcome) for t in own]
+    assert all("aten::_scaled_dot_product_attention_math is not allowed" in (t.message or "")
+               for t in own), [t.message for t in own]
+    honest = _grade(engine, "attention", COURSE.solution("attention").read_text(),
+                    tmp_path / "honest")
+    assert honest.topic("attention").score == honest.topic("attention").max_score
+
+
 # ------------------------------------------------------------------ autograd as a capability
 
 # Each computes d/dx sum(x * x * w) = 2 x w with torch's autograd by one route (each does, where

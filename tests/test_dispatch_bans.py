@@ -13,6 +13,7 @@ allowed; the reference beside them keeps full marks.
 
 from __future__ import annotations
 
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -96,10 +97,30 @@ def test_the_backward_kernels_are_banned_with_the_forward_ones(topic: str) -> No
 
 
 def test_refusal_keys_leave_other_layouts_working() -> None:
-    """A composite operator is refused at its composite kernel alone: a backend kernel beside
-    it would break tensors of other layouts for every other operator."""
-    assert dispatch.keys_of("aten::conv2d") == ["CompositeImplicitAutograd"]
+    """A composite operator is refused where it has kernels of its own, and at no backend key
+    it has none for: a backend kernel beside its composite one would break tensors of other
+    layouts."""
+    keys = dispatch.keys_of("aten::conv2d")
+    assert keys[0] == "CompositeImplicitAutograd"
+    assert not {"CPU", "CUDA", "Meta", "SparseCPU", "MkldnnCPU"} & set(keys), keys
     assert "CompositeImplicitAutograd" not in dispatch.keys_of("aten::convolution_backward")
+
+
+def test_an_operator_is_refused_at_every_key_it_has_a_kernel_at() -> None:
+    """A kernel can be called by its key (``OpOverload._op_dk``, ``redispatch``), and a key no
+    call reaches by itself is reached in a mode or by a layout: every key at which the
+    dispatcher lists a kernel of a banned operator's own is one it is refused at."""
+    patterns = sorted({p for t in COURSE.topics() for p in COURSE.config(t).banned_ops})
+    line = re.compile(r"^(\w+)(?:\[alias\])?(?: \(inactive\))?: .*registered at ")
+    seen = set()
+    for op in dispatch.operators([*patterns, *dispatch.GRADIENT_OPERATORS]):
+        own = {m.group(1) for m in map(line.match, torch._C._dispatch_dump(op).splitlines())
+               if m} - {"debug"}  # where the schema was registered
+        seen |= own
+        assert own - set(dispatch.keys_of(op)) == set(), op
+    # the dump is read as this torch writes it: its keys include those Python cannot name
+    assert {"CompositeImplicitAutograd", "FuncTorchBatchedDecomposition", "Tracer",
+            "MkldnnCPU", "NestedTensorCPU"} <= seen, seen
 
 
 def test_an_operator_is_refused_once_at_each_of_its_keys() -> None:
@@ -118,11 +139,12 @@ def test_the_autograd_kernels_taken_away_are_every_one_the_dispatcher_has(monkey
     """``no_autograd`` asks the dispatcher once per key for the operators with a kernel there;
     on a torch that cannot list them it asks operator by operator: the same operators either
     way, for every autograd key (one this torch does not know has none)."""
-    listed = {key: sorted(dispatch._kernels_at(torch, key)) for key in dispatch.AUTOGRAD_KEYS}
+    listed = {key: sorted(dispatch._kernels_at(torch, key))
+              for key in dispatch.autograd_keys(torch)}
     assert len(listed["Autograd"]) > 1000
     monkeypatch.delattr(torch._C, "_dispatch_get_registrations_for_dispatch_key")
     assert {key: sorted(dispatch._kernels_at(torch, key))
-            for key in dispatch.AUTOGRAD_KEYS} == listed
+            for key in dispatch.autograd_keys(torch)} == listed
     assert dispatch._kernels_at(torch, "NoSuchKey") == []
 
 

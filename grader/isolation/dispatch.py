@@ -7,8 +7,12 @@ tensor subclass's ``__torch_function__`` receives, a quantized or reference modu
 ``redispatch`` to a backend key) ends in the dispatcher. So a topic's ``[banned] ops`` names
 operators (``"*::*convolution*"``: shell patterns on ``namespace::name``, every overload
 included), and the worker registers, for each operator they match, a kernel that refuses the
-call at every dispatch key where the operator has a kernel of its own: its composite kernel
-where it has one (that covers every backend), else its backend, autograd and meta kernels.
+call at every dispatch key where the operator has a kernel of its own, and where it has no
+composite kernel (one that covers every backend) at the CPU, CUDA and Meta keys it has none for.
+Every key, not only those a call dispatches to by itself: a kernel can be called by its key
+(``OpOverload._op_dk``, ``redispatch``), and the kernels at keys a call only reaches in a mode
+compute too (functorch's decomposition of ``_scaled_dot_product_attention_math`` or ``dropout``,
+registered at ``FuncTorchBatchedDecomposition``; a nested-tensor kernel of another backend).
 
 The registrations cannot be undone from Python: the dispatcher's registration handles (what a
 ``torch.library.Library`` wraps) are kept alive by their reference count alone (nothing refers
@@ -42,17 +46,11 @@ import sys
 import warnings
 from typing import Any, Callable, Iterator, Sequence
 
-# Keys at which an operator may have a kernel of its own. A composite kernel serves every
-# backend, so where an operator has one, overriding it is enough (and a backend kernel beside a
-# composite one would break tensors of other layouts: mkldnn, sparse).
+# A composite kernel serves every backend: where an operator has one, no backend key it has no
+# kernel for needs a refusal of its own (and one there would break tensors of other layouts:
+# mkldnn, sparse).
 _COMPOSITE = ("CompositeImplicitAutograd", "CompositeExplicitAutograd",
               "CompositeExplicitAutogradNonFunctional")
-_KEYS = ("Autograd", "AutogradCPU", "AutogradCUDA", "AutogradOther", "AutogradMeta",
-         "AutogradNestedTensor", "CPU", "CUDA", "Meta", "QuantizedCPU", "QuantizedCUDA",
-         "QuantizedMeta", "SparseCPU", "SparseCUDA", "SparseMeta", "SparseCsrCPU", "SparseCsrCUDA",
-         "SparseCsrMeta", "NestedTensorCPU", "NestedTensorCUDA", "NestedTensorMeta", "MkldnnCPU",
-         "FuncTorchBatched", "BackendSelect", "Functionalize", "ADInplaceOrView", "AutocastCPU",
-         "AutocastCUDA", "Python", "PreDispatch", "ZeroTensor", "Conjugate", "Negative")
 
 
 class OperatorRefused(BaseException):
@@ -110,11 +108,25 @@ def keys_of(op: str) -> list[str]:
     def has(op: str, key: str) -> bool:
         return op in _kernels(torch, key)
 
-    composite = [k for k in _COMPOSITE if has(op, k)]
-    if "CompositeImplicitAutograd" in composite:
-        return ["CompositeImplicitAutograd"]
-    backends = [] if composite else [k for k in ("CPU", "CUDA", "Meta") if not has(op, k)]
-    return composite + [k for k in _KEYS if has(op, k)] + backends
+    own = [k for k in _keys(torch) if has(op, k)]
+    backends = [] if any(k in own for k in _COMPOSITE) else \
+        [k for k in ("CPU", "CUDA", "Meta") if k not in own]
+    return own + backends
+
+
+# Keys with kernels that Python's ``torch._C.DispatchKey`` does not name, reached by a tensor's
+# layout (mkldnn), a mode (the TorchScript tracer, the older vmap) or another device's autocast.
+_UNNAMED = ("MkldnnCPU", "Tracer", "Batched", "VmapMode", "BatchedNestedTensor", "AutocastMTIA",
+            "AutocastMAIA", "AutocastHPU", "AutocastXLA", "AutocastIPU", "AutocastPrivateUse1")
+
+
+@functools.lru_cache(maxsize=1)
+def _keys(torch: Any) -> tuple[str, ...]:
+    """Every dispatch key an operator may have a kernel of its own at, composites first: those
+    Python can name (``torch._C.DispatchKey``), at which a kernel can be called by its key if in
+    no other way, and those it cannot that calls reach (``_UNNAMED``)."""
+    named = list(getattr(torch._C.DispatchKey, "__members__", ()))
+    return tuple(dict.fromkeys((*_COMPOSITE, *sorted({*named, *_UNNAMED}))))
 
 
 def refuse(patterns: Sequence[str], describe: Callable[[str], str]) -> int:
@@ -142,9 +154,6 @@ def _refusal(op: str, message: str) -> Callable[..., Any]:
     return refused
 
 
-# Torch's autograd keys: a kernel there records the graph, then calls on below.
-AUTOGRAD_KEYS = ("Autograd", "AutogradCPU", "AutogradCUDA", "AutogradXPU", "AutogradMPS",
-                 "AutogradMeta", "AutogradOther", "AutogradNestedTensor", "AutogradFunctionality")
 GRADIENT_OPERATORS = ("*::*_backward*",)
 
 
@@ -157,7 +166,7 @@ def no_autograd() -> int:
     fallthrough = getattr(torch.library, "fallthrough_kernel")
     count = 0
     with _registrations() as library:
-        for key in AUTOGRAD_KEYS:
+        for key in autograd_keys(torch):
             for op in _kernels_at(torch, key):
                 try:
                     library(op).impl(op.split("::", 1)[1], key, fallthrough)
@@ -167,6 +176,12 @@ def no_autograd() -> int:
     refuse(GRADIENT_OPERATORS, lambda op: f"{op} computes a gradient for you: write the "
                                           "gradient yourself, with basic operations")
     return count
+
+
+def autograd_keys(torch: Any) -> tuple[str, ...]:
+    """Torch's autograd keys, every one Python can name: a kernel there records the graph, then
+    calls on below."""
+    return tuple(k for k in _keys(torch) if k.startswith("Autograd"))
 
 
 @functools.lru_cache(maxsize=None)
