@@ -12,6 +12,7 @@ import pytest
 
 from grader.grading.engine import Options
 from grader.grading.remote import WorkerSpec, banned_calls, worker_strings
+from grader.isolation import profiles
 from grader.isolation.wire import Handle
 from grader.results.model import TestResult
 from grader.results.visibility import WITHHELD_TEXT, WORKER_TEXT, student_test, withhold_text
@@ -77,6 +78,20 @@ def test_forged_trip_wire_records_carry_no_text(tmp_path: Path) -> None:
     assert got[0] == {"name": "numpy.polyfit", "file": "toy.py", "line": 3}
     assert got[1] == {"name": "a banned function", "file": "your code", "line": 4}
     assert got[2]["file"] == "a thread your code started"
+
+
+def test_a_gradient_operator_refused_where_autograd_is_taken_away_is_named(tmp_path: Path) -> None:
+    """The operators that only compute a gradient are refused by the profile, not by the
+    topic's [banned] ops: named where the profile takes autograd away, and only there."""
+    (tmp_path / "toy.py").write_text("")
+    reply = {"banned": [{"name": "aten::threshold_backward", "file": "toy.py", "line": 3}]}
+    names = {}
+    for profile in (profiles.NO_AUTOGRAD, profiles.TORCH):
+        spec = WorkerSpec("toy", str(tmp_path / "toy.py"), str(tmp_path), sandbox=False,
+                          profile=profile)
+        names[profile] = banned_calls(reply, spec)[0]["name"]
+    assert names == {profiles.NO_AUTOGRAD: "aten::threshold_backward",
+                     profiles.TORCH: "a banned function"}
 
 
 # ----------------------------------------------------------------------------- through the grader

@@ -94,18 +94,23 @@ def banned_calls(reply: dict[str, Any], spec: "WorkerSpec | None" = None) -> lis
     """The trip-wire firings a worker reported, checked: the reply is the student's to shape.
     With ``spec``, a name that no banned pattern covers and a file that is not one of the
     submission's are told as "a banned function" and "your code": their text is not carried."""
+    from grader.isolation.dispatch import GRADIENT_OPERATORS
     from grader.isolation.dispatch import matches as operator_matches
     from grader.isolation.tripwire import ALWAYS, matches
 
     raw = reply.get("banned")
     out: list[dict[str, Any]] = []
+    # The operators the worker refuses: its topic's, and where its profile takes autograd away,
+    # those that only compute a gradient (refused in that profile's zygote).
+    ops = (*spec.ops, *(GRADIENT_OPERATORS if spec.profile == isolation_profiles.NO_AUTOGRAD
+                        else ())) if spec is not None else ()
     for c in raw if isinstance(raw, list) else []:
         if isinstance(c, dict) and isinstance(c.get("name"), str) and \
                 isinstance(c.get("file"), str) and type(c.get("line")) is int:
             name, file = c["name"][:200], c["file"][:200]
             if spec is not None:
                 if not any(matches(name, p) for p in (*spec.banned, *ALWAYS)) and \
-                        not any(operator_matches(name, p) for p in spec.ops):
+                        not any(operator_matches(name, p) for p in ops):
                     name = "a banned function"
                 if file != THREAD_ORIGIN and not _submitted_file(spec.student_dir, file):
                     file = "your code"
