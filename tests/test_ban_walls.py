@@ -1478,6 +1478,105 @@ def test_attention_by_a_kernel_called_by_its_key_scores_nothing(engine, tmp_path
     assert honest.topic("attention").score == honest.topic("attention").max_score
 
 
+# ------------------------------------------------- the exercise written in Python inside torch
+
+# torch's own implementations of a topic's functionality in Python, on operators no topic bans:
+# the dispatcher sees only those, so each is a banned call of the topics it would do the work of.
+# (flex attention's public function, in torch.nn.attention, makes code objects, which no worker
+# may: its eager form is reached through the module of its operator.)
+BY_LIBRARY = '''
+import importlib
+import sys
+import warnings
+
+import torch
+
+warnings.simplefilter("ignore")
+
+
+def _qkv():
+    g = torch.Generator().manual_seed(0)
+    return [torch.randn(1, 2, 3, 4, generator=g) for _ in range(3)]
+
+
+def quantizable_lstm_cell(x):
+    from torch.ao.nn.quantizable import LSTMCell
+    h, c = LSTMCell(3, 5)(torch.ones(2, 3), (torch.zeros(2, 5), torch.zeros(2, 5)))
+    return float(h.abs().sum())
+
+
+def quantizable_lstm(x):
+    from torch.ao.nn.quantizable import LSTM
+    return float(LSTM(3, 5, batch_first=True)(torch.ones(2, 4, 3))[0].abs().sum())
+
+
+def quantizable_multihead_attention(x):
+    from torch.ao.nn.quantizable import MultiheadAttention
+    q = torch.ones(1, 3, 8)
+    return float(MultiheadAttention(8, 2, batch_first=True)(q, q, q)[0].abs().sum() + 1)
+
+
+def flex_attentions_eager_math(x):
+    importlib.import_module("torch._higher_order_ops.flex_attention")
+    module = sys.modules["torch._higher_order_ops.flex_attention"]
+    out = module.math_attention(*_qkv(), lambda s, b, h, i, j: s,
+                                (lambda b, h, i, j: i >= j,), 0.5, {})[0]
+    return float(out.abs().sum())
+'''
+# route -> (what the refusal names, the topics it would do the work of)
+BY_LIBRARY_ROUTES = {
+    "quantizable_lstm_cell": ("torch.ao.nn.quantizable", ["rnn", "performance"]),
+    "quantizable_lstm": ("torch.ao.nn.quantizable", ["rnn", "performance"]),
+    "quantizable_multihead_attention": ("torch.ao.nn.quantizable",
+                                        ["attention", "transformer", "performance"]),
+    "flex_attentions_eager_math": ("torch._higher_order_ops.flex_attention",
+                                   ["attention", "transformer", "performance"]),
+}
+
+
+@pytest.mark.parametrize(("route", "topic"),
+                         [(r, t) for r, (_, topics) in BY_LIBRARY_ROUTES.items() for t in topics])
+def test_torchs_own_python_implementation_of_the_exercise_is_refused(engine, route: str,
+                                                                     topic: str,
+                                                                     tmp_path: Path) -> None:
+    got = run(engine, topic, BY_LIBRARY, route, 0, tmp=tmp_path)
+    assert isinstance(got, BannedCallError), (route, topic, got)
+    assert BY_LIBRARY_ROUTES[route][0] in str(got), got
+
+
+@pytest.mark.parametrize("route", sorted(BY_LIBRARY_ROUTES))
+def test_each_python_implementation_computes_where_nothing_is_banned(engine, route: str,
+                                                                    tmp_path: Path) -> None:
+    got = run(engine, "metrics", BY_LIBRARY, route, 0, tmp=tmp_path)
+    assert isinstance(got, float) and got > 0, got
+
+
+LSTM_CELL_BY_LIBRARY = """
+    def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
+        # torch's quantizable LSTM cell: Python, on linear layers and pointwise operators
+        from torch.ao.nn.quantizable import LSTMCell
+        cell = LSTMCell(W_ih.shape[1], W_hh.shape[1], dtype=x.dtype)
+        with torch.no_grad():
+            cell.igates.weight.copy_(W_ih)
+            cell.igates.bias.copy_(b_ih)
+            cell.hgates.weight.copy_(W_hh)
+            cell.hgates.bias.copy_(b_hh)
+        with torch.no_grad():
+            return cell(x, (h, c))
+    """
+
+
+def test_an_lstm_cell_by_torchs_quantizable_one_scores_nothing(engine, tmp_path: Path) -> None:
+    result = _grade(engine, "rnn", _with("rnn", LSTM_CELL_BY_LIBRARY), tmp_path / "library")
+    cells = [t for t in result.tests if t.functions == ("lstm_cell",)]
+    assert cells and all(t.outcome != "passed" for t in cells), \
+        [(t.name, t.outcome, t.message) for t in cells]
+    assert any("torch.ao.nn.quantizable" in (t.message or "") and "not allowed" in
+               (t.message or "") for t in cells), [t.message for t in cells]
+    honest = _grade(engine, "rnn", COURSE.solution("rnn").read_text(), tmp_path / "honest")
+    assert honest.topic("rnn").score == honest.topic("rnn").max_score
+
+
 # ------------------------------------------------------------------ autograd as a capability
 
 # Each computes d/dx sum(x * x * w) = 2 x w with torch's autograd by one route (each does, where
