@@ -1577,6 +1577,35 @@ def test_an_lstm_cell_by_torchs_quantizable_one_scores_nothing(engine, tmp_path:
     assert honest.topic("rnn").score == honest.topic("rnn").max_score
 
 
+CONV_BY_NDIMAGE = """
+    def conv2d_forward(x, w, b, stride=1, pad=0):
+        # scipy.ndimage correlates as scipy.signal would: over channels and both axes at once
+        from scipy import ndimage
+        N, C, H, W = x.shape
+        F, _, KH, KW = w.shape
+        xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        Ho, Wo = (H + 2 * pad - KH) // stride + 1, (W + 2 * pad - KW) // stride + 1
+        out = np.empty((N, F, Ho, Wo), dtype=np.result_type(x, w))
+        for n in range(N):
+            for f in range(F):
+                full = ndimage.correlate(xp[n], w[f], mode="constant")
+                rows = KH // 2 + stride * np.arange(Ho)
+                cols = KW // 2 + stride * np.arange(Wo)
+                out[n, f] = full[C // 2][np.ix_(rows, cols)] + b[f]
+        return out, (x, w, stride, pad)
+    """
+
+
+def test_a_convolution_by_scipy_ndimage_scores_nothing(engine, tmp_path: Path) -> None:
+    result = _grade(engine, "conv", _with("conv", CONV_BY_NDIMAGE), tmp_path / "ndimage")
+    own = [t for t in result.tests if t.functions == ("conv2d_forward",)]
+    assert own and all(t.outcome != "passed" for t in own), \
+        [(t.name, t.outcome, t.message) for t in own]
+    assert any("scipy.ndimage" in (t.message or "") for t in own), [t.message for t in own]
+    honest = _grade(engine, "conv", COURSE.solution("conv").read_text(), tmp_path / "honest")
+    assert honest.topic("conv").score == honest.topic("conv").max_score
+
+
 # ------------------------------------------------------------------ autograd as a capability
 
 # Each computes d/dx sum(x * x * w) = 2 x w with torch's autograd by one route (each does, where
