@@ -11,9 +11,9 @@ the topics taking turns across the class); its other topics are not submitted.
 
 Prints submissions per minute for both designs, the per-submission overhead above the tests'
 own compute (a result's duration minus the sum of its tests' durations), the peak memory of the
-batch (its whole process tree: batch, zygote, grading children and workers, as PSS so that pages
-shared by forked processes count once) and whether memory stays flat from the first 50
-submissions to the last 50. The fresh-interpreter design is timed on a sample of the same
+batch (its whole process tree: batch, zygotes, grading children, launchers and workers, as PSS
+so that pages shared by forked processes count once; at the peak and over the run, by role) and
+whether memory stays flat from the first 50 submissions to the last 50. The fresh-interpreter design is timed on a sample of the same
 submissions, also two at a time, and its throughput extrapolated.
 """
 
@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 import make_class  # noqa: E402
 
 from grader.course import Course  # noqa: E402
+from grader.isolation.zygote import LAUNCHER, WORKER, ZYGOTE  # noqa: E402
 from grader.results.model import load_result  # noqa: E402
 
 
@@ -101,6 +102,29 @@ def pss_mb(pid: int) -> float:
     return 0.0
 
 
+ROLES = ("trusted side", "zygotes", "launchers", "workers")
+_NAMED = {ZYGOTE: "zygotes", LAUNCHER: "launchers", WORKER: "workers"}
+
+
+def comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def roles_mb(pid: int, zygote: int | None) -> dict[str, float]:
+    """PSS of the tree of the batch process ``pid`` by role: the trusted side (the batch
+    process, its grading children) and, below the zygote, each process by the name it gives
+    itself; a process a worker started that runs another program counts as the worker's."""
+    below = set(tree(zygote)) if zygote else set()
+    out = dict.fromkeys(ROLES, 0.0)
+    for p in tree(pid):
+        role = _NAMED.get(comm(p), "workers") if p in below else "trusted side"
+        out[role] += pss_mb(p)
+    return out
+
+
 def rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -140,6 +164,7 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.state = pid, state
         self.samples: list[tuple[int, float, float]] = []  # (done, tree PSS MB, batch RSS MB)
+        self.roles: list[dict[str, float]] = []  # the tree's PSS by role, at each sample
         self.cpu: dict[str, float] = {}  # last reading: "batch", "zygote"
         self.cpu_at_first: dict[str, float] = {}  # the reading when the first result came
         self.first_done: float | None = None  # seconds from the start to the first result
@@ -155,9 +180,10 @@ class Sampler(threading.Thread):
                 done = 0
             if done and self.first_done is None:
                 self.first_done = time.monotonic() - self.t0
-            total = sum(pss_mb(p) for p in tree(self.pid))
-            self.samples.append((done, total, rss_mb(self.pid)))
             zygote = zygote or zygote_of(self.pid)
+            roles = roles_mb(self.pid, zygote)
+            self.roles.append(roles)
+            self.samples.append((done, sum(roles.values()), rss_mb(self.pid)))
             for name, pid in (("batch", self.pid), ("zygote", zygote)):
                 value = cpu_seconds(pid) if pid else None
                 if value is not None:
@@ -186,6 +212,7 @@ def run_batch(subs: Path, out: Path, jobs: int, topics: list[str] | None) -> dic
     if proc.returncode != 0:
         raise SystemExit(f"grader batch failed:\n{output[-3000:]}")
     return {"wall": wall, "samples": sampler.samples, "output": output,  # type: ignore[dict-item]
+            "roles": sampler.roles,
             "cpu": sampler.cpu, "cpu_at_first": sampler.cpu_at_first,
             "first_done": sampler.first_done}
 
@@ -363,6 +390,12 @@ def bench_layout(args: argparse.Namespace, layout: str, work: Path) -> None:
           f"mean, {statistics.median(overhead):.2f} s median (inside its grading child); "
           f"fresh interpreter {fresh_overhead:.2f} s")
     print(f"peak memory: batch tree {peak_tree:.0f} MB PSS, batch process {peak_batch:.0f} MB RSS")
+    roles: list[dict[str, float]] = batch["roles"]  # type: ignore[assignment]
+    if roles:
+        at_peak = max(roles, key=lambda r: sum(r.values()))
+        print("  the tree by role, MB PSS: at its peak "
+              + ", ".join(f"{k} {at_peak[k]:.0f}" for k in ROLES) + "; median over the run "
+              + ", ".join(f"{k} {statistics.median(r[k] for r in roles):.0f}" for k in ROLES))
     drift = last_tree - first_tree
     flat = abs(drift) <= max(50.0, 0.1 * first_tree) and last_rss - first_rss <= 50.0
     print(f"memory, first {span} vs last {span} submissions: tree {first_tree:.0f} → "

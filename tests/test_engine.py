@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -603,6 +604,49 @@ def test_the_zygotes_plan_every_kind_of_worker_the_course_asks_for() -> None:
         assert (spec.profile, *spec.banned) in bans["plans"], topic
         assert profiles.PLANNED_IN[spec.profile] in profiles.lineage(spec.profile)
         assert spec.profile in bans["profiles"]
+
+
+def test_each_process_of_the_zygotes_tree_says_what_it_is(engine: Any, tmp_path: Path) -> None:
+    """In ps, top and /proc/PID/comm the zygotes, a worker's launcher and the worker itself are
+    called what they are (an instructor looking at a busy machine, the batch benchmark telling
+    the memory of each apart), in every ban profile."""
+    import time
+
+    from grader.course import Course
+    from grader.grading.plugin import TopicRun, worker_spec
+    from grader.grading.remote import StudentModule, StudentProxy
+    from grader.isolation import profiles
+    from grader.isolation.zygote import LAUNCHER, WORKER, ZYGOTE
+
+    def comm(pid: int) -> str:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+
+    def parent(pid: int) -> int:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+    course = Course(ROOT)
+    zygotes = [engine.zygote.proc.pid, *engine.zygote.profile_pids]
+    assert [comm(p) for p in zygotes] == [ZYGOTE] * len(profiles.ALL)
+    seen = set()
+    for topic in ("metrics", "activations", "backprop"):  # one per profile
+        folder = tmp_path / topic
+        folder.mkdir()
+        (folder / f"{topic}.py").write_text("def nothing():\n    return 0\n")
+        spec = worker_spec(topic, TopicRun(module_path=str(folder / f"{topic}.py"),
+                                           config=course.config(topic), solution=None),
+                           str(folder), engine.sandboxed, engine.read_paths)
+        session = StudentModule(engine.zygote, spec)
+        try:
+            StudentProxy(session, time.monotonic() + 60).call("nothing")
+            assert session.worker is not None
+            worker = session.worker.pid
+            assert comm(worker) == WORKER, topic
+            assert comm(parent(worker)) == LAUNCHER, topic
+            assert parent(parent(worker)) in zygotes, topic
+            seen.add(spec.profile)
+        finally:
+            session.close()
+    assert seen == set(profiles.ALL)
 
 
 def test_a_banned_calls_module_that_loads_a_banned_library_is_a_course_error() -> None:

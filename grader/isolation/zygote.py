@@ -60,6 +60,21 @@ MMAP_THRESHOLD = 32 * 2**20
 TRIM_THRESHOLD = 256 * 2**20
 
 
+# What the processes of the zygote's tree are called in ps, top and /proc/PID/comm (at most 15
+# bytes): the zygotes (a profile's is forked from the root and keeps its name), the launchers
+# (process A) and the workers (process B, and whatever it starts without exec).
+ZYGOTE, LAUNCHER, WORKER = "grader-zygote", "grader-launcher", "grader-worker"
+
+
+def name_process(name: str) -> None:
+    """Call this process ``name`` (see ``ZYGOTE``) where the platform lets it; nothing otherwise."""
+    try:
+        with open("/proc/self/comm", "w") as f:
+            f.write(name)
+    except OSError:
+        pass
+
+
 def steady_allocator() -> bool:
     """Fix glibc's mmap and trim thresholds in this process and every process it forks from now
     on; False where the C library is not glibc."""
@@ -295,6 +310,7 @@ def _spawn(config: dict[str, Any], fd: int, keep_open: set[int]) -> int:
     pid = os.fork()
     if pid:
         return pid
+    name_process(LAUNCHER)
     launch = _Launch(fd)
     code = 0
     try:
@@ -440,6 +456,7 @@ def _run_worker(config: dict[str, Any], fd: int, policy: Any, go_r: int, go_w: i
     code = 0
     fault = [fault_w]
     try:
+        name_process(WORKER)
         os.close(go_w)
         os.close(fault_r)
         for other in launch.files.values():
@@ -657,6 +674,7 @@ def spawned(port: int) -> None:
     """A worker started as a fresh interpreter (no fork here): connect back, then serve."""
     from grader.isolation import wire, worker
 
+    name_process(WORKER)
     config = json.loads(sys.stdin.buffer.read())
     sock = socket.create_connection(("127.0.0.1", port))
     sock.sendall(config["token"].encode() + b"\n")
@@ -685,6 +703,7 @@ def main() -> None:
     if sys.argv[1] == "--spawn":
         spawned(int(sys.argv[2]))
         return
+    name_process(ZYGOTE)
     os.environ.update(THREAD_ENV)
     facts = json.loads(sys.stdin.buffer.readline() or b"{}")
     _preload(facts)
