@@ -13,8 +13,9 @@ Prints submissions per minute for both designs, the per-submission overhead abov
 own compute (a result's duration minus the sum of its tests' durations), the peak memory of the
 batch (its whole process tree: batch, zygotes, grading children, launchers and workers, as PSS
 so that pages shared by forked processes count once; at the peak and over the run, by role) and
-whether memory stays flat from the first 50 submissions to the last 50. The fresh-interpreter design is timed on a sample of the same
-submissions, also two at a time, and its throughput extrapolated.
+whether memory stays flat from the first 50 submissions to the last 50. The fresh-interpreter
+design is timed on a sample of the same submissions, also two at a time, and its throughput
+extrapolated.
 """
 
 from __future__ import annotations
