@@ -1506,6 +1506,23 @@ def flex_attentions_eager_math(x):
     out = module.math_attention(*_qkv(), lambda s, b, h, i, j: s,
                                 (lambda b, h, i, j: i >= j,), 0.5, {})[0]
     return float(out.abs().sum())
+
+
+def _flex(operator):
+    # flex attention's operator itself, which dispatches to its eager form; the block mask as
+    # the operator takes it (lengths, block tables, block sizes, then the mask function)
+    importlib.import_module("torch._higher_order_ops.flex_attention")
+    q = _qkv()[0]
+    mask = (3, 3, *[None] * 10, lambda b, h, i, j: i >= j)
+    return float(operator(q, q, q, lambda s, b, h, i, j: s, mask, 0.5, {})[0].abs().sum())
+
+
+def flex_attention_by_torch_ops(x):
+    return _flex(getattr(torch.ops.higher_order, "flex_" + "attention"))
+
+
+def flex_attention_by_its_registry(x):
+    return _flex(torch._ops._higher_order_ops["flex_" + "attention"])
 '''
 # route -> (what the refusal names, the topics it would do the work of)
 BY_LIBRARY_ROUTES = {
@@ -1515,6 +1532,11 @@ BY_LIBRARY_ROUTES = {
                                         ["attention", "transformer", "performance"]),
     "flex_attentions_eager_math": ("torch._higher_order_ops.flex_attention",
                                    ["attention", "transformer", "performance"]),
+    # the operator by torch's other handles on it: what it runs is wired, whatever reaches it
+    "flex_attention_by_torch_ops": ("torch._higher_order_ops.flex_attention",
+                                    ["attention", "transformer", "performance"]),
+    "flex_attention_by_its_registry": ("torch._higher_order_ops.flex_attention",
+                                       ["attention", "transformer", "performance"]),
 }
 
 
@@ -1543,6 +1565,52 @@ def test_each_unnamed_route_computes_where_nothing_is_banned(engine, route: str,
                                                              tmp_path: Path) -> None:
     got = run(engine, "metrics", UNNAMED_ROUTES[route][0], route, 0, tmp=tmp_path)
     assert isinstance(got, float) and got > 0, got
+
+
+# torch's own code that reads what a topic bans as it loads: the objects it registers keep their
+# kind (flex attention's operator, for the flop counter), and what a decorator wrapped is there
+# (sdpa_kernel's, for torch._dynamo), wired as the function it wrapped.
+LIBRARY_READERS = '''
+import importlib
+
+
+def load(name):
+    importlib.import_module(name)
+    return "loaded"
+
+
+def gradient_by_torch_func(x):
+    import torch
+    return torch.func.grad(lambda t: (t * t).sum())(torch.ones(2)).tolist()
+
+
+def what_sdpa_kernel_wrapped(x):
+    import torch.nn.attention
+    return type(torch.nn.attention.sdpa_kernel.__wrapped__([])).__name__
+'''
+
+
+@pytest.mark.parametrize(("topic", "module"), [
+    ("attention", "torch.utils.flop_counter"), ("transformer", "torch.utils.flop_counter"),
+    ("performance", "torch.utils.flop_counter"), ("performance", "torch._dynamo")])
+def test_torchs_own_modules_that_read_banned_functions_still_load(engine, topic: str, module: str,
+                                                                  tmp_path: Path) -> None:
+    assert run(engine, topic, LIBRARY_READERS, "load", module, tmp=tmp_path) == "loaded"
+
+
+def test_torch_func_works_where_only_attention_and_convolution_are_banned(engine,
+                                                                        tmp_path: Path) -> None:
+    got = run(engine, "performance", LIBRARY_READERS, "gradient_by_torch_func", 0, tmp=tmp_path)
+    assert got == [2.0, 2.0], got
+
+
+def test_what_a_banned_decorated_function_wrapped_is_banned_with_it(engine,
+                                                                    tmp_path: Path) -> None:
+    got = run(engine, "performance", LIBRARY_READERS, "what_sdpa_kernel_wrapped", 0, tmp=tmp_path)
+    assert isinstance(got, BannedCallError), got
+    assert "torch.nn.attention.sdpa_kernel is not allowed" in str(got), got
+    control = run(engine, "metrics", LIBRARY_READERS, "what_sdpa_kernel_wrapped", 0, tmp=tmp_path)
+    assert control == "generator", control
 
 
 LSTM_CELL_BY_LIBRARY = """

@@ -255,7 +255,7 @@ def unwrap_by_attributes():
             except BaseException:
                 continue
             if callable(value) and getattr(value, "__name__", "") == getattr(w, "__name__", "?") \\
-                    and value is not w:
+                    and value is not w and not _is_wire(value):  # (what it wrapped: wired too)
                 found.append(f"{key}.{attr}")
     return ",".join(found) or None
 
@@ -388,6 +388,12 @@ def attack_route():
         except (AttributeError, IndexError, TypeError, KeyError):
             continue
         if callable(got) and got is not w and getattr(got, "__name__", "") in ("conv2d", "relu", "polyfit"):
+            # what a wire shows of its original's (what a decorator wrapped) is a wire too: a
+            # _Wire, or a function whose closure holds its number alone
+            cells = getattr(got, "__closure__", None) or ()
+            if type(got).__name__ == "_Wire" or (
+                    len(cells) == 1 and isinstance(cells[0].cell_contents, int)):
+                continue
             return "unwrapped"
 '''
     got = run_student(tmp_path, source)

@@ -392,8 +392,8 @@ class Tripwire:
     def attribute(self, key: int, attr: str, name: str) -> Any:
         """An attribute of wire ``key``'s original, as the wire shows it: callables wired
         (``aten.conv2d.default``: the overloads of a banned op are banned too), other values as
-        they are, and never what may hold a callable (``__self__``, ``__wrapped__``,
-        ``__dict__``, ``__closure__``, a table of overloads...)."""
+        they are (what a decorator wrapped, ``__wrapped__``, among them), and never what may
+        hold a callable (``__self__``, ``__dict__``, ``__closure__``, a table of overloads...)."""
         original = self._originals[key]
         if not bare.built_in(type(original)):  # its class's lookup is code the student can set
             raise AttributeError(f"{name} shows no attribute {attr!r} here")
@@ -401,7 +401,7 @@ class Tripwire:
         # what ``value`` is, read by exact type: isinstance would read its __class__, a method
         # of the student's where they put the value there (``numpy.polyfit.x = theirs``)
         kind = type(value)
-        if attr.startswith("__"):
+        if attr.startswith("__") and attr != "__wrapped__":
             if attr in _SHOWN and any(kind is plain for plain in _PLAIN):
                 return value
         elif callable(value) and not issubclass(kind, type):
@@ -519,7 +519,9 @@ class Tripwire:
             tables = self._defined_under_ban(bare.get(bare.own_dict(module), "__name__"))
             for attr, value in _items(module):
                 key = id(value)
-                if key in self._banned and not issubclass(type(value), type):
+                if key in self._banned and _dispatches(value):
+                    self._wire_kernels(value)
+                elif key in self._banned and not issubclass(type(value), type):
                     self._set(module, attr, self._wire_of(key, value))
                 elif tables and (type(value) is dict or type(value) is collections.defaultdict):
                     self._wire_table(value, 2)
@@ -575,6 +577,19 @@ class Tripwire:
                 self._banned[id(v)] = sys.intern(f"{_read(v, '__module__')}.{_label(v)}")
             if id(v) in self._banned:
                 self._set_item(table, k, self._wire_of(id(v), v))
+
+    def _wire_kernels(self, op: Any) -> None:
+        """A banned operator that dispatches in Python (torch's higher-order operators: flex
+        attention's) is kept as it is, so that torch's own code still finds what it registers
+        (``isinstance`` checks, its flop counter); what it runs is wired instead, the kernels of
+        its tables defined under a banned module: every route to the operator (``torch.ops.
+        higher_order``, torch's registry of them) then ends in a wire."""
+        if id(op) in self._wired:
+            return
+        self._wired.add(id(op))
+        for table in bare.own_dict(op).values():
+            if type(table) is dict:
+                self._wire_table(table, 1)
 
     def _wire_methods(self) -> None:
         """A pattern naming a method of a class (``torch.Tensor.backward``) is wired on the class
@@ -634,6 +649,12 @@ class Tripwire:
                     got = getattr(value, attr, None)
                     if type(got) is str:
                         setattr(call, attr, got)
+                # What a decorator wrapped (functools.wraps, contextmanager), which libraries
+                # read on the functions they know (torch._dynamo, on sdpa_kernel): wired under
+                # the same name, so that the wire reads as its original did and calls nothing.
+                inner = bare.get(bare.own_dict(value), "__wrapped__")
+                if inner is not None and callable(inner) and not issubclass(type(inner), type):
+                    call.__wrapped__ = self.wire(inner, name)  # type: ignore[attr-defined]
                 w = call
             else:
                 w = _new_wire(key, call, name)
@@ -798,6 +819,15 @@ def _no_collection() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _dispatches(value: Any) -> bool:
+    """Whether ``value`` is one of torch's higher-order operators (``_wire_kernels``), told by the
+    classes its class was made from, compared by identity (``issubclass`` would run its
+    metaclass's code, ABCMeta's)."""
+    ops = sys.modules.get("torch._ops")
+    base = bare.get(bare.own_dict(ops), "HigherOrderOperator") if ops is not None else None
+    return base is not None and any(c is base for c in type.__dict__["__mro__"].__get__(type(value)))
 
 
 def _items(module: Any) -> Iterator[tuple[str, Any]]:
