@@ -1523,6 +1523,15 @@ def flex_attention_by_torch_ops(x):
 
 def flex_attention_by_its_registry(x):
     return _flex(torch._ops._higher_order_ops["flex_" + "attention"])
+
+
+def layer_norm_by_a_fake_implementation(x):
+    # torch's reference layer norm, reached through the fake-tensor registry, which holds the
+    # function that calls it (not wired: no module holds it by name)
+    fakes = importlib.import_module("torch._subclasses.fake_impls").op_implementations_dict
+    out = fakes[torch.ops.aten.native_layer_norm.default](
+        None, None, torch.arange(12.0).reshape(3, 4), [4], torch.ones(4), torch.zeros(4), 1e-5)
+    return float(out[0].abs().sum())
 '''
 # route -> (what the refusal names, the topics it would do the work of)
 BY_LIBRARY_ROUTES = {
@@ -1537,7 +1546,26 @@ BY_LIBRARY_ROUTES = {
                                     ["attention", "transformer", "performance"]),
     "flex_attention_by_its_registry": ("torch._higher_order_ops.flex_attention",
                                        ["attention", "transformer", "performance"]),
+    # a banned function reached unwired calls the banned function it names: whose call that is
+    # follows the banned one's caller (the student's)
+    "layer_norm_by_a_fake_implementation": ("torch._refs.native_layer_norm is not allowed",
+                                            ["transformer"]),
 }
+
+
+# A banned function that a library object holds where no module does, so not wired, calling the
+# banned functions it names: their calls are the student's, who called it.
+BY_A_HOLDER = '''
+import importlib
+
+import numpy as np
+
+
+def line_by_a_class_attribute(x):
+    # numpy's polyfit, held by the Polynomial class (its ``_fit``)
+    polynomial = importlib.import_module("numpy.polynomial").Polynomial
+    return float(polynomial._fit(np.arange(5.0), 2 * np.arange(5.0) + 1, 1)[1])
+'''
 
 
 # Both kinds of route to banned work that names nothing banned: route -> (the module defining
@@ -1545,7 +1573,30 @@ BY_LIBRARY_ROUTES = {
 UNNAMED_ROUTES = {
     **{r: (BY_KEY, f"{op} is not allowed", topics) for r, (op, topics) in BY_KEY_ROUTES.items()},
     **{r: (BY_LIBRARY, name, topics) for r, (name, topics) in BY_LIBRARY_ROUTES.items()},
+    "line_by_a_class_attribute": (BY_A_HOLDER, "numpy.polynomial.polyutils._fit is not allowed",
+                                  ["linear_regression"]),
 }
+
+
+LINE_BY_A_CLASS_ATTRIBUTE = """
+    def fit_univariate(x, y):
+        import numpy.polynomial
+        b, a = numpy.polynomial.Polynomial._fit(x, y, 1)
+        return float(a), float(b)
+    """
+
+
+def test_a_line_fitted_by_a_banned_function_a_class_holds_scores_nothing(engine,
+                                                                        tmp_path: Path) -> None:
+    result = _grade(engine, "linear_regression",
+                    _with("linear_regression", LINE_BY_A_CLASS_ATTRIBUTE), tmp_path / "held")
+    own = [t for t in result.tests if t.functions == ("fit_univariate",)]
+    assert own and all(t.outcome != "passed" for t in own), [(t.name, t.outcome) for t in own]
+    assert all("polyutils._fit is not allowed" in (t.message or "") for t in own), \
+        [t.message for t in own]
+    honest = _grade(engine, "linear_regression",
+                    COURSE.solution("linear_regression").read_text(), tmp_path / "honest")
+    assert honest.topic("linear_regression").score == honest.topic("linear_regression").max_score
 
 
 @pytest.mark.parametrize(("route", "topic"),

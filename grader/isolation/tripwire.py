@@ -18,6 +18,9 @@ by ``exec``/``eval``, are skipped):
 - a frame of the student's files: the call is the student's, it fires there;
 - a library frame whose code *names* the function (a global, an attribute or an import of that
   name: ``_VF.lstm(...)``, ``F.conv2d(...)``, ``lstsq(...)``): the library's own use, it passes;
+- a frame of a banned function itself (one reached unwired, from a registry of torch's that held
+  it: ``fake_impls.op_implementations_dict``): the call is whoever's call that function was, so
+  look at its caller with that function's names in place of the wire's;
 - a library frame that calls it without naming it (``func1d(...)``, ``self.fn(...)``,
   ``dispatch(cls)(...)``) was handed the callable by someone: look at its caller, and so on;
 - the top of the stack: in a thread started after the trip-wire was installed (only student
@@ -220,6 +223,9 @@ class Tripwire:
         self._keep: list[Any] = []  # the wires
         # a wire's number -> (the name told, the names a library uses)
         self._info: dict[int, tuple[str, frozenset[str]]] = {}
+        # id of a wired function's code -> (that code, the names a library calls it by): a frame
+        # running it is banned code, however it was reached (``check``)
+        self._banned_code: dict[int, tuple[types.CodeType, frozenset[str]]] = {}
         self._attr_wires: dict[int, Any] = {}  # address of an original's attribute -> its wire
         self._own_threads = {threading.get_ident()}  # the worker's; any later one is the student's
         # Where the student started a thread (id of the thread object -> file, line).
@@ -374,7 +380,12 @@ class Tripwire:
                 return self._fire(name, *self._place(frame))
             if frame.f_code in self.serving:  # the worker called the module's attribute: that
                 return self._fire(name, "a function of your module", 0)  # is the student's
-            if not names.isdisjoint(frame.f_code.co_names):
+            banned = self._banned_code.get(id(frame.f_code))
+            if banned is not None and banned[0] is frame.f_code:
+                # Called from a banned function (reached unwired: a registry of torch's held
+                # it): the call is whoever's call that function was; its own names say nothing.
+                names = banned[1]
+            elif not names.isdisjoint(frame.f_code.co_names):
                 return None  # the library names it: its own use
             frame = _skip(frame.f_back, self)  # handed to this frame: whose call was it?
         if threading.get_ident() in self._own_threads:
@@ -663,6 +674,9 @@ class Tripwire:
         self._next = max(self._next, key + 1)
         self._originals[key] = value
         self._info[key] = info
+        if type(value) is types.FunctionType:
+            code = value.__code__
+            self._banned_code[id(code)] = (code, info[1])
         self._wired.add(id(w))
         self._keep.append(w)
         return w
