@@ -1553,8 +1553,9 @@ BY_LIBRARY_ROUTES = {
 }
 
 
-# A banned function that a library object holds where no module does, so not wired, calling the
-# banned functions it names: their calls are the student's, who called it.
+# A banned function that a library object holds where no module does: wired where a banned class
+# holds it, and where a registry of torch's does (not wired), the banned functions it calls are
+# refused as the student's, who called it (``layer_norm_by_a_fake_implementation`` above).
 BY_A_HOLDER = '''
 import importlib
 
@@ -1568,13 +1569,39 @@ def line_by_a_class_attribute(x):
 '''
 
 
+# A banned class's method run on an object made without its constructor, which is wired.
+WITHOUT_CONSTRUCTOR = '''
+import collections
+
+import torch
+
+
+def momentum_by_an_optimizer_never_constructed(x):
+    from torch.optim import SGD
+    w = torch.ones(3)
+    w.grad = torch.full((3,), 0.5)
+    opt = object.__new__(SGD)
+    opt.defaults = dict(lr=0.1, momentum=0.9, dampening=0, weight_decay=0, nesterov=False,
+                        maximize=False, foreach=False, differentiable=False, fused=None)
+    opt.param_groups = [dict(opt.defaults, params=[w])]
+    opt.state = collections.defaultdict(dict)
+    opt._optimizer_step_pre_hooks = collections.OrderedDict()
+    opt._optimizer_step_post_hooks = collections.OrderedDict()
+    SGD.step(opt)
+    return float(w.sum())
+'''
+
+
 # Both kinds of route to banned work that names nothing banned: route -> (the module defining
 # it, what the refusal says, the topics that refuse it).
 UNNAMED_ROUTES = {
     **{r: (BY_KEY, f"{op} is not allowed", topics) for r, (op, topics) in BY_KEY_ROUTES.items()},
     **{r: (BY_LIBRARY, name, topics) for r, (name, topics) in BY_LIBRARY_ROUTES.items()},
-    "line_by_a_class_attribute": (BY_A_HOLDER, "numpy.polynomial.polyutils._fit is not allowed",
+    "line_by_a_class_attribute": (BY_A_HOLDER, "numpy.polynomial.Polynomial._fit is not allowed",
                                   ["linear_regression"]),
+    "momentum_by_an_optimizer_never_constructed": (WITHOUT_CONSTRUCTOR,
+                                                   "torch.optim.SGD.step is not allowed",
+                                                   ["optimizers"]),
 }
 
 
@@ -1592,7 +1619,7 @@ def test_a_line_fitted_by_a_banned_function_a_class_holds_scores_nothing(engine,
                     _with("linear_regression", LINE_BY_A_CLASS_ATTRIBUTE), tmp_path / "held")
     own = [t for t in result.tests if t.functions == ("fit_univariate",)]
     assert own and all(t.outcome != "passed" for t in own), [(t.name, t.outcome) for t in own]
-    assert all("polyutils._fit is not allowed" in (t.message or "") for t in own), \
+    assert all("Polynomial._fit is not allowed" in (t.message or "") for t in own), \
         [t.message for t in own]
     honest = _grade(engine, "linear_regression",
                     COURSE.solution("linear_regression").read_text(), tmp_path / "honest")

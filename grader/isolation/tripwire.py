@@ -106,6 +106,9 @@ def compiled(*patterns: str) -> "re.Pattern[str]":
 
 
 _SHOWN = frozenset({"__name__", "__qualname__", "__doc__", "__module__", "__text_signature__"})
+# The special methods of a banned class that do its work, wired with its other methods; the rest
+# (``__repr__``, ``__eq__``, ``__hash__``...) are how any code handles an object of it.
+_RUNS_ITS_WORK = frozenset({"__call__", "__new__", "__torch_function__", "__torch_dispatch__"})
 _PLAIN = (str, int, float, bool, type(None))
 _CONTAINERS = (dict, list, tuple, set, frozenset)
 
@@ -643,9 +646,10 @@ class Tripwire:
             self._wires[key] = self.wire(value, self._banned[key])
         return self._wires[key]
 
-    def wire(self, value: Any, name: str) -> Any:
+    def wire(self, value: Any, name: str, named: bool = True) -> Any:
         """A wire around ``value``: a function where it would bind as a method, else a _Wire.
-        While a zygote plans, the wire another plan made for the same object and name."""
+        While a zygote plans, the wire another plan made for the same object and name.
+        ``named``: whether a library frame whose code names it calls it as its own use."""
         shared = self._shared.get((id(value), name)) if self._shared is not None else None
         if shared is not None and shared[0] is value:
             _, key, w, info = shared
@@ -653,7 +657,8 @@ class Tripwire:
             key = next(_NUMBERS) if self._shared is not None else self._next
             own = _read(value, "__name__")
             info = (name, frozenset(
-                {name.rsplit(".", 1)[-1]} | ({own} if type(own) is str else set())))
+                {name.rsplit(".", 1)[-1]} | ({own} if type(own) is str else set()))
+                if named else frozenset())
             call = (_make_signal_call if name in ALWAYS else _make_call)(key)
             if type(value) is types.FunctionType:
                 for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
@@ -682,17 +687,33 @@ class Tripwire:
         return w
 
     def _wire_class(self, cls: type) -> None:
+        """A banned class: its constructor, and what else it defines that runs its work (its
+        methods, static and class methods, ``__call__``, ``__new__``, torch's mode hooks); an
+        object of it made without its constructor (``object.__new__``, or a stand-in of the
+        student's passed as ``self``) would run them. A C type's (no Python code) is left to the
+        static scan of its name."""
         if id(cls) in self._wired:
             return
         self._wired.add(id(cls))
         own = bare.class_dict(cls)  # not vars(): a metaclass's lookup is code the student can set
-        init = bare.get(own, "__init__")
-        if type(init) is not types.FunctionType:
-            return  # a C type or an inherited __init__: the static scan covers its name
         module = bare.get(own, "__module__")
         name = self._banned.get(id(cls)) or (f"{module if type(module) is str else '?'}."
                                              f"{type.__dict__['__qualname__'].__get__(cls)}")
-        self._set(cls, "__init__", self.wire(init, name))
+        init = bare.get(own, "__init__")
+        if type(init) is types.FunctionType:
+            self._set(cls, "__init__", self.wire(init, name))
+        for attr, value in list(own.items()):
+            if type(attr) is not str or attr == "__init__" or (
+                    attr.startswith("__") and attr not in _RUNS_ITS_WORK):
+                continue
+            kind = type(value)
+            function = value.__func__ if kind is staticmethod or kind is classmethod else value
+            if type(function) is not types.FunctionType:
+                continue
+            # Named by no library: a method's name (``forward``) is every module's, and torch's
+            # own code calls it for whatever object it is handed.
+            wire = self.wire(function, f"{name}.{attr}", named=False)
+            self._set(cls, attr, wire if function is value else kind(wire))
 
     def _change(self, target: Any, attr: Any, value: Any, item: bool,
                 ) -> tuple[Any, Any, Any, bool]:
