@@ -45,8 +45,8 @@ def section(config: TopicConfig) -> str:
     if config.banned:
         items.append(
             "- **Functions and classes**: " + _join(_call(p) for p in config.banned) +
-            ". A call of one from your code (or of a class's constructor), however your code "
-            "reaches it, is refused while your code runs; the tests of the function that made "
+            ". A call of one from your code (or of a class's constructor or methods), however "
+            "your code reaches it, is refused while your code runs; the tests of the function that made "
             "it score 0, and the message names the call and your line. A module under one "
             "of them that its package does not load by itself cannot be imported here.")
     ops = [] if "torch" in config.banned_libraries else config.banned_ops
