@@ -15,6 +15,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -1264,3 +1265,46 @@ def test_hostile_students_change_nothing_for_an_honest_one_in_a_batch(toy_engine
     # Each submission on its own finishes well within a minute (5 s a test at most); two at a
     # time, the six cannot add up to more than their own limits.
     assert took < 6 * 60 / 2, took
+
+
+# ------------------------------------------------ how a worker ended, said however busy the machine
+
+def _worker_of(private: Path, pid: int) -> Any:
+    from grader.grading.remote import Worker, Zygote
+
+    w = object.__new__(Worker)  # only what reading the launcher's status file needs
+    w.private, w.pid, w.launcher = str(private), pid, object.__new__(Zygote)
+    return w
+
+
+def test_a_crashs_exit_code_is_said_when_the_launcher_writes_it_late(tmp_path: Path) -> None:
+    """The worker has ended (a zombie its launcher has not reaped yet) and the launcher, slowed by
+    a busy machine, writes how it ended a second later: the message still says the exit code."""
+    import threading
+
+    ended = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    deadline = time.monotonic() + 60
+    while not Path(f"/proc/{ended.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+        assert time.monotonic() < deadline, "the child never ended"
+        time.sleep(0.01)  # not reaped: a zombie, as B is until its launcher waits for it
+    late = threading.Timer(1.0, lambda: (tmp_path / "exit").write_text(str(3 << 8)))
+    late.start()
+    try:
+        assert _worker_of(tmp_path, ended.pid)._exit_status() == " (exit code 3)"
+    finally:
+        late.join()
+        ended.wait()
+
+
+def test_a_worker_still_running_is_not_waited_for(tmp_path: Path) -> None:
+    """A worker that closed its socket but runs on writes no status: the grader looks for one
+    briefly, then kills it, without the longer wait for a launcher that is late."""
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        w = _worker_of(tmp_path, running.pid)
+        assert not w._ended()
+        assert w._exit_status() == ""
+    finally:
+        running.kill()
+        running.wait()
+    assert _worker_of(tmp_path, running.pid)._ended()  # reaped: gone

@@ -250,6 +250,9 @@ class WorkerSpec:
 class Zygote:
     """A running zygote process (see ``grader.isolation.zygote``) and the way to reach it."""
 
+    # Each worker's launcher writes how the worker ended (its status file), last of all.
+    writes_status = True
+
     def __init__(self, python: str | None = None, *, wait: bool = True,
                  root: str | None = None, sandboxed: bool = True,
                  ops: tuple[str, ...] = (),
@@ -380,6 +383,8 @@ class Spawner:
 
     Each worker connects back over loopback TCP and proves itself with a one-time token.
     """
+
+    writes_status = False  # no launcher: nothing says how a worker ended
 
     def __init__(self, python: str | None = None) -> None:
         import sys
@@ -635,6 +640,10 @@ class Worker:
 
     def _exit_status(self) -> str:
         status = self._ended_status(0.5)
+        if status is None and self._ended():
+            # B is gone, or a zombie its launcher has yet to reap: on a busy machine the
+            # launcher writes how it ended a little later, and the message should say it.
+            status = self._ended_status(5.0)
         if status is None:
             return ""
         if os.WIFSIGNALED(status):
@@ -642,6 +651,16 @@ class Worker:
         if os.WIFEXITED(status):
             return f" (exit code {os.WEXITSTATUS(status)})"
         return ""
+
+    def _ended(self) -> bool:
+        """Whether B's process has ended: gone, or a zombie (its launcher has not reaped it)."""
+        if self.pid <= 0 or not self.launcher.writes_status:
+            return False
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+        except (OSError, IndexError):
+            return True
 
     def _memory_note(self) -> str:
         # Written by the launcher before the exit status when the kernel (or the launcher's
