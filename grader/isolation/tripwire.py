@@ -862,7 +862,7 @@ def _dispatches(value: Any) -> bool:
     metaclass's code, ABCMeta's)."""
     ops = sys.modules.get("torch._ops")
     base = bare.get(bare.own_dict(ops), "HigherOrderOperator") if ops is not None else None
-    return base is not None and any(c is base for c in type.__dict__["__mro__"].__get__(type(value)))
+    return base is not None and any(c is base for c in bare.mro(type(value)))
 
 
 def _items(module: Any) -> Iterator[tuple[str, Any]]:
