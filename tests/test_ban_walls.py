@@ -1592,6 +1592,34 @@ def momentum_by_an_optimizer_never_constructed(x):
 '''
 
 
+# An allowed library function that calls a banned one by its name, which is that library's own
+# use of it (see grader.isolation.tripwire), and hands its work back: each such wrapper that would
+# do an exercise is banned with what it wraps.
+BY_A_WRAPPER = '''
+import numpy as np
+import torch
+
+
+def line_by_masked_arrays_polyfit(x):
+    # numpy.ma's polyfit calls numpy's
+    return float(np.ma.polyfit(np.arange(5.0), 2 * np.arange(5.0) + 1, 1)[1])
+
+
+def xavier_by_a_transformers_initialisation(x):
+    # nn.Transformer initialises its weights with torch.nn.init.xavier_uniform_
+    torch.manual_seed(0)
+    net = torch.nn.Transformer(d_model=6, nhead=1, dim_feedforward=9, num_encoder_layers=1,
+                               num_decoder_layers=1)
+    return float(net.encoder.layers[0].linear1.weight.abs().max())
+
+
+def xavier_by_attentions_initialisation(x):
+    # and nn.MultiheadAttention its projections
+    torch.manual_seed(0)
+    return float(torch.nn.MultiheadAttention(4, 1).in_proj_weight.abs().max())
+'''
+
+
 # Both kinds of route to banned work that names nothing banned: route -> (the module defining
 # it, what the refusal says, the topics that refuse it).
 UNNAMED_ROUTES = {
@@ -1602,7 +1630,63 @@ UNNAMED_ROUTES = {
     "momentum_by_an_optimizer_never_constructed": (WITHOUT_CONSTRUCTOR,
                                                    "torch.optim.SGD.step is not allowed",
                                                    ["optimizers"]),
+    "line_by_masked_arrays_polyfit": (BY_A_WRAPPER, "numpy.ma.polyfit is not allowed",
+                                      ["linear_regression"]),
+    "xavier_by_a_transformers_initialisation": (
+        BY_A_WRAPPER, "torch.nn.modules.transformer.Transformer is not allowed", ["regularization"]),
+    "xavier_by_attentions_initialisation": (BY_A_WRAPPER, "torch.nn.MultiheadAttention is not "
+                                            "allowed", ["regularization"]),
 }
+
+
+# torch.distributed.optim's functional optimizers call torch.optim's by name; with TorchScript
+# switched off (it cannot compile them where torch.optim is wired) they run as plain Python.
+FUNCTIONAL_OPTIMIZER = '''
+import torch
+
+
+def momentum_by_a_functional_optimizer(x):
+    torch.jit._state.disable()
+    from torch.distributed.optim.functional_sgd import _FunctionalSGD
+    w = torch.tensor([1.0, 2.0])
+    opt = _FunctionalSGD([w], lr=0.1, momentum=0.9)
+    for g in ([0.5, -1.0], [0.5, -1.0]):
+        opt.step([torch.tensor(g)])
+    return float(w.sum())
+'''
+
+
+MOMENTUM_BY_A_FUNCTIONAL_OPTIMIZER = """
+    def sgd_momentum(w, grad, state, lr, momentum=0.9):
+        import torch
+        torch.jit._state.disable()
+        from torch.distributed.optim.functional_sgd import _FunctionalSGD
+        param = torch.tensor(w, dtype=torch.float64)
+        opt = _FunctionalSGD([param], lr=lr, momentum=momentum)
+        if "v" in state:
+            opt.state[param] = {"momentum_buffer": torch.tensor(state["v"], dtype=torch.float64)}
+        opt.step([torch.tensor(grad, dtype=torch.float64)])
+        return param.numpy(), {"v": opt.state[param]["momentum_buffer"].numpy()}
+    """
+
+
+def test_a_functional_optimizer_is_absent_where_optimizers_are_the_exercise(
+        engine, tmp_path: Path) -> None:
+    got = run(engine, "optimizers", FUNCTIONAL_OPTIMIZER, "momentum_by_a_functional_optimizer", 0,
+              tmp=tmp_path)
+    assert isinstance(got, StudentError) and "torch.distributed.optim is not available" in str(got), \
+        got
+    assert run(engine, "metrics", FUNCTIONAL_OPTIMIZER, "momentum_by_a_functional_optimizer", 0,
+               tmp=tmp_path) == pytest.approx(3.145)  # where nothing is banned it does the update
+    result = _grade(engine, "optimizers", _with("optimizers", MOMENTUM_BY_A_FUNCTIONAL_OPTIMIZER),
+                    tmp_path / "functional")
+    own = [t for t in result.tests if t.functions == ("sgd_momentum",)]
+    assert own and all(t.outcome != "passed" for t in own), [(t.name, t.outcome) for t in own]
+    assert all("torch.distributed.optim" in (t.message or "") for t in own), \
+        [t.message for t in own]
+    honest = _grade(engine, "optimizers", COURSE.solution("optimizers").read_text(),
+                    tmp_path / "honest")
+    assert honest.topic("optimizers").score == honest.topic("optimizers").max_score
 
 
 LINE_BY_A_CLASS_ATTRIBUTE = """
