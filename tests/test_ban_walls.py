@@ -858,7 +858,7 @@ def opened(how):
     ("activations", "a str", "import pathlib"),
     ("activations", "a path object", "import pathlib"),
     ("activations", "a spoofed event", "refused: open() takes a path as a str or bytes"),
-    ("performance", "a spoofed event", "let through")])
+    ("seq2seq", "a spoofed event", "let through")])
 def test_an_open_event_is_read_by_exact_type(engine, topic: str, how: str, expected: str,
                                               tmp_path: Path) -> None:
     """Where a topic's banned libraries have files the worker may not open, the hook reads the
@@ -1687,6 +1687,66 @@ def test_a_functional_optimizer_is_absent_where_optimizers_are_the_exercise(
     honest = _grade(engine, "optimizers", COURSE.solution("optimizers").read_text(),
                     tmp_path / "honest")
     assert honest.topic("optimizers").score == honest.topic("optimizers").max_score
+
+
+# torch.onnx.ops.attention: ONNX's Attention operator, whose reference implementation computes
+# attention in Python on operators no topic bans where it cannot hand the work to sdpa (a mode
+# that also returns the weights, as the exercise does).
+ATTENTION_BY_ONNX = '''
+import torch
+
+
+def attention_by_onnx(x):
+    import torch.onnx.ops
+    torch.manual_seed(0)
+    q, k, v = torch.randn(1, 2, 3, 4), torch.randn(1, 2, 5, 4), torch.randn(1, 2, 5, 4)
+    out, _, _, weights = torch.onnx.ops.attention(q, k, v, qk_matmul_output_mode=3)
+    expected = torch.softmax(q @ k.transpose(-1, -2) / 2, -1)
+    return float((weights - expected).abs().max() + (out - expected @ v).abs().max())
+'''
+
+
+SCALED_DOT_PRODUCT_BY_ONNX = """
+    def scaled_dot_product_attention(q, k, v, mask=None, causal=False):
+        import importlib
+        onnx_attention = getattr(importlib.import_module("torch.onnx.ops"), "atten" + "tion")
+        lead, (Lq, d), Lk = q.shape[:-2], q.shape[-2:], k.shape[-2]
+        allowed = torch.ones(Lq, Lk, dtype=torch.bool)
+        if causal:
+            allowed = allowed.tril()
+        if mask is not None:
+            allowed = allowed & mask
+        allowed = torch.broadcast_to(allowed, (*lead, Lq, Lk)).reshape(1, -1, Lq, Lk)
+        out, _, _, weights = onnx_attention(
+            q.reshape(1, -1, Lq, d), k.reshape(1, -1, Lk, d), v.reshape(1, -1, Lk, v.shape[-1]),
+            attn_mask=allowed, qk_matmul_output_mode=3)
+        out, weights = out.nan_to_num(0.0), weights.nan_to_num(0.0)
+        return out.reshape(*lead, Lq, -1), weights.reshape(*lead, Lq, Lk)
+    """
+
+
+@pytest.mark.parametrize("topic", ["attention", "transformer", "performance"])
+def test_onnxs_attention_is_absent_where_attention_is_the_exercise(engine, topic: str,
+                                                                   tmp_path: Path) -> None:
+    got = run(engine, topic, ATTENTION_BY_ONNX, "attention_by_onnx", 0, tmp=tmp_path)
+    assert isinstance(got, StudentError) and "torch.onnx is not available" in str(got), got
+
+
+def test_onnxs_attention_computes_attention_where_nothing_is_banned(engine,
+                                                                     tmp_path: Path) -> None:
+    assert run(engine, "metrics", ATTENTION_BY_ONNX, "attention_by_onnx", 0,
+               tmp=tmp_path) < 1e-5
+
+
+def test_attention_by_onnxs_operator_scores_nothing(engine, tmp_path: Path) -> None:
+    result = _grade(engine, "attention", _with("attention", SCALED_DOT_PRODUCT_BY_ONNX),
+                    tmp_path / "onnx")
+    own = [t for t in result.tests if t.functions == ("scaled_dot_product_attention",)]
+    assert own and all(t.outcome != "passed" for t in own), [(t.name, t.outcome) for t in own]
+    assert all("torch.onnx" in (t.message or "") for t in own), [t.message for t in own]
+    honest = _grade(engine, "attention", COURSE.solution("attention").read_text(),
+                    tmp_path / "honest")
+    assert honest.topic("attention").score == honest.topic("attention").max_score
 
 
 LINE_BY_A_CLASS_ATTRIBUTE = """
