@@ -75,6 +75,27 @@ def scan(source: str, patterns: tuple[str, ...] | list[str]) -> list[Finding]:
     return sorted(findings.values(), key=lambda f: f.line)
 
 
+def calls(source: str, patterns: tuple[str, ...] | list[str]) -> list[Finding]:
+    """Every call in ``source`` of a name under ``patterns`` (what ``scan`` finds, called rather
+    than only named: ``isinstance(opt, torch.optim.Optimizer)`` is no call of it), each with its
+    top-level function or class."""
+    try:
+        tree = parse(source)
+    except SyntaxError:
+        return []
+    aliases = _aliases(tree)
+    found: dict[tuple[str, int], Finding] = {}
+    for top in tree.body:
+        function = top.name if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                ast.ClassDef)) else None
+        for node in ast.walk(top):
+            if isinstance(node, ast.Call):
+                name = _dotted(node.func, aliases)
+                if name is not None and any(matches(name, p) for p in patterns):
+                    found.setdefault((name, node.lineno), Finding(name, node.lineno, function))
+    return sorted(found.values(), key=lambda f: f.line)
+
+
 def _aliases(tree: ast.AST) -> dict[str, str]:
     """What each imported name stands for: ``np`` -> ``numpy``, ``lstsq`` -> ``numpy.linalg.lstsq``."""
     aliases: dict[str, str] = {}
