@@ -13,10 +13,13 @@ check at start, inside a sandboxed worker, that each of them imports.
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from grader.course import Course, CourseError
 from grader.errors import GraderError
@@ -74,6 +77,55 @@ class Environment:
         """For students: ``numpy, scipy and torch``."""
         names = list(self.import_names())
         return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+@functools.lru_cache(maxsize=32)
+def unoffered(offered: tuple[str, ...], banned: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The top-level modules installed beside the grader that student code may not import: what
+    no package of ``offered`` (import names) needs, once the libraries ``banned`` (a topic's
+    [banned] libraries) are left out of them. The grader runs in the environment it grades in,
+    whose own packages (pandas, scikit-learn, ...) would otherwise be there for student code too,
+    though course.toml does not offer them: a worker goes without them, as a topic's banned
+    libraries."""
+    installed = importlib.metadata.packages_distributions()
+    needed = _requirements(tuple(o for o in offered if o not in banned))
+    # An offered package a topic bans is that topic's to refuse, with its own message.
+    keep = {_canonical(d) for o in offered for d in installed.get(o, (o,))}
+    keep |= {_canonical(d) for d in installed.get("grader", ())}  # the grader's own
+    out = []
+    for name, dists in installed.items():
+        if not name.isidentifier() or name.startswith("__") or name in sys.stdlib_module_names:
+            continue
+        found = {_canonical(d) for d in dists}
+        if not found & (keep | needed):
+            out.append(name)
+    return tuple(sorted(out))
+
+
+def _requirements(names: Iterable[str]) -> frozenset[str]:
+    """The canonical names of the distributions ``names`` and what they require, all the way
+    down, as installed here (requirements of extras and of other platforms left out)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if _canonical(name) in seen:
+            continue
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        seen.add(_canonical(name))
+        for line in dist.requires or ():
+            try:
+                req = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return frozenset(seen)
 
 
 def read_lock(path: Path) -> dict[str, str]:

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from grader.commands.main import main
 from grader.course import Course, CourseError
-from grader.environment import environment_files, load_environment, read_lock
+from grader.environment import environment_files, load_environment, read_lock, unoffered
 from grader.classroom.gradebook import ClassEntry, student_row
 from grader.classroom.late import LatePolicy
 from grader.grading.engine import Options
@@ -173,3 +173,62 @@ def test_the_instructors_workflow_installs_the_declared_environment(course: Cour
     assert line.split()[-len(wanted):] == wanted
     torch = next(r for r in wanted if r.startswith("torch=="))
     assert f'pip install "{torch}" --index-url https://download.pytorch.org/whl/cpu' in text
+
+
+def test_the_packages_installed_beside_the_grader_that_the_course_does_not_offer() -> None:
+    """What a worker goes without: the grader's own packages (pandas, scikit-learn, pytest),
+    never what an offered package needs (sympy for torch), unless the topic bans that package."""
+    course = ("numpy", "scipy", "torch")
+    off = unoffered(course)
+    assert {"pandas", "sklearn", "pytest", "click", "dask", "jinja2"} - {"jinja2"} <= set(off)
+    assert not {"numpy", "scipy", "torch", "sympy", "networkx", "typing_extensions", "grader",
+                "os", "json"} & set(off)
+    # where torch is banned, what only torch needs goes too
+    assert {"sympy", "networkx", "jinja2", "typing_extensions"} <= set(unoffered(course, ("torch",)))
+
+
+# Each does a topic's exercise with a package the grader runs on but the course does not offer.
+UNOFFERED_ROUTES = {
+    "metrics": ("confusion_matrix", """
+        import pandas
+
+        def confusion_matrix(y_true, y_pred, num_classes):
+            table = pandas.crosstab(pandas.Categorical(y_true, categories=range(num_classes)),
+                                    pandas.Categorical(y_pred, categories=range(num_classes)),
+                                    dropna=False)
+            return table.to_numpy().astype(int)
+        """),
+    "regularization": ("xavier_uniform", """
+        def xavier_uniform(fan_in, fan_out, seed):
+            import numpy as np
+            from sklearn.neural_network import MLPRegressor
+            net = MLPRegressor(activation="relu")  # Glorot's bound, √(6/(fan_in + fan_out))
+            net._random_state = np.random.RandomState(seed)
+            return net._init_coef(fan_in, fan_out, np.float64)[0]
+        """),
+}
+
+
+@pytest.mark.parametrize("topic", sorted(UNOFFERED_ROUTES))
+def test_a_package_the_course_does_not_offer_does_no_exercise(engine, topic: str,
+                                                              tmp_path: Path) -> None:
+    from grader.course import Course as _Course
+
+    course = _Course(ROOT)
+    fn, override = UNOFFERED_ROUTES[topic]
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / f"{topic}.py").write_text(course.solution(topic).read_text() + "\n\n"
+                                     + textwrap.dedent(override))
+    result = engine.grade(sub, tmp_path / "out", Options(topics=(topic,)))
+    own = [t for t in result.tests if fn in t.functions]
+    assert own and all(t.outcome != "passed" for t in own), [(t.name, t.outcome) for t in own]
+    package = {"metrics": "pandas", "regularization": "sklearn"}[topic]
+    assert all(f"No module named '{package}'" in (t.message or "") or
+               f"imports {package}, which the grading environment does not offer" in
+               (t.message or "") for t in own), [t.message for t in own]
+    honest = tmp_path / "honest"
+    honest.mkdir()
+    (honest / f"{topic}.py").write_text(course.solution(topic).read_text())
+    result = engine.grade(honest, tmp_path / "honest-out", Options(topics=(topic,)))
+    assert result.topic(topic).score == result.topic(topic).max_score

@@ -27,7 +27,7 @@ from types import ModuleType
 from typing import Any, Sequence, TypedDict
 
 from grader.course import DEFAULT_MEMORY_MB, Course, TopicConfig
-from grader.environment import PROBE, Environment, load_environment
+from grader.environment import PROBE, Environment, load_environment, unoffered
 from grader.errors import GraderError
 from grader.grading import bounds, device
 from grader.grading.guarded import dynamic_note, scan_findings
@@ -214,6 +214,14 @@ class Engine:
             self.references = {t: load_reference(t, str(self.course.solution(t)))
                                for t in self.course.topics() if self.course.solution(t).is_file()}
         self.test_modules = self._preload_tests()
+        # What each topic's workers go without of the packages installed here: found once, for
+        # every grading child forked from this process (reading the installed packages' metadata
+        # takes some 0.3 s).
+        for topic in self.course.topics():
+            try:
+                unoffered(self.provides, tuple(self._config(topic).banned_libraries))
+            except GraderError:
+                continue  # reported where the topic is graded
         gc.collect()
         gc.freeze()  # children's collections no longer walk torch's objects
 
@@ -434,7 +442,7 @@ class Engine:
         for t in topics:
             if runs[t].module_path is not None:
                 spec = replace(worker_spec(t, runs[t], student_dir, self.sandboxed,
-                                           self.read_paths), tmp_dir=tmp_dir)
+                                           self.read_paths, self.provides), tmp_dir=tmp_dir)
                 try:
                     return {t: Worker(self.zygote, spec, 1, None)}
                 except Exception:  # noqa: BLE001

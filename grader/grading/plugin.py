@@ -28,6 +28,7 @@ from typing import Any, Literal, cast
 import numpy as np
 import pytest
 
+from grader import environment
 from grader.checks import charges, gpu, timing
 from grader.checks.describe import not_implemented
 from grader.grading import banned, bounds, guarded
@@ -111,8 +112,10 @@ def gpu_memory_limit_mb(config: TopicConfig) -> int:
 
 
 def worker_spec(topic: str, run: TopicRun, student_dir: str, sandbox: bool,
-                read_paths: tuple[str, ...]) -> WorkerSpec:
-    """The worker that serves a topic's module for the tests."""
+                read_paths: tuple[str, ...], provides: tuple[str, ...] = ()) -> WorkerSpec:
+    """The worker that serves a topic's module for the tests. ``provides``: the packages the
+    course offers student code (course.toml); the worker goes without the others installed
+    here (none where it is empty)."""
     limits: dict[str, Any] = {"memory_mb": run.config.memory_mb}
     if on_gpu(run.config):
         limits["gpu"] = True
@@ -128,7 +131,9 @@ def worker_spec(topic: str, run: TopicRun, student_dir: str, sandbox: bool,
                                             config.banned_ops, config.banned_capabilities),
                       # a worker without torch has no dispatcher: its ban is torch's absence
                       ops=() if profile == profiles.NUMPY else tuple(config.banned_ops),
-                      libraries=tuple(config.banned_libraries), profile=profile)
+                      libraries=tuple(config.banned_libraries), profile=profile,
+                      unoffered=environment.unoffered(provides, tuple(config.banned_libraries))
+                      if provides else ())
 
 
 def register_markers(config: pytest.Config) -> None:
@@ -260,7 +265,7 @@ class GraderPlugin:
 
     def _new_module(self, topic: str, baseline: Path | None = None, **kw: Any) -> StudentModule:
         spec = worker_spec(topic, self.run.topics[topic], self.run.student_dir, self.run.sandbox,
-                           self.run.read_paths)
+                           self.run.read_paths, self.run.provides)
         if baseline is not None:
             # The public baseline runs in a worker of its own, confined to a copy of it.
             folder = tempfile.mkdtemp(prefix="grader-baseline-")
@@ -564,8 +569,10 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
             flags.append(Flag.MISSING_PACKAGE)
             offered = (", ".join(provides[:-1]) + " and " + provides[-1] if len(provides) > 1
                        else provides[0] if provides else "no package beyond it")
+            # installed beside the grader but not offered to student code, or not installed
+            lacks = "offer" if "does not offer it" in exc.message else "have"
             text = (f"{exc.module}.py imports {missing}, which the grading environment does not "
-                    f"have. Student code may use Python's standard library and {offered}: "
+                    f"{lacks}. Student code may use Python's standard library and {offered}: "
                     f"write this without {missing}, or ask your instructor whether it may be "
                     "added to the course.\n" + text)
         return (Outcome.TIMEOUT if exc.kind == "timeout" else Outcome.FAILED, text, flags)

@@ -243,6 +243,9 @@ class WorkerSpec:
     # The modules the worker goes without: not importable, their files not readable
     # (the topic's [banned] libraries and what its profile leaves out).
     libraries: tuple[str, ...] = ()
+    # The packages installed beside the grader that the course does not offer (course.toml):
+    # refused to the worker as its banned libraries are, but for what its zygote loaded.
+    unoffered: tuple[str, ...] = ()
     profile: str = isolation_profiles.TORCH  # the zygote it is forked from
     tmp_dir: str | None = None  # where the worker's folders go (default: tempfile's)
 
@@ -471,7 +474,8 @@ class Worker:
             "memory_file": os.path.join(self.private, "memory"),
             "sandbox": spec.sandbox, "generation": generation, "gpu": self.gpu,
             "max_reply_bytes": spec.max_reply_bytes, "banned": list(spec.banned),
-            "ops": list(spec.ops), "libraries": list(spec.libraries), "profile": spec.profile,
+            "ops": list(spec.ops), "libraries": list(spec.libraries),
+            "unoffered": list(spec.unoffered), "profile": spec.profile,
             "policy": {"read_paths": [*sandbox.readable(spec.read_paths, spec.libraries),
                                       spec.student_dir],
                        "write_paths": [self.workdir], "limits": spec.limits},

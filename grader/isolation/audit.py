@@ -238,12 +238,14 @@ Gate = Callable[..., "BaseException | None"]
 OnExec = Callable[[str, int, Any], None]
 
 
-def arm(*, student_dir: str, libraries: Sequence[str] = (), files: Sequence[str] = (),
+def arm(*, student_dir: str, libraries: Sequence[str] = (), unoffered: Sequence[str] = (),
+        files: Sequence[str] = (),
         on_exec: OnExec | None = None, gates: dict[str, Gate] | None = None,
         roots: Iterable[str] = (), wiring: types.CodeType | None = None, told: Any = None,
         sealed: Iterable[tuple[str, re.Pattern[str]]] = ()) -> tuple[Callable[[types.CodeType], bool], Callable[[types.CodeType], bool]]:
     """Install the hook (once per process). ``libraries``: modules (and the packages under them)
-    that may not be imported in this worker; ``files``: the files and folders that hold them
+    that may not be imported in this worker, of which ``unoffered`` are the packages the course
+    does not offer (refused as if not installed, with what it offers); ``files``: the files and folders that hold them
     (``sandbox.module_files``), which may not be opened however the import is made (importlib
     raises no import event of its own). ``on_exec(route, line, payload)``: student code
     built and ran code at run time (``route`` one of ``ROUTES``; ``line`` in the student's
@@ -272,7 +274,7 @@ def arm(*, student_dir: str, libraries: Sequence[str] = (), files: Sequence[str]
     # they and the code objects sit on: memory the worker would be charged for), and the module
     # keeps none.
     checker = _Checker(student_dir=student_dir, banned=frozenset(libraries) | UNSAFE_MODULES,
-                       files=tuple(files),
+                       files=tuple(files), unoffered=frozenset(unoffered),
                        on_exec=on_exec, gates=dict(gates or {}), library=_LIBRARY, ours=_OURS,
                        keep=_KEEP)
     checker.ran, checker.made, checker.roots = _RAN, _MADE, frozenset(roots)
@@ -304,8 +306,10 @@ class _Checker:
 
     def __init__(self, *, student_dir: str, banned: frozenset[str], files: tuple[str, ...],
                  on_exec: OnExec | None, gates: dict[str, Gate], library: set[int],
-                 ours: set[int], keep: list[types.CodeType]) -> None:
+                 ours: set[int], keep: list[types.CodeType],
+                 unoffered: frozenset[str] = frozenset()) -> None:
         self.banned, self.on_exec, self.gates = banned, on_exec, gates
+        self.unoffered = unoffered  # of ``banned``: what the course does not offer
         # The files of the banned modules, each with its module's name (the folder's last parts)
         self.files = tuple((os.path.realpath(f), _module_of(f, banned)) for f in files)
         self.library, self.ours, self.keep = library, ours, keep
@@ -419,7 +423,7 @@ class _Checker:
         library = banned_library(name, self.banned)
         if library is None:
             return None
-        return _absent(library, name)
+        return _absent(library, name, library in self.unoffered)
 
     def on_open(self, args: tuple[Any, ...], raiser: types.FrameType | None,
                 ) -> BaseException | None:
@@ -436,7 +440,7 @@ class _Checker:
         real = os.path.realpath(path)
         for folder, library in self.files:
             if real == folder or real.startswith(folder + os.sep):
-                return _absent(library, library)
+                return _absent(library, library, library in self.unoffered)
         return None
 
     def on_setattr(self, args: tuple[Any, ...], raiser: types.FrameType | None,
@@ -588,7 +592,7 @@ class _Checker:
         library = banned_library(name, self.banned) or \
             banned_library(name.rpartition(".")[2], UNSAFE_MODULES)
         if library is not None:  # under another name, its init function is still its own
-            return _absent(library, name)
+            return _absent(library, name, library in self.unoffered)
         if name in self.made:
             return _again(name)
         if kind == "dynamic":
@@ -707,8 +711,13 @@ class _Checker:
         return 0
 
 
-def _absent(library: str, name: str) -> ModuleNotFoundError:
-    """The refusal of module ``name``, which belongs to ``library``, absent from this worker."""
+def _absent(library: str, name: str, unoffered: bool = False) -> ModuleNotFoundError:
+    """The refusal of module ``name``, which belongs to ``library``, absent from this worker;
+    ``unoffered``: a package the course does not offer, refused as a package not installed
+    (whose refusal the grader explains with what the course offers)."""
+    if unoffered:
+        return ModuleNotFoundError(f"No module named '{library}': the course does not offer it "
+                                   f"to student code", name=name)
     return ModuleNotFoundError(f"{library} is not available in this exercise: write it without "
                                f"{library}", name=name)
 

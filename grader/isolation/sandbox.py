@@ -1547,26 +1547,39 @@ def module_files(names: Sequence[str]) -> tuple[str, ...]:
     """The folders and files that hold the modules ``names`` (``scipy.signal``: its package
     folder; a module: its source, bytecode and extension files), every copy found along
     ``sys.path`` and in the installations' package folders (``package_folders``), without
-    importing anything."""
+    importing anything. Found once per tuple of names in a process (a zygote finds them for
+    the workers it forks)."""
+    return _module_files(tuple(names))
+
+
+@functools.lru_cache(maxsize=16)
+def _module_files(names: tuple[str, ...]) -> tuple[str, ...]:
     out: dict[str, None] = {}
-    folders = package_folders() if names else []
+    folders = [b for b in (package_folders() if names else []) if b and os.path.isdir(b)]
+    listed: dict[str, dict[str, list[str]]] = {}  # a folder -> its entries by name before the dot
+
+    def entries(folder: str) -> dict[str, list[str]]:
+        if folder not in listed:
+            by_stem: dict[str, list[str]] = {}
+            try:
+                for entry in os.listdir(folder):
+                    by_stem.setdefault(entry.split(".", 1)[0], []).append(entry)
+            except OSError:
+                pass
+            listed[folder] = by_stem
+        return listed[folder]
+
     for name in names:
         parts = name.split(".")
         for base in folders:
-            if not base or not os.path.isdir(base):
-                continue
             folder = os.path.join(base, *parts[:-1])
-            package = os.path.join(folder, parts[-1])
-            if os.path.isdir(package):
-                out.setdefault(os.path.realpath(package), None)
-            try:
-                entries = os.listdir(folder)
-            except OSError:
-                continue
-            for entry in entries:
-                if entry.split(".", 1)[0] == parts[-1] and entry != parts[-1] and \
-                        entry.endswith((".py", ".pyc", ".so", ".pyd")):
-                    out.setdefault(os.path.realpath(os.path.join(folder, entry)), None)
+            for entry in entries(folder).get(parts[-1], ()):
+                path = os.path.join(folder, entry)
+                if entry == parts[-1]:
+                    if os.path.isdir(path):
+                        out.setdefault(os.path.realpath(path), None)
+                elif entry.endswith((".py", ".pyc", ".so", ".pyd")):
+                    out.setdefault(os.path.realpath(path), None)
     return tuple(out)
 
 

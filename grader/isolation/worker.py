@@ -114,20 +114,33 @@ def _keep(result: Any, keep: list[int], handles: _Handles) -> Any:
     return tuple(handles.make(v) if i in keep else v for i, v in enumerate(result))
 
 
+def absent(libraries: tuple[str, ...], unoffered: tuple[str, ...],
+           ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The modules a worker goes without, and which of them the course does not offer:
+    ``libraries`` (its topic's banned libraries, never loaded by its zygote) and the packages
+    of ``unoffered`` (``grader.environment.unoffered``) that this process has not loaded. What
+    a zygote loaded stays (torch imports pynvml where it is installed, and uses it): a package
+    the course does not offer, which a library it offers loads by itself, is that library's."""
+    kept = tuple(u for u in unoffered if u not in sys.modules)
+    return (*libraries, *kept), kept
+
+
 def arm(student_dir: str, banned: tuple[str, ...] = (), ops: tuple[str, ...] = (),
-        libraries: tuple[str, ...] = ()) -> None:
+        libraries: tuple[str, ...] = (), unoffered: tuple[str, ...] = ()) -> None:
     """Put the topic's bans in place, below the student's reach, before their module runs:
     the trip-wires on banned library functions (``tripwire``), banned operators refused in
     torch's dispatcher (``dispatch``), the import of the modules this worker goes without
-    (``libraries``: never loaded by its zygote, ``grader.isolation.profiles``) refused, and the
-    audit hook (``audit``) that holds the trip-wire's state from now on."""
+    (``libraries``: never loaded by its zygote, ``grader.isolation.profiles``; and the
+    packages the course does not offer, ``absent``) refused, and the audit hook (``audit``)
+    that holds the trip-wire's state from now on."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # no Python-level handler runs, ever
     wires = tripwire.install(banned, student_dir, audit.LIBRARY_TYPES)
     wires.serving.add(_call.__code__)
     dispatch.refuse(ops, lambda op: f"{op} is not allowed in this exercise")
     forget((*libraries, *audit.UNSAFE_MODULES))
-    audit.arm(student_dir=student_dir, libraries=libraries,
-              files=sandbox.module_files(libraries) if libraries else (), on_exec=wires.note_exec,
+    gone, unavailable = absent(libraries, unoffered)
+    audit.arm(student_dir=student_dir, libraries=gone, unoffered=unavailable,
+              files=sandbox.module_files(gone) if gone else (), on_exec=wires.note_exec,
               gates=wires.handlers(), roots=wires.roots, wiring=tripwire.WIRING, told=wires,
               sealed=[(p, tripwire.compiled(p)) for p in profiles.sealed(banned)])
 
@@ -177,11 +190,12 @@ def start_cuda() -> None:
 def serve(sock: socket.socket, module_name: str, module_path: str, student_dir: str,
           generation: int, max_reply_bytes: int, banned: tuple[str, ...] = (), *,
           ops: tuple[str, ...] = (), libraries: tuple[str, ...] = (),
-          gpu: bool = False, before_student_code: Callable[[], None] | None = None) -> None:
+          unoffered: tuple[str, ...] = (), gpu: bool = False,
+          before_student_code: Callable[[], None] | None = None) -> None:
     """Import the student's module, say whether that worked, then answer calls until EOF.
 
-    ``banned``, ``ops``, ``libraries``: the topic's bans, put in place before the import
-    (``arm``).
+    ``banned``, ``ops``, ``libraries``: the topic's bans, and ``unoffered``: the packages the
+    course does not offer, put in place before the import (``arm``).
     ``gpu``: whether this worker grades on the GPU (tensors sent from ``cuda`` are built there),
     as the trusted side decided. ``before_student_code`` is called just before the student's
     module starts running: what fails before that is the grader's failure.
@@ -190,7 +204,7 @@ def serve(sock: socket.socket, module_name: str, module_path: str, student_dir: 
     devices = wire.Devices(cuda=gpu)
     if gpu:
         start_cuda()
-    arm(student_dir, banned, ops, libraries)
+    arm(student_dir, banned, ops, libraries, unoffered)
     sys.path.insert(0, student_dir)
     if before_student_code is not None:
         before_student_code()

@@ -307,6 +307,13 @@ def _plan_wires(config: dict[str, Any], freeze: bool = True) -> None:
 def _spawn(config: dict[str, Any], fd: int, keep_open: set[int]) -> int:
     if config.get("profile", profiles.NUMPY) == _PROFILE:
         _plan_wires(config)
+        # The files of what the worker goes without, found here once for every worker alike.
+        from grader.isolation import sandbox, worker
+
+        gone = worker.absent(tuple(config.get("libraries", ())),
+                             tuple(config.get("unoffered", ())))[0]
+        if gone:
+            sandbox.module_files(gone)
     pid = os.fork()
     if pid:
         return pid
@@ -545,7 +552,8 @@ def _worker(config: dict[str, Any], fd: int, policy: Any, fault: list[int]) -> N
     worker.serve(sock, config["module_name"], config["module_path"], config["student_dir"],
                  config["generation"], config["max_reply_bytes"],
                  tuple(config.get("banned", ())), ops=tuple(config.get("ops", ())),
-                 libraries=tuple(config.get("libraries", ())), gpu=bool(config.get("gpu")),
+                 libraries=tuple(config.get("libraries", ())),
+                 unoffered=tuple(config.get("unoffered", ())), gpu=bool(config.get("gpu")),
                  before_student_code=student_code_starts)
     sys.stdout.flush()
 
@@ -695,7 +703,8 @@ def spawned(port: int) -> None:
     worker.serve(sock, config["module_name"], config["module_path"], config["student_dir"],
                  config["generation"], config["max_reply_bytes"],
                  tuple(config.get("banned", ())), ops=tuple(config.get("ops", ())),
-                 libraries=tuple(config.get("libraries", ())))
+                 libraries=tuple(config.get("libraries", ())),
+                 unoffered=tuple(config.get("unoffered", ())))
 
 
 def main() -> None:
