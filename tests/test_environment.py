@@ -232,3 +232,13 @@ def test_a_package_the_course_does_not_offer_does_no_exercise(engine, topic: str
     (honest / f"{topic}.py").write_text(course.solution(topic).read_text())
     result = engine.grade(honest, tmp_path / "honest-out", Options(topics=(topic,)))
     assert result.topic(topic).score == result.topic(topic).max_score
+
+
+def test_a_package_the_course_does_not_offer_that_a_zygote_loaded_stays(monkeypatch) -> None:
+    """A library the course offers may load one of them by itself (torch loads pynvml where it
+    is installed) and keeps using it: what this process has loaded is not taken away."""
+    from grader.isolation import worker
+
+    monkeypatch.setitem(sys.modules, "loaded_by_a_library_zq", object())
+    gone, unoffered_ = worker.absent(("torch",), ("pandas", "loaded_by_a_library_zq"))
+    assert gone == ("torch", "pandas") and unoffered_ == ("pandas",)
