@@ -242,3 +242,29 @@ def test_a_package_the_course_does_not_offer_that_a_zygote_loaded_stays(monkeypa
     monkeypatch.setitem(sys.modules, "loaded_by_a_library_zq", object())
     gone, unoffered_ = worker.absent(("torch",), ("pandas", "loaded_by_a_library_zq"))
     assert gone == ("torch", "pandas") and unoffered_ == ("pandas",)
+
+
+def test_a_students_own_module_named_as_a_package_the_course_does_not_offer_is_theirs(
+        tmp_path: Path) -> None:
+    """nvidia-ml-py installs a top-level ``example.py``: a student's helper of that name is
+    still theirs to import."""
+    from grader.isolation import worker
+
+    (tmp_path / "example.py").write_text("X = 1\n")
+    (tmp_path / "attr").mkdir()
+    gone, _ = worker.absent((), ("example", "attr", "pandas"), str(tmp_path))
+    assert gone == ("pandas",)
+
+
+def test_a_helper_module_named_as_a_package_the_course_does_not_offer_is_graded(
+        engine, tmp_path: Path) -> None:
+    from grader.course import Course as _Course
+
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "example.py").write_text("HELPER = 'mine'\n")
+    (sub / "metrics.py").write_text(_Course(ROOT).solution("metrics").read_text() +
+                                    "\n\nimport example\n\nassert example.HELPER == 'mine'\n")
+    result = engine.grade(sub, tmp_path / "out", Options(topics=("metrics",)))
+    assert result.topic("metrics").score == result.topic("metrics").max_score, \
+        [t.message for t in result.tests if t.outcome != "passed"][:2]

@@ -114,14 +114,18 @@ def _keep(result: Any, keep: list[int], handles: _Handles) -> Any:
     return tuple(handles.make(v) if i in keep else v for i, v in enumerate(result))
 
 
-def absent(libraries: tuple[str, ...], unoffered: tuple[str, ...],
+def absent(libraries: tuple[str, ...], unoffered: tuple[str, ...], student_dir: str = "",
            ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The modules a worker goes without, and which of them the course does not offer:
     ``libraries`` (its topic's banned libraries, never loaded by its zygote) and the packages
     of ``unoffered`` (``grader.environment.unoffered``) that this process has not loaded. What
     a zygote loaded stays (torch imports pynvml where it is installed, and uses it): a package
-    the course does not offer, which a library it offers loads by itself, is that library's."""
-    kept = tuple(u for u in unoffered if u not in sys.modules)
+    the course does not offer, which a library it offers loads by itself, is that library's.
+    So does a name the student's own files hold (a helper ``example.py``, which one of those
+    packages also installs): their module comes first on the search path."""
+    kept = tuple(u for u in unoffered if u not in sys.modules and not (student_dir and (
+        os.path.isfile(os.path.join(student_dir, u + ".py")) or
+        os.path.isdir(os.path.join(student_dir, u)))))
     return (*libraries, *kept), kept
 
 
@@ -138,7 +142,7 @@ def arm(student_dir: str, banned: tuple[str, ...] = (), ops: tuple[str, ...] = (
     wires.serving.add(_call.__code__)
     dispatch.refuse(ops, lambda op: f"{op} is not allowed in this exercise")
     forget((*libraries, *audit.UNSAFE_MODULES))
-    gone, unavailable = absent(libraries, unoffered)
+    gone, unavailable = absent(libraries, unoffered, student_dir)
     audit.arm(student_dir=student_dir, libraries=gone, unoffered=unavailable,
               files=sandbox.module_files(gone) if gone else (), on_exec=wires.note_exec,
               gates=wires.handlers(), roots=wires.roots, wiring=tripwire.WIRING, told=wires,

@@ -311,7 +311,7 @@ def _spawn(config: dict[str, Any], fd: int, keep_open: set[int]) -> int:
         from grader.isolation import sandbox, worker
 
         gone = worker.absent(tuple(config.get("libraries", ())),
-                             tuple(config.get("unoffered", ())))[0]
+                             tuple(config.get("unoffered", ())), config.get("student_dir", ""))[0]
         if gone:
             sandbox.module_files(gone)
     pid = os.fork()
