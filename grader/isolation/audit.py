@@ -245,9 +245,9 @@ def arm(*, student_dir: str, libraries: Sequence[str] = (), unoffered: Sequence[
         sealed: Iterable[tuple[str, re.Pattern[str]]] = ()) -> tuple[Callable[[types.CodeType], bool], Callable[[types.CodeType], bool]]:
     """Install the hook (once per process). ``libraries``: modules (and the packages under them)
     that may not be imported in this worker, of which ``unoffered`` are the packages the course
-    does not offer (refused as if not installed, with what it offers); ``files``: the files and folders that hold them
-    (``sandbox.module_files``), which may not be opened however the import is made (importlib
-    raises no import event of its own). ``on_exec(route, line, payload)``: student code
+    does not offer (refused as if not installed); ``files``: the files and folders that hold
+    them (``sandbox.module_files``), which may not be opened however the import is made
+    (importlib raises no import event of its own). ``on_exec(route, line, payload)``: student code
     built and ran code at run time (``route`` one of ``ROUTES``; ``line`` in the student's
     module, or 0; ``payload`` the source text, or the code object to list). ``gates``: handlers
     of the grader's own events (``grader.*``), each called with the frame that raised the event

@@ -32,7 +32,9 @@ So a banned callable the student fetched and handed to any chain of library fram
 thread, fires; an allowed function that uses a banned one internally names it and passes. So a
 library function that wraps a banned one and hands its work back is banned with it where it would
 do an exercise (``numpy.ma.polyfit`` beside ``numpy.polyfit``; the functional optimizers of
-``torch.distributed.optim``, absent where ``torch.optim`` is banned). The cost: a library that stored a banned function under another name and calls it without naming
+``torch.distributed.optim``, absent where ``torch.optim`` is banned), and
+``grader.publish.wrappers`` finds every such caller for a test to hold against the bans. The
+cost: a library that stored a banned function under another name and calls it without naming
 it, inside an allowed call, is taken for the student's (none in the course's bans).
 
 **Nothing leads back to the original, nor to the trip-wire.** A wire holds its number and its
