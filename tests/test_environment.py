@@ -240,20 +240,23 @@ def test_a_package_the_course_does_not_offer_that_a_zygote_loaded_stays(monkeypa
     from grader.isolation import worker
 
     monkeypatch.setitem(sys.modules, "loaded_by_a_library_zq", object())
-    gone, unoffered_ = worker.absent(("torch",), ("pandas", "loaded_by_a_library_zq"))
-    assert gone == ("torch", "pandas") and unoffered_ == ("pandas",)
+    monkeypatch.delitem(sys.modules, "not_loaded_zq", raising=False)
+    gone, unoffered_ = worker.absent(("torch",), ("not_loaded_zq", "loaded_by_a_library_zq"))
+    assert gone == ("torch", "not_loaded_zq") and unoffered_ == ("not_loaded_zq",)
 
 
 def test_a_students_own_module_named_as_a_package_the_course_does_not_offer_is_theirs(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch) -> None:
     """nvidia-ml-py installs a top-level ``example.py``: a student's helper of that name is
     still theirs to import."""
     from grader.isolation import worker
 
+    for name in ("example", "attr", "not_loaded_zq"):  # what this test process has not loaded
+        monkeypatch.delitem(sys.modules, name, raising=False)
     (tmp_path / "example.py").write_text("X = 1\n")
     (tmp_path / "attr").mkdir()
-    gone, _ = worker.absent((), ("example", "attr", "pandas"), str(tmp_path))
-    assert gone == ("pandas",)
+    gone, _ = worker.absent((), ("example", "attr", "not_loaded_zq"), str(tmp_path))
+    assert gone == ("not_loaded_zq",)
 
 
 def test_a_helper_module_named_as_a_package_the_course_does_not_offer_is_graded(
