@@ -85,13 +85,18 @@ def calls(source: str, patterns: tuple[str, ...] | list[str]) -> list[Finding]:
         return []
     aliases = _aliases(tree)
     found: dict[tuple[str, int], Finding] = {}
+    banned: dict[str, bool] = {}  # a name called -> whether it falls under a pattern
     for top in tree.body:
         function = top.name if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef,
                                                 ast.ClassDef)) else None
         for node in ast.walk(top):
             if isinstance(node, ast.Call):
                 name = _dotted(node.func, aliases)
-                if name is not None and any(matches(name, p) for p in patterns):
+                if name is None:
+                    continue
+                if name not in banned:
+                    banned[name] = any(matches(name, p) for p in patterns)
+                if banned[name]:
                     found.setdefault((name, node.lineno), Finding(name, node.lineno, function))
     return sorted(found.values(), key=lambda f: f.line)
 

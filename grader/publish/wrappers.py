@@ -33,8 +33,12 @@ def callers(patterns: Sequence[str], packages: Iterable[Path]) -> list[Caller]:
     folders) that call a name under ``patterns`` (banned calls), outside the libraries' tests;
     one per function and banned name. Callers inside a pattern's own modules are listed too:
     ``outside`` leaves them out for one topic's patterns."""
-    words = {p.split(".")[-1].rstrip("*?[") for p in patterns}
-    pick = re.compile("|".join(rf"\b{re.escape(w)}" for w in sorted(words) if w))
+    # A file that calls one names its last part (``init.xavier_uniform_``: init), whole where
+    # the pattern has no wildcard in it.
+    words = {(p.split(".")[-1].split("*")[0].split("?")[0].split("[")[0],
+              not any(ch in p.split(".")[-1] for ch in "*?[")) for p in patterns}
+    pick = re.compile("|".join(rf"\b{re.escape(w)}" + (r"\b" if whole else "")
+                               for w, whole in sorted(words) if w))
     found: set[Caller] = set()
     for package in packages:
         for path in sorted(package.rglob("*.py")):
