@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import importlib.util
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -92,14 +94,42 @@ def unoffered(offered: tuple[str, ...], banned: tuple[str, ...] = ()) -> tuple[s
     # An offered package a topic bans is that topic's to refuse, with its own message.
     keep = {_canonical(d) for o in offered for d in installed.get(o, (o,))}
     keep |= {_canonical(d) for d in installed.get("grader", ())}  # the grader's own
+    shipped = _vendored(tuple(name for name, dists in installed.items()
+                              if {_canonical(d) for d in dists} & needed))
     out = []
     for name, dists in installed.items():
-        if not name.isidentifier() or name.startswith("__") or name in sys.stdlib_module_names:
+        if not name.isidentifier() or name.startswith("__") or name in sys.stdlib_module_names \
+                or name in shipped:
             continue
         found = {_canonical(d) for d in dists}
         if not found & (keep | needed):
             out.append(name)
     return tuple(sorted(out))
+
+
+_VENDOR = ("_vendor", "vendor", "_vendored", "vendored")
+
+
+def _vendored(packages: Iterable[str]) -> frozenset[str]:
+    """The top-level modules that ``packages`` (import names) ship copies of in a vendor folder
+    of their own (``setuptools/_vendor/packaging``, ``torch/_vendor/packaging``): what they
+    import by that name (setuptools puts its folder on the search path), and use the installed
+    copy of where there is one. Those are part of what the package offers."""
+    found: set[str] = set()
+    for package in packages:
+        try:
+            spec = importlib.util.find_spec(package)
+        except (ImportError, ValueError):
+            continue
+        for folder in (spec.submodule_search_locations or ()) if spec else ():
+            for vendor in _VENDOR:
+                try:
+                    entries = os.listdir(os.path.join(folder, vendor))
+                except OSError:
+                    continue
+                found |= {e.removesuffix(".py") for e in entries
+                          if e.removesuffix(".py").isidentifier() and not e.startswith("_")}
+    return frozenset(found)
 
 
 def _requirements(names: Iterable[str]) -> frozenset[str]:

@@ -30,17 +30,18 @@ SEED = 20261125
 
 
 def run(engine: Any, topic: str, source: str, fn: str, *args: Any, tmp: Path,
-        before: str | None = None) -> Any:
+        before: str | None = None, provides: tuple[str, ...] = ()) -> Any:
     """Call ``fn`` of ``source``, handed in as the module of ``topic``, in a worker of that
     topic (after ``before()``, whatever it does); what ``fn`` returned, or the StudentError /
-    BannedCallError it raised."""
+    BannedCallError it raised. ``provides``: the packages the course offers, where the worker
+    is to go without the others (as a grading's does)."""
     folder = tmp / f"{topic}-{fn}-{time.monotonic_ns()}"
     folder.mkdir()
     path = folder / f"{topic}.py"
     path.write_text(textwrap.dedent(source))
     spec = worker_spec(topic, TopicRun(module_path=str(path), config=COURSE.config(topic),
                                        solution=None),
-                       str(folder), engine.sandboxed, engine.read_paths)
+                       str(folder), engine.sandboxed, engine.read_paths, provides)
     session = StudentModule(engine.zygote, spec)
     try:
         if before is not None:

@@ -4,6 +4,7 @@ flagged; the engine works the same inside another pytest session with --strict-m
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -16,7 +17,8 @@ from click.testing import CliRunner
 
 from grader.commands.main import main
 from grader.course import Course, CourseError
-from grader.environment import environment_files, load_environment, read_lock, unoffered
+from grader.environment import (_vendored, environment_files, load_environment, read_lock,
+                                unoffered)
 from grader.classroom.gradebook import ClassEntry, student_row
 from grader.classroom.late import LatePolicy
 from grader.grading.engine import Options
@@ -185,6 +187,69 @@ def test_the_packages_installed_beside_the_grader_that_the_course_does_not_offer
                 "os", "json"} & set(off)
     # where torch is banned, what only torch needs goes too
     assert {"sympy", "networkx", "jinja2", "typing_extensions"} <= set(unoffered(course, ("torch",)))
+
+
+def test_what_an_offered_package_ships_a_copy_of_is_offered() -> None:
+    """setuptools (which torch requires) ships packaging in its vendor folder and imports it by
+    that name, so the installed packaging, which shadows that copy, is torch's as well
+    (``torch.utils.cpp_extension`` and ``torch.utils.benchmark`` import it)."""
+    course = ("numpy", "scipy", "torch")
+    assert "packaging" in _vendored(("setuptools",))
+    assert "packaging" not in unoffered(course)
+    assert "packaging" in unoffered(course, ("torch",))  # no other offered package needs it
+
+
+# Modules of the offered packages that import, at their own import, a package the course does
+# not offer: each with why that is what an environment of the offered packages alone would do.
+NEEDS_UNOFFERED = {
+    "torchgen.": "torch's code generator needs yaml, which torch requires only with its "
+                 "'pyyaml' extra",
+    "numpy.distutils.": "numpy's deprecated build tooling needs setuptools, which only torch "
+                        "requires, and torch is banned there",
+}
+
+WALK = """
+import importlib, pkgutil
+
+def walk(packages):
+    \"\"\"Import every public module of ``packages``; what failed, with its message.\"\"\"
+    failed, todo = {}, list(packages)
+    while todo:
+        name = todo.pop()
+        try:
+            module = importlib.import_module(name)
+        except BaseException as exc:
+            failed[name] = f"{type(exc).__name__}: {exc}"
+            continue
+        for info in pkgutil.iter_modules(getattr(module, "__path__", None) or [], name + "."):
+            last = info.name.rsplit(".", 1)[1]
+            if not last.startswith("_") and last not in ("tests", "testing", "test", "conftest"):
+                todo.append(info.name)
+    return failed
+"""
+
+
+@pytest.mark.parametrize("topic", ["activations", "seq2seq"])  # without torch, with it
+def test_every_public_module_of_an_offered_package_imports_in_a_worker(engine, topic: str,
+                                                                       tmp_path: Path) -> None:
+    """A worker goes without what the course does not offer, never without what an offered
+    package imports: each public module of numpy, scipy and torch (and of the other top-level
+    packages of their distributions) imports there, or fails for a reason of its own, never
+    for a package taken away that it needs, but where ``NEEDS_UNOFFERED`` says why."""
+    from test_ban_walls import run
+
+    banned = Course(ROOT).config(topic).banned_libraries
+    installed = importlib.metadata.packages_distributions()
+    offered = {d for p in engine.provides if p not in banned for d in installed.get(p, ())}
+    packages = sorted(p for p, dists in installed.items() if set(dists) & offered
+                      and p.isidentifier() and not p.startswith("_"))
+    assert {"numpy", "scipy"} <= set(packages) and ("torch" in packages) == (topic == "seq2seq")
+    failed = run(engine, topic, WALK, "walk", packages, tmp=tmp_path, provides=engine.provides)
+    assert isinstance(failed, dict), failed
+    taken = {name: message for name, message in failed.items()
+             if "the course does not offer it" in message
+             and not any(f"{name}.".startswith(prefix) for prefix in NEEDS_UNOFFERED)}
+    assert not taken, taken
 
 
 # Each does a topic's exercise with a package the grader runs on but the course does not offer.
