@@ -30,7 +30,7 @@ from grader.course import DEFAULT_MEMORY_MB, Course, TopicConfig
 from grader.environment import PROBE, Environment, load_environment, unoffered
 from grader.errors import GraderError
 from grader.grading import bounds, device
-from grader.grading.guarded import dynamic_note, scan_findings
+from grader.grading.guarded import compile_note, dynamic_note, scan_findings
 from grader.grading.notebook import NotebookModule, annotate
 from grader.grading.plugin import (GraderPlugin, PlainFailureReports, RunConfig, TopicRun,
                                    load_reference, worker_spec)
@@ -490,6 +490,8 @@ class Engine:
                     if r.config.banned or r.config.banned_libraries or r.config.banned_ops:
                         # a way around the banned list, for a look by hand
                         r.dynamic = dynamic_note(Path(r.module_path))
+                    if note := compile_note(Path(r.module_path)):
+                        stream.write({"type": "note", "topic": topic, "note": note})
                     if r.dynamic:
                         stream.write({"type": "note", "topic": topic, "note": (
                             "your code reaches functions or modules by a name built at run time ("

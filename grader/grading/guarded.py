@@ -87,6 +87,27 @@ def dynamic_note(module: Path) -> list[str]:
                 f"({type(exc).__name__})"]
 
 
+# What a worker makes of torch's compiler (``grader.isolation.compiled``): the function as written.
+COMPILERS = ("torch.compile", "torch.compiler.compile")
+
+
+def compile_note(module: Path) -> str:
+    """A note for the student where ``module`` or the submitted files it imports name
+    torch's compiler, which does nothing in a worker; "" where they do not."""
+    try:
+        places = []
+        for path in [module, *{p for files in helpers(module).values() for p in files}]:
+            places.extend(f"{path.name}, line {f.line}"
+                          for f in banned.scan(path.read_text(errors="replace"), COMPILERS))
+    except (RecursionError, OSError, ValueError):
+        return ""
+    if not places:
+        return ""
+    return (f"your code compiles with torch.compile ({'; '.join(places[:3])}), which does "
+            "nothing while grading: torch's compiler cannot run where your code is graded, so "
+            "your functions ran as you wrote them. This costs no points by itself")
+
+
 def literals(module: Path) -> frozenset[str]:
     """The string literals of ``module`` and of the submitted files it imports
     (``banned.string_literals``); none where they cannot be read."""

@@ -119,6 +119,9 @@ def preload(name: str) -> None:
         # A CUDA context does not survive fork: GPU workers must start CUDA themselves.
         if torch.cuda.is_initialized():
             raise RuntimeError("the zygote must never initialise CUDA")
+        from grader.isolation import compiled
+
+        torch.compile = compiled.as_written  # its compiler cannot work in a worker
     elif name == NO_AUTOGRAD:
         from grader.isolation import dispatch
 
