@@ -95,7 +95,7 @@ def compile_note(module: Path) -> str:
     """A note for the student where ``module`` or the submitted files it imports name
     torch's compiler, which does nothing in a worker; "" where they do not."""
     try:
-        places = []
+        places: list[str] = []
         for path in [module, *{p for files in helpers(module).values() for p in files}]:
             places.extend(f"{path.name}, line {f.line}"
                           for f in banned.scan(path.read_text(errors="replace"), COMPILERS))
