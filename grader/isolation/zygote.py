@@ -695,10 +695,10 @@ def spawned(port: int) -> None:
     tempfile.tempdir = config["workdir"]
     sock.sendall(wire.frame(wire.encode_message({"op": "spawned", "pid": os.getpid()})))
     from grader.isolation import audit
-    # Nothing is preloaded in a fresh interpreter: what a profile adds (torch, as its zygote
-    # sets it up) and takes away (autograd) is done now.
-    for name in profiles.lineage(config.get("profile", profiles.NUMPY))[1:]:
-        profiles.preload(name)
+    # Nothing is preloaded in a fresh interpreter; what a profile takes away must be taken now.
+    if config.get("profile") == profiles.NO_AUTOGRAD:
+        for name in profiles.lineage(profiles.NO_AUTOGRAD)[1:]:
+            profiles.preload(name)
     audit.record_library()
     worker.serve(sock, config["module_name"], config["module_path"], config["student_dir"],
                  config["generation"], config["max_reply_bytes"],
