@@ -2006,6 +2006,26 @@ def test_no_autograd_route_computes_a_gradient_where_gradients_are_the_exercise(
         f"{route} computed the gradient in {topic}"
 
 
+# Autograd's ways in (profiles.AUTOGRAD), which would otherwise fail with torch's own message
+# about a tensor that does not require grad, read by the student as a bug of theirs.
+WAYS_IN = {"autograd.grad": "torch.autograd.grad", "backward": "torch.Tensor.backward",
+           "func.grad": "torch.func.grad", "func.vjp": "torch.func.vjp",
+           "jacobian": "torch.autograd.functional", "functional.vjp": "torch.autograd.functional",
+           "forward_mode": "torch.func.jacfwd", "functorch.grad": "torch._functorch.deprecated.grad",
+           "functorch.vjp": "torch._functorch.deprecated.vjp"}
+
+
+@pytest.mark.parametrize("route", sorted(WAYS_IN))
+@pytest.mark.parametrize("topic", NO_AUTOGRAD_TOPICS)
+def test_a_way_into_autograd_is_refused_by_name_where_gradients_are_the_exercise(
+        engine, topic: str, route: str, tmp_path: Path) -> None:
+    got = run(engine, topic, AUTOGRAD.replace("ROUTE", AUTOGRAD_ROUTES[route]), "gradient",
+              X, W, tmp=tmp_path)
+    assert isinstance(got, BannedCallError), (route, got)
+    assert f"{WAYS_IN[route]}" in str(got) and "is not allowed here" in str(got) and \
+        f"{topic}.py, line" in str(got), str(got)
+
+
 @pytest.mark.parametrize("route", sorted(AUTOGRAD_ROUTES))
 def test_every_route_works_where_nothing_is_banned(engine, route: str, tmp_path: Path) -> None:
     got = run(engine, "metrics", AUTOGRAD.replace("ROUTE", AUTOGRAD_ROUTES[route]),

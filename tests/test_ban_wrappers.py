@@ -21,11 +21,23 @@ from typing import Any
 
 from grader.course import Course
 from grader.grading import banned
+from grader.isolation import profiles
 from grader.publish.wrappers import callers, outside
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = Course(ROOT)
-TOPICS = [t for t in COURSE.topics() if COURSE.config(t).banned]
+
+
+def _patterns(topic: str) -> tuple[str, ...]:
+    """What a topic's worker refuses by name and the scan is asked about: its banned calls, and
+    autograd's ways in where it bans autograd (torch's decompositions and TorchScript apart)."""
+    config = COURSE.config(topic)
+    extra = profiles.AUTOGRAD if profiles.profile(
+        config.banned_libraries, config.banned_capabilities) == profiles.NO_AUTOGRAD else ()
+    return tuple(dict.fromkeys((*config.banned, *extra)))
+
+
+TOPICS = [t for t in COURSE.topics() if _patterns(t)]
 PACKAGES = [Path(str(importlib.util.find_spec(n).origin)).parent for n in ("numpy", "scipy", "torch")]
 
 # Why a caller does none of the exercise.
@@ -138,35 +150,41 @@ JUDGED: dict[str, dict[str, str]] = {
             "LayerNormPerSampleGrad")},
         "torch.ao.quantization.fx.lstm_utils._get_lstm_with_individually_observed_parts":
             "builds a quantizable LSTM, no attention",
+        # callers of the rest of torch.func and of autograd's engine classes, banned here only
         **{name: AUTOGRAD for name in (
-            "torch._functorch._aot_autograd.graph_capture_wrappers.create_joint",
             "torch._functorch.aot_autograd.aot_module",
-            "torch._functorch.eager_transforms._autograd_grad",
             "torch._higher_order_ops.auto_functionalize.FunctionalCallableWithEpilogue",
-            "torch._higher_order_ops.invoke_leaf_function.autograd_grad_with_gradient_info",
             "torch._higher_order_ops.partitioner.create_hop_joint_graph",
             "torch._inductor.fx_passes.efficient_conv_bn_eval.efficient_conv_bn_eval",
             "torch._subclasses.functional_tensor.CppFunctionalizeAPI",
             "torch._subclasses.functional_tensor.FunctorchFunctionalizeAPI",
-            "torch._tensor.Tensor",
-            "torch.autograd.gradcheck._check_analytical_jacobian_attributes",
-            "torch.autograd.gradcheck._test_backward_mul_by_grad_output",
-            "torch.autograd.gradcheck._test_undefined_backward_mode",
-            "torch.autograd.gradcheck.get_analytical_jacobian",
-            "torch.autograd.gradcheck.gradgradcheck",
             "torch.autograd.variable.Variable",
-            "torch.cuda.graphs.make_graphed_callables",
-            "torch.distributed.pipelining._backward._autograd_grad_for_inputs",
-            "torch.distributed.pipelining._backward.stage_backward",
-            "torch.distributed.pipelining._backward.stage_backward_weight",
-            "torch.distributions.exp_family.ExponentialFamily",
-            "torch.distributions.kl._kl_expfamily_expfamily",
-            "torch.jit._trace.verify",
-            "torch.nn.utils._per_sample_grad.call_for_per_sample_grads",
-            "torch.utils.checkpoint.CheckpointFunction",
-            "torch.xpu.graphs.make_graphed_callables")},
+            "torch.nn.utils._per_sample_grad.call_for_per_sample_grads")},
     },
 }
+
+
+# Callers of autograd's ways in, which every topic that bans autograd refuses (profiles.AUTOGRAD;
+# the transformer topic bans all of torch.func besides): judged once for them all.
+AUTOGRAD_CALLERS = {name: AUTOGRAD for name in (
+    "torch._functorch._aot_autograd.graph_capture_wrappers.create_joint",
+    "torch._functorch.eager_transforms._autograd_grad",
+    "torch._higher_order_ops.invoke_leaf_function.autograd_grad_with_gradient_info",
+    "torch._tensor.Tensor",
+    "torch.autograd.gradcheck._check_analytical_jacobian_attributes",
+    "torch.autograd.gradcheck._test_backward_mul_by_grad_output",
+    "torch.autograd.gradcheck._test_undefined_backward_mode",
+    "torch.autograd.gradcheck.get_analytical_jacobian",
+    "torch.autograd.gradcheck.gradgradcheck",
+    "torch.cuda.graphs.make_graphed_callables",
+    "torch.distributed.pipelining._backward._autograd_grad_for_inputs",
+    "torch.distributed.pipelining._backward.stage_backward",
+    "torch.distributed.pipelining._backward.stage_backward_weight",
+    "torch.distributions.exp_family.ExponentialFamily",
+    "torch.distributions.kl._kl_expfamily_expfamily",
+    "torch.jit._trace.verify",
+    "torch.utils.checkpoint.CheckpointFunction",
+    "torch.xpu.graphs.make_graphed_callables")}
 
 
 def _resolve(dotted: str) -> Any:
@@ -215,22 +233,25 @@ def _reaches_a_banned_class(name: str, objects: list[Any], patterns: tuple[str, 
 
 def test_every_library_caller_of_a_banned_function_is_banned_or_judged() -> None:
     """Every topic's, from one pass over the libraries (some 30 s on one core)."""
-    found = callers(sorted({p for t in TOPICS for p in COURSE.config(t).banned}), PACKAGES)
+    found = callers(sorted({p for t in TOPICS for p in _patterns(t)}), PACKAGES)
     open_: dict[str, list[str]] = {}
     stale: dict[str, list[str]] = {}
     for topic in TOPICS:
         config = COURSE.config(topic)
-        patterns = config.banned
+        patterns = _patterns(topic)
         objects = _banned_objects(patterns)
-        judged = JUDGED.get(topic, {})
         mine = outside(found, patterns)
+        judged = {**{c.name: AUTOGRAD for c in mine if c.name in AUTOGRAD_CALLERS},
+                  **JUDGED.get(topic, {})}
         open_[topic] = sorted({
             f"{c.name} calls {c.calls}" for c in mine
             if c.name not in judged
             and not any(banned.matches(c.module, lib) for lib in config.banned_libraries)
             and not any(_resolve(c.name) is o for o in objects)
             and not _reaches_a_banned_class(c.calls, objects, patterns)})
-        stale[topic] = sorted(n for n in judged if not any(c.name == n for c in mine))
+        stale[topic] = sorted(n for n in JUDGED.get(topic, {}) if not any(c.name == n for c in mine))
+    stale["autograd's callers"] = sorted(
+        n for n in AUTOGRAD_CALLERS if not any(c.name == n for c in outside(found, profiles.AUTOGRAD)))
     assert not any(open_.values()), ("library code that calls what a topic bans, by a name "
                                      "the trip-wire lets through: ban it too, or judge it in "
                                      "JUDGED", {t: o for t, o in open_.items() if o})

@@ -58,6 +58,17 @@ TORCHSCRIPT = ("torch.jit", "torch._C._jit_*", "torch._C._create_function_from_*
                "torch._C._import_ir_module_from_package", "torch._C._load_*",
                "torch._C._debug_set_autodiff_subgraph_inlining",
                "torch._C._set_graph_executor_optimize", "torch._C._get_graph_executor_optimize")
+# Autograd's ways in, where autograd is banned: no graph is recorded there (the dispatcher's
+# fallthroughs are the wall), so each would only fail with torch's own message ("element 0 of
+# tensors does not require grad"), read by a student as a bug of theirs; as banned calls, the
+# message names the call and the student's line. ``torch.func``'s transforms that differentiate,
+# not the others (``vmap``, ``functional_call``), and the deprecated ones of the ``functorch``
+# package, which call them.
+_TRANSFORMS = ("grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian")
+AUTOGRAD = ("torch.autograd.grad", "torch.autograd.backward", "torch.autograd.functional",
+            "torch.autograd.graph._engine_run_backward", "torch.Tensor.backward",
+            *(f"torch.func.{t}" for t in (*_TRANSFORMS, "linearize")),
+            *(f"torch._functorch.deprecated.{t}" for t in _TRANSFORMS))
 # The one module of theirs that zygotes do not load, absent from the workers that ban them: only
 # forward-mode AD loads it (scripting its decompositions costs a zygote 0.3 s and 9 MB), and
 # forward-mode AD is refused there anyway (it runs those banned decompositions).
@@ -75,12 +86,13 @@ def calls(calls: Sequence[str], libraries: Sequence[str] = (), ops: Sequence[str
           capabilities: Sequence[str] = ()) -> tuple[str, ...]:
     """The library functions a topic's worker refuses to student code (its trip-wires): the
     topic's ``[banned] calls``, torch's Python decompositions and references where the topic
-    bans an operator or autograd, and TorchScript where it bans autograd."""
+    bans an operator or autograd, and autograd's ways in and TorchScript where it bans
+    autograd."""
     extra: tuple[str, ...] = ()
     if profile(libraries, capabilities) != NUMPY and (ops or "autograd" in capabilities):
         extra = DECOMPOSITIONS
     if profile(libraries, capabilities) == NO_AUTOGRAD:
-        extra += TORCHSCRIPT
+        extra += AUTOGRAD + TORCHSCRIPT
     return tuple(dict.fromkeys((*calls, *extra)))
 
 

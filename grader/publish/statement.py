@@ -72,12 +72,13 @@ def section(config: TopicConfig) -> str:
             "(`torch.func`'s `jvp` and `jacfwd`, `torch.autograd.forward_ad`) runs them: it "
             "is refused here too.")
     if "autograd" in config.banned_capabilities:
+        ways = [f"`{n}`" for n in profiles.AUTOGRAD if "._" not in n]
         items.append(
             "- **Automatic differentiation**: no autograd graph is recorded for your code in "
-            "this exercise, even under `torch.enable_grad()`, so `torch.autograd.grad`, "
-            "`Tensor.backward`, `torch.func` and a result's `grad_fn` have nothing to compute "
-            "with, and torch's gradient operators (`*_backward*`, such as `threshold_backward`) "
-            "are refused. TorchScript differentiates what it compiles by rules of its own, so it "
+            "this exercise, even under `torch.enable_grad()`, so a result's `grad_fn` has "
+            "nothing to compute with; a call from your code of " + _join(ways) + " is refused, "
+            "and the tests of the function that made it score 0; torch's gradient operators "
+            "(`*_backward*`, such as `threshold_backward`) are refused. TorchScript differentiates what it compiles by rules of its own, so it "
             "is not available either: a call from your code into `torch.jit` (scripting, "
             "tracing, loading) or into its doors in `torch._C` is refused, and the tests of the "
             "function that made it score 0. Write the gradients yourself with basic "
