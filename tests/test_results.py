@@ -142,3 +142,25 @@ print(os.read(r, 1000).decode())
            for how in ("prepared", "not")}
     assert got["prepared"].stdout.strip() == "True []", got["prepared"].stderr[-2000:]
     assert got["not"].stdout.strip() == "True ['report.html.j2']", got["not"].stderr[-2000:]
+
+
+def test_pages_without_their_templates_say_how_to_install_them(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    """A copy of the grader installed without templates/ beside its package (``pip install .``)
+    still writes the grades, and its report says what is missing and how to install."""
+    from grader.results import files, report
+
+    monkeypatch.setattr(report, "__file__", str(tmp_path / "grader" / "results" / "report.py"))
+    report.environment.cache_clear()
+    try:
+        tests = (TestResult(topic="toy", name="test_a", nodeid="toy/hidden::test_a",
+                            kind="hidden", outcome="passed", score=1.0, max_score=1.0),)
+        result = SubmissionResult(submission="ada", topics=topic_results(list(tests), ["toy"]),
+                                  tests=tests, seed=1, sandbox=(), started="", duration=1.0)
+        written = files.write_pages(result, tmp_path / "out")
+    finally:
+        report.environment.cache_clear()
+    page = (tmp_path / "out" / files.REPORT).read_text()
+    assert "pip install -e ." in page and "templates" in page, page
+    assert any("pip install -e ." in n for n in written.notes)
+    assert (tmp_path / "out" / files.RESULTS).is_file()

@@ -109,7 +109,7 @@ def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None
         if warning := layers_warning(engine.layers):
             click.echo(warning, err=True)
         result = engine.grade(submission, out, Options(topics=chosen, seed=seed))
-    write_outputs(result, out)
+    written = write_outputs(result, out)
     if result.error and not result.tests:  # nothing could be graded: say why, in one line
         raise Failure(terminal(result.error))
     if result.error:
@@ -121,6 +121,8 @@ def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None
         for n in topic_notes(result, t.topic):  # a notebook's cells graded, magics dropped
             click.echo(f"    note: {terminal(n)}")
     click.echo(f"wrote {out / 'results.json'} and {out / 'report.html'}")
+    for n in written.notes[len(result.notes):]:  # the pages could not be made
+        click.echo(f"note: {terminal(n)}", err=True)
     _refresh_batch(out)
 
 

@@ -29,14 +29,16 @@ GRADE = "grade.json"  # the grade the pages and results.json show
 
 
 def write_outputs(result: SubmissionResult, out: Path, grade: Grade | None = None, *,
-                  shown: SubmissionResult | None = None) -> None:
+                  shown: SubmissionResult | None = None) -> SubmissionResult:
     """Write every file of one submission atomically; the full result last, as the 'done' mark.
+    Returns the result as written: ``result``, with a note where the pages could not be made.
 
     ``result`` is written to result.json as graded; ``shown`` (the result with the instructor's
     adjustments in its topic scores, default ``result``) is what the pages show, with ``grade``."""
     out.mkdir(parents=True, exist_ok=True)
     result = write_pages(shown or result, out, grade, raw=result)
     write_json_atomic(out / FULL, result.to_dict())
+    return result
 
 
 def write_pages(shown: SubmissionResult, out: Path, grade: Grade | None = None, *,

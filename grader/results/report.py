@@ -4,6 +4,7 @@ the student's view of the result; the instructor's report, from the full result.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import functools
 import re
 from pathlib import Path
@@ -25,10 +26,26 @@ OUTCOME_TEXT = {"passed": "passed", "failed": "failed", "error": "error", "timeo
 # source stays with the grader; the test itself is shown).
 KIND_TEXT = {"public": "public test", "hidden": "grader's test"}
 
+class TemplatesMissing(FileNotFoundError):
+    """No templates/ folder beside the grader package: it was installed without them. A missing
+    file, so that a command reports it in one line as it does any other."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 def template_dirs() -> list[str]:
-    """Where templates live: the course's templates/ beside the package, then the package's own."""
+    """Where templates live: the course's templates/ beside the package, then the package's own.
+    Raises ``TemplatesMissing`` where there is neither (a copy of the package installed without
+    the folder beside it, as ``pip install .`` does): what pages are made of is not there."""
     package = Path(__file__).resolve().parent.parent
-    return [str(p) for p in (package.parent / "templates", package / "templates") if p.is_dir()]
+    found = [str(p) for p in (package.parent / "templates", package / "templates") if p.is_dir()]
+    if not found:
+        raise TemplatesMissing(  # short: a report's note keeps 200 characters of it
+            errno.ENOENT, "the grader's page templates are not installed (no templates/ beside "
+            "its package): install the grader with `pip install -e .` in its folder",
+            str(package.parent / "templates"))
+    return found
 
 
 @functools.lru_cache(maxsize=None)
