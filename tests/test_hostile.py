@@ -140,6 +140,41 @@ def test_writing_outside_the_sandbox_and_tampering_with_the_grader_fail(toy_engi
     assert_contained(result, took)
 
 
+# What the sandbox refuses, which the OS reports only as "[Errno 13] Permission denied": each
+# message says what the sandbox allows instead. In a call, and while the module is imported.
+REFUSED_BY_THE_SANDBOX = {
+    "a process pool": "__import__('multiprocessing').Pool(2)",
+    "a lock of multiprocessing": "__import__('multiprocessing').Lock()",
+    "a file outside the working folder": "open('/etc/hostname').read()",
+    "a program": "__import__('subprocess').run(['/bin/true'])",
+}
+
+
+@pytest.mark.parametrize("what", sorted(REFUSED_BY_THE_SANDBOX))
+def test_what_the_sandbox_refuses_is_explained(toy_engine, tmp_path: Path, what: str) -> None:
+    code = REFUSED_BY_THE_SANDBOX[what]
+    in_a_call = REFERENCE.replace("def add(a, b):\n", f"def add(a, b):\n    {code}\n")
+    result, _ = grade(toy_engine, tmp_path / "call", in_a_call)
+    tests = {t.name: t for t in result.tests}
+    message = tests["test_add"].message or ""
+    assert tests["test_add"].outcome == "failed" and "PermissionError" in message, message
+    assert "runs in a sandbox" in message and "working folder" in message, message
+    assert_other_topic_unaffected(result)
+    at_import, _ = grade(toy_engine, tmp_path / "import", REFERENCE + f"\n{code}\n")
+    message = {t.name: t for t in at_import.tests}["test_add"].message or ""
+    assert "while being imported" in message and "runs in a sandbox" in message, message
+
+
+def test_a_permission_error_is_the_students_own_where_nothing_is_sandboxed() -> None:
+    from grader.grading.plugin import explain
+    from grader.grading.remote import StudentError
+
+    exc = StudentError("add", "PermissionError", "[Errno 13] Permission denied: 'x'", "",
+                       ("PermissionError", "OSError", "Exception"))
+    assert "sandbox" not in explain(exc, "add", None, sandboxed=False)[1]
+    assert "runs in a sandbox" in explain(exc, "add", None, sandboxed=True)[1]
+
+
 def test_memory_bombs_fail_inside_the_worker(toy_engine, tmp_path: Path) -> None:
     result, took = grade(toy_engine, tmp_path, attack_in_add("""
         import numpy as np

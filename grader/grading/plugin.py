@@ -446,7 +446,8 @@ class GraderPlugin:
             outcome, message, flags = explain(call.excinfo.value, fn,
                                               item.stash.get(_LIMIT, None),
                                               when=call.when, provides=self.run.provides,
-                                              student_called=bool(called))
+                                              student_called=bool(called),
+                                              sandboxed=self.run.sandbox)
         recorded: dict[str, Any] = dict(item.user_properties)
         fraction = float(recorded.pop("score_fraction", 1.0))
         note = str(recorded.pop("note", ""))
@@ -544,13 +545,49 @@ def _missing_package(exc: "ImportFailed") -> str | None:
     return m.group(1).split(".")[0] if m else None
 
 
+# What a PermissionError in a sandboxed worker means: the sandbox refused what the code (or a
+# library it called) tried, which the OS says only as "[Errno 13] Permission denied".
+SANDBOX_REFUSED = (
+    "While grading, your code runs in a sandbox: it reads its own files and the installed "
+    "packages, writes files only in its working folder (the current directory, which is also "
+    "$HOME and the temporary folder), and runs no other program, uses no network and no shared "
+    "memory (which multiprocessing's pools, queues and locks need); in a speed-graded exercise "
+    "it starts no process at all. Do this work in your own process, with files only in the "
+    "working folder")
+
+
+def _import_failed(exc: ImportFailed, provides: tuple[str, ...],
+                   sandboxed: bool) -> tuple[Outcome, str, list[Flag]]:
+    """``explain`` for a module that could not be imported."""
+    flag = {"not_submitted": Flag.NOT_SUBMITTED, "timeout": Flag.TIMEOUT,
+            "exit": Flag.CRASH, "banned": Flag.BANNED}.get(exc.kind, Flag.IMPORT_ERROR)
+    text = exc.message + (f"\n{exc.traceback.rstrip()}" if exc.traceback.strip() else "")
+    flags = [flag, Flag.IMPORT_FAILED]
+    if exc.kind == "syntax":
+        flags.append(Flag.SYNTAX_ERROR)
+    if (missing := _missing_package(exc)) is not None:
+        flags.append(Flag.MISSING_PACKAGE)
+        offered = (", ".join(provides[:-1]) + " and " + provides[-1] if len(provides) > 1
+                   else provides[0] if provides else "no package beyond it")
+        # installed beside the grader but not offered to student code, or not installed
+        lacks = "offer" if "does not offer it" in exc.message else "have"
+        text = (f"{exc.module}.py imports {missing}, which the grading environment does not "
+                f"{lacks}. Student code may use Python's standard library and {offered}: "
+                f"write this without {missing}, or ask your instructor whether it may be "
+                "added to the course.\n" + text)
+    if sandboxed and "raised PermissionError while being imported" in exc.message:
+        text += "\n" + SANDBOX_REFUSED
+    return (Outcome.TIMEOUT if exc.kind == "timeout" else Outcome.FAILED, text, flags)
+
+
 def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call",
-            provides: tuple[str, ...] = (),
-            student_called: bool = True) -> tuple[Outcome, str, list[Flag]]:
+            provides: tuple[str, ...] = (), student_called: bool = True,
+            sandboxed: bool = False) -> tuple[Outcome, str, list[Flag]]:
     """(outcome, message for the student, flags) for an exception that ended a test.
     ``provides``: the packages the course lets student code import. ``student_called``: whether
     the test had called the student's code yet; an unexpected exception before it did is the
-    grader's (preparing inputs, say), never the student's failure."""
+    grader's (preparing inputs, say), never the student's failure. ``sandboxed``: whether the
+    student's code ran in the sandbox, whose refusals the OS reports as a PermissionError."""
     if isinstance(exc, bounds.TestOverran):
         return (Outcome.TIMEOUT, f"checking what {fn} returned took past the test's time "
                 f"limit: {exc}. Check the shape and size of what {fn} returns", [Flag.TIMEOUT])
@@ -559,23 +596,7 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
         return (Outcome.TIMEOUT, f"{fn} did not finish within {secs}: look for an infinite loop or a "
                 "computation far slower than it needs to be", [Flag.TIMEOUT])
     if isinstance(exc, ImportFailed):
-        flag = {"not_submitted": Flag.NOT_SUBMITTED, "timeout": Flag.TIMEOUT,
-                "exit": Flag.CRASH, "banned": Flag.BANNED}.get(exc.kind, Flag.IMPORT_ERROR)
-        text = exc.message + (f"\n{exc.traceback.rstrip()}" if exc.traceback.strip() else "")
-        flags = [flag, Flag.IMPORT_FAILED]
-        if exc.kind == "syntax":
-            flags.append(Flag.SYNTAX_ERROR)
-        if (missing := _missing_package(exc)) is not None:
-            flags.append(Flag.MISSING_PACKAGE)
-            offered = (", ".join(provides[:-1]) + " and " + provides[-1] if len(provides) > 1
-                       else provides[0] if provides else "no package beyond it")
-            # installed beside the grader but not offered to student code, or not installed
-            lacks = "offer" if "does not offer it" in exc.message else "have"
-            text = (f"{exc.module}.py imports {missing}, which the grading environment does not "
-                    f"{lacks}. Student code may use Python's standard library and {offered}: "
-                    f"write this without {missing}, or ask your instructor whether it may be "
-                    "added to the course.\n" + text)
-        return (Outcome.TIMEOUT if exc.kind == "timeout" else Outcome.FAILED, text, flags)
+        return _import_failed(exc, provides, sandboxed)
     if isinstance(exc, BannedCallError):
         return Outcome.FAILED, str(exc), [Flag.BANNED]
     if isinstance(exc, StudentError):
@@ -586,6 +607,8 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
         text = f"{exc.function} raised {exc.type_name}: {exc.message}"
         if exc.traceback.strip():
             text += f"\nin your code:\n{exc.traceback.rstrip()}"
+        if sandboxed and "PermissionError" in exc.mro:
+            text += "\n" + SANDBOX_REFUSED
         return Outcome.FAILED, text, [Flag.STUDENT_EXCEPTION]
     if isinstance(exc, WorkerCrashed):
         return (Outcome.ERROR, f"{fn} crashed the worker process: {exc}. Look for code that ends the "
