@@ -5,6 +5,7 @@ flagged; the engine works the same inside another pytest session with --strict-m
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -295,6 +296,33 @@ def test_a_package_the_course_does_not_offer_does_no_exercise(engine, topic: str
     (honest / f"{topic}.py").write_text(course.solution(topic).read_text())
     result = engine.grade(honest, tmp_path / "honest-out", Options(topics=(topic,)))
     assert result.topic(topic).score == result.topic(topic).max_score
+
+
+READ_BY_A_FOLDERS_DESCRIPTOR = """
+import os
+
+def read(site, relative):
+    folder = os.open(site, os.O_RDONLY)  # a folder that holds one, as a descriptor
+    return os.read(os.open(relative, os.O_RDONLY, dir_fd=folder), 60).decode()
+"""
+
+
+def test_a_package_the_course_does_not_offer_cannot_be_read_through_a_folder_above_it(
+        engine, tmp_path: Path) -> None:
+    """The open event names a path relative to a descriptor (``dir_fd``) without it, as if it
+    were in the current folder: the folder above is not to be opened."""
+    from test_ban_walls import run
+
+    spec = importlib.util.find_spec("pandas")  # where it is installed (not imported here)
+    assert spec is not None and spec.origin is not None
+    site = os.path.dirname(os.path.dirname(spec.origin))
+    # seq2seq bans no library, so Landlock lets the worker read the whole folder
+    got = run(engine, "seq2seq", READ_BY_A_FOLDERS_DESCRIPTOR, "read", site,
+              "pandas/__init__.py", tmp=tmp_path, provides=engine.provides)
+    assert isinstance(got, Exception) and "is not available while grading" in str(got), got
+    kept = run(engine, "seq2seq", READ_BY_A_FOLDERS_DESCRIPTOR, "read", site,
+               "torch/__init__.py", tmp=tmp_path)  # control: nothing taken away, it reads
+    assert isinstance(kept, str) and kept, kept
 
 
 def test_a_package_the_course_does_not_offer_that_a_zygote_loaded_stays(monkeypatch) -> None:

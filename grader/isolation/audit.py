@@ -438,9 +438,15 @@ class _Checker:
             return _refused("open() takes a path as a str or bytes in this exercise: "
                             "open(str(path))")
         real = os.path.realpath(path)
+        above = real if real.endswith(os.sep) else real + os.sep
         for folder, library in self.files:
             if real == folder or real.startswith(folder + os.sep):
                 return _absent(library, library, library in self.unoffered)
+            if folder.startswith(above):
+                # a folder above theirs: its descriptor would open their files by a relative
+                # path (``dir_fd``), which the open event does not tell apart from one in the cwd
+                return _refused(f"opening the folder {real} itself is not available while "
+                                "grading: open the files you need by their paths")
         return None
 
     def on_setattr(self, args: tuple[Any, ...], raiser: types.FrameType | None,
