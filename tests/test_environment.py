@@ -307,22 +307,28 @@ def read(site, relative):
 """
 
 
-def test_a_package_the_course_does_not_offer_cannot_be_read_through_a_folder_above_it(
+def test_a_package_the_course_does_not_offer_cannot_be_read_through_a_folders_descriptor(
         engine, tmp_path: Path) -> None:
     """The open event names a path relative to a descriptor (``dir_fd``) without it, as if it
-    were in the current folder: the folder above is not to be opened."""
+    were in the current folder: neither the folder above theirs is opened, nor a relative path
+    leaving the folder beside theirs (``numpy/..``) followed."""
     from test_ban_walls import run
 
     spec = importlib.util.find_spec("pandas")  # where it is installed (not imported here)
     assert spec is not None and spec.origin is not None
     site = os.path.dirname(os.path.dirname(spec.origin))
     # seq2seq bans no library, so Landlock lets the worker read the whole folder
-    got = run(engine, "seq2seq", READ_BY_A_FOLDERS_DESCRIPTOR, "read", site,
-              "pandas/__init__.py", tmp=tmp_path, provides=engine.provides)
-    assert isinstance(got, Exception) and "is not available while grading" in str(got), got
-    kept = run(engine, "seq2seq", READ_BY_A_FOLDERS_DESCRIPTOR, "read", site,
-               "torch/__init__.py", tmp=tmp_path)  # control: nothing taken away, it reads
-    assert isinstance(kept, str) and kept, kept
+    for folder, relative in ((site, "pandas/__init__.py"),  # the folder above
+                             (os.path.join(site, "numpy"), "../pandas/__init__.py")):  # beside
+        got = run(engine, "seq2seq", READ_BY_A_FOLDERS_DESCRIPTOR, "read", folder, relative,
+                  tmp=tmp_path, provides=engine.provides)
+        assert isinstance(got, Exception) and "is not available while grading" in str(got), \
+            (relative, got)
+    for folder, relative in ((site, "pandas/__init__.py"),
+                             (os.path.join(site, "numpy"), "../pandas/__init__.py")):
+        kept = run(engine, "seq2seq", READ_BY_A_FOLDERS_DESCRIPTOR, "read", folder, relative,
+                   tmp=tmp_path)  # control: with nothing taken away, each reads
+        assert isinstance(kept, str) and kept, kept
 
 
 def test_a_package_the_course_does_not_offer_that_a_zygote_loaded_stays(monkeypatch) -> None:

@@ -437,6 +437,11 @@ class _Checker:
             # (and which would run in here): open(str(path)) says what will be opened
             return _refused("open() takes a path as a str or bytes in this exercise: "
                             "open(str(path))")
+        if not os.path.isabs(path) and os.path.normpath(path).split(os.sep)[0] == os.pardir:
+            # relative to a descriptor of a folder beside theirs (``dir_fd``), ``..`` would reach
+            # their files by a path the open event shows as if it were in the current folder
+            return _refused("a relative path that leaves its folder (..) is not available "
+                            "while grading: open files by their full paths")
         real = os.path.realpath(path)
         above = real if real.endswith(os.sep) else real + os.sep
         for folder, library in self.files:
