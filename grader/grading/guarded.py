@@ -60,6 +60,11 @@ def helpers(module: Path) -> dict[str, list[Path]]:
     return out
 
 
+def _with_helpers(module: Path) -> list[Path]:
+    """``module`` and the submitted files it imports, each once."""
+    return [module, *{p for files in helpers(module).values() for p in files}]
+
+
 def _findings(module: Path, patterns: tuple[str, ...]) -> list[banned.Finding]:
     source = module.read_text(errors="replace")
     found = banned.propagate(banned.scan(source, patterns), source)
@@ -78,7 +83,7 @@ def dynamic_note(module: Path) -> list[str]:
     "exec() (rnn.py, line 4)"; a failure to read says so rather than ending grading."""
     try:
         out: list[str] = []
-        for path in [module, *{p for files in helpers(module).values() for p in files}]:
+        for path in _with_helpers(module):
             out.extend(f"{what} ({path.name}, line {line})"
                        for line, what in banned.dynamic_access(path.read_text(errors="replace")))
         return out
@@ -96,7 +101,7 @@ def compile_note(module: Path) -> str:
     torch's compiler, which does nothing in a worker; "" where they do not."""
     try:
         places: list[str] = []
-        for path in [module, *{p for files in helpers(module).values() for p in files}]:
+        for path in _with_helpers(module):
             places.extend(f"{path.name}, line {f.line}"
                           for f in banned.scan(path.read_text(errors="replace"), COMPILERS))
     except (RecursionError, OSError, ValueError):
@@ -113,7 +118,7 @@ def literals(module: Path) -> frozenset[str]:
     (``banned.string_literals``); none where they cannot be read."""
     try:
         out: set[str] = set()
-        for path in [module, *{p for files in helpers(module).values() for p in files}]:
+        for path in _with_helpers(module):
             out |= banned.string_literals(path.read_text(errors="replace"))
         return frozenset(out)
     except (RecursionError, OSError, ValueError, MemoryError):
