@@ -4,6 +4,7 @@ the worker's trip-wires (a call from the student's code, however its name was re
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,86 @@ def unrelated(x):
     run = [f for f in affected(found, ["run_rnn"])]
     assert run and "which run_rnn calls" in describe(run[0]) and "in lstm_cell" in describe(run[0])
     assert affected(found, ["unrelated"]) == []
+
+
+
+# Code that never runs while a module is graded (imported under its own name, its functions
+# called): a self-check against the library under the main guard, imports for type hints only,
+# annotations that are never evaluated, a fallback that binds the name to something else.
+NEVER_RUN = {
+    "main guard": 'if __name__ == "__main__":\n    import torch\n    print(torch.sigmoid(x))\n',
+    "main guard, reversed": 'if "__main__" == __name__:\n    from numpy import polyfit\n',
+    "type checking": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import torch\n",
+    "typing.TYPE_CHECKING": "import typing\nif typing.TYPE_CHECKING:\n    import torch\n",
+    "postponed annotations": ("from __future__ import annotations\nimport numpy\n"
+                              "def f(x: numpy.polyfit) -> numpy.polyfit:\n    return x\n"
+                              "y: numpy.polyfit = 0\n"),
+    "string annotations": "def f(x: 'torch.Tensor') -> 'numpy.polyfit':\n    return x\n",
+    "a name bound again": ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                           "    import torch\ntorch = None\ndel torch\n"),
+}
+# The same code where the module can make it run after all: it is scanned (the line found).
+MAY_RUN = {
+    "__name__ rebound": ('__name__ = "__main__"\nif __name__ == "__main__":\n    import torch\n',
+                         3),
+    "__name__ set through the namespace": ('globals().update(x)\n'
+                                           'if __name__ == "__main__":\n    import torch\n', 3),
+    "code run from a string": ('exec(s)\nif __name__ == "__main__":\n    import torch\n', 3),
+    "TYPE_CHECKING set": ("import typing\ntyping.TYPE_CHECKING = True\n"
+                          "if typing.TYPE_CHECKING:\n    import torch\n", 4),
+    "the else branch": ('if __name__ == "__main__":\n    pass\nelse:\n    import torch\n', 4),
+    "annotations evaluated": ("import torch as t\nimport numpy\n"
+                              "def f(x: numpy.polyfit):\n    return x\n", 3),
+    "a guard in a function": ('def f():\n    if __name__ == "__main__":\n'
+                              '        import torch\n', 3),
+}
+
+
+@pytest.mark.parametrize("source", NEVER_RUN.values(), ids=list(NEVER_RUN))
+def test_code_that_never_runs_while_graded_uses_nothing_banned(source: str) -> None:
+    assert scan(source, ("torch", "numpy.polyfit")) == []
+
+
+@pytest.mark.parametrize(("source", "line"), MAY_RUN.values(), ids=list(MAY_RUN))
+def test_code_the_module_can_make_run_is_scanned(source: str, line: int) -> None:
+    assert line in {f.line for f in scan(source, ("torch", "numpy.polyfit"))}
+
+
+
+# A student's check of their work against what the topic bans, left in the module: by a banned
+# function, a banned library and a banned operator (topic, the check).
+SELF_CHECKS = {
+    "function": ("linear_regression",
+                 "import numpy as np\nx = np.arange(5.0)\nprint(np.polyfit(x, 2 * x + 1, 1))\n"),
+    "library": ("activations", "import torch\nprint(torch.sigmoid(torch.zeros(3)))\n"),
+    "operator": ("rnn", "import torch\nprint(torch.nn.LSTMCell(3, 4)(torch.zeros(1, 3)))\n"),
+}
+
+
+@pytest.mark.parametrize("guarded", [True, False], ids=["under the main guard", "at the top level"])
+@pytest.mark.parametrize("kind", sorted(SELF_CHECKS))
+def test_a_check_against_the_library_under_the_main_guard_costs_nothing(
+        engine, tmp_path: Path, kind: str, guarded: bool) -> None:
+    """Graded, the module is imported under its own name: the main guard's body never runs, so
+    a check there uses nothing banned. The same check at the top level runs, and costs the
+    topic's tests."""
+    from grader.course import Course
+    from grader.grading.engine import Options
+
+    topic, check = SELF_CHECKS[kind]
+    added = ('\nif __name__ == "__main__":\n' + textwrap.indent(check, "    ") if guarded
+             else "\n" + check)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / f"{topic}.py").write_text(Course(ROOT).solution(topic).read_text() + added)
+    result = engine.grade(tmp_path / "sub", tmp_path / "out", Options(topics=(topic,)))
+    graded = result.topic(topic)
+    failed = [t.message for t in result.tests if t.outcome != "passed"]
+    if guarded:
+        assert graded.score == graded.max_score, failed[:1]
+        assert "banned" not in graded.flags
+    else:
+        assert graded.score == 0
+        assert all("is not allowed in this exercise" in m for m in failed), failed[:1]
 
 
 TRIPWIRE_SCRIPT = r'''

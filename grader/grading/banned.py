@@ -5,7 +5,8 @@ Names are resolved through the module's imports, so ``np.polyfit`` with ``import
 ``import torch.nn.functional as F`` are all found. A pattern bans the name and everything
 under it (``sklearn`` bans ``sklearn.linear_model.Ridge``) and may use shell wildcards
 (``torch.nn.LSTM*``). Each finding names the enclosing top-level function, so only the tests
-that call that function lose their points.
+that call that function lose their points. Code that never runs while the module is graded
+(``never_run``: a self-check under the main guard, imports for type hints) uses nothing.
 """
 
 from __future__ import annotations
@@ -55,10 +56,13 @@ def scan(source: str, patterns: tuple[str, ...] | list[str]) -> list[Finding]:
     except SyntaxError:
         return []  # reported as a syntax error by the worker
     aliases = _aliases(tree)
+    dead = never_run(tree, aliases)
     findings: dict[tuple[str, int], Finding] = {}
 
     def visit(node: ast.AST, function: str | None) -> None:
         for child in ast.iter_child_nodes(node):
+            if id(child) in dead:
+                continue
             fn = function
             if function is None and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef,
                                                        ast.ClassDef)):
@@ -118,12 +122,90 @@ def _aliases(tree: ast.AST) -> dict[str, str]:
     return aliases
 
 
+# What can make a guard's code run after all: rebinding ``__name__`` or ``TYPE_CHECKING`` (by
+# name, by attribute or through a namespace), or running code built at run time.
+_REBINDERS = {"exec", "eval", "compile", "globals", "vars", "setattr", "__import__"}
+
+
+def never_run(tree: ast.Module, aliases: dict[str, str]) -> set[int]:
+    """The ids of the nodes of ``tree`` that never run while the module is graded (imported
+    under its own name, its functions called): the body of ``if __name__ == "__main__":`` and of
+    ``if TYPE_CHECKING:`` at the top level, and annotations where they are never evaluated
+    (postponed by ``from __future__ import annotations``, or written as a string). A student's
+    self-check against the library, or an import for type hints only, uses nothing banned.
+    Where the module could rebind what a guard tests, its body counts as code that runs."""
+    dead: set[int] = set()
+    rebinds = _may_rebind(tree)
+    for top in tree.body:
+        if isinstance(top, ast.If) and (
+                (_is_main_guard(top.test) and "__name__" not in rebinds) or
+                (_is_type_checking(top.test, aliases) and "TYPE_CHECKING" not in rebinds)):
+            dead.update(id(stmt) for stmt in top.body)
+    postponed = any(isinstance(top, ast.ImportFrom) and top.module == "__future__" and
+                    any(a.name == "annotations" for a in top.names) for top in tree.body)
+    for node in every_node(tree):
+        notes: list[ast.expr | None] = []
+        if isinstance(node, ast.arg):
+            notes = [node.annotation]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            notes = [node.returns]
+        elif isinstance(node, ast.AnnAssign):
+            notes = [node.annotation]
+        for note in notes:
+            if note is not None and (postponed or (isinstance(note, ast.Constant) and
+                                                   isinstance(note.value, str))):
+                dead.add(id(note))
+    return dead
+
+
+def _may_rebind(tree: ast.Module) -> set[str]:
+    """Which of ``__name__`` and ``TYPE_CHECKING`` the module could rebind: all of them where it
+    runs code built at run time or reaches a namespace by name."""
+    guarded = {"__name__", "TYPE_CHECKING"}
+    found: set[str] = set()
+    for node in every_node(tree):
+        if isinstance(node, ast.Name) and node.id in guarded and \
+                not isinstance(node.ctx, ast.Load):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute) and node.attr in guarded and \
+                not isinstance(node.ctx, ast.Load):
+            found.add(node.attr)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            found.update(guarded & set(node.names))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.update(g for g in guarded if g in node.value)
+        elif isinstance(node, ast.Attribute) and node.attr in ("__dict__", "f_globals",
+                                                               "f_locals"):
+            return guarded
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                node.func.id in _REBINDERS:
+            return guarded
+    return found
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    """``__name__ == "__main__"``, either way round."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and
+            isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    return any(isinstance(a, ast.Name) and a.id == "__name__" for a in sides) and \
+        any(isinstance(a, ast.Constant) and a.value == "__main__" for a in sides)
+
+
+def _is_type_checking(test: ast.expr, aliases: dict[str, str]) -> bool:
+    """``TYPE_CHECKING`` or ``typing.TYPE_CHECKING``, imported from ``typing``."""
+    return _dotted(test, aliases) == "typing.TYPE_CHECKING"
+
+
 def _names_used(node: ast.AST, aliases: dict[str, str]) -> tuple[list[str], bool]:
     """The dotted names ``node`` itself uses, and whether its children still need a look."""
     if isinstance(node, ast.Import):
         return [a.name for a in node.names], True
     if isinstance(node, ast.ImportFrom) and node.module and not node.level:
         return [f"{node.module}.{a.name}" for a in node.names], True
+    if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+        return [], False  # ``torch = None``: the name bound again, nothing of the library used
     if isinstance(node, (ast.Attribute, ast.Name)):
         dotted = _dotted(node, aliases)
         if dotted is not None:
