@@ -14,14 +14,13 @@ check at start, inside a sandboxed worker, that each of them imports.
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import importlib.util
 import os
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from grader.course import Course, CourseError
 from grader.errors import GraderError
@@ -89,6 +88,8 @@ def unoffered(offered: tuple[str, ...], banned: tuple[str, ...] = ()) -> tuple[s
     whose own packages (pandas, scikit-learn, ...) would otherwise be there for student code too,
     though course.toml does not offer them: a worker goes without them, as a topic's banned
     libraries."""
+    import importlib.metadata  # 40-80 ms: not for a student's check that never needs it
+
     installed = importlib.metadata.packages_distributions()
     needed = _requirements(tuple(o for o in offered if o not in banned))
     # An offered package a topic bans is that topic's to refuse, with its own message.
@@ -105,6 +106,17 @@ def unoffered(offered: tuple[str, ...], banned: tuple[str, ...] = ()) -> tuple[s
         if not found & (keep | needed):
             out.append(name)
     return tuple(sorted(out))
+
+
+def unavailable(file: str, package: str, offered: Sequence[str], lacks: str) -> str:
+    """What a student reads where their ``file`` imports ``package``, which student code cannot
+    import where it is graded: ``lacks`` is "offer" where it is installed beside the grader but
+    the course does not offer it (``unoffered``), "have" where it is not installed."""
+    listed = (", ".join(offered[:-1]) + " and " + offered[-1] if len(offered) > 1
+              else offered[0] if offered else "no package beyond it")
+    return (f"{file} imports {package}, which the grading environment does not {lacks}. "
+            f"Student code may use Python's standard library and {listed}: write this without "
+            f"{package}, or ask your instructor whether it may be added to the course.")
 
 
 _VENDOR = ("_vendor", "vendor", "_vendored", "vendored")
@@ -135,6 +147,8 @@ def _vendored(packages: Iterable[str]) -> frozenset[str]:
 def _requirements(names: Iterable[str]) -> frozenset[str]:
     """The canonical names of the distributions ``names`` and what they require, all the way
     down, as installed here (requirements of extras and of other platforms left out)."""
+    import importlib.metadata
+
     from packaging.requirements import InvalidRequirement, Requirement
 
     seen: set[str] = set()

@@ -162,6 +162,45 @@ def test_problems_are_told_once_and_point_at_the_students_file(
         f"{TOPIC}.py does not import: see test_fit_univariate_small") == 5
 
 
+def test_a_package_the_course_does_not_offer_fails_the_check_as_it_fails_grading(
+        release: Path, course: Course, engine, tmp_path: Path) -> None:
+    """pandas is installed beside the grader, but course.toml offers numpy, scipy and torch:
+    where the student's code is graded the worker goes without it, and so does their check."""
+    solution = course.solution(TOPIC).read_text()
+    source = solution.replace("import numpy as np", "import numpy as np\nimport pandas as pd", 1)
+    repo = student_copy(release, tmp_path, source)
+    env = installed(repo, tmp_path)
+    done = subprocess.run([sys.executable, "-m", "grader", "check", TOPIC], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    from grader.grading.engine import Options
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / f"{TOPIC}.py").write_text(source)
+    graded = engine.grade(tmp_path / "sub", tmp_path / "out", Options(topics=(TOPIC,)))
+    assert graded.topic(TOPIC).score == 0
+    said = graded.topic(TOPIC).note.splitlines()[0]
+    assert said.startswith(f"{TOPIC}.py imports pandas, which the grading environment does not "
+                           "offer"), said
+    assert said in done.stdout  # the same words, before it is handed in
+    assert "0/6 public tests passed" in done.stdout
+
+    # What grading lets through, the check does too: a fallback where the import fails, a
+    # file of the student's own by a name such a package also has, and the tests' own imports.
+    (repo / "assignments" / TOPIC / "example.py").write_text("SCALE = 1.0\n")
+    fallback = solution.replace("import numpy as np", (
+        "import numpy as np\nimport example\ntry:\n    import pandas as pd\n"
+        "except ImportError:\n    pd = None\n"), 1)
+    (repo / "assignments" / TOPIC / f"{TOPIC}.py").write_text(fallback)
+    (repo / "assignments" / TOPIC / "test_public.py").write_text(
+        (repo / "assignments" / TOPIC / "test_public.py").read_text() +
+        "\n\ndef test_the_tests_own_import():\n    import pandas\n")
+    done = subprocess.run([sys.executable, "-m", "grader", "check", TOPIC], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "7/7 public tests passed" in done.stdout, done.stdout
+
+
 def test_grader_check_passes_pytest_options_and_totals_topics(
         release: Path, course: Course, tmp_path: Path) -> None:
     repo = student_copy(release, tmp_path, course.solution(TOPIC).read_text())

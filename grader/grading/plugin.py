@@ -567,14 +567,9 @@ def _import_failed(exc: ImportFailed, provides: tuple[str, ...],
         flags.append(Flag.SYNTAX_ERROR)
     if (missing := _missing_package(exc)) is not None:
         flags.append(Flag.MISSING_PACKAGE)
-        offered = (", ".join(provides[:-1]) + " and " + provides[-1] if len(provides) > 1
-                   else provides[0] if provides else "no package beyond it")
         # installed beside the grader but not offered to student code, or not installed
         lacks = "offer" if "does not offer it" in exc.message else "have"
-        text = (f"{exc.module}.py imports {missing}, which the grading environment does not "
-                f"{lacks}. Student code may use Python's standard library and {offered}: "
-                f"write this without {missing}, or ask your instructor whether it may be "
-                "added to the course.\n" + text)
+        text = environment.unavailable(f"{exc.module}.py", missing, provides, lacks) + "\n" + text
     if sandboxed and "raised PermissionError while being imported" in exc.message:
         text += "\n" + SANDBOX_REFUSED
     return (Outcome.TIMEOUT if exc.kind == "timeout" else Outcome.FAILED, text, flags)

@@ -109,6 +109,61 @@ def install_finder(assignments: Path) -> None:
     sys.meta_path.insert(0, TopicFinder(assignments))
 
 
+# The frames of the import machinery, between an import statement and a finder.
+_IMPORTING = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>",
+              importlib.__file__)
+
+
+class UnofferedFinder(importlib.abc.MetaPathFinder):
+    """The student's own ``import pandas`` fails here as it does where their code is graded: a
+    package installed on this machine that the course does not offer (what none of the packages
+    of course.toml needs, ``grader.environment.unoffered``) is absent from the grading worker, so
+    a module importing it at its top scores nothing there. Asked only for top-level names not
+    loaded yet, and refuses only an import made by the student's own file (a module of
+    ``assignments``, not a test): pytest's, the grader's and the libraries' own imports are
+    theirs."""
+
+    def __init__(self, assignments: Path, offered: Callable[[], tuple[str, ...] | None]) -> None:
+        self.assignments = assignments
+        self.folder = os.path.join(os.path.realpath(assignments), "")
+        self.offered = offered  # read at the first import that needs it
+
+    def find_spec(self, name: str, path: Sequence[str] | None, target: Any = None) -> Any:
+        if path is not None or "." in name or name in sys.stdlib_module_names:
+            return None
+        if not self._by_student() or any(self.assignments.glob(f"*/{name}.py")) or \
+                any(self.assignments.glob(f"*/{name}/")):  # a file of their own by that name
+            return None
+        offered = self.offered()
+        if offered is None or name in offered:
+            return None
+        from grader import environment
+
+        if name in environment.unoffered(offered):
+            raise ModuleNotFoundError(f"No module named '{name}': the course does not offer it "
+                                      "to student code", name=name)
+        return None
+
+    def _by_student(self) -> bool:
+        frame = sys._getframe(2)
+        while frame is not None and frame.f_code.co_filename in _IMPORTING:
+            frame = frame.f_back  # type: ignore[assignment]
+        if frame is None:
+            return False
+        file = os.path.realpath(frame.f_code.co_filename)
+        base = os.path.basename(file)
+        return file.startswith(self.folder) and not base.startswith("test_") and \
+            base != "conftest.py"
+
+
+def refuse_unoffered(assignments: Path, offered: Callable[[], tuple[str, ...] | None]) -> None:
+    """Put an ``UnofferedFinder`` for ``assignments`` first on the import path (once)."""
+    for finder in sys.meta_path:
+        if isinstance(finder, UnofferedFinder) and finder.assignments == assignments:
+            return
+    sys.meta_path.insert(0, UnofferedFinder(assignments, offered))
+
+
 def shown_path(path: str | os.PathLike[str]) -> str:
     """``path`` as the student typed it: relative to the current folder when inside it."""
     try:
@@ -154,6 +209,8 @@ class LocalModule:
     topic: str
     file: Path
     banned_patterns: tuple[str, ...] = ()
+    # The packages the course offers student code (course.toml), read where a message needs them.
+    provides: Callable[[], tuple[str, ...] | None] = lambda: ()
     module: ModuleType | None = None
     failure: str | None = None  # why it does not import, once known
     findings: list[banned.Finding] = field(default_factory=list)
@@ -225,6 +282,12 @@ class LocalModule:
             detail = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
             return f"{name} has a syntax error; fix it and every test runs again:\n{detail}"
         text = f"{name} raised {type(exc).__name__} while being imported: {_safe_str(exc)}"
+        if isinstance(exc, ModuleNotFoundError) and exc.name and \
+                "the course does not offer it" in _safe_str(exc):  # UnofferedFinder's
+            from grader import environment
+
+            text = environment.unavailable(name, exc.name.split(".")[0],
+                                           self.provides() or (), "offer") + "\n" + text
         frames = student_frames(exc.__traceback__, self.file).rstrip()
         return text + (f"\nin your code:\n{frames}" if frames else "")
 

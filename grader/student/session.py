@@ -10,6 +10,7 @@ readable size, and ends the run with a line per topic and a total (``grader.stud
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ import pytest
 
 from grader.student.report import TestLine, cap_output, summary_lines
 from grader.student.local import (LocalModule, LocalStudent, ModuleDoesNotImport,
-                                  describe_banned, explain_local, install_finder, topic_file)
+                                  describe_banned, explain_local, install_finder,
+                                  refuse_unoffered, topic_file)
 
 
 
@@ -101,13 +103,29 @@ class StudentSession:
             course = Course(root)
             config = course.config(name)
             file = topic_file(course.assignments / name, name)  # <topic>.py, or its notebook
+            offered = functools.partial(self._offered, course.root)
             self.topics[key] = Topic(root, name, LocalModule(
-                name, file, banned_patterns=config.banned_names), config.tolerances)
+                name, file, banned_patterns=config.banned_names, provides=offered),
+                config.tolerances)
             install_finder(course.assignments)
+            refuse_unoffered(course.assignments, offered)  # as grading goes without the others
             self._register_markers()
             if root not in self.released:
                 self.released[root] = course.released_hidden_counts()
         return self.topics[key]
+
+    @staticmethod
+    @functools.lru_cache(maxsize=8)
+    def _offered(root: Path) -> tuple[str, ...] | None:
+        """The packages the course at ``root`` offers student code; None where course.toml
+        cannot be read (grading says why; the public tests run all the same)."""
+        from grader.course import Course, CourseError
+        from grader.environment import load_environment
+
+        try:
+            return tuple(load_environment(Course(root)).import_names())
+        except CourseError:
+            return None
 
     def _register_markers(self) -> None:
         assert self.config is not None
