@@ -2040,6 +2040,67 @@ def test_forward_only_topics_keep_autograd(engine, route: str, tmp_path: Path) -
     assert not isinstance(got, Exception) and np.allclose(got, 2 * X * W), (route, got)
 
 
+# Forward computations a student may write, where autograd is taken away: each must compute what
+# it computes where autograd is there (sparse and compressed tensors, nested, quantized and
+# mkldnn ones, views and in-place changes, tensors that require grad, modules and parameters).
+FORWARD = {
+    "sparse_sum": "torch.sparse.sum(S(), dim=1).to_dense()",
+    "coalesce": "S().coalesce().values()",
+    "sparse_softmax": "torch.sparse.softmax(S(), dim=1).to_dense()",
+    "sparse_mm": "torch.sparse.mm(S(), torch.ones(2, 2))",
+    "sparse_add": "(S() + S()).to_dense()",
+    "sparse_times_dense": "(S() * torch.full((2, 2), 2.0)).to_dense()",
+    "sparse_index_select": "S().index_select(0, torch.tensor([1])).to_dense()",
+    "to_sparse": "torch.eye(3).to_sparse().to_dense()",
+    "csr_matmul": "torch.eye(3).to_sparse_csr() @ torch.ones(3, 2)",
+    "nested": "torch.nested.nested_tensor([torch.ones(2), torch.ones(3)]).to_padded_tensor(0.0)",
+    "quantized": "torch.dequantize(torch.quantize_per_tensor(torch.ones(3), 0.1, 0, torch.quint8))",
+    "mkldnn": "torch.ones(2, 3).to_mkldnn().to_dense()",
+    "requires_grad": "(torch.ones(3, requires_grad=True) * 2).detach()",
+    "view_in_place": "(lambda t: (t[1:].mul_(3), t)[1])(torch.ones(4))",
+    "index_put": "torch.zeros(3).index_put_((torch.tensor([0, 0, 2]),), torch.ones(3), "
+                 "accumulate=True)",
+    "scatter_reduce": "torch.zeros(3).scatter_reduce(0, torch.tensor([0, 0]), "
+                      "torch.tensor([1.0, 5.0]), 'amax')",
+    "linalg": "torch.linalg.solve(torch.eye(2) * 2, torch.ones(2))",
+    "fft": "torch.fft.irfft(torch.fft.rfft(torch.arange(8.0)), n=8)",
+    "complex": "torch.view_as_real(torch.polar(torch.ones(2), torch.zeros(2)))",
+    "parameter": "torch.nn.Parameter(torch.ones(2)).detach() * 3",
+    "data_in_place": "(lambda p: (p.data.add_(1), p.detach())[1])(torch.nn.Parameter(torch.ones(2)))",
+    "linear": "torch.nn.Linear(2, 3)(torch.ones(1, 2)).shape[1] * torch.ones(1)",
+    "as_strided": "torch.arange(6.0).as_strided((2, 2), (1, 2))",
+    "set_storage": "torch.empty(0).set_(torch.ones(3).untyped_storage())",
+}
+FORWARD_SOURCE = '''
+import torch
+
+def S():
+    return torch.sparse_coo_tensor(torch.tensor([[0, 1, 1], [1, 0, 0]]), torch.ones(3), (2, 2))
+
+def computed():
+    out = {}
+    for name, code in CODE.items():
+        torch.manual_seed(0)
+        try:
+            out[name] = eval(code).tolist()
+        except Exception as exc:
+            out[name] = f"{type(exc).__name__}: {exc}"
+    return out
+'''
+
+
+def test_forward_computations_are_torchs_own_where_autograd_is_taken_away(
+        engine, tmp_path: Path) -> None:
+    """Taking autograd away changes no forward computation: sparse coalescing once failed with
+    torch's internal assertion there, and sparse softmax computed zeros."""
+    source = FORWARD_SOURCE + f"\nCODE = {FORWARD!r}\n"
+    without = run(engine, "gnn", source, "computed", tmp=tmp_path)
+    with_autograd = run(engine, "metrics", source, "computed", tmp=tmp_path)
+    assert isinstance(without, dict) and isinstance(with_autograd, dict), (without, with_autograd)
+    assert not [v for v in with_autograd.values() if isinstance(v, str)], with_autograd
+    assert {k: v for k, v in without.items() if v != with_autograd[k]} == {}
+
+
 FORWARD_MODE = '''
 import torch
 

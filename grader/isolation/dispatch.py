@@ -175,7 +175,25 @@ def no_autograd() -> int:
                     pass
     refuse(GRADIENT_OPERATORS, lambda op: f"{op} computes a gradient for you: write the "
                                           "gradient yourself, with basic operations")
+    # An autograd kernel calls on below it with autograd's keys (and, before an operator's
+    # computation, the in-place and view bookkeeping's) left out of what its thread dispatches
+    # to; kernels below count on that (sparse coalescing asserts it, sparse softmax computes
+    # zeros without it), and a fallthrough leaves them in. So this thread, and the workers
+    # forked from it, run as below autograd for good: every computation as torch runs it, but
+    # in-place changes counted in no version and views not marked as views (``_version``,
+    # ``_base``: autograd's, which is not there). It adds nothing to the wall: a student's guard
+    # that brings those keys back finds the fallthroughs there.
+    below = torch._C._AutoDispatchBelowADInplaceOrView()
+    below.__enter__()
+    _keep(below)
     return count
+
+
+def _keep(obj: Any) -> None:
+    """Keep ``obj`` alive by its reference count alone, so that nothing leads to it."""
+    import ctypes
+
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
 
 
 def autograd_keys(torch: Any) -> tuple[str, ...]:
@@ -232,7 +250,5 @@ def _registrations() -> Iterator[Callable[..., Any]]:
         try:
             yield library
         finally:
-            import ctypes
-
             for handle in handles.values():
-                ctypes.pythonapi.Py_IncRef(ctypes.py_object(handle))
+                _keep(handle)
