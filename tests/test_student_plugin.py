@@ -201,6 +201,38 @@ def test_a_package_the_course_does_not_offer_fails_the_check_as_it_fails_grading
     assert "7/7 public tests passed" in done.stdout, done.stdout
 
 
+def test_files_beside_the_module_import_in_the_check_as_in_grading_and_folders_do_not(
+        release: Path, course: Course, engine, tmp_path: Path) -> None:
+    """Grading stages the Python files beside a module, flat, and no folder: the student's
+    check finds a helper file beside their module, and fails a helper folder in the words
+    grading uses."""
+    from grader.grading.engine import Options
+
+    solution = course.solution(TOPIC).read_text()
+    uses = solution.replace("import numpy as np", "import numpy as np\nfrom util import TWO", 1)
+    repo = student_copy(release, tmp_path, uses)
+    folder = repo / "assignments" / TOPIC
+    (folder / "util.py").write_text("TWO = 2\n")
+    env = installed(repo, tmp_path)
+    check = [sys.executable, "-m", "grader", "check", TOPIC]
+    done = subprocess.run(check, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "6/6 public tests passed" in done.stdout, \
+        done.stdout + done.stderr
+
+    (folder / "util.py").unlink()
+    (folder / "util").mkdir()
+    (folder / "util" / "__init__.py").write_text("TWO = 2\n")
+    done = subprocess.run(check, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    (tmp_path / "sub" / "util").mkdir(parents=True)
+    (tmp_path / "sub" / f"{TOPIC}.py").write_text(uses)
+    (tmp_path / "sub" / "util" / "__init__.py").write_text("TWO = 2\n")
+    graded = engine.grade(tmp_path / "sub", tmp_path / "out", Options(topics=(TOPIC,)))
+    said = graded.topic(TOPIC).note.splitlines()[0]
+    assert said.startswith(f"{TOPIC}.py imports util, a folder beside it"), said
+    assert said in done.stdout
+
+
 def test_grader_check_passes_pytest_options_and_totals_topics(
         release: Path, course: Course, tmp_path: Path) -> None:
     repo = student_copy(release, tmp_path, course.solution(TOPIC).read_text())

@@ -40,6 +40,30 @@ def test_layouts_are_found_in_folders_and_zips(tmp_path: Path, layout: str) -> N
     assert stage(archive, tmp_path / "b", ["metrics"]).module("metrics") is not None
 
 
+@pytest.mark.parametrize("layout", ["flat", "assignments"])
+def test_files_beside_a_module_are_staged_and_folders_beside_it_are_said(
+        tmp_path: Path, layout: str) -> None:
+    """A helper file beside a module is staged for it to import: nothing to say of it. A folder
+    of Python files beside it (a package of helpers) is not staged: said once, by its name."""
+    src = tmp_path / "src"
+    where = src / ("assignments/metrics" if layout == "assignments" else "")
+    (where / "helpers" / "deep").mkdir(parents=True)
+    (where / "metrics.py").write_text("X = 1\n")
+    (where / "util.py").write_text("Y = 2\n")
+    (where / "helpers" / "__init__.py").write_text("")
+    (where / "helpers" / "deep" / "core.py").write_text("Z = 3\n")
+    (where / "data").mkdir()
+    (where / "data" / "notes.txt").write_text("not code\n")
+    staged = stage(src, tmp_path / "a", ["metrics", "conv"])
+    assert sorted(p.name for p in staged.root.iterdir()) == ["metrics.py", "util.py"]
+    assert staged.folders == {"metrics": ("helpers",)}
+    prefix = "assignments/metrics/" if layout == "assignments" else ""
+    assert staged.files == [
+        f"unrecognised file {prefix}data/notes.txt",
+        f"{prefix}helpers/ not graded: a folder, and grading takes the Python files beside "
+        "metrics.py, not folders"]
+
+
 @pytest.mark.parametrize(("entries", "links", "why"), [
     ({"../evil.py": b"x"}, None, "outside the archive"),
     ({"/etc/evil.py": b"x"}, None, "outside the archive"),

@@ -373,7 +373,8 @@ class Engine:
             module = staged.module(t)
             job.runs[t] = TopicRun(
                 module_path=str(module) if module else None, config=self._config(t),
-                solution=str(self.course.solution(t)) if self.course.has_reference else None)
+                solution=str(self.course.solution(t)) if self.course.has_reference else None,
+                unstaged=staged.folders.get(t, ()))
         files = self._test_files(topics, options.kinds, options.count_hidden)
         if not files:
             job.fail("the course has no tests for the chosen topics")

@@ -2,8 +2,11 @@
 
 A submission is a folder or a .zip holding ``<topic>.py`` files flat, in the
 ``assignments/<topic>/<topic>.py`` layout, or inside one top-level folder. Staging copies the
-Python files into a fresh flat folder that the worker may read, and nothing else. A
-``<topic>.ipynb`` stands for a missing ``<topic>.py``: its code cells are staged as the module.
+Python files into a fresh flat folder that the worker may read, and nothing else: each topic's
+module and the files beside it (helpers it imports), not the folders beside it (a package of
+helpers), which the submission's note and the failed import name. A ``<topic>.ipynb`` stands
+for a missing ``<topic>.py``: its code cells are staged as the module. ``grader check`` finds
+the same files (``grader.student.local.TopicFinder``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 import shutil
 import stat
 import zipfile
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -45,6 +49,9 @@ class Staged:
     # topic -> the file graded as it (a module, or a notebook), relative to the submission
     # (inside an archive: its path there; a lone file: its name).
     sources: dict[str, str] = field(default_factory=dict)
+    # topic -> the folders of Python files beside its module, by the name a module would import
+    # them as: not staged (``folder_not_staged``).
+    folders: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def module(self, topic: str) -> Path | None:
         return self.modules.get(topic)
@@ -74,19 +81,24 @@ def stage(submission: Path, dest: Path, topics: list[str]) -> Staged:
     root.mkdir(exist_ok=True)
     found = _find_modules(source, topics)
     modules: dict[str, Path] = {}
+    helpers: set[Path] = set()  # the files staged beside the modules, for them to import
+    folders: dict[str, tuple[str, ...]] = {}
     for topic, path in found.items():
         for sibling in path.parent.glob("*.py"):
             _copy_module(sibling, root)
+            helpers.add(sibling.resolve())
         if path.name != f"{topic}.py":  # a browser's or an LMS's copy: graded under its name
             _copy_module(path, root, f"{topic}.py")
         modules[topic] = root / f"{topic}.py"
+        folders[topic] = _folders_beside(path, set(found.values()))
     found_notebooks = _find_modules(source, topics, ".ipynb")
     notebooks, notes = _stage_notebooks(found_notebooks, found, root)
     modules.update({topic: root / f"{topic}.py" for topic, m in notebooks.items()
                     if not m.unreadable})
     # An unreadable notebook is its topic's file all the same: told once, as unreadable.
     graded = [found[t] for t in found] + [found_notebooks[t] for t in notebooks]
-    files = links_note(links) + file_notes(source, graded, topics)
+    beside = {found[t].parent / f: f"{found[t].name}" for t in found for f in folders[t]}
+    files = links_note(links) + file_notes(source, graded, topics, helpers, beside)
     sources = {t: p.relative_to(source).as_posix()
                for t, p in [*found.items(), *((t, found_notebooks[t]) for t in notebooks)]}
     if source is not submission:
@@ -94,7 +106,28 @@ def stage(submission: Path, dest: Path, topics: list[str]) -> Staged:
     # File names need not be UTF-8: every line that quotes one is made writable here, once.
     return Staged(root, modules, notebooks,
                   {t: [file_name(n) for n in ns] for t, ns in notes.items()},
-                  [file_name(f) for f in files], sources)
+                  [file_name(f) for f in files], sources, folders)
+
+
+def _folders_beside(module: Path, modules: set[Path]) -> tuple[str, ...]:
+    """The folders beside ``module`` that hold Python files, and that a module could import by
+    their name (a package of helpers): staging takes files, flat, so none of them is there."""
+    out = []
+    for entry in sorted(module.parent.iterdir()):
+        if entry.is_dir() and not entry.is_symlink() and entry.name.isidentifier() and \
+                entry.name != "__pycache__" and \
+                any(p.suffix == ".py" and not _through_link(p, entry) for p in entry.rglob("*")) \
+                and not any(entry in m.parents for m in modules):  # another topic's folder
+            out.append(entry.name)
+    return tuple(out)
+
+
+def folder_not_staged(module: str, folder: str) -> str:
+    """What a student reads where ``module`` (a file name) imports ``folder``, a folder of
+    Python files beside it, which grading does not take."""
+    return (f"{module} imports {folder}, a folder beside it: grading takes the Python files "
+            f"beside {module}, not the folders there, so {folder} is missing when it is "
+            f"graded. Put what {module} uses of it in {folder}.py, beside {module}")
 
 
 def links_in(source: Path) -> list[str]:
@@ -192,19 +225,35 @@ def _release_own(parts: tuple[str, ...]) -> bool:
 FILES_LISTED = 20  # file notes per submission; the rest are counted
 
 
-def file_notes(source: Path, graded: list[Path], topics: list[str]) -> list[str]:
+def file_notes(source: Path, graded: list[Path], topics: list[str],
+               helpers: AbstractSet[Path] = frozenset(),
+               folders: dict[Path, str] | None = None) -> list[str]:
     """Every file of the submission that is not graded under its own name, said once: graded
-    as a topic under another name, or not recognised as any topic's."""
+    as a topic under another name, or not recognised as any topic's. ``helpers``: files staged
+    beside the modules for them to import (nothing to say of them); ``folders``: the folders
+    of Python files beside a module (by the module's name), said once each."""
     graded_set = {p.resolve() for p in graded}
     out = [f"{p.relative_to(source).as_posix()} graded as {_topic_of(p, topics)}.py"
            for p in graded if p.stem not in topics]
     unrecognised = []
     releases = _release_roots(source)
+    said: set[Path] = set()
     for p in sorted(source.rglob("*")):
         parts = p.relative_to(source).parts
         if any(x.startswith(".") or x in ("__MACOSX", "__pycache__") for x in parts) or \
                 p.is_symlink() or not p.is_file() or p.resolve() in graded_set:
             continue
+        folder = next((f for f in (folders or {}) if f in p.parents), None)
+        if folder is not None:
+            if folder not in said:
+                said.add(folder)
+                unrecognised.append(
+                    f"{folder.relative_to(source).as_posix()}/ not graded: a folder, and grading "
+                    f"takes the Python files beside {(folders or {})[folder]}, not folders")
+            continue
+        if p.resolve() in helpers and p.stem.isidentifier() and \
+                not any(_copy_number(p.name, t, p.suffix) is not None for t in topics):
+            continue  # staged for the modules to import
         if any(r in p.parents and _release_own(p.relative_to(r).parts) for r in releases):
             continue  # the released repository's own files: nothing to say about them
         rel = p.relative_to(source).as_posix()

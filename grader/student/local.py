@@ -83,8 +83,11 @@ class NotebookLoader(importlib.abc.Loader):
 
 class TopicFinder(importlib.abc.MetaPathFinder):
     """``import <topic>`` finds ``assignments/<topic>/<topic>.py`` (or, where there is none,
-    the code cells of ``<topic>.ipynb``), as the flat folder of a staged submission does in
-    grading (model_selection may import linear_regression)."""
+    the code cells of ``<topic>.ipynb``), and the student's ``import helpers`` the
+    ``helpers.py`` beside one of their modules (their own topic's first), as the flat folder of
+    a staged submission does in grading (model_selection may import linear_regression; a
+    module's sibling files are staged with it, but tests and ``SKIPPED``). A folder ``helpers/``
+    beside their module fails as it does in grading, which stages no folder."""
 
     def __init__(self, assignments: Path) -> None:
         self.assignments = assignments
@@ -94,11 +97,39 @@ class TopicFinder(importlib.abc.MetaPathFinder):
             return None
         file = topic_file(self.assignments / name, name)
         if not file.is_file():
-            return None
+            found = self._helper(name)
+            if found is None:
+                return None
+            file = found
         if file.suffix == ".ipynb":
             return importlib.util.spec_from_file_location(name, file,
                                                           loader=NotebookLoader(file))
         return importlib.util.spec_from_file_location(name, file)
+
+    def _helper(self, name: str) -> Path | None:
+        """``<name>.py`` beside a module of the student's, where their own file imports it."""
+        importer = _importing_file()
+        if importer is None or name.startswith("test_") or \
+                not _is_students(importer, self.assignments):
+            return None
+        from grader.grading.submission import SKIPPED
+
+        if f"{name}.py" in SKIPPED:
+            return None
+        own = Path(importer).parent
+        try:
+            folders = [own, *sorted(p for p in self.assignments.iterdir() if p != own)]
+        except OSError:
+            return None
+        for folder in folders:
+            if (folder / f"{name}.py").is_file():
+                return folder / f"{name}.py"
+        if (own / name).is_dir() and any((own / name).rglob("*.py")):  # as grading would
+            from grader.grading.submission import folder_not_staged
+
+            raise ModuleNotFoundError(f"No module named '{name}': " + folder_not_staged(
+                Path(importer).name, name), name=name)
+        return None
 
 
 def install_finder(assignments: Path) -> None:
@@ -114,6 +145,28 @@ _IMPORTING = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_ext
               importlib.__file__)
 
 
+def _importing_file() -> str | None:
+    """The file whose code asked for the import a finder is looking for: the innermost frame
+    outside the import machinery (an ``import`` statement, ``importlib.import_module``)."""
+    frame: Any = sys._getframe(1)
+    while frame is not None and (frame.f_code.co_filename in _IMPORTING or
+                                 frame.f_code.co_filename == __file__):
+        frame = frame.f_back
+    return None if frame is None else frame.f_code.co_filename
+
+
+def _is_students(file: str, assignments: Path) -> bool:
+    """Whether ``file`` is one of the student's modules in ``assignments`` (not a test)."""
+    real = os.path.realpath(file)
+    base = os.path.basename(real)
+    if not real.startswith(os.path.join(os.path.realpath(assignments), "")) or \
+            base.startswith("test_"):
+        return False
+    from grader.grading.submission import SKIPPED  # what grading does not stage (35 ms)
+
+    return base not in SKIPPED
+
+
 class UnofferedFinder(importlib.abc.MetaPathFinder):
     """The student's own ``import pandas`` fails here as it does where their code is graded: a
     package installed on this machine that the course does not offer (what none of the packages
@@ -125,7 +178,6 @@ class UnofferedFinder(importlib.abc.MetaPathFinder):
 
     def __init__(self, assignments: Path, offered: Callable[[], tuple[str, ...] | None]) -> None:
         self.assignments = assignments
-        self.folder = os.path.join(os.path.realpath(assignments), "")
         self.offered = offered  # read at the first import that needs it
 
     def find_spec(self, name: str, path: Sequence[str] | None, target: Any = None) -> Any:
@@ -145,15 +197,8 @@ class UnofferedFinder(importlib.abc.MetaPathFinder):
         return None
 
     def _by_student(self) -> bool:
-        frame = sys._getframe(2)
-        while frame is not None and frame.f_code.co_filename in _IMPORTING:
-            frame = frame.f_back  # type: ignore[assignment]
-        if frame is None:
-            return False
-        file = os.path.realpath(frame.f_code.co_filename)
-        base = os.path.basename(file)
-        return file.startswith(self.folder) and not base.startswith("test_") and \
-            base != "conftest.py"
+        importer = _importing_file()
+        return importer is not None and _is_students(importer, self.assignments)
 
 
 def refuse_unoffered(assignments: Path, offered: Callable[[], tuple[str, ...] | None]) -> None:
