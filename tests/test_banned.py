@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.grading.banned import affected, describe, matches, propagate, scan
+from grader.grading.banned import (affected, describe, dynamic_access, matches, propagate,
+                                   scan)
 
 
 @pytest.mark.parametrize(("name", "pattern", "hit"), [
@@ -142,6 +143,13 @@ MAY_RUN = {
 @pytest.mark.parametrize("source", NEVER_RUN.values(), ids=list(NEVER_RUN))
 def test_code_that_never_runs_while_graded_uses_nothing_banned(source: str) -> None:
     assert scan(source, ("torch", "numpy.polyfit")) == []
+
+
+def test_code_that_never_runs_while_graded_reaches_nothing_dynamically() -> None:
+    source = ('import numpy as np\nif __name__ == "__main__":\n    import importlib\n'
+              '    print(getattr(np, name))\n')
+    assert dynamic_access(source) == []
+    assert [line for line, _ in dynamic_access(source.replace("__main__", "main"))] == [3, 4]
 
 
 @pytest.mark.parametrize(("source", "line"), MAY_RUN.values(), ids=list(MAY_RUN))
