@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "grading": {"isolation", "checks", "results", "course", "environment"},
     "classroom": {"grading", "results", "isolation", "course", "environment"},
     "exam": {"classroom", "results", "course"},
-    "student": {"checks", "course", "results"},
+    "student": {"checks", "course", "environment", "results"},
     "publish": {"grading", "isolation", "results", "course", "environment"},
     "ci": {"grading", "results", "course"},
     "serve": {"classroom", "grading", "results", "course", "environment"},
@@ -41,6 +41,9 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("grader.student.local", "grader.grading.notebook"):
         "a notebook is read as grading reads it (its JSON only, never run by the grader), so "
         "the student's tests run the same code cells and point at the same cells",
+    ("grader.student.local", "grader.grading.submission"):
+        "the student's runner imports the files grading stages (a module's sibling files, no "
+        "folder), and says so of a folder in grading's words",
 }
 
 
