@@ -232,6 +232,13 @@ def test_files_beside_the_module_import_in_the_check_as_in_grading_and_folders_d
     assert said.startswith(f"{TOPIC}.py imports util, a folder beside it"), said
     assert said in done.stdout
 
+    # A folder named like an installed package: grading imports the package, and so does the check.
+    (folder / "util").rename(folder / "scipy")
+    (folder / f"{TOPIC}.py").write_text(solution.replace("import numpy as np",
+                                                         "import numpy as np\nimport scipy", 1))
+    done = subprocess.run(check, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+
 
 def test_grader_check_passes_pytest_options_and_totals_topics(
         release: Path, course: Course, tmp_path: Path) -> None:

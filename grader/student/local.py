@@ -124,12 +124,25 @@ class TopicFinder(importlib.abc.MetaPathFinder):
         for folder in folders:
             if (folder / f"{name}.py").is_file():
                 return folder / f"{name}.py"
-        if (own / name).is_dir() and any((own / name).rglob("*.py")):  # as grading would
+        if (own / name).is_dir() and any((own / name).rglob("*.py")) and \
+                _only_there(name, own / name):  # as grading would
             from grader.grading.submission import folder_not_staged
 
             raise ModuleNotFoundError(f"No module named '{name}': " + folder_not_staged(
                 Path(importer).name, name), name=name)
         return None
+
+
+def _only_there(name: str, folder: Path) -> bool:
+    """Whether ``import name`` finds nothing but ``folder`` on the search path: an installed
+    package of that name is what grading imports, the folder being left out there."""
+    import importlib.machinery
+
+    spec = importlib.machinery.PathFinder.find_spec(name)
+    if spec is None:
+        return True
+    where = [os.path.realpath(p) for p in (spec.submodule_search_locations or ())]
+    return os.path.realpath(folder) in where
 
 
 def install_finder(assignments: Path) -> None:
