@@ -130,6 +130,8 @@ MAY_RUN = {
     "__name__ set through the namespace": ('globals().update(x)\n'
                                            'if __name__ == "__main__":\n    import torch\n', 3),
     "code run from a string": ('exec(s)\nif __name__ == "__main__":\n    import torch\n', 3),
+    "the module run as __main__": ('import runpy\nif __name__ == "__main__":\n'
+                                   '    import torch\n', 3),
     "TYPE_CHECKING set": ("import typing\ntyping.TYPE_CHECKING = True\n"
                           "if typing.TYPE_CHECKING:\n    import torch\n", 4),
     "the else branch": ('if __name__ == "__main__":\n    pass\nelse:\n    import torch\n', 4),

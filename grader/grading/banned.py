@@ -123,7 +123,8 @@ def _aliases(tree: ast.AST) -> dict[str, str]:
 
 
 # What can make a guard's code run after all: rebinding ``__name__`` or ``TYPE_CHECKING`` (by
-# name, by attribute or through a namespace), or running code built at run time.
+# name, by attribute or through a namespace), running code built at run time, or running the
+# module again as ``__main__`` (runpy).
 _REBINDERS = {"exec", "eval", "compile", "globals", "vars", "setattr", "__import__"}
 
 
@@ -185,6 +186,10 @@ def _may_rebind(tree: ast.Module) -> set[str]:
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
                 node.func.id in _REBINDERS:
             return guarded
+        elif isinstance(node, (ast.Import, ast.ImportFrom)) and "runpy" in (
+                [a.name.split(".")[0] for a in node.names] if isinstance(node, ast.Import)
+                else [(node.module or "").split(".")[0]]):
+            return guarded  # runpy.run_path(__file__, run_name="__main__") runs the guard's body
     return found
 
 
