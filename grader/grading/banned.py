@@ -124,8 +124,10 @@ def _aliases(tree: ast.AST) -> dict[str, str]:
 
 # What can make a guard's code run after all: rebinding ``__name__`` or ``TYPE_CHECKING`` (by
 # name, by attribute or through a namespace), running code built at run time, or running the
-# module again as ``__main__`` (runpy).
+# module again as ``__main__`` (``_RERUNNERS``).
 _REBINDERS = {"exec", "eval", "compile", "globals", "vars", "setattr", "__import__"}
+# The modules that run a file again under a name of the caller's choosing ("__main__").
+_RERUNNERS = {"runpy", "importlib", "code", "codeop"}
 
 
 def never_run(tree: ast.Module, aliases: dict[str, str]) -> set[int]:
@@ -186,9 +188,9 @@ def _may_rebind(tree: ast.Module) -> set[str]:
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
                 node.func.id in _REBINDERS:
             return guarded
-        elif isinstance(node, (ast.Import, ast.ImportFrom)) and "runpy" in (
-                [a.name.split(".")[0] for a in node.names] if isinstance(node, ast.Import)
-                else [(node.module or "").split(".")[0]]):
+        elif isinstance(node, (ast.Import, ast.ImportFrom)) and _RERUNNERS & {
+                *([a.name.split(".")[0] for a in node.names] if isinstance(node, ast.Import)
+                  else [(node.module or "").split(".")[0]])}:
             return guarded  # runpy.run_path(__file__, run_name="__main__") runs the guard's body
     return found
 

@@ -169,7 +169,9 @@ def _importing_file() -> str | None:
 
 
 def _is_students(file: str, assignments: Path) -> bool:
-    """Whether ``file`` is one of the student's modules in ``assignments`` (not a test)."""
+    """Whether ``file`` is one of the student's modules in ``assignments`` (not a test). A file
+    name decides no trust here: this is the student's own process, and it only keeps their
+    check in step with grading, whose walls decide by code objects (docs/design.md)."""
     real = os.path.realpath(file)
     base = os.path.basename(real)
     if not real.startswith(os.path.join(os.path.realpath(assignments), "")) or \
