@@ -123,6 +123,27 @@ def test_an_operator_is_refused_at_every_key_it_has_a_kernel_at() -> None:
             "MkldnnCPU", "NestedTensorCPU"} <= seen, seen
 
 
+def test_the_dispatchers_own_account_decides_the_keys_whatever_the_build(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Builds of torch differ in the keys an operator has kernels at, and in those Python can
+    name (torch 2.11 has a kernel of ``aten::_backward`` at ``Named``, which this one has not and
+    Python does not name): a key the dispatcher lists for the operator is refused, whether or
+    not any list of keys names it."""
+    dump = torch._C._dispatch_dump
+
+    def with_named(op: str) -> str:
+        extra = "Named: registered at aten/src/ATen/core/NamedRegistrations.cpp:7 :: (boxed)\n"
+        return dump(op) + (extra if op == "aten::_backward" else "")
+
+    monkeypatch.setattr(dispatch, "_KEYS_OF", {})
+    monkeypatch.setattr(torch._C, "_dispatch_dump", with_named)
+    assert "Named" in dispatch.keys_of("aten::_backward")
+    monkeypatch.setattr(dispatch, "_keys", lambda torch: dispatch._COMPOSITE)  # names none
+    assert {"Tracer", "Named"} <= set(dispatch.keys_of("aten::_backward"))
+    assert {"CompositeExplicitAutograd", "FuncTorchBatched", "Tracer"} <= \
+        set(dispatch.keys_of("aten::convolution"))
+
+
 def test_an_operator_is_refused_once_at_each_of_its_keys() -> None:
     """Every key where an operator is refused is named once: a second registration at the same
     key would only stack another kernel behind the first, in every worker."""

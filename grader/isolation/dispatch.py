@@ -109,6 +109,7 @@ def keys_of(op: str) -> list[str]:
         return op in _kernels(torch, key)
 
     own = [k for k in _keys(torch) if has(op, k)]
+    own += [k for k in _listed_keys(torch, op) if k not in own]
     backends = [] if any(k in own for k in _COMPOSITE) else \
         [k for k in ("CPU", "CUDA", "Meta") if k not in own]
     return own + backends
@@ -118,6 +119,24 @@ def keys_of(op: str) -> list[str]:
 # layout (mkldnn), a mode (the TorchScript tracer, the older vmap) or another device's autocast.
 _UNNAMED = ("MkldnnCPU", "Tracer", "Batched", "VmapMode", "BatchedNestedTensor", "AutocastMTIA",
             "AutocastMAIA", "AutocastHPU", "AutocastXLA", "AutocastIPU", "AutocastPrivateUse1")
+
+
+# A line of the dispatcher's own account of an operator that names a key it has a kernel at.
+_REGISTERED = re.compile(r"^(\w+)(?:\[alias\])?(?: \(inactive\))?: .*registered at ", re.M)
+
+
+def _listed_keys(torch: Any, op: str) -> list[str]:
+    """The keys at which the dispatcher's own account of ``op`` lists a kernel: those
+    ``_keys`` does not name too, which differ between builds of torch (a kernel at ``Named`` in
+    some), so that no kernel of a banned operator is left unrefused whatever build runs."""
+    dump = getattr(torch._C, "_dispatch_dump", None)
+    if dump is None:
+        return []
+    try:
+        text = dump(op)
+    except RuntimeError:
+        return []
+    return [k for k in _REGISTERED.findall(text) if k != "debug"]  # debug: the schema's own
 
 
 @functools.lru_cache(maxsize=1)
