@@ -193,6 +193,48 @@ def test_honest_uses_of_the_same_modules_keep_full_marks(engine, tmp_path: Path)
                                     if x.outcome != "passed"]
 
 
+def test_a_native_library_is_not_there_as_on_a_machine_without_it(engine,
+                                                                    tmp_path: Path) -> None:
+    """Loading a native library fails with the ``OSError`` of one that is not there, so code
+    that probes for an optional one goes on without it, as on a machine without it: a CUDA
+    build's ``torch.cuda.device_count()`` asks NVML's library, and a refusal no ``except
+    OSError`` catches failed every test of the module. Nothing is loaded either way, and the
+    ``OSError`` is the built-in one, whatever the student puts in ``builtins``."""
+    source = COURSE.solution("rnn").read_text() + textwrap.dedent("""
+        import builtins, ctypes, torch
+        GPUS = torch.cuda.device_count()
+        try:
+            NVML, WHY = ctypes.CDLL("libnvidia-ml.so.1"), ""
+        except OSError as exc:
+            NVML, WHY = None, str(exc)
+        _reference_lstm_cell = lstm_cell
+        RAN = []
+
+        class _Mine(OSError):
+            def __init__(self, *args):
+                RAN.append(args)
+
+        def lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
+            assert NVML is None and GPUS == 0, (NVML, GPUS)
+            assert "no native library is loaded while grading" in WHY, WHY
+            real = builtins.OSError
+            builtins.OSError = _Mine
+            try:
+                ctypes.CDLL(None)
+                raise AssertionError("the process itself was loaded")
+            except real as exc:
+                assert type(exc) is real, type(exc)
+            finally:
+                builtins.OSError = real
+            assert not RAN, RAN
+            return _reference_lstm_cell(x, h, c, W_ih, W_hh, b_ih, b_hh)
+        """)
+    result = _grade(engine, "rnn", source, tmp_path)
+    t = result.topic("rnn")
+    assert t.score == t.max_score, [(x.name, x.message[:300]) for x in result.tests
+                                    if x.outcome != "passed"]
+
+
 # ------------------------------------------------------------------------ run-time exec noted
 
 @pytest.mark.parametrize("run", [

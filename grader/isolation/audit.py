@@ -4,7 +4,8 @@
 replaces or removes it. The worker installs one just before the student's module is imported
 (``arm``), and it does five things:
 
-- **Refuses raw-memory and introspection routes**: every ``ctypes`` event, ``gc.get_objects``/
+- **Refuses raw-memory and introspection routes**: every ``ctypes`` event (loading a native
+  library fails as loading one that is not there does, with an ``OSError``), ``gc.get_objects``/
   ``get_referrers``/``get_referents``, ``sys._current_frames``, tracing and profiling, building
   code objects (``CodeType(...)``, ``code.replace``), assigning ``__code__``, making a function
   or running ``exec`` of the grader's own code.
@@ -401,6 +402,8 @@ class _Checker:
 
     def inspect(self, event: str, args: tuple[Any, ...],
                 raiser: types.FrameType | None) -> BaseException | None:
+        if event == "ctypes.dlopen":
+            return _not_loaded(args)
         if event in _REFUSED or event.startswith("ctypes."):
             return _refused(f"{event} is not available while grading")
         handler = self.handlers.get(event)
@@ -720,6 +723,19 @@ class _Checker:
                 return frame.f_lineno
             frame = frame.f_back
         return 0
+
+
+def _not_loaded(args: tuple[Any, ...]) -> OSError:
+    """The refusal of a native library's loading (``ctypes.CDLL``): the ``OSError`` of a library
+    that is not there, not a refusal of the grader's kind, so that library code probing for an
+    optional one takes the way it takes on a machine without it (torch's count of GPUs asks
+    NVML's library, and counts them otherwise where that fails), where a refusal that no
+    ``except OSError`` catches would fail the student's import. Nothing is loaded either way:
+    a student's code that catches it has no library to call."""
+    name = args[0] if args else None
+    shown = name if type(name) is str else "this library"
+    return OSError(f"{shown}: cannot open shared object file: no native library is loaded "
+                   "while grading")
 
 
 def _absent(library: str, name: str, unoffered: bool = False) -> ModuleNotFoundError:
