@@ -10,6 +10,7 @@ test calls it; a few cases are graded whole, beside an honest submission that ke
 from __future__ import annotations
 
 import importlib.util
+import os
 import textwrap
 import time
 from pathlib import Path
@@ -1177,11 +1178,14 @@ def test_another_copy_of_a_banned_library_in_the_installation_is_as_absent(
 
 
 # Another installation's copy of a library the worker does have (a virtual environment's base
-# Python, the system's): its modules, run from their files under another name, define functions
-# that no trip-wire guards (numpy.polyfit where it is banned), and its extension modules compute
-# what a banned call would (scipy.spatial.distance's).
+# Python, the system's), or a copy on the search path behind the one imports load (where the
+# environment sees the system's site-packages, as `GRADER_KEEP_TORCH` makes it): its modules, run
+# from their files under another name, define functions that no trip-wire guards (numpy.polyfit
+# where it is banned), and its extension modules compute what a banned call would
+# (scipy.spatial.distance's).
 ELSEWHERE = '''
 import importlib.util
+import os
 
 def load_from(path, name):
     try:
@@ -1219,8 +1223,37 @@ def test_another_installations_copy_of_a_library_runs_nothing_in_a_worker(
     if not copies:
         pytest.skip(f"no other installation's copy of {package}/{pattern} on this machine")
     got = run(engine, topic, ELSEWHERE, "load_from", copies[0], name, tmp=tmp_path)
-    assert isinstance(got, str) and "ImportError" in got and \
-        f"another Python installation's copy of {package}" in got, got
+    assert isinstance(got, str) and "ImportError" in got and (
+        f"another Python installation's copy of {package}" in got
+        or f"is a copy of {package} that no import loads here" in got), got
+
+
+def test_a_copy_behind_the_one_imports_load_is_refused_as_another_installations(
+        tmp_path: Path) -> None:
+    """Where two folders of the search path hold a package, a file of the second copy is not
+    this environment's library: only the first copy, the one imports load, is."""
+    from types import SimpleNamespace
+
+    from grader.isolation import audit
+
+    first, second = tmp_path.resolve() / "first", tmp_path.resolve() / "second"
+    for folder in (first, second):
+        (folder / "pkg" / "sub").mkdir(parents=True)
+        (folder / "pkg" / "__init__.py").write_text("")
+        (folder / "pkg" / "sub" / "mod.py").write_text("")
+    (second / "alone").mkdir()
+    (second / "alone" / "__init__.py").write_text("")
+    order = (f"{first}{os.sep}", f"{second}{os.sep}")
+    hook = SimpleNamespace(places=tuple(sorted(order, key=len, reverse=True)),
+                           others=frozenset(), order=order)
+    hook.first_holder = lambda name: audit._Checker.first_holder(hook, name)
+    refusal = audit._Checker.elsewhere(hook, f"{second}/pkg/sub/mod.py")
+    assert isinstance(refusal, ImportError) and refusal.name == "pkg", refusal
+    assert "is a copy of pkg that no import loads here" in str(refusal), refusal
+    assert f"imports load {first}{os.sep}pkg" in str(refusal), refusal
+    assert audit._Checker.elsewhere(hook, f"{first}/pkg/sub/mod.py") is None
+    assert audit._Checker.elsewhere(hook, f"{second}/alone/__init__.py") is None  # only there
+    assert audit._Checker.elsewhere(hook, f"{first}/single.py") is None
 
 
 def test_this_environments_own_library_still_loads_by_an_import(engine, tmp_path: Path) -> None:

@@ -359,8 +359,13 @@ class _Checker:
         # .pth file adds, the grader's checkout) is this environment's, never another's.
         from grader.isolation import sandbox
 
-        on_path = {os.path.realpath(p) + os.sep for p in sys.path
-                   if type(p) is str and os.path.isabs(p)}
+        # The folders of the search path in the order imports look in them: a package in one
+        # of them that an earlier one holds too (the base installation's numpy behind a
+        # virtual environment's own, where it sees the system's site-packages) is a copy that
+        # no import loads (``elsewhere``).
+        self.order = tuple(dict.fromkeys(os.path.realpath(p) + os.sep for p in sys.path
+                                         if type(p) is str and os.path.isabs(p)))
+        on_path = set(self.order)
         others = {os.path.realpath(p) + os.sep for p in sandbox.package_folders()
                   if os.path.isabs(p)} - on_path
         self.places = tuple(sorted(on_path | others, key=len, reverse=True))
@@ -537,16 +542,30 @@ class _Checker:
 
     def elsewhere(self, real: str) -> BaseException | None:
         """The refusal of a file (its real path) of another installation's packages (see
-        ``places``), or None: where the folder nearest above it is on the search path, or none
-        holds it."""
+        ``places``), or of a package on the search path behind another copy of it that imports
+        load (``order``); None where the folder nearest above it is on the search path and
+        holds the copy imports load, or where no folder holds it."""
         for folder in self.places:
             if real.startswith(folder):
-                if folder not in self.others:
-                    return None
                 name = real[len(folder):].split(os.sep)[0]
-                return ImportError(f"{real} is another Python installation's copy of {name}: "
-                                   f"only this environment's libraries load while grading",
-                                   name=name)
+                if folder in self.others:
+                    return ImportError(f"{real} is another Python installation's copy of "
+                                       f"{name}: only this environment's libraries load while "
+                                       "grading", name=name)
+                first = self.first_holder(name)
+                if first is None or first == folder:
+                    return None
+                return ImportError(f"{real} is a copy of {name} that no import loads here "
+                                   f"(imports load {first}{name}): only the copy imports load "
+                                   "runs while grading", name=name)
+        return None
+
+    def first_holder(self, name: str) -> str | None:
+        """The folder of the search path whose package ``name`` an import loads (the first that
+        holds it as a package), or None."""
+        for folder in self.order:
+            if os.path.isfile(folder + name + os.sep + "__init__.py"):
+                return folder
         return None
 
     def library_file(self, path: Any) -> bool:
