@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from grader.course import Course
+from grader.environment import read_lock
 from grader.grading import banned
 from grader.isolation import profiles
 from grader.publish.wrappers import callers, outside
@@ -263,9 +264,7 @@ def _inventory() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
 def _not_the_locks() -> list[str]:
     """The scanned libraries installed at another version than the lock's (a build's local label
     such as ``+cpu`` or ``+cu130`` apart: the same release is the same Python code)."""
-    locked = dict(line.split("==", 1) for line in
-                  (ROOT / "requirements" / "lock.txt").read_text().split()
-                  if "==" in line)
+    locked = read_lock(ROOT / "requirements" / "lock.txt")
     return [f"{name} {metadata.version(name)} (the lock's: {locked.get(name)})"
             for name in ("numpy", "scipy", "torch")
             if metadata.version(name).split("+", 1)[0] != locked.get(name, "").split("+", 1)[0]]
