@@ -1231,19 +1231,23 @@ def test_another_installations_copy_of_a_library_runs_nothing_in_a_worker(
 def test_a_copy_behind_the_one_imports_load_is_refused_as_another_installations(
         tmp_path: Path) -> None:
     """Where two folders of the search path hold a package, a file of the second copy is not
-    this environment's library: only the first copy, the one imports load, is."""
+    this environment's library: only the first copy, the one imports load, is. A package's own
+    vendored copy (a folder of the search path inside it) stays its own."""
     from types import SimpleNamespace
 
     from grader.isolation import audit
 
-    first, second = tmp_path.resolve() / "first", tmp_path.resolve() / "second"
-    for folder in (first, second):
+    root = tmp_path.resolve() / "lib"  # as the standard library's folder holds site-packages
+    first, second = tmp_path.resolve() / "venv-site", root / "site-packages"
+    vendor = first / "tool" / "_vendor"
+    for folder in (first, second, vendor):
         (folder / "pkg" / "sub").mkdir(parents=True)
         (folder / "pkg" / "__init__.py").write_text("")
         (folder / "pkg" / "sub" / "mod.py").write_text("")
+    (first / "tool" / "__init__.py").write_text("")
     (second / "alone").mkdir()
     (second / "alone" / "__init__.py").write_text("")
-    order = (f"{first}{os.sep}", f"{second}{os.sep}")
+    order = tuple(f"{f}{os.sep}" for f in (root, first, second, vendor))
     hook = SimpleNamespace(places=tuple(sorted(order, key=len, reverse=True)),
                            others=frozenset(), order=order)
     hook.first_holder = lambda name: audit._Checker.first_holder(hook, name)
@@ -1254,6 +1258,7 @@ def test_a_copy_behind_the_one_imports_load_is_refused_as_another_installations(
     assert audit._Checker.elsewhere(hook, f"{first}/pkg/sub/mod.py") is None
     assert audit._Checker.elsewhere(hook, f"{second}/alone/__init__.py") is None  # only there
     assert audit._Checker.elsewhere(hook, f"{first}/single.py") is None
+    assert audit._Checker.elsewhere(hook, f"{vendor}/pkg/sub/mod.py") is None  # tool's own
 
 
 def test_this_environments_own_library_still_loads_by_an_import(engine, tmp_path: Path) -> None:

@@ -545,20 +545,25 @@ class _Checker:
         ``places``), or of a package on the search path behind another copy of it that imports
         load (``order``); None where the folder nearest above it is on the search path and
         holds the copy imports load, or where no folder holds it."""
-        for folder in self.places:
-            if real.startswith(folder):
-                name = real[len(folder):].split(os.sep)[0]
-                if folder in self.others:
-                    return ImportError(f"{real} is another Python installation's copy of "
-                                       f"{name}: only this environment's libraries load while "
-                                       "grading", name=name)
-                first = self.first_holder(name)
-                if first is None or first == folder:
-                    return None
-                return ImportError(f"{real} is a copy of {name} that no import loads here "
-                                   f"(imports load {first}{name}): only the copy imports load "
-                                   "runs while grading", name=name)
-        return None
+        behind = None
+        for folder in self.places:  # the nearest first
+            if not real.startswith(folder):
+                continue
+            name = real[len(folder):].split(os.sep)[0]
+            if folder in self.others:
+                return ImportError(f"{real} is another Python installation's copy of {name}: "
+                                   f"only this environment's libraries load while grading",
+                                   name=name)
+            top = name.split(".")[0]
+            if not top.isidentifier():
+                continue  # no import names it from here (site-packages in the standard library's)
+            first = self.first_holder(top)
+            if first is None or first == folder:
+                return None  # (a folder further up may hold it as a package's: a vendored copy)
+            behind = behind or ImportError(
+                f"{real} is a copy of {top} that no import loads here (imports load "
+                f"{first}{top}): only the copy imports load runs while grading", name=top)
+        return behind
 
     def first_holder(self, name: str) -> str | None:
         """The folder of the search path whose package ``name`` an import loads (the first that
