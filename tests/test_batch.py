@@ -146,6 +146,36 @@ def test_summary_and_progress_report_the_run(graded: dict[str, Any]) -> None:
     assert 'href="students/good/report.html"' in overview
 
 
+def test_the_engine_is_told_only_the_topics_the_class_hands_in(
+        toy_engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A class handing in one assignment starts only the zygotes of its topic (those of a topic
+    no one hands in cost memory for nothing); every topic is graded all the same."""
+    import grader.grading.engine
+
+    told: list[tuple[str, ...]] = []
+
+    def engine(course: Any, **kw: Any) -> Any:
+        told.append(kw["topics"])
+        return SharedEngine(toy_engine)
+
+    monkeypatch.setattr(grader.grading.engine, "Engine", engine)
+    subs = tmp_path / "subs"
+    write(subs / "alice", {"toy.py": TOY})
+    zip_of(subs / "bob.zip", {"bob/assignments/toy/toy (1).py": TOY})
+    said = io.StringIO()
+    Batch(course=Course(FIXTURE), submissions=subs, out=tmp_path / "out", jobs=2,
+          echo=lambda s: said.write(s + "\n"), progress_stream=said, tty=False).run()
+    assert told == [("toy",)]
+    graded = book(tmp_path / "out")
+    assert graded.loc["alice", "toy"] == graded.loc["bob", "toy"] > 0
+    assert load_result(tmp_path / "out" / "students" / "alice" / "result.json") \
+        .topic("other").note == "not submitted"
+    zip_of(subs / "carol.zip", {"other.py": OTHER})
+    Batch(course=Course(FIXTURE), submissions=subs, out=tmp_path / "out2", jobs=2,
+          echo=lambda s: said.write(s + "\n"), progress_stream=said, tty=False).run()
+    assert told[1] == tuple(Course(FIXTURE).topics())  # both handed in, in the course's order
+
+
 def test_resume_with_nothing_changed_grades_nothing(graded: dict[str, Any], toy_engine: Any,
                                                     tmp_path: Path) -> None:
     out = tmp_path / "out"

@@ -142,3 +142,37 @@ def test_a_folder_that_is_not_a_release_still_lists_its_strays(tmp_path: Path) -
     (sub / f"{TOPIC}.py").write_text("X = 1\n")
     staged = stage(sub, tmp_path / "work", TOPICS)
     assert staged.files == ["unrecognised file README.md", "unrecognised file grader/x.txt"]
+
+
+@pytest.mark.parametrize("files, told", [
+    ({f"{TOPIC}.py": "X = 1\n", "helpers.py": "Y = 2\n"}, (TOPIC,)),
+    ({"me/assignments/metrics/metrics.py": "X = 1\n", f"me/{TOPIC}.ipynb": "{}"},
+     (TOPIC, "metrics")),
+    ({"notes.txt": "nothing of a topic"}, ()),
+])
+def test_grader_grade_starts_only_what_the_topics_handed_in_need(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str],
+        told: tuple[str, ...]) -> None:
+    """The engine of ``grader grade`` is told the topics a folder hands in, so a NumPy topic's
+    submission starts no zygote of the profiles it does not use; the others are graded as not
+    submitted."""
+    from click.testing import CliRunner
+
+    import grader.grading.engine
+    from grader.commands.main import main
+
+    seen: list[tuple[str, ...]] = []
+
+    def engine(course: Course, **kw: object) -> None:
+        seen.append(kw["topics"])  # type: ignore[arg-type]
+        raise SystemExit(3)
+
+    monkeypatch.setattr(grader.grading.engine, "Engine", engine)
+    folder = tmp_path / "sub"
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    got = CliRunner().invoke(main, ["grade", str(folder), "--out", str(tmp_path / "out"),
+                                    "--course", str(ROOT)])
+    assert got.exit_code == 3, got.output
+    assert seen == [tuple(t for t in COURSE.topics() if t in told)]

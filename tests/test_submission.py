@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.grading.submission import SubmissionError, stage
+from grader.grading.submission import SubmissionError, stage, submitted_topics
 
 
 def make_zip(path: Path, entries: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
@@ -98,3 +98,44 @@ def test_garbage_and_missing_inputs_give_one_line_reasons(tmp_path: Path) -> Non
     (tmp_path / "cut.zip").write_bytes(data[: len(data) // 2])
     with pytest.raises(SubmissionError):
         stage(tmp_path / "cut.zip", tmp_path / "z", ["metrics"])
+
+
+NOTEBOOK = ('{"cells": [{"id": "c1", "cell_type": "code", "execution_count": null, "metadata": {}, '
+            '"outputs": [], "source": ["X = 1\\n"]}], "metadata": {}, "nbformat": 4, '
+            '"nbformat_minor": 5}')
+
+
+@pytest.mark.parametrize("files, handed_in", [
+    ({"metrics.py": "X = 1\n", "util.py": "Y = 2\n"}, {"metrics"}),
+    ({"assignments/conv/conv.py": "X = 1\n", "notes.txt": "hi\n"}, {"conv"}),
+    ({"alice-main/assignments/conv/conv.py": "X = 1\n",
+      "alice-main/assignments/rnn/rnn.py": "X = 1\n"}, {"conv", "rnn"}),
+    ({"alice/metrics (1).py": "X = 1\n", "alice/conv-2.py": "X = 1\n"}, {"metrics", "conv"}),
+    ({"rnn.ipynb": NOTEBOOK, "helpers.py": "Y = 2\n"}, {"rnn"}),
+    ({"conftest.py": "evil\n", "readme.md": "metrics.py is elsewhere\n"}, set()),
+])
+@pytest.mark.parametrize("as_zip", [False, True])
+def test_the_topics_handed_in_are_read_from_the_names_and_none_is_missed(
+        tmp_path: Path, files: dict[str, str], handed_in: set[str], as_zip: bool) -> None:
+    """What an engine is told it will grade (``grader batch``, ``grader grade``): the topics of
+    which a submission holds a module or a notebook, in every layout staging accepts, read
+    without unpacking it; never fewer than staging finds, whose workers would then start slower."""
+    topics = ["metrics", "conv", "rnn", "backprop"]
+    src = tmp_path / "src"
+    for name, text in files.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_text(text)
+    submission = make_zip(tmp_path / "s.zip", {n: t.encode() for n, t in files.items()}) \
+        if as_zip else src
+    assert submitted_topics(submission, topics) == handed_in
+    staged = stage(submission, tmp_path / "staged", topics)
+    assert set(staged.modules) <= handed_in
+
+
+def test_a_lone_file_hands_in_its_topic_and_what_cannot_be_read_none(tmp_path: Path) -> None:
+    topics = ["metrics", "conv"]
+    (tmp_path / "conv (3).py").write_text("X = 1\n")
+    assert submitted_topics(tmp_path / "conv (3).py", topics) == {"conv"}
+    (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    assert submitted_topics(tmp_path / "bad.zip", topics) == set()
+    assert submitted_topics(tmp_path / "missing", topics) == set()

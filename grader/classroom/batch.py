@@ -325,7 +325,7 @@ class Batch:
         if resumed:
             self.echo(f"resuming: {resumed} already graded and unchanged, {todo} to grade")
 
-    def _engine(self) -> Engine:
+    def _engine(self, todo: list[tuple[Entry, dict[str, Any]]]) -> Engine:
         if self.engine_factory is not None:
             return self.engine_factory(self.course, sandboxed=True,
                                        allow_unsandboxed=self.allow_unsandboxed)
@@ -333,12 +333,28 @@ class Batch:
         from grader.grading.engine import Engine as LocalEngine
 
         return LocalEngine(self.course, sandboxed=True, allow_unsandboxed=self.allow_unsandboxed,
-                           environment=load_environment(self.course), topics=self.topics)
+                           environment=load_environment(self.course),
+                           topics=self.announced(todo))
+
+    def announced(self, todo: list[tuple[Entry, dict[str, Any]]]) -> tuple[str, ...]:
+        """The topics the engine is told it will grade: of those chosen (default: the course's),
+        the ones the class to grade hands in, by its files' names (``submitted_topics``), so that
+        a class handing in one assignment starts only the zygotes of its topic. Every chosen
+        topic is graded all the same (one found nowhere is "not submitted"), and one missed here
+        would be graded with the same walls, its workers slower to start."""
+        from grader.grading.submission import submitted_topics
+
+        chosen = list(self.topics or self.course.topics())
+        found: set[str] = set()
+        for entry, _key in todo:
+            if entry.path is not None and len(found) < len(chosen):
+                found |= submitted_topics(entry.path, chosen)
+        return tuple(t for t in chosen if t in found)
 
     def _grade(self, todo: list[tuple[Entry, dict[str, Any]]], topics: list[str],
                summary: Summary) -> None:
         jobs = max(1, self.jobs or cores())
-        engine = self._engine()
+        engine = self._engine(todo)
         engine.prepare_children()  # what each grading child would do for itself, done once
         # Started after the engine so the ETA does not count its one-off start.
         progress = Progress(len(todo), self.progress_stream, self.tty)

@@ -96,7 +96,7 @@ def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None
     from grader.results.files import write_outputs
     from grader.results.report import topic_notes
     from grader.grading.engine import Engine, Options
-    from grader.grading.submission import single_file_topic
+    from grader.grading.submission import single_file_topic, submitted_topics
 
     c = load_course(course)
     if not c.has_reference:
@@ -104,8 +104,11 @@ def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None
     chosen = tuple(c.check_topics(list(topics))) if topics else None
     if chosen is None and (single := single_file_topic(submission, c.topics())):
         chosen = (single,)  # one topic's file: that topic, not every other one as missing
+    # The engine starts only what the topics handed in need; the others are "not submitted".
+    found = submitted_topics(submission, list(chosen or c.topics()))
     with Engine(c, sandboxed=True, allow_unsandboxed=unsafe_no_sandbox,
-                environment=load_environment(c), topics=chosen) as engine:
+                environment=load_environment(c),
+                topics=tuple(t for t in chosen or c.topics() if t in found)) as engine:
         if warning := layers_warning(engine.layers):
             click.echo(warning, err=True)
         result = engine.grade(submission, out, Options(topics=chosen, seed=seed))

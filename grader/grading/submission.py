@@ -194,6 +194,31 @@ def single_file_topic(path: Path, topics: list[str]) -> str | None:
     return topic if topic in topics else None
 
 
+def submitted_topics(submission: Path, topics: list[str]) -> set[str]:
+    """The topics of which ``submission`` (a folder, a .zip or one file) holds a module or a
+    notebook, read from its files' names without staging or unpacking it. A file of a topic's
+    name (or a browser's copy of one) anywhere in it counts, so these are never fewer than the
+    topics ``stage`` finds; a folder or archive too large to list counts as holding every topic.
+    For a caller that starts only what the topics graded need (``Engine(topics=...)``)."""
+    submission = Path(submission)
+    names: list[str] = []
+    if submission.is_dir():
+        for _top, dirs, files in os.walk(submission):  # linked folders are not entered
+            names += files
+            if len(names) > MAX_ARCHIVE_FILES:
+                return set(topics)
+    elif zipfile.is_zipfile(submission):
+        try:
+            with zipfile.ZipFile(submission) as zf:
+                names = [PurePosixPath(n.replace("\\", "/")).name for n in zf.namelist()]
+        except (zipfile.BadZipFile, OSError):
+            return set()  # unreadable: staging says why, and grades nothing
+    else:
+        return {t} if (t := single_file_topic(submission, topics)) else set()
+    return {t for t in topics for n in names
+            if any(_copy_number(n, t, suffix) is not None for suffix in (".py", ".ipynb"))}
+
+
 # A student repository as ``grader release`` writes it: the files it ships, beside the topics'
 # own, and what working in it leaves behind (its .gitignore's). Relative to the repository.
 RELEASE_FILES = ("pyproject.toml", "README.md", "course.toml", "assignments/manifest.json")
