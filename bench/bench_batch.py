@@ -3,6 +3,7 @@ interpreter per submission (``grader grade``), in the same run.
 
     python bench/bench_batch.py                       # 200 submissions, both layouts
     python bench/bench_batch.py --layout course --n 40 --topic metrics --fresh-sample 6
+    python bench/bench_batch.py --layout assignment --topic rnn --unnamed  # one assignment, no --topic
 
 Two layouts of the class, each covering every topic of the course: ``course``, where each
 submission holds every topic (a whole course handed in at once, so the hidden tests' own compute
@@ -257,6 +258,9 @@ def main() -> None:
                         help="each submission the whole course, one assignment, or both in turn")
     parser.add_argument("--topic", action="append", default=None,
                         help="grade only this topic (repeatable; default: every topic)")
+    parser.add_argument("--unnamed", action="store_true",
+                        help="the class hands in --topic's topics only, but grader is not told "
+                             "them: it grades every topic, finding which ones the class hands in")
     parser.add_argument("--fresh-sample", type=int, default=15,
                         help="submissions timed with one fresh interpreter each")
     parser.add_argument("--keep", type=Path, default=None, help="keep the class and outputs here")
@@ -264,6 +268,7 @@ def main() -> None:
                         help="comma-separated --jobs values: grade the same class with each "
                              "and print a jobs-scaling table (e.g. 1,2,4,8,14)")
     args = parser.parse_args()
+    args.told = None if args.unnamed else args.topic  # the --topic options grader is given
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-batch-"))
     layouts = ("assignment", "course") if args.layout == "both" else (args.layout,)
@@ -295,7 +300,7 @@ def bench_scaling(args: argparse.Namespace, layout: str, work: Path) -> None:
     base = None
     for jobs in jobs_list:
         out = work / f"jobs{jobs}"
-        got = run_batch(subs, out, jobs, args.topic)
+        got = run_batch(subs, out, jobs, args.told)
         wall = float(got["wall"])  # type: ignore[arg-type]
         start = float(got["first_done"] or 0.0)  # type: ignore[arg-type]
         cpu: dict[str, float] = got["cpu"]  # type: ignore[assignment]
@@ -336,9 +341,9 @@ def bench_layout(args: argparse.Namespace, layout: str, work: Path) -> None:
         stride -= 1
     sample = paths[::stride][: args.fresh_sample]
     half = len(sample) // 2
-    fresh_wall = run_fresh(sample[:half], work / "fresh", args.jobs, args.topic)
-    batch = run_batch(subs, work / "batch", args.jobs, args.topic)
-    fresh_wall += run_fresh(sample[half:], work / "fresh", args.jobs, args.topic)
+    fresh_wall = run_fresh(sample[:half], work / "fresh", args.jobs, args.told)
+    batch = run_batch(subs, work / "batch", args.jobs, args.told)
+    fresh_wall += run_fresh(sample[half:], work / "fresh", args.jobs, args.told)
 
     results = sorted((work / "batch" / "students").glob("*/result.json"))
     assert len(results) == args.n, f"{len(results)} results for {args.n} submissions"
