@@ -2709,6 +2709,59 @@ def test_honest_work_in_a_topic_the_engine_was_not_started_for_keeps_its_grade(
         assert result.topic(topic).score == result.topic(topic).max_score, topic
 
 
+@pytest.fixture(scope="module")
+def numpy_engine():
+    """An engine told it grades conv alone (a class handing in that assignment): the ``torch``
+    zygote is started for the environment check, and ended once it is done."""
+    from grader.environment import load_environment
+    from grader.grading.engine import Engine
+
+    with Engine(COURSE, topics=("conv",), environment=load_environment(COURSE)) as e:
+        yield e
+
+
+def _ended(pid: int) -> bool:
+    """Whether process ``pid`` has exited (gone, or a zombie no one has reaped yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+    except OSError:
+        return True
+
+
+def test_a_zygote_started_for_the_environment_check_alone_ends_after_it(numpy_engine) -> None:
+    bans = numpy_engine._zygote_bans(("conv",))
+    assert bans["profiles"] == (profiles.NUMPY, profiles.TORCH)
+    assert bans["retire"] == (profiles.TORCH,)
+    assert numpy_engine._zygote_bans(("conv", "attention"))["retire"] == ()
+    assert numpy_engine._zygote_bans(("backprop",))["retire"] == ()
+    [torch_zygote] = numpy_engine.zygote.profile_pids
+    deadline = time.monotonic() + 60  # it ends its launchers and exits: moments, not a minute
+    while not _ended(torch_zygote) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _ended(torch_zygote)
+
+
+@pytest.mark.parametrize("route", ["autograd.grad", "graph_nodes", "a_thread"])
+def test_after_it_every_topic_is_graded_with_its_walls(numpy_engine, route: str,
+                                                       tmp_path: Path) -> None:
+    """Workers of the ended zygote's profiles are forked from the root, and catch up."""
+    got = run(numpy_engine, "backprop", AUTOGRAD.replace("ROUTE", AUTOGRAD_ROUTES[route]),
+              "gradient", X, W, tmp=tmp_path)
+    assert isinstance(got, Exception) or not np.allclose(got, 2 * X * W), route
+    kept = run(numpy_engine, "attention", AUTOGRAD.replace("ROUTE", AUTOGRAD_ROUTES[route]),
+               "gradient", X, W, tmp=tmp_path)
+    assert not isinstance(kept, Exception) and np.allclose(kept, 2 * X * W), (route, kept)
+    got = run(numpy_engine, "conv", ABSENT, "where_is_torch", TORCH_SITE, tmp=tmp_path)
+    assert got == [], f"torch found in a conv worker through: {got}"
+
+
+def test_after_it_honest_work_keeps_its_grade(numpy_engine, tmp_path: Path) -> None:
+    for topic in ("conv", "rnn"):
+        result = _grade(numpy_engine, topic, COURSE.solution(topic).read_text(),
+                        tmp_path / topic)
+        assert result.topic(topic).score == result.topic(topic).max_score, topic
+
+
 # An operator of the student's own with no autograd kernel: torch's fallback for such operators
 # (the one ``no_autograd`` leaves in place) runs its kernel on, whose operations record the graph
 # where autograd is there (the control), and record nothing where it has been taken away.

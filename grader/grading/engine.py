@@ -75,6 +75,8 @@ class ZygoteBans(TypedDict):
     calls: tuple[str, ...]
     absent: tuple[str, ...]
     plans: tuple[tuple[str, ...], ...]
+    # Started for the environment check alone: ended once it is done (``Zygote.retire``).
+    retire: tuple[str, ...]
 
 
 class Engine:
@@ -156,17 +158,20 @@ class Engine:
                 (absent := self.missing_packages(environment.import_names())):
             self.close()
             raise environment.incomplete(absent)
+        if isinstance(self.zygote, Zygote) and bans["retire"]:
+            self.zygote.retire(bans["retire"])  # the environment check's: its memory back
 
     def _zygote_bans(self, chosen: Sequence[str] | None = None) -> ZygoteBans:
         """What the zygotes prepare for the topics ``chosen`` (default: the course's): every
         ``[banned] ops`` pattern, worked out once; the ban profiles of the topics (and the ``torch``
-        one, where the environment check runs); the banned calls, whose modules the zygotes load
-        before any worker (``profiles.modules_named``: found there, not here, where finding a module
-        under torch would import torch before the zygote starts); every banned library, which none
-        may load; and each topic's profile with its banned calls, whose trip-wires the zygotes plan
-        before they fork anything (``tripwire.plan``)."""
+        one, where the environment check runs: retired after it where no topic needs it); the
+        banned calls, whose modules the zygotes load before any worker
+        (``profiles.modules_named``: found there, not here, where finding a module under torch
+        would import torch before the zygote starts); every banned library, which none may load;
+        and each topic's profile with its banned calls, whose trip-wires the zygotes plan before
+        they fork anything (``tripwire.plan``)."""
         ops: set[str] = set()
-        names = {profiles.TORCH}
+        names: set[str] = set()
         calls: set[str] = set()
         absent: set[str] = set()
         plans: set[tuple[str, ...]] = set()
@@ -187,9 +192,11 @@ class Engine:
             calls.update(banned)
             plans.add((name, *banned))
             absent.update(c.banned_libraries)
-        return {"ops": tuple(sorted(ops)), "profiles": tuple(sorted(names)),
+        needed = {p for name in names for p in profiles.lineage(name)}
+        return {"ops": tuple(sorted(ops)), "profiles": tuple(sorted(names | {profiles.TORCH})),
                 "calls": tuple(sorted(calls)), "absent": tuple(sorted(absent)),
-                "plans": tuple(sorted(plans))}
+                "plans": tuple(sorted(plans)),
+                "retire": () if profiles.TORCH in needed else (profiles.TORCH,)}
 
     def _preload(self) -> None:
         import numpy  # noqa: F401
