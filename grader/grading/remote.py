@@ -493,6 +493,7 @@ class Worker:
             "unoffered": list(spec.unoffered), "profile": spec.profile,
             "policy": {"read_paths": [*sandbox.readable(spec.read_paths, spec.libraries),
                                       spec.student_dir],
+                       "list_paths": list(sandbox.listable(spec.read_paths, spec.libraries)),
                        "write_paths": [self.workdir], "limits": spec.limits},
         }
         self.sock: Any = None

@@ -217,6 +217,7 @@ class Policy:
     write_paths: tuple[str, ...]  # read-write: the worker's private temp dir
     limits: Limits = field(default_factory=Limits)
     devices: tuple[str, ...] = ()  # device files opened read-write with ioctls (GPU workers)
+    list_paths: tuple[str, ...] = ()  # folders listed, not read (``listable``)
 
 
 @dataclass(frozen=True)
@@ -1012,9 +1013,11 @@ def _landlock_description(abi: int) -> str:
 
 
 def _apply_landlock(read_paths: tuple[str, ...], write_paths: tuple[str, ...],
-                    devices: tuple[str, ...] = (), own_threads: bool = False) -> str:
+                    devices: tuple[str, ...] = (), own_threads: bool = False,
+                    list_paths: tuple[str, ...] = ()) -> str:
     """``own_threads``: the calling process may write its threads' entries beneath
-    ``/proc/self/task`` (a GPU worker: CUDA names its threads there)."""
+    ``/proc/self/task`` (a GPU worker: CUDA names its threads there). ``list_paths``: folders
+    that may be listed, with every folder beneath them, and no file read (``listable``)."""
     abi, why = _landlock_abi()
     if not abi:
         raise SandboxError(why)
@@ -1037,6 +1040,7 @@ def _apply_landlock(read_paths: tuple[str, ...], write_paths: tuple[str, ...],
     try:
         rules = [(p, _FS_READ) for p in read_paths] + [(p, _FS_WRITE) for p in write_paths]
         rules += [(p, _FS_DEVICE) for p in devices]
+        rules += [(p, _FS["read_dir"]) for p in list_paths]
         if own_threads:
             rules.append(("/proc/self/task", _FS_OWN_THREADS))  # opened here: this process's
         for path, rights in rules:
@@ -1070,7 +1074,7 @@ def _apply_landlock(read_paths: tuple[str, ...], write_paths: tuple[str, ...],
         )
     finally:
         os.close(ruleset)
-    if "/" not in read_paths and "/" not in write_paths:
+    if "/" not in read_paths and "/" not in write_paths and "/" not in list_paths:
         try:
             os.listdir("/")
         except PermissionError:
@@ -1180,7 +1184,8 @@ def _apply_all(policy: Policy, wanted: set[str], strategy: str, strict: bool) ->
     step("no_new_privs", _apply_no_new_privs)
     step("seccomp", lambda: _apply_seccomp(limits))
     step("landlock", lambda: _apply_landlock(policy.read_paths, policy.write_paths,
-                                             policy.devices, own_threads=limits.gpu))
+                                             policy.devices, own_threads=limits.gpu,
+                                             list_paths=policy.list_paths))
     step("parent_death_signal", lambda: _apply_parent_death_signal(entered))
     return results
 
@@ -1583,15 +1588,31 @@ def _module_files(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=64)
 def readable(read_paths: tuple[str, ...], without: tuple[str, ...]) -> tuple[str, ...]:
     """``read_paths`` with the files of the modules ``without`` cut out (Landlock's rules only
     grant: a read path holding one of them is replaced by its entries, down to the one left
     out)."""
+    return _cut(read_paths, without)[0]
+
+
+def listable(read_paths: tuple[str, ...], without: tuple[str, ...]) -> tuple[str, ...]:
+    """The folders ``readable`` replaced by their entries: listed, not read (Landlock's right to
+    list a folder reaches every folder beneath it, and no file's content). A folder that holds
+    a module cut out holds others too, which importing needs to list it to find (Python's path
+    finder looks a module up in its folder's listing: ``scipy.special`` beside a banned
+    ``scipy.signal``), as does reading the installed packages' metadata (``site-packages``
+    beside a banned ``torch``). The names in a banned module's folder are all that gives."""
+    return _cut(read_paths, without)[1]
+
+
+@functools.lru_cache(maxsize=64)
+def _cut(read_paths: tuple[str, ...], without: tuple[str, ...]
+         ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     excluded = module_files(without)
     if not excluded:
-        return read_paths
+        return read_paths, ()
     out: list[str] = []
+    listed: list[str] = []
 
     def add(path: str) -> None:
         real = os.path.realpath(path)
@@ -1604,9 +1625,10 @@ def readable(read_paths: tuple[str, ...], without: tuple[str, ...]) -> tuple[str
             entries = sorted(os.listdir(real))
         except OSError:
             return
+        listed.append(real)
         for entry in entries:
             add(os.path.join(real, entry))
 
     for path in read_paths:
         add(path)
-    return tuple(dict.fromkeys(out))
+    return tuple(dict.fromkeys(out)), tuple(dict.fromkeys(listed))

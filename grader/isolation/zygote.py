@@ -498,13 +498,15 @@ def sandbox_policy(config: dict[str, Any]) -> Any:
 
     p = config["policy"]
     limits = sandbox.Limits(**p["limits"])
+    listed = tuple(p.get("list_paths", ()))
     if not limits.gpu:
         return sandbox.Policy(read_paths=tuple(p["read_paths"]),
-                              write_paths=tuple(p["write_paths"]), limits=limits)
+                              write_paths=tuple(p["write_paths"]), limits=limits,
+                              list_paths=listed)
     # A GPU worker drives the NVIDIA devices itself; CUDA starts in it after restrict().
     return sandbox.Policy(read_paths=(*p["read_paths"], *sandbox.gpu_read_paths()),
                           write_paths=tuple(p["write_paths"]), limits=limits,
-                          devices=sandbox.gpu_device_paths())
+                          devices=sandbox.gpu_device_paths(), list_paths=listed)
 
 
 def _worker(config: dict[str, Any], fd: int, policy: Any, fault: list[int]) -> None:
