@@ -106,6 +106,15 @@ def unoffered(offered: tuple[str, ...], banned: tuple[str, ...] = ()) -> tuple[s
     return tuple(sorted(out))
 
 
+def without(names: Sequence[str], banned: Sequence[str]) -> list[str]:
+    """The packages of ``names`` (import names) a worker going without the libraries ``banned``
+    (a topic's [banned] libraries) may import: none of them, nor one that requires one of them,
+    all the way down, as installed here (a submodule's ban, ``scipy.ndimage``, leaves the
+    package)."""
+    gone = {_canonical(b) for b in banned if "." not in b}
+    return [n for n in names if _canonical(n) not in gone and not _requirements((n,)) & gone]
+
+
 def unavailable(file: str, package: str, offered: Sequence[str], lacks: str) -> str:
     """What a student reads where their ``file`` imports ``package``, which student code cannot
     import where it is graded: ``lacks`` is "offer" where it is installed beside the grader but

@@ -2754,8 +2754,8 @@ def test_honest_work_in_a_topic_the_engine_was_not_started_for_keeps_its_grade(
 
 @pytest.fixture(scope="module")
 def numpy_engine():
-    """An engine told it grades conv alone (a class handing in that assignment): the ``torch``
-    zygote is started for the environment check, and ended once it is done."""
+    """An engine told it grades conv alone (a class handing in that assignment), with the
+    environment check: its workers, and the check's, go without torch."""
     from grader.environment import load_environment
     from grader.grading.engine import Engine
 
@@ -2763,31 +2763,36 @@ def numpy_engine():
         yield e
 
 
-def _ended(pid: int) -> bool:
-    """Whether process ``pid`` has exited (gone, or a zombie no one has reaped yet)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
-    except OSError:
-        return True
-
-
-def test_a_zygote_started_for_the_environment_check_alone_ends_after_it(numpy_engine) -> None:
+def test_an_engine_for_topics_that_ban_torch_starts_no_torch_zygote(numpy_engine) -> None:
+    """Not even for the environment check: it runs in a worker going without what every topic
+    graded bans, and tries only what such a worker may import."""
     bans = numpy_engine._zygote_bans(("conv",))
-    assert bans["profiles"] == (profiles.NUMPY, profiles.TORCH)
-    assert bans["retire"] == (profiles.TORCH,)
-    assert numpy_engine._zygote_bans(("conv", "attention"))["retire"] == ()
-    assert numpy_engine._zygote_bans(("backprop",))["retire"] == ()
-    [torch_zygote] = numpy_engine.zygote.profile_pids
-    deadline = time.monotonic() + 60  # it ends its launchers and exits: moments, not a minute
-    while not _ended(torch_zygote) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _ended(torch_zygote)
+    assert bans["profiles"] == (profiles.NUMPY,)
+    assert bans["check"] == ("scipy.ndimage", "scipy.signal", "torch")
+    assert numpy_engine._zygote_bans(("conv", "activations"))["check"] == ("torch",)
+    assert numpy_engine._zygote_bans(("conv", "attention"))["profiles"] == (
+        profiles.NUMPY, profiles.TORCH)
+    assert numpy_engine._zygote_bans(("conv", "attention"))["check"] == ()
+    assert numpy_engine._zygote_bans(("backprop",))["profiles"] == (
+        profiles.TORCH, profiles.NO_AUTOGRAD)
+    assert numpy_engine.zygote.profile_pids == ()  # the root alone
+
+
+def test_the_environment_check_of_such_an_engine_still_refuses_what_does_not_import() -> None:
+    from grader.environment import Environment, EnvironmentIncomplete
+    from grader.grading.engine import Engine
+
+    environment = Environment(("numpy", "scipy", "torch", "no_such_package"), {}, None)
+    with pytest.raises(EnvironmentIncomplete) as refused:
+        Engine(COURSE, topics=("conv",), environment=environment)
+    assert "no_such_package" in str(refused.value)
+    assert "torch (" not in str(refused.value) and "scipy (" not in str(refused.value)
 
 
 @pytest.mark.parametrize("route", ["autograd.grad", "graph_nodes", "a_thread"])
-def test_after_it_every_topic_is_graded_with_its_walls(numpy_engine, route: str,
+def test_in_such_an_engine_every_topic_is_graded_with_its_walls(numpy_engine, route: str,
                                                        tmp_path: Path) -> None:
-    """Workers of the ended zygote's profiles are forked from the root, and catch up."""
+    """Workers of the profiles it did not start are forked from the root, and catch up."""
     got = run(numpy_engine, "backprop", AUTOGRAD.replace("ROUTE", AUTOGRAD_ROUTES[route]),
               "gradient", X, W, tmp=tmp_path)
     assert isinstance(got, Exception) or not np.allclose(got, 2 * X * W), route
@@ -2798,7 +2803,7 @@ def test_after_it_every_topic_is_graded_with_its_walls(numpy_engine, route: str,
     assert got == [], f"torch found in a conv worker through: {got}"
 
 
-def test_after_it_honest_work_keeps_its_grade(numpy_engine, tmp_path: Path) -> None:
+def test_in_such_an_engine_honest_work_keeps_its_grade(numpy_engine, tmp_path: Path) -> None:
     for topic in ("conv", "rnn"):
         result = _grade(numpy_engine, topic, COURSE.solution(topic).read_text(),
                         tmp_path / topic)

@@ -27,7 +27,7 @@ from types import ModuleType
 from typing import Any, Sequence, TypedDict
 
 from grader.course import DEFAULT_MEMORY_MB, Course, TopicConfig
-from grader.environment import PROBE, Environment, load_environment, unoffered
+from grader.environment import PROBE, Environment, load_environment, unoffered, without
 from grader.errors import GraderError
 from grader.grading import bounds, device
 from grader.grading.guarded import compile_note, dynamic_note, scan_findings
@@ -75,8 +75,8 @@ class ZygoteBans(TypedDict):
     calls: tuple[str, ...]
     absent: tuple[str, ...]
     plans: tuple[tuple[str, ...], ...]
-    # Started for the environment check alone: ended once it is done (``Zygote.retire``).
-    retire: tuple[str, ...]
+    # The libraries every topic bans: the environment check's worker goes without them too.
+    check: tuple[str, ...]
 
 
 class Engine:
@@ -154,18 +154,16 @@ class Engine:
                 raise SandboxUnavailable("workers cannot be forked on this platform, so they "
                                          "cannot be sandboxed; pass --unsafe-no-sandbox")
             self.sandboxed, self.layers = False, ()
-        if environment is not None and \
-                (absent := self.missing_packages(environment.import_names())):
+        if environment is not None and (absent := self.missing_packages(
+                environment.import_names(), bans["check"])):
             self.close()
             raise environment.incomplete(absent)
-        if isinstance(self.zygote, Zygote) and bans["retire"]:
-            self.zygote.retire(bans["retire"])  # the environment check's: its memory back
 
     def _zygote_bans(self, chosen: Sequence[str] | None = None) -> ZygoteBans:
         """What the zygotes prepare for the topics ``chosen`` (default: the course's): every
-        ``[banned] ops`` pattern, worked out once; the ban profiles of the topics (and the ``torch``
-        one, where the environment check runs: retired after it where no topic needs it); the
-        banned calls, whose modules the zygotes load before any worker
+        ``[banned] ops`` pattern, worked out once; the ban profiles of the topics, and the one
+        the environment check runs in (a worker going without what every topic bans: no
+        ``torch`` zygote where every topic bans torch); the banned calls, whose modules the zygotes load before any worker
         (``profiles.modules_named``: found there, not here, where finding a module under torch
         would import torch before the zygote starts); every banned library, which none may load;
         and each topic's profile with its banned calls, whose trip-wires the zygotes plan before
@@ -175,6 +173,7 @@ class Engine:
         calls: set[str] = set()
         absent: set[str] = set()
         plans: set[tuple[str, ...]] = set()
+        shared: set[str] | None = None  # the libraries every topic bans
         try:
             topics = list(chosen) if chosen is not None else self.course.topics()
         except GraderError:
@@ -192,11 +191,13 @@ class Engine:
             calls.update(banned)
             plans.add((name, *banned))
             absent.update(c.banned_libraries)
-        needed = {p for name in names for p in profiles.lineage(name)}
-        return {"ops": tuple(sorted(ops)), "profiles": tuple(sorted(names | {profiles.TORCH})),
+            shared = set(c.banned_libraries) & (shared if shared is not None else
+                                                 set(c.banned_libraries))
+        check = tuple(sorted(shared or ()))
+        return {"ops": tuple(sorted(ops)),
+                "profiles": tuple(sorted(names | {profiles.profile(check)})),
                 "calls": tuple(sorted(calls)), "absent": tuple(sorted(absent)),
-                "plans": tuple(sorted(plans)),
-                "retire": () if profiles.TORCH in needed else (profiles.TORCH,)}
+                "plans": tuple(sorted(plans)), "check": check}
 
     def _preload(self) -> None:
         import numpy  # noqa: F401
@@ -281,15 +282,22 @@ class Engine:
             sys.modules.pop(name, None)
         sys.modules.update(self.test_modules)
 
-    def missing_packages(self, names: list[str], timeout: float = 120.0) -> list[str]:
+    def missing_packages(self, names: list[str], banned: tuple[str, ...] = (),
+                         timeout: float = 120.0) -> list[str]:
         """The packages of ``names`` that do not import in a worker (sandboxed as this engine's
-        are), each with the reason: what a student's module would meet there."""
+        are) going without the libraries ``banned``, each with the reason: what a student's
+        module would meet there. Those ``banned`` leaves out, or that need one of them, are not
+        tried (``environment.without``)."""
+        names = without(names, banned)
+        if not names:
+            return []
         with tempfile.TemporaryDirectory(prefix="grader-environment-", dir=self.tmp) as tmp:
             probe = Path(tmp) / "environment_probe.py"
             probe.write_text(PROBE)
             spec = WorkerSpec(module_name=probe.stem, module_path=str(probe), student_dir=tmp,
                               sandbox=self.sandboxed, read_paths=self.read_paths,
-                              limits={"memory_mb": DEFAULT_MEMORY_MB * 2}, tmp_dir=str(self.tmp))
+                              limits={"memory_mb": DEFAULT_MEMORY_MB * 2}, tmp_dir=str(self.tmp),
+                              libraries=banned, profile=profiles.profile(banned))
             session = StudentModule(self.zygote, spec)
             try:
                 return [str(m) for m in

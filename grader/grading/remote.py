@@ -332,21 +332,6 @@ class Zygote:
             theirs.close()
         return ours
 
-    def retire(self, names: tuple[str, ...]) -> None:
-        """End the zygotes of the profiles ``names`` (and those forked from them), which no
-        worker of the run needs any more: their memory is given back. A worker of such a
-        profile asked for later is forked from the root, and catches up (``zygote._catch_up``)."""
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            conn = self.connect()
-            drain_replies(conn)
-            send_request(conn, {"retire": list(names)}, theirs.fileno())
-        except OSError:
-            pass  # the zygote is gone: so are they
-        finally:
-            ours.close()
-            theirs.close()
-
     def kill(self, pid: int) -> None:
         try:
             os.kill(pid, signal.SIGKILL)

@@ -623,13 +623,6 @@ def serve(path: str, root: str | None = None,
                     r.close()
                     continue
                 config, fd = req
-                if "retire" in config:  # zygotes no worker of the run needs: they end now
-                    os.close(fd)
-                    for name in [p for p in zygotes if set(config["retire"]) &
-                                 set(profiles.lineage(p))]:
-                        zygotes.pop(name).close()  # it ends its launchers and exits
-                    r.sendall(json.dumps({"pid": 0}).encode() + b"\n")
-                    continue
                 # Its profile's zygote; where the run did not start that one, the nearest
                 # above it, whose worker then catches up (``_catch_up``).
                 zygote = next((zygotes[p] for p in reversed(profiles.lineage(
