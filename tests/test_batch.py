@@ -153,9 +153,11 @@ def test_the_engine_is_told_only_the_topics_the_class_hands_in(
     import grader.grading.engine
 
     told: list[tuple[str, ...]] = []
+    chosen: list[Any] = []
 
     def engine(course: Any, **kw: Any) -> Any:
         told.append(kw["topics"])
+        chosen.append(kw["chosen"])
         return SharedEngine(toy_engine)
 
     monkeypatch.setattr(grader.grading.engine, "Engine", engine)
@@ -174,6 +176,10 @@ def test_the_engine_is_told_only_the_topics_the_class_hands_in(
     Batch(course=Course(FIXTURE), submissions=subs, out=tmp_path / "out2", jobs=2,
           echo=lambda s: said.write(s + "\n"), progress_stream=said, tty=False).run()
     assert told[1] == tuple(Course(FIXTURE).topics())  # both handed in, in the course's order
+    # What each result lists: every topic, or those chosen (the others' tests are never listed).
+    Batch(course=Course(FIXTURE), submissions=subs, out=tmp_path / "out3", jobs=2, topics=["toy"],
+          echo=lambda s: said.write(s + "\n"), progress_stream=said, tty=False).run()
+    assert chosen == [None, None, ("toy",)] and told[2] == ("toy",)
 
 
 def test_resume_with_nothing_changed_grades_nothing(graded: dict[str, Any], toy_engine: Any,

@@ -388,7 +388,7 @@ def test_a_test_module_that_fails_to_import_is_left_for_the_session(tmp_path: Pa
         "import helper_for_probe_that_does_not_exist\n")
     before = set(sys.modules)
     engine = SimpleNamespace(course=Course(root), unloaded_tests=set())
-    modules = Engine._preload_tests(engine)  # type: ignore[arg-type]
+    modules = Engine._preload_tests(engine, engine.course.topics())  # type: ignore[arg-type]
     assert "reference.toy.test_hidden" not in modules
     # Nor will the session find another course's module of that name in its place.
     assert engine.unloaded_tests == {"reference.toy.test_hidden"}

@@ -334,7 +334,8 @@ class Batch:
 
         return LocalEngine(self.course, sandboxed=True, allow_unsandboxed=self.allow_unsandboxed,
                            environment=load_environment(self.course),
-                           topics=self.announced(todo))
+                           topics=self.announced(todo),
+                           chosen=tuple(self.topics) if self.topics else None)
 
     def announced(self, todo: list[tuple[Entry, dict[str, Any]]]) -> tuple[str, ...]:
         """The topics the engine is told it will grade: of those chosen (default: the course's),

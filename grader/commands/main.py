@@ -108,7 +108,8 @@ def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None
     found = submitted_topics(submission, list(chosen or c.topics()))
     with Engine(c, sandboxed=True, allow_unsandboxed=unsafe_no_sandbox,
                 environment=load_environment(c),
-                topics=tuple(t for t in chosen or c.topics() if t in found)) as engine:
+                topics=tuple(t for t in chosen or c.topics() if t in found),
+                chosen=chosen) as engine:
         if warning := layers_warning(engine.layers):
             click.echo(warning, err=True)
         result = engine.grade(submission, out, Options(topics=chosen, seed=seed))

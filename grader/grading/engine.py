@@ -32,7 +32,8 @@ from grader.errors import GraderError
 from grader.grading import bounds, device
 from grader.grading.guarded import compile_note, dynamic_note, scan_findings
 from grader.grading.notebook import NotebookModule, annotate
-from grader.grading.plugin import (GraderPlugin, PlainFailureReports, RunConfig, TopicRun,
+from grader.grading.listing import Listing
+from grader.grading.plugin import (GraderPlugin, Listed, PlainFailureReports, RunConfig, TopicRun,
                                    load_reference, worker_spec)
 from grader.grading.protocol import Finish, Options, choose_seed
 from grader.grading.remote import (GraderFault, ImportFailed, Spawner, StudentError,
@@ -85,13 +86,16 @@ class Engine:
     def __init__(self, course: Course, *, sandboxed: bool = True,
                  allow_unsandboxed: bool = False, spawn: bool | None = None,
                  environment: Environment | None = None,
-                 topics: Sequence[str] | None = None) -> None:
+                 topics: Sequence[str] | None = None,
+                 chosen: Sequence[str] | None = None) -> None:
         """``environment``: the packages student code may import; given, each must import in a
         worker before anything is graded (``EnvironmentIncomplete`` otherwise). ``topics``: the
         topics this engine will grade, where the caller knows (default: every topic of the
         course); the zygotes then prepare only theirs: a topic of no other profile starts no
         zygote of its own, and its trip-wires are planned alone. Another topic is still graded,
-        with the same walls, its workers slower to start (``zygote._catch_up``)."""
+        with the same walls, its workers slower to start (``zygote._catch_up``). ``chosen``: the
+        topics its results list (default: every topic of the course); the tests of those not
+        among ``topics`` are listed once, not collected here (``grader.grading.listing``)."""
         self.course = course
         # What student code may import, for the message of a module that imports anything else.
         self.provides = tuple((environment or load_environment(course)).import_names())
@@ -114,12 +118,20 @@ class Engine:
         # starting CUDA in this process; grading children inherit it, workers are told.
         self.device = device.decide()
         self.references: dict[str, Any] = {}
+        # The topics it was told it grades (None: every topic of the course): this process
+        # preloads only theirs.
+        self.announced = tuple(topics) if topics is not None else None
+        self.chosen = tuple(chosen) if chosen is not None else None
+        # The tests of the course's other topics, listed by a child started with the engine
+        # (``_listed``).
+        self.listing: Listing | None = None
         # Whether it grades many submissions (``prepare_children``), and the topics whose
         # classic mistakes it has prepared for its grading children since.
         self.grades_many = False
         self.mistakes_prepared: set[str] = set()
         self.test_modules: dict[str, ModuleType] = {}
-        self.unloaded_tests: set[str] = set()  # names of this course's modules that failed
+        # Names of this course's test modules not preloaded (failed, or of another topic)
+        self.unloaded_tests: set[str] = set()
         self._configs: dict[str, TopicConfig] = {}
         # Configured and collected once, over the test files of the first submission forked
         # (None until then, and where that failed): a child whose files it holds runs from it,
@@ -143,6 +155,9 @@ class Engine:
             raise
         try:
             self._preload()
+            # Forked once this process has what the child shares (torch, where the topics
+            # graded need it), while the zygote may still be starting.
+            self.listing = self._start_listing()
             if isinstance(self.zygote, Zygote):
                 self.zygote.wait_ready()
         except BaseException:
@@ -200,9 +215,12 @@ class Engine:
                 "plans": tuple(sorted(plans)), "check": check}
 
     def _preload(self) -> None:
+        """What every grading child would otherwise import for itself, imported here once for
+        all of them to share: of the course, only what the topics this engine grades need
+        (torch only where their tests or references import it: a NumPy topic's grading never
+        pays for it, nor a GPU host's CUDA build of it, unless a reply holds a tensor)."""
         import numpy  # noqa: F401
         import pytest  # noqa: F401
-        import torch
 
         from _pytest.config import default_plugins
 
@@ -213,19 +231,21 @@ class Engine:
         # numpy.random), and what reading a worker's trip-wire reports needs.
         for name in LAZY_IN_CHILDREN:
             importlib.import_module(name)
-        torch.set_num_threads(1)  # children are forked from here: no OpenMP pool to hang on
         # Each grading child runs one pytest session; importing pytest's own plugins here once
         # saves every child from doing it.
         for name in default_plugins:
             importlib.import_module(f"_pytest.{name}")
+        topics = self._preloaded_topics()
         if self.course.has_reference:
             self.references = {t: load_reference(t, str(self.course.solution(t)))
-                               for t in self.course.topics() if self.course.solution(t).is_file()}
-        self.test_modules = self._preload_tests()
+                               for t in topics if self.course.solution(t).is_file()}
+        self.test_modules = self._preload_tests(topics)
+        if (torch := sys.modules.get("torch")) is not None:
+            torch.set_num_threads(1)  # children are forked from here: no OpenMP pool to hang on
         # What each topic's workers go without of the packages installed here: found once, for
         # every grading child forked from this process (reading the installed packages' metadata
         # once, some 0.1 s for all the topics).
-        for topic in self.course.topics():
+        for topic in topics:
             try:
                 unoffered(self.provides, tuple(self._config(topic).banned_libraries))
             except GraderError:
@@ -233,8 +253,15 @@ class Engine:
         gc.collect()
         gc.freeze()  # children's collections no longer walk torch's objects
 
-    def _preload_tests(self) -> dict[str, ModuleType]:
-        """Import the course's test modules once, named as pytest's importlib mode names them;
+    def _preloaded_topics(self) -> list[str]:
+        """The topics whose references and tests this process preloads: those announced, or
+        every topic of the course. Another topic is still graded, its grading child loading
+        them itself."""
+        topics = self.course.topics()
+        return topics if self.announced is None else [t for t in topics if t in self.announced]
+
+    def _preload_tests(self, topics: list[str]) -> dict[str, ModuleType]:
+        """Import the test modules of ``topics`` once, named as pytest's importlib mode names them;
         each grading child puts them in its ``sys.modules`` so that its collection reuses them
         instead of compiling and running them again. A module that fails to import is left
         for the child's collection to report."""
@@ -246,7 +273,7 @@ class Engine:
         modules: dict[str, ModuleType] = {}
         with course_markers() as outcomes:
             failures: tuple[type[BaseException], ...] = (Exception, *outcomes)
-            for topic in self.course.topics():
+            for topic in topics:
                 for path in (self.course.hidden_tests(topic), self.course.public_tests(topic)):
                     if path is None:
                         continue
@@ -267,6 +294,11 @@ class Engine:
                             self.unloaded_tests.add(module_name_from_path(path, self.course.root))
                         continue
                     modules[module.__name__] = module
+            for topic in set(self.course.topics()) - set(topics):  # collected where graded
+                for path in (self.course.hidden_tests(topic), self.course.public_tests(topic)):
+                    if path is not None:  # as this course's file, not another's of that name
+                        with contextlib.suppress(Exception):
+                            self.unloaded_tests.add(module_name_from_path(path, self.course.root))
         return modules
 
     def _config(self, topic: str) -> TopicConfig:
@@ -336,6 +368,8 @@ class Engine:
             gc.freeze()  # as the rest of what children share: their collections skip it
 
     def close(self) -> None:
+        if self.listing is not None:
+            self.listing.close()
         if self.prepared is not None:
             self.prepared.close()
         self.prepared, self.prepare_tried = None, True
@@ -390,7 +424,8 @@ class Engine:
                 module_path=str(module) if module else None, config=self._config(t),
                 solution=str(self.course.solution(t)) if self.course.has_reference else None,
                 unstaged=staged.folders.get(t, ()))
-        files = self._test_files(topics, options.kinds, options.count_hidden)
+        inline = in_process or (in_process is None and not self.forking)
+        files, listed = self._tests_of(job.runs, options, inline)
         if not files:
             job.fail("the course has no tests for the chosen topics")
             return job
@@ -398,8 +433,8 @@ class Engine:
         job.stall = SESSION_MARGIN + STALL_TIMEOUTS * max(
             (r.config.timeout for r in job.runs.values()), default=0.0)
         job.deadline = time.monotonic() + job.stall
-        inline = in_process or (in_process is None and not self.forking)
-        args = (files, job.runs, str(staged.root), seed, job.stream_path, options.count_hidden)
+        args = (files, job.runs, str(staged.root), seed, job.stream_path, options.count_hidden,
+                listed)
         if inline:
             job.rc = self._pytest(*args)
             job.duration = time.monotonic() - job.t0
@@ -481,17 +516,64 @@ class Engine:
         asks for the same files for every submission; one topic's `grader grade` collects only
         that topic's."""
         self._install_test_modules()
-        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the course's session, nothing else
-        with tempfile.TemporaryDirectory(prefix="grader-session-", dir=self.tmp) as tmp:
-            prepared = PreparedSession.prepare(
-                files, self._pytest_args([], Path(tmp)) + ["-p", "no:faulthandler"],
-                [GraderPlugin(None), PlainFailureReports()])
+        prepared = self._session(files)
         gc.collect()
         gc.freeze()  # the session's objects too: children's collections skip them
         return prepared
 
+    def _session(self, files: list[str]) -> PreparedSession | None:
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the course's session, nothing else
+        with tempfile.TemporaryDirectory(prefix="grader-session-", dir=self.tmp) as tmp:
+            return PreparedSession.prepare(
+                files, self._pytest_args([], Path(tmp)) + ["-p", "no:faulthandler"],
+                [GraderPlugin(None), PlainFailureReports()])
+
+    def _tests_of(self, runs: dict[str, TopicRun], options: Options, inline: bool
+                  ) -> tuple[list[str], dict[str, list[Listed]]]:
+        """The test files a submission's grading collects, and the listed tests of its other
+        topics (``_listed``; none where it grades in this process)."""
+        listed = {} if inline else self._listed(runs, options)
+        files = self._test_files([t for t in runs if t not in listed], options.kinds,
+                                 options.count_hidden)
+        if listed and not files:  # no session with nothing to collect: every file is collected
+            return self._test_files(list(runs), options.kinds, options.count_hidden), {}
+        return files, listed
+
+    def _listed(self, runs: dict[str, TopicRun], options: Options) -> dict[str, list[Listed]]:
+        """The tests of the kinds ``options`` grades of each topic of ``runs`` not handed in,
+        listed once without collecting them here (``grader.grading.listing``), where this
+        engine was told the topics it grades and the topic is not one of them."""
+        if self.listing is None:
+            return {}
+        listing = self.listing.result()
+        kinds = {*options.kinds, *(("hidden",) if options.count_hidden else ())}
+        return {t: [x for x in listing[t] if x.kind in kinds]
+                for t, r in runs.items() if r.module_path is None and t in listing}
+
+    def _start_listing(self) -> Listing | None:
+        """Where this engine was told the topics it grades and forks its gradings: a child
+        listing the tests of the other topics chosen (``grader.grading.listing``)."""
+        if self.announced is None or not self.forking:
+            return None
+        configs = {}
+        for t in self.course.topics():
+            if t not in self.announced and (self.chosen is None or t in self.chosen):
+                with contextlib.suppress(GraderError):  # reported where the topic is graded
+                    configs[t] = self._config(t)
+        files = self._test_files(list(configs), ("hidden", "public"), False)
+        return Listing.start(files, configs, self._listing_session) if files else None
+
+    def _listing_session(self, files: list[str]) -> PreparedSession | None:
+        """In the listing child: ``files`` collected, as the files of this course (pytest
+        takes a module of the same name found loaded as the file's: another engine's, in a
+        process that ran several: ``_install_test_modules``)."""
+        if isinstance(self.zygote, Zygote):
+            self.zygote.leave()
+        self._install_test_modules()
+        return self._session(files)
+
     def _pytest(self, files: list[str], runs: dict[str, TopicRun], student_dir: str, seed: int,
-                stream_path: Path, count_hidden: bool,
+                stream_path: Path, count_hidden: bool, listed: dict[str, list[Listed]],
                 prepared: PreparedSession | None = None,
                 launched: dict[str, Worker] | None = None) -> int:
         launched = dict(launched or {})  # the session takes each one it uses
@@ -517,7 +599,7 @@ class Engine:
                             sandbox=self.sandboxed, read_paths=self.read_paths, seed=seed,
                             stream=stream, count_hidden=count_hidden,
                             references=dict(self.references), launched=launched,
-                            provides=self.provides)
+                            provides=self.provides, listed=listed)
             if prepared is not None:  # in a grading child forked from this engine
                 return prepared.run(run, files)
             return self._run_pytest(files, Path(stream_path).parent,

@@ -77,6 +77,63 @@ class RunConfig:
     # Workers launched before the session by the engine, by topic (``StudentModule.prestart``).
     launched: dict[str, Worker] = field(default_factory=dict)
     provides: tuple[str, ...] = ()  # what student code may import (course.toml's environment)
+    # Topics not handed in whose tests were listed rather than collected here (``Listed``).
+    listed: dict[str, list[Listed]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A test of a topic not handed in, as listed once without collecting its file in the
+    process that grades (``grader.grading.listing``): what ``choose`` records for it."""
+
+    kind: str  # "hidden" or "public"
+    brief: str  # the ``collected`` record's entry (``_brief_json``)
+    line: str  # its "not submitted" result, without a seed
+    seeded: bool
+    nodeid: str
+
+
+def listing(items: list[pytest.Item], configs: dict[str, TopicConfig]
+            ) -> dict[str, list[Listed]]:
+    """The tests of ``items`` by topic, as ``Listed``, for each topic of ``configs`` all of
+    whose tests get their result without running when the topic is not handed in: "not
+    submitted", or a GPU test's "not graded here" where this run grades on no GPU. A topic that
+    runs a test all the same (a skipped one, a test without the student's code) is left out:
+    its file is collected wherever it is graded."""
+    out: dict[str, list[Listed]] = {}
+    runs: set[str] = set()
+    for item in items:
+        topic, kind = topic_of(item)
+        if topic not in configs:
+            continue
+        if _needs_student(item):
+            _not_submitted_json(item, 0)
+            line, seeded = item.stash[_NOT_SUBMITTED_JSON], _seeded(item)
+        elif _gpu_only(item) and not timing.gpu_grading():
+            line = json.dumps({"type": "test", **not_graded_here(item, configs[topic]).to_dict()})
+            seeded = False
+        else:
+            runs.add(topic)
+            continue
+        out.setdefault(topic, []).append(Listed(
+            kind=kind, brief=_brief_json(item), line=line, seeded=seeded, nodeid=_nodeid(item)))
+    return {t: tests for t, tests in out.items() if t not in runs}
+
+
+def not_graded_here(item: pytest.Item, config: TopicConfig) -> TestResult:
+    """The result of a GPU test where this run grades on no GPU, as running it gives (its setup
+    skips it: ``GraderPlugin.pytest_runtest_setup``), but for the time that took."""
+    topic, kind = topic_of(item)
+    points = _points(item)
+    return TestResult(
+        topic=topic, name=item.name, nodeid=_nodeid(item), kind=kind,
+        outcome=Outcome.NOT_GRADED, score=points_earned(Outcome.NOT_GRADED, points, 1.0),
+        max_score=points_possible(Outcome.NOT_GRADED, points), message=_not_graded_gpu(),
+        seed=None, duration=0.0, visibility=visibility_of(item, config.visibility))
+
+
+def _not_graded_gpu() -> str:
+    return f"{NOT_GRADED_GPU} ({timing.gpu_not_graded_reason()})"
 
 
 # What the plugin keeps on each test. Made once per test and kept (a prepared session's tests
@@ -174,10 +231,13 @@ def _not_submitted_json(item: pytest.Item, base_seed: int) -> str:
     if line is None:
         record = {"type": "test", **not_submitted(item, 0).to_dict(), "seed": None}
         line = item.stash[_NOT_SUBMITTED_JSON] = json.dumps(record)
-    if not _seeded(item):
-        return line
+    return _seeded_line(line, base_seed, _nodeid(item)) if _seeded(item) else line
+
+
+def _seeded_line(line: str, base_seed: int, nodeid: str) -> str:
+    """A "not submitted" record with its test's seed for ``base_seed``."""
     # Inside a JSON string a quote is escaped: only the key itself can read `"seed": null`.
-    return line.replace('"seed": null', f'"seed": {seed_for_test(base_seed, _nodeid(item))}', 1)
+    return line.replace('"seed": null', f'"seed": {seed_for_test(base_seed, nodeid)}', 1)
 
 
 class GraderPlugin:
@@ -221,10 +281,13 @@ class GraderPlugin:
         gets its result at once and is not run when it needs the student's code (it could only
         reach the missing module and fail there). Hidden tests are only counted when
         ``count_hidden``."""
-        collected: list[pytest.Item] = []
+        # Per topic, each test's entry of the ``collected`` record and the results of those that
+        # do not run; written from JSON worked out once per test (describe_items, ``Listed``).
+        collected: dict[str, list[str]] = {}
+        missing: dict[str, list[str]] = {}
         to_run: list[pytest.Item] = []
-        missing: list[pytest.Item] = []
         hidden: dict[str, int] = {}
+        seed = self.run.seed
         for item in items:
             topic, kind = topic_of(item)
             run = self.run.topics.get(topic)
@@ -233,19 +296,27 @@ class GraderPlugin:
             if kind == "hidden" and self.run.count_hidden:
                 hidden[topic] = hidden.get(topic, 0) + 1
                 continue
-            collected.append(item)
+            collected.setdefault(topic, []).append(_brief_json(item))
             if run.module_path is None and _needs_student(item):
-                missing.append(item)
+                missing.setdefault(topic, []).append(_not_submitted_json(item, seed))
             else:
                 to_run.append(item)
                 if run.module_path is not None and _needs_student(item) and \
                         topic not in self._upcoming:
                     self._upcoming.append(topic)
-        # Written from each test's JSON, worked out once per test (describe_items).
+        for topic, tests in self.run.listed.items():
+            for t in tests:
+                if t.kind == "hidden" and self.run.count_hidden:
+                    hidden[topic] = hidden.get(topic, 0) + 1
+                    continue
+                collected.setdefault(topic, []).append(t.brief)
+                missing.setdefault(topic, []).append(
+                    _seeded_line(t.line, seed, t.nodeid) if t.seeded else t.line)
+        order = list(self.run.topics)  # the order of the test files: by topic, as chosen
         self.run.stream.write_lines([
             f'{{"type": "collected", "hidden_counts": {json.dumps(hidden)}, "tests": ['
-            + ", ".join(_brief_json(i) for i in collected) + "]}",
-            *(_not_submitted_json(i, self.run.seed) for i in missing)])
+            + ", ".join(b for t in order for b in collected.get(t, ())) + "]}",
+            *(line for t in order for line in missing.get(t, ()))])
         if self._upcoming:
             self._prestart(self._upcoming[0])
         return to_run
@@ -381,7 +452,7 @@ class GraderPlugin:
         self._item = item  # before any of its fixtures
         charges.start_test(item.name)
         if item.get_closest_marker("gpu") is not None and not timing.gpu_grading():
-            pytest.skip(f"{NOT_GRADED_GPU} ({timing.gpu_not_graded_reason()})")
+            pytest.skip(_not_graded_gpu())
         topic, _ = topic_of(item)
         if topic in self.run.topics and on_gpu(self.run.topics[topic].config):
             # Before the fixtures, so that the test's time limit starts once it has the GPU.
@@ -692,6 +763,13 @@ def _brief_json(item: pytest.Item) -> str:
 def _seeded(item: pytest.Item) -> bool:
     """Whether the test takes the ``seed`` or ``rng`` fixture (its result records the seed)."""
     return bool({"seed", "rng"} & set(getattr(item, "fixturenames", ())))
+
+
+def _gpu_only(item: pytest.Item) -> bool:
+    """Whether the test's outcome is decided before it runs by its GPU mark alone (where this
+    run grades on no GPU: ``not_graded_here``)."""
+    return item.get_closest_marker("gpu") is not None and \
+        all(item.get_closest_marker(name) is None for name in ("skip", "skipif", "xfail"))
 
 
 def _needs_student(item: pytest.Item) -> bool:
