@@ -15,6 +15,7 @@ import ast
 import fnmatch
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,16 @@ def calls(source: str, patterns: tuple[str, ...] | list[str]) -> list[Finding]:
                 if banned[name]:
                     found.setdefault((name, node.lineno), Finding(name, node.lineno, function))
     return sorted(found.values(), key=lambda f: f.line)
+
+
+def packages_imported(path: Path) -> set[str]:
+    """The top-level packages a Python file imports anywhere in it ({} where it does not
+    parse)."""
+    try:
+        tree = ast.parse(path.read_text())
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    return {name.split(".")[0] for name in _aliases(tree).values()}
 
 
 def _aliases(tree: ast.AST) -> dict[str, str]:

@@ -30,6 +30,7 @@ from grader.course import DEFAULT_MEMORY_MB, Course, TopicConfig
 from grader.environment import PROBE, Environment, load_environment, unoffered, without
 from grader.errors import GraderError
 from grader.grading import bounds, device
+from grader.grading.banned import packages_imported
 from grader.grading.guarded import compile_note, dynamic_note, scan_findings
 from grader.grading.notebook import NotebookModule, annotate
 from grader.grading.listing import Listing
@@ -236,12 +237,18 @@ class Engine:
         for name in default_plugins:
             importlib.import_module(f"_pytest.{name}")
         topics = self._preloaded_topics()
+        if "torch" in self._imported_by(topics):
+            import torch
+
+            # Before any of its computations: children are forked from here, and must find no
+            # OpenMP pool to hang on.
+            torch.set_num_threads(1)
         if self.course.has_reference:
             self.references = {t: load_reference(t, str(self.course.solution(t)))
                                for t in topics if self.course.solution(t).is_file()}
         self.test_modules = self._preload_tests(topics)
-        if (torch := sys.modules.get("torch")) is not None:
-            torch.set_num_threads(1)  # children are forked from here: no OpenMP pool to hang on
+        if (loaded := sys.modules.get("torch")) is not None:  # imported by a route not written
+            loaded.set_num_threads(1)
         # What each topic's workers go without of the packages installed here: found once, for
         # every grading child forked from this process (reading the installed packages' metadata
         # once, some 0.1 s for all the topics).
@@ -252,6 +259,16 @@ class Engine:
                 continue  # reported where the topic is graded
         gc.collect()
         gc.freeze()  # children's collections no longer walk torch's objects
+
+    def _imported_by(self, topics: list[str]) -> set[str]:
+        """The packages the references and test files of ``topics`` import."""
+        found: set[str] = set()
+        for t in topics:
+            for path in (self.course.solution(t), self.course.hidden_tests(t),
+                         self.course.public_tests(t)):
+                if path is not None:
+                    found |= packages_imported(path)
+        return found
 
     def _preloaded_topics(self) -> list[str]:
         """The topics whose references and tests this process preloads: those announced, or
