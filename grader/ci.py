@@ -87,7 +87,7 @@ def run_ci(course: Course, out: Path, *, topics: tuple[str, ...] = (),
         echo("Running the public tests (no sandbox: your own code on your own CI machine).")
     name = env.get("GITHUB_REPOSITORY") or course.root.name
     with Engine(graded, sandboxed=hidden is not None,
-                allow_unsandboxed=unsafe_no_sandbox, topics=chosen) as engine:
+                allow_unsandboxed=unsafe_no_sandbox, topics=chosen, chosen=chosen) as engine:
         result = engine.grade(course.assignments, out, options, name=name)
     _write_reports(course, result, out, chosen, env, echo)
     _print_scores(result, out, hidden is not None, echo)

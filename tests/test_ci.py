@@ -8,6 +8,8 @@ import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from typing import Any
+
 import pytest
 from click.testing import CliRunner
 
@@ -207,10 +209,35 @@ def test_off_github_nothing_is_annotated(repo: Path, tmp_path: Path) -> None:
     assert {t.topic for t in done.result.tests} == {"vec"}
 
 
-def test_hidden_tests_run_in_the_sandbox_when_given(repo: Path, hidden: Path,
-                                                    tmp_path: Path) -> None:
+@pytest.fixture
+def engines(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The engines ``run_ci`` starts."""
+    import grader.grading.engine
+
+    made: list[Any] = []
+    real = grader.grading.engine.Engine
+
+    def engine(*a: Any, **kw: Any) -> Any:
+        made.append(real(*a, **kw))
+        return made[-1]
+
+    monkeypatch.setattr(grader.grading.engine, "Engine", engine)
+    return made
+
+
+def test_hidden_tests_run_in_the_sandbox_when_given(repo: Path, hidden: Path, tmp_path: Path,
+                                                    engines: list[Any]) -> None:
+    import shutil
+
+    hidden = Path(shutil.copytree(hidden, tmp_path / "hidden"))  # with a test of another topic
+    (hidden / "broken").mkdir(exist_ok=True)
+    (hidden / "broken" / "test_hidden.py").write_text("def test_x(student):\n    pass\n")
     done = run_ci(Course(repo), tmp_path / "out", topics=("vec",), hidden=hidden, environ={},
                   echo=lambda _: None)
+    # The topics named are all a result lists: no other topic's test file (not checked for
+    # links into the repository) is collected, not even to be listed.
+    assert engines[0].listing is None
+    assert {t.topic for t in done.result.tests} == {"vec"}
     tests = {t.name: t for t in done.result.tests}
     assert tests["test_scale_random"].kind == "hidden"
     assert tests["test_scale_random"].outcome == "failed"
