@@ -1972,6 +1972,66 @@ def test_a_convolution_by_scipy_ndimage_scores_nothing(engine, tmp_path: Path) -
     assert honest.topic("conv").score == honest.topic("conv").max_score
 
 
+
+# embeddings' nearest words by scipy.spatial, which finds neighbours: its k-d trees over unit
+# vectors (the compiled cKDTree too, a C class no trip-wire guards, reached without naming it),
+# its Euclidean distance matrix, and its cosine distances. The whole of scipy.spatial is absent.
+NEAREST_BY = {
+    "ckdtree": 'importlib.import_module("scipy.spatial._" + "ckd" + "tree").cKDTree',
+    "kdtree": 'importlib.import_module("scipy.spatial").KDTree',
+}
+NEAREST = """
+    import importlib
+
+    def nearest(E, word_id, k):
+        norms = np.linalg.norm(E, axis=1)
+        unit = E / np.where(norms > 0, norms, 1.0)[:, None]
+        tree = ({tree})(unit)
+        _, ids = tree.query(unit[word_id], k=k + 1)
+        return np.asarray([i for i in ids if i != word_id][:k], dtype=np.int64)
+    """
+NEIGHBOURS = '''
+import importlib
+import numpy as np
+
+def by(name, attr):
+    try:
+        found = getattr(importlib.import_module(name), attr)
+        return f"found {found}"
+    except BaseException as exc:
+        return f"{type(exc).__name__}: {exc}"
+'''
+
+
+@pytest.mark.parametrize("route", sorted(NEAREST_BY))
+def test_nearest_words_by_a_k_d_tree_score_nothing(engine, route: str, tmp_path: Path) -> None:
+    result = _grade(engine, "embeddings",
+                    _with("embeddings", NEAREST.format(tree=NEAREST_BY[route])), tmp_path / route)
+    own = [t for t in result.tests if t.functions == ("nearest",)]
+    assert own and all(t.outcome != "passed" for t in own), \
+        [(t.name, t.outcome, t.message) for t in own]
+    assert all("scipy.spatial is not available in this exercise" in (t.message or "")
+               for t in own), [t.message for t in own]
+    others = [t for t in result.tests if "nearest" not in t.functions and t.kind == "hidden"]
+    assert others and all(t.outcome == "passed" for t in others), \
+        [(t.name, t.message) for t in others if t.outcome != "passed"]
+    honest = _grade(engine, "embeddings", COURSE.solution("embeddings").read_text(),
+                    tmp_path / "honest")
+    assert honest.topic("embeddings").score == honest.topic("embeddings").max_score
+
+
+@pytest.mark.parametrize("name, attr", [
+    ("scipy.spatial", "KDTree"), ("scipy.spatial._ckdtree", "cKDTree"),
+    ("scipy.spatial", "distance_matrix"), ("scipy.spatial.distance", "cdist"),
+    ("scipy.spatial._distance_wrap", "cdist_cosine_double_wrap"),
+])
+def test_no_neighbour_search_of_scipy_spatial_is_found_in_embeddings(
+        engine, name: str, attr: str, tmp_path: Path) -> None:
+    got = run(engine, "embeddings", NEIGHBOURS, "by", name, attr, tmp=tmp_path)
+    assert got == ("ModuleNotFoundError: scipy.spatial is not available in this exercise: "
+                   "write it without scipy.spatial"), got
+
+
 # ------------------------------------------------------------------ autograd as a capability
 
 # Each computes d/dx sum(x * x * w) = 2 x w with torch's autograd by one route (each does, where
@@ -2405,7 +2465,7 @@ def test_the_modules_banned_calls_name_are_loaded_once_for_every_worker(
     imports them some 0.1 s and 20 MB of its own); a NumPy topic's worker never has torch."""
     numpy_topic = run(engine, "logistic_regression", LOADED, "loaded", ["scipy", "torch"],
                       tmp=tmp_path)
-    assert "scipy.special" in numpy_topic and "scipy.spatial.distance" in numpy_topic
+    assert "scipy.special" in numpy_topic
     assert not [m for m in numpy_topic if m.split(".")[0] == "torch"], numpy_topic
     torch_topic = run(engine, "optimizers", LOADED, "loaded", ["scipy"], tmp=tmp_path)
     assert "scipy.special" in torch_topic, torch_topic
@@ -2473,11 +2533,6 @@ def softmax_by_its_code(z):
     exec(spec.loader.get_code(spec.name), namespace)
     return namespace["softmax"](np.asarray(z), axis=1).tolist()
 
-def cdist_reloaded(z):
-    import scipy.spatial.distance as distance
-    fresh = importlib.reload(distance)
-    return fresh.cdist(np.asarray(z), np.asarray(z)).tolist()
-
 def adam_reloaded(x):
     import torch
     import torch.optim.adam as adam
@@ -2527,7 +2582,6 @@ def extension_made_again(x):
     ("logistic_regression", "softmax_by_run_path", "only by an import"),
     ("logistic_regression", "softmax_by_run_module", "only by an import"),
     ("logistic_regression", "softmax_by_its_code", "only by an import"),
-    ("embeddings", "cdist_reloaded", "loaded once"),
     ("optimizers", "adam_reloaded", "loaded once"),
     ("activations", "signal_module_reloaded", "loaded once"),
     ("transformer", "signal_module_reloaded", "loaded once"),

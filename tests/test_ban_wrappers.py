@@ -60,16 +60,6 @@ JUDGED: dict[str, dict[str, str]] = {
         "torch.nested._internal.sdpa.jagged_scaled_dot_product_attention": OPERATOR,
         "torch.nn.attention.bias.CausalBias": OPERATOR,
     },
-    "embeddings": {
-        **{name: "clusters, interpolates or samples with distances; finds no word's neighbours"
-           for name in ("scipy.cluster.hierarchy.cophenet", "scipy.cluster.hierarchy.correspond",
-                        "scipy.cluster.hierarchy.fclusterdata", "scipy.cluster.hierarchy.linkage",
-                        "scipy.cluster.hierarchy.optimal_leaf_ordering", "scipy.cluster.vq._kpp",
-                        "scipy.cluster.vq.py_vq", "scipy.interpolate._rbf.Rbf",
-                        "scipy.optimize._shgo.SHGO", "scipy.spatial._geometric_slerp.geometric_slerp",
-                        "scipy.stats._mgc._euclidean_dist", "scipy.stats._qmc._l1_norm",
-                        "scipy.stats._qmc.geometric_discrepancy")},
-    },
     "gnn": {
         "torch.ao.nn.qat.modules.embedding_ops.Embedding": SUBCLASS,
         "torch.ao.nn.qat.modules.embedding_ops.EmbeddingBag": SUBCLASS,
