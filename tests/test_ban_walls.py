@@ -2032,6 +2032,23 @@ def test_no_neighbour_search_of_scipy_spatial_is_found_in_embeddings(
                    "write it without scipy.spatial"), got
 
 
+# A module the topic allows whose own imports need a library it bans: the refusal names the
+# module the student imported, not only the library they never named.
+@pytest.mark.parametrize("topic, name, imported, needs", [
+    ("conv", "scipy.stats", "scipy.stats", "scipy.ndimage"),
+    ("embeddings", "scipy.optimize", "scipy.optimize", "scipy.spatial"),
+    ("embeddings", "scipy.cluster.vq", "scipy.cluster", "scipy.spatial"),
+])
+def test_importing_what_needs_a_banned_library_names_both(
+        engine, topic: str, name: str, imported: str, needs: str, tmp_path: Path) -> None:
+    [got] = run(engine, topic, BESIDE_A_BAN, "load", [name], tmp=tmp_path)
+    assert got == (f"ModuleNotFoundError: {imported} needs {needs}, which is not available in "
+                   f"this exercise: write it without {imported}"), got
+    [direct] = run(engine, topic, BESIDE_A_BAN, "load", [needs], tmp=tmp_path)
+    assert direct == (f"ModuleNotFoundError: {needs} is not available in this exercise: write "
+                      f"it without {needs}"), direct
+
+
 # ------------------------------------------------------------------ autograd as a capability
 
 # Each computes d/dx sum(x * x * w) = 2 x w with torch's autograd by one route (each does, where

@@ -431,7 +431,32 @@ class _Checker:
         library = banned_library(name, self.banned)
         if library is None:
             return None
-        return _absent(library, name, library in self.unoffered)
+        return _absent(library, name, library in self.unoffered, self.importing(raiser, library))
+
+    def importing(self, frame: types.FrameType | None, library: str) -> str | None:
+        """The library module whose import, by the student's code, led to this import of
+        ``library`` (``scipy.stats``, whose modules import ``scipy.ndimage``), or None where the
+        student imported ``library`` itself or the import is not the student's. Read from the
+        frames' code alone (its file and name, exact strs): the outermost module body of a
+        library file above ``frame``, below the student's own frame."""
+        top: str | None = None
+        for _ in range(1000):
+            if frame is None:
+                return None
+            code = frame.f_code
+            path, name = code.co_filename, code.co_name
+            if type(path) is str and type(name) is str:
+                real = os.path.realpath(path)
+                if real.startswith(self.student_root):
+                    break
+                if name == "<module>" and real.startswith(self.prefixes):
+                    top = _dotted(real, self.search) or top
+            frame = frame.f_back
+        else:
+            return None
+        if top is None or banned_library(top, (library,)) is not None:
+            return None
+        return top
 
     def on_open(self, args: tuple[Any, ...], raiser: types.FrameType | None,
                 ) -> BaseException | None:
@@ -454,7 +479,8 @@ class _Checker:
         above = real if real.endswith(os.sep) else real + os.sep
         for folder, library in self.files:
             if real == folder or real.startswith(folder + os.sep):
-                return _absent(library, library, library in self.unoffered)
+                return _absent(library, library, library in self.unoffered,
+                               self.importing(raiser, library))
             if folder.startswith(above):
                 # a folder above theirs: its descriptor would open their files by a relative
                 # path (``dir_fd``), which the open event does not tell apart from one in the cwd
@@ -630,7 +656,8 @@ class _Checker:
         library = banned_library(name, self.banned) or \
             banned_library(name.rpartition(".")[2], UNSAFE_MODULES)
         if library is not None:  # under another name, its init function is still its own
-            return _absent(library, name, library in self.unoffered)
+            return _absent(library, name, library in self.unoffered,
+                           self.importing(raiser, library))
         if name in self.made:
             return _again(name)
         if kind == "dynamic":
@@ -762,13 +789,18 @@ def _not_loaded(args: tuple[Any, ...]) -> OSError:
                    "while grading")
 
 
-def _absent(library: str, name: str, unoffered: bool = False) -> ModuleNotFoundError:
+def _absent(library: str, name: str, unoffered: bool = False,
+            needs: str | None = None) -> ModuleNotFoundError:
     """The refusal of module ``name``, which belongs to ``library``, absent from this worker;
     ``unoffered``: a package the course does not offer, refused as a package not installed
-    (whose refusal the grader explains with what the course offers)."""
+    (whose refusal the grader explains with what the course offers); ``needs``: the module the
+    student imported, which imports ``name`` (``scipy.stats``, which needs ``scipy.ndimage``)."""
     if unoffered:
         return ModuleNotFoundError(f"No module named '{library}': the course does not offer it "
                                    f"to student code", name=name)
+    if needs is not None:
+        return ModuleNotFoundError(f"{needs} needs {library}, which is not available in this "
+                                   f"exercise: write it without {needs}", name=name)
     return ModuleNotFoundError(f"{library} is not available in this exercise: write it without "
                                f"{library}", name=name)
 

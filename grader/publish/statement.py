@@ -61,7 +61,8 @@ def section(config: TopicConfig) -> str:
         items.append(
             "- **Libraries**: " + _join(f"`{lib}`" for lib in config.banned_libraries) +
             ". They are not in the process that runs your code at all: importing one fails "
-            "(\"not available in this exercise\"), and no other route finds them.")
+            "(\"not available in this exercise\"), as does importing a module that needs one, "
+            "and no other route finds them.")
     decompositions = [m for m in calls if m in profiles.DECOMPOSITIONS and m not in config.banned]
     if decompositions:
         items.append(
