@@ -8,6 +8,9 @@ import time
 # op would hang them (see the sandbox notes). One thread keeps every fork safe.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+# Engines keep what they list on disk (``grader.grading.listing``): not in the user's cache, and
+# not from one test to the next; the tests of that keep their own folders.
+os.environ["GRADER_CACHE"] = "off"
 
 from pathlib import Path  # noqa: E402
 

@@ -164,3 +164,63 @@ def test_a_class_handing_in_a_numpy_topic_is_graded_without_torch_in_the_grading
     assert got["conv"][0] == got["conv"][1] > 0
     assert got["others"] and all("was not submitted" in m or "needs a GPU" in m
                                  for m in got["others"]), got["others"]
+
+
+def _imports(tmp_path: Path) -> int:
+    """How many processes have imported the second topic's test file."""
+    return len(list((tmp_path / "imported").iterdir()))
+
+
+def test_a_listing_is_kept_and_taken_while_what_it_read_is_as_it_was(
+        course: Course, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A later engine of the same course starts no listing child and gives the same results;
+    a change to a test file or to a topic's configuration lists them again."""
+    monkeypatch.setenv("GRADER_CACHE", str(tmp_path / "cache"))
+    sub = _toy_only(tmp_path)
+
+    def grade(name: str) -> Any:
+        with Engine(course, topics=("toy",)) as engine:
+            return engine.grade(sub, tmp_path / name, Options(seed=4))
+
+    first = grade("first")
+    assert _imports(tmp_path) == 1 and len(list((tmp_path / "cache").glob("listing-*.json"))) == 1
+    again = grade("again")
+    assert _imports(tmp_path) == 1, "a kept listing was listed again"
+    assert _tests(again) == _tests(first)
+
+    tests = course.root / "reference" / "other" / "test_hidden.py"
+    tests.write_text(tests.read_text() + "\n\ndef test_added(student, reference):\n"
+                     "    expect_same(student, reference, 'double', 3.0)\n")
+    changed = grade("changed")
+    assert _imports(tmp_path) == 2
+    assert "test_added" in {t.name for t in changed.tests if t.topic == "other"}
+
+    config = course.root / "reference" / "other" / "grading.toml"
+    config.write_text(config.read_text().replace("timeout = 3", "timeout = 4"))
+    grade("configured")
+    assert _imports(tmp_path) == 3
+    grade("configured-again")
+    assert _imports(tmp_path) == 3
+
+
+@pytest.mark.parametrize("where", ["off", "a file", "garbled"])
+def test_without_a_listing_kept_the_tests_are_listed_again(
+        course: Course, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """GRADER_CACHE=off, a cache folder that cannot be made, or a kept listing that does not
+    read: each engine lists, and grades as ever."""
+    folder = tmp_path / "cache"
+    if where == "a file":
+        folder.write_text("")
+    monkeypatch.setenv("GRADER_CACHE", "off" if where == "off" else str(folder))
+    sub = _toy_only(tmp_path)
+    results = []
+    for i in range(2):
+        with Engine(course, topics=("toy",)) as engine:
+            results.append(engine.grade(sub, tmp_path / f"out{i}", Options(seed=4)))
+        if where == "garbled":
+            for kept in folder.glob("listing-*.json"):
+                kept.write_text(kept.read_text()[:-20])
+    assert _imports(tmp_path) == 2
+    assert _tests(results[0]) == _tests(results[1])
+    assert {t.name for t in results[1].tests if t.topic == "other"} == {
+        "test_double", "test_double_seeded", "test_double_on_a_gpu"}

@@ -568,8 +568,9 @@ class Engine:
                 for t, r in runs.items() if r.module_path is None and t in listing}
 
     def _start_listing(self) -> Listing | None:
-        """Where this engine was told the topics it grades and forks its gradings: a child
-        listing the tests of the other topics chosen (``grader.grading.listing``)."""
+        """Where this engine was told the topics it grades and forks its gradings: the tests
+        of the other topics chosen, listed by a child, or as one listed them before where
+        nothing they depend on changed since (``grader.grading.listing``)."""
         if self.announced is None or not self.forking:
             return None
         configs = {}
@@ -578,7 +579,10 @@ class Engine:
                 with contextlib.suppress(GraderError):  # reported where the topic is graded
                     configs[t] = self._config(t)
         files = self._test_files(list(configs), ("hidden", "public"), False)
-        return Listing.start(files, configs, self._listing_session) if files else None
+        if not files:
+            return None
+        return Listing.start(files, configs, self._listing_session, self.device.to_dict(),
+                             watch=[str(self.course.root / "course.toml")])
 
     def _listing_session(self, files: list[str]) -> PreparedSession | None:
         """In the listing child: ``files`` collected, as the files of this course (pytest
