@@ -1056,22 +1056,51 @@ def test_no_worker_cgroup_is_left_behind(toy_course, tmp_path: Path) -> None:
     assert cgroup.leftovers(zygote_pid) == []
 
 
-def test_control_a_killed_zygote_leaves_groups_that_only_the_sweep_removes(
-        toy_course, tmp_path: Path) -> None:
-    _needs_a_memory_cgroup()
-    import signal
 
-    from grader.grading.remote import Worker, WorkerSpec, Zygote
+def _spinning_workers(course: Any, tmp_path: Path, n: int) -> tuple[Any, list[Any]]:
+    """A zygote of its own, and ``n`` sandboxed workers of its torch zygote, each in its cgroup,
+    whose module never ends."""
     from grader.grading.engine import Engine
-    from grader.isolation import cgroup
+    from grader.grading.remote import Worker, WorkerSpec, Zygote
 
-    with Engine(toy_course) as engine:
+    with Engine(course) as engine:
         read_paths = engine.read_paths
     zygote = Zygote()
     (tmp_path / "toy.py").write_text("while True:\n    pass\n")
     spec = WorkerSpec(tmp_dir=str(tmp_path), module_name="toy", module_path=str(tmp_path / "toy.py"),
                       student_dir=str(tmp_path), sandbox=True, read_paths=read_paths)
-    worker = Worker(zygote, spec, 1, time.monotonic() + 30)
+    return zygote, [Worker(zygote, spec, 1, time.monotonic() + 30) for _ in range(n)]
+
+
+def test_a_trusted_side_gone_away_leaves_no_worker_cgroup(toy_course, tmp_path: Path) -> None:
+    """Killed, the trusted side removes nothing: the root zygote, told by the end of its stdin,
+    removes the groups of every zygote's workers (here the torch zygote's), once every launcher
+    is gone, before it exits."""
+    _needs_a_memory_cgroup()
+    from grader.isolation import cgroup
+
+    zygote, workers = _spinning_workers(toy_course, tmp_path, 2)
+    try:
+        assert len(cgroup.leftovers(zygote.proc.pid)) == 2 * len(
+            {cgroup.find_base()[0].memory, cgroup.find_base()[0].cpu})
+        assert zygote.proc.stdin is not None
+        zygote.proc.stdin.close()  # as the trusted side's end closes it
+        zygote.proc.wait(timeout=60)
+        assert cgroup.leftovers(zygote.proc.pid) == []
+    finally:
+        zygote.close()
+        for w in workers:
+            w.forget()
+
+
+def test_control_a_killed_zygote_leaves_groups_that_only_the_sweep_removes(
+        toy_course, tmp_path: Path) -> None:
+    _needs_a_memory_cgroup()
+    import signal
+
+    from grader.isolation import cgroup
+
+    zygote, [worker] = _spinning_workers(toy_course, tmp_path, 1)
     os.killpg(zygote.proc.pid, signal.SIGKILL)  # the launchers die before they can clean up
     zygote.proc.wait()
     assert _settles(lambda: bool(cgroup.leftovers(zygote.proc.pid)))

@@ -216,7 +216,7 @@ def _serve_requests(conn: socket.socket) -> None:
         except (OSError, ValueError):
             req = None
         if req is None:
-            _end_launchers(launchers, sweep=False)
+            _end_launchers(launchers)
             _wait_children()
             return
         config, fd = req
@@ -608,6 +608,13 @@ def serve(path: str, root: str | None = None,
                         conn.close()  # each ends its launchers and exits
                     _end_launchers(launchers)
                     _wait_children()
+                    # Every zygote's launchers are gone now, and with them whatever was making
+                    # a group: those left are removed here, for no one else will when the
+                    # trusted side was killed (swept before, a group a launcher of another
+                    # zygote was making as the root swept would stay).
+                    from grader.isolation import cgroup, sandbox
+
+                    cgroup.sweep(sandbox.GROUP_OWNER or os.getpid())
                     if root:
                         shutil.rmtree(root, ignore_errors=True)
                     return
@@ -666,18 +673,13 @@ def _wait_children() -> None:
             continue
 
 
-def _end_launchers(launchers: list[int], sweep: bool = True) -> None:
-    """Kill the launchers (their workers die with them) and, in the root zygote, remove the
-    cgroups of every zygote's launchers: no one else will when the trusted side was killed."""
-    from grader.isolation import cgroup, sandbox
-
+def _end_launchers(launchers: list[int]) -> None:
+    """Kill the launchers: their workers die with them."""
     for pid in launchers:
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
-    if sweep:
-        cgroup.sweep(sandbox.GROUP_OWNER or os.getpid())
 
 
 def spawned(port: int) -> None:
