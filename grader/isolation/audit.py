@@ -438,7 +438,9 @@ class _Checker:
         ``library`` (``scipy.stats``, whose modules import ``scipy.ndimage``), or None where the
         student imported ``library`` itself or the import is not the student's. Read from the
         frames' code alone (its file and name, exact strs): the outermost module body of a
-        library file above ``frame``, below the student's own frame."""
+        library file above ``frame``, below the student's own frame. A file name decides
+        nothing here but the words of a refusal that is made either way: a student who forges
+        ``co_filename`` (``code.replace``) only changes the module their own message names."""
         top: str | None = None
         for _ in range(1000):
             if frame is None:
