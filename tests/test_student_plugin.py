@@ -98,6 +98,48 @@ def test_correct_code_passes_and_wrong_code_fails_with_the_graders_message(
     assert "Traceback" not in done.stdout and "\x1b[" not in done.stdout  # no colour in a pipe
 
 
+def test_what_grading_gives_full_marks_passes_the_students_check_in_every_topic(
+        course: Course, tmp_path: Path) -> None:
+    """Each topic's reference, then each of its correct alternatives, passes its public tests in
+    `grader check` on the student's machine, where their code runs in-process: what their
+    function raises is read as grading reads it (conv's `assert_raises` of a window that does
+    not fit failed the reference there)."""
+    topics = course.topics()
+    repo = tmp_path / "students"
+    build(course, repo, topics, {t: 1 for t in topics})
+    env = installed(repo, tmp_path)
+    alternatives = {t: course.alternatives(t) for t in topics}
+    rounds = [{t: course.solution(t) for t in topics}]
+    rounds += [{t: files[i] for t, files in alternatives.items() if i < len(files)}
+               for i in range(max(len(files) for files in alternatives.values()))]
+    for files in rounds:
+        for topic in topics:  # a topic may import another's module (model_selection)
+            shutil.copy(files.get(topic, course.solution(topic)),
+                        repo / "assignments" / topic / f"{topic}.py")
+        done = subprocess.run([sys.executable, "-m", "grader", "check", *files], cwd=repo,
+                              env=env, capture_output=True, text=True, timeout=600)
+        told = {t: str(f.relative_to(course.reference)) for t, f in files.items()}
+        assert done.returncode == 0, f"{told}\n{done.stdout}{done.stderr}"
+        assert f"in {len(files)} topic" in done.stdout and "(all passed)" in done.stdout, \
+            done.stdout
+
+    # And what must raise but does not, or raises something else, fails in grading's words.
+    stub = repo / "assignments" / "conv" / "conv.py"
+    shutil.copy(course.reference / "conv" / "mutants" / "no_size_validation.py", stub)
+    done = subprocess.run([sys.executable, "-m", "grader", "check", "conv"], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1
+    assert "conv_output_size(2, 5) (the window does not fit) should raise ValueError, but " \
+        "returned -2" in done.stdout, done.stdout
+    stub.write_text(course.solution("conv").read_text().replace(
+        "if size < 1:\n        raise ValueError(", "if size < 1:\n        raise IndexError(", 1))
+    done = subprocess.run([sys.executable, "-m", "grader", "check", "conv"], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1
+    assert "should raise ValueError, but raised IndexError instead: a window of 5" in done.stdout, \
+        done.stdout
+
+
 # What a check of a topic's ``.py`` has no use for, and the student would wait for each run: torch
 # for a NumPy topic, the notebook reader, and the results model and its visibility rules (the
 # engine's, for a grading's results).

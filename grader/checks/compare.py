@@ -6,10 +6,11 @@ import copy
 import dataclasses
 import math
 import re
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -52,6 +53,9 @@ from grader.checks.tolerances import (
     tolerance_overrides,
 )
 from grader.checks.topic_hints import topic_hint
+
+if TYPE_CHECKING:
+    from grader.grading.remote import StudentError
 
 __all__ = [
     "TOLERANCES",
@@ -156,12 +160,27 @@ def _message(ctx: _Ctx, failure: _Failure) -> str:
 Hint = str | Callable[[], "str | None"] | None
 
 
-def _lead_hint(failure: _Failure, hint: Hint) -> None:
+def student_error(exc: BaseException) -> StudentError | None:
+    """``exc`` as an exception raised by the student's code, or None where it is not one. In
+    grading that is a ``StudentError`` (the worker's report); in the student's own check, where
+    their code runs in this process, what their function raised (``grader.student.local``, never
+    imported in grading)."""
     from grader.grading.remote import StudentError
 
+    if isinstance(exc, StudentError):
+        return exc
+    local = sys.modules.get("grader.student.local")
+    return None if local is None else local.raised(exc)
+
+
+def _lead_hint(failure: _Failure, hint: Hint) -> None:
     try:
         text = hint() if callable(hint) else hint
-    except (StudentError, CheckFailed):
+    except CheckFailed:
+        text = None
+    except Exception as exc:
+        if student_error(exc) is None:
+            raise
         # The student's code failed while the hint looked for evidence: no evidence, no hint;
         # the failure already found is what the student reads.
         text = None
@@ -943,13 +962,14 @@ def assert_raises(
     """Call `func`; pass when the student's code raised one of `exc_types` (or a subclass) and return
     that error; otherwise fail, saying what happened instead."""
     __tracebackhide__ = True
-    from grader.grading.remote import StudentError
-
     names = _exception_names(exc_types)
     wanted = " or ".join(names)
     try:
         result = func(*args, **kwargs)
-    except StudentError as err:
+    except Exception as exc:
+        err = student_error(exc)
+        if err is None:
+            raise
         mro = tuple(
             str(n).rsplit(".", 1)[-1] for n in (getattr(err, "mro", None) or (err.type_name,))
         )

@@ -30,6 +30,7 @@ from grader.grading import banned
 
 if TYPE_CHECKING:  # imported where a notebook is read: most sessions hold none
     from grader.grading.notebook import NotebookModule
+    from grader.grading.remote import StudentError
 
 MAX_TEXT = 4000  # characters of an exception message or traceback, as the worker keeps
 
@@ -385,7 +386,11 @@ class LocalStudent:
             raise AttributeError(f"your module has no function named {fn!r}")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result = func(*_copy(list(args)), **_copy(kwargs))
+            try:
+                result = func(*_copy(list(args)), **_copy(kwargs))
+            except BaseException as exc:
+                _last_raised[:] = [(exc, fn, self._local.file)]
+                raise
         self.failed_call = None
         self.last_warnings = [(w.category.__name__, _safe_str(w.message)[:500])
                               for w in caught[:50]]
@@ -395,6 +400,25 @@ class LocalStudent:
               select: int | None = None) -> list[Any]:
         out = [self.call(fn, *args) for args in arglist]
         return [o[select] for o in out] if select is not None else out
+
+
+# The exception that last came out of a student's function, with the function and its file.
+_last_raised: list[tuple[BaseException, str, Path]] = []
+
+
+def raised(exc: BaseException) -> StudentError | None:
+    """``exc`` as grading reports an exception of the student's code (``StudentError``), where
+    it is the one that last came out of a function of theirs; else None (the check's own, a
+    module that does not import, a missing function). The shared checks (``assert_raises``, a
+    hint that calls student code) read the student's exceptions so on both sides."""
+    if not _last_raised or _last_raised[0][0] is not exc:
+        return None
+    from grader.grading.remote import StudentError
+
+    _, fn, file = _last_raised[0]
+    mro = tuple(c.__name__ for c in type(exc).__mro__ if c not in (object, BaseException))
+    return StudentError(fn, type(exc).__name__, _safe_str(exc)[:MAX_TEXT],
+                        student_frames(exc.__traceback__, file), mro)
 
 
 def explain_local(exc: BaseException, student: LocalStudent | None, file: Path,
