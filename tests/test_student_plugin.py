@@ -243,6 +243,74 @@ def test_a_package_the_course_does_not_offer_fails_the_check_as_it_fails_grading
     assert "7/7 public tests passed" in done.stdout, done.stdout
 
 
+@pytest.fixture(scope="module")
+def banning_release(course: Course, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A release of two topics that ban part of SciPy (conv: scipy.ndimage and scipy.signal;
+    embeddings: scipy.spatial) and one that bans none of it."""
+    out = tmp_path_factory.mktemp("release") / "students"
+    topics = ["conv", "embeddings", TOPIC]
+    build(course, out, topics, {t: 1 for t in topics})
+    return out
+
+
+def test_a_library_the_topic_bans_fails_the_check_as_it_fails_grading(
+        banning_release: Path, course: Course, engine, tmp_path: Path) -> None:
+    """Where a topic's code is graded, the worker goes without the libraries it bans and every
+    module that imports one (scipy.stats needs scipy.ndimage): the check refuses the same
+    imports, in grading's words, and only in the topic that bans them."""
+    from grader.grading.engine import Options
+
+    repo = tmp_path / "repo"
+    shutil.copytree(banning_release, repo)
+    env = installed(repo, tmp_path)
+
+    def check(topic: str, source: str) -> subprocess.CompletedProcess:
+        (repo / "assignments" / topic / f"{topic}.py").write_text(source)
+        return subprocess.run([sys.executable, "-m", "grader", "check", topic], cwd=repo,
+                              env=env, capture_output=True, text=True, timeout=600)
+
+    def importing(topic: str, line: str) -> str:
+        return course.solution(topic).read_text().replace(
+            "import numpy as np", f"import numpy as np\n{line}", 1)
+
+    stats = importing("conv", "import scipy.stats")
+    done = check("conv", stats)
+    assert done.returncode == 1 and "0/5 public tests passed" in done.stdout, done.stdout
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "conv.py").write_text(stats)
+    graded = engine.grade(tmp_path / "sub", tmp_path / "out", Options(topics=("conv",)))
+    said = graded.topic("conv").note.splitlines()[0]
+    assert said == ("conv.py raised ModuleNotFoundError while being imported: scipy.stats needs "
+                    "scipy.ndimage, which is not available in this exercise: write it without "
+                    "scipy.stats"), said
+    assert said in done.stdout  # the same words, before it is handed in
+
+    for topic, line, told in [
+            ("conv", "from scipy import ndimage", "scipy.ndimage is not available in this "
+             "exercise: write it without scipy.ndimage"),
+            ("embeddings", "from scipy.optimize import minimize", "scipy.optimize needs "
+             "scipy.spatial, which is not available in this exercise: write it without "
+             "scipy.optimize")]:
+        done = check(topic, importing(topic, line))
+        assert done.returncode == 1 and f"{topic}.py raised ModuleNotFoundError while being " \
+            f"imported: {told}" in done.stdout, done.stdout
+
+    # Imported where one function runs, it fails that function's test alone, as in grading.
+    lazy = course.solution("conv").read_text() + (
+        "\n\n_avg = avg_pool_forward\n\n\ndef avg_pool_forward(*args):\n"
+        "    import scipy.stats\n    return _avg(*args)\n")
+    done = check("conv", lazy)
+    assert done.returncode == 1 and "4/5 public tests passed" in done.stdout, done.stdout
+    assert "test_avg_pool_small: avg_pool_forward raised ModuleNotFoundError: scipy.stats " \
+        "needs scipy.ndimage" in done.stdout, done.stdout
+
+    # A topic that bans none of it imports the same modules, and scipy itself is everyone's.
+    done = check(TOPIC, importing(TOPIC, "import scipy.stats, scipy.optimize, scipy.ndimage"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = check("conv", importing("conv", "import scipy"))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_files_beside_the_module_import_in_the_check_as_in_grading_and_folders_do_not(
         release: Path, course: Course, engine, tmp_path: Path) -> None:
     """Grading stages the Python files beside a module, flat, and no folder: the student's

@@ -431,7 +431,7 @@ class _Checker:
         library = banned_library(name, self.banned)
         if library is None:
             return None
-        return _absent(library, name, library in self.unoffered, self.importing(raiser, library))
+        return absent(library, name, library in self.unoffered, self.importing(raiser, library))
 
     def importing(self, frame: types.FrameType | None, library: str) -> str | None:
         """The library module whose import, by the student's code, led to this import of
@@ -481,7 +481,7 @@ class _Checker:
         above = real if real.endswith(os.sep) else real + os.sep
         for folder, library in self.files:
             if real == folder or real.startswith(folder + os.sep):
-                return _absent(library, library, library in self.unoffered,
+                return absent(library, library, library in self.unoffered,
                                self.importing(raiser, library))
             if folder.startswith(above):
                 # a folder above theirs: its descriptor would open their files by a relative
@@ -658,7 +658,7 @@ class _Checker:
         library = banned_library(name, self.banned) or \
             banned_library(name.rpartition(".")[2], UNSAFE_MODULES)
         if library is not None:  # under another name, its init function is still its own
-            return _absent(library, name, library in self.unoffered,
+            return absent(library, name, library in self.unoffered,
                            self.importing(raiser, library))
         if name in self.made:
             return _again(name)
@@ -791,12 +791,13 @@ def _not_loaded(args: tuple[Any, ...]) -> OSError:
                    "while grading")
 
 
-def _absent(library: str, name: str, unoffered: bool = False,
-            needs: str | None = None) -> ModuleNotFoundError:
+def absent(library: str, name: str, unoffered: bool = False,
+           needs: str | None = None) -> ModuleNotFoundError:
     """The refusal of module ``name``, which belongs to ``library``, absent from this worker;
     ``unoffered``: a package the course does not offer, refused as a package not installed
     (whose refusal the grader explains with what the course offers); ``needs``: the module the
-    student imported, which imports ``name`` (``scipy.stats``, which needs ``scipy.ndimage``)."""
+    student imported, which imports ``name`` (``scipy.stats``, which needs ``scipy.ndimage``).
+    The student's own check refuses in the same words (``grader.student.local.BannedFinder``)."""
     if unoffered:
         return ModuleNotFoundError(f"No module named '{library}': the course does not offer it "
                                    f"to student code", name=name)

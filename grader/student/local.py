@@ -225,6 +225,76 @@ def refuse_unoffered(assignments: Path, offered: Callable[[], tuple[str, ...] | 
     sys.meta_path.insert(0, UnofferedFinder(assignments, offered))
 
 
+class BannedFinder(importlib.abc.MetaPathFinder):
+    """A library a topic bans is absent from the worker that grades it, and so is every module
+    that imports one (``scipy.stats`` needs ``scipy.ndimage``, which conv bans): the student's
+    own import of either fails here as it does there, in the same words. Refuses only where the
+    student's code asked, through any library (their module's file, a helper beside it, under
+    the bans of the topic whose code runs outermost); the tests' and the grader's own imports
+    are theirs. Asked only for modules not loaded yet: one this session loaded already (for
+    another topic's code, or the tests) is not refused again here, though grading refuses it."""
+
+    def __init__(self, assignments: Path,
+                 offered: Callable[[], tuple[str, ...] | None]) -> None:
+        from grader.isolation.audit import absent, banned_library  # the worker's own words
+
+        self.assignments = assignments
+        self.offered = offered  # a library the course does not offer is UnofferedFinder's
+        self.bans: dict[str, tuple[str, ...]] = {}  # topic: the libraries it bans
+        self._absent, self._library = absent, banned_library
+
+    def find_spec(self, name: str, path: Sequence[str] | None, target: Any = None) -> Any:
+        banned_library = self._library
+        if banned_library(name, {lib for libs in self.bans.values() for lib in libs}) is None:
+            return None
+        asked = self._asked()
+        if asked is None:
+            return None
+        topic, needs = asked
+        library = banned_library(name, self.bans.get(topic, ()))
+        if library is None or self._unoffered(library.split(".")[0], self.bans[topic]):
+            return None
+        if needs is not None and banned_library(needs, (library,)) is not None:
+            needs = None  # a module of the banned library itself: the library is what is refused
+        raise self._absent(library, name, needs=needs)
+
+    def _unoffered(self, top: str, bans: tuple[str, ...]) -> bool:
+        """Whether grading refuses ``top`` as a package the course does not offer, in those
+        words, rather than as a banned library."""
+        offered = self.offered()
+        if offered is None or top in offered:
+            return False
+        from grader import environment
+
+        return top in environment.unoffered(offered, bans)
+
+    def _asked(self) -> tuple[str, str | None] | None:
+        """(the topic of the outermost frame of the student's code, the outermost library
+        module whose body runs below it), or None where no code of the student's asked."""
+        topic = needs = None
+        frame: Any = sys._getframe(2)
+        while frame is not None:
+            file = frame.f_code.co_filename
+            if file not in _IMPORTING and file != __file__:
+                if _is_students(file, self.assignments):
+                    topic = Path(os.path.realpath(file)).parent.name
+                elif topic is None and frame.f_code.co_name == "<module>":
+                    needs = str(frame.f_globals.get("__name__", "")) or needs
+            frame = frame.f_back
+        return None if topic is None else (topic, needs)
+
+
+def refuse_banned(assignments: Path, topic: str, libraries: tuple[str, ...],
+                  offered: Callable[[], tuple[str, ...] | None]) -> None:
+    """Refuse in ``topic``'s code the libraries it bans (one ``BannedFinder`` per folder)."""
+    finder = next((f for f in sys.meta_path
+                   if isinstance(f, BannedFinder) and f.assignments == assignments), None)
+    if finder is None:
+        finder = BannedFinder(assignments, offered)
+        sys.meta_path.insert(0, finder)
+    finder.bans[topic] = libraries
+
+
 def shown_path(path: str | os.PathLike[str]) -> str:
     """``path`` as the student typed it: relative to the current folder when inside it."""
     try:

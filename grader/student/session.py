@@ -20,7 +20,7 @@ import pytest
 from grader.student.report import TestLine, cap_output, summary_lines
 from grader.student.local import (LocalModule, LocalStudent, ModuleDoesNotImport,
                                   describe_banned, explain_local, install_finder,
-                                  refuse_unoffered, topic_file)
+                                  refuse_banned, refuse_unoffered, topic_file)
 
 
 
@@ -109,6 +109,7 @@ class StudentSession:
                 config.tolerances)
             install_finder(course.assignments)
             refuse_unoffered(course.assignments, offered)  # as grading goes without the others
+            refuse_banned(course.assignments, name, config.banned_libraries, offered)  # its bans
             self._register_markers()
             if root not in self.released:
                 self.released[root] = course.released_hidden_counts()
