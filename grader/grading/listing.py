@@ -16,7 +16,8 @@ it had loaded once it was done (the course's test files, what they import, the g
 every file in the folders of the test files listed; and under a key of what else the listing
 depends on (the topics' configurations, the device graded on, the interpreter, the grader's
 settings). A later engine of the same key whose files are all as they were (the same size and
-modification time) takes that listing and starts no child.
+modification time; the course's own files, in the test folders and course.toml, the same content
+too) takes that listing and starts no child.
 """
 
 from __future__ import annotations
