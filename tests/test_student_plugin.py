@@ -246,9 +246,10 @@ def test_a_package_the_course_does_not_offer_fails_the_check_as_it_fails_grading
 @pytest.fixture(scope="module")
 def banning_release(course: Course, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A release of two topics that ban part of SciPy (conv: scipy.ndimage and scipy.signal;
-    embeddings: scipy.spatial) and one that bans none of it."""
+    embeddings: scipy.spatial), one that bans none of it, and one that bans part of torch
+    (attention: torch.onnx)."""
     out = tmp_path_factory.mktemp("release") / "students"
-    topics = ["conv", "embeddings", TOPIC]
+    topics = ["conv", "embeddings", TOPIC, "attention"]
     build(course, out, topics, {t: 1 for t in topics})
     return out
 
@@ -309,6 +310,17 @@ def test_a_library_the_topic_bans_fails_the_check_as_it_fails_grading(
     assert done.returncode == 0, done.stdout + done.stderr
     done = check("conv", importing("conv", "import scipy"))
     assert done.returncode == 0, done.stdout + done.stderr
+
+    # torch's compiler imports torch.onnx, which attention bans; grading never runs it (a
+    # compiled function is graded as written), so the check does not refuse what it imports.
+    compiled = course.solution("attention").read_text() + (
+        "\n\nscaled_dot_product_attention = torch.compile(scaled_dot_product_attention, "
+        "backend='eager')\n")
+    done = check("attention", compiled)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = check("attention", course.solution("attention").read_text().replace(
+        "import torch\n", "import torch\nimport torch.onnx\n", 1))
+    assert "torch.onnx is not available in this exercise" in done.stdout, done.stdout
 
 
 def test_files_beside_the_module_import_in_the_check_as_in_grading_and_folders_do_not(

@@ -270,7 +270,10 @@ class BannedFinder(importlib.abc.MetaPathFinder):
 
     def _asked(self) -> tuple[str, str | None] | None:
         """(the topic of the outermost frame of the student's code, the outermost library
-        module whose body runs below it), or None where no code of the student's asked."""
+        module whose body runs below it), or None where no code of the student's asked, or
+        where torch's compiler did on its behalf: grading never runs it (``torch.compile`` is
+        the function as written there, ``grader.isolation.compiled``), so what it imports is
+        not refused here either."""
         topic = needs = None
         frame: Any = sys._getframe(2)
         while frame is not None:
@@ -278,10 +281,18 @@ class BannedFinder(importlib.abc.MetaPathFinder):
             if file not in _IMPORTING and file != __file__:
                 if _is_students(file, self.assignments):
                     topic = Path(os.path.realpath(file)).parent.name
-                elif topic is None and frame.f_code.co_name == "<module>":
-                    needs = str(frame.f_globals.get("__name__", "")) or needs
+                elif topic is None:
+                    module = str(frame.f_globals.get("__name__", ""))
+                    if module.startswith(_COMPILER):
+                        return None
+                    if frame.f_code.co_name == "<module>":
+                        needs = module or needs
             frame = frame.f_back
         return None if topic is None else (topic, needs)
+
+
+# The modules of torch's compiler, which a worker never runs (see ``BannedFinder._asked``).
+_COMPILER = ("torch._dynamo", "torch._inductor", "torch.compiler")
 
 
 def refuse_banned(assignments: Path, topic: str, libraries: tuple[str, ...],
