@@ -247,9 +247,9 @@ def test_a_package_the_course_does_not_offer_fails_the_check_as_it_fails_grading
 def banning_release(course: Course, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A release of two topics that ban part of SciPy (conv: scipy.ndimage and scipy.signal;
     embeddings: scipy.spatial), one that bans none of it, and one that bans part of torch
-    (attention: torch.onnx)."""
+    (attention: torch.onnx), and one that bans autograd (transformer)."""
     out = tmp_path_factory.mktemp("release") / "students"
-    topics = ["conv", "embeddings", TOPIC, "attention"]
+    topics = ["conv", "embeddings", TOPIC, "attention", "transformer"]
     build(course, out, topics, {t: 1 for t in topics})
     return out
 
@@ -321,6 +321,42 @@ def test_a_library_the_topic_bans_fails_the_check_as_it_fails_grading(
     done = check("attention", course.solution("attention").read_text().replace(
         "import torch\n", "import torch\nimport torch.onnx\n", 1))
     assert "torch.onnx is not available in this exercise" in done.stdout, done.stdout
+
+
+def test_autograd_where_the_topic_bans_it_fails_the_check_as_it_fails_grading(
+        banning_release: Path, course: Course, engine, tmp_path: Path) -> None:
+    """transformer's layer_norm_backward is written by hand: a worker records no graph there.
+    A backward left to autograd fails the check in grading's words, also where the student's
+    code catches the refusal; the reference passes."""
+    from grader.grading.engine import Options
+
+    repo = tmp_path / "repo"
+    shutil.copytree(banning_release, repo)
+    env = installed(repo, tmp_path)
+    mutant = (course.reference / "transformer" / "mutants" / "backward_by_autograd.py").read_text()
+    caught = mutant.replace("    out.backward(dout)\n", "    try:\n        out.backward(dout)\n"
+                            "    except BaseException:\n        pass\n", 1)
+    assert caught != mutant
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "transformer.py").write_text(mutant)
+    graded = engine.grade(tmp_path / "sub", tmp_path / "out",
+                          Options(topics=("transformer",), kinds=("public",)))
+    [said] = [t.message for t in graded.tests if t.name == "test_layer_norm_forward_and_backward"]
+    assert said.startswith("torch.Tensor.backward is not allowed here (transformer.py, line "), said
+    for source in (mutant, caught):
+        (repo / "assignments" / "transformer" / "transformer.py").write_text(source)
+        done = subprocess.run([sys.executable, "-m", "grader", "check", "transformer"], cwd=repo,
+                              env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 1 and "5/6 public tests passed" in done.stdout, done.stdout
+        line = source.splitlines().index("        out.backward(dout)" if source is caught
+                                         else "    out.backward(dout)") + 1
+        told = re.sub(r"line \d+", f"line {line}", said.splitlines()[0])
+        assert f"test_layer_norm_forward_and_backward: {told}" in done.stdout, done.stdout
+    (repo / "assignments" / "transformer" / "transformer.py").write_text(
+        course.solution("transformer").read_text())
+    done = subprocess.run([sys.executable, "-m", "grader", "check", "transformer"], cwd=repo,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_files_beside_the_module_import_in_the_check_as_in_grading_and_folders_do_not(

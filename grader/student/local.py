@@ -11,6 +11,8 @@ module: there, student code runs only in a sandboxed worker.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import importlib.abc
 import importlib.util
@@ -353,6 +355,7 @@ class LocalModule:
     banned_patterns: tuple[str, ...] = ()
     # The packages the course offers student code (course.toml), read where a message needs them.
     provides: Callable[[], tuple[str, ...] | None] = lambda: ()
+    autograd_banned: bool = False  # [banned] capabilities holds "autograd": gradients by hand
     module: ModuleType | None = None
     failure: str | None = None  # why it does not import, once known
     findings: list[banned.Finding] = field(default_factory=list)
@@ -465,13 +468,21 @@ class LocalStudent:
         func = getattr(module, fn, None)
         if func is None or not callable(func):
             raise AttributeError(f"your module has no function named {fn!r}")
+        fired: list[dict[str, Any]] = []
+        refusing = _no_autograd(f"{self._local.topic}.py", self._local.file, fired) \
+            if self._local.autograd_banned and "torch" in sys.modules else contextlib.nullcontext()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                result = func(*_copy(list(args)), **_copy(kwargs))
+                with refusing:
+                    result = func(*_copy(list(args)), **_copy(kwargs))
             except BaseException as exc:
+                if fired:  # refused, whether or not their code caught the refusal
+                    raise _banned(fn, fired) from None
                 _last_raised[:] = [(exc, fn, self._local.file)]
                 raise
+        if fired:  # caught by their code: refused all the same, as a worker's trip-wire is
+            raise _banned(fn, fired)
         self.failed_call = None
         self.last_warnings = [(w.category.__name__, _safe_str(w.message)[:500])
                               for w in caught[:50]]
@@ -481,6 +492,69 @@ class LocalStudent:
               select: int | None = None) -> list[Any]:
         out = [self.call(fn, *args) for args in arglist]
         return [o[select] for o in out] if select is not None else out
+
+
+def _banned(fn: str, fired: list[dict[str, Any]]) -> Exception:
+    from grader.grading.remote import BannedCallError  # grading's own (140 ms): where one fired
+
+    return BannedCallError(fn, fired)
+
+
+class _Refused(BaseException):
+    """Autograd called by the student's code where their topic bans it: not an ``Exception``,
+    as the worker's trip-wire's is not, and recorded in any case."""
+
+
+def _no_autograd(name: str, file: Path, fired: list[dict[str, Any]]) -> Any:
+    """A torch function mode, for one call of the student's code, that refuses autograd's
+    entry points in the words of a worker (``grader.grading.remote.describe_banned_call``).
+    Where a topic bans autograd, its worker records no graph at all; this refuses those of the
+    worker's refused calls that torch hands to a mode (``Tensor.backward``,
+    ``torch.autograd.grad`` and what calls it, as ``torch.autograd.functional``), so that a
+    gradient left to autograd fails the check as it fails grading; ``torch.func``'s transforms
+    do not pass through a mode and are not refused here. It keeps an honest student from a
+    surprise, and is no wall: their own machine runs their code as they like."""
+    return _no_autograd_mode()(name, os.path.realpath(file), fired)
+
+
+@functools.lru_cache(maxsize=1)
+def _no_autograd_mode() -> Any:
+    import pkgutil
+
+    from torch.overrides import TorchFunctionMode
+
+    from grader.isolation.profiles import AUTOGRAD  # what a worker's trip-wires refuse there
+
+    names: dict[Any, str] = {}
+    for name in AUTOGRAD:  # those torch hands to a mode: Tensor.backward, autograd.grad, ...
+        try:
+            found = pkgutil.resolve_name(name)
+        except (ImportError, AttributeError, ValueError):
+            continue  # one this torch does not have
+        if callable(found):  # not a module
+            names[found] = name
+
+    class NoAutograd(TorchFunctionMode):
+        def __init__(self, name: str, real: str, fired: list[dict[str, Any]]) -> None:
+            super().__init__()
+            self.name, self.real, self.fired = name, real, fired
+
+        def __torch_function__(self, func: Any, types: Any, args: Any = (),
+                               kwargs: Any = None) -> Any:
+            banned = names.get(func)
+            if banned is None:
+                return func(*args, **(kwargs or {}))
+            frame: Any = sys._getframe(1)
+            while frame is not None and os.path.realpath(frame.f_code.co_filename) != self.real:
+                frame = frame.f_back
+            call = {"name": banned, "file": self.name,
+                    "line": frame.f_lineno if frame is not None else None}
+            self.fired.append(call)
+            from grader.grading.remote import describe_banned_call
+
+            raise _Refused(describe_banned_call(call))
+
+    return NoAutograd
 
 
 # The exception that last came out of a student's function, with the function and its file.
@@ -510,6 +584,9 @@ def explain_local(exc: BaseException, student: LocalStudent | None, file: Path,
         if student else None
     if isinstance(exc, ModuleDoesNotImport):
         return str(exc), ["import_failed"]
+    remote = sys.modules.get("grader.grading.remote")  # loaded where a call was refused
+    if remote is not None and isinstance(exc, remote.BannedCallError):
+        return str(exc), ["banned"]
     in_student = bool(student_frames(exc.__traceback__, file)) if student else False
     if in_student and isinstance(exc, NotImplementedError):
         innermost = None  # the function of the student's own innermost frame: their stub

@@ -105,7 +105,8 @@ class StudentSession:
             file = topic_file(course.assignments / name, name)  # <topic>.py, or its notebook
             offered = functools.partial(self._offered, course.root)
             self.topics[key] = Topic(root, name, LocalModule(
-                name, file, banned_patterns=config.banned_names, provides=offered),
+                name, file, banned_patterns=config.banned_names, provides=offered,
+                autograd_banned="autograd" in config.banned_capabilities),
                 config.tolerances)
             install_finder(course.assignments)
             refuse_unoffered(course.assignments, offered)  # as grading goes without the others
