@@ -102,6 +102,26 @@ def test_grade_starts_where_every_declared_package_imports(tmp_path: Path) -> No
     assert res.exit_code == 0, res.output
 
 
+def test_a_module_importing_another_topics_module_not_handed_in_is_asked_for_it(
+        toy_engine, tmp_path: Path) -> None:
+    """A topic's module may import another topic's (model_selection uses linear_regression):
+    where the submission lacks that one, the student is asked for it, not told that the
+    course's environment has no such package; handed in beside it, it imports."""
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "toy.py").write_text("import other\n" + TOY)
+    result = toy_engine.grade(sub, tmp_path / "out", Options())
+    first = next(t for t in result.tests if t.topic == "toy")
+    assert first.message.startswith("toy.py imports other, your module of the course's other "
+                                    "exercise, which this submission does not hold: hand in "
+                                    "other.py with toy.py, in the same submission"), first.message
+    assert "grading environment" not in first.message and "missing_package" not in first.flags
+    (sub / "other.py").write_text(OTHER)
+    result = toy_engine.grade(sub, tmp_path / "out2", Options())
+    assert all(t.score == t.max_score for t in result.tests), \
+        [t.message for t in result.tests if t.score < t.max_score]
+
+
 def test_a_module_importing_a_package_the_course_lacks_is_told_what_the_course_provides(
         toy_engine, tmp_path: Path) -> None:
     sub = tmp_path / "sub"

@@ -440,7 +440,7 @@ class Engine:
             job.runs[t] = TopicRun(
                 module_path=str(module) if module else None, config=self._config(t),
                 solution=str(self.course.solution(t)) if self.course.has_reference else None,
-                unstaged=staged.folders.get(t, ()))
+                unstaged=staged.folders.get(t, ()), topics=tuple(self.course.topics()))
         inline = in_process or (in_process is None and not self.forking)
         files, listed = self._tests_of(job.runs, options, inline)
         if not files:

@@ -33,7 +33,7 @@ from grader.checks import charges, gpu, timing
 from grader.checks.describe import not_implemented
 from grader.grading import banned, bounds, guarded
 from grader.course import TopicConfig
-from grader.grading.submission import folder_not_staged
+from grader.grading.submission import folder_not_staged, topic_not_handed_in
 from grader.grading.remote import (RUNTIME_ROUTES, BannedCallError, GraderFault, ImportFailed,
                                    RuntimeCode, Spawner, StudentError, StudentModule,
                                    StudentProxy, Worker, WorkerCrashed, WorkerSpec,
@@ -61,6 +61,9 @@ class TopicRun:
     literals: frozenset[str] | None = None  # the module's string literals, read when needed
     # Folders of Python files beside the module in the submission, not staged (by their name).
     unstaged: tuple[str, ...] = ()
+    # The course's topics, whose modules one topic's may import (model_selection's
+    # linear_regression): one missing is asked for by name, not as a package.
+    topics: tuple[str, ...] = ()
 
 
 @dataclass
@@ -504,6 +507,10 @@ class GraderPlugin:
         run = self.run.topics.get(topic)
         return run.unstaged if run is not None else ()
 
+    def _topics(self, topic: str) -> tuple[str, ...]:
+        run = self.run.topics.get(topic)
+        return run.topics if run is not None else ()
+
     def classify(self, item: pytest.Item, call: pytest.CallInfo[None],
                  rep: pytest.TestReport) -> TestResult:
         topic, kind = topic_of(item)
@@ -526,7 +533,8 @@ class GraderPlugin:
                                               when=call.when, provides=self.run.provides,
                                               student_called=bool(called),
                                               sandboxed=self.run.sandbox,
-                                              unstaged=self._unstaged(topic))
+                                              unstaged=self._unstaged(topic),
+                                              topics=self._topics(topic))
         recorded: dict[str, Any] = dict(item.user_properties)
         fraction = float(recorded.pop("score_fraction", 1.0))
         note = str(recorded.pop("note", ""))
@@ -636,9 +644,10 @@ SANDBOX_REFUSED = (
 
 
 def _import_failed(exc: ImportFailed, provides: tuple[str, ...], sandboxed: bool,
-                   unstaged: tuple[str, ...] = ()) -> tuple[Outcome, str, list[Flag]]:
+                   unstaged: tuple[str, ...] = (), topics: tuple[str, ...] = ()
+                   ) -> tuple[Outcome, str, list[Flag]]:
     """``explain`` for a module that could not be imported (``unstaged``: the folders beside
-    it in the submission, which grading does not take)."""
+    it in the submission, which grading does not take; ``topics``: the course's)."""
     flag = {"not_submitted": Flag.NOT_SUBMITTED, "timeout": Flag.TIMEOUT,
             "exit": Flag.CRASH, "banned": Flag.BANNED}.get(exc.kind, Flag.IMPORT_ERROR)
     text = exc.message + (f"\n{exc.traceback.rstrip()}" if exc.traceback.strip() else "")
@@ -647,6 +656,8 @@ def _import_failed(exc: ImportFailed, provides: tuple[str, ...], sandboxed: bool
         flags.append(Flag.SYNTAX_ERROR)
     if (missing := _missing_package(exc)) is not None and missing in unstaged:
         text = folder_not_staged(f"{exc.module}.py", missing) + "\n" + text
+    elif missing is not None and missing in topics:
+        text = topic_not_handed_in(f"{exc.module}.py", missing) + "\n" + text
     elif missing is not None:
         flags.append(Flag.MISSING_PACKAGE)
         # installed beside the grader but not offered to student code, or not installed
@@ -660,13 +671,15 @@ def _import_failed(exc: ImportFailed, provides: tuple[str, ...], sandboxed: bool
 def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call",
             provides: tuple[str, ...] = (), student_called: bool = True,
             sandboxed: bool = False,
-            unstaged: tuple[str, ...] = ()) -> tuple[Outcome, str, list[Flag]]:
+            unstaged: tuple[str, ...] = (),
+            topics: tuple[str, ...] = ()) -> tuple[Outcome, str, list[Flag]]:
     """(outcome, message for the student, flags) for an exception that ended a test.
     ``provides``: the packages the course lets student code import. ``student_called``: whether
     the test had called the student's code yet; an unexpected exception before it did is the
     grader's (preparing inputs, say), never the student's failure. ``sandboxed``: whether the
     student's code ran in the sandbox, whose refusals the OS reports as a PermissionError.
-    ``unstaged``: the folders beside the module in the submission, which grading does not take."""
+    ``unstaged``: the folders beside the module in the submission, which grading does not take;
+    ``topics``: the course's, whose modules a topic's module may import."""
     if isinstance(exc, bounds.TestOverran):
         return (Outcome.TIMEOUT, f"checking what {fn} returned took past the test's time "
                 f"limit: {exc}. Check the shape and size of what {fn} returns", [Flag.TIMEOUT])
@@ -675,7 +688,7 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
         return (Outcome.TIMEOUT, f"{fn} did not finish within {secs}: look for an infinite loop or a "
                 "computation far slower than it needs to be", [Flag.TIMEOUT])
     if isinstance(exc, ImportFailed):
-        return _import_failed(exc, provides, sandboxed, unstaged)
+        return _import_failed(exc, provides, sandboxed, unstaged, topics)
     if isinstance(exc, BannedCallError):
         return Outcome.FAILED, str(exc), [Flag.BANNED]
     if isinstance(exc, StudentError):

@@ -130,6 +130,14 @@ def folder_not_staged(module: str, folder: str) -> str:
             f"graded. Put what {module} uses of it in {folder}.py, beside {module}")
 
 
+def topic_not_handed_in(module: str, topic: str) -> str:
+    """What a student reads where ``module`` (a file name) imports ``topic``, the module of
+    another exercise of the course, which the submission does not hold."""
+    return (f"{module} imports {topic}, your module of the course's {topic} exercise, which "
+            f"this submission does not hold: hand in {topic}.py with {module}, in the same "
+            "submission")
+
+
 def links_in(source: Path) -> list[str]:
     """The symbolic links inside ``source`` (files or folders, at any depth, never followed),
     relative to it: staging reads none of them, and says so."""
