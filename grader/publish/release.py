@@ -79,7 +79,10 @@ python -m pytest assignments/linear_regression # or pytest itself: -k, -x, --pdb
 ```
 
 `grader check` runs the public tests on your own machine, on the files in `assignments/`.
-It tells you which tests fail and why, and how many hidden tests will grade each topic.
+It tells you which tests fail and why, and how many hidden tests will grade each topic. It
+refuses some of what grading refuses, in the same words: the banned names in your file, an
+import of a library the topic bans (or of a module that needs one), and where you write
+gradients by hand, `backward()` and `torch.autograd.grad`. Grading enforces the whole list.
 **The public tests are not your grade**: they are a few sanity checks. Hidden tests check every
 function on many more inputs (edge shapes, large values, gradients) after you submit.
 
@@ -94,6 +97,8 @@ helper functions in the same file.
   passed, and the `grader-report` artifact holds the full report. Your grade comes from the
   hidden tests your instructor runs on the pushed files.
 - If your course uses Gradescope: upload the `<topic>.py` files (or this repository) there.
+  A module that imports another topic's (`import linear_regression`) needs that file uploaded
+  with it.
 
 A banned API (listed in each statement) scores 0 on the tests of the function that uses it.
 """)
