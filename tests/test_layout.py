@@ -44,6 +44,15 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("grader.student.local", "grader.grading.submission"):
         "the student's runner imports the files grading stages (a module's sibling files, no "
         "folder), and says so of a folder in grading's words",
+    ("grader.student.local", "grader.grading.remote"):
+        "what the student's code raises, and a call refused, reach the shared checks as "
+        "grading's StudentError and BannedCallError, told in grading's words",
+    ("grader.student.local", "grader.isolation.audit"):
+        "an import of a library the topic bans, or of a module that needs one, is refused in "
+        "the worker's words (audit.absent)",
+    ("grader.student.local", "grader.isolation.profiles"):
+        "autograd's ways in that a worker refuses (profiles.AUTOGRAD) are refused in the "
+        "student's calls where their topic bans autograd",
 }
 
 
