@@ -234,7 +234,9 @@ class BannedFinder(importlib.abc.MetaPathFinder):
     student's code asked, through any library (their module's file, a helper beside it, under
     the bans of the topic whose code runs outermost); the tests' and the grader's own imports
     are theirs. Asked only for modules not loaded yet: one this session loaded already (for
-    another topic's code, or the tests) is not refused again here, though grading refuses it."""
+    another topic's code, or the tests) is not refused again here, though grading refuses it.
+    The frames' file names it reads decide no trust: this is the student's own process, and
+    it only keeps their check in step with grading, whose walls decide by code objects."""
 
     def __init__(self, assignments: Path,
                  offered: Callable[[], tuple[str, ...] | None]) -> None:
@@ -544,6 +546,7 @@ def _no_autograd_mode() -> Any:
             banned = names.get(func)
             if banned is None:
                 return func(*args, **(kwargs or {}))
+            # The student's line, for the message's words only (their own process: no trust).
             frame: Any = sys._getframe(1)
             while frame is not None and os.path.realpath(frame.f_code.co_filename) != self.real:
                 frame = frame.f_back
