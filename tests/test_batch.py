@@ -421,10 +421,51 @@ def test_sigkill_mid_batch_then_resume_completes_the_class(tmp_path: Path) -> No
     assert table.set_index("student").loc["zz_loop", "flag_timeout"]
 
 
-def start_batch(subs: Path, out: Path, *extra: str) -> tuple[subprocess.Popen[str], list[str]]:
+def test_a_batch_killed_alone_leaves_no_grading_behind(tmp_path: Path) -> None:
+    # The batch process alone is killed (the OOM killer's way) while a student's code runs:
+    # its grading child ends with it, writes nothing for that student, and the run's
+    # temporary folder goes. Left running, the child graded on against workers the zygote had
+    # ended, and wrote an error as the student's result, into the folder a rerun writes.
+    subs, out, tmp = tmp_path / "subs", tmp_path / "out", tmp_path / "tmp"
+    write(subs / "a1", {"toy.py": TOY.replace("def scale(x, c):",
+                                              "def scale(x, c):\n    import time\n"
+                                              "    time.sleep(60)", 1),
+                        "other.py": OTHER})
+    tmp.mkdir()
+    proc, _ = start_batch(subs, out, env={"TMPDIR": str(tmp)})
+    deadline = time.monotonic() + 180
+    log = out / "students" / "a1" / "grading.log"  # the grading child has started
+    while not (log.exists() and any("grader-worker-" in p for p in _walk(tmp))):
+        assert proc.poll() is None and time.monotonic() < deadline, "no worker started"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    deadline = time.monotonic() + 60
+    while True:  # the batch's process group: the batch and the children it forked
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "the batch's grading child runs on"
+        time.sleep(0.05)
+    assert not (out / "students" / "a1" / "result.json").exists()
+    deadline = time.monotonic() + 60
+    while list(tmp.iterdir()):
+        assert time.monotonic() < deadline, _walk(tmp)
+        time.sleep(0.05)
+
+
+def _walk(folder: Path) -> list[str]:
+    """Every path under ``folder`` now; one removed while it is listed is left out."""
+    return [os.path.join(top, name) for top, dirs, files in os.walk(folder)
+            for name in dirs + files]
+
+
+def start_batch(subs: Path, out: Path, *extra: str, env: dict[str, str] | None = None
+                ) -> tuple[subprocess.Popen[str], list[str]]:
     cmd = [sys.executable, "-m", "grader", "batch", str(subs), "--out", str(out),
            "--course", str(FIXTURE), "--jobs", "1", *extra]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                             text=True, start_new_session=True), cmd
 

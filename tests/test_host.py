@@ -252,11 +252,17 @@ def test_a_killed_grader_leaves_no_temporary_folder(tmp_path: Path) -> None:
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
-        # Killed while a test runs: its worker is there, sleeping.
-        _until(lambda: any("grader-worker-" in p for p in _walk(tmp)), 120,
+        # Killed while a test runs: its worker is there, sleeping, and the grading child that
+        # talks to it (it opens grading.log first).
+        _until(lambda: (tmp_path / "out" / "grading.log").exists()
+               and any("grader-worker-" in p for p in _walk(tmp)), 120,
                lambda: ("no worker started", _walk(tmp), proc.poll()))
-        os.kill(proc.pid, signal.SIGKILL)
+        os.kill(proc.pid, signal.SIGKILL)  # that process alone, as the OOM killer does
         proc.wait()
+        # Its grading child ends with it: left running, it went on grading, and writing into
+        # the run's folder while the zygote removed it.
+        _until(lambda: not _group_alive(proc.pid), 60,
+               lambda: ("the grader's children run on", _group(proc.pid)))
         # The zygote sees its trusted side gone and removes the run's folder.
         _until(lambda: _left(tmp) == [], 60, lambda: ("left", _walk(tmp)))
     finally:
@@ -264,6 +270,26 @@ def test_a_killed_grader_leaves_no_temporary_folder(tmp_path: Path) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert _left(tmp) == []
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _group(pgid: int) -> list[str]:
+    """The command lines of the processes of group ``pgid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.getpgid(int(entry.name)) == pgid:
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            pass
+    return found
 
 
 def _walk(folder: Path) -> list[str]:

@@ -416,6 +416,7 @@ def in_two(work: Callable[[list[Any]], Any], items: Sequence[Any]) -> list[Any]:
     if len(items) < 2 or cores < 2:
         return [work(items)]
     read_end, write_end = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:
         code = 1
@@ -423,7 +424,8 @@ def in_two(work: Callable[[list[Any]], Any], items: Sequence[Any]) -> list[Any]:
             os.close(read_end)
             from grader.isolation.sandbox import die_with_parent
 
-            die_with_parent()
+            if not die_with_parent(parent):
+                os._exit(code)
             data = json.dumps(work(items[1::2])).encode()
             with os.fdopen(write_end, "wb") as f:
                 f.write(data)
@@ -519,11 +521,12 @@ def compare_class(out: Path, course: Any, entries: Iterable[tuple[str, Path, str
         with _held((signal.SIGINT, signal.SIGTERM)):
             work.mkdir(mode=0o700)
             read_end, write_end = os.pipe()
+            parent = os.getpid()
             pid = os.fork()
             if pid == 0:  # the child: report a failure on the pipe, then end without cleanup
                 os.close(read_end)
                 _child(write_end, out, course, entries, topics, threshold, common, work,
-                       memory_mb)
+                       memory_mb, parent)
         os.close(write_end)
         write_end = -1
         error = _wait(pid, read_end, seconds)
@@ -568,9 +571,15 @@ def _held(signals: Sequence[int]) -> Iterator[None]:
 
 def _child(pipe: int, out: Path, course: Any, entries: list[tuple[str, Path, str]],
            topics: Sequence[str], threshold: float, common: int, work: Path,
-           memory_mb: int) -> None:
+           memory_mb: int, parent: int) -> None:
     code = 1
     try:
+        from grader.isolation.sandbox import die_with_parent
+
+        # Killed with the batch: left running, it would write the class's similarity into a
+        # folder a rerun of the batch is writing.
+        if not die_with_parent(parent):
+            return  # (os._exit below)
         # SIGTERM (from the batch, or to its process group) unwinds, as Ctrl-C does.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         signal.signal(signal.SIGINT, signal.default_int_handler)

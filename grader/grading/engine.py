@@ -464,6 +464,7 @@ class Engine:
         launched = self._launch_first(job.runs, topics, str(staged.root), str(job.work))
         sys.stdout.flush()  # nothing buffered here is written again by the child
         sys.stderr.flush()
+        parent = os.getpid()
         try:
             pid = os.fork()
         except BaseException:
@@ -471,25 +472,7 @@ class Engine:
                 w.close()
             raise
         if pid == 0:  # the trusted grading child: one pytest session, then exit
-            code = 70
-            try:
-                if isinstance(self.zygote, Zygote):
-                    self.zygote.leave()
-                fd = os.open(out / "grading.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-                os.dup2(fd, 1)
-                os.dup2(fd, 2)
-                sys.stdout = open(1, "w", closefd=False)  # not a caller's capture object
-                sys.stderr = open(2, "w", closefd=False)
-                tempfile.tempdir = str(job.work)  # removed with it once this child has ended
-                bounds.limit_memory()  # what checks may allocate on the student's replies
-                code = self._pytest(*args, prepared=prepared, launched=launched)
-                if finish is not None:
-                    job.finish_here(finish, code)
-            except BaseException:  # the grading's own failure: grading.log says where
-                traceback.print_exc()
-                sys.stderr.flush()
-            finally:
-                os._exit(code)
+            self._grading_child(parent, job, out, args, prepared, launched, finish)
         for w in launched.values():  # the child's now
             w.forget()
         job.pid = pid
@@ -498,6 +481,39 @@ class Engine:
         except (AttributeError, OSError):
             pass
         return job
+
+    def _grading_child(self, parent: int, job: "Job", out: Path,
+                       args: tuple[list[str], dict[str, TopicRun], str, int, Path, bool,
+                                   dict[str, list[Listed]]],
+                       prepared: PreparedSession | None, launched: dict[str, Worker],
+                       finish: Finish | None) -> None:
+        """The trusted grading child, forked by ``parent``: one pytest session, then exit."""
+        code = 70
+        try:
+            # Killed with the process that forked it, as its workers are with the zygote: left
+            # running, it would grade on against workers the zygote ends once that process is
+            # gone, write a result no one asked for (a killed batch's student folder, while
+            # ``--resume`` grades the same student), and write into the run's folder as the
+            # zygote removes it.
+            if not sandbox.die_with_parent(parent):
+                os._exit(code)
+            if isinstance(self.zygote, Zygote):
+                self.zygote.leave()
+            fd = os.open(out / "grading.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            sys.stdout = open(1, "w", closefd=False)  # not a caller's capture object
+            sys.stderr = open(2, "w", closefd=False)
+            tempfile.tempdir = str(job.work)  # removed with it once this child has ended
+            bounds.limit_memory()  # what checks may allocate on the student's replies
+            code = self._pytest(*args, prepared=prepared, launched=launched)
+            if finish is not None:
+                job.finish_here(finish, code)
+        except BaseException:  # the grading's own failure: grading.log says where
+            traceback.print_exc()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
 
     def _launch_first(self, runs: dict[str, TopicRun], topics: list[str],
                       student_dir: str, tmp_dir: str) -> dict[str, Worker]:

@@ -1085,13 +1085,17 @@ def _apply_landlock(read_paths: tuple[str, ...], write_paths: tuple[str, ...],
     return _landlock_description(abi) + own
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent: int | None = None) -> bool:
     """Have the kernel SIGKILL this process when its parent dies (PR_SET_PDEATHSIG; Linux only).
 
-    The caller checks ``os.getppid()`` afterwards: a parent gone before this call is not caught.
+    A parent gone before this call is not caught: given ``parent`` (the pid of the process that
+    forked this one, read before the fork), returns whether it is still this one's parent; where
+    it is not, no signal will come and the caller ends itself. "The parent" is the thread that
+    forked: a child forked from a thread that then ends is killed with it.
     """
     if _LINUX:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    return parent is None or os.getppid() == parent
 
 
 def _apply_parent_death_signal(entered: _Entered | None) -> str:

@@ -29,6 +29,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 from typing import Any
 
 from grader.isolation import profiles
@@ -616,7 +617,7 @@ def serve(path: str, root: str | None = None,
 
                     cgroup.sweep(sandbox.GROUP_OWNER or os.getpid())
                     if root:
-                        shutil.rmtree(root, ignore_errors=True)
+                        _remove(root)
                     return
             elif r is srv:
                 conns.append(srv.accept()[0])
@@ -648,6 +649,17 @@ def serve(path: str, root: str | None = None,
                     launchers = [p for p in launchers if _alive(p)] + [pid]
                 os.close(fd)
                 r.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+
+
+def _remove(root: str, limit_s: float = 2.0) -> None:
+    """Remove the run's folder. A file made in it while it is removed (by a process of the
+    trusted side that has not ended yet) leaves its folder behind: removed again, for a while."""
+    end = time.monotonic() + limit_s
+    while True:
+        shutil.rmtree(root, ignore_errors=True)
+        if not os.path.lexists(root) or time.monotonic() > end:
+            return
+        time.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:

@@ -105,8 +105,7 @@ def _children_die_with_host() -> None:
     host = os.getpid()
 
     def arm() -> None:
-        sandbox.die_with_parent()
-        if os.getppid() != host:  # the host was gone before the line above
+        if not sandbox.die_with_parent(host):  # the host was gone before the signal was asked for
             os._exit(70)
 
     os.register_at_fork(after_in_child=arm)
