@@ -146,11 +146,9 @@ class Dispatcher:
         shutil.rmtree(folder, ignore_errors=True)
         work = self.svc.state / WORK / f"{claim.submission_id}-{claim.attempt}"
         job: Job | SubmissionResult
-        me = os.getpid()
 
-        def finish(result: SubmissionResult) -> None:  # in the grading child
-            if os.getppid() == me:  # a child outliving a killed dispatcher writes nothing
-                _write(result, terms, folder)
+        def finish(result: SubmissionResult) -> None:  # in the grading child, which dies with
+            _write(result, terms, folder)  # this process: none writes for a killed dispatcher
 
         try:
             path = store.materialise(self.svc.state, claim.upload_sha256, claim.graded_name,
