@@ -59,6 +59,11 @@ ROUTES = {
     "in_a_call": (PRELUDE + "def scale(x, c):\n    ns = {}\n"
                   "    getattr(__import__('builtins'), 'exec')(_SRC, ns)\n"
                   "    return ns['scale'](x, c)\n", "a string run as code"),
+    # A thread of the student's whose target is the runner: no frame of theirs is on its stack.
+    "a_threads_target": (PRELUDE + "import threading\n_ns = {}\n"
+                         "_t = threading.Thread(target=exec, args=(_SRC, _ns))\n"
+                         "_t.start()\n_t.join()\nscale = _ns['scale']\n",
+                         "a string run as code"),
 }
 
 
@@ -96,6 +101,28 @@ HONEST = {
             (g,) = torch.autograd.grad((t * c).sum(), t)
             torch.fx.symbolic_trace(torch.nn.Linear(2, 2))
             return g.numpy() * x
+        """),
+    # Python prints the traceback of an exception a thread ends with, and parses its lines
+    # (where the carets go) as it does: the interpreter's doing, with only library frames above.
+    "an_exception_that_ends_a_thread": textwrap.dedent("""
+        import threading
+        def _check(n):
+            if n < 0:
+                raise ValueError(f"n must be positive, got {n}")
+        def scale(x, c):
+            t = threading.Thread(target=_check, args=(-1,))
+            t.start()
+            t.join()
+            return c * x
+        """),
+    # ... and that of an exception a finaliser raises, ignored.
+    "an_exception_in_a_finaliser": textwrap.dedent("""
+        class _Buffer:
+            def __del__(self):
+                raise RuntimeError("already closed")
+        def scale(x, c):
+            _Buffer()
+            return c * x
         """),
 }
 

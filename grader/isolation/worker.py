@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import traceback
 import warnings
 from typing import Any, Callable
@@ -138,6 +139,8 @@ def arm(student_dir: str, banned: tuple[str, ...] = (), ops: tuple[str, ...] = (
     packages the course does not offer, ``absent``) refused, and the audit hook (``audit``)
     that holds the trip-wire's state from now on."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # no Python-level handler runs, ever
+    threading.excepthook = _thread_ended
+    sys.unraisablehook = _unraisable
     wires = tripwire.install(banned, student_dir, audit.LIBRARY_TYPES)
     wires.serving.add(_call.__code__)
     dispatch.refuse(ops, lambda op: f"{op} is not allowed in this exercise")
@@ -147,6 +150,39 @@ def arm(student_dir: str, banned: tuple[str, ...] = (), ops: tuple[str, ...] = (
               files=sandbox.module_files(gone) if gone else (), on_exec=wires.note_exec,
               gates=wires.handlers(), roots=wires.roots, wiring=tripwire.WIRING, told=wires,
               sealed=[(p, tripwire.compiled(p)) for p in profiles.sealed(banned)])
+
+
+# What Python prints by itself (a thread ended by an exception, one raised in a finaliser),
+# printed by the traceback module rather than the interpreter's own printer: that printer parses
+# each line it shows (where the carets go) with no frame of its own above the student's, so the
+# audit hook took each parse for code the student built at run time (``audit._Checker.whose``).
+# These frames are the grader's, which the hook passes over. The student may set their own.
+
+def _thread_ended(args: Any) -> None:
+    """``threading.excepthook``: the default's words, on stderr (the test's captured output)."""
+    if args.exc_type is SystemExit:  # a thread's sys.exit ends it quietly, as by default
+        return
+    try:
+        name = args.thread.name if args.thread is not None else threading.get_ident()
+        print(f"Exception in thread {name}:", file=sys.stderr, flush=True)
+        traceback.print_exception(args.exc_type, args.exc_value, args.exc_traceback,
+                                  file=sys.stderr)
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001 - a report that cannot be printed is left out
+        pass
+
+
+def _unraisable(unraisable: Any) -> None:
+    """``sys.unraisablehook``: the default's words, on stderr."""
+    try:
+        where = unraisable.err_msg or "Exception ignored in"
+        shown = f": {unraisable.object!r}" if unraisable.object is not None else ""
+        print(f"{where}{shown}", file=sys.stderr, flush=True)
+        traceback.print_exception(unraisable.exc_type, unraisable.exc_value,
+                                  unraisable.exc_traceback, file=sys.stderr)
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def forget(libraries: tuple[str, ...]) -> None:
