@@ -414,6 +414,8 @@ class Engine:
         ``finish``: what to do with the result once the tests have run (writing its files), done
         by the grading child, in parallel with the other gradings; ``Job.finished`` then says
         that it was (where it could not be, a caller does it with the result ``poll`` gives).
+        The child is killed when the thread that called this ends (``_grading_child``): call it
+        from a thread that outlives the grading, as the main thread does.
         """
         topics = list(options.topics or self.course.topics())
         seed = choose_seed(options.seed)
