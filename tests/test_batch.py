@@ -30,6 +30,7 @@ from grader.results.gradescope import results_json
 from grader.results.visibility import GATED, student_view
 from grader.results.model import load_result
 from shared_engine import SharedEngine
+from test_host import running_in_group
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "course"
@@ -441,12 +442,9 @@ def test_a_batch_killed_alone_leaves_no_grading_behind(tmp_path: Path) -> None:
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
     deadline = time.monotonic() + 60
-    while True:  # the batch's process group: the batch and the children it forked
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            break
-        assert time.monotonic() < deadline, "the batch's grading child runs on"
+    # The batch's process group: the batch and the children it forked.
+    while running := running_in_group(proc.pid):
+        assert time.monotonic() < deadline, ("the batch's grading child runs on", running)
         time.sleep(0.05)
     assert not (out / "students" / "a1" / "result.json").exists()
     deadline = time.monotonic() + 60
