@@ -52,8 +52,7 @@ def serve_host(base: Path, allow_unsandboxed: bool) -> int:
         except Exception as exc:  # noqa: BLE001 - told to the client as the worker's reason
             send({"error": f"on {socket.gethostname()}: {type(exc).__name__}: {exc}"})
             return 1
-        engine.prepare_children()  # it grades job after job
-        _children_die_with_host()
+        engine.prepare_children()  # it grades job after job; its children die with this process
         send({"ready": True, "layers": list(engine.layers), "sandboxed": engine.sandboxed,
               "pid": os.getpid()})
         pending = b""
@@ -94,21 +93,6 @@ def serve_host(base: Path, allow_unsandboxed: bool) -> int:
         if engine is not None:
             engine.close()
         shutil.rmtree(base, ignore_errors=True)
-
-
-def _children_die_with_host() -> None:
-    """The host's grading children get SIGKILL when the host dies (the worker's death ends it)."""
-    if not sys.platform.startswith("linux"):
-        return
-    from grader.isolation import sandbox
-
-    host = os.getpid()
-
-    def arm() -> None:
-        if not sandbox.die_with_parent(host):  # the host was gone before the signal was asked for
-            os._exit(70)
-
-    os.register_at_fork(after_in_child=arm)
 
 
 def _log_tail(out: Path) -> str:
