@@ -23,7 +23,12 @@ from grader.checks.compare import (
     tolerance_for,
     tolerance_overrides,
 )
-from grader.checks.gradcheck import check_gradient, dot_with_output, numeric_gradient
+from grader.checks.gradcheck import (
+    beyond_differences,
+    check_gradient,
+    dot_with_output,
+    numeric_gradient,
+)
 
 __all__ = [
     "TOLERANCES",
@@ -37,6 +42,7 @@ __all__ = [
     "assert_no_warnings",
     "assert_raises",
     "assert_shape",
+    "beyond_differences",
     "check_gradient",
     "dot_with_output",
     "expect_same",

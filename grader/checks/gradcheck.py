@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ from grader.checks.describe import _describe, _fmt_pair, _fmt_shape, _kind, _to_
 from grader.checks.hints import _shape_hints, _value_hints, size_names
 from grader.checks.tolerances import Tol
 
-__all__ = ["check_gradient", "dot_with_output", "numeric_gradient"]
+__all__ = ["beyond_differences", "check_gradient", "dot_with_output", "numeric_gradient"]
 
 # The perturbed copies of one call of f_batch travel to the worker together; past this size a
 # large x is split over several calls rather than sent as one huge message.
@@ -113,6 +114,28 @@ def dot_with_output(fn: Callable[..., Any], make_args: Callable[[Any], tuple[Any
         return float(np.sum(_float64(out) * _float64(dout)))
 
     return value
+
+
+@contextlib.contextmanager
+def beyond_differences(name: str, entries: int) -> Iterator[None]:
+    """Around a call of the student's gradient at a size where one taken by finite differences
+    cannot finish within the test's time limit: ``entries`` entries of ``name``, each nudged up
+    and down with the forward pass run again (two passes each, every pass over all of them).
+    Worked out by hand, the same gradient costs a few array operations, so running out of time
+    there says the gradient was not worked out, and the student reads that rather than "an
+    infinite loop". Whatever the code, it is judged by what it costs at this size."""
+    from grader.grading.remote import WorkerTimeout
+
+    try:
+        yield
+    except WorkerTimeout as exc:
+        if not exc.hint:
+            exc.hint = (
+                f"here {name} has {entries:,} entries. A gradient worked out by hand (the chain "
+                "rule, as array operations) takes a few operations at this size; one taken by "
+                "finite differences, nudging each entry and running the forward pass again, "
+                f"takes {2 * entries:,} forward passes. Work the gradient out by hand")
+        raise
 
 
 def _index_text(index: Sequence[int]) -> str:

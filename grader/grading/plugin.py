@@ -685,8 +685,8 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
                 f"limit: {exc}. Check the shape and size of what {fn} returns", [Flag.TIMEOUT])
     if isinstance(exc, WorkerTimeout):
         secs = f"{limit:g} s" if limit else "its time limit"
-        return (Outcome.TIMEOUT, f"{fn} did not finish within {secs}: look for an infinite loop or a "
-                "computation far slower than it needs to be", [Flag.TIMEOUT])
+        why = exc.hint or "look for an infinite loop or a computation far slower than it needs to be"
+        return Outcome.TIMEOUT, f"{fn} did not finish within {secs}: {why}", [Flag.TIMEOUT]
     if isinstance(exc, ImportFailed):
         return _import_failed(exc, provides, sandboxed, unstaged, topics)
     if isinstance(exc, BannedCallError):
