@@ -1,5 +1,7 @@
 """Hidden tests of the backprop topic: layer outputs, gradients against the reference and against
-central differences of the student's own forward pass, and the two-layer loss."""
+central differences of the student's own forward pass, and the two-layer loss. Each gradient is
+also asked for once at a size where one taken by finite differences cannot finish in time (a
+forward pass per entry), so that a gradient must be worked out, not measured."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import numpy as np
 import pytest
 
 from grader.checks import assert_close, assert_finite, assert_no_warnings, assert_shape
-from grader.checks import check_gradient, dot_with_output
+from grader.checks import beyond_differences, check_gradient, dot_with_output
 
 PARAMS = ("W1", "b1", "W2", "b2")
 
@@ -33,10 +35,12 @@ def _forward(student, fn: str, *args) -> tuple:
     return _outputs(student.call(fn, *args, keep=(1,)), ("out", "cache"), fn)
 
 
-def _backward(student, fwd: str, bwd: str, args: tuple, dout, names: tuple[str, ...]) -> tuple:
-    """The student's backward pass on the cache of their own forward pass."""
+def _backward(student, fwd: str, bwd: str, args: tuple, dout, names: tuple[str, ...],
+              max_elements: int | None = None) -> tuple:
+    """The student's backward pass on the cache of their own forward pass. ``max_elements``: the
+    most its reply may hold where that is more than dout calls for (the cache stays remote)."""
     _, cache = _forward(student, fwd, *args)
-    got = student.call(bwd, dout, cache)
+    got = student.call(bwd, dout, cache, max_elements=max_elements)
     return _outputs(got, names, bwd) if len(names) > 1 else (got,)
 
 
@@ -138,6 +142,20 @@ def test_affine_backward_gradient_check(student, reference, rng):
     )
 
 
+@pytest.mark.points(2)
+def test_affine_backward_at_scale(student, reference, rng):
+    # W has 196,608 entries: by hand three matrix products, by differences ~10^5 times as long.
+    # Not square, so a transposed dW reads as such, as in the tests above.
+    x, W, b = _affine(rng, 32, 512, 384)
+    dout = rng.normal(size=(32, 384))
+    names = ("dx", "dW", "db")
+    with beyond_differences("W", W.size):
+        got = _backward(student, "affine_forward", "affine_backward", (x, W, b), dout, names,
+                        max_elements=2 * (x.size + W.size + b.size))
+    expected = reference.affine_backward(dout, reference.affine_forward(x, W, b)[1])
+    _check_all(got, expected, names, "affine_backward(dout, cache) for W of shape (512, 384)")
+
+
 # --------------------------------------------------------------------------------------- relu
 
 
@@ -180,6 +198,16 @@ def test_relu_backward_gradient_check(student, reference, rng):
         wrt="x",
         expected=dot_with_output(reference.relu_forward, lambda v: (v,), dout),
     )
+
+
+@pytest.mark.points(1)
+def test_relu_backward_at_scale(student, reference, rng):
+    x = rng.normal(size=(256, 1024))  # 262,144 entries, each a pass over all of them by differences
+    dout = rng.normal(size=x.shape)
+    with beyond_differences("x", x.size):
+        (dx,) = _backward(student, "relu_forward", "relu_backward", (x,), dout, ("dx",))
+    expected = reference.relu_backward(dout, reference.relu_forward(x)[1])
+    assert_close(dx, expected, name="relu_backward(dout, cache) → dx for a (256, 1024) input")
 
 
 # ----------------------------------------------------------------------------------- mlp_loss
@@ -225,6 +253,18 @@ def test_mlp_loss_gradient_check(student, reference, rng, key):
 
     check_gradient(grads[key], f_batch, params[key], name=f'mlp_loss → grads["{key}"]', wrt=key,
                    expected=lambda v: reference.mlp_loss({**params, key: v}, X, y)[0])
+
+
+@pytest.mark.points(2)
+def test_mlp_loss_gradients_at_scale(student, reference, rng):
+    n, d, h, k = 32, 512, 384, 10
+    params = {"W1": rng.normal(size=(d, h)) / 16, "b1": rng.normal(size=h),
+              "W2": rng.normal(size=(h, k)) / 16, "b2": rng.normal(size=k)}
+    X, y = rng.normal(size=(n, d)), rng.integers(0, k, size=n)
+    with beyond_differences('params["W1"]', params["W1"].size):
+        _, grads = _mlp_result(student, params, X, y)
+    assert_close(grads, reference.mlp_loss(params, X, y)[1],
+                 name="mlp_loss(params, X, y) with W1 of shape (512, 384) → grads")
 
 
 @pytest.mark.points(2)

@@ -1,6 +1,7 @@
 """Hidden tests of the batchnorm topic: BatchNorm1d outputs and running statistics in both modes,
 and the train-mode backward against the reference and central differences of the student's
-own forward pass."""
+own forward pass, and once at a size where a gradient taken by finite differences cannot finish
+in time (a forward pass per entry), so that it must be worked out, not measured."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from grader.checks import Mistakes, assert_close, assert_raises, assert_shape
-from grader.checks import check_gradient, dot_with_output
+from grader.checks import beyond_differences, check_gradient, dot_with_output
 
 FORWARD = ("out", "running_mean", "running_var", "cache")
 BACKWARD = ("dx", "dgamma", "dbeta")
@@ -218,6 +219,20 @@ def test_backward_matches_reference(student, reference, rng, N, D, std):
     cache = reference.batchnorm_forward(x, gamma, beta, np.zeros(D), np.ones(D), True)[3]
     for name, g, e in zip(BACKWARD, got, reference.batchnorm_backward(dout, cache)):
         assert_close(g, e, name=f"batchnorm_backward(dout, cache) → {name}")
+
+
+@pytest.mark.points(2)
+def test_backward_at_scale(student, reference, rng):
+    N, D = 512, 384  # x has 196,608 entries, each a pass over all of them by differences
+    x = _features(rng, N, D, 1.0)
+    gamma, beta, _, _ = _layer(rng, D)
+    dout = rng.normal(size=(N, D))
+    with beyond_differences("x", x.size):
+        got = _backward(student, x, gamma, beta, dout)
+    cache = reference.batchnorm_forward(x, gamma, beta, np.zeros(D), np.ones(D), True)[3]
+    for name, g, e in zip(BACKWARD, got, reference.batchnorm_backward(dout, cache)):
+        assert_close(g, e, name=f"batchnorm_backward(dout, cache) → {name} for x of shape "
+                                f"({N}, {D})")
 
 
 @pytest.mark.points(1)

@@ -1,6 +1,7 @@
 """Hidden tests of the conv topic: the size formula and its validation, convolution and pooling
 forward and backward against the reference and against central differences of the student's
-own forward pass."""
+own forward pass, and each backward pass once at a size where one taken by finite differences
+cannot finish in time (a forward pass per entry)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from grader.checks import (CheckFailed, assert_close, assert_equal, assert_raises, assert_shape,
-                           check_gradient, dot_with_output)
+                           beyond_differences, check_gradient, dot_with_output)
 
 # ------------------------------------------------------------------------------------ helpers
 
@@ -31,10 +32,12 @@ def _forward(student, fn: str, *args) -> tuple:
     return _outputs(student.call(fn, *args, keep=(1,)), ("out", "cache"), fn)
 
 
-def _backward(student, fwd: str, bwd: str, args: tuple, dout, names: tuple[str, ...]) -> tuple:
-    """The student's backward pass on the cache of their own forward pass."""
+def _backward(student, fwd: str, bwd: str, args: tuple, dout, names: tuple[str, ...],
+              max_elements: int | None = None) -> tuple:
+    """The student's backward pass on the cache of their own forward pass. ``max_elements``: the
+    most its reply may hold where that is more than dout calls for (the cache stays remote)."""
     _, cache = _forward(student, fwd, *args)
-    got = student.call(bwd, dout, cache)
+    got = student.call(bwd, dout, cache, max_elements=max_elements)
     return _outputs(got, names, bwd) if len(names) > 1 else (got,)
 
 
@@ -185,6 +188,20 @@ def test_conv2d_backward_matches_reference(student, reference, rng, case):
     )
 
 
+@pytest.mark.points(2)
+def test_conv2d_backward_at_scale(student, reference, rng):
+    # x has 65,536 entries, each a whole convolution again by differences.
+    x, w, b = _conv_inputs(rng, 4, 16, 32, 32, 16, 3, 3)
+    out, cache = reference.conv2d_forward(x, w, b, 1, 1)
+    dout = rng.normal(size=out.shape)
+    names = ("dx", "dw", "db")
+    with beyond_differences("x", x.size):
+        got = _backward(student, "conv2d_forward", "conv2d_backward", (x, w, b, 1, 1), dout, names,
+                        max_elements=2 * (x.size + w.size + b.size))
+    _check_all(got, reference.conv2d_backward(dout, cache), names,
+               "conv2d_backward(dout, cache) for x of shape (4, 16, 32, 32), w (16, 16, 3, 3)")
+
+
 @pytest.mark.points(1)
 @pytest.mark.parametrize("wrt", ["dx", "dw", "db"])
 def test_conv2d_backward_gradient_check(student, reference, rng, wrt):
@@ -319,6 +336,19 @@ def test_avg_pool_backward_matches_reference(student, reference, rng, case):
         reference.avg_pool_backward(dout, cache),
         name=f"avg_pool_backward(dout, cache) → dx (kernel={k}, stride={s})",
     )
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pool_backward_at_scale(student, reference, rng, kind):
+    x = rng.normal(size=(4, 16, 64, 64))  # 262,144 entries, each a whole pooling by differences
+    fwd, bwd = f"{kind}_pool_forward", f"{kind}_pool_backward"
+    out, cache = getattr(reference, fwd)(x, 2, 2)
+    dout = rng.normal(size=out.shape)
+    with beyond_differences("x", x.size):
+        (dx,) = _backward(student, fwd, bwd, (x, 2, 2), dout, ("dx",), max_elements=2 * x.size)
+    assert_close(dx, getattr(reference, bwd)(dout, cache),
+                 name=f"{bwd}(dout, cache) → dx for x of shape (4, 16, 64, 64), kernel=2, stride=2")
 
 
 @pytest.mark.points(1)

@@ -1,5 +1,6 @@
 """Hidden tests of the embeddings topic: context windows, the next-word predictor's loss and its
-gradients (repeated words above all), cosine neighbours, and BERT's 80/10/10 masking rule."""
+gradients (repeated words above all, and once at a size where gradients taken by finite
+differences cannot finish in time), cosine neighbours, and BERT's 80/10/10 masking rule."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import numpy as np
 import pytest
 
 from grader.checks import Mistakes, assert_close, assert_equal, assert_finite
-from grader.checks import assert_no_warnings, assert_raises, check_gradient, expect_same
+from grader.checks import assert_no_warnings, assert_raises, beyond_differences, check_gradient
+from grader.checks import expect_same
 
 MASK, CLS, SEP, PAD = 1, 2, 3, 0
 SPECIAL = [PAD, MASK, CLS, SEP]
@@ -74,6 +76,17 @@ def test_gradients_with_repeated_words(student, reference, rng, combine):
                  name=f'{PNL}(..., combine="{combine}") with words repeated in the contexts '
                       "(each occurrence adds its gradient to its row of E) → grads",
                  mistakes=Mistakes(reference, PNL, got, (E, W, b, contexts, targets, combine)))
+
+
+@pytest.mark.points(2)
+def test_gradients_at_scale(student, reference, rng):
+    # W has 262,144 entries, each a pass over a (32, 64) × (64, 4096) product by differences.
+    E, W, b = _model(rng, 4096, 64, 3, "mean", scale=0.1)
+    contexts, targets = _contexts(rng, 32, 3, 4096)
+    with beyond_differences("W", W.size):
+        got = student.call(PNL, E, W, b, contexts, targets, "mean")
+    assert_close(got[1], reference.predict_next_loss(E, W, b, contexts, targets, "mean")[1],
+                 name=f'{PNL}(..., combine="mean") with V = 4096, D = 64 → grads')
 
 
 @pytest.mark.points(1)

@@ -1,4 +1,5 @@
-"""Hidden tests of the gnn topic: aggregations on awkward graphs, and the embedding gradient."""
+"""Hidden tests of the gnn topic: aggregations on awkward graphs, and the embedding gradient (once
+at a size where one taken by finite differences cannot finish in time)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from grader.checks import assert_close, assert_raises, assert_shape, expect_same
-from grader.checks import check_gradient, dot_with_output
+from grader.checks import beyond_differences, check_gradient, dot_with_output
 
 DTYPES = [pytest.param(torch.float64, id="float64"), pytest.param(torch.float32, id="float32")]
 AGGRS = ["sum", "mean", "max"]
@@ -144,6 +145,19 @@ def test_embedding_backward_repeated_ids(student, reference, seed, dtype):
     ids = _ids(g, 3, 6, used=5)  # ids 5..8 never appear: their rows stay zero
     dout = _randn(g, 3, 6, 4, dtype=dtype)
     expect_same(student, reference, "embedding_backward", dout, ids, 9)
+
+
+@pytest.mark.points(2)
+def test_embedding_backward_at_scale(student, reference, seed):
+    g = _gen(seed)
+    V, D = 32768, 64  # 2,097,152 entries of weight: by hand one scatter of 256 rows
+    ids = _ids(g, 4, 64, used=V)
+    dout = _randn(g, 4, 64, D)
+    with beyond_differences("weight", V * D):
+        dweight = student.call("embedding_backward", dout, ids, V, max_elements=2 * V * D)
+    assert_close(dweight, reference.embedding_backward(dout, ids, V),
+                 name=f"embedding_backward(dout, ids, num_embeddings={V}) for dout of shape "
+                      f"(4, 64, {D})")
 
 
 @pytest.mark.points(2)

@@ -1,10 +1,12 @@
-"""Hidden tests for regularization: dropout at p = 0.3, the u == p rule in one test, Xavier graded statistically."""
+"""Hidden tests for regularization: dropout at p = 0.3, the u == p rule in one test, Xavier graded
+statistically; dropout's and the L2 penalty's gradients also at a size where one taken by finite
+differences cannot finish in time (a forward pass per entry)."""
 
 import numpy as np
 import pytest
 
 from grader.checks import CheckFailed, assert_close, assert_equal, assert_shape, expect_same
-from grader.checks import check_gradient
+from grader.checks import beyond_differences, check_gradient
 
 P = 0.3  # not 0.5, where dividing by p and by 1 − p agree
 
@@ -104,6 +106,14 @@ def test_dropout_backward_batch_of_one(student, reference, rng):
     x = rng.normal(size=(1, 10))
     u = _uniform(rng, x.shape, 0.45)
     _backward(student, reference, x, 0.45, True, u, rng.normal(size=x.shape))
+
+
+@pytest.mark.points(1)
+def test_dropout_backward_at_scale(student, reference, rng):
+    x = rng.normal(size=(512, 384))  # 196,608 entries, each a pass over all of them by differences
+    u = _uniform(rng, x.shape, P)
+    with beyond_differences("x", x.size):
+        _backward(student, reference, x, P, True, u, rng.normal(size=x.shape))
 
 
 # --- xavier_uniform ----------------------------------------------------------------------
@@ -220,6 +230,13 @@ def test_l2_penalty_gradient_matches_value(student, reference, rng):
     values = lambda ws: student.batch("l2_penalty", [(wi, 0.7) for wi in ws], select=0)
     check_gradient(grad, values, w, name="l2_penalty(w, lam=0.7) → grad", wrt="w",
                    expected=lambda v: reference.l2_penalty(v, 0.7)[0])
+
+
+@pytest.mark.points(1)
+def test_l2_penalty_gradient_at_scale(student, reference, rng):
+    w = rng.normal(size=(512, 384))  # 196,608 entries, each a pass over all of them by differences
+    with beyond_differences("w", w.size):
+        expect_same(student, reference, "l2_penalty", w, 0.3, outputs=("value", "grad"))
 
 
 @pytest.mark.points(2)

@@ -1,6 +1,7 @@
 """Hidden tests of the transformer topic: positional encodings, the causal mask, layer norm and
-its hand-written backward pass, the feed-forward block, and the encoder layer in post-norm and
-pre-norm with and without masks, float32 and float64."""
+its hand-written backward pass (once at a size where a gradient taken by finite differences
+cannot finish in time), the feed-forward block, and the encoder layer in post-norm and pre-norm
+with and without masks, float32 and float64."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from grader.checks import Mistakes, assert_close, assert_equal, assert_raises, assert_shape
-from grader.checks import check_gradient, expect_same
+from grader.checks import beyond_differences, check_gradient, expect_same
 
 DTYPES = [pytest.param(torch.float64, id="float64"), pytest.param(torch.float32, id="float32")]
 NORM = [pytest.param(False, id="post_norm"), pytest.param(True, id="pre_norm")]
@@ -112,6 +113,22 @@ def test_layer_norm_backward(student, reference, seed, dtype):
         "layer_norm_backward should return (dx, dgamma, dbeta)"
     for name, a, e in zip(("dx", "dgamma", "dbeta"), got, expected):
         assert_close(a, e, name=f"layer_norm_backward(dout, cache) for a (2, 3, 6) input → {name}")
+
+
+@pytest.mark.points(2)
+def test_layer_norm_backward_at_scale(student, reference, seed):
+    g = _gen(seed)
+    x, gamma, beta = _layer_norm_inputs(g, (8, 64, 512), torch.float64)  # 262,144 entries
+    dout = _randn(g, 8, 64, 512)
+    _, cache = _forward(student, x, gamma, beta)
+    with beyond_differences("x", x.numel()):
+        got = student.call("layer_norm_backward", dout, cache)
+    expected = reference.layer_norm_backward(dout, reference.layer_norm_forward(x, gamma, beta)[1])
+    assert isinstance(got, (tuple, list)) and len(got) == 3, \
+        "layer_norm_backward should return (dx, dgamma, dbeta)"
+    for name, a, e in zip(("dx", "dgamma", "dbeta"), got, expected):
+        assert_close(a, e, name=f"layer_norm_backward(dout, cache) for an (8, 64, 512) input → "
+                                f"{name}")
 
 
 @pytest.mark.points(2)

@@ -1,0 +1,86 @@
+"""A gradient the exercise asks to be worked out by hand, taken instead by finite differences (each
+entry nudged, the forward pass run again), is right at the small sizes of the hidden tests; each
+such gradient is also asked for at a size where that cannot finish in time, and the student reads
+why. The topics' own mutants (``reference/<topic>/mutants/finite_differences.py``) lose points with
+that message in ``tests/test_topics.py``; here, the mechanism and that no topic is left out."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from grader.checks import beyond_differences
+from grader.course import Course
+from grader.grading.plugin import explain
+from grader.grading.remote import WorkerTimeout
+from grader.results.model import Outcome
+
+ROOT = Path(__file__).resolve().parent.parent
+COURSE = Course(ROOT)
+
+# Topics whose exercise is a gradient by hand, where cost cannot tell differences from the chain
+# rule: the parameters are few (d weights, each pass of the loss over n·d), so at any size a test
+# can send, differences cost only some d times as much, not beyond the time limit with a margin.
+FEW_PARAMETERS = {"linear_regression"}
+
+
+# NumPy topics (torch banned altogether, so no autograd to take away) whose exercise returns
+# gradients worked out by hand all the same, each entry of which differences would pay a pass for.
+# Not here: activations (elementwise derivatives, which differences of the whole array at once
+# get in two passes) and logistic_regression (d weights, as FEW_PARAMETERS).
+NUMPY_GRADIENTS = ["conv", "embeddings"]
+
+
+def _hand_gradient_topics() -> list[str]:
+    """Topics that take autograd away because the exercise is the gradient (their grading.toml's
+    ``capabilities = ["autograd"]``), and ``NUMPY_GRADIENTS``."""
+    return [t for t in COURSE.topics()
+            if "autograd" in COURSE.config(t).banned_capabilities or t in NUMPY_GRADIENTS]
+
+
+def test_a_timeout_inside_says_what_differences_cost() -> None:
+    with pytest.raises(WorkerTimeout) as info:
+        with beyond_differences("W", 262_144):
+            raise WorkerTimeout("affine_backward did not finish within the time limit", 10.0)
+    outcome, message, _ = explain(info.value, "affine_backward", 10.0)
+    assert outcome == Outcome.TIMEOUT
+    assert message.startswith("affine_backward did not finish within 10 s: here W has 262,144 "
+                              "entries")
+    assert "524,288 forward passes" in message and "Work the gradient out by hand" in message
+    assert "infinite loop" not in message
+
+
+def test_a_timeout_elsewhere_keeps_its_own_words() -> None:
+    outcome, message, _ = explain(WorkerTimeout("scale did not finish", 2.0), "scale", 2.0)
+    assert outcome == Outcome.TIMEOUT
+    assert message == ("scale did not finish within 2 s: look for an infinite loop or a "
+                       "computation far slower than it needs to be")
+
+
+def test_only_a_timeout_is_explained_by_what_differences_cost() -> None:
+    with pytest.raises(AssertionError) as failed:
+        with beyond_differences("x", 10):
+            raise AssertionError("dx: 3 of 10 values differ")
+    assert not hasattr(failed.value, "hint")
+    with pytest.raises(WorkerTimeout) as info:  # a hint set nearer the call stays
+        with beyond_differences("x", 10):
+            exc = WorkerTimeout("relu_backward did not finish", 1.0)
+            exc.hint = "its own words"
+            raise exc
+    assert info.value.hint == "its own words"
+
+
+@pytest.mark.parametrize("topic", _hand_gradient_topics())
+def test_every_hand_gradient_topic_asks_for_its_gradient_beyond_differences(topic: str) -> None:
+    hidden = COURSE.hidden_tests(topic)
+    assert hidden is not None
+    uses = re.findall(r"with beyond_differences\(", hidden.read_text())
+    mutant = ROOT / "reference" / topic / "mutants" / "finite_differences.py"
+    if topic in FEW_PARAMETERS:
+        assert not uses and not mutant.exists(), f"{topic}: drop it from FEW_PARAMETERS"
+        return
+    assert uses, (f"{topic}'s exercise is a gradient by hand: ask for it once at a size where "
+                  "finite differences cannot finish (grader.checks.beyond_differences)")
+    assert mutant.is_file(), f"{topic} needs a finite_differences mutant that loses those points"
