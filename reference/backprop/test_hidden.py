@@ -146,8 +146,8 @@ def test_affine_backward_gradient_check(student, reference, rng):
 def test_affine_backward_at_scale(student, reference, rng):
     # W has 196,608 entries: by hand three matrix products, by differences ~10^5 times as long.
     # Not square, so a transposed dW reads as such, as in the tests above.
-    x, W, b = _affine(rng, 32, 512, 384)
-    dout = rng.normal(size=(32, 384))
+    x, W, b = _affine(rng, 64, 512, 384)
+    dout = rng.normal(size=(64, 384))
     names = ("dx", "dW", "db")
     with beyond_differences("W", W.size):
         got = _backward(student, "affine_forward", "affine_backward", (x, W, b), dout, names,
@@ -202,12 +202,12 @@ def test_relu_backward_gradient_check(student, reference, rng):
 
 @pytest.mark.points(1)
 def test_relu_backward_at_scale(student, reference, rng):
-    x = rng.normal(size=(256, 1024))  # 262,144 entries, each a pass over all of them by differences
+    x = rng.normal(size=(512, 1024))  # 524,288 entries, each a pass over all of them by differences
     dout = rng.normal(size=x.shape)
     with beyond_differences("x", x.size):
         (dx,) = _backward(student, "relu_forward", "relu_backward", (x,), dout, ("dx",))
     expected = reference.relu_backward(dout, reference.relu_forward(x)[1])
-    assert_close(dx, expected, name="relu_backward(dout, cache) → dx for a (256, 1024) input")
+    assert_close(dx, expected, name="relu_backward(dout, cache) → dx for a (512, 1024) input")
 
 
 # ----------------------------------------------------------------------------------- mlp_loss
@@ -257,7 +257,7 @@ def test_mlp_loss_gradient_check(student, reference, rng, key):
 
 @pytest.mark.points(2)
 def test_mlp_loss_gradients_at_scale(student, reference, rng):
-    n, d, h, k = 32, 512, 384, 10
+    n, d, h, k = 64, 512, 384, 10
     params = {"W1": rng.normal(size=(d, h)) / 16, "b1": rng.normal(size=h),
               "W2": rng.normal(size=(h, k)) / 16, "b2": rng.normal(size=k)}
     X, y = rng.normal(size=(n, d)), rng.integers(0, k, size=n)

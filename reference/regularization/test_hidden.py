@@ -110,7 +110,7 @@ def test_dropout_backward_batch_of_one(student, reference, rng):
 
 @pytest.mark.points(1)
 def test_dropout_backward_at_scale(student, reference, rng):
-    x = rng.normal(size=(512, 384))  # 196,608 entries, each a pass over all of them by differences
+    x = rng.normal(size=(1024, 512))  # 524,288 entries, each a pass over all of them by differences
     u = _uniform(rng, x.shape, P)
     with beyond_differences("x", x.size):
         _backward(student, reference, x, P, True, u, rng.normal(size=x.shape))
@@ -234,7 +234,8 @@ def test_l2_penalty_gradient_matches_value(student, reference, rng):
 
 @pytest.mark.points(1)
 def test_l2_penalty_gradient_at_scale(student, reference, rng):
-    w = rng.normal(size=(512, 384))  # 196,608 entries, each a pass over all of them by differences
+    w = rng.normal(size=(1024, 1024))  # 1,048,576 entries, each a pass over all of them by
+    # differences
     with beyond_differences("w", w.size):
         expect_same(student, reference, "l2_penalty", w, 0.3, outputs=("value", "grad"))
 
