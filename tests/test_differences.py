@@ -29,7 +29,8 @@ FEW_PARAMETERS = {"linear_regression"}
 # NumPy topics (torch banned altogether, so no autograd to take away) whose exercise returns
 # gradients worked out by hand all the same, each entry of which differences would pay a pass for.
 # Not here: activations (elementwise derivatives, which differences of the whole array at once
-# get in two passes) and logistic_regression (d weights, as FEW_PARAMETERS).
+# get in two passes) and logistic_regression (d weights, as FEW_PARAMETERS); conv's pooling is,
+# its convolution not (element-by-element loops cost too near what differences do).
 NUMPY_GRADIENTS = ["conv", "embeddings"]
 
 
@@ -49,6 +50,7 @@ def test_a_timeout_inside_says_what_differences_cost() -> None:
     assert message.startswith("affine_backward did not finish within 10 s: here W has 262,144 "
                               "entries")
     assert "524,288 forward passes" in message and "Work the gradient out by hand" in message
+    assert "Python loops over every element" in message  # slow honest code reads its cause too
     assert "infinite loop" not in message
 
 

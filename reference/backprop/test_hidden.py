@@ -144,16 +144,17 @@ def test_affine_backward_gradient_check(student, reference, rng):
 
 @pytest.mark.points(2)
 def test_affine_backward_at_scale(student, reference, rng):
-    # W has 196,608 entries: by hand three matrix products, by differences ~10^5 times as long.
-    # Not square, so a transposed dW reads as such, as in the tests above.
-    x, W, b = _affine(rng, 64, 512, 384)
-    dout = rng.normal(size=(64, 384))
+    # W has 393,216 entries: by hand three matrix products, by differences ~10^5 times as long;
+    # a batch of 4, so that even loops over every element (4.7 million steps) take seconds, not
+    # minutes. Not square, so a transposed dW reads as such, as in the tests above.
+    x, W, b = _affine(rng, 4, 512, 768)
+    dout = rng.normal(size=(4, 768))
     names = ("dx", "dW", "db")
     with beyond_differences("W", W.size):
         got = _backward(student, "affine_forward", "affine_backward", (x, W, b), dout, names,
                         max_elements=2 * (x.size + W.size + b.size))
     expected = reference.affine_backward(dout, reference.affine_forward(x, W, b)[1])
-    _check_all(got, expected, names, "affine_backward(dout, cache) for W of shape (512, 384)")
+    _check_all(got, expected, names, "affine_backward(dout, cache) for W of shape (512, 768)")
 
 
 # --------------------------------------------------------------------------------------- relu
@@ -257,14 +258,14 @@ def test_mlp_loss_gradient_check(student, reference, rng, key):
 
 @pytest.mark.points(2)
 def test_mlp_loss_gradients_at_scale(student, reference, rng):
-    n, d, h, k = 64, 512, 384, 10
+    n, d, h, k = 4, 512, 768, 10  # as for affine_backward
     params = {"W1": rng.normal(size=(d, h)) / 16, "b1": rng.normal(size=h),
               "W2": rng.normal(size=(h, k)) / 16, "b2": rng.normal(size=k)}
     X, y = rng.normal(size=(n, d)), rng.integers(0, k, size=n)
     with beyond_differences('params["W1"]', params["W1"].size):
         _, grads = _mlp_result(student, params, X, y)
     assert_close(grads, reference.mlp_loss(params, X, y)[1],
-                 name="mlp_loss(params, X, y) with W1 of shape (512, 384) → grads")
+                 name="mlp_loss(params, X, y) with W1 of shape (512, 768) → grads")
 
 
 @pytest.mark.points(2)
