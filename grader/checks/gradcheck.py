@@ -121,9 +121,10 @@ def beyond_differences(name: str, entries: int) -> Iterator[None]:
     """Around a call of the student's gradient at a size where one taken by finite differences
     cannot finish within the test's time limit: ``entries`` entries of ``name``, each nudged up
     and down with the forward pass run again (two passes each, every pass over all of them).
-    Worked out by hand, the same gradient costs a few array operations, so running out of time
-    there says the gradient was not worked out, and the student reads that rather than "an
-    infinite loop". Whatever the code, it is judged by what it costs at this size."""
+    Worked out by hand with array operations, the same gradient takes milliseconds, and loops over
+    every element seconds, so running out of time there says it was measured (or looped over
+    element by element), and the student reads both rather than "an infinite loop". Whatever the
+    code, it is judged by what it costs at this size."""
     from grader.grading.remote import WorkerTimeout
 
     try:
