@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 import types
 from typing import Any
 
@@ -939,6 +940,68 @@ def test_classic_mistakes_run_only_mutants_that_change_the_function(tmp_path) ->
                              lambda v: ran.append(v) or True)
     assert found == ["the centring is forgotten in the helper"]
     assert len(ran) == 1
+
+
+SLOW_MUTANT = ('"""Mutant: a mistake of cost (measured where it should be worked out)."""\n'
+               "import time\n\n\n"
+               "def fit(x):\n    time.sleep(120)\n    return float((x - x.mean()).std()), 0.0\n")
+
+
+def test_a_mutant_slower_than_the_search_waits_for_is_given_up_and_the_others_named(
+        tmp_path) -> None:
+    """A mutant whose mistake is its cost (finite differences at a test's large size take
+    minutes) is given up after its seconds; the search goes on to the others."""
+    from grader.checks.hints import classic_mistakes
+
+    reference = _course_topic(tmp_path, {"a_slow": SLOW_MUTANT, "no_mean": TOY_MUTANTS["no_mean"]})
+    x = np.array([1.0, 2.0, 4.0])
+    start = time.monotonic()
+    found = classic_mistakes(reference, "fit", (x,), {}, lambda v: v[1] == 0.0, seconds=0.3)
+    assert found == ["fit forgets the mean and returns b = 0"]
+    assert time.monotonic() - start < 60
+    # Through a check, each mutant may take 20 times the reference's time, at least a second.
+    student = types.SimpleNamespace(fit=lambda v: (float((v - v.mean()).std()), 0.0))
+    start = time.monotonic()
+    msg = failure(expect_same, student, reference, "fit", x, outputs=("s", "b"))
+    assert "classic mistake: fit forgets the mean and returns b = 0" in msg, msg
+    assert time.monotonic() - start < 60
+
+
+def test_a_test_past_its_limit_ends_the_search_with_what_it_found(tmp_path) -> None:
+    """The watchdog of the test's own limit, firing while a mutant runs, ends the search (it is
+    not taken for that mutant's failure, with the next one run unbounded): the failure being
+    explained is already known."""
+    from grader.checks.hints import classic_mistakes
+    from grader.grading import bounds
+
+    reference = _course_topic(tmp_path, {"a_slow": SLOW_MUTANT, "no_mean": TOY_MUTANTS["no_mean"]})
+    ran: list[Any] = []
+    start = time.monotonic()
+    with bounds.watchdog(time.monotonic() - bounds.MIN_MARGIN + 0.3, 0.1):
+        found = classic_mistakes(reference, "fit", (np.array([1.0, 5.0]),), {},
+                                 lambda v: ran.append(v) or True)
+    assert found == [] and ran == []
+    assert time.monotonic() - start < 60
+
+
+def test_a_bounded_block_inside_the_watchdog_keeps_the_watchdogs_deadline() -> None:
+    from grader.grading import bounds
+
+    start = time.monotonic()
+    with pytest.raises(bounds.TestOverran):
+        with bounds.watchdog(time.monotonic() - bounds.MIN_MARGIN + 1.0, 0.1):  # fires at 1 s
+            with pytest.raises(bounds.OutOfTime):  # its own seconds come first
+                with bounds.at_most(0.2):
+                    time.sleep(30)
+            time.sleep(30)  # the watchdog's timer, set again for what is left of it, fires
+    assert time.monotonic() - start < 30
+    start = time.monotonic()
+    with pytest.raises(bounds.TestOverran):  # the watchdog's deadline comes first
+        with bounds.watchdog(time.monotonic() - bounds.MIN_MARGIN + 0.3, 0.1):
+            with bounds.at_most(30):
+                time.sleep(30)
+    assert time.monotonic() - start < 30
+    time.sleep(0.3)  # disarmed: nothing fires afterwards
 
 
 def test_classic_mistakes_prepared_ahead_are_named_without_loading_or_reading_anything(

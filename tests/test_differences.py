@@ -86,3 +86,26 @@ def test_every_hand_gradient_topic_asks_for_its_gradient_beyond_differences(topi
     assert uses, (f"{topic}'s exercise is a gradient by hand: ask for it once at a size where "
                   "finite differences cannot finish (grader.checks.beyond_differences)")
     assert mutant.is_file(), f"{topic} needs a finite_differences mutant that loses those points"
+
+
+
+def test_a_wrong_gradient_at_scale_is_explained_within_the_tests_limit(engine,
+                                                                      tmp_path: Path) -> None:
+    """Where a failing check at scale looks for the classic mistake among the topic's mutants
+    (the L2 penalty's: its inputs are the test's own), the mutant of finite differences (minutes
+    at this size) is given up after a second or so: the failure names the mistake, and the test
+    ends within its limit, not at the watchdog's (the limit and half of it again)."""
+    from grader.grading.engine import Options
+
+    topic, test = "regularization", "test_l2_penalty_gradient_at_scale"
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    (sub / f"{topic}.py").write_text(
+        (ROOT / "reference" / topic / "mutants" / "l2_without_half.py").read_text())
+    result = engine.grade(sub, tmp_path / "out", Options(topics=(topic,), seed=20261121))
+    assert not result.error, result.error
+    t = next(t for t in result.tests if t.name == test)
+    assert t.outcome == "failed", (t.outcome, t.message)
+    assert "classic mistake: l2_penalty returns lam·‖w‖² (no ½)" in t.message, t.message
+    limit = COURSE.config(topic).timeout
+    assert t.duration < limit, f"{test} took {t.duration:.1f} s of its {limit:g} s"

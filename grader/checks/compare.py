@@ -7,6 +7,7 @@ import dataclasses
 import math
 import re
 import sys
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from grader.checks.describe import (
 from grader.checks.hints import (
     _equals_transposed,
     classic_mistakes,
+    mutant_seconds,
     _factor_hint,
     _input_sizes,
     _shape_hints,
@@ -778,6 +780,7 @@ def _name_mistake(failure: _Failure, mistakes: Mistakes | None, ctx: _Ctx) -> No
         return
     # Matched with the tolerance of the dtype, never bit for bit: a mutant sums in its own order.
     rules = _Ctx(name=ctx.name, rtol=ctx.rtol, atol=ctx.atol, check_dtype=False, hints=False)
+    started = time.perf_counter()
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -786,6 +789,7 @@ def _name_mistake(failure: _Failure, mistakes: Mistakes | None, ctx: _Ctx) -> No
                            **copy.deepcopy(dict(mistakes.kwargs)))
     except Exception:  # noqa: BLE001 - without the reference's value no mutant can be judged
         return
+    seconds = mutant_seconds(time.perf_counter() - started)
     found_right, right = _output(right, mistakes.select)
     if not found_right:
         return
@@ -799,7 +803,7 @@ def _name_mistake(failure: _Failure, mistakes: Mistakes | None, ctx: _Ctx) -> No
         return found and not _matches(value, right, rules)
 
     found = classic_mistakes(mistakes.reference, mistakes.fn, tuple(mistakes.args),
-                             dict(mistakes.kwargs), matches, differs)
+                             dict(mistakes.kwargs), matches, differs, seconds)
     if found:
         failure.specific.insert(0, f"your result matches a classic mistake: {found[0]}")
 

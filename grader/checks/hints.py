@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import importlib.util
 import inspect
@@ -534,9 +535,22 @@ def mistake_of(path: Path) -> str:
     return doc.splitlines()[0].removeprefix("Mutant:").strip().rstrip(".")
 
 
+# A classic mistake costs about what the reference does on the same inputs: each mutant may run
+# MUTANT_TIMES as long as the reference did, and at least MUTANT_SECONDS, before the search gives
+# it up. Finite differences at a test's large size take some 10⁴ times the reference's time.
+MUTANT_SECONDS = 1.0
+MUTANT_TIMES = 20
+
+
+def mutant_seconds(reference_seconds: float) -> float:
+    """How long one mutant may run where the reference took ``reference_seconds``."""
+    return max(MUTANT_SECONDS, MUTANT_TIMES * reference_seconds)
+
+
 def classic_mistakes(reference: Any, fn: str, args: tuple[Any, ...], kwargs: dict[str, Any],
                      matches: Callable[[Any], bool],
-                     differs: Callable[[Any], bool] | None = None) -> list[str]:
+                     differs: Callable[[Any], bool] | None = None,
+                     seconds: float | None = None) -> list[str]:
     """The classic mistakes (the topic's mutants, reference/<topic>/mutants/) whose `fn` gives,
     on these inputs, what `matches` accepts: the student's own value.
 
@@ -545,7 +559,14 @@ def classic_mistakes(reference: Any, fn: str, args: tuple[Any, ...], kwargs: dic
     mistake that changes nothing here (relu_grad at 0, on inputs that hold no 0) cannot be the
     student's, whatever else is wrong. Where the course has no mutants (an exported bundle),
     there are none to name.
+
+    Each mutant runs for `seconds` at most (``grader.grading.bounds.at_most``): one whose mistake
+    is its cost (finite differences at a test's large size) is given up, not run for minutes. A
+    test that runs past its own limit meanwhile (the watchdog's ``TestOverran``) ends the search
+    with what it has found: the failure it explains is already known.
     """
+    from grader.grading import bounds
+
     file = getattr(reference, "__file__", None)
     if not isinstance(reference, ModuleType) or not file:
         return []
@@ -557,9 +578,14 @@ def classic_mistakes(reference: Any, fn: str, args: tuple[Any, ...], kwargs: dic
         if mutant is None or not callable(f) or not _changes(mutant, reference, fn):
             continue
         try:
-            with np.errstate(all="ignore"), warnings.catch_warnings():
+            with bounds.at_most(seconds) if seconds is not None else contextlib.nullcontext(), \
+                    np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 value = f(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+        except bounds.OutOfTime:  # a mistake of cost, or one slower than the search can wait for
+            continue
+        except bounds.TestOverran:
+            break
         except Exception:  # noqa: BLE001 - a mutant that fails on these inputs matches nothing
             continue
         if (differs is None or differs(value)) and matches(value):

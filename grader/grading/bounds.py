@@ -15,6 +15,11 @@ replies, should a check ever compute with one before looking at it.
   (:class:`TestOverran`). Python checks signals between operations, so one long NumPy
   operation ends before the interruption: the memory bound is what keeps such an operation
   small.
+- **What a check tries on its own**: work a check does only to explain a failure (running each
+  of the topic's mutants to name the classic mistake, ``grader.checks.hints``) is bounded
+  again, inside the test's bound, by :func:`at_most`: a mutant whose very mistake is its cost
+  (a gradient by finite differences, minutes at a test's large size) is given up after a
+  second or two, not run until the watchdog ends the test.
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ class TestOverran(WorkerTimeout):
     """The trusted side's work in a test ran well past the test's deadline."""
 
     __test__ = False  # not a pytest test class
+
+
+class OutOfTime(BaseException):
+    """A block bounded by :func:`at_most` ran out of its seconds. Not an ``Exception``, so
+    that the bounded code's own ``except Exception`` does not hide it."""
 
 
 def margin(limit: float) -> float:
@@ -103,3 +113,37 @@ def watchdog(deadline: float | None, limit: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def at_most(seconds: float) -> Iterator[None]:
+    """While the block runs: interrupt it with :class:`OutOfTime` once it has run ``seconds``.
+    A :func:`watchdog` around it keeps its own deadline: where that comes first, the block is
+    interrupted by the watchdog's :class:`TestOverran`, and otherwise the watchdog's timer is
+    set again on leaving, for what is left of it. Only in the main thread of a process with
+    SIGALRM; elsewhere the block runs unbounded, as it would without this."""
+    import threading
+
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    outer = signal.getsignal(signal.SIGALRM)
+    left, _ = signal.getitimer(signal.ITIMER_REAL)
+    if outer is None or (left and left <= seconds):
+        yield  # a handler not set from Python, or the outer timer fires first
+        return
+
+    def spent(signum: int, frame: Any) -> None:
+        raise OutOfTime(f"ran out of its {seconds:g} s")
+
+    started = time.monotonic()
+    signal.signal(signal.SIGALRM, spent)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, outer)
+        if left:
+            signal.setitimer(signal.ITIMER_REAL,
+                             max(left - (time.monotonic() - started), 0.001))
