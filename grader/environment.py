@@ -68,11 +68,22 @@ class Environment:
             f"pip install -c {self.lock} {pins}"
 
     def incomplete(self, missing: list[str]) -> EnvironmentIncomplete:
-        """The one-line refusal for packages of this environment that did not import."""
-        return EnvironmentIncomplete(
-            f"the grading environment is incomplete: {'; '.join(missing)} did not import in a "
-            f"sandboxed worker. course.toml lets student code import {self.describe()}: install "
-            f"them with `{self.install_hint()}`")
+        """The one-line refusal for packages of this environment that did not import (each
+        ``"name (Error: message)"``). A package installed here whose import fails only in the
+        sandbox is not cured by installing it again: that one is said apart."""
+        absent = [m for m in missing if importlib.util.find_spec(m.split(" ", 1)[0]) is None]
+        refused = [m for m in missing if m not in absent]
+        parts = []
+        if absent:
+            parts.append(f"{'; '.join(absent)} did not import in a sandboxed worker. course.toml "
+                         f"lets student code import {self.describe()}: install them with "
+                         f"`{self.install_hint()}`")
+        if refused:
+            parts.append(f"{'; '.join(refused)}: installed here, but its import fails in a "
+                         "sandboxed worker, where student code runs (the sandbox refuses "
+                         "something the package does while importing), so it cannot be offered "
+                         "to student code as it is: take it out of course.toml's packages")
+        return EnvironmentIncomplete("the grading environment is incomplete: " + ". ".join(parts))
 
     def describe(self) -> str:
         """For students: ``numpy, scipy and torch``."""

@@ -91,6 +91,25 @@ def test_grade_refuses_to_start_where_a_declared_package_does_not_import(tmp_pat
     assert not (tmp_path / "out" / "results.json").exists()
 
 
+def test_a_package_installed_but_refused_in_the_sandbox_is_not_told_to_be_installed(
+        tmp_path: Path) -> None:
+    """Installing again cures a package that is not there, not one whose import the sandbox
+    refuses (a course package importing a module with non-ASCII names: pyparsing, hence
+    matplotlib): the refusal says which is which."""
+    env = load_environment(Course(toy_course_with(
+        tmp_path, '[environment]\npackages = ["numpy", "no_such_package_zq"]\n')))
+    text = str(env.incomplete(["no_such_package_zq (ModuleNotFoundError: No module named "
+                               "'no_such_package_zq')",
+                               "numpy (AuditRefused: exec is not available while grading)"]))
+    assert "\n" not in text and text.startswith("the grading environment is incomplete: ")
+    absent, refused = text.split("numpy (AuditRefused", 1)
+    assert "no_such_package_zq (ModuleNotFoundError" in absent and "install them with" in absent
+    assert "installed here, but its import fails in a sandboxed worker" in refused
+    assert "take it out of course.toml's packages" in refused and "pip install" not in refused
+    only = str(env.incomplete(["numpy (AuditRefused: exec is not available while grading)"]))
+    assert "pip install" not in only and "installed here" in only
+
+
 def test_grade_starts_where_every_declared_package_imports(tmp_path: Path) -> None:
     root = toy_course_with(tmp_path, '[environment]\npackages = ["numpy", "torch"]\n')
     sub = tmp_path / "sub"
