@@ -72,12 +72,19 @@ class Environment:
         ``"name (Error: message)"``). A package installed here whose import fails only in the
         sandbox is not cured by installing it again: that one is said apart."""
         absent = [m for m in missing if importlib.util.find_spec(m.split(" ", 1)[0]) is None]
-        refused = [m for m in missing if m not in absent]
+        # a library file the sandbox cannot verify without its compiled copy: the refusal names
+        # the command that makes it (``audit._unverified``)
+        uncompiled = [m for m in missing if m not in absent and "python -m compileall" in m]
+        refused = [m for m in missing if m not in absent and m not in uncompiled]
         parts = []
         if absent:
             parts.append(f"{'; '.join(absent)} did not import in a sandboxed worker. course.toml "
                          f"lets student code import {self.describe()}: install them with "
                          f"`{self.install_hint()}`")
+        if uncompiled:
+            parts.append(f"{'; '.join(uncompiled)}: installed here, but its import fails in a "
+                         "sandboxed worker until it is compiled where it is installed: run the "
+                         "command named above, then grade again")
         if refused:
             parts.append(f"{'; '.join(refused)}: installed here, but its import fails in a "
                          "sandboxed worker, where student code runs (the sandbox refuses "

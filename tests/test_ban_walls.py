@@ -1045,6 +1045,43 @@ def test_importlib_made_to_run_student_code_as_a_library_gains_nothing(engine,
     assert isinstance(got, BannedCallError) and "numpy.polyfit" in str(got), got
 
 
+PLANTED_COMPILED_COPY = '''
+import importlib.machinery, importlib.util, marshal, os, sys, tempfile
+
+def through_a_planted_compiled_copy(x):
+    # the hook tells a library file's body by the file's compiled copy (``.pyc``): one of the
+    # student's, beside their link to a library file, with the header that file's time and size
+    # make, holding their code
+    name = next(n for n in ("colorsys", "netrc", "wave", "fractions") if n not in sys.modules)
+    target = importlib.util.find_spec(name).origin
+    folder = tempfile.mkdtemp()
+    link = os.path.join(folder, name + ".py")
+    os.symlink(target, link)
+    source = "import numpy\\ndef fit(x, y):\\n    return numpy.polyfit(x, y, 1)\\n"
+    code = compile(source, link, "exec", dont_inherit=True)
+    st = os.stat(target)
+    header = importlib.util.MAGIC_NUMBER + bytes(4) + \\
+        (int(st.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little") + \\
+        (st.st_size & 0xFFFFFFFF).to_bytes(4, "little")
+    os.mkdir(os.path.join(folder, "__pycache__"))
+    with open(importlib.util.cache_from_source(link), "wb") as f:
+        f.write(header + marshal.dumps(code))
+    loader = importlib.machinery.SourceFileLoader(name, link)
+    loader.get_code = lambda fullname: code
+    spec = importlib.util.spec_from_loader(name, loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module.fit([0.0, 1.0, 2.0], [1.0, 3.0, 5.0])
+'''
+
+
+def test_a_compiled_copy_planted_beside_a_link_to_a_library_file_gains_nothing(
+        engine, tmp_path: Path) -> None:
+    got = run(engine, "linear_regression", PLANTED_COMPILED_COPY,
+              "through_a_planted_compiled_copy", 0, tmp=tmp_path)
+    assert isinstance(got, BannedCallError) and "numpy.polyfit" in str(got), got
+
+
 # ---------------------------------------------------------------- a banned library is absent
 
 ABSENT = '''

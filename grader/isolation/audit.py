@@ -58,7 +58,8 @@ raises a refusal. So the frame a refusal's traceback holds shows nothing but the
 forged): :func:`record_library` notes, in the zygote before any student code exists, the code
 of every function then alive (and the code nested in it); modules imported later count as
 library code when importlib's loader runs, as a module's body, what a file under the Python
-installation compiles to (``genuine``). Which module importlib runs is told by its frames' code,
+installation compiles to (``genuine``: told by the file's ``.pyc`` where importlib would load it,
+else by compiling the file). Which module importlib runs is told by its frames' code,
 never by their variables (``running``). Everything else (the student's files, code they exec, functions they build) is
 the student's.
 
@@ -72,6 +73,7 @@ not readable), the namespaces, seccomp and the limits.
 from __future__ import annotations
 
 import gc
+import marshal
 import os
 import re
 import sys
@@ -114,7 +116,7 @@ UNSAFE_MODULES = frozenset({
 # pass while busy.
 _OWN_EVENTS = frozenset({"sys._getframe", "builtins.id"})
 _OWN_READS = frozenset({"f_code", "tb_frame", "__code__"})
-_VERIFYING = frozenset({"open", "compile"})
+_VERIFYING = frozenset({"open", "compile", "marshal.loads"})
 # How much of the source of one piece of run-time code is reported.
 MAX_SOURCE = 128 * 1024
 # Routes of run-time code, as the worker reports them (the trusted side words them).
@@ -321,6 +323,15 @@ class _Checker:
             sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, grader_root,
             *(p for p in sys.path if "site-packages" in p or "dist-packages" in p))}))
         self.student_root = os.path.realpath(student_dir) + os.sep
+        # What names a library file's compiled copy and what its header holds (``cached``)
+        import _imp
+        from importlib import _bootstrap_external as external
+
+        self.cache_tag = sys.implementation.cache_tag
+        self.opt = f".opt-{sys.flags.optimize}" if sys.flags.optimize else ""
+        self.magic = bytes(external.MAGIC_NUMBER)
+        self.raw_magic = int.from_bytes(self.magic, "little")
+        self.source_hash = _imp.source_hash
         self.local = threading.local()
         self.machinery = frozenset(id(c) for c in _importlib_codes())
         # importlib running a module's body, or compiling its source: ``_LoaderBasics.
@@ -543,13 +554,16 @@ class _Checker:
         above = self.running(raiser)
         kind = self.module_body(above, code)
         if kind == "" and code.co_name == "<module>" and self.library_file(code.co_filename) \
-                and self.genuine(code):
+                and self.genuine(code) is not False:  # (or may be: refused all the same)
             # a library file's body run by hand (``runpy``, ``exec(loader.get_code(...))``):
             # its functions would be new, unwired, and no import system would see it
             name = _dotted(os.path.realpath(code.co_filename), self.search) or "a library module"
             return ImportError(f"{name} runs only by an import while grading, not by hand",
                                name=name)
-        if kind == "library" and above is not None and self.genuine(code):
+        verdict = self.genuine(code) if kind == "library" and above is not None else False
+        if verdict is None:
+            return _unverified(os.path.realpath(code.co_filename), self.search)
+        if verdict and above is not None:
             refusal = self.elsewhere(os.path.realpath(code.co_filename)) or \
                 self.on_library(above, code)
             if refusal is not None:
@@ -608,23 +622,82 @@ class _Checker:
         real = os.path.realpath(path)
         return real.startswith(self.prefixes) and not real.startswith(self.student_root)
 
-    def genuine(self, code: types.CodeType) -> bool:
-        """Whether ``code`` is what its library file compiles to. A student can patch
-        importlib's loaders (their classes, their module's functions) to run code of their own
-        under a library file's name, which would then count as library code; compiling the
-        file again here tells the two apart. Costs a compilation per module imported after the
-        student's (a few, at most a few dozen, per worker)."""
+    def genuine(self, code: types.CodeType) -> bool | None:
+        """Whether ``code`` is what its library file compiles to; None where that cannot be
+        told. A student can patch importlib's loaders (their classes, their module's functions)
+        to run code of their own under a library file's name, which would then count as library
+        code; the file's compiled copy, or compiling the file again here, tells the two apart.
+
+        The compiled copy first (``cached``: the ``.pyc`` beside the file, trusted where importlib
+        would load it instead of the source, which is where importlib's own copy comes from):
+        reading it is cheaper than a compilation. Else the source is compiled, a compilation per
+        module imported after the student's (a few, at most a few dozen, per worker). A source
+        with names spelt beyond ASCII (``Ελληνικά`` in pyparsing, which matplotlib imports)
+        cannot be compiled in here: the parser normalises such names by importing
+        ``unicodedata``, through the builtins of the hook's frame, which hold no ``__import__``
+        (one that imported would look the module up in ``sys.modules``, which the student can
+        fill, and call what they put there inside the hook). Such a file is told by its
+        compiled copy alone, and is None without one."""
         path = code.co_filename
-        source = self.on_disk(path)
+        # (the file itself, not a link to it in a folder of the student's, beside which the
+        # compiled copy would be theirs)
+        real = os.path.realpath(path)
+        source = self.on_disk(real)
         if source is None:
             return False
+        cached = self.cached(real, source)
+        if cached is not None and cached == code:
+            return True
         self.local.verifying = True
         try:  # the compilation is the hook's own
             return bool(compile(source, path, "exec", dont_inherit=True) == code)
         except (SyntaxError, ValueError):
             return False
+        except KeyError:  # (its __import__, for unicodedata: a name beyond ASCII)
+            return None
         finally:
             self.local.verifying = False
+
+    def cached(self, path: str, source: bytes) -> types.CodeType | None:
+        """The code of the library file ``path`` (its real path, holding ``source``) as its
+        ``.pyc`` in the ``__pycache__`` folder beside it holds it, where importlib would load it
+        in place of the source: of this interpreter (the magic number and the cache tag) and of
+        this source (the source's modification time and size, or its hash, in the header). Else
+        None. That folder is the library's, which no worker may write to (``sandbox``): the
+        copy is as much the library's as its source."""
+        folder, name = os.path.split(path)
+        stem, dot, suffix = name.rpartition(".")
+        if not dot or suffix != "py" or not stem:
+            return None
+        if type(self.cache_tag) is not str:  # (an interpreter that caches no bytecode)
+            return None
+        tag = f"{stem}.{self.cache_tag}{self.opt}.pyc"
+        data = self.on_disk(os.path.join(folder, "__pycache__", tag))
+        if data is None or len(data) < 16 or data[:4] != self.magic:
+            return None
+        flags = int.from_bytes(data[4:8], "little")
+        if flags & 1:  # by the source's hash, checked here whatever the .pyc asks
+            if data[8:16] != self.source_hash(self.raw_magic, source):
+                return None
+        elif flags:
+            return None
+        else:
+            try:
+                st = os.stat(path)
+            except (OSError, ValueError):
+                return None
+            if int.from_bytes(data[8:12], "little") != int(st.st_mtime) & 0xFFFFFFFF or \
+                    int.from_bytes(data[12:16], "little") != st.st_size & 0xFFFFFFFF or \
+                    st.st_size != len(source):
+                return None
+        self.local.verifying = True
+        try:
+            code = marshal.loads(data[16:])
+        except (EOFError, ValueError, TypeError):
+            return None
+        finally:
+            self.local.verifying = False
+        return code if type(code) is types.CodeType else None
 
     def on_disk(self, path: str) -> bytes | None:
         """What the file ``path`` holds (the hook's own read), or None."""
@@ -806,6 +879,19 @@ def absent(library: str, name: str, unoffered: bool = False,
                                    f"exercise: write it without {needs}", name=name)
     return ModuleNotFoundError(f"{library} is not available in this exercise: write it without "
                                f"{library}", name=name)
+
+
+def _unverified(real: str, search: Sequence[str]) -> ImportError:
+    """The refusal of a library file whose body cannot be told from the student's code under
+    its name (``genuine``): its source spells names beyond ASCII, and no compiled copy of it
+    matches."""
+    name = _dotted(real, search) or real
+    return ImportError(
+        f"{name} cannot be loaded while grading: its source spells names beyond ASCII, and the "
+        f"grader tells such a library file from code run under its name only by its compiled "
+        f"copy, which is missing or out of date ({os.path.dirname(real)}{os.sep}__pycache__): "
+        f"compiling the installed package once makes it (python -m compileall "
+        f"{os.path.dirname(real)})", name=name)
 
 
 def _again(name: str) -> ImportError:
