@@ -1045,6 +1045,99 @@ def test_importlib_made_to_run_student_code_as_a_library_gains_nothing(engine,
     assert isinstance(got, BannedCallError) and "numpy.polyfit" in str(got), got
 
 
+# What the hook's verification of a library file could run of the student's, were it to compile
+# the file in the worker: the compiler's warnings go through the ``warnings`` module's filters (a
+# filter's ``match``) and its display (``warnings._showwarnmsg``, ``sys.stderr``); a source
+# declaring an encoding other than UTF-8 is decoded by the codec the codec registry finds (a
+# search function registered by the student, the codec module's globals). Each spy notes when it
+# runs inside the hook; the worker then runs code of its own under the name of a library file that
+# warns when compiled, and of one in another encoding, through importlib's loader.
+COMPILED_INSIDE = """
+import codecs, importlib.machinery, importlib.util, os, sys, warnings
+
+SHALLOW = ValueError
+FOUND = []
+""" + INSIDE_HOOK + """
+
+
+class Spy:
+    def match(self, text):
+        if inside_hook():
+            FOUND.append("a warnings filter's match")
+        return False
+
+
+def show(*args, **kwargs):
+    if inside_hook():
+        FOUND.append("warnings._showwarnmsg")
+
+
+def forged(path):
+    # importlib's loader made to run other code under the library file's name
+    name = "mine_" + os.path.basename(path)[:-3]
+    code = compile("x = 1", path, "exec", dont_inherit=True)
+    loader = importlib.machinery.SourceFileLoader(name, path)
+    loader.get_code = lambda fullname: code
+    spec = importlib.util.spec_from_loader(name, loader)
+    try:
+        loader.exec_module(importlib.util.module_from_spec(spec))
+    except BaseException as exc:
+        return type(exc).__name__
+    return "ran"
+
+
+def through_warnings(x):
+    # an invalid escape sequence in the source: a warning when compiled
+    path = os.path.join(os.path.dirname(os.__file__), "test", "test_syntax.py")
+    warnings.filters.insert(0, ("default", Spy(), Warning, None, 0))
+    warnings._showwarnmsg = show
+    return [forged(path), sorted(set(FOUND))]
+
+
+CLOCK = os.path.join(os.path.dirname(os.__file__), "turtledemo", "clock.py")  # coding: cp1252
+
+
+def through_a_codec(x):
+    # the source decoded by the codec's Python code, which finds charmap_decode among its
+    # module's globals
+    import types
+    import encodings.cp1252 as codec
+    codecs.lookup("cp1252")  # found now: the codec is the one the registry hands over
+    real = codecs.charmap_decode
+
+    def charmap_decode(*args):
+        if inside_hook():
+            FOUND.append("a codec's module globals")
+        return real(*args)
+    codec.codecs = types.SimpleNamespace(charmap_decode=charmap_decode,
+                                         charmap_encode=codecs.charmap_encode)
+    return [forged(CLOCK), sorted(set(FOUND))]
+
+
+def through_a_codec_search(x):
+    # the codec not looked up yet: the registry's search function runs, and reads its globals
+    import encodings
+    real = encodings.normalize_encoding
+
+    def normalize_encoding(name):
+        if inside_hook():
+            FOUND.append("the codec search function's globals")
+        return real(name)
+    encodings._cache.pop("cp1252", None)
+    encodings.normalize_encoding = normalize_encoding
+    return [forged(CLOCK), sorted(set(FOUND))]
+"""
+
+
+@pytest.mark.parametrize("route", ["through_warnings", "through_a_codec",
+                                   "through_a_codec_search"])
+def test_verifying_a_library_file_runs_nothing_of_the_students(engine, route: str,
+                                                               tmp_path: Path) -> None:
+    got = run(engine, "linear_regression", COMPILED_INSIDE, route, 0, tmp=tmp_path)
+    # the forged body runs as the student's code (not the library's), or is refused
+    assert isinstance(got, list) and got[0] in ("ran", "ImportError") and got[1] == [], got
+
+
 PLANTED_COMPILED_COPY = '''
 import importlib.machinery, importlib.util, marshal, os, sys, tempfile
 

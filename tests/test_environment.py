@@ -110,16 +110,19 @@ def test_a_package_installed_but_refused_in_the_sandbox_is_not_told_to_be_instal
     assert "pip install" not in only and "installed here" in only
 
 
-# A course package whose source spells names beyond ASCII (pyparsing's ``Ελληνικά``, hence
-# matplotlib): the worker's audit hook cannot compile such a file again to tell it from code run
-# under its name, and tells it by its compiled copy, as pip makes it at install time.
-ACCENTED = 'Ελληνικά = "αβγ"\n\n\ndef größe(x):\n    return x * 1.0\n'
+# A course package beyond numpy, scipy and torch, which no zygote preloads: the worker's audit hook
+# tells its files from code run under their names by their compiled copies, as pip makes them at
+# install time (it compiles nothing itself). Its source spells names beyond ASCII (pyparsing's
+# ``Ελληνικά``, hence matplotlib), which no compilation inside the hook could read.
+ACCENTED = 'Ελληνικά = "αβγ"\n\n\ndef größe(x):\n    return x * 1.0\n\n\nscale = größe\n'
+PLAIN = 'greek = "abc"\n\n\ndef scale(x):\n    return x * 1.0\n'
 
 
-def _accented_course(tmp_path: Path, compiled: bool) -> tuple[Path, Path, Path]:
+def _accented_course(tmp_path: Path, compiled: bool,
+                     source: str = ACCENTED) -> tuple[Path, Path, Path]:
     site = tmp_path / "elsewhere" / "site-packages"
     (site / "accented").mkdir(parents=True)
-    (site / "accented" / "__init__.py").write_text(ACCENTED, encoding="utf-8")
+    (site / "accented" / "__init__.py").write_text(source, encoding="utf-8")
     if compiled:
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(site)], check=True)
     root = toy_course_with(tmp_path, '[environment]\npackages = ["numpy", "accented"]\n')
@@ -127,8 +130,7 @@ def _accented_course(tmp_path: Path, compiled: bool) -> tuple[Path, Path, Path]:
     sub.mkdir()
     # the toy exercise's function through the package's own (a function of a name beyond ASCII)
     (sub / "toy.py").write_text(TOY + "\n\nimport accented\n_own = add\n\n\n"
-                                "def add(a, b):\n    return accented.größe(_own(a, b))\n",
-                                encoding="utf-8")
+                                "def add(a, b):\n    return accented.scale(_own(a, b))\n")
     (sub / "other.py").write_text(OTHER)
     return root, sub, site / "accented"
 
@@ -157,22 +159,25 @@ def test_a_course_package_spelling_names_beyond_ascii_imports_by_its_compiled_co
     assert not toy["runtime_code"] and not toy["dynamic"] and not toy["note"], toy
 
 
-def test_a_course_package_spelling_names_beyond_ascii_without_its_compiled_copy_says_how_to_make_it(
-        tmp_path: Path) -> None:
-    root, sub, package = _accented_course(tmp_path, compiled=False)
+@pytest.mark.parametrize("source", [ACCENTED, PLAIN], ids=["beyond_ascii", "ascii"])
+def test_a_course_package_without_its_compiled_copies_says_how_to_make_them(
+        tmp_path: Path, source: str) -> None:
+    root, sub, package = _accented_course(tmp_path, compiled=False, source=source)
     done = _grade_with_site(root, sub, tmp_path / "out", package.parent)
     assert done.returncode != 0, done.stdout
     text = " ".join((done.stdout + done.stderr).split())
-    assert "accented cannot be loaded while grading: its source spells names beyond ASCII" in text
-    assert f"python -m compileall {os.path.realpath(package)}" in text, text
+    assert "accented cannot be loaded while grading: the grader tells a library file from code " \
+        "run under its name by the file's compiled copy" in text, text
+    assert f"python -m compileall -q {os.path.realpath(package)}" in text, text
     assert "run the command named above, then grade again" in text, text
     assert "take it out of course.toml" not in text and "pip install" not in text, text
     assert "Traceback" not in text
 
 
 def test_a_compiled_copy_is_trusted_only_where_importlib_would_load_it(tmp_path: Path) -> None:
-    """The hook's reading of a library file's ``.pyc``: of this interpreter, of this source
-    (its time and size, or its hash), or none."""
+    """The hook's reading of a library file's ``.pyc``: of this interpreter, of the source as it
+    is (its time and size, or its hash), or none; and without one, the file's code cannot be
+    told (the hook compiles nothing)."""
     import py_compile
 
     from grader.isolation import audit
@@ -180,31 +185,36 @@ def test_a_compiled_copy_is_trusted_only_where_importlib_would_load_it(tmp_path:
     source_path = tmp_path / "lib" / "site-packages" / "mod.py"
     source_path.parent.mkdir(parents=True)
     source_path.write_text(ACCENTED, encoding="utf-8")
-    source = source_path.read_bytes()
     checker = audit._Checker(student_dir=str(tmp_path / "student"), banned=frozenset(), files=(),
                              on_exec=None, gates={}, library=set(), ours=set(), keep=[])
     path = str(source_path)
-    code = compile(source, path, "exec", dont_inherit=True)
-    assert checker.cached(path, source) is None  # none made yet
+    code = compile(source_path.read_bytes(), path, "exec", dont_inherit=True)
+    assert checker.cached(path) is None and checker.genuine(code) is None  # none made yet
+    gone = compile("x = 1", str(source_path.parent / "gone.py"), "exec")
+    assert checker.genuine(gone) is False  # the code of a file that is not there: not its
     for mode in (py_compile.PycInvalidationMode.TIMESTAMP,
                  py_compile.PycInvalidationMode.CHECKED_HASH,
                  py_compile.PycInvalidationMode.UNCHECKED_HASH):
         py_compile.compile(path, invalidation_mode=mode, doraise=True)
-        assert checker.cached(path, source) == code, mode
+        assert checker.cached(path) == code, mode
         assert checker.genuine(code) is True
         assert checker.genuine(compile("x = 1", path, "exec")) is False  # other code, its name
-    # the source changed since (its hash no longer the one an unchecked .pyc holds): not trusted
+    # the source changed since, of the same size: its hash is no longer the .pyc's (checked even
+    # where the .pyc says not to), and then its time of change
     changed = ACCENTED.replace("αβγ", "δεζ").encode("utf-8")
-    assert len(changed) == len(source)
-    assert checker.cached(path, changed) is None
+    assert len(changed) == len(source_path.read_bytes())
+    source_path.write_bytes(changed)
+    assert checker.cached(path) is None and checker.genuine(code) is None
     py_compile.compile(path, invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP,
                        doraise=True)
-    source_path.write_bytes(changed)
+    assert checker.cached(path) is not None
     os.utime(path, (1, 1))  # another time of change than the .pyc holds
-    assert checker.cached(path, changed) is None
+    assert checker.cached(path) is None
+    py_compile.compile(path, invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP,
+                       doraise=True)
     pyc = Path(importlib.util.cache_from_source(path))
-    pyc.write_bytes(b"\0" * 16 + pyc.read_bytes()[16:])  # another interpreter's magic number
-    assert checker.cached(path, changed) is None
+    pyc.write_bytes(b"\0" * 4 + pyc.read_bytes()[4:])  # another interpreter's magic number
+    assert checker.cached(path) is None
 
 
 def test_grade_starts_where_every_declared_package_imports(tmp_path: Path) -> None:

@@ -58,10 +58,10 @@ raises a refusal. So the frame a refusal's traceback holds shows nothing but the
 forged): :func:`record_library` notes, in the zygote before any student code exists, the code
 of every function then alive (and the code nested in it); modules imported later count as
 library code when importlib's loader runs, as a module's body, what a file under the Python
-installation compiles to (``genuine``: told by the file's ``.pyc`` where importlib would load it,
-else by compiling the file). Which module importlib runs is told by its frames' code,
-never by their variables (``running``). Everything else (the student's files, code they exec, functions they build) is
-the student's.
+installation compiles to (``genuine``: told by the file's ``.pyc``, where importlib would load
+it; the hook never compiles anything, which would run code the student can reach). Which module
+importlib runs is told by its frames' code, never by their variables (``running``). Everything
+else (the student's files, code they exec, functions they build) is the student's.
 
 What an audit hook cannot stop in-process is said in docs/design.md: raw memory. NumPy reads
 and writes any address handed to it as an ``__array_interface__``, with no audited call, so
@@ -116,7 +116,9 @@ UNSAFE_MODULES = frozenset({
 # pass while busy.
 _OWN_EVENTS = frozenset({"sys._getframe", "builtins.id"})
 _OWN_READS = frozenset({"f_code", "tb_frame", "__code__"})
-_VERIFYING = frozenset({"open", "compile", "marshal.loads"})
+_VERIFYING = frozenset({"open", "marshal.loads"})
+# What makes the compiled copies of a folder's library files, which tell them apart (``genuine``).
+COMPILE_COMMAND = "python -m compileall -q"
 # How much of the source of one piece of run-time code is reported.
 MAX_SOURCE = 128 * 1024
 # Routes of run-time code, as the worker reports them (the trusted side words them).
@@ -626,45 +628,32 @@ class _Checker:
         """Whether ``code`` is what its library file compiles to; None where that cannot be
         told. A student can patch importlib's loaders (their classes, their module's functions)
         to run code of their own under a library file's name, which would then count as library
-        code; the file's compiled copy, or compiling the file again here, tells the two apart.
+        code; the file's compiled copy tells the two apart (``cached``: the ``.pyc`` beside the
+        file, where importlib would load it in place of the source, and so where importlib's own
+        code comes from; what the source compiles to wherever importlib compiles it instead).
 
-        The compiled copy first (``cached``: the ``.pyc`` beside the file, trusted where importlib
-        would load it instead of the source, which is where importlib's own copy comes from):
-        reading it is cheaper than a compilation. Else the source is compiled, a compilation per
-        module imported after the student's (a few, at most a few dozen, per worker). A source
-        with names spelt beyond ASCII (``Ελληνικά`` in pyparsing, which matplotlib imports)
-        cannot be compiled in here: the parser normalises such names by importing
-        ``unicodedata``, through the builtins of the hook's frame, which hold no ``__import__``
-        (one that imported would look the module up in ``sys.modules``, which the student can
-        fill, and call what they put there inside the hook). Such a file is told by its
-        compiled copy alone, and is None without one."""
-        path = code.co_filename
+        The hook never compiles the file itself: compiling runs code the student can reach. The
+        compiler's warnings (an invalid escape sequence, ``is`` with a literal) go through the
+        ``warnings`` module's filters, ``warnings._showwarnmsg`` and ``sys.stderr``; a source in
+        an encoding other than UTF-8 is decoded by the codec's Python code, found by the codec
+        registry's search function, over their modules' globals; a name beyond ASCII is
+        normalised by the parser through an import of ``unicodedata``. Each is the student's to
+        replace, and would run inside the hook. Without a compiled copy that matches, None."""
         # (the file itself, not a link to it in a folder of the student's, beside which the
         # compiled copy would be theirs)
-        real = os.path.realpath(path)
-        source = self.on_disk(real)
-        if source is None:
-            return False
-        cached = self.cached(real, source)
-        if cached is not None and cached == code:
-            return True
-        self.local.verifying = True
-        try:  # the compilation is the hook's own
-            return bool(compile(source, path, "exec", dont_inherit=True) == code)
-        except (SyntaxError, ValueError):
-            return False
-        except KeyError:  # (its __import__, for unicodedata: a name beyond ASCII)
-            return None
-        finally:
-            self.local.verifying = False
+        real = os.path.realpath(code.co_filename)
+        cached = self.cached(real)
+        if cached is None:
+            return None if self.on_disk(real) is not None else False  # (no such file: not it)
+        return bool(cached == code)
 
-    def cached(self, path: str, source: bytes) -> types.CodeType | None:
-        """The code of the library file ``path`` (its real path, holding ``source``) as its
-        ``.pyc`` in the ``__pycache__`` folder beside it holds it, where importlib would load it
-        in place of the source: of this interpreter (the magic number and the cache tag) and of
-        this source (the source's modification time and size, or its hash, in the header). Else
-        None. That folder is the library's, which no worker may write to (``sandbox``): the
-        copy is as much the library's as its source."""
+    def cached(self, path: str) -> types.CodeType | None:
+        """The code of the library file ``path`` (its real path) as its ``.pyc`` in the
+        ``__pycache__`` folder beside it holds it, where importlib would load it in place of the
+        source: of this interpreter (the magic number and the cache tag) and of the source as it
+        is (its modification time and size, or its hash, in the header). Else None. That folder
+        is the library's, which no worker may write to (``sandbox``): the copy is as much the
+        library's as its source."""
         folder, name = os.path.split(path)
         stem, dot, suffix = name.rpartition(".")
         if not dot or suffix != "py" or not stem:
@@ -677,7 +666,8 @@ class _Checker:
             return None
         flags = int.from_bytes(data[4:8], "little")
         if flags & 1:  # by the source's hash, checked here whatever the .pyc asks
-            if data[8:16] != self.source_hash(self.raw_magic, source):
+            source = self.on_disk(path)
+            if source is None or data[8:16] != self.source_hash(self.raw_magic, source):
                 return None
         elif flags:
             return None
@@ -687,8 +677,7 @@ class _Checker:
             except (OSError, ValueError):
                 return None
             if int.from_bytes(data[8:12], "little") != int(st.st_mtime) & 0xFFFFFFFF or \
-                    int.from_bytes(data[12:16], "little") != st.st_size & 0xFFFFFFFF or \
-                    st.st_size != len(source):
+                    int.from_bytes(data[12:16], "little") != st.st_size & 0xFFFFFFFF:
                 return None
         self.local.verifying = True
         try:
@@ -883,15 +872,14 @@ def absent(library: str, name: str, unoffered: bool = False,
 
 def _unverified(real: str, search: Sequence[str]) -> ImportError:
     """The refusal of a library file whose body cannot be told from the student's code under
-    its name (``genuine``): its source spells names beyond ASCII, and no compiled copy of it
-    matches."""
+    its name (``genuine``): no compiled copy of it matches the file as it is."""
     name = _dotted(real, search) or real
+    folder = os.path.dirname(real)
     return ImportError(
-        f"{name} cannot be loaded while grading: its source spells names beyond ASCII, and the "
-        f"grader tells such a library file from code run under its name only by its compiled "
-        f"copy, which is missing or out of date ({os.path.dirname(real)}{os.sep}__pycache__): "
-        f"compiling the installed package once makes it (python -m compileall "
-        f"{os.path.dirname(real)})", name=name)
+        f"{name} cannot be loaded while grading: the grader tells a library file from code run "
+        f"under its name by the file's compiled copy, and {folder}{os.sep}__pycache__ holds none "
+        f"that matches it. Compiling the installed package once makes it: "
+        f"{COMPILE_COMMAND} {folder}", name=name)
 
 
 def _again(name: str) -> ImportError:
