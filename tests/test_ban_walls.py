@@ -1129,10 +1129,19 @@ def through_a_codec_search(x):
 """
 
 
-@pytest.mark.parametrize("route", ["through_warnings", "through_a_codec",
-                                   "through_a_codec_search"])
+# The standard library's files each route forges the loading of (some distributions leave out
+# the test package and turtledemo): one that warns when compiled under 3.11, one in cp1252.
+FORGED = {"through_warnings": ("test", "test_syntax.py"),
+          "through_a_codec": ("turtledemo", "clock.py"),
+          "through_a_codec_search": ("turtledemo", "clock.py")}
+
+
+@pytest.mark.parametrize("route", sorted(FORGED))
 def test_verifying_a_library_file_runs_nothing_of_the_students(engine, route: str,
                                                                tmp_path: Path) -> None:
+    stdlib = Path(os.__file__).parent
+    if not stdlib.joinpath(*FORGED[route]).is_file():
+        pytest.skip(f"this Python installation has no {'/'.join(FORGED[route])} to forge")
     got = run(engine, "linear_regression", COMPILED_INSIDE, route, 0, tmp=tmp_path)
     # the forged body runs as the student's code (not the library's), or is refused
     assert isinstance(got, list) and got[0] in ("ran", "ImportError") and got[1] == [], got
