@@ -17,7 +17,9 @@ import functools
 import importlib.util
 import os
 import re
+import shlex
 import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -71,10 +73,12 @@ class Environment:
         """The one-line refusal for packages of this environment that did not import (each
         ``"name (Error: message)"``). A package installed here whose import fails only in the
         sandbox is not cured by installing it again: that one is said apart."""
+        from grader.isolation.audit import COMPILE_COMMAND
+
         absent = [m for m in missing if importlib.util.find_spec(m.split(" ", 1)[0]) is None]
         # a library file the sandbox cannot verify without its compiled copy: the refusal names
         # the command that makes it (``audit._unverified``)
-        uncompiled = [m for m in missing if m not in absent and "python -m compileall" in m]
+        uncompiled = [m for m in missing if m not in absent and COMPILE_COMMAND in m]
         refused = [m for m in missing if m not in absent and m not in uncompiled]
         parts = []
         if absent:
@@ -91,6 +95,28 @@ class Environment:
                          "something the package does while importing), so it cannot be offered "
                          "to student code as it is: take it out of course.toml's packages")
         return EnvironmentIncomplete("the grading environment is incomplete: " + ". ".join(parts))
+
+    def uncompiled(self) -> EnvironmentIncomplete | None:
+        """The refusal where the standard library or an offered package (with what it
+        requires) is installed without most of its compiled copies (``uncompiled``), which a
+        sandboxed worker needs to load any of its modules: said before any grading, with the
+        command that makes them, rather than to the students whose code imports one."""
+        from grader.isolation.audit import COMPILE_COMMAND  # (the command its refusals name)
+
+        found = uncompiled(self.import_names())
+        if not found:
+            return None
+        folders = " ".join(shlex.quote(folder) for _, folder, _, _ in found)
+        listed = "; ".join(f"{what} at {folder} ({lacking:,} of {total:,} modules have none)"
+                           for what, folder, lacking, total in found)
+        return EnvironmentIncomplete(
+            f"the grading environment is incomplete: a sandboxed worker loads a library module "
+            f"only by its compiled copy (__pycache__/*.pyc), which tells it from student code "
+            f"run under its name, and these were installed without them: {listed}. Some "
+            f"installations leave the copies out (the official Python container images delete "
+            f"the standard library's). Make them once, as the installation's owner (in a "
+            f"container image, a RUN line of its Dockerfile): `{COMPILE_COMMAND} {folders}`, "
+            f"then grade again")
 
     def describe(self) -> str:
         """For students: ``numpy, scipy and torch``."""
@@ -142,6 +168,69 @@ def unavailable(file: str, package: str, offered: Sequence[str], lacks: str) -> 
     return (f"{file} imports {package}, which the grading environment does not {lacks}. "
             f"Student code may use Python's standard library and {listed}: write this without "
             f"{package}, or ask your instructor whether it may be added to the course.")
+
+
+# Above this share of its modules without a compiled copy, a folder was installed without them.
+# A complete installation lacks a few: test data that does not compile (1.6% of the standard
+# library here, under test/ and lib2to3/tests/data/), a module for a newer Python.
+UNCOMPILED_SHARE = 0.1
+
+
+def uncompiled(offered: Sequence[str]) -> list[tuple[str, str, int, int]]:
+    """The library folders a worker loads from that were installed without most of their
+    compiled copies: the standard library, and the top-level packages of the distributions
+    ``offered`` (import names) and of what they require, as installed here. Each as (what,
+    folder, modules without a copy, modules). A module's copy is the ``.pyc`` of this
+    interpreter (its cache tag, not optimised: a worker's) in the ``__pycache__`` beside it,
+    the only one the worker's audit hook reads. Listing the folders takes some 0.1 s."""
+    if sys.implementation.cache_tag is None:  # (an interpreter that caches no bytecode)
+        return []
+    stdlib = sysconfig.get_paths()["stdlib"]
+    found = []
+    lacking, total = _without_copies(stdlib, skip=("site-packages", "dist-packages"))
+    if total and lacking > UNCOMPILED_SHARE * total:
+        found.append(("the standard library", stdlib, lacking, total))
+    installed = _installed()
+    needed = _requirements(tuple(offered))
+    for name in sorted(n for n, dists in installed.items()
+                       if n.isidentifier() and {_canonical(d) for d in dists} & needed):
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is None:
+            continue
+        for folder in spec.submodule_search_locations or ():
+            lacking, total = _without_copies(folder)
+            if total and lacking > UNCOMPILED_SHARE * total:
+                found.append((name, folder, lacking, total))
+        if spec.submodule_search_locations is None and spec.origin and \
+                spec.origin.endswith(".py") and _without_copies(spec.origin) == (1, 1):
+            found.append((name, spec.origin, 1, 1))
+    return found
+
+
+def _without_copies(root: str, skip: tuple[str, ...] = ()) -> tuple[int, int]:
+    """How many of the ``.py`` files under ``root`` have no compiled copy (see
+    ``uncompiled``), and how many there are; folders named in ``skip`` left out."""
+    tag = sys.implementation.cache_tag
+    if os.path.isfile(root):  # a module of one file
+        folder, name = os.path.split(root)
+        copy = os.path.join(folder, "__pycache__", f"{name[:-3]}.{tag}.pyc")
+        return int(not os.path.isfile(copy)), 1
+    lacking = total = 0
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [d for d in subfolders if d != "__pycache__" and d not in skip]
+        sources = [f for f in files if f.endswith(".py")]
+        if not sources:
+            continue
+        try:
+            copies = set(os.listdir(os.path.join(folder, "__pycache__")))
+        except OSError:
+            copies = set()
+        total += len(sources)
+        lacking += sum(f"{f[:-3]}.{tag}.pyc" not in copies for f in sources)
+    return lacking, total
 
 
 _VENDOR = ("_vendor", "vendor", "_vendored", "vendored")

@@ -217,6 +217,117 @@ def test_a_compiled_copy_is_trusted_only_where_importlib_would_load_it(tmp_path:
     assert checker.cached(path) is None
 
 
+def _interpreter_without_compiled_copies(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of this interpreter whose standard library has no compiled copies (as the
+    official Python container images ship it: they delete them, test folders with them), and a
+    virtual environment made from it that sees this environment's packages and the grader: its
+    python, and the copy's standard library."""
+    import site
+    import sysconfig
+
+    base, stdlib = Path(sys.base_prefix).resolve(), Path(sysconfig.get_paths()["stdlib"]).resolve()
+    if not stdlib.is_relative_to(base):
+        pytest.skip(f"this interpreter's standard library ({stdlib}) is not under its prefix")
+    home = tmp_path / "python"
+    copied = home / stdlib.relative_to(base)
+    shutil.copytree(stdlib, copied, symlinks=True, ignore=shutil.ignore_patterns(
+        "__pycache__", "site-packages", "dist-packages", "test", "tests", "idle_test"))
+    (home / "bin").mkdir()
+    exe = Path(os.path.realpath(sys.executable))
+    shutil.copy2(exe, home / "bin" / exe.name)
+    library = sysconfig.get_config_var("LDLIBRARY") or ""
+    libdir = Path(sysconfig.get_config_var("LIBDIR") or base / "lib")
+    if library and (libdir / library).is_file():  # (where the binary finds it beside itself)
+        (home / "lib").mkdir(exist_ok=True)
+        shutil.copy2(libdir / library, home / "lib" / library)
+    quiet = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    seen = subprocess.run([str(home / "bin" / exe.name), "-c", "import sys; print(sys.prefix)"],
+                          capture_output=True, text=True, env=quiet)
+    if seen.returncode != 0 or Path(seen.stdout.strip()).resolve() != home.resolve():
+        pytest.skip(f"a copy of this interpreter does not run from its own folder: {seen}")
+    venv = tmp_path / "venv"
+    subprocess.run([str(home / "bin" / exe.name), "-m", "venv", "--without-pip", str(venv)],
+                   check=True, env=quiet)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path("
+                              "'purelib'))"], capture_output=True, text=True, check=True,
+                             env=quiet).stdout.strip()
+    folders = [*site.getsitepackages(), str(ROOT)]
+    Path(purelib, "zz_this_environment.pth").write_text(
+        "import site; " + "; ".join(f"site.addsitedir({f!r})" for f in folders) + "\n")
+    return python, copied
+
+
+def test_an_installation_without_compiled_copies_is_refused_at_start_with_the_command(
+        tmp_path: Path) -> None:
+    """A worker loads a library module only by its compiled copy: where the standard library
+    has none (the official Python container images), ``grader grade`` refuses before grading,
+    naming the command; once it has run, a module importing a standard-library module that no
+    zygote loaded gets full marks."""
+    python, stdlib = _interpreter_without_compiled_copies(tmp_path)
+    root = toy_course_with(tmp_path, '[environment]\npackages = ["numpy"]\n')
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "toy.py").write_text("import fractions\nimport statistics\n\n" + TOY +
+                                "\n\n_own = add\n\n\ndef add(a, b):\n"
+                                "    return _own(a, b) + statistics.fmean([0.0]) * "
+                                "fractions.Fraction(1, 3)\n")
+    (sub / "other.py").write_text(OTHER)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTHONPATH", None)
+
+    def grade() -> subprocess.CompletedProcess:
+        return subprocess.run([str(python), "-m", "grader", "grade", str(sub), "--out",
+                               str(tmp_path / "out"), "--course", str(root)],
+                              capture_output=True, text=True, env=env, timeout=600)
+
+    refused = grade()
+    text = " ".join((refused.stdout + refused.stderr).split())
+    assert refused.returncode == 2, text
+    assert text.startswith("error: the grading environment is incomplete: a sandboxed worker "
+                           "loads a library module only by its compiled copy"), text
+    assert f"the standard library at {stdlib} (" in text, text
+    command = f"python -m compileall -q {stdlib}"
+    assert f"`{command}`, then grade again" in text and "Traceback" not in text, text
+    assert not list(tmp_path.glob("out/*.json"))  # nothing graded
+
+    subprocess.run([str(python), *command.split()[1:]], capture_output=True, env=env)
+    done = grade()
+    assert done.returncode == 0, done.stdout + done.stderr
+    import json
+
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    toy = next(t for t in result["topics"] if t["topic"] == "toy")
+    assert toy["score"] == toy["max_score"], toy
+
+
+def test_a_folder_counts_as_installed_without_compiled_copies_only_where_most_lack_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A complete installation lacks a few copies (test data that does not compile): that is
+    not refused; a folder where most modules have none is, with its counts."""
+    import py_compile
+    import sysconfig
+
+    from grader import environment
+
+    stdlib = tmp_path / "lib" / "python"
+    (stdlib / "package").mkdir(parents=True)
+    (stdlib / "site-packages").mkdir()  # another installation's packages: not counted
+    (stdlib / "site-packages" / "elsewhere.py").write_text("x = 1\n")
+    for i in range(19):
+        (stdlib / "package" / f"m{i}.py").write_text(f"x = {i}\n")
+    (stdlib / "package" / "bad_syntax.py").write_text("x = = 1\n")  # never compiles
+    monkeypatch.setattr(sysconfig, "get_paths", lambda *a, **k: {"stdlib": str(stdlib)})
+    for i in range(19):
+        py_compile.compile(str(stdlib / "package" / f"m{i}.py"), doraise=True,
+                           cfile=str(stdlib / "package" / "__pycache__" /
+                                     f"m{i}.{sys.implementation.cache_tag}.pyc"))
+    assert environment.uncompiled(()) == []  # 1 of 20 without one
+    for i in range(3, 19):
+        (stdlib / "package" / "__pycache__" / f"m{i}.{sys.implementation.cache_tag}.pyc").unlink()
+    assert environment.uncompiled(()) == [("the standard library", str(stdlib), 17, 20)]
+
+
 def test_grade_starts_where_every_declared_package_imports(tmp_path: Path) -> None:
     root = toy_course_with(tmp_path, '[environment]\npackages = ["numpy", "torch"]\n')
     sub = tmp_path / "sub"

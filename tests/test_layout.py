@@ -18,7 +18,7 @@ ALLOWED: dict[str, set[str]] = {
     "results": set(),
     "errors": set(),
     "course": {"results", "isolation"},
-    "environment": {"course"},
+    "environment": {"course", "isolation"},
     "checks": {"isolation", "grading"},
     "grading": {"isolation", "checks", "results", "course", "environment"},
     "classroom": {"grading", "results", "isolation", "course", "environment"},

@@ -155,6 +155,10 @@ class Engine:
             remove_tree(str(self.tmp))
             raise
         try:
+            # (while the zygote starts) a worker could load none of the modules of a library
+            # installed without its compiled copies: said now, not in the students' reports
+            if environment is not None and (refusal := environment.uncompiled()):
+                raise refusal
             self._preload()
             # Forked once this process has what the child shares (torch, where the topics
             # graded need it), while the zygote may still be starting.
