@@ -103,7 +103,7 @@ class Environment:
         command that makes them, rather than to the students whose code imports one."""
         from grader.isolation.audit import COMPILE_COMMAND  # (the command its refusals name)
 
-        found = uncompiled(self.import_names())
+        found = _by_folder(uncompiled(self.import_names()))
         if not found:
             return None
         folders = " ".join(shlex.quote(folder) for _, folder, _, _ in found)
@@ -113,8 +113,9 @@ class Environment:
             f"the grading environment is incomplete: a sandboxed worker loads a library module "
             f"only by its compiled copy (__pycache__/*.pyc), which tells it from student code "
             f"run under its name, and these were installed without them: {listed}. Some "
-            f"installations leave the copies out (the official Python container images delete "
-            f"the standard library's). Make them once, as the installation's owner (in a "
+            f"installations leave the copies out (uv installs packages without them unless "
+            f"asked to compile; the official Python container images delete the standard "
+            f"library's). Make them once, as the installation's owner (in a "
             f"container image, a RUN line of its Dockerfile): `{COMPILE_COMMAND} {folders}`, "
             f"then grade again")
 
@@ -192,8 +193,9 @@ def uncompiled(offered: Sequence[str]) -> list[tuple[str, str, int, int]]:
         found.append(("the standard library", stdlib, lacking, total))
     installed = _installed()
     needed = _requirements(tuple(offered))
-    for name in sorted(n for n, dists in installed.items()
-                       if n.isidentifier() and {_canonical(d) for d in dists} & needed):
+    for name in sorted((n for n, dists in installed.items()  # (the offered ones first)
+                        if n.isidentifier() and {_canonical(d) for d in dists} & needed),
+                       key=lambda n: (n not in offered, n)):
         try:
             spec = importlib.util.find_spec(name)
         except (ImportError, ValueError):
@@ -208,6 +210,27 @@ def uncompiled(offered: Sequence[str]) -> list[tuple[str, str, int, int]]:
                 spec.origin.endswith(".py") and _without_copies(spec.origin) == (1, 1):
             found.append((name, spec.origin, 1, 1))
     return found
+
+
+def _by_folder(found: list[tuple[str, str, int, int]]) -> list[tuple[str, str, int, int]]:
+    """``uncompiled``'s packages that lie in one folder (a site-packages: the offered ones and
+    what they require) said as that folder, which one command compiles whole."""
+    parents: dict[str, list[tuple[str, str, int, int]]] = {}
+    for entry in found:
+        parents.setdefault(os.path.dirname(entry[1]), []).append(entry)
+    out = []
+    for entry in found:
+        parent = os.path.dirname(entry[1])
+        group = parents.pop(parent, None)
+        if group is None:
+            continue  # (said with its folder)
+        if len(group) == 1 or entry[0] == "the standard library":
+            out.extend(group)
+            continue
+        names = [what for what, _, _, _ in group]
+        what = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        out.append((what, parent, sum(g[2] for g in group), sum(g[3] for g in group)))
+    return out
 
 
 def _without_copies(root: str, skip: tuple[str, ...] = ()) -> tuple[int, int]:

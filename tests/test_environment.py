@@ -118,11 +118,16 @@ ACCENTED = 'Ελληνικά = "αβγ"\n\n\ndef größe(x):\n    return x * 1.0
 PLAIN = 'greek = "abc"\n\n\ndef scale(x):\n    return x * 1.0\n'
 
 
-def _accented_course(tmp_path: Path, compiled: bool,
-                     source: str = ACCENTED) -> tuple[Path, Path, Path]:
+def _accented_course(tmp_path: Path, compiled: bool, source: str = ACCENTED,
+                     distribution: bool = False) -> tuple[Path, Path, Path]:
     site = tmp_path / "elsewhere" / "site-packages"
     (site / "accented").mkdir(parents=True)
     (site / "accented" / "__init__.py").write_text(source, encoding="utf-8")
+    if distribution:  # installed as pip installs it, its metadata beside it
+        meta = site / "accented-1.0.dist-info"
+        meta.mkdir()
+        (meta / "METADATA").write_text("Metadata-Version: 2.1\nName: accented\nVersion: 1.0\n")
+        (meta / "top_level.txt").write_text("accented\n")
     if compiled:
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(site)], check=True)
     root = toy_course_with(tmp_path, '[environment]\npackages = ["numpy", "accented"]\n')
@@ -172,6 +177,23 @@ def test_a_course_package_without_its_compiled_copies_says_how_to_make_them(
     assert "run the command named above, then grade again" in text, text
     assert "take it out of course.toml" not in text and "pip install" not in text, text
     assert "Traceback" not in text
+
+
+def test_an_offered_package_installed_without_compiled_copies_is_refused_at_start(
+        tmp_path: Path) -> None:
+    """As uv installs packages (it compiles nothing unless asked): refused before grading, with
+    the command; graded in full once it has run."""
+    root, sub, package = _accented_course(tmp_path, compiled=False, source=PLAIN,
+                                          distribution=True)
+    done = _grade_with_site(root, sub, tmp_path / "out", package.parent)
+    text = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 2, text
+    assert f"installed without them: accented at {package} (1 of 1 modules have none)" in text
+    assert f"`python -m compileall -q {package}`, then grade again" in text, text
+    assert not list(tmp_path.glob("out/*.json"))  # nothing graded
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
+    done = _grade_with_site(root, sub, tmp_path / "out", package.parent)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_a_compiled_copy_is_trusted_only_where_importlib_would_load_it(tmp_path: Path) -> None:
