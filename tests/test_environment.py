@@ -23,6 +23,7 @@ from grader.environment import (_canonical, _vendored, environment_files, load_e
 from grader.classroom.gradebook import ClassEntry, student_row
 from grader.classroom.late import LatePolicy
 from grader.grading.engine import Options
+from uncompiled_python import interpreter_without_compiled_copies
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = ROOT / "tests" / "fixtures" / "course"
@@ -239,54 +240,13 @@ def test_a_compiled_copy_is_trusted_only_where_importlib_would_load_it(tmp_path:
     assert checker.cached(path) is None
 
 
-def _interpreter_without_compiled_copies(tmp_path: Path) -> tuple[Path, Path]:
-    """A copy of this interpreter whose standard library has no compiled copies (as the
-    official Python container images ship it: they delete them, test folders with them), and a
-    virtual environment made from it that sees this environment's packages and the grader: its
-    python, and the copy's standard library."""
-    import site
-    import sysconfig
-
-    base, stdlib = Path(sys.base_prefix).resolve(), Path(sysconfig.get_paths()["stdlib"]).resolve()
-    if not stdlib.is_relative_to(base):
-        pytest.skip(f"this interpreter's standard library ({stdlib}) is not under its prefix")
-    home = tmp_path / "python"
-    copied = home / stdlib.relative_to(base)
-    shutil.copytree(stdlib, copied, symlinks=True, ignore=shutil.ignore_patterns(
-        "__pycache__", "site-packages", "dist-packages", "test", "tests", "idle_test"))
-    (home / "bin").mkdir()
-    exe = Path(os.path.realpath(sys.executable))
-    shutil.copy2(exe, home / "bin" / exe.name)
-    library = sysconfig.get_config_var("LDLIBRARY") or ""
-    libdir = Path(sysconfig.get_config_var("LIBDIR") or base / "lib")
-    if library and (libdir / library).is_file():  # (where the binary finds it beside itself)
-        (home / "lib").mkdir(exist_ok=True)
-        shutil.copy2(libdir / library, home / "lib" / library)
-    quiet = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    seen = subprocess.run([str(home / "bin" / exe.name), "-c", "import sys; print(sys.prefix)"],
-                          capture_output=True, text=True, env=quiet)
-    if seen.returncode != 0 or Path(seen.stdout.strip()).resolve() != home.resolve():
-        pytest.skip(f"a copy of this interpreter does not run from its own folder: {seen}")
-    venv = tmp_path / "venv"
-    subprocess.run([str(home / "bin" / exe.name), "-m", "venv", "--without-pip", str(venv)],
-                   check=True, env=quiet)
-    python = venv / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path("
-                              "'purelib'))"], capture_output=True, text=True, check=True,
-                             env=quiet).stdout.strip()
-    folders = [*site.getsitepackages(), str(ROOT)]
-    Path(purelib, "zz_this_environment.pth").write_text(
-        "import site; " + "; ".join(f"site.addsitedir({f!r})" for f in folders) + "\n")
-    return python, copied
-
-
 def test_an_installation_without_compiled_copies_is_refused_at_start_with_the_command(
         tmp_path: Path) -> None:
     """A worker loads a library module only by its compiled copy: where the standard library
     has none (the official Python container images), ``grader grade`` refuses before grading,
     naming the command; once it has run, a module importing a standard-library module that no
     zygote loaded gets full marks."""
-    python, stdlib = _interpreter_without_compiled_copies(tmp_path)
+    python, stdlib, _ = interpreter_without_compiled_copies(tmp_path)
     root = toy_course_with(tmp_path, '[environment]\npackages = ["numpy"]\n')
     sub = tmp_path / "sub"
     sub.mkdir()

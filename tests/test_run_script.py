@@ -171,3 +171,43 @@ def test_keep_torch_that_the_environment_breaks_is_one_clear_error_and_no_enviro
         done.stderr[-2000:]
     assert "not the version torch needs" in done.stderr
     assert not venv.exists()
+
+
+# The interface ./run reads of the grader (``grader.environment.uncompiled``), over the one folder
+# it answers for with no packages offered: the standard library, where `this` (which nothing
+# imports) has no copy.
+UNCOMPILED = '''
+import os, sys, sysconfig
+
+def uncompiled(offered):
+    stdlib = sysconfig.get_paths()["stdlib"]
+    copy = os.path.join(stdlib, "__pycache__", f"this.{sys.implementation.cache_tag}.pyc")
+    return [] if os.path.isfile(copy) else [("the standard library", stdlib, 1, 1)]
+'''
+
+
+@pytest.mark.skipif(sys.platform != "linux" or shutil.which("bash") is None,
+                    reason="./run is a bash script for Linux hosts")
+def test_the_environment_makes_the_compiled_copies_an_installation_of_python_left_out(
+        tmp_path: Path) -> None:
+    """An interpreter whose standard library has no compiled copies (the official Python
+    container images delete them): ./run makes them, as a worker needs them, and says so."""
+    from uncompiled_python import interpreter_without_compiled_copies
+
+    _, stdlib, interpreter = interpreter_without_compiled_copies(tmp_path)
+    project = _project(tmp_path)
+    (project / "grader" / "environment.py").write_text(UNCOMPILED)
+    (project / "vendored" / "torch").mkdir(parents=True)  # (what its demo imports)
+    (project / "vendored" / "torch" / "__init__.py").write_text("__version__ = '0'\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env.update(PYTHON=str(interpreter), GRADER_VENV=str(tmp_path / "env"), PIP_NO_INDEX="1",
+               PIP_DISABLE_PIP_VERSION_CHECK="1")
+    done = subprocess.run(["./run", "demo"], cwd=project, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"compiling the standard library at {stdlib}, installed without its compiled " \
+        "copies" in done.stderr, done.stderr
+    tag = sys.implementation.cache_tag
+    assert (stdlib / "__pycache__" / f"this.{tag}.pyc").is_file()
+    assert (stdlib / "__pycache__" / f"antigravity.{tag}.pyc").is_file()
+
