@@ -107,6 +107,12 @@ class Environment:
         if not found:
             return None
         folders = " ".join(shlex.quote(folder) for _, folder, _, _ in found)
+        command, aside = COMPILE_COMMAND, ""
+        if sys.pycache_prefix:  # (PYTHONPYCACHEPREFIX, -X pycache_prefix): compileall would
+            # write the copies there, where a worker, whose environment is emptied, never looks
+            command = f"env -u PYTHONPYCACHEPREFIX {command}"
+            aside = (f" (without PYTHONPYCACHEPREFIX, which sends compiled copies to "
+                     f"{sys.pycache_prefix}, where a worker does not look for them)")
         listed = "; ".join(f"{what} at {folder} ({lacking:,} of {total:,} modules have none)"
                            for what, folder, lacking, total in found)
         return EnvironmentIncomplete(
@@ -116,7 +122,7 @@ class Environment:
             f"installations leave the copies out (uv installs packages without them unless "
             f"asked to compile; the official Python container images delete the standard "
             f"library's). Make them once, as the installation's owner (in a "
-            f"container image, a RUN line of its Dockerfile): `{COMPILE_COMMAND} {folders}`, "
+            f"container image, a RUN line of its Dockerfile){aside}: `{command} {folders}`, "
             f"then grade again")
 
     def describe(self) -> str:

@@ -141,10 +141,12 @@ def _accented_course(tmp_path: Path, compiled: bool, source: str = ACCENTED,
     return root, sub, site / "accented"
 
 
-def _grade_with_site(root: Path, sub: Path, out: Path, site: Path) -> subprocess.CompletedProcess:
+def _grade_with_site(root: Path, sub: Path, out: Path, site: Path,
+                     env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``grader grade`` as a user runs it, with ``site`` on the search path (``PYTHONPATH``)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(site), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = env if env is not None else dict(os.environ)
+    env = {**env, "PYTHONPATH": os.pathsep.join(
+        [str(site), *filter(None, [env.get("PYTHONPATH")])])}
     return subprocess.run([sys.executable, "-m", "grader", "grade", str(sub), "--out", str(out),
                            "--course", str(root)], capture_output=True, text=True, env=env,
                           timeout=600)
@@ -180,20 +182,36 @@ def test_a_course_package_without_its_compiled_copies_says_how_to_make_them(
     assert "Traceback" not in text
 
 
+@pytest.mark.parametrize("prefix", [False, True], ids=["beside_the_files", "elsewhere"])
 def test_an_offered_package_installed_without_compiled_copies_is_refused_at_start(
-        tmp_path: Path) -> None:
+        tmp_path: Path, prefix: bool) -> None:
     """As uv installs packages (it compiles nothing unless asked): refused before grading, with
-    the command; graded in full once it has run."""
+    the command; graded in full once it has run. Where the user's Python writes compiled copies
+    to a folder of their own (``PYTHONPYCACHEPREFIX``), the command leaves that out: a worker
+    reads them beside the files."""
     root, sub, package = _accented_course(tmp_path, compiled=False, source=PLAIN,
                                           distribution=True)
-    done = _grade_with_site(root, sub, tmp_path / "out", package.parent)
+    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(tmp_path / "pycache")} if prefix else None
+    done = _grade_with_site(root, sub, tmp_path / "out", package.parent, env)
     text = " ".join((done.stdout + done.stderr).split())
     assert done.returncode == 2, text
     assert f"installed without them: accented at {package} (1 of 1 modules have none)" in text
-    assert f"`python -m compileall -q {package}`, then grade again" in text, text
+    command = f"python -m compileall -q {package}"
+    if prefix:  # where compileall writes to that folder, the refusal stays
+        subprocess.run([sys.executable, *command.split()[1:]], check=True, env=env)
+        again = _grade_with_site(root, sub, tmp_path / "out", package.parent, env)
+        assert again.returncode == 2 and "installed without them: accented" in again.stdout + \
+            again.stderr, again.stdout + again.stderr
+        command = "env -u PYTHONPYCACHEPREFIX " + command
+        assert f"(without PYTHONPYCACHEPREFIX, which sends compiled copies to " \
+            f"{tmp_path / 'pycache'}, where a worker does not look for them)" in text, text
+    assert f"`{command}`, then grade again" in text, text
     assert not list(tmp_path.glob("out/*.json"))  # nothing graded
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
-    done = _grade_with_site(root, sub, tmp_path / "out", package.parent)
+    # the command as a user runs it, in the same shell
+    words = command.split()
+    at = words.index("python")
+    subprocess.run([*words[:at], sys.executable, *words[at + 1:]], check=True, env=env)
+    done = _grade_with_site(root, sub, tmp_path / "out", package.parent, env)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
