@@ -174,12 +174,34 @@ def test_a_course_package_without_its_compiled_copies_says_how_to_make_them(
     done = _grade_with_site(root, sub, tmp_path / "out", package.parent)
     assert done.returncode != 0, done.stdout
     text = " ".join((done.stdout + done.stderr).split())
-    assert "accented cannot be loaded while grading: the grader tells a library file from code " \
-        "run under its name by the file's compiled copy" in text, text
+    assert "accented cannot be loaded while grading: the grading machine's installation has no " \
+        "compiled copy of it" in text, text
     assert f"python -m compileall -q {os.path.realpath(package)}" in text, text
     assert "run the command named above, then grade again" in text, text
     assert "take it out of course.toml" not in text and "pip install" not in text, text
     assert "Traceback" not in text
+
+
+def test_a_student_importing_a_library_module_left_without_its_compiled_copy_is_told_whose_it_is(
+        tmp_path: Path) -> None:
+    """The few modules a check at start lets pass without a copy (the package's own, compiled,
+    imports in the check; a module of it the student imports has none): the student reads that
+    it is the installation's, and the command."""
+    root, sub, package = _accented_course(tmp_path, compiled=True, source=PLAIN)
+    (package / "extra.py").write_text("def scale(x):\n    return x * 1.0\n")
+    (sub / "toy.py").write_text(TOY + "\n\nimport accented.extra\n")
+    out = tmp_path / "out"
+    done = _grade_with_site(root, sub, out, package.parent)
+    assert done.returncode == 0, done.stdout + done.stderr
+    import json
+
+    result = json.loads((out / "result.json").read_text())
+    toy = next(t for t in result["topics"] if t["topic"] == "toy")
+    text = " ".join(json.dumps(toy).split())
+    assert "accented.extra cannot be loaded while grading: the grading machine's installation " \
+        "has no compiled copy of it" in text, text
+    assert "Not a fault of the code that imports it: whoever installed it makes the copies once " \
+        f"with python -m compileall -q {os.path.realpath(package)}, then grades again" in text
 
 
 @pytest.mark.parametrize("prefix", [False, True], ids=["beside_the_files", "elsewhere"])

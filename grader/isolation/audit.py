@@ -876,10 +876,11 @@ def _unverified(real: str, search: Sequence[str]) -> ImportError:
     name = _dotted(real, search) or real
     folder = os.path.dirname(real)
     return ImportError(
-        f"{name} cannot be loaded while grading: the grader tells a library file from code run "
-        f"under its name by the file's compiled copy, and {folder}{os.sep}__pycache__ holds none "
-        f"that matches it. Compiling the installed package once makes it: "
-        f"{COMPILE_COMMAND} {folder}", name=name)
+        f"{name} cannot be loaded while grading: the grading machine's installation has no "
+        f"compiled copy of it ({folder}{os.sep}__pycache__ holds none that matches it), by which "
+        f"the grader tells a library file from code run under its name. Not a fault of the code "
+        f"that imports it: whoever installed it makes the copies once with "
+        f"{COMPILE_COMMAND} {folder}, then grades again", name=name)
 
 
 def _again(name: str) -> ImportError:
