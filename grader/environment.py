@@ -103,8 +103,12 @@ class Environment:
         command that makes them, rather than to the students whose code imports one."""
         from grader.isolation.audit import COMPILE_COMMAND  # (the command its refusals name)
 
-        found = _by_folder(uncompiled(self.import_names()))
+        offered = tuple(self.import_names())
+        if offered in _COMPILED:
+            return None
+        found = _by_folder(uncompiled(offered))
         if not found:
+            _COMPILED.add(offered)  # (copies are not taken away while a grader runs)
             return None
         folders = " ".join(shlex.quote(folder) for _, folder, _, _ in found)
         command, aside = COMPILE_COMMAND, ""
@@ -177,6 +181,9 @@ def unavailable(file: str, package: str, offered: Sequence[str], lacks: str) -> 
             f"{package}, or ask your instructor whether it may be added to the course.")
 
 
+# The offered packages (import names) found with their compiled copies, and the standard
+# library with them, in this process (``Environment.uncompiled``): one scan per process.
+_COMPILED: set[tuple[str, ...]] = set()
 # Above this share of its modules without a compiled copy, a folder was installed without them.
 # A complete installation lacks a few: test data that does not compile (1.6% of the standard
 # library here, under test/ and lib2to3/tests/data/), a module for a newer Python.

@@ -90,7 +90,9 @@ class Engine:
                  topics: Sequence[str] | None = None,
                  chosen: Sequence[str] | None = None) -> None:
         """``environment``: the packages student code may import; given, each must import in a
-        worker before anything is graded (``EnvironmentIncomplete`` otherwise). ``topics``: the
+        worker before anything is graded (``EnvironmentIncomplete`` otherwise). Whether given or
+        not (course.toml's), they and the standard library must have been installed with their
+        compiled copies (``Environment.uncompiled``). ``topics``: the
         topics this engine will grade, where the caller knows (default: every topic of the
         course); the zygotes then prepare only theirs: a topic of no other profile starts no
         zygote of its own, and its trip-wires are planned alone. Another topic is still graded,
@@ -99,7 +101,8 @@ class Engine:
         among ``topics`` are listed once, not collected here (``grader.grading.listing``)."""
         self.course = course
         # What student code may import, for the message of a module that imports anything else.
-        self.provides = tuple((environment or load_environment(course)).import_names())
+        offered = environment or load_environment(course)
+        self.provides = tuple(offered.import_names())
         self.sandboxed = sandboxed
         self.layers: tuple[str, ...] = ()
         if sandboxed:
@@ -155,9 +158,10 @@ class Engine:
             remove_tree(str(self.tmp))
             raise
         try:
-            # (while the zygote starts) a worker could load none of the modules of a library
-            # installed without its compiled copies: said now, not in the students' reports
-            if environment is not None and (refusal := environment.uncompiled()):
+            # (while the zygote starts) a worker, sandboxed or not, could load none of the
+            # modules of a library installed without its compiled copies (its audit hook needs
+            # them): said now, not in the students' reports
+            if refusal := offered.uncompiled():
                 raise refusal
             self._preload()
             # Forked once this process has what the child shares (torch, where the topics
