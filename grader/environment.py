@@ -239,7 +239,7 @@ def _by_folder(found: list[tuple[str, str, int, int]]) -> list[tuple[str, str, i
         group = parents.pop(parent, None)
         if group is None:
             continue  # (said with its folder)
-        if len(group) == 1 or entry[0] == "the standard library":
+        if len(group) == 1:  # (the standard library's folder holds no other)
             out.extend(group)
             continue
         names = [what for what, _, _, _ in group]

@@ -323,6 +323,22 @@ def test_an_installation_without_compiled_copies_is_refused_at_start_with_the_co
     assert toy["score"] == toy["max_score"], toy
 
 
+def test_the_packages_of_one_folder_without_compiled_copies_are_said_as_that_folder() -> None:
+    """One command compiles a site-packages whole: its packages are named, the offered first
+    (as ``uncompiled`` orders them), and counted together; a folder alone keeps its own path."""
+    from grader.environment import _by_folder
+
+    site = os.path.join("/env", "site-packages")
+    found = [("the standard library", "/py/lib/python3.11", 700, 800),
+             ("numpy", f"{site}/numpy", 395, 487), ("scipy", f"{site}/scipy", 973, 973),
+             ("torch", f"{site}/torch", 2285, 2285), ("filelock", f"{site}/filelock", 23, 23),
+             ("accented", "/elsewhere/site-packages/accented", 1, 1)]
+    assert _by_folder(found) == [
+        ("the standard library", "/py/lib/python3.11", 700, 800),
+        ("numpy, scipy, torch and 1 more", site, 3676, 3768),
+        ("accented", "/elsewhere/site-packages/accented", 1, 1)]
+
+
 def test_a_folder_counts_as_installed_without_compiled_copies_only_where_most_lack_one(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A complete installation lacks a few copies (test data that does not compile): that is
