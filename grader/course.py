@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 from grader.errors import GraderError
 from grader.isolation.profiles import CAPABILITIES

@@ -20,17 +20,13 @@ import re
 import shlex
 import sys
 import sysconfig
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from grader.course import Course, CourseError
 from grader.errors import GraderError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 COURSE_FILE = "course.toml"
 # A course without course.toml lets its students import what the grader itself runs on.
@@ -342,6 +338,21 @@ def read_lock(path: Path) -> dict[str, str]:
         if m := _PIN.match(line.strip()):
             versions[_canonical(m.group(1))] = m.group(2)
     return versions
+
+
+def python_floor(spec: str | None = None) -> tuple[int, int]:
+    """The oldest Python (major, minor) that ``spec`` admits, a ``Requires-Python`` such as
+    ">=3.11" (its ``>=``, ``>``, ``~=`` and ``==`` clauses); by default the grader's own, from
+    the pyproject.toml beside the package: the oldest Python every locked package supports, which
+    Gradescope's setup.sh asks for and a release's README names."""
+    if spec is None:
+        with open(Path(__file__).resolve().parent.parent / "pyproject.toml", "rb") as f:
+            spec = str(tomllib.load(f)["project"]["requires-python"])
+    floor = (0, 0)
+    for clause in spec.split(","):
+        if m := re.fullmatch(r"\s*(>=|>|~=|==)\s*(\d+)(?:\.(\d+))?[\w.*+!-]*\s*", clause):
+            floor = max(floor, (int(m.group(2)), int(m.group(3) or 0)))
+    return floor
 
 
 def load_environment(course: Course) -> Environment:

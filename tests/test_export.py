@@ -139,6 +139,7 @@ FAKE_PYTHON = """#!/usr/bin/env bash
 # Stands in for python3 in setup.sh: logs each call; `-m venv DIR` makes DIR/bin/python (this
 # script again); `import torch` works once pip has installed torch, or when FAKE_TORCH is set.
 echo "$PWD | $*" >> "$FAKE_LOG"
+[ -z "${FAKE_NAMES:-}" ] || echo "$(basename "$0") $*" >> "$FAKE_NAMES"
 if [ "$1 $2" = "-m venv" ]; then
     dir="${@: -1}"; mkdir -p "$dir/bin"; ln -sf "$0" "$dir/bin/python"; exit 0
 fi
@@ -148,7 +149,28 @@ if [ "$1 $2 $3" = "-m pip install" ]; then
 fi
 if [ "$1" = "-c" ]; then
     case "$2" in *"import torch"*) [ -n "${FAKE_TORCH:-}" ] || [ -e "$FAKE_STATE/torch" ]; exit ;; esac
+    # The version asked of it: this script as python3 answers FAKE_PYTHON3_VERSION, as pythonX.Y
+    # that version, as a venv's python the newest.
+    case "$2" in *"sys.version_info <"*)
+        asked=${2#*version_info < (}; asked=${asked%%)*}; major=${asked%%,*}; minor=${asked#*, }
+        name=$(basename "$0")
+        case "$name" in python3) have="${FAKE_PYTHON3_VERSION:-3.99}" ;;
+                        python3.*) have="${name#python}" ;; *) have=3.99 ;; esac
+        [ "${have%.*}" -gt "$major" ] || { [ "${have%.*}" -eq "$major" ] &&
+            [ "${have#*.}" -ge "$minor" ]; }
+        exit ;;
+    esac
 fi
+if [ "$1" = "-V" ]; then echo "Python ${FAKE_PYTHON3_VERSION:-3.99}.0"; exit 0; fi
+exit 0
+"""
+
+# Stands in for apt-get: logs each call; installing pythonX.Y puts that interpreter on the PATH.
+FAKE_APT = """#!/usr/bin/env bash
+echo "$PWD | apt-get $*" >> "$FAKE_LOG"
+for pkg in "$@"; do
+    case "$pkg" in python3.[0-9]*-venv) ;; python3.[0-9]*) ln -sf "$FAKE_PYTHON" "$FAKE_BIN/$pkg" ;; esac
+done
 exit 0
 """
 
@@ -182,6 +204,93 @@ def test_setup_sh_installs_the_course_environment_at_the_locked_versions(
     assert f"{source} | -m pip install --quiet -c requirements/lock.txt {pins} -e ." in calls
     assert calls[-1].endswith("-c import numpy, scipy, torch, grader.grading.engine")
     assert (source / "course.toml").is_file() and (source / "requirements/lock.txt").is_file()
+
+
+def _setup_sh_on_a_bare_path(tmp_path: Path, course: Course, python3: str | None,
+                             others: tuple[str, ...], env: dict[str, str]
+                             ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """setup.sh run where the PATH holds the shell's tools, a fake apt-get, and fake
+    interpreters: python3 of version ``python3`` (none where None) and ``others`` (python3.12,
+    ...), each answering its version; nothing of the machine's own Pythons. Returns the run and
+    the calls of apt-get and the interpreters, each interpreter's by its name."""
+    bundle = tmp_path / "autograder.zip"
+    res = CliRunner().invoke(main, ["export", "gradescope", str(bundle), "--course",
+                                    str(course.root), "--topic", "linear_regression"])
+    assert res.exit_code == 0, res.output
+    source = autograder_tree(bundle, tmp_path / "autograder", {}) / "source"
+    fake, bin_ = tmp_path / "fake-python", tmp_path / "bin"
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(0o755)
+    bin_.mkdir()
+    for tool in ("bash", "dirname", "basename", "mkdir", "ln", "touch", "sed"):
+        (bin_ / tool).symlink_to(shutil.which(tool) or f"/bin/{tool}")
+    (bin_ / "apt-get").write_text(FAKE_APT)
+    (bin_ / "apt-get").chmod(0o755)
+    for name in ((("python3",) if python3 else ()) + others):
+        (bin_ / name).symlink_to(fake)
+    (tmp_path / "state").mkdir()
+    log, names = tmp_path / "calls.log", tmp_path / "names.log"
+    log.touch()
+    names.touch()
+    env = {"PATH": str(bin_), "GRADER_VENV": str(tmp_path / "venv"), "FAKE_LOG": str(log),
+           "FAKE_NAMES": str(names),
+           "FAKE_STATE": str(tmp_path / "state"), "FAKE_TORCH": "1", "FAKE_BIN": str(bin_),
+           "FAKE_PYTHON": str(fake), "FAKE_PYTHON3_VERSION": python3 or "", **env}
+    done = subprocess.run([str(bin_ / "bash"), str(source / "setup.sh")], env=env, cwd=tmp_path,
+                          text=True, capture_output=True, timeout=60, check=False)
+    apt = [c.split(" | ", 1)[1] for c in log.read_text().splitlines() if "| apt-get " in c]
+    return done, apt + names.read_text().splitlines()
+
+
+@pytest.mark.parametrize("python3, others, uses, installs", [
+    ("3.12", ("python3.11",), "python3", ""),  # Ubuntu 24.04's image
+    ("3.10", ("python3.11",), "python3.11", ""),  # 22.04 with 3.11 installed beside
+    ("3.10", (), "python3.11", "python3.11 python3.11-venv"),  # 22.04 bare: apt brings 3.11
+    (None, (), "python3.11", "python3.11 python3.11-venv"),  # no python3 at all
+])
+def test_setup_sh_builds_on_a_python_its_locked_packages_install_on(
+        tmp_path: Path, course: Course, python3: str | None, others: tuple[str, ...], uses: str,
+        installs: str) -> None:
+    # The oldest Python numpy, scipy and pandas of the lock install on: an older python3 (3.10,
+    # on Gradescope's Ubuntu 22.04 image) passed the script's check, then pip failed on every
+    # locked package with "No matching distribution found".
+    done, calls = _setup_sh_on_a_bare_path(tmp_path, course, python3, others, {})
+    assert done.returncode == 0, done.stderr
+    assert [c for c in calls if " -m venv " in c] == [f"{uses} -m venv {tmp_path / 'venv'}"]
+    apt = [c for c in calls if c.startswith("apt-get install")]
+    assert (installs in apt[-1]) if installs else not apt, calls
+    # everything after, in the environment made
+    assert any(c.startswith("python -m pip install --quiet -c requirements/lock.txt")
+               for c in calls), calls
+
+
+def test_setup_sh_refuses_a_python_older_than_its_locked_packages_need(
+        tmp_path: Path, course: Course) -> None:
+    done, calls = _setup_sh_on_a_bare_path(
+        tmp_path, course, "3.10", (), {"PYTHON": "python3"})
+    assert done.returncode == 1
+    assert "the grader needs Python 3.11 or newer" in done.stderr
+    assert "python3 is Python 3.10.0" in done.stderr and "set PYTHON" in done.stderr
+    assert not [c for c in calls if "-m venv" in c or "pip install" in c]
+
+
+def test_the_python_the_grader_requires_is_the_oldest_its_locked_packages_install_on() -> None:
+    # pyproject.toml's requires-python is what setup.sh asks for and a release's README names:
+    # a locked package needing a newer Python makes pip fail there ("No matching distribution").
+    import importlib.metadata
+
+    from grader.environment import python_floor, read_lock
+
+    needs = {}
+    for name in read_lock(Path(__file__).resolve().parent.parent / "requirements" / "lock.txt"):
+        try:
+            spec = importlib.metadata.metadata(name)["Requires-Python"]
+        except importlib.metadata.PackageNotFoundError:  # locked for another platform
+            continue
+        if spec:
+            needs[name] = python_floor(spec)
+    assert {"numpy", "scipy", "pandas", "torch"} <= set(needs)
+    assert python_floor() == max(needs.values()), sorted(needs.items(), key=lambda kv: kv[1])
 
 
 @pytest.mark.parametrize("variants", [("exception-text", "returned-string"),

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,6 @@ from grader.student.check import split_args
 from grader.student.report import cap_output
 from grader.course import Course
 from grader.publish.release import build
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 TOPIC = "linear_regression"
 HIDDEN = 22

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.classroom import gradebook, similarity
 from grader.classroom.late import LatePolicy, PolicyError, parse_time, policy_from_mapping
 from grader.classroom.layout import BatchError, entry_name, read_table
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 DEFAULT_ASSIGNMENT = "Deep learning exercises"
 ROSTER_COLUMNS = ("student", "submission", "name", "canvas_id", "sis_id", "login", "section",

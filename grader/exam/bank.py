@@ -11,7 +11,7 @@ import importlib.util
 import json
 import math
 import re
-import sys
+import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +22,6 @@ import numpy as np
 
 from grader.course import Course, CourseError
 from grader.exam.parts import Part
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 BANK = "bank"
 EXAM_FILE = "exam.toml"

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from grader.course import Course, CourseError
-from grader.environment import environment_files, load_environment
+from grader.environment import environment_files, load_environment, python_floor
 from grader.publish.autograder import CONFIG
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
@@ -29,14 +29,32 @@ SETUP_SH = """\
 # grader, in a virtual environment that sees nothing else.
 set -euo pipefail
 cd "$(dirname "$0")"
-PY="${{PYTHON:-python3}}"
 VENV="${{GRADER_VENV:-${{AUTOGRADER_ROOT:-/autograder}}/venv}}"
-if ! command -v "$PY" >/dev/null 2>&1 || ! "$PY" -c "import ensurepip, venv" 2>/dev/null; then
+# Python {major}.{minor} or newer, with venv: the oldest the course's locked packages install on.
+usable() {{ "$1" -c "import sys, ensurepip, venv; sys.exit(sys.version_info < ({major}, {minor}))" \\
+    >/dev/null 2>&1; }}
+PY="${{PYTHON:-python3}}"
+if [ -z "${{PYTHON:-}}" ] && ! usable "$PY"; then
+    for candidate in python3.14 python3.13 python3.12 python3.11; do
+        if usable "$candidate"; then PY="$candidate"; break; fi
+    done
+fi
+if ! usable "$PY"; then
     apt-get update -q
     apt-get install -y -q --no-install-recommends python3 python3-venv python3-pip
+    if [ -z "${{PYTHON:-}}" ] && ! usable python3; then
+        # An older python3 (Ubuntu 22.04's, one of Gradescope's images, is 3.10): the release
+        # needed, where the distribution packages it beside (22.04 packages 3.11).
+        apt-get install -y -q --no-install-recommends "python{major}.{minor}" \\
+            "python{major}.{minor}-venv" || true
+        PY=python{major}.{minor}
+    fi
 fi
-if ! "$PY" -c "import sys; sys.exit(sys.version_info < (3, 10))"; then
-    echo "setup.sh: the grader needs Python 3.10 or newer; $PY is $("$PY" -V 2>&1)" >&2
+if ! usable "$PY"; then
+    echo "setup.sh: the grader needs Python {major}.{minor} or newer with its venv module (the" \\
+         "oldest Python its locked packages install on); $PY is" \\
+         "$("$PY" -V 2>&1 || echo missing). Choose a newer base image (Ubuntu 24.04 has" \\
+         "Python 3.12) or set PYTHON to such an interpreter." >&2
     exit 1
 fi
 "$PY" -m venv "$VENV"
@@ -58,8 +76,9 @@ def setup_script(course: Course) -> str:
     env = load_environment(course)
     lock = ["-c", env.lock.relative_to(course.root).as_posix()] if env.lock is not None else []
     torch = env.versions.get("torch")
+    major, minor = python_floor()
     return SETUP_SH.format(
-        torch_step=TORCH_STEP.format(version=torch) if torch else "",
+        major=major, minor=minor, torch_step=TORCH_STEP.format(version=torch) if torch else "",
         install=" ".join(lock + env.requirements()), imports=", ".join(env.import_names()))
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import jinja2
 
 from grader.course import Course, CourseError
-from grader.environment import environment_files, load_environment
+from grader.environment import environment_files, load_environment, python_floor
 from grader.errors import GraderError
 from grader.publish import statement
 from grader.results.model import Flag, Outcome
@@ -56,7 +56,7 @@ Each topic of the course is a folder in `assignments/`:
 {% endfor %}
 ## Set up, once
 
-You need Python 3.11 (the versions below are locked for it). In this folder:
+You need Python {{ python }} or newer (the oldest the versions below install on). In this folder:
 
 ```bash
 python -m venv .venv
@@ -147,6 +147,7 @@ def build(course: Course, out: Path, topics: Iterable[str], hidden_counts: dict[
     env = load_environment(course)
     (out / "README.md").write_text(STUDENT_README.render(
         topics=rows, packages=env.describe(), torch=env.versions.get("torch", ""),
+        python=".".join(map(str, python_floor())),
         install=" ".join((["-c", env.lock.relative_to(course.root).as_posix()]
                           if env.lock is not None else []) + env.requirements())))
 

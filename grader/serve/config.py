@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,11 +12,6 @@ from grader.classroom.late import LatePolicy, PolicyError, parse_time, policy_fr
 from grader.errors import GraderError
 from grader.serve import dates
 from grader.serve.lti.platforms import LtiSettings, read_settings
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 COUNTS = ("last", "best")
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
