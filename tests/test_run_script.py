@@ -211,3 +211,66 @@ def test_the_environment_makes_the_compiled_copies_an_installation_of_python_lef
     assert (stdlib / "__pycache__" / f"this.{tag}.pyc").is_file()
     assert (stdlib / "__pycache__" / f"antigravity.{tag}.pyc").is_file()
 
+
+
+def _wheel(folder: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> None:
+    """A wheel of package ``name`` (an ``__init__.py`` holding its version) whose metadata
+    requires ``requires``, in ``folder``, for pip to find offline."""
+    import base64
+    import hashlib
+    import zipfile
+
+    info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": f"__version__ = {version!r}\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+                            + "".join(f"Requires-Dist: {r}\n" for r in requires),
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                         "Tag: py3-none-any\n",
+    }
+    record = []
+    with zipfile.ZipFile(folder / f"{name}-{version}-py3-none-any.whl", "w") as zf:
+        for path, text in files.items():
+            digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+            record.append(f"{path},sha256={digest.decode()},{len(text.encode())}")
+            zf.writestr(path, text)
+        record.append(f"{info}/RECORD,,")
+        zf.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
+
+
+@pytest.mark.skipif(sys.platform != "linux" or shutil.which("bash") is None,
+                    reason="./run is a bash script for Linux hosts")
+@pytest.mark.parametrize("also_broken", [False, True], ids=["torch-alone", "another-too"])
+def test_where_no_cpu_wheel_of_the_locked_torch_is_found_its_requirements_are_installed(
+        tmp_path: Path, also_broken: bool) -> None:
+    """The lock's torch is the CPU wheel, which needs nothing the lock lacks; on a Python for
+    which pip finds none (3.12, 3.13: the package index holds builds needing NVIDIA's
+    libraries), pip check found those missing and the environment was never made. They are
+    installed, and the user told; anything else pip check finds still stops ./run."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _wheel(wheels, "torch", "2.13.0", ("nvlib",))
+    _wheel(wheels, "nvlib", "13.0")
+    _wheel(wheels, "other", "1.0", ("absent",))
+    project = _project(tmp_path)
+    (project / "requirements" / "lock.txt").write_text(
+        "torch==2.13.0\n" + ("other==1.0\n" if also_broken else ""))
+    venv = tmp_path / "env"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTHON", "VIRTUAL_ENV", "PIP_", "GRADER_"))}
+    env.update(PYTHON=sys._base_executable, GRADER_VENV=str(venv), PIP_NO_INDEX="1",
+               PIP_FIND_LINKS=str(wheels), PIP_DISABLE_PIP_VERSION_CHECK="1",
+               PIP_CONSTRAINT="")
+    done = subprocess.run(["./run", "demo"], cwd=project, env=env, capture_output=True,
+                          text=True, timeout=300)
+    if also_broken:
+        assert done.returncode != 0
+        assert "other 1.0 requires absent, which is not installed" in done.stderr
+        assert f"could not build {venv}" in done.stderr
+        return
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "note: no CPU wheel of 2.13.0 for Python" in done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["torch"] == "2.13.0"
+    check = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "check"],
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert check.returncode == 0, check.stdout
