@@ -45,7 +45,8 @@ def statements_command(topics: tuple[str, ...], write: bool, course: Path | None
 
     @friendly
     def go() -> None:
-        found = drifts(load_course(course), list(topics) or None)
+        c = load_course(course)
+        found = drifts(c, c.check_topics(topics) if topics else None)
         for drift in found:
             if write:
                 rewrite(drift)
