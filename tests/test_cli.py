@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -13,9 +14,10 @@ import pytest
 FIX = Path(__file__).resolve().parent / "fixtures" / "course"
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run(*args: str, cwd: Path | None = None,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
+                          cwd=cwd, timeout=600, env=None if env is None else {**os.environ, **env})
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +38,20 @@ def test_check_reports_public_results_and_counts_hidden_tests(student_course: Pa
     stub = run("check", "other", cwd=student_course)
     assert stub.returncode == 1
     assert "double: not implemented" in stub.stdout or "0/0" in stub.stdout
+
+
+def test_check_outside_a_course_folder_says_whose_work_it_checks(student_course: Path,
+                                                                 tmp_path: Path) -> None:
+    """A student who runs ``grader check`` from another folder (a download beside their clone)
+    is checked on the course the grader finds: the first lines say which, so that a result is
+    not taken for the work in front of them."""
+    (tmp_path / "toy.py").write_text("def add(a, b):\n    return a - b\n")
+    outside = run("check", "toy", cwd=tmp_path, env={"GRADER_COURSE": str(student_course)})
+    assert outside.returncode == 0, outside.stdout + outside.stderr
+    assert f"is not in a course folder: checking the work in {student_course / 'assignments'}" \
+        in outside.stdout
+    inside = run("check", "toy", cwd=student_course / "assignments" / "toy")
+    assert inside.returncode == 0 and "not in a course folder" not in inside.stdout
 
 
 def test_check_on_a_stub_says_not_implemented(tmp_path: Path) -> None:
@@ -61,6 +77,9 @@ def test_grade_exits_zero_whatever_the_score(tmp_path: Path) -> None:
     (["grade", "/nonexistent/sub", "--out", "o"], "does not exist"),
     (["grade", ".", "--out", "o", "--topic", "nope"], "unknown topic 'nope'"),
     (["check", "nope"], "unknown topic 'nope'"),
+    (["ci", "nope"], "unknown topic 'nope'"),
+    (["statements", "nope"], "unknown topic 'nope'"),
+    (["statements", "--write", "nope"], "unknown topic 'nope'"),
 ])
 def test_user_errors_are_one_line(args: list[str], message: str, tmp_path: Path) -> None:
     proc = run(*args, "--course", str(FIX), cwd=tmp_path)
@@ -69,9 +88,11 @@ def test_user_errors_are_one_line(args: list[str], message: str, tmp_path: Path)
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("command", ["check", "grade"])
+@pytest.mark.parametrize("command", [
+    "batch", "check", "ci", "exam build", "exam grade", "export gradescope", "grade", "release",
+    "serve", "statements"])
 def test_every_command_has_help_with_an_example(command: str) -> None:
-    proc = run(command, "--help")
+    proc = run(*command.split(), "--help")
     assert proc.returncode == 0 and "Example:" in proc.stdout
 
 

@@ -70,6 +70,10 @@ def check(topics: tuple[str, ...], course: Path | None) -> None:
     names, pytest_args = split_args(topics)
     chosen = c.check_topics(names) if names else c.topics()
     click.echo("Running public tests without a sandbox: your own code, on your own machine.")
+    here = Path.cwd().resolve()
+    if course is None and here != c.root and c.root not in here.parents:
+        # Found by the installed grader, not from here: say whose work this is.
+        click.echo(f"{here} is not in a course folder: checking the work in {c.assignments}")
     sys.exit(run_check(c, chosen, pytest_args))
 
 
