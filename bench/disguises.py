@@ -24,15 +24,30 @@ import tokenize
 import zlib
 from collections.abc import Callable
 
+
+
+def replace_tokens(source: str, edits: list[tuple[tuple[int, int], str, str]]) -> str:
+    """``source`` with each token ``(start, old, new)`` (as ``tokenize`` places it) replaced where
+    it stands; the rest of the text as it was. Not ``tokenize.untokenize``, which fails on Python
+    3.12.1 where a string spanning lines holds a non-ASCII character (its tokenizer gives that
+    string's end in bytes, past the next token's start)."""
+    lines = io.StringIO(source).readlines()  # as tokenize numbers them
+    for (row, col), old, new in sorted(edits, reverse=True):
+        line = lines[row - 1]
+        if line[col:col + len(old)] != old:
+            raise ValueError(f"{old!r} is not at line {row}, column {col}: {line!r}")
+        lines[row - 1] = line[:col] + new + line[col + len(old):]
+    return "".join(lines)
+
+
 # ---------------------------------------------------------------------------------- L1
 
 
 def layout(source: str) -> str:
     """Comments removed and others added, blank lines doubled, trailing comments on lines."""
     out = []
-    tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline)
-              if t.type != tokenize.COMMENT]
-    text = tokenize.untokenize(tokens)
+    text = replace_tokens(source, [(t.start, t.string, "") for t in tokenize.generate_tokens(
+        io.StringIO(source).readline) if t.type == tokenize.COMMENT])
     for i, line in enumerate(text.splitlines()):
         stripped = line.rstrip()
         out.append(stripped)
@@ -85,17 +100,15 @@ def rename(source: str, api: frozenset[str] = frozenset()) -> str:
            if isinstance(t, ast.Name)}
     names -= keep | imported | {n for n in top if not n.startswith("_")}
     mapping = {n: f"q{i}_{n[::-1].strip('_')[:3]}" for i, n in enumerate(sorted(names))}
-    out, previous = [], ""
+    edits, previous = [], ""
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        text = tok.string
         # (from Python 3.12, the conversion of an f-string's field, !r, is a name token)
         if tok.type == tokenize.NAME and previous not in (".", "!") and \
-                not keyword.iskeyword(text):
-            text = mapping.get(text, text)
-        out.append(tok._replace(string=text))
+                not keyword.iskeyword(tok.string) and tok.string in mapping:
+            edits.append((tok.start, tok.string, mapping[tok.string]))
         if tok.type not in (tokenize.NL, tokenize.COMMENT):
             previous = tok.string
-    return tokenize.untokenize(out)
+    return replace_tokens(source, edits)
 
 
 # ---------------------------------------------------------------------------------- L4

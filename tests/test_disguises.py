@@ -60,6 +60,36 @@ def test_every_static_disguise_is_flagged(level: str) -> None:
                     (level, variant, topic, original.name)
 
 
+@pytest.mark.parametrize("topic", COURSE.topics())
+def test_every_static_disguise_of_every_topic_is_still_a_module(topic: str) -> None:
+    """The ladder applies to any module: the text of the references and alternatives of every
+    topic (docstrings spanning lines with non-ASCII characters, continued lines, f-strings)
+    still compiles after each disguise, on every Python the grader runs on, and comes out
+    changed by those that always change something (a formatter may find nothing to do)."""
+    api = similarity.stub_hashes(_stub(topic)).names
+    for original in (COURSE.solution(topic), *COURSE.alternatives(topic)):
+        src = original.read_text()
+        changed = set()
+        for level in LEVELS:
+            for variant, disguise in disguises.ladder(api)[level]:
+                copy = disguise(src)
+                if copy is None:  # ruff format where ruff is not installed
+                    continue
+                compile(copy, f"{original.name} ({variant})", "exec")
+                if copy != src:
+                    changed.add(level.split()[0])
+        assert {"L1", "L3", "L8"} <= changed, (original.name, changed)
+
+
+def test_renaming_keeps_the_text_around_each_name() -> None:
+    src = ('def f(x):\n    """x → y,\n    mapped → there."""; y = x\n    return y  \\\n'
+           '        + x  # x\n')
+    assert disguises.replace_tokens(src, [((3, 24), "y", "out"), ((4, 11), "y", "out")]) == \
+        src.replace("; y", "; out").replace("return y", "return out")
+    with pytest.raises(ValueError, match="not at line 1"):
+        disguises.replace_tokens(src, [((1, 0), "y", "z")])
+
+
 # The toy topic's reference with a real topic's code after it: large enough to compare, and
 # graded by the toy course's engine (which starts in a second).
 ORIGINAL = REFERENCE + "\n\n" + COURSE.solution("metrics").read_text().replace(

@@ -28,6 +28,8 @@ from grader.classroom import fingerprint as fingerprints
 from grader.classroom import normalise, payloads, sidebyside, similarity
 from grader.course import Course
 
+from test_disguises import disguises  # bench/disguises.py
+
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = Course(ROOT)
 THRESHOLD = similarity.DEFAULT_THRESHOLD
@@ -51,13 +53,12 @@ def disguise(source: str, names: Sequence[str] = ("input", "sum", "len", "vals",
     for i, name in enumerate(sorted(local) if names else ()):
         plain = next(pool)
         rename[name] = plain if plain not in rename.values() and i % 3 == 0 else f"{plain}_{i}"
-    tokens, previous = [], ""
+    edits, previous = [], ""
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
         if tok.type == tokenize.NAME and tok.string in rename and previous != ".":
-            tok = tok._replace(string=rename[tok.string])
-        tokens.append(tok)
+            edits.append((tok.start, tok.string, rename[tok.string]))
         previous = tok.string
-    renamed = tokenize.untokenize(tokens)
+    renamed = disguises.replace_tokens(source, edits)
     lines = renamed.splitlines(keepends=True)
     body = ast.parse(renamed).body
 
