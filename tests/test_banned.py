@@ -21,6 +21,13 @@ from grader.grading.banned import (affected, describe, dynamic_access, matches, 
     ("numpy.linalg.solve", "numpy.polyfit", False),
     ("torch.nn.functional.linear", "torch.nn.functional.scaled_dot_product_attention", False),
     ("torchvision", "torch", False),
+    ("torch.nn", "torch.nn", True),
+    ("torch.nn.functional.relu", "torch.nn", True),
+    ("torch.nnx.f", "torch.nn", False),
+    ("torch", "torch.nn", False),
+    ("numpy.linalg.lstsq", "numpy.*.lstsq", True),
+    ("numpy.linalg.solve", "numpy.*.lstsq", False),
+    ("torch.nn.GRUCell.forward", "torch.nn.GRU?ell", True),
 ])
 def test_patterns(name: str, pattern: str, hit: bool) -> None:
     assert matches(name, pattern) is hit
@@ -63,6 +70,17 @@ def test_scan_resolves_aliases_and_names_the_function() -> None:
     assert ("sklearn.linear_model", "sneaky") in found
     assert ("sklearn.linear_model.Ridge", None) in found  # the import at module level
     assert not any(f.function == "ok" for f in scan(SOURCE, PATTERNS))
+
+
+def test_scans_of_one_module_for_other_names_do_not_mix() -> None:
+    # A grading scans the same module several times (the topic's bans, torch's compiler): each
+    # scan finds what its own patterns name, whichever ran before it.
+    alone = scan(SOURCE, ("numpy.polyfit",))
+    every = scan(SOURCE, PATTERNS)
+    assert [(f.name, f.function) for f in alone] == [("numpy.polyfit", "fit")]
+    assert scan(SOURCE, ("numpy.polyfit",)) == alone
+    assert {f.name for f in every} > {f.name for f in alone}
+    assert scan(SOURCE, ("torch.compile",)) == []
 
 
 def test_only_tests_calling_an_offending_function_are_affected() -> None:

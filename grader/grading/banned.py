@@ -16,6 +16,7 @@ import fnmatch
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import AbstractSet
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ def every_node(tree: ast.AST) -> tuple[ast.AST, ...]:
 
 def matches(name: str, pattern: str) -> bool:
     """Whether dotted ``name`` falls under ``pattern``."""
+    if not any(ch in pattern for ch in "*?["):  # no wildcard: the name or one under it
+        return name == pattern or name.startswith(pattern + ".")
     parts = name.split(".")
     return any(fnmatch.fnmatchcase(".".join(parts[:i]), pattern) for i in range(1, len(parts) + 1))
 
@@ -56,9 +59,24 @@ def scan(source: str, patterns: tuple[str, ...] | list[str]) -> list[Finding]:
         tree = parse(source)
     except SyntaxError:
         return []  # reported as a syntax error by the worker
-    aliases = _aliases(tree)
-    dead = never_run(tree, aliases)
     findings: dict[tuple[str, int], Finding] = {}
+    banned: dict[str, bool] = {}  # a name used -> whether it falls under a pattern
+    for name, line, function in _uses(tree):
+        if name not in banned:
+            banned[name] = any(matches(name, p) for p in patterns)
+        if banned[name]:
+            findings.setdefault((name, line), Finding(name, line, function))
+    return sorted(findings.values(), key=lambda f: f.line)
+
+
+@functools.lru_cache(maxsize=4)
+def _uses(tree: ast.Module) -> tuple[tuple[str, int, str | None], ...]:
+    """(dotted name, line, enclosing top-level function or class) for every name that the code
+    of ``tree`` which runs while the module is graded uses, in the order of the tree: found once
+    per tree, for the several scans of a grading (the topic's bans, torch's compiler)."""
+    aliases = _aliases(tree)
+    dead = _never_run(tree)
+    uses: list[tuple[str, int, str | None]] = []
 
     def visit(node: ast.AST, function: str | None) -> None:
         for child in ast.iter_child_nodes(node):
@@ -70,14 +88,12 @@ def scan(source: str, patterns: tuple[str, ...] | list[str]) -> list[Finding]:
                 fn = child.name
             names, descend = _names_used(child, aliases)
             line: int = getattr(child, "lineno", 0)  # names come only from nodes with a line
-            for name in names:
-                if any(matches(name, p) for p in patterns):
-                    findings.setdefault((name, line), Finding(name, line, fn))
+            uses.extend((name, line, fn) for name in names)
             if descend:
                 visit(child, fn)
 
     visit(tree, None)
-    return sorted(findings.values(), key=lambda f: f.line)
+    return tuple(uses)
 
 
 def calls(source: str, patterns: tuple[str, ...] | list[str]) -> list[Finding]:
@@ -116,8 +132,10 @@ def packages_imported(path: Path) -> set[str]:
     return {name.split(".")[0] for name in _aliases(tree).values()}
 
 
+@functools.lru_cache(maxsize=4)
 def _aliases(tree: ast.AST) -> dict[str, str]:
-    """What each imported name stands for: ``np`` -> ``numpy``, ``lstsq`` -> ``numpy.linalg.lstsq``."""
+    """What each imported name stands for: ``np`` -> ``numpy``, ``lstsq`` -> ``numpy.linalg.lstsq``
+    (found once per tree: its users only read it)."""
     aliases: dict[str, str] = {}
     for node in every_node(tree):
         if isinstance(node, ast.Import):
@@ -172,7 +190,13 @@ def never_run(tree: ast.Module, aliases: dict[str, str]) -> set[int]:
     return dead
 
 
-def _roots(tree: ast.Module, ids: set[int]) -> list[ast.AST]:
+@functools.lru_cache(maxsize=4)
+def _never_run(tree: ast.Module) -> frozenset[int]:
+    """``never_run`` of ``tree`` with its own imports, found once per tree."""
+    return frozenset(never_run(tree, _aliases(tree)))
+
+
+def _roots(tree: ast.Module, ids: AbstractSet[int]) -> list[ast.AST]:
     """The nodes of ``tree`` whose ids are ``ids``."""
     return [n for n in every_node(tree) if id(n) in ids]
 
@@ -308,6 +332,12 @@ def local_imports(source: str, available: set[str]) -> set[str]:
         tree = parse(source)
     except SyntaxError:
         return set()
+    return set(_imported(tree) & available)
+
+
+@functools.lru_cache(maxsize=4)
+def _imported(tree: ast.Module) -> frozenset[str]:
+    """The first part of every module name that ``tree`` imports, and of every string in it."""
     out: set[str] = set()
     for node in every_node(tree):
         if isinstance(node, ast.Import):
@@ -318,7 +348,7 @@ def local_imports(source: str, available: set[str]) -> set[str]:
             out.update(a.name for a in node.names)  # from . import helpers
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             out.add(node.value.split(".")[0])
-    return out & available
+    return frozenset(out)
 
 
 def users_of(source: str, module: str) -> set[str] | None:
@@ -368,7 +398,7 @@ def dynamic_access(source: str) -> list[tuple[int, str]]:
     except SyntaxError:
         return []
     aliases = _aliases(tree)
-    dead = {id(n) for root in _roots(tree, never_run(tree, aliases)) for n in ast.walk(root)}
+    dead = {id(n) for root in _roots(tree, _never_run(tree)) for n in ast.walk(root)}
     found: dict[int, str] = {}
     for node in every_node(tree):
         if id(node) in dead:  # a check under the main guard reaches nothing while graded
