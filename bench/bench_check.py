@@ -13,6 +13,13 @@ the student's module, so every test passes), each command runs ``--n`` times in 
 lock has none of the test extras). Prints the median and spread of each, and whether torch was
 imported (it must not be for a NumPy topic).
 
+Each command runs once before it is timed, without ``PYTHONDONTWRITEBYTECODE``, so that Python has
+written its compiled copies of the release's modules, as on a student's machine from the second
+run on: with that variable set (some containers set it), every run would compile the modules it
+imports from the release (some thirty of the grader's, against a dozen for the plain run) and
+the figures would measure the compiler. The runs of the three commands alternate, so that a
+change of the machine's load during the benchmark falls on each alike.
+
     python bench/bench_check.py [--topic linear_regression] [--n 7] [--no-autoload]
 """
 
@@ -64,25 +71,20 @@ def make_release(topic: str, out: Path) -> tuple[Path, Path]:
     return repo, plain
 
 
-def timed(argv: list[str], cwd: Path, env: dict[str, str],
-          n: int) -> tuple[list[float], list[float], bool]:
-    """Wall and CPU (user + system) seconds of ``n`` runs, and whether the last imported torch.
-    CPU time says more than wall time on a machine other work is loading."""
-    times, cpu, torch = [], [], False
+def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, bool]:
+    """Wall and CPU (user + system) seconds of one run, and whether it imported torch. CPU time
+    says more than wall time on a machine other work is loading."""
     module = "pytest" if argv[0] == "pytest" else "grader"
     code = TORCH_PROBE.format(argv=[module, *argv[1:]], module=module)
-    for _ in range(n):
-        t0 = time.perf_counter()
-        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        done = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env,
-                              capture_output=True, text=True)
-        times.append(time.perf_counter() - t0)
-        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
-        if done.returncode != 0:
-            raise SystemExit(f"{' '.join(argv)} failed in {cwd}:\n{done.stdout}{done.stderr}")
-        torch = "TORCH True" in done.stderr
-    return times, cpu, torch
+    t0 = time.perf_counter()
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed in {cwd}:\n{done.stdout}{done.stderr}")
+    return wall, r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime, "TORCH True" in done.stderr
 
 
 def main() -> None:
@@ -94,7 +96,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
         repo, plain = make_release(args.topic, Path(tmp))
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "GRADER_"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "GRADER_"))
+               and k != "PYTHONDONTWRITEBYTECODE"}
         env["PYTHONPATH"] = str(repo)  # the release's grader, as `pip install -e .` gives it
         if args.no_autoload:
             env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
@@ -109,11 +112,17 @@ def main() -> None:
         ]
         print(f"topic {args.topic}, {args.n} runs each, {os.cpu_count()} cores, "
               f"{'no installed plugins' if args.no_autoload else 'installed plugins loaded'}")
-        for label, argv, cwd, more in runs:
-            times, cpu, torch = timed([*argv, *more], cwd, env, args.n)
+        for _, argv, cwd, more in runs:  # writes the compiled copies; not timed
+            timed([*argv, *more], cwd, env)
+        figures: list[list[tuple[float, float, bool]]] = [[] for _ in runs]
+        for _ in range(args.n):
+            for (_, argv, cwd, more), of in zip(runs, figures):
+                of.append(timed([*argv, *more], cwd, env))
+        for (label, *_), of in zip(runs, figures):
+            times, cpu = [w for w, _, _ in of], [c for _, c, _ in of]
             print(f"{label:32s} wall median {statistics.median(times):.3f} s "
                   f"(min {min(times):.3f}, max {max(times):.3f}), CPU median "
-                  f"{statistics.median(cpu):.3f} s, torch imported: {torch}")
+                  f"{statistics.median(cpu):.3f} s, torch imported: {of[-1][2]}")
         print(f"load average now: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
