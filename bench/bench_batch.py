@@ -13,7 +13,8 @@ the topics taking turns across the class); its other topics are not submitted.
 Prints submissions per minute for both designs, the per-submission overhead above the tests'
 own compute (a result's duration minus the sum of its tests' durations), the peak memory of the
 batch (its whole process tree: batch, zygotes, grading children, launchers and workers, as PSS
-so that pages shared by forked processes count once; at the peak and over the run, by role) and
+so that pages shared by forked processes count once; at the peak and over the run, by role),
+what was being graded at the peak (the submissions, their topics, the workers running) and
 whether memory stays flat from the first 50 submissions to the last 50. The fresh-interpreter
 design is timed on a sample of the same submissions, also two at a time, and its throughput
 extrapolated.
@@ -31,7 +32,8 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
+import zipfile
+from pathlib import Path, PurePosixPath
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -127,6 +129,37 @@ def roles_mb(pid: int, zygote: int | None) -> dict[str, float]:
     return out
 
 
+def in_progress(pid: int, zygote: int | None) -> tuple[tuple[str, ...], int]:
+    """The submissions the batch process ``pid`` is grading (by the name of their student
+    folder, which each grading child writes its log into) and how many workers are running."""
+    names, workers = [], 0
+    for p in tree(pid):
+        if comm(p) == WORKER:
+            workers += 1
+            continue
+        if p == pid or p == zygote:
+            continue
+        try:
+            for fd in os.listdir(f"/proc/{p}/fd"):
+                target = Path(os.readlink(f"/proc/{p}/fd/{fd}"))
+                if target.name == "grading.log" and target.parent.parent.name == "students":
+                    names.append(target.parent.name)
+                    break
+        except OSError:  # ended meanwhile, or not a process this user may read
+            continue
+    return tuple(sorted(names)), workers
+
+
+def topics_in(submission: Path) -> list[str]:
+    """The topics a submission of make_submissions holds: its modules' names."""
+    if submission.suffix == ".zip":
+        with zipfile.ZipFile(submission) as z:
+            names = [PurePosixPath(n) for n in z.namelist()]
+    else:
+        names = [p.relative_to(submission) for p in submission.rglob("*")]  # type: ignore[misc]
+    return sorted({n.stem for n in names if n.suffix == ".py"})
+
+
 def rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -167,6 +200,8 @@ class Sampler(threading.Thread):
         self.pid, self.state = pid, state
         self.samples: list[tuple[int, float, float]] = []  # (done, tree PSS MB, batch RSS MB)
         self.roles: list[dict[str, float]] = []  # the tree's PSS by role, at each sample
+        # The submissions being graded and the workers running, at each sample.
+        self.gradings: list[tuple[tuple[str, ...], int]] = []
         self.cpu: dict[str, float] = {}  # last reading: "batch", "zygote"
         self.cpu_at_first: dict[str, float] = {}  # the reading when the first result came
         self.first_done: float | None = None  # seconds from the start to the first result
@@ -185,6 +220,7 @@ class Sampler(threading.Thread):
             zygote = zygote or zygote_of(self.pid)
             roles = roles_mb(self.pid, zygote)
             self.roles.append(roles)
+            self.gradings.append(in_progress(self.pid, zygote))
             self.samples.append((done, sum(roles.values()), rss_mb(self.pid)))
             for name, pid in (("batch", self.pid), ("zygote", zygote)):
                 value = cpu_seconds(pid) if pid else None
@@ -214,7 +250,7 @@ def run_batch(subs: Path, out: Path, jobs: int, topics: list[str] | None) -> dic
     if proc.returncode != 0:
         raise SystemExit(f"grader batch failed:\n{output[-3000:]}")
     return {"wall": wall, "samples": sampler.samples, "output": output,  # type: ignore[dict-item]
-            "roles": sampler.roles,
+            "roles": sampler.roles, "gradings": sampler.gradings,
             "cpu": sampler.cpu, "cpu_at_first": sampler.cpu_at_first,
             "first_done": sampler.first_done}
 
@@ -398,10 +434,18 @@ def bench_layout(args: argparse.Namespace, layout: str, work: Path) -> None:
     print(f"peak memory: batch tree {peak_tree:.0f} MB PSS, batch process {peak_batch:.0f} MB RSS")
     roles: list[dict[str, float]] = batch["roles"]  # type: ignore[assignment]
     if roles:
-        at_peak = max(roles, key=lambda r: sum(r.values()))
+        peak = max(range(len(roles)), key=lambda i: sum(roles[i].values()))
         print("  the tree by role, MB PSS: at its peak "
-              + ", ".join(f"{k} {at_peak[k]:.0f}" for k in ROLES) + "; median over the run "
+              + ", ".join(f"{k} {roles[peak][k]:.0f}" for k in ROLES) + "; median over the run "
               + ", ".join(f"{k} {statistics.median(r[k] for r in roles):.0f}" for k in ROLES))
+        # What was being graded then: a topic whose grading holds more than one worker (the
+        # speed topic's public baseline runs in one of its own) or much memory sets the peak.
+        names, workers = batch["gradings"][peak]  # type: ignore[index]
+        held = {p.name.removesuffix(".zip"): p for p in paths}
+        being = [f"{n} ({', '.join(topics_in(held[n])) if n in held else '?'})" for n in names]
+        print(f"  at its peak: {workers} worker{'s' * (workers != 1)} running, grading "
+              + (", ".join(being) or "nothing (the engine starting or the class's "
+                                      "comparison)"))
     drift = last_tree - first_tree
     flat = abs(drift) <= max(50.0, 0.1 * first_tree) and last_rss - first_rss <= 50.0
     print(f"memory, first {span} vs last {span} submissions: tree {first_tree:.0f} → "
