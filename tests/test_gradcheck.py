@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
 from typing import Any
 
@@ -333,3 +334,144 @@ def test_a_backprop_module_that_returns_zeros_earns_nothing_from_gradient_checks
     assert checks and all(t.score == 0 for t in checks)
     assert all("your forward pass is wrong at this input" in t.message for t in checks)
     assert result.topic("backprop").score == 0
+
+
+# ------------------------------------------------------------------------- expect_worked_out
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    from scipy.special import erf
+
+    return x * 0.5 * (1.0 + erf(x / np.sqrt(2.0)))
+
+
+_WORKED_OUT = {  # derivatives as formulas, each written another way than the reference's
+    "sigmoid_grad": lambda x: _sigmoid(x) * _sigmoid(-x),
+    "gelu_grad": lambda x: _gelu(x) / np.where(x == 0, 1.0, x) * (x != 0) + 0.5 * (x == 0)
+    + x * np.exp(-x * x / 2.0) / np.sqrt(2.0 * np.pi),
+    "sgd_step": lambda X, y, w, lr: w - lr * 2.0 * np.mean((X @ w - y)[:, None] * X, axis=0),
+}
+_REFERENCE = types.SimpleNamespace(
+    sigmoid_grad=lambda x: _sigmoid(x) * (1.0 - _sigmoid(x)),
+    gelu_grad=lambda x: 0.5 * (1.0 + __import__("scipy.special").special.erf(x / np.sqrt(2.0)))
+    + x * np.exp(-x * x / 2.0) / np.sqrt(2.0 * np.pi),
+    sgd_step=lambda X, y, w, lr: w - lr * (2.0 / len(y)) * (X.T @ (X @ w - y)),
+)
+_FORWARD = {"sigmoid_grad": _sigmoid, "gelu_grad": _gelu}
+
+
+def _numerically(fn: str, how: str) -> Any:
+    """The derivative ``fn`` taken numerically, in one of the ways a student might."""
+    if fn == "sgd_step":
+        def step(X: np.ndarray, y: np.ndarray, w: np.ndarray, lr: float) -> np.ndarray:
+            loss = lambda v: float(np.mean((X @ v - y) ** 2))  # noqa: E731
+            h = {"central": 1e-6, "forward": 1e-8, "scaled": 1e-5}[how]
+            g = np.array([(loss(w + h * e) - loss(w - h * e)) / (2 * h) for e in np.eye(len(w))])
+            return w - lr * g
+        return step
+    f = _FORWARD[fn]
+    if how == "central":
+        return lambda x: (f(x + 1e-6) - f(x - 1e-6)) / 2e-6
+    if how == "forward":
+        return lambda x: (f(x + 1e-8) - f(x)) / 1e-8
+    from scipy.differentiate import derivative  # high order, steps chosen adaptively
+    return lambda x: derivative(f, x, tolerances={"atol": 0.0, "rtol": 1e-15}).df
+
+
+def _inputs(fn: str, rng: np.random.Generator) -> tuple[Any, ...]:
+    if fn == "sgd_step":
+        X = rng.normal(size=(40, 5))
+        return X, X @ rng.normal(size=5) + rng.normal(size=40), rng.normal(size=5), 0.05
+    x = rng.normal(scale=2.5, size=(6, 7))
+    x[0] = [-1e4, -745.0, -40.0, -8.0, 8.0, 40.0, 1e4]
+    return (x,)
+
+
+@pytest.mark.parametrize("fn", sorted(_WORKED_OUT))
+@pytest.mark.parametrize("seed", range(5))
+def test_a_derivative_worked_out_another_way_passes_to_rounding(fn: str, seed: int) -> None:
+    args = _inputs(fn, np.random.default_rng(seed))
+    student = types.SimpleNamespace(**{fn: _WORKED_OUT[fn]})
+    gradcheck.expect_worked_out(student, _REFERENCE, fn, *args)
+
+
+@pytest.mark.parametrize("fn", sorted(_WORKED_OUT))
+@pytest.mark.parametrize("how", ["central", "forward", "scaled"])
+def test_a_derivative_taken_numerically_fails_and_says_so(fn: str, how: str) -> None:
+    args = _inputs(fn, np.random.default_rng(7))
+    student = types.SimpleNamespace(**{fn: _numerically(fn, how)})
+    with np.errstate(all="ignore"):
+        with pytest.raises(CheckFailed) as info:
+            gradcheck.expect_worked_out(student, _REFERENCE, fn, *args)
+    text = str(info.value)
+    # Either close enough to pass the dtype's tolerance, then told it was measured; or further
+    # off (a one-sided difference), then failed as any wrong value is.
+    assert "taken numerically" in text or "values differ (tolerance for float64" in text, text
+
+
+def test_a_derivative_within_the_dtype_tolerance_but_not_to_rounding_is_told_it_was_measured(
+) -> None:
+    args = _inputs("sigmoid_grad", np.random.default_rng(3))
+    student = types.SimpleNamespace(sigmoid_grad=_numerically("sigmoid_grad", "central"))
+    with pytest.raises(CheckFailed) as info:
+        gradcheck.expect_worked_out(student, _REFERENCE, "sigmoid_grad", *args)
+    assert "agrees with the exact result only to" in str(info.value)
+    assert "Work the derivative out by hand" in str(info.value)
+
+
+def test_a_wrong_derivative_fails_as_a_wrong_value_not_as_a_measured_one() -> None:
+    args = _inputs("sigmoid_grad", np.random.default_rng(3))
+    student = types.SimpleNamespace(sigmoid_grad=lambda x: _sigmoid(x) * (1.0 - x))
+    with pytest.raises(CheckFailed) as info:
+        gradcheck.expect_worked_out(student, _REFERENCE, "sigmoid_grad", *args)
+    assert "taken numerically" not in str(info.value)
+
+
+def test_only_float64_results_are_held_to_rounding() -> None:
+    x = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
+    reference = types.SimpleNamespace(g=lambda v: (_sigmoid(v) * (1 - _sigmoid(v))).astype(np.float32))
+    x64 = lambda v: v.astype(np.float64)  # noqa: E731
+    student = types.SimpleNamespace(g=lambda v: ((_sigmoid(x64(v) + 1e-6) - _sigmoid(x64(v) - 1e-6))
+                                                 / 2e-6).astype(np.float32))
+    gradcheck.expect_worked_out(student, reference, "g", x)  # float32's own tolerance decides
+
+
+def test_rounding_is_measured_against_the_size_of_the_values() -> None:
+    x = np.random.default_rng(0).normal(size=50) * 1e6
+    reference = types.SimpleNamespace(g=lambda v: 3.0 * v * v)
+    student = types.SimpleNamespace(g=lambda v: v * v * 3.0 + v * (v * 0.0))
+    gradcheck.expect_worked_out(student, reference, "g", x)
+
+
+def test_a_float32_reply_of_a_float64_derivative_is_charged_once_and_not_told_it_was_measured(
+) -> None:
+    """A wrong dtype with right values is the dtype's charge (docs/charging.md), made by the
+    first comparison; rounding to float32 is no measurement."""
+    x = np.random.default_rng(0).normal(size=(4, 5))
+    student = types.SimpleNamespace(
+        sigmoid_grad=lambda v: _WORKED_OUT["sigmoid_grad"](v).astype(np.float32))
+    with pytest.raises(CheckFailed) as info:  # outside a grading, no book of charges: charged
+        gradcheck.expect_worked_out(student, _REFERENCE, "sigmoid_grad", x)
+    assert "dtype float32, expected float64" in str(info.value)
+    assert "taken numerically" not in str(info.value)
+    assert not gradcheck._all_float64((x, x.astype(np.float32))) and gradcheck._all_float64(
+        (x, 1.0, np.float64(2.0)))
+
+
+def test_a_formula_wrong_only_where_the_values_are_tiny_is_not_told_it_was_measured() -> None:
+    """GELU's derivative without its x·φ(x) term: within the dtype's tolerance at x = ±8 and
+    beyond (that term is some 4e-14 there), wrong to rounding where the exact value is tiny."""
+    from scipy.special import ndtr
+
+    x = np.array([-40.0, -8.0, 8.0, 40.0])
+    student = types.SimpleNamespace(gelu_grad=ndtr)
+    with pytest.raises(CheckFailed) as info:
+        gradcheck.expect_worked_out(student, _REFERENCE, "gelu_grad", x)
+    text = str(info.value)
+    assert "taken numerically" not in text
+    assert "not where the exact ones are tiny" in text and "missing or wrong" in text

@@ -27,6 +27,7 @@ from grader.checks.gradcheck import (
     beyond_differences,
     check_gradient,
     dot_with_output,
+    expect_worked_out,
     numeric_gradient,
 )
 
@@ -45,6 +46,7 @@ __all__ = [
     "beyond_differences",
     "check_gradient",
     "dot_with_output",
+    "expect_worked_out",
     "expect_same",
     "find_mismatch",
     "numeric_gradient",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -11,12 +12,20 @@ import numpy as np
 from grader.checks.lazy_torch import torch  # imported at the first tensor: NumPy topics skip it
 
 # The student-facing wording is shared with the value checks, so both read alike.
-from grader.checks.compare import CheckFailed, _nonfinite_failure, find_mismatch
+from grader.checks.compare import CheckFailed, Hint, _nonfinite_failure, find_mismatch
 from grader.checks.describe import _describe, _fmt_pair, _fmt_shape, _kind, _to_numpy
 from grader.checks.hints import _shape_hints, _value_hints, size_names
 from grader.checks.tolerances import Tol
 
-__all__ = ["beyond_differences", "check_gradient", "dot_with_output", "numeric_gradient"]
+__all__ = ["beyond_differences", "check_gradient", "dot_with_output", "expect_worked_out",
+           "numeric_gradient"]
+
+# How close a float64 derivative worked out by hand comes to the reference's, relative to the
+# size of the values compared: a formula, whichever of the equivalent ones, is exact to a few
+# units of rounding (1e-16 of that size; the course's alternatives within 1e-15), while one taken
+# numerically is not: central differences of the forward pass are off by 1e-11 or more of it,
+# whatever the step, and so are scipy.differentiate's (measured on each topic's inputs).
+WORKED_OUT = Tol(rtol=1e-12, atol=1e-14)
 
 # The perturbed copies of one call of f_batch travel to the worker together; past this size a
 # large x is split over several calls rather than sent as one huge message.
@@ -138,6 +147,78 @@ def beyond_differences(name: str, entries: int) -> Iterator[None]:
                 f"{2 * entries:,} forward passes, and Python loops over every element of the "
                 "arrays take seconds. Work the gradient out by hand, with array operations")
         raise
+
+
+def expect_worked_out(student: Any, reference: Any, fn: str, *args: Any,
+                      outputs: Sequence[str] | None = None, hint: Hint = None,
+                      **kwargs: Any) -> Any:
+    """``expect_same`` for a function whose result is a derivative that the exercise asks to be
+    worked out by hand (an activation's derivative, a loss's gradient, a step along it), in
+    float64: first within the dtype's tolerance, where a mistake fails with its usual message;
+    then to rounding (``WORKED_OUT``, scaled to the largest value compared). Off by some 1e-11 to
+    1e-6 where the values are not tiny, it is a derivative taken numerically, and the student
+    reads so; off only where they are tiny, a formula wrong there (a term missing that only
+    matters there), named like any classic mistake. ``hint`` as in expect_same, for the first
+    comparison. Returns the student's value."""
+    __tracebackhide__ = True
+    from grader.checks.compare import Mistakes, assert_close, expect_same
+
+    actual = expect_same(student, reference, fn, *args, outputs=outputs, hint=hint, **kwargs)
+    expected = getattr(reference, fn)(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+    parts = expected if isinstance(expected, (tuple, list)) else (expected,)
+    arrays = [np.asarray(v) for v in parts if isinstance(v, (np.ndarray, float, np.floating))]
+    if not arrays or any(a.dtype != np.float64 for a in arrays) or not _all_float64(actual):
+        # Only float64 is exact enough to tell a formula from a measurement; a reply of another
+        # dtype was charged for it once by the first comparison, and is judged as values there.
+        return actual
+    finite = [np.abs(a[np.isfinite(a)]) for a in arrays]
+    scale = max([1.0, *(float(f.max()) for f in finite if f.size)])
+
+    def why() -> str:
+        off = _relative_error_where_sizeable(actual, expected, scale)
+        if off >= WORKED_OUT.rtol:
+            return (f"{fn} agrees with the exact result only to {off:.0e} of its values: a "
+                    "derivative worked out as a formula is exact to rounding (some 1e-16 of "
+                    "them), while one taken numerically (the forward pass run again at nudged "
+                    "inputs: finite differences, scipy.differentiate) is off by 1e-11 to 1e-6. "
+                    "Work the derivative out by hand")
+        return (f"{fn} is right where its values are sizeable, but not where the exact ones "
+                "are tiny (a millionth of the largest or less), which a formula exact to "
+                "rounding gets right too: look for a term that is small there, missing or wrong")
+
+    assert_close(actual, expected, name=fn, outputs=outputs, rtol=WORKED_OUT.rtol,
+                 atol=WORKED_OUT.atol * scale, check_dtype=False, hint=why,
+                 mistakes=Mistakes(reference, fn, actual, args, kwargs))
+    return actual
+
+
+def _all_float64(value: Any) -> bool:
+    """Whether every number of a reply (an array, a float, a tuple or list of them) is float64."""
+    if isinstance(value, (tuple, list)):
+        return all(_all_float64(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return value.dtype == np.float64
+    return isinstance(value, (float, np.float64))
+
+
+def _relative_error_where_sizeable(actual: Any, expected: Any, scale: float) -> float:
+    """The largest relative difference between two results of the same form (arrays, floats,
+    tuples of them) over the entries of ``expected`` of at least a millionth of ``scale``, where
+    a measured derivative's error shows (0 where there are none, or they cannot be compared)."""
+    pairs = list(zip(actual, expected)) if isinstance(expected, (tuple, list)) and \
+        isinstance(actual, (tuple, list)) else [(actual, expected)]
+    worst = 0.0
+    with np.errstate(all="ignore"):
+        for a, e in pairs:
+            try:
+                a64, e64 = np.asarray(a, dtype=np.float64), np.asarray(e, dtype=np.float64)
+                rel = np.abs(a64 - e64) / np.abs(e64)
+            except (TypeError, ValueError):
+                continue
+            sizeable = np.isfinite(rel) & (np.abs(e64) >= 1e-6 * scale)
+            if sizeable.any():
+                worst = max(worst, float(rel[sizeable].max()))
+    return worst
 
 
 def _index_text(index: Sequence[int]) -> str:
