@@ -1,8 +1,10 @@
 """A gradient the exercise asks to be worked out by hand, taken instead by finite differences (each
 entry nudged, the forward pass run again), is right at the small sizes of the hidden tests; each
 such gradient is also asked for at a size where that cannot finish in time, and the student reads
-why. The topics' own mutants (``reference/<topic>/mutants/finite_differences.py``) lose points with
-that message in ``tests/test_topics.py``; here, the mechanism and that no topic is left out."""
+why. Where cost cannot tell the two apart, the gradient is held to the exact one to rounding
+instead (``grader.checks.expect_worked_out``), which differences never reach. The topics' own
+mutants (``reference/<topic>/mutants/finite_differences.py``) lose points with those messages in
+``tests/test_topics.py``; here, the mechanisms and that no topic is left out."""
 
 from __future__ import annotations
 
@@ -21,16 +23,17 @@ ROOT = Path(__file__).resolve().parent.parent
 COURSE = Course(ROOT)
 
 # Topics whose exercise is a gradient by hand, where cost cannot tell differences from the chain
-# rule: the parameters are few (d weights, each pass of the loss over n·d), so at any size a test
-# can send, differences cost only some d times as much, not beyond the time limit with a margin.
-FEW_PARAMETERS = {"linear_regression"}
+# rule: the parameters are few (linear and logistic regression's d weights, each pass of the loss
+# over n·d, so at any size a test can send differences cost only some d times as much, not beyond
+# the time limit with a margin), or the derivative is elementwise (the activations': differences
+# of the whole array at once take two passes in all). Their gradients are held to rounding.
+BY_PRECISION = {"linear_regression", "logistic_regression", "activations"}
 
 
 # NumPy topics (torch banned altogether, so no autograd to take away) whose exercise returns
 # gradients worked out by hand all the same, each entry of which differences would pay a pass for.
-# Not here: activations (elementwise derivatives, which differences of the whole array at once
-# get in two passes) and logistic_regression (d weights, as FEW_PARAMETERS); conv's pooling is,
-# its convolution not (element-by-element loops cost too near what differences do).
+# Not here: those of BY_PRECISION; conv's pooling is, its convolution not (element-by-element
+# loops cost too near what differences do).
 NUMPY_GRADIENTS = ["conv", "embeddings"]
 
 
@@ -80,13 +83,23 @@ def test_every_hand_gradient_topic_asks_for_its_gradient_beyond_differences(topi
     assert hidden is not None
     uses = re.findall(r"with beyond_differences\(", hidden.read_text())
     mutant = ROOT / "reference" / topic / "mutants" / "finite_differences.py"
-    if topic in FEW_PARAMETERS:
-        assert not uses and not mutant.exists(), f"{topic}: drop it from FEW_PARAMETERS"
+    if topic in BY_PRECISION:
+        assert not uses, f"{topic}: drop it from BY_PRECISION"
         return
     assert uses, (f"{topic}'s exercise is a gradient by hand: ask for it once at a size where "
                   "finite differences cannot finish (grader.checks.beyond_differences)")
     assert mutant.is_file(), f"{topic} needs a finite_differences mutant that loses those points"
 
+
+@pytest.mark.parametrize("topic", sorted(BY_PRECISION))
+def test_every_gradient_that_cost_cannot_judge_is_held_to_rounding(topic: str) -> None:
+    hidden = COURSE.hidden_tests(topic)
+    assert hidden is not None
+    assert re.search(r"\bexpect_worked_out\(", hidden.read_text()), (
+        f"{topic}: compare its gradients with grader.checks.expect_worked_out, which holds them "
+        "to rounding, where finite differences cannot follow")
+    mutant = ROOT / "reference" / topic / "mutants" / "finite_differences.py"
+    assert mutant.is_file(), f"{topic} needs a finite_differences mutant that loses those points"
 
 
 def test_a_wrong_gradient_at_scale_is_explained_within_the_tests_limit(engine,

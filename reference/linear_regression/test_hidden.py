@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from grader.checks import CheckFailed, assert_close, expect_same
+from grader.checks import CheckFailed, assert_close, expect_same, expect_worked_out
 
 WB = ("w", "b")
 
@@ -198,21 +198,21 @@ def test_mse_perfect_prediction(student, reference, rng):
 def test_gradient_step_random(student, reference, rng):
     X, y = _data(rng, 25, 3)
     w, b = _start(rng, 3)
-    expect_same(student, reference, "gradient_step", X, y, w, b, 0.01, outputs=WB)
+    expect_worked_out(student, reference, "gradient_step", X, y, w, b, 0.01, outputs=WB)
 
 
 @pytest.mark.points(1)
 def test_gradient_step_single_sample(student, reference, rng):
     X, y = _data(rng, 1, 4)
     w, b = _start(rng, 4)
-    expect_same(student, reference, "gradient_step", X, y, w, b, 0.05, outputs=WB)
+    expect_worked_out(student, reference, "gradient_step", X, y, w, b, 0.05, outputs=WB)
 
 
 @pytest.mark.points(1)
 def test_gradient_step_zero_lr_changes_nothing(student, reference, rng):
     X, y = _data(rng, 10, 2)
     w, b = _start(rng, 2)
-    expect_same(student, reference, "gradient_step", X, y, w, b, 0.0, outputs=WB)
+    expect_worked_out(student, reference, "gradient_step", X, y, w, b, 0.0, outputs=WB)
 
 
 # --- minibatch_sgd ------------------------------------------------------------------------------
@@ -223,7 +223,7 @@ def test_minibatch_sgd_uneven_batches(student, reference, rng):
     # n = 50 in batches of 8: the last batch has 2 samples and must be used, divided by 2.
     X, y = _data(rng, 50, 3)
     w, b = _start(rng, 3)
-    expect_same(
+    expect_worked_out(
         student, reference, "minibatch_sgd", X, y, w, b, 0.02, _batches(rng, 50, 8), outputs=WB
     )
 
@@ -232,10 +232,8 @@ def test_minibatch_sgd_uneven_batches(student, reference, rng):
 def test_minibatch_sgd_weight_decay(student, reference, rng):
     X, y = _data(rng, 30, 4)
     w, b = _start(rng, 4)
-    expect_same(
-        student,
-        reference,
-        "minibatch_sgd",
+    expect_worked_out(
+        student, reference, "minibatch_sgd",
         X,
         y,
         w,
@@ -251,10 +249,8 @@ def test_minibatch_sgd_weight_decay(student, reference, rng):
 def test_minibatch_sgd_batches_of_one(student, reference, rng):
     X, y = _data(rng, 7, 2)
     w, b = _start(rng, 2)
-    expect_same(
-        student,
-        reference,
-        "minibatch_sgd",
+    expect_worked_out(
+        student, reference, "minibatch_sgd",
         X,
         y,
         w,
@@ -270,6 +266,6 @@ def test_minibatch_sgd_batches_of_one(student, reference, rng):
 def test_minibatch_sgd_one_full_batch(student, reference, rng):
     X, y = _data(rng, 12, 3)
     w, b = _start(rng, 3)
-    expect_same(
+    expect_worked_out(
         student, reference, "minibatch_sgd", X, y, w, b, 0.02, [rng.permutation(12)], outputs=WB
     )
