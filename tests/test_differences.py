@@ -25,9 +25,10 @@ COURSE = Course(ROOT)
 # Topics whose exercise is a gradient by hand, where cost cannot tell differences from the chain
 # rule: the parameters are few (linear and logistic regression's d weights, each pass of the loss
 # over n·d, so at any size a test can send differences cost only some d times as much, not beyond
-# the time limit with a margin), or the derivative is elementwise (the activations': differences
-# of the whole array at once take two passes in all). Their gradients are held to rounding.
-BY_PRECISION = {"linear_regression", "logistic_regression", "activations"}
+# the time limit with a margin), or the derivative is elementwise (the activations', and each
+# elementwise op's in the autograd engine's backward: differences of the whole array at once take
+# two passes in all). Their gradients are held to rounding.
+BY_PRECISION = {"linear_regression", "logistic_regression", "activations", "autograd"}
 
 
 # NumPy topics (torch banned altogether, so no autograd to take away) whose exercise returns
@@ -95,9 +96,9 @@ def test_every_hand_gradient_topic_asks_for_its_gradient_beyond_differences(topi
 def test_every_gradient_that_cost_cannot_judge_is_held_to_rounding(topic: str) -> None:
     hidden = COURSE.hidden_tests(topic)
     assert hidden is not None
-    assert re.search(r"\bexpect_worked_out\(", hidden.read_text()), (
-        f"{topic}: compare its gradients with grader.checks.expect_worked_out, which holds them "
-        "to rounding, where finite differences cannot follow")
+    assert re.search(r"\b(expect|assert)_worked_out\(", hidden.read_text()), (
+        f"{topic}: compare its gradients with grader.checks.expect_worked_out (or "
+        "assert_worked_out), which holds them to rounding, where finite differences cannot follow")
     mutant = ROOT / "reference" / topic / "mutants" / "finite_differences.py"
     assert mutant.is_file(), f"{topic} needs a finite_differences mutant that loses those points"
 

@@ -24,6 +24,7 @@ from grader.checks.compare import (
     tolerance_overrides,
 )
 from grader.checks.gradcheck import (
+    assert_worked_out,
     beyond_differences,
     check_gradient,
     dot_with_output,
@@ -43,6 +44,7 @@ __all__ = [
     "assert_no_warnings",
     "assert_raises",
     "assert_shape",
+    "assert_worked_out",
     "beyond_differences",
     "check_gradient",
     "dot_with_output",

@@ -12,13 +12,13 @@ import numpy as np
 from grader.checks.lazy_torch import torch  # imported at the first tensor: NumPy topics skip it
 
 # The student-facing wording is shared with the value checks, so both read alike.
-from grader.checks.compare import CheckFailed, Hint, _nonfinite_failure, find_mismatch
+from grader.checks.compare import CheckFailed, Hint, Mistakes, _nonfinite_failure, find_mismatch
 from grader.checks.describe import _describe, _fmt_pair, _fmt_shape, _kind, _to_numpy
 from grader.checks.hints import _shape_hints, _value_hints, size_names
 from grader.checks.tolerances import Tol
 
-__all__ = ["beyond_differences", "check_gradient", "dot_with_output", "expect_worked_out",
-           "numeric_gradient"]
+__all__ = ["assert_worked_out", "beyond_differences", "check_gradient", "dot_with_output",
+           "expect_worked_out", "numeric_gradient"]
 
 # How close a float64 derivative worked out by hand comes to the reference's, relative to the
 # size of the values compared: a formula, whichever of the equivalent ones, is exact to a few
@@ -153,43 +153,54 @@ def expect_worked_out(student: Any, reference: Any, fn: str, *args: Any,
                       outputs: Sequence[str] | None = None, hint: Hint = None,
                       **kwargs: Any) -> Any:
     """``expect_same`` for a function whose result is a derivative that the exercise asks to be
-    worked out by hand (an activation's derivative, a loss's gradient, a step along it), in
-    float64: first within the dtype's tolerance, where a mistake fails with its usual message;
-    then to rounding (``WORKED_OUT``, scaled to the largest value compared). Off by some 1e-11 to
-    1e-6 where the values are not tiny, it is a derivative taken numerically, and the student
-    reads so; off only where they are tiny, a formula wrong there (a term missing that only
-    matters there), named like any classic mistake. ``hint`` as in expect_same, for the first
-    comparison. Returns the student's value."""
+    worked out by hand (an activation's derivative, a loss's gradient, a step along it), then
+    ``assert_worked_out`` on its result. ``hint`` as in expect_same, for the first comparison.
+    Returns the student's value."""
     __tracebackhide__ = True
-    from grader.checks.compare import Mistakes, assert_close, expect_same
+    from grader.checks.compare import Mistakes, expect_same
 
     actual = expect_same(student, reference, fn, *args, outputs=outputs, hint=hint, **kwargs)
     expected = getattr(reference, fn)(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+    assert_worked_out(actual, expected, name=fn, outputs=outputs,
+                      mistakes=Mistakes(reference, fn, actual, args, kwargs))
+    return actual
+
+
+def assert_worked_out(actual: Any, expected: Any, *, name: str,
+                      outputs: Sequence[str] | None = None,
+                      mistakes: Mistakes | None = None) -> None:
+    """After a comparison within the dtype's tolerance has passed: a float64 derivative that the
+    exercise asks to be worked out by hand, held to ``expected`` to rounding (``WORKED_OUT``,
+    scaled to the largest value compared). Off by some 1e-11 to 1e-6 where the values are not
+    tiny, it is a derivative taken numerically, and the student reads so; off only where they
+    are tiny, a formula wrong there (a term missing that only matters there), named like any
+    classic mistake where ``mistakes`` finds it. Results of another dtype are left alone: they
+    cannot be that exact, and their dtype is charged where it is met first."""
+    __tracebackhide__ = True
+    from grader.checks.compare import assert_close
+
     parts = expected if isinstance(expected, (tuple, list)) else (expected,)
     arrays = [np.asarray(v) for v in parts if isinstance(v, (np.ndarray, float, np.floating))]
     if not arrays or any(a.dtype != np.float64 for a in arrays) or not _all_float64(actual):
-        # Only float64 is exact enough to tell a formula from a measurement; a reply of another
-        # dtype was charged for it once by the first comparison, and is judged as values there.
-        return actual
+        return
     finite = [np.abs(a[np.isfinite(a)]) for a in arrays]
     scale = max([1.0, *(float(f.max()) for f in finite if f.size)])
+    what = name.split(" → ")[0]
 
     def why() -> str:
         off = _relative_error_where_sizeable(actual, expected, scale)
         if off >= WORKED_OUT.rtol:
-            return (f"{fn} agrees with the exact result only to {off:.0e} of its values: a "
+            return (f"{what} agrees with the exact result only to {off:.0e} of its values: a "
                     "derivative worked out as a formula is exact to rounding (some 1e-16 of "
                     "them), while one taken numerically (the forward pass run again at nudged "
                     "inputs: finite differences, scipy.differentiate) is off by 1e-11 to 1e-6. "
                     "Work the derivative out by hand")
-        return (f"{fn} is right where its values are sizeable, but not where the exact ones "
+        return (f"{what} is right where its values are sizeable, but not where the exact ones "
                 "are tiny (a millionth of the largest or less), which a formula exact to "
                 "rounding gets right too: look for a term that is small there, missing or wrong")
 
-    assert_close(actual, expected, name=fn, outputs=outputs, rtol=WORKED_OUT.rtol,
-                 atol=WORKED_OUT.atol * scale, check_dtype=False, hint=why,
-                 mistakes=Mistakes(reference, fn, actual, args, kwargs))
-    return actual
+    assert_close(actual, expected, name=name, outputs=outputs, rtol=WORKED_OUT.rtol,
+                 atol=WORKED_OUT.atol * scale, check_dtype=False, hint=why, mistakes=mistakes)
 
 
 def _all_float64(value: Any) -> bool:

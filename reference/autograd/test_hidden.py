@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader.checks import CheckFailed, Mistakes, assert_close
+from grader.checks import CheckFailed, Mistakes, assert_close, assert_worked_out
 from grader.grading.remote import StudentError
 
 TORCH_OPS = {
@@ -79,8 +79,10 @@ def _run(student, program: list, inputs: list, what: str = "", **kw: Any) -> tup
 
 
 def _check(student, reference, program: list, inputs: list, what: str, names: str = "abcdefgh",
-           **kw: Any) -> None:
-    """One program: the value and every input's gradient against torch.autograd."""
+           worked_out: bool = False, **kw: Any) -> None:
+    """One program: the value and every input's gradient against torch.autograd; ``worked_out``:
+    the gradients to rounding too (a single operation's derivative, which an op's backward may
+    not measure by differences of its forward)."""
     value, grads = _run(student, program, inputs, what, **kw)
     expected_value, expected_grads = _torch_program(program, inputs, **kw)
     # The mutants run their own Tensor through the same program: a match names the mistake.
@@ -90,6 +92,8 @@ def _check(student, reference, program: list, inputs: list, what: str, names: st
         f"{what}: run_program should return one gradient per input"
     for name, g, e in zip(names, grads, expected_grads):
         assert_close(g, e, name=f"{what} → grad of {name}", mistakes=mistakes)
+        if worked_out:
+            assert_worked_out(g, e, name=f"{what} → grad of {name}", mistakes=mistakes)
 
 
 def _away_from_zero(rng: np.random.Generator, *shape: int) -> np.ndarray:
@@ -108,7 +112,8 @@ def test_binary_op(student, reference, rng, op):
     # Weighting the result by w makes every element's gradient different.
     a, b, w = rng.normal(size=(3, 4)), _away_from_zero(rng, 3, 4), rng.normal(size=(3, 4))
     program = [[BINARY[op], 0, 1], ["mul", 3, 2], ["sum", 4]]
-    _check(student, reference, program, [a, b, w], f"Tensor.{op}: sum({op}(a, b) · w)", names="abw")
+    _check(student, reference, program, [a, b, w], f"Tensor.{op}: sum({op}(a, b) · w)", names="abw",
+           worked_out=True)
 
 
 NUMBER = {
@@ -128,7 +133,7 @@ def test_op_with_a_python_number(student, reference, rng, case):
     a, w = _away_from_zero(rng, 4), rng.normal(size=4)
     _check(student, reference,
            [instr, ["mul", 2, 1], ["sum", 3]], [a, w], f"Tensor: sum(({text}) · w)",
-           names="aw")
+           names="aw", worked_out=True)
 
 
 UNARY = {
@@ -152,7 +157,8 @@ def test_unary_op(student, reference, rng, op):
         a[0, :2] = 0.0  # relu's derivative at 0 is 0, as torch's
     last = 1 + len(body)
     program = [*body, ["mul", last, 1], ["sum", last + 1]]
-    _check(student, reference, program, [a, w], f"Tensor.{method}: sum({text} · w)", names="aw")
+    _check(student, reference, program, [a, w], f"Tensor.{method}: sum({text} · w)", names="aw",
+           worked_out=True)
 
 
 @pytest.mark.points(1)
