@@ -15,6 +15,7 @@ import pytest
 
 from grader.course import Course
 from grader.grading.engine import Options
+from grader.results.visibility import student_view
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = Course(ROOT)
@@ -248,6 +249,32 @@ def test_a_broadcast_gradient_not_summed_back_is_named_not_a_numpy_traceback(
         message = failed[name]
         assert "your backward raised ValueError: non-broadcastable output operand" in message
         assert "sum it over the axes broadcasting added or stretched" in message, message
+
+
+def test_a_recursion_without_end_in_an_operator_is_named_not_blamed_on_backward(
+        engine, tmp_path: Path) -> None:
+    """An __rsub__ that leads back into itself fails every test that subtracts a tensor from a
+    number: each says where the recursion is, in the student's view too, and none blames
+    backward's walk, which only a deep graph overflows."""
+    result = _grade(engine, "autograd", _mutant("autograd", "rsub_recurses"), tmp_path, SEEDS[0])
+    failed = _failed(result)
+    assert "test_op_with_a_python_number[rsub]" in failed and \
+        "test_chain_of_ten_thousand_operations" not in failed, sorted(failed)
+    shown = {t.name: t for t in student_view(result).result.tests}
+    for name, message in failed.items():
+        assert "__rsub__ calls itself over and over: line" in message, f"{name}: {message}"
+        said = shown[name].message
+        assert "topological" not in message + said, name
+        if shown[name].kind == "hidden":  # where, in the words a hidden test's message may use
+            assert re.search(r"Hint: your traceback ends in the same line over and over "
+                             r"\(autograd\.py, line \d+\)", said), f"{name}: {said}"
+        else:
+            assert "__rsub__ calls itself over and over" in said, f"{name}: {said}"
+    deep = _failed(_grade(engine, "autograd", _mutant("autograd", "recursive_topo_sort"),
+                          tmp_path, SEEDS[1]))
+    assert set(deep) == {"test_chain_of_ten_thousand_operations"}
+    assert "a recursive walk (building the topological order by recursion)" in \
+        deep["test_chain_of_ten_thousand_operations"]
 
 
 # ----------------------------------------------------------- what a message may claim

@@ -200,6 +200,21 @@ def test_problems_are_told_once_and_point_at_the_students_file(
         f"{TOPIC}.py does not import: see test_fit_univariate_small") == 5
 
 
+def test_a_recursion_without_end_is_named_with_its_line_in_the_check(
+        release: Path, course: Course, tmp_path: Path) -> None:
+    source = course.solution(TOPIC).read_text().replace(
+        "    return w - lr * grad_w, float(b - lr * grad_b)",
+        "    return gradient_step(X, y, w - lr * grad_w, b, lr)", 1)
+    repo = student_copy(release, tmp_path, source)
+    done = pytest_in(repo, installed(repo, tmp_path), f"assignments/{TOPIC}", "-q")
+    out = before_short_summary(done.stdout)
+    assert done.returncode == 1, out + done.stderr
+    assert "gradient_step raised RecursionError: maximum recursion depth exceeded" in out, out
+    assert re.search(r"Hint: gradient_step calls itself over and over: line \d+ "
+                     r"\(`return gradient_step\(X, y, w - lr \* grad_w, b, lr\)`\) leads "
+                     r"back into gradient_step, until Python stops", out), out
+
+
 def test_a_package_the_course_does_not_offer_fails_the_check_as_it_fails_grading(
         release: Path, course: Course, engine, tmp_path: Path) -> None:
     """pandas is installed beside the grader, but course.toml offers numpy, scipy and torch:

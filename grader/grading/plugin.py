@@ -31,6 +31,7 @@ import pytest
 from grader import environment
 from grader.checks import charges, gpu, timing
 from grader.checks.describe import not_implemented
+from grader.results import recursion
 from grader.grading import banned, bounds, guarded
 from grader.course import TopicConfig
 from grader.grading.submission import folder_not_staged, topic_not_handed_in
@@ -697,6 +698,8 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
             text = not_implemented(exc.function, frames[-1] if frames else None, exc.message)
             return Outcome.FAILED, text, [Flag.NOT_IMPLEMENTED]
         text = f"{exc.function} raised {exc.type_name}: {exc.message}"
+        if "RecursionError" in exc.mro and (hint := recursion.hint(exc.traceback)):
+            text += f"\n  Hint: {hint}"
         if exc.traceback.strip():
             text += f"\nin your code:\n{exc.traceback.rstrip()}"
         if sandboxed and "PermissionError" in exc.mro:

@@ -49,6 +49,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from grader.results import recursion
 from grader.results.model import Flag, SubmissionResult, TestResult
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -205,6 +206,9 @@ def _exception_withheld(message: str, topic: str = "",
             if frame:
                 name = frame.group(1).replace("\\", "/").rsplit("/", 1)[-1]
                 kept.append("  " + _place(name, int(frame.group(2)), topic, code))
+        if found and found.group(2) == "RecursionError" and \
+                (hint := recursion.hint_by_place([k.strip() for k in kept])):
+            lines.append(f"  Hint: {hint}")
         if kept:
             lines += ["in your code:", *_few(kept)]
     return "\n".join(lines)

@@ -28,6 +28,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from grader.checks.describe import not_implemented
+from grader.results import recursion
 from grader.grading import banned
 
 if TYPE_CHECKING:  # imported where a notebook is read: most sessions hold none
@@ -600,6 +601,8 @@ def explain_local(exc: BaseException, student: LocalStudent | None, file: Path,
     if in_student or (student is not None and student.failed_call is not None):
         text = f"{fn} raised {type(exc).__name__}: {_safe_str(exc)[:MAX_TEXT]}"
         frames = student_frames(exc.__traceback__, file).rstrip()
+        if isinstance(exc, RecursionError) and (hint := recursion.hint(frames)):
+            text += f"\n  Hint: {hint}"
         return text + (f"\nin your code:\n{frames}" if frames else ""), []
     if isinstance(exc, AssertionError):
         return str(exc) or f"a check of {fn or 'your code'} failed", []

@@ -9,6 +9,7 @@ compares the value and the inputs' gradients with the same program run by torch 
 from __future__ import annotations
 
 import operator
+import re
 from typing import Any
 
 import numpy as np
@@ -51,13 +52,29 @@ def _torch_program(program: list, inputs: list, backward_calls: int = 1,
 BROADCAST_ERRORS = ("non-broadcastable output operand", "could not be broadcast together")
 
 
+# A graph this many operations deep is deeper than a recursive walk can go in Python; on a
+# smaller one, a RecursionError is a recursion without end, which the generic message names.
+DEEP = 500
+
+
+def _called_by_run_program(traceback: str) -> str | None:
+    """The student's function that run_program called when their code raised (``backward``,
+    ``__add__``), from their traceback; None where the traceback's start was cut."""
+    match = re.search(r'in run_program\n(?:    .*\n)*  File "[^"]*", line \d+, in (\S+)\n',
+                      traceback)
+    return match[1] if match else None
+
+
 def _run(student, program: list, inputs: list, what: str = "", **kw: Any) -> tuple:
-    """The student's (value, grads) from run_program; a RecursionError, or NumPy refusing to add
-    a broadcast gradient into a smaller grad, is told for what it is."""
+    """The student's (value, grads) from run_program; a RecursionError in backward on a deep
+    graph, or NumPy refusing to add a broadcast gradient into a smaller grad, is told for what
+    it is."""
     try:
         got = student.run_program(program, inputs, **kw)
     except StudentError as err:
-        if err.type_name == "RecursionError":
+        walk = _called_by_run_program(err.traceback)
+        if err.type_name == "RecursionError" and walk in ("backward", None) and \
+                len(program) >= DEEP:
             raise CheckFailed(
                 f"Tensor.backward raised RecursionError on a graph {len(program):,} operations "
                 "deep: a recursive walk (building the topological order by recursion) cannot go "
