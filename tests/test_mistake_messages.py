@@ -277,6 +277,21 @@ def test_a_recursion_without_end_in_an_operator_is_named_not_blamed_on_backward(
         deep["test_chain_of_ten_thousand_operations"]
 
 
+def test_a_shape_error_in_a_forward_operation_is_not_blamed_on_backward(
+        engine, tmp_path: Path) -> None:
+    """A __matmul__ that multiplies elementwise raises NumPy's broadcasting error in the forward
+    pass: the failures point at __matmul__, and none tells the student their backward raised it
+    or to sum a broadcast gradient back, the hint for that error in backward."""
+    failed = _failed(_grade(engine, "autograd", _mutant("autograd", "matmul_elementwise"),
+                            tmp_path, SEEDS[0]))
+    raised = {name: m for name, m in failed.items() if "could not be broadcast" in m}
+    assert "test_matmul[rectangular]" in raised and "test_two_layer_network" in raised, failed
+    for name, message in raised.items():
+        assert "your backward raised" not in message and "sum it over the axes" not in message, \
+            f"{name}: {message}"
+        assert re.search(r"line \d+, in __matmul__", message), f"{name}: {message}"
+
+
 # ----------------------------------------------------------- what a message may claim
 
 def test_an_accuracy_averaged_one_vs_rest_is_named(engine, tmp_path: Path) -> None:

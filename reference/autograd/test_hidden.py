@@ -67,20 +67,22 @@ def _called_by_run_program(traceback: str) -> str | None:
 
 def _run(student, program: list, inputs: list, what: str = "", **kw: Any) -> tuple:
     """The student's (value, grads) from run_program; a RecursionError in backward on a deep
-    graph, or NumPy refusing to add a broadcast gradient into a smaller grad, is told for what
-    it is."""
+    graph, or NumPy refusing to add a broadcast gradient into a smaller grad in backward, is
+    told for what it is (the same errors in the forward operations are the student's own, told
+    as raised)."""
     try:
         got = student.run_program(program, inputs, **kw)
     except StudentError as err:
-        walk = _called_by_run_program(err.traceback)
-        if err.type_name == "RecursionError" and walk in ("backward", None) and \
+        entered = _called_by_run_program(err.traceback)
+        if err.type_name == "RecursionError" and entered in ("backward", None) and \
                 len(program) >= DEEP:
             raise CheckFailed(
                 f"Tensor.backward raised RecursionError on a graph {len(program):,} operations "
                 "deep: a recursive walk (building the topological order by recursion) cannot go "
                 "that deep in Python. Build the order with a loop and an explicit stack."
             ) from None
-        if err.type_name == "ValueError" and any(e in err.message for e in BROADCAST_ERRORS):
+        if err.type_name == "ValueError" and entered in ("backward", None) and \
+                any(e in err.message for e in BROADCAST_ERRORS):
             where = f"\nin your code:\n{err.traceback.rstrip()}" if err.traceback.strip() else ""
             raise CheckFailed(
                 f"{what or 'run_program'}: your backward raised ValueError: {err.message}\n"
