@@ -206,6 +206,9 @@ REFUSED = [
     ("work.zip", b"PK\x03\x04 not really", "not a readable zip"),
     ("work.zip", zipped({"../../escape.py": "x = 1"}), "outside the archive"),
     ("work.zip", zipped({"readme.md": "nothing here"}), "holds no module"),
+    ("work.zip", zipped({"v1/toy.py": CORRECT, "v2/toy.py": CORRECT}), "Hand in one of them"),
+    ("work.zip", zipped({"a/v1/toy.py": CORRECT, "a/v2/toy.py": CORRECT, "b/x.txt": ""}),
+     "the 2 nearest lie in different folders (a/v1/toy.py, a/v2/toy.py)"),
     ("work.zip", zipped({"toy.py": "#" * (3 * 2**20)}), "zip bomb"),
     # Nothing to grade: refused before it is stored, and not counted.
     ("toy.py", b"", "toy.py is empty"),

@@ -227,7 +227,8 @@ def test_a_batch_names_the_links_in_the_gradebook_and_the_report_and_grades_the_
         toy_engine, tmp_path: Path) -> None:
     """Links into a classmate's folder, the course's examples and the student's own files, in a
     class graded as a batch: the note reaches the gradebook, result.json and report.html, the
-    honest student's grade is the grade alone."""
+    honest student's grade is the grade alone, and a file a link pointed at inside the student's
+    own folder is graded as the file it is."""
     import io
     import json
 
@@ -254,8 +255,9 @@ def test_a_batch_names_the_links_in_the_gradebook_and_the_report_and_grades_the_
     book = gradebook.read_gradebook(tmp_path / "out" / "gradebook.csv").set_index("student")
     assert set(book.index) == {"honest", "linker", "mine"}
     assert book.loc["honest", "score"] == alone.score == alone.max_score
+    # The link is never followed; mine's own work/toy.py, a file in their folder, is graded.
+    assert book.loc["linker", "toy"] == 0 and book.loc["mine", "toy"] == book.loc["honest", "toy"]
     for sid, link in (("linker", "assignments/toy"), ("mine", "toy.py")):
-        assert book.loc[sid, "toy"] == 0
         assert f"symbolic links are not followed: {link}" in book.loc[sid, "files"]
         folder = tmp_path / "out" / "students" / sid
         assert f"not followed: {link}" in json.dumps(json.loads(

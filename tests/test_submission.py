@@ -139,3 +139,100 @@ def test_a_lone_file_hands_in_its_topic_and_what_cannot_be_read_none(tmp_path: P
     (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04 not really a zip")
     assert submitted_topics(tmp_path / "bad.zip", topics) == set()
     assert submitted_topics(tmp_path / "missing", topics) == set()
+
+
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+@pytest.mark.parametrize("rel", ["Archive/sub/hw1/metrics.py", "work/code/metrics.py",
+                                 "conv/../conv/x/metrics.py", "a/b/c/d/metrics.py"])
+@pytest.mark.parametrize("as_zip", [False, True])
+def test_a_module_deeper_than_the_usual_places_is_graded_and_said(
+        tmp_path: Path, rel: str, as_zip: bool) -> None:
+    """A zip of a folder of a folder, a module in a folder of its own: where no file of the
+    topic lies at the usual places, the one nearest the top is graded, with its helpers, and
+    the topic's note says which file that was."""
+    rel = str(Path(rel)).replace("conv/../", "")
+    files = {rel: "X = 1\n", str(Path(rel).with_name("util.py")): "Y = 2\n"}
+    submission = make_zip(tmp_path / "s.zip", {n: t.encode() for n, t in files.items()}) \
+        if as_zip else _tree(tmp_path / "src", files)
+    staged = stage(submission, tmp_path / "staged", ["metrics", "conv"])
+    assert staged.module("metrics").read_text() == "X = 1\n"
+    assert (staged.root / "util.py").exists()
+    assert staged.notes["metrics"][0].startswith(f"graded {rel}, the file of this topic nearest "
+                                                 "the top of the submission")
+    assert staged.sources["metrics"] == rel
+    assert not any("metrics" in f for f in staged.files), staged.files
+    assert submitted_topics(submission, ["metrics", "conv"]) >= {"metrics"}
+
+
+def test_the_nearest_file_wins_and_a_module_comes_before_a_notebook(tmp_path: Path) -> None:
+    src = _tree(tmp_path / "src", {"top.txt": "", "a/b/metrics.py": "NEAR = 1\n",
+                                   "a/b/c/metrics.py": "FAR = 1\n",
+                                   "a/b/metrics (2).py": "COPY = 1\n",
+                                   "x/y/conv.ipynb": "{}", "x/y/conv (1).py": "MODULE = 1\n"})
+    staged = stage(src, tmp_path / "staged", ["metrics", "conv"])
+    assert staged.module("metrics").read_text() == "NEAR = 1\n"
+    assert staged.module("conv").read_text() == "MODULE = 1\n" and "conv" not in staged.notebooks
+
+
+def test_files_in_several_folders_are_none_of_them_graded_and_said(tmp_path: Path) -> None:
+    """Two versions at the same depth: neither is graded (which is the student's?), the topic's
+    note names both, and no file note claims another was graded instead."""
+    src = _tree(tmp_path / "src", {"conv.py": "C = 1\n", "v1/metrics.py": "A = 1\n",
+                                   "v2/metrics.py": "B = 1\n"})
+    staged = stage(src, tmp_path / "staged", ["metrics", "conv"])
+    assert staged.module("metrics") is None and staged.module("conv") is not None
+    assert staged.notes["metrics"] == [
+        "not graded: none of this topic's files lay where grading looks first (at the top of the "
+        "submission, in assignments/metrics/ or in one top folder), and the 2 nearest lie in "
+        "different folders (v1/metrics.py, v2/metrics.py): put the one to grade at the top"]
+    assert not any("was graded instead" in f for f in staged.files), staged.files
+
+
+@pytest.mark.parametrize("rel", [
+    ".hidden/metrics.py", "venv/lib/python3.11/site-packages/metrics.py",
+    "env/lib/metrics.py",  # a virtual environment: env/pyvenv.cfg
+    "node_modules/x/metrics.py", "__MACOSX/metrics.py", "a/b/c/d/e/metrics.py",
+])
+def test_files_that_are_not_the_students_or_too_deep_are_not_looked_at(
+        tmp_path: Path, rel: str) -> None:
+    src = _tree(tmp_path / "src", {"conv.py": "C = 1\n", rel: "X = 1\n", "env/pyvenv.cfg": ""})
+    staged = stage(src, tmp_path / "staged", ["metrics", "conv"])
+    assert staged.module("metrics") is None and "metrics" not in staged.notes
+
+
+def test_a_linked_folder_is_not_looked_in(tmp_path: Path) -> None:
+    other = _tree(tmp_path / "other", {"metrics.py": "THEIRS = 1\n"})
+    src = _tree(tmp_path / "src", {"conv.py": "C = 1\n"})
+    (src / "mate").symlink_to(other, target_is_directory=True)
+    assert stage(src, tmp_path / "staged", ["metrics", "conv"]).module("metrics") is None
+
+
+@pytest.mark.parametrize(("files", "refused"), [
+    ({"ada/metrics.py": "", "ben/metrics.py": ""}, True),
+    ({"ada/metrics.py": "", "ben.zip": "ZIP", "carl.zip": "ZIP"}, True),
+    ({"hw1/metrics.py": "X = 1\n", "old.zip": "ZIP"}, False),  # the same work, packed
+    ({"ada/metrics.py": "X = 1\n", "notes/readme.txt": ""}, False),
+])
+def test_a_class_handed_in_as_one_submission_is_refused_with_what_to_do(
+        tmp_path: Path, files: dict[str, str], refused: bool) -> None:
+    src = tmp_path / "src"
+    for name, text in files.items():
+        if text == "ZIP":
+            src.mkdir(exist_ok=True)
+            make_zip(src / name, {"metrics.py": b"Z = 1\n"})
+    _tree(src, {n: t for n, t in files.items() if t != "ZIP"})
+    if refused:
+        with pytest.raises(SubmissionError) as info:
+            stage(src, tmp_path / "staged", ["metrics", "conv"])
+        assert "src holds no topic's module where grading looks" in str(info.value)
+        assert "Hand in one of them (a class of them is graded with `grader batch`)" in \
+            str(info.value)
+    else:
+        assert stage(src, tmp_path / "staged", ["metrics", "conv"]).module("metrics") \
+            .read_text() == "X = 1\n"

@@ -1,7 +1,9 @@
 """Finding a submission's topic modules and staging them, unpacking archives safely.
 
 A submission is a folder or a .zip holding ``<topic>.py`` files flat, in the
-``assignments/<topic>/<topic>.py`` layout, or inside one top-level folder. Staging copies the
+``assignments/<topic>/<topic>.py`` layout, or inside one top-level folder; a topic found at none
+of those places is graded from its file nearest the top (``_find_deeper``), told in its note.
+A folder of several students' folders is refused, with what to do. Staging copies the
 Python files into a fresh flat folder that the worker may read, and nothing else: each topic's
 module and the files beside it (helpers it imports), not the folders beside it (a package of
 helpers), which the submission's note and the failed import name. A ``<topic>.ipynb`` stands
@@ -80,6 +82,13 @@ def stage(submission: Path, dest: Path, topics: list[str]) -> Staged:
     root = dest / "student"
     root.mkdir(exist_ok=True)
     found = _find_modules(source, topics)
+    found_notebooks = _find_modules(source, topics, ".ipynb")
+    unplaced = [t for t in topics if t not in found and t not in found_notebooks]
+    if unplaced and not found and not found_notebooks:
+        _refuse_several_submissions(submission, source, topics)
+    deeper, several = _find_deeper(source, unplaced)
+    for topic, path in deeper.items():
+        (found if path.suffix == ".py" else found_notebooks)[topic] = path
     modules: dict[str, Path] = {}
     helpers: set[Path] = set()  # the files staged beside the modules, for them to import
     folders: dict[str, tuple[str, ...]] = {}
@@ -91,8 +100,12 @@ def stage(submission: Path, dest: Path, topics: list[str]) -> Staged:
             _copy_module(path, root, f"{topic}.py")
         modules[topic] = root / f"{topic}.py"
         folders[topic] = _folders_beside(path, set(found.values()))
-    found_notebooks = _find_modules(source, topics, ".ipynb")
     notebooks, notes = _stage_notebooks(found_notebooks, found, root)
+    for topic, path in deeper.items():
+        notes.setdefault(topic, []).insert(0, found_deeper(path.relative_to(source).as_posix(),
+                                                           topic))
+    for topic, paths in several.items():
+        notes[topic] = [found_several([p.relative_to(source).as_posix() for p in paths], topic)]
     modules.update({topic: root / f"{topic}.py" for topic, m in notebooks.items()
                     if not m.unreadable})
     # An unreadable notebook is its topic's file all the same: told once, as unreadable.
@@ -266,6 +279,7 @@ def file_notes(source: Path, graded: list[Path], topics: list[str],
     beside the modules for them to import (nothing to say of them); ``folders``: the folders
     of Python files beside a module (by the module's name), said once each."""
     graded_set = {p.resolve() for p in graded}
+    graded_topics = {_topic_of(p, topics) for p in graded}
     out = [f"{p.relative_to(source).as_posix()} graded as {_topic_of(p, topics)}.py"
            for p in graded if p.stem not in topics]
     unrecognised = []
@@ -292,6 +306,8 @@ def file_notes(source: Path, graded: list[Path], topics: list[str],
         rel = p.relative_to(source).as_posix()
         topic = _topic_of(p, topics)
         unrecognised.append(f"{rel} not graded: {topic}{p.suffix} was graded instead"
+                            if topic in graded_topics else
+                            f"{rel} not graded: several files could be {topic}{p.suffix}"
                             if topic in topics else f"unrecognised file {rel}")
     out += unrecognised[:FILES_LISTED]
     if len(unrecognised) > FILES_LISTED:
@@ -363,6 +379,92 @@ def _find_modules(source: Path, topics: list[str], suffix: str = ".py") -> dict[
             if topic in found:
                 break
     return found
+
+
+DEEPEST = 4  # folders down to which a topic's file is looked for where it is nowhere usual
+# Folders that hold other people's Python files, not the student's own: a virtual environment's
+# packages (torch's own transformer.py), a macOS archive's resource forks, bytecode.
+NOT_THEIRS = {"site-packages", "dist-packages", "node_modules", "__pycache__", "__MACOSX"}
+
+
+def _find_deeper(source: Path, topics: list[str]) -> tuple[dict[str, Path], dict[str, list[Path]]]:
+    """Each of ``topics`` (found nowhere usual) whose file lies elsewhere in ``source``, at most
+    ``DEEPEST`` folders down, outside hidden folders, Python environments and a released
+    repository's own folders: the one nearest the top, where one folder holds the nearest (its
+    module before its notebook, each by its own name before a copy's); and the topics whose
+    nearest files lie in several folders, with those files, none of which is graded."""
+    if not topics:
+        return {}, {}
+    releases = _release_roots(source)
+    nearest: dict[str, tuple[int, list[tuple[tuple[int, bool, int], Path]]]] = {}
+    for top, dirs, files in os.walk(source):  # linked folders are not entered
+        here = Path(top)
+        depth = len(here.relative_to(source).parts)
+        dirs[:] = sorted(d for d in dirs if depth < DEEPEST and not d.startswith(".") and
+                         d not in NOT_THEIRS and not (here / d).is_symlink() and
+                         not (here / d / "pyvenv.cfg").exists() and
+                         not any(here == r and d in RELEASE_FOLDERS for r in releases))
+        for name in files:
+            for rank, suffix in enumerate((".py", ".ipynb")):
+                for topic in topics:
+                    number = _copy_number(name, topic, suffix)
+                    if number is None or (here / name).is_symlink():
+                        continue
+                    key = (rank, number != 0, -number)  # module, own name, newest copy
+                    best = nearest.get(topic)
+                    if best is None or depth < best[0]:
+                        nearest[topic] = (depth, [(key, here / name)])
+                    elif depth == best[0]:
+                        best[1].append((key, here / name))
+    found: dict[str, Path] = {}
+    several: dict[str, list[Path]] = {}
+    for topic, (_, candidates) in nearest.items():
+        if len({p.parent for _, p in candidates}) == 1:
+            found[topic] = min(candidates)[1]
+        else:
+            several[topic] = sorted(p for _, p in candidates)
+    return found, several
+
+
+def found_deeper(path: str, topic: str) -> str:
+    """The note of a topic whose file was found deeper than the usual places."""
+    return (f"graded {path}, the file of this topic nearest the top of the submission: none "
+            f"lay where grading looks first (at its top, in assignments/{topic}/ or in one top "
+            "folder)")
+
+
+SEVERAL = "not graded: "  # how found_several's note begins
+
+
+def found_several(paths: list[str], topic: str) -> str:
+    """The note of a topic whose nearest files lie in several folders: none is graded."""
+    shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    return (f"{SEVERAL}none of this topic's files lay where grading looks first (at the top "
+            f"of the submission, in assignments/{topic}/ or in one top folder), and the "
+            f"{len(paths)} nearest lie in different folders ({shown}): put the one to grade at "
+            "the top")
+
+
+def _refuse_several_submissions(submission: Path, source: Path, topics: list[str]) -> None:
+    """Raise where ``source`` holds no topic's file where grading looks, but two or more
+    folders, or two or more archives, at its top each hold a file of the same topic: a class,
+    or several versions, handed to ``grader grade`` as one submission. (Folders of different
+    topics are one student's work, graded; so is one folder beside an archive, most likely the
+    same work packed.)"""
+    holders = [(e, submitted_topics(e, topics)) for e in sorted(source.iterdir())
+               if not e.name.startswith((".", "__MACOSX")) and not e.is_symlink() and
+               (e.is_dir() or e.is_file() and zipfile.is_zipfile(e))]
+    for kind in (True, False):  # folders, then archives
+        if any(sum(1 for e, held in holders if t in held and e.is_dir() == kind) >= 2
+               for t in topics):
+            names = [e.name for e, held in holders if held]
+            shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more"
+                                            if len(names) > 4 else "")
+            raise SubmissionError(
+                f"{submission.name} holds no topic's module where grading looks (at its top, "
+                f"in assignments/<topic>/ or in one top folder), but {len(names)} folders or "
+                f"archives that hold modules, several of the same topic ({shown}): which is to "
+                "be graded? Hand in one of them (a class of them is graded with `grader batch`)")
 
 
 def _copy_module(path: Path, root: Path, name: str = "") -> None:

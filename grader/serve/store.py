@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from grader.errors import GraderError
-from grader.grading.submission import (MAX_ARCHIVE_BYTES, SKIPPED, SubmissionError,
+from grader.grading.submission import (MAX_ARCHIVE_BYTES, SEVERAL, SKIPPED, SubmissionError,
                                        is_untouched_stub, single_file_topic, stage)
 from grader.results.inert import file_name
 
@@ -111,7 +111,10 @@ def check(data: bytes, raw_name: str, topics: list[str],
                 where = (f"{topic}.ipynb in {shown}" if suffix == ".zip" else shown)
                 raise UploadRefused(f"unreadable notebook {where} ({why}): save it again "
                                     "from Jupyter and upload it once more")
-            raise UploadRefused(f"{shown} holds no module of this assignment (expected "
+            several = next((f"{t}: {n}" for t, ns in staged.notes.items() for n in ns
+                            if n.startswith(SEVERAL)), None)
+            raise UploadRefused(f"{shown}: {several}" if several else
+                                f"{shown} holds no module of this assignment (expected "
                                 f"{_expected(topics, '.py')})")
         members = {t: ("" if suffix != ".zip" else m) for t, m in staged.sources.items()}
         if stub is not None:
