@@ -47,6 +47,9 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("grader.student.local", "grader.grading.remote"):
         "what the student's code raises, and a call refused, reach the shared checks as "
         "grading's StudentError and BannedCallError, told in grading's words",
+    ("grader.student.local", "grader.grading.encoding"):
+        "a module saved as UTF-16 or Windows-1252 is told as grading tells it (its bytes read "
+        "and parsed, never run)",
     ("grader.student.local", "grader.isolation.audit"):
         "an import of a library the topic bans, or of a module that needs one, is refused in "
         "the worker's words (audit.absent)",

@@ -215,6 +215,20 @@ def test_a_recursion_without_end_is_named_with_its_line_in_the_check(
                      r"back into gradient_step, until Python stops", out), out
 
 
+def test_a_module_saved_as_windows_1252_is_told_so_in_the_check(
+        release: Path, course: Course, tmp_path: Path) -> None:
+    source = 'AUTHOR = "Zoë"\n' + course.solution(TOPIC).read_text()
+    repo = student_copy(release, tmp_path, "")
+    (repo / "assignments" / TOPIC / f"{TOPIC}.py").write_bytes(
+        source.encode("cp1252", errors="replace"))
+    done = pytest_in(repo, installed(repo, tmp_path), f"assignments/{TOPIC}", "-q")
+    out = before_short_summary(done.stdout)
+    assert done.returncode == 1, out + done.stderr
+    assert f"{TOPIC}.py has a syntax error: it is not saved as UTF-8, the encoding Python reads: " \
+        "line 1 holds the byte 0xeb (most likely saved as Windows-1252 or Latin-1, where it is " \
+        "'ë'). Save it again as UTF-8" in out, out
+
+
 def test_a_package_the_course_does_not_offer_fails_the_check_as_it_fails_grading(
         release: Path, course: Course, engine, tmp_path: Path) -> None:
     """pandas is installed beside the grader, but course.toml offers numpy, scipy and torch:

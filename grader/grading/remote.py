@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader.errors import GraderError
-from grader.grading import replies
+from grader.grading import encoding, replies
 from grader.isolation import cgroup, sandbox, wire
 from grader.isolation import profiles as isolation_profiles
 from grader.isolation.zygote import THREAD_ENV, drain_replies, send_request
@@ -156,6 +156,28 @@ THREAD_ORIGIN = "a thread your code started"  # the trip-wire's place for a thre
 def _submitted_file(folder: str, name: str) -> bool:
     return os.path.basename(name) == name and name.endswith(".py") and \
         os.path.isfile(os.path.join(folder, name))
+
+
+def _not_python_text(spec: "WorkerSpec", traceback: str) -> str:
+    """Why the student's module, or a file staged beside it that the syntax error's
+    ``traceback`` names (or any, where it names none), is not text Python reads: what it is
+    instead, and the file's name where it is not the module; "" where each is. Read from the
+    files' bytes, on a syntax error only: that is how Python reports such a file."""
+    paths = [spec.module_path] if spec.module_path else []
+    with contextlib.suppress(OSError):
+        paths += sorted(p for n in os.listdir(spec.student_dir)
+                        if n.endswith(".py") and (p := os.path.join(spec.student_dir, n))
+                        not in paths and (not traceback.strip() or f"{os.sep}{n}\"" in traceback))
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                data = f.read(encoding.MAX_READ)
+        except OSError:
+            continue
+        if why := encoding.not_python_text(data):
+            return why if path == spec.module_path else f"{os.path.basename(path)}, which it " \
+                f"imports: {why}"
+    return ""
 
 
 def worker_strings(value: Any, depth: int = 0, limit: int = 2000) -> set[str]:
@@ -797,8 +819,13 @@ class StudentModule:
             w.close()
             what = "has a syntax error" if kind == "syntax" else \
                 f"raised {err['type']} while being imported: {err['message']}"
+            tb = err["traceback"]
+            if kind == "syntax" and (unread := _not_python_text(self.spec, tb)):
+                what, tb = f"has a syntax error: {unread}", ""
+            elif kind == "syntax" and not tb.strip():  # Python named no line: its own words
+                what += f": {err['message']}"
             self.import_failure = ImportFailed(self.spec.module_name, kind,
-                                               f"{self.spec.module_name}.py {what}", err["traceback"])
+                                               f"{self.spec.module_name}.py {what}", tb)
             raise self.import_failure
         self.import_warnings = [tuple(w_) for w_ in meta.get("warnings", [])]
         self.worker = w

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from grader.checks.describe import not_implemented
 from grader.results import recursion
-from grader.grading import banned
+from grader.grading import banned, encoding
 
 if TYPE_CHECKING:  # imported where a notebook is read: most sessions hold none
     from grader.grading.notebook import NotebookModule
@@ -425,6 +425,12 @@ class LocalModule:
     def _import_failure(self, exc: BaseException) -> str:
         name = f"{self.topic}.py"
         if isinstance(exc, SyntaxError):
+            try:
+                unread = encoding.not_python_text(Path(self.file).read_bytes()[:encoding.MAX_READ])
+            except OSError:
+                unread = ""
+            if unread:
+                return f"{name} has a syntax error: {unread}; then every test runs again"
             if exc.filename:
                 exc.filename = shown_path(exc.filename)
             detail = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
