@@ -17,7 +17,7 @@ from grader.classroom.discover import discover
 from grader.classroom.lms import read_gradescope_metadata
 from grader.classroom.roster import read_roster
 from grader.course import Course
-from grader.grading.submission import SubmissionError, stage
+from grader.grading.submission import SubmissionError, stage, submitted_topics
 from shared_engine import SharedEngine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +53,24 @@ def test_a_file_of_the_topics_own_name_wins_over_a_copy(tmp_path: Path) -> None:
     staged = stage(sub, tmp_path / "work", ["toy", "other"])
     assert staged.module("toy").read_text() == TOY  # type: ignore[union-attr]
     assert staged.files == ["toy (1).py not graded: toy.py was graded instead"]
+
+
+def test_a_name_in_other_letters_case_is_graded_as_its_topic(tmp_path: Path) -> None:
+    """Saved where names ignore case ("Toy.py" on Windows or macOS): graded, and said so; the
+    name as spelt wins over it, and it over a numbered copy."""
+    sub = _write(tmp_path / "sub", {"Toy.py": TOY, "OTHER (2).py": OTHER, "notes.txt": ""})
+    staged = stage(sub, tmp_path / "work", ["toy", "other"])
+    assert staged.module("toy").read_text() == TOY  # type: ignore[union-attr]
+    assert staged.module("other").read_text() == OTHER  # type: ignore[union-attr]
+    assert staged.files[:2] == ["Toy.py graded as toy.py", "OTHER (2).py graded as other.py"]
+    assert submitted_topics(sub, ["toy", "other"]) == {"toy", "other"}
+    both = _write(tmp_path / "both", {"toy.py": TOY, "Toy.py": "broken(", "toy (3).py": "old",
+                                      "Other.py": OTHER, "other (3).py": "old"})
+    staged = stage(both, tmp_path / "work2", ["toy", "other"])
+    assert staged.module("toy").read_text() == TOY  # type: ignore[union-attr]
+    assert staged.module("other").read_text() == OTHER  # type: ignore[union-attr]
+    lone = _write(tmp_path / "lone", {"TOY.py": TOY}) / "TOY.py"
+    assert stage(lone, tmp_path / "work3", ["toy"]).module("toy").read_text() == TOY  # type: ignore[union-attr]
 
 
 def test_a_name_that_only_starts_like_a_topic_is_not_taken_for_it(tmp_path: Path) -> None:

@@ -324,10 +324,11 @@ _COPY = r"(?: \((\d+)\)|-(\d+))"  # "x (1).py" from a browser, "x-1.py" from Can
 
 
 def _copy_number(name: str, topic: str, suffix: str) -> int | None:
-    """0 for ``<topic><suffix>``, n for a copy ``<topic> (n)<suffix>`` or ``<topic>-n<suffix>``."""
-    if name == f"{topic}{suffix}":
+    """0 for ``<topic><suffix>``, n for a copy ``<topic> (n)<suffix>`` or ``<topic>-n<suffix>``;
+    in any case of letters ("Linear_Regression.py", saved where names ignore it)."""
+    if name.lower() == f"{topic}{suffix}".lower():
         return 0
-    m = re.fullmatch(re.escape(topic) + _COPY + re.escape(suffix), name)
+    m = re.fullmatch(re.escape(topic) + _COPY + re.escape(suffix), name, re.IGNORECASE)
     return int(m[1] or m[2]) if m else None
 
 
@@ -369,12 +370,14 @@ def _find_modules(source: Path, topics: list[str], suffix: str = ".py") -> dict[
                 if exact.is_file() and not exact.is_symlink():
                     found[topic] = exact
                     break
-                # No file of the topic's own name: its newest copy (the highest number) stands in.
-                copies = sorted(((n, p) for p in (folder.iterdir() if folder.is_dir() else ())
-                                 if (n := _copy_number(p.name, topic, suffix)) and
+                # No file of the topic's own name: that name in other letters' case, else its
+                # newest copy (the highest number), stands in.
+                copies = sorted(((n == 0, n, p) for p in (folder.iterdir() if folder.is_dir()
+                                                          else ())
+                                 if (n := _copy_number(p.name, topic, suffix)) is not None and
                                  p.is_file() and not p.is_symlink()), reverse=True)
                 if copies:
-                    found[topic] = copies[0][1]
+                    found[topic] = copies[0][2]
                     break
             if topic in found:
                 break
@@ -396,7 +399,7 @@ def _find_deeper(source: Path, topics: list[str]) -> tuple[dict[str, Path], dict
     if not topics:
         return {}, {}
     releases = _release_roots(source)
-    nearest: dict[str, tuple[int, list[tuple[tuple[int, bool, int], Path]]]] = {}
+    nearest: dict[str, tuple[int, list[tuple[tuple[int, bool, bool, int], Path]]]] = {}
     for top, dirs, files in os.walk(source):  # linked folders are not entered
         here = Path(top)
         depth = len(here.relative_to(source).parts)
@@ -410,7 +413,8 @@ def _find_deeper(source: Path, topics: list[str]) -> tuple[dict[str, Path], dict
                     number = _copy_number(name, topic, suffix)
                     if number is None or (here / name).is_symlink():
                         continue
-                    key = (rank, number != 0, -number)  # module, own name, newest copy
+                    # module, own name (as spelt, then in other case), newest copy
+                    key = (rank, number != 0, name != topic + suffix, -number)
                     best = nearest.get(topic)
                     if best is None or depth < best[0]:
                         nearest[topic] = (depth, [(key, here / name)])
