@@ -55,8 +55,8 @@ def test_no_module_writes_a_csv_but_the_one_writer() -> None:
     others = {str(p.relative_to(ROOT)): w for p in sorted((ROOT / "grader").rglob("*.py"))
               if p != WRITER and (w := _csv_writes(p))}
     assert others == {}, "write CSVs with grader.results.model.write_csv_atomic"
-    assert [w.split(": ")[1] for w in _csv_writes(WRITER)] == ["csv.writer", ".writerow",
-                                                               ".writerow"]
+    assert [w.split(": ")[1] for w in _csv_writes(WRITER)] == ["csv.writer", "csv.writer",
+                                                               "csv.QUOTE_ALL", ".writerow"]
 
 
 def test_the_scan_sees_every_way_of_writing_one(tmp_path: Path) -> None:
@@ -154,3 +154,43 @@ def test_every_exam_csv_keeps_formulas_as_text(exam_out: Path, name: str) -> Non
 
 def test_an_exam_writes_no_csv_unchecked_here(exam_out: Path) -> None:
     assert sorted(p.name for p in exam_out.rglob("*.csv")) == sorted(EXAM_CSVS)
+
+
+# Characters str.splitlines() breaks a line at, inside a quoted cell as well.
+LINE_BREAKS = ["\n", "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x85", "\u2028"]
+
+
+def test_a_cell_holding_a_line_break_reads_back_as_written(tmp_path: Path) -> None:
+    """A student's id with a carriage return in it (a folder's name may hold one) made the
+    similarity table's rows fall apart when read back, and a batch fail as it finished."""
+    from grader.classroom.similarity import CSV_NAME, NOTES_NAME, read_notes, read_pairs
+    from grader.results.model import csv_cell, read_csv_rows, write_csv_atomic
+
+    ids = [f"eve{b}mallory" for b in LINE_BREAKS]
+    write_csv_atomic(tmp_path / CSV_NAME, ["topic", "student_a", "student_b", "similarity"],
+                     [["toy", sid, "bob", 0.9] for sid in ids])
+    assert [p.student_a for p in read_pairs(tmp_path)] == [csv_cell(sid) for sid in ids]
+    write_csv_atomic(tmp_path / NOTES_NAME, ["student", "note"], [[sid, "n"] for sid in ids])
+    assert read_notes(tmp_path) == {csv_cell(sid): "n" for sid in ids}
+    assert [r["student_b"] for r in read_csv_rows(tmp_path / CSV_NAME)] == ["bob"] * len(ids)
+
+
+def test_an_instructors_table_keeps_a_line_break_in_a_quoted_cell(tmp_path: Path) -> None:
+    from grader.classroom.layout import read_table
+
+    path = tmp_path / "roster.csv"
+    path.write_bytes('\ufeffstudent,name\r\nada,"Ada\rLovelace"\r\nben,"Ben\nBitdiddle"\r\n'
+                     .encode())
+    reader, header = read_table(path, "roster", ValueError)
+    assert header == {"student": "student", "name": "name"}
+    assert [(r["student"], r["name"]) for r in reader] == [("ada", "Ada\rLovelace"),
+                                                          ("ben", "Ben\nBitdiddle")]
+
+
+def test_no_module_reads_a_csv_split_into_lines_first() -> None:
+    found = [f"{p.relative_to(ROOT)}:{n.lineno}" for p in sorted((ROOT / "grader").rglob("*.py"))
+             for n in ast.walk(ast.parse(p.read_text(), str(p)))
+             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and
+             isinstance(n.func.value, ast.Name) and n.func.value.id == "csv" and n.args and
+             "splitlines" in ast.unparse(n.args[0])]
+    assert found == [], "read with grader.results.model.read_csv_rows (newline='')"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import re
 from pathlib import Path
 
@@ -44,11 +45,12 @@ def read_table(path: Path, what: str, error: type[Exception]
     """An instructor's CSV file (roster, times, overrides): its rows and its header, lower-cased
     and stripped, mapped to the header as written. A file that cannot be read, or is not UTF-8
     (a spreadsheet's BOM is fine), raises ``error`` naming ``what`` it is."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
+    try:  # line breaks as written: a quoted cell keeps its own (a line break in a name)
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            text = f.read()
     except OSError as exc:
         raise error(f"cannot read the {what} {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise error(f"the {what} {path} is not UTF-8 text; save it as CSV UTF-8") from None
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     return reader, {(h or "").strip().lower(): h for h in reader.fieldnames or []}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import csv
 import json
 import os
 import secrets
@@ -42,7 +43,7 @@ import numpy as np
 from grader.classroom import fingerprint as fingerprints
 from grader.classroom import pairs, payloads, sidebyside
 from grader.errors import GraderError
-from grader.results.model import write_csv_atomic, write_text_atomic
+from grader.results.model import read_csv_rows, write_csv_atomic, write_text_atomic
 
 CSV_NAME = "similarity.csv"
 NOTES_NAME = "similarity-notes.csv"  # modules left out of the comparison, and why
@@ -326,18 +327,16 @@ def write_pages(out: Path, pairs: Sequence[Pair], modules: Mapping[str, Mapping[
 
 def read_pairs(out: Path) -> list[Pair]:
     """The pairs of a batch folder's similarity.csv (none when there is no such file)."""
-    import csv
-
     try:
-        text = (out / CSV_NAME).read_text(encoding="utf-8")
-    except OSError:
+        rows = read_csv_rows(out / CSV_NAME)
+    except (OSError, UnicodeDecodeError, csv.Error):
         return []
     pairs = []
-    for row in csv.DictReader(text.splitlines()):
+    for row in rows:
         try:
             pairs.append(Pair(row["topic"], row["student_a"], row["student_b"],
                               float(row["similarity"])))
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, TypeError):  # a row cut short: None where a cell is not
             continue
     return pairs
 
@@ -480,13 +479,11 @@ def write_notes(out: Path, notes: Mapping[str, str]) -> None:
 
 def read_notes(out: Path) -> dict[str, str]:
     """student -> note of a batch folder's similarity-notes.csv."""
-    import csv
-
     try:
-        text = (out / NOTES_NAME).read_text(encoding="utf-8")
-    except OSError:
+        rows = read_csv_rows(out / NOTES_NAME)
+    except (OSError, UnicodeDecodeError, csv.Error):
         return {}
-    return {row.get("student", ""): row.get("note", "") for row in csv.DictReader(text.splitlines())}
+    return {row.get("student") or "": row.get("note") or "" for row in rows}
 
 
 @dataclass(frozen=True)

@@ -277,10 +277,20 @@ def write_csv_atomic(path: Path, columns: Sequence[Any], rows: Iterable[Sequence
     numbers take the one number format of every table and page, None is an empty cell."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([csv_cell(c) for c in columns])
-    for row in rows:
-        writer.writerow([_csv_value(v) for v in row])
+    # The "\n" line ending makes only "\n" a reason to quote a cell, but every reader ends a
+    # line at a bare "\r" too (a student's id may hold one): a row with one is quoted whole.
+    quoted = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    for cells in ([csv_cell(c) for c in columns], *([_csv_value(v) for v in row] for row in rows)):
+        (quoted if any("\r" in c for c in cells if isinstance(c, str)) else writer).writerow(cells)
     write_text_atomic(path, buffer.getvalue(), durable=durable)
+
+
+def read_csv_rows(path: Path, encoding: str = "utf-8") -> list[dict[str, str]]:
+    """The rows of a CSV file, as ``write_csv_atomic`` (or a spreadsheet: ``utf-8-sig``) wrote
+    it: a quoted cell keeps the line breaks it holds (a student's id with a carriage return
+    in it), which splitting the text into lines first would cut into rows of their own."""
+    with Path(path).open(encoding=encoding, newline="") as f:
+        return [{k: v for k, v in row.items() if k is not None} for row in csv.DictReader(f)]
 
 
 def _csv_value(value: Any) -> Any:
