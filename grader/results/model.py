@@ -276,12 +276,12 @@ def write_csv_atomic(path: Path, columns: Sequence[Any], rows: Iterable[Sequence
     formula (a student's id, name, file or message starting with =, +, -, @) is made text,
     numbers take the one number format of every table and page, None is an empty cell."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
     # The "\n" line ending makes only "\n" a reason to quote a cell, but every reader ends a
     # line at a bare "\r" too (a student's id may hold one): a row with one is quoted whole.
-    quoted = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    plain, quoted = (csv.writer(buffer, lineterminator="\n", quoting=q)
+                     for q in (csv.QUOTE_MINIMAL, csv.QUOTE_ALL))
     for cells in ([csv_cell(c) for c in columns], *([_csv_value(v) for v in row] for row in rows)):
-        (quoted if any("\r" in c for c in cells if isinstance(c, str)) else writer).writerow(cells)
+        (quoted if any("\r" in c for c in cells if isinstance(c, str)) else plain).writerow(cells)
     write_text_atomic(path, buffer.getvalue(), durable=durable)
 
 
