@@ -215,6 +215,21 @@ def test_a_recursion_without_end_is_named_with_its_line_in_the_check(
                      r"back into gradient_step, until Python stops", out), out
 
 
+def test_data_loaded_at_the_top_level_is_told_to_go_under_the_main_guard_in_the_check(
+        release: Path, course: Course, tmp_path: Path) -> None:
+    source = course.solution(TOPIC).read_text().replace(
+        "import numpy as np", "import numpy as np\n_data = np.load('my_data.npy')", 1)
+    repo = student_copy(release, tmp_path, source)
+    done = pytest_in(repo, installed(repo, tmp_path), f"assignments/{TOPIC}", "-q")
+    out = before_short_summary(done.stdout)
+    assert done.returncode == 1, out + done.stderr
+    assert f"{TOPIC}.py raised FileNotFoundError while being imported" in out, out
+    assert "Hint: your code reads a file or folder while the module is imported. Every line at " \
+        "the top level of a module (every code cell of a notebook) runs whenever it is " \
+        "imported" in out, out
+    assert 'under `if __name__ == "__main__":`' in out, out
+
+
 def test_a_module_saved_as_windows_1252_is_told_so_in_the_check(
         release: Path, course: Course, tmp_path: Path) -> None:
     source = 'AUTHOR = "Zoë"\n' + course.solution(TOPIC).read_text()

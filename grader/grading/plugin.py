@@ -31,7 +31,7 @@ import pytest
 from grader import environment
 from grader.checks import charges, gpu, timing
 from grader.checks.describe import not_implemented
-from grader.results import recursion
+from grader.results import recursion, top_level
 from grader.grading import banned, bounds, guarded
 from grader.course import TopicConfig
 from grader.grading.submission import folder_not_staged, topic_not_handed_in
@@ -651,7 +651,12 @@ def _import_failed(exc: ImportFailed, provides: tuple[str, ...], sandboxed: bool
     it in the submission, which grading does not take; ``topics``: the course's)."""
     flag = {"not_submitted": Flag.NOT_SUBMITTED, "timeout": Flag.TIMEOUT,
             "exit": Flag.CRASH, "banned": Flag.BANNED}.get(exc.kind, Flag.IMPORT_ERROR)
-    text = exc.message + (f"\n{exc.traceback.rstrip()}" if exc.traceback.strip() else "")
+    text = exc.message
+    raised = re.match(r"\S+ raised (\w+) while being imported: (.*)", exc.message)
+    if exc.kind == "exception" and raised and \
+            (hint := top_level.hint(raised[1], raised[2], exc.traceback)):
+        text += f"\n  Hint: {hint}"
+    text += f"\n{exc.traceback.rstrip()}" if exc.traceback.strip() else ""
     flags = [flag, Flag.IMPORT_FAILED]
     if exc.kind == "syntax":
         flags.append(Flag.SYNTAX_ERROR)

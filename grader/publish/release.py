@@ -90,7 +90,11 @@ function on many more inputs (edge shapes, large values, gradients) after you su
 
 Your work is the `<topic>.py` file of each topic, in place: `assignments/<topic>/<topic>.py`.
 Keep the file names, the function names and their signatures exactly as given; you may add
-helper functions in the same file.
+helper functions in the same file. Grading imports your file, which runs every line at its top
+level (every code cell of a notebook) on a machine that has only your `.py` files, where nobody
+types: code that loads your data, asks for `input()` or tries your functions belongs under
+`if __name__ == "__main__":`, which runs when you run the file yourself and not when it is
+imported.
 
 - If your course collects this repository: commit and push before the deadline. Every push runs
   the public tests on GitHub (`.github/workflows/grader.yml`); the job summary shows what

@@ -17,7 +17,9 @@ T = TypeVar("T")
 ADVICE = ("until Python stops at its limit of nested calls (about 1,000). Either the recursion "
           "never reaches a case that ends it, or it is as deep as the data it walks, deeper "
           "than Python allows: write that walk as a loop, with a list as its stack")
-_FRAME = re.compile(r'^  File "(?P<file>[^"]*)", line (?P<line>\d+), in (?P<name>.+)$')
+# A notebook's frame says "cell N, line M" (``grader.grading.notebook``): its file is "x.ipynb, cell N".
+_FRAME = re.compile(r'^  File "(?P<file>[^"]*)"(?P<cell>, cell \d+)?, line (?P<line>\d+), '
+                    r'in (?P<name>.+)$')
 LONGEST = 6  # functions in the longest cycle looked for
 
 
@@ -34,23 +36,23 @@ def cycle(items: Sequence[T]) -> list[T]:
     return []
 
 
-def _frames(traceback_text: str) -> list[tuple[str, str, str, str]]:
+def frames(traceback_text: str) -> list[tuple[str, str, str, str]]:
     """(file, line, function, first source line) of each frame of a traceback as
     ``traceback.format_list`` writes it; a frame whose header was cut off is left out."""
-    frames: list[list[str]] = []
+    found: list[list[str]] = []
     for text in traceback_text.splitlines():
         match = _FRAME.match(text)
         if match:
-            frames.append([match["file"], match["line"], match["name"], ""])
-        elif frames and text.startswith("    ") and not frames[-1][3]:
-            frames[-1][3] = " ".join(text.split())
-    return [(file, line, name, code) for file, line, name, code in frames]
+            found.append([match["file"] + (match["cell"] or ""), match["line"], match["name"], ""])
+        elif found and text.startswith("    ") and not found[-1][3]:
+            found[-1][3] = " ".join(text.split())
+    return [(file, line, name, code) for file, line, name, code in found]
 
 
 def hint(traceback_text: str) -> str:
     """The hint for a RecursionError whose traceback (the student's frames, as Python writes
     them) shows a cycle: which function, which line leads back into it; "" where none shows."""
-    found = cycle(_frames(traceback_text))
+    found = cycle(frames(traceback_text))
     if not found:
         return ""
     names = [name for _, _, name, _ in found]

@@ -28,7 +28,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from grader.checks.describe import not_implemented
-from grader.results import recursion
+from grader.results import recursion, top_level
 from grader.grading import banned, encoding
 
 if TYPE_CHECKING:  # imported where a notebook is read: most sessions hold none
@@ -443,6 +443,8 @@ class LocalModule:
             text = environment.unavailable(name, exc.name.split(".")[0],
                                            self.provides() or (), "offer") + "\n" + text
         frames = student_frames(exc.__traceback__, self.file).rstrip()
+        if hint := top_level.hint(type(exc).__name__, _safe_str(exc), frames):
+            text += f"\n  Hint: {hint}"
         return text + (f"\nin your code:\n{frames}" if frames else "")
 
 
