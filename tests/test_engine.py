@@ -166,7 +166,7 @@ def test_missing_module_and_syntax_error_do_not_touch_other_topics(toy_engine, t
 def test_missing_function_is_named(toy_engine, tmp_path: Path) -> None:
     source = with_function("scale", "")
     result = grade(toy_engine, tmp_path, source)
-    assert "no function named 'scale'" in by_name(result)["test_scale"].message
+    assert "there is no function scale at the top level" in by_name(result)["test_scale"].message
 
 
 def test_seed_is_recorded_and_a_regrade_reproduces_it(toy_engine, tmp_path: Path) -> None:

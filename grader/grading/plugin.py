@@ -11,7 +11,9 @@ test) and any JSON value, which goes into the result's ``details``.
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import functools
 import importlib.util
 import json
 import re
@@ -535,7 +537,9 @@ class GraderPlugin:
                                               student_called=bool(called),
                                               sandboxed=self.run.sandbox,
                                               unstaged=self._unstaged(topic),
-                                              topics=self._topics(topic))
+                                              topics=self._topics(topic),
+                                              solution=self.run.topics[topic].solution
+                                              if topic in self.run.topics else None)
         recorded: dict[str, Any] = dict(item.user_properties)
         fraction = float(recorded.pop("score_fraction", 1.0))
         note = str(recorded.pop("note", ""))
@@ -674,18 +678,50 @@ def _import_failed(exc: ImportFailed, provides: tuple[str, ...], sandboxed: bool
     return (Outcome.TIMEOUT if exc.kind == "timeout" else Outcome.FAILED, text, flags)
 
 
+def _student_error(exc: StudentError, sandboxed: bool,
+                   solution: str | None) -> tuple[Outcome, str, list[Flag]]:
+    """``explain`` for an exception the student's code raised in a call (or the call itself,
+    before any line of it ran)."""
+    called = declared_call(solution, exc.function) if solution else ""
+    if exc.type_name == "AttributeError" and not exc.traceback.strip() and \
+            exc.message == f"your module has no function named {exc.function!r}":
+        # The worker's words, said here in the grader's (a hidden test withholds the worker's
+        # text): nothing in them comes from the student's code.
+        return (Outcome.FAILED, f"there is no function {exc.function} at the top level of the "
+                "module you handed in" + (f": define {called}, as the statement gives it"
+                                          if called else ""), [])
+    if "NotImplementedError" in exc.mro:
+        frames = re.findall(r'^\s*File ".*", line \d+, in (\S+)\s*$', exc.traceback, re.M)
+        text = not_implemented(exc.function, frames[-1] if frames else None, exc.message)
+        return Outcome.FAILED, text, [Flag.NOT_IMPLEMENTED]
+    text = f"{exc.function} raised {exc.type_name}: {exc.message}"
+    if "RecursionError" in exc.mro and (hint := recursion.hint(exc.traceback)):
+        text += f"\n  Hint: {hint}"
+    elif not exc.traceback.strip() and _BINDING.match(exc.message):  # before any line ran
+        text += (f"\n  Hint: the call did not fit {exc.function}'s parameters, so none of "
+                 "its lines ran: keep the parameters the statement gives it" +
+                 (f", {called}" if called else ""))
+    if exc.traceback.strip():
+        text += f"\nin your code:\n{exc.traceback.rstrip()}"
+    if sandboxed and "PermissionError" in exc.mro:
+        text += "\n" + SANDBOX_REFUSED
+    return Outcome.FAILED, text, [Flag.STUDENT_EXCEPTION]
+
+
 def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call",
             provides: tuple[str, ...] = (), student_called: bool = True,
             sandboxed: bool = False,
             unstaged: tuple[str, ...] = (),
-            topics: tuple[str, ...] = ()) -> tuple[Outcome, str, list[Flag]]:
+            topics: tuple[str, ...] = (),
+            solution: str | None = None) -> tuple[Outcome, str, list[Flag]]:
     """(outcome, message for the student, flags) for an exception that ended a test.
     ``provides``: the packages the course lets student code import. ``student_called``: whether
     the test had called the student's code yet; an unexpected exception before it did is the
     grader's (preparing inputs, say), never the student's failure. ``sandboxed``: whether the
     student's code ran in the sandbox, whose refusals the OS reports as a PermissionError.
     ``unstaged``: the folders beside the module in the submission, which grading does not take;
-    ``topics``: the course's, whose modules a topic's module may import."""
+    ``topics``: the course's, whose modules a topic's module may import; ``solution``: the
+    topic's reference, whose parameters a call that did not fit the student's is told."""
     if isinstance(exc, bounds.TestOverran):
         return (Outcome.TIMEOUT, f"checking what {fn} returned took past the test's time "
                 f"limit: {exc}. Check the shape and size of what {fn} returns", [Flag.TIMEOUT])
@@ -698,18 +734,7 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
     if isinstance(exc, BannedCallError):
         return Outcome.FAILED, str(exc), [Flag.BANNED]
     if isinstance(exc, StudentError):
-        if "NotImplementedError" in exc.mro:
-            frames = re.findall(r'^\s*File ".*", line \d+, in (\S+)\s*$', exc.traceback, re.M)
-            text = not_implemented(exc.function, frames[-1] if frames else None, exc.message)
-            return Outcome.FAILED, text, [Flag.NOT_IMPLEMENTED]
-        text = f"{exc.function} raised {exc.type_name}: {exc.message}"
-        if "RecursionError" in exc.mro and (hint := recursion.hint(exc.traceback)):
-            text += f"\n  Hint: {hint}"
-        if exc.traceback.strip():
-            text += f"\nin your code:\n{exc.traceback.rstrip()}"
-        if sandboxed and "PermissionError" in exc.mro:
-            text += "\n" + SANDBOX_REFUSED
-        return Outcome.FAILED, text, [Flag.STUDENT_EXCEPTION]
+        return _student_error(exc, sandboxed, solution)
     if isinstance(exc, WorkerCrashed):
         return (Outcome.ERROR, f"{fn} crashed the worker process: {exc}. Look for code that ends the "
                 "process (exit, os._exit, signals) or uses memory without bound", [Flag.CRASH])
@@ -729,6 +754,33 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
     # The test could not use what the student returned (wrong type, wrong number of outputs).
     return (Outcome.FAILED, f"what {fn} returned could not be checked: {type(exc).__name__}: "
             f"{str(exc)[:300]}. Check the return type and the number of outputs.", [])
+
+
+# Python's words for a call whose arguments do not fit the function's parameters.
+_BINDING = re.compile(r"[\w.]+\(\) (?:missing \d+ required|takes \d+ positional|takes from "
+                      r"\d+ to \d+ positional|got an unexpected keyword|got multiple values|"
+                      r"got some positional-only)")
+
+
+@functools.lru_cache(maxsize=256)
+def declared_call(path: str, fn: str) -> str:
+    """``fn(a, b, lam=0.0)``: the parameters of ``fn`` in the (trusted) module at ``path``, read,
+    never run; "" where it defines no such function or cannot be read."""
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return ""
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == fn:
+            args = ast.arguments(
+                posonlyargs=[ast.arg(a.arg) for a in node.args.posonlyargs],
+                args=[ast.arg(a.arg) for a in node.args.args],
+                vararg=node.args.vararg and ast.arg(node.args.vararg.arg),
+                kwonlyargs=[ast.arg(a.arg) for a in node.args.kwonlyargs],
+                kw_defaults=node.args.kw_defaults,
+                kwarg=node.args.kwarg and ast.arg(node.args.kwarg.arg), defaults=node.args.defaults)
+            return f"{fn}({ast.unparse(args)})"
+    return ""
 
 
 def load_reference(topic: str, path: str) -> ModuleType:

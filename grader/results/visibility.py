@@ -59,6 +59,11 @@ RELEASED_LATER = "The details of this test are not shown (yet)."
 WITHHELD_EXCEPTION = ("(the message of the exception your code raised is not shown for hidden "
                       "tests, so that the hidden inputs stay hidden: the lines below say where it "
                       "was raised)")
+# Where no line of the student's module ran before the exception: the call itself raised.
+WITHHELD_AT_CALL = ("(the message of the exception is not shown for hidden tests, so that the "
+                    "hidden inputs stay hidden: no line of your module had run, so the call "
+                    "itself raised it; check that {fn} takes the parameters the statement gives "
+                    "it, and what stands in its place, such as a decorator)")
 WORKER_TEXT = "worker_text"  # the key of TestResult.details that lists what the worker sent
 WITHHELD_TEXT = "(withheld)"
 _NDARRAY = re.compile(r"numpy\.ndarray\(dtype=(\w+)\)")
@@ -115,15 +120,18 @@ def student_test(t: TestResult, released: frozenset[str] = frozenset(),
     # where); what follows them may be the student's exception.
     bans, rest = _ban_lines(t.message) if Flag.BANNED in t.flags else ("", t.message)
     if Flag.STUDENT_EXCEPTION in t.flags:  # its text is the student's: it may quote the inputs
-        rest = _exception_withheld(rest, t.topic, lines)
+        rest = _exception_withheld(rest, t.topic, lines, sent)
     if bans:
         bans = _places_withheld(bans, t.topic, lines)
     if Flag.BANNED in t.flags and Flag.STUDENT_EXCEPTION not in t.flags:
         rest = _places_withheld(rest, t.topic, lines)
     if Flag.CRASH in t.flags:
         rest = _exit_withheld(rest)
-    if sent:  # not in the descriptions of banned calls: names checked against the ban, places
-        rest = withhold_text(rest, sent)  # said as _places_withheld says them
+    # Not in the descriptions of banned calls (names checked against the ban, places said as
+    # _places_withheld says them), nor in an exception's, which keeps none of the worker's text
+    # but its type's name (withheld there) and places: the grader's own words stay readable.
+    if sent and Flag.STUDENT_EXCEPTION not in t.flags:
+        rest = withhold_text(rest, sent)
     t = replace(t, message="\n".join(part for part in (bans, rest) if part))
     return replace(t, output=WITHHELD_OUTPUT) if t.output else t
 
@@ -187,16 +195,19 @@ def _known_name(text: str) -> bool:
 
 
 def _exception_withheld(message: str, topic: str = "",
-                        code: "LineRanges | None" = None) -> str:
+                        code: "LineRanges | None" = None, sent: object = None) -> str:
     """"f raised ValueError: <the student's text>" and where it was raised, with the student's
     text left out. The traceback is the worker's text too: a function's name, a file's name, a
     source line and a line number can all be set at run time (``__code__.replace(co_name=…,
     co_firstlineno=…)``, ``compile(…, filename)``, ``linecache``), so of each frame only its line
     number stays, where it is a line of the topic's module that holds code (``code``), and its
     file's name where it is that module; the same line twice in a row shows once, and at most
-    the innermost ``MAX_FRAMES`` lines show."""
+    the innermost ``MAX_FRAMES`` lines show. The function's name is the grader's (the one the
+    test called); the type's is the worker's, withheld where it is one of the texts it ``sent``
+    (a class named at run time can spell out an input)."""
     found = _RAISED.match(message)
-    head = f"{found.group(1)} raised {found.group(2)}" if found else "your code raised an exception"
+    head = f"{found.group(1)} raised {withhold_text(found.group(2), sent)}" if found else \
+        "your code raised an exception"
     lines = [f"{head} {WITHHELD_EXCEPTION}"]
     if "\nin your code:\n" in message:
         trace = message.split("\nin your code:\n", 1)[1].splitlines()
@@ -211,6 +222,8 @@ def _exception_withheld(message: str, topic: str = "",
             lines.append(f"  Hint: {hint}")
         if kept:
             lines += ["in your code:", *_few(kept)]
+    if found and len(lines) == 1:  # not a frame of the student's: the call raised it
+        lines = [f"{head} {WITHHELD_AT_CALL.format(fn=found.group(1))}"]
     return "\n".join(lines)
 
 
@@ -381,7 +394,7 @@ def seen(view: StudentView) -> SubmissionResult:
     return view.result
 
 
-__all__ = ["VISIBILITIES", "WITHHELD_OUTPUT", "WITHHELD_EXCEPTION", "RELEASED_LATER", "WORKER_TEXT",
+__all__ = ["VISIBILITIES", "WITHHELD_OUTPUT", "WITHHELD_EXCEPTION", "WITHHELD_AT_CALL", "RELEASED_LATER", "WORKER_TEXT",
            "WITHHELD_TEXT", "GATED", "MAX_FRAMES", "StudentView", "level", "output_shown",
            "shown_now", "combine", "student_test", "student_view", "seen", "code_lines",
            "withhold_text"]
