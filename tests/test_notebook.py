@@ -70,6 +70,30 @@ def test_magics_and_shell_escapes_are_dropped_and_named(tmp_path: Path) -> None:
     assert not module.syntax_error
 
 
+def test_a_cell_magic_that_runs_its_code_in_the_notebook_keeps_it(tmp_path: Path) -> None:
+    """%%time, %%capture and %%prun run the cell's code in the notebook's namespace, so what it
+    defines is defined after it, in Jupyter as in grading; %%timeit runs it inside a function,
+    %%writefile and %%bash do not run it as Python: their cells stay dropped."""
+    nb = _write(tmp_path / "t.ipynb", [
+        v4.new_code_cell("%%time\ndef f():\n    return 2\n%matplotlib inline\nX = f()"),
+        v4.new_code_cell("%%capture out\nY = 3\nprint(Y)"),
+        v4.new_code_cell("%%prun -s cumulative\nZ = 4"),
+        v4.new_code_cell("%%timeit\nW = 5"),
+        v4.new_code_cell("%%writefile helper.py\nV = 6"),
+    ])
+    module = convert(nb)
+    namespace: dict = {}
+    exec(compile(module.source, "t.py", "exec"), namespace)  # the test's own notebook
+    assert (namespace["f"](), namespace["X"], namespace["Y"], namespace["Z"]) == (2, 2, 3, 4)
+    assert "W" not in namespace and "V" not in namespace
+    assert [(c, n, t) for c, n, t in module.dropped] == [
+        (1, 1, "%%time (the cell's code was kept)"), (1, 4, "%matplotlib inline"),
+        (2, 1, "%%capture out (the cell's code was kept)"),
+        (3, 1, "%%prun -s cumulative (the cell's code was kept)"),
+        (4, 1, "%%timeit"), (5, 1, "%%writefile helper.py")]
+    assert module.locate(module.source.splitlines().index("X = f()") + 1) == (1, 5)
+
+
 def test_module_lines_map_back_to_cells(tmp_path: Path) -> None:
     nb = _write(tmp_path / "t.ipynb", [
         v4.new_code_cell("a = 1\nb = 2"),

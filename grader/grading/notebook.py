@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
 # A one-line future import (the only kind a cell opens with in practice), names only.
 _FUTURE = re.compile(r"from __future__ import ([A-Za-z_][\w ,]*?)\s*(?:#.*)?$")
+# Cell magics whose body is Python that Jupyter runs in the notebook's own namespace, so that
+# what it defines stays defined (%%timeit runs it inside a function, %%python in another
+# process, %%writefile and the rest do not run it as Python here at all).
+PYTHON_CELL_MAGICS = ("time", "capture", "prun")
+_MAGIC = re.compile(r"%%(\S*)")
 MAX_NOTEBOOK_BYTES = 16 * 1024 * 1024  # outputs (plots) make notebooks much larger than modules
 
 
@@ -86,7 +91,13 @@ def convert(path: Path) -> NotebookModule:
             lines.pop()  # the text's own last newline
         if not "".join(lines).strip():
             continue
-        if lines[0].lstrip().startswith("%%"):  # a cell magic: the whole cell is IPython's
+        magic = _MAGIC.match(lines[0].strip())
+        if magic and magic[1] in PYTHON_CELL_MAGICS:
+            # Jupyter runs the cell's code in the notebook's namespace: it is kept, its first
+            # line dropped as any magic line is (below).
+            dropped.append((number, 1, f"{lines[0].strip()} (the cell's code was kept)"))
+            lines[0] = "pass  # IPython line dropped by the grader\n"
+        if magic and lines[0].lstrip().startswith("%%"):  # the whole cell is IPython's
             dropped.append((number, 1, lines[0].strip()))
             lines = ["\n" for _ in lines]
         else:
