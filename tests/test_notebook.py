@@ -80,17 +80,21 @@ def test_a_cell_magic_that_runs_its_code_in_the_notebook_keeps_it(tmp_path: Path
         v4.new_code_cell("%%prun -s cumulative\nZ = 4"),
         v4.new_code_cell("%%timeit\nW = 5"),
         v4.new_code_cell("%%writefile helper.py\nV = 6"),
+        v4.new_code_cell("%time U = f() + 5\nif True:\n    %time T = U + 1\n%time for\n%timeit S = 1"),
     ])
     module = convert(nb)
     namespace: dict = {}
     exec(compile(module.source, "t.py", "exec"), namespace)  # the test's own notebook
     assert (namespace["f"](), namespace["X"], namespace["Y"], namespace["Z"]) == (2, 2, 3, 4)
-    assert "W" not in namespace and "V" not in namespace
+    assert "W" not in namespace and "V" not in namespace and "S" not in namespace
+    assert (namespace["U"], namespace["T"]) == (7, 8)  # %time runs its statement where it is
     assert [(c, n, t) for c, n, t in module.dropped] == [
         (1, 1, "%%time (the cell's code was kept)"), (1, 4, "%matplotlib inline"),
         (2, 1, "%%capture out (the cell's code was kept)"),
         (3, 1, "%%prun -s cumulative (the cell's code was kept)"),
-        (4, 1, "%%timeit"), (5, 1, "%%writefile helper.py")]
+        (4, 1, "%%timeit"), (5, 1, "%%writefile helper.py"),
+        (6, 1, "%time U = f() + 5 (its code was kept)"), (6, 3, "%time T = U + 1 (its code was kept)"),
+        (6, 4, "%time for"), (6, 5, "%timeit S = 1")]
     assert module.locate(module.source.splitlines().index("X = f()") + 1) == (1, 5)
 
 

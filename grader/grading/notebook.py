@@ -27,6 +27,16 @@ _FUTURE = re.compile(r"from __future__ import ([A-Za-z_][\w ,]*?)\s*(?:#.*)?$")
 # process, %%writefile and the rest do not run it as Python here at all).
 PYTHON_CELL_MAGICS = ("time", "capture", "prun")
 _MAGIC = re.compile(r"%%(\S*)")
+_TIME = re.compile(r"%time\s+(\S.*)")  # a line magic that runs its statement in place
+
+
+def _parses(statement: str) -> bool:
+    """Whether ``statement`` is one line of Python (compiled, never run)."""
+    try:
+        compile(statement, "<cell>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return False
+    return True
 MAX_NOTEBOOK_BYTES = 16 * 1024 * 1024  # outputs (plots) make notebooks much larger than modules
 
 
@@ -102,8 +112,13 @@ def convert(path: Path) -> NotebookModule:
             lines = ["\n" for _ in lines]
         else:
             for i in sorted(_ipython_lines(lines)):
-                dropped.append((number, i + 1, lines[i].strip()))
                 indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+                timed = _TIME.match(lines[i].strip())
+                if timed and _parses(timed[1]):  # Jupyter runs it where it stands: so do we
+                    dropped.append((number, i + 1, f"{lines[i].strip()} (its code was kept)"))
+                    lines[i] = f"{indent}{timed[1]}\n"
+                    continue
+                dropped.append((number, i + 1, lines[i].strip()))
                 lines[i] = f"{indent}pass  # IPython line dropped by the grader\n"
         for i, line in enumerate(lines):
             m = _FUTURE.match(line)

@@ -46,8 +46,9 @@ Each topic of the course is a folder in `assignments/`:
 - `README.md` — the statement: the math, the shapes, the conventions and the banned APIs;
 - `<topic>.py` — your code: replace every `raise NotImplementedError(...)` with your solution
   (or work in a notebook `<topic>.ipynb` in the same folder and delete `<topic>.py`: `grader
-  check`, `pytest` and grading then run its code cells; `%` magics and `!` lines are skipped,
-  and a cell under a cell magic is skipped whole, but for `%%time`, `%%capture` and `%%prun`);
+  check`, `pytest` and grading then run its code cells; `%` magics and `!` lines are skipped
+  (a `%time` line's statement runs), and so is a cell under a cell magic, except `%%time`,
+  `%%capture` and `%%prun`, whose code runs);
 - `test_public.py` — a few public tests you can run and read.
 
 | Topic | Public tests | Hidden tests |
