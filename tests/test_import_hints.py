@@ -82,6 +82,18 @@ def test_errors_in_defining_the_module_get_no_such_hint(source: str, tmp_path: P
     assert top_level.hint(*_import_error(source, tmp_path)) == ""
 
 
+EXPORTED = ("#!/usr/bin/env python\n# coding: utf-8\n\n# In[1]:\n\n\n"
+            "get_ipython().run_line_magic('matplotlib', 'inline')\n")
+
+
+@pytest.mark.parametrize("source", [EXPORTED, "display(3)\n"])
+def test_a_script_exported_from_a_notebook_is_told_what_its_ipython_lines_are(
+        source: str, tmp_path: Path) -> None:
+    text = top_level.hint(*_import_error(source, tmp_path))
+    assert "exists only inside IPython (Jupyter). A script exported from a notebook" in text, text
+    assert "delete those lines, or hand in the notebook itself" in text
+
+
 def test_input_under_pytests_capture_is_told_as_input(tmp_path: Path) -> None:
     """pytest (the check) refuses input() with an OSError of its own, not an EOFError."""
     said = top_level.hint("OSError", "pytest: reading from stdin while output is captured!  "
@@ -105,7 +117,8 @@ def _graded(engine, tmp_path: Path, name: str, source: str):
 
 
 @pytest.mark.parametrize("top, told", [(READS, FILES), (ASKS, INPUT), (EXITS, EXIT),
-                                       ("print(add([1], 2))\n", "`print(add([1], 2))`, at the top")])
+                                       ("print(add([1], 2))\n", "`print(add([1], 2))`, at the top"),
+                                       (EXPORTED, "get_ipython() exists only inside IPython")])
 def test_grading_tells_each_test_why_the_module_did_not_import(
         toy_engine, tmp_path: Path, top: str, told: str) -> None:
     """In a worker, which has no data files and closes the student's input: each test's message
@@ -116,7 +129,8 @@ def test_grading_tells_each_test_why_the_module_did_not_import(
     for t in tests:
         first, hint, *rest = t.message.splitlines()
         assert "while being imported" in first and hint.startswith(f"  Hint: {told}"), t.message
-        assert GUARD in hint and rest and rest[0].lstrip().startswith("File "), t.message
+        assert (GUARD in hint) == ("IPython" not in told), t.message  # the guard is no help there
+        assert rest and rest[0].lstrip().startswith("File "), t.message
     assert "\n" not in result.topic("toy").note and "Hint" not in result.topic("toy").note
 
 

@@ -1,6 +1,7 @@
 """What a module that raised while being imported is told, where the cause is code at its top
 level that belongs to the student's own runs: reading their data files, asking for input,
-ending the program, or calling their functions to try them.
+ending the program, calling their functions to try them, or a notebook's magics left in a
+script exported from it.
 
 Every line at a module's top level runs whenever it is imported: by ``grader check`` and, when
 graded, in a worker whose folder holds only the submission's modules, on a machine without the
@@ -18,6 +19,9 @@ WHEN = ("Every line at the top level of a module (every code cell of a notebook)
 GUARD = ('put that code under `if __name__ == "__main__":`, which is true when you run the file '
          "yourself and in Jupyter, and false when it is imported or graded")
 _FILES = ("FileNotFoundError", "NotADirectoryError", "IsADirectoryError")
+# Names a notebook's code has without defining them: IPython's, which a script exported from a
+# notebook (jupyter nbconvert --to script, "Download as .py") still calls for its magics.
+IPYTHON_NAMES = ("get_ipython", "display")
 _DEFINING = ("class ", "@")  # a class body or a decorator: part of defining, not a try-out
 
 
@@ -25,6 +29,12 @@ def hint(type_name: str, message: str, traceback_text: str) -> str:
     """The hint for a module that raised ``type_name`` (``message``) while being imported, from
     the student's frames of its traceback as Python writes them; "" where none applies. It
     names no line (the traceback below it does), so a notebook's needs no relocating."""
+    ipython = next((n for n in IPYTHON_NAMES if f"name '{n}' is not defined" in message), None)
+    if type_name == "NameError" and ipython:
+        return (f"{ipython}() exists only inside IPython (Jupyter). A script exported from a "
+                "notebook (Download as .py, jupyter nbconvert --to script) keeps the notebook's "
+                "magics and shell escapes as get_ipython() calls, and display() calls: delete "
+                "those lines, or hand in the notebook itself, whose magics grading leaves out")
     if type_name in _FILES:
         return (f"your code reads a file or folder while the module is imported. {WHEN}. To "
                 f"load data or try your functions, {GUARD}")
