@@ -142,3 +142,56 @@ def test_a_notebook_cell_that_loads_data_gets_the_hint_with_its_cell(
     result = _graded(toy_engine, tmp_path, "toy.ipynb", nbformat.writes(book))
     message = next(t.message for t in result.tests if t.topic == "toy")
     assert f"  Hint: {FILES}" in message and 'File "toy.ipynb", cell 1, line 2' in message, message
+
+
+TOPICS = ("linear_regression", "model_selection", "metrics", "rnn")
+
+
+@pytest.mark.parametrize("line, message", [
+    ("from .linear_regression import fit_ridge", "attempted relative import with no known "
+     "parent package"),
+    ("from . import linear_regression", "attempted relative import with no known parent package"),
+    ("from assignments.linear_regression.linear_regression import fit_ridge as fr",
+     "No module named 'assignments'"),
+    ("import assignments.linear_regression.linear_regression as lr", "No module named 'assignments'"),
+    ("from hw1.linear_regression.linear_regression import (fit_ridge,", "No module named 'hw1'"),
+])
+def test_another_topic_imported_through_a_package_path_is_told_to_import_it_by_name(
+        line: str, message: str) -> None:
+    frames_text = f'  File "model_selection.py", line 3, in <module>\n    {line}\n'
+    text = top_level.topic_by_path("ModuleNotFoundError" if "No module" in message else
+                                   "ImportError", message, frames_text, TOPICS)
+    assert "reaches your linear_regression module through a package path" in text, text
+    assert "write `import linear_regression`" in text
+
+
+@pytest.mark.parametrize("line, message", [
+    ("from keras.metrics import Precision", "No module named 'keras'"),  # a library's path
+    ("from hw1.linear_regression import fit_ridge", "No module named 'hw1'"),
+    ("from torch.nn.modules.rnn import LSTM", "torch is not available in this exercise: write it "
+     "without torch"),
+    ("import linear_regression", "No module named 'linear_regression'"),  # not handed in
+])
+def test_an_import_that_is_not_a_topic_by_its_package_path_gets_no_such_hint(
+        line: str, message: str) -> None:
+    frames_text = f'  File "model_selection.py", line 3, in <module>\n    {line}\n'
+    assert top_level.topic_by_path("ModuleNotFoundError", message, frames_text, TOPICS) == ""
+
+
+def test_grading_tells_a_package_path_to_another_topic_and_not_a_missing_package(
+        toy_engine, tmp_path: Path) -> None:
+    result = _graded(toy_engine, tmp_path, "toy.py",
+                     "from assignments.other.other import *\n" + TOY)
+    t = next(t for t in result.tests if t.topic == "toy")
+    assert "Hint: `from assignments.other.other import *` reaches your other module through a " \
+        "package path" in t.message, t.message
+    assert "missing_package" not in t.flags and "does not have" not in t.message, t.message
+
+
+def test_a_relative_import_of_a_helper_is_told_to_import_it_by_name() -> None:
+    frames_text = '  File "model_selection.py", line 3, in <module>\n    from .helpers import f\n'
+    text = top_level.topic_by_path("ImportError", "attempted relative import with no known "
+                                   "parent package", frames_text, TOPICS)
+    assert text.startswith("`from .helpers import f` is a relative import, which only a package "
+                           "has"), text
+    assert "write `import helpers` (or `from helpers import …`)" in text

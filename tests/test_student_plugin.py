@@ -230,6 +230,20 @@ def test_data_loaded_at_the_top_level_is_told_to_go_under_the_main_guard_in_the_
     assert 'under `if __name__ == "__main__":`' in out, out
 
 
+def test_a_relative_import_is_told_to_import_by_name_in_the_check(
+        release: Path, course: Course, tmp_path: Path) -> None:
+    source = course.solution(TOPIC).read_text().replace(
+        "import numpy as np", "import numpy as np\nfrom .helpers import SCALE", 1)
+    repo = student_copy(release, tmp_path, source)
+    (repo / "assignments" / TOPIC / "helpers.py").write_text("SCALE = 1.0\n")
+    done = pytest_in(repo, installed(repo, tmp_path), f"assignments/{TOPIC}", "-q")
+    out = before_short_summary(done.stdout)
+    assert done.returncode == 1, out + done.stderr
+    assert "Hint: `from .helpers import SCALE` is a relative import, which only a package has. " \
+        "When it is graded, your modules lie in one folder beside each other, in no package: " \
+        "write `import helpers`" in out, out
+
+
 def test_a_module_saved_as_windows_1252_is_told_so_in_the_check(
         release: Path, course: Course, tmp_path: Path) -> None:
     source = 'AUTHOR = "Zoë"\n' + course.solution(TOPIC).read_text()

@@ -657,14 +657,18 @@ def _import_failed(exc: ImportFailed, provides: tuple[str, ...], sandboxed: bool
             "exit": Flag.CRASH, "banned": Flag.BANNED}.get(exc.kind, Flag.IMPORT_ERROR)
     text = exc.message
     raised = re.match(r"\S+ raised (\w+) while being imported: (.*)", exc.message)
+    by_path = top_level.topic_by_path(raised[1], raised[2], exc.traceback, topics) \
+        if raised else ""
     if exc.kind == "exception" and raised and \
-            (hint := top_level.hint(raised[1], raised[2], exc.traceback)):
+            (hint := by_path or top_level.hint(raised[1], raised[2], exc.traceback)):
         text += f"\n  Hint: {hint}"
     text += f"\n{exc.traceback.rstrip()}" if exc.traceback.strip() else ""
     flags = [flag, Flag.IMPORT_FAILED]
     if exc.kind == "syntax":
         flags.append(Flag.SYNTAX_ERROR)
-    if (missing := _missing_package(exc)) is not None and missing in unstaged:
+    if by_path:  # the package is no library to offer: the path is the mistake
+        pass
+    elif (missing := _missing_package(exc)) is not None and missing in unstaged:
         text = folder_not_staged(f"{exc.module}.py", missing) + "\n" + text
     elif missing is not None and missing in topics:
         text = topic_not_handed_in(f"{exc.module}.py", missing) + "\n" + text

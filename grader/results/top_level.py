@@ -1,7 +1,8 @@
 """What a module that raised while being imported is told, where the cause is code at its top
 level that belongs to the student's own runs: reading their data files, asking for input,
 ending the program, calling their functions to try them, or a notebook's magics left in a
-script exported from it.
+script exported from it; and another topic's module imported through a package path, where
+grading puts every topic's module side by side, in no package.
 
 Every line at a module's top level runs whenever it is imported: by ``grader check`` and, when
 graded, in a worker whose folder holds only the submission's modules, on a machine without the
@@ -10,6 +11,8 @@ run and in Jupyter, false when it is imported or graded).
 """
 
 from __future__ import annotations
+
+import re
 
 from grader.results.recursion import frames
 
@@ -55,3 +58,45 @@ def hint(type_name: str, message: str, traceback_text: str) -> str:
                 f"module was imported, and it raised. {WHEN}. If that line tries your code, "
                 f"{GUARD}")
     return ""
+
+
+_FROM = re.compile(r"from\s+(\.*)([\w.]*)\s+import\s+\(?\s*([\w\s,]*)")
+_IMPORT = re.compile(r"import\s+([\w.]+)")
+
+
+def topic_by_path(type_name: str, message: str, traceback_text: str,
+                  topics: tuple[str, ...] | list[str]) -> str:
+    """The hint for a module whose import of a course topic's module named a package path: a
+    relative import (``from .linear_regression import …``) or the release's own layout
+    (``from assignments.linear_regression.linear_regression import fit_ridge``, or any path
+    that names the topic twice in a row), or a relative import of a helper module of theirs:
+    graded, the submission's modules lie in one folder, in no package. "" where the line that raised is no such import; a path that names a topic once
+    (``keras.metrics``) may be a library's, which is said as such elsewhere."""
+    if type_name not in ("ModuleNotFoundError", "ImportError"):
+        return ""
+    missing = re.fullmatch(r"No module named '([\w.]+)'", message)
+    relative = "relative import" in message
+    if not relative and not missing:  # a library taken away says so in other words
+        return ""
+    found = frames(traceback_text)
+    code = found[-1][3] if found else ""
+    names: list[str] = []
+    if (m := _FROM.match(code)) and (m[1] or "." in m[2]):
+        names = m[2].split(".") if m[2] else [n.split()[0] for n in m[3].split(",") if n.split()]
+    elif (m := _IMPORT.match(code)) and "." in m[1]:
+        names = m[1].split(".")
+    topic = next((n for n in names if n in topics), None)
+    layout = bool(names) and (names[0] == "assignments" or any(
+        a == b for a, b in zip(names, names[1:])))
+    shown = code if len(code) <= 80 else code[:79] + "…"
+    if relative and names and topic is None:  # a helper module of theirs
+        return (f"`{shown}` is a relative import, which only a package has. When it is graded, "
+                f"your modules lie in one folder beside each other, in no package: write "
+                f"`import {names[0]}` (or `from {names[0]} import …`), which `grader check` "
+                "finds too")
+    if topic is None or not (relative or layout):
+        return ""
+    return (f"`{shown}` reaches your {topic} module through a package path. When it is "
+            f"graded, each topic's module lies in one folder beside the others, in no package: "
+            f"write `import {topic}` (or `from {topic} import …`), which `grader check` finds "
+            "too")

@@ -436,13 +436,19 @@ class LocalModule:
             detail = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
             return f"{name} has a syntax error; fix it and every test runs again:\n{detail}"
         text = f"{name} raised {type(exc).__name__} while being imported: {_safe_str(exc)}"
+        frames = student_frames(exc.__traceback__, self.file).rstrip()
+        try:
+            topics = [p.name for p in self.file.parent.parent.iterdir() if p.is_dir()]
+        except OSError:
+            topics = []
+        if hint := top_level.topic_by_path(type(exc).__name__, _safe_str(exc), frames, topics):
+            return f"{text}\n  Hint: {hint}" + (f"\nin your code:\n{frames}" if frames else "")
         if isinstance(exc, ModuleNotFoundError) and exc.name and \
                 "the course does not offer it" in _safe_str(exc):  # UnofferedFinder's
             from grader import environment
 
             text = environment.unavailable(name, exc.name.split(".")[0],
                                            self.provides() or (), "offer") + "\n" + text
-        frames = student_frames(exc.__traceback__, self.file).rstrip()
         if hint := top_level.hint(type(exc).__name__, _safe_str(exc), frames):
             text += f"\n  Hint: {hint}"
         return text + (f"\nin your code:\n{frames}" if frames else "")
