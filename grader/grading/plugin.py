@@ -34,7 +34,7 @@ from grader import environment
 from grader.checks import charges, gpu, timing
 from grader.checks.describe import not_implemented
 from grader.results import recursion, top_level
-from grader.grading import banned, bounds, guarded
+from grader.grading import banned, bounds, guarded, newer_syntax
 from grader.course import TopicConfig
 from grader.grading.submission import folder_not_staged, topic_not_handed_in
 from grader.grading.remote import (RUNTIME_ROUTES, BannedCallError, GraderFault, ImportFailed,
@@ -661,6 +661,8 @@ def _import_failed(exc: ImportFailed, provides: tuple[str, ...], sandboxed: bool
         if raised else ""
     if exc.kind == "exception" and raised and \
             (hint := by_path or top_level.hint(raised[1], raised[2], exc.traceback)):
+        text += f"\n  Hint: {hint}"
+    elif exc.kind == "syntax" and (hint := newer_syntax.hint(exc.traceback)):
         text += f"\n  Hint: {hint}"
     text += f"\n{exc.traceback.rstrip()}" if exc.traceback.strip() else ""
     flags = [flag, Flag.IMPORT_FAILED]
