@@ -244,6 +244,23 @@ def test_a_relative_import_is_told_to_import_by_name_in_the_check(
         "write `import helpers`" in out, out
 
 
+def test_outputs_returned_as_one_array_are_told_so_in_the_check(
+        course: Course, tmp_path: Path) -> None:
+    """bce_grad returning np.append(dw, db) unpacks, in the public test, into two scalars."""
+    repo = tmp_path / "repo"
+    build(course, repo, ["logistic_regression"], {"logistic_regression": 1})
+    source = course.solution("logistic_regression").read_text()
+    assert "    return X.T @ r / n, float(np.mean(r))" in source
+    (repo / "assignments" / "logistic_regression" / "logistic_regression.py").write_text(
+        source.replace("    return X.T @ r / n, float(np.mean(r))",
+                       "    return np.append(X.T @ r / n, np.mean(r))"))
+    done = pytest_in(repo, installed(repo, tmp_path), "assignments/logistic_regression", "-q")
+    out = before_short_summary(done.stdout)
+    assert done.returncode == 1, out + done.stderr
+    assert "bce_grad returned a NumPy array of shape (2,) and dtype float64, not a tuple of 2 " \
+        "outputs: the test takes 2 outputs from what bce_grad returns" in out, out
+
+
 def test_a_module_saved_as_windows_1252_is_told_so_in_the_check(
         release: Path, course: Course, tmp_path: Path) -> None:
     source = 'AUTHOR = "Zoë"\n' + course.solution(TOPIC).read_text()

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from grader.checks import unpacking
 from grader.errors import GraderError
 from grader.grading import encoding, replies
 from grader.isolation import cgroup, sandbox, wire
@@ -915,6 +916,7 @@ class StudentProxy:
                           budget)
         if like is not None:
             replies.check_like(fn, result, like)
+        unpacking.check_outputs(fn, result)
         return result
 
     def batch(self, fn: str, arglist: list[tuple[Any, ...]], select: int | None = None, *,

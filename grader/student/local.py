@@ -27,6 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from grader.checks import unpacking
 from grader.checks.describe import not_implemented
 from grader.results import recursion, top_level
 from grader.grading import banned, encoding
@@ -503,6 +504,7 @@ class LocalStudent:
         self.failed_call = None
         self.last_warnings = [(w.category.__name__, _safe_str(w.message)[:500])
                               for w in caught[:50]]
+        unpacking.check_outputs(fn, result)
         return _copy(result)
 
     def batch(self, fn: str, arglist: list[tuple[Any, ...]],

@@ -1,0 +1,65 @@
+"""A test that takes several outputs from one call of a function that returned no tuple: an
+array unpacks into its rows without an error, and the test then blamed the first row for being
+no array ("you returned a NumPy float64 scalar"). Said at the call instead, in grading and in
+the check, from what the calling test does with the value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader.checks import unpacking
+from grader.grading.engine import Options
+
+TOY = (Path(__file__).resolve().parent / "fixtures" / "course" / "reference" / "toy" /
+       "solution.py").read_text()
+CACHE = '    return 2 * x, {"x": x.copy()}'
+
+
+def _graded(engine, tmp_path: Path, source: str):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "toy.py").write_text(source)
+    result = engine.grade(sub, tmp_path / "out", Options(topics=("toy",)))
+    return next(t for t in result.tests if t.name == "test_cache_roundtrip")
+
+
+@pytest.mark.parametrize("returned, shown", [
+    ("np.stack([2 * x, x])", "a NumPy array of shape (2, 5) and dtype float64"),  # unpacks quietly
+    ("2 * x", "a NumPy array of shape (5,) and dtype float64"),  # too many values to unpack
+    ('{"out": 2 * x, "x": x}', "a dict with keys 'out', 'x'"),  # unpacks into its keys
+])
+def test_grading_says_the_function_returned_no_tuple_of_the_outputs_the_test_takes(
+        toy_engine, tmp_path: Path, returned: str, shown: str) -> None:
+    assert CACHE in TOY
+    t = _graded(toy_engine, tmp_path, TOY.replace(CACHE, f"    return {returned}"))
+    assert t.outcome == "failed"
+    assert t.message.startswith(f"make_cache returned {shown}, not a tuple of 2 outputs: the test "
+                                "takes 2 outputs from what make_cache returns"), t.message
+    assert "as a tuple (`return a, b`)" in t.message
+
+
+def test_a_tuple_or_a_list_of_the_outputs_is_left_to_the_test(toy_engine, tmp_path: Path) -> None:
+    t = _graded(toy_engine, tmp_path, TOY.replace(CACHE, '    return [2 * x, {"x": x.copy()}]'))
+    assert t.outcome == "passed", t.message
+
+
+
+
+# A proxy of its own module, as grading's and the check's are: the check skips their frames.
+_PROXY: dict = {"__name__": "fake_proxy", "unpacking": unpacking}
+exec("def call(value):\n    unpacking.check_outputs('f', value)\n    return value\n", _PROXY)
+
+
+def test_a_value_kept_whole_or_unpacked_from_a_tuple_is_not_checked(monkeypatch) -> None:
+    monkeypatch.setattr(unpacking, "_PROXY_MODULES", (*unpacking._PROXY_MODULES, "fake_proxy"))
+    call = _PROXY["call"]
+    kept = call(np.zeros((2, 3)))  # one output, kept whole
+    a, b = call((1, 2))
+    assert kept.shape == (2, 3) and (a, b) == (1, 2)
+    with pytest.raises(AssertionError, match="f returned a NumPy array of shape \\(2, 3\\)"):
+        a, b = call(np.zeros((2, 3)))
+    with pytest.raises(AssertionError, match="not a tuple of 3 outputs"):
+        a, b, c = call("abc")
