@@ -59,6 +59,10 @@ def test_a_value_kept_whole_or_unpacked_from_a_tuple_is_not_checked(monkeypatch)
     kept = call(np.zeros((2, 3)))  # one output, kept whole
     a, b = call((1, 2))
     assert kept.shape == (2, 3) and (a, b) == (1, 2)
+    from collections import namedtuple
+
+    w, state = call(namedtuple("Step", "w state")(np.zeros(2), {}))  # a tuple all the same
+    assert state == {}
     with pytest.raises(AssertionError, match="f returned a NumPy array of shape \\(2, 3\\)"):
         a, b = call(np.zeros((2, 3)))
     with pytest.raises(AssertionError, match="not a tuple of 3 outputs"):

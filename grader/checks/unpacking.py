@@ -26,7 +26,7 @@ _PROXY_MODULES = ("grader.grading.remote", "grader.student.local", __name__)
 def check_outputs(fn: str, result: Any) -> None:
     """Raise AssertionError where the code that called ``fn`` unpacks ``result`` into several
     outputs and ``result`` is no tuple (or list) to unpack."""
-    if type(result) in (tuple, list):
+    if isinstance(result, (tuple, list)):  # a namedtuple, torch.Size: outputs as well
         return
     wanted = _unpacked_by_caller()
     if wanted is None:
