@@ -261,6 +261,30 @@ def test_outputs_returned_as_one_array_are_told_so_in_the_check(
         "outputs: the test takes 2 outputs from what bce_grad returns" in out, out
 
 
+def test_a_librarys_error_is_told_what_it_means_in_the_check(
+        release: Path, course: Course, tmp_path: Path) -> None:
+    """predict with the weights as a row (1, d): NumPy's words, and what they mean; and a
+    NotImplementedError a library raised is an error, not a stub left unwritten."""
+    source = course.solution(TOPIC).read_text()
+    assert "    return np.asarray(X, dtype=np.float64) @ w + b  # (n,)" in source
+    source = source.replace("    return np.asarray(X, dtype=np.float64) @ w + b  # (n,)",
+                            "    return np.asarray(X, dtype=np.float64) @ w[None, :] + b", 1)
+    assert source.count("    return a, b\n") == 1
+    source = source.replace("    return a, b\n",
+                            "    import datetime\n    return datetime.tzinfo().utcoffset(a)\n")
+    repo = student_copy(release, tmp_path, source)
+    done = pytest_in(repo, installed(repo, tmp_path), f"assignments/{TOPIC}", "-q")
+    out = before_short_summary(done.stdout)
+    assert done.returncode == 1, out + done.stderr
+    assert "predict raised ValueError: matmul: Input operand 1 has a mismatch in its core " \
+        "dimension 0" in out, out
+    assert "Hint: the sizes of a matrix product did not fit: a @ b needs a's last size to " \
+        "equal b's second-to-last" in out, out
+    assert "fit_univariate raised NotImplementedError: a tzinfo subclass must implement " \
+        "utcoffset()" in out, out
+    assert "not implemented" not in out.replace("must implement", ""), out
+
+
 def test_a_module_saved_as_windows_1252_is_told_so_in_the_check(
         release: Path, course: Course, tmp_path: Path) -> None:
     source = 'AUTHOR = "Zoë"\n' + course.solution(TOPIC).read_text()

@@ -201,6 +201,15 @@ def _returned(value: Any) -> str:
     return _describe(value)
 
 
+def stub_raised(source_line: str | None) -> bool:
+    """Whether a NotImplementedError whose innermost frame of the student's is at
+    ``source_line`` is a stub's own: raised by a ``raise`` statement there. A library raises it
+    from inside a call the line makes (torch's ``"softmax_lastdim_kernel_impl" not implemented
+    for 'Long'``, an ``autograd.Function`` without a ``backward``), and that is an error in
+    written code, not a function left unwritten. An unknown line (no source) counts as a stub's."""
+    return not source_line or source_line.lstrip().startswith("raise")
+
+
 def not_implemented(called: str, innermost: str | None, message: str) -> str:
     """What a student reads when their code raised NotImplementedError: the function they left as
     a stub, which is not always the one the test called (run_program calls Tensor.sum).

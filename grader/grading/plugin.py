@@ -32,8 +32,8 @@ import pytest
 
 from grader import environment
 from grader.checks import charges, gpu, timing
-from grader.checks.describe import not_implemented
-from grader.results import recursion, top_level
+from grader.checks.describe import not_implemented, stub_raised
+from grader.results import library_errors, recursion, top_level
 from grader.grading import banned, bounds, guarded, newer_syntax
 from grader.course import TopicConfig
 from grader.grading.submission import folder_not_staged, topic_not_handed_in
@@ -696,12 +696,14 @@ def _student_error(exc: StudentError, sandboxed: bool,
         return (Outcome.FAILED, f"there is no function {exc.function} at the top level of the "
                 "module you handed in" + (f": define {called}, as the statement gives it"
                                           if called else ""), [])
-    if "NotImplementedError" in exc.mro:
-        frames = re.findall(r'^\s*File ".*", line \d+, in (\S+)\s*$', exc.traceback, re.M)
-        text = not_implemented(exc.function, frames[-1] if frames else None, exc.message)
+    places = recursion.frames(exc.traceback)
+    if "NotImplementedError" in exc.mro and stub_raised(places[-1][3] if places else None):
+        text = not_implemented(exc.function, places[-1][2] if places else None, exc.message)
         return Outcome.FAILED, text, [Flag.NOT_IMPLEMENTED]
     text = f"{exc.function} raised {exc.type_name}: {exc.message}"
     if "RecursionError" in exc.mro and (hint := recursion.hint(exc.traceback)):
+        text += f"\n  Hint: {hint}"
+    elif hint := library_errors.hint(exc.message):
         text += f"\n  Hint: {hint}"
     elif not exc.traceback.strip() and _BINDING.match(exc.message):  # before any line ran
         text += (f"\n  Hint: the call did not fit {exc.function}'s parameters, so none of "

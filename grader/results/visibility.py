@@ -49,7 +49,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from grader.results import recursion
+from grader.results import library_errors, recursion
 from grader.results.model import Flag, SubmissionResult, TestResult
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -219,6 +219,8 @@ def _exception_withheld(message: str, topic: str = "",
                 kept.append("  " + _place(name, int(frame.group(2)), topic, code))
         if found and found.group(2) == "RecursionError" and \
                 (hint := recursion.hint_by_place([k.strip() for k in kept])):
+            lines.append(f"  Hint: {hint}")
+        elif found and (hint := library_errors.hint(message[found.end():].removeprefix(": "))):
             lines.append(f"  Hint: {hint}")
         if kept:
             lines += ["in your code:", *_few(kept)]

@@ -28,8 +28,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from grader.checks import unpacking
-from grader.checks.describe import not_implemented
-from grader.results import recursion, top_level
+from grader.checks.describe import not_implemented, stub_raised
+from grader.results import library_errors, recursion, top_level
 from grader.grading import banned, encoding
 
 if TYPE_CHECKING:  # imported where a notebook is read: most sessions hold none
@@ -609,15 +609,19 @@ def explain_local(exc: BaseException, student: LocalStudent | None, file: Path,
         return str(exc), ["banned"]
     in_student = bool(student_frames(exc.__traceback__, file)) if student else False
     if in_student and isinstance(exc, NotImplementedError):
-        innermost = None  # the function of the student's own innermost frame: their stub
-        for frame, _ in traceback.walk_tb(exc.__traceback__):
+        innermost = None  # the student's own innermost frame: their stub
+        for frame, line in traceback.walk_tb(exc.__traceback__):
             if os.path.realpath(frame.f_code.co_filename) == os.path.realpath(file):
-                innermost = frame.f_code.co_name
-        return not_implemented(fn or "your code", innermost, _safe_str(exc)), ["not_implemented"]
+                innermost = frame.f_code.co_name, linecache.getline(frame.f_code.co_filename, line)
+        if innermost is None or stub_raised(innermost[1]):
+            return (not_implemented(fn or "your code", innermost and innermost[0], _safe_str(exc)),
+                    ["not_implemented"])
     if in_student or (student is not None and student.failed_call is not None):
         text = f"{fn} raised {type(exc).__name__}: {_safe_str(exc)[:MAX_TEXT]}"
         frames = student_frames(exc.__traceback__, file).rstrip()
         if isinstance(exc, RecursionError) and (hint := recursion.hint(frames)):
+            text += f"\n  Hint: {hint}"
+        elif hint := library_errors.hint(_safe_str(exc)):
             text += f"\n  Hint: {hint}"
         return text + (f"\nin your code:\n{frames}" if frames else ""), []
     if isinstance(exc, AssertionError):

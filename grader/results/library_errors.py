@@ -1,0 +1,205 @@
+"""What an error NumPy, torch or Python raised inside the student's code means, said in the
+grader's words: a dtype or shape that did not fit, an index past an axis's end, an array where
+one number was wanted.
+
+A hidden test's student copy withholds the exception's text (it may quote the hidden inputs:
+``grader.results.visibility``), which leaves the student a type and a line: a ``RuntimeError``
+at ``out @ W_o.T + b_o`` says nothing of which of a dozen things went wrong. The hint is read
+here, in the trusted process, from the text the worker sent, and is one of the fixed texts below:
+it names no size, dtype or index, so it carries nothing of the inputs. A student's own exception
+that spells a library's words gets the same fixed text, which tells the student no more than the
+exception's type already does.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Each entry: the beginnings of the libraries' messages (one pattern, matched at the start of
+# the message's first line), and what they mean.
+_DTYPE = (
+    "two tensors of different dtypes met in one operation (float32 with float64, say): a tensor "
+    "your code made does not have the inputs' dtype. Make new tensors from the inputs "
+    "(torch.zeros_like(x), x.new_zeros(shape), or dtype=x.dtype); torch.tensor of Python floats "
+    "is float32, and torch.from_numpy of a NumPy array keeps its float64"
+)
+_CAST = (
+    "an in-place step (+=, *=, out=) would store fractional values in an integer array or "
+    "tensor: make the one you accumulate into a float one (np.zeros(n) is float; np.zeros_like "
+    "of an integer array, or of indices, is not)"
+)
+_DEVICE = (
+    "a tensor your code made is on another device than the inputs (the CPU while they are on "
+    "the GPU): make new tensors with device=x.device (torch.zeros_like(x), x.new_zeros(shape))"
+)
+_MATMUL = (
+    "the sizes of a matrix product did not fit: a @ b needs a's last size to equal b's "
+    "second-to-last. Compare each operand's shape with the statement's, and transpose (.T) a "
+    "matrix whose layout differs"
+)
+_BROADCAST = (
+    "two arrays' shapes did not broadcast in an elementwise operation: shapes are matched from "
+    "the last axis, and each pair of sizes must be equal or 1. A value per row, of shape (n,), "
+    "meets an (n, d) array as v[:, None]; keepdims=True keeps the axis a sum or mean takes away"
+)
+_RESHAPE = (
+    "a reshape asked for another number of elements than the array holds: the new shape's sizes "
+    "must multiply to the old one's. Take the sizes from the array's own shape rather than from "
+    "constants, and give -1 for the one size to work out"
+)
+_VIEW = (
+    "view() needs a tensor laid out in one piece, and after a transpose or permute it is not: "
+    "use .reshape(...), or .contiguous().view(...)"
+)
+_JOIN = (
+    "the pieces joined by a concatenate or stack differ in size on an axis other than the one "
+    "they are joined along (stack needs equal shapes): check each piece's shape, and the axis"
+)
+_AXIS = (
+    "an axis (dim) was named that the array does not have: axes count from 0, or from the end "
+    "with negative numbers (-1 is the last), which stays right when a batch axis is in front"
+)
+_MASK_INDEX = (
+    "a boolean mask used as an index must have the indexed array's own shape: indexing does not "
+    "broadcast it. Keep the shape with torch.where(mask, x, fill) or x.masked_fill(~mask, fill) "
+    "(np.where for NumPy), or broadcast the mask first (mask.expand_as(x))"
+)
+_OUT_OF_BOUNDS = (
+    "an index went past the end of an axis: indices run from 0 to size − 1. Look for an "
+    "off-by-one (range(n + 1), t + 1 at the last step) or an index taken from another axis's "
+    "size"
+)
+_INDEX_TYPE = (
+    "an index or a size was a float, where only integers (or boolean masks) may stand: n / 2 is "
+    "a float in Python 3; use n // 2 or int(...), and keep index arrays integer (.astype(int), "
+    ".long())"
+)
+_AMBIGUOUS = (
+    "an if, while, and, or, not, or Python's max or min met an array of several values, which "
+    "has no single truth value: work elementwise with np.where / torch.where and np.maximum / "
+    "torch.maximum, or ask .any() or .all()"
+)
+_SCALAR = (
+    "an array of several values stood where one number is needed (float(x), int(x), math.exp(x), "
+    "one element of a new array or tensor): use the array functions (np.exp, torch.exp, "
+    "torch.stack) or take one element first"
+)
+_INT_FLOAT_OP = (
+    "a floating-point operation (mean, softmax, a power of -1) was taken of an integer array or "
+    "tensor: convert it first (x.float(), x.to(other.dtype), x.astype(float)); counts and sums "
+    "of booleans are integers"
+)
+_BOOL_MASK = (
+    "a mask must be a boolean tensor: make it with a comparison (x > 0, ids == pad) or .bool()"
+)
+_LEAF_IN_PLACE = (
+    "your code changed an input in place (x += …, x[...] = …, x.mul_(…)), and the test tracks "
+    "that input's gradient: compute into a new tensor (x = x + …, x.clone()) and leave the "
+    "inputs as they are"
+)
+_SAVED_IN_PLACE = (
+    "a tensor the gradient needs was changed in place after it was used: replace that in-place "
+    "step (+=, [...] =, a method whose name ends in _) by one that makes a new tensor"
+)
+_THROUGH_NUMPY = (
+    "a torch exercise went through NumPy (an np. function on a tensor, or .numpy()), which "
+    "cannot carry a gradient: use torch's own functions (torch.exp, torch.where, …) on tensors"
+)
+_NOT_TENSOR = (
+    "a torch function was given a NumPy array or a list: torch functions take tensors; keep to "
+    "tensors throughout (torch.as_tensor(a, dtype=x.dtype) converts one)"
+)
+_NONE = (
+    "a value was None where your code used it as an array or a number: an optional argument "
+    "left out (mask=None, lengths=None) is None, so test it with `if mask is not None:` before "
+    "using it; or a function of yours returned nothing (a missing return)"
+)
+_SINGULAR = (
+    "the matrix your code inverted or solved with is singular: its columns are linearly "
+    "dependent (a repeated or constant feature, or fewer samples than features). Solve with "
+    "np.linalg.solve rather than inv where the matrix is regular, and with np.linalg.lstsq or "
+    "pinv, or the statement's ridge term, where it may not be"
+)
+
+_TABLE: tuple[tuple[str, str], ...] = (
+    (r"expected m1 and m2 to have the same dtype|expected scalar type \w+ but found \w+|"
+     r"[Ff]ound dtype \w+ but expected \w+|expected both vectors to have same dtype|"
+     r"\w+\(\): self \(\w+\) and \w+ \(\w+\) must have the same scalar type|"
+     r"\w+\(\): Expected self\.dtype to be equal to src\.dtype|"
+     r"Index put requires the source and destination dtypes match|"
+     r"Expected object of scalar type \w+ but got scalar type \w+", _DTYPE),
+    (r"result type \w+ can't be cast to the desired output type \w+|"
+     r"Cannot cast ufunc '\w+' output from dtype", _CAST),
+    (r"Expected all tensors to be on the same device", _DEVICE),
+    (r"mat1 and mat2 shapes cannot be multiplied|"
+     r"Expected size for first two dimensions of batch2 tensor|size mismatch, got|"
+     r"matmul: Input operand \d has a mismatch in its core dimension|"
+     r"shapes \([\d, ]*\) and \([\d, ]*\) not aligned|"
+     r"both arguments to matmul need to be at least 1D|"
+     r"einsum\(\): subscript \w has size \d+ for operand \d+ which does not broadcast|"
+     r"einsum\(\): operands do not broadcast", _MATMUL),
+    (r"The size of tensor a \(\d+\) must match the size of tensor b \(\d+\)|"
+     r"operands could not be broadcast together|"
+     r"The expanded size of the tensor \(\d+\) must match the existing size", _BROADCAST),
+    (r"shape '\[[-\d, ]*\]' is invalid for input of size|cannot reshape array of size", _RESHAPE),
+    (r"view size is not compatible with input tensor's size and stride", _VIEW),
+    (r"Sizes of tensors must match except in dimension|"
+     r"stack expects each tensor to be equal size|"
+     r"all the input array dimensions except for the concatenation axis must match|"
+     r"all input arrays must have the same shape|"
+     r"all the input arrays must have same number of dimensions", _JOIN),
+    (r"Dimension out of range \(expected to be in range of|"
+     r"axis -?\d+ is out of bounds for array of dimension", _AXIS),
+    (r"The shape of the mask \[[\d, ]*\] at index \d+ does not match the shape of the indexed|"
+     r"boolean index did not match indexed array along (?:axis|dimension)", _MASK_INDEX),
+    (r"index -?\d+ is out of bounds for (?:dimension|axis) \d+ with size \d+|"
+     r"index out of range in self", _OUT_OF_BOUNDS),
+    (r"tensors used as indices must be long, int, byte or bool tensors|"
+     r"arrays used as indices must be of integer \(or boolean\) type|"
+     r"only integers, slices \(`:`\), ellipsis|"
+     r"only integer scalar arrays can be converted to a scalar index|"
+     r"(?:list|tuple) indices must be integers or slices, not float|"
+     r"'float' object cannot be interpreted as an integer|"
+     r"expected a sequence of integers or a single integer, got '|"
+     r"\w+\(\): argument 'size' \(position \d+\) must be tuple of ints, but found element of "
+     r"type float|\w+\(\): argument 'size' \(position \d+\) must be tuple of ints, not float|"
+     r"slice indices must be integers", _INDEX_TYPE),
+    (r"Boolean value of Tensor with more than one value is ambiguous|"
+     r"The truth value of an array with more than one element is ambiguous", _AMBIGUOUS),
+    (r"only one element tensors can be converted to Python scalars|"
+     r"only (?:length-1|size-1|0-dimensional) arrays can be converted to Python scalars|"
+     r"setting an array element with a sequence", _SCALAR),
+    (r"\w+\(\): could not infer output dtype\. Input dtype must be either a floating point|"
+     r"Integers to negative integer powers are not allowed|"
+     r"\"?\w+\"? not implemented for '(?:Long|Int|Short|Char|Byte|Bool)'", _INT_FLOAT_OP),
+    (r"masked_fill_? only supports boolean masks|where expected condition to be a boolean tensor",
+     _BOOL_MASK),
+    (r"a leaf Variable that requires grad is being used in an in-place operation", _LEAF_IN_PLACE),
+    (r"one of the variables needed for gradient computation has been modified by an inplace "
+     r"operation", _SAVED_IN_PLACE),
+    (r"Can't call numpy\(\) on Tensor that requires grad", _THROUGH_NUMPY),
+    (r"\w+\(\): argument '\w+' \(position \d+\) must be Tensor, not (?:numpy\.ndarray|list)",
+     _NOT_TENSOR),
+    (r"bad operand type for unary [~+-]: 'NoneType'|"
+     r"unsupported operand type\(s\) for [^:]{1,6}: (?:'NoneType' and|.{1,60} and 'NoneType')|"
+     r"'NoneType' object is not (?:subscriptable|iterable|callable)|cannot unpack non-iterable NoneType"
+     r"|"
+     r"'NoneType' object has no attribute|"
+     r"(?:\w+\(\): )?argument '\w+' \(position \d+\) must be Tensor, not NoneType", _NONE),
+    (r"Singular matrix", _SINGULAR),
+)
+_PATTERNS = tuple((re.compile(pattern), text) for pattern, text in _TABLE)
+_LONGEST = 400  # a library's first line is short; a longer one is read no further
+
+
+def hint(message: str) -> str:
+    """What the library error whose text is ``message`` means, in the grader's words; "" where
+    its first line begins as none of the libraries' messages known here."""
+    first = message.split("\n", 1)[0][:_LONGEST]
+    for pattern, text in _PATTERNS:
+        if pattern.match(first):
+            return text
+    return ""
+
+
+__all__ = ["hint"]

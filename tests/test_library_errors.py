@@ -1,0 +1,236 @@
+"""What an error NumPy, torch or Python raised inside a student's function means, said in the
+grader's words: in a hidden test, whose copy withholds the library's text, the hint is all that
+says which of a dozen things went wrong at the line the student is shown; and a
+NotImplementedError a library raised is an error in written code, not a stub left unwritten."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from grader.checks.describe import stub_raised
+from grader.grading.engine import Options
+from grader.results import library_errors
+from grader.results.model import SubmissionResult, TestResult
+from grader.results.visibility import student_view
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "course"
+REFERENCE = (FIX / "reference" / "toy" / "solution.py").read_text()
+SCALE = "def scale(x, c):\n    return c * x  # (n,)\n"
+
+
+def _raised(make: Callable[[], Any]) -> str:
+    try:
+        make()
+    except Exception as exc:  # noqa: BLE001 - the library's own error is the point
+        return str(exc)
+    raise AssertionError("no error")
+
+
+def _none(*_: Any) -> Any:
+    return None
+
+
+# (what the student wrote, a phrase of the hint it must get): the libraries' own errors, raised
+# here, so that a release that rewords one shows up as a failing case.
+LIBRARY_ERRORS: dict[str, tuple[Callable[[], Any], str]] = {
+    "matmul of float32 and float64": (
+        lambda: torch.ones(3, 4) @ torch.ones(4, 2, dtype=torch.float64), "different dtypes"),
+    "bmm of float32 and float64": (
+        lambda: torch.ones(2, 3, 4) @ torch.ones(2, 4, 2, dtype=torch.float64),
+        "different dtypes"),
+    "index_add_ of float64 into float32": (
+        lambda: torch.zeros(3).index_add_(0, torch.tensor([0]),
+                                          torch.ones(1, dtype=torch.float64)),
+        "different dtypes"),
+    "scatter_add_ of float64 into float32": (
+        lambda: torch.zeros(3).scatter_add_(0, torch.tensor([0]),
+                                            torch.ones(1, dtype=torch.float64)),
+        "different dtypes"),
+    "float64 assigned into float32 by index": (
+        lambda: torch.zeros(3).__setitem__(torch.tensor([0]),
+                                           torch.ones(1, dtype=torch.float64)),
+        "different dtypes"),
+    "a float added in place to a long tensor": (
+        lambda: torch.zeros(3, dtype=torch.long).add_(torch.ones(3)), "integer array"),
+    "a float added in place to an int array": (
+        lambda: np.zeros(3, dtype=int).__iadd__(0.5), "integer array"),
+    "torch matrices whose inner sizes differ": (
+        lambda: torch.ones(3, 4) @ torch.ones(5, 2), "matrix product"),
+    "batched torch matrices whose inner sizes differ": (
+        lambda: torch.ones(2, 3, 4) @ torch.ones(2, 5, 2), "matrix product"),
+    "NumPy matrices whose inner sizes differ": (
+        lambda: np.ones((3, 4)) @ np.ones((5, 2)), "matrix product"),
+    "np.dot of sizes that differ": (
+        lambda: np.dot(np.ones((3, 4)), np.ones((5, 2))), "matrix product"),
+    "torch.einsum of sizes that differ": (
+        lambda: torch.einsum("ij,jk->ik", torch.ones(3, 4), torch.ones(5, 2)), "matrix product"),
+    "a matrix product of a 0-d tensor": (
+        lambda: torch.tensor(1.0) @ torch.ones(3), "matrix product"),
+    "torch shapes that do not broadcast": (
+        lambda: torch.ones(3, 4) + torch.ones(3), "broadcast"),
+    "NumPy shapes that do not broadcast": (lambda: np.ones((3, 4)) + np.ones(3), "broadcast"),
+    "expand to a size that does not fit": (
+        lambda: torch.ones(3, 4).expand(2, 4), "broadcast"),
+    "torch reshape to another size": (lambda: torch.ones(3, 4).reshape(5, 3), "reshape"),
+    "NumPy reshape to another size": (lambda: np.ones(20).reshape(3, 4), "reshape"),
+    "view after a transpose": (lambda: torch.ones(3, 4).t().view(12), "view() needs"),
+    "torch.cat of pieces that differ": (
+        lambda: torch.cat([torch.ones(3, 4), torch.ones(2, 3)], 1), "joined"),
+    "torch.stack of pieces that differ": (
+        lambda: torch.stack([torch.ones(3), torch.ones(4)]), "joined"),
+    "np.concatenate of pieces that differ": (
+        lambda: np.concatenate([np.ones((3, 4)), np.ones((2, 3))], axis=1), "joined"),
+    "np.stack of pieces that differ": (
+        lambda: np.stack([np.ones(3), np.ones(4)]), "joined"),
+    "a torch dim the tensor lacks": (lambda: torch.ones(3, 4).sum(2), "axis (dim)"),
+    "a NumPy axis the array lacks": (lambda: np.ones((3, 4)).sum(axis=2), "axis (dim)"),
+    "a torch boolean mask of another shape as an index": (
+        lambda: torch.ones(2, 3, 4)[torch.ones(2, 1, 4, dtype=torch.bool)], "boolean mask"),
+    "a NumPy boolean mask of another shape as an index": (
+        lambda: np.ones((3, 4))[np.ones(4, dtype=bool)], "boolean mask"),
+    "a torch index past the end": (lambda: torch.ones(3)[torch.tensor([3])], "past the end"),
+    "a NumPy index past the end": (lambda: np.ones(3)[3], "past the end"),
+    "an index_select past the end": (
+        lambda: torch.ones(3, 2).index_select(0, torch.tensor([5])), "past the end"),
+    "a float tensor as an index": (
+        lambda: torch.ones(3)[torch.tensor([0.0, 1.0])], "was a float"),
+    "a float array as an index": (lambda: np.ones(3)[np.array([0.0, 1.0])], "was a float"),
+    "a float as an index": (lambda: np.ones(3)[1.0], "was a float"),
+    "a float as a size": (lambda: np.zeros(3.0), "was a float"),  # type: ignore[call-overload]
+    "a float as a torch size": (lambda: torch.zeros(3.0), "was a float"),  # type: ignore[call-overload]
+    "a float as a range": (lambda: range(3.0), "was a float"),  # type: ignore[call-overload]
+    "a float in a slice": (lambda: [1, 2][0:1.0], "was a float"),  # type: ignore[misc]
+    "if on a tensor": (lambda: bool(torch.ones(3)), "truth value"),
+    "if on an array": (lambda: bool(np.ones(3)), "truth value"),
+    "float() of a tensor": (lambda: float(torch.ones(3)), "where one number is needed"),
+    "math.exp of an array": (lambda: math.exp(np.ones(3)),  # type: ignore[arg-type]
+                             "where one number is needed"),
+    "an array as one element": (
+        lambda: np.array([1.0, 2.0]).__setitem__(0, [1, 2]), "where one number is needed"),
+    "mean of a long tensor": (lambda: torch.tensor([1, 2]).mean(), "integer array"),
+    "softmax of a long tensor": (
+        lambda: torch.softmax(torch.tensor([1, 2]), -1), "integer array"),
+    "an integer to a negative power": (lambda: np.array([2]) ** -1, "integer array"),
+    "a float tensor as a mask": (
+        lambda: torch.zeros(3).masked_fill(torch.ones(3), 0.0), "boolean tensor"),
+    "a float tensor as where's condition": (
+        lambda: torch.where(torch.ones(3), torch.ones(3), torch.zeros(3)), "boolean tensor"),
+    "an input changed in place": (
+        lambda: torch.ones(3, requires_grad=True).mul_(2), "changed an input in place"),
+    "a tensor through NumPy": (
+        lambda: np.exp(torch.ones(3, requires_grad=True)), "went through NumPy"),
+    "a NumPy array to a torch function": (
+        lambda: torch.exp(np.ones(3)), "given a NumPy array"),  # type: ignore[arg-type]
+    "an inverse of a singular matrix": (
+        lambda: np.linalg.inv(np.zeros((2, 2))), "singular"),
+    "~ of an optional mask left out": (lambda: ~_none(), "None"),  # type: ignore[operator]
+    "an array times None": (lambda: np.ones(2) * _none(), "None"),
+    "a helper that returned nothing, indexed": (lambda: _none()[0], "None"),
+    "a helper that returned nothing, unpacked": (lambda: [a for a, b in [_none()]], "None"),
+    "None to a torch function": (lambda: torch.exp(_none()), "None"),
+}
+
+
+@pytest.mark.parametrize("name", LIBRARY_ERRORS)
+def test_each_library_error_is_told_what_it_means(name: str) -> None:
+    make, phrase = LIBRARY_ERRORS[name]
+    said = library_errors.hint(_raised(make))
+    assert phrase in said, (name, _raised(make), said)
+
+
+def test_the_hint_is_a_fixed_text_that_carries_nothing_of_the_message() -> None:
+    """A hidden test's copy shows the hint where it withholds the message: the hint is one of a
+    few fixed texts, the same whatever sizes, dtypes or indices the message names."""
+    texts = set()
+    for make, _ in LIBRARY_ERRORS.values():
+        message = _raised(make)
+        said = library_errors.hint(message)
+        texts.add(said)
+        assert library_errors.hint(message + " 31337 secret") == said
+        assert "31337" not in said and "secret" not in said
+    assert len(texts) >= 15
+    resized = _raised(lambda: np.ones(1234567).reshape(3, 4))
+    assert "1234567" in resized and "1234567" not in library_errors.hint(resized)
+
+
+@pytest.mark.parametrize("message", [
+    "my own check failed", "division by zero", "", "unhashable type: 'numpy.ndarray'",
+    "x must be positive, got -3", "\nmat1 and mat2 shapes cannot be multiplied (3x4 and 5x2)",
+])
+def test_other_messages_get_no_hint(message: str) -> None:
+    """The student's own errors, Python's plain ones, and a library's words that do not begin
+    the message's first line are told as they are."""
+    assert library_errors.hint(message) == ""
+
+
+def test_a_stub_raises_and_a_library_is_called() -> None:
+    assert stub_raised("raise NotImplementedError")
+    assert stub_raised("    raise NotImplementedError('write softmax')  # TODO")
+    assert stub_raised(None) and stub_raised("")
+    assert not stub_raised("weights = torch.softmax(scores.long(), dim=-1)")
+    assert not stub_raised("return tz.utcoffset(None)")
+
+
+def _graded(engine: Any, tmp_path: Path, scale: str) -> tuple[TestResult, TestResult]:
+    """test_scale (a hidden test) with ``scale`` as the student's, as graded and as the
+    student's copy shows it."""
+    sub = tmp_path / "sub"
+    sub.mkdir(parents=True)
+    (sub / "toy.py").write_text(REFERENCE.replace(SCALE, scale))
+    result: SubmissionResult = engine.grade(sub, tmp_path / "out", Options(topics=("toy",)))
+    graded = next(t for t in result.tests if t.name == "test_scale")
+    shown = next(t for t in student_view(result).result.tests if t.name == "test_scale")
+    assert graded.kind == "hidden" and graded.outcome == "failed", graded
+    return graded, shown
+
+
+def test_a_hidden_tests_copy_withholds_the_librarys_words_and_says_what_they_mean(
+        toy_engine, tmp_path: Path) -> None:
+    graded, shown = _graded(toy_engine, tmp_path, (
+        "def scale(x, c):\n"
+        "    return c * x.reshape(x.size + 1)\n"))
+    assert "scale raised ValueError: cannot reshape array of size" in graded.message, graded
+    assert "  Hint: a reshape asked for another number of elements than the array holds" \
+        in graded.message
+    # The size, a hidden input's, is withheld; the hint and the line are shown.
+    assert "cannot reshape" not in shown.message and "of size" not in shown.message, shown.message
+    assert shown.message.startswith("scale raised ValueError (the message of the exception your "
+                                    "code raised is not shown for hidden tests"), shown.message
+    assert "\n  Hint: a reshape asked for another number of elements than the array holds" \
+        in shown.message, shown.message
+    body = REFERENCE.splitlines().index("def scale(x, c):") + 2  # the line that raised
+    assert shown.message.endswith(f"in your code:\n  toy.py, line {body}"), shown.message
+    hint = library_errors.hint("cannot reshape array of size 7 into shape (8,)")
+    assert shown.message.count("Hint:") == 1 and f"  Hint: {hint}\n" in shown.message
+
+
+def test_a_student_exception_is_not_given_a_librarys_hint(toy_engine, tmp_path: Path) -> None:
+    graded, shown = _graded(toy_engine, tmp_path, (
+        "def scale(x, c):\n"
+        "    raise ValueError(f'scale of {x.size} values is not done yet')\n"))
+    assert "Hint" not in graded.message and "Hint" not in shown.message, shown.message
+
+
+def test_a_not_implemented_error_a_library_raised_is_no_stub(toy_engine, tmp_path: Path) -> None:
+    """datetime.tzinfo's utcoffset raises NotImplementedError, as torch does for an operation
+    a dtype lacks: the student wrote the function, which has an error, and is not told that it
+    is not implemented."""
+    graded, shown = _graded(toy_engine, tmp_path, (
+        "import datetime\n"
+        "def scale(x, c):\n"
+        "    datetime.tzinfo().utcoffset(None)\n"
+        "    return c * x\n"))
+    assert graded.message.startswith("scale raised NotImplementedError: a tzinfo subclass must "
+                                      "implement utcoffset()"), graded.message
+    assert "not_implemented" not in graded.flags and "student_exception" in graded.flags
+    graded, _ = _graded(toy_engine, tmp_path / "stub", (
+        "def scale(x, c):\n"
+        "    raise NotImplementedError\n"))
+    assert graded.message == "scale: not implemented" and "not_implemented" in graded.flags
