@@ -128,6 +128,15 @@ LIBRARY_ERRORS: dict[str, tuple[Callable[[], Any], str]] = {
         lambda: np.exp(torch.ones(3, requires_grad=True)), "went through NumPy"),
     "a NumPy array to a torch function": (
         lambda: torch.exp(np.ones(3)), "given a NumPy array"),  # type: ignore[arg-type]
+    "a string array times a number": (
+        lambda: np.array(["1", "2"]) * np.ones(2, dtype=bool), "cannot compute with"),
+    "np.exp of an array holding None": (
+        lambda: np.exp(np.array([None, 1.0])), "cannot compute with"),
+    "a NumPy array times a tensor": (lambda: np.ones(2) @ torch.ones(2), "NumPy array and a torch"),
+    "a helper's two outputs taken as three": (
+        lambda: [a for a, b, c in [(1, 2)]], "takes several values apart"),
+    "a matrix product with a 0-d operand": (
+        lambda: np.array(None) @ np.ones(2), "matrix product"),
     "an inverse of a singular matrix": (
         lambda: np.linalg.inv(np.zeros((2, 2))), "singular"),
     "~ of an optional mask left out": (lambda: ~_none(), "None"),  # type: ignore[operator]
@@ -234,3 +243,14 @@ def test_a_not_implemented_error_a_library_raised_is_no_stub(toy_engine, tmp_pat
         "def scale(x, c):\n"
         "    raise NotImplementedError\n"))
     assert graded.message == "scale: not implemented" and "not_implemented" in graded.flags
+
+
+def test_the_name_of_an_exception_numpy_raises_is_not_withheld(toy_engine, tmp_path: Path) -> None:
+    """AxisError, UFuncTypeError, LinAlgError: the libraries' names, not the student's to
+    choose, so a hidden test's copy shows them with the hint."""
+    graded, shown = _graded(toy_engine, tmp_path, (
+        "def scale(x, c):\n"
+        "    return c * x.sum(axis=x.ndim + 1)\n"))
+    assert graded.message.startswith("scale raised AxisError: axis "), graded.message
+    assert shown.message.startswith("scale raised AxisError (the message"), shown.message
+    assert "\n  Hint: an axis (dim) was named that the array does not have" in shown.message

@@ -31,6 +31,7 @@ from grader.checks.gradcheck import (
     expect_worked_out,
     numeric_gradient,
 )
+from grader.checks.unpacking import assert_outputs
 
 __all__ = [
     "TOLERANCES",
@@ -42,6 +43,7 @@ __all__ = [
     "assert_equal",
     "assert_finite",
     "assert_no_warnings",
+    "assert_outputs",
     "assert_raises",
     "assert_shape",
     "assert_worked_out",

@@ -3,7 +3,9 @@ of a function that returned no tuple: an array or a tensor whose first axis has 
 entries unpacks without an error, into rows instead of outputs, and the test would then blame
 the first row for being no array. Said here instead, at the call, in both places a test calls
 the student's code (grading's proxy, ``grader.grading.remote``, and the check's,
-``grader.student.local``).
+``grader.student.local``); and so is a tuple of another number of outputs, which Python would
+tell as "not enough values to unpack" in the test's own line. A test that takes the outputs
+apart itself says the same with ``assert_outputs``.
 
 What the test does with the value is read from the calling test's own bytecode (the instruction
 after the call), never from the student's code.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import dis
 import functools
 import sys
+from collections.abc import Sequence
 from types import CodeType, FrameType
 from typing import Any
 
@@ -25,17 +28,44 @@ _PROXY_MODULES = ("grader.grading.remote", "grader.student.local", __name__)
 
 def check_outputs(fn: str, result: Any) -> None:
     """Raise AssertionError where the code that called ``fn`` unpacks ``result`` into several
-    outputs and ``result`` is no tuple (or list) to unpack."""
-    if isinstance(result, (tuple, list)):  # a namedtuple, torch.Size: outputs as well
+    outputs and ``result`` is no tuple (or list) to unpack, or a tuple of another length."""
+    if isinstance(result, list):  # data to unpack, as likely as outputs: Python says it
         return
-    wanted = _unpacked_by_caller()
+    wanted = _unpacked_by_caller()  # a tuple's subclass (a namedtuple) holds outputs as well
     if wanted is None:
         return
-    raise AssertionError(
-        f"{fn} returned {_describe(result)}, not a tuple of {wanted} outputs: the test takes "
-        f"{wanted} outputs from what {fn} returns, and unpacking this value would split it "
-        f"into its items instead (an array's rows, a dict's keys). Return all {wanted} outputs the statement gives, as a "
-        f"tuple (`return {', '.join('abcdefgh'[:wanted]) if wanted <= 8 else 'a, b, …'}`)")
+    problem = outputs_problem(fn, result, wanted)
+    if problem:
+        raise AssertionError(problem)
+
+
+def outputs_problem(fn: str, result: Any, wanted: int, names: Sequence[str] = ()) -> str:
+    """What is wrong with ``result`` as the ``wanted`` outputs of ``fn`` (``names``: the
+    statement's names for them), "" where nothing is: a tuple (or list) of ``wanted`` values."""
+    listed = f" ({', '.join(names)})" if len(names) == wanted else ""
+    example = ", ".join("abcdefgh"[:wanted]) if wanted <= 8 else "a, b, …"
+    if isinstance(result, (tuple, list)):
+        if len(result) == wanted:
+            return ""
+        return (f"{fn} returned {len(result)} output{'' if len(result) == 1 else 's'}, not "
+                f"{wanted}{listed}: the test takes {wanted} outputs from what {fn} returns. "
+                f"Return all {wanted} outputs the statement gives, in its order, as a tuple "
+                f"(`return {example}`)")
+    # No names here: a dict's keys, withheld in a hidden test, are often the same words.
+    return (f"{fn} returned {_describe(result)}, not a tuple of {wanted} outputs: the "
+            f"test takes {wanted} outputs from what {fn} returns, and unpacking this value "
+            f"would split it into its items instead (an array's rows, a dict's keys). Return "
+            f"all {wanted} outputs the statement gives, as a tuple (`return {example}`)")
+
+
+def assert_outputs(result: Any, names: Sequence[str], fn: str) -> tuple[Any, ...]:
+    """``result`` as the tuple of the outputs named ``names`` that ``fn`` returns, for a test
+    to take apart; AssertionError, in the words of ``check_outputs``, where it is not one."""
+    __tracebackhide__ = True
+    problem = outputs_problem(fn, result, len(names), names)
+    if problem:
+        raise AssertionError(problem)
+    return tuple(result)
 
 
 def _unpacked_by_caller() -> int | None:

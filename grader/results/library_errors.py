@@ -114,6 +114,20 @@ _NONE = (
     "left out (mask=None, lengths=None) is None, so test it with `if mask is not None:` before "
     "using it; or a function of yours returned nothing (a missing return)"
 )
+_UNPACK = (
+    "a line that takes several values apart (a, b = …) got another number of them than it "
+    "names: check what the call on that line returns (a function of yours returns all its "
+    "outputs as one tuple, in the statement's order)"
+)
+_MIXED = (
+    "a NumPy array and a torch tensor met in one operation: keep to the exercise's library "
+    "throughout, and make new arrays with it (np.zeros_like(x) for NumPy, torch.zeros_like(x) "
+    "for torch)"
+)
+_NO_LOOP = (
+    "a NumPy operation met values it cannot compute with: strings, None, dicts or other "
+    "objects, or an array of them (dtype object or str). Check what each operand holds"
+)
 _SINGULAR = (
     "the matrix your code inverted or solved with is singular: its columns are linearly "
     "dependent (a repeated or constant feature, or fewer samples than features). Solve with "
@@ -136,6 +150,7 @@ _TABLE: tuple[tuple[str, str], ...] = (
      r"matmul: Input operand \d has a mismatch in its core dimension|"
      r"shapes \([\d, ]*\) and \([\d, ]*\) not aligned|"
      r"both arguments to matmul need to be at least 1D|"
+     r"matmul: Input operand \d does not have enough dimensions|"
      r"einsum\(\): subscript \w has size \d+ for operand \d+ which does not broadcast|"
      r"einsum\(\): operands do not broadcast", _MATMUL),
     (r"The size of tensor a \(\d+\) must match the size of tensor b \(\d+\)|"
@@ -186,6 +201,13 @@ _TABLE: tuple[tuple[str, str], ...] = (
      r"|"
      r"'NoneType' object has no attribute|"
      r"(?:\w+\(\): )?argument '\w+' \(position \d+\) must be Tensor, not NoneType", _NONE),
+    (r"not enough values to unpack \(expected \d+, got \d+\)|"
+     r"too many values to unpack \(expected \d+", _UNPACK),
+    (r"unsupported operand type\(s\) for [^:]{1,6}: '(?:numpy\.ndarray|Tensor)' and "
+     r"'(?:Tensor|numpy\.ndarray)'", _MIXED),
+    (r"ufunc '\w+' did not contain a loop with signature matching types|"
+     r"ufunc '\w+' not supported for the input types|"
+     r"loop of ufunc does not support argument \d+ of type", _NO_LOOP),
     (r"Singular matrix", _SINGULAR),
 )
 _PATTERNS = tuple((re.compile(pattern), text) for pattern, text in _TABLE)

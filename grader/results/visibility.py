@@ -176,10 +176,21 @@ def _longest_prefix_in(text: str, message: str) -> int:
     return low
 
 
+# Where NumPy and torch keep the exceptions they raise, named bare by a worker
+# (``type(exc).__name__``: "AxisError", "UFuncTypeError", "LinAlgError", "_LinAlgError").
+_EXCEPTION_MODULES = ("numpy.exceptions", "numpy.linalg", "numpy._core._exceptions",
+                      "numpy.core._exceptions", "torch", "torch._C", "torch.cuda")
+
+
 def _known_name(text: str) -> bool:
     """Whether ``text`` names a type this process knows: a builtin, or a dotted path to a class
-    in a loaded module (numpy.float64, torch.Tensor), or an array of a NumPy dtype."""
+    in a loaded module (numpy.float64, torch.Tensor), or an array of a NumPy dtype, or the bare
+    name of an exception NumPy or torch raises."""
     if isinstance(getattr(builtins, text, None), type):
+        return True
+    if text.isidentifier() and any(
+            isinstance(found := getattr(sys.modules.get(module), text, None), type) and
+            issubclass(found, BaseException) for module in _EXCEPTION_MODULES):
         return True
     found = _NDARRAY.fullmatch(text)
     if found:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from grader.checks import assert_close, assert_finite, assert_no_warnings, assert_shape
-from grader.checks import beyond_differences, check_gradient, dot_with_output
+from grader.checks import assert_outputs, beyond_differences, check_gradient, dot_with_output
 
 PARAMS = ("W1", "b1", "W2", "b2")
 
@@ -17,22 +17,9 @@ PARAMS = ("W1", "b1", "W2", "b2")
 # ------------------------------------------------------------------------------------ helpers
 
 
-def _outputs(got, names: tuple[str, ...], call: str) -> tuple:
-    """The student's tuple result, after checking it has one value per expected output."""
-    assert isinstance(got, (tuple, list)) and len(got) == len(names), (
-        f"{call} should return a tuple ({', '.join(names)}); you returned "
-        + (
-            f"{len(got)} values"
-            if isinstance(got, (tuple, list))
-            else f"a single {type(got).__name__}"
-        )
-    )
-    return tuple(got)
-
-
 def _forward(student, fn: str, *args) -> tuple:
     """(out, cache handle): the cache stays in the student's process."""
-    return _outputs(student.call(fn, *args, keep=(1,)), ("out", "cache"), fn)
+    return assert_outputs(student.call(fn, *args, keep=(1,)), ("out", "cache"), fn)
 
 
 def _backward(student, fwd: str, bwd: str, args: tuple, dout, names: tuple[str, ...],
@@ -41,7 +28,7 @@ def _backward(student, fwd: str, bwd: str, args: tuple, dout, names: tuple[str, 
     most its reply may hold where that is more than dout calls for (the cache stays remote)."""
     _, cache = _forward(student, fwd, *args)
     got = student.call(bwd, dout, cache, max_elements=max_elements)
-    return _outputs(got, names, bwd) if len(names) > 1 else (got,)
+    return assert_outputs(got, names, bwd) if len(names) > 1 else (got,)
 
 
 def _check_all(got: tuple, expected: tuple, names: tuple[str, ...], call: str) -> None:
@@ -215,7 +202,7 @@ def test_relu_backward_at_scale(student, reference, rng):
 
 
 def _mlp_result(student, params, X, y) -> tuple:
-    loss, grads = _outputs(student.mlp_loss(params, X, y), ("loss", "grads"), "mlp_loss")
+    loss, grads = assert_outputs(student.mlp_loss(params, X, y), ("loss", "grads"), "mlp_loss")
     return loss, grads
 
 

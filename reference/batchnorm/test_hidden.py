@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from grader.checks import Mistakes, assert_close, assert_raises, assert_shape
-from grader.checks import beyond_differences, check_gradient, dot_with_output
+from grader.checks import assert_outputs, beyond_differences, check_gradient, dot_with_output
 
 FORWARD = ("out", "running_mean", "running_var", "cache")
 BACKWARD = ("dx", "dgamma", "dbeta")
@@ -18,23 +18,10 @@ BACKWARD = ("dx", "dgamma", "dbeta")
 # ------------------------------------------------------------------------------------ helpers
 
 
-def _outputs(got, names: tuple[str, ...], call: str) -> tuple:
-    """The student's tuple result, after checking it has one value per expected output."""
-    assert isinstance(got, (tuple, list)) and len(got) == len(names), (
-        f"{call} should return a tuple ({', '.join(names)}); you returned "
-        + (
-            f"{len(got)} values"
-            if isinstance(got, (tuple, list))
-            else f"a single {type(got).__name__}"
-        )
-    )
-    return tuple(got)
-
-
 def _forward(student, *args, **kwargs) -> tuple:
     """(out, running_mean, running_var, cache handle): the cache stays in the student's process."""
     got = student.call("batchnorm_forward", *args, keep=(3,), **kwargs)
-    return _outputs(got, FORWARD, "batchnorm_forward")
+    return assert_outputs(got, FORWARD, "batchnorm_forward")
 
 
 def _mode(train: bool) -> str:
@@ -202,7 +189,7 @@ def test_several_train_steps_then_eval(student, reference, rng):
 def _backward(student, x, gamma, beta, dout) -> tuple:
     D = x.shape[1]
     *_, cache = _forward(student, x, gamma, beta, np.zeros(D), np.ones(D), True)
-    return _outputs(student.call("batchnorm_backward", dout, cache), BACKWARD, "batchnorm_backward")
+    return assert_outputs(student.call("batchnorm_backward", dout, cache), BACKWARD, "batchnorm_backward")
 
 
 @pytest.mark.points(2)
