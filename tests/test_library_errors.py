@@ -137,6 +137,13 @@ LIBRARY_ERRORS: dict[str, tuple[Callable[[], Any], str]] = {
         lambda: [a for a, b, c in [(1, 2)]], "takes several values apart"),
     "a matrix product with a 0-d operand": (
         lambda: np.array(None) @ np.ones(2), "matrix product"),
+    "astype on a tensor": (lambda: torch.ones(2).astype(float), "NumPy name"),
+    "a NumPy dtype for a tensor": (
+        lambda: torch.zeros(2, dtype=np.float64), "NumPy name"),  # type: ignore[call-overload]
+    "unsqueeze on an array": (lambda: np.ones(2).unsqueeze(0), "torch name"),
+    "dim= for a NumPy sum": (lambda: np.ones((2, 2)).sum(dim=1), "torch name"),
+    "keepdim= for a NumPy max": (lambda: np.ones((2, 2)).max(axis=1, keepdim=True), "torch name"),
+    "the shape of a list": (lambda: [1, 2].shape, "list, tuple or number"),  # type: ignore[attr-defined]
     "an inverse of a singular matrix": (
         lambda: np.linalg.inv(np.zeros((2, 2))), "singular"),
     "~ of an optional mask left out": (lambda: ~_none(), "None"),  # type: ignore[operator]
@@ -171,6 +178,7 @@ def test_the_hint_is_a_fixed_text_that_carries_nothing_of_the_message() -> None:
 
 @pytest.mark.parametrize("message", [
     "my own check failed", "division by zero", "", "unhashable type: 'numpy.ndarray'",
+    "'Tensor' object has no attribute 'sofmax'", "'numpy.ndarray' object has no attribute 'sume'",
     "x must be positive, got -3", "\nmat1 and mat2 shapes cannot be multiplied (3x4 and 5x2)",
 ])
 def test_other_messages_get_no_hint(message: str) -> None:

@@ -126,7 +126,7 @@ def _describe(value: Any) -> str:
             f"on {value.device}"
         )
     if kind == "sequence":
-        return f"a {type(value).__name__} of {len(value)} values"
+        return f"a {type(value).__name__} of {_values(len(value))}"
     if kind == "dict":
         keys = ", ".join(repr(k) for k in list(value)[:6]) + (", …" if len(value) > 6 else "")
         return f"a dict with keys {keys}" if value else "an empty dict"
@@ -135,6 +135,10 @@ def _describe(value: Any) -> str:
     if kind == "handle":
         return f"an object of type {value.type_name} (it cannot be sent back and compared)"
     return f"a {type(value).__name__}"
+
+
+def _values(n: int) -> str:
+    return "1 value" if n == 1 else f"{n} values"
 
 
 def _describe_expected(expected: Any, names: Sequence[str] | None = None) -> str:
@@ -146,7 +150,7 @@ def _describe_expected(expected: Any, names: Sequence[str] | None = None) -> str
     if kind == "sequence":
         word = "tuple" if isinstance(expected, tuple) else "list"
         listed = f" ({', '.join(names)})" if names and len(names) == len(expected) else ""
-        return f"a {word} of {len(expected)} values{listed}"
+        return f"a {word} of {_values(len(expected))}{listed}"
     return _describe(expected)
 
 

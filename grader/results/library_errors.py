@@ -128,6 +128,21 @@ _NO_LOOP = (
     "a NumPy operation met values it cannot compute with: strings, None, dicts or other "
     "objects, or an array of them (dtype object or str). Check what each operand holds"
 )
+_NUMPY_NAME_ON_TENSOR = (
+    "a NumPy name was used on a torch tensor, whose names differ: x.to(torch.float64) or "
+    "x.double() for astype, x.clone() for copy, x.numel() for size, x.unsqueeze(i) or x[:, None] "
+    "to add an axis, and dtype=x.dtype rather than a NumPy dtype"
+)
+_TORCH_NAME_ON_ARRAY = (
+    "a torch name was used on a NumPy array, whose names differ: axis= for dim=, keepdims= for "
+    "keepdim=, x.astype(float) for .float() or .double(), x.copy() for clone, x.ndim for dim(), "
+    "x[:, None] or np.expand_dims(x, i) for unsqueeze"
+)
+_NOT_AN_ARRAY = (
+    "a Python list, tuple or number stood where an array or tensor was wanted: it has no shape "
+    "and no array methods. Make the array (np.array, np.stack, torch.stack, torch.tensor) "
+    "before using it as one"
+)
 _SINGULAR = (
     "the matrix your code inverted or solved with is singular: its columns are linearly "
     "dependent (a repeated or constant feature, or fewer samples than features). Solve with "
@@ -208,6 +223,13 @@ _TABLE: tuple[tuple[str, str], ...] = (
     (r"ufunc '\w+' did not contain a loop with signature matching types|"
      r"ufunc '\w+' not supported for the input types|"
      r"loop of ufunc does not support argument \d+ of type", _NO_LOOP),
+    (r"'Tensor' object has no attribute '(?:astype|copy|fill|ptp|newaxis)'|"
+     r"\w+\(\): argument 'dtype' must be torch\.dtype, not type", _NUMPY_NAME_ON_TENSOR),
+    (r"'numpy\.ndarray' object has no attribute '(?:unsqueeze|float|double|long|int|bool|"
+     r"clone|dim|numel|detach|permute|contiguous|masked_fill|expand|expand_as|t|softmax|exp|"
+     r"log|abs|sqrt|relu|sigmoid|tanh|to|cpu|cuda|requires_grad|grad|backward)'|"
+     r"\w+\(\) got an unexpected keyword argument '(?:dim|keepdim)'", _TORCH_NAME_ON_ARRAY),
+    (r"'(?:list|tuple|float|int)' object has no attribute '\w+'", _NOT_AN_ARRAY),
     (r"Singular matrix", _SINGULAR),
 )
 _PATTERNS = tuple((re.compile(pattern), text) for pattern, text in _TABLE)
