@@ -285,6 +285,21 @@ def test_a_librarys_error_is_told_what_it_means_in_the_check(
     assert "not implemented" not in out.replace("must implement", ""), out
 
 
+def test_a_function_under_another_name_is_told_where_it_stands_in_the_check(
+        release: Path, course: Course, tmp_path: Path) -> None:
+    source = course.solution(TOPIC).read_text()
+    assert source.count("def predict(") == 1
+    repo = student_copy(release, tmp_path, source.replace("def predict(", "def Predict("))
+    done = pytest_in(repo, installed(repo, tmp_path), f"assignments/{TOPIC}", "-q")
+    out = before_short_summary(done.stdout)
+    assert done.returncode == 1, out + done.stderr
+    line = source.splitlines().index(next(x for x in source.splitlines()
+                                          if x.startswith("def predict("))) + 1
+    assert f"there is no function predict at the top level of {TOPIC}.py\n  Hint: your module " \
+        f"defines Predict (line {line}), not predict: the tests call the statement's names " \
+        "exactly, so rename it predict" in out, out
+
+
 def test_a_module_saved_as_windows_1252_is_told_so_in_the_check(
         release: Path, course: Course, tmp_path: Path) -> None:
     source = 'AUTHOR = "Zoë"\n' + course.solution(TOPIC).read_text()

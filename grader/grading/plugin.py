@@ -33,7 +33,7 @@ import pytest
 from grader import environment
 from grader.checks import charges, gpu, timing
 from grader.checks.describe import not_implemented, stub_raised
-from grader.results import library_errors, recursion, top_level
+from grader.results import definitions, library_errors, recursion, top_level
 from grader.grading import banned, bounds, guarded, newer_syntax
 from grader.course import TopicConfig
 from grader.grading.submission import folder_not_staged, topic_not_handed_in
@@ -539,6 +539,8 @@ class GraderPlugin:
                                               unstaged=self._unstaged(topic),
                                               topics=self._topics(topic),
                                               solution=self.run.topics[topic].solution
+                                              if topic in self.run.topics else None,
+                                              module=self.run.topics[topic].module_path
                                               if topic in self.run.topics else None)
         recorded: dict[str, Any] = dict(item.user_properties)
         fraction = float(recorded.pop("score_fraction", 1.0))
@@ -684,18 +686,21 @@ def _import_failed(exc: ImportFailed, provides: tuple[str, ...], sandboxed: bool
     return (Outcome.TIMEOUT if exc.kind == "timeout" else Outcome.FAILED, text, flags)
 
 
-def _student_error(exc: StudentError, sandboxed: bool,
-                   solution: str | None) -> tuple[Outcome, str, list[Flag]]:
+def _student_error(exc: StudentError, sandboxed: bool, solution: str | None,
+                   module: str | None = None) -> tuple[Outcome, str, list[Flag]]:
     """``explain`` for an exception the student's code raised in a call (or the call itself,
-    before any line of it ran)."""
+    before any line of it ran); ``module``: the student's staged module, read for where a
+    function missing from its top level stands instead."""
     called = declared_call(solution, exc.function) if solution else ""
     if exc.type_name == "AttributeError" and not exc.traceback.strip() and \
             exc.message == f"your module has no function named {exc.function!r}":
         # The worker's words, said here in the grader's (a hidden test withholds the worker's
-        # text): nothing in them comes from the student's code.
+        # text): nothing in them comes from the student's code as it ran.
+        where = definitions.hint(module, exc.function)
         return (Outcome.FAILED, f"there is no function {exc.function} at the top level of the "
                 "module you handed in" + (f": define {called}, as the statement gives it"
-                                          if called else ""), [])
+                                          if called else "") +
+                (f"\n  Hint: {where}" if where else ""), [])
     places = recursion.frames(exc.traceback)
     if "NotImplementedError" in exc.mro and stub_raised(places[-1][3] if places else None):
         text = not_implemented(exc.function, places[-1][2] if places else None, exc.message)
@@ -721,7 +726,8 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
             sandboxed: bool = False,
             unstaged: tuple[str, ...] = (),
             topics: tuple[str, ...] = (),
-            solution: str | None = None) -> tuple[Outcome, str, list[Flag]]:
+            solution: str | None = None,
+            module: str | None = None) -> tuple[Outcome, str, list[Flag]]:
     """(outcome, message for the student, flags) for an exception that ended a test.
     ``provides``: the packages the course lets student code import. ``student_called``: whether
     the test had called the student's code yet; an unexpected exception before it did is the
@@ -729,7 +735,8 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
     student's code ran in the sandbox, whose refusals the OS reports as a PermissionError.
     ``unstaged``: the folders beside the module in the submission, which grading does not take;
     ``topics``: the course's, whose modules a topic's module may import; ``solution``: the
-    topic's reference, whose parameters a call that did not fit the student's is told."""
+    topic's reference, whose parameters a call that did not fit the student's is told;
+    ``module``: the student's staged module."""
     if isinstance(exc, bounds.TestOverran):
         return (Outcome.TIMEOUT, f"checking what {fn} returned took past the test's time "
                 f"limit: {exc}. Check the shape and size of what {fn} returns", [Flag.TIMEOUT])
@@ -742,7 +749,7 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
     if isinstance(exc, BannedCallError):
         return Outcome.FAILED, str(exc), [Flag.BANNED]
     if isinstance(exc, StudentError):
-        return _student_error(exc, sandboxed, solution)
+        return _student_error(exc, sandboxed, solution, module)
     if isinstance(exc, WorkerCrashed):
         return (Outcome.ERROR, f"{fn} crashed the worker process: {exc}. Look for code that ends the "
                 "process (exit, os._exit, signals) or uses memory without bound", [Flag.CRASH])

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from grader.checks import unpacking
 from grader.checks.describe import not_implemented, stub_raised
-from grader.results import library_errors, recursion, top_level
+from grader.results import definitions, library_errors, recursion, top_level
 from grader.grading import banned, encoding
 
 if TYPE_CHECKING:  # imported where a notebook is read: most sessions hold none
@@ -45,6 +45,16 @@ class ModuleDoesNotImport(Exception):
     def __init__(self, topic: str, message: str) -> None:
         super().__init__(message)
         self.topic = topic
+
+
+class MissingFunction(AttributeError):
+    """The module has no function the test called, at its top level; ``str`` is the message for
+    the student, in grading's words, with where the module has it instead."""
+
+    def __init__(self, fn: str, file: Path) -> None:
+        where = definitions.hint(file, fn) if file.suffix == ".py" else ""
+        super().__init__(f"there is no function {fn} at the top level of {file.name}" +
+                         (f"\n  Hint: {where}" if where else ""))
 
 
 def topic_file(folder: Path, topic: str) -> Path:
@@ -485,7 +495,7 @@ class LocalStudent:
         module = self._local.load()
         func = getattr(module, fn, None)
         if func is None or not callable(func):
-            raise AttributeError(f"your module has no function named {fn!r}")
+            raise MissingFunction(fn, self._local.file)
         fired: list[dict[str, Any]] = []
         refusing = _no_autograd(f"{self._local.topic}.py", self._local.file, fired) \
             if self._local.autograd_banned and "torch" in sys.modules else contextlib.nullcontext()
@@ -604,6 +614,8 @@ def explain_local(exc: BaseException, student: LocalStudent | None, file: Path,
         if student else None
     if isinstance(exc, ModuleDoesNotImport):
         return str(exc), ["import_failed"]
+    if isinstance(exc, MissingFunction):
+        return str(exc), []
     remote = sys.modules.get("grader.grading.remote")  # loaded where a call was refused
     if remote is not None and isinstance(exc, remote.BannedCallError):
         return str(exc), ["banned"]
