@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import AbstractSet
 
+from grader.results.definitions import main_guard
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -170,7 +172,7 @@ def never_run(tree: ast.Module, aliases: dict[str, str]) -> set[int]:
     rebinds = _may_rebind(tree)
     for top in tree.body:
         if isinstance(top, ast.If) and (
-                (_is_main_guard(top.test) and "__name__" not in rebinds) or
+                (main_guard(top.test) and "__name__" not in rebinds) or
                 (_is_type_checking(top.test, aliases) and "TYPE_CHECKING" not in rebinds)):
             dead.update(id(stmt) for stmt in top.body)
     postponed = any(isinstance(top, ast.ImportFrom) and top.module == "__future__" and
@@ -228,16 +230,6 @@ def _may_rebind(tree: ast.Module) -> set[str]:
                   else [(node.module or "").split(".")[0]])}:
             return guarded  # runpy.run_path(__file__, run_name="__main__") runs the guard's body
     return found
-
-
-def _is_main_guard(test: ast.expr) -> bool:
-    """``__name__ == "__main__"``, either way round."""
-    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and
-            isinstance(test.ops[0], ast.Eq)):
-        return False
-    sides = [test.left, test.comparators[0]]
-    return any(isinstance(a, ast.Name) and a.id == "__name__" for a in sides) and \
-        any(isinstance(a, ast.Constant) and a.value == "__main__" for a in sides)
 
 
 def _is_type_checking(test: ast.expr, aliases: dict[str, str]) -> bool:

@@ -92,7 +92,7 @@ def _where(fn: str, outer: list[ast.AST]) -> str:
     if isinstance(owner, _DEFS):
         return (f"your {fn} is defined inside {owner.name} (line {owner.lineno}), so it exists "
                 f"only while {owner.name} runs: define {fn} at the top level")
-    if isinstance(first, ast.If) and _main_guard(first.test):
+    if isinstance(first, ast.If) and main_guard(first.test):
         return (f'your {fn} is defined under `if __name__ == "__main__":` (line {line}), which '
                 "is false when the module is imported, as it is when graded: define it at the "
                 "top level, above that block")
@@ -102,7 +102,7 @@ def _where(fn: str, outer: list[ast.AST]) -> str:
             "any block")
 
 
-def _main_guard(test: ast.expr) -> bool:
+def main_guard(test: ast.expr) -> bool:
     """Whether ``test`` is ``__name__ == "__main__"`` (either way round)."""
     if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and
             isinstance(test.ops[0], ast.Eq)):
@@ -112,4 +112,4 @@ def _main_guard(test: ast.expr) -> bool:
         any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides)
 
 
-__all__ = ["hint"]
+__all__ = ["hint", "main_guard"]
