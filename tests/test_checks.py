@@ -26,6 +26,7 @@ from grader.checks.compare import (
     assert_shape,
     expect_same,
     find_mismatch,
+    tensors_for_ints,
     tolerance_for,
     tolerance_overrides,
 )
@@ -277,7 +278,7 @@ def test_nested_paths_name_the_place(M: np.ndarray) -> None:
     msg = failure(assert_close, {"W1": M, "b1": 2 * M[0]}, grads, name="mlp_loss → grads")
     assert msg.startswith('mlp_loss → grads["b1"]: ')
     msg = failure(assert_close, [(M, M), (M, M + 1)], [(M, M), (M, M)], name="kfold")
-    assert msg.startswith("kfold → output [1][1]: ")
+    assert msg.startswith("kfold → item [1][1]: ")  # a list: folds, not outputs
 
 
 def test_dict_keys_missing_extra_and_case(M: np.ndarray) -> None:
@@ -561,12 +562,35 @@ def test_assert_equal_floats_must_match_to_the_last_bit() -> None:
     assert "compared exactly" in str(info.value)
 
 
+def test_a_list_the_test_compares_holds_items_not_outputs() -> None:
+    """A list compared as one value (greedy_decode's tokens) has items: "you returned 2 values",
+    not "2 outputs"; a tuple of the function's outputs keeps its words."""
+    msg = failure(assert_equal, [2, 3], [2, 3, 1], name="greedy_decode → tokens")
+    assert msg.startswith("greedy_decode → tokens: you returned 2 values, expected 3"), msg
+    assert "your item [0] matches the expected item [0]" in msg
+    msg = failure(assert_close, (1.0,), (1.0, 2.0), name="f")
+    assert msg.startswith("f: you returned 1 output, expected 2"), msg
+
+
+def test_tensors_where_ints_are_expected_are_named() -> None:
+    """0-d tensors print as their numbers, and are no ints to a dict lookup or a condition."""
+    import torch
+
+    msg = failure(assert_equal, [torch.tensor(2), torch.tensor(3)], [2, 3], name="tokens")
+    assert msg.startswith("tokens → item [0]: you returned a torch tensor of shape ()"), msg
+    assert "Hint: your list holds torch tensors where Python ints are expected: take int(t)" in msg
+    assert "return a Python int" not in msg  # the one hint says it, with why
+    msg = failure(assert_equal, [torch.tensor(2)], [2, 3], name="tokens")
+    assert "Hint: your list holds torch tensors" in msg
+    assert tensors_for_ints([2, 3], [2, 3]) is None and tensors_for_ints([2.0], [2]) is None
+
+
 def test_assert_equal_on_folds() -> None:
     folds = [(np.array([2, 3]), np.array([0, 1])), (np.array([0, 1]), np.array([2, 3]))]
     assert_equal([(t.copy(), v.copy()) for t, v in folds], folds, name="kfold_indices(4, 2)")
     wrong = [folds[0], (np.array([0, 2]), np.array([1, 3]))]
     msg = failure(assert_equal, wrong, folds, name="kfold_indices(4, 2)")
-    assert msg.startswith("kfold_indices(4, 2) → output [1][0]: 1 of 2 values differ")
+    assert msg.startswith("kfold_indices(4, 2) → item [1][0]: 1 of 2 values differ")
 
 
 # ------------------------------------------------------------------------------ expect_same

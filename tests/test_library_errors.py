@@ -37,6 +37,10 @@ def _none(*_: Any) -> Any:
     return None
 
 
+def _three() -> Any:
+    return 3
+
+
 # (what the student wrote, a phrase of the hint it must get): the libraries' own errors, raised
 # here, so that a release that rewords one shows up as a failing case.
 LIBRARY_ERRORS: dict[str, tuple[Callable[[], Any], str]] = {
@@ -144,6 +148,9 @@ LIBRARY_ERRORS: dict[str, tuple[Callable[[], Any], str]] = {
     "dim= for a NumPy sum": (lambda: np.ones((2, 2)).sum(dim=1), "torch name"),
     "keepdim= for a NumPy max": (lambda: np.ones((2, 2)).max(axis=1, keepdim=True), "torch name"),
     "the shape of a list": (lambda: [1, 2].shape, "list, tuple or number"),  # type: ignore[attr-defined]
+    "a loop over a number": (lambda: [t for t in 3], "single number"),  # type: ignore[attr-defined]
+    "an index into a number": (lambda: _three()[0], "single number"),
+    "len of a number": (lambda: len(3.0), "single number"),  # type: ignore[arg-type]
     "an inverse of a singular matrix": (
         lambda: np.linalg.inv(np.zeros((2, 2))), "singular"),
     "~ of an optional mask left out": (lambda: ~_none(), "None"),  # type: ignore[operator]

@@ -20,6 +20,7 @@ from grader.checks.compare import (
     assert_shape,
     expect_same,
     find_mismatch,
+    tensors_for_ints,
     tolerance_for,
     tolerance_overrides,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "expect_same",
     "find_mismatch",
     "numeric_gradient",
+    "tensors_for_ints",
     "tolerance_for",
     "tolerance_overrides",
 ]

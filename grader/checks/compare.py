@@ -120,6 +120,9 @@ class _Ctx:
     sizes: Mapping[int, str] = field(default_factory=dict)
     hints: bool = True
     footer: tuple[str, ...] = ()
+    # The value is one list, whose entries are items (greedy_decode's tokens), not a tuple of
+    # the function's outputs.
+    items: bool = False
 
 
 def _segment(p: int | _Key) -> str:
@@ -138,14 +141,14 @@ def _where(ctx: _Ctx, path: tuple[int | _Key, ...]) -> str:
     elif isinstance(head, _Key):
         return ctx.name + "".join(_segment(p) for p in path)
     else:
-        text = "output " + "".join(_segment(p) for p in path)
+        text = ("item " if ctx.items else "output ") + "".join(_segment(p) for p in path)
     return f"{ctx.name} → {text}"
 
 
 def _output_label(ctx: _Ctx, path: tuple[int | _Key, ...], i: int) -> str:
     if not path and ctx.outputs and i < len(ctx.outputs):
         return ctx.outputs[i]
-    return f"output [{i}]" if not path else f"item [{i}]"
+    return f"output [{i}]" if not path and not ctx.items else f"item [{i}]"
 
 
 def _message(ctx: _Ctx, failure: _Failure) -> str:
@@ -615,8 +618,7 @@ def _compare_arrays(
 def _compare_sequence(
     actual: Any, expected: Sequence[Any], path: tuple[int | _Key, ...], ctx: _Ctx
 ) -> _Failure | None:
-    names = ctx.outputs if not path else None
-    word = "outputs" if not path else "values"
+    word = "outputs" if not path and not ctx.items else "values"
     if _kind(actual) != "sequence":
         failure = _kind_failure(actual, expected, path, ctx)
         quiet = dataclasses.replace(ctx, hints=False)
@@ -631,25 +633,7 @@ def _compare_sequence(
         return failure
     quiet = dataclasses.replace(ctx, hints=False)
     if len(actual) != len(expected):
-        listed = f" ({', '.join(names)})" if names and len(names) == len(expected) else ""
-        failure = _Failure(
-            path,
-            f"you returned {len(actual)} {word[:-1] if len(actual) == 1 else word}, "
-            f"expected {len(expected)}{listed}",
-        )
-        if ctx.hints and len(actual) <= 8 and len(expected) <= 8:
-            matched = []
-            for j, item in enumerate(actual):
-                for i, want in enumerate(expected):
-                    if _compare(item, want, path + (i,), quiet) is None:
-                        mine = "output" if not path else "item"
-                        matched.append(
-                            f"your {mine} [{j}] matches the expected {_output_label(ctx, path, i)}"
-                        )
-                        break
-            if matched:
-                failure.hints.append("; ".join(matched))
-        return failure
+        return _length_failure(actual, expected, path, ctx, word)
     for i, (item, want) in enumerate(zip(actual, expected)):
         item_failure = _compare(item, want, path + (i,), ctx)
         if item_failure is None:
@@ -658,6 +642,9 @@ def _compare_sequence(
             order = _order_hint(actual, expected, i, path, ctx)
             if order:
                 item_failure.hints.insert(0, order)
+            if held := tensors_for_ints(actual, expected):  # says why, beside "return an int"
+                item_failure.hints = [h for h in item_failure.hints
+                                      if not h.startswith("return a Python int")] + [held]
         # Every wrong output is named, not only the first: a lost intercept shows in w and in b.
         for j in range(i + 1, len(expected)):
             other = _compare(actual[j], expected[j], path + (j,), quiet)
@@ -665,6 +652,46 @@ def _compare_sequence(
                 item_failure.also.append(f"{_where(ctx, other.path)}: {other.problem}")
         return item_failure
     return None
+
+
+def _length_failure(actual: Sequence[Any], expected: Sequence[Any],
+                    path: tuple[int | _Key, ...], ctx: _Ctx, word: str) -> _Failure:
+    """A sequence of another length than expected, with which of its entries are expected ones."""
+    names = ctx.outputs if not path else None
+    listed = f" ({', '.join(names)})" if names and len(names) == len(expected) else ""
+    failure = _Failure(
+        path,
+        f"you returned {len(actual)} {word[:-1] if len(actual) == 1 else word}, "
+        f"expected {len(expected)}{listed}",
+    )
+    if ctx.hints and len(actual) <= 8 and len(expected) <= 8:
+        quiet = dataclasses.replace(ctx, hints=False)
+        matched = []
+        for j, item in enumerate(actual):
+            for i, want in enumerate(expected):
+                if _compare(item, want, path + (i,), quiet) is None:
+                    mine = "output" if word == "outputs" else "item"
+                    matched.append(
+                        f"your {mine} [{j}] matches the expected {_output_label(ctx, path, i)}"
+                    )
+                    break
+        if matched:
+            failure.hints.append("; ".join(matched))
+    if ctx.hints and (held := tensors_for_ints(actual, expected)):
+        failure.hints.append(held)
+    return failure
+
+
+def tensors_for_ints(actual: Sequence[Any], expected: Sequence[Any]) -> str | None:
+    """The hint where a list of ids (ints) was expected and the student's holds tensors, or
+    None: a 0-d tensor prints as its number but is no int to the code that used it (a dict key,
+    ``==`` in a condition). For a test that compares such a list in another form (as text)."""
+    if not expected or not all(type(e) is int for e in expected) or \
+            not any(_kind(a) == "tensor" for a in actual):
+        return None
+    return ("your list holds torch tensors where Python ints are expected: take int(t) (or "
+            "t.item()) of each; a tensor is no int as a dict key or a set's member, and "
+            "t == id gives a tensor, not True or False")
 
 
 def _order_hint(actual: Any, expected: Sequence[Any], i: int, path: tuple[int | _Key, ...],
@@ -845,7 +872,8 @@ def assert_close(
     """
     __tracebackhide__ = True
     ctx = _Ctx(name=name, rtol=rtol, atol=atol, check_dtype=check_dtype,
-               outputs=tuple(outputs) if outputs is not None else None)
+               outputs=tuple(outputs) if outputs is not None else None,
+               items=isinstance(expected, list) and outputs is None)
     failure = _compare(actual, expected, (), ctx)
     if failure:
         _explain(failure, actual, expected, ctx, hint, mistakes)
@@ -857,7 +885,7 @@ def assert_equal(actual: Any, expected: Any, *, name: str, hint: Hint = None,
     """Like assert_close, but values must be exactly equal (ints, labels, indices); a bool is no int.
     `hint` and `mistakes` as in assert_close."""
     __tracebackhide__ = True
-    ctx = _Ctx(name=name, exact=True)
+    ctx = _Ctx(name=name, exact=True, items=isinstance(expected, list))
     failure = _compare(actual, expected, (), ctx)
     if failure:
         _explain(failure, actual, expected, ctx, hint, mistakes)
@@ -905,6 +933,7 @@ def expect_same(
         check_dtype=check_dtype,
         exact=exact,
         outputs=outputs,
+        items=isinstance(expected, list) and outputs is None,
         sizes=_input_sizes(ref_fn, args, kwargs),
         footer=(_inputs_line(fn, ref_fn, args, kwargs),),
     )

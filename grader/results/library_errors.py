@@ -143,6 +143,11 @@ _NOT_AN_ARRAY = (
     "and no array methods. Make the array (np.array, np.stack, torch.stack, torch.tensor) "
     "before using it as one"
 )
+_NOT_A_SEQUENCE = (
+    "a single number stood where a list, tuple or array was wanted (looped over, indexed, "
+    "unpacked or measured with len): check that value, e.g. one id where a list of them (a "
+    "batch) is wanted, or one output where a function returns several"
+)
 _SINGULAR = (
     "the matrix your code inverted or solved with is singular: its columns are linearly "
     "dependent (a repeated or constant feature, or fewer samples than features). Solve with "
@@ -230,6 +235,9 @@ _TABLE: tuple[tuple[str, str], ...] = (
      r"log|abs|sqrt|relu|sigmoid|tanh|to|cpu|cuda|requires_grad|grad|backward)'|"
      r"\w+\(\) got an unexpected keyword argument '(?:dim|keepdim)'", _TORCH_NAME_ON_ARRAY),
     (r"'(?:list|tuple|float|int)' object has no attribute '\w+'", _NOT_AN_ARRAY),
+    (r"'(?:int|float|numpy\.int64|numpy\.float64)' object is not (?:iterable|subscriptable)|"
+     r"cannot unpack non-iterable (?:int|float) object|"
+     r"object of type '(?:int|float)' has no len\(\)", _NOT_A_SEQUENCE),
     (r"Singular matrix", _SINGULAR),
 )
 _PATTERNS = tuple((re.compile(pattern), text) for pattern, text in _TABLE)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import torch
 
-from grader.checks import Mistakes, assert_close, assert_equal, expect_same
+from grader.checks import Mistakes, assert_close, assert_equal, expect_same, tensors_for_ints
 
 BOS, EOS = 0, 1
 DTYPES = [pytest.param(torch.float64, id="float64"), pytest.param(torch.float32, id="float32")]
@@ -81,7 +81,7 @@ def _check_greedy(student, reference, steps: tuple, max_len: int, what: str) -> 
     # The classic mistakes run on the reference's own step function, built from the same data.
     mistakes = Mistakes(reference, "greedy_decode", got, (steps[1], BOS, EOS, max_len))
     assert_equal(_tokens(got[0]), _tokens(tokens), name=f"greedy_decode {what} → tokens",
-                 mistakes=mistakes)
+                 mistakes=mistakes, hint=lambda: tensors_for_ints(list(got[0]), tokens))
     assert_close(got[1], logp, name=f"greedy_decode {what} → log_prob", mistakes=mistakes)
 
 
@@ -102,8 +102,11 @@ def _check_beam(student, reference, steps: tuple, beam: int, max_len: int, alpha
     assert_equal(len(got), len(expected), name=f"{call} → the number of finished hypotheses "
                  "(each one that finishes narrows the beam by one, so there are `beam` of them)",
                  mistakes=mistakes)
+    held = next((h for g, e in zip(got, expected)
+                 if (h := tensors_for_ints(list(g[0]), list(e[0])))), None)
     assert_equal(texts, [_tokens(h[0]) for h in expected],
-                 name=f"{call} → the hypotheses' tokens, best first", mistakes=mistakes)
+                 name=f"{call} → the hypotheses' tokens, best first", mistakes=mistakes,
+                 hint=held)
     assert_close([h[1] for h in got], [h[1] for h in expected],
                  name=f"{call} → the hypotheses' scores, best first", mistakes=mistakes)
 
