@@ -269,3 +269,14 @@ def test_the_name_of_an_exception_numpy_raises_is_not_withheld(toy_engine, tmp_p
     assert graded.message.startswith("scale raised AxisError: axis "), graded.message
     assert shown.message.startswith("scale raised AxisError (the message"), shown.message
     assert "\n  Hint: an axis (dim) was named that the array does not have" in shown.message
+
+
+def test_a_library_error_while_the_module_is_imported_is_told_too(
+        toy_engine, tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "toy.py").write_text(REFERENCE + "\nSCALES = np.zeros((2.5, 2))\n")
+    result: SubmissionResult = toy_engine.grade(sub, tmp_path / "out", Options(topics=("toy",)))
+    graded = next(t for t in result.tests if t.name == "test_scale")
+    assert "toy.py raised TypeError while being imported: " in graded.message, graded.message
+    assert "\n  Hint: an index or a size was a float" in graded.message, graded.message

@@ -662,7 +662,8 @@ def _import_failed(exc: ImportFailed, provides: tuple[str, ...], sandboxed: bool
     by_path = top_level.topic_by_path(raised[1], raised[2], exc.traceback, topics) \
         if raised else ""
     if exc.kind == "exception" and raised and \
-            (hint := by_path or top_level.hint(raised[1], raised[2], exc.traceback)):
+            (hint := by_path or top_level.hint(raised[1], raised[2], exc.traceback) or
+             library_errors.hint(raised[2])):
         text += f"\n  Hint: {hint}"
     elif exc.kind == "syntax" and (hint := newer_syntax.hint(exc.traceback)):
         text += f"\n  Hint: {hint}"

@@ -460,7 +460,8 @@ class LocalModule:
 
             text = environment.unavailable(name, exc.name.split(".")[0],
                                            self.provides() or (), "offer") + "\n" + text
-        if hint := top_level.hint(type(exc).__name__, _safe_str(exc), frames):
+        if hint := top_level.hint(type(exc).__name__, _safe_str(exc), frames) or \
+                library_errors.hint(_safe_str(exc)):
             text += f"\n  Hint: {hint}"
         return text + (f"\nin your code:\n{frames}" if frames else "")
 
