@@ -31,13 +31,13 @@ SCALE = "def scale(x, c):\n    return c * x  # (n,)\n"
      "block"),
     ("try:\n    import cupy\n    def scale(x, c):\n        return c * x\nexcept ImportError:\n"
      "    pass\n",
-     "your scale is defined inside the `try` block at line 1, which did not define it when the "
-     "module was imported: define scale at the top level, outside any block"),
+     "your scale is defined inside a `try` statement (line 1), which did not define it when "
+     "the module was imported: define scale at the top level, outside any block"),
     ("DEBUG = False\nif DEBUG:\n    pass\nelse:\n    for _ in range(0):\n        def scale(x, c):\n"
      "            return c * x\n",
-     "your scale is defined inside the `if` block at line 2"),
+     "your scale is defined inside an `if` statement (line 2)"),
     ("def scale(x, c):\n    return c * x\n\nscale = 3.0\n",
-     "line 4 of your module assigns scale a value, which takes the place of a function of that "
+     "your module assigns scale a value (line 4), which takes the place of a function of that "
      "name: define scale with def, and give the value another name"),
     ("def Scale(x, c):\n    return c * x\n",
      "your module defines Scale (line 1), not scale: the tests call the statement's names "

@@ -188,6 +188,19 @@ def test_notebook_banned_call_points_at_the_cell(engine, tmp_path: Path) -> None
     assert found and all("(cell 3, line 5" in m for m in found), found[:1]
 
 
+def test_a_function_inside_a_class_is_placed_in_its_cell(engine, tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    cells = _solution_cells()
+    assert cells[2].source.startswith("def fit_univariate")
+    cells[2] = v4.new_code_cell("import numpy\n\n\nclass Model:\n    " +
+                                cells[2].source.replace("\n", "\n    "))
+    _write(sub / "linear_regression.ipynb", cells)
+    result = _grade(engine, sub, tmp_path)
+    found = [x.message for x in result.tests if "there is no function fit_univariate" in x.message]
+    assert found and all("Hint: your fit_univariate is a method of class Model (cell 3, line 4)"
+                         in m for m in found), found[:1]
+
+
 def test_both_files_grade_the_py_and_say_so(engine, tmp_path: Path) -> None:
     sub = tmp_path / "sub"
     _write(sub / "linear_regression.ipynb", _solution_cells())

@@ -238,6 +238,9 @@ def relocate(text: str, topic: str, module: NotebookModule) -> str:
                   lambda m: f'File "{module.notebook}", {where(int(m.group(1)))}', text)
     text = re.sub(r"not allowed in this exercise \(line (\d+)",
                   lambda m: f"not allowed in this exercise ({where(int(m.group(1)))}", text)
+    # A place the grader's words give as "(line N)": where a missing function stands instead
+    # (grader.results.definitions), where run-time code was made (the plugin's notes).
+    text = re.sub(r"\(line (\d+)\)", lambda m: f"({where(int(m.group(1)))})", text)
     if f"{topic}.py has a syntax error" in text:
         # Where staging found the error, its words; else where the worker's traceback puts it.
         at = re.search(rf'File "[^"\n]*?{name}", line (\d+)', original)

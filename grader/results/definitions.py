@@ -34,7 +34,7 @@ def hint(path: str | Path | None, fn: str) -> str:
     assigned = [n for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign))
                 and any(isinstance(t, ast.Name) and t.id == fn for t in _targets(n))]
     if assigned:
-        return (f"line {assigned[-1].lineno} of your module assigns {fn} a value, which takes "
+        return (f"your module assigns {fn} a value (line {assigned[-1].lineno}), which takes "
                 f"the place of a function of that name: define {fn} with def, and give the "
                 "value another name")
     names = {n.name: n.lineno for n in tree.body if isinstance(n, _DEFS)}
@@ -97,9 +97,10 @@ def _where(fn: str, outer: list[ast.AST]) -> str:
                 "is false when the module is imported, as it is when graded: define it at the "
                 "top level, above that block")
     kind = next((word for cls, word in _BLOCKS.items() if isinstance(first, cls)), "block")
-    return (f"your {fn} is defined inside the `{kind}` block at line {line}, which did not "
-            f"define it when the module was imported: define {fn} at the top level, outside "
-            "any block")
+    article = "an" if kind[0] in "aeiou" else "a"
+    return (f"your {fn} is defined inside {article} `{kind}` statement (line {line}), which "
+            f"did not define it when the module was imported: define {fn} at the top level, "
+            "outside any block")
 
 
 def main_guard(test: ast.expr) -> bool:
