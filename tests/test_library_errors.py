@@ -151,6 +151,9 @@ LIBRARY_ERRORS: dict[str, tuple[Callable[[], Any], str]] = {
     "a loop over a number": (lambda: [t for t in 3], "single number"),  # type: ignore[attr-defined]
     "an index into a number": (lambda: _three()[0], "single number"),
     "len of a number": (lambda: len(3.0), "single number"),  # type: ignore[arg-type]
+    # past any address space, so that no machine can give it: an error everywhere
+    "a NumPy array past memory": (lambda: np.zeros((10**8, 10**8)), "larger than the memory"),
+    "a tensor past memory": (lambda: torch.empty((10**8, 10**8)), "larger than the memory"),
     "an inverse of a singular matrix": (
         lambda: np.linalg.inv(np.zeros((2, 2))), "singular"),
     "~ of an optional mask left out": (lambda: ~_none(), "None"),  # type: ignore[operator]

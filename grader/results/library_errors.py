@@ -148,6 +148,11 @@ _NOT_A_SEQUENCE = (
     "unpacked or measured with len): check that value, e.g. one id where a list of them (a "
     "batch) is wanted, or one output where a function returns several"
 )
+_MEMORY = (
+    "an array or tensor was asked for that is larger than the memory grading allows: look for "
+    "one far larger than the inputs (a full n × n matrix of pairs, a shape built from values "
+    "rather than sizes, copies kept in a list at every step) and compute in pieces"
+)
 _SINGULAR = (
     "the matrix your code inverted or solved with is singular: its columns are linearly "
     "dependent (a repeated or constant feature, or fewer samples than features). Solve with "
@@ -238,6 +243,9 @@ _TABLE: tuple[tuple[str, str], ...] = (
     (r"'(?:int|float|numpy\.int64|numpy\.float64)' object is not (?:iterable|subscriptable)|"
      r"cannot unpack non-iterable (?:int|float) object|"
      r"object of type '(?:int|float)' has no len\(\)", _NOT_A_SEQUENCE),
+    (r"Unable to allocate [\d.]+ \w?i?B for an array with shape|"
+     r"\[enforce fail at alloc_cpu\.cpp:\d+\].*can't allocate memory|"
+     r"CUDA out of memory\.", _MEMORY),
     (r"Singular matrix", _SINGULAR),
 )
 _PATTERNS = tuple((re.compile(pattern), text) for pattern, text in _TABLE)
