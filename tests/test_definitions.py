@@ -42,6 +42,9 @@ SCALE = "def scale(x, c):\n    return c * x  # (n,)\n"
     ("def Scale(x, c):\n    return c * x\n",
      "your module defines Scale (line 1), not scale: the tests call the statement's names "
      "exactly, so rename it scale"),
+    ("class Layer:\n    def scale(self, x, c):\n        return c * x\n\n"
+     "def scale(x, c):\n    return c * x\n\nscale = Layer().scale(1, 2)\n",
+     "your module assigns scale a value (line 8)"),  # the method is not what took its place
     ("def leaky_Relu(x):\n    return x\n", None),  # another function's name: see below
 ])
 def test_where_a_function_stands_instead_is_said(tmp_path: Path, source: str,

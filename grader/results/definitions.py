@@ -28,7 +28,8 @@ def hint(path: str | Path | None, fn: str) -> str:
     tree = _parse(path)
     if tree is None:
         return ""
-    nested = _nested(tree.body, fn, [])
+    at_top = any(isinstance(n, _DEFS) and n.name == fn for n in tree.body)
+    nested = "" if at_top else _nested(tree.body, fn, [])  # a def at the top was undone later
     if nested:
         return nested
     assigned = [n for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign))
