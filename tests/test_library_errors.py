@@ -41,6 +41,11 @@ def _three() -> Any:
     return 3
 
 
+def _iadd(x: Any, y: Any) -> Any:
+    x += y
+    return x
+
+
 # (what the student wrote, a phrase of the hint it must get): the libraries' own errors, raised
 # here, so that a release that rewords one shows up as a failing case.
 LIBRARY_ERRORS: dict[str, tuple[Callable[[], Any], str]] = {
@@ -82,6 +87,15 @@ LIBRARY_ERRORS: dict[str, tuple[Callable[[], Any], str]] = {
     "NumPy shapes that do not broadcast": (lambda: np.ones((3, 4)) + np.ones(3), "broadcast"),
     "expand to a size that does not fit": (
         lambda: torch.ones(3, 4).expand(2, 4), "broadcast"),
+    "a NumPy += that would grow the array": (lambda: _iadd(np.zeros(3), np.ones((3, 3))),
+                                              "did not fit where it was stored"),
+    "a torch += that would grow the tensor": (lambda: _iadd(torch.zeros(3), torch.ones(3, 3)),
+                                              "did not fit where it was stored"),
+    "a row of another length stored in an array": (
+        lambda: np.zeros((3, 3)).__setitem__(0, np.ones(4)), "did not fit where it was stored"),
+    "values of another shape stored by index": (
+        lambda: torch.zeros(3, 3).__setitem__(torch.tensor([0, 1, 2]), torch.ones(4)),
+        "did not fit where it was stored"),
     "torch reshape to another size": (lambda: torch.ones(3, 4).reshape(5, 3), "reshape"),
     "NumPy reshape to another size": (lambda: np.ones(20).reshape(3, 4), "reshape"),
     "view after a transpose": (lambda: torch.ones(3, 4).t().view(12), "view() needs"),

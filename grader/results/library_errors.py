@@ -42,6 +42,11 @@ _BROADCAST = (
     "the last axis, and each pair of sizes must be equal or 1. A value per row, of shape (n,), "
     "meets an (n, d) array as v[:, None]; keepdims=True keeps the axis a sum or mean takes away"
 )
+_STORE = (
+    "a value did not fit where it was stored: an in-place step (x += y) whose result would be "
+    "larger than x, or an assignment (out[i] = row, out[mask] = v) of another shape than the "
+    "place it fills. Check both shapes; make the array you fill with its final shape first"
+)
 _RESHAPE = (
     "a reshape asked for another number of elements than the array holds: the new shape's sizes "
     "must multiply to the old one's. Take the sizes from the array's own shape rather than from "
@@ -181,6 +186,10 @@ _TABLE: tuple[tuple[str, str], ...] = (
     (r"The size of tensor a \(\d+\) must match the size of tensor b \(\d+\)|"
      r"operands could not be broadcast together|"
      r"The expanded size of the tensor \(\d+\) must match the existing size", _BROADCAST),
+    (r"non-broadcastable output operand with shape|"
+     r"could not broadcast input array from shape|"
+     r"shape mismatch: value tensor of shape \[[\d, ]*\] cannot be broadcast to indexing result|"
+     r"output with shape \[[\d, ]*\] doesn't match the broadcast shape", _STORE),
     (r"shape '\[[-\d, ]*\]' is invalid for input of size|cannot reshape array of size", _RESHAPE),
     (r"view size is not compatible with input tensor's size and stride", _VIEW),
     (r"Sizes of tensors must match except in dimension|"
