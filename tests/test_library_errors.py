@@ -297,3 +297,4 @@ def test_a_library_error_while_the_module_is_imported_is_told_too(
     graded = next(t for t in result.tests if t.name == "test_scale")
     assert "toy.py raised TypeError while being imported: " in graded.message, graded.message
     assert "\n  Hint: an index or a size was a float" in graded.message, graded.message
+

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
+import inspect
 import math
 import re
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -79,7 +81,56 @@ __all__ = [
 
 
 class CheckFailed(AssertionError):
-    """A check found the student's value wrong; `str(err)` is the message the student reads."""
+    """A check found the student's value wrong; `str(err)` is the message the student reads.
+    `words`: the test's own words in it (what it names its values, the expected dict's keys,
+    ``grads["W1"]``), which a hidden test's copy shows even where the student's code sent the
+    same string (``grader.results.visibility.withhold_text``): the test chose them, not the
+    student's code."""
+
+    def __init__(self, message: str = "", *, words: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.words: frozenset[str] = frozenset(words)
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CHECK_WORDS = ("name", "wrt", "label", "outputs", "fn")  # a check's parameters the test words
+
+
+def grader_words(*texts: str, expected: Any = None) -> frozenset[str]:
+    """The words of ``texts`` (a check's name, its outputs' names), and the string keys of the
+    dicts in ``expected`` (at most a few levels down): the test's own words."""
+    words = {w for text in texts if isinstance(text, str) for w in _IDENTIFIER.findall(text)}
+    todo, seen = [(expected, 0)], 0
+    while todo and seen < 1000:
+        value, depth = todo.pop()
+        seen += 1
+        if isinstance(value, Mapping) and depth < 4:
+            words.update(k for k in value if isinstance(k, str))
+            todo.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, (list, tuple)) and depth < 4 and len(value) <= 100:
+            todo.extend((v, depth + 1) for v in value)
+    return frozenset(words)
+
+
+def with_test_words(check: Callable[..., Any]) -> Callable[..., Any]:
+    """``check`` (a check of the test-author API) with the test's own words added to the
+    CheckFailed it raises: the words of its ``name``, ``wrt``, ``label``, ``outputs`` and
+    ``fn``, and the keys of its ``expected``."""
+    signature = inspect.signature(check)
+
+    @functools.wraps(check)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        try:
+            return check(*args, **kwargs)
+        except CheckFailed as err:
+            bound = signature.bind_partial(*args, **kwargs).arguments
+            texts = [t for key in _CHECK_WORDS for t in
+                     ([bound[key]] if isinstance(bound.get(key), str) else
+                      list(bound.get(key) or ()) if key == "outputs" else [])]
+            err.words = err.words | grader_words(*texts, expected=bound.get("expected"))
+            raise
+    return checked
 
 
 _MAX_HINTS = 2
@@ -193,9 +244,10 @@ def _lead_hint(failure: _Failure, hint: Hint) -> None:
         failure.specific.insert(0, text)
 
 
-def _fail(ctx: _Ctx, failure: _Failure) -> None:
+def _fail(ctx: _Ctx, failure: _Failure, expected: Any = None) -> None:
     __tracebackhide__ = True
-    raise CheckFailed(_message(ctx, failure))
+    raise CheckFailed(_message(ctx, failure), words=grader_words(
+        ctx.name, *ctx.footer, *(ctx.outputs or ()), expected=expected))
 
 
 # ---------------------------------------------------------------------------------- values
@@ -848,6 +900,7 @@ def _explain(failure: _Failure, actual: Any, expected: Any, ctx: _Ctx, hint: Hin
 # ------------------------------------------------------------------------------ public API
 
 
+@with_test_words
 def assert_close(
     actual: Any,
     expected: Any,
@@ -877,9 +930,10 @@ def assert_close(
     failure = _compare(actual, expected, (), ctx)
     if failure:
         _explain(failure, actual, expected, ctx, hint, mistakes)
-        _fail(ctx, failure)
+        _fail(ctx, failure, expected)
 
 
+@with_test_words
 def assert_equal(actual: Any, expected: Any, *, name: str, hint: Hint = None,
                  mistakes: Mistakes | None = None) -> None:
     """Like assert_close, but values must be exactly equal (ints, labels, indices); a bool is no int.
@@ -889,9 +943,10 @@ def assert_equal(actual: Any, expected: Any, *, name: str, hint: Hint = None,
     failure = _compare(actual, expected, (), ctx)
     if failure:
         _explain(failure, actual, expected, ctx, hint, mistakes)
-        _fail(ctx, failure)
+        _fail(ctx, failure, expected)
 
 
+@with_test_words
 def expect_same(
     student: Any,
     reference: Any,
@@ -945,7 +1000,7 @@ def expect_same(
         found, part = _output(actual, select)
         mistakes = Mistakes(reference, fn, part, args, kwargs, select=select if found else None)
         _explain(failure, actual, expected, ctx, hint, mistakes if found else None)
-        _fail(ctx, failure)
+        _fail(ctx, failure, expected)
     return actual
 
 
@@ -957,6 +1012,7 @@ def _matches(actual: Any, value: Any, ctx: _Ctx) -> bool:
         return False
 
 
+@with_test_words
 def assert_no_warnings(student: Any, *, name: str) -> None:
     """Fail if the student's last call raised any warning, with a hint per kind of warning."""
     __tracebackhide__ = True
@@ -985,6 +1041,7 @@ def _exception_names(exc_types: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
+@with_test_words
 def assert_raises(
     exc_types: str | type[BaseException] | tuple[str | type[BaseException], ...],
     func: Callable[..., Any],
@@ -1040,6 +1097,7 @@ def _nonfinite_walk(value: Any, path: tuple[int | _Key, ...], name: str = "") ->
     return None
 
 
+@with_test_words
 def assert_finite(value: Any, *, name: str) -> None:
     """Fail if any number in `value` (scalars, arrays, tensors, nested) is NaN or infinite."""
     __tracebackhide__ = True
@@ -1049,6 +1107,7 @@ def assert_finite(value: Any, *, name: str) -> None:
         _fail(ctx, failure)
 
 
+@with_test_words
 def assert_shape(value: Any, shape: Sequence[int | None], *, name: str) -> None:
     """Fail unless `value` is an array or tensor of `shape`; None in `shape` matches any length."""
     __tracebackhide__ = True

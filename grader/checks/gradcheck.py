@@ -12,7 +12,8 @@ import numpy as np
 from grader.checks.lazy_torch import torch  # imported at the first tensor: NumPy topics skip it
 
 # The student-facing wording is shared with the value checks, so both read alike.
-from grader.checks.compare import CheckFailed, Hint, Mistakes, _nonfinite_failure, find_mismatch
+from grader.checks.compare import (CheckFailed, Hint, Mistakes, _nonfinite_failure, find_mismatch,
+                                   with_test_words)
 from grader.checks.describe import _describe, _fmt_pair, _fmt_shape, _kind, _to_numpy
 from grader.checks.hints import _shape_hints, _value_hints, size_names
 from grader.checks.tolerances import Tol
@@ -149,6 +150,7 @@ def beyond_differences(name: str, entries: int) -> Iterator[None]:
         raise
 
 
+@with_test_words
 def expect_worked_out(student: Any, reference: Any, fn: str, *args: Any,
                       outputs: Sequence[str] | None = None, hint: Hint = None,
                       **kwargs: Any) -> Any:
@@ -166,6 +168,7 @@ def expect_worked_out(student: Any, reference: Any, fn: str, *args: Any,
     return actual
 
 
+@with_test_words
 def assert_worked_out(actual: Any, expected: Any, *, name: str,
                       outputs: Sequence[str] | None = None,
                       mistakes: Mistakes | None = None) -> None:
@@ -238,6 +241,7 @@ def _index_text(index: Sequence[int]) -> str:
     return "(" + ", ".join(str(int(i)) for i in index) + ")"
 
 
+@with_test_words
 def check_gradient(
     analytic: Any,
     f_batch: FBatch,

@@ -19,7 +19,11 @@ worker sent during the test (``details["worker_text"]``, collected by the studen
 names of the types it returned (a class's ``__qualname__`` is the student's to choose), strings
 it returned, warnings, errors. Wherever one shows in such a test's message, the student's copy
 says ``(withheld)`` instead, unless it is the name of a type the grader itself knows (``float``,
-``numpy.float64``, ``torch.Tensor``): those carry nothing of the student's choosing. Trip-wire
+``numpy.float64``, ``torch.Tensor``, the exceptions NumPy and torch raise): those carry nothing
+of the student's choosing; nor is one of the test's own words in its message (the keys of the
+expected dict, ``grads["W1"]``, which the student's code sends too, as the statement asks: a
+failed check carries them, ``CheckFailed.words``, and grading leaves them out of what the
+worker sent). Trip-wire
 records are checked where they arrive (``grader.grading.remote.banned_calls``).
 
 Numbers in such a test's message that the student's code chooses are withheld too: a frame's line
