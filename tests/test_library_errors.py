@@ -117,6 +117,15 @@ LIBRARY_ERRORS: dict[str, tuple[Callable[[], Any], str]] = {
     "a NumPy index past the end": (lambda: np.ones(3)[3], "past the end"),
     "an index_select past the end": (
         lambda: torch.ones(3, 2).index_select(0, torch.tensor([5])), "past the end"),
+    "index_add with ids of two axes": (
+        lambda: torch.zeros(3, 2).index_add(0, torch.tensor([[0, 1]]), torch.ones(1, 2, 2)),
+        "vector of ids"),
+    "index_add with fewer ids than rows": (
+        lambda: torch.zeros(3, 2).index_add(0, torch.tensor([0, 1]), torch.ones(3, 2)),
+        "vector of ids"),
+    "scatter_add with an index of fewer axes": (
+        lambda: torch.zeros(3, 2).scatter_add(0, torch.tensor([0, 1]), torch.ones(2, 2)),
+        "vector of ids"),
     "a float tensor as an index": (
         lambda: torch.ones(3)[torch.tensor([0.0, 1.0])], "was a float"),
     "a float array as an index": (lambda: np.ones(3)[np.array([0.0, 1.0])], "was a float"),

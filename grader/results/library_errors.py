@@ -74,6 +74,12 @@ _OUT_OF_BOUNDS = (
     "off-by-one (range(n + 1), t + 1 at the last step) or an index taken from another axis's "
     "size"
 )
+_INDEX_VECTOR = (
+    "index_add, index_select and index_copy take a vector of ids (1-D), one per row of the "
+    "values, and scatter and gather an index with as many axes as the tensor: flatten the ids "
+    "(ids.reshape(-1)) and the values to match (dout.reshape(-1, D)), or expand the index "
+    "(index.unsqueeze(1).expand_as(values))"
+)
 _INDEX_TYPE = (
     "an index or a size was a float, where only integers (or boolean masks) may stand: n / 2 is "
     "a float in Python 3; use n // 2 or int(...), and keep index arrays integer (.astype(int), "
@@ -203,6 +209,9 @@ _TABLE: tuple[tuple[str, str], ...] = (
      r"boolean index did not match indexed array along (?:axis|dimension)", _MASK_INDEX),
     (r"index -?\d+ is out of bounds for (?:dimension|axis) \d+ with size \d+|"
      r"index out of range in self", _OUT_OF_BOUNDS),
+    (r"\w+\(\): Index is supposed to be a vector|"
+     r"\w+\(\): Number of indices \(\d+\) should be equal to source\.size\(dim\)|"
+     r"Index tensor must have the same number of dimensions as \w+ tensor", _INDEX_VECTOR),
     (r"tensors used as indices must be long, int, byte or bool tensors|"
      r"arrays used as indices must be of integer \(or boolean\) type|"
      r"only integers, slices \(`:`\), ellipsis|"
