@@ -7,33 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader.grading.engine import Options
-from grader.results.model import SubmissionResult, TestResult
-from grader.results.visibility import WITHHELD_TEXT, student_view
-
-FIX = Path(__file__).resolve().parent / "fixtures" / "course"
-REFERENCE = (FIX / "reference" / "toy" / "solution.py").read_text()
-SCALE = "def scale(x, c):\n    return c * x  # (n,)\n"
-
-
-def _graded(engine, tmp_path: Path, source: str) -> SubmissionResult:
-    sub = tmp_path / "sub"
-    sub.mkdir()
-    (sub / "toy.py").write_text(source)
-    return engine.grade(sub, tmp_path / "out", Options(topics=("toy",)))
-
-
-def _scale(result: SubmissionResult) -> tuple[TestResult, TestResult]:
-    """test_scale (a hidden test) as graded, and as the student's copy shows it."""
-    graded = next(t for t in result.tests if t.name == "test_scale")
-    shown = next(t for t in student_view(result).result.tests if t.name == "test_scale")
-    assert graded.kind == "hidden" and graded.outcome == "failed", graded
-    return graded, shown
+from grader.results.visibility import WITHHELD_TEXT
+from toy_grading import REFERENCE, SCALE, failed_hidden, grade_toy
 
 
 def test_a_missing_function_is_named_with_the_statements_parameters_even_in_a_hidden_test(
         toy_engine, tmp_path: Path) -> None:
-    graded, shown = _scale(_graded(toy_engine, tmp_path, REFERENCE.replace(SCALE, "")))
+    graded, shown = failed_hidden(grade_toy(toy_engine, tmp_path, REFERENCE.replace(SCALE, "")))
     said = ("there is no function scale at the top level of the module you handed in: define "
             "scale(x, c), as the statement gives it")
     assert graded.message == said and shown.message == said, shown.message
@@ -42,14 +22,14 @@ def test_a_missing_function_is_named_with_the_statements_parameters_even_in_a_hi
 
 def test_a_value_in_place_of_the_function_is_told_as_missing_too(
         toy_engine, tmp_path: Path) -> None:
-    graded, _ = _scale(_graded(toy_engine, tmp_path, REFERENCE.replace(SCALE, "scale = 3.0\n")))
+    graded, _ = failed_hidden(grade_toy(toy_engine, tmp_path, REFERENCE.replace(SCALE, "scale = 3.0\n")))
     assert graded.message.startswith("there is no function scale at the top level"), graded
 
 
 def test_parameters_that_are_not_the_statements_are_told_so(toy_engine, tmp_path: Path) -> None:
-    result = _graded(toy_engine, tmp_path, REFERENCE.replace(
+    result = grade_toy(toy_engine, tmp_path, REFERENCE.replace(
         "def scale(x, c):", "def scale(x, c, verbose):"))
-    graded, shown = _scale(result)
+    graded, shown = failed_hidden(result)
     assert graded.message.startswith(
         "scale raised TypeError: scale() missing 1 required positional argument: 'verbose'\n"
         "  Hint: the call did not fit scale's parameters, so none of its lines ran: keep the "
@@ -66,9 +46,9 @@ def test_a_decorator_that_refuses_the_arguments_gets_no_parameters_hint(
         toy_engine, tmp_path: Path) -> None:
     """functools.lru_cache cannot hash an array: the call raised before the function ran, but
     the parameters are right; Python's words say what happened."""
-    result = _graded(toy_engine, tmp_path, "import functools\n" + REFERENCE.replace(
+    result = grade_toy(toy_engine, tmp_path, "import functools\n" + REFERENCE.replace(
         "def scale(x, c):", "@functools.lru_cache\ndef scale(x, c):"))
-    graded, shown = _scale(result)
+    graded, shown = failed_hidden(result)
     assert graded.message == "scale raised TypeError: unhashable type: 'numpy.ndarray'", graded
     assert "such as a decorator" in shown.message and "scale raised TypeError" in shown.message
 
@@ -77,9 +57,9 @@ def test_a_message_that_begins_with_the_functions_name_leaves_it_named(
         toy_engine, tmp_path: Path) -> None:
     """Withholding the student's words no longer cuts the grader's: the function's name (the
     test's own) and the places stay, where the message quoted the name first."""
-    result = _graded(toy_engine, tmp_path, REFERENCE.replace(
+    result = grade_toy(toy_engine, tmp_path, REFERENCE.replace(
         "    return c * x  # (n,)", "    raise ValueError(f'scale got {x}')"))
-    _, shown = _scale(result)
+    _, shown = failed_hidden(result)
     assert shown.message.startswith("scale raised ValueError (the message of the exception your "
                                     "code raised is not shown"), shown.message
     assert "toy.py, line" in shown.message and WITHHELD_TEXT not in shown.message

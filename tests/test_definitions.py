@@ -9,13 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.grading.engine import Options
 from grader.results import definitions
-from grader.results.visibility import student_view
-
-FIX = Path(__file__).resolve().parent / "fixtures" / "course"
-REFERENCE = (FIX / "reference" / "toy" / "solution.py").read_text()
-SCALE = "def scale(x, c):\n    return c * x  # (n,)\n"
+from toy_grading import REFERENCE, SCALE, failed_hidden, grade_toy
 
 
 @pytest.mark.parametrize("source, said", [
@@ -74,16 +69,10 @@ def test_a_typo_is_named_and_an_unreadable_module_is_not(tmp_path: Path) -> None
 
 def test_grading_says_where_the_function_stands_in_a_hidden_test_too(
         toy_engine, tmp_path: Path) -> None:
-    sub = tmp_path / "sub"
-    sub.mkdir()
-    (sub / "toy.py").write_text(REFERENCE.replace(SCALE, (
+    graded, shown = failed_hidden(grade_toy(toy_engine, tmp_path, REFERENCE.replace(SCALE, (
         "class Toy:\n"
         "    def scale(self, x, c):\n"
-        "        return c * x\n")))
-    result = toy_engine.grade(sub, tmp_path / "out", Options(topics=("toy",)))
-    graded = next(t for t in result.tests if t.name == "test_scale")
-    shown = next(t for t in student_view(result).result.tests if t.name == "test_scale")
-    assert graded.kind == "hidden" and graded.outcome == "failed"
+        "        return c * x\n"))))
     line = REFERENCE.replace(SCALE, "class Toy:\n").splitlines().index("class Toy:") + 1
     said = ("there is no function scale at the top level of the module you handed in: define "
             "scale(x, c), as the statement gives it\n"

@@ -15,14 +15,10 @@ import pytest
 import torch
 
 from grader.checks.describe import stub_raised
-from grader.grading.engine import Options
 from grader.results import library_errors
-from grader.results.model import SubmissionResult, TestResult
-from grader.results.visibility import student_view
+from grader.results.model import TestResult
+from toy_grading import REFERENCE, SCALE, failed_hidden, grade_toy
 
-FIX = Path(__file__).resolve().parent / "fixtures" / "course"
-REFERENCE = (FIX / "reference" / "toy" / "solution.py").read_text()
-SCALE = "def scale(x, c):\n    return c * x  # (n,)\n"
 
 
 def _raised(make: Callable[[], Any]) -> str:
@@ -231,14 +227,7 @@ def test_a_stub_raises_and_a_library_is_called() -> None:
 def _graded(engine: Any, tmp_path: Path, scale: str) -> tuple[TestResult, TestResult]:
     """test_scale (a hidden test) with ``scale`` as the student's, as graded and as the
     student's copy shows it."""
-    sub = tmp_path / "sub"
-    sub.mkdir(parents=True)
-    (sub / "toy.py").write_text(REFERENCE.replace(SCALE, scale))
-    result: SubmissionResult = engine.grade(sub, tmp_path / "out", Options(topics=("toy",)))
-    graded = next(t for t in result.tests if t.name == "test_scale")
-    shown = next(t for t in student_view(result).result.tests if t.name == "test_scale")
-    assert graded.kind == "hidden" and graded.outcome == "failed", graded
-    return graded, shown
+    return failed_hidden(grade_toy(engine, tmp_path, REFERENCE.replace(SCALE, scale)))
 
 
 def test_a_hidden_tests_copy_withholds_the_librarys_words_and_says_what_they_mean(
@@ -299,10 +288,7 @@ def test_the_name_of_an_exception_numpy_raises_is_not_withheld(toy_engine, tmp_p
 
 def test_a_library_error_while_the_module_is_imported_is_told_too(
         toy_engine, tmp_path: Path) -> None:
-    sub = tmp_path / "sub"
-    sub.mkdir()
-    (sub / "toy.py").write_text(REFERENCE + "\nSCALES = np.zeros((2.5, 2))\n")
-    result: SubmissionResult = toy_engine.grade(sub, tmp_path / "out", Options(topics=("toy",)))
+    result = grade_toy(toy_engine, tmp_path, REFERENCE + "\nSCALES = np.zeros((2.5, 2))\n")
     graded = next(t for t in result.tests if t.name == "test_scale")
     assert "toy.py raised TypeError while being imported: " in graded.message, graded.message
     assert "\n  Hint: an index or a size was a float" in graded.message, graded.message

@@ -12,9 +12,7 @@ import pytest
 from grader.checks import CheckFailed, assert_close, check_gradient
 from grader.grading.engine import Options
 from grader.results.visibility import student_view
-
-FIX = Path(__file__).resolve().parent / "fixtures" / "course"
-REFERENCE = (FIX / "reference" / "toy" / "solution.py").read_text()
+from toy_grading import FIX, REFERENCE
 
 
 def test_a_failed_check_carries_the_tests_own_words() -> None:
