@@ -38,9 +38,10 @@ _MATMUL = (
     "matrix whose layout differs"
 )
 _BROADCAST = (
-    "two arrays' shapes did not broadcast in an elementwise operation: shapes are matched from "
-    "the last axis, and each pair of sizes must be equal or 1. A value per row, of shape (n,), "
-    "meets an (n, d) array as v[:, None]; keepdims=True keeps the axis a sum or mean takes away"
+    "two arrays' shapes did not broadcast, in an elementwise operation or a value assigned "
+    "into a slice (pe[:, 1::2] = …): shapes are matched from the last axis, and each pair of "
+    "sizes must be equal or 1. A value per row, of shape (n,), meets an (n, d) array as "
+    "v[:, None]; keepdims=True keeps the axis a sum or mean takes away"
 )
 _STORE = (
     "a value did not fit where it was stored: an in-place step (x += y) whose result would be "
