@@ -86,7 +86,10 @@ refuses some of what grading refuses, in the same words: the banned names in you
 import of a library the topic bans (or of a module that needs one), and where you write
 gradients by hand, `backward()` and `torch.autograd.grad`. Grading enforces the whole list.
 **The public tests are not your grade**: they are a few sanity checks. Hidden tests check every
-function on many more inputs (edge shapes, large values, gradients) after you submit.
+function on many more inputs (edge shapes, large values, gradients) after you submit. A hidden
+test's report says what was wrong with your result, but not the text of an exception your code
+raised, which may quote the hidden inputs: it gives the exception's type, your lines, and, where
+NumPy, torch or Python raised it, what it means.
 
 ## Submit
 
