@@ -94,6 +94,19 @@ def test_notebook_failures_point_at_cells(release: Path, course: Course, tmp_pat
     assert f"{TOPIC}.py" not in before_short_summary(out)
 
 
+def test_a_function_under_another_name_is_placed_in_its_cell(release: Path, course: Course,
+                                                             tmp_path: Path) -> None:
+    cells = solution_cells(course)
+    k = next(i for i, c in enumerate(cells) if c.source.startswith("def predict("))
+    cells[k].source = cells[k].source.replace("def predict(", "def Predict(", 1)
+    repo = notebook_repo(release, tmp_path, cells)
+    done = pytest_in(repo, installed(repo, tmp_path), f"assignments/{TOPIC}", "-q")
+    out = before_short_summary(done.stdout)
+    assert done.returncode == 1, out + done.stderr
+    assert f"there is no function predict at the top level of {TOPIC}.ipynb\n  Hint: your " \
+        f"module defines Predict (cell {k + 1}, line 1), not predict" in out, out
+
+
 @pytest.mark.parametrize("case", ["syntax_error", "bad_json", "empty_file"])
 def test_a_notebook_that_does_not_import_says_why_once(release: Path, course: Course,
                                                        tmp_path: Path, case: str) -> None:

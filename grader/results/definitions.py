@@ -26,8 +26,19 @@ def hint(path: str | Path | None, fn: str) -> str:
     """What the module at ``path`` has in place of a top-level function ``fn``, said for the
     student; "" where it has nothing like it (or cannot be read)."""
     tree = _parse(path)
-    if tree is None:
+    return _hint(tree, fn) if tree is not None else ""
+
+
+def hint_in(source: str, fn: str) -> str:
+    """``hint`` for a module given as its source (a notebook's code cells, as staged)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
         return ""
+    return _hint(tree, fn)
+
+
+def _hint(tree: ast.Module, fn: str) -> str:
     at_top = any(isinstance(n, _DEFS) and n.name == fn for n in tree.body)
     nested = "" if at_top else _nested(tree.body, fn, [])  # a def at the top was undone later
     if nested:
@@ -114,4 +125,4 @@ def main_guard(test: ast.expr) -> bool:
         any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides)
 
 
-__all__ = ["hint", "main_guard"]
+__all__ = ["hint", "hint_in", "main_guard"]

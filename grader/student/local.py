@@ -49,10 +49,12 @@ class ModuleDoesNotImport(Exception):
 
 class MissingFunction(AttributeError):
     """The module has no function the test called, at its top level; ``str`` is the message for
-    the student, in grading's words, with where the module has it instead."""
+    the student, in grading's words, with where the module has it instead (``source``: a
+    notebook's code cells, as staged, whose lines ``LocalModule.tell`` gives as cells)."""
 
-    def __init__(self, fn: str, file: Path) -> None:
-        where = definitions.hint(file, fn) if file.suffix == ".py" else ""
+    def __init__(self, fn: str, file: Path, source: str | None = None) -> None:
+        where = definitions.hint_in(source, fn) if source is not None else \
+            definitions.hint(file, fn) if file.suffix == ".py" else ""
         super().__init__(f"there is no function {fn} at the top level of {file.name}" +
                          (f"\n  Hint: {where}" if where else ""))
 
@@ -496,7 +498,8 @@ class LocalStudent:
         module = self._local.load()
         func = getattr(module, fn, None)
         if func is None or not callable(func):
-            raise MissingFunction(fn, self._local.file)
+            notebook = self._local.notebook
+            raise MissingFunction(fn, self._local.file, notebook.source if notebook else None)
         fired: list[dict[str, Any]] = []
         refusing = _no_autograd(f"{self._local.topic}.py", self._local.file, fired) \
             if self._local.autograd_banned and "torch" in sys.modules else contextlib.nullcontext()
