@@ -293,3 +293,16 @@ def test_a_library_error_while_the_module_is_imported_is_told_too(
     assert "toy.py raised TypeError while being imported: " in graded.message, graded.message
     assert "\n  Hint: an index or a size was a float" in graded.message, graded.message
 
+
+
+def test_a_key_error_is_told_by_its_type(toy_engine, tmp_path: Path) -> None:
+    """A KeyError's text is only the key, which a hidden test's copy withholds: its type says
+    what happened (optimizers' state starts as {})."""
+    assert "a dict was read at a key it does not hold" in library_errors.hint("'v'", "KeyError")
+    assert library_errors.hint("'v'") == "" and library_errors.hint("'v'", "ValueError") == ""
+    graded, shown = _graded(toy_engine, tmp_path, (
+        "def scale(x, c, state={}):\n"
+        "    return state['c'] * x\n"))
+    assert shown.message.startswith("scale raised KeyError (the message"), shown.message
+    assert "\n  Hint: a dict was read at a key it does not hold: one your code reads before " \
+        "anything was stored there (a state that starts as {} on the first call)" in shown.message

@@ -667,7 +667,7 @@ def _import_failed(exc: ImportFailed, provides: tuple[str, ...], sandboxed: bool
         if raised else ""
     if exc.kind == "exception" and raised and \
             (hint := by_path or top_level.hint(raised[1], raised[2], exc.traceback) or
-             library_errors.hint(raised[2])):
+             library_errors.hint(raised[2], raised[1])):
         text += f"\n  Hint: {hint}"
     elif exc.kind == "syntax" and (hint := newer_syntax.hint(exc.traceback)):
         text += f"\n  Hint: {hint}"
@@ -713,7 +713,7 @@ def _student_error(exc: StudentError, sandboxed: bool, solution: str | None,
     text = f"{exc.function} raised {exc.type_name}: {exc.message}"
     if "RecursionError" in exc.mro and (hint := recursion.hint(exc.traceback)):
         text += f"\n  Hint: {hint}"
-    elif hint := library_errors.hint(exc.message):
+    elif hint := library_errors.hint(exc.message, exc.type_name):
         text += f"\n  Hint: {hint}"
     elif not exc.traceback.strip() and _BINDING.match(exc.message):  # before any line ran
         text += (f"\n  Hint: the call did not fit {exc.function}'s parameters, so none of "

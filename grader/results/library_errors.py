@@ -271,14 +271,25 @@ _PATTERNS = tuple((re.compile(pattern), text) for pattern, text in _TABLE)
 _LONGEST = 400  # a library's first line is short; a longer one is read no further
 
 
-def hint(message: str) -> str:
-    """What the library error whose text is ``message`` means, in the grader's words; "" where
-    its first line begins as none of the libraries' messages known here."""
+# Errors whose text is only a value (a KeyError's is the key): told by their type.
+_BY_TYPE = {
+    "KeyError": (
+        "a dict was read at a key it does not hold: one your code reads before anything was "
+        "stored there (a state that starts as {} on the first call), or a key spelt otherwise "
+        "than where it was stored; dict.get(key, default) reads with a default"
+    ),
+}
+
+
+def hint(message: str, type_name: str = "") -> str:
+    """What the library error whose text is ``message`` (of the type named ``type_name``)
+    means, in the grader's words; "" where its first line begins as none of the libraries'
+    messages known here and its type tells nothing."""
     first = message.split("\n", 1)[0][:_LONGEST]
     for pattern, text in _PATTERNS:
         if pattern.match(first):
             return text
-    return ""
+    return _BY_TYPE.get(type_name, "")
 
 
 __all__ = ["hint"]

@@ -235,7 +235,8 @@ def _exception_withheld(message: str, topic: str = "",
         if found and found.group(2) == "RecursionError" and \
                 (hint := recursion.hint_by_place([k.strip() for k in kept])):
             lines.append(f"  Hint: {hint}")
-        elif found and (hint := library_errors.hint(message[found.end():].removeprefix(": "))):
+        elif found and (hint := library_errors.hint(message[found.end():].removeprefix(": "),
+                                                    found.group(2))):
             lines.append(f"  Hint: {hint}")
         if kept:
             lines += ["in your code:", *_few(kept)]

@@ -463,7 +463,7 @@ class LocalModule:
             text = environment.unavailable(name, exc.name.split(".")[0],
                                            self.provides() or (), "offer") + "\n" + text
         if hint := top_level.hint(type(exc).__name__, _safe_str(exc), frames) or \
-                library_errors.hint(_safe_str(exc)):
+                library_errors.hint(_safe_str(exc), type(exc).__name__):
             text += f"\n  Hint: {hint}"
         return text + (f"\nin your code:\n{frames}" if frames else "")
 
@@ -637,7 +637,7 @@ def explain_local(exc: BaseException, student: LocalStudent | None, file: Path,
         frames = student_frames(exc.__traceback__, file).rstrip()
         if isinstance(exc, RecursionError) and (hint := recursion.hint(frames)):
             text += f"\n  Hint: {hint}"
-        elif hint := library_errors.hint(_safe_str(exc)):
+        elif hint := library_errors.hint(_safe_str(exc), type(exc).__name__):
             text += f"\n  Hint: {hint}"
         return text + (f"\nin your code:\n{frames}" if frames else ""), []
     if isinstance(exc, AssertionError):
