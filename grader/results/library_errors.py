@@ -155,6 +155,18 @@ _NOT_AN_ARRAY = (
     "and no array methods. Make the array (np.array, np.stack, torch.stack, torch.tensor) "
     "before using it as one"
 )
+_OPERATOR = (
+    "an operator was used on values that do not define it for each other. A class of yours needs a "
+    "method for each operator used on it (__add__, __sub__, __mul__, __truediv__, __matmul__, "
+    "__pow__, __neg__), and, for a number or an array on its left (2 * x, 1 - x), the reflected "
+    "one (__radd__, __rsub__, __rmul__, __rtruediv__), which Python calls next; a list or a "
+    "tuple has no arithmetic with numbers: make an array of it"
+)
+_LIST_AS_ARRAY = (
+    "a Python list was indexed as an array is, with two indices (x[i, j]) or with an array or "
+    "list of indices: a list takes one int or slice at a time (x[i][j]). Make an array of it "
+    "(np.array, np.stack, torch.stack) to index it that way"
+)
 _NOT_A_SEQUENCE = (
     "a single number stood where a list, tuple or array was wanted (looped over, indexed, "
     "unpacked or measured with len): check that value, e.g. one id where a list of them (a "
@@ -249,6 +261,11 @@ _TABLE: tuple[tuple[str, str], ...] = (
      r"too many values to unpack \(expected \d+", _UNPACK),
     (r"unsupported operand type\(s\) for [^:]{1,6}: '(?:numpy\.ndarray|Tensor)' and "
      r"'(?:Tensor|numpy\.ndarray)'", _MIXED),
+    (r"unsupported operand type\(s\) for [^:]{1,12}: '[\w.]{1,80}' and '[\w.]{1,80}'|"
+     r"bad operand type for unary [-+~]: '[\w.]{1,80}'|"
+     r"can't multiply sequence by non-int of type", _OPERATOR),
+    (r"(?:list|tuple) indices must be integers or slices, not (?:tuple|list|numpy\.ndarray|"
+     r"Tensor)", _LIST_AS_ARRAY),
     (r"ufunc '\w+' did not contain a loop with signature matching types|"
      r"ufunc '\w+' not supported for the input types|"
      r"loop of ufunc does not support argument \d+ of type", _NO_LOOP),

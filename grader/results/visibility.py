@@ -14,7 +14,9 @@ marker wins. The levels are Gradescope's:
 Unset, a public test is ``visible``, and a hidden test shows its verdict and the grader's
 message but not what the code printed, nor the text of an exception the code raised (only its
 type and where it was raised): a module that prints its arguments, or raises them, would
-otherwise echo every hidden input back to the student. The same goes for every other string the
+otherwise echo every hidden input back to the student. Python's own words about names and types
+(``'float' object has no attribute 'data'``) are the exception: they show, re-made with only
+names that Python, NumPy or torch define (``grader.results.python_errors``). The same goes for every other string the
 worker sent during the test (``details["worker_text"]``, collected by the student proxy): the
 names of the types it returned (a class's ``__qualname__`` is the student's to choose), strings
 it returned, warnings, errors. Wherever one shows in such a test's message, the student's copy
@@ -53,7 +55,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from grader.results import library_errors, recursion
+from grader.results import library_errors, python_errors, recursion
 from grader.results.model import Flag, SubmissionResult, TestResult
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -223,7 +225,10 @@ def _exception_withheld(message: str, topic: str = "",
     found = _RAISED.match(message)
     head = f"{found.group(1)} raised {withhold_text(found.group(2), sent)}" if found else \
         "your code raised an exception"
-    lines = [f"{head} {WITHHELD_EXCEPTION}"]
+    # Python's own words about names and types, with only public names in them, are shown.
+    said = found and python_errors.shown(found.group(2),
+                                         message[found.end():].removeprefix(": "))
+    lines = [f"{head}: {said}" if said else f"{head} {WITHHELD_EXCEPTION}"]
     if "\nin your code:\n" in message:
         trace = message.split("\nin your code:\n", 1)[1].splitlines()
         kept = []
@@ -240,7 +245,7 @@ def _exception_withheld(message: str, topic: str = "",
             lines.append(f"  Hint: {hint}")
         if kept:
             lines += ["in your code:", *_few(kept)]
-    if found and len(lines) == 1:  # not a frame of the student's: the call raised it
+    if found and len(lines) == 1 and not said:  # no frame of the student's: the call raised it
         lines = [f"{head} {WITHHELD_AT_CALL.format(fn=found.group(1))}"]
     return "\n".join(lines)
 
