@@ -1260,3 +1260,27 @@ def test_not_implemented_names_the_function_left_as_a_stub(called, innermost, me
     from grader.checks.describe import not_implemented
 
     assert not_implemented(called, innermost, message) == text
+
+
+def test_a_result_the_test_could_not_use_is_told_by_what_the_test_read() -> None:
+    from grader.checks.describe import returned_unusable
+
+    assert returned_unusable("f", KeyError("E")) == (
+        "what f returned has no key 'E', which the test reads: return a dict with the keys the "
+        "statement names")
+    nothing: Any = None
+    try:
+        nothing["E"]
+    except TypeError as exc:
+        said = returned_unusable("f", exc)
+    assert said.startswith("what f returned holds None where the test reads a value") and \
+        "missing return" in said, said
+    assert returned_unusable("f", AttributeError("'float' object has no attribute 'shape'")) == (
+        "what f returned could not be checked: AttributeError: 'float' object has no attribute "
+        "'shape'. Check the return type and the number of outputs.")
+
+    class Unreadable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    assert "could not be read" in returned_unusable("f", Unreadable())

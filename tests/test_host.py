@@ -352,6 +352,12 @@ def test_inputs_fail_before_the_student_is_called(student, reference):
 def test_a_result_fails_to_be_used_after_the_call(student, reference):
     got = student.add(1.0, 2.0)
     got.shape  # a float has none: the student returned the wrong kind of value
+
+
+def test_a_key_the_result_lacks(student, reference):
+    import numpy as np
+    _, cache = student.make_cache(np.ones(2))
+    cache["mean"]
 '''
 
 
@@ -374,3 +380,7 @@ def test_an_error_before_any_call_of_the_students_code_is_a_grader_error(tmp_pat
     after = tests["test_a_result_fails_to_be_used_after_the_call"]
     assert after.outcome == "failed" and "grader_error" not in after.flags
     assert "what add returned could not be checked" in after.message
+    key = tests["test_a_key_the_result_lacks"]
+    assert key.outcome == "failed" and key.message == (
+        "what make_cache returned has no key 'mean', which the test reads: return a dict with "
+        "the keys the statement names"), key.message

@@ -233,3 +233,20 @@ def not_implemented(called: str, innermost: str | None, message: str) -> str:
     if stub.rsplit(".", 1)[-1] == called.rsplit(".", 1)[-1]:
         return f"{called}: not implemented"
     return f"{stub}: not implemented ({called} calls it)"
+
+
+def returned_unusable(fn: str, exc: BaseException) -> str:
+    """What a student reads when the test itself, not their code, raised while it used what
+    ``fn`` returned: read a key, an item or an attribute the value does not have."""
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - in the student's own check, a value of theirs in it
+        text = "<the exception's message could not be read>"
+    if isinstance(exc, KeyError) and len(exc.args) == 1 and type(exc.args[0]) is str:
+        return (f"what {fn} returned has no key {exc.args[0]!r}, which the test reads: return "
+                f"a dict with the keys the statement names")
+    if "'NoneType' object" in text or "NoneType" in text.split(":", 1)[0]:
+        return (f"what {fn} returned holds None where the test reads a value ({type(exc).__name__}"
+                f": {text[:200]}): look for a missing return, or an output left None")
+    return (f"what {fn} returned could not be checked: {type(exc).__name__}: {text[:300]}. "
+            f"Check the return type and the number of outputs.")

@@ -32,7 +32,7 @@ import pytest
 
 from grader import environment
 from grader.checks import charges, gpu, timing
-from grader.checks.describe import not_implemented, stub_raised
+from grader.checks.describe import not_implemented, returned_unusable, stub_raised
 from grader.results import definitions, library_errors, recursion, top_level
 from grader.grading import banned, bounds, guarded, newer_syntax
 from grader.course import TopicConfig
@@ -772,8 +772,7 @@ def explain(exc: BaseException, fn: str, limit: float | None, when: str = "call"
                 f"({type(exc).__name__}: {str(exc)[:300]}); this is not your mistake",
                 [Flag.GRADER_ERROR])
     # The test could not use what the student returned (wrong type, wrong number of outputs).
-    return (Outcome.FAILED, f"what {fn} returned could not be checked: {type(exc).__name__}: "
-            f"{str(exc)[:300]}. Check the return type and the number of outputs.", [])
+    return Outcome.FAILED, returned_unusable(fn, exc), []
 
 
 # Python's words for a call whose arguments do not fit the function's parameters.

@@ -28,7 +28,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from grader.checks import unpacking
-from grader.checks.describe import not_implemented, stub_raised
+from grader.checks.describe import not_implemented, returned_unusable, stub_raised
 from grader.results import definitions, library_errors, recursion, top_level
 from grader.grading import banned, encoding
 
@@ -646,8 +646,7 @@ def explain_local(exc: BaseException, student: LocalStudent | None, file: Path,
         return f"the test could not be set up: {type(exc).__name__}: {_safe_str(exc)}", \
             ["grader_error"]
     # The test could not use what the student returned (wrong type, wrong number of outputs).
-    return (f"what {fn} returned could not be checked: {type(exc).__name__}: "
-            f"{_safe_str(exc)[:300]}. Check the return type and the number of outputs.", [])
+    return returned_unusable(fn or "your function", exc), []
 
 
 def describe_banned(findings: list[banned.Finding], file: Path,
