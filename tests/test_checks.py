@@ -311,6 +311,8 @@ def test_swapped_last_axes_with_other_values() -> None:
         ((5,), (5, 1), "missing an axis of size 1"),
         ((5, 5), (5,), "broadcasts to (5, 5)"),
         ((2, 6), (3, 4), "different arrangement"),
+        ((2, 3, 0, 0), (2, 3, 5, 6), "x[p:-p] with p = 0 is x[0:0]"),  # dxp[:, :, p:-p, p:-p]
+        ((0, 4), (3, 4), "an axis of yours is empty"),
     ],
 )
 def test_shape_hints(got: tuple[int, ...], want: tuple[int, ...], words: str) -> None:

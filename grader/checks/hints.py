@@ -243,6 +243,14 @@ def _shape_hints(sa: tuple[int, ...], se: tuple[int, ...], transposed: bool = Fa
                 f"{_fmt_shape(sa)}: check the shapes of your intermediate arrays"
             )
         ]
+    if len(sa) == len(se) and any(a == 0 < e for a, e in zip(sa, se)):
+        return [
+            (
+                "an axis of yours is empty (length 0): a slice that ends at or before its start "
+                "takes nothing, and x[p:-p] with p = 0 is x[0:0]; write x[p:p + n] or "
+                "x[p:len(x) - p], or check a range whose stop is below its start"
+            )
+        ]
     if math.prod(sa) == math.prod(se):
         return [
             (
