@@ -220,3 +220,19 @@ def test_an_operator_a_class_lacks_is_hinted() -> None:
     # None and a NumPy array meeting a tensor keep their own hints.
     assert library_errors.hint(str(_raised(lambda: None + 1.0))) != \
         library_errors._OPERATOR  # noqa: SLF001
+
+
+def test_pythons_words_among_the_workers_texts_show_in_the_graders_message() -> None:
+    """A test that expected ValueError quotes what the student's code raised instead: Python's
+    words show as they would in the exception's own line, other texts stay withheld."""
+    from grader.results.visibility import withhold_text
+
+    said = "f should raise ValueError, but raised ZeroDivisionError instead: division by zero"
+    assert withhold_text(said, ["division by zero"]) == said
+    said = "f should raise ValueError, but raised AttributeError instead: 'Made' object has no " \
+           "attribute 'v17'"
+    assert withhold_text(said, ["'Made' object has no attribute 'v17'", "Made"]) == (
+        "f should raise ValueError, but raised AttributeError instead: '(withheld)' object has "
+        "no attribute '(withheld)'")
+    assert withhold_text("raised ValueError instead: batch of 0.25", ["batch of 0.25"]) == \
+        "raised ValueError instead: (withheld)"

@@ -105,6 +105,16 @@ def public(name: str) -> bool:
     return bool(name) and all(part in _public_names() for part in name.split("."))
 
 
+def remade(text: str) -> str:
+    """``text`` re-made as ``shown`` re-makes it, where it is one of Python's messages about names
+    and types whatever the exception that carried it (a text the test quotes beside another
+    type's name, say); "" where it is not."""
+    for kind in dict.fromkeys(kind for kind, _ in _TEMPLATES):
+        if said := shown(kind, text):
+            return said
+    return ""
+
+
 def shown(type_name: str, message: str) -> str:
     """``message``'s first line re-made with only public names, the others ``(withheld)``, where
     it is one of Python's messages about names and types, raised as the type named
@@ -125,4 +135,4 @@ def shown(type_name: str, message: str) -> str:
     return ""
 
 
-__all__ = ["WITHHELD", "public", "shown"]
+__all__ = ["WITHHELD", "public", "remade", "shown"]
