@@ -41,7 +41,7 @@ def test_arrays_accept_lists_and_typed_text_and_check_the_shape():
     for raw in (expected, [["1", "2", "3"], ["4", "5", "6"]], "1 2 3; 4 5 6", "[1, 2, 3]\n[4, 5, 6]",
                 [1, 2, 3, 4, 5, 6]):
         assert part.parse(raw) == expected
-    with pytest.raises(ValueError, match="2×3 array, you gave 3×2"):
+    with pytest.raises(ValueError, match="expected a 2×3 table, you gave a 3×2 table"):
         part.parse([[1, 2], [3, 4], [5, 6]])
     with pytest.raises(ValueError, match="rows of different lengths"):
         part.parse([[1, 2, 3], [4, 5]])
@@ -49,6 +49,18 @@ def test_arrays_accept_lists_and_typed_text_and_check_the_shape():
         part.parse([[1, "x", 3], [4, 5, 6]])
     with pytest.raises(ValueError, match="nested too deeply"):
         part.parse([[[[[1]]]]])
+
+
+def test_a_list_of_values_may_be_typed_as_a_row_or_a_column():
+    part = Array("w", "w", shape=(2,))
+    for raw in ("1.2, 3", "1.2 ; 3", "1.2\n3", [[1.2], [3]], [[1.2, 3]], [1.2, 3]):
+        assert part.parse(raw) == [1.2, 3.0], raw
+    with pytest.raises(ValueError, match="expected 2 values, you gave 3 values"):
+        part.parse("1, 2, 3")
+    with pytest.raises(ValueError, match="expected 2 values, you gave a 3×1 table"):
+        part.parse("1; 2; 3")
+    with pytest.raises(ValueError, match="expected a 2×2 table, you gave a 1×4 table"):
+        Array("A", "A", shape=(2, 2)).parse([[1, 2, 3, 4]])
 
 
 def test_array_credit_is_the_share_of_entries_within_tolerance():

@@ -134,7 +134,16 @@ def parse_entries(raw: Any) -> tuple[list[Any], tuple[int, ...]]:
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
-    return "×".join(str(s) for s in shape) if shape else "a single number"
+    """"a single number", "3 values", "a 2×3 table"."""
+    if not shape:
+        return "a single number"
+    if len(shape) == 1:
+        return f"{shape[0]} value{'s' * (shape[0] != 1)}"
+    return "a " + "×".join(str(s) for s in shape) + " table"
+
+
+def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(s for s in shape if s != 1)
 
 
 def tolerance(expected: float, rtol: float, atol: float) -> float:
@@ -223,10 +232,12 @@ class Array(Part):
         entries, shape = parse_entries(raw)
         if not entries or all(e in ("", None) for e in entries):
             raise ValueError("no answer")
-        if int(np.prod(shape)) != int(np.prod(self.shape)) or \
-                len(shape) > 1 and tuple(shape) != self.shape:
-            raise ValueError(f"expected a {_shape_text(self.shape)} array, you gave "
-                             f"{_shape_text(shape)}")
+        # A list of n values may be typed as one row or one column (n × 1, "1; 2; 3").
+        fits = tuple(shape) == self.shape or \
+            len(self.shape) == 1 and _squeezed(tuple(shape)) == _squeezed(self.shape)
+        if not fits and (int(np.prod(shape)) != int(np.prod(self.shape)) or len(shape) > 1):
+            raise ValueError(f"expected {_shape_text(self.shape)}, you gave "
+                             f"{_shape_text(tuple(shape))}")
         values = []
         for i, e in enumerate(entries):
             try:
@@ -242,7 +253,7 @@ class Array(Part):
         g = np.asarray(given, dtype=np.float64)
         e = np.asarray(expected, dtype=np.float64)
         if g.shape != e.shape:
-            return Grade(0.0, f"expected a {_shape_text(e.shape)} array, you gave "
+            return Grade(0.0, f"expected {_shape_text(e.shape)}, you gave "
                               f"{_shape_text(g.shape)}")
         if self.exact:
             ok = g == e
