@@ -27,7 +27,7 @@ def test_numbers_are_read_in_the_forms_people_write(raw, value):
 
 @pytest.mark.parametrize("raw, says", [
     ("", "no answer"), ("0,75", "decimal"), ("1/0", "divides by zero"), ("abc", "could not read"),
-    (True, "expected a number"), ({"x": 1}, "found dict"), ("nan", "could not read"),
+    ("50%", "without %"), (True, "expected a number"), ({"x": 1}, "found dict"), ("nan", "could not read"),
     (float("inf"), "finite"), ("__import__('os')", "could not read"), ("9" * 3000, "at most"),
 ])
 def test_bad_numbers_are_rejected_with_a_reason(raw, says):

@@ -78,6 +78,9 @@ def parse_number(raw: Any) -> float:
             value = float(text)
         elif re.fullmatch(r"[+-]?\d+,\d+", text):
             raise ValueError(f"could not read {raw!r}: write decimals with a point (0.75, not 0,75)")
+        elif text.endswith("%") and _NUMBER.fullmatch(text[:-1].strip()):
+            raise ValueError(f"could not read {raw!r}: give the value as a number, without % "
+                             f"(0.5 for a half)")
         else:
             raise ValueError(f"could not read {raw!r} as a number")
     else:  # a wrong answer, not a programming error: ValueError like every other bad answer
