@@ -215,8 +215,10 @@ def test_a_name_spelt_from_a_hidden_input_stays_withheld(toy_engine, tmp_path: P
 def test_an_operator_a_class_lacks_is_hinted() -> None:
     for make in (lambda: 1.0 + Made(), lambda: 2 * Made(), lambda: -Made(), lambda: [1] * 2.0):
         assert library_errors.hint(str(_raised(make))) == library_errors._OPERATOR  # noqa: SLF001
-    assert library_errors.hint(str(_raised(lambda: NESTED[0, 1]))) == \
-        library_errors._LIST_AS_ARRAY  # noqa: SLF001
+    for make in (lambda: NESTED[0, 1], lambda: [1, 2, 3][np.array([0, 1])],
+                 lambda: range(np.array([3, 4]))):
+        assert library_errors.hint(str(_raised(make))) == \
+            library_errors._LIST_AS_ARRAY  # noqa: SLF001
     # None and a NumPy array meeting a tensor keep their own hints.
     assert library_errors.hint(str(_raised(lambda: None + 1.0))) != \
         library_errors._OPERATOR  # noqa: SLF001

@@ -165,7 +165,8 @@ _OPERATOR = (
 _LIST_AS_ARRAY = (
     "a Python list was indexed as an array is, with two indices (x[i, j]) or with an array or "
     "list of indices: a list takes one int or slice at a time (x[i][j]). Make an array of it "
-    "(np.array, np.stack, torch.stack) to index it that way"
+    "(np.array, np.stack, torch.stack) to index it that way; and where one integer is wanted "
+    "(range(n), a size), an array is none: int(n) of a one-element array"
 )
 _NOT_A_SEQUENCE = (
     "a single number stood where a list, tuple or array was wanted (looped over, indexed, "
@@ -228,7 +229,6 @@ _TABLE: tuple[tuple[str, str], ...] = (
     (r"tensors used as indices must be long, int, byte or bool tensors|"
      r"arrays used as indices must be of integer \(or boolean\) type|"
      r"only integers, slices \(`:`\), ellipsis|"
-     r"only integer scalar arrays can be converted to a scalar index|"
      r"(?:list|tuple) indices must be integers or slices, not float|"
      r"'float' object cannot be interpreted as an integer|"
      r"expected a sequence of integers or a single integer, got '|"
@@ -265,7 +265,7 @@ _TABLE: tuple[tuple[str, str], ...] = (
      r"bad operand type for unary [-+~]: '[\w.]{1,80}'|"
      r"can't multiply sequence by non-int of type", _OPERATOR),
     (r"(?:list|tuple) indices must be integers or slices, not (?:tuple|list|numpy\.ndarray|"
-     r"Tensor)", _LIST_AS_ARRAY),
+     r"Tensor)|only integer scalar arrays can be converted to a scalar index", _LIST_AS_ARRAY),
     (r"ufunc '\w+' did not contain a loop with signature matching types|"
      r"ufunc '\w+' not supported for the input types|"
      r"loop of ufunc does not support argument \d+ of type", _NO_LOOP),
