@@ -47,7 +47,7 @@ from grader.results.inert import file_name
 from grader.results.model import (FILES_NOTE, Flag, Outcome, ResultStream, SubmissionResult, TestResult,
                                   read_stream, read_test_result, write_json_atomic)
 from grader.results.scoring import error_result, topic_results
-from grader.results.visibility import code_lines
+from grader.results.visibility import code_lines, written_words
 
 # A grading child that writes no result for this long is stuck and killed: every wait on a
 # worker has the test's deadline, so only a grader bug gets here. SESSION_MARGIN covers starting
@@ -445,6 +445,7 @@ class Engine:
             job.notes[FILES_NOTE] = staged.files
         job.stubs = {t for t in topics if is_untouched_stub(staged.module(t), self.course.stub(t))}
         job.code_lines = {t: code_lines(staged.module(t)) for t in topics}
+        job.written = {t: written_words(staged.module(t)) for t in topics}
         for t in topics:  # banned calls are looked for by the grading child, in parallel
             module = staged.module(t)
             job.runs[t] = TopicRun(
@@ -696,6 +697,7 @@ class Job:
         self.notes: dict[str, list[str]] = {}  # what staging has to say, by topic
         self.stubs: set[str] = set()  # topics whose module is the stub as released, untouched
         self.code_lines: dict[str, str] = {}  # topic -> lines of its module holding code
+        self.written: dict[str, tuple[str, ...]] = {}  # topic -> its module's own words
         self.started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         self.t0 = time.monotonic()
         self.work = Path(tempfile.mkdtemp(prefix="grader-sub-", dir=engine.tmp))
@@ -733,7 +735,8 @@ class Job:
         result = annotate(result, self.notebooks, self.notes)
         return replace(result, files=tuple(self.notes.get(FILES_NOTE, ())),
                        topics=tuple(replace(t, untouched_stub=t.topic in self.stubs,
-                                            code_lines=self.code_lines.get(t.topic, ""))
+                                            code_lines=self.code_lines.get(t.topic, ""),
+                                            written=self.written.get(t.topic, ()))
                                     for t in result.topics))
 
     def fail(self, error: str) -> None:

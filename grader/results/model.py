@@ -128,6 +128,9 @@ class TopicResult:
     # The lines of the module as graded that hold code, as ranges ("1-5,7,9-20"): the only line
     # numbers of it that a hidden test's student copy shows (grader.results.visibility).
     code_lines: str = ""
+    # The module's own words as handed in (its names and string constants, bounded): the texts
+    # of the worker's that a hidden test's student copy shows (grader.results.visibility).
+    written: tuple[str, ...] = ()
     # Code the module built and ran at run time (exec, eval, compile, a function made from a code
     # object, marshal), as the worker's audit hook reported it: the source text where the code
     # had one, else its bytecode listing (``grader.isolation.codelisting``, which starts with

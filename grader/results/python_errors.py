@@ -100,22 +100,24 @@ def _public_names() -> frozenset[str]:
     return frozenset(names)
 
 
-def public(name: str) -> bool:
-    """Whether ``name`` (or each part of a dotted one) is a name Python, NumPy or torch define."""
-    return bool(name) and all(part in _public_names() for part in name.split("."))
+def public(name: str, written: frozenset[str] = frozenset()) -> bool:
+    """Whether ``name`` (or each part of a dotted one) is a name Python, NumPy or torch define,
+    or one of the module's own (``written``: spelt in its source before any test ran)."""
+    return bool(name) and (name in written or all(
+        part in _public_names() or part in written for part in name.split(".")))
 
 
-def remade(text: str) -> str:
+def remade(text: str, written: frozenset[str] = frozenset()) -> str:
     """``text`` re-made as ``shown`` re-makes it, where it is one of Python's messages about names
     and types whatever the exception that carried it (a text the test quotes beside another
     type's name, say); "" where it is not."""
     for kind in dict.fromkeys(kind for kind, _ in _TEMPLATES):
-        if said := shown(kind, text):
+        if said := shown(kind, text, written):
             return said
     return ""
 
 
-def shown(type_name: str, message: str) -> str:
+def shown(type_name: str, message: str, written: frozenset[str] = frozenset()) -> str:
     """``message``'s first line re-made with only public names, the others ``(withheld)``, where
     it is one of Python's messages about names and types, raised as the type named
     ``type_name`` (the exact type: a subclass's words are its own); "" where it is not."""
@@ -129,7 +131,8 @@ def shown(type_name: str, message: str) -> str:
         text, cut = [], 0
         for i in range(1, (found.lastindex or 0) + 1):  # every group is a name
             start, end = found.span(i)
-            text += [first[cut:start], found.group(i) if public(found.group(i)) else WITHHELD]
+            name = found.group(i)
+            text += [first[cut:start], name if public(name, written) else WITHHELD]
             cut = end
         return "".join([*text, first[cut:]])
     return ""

@@ -45,6 +45,7 @@ the instructor's report, the gradebook and the class pages) keep everything.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import contextvars
 import io
@@ -110,10 +111,11 @@ def combine(bundle: str, test: str) -> str:
 
 
 def student_test(t: TestResult, released: frozenset[str] = frozenset(),
-                 code_lines: str = "") -> TestResult:
+                 code_lines: str = "", written: tuple[str, ...] = ()) -> TestResult:
     """The test as a copy written at grading time shows it to the student; ``code_lines``: the
     lines of the topic's module that hold code (``TopicResult.code_lines``; none known: no line
-    number of the student's code shows in a hidden test)."""
+    number of the student's code shows in a hidden test); ``written``: the module's own words
+    (``TopicResult.written``), which show where the worker sends one of them whole."""
     sent = t.details.get(WORKER_TEXT) if isinstance(t.details, dict) else None
     if sent is not None:
         t = replace(t, details={k: v for k, v in t.details.items() if k != WORKER_TEXT})
@@ -122,11 +124,12 @@ def student_test(t: TestResult, released: frozenset[str] = frozenset(),
     if output_shown(t):
         return t
     lines = LineRanges(code_lines)
+    own = _own_words(written, t.topic, sent)
     # The descriptions of banned calls come first (the grader's own words: what is banned and
     # where); what follows them may be the student's exception.
     bans, rest = _ban_lines(t.message) if Flag.BANNED in t.flags else ("", t.message)
     if Flag.STUDENT_EXCEPTION in t.flags:  # its text is the student's: it may quote the inputs
-        rest = _exception_withheld(rest, t.topic, lines, sent)
+        rest = _exception_withheld(rest, t.topic, lines, sent, own)
     if bans:
         bans = _places_withheld(bans, t.topic, lines)
     if Flag.BANNED in t.flags and Flag.STUDENT_EXCEPTION not in t.flags:
@@ -137,21 +140,22 @@ def student_test(t: TestResult, released: frozenset[str] = frozenset(),
     # _places_withheld says them), nor in an exception's, which keeps none of the worker's text
     # but its type's name (withheld there) and places: the grader's own words stay readable.
     if sent and Flag.STUDENT_EXCEPTION not in t.flags:
-        rest = withhold_text(rest, sent)
+        rest = withhold_text(rest, sent, own)
     t = replace(t, message="\n".join(part for part in (bans, rest) if part))
     return replace(t, output=WITHHELD_OUTPUT) if t.output else t
 
 
-def withhold_text(message: str, sent: object) -> str:
+def withhold_text(message: str, sent: object, written: frozenset[str] = frozenset()) -> str:
     """``message`` with each of the worker's strings in ``sent`` that it shows replaced by
     ``(withheld)``: whole, as ``repr`` writes it, or cut short (a message quotes a long string's
-    beginning); longest first, names of types the grader knows kept."""
+    beginning); longest first, names of types the grader knows kept, and the module's own words
+    (``written``: a key spelt in its source, a class it defines)."""
     if not isinstance(sent, (list, tuple)):
         return message
-    texts = sorted({s for s in sent if isinstance(s, str) and s.strip() and not _known_name(s)},
-                   key=len, reverse=True)
+    texts = sorted({s for s in sent if isinstance(s, str) and s.strip() and not _known_name(s)
+                    and not _spelt(s, written)}, key=len, reverse=True)
     for text in texts:
-        if (said := python_errors.remade(text)) and text in message:
+        if (said := python_errors.remade(text, written)) and text in message:
             # Python's words about names: shown with the names Python, NumPy and torch define.
             message = message.replace(text, said)
             continue
@@ -215,8 +219,8 @@ def _known_name(text: str) -> bool:
                                  "fractions", "datetime")
 
 
-def _exception_withheld(message: str, topic: str = "",
-                        code: "LineRanges | None" = None, sent: object = None) -> str:
+def _exception_withheld(message: str, topic: str = "", code: "LineRanges | None" = None,
+                        sent: object = None, written: frozenset[str] = frozenset()) -> str:
     """"f raised ValueError: <the student's text>" and where it was raised, with the student's
     text left out. The traceback is the worker's text too: a function's name, a file's name, a
     source line and a line number can all be set at run time (``__code__.replace(co_name=…,
@@ -227,11 +231,13 @@ def _exception_withheld(message: str, topic: str = "",
     test called); the type's is the worker's, withheld where it is one of the texts it ``sent``
     (a class named at run time can spell out an input)."""
     found = _RAISED.match(message)
-    head = f"{found.group(1)} raised {withhold_text(found.group(2), sent)}" if found else \
-        "your code raised an exception"
-    # Python's own words about names and types, with only public names in them, are shown.
-    said = found and python_errors.shown(found.group(2),
-                                         message[found.end():].removeprefix(": "))
+    head = f"{found.group(1)} raised {withhold_text(found.group(2), sent, written)}" \
+        if found else "your code raised an exception"
+    # Python's own words about names and types, with only public names and the module's own in
+    # them, are shown; so is a text the module spells out whole (its own raise's message).
+    said = found and (python_errors.shown(found.group(2), _text_of(message[found.end():]),
+                                          written) or
+                      _written_text(_text_of(message[found.end():]), written))
     lines = [f"{head}: {said}" if said else f"{head} {WITHHELD_EXCEPTION}"]
     if "\nin your code:\n" in message:
         trace = message.split("\nin your code:\n", 1)[1].splitlines()
@@ -255,6 +261,45 @@ def _exception_withheld(message: str, topic: str = "",
 
 
 _FRAME = re.compile(r'^  File "(.*)", line (\d{1,12})')
+
+
+def _own_words(written: tuple[str, ...], topic: str, sent: object) -> frozenset[str]:
+    """The module's words (and its own name) that a hidden test's copy may show of what the
+    worker sent: none where the worker sent more than ``MAX_WRITTEN_SHOWN`` texts that are
+    among them (a dict of many keys, each chosen by an input from words written for the
+    purpose), so that a test shows at most a few choices among them, as it shows at most
+    ``MAX_FRAMES`` line numbers."""
+    if not written:
+        return frozenset()
+    own = frozenset((*written, topic))
+    texts = {s for s in sent if isinstance(s, str)} if isinstance(sent, (list, tuple)) else set()
+    return own if sum(_spelt(s, own) for s in texts) <= MAX_WRITTEN_SHOWN else frozenset()
+
+
+def _spelt(text: str, written: frozenset[str]) -> bool:
+    """Whether the module spells ``text``: whole, or each part of a dotted name (a class it
+    defines, sent as ``module.Class``)."""
+    return text in written or "." in text and all(
+        part.isidentifier() and part in written for part in text.split("."))
+
+
+def _text_of(rest: str) -> str:
+    """An exception's own text in the message grading wrote (after "f raised Type"): up to the
+    hint or the traceback that follow it."""
+    rest = rest.removeprefix(": ")
+    for end in ("\n  Hint: ", "\nin your code:\n"):
+        rest = rest.split(end, 1)[0]
+    return rest
+
+
+def _written_text(text: str, written: frozenset[str]) -> str:
+    """``text`` where the module spells it out whole (a KeyError's text is its key's repr)."""
+    if text in written:
+        return text
+    if len(text) > 2 and text[0] == text[-1] and text[0] in "'\"" and text[1:-1] in written and \
+            repr(text[1:-1]) == text:
+        return text
+    return ""
 
 
 def _place(name: str, line: int, topic: str, code: "LineRanges | None") -> str:
@@ -359,6 +404,44 @@ def code_lines(path: Path | None) -> str:
     return ",".join(parts)
 
 
+MAX_WRITTEN = 1000  # words of a module kept: what a text shown may be chosen among
+MAX_WRITTEN_SHOWN = 6  # texts of the worker's a test shows where they are the module's words
+_LONGEST_WRITTEN = 200
+
+
+def written_words(path: Path | None) -> tuple[str, ...]:
+    """The module's own words as handed in: its names and the values of its string constants
+    (not an f-string's parts; each at most 200 characters), at most ``MAX_WRITTEN`` of them.
+    Parsed in the trusted process, never run. A text the worker sends that is one of them was
+    written before any test ran, so it carries nothing of a hidden input but the choice among
+    them, as a line number shown beside it does; empty for a missing file or one that does not
+    parse (nothing of it ran then)."""
+    if path is None:
+        return ()
+    try:
+        tree = ast.parse(Path(path).read_bytes())
+    except (OSError, SyntaxError, ValueError, MemoryError, RecursionError):
+        return ()
+    parts = {id(v) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr)
+             for v in node.values}
+    found: dict[str, None] = {}
+    for node in ast.walk(tree):
+        words: list[object] = [getattr(node, f, None) for f in _NAME_FIELDS]
+        if isinstance(node, (ast.Global, ast.Nonlocal)):
+            words += node.names
+        if isinstance(node, ast.Constant) and id(node) not in parts:
+            words.append(node.value)
+        for word in words:
+            if isinstance(word, str) and word.strip() and len(word) <= _LONGEST_WRITTEN:
+                found[word] = None
+        if len(found) >= MAX_WRITTEN:
+            break
+    return tuple(found)[:MAX_WRITTEN]
+
+
+_NAME_FIELDS = ("id", "name", "attr", "arg", "asname", "module")
+
+
 def _tokens(source: bytes) -> Iterator[tokenize.TokenInfo]:
     """The tokens of ``source``, as ``tokenize.tokenize`` gives them: from the interpreter's own
     tokenizer where this Python lets it be called with the source's text (3.11: twice as fast;
@@ -402,8 +485,8 @@ def student_view(result: SubmissionResult, released: frozenset[str] = frozenset(
     """The one student view of ``result``: each test as ``student_test`` shows it."""
     if not isinstance(result, SubmissionResult):
         raise TypeError(f"student_view takes a SubmissionResult, not {type(result).__name__}")
-    code = {t.topic: t.code_lines for t in result.topics}
-    shown = replace(result, tests=tuple(student_test(t, released, code.get(t.topic, ""))
+    code = {t.topic: (t.code_lines, t.written) for t in result.topics}
+    shown = replace(result, tests=tuple(student_test(t, released, *code.get(t.topic, ("", ())))
                                         for t in result.tests))
     token = _MAKING.set(True)
     try:
