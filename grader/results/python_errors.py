@@ -9,7 +9,8 @@ reads only "raised AttributeError" and a line number.
 
 ``shown`` re-makes such a message from Python's template: each name in it stays where it is a
 public name (one that Python, NumPy or torch defines: a builtin, a module, a type, an attribute
-of an array or a tensor) and reads ``(withheld)`` otherwise, so a name the student's code made
+of an array or a tensor) or one the student's module spells in its source as handed in
+(``TopicResult.written``), and reads ``(withheld)`` otherwise, so a name the student's code made
 up at run time never shows. The student's code can still choose which public name a message
 shows, which tells about as much as the line number already shown beside it, and never a hidden
 array or number. Messages of any other form are not shown, as before.

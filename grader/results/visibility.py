@@ -16,7 +16,11 @@ message but not what the code printed, nor the text of an exception the code rai
 type and where it was raised): a module that prints its arguments, or raises them, would
 otherwise echo every hidden input back to the student. Python's own words about names and types
 (``'float' object has no attribute 'data'``) are the exception: they show, re-made with only
-names that Python, NumPy or torch define (``grader.results.python_errors``). The same goes for every other string the
+names that Python, NumPy or torch define or the module spells (``grader.results.python_errors``).
+So is a text the module spells out whole in its source as handed in (``TopicResult.written``:
+the message of its own ``raise``, a dict key, a class it defines), at most ``MAX_WRITTEN_SHOWN``
+of them per test: the student's code can only choose among words written before any test ran,
+which tells about as much as the line numbers shown, and never spells out an input. The same goes for every other string the
 worker sent during the test (``details["worker_text"]``, collected by the student proxy): the
 names of the types it returned (a class's ``__qualname__`` is the student's to choose), strings
 it returned, warnings, errors. Wherever one shows in such a test's message, the student's copy
