@@ -303,6 +303,12 @@ def test_a_key_error_is_told_by_its_type(toy_engine, tmp_path: Path) -> None:
     graded, shown = _graded(toy_engine, tmp_path, (
         "def scale(x, c, state={}):\n"
         "    return state['c'] * x\n"))
-    assert shown.message.startswith("scale raised KeyError (the message"), shown.message
+    # The key is the module's own word ('c'), so it shows; the hint says what it means.
+    assert shown.message.startswith("scale raised KeyError: 'c'\n"), shown.message
     assert "\n  Hint: a dict was read at a key it does not hold: one your code reads before " \
         "anything was stored there (a state that starts as {} on the first call)" in shown.message
+    graded, shown = _graded(toy_engine, tmp_path / "built", (
+        "def scale(x, c, state={}):\n"
+        "    return state[f'v{x.size}'] * x\n"))
+    assert shown.message.startswith("scale raised KeyError (the message"), shown.message
+    assert "\n  Hint: a dict was read at a key it does not hold" in shown.message

@@ -41,7 +41,7 @@ def test_a_hidden_tests_copy_shows_the_tests_own_words_the_student_also_sent(
         tmp_path: Path) -> None:
     """grads["W1"]: the key is the test's (the expected dict's), and the student's code sent
     "W1" too, as the statement asks; the copy shows it, and withholds what only the student's
-    code chose."""
+    code chose at run time (a key spelt from an input)."""
     import shutil
 
     from grader.course import Course
@@ -54,7 +54,7 @@ def test_a_hidden_tests_copy_shows_the_tests_own_words_the_student_also_sent(
     shown = {}
     with Engine(Course(root)) as engine:
         for name, returned in (("same", "{'W1': x, 'b1': x[:1]}"),
-                               ("own", "{'W1': 2 * x, 'b1': x[:1], 'secret_1234': x}")):
+                               ("own", "{'W1': 2 * x, 'b1': x[:1], f'secret_{x.size}': x}")):
             sub = tmp_path / name
             sub.mkdir()
             (sub / "toy.py").write_text(REFERENCE + f"\n\ndef grads(x):\n    return {returned}\n")

@@ -71,10 +71,11 @@ WITHHELD_EXCEPTION = ("(the message of the exception your code raised is not sho
                       "tests, so that the hidden inputs stay hidden: the lines below say where it "
                       "was raised)")
 # Where no line of the student's module ran before the exception: the call itself raised.
+AT_CALL = ("no line of your module had run, so the call itself raised it; check that {fn} "
+           "takes the parameters the statement gives it, and what stands in its place, such as "
+           "a decorator")
 WITHHELD_AT_CALL = ("(the message of the exception is not shown for hidden tests, so that the "
-                    "hidden inputs stay hidden: no line of your module had run, so the call "
-                    "itself raised it; check that {fn} takes the parameters the statement gives "
-                    "it, and what stands in its place, such as a decorator)")
+                    "hidden inputs stay hidden: " + AT_CALL + ")")
 WORKER_TEXT = "worker_text"  # the key of TestResult.details that lists what the worker sent
 WITHHELD_TEXT = "(withheld)"
 _NDARRAY = re.compile(r"numpy\.ndarray\(dtype=(\w+)\)")
@@ -259,8 +260,9 @@ def _exception_withheld(message: str, topic: str = "", code: "LineRanges | None"
             lines.append(f"  Hint: {hint}")
         if kept:
             lines += ["in your code:", *_few(kept)]
-    if found and len(lines) == 1 and not said:  # no frame of the student's: the call raised it
-        lines = [f"{head} {WITHHELD_AT_CALL.format(fn=found.group(1))}"]
+    if found and len(lines) == 1:  # no frame of the student's: the call raised it
+        lines = [f"{head}: {said} ({AT_CALL.format(fn=found.group(1))})" if said else
+                 f"{head} {WITHHELD_AT_CALL.format(fn=found.group(1))}"]
     return "\n".join(lines)
 
 
