@@ -596,3 +596,32 @@ def test_a_new_output_format_is_one_writer_in_the_one_list(
     assert "blackboard.csv: check the column's name before importing" in summary.notes
     assert any(line.startswith("wrote ") and "moodle.csv, blackboard.csv, similarity.csv" in line
                for line in summary.lines())
+
+
+def test_a_class_of_tars_is_discovered_and_graded_as_zips_are(
+        tmp_path: Path, toy_engine: Any) -> None:
+    """A student's .tar.gz (or .tgz, .tar) is their submission, by the name before its suffix;
+    a class handed in as one tar is unpacked as a class .zip is."""
+    import tarfile
+
+    src = tmp_path / "src"
+    write(src / "ada", {"toy.py": TOY})
+    write(src / "ben", {"toy.py": TOY})
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    with tarfile.open(subs / "ada.tar.gz", "w:gz") as tf:
+        tf.add(src / "ada", arcname="ada")
+    with tarfile.open(subs / "ben.tgz", "w:gz") as tf:
+        tf.add(src / "ben" / "toy.py", arcname="toy.py")
+    entries, _ = discover(subs, {}, tmp_path / "unpacked")
+    assert [(e.student, e.path.name) for e in entries if e.path] == [
+        ("ada", "ada.tar.gz"), ("ben", "ben.tgz")]
+    whole = tmp_path / "class.tar"
+    with tarfile.open(whole, "w") as tf:
+        tf.add(subs, arcname="export")
+    entries, _ = discover(whole, {}, tmp_path / "unpacked2")
+    assert [e.student for e in entries] == ["ada", "ben"]
+    summary, _ = run_batch(subs, tmp_path / "out", toy_engine)
+    table = book(tmp_path / "out")
+    assert list(table.index) == ["ada", "ben"] and list(table["status"]) == ["graded"] * 2, \
+        (summary, table)

@@ -236,3 +236,77 @@ def test_a_class_handed_in_as_one_submission_is_refused_with_what_to_do(
     else:
         assert stage(src, tmp_path / "staged", ["metrics", "conv"]).module("metrics") \
             .read_text() == "X = 1\n"
+
+
+def make_tar(path: Path, entries: dict[str, bytes], links: dict[str, str] | None = None,
+             hard: dict[str, str] | None = None, fifo: str = "") -> Path:
+    """A tar at ``path``, compressed as its name says (.tar.gz, .tgz, .tar.bz2, .tar.xz)."""
+    import io
+    import tarfile
+
+    mode = {".gz": "w:gz", ".tgz": "w:gz", ".bz2": "w:bz2", ".xz": "w:xz"}.get(path.suffix, "w")
+    with tarfile.open(path, mode) as tf:
+        for name, data in entries.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        for kind, items in ((tarfile.SYMTYPE, links or {}), (tarfile.LNKTYPE, hard or {})):
+            for name, target in items.items():
+                info = tarfile.TarInfo(name)
+                info.type, info.linkname = kind, target
+                tf.addfile(info)
+        if fifo:
+            info = tarfile.TarInfo(fifo)
+            info.type = tarfile.FIFOTYPE
+            tf.addfile(info)
+    return path
+
+
+@pytest.mark.parametrize("name", ["s.tar", "s.tar.gz", "s.tgz", "s.tar.bz2", "s.tar.xz"])
+def test_a_tar_is_staged_as_a_zip_is(tmp_path: Path, name: str) -> None:
+    archive = make_tar(tmp_path / name, {"alice/assignments/metrics/metrics.py": b"X = 1\n",
+                                         "alice/assignments/metrics/util.py": b"Y = 2\n",
+                                         "alice/notes.txt": b"hi\n"},
+                       links={"alice/assignments/conv/conv.py": "/etc/passwd"},
+                       hard={"alice/assignments/rnn/rnn.py": "alice/notes.txt"},
+                       fifo="alice/pipe")
+    assert submitted_topics(archive, ["metrics", "conv", "rnn"]) == {"metrics", "conv", "rnn"}
+    staged = stage(archive, tmp_path / "x", ["metrics", "conv", "rnn"])
+    assert staged.module("metrics").read_text() == "X = 1\n"
+    assert (staged.root / "util.py").read_text() == "Y = 2\n"
+    # Links are left out and said, as a zip's are; nothing is read through them.
+    assert staged.module("conv") is None and staged.module("rnn") is None
+    assert any("symbolic links are not followed" in f and "conv.py" in f and "rnn.py" in f
+               for f in staged.files), staged.files
+
+
+@pytest.mark.parametrize(("entries", "why"), [
+    ({"../evil.py": b"x"}, "outside the archive"),
+    ({"/tmp/evil.py": b"x"}, "outside the archive"),
+    ({"a/../../evil.py": b"x"}, "outside the archive"),
+])
+def test_unsafe_tars_are_refused(tmp_path: Path, entries, why: str) -> None:
+    archive = make_tar(tmp_path / "bad.tar.gz", entries)
+    with pytest.raises(SubmissionError, match=why):
+        stage(archive, tmp_path / "x", ["metrics"])
+    assert not (tmp_path / "evil.py").exists()
+
+
+def test_tar_bombs_overfull_and_broken_tars_are_refused(tmp_path: Path) -> None:
+    bomb = make_tar(tmp_path / "bomb.tar.gz", {"metrics.py": b"\0" * (100 * 2**20)})
+    assert bomb.stat().st_size < 2**20
+    with pytest.raises(SubmissionError, match="unpacks to more than 64 MB"):
+        stage(bomb, tmp_path / "x", ["metrics"])
+    many = make_tar(tmp_path / "many.tar", {f"f{i}.txt": b"" for i in range(2500)})
+    with pytest.raises(SubmissionError, match="more than 2000 entries"):
+        stage(many, tmp_path / "y", ["metrics"])
+    assert submitted_topics(many, ["metrics"]) == {"metrics"}  # too many to list: all
+    whole = make_tar(tmp_path / "ok.tar.gz", {"metrics.py": bytes(range(256)) * 4000})
+    data = whole.read_bytes()
+    (tmp_path / "cut.tar.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(SubmissionError, match="not a readable tar archive"):
+        stage(tmp_path / "cut.tar.gz", tmp_path / "z", ["metrics"])
+    # A file named as a tar that is none is no archive: told as such, once.
+    (tmp_path / "fake.tar.gz").write_bytes(b"not a tar at all")
+    with pytest.raises(SubmissionError, match="neither a folder nor an archive"):
+        stage(tmp_path / "fake.tar.gz", tmp_path / "w", ["metrics"])

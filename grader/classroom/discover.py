@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import shutil
 import unicodedata
-import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -39,7 +38,9 @@ class Entry:
 def _is_entry(p: Path) -> bool:
     if p.name.startswith((".", "__MACOSX")) or p.is_symlink():
         return False
-    return p.is_dir() or p.suffix.lower() == ".zip"
+    from grader.grading.submission import archive_name
+
+    return p.is_dir() or archive_name(p)
 
 
 def unpack_class(archive: Path, dest: Path) -> tuple[Path, list[str]]:
@@ -134,9 +135,11 @@ def discover(submissions: Path, roster: dict[str, Student], unpack_to: Path
     """The class: every entry of the submissions folder (or class archive) and every roster
     student. Returns the entries sorted by id and the names that were not entries."""
     if submissions.is_file():
-        if not zipfile.is_zipfile(submissions):
-            raise BatchError(f"{submissions} is neither a folder of submissions nor a .zip "
-                             "holding them")
+        from grader.grading.submission import is_archive
+
+        if not is_archive(submissions):
+            raise BatchError(f"{submissions} is neither a folder of submissions nor an archive "
+                             "(.zip, .tar, .tar.gz) holding them")
         folder, links = unpack_class(submissions, unpack_to)
     else:
         folder, links = submissions, []

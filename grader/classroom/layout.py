@@ -25,8 +25,13 @@ class BatchError(GraderError):
 
 
 def entry_name(name: str) -> str:
-    """A submission's name without its .zip."""
-    return name[:-4] if name.lower().endswith(".zip") else name
+    """A submission's name without its archive's suffix (.zip, .tar.gz, …)."""
+    from grader.grading.submission import ARCHIVE_SUFFIXES  # staging's own list
+
+    for suffix in ARCHIVE_SUFFIXES:
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[:-len(suffix)]
+    return name
 
 
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,79}")

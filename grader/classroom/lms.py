@@ -56,11 +56,13 @@ def read_layout(folder: Path, work: Path) -> list[LmsEntry]:
 
 
 def _single_archive(folder: Path) -> Path:
-    """A folder holding only one .zip stands for that archive (never a link to one: staging then
+    """A folder holding only one archive stands for it (never a link to one: staging then
     names the link, and reads nothing through it)."""
+    from grader.grading.submission import archive_name  # staging's own list
+
     files = [p for p in folder.iterdir() if not p.name.startswith(".")]
     if len(files) == 1 and files[0].is_file() and not files[0].is_symlink() and \
-            files[0].suffix.lower() == ".zip":
+            archive_name(files[0]):
         return files[0]
     return folder
 

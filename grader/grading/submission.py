@@ -1,6 +1,7 @@
 """Finding a submission's topic modules and staging them, unpacking archives safely.
 
-A submission is a folder or a .zip holding ``<topic>.py`` files flat, in the
+A submission is a folder or an archive (.zip, or a tar: .tar, .tar.gz, .tgz, .tar.bz2, .tar.xz)
+holding ``<topic>.py`` files flat, in the
 ``assignments/<topic>/<topic>.py`` layout, or inside one top-level folder; a topic found at none
 of those places is graded from its file nearest the top (``_find_deeper``), told in its note.
 A folder of several students' folders is refused, with what to do. Staging copies the
@@ -13,11 +14,14 @@ the same files (``grader.student.local.TopicFinder``).
 
 from __future__ import annotations
 
+import lzma
 import os
 import re
 import shutil
 import stat
+import tarfile
 import zipfile
+import zlib
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -69,7 +73,7 @@ def stage(submission: Path, dest: Path, topics: list[str]) -> Staged:
     if submission.is_dir():
         source = submission
         links = links_in(source)
-    elif zipfile.is_zipfile(submission):
+    elif is_archive(submission):
         source = dest / ".unpacked"
         links = safe_extract(submission, source)
     elif single_file_topic(submission, topics):  # one module or notebook named after a topic
@@ -77,8 +81,9 @@ def stage(submission: Path, dest: Path, topics: list[str]) -> Staged:
         source.mkdir()
         shutil.copyfile(submission, source / submission.name)
     else:
-        raise SubmissionError(f"{submission} is neither a folder nor a .zip archive, nor a "
-                              "file named after a topic (<topic>.py or <topic>.ipynb)")
+        raise SubmissionError(f"{submission} is neither a folder nor an archive (.zip, .tar, "
+                              ".tar.gz), nor a file named after a topic (<topic>.py or "
+                              "<topic>.ipynb)")
     root = dest / "student"
     root.mkdir(exist_ok=True)
     found = _find_modules(source, topics)
@@ -228,11 +233,13 @@ def submitted_topics(submission: Path, topics: list[str]) -> set[str]:
             names += files
             if len(names) > MAX_ARCHIVE_FILES:
                 return set(topics)
-    elif zipfile.is_zipfile(submission):
+    elif is_archive(submission):
         try:
-            with zipfile.ZipFile(submission) as zf:
-                names = [PurePosixPath(n.replace("\\", "/")).name for n in zf.namelist()]
-        except (zipfile.BadZipFile, OSError):
+            names = [PurePosixPath(n.replace("\\", "/")).name for n in _archive_names(submission)]
+        except SubmissionError:
+            return set(topics)  # too many to list, as a folder too large to list
+        except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, ValueError, zlib.error,
+                lzma.LZMAError):
             return set()  # unreadable: staging says why, and grades nothing
     else:
         return {t} if (t := single_file_topic(submission, topics)) else set()
@@ -457,7 +464,7 @@ def _refuse_several_submissions(submission: Path, source: Path, topics: list[str
     same work packed.)"""
     holders = [(e, submitted_topics(e, topics)) for e in sorted(source.iterdir())
                if not e.name.startswith((".", "__MACOSX")) and not e.is_symlink() and
-               (e.is_dir() or e.is_file() and zipfile.is_zipfile(e))]
+               (e.is_dir() or e.is_file() and is_archive(e))]
     for kind in (True, False):  # folders, then archives
         if any(sum(1 for e, held in holders if t in held and e.is_dir() == kind) >= 2
                for t in topics):
@@ -482,15 +489,65 @@ def _copy_module(path: Path, root: Path, name: str = "") -> None:
         shutil.copyfile(path, target)
 
 
+# The names an archive that ``safe_extract`` unpacks may have: a zip, or a tar (compressed with
+# gzip, bzip2 or xz, or not at all).
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+
+def archive_name(path: Path) -> bool:
+    """Whether ``path``'s name is an archive's (``ARCHIVE_SUFFIXES``), whatever it holds."""
+    return path.name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def is_archive(path: Path) -> bool:
+    """Whether ``path`` is a file ``safe_extract`` reads: a zip, or a tar by its contents (a
+    tar's name must also be one: a file of any name can begin as a tar's header does)."""
+    if not path.is_file():
+        return False
+    if zipfile.is_zipfile(path):
+        return True
+    if not archive_name(path):
+        return False
+    try:
+        return tarfile.is_tarfile(path)
+    except (OSError, EOFError, ValueError, tarfile.TarError):
+        return False
+
+
+def _archive_names(archive: Path) -> list[str]:
+    """The names of an archive's entries, read without unpacking it; ``SubmissionError`` past
+    ``MAX_ARCHIVE_FILES`` of them."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            return zf.namelist()
+    names = []
+    with tarfile.open(archive, "r:*") as tf:
+        for member in tf:
+            names.append(member.name)
+            if len(names) > MAX_ARCHIVE_FILES:
+                raise SubmissionError(f"{archive.name} holds more than {MAX_ARCHIVE_FILES} entries")
+    return names
+
+
+def _outside(base: Path, name: str) -> bool:
+    """Whether an archive's entry ``name`` would be written outside ``base``."""
+    target = (base / name).resolve()
+    return name.startswith(("/", "\\")) or ".." in Path(name).parts or \
+        not (target == base or base in target.parents)
+
+
 def safe_extract(archive: Path, dest: Path, *, max_bytes: int = MAX_ARCHIVE_BYTES,
                  max_files: int = MAX_ARCHIVE_FILES) -> list[str]:
-    """Extract a zip refusing traversal, bombs and oversized or overfull archives; symbolic links
-    are left out, and returned (their names in the archive) for the submission's note.
+    """Extract a zip or a tar refusing traversal, bombs and oversized or overfull archives;
+    symbolic links (and a tar's hard links, devices and pipes) are left out, and the links
+    returned (their names in the archive) for the submission's note.
 
     The limits default to one submission's; a whole class's export is unpacked with larger ones.
     """
     dest.mkdir(parents=True, exist_ok=True)
     base = dest.resolve()
+    if not zipfile.is_zipfile(archive) and archive_name(archive):
+        return _extract_tar(archive, base, max_bytes, max_files)
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -505,9 +562,7 @@ def safe_extract(archive: Path, dest: Path, *, max_bytes: int = MAX_ARCHIVE_BYTE
         infos = [i for i in infos if not stat.S_ISLNK(i.external_attr >> 16)]
         for info in infos:
             name = info.filename
-            target = (base / name).resolve()
-            if name.startswith(("/", "\\")) or ".." in Path(name).parts or \
-                    not (target == base or base in target.parents):
+            if _outside(base, name):
                 raise SubmissionError(f"{archive.name} contains a path outside the archive ({name})")
             total += info.file_size
             if total > max_bytes:
@@ -537,6 +592,49 @@ def safe_extract(archive: Path, dest: Path, *, max_bytes: int = MAX_ARCHIVE_BYTE
                 raise SubmissionError(f"{archive.name}: cannot extract {info.filename} "
                                       f"({exc})") from None
             os.chmod(target, 0o644)
+    return links
+
+
+def _extract_tar(archive: Path, base: Path, max_bytes: int, max_files: int) -> list[str]:
+    """``safe_extract`` for a tar: its entries read one at a time, each checked before any byte
+    of it is written, so that a compressed stream is never decompressed past the limits."""
+    links: list[str] = []
+    count = total = 0
+    try:
+        with tarfile.open(archive, "r:*") as tf:
+            for member in tf:
+                count += 1
+                if count > max_files:
+                    raise SubmissionError(f"{archive.name} holds more than {max_files} entries")
+                name = member.name
+                if _outside(base, name):
+                    raise SubmissionError(f"{archive.name} contains a path outside the archive "
+                                          f"({name})")
+                if member.issym() or member.islnk():
+                    links.append(name)
+                    continue
+                target = base / name
+                if member.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                if not member.isfile():  # a device, a pipe: nothing to grade
+                    continue
+                total += member.size
+                if total > max_bytes:
+                    raise SubmissionError(f"{archive.name} unpacks to more than "
+                                          f"{max_bytes // 2**20} MB")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                src = tf.extractfile(member)
+                if src is None:
+                    continue
+                with src, open(target, "wb") as out:
+                    while chunk := src.read(1 << 16):
+                        out.write(chunk)
+                os.chmod(target, 0o644)
+    except SubmissionError:
+        raise
+    except (tarfile.TarError, OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as exc:
+        raise SubmissionError(f"{archive.name} is not a readable tar archive ({exc})") from None
     return links
 
 
