@@ -125,7 +125,7 @@ def test_long_table_has_one_row_per_student_and_test(graded: dict[str, Any]) -> 
 def test_every_failure_is_a_row_and_the_batch_finishes(graded: dict[str, Any]) -> None:
     table = book(graded["out"])
     assert table.loc["malformed", "status"] == "error"
-    assert "neither a folder nor a .zip" in table.loc["malformed", "error"]
+    assert "malformed.zip is not a readable zip archive" in table.loc["malformed", "error"]
     assert table.loc["broken", "toy"] == 0.0 and table.loc["broken", "other"] == 2.0
     assert table.loc["zz_loop", "flag_timeout"] and table.loc["zz_loop", "other"] == 2.0
     assert not table.loc["good", "flag_timeout"]
@@ -140,7 +140,7 @@ def test_summary_and_progress_report_the_run(graded: dict[str, Any]) -> None:
     text = "\n".join(summary.lines())
     assert "5 students: 5 graded now" in text and "median" in text
     assert "error — malformed" in text and "1 with a timeout" in text
-    assert "ignored (neither a folder nor a .zip): notes.txt" in said
+    assert "ignored (neither a folder nor an archive): notes.txt" in said
     assert said.count(" · ETA ") == 5  # one progress line per submission (not a terminal)
     assert "[5/5]" in said
     overview = (graded["out"] / "index.html").read_text()

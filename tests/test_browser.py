@@ -259,7 +259,7 @@ def test_overview_renders_its_charts_and_links(browser: Browser, batch_out: Path
     assert_nothing_ran(browser, scripts=1)  # the page's own: sorting the students' table
     text = browser.evaluate("document.body.innerText")
     assert HOSTILE_ID in text  # the id is shown, as text
-    assert "neither a folder nor a .zip" in text  # the error row is flagged
+    assert "broken.zip is not a readable zip archive" in text  # the error row is flagged
 
 
 # Words of the page's visible text that the layout split between two letters or digits
@@ -310,7 +310,7 @@ def test_overview_puts_flags_and_students_first_and_breaks_no_word(
         # The flags start on the first screen.
         assert tops[0] < 900
         flags = browser.evaluate("document.querySelector('table.flags').innerText")
-        assert "missing: other" in flags and "neither a folder nor a .zip" in flags
+        assert "missing: other" in flags and "not a readable zip archive" in flags
         # Sorting the students by final score, then back.
         order = "Array.from(document.querySelectorAll('#student-table tbody tr')).map(r => r.cells[0].innerText)"
         before = browser.evaluate(order)

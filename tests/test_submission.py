@@ -306,7 +306,7 @@ def test_tar_bombs_overfull_and_broken_tars_are_refused(tmp_path: Path) -> None:
     (tmp_path / "cut.tar.gz").write_bytes(data[: len(data) // 2])
     with pytest.raises(SubmissionError, match="not a readable tar archive"):
         stage(tmp_path / "cut.tar.gz", tmp_path / "z", ["metrics"])
-    # A file named as a tar that is none is no archive: told as such, once.
+    # A file named as a tar that is none: told as an archive that cannot be read.
     (tmp_path / "fake.tar.gz").write_bytes(b"not a tar at all")
-    with pytest.raises(SubmissionError, match="neither a folder nor an archive"):
+    with pytest.raises(SubmissionError, match="fake.tar.gz is not a readable tar archive"):
         stage(tmp_path / "fake.tar.gz", tmp_path / "w", ["metrics"])

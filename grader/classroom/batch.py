@@ -312,7 +312,7 @@ class Batch:
         self.echo(f"{len(entries)} students, {submitted} submissions in {self.submissions}"
                   + (f"; roster {roster}" if roster else ""))
         if ignored:
-            self.echo("ignored (neither a folder nor a .zip): "
+            self.echo("ignored (neither a folder nor an archive): "
                       + terminal(", ".join(ignored[:10]))
                       + (" …" if len(ignored) > 10 else ""))
         if deadline:

@@ -130,16 +130,26 @@ def _duplicate(entries: dict[str, Entry], sid: str) -> str:
     return note
 
 
+def _refuse_no_archive(submissions: Path) -> None:
+    """Raise where the file given as the class is no archive staging reads, saying which."""
+    from grader.grading.submission import archive_name, is_archive
+
+    if is_archive(submissions):
+        return
+    if archive_name(submissions):
+        kind = "zip" if submissions.name.lower().endswith(".zip") else "tar"
+        raise BatchError(f"{submissions} is not a readable {kind} archive: make it again, or "
+                         "give the folder of submissions")
+    raise BatchError(f"{submissions} is neither a folder of submissions nor an archive (.zip, "
+                     ".tar, .tar.gz) holding them")
+
+
 def discover(submissions: Path, roster: dict[str, Student], unpack_to: Path
              ) -> tuple[list[Entry], list[str]]:
     """The class: every entry of the submissions folder (or class archive) and every roster
     student. Returns the entries sorted by id and the names that were not entries."""
     if submissions.is_file():
-        from grader.grading.submission import is_archive
-
-        if not is_archive(submissions):
-            raise BatchError(f"{submissions} is neither a folder of submissions nor an archive "
-                             "(.zip, .tar, .tar.gz) holding them")
+        _refuse_no_archive(submissions)
         folder, links = unpack_class(submissions, unpack_to)
     else:
         folder, links = submissions, []

@@ -80,6 +80,10 @@ def stage(submission: Path, dest: Path, topics: list[str]) -> Staged:
         source = dest / ".single"
         source.mkdir()
         shutil.copyfile(submission, source / submission.name)
+    elif archive_name(submission):  # named as one, but not one that can be read
+        kind = "zip" if submission.name.lower().endswith(".zip") else "tar"
+        raise SubmissionError(f"{submission.name} is not a readable {kind} archive: make it "
+                              "again, or hand in the folder or the files themselves")
     else:
         raise SubmissionError(f"{submission} is neither a folder nor an archive (.zip, .tar, "
                               ".tar.gz), nor a file named after a topic (<topic>.py or "
