@@ -38,7 +38,7 @@ class HostLost(Exception):
 
 
 def pack_submission(path: Path) -> tuple[bytes, bool]:
-    """A submission as bytes: a .zip (or any file) as it is, a folder zipped here.
+    """A submission as bytes: an archive (or any file) as it is, a folder zipped here.
 
     Returns ``(data, is_folder)``. A folder's links travel as links to nothing, so that the
     worker's staging names them as a local one does (it never reads what they point at).
