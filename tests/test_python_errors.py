@@ -73,6 +73,15 @@ def _unpacks_float() -> None:
     a, b = 0.5  # type: ignore[misc]
 
 
+def _warned(make: Callable[[], Any]) -> None:
+    """``make`` with NumPy's warnings raised, as a test that refuses them sees them."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make()
+
+
 def _pops() -> None:
     [].pop()
 
@@ -138,6 +147,12 @@ RAISED: list[tuple[Callable[[], Any], str]] = [
     (lambda: math.log(-1.0), "math domain error"),
     (lambda: math.exp(1e4), "math range error"),
     (_changes_dict, "dictionary changed size during iteration"),
+    (lambda: _warned(lambda: np.exp(np.array([1e4]))), "overflow encountered in exp"),
+    (lambda: _warned(lambda: np.log(np.zeros(1))), "divide by zero encountered in log"),
+    (lambda: _warned(lambda: np.zeros(1) / np.zeros(1)), "invalid value encountered in divide"),
+    (lambda: _warned(lambda: np.float64(1e308) * 10), "overflow encountered in scalar multiply"),
+    (lambda: _warned(lambda: np.mean(np.array([]))), "Mean of empty slice"),
+    (lambda: _warned(lambda: np.var(np.ones(1), ddof=1)), "Degrees of freedom <= 0 for slice"),
 ]
 
 

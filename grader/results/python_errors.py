@@ -1,4 +1,5 @@
-"""Python's own messages about names and types, told in a hidden test with only public names.
+"""Python's own messages about names and types (and NumPy's floating-point warnings), told in a
+hidden test with only public names.
 
 A hidden test's student copy withholds an exception's text, which may quote the hidden inputs
 (``grader.results.visibility``). Much of what students hit there is Python's own wording, whose
@@ -63,6 +64,11 @@ _TEMPLATES: tuple[tuple[str, str], ...] = (
     ("ValueError", r"math domain error"),
     ("RuntimeError", r"dictionary changed size during iteration"),
     ("OverflowError", r"math range error"),
+    # NumPy's floating-point warnings, which a test that refuses warnings reports.
+    ("RuntimeWarning", rf"(?:overflow|underflow|invalid value|divide by zero) encountered in "
+                       rf"(?:scalar )?{_NAME}"),
+    ("RuntimeWarning", r"Mean of empty slice\.?"),
+    ("RuntimeWarning", r"Degrees of freedom <= 0 for slice\.?"),
 )
 # Every capturing group is a name (Python's fixed words are in (?:...)).
 _COMPILED = tuple((kind, re.compile(pattern)) for kind, pattern in _TEMPLATES)
