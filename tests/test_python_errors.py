@@ -82,6 +82,10 @@ def _warned(make: Callable[[], Any]) -> None:
         make()
 
 
+def _recurses() -> None:
+    _recurses()
+
+
 def _pops() -> None:
     [].pop()
 
@@ -147,6 +151,7 @@ RAISED: list[tuple[Callable[[], Any], str]] = [
     (lambda: math.log(-1.0), "math domain error"),
     (lambda: math.exp(1e4), "math range error"),
     (_changes_dict, "dictionary changed size during iteration"),
+    (_recurses, "maximum recursion depth exceeded"),
     (lambda: _warned(lambda: np.exp(np.array([1e4]))), "overflow encountered in exp"),
     (lambda: _warned(lambda: np.log(np.zeros(1))), "divide by zero encountered in log"),
     (lambda: _warned(lambda: np.zeros(1) / np.zeros(1)), "invalid value encountered in divide"),

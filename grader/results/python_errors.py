@@ -64,6 +64,8 @@ _TEMPLATES: tuple[tuple[str, str], ...] = (
     ("ValueError", r"math domain error"),
     ("RuntimeError", r"dictionary changed size during iteration"),
     ("OverflowError", r"math range error"),
+    ("RecursionError", r"maximum recursion depth exceeded(?: while calling a Python object| in "
+                       r"comparison| while getting the repr of an object)?"),
     # NumPy's floating-point warnings, which a test that refuses warnings reports.
     ("RuntimeWarning", rf"(?:overflow|underflow|invalid value|divide by zero) encountered in "
                        rf"(?:scalar )?{_NAME}"),
