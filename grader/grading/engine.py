@@ -47,7 +47,7 @@ from grader.results.inert import file_name
 from grader.results.model import (FILES_NOTE, Flag, Outcome, ResultStream, SubmissionResult, TestResult,
                                   read_stream, read_test_result, write_json_atomic)
 from grader.results.scoring import error_result, topic_results
-from grader.results.visibility import code_lines, written_words
+from grader.results.visibility import read_module
 
 # A grading child that writes no result for this long is stuck and killed: every wait on a
 # worker has the test's deadline, so only a grader bug gets here. SESSION_MARGIN covers starting
@@ -444,8 +444,8 @@ class Engine:
         if staged.files:
             job.notes[FILES_NOTE] = staged.files
         job.stubs = {t for t in topics if is_untouched_stub(staged.module(t), self.course.stub(t))}
-        job.code_lines = {t: code_lines(staged.module(t)) for t in topics}
-        job.written = {t: written_words(staged.module(t)) for t in topics}
+        for t in topics:  # one reading of each module's tokens
+            job.code_lines[t], job.written[t] = read_module(staged.module(t))
         for t in topics:  # banned calls are looked for by the grading child, in parallel
             module = staged.module(t)
             job.runs[t] = TopicRun(

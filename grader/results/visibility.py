@@ -387,27 +387,12 @@ def code_lines(path: Path | None) -> str:
     ranges ``"1-5,7,9-20"``: where a traceback frame of that module can truly be. Read as text
     in the trusted process, never run; empty for a missing file, or one that does not tokenize
     (nothing of it ran then)."""
-    if path is None:
-        return ""
-    try:
-        source = Path(path).read_bytes()
-        marked: set[int] = set()
-        for tok in _tokens(source):
-            if tok.type not in _NOT_CODE:
-                first, last = tok.start[0], tok.end[0]
-                if first == last:
-                    marked.add(first)
-                else:
-                    marked.update(range(first, last + 1))
-    except (OSError, SyntaxError, tokenize.TokenError, UnicodeDecodeError):
-        return ""
-    parts: list[str] = []
-    for line in sorted(marked):
-        if parts and line == _last(parts) + 1:
-            parts[-1] = f"{parts[-1].split('-')[0]}-{line}"
-        else:
-            parts.append(str(line))
-    return ",".join(parts)
+    return read_module(path)[0]
+
+
+def written_words(path: Path | None) -> tuple[str, ...]:
+    """The module's own words as handed in (``read_module``)."""
+    return read_module(path)[1]
 
 
 MAX_WRITTEN = 1000  # words of a module kept: what a text shown may be chosen among
@@ -415,37 +400,65 @@ MAX_WRITTEN_SHOWN = 6  # texts of the worker's a test shows where they are the m
 _LONGEST_WRITTEN = 200
 
 
-def written_words(path: Path | None) -> tuple[str, ...]:
-    """The module's own words as handed in: its names and the values of its string constants
-    (not an f-string's parts; each at most 200 characters), at most ``MAX_WRITTEN`` of them.
-    Parsed in the trusted process, never run. A text the worker sends that is one of them was
-    written before any test ran, so it carries nothing of a hidden input but the choice among
-    them, as a line number shown beside it does; empty for a missing file or one that does not
-    parse (nothing of it ran then)."""
+def read_module(path: Path | None) -> tuple[str, tuple[str, ...]]:
+    """``code_lines`` and the module's own words as handed in, from one reading of its tokens:
+    its names and the values of its string literals (adjacent ones joined, as Python joins
+    them; none that is or joins an f-string or bytes; each at most 200 characters), at most
+    ``MAX_WRITTEN`` of them in the order they appear. Read as text in the trusted process,
+    never run. A text the worker sends that is one of the words was written before any test
+    ran, so it carries nothing of a hidden input but the choice among them, as a line number
+    shown beside it does. Both empty for a missing file or one that does not tokenize."""
     if path is None:
-        return ()
-    try:
-        tree = ast.parse(Path(path).read_bytes())
-    except (OSError, SyntaxError, ValueError, MemoryError, RecursionError):
-        return ()
-    parts = {id(v) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr)
-             for v in node.values}
+        return "", ()
+    marked: set[int] = set()
     found: dict[str, None] = {}
-    for node in ast.walk(tree):
-        words: list[object] = [getattr(node, f, None) for f in _NAME_FIELDS]
-        if isinstance(node, (ast.Global, ast.Nonlocal)):
-            words += node.names
-        if isinstance(node, ast.Constant) and id(node) not in parts:
-            words.append(node.value)
-        for word in words:
-            if isinstance(word, str) and word.strip() and len(word) <= _LONGEST_WRITTEN:
-                found[word] = None
-        if len(found) >= MAX_WRITTEN:
-            break
-    return tuple(found)[:MAX_WRITTEN]
+    literal: list[str | None] = []  # the parts of the string literal being read
+    try:
+        for tok in _tokens(Path(path).read_bytes()):
+            if tok.type in _NOT_CODE:
+                continue
+            first, last = tok.start[0], tok.end[0]
+            marked.update((first,) if first == last else range(first, last + 1))
+            if tok.type == tokenize.STRING:
+                literal.append(_plain_literal(tok.string))
+                continue
+            _keep_literal(literal, found)
+            literal = []
+            if tok.type == tokenize.NAME:
+                _keep_word(tok.string, found)
+        _keep_literal(literal, found)
+    except (OSError, SyntaxError, tokenize.TokenError, UnicodeDecodeError):
+        return "", ()
+    parts: list[str] = []
+    for line in sorted(marked):
+        if parts and line == _last(parts) + 1:
+            parts[-1] = f"{parts[-1].split('-')[0]}-{line}"
+        else:
+            parts.append(str(line))
+    return ",".join(parts), tuple(found)
 
 
-_NAME_FIELDS = ("id", "name", "attr", "arg", "asname", "module")
+def _plain_literal(token: str) -> str | None:
+    """The text of a string literal's token; None for an f-string, bytes or one unreadable."""
+    prefix = token[:len(token) - len(token.lstrip("rRbBuUfF"))].lower()
+    if "f" in prefix or "b" in prefix:
+        return None
+    try:
+        value = ast.literal_eval(token)
+    except (ValueError, SyntaxError, MemoryError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _keep_literal(parts: list[str | None], found: dict[str, None]) -> None:
+    """Keep the literal made of ``parts`` (adjacent tokens), unless one of them is no text."""
+    if parts and all(p is not None for p in parts):
+        _keep_word("".join(p for p in parts if p is not None), found)
+
+
+def _keep_word(word: str, found: dict[str, None]) -> None:
+    if word.strip() and len(word) <= _LONGEST_WRITTEN and len(found) < MAX_WRITTEN:
+        found[word] = None
 
 
 def _tokens(source: bytes) -> Iterator[tokenize.TokenInfo]:
