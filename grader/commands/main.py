@@ -90,8 +90,8 @@ def check(topics: tuple[str, ...], course: Path | None) -> None:
 @friendly
 def grade(submission: Path, out: Path, topics: tuple[str, ...], seed: int | None,
           unsafe_no_sandbox: bool, course: Path | None) -> None:
-    """Grade one submission (a folder, a .zip, or one <topic>.py or <topic>.ipynb) with the
-    hidden and public tests.
+    """Grade one submission (a folder, a .zip or .tar.gz, or one <topic>.py or <topic>.ipynb)
+    with the hidden and public tests.
 
     Example: grader grade submissions/alice.zip --out graded/alice
     """
@@ -181,7 +181,7 @@ def batch(submissions: Path, out: Path, jobs: int | None, resume: bool, only: tu
           roster: Path | None, config: Path | None, deadline: str | None,
           topics: tuple[str, ...], seed: int | None, unsafe_no_sandbox: bool,
           overrides: Path | None, scheduler: str | None, course: Path | None) -> None:
-    """Grade a class: a folder (or .zip) with one folder or .zip per student.
+    """Grade a class: a folder (or .zip, .tar.gz) with one folder or archive per student.
 
     Example: grader batch submissions/ --out grades --jobs 4 --resume
     """
