@@ -16,8 +16,7 @@ import torch
 
 from grader.checks.describe import stub_raised
 from grader.results import library_errors
-from grader.results.model import TestResult
-from toy_grading import REFERENCE, SCALE, failed_hidden, grade_toy
+from toy_grading import REFERENCE, grade_toy, scale_graded
 
 
 
@@ -224,15 +223,10 @@ def test_a_stub_raises_and_a_library_is_called() -> None:
     assert not stub_raised("return tz.utcoffset(None)")
 
 
-def _graded(engine: Any, tmp_path: Path, scale: str) -> tuple[TestResult, TestResult]:
-    """test_scale (a hidden test) with ``scale`` as the student's, as graded and as the
-    student's copy shows it."""
-    return failed_hidden(grade_toy(engine, tmp_path, REFERENCE.replace(SCALE, scale)))
-
 
 def test_a_hidden_tests_copy_withholds_the_librarys_words_and_says_what_they_mean(
         toy_engine, tmp_path: Path) -> None:
-    graded, shown = _graded(toy_engine, tmp_path, (
+    graded, shown = scale_graded(toy_engine, tmp_path, (
         "def scale(x, c):\n"
         "    return c * x.reshape(x.size + 1)\n"))
     assert "scale raised ValueError: cannot reshape array of size" in graded.message, graded
@@ -251,7 +245,7 @@ def test_a_hidden_tests_copy_withholds_the_librarys_words_and_says_what_they_mea
 
 
 def test_a_student_exception_is_not_given_a_librarys_hint(toy_engine, tmp_path: Path) -> None:
-    graded, shown = _graded(toy_engine, tmp_path, (
+    graded, shown = scale_graded(toy_engine, tmp_path, (
         "def scale(x, c):\n"
         "    raise ValueError(f'scale of {x.size} values is not done yet')\n"))
     assert "Hint" not in graded.message and "Hint" not in shown.message, shown.message
@@ -261,7 +255,7 @@ def test_a_not_implemented_error_a_library_raised_is_no_stub(toy_engine, tmp_pat
     """datetime.tzinfo's utcoffset raises NotImplementedError, as torch does for an operation
     a dtype lacks: the student wrote the function, which has an error, and is not told that it
     is not implemented."""
-    graded, shown = _graded(toy_engine, tmp_path, (
+    graded, shown = scale_graded(toy_engine, tmp_path, (
         "import datetime\n"
         "def scale(x, c):\n"
         "    datetime.tzinfo().utcoffset(None)\n"
@@ -269,7 +263,7 @@ def test_a_not_implemented_error_a_library_raised_is_no_stub(toy_engine, tmp_pat
     assert graded.message.startswith("scale raised NotImplementedError: a tzinfo subclass must "
                                       "implement utcoffset()"), graded.message
     assert "not_implemented" not in graded.flags and "student_exception" in graded.flags
-    graded, _ = _graded(toy_engine, tmp_path / "stub", (
+    graded, _ = scale_graded(toy_engine, tmp_path / "stub", (
         "def scale(x, c):\n"
         "    raise NotImplementedError\n"))
     assert graded.message == "scale: not implemented" and "not_implemented" in graded.flags
@@ -278,7 +272,7 @@ def test_a_not_implemented_error_a_library_raised_is_no_stub(toy_engine, tmp_pat
 def test_the_name_of_an_exception_numpy_raises_is_not_withheld(toy_engine, tmp_path: Path) -> None:
     """AxisError, UFuncTypeError, LinAlgError: the libraries' names, not the student's to
     choose, so a hidden test's copy shows them with the hint."""
-    graded, shown = _graded(toy_engine, tmp_path, (
+    graded, shown = scale_graded(toy_engine, tmp_path, (
         "def scale(x, c):\n"
         "    return c * x.sum(axis=x.ndim + 1)\n"))
     assert graded.message.startswith("scale raised AxisError: axis "), graded.message
@@ -300,14 +294,14 @@ def test_a_key_error_is_told_by_its_type(toy_engine, tmp_path: Path) -> None:
     what happened (optimizers' state starts as {})."""
     assert "a dict was read at a key it does not hold" in library_errors.hint("'v'", "KeyError")
     assert library_errors.hint("'v'") == "" and library_errors.hint("'v'", "ValueError") == ""
-    graded, shown = _graded(toy_engine, tmp_path, (
+    graded, shown = scale_graded(toy_engine, tmp_path, (
         "def scale(x, c, state={}):\n"
         "    return state['c'] * x\n"))
     # The key is the module's own word ('c'), so it shows; the hint says what it means.
     assert shown.message.startswith("scale raised KeyError: 'c'\n"), shown.message
     assert "\n  Hint: a dict was read at a key it does not hold: one your code reads before " \
         "anything was stored there (a state that starts as {} on the first call)" in shown.message
-    graded, shown = _graded(toy_engine, tmp_path / "built", (
+    graded, shown = scale_graded(toy_engine, tmp_path / "built", (
         "def scale(x, c, state={}):\n"
         "    return state[f'v{x.size}'] * x\n"))
     assert shown.message.startswith("scale raised KeyError (the message"), shown.message

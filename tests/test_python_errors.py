@@ -15,7 +15,7 @@ import torch
 
 from grader.results import library_errors, python_errors
 from grader.results.python_errors import WITHHELD, shown
-from toy_grading import REFERENCE, SCALE, failed_hidden, grade_toy
+from toy_grading import REFERENCE, scale_graded
 
 
 class Made:
@@ -198,12 +198,9 @@ def test_a_name_made_at_run_time_is_withheld() -> None:
     assert not python_errors.public("numpy.v17") and not python_errors.public("")
 
 
-def _graded(engine: Any, tmp_path: Path, scale: str) -> tuple[Any, Any]:
-    return failed_hidden(grade_toy(engine, tmp_path, REFERENCE.replace(SCALE, scale)))
-
 
 def test_a_hidden_tests_copy_shows_pythons_words_about_names(toy_engine, tmp_path: Path) -> None:
-    graded, shown_test = _graded(toy_engine, tmp_path, (
+    graded, shown_test = scale_graded(toy_engine, tmp_path, (
         "def scale(x, c):\n"
         "    return c * x.exp()\n"))
     assert "scale raised AttributeError: 'numpy.ndarray' object has no attribute 'exp'" \
@@ -217,7 +214,7 @@ def test_a_hidden_tests_copy_shows_pythons_words_about_names(toy_engine, tmp_pat
 
 
 def test_a_name_spelt_from_a_hidden_input_stays_withheld(toy_engine, tmp_path: Path) -> None:
-    graded, shown_test = _graded(toy_engine, tmp_path, (
+    graded, shown_test = scale_graded(toy_engine, tmp_path, (
         "def scale(x, c):\n"
         "    return getattr(x, 'v%d' % int(abs(x).sum() * 1000))\n"))
     assert "object has no attribute 'v" in graded.message
@@ -225,7 +222,7 @@ def test_a_name_spelt_from_a_hidden_input_stays_withheld(toy_engine, tmp_path: P
         "scale raised AttributeError: 'numpy.ndarray' object has no attribute '(withheld)'\n"), \
         shown_test.message
     # The student's own exception in Python's words, with a value in place of a name.
-    graded, shown_test = _graded(toy_engine, tmp_path / "own", (
+    graded, shown_test = scale_graded(toy_engine, tmp_path / "own", (
         "def scale(x, c):\n"
         "    raise AttributeError(f\"'{x[0]}' object has no attribute 'data'\")\n"))
     assert "not shown for hidden tests" in shown_test.message, shown_test.message

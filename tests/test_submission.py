@@ -64,14 +64,13 @@ def test_files_beside_a_module_are_staged_and_folders_beside_it_are_said(
         "metrics.py, not folders"]
 
 
-@pytest.mark.parametrize(("entries", "links", "why"), [
-    ({"../evil.py": b"x"}, None, "outside the archive"),
-    ({"/etc/evil.py": b"x"}, None, "outside the archive"),
-    ({"a/../../evil.py": b"x"}, None, "outside the archive"),
-])
-def test_unsafe_archives_are_refused(tmp_path: Path, entries, links, why: str) -> None:
-    archive = make_zip(tmp_path / "bad.zip", entries, links)
-    with pytest.raises(SubmissionError, match=why):
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+@pytest.mark.parametrize("entries", [{"../evil.py": b"x"}, {"/tmp/evil.py": b"x"},
+                                     {"a/../../evil.py": b"x"}])
+def test_unsafe_archives_are_refused(tmp_path: Path, entries, kind: str) -> None:
+    make = make_zip if kind == "zip" else make_tar
+    archive = make(tmp_path / f"bad.{kind}", entries)
+    with pytest.raises(SubmissionError, match="outside the archive"):
         stage(archive, tmp_path / "x", ["metrics"])
     assert not (tmp_path / "evil.py").exists()
 
@@ -278,18 +277,6 @@ def test_a_tar_is_staged_as_a_zip_is(tmp_path: Path, name: str) -> None:
     assert staged.module("conv") is None and staged.module("rnn") is None
     assert any("symbolic links are not followed" in f and "conv.py" in f and "rnn.py" in f
                for f in staged.files), staged.files
-
-
-@pytest.mark.parametrize(("entries", "why"), [
-    ({"../evil.py": b"x"}, "outside the archive"),
-    ({"/tmp/evil.py": b"x"}, "outside the archive"),
-    ({"a/../../evil.py": b"x"}, "outside the archive"),
-])
-def test_unsafe_tars_are_refused(tmp_path: Path, entries, why: str) -> None:
-    archive = make_tar(tmp_path / "bad.tar.gz", entries)
-    with pytest.raises(SubmissionError, match=why):
-        stage(archive, tmp_path / "x", ["metrics"])
-    assert not (tmp_path / "evil.py").exists()
 
 
 def test_tar_bombs_overfull_and_broken_tars_are_refused(tmp_path: Path) -> None:

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from grader.results.visibility import MAX_WRITTEN, MAX_WRITTEN_SHOWN, WITHHELD_TEXT, withhold_text, written_words
-from toy_grading import REFERENCE, SCALE, failed_hidden, grade_toy
+from toy_grading import scale_graded
 
 
 def _words(tmp_path: Path, source: str) -> tuple[str, ...]:
@@ -54,29 +53,26 @@ def test_withholding_keeps_the_modules_words_only() -> None:
         f"f → grads: missing key 'E'; unexpected key 'dE'; unexpected key '{WITHHELD_TEXT}'"
 
 
-def _graded(engine: Any, tmp_path: Path, scale: str) -> tuple[Any, Any]:
-    return failed_hidden(grade_toy(engine, tmp_path, REFERENCE.replace(SCALE, scale)))
-
 
 def test_a_hidden_test_shows_the_message_of_the_students_own_raise(
         toy_engine, tmp_path: Path) -> None:
-    graded, shown = _graded(toy_engine, tmp_path, (
+    graded, shown = scale_graded(toy_engine, tmp_path, (
         "def scale(x, c):\n"
         "    raise ValueError('scale is not written for negative c yet')\n"))
     assert shown.message.startswith("scale raised ValueError: scale is not written for negative "
                                     "c yet\nin your code:\n  toy.py, line "), shown.message
     # Built at run time from an input: withheld.
-    graded, shown = _graded(toy_engine, tmp_path / "built", (
+    graded, shown = scale_graded(toy_engine, tmp_path / "built", (
         "def scale(x, c):\n"
         "    raise ValueError(f'x[0] is {x[0]}')\n"))
     assert "x[0] is" in graded.message and "x[0] is" not in shown.message
     assert "not shown for hidden tests" in shown.message
     # A KeyError whose key the module spells, and one whose key it built.
-    graded, shown = _graded(toy_engine, tmp_path / "key", (
+    graded, shown = scale_graded(toy_engine, tmp_path / "key", (
         "def scale(x, c):\n"
         "    return {'velocity': x}['momentum']\n"))
     assert shown.message.startswith("scale raised KeyError: 'momentum'\n"), shown.message
-    graded, shown = _graded(toy_engine, tmp_path / "built_key", (
+    graded, shown = scale_graded(toy_engine, tmp_path / "built_key", (
         "def scale(x, c):\n"
         "    return {}[f'v{int(abs(x[0]) * 100)}']\n"))
     assert shown.message.startswith("scale raised KeyError (the message"), shown.message
@@ -84,20 +80,20 @@ def test_a_hidden_test_shows_the_message_of_the_students_own_raise(
 
 def test_a_hidden_test_shows_a_value_and_a_class_the_module_spells(
         toy_engine, tmp_path: Path) -> None:
-    graded, shown = _graded(toy_engine, tmp_path, (
+    graded, shown = scale_graded(toy_engine, tmp_path, (
         "class Scaled:\n"
         "    pass\n"
         "def scale(x, c):\n"
         "    return Scaled()\n"))
     assert "Scaled" in graded.message and "Scaled" in shown.message, shown.message
-    graded, shown = _graded(toy_engine, tmp_path / "made", (
+    graded, shown = scale_graded(toy_engine, tmp_path / "made", (
         "def scale(x, c):\n"
         "    return type('C%d' % int(abs(x[0]) * 1000), (), {})()\n"))
     made = re.search(r"\bC\d+\b", graded.message)
     assert made and made.group() not in shown.message and WITHHELD_TEXT in shown.message, \
         shown.message
     # An attribute the module's own class lacks, named in the module: Python's words, shown.
-    graded, shown = _graded(toy_engine, tmp_path / "attr", (
+    graded, shown = scale_graded(toy_engine, tmp_path / "attr", (
         "class Scaled:\n"
         "    pass\n"
         "def scale(x, c):\n"
@@ -111,12 +107,12 @@ def test_a_test_shows_at_most_a_few_of_the_modules_words(toy_engine, tmp_path: P
     """A dict of many keys, each chosen among words written for the purpose, would spell an
     input out: past MAX_WRITTEN_SHOWN such texts, none shows."""
     words = ", ".join(f"'w{i}'" for i in range(20))
-    graded, shown = _graded(toy_engine, tmp_path, (
+    graded, shown = scale_graded(toy_engine, tmp_path, (
         f"WORDS = [{words}]\n"
         "def scale(x, c):\n"
         "    return {WORDS[i]: 1 for i in range(MANY)}\n").replace("MANY", str(MAX_WRITTEN_SHOWN)))
     assert "w0" in shown.message, shown.message
-    graded, shown = _graded(toy_engine, tmp_path / "many", (
+    graded, shown = scale_graded(toy_engine, tmp_path / "many", (
         f"WORDS = [{words}]\n"
         "def scale(x, c):\n"
         "    return {WORDS[i]: 1 for i in range(MANY)}\n").replace("MANY", str(MAX_WRITTEN_SHOWN + 1)))

@@ -30,3 +30,9 @@ def failed_hidden(result: SubmissionResult, name: str = "test_scale"
     shown = next(t for t in student_view(result).result.tests if t.name == name)
     assert graded.kind == "hidden" and graded.outcome == "failed", graded
     return graded, shown
+
+
+def scale_graded(engine: Any, tmp_path: Path, scale: str) -> tuple[TestResult, TestResult]:
+    """test_scale (a hidden test) with ``scale`` as the student's, failed, as graded and as the
+    student's copy shows it."""
+    return failed_hidden(grade_toy(engine, tmp_path, REFERENCE.replace(SCALE, scale)))
