@@ -88,8 +88,10 @@ gradients by hand, `backward()` and `torch.autograd.grad`. Grading enforces the 
 **The public tests are not your grade**: they are a few sanity checks. Hidden tests check every
 function on many more inputs (edge shapes, large values, gradients) after you submit. A hidden
 test's report says what was wrong with your result, but not the text of an exception your code
-raised, which may quote the hidden inputs: it gives the exception's type, your lines, and, where
-NumPy, torch or Python raised it, what it means.
+raised where it may quote the hidden inputs: it gives the exception's type, your lines, and, where
+NumPy, torch or Python raised it, what it means. Python's own words about names and types
+(`'float' object has no attribute 'data'`) show, and so does a message your file spells out
+whole (`raise ValueError("combine must be 'mean' or 'concat'")`); one built from values does not.
 
 ## Submit
 
