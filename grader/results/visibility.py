@@ -403,7 +403,9 @@ _LONGEST_WRITTEN = 200
 def read_module(path: Path | None) -> tuple[str, tuple[str, ...]]:
     """``code_lines`` and the module's own words as handed in, from one reading of its tokens:
     its names and the values of its string literals (adjacent ones joined, as Python joins
-    them; none that is or joins an f-string or bytes; each at most 200 characters), at most
+    them; none that is or joins an f-string or bytes, though from Python 3.12, whose tokens
+    split an f-string, a plain literal beside one counts on its own: text the module spells all
+    the same; each at most 200 characters), at most
     ``MAX_WRITTEN`` of them in the order they appear. Read as text in the trusted process,
     never run. A text the worker sends that is one of the words was written before any test
     ran, so it carries nothing of a hidden input but the choice among them, as a line number
