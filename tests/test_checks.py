@@ -1278,8 +1278,19 @@ def test_a_result_the_test_could_not_use_is_told_by_what_the_test_read() -> None
     assert said.startswith("what f returned holds None where the test reads a value") and \
         "missing return" in said, said
     assert returned_unusable("f", AttributeError("'float' object has no attribute 'shape'")) == (
-        "what f returned could not be checked: AttributeError: 'float' object has no attribute "
-        "'shape'. Check the return type and the number of outputs.")
+        "what f returned is a number (float) (or holds one) where the test reads its .shape "
+        "(AttributeError: 'float' object has no attribute 'shape'): return what the statement "
+        "gives, as many outputs as it names")
+    for error, use in ((TypeError("'int' object is not subscriptable"), "reads an item of it"),
+                       (TypeError("list indices must be integers or slices, not str"),
+                        "reads it as an array or a dict"),
+                       (TypeError("cannot unpack non-iterable float object"),
+                        "takes values out of it"),
+                       (TypeError("object of type 'int' has no len()"), "measures its length")):
+        assert f"where the test {use} (" in returned_unusable("f", error)
+    assert returned_unusable("f", ValueError("x")) == (
+        "what f returned could not be checked: ValueError: x. Check the return type and the "
+        "number of outputs.")
 
     class Unreadable(Exception):
         def __str__(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -248,5 +249,28 @@ def returned_unusable(fn: str, exc: BaseException) -> str:
     if "'NoneType' object" in text or "NoneType" in text.split(":", 1)[0]:
         return (f"what {fn} returned holds None where the test reads a value ({type(exc).__name__}"
                 f": {text[:200]}): look for a missing return, or an output left None")
+    for pattern, use in _USES:
+        found = pattern.fullmatch(text.split("\n", 1)[0])
+        if found:
+            kind = _KINDS.get(found["kind"], f"a {found['kind']}")
+            what = use.format(**{k: v for k, v in found.groupdict().items() if k != "kind"})
+            return (f"what {fn} returned is {kind} (or holds one) where the test {what} "
+                    f"({type(exc).__name__}: {text[:200]}): return what the statement gives, "
+                    f"as many outputs as it names")
     return (f"what {fn} returned could not be checked: {type(exc).__name__}: {text[:300]}. "
             f"Check the return type and the number of outputs.")
+
+
+# How a test used a value, told from Python's words for what the value lacked.
+_USES = tuple((re.compile(pattern), use) for pattern, use in (
+    (r"'(?P<kind>[\w.]+)' object has no attribute '(?P<attr>\w+)'", "reads its .{attr}"),
+    (r"'(?P<kind>[\w.]+)' object is not subscriptable", "reads an item of it"),
+    (r"(?P<kind>list|tuple|str) indices must be integers or slices, not [\w.]+",
+     "reads it as an array or a dict"),
+    (r"'(?P<kind>[\w.]+)' object is not iterable", "takes values out of it"),
+    (r"cannot unpack non-iterable (?P<kind>[\w.]+) object", "takes values out of it"),
+    (r"object of type '(?P<kind>[\w.]+)' has no len\(\)", "measures its length"),
+))
+_KINDS = {"float": "a number (float)", "int": "a number (int)", "numpy.float64": "a number",
+          "numpy.ndarray": "a NumPy array", "Tensor": "a torch tensor", "list": "a list",
+          "tuple": "a tuple", "dict": "a dict", "str": "a string"}
