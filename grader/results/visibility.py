@@ -14,13 +14,7 @@ marker wins. The levels are Gradescope's:
 Unset, a public test is ``visible``, and a hidden test shows its verdict and the grader's
 message but not what the code printed, nor the text of an exception the code raised (only its
 type and where it was raised): a module that prints its arguments, or raises them, would
-otherwise echo every hidden input back to the student. Python's own words about names and types
-(``'float' object has no attribute 'data'``) are the exception: they show, re-made with only
-names that Python, NumPy or torch define or the module spells (``grader.results.python_errors``).
-So is a text the module spells out whole in its source as handed in (``TopicResult.written``:
-the message of its own ``raise``, a dict key, a class it defines), at most ``MAX_WRITTEN_SHOWN``
-of them per test: the student's code can only choose among words written before any test ran,
-which tells about as much as the line numbers shown, and never spells out an input. The same goes for every other string the
+otherwise echo every hidden input back to the student. The same goes for every other string the
 worker sent during the test (``details["worker_text"]``, collected by the student proxy): the
 names of the types it returned (a class's ``__qualname__`` is the student's to choose), strings
 it returned, warnings, errors. Wherever one shows in such a test's message, the student's copy
@@ -31,6 +25,14 @@ expected dict, ``grads["W1"]``, which the student's code sends too, as the state
 failed check carries them, ``CheckFailed.words``, and grading leaves them out of what the
 worker sent). Trip-wire
 records are checked where they arrive (``grader.grading.remote.banned_calls``).
+
+Two kinds of the worker's text show all the same. Python's own words about names and types
+(``'float' object has no attribute 'data'``), re-made with only the names that Python, NumPy or
+torch define or the module spells (``grader.results.python_errors``). And a text the module
+spells out whole in its source as handed in (``TopicResult.written``: the message of its own
+``raise``, a dict key, a class it defines), at most ``MAX_WRITTEN_SHOWN`` of them per test: the
+student's code can only choose among words written before any test ran, which tells about as
+much as the line numbers shown, and never spells out an input.
 
 Numbers in such a test's message that the student's code chooses are withheld too: a frame's line
 number can be set at run time (``compile`` with padding lines, ``exec``,
