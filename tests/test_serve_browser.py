@@ -654,9 +654,14 @@ LAYOUT = r"""() => {
 
 
 def layout(page: Page, what: str) -> list[str]:
-    """LAYOUT's findings on the page and in its frames (the report in a submission's page)."""
-    return [f"{what} ({'frame ' + f.url if f is not page.main_frame else 'page'}): {p}"
-            for f in page.frames for p in f.evaluate(LAYOUT)]
+    """LAYOUT's findings on the page and in its frames (the report in a submission's page),
+    each read once it has loaded (a page still loading has no document to measure)."""
+    found = []
+    for f in page.frames:
+        f.wait_for_load_state("load")
+        where = "frame " + f.url if f is not page.main_frame else "page"
+        found += [f"{what} ({where}): {p}" for p in f.evaluate(LAYOUT)]
+    return found
 
 
 @pytest.mark.parametrize("width", [1400, 800])
@@ -784,8 +789,11 @@ def test_the_instructor_grants_an_extension_by_date_and_time_and_sees_a_link_bef
     dee.get_by_role("button", name="New link…").click()
     expect(page.locator("#confirm")).to_contain_text("Give dee")
     expect(page.locator("#link")).to_have_count(0)
-    page.locator("#confirm").get_by_role("link", name="Cancel").click()
+    # Cancel is a link: the accounts page loads anew; its layout is read once it has.
+    with page.expect_navigation(url=url + "/instructor/accounts"):
+        page.locator("#confirm").get_by_role("link", name="Cancel").click()
     expect(page.locator("#confirm")).to_have_count(0)
+    expect(page.locator("#accounts")).to_be_visible()
     assert site.served.links()["dee"] == link  # nothing changed
     assert layout(page, "accounts") == [] and watch.errors == []
 
