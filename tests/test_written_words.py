@@ -117,3 +117,17 @@ def test_a_test_shows_at_most_a_few_of_the_modules_words(toy_engine, tmp_path: P
         "def scale(x, c):\n"
         "    return {WORDS[i]: 1 for i in range(MANY)}\n").replace("MANY", str(MAX_WRITTEN_SHOWN + 1)))
     assert "w0" in graded.message and "w0" not in shown.message, shown.message
+
+
+def test_a_dotted_text_of_many_spelt_parts_stays_withheld() -> None:
+    """module.Class shows where the module spells both; a string of many spelt words joined by
+    dots (each chosen by an input) would be many choices in one text, and does not."""
+    from grader.results import python_errors
+
+    written = frozenset({"toy", "Scaled", "w0", "w1"})
+    assert withhold_text("type toy.Scaled", ["toy.Scaled"], written) == "type toy.Scaled"
+    many = ".".join(["w0", "w1"] * 4)
+    assert withhold_text(f"type {many}", [many], written) == f"type {WITHHELD_TEXT}"
+    assert python_errors.public("numpy.linalg.LinAlgError")
+    assert not python_errors.public(".".join(["numpy"] * 4))
+    assert not python_errors.public(many, written)

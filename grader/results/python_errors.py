@@ -27,6 +27,9 @@ import re
 import sys
 
 WITHHELD = "(withheld)"
+# Parts a dotted name may have to show (numpy.linalg.LinAlgError): one text is one choice among
+# the names, not many strung together.
+MAX_PARTS = 3
 _NAME = r"([A-Za-z_][\w.]{0,80})"  # a slot: a name, or a dotted path to one
 
 # Python's messages (the first line of str(exc)), each matched whole; every group is a name.
@@ -112,8 +115,9 @@ def _public_names() -> frozenset[str]:
 def public(name: str, written: frozenset[str] = frozenset()) -> bool:
     """Whether ``name`` (or each part of a dotted one) is a name Python, NumPy or torch define,
     or one of the module's own (``written``: spelt in its source before any test ran)."""
-    return bool(name) and (name in written or all(
-        part in _public_names() or part in written for part in name.split(".")))
+    parts = name.split(".")
+    return bool(name) and (name in written or len(parts) <= MAX_PARTS and all(
+        part in _public_names() or part in written for part in parts))
 
 
 def remade(text: str, written: frozenset[str] = frozenset()) -> str:

@@ -285,10 +285,12 @@ def _own_words(written: tuple[str, ...], topic: str, sent: object) -> frozenset[
 
 
 def _spelt(text: str, written: frozenset[str]) -> bool:
-    """Whether the module spells ``text``: whole, or each part of a dotted name (a class it
-    defines, sent as ``module.Class``)."""
-    return text in written or "." in text and all(
-        part.isidentifier() and part in written for part in text.split("."))
+    """Whether the module spells ``text``: whole, or each part of a dotted name of at most
+    ``MAX_PARTS`` parts (a class it defines, sent as ``module.Class``): a longer one would be
+    many choices among the words in one text."""
+    parts = text.split(".")
+    return text in written or 1 < len(parts) <= python_errors.MAX_PARTS and all(
+        part.isidentifier() and part in written for part in parts)
 
 
 def _text_of(rest: str) -> str:
